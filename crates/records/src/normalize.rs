@@ -1,0 +1,160 @@
+//! Persian-aware text normalization for matching (search, filters, de-duplication).
+//!
+//! Peyvand stores what the user typed and normalizes only for matching, following
+//! shared/GLOSSARY.md: Arabic Yeh (U+064A) and Alef Maksura (U+0649) become Persian Yeh
+//! (U+06CC); Arabic Kaf (U+0643) becomes Keheh (U+06A9); Persian and Arabic-Indic digits
+//! become Latin digits; diacritics (U+064B–U+065F, U+0670) and tatweel (U+0640) are dropped;
+//! the zero-width non-joiner and every run of white space become one space; Latin letters are
+//! lower-cased.
+
+/// Maps a Persian (U+06F0–U+06F9) or Arabic-Indic (U+0660–U+0669) digit to its Latin digit.
+pub fn latin_digit(c: char) -> Option<char> {
+    match c {
+        '\u{06F0}'..='\u{06F9}' => char::from_digit(c as u32 - 0x06F0, 10),
+        '\u{0660}'..='\u{0669}' => char::from_digit(c as u32 - 0x0660, 10),
+        '0'..='9' => Some(c),
+        _ => None,
+    }
+}
+
+/// Replaces Persian and Arabic-Indic digits with Latin ones and leaves everything else alone.
+pub fn to_latin_digits(s: &str) -> String {
+    s.chars().map(|c| latin_digit(c).unwrap_or(c)).collect()
+}
+
+/// Replaces Latin digits with Persian digits (for display in the Persian UI).
+pub fn to_persian_digits(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(0x06F0 + (c as u32 - '0' as u32)).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace() || c == '\u{200C}' || c == '\u{200D}' || c == '\u{FEFF}'
+}
+
+/// Normalizes text for matching: one canonical form for the Persian variants listed in the
+/// module documentation, lower case, single spaces, no leading or trailing space.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    for c in s.chars() {
+        if is_separator(c) {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        let mapped = match c {
+            '\u{064A}' | '\u{0649}' => '\u{06CC}',
+            '\u{0643}' => '\u{06A9}',
+            '\u{0640}' | '\u{064B}'..='\u{065F}' | '\u{0670}' => continue,
+            _ => latin_digit(c).unwrap_or(c),
+        };
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.extend(mapped.to_lowercase());
+    }
+    out
+}
+
+/// The normalized text without any separators: "می‌خواهم", "می خواهم" and "میخواهم" all
+/// become "میخواهم", which is how the zero-width non-joiner and the space are made
+/// interchangeable when matching.
+pub fn compact(s: &str) -> String {
+    normalize(s).chars().filter(|c| *c != ' ').collect()
+}
+
+/// Splits normalized text into search words at spaces and punctuation.
+pub fn words(normalized: &str) -> impl Iterator<Item = &str> {
+    normalized
+        .split(|c: char| c == ' ' || (c.is_ascii_punctuation() && c != '@' && c != '.' && c != '+') || "،؛؟«»".contains(c))
+        .map(|w| w.trim_matches(|c: char| c == '.'))
+        .filter(|w| !w.is_empty())
+}
+
+/// The terms under which a field value is indexed for prefix search: every word, and every run of
+/// up to three consecutive words written together, so that a query typed with or without the
+/// space or zero-width non-joiner finds the same value.
+pub fn search_terms(value: &str) -> Vec<String> {
+    let normalized = normalize(value);
+    let ws: Vec<&str> = words(&normalized).collect();
+    let mut terms = Vec::with_capacity(ws.len() * 2);
+    for i in 0..ws.len() {
+        terms.push(truncate_term(ws[i]));
+        let mut joined = ws[i].to_string();
+        for w in ws.iter().skip(i + 1).take(2) {
+            joined.push_str(w);
+            terms.push(truncate_term(&joined));
+        }
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// Longest indexed term, in characters; longer terms are cut (prefix matching still works).
+pub const MAX_TERM_CHARS: usize = 64;
+
+fn truncate_term(s: &str) -> String {
+    s.chars().take(MAX_TERM_CHARS).collect()
+}
+
+/// The query side of [`search_terms`]: the words of the query, and the query compacted.
+pub fn query_terms(query: &str) -> (Vec<String>, String) {
+    let normalized = normalize(query);
+    let ws = words(&normalized).map(truncate_term).collect();
+    (ws, truncate_term(&compact(query)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arabic_letters_become_persian() {
+        assert_eq!(normalize("علي كريمي"), "علی کریمی");
+        assert_eq!(normalize("موسى"), "موسی");
+    }
+
+    #[test]
+    fn digits_become_latin() {
+        assert_eq!(normalize("۰۹۱۲ ٣٤٥"), "0912 345");
+        assert_eq!(to_latin_digits("۱۴۰۳/۰۱/۰۱"), "1403/01/01");
+        assert_eq!(to_persian_digits("1403/01/01"), "۱۴۰۳/۰۱/۰۱");
+    }
+
+    #[test]
+    fn zwnj_space_and_nothing_match() {
+        let a = compact("می\u{200C}خواهم");
+        assert_eq!(a, compact("می خواهم"));
+        assert_eq!(a, compact("میخواهم"));
+        assert_eq!(normalize("می\u{200C}خواهم"), "می خواهم");
+    }
+
+    #[test]
+    fn diacritics_tatweel_case_and_spaces() {
+        assert_eq!(normalize("  مُحَمَّد   Ali\tـــرضا "), "محمد ali رضا");
+        assert_eq!(normalize(""), "");
+    }
+
+    #[test]
+    fn search_terms_cover_joined_words() {
+        let terms = search_terms("کتاب‌های خوب");
+        assert!(terms.contains(&"کتاب".to_string()));
+        assert!(terms.contains(&"های".to_string()));
+        assert!(terms.contains(&"کتابهای".to_string()));
+        assert!(terms.contains(&"کتابهایخوب".to_string()));
+        let (words, compacted) = query_terms("كتابهاي");
+        assert_eq!(words, vec!["کتابهای".to_string()]);
+        assert!(terms.iter().any(|t| t.starts_with(&compacted)));
+    }
+
+    #[test]
+    fn emails_stay_one_word() {
+        assert_eq!(search_terms("Sara@Example.com"), vec!["sara@example.com".to_string()]);
+    }
+}

@@ -4,6 +4,7 @@
 //! **Invariant:** this crate never imports sqlx or axum; it is pure and synchronous, so every
 //! rule here is unit-tested without a database or a server.
 
+pub mod access;
 pub mod decimal;
 pub mod filter;
 pub mod meta;

@@ -1,1 +1,134 @@
-//! placeholder
+//! Persistence for Peyvand on SQLite and PostgreSQL through one code path.
+//!
+//! Every query is written once, in the SQL both databases accept (`$n` placeholders, `RETURNING`,
+//! `ON CONFLICT`, partial indexes, `TEXT`/`BIGINT` columns), and runs through sqlx's `Any`
+//! driver. The few places where the dialects differ are methods of [`Dialect`].
+//!
+//! **Invariant:** every multi-step write runs in one transaction ([`Db::write`]); a record change
+//! writes its audit entry and its outbox event in the same transaction as the change itself.
+
+pub mod accounts;
+pub mod catalog;
+mod error;
+pub mod migrate;
+pub mod records;
+pub mod schema;
+pub mod search;
+mod sql;
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use sql::Dialect;
+
+use catalog::Catalog;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A handle on the database: a connection pool, the dialect, and the cached metadata.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite allows one writer at a time; taking this lock before `BEGIN` makes writers of this
+    /// process queue here instead of failing to upgrade a read lock.
+    write_lock: Arc<Mutex<()>>,
+    catalog: Arc<StdMutex<CachedCatalog>>,
+}
+
+struct CachedCatalog {
+    catalog: Arc<Catalog>,
+    checked: Instant,
+}
+
+/// How long another instance's metadata change may stay unseen by this one.
+const CATALOG_TTL: Duration = Duration::from_millis(500);
+
+/// A write transaction; dropped without [`WriteTx::commit`] it rolls back.
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Connects to `sqlite://PATH` (the file is created) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db> {
+        install_default_drivers();
+        let dialect = Dialect::from_url(url).ok_or_else(|| Error::Config(format!("unsupported database URL: {url}")))?;
+        let mut url = url.to_string();
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let options = match dialect {
+            Dialect::Sqlite => {
+                if !url.contains("mode=") && !url.contains(":memory:") {
+                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                }
+                options.max_connections(8).after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+            }
+            Dialect::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(&url).await?;
+        Ok(Db {
+            pool,
+            dialect,
+            write_lock: Arc::new(Mutex::new(())),
+            catalog: Arc::new(StdMutex::new(CachedCatalog { catalog: Arc::new(Catalog::default()), checked: Instant::now() - CATALOG_TTL * 2 })),
+        })
+    }
+
+    /// Connects and brings the schema up to date (migrations and standard objects).
+    pub async fn open(url: &str) -> Result<Db> {
+        let db = Db::connect(url).await?;
+        migrate::run(&db).await?;
+        db.reload_catalog().await?;
+        Ok(db)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begins a write transaction (on SQLite, after this process's earlier writers finish).
+    pub async fn write(&self) -> Result<WriteTx> {
+        let guard = match self.dialect {
+            Dialect::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Dialect::Postgres => None,
+        };
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,287 @@
+//! Users, web sessions, API tokens and failed-login records.
+//!
+//! Secrets (session ids, API tokens) are random 256-bit values shown once and stored only as
+//! SHA-256 hashes. Password hashing belongs to the web crate's auth module; this module stores
+//! the resulting PHC strings.
+
+use crate::sql::{get_bool, new_id, now};
+use crate::{Db, Error, Result};
+use peyvand_records::FieldError;
+use peyvand_records::access::Role;
+use peyvand_records::value::{format_datetime, parse_email};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::{Duration, OffsetDateTime};
+
+/// A person who signs in.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub language: String,
+    pub active: bool,
+    pub created_at: String,
+}
+
+/// An API token as listed (never with its secret).
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// The languages of the UI.
+pub const LANGUAGES: [&str; 2] = ["fa", "en"];
+
+/// A fresh random secret, as 64 hex digits.
+pub fn random_secret() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// SHA-256 of a secret, as hex.
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| Error::Corrupt(format!("role {role}")))?,
+        language: row.try_get("language")?,
+        active: get_bool(row, "active")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, email, name, role, language, active, created_at";
+
+impl Db {
+    /// Adds a user; the e-mail is checked and kept in lower case.
+    pub async fn create_user(&self, email: &str, name: &str, role: Role, password_hash: &str, language: &str) -> Result<User> {
+        let email = parse_email("email", email).map_err(Error::invalid)?;
+        if !LANGUAGES.contains(&language) {
+            return Err(Error::invalid(FieldError::new("language", "invalid_option")));
+        }
+        let name = if name.trim().is_empty() { email.split('@').next().unwrap_or_default().to_string() } else { name.trim().to_string() };
+        let id = new_id();
+        let mut tx = self.write().await?;
+        let result = sqlx::query("INSERT INTO users (id, email, name, role, password_hash, language, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)")
+            .bind(id.clone())
+            .bind(email.clone())
+            .bind(name)
+            .bind(role.as_str())
+            .bind(password_hash.to_string())
+            .bind(language.to_string())
+            .bind(now())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(Error::from);
+        match result {
+            Err(e) if e.is_unique_violation() => {
+                return Err(Error::Conflict { code: "user_exists", details: vec![FieldError::new("email", "user_exists")] });
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        self.user(&id).await
+    }
+
+    pub async fn user(&self, id: &str) -> Result<User> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        user_from_row(&row)
+    }
+
+    /// The user with this e-mail and their password hash.
+    pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1")))
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))).fetch_all(self.pool()).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub async fn set_user_language(&self, user_id: &str, language: &str) -> Result<()> {
+        if !LANGUAGES.contains(&language) {
+            return Err(Error::invalid(FieldError::new("language", "invalid_option")));
+        }
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE users SET language = $1 WHERE id = $2").bind(language.to_string()).bind(user_id.to_string()).execute(&mut *tx.tx).await?;
+        tx.commit().await
+    }
+
+    /// Starts a web session; returns the session secret (for the cookie) and its CSRF token.
+    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String)> {
+        let secret = random_secret()?;
+        let csrf = random_secret()?;
+        let expires = format_datetime(OffsetDateTime::now_utc() + ttl);
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now()).execute(&mut *tx.tx).await?;
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(hash_secret(&secret))
+            .bind(user_id.to_string())
+            .bind(csrf.clone())
+            .bind(now())
+            .bind(expires)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok((secret, csrf))
+    }
+
+    /// The active user of a live session, with the session's CSRF token.
+    pub async fn session_user(&self, secret: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.role, u.language, u.active, u.created_at, s.csrf_token FROM sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
+        )
+        .bind(hash_secret(secret))
+        .bind(now())
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("csrf_token")?))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn delete_session(&self, secret: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash_secret(secret)).execute(&mut *tx.tx).await?;
+        tx.commit().await
+    }
+
+    /// Creates an API token; the returned secret is shown once and never stored.
+    pub async fn create_api_token(&self, user_id: &str, name: &str) -> Result<(ApiToken, String)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::invalid(FieldError::new("name", "required")));
+        }
+        let secret = format!("pv_{}", random_secret()?);
+        let id = new_id();
+        let created_at = now();
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.clone())
+            .bind(user_id.to_string())
+            .bind(name.to_string())
+            .bind(hash_secret(&secret))
+            .bind(created_at.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok((ApiToken { id, name: name.to_string(), created_at, last_used_at: None, revoked_at: None }, secret))
+    }
+
+    pub async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query("SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC")
+            .bind(user_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of the user's own tokens.
+    pub async fn revoke_api_token(&self, user_id: &str, token_id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+            .bind(now())
+            .bind(token_id.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::NotFound(format!("token {token_id}")));
+        }
+        tx.commit().await
+    }
+
+    /// The active user of an unrevoked API token. Notes its use at most once a minute, so reads
+    /// do not each cost a write.
+    pub async fn token_user(&self, secret: &str) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.role, u.language, u.active, u.created_at, t.id AS token_id, t.last_used_at FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = 1",
+        )
+        .bind(hash_secret(secret))
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from_row(&row)?;
+        let last: Option<String> = row.try_get("last_used_at")?;
+        let stale = format_datetime(OffsetDateTime::now_utc() - Duration::minutes(1));
+        if last.is_none_or(|l| l < stale) {
+            let token_id: String = row.try_get("token_id")?;
+            let mut tx = self.write().await?;
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(now()).bind(token_id).execute(&mut *tx.tx).await?;
+            tx.commit().await?;
+        }
+        Ok(Some(user))
+    }
+
+    /// Notes a failed sign-in.
+    pub async fn record_login_failure(&self, email: &str, ip: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let old = format_datetime(OffsetDateTime::now_utc() - Duration::days(1));
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(old).execute(&mut *tx.tx).await?;
+        sqlx::query("INSERT INTO login_failures (id, email, ip, at) VALUES ($1, $2, $3, $4)")
+            .bind(new_id())
+            .bind(email.trim().to_lowercase())
+            .bind(ip.to_string())
+            .bind(now())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Failed sign-ins within `window`, for this e-mail and for this address.
+    pub async fn recent_login_failures(&self, email: &str, ip: &str, window: Duration) -> Result<(i64, i64)> {
+        let since = format_datetime(OffsetDateTime::now_utc() - window);
+        let by_email: i64 = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
+            .bind(email.trim().to_lowercase())
+            .bind(since.clone())
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        let by_ip: i64 = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
+            .bind(ip.to_string())
+            .bind(since)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok((by_email, by_ip))
+    }
+}

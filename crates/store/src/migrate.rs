@@ -1,0 +1,102 @@
+//! Schema migrations: numbered SQL files, one per dialect with the same name, embedded in the
+//! binary and applied in order at start-up. An applied migration is never edited; a change is a
+//! new file. After the SQL files, the standard objects are created from metadata
+//! ([`crate::schema::ensure_standard_objects`]).
+
+use crate::sql::now;
+use crate::{Db, Dialect, Result};
+use sqlx::{Acquire, Row};
+
+/// One migration: version, name, SQLite text, PostgreSQL text.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_core.sql",
+    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
+    postgres: include_str!("../migrations/postgres/0001_core.sql"),
+}];
+
+/// A lock key for PostgreSQL, so that instances starting together migrate one at a time.
+const PG_MIGRATION_LOCK: i64 = 7_277_001;
+
+/// Applies the migrations not yet applied and makes sure the standard objects exist.
+/// Returns the versions applied now.
+pub async fn run(db: &Db) -> Result<Vec<i64>> {
+    let mut conn = db.pool().acquire().await?;
+    if db.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    let result = match apply(db, &mut conn).await {
+        // The standard objects are ensured under the same lock, so two instances starting
+        // together do not both create them.
+        Ok(applied) => crate::schema::ensure_standard_objects(db).await.map(|()| applied),
+        Err(e) => Err(e),
+    };
+    if db.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    result
+}
+
+async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Result<Vec<i64>> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut **conn)
+    .await?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations").fetch_all(&mut **conn).await?;
+    let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        let mut tx = conn.begin().await?;
+        let text = match db.dialect() {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        sqlx::raw_sql(text).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+        applied.push(m.version);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .expect("migrations folder")
+            .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_migrations_and_all_are_embedded() {
+        let sqlite = names("sqlite");
+        assert_eq!(sqlite, names("postgres"));
+        let embedded: Vec<String> = MIGRATIONS.iter().map(|m| m.name.to_string()).collect();
+        assert_eq!(sqlite, embedded);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Global search across objects: prefix matching on normalized terms (see
+//! `peyvand_records::normalize`), so Arabic and Persian letter variants, digits and the
+//! zero-width non-joiner all find the same records.
+
+use crate::sql::{Bind, Sql};
+use crate::{Db, Result};
+use peyvand_records::normalize::query_terms;
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// One search hit.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Hit {
+    pub object: String,
+    pub id: String,
+    pub title: String,
+}
+
+/// Most words of a query that are matched.
+const MAX_QUERY_WORDS: usize = 6;
+
+/// The first code point above every other: `term < prefix || MAX` bounds a prefix range.
+const MAX_CHAR: char = '\u{10FFFF}';
+
+fn prefix_range(sql: &mut Sql, prefix: &str, dialect_collation: &str) {
+    sql.push("term").push(dialect_collation).push(" >= ").bind(Bind::text(prefix));
+    sql.push(" AND term").push(dialect_collation).push(" < ").bind(Bind::text(format!("{prefix}{MAX_CHAR}")));
+}
+
+impl Db {
+    /// Finds live records whose terms start with every word of the query, or with the whole
+    /// query written without spaces.
+    pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<Hit>> {
+        let (words, compacted) = query_terms(query);
+        if compacted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let collation = self.dialect().binary_collation();
+        let mut sql = Sql::new("SELECT object, record_id FROM (");
+        for (i, w) in words.iter().take(MAX_QUERY_WORDS).enumerate() {
+            if i > 0 {
+                sql.push(" INTERSECT ");
+            }
+            sql.push("SELECT object, record_id FROM search_terms WHERE ");
+            prefix_range(&mut sql, w, collation);
+        }
+        if words.len() > 1 {
+            sql.push(" UNION SELECT object, record_id FROM search_terms WHERE ");
+            prefix_range(&mut sql, &compacted, collation);
+        }
+        sql.push(") hits LIMIT ").bind(Bind::Int(Some(i64::from(limit.clamp(1, 100)))));
+        let rows = sql.query().fetch_all(self.pool()).await?;
+        let mut by_object: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut order = Vec::new();
+        for row in &rows {
+            let object: String = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            order.push((object.clone(), id.clone()));
+            by_object.entry(object).or_default().push(id);
+        }
+        let mut titles = std::collections::HashMap::new();
+        for (object, ids) in &by_object {
+            for (id, title) in self.titles(object, ids).await? {
+                titles.insert((object.clone(), id), title);
+            }
+        }
+        let mut hits: Vec<Hit> = order
+            .into_iter()
+            .filter_map(|(object, id)| titles.remove(&(object.clone(), id.clone())).map(|title| Hit { object, id, title }))
+            .collect();
+        hits.sort_by(|a, b| a.title.cmp(&b.title));
+        Ok(hits)
+    }
+}

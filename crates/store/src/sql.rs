@@ -1,0 +1,231 @@
+//! SQL text building with numbered placeholders, typed binds, and the few dialect differences.
+
+use peyvand_records::value::{format_date, format_datetime, parse_date, parse_datetime};
+use peyvand_records::{Decimal, FieldDef, Storage, Value};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+/// The database family behind a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn from_url(url: &str) -> Option<Dialect> {
+        if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Dialect::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    /// Case-insensitive `LIKE` (SQLite's `LIKE` already ignores ASCII case).
+    pub fn ilike(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    /// The key part of an index for sorting on `column`: NULLs sort first ascending on both
+    /// backends (SQLite's native order), so PostgreSQL's index says so explicitly.
+    pub fn index_key(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => column.to_string(),
+            Dialect::Postgres => format!("{column} ASC NULLS FIRST"),
+        }
+    }
+
+    /// Text comparisons for search terms must be by code point on both backends.
+    pub fn binary_collation(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " COLLATE \"C\"",
+        }
+    }
+}
+
+/// A value bound to a placeholder. Only the two portable column types are used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bind {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl Bind {
+    pub fn text(s: impl Into<String>) -> Bind {
+        Bind::Text(Some(s.into()))
+    }
+}
+
+/// SQL text under construction with its binds, numbered `$1`, `$2`, … in order.
+#[derive(Clone, Debug, Default)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Sql {
+        Sql { text: text.to_string(), binds: Vec::new() }
+    }
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+    /// Appends a placeholder for `bind`.
+    pub fn bind(&mut self, bind: Bind) -> &mut Self {
+        self.binds.push(bind);
+        self.text.push('$');
+        self.text.push_str(&self.binds.len().to_string());
+        self
+    }
+    pub fn query(&self) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.text.clone()));
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// The columns of one field: one, or two for money (amount, currency).
+pub fn field_columns(field: &FieldDef) -> Vec<String> {
+    match field.storage() {
+        Storage::Money => vec![field.column.clone(), currency_column(&field.column)],
+        _ => vec![field.column.clone()],
+    }
+}
+
+pub fn currency_column(amount_column: &str) -> String {
+    format!("{amount_column}__cur")
+}
+
+/// The column type of a storage kind (both backends).
+pub fn column_type(storage: Storage) -> &'static str {
+    match storage {
+        Storage::Int | Storage::Scaled | Storage::Bool | Storage::Money => "BIGINT",
+        Storage::Text | Storage::Date | Storage::Datetime | Storage::List => "TEXT",
+    }
+}
+
+/// The binds that store `value` in a field's column(s).
+pub fn value_binds(field: &FieldDef, value: &Value) -> Vec<Bind> {
+    let storage = field.storage();
+    match (storage, value) {
+        (Storage::Money, Value::Money(d, cur)) => vec![Bind::Int(Some(d.units)), Bind::text(cur.clone())],
+        (Storage::Money, _) => vec![Bind::Int(None), Bind::Text(None)],
+        (_, Value::Null) => vec![null_bind(storage)],
+        (_, Value::Text(s)) => vec![Bind::text(s.clone())],
+        (_, Value::Int(i)) => vec![Bind::Int(Some(*i))],
+        (_, Value::Decimal(d)) => vec![Bind::Int(Some(d.units))],
+        (_, Value::Money(d, _)) => vec![Bind::Int(Some(d.units))],
+        (_, Value::Bool(b)) => vec![Bind::Int(Some(i64::from(*b)))],
+        (_, Value::Date(d)) => vec![Bind::text(format_date(*d))],
+        (_, Value::Datetime(t)) => vec![Bind::text(format_datetime(*t))],
+        (_, Value::List(items)) if items.is_empty() => vec![Bind::Text(None)],
+        (_, Value::List(items)) => vec![Bind::text(serde_json::to_string(items).unwrap_or_default())],
+    }
+}
+
+/// The bind for a filter operand compared with a field's (first) column.
+pub fn operand_bind(storage: Storage, value: &Value) -> Bind {
+    match value {
+        Value::Null => null_bind(storage),
+        Value::Text(s) => Bind::text(s.clone()),
+        Value::Int(i) => Bind::Int(Some(*i)),
+        Value::Decimal(d) | Value::Money(d, _) => Bind::Int(Some(d.units)),
+        Value::Bool(b) => Bind::Int(Some(i64::from(*b))),
+        Value::Date(d) => Bind::text(format_date(*d)),
+        Value::Datetime(t) => Bind::text(format_datetime(*t)),
+        Value::List(items) => Bind::text(items.first().cloned().unwrap_or_default()),
+    }
+}
+
+fn null_bind(storage: Storage) -> Bind {
+    match column_type(storage) {
+        "BIGINT" => Bind::Int(None),
+        _ => Bind::Text(None),
+    }
+}
+
+/// Reads a field's value from a row (columns named as in [`field_columns`]).
+pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> {
+    let col = field.column.as_str();
+    let scale = field.options.scale_or_default(field.field_type);
+    Ok(match field.storage() {
+        Storage::Text => row.try_get::<Option<String>, _>(col)?.map(Value::Text).unwrap_or(Value::Null),
+        Storage::Int => row.try_get::<Option<i64>, _>(col)?.map(Value::Int).unwrap_or(Value::Null),
+        Storage::Bool => row.try_get::<Option<i64>, _>(col)?.map(|i| Value::Bool(i != 0)).unwrap_or(Value::Null),
+        Storage::Scaled => {
+            row.try_get::<Option<i64>, _>(col)?.map(|units| Value::Decimal(Decimal { units, scale })).unwrap_or(Value::Null)
+        }
+        Storage::Money => {
+            let amount = row.try_get::<Option<i64>, _>(col)?;
+            let cur: Option<String> = row.try_get(currency_column(col).as_str())?;
+            match amount {
+                Some(units) => Value::Money(Decimal { units, scale }, cur.unwrap_or_else(|| "IRR".into())),
+                None => Value::Null,
+            }
+        }
+        Storage::Date => row.try_get::<Option<String>, _>(col)?.and_then(|s| parse_date(&s)).map(Value::Date).unwrap_or(Value::Null),
+        Storage::Datetime => {
+            row.try_get::<Option<String>, _>(col)?.and_then(|s| parse_datetime(&s)).map(Value::Datetime).unwrap_or(Value::Null)
+        }
+        Storage::List => row
+            .try_get::<Option<String>, _>(col)?
+            .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
+            .map(Value::List)
+            .unwrap_or(Value::Null),
+    })
+}
+
+/// The current instant in the stored text form.
+pub fn now() -> String {
+    format_datetime(time::OffsetDateTime::now_utc())
+}
+
+/// A new time-ordered id (UUID v7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A boolean column value (`BIGINT` 0/1) from a row.
+pub fn get_bool(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
+    Ok(row.try_get::<i64, _>(col)? != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut sql = Sql::new("SELECT 1 WHERE a = ");
+        sql.bind(Bind::text("x")).push(" AND b = ").bind(Bind::Int(Some(2)));
+        assert_eq!(sql.text, "SELECT 1 WHERE a = $1 AND b = $2");
+        assert_eq!(sql.binds.len(), 2);
+    }
+
+    #[test]
+    fn dialects_from_urls() {
+        assert_eq!(Dialect::from_url("sqlite://data/peyvand.db"), Some(Dialect::Sqlite));
+        assert_eq!(Dialect::from_url("postgres://u@h/db"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::from_url("mysql://x"), None);
+    }
+}

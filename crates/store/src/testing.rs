@@ -1,0 +1,66 @@
+//! Fresh databases for tests, on both backends: a temporary SQLite file, and a new PostgreSQL
+//! database when `PEYVAND_TEST_DATABASE_URL` names a server (CI sets it).
+
+use crate::sql::new_id;
+use sqlx::{AssertSqlSafe, Connection};
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const PG_ENV: &str = "PEYVAND_TEST_DATABASE_URL";
+
+/// The backends a storage test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database made for one test; PostgreSQL databases are dropped by [`TestDb::cleanup`].
+pub struct TestDb {
+    pub url: String,
+    admin_url: Option<String>,
+    name: String,
+    path: Option<std::path::PathBuf>,
+}
+
+impl TestDb {
+    /// A fresh, empty database on `backend`, or `None` (with a line saying so) when the
+    /// PostgreSQL server is not configured.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let name = format!("peyvand_t_{}", new_id().replace('-', ""));
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join("peyvand-tests");
+                std::fs::create_dir_all(&dir).ok()?;
+                let path = dir.join(format!("{name}.db"));
+                Some(TestDb { url: format!("sqlite://{}", path.display()), admin_url: None, name, path: Some(path) })
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var(PG_ENV) else {
+                    eprintln!("skipped: no PostgreSQL ({PG_ENV} is not set)");
+                    return None;
+                };
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
+                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+                conn.close().await.ok();
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+                let url = format!("{base}/{name}");
+                Some(TestDb { url, admin_url: Some(admin_url), name, path: None })
+            }
+        }
+    }
+
+    /// Removes the database (after the pools using it are closed).
+    pub async fn cleanup(self) {
+        if let Some(path) = &self.path {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        if let Some(admin) = &self.admin_url
+            && let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await
+        {
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))).execute(&mut conn).await;
+        }
+    }
+}

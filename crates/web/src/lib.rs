@@ -1,1 +1,104 @@
-//! placeholder
+//! The web layer, the only crate that knows axum: the JSON API under `/api/v1`, the
+//! server-rendered pages, authentication, languages, health checks.
+//!
+//! **API boundary:** handlers parse and authorize, then call the store's operations; HTML and
+//! JSON handlers call the same operations, so a rule lives in one place.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod html;
+pub mod i18n;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use peyvand_store::Db;
+use std::cell::RefCell;
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Settings of the web layer.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// How long a web session lasts.
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure`: always, never, or (None) when the request did not come to a
+    /// loopback host name.
+    pub secure_cookies: Option<bool>,
+    /// The offset in which times are shown (Iran: +03:30).
+    pub display_offset: time::UtcOffset,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            body_limit: 1024 * 1024,
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: None,
+            display_offset: time::UtcOffset::from_hms(3, 30, 0).unwrap_or(time::UtcOffset::UTC),
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: WebConfig,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Runs the request with its language set (from `Accept-Language`, else the `lang` cookie,
+/// else Persian); authentication may refine it to the user's own choice.
+async fn language(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let lang = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(i18n::pick_lang)
+        .or_else(|| auth::cookie(headers, "lang").map(|l| i18n::lang_or_default(&l)))
+        .unwrap_or(i18n::LANGS[0]);
+    error::LANG.scope(RefCell::new(lang), next.run(req)).await
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest("/api/v1", api::router())
+        .merge(html::router())
+        .fallback(html::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn(language))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

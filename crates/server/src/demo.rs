@@ -1,0 +1,87 @@
+//! The demo data set: a few bilingual companies and contacts, two custom fields and an admin,
+//! so that `peyvand demo` shows a living CRM. The large generator is separate (its own issue).
+
+use peyvand_records::access::Role;
+use peyvand_store::Db;
+use peyvand_store::schema::NewField;
+use serde_json::{Map, Value, json};
+
+/// The demo admin's e-mail and password.
+pub const DEMO_EMAIL: &str = "admin@demo.peyvand.ir";
+pub const DEMO_PASSWORD: &str = "peyvand-demo";
+
+fn fields(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// Fills an empty database with the demo data; a database that already has the demo admin is
+/// left alone. Returns the e-mail and password to sign in with.
+pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
+    if db.user_for_login(DEMO_EMAIL).await?.is_some() {
+        return Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()));
+    }
+    let hash = peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let admin = db.create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa").await?;
+    let actor = Some(admin.id.as_str());
+    let tier: NewField = serde_json::from_value(json!({
+        "api_name": "loyalty_tier", "label_fa": "سطح وفاداری", "label_en": "Loyalty tier", "type": "select", "indexed": true,
+        "options": {"options": [
+            {"value": "bronze", "label_fa": "برنزی", "label_en": "Bronze"},
+            {"value": "silver", "label_fa": "نقره‌ای", "label_en": "Silver"},
+            {"value": "gold", "label_fa": "طلایی", "label_en": "Gold"}]}
+    }))?;
+    db.add_field(actor, "contact", tier).await?;
+    let revenue: NewField = serde_json::from_value(json!({
+        "api_name": "annual_revenue", "label_fa": "درآمد سالانه", "label_en": "Annual revenue", "type": "currency", "indexed": true
+    }))?;
+    db.add_field(actor, "company", revenue).await?;
+
+    let companies = [
+        ("فولاد پارس", "manufacturing", "تهران", "120000000000", "https://foolad-pars.example"),
+        ("نرم‌افزار آریا", "technology", "اصفهان", "8500000000", "https://arya-soft.example"),
+        ("فروشگاه‌های زنجیره‌ای کوروش", "retail", "شیراز", "56000000000", "https://kourosh.example"),
+        ("Caspian Logistics", "services", "رشت", "23000000000", "https://caspian-logistics.example"),
+        ("بیمه امید", "finance", "مشهد", "91000000000", "https://omid-insurance.example"),
+        ("Zagros Health", "health", "کرمانشاه", "4000000000", "https://zagros-health.example"),
+    ];
+    let mut company_ids = Vec::new();
+    for (name, industry, city, revenue, website) in companies {
+        let (c, _) = db
+            .create_record(actor, "company", &fields(json!({"name": name, "industry": industry, "city": city, "website": website,
+                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": admin.id})), None)
+            .await?;
+        company_ids.push(c.id);
+    }
+    let people = [
+        ("علی", "کریمی", "مدیر خرید", "bronze", "lead"),
+        ("سارا", "رضایی", "مدیر عامل", "gold", "customer"),
+        ("محمد", "حسینی", "کارشناس فنی", "silver", "customer"),
+        ("مریم", "احمدی", "مسئول مالی", "gold", "customer"),
+        ("Reza", "Tehrani", "Head of Operations", "silver", "opportunity"),
+        ("Neda", "Farahani", "Procurement Lead", "bronze", "lead"),
+        ("حسین", "موسوی", "مدیر فروش", "gold", "evangelist"),
+        ("زهرا", "کاظمی", "کارشناس بازاریابی", "bronze", "subscriber"),
+        ("Omid", "Rahimi", "CTO", "silver", "customer"),
+        ("فاطمه", "جعفری", "مدیر منابع انسانی", "bronze", "lead"),
+        ("امیر", "نوری", "مشاور", "silver", "opportunity"),
+        ("Laleh", "Sadeghi", "Marketing Manager", "gold", "customer"),
+    ];
+    for (i, (first, last, title, tier, stage)) in people.into_iter().enumerate() {
+        let source = ["web", "referral", "event", "phone"][i % 4];
+        let tags = if i % 3 == 0 { json!(["VIP"]) } else { json!([]) };
+        let birth = format!("{}-{:02}-{:02}", 1970 + i * 2, 1 + i % 12, 1 + (i * 7) % 28);
+        db.create_record(
+            actor,
+            "contact",
+            &fields(json!({
+                "first_name": first, "last_name": last, "job_title": title, "loyalty_tier": tier, "lifecycle_stage": stage,
+                "company": company_ids[i % company_ids.len()], "phones": [format!("0912{:07}", 1_000_000 + i * 7919)],
+                "emails": [format!("contact{}@demo.peyvand.ir", i + 1)], "birth_date": birth, "owner": admin.id,
+                "source": source, "tags": tags
+            })),
+            None,
+        )
+        .await?;
+    }
+    Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
+}

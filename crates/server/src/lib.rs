@@ -1,0 +1,88 @@
+//! Peyvand's server: settings, start-up and wiring of the store and the web layer, the demo
+//! data set. `main.rs` is only the command line.
+
+pub mod demo;
+pub mod settings;
+
+use anyhow::Context;
+use peyvand_store::Db;
+use peyvand_web::{AppState, WebConfig};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server started in this process.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub db: Db,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("server task")??;
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// Opens (and migrates) the database and serves on `listen` until [`Running::stop`] or the
+/// `until` future finishes, whichever comes first.
+pub async fn start(db: Db, listen: &str, config: WebConfig, until: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = peyvand_web::router(AppState { db: db.clone(), config });
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = rx => {}
+                    () = until => {}
+                }
+                tracing::info!("shutting down: finishing requests in flight");
+            })
+            .await
+            .context("serving")
+    });
+    Ok(Running { addr, db, shutdown: Some(tx), task })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+impl Running {
+    /// Waits until the server stops by itself (after the shutdown signal).
+    pub async fn stop_when_done(self) -> anyhow::Result<()> {
+        let Running { db, shutdown, task, .. } = self;
+        let result = task.await.context("server task")?;
+        drop(shutdown);
+        db.close().await;
+        result
+    }
+}

@@ -1,0 +1,169 @@
+//! The JSON API under `/api/v1`: one file per resource, each with its `routes()`, and the
+//! OpenAPI document built from the same route table ([`ROUTES`]).
+
+mod auth;
+pub use auth::check_login as auth_check_login;
+mod objects;
+pub mod openapi;
+mod records;
+mod users;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::routing::MethodRouter;
+use serde::de::DeserializeOwned;
+
+/// One API operation: method, path (axum syntax, relative to `/api/v1`), operation id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub operation: &'static str,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $op:ident ),* $(,)?) => {
+        /// Every API operation. The router is built from this list, and so is the OpenAPI
+        /// document, so the two cannot drift apart.
+        pub const ROUTES: &[Route] = &[ $( Route { method: stringify!($method), path: $path, operation: stringify!($op) } ),* ];
+
+        fn method_router(route: &Route) -> MethodRouter<AppState> {
+            match route.operation {
+                $( stringify!($op) => axum::routing::$method(handler_for!($op)), )*
+                _ => unreachable!("every route names a handler"),
+            }
+        }
+    };
+}
+
+macro_rules! handler_for {
+    (create_token) => { auth::create_token };
+    (get_me) => { auth::get_me };
+    (list_tokens) => { auth::list_tokens };
+    (create_api_token) => { auth::create_api_token };
+    (revoke_token) => { auth::revoke_token };
+    (list_users) => { users::list_users };
+    (create_user) => { users::create_user };
+    (list_objects) => { objects::list_objects };
+    (create_object) => { objects::create_object };
+    (get_object) => { objects::get_object };
+    (create_field) => { objects::create_field };
+    (update_field) => { objects::update_field };
+    (delete_field) => { objects::delete_field };
+    (list_records) => { records::list_records };
+    (create_record) => { records::create_record };
+    (get_record) => { records::get_record };
+    (update_record) => { records::update_record };
+    (delete_record) => { records::delete_record };
+    (restore_record) => { records::restore_record };
+    (record_history) => { records::record_history };
+    (search) => { records::search };
+    (openapi_json) => { openapi::openapi_json };
+}
+
+routes! {
+    post "/auth/token" => create_token,
+    get "/me" => get_me,
+    get "/tokens" => list_tokens,
+    post "/tokens" => create_api_token,
+    delete "/tokens/{id}" => revoke_token,
+    get "/users" => list_users,
+    post "/users" => create_user,
+    get "/objects" => list_objects,
+    post "/objects" => create_object,
+    get "/objects/{object}" => get_object,
+    post "/objects/{object}/fields" => create_field,
+    patch "/objects/{object}/fields/{field}" => update_field,
+    delete "/objects/{object}/fields/{field}" => delete_field,
+    get "/records/{object}" => list_records,
+    post "/records/{object}" => create_record,
+    get "/records/{object}/{id}" => get_record,
+    patch "/records/{object}/{id}" => update_record,
+    delete "/records/{object}/{id}" => delete_record,
+    post "/records/{object}/{id}/restore" => restore_record,
+    get "/records/{object}/{id}/history" => record_history,
+    get "/search" => search,
+    get "/openapi.json" => openapi_json,
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn api_method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// The API router, built from [`ROUTES`].
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new();
+    for route in ROUTES {
+        router = router.route(route.path, method_router(route));
+    }
+    router.fallback(api_not_found).method_not_allowed_fallback(api_method_not_allowed)
+}
+
+/// A JSON body whose every rejection is a problem document: malformed JSON is 400, a body of
+/// the wrong shape 400 (`invalid_body`), a missing content type 415, a body over the limit 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest { code: "malformed_json", detail: e.body_text() },
+                JsonRejection::JsonDataError(e) => ApiError::BadRequest { code: "invalid_body", detail: e.body_text() },
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+                other => ApiError::BadRequest { code: "unreadable_body", detail: other.body_text() },
+            }),
+        }
+    }
+}
+
+/// Query parameters as a map, with a problem document when they cannot be decoded.
+pub struct ApiQuery(pub std::collections::HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(map)| ApiQuery(map))
+            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.body_text() })
+    }
+}
+
+impl ApiQuery {
+    /// Refuses parameters the operation does not know, so a typo is not silently ignored.
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(ApiError::BadRequest { code: "unknown_parameter", detail: format!("unknown query parameter: {k}") }),
+            None => Ok(()),
+        }
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") | Some("") => Ok(true),
+            Some(other) => Err(ApiError::BadRequest { code: "invalid_query", detail: format!("{key} must be true or false, not {other}") }),
+        }
+    }
+    pub fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
+        self.get(key)
+            .map(|v| peyvand_records::normalize::to_latin_digits(v).parse::<u32>())
+            .transpose()
+            .map_err(|_| ApiError::BadRequest { code: "invalid_query", detail: format!("{key} must be a whole number") })
+    }
+}

@@ -1,0 +1,62 @@
+//! Objects and fields: list and read for everyone signed in; custom objects and fields, field
+//! changes and removal for admins.
+
+use super::ApiJson;
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::ApiResult;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use peyvand_records::access::Action;
+use peyvand_records::{FieldDef, ObjectDef};
+use peyvand_store::schema::{FieldPatch, NewField, NewObject};
+use serde_json::json;
+
+/// An object as the API shows it: without archived fields.
+fn public(object: &ObjectDef) -> ObjectDef {
+    let mut o = object.clone();
+    o.fields.retain(|f| !f.archived);
+    o
+}
+
+pub async fn list_objects(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    let catalog = state.db.catalog().await?;
+    let objects: Vec<ObjectDef> = catalog.objects.iter().map(|o| public(o)).collect();
+    Ok(Json(json!({ "objects": objects })))
+}
+
+pub async fn get_object(State(state): State<AppState>, authed: Authed, Path(object): Path<String>) -> ApiResult<Json<ObjectDef>> {
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(public(&*state.db.object(&object).await?)))
+}
+
+pub async fn create_object(State(state): State<AppState>, authed: Authed, ApiJson(new): ApiJson<NewObject>) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    let object = state.db.create_object(authed.id(), new).await?;
+    Ok((StatusCode::CREATED, Json(public(&object))))
+}
+
+pub async fn create_field(State(state): State<AppState>, authed: Authed, Path(object): Path<String>, ApiJson(new): ApiJson<NewField>) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    let field: FieldDef = state.db.add_field(authed.id(), &object, new).await?;
+    Ok((StatusCode::CREATED, Json(field)))
+}
+
+pub async fn update_field(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, field)): Path<(String, String)>,
+    ApiJson(patch): ApiJson<FieldPatch>,
+) -> ApiResult<Json<FieldDef>> {
+    authed.require(Action::ManageSchema)?;
+    Ok(Json(state.db.update_field(authed.id(), &object, &field, patch).await?))
+}
+
+pub async fn delete_field(State(state): State<AppState>, authed: Authed, Path((object, field)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    authed.require(Action::ManageSchema)?;
+    state.db.delete_field(authed.id(), &object, &field).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,197 @@
+//! The OpenAPI 3.1 document, generated from [`super::ROUTES`] plus a description of each
+//! operation, served at `/api/v1/openapi.json`.
+
+use super::{ROUTES, Route};
+use axum::Json;
+use serde_json::{Value as Json_, json};
+
+fn param(name: &str, location: &str, description: &str, required: bool) -> Json_ {
+    json!({ "name": name, "in": location, "required": required, "description": description, "schema": { "type": "string" } })
+}
+
+fn body(schema: &str) -> Json_ {
+    json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn ok(status: &str, description: &str, schema: Option<&str>) -> (String, Json_) {
+    let mut response = json!({ "description": description });
+    if let Some(s) = schema {
+        response["content"] = json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{s}") } } });
+    }
+    (status.to_string(), response)
+}
+
+/// Summary, tag, extra parameters, request body schema and success response of an operation.
+fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'static str>, (String, Json_)) {
+    let list_params = vec![
+        param("filter", "query", "A filter in the JSON syntax of docs/filters.md", false),
+        param("sort", "query", "Comma-separated fields; a leading - sorts descending", false),
+        param("limit", "query", "Records per page (1–500, default 50)", false),
+        param("cursor", "query", "The next_cursor of the previous page", false),
+        param("trash", "query", "true lists the trash", false),
+        param("total", "query", "true also counts all matching records", false),
+    ];
+    match op {
+        "create_token" => ("Exchange e-mail and password for an API token", "auth", vec![], Some("TokenRequest"), ok("201", "A new token (shown once)", Some("NewToken"))),
+        "get_me" => ("The signed-in user", "auth", vec![], None, ok("200", "The user", Some("User"))),
+        "list_tokens" => ("The user's API tokens", "auth", vec![], None, ok("200", "Tokens, without secrets", None)),
+        "create_api_token" => ("Create an API token", "auth", vec![], Some("TokenName"), ok("201", "A new token (shown once)", Some("NewToken"))),
+        "revoke_token" => ("Revoke one of the user's API tokens", "auth", vec![], None, ok("204", "Revoked", None)),
+        "list_users" => ("List users (admins)", "users", vec![], None, ok("200", "Users", None)),
+        "create_user" => ("Add a user (admins)", "users", vec![], Some("NewUser"), ok("201", "The user", Some("User"))),
+        "list_objects" => ("List objects and their fields", "objects", vec![], None, ok("200", "Objects", None)),
+        "create_object" => ("Create a custom object (admins)", "objects", vec![], Some("NewObject"), ok("201", "The object", Some("Object"))),
+        "get_object" => ("One object and its fields", "objects", vec![], None, ok("200", "The object", Some("Object"))),
+        "create_field" => ("Add a custom field (admins)", "objects", vec![], Some("NewField"), ok("201", "The field", Some("Field"))),
+        "update_field" => ("Change, hide, convert or restore a field (admins)", "objects", vec![], Some("FieldPatch"), ok("200", "The field", Some("Field"))),
+        "delete_field" => ("Remove a custom field; its values are kept and can be restored (admins)", "objects", vec![], None, ok("204", "Removed", None)),
+        "list_records" => ("List records with filter, sort and keyset pagination", "records", list_params, None, ok("200", "A page", Some("Page"))),
+        "create_record" => (
+            "Create a record",
+            "records",
+            vec![param("Idempotency-Key", "header", "Retries with the same key return the first result", false)],
+            Some("RecordBody"),
+            ok("201", "The record (200 when replayed)", Some("Record")),
+        ),
+        "get_record" => ("Read a record", "records", vec![param("include_deleted", "query", "true also finds records in the trash", false)], None, ok("200", "The record", Some("Record"))),
+        "update_record" => (
+            "Change fields of a record",
+            "records",
+            vec![param("If-Match", "header", "The version read; a changed record is refused with 409", false)],
+            Some("RecordBody"),
+            ok("200", "The record", Some("Record")),
+        ),
+        "delete_record" => ("Move a record to the trash", "records", vec![], None, ok("204", "In the trash", None)),
+        "restore_record" => ("Bring a record back from the trash", "records", vec![], None, ok("200", "The record", Some("Record"))),
+        "record_history" => ("A record's audit history, newest first", "records", vec![param("limit", "query", "Entries (default 100)", false)], None, ok("200", "Entries", None)),
+        "search" => (
+            "Search every object by prefix, with Persian normalization",
+            "search",
+            vec![param("q", "query", "Words to find", true), param("limit", "query", "Hits (default 20)", false)],
+            None,
+            ok("200", "Hits", None),
+        ),
+        "openapi_json" => ("This document", "meta", vec![], None, ok("200", "OpenAPI 3.1", None)),
+        _ => ("", "", vec![], None, ok("200", "", None)),
+    }
+}
+
+fn path_params(path: &str) -> Vec<Json_> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| param(name, "path", "", true))
+        .collect()
+}
+
+fn operation(route: &Route) -> Json_ {
+    let (summary, tag, extra, request, (status, response)) = describe(route.operation);
+    let mut parameters = path_params(route.path);
+    parameters.extend(extra);
+    let mut responses = serde_json::Map::new();
+    responses.insert(status, response);
+    let problem = json!({ "description": "A problem", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
+    responses.insert("4XX".into(), problem.clone());
+    let mut op = json!({ "operationId": route.operation, "summary": summary, "tags": [tag], "parameters": parameters, "responses": responses });
+    if let Some(schema) = request {
+        op["requestBody"] = body(schema);
+    }
+    if !matches!(route.operation, "create_token" | "openapi_json") {
+        op["security"] = json!([{ "bearer": [] }, { "session": [] }]);
+    } else {
+        op["security"] = json!([]);
+    }
+    op
+}
+
+fn schemas() -> Json_ {
+    let string = json!({ "type": "string" });
+    json!({
+        "Problem": { "type": "object", "required": ["type", "title", "status", "code"], "properties": {
+            "type": string, "title": string, "status": { "type": "integer" }, "code": string, "detail": string,
+            "errors": { "type": "array", "items": { "type": "object", "properties": {
+                "field": string, "code": string, "message": string, "params": {} } } } } },
+        "TokenRequest": { "type": "object", "required": ["email", "password"], "properties": { "email": string, "password": string, "name": string } },
+        "TokenName": { "type": "object", "required": ["name"], "properties": { "name": string } },
+        "NewToken": { "type": "object", "properties": { "token": string, "id": string, "name": string } },
+        "User": { "type": "object", "properties": { "id": string, "email": string, "name": string,
+            "role": { "enum": ["admin", "manager", "agent", "read_only"] }, "language": { "enum": ["fa", "en"] }, "active": { "type": "boolean" } } },
+        "NewUser": { "type": "object", "required": ["email", "role", "password"], "properties": { "email": string, "name": string,
+            "role": { "enum": ["admin", "manager", "agent", "read_only"] }, "password": { "type": "string", "minLength": 8 }, "language": { "enum": ["fa", "en"] } } },
+        "FieldType": { "enum": peyvand_records::FieldType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>() },
+        "FieldOptions": { "type": "object", "properties": {
+            "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": { "value": string, "label_fa": string, "label_en": string } } },
+            "allow_new": { "type": "boolean" }, "multiple": { "type": "boolean" }, "scale": { "type": "integer", "maximum": 6 },
+            "currency": string, "target": string, "max": { "type": "integer" }, "max_length": { "type": "integer" } } },
+        "NewField": { "type": "object", "required": ["api_name", "type"], "properties": {
+            "api_name": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$" }, "label_fa": string, "label_en": string,
+            "type": { "$ref": "#/components/schemas/FieldType" }, "required": { "type": "boolean" }, "unique": { "type": "boolean" },
+            "indexed": { "type": "boolean" }, "hidden": { "type": "boolean" }, "default_value": {}, "help_fa": string, "help_en": string,
+            "options": { "$ref": "#/components/schemas/FieldOptions" } } },
+        "FieldPatch": { "type": "object", "properties": {
+            "label_fa": string, "label_en": string, "type": { "$ref": "#/components/schemas/FieldType" },
+            "required": { "type": "boolean" }, "unique": { "type": "boolean" }, "indexed": { "type": "boolean" }, "hidden": { "type": "boolean" },
+            "archived": { "type": "boolean", "description": "false restores a removed field" }, "default_value": {},
+            "help_fa": string, "help_en": string, "options": { "$ref": "#/components/schemas/FieldOptions" }, "position": { "type": "integer" } } },
+        "Field": { "allOf": [{ "$ref": "#/components/schemas/NewField" }, { "type": "object", "properties": {
+            "id": string, "object": string, "origin": { "enum": ["builtin", "custom"] }, "archived": { "type": "boolean" }, "position": { "type": "integer" } } }] },
+        "NewObject": { "type": "object", "required": ["api_name", "label_fa", "label_en", "fields"], "properties": {
+            "api_name": string, "label_fa": string, "label_en": string, "plural_fa": string, "plural_en": string, "title_field": string,
+            "fields": { "type": "array", "items": { "$ref": "#/components/schemas/NewField" } } } },
+        "Object": { "type": "object", "properties": { "id": string, "api_name": string, "label_fa": string, "label_en": string,
+            "plural_fa": string, "plural_en": string, "origin": { "enum": ["builtin", "custom"] }, "title_field": string,
+            "fields": { "type": "array", "items": { "$ref": "#/components/schemas/Field" } } } },
+        "RecordBody": { "type": "object", "required": ["fields"], "properties": {
+            "fields": { "type": "object", "additionalProperties": true }, "version": { "type": "integer" } } },
+        "Record": { "type": "object", "properties": { "id": string, "object": string, "version": { "type": "integer" }, "title": string,
+            "created_at": string, "updated_at": string, "created_by": { "type": ["string", "null"] }, "updated_by": { "type": ["string", "null"] },
+            "deleted_at": { "type": ["string", "null"] }, "fields": { "type": "object", "additionalProperties": true } } },
+        "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
+            "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" } } }
+    })
+}
+
+/// The whole document.
+pub fn document() -> Json_ {
+    let mut paths = serde_json::Map::new();
+    for route in ROUTES {
+        let entry = paths.entry(format!("/api/v1{}", route.path)).or_insert_with(|| json!({}));
+        entry[route.method] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Peyvand CRM API", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Records of every object (standard and custom), metadata, search and accounts. Errors are RFC 9457 problem details." },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "An API token from POST /api/v1/auth/token" },
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "The web session; unsafe methods also need the X-CSRF-Token header" }
+            }
+        }
+    })
+}
+
+pub async fn openapi_json() -> Json<Json_> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_described_and_every_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        for route in ROUTES {
+            let op = &doc["paths"][format!("/api/v1{}", route.path)][route.method];
+            assert!(!op["summary"].as_str().unwrap_or("").is_empty(), "{} has no description", route.operation);
+        }
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            assert!(schemas.contains_key(&name), "missing schema {name}");
+        }
+    }
+}

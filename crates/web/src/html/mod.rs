@@ -1,0 +1,130 @@
+//! Server-rendered pages: sign-in, lists and record pages of every object, search. Pages call
+//! the same store operations as the JSON API; this module only shapes what they return for
+//! reading in Persian (right-to-left, Jalali dates, Persian digits) or English.
+
+mod display;
+mod records;
+mod session;
+
+pub use display::display_value;
+pub use session::{Session, check_csrf};
+
+use crate::AppState;
+use crate::error::current_lang;
+use crate::i18n::t;
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use peyvand_store::catalog::Catalog;
+
+/// A link in the navigation.
+pub struct NavItem {
+    pub href: String,
+    pub label: String,
+    pub current: bool,
+}
+
+/// What every page's frame shows.
+pub struct Layout {
+    pub lang: &'static str,
+    pub dir: &'static str,
+    pub app_name: String,
+    pub user: Option<String>,
+    pub csrf: String,
+    pub nav: Vec<NavItem>,
+    pub query: String,
+    pub search_label: String,
+    pub other_lang: &'static str,
+    pub other_lang_label: String,
+    pub sign_out_label: String,
+}
+
+impl Layout {
+    pub fn new(lang: &'static str, session: Option<&Session>, catalog: Option<&Catalog>, current: &str) -> Layout {
+        let nav = catalog
+            .map(|c| {
+                c.objects
+                    .iter()
+                    .map(|o| NavItem { href: format!("/records/{}", o.api_name), label: o.plural(lang).to_string(), current: o.api_name == current })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Layout {
+            lang,
+            dir: if lang == "fa" { "rtl" } else { "ltr" },
+            app_name: t(lang, "app-name"),
+            user: session.map(|s| s.user.name.clone()),
+            csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+            nav,
+            query: String::new(),
+            search_label: t(lang, "nav-search"),
+            other_lang: if lang == "fa" { "en" } else { "fa" },
+            other_lang_label: t(lang, "nav-language"),
+            sign_out_label: t(lang, "nav-sign-out"),
+        }
+    }
+}
+
+/// Renders a template, or a plain 500 if the template fails (logged).
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+    back_label: String,
+}
+
+/// An error page in the request's language.
+pub fn error_page(status: StatusCode, message_key: &str) -> Response {
+    let lang = current_lang();
+    let page = ErrorPage {
+        layout: Layout::new(lang, None, None, ""),
+        heading: t(lang, "error-title"),
+        message: t(lang, message_key),
+        back_label: t(lang, "error-back"),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// Unknown paths: a problem document under `/api`, a page elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return crate::error::ApiError::NotFound.into_response();
+    }
+    error_page(StatusCode::NOT_FOUND, "error-not-found")
+}
+
+const APP_CSS: &str = include_str!("../../assets/app.css");
+
+async fn app_css() -> Response {
+    let mut response = APP_CSS.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+/// The page routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(records::home))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/settings/language", post(session::set_language))
+        .route("/search", get(records::search_page))
+        .route("/records/{object}", get(records::list_page))
+        .route("/records/{object}/{id}", get(records::record_page))
+        .route("/assets/app.css", get(app_css))
+}

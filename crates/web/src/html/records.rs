@@ -1,0 +1,303 @@
+//! The list page and record page of any object, and the search page.
+
+use super::display::{Cell, Refs, display_value};
+use super::{Layout, Session, render};
+use crate::AppState;
+use crate::api::ApiQuery;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::{format_datetime, t, t_args};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_records::access::Action;
+use peyvand_records::filter::{parse_filter, parse_sort};
+use peyvand_records::value::parse_datetime;
+use peyvand_records::{FieldType, ObjectDef};
+use peyvand_store::records::{ListQuery, Record};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+
+/// Columns shown in a list besides the title.
+const LIST_COLUMNS: usize = 5;
+
+pub async fn home() -> Redirect {
+    Redirect::to("/records/contact")
+}
+
+fn fail(e: impl Into<ApiError>) -> Response {
+    let e: ApiError = e.into();
+    match e.status() {
+        StatusCode::NOT_FOUND => super::error_page(StatusCode::NOT_FOUND, "error-not-found"),
+        StatusCode::FORBIDDEN => super::error_page(StatusCode::FORBIDDEN, "error-forbidden"),
+        _ => e.into_response(),
+    }
+}
+
+/// Looks up, in one query per target object and one for users, the names that relation and
+/// user fields of these records point at.
+async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&Record]) -> Result<Refs, ApiError> {
+    let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in object.live_fields().filter(|f| f.field_type == FieldType::Relation) {
+        let Some(target) = &f.options.target else { continue };
+        for r in records {
+            if let Some(id) = r.fields.get(&f.api_name).and_then(|v| v.as_str()) {
+                wanted.entry(target.clone()).or_default().push(id.to_string());
+            }
+        }
+    }
+    let mut refs = Refs::default();
+    for (target, ids) in wanted {
+        for (id, title) in state.db.titles(&target, &ids).await? {
+            refs.records.insert((target.clone(), id), title);
+        }
+    }
+    refs.users = state.db.list_users().await?.into_iter().map(|u| (u.id, u.name)).collect();
+    Ok(refs)
+}
+
+pub struct ListRow {
+    pub href: String,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    layout: Layout,
+    heading: String,
+    total: String,
+    q: String,
+    filter_label: String,
+    empty_label: String,
+    headers: Vec<String>,
+    rows: Vec<ListRow>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    next_label: String,
+    first_label: String,
+}
+
+pub async fn list_page(State(state): State<AppState>, session: Session, Path(object): Path<String>, params: ApiQuery) -> Response {
+    match list_inner(&state, &session, &object, &params).await {
+        Ok(r) => r,
+        Err(e) => fail(e),
+    }
+}
+
+async fn list_inner(state: &AppState, session: &Session, object: &str, params: &ApiQuery) -> Result<Response, ApiError> {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
+    let q = params.get("q").unwrap_or("").trim().to_string();
+    let filter = if q.is_empty() {
+        None
+    } else {
+        let conditions: Vec<serde_json::Value> = obj.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": q })).collect();
+        Some(parse_filter(&obj, &json!({ "or": conditions }))?)
+    };
+    let query = ListQuery {
+        filter,
+        sort: parse_sort(&obj, params.get("sort").unwrap_or(""))?,
+        limit: Some(50),
+        cursor: params.get("cursor").map(str::to_string),
+        trash: false,
+        with_total: true,
+    };
+    let page = state.db.list_records(object, &query).await?;
+    let columns: Vec<_> = obj.visible_fields().filter(|f| !obj.title_field.split(' ').any(|t| t == f.api_name) && f.field_type != FieldType::LongText).take(LIST_COLUMNS).collect();
+    let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
+    let offset = state.config.display_offset;
+    let rows = page
+        .records
+        .iter()
+        .map(|r| {
+            let mut cells = vec![Cell { text: r.title.clone(), ..Cell::default() }];
+            cells.extend(columns.iter().map(|f| display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null), &refs, offset)));
+            ListRow { href: format!("/records/{object}/{}", r.id), cells }
+        })
+        .collect();
+    let mut headers = vec![obj.label(lang).to_string()];
+    headers.extend(columns.iter().map(|f| f.label(lang).to_string()));
+    let base = format!("/records/{object}?q={}", super::session::encode(&q));
+    let page_view = ListPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), object),
+        heading: obj.plural(lang).to_string(),
+        total: t_args(lang, "list-total", &[("count", page.total.unwrap_or(0).to_string())]),
+        q,
+        filter_label: t(lang, "list-filter-placeholder"),
+        empty_label: t(lang, "list-empty"),
+        headers,
+        rows,
+        next_href: page.next_cursor.map(|c| format!("{base}&cursor={c}")),
+        first_href: params.get("cursor").map(|_| base.clone()),
+        next_label: t(lang, "list-next"),
+        first_label: t(lang, "list-first"),
+    };
+    Ok(render(&page_view))
+}
+
+pub struct FieldRow {
+    pub label: String,
+    pub text: String,
+    pub href: Option<String>,
+    pub ltr: bool,
+}
+
+pub struct Link {
+    pub href: String,
+    pub text: String,
+}
+
+pub struct RelatedSection {
+    pub heading: String,
+    pub items: Vec<Link>,
+}
+
+pub struct HistoryItem {
+    pub when: String,
+    pub who: String,
+    pub action: String,
+    pub changes: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    layout: Layout,
+    heading: String,
+    object_label: String,
+    list_href: String,
+    in_trash: bool,
+    trash_label: String,
+    fields_label: String,
+    fields: Vec<FieldRow>,
+    related: Vec<RelatedSection>,
+    history_label: String,
+    history: Vec<HistoryItem>,
+}
+
+pub async fn record_page(State(state): State<AppState>, session: Session, Path((object, id)): Path<(String, String)>) -> Response {
+    match record_inner(&state, &session, &object, &id).await {
+        Ok(r) => r,
+        Err(e) => fail(e),
+    }
+}
+
+async fn record_inner(state: &AppState, session: &Session, object: &str, id: &str) -> Result<Response, ApiError> {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
+    let record = state.db.get_record(object, id, true).await?;
+    let refs = load_refs(state, &obj, &[&record]).await?;
+    let offset = state.config.display_offset;
+    let fields = obj
+        .visible_fields()
+        .map(|f| {
+            let cell = display_value(lang, f, record.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null), &refs, offset);
+            FieldRow { label: f.label(lang).to_string(), text: cell.text, href: cell.href, ltr: cell.ltr }
+        })
+        .collect();
+    // Records of other objects that point here (a company's contacts), one query per relation.
+    let mut related = Vec::new();
+    for other in &catalog.objects {
+        for f in other.live_fields().filter(|f| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object)) {
+            let filter = parse_filter(other, &json!({ "field": f.api_name, "op": "eq", "value": id }))?;
+            let page = state.db.list_records(&other.api_name, &ListQuery { filter: Some(filter), limit: Some(20), ..Default::default() }).await?;
+            if page.records.is_empty() {
+                continue;
+            }
+            related.push(RelatedSection {
+                heading: t_args(lang, "record-related", &[("object", other.plural(lang).to_string())]),
+                items: page.records.iter().map(|r| Link { text: r.title.clone(), href: format!("/records/{}/{}", other.api_name, r.id) }).collect(),
+            });
+        }
+    }
+    let history = state
+        .db
+        .record_history(object, id, 50)
+        .await?
+        .into_iter()
+        .map(|h| {
+            let changes = h
+                .changes
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|_| h.action == "update")
+                .filter_map(|c| {
+                    let field = obj.field(c["field"].as_str()?)?;
+                    let show = |v: &serde_json::Value| display_value(lang, field, v, &refs, offset).text;
+                    Some(t_args(lang, "record-updated", &[("field", field.label(lang).to_string()), ("old", show(&c["old"])), ("new", show(&c["new"]))]))
+                })
+                .collect();
+            HistoryItem {
+                when: parse_datetime(&h.at).map(|at| format_datetime(lang, at, offset)).unwrap_or(h.at.clone()),
+                who: h.actor.as_ref().and_then(|a| refs.users.get(a).cloned()).unwrap_or_else(|| t(lang, "record-someone")),
+                action: t(lang, &format!("record-history-{}", h.action)),
+                changes,
+            }
+        })
+        .collect();
+    let view = RecordPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), object),
+        heading: if record.title.is_empty() { obj.label(lang).to_string() } else { record.title.clone() },
+        object_label: obj.plural(lang).to_string(),
+        list_href: format!("/records/{object}"),
+        in_trash: record.deleted_at.is_some(),
+        trash_label: t(lang, "record-in-trash"),
+        fields_label: t(lang, "record-fields"),
+        fields,
+        related,
+        history_label: t(lang, "record-history"),
+        history,
+    };
+    Ok(render(&view))
+}
+
+pub struct Hit {
+    pub href: String,
+    pub text: String,
+    pub kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    layout: Layout,
+    heading: String,
+    empty_label: String,
+    hits: Vec<Hit>,
+}
+
+pub async fn search_page(State(state): State<AppState>, session: Session, params: ApiQuery) -> Response {
+    let lang = current_lang();
+    let q = params.get("q").unwrap_or("").trim().to_string();
+    let catalog = match state.db.catalog().await {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let hits = match state.db.search(&q, 50).await {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let labels: HashMap<&str, &str> = catalog.objects.iter().map(|o| (o.api_name.as_str(), o.label(lang))).collect();
+    let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");
+    layout.query = q.clone();
+    let view = SearchPage {
+        layout,
+        heading: t(lang, "search-title"),
+        empty_label: t_args(lang, "search-no-results", &[("query", q)]),
+        hits: hits
+            .into_iter()
+            .map(|h| Hit { href: format!("/records/{}/{}", h.object, h.id), kind: labels.get(h.object.as_str()).unwrap_or(&"").to_string(), text: h.title })
+            .collect(),
+    };
+    render(&view)
+}

@@ -1,0 +1,207 @@
+//! Message catalogs (Fluent) for `fa` and `en`, embedded in the binary, and the edge
+//! conversions of dates and digits for display.
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use icu_calendar::Date;
+use icu_calendar::cal::{Iso, Persian};
+use peyvand_records::normalize::to_persian_digits;
+use std::sync::OnceLock;
+
+/// The UI languages; the first is the default.
+pub const LANGS: [&str; 2] = ["fa", "en"];
+
+const FA: &str = include_str!("../i18n/fa.ftl");
+const EN: &str = include_str!("../i18n/en.ftl");
+
+struct Catalogs {
+    fa: FluentBundle<FluentResource>,
+    en: FluentBundle<FluentResource>,
+}
+
+fn bundle(lang: &str, text: &str) -> FluentBundle<FluentResource> {
+    let id = lang.parse().unwrap_or_default();
+    let mut bundle = FluentBundle::new_concurrent(vec![id]);
+    // Placeables are isolated by the page's markup (`<bdi>`), not by invisible characters.
+    bundle.set_use_isolating(false);
+    match FluentResource::try_new(text.to_string()) {
+        Ok(res) => {
+            if let Err(errors) = bundle.add_resource(res) {
+                tracing::error!(?errors, lang, "duplicate messages in catalog");
+            }
+        }
+        Err((_, errors)) => tracing::error!(?errors, lang, "catalog does not parse"),
+    }
+    bundle
+}
+
+fn catalogs() -> &'static Catalogs {
+    static CATALOGS: OnceLock<Catalogs> = OnceLock::new();
+    CATALOGS.get_or_init(|| Catalogs { fa: bundle("fa", FA), en: bundle("en", EN) })
+}
+
+/// Picks a supported language from a tag such as `fa-IR` or an `Accept-Language` header.
+pub fn pick_lang(header: &str) -> Option<&'static str> {
+    header
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .find_map(|tag| LANGS.into_iter().find(|l| tag == *l || tag.starts_with(&format!("{l}-"))))
+}
+
+/// Normalizes a language name to a supported one (`fa` by default).
+pub fn lang_or_default(lang: &str) -> &'static str {
+    LANGS.into_iter().find(|l| *l == lang).unwrap_or(LANGS[0])
+}
+
+/// The message `key` in `lang`, with arguments; the key itself when the catalog lacks it.
+pub fn t_args(lang: &str, key: &str, args: &[(&str, String)]) -> String {
+    let c = catalogs();
+    let bundle = if lang == "en" { &c.en } else { &c.fa };
+    let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
+        return key.to_string();
+    };
+    let mut fluent_args = FluentArgs::new();
+    for (name, value) in args {
+        fluent_args.set(*name, FluentValue::from(value.clone()));
+    }
+    let mut errors = Vec::new();
+    let text = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors).into_owned();
+    if lang == "fa" { to_persian_digits_outside_latin(&text) } else { text }
+}
+
+/// The message `key` in `lang`.
+pub fn t(lang: &str, key: &str) -> String {
+    t_args(lang, key, &[])
+}
+
+/// Persian digits for numbers in Persian text, leaving digits inside Latin words (such as the
+/// currency code example `IRR` or a field name) alone.
+fn to_persian_digits_outside_latin(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prev_latin = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() && !prev_latin {
+            out.push_str(&to_persian_digits(&c.to_string()));
+        } else {
+            out.push(c);
+            prev_latin = c.is_ascii_alphabetic() || (prev_latin && c.is_ascii_digit());
+        }
+    }
+    out
+}
+
+/// A message for a field error code with its parameters.
+pub fn field_error_message(lang: &str, code: &str, params: &serde_json::Value) -> String {
+    let key = format!("field-{code}");
+    let mut args = Vec::new();
+    if let serde_json::Value::Object(map) = params {
+        for (k, v) in map {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            args.push((k.as_str(), text));
+        }
+    }
+    let text = t_args(lang, &key, &args);
+    if text == key { t(lang, "field-invalid") } else { text }
+}
+
+/// A Gregorian date as a Jalali (Solar Hijri) `(year, month, day)`.
+pub fn to_jalali(date: time::Date) -> Option<(i32, u8, u8)> {
+    let iso = Date::try_new_iso(date.year(), u8::from(date.month()), date.day()).ok()?;
+    let p = iso.to_calendar(Persian);
+    Some((p.year().extended_year(), p.month().ordinal, p.day_of_month().0))
+}
+
+/// A Jalali date back to Gregorian.
+pub fn from_jalali(year: i32, month: u8, day: u8) -> Option<time::Date> {
+    let p = Date::try_new_persian(year, month, day).ok()?;
+    let iso = p.to_calendar(Iso);
+    time::Date::from_calendar_date(iso.year().extended_year(), time::Month::try_from(iso.month().ordinal).ok()?, iso.day_of_month().0).ok()
+}
+
+/// A date for display: Jalali with Persian digits in `fa`, ISO in `en`.
+pub fn format_date(lang: &str, date: time::Date) -> String {
+    if lang == "fa"
+        && let Some((y, m, d)) = to_jalali(date)
+    {
+        return to_persian_digits(&format!("{y:04}/{m:02}/{d:02}"));
+    }
+    peyvand_records::value::format_date(date)
+}
+
+/// An instant for display in the given offset: date as [`format_date`], then hours and minutes.
+pub fn format_datetime(lang: &str, t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
+    let local = t.to_offset(offset);
+    let clock = format!("{:02}:{:02}", local.hour(), local.minute());
+    let clock = if lang == "fa" { to_persian_digits(&clock) } else { clock };
+    format!("{} {}", format_date(lang, local.date()), clock)
+}
+
+/// Parses a date typed in a form: ISO `YYYY-MM-DD`, or Jalali `YYYY/MM/DD` (any digits). A year
+/// below 1700 is read as Jalali.
+pub fn parse_form_date(text: &str) -> Option<time::Date> {
+    let latin = peyvand_records::normalize::to_latin_digits(text.trim());
+    let parts: Vec<&str> = latin.split(['/', '-']).collect();
+    let [y, m, d] = parts.as_slice() else { return None };
+    let (y, m, d): (i32, u8, u8) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if y < 1700 { from_jalali(y, m, d) } else { time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn keys(text: &str) -> Vec<String> {
+        let mut keys: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && l.contains(" = "))
+            .filter_map(|l| l.split(" = ").next().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn catalogs_have_the_same_keys() {
+        let (fa, en) = (keys(FA), keys(EN));
+        assert!(!fa.is_empty());
+        assert_eq!(fa, en);
+        let mut dedup = fa.clone();
+        dedup.dedup();
+        assert_eq!(dedup, fa, "a key is defined twice");
+    }
+
+    #[test]
+    fn messages_format_in_both_languages() {
+        assert_eq!(t("en", "login-title"), "Sign in");
+        assert_eq!(t("fa", "login-title"), "ورود");
+        assert_eq!(t_args("fa", "login-throttled", &[("minutes", "15".into())]), "تلاش‌های ناموفق زیاد بود. ۱۵ دقیقه دیگر دوباره امتحان کنید.");
+        assert_eq!(field_error_message("en", "too_long", &serde_json::json!({"max": 100})), "Too long: at most 100 characters.");
+        assert_eq!(field_error_message("fa", "nope_unknown", &serde_json::Value::Null), t("fa", "field-invalid"));
+        assert_eq!(t("fa", "field-invalid_currency"), "واحد پول کدی سه‌حرفی مانند IRR است.");
+    }
+
+    #[test]
+    fn jalali_dates() {
+        assert_eq!(to_jalali(date!(2024 - 03 - 20)), Some((1403, 1, 1)));
+        assert_eq!(to_jalali(date!(2026 - 11 - 22)), Some((1405, 9, 1)));
+        assert_eq!(from_jalali(1403, 1, 1), Some(date!(2024 - 03 - 20)));
+        assert_eq!(from_jalali(1403, 12, 30), Some(date!(2025 - 03 - 20)));
+        assert_eq!(from_jalali(1404, 12, 30), None);
+        assert_eq!(format_date("fa", date!(2024 - 03 - 20)), "۱۴۰۳/۰۱/۰۱");
+        assert_eq!(format_date("en", date!(2024 - 03 - 20)), "2024-03-20");
+        assert_eq!(parse_form_date("۱۴۰۳/۰۱/۰۱"), Some(date!(2024 - 03 - 20)));
+        assert_eq!(parse_form_date("2024-03-20"), Some(date!(2024 - 03 - 20)));
+        assert_eq!(parse_form_date("1403/13/01"), None);
+    }
+
+    #[test]
+    fn languages_from_headers() {
+        assert_eq!(pick_lang("fa-IR,fa;q=0.9,en;q=0.8"), Some("fa"));
+        assert_eq!(pick_lang("de, en-US;q=0.5"), Some("en"));
+        assert_eq!(pick_lang("de"), None);
+    }
+}

@@ -179,6 +179,8 @@ fn parse_operand(object: &ObjectDef, r: &FieldRef, json: &Json) -> Result<Value,
     }
     let mut f = pseudo_field(object, r);
     if f.field_type == FieldType::Currency {
+        // Money is compared by amount, at the field's own scale.
+        f.options.scale = Some(f.options.scale_or_default(FieldType::Currency));
         f.field_type = FieldType::Decimal;
     }
     let v = parse_value(&f, json)?;

@@ -521,6 +521,12 @@ impl Db {
             .collect()
     }
 
+    /// The outbox topics written for a record, oldest first.
+    pub async fn outbox_events_for(&self, record_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT topic FROM outbox WHERE record_id = $1 ORDER BY id").bind(record_id.to_string()).fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
+
     /// Titles of records by id, in one query (for showing relations without N+1 queries).
     pub async fn titles(&self, object: &str, ids: &[String]) -> Result<HashMap<String, String>> {
         let obj = self.object(object).await?;

@@ -191,7 +191,7 @@ pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> 
             .try_get::<Option<String>, _>(col)?
             .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
             .map(Value::List)
-            .unwrap_or(Value::Null),
+            .unwrap_or(Value::List(Vec::new())),
     })
 }
 

@@ -60,6 +60,7 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         ApiError::Store(StoreError::NotFound(_)) | ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "problem-not-found", &[]),
         ApiError::Store(StoreError::Conflict { code, details }) => (StatusCode::CONFLICT, code, "problem-conflict", details),
         ApiError::Store(_) | ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "problem-internal", &[]),
+        ApiError::BadRequest { code: "route_not_found", .. } => (StatusCode::NOT_FOUND, "route_not_found", "problem-not-found", &[]),
         ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
         ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),

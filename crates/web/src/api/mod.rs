@@ -91,7 +91,7 @@ routes! {
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::NotFound
+    ApiError::BadRequest { code: "route_not_found", detail: "no such API route".into() }
 }
 
 async fn api_method_not_allowed() -> ApiError {

@@ -102,7 +102,7 @@ pub fn error_page(status: StatusCode, message_key: &str) -> Response {
 /// Unknown paths: a problem document under `/api`, a page elsewhere.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return crate::error::ApiError::NotFound.into_response();
+        return crate::error::ApiError::BadRequest { code: "route_not_found", detail: "no such API route".into() }.into_response();
     }
     error_page(StatusCode::NOT_FOUND, "error-not-found")
 }

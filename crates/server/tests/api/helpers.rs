@@ -1,0 +1,146 @@
+//! `TestApp`: a real Peyvand server on a random port over a fresh database, and an HTTP client
+//! speaking to it. `backend_tests!` runs a test on SQLite and on PostgreSQL.
+
+use peyvand_records::access::Role;
+use peyvand_store::Db;
+pub use peyvand_store::testing::Backend;
+use peyvand_store::testing::TestDb;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_EMAIL: &str = "admin@test.peyvand.ir";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub db: Db,
+    running: peyvand::Running,
+    test_db: TestDb,
+}
+
+/// Runs each named `async fn NAME(app: &TestApp)` on both backends, as `NAME::sqlite` and
+/// `NAME::postgres`; the PostgreSQL one says it was skipped when no server is configured.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    $crate::helpers::run(super::$name, $crate::helpers::Backend::Sqlite).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    $crate::helpers::run(super::$name, $crate::helpers::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+pub async fn run(test: impl AsyncFnOnce(&TestApp), backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    test(&app).await;
+    app.stop().await;
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let test_db = TestDb::new(backend).await?;
+        let db = Db::open(&test_db.url).await.expect("open database");
+        let hash = peyvand_web::auth::hash_password(PASSWORD).expect("hash");
+        db.create_user(ADMIN_EMAIL, "Admin", Role::Admin, &hash, "en").await.expect("admin");
+        let running = peyvand::start(db.clone(), "127.0.0.1:0", peyvand_web::WebConfig::default(), std::future::pending()).await.expect("start");
+        let base = format!("http://{}", running.addr);
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let mut app = TestApp { base, client, token: String::new(), db, running, test_db };
+        app.token = app.token_for(ADMIN_EMAIL, PASSWORD).await;
+        Some(app)
+    }
+
+    /// Stops the server (finishing requests in flight) and removes the database.
+    pub async fn stop(self) {
+        self.running.stop().await.expect("graceful stop");
+        self.test_db.cleanup().await;
+    }
+
+    pub async fn token_for(&self, email: &str, password: &str) -> String {
+        let r = self.client.post(format!("{}/api/v1/auth/token", self.base)).json(&json!({"email": email, "password": password})).send().await.expect("send");
+        assert_eq!(r.status(), StatusCode::CREATED, "token for {email}");
+        r.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_string()
+    }
+
+    /// Adds a user with a role and returns an API token for them.
+    pub async fn user_with_role(&self, email: &str, role: &str) -> String {
+        let r = self.post("/api/v1/users", json!({"email": email, "role": role, "password": PASSWORD})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        self.token_for(email, PASSWORD).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(token).header("accept-language", "en");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("send")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send_as(&self.token, Method::GET, path, None).await
+    }
+    pub async fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Response {
+        self.client.get(self.url(path)).query(query).bearer_auth(&self.token).send().await.expect("send")
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send_as(&self.token, Method::POST, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.send_as(&self.token, Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send_as(&self.token, Method::DELETE, path, None).await
+    }
+
+    /// Creates a record and returns its JSON.
+    pub async fn create(&self, object: &str, fields: Value) -> Value {
+        let r = self.post(&format!("/api/v1/records/{object}"), json!({ "fields": fields })).await;
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Adds a custom field.
+    pub async fn add_field(&self, object: &str, field: Value) {
+        let r = self.post(&format!("/api/v1/objects/{object}/fields"), field).await;
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// Lists with query parameters; returns the page JSON.
+    pub async fn list(&self, object: &str, query: &[(&str, &str)]) -> Value {
+        let r = self.get_query(&format!("/api/v1/records/{object}"), query).await;
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+/// Reads a problem document, checking its content type and status.
+pub async fn problem(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().await.expect("problem json");
+    assert_eq!(body["status"], json!(status.as_u16()));
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    body
+}

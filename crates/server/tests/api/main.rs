@@ -1,0 +1,11 @@
+//! API and page tests: each starts the real server on a random port over a fresh database and
+//! speaks HTTP to it, on SQLite and (when `PEYVAND_TEST_DATABASE_URL` is set) PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod bad_input;
+mod openapi;
+mod pages;
+mod records;
+mod search;

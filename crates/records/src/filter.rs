@@ -6,7 +6,7 @@
 //! - a group: `{"and": [ … ]}` or `{"or": [ … ]}`, nested up to [`MAX_DEPTH`] levels
 //! - a sort: `-created_at,last_name` (a leading `-` sorts descending)
 
-use crate::meta::{FieldDef, FieldType, ObjectDef, Storage, SYSTEM_ATTRIBUTES};
+use crate::meta::{FieldDef, FieldType, ObjectDef, SYSTEM_ATTRIBUTES, Storage};
 use crate::normalize::{normalize, to_latin_digits};
 use crate::value::{FieldError, Value, parse_email, parse_phone, parse_value};
 use serde_json::{Value as Json, json};
@@ -37,8 +37,19 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 11] =
-        [Op::Eq, Op::Ne, Op::Lt, Op::Lte, Op::Gt, Op::Gte, Op::Contains, Op::StartsWith, Op::In, Op::IsEmpty, Op::Between];
+    pub const ALL: [Op; 11] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Lt,
+        Op::Lte,
+        Op::Gt,
+        Op::Gte,
+        Op::Contains,
+        Op::StartsWith,
+        Op::In,
+        Op::IsEmpty,
+        Op::Between,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,7 +76,8 @@ impl Op {
         match self {
             Op::Eq | Op::Ne | Op::In | Op::IsEmpty => true,
             Op::Lt | Op::Lte | Op::Gt | Op::Gte | Op::Between => {
-                !matches!(storage, Storage::List | Storage::Bool) && !matches!(field_type, FieldType::LongText)
+                !matches!(storage, Storage::List | Storage::Bool)
+                    && !matches!(field_type, FieldType::LongText)
             }
             Op::Contains => field_type.is_textual() || storage == Storage::List,
             Op::StartsWith => field_type.is_textual() && storage != Storage::List,
@@ -121,40 +133,56 @@ pub struct SortKey {
 /// Resolves a name to a live field of the object or a system attribute.
 pub fn resolve(object: &ObjectDef, name: &str) -> Option<FieldRef> {
     if let Some(f) = object.field(name) {
-        return Some(FieldRef { api_name: f.api_name.clone(), field_type: f.field_type, storage: f.storage(), column: f.column.clone() });
+        return Some(FieldRef {
+            api_name: f.api_name.clone(),
+            field_type: f.field_type,
+            storage: f.storage(),
+            column: f.column.clone(),
+        });
     }
     if name == "id" {
-        return Some(FieldRef { api_name: "id".into(), field_type: FieldType::Text, storage: Storage::Text, column: "id".into() });
+        return Some(FieldRef {
+            api_name: "id".into(),
+            field_type: FieldType::Text,
+            storage: Storage::Text,
+            column: "id".into(),
+        });
     }
-    SYSTEM_ATTRIBUTES.iter().find(|(n, _)| *n == name).map(|(n, t)| FieldRef {
-        api_name: n.to_string(),
-        field_type: *t,
-        storage: t.storage(false),
-        column: n.to_string(),
-    })
+    SYSTEM_ATTRIBUTES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, t)| FieldRef {
+            api_name: n.to_string(),
+            field_type: *t,
+            storage: t.storage(false),
+            column: n.to_string(),
+        })
 }
 
 fn pseudo_field(object: &ObjectDef, r: &FieldRef) -> FieldDef {
-    let mut f = object.field(&r.api_name).cloned().unwrap_or_else(|| FieldDef {
-        id: String::new(),
-        object: object.api_name.clone(),
-        api_name: r.api_name.clone(),
-        label_fa: String::new(),
-        label_en: String::new(),
-        field_type: r.field_type,
-        origin: crate::meta::Origin::Builtin,
-        required: false,
-        unique: false,
-        indexed: true,
-        hidden: false,
-        archived: false,
-        default_value: None,
-        help_fa: String::new(),
-        help_en: String::new(),
-        options: Default::default(),
-        position: 0,
-        column: r.column.clone(),
-    });
+    let mut f = object
+        .field(&r.api_name)
+        .cloned()
+        .unwrap_or_else(|| FieldDef {
+            id: String::new(),
+            object: object.api_name.clone(),
+            api_name: r.api_name.clone(),
+            label_fa: String::new(),
+            label_en: String::new(),
+            field_type: r.field_type,
+            origin: crate::meta::Origin::Builtin,
+            required: false,
+            unique: false,
+            indexed: true,
+            hidden: false,
+            archived: false,
+            default_value: None,
+            help_fa: String::new(),
+            help_en: String::new(),
+            options: Default::default(),
+            position: 0,
+            column: r.column.clone(),
+        });
     // Filters may name values outside a select's options (e.g. an option since removed) and
     // compare relation ids as text.
     f.options.allow_new = true;
@@ -169,7 +197,11 @@ fn parse_operand(object: &ObjectDef, r: &FieldRef, json: &Json) -> Result<Value,
     let name = r.api_name.as_str();
     if r.storage == Storage::List {
         let Json::String(s) = json else {
-            return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
+            return Err(FieldError::with(
+                name,
+                "invalid_type",
+                json!({ "expected": "string" }),
+            ));
         };
         return match r.field_type {
             FieldType::Email => parse_email(name, s).map(Value::Text),
@@ -196,12 +228,21 @@ pub fn parse_filter(object: &ObjectDef, json: &Json) -> Result<Filter, FieldErro
     parse_node(object, json, 0, &mut count)
 }
 
-fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) -> Result<Filter, FieldError> {
+fn parse_node(
+    object: &ObjectDef,
+    json: &Json,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Filter, FieldError> {
     let Json::Object(map) = json else {
         return Err(FieldError::new("filter", "filter_syntax"));
     };
     if depth > MAX_DEPTH {
-        return Err(FieldError::with("filter", "filter_too_deep", json!({ "max": MAX_DEPTH })));
+        return Err(FieldError::with(
+            "filter",
+            "filter_too_deep",
+            json!({ "max": MAX_DEPTH }),
+        ));
     }
     for (key, is_and) in [("and", true), ("or", false)] {
         if let Some(children) = map.get(key) {
@@ -211,32 +252,62 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
             let Json::Array(children) = children else {
                 return Err(FieldError::new("filter", "filter_syntax"));
             };
-            let parsed = children.iter().map(|c| parse_node(object, c, depth + 1, count)).collect::<Result<Vec<_>, _>>()?;
-            return Ok(if is_and { Filter::And(parsed) } else { Filter::Or(parsed) });
+            let parsed = children
+                .iter()
+                .map(|c| parse_node(object, c, depth + 1, count))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(if is_and {
+                Filter::And(parsed)
+            } else {
+                Filter::Or(parsed)
+            });
         }
     }
     *count += 1;
     if *count > MAX_CONDITIONS {
-        return Err(FieldError::with("filter", "filter_too_large", json!({ "max": MAX_CONDITIONS })));
+        return Err(FieldError::with(
+            "filter",
+            "filter_too_large",
+            json!({ "max": MAX_CONDITIONS }),
+        ));
     }
-    if map.keys().any(|k| !matches!(k.as_str(), "field" | "op" | "value")) {
+    if map
+        .keys()
+        .any(|k| !matches!(k.as_str(), "field" | "op" | "value"))
+    {
         return Err(FieldError::new("filter", "filter_syntax"));
     }
-    let name = map.get("field").and_then(Json::as_str).ok_or_else(|| FieldError::new("filter", "filter_syntax"))?;
+    let name = map
+        .get("field")
+        .and_then(Json::as_str)
+        .ok_or_else(|| FieldError::new("filter", "filter_syntax"))?;
     let field = resolve(object, name).ok_or_else(|| FieldError::new(name, "unknown_field"))?;
     let op_name = map.get("op").and_then(Json::as_str).unwrap_or("eq");
-    let op = Op::parse(op_name).ok_or_else(|| FieldError::with(name, "unknown_operator", json!({ "op": op_name })))?;
+    let op = Op::parse(op_name)
+        .ok_or_else(|| FieldError::with(name, "unknown_operator", json!({ "op": op_name })))?;
     if !op.applies_to(field.field_type, field.storage) {
-        return Err(FieldError::with(name, "operator_not_applicable", json!({ "op": op_name, "type": field.field_type.as_str() })));
+        return Err(FieldError::with(
+            name,
+            "operator_not_applicable",
+            json!({ "op": op_name, "type": field.field_type.as_str() }),
+        ));
     }
     let value = map.get("value").unwrap_or(&Json::Null);
     let operand = match op {
         Op::IsEmpty => Operand::Flag(value.as_bool().unwrap_or(true)),
         Op::Contains | Op::StartsWith => {
             let Json::String(s) = value else {
-                return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
+                return Err(FieldError::with(
+                    name,
+                    "invalid_type",
+                    json!({ "expected": "string" }),
+                ));
             };
-            let pattern = if field.field_type == FieldType::Phone { to_latin_digits(s) } else { normalize(s) };
+            let pattern = if field.field_type == FieldType::Phone {
+                to_latin_digits(s)
+            } else {
+                normalize(s)
+            };
             if pattern.is_empty() || pattern.chars().count() > 200 {
                 return Err(FieldError::new(name, "filter_value_missing"));
             }
@@ -244,18 +315,38 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
         }
         Op::In => {
             let Json::Array(items) = value else {
-                return Err(FieldError::with(name, "invalid_type", json!({ "expected": "array" })));
+                return Err(FieldError::with(
+                    name,
+                    "invalid_type",
+                    json!({ "expected": "array" }),
+                ));
             };
             if items.is_empty() || items.len() > MAX_IN_VALUES {
-                return Err(FieldError::with(name, "filter_in_size", json!({ "max": MAX_IN_VALUES })));
+                return Err(FieldError::with(
+                    name,
+                    "filter_in_size",
+                    json!({ "max": MAX_IN_VALUES }),
+                ));
             }
-            Operand::Many(items.iter().map(|i| parse_operand(object, &field, i)).collect::<Result<_, _>>()?)
+            Operand::Many(
+                items
+                    .iter()
+                    .map(|i| parse_operand(object, &field, i))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         Op::Between => match value {
-            Json::Array(pair) if pair.len() == 2 => {
-                Operand::Two(parse_operand(object, &field, &pair[0])?, parse_operand(object, &field, &pair[1])?)
+            Json::Array(pair) if pair.len() == 2 => Operand::Two(
+                parse_operand(object, &field, &pair[0])?,
+                parse_operand(object, &field, &pair[1])?,
+            ),
+            _ => {
+                return Err(FieldError::with(
+                    name,
+                    "invalid_type",
+                    json!({ "expected": "[low, high]" }),
+                ));
             }
-            _ => return Err(FieldError::with(name, "invalid_type", json!({ "expected": "[low, high]" }))),
         },
         _ => Operand::One(parse_operand(object, &field, value)?),
     };
@@ -275,13 +366,20 @@ pub fn parse_sort(object: &ObjectDef, text: &str) -> Result<Vec<SortKey>, FieldE
         if field.storage == Storage::List || field.field_type == FieldType::LongText {
             return Err(FieldError::new(name, "not_sortable"));
         }
-        if keys.iter().any(|k: &SortKey| k.field.api_name == field.api_name) {
+        if keys
+            .iter()
+            .any(|k: &SortKey| k.field.api_name == field.api_name)
+        {
             continue;
         }
         keys.push(SortKey { field, descending });
     }
     if keys.len() > MAX_SORT_KEYS {
-        return Err(FieldError::with("sort", "too_many_sort_keys", json!({ "max": MAX_SORT_KEYS })));
+        return Err(FieldError::with(
+            "sort",
+            "too_many_sort_keys",
+            json!({ "max": MAX_SORT_KEYS }),
+        ));
     }
     Ok(keys)
 }
@@ -328,7 +426,14 @@ mod tests {
                 field("last_name", FieldType::Text, FieldOptions::default()),
                 field("age", FieldType::Integer, FieldOptions::default()),
                 field("notes", FieldType::LongText, FieldOptions::default()),
-                field("phones", FieldType::Phone, FieldOptions { multiple: true, ..Default::default() }),
+                field(
+                    "phones",
+                    FieldType::Phone,
+                    FieldOptions {
+                        multiple: true,
+                        ..Default::default()
+                    },
+                ),
                 field("budget", FieldType::Currency, FieldOptions::default()),
             ],
             table: "r_contact".into(),
@@ -336,7 +441,10 @@ mod tests {
     }
 
     fn err(v: Json) -> &'static str {
-        parse_filter(&object(), &v).err().map(|e| e.code).unwrap_or("ok")
+        parse_filter(&object(), &v)
+            .err()
+            .map(|e| e.code)
+            .unwrap_or("ok")
     }
 
     #[test]
@@ -349,38 +457,83 @@ mod tests {
             ]}),
         )
         .expect("valid");
-        let Filter::Or(children) = f else { panic!("expected or") };
-        let Filter::Cond(c) = &children[0] else { panic!("expected condition") };
+        let Filter::Or(children) = f else {
+            panic!("expected or")
+        };
+        let Filter::Cond(c) = &children[0] else {
+            panic!("expected condition")
+        };
         assert_eq!(c.operand, Operand::Two(Value::Int(20), Value::Int(30)));
-        let Filter::And(inner) = &children[1] else { panic!("expected and") };
-        let Filter::Cond(c) = &inner[0] else { panic!("expected condition") };
+        let Filter::And(inner) = &children[1] else {
+            panic!("expected and")
+        };
+        let Filter::Cond(c) = &inner[0] else {
+            panic!("expected condition")
+        };
         assert_eq!(c.operand, Operand::Pattern("کریمی".into()));
-        let Filter::Cond(c) = &inner[1] else { panic!("expected condition") };
+        let Filter::Cond(c) = &inner[1] else {
+            panic!("expected condition")
+        };
         assert_eq!(c.operand, Operand::One(Value::Text("+989121234567".into())));
     }
 
     #[test]
     fn refuses_bad_filters() {
-        assert_eq!(err(json!({"field": "nope", "op": "eq", "value": 1})), "unknown_field");
-        assert_eq!(err(json!({"field": "age", "op": "like", "value": 1})), "unknown_operator");
-        assert_eq!(err(json!({"field": "age", "op": "contains", "value": "1"})), "operator_not_applicable");
-        assert_eq!(err(json!({"field": "phones", "op": "gt", "value": "1"})), "operator_not_applicable");
-        assert_eq!(err(json!({"field": "age", "op": "eq", "value": "x"})), "invalid_integer");
-        assert_eq!(err(json!({"field": "age", "op": "in", "value": []})), "filter_in_size");
-        assert_eq!(err(json!({"field": "age", "op": "between", "value": [1]})), "invalid_type");
+        assert_eq!(
+            err(json!({"field": "nope", "op": "eq", "value": 1})),
+            "unknown_field"
+        );
+        assert_eq!(
+            err(json!({"field": "age", "op": "like", "value": 1})),
+            "unknown_operator"
+        );
+        assert_eq!(
+            err(json!({"field": "age", "op": "contains", "value": "1"})),
+            "operator_not_applicable"
+        );
+        assert_eq!(
+            err(json!({"field": "phones", "op": "gt", "value": "1"})),
+            "operator_not_applicable"
+        );
+        assert_eq!(
+            err(json!({"field": "age", "op": "eq", "value": "x"})),
+            "invalid_integer"
+        );
+        assert_eq!(
+            err(json!({"field": "age", "op": "in", "value": []})),
+            "filter_in_size"
+        );
+        assert_eq!(
+            err(json!({"field": "age", "op": "between", "value": [1]})),
+            "invalid_type"
+        );
         assert_eq!(err(json!({"and": {"field": "age"}})), "filter_syntax");
         assert_eq!(err(json!([1, 2])), "filter_syntax");
-        assert_eq!(err(json!({"field": "age", "op": "eq", "value": 1, "extra": 2})), "filter_syntax");
+        assert_eq!(
+            err(json!({"field": "age", "op": "eq", "value": 1, "extra": 2})),
+            "filter_syntax"
+        );
         let mut deep = json!({"field": "age", "op": "eq", "value": 1});
         for _ in 0..7 {
             deep = json!({ "and": [deep] });
         }
         assert_eq!(err(deep), "filter_too_deep");
-        let many: Vec<Json> = (0..51).map(|i| json!({"field": "age", "value": i})).collect();
+        let many: Vec<Json> = (0..51)
+            .map(|i| json!({"field": "age", "value": i}))
+            .collect();
         assert_eq!(err(json!({ "and": many })), "filter_too_large");
-        assert_eq!(err(json!({"field": "created_at", "op": "gte", "value": "2024-01-01T00:00:00Z"})), "ok");
-        assert_eq!(err(json!({"field": "budget", "op": "gt", "value": "1000"})), "ok");
-        assert_eq!(err(json!({"field": "last_name", "op": "eq", "value": "'; DROP TABLE x; --"})), "ok");
+        assert_eq!(
+            err(json!({"field": "created_at", "op": "gte", "value": "2024-01-01T00:00:00Z"})),
+            "ok"
+        );
+        assert_eq!(
+            err(json!({"field": "budget", "op": "gt", "value": "1000"})),
+            "ok"
+        );
+        assert_eq!(
+            err(json!({"field": "last_name", "op": "eq", "value": "'; DROP TABLE x; --"})),
+            "ok"
+        );
     }
 
     #[test]
@@ -389,8 +542,14 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert!(keys[0].descending);
         assert_eq!(keys[1].field.api_name, "last_name");
-        assert_eq!(parse_sort(&object(), "notes").map_err(|e| e.code), Err("not_sortable"));
-        assert_eq!(parse_sort(&object(), "zzz").map_err(|e| e.code), Err("unknown_field"));
+        assert_eq!(
+            parse_sort(&object(), "notes").map_err(|e| e.code),
+            Err("not_sortable")
+        );
+        assert_eq!(
+            parse_sort(&object(), "zzz").map_err(|e| e.code),
+            Err("unknown_field")
+        );
         assert_eq!(parse_sort(&object(), "").map(|k| k.len()), Ok(0));
     }
 }

@@ -238,14 +238,26 @@ impl FieldDef {
         self.field_type.storage(self.options.multiple)
     }
     pub fn label(&self, lang: &str) -> &str {
-        if lang == "fa" && !self.label_fa.is_empty() { &self.label_fa } else { &self.label_en }
+        if lang == "fa" && !self.label_fa.is_empty() {
+            &self.label_fa
+        } else {
+            &self.label_en
+        }
     }
     pub fn option_label<'a>(&'a self, value: &'a str, lang: &str) -> &'a str {
         self.options
             .options
             .iter()
             .find(|o| o.value == value)
-            .map(|o| if lang == "fa" && !o.label_fa.is_empty() { o.label_fa.as_str() } else if o.label_en.is_empty() { o.value.as_str() } else { o.label_en.as_str() })
+            .map(|o| {
+                if lang == "fa" && !o.label_fa.is_empty() {
+                    o.label_fa.as_str()
+                } else if o.label_en.is_empty() {
+                    o.value.as_str()
+                } else {
+                    o.label_en.as_str()
+                }
+            })
             .unwrap_or(value)
     }
 }
@@ -271,7 +283,9 @@ pub struct ObjectDef {
 impl ObjectDef {
     /// A live (not archived) field by API name.
     pub fn field(&self, api_name: &str) -> Option<&FieldDef> {
-        self.fields.iter().find(|f| f.api_name == api_name && !f.archived)
+        self.fields
+            .iter()
+            .find(|f| f.api_name == api_name && !f.archived)
     }
     /// Fields that are neither archived nor hidden, in display order.
     pub fn visible_fields(&self) -> impl Iterator<Item = &FieldDef> {
@@ -282,10 +296,18 @@ impl ObjectDef {
         self.fields.iter().filter(|f| !f.archived)
     }
     pub fn label(&self, lang: &str) -> &str {
-        if lang == "fa" { &self.label_fa } else { &self.label_en }
+        if lang == "fa" {
+            &self.label_fa
+        } else {
+            &self.label_en
+        }
     }
     pub fn plural(&self, lang: &str) -> &str {
-        if lang == "fa" { &self.plural_fa } else { &self.plural_en }
+        if lang == "fa" {
+            &self.plural_fa
+        } else {
+            &self.plural_en
+        }
     }
 }
 
@@ -299,8 +321,19 @@ pub const SYSTEM_ATTRIBUTES: [(&str, FieldType); 5] = [
 ];
 
 /// Names that cannot be used for fields (system attributes and reserved words of the API).
-pub const RESERVED_NAMES: [&str; 11] =
-    ["id", "version", "created_at", "updated_at", "created_by", "updated_by", "deleted_at", "object", "fields", "cursor", "search"];
+pub const RESERVED_NAMES: [&str; 11] = [
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "deleted_at",
+    "object",
+    "fields",
+    "cursor",
+    "search",
+];
 
 /// Checks an API name of an object or field: lower-case ASCII letters, digits and underscores,
 /// starting with a letter, at most 40 characters.

@@ -71,7 +71,11 @@ pub fn compact(s: &str) -> String {
 /// Splits normalized text into search words at spaces and punctuation.
 pub fn words(normalized: &str) -> impl Iterator<Item = &str> {
     normalized
-        .split(|c: char| c == ' ' || (c.is_ascii_punctuation() && c != '@' && c != '.' && c != '+') || "،؛؟«»".contains(c))
+        .split(|c: char| {
+            c == ' '
+                || (c.is_ascii_punctuation() && c != '@' && c != '.' && c != '+')
+                || "،؛؟«»".contains(c)
+        })
         .map(|w| w.trim_matches(|c: char| c == '.'))
         .filter(|w| !w.is_empty())
 }
@@ -155,6 +159,9 @@ mod tests {
 
     #[test]
     fn emails_stay_one_word() {
-        assert_eq!(search_terms("Sara@Example.com"), vec!["sara@example.com".to_string()]);
+        assert_eq!(
+            search_terms("Sara@Example.com"),
+            vec!["sara@example.com".to_string()]
+        );
     }
 }

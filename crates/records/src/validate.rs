@@ -12,7 +12,10 @@ pub struct Changes<'a> {
 
 impl<'a> Changes<'a> {
     pub fn get(&self, api_name: &str) -> Option<&Value> {
-        self.values.iter().find(|(f, _)| f.api_name == api_name).map(|(_, v)| v)
+        self.values
+            .iter()
+            .find(|(f, _)| f.api_name == api_name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -26,7 +29,11 @@ pub enum Mode {
 
 /// Validates the `fields` of a create or update request. Every problem is reported at once,
 /// one [`FieldError`] per field, so a form can show them all beside their fields.
-pub fn validate<'a>(object: &'a ObjectDef, input: &Map<String, Json>, mode: Mode) -> Result<Changes<'a>, Vec<FieldError>> {
+pub fn validate<'a>(
+    object: &'a ObjectDef,
+    input: &Map<String, Json>,
+    mode: Mode,
+) -> Result<Changes<'a>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut changes = Changes::default();
     for (name, json) in input {
@@ -41,7 +48,9 @@ pub fn validate<'a>(object: &'a ObjectDef, input: &Map<String, Json>, mode: Mode
                 }
                 Err(e) => errors.push(e),
             },
-            None if RESERVED_NAMES.contains(&name.as_str()) => errors.push(FieldError::new(name, "read_only")),
+            None if RESERVED_NAMES.contains(&name.as_str()) => {
+                errors.push(FieldError::new(name, "read_only"))
+            }
             None => errors.push(FieldError::new(name, "unknown_field")),
         }
     }
@@ -59,7 +68,11 @@ pub fn validate<'a>(object: &'a ObjectDef, input: &Map<String, Json>, mode: Mode
             }
         }
     }
-    if errors.is_empty() { Ok(changes) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(changes)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -122,7 +135,8 @@ mod tests {
         let o = object();
         let c = validate(&o, &input(json!({"name": "a"})), Mode::Create).expect("valid");
         assert_eq!(c.get("count"), Some(&Value::Int(3)));
-        let errs = validate(&o, &input(json!({"count": 1})), Mode::Create).expect_err("name missing");
+        let errs =
+            validate(&o, &input(json!({"count": 1})), Mode::Create).expect_err("name missing");
         assert_eq!(errs, vec![FieldError::new("name", "required")]);
     }
 
@@ -131,7 +145,8 @@ mod tests {
         let o = object();
         let errs = validate(&o, &input(json!({"name": "", "count": "x", "when": "2024-13-01", "nope": 1, "id": "x", "old": "y"})), Mode::Update)
             .expect_err("invalid");
-        let mut codes: Vec<(String, &str)> = errs.iter().map(|e| (e.field.clone(), e.code)).collect();
+        let mut codes: Vec<(String, &str)> =
+            errs.iter().map(|e| (e.field.clone(), e.code)).collect();
         codes.sort();
         assert_eq!(
             codes,

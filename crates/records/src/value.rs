@@ -34,10 +34,18 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &'static str) -> Self {
-        FieldError { field: field.to_string(), code, params: Json::Null }
+        FieldError {
+            field: field.to_string(),
+            code,
+            params: Json::Null,
+        }
     }
     pub fn with(field: &str, code: &'static str, params: Json) -> Self {
-        FieldError { field: field.to_string(), code, params }
+        FieldError {
+            field: field.to_string(),
+            code,
+            params,
+        }
     }
 }
 
@@ -126,17 +134,28 @@ pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
 
 fn has_control(s: &str, allow_newlines: bool) -> bool {
     s.chars().any(|c| {
-        c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+        c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r'))
+            || c == '\u{FFFE}'
+            || c == '\u{FFFF}'
     })
 }
 
 fn text_of(field: &FieldDef, json: &Json) -> Result<String, FieldError> {
     match json {
         Json::String(s) => Ok(s.clone()),
-        Json::Number(n) if matches!(field.field_type, FieldType::Text | FieldType::Phone | FieldType::NationalId) => {
+        Json::Number(n)
+            if matches!(
+                field.field_type,
+                FieldType::Text | FieldType::Phone | FieldType::NationalId
+            ) =>
+        {
             Ok(n.to_string())
         }
-        _ => Err(FieldError::with(&field.api_name, "invalid_type", json!({ "expected": "string" }))),
+        _ => Err(FieldError::with(
+            &field.api_name,
+            "invalid_type",
+            json!({ "expected": "string" }),
+        )),
     }
 }
 
@@ -156,10 +175,18 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
             if has_control(&s, long) {
                 return Err(FieldError::new(name, "control_characters"));
             }
-            let max = field.options.max_length.unwrap_or(if long { DEFAULT_LONG_TEXT_MAX } else { DEFAULT_TEXT_MAX });
+            let max = field.options.max_length.unwrap_or(if long {
+                DEFAULT_LONG_TEXT_MAX
+            } else {
+                DEFAULT_TEXT_MAX
+            });
             let len = s.chars().count();
             if len > max as usize {
-                return Err(FieldError::with(name, "too_long", json!({ "max": max, "length": len })));
+                return Err(FieldError::with(
+                    name,
+                    "too_long",
+                    json!({ "max": max, "length": len }),
+                ));
             }
             Ok(Value::Text(if long { s } else { s.trim().to_string() }))
         }
@@ -181,30 +208,52 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
         }
         FieldType::Integer | FieldType::Rating => {
             let i = match json {
-                Json::Number(n) => n.as_i64().ok_or_else(|| FieldError::new(name, "invalid_integer"))?,
+                Json::Number(n) => n
+                    .as_i64()
+                    .ok_or_else(|| FieldError::new(name, "invalid_integer"))?,
                 Json::String(s) => to_latin_digits(s.trim())
                     .replace([',', '\u{066C}'], "")
                     .parse::<i64>()
                     .map_err(|_| FieldError::new(name, "invalid_integer"))?,
-                _ => return Err(FieldError::with(name, "invalid_type", json!({ "expected": "integer" }))),
+                _ => {
+                    return Err(FieldError::with(
+                        name,
+                        "invalid_type",
+                        json!({ "expected": "integer" }),
+                    ));
+                }
             };
             if field.field_type == FieldType::Rating {
                 let max = field.options.max.unwrap_or(5);
                 if !(1..=max).contains(&i) {
-                    return Err(FieldError::with(name, "out_of_range", json!({ "min": 1, "max": max })));
+                    return Err(FieldError::with(
+                        name,
+                        "out_of_range",
+                        json!({ "min": 1, "max": max }),
+                    ));
                 }
             }
             Ok(Value::Int(i))
         }
         FieldType::Decimal => parse_decimal(field, json).map(Value::Decimal),
         FieldType::Currency => {
-            let default_cur = field.options.currency.clone().unwrap_or_else(|| "IRR".to_string());
+            let default_cur = field
+                .options
+                .currency
+                .clone()
+                .unwrap_or_else(|| "IRR".to_string());
             match json {
                 Json::Object(map) => {
-                    let amount = map.get("amount").ok_or_else(|| FieldError::new(name, "invalid_money"))?;
+                    let amount = map
+                        .get("amount")
+                        .ok_or_else(|| FieldError::new(name, "invalid_money"))?;
                     let cur = match map.get("currency") {
                         None | Some(Json::Null) => default_cur,
-                        Some(Json::String(c)) if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) => c.to_ascii_uppercase(),
+                        Some(Json::String(c))
+                            if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) =>
+                        {
+                            c.to_ascii_uppercase()
+                        }
                         Some(_) => return Err(FieldError::new(name, "invalid_currency")),
                     };
                     if map.keys().any(|k| k != "amount" && k != "currency") {
@@ -216,18 +265,28 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
             }
         }
         FieldType::Date => match json {
-            Json::String(s) => parse_date(s).map(Value::Date).ok_or_else(|| FieldError::new(name, "invalid_date")),
+            Json::String(s) => parse_date(s)
+                .map(Value::Date)
+                .ok_or_else(|| FieldError::new(name, "invalid_date")),
             _ => Err(FieldError::new(name, "invalid_date")),
         },
         FieldType::Datetime => match json {
-            Json::String(s) => parse_datetime(s).map(Value::Datetime).ok_or_else(|| FieldError::new(name, "invalid_datetime")),
+            Json::String(s) => parse_datetime(s)
+                .map(Value::Datetime)
+                .ok_or_else(|| FieldError::new(name, "invalid_datetime")),
             _ => Err(FieldError::new(name, "invalid_datetime")),
         },
         FieldType::Boolean => match json {
             Json::Bool(b) => Ok(Value::Bool(*b)),
             Json::String(s) if matches!(s.as_str(), "true" | "on" | "1") => Ok(Value::Bool(true)),
-            Json::String(s) if matches!(s.as_str(), "false" | "off" | "0") => Ok(Value::Bool(false)),
-            _ => Err(FieldError::with(name, "invalid_type", json!({ "expected": "boolean" }))),
+            Json::String(s) if matches!(s.as_str(), "false" | "off" | "0") => {
+                Ok(Value::Bool(false))
+            }
+            _ => Err(FieldError::with(
+                name,
+                "invalid_type",
+                json!({ "expected": "boolean" }),
+            )),
         },
     }
 }
@@ -238,11 +297,19 @@ fn parse_decimal(field: &FieldDef, json: &Json) -> Result<Decimal, FieldError> {
     let text = match json {
         Json::Number(n) => n.to_string(),
         Json::String(s) => s.clone(),
-        _ => return Err(FieldError::with(name, "invalid_type", json!({ "expected": "decimal" }))),
+        _ => {
+            return Err(FieldError::with(
+                name,
+                "invalid_type",
+                json!({ "expected": "decimal" }),
+            ));
+        }
     };
     Decimal::parse(&text, scale).map_err(|e| match e {
         DecimalError::Invalid => FieldError::new(name, "invalid_number"),
-        DecimalError::TooManyDecimals => FieldError::with(name, "too_many_decimals", json!({ "scale": scale })),
+        DecimalError::TooManyDecimals => {
+            FieldError::with(name, "too_many_decimals", json!({ "scale": scale }))
+        }
         DecimalError::OutOfRange => FieldError::new(name, "out_of_range"),
     })
 }
@@ -252,15 +319,29 @@ fn parse_list(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
     let items: Vec<&Json> = match json {
         Json::Array(items) => items.iter().collect(),
         Json::String(_) => vec![json],
-        _ => return Err(FieldError::with(name, "invalid_type", json!({ "expected": "array" }))),
+        _ => {
+            return Err(FieldError::with(
+                name,
+                "invalid_type",
+                json!({ "expected": "array" }),
+            ));
+        }
     };
     if items.len() > 100 {
-        return Err(FieldError::with(name, "too_many_values", json!({ "max": 100 })));
+        return Err(FieldError::with(
+            name,
+            "too_many_values",
+            json!({ "max": 100 }),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let Json::String(s) = item else {
-            return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
+            return Err(FieldError::with(
+                name,
+                "invalid_type",
+                json!({ "expected": "string" }),
+            ));
         };
         if s.trim().is_empty() {
             continue;
@@ -284,8 +365,17 @@ fn check_option(field: &FieldDef, s: &str) -> Result<String, FieldError> {
     if field.options.allow_new || field.options.options.iter().any(|o| o.value == s) {
         Ok(s.to_string())
     } else {
-        let allowed: Vec<&str> = field.options.options.iter().map(|o| o.value.as_str()).collect();
-        Err(FieldError::with(&field.api_name, "invalid_option", json!({ "value": s, "allowed": allowed })))
+        let allowed: Vec<&str> = field
+            .options
+            .options
+            .iter()
+            .map(|o| o.value.as_str())
+            .collect();
+        Err(FieldError::with(
+            &field.api_name,
+            "invalid_option",
+            json!({ "value": s, "allowed": allowed }),
+        ))
     }
 }
 
@@ -301,8 +391,14 @@ pub fn parse_email(field: &str, s: &str) -> Result<String, FieldError> {
                 && !domain.ends_with('.')
                 && !domain.contains("..")
         })
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c));
-    if ok { Ok(s) } else { Err(FieldError::new(field, "invalid_email")) }
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c));
+    if ok {
+        Ok(s)
+    } else {
+        Err(FieldError::new(field, "invalid_email"))
+    }
 }
 
 /// Normalizes a phone number to E.164. Accepts Iranian national forms (0912…, 912…),
@@ -336,20 +432,34 @@ pub fn parse_phone(field: &str, s: &str) -> Result<String, FieldError> {
     } else {
         (8..=15).contains(&international.len()) && !international.starts_with('0')
     };
-    if valid { Ok(format!("+{international}")) } else { Err(FieldError::new(field, "invalid_phone")) }
+    if valid {
+        Ok(format!("+{international}"))
+    } else {
+        Err(FieldError::new(field, "invalid_phone"))
+    }
 }
 
 /// Checks a web address; one without a scheme gets `https://`.
 pub fn parse_url(field: &str, s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    let with_scheme = if s.starts_with("http://") || s.starts_with("https://") { s.to_string() } else { format!("https://{s}") };
+    let with_scheme = if s.starts_with("http://") || s.starts_with("https://") {
+        s.to_string()
+    } else {
+        format!("https://{s}")
+    };
     let rest = with_scheme.split_once("://").map(|(_, r)| r).unwrap_or("");
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let ok = with_scheme.len() <= 2048
         && !host.is_empty()
         && host.contains('.')
-        && !with_scheme.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
-    if ok { Ok(with_scheme) } else { Err(FieldError::new(field, "invalid_url")) }
+        && !with_scheme
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
+    if ok {
+        Ok(with_scheme)
+    } else {
+        Err(FieldError::new(field, "invalid_url"))
+    }
 }
 
 /// Checks an Iranian national ID (کد ملی): ten digits, not all the same, with the check digit
@@ -357,7 +467,10 @@ pub fn parse_url(field: &str, s: &str) -> Result<String, FieldError> {
 /// `c = r` if `r < 2`, else `c = 11 − r`. Persian and Arabic digits are accepted; the stored
 /// form has Latin digits.
 pub fn parse_national_id(field: &str, s: &str) -> Result<String, FieldError> {
-    let digits: String = to_latin_digits(s.trim()).chars().filter(|c| *c != '-' && *c != ' ').collect();
+    let digits: String = to_latin_digits(s.trim())
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .collect();
     if digits.len() != 10 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(FieldError::new(field, "invalid_national_id"));
     }
@@ -368,7 +481,11 @@ pub fn parse_national_id(field: &str, s: &str) -> Result<String, FieldError> {
     let sum: u32 = (0..9).map(|i| d[i] * (10 - i as u32)).sum();
     let r = sum % 11;
     let check = if r < 2 { r } else { 11 - r };
-    if d[9] == check { Ok(digits) } else { Err(FieldError::new(field, "invalid_national_id")) }
+    if d[9] == check {
+        Ok(digits)
+    } else {
+        Err(FieldError::new(field, "invalid_national_id"))
+    }
 }
 
 #[cfg(test)]
@@ -400,15 +517,32 @@ mod tests {
     }
 
     fn code(t: FieldType, json: Json) -> &'static str {
-        parse_value(&field(t, FieldOptions::default()), &json).err().map(|e| e.code).unwrap_or("ok")
+        parse_value(&field(t, FieldOptions::default()), &json)
+            .err()
+            .map(|e| e.code)
+            .unwrap_or("ok")
     }
 
     #[test]
     fn phones_become_e164() {
-        for input in ["09121234567", "+989121234567", "00989121234567", "۰۹۱۲ ۱۲۳ ۴۵۶۷", "9121234567", "0912-123-4567"] {
-            assert_eq!(parse_phone("p", input), Ok("+989121234567".to_string()), "{input}");
+        for input in [
+            "09121234567",
+            "+989121234567",
+            "00989121234567",
+            "۰۹۱۲ ۱۲۳ ۴۵۶۷",
+            "9121234567",
+            "0912-123-4567",
+        ] {
+            assert_eq!(
+                parse_phone("p", input),
+                Ok("+989121234567".to_string()),
+                "{input}"
+            );
         }
-        assert_eq!(parse_phone("p", "+44 20 7946 0958"), Ok("+442079460958".to_string()));
+        assert_eq!(
+            parse_phone("p", "+44 20 7946 0958"),
+            Ok("+442079460958".to_string())
+        );
         assert!(parse_phone("p", "12").is_err());
         assert!(parse_phone("p", "0912abc").is_err());
         assert!(parse_phone("p", "091212345678").is_err());
@@ -418,8 +552,14 @@ mod tests {
     fn national_ids() {
         // The check digit of 008457594 is computed by hand: s = 0·10+0·9+8·8+4·7+5·6+7·5+5·4+9·3+4·2 = 212,
         // 212 mod 11 = 3, so the check digit is 11 − 3 = 8.
-        assert_eq!(parse_national_id("n", "0084575948"), Ok("0084575948".to_string()));
-        assert_eq!(parse_national_id("n", "۰۰۸۴۵۷۵۹۴۸"), Ok("0084575948".to_string()));
+        assert_eq!(
+            parse_national_id("n", "0084575948"),
+            Ok("0084575948".to_string())
+        );
+        assert_eq!(
+            parse_national_id("n", "۰۰۸۴۵۷۵۹۴۸"),
+            Ok("0084575948".to_string())
+        );
         assert!(parse_national_id("n", "0084575947").is_err());
         assert!(parse_national_id("n", "1111111111").is_err());
         assert!(parse_national_id("n", "123").is_err());
@@ -427,11 +567,25 @@ mod tests {
 
     #[test]
     fn emails_and_urls() {
-        assert_eq!(parse_email("e", " Sara@Example.COM "), Ok("sara@example.com".to_string()));
-        for bad in ["sara", "sara@", "@x.com", "a@b", "a b@c.com", "a@b..com", "a@@b.com"] {
+        assert_eq!(
+            parse_email("e", " Sara@Example.COM "),
+            Ok("sara@example.com".to_string())
+        );
+        for bad in [
+            "sara",
+            "sara@",
+            "@x.com",
+            "a@b",
+            "a b@c.com",
+            "a@b..com",
+            "a@@b.com",
+        ] {
             assert!(parse_email("e", bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_url("u", "peyvand.ir/x"), Ok("https://peyvand.ir/x".to_string()));
+        assert_eq!(
+            parse_url("u", "peyvand.ir/x"),
+            Ok("https://peyvand.ir/x".to_string())
+        );
         assert!(parse_url("u", "http://").is_err());
         assert!(parse_url("u", "javascript:alert(1)").is_err());
     }
@@ -443,17 +597,44 @@ mod tests {
         assert_eq!(code(FieldType::Integer, json!(true)), "invalid_type");
         assert_eq!(code(FieldType::Date, json!("2024-02-30")), "invalid_date");
         assert_eq!(code(FieldType::Date, json!("۲۰۲۴-۰۳-۲۰")), "ok");
-        assert_eq!(code(FieldType::Datetime, json!("2024-03-20T10:00:00+03:30")), "ok");
-        assert_eq!(code(FieldType::Datetime, json!("yesterday")), "invalid_datetime");
+        assert_eq!(
+            code(FieldType::Datetime, json!("2024-03-20T10:00:00+03:30")),
+            "ok"
+        );
+        assert_eq!(
+            code(FieldType::Datetime, json!("yesterday")),
+            "invalid_datetime"
+        );
         assert_eq!(code(FieldType::Boolean, json!("maybe")), "invalid_type");
         assert_eq!(code(FieldType::Rating, json!(6)), "out_of_range");
-        assert_eq!(code(FieldType::Text, json!("a\u{0007}b")), "control_characters");
+        assert_eq!(
+            code(FieldType::Text, json!("a\u{0007}b")),
+            "control_characters"
+        );
         assert_eq!(code(FieldType::Text, json!("x".repeat(1001))), "too_long");
         assert_eq!(code(FieldType::LongText, json!("line one\nline two")), "ok");
-        assert_eq!(code(FieldType::Text, json!("'; DROP TABLE r_contact; --")), "ok");
-        assert_eq!(code(FieldType::Decimal, json!("1.234")), "too_many_decimals");
-        assert_eq!(code(FieldType::Currency, json!({"amount": "12", "currency": "usd"})), "ok");
-        assert_eq!(code(FieldType::Currency, json!({"amount": "12", "currency": "dollars"})), "invalid_currency");
+        assert_eq!(
+            code(FieldType::Text, json!("'; DROP TABLE r_contact; --")),
+            "ok"
+        );
+        assert_eq!(
+            code(FieldType::Decimal, json!("1.234")),
+            "too_many_decimals"
+        );
+        assert_eq!(
+            code(
+                FieldType::Currency,
+                json!({"amount": "12", "currency": "usd"})
+            ),
+            "ok"
+        );
+        assert_eq!(
+            code(
+                FieldType::Currency,
+                json!({"amount": "12", "currency": "dollars"})
+            ),
+            "invalid_currency"
+        );
     }
 
     #[test]
@@ -469,15 +650,40 @@ mod tests {
     #[test]
     fn selects_and_lists() {
         let opts = FieldOptions {
-            options: vec![crate::meta::SelectOption { value: "gold".into(), label_fa: "طلایی".into(), label_en: "Gold".into() }],
+            options: vec![crate::meta::SelectOption {
+                value: "gold".into(),
+                label_fa: "طلایی".into(),
+                label_en: "Gold".into(),
+            }],
             ..FieldOptions::default()
         };
         let sel = field(FieldType::Select, opts.clone());
-        assert_eq!(parse_value(&sel, &json!("gold")), Ok(Value::Text("gold".into())));
-        assert_eq!(parse_value(&sel, &json!("tin")).map_err(|e| e.code), Err("invalid_option"));
-        let multi = field(FieldType::MultiSelect, FieldOptions { allow_new: true, ..opts });
-        assert_eq!(parse_value(&multi, &json!(["a", "b", "a", ""])), Ok(Value::List(vec!["a".into(), "b".into()])));
-        let phones = field(FieldType::Phone, FieldOptions { multiple: true, ..FieldOptions::default() });
+        assert_eq!(
+            parse_value(&sel, &json!("gold")),
+            Ok(Value::Text("gold".into()))
+        );
+        assert_eq!(
+            parse_value(&sel, &json!("tin")).map_err(|e| e.code),
+            Err("invalid_option")
+        );
+        let multi = field(
+            FieldType::MultiSelect,
+            FieldOptions {
+                allow_new: true,
+                ..opts
+            },
+        );
+        assert_eq!(
+            parse_value(&multi, &json!(["a", "b", "a", ""])),
+            Ok(Value::List(vec!["a".into(), "b".into()]))
+        );
+        let phones = field(
+            FieldType::Phone,
+            FieldOptions {
+                multiple: true,
+                ..FieldOptions::default()
+            },
+        );
         assert_eq!(
             parse_value(&phones, &json!(["09121234567", "+989121234567"])),
             Ok(Value::List(vec!["+989121234567".into()]))

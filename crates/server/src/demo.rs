@@ -20,8 +20,11 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     if db.user_for_login(DEMO_EMAIL).await?.is_some() {
         return Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()));
     }
-    let hash = peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let admin = db.create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa").await?;
+    let hash =
+        peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let admin = db
+        .create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa")
+        .await?;
     let actor = Some(admin.id.as_str());
     let tier: NewField = serde_json::from_value(json!({
         "api_name": "loyalty_tier", "label_fa": "سطح وفاداری", "label_en": "Loyalty tier", "type": "select", "indexed": true,
@@ -37,18 +40,61 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     db.add_field(actor, "company", revenue).await?;
 
     let companies = [
-        ("فولاد پارس", "manufacturing", "تهران", "120000000000", "https://foolad-pars.example"),
-        ("نرم‌افزار آریا", "technology", "اصفهان", "8500000000", "https://arya-soft.example"),
-        ("فروشگاه‌های زنجیره‌ای کوروش", "retail", "شیراز", "56000000000", "https://kourosh.example"),
-        ("Caspian Logistics", "services", "رشت", "23000000000", "https://caspian-logistics.example"),
-        ("بیمه امید", "finance", "مشهد", "91000000000", "https://omid-insurance.example"),
-        ("Zagros Health", "health", "کرمانشاه", "4000000000", "https://zagros-health.example"),
+        (
+            "فولاد پارس",
+            "manufacturing",
+            "تهران",
+            "120000000000",
+            "https://foolad-pars.example",
+        ),
+        (
+            "نرم‌افزار آریا",
+            "technology",
+            "اصفهان",
+            "8500000000",
+            "https://arya-soft.example",
+        ),
+        (
+            "فروشگاه‌های زنجیره‌ای کوروش",
+            "retail",
+            "شیراز",
+            "56000000000",
+            "https://kourosh.example",
+        ),
+        (
+            "Caspian Logistics",
+            "services",
+            "رشت",
+            "23000000000",
+            "https://caspian-logistics.example",
+        ),
+        (
+            "بیمه امید",
+            "finance",
+            "مشهد",
+            "91000000000",
+            "https://omid-insurance.example",
+        ),
+        (
+            "Zagros Health",
+            "health",
+            "کرمانشاه",
+            "4000000000",
+            "https://zagros-health.example",
+        ),
     ];
     let mut company_ids = Vec::new();
     for (name, industry, city, revenue, website) in companies {
         let (c, _) = db
-            .create_record(actor, "company", &fields(json!({"name": name, "industry": industry, "city": city, "website": website,
-                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": admin.id})), None)
+            .create_record(
+                actor,
+                "company",
+                &fields(
+                    json!({"name": name, "industry": industry, "city": city, "website": website,
+                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": admin.id}),
+                ),
+                None,
+            )
             .await?;
         company_ids.push(c.id);
     }
@@ -57,7 +103,13 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         ("سارا", "رضایی", "مدیر عامل", "gold", "customer"),
         ("محمد", "حسینی", "کارشناس فنی", "silver", "customer"),
         ("مریم", "احمدی", "مسئول مالی", "gold", "customer"),
-        ("Reza", "Tehrani", "Head of Operations", "silver", "opportunity"),
+        (
+            "Reza",
+            "Tehrani",
+            "Head of Operations",
+            "silver",
+            "opportunity",
+        ),
         ("Neda", "Farahani", "Procurement Lead", "bronze", "lead"),
         ("حسین", "موسوی", "مدیر فروش", "gold", "evangelist"),
         ("زهرا", "کاظمی", "کارشناس بازاریابی", "bronze", "subscriber"),
@@ -68,7 +120,11 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     ];
     for (i, (first, last, title, tier, stage)) in people.into_iter().enumerate() {
         let source = ["web", "referral", "event", "phone"][i % 4];
-        let tags = if i % 3 == 0 { json!(["VIP"]) } else { json!([]) };
+        let tags = if i % 3 == 0 {
+            json!(["VIP"])
+        } else {
+            json!([])
+        };
         let birth = format!("{}-{:02}-{:02}", 1970 + i * 2, 1 + i % 12, 1 + (i * 7) % 28);
         db.create_record(
             actor,

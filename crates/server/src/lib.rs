@@ -34,24 +34,42 @@ impl Running {
 
 /// Opens (and migrates) the database and serves on `listen` until [`Running::stop`] or the
 /// `until` future finishes, whichever comes first.
-pub async fn start(db: Db, listen: &str, config: WebConfig, until: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+pub async fn start(
+    db: Db,
+    listen: &str,
+    config: WebConfig,
+    until: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let app = peyvand_web::router(AppState { db: db.clone(), config });
+    let app = peyvand_web::router(AppState {
+        db: db.clone(),
+        config,
+    });
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = rx => {}
-                    () = until => {}
-                }
-                tracing::info!("shutting down: finishing requests in flight");
-            })
-            .await
-            .context("serving")
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = rx => {}
+                () = until => {}
+            }
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+        .await
+        .context("serving")
     });
-    Ok(Running { addr, db, shutdown: Some(tx), task })
+    Ok(Running {
+        addr,
+        db,
+        shutdown: Some(tx),
+        task,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -79,7 +97,9 @@ pub async fn shutdown_signal() {
 impl Running {
     /// Waits until the server stops by itself (after the shutdown signal).
     pub async fn stop_when_done(self) -> anyhow::Result<()> {
-        let Running { db, shutdown, task, .. } = self;
+        let Running {
+            db, shutdown, task, ..
+        } = self;
         let result = task.await.context("server task")?;
         drop(shutdown);
         db.close().await;

@@ -53,7 +53,8 @@ enum UserCommand {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PEYVAND_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PEYVAND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();
@@ -83,9 +84,17 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 
 async fn serve(settings: Settings, db: Db) -> anyhow::Result<()> {
     if db.list_users().await?.is_empty() {
-        tracing::warn!("no users yet: add one with `peyvand user add --email you@example.com --role admin`");
+        tracing::warn!(
+            "no users yet: add one with `peyvand user add --email you@example.com --role admin`"
+        );
     }
-    let running = peyvand::start(db, &settings.listen, settings.web.clone(), peyvand::shutdown_signal()).await?;
+    let running = peyvand::start(
+        db,
+        &settings.listen,
+        settings.web.clone(),
+        peyvand::shutdown_signal(),
+    )
+    .await?;
     tracing::info!(addr = %running.addr, backend = running.db.dialect().name(), "Peyvand is listening on http://{}", running.addr);
     running.stop_when_done().await
 }
@@ -97,10 +106,16 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(a)) | Some(Command::Demo(a)) => a.clone(),
         _ => ServeArgs::default(),
     };
-    let default_db = if matches!(cli.command, Some(Command::Demo(_))) { "demo.db" } else { "peyvand.db" };
+    let default_db = if matches!(cli.command, Some(Command::Demo(_))) {
+        "demo.db"
+    } else {
+        "peyvand.db"
+    };
     let settings = Settings::resolve(&cli.data, &serve_args, default_db)?;
     init_logging(&settings.log_format);
-    let db = Db::open(&settings.database_url).await.with_context(|| format!("cannot open the database at {}", settings.database_url))?;
+    let db = Db::open(&settings.database_url)
+        .await
+        .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
         None | Some(Command::Serve(_)) => serve(settings, db).await,
         Some(Command::Migrate) => {
@@ -108,21 +123,47 @@ async fn main() -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Some(Command::User { command: UserCommand::Add { email, role, name, language, password_stdin } }) => {
-            let role = Role::parse(&role).with_context(|| format!("unknown role {role}: use admin, manager, agent or read_only"))?;
+        Some(Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    role,
+                    name,
+                    language,
+                    password_stdin,
+                },
+        }) => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role}: use admin, manager, agent or read_only")
+            })?;
             let password = read_password(password_stdin)?;
             if password.chars().count() < peyvand_web::auth::MIN_PASSWORD_CHARS {
-                bail!("the password needs at least {} characters", peyvand_web::auth::MIN_PASSWORD_CHARS);
+                bail!(
+                    "the password needs at least {} characters",
+                    peyvand_web::auth::MIN_PASSWORD_CHARS
+                );
             }
-            let hash = peyvand_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let user = db.create_user(&email, &name, role, &hash, &language).await.map_err(|e| anyhow::anyhow!("cannot add the user: {e}"))?;
-            println!("Added {} ({}) as {}.", user.email, user.id, user.role.as_str());
+            let hash = peyvand_web::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let user = db
+                .create_user(&email, &name, role, &hash, &language)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot add the user: {e}"))?;
+            println!(
+                "Added {} ({}) as {}.",
+                user.email,
+                user.id,
+                user.role.as_str()
+            );
             db.close().await;
             Ok(())
         }
         Some(Command::Demo(_)) => {
             let login = peyvand::demo::seed(&db).await?;
-            println!("Peyvand demo: sign in at http://{} as {} with password {}", settings.listen, login.0, login.1);
+            println!(
+                "Peyvand demo: sign in at http://{} as {} with password {}",
+                settings.listen, login.0, login.1
+            );
             serve(settings, db).await
         }
     }

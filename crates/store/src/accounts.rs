@@ -49,7 +49,10 @@ pub fn random_secret() -> Result<String> {
 
 /// SHA-256 of a secret, as hex.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
@@ -69,12 +72,26 @@ const USER_COLUMNS: &str = "id, email, name, role, language, active, created_at"
 
 impl Db {
     /// Adds a user; the e-mail is checked and kept in lower case.
-    pub async fn create_user(&self, email: &str, name: &str, role: Role, password_hash: &str, language: &str) -> Result<User> {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+        language: &str,
+    ) -> Result<User> {
         let email = parse_email("email", email).map_err(Error::invalid)?;
         if !LANGUAGES.contains(&language) {
-            return Err(Error::invalid(FieldError::new("language", "invalid_option")));
+            return Err(Error::invalid(FieldError::new(
+                "language",
+                "invalid_option",
+            )));
         }
-        let name = if name.trim().is_empty() { email.split('@').next().unwrap_or_default().to_string() } else { name.trim().to_string() };
+        let name = if name.trim().is_empty() {
+            email.split('@').next().unwrap_or_default().to_string()
+        } else {
+            name.trim().to_string()
+        };
         let id = new_id();
         let mut tx = self.write().await?;
         let result = sqlx::query("INSERT INTO users (id, email, name, role, password_hash, language, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)")
@@ -90,7 +107,10 @@ impl Db {
             .map_err(Error::from);
         match result {
             Err(e) if e.is_unique_violation() => {
-                return Err(Error::Conflict { code: "user_exists", details: vec![FieldError::new("email", "user_exists")] });
+                return Err(Error::Conflict {
+                    code: "user_exists",
+                    details: vec![FieldError::new("email", "user_exists")],
+                });
             }
             other => other?,
         };
@@ -99,20 +119,24 @@ impl Db {
     }
 
     pub async fn user(&self, id: &str) -> Result<User> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
         user_from_row(&row)
     }
 
     /// The user with this e-mail and their password hash.
     pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1")))
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+        )))
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(self.pool())
+        .await?;
         match row {
             Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
             None => Ok(None),
@@ -120,16 +144,27 @@ impl Db {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY email"
+        )))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(user_from_row).collect()
     }
 
     pub async fn set_user_language(&self, user_id: &str, language: &str) -> Result<()> {
         if !LANGUAGES.contains(&language) {
-            return Err(Error::invalid(FieldError::new("language", "invalid_option")));
+            return Err(Error::invalid(FieldError::new(
+                "language",
+                "invalid_option",
+            )));
         }
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE users SET language = $1 WHERE id = $2").bind(language.to_string()).bind(user_id.to_string()).execute(&mut *tx.tx).await?;
+        sqlx::query("UPDATE users SET language = $1 WHERE id = $2")
+            .bind(language.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
         tx.commit().await
     }
 
@@ -139,7 +174,10 @@ impl Db {
         let csrf = random_secret()?;
         let expires = format_datetime(OffsetDateTime::now_utc() + ttl);
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now()).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(now())
+            .execute(&mut *tx.tx)
+            .await?;
         sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(hash_secret(&secret))
             .bind(user_id.to_string())
@@ -170,7 +208,10 @@ impl Db {
 
     pub async fn delete_session(&self, secret: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash_secret(secret)).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(hash_secret(secret))
+            .execute(&mut *tx.tx)
+            .await?;
         tx.commit().await
     }
 
@@ -193,7 +234,16 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
-        Ok((ApiToken { id, name: name.to_string(), created_at, last_used_at: None, revoked_at: None }, secret))
+        Ok((
+            ApiToken {
+                id,
+                name: name.to_string(),
+                created_at,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            secret,
+        ))
     }
 
     pub async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>> {
@@ -246,7 +296,11 @@ impl Db {
         if last.is_none_or(|l| l < stale) {
             let token_id: String = row.try_get("token_id")?;
             let mut tx = self.write().await?;
-            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(now()).bind(token_id).execute(&mut *tx.tx).await?;
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now())
+                .bind(token_id)
+                .execute(&mut *tx.tx)
+                .await?;
             tx.commit().await?;
         }
         Ok(Some(user))
@@ -256,7 +310,10 @@ impl Db {
     pub async fn record_login_failure(&self, email: &str, ip: &str) -> Result<()> {
         let mut tx = self.write().await?;
         let old = format_datetime(OffsetDateTime::now_utc() - Duration::days(1));
-        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(old).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM login_failures WHERE at < $1")
+            .bind(old)
+            .execute(&mut *tx.tx)
+            .await?;
         sqlx::query("INSERT INTO login_failures (id, email, ip, at) VALUES ($1, $2, $3, $4)")
             .bind(new_id())
             .bind(email.trim().to_lowercase())
@@ -268,20 +325,27 @@ impl Db {
     }
 
     /// Failed sign-ins within `window`, for this e-mail and for this address.
-    pub async fn recent_login_failures(&self, email: &str, ip: &str, window: Duration) -> Result<(i64, i64)> {
+    pub async fn recent_login_failures(
+        &self,
+        email: &str,
+        ip: &str,
+        window: Duration,
+    ) -> Result<(i64, i64)> {
         let since = format_datetime(OffsetDateTime::now_utc() - window);
-        let by_email: i64 = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
-            .bind(email.trim().to_lowercase())
-            .bind(since.clone())
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
-        let by_ip: i64 = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
-            .bind(ip.to_string())
-            .bind(since)
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
+        let by_email: i64 =
+            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
+                .bind(email.trim().to_lowercase())
+                .bind(since.clone())
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+        let by_ip: i64 =
+            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
+                .bind(ip.to_string())
+                .bind(since)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
         Ok((by_email, by_ip))
     }
 }

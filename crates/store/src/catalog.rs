@@ -20,7 +20,10 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn object(&self, api_name: &str) -> Option<Arc<ObjectDef>> {
-        self.objects.iter().find(|o| o.api_name == api_name).cloned()
+        self.objects
+            .iter()
+            .find(|o| o.api_name == api_name)
+            .cloned()
     }
 }
 
@@ -35,7 +38,8 @@ fn field_from_row(row: &AnyRow, object: &str) -> Result<FieldDef> {
         api_name: row.try_get("api_name")?,
         label_fa: row.try_get("label_fa")?,
         label_en: row.try_get("label_en")?,
-        field_type: FieldType::parse(&type_name).ok_or_else(|| Error::Corrupt(format!("field type {type_name}")))?,
+        field_type: FieldType::parse(&type_name)
+            .ok_or_else(|| Error::Corrupt(format!("field type {type_name}")))?,
         origin: Origin::parse(&origin).ok_or_else(|| Error::Corrupt(format!("origin {origin}")))?,
         required: get_bool(row, "required")?,
         unique: get_bool(row, "is_unique")?,
@@ -45,7 +49,8 @@ fn field_from_row(row: &AnyRow, object: &str) -> Result<FieldDef> {
         default_value: default_json.and_then(|d| serde_json::from_str(&d).ok()),
         help_fa: row.try_get("help_fa")?,
         help_en: row.try_get("help_en")?,
-        options: serde_json::from_str::<FieldOptions>(&options).map_err(|e| Error::Corrupt(format!("field options: {e}")))?,
+        options: serde_json::from_str::<FieldOptions>(&options)
+            .map_err(|e| Error::Corrupt(format!("field options: {e}")))?,
         position: row.try_get("position")?,
         column: row.try_get("column_name")?,
     })
@@ -55,21 +60,30 @@ pub(crate) async fn load<'e, E>(executor: E) -> Result<Catalog>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
 {
-    let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1").fetch_one(executor).await?.try_get(0)?;
+    let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1")
+        .fetch_one(executor)
+        .await?
+        .try_get(0)?;
     let object_rows = sqlx::query(
         "SELECT id, api_name, label_fa, label_en, plural_fa, plural_en, origin, title_field, table_name \
          FROM meta_objects ORDER BY created_at, api_name",
     )
     .fetch_all(executor)
     .await?;
-    let field_rows = sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at").fetch_all(executor).await?;
+    let field_rows =
+        sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at")
+            .fetch_all(executor)
+            .await?;
     let mut objects = Vec::with_capacity(object_rows.len());
     for row in &object_rows {
         let id: String = row.try_get("id")?;
         let api_name: String = row.try_get("api_name")?;
         let origin: String = row.try_get("origin")?;
         let mut fields = Vec::new();
-        for f in field_rows.iter().filter(|f| f.try_get::<String, _>("object_id").is_ok_and(|o| o == id)) {
+        for f in field_rows
+            .iter()
+            .filter(|f| f.try_get::<String, _>("object_id").is_ok_and(|o| o == id))
+        {
             fields.push(field_from_row(f, &api_name)?);
         }
         objects.push(Arc::new(ObjectDef {
@@ -79,7 +93,8 @@ where
             label_en: row.try_get("label_en")?,
             plural_fa: row.try_get("plural_fa")?,
             plural_en: row.try_get("plural_en")?,
-            origin: Origin::parse(&origin).ok_or_else(|| Error::Corrupt(format!("origin {origin}")))?,
+            origin: Origin::parse(&origin)
+                .ok_or_else(|| Error::Corrupt(format!("origin {origin}")))?,
             title_field: row.try_get("title_field")?,
             fields,
             table: row.try_get("table_name")?,
@@ -92,15 +107,24 @@ impl Db {
     /// The current catalog (cached; see the module documentation).
     pub async fn catalog(&self) -> Result<Arc<Catalog>> {
         let cached = {
-            let guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+            let guard = self
+                .catalog
+                .lock()
+                .map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
             if guard.checked.elapsed() < CATALOG_TTL {
                 return Ok(guard.catalog.clone());
             }
             guard.catalog.clone()
         };
-        let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1").fetch_one(self.pool()).await?.try_get(0)?;
+        let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
         if version == cached.version {
-            let mut guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+            let mut guard = self
+                .catalog
+                .lock()
+                .map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
             guard.checked = Instant::now();
             return Ok(guard.catalog.clone());
         }
@@ -110,13 +134,22 @@ impl Db {
     /// Reads the catalog from the database now.
     pub async fn reload_catalog(&self) -> Result<Arc<Catalog>> {
         let catalog = Arc::new(load(self.pool()).await?);
-        let mut guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
-        *guard = CachedCatalog { catalog: catalog.clone(), checked: Instant::now() };
+        let mut guard = self
+            .catalog
+            .lock()
+            .map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+        *guard = CachedCatalog {
+            catalog: catalog.clone(),
+            checked: Instant::now(),
+        };
         Ok(catalog)
     }
 
     /// One object's definition, or [`Error::NotFound`].
     pub async fn object(&self, api_name: &str) -> Result<Arc<ObjectDef>> {
-        self.catalog().await?.object(api_name).ok_or_else(|| Error::NotFound(format!("object {api_name}")))
+        self.catalog()
+            .await?
+            .object(api_name)
+            .ok_or_else(|| Error::NotFound(format!("object {api_name}")))
     }
 }

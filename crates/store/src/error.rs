@@ -14,7 +14,10 @@ pub enum Error {
     /// The change conflicts with the current state: a stale version, a duplicate unique value,
     /// a type change that would lose data. `code` is stable and machine-readable.
     #[error("conflict: {code}")]
-    Conflict { code: &'static str, details: Vec<FieldError> },
+    Conflict {
+        code: &'static str,
+        details: Vec<FieldError>,
+    },
     /// The database URL or settings are wrong.
     #[error("configuration: {0}")]
     Config(String),
@@ -31,14 +34,19 @@ impl Error {
         Error::Validation(vec![e])
     }
     pub fn conflict(code: &'static str) -> Error {
-        Error::Conflict { code, details: Vec::new() }
+        Error::Conflict {
+            code,
+            details: Vec::new(),
+        }
     }
     /// Whether this is a unique-constraint violation reported by either database.
     pub fn is_unique_violation(&self) -> bool {
         match self {
             Error::Database(sqlx::Error::Database(e)) => {
-                matches!(e.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
-                    || e.message().contains("UNIQUE constraint failed")
+                matches!(
+                    e.code().as_deref(),
+                    Some("23505") | Some("2067") | Some("1555")
+                ) || e.message().contains("UNIQUE constraint failed")
             }
             _ => false,
         }

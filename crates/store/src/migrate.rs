@@ -31,16 +31,24 @@ const PG_MIGRATION_LOCK: i64 = 7_277_001;
 pub async fn run(db: &Db) -> Result<Vec<i64>> {
     let mut conn = db.pool().acquire().await?;
     if db.dialect() == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
     }
     let result = match apply(db, &mut conn).await {
         // The standard objects are ensured under the same lock, so two instances starting
         // together do not both create them.
-        Ok(applied) => crate::schema::ensure_standard_objects(db).await.map(|()| applied),
+        Ok(applied) => crate::schema::ensure_standard_objects(db)
+            .await
+            .map(|()| applied),
         Err(e) => Err(e),
     };
     if db.dialect() == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
     }
     result
 }
@@ -51,8 +59,13 @@ async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Res
     )
     .execute(&mut **conn)
     .await?;
-    let rows = sqlx::query("SELECT version FROM schema_migrations").fetch_all(&mut **conn).await?;
-    let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut **conn)
+        .await?;
+    let done: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
         let mut tx = conn.begin().await?;
@@ -61,12 +74,14 @@ async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Res
             Dialect::Postgres => m.postgres,
         };
         sqlx::raw_sql(text).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
         applied.push(m.version);
@@ -79,7 +94,9 @@ mod tests {
     use super::*;
 
     fn names(dir: &str) -> Vec<String> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
         let mut names: Vec<String> = std::fs::read_dir(path)
             .expect("migrations folder")
             .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))

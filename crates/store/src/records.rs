@@ -6,7 +6,9 @@ use crate::sql::{Bind, Sql, field_columns, new_id, now, operand_bind, read_value
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
 use peyvand_records::normalize::{normalize, search_terms, to_latin_digits};
-use peyvand_records::{FieldDef, FieldError, FieldType, Filter, Mode, ObjectDef, Op, SortKey, Storage, Value, validate};
+use peyvand_records::{
+    FieldDef, FieldError, FieldType, Filter, Mode, ObjectDef, Op, SortKey, Storage, Value, validate,
+};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sqlx::any::AnyRow;
@@ -68,7 +70,8 @@ pub struct HistoryEntry {
     pub changes: Json,
 }
 
-const SYSTEM_COLUMNS: &str = "id, version, created_at, updated_at, created_by, updated_by, deleted_at";
+const SYSTEM_COLUMNS: &str =
+    "id, version, created_at, updated_at, created_by, updated_by, deleted_at";
 
 fn select_list(object: &ObjectDef) -> String {
     let mut cols = SYSTEM_COLUMNS.to_string();
@@ -121,8 +124,15 @@ fn record_from_row(object: &ObjectDef, row: &AnyRow) -> Result<(Record, Vec<(Str
 }
 
 /// Replaces the `record_values` rows of one list field for every record of the object.
-pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, field: &FieldDef) -> Result<()> {
-    sqlx::query("DELETE FROM record_values WHERE field_id = $1").bind(field.id.clone()).execute(&mut *tx.tx).await?;
+pub(crate) async fn rebuild_field_values(
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    field: &FieldDef,
+) -> Result<()> {
+    sqlx::query("DELETE FROM record_values WHERE field_id = $1")
+        .bind(field.id.clone())
+        .execute(&mut *tx.tx)
+        .await?;
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT id, deleted_at, {} FROM {} WHERE {} IS NOT NULL",
         field.column, object.table, field.column
@@ -139,7 +149,13 @@ pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, f
     Ok(())
 }
 
-async fn insert_values(tx: &mut WriteTx, field: &FieldDef, record_id: &str, items: &[String], live: bool) -> Result<()> {
+async fn insert_values(
+    tx: &mut WriteTx,
+    field: &FieldDef,
+    record_id: &str,
+    items: &[String],
+    live: bool,
+) -> Result<()> {
     let mut seen = Vec::new();
     for item in items {
         let norm = normalize(item);
@@ -157,7 +173,11 @@ async fn insert_values(tx: &mut WriteTx, field: &FieldDef, record_id: &str, item
             Err(e) if e.is_unique_violation() => {
                 return Err(Error::Conflict {
                     code: "not_unique",
-                    details: vec![FieldError::with(&field.api_name, "not_unique", json!({ "value": item }))],
+                    details: vec![FieldError::with(
+                        &field.api_name,
+                        "not_unique",
+                        json!({ "value": item }),
+                    )],
                 });
             }
             Err(e) => return Err(e),
@@ -172,8 +192,17 @@ async fn insert_values(tx: &mut WriteTx, field: &FieldDef, record_id: &str, item
 fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
     let mut terms = Vec::new();
     for (name, value) in values {
-        let Some(field) = object.field(name) else { continue };
-        let searchable = matches!(field.field_type, FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::NationalId | FieldType::MultiSelect);
+        let Some(field) = object.field(name) else {
+            continue;
+        };
+        let searchable = matches!(
+            field.field_type,
+            FieldType::Text
+                | FieldType::Email
+                | FieldType::Phone
+                | FieldType::NationalId
+                | FieldType::MultiSelect
+        );
         if !searchable {
             continue;
         }
@@ -198,8 +227,16 @@ fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
     terms
 }
 
-async fn write_terms(tx: &mut WriteTx, object: &ObjectDef, record_id: &str, values: &[(String, Value)]) -> Result<()> {
-    sqlx::query("DELETE FROM search_terms WHERE record_id = $1").bind(record_id.to_string()).execute(&mut *tx.tx).await?;
+async fn write_terms(
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    record_id: &str,
+    values: &[(String, Value)],
+) -> Result<()> {
+    sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
+        .bind(record_id.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
     let terms = record_terms(object, values);
     for chunk in terms.chunks(100) {
         let mut sql = Sql::new("INSERT INTO search_terms (term, object, record_id) VALUES ");
@@ -207,7 +244,10 @@ async fn write_terms(tx: &mut WriteTx, object: &ObjectDef, record_id: &str, valu
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push("(").bind(Bind::text(term.clone())).push(", ").bind(Bind::text(object.api_name.clone()));
+            sql.push("(")
+                .bind(Bind::text(term.clone()))
+                .push(", ")
+                .bind(Bind::text(object.api_name.clone()));
             sql.push(", ").bind(Bind::text(record_id)).push(")");
         }
         sql.query().execute(&mut *tx.tx).await?;
@@ -215,7 +255,14 @@ async fn write_terms(tx: &mut WriteTx, object: &ObjectDef, record_id: &str, valu
     Ok(())
 }
 
-async fn write_audit(tx: &mut WriteTx, object: &str, record_id: &str, action: &str, actor: Option<&str>, changes: &Json) -> Result<()> {
+async fn write_audit(
+    tx: &mut WriteTx,
+    object: &str,
+    record_id: &str,
+    action: &str,
+    actor: Option<&str>,
+    changes: &Json,
+) -> Result<()> {
     let at = now();
     sqlx::query("INSERT INTO audit_log (id, object, record_id, action, actor, at, changes_json) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(new_id())
@@ -241,7 +288,11 @@ async fn write_audit(tx: &mut WriteTx, object: &str, record_id: &str, action: &s
 }
 
 fn past_tense(action: &str) -> String {
-    if action.ends_with('e') { format!("{action}d") } else { format!("{action}ed") }
+    if action.ends_with('e') {
+        format!("{action}d")
+    } else {
+        format!("{action}ed")
+    }
 }
 
 /// Checks that relation and user fields point at live records and active users.
@@ -251,31 +302,61 @@ async fn check_references(tx: &mut WriteTx, db: &Db, values: &[(&FieldDef, Value
     for (field, value) in values {
         let Value::Text(id) = value else { continue };
         let table = match field.field_type {
-            FieldType::Relation => match field.options.target.as_deref().and_then(|t| catalog.object(t)) {
+            FieldType::Relation => match field
+                .options
+                .target
+                .as_deref()
+                .and_then(|t| catalog.object(t))
+            {
                 Some(target) => target.table.clone(),
                 None => continue,
             },
             FieldType::User => "users".to_string(),
             _ => continue,
         };
-        let condition = if table == "users" { "active = 1" } else { "deleted_at IS NULL" };
-        let found = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {table} WHERE id = $1 AND {condition}")))
-            .bind(id.clone())
-            .fetch_optional(&mut *tx.tx)
-            .await?;
+        let condition = if table == "users" {
+            "active = 1"
+        } else {
+            "deleted_at IS NULL"
+        };
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT 1 FROM {table} WHERE id = $1 AND {condition}"
+        )))
+        .bind(id.clone())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
         if found.is_none() {
-            errors.push(FieldError::with(&field.api_name, "invalid_reference", json!({ "id": id })));
+            errors.push(FieldError::with(
+                &field.api_name,
+                "invalid_reference",
+                json!({ "id": id }),
+            ));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
 }
 
 /// Checks single-valued unique fields against other live records (the unique index is the
 /// backstop for races; this gives the clear per-field message).
-async fn check_unique(tx: &mut WriteTx, object: &ObjectDef, values: &[(&FieldDef, Value)], except: Option<&str>) -> Result<()> {
+async fn check_unique(
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    values: &[(&FieldDef, Value)],
+    except: Option<&str>,
+) -> Result<()> {
     let mut errors = Vec::new();
-    for (field, value) in values.iter().filter(|(f, v)| f.unique && !v.is_null() && f.storage() != Storage::List) {
-        let mut sql = Sql::new(&format!("SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ", object.table, field.column));
+    for (field, value) in values
+        .iter()
+        .filter(|(f, v)| f.unique && !v.is_null() && f.storage() != Storage::List)
+    {
+        let mut sql = Sql::new(&format!(
+            "SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ",
+            object.table, field.column
+        ));
         sql.bind(operand_bind(field.storage(), value));
         if let Some(id) = except {
             sql.push(" AND id <> ").bind(Bind::text(id));
@@ -283,20 +364,44 @@ async fn check_unique(tx: &mut WriteTx, object: &ObjectDef, values: &[(&FieldDef
         sql.push(" LIMIT 1");
         if let Some(row) = sql.query().fetch_optional(&mut *tx.tx).await? {
             let other: String = row.try_get(0)?;
-            errors.push(FieldError::with(&field.api_name, "not_unique", json!({ "record": other })));
+            errors.push(FieldError::with(
+                &field.api_name,
+                "not_unique",
+                json!({ "record": other }),
+            ));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(Error::Conflict { code: "not_unique", details: errors }) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Conflict {
+            code: "not_unique",
+            details: errors,
+        })
+    }
 }
 
 fn map_unique(e: Error) -> Error {
-    if e.is_unique_violation() { Error::Conflict { code: "not_unique", details: Vec::new() } } else { e }
+    if e.is_unique_violation() {
+        Error::Conflict {
+            code: "not_unique",
+            details: Vec::new(),
+        }
+    } else {
+        e
+    }
 }
 
 impl Db {
     /// Creates a record. With an idempotency key, a retry of the same request by the same user
     /// returns the record made the first time (and `false`) instead of creating another.
-    pub async fn create_record(&self, actor: Option<&str>, object: &str, input: &Map<String, Json>, idempotency_key: Option<&str>) -> Result<(Record, bool)> {
+    pub async fn create_record(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        input: &Map<String, Json>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Record, bool)> {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
@@ -320,29 +425,51 @@ impl Db {
         check_unique(&mut tx, &obj, &changes.values, None).await?;
         let id = new_id();
         let ts = now();
-        let mut sql = Sql::new(&format!("INSERT INTO {} (id, version, created_at, updated_at, created_by, updated_by", obj.table));
+        let mut sql = Sql::new(&format!(
+            "INSERT INTO {} (id, version, created_at, updated_at, created_by, updated_by",
+            obj.table
+        ));
         for (field, _) in &changes.values {
             for c in field_columns(field) {
                 sql.push(", ").push(&c);
             }
         }
-        sql.push(") VALUES (").bind(Bind::text(id.clone())).push(", 1, ").bind(Bind::text(ts.clone())).push(", ").bind(Bind::text(ts));
-        sql.push(", ").bind(Bind::Text(actor.map(str::to_string))).push(", ").bind(Bind::Text(actor.map(str::to_string)));
+        sql.push(") VALUES (")
+            .bind(Bind::text(id.clone()))
+            .push(", 1, ")
+            .bind(Bind::text(ts.clone()))
+            .push(", ")
+            .bind(Bind::text(ts));
+        sql.push(", ")
+            .bind(Bind::Text(actor.map(str::to_string)))
+            .push(", ")
+            .bind(Bind::Text(actor.map(str::to_string)));
         for (field, value) in &changes.values {
             for b in value_binds(field, value) {
                 sql.push(", ").bind(b);
             }
         }
         sql.push(")");
-        sql.query().execute(&mut *tx.tx).await.map_err(|e| map_unique(e.into()))?;
+        sql.query()
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| map_unique(e.into()))?;
         for (field, value) in &changes.values {
             if let Value::List(items) = value {
                 insert_values(&mut tx, field, &id, items, true).await?;
             }
         }
-        let owned: Vec<(String, Value)> = changes.values.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
+        let owned: Vec<(String, Value)> = changes
+            .values
+            .iter()
+            .map(|(f, v)| (f.api_name.clone(), v.clone()))
+            .collect();
         write_terms(&mut tx, &obj, &id, &owned).await?;
-        let audit: Vec<Json> = changes.values.iter().map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() })).collect();
+        let audit: Vec<Json> = changes
+            .values
+            .iter()
+            .map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() }))
+            .collect();
         write_audit(&mut tx, &obj.api_name, &id, "create", actor, &json!(audit)).await?;
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
             sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -360,10 +487,22 @@ impl Db {
     }
 
     /// Reads one record; a record in the trash is found only with `include_deleted`.
-    pub async fn get_record(&self, object: &str, id: &str, include_deleted: bool) -> Result<Record> {
+    pub async fn get_record(
+        &self,
+        object: &str,
+        id: &str,
+        include_deleted: bool,
+    ) -> Result<Record> {
         let obj = self.object(object).await?;
-        let sql = format!("SELECT {} FROM {} WHERE id = $1", select_list(&obj), obj.table);
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await?;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1",
+            select_list(&obj),
+            obj.table
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
         let row = row.ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
         let (record, _) = record_from_row(&obj, &row)?;
         if record.deleted_at.is_some() && !include_deleted {
@@ -374,41 +513,76 @@ impl Db {
 
     /// Changes the named fields of a live record. With `expected_version`, a record changed by
     /// someone else since it was read is refused with the conflict `version_conflict`.
-    pub async fn update_record(&self, actor: Option<&str>, object: &str, id: &str, input: &Map<String, Json>, expected_version: Option<i64>) -> Result<Record> {
+    pub async fn update_record(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        id: &str,
+        input: &Map<String, Json>,
+        expected_version: Option<i64>,
+    ) -> Result<Record> {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL", select_list(&obj), obj.table)))
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx.tx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL",
+            select_list(&obj),
+            obj.table
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
         let (current, mut values) = record_from_row(&obj, &row)?;
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(Error::Conflict {
                 code: "version_conflict",
-                details: vec![FieldError::with("version", "version_conflict", json!({ "current": current.version }))],
+                details: vec![FieldError::with(
+                    "version",
+                    "version_conflict",
+                    json!({ "current": current.version }),
+                )],
             });
         }
         let changed: Vec<(&FieldDef, Value)> = changes
             .values
             .into_iter()
-            .filter(|(f, v)| values.iter().find(|(n, _)| *n == f.api_name).is_none_or(|(_, old)| old != v && !(old.is_null() && v.is_null())))
+            .filter(|(f, v)| {
+                values
+                    .iter()
+                    .find(|(n, _)| *n == f.api_name)
+                    .is_none_or(|(_, old)| old != v && !(old.is_null() && v.is_null()))
+            })
             .collect();
         if changed.is_empty() {
             return Ok(current);
         }
         check_references(&mut tx, self, &changed).await?;
         check_unique(&mut tx, &obj, &changed, Some(id)).await?;
-        let mut sql = Sql::new(&format!("UPDATE {} SET version = version + 1, updated_at = ", obj.table));
-        sql.bind(Bind::text(now())).push(", updated_by = ").bind(Bind::Text(actor.map(str::to_string)));
+        let mut sql = Sql::new(&format!(
+            "UPDATE {} SET version = version + 1, updated_at = ",
+            obj.table
+        ));
+        sql.bind(Bind::text(now()))
+            .push(", updated_by = ")
+            .bind(Bind::Text(actor.map(str::to_string)));
         for (field, value) in &changed {
-            for (c, b) in field_columns(field).into_iter().zip(value_binds(field, value)) {
+            for (c, b) in field_columns(field)
+                .into_iter()
+                .zip(value_binds(field, value))
+            {
                 sql.push(", ").push(&c).push(" = ").bind(b);
             }
         }
-        sql.push(" WHERE id = ").bind(Bind::text(id)).push(" AND version = ").bind(Bind::Int(Some(current.version)));
-        let done = sql.query().execute(&mut *tx.tx).await.map_err(|e| map_unique(e.into()))?;
+        sql.push(" WHERE id = ")
+            .bind(Bind::text(id))
+            .push(" AND version = ")
+            .bind(Bind::Int(Some(current.version)));
+        let done = sql
+            .query()
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| map_unique(e.into()))?;
         if done.rows_affected() != 1 {
             return Err(Error::conflict("version_conflict"));
         }
@@ -424,7 +598,11 @@ impl Db {
                     insert_values(&mut tx, field, id, items, true).await?;
                 }
             }
-            let old = current.fields.get(&field.api_name).cloned().unwrap_or(Json::Null);
+            let old = current
+                .fields
+                .get(&field.api_name)
+                .cloned()
+                .unwrap_or(Json::Null);
             audit.push(json!({ "field": field.api_name, "old": old, "new": value.to_json() }));
             match values.iter_mut().find(|(n, _)| *n == field.api_name) {
                 Some(slot) => slot.1 = value.clone(),
@@ -454,23 +632,41 @@ impl Db {
         if done.rows_affected() != 1 {
             return Err(Error::NotFound(format!("{object} {id}")));
         }
-        sqlx::query("UPDATE record_values SET uniq = 0 WHERE record_id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
-        sqlx::query("DELETE FROM search_terms WHERE record_id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
+        sqlx::query("UPDATE record_values SET uniq = 0 WHERE record_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
         write_audit(&mut tx, &obj.api_name, id, "delete", actor, &json!([])).await?;
         tx.commit().await
     }
 
     /// Brings a record back from the trash; refused if a live record took one of its unique values.
-    pub async fn restore_record(&self, actor: Option<&str>, object: &str, id: &str) -> Result<Record> {
+    pub async fn restore_record(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        id: &str,
+    ) -> Result<Record> {
         let obj = self.object(object).await?;
         let mut tx = self.write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NOT NULL", select_list(&obj), obj.table)))
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx.tx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("{object} {id} in the trash")))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NOT NULL",
+            select_list(&obj),
+            obj.table
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("{object} {id} in the trash")))?;
         let (_, values) = record_from_row(&obj, &row)?;
-        let typed: Vec<(&FieldDef, Value)> = values.iter().filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone()))).collect();
+        let typed: Vec<(&FieldDef, Value)> = values
+            .iter()
+            .filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone())))
+            .collect();
         check_unique(&mut tx, &obj, &typed, Some(id)).await?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET deleted_at = NULL, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
@@ -482,14 +678,20 @@ impl Db {
         .execute(&mut *tx.tx)
         .await
         .map_err(|e| map_unique(e.into()))?;
-        for (field, _) in typed.iter().filter(|(f, v)| f.unique && f.storage() == Storage::List && !v.is_null()) {
+        for (field, _) in typed
+            .iter()
+            .filter(|(f, v)| f.unique && f.storage() == Storage::List && !v.is_null())
+        {
             sqlx::query("UPDATE record_values SET uniq = 1 WHERE field_id = $1 AND record_id = $2")
                 .bind(field.id.clone())
                 .bind(id.to_string())
                 .execute(&mut *tx.tx)
                 .await
                 .map_err(|e| match map_unique(e.into()) {
-                    Error::Conflict { code, .. } => Error::Conflict { code, details: vec![FieldError::new(&field.api_name, "not_unique")] },
+                    Error::Conflict { code, .. } => Error::Conflict {
+                        code,
+                        details: vec![FieldError::new(&field.api_name, "not_unique")],
+                    },
                     other => other,
                 })?;
         }
@@ -500,7 +702,12 @@ impl Db {
     }
 
     /// The history of a record, newest first.
-    pub async fn record_history(&self, object: &str, id: &str, limit: u32) -> Result<Vec<HistoryEntry>> {
+    pub async fn record_history(
+        &self,
+        object: &str,
+        id: &str,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>> {
         self.get_record(object, id, true).await?;
         let rows = sqlx::query("SELECT id, action, actor, at, changes_json FROM audit_log WHERE record_id = $1 ORDER BY id DESC LIMIT $2")
             .bind(id.to_string())
@@ -523,8 +730,13 @@ impl Db {
 
     /// The outbox topics written for a record, oldest first.
     pub async fn outbox_events_for(&self, record_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT topic FROM outbox WHERE record_id = $1 ORDER BY id").bind(record_id.to_string()).fetch_all(self.pool()).await?;
-        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+        let rows = sqlx::query("SELECT topic FROM outbox WHERE record_id = $1 ORDER BY id")
+            .bind(record_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
     }
 
     /// Titles of records by id, in one query (for showing relations without N+1 queries).
@@ -532,7 +744,11 @@ impl Db {
         let obj = self.object(object).await?;
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE id IN (", select_list(&obj), obj.table));
+            let mut sql = Sql::new(&format!(
+                "SELECT {} FROM {} WHERE id IN (",
+                select_list(&obj),
+                obj.table
+            ));
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -554,11 +770,25 @@ impl Db {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         let mut sort = query.sort.clone();
         if sort.is_empty() {
-            let created = peyvand_records::filter::resolve(&obj, if query.trash { "deleted_at" } else { "created_at" });
-            sort.extend(created.map(|field| SortKey { field, descending: true }));
+            let created = peyvand_records::filter::resolve(
+                &obj,
+                if query.trash {
+                    "deleted_at"
+                } else {
+                    "created_at"
+                },
+            );
+            sort.extend(created.map(|field| SortKey {
+                field,
+                descending: true,
+            }));
         }
         let sort_text = sort_signature(&sort);
-        let mut where_sql = Sql::new(if query.trash { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" });
+        let mut where_sql = Sql::new(if query.trash {
+            "deleted_at IS NOT NULL"
+        } else {
+            "deleted_at IS NULL"
+        });
         if let Some(f) = &query.filter {
             where_sql.push(" AND ");
             filter_sql(&mut where_sql, &obj, f, self.dialect());
@@ -567,25 +797,42 @@ impl Db {
             let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} WHERE ", obj.table));
             count.push(&where_sql.text);
             count.binds = where_sql.binds.clone();
-            Some(count.query().fetch_one(self.pool()).await?.try_get::<i64, _>(0)?)
+            Some(
+                count
+                    .query()
+                    .fetch_one(self.pool())
+                    .await?
+                    .try_get::<i64, _>(0)?,
+            )
         } else {
             None
         };
-        let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE ", select_list(&obj), obj.table));
+        let mut sql = Sql::new(&format!(
+            "SELECT {} FROM {} WHERE ",
+            select_list(&obj),
+            obj.table
+        ));
         sql.push(&where_sql.text);
         sql.binds = where_sql.binds;
         if let Some(c) = &query.cursor {
-            let cursor = Cursor::decode(c).filter(|c| c.sort == sort_text && c.values.len() == sort.len()).ok_or_else(|| Error::invalid(FieldError::new("cursor", "invalid_cursor")))?;
+            let cursor = Cursor::decode(c)
+                .filter(|c| c.sort == sort_text && c.values.len() == sort.len())
+                .ok_or_else(|| Error::invalid(FieldError::new("cursor", "invalid_cursor")))?;
             sql.push(" AND ");
             keyset_sql(&mut sql, &sort, &cursor, 0);
         }
         sql.push(" ORDER BY ");
         for key in &sort {
-            sql.push(&key.field.column).push(if key.descending { " DESC NULLS LAST, " } else { " ASC NULLS FIRST, " });
+            sql.push(&key.field.column).push(if key.descending {
+                " DESC NULLS LAST, "
+            } else {
+                " ASC NULLS FIRST, "
+            });
         }
         let last_desc = sort.last().is_some_and(|k| k.descending);
         sql.push(if last_desc { "id DESC" } else { "id ASC" });
-        sql.push(" LIMIT ").bind(Bind::Int(Some(i64::from(limit) + 1)));
+        sql.push(" LIMIT ")
+            .bind(Bind::Int(Some(i64::from(limit) + 1)));
         let rows = sql.query().fetch_all(self.pool()).await?;
         let mut records = Vec::with_capacity(rows.len());
         let mut last_row = None;
@@ -600,12 +847,25 @@ impl Db {
             (true, Some(row)) => Some(Cursor::from_row(row, &sort, sort_text)?.encode()),
             _ => None,
         };
-        Ok(Page { records, next_cursor, total })
+        Ok(Page {
+            records,
+            next_cursor,
+            total,
+        })
     }
 }
 
 fn sort_signature(sort: &[SortKey]) -> String {
-    sort.iter().map(|k| format!("{}{}", if k.descending { "-" } else { "" }, k.field.api_name)).collect::<Vec<_>>().join(",")
+    sort.iter()
+        .map(|k| {
+            format!(
+                "{}{}",
+                if k.descending { "-" } else { "" },
+                k.field.api_name
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A keyset cursor: the sort it belongs to, the sort values of the last row, and its id.
@@ -621,32 +881,52 @@ impl Cursor {
         let mut values = Vec::new();
         for key in sort {
             let v = match sort_column_is_int(&key.field) {
-                true => row.try_get::<Option<i64>, _>(key.field.column.as_str())?.map(Json::from).unwrap_or(Json::Null),
-                false => row.try_get::<Option<String>, _>(key.field.column.as_str())?.map(Json::from).unwrap_or(Json::Null),
+                true => row
+                    .try_get::<Option<i64>, _>(key.field.column.as_str())?
+                    .map(Json::from)
+                    .unwrap_or(Json::Null),
+                false => row
+                    .try_get::<Option<String>, _>(key.field.column.as_str())?
+                    .map(Json::from)
+                    .unwrap_or(Json::Null),
             };
             values.push(v);
         }
-        Ok(Cursor { sort: sort_text, values, id: row.try_get("id")? })
+        Ok(Cursor {
+            sort: sort_text,
+            values,
+            id: row.try_get("id")?,
+        })
     }
     fn encode(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
         text.bytes().map(|b| format!("{b:02x}")).collect()
     }
     fn decode(s: &str) -> Option<Cursor> {
-        if s.len() % 2 != 0 || s.len() > 8192 {
+        if !s.len().is_multiple_of(2) || s.len() > 8192 {
             return None;
         }
-        let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect();
+        let bytes: Option<Vec<u8>> = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+            .collect();
         serde_json::from_slice(&bytes?).ok()
     }
 }
 
 fn sort_column_is_int(field: &FieldRef) -> bool {
-    matches!(field.storage, Storage::Int | Storage::Scaled | Storage::Money | Storage::Bool)
+    matches!(
+        field.storage,
+        Storage::Int | Storage::Scaled | Storage::Money | Storage::Bool
+    )
 }
 
 fn cursor_bind(field: &FieldRef, v: &Json) -> Bind {
-    if sort_column_is_int(field) { Bind::Int(v.as_i64()) } else { Bind::Text(v.as_str().map(str::to_string)) }
+    if sort_column_is_int(field) {
+        Bind::Int(v.as_i64())
+    } else {
+        Bind::Text(v.as_str().map(str::to_string))
+    }
 }
 
 /// Rows after the cursor in the sort order, where NULLs come first ascending and last
@@ -654,7 +934,8 @@ fn cursor_bind(field: &FieldRef, v: &Json) -> Bind {
 fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
     if i == sort.len() {
         let desc = sort.last().is_some_and(|k| k.descending);
-        sql.push(if desc { "id < " } else { "id > " }).bind(Bind::text(cursor.id.clone()));
+        sql.push(if desc { "id < " } else { "id > " })
+            .bind(Bind::text(cursor.id.clone()));
         return;
     }
     let key = &sort[i];
@@ -663,18 +944,41 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
     sql.push("(");
     match (v.is_null(), key.descending) {
         (true, false) => {
-            sql.push(&col).push(" IS NOT NULL OR (").push(&col).push(" IS NULL AND ");
+            sql.push(&col)
+                .push(" IS NOT NULL OR (")
+                .push(&col)
+                .push(" IS NULL AND ");
         }
         (true, true) => {
             sql.push(&col).push(" IS NULL AND (");
         }
         (false, false) => {
-            sql.push(&col).push(" >= ").bind(cursor_bind(&key.field, v)).push(" AND (").push(&col).push(" > ").bind(cursor_bind(&key.field, v));
-            sql.push(" OR (").push(&col).push(" = ").bind(cursor_bind(&key.field, v)).push(" AND ");
+            sql.push(&col)
+                .push(" >= ")
+                .bind(cursor_bind(&key.field, v))
+                .push(" AND (")
+                .push(&col)
+                .push(" > ")
+                .bind(cursor_bind(&key.field, v));
+            sql.push(" OR (")
+                .push(&col)
+                .push(" = ")
+                .bind(cursor_bind(&key.field, v))
+                .push(" AND ");
         }
         (false, true) => {
-            sql.push("(").push(&col).push(" < ").bind(cursor_bind(&key.field, v)).push(" OR ").push(&col).push(" IS NULL)");
-            sql.push(" OR (").push(&col).push(" = ").bind(cursor_bind(&key.field, v)).push(" AND ");
+            sql.push("(")
+                .push(&col)
+                .push(" < ")
+                .bind(cursor_bind(&key.field, v))
+                .push(" OR ")
+                .push(&col)
+                .push(" IS NULL)");
+            sql.push(" OR (")
+                .push(&col)
+                .push(" = ")
+                .bind(cursor_bind(&key.field, v))
+                .push(" AND ");
         }
     }
     keyset_sql(sql, sort, cursor, i + 1);
@@ -698,13 +1002,26 @@ fn escape_like(s: &str) -> String {
 /// The column expression compared by `contains`/`starts_with`: Arabic Yeh/Kaf and the
 /// zero-width non-joiner folded as in [`peyvand_records::normalize`], Latin letters lower-cased.
 fn folded(column: &str) -> String {
-    format!("lower(replace(replace(replace(replace({column}, 'ي', 'ی'), 'ى', 'ی'), 'ك', 'ک'), '\u{200C}', ' '))")
+    format!(
+        "lower(replace(replace(replace(replace({column}, 'ي', 'ی'), 'ى', 'ی'), 'ك', 'ک'), '\u{200C}', ' '))"
+    )
 }
 
-fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&Value], negate: bool) {
-    let field_id = object.field(&c.field.api_name).map(|f| f.id.clone()).unwrap_or_default();
+fn list_member_sql(
+    sql: &mut Sql,
+    object: &ObjectDef,
+    c: &Condition,
+    values: &[&Value],
+    negate: bool,
+) {
+    let field_id = object
+        .field(&c.field.api_name)
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
     sql.push(if negate { "id NOT IN" } else { "id IN" });
-    sql.push(" (SELECT record_id FROM record_values WHERE field_id = ").bind(Bind::text(field_id)).push(" AND value_norm IN (");
+    sql.push(" (SELECT record_id FROM record_values WHERE field_id = ")
+        .bind(Bind::text(field_id))
+        .push(" AND value_norm IN (");
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -722,7 +1039,11 @@ pub(crate) fn filter_sql(sql: &mut Sql, object: &ObjectDef, filter: &Filter, dia
             sql.push("1 = 1");
         }
         Filter::And(children) | Filter::Or(children) => {
-            let joiner = if matches!(filter, Filter::And(_)) { " AND " } else { " OR " };
+            let joiner = if matches!(filter, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             sql.push("(");
             for (i, child) in children.iter().enumerate() {
                 if i > 0 {
@@ -742,24 +1063,45 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
     let list = storage == Storage::List;
     match (&c.op, &c.operand) {
         (Op::IsEmpty, Operand::Flag(empty)) => {
-            sql.push(col).push(if *empty { " IS NULL" } else { " IS NOT NULL" });
+            sql.push(col)
+                .push(if *empty { " IS NULL" } else { " IS NOT NULL" });
         }
         (Op::Eq, Operand::One(v)) if list => list_member_sql(sql, object, c, &[v], false),
         (Op::Ne, Operand::One(v)) if list => list_member_sql(sql, object, c, &[v], true),
-        (Op::In, Operand::Many(vs)) if list => list_member_sql(sql, object, c, &vs.iter().collect::<Vec<_>>(), false),
+        (Op::In, Operand::Many(vs)) if list => {
+            list_member_sql(sql, object, c, &vs.iter().collect::<Vec<_>>(), false)
+        }
         (Op::Contains | Op::StartsWith, Operand::Pattern(p)) => {
             let mut pattern = p.clone();
             if c.field.field_type == FieldType::Phone {
-                pattern = to_latin_digits(&pattern).chars().filter(char::is_ascii_digit).collect();
+                pattern = to_latin_digits(&pattern)
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
                 if pattern.starts_with('0') && !pattern.starts_with("00") {
                     pattern = format!("98{}", &pattern[1..]);
                 }
             }
-            let like = if c.op == Op::Contains { format!("%{}%", escape_like(&pattern)) } else { format!("{}%", escape_like(&pattern)) };
-            sql.push(&folded(col)).push(" ").push(dialect.ilike()).push(" ").bind(Bind::text(like)).push(" ESCAPE '\\'");
+            let like = if c.op == Op::Contains {
+                format!("%{}%", escape_like(&pattern))
+            } else {
+                format!("{}%", escape_like(&pattern))
+            };
+            sql.push(&folded(col))
+                .push(" ")
+                .push(dialect.ilike())
+                .push(" ")
+                .bind(Bind::text(like))
+                .push(" ESCAPE '\\'");
         }
         (Op::Ne, Operand::One(v)) => {
-            sql.push("(").push(col).push(" IS NULL OR ").push(col).push(" <> ").bind(operand_bind(storage, v)).push(")");
+            sql.push("(")
+                .push(col)
+                .push(" IS NULL OR ")
+                .push(col)
+                .push(" <> ")
+                .bind(operand_bind(storage, v))
+                .push(")");
         }
         (Op::In, Operand::Many(vs)) => {
             sql.push(col).push(" IN (");
@@ -772,8 +1114,15 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
             sql.push(")");
         }
         (Op::Between, Operand::Two(a, b)) => {
-            sql.push("(").push(col).push(" >= ").bind(operand_bind(storage, a));
-            sql.push(" AND ").push(col).push(" <= ").bind(operand_bind(storage, b)).push(")");
+            sql.push("(")
+                .push(col)
+                .push(" >= ")
+                .bind(operand_bind(storage, a));
+            sql.push(" AND ")
+                .push(col)
+                .push(" <= ")
+                .bind(operand_bind(storage, b))
+                .push(")");
         }
         (op, Operand::One(v)) => {
             let sym = match op {
@@ -798,7 +1147,11 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor { sort: "-created_at".into(), values: vec![json!("2024"), Json::Null], id: "x".into() };
+        let c = Cursor {
+            sort: "-created_at".into(),
+            values: vec![json!("2024"), Json::Null],
+            id: "x".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("zz"), None);
         assert_eq!(Cursor::decode("abc"), None);

@@ -12,7 +12,9 @@ use crate::sql::{Sql, column_type, field_columns, new_id, now, read_value, value
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::meta::{RESERVED_NAMES, SelectOption, valid_api_name};
 use peyvand_records::value::parse_value;
-use peyvand_records::{FieldDef, FieldError, FieldOptions, FieldType, ObjectDef, Origin, Storage, Value};
+use peyvand_records::{
+    FieldDef, FieldError, FieldOptions, FieldType, ObjectDef, Origin, Storage, Value,
+};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sqlx::{AssertSqlSafe, Row};
@@ -88,7 +90,9 @@ pub struct FieldPatch {
     pub position: Option<i64>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Json>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<Json>>, D::Error> {
     Ok(Some(Option::<Json>::deserialize(d)?))
 }
 
@@ -101,22 +105,36 @@ fn index_name(prefix: &str, field_id: &str) -> String {
 }
 
 async fn exec(tx: &mut WriteTx, sql: &str) -> Result<()> {
-    sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *tx.tx).await?;
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+        .execute(&mut *tx.tx)
+        .await?;
     Ok(())
 }
 
 async fn bump_version(tx: &mut WriteTx) -> Result<()> {
-    exec(tx, "UPDATE meta_version SET version = version + 1 WHERE id = 1").await
+    exec(
+        tx,
+        "UPDATE meta_version SET version = version + 1 WHERE id = 1",
+    )
+    .await
 }
 
 fn check_label(field: &str, label: &str) -> Result<()> {
     if label.chars().count() > 100 || label.chars().any(char::is_control) {
-        return Err(Error::invalid(FieldError::with(field, "too_long", json!({ "max": 100 }))));
+        return Err(Error::invalid(FieldError::with(
+            field,
+            "too_long",
+            json!({ "max": 100 }),
+        )));
     }
     Ok(())
 }
 
-fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, options: &FieldOptions) -> Result<()> {
+fn check_options(
+    catalog_objects: &[Arc<ObjectDef>],
+    field_type: FieldType,
+    options: &FieldOptions,
+) -> Result<()> {
     let invalid = |code| Err(Error::invalid(FieldError::new("options", code)));
     match field_type {
         FieldType::Select | FieldType::MultiSelect => {
@@ -125,7 +143,11 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
             }
             let mut seen = Vec::new();
             for o in &options.options {
-                if o.value.trim().is_empty() || o.value.chars().count() > 200 || o.value.chars().any(char::is_control) || seen.contains(&&o.value) {
+                if o.value.trim().is_empty()
+                    || o.value.chars().count() > 200
+                    || o.value.chars().any(char::is_control)
+                    || seen.contains(&&o.value)
+                {
                     return invalid("invalid_option");
                 }
                 seen.push(&o.value);
@@ -135,15 +157,11 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
             Some(t) if catalog_objects.iter().any(|o| &o.api_name == t) => {}
             _ => return invalid("unknown_target"),
         },
-        FieldType::Decimal | FieldType::Currency => {
-            if options.scale.is_some_and(|s| s > 6) {
-                return invalid("scale_too_large");
-            }
+        FieldType::Decimal | FieldType::Currency if options.scale.is_some_and(|s| s > 6) => {
+            return invalid("scale_too_large");
         }
-        FieldType::Rating => {
-            if options.max.is_some_and(|m| !(1..=10).contains(&m)) {
-                return invalid("out_of_range");
-            }
+        FieldType::Rating if options.max.is_some_and(|m| !(1..=10).contains(&m)) => {
+            return invalid("out_of_range");
         }
         _ => {}
     }
@@ -158,22 +176,29 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
     Ok(())
 }
 
-async fn create_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
+async fn create_indexes(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    table: &str,
+    field: &FieldDef,
+) -> Result<()> {
     if field.archived {
         return Ok(());
     }
-    if field.indexed || field.field_type == FieldType::Relation || field.field_type == FieldType::User {
-        if field.storage() != Storage::List {
-            exec(
-                tx,
-                &format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {table} ({}, id) WHERE deleted_at IS NULL",
-                    index_name("ix", &field.id),
-                    dialect.index_key(&field.column)
-                ),
-            )
-            .await?;
-        }
+    if (field.indexed
+        || field.field_type == FieldType::Relation
+        || field.field_type == FieldType::User)
+        && field.storage() != Storage::List
+    {
+        exec(
+            tx,
+            &format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {table} ({}, id) WHERE deleted_at IS NULL",
+                index_name("ix", &field.id),
+                dialect.index_key(&field.column)
+            ),
+        )
+        .await?;
     }
     if field.unique && field.storage() != Storage::List {
         exec(
@@ -191,14 +216,24 @@ async fn create_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: 
 }
 
 async fn drop_indexes(tx: &mut WriteTx, field_id: &str) -> Result<()> {
-    exec(tx, &format!("DROP INDEX IF EXISTS {}", index_name("ix", field_id))).await?;
-    exec(tx, &format!("DROP INDEX IF EXISTS {}", index_name("ux", field_id))).await
+    exec(
+        tx,
+        &format!("DROP INDEX IF EXISTS {}", index_name("ix", field_id)),
+    )
+    .await?;
+    exec(
+        tx,
+        &format!("DROP INDEX IF EXISTS {}", index_name("ux", field_id)),
+    )
+    .await
 }
 
 async fn live_count(tx: &mut WriteTx, table: &str, condition: &str) -> Result<i64> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL AND ({condition})")))
-        .fetch_one(&mut *tx.tx)
-        .await?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL AND ({condition})"
+    )))
+    .fetch_one(&mut *tx.tx)
+    .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -218,11 +253,19 @@ async fn check_no_duplicates(tx: &mut WriteTx, object: &ObjectDef, field: &Field
             t = object.table
         )
     };
-    let n: i64 = sqlx::query(AssertSqlSafe(sql)).bind(field.id.clone()).fetch_one(&mut *tx.tx).await?.try_get(0)?;
+    let n: i64 = sqlx::query(AssertSqlSafe(sql))
+        .bind(field.id.clone())
+        .fetch_one(&mut *tx.tx)
+        .await?
+        .try_get(0)?;
     if n > 0 {
         return Err(Error::Conflict {
             code: "duplicate_values",
-            details: vec![FieldError::with(&field.api_name, "duplicate_values", json!({ "values": n }))],
+            details: vec![FieldError::with(
+                &field.api_name,
+                "duplicate_values",
+                json!({ "values": n }),
+            )],
         });
     }
     Ok(())
@@ -235,11 +278,17 @@ async fn insert_field_row(tx: &mut WriteTx, object_id: &str, f: &FieldDef) -> Re
     );
     let ts = now();
     let binds = field_row_binds(f);
-    sql.bind(crate::sql::Bind::text(f.id.clone())).push(", ").bind(crate::sql::Bind::text(object_id));
+    sql.bind(crate::sql::Bind::text(f.id.clone()))
+        .push(", ")
+        .bind(crate::sql::Bind::text(object_id));
     for b in binds {
         sql.push(", ").bind(b);
     }
-    sql.push(", ").bind(crate::sql::Bind::text(ts.clone())).push(", ").bind(crate::sql::Bind::text(ts)).push(")");
+    sql.push(", ")
+        .bind(crate::sql::Bind::text(ts.clone()))
+        .push(", ")
+        .bind(crate::sql::Bind::text(ts))
+        .push(")");
     sql.query().execute(&mut *tx.tx).await?;
     Ok(())
 }
@@ -270,8 +319,22 @@ fn field_row_binds(f: &FieldDef) -> Vec<crate::sql::Bind> {
 async fn update_field_row(tx: &mut WriteTx, f: &FieldDef) -> Result<()> {
     use crate::sql::Bind;
     let names = [
-        "api_name", "label_fa", "label_en", "field_type", "origin", "required", "is_unique", "indexed", "hidden", "archived",
-        "default_json", "help_fa", "help_en", "options_json", "position", "column_name",
+        "api_name",
+        "label_fa",
+        "label_en",
+        "field_type",
+        "origin",
+        "required",
+        "is_unique",
+        "indexed",
+        "hidden",
+        "archived",
+        "default_json",
+        "help_fa",
+        "help_en",
+        "options_json",
+        "position",
+        "column_name",
     ];
     let mut sql = Sql::new("UPDATE meta_fields SET ");
     for (i, (name, b)) in names.iter().zip(field_row_binds(f)).enumerate() {
@@ -280,12 +343,20 @@ async fn update_field_row(tx: &mut WriteTx, f: &FieldDef) -> Result<()> {
         }
         sql.push(name).push(" = ").bind(b);
     }
-    sql.push(", updated_at = ").bind(Bind::text(now())).push(" WHERE id = ").bind(Bind::text(f.id.clone()));
+    sql.push(", updated_at = ")
+        .bind(Bind::text(now()))
+        .push(" WHERE id = ")
+        .bind(Bind::text(f.id.clone()));
     sql.query().execute(&mut *tx.tx).await?;
     Ok(())
 }
 
-async fn record_history(tx: &mut WriteTx, field_id: &str, actor: Option<&str>, change: Json) -> Result<()> {
+async fn record_history(
+    tx: &mut WriteTx,
+    field_id: &str,
+    actor: Option<&str>,
+    change: Json,
+) -> Result<()> {
     sqlx::query("INSERT INTO meta_field_history (id, field_id, changed_at, changed_by, change_json) VALUES ($1, $2, $3, $4, $5)")
         .bind(new_id())
         .bind(field_id.to_string())
@@ -322,12 +393,29 @@ fn build_field(object: &ObjectDef, new: NewField, origin: Origin, position: i64)
 
 /// Checks a new field and adds its column(s) and indexes inside `tx`; existing records get the
 /// default value, if there is one.
-async fn add_field_in(tx: &mut WriteTx, db: &Db, objects: &[Arc<ObjectDef>], object: &ObjectDef, new: NewField, origin: Origin) -> Result<FieldDef> {
+async fn add_field_in(
+    tx: &mut WriteTx,
+    db: &Db,
+    objects: &[Arc<ObjectDef>],
+    object: &ObjectDef,
+    new: NewField,
+    origin: Origin,
+) -> Result<FieldDef> {
     if !valid_api_name(&new.api_name) || RESERVED_NAMES.contains(&new.api_name.as_str()) {
-        return Err(Error::invalid(FieldError::new("api_name", "invalid_api_name")));
+        return Err(Error::invalid(FieldError::new(
+            "api_name",
+            "invalid_api_name",
+        )));
     }
-    if object.fields.iter().any(|f| f.api_name == new.api_name && !f.archived) {
-        return Err(Error::Conflict { code: "field_exists", details: vec![FieldError::new("api_name", "field_exists")] });
+    if object
+        .fields
+        .iter()
+        .any(|f| f.api_name == new.api_name && !f.archived)
+    {
+        return Err(Error::Conflict {
+            code: "field_exists",
+            details: vec![FieldError::new("api_name", "field_exists")],
+        });
     }
     if origin == Origin::Custom && new.field_type == FieldType::User {
         return Err(Error::invalid(FieldError::new("type", "invalid_type")));
@@ -346,14 +434,27 @@ async fn add_field_in(tx: &mut WriteTx, db: &Db, objects: &[Arc<ObjectDef>], obj
     }
     let default = match &field.default_value {
         Some(d) => {
-            let v = parse_value(&field, d).map_err(|e| Error::invalid(FieldError { field: "default_value".into(), ..e }))?;
+            let v = parse_value(&field, d).map_err(|e| {
+                Error::invalid(FieldError {
+                    field: "default_value".into(),
+                    ..e
+                })
+            })?;
             (!v.is_null()).then_some(v)
         }
         None => None,
     };
     for col in field_columns(&field) {
-        let ty = if col == field.column { column_type(field.storage()) } else { "TEXT" };
-        exec(tx, &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table)).await?;
+        let ty = if col == field.column {
+            column_type(field.storage())
+        } else {
+            "TEXT"
+        };
+        exec(
+            tx,
+            &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table),
+        )
+        .await?;
     }
     let existing = live_count(tx, &object.table, "1 = 1").await?;
     if existing > 0 {
@@ -363,7 +464,11 @@ async fn add_field_in(tx: &mut WriteTx, db: &Db, objects: &[Arc<ObjectDef>], obj
                     return Err(Error::conflict("unique_default_with_records"));
                 }
                 let mut sql = Sql::new(&format!("UPDATE {} SET ", object.table));
-                for (i, (col, b)) in field_columns(&field).iter().zip(value_binds(&field, v)).enumerate() {
+                for (i, (col, b)) in field_columns(&field)
+                    .iter()
+                    .zip(value_binds(&field, v))
+                    .enumerate()
+                {
                     if i > 0 {
                         sql.push(", ");
                     }
@@ -385,13 +490,26 @@ async fn add_field_in(tx: &mut WriteTx, db: &Db, objects: &[Arc<ObjectDef>], obj
 
 impl Db {
     /// Creates a custom object with its table and first fields.
-    pub async fn create_object(&self, actor: Option<&str>, new: NewObject) -> Result<Arc<ObjectDef>> {
-        self.create_object_with_origin(actor, new, Origin::Custom).await
+    pub async fn create_object(
+        &self,
+        actor: Option<&str>,
+        new: NewObject,
+    ) -> Result<Arc<ObjectDef>> {
+        self.create_object_with_origin(actor, new, Origin::Custom)
+            .await
     }
 
-    async fn create_object_with_origin(&self, actor: Option<&str>, new: NewObject, origin: Origin) -> Result<Arc<ObjectDef>> {
+    async fn create_object_with_origin(
+        &self,
+        actor: Option<&str>,
+        new: NewObject,
+        origin: Origin,
+    ) -> Result<Arc<ObjectDef>> {
         if !valid_api_name(&new.api_name) {
-            return Err(Error::invalid(FieldError::new("api_name", "invalid_api_name")));
+            return Err(Error::invalid(FieldError::new(
+                "api_name",
+                "invalid_api_name",
+            )));
         }
         check_label("label_fa", &new.label_fa)?;
         check_label("label_en", &new.label_en)?;
@@ -400,14 +518,26 @@ impl Db {
         }
         let catalog = self.reload_catalog().await?;
         if catalog.object(&new.api_name).is_some() {
-            return Err(Error::Conflict { code: "object_exists", details: vec![FieldError::new("api_name", "object_exists")] });
+            return Err(Error::Conflict {
+                code: "object_exists",
+                details: vec![FieldError::new("api_name", "object_exists")],
+            });
         }
         if new.fields.is_empty() {
             return Err(Error::invalid(FieldError::new("fields", "required")));
         }
-        let title_field = new.title_field.clone().unwrap_or_else(|| new.fields[0].api_name.clone());
-        if !title_field.split(' ').all(|t| new.fields.iter().any(|f| f.api_name == t)) {
-            return Err(Error::invalid(FieldError::new("title_field", "unknown_field")));
+        let title_field = new
+            .title_field
+            .clone()
+            .unwrap_or_else(|| new.fields[0].api_name.clone());
+        if !title_field
+            .split(' ')
+            .all(|t| new.fields.iter().any(|f| f.api_name == t))
+        {
+            return Err(Error::invalid(FieldError::new(
+                "title_field",
+                "unknown_field",
+            )));
         }
         let mut tx = self.write().await?;
         let table = table_name(&new.api_name);
@@ -460,16 +590,33 @@ impl Db {
         bump_version(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(object = %object.api_name, actor, "created object");
-        self.reload_catalog().await?.object(&object.api_name).ok_or_else(|| Error::NotFound(object.api_name))
+        self.reload_catalog()
+            .await?
+            .object(&object.api_name)
+            .ok_or_else(|| Error::NotFound(object.api_name))
     }
 
     /// Adds a custom field to an object.
-    pub async fn add_field(&self, actor: Option<&str>, object: &str, new: NewField) -> Result<FieldDef> {
+    pub async fn add_field(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        new: NewField,
+    ) -> Result<FieldDef> {
         let catalog = self.reload_catalog().await?;
-        let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let obj = catalog
+            .object(object)
+            .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let mut tx = self.write().await?;
-        let field = add_field_in(&mut tx, self, &catalog.objects, &obj, new, Origin::Custom).await?;
-        record_history(&mut tx, &field.id, actor, json!({ "action": "create", "type": field.field_type, "column": field.column })).await?;
+        let field =
+            add_field_in(&mut tx, self, &catalog.objects, &obj, new, Origin::Custom).await?;
+        record_history(
+            &mut tx,
+            &field.id,
+            actor,
+            json!({ "action": "create", "type": field.field_type, "column": field.column }),
+        )
+        .await?;
         bump_version(&mut tx).await?;
         tx.commit().await?;
         self.reload_catalog().await?;
@@ -479,9 +626,17 @@ impl Db {
     /// Changes a field. Refused with [`Error::Conflict`] where the change would lose data or
     /// break a rule for existing records (a type change that cannot convert every value,
     /// `required` with empty values, `unique` with duplicates, removing an option in use).
-    pub async fn update_field(&self, actor: Option<&str>, object: &str, field_name: &str, patch: FieldPatch) -> Result<FieldDef> {
+    pub async fn update_field(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        field_name: &str,
+        patch: FieldPatch,
+    ) -> Result<FieldDef> {
         let catalog = self.reload_catalog().await?;
-        let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let obj = catalog
+            .object(object)
+            .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let restoring = patch.archived == Some(false);
         let old = obj
             .fields
@@ -494,7 +649,10 @@ impl Db {
         let mut tx = self.write().await?;
         if restoring {
             if obj.field(field_name).is_some() {
-                return Err(Error::Conflict { code: "field_exists", details: vec![FieldError::new("api_name", "field_exists")] });
+                return Err(Error::Conflict {
+                    code: "field_exists",
+                    details: vec![FieldError::new("api_name", "field_exists")],
+                });
             }
             new.archived = false;
         }
@@ -517,7 +675,10 @@ impl Db {
         }
         if let Some(h) = patch.hidden {
             if h && old.required {
-                return Err(Error::Conflict { code: "required_field_hidden", details: vec![FieldError::new(field_name, "required_field_hidden")] });
+                return Err(Error::Conflict {
+                    code: "required_field_hidden",
+                    details: vec![FieldError::new(field_name, "required_field_hidden")],
+                });
             }
             new.hidden = h;
         }
@@ -530,7 +691,10 @@ impl Db {
             && t != old.field_type
         {
             if old.origin == Origin::Builtin {
-                return Err(Error::Conflict { code: "builtin_field_type", details: vec![FieldError::new("type", "builtin_field_type")] });
+                return Err(Error::Conflict {
+                    code: "builtin_field_type",
+                    details: vec![FieldError::new("type", "builtin_field_type")],
+                });
             }
             if t == FieldType::User {
                 return Err(Error::invalid(FieldError::new("type", "invalid_type")));
@@ -542,13 +706,21 @@ impl Db {
         }
         if new.field_type != old.field_type || new.options != old.options {
             check_options(&catalog.objects, new.field_type, &new.options)?;
-            if new.options.target != old.options.target && new.field_type == FieldType::Relation && old.field_type == FieldType::Relation {
+            if new.options.target != old.options.target
+                && new.field_type == FieldType::Relation
+                && old.field_type == FieldType::Relation
+            {
                 return Err(Error::conflict("relation_target_change"));
             }
         }
         if let Some(d) = patch.default_value {
             if let Some(d) = &d {
-                parse_value(&new, d).map_err(|e| Error::invalid(FieldError { field: "default_value".into(), ..e }))?;
+                parse_value(&new, d).map_err(|e| {
+                    Error::invalid(FieldError {
+                        field: "default_value".into(),
+                        ..e
+                    })
+                })?;
             }
             new.default_value = d;
         }
@@ -564,7 +736,9 @@ impl Db {
         if new.unique {
             new.indexed = true;
         }
-        let converting = new.field_type != old.field_type || new.storage() != old.storage() || new.options.scale != old.options.scale;
+        let converting = new.field_type != old.field_type
+            || new.storage() != old.storage()
+            || new.options.scale != old.options.scale;
         let mut history = json!({ "action": "update", "before": old_summary(&old) });
         if converting {
             new.column = format!("c_{}__{}", new.api_name, uuid_suffix());
@@ -576,7 +750,14 @@ impl Db {
         if new.required && (!old.required || converting) {
             let n = live_count(&mut tx, &obj.table, &format!("{} IS NULL", new.column)).await?;
             if n > 0 {
-                return Err(Error::Conflict { code: "required_has_empty", details: vec![FieldError::with(field_name, "required_has_empty", json!({ "records": n }))] });
+                return Err(Error::Conflict {
+                    code: "required_has_empty",
+                    details: vec![FieldError::with(
+                        field_name,
+                        "required_has_empty",
+                        json!({ "records": n }),
+                    )],
+                });
             }
         }
         drop_indexes(&mut tx, &old.id).await?;
@@ -597,22 +778,49 @@ impl Db {
 
     /// Removes a field from every view and form. Its column and values stay in the database
     /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead.
-    pub async fn delete_field(&self, actor: Option<&str>, object: &str, field_name: &str) -> Result<()> {
-        let obj = self.reload_catalog().await?.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
-        let field = obj.field(field_name).cloned().ok_or_else(|| Error::NotFound(format!("field {field_name}")))?;
+    pub async fn delete_field(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        field_name: &str,
+    ) -> Result<()> {
+        let obj = self
+            .reload_catalog()
+            .await?
+            .object(object)
+            .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let field = obj
+            .field(field_name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("field {field_name}")))?;
         if field.origin == Origin::Builtin {
-            return Err(Error::Conflict { code: "builtin_field", details: vec![FieldError::new(field_name, "builtin_field")] });
+            return Err(Error::Conflict {
+                code: "builtin_field",
+                details: vec![FieldError::new(field_name, "builtin_field")],
+            });
         }
         if obj.title_field.split(' ').any(|t| t == field_name) {
-            return Err(Error::Conflict { code: "title_field", details: vec![FieldError::new(field_name, "title_field")] });
+            return Err(Error::Conflict {
+                code: "title_field",
+                details: vec![FieldError::new(field_name, "title_field")],
+            });
         }
         let mut tx = self.write().await?;
         let mut archived = field.clone();
         archived.archived = true;
         drop_indexes(&mut tx, &field.id).await?;
-        sqlx::query("UPDATE record_values SET uniq = 0 WHERE field_id = $1").bind(field.id.clone()).execute(&mut *tx.tx).await?;
+        sqlx::query("UPDATE record_values SET uniq = 0 WHERE field_id = $1")
+            .bind(field.id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
         update_field_row(&mut tx, &archived).await?;
-        record_history(&mut tx, &field.id, actor, json!({ "action": "archive", "column": field.column })).await?;
+        record_history(
+            &mut tx,
+            &field.id,
+            actor,
+            json!({ "action": "archive", "column": field.column }),
+        )
+        .await?;
         bump_version(&mut tx).await?;
         tx.commit().await?;
         self.reload_catalog().await?;
@@ -631,13 +839,33 @@ fn old_summary(f: &FieldDef) -> Json {
 
 /// Converts every value of `old` into the type of `new`, into `new`'s (new) column. Any value
 /// that does not convert refuses the whole change, naming how many and a few record ids.
-async fn convert_values(tx: &mut WriteTx, object: &ObjectDef, old: &FieldDef, new: &FieldDef) -> Result<()> {
+async fn convert_values(
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    old: &FieldDef,
+    new: &FieldDef,
+) -> Result<()> {
     for col in field_columns(new) {
-        let ty = if col == new.column { column_type(new.storage()) } else { "TEXT" };
-        exec(tx, &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table)).await?;
+        let ty = if col == new.column {
+            column_type(new.storage())
+        } else {
+            "TEXT"
+        };
+        exec(
+            tx,
+            &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table),
+        )
+        .await?;
     }
-    let select = format!("SELECT id, {} FROM {} WHERE {} IS NOT NULL", field_columns(old).join(", "), object.table, old.column);
-    let rows = sqlx::query(AssertSqlSafe(select)).fetch_all(&mut *tx.tx).await?;
+    let select = format!(
+        "SELECT id, {} FROM {} WHERE {} IS NOT NULL",
+        field_columns(old).join(", "),
+        object.table,
+        old.column
+    );
+    let rows = sqlx::query(AssertSqlSafe(select))
+        .fetch_all(&mut *tx.tx)
+        .await?;
     let mut failed = Vec::new();
     let mut n_failed = 0usize;
     for row in &rows {
@@ -646,7 +874,11 @@ async fn convert_values(tx: &mut WriteTx, object: &ObjectDef, old: &FieldDef, ne
         match convert(&value, new) {
             Ok(v) => {
                 let mut sql = Sql::new(&format!("UPDATE {} SET ", object.table));
-                for (i, (col, b)) in field_columns(new).iter().zip(value_binds(new, &v)).enumerate() {
+                for (i, (col, b)) in field_columns(new)
+                    .iter()
+                    .zip(value_binds(new, &v))
+                    .enumerate()
+                {
                     if i > 0 {
                         sql.push(", ");
                     }
@@ -666,7 +898,11 @@ async fn convert_values(tx: &mut WriteTx, object: &ObjectDef, old: &FieldDef, ne
     if n_failed > 0 {
         return Err(Error::Conflict {
             code: "conversion_loses_data",
-            details: vec![FieldError::with(&old.api_name, "conversion_loses_data", json!({ "records": n_failed, "examples": failed }))],
+            details: vec![FieldError::with(
+                &old.api_name,
+                "conversion_loses_data",
+                json!({ "records": n_failed, "examples": failed }),
+            )],
         });
     }
     Ok(())
@@ -679,7 +915,10 @@ fn convert(value: &Value, new: &FieldDef) -> std::result::Result<Value, FieldErr
         (Value::List(items), _) => json!(items.join(", ")),
         (Value::Money(d, _), Storage::Scaled | Storage::Int) => json!(d.to_string()),
         (Value::Bool(b), Storage::Text) => json!(b.to_string()),
-        (Value::Int(_) | Value::Decimal(_) | Value::Money(..) | Value::Bool(_), Storage::Text | Storage::List) => json!(value.to_plain()),
+        (
+            Value::Int(_) | Value::Decimal(_) | Value::Money(..) | Value::Bool(_),
+            Storage::Text | Storage::List,
+        ) => json!(value.to_plain()),
         (v, _) => v.to_json(),
     };
     let v = parse_value(new, &json)?;
@@ -689,8 +928,18 @@ fn convert(value: &Value, new: &FieldDef) -> std::result::Result<Value, FieldErr
     Ok(v)
 }
 
-async fn check_options_in_use(tx: &mut WriteTx, object: &ObjectDef, field: &FieldDef, kept: &[SelectOption]) -> Result<()> {
-    for removed in field.options.options.iter().filter(|o| !kept.iter().any(|k| k.value == o.value)) {
+async fn check_options_in_use(
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    field: &FieldDef,
+    kept: &[SelectOption],
+) -> Result<()> {
+    for removed in field
+        .options
+        .options
+        .iter()
+        .filter(|o| !kept.iter().any(|k| k.value == o.value))
+    {
         let n: i64 = if field.storage() == Storage::List {
             sqlx::query(AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM record_values v JOIN {} r ON r.id = v.record_id WHERE v.field_id = $1 AND v.value_norm = $2",
@@ -702,16 +951,23 @@ async fn check_options_in_use(tx: &mut WriteTx, object: &ObjectDef, field: &Fiel
             .await?
             .try_get(0)?
         } else {
-            sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {} WHERE {} = $1", object.table, field.column)))
-                .bind(removed.value.clone())
-                .fetch_one(&mut *tx.tx)
-                .await?
-                .try_get(0)?
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {} WHERE {} = $1",
+                object.table, field.column
+            )))
+            .bind(removed.value.clone())
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?
         };
         if n > 0 {
             return Err(Error::Conflict {
                 code: "option_in_use",
-                details: vec![FieldError::with(&field.api_name, "option_in_use", json!({ "value": removed.value, "records": n }))],
+                details: vec![FieldError::with(
+                    &field.api_name,
+                    "option_in_use",
+                    json!({ "value": removed.value, "records": n }),
+                )],
             });
         }
     }
@@ -719,7 +975,11 @@ async fn check_options_in_use(tx: &mut WriteTx, object: &ObjectDef, field: &Fiel
 }
 
 fn opt(value: &str, fa: &str, en: &str) -> SelectOption {
-    SelectOption { value: value.into(), label_fa: fa.into(), label_en: en.into() }
+    SelectOption {
+        value: value.into(),
+        label_fa: fa.into(),
+        label_en: en.into(),
+    }
 }
 
 fn std_field(api_name: &str, field_type: FieldType, label_fa: &str, label_en: &str) -> NewField {
@@ -747,10 +1007,18 @@ fn with(mut f: NewField, change: impl FnOnce(&mut NewField)) -> NewField {
 fn shared_fields() -> Vec<NewField> {
     use FieldType as T;
     vec![
-        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| f.options.multiple = true),
-        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| f.options.multiple = true),
+        with(
+            std_field("emails", T::Email, "ایمیل‌ها", "Emails"),
+            |f| f.options.multiple = true,
+        ),
+        with(
+            std_field("phones", T::Phone, "تلفن‌ها", "Phones"),
+            |f| f.options.multiple = true,
+        ),
         std_field("address", T::LongText, "نشانی", "Address"),
-        with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
+        with(std_field("city", T::Text, "شهر", "City"), |f| {
+            f.indexed = true
+        }),
         std_field("province", T::Text, "استان", "Province"),
         std_field("postal_code", T::Text, "کد پستی", "Postal code"),
         std_field("owner", T::User, "مسئول", "Owner"),
@@ -766,18 +1034,29 @@ fn shared_fields() -> Vec<NewField> {
                 opt("other", "سایر", "Other"),
             ]
         }),
-        with(std_field("lifecycle_stage", T::Select, "مرحله چرخه عمر", "Lifecycle stage"), |f| {
-            f.indexed = true;
-            f.options.options = vec![
-                opt("subscriber", "مشترک", "Subscriber"),
-                opt("lead", "سرنخ فروش", "Lead"),
-                opt("opportunity", "فرصت فروش", "Opportunity"),
-                opt("customer", "مشتری", "Customer"),
-                opt("evangelist", "مروج", "Evangelist"),
-                opt("former", "مشتری سابق", "Former customer"),
-            ]
-        }),
-        with(std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"), |f| f.options.allow_new = true),
+        with(
+            std_field(
+                "lifecycle_stage",
+                T::Select,
+                "مرحله چرخه عمر",
+                "Lifecycle stage",
+            ),
+            |f| {
+                f.indexed = true;
+                f.options.options = vec![
+                    opt("subscriber", "مشترک", "Subscriber"),
+                    opt("lead", "سرنخ فروش", "Lead"),
+                    opt("opportunity", "فرصت فروش", "Opportunity"),
+                    opt("customer", "مشتری", "Customer"),
+                    opt("evangelist", "مروج", "Evangelist"),
+                    opt("former", "مشتری سابق", "Former customer"),
+                ]
+            },
+        ),
+        with(
+            std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"),
+            |f| f.options.allow_new = true,
+        ),
         std_field("description", T::LongText, "توضیحات", "Description"),
     ]
 }
@@ -786,33 +1065,48 @@ fn shared_fields() -> Vec<NewField> {
 pub fn standard_objects() -> Vec<NewObject> {
     use FieldType as T;
     let mut company_fields = vec![
-        with(std_field("name", T::Text, "نام شرکت", "Company name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
+        with(
+            std_field("name", T::Text, "نام شرکت", "Company name"),
+            |f| {
+                f.required = true;
+                f.indexed = true;
+            },
+        ),
         std_field("website", T::Url, "وب‌سایت", "Website"),
-        with(std_field("industry", T::Select, "صنعت", "Industry"), |f| {
-            f.options.options = vec![
-                opt("manufacturing", "تولید", "Manufacturing"),
-                opt("retail", "خرده‌فروشی", "Retail"),
-                opt("services", "خدمات", "Services"),
-                opt("technology", "فناوری", "Technology"),
-                opt("finance", "مالی و بانکی", "Finance"),
-                opt("health", "سلامت", "Health"),
-                opt("education", "آموزش", "Education"),
-                opt("construction", "ساختمان", "Construction"),
-                opt("other", "سایر", "Other"),
-            ]
-        }),
+        with(
+            std_field("industry", T::Select, "صنعت", "Industry"),
+            |f| {
+                f.options.options = vec![
+                    opt("manufacturing", "تولید", "Manufacturing"),
+                    opt("retail", "خرده‌فروشی", "Retail"),
+                    opt("services", "خدمات", "Services"),
+                    opt("technology", "فناوری", "Technology"),
+                    opt("finance", "مالی و بانکی", "Finance"),
+                    opt("health", "سلامت", "Health"),
+                    opt("education", "آموزش", "Education"),
+                    opt("construction", "ساختمان", "Construction"),
+                    opt("other", "سایر", "Other"),
+                ]
+            },
+        ),
     ];
     company_fields.extend(shared_fields());
     let mut contact_fields = vec![
-        with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
-        with(std_field("last_name", T::Text, "نام خانوادگی", "Last name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
+        with(
+            std_field("first_name", T::Text, "نام", "First name"),
+            |f| f.indexed = true,
+        ),
+        with(
+            std_field("last_name", T::Text, "نام خانوادگی", "Last name"),
+            |f| {
+                f.required = true;
+                f.indexed = true;
+            },
+        ),
+        with(
+            std_field("company", T::Relation, "شرکت", "Company"),
+            |f| f.options.target = Some("company".into()),
+        ),
         std_field("job_title", T::Text, "سمت", "Job title"),
         std_field("national_id", T::NationalId, "کد ملی", "National ID"),
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
@@ -846,18 +1140,24 @@ pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
         let catalog = db.reload_catalog().await?;
         match catalog.object(&new.api_name) {
             None => {
-                db.create_object_with_origin(None, new, Origin::Builtin).await?;
+                db.create_object_with_origin(None, new, Origin::Builtin)
+                    .await?;
             }
             Some(existing) => {
-                let missing: Vec<NewField> =
-                    new.fields.into_iter().filter(|f| !existing.fields.iter().any(|e| e.api_name == f.api_name)).collect();
+                let missing: Vec<NewField> = new
+                    .fields
+                    .into_iter()
+                    .filter(|f| !existing.fields.iter().any(|e| e.api_name == f.api_name))
+                    .collect();
                 if missing.is_empty() {
                     continue;
                 }
                 let mut tx = db.write().await?;
                 let mut obj = (*existing).clone();
                 for f in missing {
-                    let field = add_field_in(&mut tx, db, &catalog.objects, &obj, f, Origin::Builtin).await?;
+                    let field =
+                        add_field_in(&mut tx, db, &catalog.objects, &obj, f, Origin::Builtin)
+                            .await?;
                     obj.fields.push(field);
                 }
                 bump_version(&mut tx).await?;
@@ -878,10 +1178,23 @@ mod tests {
         for o in standard_objects() {
             assert!(valid_api_name(&o.api_name));
             let title = o.title_field.clone().unwrap_or_default();
-            assert!(title.split(' ').all(|t| o.fields.iter().any(|f| f.api_name == t)), "{title}");
+            assert!(
+                title
+                    .split(' ')
+                    .all(|t| o.fields.iter().any(|f| f.api_name == t)),
+                "{title}"
+            );
             for f in &o.fields {
-                assert!(valid_api_name(&f.api_name) && !RESERVED_NAMES.contains(&f.api_name.as_str()), "{}", f.api_name);
-                assert!(!f.label_fa.is_empty() && !f.label_en.is_empty(), "{}", f.api_name);
+                assert!(
+                    valid_api_name(&f.api_name) && !RESERVED_NAMES.contains(&f.api_name.as_str()),
+                    "{}",
+                    f.api_name
+                );
+                assert!(
+                    !f.label_fa.is_empty() && !f.label_en.is_empty(),
+                    "{}",
+                    f.api_name
+                );
             }
         }
     }

@@ -79,7 +79,10 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Sql {
-        Sql { text: text.to_string(), binds: Vec::new() }
+        Sql {
+            text: text.to_string(),
+            binds: Vec::new(),
+        }
     }
     pub fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
@@ -128,7 +131,9 @@ pub fn column_type(storage: Storage) -> &'static str {
 pub fn value_binds(field: &FieldDef, value: &Value) -> Vec<Bind> {
     let storage = field.storage();
     match (storage, value) {
-        (Storage::Money, Value::Money(d, cur)) => vec![Bind::Int(Some(d.units)), Bind::text(cur.clone())],
+        (Storage::Money, Value::Money(d, cur)) => {
+            vec![Bind::Int(Some(d.units)), Bind::text(cur.clone())]
+        }
         (Storage::Money, _) => vec![Bind::Int(None), Bind::Text(None)],
         (_, Value::Null) => vec![null_bind(storage)],
         (_, Value::Text(s)) => vec![Bind::text(s.clone())],
@@ -139,7 +144,9 @@ pub fn value_binds(field: &FieldDef, value: &Value) -> Vec<Bind> {
         (_, Value::Date(d)) => vec![Bind::text(format_date(*d))],
         (_, Value::Datetime(t)) => vec![Bind::text(format_datetime(*t))],
         (_, Value::List(items)) if items.is_empty() => vec![Bind::Text(None)],
-        (_, Value::List(items)) => vec![Bind::text(serde_json::to_string(items).unwrap_or_default())],
+        (_, Value::List(items)) => {
+            vec![Bind::text(serde_json::to_string(items).unwrap_or_default())]
+        }
     }
 }
 
@@ -169,24 +176,43 @@ pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> 
     let col = field.column.as_str();
     let scale = field.options.scale_or_default(field.field_type);
     Ok(match field.storage() {
-        Storage::Text => row.try_get::<Option<String>, _>(col)?.map(Value::Text).unwrap_or(Value::Null),
-        Storage::Int => row.try_get::<Option<i64>, _>(col)?.map(Value::Int).unwrap_or(Value::Null),
-        Storage::Bool => row.try_get::<Option<i64>, _>(col)?.map(|i| Value::Bool(i != 0)).unwrap_or(Value::Null),
-        Storage::Scaled => {
-            row.try_get::<Option<i64>, _>(col)?.map(|units| Value::Decimal(Decimal { units, scale })).unwrap_or(Value::Null)
-        }
+        Storage::Text => row
+            .try_get::<Option<String>, _>(col)?
+            .map(Value::Text)
+            .unwrap_or(Value::Null),
+        Storage::Int => row
+            .try_get::<Option<i64>, _>(col)?
+            .map(Value::Int)
+            .unwrap_or(Value::Null),
+        Storage::Bool => row
+            .try_get::<Option<i64>, _>(col)?
+            .map(|i| Value::Bool(i != 0))
+            .unwrap_or(Value::Null),
+        Storage::Scaled => row
+            .try_get::<Option<i64>, _>(col)?
+            .map(|units| Value::Decimal(Decimal { units, scale }))
+            .unwrap_or(Value::Null),
         Storage::Money => {
             let amount = row.try_get::<Option<i64>, _>(col)?;
             let cur: Option<String> = row.try_get(currency_column(col).as_str())?;
             match amount {
-                Some(units) => Value::Money(Decimal { units, scale }, cur.unwrap_or_else(|| "IRR".into())),
+                Some(units) => Value::Money(
+                    Decimal { units, scale },
+                    cur.unwrap_or_else(|| "IRR".into()),
+                ),
                 None => Value::Null,
             }
         }
-        Storage::Date => row.try_get::<Option<String>, _>(col)?.and_then(|s| parse_date(&s)).map(Value::Date).unwrap_or(Value::Null),
-        Storage::Datetime => {
-            row.try_get::<Option<String>, _>(col)?.and_then(|s| parse_datetime(&s)).map(Value::Datetime).unwrap_or(Value::Null)
-        }
+        Storage::Date => row
+            .try_get::<Option<String>, _>(col)?
+            .and_then(|s| parse_date(&s))
+            .map(Value::Date)
+            .unwrap_or(Value::Null),
+        Storage::Datetime => row
+            .try_get::<Option<String>, _>(col)?
+            .and_then(|s| parse_datetime(&s))
+            .map(Value::Datetime)
+            .unwrap_or(Value::Null),
         Storage::List => row
             .try_get::<Option<String>, _>(col)?
             .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
@@ -217,15 +243,23 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_order() {
         let mut sql = Sql::new("SELECT 1 WHERE a = ");
-        sql.bind(Bind::text("x")).push(" AND b = ").bind(Bind::Int(Some(2)));
+        sql.bind(Bind::text("x"))
+            .push(" AND b = ")
+            .bind(Bind::Int(Some(2)));
         assert_eq!(sql.text, "SELECT 1 WHERE a = $1 AND b = $2");
         assert_eq!(sql.binds.len(), 2);
     }
 
     #[test]
     fn dialects_from_urls() {
-        assert_eq!(Dialect::from_url("sqlite://data/peyvand.db"), Some(Dialect::Sqlite));
-        assert_eq!(Dialect::from_url("postgres://u@h/db"), Some(Dialect::Postgres));
+        assert_eq!(
+            Dialect::from_url("sqlite://data/peyvand.db"),
+            Some(Dialect::Sqlite)
+        );
+        assert_eq!(
+            Dialect::from_url("postgres://u@h/db"),
+            Some(Dialect::Postgres)
+        );
         assert_eq!(Dialect::from_url("mysql://x"), None);
     }
 }

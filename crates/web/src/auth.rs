@@ -31,9 +31,14 @@ fn argon2() -> Argon2<'static> {
 /// Hashes a password as an Argon2id PHC string.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&bytes).map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
-    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| ApiError::Internal(format!("hashing: {e}")))
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&bytes).map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("hashing: {e}")))
 }
 
 /// Checks a password against a stored hash.
@@ -56,7 +61,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub enum Via {
     Token,
     /// A session cookie; the value is the session's CSRF token.
-    Session { csrf: String },
+    Session {
+        csrf: String,
+    },
 }
 
 /// The signed-in user of a request.
@@ -69,7 +76,11 @@ pub struct Authed {
 impl Authed {
     /// Refuses the request unless the user's role allows `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.user.role.allows(action) { Ok(()) } else { Err(ApiError::Forbidden) }
+        if self.user.role.allows(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
     pub fn id(&self) -> Option<&str> {
         Some(self.user.id.as_str())
@@ -87,22 +98,38 @@ impl Authed {
 
 /// The value of a cookie in the request.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
 }
 
 /// Compares two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Whether the request's `Origin` (if any) is this server, as the browser saw it.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
 }
 
 fn unsafe_method(method: &Method) -> bool {
@@ -111,32 +138,60 @@ fn unsafe_method(method: &Method) -> bool {
 
 /// Applies the user's language to the request unless the client asked for one explicitly.
 fn adopt_language(headers: &HeaderMap, user: &User) {
-    let explicit = headers.get(header::ACCEPT_LANGUAGE).and_then(|h| h.to_str().ok()).and_then(pick_lang);
+    let explicit = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(pick_lang);
     set_lang(explicit.unwrap_or_else(|| lang_or_default(&user.language)));
 }
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let secret = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
-            let user = state.db.token_user(secret.trim()).await?.ok_or(ApiError::Unauthorized)?;
+            let secret = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(ApiError::Unauthorized)?;
+            let user = state
+                .db
+                .token_user(secret.trim())
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             adopt_language(&parts.headers, &user);
-            return Ok(Authed { user, via: Via::Token });
+            return Ok(Authed {
+                user,
+                via: Via::Token,
+            });
         }
         let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
-        let (user, csrf) = state.db.session_user(&secret).await?.ok_or(ApiError::Unauthorized)?;
+        let (user, csrf) = state
+            .db
+            .session_user(&secret)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         adopt_language(&parts.headers, &user);
         if unsafe_method(&parts.method) {
             // API calls made with a session cookie must carry the CSRF token in a header. (HTML
             // pages use `html::Session`, whose form handlers check the token in the form.)
-            let header_ok = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| same_secret(v, &csrf));
+            let header_ok = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| same_secret(v, &csrf));
             if !same_origin(&parts.headers) || !header_ok {
                 return Err(ApiError::Forbidden);
             }
         }
-        Ok(Authed { user, via: Via::Session { csrf } })
+        Ok(Authed {
+            user,
+            via: Via::Session { csrf },
+        })
     }
 }
 
@@ -156,14 +211,23 @@ mod tests {
     #[test]
     fn cookies_and_origins() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; peyvand_session=abc; b=2".parse().expect("header"));
+        h.insert(
+            header::COOKIE,
+            "a=1; peyvand_session=abc; b=2".parse().expect("header"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc".into()));
         assert_eq!(cookie(&h, "c"), None);
         h.insert(header::HOST, "127.0.0.1:8080".parse().expect("header"));
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, "http://127.0.0.1:8080".parse().expect("header"));
+        h.insert(
+            header::ORIGIN,
+            "http://127.0.0.1:8080".parse().expect("header"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, "http://evil.example".parse().expect("header"));
+        h.insert(
+            header::ORIGIN,
+            "http://evil.example".parse().expect("header"),
+        );
         assert!(!same_origin(&h));
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));

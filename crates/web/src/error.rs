@@ -18,7 +18,8 @@ tokio::task_local! {
 
 /// The current request's language.
 pub fn current_lang() -> &'static str {
-    LANG.try_with(|l| *l.borrow()).unwrap_or(crate::i18n::LANGS[0])
+    LANG.try_with(|l| *l.borrow())
+        .unwrap_or(crate::i18n::LANGS[0])
 }
 
 /// Sets the current request's language.
@@ -56,18 +57,67 @@ impl From<FieldError> for ApiError {
 /// The problem document parts of an error: status, stable code, title key, field errors.
 fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]) {
     match e {
-        ApiError::Store(StoreError::Validation(errors)) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "problem-validation", errors),
-        ApiError::Store(StoreError::NotFound(_)) | ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "problem-not-found", &[]),
-        ApiError::Store(StoreError::Conflict { code, details }) => (StatusCode::CONFLICT, code, "problem-conflict", details),
-        ApiError::Store(_) | ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "problem-internal", &[]),
-        ApiError::BadRequest { code: "route_not_found", .. } => (StatusCode::NOT_FOUND, "route_not_found", "problem-not-found", &[]),
-        ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
-        ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
+        ApiError::Store(StoreError::Validation(errors)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "problem-validation",
+            errors,
+        ),
+        ApiError::Store(StoreError::NotFound(_)) | ApiError::NotFound => {
+            (StatusCode::NOT_FOUND, "not_found", "problem-not-found", &[])
+        }
+        ApiError::Store(StoreError::Conflict { code, details }) => {
+            (StatusCode::CONFLICT, code, "problem-conflict", details)
+        }
+        ApiError::Store(_) | ApiError::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "problem-internal",
+            &[],
+        ),
+        ApiError::BadRequest {
+            code: "route_not_found",
+            ..
+        } => (
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "problem-not-found",
+            &[],
+        ),
+        ApiError::BadRequest { code, .. } => {
+            (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[])
+        }
+        ApiError::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "problem-unauthorized",
+            &[],
+        ),
         ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
-        ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "problem-method-not-allowed", &[]),
-        ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "problem-too-large", &[]),
-        ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "problem-unsupported-media-type", &[]),
-        ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "problem-too-many-requests", &[]),
+        ApiError::MethodNotAllowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "problem-method-not-allowed",
+            &[],
+        ),
+        ApiError::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "problem-too-large",
+            &[],
+        ),
+        ApiError::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "problem-unsupported-media-type",
+            &[],
+        ),
+        ApiError::TooManyRequests { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "problem-too-many-requests",
+            &[],
+        ),
     }
 }
 
@@ -82,7 +132,9 @@ impl IntoResponse for ApiError {
         let lang = current_lang();
         let (status, code, title_key, errors) = parts(&self);
         match &self {
-            ApiError::Store(e @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_))) => {
+            ApiError::Store(
+                e @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_)),
+            ) => {
                 tracing::error!(error = %e, "store failure");
             }
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
@@ -107,8 +159,13 @@ impl IntoResponse for ApiError {
             body["errors"] = json!(errors);
         }
         let mut response = (status, body.to_string()).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        response.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang));
         if let ApiError::TooManyRequests { retry_after_secs } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
         {

@@ -37,15 +37,28 @@ fn bundle(lang: &str, text: &str) -> FluentBundle<FluentResource> {
 
 fn catalogs() -> &'static Catalogs {
     static CATALOGS: OnceLock<Catalogs> = OnceLock::new();
-    CATALOGS.get_or_init(|| Catalogs { fa: bundle("fa", FA), en: bundle("en", EN) })
+    CATALOGS.get_or_init(|| Catalogs {
+        fa: bundle("fa", FA),
+        en: bundle("en", EN),
+    })
 }
 
 /// Picks a supported language from a tag such as `fa-IR` or an `Accept-Language` header.
 pub fn pick_lang(header: &str) -> Option<&'static str> {
     header
         .split(',')
-        .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .find_map(|tag| LANGS.into_iter().find(|l| tag == *l || tag.starts_with(&format!("{l}-"))))
+        .map(|part| {
+            part.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .find_map(|tag| {
+            LANGS
+                .into_iter()
+                .find(|l| tag == *l || tag.starts_with(&format!("{l}-")))
+        })
 }
 
 /// Normalizes a language name to a supported one (`fa` by default).
@@ -65,8 +78,14 @@ pub fn t_args(lang: &str, key: &str, args: &[(&str, String)]) -> String {
         fluent_args.set(*name, FluentValue::from(value.clone()));
     }
     let mut errors = Vec::new();
-    let text = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors).into_owned();
-    if lang == "fa" { to_persian_digits_outside_latin(&text) } else { text }
+    let text = bundle
+        .format_pattern(pattern, Some(&fluent_args), &mut errors)
+        .into_owned();
+    if lang == "fa" {
+        to_persian_digits_outside_latin(&text)
+    } else {
+        text
+    }
 }
 
 /// The message `key` in `lang`.
@@ -104,21 +123,34 @@ pub fn field_error_message(lang: &str, code: &str, params: &serde_json::Value) -
         }
     }
     let text = t_args(lang, &key, &args);
-    if text == key { t(lang, "field-invalid") } else { text }
+    if text == key {
+        t(lang, "field-invalid")
+    } else {
+        text
+    }
 }
 
 /// A Gregorian date as a Jalali (Solar Hijri) `(year, month, day)`.
 pub fn to_jalali(date: time::Date) -> Option<(i32, u8, u8)> {
     let iso = Date::try_new_iso(date.year(), u8::from(date.month()), date.day()).ok()?;
     let p = iso.to_calendar(Persian);
-    Some((p.year().extended_year(), p.month().ordinal, p.day_of_month().0))
+    Some((
+        p.year().extended_year(),
+        p.month().ordinal,
+        p.day_of_month().0,
+    ))
 }
 
 /// A Jalali date back to Gregorian.
 pub fn from_jalali(year: i32, month: u8, day: u8) -> Option<time::Date> {
     let p = Date::try_new_persian(year, month, day).ok()?;
     let iso = p.to_calendar(Iso);
-    time::Date::from_calendar_date(iso.year().extended_year(), time::Month::try_from(iso.month().ordinal).ok()?, iso.day_of_month().0).ok()
+    time::Date::from_calendar_date(
+        iso.year().extended_year(),
+        time::Month::try_from(iso.month().ordinal).ok()?,
+        iso.day_of_month().0,
+    )
+    .ok()
 }
 
 /// A date for display: Jalali with Persian digits in `fa`, ISO in `en`.
@@ -135,7 +167,11 @@ pub fn format_date(lang: &str, date: time::Date) -> String {
 pub fn format_datetime(lang: &str, t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
     let local = t.to_offset(offset);
     let clock = format!("{:02}:{:02}", local.hour(), local.minute());
-    let clock = if lang == "fa" { to_persian_digits(&clock) } else { clock };
+    let clock = if lang == "fa" {
+        to_persian_digits(&clock)
+    } else {
+        clock
+    };
     format!("{} {}", format_date(lang, local.date()), clock)
 }
 
@@ -144,9 +180,15 @@ pub fn format_datetime(lang: &str, t: time::OffsetDateTime, offset: time::UtcOff
 pub fn parse_form_date(text: &str) -> Option<time::Date> {
     let latin = peyvand_records::normalize::to_latin_digits(text.trim());
     let parts: Vec<&str> = latin.split(['/', '-']).collect();
-    let [y, m, d] = parts.as_slice() else { return None };
+    let [y, m, d] = parts.as_slice() else {
+        return None;
+    };
     let (y, m, d): (i32, u8, u8) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    if y < 1700 { from_jalali(y, m, d) } else { time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok() }
+    if y < 1700 {
+        from_jalali(y, m, d)
+    } else {
+        time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()
+    }
 }
 
 #[cfg(test)]
@@ -178,10 +220,22 @@ mod tests {
     fn messages_format_in_both_languages() {
         assert_eq!(t("en", "login-title"), "Sign in");
         assert_eq!(t("fa", "login-title"), "ورود");
-        assert_eq!(t_args("fa", "login-throttled", &[("minutes", "15".into())]), "تلاش‌های ناموفق زیاد بود. ۱۵ دقیقه دیگر دوباره امتحان کنید.");
-        assert_eq!(field_error_message("en", "too_long", &serde_json::json!({"max": 100})), "Too long: at most 100 characters.");
-        assert_eq!(field_error_message("fa", "nope_unknown", &serde_json::Value::Null), t("fa", "field-invalid"));
-        assert_eq!(t("fa", "field-invalid_currency"), "واحد پول کدی سه‌حرفی مانند IRR است.");
+        assert_eq!(
+            t_args("fa", "login-throttled", &[("minutes", "15".into())]),
+            "تلاش‌های ناموفق زیاد بود. ۱۵ دقیقه دیگر دوباره امتحان کنید."
+        );
+        assert_eq!(
+            field_error_message("en", "too_long", &serde_json::json!({"max": 100})),
+            "Too long: at most 100 characters."
+        );
+        assert_eq!(
+            field_error_message("fa", "nope_unknown", &serde_json::Value::Null),
+            t("fa", "field-invalid")
+        );
+        assert_eq!(
+            t("fa", "field-invalid_currency"),
+            "واحد پول کدی سه‌حرفی مانند IRR است."
+        );
     }
 
     #[test]

@@ -5,15 +5,26 @@ use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
-backend_tests!(sign_in_and_read_in_both_languages, forms_need_the_csrf_token, health_and_request_ids);
+backend_tests!(
+    sign_in_and_read_in_both_languages,
+    forms_need_the_csrf_token,
+    health_and_request_ids
+);
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).map(|i| i + marker.len()).expect("csrf field");
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("csrf field");
     html[start..].chars().take_while(|c| *c != '"').collect()
 }
 
@@ -21,23 +32,55 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client) {
     let r = client
         .post(app.url("/login"))
         .header("origin", &app.base)
-        .form(&[("email", ADMIN_EMAIL), ("password", PASSWORD), ("next", "/records/contact")])
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", PASSWORD),
+            ("next", "/records/contact"),
+        ])
         .send()
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/records/contact"));
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/records/contact")
+    );
 }
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
     let client = browser();
-    let r = client.get(app.url("/records/contact")).send().await.expect("send");
+    let r = client
+        .get(app.url("/records/contact"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "pages need a session");
-    let login = client.get(app.url("/login")).header("accept-language", "fa").send().await.expect("send").text().await.expect("text");
+    let login = client
+        .get(app.url("/login"))
+        .header("accept-language", "fa")
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(login.contains("dir=\"rtl\"") && login.contains("ورود"));
-    let r = client.post(app.url("/login")).form(&[("email", ADMIN_EMAIL), ("password", "wrong")]).send().await.expect("send");
+    let r = client
+        .post(app.url("/login"))
+        .form(&[("email", ADMIN_EMAIL), ("password", "wrong")])
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     sign_in(app, &client).await;
 
@@ -46,7 +89,14 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
     let page = format!("/records/contact/{}", contact["id"].as_str().expect("id"));
 
     // The admin's language is English (see TestApp); switch to Persian with the form.
-    let html = client.get(app.url(&page)).send().await.expect("send").text().await.expect("text");
+    let html = client
+        .get(app.url(&page))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(html.contains("dir=\"ltr\""));
     assert!(html.contains("1990-03-21"), "Gregorian date in English");
     let r = client
@@ -58,47 +108,165 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = client.get(app.url(&page)).send().await.expect("send").text().await.expect("text");
+    let html = client
+        .get(app.url(&page))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(html.contains("dir=\"rtl\""));
-    assert!(html.contains("۱۳۶۹/۰۱/۰۱"), "the same date in Jalali with Persian digits");
+    assert!(
+        html.contains("۱۳۶۹/۰۱/۰۱"),
+        "the same date in Jalali with Persian digits"
+    );
     assert!(html.contains("فولاد پارس"), "the related company by name");
     assert!(html.contains("تاریخچه"), "the history in Persian");
 
-    let list = client.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("text");
+    let list = client
+        .get(app.url("/records/contact"))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(list.contains("مریم احمدی") && list.contains("مخاطبان"));
-    let filtered = client.get(app.url("/records/contact?q=%D8%A7%D8%AD%D9%85%D8%AF%D9%8A")).send().await.expect("send").text().await.expect("text");
-    assert!(filtered.contains("مریم احمدی"), "list filter with an Arabic yeh");
-    let company_page = client.get(app.url(&format!("/records/company/{}", company["id"].as_str().expect("id")))).send().await.expect("send").text().await.expect("text");
-    assert!(company_page.contains("مریم احمدی"), "the company page lists its contacts");
-    let search = client.get(app.url("/search?q=%D9%85%D8%B1%DB%8C")).send().await.expect("send").text().await.expect("text");
+    let filtered = client
+        .get(app.url("/records/contact?q=%D8%A7%D8%AD%D9%85%D8%AF%D9%8A"))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        filtered.contains("مریم احمدی"),
+        "list filter with an Arabic yeh"
+    );
+    let company_page = client
+        .get(app.url(&format!(
+            "/records/company/{}",
+            company["id"].as_str().expect("id")
+        )))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        company_page.contains("مریم احمدی"),
+        "the company page lists its contacts"
+    );
+    let search = client
+        .get(app.url("/search?q=%D9%85%D8%B1%DB%8C"))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(search.contains(&page));
-    let missing = client.get(app.url("/records/contact/nothing")).send().await.expect("send");
+    let missing = client
+        .get(app.url("/records/contact/nothing"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let css = client.get(app.url("/assets/app.css")).send().await.expect("send");
-    assert_eq!(css.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/css; charset=utf-8"));
+    let css = client
+        .get(app.url("/assets/app.css"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        css.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/css; charset=utf-8")
+    );
 }
 
 async fn forms_need_the_csrf_token(app: &TestApp) {
     let client = browser();
     sign_in(app, &client).await;
-    let r = client.post(app.url("/settings/language")).header("origin", &app.base).form(&[("csrf", "forged"), ("lang", "fa")]).send().await.expect("send");
+    let r = client
+        .post(app.url("/settings/language"))
+        .header("origin", &app.base)
+        .form(&[("csrf", "forged"), ("lang", "fa")])
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // The session cookie alone does not authorize API writes: they need the CSRF header.
-    let r = client.post(app.url("/api/v1/records/company")).json(&json!({"fields": {"name": "CSRF"}})).send().await.expect("send");
+    let r = client
+        .post(app.url("/api/v1/records/company"))
+        .json(&json!({"fields": {"name": "CSRF"}}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let html = client.get(app.url("/records/company")).send().await.expect("send").text().await.expect("text");
-    let r = client.post(app.url("/api/v1/records/company")).header("x-csrf-token", csrf_of(&html)).json(&json!({"fields": {"name": "CSRF"}})).send().await.expect("send");
+    let html = client
+        .get(app.url("/records/company"))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    let r = client
+        .post(app.url("/api/v1/records/company"))
+        .header("x-csrf-token", csrf_of(&html))
+        .json(&json!({"fields": {"name": "CSRF"}}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = client.post(app.url("/logout")).header("origin", &app.base).form(&[("csrf", csrf_of(&html).as_str())]).send().await.expect("send");
+    let r = client
+        .post(app.url("/logout"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf_of(&html).as_str())])
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(client.get(app.url("/records/company")).send().await.expect("send").status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        client
+            .get(app.url("/records/company"))
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 async fn health_and_request_ids(app: &TestApp) {
-    let r = app.client.get(app.url("/healthz")).send().await.expect("send");
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().get("x-request-id").is_some_and(|v| v.len() >= 32));
-    let r = app.client.get(app.url("/readyz")).header("x-request-id", "trace-me").send().await.expect("send");
+    assert!(
+        r.headers()
+            .get("x-request-id")
+            .is_some_and(|v| v.len() >= 32)
+    );
+    let r = app
+        .client
+        .get(app.url("/readyz"))
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me"));
+    assert_eq!(
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("trace-me")
+    );
 }

@@ -3,7 +3,10 @@
 
 use super::ApiJson;
 use crate::AppState;
-use crate::auth::{Authed, LOGIN_WINDOW_MINUTES, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP, dummy_hash, verify_password};
+use crate::auth::{
+    Authed, LOGIN_WINDOW_MINUTES, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP, dummy_hash,
+    verify_password,
+};
 use crate::error::{ApiError, ApiResult};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
@@ -24,11 +27,18 @@ pub struct TokenRequest {
 }
 
 /// Checks e-mail and password with the failed-login limit; shared by the API and the sign-in page.
-pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str) -> ApiResult<User> {
+pub async fn check_login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> ApiResult<User> {
     let window = time::Duration::minutes(LOGIN_WINDOW_MINUTES);
     let (by_email, by_ip) = state.db.recent_login_failures(email, ip, window).await?;
     if by_email >= MAX_FAILURES_PER_EMAIL || by_ip >= MAX_FAILURES_PER_IP {
-        return Err(ApiError::TooManyRequests { retry_after_secs: LOGIN_WINDOW_MINUTES as u64 * 60 });
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: LOGIN_WINDOW_MINUTES as u64 * 60,
+        });
     }
     let found = state.db.user_for_login(email).await?;
     let ok = match &found {
@@ -47,19 +57,31 @@ pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str
     }
 }
 
-pub async fn create_token(State(state): State<AppState>, ConnectInfo(addr): ConnectInfo<SocketAddr>, ApiJson(req): ApiJson<TokenRequest>) -> ApiResult<impl IntoResponse> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> ApiResult<impl IntoResponse> {
     let user = check_login(&state, &req.email, &req.password, &addr.ip().to_string()).await?;
     let name = req.name.unwrap_or_else(|| "API".to_string());
     let (token, secret) = state.db.create_api_token(&user.id, &name).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name, "user": user }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": secret, "id": token.id, "name": token.name, "user": user })),
+    ))
 }
 
 pub async fn get_me(authed: Authed) -> Json<User> {
     Json(authed.user)
 }
 
-pub async fn list_tokens(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({ "tokens": state.db.list_api_tokens(&authed.user.id).await? })))
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        json!({ "tokens": state.db.list_api_tokens(&authed.user.id).await? }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -68,12 +90,26 @@ pub struct NewToken {
     name: String,
 }
 
-pub async fn create_api_token(State(state): State<AppState>, authed: Authed, ApiJson(req): ApiJson<NewToken>) -> ApiResult<impl IntoResponse> {
-    let (token, secret) = state.db.create_api_token(&authed.user.id, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name }))))
+pub async fn create_api_token(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(req): ApiJson<NewToken>,
+) -> ApiResult<impl IntoResponse> {
+    let (token, secret) = state
+        .db
+        .create_api_token(&authed.user.id, &req.name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": secret, "id": token.id, "name": token.name })),
+    ))
 }
 
-pub async fn revoke_token(State(state): State<AppState>, authed: Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.db.revoke_api_token(&authed.user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

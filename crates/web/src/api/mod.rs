@@ -41,28 +41,72 @@ macro_rules! routes {
 }
 
 macro_rules! handler_for {
-    (create_token) => { auth::create_token };
-    (get_me) => { auth::get_me };
-    (list_tokens) => { auth::list_tokens };
-    (create_api_token) => { auth::create_api_token };
-    (revoke_token) => { auth::revoke_token };
-    (list_users) => { users::list_users };
-    (create_user) => { users::create_user };
-    (list_objects) => { objects::list_objects };
-    (create_object) => { objects::create_object };
-    (get_object) => { objects::get_object };
-    (create_field) => { objects::create_field };
-    (update_field) => { objects::update_field };
-    (delete_field) => { objects::delete_field };
-    (list_records) => { records::list_records };
-    (create_record) => { records::create_record };
-    (get_record) => { records::get_record };
-    (update_record) => { records::update_record };
-    (delete_record) => { records::delete_record };
-    (restore_record) => { records::restore_record };
-    (record_history) => { records::record_history };
-    (search) => { records::search };
-    (openapi_json) => { openapi::openapi_json };
+    (create_token) => {
+        auth::create_token
+    };
+    (get_me) => {
+        auth::get_me
+    };
+    (list_tokens) => {
+        auth::list_tokens
+    };
+    (create_api_token) => {
+        auth::create_api_token
+    };
+    (revoke_token) => {
+        auth::revoke_token
+    };
+    (list_users) => {
+        users::list_users
+    };
+    (create_user) => {
+        users::create_user
+    };
+    (list_objects) => {
+        objects::list_objects
+    };
+    (create_object) => {
+        objects::create_object
+    };
+    (get_object) => {
+        objects::get_object
+    };
+    (create_field) => {
+        objects::create_field
+    };
+    (update_field) => {
+        objects::update_field
+    };
+    (delete_field) => {
+        objects::delete_field
+    };
+    (list_records) => {
+        records::list_records
+    };
+    (create_record) => {
+        records::create_record
+    };
+    (get_record) => {
+        records::get_record
+    };
+    (update_record) => {
+        records::update_record
+    };
+    (delete_record) => {
+        records::delete_record
+    };
+    (restore_record) => {
+        records::restore_record
+    };
+    (record_history) => {
+        records::record_history
+    };
+    (search) => {
+        records::search
+    };
+    (openapi_json) => {
+        openapi::openapi_json
+    };
 }
 
 routes! {
@@ -91,7 +135,10 @@ routes! {
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::BadRequest { code: "route_not_found", detail: "no such API route".into() }
+    ApiError::BadRequest {
+        code: "route_not_found",
+        detail: "no such API route".into(),
+    }
 }
 
 async fn api_method_not_allowed() -> ApiError {
@@ -104,7 +151,9 @@ pub fn router() -> Router<AppState> {
     for route in ROUTES {
         router = router.route(route.path, method_router(route));
     }
-    router.fallback(api_not_found).method_not_allowed_fallback(api_method_not_allowed)
+    router
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(api_method_not_allowed)
 }
 
 /// A JSON body whose every rejection is a problem document: malformed JSON is 400, a body of
@@ -119,10 +168,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest { code: "malformed_json", detail: e.body_text() },
-                JsonRejection::JsonDataError(e) => ApiError::BadRequest { code: "invalid_body", detail: e.body_text() },
+                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
+                    code: "malformed_json",
+                    detail: e.body_text(),
+                },
+                JsonRejection::JsonDataError(e) => ApiError::BadRequest {
+                    code: "invalid_body",
+                    detail: e.body_text(),
+                },
                 other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
-                other => ApiError::BadRequest { code: "unreadable_body", detail: other.body_text() },
+                other => ApiError::BadRequest {
+                    code: "unreadable_body",
+                    detail: other.body_text(),
+                },
             }),
         }
     }
@@ -134,11 +192,17 @@ pub struct ApiQuery(pub std::collections::HashMap<String, String>);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         axum::extract::Query::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(map)| ApiQuery(map))
-            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.body_text() })
+            .map_err(|e| ApiError::BadRequest {
+                code: "invalid_query",
+                detail: e.body_text(),
+            })
     }
 }
 
@@ -146,7 +210,10 @@ impl ApiQuery {
     /// Refuses parameters the operation does not know, so a typo is not silently ignored.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(ApiError::BadRequest { code: "unknown_parameter", detail: format!("unknown query parameter: {k}") }),
+            Some(k) => Err(ApiError::BadRequest {
+                code: "unknown_parameter",
+                detail: format!("unknown query parameter: {k}"),
+            }),
             None => Ok(()),
         }
     }
@@ -157,13 +224,19 @@ impl ApiQuery {
         match self.get(key) {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") | Some("") => Ok(true),
-            Some(other) => Err(ApiError::BadRequest { code: "invalid_query", detail: format!("{key} must be true or false, not {other}") }),
+            Some(other) => Err(ApiError::BadRequest {
+                code: "invalid_query",
+                detail: format!("{key} must be true or false, not {other}"),
+            }),
         }
     }
     pub fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
         self.get(key)
             .map(|v| peyvand_records::normalize::to_latin_digits(v).parse::<u32>())
             .transpose()
-            .map_err(|_| ApiError::BadRequest { code: "invalid_query", detail: format!("{key} must be a whole number") })
+            .map_err(|_| ApiError::BadRequest {
+                code: "invalid_query",
+                detail: format!("{key} must be a whole number"),
+            })
     }
 }

@@ -21,25 +21,41 @@ fn public(object: &ObjectDef) -> ObjectDef {
     o
 }
 
-pub async fn list_objects(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+pub async fn list_objects(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     let catalog = state.db.catalog().await?;
     let objects: Vec<ObjectDef> = catalog.objects.iter().map(|o| public(o)).collect();
     Ok(Json(json!({ "objects": objects })))
 }
 
-pub async fn get_object(State(state): State<AppState>, authed: Authed, Path(object): Path<String>) -> ApiResult<Json<ObjectDef>> {
+pub async fn get_object(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+) -> ApiResult<Json<ObjectDef>> {
     authed.require(Action::ReadRecords)?;
     Ok(Json(public(&*state.db.object(&object).await?)))
 }
 
-pub async fn create_object(State(state): State<AppState>, authed: Authed, ApiJson(new): ApiJson<NewObject>) -> ApiResult<impl IntoResponse> {
+pub async fn create_object(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(new): ApiJson<NewObject>,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageSchema)?;
     let object = state.db.create_object(authed.id(), new).await?;
     Ok((StatusCode::CREATED, Json(public(&object))))
 }
 
-pub async fn create_field(State(state): State<AppState>, authed: Authed, Path(object): Path<String>, ApiJson(new): ApiJson<NewField>) -> ApiResult<impl IntoResponse> {
+pub async fn create_field(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+    ApiJson(new): ApiJson<NewField>,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageSchema)?;
     let field: FieldDef = state.db.add_field(authed.id(), &object, new).await?;
     Ok((StatusCode::CREATED, Json(field)))
@@ -52,10 +68,19 @@ pub async fn update_field(
     ApiJson(patch): ApiJson<FieldPatch>,
 ) -> ApiResult<Json<FieldDef>> {
     authed.require(Action::ManageSchema)?;
-    Ok(Json(state.db.update_field(authed.id(), &object, &field, patch).await?))
+    Ok(Json(
+        state
+            .db
+            .update_field(authed.id(), &object, &field, patch)
+            .await?,
+    ))
 }
 
-pub async fn delete_field(State(state): State<AppState>, authed: Authed, Path((object, field)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn delete_field(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, field)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     authed.require(Action::ManageSchema)?;
     state.db.delete_field(authed.id(), &object, &field).await?;
     Ok(StatusCode::NO_CONTENT)

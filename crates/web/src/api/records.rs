@@ -22,7 +22,8 @@ pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> Ap
     let obj = state.db.object(object).await?;
     let filter = match params.get("filter").filter(|f| !f.trim().is_empty()) {
         Some(text) => {
-            let json: JsonValue = serde_json::from_str(text).map_err(|_| ApiError::from(FieldError::new("filter", "filter_syntax")))?;
+            let json: JsonValue = serde_json::from_str(text)
+                .map_err(|_| ApiError::from(FieldError::new("filter", "filter_syntax")))?;
             Some(parse_filter(&obj, &json)?)
         }
         None => None,
@@ -31,13 +32,21 @@ pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> Ap
         filter,
         sort: parse_sort(&obj, params.get("sort").unwrap_or(""))?,
         limit: params.number("limit")?,
-        cursor: params.get("cursor").filter(|c| !c.is_empty()).map(str::to_string),
+        cursor: params
+            .get("cursor")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
         trash: params.flag("trash")?,
         with_total: params.flag("total")?,
     })
 }
 
-pub async fn list_records(State(state): State<AppState>, authed: Authed, Path(object): Path<String>, params: ApiQuery) -> ApiResult<Json<Page>> {
+pub async fn list_records(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+    params: ApiQuery,
+) -> ApiResult<Json<Page>> {
     authed.require(Action::ReadRecords)?;
     params.only(&["filter", "sort", "limit", "cursor", "trash", "total"])?;
     let query = list_query(&state, &object, &params).await?;
@@ -63,28 +72,61 @@ fn with_etag(record: &Record, status: StatusCode) -> Response {
     response
 }
 
-pub async fn create_record(State(state): State<AppState>, authed: Authed, Path(object): Path<String>, headers: HeaderMap, ApiJson(body): ApiJson<RecordBody>) -> ApiResult<Response> {
+pub async fn create_record(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RecordBody>,
+) -> ApiResult<Response> {
     authed.require(Action::WriteRecords)?;
-    let key = headers.get("idempotency-key").map(|v| v.to_str().map(str::to_string)).transpose().map_err(|_| bad_key())?;
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string))
+        .transpose()
+        .map_err(|_| bad_key())?;
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
         return Err(bad_key());
     }
-    let (record, created) = state.db.create_record(authed.id(), &object, &body.fields, key.as_deref()).await?;
-    let mut response = with_etag(&record, if created { StatusCode::CREATED } else { StatusCode::OK });
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/records/{}/{}", record.object, record.id)) {
+    let (record, created) = state
+        .db
+        .create_record(authed.id(), &object, &body.fields, key.as_deref())
+        .await?;
+    let mut response = with_etag(
+        &record,
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+    );
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("/api/v1/records/{}/{}", record.object, record.id))
+    {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
 }
 
 fn bad_key() -> ApiError {
-    ApiError::BadRequest { code: "invalid_idempotency_key", detail: "Idempotency-Key must be 1 to 200 visible ASCII characters".into() }
+    ApiError::BadRequest {
+        code: "invalid_idempotency_key",
+        detail: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+    }
 }
 
-pub async fn get_record(State(state): State<AppState>, authed: Authed, Path((object, id)): Path<(String, String)>, params: ApiQuery) -> ApiResult<Response> {
+pub async fn get_record(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+    params: ApiQuery,
+) -> ApiResult<Response> {
     authed.require(Action::ReadRecords)?;
     params.only(&["include_deleted"])?;
-    let record = state.db.get_record(&object, &id, params.flag("include_deleted")?).await?;
+    let record = state
+        .db
+        .get_record(&object, &id, params.flag("include_deleted")?)
+        .await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
 
@@ -102,40 +144,75 @@ pub async fn update_record(
                 .ok()
                 .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
                 .and_then(|s| s.parse::<i64>().ok())
-                .ok_or(ApiError::BadRequest { code: "invalid_if_match", detail: "If-Match must be a version such as \"3\"".into() })?,
+                .ok_or(ApiError::BadRequest {
+                    code: "invalid_if_match",
+                    detail: "If-Match must be a version such as \"3\"".into(),
+                })?,
         ),
         None => None,
     };
-    let record = state.db.update_record(authed.id(), &object, &id, &body.fields, if_match.or(body.version)).await?;
+    let record = state
+        .db
+        .update_record(
+            authed.id(),
+            &object,
+            &id,
+            &body.fields,
+            if_match.or(body.version),
+        )
+        .await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
 
-pub async fn delete_record(State(state): State<AppState>, authed: Authed, Path((object, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn delete_record(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     authed.require(Action::DeleteRecords)?;
     state.db.delete_record(authed.id(), &object, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn restore_record(State(state): State<AppState>, authed: Authed, Path((object, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn restore_record(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     authed.require(Action::RestoreRecords)?;
     let record = state.db.restore_record(authed.id(), &object, &id).await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
 
-pub async fn record_history(State(state): State<AppState>, authed: Authed, Path((object, id)): Path<(String, String)>, params: ApiQuery) -> ApiResult<impl IntoResponse> {
+pub async fn record_history(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     params.only(&["limit"])?;
-    let entries = state.db.record_history(&object, &id, params.number("limit")?.unwrap_or(100)).await?;
+    let entries = state
+        .db
+        .record_history(&object, &id, params.number("limit")?.unwrap_or(100))
+        .await?;
     Ok(Json(serde_json::json!({ "entries": entries })))
 }
 
-pub async fn search(State(state): State<AppState>, authed: Authed, params: ApiQuery) -> ApiResult<impl IntoResponse> {
+pub async fn search(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     params.only(&["q", "limit"])?;
     let q = params.get("q").unwrap_or("");
     if q.chars().count() > 200 {
         return Err(FieldError::with("q", "too_long", serde_json::json!({ "max": 200 })).into());
     }
-    let hits = state.db.search(q, params.number("limit")?.unwrap_or(20)).await?;
+    let hits = state
+        .db
+        .search(q, params.number("limit")?.unwrap_or(20))
+        .await?;
     Ok(Json(serde_json::json!({ "query": q, "hits": hits })))
 }

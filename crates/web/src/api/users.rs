@@ -13,7 +13,10 @@ use peyvand_records::access::{Action, Role};
 use serde::Deserialize;
 use serde_json::json;
 
-pub async fn list_users(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageUsers)?;
     Ok(Json(json!({ "users": state.db.list_users().await? })))
 }
@@ -34,12 +37,23 @@ fn default_language() -> String {
     "fa".into()
 }
 
-pub async fn create_user(State(state): State<AppState>, authed: Authed, ApiJson(req): ApiJson<NewUser>) -> ApiResult<impl IntoResponse> {
+pub async fn create_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(req): ApiJson<NewUser>,
+) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageUsers)?;
     if req.password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ApiError::from(FieldError::with("password", "too_short", json!({ "min": MIN_PASSWORD_CHARS }))));
+        return Err(ApiError::from(FieldError::with(
+            "password",
+            "too_short",
+            json!({ "min": MIN_PASSWORD_CHARS }),
+        )));
     }
     let hash = hash_password(&req.password)?;
-    let user = state.db.create_user(&req.email, &req.name, req.role, &hash, &req.language).await?;
+    let user = state
+        .db
+        .create_user(&req.email, &req.name, req.role, &hash, &req.language)
+        .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }

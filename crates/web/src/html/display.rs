@@ -26,9 +26,19 @@ pub struct Refs {
 
 /// Groups the integer part of a plain decimal text by thousands, in the language's digits.
 pub fn format_number(lang: &str, plain: &str) -> String {
-    let (sign, rest) = plain.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", plain));
-    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
-    let (group, point) = if lang == "fa" { ('\u{066C}', '\u{066B}') } else { (',', '.') };
+    let (sign, rest) = plain
+        .strip_prefix('-')
+        .map(|r| ("-", r))
+        .unwrap_or(("", plain));
+    let (int, frac) = rest
+        .split_once('.')
+        .map(|(i, f)| (i, Some(f)))
+        .unwrap_or((rest, None));
+    let (group, point) = if lang == "fa" {
+        ('\u{066C}', '\u{066B}')
+    } else {
+        (',', '.')
+    };
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -41,7 +51,11 @@ pub fn format_number(lang: &str, plain: &str) -> String {
         out.push(point);
         out.push_str(f);
     }
-    if lang == "fa" { to_persian_digits(&out) } else { out }
+    if lang == "fa" {
+        to_persian_digits(&out)
+    } else {
+        out
+    }
 }
 
 fn currency_name(lang: &str, code: &str) -> String {
@@ -53,39 +67,108 @@ fn currency_name(lang: &str, code: &str) -> String {
 }
 
 /// A field's value for display.
-pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, offset: time::UtcOffset) -> Cell {
-    let text = |s: String| Cell { text: s, ..Cell::default() };
+pub fn display_value(
+    lang: &str,
+    field: &FieldDef,
+    value: &Json,
+    refs: &Refs,
+    offset: time::UtcOffset,
+) -> Cell {
+    let text = |s: String| Cell {
+        text: s,
+        ..Cell::default()
+    };
     if value.is_null() {
         return text(t(lang, "record-empty"));
     }
     match field.field_type {
-        FieldType::Date => text(value.as_str().and_then(parse_date).map(|d| format_date(lang, d)).unwrap_or_default()),
-        FieldType::Datetime => text(value.as_str().and_then(parse_datetime).map(|d| format_datetime(lang, d, offset)).unwrap_or_default()),
-        FieldType::Boolean => text(t(lang, if value.as_bool() == Some(true) { "yes" } else { "no" })),
-        FieldType::Integer | FieldType::Decimal | FieldType::Rating => text(format_number(lang, &plain(value))),
+        FieldType::Date => text(
+            value
+                .as_str()
+                .and_then(parse_date)
+                .map(|d| format_date(lang, d))
+                .unwrap_or_default(),
+        ),
+        FieldType::Datetime => text(
+            value
+                .as_str()
+                .and_then(parse_datetime)
+                .map(|d| format_datetime(lang, d, offset))
+                .unwrap_or_default(),
+        ),
+        FieldType::Boolean => text(t(
+            lang,
+            if value.as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+        )),
+        FieldType::Integer | FieldType::Decimal | FieldType::Rating => {
+            text(format_number(lang, &plain(value)))
+        }
         FieldType::Currency => {
             let amount = value.get("amount").and_then(Json::as_str).unwrap_or("");
-            let code = value.get("currency").and_then(Json::as_str).unwrap_or("IRR");
-            text(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
+            let code = value
+                .get("currency")
+                .and_then(Json::as_str)
+                .unwrap_or("IRR");
+            text(format!(
+                "{} {}",
+                format_number(lang, amount),
+                currency_name(lang, code)
+            ))
         }
-        FieldType::Select => text(value.as_str().map(|v| field.option_label(v, lang).to_string()).unwrap_or_default()),
+        FieldType::Select => text(
+            value
+                .as_str()
+                .map(|v| field.option_label(v, lang).to_string())
+                .unwrap_or_default(),
+        ),
         FieldType::MultiSelect => {
-            let items: Vec<String> = value.as_array().into_iter().flatten().filter_map(Json::as_str).map(|v| field.option_label(v, lang).to_string()).collect();
+            let items: Vec<String> = value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .map(|v| field.option_label(v, lang).to_string())
+                .collect();
             text(items.join(if lang == "fa" { "، " } else { ", " }))
         }
         FieldType::Relation => {
             let id = value.as_str().unwrap_or_default();
             let target = field.options.target.clone().unwrap_or_default();
-            let title = refs.records.get(&(target.clone(), id.to_string())).cloned().unwrap_or_else(|| id.to_string());
-            Cell { text: title, href: Some(format!("/records/{target}/{id}")), ltr: false }
+            let title = refs
+                .records
+                .get(&(target.clone(), id.to_string()))
+                .cloned()
+                .unwrap_or_else(|| id.to_string());
+            Cell {
+                text: title,
+                href: Some(format!("/records/{target}/{id}")),
+                ltr: false,
+            }
         }
-        FieldType::User => text(value.as_str().and_then(|id| refs.users.get(id).cloned()).unwrap_or_else(|| plain(value))),
+        FieldType::User => text(
+            value
+                .as_str()
+                .and_then(|id| refs.users.get(id).cloned())
+                .unwrap_or_else(|| plain(value)),
+        ),
         FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId => {
             let items: Vec<String> = match value {
-                Json::Array(items) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+                Json::Array(items) => items
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect(),
                 other => vec![plain(other)],
             };
-            Cell { text: items.join(", "), href: None, ltr: true }
+            Cell {
+                text: items.join(", "),
+                href: None,
+                ltr: true,
+            }
         }
         FieldType::Text | FieldType::LongText => text(plain(value)),
     }

@@ -42,12 +42,21 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(lang: &'static str, session: Option<&Session>, catalog: Option<&Catalog>, current: &str) -> Layout {
+    pub fn new(
+        lang: &'static str,
+        session: Option<&Session>,
+        catalog: Option<&Catalog>,
+        current: &str,
+    ) -> Layout {
         let nav = catalog
             .map(|c| {
                 c.objects
                     .iter()
-                    .map(|o| NavItem { href: format!("/records/{}", o.api_name), label: o.plural(lang).to_string(), current: o.api_name == current })
+                    .map(|o| NavItem {
+                        href: format!("/records/{}", o.api_name),
+                        label: o.plural(lang).to_string(),
+                        current: o.api_name == current,
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -102,7 +111,11 @@ pub fn error_page(status: StatusCode, message_key: &str) -> Response {
 /// Unknown paths: a problem document under `/api`, a page elsewhere.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return crate::error::ApiError::BadRequest { code: "route_not_found", detail: "no such API route".into() }.into_response();
+        return crate::error::ApiError::BadRequest {
+            code: "route_not_found",
+            detail: "no such API route".into(),
+        }
+        .into_response();
     }
     error_page(StatusCode::NOT_FOUND, "error-not-found")
 }
@@ -111,8 +124,14 @@ const APP_CSS: &str = include_str!("../../assets/app.css");
 
 async fn app_css() -> Response {
     let mut response = APP_CSS.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }
 

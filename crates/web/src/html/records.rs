@@ -36,13 +36,25 @@ fn fail(e: impl Into<ApiError>) -> Response {
 
 /// Looks up, in one query per target object and one for users, the names that relation and
 /// user fields of these records point at.
-async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&Record]) -> Result<Refs, ApiError> {
+async fn load_refs(
+    state: &AppState,
+    object: &ObjectDef,
+    records: &[&Record],
+) -> Result<Refs, ApiError> {
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in object.live_fields().filter(|f| f.field_type == FieldType::Relation) {
-        let Some(target) = &f.options.target else { continue };
+    for f in object
+        .live_fields()
+        .filter(|f| f.field_type == FieldType::Relation)
+    {
+        let Some(target) = &f.options.target else {
+            continue;
+        };
         for r in records {
             if let Some(id) = r.fields.get(&f.api_name).and_then(|v| v.as_str()) {
-                wanted.entry(target.clone()).or_default().push(id.to_string());
+                wanted
+                    .entry(target.clone())
+                    .or_default()
+                    .push(id.to_string());
             }
         }
     }
@@ -52,7 +64,13 @@ async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&Record]) ->
             refs.records.insert((target.clone(), id), title);
         }
     }
-    refs.users = state.db.list_users().await?.into_iter().map(|u| (u.id, u.name)).collect();
+    refs.users = state
+        .db
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
     Ok(refs)
 }
 
@@ -78,14 +96,24 @@ struct ListPage {
     first_label: String,
 }
 
-pub async fn list_page(State(state): State<AppState>, session: Session, Path(object): Path<String>, params: ApiQuery) -> Response {
+pub async fn list_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    params: ApiQuery,
+) -> Response {
     match list_inner(&state, &session, &object, &params).await {
         Ok(r) => r,
         Err(e) => fail(e),
     }
 }
 
-async fn list_inner(state: &AppState, session: &Session, object: &str, params: &ApiQuery) -> Result<Response, ApiError> {
+async fn list_inner(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    params: &ApiQuery,
+) -> Result<Response, ApiError> {
     if !session.user.role.allows(Action::ReadRecords) {
         return Err(ApiError::Forbidden);
     }
@@ -96,7 +124,11 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, params: &
     let filter = if q.is_empty() {
         None
     } else {
-        let conditions: Vec<serde_json::Value> = obj.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": q })).collect();
+        let conditions: Vec<serde_json::Value> = obj
+            .title_field
+            .split(' ')
+            .map(|f| json!({ "field": f, "op": "contains", "value": q }))
+            .collect();
         Some(parse_filter(&obj, &json!({ "or": conditions }))?)
     };
     let query = ListQuery {
@@ -108,16 +140,39 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, params: &
         with_total: true,
     };
     let page = state.db.list_records(object, &query).await?;
-    let columns: Vec<_> = obj.visible_fields().filter(|f| !obj.title_field.split(' ').any(|t| t == f.api_name) && f.field_type != FieldType::LongText).take(LIST_COLUMNS).collect();
+    let columns: Vec<_> = obj
+        .visible_fields()
+        .filter(|f| {
+            !obj.title_field.split(' ').any(|t| t == f.api_name)
+                && f.field_type != FieldType::LongText
+        })
+        .take(LIST_COLUMNS)
+        .collect();
     let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
     let offset = state.config.display_offset;
     let rows = page
         .records
         .iter()
         .map(|r| {
-            let mut cells = vec![Cell { text: r.title.clone(), ..Cell::default() }];
-            cells.extend(columns.iter().map(|f| display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null), &refs, offset)));
-            ListRow { href: format!("/records/{object}/{}", r.id), cells }
+            let mut cells = vec![Cell {
+                text: r.title.clone(),
+                ..Cell::default()
+            }];
+            cells.extend(columns.iter().map(|f| {
+                display_value(
+                    lang,
+                    f,
+                    r.fields
+                        .get(&f.api_name)
+                        .unwrap_or(&serde_json::Value::Null),
+                    &refs,
+                    offset,
+                )
+            }));
+            ListRow {
+                href: format!("/records/{object}/{}", r.id),
+                cells,
+            }
         })
         .collect();
     let mut headers = vec![obj.label(lang).to_string()];
@@ -126,7 +181,11 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, params: &
     let page_view = ListPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
         heading: obj.plural(lang).to_string(),
-        total: t_args(lang, "list-total", &[("count", page.total.unwrap_or(0).to_string())]),
+        total: t_args(
+            lang,
+            "list-total",
+            &[("count", page.total.unwrap_or(0).to_string())],
+        ),
         q,
         filter_label: t(lang, "list-filter-placeholder"),
         empty_label: t(lang, "list-empty"),
@@ -180,14 +239,23 @@ struct RecordPage {
     history: Vec<HistoryItem>,
 }
 
-pub async fn record_page(State(state): State<AppState>, session: Session, Path((object, id)): Path<(String, String)>) -> Response {
+pub async fn record_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
     match record_inner(&state, &session, &object, &id).await {
         Ok(r) => r,
         Err(e) => fail(e),
     }
 }
 
-async fn record_inner(state: &AppState, session: &Session, object: &str, id: &str) -> Result<Response, ApiError> {
+async fn record_inner(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    id: &str,
+) -> Result<Response, ApiError> {
     if !session.user.role.allows(Action::ReadRecords) {
         return Err(ApiError::Forbidden);
     }
@@ -200,22 +268,62 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     let fields = obj
         .visible_fields()
         .map(|f| {
-            let cell = display_value(lang, f, record.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null), &refs, offset);
-            FieldRow { label: f.label(lang).to_string(), text: cell.text, href: cell.href, ltr: cell.ltr }
+            let cell = display_value(
+                lang,
+                f,
+                record
+                    .fields
+                    .get(&f.api_name)
+                    .unwrap_or(&serde_json::Value::Null),
+                &refs,
+                offset,
+            );
+            FieldRow {
+                label: f.label(lang).to_string(),
+                text: cell.text,
+                href: cell.href,
+                ltr: cell.ltr,
+            }
         })
         .collect();
     // Records of other objects that point here (a company's contacts), one query per relation.
     let mut related = Vec::new();
     for other in &catalog.objects {
-        for f in other.live_fields().filter(|f| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object)) {
-            let filter = parse_filter(other, &json!({ "field": f.api_name, "op": "eq", "value": id }))?;
-            let page = state.db.list_records(&other.api_name, &ListQuery { filter: Some(filter), limit: Some(20), ..Default::default() }).await?;
+        for f in other.live_fields().filter(|f| {
+            f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object)
+        }) {
+            let filter = parse_filter(
+                other,
+                &json!({ "field": f.api_name, "op": "eq", "value": id }),
+            )?;
+            let page = state
+                .db
+                .list_records(
+                    &other.api_name,
+                    &ListQuery {
+                        filter: Some(filter),
+                        limit: Some(20),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             if page.records.is_empty() {
                 continue;
             }
             related.push(RelatedSection {
-                heading: t_args(lang, "record-related", &[("object", other.plural(lang).to_string())]),
-                items: page.records.iter().map(|r| Link { text: r.title.clone(), href: format!("/records/{}/{}", other.api_name, r.id) }).collect(),
+                heading: t_args(
+                    lang,
+                    "record-related",
+                    &[("object", other.plural(lang).to_string())],
+                ),
+                items: page
+                    .records
+                    .iter()
+                    .map(|r| Link {
+                        text: r.title.clone(),
+                        href: format!("/records/{}/{}", other.api_name, r.id),
+                    })
+                    .collect(),
             });
         }
     }
@@ -233,13 +341,28 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 .filter(|_| h.action == "update")
                 .filter_map(|c| {
                     let field = obj.field(c["field"].as_str()?)?;
-                    let show = |v: &serde_json::Value| display_value(lang, field, v, &refs, offset).text;
-                    Some(t_args(lang, "record-updated", &[("field", field.label(lang).to_string()), ("old", show(&c["old"])), ("new", show(&c["new"]))]))
+                    let show =
+                        |v: &serde_json::Value| display_value(lang, field, v, &refs, offset).text;
+                    Some(t_args(
+                        lang,
+                        "record-updated",
+                        &[
+                            ("field", field.label(lang).to_string()),
+                            ("old", show(&c["old"])),
+                            ("new", show(&c["new"])),
+                        ],
+                    ))
                 })
                 .collect();
             HistoryItem {
-                when: parse_datetime(&h.at).map(|at| format_datetime(lang, at, offset)).unwrap_or(h.at.clone()),
-                who: h.actor.as_ref().and_then(|a| refs.users.get(a).cloned()).unwrap_or_else(|| t(lang, "record-someone")),
+                when: parse_datetime(&h.at)
+                    .map(|at| format_datetime(lang, at, offset))
+                    .unwrap_or(h.at.clone()),
+                who: h
+                    .actor
+                    .as_ref()
+                    .and_then(|a| refs.users.get(a).cloned())
+                    .unwrap_or_else(|| t(lang, "record-someone")),
                 action: t(lang, &format!("record-history-{}", h.action)),
                 changes,
             }
@@ -247,7 +370,11 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         .collect();
     let view = RecordPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
-        heading: if record.title.is_empty() { obj.label(lang).to_string() } else { record.title.clone() },
+        heading: if record.title.is_empty() {
+            obj.label(lang).to_string()
+        } else {
+            record.title.clone()
+        },
         object_label: obj.plural(lang).to_string(),
         list_href: format!("/records/{object}"),
         in_trash: record.deleted_at.is_some(),
@@ -276,7 +403,11 @@ struct SearchPage {
     hits: Vec<Hit>,
 }
 
-pub async fn search_page(State(state): State<AppState>, session: Session, params: ApiQuery) -> Response {
+pub async fn search_page(
+    State(state): State<AppState>,
+    session: Session,
+    params: ApiQuery,
+) -> Response {
     let lang = current_lang();
     let q = params.get("q").unwrap_or("").trim().to_string();
     let catalog = match state.db.catalog().await {
@@ -287,7 +418,11 @@ pub async fn search_page(State(state): State<AppState>, session: Session, params
         Ok(h) => h,
         Err(e) => return fail(e),
     };
-    let labels: HashMap<&str, &str> = catalog.objects.iter().map(|o| (o.api_name.as_str(), o.label(lang))).collect();
+    let labels: HashMap<&str, &str> = catalog
+        .objects
+        .iter()
+        .map(|o| (o.api_name.as_str(), o.label(lang)))
+        .collect();
     let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");
     layout.query = q.clone();
     let view = SearchPage {
@@ -296,7 +431,11 @@ pub async fn search_page(State(state): State<AppState>, session: Session, params
         empty_label: t_args(lang, "search-no-results", &[("query", q)]),
         hits: hits
             .into_iter()
-            .map(|h| Hit { href: format!("/records/{}/{}", h.object, h.id), kind: labels.get(h.object.as_str()).unwrap_or(&"").to_string(), text: h.title })
+            .map(|h| Hit {
+                href: format!("/records/{}/{}", h.object, h.id),
+                kind: labels.get(h.object.as_str()).unwrap_or(&"").to_string(),
+                text: h.title,
+            })
             .collect(),
     };
     render(&view)

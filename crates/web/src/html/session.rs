@@ -25,12 +25,21 @@ pub struct Session {
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let login = || {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             Redirect::to(&format!("/login?next={}", encode(next))).into_response()
         };
-        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(login()) };
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(login());
+        };
         match state.db.session_user(&secret).await {
             Ok(Some((user, csrf))) => {
                 set_lang(lang_or_default(&user.language));
@@ -46,14 +55,21 @@ impl FromRequestParts<AppState> for Session {
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
 /// Refuses a form whose CSRF token is not the session's or that comes from another origin.
-pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> Result<(), Response> {
+#[allow(clippy::result_large_err)]
+pub fn check_csrf(
+    session: &Session,
+    headers: &HeaderMap,
+    form_token: &str,
+) -> Result<(), Response> {
     if same_secret(&session.csrf, form_token) && same_origin(headers) {
         Ok(())
     } else {
@@ -63,16 +79,33 @@ pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> R
 
 /// Only local paths are followed after signing in.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let loopback = ["localhost", "127.0.0.1", "[::1]"].iter().any(|h| host == *h || host.starts_with(&format!("{h}:")));
-    let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let loopback = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .any(|h| host == *h || host.starts_with(&format!("{h}:")));
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        == Some("https");
     let secure = state.config.secure_cookies.unwrap_or(https || !loopback);
-    let text = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}", if secure { "; Secure" } else { "" });
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("peyvand_session=; Path=/; Max-Age=0"))
+    let text = format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(
+        "peyvand_session=; Path=/; Max-Age=0",
+    ))
 }
 
 #[derive(Template)]
@@ -120,28 +153,57 @@ pub struct LoginForm {
     next: String,
 }
 
-pub async fn login(State(state): State<AppState>, ConnectInfo(addr): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let lang = current_lang();
     let next = safe_next(&form.next).to_string();
     if !same_origin(&headers) {
         return super::error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
-    let user = match auth_check_login(&state, &form.email, &form.password, &addr.ip().to_string()).await {
-        Ok(user) => user,
-        Err(ApiError::TooManyRequests { retry_after_secs }) => {
-            let msg = t_args(lang, "login-throttled", &[("minutes", (retry_after_secs / 60).to_string())]);
-            return (StatusCode::TOO_MANY_REQUESTS, render(&login_view(&form.email, &next, Some(msg)))).into_response();
-        }
-        Err(ApiError::Unauthorized) => {
-            return (StatusCode::UNAUTHORIZED, render(&login_view(&form.email, &next, Some(t(lang, "login-failed"))))).into_response();
-        }
-        Err(e) => return e.into_response(),
-    };
+    let user =
+        match auth_check_login(&state, &form.email, &form.password, &addr.ip().to_string()).await {
+            Ok(user) => user,
+            Err(ApiError::TooManyRequests { retry_after_secs }) => {
+                let msg = t_args(
+                    lang,
+                    "login-throttled",
+                    &[("minutes", (retry_after_secs / 60).to_string())],
+                );
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    render(&login_view(&form.email, &next, Some(msg))),
+                )
+                    .into_response();
+            }
+            Err(ApiError::Unauthorized) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    render(&login_view(
+                        &form.email,
+                        &next,
+                        Some(t(lang, "login-failed")),
+                    )),
+                )
+                    .into_response();
+            }
+            Err(e) => return e.into_response(),
+        };
     let ttl = state.config.session_ttl;
-    match state.db.create_session(&user.id, time::Duration::seconds(ttl.as_secs() as i64)).await {
+    match state
+        .db
+        .create_session(&user.id, time::Duration::seconds(ttl.as_secs() as i64))
+        .await
+    {
         Ok((secret, _csrf)) => {
             let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &headers, &secret, ttl.as_secs()));
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&state, &headers, &secret, ttl.as_secs()),
+            );
             response
         }
         Err(e) => ApiError::from(e).into_response(),
@@ -153,7 +215,12 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(State(state): State<AppState>, session: Session, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if let Err(r) = check_csrf(&session, &headers, &form.csrf) {
         return r;
     }
@@ -163,7 +230,9 @@ pub async fn logout(State(state): State<AppState>, session: Session, headers: He
         return ApiError::from(e).into_response();
     }
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &headers, "", 0));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, &headers, "", 0));
     response
 }
 
@@ -173,19 +242,36 @@ pub struct LanguageForm {
     lang: String,
 }
 
-pub async fn set_language(State(state): State<AppState>, session: Session, headers: HeaderMap, Form(form): Form<LanguageForm>) -> Response {
+pub async fn set_language(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<LanguageForm>,
+) -> Response {
     if let Err(r) = check_csrf(&session, &headers, &form.csrf) {
         return r;
     }
     if !LANGS.contains(&form.lang.as_str()) {
         return super::error_page(StatusCode::BAD_REQUEST, "problem-bad-request");
     }
-    if let Err(e) = state.db.set_user_language(&session.user.id, &form.lang).await {
+    if let Err(e) = state
+        .db
+        .set_user_language(&session.user.id, &form.lang)
+        .await
+    {
         return ApiError::from(e).into_response();
     }
-    let back = headers.get(header::REFERER).and_then(|r| r.to_str().ok()).and_then(|r| r.split_once("://")).and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string())).unwrap_or_else(|| "/".into());
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+        .unwrap_or_else(|| "/".into());
     let mut response = Redirect::to(safe_next(&back)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("lang={}; Path=/; SameSite=Lax; Max-Age=31536000", form.lang)) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "lang={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        form.lang
+    )) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -201,6 +287,9 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/");
         assert_eq!(safe_next("https://evil.example"), "/");
         assert_eq!(safe_next("/\\evil"), "/");
-        assert_eq!(encode("/records/contact?q=علی"), "/records/contact%3Fq%3D%D8%B9%D9%84%DB%8C");
+        assert_eq!(
+            encode("/records/contact?q=علی"),
+            "/records/contact%3Fq%3D%D8%B9%D9%84%DB%8C"
+        );
     }
 }

@@ -1,0 +1,143 @@
+//! The `peyvand` binary itself: help, migrate, user add, serve, and a graceful stop on SIGTERM,
+//! on SQLite and PostgreSQL.
+
+use peyvand_store::testing::{Backend, TestDb};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+fn peyvand() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_peyvand"));
+    c.env_remove("PEYVAND_DATABASE_URL")
+        .env("PEYVAND_LOG", "info")
+        .env("NO_COLOR", "1");
+    c
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = peyvand().arg("--help").output().expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["serve", "migrate", "user", "demo", "--database-url"] {
+        assert!(text.contains(command), "--help mentions {command}:\n{text}");
+    }
+    let out = peyvand()
+        .args(["user", "add", "--help"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--password-stdin"));
+}
+
+async fn binary_story(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = test_db.url.clone();
+    let out = peyvand()
+        .args(["migrate", "--database-url", &url])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+
+    let mut add = peyvand()
+        .args([
+            "user",
+            "add",
+            "--email",
+            "CLI@Test.Peyvand.ir",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--database-url",
+            &url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long enough password\n")
+        .expect("write");
+    let out = add.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cli@test.peyvand.ir"));
+
+    let out = peyvand()
+        .args([
+            "user",
+            "add",
+            "--email",
+            "x@test.peyvand.ir",
+            "--role",
+            "boss",
+            "--password-stdin",
+            "--database-url",
+            &url,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
+
+    let mut server = peyvand()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn server");
+    let stdout = server.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server printed its address")
+            .expect("line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{addr}/api/v1/auth/token"))
+        .json(&serde_json::json!({"email": "cli@test.peyvand.ir", "password": "a long enough password"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = server.wait().expect("wait");
+    assert!(
+        exit.success(),
+        "a SIGTERM stops the server cleanly: {exit:?}"
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn binary_story_sqlite() {
+    binary_story(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn binary_story_postgres() {
+    binary_story(Backend::Postgres).await;
+}

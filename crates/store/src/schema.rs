@@ -569,9 +569,30 @@ impl Db {
         // Keys in the list order of `records::list_records` (NULLs first ascending), so an
         // index serves both directions on both backends.
         let key = |c: &str| self.dialect().index_key(c);
-        exec(&mut tx, &format!("CREATE INDEX ix_{table}_created ON {table} ({}, id) WHERE deleted_at IS NULL", key("created_at"))).await?;
-        exec(&mut tx, &format!("CREATE INDEX ix_{table}_updated ON {table} ({}, id) WHERE deleted_at IS NULL", key("updated_at"))).await?;
-        exec(&mut tx, &format!("CREATE INDEX ix_{table}_deleted ON {table} ({}, id) WHERE deleted_at IS NOT NULL", key("deleted_at"))).await?;
+        exec(
+            &mut tx,
+            &format!(
+                "CREATE INDEX ix_{table}_created ON {table} ({}, id) WHERE deleted_at IS NULL",
+                key("created_at")
+            ),
+        )
+        .await?;
+        exec(
+            &mut tx,
+            &format!(
+                "CREATE INDEX ix_{table}_updated ON {table} ({}, id) WHERE deleted_at IS NULL",
+                key("updated_at")
+            ),
+        )
+        .await?;
+        exec(
+            &mut tx,
+            &format!(
+                "CREATE INDEX ix_{table}_deleted ON {table} ({}, id) WHERE deleted_at IS NOT NULL",
+                key("deleted_at")
+            ),
+        )
+        .await?;
         let mut object = ObjectDef {
             id,
             api_name: new.api_name.clone(),

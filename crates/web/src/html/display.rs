@@ -164,6 +164,13 @@ pub fn display_value(
                     .collect(),
                 other => vec![plain(other)],
             };
+            let items: Vec<String> = match field.field_type {
+                FieldType::Phone => items.iter().map(|p| format_phone(lang, p)).collect(),
+                FieldType::NationalId if lang == "fa" => {
+                    items.iter().map(|p| to_persian_digits(p)).collect()
+                }
+                _ => items,
+            };
             Cell {
                 text: items.join(", "),
                 href: None,
@@ -171,6 +178,23 @@ pub fn display_value(
             }
         }
         FieldType::Text | FieldType::LongText => text(plain(value)),
+    }
+}
+
+/// An Iranian number (+98…) in the national form people dial, `0912 345 6789`; others stay
+/// in E.164. Persian digits in `fa`.
+pub fn format_phone(lang: &str, e164: &str) -> String {
+    let text = match e164.strip_prefix("+98") {
+        Some(n) if n.len() == 10 && n.starts_with('9') => {
+            format!("0{} {} {}", &n[..3], &n[3..6], &n[6..])
+        }
+        Some(n) if n.len() == 10 => format!("0{} {}", &n[..2], &n[2..]),
+        _ => e164.to_string(),
+    };
+    if lang == "fa" {
+        to_persian_digits(&text)
+    } else {
+        text
     }
 }
 
@@ -190,5 +214,13 @@ mod tests {
         assert_eq!(format_number("en", "1234567.50"), "1,234,567.50");
         assert_eq!(format_number("fa", "-1234"), "-۱٬۲۳۴");
         assert_eq!(format_number("en", "12"), "12");
+    }
+
+    #[test]
+    fn phones_in_national_form() {
+        assert_eq!(format_phone("en", "+989121234567"), "0912 123 4567");
+        assert_eq!(format_phone("fa", "+989121234567"), "۰۹۱۲ ۱۲۳ ۴۵۶۷");
+        assert_eq!(format_phone("en", "+982188776655"), "021 88776655");
+        assert_eq!(format_phone("en", "+442079460958"), "+442079460958");
     }
 }

@@ -408,6 +408,9 @@ pub async fn search_page(
     session: Session,
     params: ApiQuery,
 ) -> Response {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return fail(ApiError::Forbidden);
+    }
     let lang = current_lang();
     let q = params.get("q").unwrap_or("").trim().to_string();
     let catalog = match state.db.catalog().await {

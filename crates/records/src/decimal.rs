@@ -125,48 +125,24 @@ mod tests {
         );
         assert_eq!(Decimal::parse(".5", 1).map(|d| d.units), Ok(5));
         assert_eq!(Decimal::parse("12.300", 1).map(|d| d.units), Ok(123));
-        assert_eq!(
-            Decimal::parse("7", 0).map(|d| d.to_string()),
-            Ok("7".to_string())
-        );
+        assert_eq!(Decimal::parse("7", 0).map(|d| d.to_string()), Ok("7".to_string()));
     }
 
     #[test]
     fn refuses_bad_text() {
-        assert_eq!(
-            Decimal::parse("1.234", 2),
-            Err(DecimalError::TooManyDecimals)
-        );
+        assert_eq!(Decimal::parse("1.234", 2), Err(DecimalError::TooManyDecimals));
         assert_eq!(Decimal::parse("abc", 2), Err(DecimalError::Invalid));
         assert_eq!(Decimal::parse("", 2), Err(DecimalError::Invalid));
         assert_eq!(Decimal::parse("1.2.3", 2), Err(DecimalError::Invalid));
         assert_eq!(Decimal::parse("1e5", 2), Err(DecimalError::Invalid));
-        assert_eq!(
-            Decimal::parse("99999999999999999999", 0),
-            Err(DecimalError::OutOfRange)
-        );
+        assert_eq!(Decimal::parse("99999999999999999999", 0), Err(DecimalError::OutOfRange));
     }
 
     #[test]
     fn rescales_exactly() {
-        let d = Decimal {
-            units: 1250,
-            scale: 2,
-        };
-        assert_eq!(
-            d.rescale(3),
-            Some(Decimal {
-                units: 12500,
-                scale: 3
-            })
-        );
-        assert_eq!(
-            d.rescale(1),
-            Some(Decimal {
-                units: 125,
-                scale: 1
-            })
-        );
+        let d = Decimal { units: 1250, scale: 2 };
+        assert_eq!(d.rescale(3), Some(Decimal { units: 12500, scale: 3 }));
+        assert_eq!(d.rescale(1), Some(Decimal { units: 125, scale: 1 }));
         assert_eq!(d.rescale(0), None);
     }
 }

@@ -76,8 +76,7 @@ impl Op {
         match self {
             Op::Eq | Op::Ne | Op::In | Op::IsEmpty => true,
             Op::Lt | Op::Lte | Op::Gt | Op::Gte | Op::Between => {
-                !matches!(storage, Storage::List | Storage::Bool)
-                    && !matches!(field_type, FieldType::LongText)
+                !matches!(storage, Storage::List | Storage::Bool) && !matches!(field_type, FieldType::LongText)
             }
             Op::Contains => field_type.is_textual() || storage == Storage::List,
             Op::StartsWith => field_type.is_textual() && storage != Storage::List,
@@ -160,29 +159,26 @@ pub fn resolve(object: &ObjectDef, name: &str) -> Option<FieldRef> {
 }
 
 fn pseudo_field(object: &ObjectDef, r: &FieldRef) -> FieldDef {
-    let mut f = object
-        .field(&r.api_name)
-        .cloned()
-        .unwrap_or_else(|| FieldDef {
-            id: String::new(),
-            object: object.api_name.clone(),
-            api_name: r.api_name.clone(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            field_type: r.field_type,
-            origin: crate::meta::Origin::Builtin,
-            required: false,
-            unique: false,
-            indexed: true,
-            hidden: false,
-            archived: false,
-            default_value: None,
-            help_fa: String::new(),
-            help_en: String::new(),
-            options: Default::default(),
-            position: 0,
-            column: r.column.clone(),
-        });
+    let mut f = object.field(&r.api_name).cloned().unwrap_or_else(|| FieldDef {
+        id: String::new(),
+        object: object.api_name.clone(),
+        api_name: r.api_name.clone(),
+        label_fa: String::new(),
+        label_en: String::new(),
+        field_type: r.field_type,
+        origin: crate::meta::Origin::Builtin,
+        required: false,
+        unique: false,
+        indexed: true,
+        hidden: false,
+        archived: false,
+        default_value: None,
+        help_fa: String::new(),
+        help_en: String::new(),
+        options: Default::default(),
+        position: 0,
+        column: r.column.clone(),
+    });
     // Filters may name values outside a select's options (e.g. an option since removed) and
     // compare relation ids as text.
     f.options.allow_new = true;
@@ -197,11 +193,7 @@ fn parse_operand(object: &ObjectDef, r: &FieldRef, json: &Json) -> Result<Value,
     let name = r.api_name.as_str();
     if r.storage == Storage::List {
         let Json::String(s) = json else {
-            return Err(FieldError::with(
-                name,
-                "invalid_type",
-                json!({ "expected": "string" }),
-            ));
+            return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
         };
         return match r.field_type {
             FieldType::Email => parse_email(name, s).map(Value::Text),
@@ -228,12 +220,7 @@ pub fn parse_filter(object: &ObjectDef, json: &Json) -> Result<Filter, FieldErro
     parse_node(object, json, 0, &mut count)
 }
 
-fn parse_node(
-    object: &ObjectDef,
-    json: &Json,
-    depth: usize,
-    count: &mut usize,
-) -> Result<Filter, FieldError> {
+fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) -> Result<Filter, FieldError> {
     let Json::Object(map) = json else {
         return Err(FieldError::new("filter", "filter_syntax"));
     };
@@ -271,10 +258,7 @@ fn parse_node(
             json!({ "max": MAX_CONDITIONS }),
         ));
     }
-    if map
-        .keys()
-        .any(|k| !matches!(k.as_str(), "field" | "op" | "value"))
-    {
+    if map.keys().any(|k| !matches!(k.as_str(), "field" | "op" | "value")) {
         return Err(FieldError::new("filter", "filter_syntax"));
     }
     let name = map
@@ -283,8 +267,7 @@ fn parse_node(
         .ok_or_else(|| FieldError::new("filter", "filter_syntax"))?;
     let field = resolve(object, name).ok_or_else(|| FieldError::new(name, "unknown_field"))?;
     let op_name = map.get("op").and_then(Json::as_str).unwrap_or("eq");
-    let op = Op::parse(op_name)
-        .ok_or_else(|| FieldError::with(name, "unknown_operator", json!({ "op": op_name })))?;
+    let op = Op::parse(op_name).ok_or_else(|| FieldError::with(name, "unknown_operator", json!({ "op": op_name })))?;
     if !op.applies_to(field.field_type, field.storage) {
         return Err(FieldError::with(
             name,
@@ -297,11 +280,7 @@ fn parse_node(
         Op::IsEmpty => Operand::Flag(value.as_bool().unwrap_or(true)),
         Op::Contains | Op::StartsWith => {
             let Json::String(s) = value else {
-                return Err(FieldError::with(
-                    name,
-                    "invalid_type",
-                    json!({ "expected": "string" }),
-                ));
+                return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
             };
             let pattern = if field.field_type == FieldType::Phone {
                 to_latin_digits(s)
@@ -315,11 +294,7 @@ fn parse_node(
         }
         Op::In => {
             let Json::Array(items) = value else {
-                return Err(FieldError::with(
-                    name,
-                    "invalid_type",
-                    json!({ "expected": "array" }),
-                ));
+                return Err(FieldError::with(name, "invalid_type", json!({ "expected": "array" })));
             };
             if items.is_empty() || items.len() > MAX_IN_VALUES {
                 return Err(FieldError::with(
@@ -366,10 +341,7 @@ pub fn parse_sort(object: &ObjectDef, text: &str) -> Result<Vec<SortKey>, FieldE
         if field.storage == Storage::List || field.field_type == FieldType::LongText {
             return Err(FieldError::new(name, "not_sortable"));
         }
-        if keys
-            .iter()
-            .any(|k: &SortKey| k.field.api_name == field.api_name)
-        {
+        if keys.iter().any(|k: &SortKey| k.field.api_name == field.api_name) {
             continue;
         }
         keys.push(SortKey { field, descending });
@@ -441,10 +413,7 @@ mod tests {
     }
 
     fn err(v: Json) -> &'static str {
-        parse_filter(&object(), &v)
-            .err()
-            .map(|e| e.code)
-            .unwrap_or("ok")
+        parse_filter(&object(), &v).err().map(|e| e.code).unwrap_or("ok")
     }
 
     #[test]
@@ -457,9 +426,7 @@ mod tests {
             ]}),
         )
         .expect("valid");
-        let Filter::Or(children) = f else {
-            panic!("expected or")
-        };
+        let Filter::Or(children) = f else { panic!("expected or") };
         let Filter::Cond(c) = &children[0] else {
             panic!("expected condition")
         };
@@ -479,10 +446,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_filters() {
-        assert_eq!(
-            err(json!({"field": "nope", "op": "eq", "value": 1})),
-            "unknown_field"
-        );
+        assert_eq!(err(json!({"field": "nope", "op": "eq", "value": 1})), "unknown_field");
         assert_eq!(
             err(json!({"field": "age", "op": "like", "value": 1})),
             "unknown_operator"
@@ -499,10 +463,7 @@ mod tests {
             err(json!({"field": "age", "op": "eq", "value": "x"})),
             "invalid_integer"
         );
-        assert_eq!(
-            err(json!({"field": "age", "op": "in", "value": []})),
-            "filter_in_size"
-        );
+        assert_eq!(err(json!({"field": "age", "op": "in", "value": []})), "filter_in_size");
         assert_eq!(
             err(json!({"field": "age", "op": "between", "value": [1]})),
             "invalid_type"
@@ -518,18 +479,13 @@ mod tests {
             deep = json!({ "and": [deep] });
         }
         assert_eq!(err(deep), "filter_too_deep");
-        let many: Vec<Json> = (0..51)
-            .map(|i| json!({"field": "age", "value": i}))
-            .collect();
+        let many: Vec<Json> = (0..51).map(|i| json!({"field": "age", "value": i})).collect();
         assert_eq!(err(json!({ "and": many })), "filter_too_large");
         assert_eq!(
             err(json!({"field": "created_at", "op": "gte", "value": "2024-01-01T00:00:00Z"})),
             "ok"
         );
-        assert_eq!(
-            err(json!({"field": "budget", "op": "gt", "value": "1000"})),
-            "ok"
-        );
+        assert_eq!(err(json!({"field": "budget", "op": "gt", "value": "1000"})), "ok");
         assert_eq!(
             err(json!({"field": "last_name", "op": "eq", "value": "'; DROP TABLE x; --"})),
             "ok"
@@ -542,14 +498,8 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert!(keys[0].descending);
         assert_eq!(keys[1].field.api_name, "last_name");
-        assert_eq!(
-            parse_sort(&object(), "notes").map_err(|e| e.code),
-            Err("not_sortable")
-        );
-        assert_eq!(
-            parse_sort(&object(), "zzz").map_err(|e| e.code),
-            Err("unknown_field")
-        );
+        assert_eq!(parse_sort(&object(), "notes").map_err(|e| e.code), Err("not_sortable"));
+        assert_eq!(parse_sort(&object(), "zzz").map_err(|e| e.code), Err("unknown_field"));
         assert_eq!(parse_sort(&object(), "").map(|k| k.len()), Ok(0));
     }
 }

@@ -283,9 +283,7 @@ pub struct ObjectDef {
 impl ObjectDef {
     /// A live (not archived) field by API name.
     pub fn field(&self, api_name: &str) -> Option<&FieldDef> {
-        self.fields
-            .iter()
-            .find(|f| f.api_name == api_name && !f.archived)
+        self.fields.iter().find(|f| f.api_name == api_name && !f.archived)
     }
     /// Fields that are neither archived nor hidden, in display order.
     pub fn visible_fields(&self) -> impl Iterator<Item = &FieldDef> {
@@ -296,18 +294,10 @@ impl ObjectDef {
         self.fields.iter().filter(|f| !f.archived)
     }
     pub fn label(&self, lang: &str) -> &str {
-        if lang == "fa" {
-            &self.label_fa
-        } else {
-            &self.label_en
-        }
+        if lang == "fa" { &self.label_fa } else { &self.label_en }
     }
     pub fn plural(&self, lang: &str) -> &str {
-        if lang == "fa" {
-            &self.plural_fa
-        } else {
-            &self.plural_en
-        }
+        if lang == "fa" { &self.plural_fa } else { &self.plural_en }
     }
 }
 

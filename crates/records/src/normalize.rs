@@ -72,9 +72,7 @@ pub fn compact(s: &str) -> String {
 pub fn words(normalized: &str) -> impl Iterator<Item = &str> {
     normalized
         .split(|c: char| {
-            c == ' '
-                || (c.is_ascii_punctuation() && c != '@' && c != '.' && c != '+')
-                || "،؛؟«»".contains(c)
+            c == ' ' || (c.is_ascii_punctuation() && c != '@' && c != '.' && c != '+') || "،؛؟«»".contains(c)
         })
         .map(|w| w.trim_matches(|c: char| c == '.'))
         .filter(|w| !w.is_empty())
@@ -159,9 +157,6 @@ mod tests {
 
     #[test]
     fn emails_stay_one_word() {
-        assert_eq!(
-            search_terms("Sara@Example.com"),
-            vec!["sara@example.com".to_string()]
-        );
+        assert_eq!(search_terms("Sara@Example.com"), vec!["sara@example.com".to_string()]);
     }
 }

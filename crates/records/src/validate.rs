@@ -12,10 +12,7 @@ pub struct Changes<'a> {
 
 impl<'a> Changes<'a> {
     pub fn get(&self, api_name: &str) -> Option<&Value> {
-        self.values
-            .iter()
-            .find(|(f, _)| f.api_name == api_name)
-            .map(|(_, v)| v)
+        self.values.iter().find(|(f, _)| f.api_name == api_name).map(|(_, v)| v)
     }
 }
 
@@ -48,9 +45,7 @@ pub fn validate<'a>(
                 }
                 Err(e) => errors.push(e),
             },
-            None if RESERVED_NAMES.contains(&name.as_str()) => {
-                errors.push(FieldError::new(name, "read_only"))
-            }
+            None if RESERVED_NAMES.contains(&name.as_str()) => errors.push(FieldError::new(name, "read_only")),
             None => errors.push(FieldError::new(name, "unknown_field")),
         }
     }
@@ -68,11 +63,7 @@ pub fn validate<'a>(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(changes)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(changes) } else { Err(errors) }
 }
 
 #[cfg(test)]
@@ -135,18 +126,20 @@ mod tests {
         let o = object();
         let c = validate(&o, &input(json!({"name": "a"})), Mode::Create).expect("valid");
         assert_eq!(c.get("count"), Some(&Value::Int(3)));
-        let errs =
-            validate(&o, &input(json!({"count": 1})), Mode::Create).expect_err("name missing");
+        let errs = validate(&o, &input(json!({"count": 1})), Mode::Create).expect_err("name missing");
         assert_eq!(errs, vec![FieldError::new("name", "required")]);
     }
 
     #[test]
     fn every_error_is_reported() {
         let o = object();
-        let errs = validate(&o, &input(json!({"name": "", "count": "x", "when": "2024-13-01", "nope": 1, "id": "x", "old": "y"})), Mode::Update)
-            .expect_err("invalid");
-        let mut codes: Vec<(String, &str)> =
-            errs.iter().map(|e| (e.field.clone(), e.code)).collect();
+        let errs = validate(
+            &o,
+            &input(json!({"name": "", "count": "x", "when": "2024-13-01", "nope": 1, "id": "x", "old": "y"})),
+            Mode::Update,
+        )
+        .expect_err("invalid");
+        let mut codes: Vec<(String, &str)> = errs.iter().map(|e| (e.field.clone(), e.code)).collect();
         codes.sort();
         assert_eq!(
             codes,

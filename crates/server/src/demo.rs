@@ -20,8 +20,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     if db.user_for_login(DEMO_EMAIL).await?.is_some() {
         return Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()));
     }
-    let hash =
-        peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let hash = peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let admin = db
         .create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa")
         .await?;
@@ -103,13 +102,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         ("سارا", "رضایی", "مدیر عامل", "gold", "customer"),
         ("محمد", "حسینی", "کارشناس فنی", "silver", "customer"),
         ("مریم", "احمدی", "مسئول مالی", "gold", "customer"),
-        (
-            "Reza",
-            "Tehrani",
-            "Head of Operations",
-            "silver",
-            "opportunity",
-        ),
+        ("Reza", "Tehrani", "Head of Operations", "silver", "opportunity"),
         ("Neda", "Farahani", "Procurement Lead", "bronze", "lead"),
         ("حسین", "موسوی", "مدیر فروش", "gold", "evangelist"),
         ("زهرا", "کاظمی", "کارشناس بازاریابی", "bronze", "subscriber"),
@@ -120,11 +113,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     ];
     for (i, (first, last, title, tier, stage)) in people.into_iter().enumerate() {
         let source = ["web", "referral", "event", "phone"][i % 4];
-        let tags = if i % 3 == 0 {
-            json!(["VIP"])
-        } else {
-            json!([])
-        };
+        let tags = if i % 3 == 0 { json!(["VIP"]) } else { json!([]) };
         let birth = format!("{}-{:02}-{:02}", 1970 + i * 2, 1 + i % 12, 1 + (i * 7) % 28);
         db.create_record(
             actor,

@@ -44,25 +44,19 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let app = peyvand_web::router(AppState {
-        db: db.clone(),
-        config,
-    });
+    let app = peyvand_web::router(AppState { db: db.clone(), config });
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = rx => {}
-                () = until => {}
-            }
-            tracing::info!("shutting down: finishing requests in flight");
-        })
-        .await
-        .context("serving")
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = rx => {}
+                    () = until => {}
+                }
+                tracing::info!("shutting down: finishing requests in flight");
+            })
+            .await
+            .context("serving")
     });
     Ok(Running {
         addr,
@@ -97,9 +91,7 @@ pub async fn shutdown_signal() {
 impl Running {
     /// Waits until the server stops by itself (after the shutdown signal).
     pub async fn stop_when_done(self) -> anyhow::Result<()> {
-        let Running {
-            db, shutdown, task, ..
-        } = self;
+        let Running { db, shutdown, task, .. } = self;
         let result = task.await.context("server task")?;
         drop(shutdown);
         db.close().await;

@@ -84,17 +84,9 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 
 async fn serve(settings: Settings, db: Db) -> anyhow::Result<()> {
     if db.list_users().await?.is_empty() {
-        tracing::warn!(
-            "no users yet: add one with `peyvand user add --email you@example.com --role admin`"
-        );
+        tracing::warn!("no users yet: add one with `peyvand user add --email you@example.com --role admin`");
     }
-    let running = peyvand::start(
-        db,
-        &settings.listen,
-        settings.web.clone(),
-        peyvand::shutdown_signal(),
-    )
-    .await?;
+    let running = peyvand::start(db, &settings.listen, settings.web.clone(), peyvand::shutdown_signal()).await?;
     tracing::info!(addr = %running.addr, backend = running.db.dialect().name(), "Peyvand is listening on http://{}", running.addr);
     running.stop_when_done().await
 }
@@ -133,9 +125,8 @@ async fn main() -> anyhow::Result<()> {
                     password_stdin,
                 },
         }) => {
-            let role = Role::parse(&role).with_context(|| {
-                format!("unknown role {role}: use admin, manager, agent or read_only")
-            })?;
+            let role = Role::parse(&role)
+                .with_context(|| format!("unknown role {role}: use admin, manager, agent or read_only"))?;
             let password = read_password(password_stdin)?;
             if password.chars().count() < peyvand_web::auth::MIN_PASSWORD_CHARS {
                 bail!(
@@ -143,18 +134,12 @@ async fn main() -> anyhow::Result<()> {
                     peyvand_web::auth::MIN_PASSWORD_CHARS
                 );
             }
-            let hash = peyvand_web::auth::hash_password(&password)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let hash = peyvand_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let user = db
                 .create_user(&email, &name, role, &hash, &language)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot add the user: {e}"))?;
-            println!(
-                "Added {} ({}) as {}.",
-                user.email,
-                user.id,
-                user.role.as_str()
-            );
+            println!("Added {} ({}) as {}.", user.email, user.id, user.role.as_str());
             db.close().await;
             Ok(())
         }

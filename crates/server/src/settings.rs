@@ -71,8 +71,8 @@ fn read_file(explicit: Option<&Path>) -> anyhow::Result<FileSettings> {
         None if Path::new("peyvand.toml").exists() => PathBuf::from("peyvand.toml"),
         None => return Ok(FileSettings::default()),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read settings file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read settings file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid settings file {}", path.display()))
 }
 
@@ -82,20 +82,13 @@ fn parse_offset(text: &str) -> anyhow::Result<time::UtcOffset> {
         None => (1, text.strip_prefix('+').unwrap_or(text)),
     };
     let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let (h, m): (i8, i8) = (
-        h.parse().context("offset hours")?,
-        m.parse().context("offset minutes")?,
-    );
+    let (h, m): (i8, i8) = (h.parse().context("offset hours")?, m.parse().context("offset minutes")?);
     Ok(time::UtcOffset::from_hms(sign * h, sign * m, 0)?)
 }
 
 impl Settings {
     /// Resolves settings; `default_db` names the SQLite file used when no URL is given.
-    pub fn resolve(
-        data: &DataArgs,
-        serve: &ServeArgs,
-        default_db: &str,
-    ) -> anyhow::Result<Settings> {
+    pub fn resolve(data: &DataArgs, serve: &ServeArgs, default_db: &str) -> anyhow::Result<Settings> {
         let file = read_file(data.config.as_deref())?;
         let data_dir = data
             .data_dir
@@ -105,9 +98,8 @@ impl Settings {
         let database_url = match data.database_url.clone().or(file.database_url) {
             Some(url) => url,
             None => {
-                std::fs::create_dir_all(&data_dir).with_context(|| {
-                    format!("cannot create data directory {}", data_dir.display())
-                })?;
+                std::fs::create_dir_all(&data_dir)
+                    .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
                 format!("sqlite://{}", data_dir.join(default_db).display())
             }
         };
@@ -166,14 +158,8 @@ mod tests {
 
     #[test]
     fn offsets() {
-        assert_eq!(
-            parse_offset("+03:30").ok(),
-            time::UtcOffset::from_hms(3, 30, 0).ok()
-        );
-        assert_eq!(
-            parse_offset("-05:00").ok(),
-            time::UtcOffset::from_hms(-5, 0, 0).ok()
-        );
+        assert_eq!(parse_offset("+03:30").ok(), time::UtcOffset::from_hms(3, 30, 0).ok());
+        assert_eq!(parse_offset("-05:00").ok(), time::UtcOffset::from_hms(-5, 0, 0).ok());
         assert!(parse_offset("x").is_err());
     }
 
@@ -182,7 +168,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("peyvand-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("peyvand.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nsession_ttl_hours = 2\ndatabase_url = \"sqlite://from-file.db\"\n").expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\nsession_ttl_hours = 2\ndatabase_url = \"sqlite://from-file.db\"\n",
+        )
+        .expect("write");
         let data = DataArgs {
             config: Some(file.clone()),
             database_url: None,

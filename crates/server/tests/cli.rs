@@ -21,10 +21,7 @@ fn help_lists_the_commands() {
     for command in ["serve", "migrate", "user", "demo", "--database-url"] {
         assert!(text.contains(command), "--help mentions {command}:\n{text}");
     }
-    let out = peyvand()
-        .args(["user", "add", "--help"])
-        .output()
-        .expect("run");
+    let out = peyvand().args(["user", "add", "--help"]).output().expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--password-stdin"));
 }
 
@@ -37,11 +34,7 @@ async fn binary_story(backend: Backend) {
         .args(["migrate", "--database-url", &url])
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
 
     let mut add = peyvand()
@@ -67,11 +60,7 @@ async fn binary_story(backend: Backend) {
         .write_all(b"a long enough password\n")
         .expect("write");
     let out = add.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cli@test.peyvand.ir"));
 
     let out = peyvand()
@@ -101,10 +90,7 @@ async fn binary_story(backend: Backend) {
     let stdout = server.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("server printed its address")
-            .expect("line");
+        let line = lines.next().expect("server printed its address").expect("line");
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.split_whitespace().next().expect("address").to_string();
         }
@@ -123,10 +109,7 @@ async fn binary_story(backend: Backend) {
         .expect("kill");
     assert!(status.success());
     let exit = server.wait().expect("wait");
-    assert!(
-        exit.success(),
-        "a SIGTERM stops the server cleanly: {exit:?}"
-    );
+    assert!(exit.success(), "a SIGTERM stops the server cleanly: {exit:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
     test_db.cleanup().await;

@@ -21,10 +21,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_crate_is_on_the_map() {
     let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
-    for entry in std::fs::read_dir(root().join("crates"))
-        .expect("crates")
-        .flatten()
-    {
+    for entry in std::fs::read_dir(root().join("crates")).expect("crates").flatten() {
         let name = entry.file_name().into_string().expect("name");
         assert!(
             map.contains(&format!("`crates/{name}`")),

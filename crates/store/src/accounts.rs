@@ -82,10 +82,7 @@ impl Db {
     ) -> Result<User> {
         let email = parse_email("email", email).map_err(Error::invalid)?;
         if !LANGUAGES.contains(&language) {
-            return Err(Error::invalid(FieldError::new(
-                "language",
-                "invalid_option",
-            )));
+            return Err(Error::invalid(FieldError::new("language", "invalid_option")));
         }
         let name = if name.trim().is_empty() {
             email.split('@').next().unwrap_or_default().to_string()
@@ -154,10 +151,7 @@ impl Db {
 
     pub async fn set_user_language(&self, user_id: &str, language: &str) -> Result<()> {
         if !LANGUAGES.contains(&language) {
-            return Err(Error::invalid(FieldError::new(
-                "language",
-                "invalid_option",
-            )));
+            return Err(Error::invalid(FieldError::new("language", "invalid_option")));
         }
         let mut tx = self.write().await?;
         sqlx::query("UPDATE users SET language = $1 WHERE id = $2")
@@ -247,10 +241,12 @@ impl Db {
     }
 
     pub async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query("SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC")
-            .bind(user_id.to_string())
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(ApiToken {
@@ -267,12 +263,13 @@ impl Db {
     /// Revokes one of the user's own tokens.
     pub async fn revoke_api_token(&self, user_id: &str, token_id: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-            .bind(now())
-            .bind(token_id.to_string())
-            .bind(user_id.to_string())
-            .execute(&mut *tx.tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(now())
+                .bind(token_id.to_string())
+                .bind(user_id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
         if done.rows_affected() != 1 {
             return Err(Error::NotFound(format!("token {token_id}")));
         }
@@ -325,27 +322,20 @@ impl Db {
     }
 
     /// Failed sign-ins within `window`, for this e-mail and for this address.
-    pub async fn recent_login_failures(
-        &self,
-        email: &str,
-        ip: &str,
-        window: Duration,
-    ) -> Result<(i64, i64)> {
+    pub async fn recent_login_failures(&self, email: &str, ip: &str, window: Duration) -> Result<(i64, i64)> {
         let since = format_datetime(OffsetDateTime::now_utc() - window);
-        let by_email: i64 =
-            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
-                .bind(email.trim().to_lowercase())
-                .bind(since.clone())
-                .fetch_one(self.pool())
-                .await?
-                .try_get(0)?;
-        let by_ip: i64 =
-            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
-                .bind(ip.to_string())
-                .bind(since)
-                .fetch_one(self.pool())
-                .await?
-                .try_get(0)?;
+        let by_email: i64 = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
+            .bind(email.trim().to_lowercase())
+            .bind(since.clone())
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        let by_ip: i64 = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
+            .bind(ip.to_string())
+            .bind(since)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
         Ok((by_email, by_ip))
     }
 }

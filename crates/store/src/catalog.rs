@@ -20,10 +20,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn object(&self, api_name: &str) -> Option<Arc<ObjectDef>> {
-        self.objects
-            .iter()
-            .find(|o| o.api_name == api_name)
-            .cloned()
+        self.objects.iter().find(|o| o.api_name == api_name).cloned()
     }
 }
 
@@ -38,8 +35,7 @@ fn field_from_row(row: &AnyRow, object: &str) -> Result<FieldDef> {
         api_name: row.try_get("api_name")?,
         label_fa: row.try_get("label_fa")?,
         label_en: row.try_get("label_en")?,
-        field_type: FieldType::parse(&type_name)
-            .ok_or_else(|| Error::Corrupt(format!("field type {type_name}")))?,
+        field_type: FieldType::parse(&type_name).ok_or_else(|| Error::Corrupt(format!("field type {type_name}")))?,
         origin: Origin::parse(&origin).ok_or_else(|| Error::Corrupt(format!("origin {origin}")))?,
         required: get_bool(row, "required")?,
         unique: get_bool(row, "is_unique")?,
@@ -70,10 +66,9 @@ where
     )
     .fetch_all(executor)
     .await?;
-    let field_rows =
-        sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at")
-            .fetch_all(executor)
-            .await?;
+    let field_rows = sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at")
+        .fetch_all(executor)
+        .await?;
     let mut objects = Vec::with_capacity(object_rows.len());
     for row in &object_rows {
         let id: String = row.try_get("id")?;
@@ -93,8 +88,7 @@ where
             label_en: row.try_get("label_en")?,
             plural_fa: row.try_get("plural_fa")?,
             plural_en: row.try_get("plural_en")?,
-            origin: Origin::parse(&origin)
-                .ok_or_else(|| Error::Corrupt(format!("origin {origin}")))?,
+            origin: Origin::parse(&origin).ok_or_else(|| Error::Corrupt(format!("origin {origin}")))?,
             title_field: row.try_get("title_field")?,
             fields,
             table: row.try_get("table_name")?,

@@ -43,10 +43,8 @@ impl Error {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             Error::Database(sqlx::Error::Database(e)) => {
-                matches!(
-                    e.code().as_deref(),
-                    Some("23505") | Some("2067") | Some("1555")
-                ) || e.message().contains("UNIQUE constraint failed")
+                matches!(e.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
+                    || e.message().contains("UNIQUE constraint failed")
             }
             _ => false,
         }

@@ -63,18 +63,14 @@ impl Db {
     /// Connects to `sqlite://PATH` (the file is created) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db> {
         install_default_drivers();
-        let dialect = Dialect::from_url(url)
-            .ok_or_else(|| Error::Config(format!("unsupported database URL: {url}")))?;
+        let dialect =
+            Dialect::from_url(url).ok_or_else(|| Error::Config(format!("unsupported database URL: {url}")))?;
         let mut url = url.to_string();
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let options = match dialect {
             Dialect::Sqlite => {
                 if !url.contains("mode=") && !url.contains(":memory:") {
-                    url.push_str(if url.contains('?') {
-                        "&mode=rwc"
-                    } else {
-                        "?mode=rwc"
-                    });
+                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
                 }
                 options.max_connections(8).after_connect(|conn, _meta| {
                     Box::pin(async move {

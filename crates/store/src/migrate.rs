@@ -39,9 +39,7 @@ pub async fn run(db: &Db) -> Result<Vec<i64>> {
     let result = match apply(db, &mut conn).await {
         // The standard objects are ensured under the same lock, so two instances starting
         // together do not both create them.
-        Ok(applied) => crate::schema::ensure_standard_objects(db)
-            .await
-            .map(|()| applied),
+        Ok(applied) => crate::schema::ensure_standard_objects(db).await.map(|()| applied),
         Err(e) => Err(e),
     };
     if db.dialect() == Dialect::Postgres {
@@ -62,10 +60,7 @@ async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Res
     let rows = sqlx::query("SELECT version FROM schema_migrations")
         .fetch_all(&mut **conn)
         .await?;
-    let done: Vec<i64> = rows
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
+    let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
         let mut tx = conn.begin().await?;
@@ -74,14 +69,12 @@ async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Res
             Dialect::Postgres => m.postgres,
         };
         sqlx::raw_sql(text).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
         applied.push(m.version);

@@ -70,8 +70,7 @@ pub struct HistoryEntry {
     pub changes: Json,
 }
 
-const SYSTEM_COLUMNS: &str =
-    "id, version, created_at, updated_at, created_by, updated_by, deleted_at";
+const SYSTEM_COLUMNS: &str = "id, version, created_at, updated_at, created_by, updated_by, deleted_at";
 
 fn select_list(object: &ObjectDef) -> String {
     let mut cols = SYSTEM_COLUMNS.to_string();
@@ -124,11 +123,7 @@ fn record_from_row(object: &ObjectDef, row: &AnyRow) -> Result<(Record, Vec<(Str
 }
 
 /// Replaces the `record_values` rows of one list field for every record of the object.
-pub(crate) async fn rebuild_field_values(
-    tx: &mut WriteTx,
-    object: &ObjectDef,
-    field: &FieldDef,
-) -> Result<()> {
+pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, field: &FieldDef) -> Result<()> {
     sqlx::query("DELETE FROM record_values WHERE field_id = $1")
         .bind(field.id.clone())
         .execute(&mut *tx.tx)
@@ -162,13 +157,14 @@ async fn insert_values(
         if seen.contains(&norm) {
             continue;
         }
-        let result = sqlx::query("INSERT INTO record_values (field_id, value_norm, record_id, uniq) VALUES ($1, $2, $3, $4)")
-            .bind(field.id.clone())
-            .bind(norm.clone())
-            .bind(record_id.to_string())
-            .bind(i64::from(field.unique && live))
-            .execute(&mut *tx.tx)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO record_values (field_id, value_norm, record_id, uniq) VALUES ($1, $2, $3, $4)")
+                .bind(field.id.clone())
+                .bind(norm.clone())
+                .bind(record_id.to_string())
+                .bind(i64::from(field.unique && live))
+                .execute(&mut *tx.tx)
+                .await;
         match result.map_err(Error::from) {
             Err(e) if e.is_unique_violation() => {
                 return Err(Error::Conflict {
@@ -197,11 +193,7 @@ fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
         };
         let searchable = matches!(
             field.field_type,
-            FieldType::Text
-                | FieldType::Email
-                | FieldType::Phone
-                | FieldType::NationalId
-                | FieldType::MultiSelect
+            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::NationalId | FieldType::MultiSelect
         );
         if !searchable {
             continue;
@@ -227,12 +219,7 @@ fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
     terms
 }
 
-async fn write_terms(
-    tx: &mut WriteTx,
-    object: &ObjectDef,
-    record_id: &str,
-    values: &[(String, Value)],
-) -> Result<()> {
+async fn write_terms(tx: &mut WriteTx, object: &ObjectDef, record_id: &str, values: &[(String, Value)]) -> Result<()> {
     sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
         .bind(record_id.to_string())
         .execute(&mut *tx.tx)
@@ -275,15 +262,17 @@ async fn write_audit(
         .execute(&mut *tx.tx)
         .await?;
     let payload = json!({ "actor": actor, "changes": changes });
-    sqlx::query("INSERT INTO outbox (id, topic, object, record_id, payload_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id())
-        .bind(format!("record.{}", past_tense(action)))
-        .bind(object.to_string())
-        .bind(record_id.to_string())
-        .bind(payload.to_string())
-        .bind(at)
-        .execute(&mut *tx.tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO outbox (id, topic, object, record_id, payload_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(format!("record.{}", past_tense(action)))
+    .bind(object.to_string())
+    .bind(record_id.to_string())
+    .bind(payload.to_string())
+    .bind(at)
+    .execute(&mut *tx.tx)
+    .await?;
     Ok(())
 }
 
@@ -302,12 +291,7 @@ async fn check_references(tx: &mut WriteTx, db: &Db, values: &[(&FieldDef, Value
     for (field, value) in values {
         let Value::Text(id) = value else { continue };
         let table = match field.field_type {
-            FieldType::Relation => match field
-                .options
-                .target
-                .as_deref()
-                .and_then(|t| catalog.object(t))
-            {
+            FieldType::Relation => match field.options.target.as_deref().and_then(|t| catalog.object(t)) {
                 Some(target) => target.table.clone(),
                 None => continue,
             },
@@ -406,11 +390,12 @@ impl Db {
         let changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
-            let prior = sqlx::query("SELECT object, record_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
-                .bind(user.to_string())
-                .bind(key.to_string())
-                .fetch_optional(&mut *tx.tx)
-                .await?;
+            let prior =
+                sqlx::query("SELECT object, record_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
+                    .bind(user.to_string())
+                    .bind(key.to_string())
+                    .fetch_optional(&mut *tx.tx)
+                    .await?;
             if let Some(row) = prior {
                 let prior_object: String = row.try_get(0)?;
                 let prior_id: String = row.try_get(1)?;
@@ -487,18 +472,9 @@ impl Db {
     }
 
     /// Reads one record; a record in the trash is found only with `include_deleted`.
-    pub async fn get_record(
-        &self,
-        object: &str,
-        id: &str,
-        include_deleted: bool,
-    ) -> Result<Record> {
+    pub async fn get_record(&self, object: &str, id: &str, include_deleted: bool) -> Result<Record> {
         let obj = self.object(object).await?;
-        let sql = format!(
-            "SELECT {} FROM {} WHERE id = $1",
-            select_list(&obj),
-            obj.table
-        );
+        let sql = format!("SELECT {} FROM {} WHERE id = $1", select_list(&obj), obj.table);
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.to_string())
             .fetch_optional(self.pool())
@@ -567,10 +543,7 @@ impl Db {
             .push(", updated_by = ")
             .bind(Bind::Text(actor.map(str::to_string)));
         for (field, value) in &changed {
-            for (c, b) in field_columns(field)
-                .into_iter()
-                .zip(value_binds(field, value))
-            {
+            for (c, b) in field_columns(field).into_iter().zip(value_binds(field, value)) {
                 sql.push(", ").push(&c).push(" = ").bind(b);
             }
         }
@@ -598,11 +571,7 @@ impl Db {
                     insert_values(&mut tx, field, id, items, true).await?;
                 }
             }
-            let old = current
-                .fields
-                .get(&field.api_name)
-                .cloned()
-                .unwrap_or(Json::Null);
+            let old = current.fields.get(&field.api_name).cloned().unwrap_or(Json::Null);
             audit.push(json!({ "field": field.api_name, "old": old, "new": value.to_json() }));
             match values.iter_mut().find(|(n, _)| *n == field.api_name) {
                 Some(slot) => slot.1 = value.clone(),
@@ -645,12 +614,7 @@ impl Db {
     }
 
     /// Brings a record back from the trash; refused if a live record took one of its unique values.
-    pub async fn restore_record(
-        &self,
-        actor: Option<&str>,
-        object: &str,
-        id: &str,
-    ) -> Result<Record> {
+    pub async fn restore_record(&self, actor: Option<&str>, object: &str, id: &str) -> Result<Record> {
         let obj = self.object(object).await?;
         let mut tx = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
@@ -702,18 +666,15 @@ impl Db {
     }
 
     /// The history of a record, newest first.
-    pub async fn record_history(
-        &self,
-        object: &str,
-        id: &str,
-        limit: u32,
-    ) -> Result<Vec<HistoryEntry>> {
+    pub async fn record_history(&self, object: &str, id: &str, limit: u32) -> Result<Vec<HistoryEntry>> {
         self.get_record(object, id, true).await?;
-        let rows = sqlx::query("SELECT id, action, actor, at, changes_json FROM audit_log WHERE record_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(id.to_string())
-            .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, action, actor, at, changes_json FROM audit_log WHERE record_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(limit.clamp(1, 1000)))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
                 let changes: String = r.try_get("changes_json")?;
@@ -734,9 +695,7 @@ impl Db {
             .bind(record_id.to_string())
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>(0)?))
-            .collect()
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
     }
 
     /// Titles of records by id, in one query (for showing relations without N+1 queries).
@@ -770,14 +729,7 @@ impl Db {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         let mut sort = query.sort.clone();
         if sort.is_empty() {
-            let created = peyvand_records::filter::resolve(
-                &obj,
-                if query.trash {
-                    "deleted_at"
-                } else {
-                    "created_at"
-                },
-            );
+            let created = peyvand_records::filter::resolve(&obj, if query.trash { "deleted_at" } else { "created_at" });
             sort.extend(created.map(|field| SortKey {
                 field,
                 descending: true,
@@ -797,21 +749,11 @@ impl Db {
             let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} WHERE ", obj.table));
             count.push(&where_sql.text);
             count.binds = where_sql.binds.clone();
-            Some(
-                count
-                    .query()
-                    .fetch_one(self.pool())
-                    .await?
-                    .try_get::<i64, _>(0)?,
-            )
+            Some(count.query().fetch_one(self.pool()).await?.try_get::<i64, _>(0)?)
         } else {
             None
         };
-        let mut sql = Sql::new(&format!(
-            "SELECT {} FROM {} WHERE ",
-            select_list(&obj),
-            obj.table
-        ));
+        let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE ", select_list(&obj), obj.table));
         sql.push(&where_sql.text);
         sql.binds = where_sql.binds;
         if let Some(c) = &query.cursor {
@@ -831,8 +773,7 @@ impl Db {
         }
         let last_desc = sort.last().is_some_and(|k| k.descending);
         sql.push(if last_desc { "id DESC" } else { "id ASC" });
-        sql.push(" LIMIT ")
-            .bind(Bind::Int(Some(i64::from(limit) + 1)));
+        sql.push(" LIMIT ").bind(Bind::Int(Some(i64::from(limit) + 1)));
         let rows = sql.query().fetch_all(self.pool()).await?;
         let mut records = Vec::with_capacity(rows.len());
         let mut last_row = None;
@@ -857,13 +798,7 @@ impl Db {
 
 fn sort_signature(sort: &[SortKey]) -> String {
     sort.iter()
-        .map(|k| {
-            format!(
-                "{}{}",
-                if k.descending { "-" } else { "" },
-                k.field.api_name
-            )
-        })
+        .map(|k| format!("{}{}", if k.descending { "-" } else { "" }, k.field.api_name))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -1002,18 +937,10 @@ fn escape_like(s: &str) -> String {
 /// The column expression compared by `contains`/`starts_with`: Arabic Yeh/Kaf and the
 /// zero-width non-joiner folded as in [`peyvand_records::normalize`], Latin letters lower-cased.
 fn folded(column: &str) -> String {
-    format!(
-        "lower(replace(replace(replace(replace({column}, 'ي', 'ی'), 'ى', 'ی'), 'ك', 'ک'), '\u{200C}', ' '))"
-    )
+    format!("lower(replace(replace(replace(replace({column}, 'ي', 'ی'), 'ى', 'ی'), 'ك', 'ک'), '\u{200C}', ' '))")
 }
 
-fn list_member_sql(
-    sql: &mut Sql,
-    object: &ObjectDef,
-    c: &Condition,
-    values: &[&Value],
-    negate: bool,
-) {
+fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&Value], negate: bool) {
     let field_id = object
         .field(&c.field.api_name)
         .map(|f| f.id.clone())
@@ -1063,21 +990,15 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
     let list = storage == Storage::List;
     match (&c.op, &c.operand) {
         (Op::IsEmpty, Operand::Flag(empty)) => {
-            sql.push(col)
-                .push(if *empty { " IS NULL" } else { " IS NOT NULL" });
+            sql.push(col).push(if *empty { " IS NULL" } else { " IS NOT NULL" });
         }
         (Op::Eq, Operand::One(v)) if list => list_member_sql(sql, object, c, &[v], false),
         (Op::Ne, Operand::One(v)) if list => list_member_sql(sql, object, c, &[v], true),
-        (Op::In, Operand::Many(vs)) if list => {
-            list_member_sql(sql, object, c, &vs.iter().collect::<Vec<_>>(), false)
-        }
+        (Op::In, Operand::Many(vs)) if list => list_member_sql(sql, object, c, &vs.iter().collect::<Vec<_>>(), false),
         (Op::Contains | Op::StartsWith, Operand::Pattern(p)) => {
             let mut pattern = p.clone();
             if c.field.field_type == FieldType::Phone {
-                pattern = to_latin_digits(&pattern)
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect();
+                pattern = to_latin_digits(&pattern).chars().filter(char::is_ascii_digit).collect();
                 if pattern.starts_with('0') && !pattern.starts_with("00") {
                     pattern = format!("98{}", &pattern[1..]);
                 }
@@ -1114,10 +1035,7 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
             sql.push(")");
         }
         (Op::Between, Operand::Two(a, b)) => {
-            sql.push("(")
-                .push(col)
-                .push(" >= ")
-                .bind(operand_bind(storage, a));
+            sql.push("(").push(col).push(" >= ").bind(operand_bind(storage, a));
             sql.push(" AND ")
                 .push(col)
                 .push(" <= ")

@@ -12,9 +12,7 @@ use crate::sql::{Sql, column_type, field_columns, new_id, now, read_value, value
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::meta::{RESERVED_NAMES, SelectOption, valid_api_name};
 use peyvand_records::value::parse_value;
-use peyvand_records::{
-    FieldDef, FieldError, FieldOptions, FieldType, ObjectDef, Origin, Storage, Value,
-};
+use peyvand_records::{FieldDef, FieldError, FieldOptions, FieldType, ObjectDef, Origin, Storage, Value};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sqlx::{AssertSqlSafe, Row};
@@ -90,9 +88,7 @@ pub struct FieldPatch {
     pub position: Option<i64>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<Json>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Json>>, D::Error> {
     Ok(Some(Option::<Json>::deserialize(d)?))
 }
 
@@ -105,18 +101,12 @@ fn index_name(prefix: &str, field_id: &str) -> String {
 }
 
 async fn exec(tx: &mut WriteTx, sql: &str) -> Result<()> {
-    sqlx::query(AssertSqlSafe(sql.to_string()))
-        .execute(&mut *tx.tx)
-        .await?;
+    sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *tx.tx).await?;
     Ok(())
 }
 
 async fn bump_version(tx: &mut WriteTx) -> Result<()> {
-    exec(
-        tx,
-        "UPDATE meta_version SET version = version + 1 WHERE id = 1",
-    )
-    .await
+    exec(tx, "UPDATE meta_version SET version = version + 1 WHERE id = 1").await
 }
 
 fn check_label(field: &str, label: &str) -> Result<()> {
@@ -130,11 +120,7 @@ fn check_label(field: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_options(
-    catalog_objects: &[Arc<ObjectDef>],
-    field_type: FieldType,
-    options: &FieldOptions,
-) -> Result<()> {
+fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, options: &FieldOptions) -> Result<()> {
     let invalid = |code| Err(Error::invalid(FieldError::new("options", code)));
     match field_type {
         FieldType::Select | FieldType::MultiSelect => {
@@ -176,18 +162,11 @@ fn check_options(
     Ok(())
 }
 
-async fn create_indexes(
-    tx: &mut WriteTx,
-    dialect: Dialect,
-    table: &str,
-    field: &FieldDef,
-) -> Result<()> {
+async fn create_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
     if field.archived {
         return Ok(());
     }
-    if (field.indexed
-        || field.field_type == FieldType::Relation
-        || field.field_type == FieldType::User)
+    if (field.indexed || field.field_type == FieldType::Relation || field.field_type == FieldType::User)
         && field.storage() != Storage::List
     {
         exec(
@@ -216,16 +195,8 @@ async fn create_indexes(
 }
 
 async fn drop_indexes(tx: &mut WriteTx, field_id: &str) -> Result<()> {
-    exec(
-        tx,
-        &format!("DROP INDEX IF EXISTS {}", index_name("ix", field_id)),
-    )
-    .await?;
-    exec(
-        tx,
-        &format!("DROP INDEX IF EXISTS {}", index_name("ux", field_id)),
-    )
-    .await
+    exec(tx, &format!("DROP INDEX IF EXISTS {}", index_name("ix", field_id))).await?;
+    exec(tx, &format!("DROP INDEX IF EXISTS {}", index_name("ux", field_id))).await
 }
 
 async fn live_count(tx: &mut WriteTx, table: &str, condition: &str) -> Result<i64> {
@@ -351,12 +322,7 @@ async fn update_field_row(tx: &mut WriteTx, f: &FieldDef) -> Result<()> {
     Ok(())
 }
 
-async fn record_history(
-    tx: &mut WriteTx,
-    field_id: &str,
-    actor: Option<&str>,
-    change: Json,
-) -> Result<()> {
+async fn record_history(tx: &mut WriteTx, field_id: &str, actor: Option<&str>, change: Json) -> Result<()> {
     sqlx::query("INSERT INTO meta_field_history (id, field_id, changed_at, changed_by, change_json) VALUES ($1, $2, $3, $4, $5)")
         .bind(new_id())
         .bind(field_id.to_string())
@@ -402,16 +368,9 @@ async fn add_field_in(
     origin: Origin,
 ) -> Result<FieldDef> {
     if !valid_api_name(&new.api_name) || RESERVED_NAMES.contains(&new.api_name.as_str()) {
-        return Err(Error::invalid(FieldError::new(
-            "api_name",
-            "invalid_api_name",
-        )));
+        return Err(Error::invalid(FieldError::new("api_name", "invalid_api_name")));
     }
-    if object
-        .fields
-        .iter()
-        .any(|f| f.api_name == new.api_name && !f.archived)
-    {
+    if object.fields.iter().any(|f| f.api_name == new.api_name && !f.archived) {
         return Err(Error::Conflict {
             code: "field_exists",
             details: vec![FieldError::new("api_name", "field_exists")],
@@ -450,11 +409,7 @@ async fn add_field_in(
         } else {
             "TEXT"
         };
-        exec(
-            tx,
-            &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table),
-        )
-        .await?;
+        exec(tx, &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table)).await?;
     }
     let existing = live_count(tx, &object.table, "1 = 1").await?;
     if existing > 0 {
@@ -464,11 +419,7 @@ async fn add_field_in(
                     return Err(Error::conflict("unique_default_with_records"));
                 }
                 let mut sql = Sql::new(&format!("UPDATE {} SET ", object.table));
-                for (i, (col, b)) in field_columns(&field)
-                    .iter()
-                    .zip(value_binds(&field, v))
-                    .enumerate()
-                {
+                for (i, (col, b)) in field_columns(&field).iter().zip(value_binds(&field, v)).enumerate() {
                     if i > 0 {
                         sql.push(", ");
                     }
@@ -490,13 +441,8 @@ async fn add_field_in(
 
 impl Db {
     /// Creates a custom object with its table and first fields.
-    pub async fn create_object(
-        &self,
-        actor: Option<&str>,
-        new: NewObject,
-    ) -> Result<Arc<ObjectDef>> {
-        self.create_object_with_origin(actor, new, Origin::Custom)
-            .await
+    pub async fn create_object(&self, actor: Option<&str>, new: NewObject) -> Result<Arc<ObjectDef>> {
+        self.create_object_with_origin(actor, new, Origin::Custom).await
     }
 
     async fn create_object_with_origin(
@@ -506,10 +452,7 @@ impl Db {
         origin: Origin,
     ) -> Result<Arc<ObjectDef>> {
         if !valid_api_name(&new.api_name) {
-            return Err(Error::invalid(FieldError::new(
-                "api_name",
-                "invalid_api_name",
-            )));
+            return Err(Error::invalid(FieldError::new("api_name", "invalid_api_name")));
         }
         check_label("label_fa", &new.label_fa)?;
         check_label("label_en", &new.label_en)?;
@@ -534,10 +477,7 @@ impl Db {
             .split(' ')
             .all(|t| new.fields.iter().any(|f| f.api_name == t))
         {
-            return Err(Error::invalid(FieldError::new(
-                "title_field",
-                "unknown_field",
-            )));
+            return Err(Error::invalid(FieldError::new("title_field", "unknown_field")));
         }
         let mut tx = self.write().await?;
         let table = table_name(&new.api_name);
@@ -621,19 +561,13 @@ impl Db {
     }
 
     /// Adds a custom field to an object.
-    pub async fn add_field(
-        &self,
-        actor: Option<&str>,
-        object: &str,
-        new: NewField,
-    ) -> Result<FieldDef> {
+    pub async fn add_field(&self, actor: Option<&str>, object: &str, new: NewField) -> Result<FieldDef> {
         let catalog = self.reload_catalog().await?;
         let obj = catalog
             .object(object)
             .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let mut tx = self.write().await?;
-        let field =
-            add_field_in(&mut tx, self, &catalog.objects, &obj, new, Origin::Custom).await?;
+        let field = add_field_in(&mut tx, self, &catalog.objects, &obj, new, Origin::Custom).await?;
         record_history(
             &mut tx,
             &field.id,
@@ -802,12 +736,7 @@ impl Db {
 
     /// Removes a field from every view and form. Its column and values stay in the database
     /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead.
-    pub async fn delete_field(
-        &self,
-        actor: Option<&str>,
-        object: &str,
-        field_name: &str,
-    ) -> Result<()> {
+    pub async fn delete_field(&self, actor: Option<&str>, object: &str, field_name: &str) -> Result<()> {
         let obj = self
             .reload_catalog()
             .await?
@@ -863,23 +792,14 @@ fn old_summary(f: &FieldDef) -> Json {
 
 /// Converts every value of `old` into the type of `new`, into `new`'s (new) column. Any value
 /// that does not convert refuses the whole change, naming how many and a few record ids.
-async fn convert_values(
-    tx: &mut WriteTx,
-    object: &ObjectDef,
-    old: &FieldDef,
-    new: &FieldDef,
-) -> Result<()> {
+async fn convert_values(tx: &mut WriteTx, object: &ObjectDef, old: &FieldDef, new: &FieldDef) -> Result<()> {
     for col in field_columns(new) {
         let ty = if col == new.column {
             column_type(new.storage())
         } else {
             "TEXT"
         };
-        exec(
-            tx,
-            &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table),
-        )
-        .await?;
+        exec(tx, &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table)).await?;
     }
     let select = format!(
         "SELECT id, {} FROM {} WHERE {} IS NOT NULL",
@@ -887,9 +807,7 @@ async fn convert_values(
         object.table,
         old.column
     );
-    let rows = sqlx::query(AssertSqlSafe(select))
-        .fetch_all(&mut *tx.tx)
-        .await?;
+    let rows = sqlx::query(AssertSqlSafe(select)).fetch_all(&mut *tx.tx).await?;
     let mut failed = Vec::new();
     let mut n_failed = 0usize;
     for row in &rows {
@@ -898,11 +816,7 @@ async fn convert_values(
         match convert(&value, new) {
             Ok(v) => {
                 let mut sql = Sql::new(&format!("UPDATE {} SET ", object.table));
-                for (i, (col, b)) in field_columns(new)
-                    .iter()
-                    .zip(value_binds(new, &v))
-                    .enumerate()
-                {
+                for (i, (col, b)) in field_columns(new).iter().zip(value_binds(new, &v)).enumerate() {
                     if i > 0 {
                         sql.push(", ");
                     }
@@ -939,10 +853,9 @@ fn convert(value: &Value, new: &FieldDef) -> std::result::Result<Value, FieldErr
         (Value::List(items), _) => json!(items.join(", ")),
         (Value::Money(d, _), Storage::Scaled | Storage::Int) => json!(d.to_string()),
         (Value::Bool(b), Storage::Text) => json!(b.to_string()),
-        (
-            Value::Int(_) | Value::Decimal(_) | Value::Money(..) | Value::Bool(_),
-            Storage::Text | Storage::List,
-        ) => json!(value.to_plain()),
+        (Value::Int(_) | Value::Decimal(_) | Value::Money(..) | Value::Bool(_), Storage::Text | Storage::List) => {
+            json!(value.to_plain())
+        }
         (v, _) => v.to_json(),
     };
     let v = parse_value(new, &json)?;
@@ -1031,18 +944,14 @@ fn with(mut f: NewField, change: impl FnOnce(&mut NewField)) -> NewField {
 fn shared_fields() -> Vec<NewField> {
     use FieldType as T;
     vec![
-        with(
-            std_field("emails", T::Email, "ایمیل‌ها", "Emails"),
-            |f| f.options.multiple = true,
-        ),
-        with(
-            std_field("phones", T::Phone, "تلفن‌ها", "Phones"),
-            |f| f.options.multiple = true,
-        ),
-        std_field("address", T::LongText, "نشانی", "Address"),
-        with(std_field("city", T::Text, "شهر", "City"), |f| {
-            f.indexed = true
+        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| {
+            f.options.multiple = true
         }),
+        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| {
+            f.options.multiple = true
+        }),
+        std_field("address", T::LongText, "نشانی", "Address"),
+        with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
         std_field("province", T::Text, "استان", "Province"),
         std_field("postal_code", T::Text, "کد پستی", "Postal code"),
         std_field("owner", T::User, "مسئول", "Owner"),
@@ -1059,12 +968,7 @@ fn shared_fields() -> Vec<NewField> {
             ]
         }),
         with(
-            std_field(
-                "lifecycle_stage",
-                T::Select,
-                "مرحله چرخه عمر",
-                "Lifecycle stage",
-            ),
+            std_field("lifecycle_stage", T::Select, "مرحله چرخه عمر", "Lifecycle stage"),
             |f| {
                 f.indexed = true;
                 f.options.options = vec![
@@ -1077,10 +981,9 @@ fn shared_fields() -> Vec<NewField> {
                 ]
             },
         ),
-        with(
-            std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"),
-            |f| f.options.allow_new = true,
-        ),
+        with(std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"), |f| {
+            f.options.allow_new = true
+        }),
         std_field("description", T::LongText, "توضیحات", "Description"),
     ]
 }
@@ -1089,37 +992,30 @@ fn shared_fields() -> Vec<NewField> {
 pub fn standard_objects() -> Vec<NewObject> {
     use FieldType as T;
     let mut company_fields = vec![
-        with(
-            std_field("name", T::Text, "نام شرکت", "Company name"),
-            |f| {
-                f.required = true;
-                f.indexed = true;
-            },
-        ),
+        with(std_field("name", T::Text, "نام شرکت", "Company name"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
         std_field("website", T::Url, "وب‌سایت", "Website"),
-        with(
-            std_field("industry", T::Select, "صنعت", "Industry"),
-            |f| {
-                f.options.options = vec![
-                    opt("manufacturing", "تولید", "Manufacturing"),
-                    opt("retail", "خرده‌فروشی", "Retail"),
-                    opt("services", "خدمات", "Services"),
-                    opt("technology", "فناوری", "Technology"),
-                    opt("finance", "مالی و بانکی", "Finance"),
-                    opt("health", "سلامت", "Health"),
-                    opt("education", "آموزش", "Education"),
-                    opt("construction", "ساختمان", "Construction"),
-                    opt("other", "سایر", "Other"),
-                ]
-            },
-        ),
+        with(std_field("industry", T::Select, "صنعت", "Industry"), |f| {
+            f.options.options = vec![
+                opt("manufacturing", "تولید", "Manufacturing"),
+                opt("retail", "خرده‌فروشی", "Retail"),
+                opt("services", "خدمات", "Services"),
+                opt("technology", "فناوری", "Technology"),
+                opt("finance", "مالی و بانکی", "Finance"),
+                opt("health", "سلامت", "Health"),
+                opt("education", "آموزش", "Education"),
+                opt("construction", "ساختمان", "Construction"),
+                opt("other", "سایر", "Other"),
+            ]
+        }),
     ];
     company_fields.extend(shared_fields());
     let mut contact_fields = vec![
-        with(
-            std_field("first_name", T::Text, "نام", "First name"),
-            |f| f.indexed = true,
-        ),
+        with(std_field("first_name", T::Text, "نام", "First name"), |f| {
+            f.indexed = true
+        }),
         with(
             std_field("last_name", T::Text, "نام خانوادگی", "Last name"),
             |f| {
@@ -1127,10 +1023,9 @@ pub fn standard_objects() -> Vec<NewObject> {
                 f.indexed = true;
             },
         ),
-        with(
-            std_field("company", T::Relation, "شرکت", "Company"),
-            |f| f.options.target = Some("company".into()),
-        ),
+        with(std_field("company", T::Relation, "شرکت", "Company"), |f| {
+            f.options.target = Some("company".into())
+        }),
         std_field("job_title", T::Text, "سمت", "Job title"),
         std_field("national_id", T::NationalId, "کد ملی", "National ID"),
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
@@ -1164,8 +1059,7 @@ pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
         let catalog = db.reload_catalog().await?;
         match catalog.object(&new.api_name) {
             None => {
-                db.create_object_with_origin(None, new, Origin::Builtin)
-                    .await?;
+                db.create_object_with_origin(None, new, Origin::Builtin).await?;
             }
             Some(existing) => {
                 let missing: Vec<NewField> = new
@@ -1179,9 +1073,7 @@ pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
                 let mut tx = db.write().await?;
                 let mut obj = (*existing).clone();
                 for f in missing {
-                    let field =
-                        add_field_in(&mut tx, db, &catalog.objects, &obj, f, Origin::Builtin)
-                            .await?;
+                    let field = add_field_in(&mut tx, db, &catalog.objects, &obj, f, Origin::Builtin).await?;
                     obj.fields.push(field);
                 }
                 bump_version(&mut tx).await?;
@@ -1203,9 +1095,7 @@ mod tests {
             assert!(valid_api_name(&o.api_name));
             let title = o.title_field.clone().unwrap_or_default();
             assert!(
-                title
-                    .split(' ')
-                    .all(|t| o.fields.iter().any(|f| f.api_name == t)),
+                title.split(' ').all(|t| o.fields.iter().any(|f| f.api_name == t)),
                 "{title}"
             );
             for f in &o.fields {
@@ -1214,11 +1104,7 @@ mod tests {
                     "{}",
                     f.api_name
                 );
-                assert!(
-                    !f.label_fa.is_empty() && !f.label_en.is_empty(),
-                    "{}",
-                    f.api_name
-                );
+                assert!(!f.label_fa.is_empty() && !f.label_en.is_empty(), "{}", f.api_name);
             }
         }
     }

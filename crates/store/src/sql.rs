@@ -196,10 +196,7 @@ pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> 
             let amount = row.try_get::<Option<i64>, _>(col)?;
             let cur: Option<String> = row.try_get(currency_column(col).as_str())?;
             match amount {
-                Some(units) => Value::Money(
-                    Decimal { units, scale },
-                    cur.unwrap_or_else(|| "IRR".into()),
-                ),
+                Some(units) => Value::Money(Decimal { units, scale }, cur.unwrap_or_else(|| "IRR".into())),
                 None => Value::Null,
             }
         }
@@ -243,23 +240,15 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_order() {
         let mut sql = Sql::new("SELECT 1 WHERE a = ");
-        sql.bind(Bind::text("x"))
-            .push(" AND b = ")
-            .bind(Bind::Int(Some(2)));
+        sql.bind(Bind::text("x")).push(" AND b = ").bind(Bind::Int(Some(2)));
         assert_eq!(sql.text, "SELECT 1 WHERE a = $1 AND b = $2");
         assert_eq!(sql.binds.len(), 2);
     }
 
     #[test]
     fn dialects_from_urls() {
-        assert_eq!(
-            Dialect::from_url("sqlite://data/peyvand.db"),
-            Some(Dialect::Sqlite)
-        );
-        assert_eq!(
-            Dialect::from_url("postgres://u@h/db"),
-            Some(Dialect::Postgres)
-        );
+        assert_eq!(Dialect::from_url("sqlite://data/peyvand.db"), Some(Dialect::Sqlite));
+        assert_eq!(Dialect::from_url("postgres://u@h/db"), Some(Dialect::Postgres));
         assert_eq!(Dialect::from_url("mysql://x"), None);
     }
 }

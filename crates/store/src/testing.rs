@@ -53,10 +53,7 @@ impl TestDb {
                     .await
                     .expect("create test database");
                 conn.close().await.ok();
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&admin_url);
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
                 let url = format!("{base}/{name}");
                 Some(TestDb {
                     url,

@@ -29,9 +29,7 @@ async fn story(backend: Backend) {
         "options": {"options": [{"value": "gold"}, {"value": "silver"}]}
     }))
     .expect("field json");
-    db.add_field(None, "contact", tier)
-        .await
-        .expect("add field");
+    db.add_field(None, "contact", tier).await.expect("add field");
 
     let (company, created) = db
         .create_record(None, "company", &map(json!({"name": "پیوند"})), None)
@@ -82,33 +80,24 @@ async fn story(backend: Backend) {
         2
     );
     assert_eq!(
-        q(
-            json!({"field": "company", "op": "eq", "value": company.id}),
-            ""
-        )
-        .await
-        .records
-        .len(),
+        q(json!({"field": "company", "op": "eq", "value": company.id}), "")
+            .await
+            .records
+            .len(),
         4
     );
     assert_eq!(
-        q(
-            json!({"field": "last_name", "op": "contains", "value": "كريمي"}),
-            ""
-        )
-        .await
-        .records
-        .len(),
+        q(json!({"field": "last_name", "op": "contains", "value": "كريمي"}), "")
+            .await
+            .records
+            .len(),
         2
     );
     assert_eq!(
-        q(
-            json!({"field": "phones", "op": "eq", "value": "+989120000001"}),
-            ""
-        )
-        .await
-        .records
-        .len(),
+        q(json!({"field": "phones", "op": "eq", "value": "+989120000001"}), "")
+            .await
+            .records
+            .len(),
         1
     );
     let page = q(json!({"or": [{"field": "first_name", "op": "eq", "value": "Reza"}, {"field": "tier", "op": "eq", "value": "silver"}]}), "last_name").await;
@@ -152,24 +141,12 @@ async fn story(backend: Backend) {
 
     // Updates are audited; a stale version is refused.
     let r = db
-        .update_record(
-            Some("u1"),
-            "contact",
-            &ids[0],
-            &map(json!({"tier": "silver"})),
-            Some(1),
-        )
+        .update_record(Some("u1"), "contact", &ids[0], &map(json!({"tier": "silver"})), Some(1))
         .await
         .expect("update");
     assert_eq!(r.version, 2);
     let stale = db
-        .update_record(
-            None,
-            "contact",
-            &ids[0],
-            &map(json!({"tier": "gold"})),
-            Some(1),
-        )
+        .update_record(None, "contact", &ids[0], &map(json!({"tier": "gold"})), Some(1))
         .await;
     assert!(
         matches!(
@@ -181,10 +158,7 @@ async fn story(backend: Backend) {
         ),
         "{stale:?}"
     );
-    let history = db
-        .record_history("contact", &ids[0], 10)
-        .await
-        .expect("history");
+    let history = db.record_history("contact", &ids[0], 10).await.expect("history");
     assert_eq!(history[0].action, "update");
     assert_eq!(
         history[0].changes,
@@ -208,20 +182,12 @@ async fn story(backend: Backend) {
         )
         .await;
     assert!(
-        matches!(
-            dup,
-            Err(Error::Conflict {
-                code: "not_unique",
-                ..
-            })
-        ),
+        matches!(dup, Err(Error::Conflict { code: "not_unique", .. })),
         "{dup:?}"
     );
 
     // Trash and restore.
-    db.delete_record(None, "contact", &ids[1])
-        .await
-        .expect("delete");
+    db.delete_record(None, "contact", &ids[1]).await.expect("delete");
     assert!(matches!(
         db.get_record("contact", &ids[1], false).await,
         Err(Error::NotFound(_))
@@ -238,9 +204,7 @@ async fn story(backend: Backend) {
         .await
         .expect("trash");
     assert_eq!(trash.records.len(), 1);
-    db.restore_record(None, "contact", &ids[1])
-        .await
-        .expect("restore");
+    db.restore_record(None, "contact", &ids[1]).await.expect("restore");
     assert_eq!(db.search("سارا", 5).await.expect("search").len(), 1);
 
     // A type change that cannot convert every value is refused; one that can keeps the old column.
@@ -270,9 +234,7 @@ async fn story(backend: Backend) {
     assert_eq!(r.fields["tier"], json!("gold"));
 
     // Removing a field keeps its values for a restore.
-    db.delete_field(None, "contact", "tier")
-        .await
-        .expect("archive");
+    db.delete_field(None, "contact", "tier").await.expect("archive");
     assert!(
         db.get_record("contact", &ids[2], false)
             .await
@@ -289,10 +251,7 @@ async fn story(backend: Backend) {
         .await
         .expect("restore field");
     assert_eq!(
-        db.get_record("contact", &ids[2], false)
-            .await
-            .expect("get")
-            .fields["tier"],
+        db.get_record("contact", &ids[2], false).await.expect("get").fields["tier"],
         json!("gold")
     );
 

@@ -15,7 +15,10 @@ list-next = Next page
 list-first = First page
 list-filter = Filter
 list-filter-placeholder = Name contains…
-list-total = { $count } records
+list-total = { $count ->
+    [one] { $count } record
+   *[other] { $count } records
+}
 list-trash = Trash
 record-fields = Details
 record-related = Related { $object }
@@ -36,6 +39,11 @@ record-empty = —
 record-someone = someone
 yes = Yes
 no = No
+form-edit-title = Edit { $title }
+form-required = required
+calendar-open = Choose a date
+calendar-months = January,February,March,April,May,June,July,August,September,October,November,December
+calendar-weekdays = Mo,Tu,We,Th,Fr,Sa,Su
 form-errors = Please correct the fields marked below.
 search-title = Search
 search-no-results = No results for “{ $query }”.

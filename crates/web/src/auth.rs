@@ -31,10 +31,8 @@ fn argon2() -> Argon2<'static> {
 /// Hashes a password as an Argon2id PHC string.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
-    let salt =
-        SaltString::encode_b64(&bytes).map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
+    getrandom::getrandom(&mut bytes).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&bytes).map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -111,11 +109,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Compares two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether the request's `Origin` (if any) is this server, as the browser saw it.
@@ -123,13 +117,8 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest == host)
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
 }
 
 fn unsafe_method(method: &Method) -> bool {
@@ -148,10 +137,7 @@ fn adopt_language(headers: &HeaderMap, user: &User) {
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let secret = value
                 .to_str()
@@ -164,17 +150,10 @@ impl FromRequestParts<AppState> for Authed {
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             adopt_language(&parts.headers, &user);
-            return Ok(Authed {
-                user,
-                via: Via::Token,
-            });
+            return Ok(Authed { user, via: Via::Token });
         }
         let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
-        let (user, csrf) = state
-            .db
-            .session_user(&secret)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let (user, csrf) = state.db.session_user(&secret).await?.ok_or(ApiError::Unauthorized)?;
         adopt_language(&parts.headers, &user);
         if unsafe_method(&parts.method) {
             // API calls made with a session cookie must carry the CSRF token in a header. (HTML
@@ -211,23 +190,14 @@ mod tests {
     #[test]
     fn cookies_and_origins() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            "a=1; peyvand_session=abc; b=2".parse().expect("header"),
-        );
+        h.insert(header::COOKIE, "a=1; peyvand_session=abc; b=2".parse().expect("header"));
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc".into()));
         assert_eq!(cookie(&h, "c"), None);
         h.insert(header::HOST, "127.0.0.1:8080".parse().expect("header"));
         assert!(same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            "http://127.0.0.1:8080".parse().expect("header"),
-        );
+        h.insert(header::ORIGIN, "http://127.0.0.1:8080".parse().expect("header"));
         assert!(same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            "http://evil.example".parse().expect("header"),
-        );
+        h.insert(header::ORIGIN, "http://evil.example".parse().expect("header"));
         assert!(!same_origin(&h));
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));

@@ -18,8 +18,7 @@ tokio::task_local! {
 
 /// The current request's language.
 pub fn current_lang() -> &'static str {
-    LANG.try_with(|l| *l.borrow())
-        .unwrap_or(crate::i18n::LANGS[0])
+    LANG.try_with(|l| *l.borrow()).unwrap_or(crate::i18n::LANGS[0])
 }
 
 /// Sets the current request's language.
@@ -69,30 +68,15 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         ApiError::Store(StoreError::Conflict { code, details }) => {
             (StatusCode::CONFLICT, code, "problem-conflict", details)
         }
-        ApiError::Store(_) | ApiError::Internal(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "problem-internal",
-            &[],
-        ),
+        ApiError::Store(_) | ApiError::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", "problem-internal", &[])
+        }
         ApiError::BadRequest {
             code: "route_not_found",
             ..
-        } => (
-            StatusCode::NOT_FOUND,
-            "route_not_found",
-            "problem-not-found",
-            &[],
-        ),
-        ApiError::BadRequest { code, .. } => {
-            (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[])
-        }
-        ApiError::Unauthorized => (
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "problem-unauthorized",
-            &[],
-        ),
+        } => (StatusCode::NOT_FOUND, "route_not_found", "problem-not-found", &[]),
+        ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
+        ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
         ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
         ApiError::MethodNotAllowed => (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -132,9 +116,7 @@ impl IntoResponse for ApiError {
         let lang = current_lang();
         let (status, code, title_key, errors) = parts(&self);
         match &self {
-            ApiError::Store(
-                e @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_)),
-            ) => {
+            ApiError::Store(e @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_))) => {
                 tracing::error!(error = %e, "store failure");
             }
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),

@@ -47,13 +47,7 @@ fn catalogs() -> &'static Catalogs {
 pub fn pick_lang(header: &str) -> Option<&'static str> {
     header
         .split(',')
-        .map(|part| {
-            part.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .find_map(|tag| {
             LANGS
                 .into_iter()
@@ -75,7 +69,11 @@ pub fn t_args(lang: &str, key: &str, args: &[(&str, String)]) -> String {
     };
     let mut fluent_args = FluentArgs::new();
     for (name, value) in args {
-        fluent_args.set(*name, FluentValue::from(value.clone()));
+        // Whole numbers go in as numbers, so that plural rules can choose the form.
+        match value.parse::<i64>() {
+            Ok(n) => fluent_args.set(*name, FluentValue::from(n)),
+            Err(_) => fluent_args.set(*name, FluentValue::from(value.clone())),
+        }
     }
     let mut errors = Vec::new();
     let text = bundle
@@ -123,22 +121,14 @@ pub fn field_error_message(lang: &str, code: &str, params: &serde_json::Value) -
         }
     }
     let text = t_args(lang, &key, &args);
-    if text == key {
-        t(lang, "field-invalid")
-    } else {
-        text
-    }
+    if text == key { t(lang, "field-invalid") } else { text }
 }
 
 /// A Gregorian date as a Jalali (Solar Hijri) `(year, month, day)`.
 pub fn to_jalali(date: time::Date) -> Option<(i32, u8, u8)> {
     let iso = Date::try_new_iso(date.year(), u8::from(date.month()), date.day()).ok()?;
     let p = iso.to_calendar(Persian);
-    Some((
-        p.year().extended_year(),
-        p.month().ordinal,
-        p.day_of_month().0,
-    ))
+    Some((p.year().extended_year(), p.month().ordinal, p.day_of_month().0))
 }
 
 /// A Jalali date back to Gregorian.
@@ -167,11 +157,7 @@ pub fn format_date(lang: &str, date: time::Date) -> String {
 pub fn format_datetime(lang: &str, t: time::OffsetDateTime, offset: time::UtcOffset) -> String {
     let local = t.to_offset(offset);
     let clock = format!("{:02}:{:02}", local.hour(), local.minute());
-    let clock = if lang == "fa" {
-        to_persian_digits(&clock)
-    } else {
-        clock
-    };
+    let clock = if lang == "fa" { to_persian_digits(&clock) } else { clock };
     format!("{} {}", format_date(lang, local.date()), clock)
 }
 
@@ -232,10 +218,10 @@ mod tests {
             field_error_message("fa", "nope_unknown", &serde_json::Value::Null),
             t("fa", "field-invalid")
         );
-        assert_eq!(
-            t("fa", "field-invalid_currency"),
-            "واحد پول کدی سه‌حرفی مانند IRR است."
-        );
+        assert_eq!(t("fa", "field-invalid_currency"), "واحد پول کدی سه‌حرفی مانند IRR است.");
+        assert_eq!(t_args("en", "list-total", &[("count", "1".into())]), "1 record");
+        assert_eq!(t_args("en", "list-total", &[("count", "12".into())]), "12 records");
+        assert_eq!(t_args("fa", "list-total", &[("count", "12".into())]), "۱۲ رکورد");
     }
 
     #[test]

@@ -16,12 +16,7 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
     assert_eq!(me["email"], json!(ADMIN_EMAIL));
     assert_eq!(me["role"], json!("admin"));
 
-    let r = app
-        .client
-        .get(app.url("/api/v1/me"))
-        .send()
-        .await
-        .expect("send");
+    let r = app.client.get(app.url("/api/v1/me")).send().await.expect("send");
     let body = problem(r, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["code"], json!("unauthorized"));
     let r = app
@@ -39,9 +34,7 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
     let secret = created["token"].as_str().expect("secret").to_string();
     assert!(secret.starts_with("pv_"));
     assert_eq!(
-        app.send_as(&secret, Method::GET, "/api/v1/me", None)
-            .await
-            .status(),
+        app.send_as(&secret, Method::GET, "/api/v1/me", None).await.status(),
         StatusCode::OK
     );
     let listed: Value = app.get("/api/v1/tokens").await.json().await.expect("json");
@@ -50,15 +43,9 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
             .as_array()
             .is_some_and(|t| t.iter().any(|t| t["name"] == json!("script")))
     );
-    assert!(
-        !listed.to_string().contains(&secret),
-        "secrets are never listed"
-    );
+    assert!(!listed.to_string().contains(&secret), "secrets are never listed");
     let r = app
-        .delete(&format!(
-            "/api/v1/tokens/{}",
-            created["id"].as_str().expect("id")
-        ))
+        .delete(&format!("/api/v1/tokens/{}", created["id"].as_str().expect("id")))
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app.send_as(&secret, Method::GET, "/api/v1/me", None).await;
@@ -66,9 +53,7 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
 }
 
 async fn roles_are_enforced(app: &TestApp) {
-    let reader = app
-        .user_with_role("reader@test.peyvand.ir", "read_only")
-        .await;
+    let reader = app.user_with_role("reader@test.peyvand.ir", "read_only").await;
     let agent = app.user_with_role("agent@test.peyvand.ir", "agent").await;
     let contact = app.create("contact", json!({"last_name": "Role"})).await;
     let id = contact["id"].as_str().expect("id");
@@ -87,10 +72,7 @@ async fn roles_are_enforced(app: &TestApp) {
             Some(json!({"fields": {"last_name": "X"}})),
         )
         .await;
-    assert_eq!(
-        problem(r, StatusCode::FORBIDDEN).await["code"],
-        json!("forbidden")
-    );
+    assert_eq!(problem(r, StatusCode::FORBIDDEN).await["code"], json!("forbidden"));
     let r = app
         .send_as(
             &reader,
@@ -111,12 +93,7 @@ async fn roles_are_enforced(app: &TestApp) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
-        .send_as(
-            &agent,
-            Method::DELETE,
-            &format!("/api/v1/records/contact/{id}"),
-            None,
-        )
+        .send_as(&agent, Method::DELETE, &format!("/api/v1/records/contact/{id}"), None)
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app
@@ -128,9 +105,7 @@ async fn roles_are_enforced(app: &TestApp) {
         )
         .await;
     problem(r, StatusCode::FORBIDDEN).await;
-    let r = app
-        .send_as(&agent, Method::GET, "/api/v1/users", None)
-        .await;
+    let r = app.send_as(&agent, Method::GET, "/api/v1/users", None).await;
     problem(r, StatusCode::FORBIDDEN).await;
     let r = app
         .post(&format!("/api/v1/records/contact/{id}/restore"), json!({}))
@@ -151,10 +126,7 @@ async fn roles_are_enforced(app: &TestApp) {
             json!({"email": "reader@test.peyvand.ir", "role": "agent", "password": PASSWORD}),
         )
         .await;
-    assert_eq!(
-        problem(r, StatusCode::CONFLICT).await["code"],
-        json!("user_exists")
-    );
+    assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("user_exists"));
 }
 
 async fn failed_logins_are_limited(app: &TestApp) {

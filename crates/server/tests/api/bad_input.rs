@@ -51,10 +51,7 @@ async fn malformed_requests(app: &TestApp) {
         .send()
         .await
         .expect("send");
-    assert_eq!(
-        problem(r, StatusCode::BAD_REQUEST).await["code"],
-        json!("invalid_body")
-    );
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], json!("invalid_body"));
     let r = app
         .client
         .post(&url)
@@ -63,10 +60,7 @@ async fn malformed_requests(app: &TestApp) {
         .send()
         .await
         .expect("send");
-    assert_eq!(
-        problem(r, StatusCode::BAD_REQUEST).await["code"],
-        json!("invalid_body")
-    );
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], json!("invalid_body"));
     let big = "x".repeat(2 * 1024 * 1024);
     let r = app
         .client
@@ -78,8 +72,7 @@ async fn malformed_requests(app: &TestApp) {
         .expect("send");
     problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
     problem(
-        app.post("/api/v1/records/nothing", json!({"fields": {}}))
-            .await,
+        app.post("/api/v1/records/nothing", json!({"fields": {}})).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -89,11 +82,7 @@ async fn malformed_requests(app: &TestApp) {
     )
     .await;
     assert_eq!(
-        problem(
-            app.get("/api/v1/no/such/route").await,
-            StatusCode::NOT_FOUND
-        )
-        .await["code"],
+        problem(app.get("/api/v1/no/such/route").await, StatusCode::NOT_FOUND).await["code"],
         json!("route_not_found")
     );
     problem(
@@ -106,23 +95,16 @@ async fn malformed_requests(app: &TestApp) {
         StatusCode::METHOD_NOT_ALLOWED,
     )
     .await;
-    let r = app
-        .get_query("/api/v1/records/contact", &[("filtre", "{}")])
-        .await;
+    let r = app.get_query("/api/v1/records/contact", &[("filtre", "{}")]).await;
     assert_eq!(
         problem(r, StatusCode::BAD_REQUEST).await["code"],
         json!("unknown_parameter")
     );
-    let r = app
-        .get_query("/api/v1/records/contact", &[("limit", "many")])
-        .await;
+    let r = app.get_query("/api/v1/records/contact", &[("limit", "many")]).await;
     problem(r, StatusCode::BAD_REQUEST).await;
     for (filter, code) in [
         ("{not json", "filter_syntax"),
-        (
-            r#"{"field": "nope", "op": "eq", "value": 1}"#,
-            "unknown_field",
-        ),
+        (r#"{"field": "nope", "op": "eq", "value": 1}"#, "unknown_field"),
         (
             r#"{"field": "last_name", "op": "like", "value": "a"}"#,
             "unknown_operator",
@@ -132,9 +114,7 @@ async fn malformed_requests(app: &TestApp) {
             "",
         ),
     ] {
-        let r = app
-            .get_query("/api/v1/records/contact", &[("filter", filter)])
-            .await;
+        let r = app.get_query("/api/v1/records/contact", &[("filter", filter)]).await;
         if code.is_empty() {
             assert_eq!(r.status(), StatusCode::OK);
         } else {
@@ -145,9 +125,7 @@ async fn malformed_requests(app: &TestApp) {
             );
         }
     }
-    let r = app
-        .get_query("/api/v1/records/contact", &[("sort", "-nope")])
-        .await;
+    let r = app.get_query("/api/v1/records/contact", &[("sort", "-nope")]).await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(count(app, "contact").await, 0, "nothing was written");
 }
@@ -217,9 +195,7 @@ async fn hostile_strings_are_stored_as_typed(app: &TestApp) {
         "مدیر ‌‌ فروش",
     ];
     for s in hostile {
-        let r = app
-            .create("contact", json!({"last_name": s, "job_title": s}))
-            .await;
+        let r = app.create("contact", json!({"last_name": s, "job_title": s})).await;
         assert_eq!(r["fields"]["last_name"], json!(s));
     }
     let r = app
@@ -243,13 +219,9 @@ async fn hostile_strings_are_stored_as_typed(app: &TestApp) {
 }
 
 async fn unique_values_and_schema_changes(app: &TestApp) {
-    app.add_field(
-        "contact",
-        json!({"api_name": "code", "type": "text", "unique": true}),
-    )
-    .await;
-    app.create("contact", json!({"last_name": "A", "code": "C-1"}))
+    app.add_field("contact", json!({"api_name": "code", "type": "text", "unique": true}))
         .await;
+    app.create("contact", json!({"last_name": "A", "code": "C-1"})).await;
     let r = app
         .post(
             "/api/v1/records/contact",
@@ -266,10 +238,7 @@ async fn unique_values_and_schema_changes(app: &TestApp) {
     app.create("contact", json!({"last_name": "Twin", "city": "Yazd"}))
         .await;
     let r = app
-        .patch(
-            "/api/v1/objects/contact/fields/city",
-            json!({"unique": true}),
-        )
+        .patch("/api/v1/objects/contact/fields/city", json!({"unique": true}))
         .await;
     assert_eq!(
         problem(r, StatusCode::CONFLICT).await["code"],
@@ -282,42 +251,26 @@ async fn unique_values_and_schema_changes(app: &TestApp) {
     let odd = app
         .create("contact", json!({"last_name": "Odd", "size": "large"}))
         .await;
-    let even = app
-        .create("contact", json!({"last_name": "Even", "size": "۴۲"}))
-        .await;
+    let even = app.create("contact", json!({"last_name": "Even", "size": "۴۲"})).await;
     let r = app
-        .patch(
-            "/api/v1/objects/contact/fields/size",
-            json!({"type": "integer"}),
-        )
+        .patch("/api/v1/objects/contact/fields/size", json!({"type": "integer"}))
         .await;
     let body = problem(r, StatusCode::CONFLICT).await;
     assert_eq!(body["code"], json!("conversion_loses_data"));
     assert_eq!(body["errors"][0]["params"]["records"], json!(1));
     assert_eq!(body["errors"][0]["params"]["examples"], json!([odd["id"]]));
-    let p = format!(
-        "/api/v1/records/contact/{}",
-        even["id"].as_str().expect("id")
-    );
+    let p = format!("/api/v1/records/contact/{}", even["id"].as_str().expect("id"));
     assert_eq!(
         app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"],
         json!("۴۲")
     );
-    let p_odd = format!(
-        "/api/v1/records/contact/{}",
-        odd["id"].as_str().expect("id")
-    );
+    let p_odd = format!("/api/v1/records/contact/{}", odd["id"].as_str().expect("id"));
     assert_eq!(
-        app.patch(&p_odd, json!({"fields": {"size": "7"}}))
-            .await
-            .status(),
+        app.patch(&p_odd, json!({"fields": {"size": "7"}})).await.status(),
         StatusCode::OK
     );
     let r = app
-        .patch(
-            "/api/v1/objects/contact/fields/size",
-            json!({"type": "integer"}),
-        )
+        .patch("/api/v1/objects/contact/fields/size", json!({"type": "integer"}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
@@ -335,24 +288,14 @@ async fn unique_values_and_schema_changes(app: &TestApp) {
         json!("builtin_field")
     );
     let r = app
-        .patch(
-            "/api/v1/objects/contact/fields/province",
-            json!({"hidden": true}),
-        )
+        .patch("/api/v1/objects/contact/fields/province", json!({"hidden": true}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        app.delete("/api/v1/objects/contact/fields/size")
-            .await
-            .status(),
+        app.delete("/api/v1/objects/contact/fields/size").await.status(),
         StatusCode::NO_CONTENT
     );
-    let object: Value = app
-        .get("/api/v1/objects/contact")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let object: Value = app.get("/api/v1/objects/contact").await.json().await.expect("json");
     assert!(
         object["fields"]
             .as_array()
@@ -361,10 +304,7 @@ async fn unique_values_and_schema_changes(app: &TestApp) {
             .all(|f| f["api_name"] != json!("size"))
     );
     let r = app
-        .patch(
-            "/api/v1/objects/contact/fields/size",
-            json!({"archived": false}),
-        )
+        .patch("/api/v1/objects/contact/fields/size", json!({"archived": false}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(

@@ -118,13 +118,7 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn send_as(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Response {
+    pub async fn send_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Response {
         let mut req = self
             .client
             .request(method, self.url(path))
@@ -149,12 +143,10 @@ impl TestApp {
             .expect("send")
     }
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.send_as(&self.token, Method::POST, path, Some(body))
-            .await
+        self.send_as(&self.token, Method::POST, path, Some(body)).await
     }
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.send_as(&self.token, Method::PATCH, path, Some(body))
-            .await
+        self.send_as(&self.token, Method::PATCH, path, Some(body)).await
     }
     pub async fn delete(&self, path: &str) -> Response {
         self.send_as(&self.token, Method::DELETE, path, None).await
@@ -163,10 +155,7 @@ impl TestApp {
     /// Creates a record and returns its JSON.
     pub async fn create(&self, object: &str, fields: Value) -> Value {
         let r = self
-            .post(
-                &format!("/api/v1/records/{object}"),
-                json!({ "fields": fields }),
-            )
+            .post(&format!("/api/v1/records/{object}"), json!({ "fields": fields }))
             .await;
         let status = r.status();
         let body: Value = r.json().await.expect("json");
@@ -176,9 +165,7 @@ impl TestApp {
 
     /// Adds a custom field.
     pub async fn add_field(&self, object: &str, field: Value) {
-        let r = self
-            .post(&format!("/api/v1/objects/{object}/fields"), field)
-            .await;
+        let r = self.post(&format!("/api/v1/objects/{object}/fields"), field).await;
         let status = r.status();
         let body: Value = r.json().await.expect("json");
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -186,9 +173,7 @@ impl TestApp {
 
     /// Lists with query parameters; returns the page JSON.
     pub async fn list(&self, object: &str, query: &[(&str, &str)]) -> Value {
-        let r = self
-            .get_query(&format!("/api/v1/records/{object}"), query)
-            .await;
+        let r = self.get_query(&format!("/api/v1/records/{object}"), query).await;
         let status = r.status();
         let body: Value = r.json().await.expect("json");
         assert_eq!(status, StatusCode::OK, "{body}");

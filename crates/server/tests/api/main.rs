@@ -5,7 +5,9 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod browser;
 mod openapi;
 mod pages;
 mod records;
 mod search;
+mod webdriver;

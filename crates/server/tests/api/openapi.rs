@@ -34,9 +34,7 @@ async fn every_documented_operation_is_routed(app: &TestApp) {
             } else {
                 None
             };
-            let r = app
-                .send_as(&app.token, method.clone(), &concrete, body)
-                .await;
+            let r = app.send_as(&app.token, method.clone(), &concrete, body).await;
             let status = r.status();
             let text = r.text().await.unwrap_or_default();
             assert_ne!(
@@ -48,10 +46,7 @@ async fn every_documented_operation_is_routed(app: &TestApp) {
                 !text.contains("route_not_found"),
                 "{method} {path} is documented but not routed"
             );
-            assert!(
-                status.as_u16() < 500,
-                "{method} {path} answered {status}: {text}"
-            );
+            assert!(status.as_u16() < 500, "{method} {path} answered {status}: {text}");
         }
     }
     assert_eq!(operations, peyvand_web::api::ROUTES.len());

@@ -21,10 +21,7 @@ fn browser() -> reqwest::Client {
 
 fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
-    let start = html
-        .find(marker)
-        .map(|i| i + marker.len())
-        .expect("csrf field");
+    let start = html.find(marker).map(|i| i + marker.len()).expect("csrf field");
     html[start..].chars().take_while(|c| *c != '"').collect()
 }
 
@@ -59,11 +56,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client) {
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
     let client = browser();
-    let r = client
-        .get(app.url("/records/contact"))
-        .send()
-        .await
-        .expect("send");
+    let r = client.get(app.url("/records/contact")).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "pages need a session");
     let login = client
         .get(app.url("/login"))
@@ -141,15 +134,9 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
         .text()
         .await
         .expect("text");
-    assert!(
-        filtered.contains("مریم احمدی"),
-        "list filter with an Arabic yeh"
-    );
+    assert!(filtered.contains("مریم احمدی"), "list filter with an Arabic yeh");
     let company_page = client
-        .get(app.url(&format!(
-            "/records/company/{}",
-            company["id"].as_str().expect("id")
-        )))
+        .get(app.url(&format!("/records/company/{}", company["id"].as_str().expect("id"))))
         .send()
         .await
         .expect("send")
@@ -175,15 +162,9 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let css = client
-        .get(app.url("/assets/app.css"))
-        .send()
-        .await
-        .expect("send");
+    let css = client.get(app.url("/assets/app.css")).send().await.expect("send");
     assert_eq!(
-        css.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        css.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("text/css; charset=utf-8")
     );
 }
@@ -243,18 +224,9 @@ async fn forms_need_the_csrf_token(app: &TestApp) {
 }
 
 async fn health_and_request_ids(app: &TestApp) {
-    let r = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("send");
+    let r = app.client.get(app.url("/healthz")).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()
-            .get("x-request-id")
-            .is_some_and(|v| v.len() >= 32)
-    );
+    assert!(r.headers().get("x-request-id").is_some_and(|v| v.len() >= 32));
     let r = app
         .client
         .get(app.url("/readyz"))
@@ -264,9 +236,7 @@ async fn health_and_request_ids(app: &TestApp) {
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        r.headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok()),
+        r.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
         Some("trace-me")
     );
 }

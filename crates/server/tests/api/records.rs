@@ -38,7 +38,11 @@ async fn custom_fields_filter_and_sort(app: &TestApp) {
         json!({"api_name": "vip", "type": "boolean", "default_value": false}),
     )
     .await;
-    app.add_field("contact", json!({"api_name": "tier", "type": "select", "options": {"options": [{"value": "gold"}, {"value": "silver"}]}})).await;
+    app.add_field(
+        "contact",
+        json!({"api_name": "tier", "type": "select", "options": {"options": [{"value": "gold"}, {"value": "silver"}]}}),
+    )
+    .await;
     let rows = [
         ("کریمی", 30, "2024-03-20", "1500000", true, "gold"),
         ("رضایی", 10, "2023-01-05", "250000", false, "silver"),
@@ -46,7 +50,11 @@ async fn custom_fields_filter_and_sort(app: &TestApp) {
         ("Zand", 40, "2022-11-11", "5000000", true, "silver"),
     ];
     for (last, score, joined, budget, vip, tier) in rows {
-        app.create("contact", json!({"last_name": last, "score": score, "joined": joined, "budget": budget, "vip": vip, "tier": tier})).await;
+        app.create(
+            "contact",
+            json!({"last_name": last, "score": score, "joined": joined, "budget": budget, "vip": vip, "tier": tier}),
+        )
+        .await;
     }
     app.create("contact", json!({"last_name": "Empty"})).await;
 
@@ -122,11 +130,7 @@ async fn custom_fields_filter_and_sort(app: &TestApp) {
         let page = app
             .list(
                 "contact",
-                &[
-                    ("filter", &f(filter.clone())),
-                    ("sort", sort),
-                    ("total", "true"),
-                ],
+                &[("filter", &f(filter.clone())), ("sort", sort), ("total", "true")],
             )
             .await;
         assert_eq!(names(&page), expected, "filter {filter} sort {sort}");
@@ -147,10 +151,7 @@ async fn custom_fields_filter_and_sort(app: &TestApp) {
     let karimi = app
         .list(
             "contact",
-            &[(
-                "filter",
-                &f(json!({"field": "score", "op": "eq", "value": 30})),
-            )],
+            &[("filter", &f(json!({"field": "score", "op": "eq", "value": 30})))],
         )
         .await;
     assert_eq!(
@@ -168,49 +169,29 @@ async fn keyset_pages_cover_everything_once(app: &TestApp) {
     let mut expected = Vec::new();
     for i in 0..23 {
         // Ranks repeat and some are empty, so ties and NULLs cross page boundaries.
-        let rank = if i % 5 == 0 {
-            Value::Null
-        } else {
-            json!(i % 4)
-        };
+        let rank = if i % 5 == 0 { Value::Null } else { json!(i % 4) };
         let r = app
-            .create(
-                "contact",
-                json!({"last_name": format!("P{i:02}"), "rank": rank}),
-            )
+            .create("contact", json!({"last_name": format!("P{i:02}"), "rank": rank}))
             .await;
         expected.push(r["id"].as_str().expect("id").to_string());
     }
     expected.sort();
-    for sort in [
-        "rank",
-        "-rank",
-        "-rank,last_name",
-        "last_name",
-        "-created_at",
-    ] {
+    for sort in ["rank", "-rank", "-rank,last_name", "last_name", "-created_at"] {
         let mut seen = Vec::new();
         let mut cursor = String::new();
         let mut previous: Option<(Value, String)> = None;
         loop {
             let page = app
-                .list(
-                    "contact",
-                    &[("sort", sort), ("limit", "4"), ("cursor", &cursor)],
-                )
+                .list("contact", &[("sort", sort), ("limit", "4"), ("cursor", &cursor)])
                 .await;
             for r in page["records"].as_array().expect("records") {
                 seen.push(r["id"].as_str().expect("id").to_string());
                 if sort == "rank" {
                     // NULLs first, then ascending.
-                    let key = (
-                        r["fields"]["rank"].clone(),
-                        r["id"].as_str().unwrap_or("").to_string(),
-                    );
+                    let key = (r["fields"]["rank"].clone(), r["id"].as_str().unwrap_or("").to_string());
                     if let Some((prev_rank, _)) = &previous {
                         assert!(
-                            prev_rank.is_null()
-                                || (!key.0.is_null() && prev_rank.as_i64() <= key.0.as_i64()),
+                            prev_rank.is_null() || (!key.0.is_null() && prev_rank.as_i64() <= key.0.as_i64()),
                             "order broken at {key:?}"
                         );
                     }
@@ -240,10 +221,7 @@ async fn record_life_cycle(app: &TestApp) {
     let company = app.create("company", json!({"name": "پیوند"})).await;
     let r = app.post("/api/v1/records/contact", json!({"fields": {"first_name": "سارا", "last_name": "رضایی", "company": company["id"], "emails": ["Sara@Example.com"]}})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(
-        r.headers().get("etag").and_then(|v| v.to_str().ok()),
-        Some("\"1\"")
-    );
+    assert_eq!(r.headers().get("etag").and_then(|v| v.to_str().ok()), Some("\"1\""));
     let location = r
         .headers()
         .get("location")
@@ -278,11 +256,7 @@ async fn record_life_cycle(app: &TestApp) {
     let body = problem(r, StatusCode::CONFLICT).await;
     assert_eq!(body["code"], json!("version_conflict"));
     assert_eq!(
-        app.get(&location)
-            .await
-            .json::<Value>()
-            .await
-            .expect("json")["fields"]["city"],
+        app.get(&location).await.json::<Value>().await.expect("json")["fields"]["city"],
         json!("تهران")
     );
 
@@ -306,9 +280,7 @@ async fn record_life_cycle(app: &TestApp) {
     assert_eq!(app.delete(&location).await.status(), StatusCode::NO_CONTENT);
     problem(app.get(&location).await, StatusCode::NOT_FOUND).await;
     assert_eq!(
-        app.get(&format!("{location}?include_deleted=true"))
-            .await
-            .status(),
+        app.get(&format!("{location}?include_deleted=true")).await.status(),
         StatusCode::OK
     );
     assert_eq!(
@@ -346,12 +318,7 @@ async fn record_life_cycle(app: &TestApp) {
     let events = app.db.outbox_events_for(&id).await.expect("outbox");
     assert_eq!(
         events,
-        vec![
-            "record.created",
-            "record.updated",
-            "record.deleted",
-            "record.restored"
-        ]
+        vec!["record.created", "record.updated", "record.deleted", "record.restored"]
     );
 }
 
@@ -373,18 +340,14 @@ async fn creation_is_idempotent(app: &TestApp) {
     assert_eq!(first["id"], second["id"]);
     let filter = json!({"field": "name", "op": "eq", "value": "Idem"}).to_string();
     assert_eq!(
-        app.list("company", &[("filter", &filter), ("total", "1")])
-            .await["total"],
+        app.list("company", &[("filter", &filter), ("total", "1")]).await["total"],
         json!(1)
     );
 }
 
 async fn concurrent_updates_conflict(app: &TestApp) {
     let contact = app.create("contact", json!({"last_name": "Race"})).await;
-    let path = format!(
-        "/api/v1/records/contact/{}",
-        contact["id"].as_str().expect("id")
-    );
+    let path = format!("/api/v1/records/contact/{}", contact["id"].as_str().expect("id"));
     let mut tasks = Vec::new();
     for i in 0..8 {
         let req = app
@@ -393,9 +356,7 @@ async fn concurrent_updates_conflict(app: &TestApp) {
             .bearer_auth(&app.token)
             .header("if-match", "\"1\"")
             .json(&json!({"fields": {"city": format!("city {i}")}}));
-        tasks.push(tokio::spawn(
-            async move { req.send().await.map(|r| r.status()) },
-        ));
+        tasks.push(tokio::spawn(async move { req.send().await.map(|r| r.status()) }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
@@ -407,10 +368,7 @@ async fn concurrent_updates_conflict(app: &TestApp) {
         "{statuses:?}"
     );
     assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
-            .count(),
+        statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
         7,
         "{statuses:?}"
     );

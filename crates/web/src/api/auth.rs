@@ -4,8 +4,7 @@
 use super::ApiJson;
 use crate::AppState;
 use crate::auth::{
-    Authed, LOGIN_WINDOW_MINUTES, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP, dummy_hash,
-    verify_password,
+    Authed, LOGIN_WINDOW_MINUTES, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP, dummy_hash, verify_password,
 };
 use crate::error::{ApiError, ApiResult};
 use axum::Json;
@@ -27,12 +26,7 @@ pub struct TokenRequest {
 }
 
 /// Checks e-mail and password with the failed-login limit; shared by the API and the sign-in page.
-pub async fn check_login(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    ip: &str,
-) -> ApiResult<User> {
+pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str) -> ApiResult<User> {
     let window = time::Duration::minutes(LOGIN_WINDOW_MINUTES);
     let (by_email, by_ip) = state.db.recent_login_failures(email, ip, window).await?;
     if by_email >= MAX_FAILURES_PER_EMAIL || by_ip >= MAX_FAILURES_PER_IP {
@@ -75,10 +69,7 @@ pub async fn get_me(authed: Authed) -> Json<User> {
     Json(authed.user)
 }
 
-pub async fn list_tokens(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<impl IntoResponse> {
+pub async fn list_tokens(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
     Ok(Json(
         json!({ "tokens": state.db.list_api_tokens(&authed.user.id).await? }),
     ))
@@ -95,10 +86,7 @@ pub async fn create_api_token(
     authed: Authed,
     ApiJson(req): ApiJson<NewToken>,
 ) -> ApiResult<impl IntoResponse> {
-    let (token, secret) = state
-        .db
-        .create_api_token(&authed.user.id, &req.name)
-        .await?;
+    let (token, secret) = state.db.create_api_token(&authed.user.id, &req.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": secret, "id": token.id, "name": token.name })),

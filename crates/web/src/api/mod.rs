@@ -192,10 +192,7 @@ pub struct ApiQuery(pub std::collections::HashMap<String, String>);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(map)| ApiQuery(map))

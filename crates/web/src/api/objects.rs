@@ -21,10 +21,7 @@ fn public(object: &ObjectDef) -> ObjectDef {
     o
 }
 
-pub async fn list_objects(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<impl IntoResponse> {
+pub async fn list_objects(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     let catalog = state.db.catalog().await?;
     let objects: Vec<ObjectDef> = catalog.objects.iter().map(|o| public(o)).collect();
@@ -68,12 +65,7 @@ pub async fn update_field(
     ApiJson(patch): ApiJson<FieldPatch>,
 ) -> ApiResult<Json<FieldDef>> {
     authed.require(Action::ManageSchema)?;
-    Ok(Json(
-        state
-            .db
-            .update_field(authed.id(), &object, &field, patch)
-            .await?,
-    ))
+    Ok(Json(state.db.update_field(authed.id(), &object, &field, patch).await?))
 }
 
 pub async fn delete_field(

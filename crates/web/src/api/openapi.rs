@@ -16,7 +16,8 @@ fn body(schema: &str) -> Json_ {
 fn ok(status: &str, description: &str, schema: Option<&str>) -> (String, Json_) {
     let mut response = json!({ "description": description });
     if let Some(s) = schema {
-        response["content"] = json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{s}") } } });
+        response["content"] =
+            json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{s}") } } });
     }
     (status.to_string(), response)
 }
@@ -44,25 +45,10 @@ fn describe(
             "Comma-separated fields; a leading - sorts descending",
             false,
         ),
-        param(
-            "limit",
-            "query",
-            "Records per page (1–500, default 50)",
-            false,
-        ),
-        param(
-            "cursor",
-            "query",
-            "The next_cursor of the previous page",
-            false,
-        ),
+        param("limit", "query", "Records per page (1–500, default 50)", false),
+        param("cursor", "query", "The next_cursor of the previous page", false),
         param("trash", "query", "true lists the trash", false),
-        param(
-            "total",
-            "query",
-            "true also counts all matching records",
-            false,
-        ),
+        param("total", "query", "true also counts all matching records", false),
     ];
     match op {
         "create_token" => (
@@ -100,13 +86,7 @@ fn describe(
             None,
             ok("204", "Revoked", None),
         ),
-        "list_users" => (
-            "List users (admins)",
-            "users",
-            vec![],
-            None,
-            ok("200", "Users", None),
-        ),
+        "list_users" => ("List users (admins)", "users", vec![], None, ok("200", "Users", None)),
         "create_user" => (
             "Add a user (admins)",
             "users",
@@ -230,13 +210,7 @@ fn describe(
             None,
             ok("200", "Hits", None),
         ),
-        "openapi_json" => (
-            "This document",
-            "meta",
-            vec![],
-            None,
-            ok("200", "OpenAPI 3.1", None),
-        ),
+        "openapi_json" => ("This document", "meta", vec![], None, ok("200", "OpenAPI 3.1", None)),
         _ => ("", "", vec![], None, ok("200", "", None)),
     }
 }
@@ -361,10 +335,7 @@ mod tests {
         }
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         for part in text.split("#/components/schemas/").skip(1) {
-            let name: String = part
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect();
+            let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
     }

@@ -22,8 +22,8 @@ pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> Ap
     let obj = state.db.object(object).await?;
     let filter = match params.get("filter").filter(|f| !f.trim().is_empty()) {
         Some(text) => {
-            let json: JsonValue = serde_json::from_str(text)
-                .map_err(|_| ApiError::from(FieldError::new("filter", "filter_syntax")))?;
+            let json: JsonValue =
+                serde_json::from_str(text).map_err(|_| ApiError::from(FieldError::new("filter", "filter_syntax")))?;
             Some(parse_filter(&obj, &json)?)
         }
         None => None,
@@ -32,10 +32,7 @@ pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> Ap
         filter,
         sort: parse_sort(&obj, params.get("sort").unwrap_or(""))?,
         limit: params.number("limit")?,
-        cursor: params
-            .get("cursor")
-            .filter(|c| !c.is_empty())
-            .map(str::to_string),
+        cursor: params.get("cursor").filter(|c| !c.is_empty()).map(str::to_string),
         trash: params.flag("trash")?,
         with_total: params.flag("total")?,
     })
@@ -92,17 +89,8 @@ pub async fn create_record(
         .db
         .create_record(authed.id(), &object, &body.fields, key.as_deref())
         .await?;
-    let mut response = with_etag(
-        &record,
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-    );
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("/api/v1/records/{}/{}", record.object, record.id))
-    {
+    let mut response = with_etag(&record, if created { StatusCode::CREATED } else { StatusCode::OK });
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/records/{}/{}", record.object, record.id)) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
@@ -153,13 +141,7 @@ pub async fn update_record(
     };
     let record = state
         .db
-        .update_record(
-            authed.id(),
-            &object,
-            &id,
-            &body.fields,
-            if_match.or(body.version),
-        )
+        .update_record(authed.id(), &object, &id, &body.fields, if_match.or(body.version))
         .await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
@@ -199,20 +181,13 @@ pub async fn record_history(
     Ok(Json(serde_json::json!({ "entries": entries })))
 }
 
-pub async fn search(
-    State(state): State<AppState>,
-    authed: Authed,
-    params: ApiQuery,
-) -> ApiResult<impl IntoResponse> {
+pub async fn search(State(state): State<AppState>, authed: Authed, params: ApiQuery) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     params.only(&["q", "limit"])?;
     let q = params.get("q").unwrap_or("");
     if q.chars().count() > 200 {
         return Err(FieldError::with("q", "too_long", serde_json::json!({ "max": 200 })).into());
     }
-    let hits = state
-        .db
-        .search(q, params.number("limit")?.unwrap_or(20))
-        .await?;
+    let hits = state.db.search(q, params.number("limit")?.unwrap_or(20)).await?;
     Ok(Json(serde_json::json!({ "query": q, "hits": hits })))
 }

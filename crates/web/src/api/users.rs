@@ -13,10 +13,7 @@ use peyvand_records::access::{Action, Role};
 use serde::Deserialize;
 use serde_json::json;
 
-pub async fn list_users(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> ApiResult<impl IntoResponse> {
+pub async fn list_users(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageUsers)?;
     Ok(Json(json!({ "users": state.db.list_users().await? })))
 }

@@ -26,14 +26,8 @@ pub struct Refs {
 
 /// Groups the integer part of a plain decimal text by thousands, in the language's digits.
 pub fn format_number(lang: &str, plain: &str) -> String {
-    let (sign, rest) = plain
-        .strip_prefix('-')
-        .map(|r| ("-", r))
-        .unwrap_or(("", plain));
-    let (int, frac) = rest
-        .split_once('.')
-        .map(|(i, f)| (i, Some(f)))
-        .unwrap_or((rest, None));
+    let (sign, rest) = plain.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", plain));
+    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
     let (group, point) = if lang == "fa" {
         ('\u{066C}', '\u{066B}')
     } else {
@@ -51,11 +45,7 @@ pub fn format_number(lang: &str, plain: &str) -> String {
         out.push(point);
         out.push_str(f);
     }
-    if lang == "fa" {
-        to_persian_digits(&out)
-    } else {
-        out
-    }
+    if lang == "fa" { to_persian_digits(&out) } else { out }
 }
 
 fn currency_name(lang: &str, code: &str) -> String {
@@ -67,18 +57,12 @@ fn currency_name(lang: &str, code: &str) -> String {
 }
 
 /// A field's value for display.
-pub fn display_value(
-    lang: &str,
-    field: &FieldDef,
-    value: &Json,
-    refs: &Refs,
-    offset: time::UtcOffset,
-) -> Cell {
+pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, offset: time::UtcOffset) -> Cell {
     let text = |s: String| Cell {
         text: s,
         ..Cell::default()
     };
-    if value.is_null() {
+    if value.is_null() || value.as_array().is_some_and(Vec::is_empty) {
         return text(t(lang, "record-empty"));
     }
     match field.field_type {
@@ -96,28 +80,12 @@ pub fn display_value(
                 .map(|d| format_datetime(lang, d, offset))
                 .unwrap_or_default(),
         ),
-        FieldType::Boolean => text(t(
-            lang,
-            if value.as_bool() == Some(true) {
-                "yes"
-            } else {
-                "no"
-            },
-        )),
-        FieldType::Integer | FieldType::Decimal | FieldType::Rating => {
-            text(format_number(lang, &plain(value)))
-        }
+        FieldType::Boolean => text(t(lang, if value.as_bool() == Some(true) { "yes" } else { "no" })),
+        FieldType::Integer | FieldType::Decimal | FieldType::Rating => text(format_number(lang, &plain(value))),
         FieldType::Currency => {
             let amount = value.get("amount").and_then(Json::as_str).unwrap_or("");
-            let code = value
-                .get("currency")
-                .and_then(Json::as_str)
-                .unwrap_or("IRR");
-            text(format!(
-                "{} {}",
-                format_number(lang, amount),
-                currency_name(lang, code)
-            ))
+            let code = value.get("currency").and_then(Json::as_str).unwrap_or("IRR");
+            text(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
         }
         FieldType::Select => text(
             value
@@ -157,18 +125,12 @@ pub fn display_value(
         ),
         FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId => {
             let items: Vec<String> = match value {
-                Json::Array(items) => items
-                    .iter()
-                    .filter_map(Json::as_str)
-                    .map(str::to_string)
-                    .collect(),
+                Json::Array(items) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
                 other => vec![plain(other)],
             };
             let items: Vec<String> = match field.field_type {
                 FieldType::Phone => items.iter().map(|p| format_phone(lang, p)).collect(),
-                FieldType::NationalId if lang == "fa" => {
-                    items.iter().map(|p| to_persian_digits(p)).collect()
-                }
+                FieldType::NationalId if lang == "fa" => items.iter().map(|p| to_persian_digits(p)).collect(),
                 _ => items,
             };
             Cell {
@@ -191,11 +153,7 @@ pub fn format_phone(lang: &str, e164: &str) -> String {
         Some(n) if n.len() == 10 => format!("0{} {}", &n[..2], &n[2..]),
         _ => e164.to_string(),
     };
-    if lang == "fa" {
-        to_persian_digits(&text)
-    } else {
-        text
-    }
+    if lang == "fa" { to_persian_digits(&text) } else { text }
 }
 
 fn plain(value: &Json) -> String {

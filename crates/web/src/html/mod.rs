@@ -3,6 +3,7 @@
 //! reading in Persian (right-to-left, Jalali dates, Persian digits) or English.
 
 mod display;
+mod forms;
 mod records;
 mod session;
 
@@ -42,12 +43,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(
-        lang: &'static str,
-        session: Option<&Session>,
-        catalog: Option<&Catalog>,
-        current: &str,
-    ) -> Layout {
+    pub fn new(lang: &'static str, session: Option<&Session>, catalog: Option<&Catalog>, current: &str) -> Layout {
         let nav = catalog
             .map(|c| {
                 c.objects
@@ -121,18 +117,30 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
 }
 
 const APP_CSS: &str = include_str!("../../assets/app.css");
+const APP_JS: &str = include_str!("../../assets/app.js");
+const HTMX_JS: &str = include_str!("../../assets/vendor/htmx-2.0.11.min.js");
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
 
 async fn app_css() -> Response {
-    let mut response = APP_CSS.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    response
+    asset(APP_CSS, "text/css; charset=utf-8")
+}
+
+async fn app_js() -> Response {
+    asset(APP_JS, "text/javascript; charset=utf-8")
+}
+
+async fn htmx_js() -> Response {
+    asset(HTMX_JS, "text/javascript; charset=utf-8")
 }
 
 /// The page routes.
@@ -143,7 +151,14 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/settings/language", post(session::set_language))
         .route("/search", get(records::search_page))
+        .route("/search/suggest", get(records::search_suggest))
         .route("/records/{object}", get(records::list_page))
+        .route("/records/{object}/new", get(forms::new_form).post(forms::create))
         .route("/records/{object}/{id}", get(records::record_page))
+        .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))
+        .route("/records/{object}/{id}/delete", post(forms::trash))
+        .route("/records/{object}/{id}/restore", post(forms::restore))
         .route("/assets/app.css", get(app_css))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/htmx.min.js", get(htmx_js))
 }

@@ -25,7 +25,7 @@ pub async fn home() -> Redirect {
     Redirect::to("/records/contact")
 }
 
-fn fail(e: impl Into<ApiError>) -> Response {
+pub(super) fn fail(e: impl Into<ApiError>) -> Response {
     let e: ApiError = e.into();
     match e.status() {
         StatusCode::NOT_FOUND => super::error_page(StatusCode::NOT_FOUND, "error-not-found"),
@@ -36,25 +36,15 @@ fn fail(e: impl Into<ApiError>) -> Response {
 
 /// Looks up, in one query per target object and one for users, the names that relation and
 /// user fields of these records point at.
-async fn load_refs(
-    state: &AppState,
-    object: &ObjectDef,
-    records: &[&Record],
-) -> Result<Refs, ApiError> {
+pub(super) async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&Record]) -> Result<Refs, ApiError> {
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in object
-        .live_fields()
-        .filter(|f| f.field_type == FieldType::Relation)
-    {
+    for f in object.live_fields().filter(|f| f.field_type == FieldType::Relation) {
         let Some(target) = &f.options.target else {
             continue;
         };
         for r in records {
             if let Some(id) = r.fields.get(&f.api_name).and_then(|v| v.as_str()) {
-                wanted
-                    .entry(target.clone())
-                    .or_default()
-                    .push(id.to_string());
+                wanted.entry(target.clone()).or_default().push(id.to_string());
             }
         }
     }
@@ -94,6 +84,8 @@ struct ListPage {
     first_href: Option<String>,
     next_label: String,
     first_label: String,
+    new_href: Option<String>,
+    new_label: String,
 }
 
 pub async fn list_page(
@@ -142,10 +134,7 @@ async fn list_inner(
     let page = state.db.list_records(object, &query).await?;
     let columns: Vec<_> = obj
         .visible_fields()
-        .filter(|f| {
-            !obj.title_field.split(' ').any(|t| t == f.api_name)
-                && f.field_type != FieldType::LongText
-        })
+        .filter(|f| !obj.title_field.split(' ').any(|t| t == f.api_name) && f.field_type != FieldType::LongText)
         .take(LIST_COLUMNS)
         .collect();
     let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
@@ -162,9 +151,7 @@ async fn list_inner(
                 display_value(
                     lang,
                     f,
-                    r.fields
-                        .get(&f.api_name)
-                        .unwrap_or(&serde_json::Value::Null),
+                    r.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null),
                     &refs,
                     offset,
                 )
@@ -181,11 +168,7 @@ async fn list_inner(
     let page_view = ListPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
         heading: obj.plural(lang).to_string(),
-        total: t_args(
-            lang,
-            "list-total",
-            &[("count", page.total.unwrap_or(0).to_string())],
-        ),
+        total: t_args(lang, "list-total", &[("count", page.total.unwrap_or(0).to_string())]),
         q,
         filter_label: t(lang, "list-filter-placeholder"),
         empty_label: t(lang, "list-empty"),
@@ -195,6 +178,12 @@ async fn list_inner(
         first_href: params.get("cursor").map(|_| base.clone()),
         next_label: t(lang, "list-next"),
         first_label: t(lang, "list-first"),
+        new_href: session
+            .user
+            .role
+            .allows(Action::WriteRecords)
+            .then(|| format!("/records/{object}/new")),
+        new_label: t_args(lang, "list-new", &[("object", obj.label(lang).to_string())]),
     };
     Ok(render(&page_view))
 }
@@ -237,6 +226,13 @@ struct RecordPage {
     related: Vec<RelatedSection>,
     history_label: String,
     history: Vec<HistoryItem>,
+    self_href: String,
+    can_write: bool,
+    can_delete: bool,
+    can_restore: bool,
+    edit_label: String,
+    delete_label: String,
+    restore_label: String,
 }
 
 pub async fn record_page(
@@ -250,12 +246,7 @@ pub async fn record_page(
     }
 }
 
-async fn record_inner(
-    state: &AppState,
-    session: &Session,
-    object: &str,
-    id: &str,
-) -> Result<Response, ApiError> {
+async fn record_inner(state: &AppState, session: &Session, object: &str, id: &str) -> Result<Response, ApiError> {
     if !session.user.role.allows(Action::ReadRecords) {
         return Err(ApiError::Forbidden);
     }
@@ -271,10 +262,7 @@ async fn record_inner(
             let cell = display_value(
                 lang,
                 f,
-                record
-                    .fields
-                    .get(&f.api_name)
-                    .unwrap_or(&serde_json::Value::Null),
+                record.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null),
                 &refs,
                 offset,
             );
@@ -289,13 +277,11 @@ async fn record_inner(
     // Records of other objects that point here (a company's contacts), one query per relation.
     let mut related = Vec::new();
     for other in &catalog.objects {
-        for f in other.live_fields().filter(|f| {
-            f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object)
-        }) {
-            let filter = parse_filter(
-                other,
-                &json!({ "field": f.api_name, "op": "eq", "value": id }),
-            )?;
+        for f in other
+            .live_fields()
+            .filter(|f| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object))
+        {
+            let filter = parse_filter(other, &json!({ "field": f.api_name, "op": "eq", "value": id }))?;
             let page = state
                 .db
                 .list_records(
@@ -311,11 +297,7 @@ async fn record_inner(
                 continue;
             }
             related.push(RelatedSection {
-                heading: t_args(
-                    lang,
-                    "record-related",
-                    &[("object", other.plural(lang).to_string())],
-                ),
+                heading: t_args(lang, "record-related", &[("object", other.plural(lang).to_string())]),
                 items: page
                     .records
                     .iter()
@@ -341,8 +323,7 @@ async fn record_inner(
                 .filter(|_| h.action == "update")
                 .filter_map(|c| {
                     let field = obj.field(c["field"].as_str()?)?;
-                    let show =
-                        |v: &serde_json::Value| display_value(lang, field, v, &refs, offset).text;
+                    let show = |v: &serde_json::Value| display_value(lang, field, v, &refs, offset).text;
                     Some(t_args(
                         lang,
                         "record-updated",
@@ -384,6 +365,13 @@ async fn record_inner(
         related,
         history_label: t(lang, "record-history"),
         history,
+        self_href: format!("/records/{object}/{id}"),
+        can_write: session.user.role.allows(Action::WriteRecords),
+        can_delete: session.user.role.allows(Action::DeleteRecords),
+        can_restore: session.user.role.allows(Action::RestoreRecords),
+        edit_label: t(lang, "record-edit"),
+        delete_label: t(lang, "record-delete"),
+        restore_label: t(lang, "record-restore"),
     };
     Ok(render(&view))
 }
@@ -403,43 +391,76 @@ struct SearchPage {
     hits: Vec<Hit>,
 }
 
-pub async fn search_page(
-    State(state): State<AppState>,
-    session: Session,
-    params: ApiQuery,
-) -> Response {
-    if !session.user.role.allows(Action::ReadRecords) {
-        return fail(ApiError::Forbidden);
-    }
-    let lang = current_lang();
-    let q = params.get("q").unwrap_or("").trim().to_string();
-    let catalog = match state.db.catalog().await {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let hits = match state.db.search(&q, 50).await {
-        Ok(h) => h,
-        Err(e) => return fail(e),
-    };
+#[derive(Template)]
+#[template(path = "suggest.html")]
+struct SuggestList {
+    hits: Vec<Hit>,
+}
+
+async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<Vec<Hit>, ApiError> {
+    let catalog = state.db.catalog().await?;
     let labels: HashMap<&str, &str> = catalog
         .objects
         .iter()
         .map(|o| (o.api_name.as_str(), o.label(lang)))
         .collect();
-    let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");
-    layout.query = q.clone();
-    let view = SearchPage {
-        layout,
-        heading: t(lang, "search-title"),
-        empty_label: t_args(lang, "search-no-results", &[("query", q)]),
-        hits: hits
-            .into_iter()
-            .map(|h| Hit {
-                href: format!("/records/{}/{}", h.object, h.id),
-                kind: labels.get(h.object.as_str()).unwrap_or(&"").to_string(),
-                text: h.title,
-            })
-            .collect(),
-    };
-    render(&view)
+    Ok(state
+        .db
+        .search(q, limit)
+        .await?
+        .into_iter()
+        .map(|h| Hit {
+            href: format!("/records/{}/{}", h.object, h.id),
+            kind: labels.get(h.object.as_str()).unwrap_or(&"").to_string(),
+            text: h.title,
+        })
+        .collect())
+}
+
+/// Instant results under the search box, as an HTML fragment (htmx).
+pub async fn search_suggest(State(state): State<AppState>, session: Session, params: ApiQuery) -> Response {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return fail(ApiError::Forbidden);
+    }
+    let q = params
+        .get("q")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    match hits_for(&state, current_lang(), &q, 8).await {
+        Ok(hits) => render(&SuggestList { hits }),
+        Err(e) => fail(e),
+    }
+}
+
+pub async fn search_page(State(state): State<AppState>, session: Session, params: ApiQuery) -> Response {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return fail(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let q = params
+        .get("q")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let result = async {
+        let catalog = state.db.catalog().await?;
+        let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");
+        layout.query = q.clone();
+        Ok::<_, ApiError>(SearchPage {
+            layout,
+            heading: t(lang, "search-title"),
+            empty_label: t_args(lang, "search-no-results", &[("query", q.clone())]),
+            hits: hits_for(&state, lang, &q, 50).await?,
+        })
+    }
+    .await;
+    match result {
+        Ok(view) => render(&view),
+        Err(e) => fail(e),
+    }
 }

@@ -25,16 +25,9 @@ pub struct Session {
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let login = || {
-            let next = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             Redirect::to(&format!("/login?next={}", encode(next))).into_response()
         };
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
@@ -55,9 +48,7 @@ impl FromRequestParts<AppState> for Session {
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -65,11 +56,7 @@ pub fn encode(s: &str) -> String {
 
 /// Refuses a form whose CSRF token is not the session's or that comes from another origin.
 #[allow(clippy::result_large_err)]
-pub fn check_csrf(
-    session: &Session,
-    headers: &HeaderMap,
-    form_token: &str,
-) -> Result<(), Response> {
+pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> Result<(), Response> {
     if same_secret(&session.csrf, form_token) && same_origin(headers) {
         Ok(())
     } else {
@@ -87,25 +74,17 @@ fn safe_next(next: &str) -> &str {
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let loopback = ["localhost", "127.0.0.1", "[::1]"]
         .iter()
         .any(|h| host == *h || host.starts_with(&format!("{h}:")));
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        == Some("https");
+    let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
     let secure = state.config.secure_cookies.unwrap_or(https || !loopback);
     let text = format!(
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     );
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(
-        "peyvand_session=; Path=/; Max-Age=0",
-    ))
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("peyvand_session=; Path=/; Max-Age=0"))
 }
 
 #[derive(Template)]
@@ -164,34 +143,29 @@ pub async fn login(
     if !same_origin(&headers) {
         return super::error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
-    let user =
-        match auth_check_login(&state, &form.email, &form.password, &addr.ip().to_string()).await {
-            Ok(user) => user,
-            Err(ApiError::TooManyRequests { retry_after_secs }) => {
-                let msg = t_args(
-                    lang,
-                    "login-throttled",
-                    &[("minutes", (retry_after_secs / 60).to_string())],
-                );
-                return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    render(&login_view(&form.email, &next, Some(msg))),
-                )
-                    .into_response();
-            }
-            Err(ApiError::Unauthorized) => {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    render(&login_view(
-                        &form.email,
-                        &next,
-                        Some(t(lang, "login-failed")),
-                    )),
-                )
-                    .into_response();
-            }
-            Err(e) => return e.into_response(),
-        };
+    let user = match auth_check_login(&state, &form.email, &form.password, &addr.ip().to_string()).await {
+        Ok(user) => user,
+        Err(ApiError::TooManyRequests { retry_after_secs }) => {
+            let msg = t_args(
+                lang,
+                "login-throttled",
+                &[("minutes", (retry_after_secs / 60).to_string())],
+            );
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                render(&login_view(&form.email, &next, Some(msg))),
+            )
+                .into_response();
+        }
+        Err(ApiError::Unauthorized) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                render(&login_view(&form.email, &next, Some(t(lang, "login-failed")))),
+            )
+                .into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
     let ttl = state.config.session_ttl;
     match state
         .db
@@ -254,11 +228,7 @@ pub async fn set_language(
     if !LANGS.contains(&form.lang.as_str()) {
         return super::error_page(StatusCode::BAD_REQUEST, "problem-bad-request");
     }
-    if let Err(e) = state
-        .db
-        .set_user_language(&session.user.id, &form.lang)
-        .await
-    {
+    if let Err(e) = state.db.set_user_language(&session.user.id, &form.lang).await {
         return ApiError::from(e).into_response();
     }
     let back = headers
@@ -268,10 +238,7 @@ pub async fn set_language(
         .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
         .unwrap_or_else(|| "/".into());
     let mut response = Redirect::to(safe_next(&back)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "lang={}; Path=/; SameSite=Lax; Max-Age=31536000",
-        form.lang
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("lang={}; Path=/; SameSite=Lax; Max-Age=31536000", form.lang)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response

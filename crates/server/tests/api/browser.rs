@@ -1,0 +1,92 @@
+//! Browser tests: headless Chromium driven over WebDriver against the real server. They test the
+//! pages people use, so they run on SQLite only (the storage underneath is tested on both).
+
+use crate::helpers::{ADMIN_EMAIL, Backend, PASSWORD, TestApp};
+use crate::webdriver::Browser;
+use serde_json::json;
+
+#[tokio::test]
+async fn create_find_and_read_a_contact_in_persian_and_english() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    app.add_field(
+        "contact",
+        json!({"api_name": "contract_date", "type": "date", "label_fa": "تاریخ قرارداد", "label_en": "Contract date"}),
+    )
+    .await;
+    app.add_field(
+        "contact",
+        json!({"api_name": "tier", "type": "select", "label_fa": "سطح", "label_en": "Tier",
+               "options": {"options": [{"value": "gold", "label_fa": "طلایی", "label_en": "Gold"}, {"value": "silver", "label_fa": "نقره‌ای", "label_en": "Silver"}]}}),
+    )
+    .await;
+    app.create("company", json!({"name": "فولاد پارس"})).await;
+
+    // Sign in; the admin reads English, so switch to Persian.
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_text("h1", "Contacts").await;
+    browser.screenshot("contacts-en").await;
+    browser.click("form[action='/settings/language'] button").await;
+    browser.wait_for_text("h1", "مخاطبان").await;
+    browser.screenshot("contacts-fa").await;
+
+    // A new contact in the Persian form, with the custom fields and a date from the Jalali picker.
+    browser.click("a.button[href='/records/contact/new']").await;
+    browser.wait_for_text("h1", "مخاطب جدید").await;
+    browser.type_into("#f-first_name", "کاوه").await;
+    browser.type_into("#f-last_name", "یزدانی").await;
+    browser.select("#f-tier", "gold").await;
+    browser.click("button.calendar-open[data-for='f-contract_date']").await;
+    browser.screenshot("new-contact-calendar-fa").await;
+    browser.click(".calendar .calendar-grid .calendar-day").await;
+    let picked = browser.value("#f-contract_date").await;
+    let date = peyvand_web::i18n::parse_form_date(&picked)
+        .unwrap_or_else(|| panic!("the picker wrote a Jalali date, not {picked:?}"));
+    let (_, _, day) = peyvand_web::i18n::to_jalali(date).expect("jalali");
+    assert_eq!(day, 1, "the first day of the shown month was picked: {picked}");
+    browser.click(".record-form button[type=submit]").await;
+    let page = browser.wait_for_text("main", "کاوه یزدانی").await;
+    assert!(
+        page.contains(&picked),
+        "the record shows the Jalali date {picked}:\n{page}"
+    );
+    assert!(page.contains("طلایی"));
+    browser.screenshot("contact-fa").await;
+    let record_url = browser.url().await;
+
+    // A form with a missing required field says so beside the field.
+    browser.goto(&app.url("/records/contact/new")).await;
+    browser.type_into("#f-first_name", "بی‌نام").await;
+    browser.click(".record-form button[type=submit]").await;
+    assert_eq!(browser.text("#err-last_name").await, "این فیلد الزامی است.");
+    browser.screenshot("new-contact-errors-fa").await;
+
+    // Global search typed with Arabic Yeh and Kaf finds the contact as you type.
+    browser.goto(&app.url("/records/company")).await;
+    browser.type_into("header input[type=search]", "كاوه يزد").await;
+    browser.wait_for_text("#suggest", "کاوه یزدانی").await;
+    browser.screenshot("search-fa").await;
+    browser.click("#suggest a").await;
+    browser.wait_for_text("h1", "کاوه یزدانی").await;
+    assert_eq!(browser.url().await, record_url);
+
+    // In English the same date is Gregorian.
+    browser.click("form[action='/settings/language'] button").await;
+    let page = browser.wait_for_text("main", "Contract date").await;
+    let gregorian = peyvand_records::value::format_date(date);
+    assert!(page.contains(&gregorian), "the record shows {gregorian}:\n{page}");
+    assert!(page.contains("Gold"));
+    browser.screenshot("contact-en").await;
+
+    // On a phone.
+    browser.resize(375, 812).await;
+    browser.screenshot("contact-en-phone").await;
+    browser.goto(&app.url("/records/contact")).await;
+    browser.screenshot("contacts-en-phone").await;
+
+    browser.quit().await;
+    app.stop().await;
+}

@@ -1,0 +1,92 @@
+// Peyvand's own script: a date picker for Jalali and Gregorian dates. Everything else is
+// server-rendered HTML with htmx attributes.
+(function () {
+  "use strict";
+  var persianDigits = "۰۱۲۳۴۵۶۷۸۹";
+  function toPersian(s) { return String(s).replace(/[0-9]/g, function (d) { return persianDigits[+d]; }); }
+  function toLatin(s) {
+    return String(s).replace(/[۰-۹]/g, function (d) { return persianDigits.indexOf(d); })
+      .replace(/[٠-٩]/g, function (d) { return d.charCodeAt(0) - 0x660; });
+  }
+  // Jalali year, month, day of a Gregorian date, by the browser's own Persian calendar.
+  var persianFormat = new Intl.DateTimeFormat("en-US-u-ca-persian-nu-latn", { year: "numeric", month: "numeric", day: "numeric", timeZone: "UTC" });
+  function jalaliOf(date) {
+    var parts = {};
+    persianFormat.formatToParts(date).forEach(function (p) { parts[p.type] = p.value; });
+    return { y: parseInt(parts.year, 10), m: parseInt(parts.month, 10), d: parseInt(parts.day, 10) };
+  }
+  function utc(y, m, d) { return new Date(Date.UTC(y, m - 1, d)); }
+  function addDays(date, n) { return new Date(date.getTime() + n * 86400000); }
+  // The Gregorian date of the first day of a Jalali month: Farvardin 1 falls on 20 or 21 March.
+  function jalaliMonthStart(jy, jm) {
+    var g = utc(jy + 621, 3, 18);
+    for (var i = 0; i < 400; i++) {
+      var j = jalaliOf(g);
+      if (j.y === jy && j.m === jm && j.d === 1) return g;
+      g = addDays(g, j.y < jy || (j.y === jy && j.m < jm) ? Math.max(1, 29 - j.d) : -1);
+    }
+    return null;
+  }
+
+  function openCalendar(input, button) {
+    closeCalendar();
+    var jalali = input.dataset.calendar === "jalali";
+    var labels = document.getElementById("calendar-labels");
+    var months = labels.dataset.months.split(",");
+    var weekdays = labels.dataset.weekdays.split(",");
+    var today = new Date();
+    var shown;
+    var v = toLatin(input.value).split(/[\/-]/).map(function (x) { return parseInt(x, 10); });
+    if (v.length === 3 && v.every(function (x) { return x > 0; })) shown = { y: v[0], m: v[1] };
+    else if (jalali) { var t = jalaliOf(today); shown = { y: t.y, m: t.m }; }
+    else shown = { y: today.getUTCFullYear(), m: today.getUTCMonth() + 1 };
+
+    var box = document.createElement("div");
+    box.className = "calendar";
+    box.setAttribute("role", "dialog");
+    function render() {
+      box.innerHTML = "";
+      var head = document.createElement("div");
+      head.className = "calendar-head";
+      var prev = document.createElement("button"); prev.type = "button"; prev.textContent = "‹"; prev.className = "calendar-prev";
+      var next = document.createElement("button"); next.type = "button"; next.textContent = "›"; next.className = "calendar-next";
+      var title = document.createElement("span");
+      title.textContent = months[shown.m - 1] + " " + (jalali ? toPersian(shown.y) : shown.y);
+      prev.onclick = function () { shown.m -= 1; if (shown.m < 1) { shown.m = 12; shown.y -= 1; } render(); };
+      next.onclick = function () { shown.m += 1; if (shown.m > 12) { shown.m = 1; shown.y += 1; } render(); };
+      head.append(prev, title, next);
+      box.append(head);
+      var grid = document.createElement("div");
+      grid.className = "calendar-grid";
+      weekdays.forEach(function (w) { var s = document.createElement("span"); s.className = "wd"; s.textContent = w; grid.append(s); });
+      var first = jalali ? jalaliMonthStart(shown.y, shown.m) : utc(shown.y, shown.m, 1);
+      // Columns start on Saturday in Persian and on Monday in English.
+      var offset = jalali ? (first.getUTCDay() + 1) % 7 : (first.getUTCDay() + 6) % 7;
+      for (var i = 0; i < offset; i++) grid.append(document.createElement("span"));
+      for (var day = first, n = 1; n <= 31; n++, day = addDays(day, 1)) {
+        var parts = jalali ? jalaliOf(day) : { y: day.getUTCFullYear(), m: day.getUTCMonth() + 1, d: day.getUTCDate() };
+        if (parts.m !== shown.m) break;
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "calendar-day";
+        b.textContent = jalali ? toPersian(parts.d) : parts.d;
+        b.dataset.value = jalali
+          ? toPersian(parts.y + "/" + String(parts.m).padStart(2, "0") + "/" + String(parts.d).padStart(2, "0"))
+          : parts.y + "-" + String(parts.m).padStart(2, "0") + "-" + String(parts.d).padStart(2, "0");
+        b.onclick = function (e) { input.value = e.target.dataset.value; closeCalendar(); input.focus(); };
+        grid.append(b);
+      }
+      box.append(grid);
+    }
+    render();
+    button.parentNode.append(box);
+  }
+  function closeCalendar() { document.querySelectorAll(".calendar").forEach(function (c) { c.remove(); }); }
+
+  document.addEventListener("click", function (e) {
+    var opener = e.target.closest(".calendar-open");
+    if (opener) { openCalendar(document.getElementById(opener.dataset.for), opener); return; }
+    if (!e.target.closest(".calendar")) closeCalendar();
+  });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeCalendar(); });
+})();

@@ -1,0 +1,602 @@
+//! Create and edit forms for any object, generated from its fields, with each validation
+//! message beside its field; trash and restore. The handlers call the same store operations as
+//! the JSON API; this module only turns form fields into the API's JSON values and back.
+
+use super::display::format_phone;
+use super::records::fail;
+use super::{Layout, Session, check_csrf, render};
+use crate::AppState;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::{field_error_message, format_date, parse_form_date, t, t_args};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_records::access::Action;
+use peyvand_records::normalize::to_latin_digits;
+use peyvand_records::value::{parse_date, parse_datetime};
+use peyvand_records::{FieldDef, FieldError, FieldType, ObjectDef};
+use peyvand_store::Error as StoreError;
+use peyvand_store::records::{ListQuery, Record};
+use serde_json::{Map, Value as Json, json};
+use std::collections::BTreeMap;
+
+/// Submitted form texts by field name.
+type Submitted = BTreeMap<String, String>;
+
+/// Records offered in a relation field's list.
+const RELATION_CHOICES: u32 = 200;
+
+/// One choice of a select, multi-select, relation or user field.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One field of a form, ready for the template.
+pub struct FormField {
+    pub name: String,
+    pub label: String,
+    /// The widget: text, textarea, number, email, tel, url, date, datetime, checkbox, select,
+    /// multiselect, list (several values, one per line), money, rating.
+    pub widget: &'static str,
+    pub value: String,
+    pub currency: String,
+    pub choices: Vec<Choice>,
+    pub required: bool,
+    pub help: String,
+    pub error: Option<String>,
+    pub ltr: bool,
+    /// The date input takes Jalali dates (Persian pages).
+    pub jalali: bool,
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage {
+    layout: Layout,
+    heading: String,
+    action: String,
+    cancel_href: String,
+    version: String,
+    form_error: Option<String>,
+    fields: Vec<FormField>,
+    save_label: String,
+    cancel_label: String,
+    required_label: String,
+    calendar: CalendarLabels,
+}
+
+/// Words the date picker shows.
+pub struct CalendarLabels {
+    pub open: String,
+    pub months: String,
+    pub weekdays: String,
+}
+
+fn calendar_labels(lang: &str) -> CalendarLabels {
+    CalendarLabels {
+        open: t(lang, "calendar-open"),
+        months: t(lang, "calendar-months"),
+        weekdays: t(lang, "calendar-weekdays"),
+    }
+}
+
+fn widget(field: &FieldDef) -> &'static str {
+    match field.field_type {
+        FieldType::LongText => "textarea",
+        FieldType::Integer | FieldType::Decimal => "number",
+        FieldType::Currency => "money",
+        FieldType::Rating => "rating",
+        FieldType::Date => "date",
+        FieldType::Datetime => "datetime",
+        FieldType::Boolean => "checkbox",
+        FieldType::Select | FieldType::Relation | FieldType::User => "select",
+        FieldType::MultiSelect if field.options.allow_new => "list",
+        FieldType::MultiSelect => "multiselect",
+        FieldType::Email | FieldType::Phone if field.options.multiple => "list",
+        FieldType::Email => "email",
+        FieldType::Phone => "tel",
+        FieldType::Url => "url",
+        FieldType::Text | FieldType::NationalId => "text",
+    }
+}
+
+/// The text a form shows for a stored value.
+fn form_text(lang: &str, field: &FieldDef, value: &Json, offset: time::UtcOffset) -> String {
+    let plain = |v: &Json| match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    };
+    match (field.field_type, value) {
+        (_, Json::Null) => String::new(),
+        (FieldType::Date, Json::String(s)) => parse_date(s).map(|d| format_date(lang, d)).unwrap_or_default(),
+        (FieldType::Datetime, Json::String(s)) => parse_datetime(s)
+            .map(|t| {
+                let local = t.to_offset(offset);
+                format!(
+                    "{}T{:02}:{:02}",
+                    peyvand_records::value::format_date(local.date()),
+                    local.hour(),
+                    local.minute()
+                )
+            })
+            .unwrap_or_default(),
+        (FieldType::Currency, v) => v.get("amount").map(plain).unwrap_or_default(),
+        (FieldType::Phone, Json::Array(items)) => items
+            .iter()
+            .filter_map(Json::as_str)
+            .map(|p| format_phone("en", p))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (FieldType::Phone, Json::String(p)) => format_phone("en", p),
+        (_, Json::Array(items)) => items.iter().map(plain).collect::<Vec<_>>().join("\n"),
+        (_, v) => plain(v),
+    }
+}
+
+/// Builds the form's fields from the object and the current values (a stored record, or what
+/// was just submitted), with errors beside their fields.
+async fn form_fields(
+    state: &AppState,
+    object: &ObjectDef,
+    values: &Map<String, Json>,
+    submitted: Option<&Submitted>,
+    errors: &[FieldError],
+) -> Result<Vec<FormField>, ApiError> {
+    let lang = current_lang();
+    let offset = state.config.display_offset;
+    let users = state.db.list_users().await?;
+    let mut fields = Vec::new();
+    for f in object.visible_fields() {
+        let current = values.get(&f.api_name).cloned().unwrap_or(Json::Null);
+        let value = match submitted.and_then(|s| s.get(&f.api_name)) {
+            Some(text) => text.clone(),
+            None => form_text(lang, f, &current, offset),
+        };
+        let selected: Vec<String> = match (&current, submitted.and_then(|s| s.get(&f.api_name))) {
+            (_, Some(text)) => text.split('\n').map(str::to_string).collect(),
+            (Json::Array(items), None) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+            (Json::String(s), None) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        let mut choices: Vec<Choice> = match f.field_type {
+            FieldType::Select | FieldType::MultiSelect if !f.options.allow_new => f
+                .options
+                .options
+                .iter()
+                .map(|o| Choice {
+                    value: o.value.clone(),
+                    label: f.option_label(&o.value, lang).to_string(),
+                    selected: selected.contains(&o.value),
+                })
+                .collect(),
+            FieldType::User => users
+                .iter()
+                .filter(|u| u.active)
+                .map(|u| Choice {
+                    value: u.id.clone(),
+                    label: u.name.clone(),
+                    selected: selected.contains(&u.id),
+                })
+                .collect(),
+            FieldType::Relation => relation_choices(state, f, &selected).await?,
+            _ => Vec::new(),
+        };
+        if matches!(f.field_type, FieldType::Select | FieldType::Relation | FieldType::User) {
+            choices.insert(
+                0,
+                Choice {
+                    value: String::new(),
+                    label: t(lang, "record-empty"),
+                    selected: selected.is_empty(),
+                },
+            );
+        }
+        let error = errors
+            .iter()
+            .find(|e| e.field == f.api_name)
+            .map(|e| field_error_message(lang, e.code, &e.params));
+        fields.push(FormField {
+            name: f.api_name.clone(),
+            label: f.label(lang).to_string(),
+            widget: widget(f),
+            value,
+            currency: submitted
+                .and_then(|s| s.get(&format!("{}__cur", f.api_name)).cloned())
+                .or_else(|| current.get("currency").and_then(Json::as_str).map(str::to_string))
+                .or_else(|| f.options.currency.clone())
+                .unwrap_or_else(|| "IRR".into()),
+            choices,
+            required: f.required,
+            help: if lang == "fa" {
+                f.help_fa.clone()
+            } else {
+                f.help_en.clone()
+            },
+            error,
+            ltr: matches!(
+                f.field_type,
+                FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId
+            ),
+            jalali: lang == "fa",
+        });
+    }
+    Ok(fields)
+}
+
+async fn relation_choices(state: &AppState, field: &FieldDef, selected: &[String]) -> Result<Vec<Choice>, ApiError> {
+    let Some(target) = field.options.target.clone() else {
+        return Ok(Vec::new());
+    };
+    let obj = state.db.object(&target).await?;
+    let sort = obj.title_field.split(' ').next_back().unwrap_or("created_at");
+    let query = ListQuery {
+        sort: peyvand_records::filter::parse_sort(&obj, sort)?,
+        limit: Some(RELATION_CHOICES),
+        ..ListQuery::default()
+    };
+    let page = state.db.list_records(&target, &query).await?;
+    let mut choices: Vec<Choice> = page
+        .records
+        .iter()
+        .map(|r| Choice {
+            value: r.id.clone(),
+            label: r.title.clone(),
+            selected: selected.contains(&r.id),
+        })
+        .collect();
+    // The current value stays selectable even when it is not among the first records.
+    let missing: Vec<String> = selected
+        .iter()
+        .filter(|s| !s.is_empty() && !choices.iter().any(|c| &c.value == *s))
+        .cloned()
+        .collect();
+    for (id, title) in state.db.titles(&target, &missing).await? {
+        choices.push(Choice {
+            value: id,
+            label: title,
+            selected: true,
+        });
+    }
+    Ok(choices)
+}
+
+/// The submitted form: field name → text (several values joined by newlines).
+fn collect(pairs: &[(String, String)]) -> Submitted {
+    let mut out = Submitted::new();
+    for (k, v) in pairs {
+        let Some(name) = k.strip_prefix("f.") else { continue };
+        match out.get_mut(name) {
+            Some(existing) => {
+                existing.push('\n');
+                existing.push_str(v);
+            }
+            None => {
+                out.insert(name.to_string(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Turns the submitted texts into the API's JSON values for the object's visible fields.
+fn to_json(object: &ObjectDef, submitted: &Submitted, offset: time::UtcOffset) -> Map<String, Json> {
+    let mut input = Map::new();
+    for f in object.visible_fields() {
+        let text = submitted.get(&f.api_name).map(String::as_str).unwrap_or("").trim();
+        let value = match widget(f) {
+            "checkbox" => json!(text == "on" || text.ends_with("\non") || text == "true"),
+            "list" | "multiselect" => {
+                let items: Vec<&str> = text
+                    .split(['\n', ',', '،'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                json!(items)
+            }
+            "date" if !text.is_empty() => match parse_form_date(text) {
+                Some(d) => json!(peyvand_records::value::format_date(d)),
+                None => json!(text),
+            },
+            "datetime" if !text.is_empty() => json!(local_to_rfc3339(text, offset).unwrap_or_else(|| text.to_string())),
+            "money" if !text.is_empty() => {
+                let currency = submitted
+                    .get(&format!("{}__cur", f.api_name))
+                    .map(|c| c.trim().to_uppercase());
+                json!({ "amount": text, "currency": currency.filter(|c| !c.is_empty()) })
+            }
+            _ if text.is_empty() => Json::Null,
+            _ => json!(text),
+        };
+        input.insert(f.api_name.clone(), value);
+    }
+    input
+}
+
+/// `2024-03-20T10:30` in the display offset → RFC 3339.
+fn local_to_rfc3339(text: &str, offset: time::UtcOffset) -> Option<String> {
+    let latin = to_latin_digits(text);
+    let (date, clock) = latin.split_once('T').or_else(|| latin.split_once(' '))?;
+    let date = parse_form_date(date)?;
+    let (h, m) = clock.split_once(':')?;
+    let t = time::Time::from_hms(h.parse().ok()?, m.get(..2).unwrap_or(m).parse().ok()?, 0).ok()?;
+    let local = time::PrimitiveDateTime::new(date, t).assume_offset(offset);
+    Some(peyvand_records::value::format_datetime(local))
+}
+
+fn split_errors(e: StoreError) -> Result<(Vec<FieldError>, Option<&'static str>), ApiError> {
+    match e {
+        StoreError::Validation(errors) => Ok((errors, None)),
+        StoreError::Conflict { code, details } => Ok((details, Some(code))),
+        other => Err(other.into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_page(
+    state: &AppState,
+    session: &Session,
+    object: &ObjectDef,
+    record: Option<&Record>,
+    values: &Map<String, Json>,
+    submitted: Option<&Submitted>,
+    errors: &[FieldError],
+    conflict: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let fields = form_fields(state, object, values, submitted, errors).await?;
+    let (heading, action, cancel) = match record {
+        Some(r) => (
+            t_args(lang, "form-edit-title", &[("title", r.title.clone())]),
+            format!("/records/{}/{}/edit", object.api_name, r.id),
+            format!("/records/{}/{}", object.api_name, r.id),
+        ),
+        None => (
+            t_args(lang, "list-new", &[("object", object.label(lang).to_string())]),
+            format!("/records/{}/new", object.api_name),
+            format!("/records/{}", object.api_name),
+        ),
+    };
+    let form_error = match conflict {
+        Some("version_conflict") => Some(field_error_message(lang, "version_conflict", &Json::Null)),
+        Some(_) | None if !errors.is_empty() => Some(t(lang, "form-errors")),
+        Some(_) => Some(t(lang, "problem-conflict")),
+        None => None,
+    };
+    let page = FormPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), &object.api_name),
+        heading,
+        action,
+        cancel_href: cancel,
+        version: record.map(|r| r.version.to_string()).unwrap_or_default(),
+        form_error,
+        fields,
+        save_label: t(lang, "record-save"),
+        cancel_label: t(lang, "record-cancel"),
+        required_label: t(lang, "form-required"),
+        calendar: calendar_labels(lang),
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+pub async fn new_form(State(state): State<AppState>, session: Session, Path(object): Path<String>) -> Response {
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        // Defaults show in a new form.
+        let defaults: Map<String, Json> = obj
+            .visible_fields()
+            .filter_map(|f| f.default_value.clone().map(|d| (f.api_name.clone(), d)))
+            .collect();
+        form_page(&state, &session, &obj, None, &defaults, None, &[], None, StatusCode::OK).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(object): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
+        return r;
+    }
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        let submitted = collect(&pairs);
+        let input = to_json(&obj, &submitted, state.config.display_offset);
+        match state
+            .db
+            .create_record(Some(&session.user.id), &object, &input, None)
+            .await
+        {
+            Ok((record, _)) => Ok(Redirect::to(&format!("/records/{object}/{}", record.id)).into_response()),
+            Err(e) => {
+                let (errors, conflict) = split_errors(e)?;
+                let empty = Map::new();
+                form_page(
+                    &state,
+                    &session,
+                    &obj,
+                    None,
+                    &empty,
+                    Some(&submitted),
+                    &errors,
+                    conflict,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    session: Session,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        let record = state.db.get_record(&object, &id, false).await?;
+        form_page(
+            &state,
+            &session,
+            &obj,
+            Some(&record),
+            &record.fields,
+            None,
+            &[],
+            None,
+            StatusCode::OK,
+        )
+        .await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((object, id)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
+        return r;
+    }
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        let submitted = collect(&pairs);
+        let input = to_json(&obj, &submitted, state.config.display_offset);
+        let version = field(&pairs, "version").parse::<i64>().ok();
+        match state
+            .db
+            .update_record(Some(&session.user.id), &object, &id, &input, version)
+            .await
+        {
+            Ok(record) => Ok(Redirect::to(&format!("/records/{object}/{}", record.id)).into_response()),
+            Err(e) => {
+                let (errors, conflict) = split_errors(e)?;
+                let record = state.db.get_record(&object, &id, false).await?;
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                form_page(
+                    &state,
+                    &session,
+                    &obj,
+                    Some(&record),
+                    &record.fields,
+                    Some(&submitted),
+                    &errors,
+                    conflict,
+                    status,
+                )
+                .await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub async fn trash(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((object, id)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
+        return r;
+    }
+    if !session.user.role.allows(Action::DeleteRecords) {
+        return fail(ApiError::Forbidden);
+    }
+    match state.db.delete_record(Some(&session.user.id), &object, &id).await {
+        Ok(()) => Redirect::to(&format!("/records/{object}/{id}")).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((object, id)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
+        return r;
+    }
+    if !session.user.role.allows(Action::RestoreRecords) {
+        return fail(ApiError::Forbidden);
+    }
+    match state.db.restore_record(Some(&session.user.id), &object, &id).await {
+        Ok(_) => Redirect::to(&format!("/records/{object}/{id}")).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_become_utc() {
+        let tehran = time::UtcOffset::from_hms(3, 30, 0).expect("offset");
+        assert_eq!(
+            local_to_rfc3339("2024-03-20T10:30", tehran).as_deref(),
+            Some("2024-03-20T07:00:00.000000Z")
+        );
+        assert_eq!(
+            local_to_rfc3339("۱۴۰۳/۰۱/۰۱ ۱۰:۳۰", tehran).as_deref(),
+            Some("2024-03-20T07:00:00.000000Z")
+        );
+        assert_eq!(local_to_rfc3339("soon", tehran), None);
+    }
+
+    #[test]
+    fn repeated_keys_join() {
+        let pairs = vec![
+            ("csrf".to_string(), "x".to_string()),
+            ("f.tags".to_string(), "a".to_string()),
+            ("f.tags".to_string(), "b".to_string()),
+            ("f.name".to_string(), "n".to_string()),
+        ];
+        let m = collect(&pairs);
+        assert_eq!(m.get("tags").map(String::as_str), Some("a\nb"));
+        assert_eq!(m.get("name").map(String::as_str), Some("n"));
+        assert!(!m.contains_key("csrf"));
+    }
+}

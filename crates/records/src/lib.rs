@@ -11,6 +11,7 @@ pub mod meta;
 pub mod normalize;
 pub mod validate;
 pub mod value;
+pub mod view;
 
 pub use decimal::Decimal;
 pub use filter::{Filter, Op, SortKey};

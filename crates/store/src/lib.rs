@@ -16,6 +16,7 @@ pub mod schema;
 pub mod search;
 mod sql;
 pub mod testing;
+pub mod views;
 
 pub use error::{Error, Result};
 pub use sql::Dialect;

@@ -16,12 +16,20 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_core.sql",
-    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
-    postgres: include_str!("../migrations/postgres/0001_core.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_core.sql",
+        sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../migrations/postgres/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_views.sql",
+        sqlite: include_str!("../migrations/sqlite/0002_views.sql"),
+        postgres: include_str!("../migrations/postgres/0002_views.sql"),
+    },
+];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.
 const PG_MIGRATION_LOCK: i64 = 7_277_001;

@@ -500,16 +500,88 @@ impl Db {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
+        self.update_in(&mut tx, actor, &obj, id, changes.values, expected_version)
+            .await?;
+        tx.commit().await?;
+        self.get_record(object, id, false).await
+    }
+
+    /// Applies the same changes to several live records, all or none.
+    pub async fn bulk_update(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        ids: &[String],
+        input: &Map<String, Json>,
+    ) -> Result<usize> {
+        let obj = self.object(object).await?;
+        let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
+        let mut tx = self.write().await?;
+        for id in ids {
+            self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), None)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+
+    /// Adds a member (a tag, an option) to a multi-valued field of several live records, all or none.
+    pub async fn bulk_add_member(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        ids: &[String],
+        field: &str,
+        member: &str,
+    ) -> Result<usize> {
+        let obj = self.object(object).await?;
+        let def = obj
+            .field(field)
+            .filter(|f| f.storage() == Storage::List)
+            .ok_or_else(|| Error::invalid(FieldError::new(field, "unknown_field")))?;
+        let mut tx = self.write().await?;
+        for id in ids {
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL",
+                def.column, obj.table
+            )))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
+            let mut items = match read_value(&row, def)? {
+                Value::List(items) => items,
+                _ => Vec::new(),
+            };
+            items.push(member.to_string());
+            let mut input = Map::new();
+            input.insert(field.to_string(), json!(items));
+            let changes = validate(&obj, &input, Mode::Update).map_err(Error::Validation)?;
+            self.update_in(&mut tx, actor, &obj, id, changes.values, None).await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+
+    async fn update_in(
+        &self,
+        tx: &mut WriteTx,
+        actor: Option<&str>,
+        obj: &ObjectDef,
+        id: &str,
+        values_in: Vec<(&FieldDef, Value)>,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL",
-            select_list(&obj),
+            select_list(obj),
             obj.table
         )))
         .bind(id.to_string())
         .fetch_optional(&mut *tx.tx)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
-        let (current, mut values) = record_from_row(&obj, &row)?;
+        .ok_or_else(|| Error::NotFound(format!("{} {id}", obj.api_name)))?;
+        let (current, mut values) = record_from_row(obj, &row)?;
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(Error::Conflict {
                 code: "version_conflict",
@@ -520,8 +592,7 @@ impl Db {
                 )],
             });
         }
-        let changed: Vec<(&FieldDef, Value)> = changes
-            .values
+        let changed: Vec<(&FieldDef, Value)> = values_in
             .into_iter()
             .filter(|(f, v)| {
                 values
@@ -531,10 +602,10 @@ impl Db {
             })
             .collect();
         if changed.is_empty() {
-            return Ok(current);
+            return Ok(());
         }
-        check_references(&mut tx, self, &changed).await?;
-        check_unique(&mut tx, &obj, &changed, Some(id)).await?;
+        check_references(tx, self, &changed).await?;
+        check_unique(tx, obj, &changed, Some(id)).await?;
         let mut sql = Sql::new(&format!(
             "UPDATE {} SET version = version + 1, updated_at = ",
             obj.table
@@ -568,7 +639,7 @@ impl Db {
                     .execute(&mut *tx.tx)
                     .await?;
                 if let Value::List(items) = value {
-                    insert_values(&mut tx, field, id, items, true).await?;
+                    insert_values(tx, field, id, items, true).await?;
                 }
             }
             let old = current.fields.get(&field.api_name).cloned().unwrap_or(Json::Null);
@@ -578,39 +649,45 @@ impl Db {
                 None => values.push((field.api_name.clone(), value.clone())),
             }
         }
-        write_terms(&mut tx, &obj, id, &values).await?;
-        write_audit(&mut tx, &obj.api_name, id, "update", actor, &json!(audit)).await?;
-        tx.commit().await?;
-        self.get_record(object, id, false).await
+        write_terms(tx, obj, id, &values).await?;
+        write_audit(tx, &obj.api_name, id, "update", actor, &json!(audit)).await
     }
 
     /// Moves a record to the trash.
     pub async fn delete_record(&self, actor: Option<&str>, object: &str, id: &str) -> Result<()> {
+        self.bulk_delete(actor, object, &[id.to_string()]).await.map(|_| ())
+    }
+
+    /// Moves several records to the trash, all or none.
+    pub async fn bulk_delete(&self, actor: Option<&str>, object: &str, ids: &[String]) -> Result<usize> {
         let obj = self.object(object).await?;
         let mut tx = self.write().await?;
-        let ts = now();
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3 AND deleted_at IS NULL",
-            obj.table
-        )))
-        .bind(ts)
-        .bind(actor.map(str::to_string))
-        .bind(id.to_string())
-        .execute(&mut *tx.tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(Error::NotFound(format!("{object} {id}")));
+        for id in ids {
+            let ts = now();
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3 AND deleted_at IS NULL",
+                obj.table
+            )))
+            .bind(ts)
+            .bind(actor.map(str::to_string))
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(Error::NotFound(format!("{object} {id}")));
+            }
+            sqlx::query("UPDATE record_values SET uniq = 0 WHERE record_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+            sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+            write_audit(&mut tx, &obj.api_name, id, "delete", actor, &json!([])).await?;
         }
-        sqlx::query("UPDATE record_values SET uniq = 0 WHERE record_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx.tx)
-            .await?;
-        sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx.tx)
-            .await?;
-        write_audit(&mut tx, &obj.api_name, id, "delete", actor, &json!([])).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(ids.len())
     }
 
     /// Brings a record back from the trash; refused if a live record took one of its unique values.

@@ -90,3 +90,69 @@
   });
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeCalendar(); });
 })();
+
+// Lists: a checkbox that selects every row.
+document.addEventListener("change", function (e) {
+  if (!e.target.matches("[data-select-all]")) return;
+  var form = e.target.closest("form");
+  form.querySelectorAll("input[name=id]").forEach(function (c) { c.checked = e.target.checked; });
+});
+
+// Boards: drag a card to another column to change the field; the toast offers an undo.
+(function () {
+  "use strict";
+  var board = document.querySelector(".board");
+  if (!board || board.dataset.canWrite !== "true") return;
+  var dragged = null;
+  var toast = document.querySelector(".toast");
+  function column(el) { return el.closest(".board-column"); }
+  function send(id, value) {
+    var body = new URLSearchParams({ csrf: board.dataset.csrf, field: board.dataset.field, value: value });
+    return fetch("/records/" + board.dataset.object + "/" + id + "/move", {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "content-type": "application/x-www-form-urlencoded" }
+    }).then(function (r) { if (!r.ok) throw new Error("move failed: " + r.status); return r.json(); });
+  }
+  function place(card, col) { col.querySelector(".cards").prepend(card); recount(); }
+  function recount() {
+    board.querySelectorAll(".board-column").forEach(function (c) {
+      var n = c.querySelectorAll(".card").length;
+      var count = c.querySelector(".count");
+      if (count && count.dataset.exact !== "false") count.textContent = board.closest("[dir=rtl]") ? n.toLocaleString("fa-IR") : n;
+    });
+  }
+  function showToast(text, undo) {
+    toast.querySelector(".toast-text").textContent = text;
+    var button = toast.querySelector(".toast-undo");
+    button.textContent = board.dataset.undo;
+    button.onclick = function () { toast.hidden = true; undo(); };
+    toast.hidden = false;
+    clearTimeout(showToast.timer);
+    showToast.timer = setTimeout(function () { toast.hidden = true; }, 8000);
+  }
+  board.addEventListener("dragstart", function (e) {
+    var card = e.target.closest(".card");
+    if (!card) return;
+    dragged = card;
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", card.dataset.id);
+    card.classList.add("dragging");
+  });
+  board.addEventListener("dragend", function () { if (dragged) dragged.classList.remove("dragging"); dragged = null; });
+  board.addEventListener("dragover", function (e) { if (dragged && column(e.target)) { e.preventDefault(); column(e.target).classList.add("over"); } });
+  board.addEventListener("dragleave", function (e) { var c = column(e.target); if (c) c.classList.remove("over"); });
+  board.addEventListener("drop", function (e) {
+    var target = column(e.target);
+    if (!dragged || !target) return;
+    e.preventDefault();
+    target.classList.remove("over");
+    var card = dragged, from = column(card);
+    if (from === target) return;
+    place(card, target);
+    send(card.dataset.id, target.dataset.value).then(function () {
+      showToast(board.dataset.moved.replace("%s", target.dataset.label), function () {
+        send(card.dataset.id, from.dataset.value).then(function () { place(card, from); });
+      });
+    }).catch(function () { place(card, from); });
+  });
+})();

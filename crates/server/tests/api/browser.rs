@@ -81,6 +81,85 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     assert!(page.contains("Gold"));
     browser.screenshot("contact-en").await;
 
+    // Filter the list with the builder and save the filter as a shared view.
+    app.create(
+        "contact",
+        json!({"first_name": "Silver", "last_name": "Person", "tier": "silver"}),
+    )
+    .await;
+    browser.goto(&app.url("/records/contact")).await;
+    browser.click("#filter-panel summary").await;
+    browser.select(".builder .condition select[name=cf]", "tier").await;
+    browser.select(".builder .condition select[name=co]", "eq").await;
+    browser.type_into(".builder .condition input[name=cv]", "gold").await;
+    browser.click(".builder button[type=submit]").await;
+    browser.wait_for_text("#total", "1 record").await;
+    let table = browser.text("table").await;
+    assert!(
+        table.contains("کاوه یزدانی") && !table.contains("Silver Person"),
+        "{table}"
+    );
+    browser.click("details:has(.save-view) summary").await;
+    browser.type_into(".save-view input[name=name]", "Gold members").await;
+    browser.click(".save-view input[name=shared]").await;
+    browser.click(".save-view button[type=submit]").await;
+    browser.wait_for_text("nav.views", "Gold members").await;
+    assert!(browser.url().await.contains("view="));
+    assert!(browser.text("table").await.contains("کاوه یزدانی"));
+    browser.screenshot("contacts-saved-view-en").await;
+    let views: serde_json::Value = app
+        .get("/api/v1/views?object=contact")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(views["views"][0]["name"], json!("Gold members"));
+    assert_eq!(views["views"][0]["shared"], json!(true));
+
+    // Drag a card on the board from Gold to Silver, then undo.
+    browser.goto(&app.url("/records/contact/board?group=tier")).await;
+    browser.wait_for_text(".board", "Gold").await;
+    let id = record_url.rsplit('/').next().expect("id").to_string();
+    browser
+        .script(&format!(
+            "const card = document.getElementById('card-{id}');
+             const target = document.querySelector('.board-column[data-value=silver] .cards');
+             const dt = new DataTransfer();
+             card.dispatchEvent(new DragEvent('dragstart', {{bubbles: true, dataTransfer: dt}}));
+             target.dispatchEvent(new DragEvent('dragover', {{bubbles: true, cancelable: true, dataTransfer: dt}}));
+             target.dispatchEvent(new DragEvent('drop', {{bubbles: true, cancelable: true, dataTransfer: dt}}));
+             card.dispatchEvent(new DragEvent('dragend', {{bubbles: true, dataTransfer: dt}}));"
+        ))
+        .await;
+    browser.wait_for_text(".toast", "Silver").await;
+    browser.screenshot("board-en").await;
+    let path = format!("/api/v1/records/contact/{id}");
+    let tier = |v: serde_json::Value| v["fields"]["tier"].clone();
+    assert_eq!(
+        tier(app.get(&path).await.json().await.expect("json")),
+        json!("silver"),
+        "the drop changed the field"
+    );
+    assert!(
+        browser
+            .text(".board-column[data-value=silver]")
+            .await
+            .contains("کاوه یزدانی")
+    );
+    browser.click(".toast-undo").await;
+    let mut undone = false;
+    for _ in 0..50 {
+        if tier(app.get(&path).await.json().await.expect("json")) == json!("gold") {
+            undone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(undone, "undo put the card back");
+    browser
+        .wait_for_text(".board-column[data-value=gold]", "کاوه یزدانی")
+        .await;
+
     // On a phone.
     browser.resize(375, 812).await;
     browser.screenshot("contact-en-phone").await;

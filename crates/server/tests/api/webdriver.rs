@@ -168,17 +168,53 @@ impl Browser {
             .to_string()
     }
 
-    /// Waits until the page's text contains `needle` (5 s at most) and returns the text.
+    /// The text of the first element matching `css` now, if there is one (no waiting).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let r: Value = self
+            .http
+            .post(format!("{}/element", self.session))
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let id = r["value"][ELEMENT].as_str()?;
+        let r: Value = self
+            .http
+            .get(format!("{}/element/{id}/text", self.session))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        r["value"].as_str().map(str::to_string)
+    }
+
+    /// Waits until the text of `css` contains `needle` (5 s at most), across page loads, and
+    /// returns the text.
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
         let mut last = String::new();
         for _ in 0..50 {
-            last = self.text(css).await;
+            last = self.try_text(css).await.unwrap_or_default();
             if last.contains(needle) {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{css} never showed {needle:?}; it shows {last:?}");
+    }
+
+    /// Runs JavaScript in the page and returns its result.
+    pub async fn script(&self, code: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": code, "args": [] })),
+        )
+        .await
     }
 
     pub async fn resize(&self, width: u32, height: u32) {

@@ -7,6 +7,7 @@ mod objects;
 pub mod openapi;
 mod records;
 mod users;
+mod views;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -107,6 +108,15 @@ macro_rules! handler_for {
     (openapi_json) => {
         openapi::openapi_json
     };
+    (list_views) => {
+        views::list_views
+    };
+    (create_view) => {
+        views::create_view
+    };
+    (delete_view) => {
+        views::delete_view
+    };
 }
 
 routes! {
@@ -131,6 +141,9 @@ routes! {
     post "/records/{object}/{id}/restore" => restore_record,
     get "/records/{object}/{id}/history" => record_history,
     get "/search" => search,
+    get "/views" => list_views,
+    post "/views" => create_view,
+    delete "/views/{id}" => delete_view,
     get "/openapi.json" => openapi_json,
 }
 

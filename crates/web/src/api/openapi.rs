@@ -211,6 +211,21 @@ fn describe(
             ok("200", "Hits", None),
         ),
         "openapi_json" => ("This document", "meta", vec![], None, ok("200", "OpenAPI 3.1", None)),
+        "list_views" => (
+            "Saved views of an object: the user's own and the shared ones",
+            "views",
+            vec![param("object", "query", "The object", true)],
+            None,
+            ok("200", "Views", None),
+        ),
+        "create_view" => (
+            "Save a view (shared views: managers and admins)",
+            "views",
+            vec![],
+            Some("NewView"),
+            ok("201", "The view", Some("View")),
+        ),
+        "delete_view" => ("Delete a view", "views", vec![], None, ok("204", "Deleted", None)),
         _ => ("", "", vec![], None, ok("200", "", None)),
     }
 }
@@ -284,6 +299,11 @@ fn schemas() -> Json_ {
         "Record": { "type": "object", "properties": { "id": string, "object": string, "version": { "type": "integer" }, "title": string,
             "created_at": string, "updated_at": string, "created_by": { "type": ["string", "null"] }, "updated_by": { "type": ["string", "null"] },
             "deleted_at": { "type": ["string", "null"] }, "fields": { "type": "object", "additionalProperties": true } } },
+        "NewView": { "type": "object", "required": ["object", "name"], "properties": {
+            "object": string, "name": string, "shared": { "type": "boolean" }, "kind": { "enum": ["list", "board"] },
+            "filter": { "description": "A filter in the syntax of docs/filters.md" }, "sort": string,
+            "columns": { "type": "array", "items": string }, "group_by": string } },
+        "View": { "allOf": [{ "$ref": "#/components/schemas/NewView" }, { "type": "object", "properties": { "id": string, "owner_id": string } }] },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
             "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" } } }
     })

@@ -4,6 +4,7 @@
 
 mod display;
 mod forms;
+mod list;
 mod records;
 mod session;
 
@@ -152,7 +153,12 @@ pub fn router() -> Router<AppState> {
         .route("/settings/language", post(session::set_language))
         .route("/search", get(records::search_page))
         .route("/search/suggest", get(records::search_suggest))
-        .route("/records/{object}", get(records::list_page))
+        .route("/records/{object}", get(list::list_page))
+        .route("/records/{object}/board", get(list::board_page))
+        .route("/records/{object}/views", post(list::save_view))
+        .route("/records/{object}/views/{id}/delete", post(list::delete_view))
+        .route("/records/{object}/bulk", post(list::bulk))
+        .route("/records/{object}/{id}/move", post(list::move_card))
         .route("/records/{object}/new", get(forms::new_form).post(forms::create))
         .route("/records/{object}/{id}", get(records::record_page))
         .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))

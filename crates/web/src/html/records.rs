@@ -1,6 +1,6 @@
 //! The list page and record page of any object, and the search page.
 
-use super::display::{Cell, Refs, display_value};
+use super::display::{Refs, display_value};
 use super::{Layout, Session, render};
 use crate::AppState;
 use crate::api::ApiQuery;
@@ -11,15 +11,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
-use peyvand_records::filter::{parse_filter, parse_sort};
+use peyvand_records::filter::parse_filter;
 use peyvand_records::value::parse_datetime;
 use peyvand_records::{FieldType, ObjectDef};
 use peyvand_store::records::{ListQuery, Record};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-
-/// Columns shown in a list besides the title.
-const LIST_COLUMNS: usize = 5;
 
 pub async fn home() -> Redirect {
     Redirect::to("/records/contact")
@@ -62,130 +59,6 @@ pub(super) async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&
         .map(|u| (u.id, u.name))
         .collect();
     Ok(refs)
-}
-
-pub struct ListRow {
-    pub href: String,
-    pub cells: Vec<Cell>,
-}
-
-#[derive(Template)]
-#[template(path = "list.html")]
-struct ListPage {
-    layout: Layout,
-    heading: String,
-    total: String,
-    q: String,
-    filter_label: String,
-    empty_label: String,
-    headers: Vec<String>,
-    rows: Vec<ListRow>,
-    next_href: Option<String>,
-    first_href: Option<String>,
-    next_label: String,
-    first_label: String,
-    new_href: Option<String>,
-    new_label: String,
-}
-
-pub async fn list_page(
-    State(state): State<AppState>,
-    session: Session,
-    Path(object): Path<String>,
-    params: ApiQuery,
-) -> Response {
-    match list_inner(&state, &session, &object, &params).await {
-        Ok(r) => r,
-        Err(e) => fail(e),
-    }
-}
-
-async fn list_inner(
-    state: &AppState,
-    session: &Session,
-    object: &str,
-    params: &ApiQuery,
-) -> Result<Response, ApiError> {
-    if !session.user.role.allows(Action::ReadRecords) {
-        return Err(ApiError::Forbidden);
-    }
-    let lang = current_lang();
-    let catalog = state.db.catalog().await?;
-    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
-    let q = params.get("q").unwrap_or("").trim().to_string();
-    let filter = if q.is_empty() {
-        None
-    } else {
-        let conditions: Vec<serde_json::Value> = obj
-            .title_field
-            .split(' ')
-            .map(|f| json!({ "field": f, "op": "contains", "value": q }))
-            .collect();
-        Some(parse_filter(&obj, &json!({ "or": conditions }))?)
-    };
-    let query = ListQuery {
-        filter,
-        sort: parse_sort(&obj, params.get("sort").unwrap_or(""))?,
-        limit: Some(50),
-        cursor: params.get("cursor").map(str::to_string),
-        trash: false,
-        with_total: true,
-    };
-    let page = state.db.list_records(object, &query).await?;
-    let columns: Vec<_> = obj
-        .visible_fields()
-        .filter(|f| !obj.title_field.split(' ').any(|t| t == f.api_name) && f.field_type != FieldType::LongText)
-        .take(LIST_COLUMNS)
-        .collect();
-    let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
-    let offset = state.config.display_offset;
-    let rows = page
-        .records
-        .iter()
-        .map(|r| {
-            let mut cells = vec![Cell {
-                text: r.title.clone(),
-                ..Cell::default()
-            }];
-            cells.extend(columns.iter().map(|f| {
-                display_value(
-                    lang,
-                    f,
-                    r.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null),
-                    &refs,
-                    offset,
-                )
-            }));
-            ListRow {
-                href: format!("/records/{object}/{}", r.id),
-                cells,
-            }
-        })
-        .collect();
-    let mut headers = vec![obj.label(lang).to_string()];
-    headers.extend(columns.iter().map(|f| f.label(lang).to_string()));
-    let base = format!("/records/{object}?q={}", super::session::encode(&q));
-    let page_view = ListPage {
-        layout: Layout::new(lang, Some(session), Some(&catalog), object),
-        heading: obj.plural(lang).to_string(),
-        total: t_args(lang, "list-total", &[("count", page.total.unwrap_or(0).to_string())]),
-        q,
-        filter_label: t(lang, "list-filter-placeholder"),
-        empty_label: t(lang, "list-empty"),
-        headers,
-        rows,
-        next_href: page.next_cursor.map(|c| format!("{base}&cursor={c}")),
-        first_href: params.get("cursor").map(|_| base.clone()),
-        next_label: t(lang, "list-next"),
-        first_label: t(lang, "list-first"),
-        new_href: session
-            .user
-            .role
-            .allows(Action::WriteRecords)
-            .then(|| format!("/records/{object}/new")),
-        new_label: t_args(lang, "list-new", &[("object", obj.label(lang).to_string())]),
-    };
-    Ok(render(&page_view))
 }
 
 pub struct FieldRow {

@@ -1,0 +1,1067 @@
+//! The list and the board of any object: saved views, the filter builder, columns, sorting,
+//! keyset pages, bulk actions, and moving cards between a select field's values.
+
+use super::display::{Cell, display_value};
+use super::records::{fail, load_refs};
+use super::session::encode;
+use super::{Layout, Session, check_csrf, render};
+use crate::AppState;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::{field_error_message, parse_form_date, t, t_args};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_records::access::Action;
+use peyvand_records::filter::{parse_filter, parse_sort, resolve};
+use peyvand_records::view::{NewView, ViewDef, ViewKind};
+use peyvand_records::{FieldDef, FieldType, ObjectDef, Storage};
+use peyvand_store::records::{ListQuery, Record};
+use serde_json::{Value as Json, json};
+
+/// Columns shown by default besides the title.
+const DEFAULT_COLUMNS: usize = 5;
+/// Cards per board column.
+const BOARD_CARDS: u32 = 50;
+
+type Pairs = Vec<(String, String)>;
+
+fn get<'a>(pairs: &'a Pairs, key: &str) -> Option<&'a str> {
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn all<'a>(pairs: &'a Pairs, key: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// What a list shows: the view it started from and the filter, sort and columns in force.
+#[derive(Clone, Debug, Default)]
+pub struct ListState {
+    pub view: Option<ViewDef>,
+    pub filter: Option<Json>,
+    pub sort: String,
+    pub columns: Vec<String>,
+    pub q: String,
+}
+
+impl ListState {
+    /// The query string that shows this state again.
+    pub fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.view {
+            parts.push(format!("view={}", encode(&v.id)));
+        }
+        if let Some(f) = &self.filter {
+            parts.push(format!("filter={}", encode(&f.to_string())));
+        }
+        if !self.sort.is_empty() {
+            parts.push(format!("sort={}", encode(&self.sort)));
+        }
+        if !self.columns.is_empty() {
+            parts.push(format!("columns={}", encode(&self.columns.join(","))));
+        }
+        if !self.q.is_empty() {
+            parts.push(format!("q={}", encode(&self.q)));
+        }
+        parts.join("&")
+    }
+}
+
+/// Ops offered by the filter builder; `is_not_empty` is `is_empty` with `false`.
+const BUILDER_OPS: [&str; 12] = [
+    "eq",
+    "ne",
+    "contains",
+    "starts_with",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "between",
+    "in",
+    "is_empty",
+    "is_not_empty",
+];
+
+/// One condition typed in the builder, as filter JSON.
+fn builder_condition(object: &ObjectDef, field: &str, op: &str, value: &str) -> Option<Json> {
+    let value = value.trim();
+    let def = resolve(object, field)?;
+    let one = |v: &str| -> Json {
+        let v = v.trim();
+        match def.field_type {
+            // Dates may be typed in Jalali on Persian pages.
+            FieldType::Date => parse_form_date(v)
+                .map(|d| json!(peyvand_records::value::format_date(d)))
+                .unwrap_or(json!(v)),
+            FieldType::Boolean => json!(matches!(v, "true" | "1" | "yes" | "بله")),
+            _ => json!(v),
+        }
+    };
+    Some(match op {
+        "is_empty" => json!({ "field": field, "op": "is_empty", "value": true }),
+        "is_not_empty" => json!({ "field": field, "op": "is_empty", "value": false }),
+        "in" => json!({ "field": field, "op": "in", "value": value.split([',', '،']).map(one).collect::<Vec<_>>() }),
+        "between" => {
+            let mut parts = value.splitn(2, [',', '،']).map(one);
+            json!({ "field": field, "op": "between", "value": [parts.next().unwrap_or(Json::Null), parts.next().unwrap_or(Json::Null)] })
+        }
+        _ if value.is_empty() => return None,
+        _ => json!({ "field": field, "op": op, "value": one(value) }),
+    })
+}
+
+/// Reads the list state from the query: a saved view, then the builder or the advanced filter,
+/// the sort and the columns (with a move up or down) on top.
+async fn read_state(
+    state: &AppState,
+    session: &Session,
+    object: &ObjectDef,
+    pairs: &Pairs,
+) -> Result<ListState, ApiError> {
+    let view = match get(pairs, "view").filter(|v| !v.is_empty()) {
+        Some(id) => Some(state.db.view(id, &session.user.id).await?),
+        None => None,
+    };
+    let mut s = ListState {
+        filter: view.as_ref().and_then(|v| v.filter.clone()),
+        sort: view.as_ref().map(|v| v.sort.clone()).unwrap_or_default(),
+        columns: view.as_ref().map(|v| v.columns.clone()).unwrap_or_default(),
+        view,
+        q: get(pairs, "q").unwrap_or("").trim().to_string(),
+    };
+    if let Some(f) = get(pairs, "filter") {
+        s.filter = if f.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str(f)
+                    .map_err(|_| ApiError::from(peyvand_records::FieldError::new("filter", "filter_syntax")))?,
+            )
+        };
+    }
+    let fields = all(pairs, "cf");
+    if !fields.is_empty() {
+        let ops = all(pairs, "co");
+        let values = all(pairs, "cv");
+        let conditions: Vec<Json> = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.is_empty())
+            .filter_map(|(i, f)| {
+                builder_condition(
+                    object,
+                    f,
+                    ops.get(i).copied().unwrap_or("eq"),
+                    values.get(i).copied().unwrap_or(""),
+                )
+            })
+            .collect();
+        let group = if get(pairs, "match") == Some("any") {
+            "or"
+        } else {
+            "and"
+        };
+        s.filter = if conditions.is_empty() {
+            None
+        } else {
+            Some(json!({ group: conditions }))
+        };
+    }
+    if let Some(sort) = get(pairs, "sort") {
+        s.sort = sort.to_string();
+    }
+    let chosen = all(pairs, "col");
+    if !chosen.is_empty() || get(pairs, "columns_form").is_some() {
+        s.columns = chosen.iter().map(|c| c.to_string()).collect();
+    } else if let Some(c) = get(pairs, "columns") {
+        s.columns = c.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
+    }
+    if let Some((name, dir)) = get(pairs, "move").and_then(|m| m.split_once(':'))
+        && let Some(i) = s.columns.iter().position(|c| c == name)
+    {
+        let j = if dir == "up" {
+            i.checked_sub(1)
+        } else {
+            Some(i + 1).filter(|j| *j < s.columns.len())
+        };
+        if let Some(j) = j {
+            s.columns.swap(i, j);
+        }
+    }
+    s.columns.retain(|c| object.field(c).is_some_and(|f| !f.hidden));
+    Ok(s)
+}
+
+fn default_columns(object: &ObjectDef) -> Vec<String> {
+    object
+        .visible_fields()
+        .filter(|f| !is_title(object, f) && f.field_type != FieldType::LongText)
+        .take(DEFAULT_COLUMNS)
+        .map(|f| f.api_name.clone())
+        .collect()
+}
+
+fn is_title(object: &ObjectDef, f: &FieldDef) -> bool {
+    object.title_field.split(' ').any(|t| t == f.api_name)
+}
+
+/// The store query for a state: its filter AND the quick search on the title fields.
+fn store_query(object: &ObjectDef, s: &ListState, extra: Option<Json>) -> Result<ListQuery, ApiError> {
+    let mut parts = Vec::new();
+    if let Some(f) = &s.filter {
+        parts.push(f.clone());
+    }
+    if !s.q.is_empty() {
+        let any: Vec<Json> = object
+            .title_field
+            .split(' ')
+            .map(|f| json!({ "field": f, "op": "contains", "value": s.q }))
+            .collect();
+        parts.push(json!({ "or": any }));
+    }
+    parts.extend(extra);
+    let filter = match parts.len() {
+        0 => None,
+        _ => Some(parse_filter(object, &json!({ "and": parts }))?),
+    };
+    Ok(ListQuery {
+        filter,
+        sort: parse_sort(object, &s.sort)?,
+        limit: Some(50),
+        cursor: None,
+        trash: false,
+        with_total: true,
+    })
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+pub struct ConditionRow {
+    pub fields: Vec<Choice>,
+    pub ops: Vec<Choice>,
+    pub value: String,
+}
+
+pub struct HeaderCell {
+    pub label: String,
+    pub href: String,
+    /// "▲", "▼" or "".
+    pub mark: &'static str,
+}
+
+pub struct ColumnChoice {
+    pub name: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+pub struct ViewLink {
+    pub href: String,
+    pub name: String,
+    pub current: bool,
+    pub shared: bool,
+}
+
+pub struct ListRow {
+    pub id: String,
+    pub href: String,
+    pub cells: Vec<Cell>,
+}
+
+/// The words of the list page.
+pub struct ListWords {
+    pub views: String,
+    pub all_records: String,
+    pub save_view: String,
+    pub view_name: String,
+    pub shared: String,
+    pub delete_view: String,
+    pub columns: String,
+    pub apply: String,
+    pub up: String,
+    pub down: String,
+    pub filter: String,
+    pub match_all: String,
+    pub match_any: String,
+    pub field: String,
+    pub op: String,
+    pub value: String,
+    pub advanced: String,
+    pub clear: String,
+    pub select: String,
+    pub select_all: String,
+    pub bulk: String,
+    pub assign_owner: String,
+    pub add_tag: String,
+    pub delete: String,
+    pub export: String,
+    pub run: String,
+    pub board: String,
+    pub table: String,
+}
+
+fn words(lang: &str) -> ListWords {
+    ListWords {
+        views: t(lang, "list-views"),
+        all_records: t(lang, "list-view-all"),
+        save_view: t(lang, "list-save-view"),
+        view_name: t(lang, "list-view-name"),
+        shared: t(lang, "list-view-shared"),
+        delete_view: t(lang, "list-delete-view"),
+        columns: t(lang, "list-columns"),
+        apply: t(lang, "list-apply"),
+        up: t(lang, "list-move-up"),
+        down: t(lang, "list-move-down"),
+        filter: t(lang, "filter-title"),
+        match_all: t(lang, "filter-match-all"),
+        match_any: t(lang, "filter-match-any"),
+        field: t(lang, "filter-field"),
+        op: t(lang, "filter-op"),
+        value: t(lang, "filter-value"),
+        advanced: t(lang, "filter-advanced"),
+        clear: t(lang, "filter-clear"),
+        select: t(lang, "bulk-select"),
+        select_all: t(lang, "bulk-select-all"),
+        bulk: t(lang, "bulk-action"),
+        assign_owner: t(lang, "bulk-assign-owner"),
+        add_tag: t(lang, "bulk-add-tag"),
+        delete: t(lang, "bulk-delete"),
+        export: t(lang, "bulk-export"),
+        run: t(lang, "bulk-run"),
+        board: t(lang, "list-board"),
+        table: t(lang, "list-table"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    layout: Layout,
+    w: ListWords,
+    object: String,
+    heading: String,
+    total: String,
+    state_query: String,
+    q: String,
+    sort: String,
+    columns_value: String,
+    filter_json: String,
+    filter_state: String,
+    filter_error: Option<String>,
+    match_any: bool,
+    conditions: Vec<ConditionRow>,
+    headers: Vec<HeaderCell>,
+    column_choices: Vec<ColumnChoice>,
+    views: Vec<ViewLink>,
+    current_view: Option<ViewLink>,
+    can_share: bool,
+    can_write: bool,
+    can_delete: bool,
+    has_tags: bool,
+    users: Vec<Choice>,
+    rows: Vec<ListRow>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    next_label: String,
+    first_label: String,
+    new_href: Option<String>,
+    new_label: String,
+    empty_label: String,
+    filter_label: String,
+    board_href: Option<String>,
+    flash: Option<String>,
+}
+
+/// Builder rows for a flat filter (one AND or OR group of conditions), plus one empty row.
+fn condition_rows(lang: &str, object: &ObjectDef, filter: Option<&Json>) -> (Vec<ConditionRow>, bool, bool) {
+    let mut flat = true;
+    let mut any = false;
+    let mut conds: Vec<(String, String, String)> = Vec::new();
+    let read = |c: &Json| -> Option<(String, String, String)> {
+        let field = c.get("field")?.as_str()?.to_string();
+        let mut op = c.get("op").and_then(Json::as_str).unwrap_or("eq").to_string();
+        let v = c.get("value").cloned().unwrap_or(Json::Null);
+        if op == "is_empty" && v == json!(false) {
+            op = "is_not_empty".into();
+        }
+        let text = match v {
+            Json::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Json::String(s) => s,
+            Json::Bool(true) if op == "is_empty" => String::new(),
+            Json::Null => String::new(),
+            other => other.to_string(),
+        };
+        Some((field, op, text))
+    };
+    match filter {
+        None => {}
+        Some(f) => {
+            let (group, items) = match (f.get("and"), f.get("or")) {
+                (Some(Json::Array(items)), _) => (false, items.clone()),
+                (_, Some(Json::Array(items))) => (true, items.clone()),
+                _ => (false, vec![f.clone()]),
+            };
+            any = group;
+            for item in &items {
+                match read(item) {
+                    Some(c) => conds.push(c),
+                    None => flat = false,
+                }
+            }
+        }
+    }
+    if !flat {
+        conds.clear();
+    }
+    conds.push((String::new(), "eq".into(), String::new()));
+    let mut field_names: Vec<(String, String)> = vec![(String::new(), "—".into())];
+    field_names.extend(
+        object
+            .visible_fields()
+            .map(|f| (f.api_name.clone(), f.label(lang).to_string())),
+    );
+    field_names.push(("created_at".into(), t(lang, "attr-created_at")));
+    field_names.push(("updated_at".into(), t(lang, "attr-updated_at")));
+    let rows = conds
+        .into_iter()
+        .map(|(field, op, value)| ConditionRow {
+            fields: field_names
+                .iter()
+                .map(|(n, l)| Choice {
+                    value: n.clone(),
+                    label: l.clone(),
+                    selected: *n == field,
+                })
+                .collect(),
+            ops: BUILDER_OPS
+                .iter()
+                .map(|o| Choice {
+                    value: o.to_string(),
+                    label: t(lang, &format!("op-{o}")),
+                    selected: *o == op,
+                })
+                .collect(),
+            value,
+        })
+        .collect();
+    (rows, any, flat)
+}
+
+pub async fn list_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    Query(pairs): Query<Pairs>,
+) -> Response {
+    list_inner(&state, &session, &object, &pairs).await.unwrap_or_else(fail)
+}
+
+async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &Pairs) -> Result<Response, ApiError> {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
+    let s = read_state(state, session, &obj, pairs).await?;
+    let columns = if s.columns.is_empty() {
+        default_columns(&obj)
+    } else {
+        s.columns.clone()
+    };
+    let column_defs: Vec<&FieldDef> = columns.iter().filter_map(|c| obj.field(c)).collect();
+    let mut query = store_query(&obj, &s, None);
+    let mut filter_error = None;
+    if let Err(ApiError::Store(peyvand_store::Error::Validation(errors))) = &query {
+        let reason = errors
+            .first()
+            .map(|e| field_error_message(lang, e.code, &e.params))
+            .unwrap_or_default();
+        filter_error = Some(t_args(lang, "filter-invalid", &[("reason", reason)]));
+        query = store_query(
+            &obj,
+            &ListState {
+                filter: None,
+                ..s.clone()
+            },
+            Some(json!({ "field": "id", "op": "eq", "value": "-" })),
+        );
+    }
+    let mut query = query?;
+    query.cursor = get(pairs, "cursor").filter(|c| !c.is_empty()).map(str::to_string);
+    let page = state.db.list_records(object, &query).await?;
+    let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
+    let offset = state.config.display_offset;
+    let rows = page
+        .records
+        .iter()
+        .map(|r| {
+            let mut cells = vec![Cell {
+                text: r.title.clone(),
+                ..Cell::default()
+            }];
+            cells.extend(
+                column_defs
+                    .iter()
+                    .map(|f| display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&Json::Null), &refs, offset)),
+            );
+            ListRow {
+                id: r.id.clone(),
+                href: format!("/records/{object}/{}", r.id),
+                cells,
+            }
+        })
+        .collect();
+    let base = format!("/records/{object}");
+    let sort_link = |name: &str| -> (String, &'static str) {
+        let (next, mark) = if s.sort == name {
+            (format!("-{name}"), "▲")
+        } else if s.sort == format!("-{name}") {
+            (name.to_string(), "▼")
+        } else {
+            (name.to_string(), "")
+        };
+        let st = ListState {
+            sort: next,
+            ..s.clone()
+        };
+        (format!("{base}?{}", st.query()), mark)
+    };
+    let title_sort = obj
+        .title_field
+        .split(' ')
+        .next_back()
+        .unwrap_or("created_at")
+        .to_string();
+    let mut headers = Vec::new();
+    let (href, mark) = sort_link(&title_sort);
+    headers.push(HeaderCell {
+        label: obj.label(lang).to_string(),
+        href,
+        mark,
+    });
+    for f in &column_defs {
+        let sortable = f.storage() != Storage::List && f.field_type != FieldType::LongText;
+        let (href, mark) = if sortable {
+            sort_link(&f.api_name)
+        } else {
+            (String::new(), "")
+        };
+        headers.push(HeaderCell {
+            label: f.label(lang).to_string(),
+            href,
+            mark,
+        });
+    }
+    let mut column_choices: Vec<ColumnChoice> = column_defs
+        .iter()
+        .map(|f| ColumnChoice {
+            name: f.api_name.clone(),
+            label: f.label(lang).to_string(),
+            checked: true,
+        })
+        .collect();
+    column_choices.extend(
+        obj.visible_fields()
+            .filter(|f| !is_title(&obj, f) && !columns.contains(&f.api_name))
+            .map(|f| ColumnChoice {
+                name: f.api_name.clone(),
+                label: f.label(lang).to_string(),
+                checked: false,
+            }),
+    );
+    let (conditions, match_any, flat) = condition_rows(lang, &obj, s.filter.as_ref());
+    let views: Vec<ViewLink> = state
+        .db
+        .list_views(object, &session.user.id)
+        .await?
+        .into_iter()
+        .map(|v| ViewLink {
+            href: format!(
+                "{base}{}?view={}",
+                if v.kind == ViewKind::Board { "/board" } else { "" },
+                encode(&v.id)
+            ),
+            current: s.view.as_ref().is_some_and(|c| c.id == v.id),
+            name: v.name,
+            shared: v.shared,
+        })
+        .collect();
+    let current_view = s.view.as_ref().map(|v| ViewLink {
+        href: v.id.clone(),
+        name: v.name.clone(),
+        current: true,
+        shared: v.shared,
+    });
+    let users = state
+        .db
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| u.active)
+        .map(|u| Choice {
+            value: u.id,
+            label: u.name,
+            selected: false,
+        })
+        .collect();
+    let state_query = s.query();
+    let has_select = obj.visible_fields().any(|f| f.field_type == FieldType::Select);
+    let view = ListPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), object),
+        w: words(lang),
+        object: object.to_string(),
+        heading: obj.plural(lang).to_string(),
+        total: t_args(lang, "list-total", &[("count", page.total.unwrap_or(0).to_string())]),
+        q: s.q.clone(),
+        sort: s.sort.clone(),
+        columns_value: s.columns.join(","),
+        filter_json: if flat {
+            String::new()
+        } else {
+            s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default()
+        },
+        filter_state: s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
+        filter_error,
+        match_any,
+        conditions,
+        headers,
+        column_choices,
+        views,
+        current_view,
+        can_share: session.user.role.allows(Action::RestoreRecords),
+        can_write: session.user.role.allows(Action::WriteRecords),
+        can_delete: session.user.role.allows(Action::DeleteRecords),
+        has_tags: obj
+            .field("tags")
+            .is_some_and(|f| f.storage() == Storage::List && !f.hidden),
+        users,
+        rows,
+        next_href: page.next_cursor.map(|c| format!("{base}?{state_query}&cursor={c}")),
+        first_href: get(pairs, "cursor").map(|_| format!("{base}?{state_query}")),
+        next_label: t(lang, "list-next"),
+        first_label: t(lang, "list-first"),
+        new_href: session
+            .user
+            .role
+            .allows(Action::WriteRecords)
+            .then(|| format!("{base}/new")),
+        new_label: t_args(lang, "list-new", &[("object", obj.label(lang).to_string())]),
+        empty_label: t(lang, "list-empty"),
+        filter_label: t(lang, "list-filter-placeholder"),
+        board_href: has_select.then(|| format!("{base}/board?{state_query}")),
+        flash: get(pairs, "done")
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(|n| t_args(lang, "bulk-done", &[("count", n.to_string())])),
+        state_query,
+    };
+    Ok(render(&view))
+}
+
+/// Saves the list or board as a view.
+pub async fn save_view(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(object): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
+        return r;
+    }
+    let result = async {
+        let obj = state.db.object(&object).await?;
+        let s = read_state(&state, &session, &obj, &pairs).await?;
+        let shared = get(&pairs, "shared") == Some("on");
+        if shared && !session.user.role.allows(Action::RestoreRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let kind = if get(&pairs, "kind") == Some("board") {
+            ViewKind::Board
+        } else {
+            ViewKind::List
+        };
+        let new = NewView {
+            object: object.clone(),
+            name: get(&pairs, "name").unwrap_or("").to_string(),
+            shared,
+            kind,
+            filter: s.filter,
+            sort: s.sort,
+            columns: s.columns,
+            group_by: get(&pairs, "group").map(str::to_string),
+        };
+        let view = state.db.create_view(&session.user.id, &new).await?;
+        let page = if kind == ViewKind::Board { "/board" } else { "" };
+        Ok(Redirect::to(&format!("/records/{object}{page}?view={}", encode(&view.id))).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub async fn delete_view(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((object, id)): Path<(String, String)>,
+    Form(pairs): Form<Pairs>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
+        return r;
+    }
+    match state
+        .db
+        .delete_view(&id, &session.user.id, session.user.role.allows(Action::RestoreRecords))
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/records/{object}")).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// Escapes a CSV cell, and neutralizes text a spreadsheet would run as a formula.
+pub fn csv_cell(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// Runs an action on the selected records: assign an owner, add a tag, trash, export.
+pub async fn bulk(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(object): Path<String>,
+    Form(pairs): Form<Pairs>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
+        return r;
+    }
+    let result = async {
+        let obj = state.db.object(&object).await?;
+        let ids: Vec<String> = all(&pairs, "id").into_iter().map(str::to_string).collect();
+        let back = get(&pairs, "back")
+            .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+            .unwrap_or("/")
+            .to_string();
+        if ids.is_empty() {
+            return Ok(Redirect::to(&back).into_response());
+        }
+        let actor = Some(session.user.id.as_str());
+        let done = match get(&pairs, "action").unwrap_or("") {
+            "assign_owner" => {
+                if !session.user.role.allows(Action::WriteRecords) {
+                    return Err(ApiError::Forbidden);
+                }
+                let mut input = serde_json::Map::new();
+                input.insert("owner".into(), json!(get(&pairs, "owner").unwrap_or("")));
+                state.db.bulk_update(actor, &object, &ids, &input).await?
+            }
+            "add_tag" => {
+                if !session.user.role.allows(Action::WriteRecords) {
+                    return Err(ApiError::Forbidden);
+                }
+                let tag = get(&pairs, "tag").unwrap_or("").trim();
+                if tag.is_empty() {
+                    return Ok(Redirect::to(&back).into_response());
+                }
+                state.db.bulk_add_member(actor, &object, &ids, "tags", tag).await?
+            }
+            "delete" => {
+                if !session.user.role.allows(Action::DeleteRecords) {
+                    return Err(ApiError::Forbidden);
+                }
+                state.db.bulk_delete(actor, &object, &ids).await?
+            }
+            "export" => return export(&state, &obj, &ids, &pairs).await,
+            _ => {
+                return Err(ApiError::BadRequest {
+                    code: "unknown_action",
+                    detail: "unknown bulk action".into(),
+                });
+            }
+        };
+        let sep = if back.contains('?') { '&' } else { '?' };
+        Ok(Redirect::to(&format!("{back}{sep}done={done}")).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+async fn export(state: &AppState, obj: &ObjectDef, ids: &[String], pairs: &Pairs) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let columns: Vec<&FieldDef> = match get(pairs, "columns").filter(|c| !c.is_empty()) {
+        Some(c) => c.split(',').filter_map(|n| obj.field(n)).collect(),
+        None => obj.visible_fields().collect(),
+    };
+    let mut out = String::from("\u{FEFF}id");
+    for f in &columns {
+        out.push(',');
+        out.push_str(&csv_cell(f.label(lang)));
+    }
+    out.push_str("\r\n");
+    for chunk in ids.chunks(200) {
+        let filter = parse_filter(obj, &json!({ "field": "id", "op": "in", "value": chunk }))?;
+        let page = state
+            .db
+            .list_records(
+                &obj.api_name,
+                &ListQuery {
+                    filter: Some(filter),
+                    limit: Some(500),
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        for r in &page.records {
+            out.push_str(&csv_cell(&r.id));
+            for f in &columns {
+                out.push(',');
+                out.push_str(&csv_cell(&plain(r, f)));
+            }
+            out.push_str("\r\n");
+        }
+    }
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.csv\"", obj.api_name)) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+fn plain(r: &Record, f: &FieldDef) -> String {
+    match r.fields.get(&f.api_name) {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).collect::<Vec<_>>().join("; "),
+        Some(Json::Object(m)) => format!(
+            "{} {}",
+            m.get("amount").and_then(Json::as_str).unwrap_or(""),
+            m.get("currency").and_then(Json::as_str).unwrap_or("")
+        ),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub struct BoardCard {
+    pub id: String,
+    pub href: String,
+    pub title: String,
+    pub lines: Vec<String>,
+}
+
+pub struct BoardColumn {
+    pub value: String,
+    pub label: String,
+    pub count: String,
+    pub cards: Vec<BoardCard>,
+    pub more: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "board.html")]
+struct BoardPage {
+    layout: Layout,
+    w: ListWords,
+    object: String,
+    heading: String,
+    group: String,
+    groups: Vec<Choice>,
+    columns: Vec<BoardColumn>,
+    filter_state: String,
+    table_href: String,
+    can_write: bool,
+    can_share: bool,
+    undo_label: String,
+    moved_label: String,
+    group_label: String,
+}
+
+pub async fn board_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    Query(pairs): Query<Pairs>,
+) -> Response {
+    board_inner(&state, &session, &object, &pairs)
+        .await
+        .unwrap_or_else(fail)
+}
+
+async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &Pairs) -> Result<Response, ApiError> {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
+    let s = read_state(state, session, &obj, pairs).await?;
+    let selects: Vec<&FieldDef> = obj
+        .visible_fields()
+        .filter(|f| f.field_type == FieldType::Select)
+        .collect();
+    let wanted = get(pairs, "group")
+        .map(str::to_string)
+        .or_else(|| s.view.as_ref().and_then(|v| v.group_by.clone()));
+    let group = wanted
+        .and_then(|g| selects.iter().find(|f| f.api_name == g).copied())
+        .or_else(|| selects.first().copied())
+        .ok_or(ApiError::NotFound)?;
+    let lines: Vec<&FieldDef> = obj
+        .visible_fields()
+        .filter(|f| !is_title(&obj, f) && f.api_name != group.api_name && f.field_type != FieldType::LongText)
+        .take(2)
+        .collect();
+    let mut values: Vec<(String, String)> = group
+        .options
+        .options
+        .iter()
+        .map(|o| (o.value.clone(), group.option_label(&o.value, lang).to_string()))
+        .collect();
+    values.push((String::new(), t(lang, "list-board-empty")));
+    let offset = state.config.display_offset;
+    let mut columns = Vec::new();
+    // One query per column: the number of columns is the number of options, not of records.
+    for (value, label) in values {
+        let condition = if value.is_empty() {
+            json!({ "field": group.api_name, "op": "is_empty", "value": true })
+        } else {
+            json!({ "field": group.api_name, "op": "eq", "value": value })
+        };
+        let mut query = store_query(&obj, &s, Some(condition))?;
+        query.limit = Some(BOARD_CARDS);
+        let page = state.db.list_records(object, &query).await?;
+        let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
+        let total = page.total.unwrap_or(0);
+        let shown = page.records.len() as i64;
+        columns.push(BoardColumn {
+            count: super::display::format_number(lang, &total.to_string()),
+            more: (total > shown).then(|| t_args(lang, "list-more", &[("count", (total - shown).to_string())])),
+            cards: page
+                .records
+                .iter()
+                .map(|r| BoardCard {
+                    id: r.id.clone(),
+                    href: format!("/records/{object}/{}", r.id),
+                    title: r.title.clone(),
+                    lines: lines
+                        .iter()
+                        .map(|f| {
+                            display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&Json::Null), &refs, offset).text
+                        })
+                        .filter(|l| l != &t(lang, "record-empty"))
+                        .collect(),
+                })
+                .collect(),
+            value,
+            label,
+        });
+    }
+    let state_query = s.query();
+    let view = BoardPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), object),
+        w: words(lang),
+        object: object.to_string(),
+        heading: obj.plural(lang).to_string(),
+        group: group.api_name.clone(),
+        groups: selects
+            .iter()
+            .map(|f| Choice {
+                value: f.api_name.clone(),
+                label: f.label(lang).to_string(),
+                selected: f.api_name == group.api_name,
+            })
+            .collect(),
+        columns,
+        table_href: format!("/records/{object}?{state_query}"),
+        filter_state: s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
+        can_write: session.user.role.allows(Action::WriteRecords),
+        can_share: session.user.role.allows(Action::RestoreRecords),
+        undo_label: t(lang, "list-undo"),
+        moved_label: t_args(lang, "list-board-moved", &[("value", "%s".into())]),
+        group_label: t(lang, "list-board-group"),
+    };
+    Ok(render(&view))
+}
+
+/// Sets a record's select field from the board (drag and drop, or its undo).
+pub async fn move_card(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((object, id)): Path<(String, String)>,
+    Form(pairs): Form<Pairs>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
+        return r;
+    }
+    if !session.user.role.allows(Action::WriteRecords) {
+        return fail(ApiError::Forbidden);
+    }
+    let field = get(&pairs, "field").unwrap_or("").to_string();
+    let value = get(&pairs, "value").unwrap_or("");
+    let mut input = serde_json::Map::new();
+    input.insert(field, if value.is_empty() { Json::Null } else { json!(value) });
+    match state
+        .db
+        .update_record(Some(&session.user.id), &object, &id, &input, None)
+        .await
+    {
+        Ok(record) => axum::Json(json!({ "id": record.id, "version": record.version })).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_escaped_and_formulas_neutralized() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_cell("+98912"), "'+98912");
+        assert_eq!(csv_cell("@cmd"), "'@cmd");
+        assert_eq!(csv_cell("-1,5"), "\"'-1,5\"");
+    }
+
+    #[test]
+    fn state_round_trips_through_the_query() {
+        let s = ListState {
+            filter: Some(json!({"and": []})),
+            sort: "-created_at".into(),
+            columns: vec!["city".into()],
+            q: "علی".into(),
+            view: None,
+        };
+        let q = s.query();
+        assert!(q.contains("sort=-created_at") && q.contains("columns=city") && q.contains("filter=%7B"));
+    }
+}

@@ -10,4 +10,5 @@ mod openapi;
 mod pages;
 mod records;
 mod search;
+mod views;
 mod webdriver;

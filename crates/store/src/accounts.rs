@@ -149,6 +149,63 @@ impl Db {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Changes a user's role, name or whether they may sign in. Deactivating ends their
+    /// sessions and stops their API tokens (records they own stay, owned by them, until
+    /// reassigned); the last active admin cannot be demoted or deactivated.
+    pub async fn update_user(
+        &self,
+        user_id: &str,
+        role: Option<Role>,
+        name: Option<&str>,
+        active: Option<bool>,
+    ) -> Result<User> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        )))
+        .bind(user_id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+        let current = user_from_row(&row)?;
+        let new_role = role.unwrap_or(current.role);
+        let new_active = active.unwrap_or(current.active);
+        if current.role == Role::Admin && current.active && (new_role != Role::Admin || !new_active) {
+            let admins: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1")
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get(0)?;
+            if admins <= 1 {
+                return Err(Error::Conflict {
+                    code: "last_admin",
+                    details: vec![FieldError::new("role", "last_admin")],
+                });
+            }
+        }
+        let new_name = match name.map(str::trim) {
+            Some(n) if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) => {
+                return Err(Error::invalid(FieldError::new("name", "required")));
+            }
+            Some(n) => n.to_string(),
+            None => current.name.clone(),
+        };
+        sqlx::query("UPDATE users SET role = $1, name = $2, active = $3 WHERE id = $4")
+            .bind(new_role.as_str())
+            .bind(new_name)
+            .bind(i64::from(new_active))
+            .bind(user_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        if !new_active {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.user(user_id).await
+    }
+
     pub async fn set_user_language(&self, user_id: &str, language: &str) -> Result<()> {
         if !LANGUAGES.contains(&language) {
             return Err(Error::invalid(FieldError::new("language", "invalid_option")));

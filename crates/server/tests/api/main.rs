@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod bad_input;
 mod browser;
 mod openapi;

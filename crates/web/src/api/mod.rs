@@ -63,6 +63,9 @@ macro_rules! handler_for {
     (create_user) => {
         users::create_user
     };
+    (update_user) => {
+        users::update_user
+    };
     (list_objects) => {
         objects::list_objects
     };
@@ -127,6 +130,7 @@ routes! {
     delete "/tokens/{id}" => revoke_token,
     get "/users" => list_users,
     post "/users" => create_user,
+    patch "/users/{id}" => update_user,
     get "/objects" => list_objects,
     post "/objects" => create_object,
     get "/objects/{object}" => get_object,

@@ -271,6 +271,8 @@ fn schemas() -> Json_ {
             "role": { "enum": ["admin", "manager", "agent", "read_only"] }, "language": { "enum": ["fa", "en"] }, "active": { "type": "boolean" } } },
         "NewUser": { "type": "object", "required": ["email", "role", "password"], "properties": { "email": string, "name": string,
             "role": { "enum": ["admin", "manager", "agent", "read_only"] }, "password": { "type": "string", "minLength": 8 }, "language": { "enum": ["fa", "en"] } } },
+        "UserPatch": { "type": "object", "properties": { "name": string, "role": { "enum": ["admin", "manager", "agent", "read_only"] },
+            "active": { "type": "boolean" } } },
         "FieldType": { "enum": peyvand_records::FieldType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>() },
         "FieldOptions": { "type": "object", "properties": {
             "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": { "value": string, "label_fa": string, "label_en": string } } },

@@ -54,3 +54,29 @@ pub async fn create_user(
         .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageUsers)?;
+    Ok(Json(
+        state
+            .db
+            .update_user(&id, patch.role, patch.name.as_deref(), patch.active)
+            .await?,
+    ))
+}

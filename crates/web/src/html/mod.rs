@@ -2,6 +2,7 @@
 //! the same store operations as the JSON API; this module only shapes what they return for
 //! reading in Persian (right-to-left, Jalali dates, Persian digits) or English.
 
+mod admin;
 mod display;
 mod forms;
 mod list;
@@ -17,7 +18,7 @@ use crate::i18n::t;
 use askama::Template;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use peyvand_store::catalog::Catalog;
 
@@ -41,6 +42,9 @@ pub struct Layout {
     pub other_lang: &'static str,
     pub other_lang_label: String,
     pub sign_out_label: String,
+    /// The administration link, for admins.
+    pub admin: Option<String>,
+    pub tokens_label: String,
 }
 
 impl Layout {
@@ -69,6 +73,10 @@ impl Layout {
             other_lang: if lang == "fa" { "en" } else { "fa" },
             other_lang_label: t(lang, "nav-language"),
             sign_out_label: t(lang, "nav-sign-out"),
+            admin: session
+                .filter(|s| s.user.role.allows(peyvand_records::access::Action::ManageSchema))
+                .map(|_| t(lang, "nav-admin")),
+            tokens_label: t(lang, "nav-tokens"),
         }
     }
 }
@@ -164,6 +172,22 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))
         .route("/records/{object}/{id}/delete", post(forms::trash))
         .route("/records/{object}/{id}/restore", post(forms::restore))
+        .route("/admin", get(|| async { Redirect::to("/admin/objects") }))
+        .route("/admin/objects", get(admin::objects_page).post(admin::create_object))
+        .route("/admin/objects/{object}", get(admin::fields_page))
+        .route("/admin/objects/{object}/fields", post(admin::create_field))
+        .route(
+            "/admin/objects/{object}/fields/{field}",
+            get(admin::field_page).post(admin::update_field),
+        )
+        .route(
+            "/admin/objects/{object}/fields/{field}/{action}",
+            post(admin::field_action),
+        )
+        .route("/admin/users", get(admin::users_page).post(admin::invite_user))
+        .route("/admin/users/{id}", post(admin::change_user))
+        .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))
+        .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/assets/app.css", get(app_css))
         .route("/assets/app.js", get(app_js))
         .route("/assets/htmx.min.js", get(htmx_js))

@@ -87,6 +87,13 @@ fn describe(
             ok("204", "Revoked", None),
         ),
         "list_users" => ("List users (admins)", "users", vec![], None, ok("200", "Users", None)),
+        "update_user" => (
+            "Change a user's role or name, or deactivate them (admins); the last admin stays",
+            "users",
+            vec![],
+            Some("UserPatch"),
+            ok("200", "The user", Some("User")),
+        ),
         "create_user" => (
             "Add a user (admins)",
             "users",

@@ -160,6 +160,23 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
         .wait_for_text(".board-column[data-value=gold]", "کاوه یزدانی")
         .await;
 
+    // Edit a cell of the list in place.
+    browser.goto(&app.url("/records/contact")).await;
+    browser.script("document.querySelector('td.editable[data-field=job_title]').dispatchEvent(new MouseEvent('dblclick', {bubbles: true}))").await;
+    browser
+        .type_into(
+            "td[data-field=job_title] form.cell-edit input[name='f.job_title']",
+            "Buyer",
+        )
+        .await;
+    browser
+        .click("td[data-field=job_title] form.cell-edit button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("td[data-field=job_title] .cell-value", "Buyer")
+        .await;
+    browser.screenshot("contacts-inline-edit-en").await;
+
     // On a phone.
     browser.resize(375, 812).await;
     browser.screenshot("contact-en-phone").await;

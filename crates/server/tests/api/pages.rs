@@ -8,7 +8,8 @@ use serde_json::json;
 backend_tests!(
     sign_in_and_read_in_both_languages,
     forms_need_the_csrf_token,
-    health_and_request_ids
+    health_and_request_ids,
+    fields_edit_in_place
 );
 
 fn browser() -> reqwest::Client {
@@ -239,4 +240,82 @@ async fn health_and_request_ids(app: &TestApp) {
         r.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
         Some("trace-me")
     );
+}
+
+async fn fields_edit_in_place(app: &TestApp) {
+    let client = browser();
+    sign_in(app, &client).await;
+    let contact = app
+        .create("contact", json!({"last_name": "Inline", "phones": ["09121234567"]}))
+        .await;
+    let id = contact["id"].as_str().expect("id");
+    let html = client
+        .get(app.url(&format!("/records/contact/{id}")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    let csrf = csrf_of(&html);
+    let cell = format!("/records/contact/{id}/cell/birth_date");
+    let editor = client
+        .get(app.url(&cell))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        editor.contains("name=\"f.birth_date\"") && editor.contains("hx-post"),
+        "{editor}"
+    );
+    let r = client
+        .post(app.url(&cell))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("f.birth_date", "2024-02-30")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK, "htmx swaps the editor with its error");
+    assert!(r.text().await.expect("text").contains("Not a valid date."));
+    let r = client
+        .post(app.url(&cell))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("f.birth_date", "2024-03-20")])
+        .send()
+        .await
+        .expect("send");
+    let shown = r.text().await.expect("text");
+    assert!(shown.contains("2024-03-20") && !shown.contains("<form"), "{shown}");
+    let now: serde_json::Value = app
+        .get(&format!("/api/v1/records/contact/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(now["fields"]["birth_date"], json!("2024-03-20"));
+    assert_eq!(
+        now["fields"]["phones"],
+        json!(["+989121234567"]),
+        "other fields stay as they were"
+    );
+    let r = client
+        .post(app.url(&cell))
+        .header("origin", &app.base)
+        .form(&[("csrf", "forged"), ("f.birth_date", "2020-01-01")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let shown = client
+        .get(app.url(&format!("{cell}?show=1")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(shown.contains("2024-03-20"));
 }

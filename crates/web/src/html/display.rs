@@ -15,6 +15,8 @@ pub struct Cell {
     pub href: Option<String>,
     /// Left-to-right content (phones, e-mails, web addresses) inside a right-to-left page.
     pub ltr: bool,
+    /// The field shown, when the cell can be edited in place.
+    pub field: String,
 }
 
 /// Names of what records point at: related records by object and id, users by id.
@@ -115,6 +117,7 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
                 text: title,
                 href: Some(format!("/records/{target}/{id}")),
                 ltr: false,
+                field: String::new(),
             }
         }
         FieldType::User => text(
@@ -137,6 +140,7 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
                 text: items.join(", "),
                 href: None,
                 ltr: true,
+                field: String::new(),
             }
         }
         FieldType::Text | FieldType::LongText => text(plain(value)),

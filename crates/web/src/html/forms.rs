@@ -147,85 +147,97 @@ async fn form_fields(
     submitted: Option<&Submitted>,
     errors: &[FieldError],
 ) -> Result<Vec<FormField>, ApiError> {
-    let lang = current_lang();
-    let offset = state.config.display_offset;
     let users = state.db.list_users().await?;
     let mut fields = Vec::new();
     for f in object.visible_fields() {
-        let current = values.get(&f.api_name).cloned().unwrap_or(Json::Null);
-        let value = match submitted.and_then(|s| s.get(&f.api_name)) {
-            Some(text) => text.clone(),
-            None => form_text(lang, f, &current, offset),
-        };
-        let selected: Vec<String> = match (&current, submitted.and_then(|s| s.get(&f.api_name))) {
-            (_, Some(text)) => text.split('\n').map(str::to_string).collect(),
-            (Json::Array(items), None) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
-            (Json::String(s), None) => vec![s.clone()],
-            _ => Vec::new(),
-        };
-        let mut choices: Vec<Choice> = match f.field_type {
-            FieldType::Select | FieldType::MultiSelect if !f.options.allow_new => f
-                .options
-                .options
-                .iter()
-                .map(|o| Choice {
-                    value: o.value.clone(),
-                    label: f.option_label(&o.value, lang).to_string(),
-                    selected: selected.contains(&o.value),
-                })
-                .collect(),
-            FieldType::User => users
-                .iter()
-                .filter(|u| u.active)
-                .map(|u| Choice {
-                    value: u.id.clone(),
-                    label: u.name.clone(),
-                    selected: selected.contains(&u.id),
-                })
-                .collect(),
-            FieldType::Relation => relation_choices(state, f, &selected).await?,
-            _ => Vec::new(),
-        };
-        if matches!(f.field_type, FieldType::Select | FieldType::Relation | FieldType::User) {
-            choices.insert(
-                0,
-                Choice {
-                    value: String::new(),
-                    label: t(lang, "record-empty"),
-                    selected: selected.is_empty(),
-                },
-            );
-        }
-        let error = errors
-            .iter()
-            .find(|e| e.field == f.api_name)
-            .map(|e| field_error_message(lang, e.code, &e.params));
-        fields.push(FormField {
-            name: f.api_name.clone(),
-            label: f.label(lang).to_string(),
-            widget: widget(f),
-            value,
-            currency: submitted
-                .and_then(|s| s.get(&format!("{}__cur", f.api_name)).cloned())
-                .or_else(|| current.get("currency").and_then(Json::as_str).map(str::to_string))
-                .or_else(|| f.options.currency.clone())
-                .unwrap_or_else(|| "IRR".into()),
-            choices,
-            required: f.required,
-            help: if lang == "fa" {
-                f.help_fa.clone()
-            } else {
-                f.help_en.clone()
-            },
-            error,
-            ltr: matches!(
-                f.field_type,
-                FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId
-            ),
-            jalali: lang == "fa",
-        });
+        fields.push(form_field(state, f, values, submitted, errors, &users).await?);
     }
     Ok(fields)
+}
+
+/// One field of a form, with its current or submitted value and its error.
+async fn form_field(
+    state: &AppState,
+    f: &FieldDef,
+    values: &Map<String, Json>,
+    submitted: Option<&Submitted>,
+    errors: &[FieldError],
+    users: &[peyvand_store::accounts::User],
+) -> Result<FormField, ApiError> {
+    let lang = current_lang();
+    let offset = state.config.display_offset;
+    let current = values.get(&f.api_name).cloned().unwrap_or(Json::Null);
+    let value = match submitted.and_then(|s| s.get(&f.api_name)) {
+        Some(text) => text.clone(),
+        None => form_text(lang, f, &current, offset),
+    };
+    let selected: Vec<String> = match (&current, submitted.and_then(|s| s.get(&f.api_name))) {
+        (_, Some(text)) => text.split('\n').map(str::to_string).collect(),
+        (Json::Array(items), None) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+        (Json::String(s), None) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let mut choices: Vec<Choice> = match f.field_type {
+        FieldType::Select | FieldType::MultiSelect if !f.options.allow_new => f
+            .options
+            .options
+            .iter()
+            .map(|o| Choice {
+                value: o.value.clone(),
+                label: f.option_label(&o.value, lang).to_string(),
+                selected: selected.contains(&o.value),
+            })
+            .collect(),
+        FieldType::User => users
+            .iter()
+            .filter(|u| u.active)
+            .map(|u| Choice {
+                value: u.id.clone(),
+                label: u.name.clone(),
+                selected: selected.contains(&u.id),
+            })
+            .collect(),
+        FieldType::Relation => relation_choices(state, f, &selected).await?,
+        _ => Vec::new(),
+    };
+    if matches!(f.field_type, FieldType::Select | FieldType::Relation | FieldType::User) {
+        choices.insert(
+            0,
+            Choice {
+                value: String::new(),
+                label: t(lang, "record-empty"),
+                selected: selected.is_empty(),
+            },
+        );
+    }
+    let error = errors
+        .iter()
+        .find(|e| e.field == f.api_name)
+        .map(|e| field_error_message(lang, e.code, &e.params));
+    Ok(FormField {
+        name: f.api_name.clone(),
+        label: f.label(lang).to_string(),
+        widget: widget(f),
+        value,
+        currency: submitted
+            .and_then(|s| s.get(&format!("{}__cur", f.api_name)).cloned())
+            .or_else(|| current.get("currency").and_then(Json::as_str).map(str::to_string))
+            .or_else(|| f.options.currency.clone())
+            .unwrap_or_else(|| "IRR".into()),
+        choices,
+        required: f.required,
+        help: if lang == "fa" {
+            f.help_fa.clone()
+        } else {
+            f.help_en.clone()
+        },
+        error,
+        ltr: matches!(
+            f.field_type,
+            FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId
+        ),
+        jalali: lang == "fa",
+    })
 }
 
 async fn relation_choices(state: &AppState, field: &FieldDef, selected: &[String]) -> Result<Vec<Choice>, ApiError> {
@@ -285,36 +297,39 @@ fn collect(pairs: &[(String, String)]) -> Submitted {
 
 /// Turns the submitted texts into the API's JSON values for the object's visible fields.
 fn to_json(object: &ObjectDef, submitted: &Submitted, offset: time::UtcOffset) -> Map<String, Json> {
-    let mut input = Map::new();
-    for f in object.visible_fields() {
-        let text = submitted.get(&f.api_name).map(String::as_str).unwrap_or("").trim();
-        let value = match widget(f) {
-            "checkbox" => json!(text == "on" || text.ends_with("\non") || text == "true"),
-            "list" | "multiselect" => {
-                let items: Vec<&str> = text
-                    .split(['\n', ',', '،'])
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                json!(items)
-            }
-            "date" if !text.is_empty() => match parse_form_date(text) {
-                Some(d) => json!(peyvand_records::value::format_date(d)),
-                None => json!(text),
-            },
-            "datetime" if !text.is_empty() => json!(local_to_rfc3339(text, offset).unwrap_or_else(|| text.to_string())),
-            "money" if !text.is_empty() => {
-                let currency = submitted
-                    .get(&format!("{}__cur", f.api_name))
-                    .map(|c| c.trim().to_uppercase());
-                json!({ "amount": text, "currency": currency.filter(|c| !c.is_empty()) })
-            }
-            _ if text.is_empty() => Json::Null,
-            _ => json!(text),
-        };
-        input.insert(f.api_name.clone(), value);
+    object
+        .visible_fields()
+        .map(|f| (f.api_name.clone(), field_json(f, submitted, offset)))
+        .collect()
+}
+
+/// One field's submitted text as the API's JSON value.
+fn field_json(f: &FieldDef, submitted: &Submitted, offset: time::UtcOffset) -> Json {
+    let text = submitted.get(&f.api_name).map(String::as_str).unwrap_or("").trim();
+    match widget(f) {
+        "checkbox" => json!(text == "on" || text.ends_with("\non") || text == "true"),
+        "list" | "multiselect" => {
+            let items: Vec<&str> = text
+                .split(['\n', ',', '،'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            json!(items)
+        }
+        "date" if !text.is_empty() => match parse_form_date(text) {
+            Some(d) => json!(peyvand_records::value::format_date(d)),
+            None => json!(text),
+        },
+        "datetime" if !text.is_empty() => json!(local_to_rfc3339(text, offset).unwrap_or_else(|| text.to_string())),
+        "money" if !text.is_empty() => {
+            let currency = submitted
+                .get(&format!("{}__cur", f.api_name))
+                .map(|c| c.trim().to_uppercase());
+            json!({ "amount": text, "currency": currency.filter(|c| !c.is_empty()) })
+        }
+        _ if text.is_empty() => Json::Null,
+        _ => json!(text),
     }
-    input
 }
 
 /// `2024-03-20T10:30` in the display offset → RFC 3339.
@@ -599,4 +614,140 @@ mod tests {
         assert_eq!(m.get("name").map(String::as_str), Some("n"));
         assert!(!m.contains_key("csrf"));
     }
+}
+
+#[derive(Template)]
+#[template(path = "cell_form.html")]
+struct CellForm {
+    action: String,
+    csrf: String,
+    f: FormField,
+    calendar: CalendarLabels,
+    save_label: String,
+    cancel_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "cell_value.html")]
+struct CellValue {
+    text: String,
+    href: Option<String>,
+    ltr: bool,
+}
+
+async fn cell_value(
+    state: &AppState,
+    object: &ObjectDef,
+    record: &Record,
+    field: &FieldDef,
+) -> Result<Response, ApiError> {
+    let refs = super::records::load_refs(state, object, &[record]).await?;
+    let cell = super::display::display_value(
+        current_lang(),
+        field,
+        record.fields.get(&field.api_name).unwrap_or(&Json::Null),
+        &refs,
+        state.config.display_offset,
+    );
+    Ok(render(&CellValue {
+        text: cell.text,
+        href: cell.href,
+        ltr: cell.ltr,
+    }))
+}
+
+async fn cell_form(
+    state: &AppState,
+    session: &Session,
+    object: &ObjectDef,
+    record: &Record,
+    field: &FieldDef,
+    submitted: Option<&Submitted>,
+    errors: &[FieldError],
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let users = state.db.list_users().await?;
+    let f = form_field(state, field, &record.fields, submitted, errors, &users).await?;
+    Ok(render(&CellForm {
+        action: format!("/records/{}/{}/cell/{}", object.api_name, record.id, field.api_name),
+        csrf: session.csrf.clone(),
+        f,
+        calendar: calendar_labels(lang),
+        save_label: t(lang, "record-save"),
+        cancel_label: t(lang, "record-cancel"),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct CellQuery {
+    #[serde(default)]
+    show: Option<String>,
+}
+
+/// An inline editor for one field of one record (htmx fragment), or its value (`?show=1`).
+pub async fn edit_cell(
+    State(state): State<AppState>,
+    session: Session,
+    Path((object, id, field)): Path<(String, String, String)>,
+    axum::extract::Query(q): axum::extract::Query<CellQuery>,
+) -> Response {
+    let result = async {
+        let obj = state.db.object(&object).await?;
+        let def = obj
+            .field(&field)
+            .filter(|f| !f.hidden)
+            .cloned()
+            .ok_or(ApiError::NotFound)?;
+        let record = state.db.get_record(&object, &id, false).await?;
+        if q.show.is_some() || !session.user.role.allows(Action::WriteRecords) {
+            return cell_value(&state, &obj, &record, &def).await;
+        }
+        cell_form(&state, &session, &obj, &record, &def, None, &[]).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// Saves one field edited inline; shows the new value, or the editor again with the reason.
+pub async fn save_cell(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((object, id, field)): Path<(String, String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, self::field(&pairs, "csrf")) {
+        return r;
+    }
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        let def = obj
+            .field(&field)
+            .filter(|f| !f.hidden)
+            .cloned()
+            .ok_or(ApiError::NotFound)?;
+        let submitted = collect(&pairs);
+        let mut input = Map::new();
+        input.insert(
+            def.api_name.clone(),
+            field_json(&def, &submitted, state.config.display_offset),
+        );
+        match state
+            .db
+            .update_record(Some(&session.user.id), &object, &id, &input, None)
+            .await
+        {
+            Ok(record) => cell_value(&state, &obj, &record, &def).await,
+            Err(e) => {
+                let (errors, _) = split_errors(e)?;
+                let record = state.db.get_record(&object, &id, false).await?;
+                cell_form(&state, &session, &obj, &record, &def, Some(&submitted), &errors).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }

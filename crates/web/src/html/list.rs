@@ -514,11 +514,10 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
                 text: r.title.clone(),
                 ..Cell::default()
             }];
-            cells.extend(
-                column_defs
-                    .iter()
-                    .map(|f| display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&Json::Null), &refs, offset)),
-            );
+            cells.extend(column_defs.iter().map(|f| Cell {
+                field: f.api_name.clone(),
+                ..display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&Json::Null), &refs, offset)
+            }));
             ListRow {
                 id: r.id.clone(),
                 href: format!("/records/{object}/{}", r.id),

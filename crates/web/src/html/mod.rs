@@ -167,6 +167,10 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/views/{id}/delete", post(list::delete_view))
         .route("/records/{object}/bulk", post(list::bulk))
         .route("/records/{object}/{id}/move", post(list::move_card))
+        .route(
+            "/records/{object}/{id}/cell/{field}",
+            get(forms::edit_cell).post(forms::save_cell),
+        )
         .route("/records/{object}/new", get(forms::new_form).post(forms::create))
         .route("/records/{object}/{id}", get(records::record_page))
         .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))

@@ -62,6 +62,7 @@ pub(super) async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&
 }
 
 pub struct FieldRow {
+    pub name: String,
     pub label: String,
     pub text: String,
     pub href: Option<String>,
@@ -140,6 +141,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 offset,
             );
             FieldRow {
+                name: f.api_name.clone(),
                 label: f.label(lang).to_string(),
                 text: cell.text,
                 href: cell.href,

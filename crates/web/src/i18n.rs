@@ -8,6 +8,39 @@ use icu_calendar::cal::{Iso, Persian};
 use peyvand_records::normalize::to_persian_digits;
 use std::sync::OnceLock;
 
+/// Display preferences of the browser (cookies), for the request being handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prefs {
+    /// Show rial amounts in toman (1 toman = 10 rials).
+    pub toman: bool,
+    pub dark: bool,
+}
+
+tokio::task_local! {
+    pub static PREFS: Prefs;
+}
+
+/// The current request's display preferences.
+pub fn current_prefs() -> Prefs {
+    PREFS.try_with(|p| *p).unwrap_or_default()
+}
+
+/// A rial amount (plain decimal text) in toman: divided by ten, exactly.
+pub fn rial_to_toman(amount: &str) -> Option<String> {
+    let scale = amount.split_once('.').map(|(_, f)| f.len() as u8).unwrap_or(0);
+    let d = peyvand_records::Decimal::parse(amount, scale).ok()?;
+    let text = peyvand_records::Decimal {
+        units: d.units,
+        scale: d.scale + 1,
+    }
+    .to_string();
+    Some(if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    })
+}
+
 /// The UI languages; the first is the default.
 pub const LANGS: [&str; 2] = ["fa", "en"];
 
@@ -236,6 +269,14 @@ mod tests {
         assert_eq!(parse_form_date("۱۴۰۳/۰۱/۰۱"), Some(date!(2024 - 03 - 20)));
         assert_eq!(parse_form_date("2024-03-20"), Some(date!(2024 - 03 - 20)));
         assert_eq!(parse_form_date("1403/13/01"), None);
+    }
+
+    #[test]
+    fn toman_is_a_tenth_of_a_rial() {
+        assert_eq!(rial_to_toman("12500").as_deref(), Some("1250"));
+        assert_eq!(rial_to_toman("12505").as_deref(), Some("1250.5"));
+        assert_eq!(rial_to_toman("-30").as_deref(), Some("-3"));
+        assert_eq!(rial_to_toman("x"), None);
     }
 
     #[test]

@@ -66,7 +66,13 @@ async fn language(req: Request, next: Next) -> Response {
         .and_then(i18n::pick_lang)
         .or_else(|| auth::cookie(headers, "lang").map(|l| i18n::lang_or_default(&l)))
         .unwrap_or(i18n::LANGS[0]);
-    error::LANG.scope(RefCell::new(lang), next.run(req)).await
+    let prefs = i18n::Prefs {
+        toman: auth::cookie(headers, "money").as_deref() == Some("toman"),
+        dark: auth::cookie(headers, "theme").as_deref() == Some("dark"),
+    };
+    i18n::PREFS
+        .scope(prefs, error::LANG.scope(RefCell::new(lang), next.run(req)))
+        .await
 }
 
 async fn healthz() -> &'static str {

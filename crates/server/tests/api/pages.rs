@@ -9,7 +9,8 @@ backend_tests!(
     sign_in_and_read_in_both_languages,
     forms_need_the_csrf_token,
     health_and_request_ids,
-    fields_edit_in_place
+    fields_edit_in_place,
+    display_preferences
 );
 
 fn browser() -> reqwest::Client {
@@ -318,4 +319,63 @@ async fn fields_edit_in_place(app: &TestApp) {
         .await
         .expect("text");
     assert!(shown.contains("2024-03-20"));
+}
+
+async fn display_preferences(app: &TestApp) {
+    let client = browser();
+    sign_in(app, &client).await;
+    app.add_field(
+        "company",
+        json!({"api_name": "revenue", "type": "currency", "label_en": "Revenue"}),
+    )
+    .await;
+    let company = app
+        .create("company", json!({"name": "Toman Co", "revenue": "1234565"}))
+        .await;
+    let page = format!("/records/company/{}", company["id"].as_str().expect("id"));
+    let html = client
+        .get(app.url(&page))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("1,234,565 IRR") && html.contains("data-theme=\"light\""));
+    let csrf = csrf_of(&html);
+    for (name, value) in [("money", "toman"), ("theme", "dark")] {
+        let r = client
+            .post(app.url("/settings/display"))
+            .header("origin", &app.base)
+            .header("referer", app.url(&page))
+            .form(&[("csrf", csrf.as_str()), (name, value)])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    let html = client
+        .get(app.url(&page))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("123,456.5 toman"), "an exact tenth, in toman");
+    assert!(html.contains("data-theme=\"dark\""));
+    // The API is not affected: amounts stay exact rials.
+    let api: serde_json::Value = app
+        .get(&format!(
+            "/api/v1/records/company/{}",
+            company["id"].as_str().expect("id")
+        ))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        api["fields"]["revenue"],
+        json!({"amount": "1234565", "currency": "IRR"})
+    );
 }

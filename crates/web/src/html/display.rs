@@ -54,6 +54,7 @@ fn currency_name(lang: &str, code: &str) -> String {
     match (lang, code) {
         ("fa", "IRR") => "ریال".into(),
         ("fa", "IRT") => "تومان".into(),
+        (_, "IRT") => "toman".into(),
         _ => code.to_string(),
     }
 }
@@ -87,6 +88,16 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
         FieldType::Currency => {
             let amount = value.get("amount").and_then(Json::as_str).unwrap_or("");
             let code = value.get("currency").and_then(Json::as_str).unwrap_or("IRR");
+            if code == "IRR"
+                && crate::i18n::current_prefs().toman
+                && let Some(toman) = crate::i18n::rial_to_toman(amount)
+            {
+                return text(format!(
+                    "{} {}",
+                    format_number(lang, &toman),
+                    currency_name(lang, "IRT")
+                ));
+            }
             text(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
         }
         FieldType::Select => text(

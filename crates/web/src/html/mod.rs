@@ -45,6 +45,19 @@ pub struct Layout {
     /// The administration link, for admins.
     pub admin: Option<String>,
     pub tokens_label: String,
+    pub theme: &'static str,
+    pub toman: bool,
+    pub menu: MenuWords,
+}
+
+/// The words of the user's menu.
+pub struct MenuWords {
+    pub title: String,
+    pub dark: String,
+    pub light: String,
+    pub toman: String,
+    pub rial: String,
+    pub notifications: String,
 }
 
 impl Layout {
@@ -77,6 +90,20 @@ impl Layout {
                 .filter(|s| s.user.role.allows(peyvand_records::access::Action::ManageSchema))
                 .map(|_| t(lang, "nav-admin")),
             tokens_label: t(lang, "nav-tokens"),
+            theme: if crate::i18n::current_prefs().dark {
+                "dark"
+            } else {
+                "light"
+            },
+            toman: crate::i18n::current_prefs().toman,
+            menu: MenuWords {
+                title: t(lang, "menu-title"),
+                dark: t(lang, "menu-dark"),
+                light: t(lang, "menu-light"),
+                toman: t(lang, "menu-toman"),
+                rial: t(lang, "menu-rial"),
+                notifications: t(lang, "menu-notifications"),
+            },
         }
     }
 }
@@ -159,6 +186,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/settings/language", post(session::set_language))
+        .route("/settings/display", post(session::set_display))
         .route("/search", get(records::search_page))
         .route("/search/suggest", get(records::search_suggest))
         .route("/records/{object}", get(list::list_page))

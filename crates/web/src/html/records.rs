@@ -61,6 +61,11 @@ pub(super) async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&
     Ok(refs)
 }
 
+pub struct Section {
+    pub heading: String,
+    pub fields: Vec<FieldRow>,
+}
+
 pub struct FieldRow {
     pub name: String,
     pub label: String,
@@ -95,8 +100,8 @@ struct RecordPage {
     list_href: String,
     in_trash: bool,
     trash_label: String,
-    fields_label: String,
-    fields: Vec<FieldRow>,
+    key: Vec<FieldRow>,
+    sections: Vec<Section>,
     related: Vec<RelatedSection>,
     history_label: String,
     history: Vec<HistoryItem>,
@@ -130,7 +135,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     let record = state.db.get_record(object, id, true).await?;
     let refs = load_refs(state, &obj, &[&record]).await?;
     let offset = state.config.display_offset;
-    let fields = obj
+    let rows: Vec<(bool, FieldType, FieldRow)> = obj
         .visible_fields()
         .map(|f| {
             let cell = display_value(
@@ -140,15 +145,46 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 &refs,
                 offset,
             );
-            FieldRow {
+            let row = FieldRow {
                 name: f.api_name.clone(),
                 label: f.label(lang).to_string(),
                 text: cell.text,
                 href: cell.href,
                 ltr: cell.ltr,
-            }
+            };
+            (f.origin == peyvand_records::Origin::Custom, f.field_type, row)
         })
         .collect();
+    // The header shows the owner and the first choices and ways to reach the record.
+    let empty = t(lang, "record-empty");
+    let key: Vec<FieldRow> = rows
+        .iter()
+        .filter(|(_, t, r)| {
+            matches!(
+                t,
+                FieldType::User | FieldType::Select | FieldType::Email | FieldType::Phone
+            ) && r.text != empty
+        })
+        .take(4)
+        .map(|(_, _, r)| FieldRow {
+            name: r.name.clone(),
+            label: r.label.clone(),
+            text: r.text.clone(),
+            href: r.href.clone(),
+            ltr: r.ltr,
+        })
+        .collect();
+    let (custom, standard): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _, _)| *c);
+    let mut sections = vec![Section {
+        heading: t(lang, "record-fields"),
+        fields: standard.into_iter().map(|(_, _, r)| r).collect(),
+    }];
+    if !custom.is_empty() {
+        sections.push(Section {
+            heading: t(lang, "record-custom-fields"),
+            fields: custom.into_iter().map(|(_, _, r)| r).collect(),
+        });
+    }
     // Records of other objects that point here (a company's contacts), one query per relation.
     let mut related = Vec::new();
     for other in &catalog.objects {
@@ -235,8 +271,8 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         list_href: format!("/records/{object}"),
         in_trash: record.deleted_at.is_some(),
         trash_label: t(lang, "record-in-trash"),
-        fields_label: t(lang, "record-fields"),
-        fields,
+        key,
+        sections,
         related,
         history_label: t(lang, "record-history"),
         history,

@@ -260,3 +260,42 @@ mod tests {
         );
     }
 }
+
+#[derive(Deserialize)]
+pub struct DisplayForm {
+    csrf: String,
+    #[serde(default)]
+    theme: Option<String>,
+    #[serde(default)]
+    money: Option<String>,
+}
+
+/// Theme and money display, kept per browser in cookies.
+pub async fn set_display(session: Session, headers: HeaderMap, Form(form): Form<DisplayForm>) -> Response {
+    if let Err(r) = check_csrf(&session, &headers, &form.csrf) {
+        return r;
+    }
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+        .unwrap_or_else(|| "/".into());
+    let mut response = Redirect::to(safe_next(&back)).into_response();
+    let mut set = |name: &str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(&format!("{name}={value}; Path=/; SameSite=Lax; Max-Age=31536000")) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    };
+    match form.theme.as_deref() {
+        Some("dark") => set("theme", "dark"),
+        Some("light") => set("theme", "light"),
+        _ => {}
+    }
+    match form.money.as_deref() {
+        Some("toman") => set("money", "toman"),
+        Some("rial") => set("money", "rial"),
+        _ => {}
+    }
+    response
+}

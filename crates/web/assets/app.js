@@ -113,7 +113,12 @@ document.addEventListener("change", function (e) {
       headers: { "content-type": "application/x-www-form-urlencoded" }
     }).then(function (r) { if (!r.ok) throw new Error("move failed: " + r.status); return r.json(); });
   }
-  function place(card, col) { col.querySelector(".cards").prepend(card); recount(); }
+  function place(card, col) {
+    col.querySelector(".cards").prepend(card);
+    var picker = card.querySelector("select.card-move");
+    if (picker) picker.value = col.dataset.value;
+    recount();
+  }
   function recount() {
     board.querySelectorAll(".board-column").forEach(function (c) {
       var n = c.querySelectorAll(".card").length;
@@ -130,6 +135,20 @@ document.addEventListener("change", function (e) {
     clearTimeout(showToast.timer);
     showToast.timer = setTimeout(function () { toast.hidden = true; }, 8000);
   }
+  // The keyboard way: each card's "move to" list.
+  board.addEventListener("change", function (e) {
+    if (!e.target.matches("select.card-move")) return;
+    var card = e.target.closest(".card"), from = column(card);
+    var target = board.querySelector('.board-column[data-value="' + CSS.escape(e.target.value) + '"]');
+    if (!target || target === from) return;
+    send(card.dataset.id, target.dataset.value).then(function () {
+      place(card, target);
+      e.target.focus();
+      showToast(board.dataset.moved.replace("%s", target.dataset.label), function () {
+        send(card.dataset.id, from.dataset.value).then(function () { place(card, from); });
+      });
+    }).catch(function () { place(card, from); });
+  });
   board.addEventListener("dragstart", function (e) {
     var card = e.target.closest(".card");
     if (!card) return;

@@ -21,6 +21,7 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     )
     .await;
     app.create("company", json!({"name": "فولاد پارس"})).await;
+    app.create("company", json!({"name": "Zagros Health"})).await;
 
     // Sign in; the admin reads English, so switch to Persian.
     browser.goto(&app.url("/login")).await;
@@ -32,6 +33,12 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.click("form[action='/settings/language'] button").await;
     browser.wait_for_text("h1", "مخاطبان").await;
     browser.screenshot("contacts-fa").await;
+    browser.goto(&app.url("/admin/objects/contact")).await;
+    browser.wait_for_text("h1", "فیلدها").await;
+    browser.screenshot("admin-fields-fa").await;
+    browser.goto(&app.url("/records/contact/board?group=tier")).await;
+    browser.screenshot("board-fa").await;
+    browser.goto(&app.url("/records/contact")).await;
 
     // A new contact in the Persian form, with the custom fields and a date from the Jalali picker.
     browser.click("a.button[href='/records/contact/new']").await;
@@ -39,6 +46,23 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.type_into("#f-first_name", "کاوه").await;
     browser.type_into("#f-last_name", "یزدانی").await;
     browser.select("#f-tier", "gold").await;
+    // The company is found by typing part of its name.
+    browser.type_into("input.lookup", "فولاد").await;
+    // The list narrows to the match (the empty choice and the one company) before one is picked.
+    browser
+        .wait_until("document.querySelectorAll('#f-company option').length === 2")
+        .await;
+    let companies = app
+        .list(
+            "company",
+            &[(
+                "filter",
+                &json!({"field": "name", "op": "eq", "value": "فولاد پارس"}).to_string(),
+            )],
+        )
+        .await;
+    let company_id = companies["records"][0]["id"].as_str().expect("company").to_string();
+    browser.select("#f-company", &company_id).await;
     browser.click("button.calendar-open[data-for='f-contract_date']").await;
     browser.screenshot("new-contact-calendar-fa").await;
     browser.click(".calendar .calendar-grid .calendar-day").await;
@@ -54,6 +78,7 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
         "the record shows the Jalali date {picked}:\n{page}"
     );
     assert!(page.contains("طلایی"));
+    assert!(page.contains("فولاد پارس"), "the company picked by name");
     browser.screenshot("contact-fa").await;
     let record_url = browser.url().await;
 
@@ -159,6 +184,12 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser
         .wait_for_text(".board-column[data-value=gold]", "کاوه یزدانی")
         .await;
+    // Without a mouse: the card's own "move to" list.
+    browser.select(&format!("#card-{id} select.card-move"), "silver").await;
+    browser
+        .wait_for_text(".board-column[data-value=silver]", "کاوه یزدانی")
+        .await;
+    assert_eq!(tier(app.get(&path).await.json().await.expect("json")), json!("silver"));
 
     // Edit a cell of the list in place.
     browser.goto(&app.url("/records/contact")).await;

@@ -217,6 +217,17 @@ impl Browser {
         .await
     }
 
+    /// Waits until a JavaScript expression is true (5 s at most).
+    pub async fn wait_until(&self, expression: &str) {
+        for _ in 0..50 {
+            if self.script(&format!("return !!({expression});")).await == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never true: {expression}");
+    }
+
     pub async fn resize(&self, width: u32, height: u32) {
         self.call(
             reqwest::Method::POST,

@@ -51,6 +51,9 @@ pub struct FormField {
     pub ltr: bool,
     /// The date input takes Jalali dates (Persian pages).
     pub jalali: bool,
+    /// For relations: where to look records up by name as the user types.
+    pub lookup: Option<String>,
+    pub lookup_label: String,
 }
 
 #[derive(Template)]
@@ -237,6 +240,10 @@ async fn form_field(
             FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId
         ),
         jalali: lang == "fa",
+        lookup: (f.field_type == FieldType::Relation)
+            .then(|| f.options.target.as_ref().map(|t| format!("/records/{t}/options")))
+            .flatten(),
+        lookup_label: t(lang, "form-lookup"),
     })
 }
 
@@ -747,6 +754,62 @@ pub async fn save_cell(
                 cell_form(&state, &session, &obj, &record, &def, Some(&submitted), &errors).await
             }
         }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "options.html")]
+struct OptionList {
+    empty: String,
+    choices: Vec<Choice>,
+}
+
+/// Records whose name contains what was typed, as `<option>`s for a relation's list (htmx).
+pub async fn lookup_options(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        if !session.user.role.allows(Action::ReadRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        let text = q.get("q").map(|s| s.trim()).unwrap_or("");
+        let filter = if text.is_empty() {
+            None
+        } else {
+            let any: Vec<Json> = obj
+                .title_field
+                .split(' ')
+                .map(|f| json!({ "field": f, "op": "contains", "value": text }))
+                .collect();
+            Some(peyvand_records::filter::parse_filter(&obj, &json!({ "or": any }))?)
+        };
+        let sort = obj.title_field.split(' ').next_back().unwrap_or("created_at");
+        let query = ListQuery {
+            filter,
+            sort: peyvand_records::filter::parse_sort(&obj, sort)?,
+            limit: Some(50),
+            ..ListQuery::default()
+        };
+        let page = state.db.list_records(&object, &query).await?;
+        let choices = page
+            .records
+            .into_iter()
+            .map(|r| Choice {
+                value: r.id,
+                label: r.title,
+                selected: false,
+            })
+            .collect();
+        Ok(render(&OptionList {
+            empty: t(current_lang(), "record-empty"),
+            choices,
+        }))
     }
     .await;
     result.unwrap_or_else(fail)

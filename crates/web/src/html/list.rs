@@ -899,6 +899,7 @@ struct BoardPage {
     undo_label: String,
     moved_label: String,
     group_label: String,
+    move_label: String,
 }
 
 pub async fn board_page(
@@ -1004,6 +1005,7 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         undo_label: t(lang, "list-undo"),
         moved_label: t_args(lang, "list-board-moved", &[("value", "%s".into())]),
         group_label: t(lang, "list-board-group"),
+        move_label: t(lang, "list-board-move"),
     };
     Ok(render(&view))
 }

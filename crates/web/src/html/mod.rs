@@ -200,6 +200,7 @@ pub fn router() -> Router<AppState> {
             get(forms::edit_cell).post(forms::save_cell),
         )
         .route("/records/{object}/new", get(forms::new_form).post(forms::create))
+        .route("/records/{object}/options", get(forms::lookup_options))
         .route("/records/{object}/{id}", get(records::record_page))
         .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))
         .route("/records/{object}/{id}/delete", post(forms::trash))

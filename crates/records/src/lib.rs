@@ -7,6 +7,7 @@
 pub mod access;
 pub mod decimal;
 pub mod filter;
+pub mod jalali;
 pub mod meta;
 pub mod normalize;
 pub mod validate;

@@ -406,15 +406,40 @@ impl Db {
                 return Ok((self.get_record(object, &prior_id, true).await?, false));
             }
         }
-        check_references(&mut tx, self, &changes.values).await?;
-        check_unique(&mut tx, &obj, &changes.values, None).await?;
+        let id = self.create_in(&mut tx, actor, &obj, &changes.values).await?;
+        if let (Some(key), Some(user)) = (idempotency_key, actor) {
+            sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(user.to_string())
+                .bind(key.to_string())
+                .bind(object.to_string())
+                .bind(id.clone())
+                .bind(now())
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| map_unique(e.into()))?;
+        }
+        tx.commit().await?;
+        Ok((self.get_record(object, &id, false).await?, true))
+    }
+
+    /// Inserts a validated new record inside `tx`, with its index rows, search terms, audit
+    /// entry and outbox event; returns its id.
+    pub async fn create_in(
+        &self,
+        tx: &mut WriteTx,
+        actor: Option<&str>,
+        obj: &ObjectDef,
+        values: &[(&FieldDef, Value)],
+    ) -> Result<String> {
+        check_references(tx, self, values).await?;
+        check_unique(tx, obj, values, None).await?;
         let id = new_id();
         let ts = now();
         let mut sql = Sql::new(&format!(
             "INSERT INTO {} (id, version, created_at, updated_at, created_by, updated_by",
             obj.table
         ));
-        for (field, _) in &changes.values {
+        for (field, _) in values {
             for c in field_columns(field) {
                 sql.push(", ").push(&c);
             }
@@ -429,7 +454,7 @@ impl Db {
             .bind(Bind::Text(actor.map(str::to_string)))
             .push(", ")
             .bind(Bind::Text(actor.map(str::to_string)));
-        for (field, value) in &changes.values {
+        for (field, value) in values {
             for b in value_binds(field, value) {
                 sql.push(", ").bind(b);
             }
@@ -439,36 +464,19 @@ impl Db {
             .execute(&mut *tx.tx)
             .await
             .map_err(|e| map_unique(e.into()))?;
-        for (field, value) in &changes.values {
+        for (field, value) in values {
             if let Value::List(items) = value {
-                insert_values(&mut tx, field, &id, items, true).await?;
+                insert_values(tx, field, &id, items, true).await?;
             }
         }
-        let owned: Vec<(String, Value)> = changes
-            .values
-            .iter()
-            .map(|(f, v)| (f.api_name.clone(), v.clone()))
-            .collect();
-        write_terms(&mut tx, &obj, &id, &owned).await?;
-        let audit: Vec<Json> = changes
-            .values
+        let owned: Vec<(String, Value)> = values.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
+        write_terms(tx, obj, &id, &owned).await?;
+        let audit: Vec<Json> = values
             .iter()
             .map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() }))
             .collect();
-        write_audit(&mut tx, &obj.api_name, &id, "create", actor, &json!(audit)).await?;
-        if let (Some(key), Some(user)) = (idempotency_key, actor) {
-            sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(user.to_string())
-                .bind(key.to_string())
-                .bind(object.to_string())
-                .bind(id.clone())
-                .bind(now())
-                .execute(&mut *tx.tx)
-                .await
-                .map_err(|e| map_unique(e.into()))?;
-        }
-        tx.commit().await?;
-        Ok((self.get_record(object, &id, false).await?, true))
+        write_audit(tx, &obj.api_name, &id, "create", actor, &json!(audit)).await?;
+        Ok(id)
     }
 
     /// Reads one record; a record in the trash is found only with `include_deleted`.
@@ -563,7 +571,8 @@ impl Db {
         Ok(ids.len())
     }
 
-    async fn update_in(
+    /// Applies validated changes to a live record inside `tx` (see [`Db::update_record`]).
+    pub async fn update_in(
         &self,
         tx: &mut WriteTx,
         actor: Option<&str>,

@@ -3,8 +3,7 @@
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
-use icu_calendar::Date;
-use icu_calendar::cal::{Iso, Persian};
+pub use peyvand_records::jalali::{from_jalali, parse_form_date, to_jalali};
 use peyvand_records::normalize::to_persian_digits;
 use std::sync::OnceLock;
 
@@ -157,25 +156,6 @@ pub fn field_error_message(lang: &str, code: &str, params: &serde_json::Value) -
     if text == key { t(lang, "field-invalid") } else { text }
 }
 
-/// A Gregorian date as a Jalali (Solar Hijri) `(year, month, day)`.
-pub fn to_jalali(date: time::Date) -> Option<(i32, u8, u8)> {
-    let iso = Date::try_new_iso(date.year(), u8::from(date.month()), date.day()).ok()?;
-    let p = iso.to_calendar(Persian);
-    Some((p.year().extended_year(), p.month().ordinal, p.day_of_month().0))
-}
-
-/// A Jalali date back to Gregorian.
-pub fn from_jalali(year: i32, month: u8, day: u8) -> Option<time::Date> {
-    let p = Date::try_new_persian(year, month, day).ok()?;
-    let iso = p.to_calendar(Iso);
-    time::Date::from_calendar_date(
-        iso.year().extended_year(),
-        time::Month::try_from(iso.month().ordinal).ok()?,
-        iso.day_of_month().0,
-    )
-    .ok()
-}
-
 /// A date for display: Jalali with Persian digits in `fa`, ISO in `en`.
 pub fn format_date(lang: &str, date: time::Date) -> String {
     if lang == "fa"
@@ -192,22 +172,6 @@ pub fn format_datetime(lang: &str, t: time::OffsetDateTime, offset: time::UtcOff
     let clock = format!("{:02}:{:02}", local.hour(), local.minute());
     let clock = if lang == "fa" { to_persian_digits(&clock) } else { clock };
     format!("{} {}", format_date(lang, local.date()), clock)
-}
-
-/// Parses a date typed in a form: ISO `YYYY-MM-DD`, or Jalali `YYYY/MM/DD` (any digits). A year
-/// below 1700 is read as Jalali.
-pub fn parse_form_date(text: &str) -> Option<time::Date> {
-    let latin = peyvand_records::normalize::to_latin_digits(text.trim());
-    let parts: Vec<&str> = latin.split(['/', '-']).collect();
-    let [y, m, d] = parts.as_slice() else {
-        return None;
-    };
-    let (y, m, d): (i32, u8, u8) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    if y < 1700 {
-        from_jalali(y, m, d)
-    } else {
-        time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()
-    }
 }
 
 #[cfg(test)]
@@ -258,17 +222,14 @@ mod tests {
     }
 
     #[test]
-    fn jalali_dates() {
-        assert_eq!(to_jalali(date!(2024 - 03 - 20)), Some((1403, 1, 1)));
-        assert_eq!(to_jalali(date!(2026 - 11 - 22)), Some((1405, 9, 1)));
-        assert_eq!(from_jalali(1403, 1, 1), Some(date!(2024 - 03 - 20)));
-        assert_eq!(from_jalali(1403, 12, 30), Some(date!(2025 - 03 - 20)));
-        assert_eq!(from_jalali(1404, 12, 30), None);
+    fn dates_display_by_language() {
         assert_eq!(format_date("fa", date!(2024 - 03 - 20)), "۱۴۰۳/۰۱/۰۱");
         assert_eq!(format_date("en", date!(2024 - 03 - 20)), "2024-03-20");
-        assert_eq!(parse_form_date("۱۴۰۳/۰۱/۰۱"), Some(date!(2024 - 03 - 20)));
-        assert_eq!(parse_form_date("2024-03-20"), Some(date!(2024 - 03 - 20)));
-        assert_eq!(parse_form_date("1403/13/01"), None);
+        let t = time::macros::datetime!(2024-03-20 06:30 UTC);
+        assert_eq!(
+            format_datetime("fa", t, time::UtcOffset::from_hms(3, 30, 0).expect("offset")),
+            "۱۴۰۳/۰۱/۰۱ ۱۰:۰۰"
+        );
     }
 
     #[test]

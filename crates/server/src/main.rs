@@ -30,6 +30,60 @@ enum Command {
     },
     /// Serve a small bilingual sample data set (its own database: data/demo.db)
     Demo(ServeArgs),
+    /// Import a CSV file into an object (columns are matched to fields by name; see --map)
+    Import(ImportArgs),
+    /// Export an object (or the records a filter selects) to CSV
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The object, e.g. contact or company
+    object: String,
+    /// The CSV file (UTF-8, UTF-8 with BOM, UTF-16 or Windows-1256)
+    file: std::path::PathBuf,
+    /// Column to field, as COLUMN=FIELD (repeat it); FIELD empty ignores the column
+    #[arg(long = "map", value_name = "COLUMN=FIELD")]
+    map: Vec<String>,
+    /// The field that identifies records already in Peyvand, e.g. emails, phones, or an external id field
+    #[arg(long)]
+    dedupe_by: Option<String>,
+    /// What to do with a row whose --dedupe-by value is already there: skip, update or create
+    #[arg(long, default_value = "skip")]
+    on_duplicate: String,
+    /// Check every row and report, writing nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Write every row or none
+    #[arg(long)]
+    all_or_nothing: bool,
+    /// The file's encoding when detection is not wanted: utf-8, utf-16le, utf-16be, windows-1256
+    #[arg(long)]
+    encoding: Option<String>,
+    /// Write the rows that failed, with the reason, to this CSV file
+    #[arg(long)]
+    errors: Option<std::path::PathBuf>,
+    /// Do not create related records (a contact's company) that are missing
+    #[arg(long)]
+    no_create_related: bool,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The object, e.g. contact or company
+    object: String,
+    /// csv (xlsx is not available yet)
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// A filter in the API's JSON syntax (docs/filters.md)
+    #[arg(long)]
+    filter: Option<String>,
+    /// Fields to export, comma-separated (default: all)
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
+    /// Where to write (default: standard output)
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +145,102 @@ async fn serve(settings: Settings, db: Db) -> anyhow::Result<()> {
     running.stop_when_done().await
 }
 
+async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
+    let mut opts = peyvand_transfer::ImportOptions::new(&args.object);
+    for m in &args.map {
+        let (column, field) = m
+            .split_once('=')
+            .with_context(|| format!("--map takes COLUMN=FIELD, not {m}"))?;
+        opts.mapping.push((column.to_string(), field.to_string()));
+    }
+    opts.dedupe_by = args.dedupe_by;
+    opts.on_duplicate =
+        peyvand_transfer::OnDuplicate::parse(&args.on_duplicate).context("--on-duplicate is skip, update or create")?;
+    opts.dry_run = args.dry_run;
+    opts.all_or_nothing = args.all_or_nothing;
+    opts.encoding = args.encoding;
+    opts.create_related = !args.no_create_related;
+    let started = std::time::Instant::now();
+    let report = peyvand_transfer::import_csv(db, None, &args.file, &opts, |n| {
+        eprint!("\r{n} rows read");
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    eprintln!();
+    for m in &report.mapping {
+        eprintln!(
+            "  column {:?} -> {}",
+            m.column,
+            m.field.as_deref().unwrap_or("(ignored)")
+        );
+    }
+    for e in report.errors.iter().take(20) {
+        eprintln!(
+            "  row {}{}: {}{}",
+            e.row,
+            e.column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default(),
+            e.code,
+            e.value.as_ref().map(|v| format!(" ({v:?})")).unwrap_or_default()
+        );
+    }
+    if report.errors.len() > 20 {
+        eprintln!("  … and {} more", report.errors.len() - 20);
+    }
+    if let Some(path) = &args.errors {
+        std::fs::write(path, report.errors_csv()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let verb = if report.dry_run_or_rolled_back() {
+        "would have"
+    } else {
+        ""
+    };
+    println!(
+        "{} rows in {:.1} s ({}): {verb} created {}, updated {}, skipped {}, already imported {}, failed {}, related records created {}{}",
+        report.rows,
+        started.elapsed().as_secs_f64(),
+        report.encoding,
+        report.created,
+        report.updated,
+        report.skipped,
+        report.already_imported,
+        report.failed,
+        report.related_created,
+        if report.committed { "" } else { ". Nothing was written." }
+    );
+    if report.failed > 0 && !report.committed && !args.dry_run {
+        bail!(
+            "{} rows failed; with --all-or-nothing nothing was imported",
+            report.failed
+        );
+    }
+    Ok(())
+}
+
+async fn export(db: &Db, args: ExportArgs) -> anyhow::Result<()> {
+    if args.format != "csv" {
+        bail!("export to {} is not available yet; use --format csv", args.format);
+    }
+    let filter = args
+        .filter
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .transpose()
+        .context("--filter is not JSON")?;
+    let n = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            peyvand_transfer::export_csv(db, &args.object, filter.as_ref(), &args.columns, &mut out).await?
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            peyvand_transfer::export_csv(db, &args.object, filter.as_ref(), &args.columns, &mut out).await?
+        }
+    };
+    eprintln!("{n} records exported");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -142,6 +292,16 @@ async fn main() -> anyhow::Result<()> {
             println!("Added {} ({}) as {}.", user.email, user.id, user.role.as_str());
             db.close().await;
             Ok(())
+        }
+        Some(Command::Import(args)) => {
+            let result = import(&db, args).await;
+            db.close().await;
+            result
+        }
+        Some(Command::Export(args)) => {
+            let result = export(&db, args).await;
+            db.close().await;
+            result
         }
         Some(Command::Demo(_)) => {
             let login = peyvand::demo::seed(&db).await?;

@@ -29,6 +29,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_views.sql"),
         postgres: include_str!("../migrations/postgres/0002_views.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_import_log.sql",
+        sqlite: include_str!("../migrations/sqlite/0003_import_log.sql"),
+        postgres: include_str!("../migrations/postgres/0003_import_log.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

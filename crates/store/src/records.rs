@@ -32,6 +32,14 @@ pub struct Record {
     pub fields: Map<String, Json>,
 }
 
+/// Savepoint statements for [`Db::savepoint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Savepoint {
+    Begin,
+    Release,
+    Rollback,
+}
+
 /// One page of a list.
 #[derive(Clone, Debug, Serialize)]
 pub struct Page {
@@ -477,6 +485,82 @@ impl Db {
             .collect();
         write_audit(tx, &obj.api_name, &id, "create", actor, &json!(audit)).await?;
         Ok(id)
+    }
+
+    /// The id of a live record whose field holds `value` (for multi-valued fields: has it as a
+    /// member), seen from inside `tx`.
+    pub async fn find_by_value(
+        &self,
+        tx: &mut WriteTx,
+        obj: &ObjectDef,
+        field: &FieldDef,
+        value: &Value,
+    ) -> Result<Option<String>> {
+        let row = if field.storage() == Storage::List {
+            let Value::List(items) = value else { return Ok(None) };
+            let Some(first) = items.first() else { return Ok(None) };
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id \
+                 WHERE v.field_id = $1 AND v.value_norm = $2 AND r.deleted_at IS NULL LIMIT 1",
+                obj.table
+            )))
+            .bind(field.id.clone())
+            .bind(normalize(first))
+            .fetch_optional(&mut *tx.tx)
+            .await?
+        } else {
+            if value.is_null() {
+                return Ok(None);
+            }
+            let mut sql = Sql::new(&format!(
+                "SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ",
+                obj.table, field.column
+            ));
+            sql.bind(operand_bind(field.storage(), value)).push(" LIMIT 1");
+            sql.query().fetch_optional(&mut *tx.tx).await?
+        };
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Whether an import row (by its hash) was already imported, and as which record.
+    pub async fn imported_row(&self, tx: &mut WriteTx, row_hash: &str) -> Result<Option<Option<String>>> {
+        let row = sqlx::query("SELECT record_id FROM import_log WHERE row_hash = $1")
+            .bind(row_hash.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose()?)
+    }
+
+    /// Notes that an import row is done, in the same transaction as its record.
+    pub async fn log_imported_row(
+        &self,
+        tx: &mut WriteTx,
+        row_hash: &str,
+        object: &str,
+        record_id: Option<&str>,
+        outcome: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO import_log (row_hash, object, record_id, outcome, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(row_hash.to_string())
+            .bind(object.to_string())
+            .bind(record_id.map(str::to_string))
+            .bind(outcome.to_string())
+            .bind(now())
+            .execute(&mut *tx.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `SAVEPOINT`, `RELEASE` or `ROLLBACK TO` (both databases), so one failing import row
+    /// is undone without undoing its batch.
+    pub async fn savepoint(&self, tx: &mut WriteTx, statement: Savepoint) -> Result<()> {
+        let sql = match statement {
+            Savepoint::Begin => "SAVEPOINT import_row",
+            Savepoint::Release => "RELEASE SAVEPOINT import_row",
+            Savepoint::Rollback => "ROLLBACK TO SAVEPOINT import_row",
+        };
+        sqlx::query(sql).execute(&mut *tx.tx).await?;
+        Ok(())
     }
 
     /// Reads one record; a record in the trash is found only with `include_deleted`.

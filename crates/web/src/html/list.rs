@@ -17,7 +17,9 @@ use peyvand_records::access::Action;
 use peyvand_records::filter::{parse_filter, parse_sort, resolve};
 use peyvand_records::view::{NewView, ViewDef, ViewKind};
 use peyvand_records::{FieldDef, FieldType, ObjectDef, Storage};
-use peyvand_store::records::{ListQuery, Record};
+use peyvand_store::records::ListQuery;
+use peyvand_transfer::csv_cell;
+use peyvand_transfer::export::plain;
 use serde_json::{Value as Json, json};
 
 /// Columns shown by default besides the title.
@@ -732,20 +734,6 @@ pub async fn delete_view(
     }
 }
 
-/// Escapes a CSV cell, and neutralizes text a spreadsheet would run as a formula.
-pub fn csv_cell(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
-}
-
 /// Runs an action on the selected records: assign an owner, add a tag, trash, export.
 pub async fn bulk(
     State(state): State<AppState>,
@@ -851,20 +839,6 @@ async fn export(state: &AppState, obj: &ObjectDef, ids: &[String], pairs: &Pairs
         response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
-}
-
-fn plain(r: &Record, f: &FieldDef) -> String {
-    match r.fields.get(&f.api_name) {
-        None | Some(Json::Null) => String::new(),
-        Some(Json::String(s)) => s.clone(),
-        Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).collect::<Vec<_>>().join("; "),
-        Some(Json::Object(m)) => format!(
-            "{} {}",
-            m.get("amount").and_then(Json::as_str).unwrap_or(""),
-            m.get("currency").and_then(Json::as_str).unwrap_or("")
-        ),
-        Some(other) => other.to_string(),
-    }
 }
 
 pub struct BoardCard {
@@ -1041,17 +1015,6 @@ pub async fn move_card(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_cells_are_escaped_and_formulas_neutralized() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(csv_cell("+98912"), "'+98912");
-        assert_eq!(csv_cell("@cmd"), "'@cmd");
-        assert_eq!(csv_cell("-1,5"), "\"'-1,5\"");
-    }
 
     #[test]
     fn state_round_trips_through_the_query() {

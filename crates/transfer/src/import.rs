@@ -1,0 +1,622 @@
+//! The import engine: reads a CSV file row by row, maps columns to fields, validates each row
+//! as the API would, resolves relations by name, de-duplicates by a chosen field, and writes in
+//! batches (or all at once), each row under a savepoint and logged with its hash.
+
+use crate::decode::{Utf8Reader, by_name, check_text, detect};
+use crate::{TransferError, mapping};
+use peyvand_records::jalali::parse_form_date;
+use peyvand_records::value::format_date;
+use peyvand_records::{FieldDef, FieldError, FieldType, Mode, ObjectDef, Storage, validate};
+use peyvand_store::records::Savepoint;
+use peyvand_store::{Db, Error as StoreError, WriteTx};
+use serde::Serialize;
+use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+/// What to do with a row whose de-duplication key matches a live record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    #[default]
+    Skip,
+    Update,
+    Create,
+}
+
+impl OnDuplicate {
+    pub fn parse(s: &str) -> Option<OnDuplicate> {
+        match s {
+            "skip" => Some(OnDuplicate::Skip),
+            "update" => Some(OnDuplicate::Update),
+            "create" => Some(OnDuplicate::Create),
+            _ => None,
+        }
+    }
+}
+
+/// How to import.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub object: String,
+    /// Column header → field API name, over the suggested mapping; an empty field ignores the column.
+    pub mapping: Vec<(String, String)>,
+    /// The field that identifies a record already in Peyvand (e-mails, phones, an external id).
+    pub dedupe_by: Option<String>,
+    pub on_duplicate: OnDuplicate,
+    /// Check everything and write nothing.
+    pub dry_run: bool,
+    /// Write every row or none.
+    pub all_or_nothing: bool,
+    /// `utf-8`, `utf-16le`, `windows-1256`…; detected when absent.
+    pub encoding: Option<String>,
+    /// Rows per transaction when not all-or-nothing.
+    pub batch_size: usize,
+    /// Create a related record (a contact's company) when no record has that name.
+    pub create_related: bool,
+}
+
+impl ImportOptions {
+    pub fn new(object: &str) -> Self {
+        ImportOptions {
+            object: object.to_string(),
+            mapping: Vec::new(),
+            dedupe_by: None,
+            on_duplicate: OnDuplicate::Skip,
+            dry_run: false,
+            all_or_nothing: false,
+            encoding: None,
+            batch_size: 500,
+            create_related: true,
+        }
+    }
+}
+
+/// A problem with one row, naming the row (the header is row 1, as in a spreadsheet) and the column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowError {
+    pub row: usize,
+    pub column: Option<String>,
+    pub field: Option<String>,
+    pub code: String,
+    pub value: Option<String>,
+}
+
+/// Which column went to which field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MappingEntry {
+    pub column: String,
+    pub field: Option<String>,
+}
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub encoding: String,
+    pub mapping: Vec<MappingEntry>,
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub skipped: usize,
+    /// Rows imported by an earlier run of the same rows.
+    pub already_imported: usize,
+    pub failed: usize,
+    pub related_created: usize,
+    /// Whether the changes were kept (false for a dry run, or an all-or-nothing import with errors).
+    pub committed: bool,
+    pub errors: Vec<RowError>,
+}
+
+impl ImportReport {
+    /// Whether the counts describe what would have happened rather than what did.
+    pub fn dry_run_or_rolled_back(&self) -> bool {
+        !self.committed
+    }
+
+    /// The errors as CSV (row, column, field, code, value), for the user to fix the file.
+    pub fn errors_csv(&self) -> String {
+        let mut out = String::from("row,column,field,code,value\r\n");
+        for e in &self.errors {
+            let cells = [
+                e.row.to_string(),
+                e.column.clone().unwrap_or_default(),
+                e.field.clone().unwrap_or_default(),
+                e.code.clone(),
+                e.value.clone().unwrap_or_default(),
+            ];
+            out.push_str(&cells.iter().map(|c| crate::csv_cell(c)).collect::<Vec<_>>().join(","));
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+/// Longest cell accepted, in characters.
+pub const MAX_CELL_CHARS: usize = 100_000;
+/// Errors kept in a report; the counts stay exact beyond it.
+pub const MAX_REPORTED_ERRORS: usize = 10_000;
+
+/// Hashes the file and checks whether it is valid UTF-8, streaming it once.
+fn scan(path: &Path) -> Result<(Vec<u8>, bool), TransferError> {
+    let mut file = std::fs::File::open(path)?;
+    let mut head = vec![0u8; 8192];
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut valid = true;
+    let mut first = true;
+    loop {
+        let n = file.read(&mut buf)?;
+        if first {
+            let len = n.min(8192);
+            head.truncate(len);
+            head.copy_from_slice(&buf[..len]);
+            first = false;
+        }
+        if n == 0 {
+            valid &= carry.is_empty();
+            break;
+        }
+        if valid {
+            carry.extend_from_slice(&buf[..n]);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => carry.clear(),
+                Err(e) if e.error_len().is_none() => {
+                    let rest = carry.split_off(e.valid_up_to());
+                    carry = rest;
+                }
+                Err(_) => valid = false,
+            }
+        }
+    }
+    Ok((head, valid))
+}
+
+struct Column {
+    name: String,
+    field: Option<FieldDef>,
+}
+
+/// Splits a cell of a multi-valued field.
+fn members(text: &str) -> Vec<String> {
+    text.split([';', '؛', '،', ',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+struct Context<'a> {
+    db: &'a Db,
+    actor: Option<&'a str>,
+    opts: &'a ImportOptions,
+    /// Related records found or created by name, per target object.
+    related: HashMap<(String, String), String>,
+    users: HashMap<String, String>,
+    /// Related records created for the row being imported (undone with it if it fails).
+    row_related: Vec<(String, String)>,
+    report: ImportReport,
+}
+
+impl Context<'_> {
+    fn fail(&mut self, e: RowError) {
+        if self.report.errors.len() < MAX_REPORTED_ERRORS {
+            self.report.errors.push(e);
+        }
+    }
+
+    /// The id of the record of `target` named `name`, created if allowed and missing.
+    async fn resolve(&mut self, tx: &mut WriteTx, target: &str, name: &str) -> Result<Option<String>, StoreError> {
+        let key = (target.to_string(), peyvand_records::normalize::normalize(name));
+        if let Some(id) = self.related.get(&key) {
+            return Ok(Some(id.clone()));
+        }
+        let obj = self.db.object(target).await?;
+        let title_fields: Vec<&str> = obj.title_field.split(' ').collect();
+        let Some(title) = obj.field(title_fields[0]).cloned() else {
+            return Ok(None);
+        };
+        let value = peyvand_records::Value::Text(name.trim().to_string());
+        let found = match self.db.find_by_value(tx, &obj, &title, &value).await? {
+            Some(id) => Some(id),
+            None if self.opts.create_related && title_fields.len() == 1 => {
+                let mut input = Map::new();
+                input.insert(title.api_name.clone(), json!(name.trim()));
+                match validate(&obj, &input, Mode::Create) {
+                    Ok(changes) => {
+                        let id = self.db.create_in(tx, self.actor, &obj, &changes.values).await?;
+                        self.report.related_created += 1;
+                        self.row_related.push(key.clone());
+                        Some(id)
+                    }
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
+        if let Some(id) = &found {
+            self.related.insert(key, id.clone());
+        }
+        Ok(found)
+    }
+
+    /// The API value of one cell for its field.
+    async fn cell_value(&mut self, tx: &mut WriteTx, field: &FieldDef, text: &str) -> Result<Json, StoreError> {
+        let text = text.trim();
+        Ok(match field.field_type {
+            _ if field.storage() == Storage::List => json!(members(text)),
+            FieldType::Relation => {
+                let target = field.options.target.clone().unwrap_or_default();
+                match self.resolve(tx, &target, text).await? {
+                    Some(id) => json!(id),
+                    None => json!(text),
+                }
+            }
+            FieldType::User => match self.users.get(&text.to_lowercase()) {
+                Some(id) => json!(id),
+                None => json!(text),
+            },
+            FieldType::Date => parse_form_date(text)
+                .map(|d| json!(format_date(d)))
+                .unwrap_or(json!(text)),
+            FieldType::Boolean => match peyvand_records::normalize::normalize(text).as_str() {
+                "yes" | "true" | "1" | "y" | "بله" | "آری" => json!(true),
+                "no" | "false" | "0" | "n" | "خیر" | "نه" => json!(false),
+                _ => json!(text),
+            },
+            _ => json!(text),
+        })
+    }
+}
+
+fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(object.as_bytes());
+    for (c, cell) in columns.iter().zip(cells) {
+        h.update([0u8]);
+        h.update(c.field.as_ref().map(|f| f.api_name.as_str()).unwrap_or("").as_bytes());
+        h.update([1u8]);
+        h.update(cell.trim().as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Imports one CSV file. `progress` is called with the number of rows read so far.
+pub async fn import_csv(
+    db: &Db,
+    actor: Option<&str>,
+    path: &Path,
+    opts: &ImportOptions,
+    mut progress: impl FnMut(usize),
+) -> Result<ImportReport, TransferError> {
+    let object = db.object(&opts.object).await?;
+    let (head, valid_utf8) = scan(path)?;
+    check_text(&head)?;
+    let encoding = match &opts.encoding {
+        Some(name) => by_name(name)?,
+        None => detect(&head, valid_utf8),
+    };
+    let reader = Utf8Reader::new(std::fs::File::open(path)?, encoding);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(reader);
+    let mut records = csv.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            return Err(TransferError::Malformed {
+                row: 1,
+                message: e.to_string(),
+            });
+        }
+        None => return Err(TransferError::Empty),
+    };
+    let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(TransferError::Empty);
+    }
+    for (i, h) in headers.iter().enumerate() {
+        let key = peyvand_records::normalize::compact(h);
+        if !key.is_empty()
+            && headers[..i]
+                .iter()
+                .any(|o| peyvand_records::normalize::compact(o) == key)
+        {
+            return Err(TransferError::DuplicateHeader {
+                column: i + 1,
+                name: h.clone(),
+            });
+        }
+    }
+    let columns = build_columns(&object, &headers, opts)?;
+    let dedupe = match &opts.dedupe_by {
+        Some(name) => Some(object.field(name).cloned().ok_or_else(|| TransferError::UnknownField {
+            object: object.api_name.clone(),
+            field: name.clone(),
+        })?),
+        None => None,
+    };
+    let users = db
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.email.to_lowercase(), u.id))
+        .collect();
+    let mut cx = Context {
+        db,
+        actor,
+        opts,
+        related: HashMap::new(),
+        users,
+        row_related: Vec::new(),
+        report: ImportReport::default(),
+    };
+    cx.report.encoding = encoding.name().to_string();
+    cx.report.mapping = columns
+        .iter()
+        .map(|c| MappingEntry {
+            column: c.name.clone(),
+            field: c.field.as_ref().map(|f| f.api_name.clone()),
+        })
+        .collect();
+
+    let single_tx = opts.all_or_nothing || opts.dry_run;
+    let mut tx = db.write().await?;
+    let mut in_batch = 0usize;
+    let mut row_no = 1usize;
+    for record in records {
+        row_no += 1;
+        cx.report.rows += 1;
+        let cells: Vec<String> = match record {
+            Ok(r) => r.iter().map(str::to_string).collect(),
+            Err(e) => {
+                cx.report.failed += 1;
+                cx.fail(RowError {
+                    row: row_no,
+                    column: None,
+                    field: None,
+                    code: "malformed_row".into(),
+                    value: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
+        import_row(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), row_no, &cells).await?;
+        in_batch += 1;
+        if !single_tx && in_batch >= opts.batch_size.max(1) {
+            tx.commit().await?;
+            tx = db.write().await?;
+            in_batch = 0;
+        }
+        if cx.report.rows % 1000 == 0 {
+            progress(cx.report.rows);
+        }
+    }
+    progress(cx.report.rows);
+    let keep = !opts.dry_run && !(opts.all_or_nothing && cx.report.failed > 0);
+    if keep {
+        tx.commit().await?;
+    } else {
+        drop(tx);
+    }
+    cx.report.committed = keep;
+    Ok(cx.report)
+}
+
+fn build_columns(object: &ObjectDef, headers: &[String], opts: &ImportOptions) -> Result<Vec<Column>, TransferError> {
+    let suggested = mapping::suggest(object, headers);
+    headers
+        .iter()
+        .zip(suggested)
+        .map(|(h, s)| {
+            let chosen = match opts.mapping.iter().find(|(col, _)| col.trim() == h) {
+                Some((_, field)) if field.is_empty() || field == "-" => None,
+                Some((_, field)) => Some(
+                    object
+                        .field(field)
+                        .cloned()
+                        .ok_or_else(|| TransferError::UnknownField {
+                            object: object.api_name.clone(),
+                            field: field.clone(),
+                        })?,
+                ),
+                None => s.and_then(|f| object.field(&f).cloned()),
+            };
+            Ok(Column {
+                name: h.clone(),
+                field: chosen,
+            })
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn import_row(
+    cx: &mut Context<'_>,
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    columns: &[Column],
+    dedupe: Option<&FieldDef>,
+    row_no: usize,
+    cells: &[String],
+) -> Result<(), TransferError> {
+    let db = cx.db;
+    if cells.len() != columns.len() && !(cells.len() == 1 && cells[0].trim().is_empty()) {
+        cx.report.failed += 1;
+        cx.fail(RowError {
+            row: row_no,
+            column: None,
+            field: None,
+            code: "wrong_column_count".into(),
+            value: Some(format!("{} of {} columns", cells.len(), columns.len())),
+        });
+        return Ok(());
+    }
+    if cells.iter().all(|c| c.trim().is_empty()) {
+        cx.report.skipped += 1;
+        return Ok(());
+    }
+    if let Some((i, _)) = cells
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.chars().count() > MAX_CELL_CHARS)
+    {
+        cx.report.failed += 1;
+        cx.fail(RowError {
+            row: row_no,
+            column: Some(columns[i].name.clone()),
+            field: None,
+            code: "cell_too_large".into(),
+            value: None,
+        });
+        return Ok(());
+    }
+    let hash = row_hash(&object.api_name, columns, cells);
+    if db.imported_row(tx, &hash).await?.is_some() {
+        cx.report.already_imported += 1;
+        return Ok(());
+    }
+    db.savepoint(tx, Savepoint::Begin).await?;
+    cx.row_related.clear();
+    match write_row(cx, tx, object, columns, dedupe, row_no, cells, &hash).await {
+        Ok(()) => db.savepoint(tx, Savepoint::Release).await?,
+        Err(RowFailure::Row(errors)) => {
+            db.savepoint(tx, Savepoint::Rollback).await?;
+            db.savepoint(tx, Savepoint::Release).await?;
+            // The related records this row created are gone with it.
+            for key in std::mem::take(&mut cx.row_related) {
+                cx.related.remove(&key);
+                cx.report.related_created -= 1;
+            }
+            cx.report.failed += 1;
+            for e in errors {
+                cx.fail(e);
+            }
+        }
+        Err(RowFailure::Fatal(e)) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+enum RowFailure {
+    Row(Vec<RowError>),
+    Fatal(StoreError),
+}
+
+impl From<StoreError> for RowFailure {
+    fn from(e: StoreError) -> Self {
+        RowFailure::Fatal(e)
+    }
+}
+
+fn row_errors(row: usize, columns: &[Column], cells: &[String], errors: Vec<FieldError>) -> Vec<RowError> {
+    errors
+        .into_iter()
+        .map(|e| {
+            let col = columns
+                .iter()
+                .position(|c| c.field.as_ref().is_some_and(|f| f.api_name == e.field));
+            RowError {
+                row,
+                column: col.map(|i| columns[i].name.clone()),
+                field: Some(e.field.clone()),
+                code: e.code.to_string(),
+                value: col.map(|i| cells[i].clone()),
+            }
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_row(
+    cx: &mut Context<'_>,
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    columns: &[Column],
+    dedupe: Option<&FieldDef>,
+    row_no: usize,
+    cells: &[String],
+    hash: &str,
+) -> Result<(), RowFailure> {
+    let db = cx.db;
+    let mut input = Map::new();
+    for (c, cell) in columns.iter().zip(cells) {
+        let Some(field) = &c.field else { continue };
+        if cell.trim().is_empty() {
+            continue;
+        }
+        let value = cx.cell_value(tx, field, cell).await?;
+        input.insert(field.api_name.clone(), value);
+    }
+    let existing = match dedupe {
+        Some(key) => match input.get(&key.api_name) {
+            Some(v) => match peyvand_records::value::parse_value(key, v) {
+                Ok(value) => db.find_by_value(tx, object, key, &value).await?,
+                Err(_) => None,
+            },
+            None => None,
+        },
+        None => None,
+    };
+    let outcome = match (existing, cx.opts.on_duplicate) {
+        (Some(id), OnDuplicate::Skip) => {
+            cx.report.skipped += 1;
+            db.log_imported_row(tx, hash, &object.api_name, Some(&id), "skipped")
+                .await?;
+            return Ok(());
+        }
+        (Some(id), OnDuplicate::Update) => {
+            let changes = validate(object, &input, Mode::Update)
+                .map_err(|e| RowFailure::Row(row_errors(row_no, columns, cells, e)))?;
+            db.update_in(tx, cx.actor, object, &id, changes.values, None)
+                .await
+                .map_err(|e| store_row_error(row_no, columns, cells, e))?;
+            cx.report.updated += 1;
+            (id, "updated")
+        }
+        _ => {
+            let changes = validate(object, &input, Mode::Create)
+                .map_err(|e| RowFailure::Row(row_errors(row_no, columns, cells, e)))?;
+            let id = db
+                .create_in(tx, cx.actor, object, &changes.values)
+                .await
+                .map_err(|e| store_row_error(row_no, columns, cells, e))?;
+            cx.report.created += 1;
+            (id, "created")
+        }
+    };
+    db.log_imported_row(tx, hash, &object.api_name, Some(&outcome.0), outcome.1)
+        .await?;
+    Ok(())
+}
+
+fn store_row_error(row: usize, columns: &[Column], cells: &[String], e: StoreError) -> RowFailure {
+    match e {
+        StoreError::Validation(errors) => RowFailure::Row(row_errors(row, columns, cells, errors)),
+        StoreError::Conflict { code, details } if details.is_empty() => RowFailure::Row(vec![RowError {
+            row,
+            column: None,
+            field: None,
+            code: code.to_string(),
+            value: None,
+        }]),
+        StoreError::Conflict { details, .. } => RowFailure::Row(row_errors(row, columns, cells, details)),
+        other => RowFailure::Fatal(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_split_on_every_separator() {
+        assert_eq!(
+            members("a@x.ir; b@x.ir، c@x.ir,d@x.ir\ne@x.ir"),
+            vec!["a@x.ir", "b@x.ir", "c@x.ir", "d@x.ir", "e@x.ir"]
+        );
+        assert!(members(" ; ").is_empty());
+    }
+}

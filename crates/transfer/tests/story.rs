@@ -1,0 +1,304 @@
+//! Import and export end to end, on SQLite and PostgreSQL: a messy legacy CSV with Persian
+//! headers in Windows-1256, its error report, the fixed file imported again without duplicates,
+//! de-duplication, dry runs, all-or-nothing, interrupted imports, and export back.
+
+use peyvand_store::Db;
+use peyvand_store::records::ListQuery;
+use peyvand_store::testing::{Backend, TestDb};
+use peyvand_transfer::{ImportOptions, OnDuplicate, TransferError, export_csv, import_csv};
+use std::path::PathBuf;
+
+fn file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join("peyvand-transfer-tests");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(format!("{}-{name}", uuid_like()));
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// Text as a Persian Excel export saves it: Windows-1256 has the Arabic Yeh, not the Persian one.
+fn windows_1256(text: &str) -> Vec<u8> {
+    let text = arabic_yeh(text);
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1256.encode(&text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+fn arabic_yeh(text: &str) -> String {
+    text.replace('ی', "ي")
+}
+
+async fn count(db: &Db, object: &str) -> i64 {
+    db.list_records(
+        object,
+        &ListQuery {
+            with_total: true,
+            limit: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("list")
+    .total
+    .expect("total")
+}
+
+const MESSY: &str = "نام,نام خانوادگی,ایمیل,موبایل,شرکت,تاریخ تولد,یادداشت بی‌ربط\r\n\
+علی,کریمی,ali@example.ir,09121234567,فولاد پارس,1370/05/12,x\r\n\
+سارا,رضایی,not-an-email,0912,آریا,1990-13-45,y\r\n\
+مریم,احمدی,maryam@example.ir;m.ahmadi@example.ir,0935 111 2233,فولاد پارس,,z\r\n\
+ناقص,ردیف\r\n\
+\"Reza\",\"Tehrani\",\"reza@example.com\",\"+44 20 7946 0958\",\"Caspian, Ltd\",\"1985-01-02\",\"multi\nline\"\r\n";
+
+async fn story(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        return;
+    };
+    let db = Db::open(&test_db.url).await.expect("open");
+
+    // A messy file in Windows-1256 with Persian headers: the good rows go in, the bad ones are named.
+    let messy = file("messy.csv", &windows_1256(MESSY));
+    let mut opts = ImportOptions::new("contact");
+    opts.dedupe_by = Some("emails".into());
+    let report = import_csv(&db, None, &messy, &opts, |_| {}).await.expect("import");
+    assert_eq!(report.encoding, "windows-1256");
+    let mapped: Vec<(String, Option<String>)> = report
+        .mapping
+        .iter()
+        .map(|m| (m.column.clone(), m.field.clone()))
+        .collect();
+    assert_eq!(mapped[0], ("نام".to_string(), Some("first_name".to_string())));
+    assert_eq!(mapped[1], (arabic_yeh("نام خانوادگی"), Some("last_name".to_string())));
+    assert_eq!(mapped[3], (arabic_yeh("موبایل"), Some("phones".to_string())));
+    assert_eq!(mapped[6].1, None, "an unknown column is ignored");
+    assert_eq!((report.rows, report.created, report.failed), (5, 3, 2), "{report:?}");
+    assert_eq!(report.related_created, 2, "فولاد پارس once, Caspian, Ltd once");
+    let bad: Vec<(usize, Option<String>, String)> = report
+        .errors
+        .iter()
+        .map(|e| (e.row, e.column.clone(), e.code.clone()))
+        .collect();
+    assert!(
+        bad.contains(&(3, Some(arabic_yeh("ایمیل")), "invalid_email".into())),
+        "{bad:?}"
+    );
+    assert!(
+        bad.contains(&(3, Some(arabic_yeh("موبایل")), "invalid_phone".into())),
+        "{bad:?}"
+    );
+    assert!(
+        bad.contains(&(3, Some(arabic_yeh("تاریخ تولد")), "invalid_date".into())),
+        "{bad:?}"
+    );
+    assert!(bad.contains(&(5, None, "wrong_column_count".into())), "{bad:?}");
+    let errors_csv = report.errors_csv();
+    assert!(errors_csv.starts_with("row,column,field,code,value\r\n"));
+    assert!(
+        errors_csv.contains(&arabic_yeh("\r\n3,ایمیل,emails,invalid_email,not-an-email\r\n")),
+        "{errors_csv}"
+    );
+    assert_eq!(count(&db, "contact").await, 3);
+    assert_eq!(count(&db, "company").await, 2);
+    let ali = db.search("کریمی", 5).await.expect("search");
+    let ali = db.get_record("contact", &ali[0].id, false).await.expect("ali");
+    assert_eq!(
+        ali.fields["birth_date"],
+        serde_json::json!("1991-08-03"),
+        "a Jalali date is read as Jalali"
+    );
+    assert_eq!(ali.fields["phones"], serde_json::json!(["+989121234567"]));
+    let maryam = db.search("احمدی", 5).await.expect("search");
+    let maryam = db.get_record("contact", &maryam[0].id, false).await.expect("maryam");
+    assert_eq!(
+        maryam.fields["emails"],
+        serde_json::json!(["maryam@example.ir", "m.ahmadi@example.ir"])
+    );
+    assert_eq!(
+        maryam.fields["company"], ali.fields["company"],
+        "both point at the one فولاد پارس"
+    );
+
+    // The user fixes the two rows and imports the file again: only they are added.
+    let fixed = MESSY
+        .replace(
+            "not-an-email,0912,آریا,1990-13-45",
+            "sara@example.ir,09127654321,آریا,1990-12-25",
+        )
+        .replace("ناقص,ردیف", "ناقص,ردیف,,,,,");
+    let fixed = file("fixed.csv", arabic_yeh(&fixed).as_bytes());
+    let report = import_csv(&db, None, &fixed, &opts, |_| {}).await.expect("re-import");
+    assert_eq!(
+        (report.created, report.already_imported, report.failed),
+        (2, 3, 0),
+        "{report:?}"
+    );
+    assert_eq!(count(&db, "contact").await, 5);
+    let again = import_csv(&db, None, &fixed, &opts, |_| {}).await.expect("third run");
+    assert_eq!((again.created, again.already_imported), (0, 5));
+    assert_eq!(count(&db, "contact").await, 5);
+
+    // Persian digits (UTF-8 files can have them; Windows-1256 cannot) are read as numbers.
+    let digits = file(
+        "digits.csv",
+        "last_name,phones,birth_date\r\nارقام,۰۹۳۵ ۱۱۱ ۲۲۴۴,۱۳۷۰/۰۵/۱۲\r\n".as_bytes(),
+    );
+    let report = import_csv(&db, None, &digits, &ImportOptions::new("contact"), |_| {})
+        .await
+        .expect("digits");
+    assert_eq!(report.created, 1, "{report:?}");
+    let found = db.search("09351112244", 5).await.expect("search");
+    assert_eq!(found.len(), 1);
+    let arqam = db.get_record("contact", &found[0].id, false).await.expect("record");
+    assert_eq!(arqam.fields["birth_date"], serde_json::json!("1991-08-03"));
+
+    // Another file with the same people: de-duplicated by e-mail, updated on request.
+    let update = file(
+        "update.csv",
+        "email,job title,city\r\nali@example.ir,مدیر خرید,تهران\r\nnew@example.ir,Buyer,Shiraz\r\n".as_bytes(),
+    );
+    let mut upd = ImportOptions::new("contact");
+    upd.dedupe_by = Some("emails".into());
+    upd.on_duplicate = OnDuplicate::Update;
+    upd.mapping = vec![("email".into(), "emails".into())];
+    let report = import_csv(&db, None, &update, &upd, |_| {}).await.expect("update");
+    assert_eq!(
+        (report.updated, report.created, report.failed),
+        (1, 0, 1),
+        "the new person has no last name: {report:?}"
+    );
+    let ali = db.get_record("contact", &ali.id, false).await.expect("ali");
+    assert_eq!(ali.fields["city"], serde_json::json!("تهران"));
+    assert_eq!(
+        ali.fields["first_name"],
+        serde_json::json!("علي"),
+        "fields not in the file stay"
+    );
+
+    // A dry run and an all-or-nothing import with an error write nothing.
+    let batch = file(
+        "batch.csv",
+        "last_name,emails\r\nOne,one@example.ir\r\nTwo,bad\r\nThree,three@example.ir\r\n".as_bytes(),
+    );
+    let mut dry = ImportOptions::new("contact");
+    dry.dry_run = true;
+    let report = import_csv(&db, None, &batch, &dry, |_| {}).await.expect("dry run");
+    assert_eq!((report.created, report.failed, report.committed), (2, 1, false));
+    assert_eq!(count(&db, "contact").await, 6);
+    let mut atomic = ImportOptions::new("contact");
+    atomic.all_or_nothing = true;
+    let report = import_csv(&db, None, &batch, &atomic, |_| {}).await.expect("atomic");
+    assert!(!report.committed);
+    assert_eq!(count(&db, "contact").await, 6);
+
+    // An import cut short (here: the first half, committed) completes when run again in full.
+    let full: String = std::iter::once("last_name,emails\r\n".to_string())
+        .chain((0..10).map(|i| format!("Person{i},p{i}@example.ir\r\n")))
+        .collect();
+    let half: String = full.lines().take(6).map(|l| format!("{l}\r\n")).collect();
+    let mut small = ImportOptions::new("contact");
+    small.batch_size = 2;
+    import_csv(&db, None, &file("half.csv", half.as_bytes()), &small, |_| {})
+        .await
+        .expect("half");
+    assert_eq!(count(&db, "contact").await, 11);
+    let report = import_csv(&db, None, &file("full.csv", full.as_bytes()), &small, |_| {})
+        .await
+        .expect("full");
+    assert_eq!((report.created, report.already_imported), (5, 5));
+    assert_eq!(count(&db, "contact").await, 16);
+
+    // Files that cannot be imported say why.
+    let dup = import_csv(
+        &db,
+        None,
+        &file("dup.csv", b"email,Email\r\na@b.ir,c@d.ir\r\n"),
+        &ImportOptions::new("contact"),
+        |_| {},
+    )
+    .await;
+    assert!(
+        matches!(dup, Err(TransferError::DuplicateHeader { column: 2, .. })),
+        "{dup:?}"
+    );
+    let xlsx = import_csv(
+        &db,
+        None,
+        &file("renamed.csv", b"PK\x03\x04\x14\x00rest"),
+        &ImportOptions::new("contact"),
+        |_| {},
+    )
+    .await;
+    assert!(matches!(xlsx, Err(TransferError::NotCsv(_))), "{xlsx:?}");
+    let empty = import_csv(
+        &db,
+        None,
+        &file("empty.csv", b""),
+        &ImportOptions::new("contact"),
+        |_| {},
+    )
+    .await;
+    assert!(matches!(empty, Err(TransferError::Empty)));
+    let mut wrong = ImportOptions::new("contact");
+    wrong.mapping = vec![("email".into(), "no_such_field".into())];
+    let unknown = import_csv(&db, None, &update, &wrong, |_| {}).await;
+    assert!(matches!(unknown, Err(TransferError::UnknownField { .. })));
+
+    // Export everything back: every record once, formulas neutralized, and it imports as is.
+    db.create_record(
+        None,
+        "contact",
+        &serde_json::json!({"last_name": "=HYPERLINK(\"x\")"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        None,
+    )
+    .await
+    .expect("formula");
+    let mut out = Vec::new();
+    let n = export_csv(
+        &db,
+        "contact",
+        None,
+        &["last_name".into(), "emails".into(), "phones".into()],
+        &mut out,
+    )
+    .await
+    .expect("export");
+    assert_eq!(n, 17);
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(text.starts_with("id,last_name,emails,phones\r\n"));
+    assert_eq!(text.lines().count(), 18);
+    assert!(text.contains("\"'=HYPERLINK(\"\"x\"\")\""), "formula escaped");
+    let filter = serde_json::json!({"field": "last_name", "op": "starts_with", "value": "Person"});
+    let mut some = Vec::new();
+    assert_eq!(
+        export_csv(&db, "contact", Some(&filter), &[], &mut some)
+            .await
+            .expect("filtered"),
+        10
+    );
+
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn import_export_sqlite() {
+    story(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn import_export_postgres() {
+    story(Backend::Postgres).await;
+}

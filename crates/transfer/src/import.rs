@@ -390,12 +390,13 @@ pub async fn import_csv(
             tx = db.write().await?;
             in_batch = 0;
         }
-        if cx.report.rows % 1000 == 0 {
+        if cx.report.rows.is_multiple_of(1000) {
             progress(cx.report.rows);
         }
     }
     progress(cx.report.rows);
-    let keep = !opts.dry_run && !(opts.all_or_nothing && cx.report.failed > 0);
+    let rolled_back = opts.dry_run || (opts.all_or_nothing && cx.report.failed > 0);
+    let keep = !rolled_back;
     if keep {
         tx.commit().await?;
     } else {

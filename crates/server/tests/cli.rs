@@ -127,12 +127,18 @@ async fn binary_story_postgres() {
 
 #[tokio::test]
 async fn import_and_export_from_the_command_line() {
-    let Some(test_db) = TestDb::new(Backend::Sqlite).await else { return };
+    let Some(test_db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
     let url = test_db.url.clone();
     let dir = std::env::temp_dir().join(format!("peyvand-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let csv = dir.join("people.csv");
-    std::fs::write(&csv, "نام,نام خانوادگی,ایمیل,شرکت\r\nعلی,کریمی,ali@example.ir,فولاد پارس\r\nبد,ردیف,not-an-email,\r\n").expect("write");
+    std::fs::write(
+        &csv,
+        "نام,نام خانوادگی,ایمیل,شرکت\r\nعلی,کریمی,ali@example.ir,فولاد پارس\r\nبد,ردیف,not-an-email,\r\n",
+    )
+    .expect("write");
     let errors = dir.join("errors.csv");
     let out = peyvand()
         .args(["import", "contact"])
@@ -143,26 +149,54 @@ async fn import_and_export_from_the_command_line() {
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2 rows") && stdout.contains("created 1") && stdout.contains("failed 1"), "{stdout}");
+    assert!(
+        stdout.contains("2 rows") && stdout.contains("created 1") && stdout.contains("failed 1"),
+        "{stdout}"
+    );
     let report = std::fs::read_to_string(&errors).expect("errors file");
     assert!(report.contains("3,ایمیل,emails,invalid_email,not-an-email"), "{report}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("row 3") && stderr.contains("invalid_email"), "{stderr}");
 
     // Again: nothing twice.
-    let out = peyvand().args(["import", "contact"]).arg(&csv).args(["--dedupe-by", "emails", "--database-url", &url]).output().expect("run");
+    let out = peyvand()
+        .args(["import", "contact"])
+        .arg(&csv)
+        .args(["--dedupe-by", "emails", "--database-url", &url])
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).contains("already imported 1"));
 
     let exported = dir.join("out.csv");
-    let out = peyvand().args(["export", "contact", "--columns", "first_name,last_name,emails", "--database-url", &url, "--output"]).arg(&exported).output().expect("run");
+    let out = peyvand()
+        .args([
+            "export",
+            "contact",
+            "--columns",
+            "first_name,last_name,emails",
+            "--database-url",
+            &url,
+            "--output",
+        ])
+        .arg(&exported)
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&exported).expect("exported");
     assert!(text.starts_with("id,first_name,last_name,emails\r\n"));
     assert!(text.contains(",علی,کریمی,ali@example.ir\r\n"), "{text}");
-    let out = peyvand().args(["export", "contact", "--format", "xlsx", "--database-url", &url]).output().expect("run");
+    let out = peyvand()
+        .args(["export", "contact", "--format", "xlsx", "--database-url", &url])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
-    let out = peyvand().args(["import", "contact"]).arg(dir.join("missing.csv")).args(["--database-url", &url]).output().expect("run");
+    let out = peyvand()
+        .args(["import", "contact"])
+        .arg(dir.join("missing.csv"))
+        .args(["--database-url", &url])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(&dir);
     test_db.cleanup().await;

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod catalog;
 mod error;
+pub mod jobs;
 pub mod migrate;
 pub mod records;
 pub mod schema;

@@ -35,6 +35,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_import_log.sql"),
         postgres: include_str!("../migrations/postgres/0003_import_log.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_import_jobs.sql",
+        sqlite: include_str!("../migrations/sqlite/0004_import_jobs.sql"),
+        postgres: include_str!("../migrations/postgres/0004_import_jobs.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// What to do with a row whose de-duplication key matches a live record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDuplicate {
     #[default]
@@ -38,7 +38,7 @@ impl OnDuplicate {
 }
 
 /// How to import.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ImportOptions {
     pub object: String,
     /// Column header → field API name, over the suggested mapping; an empty field ignores the column.
@@ -75,7 +75,7 @@ impl ImportOptions {
 }
 
 /// A problem with one row, naming the row (the header is row 1, as in a spreadsheet) and the column.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RowError {
     pub row: usize,
     pub column: Option<String>,
@@ -85,14 +85,14 @@ pub struct RowError {
 }
 
 /// Which column went to which field.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct MappingEntry {
     pub column: String,
     pub field: Option<String>,
 }
 
 /// What an import did (or, in a dry run, would do).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub encoding: String,
     pub mapping: Vec<MappingEntry>,
@@ -282,27 +282,26 @@ fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Imports one CSV file. `progress` is called with the number of rows read so far.
-pub async fn import_csv(
-    db: &Db,
-    actor: Option<&str>,
+type Rows = csv::StringRecordsIntoIter<Utf8Reader<std::fs::File>>;
+
+/// Opens a file for reading rows: checks it is text, finds its encoding, reads and checks the
+/// header row. Returns the encoding, the headers and the remaining rows.
+fn open(
     path: &Path,
-    opts: &ImportOptions,
-    mut progress: impl FnMut(usize),
-) -> Result<ImportReport, TransferError> {
-    let object = db.object(&opts.object).await?;
+    encoding: Option<&str>,
+) -> Result<(&'static encoding_rs::Encoding, Vec<String>, Rows), TransferError> {
     let (head, valid_utf8) = scan(path)?;
     check_text(&head)?;
-    let encoding = match &opts.encoding {
+    let encoding = match encoding {
         Some(name) => by_name(name)?,
         None => detect(&head, valid_utf8),
     };
     let reader = Utf8Reader::new(std::fs::File::open(path)?, encoding);
-    let mut csv = csv::ReaderBuilder::new()
+    let mut records = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
-        .from_reader(reader);
-    let mut records = csv.records();
+        .from_reader(reader)
+        .into_records();
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => {
@@ -330,6 +329,51 @@ pub async fn import_csv(
             });
         }
     }
+    Ok((encoding, headers, records))
+}
+
+/// The first rows of a file and the suggested mapping, for a person to check before importing.
+#[derive(Clone, Debug, Serialize)]
+pub struct Preview {
+    pub encoding: String,
+    pub headers: Vec<String>,
+    pub suggested: Vec<Option<String>>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Reads the header and up to `rows` rows of a file.
+pub async fn preview(
+    db: &Db,
+    object: &str,
+    path: &Path,
+    encoding: Option<&str>,
+    rows: usize,
+) -> Result<Preview, TransferError> {
+    let obj = db.object(object).await?;
+    let (encoding, headers, records) = open(path, encoding)?;
+    let sample = records
+        .take(rows)
+        .filter_map(Result::ok)
+        .map(|r| r.iter().map(str::to_string).collect())
+        .collect();
+    Ok(Preview {
+        encoding: encoding.name().to_string(),
+        suggested: mapping::suggest(&obj, &headers),
+        headers,
+        rows: sample,
+    })
+}
+
+/// Imports one CSV file. `progress` is called with the number of rows read so far.
+pub async fn import_csv(
+    db: &Db,
+    actor: Option<&str>,
+    path: &Path,
+    opts: &ImportOptions,
+    mut progress: impl FnMut(usize),
+) -> Result<ImportReport, TransferError> {
+    let object = db.object(&opts.object).await?;
+    let (encoding, headers, records) = open(path, opts.encoding.as_deref())?;
     let columns = build_columns(&object, &headers, opts)?;
     let dedupe = match &opts.dedupe_by {
         Some(name) => Some(object.field(name).cloned().ok_or_else(|| TransferError::UnknownField {

@@ -11,7 +11,7 @@ pub mod import;
 pub mod mapping;
 
 pub use export::{csv_cell, export_csv};
-pub use import::{ImportOptions, ImportReport, OnDuplicate, RowError, import_csv};
+pub use import::{ImportOptions, ImportReport, OnDuplicate, Preview, RowError, import_csv, preview};
 
 /// Why an import or export could not run at all (row problems are in the report instead).
 #[derive(Debug, thiserror::Error)]

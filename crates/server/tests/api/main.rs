@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod bad_input;
 mod browser;
+mod imports;
 mod openapi;
 mod pages;
 mod records;

@@ -120,8 +120,25 @@ pub struct Words {
 }
 
 impl Words {
+    pub fn new(lang: &'static str) -> Words {
+        Words { lang }
+    }
     pub fn t(&self, key: &str) -> String {
         t(self.lang, key)
+    }
+    /// A problem code of an import row, in words.
+    pub fn problem(&self, code: &str) -> String {
+        let own = t(self.lang, &format!("import-code-{code}"));
+        if !own.starts_with("import-code-") {
+            return own;
+        }
+        let message = field_error_message(self.lang, code, &serde_json::Value::Null);
+        // Messages with placeholders need parameters an import report does not keep.
+        if message.contains('{') {
+            format!("{} ({code})", t(self.lang, "field-invalid"))
+        } else {
+            message
+        }
     }
 }
 

@@ -310,6 +310,7 @@ pub struct ListWords {
     pub run: String,
     pub board: String,
     pub table: String,
+    pub import: String,
 }
 
 fn words(lang: &str) -> ListWords {
@@ -342,6 +343,7 @@ fn words(lang: &str) -> ListWords {
         run: t(lang, "bulk-run"),
         board: t(lang, "list-board"),
         table: t(lang, "list-table"),
+        import: t(lang, "import-button"),
     }
 }
 

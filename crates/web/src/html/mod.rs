@@ -5,6 +5,7 @@
 mod admin;
 mod display;
 mod forms;
+mod imports;
 mod list;
 mod records;
 mod session;
@@ -201,6 +202,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/records/{object}/new", get(forms::new_form).post(forms::create))
         .route("/records/{object}/options", get(forms::lookup_options))
+        .route(
+            "/records/{object}/import",
+            get(imports::upload_page)
+                .post(imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(imports::MAX_UPLOAD_BYTES)),
+        )
+        .route("/imports/{id}", get(imports::job_page))
+        .route("/imports/{id}/run", post(imports::run))
+        .route("/imports/{id}/progress", get(imports::progress))
+        .route("/imports/{id}/errors.csv", get(imports::errors_csv))
         .route("/records/{object}/{id}", get(records::record_page))
         .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))
         .route("/records/{object}/{id}/delete", post(forms::trash))

@@ -1,0 +1,443 @@
+//! Importing a file from the web app: upload, check the column mapping on a preview, choose
+//! de-duplication and safety options, then watch the progress and read the report (with the
+//! failed rows as a CSV to fix). The work is done by the transfer crate, as on the command line.
+
+use super::records::fail;
+use super::{Layout, Session, check_csrf, render};
+use crate::AppState;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::{t, t_args};
+use askama::Template;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_records::access::Action;
+use peyvand_transfer::{ImportOptions, ImportReport, OnDuplicate};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Largest file accepted for import.
+pub const MAX_UPLOAD_BYTES: usize = 200 * 1024 * 1024;
+
+fn upload_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("peyvand-imports")
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "import_upload.html")]
+struct UploadPage {
+    layout: Layout,
+    object: String,
+    heading: String,
+    error: Option<String>,
+    tr: super::admin::Words,
+}
+
+async fn upload_view(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    if !session.user.role.allows(Action::WriteRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
+    Ok(render(&UploadPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), object),
+        object: object.to_string(),
+        heading: t_args(lang, "import-title", &[("object", obj.plural(lang).to_string())]),
+        error,
+        tr: super::admin::Words::new(lang),
+    }))
+}
+
+pub async fn upload_page(State(state): State<AppState>, session: Session, Path(object): Path<String>) -> Response {
+    upload_view(&state, &session, &object, None).await.unwrap_or_else(fail)
+}
+
+/// Receives the file (streamed to disk) and opens a job for it.
+pub async fn upload(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(object): Path<String>,
+    mut multipart: Multipart,
+) -> Response {
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        state.db.object(&object).await?;
+        std::fs::create_dir_all(upload_dir()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let path = upload_dir().join(format!("{}.upload", uuid::Uuid::now_v7()));
+        let mut csrf = String::new();
+        let mut encoding = String::new();
+        let mut file_name = String::new();
+        let mut written = 0usize;
+        while let Some(mut field) = multipart.next_field().await.map_err(|e| ApiError::BadRequest {
+            code: "bad_upload",
+            detail: e.body_text(),
+        })? {
+            match field.name().unwrap_or("") {
+                "csrf" => csrf = field.text().await.unwrap_or_default(),
+                "encoding" => encoding = field.text().await.unwrap_or_default(),
+                "file" => {
+                    file_name = field
+                        .file_name()
+                        .unwrap_or("import.csv")
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(200)
+                        .collect();
+                    let mut out = std::fs::File::create(&path).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    while let Some(chunk) = field.chunk().await.map_err(|e| ApiError::BadRequest {
+                        code: "bad_upload",
+                        detail: e.body_text(),
+                    })? {
+                        written += chunk.len();
+                        std::io::Write::write_all(&mut out, &chunk).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Err(r) = check_csrf(&session, &headers, &csrf) {
+            let _ = std::fs::remove_file(&path);
+            return Ok(r);
+        }
+        if written == 0 {
+            let _ = std::fs::remove_file(&path);
+            return upload_view(&state, &session, &object, Some(t(current_lang(), "import-no-file"))).await;
+        }
+        let job = state
+            .db
+            .create_import_job(&session.user.id, &object, &file_name, &path.to_string_lossy())
+            .await?;
+        let suffix = if encoding.is_empty() {
+            String::new()
+        } else {
+            format!("?encoding={}", super::session::encode(&encoding))
+        };
+        Ok(Redirect::to(&format!("/imports/{}{suffix}", job.id)).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub struct ColumnRow {
+    pub index: usize,
+    pub name: String,
+    pub sample: String,
+    pub choices: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "import_job.html")]
+struct JobPage {
+    layout: Layout,
+    tr: super::admin::Words,
+    job_id: String,
+    object: String,
+    heading: String,
+    file_name: String,
+    status: String,
+    encoding: String,
+    columns: Vec<ColumnRow>,
+    dedupe: Vec<Choice>,
+    report: Option<ImportReport>,
+    summary: String,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn job_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    job_view(
+        &state,
+        &session,
+        &id,
+        q.get("encoding").map(String::as_str).filter(|e| !e.is_empty()),
+    )
+    .await
+    .unwrap_or_else(fail)
+}
+
+async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Option<&str>) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let job = state.db.import_job(id, &session.user.id).await?;
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(&job.object).ok_or(ApiError::NotFound)?;
+    let mut page = JobPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), &job.object),
+        tr: super::admin::Words::new(lang),
+        job_id: job.id.clone(),
+        object: job.object.clone(),
+        heading: t_args(lang, "import-title", &[("object", obj.plural(lang).to_string())]),
+        file_name: job.file_name.clone(),
+        status: job.status.clone(),
+        encoding: encoding.unwrap_or("").to_string(),
+        columns: Vec::new(),
+        dedupe: Vec::new(),
+        report: job.report.clone().and_then(|r| serde_json::from_value(r).ok()),
+        summary: String::new(),
+        message: job.message.clone(),
+        error: None,
+    };
+    if job.status == "uploaded" {
+        match peyvand_transfer::preview(
+            &state.db,
+            &job.object,
+            std::path::Path::new(&job.file_path),
+            encoding,
+            3,
+        )
+        .await
+        {
+            Ok(preview) => {
+                page.encoding = preview.encoding.clone();
+                let fields: Vec<(String, String)> = obj
+                    .visible_fields()
+                    .map(|f| (f.api_name.clone(), f.label(lang).to_string()))
+                    .collect();
+                page.columns = preview
+                    .headers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| {
+                        let suggested = preview.suggested.get(i).cloned().flatten().unwrap_or_default();
+                        let mut choices = vec![Choice {
+                            value: String::new(),
+                            label: t(lang, "import-ignore"),
+                            selected: suggested.is_empty(),
+                        }];
+                        choices.extend(fields.iter().map(|(n, l)| Choice {
+                            value: n.clone(),
+                            label: l.clone(),
+                            selected: *n == suggested,
+                        }));
+                        let sample = preview
+                            .rows
+                            .iter()
+                            .filter_map(|r| r.get(i))
+                            .filter(|c| !c.is_empty())
+                            .take(3)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(" · ");
+                        ColumnRow {
+                            index: i,
+                            name: h.clone(),
+                            sample,
+                            choices,
+                        }
+                    })
+                    .collect();
+                page.dedupe = std::iter::once(Choice {
+                    value: String::new(),
+                    label: t(lang, "import-dedupe-none"),
+                    selected: true,
+                })
+                .chain(
+                    obj.visible_fields()
+                        .filter(|f| {
+                            matches!(
+                                f.field_type,
+                                peyvand_records::FieldType::Email
+                                    | peyvand_records::FieldType::Phone
+                                    | peyvand_records::FieldType::Text
+                                    | peyvand_records::FieldType::NationalId
+                            )
+                        })
+                        .map(|f| Choice {
+                            value: f.api_name.clone(),
+                            label: f.label(lang).to_string(),
+                            selected: false,
+                        }),
+                )
+                .collect();
+            }
+            Err(e) => page.error = Some(e.to_string()),
+        }
+    }
+    if let Some(r) = &page.report {
+        page.summary = t_args(
+            lang,
+            if r.committed {
+                "import-summary"
+            } else {
+                "import-summary-dry"
+            },
+            &[
+                ("rows", r.rows.to_string()),
+                ("created", r.created.to_string()),
+                ("updated", r.updated.to_string()),
+                ("skipped", r.skipped.to_string()),
+                ("already", r.already_imported.to_string()),
+                ("failed", r.failed.to_string()),
+            ],
+        );
+    }
+    Ok(render(&page))
+}
+
+/// Starts the import with the chosen mapping and options, in the background.
+pub async fn run(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if let Err(r) = check_csrf(&session, &headers, &get("csrf")) {
+        return r;
+    }
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let job = state.db.import_job(&id, &session.user.id).await?;
+        let preview = peyvand_transfer::preview(
+            &state.db,
+            &job.object,
+            std::path::Path::new(&job.file_path),
+            Some(&get("encoding")).filter(|e| !e.is_empty()).map(String::as_str),
+            0,
+        )
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            code: "unreadable_file",
+            detail: e.to_string(),
+        })?;
+        let mut opts = ImportOptions::new(&job.object);
+        opts.encoding = Some(preview.encoding.clone());
+        opts.mapping = preview
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), get(&format!("map.{i}"))))
+            .collect();
+        opts.dedupe_by = Some(get("dedupe_by")).filter(|d| !d.is_empty());
+        opts.on_duplicate = OnDuplicate::parse(&get("on_duplicate")).unwrap_or_default();
+        opts.dry_run = get("dry_run") == "on";
+        opts.all_or_nothing = get("all_or_nothing") == "on";
+        let options = serde_json::to_value(&opts).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if state.db.start_import_job(&id, &session.user.id, &options).await? {
+            spawn_import(
+                state.clone(),
+                job.id.clone(),
+                session.user.id.clone(),
+                job.file_path.clone(),
+                opts,
+            );
+        }
+        Ok(Redirect::to(&format!("/imports/{id}")).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+fn spawn_import(state: AppState, job: String, user: String, path: String, opts: ImportOptions) {
+    tokio::spawn(async move {
+        let rows = Arc::new(AtomicUsize::new(0));
+        let counter = rows.clone();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let db = state.db.clone();
+        let watched = job.clone();
+        let watcher = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                        let _ = db.set_import_progress(&watched, counter.load(Ordering::Relaxed) as i64).await;
+                    }
+                }
+            }
+        });
+        let outcome = peyvand_transfer::import_csv(&state.db, Some(&user), std::path::Path::new(&path), &opts, |n| {
+            rows.store(n, Ordering::Relaxed)
+        })
+        .await;
+        let _ = stop_tx.send(());
+        let _ = watcher.await;
+        let done = rows.load(Ordering::Relaxed) as i64;
+        let result = match outcome {
+            Ok(report) => {
+                let json = serde_json::to_value(&report).unwrap_or_default();
+                state
+                    .db
+                    .finish_import_job(&job, Some(&json), None, report.rows as i64)
+                    .await
+            }
+            Err(e) => state.db.finish_import_job(&job, None, Some(&e.to_string()), done).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, job, "could not record the end of an import");
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+}
+
+#[derive(Template)]
+#[template(path = "import_progress.html")]
+struct ProgressFragment {
+    text: String,
+}
+
+/// The progress line (htmx polls it); once the job has ended it asks the page to reload.
+pub async fn progress(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    match state.db.import_job(&id, &session.user.id).await {
+        Ok(job) if job.status == "running" => render(&ProgressFragment {
+            text: t_args(current_lang(), "import-running", &[("rows", job.rows_done.to_string())]),
+        }),
+        Ok(_) => {
+            let mut r = render(&ProgressFragment { text: String::new() });
+            r.headers_mut().insert("hx-refresh", HeaderValue::from_static("true"));
+            r
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// The failed rows as CSV, to fix and import again.
+pub async fn errors_csv(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    match state.db.import_job(&id, &session.user.id).await {
+        Ok(job) => {
+            let report: ImportReport = job
+                .report
+                .and_then(|r| serde_json::from_value(r).ok())
+                .unwrap_or_default();
+            let mut r = format!("\u{FEFF}{}", report.errors_csv()).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            r.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"import-errors.csv\""),
+            );
+            r
+        }
+        Err(e) => fail(e),
+    }
+}

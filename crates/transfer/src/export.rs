@@ -58,6 +58,90 @@ pub fn columns<'a>(object: &'a ObjectDef, names: &[String]) -> Result<Vec<&'a Fi
         .collect()
 }
 
+/// An export in progress: the header first, then one page of rows at a time, so a caller can
+/// write to a file or stream a response in constant memory.
+pub struct Export {
+    db: Db,
+    object: String,
+    fields: Vec<FieldDef>,
+    filter: Option<peyvand_records::Filter>,
+    sort: Vec<peyvand_records::SortKey>,
+    cursor: Option<String>,
+    started: bool,
+    finished: bool,
+    pub rows: usize,
+}
+
+impl Export {
+    /// Prepares an export of `object`: the records matching `filter` (the API's JSON syntax), in
+    /// `sort` order, with the named fields (all when empty). The header row has field API names,
+    /// so the file imports back as it is.
+    pub async fn new(
+        db: &Db,
+        object: &str,
+        filter: Option<&Json>,
+        sort: &str,
+        names: &[String],
+    ) -> Result<Export, TransferError> {
+        let obj = db.object(object).await?;
+        let fields = columns(&obj, names)?.into_iter().cloned().collect();
+        let invalid = |e| TransferError::Store(peyvand_store::Error::invalid(e));
+        let filter = match filter {
+            Some(f) => Some(parse_filter(&obj, f).map_err(invalid)?),
+            None => None,
+        };
+        let sort = peyvand_records::filter::parse_sort(&obj, sort).map_err(invalid)?;
+        Ok(Export {
+            db: db.clone(),
+            object: object.to_string(),
+            fields,
+            filter,
+            sort,
+            cursor: None,
+            started: false,
+            finished: false,
+            rows: 0,
+        })
+    }
+
+    /// The next piece of CSV text, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<String>, TransferError> {
+        if !self.started {
+            self.started = true;
+            let mut header = vec!["id".to_string()];
+            header.extend(self.fields.iter().map(|f| csv_cell(&f.api_name)));
+            return Ok(Some(format!("{}\r\n", header.join(","))));
+        }
+        if self.finished {
+            return Ok(None);
+        }
+        let query = ListQuery {
+            filter: self.filter.clone(),
+            sort: self.sort.clone(),
+            limit: Some(500),
+            cursor: self.cursor.take(),
+            trash: false,
+            with_total: false,
+        };
+        let page = self.db.list_records(&self.object, &query).await?;
+        let mut text = String::new();
+        for r in &page.records {
+            text.push_str(&csv_cell(&r.id));
+            for f in &self.fields {
+                text.push(',');
+                text.push_str(&csv_cell(&plain(r, f)));
+            }
+            text.push_str("\r\n");
+            self.rows += 1;
+        }
+        match page.next_cursor {
+            Some(c) => self.cursor = Some(c),
+            None => self.finished = true,
+        }
+        Ok(Some(text))
+    }
+}
+
 /// Writes the records of `object` matching `filter` (the API's JSON syntax) as CSV with a header
 /// row of field API names (so the file imports back as it is); returns the number of records.
 pub async fn export_csv(
@@ -67,43 +151,12 @@ pub async fn export_csv(
     names: &[String],
     out: &mut impl Write,
 ) -> Result<usize, TransferError> {
-    let obj = db.object(object).await?;
-    let fields = columns(&obj, names)?;
-    let filter = match filter {
-        Some(f) => Some(parse_filter(&obj, f).map_err(|e| TransferError::Store(peyvand_store::Error::invalid(e)))?),
-        None => None,
-    };
-    let mut header = vec!["id".to_string()];
-    header.extend(fields.iter().map(|f| csv_cell(&f.api_name)));
-    write!(out, "{}\r\n", header.join(","))?;
-    let mut cursor = None;
-    let mut n = 0;
-    loop {
-        let query = ListQuery {
-            filter: filter.clone(),
-            sort: Vec::new(),
-            limit: Some(500),
-            cursor,
-            trash: false,
-            with_total: false,
-        };
-        let page = db.list_records(object, &query).await?;
-        for r in &page.records {
-            let mut line = csv_cell(&r.id);
-            for f in &fields {
-                line.push(',');
-                line.push_str(&csv_cell(&plain(r, f)));
-            }
-            write!(out, "{line}\r\n")?;
-            n += 1;
-        }
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
+    let mut export = Export::new(db, object, filter, "", names).await?;
+    while let Some(chunk) = export.next_chunk().await? {
+        out.write_all(chunk.as_bytes())?;
     }
     out.flush()?;
-    Ok(n)
+    Ok(export.rows)
 }
 
 #[cfg(test)]

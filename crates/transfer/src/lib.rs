@@ -10,7 +10,7 @@ pub mod export;
 pub mod import;
 pub mod mapping;
 
-pub use export::{csv_cell, export_csv};
+pub use export::{Export, csv_cell, export_csv};
 pub use import::{ImportOptions, ImportReport, OnDuplicate, Preview, RowError, import_csv, preview};
 
 /// Why an import or export could not run at all (row problems are in the report instead).

@@ -223,6 +223,20 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
     assert_eq!(lines.len(), 4);
     assert!(csv.contains(",'=cmd,Tabriz"), "{csv}");
 
+    // The whole list as shown (filter and columns) streams as CSV.
+    let filter = json!({"field": "tags", "op": "eq", "value": "VIP"}).to_string();
+    let url = format!("/records/contact/export.csv?filter={}&columns=city", urlencode(&filter));
+    let r = client.get(app.url(&url)).send().await.expect("send");
+    assert_eq!(
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("text/csv; charset=utf-8")
+    );
+    let csv = r.text().await.expect("text");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id,first_name,last_name,city");
+    assert_eq!(lines.len(), 3, "the two tagged records: {csv}");
+    assert!(csv.contains(",'=cmd,Tabriz"));
+
     // Forged or missing CSRF tokens change nothing.
     let mut forged = form("delete", &[], &ids);
     forged[0].1 = "forged".into();
@@ -252,4 +266,13 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
         .await
         .expect("json");
     assert_eq!(now["fields"]["lifecycle_stage"], json!("customer"));
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

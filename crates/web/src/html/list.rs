@@ -736,6 +736,73 @@ pub async fn delete_view(
     }
 }
 
+/// The list as shown (its filter, quick search, sort and columns) as a CSV download, streamed
+/// page by page.
+pub async fn export_view(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    Query(pairs): Query<Pairs>,
+) -> Response {
+    let result = async {
+        if !session.user.role.allows(Action::ReadRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let obj = state.db.object(&object).await?;
+        let s = read_state(&state, &session, &obj, &pairs).await?;
+        let mut parts = Vec::new();
+        parts.extend(s.filter.clone());
+        if !s.q.is_empty() {
+            let any: Vec<Json> = obj
+                .title_field
+                .split(' ')
+                .map(|f| json!({ "field": f, "op": "contains", "value": s.q }))
+                .collect();
+            parts.push(json!({ "or": any }));
+        }
+        let filter = (!parts.is_empty()).then(|| json!({ "and": parts }));
+        let columns = if s.columns.is_empty() {
+            default_columns(&obj)
+        } else {
+            s.columns.clone()
+        };
+        let mut names: Vec<String> = obj.title_field.split(' ').map(str::to_string).collect();
+        for c in columns {
+            if !names.contains(&c) {
+                names.push(c);
+            }
+        }
+        let export = peyvand_transfer::Export::new(&state.db, &object, filter.as_ref(), &s.sort, &names)
+            .await
+            .map_err(|e| ApiError::BadRequest {
+                code: "export_failed",
+                detail: e.to_string(),
+            })?;
+        let stream = futures_util::stream::unfold(Some(export), |export| async move {
+            let mut export = export?;
+            match export.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), Some(export))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "export stopped");
+                    Some((Err(std::io::Error::other(e.to_string())), None))
+                }
+            }
+        });
+        let mut response = axum::body::Body::from_stream(stream).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{object}.csv\"")) {
+            response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+        Ok(response)
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
 /// Runs an action on the selected records: assign an owner, add a tag, trash, export.
 pub async fn bulk(
     State(state): State<AppState>,

@@ -195,6 +195,7 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/views", post(list::save_view))
         .route("/records/{object}/views/{id}/delete", post(list::delete_view))
         .route("/records/{object}/bulk", post(list::bulk))
+        .route("/records/{object}/export.csv", get(list::export_view))
         .route("/records/{object}/{id}/move", post(list::move_card))
         .route(
             "/records/{object}/{id}/cell/{field}",

@@ -34,6 +34,24 @@ enum Command {
     Import(ImportArgs),
     /// Export an object (or the records a filter selects) to CSV
     Export(ExportArgs),
+    /// Write a consistent backup of the whole database (while the server runs) to a file
+    Backup {
+        /// Where to write (default: data/peyvand-backup-DATE.jsonl)
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Load a backup into an empty database (--database-url)
+    Restore {
+        /// A file written by `peyvand backup`
+        file: std::path::PathBuf,
+    },
+    /// Copy everything from one database to another, empty one (SQLite to PostgreSQL or back)
+    MigrateData {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -255,10 +273,71 @@ async fn main() -> anyhow::Result<()> {
     };
     let settings = Settings::resolve(&cli.data, &serve_args, default_db)?;
     init_logging(&settings.log_format);
+    match &cli.command {
+        Some(Command::Restore { file }) => {
+            let db = Db::connect(&settings.database_url)
+                .await
+                .with_context(|| format!("cannot open {}", settings.database_url))?;
+            let input = std::io::BufReader::new(
+                std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
+            );
+            let rows = db
+                .restore(input)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot restore {}: {e}", file.display()))?;
+            println!("Restored {rows} rows into {}.", db.dialect().name());
+            db.close().await;
+            return Ok(());
+        }
+        Some(Command::MigrateData { from, to }) => {
+            let source = Db::open(from).await.with_context(|| format!("cannot open {from}"))?;
+            let target = Db::connect(to).await.with_context(|| format!("cannot open {to}"))?;
+            let rows = target
+                .copy_from(&source)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot copy into {to}: {e}"))?;
+            println!(
+                "Copied {rows} rows from {} to {}.",
+                source.dialect().name(),
+                target.dialect().name()
+            );
+            source.close().await;
+            target.close().await;
+            return Ok(());
+        }
+        _ => {}
+    }
     let db = Db::open(&settings.database_url)
         .await
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
+        Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) => Ok(()),
+        Some(Command::Backup { output }) => {
+            let path = output.unwrap_or_else(|| {
+                let stamp = time::OffsetDateTime::now_utc();
+                std::path::PathBuf::from(format!(
+                    "data/peyvand-backup-{:04}{:02}{:02}-{:02}{:02}{:02}.jsonl",
+                    stamp.year(),
+                    u8::from(stamp.month()),
+                    stamp.day(),
+                    stamp.hour(),
+                    stamp.minute(),
+                    stamp.second()
+                ))
+            });
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let rows = db
+                .dump(&mut out)
+                .await
+                .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            println!("Backed up {rows} rows to {}.", path.display());
+            db.close().await;
+            Ok(())
+        }
         None | Some(Command::Serve(_)) => serve(settings, db).await,
         Some(Command::Migrate) => {
             println!("The database is up to date ({}).", db.dialect().name());

@@ -201,3 +201,79 @@ async fn import_and_export_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
     test_db.cleanup().await;
 }
+
+#[tokio::test]
+async fn backup_restore_and_move_to_another_backend() {
+    let Some(source) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let Some(restored) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("peyvand-backup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut add = peyvand()
+        .args([
+            "user",
+            "add",
+            "--email",
+            "b@test.peyvand.ir",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--database-url",
+            &source.url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"backup password\n")
+        .expect("write");
+    assert!(add.wait().expect("wait").success());
+    let backup = dir.join("backup.jsonl");
+    let out = peyvand()
+        .args(["backup", "--database-url", &source.url, "--output"])
+        .arg(&backup)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Backed up"));
+    let out = peyvand()
+        .arg("restore")
+        .arg(&backup)
+        .args(["--database-url", &restored.url])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let db = peyvand_store::Db::open(&restored.url).await.expect("open restored");
+    assert!(db.user_for_login("b@test.peyvand.ir").await.expect("user").is_some());
+    db.close().await;
+    // Restoring over data is refused, and says why.
+    let out = peyvand()
+        .arg("restore")
+        .arg(&backup)
+        .args(["--database-url", &restored.url])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("target_not_empty"));
+    if let Some(pg) = TestDb::new(Backend::Postgres).await {
+        let out = peyvand()
+            .args(["migrate-data", "--from", &source.url, "--to", &pg.url])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("from sqlite to postgres"));
+        let db = peyvand_store::Db::open(&pg.url).await.expect("open postgres");
+        assert!(db.user_for_login("b@test.peyvand.ir").await.expect("user").is_some());
+        db.close().await;
+        pg.cleanup().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    source.cleanup().await;
+    restored.cleanup().await;
+}

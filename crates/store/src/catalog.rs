@@ -52,22 +52,19 @@ fn field_from_row(row: &AnyRow, object: &str) -> Result<FieldDef> {
     })
 }
 
-pub(crate) async fn load<'e, E>(executor: E) -> Result<Catalog>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
-{
+pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
     let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1")
-        .fetch_one(executor)
+        .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
     let object_rows = sqlx::query(
         "SELECT id, api_name, label_fa, label_en, plural_fa, plural_en, origin, title_field, table_name \
          FROM meta_objects ORDER BY created_at, api_name",
     )
-    .fetch_all(executor)
+    .fetch_all(&mut *conn)
     .await?;
     let field_rows = sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at")
-        .fetch_all(executor)
+        .fetch_all(&mut *conn)
         .await?;
     let mut objects = Vec::with_capacity(object_rows.len());
     for row in &object_rows {
@@ -127,7 +124,9 @@ impl Db {
 
     /// Reads the catalog from the database now.
     pub async fn reload_catalog(&self) -> Result<Arc<Catalog>> {
-        let catalog = Arc::new(load(self.pool()).await?);
+        let mut conn = self.pool().acquire().await?;
+        let catalog = Arc::new(load(&mut conn).await?);
+        drop(conn);
         let mut guard = self
             .catalog
             .lock()

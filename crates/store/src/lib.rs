@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod dump;
 mod error;
 pub mod jobs;
 pub mod migrate;

@@ -71,6 +71,12 @@ pub async fn run(db: &Db) -> Result<Vec<i64>> {
     result
 }
 
+/// Applies only the SQL migrations (no standard objects): the first step of restoring a dump.
+pub async fn run_sql_only(db: &Db) -> Result<Vec<i64>> {
+    let mut conn = db.pool().acquire().await?;
+    apply(db, &mut conn).await
+}
+
 async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Result<Vec<i64>> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",

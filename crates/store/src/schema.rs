@@ -100,7 +100,7 @@ fn index_name(prefix: &str, field_id: &str) -> String {
     format!("{prefix}_f{}", field_id.replace('-', ""))
 }
 
-async fn exec(tx: &mut WriteTx, sql: &str) -> Result<()> {
+pub(crate) async fn exec(tx: &mut WriteTx, sql: &str) -> Result<()> {
     sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *tx.tx).await?;
     Ok(())
 }
@@ -162,7 +162,7 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
     Ok(())
 }
 
-async fn create_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
+pub(crate) async fn create_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
     if field.archived {
         return Ok(());
     }
@@ -506,33 +506,7 @@ impl Db {
             ),
         )
         .await?;
-        // Keys in the list order of `records::list_records` (NULLs first ascending), so an
-        // index serves both directions on both backends.
-        let key = |c: &str| self.dialect().index_key(c);
-        exec(
-            &mut tx,
-            &format!(
-                "CREATE INDEX ix_{table}_created ON {table} ({}, id) WHERE deleted_at IS NULL",
-                key("created_at")
-            ),
-        )
-        .await?;
-        exec(
-            &mut tx,
-            &format!(
-                "CREATE INDEX ix_{table}_updated ON {table} ({}, id) WHERE deleted_at IS NULL",
-                key("updated_at")
-            ),
-        )
-        .await?;
-        exec(
-            &mut tx,
-            &format!(
-                "CREATE INDEX ix_{table}_deleted ON {table} ({}, id) WHERE deleted_at IS NOT NULL",
-                key("deleted_at")
-            ),
-        )
-        .await?;
+        create_system_indexes(&mut tx, self.dialect(), &table).await?;
         let mut object = ObjectDef {
             id,
             api_name: new.api_name.clone(),
@@ -779,6 +753,37 @@ impl Db {
         self.reload_catalog().await?;
         Ok(())
     }
+}
+
+/// The indexes every record table has: by creation, by last change, and the trash.
+pub(crate) async fn create_system_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str) -> Result<()> {
+    // Keys in the list order of `records::list_records` (NULLs first ascending), so an index
+    // serves both directions on both backends.
+    let key = |c: &str| dialect.index_key(c);
+    exec(
+        tx,
+        &format!(
+            "CREATE INDEX IF NOT EXISTS ix_{table}_created ON {table} ({}, id) WHERE deleted_at IS NULL",
+            key("created_at")
+        ),
+    )
+    .await?;
+    exec(
+        tx,
+        &format!(
+            "CREATE INDEX IF NOT EXISTS ix_{table}_updated ON {table} ({}, id) WHERE deleted_at IS NULL",
+            key("updated_at")
+        ),
+    )
+    .await?;
+    exec(
+        tx,
+        &format!(
+            "CREATE INDEX IF NOT EXISTS ix_{table}_deleted ON {table} ({}, id) WHERE deleted_at IS NOT NULL",
+            key("deleted_at")
+        ),
+    )
+    .await
 }
 
 fn uuid_suffix() -> String {

@@ -1,0 +1,288 @@
+//! Portable dumps: every table of a Peyvand database as JSON lines, read inside one transaction
+//! (a consistent snapshot while the server runs), and loaded into an empty database of either
+//! backend. `peyvand backup`, `restore` and `migrate-data` are built on it.
+//!
+//! Format: a first line `{"peyvand_dump": 1, "schema_version": N, "dialect": …}`, then for each
+//! table a line `{"table": T, "columns": [[name, "TEXT"|"BIGINT"], …]}` followed by one line per
+//! row `{"row": [v, …]}` in column order, and a last line `{"end": true, "rows": total}`.
+
+use crate::migrate::{MIGRATIONS, run_sql_only};
+use crate::schema::{create_indexes, create_system_indexes, exec};
+use crate::sql::{Bind, Sql};
+use crate::{Db, Dialect, Error, Result};
+use serde_json::{Value as Json, json};
+use sqlx::{AssertSqlSafe, Row};
+use std::io::{BufRead, Write};
+
+/// The format version written in the first line.
+pub const DUMP_VERSION: i64 = 1;
+
+/// Tables copied, parents before children; record tables (`r_*`) follow them. Sessions, login
+/// failures, idempotency keys and import jobs are transient and stay behind.
+const TABLES: [&str; 11] = [
+    "meta_version",
+    "meta_objects",
+    "meta_fields",
+    "meta_field_history",
+    "users",
+    "api_tokens",
+    "views",
+    "audit_log",
+    "outbox",
+    "record_values",
+    "search_terms",
+];
+
+async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {
+    let rows = match dialect {
+        Dialect::Sqlite => {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT name, type FROM pragma_table_info('{table}') ORDER BY cid"
+            )))
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Dialect::Postgres => {
+            sqlx::query(
+                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            )
+            .bind(table.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            let name: String = r.try_get(0)?;
+            let ty: String = r.try_get(1)?;
+            let ty = if ty.to_uppercase().contains("INT") {
+                "BIGINT"
+            } else {
+                "TEXT"
+            };
+            Ok((name, ty.to_string()))
+        })
+        .collect()
+}
+
+fn valid_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Db {
+    /// Writes a consistent dump of every table to `out`; returns the number of rows.
+    pub async fn dump(&self, out: &mut impl Write) -> Result<u64> {
+        let mut conn = self.pool().acquire().await?;
+        let begin = match self.dialect() {
+            Dialect::Sqlite => "BEGIN",
+            Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        sqlx::query(begin).execute(&mut *conn).await?;
+        let result = self.dump_in(&mut conn, out).await;
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        result
+    }
+
+    async fn dump_in(&self, conn: &mut sqlx::AnyConnection, out: &mut impl Write) -> Result<u64> {
+        let io = |e: std::io::Error| Error::Config(format!("cannot write the dump: {e}"));
+        let version: i64 = sqlx::query("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        writeln!(
+            out,
+            "{}",
+            json!({ "peyvand_dump": DUMP_VERSION, "schema_version": version, "dialect": self.dialect().name() })
+        )
+        .map_err(io)?;
+        let objects = sqlx::query("SELECT table_name FROM meta_objects ORDER BY created_at")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut tables: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+        for r in &objects {
+            tables.push(r.try_get(0)?);
+        }
+        let mut total = 0u64;
+        for table in tables {
+            if !valid_identifier(&table) {
+                return Err(Error::Corrupt(format!("table name {table}")));
+            }
+            let cols = columns(conn, self.dialect(), &table).await?;
+            writeln!(out, "{}", json!({ "table": table, "columns": cols })).map_err(io)?;
+            let list = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
+            let rows = sqlx::query(AssertSqlSafe(format!("SELECT {list} FROM {table}")))
+                .fetch_all(&mut *conn)
+                .await?;
+            for row in &rows {
+                let mut values = Vec::with_capacity(cols.len());
+                for (i, (_, ty)) in cols.iter().enumerate() {
+                    values.push(if ty == "BIGINT" {
+                        row.try_get::<Option<i64>, _>(i)?.map(Json::from).unwrap_or(Json::Null)
+                    } else {
+                        row.try_get::<Option<String>, _>(i)?
+                            .map(Json::from)
+                            .unwrap_or(Json::Null)
+                    });
+                }
+                writeln!(out, "{}", json!({ "row": values })).map_err(io)?;
+                total += 1;
+            }
+        }
+        writeln!(out, "{}", json!({ "end": true, "rows": total })).map_err(io)?;
+        out.flush().map_err(io)?;
+        Ok(total)
+    }
+
+    /// Loads a dump into this database, which must be empty (no objects yet), in one transaction:
+    /// either all of it arrives or nothing does. Returns the number of rows.
+    pub async fn restore(&self, input: impl BufRead) -> Result<u64> {
+        run_sql_only(self).await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM meta_objects")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        if existing > 0 {
+            return Err(Error::conflict("target_not_empty"));
+        }
+        let bad = |what: &str| Error::Corrupt(format!("not a Peyvand dump: {what}"));
+        let mut lines = input.lines();
+        let first: Json = serde_json::from_str(
+            &lines
+                .next()
+                .ok_or_else(|| bad("empty"))?
+                .map_err(|e| bad(&e.to_string()))?,
+        )
+        .map_err(|_| bad("first line"))?;
+        if first["peyvand_dump"] != json!(DUMP_VERSION) {
+            return Err(bad("unknown format version"));
+        }
+        let schema = first["schema_version"].as_i64().unwrap_or(0);
+        if schema > MIGRATIONS.len() as i64 {
+            return Err(Error::Config(format!(
+                "the dump comes from a newer Peyvand (schema {schema}); upgrade first"
+            )));
+        }
+        let mut tx = self.write().await?;
+        // The standard tables start empty except for the metadata version row.
+        exec(&mut tx, "DELETE FROM meta_version").await?;
+        let mut table = String::new();
+        let mut cols: Vec<(String, String)> = Vec::new();
+        let mut batch: Vec<Vec<Json>> = Vec::new();
+        let mut total = 0u64;
+        let mut ended = false;
+        for line in lines {
+            let line = line.map_err(|e| bad(&e.to_string()))?;
+            let item: Json = serde_json::from_str(&line).map_err(|_| bad("a line is not JSON"))?;
+            if let Some(row) = item.get("row").and_then(Json::as_array) {
+                if row.len() != cols.len() {
+                    return Err(bad("a row does not match its columns"));
+                }
+                batch.push(row.clone());
+                total += 1;
+                if batch.len() >= 200 {
+                    insert_rows(&mut tx, &table, &cols, &std::mem::take(&mut batch)).await?;
+                }
+                continue;
+            }
+            insert_rows(&mut tx, &table, &cols, &std::mem::take(&mut batch)).await?;
+            if item.get("end").is_some() {
+                ended = true;
+                break;
+            }
+            table = item["table"]
+                .as_str()
+                .ok_or_else(|| bad("a table line without a name"))?
+                .to_string();
+            if !valid_identifier(&table) {
+                return Err(bad("a table name"));
+            }
+            cols = serde_json::from_value(item["columns"].clone()).map_err(|_| bad("columns"))?;
+            if cols
+                .iter()
+                .any(|(c, t)| !valid_identifier(c) || (t != "TEXT" && t != "BIGINT"))
+            {
+                return Err(bad("a column"));
+            }
+            if table.starts_with("r_") {
+                let defs = cols
+                    .iter()
+                    .map(|(c, t)| {
+                        if c == "id" {
+                            "id TEXT PRIMARY KEY".to_string()
+                        } else {
+                            format!("{c} {t}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                exec(&mut tx, &format!("CREATE TABLE {table} ({defs})")).await?;
+                create_system_indexes(&mut tx, self.dialect(), &table).await?;
+            }
+        }
+        if !ended {
+            return Err(bad("the dump is cut short"));
+        }
+        // Field indexes, from the metadata just loaded.
+        let catalog = crate::catalog::load(&mut *tx.tx).await?;
+        for object in &catalog.objects {
+            for field in object.fields.iter().filter(|f| !f.archived) {
+                create_indexes(&mut tx, self.dialect(), &object.table, field).await?;
+            }
+        }
+        tx.commit().await?;
+        self.reload_catalog().await?;
+        Ok(total)
+    }
+
+    /// Copies everything from `source` into this (empty) database, through a dump in a
+    /// temporary file (so memory stays flat however large the database).
+    pub async fn copy_from(&self, source: &Db) -> Result<u64> {
+        let path = std::env::temp_dir().join(format!("peyvand-copy-{}.jsonl", crate::sql::new_id()));
+        let io = |e: std::io::Error| Error::Config(format!("temporary file {}: {e}", path.display()));
+        let result = async {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+            source.dump(&mut out).await?;
+            drop(out);
+            self.restore(std::io::BufReader::new(std::fs::File::open(&path).map_err(io)?))
+                .await
+        }
+        .await;
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+}
+
+async fn insert_rows(
+    tx: &mut crate::WriteTx,
+    table: &str,
+    cols: &[(String, String)],
+    rows: &[Vec<Json>],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let list = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
+    let mut sql = Sql::new(&format!("INSERT INTO {table} ({list}) VALUES "));
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(");
+        for (j, ((_, ty), v)) in cols.iter().zip(row).enumerate() {
+            if j > 0 {
+                sql.push(", ");
+            }
+            sql.bind(if ty == "BIGINT" {
+                Bind::Int(v.as_i64())
+            } else {
+                Bind::Text(v.as_str().map(str::to_string))
+            });
+        }
+        sql.push(")");
+    }
+    sql.query().execute(&mut *tx.tx).await?;
+    Ok(())
+}

@@ -226,7 +226,7 @@ impl Db {
             return Err(bad("the dump is cut short"));
         }
         // Field indexes, from the metadata just loaded.
-        let catalog = crate::catalog::load(&mut *tx.tx).await?;
+        let catalog = crate::catalog::load(&mut tx.tx).await?;
         for object in &catalog.objects {
             for field in object.fields.iter().filter(|f| !f.archived) {
                 create_indexes(&mut tx, self.dialect(), &object.table, field).await?;

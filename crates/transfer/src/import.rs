@@ -282,20 +282,29 @@ fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-type Rows = csv::StringRecordsIntoIter<Utf8Reader<std::fs::File>>;
+/// Rows of a file after its header: each the cells of one row, or why it cannot be read.
+type Rows = Box<dyn Iterator<Item = Result<Vec<String>, String>> + Send>;
 
-/// Opens a file for reading rows: checks it is text, finds its encoding, reads and checks the
-/// header row. Returns the encoding, the headers and the remaining rows.
-fn open(
-    path: &Path,
-    encoding: Option<&str>,
-) -> Result<(&'static encoding_rs::Encoding, Vec<String>, Rows), TransferError> {
+/// Opens a file for reading rows: a vCard file (recognized by its content) or CSV. Checks it is
+/// text, finds its encoding, reads and checks the header row. Returns the format and encoding,
+/// the headers and the remaining rows.
+fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Rows), TransferError> {
     let (head, valid_utf8) = scan(path)?;
-    check_text(&head)?;
     let encoding = match encoding {
         Some(name) => by_name(name)?,
         None => detect(&head, valid_utf8),
     };
+    if crate::vcard::looks_like_vcard(&head) {
+        let mut text = String::new();
+        Utf8Reader::new(std::fs::File::open(path)?, encoding).read_to_string(&mut text)?;
+        let headers = crate::vcard::COLUMNS.iter().map(|c| c.to_string()).collect();
+        return Ok((
+            format!("vcard {}", encoding.name()),
+            headers,
+            Box::new(crate::vcard::parse(&text).into_iter()),
+        ));
+    }
+    check_text(&head)?;
     let reader = Utf8Reader::new(std::fs::File::open(path)?, encoding);
     let mut records = csv::ReaderBuilder::new()
         .flexible(true)
@@ -329,7 +338,11 @@ fn open(
             });
         }
     }
-    Ok((encoding, headers, records))
+    let rows = records.map(|r| {
+        r.map(|r| r.iter().map(str::to_string).collect())
+            .map_err(|e| e.to_string())
+    });
+    Ok((encoding.name().to_string(), headers, Box::new(rows)))
 }
 
 /// The first rows of a file and the suggested mapping, for a person to check before importing.
@@ -351,20 +364,16 @@ pub async fn preview(
 ) -> Result<Preview, TransferError> {
     let obj = db.object(object).await?;
     let (encoding, headers, records) = open(path, encoding)?;
-    let sample = records
-        .take(rows)
-        .filter_map(Result::ok)
-        .map(|r| r.iter().map(str::to_string).collect())
-        .collect();
+    let sample = records.take(rows).filter_map(Result::ok).collect();
     Ok(Preview {
-        encoding: encoding.name().to_string(),
+        encoding,
         suggested: mapping::suggest(&obj, &headers),
         headers,
         rows: sample,
     })
 }
 
-/// Imports one CSV file. `progress` is called with the number of rows read so far.
+/// Imports one CSV or vCard file. `progress` is called with the number of rows read so far.
 pub async fn import_csv(
     db: &Db,
     actor: Option<&str>,
@@ -397,7 +406,7 @@ pub async fn import_csv(
         row_related: Vec::new(),
         report: ImportReport::default(),
     };
-    cx.report.encoding = encoding.name().to_string();
+    cx.report.encoding = encoding;
     cx.report.mapping = columns
         .iter()
         .map(|c| MappingEntry {
@@ -414,7 +423,7 @@ pub async fn import_csv(
         row_no += 1;
         cx.report.rows += 1;
         let cells: Vec<String> = match record {
-            Ok(r) => r.iter().map(str::to_string).collect(),
+            Ok(cells) => cells,
             Err(e) => {
                 cx.report.failed += 1;
                 cx.fail(RowError {
@@ -422,7 +431,7 @@ pub async fn import_csv(
                     column: None,
                     field: None,
                     code: "malformed_row".into(),
-                    value: Some(e.to_string()),
+                    value: Some(e),
                 });
                 continue;
             }

@@ -1,4 +1,4 @@
-//! Data in and out: import of CSV files into any object (custom ones included) with column
+//! Data in and out: import of CSV and vCard files into any object (custom ones included) with column
 //! mapping, per-row validation, de-duplication and an all-or-nothing option; export of any
 //! object or filtered list to CSV in constant memory.
 //!
@@ -9,6 +9,7 @@ pub mod decode;
 pub mod export;
 pub mod import;
 pub mod mapping;
+pub mod vcard;
 
 pub use export::{Export, csv_cell, export_csv};
 pub use import::{ImportOptions, ImportReport, OnDuplicate, Preview, RowError, import_csv, preview};

@@ -217,6 +217,36 @@ async fn story(backend: Backend) {
     assert_eq!((report.created, report.already_imported), (5, 5));
     assert_eq!(count(&db, "contact").await, 16);
 
+    // vCard files from phones and mail programs: each card a row, a broken card reported.
+    let vcf = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:نوری;امیر;;;\r\nEMAIL:amir@example.ir\r\nTEL;TYPE=CELL:09125550000\r\nORG:فولاد پارس\r\nEND:VCARD\r\n\
+BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Broken Card\r\nthis line is not a property\r\nEND:VCARD\r\n\
+BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEND:VCARD\r\n";
+    let mut cards = ImportOptions::new("contact");
+    cards.dedupe_by = Some("emails".into());
+    let report = import_csv(&db, None, &file("phone.vcf", vcf.as_bytes()), &cards, |_| {})
+        .await
+        .expect("vcard");
+    assert_eq!((report.rows, report.created, report.failed), (3, 2, 1), "{report:?}");
+    assert_eq!(report.errors[0].row, 3);
+    assert!(
+        report.errors[0]
+            .value
+            .as_deref()
+            .is_some_and(|v| v.contains("not a vCard line"))
+    );
+    let amir = db.search("amir@example.ir", 5).await.expect("search");
+    let amir = db.get_record("contact", &amir[0].id, false).await.expect("amir");
+    assert_eq!(
+        amir.fields["company"], ali.fields["company"],
+        "the company found by name"
+    );
+    assert_eq!(
+        db.search("lily@example.com", 5).await.expect("search").len(),
+        1,
+        "a folded line unfolded"
+    );
+    let contacts_now = count(&db, "contact").await;
+
     // Files that cannot be imported say why.
     let dup = import_csv(
         &db,
@@ -275,10 +305,10 @@ async fn story(backend: Backend) {
     )
     .await
     .expect("export");
-    assert_eq!(n, 17);
+    assert_eq!(n as i64, contacts_now + 1);
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.starts_with("id,last_name,emails,phones\r\n"));
-    assert_eq!(text.lines().count(), 18);
+    assert_eq!(text.lines().count() as i64, contacts_now + 2);
     assert!(text.contains("\"'=HYPERLINK(\"\"x\"\")\""), "formula escaped");
     let filter = serde_json::json!({"field": "last_name", "op": "starts_with", "value": "Person"});
     let mut some = Vec::new();

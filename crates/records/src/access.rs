@@ -48,10 +48,7 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Manager => !matches!(action, Action::ManageSchema | Action::ManageUsers),
-            Role::Agent => matches!(
-                action,
-                Action::ReadRecords | Action::WriteRecords | Action::DeleteRecords
-            ),
+            Role::Agent => matches!(action, Action::ReadRecords | Action::WriteRecords | Action::DeleteRecords),
             Role::ReadOnly => action == Action::ReadRecords,
         }
     }

@@ -36,11 +36,7 @@ impl Decimal {
         let mut in_frac = false;
         for c in rest.chars() {
             if let Some(d) = crate::normalize::latin_digit(c) {
-                if in_frac {
-                    frac_digits.push(d)
-                } else {
-                    int_digits.push(d)
-                }
+                if in_frac { frac_digits.push(d) } else { int_digits.push(d) }
             } else if (c == '.' || c == '\u{066B}') && !in_frac {
                 in_frac = true;
             } else if (c == ',' || c == '\u{066C}') && !in_frac && !int_digits.is_empty() {
@@ -56,11 +52,7 @@ impl Decimal {
         if trimmed_frac.len() > scale as usize {
             return Err(DecimalError::TooManyDecimals);
         }
-        let mut digits = if int_digits.is_empty() {
-            "0".to_string()
-        } else {
-            int_digits
-        };
+        let mut digits = if int_digits.is_empty() { "0".to_string() } else { int_digits };
         digits.push_str(trimmed_frac);
         for _ in trimmed_frac.len()..scale as usize {
             digits.push('0');
@@ -75,16 +67,10 @@ impl Decimal {
     pub fn rescale(self, scale: u8) -> Option<Decimal> {
         if scale >= self.scale {
             let factor = 10i64.checked_pow(u32::from(scale - self.scale))?;
-            Some(Decimal {
-                units: self.units.checked_mul(factor)?,
-                scale,
-            })
+            Some(Decimal { units: self.units.checked_mul(factor)?, scale })
         } else {
             let factor = 10i64.checked_pow(u32::from(self.scale - scale))?;
-            (self.units % factor == 0).then_some(Decimal {
-                units: self.units / factor,
-                scale,
-            })
+            (self.units % factor == 0).then_some(Decimal { units: self.units / factor, scale })
         }
     }
 }
@@ -110,19 +96,10 @@ mod tests {
     #[test]
     fn parses_and_prints() {
         let d = Decimal::parse("1,234.5", 2).expect("valid");
-        assert_eq!(
-            d,
-            Decimal {
-                units: 123450,
-                scale: 2
-            }
-        );
+        assert_eq!(d, Decimal { units: 123450, scale: 2 });
         assert_eq!(d.to_string(), "1234.50");
         assert_eq!(Decimal::parse("۱٬۲۳۴٫۵", 2), Ok(d));
-        assert_eq!(
-            Decimal::parse("-0.05", 2).map(|d| d.to_string()),
-            Ok("-0.05".to_string())
-        );
+        assert_eq!(Decimal::parse("-0.05", 2).map(|d| d.to_string()), Ok("-0.05".to_string()));
         assert_eq!(Decimal::parse(".5", 1).map(|d| d.units), Ok(5));
         assert_eq!(Decimal::parse("12.300", 1).map(|d| d.units), Ok(123));
         assert_eq!(Decimal::parse("7", 0).map(|d| d.to_string()), Ok("7".to_string()));

@@ -147,15 +147,12 @@ pub fn resolve(object: &ObjectDef, name: &str) -> Option<FieldRef> {
             column: "id".into(),
         });
     }
-    SYSTEM_ATTRIBUTES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(n, t)| FieldRef {
-            api_name: n.to_string(),
-            field_type: *t,
-            storage: t.storage(false),
-            column: n.to_string(),
-        })
+    SYSTEM_ATTRIBUTES.iter().find(|(n, _)| *n == name).map(|(n, t)| FieldRef {
+        api_name: n.to_string(),
+        field_type: *t,
+        storage: t.storage(false),
+        column: n.to_string(),
+    })
 }
 
 fn pseudo_field(object: &ObjectDef, r: &FieldRef) -> FieldDef {
@@ -225,11 +222,7 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
         return Err(FieldError::new("filter", "filter_syntax"));
     };
     if depth > MAX_DEPTH {
-        return Err(FieldError::with(
-            "filter",
-            "filter_too_deep",
-            json!({ "max": MAX_DEPTH }),
-        ));
+        return Err(FieldError::with("filter", "filter_too_deep", json!({ "max": MAX_DEPTH })));
     }
     for (key, is_and) in [("and", true), ("or", false)] {
         if let Some(children) = map.get(key) {
@@ -239,32 +232,19 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
             let Json::Array(children) = children else {
                 return Err(FieldError::new("filter", "filter_syntax"));
             };
-            let parsed = children
-                .iter()
-                .map(|c| parse_node(object, c, depth + 1, count))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(if is_and {
-                Filter::And(parsed)
-            } else {
-                Filter::Or(parsed)
-            });
+            let parsed =
+                children.iter().map(|c| parse_node(object, c, depth + 1, count)).collect::<Result<Vec<_>, _>>()?;
+            return Ok(if is_and { Filter::And(parsed) } else { Filter::Or(parsed) });
         }
     }
     *count += 1;
     if *count > MAX_CONDITIONS {
-        return Err(FieldError::with(
-            "filter",
-            "filter_too_large",
-            json!({ "max": MAX_CONDITIONS }),
-        ));
+        return Err(FieldError::with("filter", "filter_too_large", json!({ "max": MAX_CONDITIONS })));
     }
     if map.keys().any(|k| !matches!(k.as_str(), "field" | "op" | "value")) {
         return Err(FieldError::new("filter", "filter_syntax"));
     }
-    let name = map
-        .get("field")
-        .and_then(Json::as_str)
-        .ok_or_else(|| FieldError::new("filter", "filter_syntax"))?;
+    let name = map.get("field").and_then(Json::as_str).ok_or_else(|| FieldError::new("filter", "filter_syntax"))?;
     let field = resolve(object, name).ok_or_else(|| FieldError::new(name, "unknown_field"))?;
     let op_name = map.get("op").and_then(Json::as_str).unwrap_or("eq");
     let op = Op::parse(op_name).ok_or_else(|| FieldError::with(name, "unknown_operator", json!({ "op": op_name })))?;
@@ -282,11 +262,7 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
             let Json::String(s) = value else {
                 return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
             };
-            let pattern = if field.field_type == FieldType::Phone {
-                to_latin_digits(s)
-            } else {
-                normalize(s)
-            };
+            let pattern = if field.field_type == FieldType::Phone { to_latin_digits(s) } else { normalize(s) };
             if pattern.is_empty() || pattern.chars().count() > 200 {
                 return Err(FieldError::new(name, "filter_value_missing"));
             }
@@ -297,30 +273,16 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
                 return Err(FieldError::with(name, "invalid_type", json!({ "expected": "array" })));
             };
             if items.is_empty() || items.len() > MAX_IN_VALUES {
-                return Err(FieldError::with(
-                    name,
-                    "filter_in_size",
-                    json!({ "max": MAX_IN_VALUES }),
-                ));
+                return Err(FieldError::with(name, "filter_in_size", json!({ "max": MAX_IN_VALUES })));
             }
-            Operand::Many(
-                items
-                    .iter()
-                    .map(|i| parse_operand(object, &field, i))
-                    .collect::<Result<_, _>>()?,
-            )
+            Operand::Many(items.iter().map(|i| parse_operand(object, &field, i)).collect::<Result<_, _>>()?)
         }
         Op::Between => match value {
-            Json::Array(pair) if pair.len() == 2 => Operand::Two(
-                parse_operand(object, &field, &pair[0])?,
-                parse_operand(object, &field, &pair[1])?,
-            ),
+            Json::Array(pair) if pair.len() == 2 => {
+                Operand::Two(parse_operand(object, &field, &pair[0])?, parse_operand(object, &field, &pair[1])?)
+            }
             _ => {
-                return Err(FieldError::with(
-                    name,
-                    "invalid_type",
-                    json!({ "expected": "[low, high]" }),
-                ));
+                return Err(FieldError::with(name, "invalid_type", json!({ "expected": "[low, high]" })));
             }
         },
         _ => Operand::One(parse_operand(object, &field, value)?),
@@ -347,11 +309,7 @@ pub fn parse_sort(object: &ObjectDef, text: &str) -> Result<Vec<SortKey>, FieldE
         keys.push(SortKey { field, descending });
     }
     if keys.len() > MAX_SORT_KEYS {
-        return Err(FieldError::with(
-            "sort",
-            "too_many_sort_keys",
-            json!({ "max": MAX_SORT_KEYS }),
-        ));
+        return Err(FieldError::with("sort", "too_many_sort_keys", json!({ "max": MAX_SORT_KEYS })));
     }
     Ok(keys)
 }
@@ -398,14 +356,7 @@ mod tests {
                 field("last_name", FieldType::Text, FieldOptions::default()),
                 field("age", FieldType::Integer, FieldOptions::default()),
                 field("notes", FieldType::LongText, FieldOptions::default()),
-                field(
-                    "phones",
-                    FieldType::Phone,
-                    FieldOptions {
-                        multiple: true,
-                        ..Default::default()
-                    },
-                ),
+                field("phones", FieldType::Phone, FieldOptions { multiple: true, ..Default::default() }),
                 field("budget", FieldType::Currency, FieldOptions::default()),
             ],
             table: "r_contact".into(),
@@ -427,53 +378,27 @@ mod tests {
         )
         .expect("valid");
         let Filter::Or(children) = f else { panic!("expected or") };
-        let Filter::Cond(c) = &children[0] else {
-            panic!("expected condition")
-        };
+        let Filter::Cond(c) = &children[0] else { panic!("expected condition") };
         assert_eq!(c.operand, Operand::Two(Value::Int(20), Value::Int(30)));
-        let Filter::And(inner) = &children[1] else {
-            panic!("expected and")
-        };
-        let Filter::Cond(c) = &inner[0] else {
-            panic!("expected condition")
-        };
+        let Filter::And(inner) = &children[1] else { panic!("expected and") };
+        let Filter::Cond(c) = &inner[0] else { panic!("expected condition") };
         assert_eq!(c.operand, Operand::Pattern("کریمی".into()));
-        let Filter::Cond(c) = &inner[1] else {
-            panic!("expected condition")
-        };
+        let Filter::Cond(c) = &inner[1] else { panic!("expected condition") };
         assert_eq!(c.operand, Operand::One(Value::Text("+989121234567".into())));
     }
 
     #[test]
     fn refuses_bad_filters() {
         assert_eq!(err(json!({"field": "nope", "op": "eq", "value": 1})), "unknown_field");
-        assert_eq!(
-            err(json!({"field": "age", "op": "like", "value": 1})),
-            "unknown_operator"
-        );
-        assert_eq!(
-            err(json!({"field": "age", "op": "contains", "value": "1"})),
-            "operator_not_applicable"
-        );
-        assert_eq!(
-            err(json!({"field": "phones", "op": "gt", "value": "1"})),
-            "operator_not_applicable"
-        );
-        assert_eq!(
-            err(json!({"field": "age", "op": "eq", "value": "x"})),
-            "invalid_integer"
-        );
+        assert_eq!(err(json!({"field": "age", "op": "like", "value": 1})), "unknown_operator");
+        assert_eq!(err(json!({"field": "age", "op": "contains", "value": "1"})), "operator_not_applicable");
+        assert_eq!(err(json!({"field": "phones", "op": "gt", "value": "1"})), "operator_not_applicable");
+        assert_eq!(err(json!({"field": "age", "op": "eq", "value": "x"})), "invalid_integer");
         assert_eq!(err(json!({"field": "age", "op": "in", "value": []})), "filter_in_size");
-        assert_eq!(
-            err(json!({"field": "age", "op": "between", "value": [1]})),
-            "invalid_type"
-        );
+        assert_eq!(err(json!({"field": "age", "op": "between", "value": [1]})), "invalid_type");
         assert_eq!(err(json!({"and": {"field": "age"}})), "filter_syntax");
         assert_eq!(err(json!([1, 2])), "filter_syntax");
-        assert_eq!(
-            err(json!({"field": "age", "op": "eq", "value": 1, "extra": 2})),
-            "filter_syntax"
-        );
+        assert_eq!(err(json!({"field": "age", "op": "eq", "value": 1, "extra": 2})), "filter_syntax");
         let mut deep = json!({"field": "age", "op": "eq", "value": 1});
         for _ in 0..7 {
             deep = json!({ "and": [deep] });
@@ -481,15 +406,9 @@ mod tests {
         assert_eq!(err(deep), "filter_too_deep");
         let many: Vec<Json> = (0..51).map(|i| json!({"field": "age", "value": i})).collect();
         assert_eq!(err(json!({ "and": many })), "filter_too_large");
-        assert_eq!(
-            err(json!({"field": "created_at", "op": "gte", "value": "2024-01-01T00:00:00Z"})),
-            "ok"
-        );
+        assert_eq!(err(json!({"field": "created_at", "op": "gte", "value": "2024-01-01T00:00:00Z"})), "ok");
         assert_eq!(err(json!({"field": "budget", "op": "gt", "value": "1000"})), "ok");
-        assert_eq!(
-            err(json!({"field": "last_name", "op": "eq", "value": "'; DROP TABLE x; --"})),
-            "ok"
-        );
+        assert_eq!(err(json!({"field": "last_name", "op": "eq", "value": "'; DROP TABLE x; --"})), "ok");
     }
 
     #[test]

@@ -238,11 +238,7 @@ impl FieldDef {
         self.field_type.storage(self.options.multiple)
     }
     pub fn label(&self, lang: &str) -> &str {
-        if lang == "fa" && !self.label_fa.is_empty() {
-            &self.label_fa
-        } else {
-            &self.label_en
-        }
+        if lang == "fa" && !self.label_fa.is_empty() { &self.label_fa } else { &self.label_en }
     }
     pub fn option_label<'a>(&'a self, value: &'a str, lang: &str) -> &'a str {
         self.options

@@ -34,18 +34,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &'static str) -> Self {
-        FieldError {
-            field: field.to_string(),
-            code,
-            params: Json::Null,
-        }
+        FieldError { field: field.to_string(), code, params: Json::Null }
     }
     pub fn with(field: &str, code: &'static str, params: Json) -> Self {
-        FieldError {
-            field: field.to_string(),
-            code,
-            params,
-        }
+        FieldError { field: field.to_string(), code, params }
     }
 }
 
@@ -102,14 +94,7 @@ pub fn format_date(d: Date) -> String {
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC: fixed width, so the text order is the time order.
 pub fn format_datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
-    format!(
-        "{}T{:02}:{:02}:{:02}.{:06}Z",
-        format_date(t.date()),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    format!("{}T{:02}:{:02}:{:02}.{:06}Z", format_date(t.date()), t.hour(), t.minute(), t.second(), t.microsecond())
 }
 
 /// Parses `YYYY-MM-DD` (any digits).
@@ -143,19 +128,10 @@ fn has_control(s: &str, allow_newlines: bool) -> bool {
 fn text_of(field: &FieldDef, json: &Json) -> Result<String, FieldError> {
     match json {
         Json::String(s) => Ok(s.clone()),
-        Json::Number(n)
-            if matches!(
-                field.field_type,
-                FieldType::Text | FieldType::Phone | FieldType::NationalId
-            ) =>
-        {
+        Json::Number(n) if matches!(field.field_type, FieldType::Text | FieldType::Phone | FieldType::NationalId) => {
             Ok(n.to_string())
         }
-        _ => Err(FieldError::with(
-            &field.api_name,
-            "invalid_type",
-            json!({ "expected": "string" }),
-        )),
+        _ => Err(FieldError::with(&field.api_name, "invalid_type", json!({ "expected": "string" }))),
     }
 }
 
@@ -175,10 +151,7 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
             if has_control(&s, long) {
                 return Err(FieldError::new(name, "control_characters"));
             }
-            let max = field
-                .options
-                .max_length
-                .unwrap_or(if long { DEFAULT_LONG_TEXT_MAX } else { DEFAULT_TEXT_MAX });
+            let max = field.options.max_length.unwrap_or(if long { DEFAULT_LONG_TEXT_MAX } else { DEFAULT_TEXT_MAX });
             let len = s.chars().count();
             if len > max as usize {
                 return Err(FieldError::with(name, "too_long", json!({ "max": max, "length": len })));
@@ -225,9 +198,7 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
             let default_cur = field.options.currency.clone().unwrap_or_else(|| "IRR".to_string());
             match json {
                 Json::Object(map) => {
-                    let amount = map
-                        .get("amount")
-                        .ok_or_else(|| FieldError::new(name, "invalid_money"))?;
+                    let amount = map.get("amount").ok_or_else(|| FieldError::new(name, "invalid_money"))?;
                     let cur = match map.get("currency") {
                         None | Some(Json::Null) => default_cur,
                         Some(Json::String(c)) if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) => {
@@ -244,15 +215,13 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
             }
         }
         FieldType::Date => match json {
-            Json::String(s) => parse_date(s)
-                .map(Value::Date)
-                .ok_or_else(|| FieldError::new(name, "invalid_date")),
+            Json::String(s) => parse_date(s).map(Value::Date).ok_or_else(|| FieldError::new(name, "invalid_date")),
             _ => Err(FieldError::new(name, "invalid_date")),
         },
         FieldType::Datetime => match json {
-            Json::String(s) => parse_datetime(s)
-                .map(Value::Datetime)
-                .ok_or_else(|| FieldError::new(name, "invalid_datetime")),
+            Json::String(s) => {
+                parse_datetime(s).map(Value::Datetime).ok_or_else(|| FieldError::new(name, "invalid_datetime"))
+            }
             _ => Err(FieldError::new(name, "invalid_datetime")),
         },
         FieldType::Boolean => match json {
@@ -321,11 +290,7 @@ fn check_option(field: &FieldDef, s: &str) -> Result<String, FieldError> {
         Ok(s.to_string())
     } else {
         let allowed: Vec<&str> = field.options.options.iter().map(|o| o.value.as_str()).collect();
-        Err(FieldError::with(
-            &field.api_name,
-            "invalid_option",
-            json!({ "value": s, "allowed": allowed }),
-        ))
+        Err(FieldError::with(&field.api_name, "invalid_option", json!({ "value": s, "allowed": allowed })))
     }
 }
 
@@ -341,14 +306,8 @@ pub fn parse_email(field: &str, s: &str) -> Result<String, FieldError> {
                 && !domain.ends_with('.')
                 && !domain.contains("..")
         })
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c));
-    if ok {
-        Ok(s)
-    } else {
-        Err(FieldError::new(field, "invalid_email"))
-    }
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c));
+    if ok { Ok(s) } else { Err(FieldError::new(field, "invalid_email")) }
 }
 
 /// Normalizes a phone number to E.164. Accepts Iranian national forms (0912…, 912…),
@@ -382,34 +341,21 @@ pub fn parse_phone(field: &str, s: &str) -> Result<String, FieldError> {
     } else {
         (8..=15).contains(&international.len()) && !international.starts_with('0')
     };
-    if valid {
-        Ok(format!("+{international}"))
-    } else {
-        Err(FieldError::new(field, "invalid_phone"))
-    }
+    if valid { Ok(format!("+{international}")) } else { Err(FieldError::new(field, "invalid_phone")) }
 }
 
 /// Checks a web address; one without a scheme gets `https://`.
 pub fn parse_url(field: &str, s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    let with_scheme = if s.starts_with("http://") || s.starts_with("https://") {
-        s.to_string()
-    } else {
-        format!("https://{s}")
-    };
+    let with_scheme =
+        if s.starts_with("http://") || s.starts_with("https://") { s.to_string() } else { format!("https://{s}") };
     let rest = with_scheme.split_once("://").map(|(_, r)| r).unwrap_or("");
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let ok = with_scheme.len() <= 2048
         && !host.is_empty()
         && host.contains('.')
-        && !with_scheme
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
-    if ok {
-        Ok(with_scheme)
-    } else {
-        Err(FieldError::new(field, "invalid_url"))
-    }
+        && !with_scheme.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
+    if ok { Ok(with_scheme) } else { Err(FieldError::new(field, "invalid_url")) }
 }
 
 /// Checks an Iranian national ID (کد ملی): ten digits, not all the same, with the check digit
@@ -417,10 +363,7 @@ pub fn parse_url(field: &str, s: &str) -> Result<String, FieldError> {
 /// `c = r` if `r < 2`, else `c = 11 − r`. Persian and Arabic digits are accepted; the stored
 /// form has Latin digits.
 pub fn parse_national_id(field: &str, s: &str) -> Result<String, FieldError> {
-    let digits: String = to_latin_digits(s.trim())
-        .chars()
-        .filter(|c| *c != '-' && *c != ' ')
-        .collect();
+    let digits: String = to_latin_digits(s.trim()).chars().filter(|c| *c != '-' && *c != ' ').collect();
     if digits.len() != 10 || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(FieldError::new(field, "invalid_national_id"));
     }
@@ -431,11 +374,7 @@ pub fn parse_national_id(field: &str, s: &str) -> Result<String, FieldError> {
     let sum: u32 = (0..9).map(|i| d[i] * (10 - i as u32)).sum();
     let r = sum % 11;
     let check = if r < 2 { r } else { 11 - r };
-    if d[9] == check {
-        Ok(digits)
-    } else {
-        Err(FieldError::new(field, "invalid_national_id"))
-    }
+    if d[9] == check { Ok(digits) } else { Err(FieldError::new(field, "invalid_national_id")) }
 }
 
 #[cfg(test)]
@@ -467,22 +406,13 @@ mod tests {
     }
 
     fn code(t: FieldType, json: Json) -> &'static str {
-        parse_value(&field(t, FieldOptions::default()), &json)
-            .err()
-            .map(|e| e.code)
-            .unwrap_or("ok")
+        parse_value(&field(t, FieldOptions::default()), &json).err().map(|e| e.code).unwrap_or("ok")
     }
 
     #[test]
     fn phones_become_e164() {
-        for input in [
-            "09121234567",
-            "+989121234567",
-            "00989121234567",
-            "۰۹۱۲ ۱۲۳ ۴۵۶۷",
-            "9121234567",
-            "0912-123-4567",
-        ] {
+        for input in ["09121234567", "+989121234567", "00989121234567", "۰۹۱۲ ۱۲۳ ۴۵۶۷", "9121234567", "0912-123-4567"]
+        {
             assert_eq!(parse_phone("p", input), Ok("+989121234567".to_string()), "{input}");
         }
         assert_eq!(parse_phone("p", "+44 20 7946 0958"), Ok("+442079460958".to_string()));
@@ -504,10 +434,7 @@ mod tests {
 
     #[test]
     fn emails_and_urls() {
-        assert_eq!(
-            parse_email("e", " Sara@Example.COM "),
-            Ok("sara@example.com".to_string())
-        );
+        assert_eq!(parse_email("e", " Sara@Example.COM "), Ok("sara@example.com".to_string()));
         for bad in ["sara", "sara@", "@x.com", "a@b", "a b@c.com", "a@b..com", "a@@b.com"] {
             assert!(parse_email("e", bad).is_err(), "{bad}");
         }
@@ -532,14 +459,8 @@ mod tests {
         assert_eq!(code(FieldType::LongText, json!("line one\nline two")), "ok");
         assert_eq!(code(FieldType::Text, json!("'; DROP TABLE r_contact; --")), "ok");
         assert_eq!(code(FieldType::Decimal, json!("1.234")), "too_many_decimals");
-        assert_eq!(
-            code(FieldType::Currency, json!({"amount": "12", "currency": "usd"})),
-            "ok"
-        );
-        assert_eq!(
-            code(FieldType::Currency, json!({"amount": "12", "currency": "dollars"})),
-            "invalid_currency"
-        );
+        assert_eq!(code(FieldType::Currency, json!({"amount": "12", "currency": "usd"})), "ok");
+        assert_eq!(code(FieldType::Currency, json!({"amount": "12", "currency": "dollars"})), "invalid_currency");
     }
 
     #[test]
@@ -564,28 +485,10 @@ mod tests {
         };
         let sel = field(FieldType::Select, opts.clone());
         assert_eq!(parse_value(&sel, &json!("gold")), Ok(Value::Text("gold".into())));
-        assert_eq!(
-            parse_value(&sel, &json!("tin")).map_err(|e| e.code),
-            Err("invalid_option")
-        );
-        let multi = field(
-            FieldType::MultiSelect,
-            FieldOptions {
-                allow_new: true,
-                ..opts
-            },
-        );
-        assert_eq!(
-            parse_value(&multi, &json!(["a", "b", "a", ""])),
-            Ok(Value::List(vec!["a".into(), "b".into()]))
-        );
-        let phones = field(
-            FieldType::Phone,
-            FieldOptions {
-                multiple: true,
-                ..FieldOptions::default()
-            },
-        );
+        assert_eq!(parse_value(&sel, &json!("tin")).map_err(|e| e.code), Err("invalid_option"));
+        let multi = field(FieldType::MultiSelect, FieldOptions { allow_new: true, ..opts });
+        assert_eq!(parse_value(&multi, &json!(["a", "b", "a", ""])), Ok(Value::List(vec!["a".into(), "b".into()])));
+        let phones = field(FieldType::Phone, FieldOptions { multiple: true, ..FieldOptions::default() });
         assert_eq!(
             parse_value(&phones, &json!(["09121234567", "+989121234567"])),
             Ok(Value::List(vec!["+989121234567".into()]))

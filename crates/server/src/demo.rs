@@ -21,9 +21,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         return Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()));
     }
     let hash = peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let admin = db
-        .create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa")
-        .await?;
+    let admin = db.create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa").await?;
     let actor = Some(admin.id.as_str());
     let tier: NewField = serde_json::from_value(json!({
         "api_name": "loyalty_tier", "label_fa": "سطح وفاداری", "label_en": "Loyalty tier", "type": "select", "indexed": true,
@@ -39,48 +37,12 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     db.add_field(actor, "company", revenue).await?;
 
     let companies = [
-        (
-            "فولاد پارس",
-            "manufacturing",
-            "تهران",
-            "120000000000",
-            "https://foolad-pars.example",
-        ),
-        (
-            "نرم‌افزار آریا",
-            "technology",
-            "اصفهان",
-            "8500000000",
-            "https://arya-soft.example",
-        ),
-        (
-            "فروشگاه‌های زنجیره‌ای کوروش",
-            "retail",
-            "شیراز",
-            "56000000000",
-            "https://kourosh.example",
-        ),
-        (
-            "Caspian Logistics",
-            "services",
-            "رشت",
-            "23000000000",
-            "https://caspian-logistics.example",
-        ),
-        (
-            "بیمه امید",
-            "finance",
-            "مشهد",
-            "91000000000",
-            "https://omid-insurance.example",
-        ),
-        (
-            "Zagros Health",
-            "health",
-            "کرمانشاه",
-            "4000000000",
-            "https://zagros-health.example",
-        ),
+        ("فولاد پارس", "manufacturing", "تهران", "120000000000", "https://foolad-pars.example"),
+        ("نرم‌افزار آریا", "technology", "اصفهان", "8500000000", "https://arya-soft.example"),
+        ("فروشگاه‌های زنجیره‌ای کوروش", "retail", "شیراز", "56000000000", "https://kourosh.example"),
+        ("Caspian Logistics", "services", "رشت", "23000000000", "https://caspian-logistics.example"),
+        ("بیمه امید", "finance", "مشهد", "91000000000", "https://omid-insurance.example"),
+        ("Zagros Health", "health", "کرمانشاه", "4000000000", "https://zagros-health.example"),
     ];
     let mut company_ids = Vec::new();
     for (name, industry, city, revenue, website) in companies {
@@ -88,10 +50,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
             .create_record(
                 actor,
                 "company",
-                &fields(
-                    json!({"name": name, "industry": industry, "city": city, "website": website,
-                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": admin.id}),
-                ),
+                &fields(json!({"name": name, "industry": industry, "city": city, "website": website,
+                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": admin.id})),
                 None,
             )
             .await?;

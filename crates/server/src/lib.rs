@@ -40,9 +40,7 @@ pub async fn start(
     config: WebConfig,
     until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let app = peyvand_web::router(AppState { db: db.clone(), config });
     let (tx, rx) = oneshot::channel::<()>();
@@ -58,12 +56,7 @@ pub async fn start(
             .await
             .context("serving")
     });
-    Ok(Running {
-        addr,
-        db,
-        shutdown: Some(tx),
-        task,
-    })
+    Ok(Running { addr, db, shutdown: Some(tx), task })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

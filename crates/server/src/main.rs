@@ -166,9 +166,7 @@ async fn serve(settings: Settings, db: Db) -> anyhow::Result<()> {
 async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
     let mut opts = peyvand_transfer::ImportOptions::new(&args.object);
     for m in &args.map {
-        let (column, field) = m
-            .split_once('=')
-            .with_context(|| format!("--map takes COLUMN=FIELD, not {m}"))?;
+        let (column, field) = m.split_once('=').with_context(|| format!("--map takes COLUMN=FIELD, not {m}"))?;
         opts.mapping.push((column.to_string(), field.to_string()));
     }
     opts.dedupe_by = args.dedupe_by;
@@ -186,11 +184,7 @@ async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     eprintln!();
     for m in &report.mapping {
-        eprintln!(
-            "  column {:?} -> {}",
-            m.column,
-            m.field.as_deref().unwrap_or("(ignored)")
-        );
+        eprintln!("  column {:?} -> {}", m.column, m.field.as_deref().unwrap_or("(ignored)"));
     }
     for e in report.errors.iter().take(20) {
         eprintln!(
@@ -207,11 +201,7 @@ async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.errors {
         std::fs::write(path, report.errors_csv()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let verb = if report.dry_run_or_rolled_back() {
-        "would have"
-    } else {
-        ""
-    };
+    let verb = if report.dry_run_or_rolled_back() { "would have" } else { "" };
     println!(
         "{} rows in {:.1} s ({}): {verb} created {}, updated {}, skipped {}, already imported {}, failed {}, related records created {}{}",
         report.rows,
@@ -226,10 +216,7 @@ async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
         if report.committed { "" } else { ". Nothing was written." }
     );
     if report.failed > 0 && !report.committed && !args.dry_run {
-        bail!(
-            "{} rows failed; with --all-or-nothing nothing was imported",
-            report.failed
-        );
+        bail!("{} rows failed; with --all-or-nothing nothing was imported", report.failed);
     }
     Ok(())
 }
@@ -266,11 +253,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(a)) | Some(Command::Demo(a)) => a.clone(),
         _ => ServeArgs::default(),
     };
-    let default_db = if matches!(cli.command, Some(Command::Demo(_))) {
-        "demo.db"
-    } else {
-        "peyvand.db"
-    };
+    let default_db = if matches!(cli.command, Some(Command::Demo(_))) { "demo.db" } else { "peyvand.db" };
     let settings = Settings::resolve(&cli.data, &serve_args, default_db)?;
     init_logging(&settings.log_format);
     match &cli.command {
@@ -281,10 +264,8 @@ async fn main() -> anyhow::Result<()> {
             let input = std::io::BufReader::new(
                 std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
             );
-            let rows = db
-                .restore(input)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot restore {}: {e}", file.display()))?;
+            let rows =
+                db.restore(input).await.map_err(|e| anyhow::anyhow!("cannot restore {}: {e}", file.display()))?;
             println!("Restored {rows} rows into {}.", db.dialect().name());
             db.close().await;
             return Ok(());
@@ -292,15 +273,8 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::MigrateData { from, to }) => {
             let source = Db::open(from).await.with_context(|| format!("cannot open {from}"))?;
             let target = Db::connect(to).await.with_context(|| format!("cannot open {to}"))?;
-            let rows = target
-                .copy_from(&source)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot copy into {to}: {e}"))?;
-            println!(
-                "Copied {rows} rows from {} to {}.",
-                source.dialect().name(),
-                target.dialect().name()
-            );
+            let rows = target.copy_from(&source).await.map_err(|e| anyhow::anyhow!("cannot copy into {to}: {e}"))?;
+            println!("Copied {rows} rows from {} to {}.", source.dialect().name(), target.dialect().name());
             source.close().await;
             target.close().await;
             return Ok(());
@@ -330,10 +304,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let file = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            let rows = db
-                .dump(&mut out)
-                .await
-                .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            let rows = db.dump(&mut out).await.map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
             println!("Backed up {rows} rows to {}.", path.display());
             db.close().await;
             Ok(())
@@ -344,24 +315,12 @@ async fn main() -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Some(Command::User {
-            command:
-                UserCommand::Add {
-                    email,
-                    role,
-                    name,
-                    language,
-                    password_stdin,
-                },
-        }) => {
+        Some(Command::User { command: UserCommand::Add { email, role, name, language, password_stdin } }) => {
             let role = Role::parse(&role)
                 .with_context(|| format!("unknown role {role}: use admin, manager, agent or read_only"))?;
             let password = read_password(password_stdin)?;
             if password.chars().count() < peyvand_web::auth::MIN_PASSWORD_CHARS {
-                bail!(
-                    "the password needs at least {} characters",
-                    peyvand_web::auth::MIN_PASSWORD_CHARS
-                );
+                bail!("the password needs at least {} characters", peyvand_web::auth::MIN_PASSWORD_CHARS);
             }
             let hash = peyvand_web::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let user = db
@@ -384,10 +343,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Demo(_)) => {
             let login = peyvand::demo::seed(&db).await?;
-            println!(
-                "Peyvand demo: sign in at http://{} as {} with password {}",
-                settings.listen, login.0, login.1
-            );
+            println!("Peyvand demo: sign in at http://{} as {} with password {}", settings.listen, login.0, login.1);
             serve(settings, db).await
         }
     }

@@ -90,11 +90,7 @@ impl Settings {
     /// Resolves settings; `default_db` names the SQLite file used when no URL is given.
     pub fn resolve(data: &DataArgs, serve: &ServeArgs, default_db: &str) -> anyhow::Result<Settings> {
         let file = read_file(data.config.as_deref())?;
-        let data_dir = data
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = data.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let database_url = match data.database_url.clone().or(file.database_url) {
             Some(url) => url,
             None => {
@@ -103,31 +99,19 @@ impl Settings {
                 format!("sqlite://{}", data_dir.join(default_db).display())
             }
         };
-        let secure_cookies = match serve
-            .secure_cookies
-            .clone()
-            .or(file.secure_cookies)
-            .as_deref()
-            .unwrap_or("auto")
-        {
+        let secure_cookies = match serve.secure_cookies.clone().or(file.secure_cookies).as_deref().unwrap_or("auto") {
             "auto" => None,
             "always" => Some(true),
             "never" => Some(false),
             other => bail!("secure_cookies must be auto, always or never, not {other}"),
         };
-        let log_format = std::env::var("PEYVAND_LOG_FORMAT")
-            .ok()
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into());
+        let log_format = std::env::var("PEYVAND_LOG_FORMAT").ok().or(file.log_format).unwrap_or_else(|| "text".into());
         if log_format != "text" && log_format != "json" {
             bail!("log_format must be text or json, not {log_format}");
         }
         let defaults = peyvand_web::WebConfig::default();
         let web = peyvand_web::WebConfig {
-            body_limit: serve
-                .body_limit_bytes
-                .or(file.body_limit_bytes)
-                .unwrap_or(defaults.body_limit),
+            body_limit: serve.body_limit_bytes.or(file.body_limit_bytes).unwrap_or(defaults.body_limit),
             session_ttl: serve
                 .session_ttl_hours
                 .or(file.session_ttl_hours)
@@ -141,11 +125,7 @@ impl Settings {
         };
         Ok(Settings {
             database_url,
-            listen: serve
-                .listen
-                .clone()
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            listen: serve.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             log_format,
             web,
         })
@@ -173,34 +153,20 @@ mod tests {
             "listen = \"127.0.0.1:9999\"\nsession_ttl_hours = 2\ndatabase_url = \"sqlite://from-file.db\"\n",
         )
         .expect("write");
-        let data = DataArgs {
-            config: Some(file.clone()),
-            database_url: None,
-            data_dir: Some(dir.clone()),
-        };
+        let data = DataArgs { config: Some(file.clone()), database_url: None, data_dir: Some(dir.clone()) };
         let s = Settings::resolve(&data, &ServeArgs::default(), "x.db").expect("resolve");
         assert_eq!(s.listen, "127.0.0.1:9999");
         assert_eq!(s.database_url, "sqlite://from-file.db");
         assert_eq!(s.web.session_ttl, Duration::from_secs(7200));
-        let serve = ServeArgs {
-            listen: Some("127.0.0.1:7000".into()),
-            ..ServeArgs::default()
-        };
-        let data = DataArgs {
-            database_url: Some("sqlite://flag.db".into()),
-            ..data
-        };
+        let serve = ServeArgs { listen: Some("127.0.0.1:7000".into()), ..ServeArgs::default() };
+        let data = DataArgs { database_url: Some("sqlite://flag.db".into()), ..data };
         let s = Settings::resolve(&data, &serve, "x.db").expect("resolve");
         assert_eq!(s.listen, "127.0.0.1:7000");
         assert_eq!(s.database_url, "sqlite://flag.db");
         std::fs::write(&file, "lisen = \"typo\"\n").expect("write");
         assert!(
             Settings::resolve(
-                &DataArgs {
-                    config: Some(file),
-                    database_url: None,
-                    data_dir: None
-                },
+                &DataArgs { config: Some(file), database_url: None, data_dir: None },
                 &ServeArgs::default(),
                 "x.db"
             )

@@ -7,9 +7,7 @@ use std::process::{Command, Stdio};
 
 fn peyvand() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_peyvand"));
-    c.env_remove("PEYVAND_DATABASE_URL")
-        .env("PEYVAND_LOG", "info")
-        .env("NO_COLOR", "1");
+    c.env_remove("PEYVAND_DATABASE_URL").env("PEYVAND_LOG", "info").env("NO_COLOR", "1");
     c
 }
 
@@ -30,10 +28,7 @@ async fn binary_story(backend: Backend) {
         return;
     };
     let url = test_db.url.clone();
-    let out = peyvand()
-        .args(["migrate", "--database-url", &url])
-        .output()
-        .expect("run");
+    let out = peyvand().args(["migrate", "--database-url", &url]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
 
@@ -54,11 +49,7 @@ async fn binary_story(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"a long enough password\n")
-        .expect("write");
+    add.stdin.take().expect("stdin").write_all(b"a long enough password\n").expect("write");
     let out = add.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cli@test.peyvand.ir"));
@@ -103,10 +94,7 @@ async fn binary_story(backend: Backend) {
         .await
         .expect("send");
     assert_eq!(r.status(), reqwest::StatusCode::CREATED);
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill");
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = server.wait().expect("wait");
     assert!(exit.success(), "a SIGTERM stops the server cleanly: {exit:?}");
@@ -149,10 +137,7 @@ async fn import_and_export_from_the_command_line() {
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("2 rows") && stdout.contains("created 1") && stdout.contains("failed 1"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("2 rows") && stdout.contains("created 1") && stdout.contains("failed 1"), "{stdout}");
     let report = std::fs::read_to_string(&errors).expect("errors file");
     assert!(report.contains("3,ایمیل,emails,invalid_email,not-an-email"), "{report}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -169,15 +154,7 @@ async fn import_and_export_from_the_command_line() {
 
     let exported = dir.join("out.csv");
     let out = peyvand()
-        .args([
-            "export",
-            "contact",
-            "--columns",
-            "first_name,last_name,emails",
-            "--database-url",
-            &url,
-            "--output",
-        ])
+        .args(["export", "contact", "--columns", "first_name,last_name,emails", "--database-url", &url, "--output"])
         .arg(&exported)
         .output()
         .expect("run");
@@ -185,10 +162,7 @@ async fn import_and_export_from_the_command_line() {
     let text = std::fs::read_to_string(&exported).expect("exported");
     assert!(text.starts_with("id,first_name,last_name,emails\r\n"));
     assert!(text.contains(",علی,کریمی,ali@example.ir\r\n"), "{text}");
-    let out = peyvand()
-        .args(["export", "contact", "--format", "xlsx", "--database-url", &url])
-        .output()
-        .expect("run");
+    let out = peyvand().args(["export", "contact", "--format", "xlsx", "--database-url", &url]).output().expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
     let out = peyvand()
@@ -228,44 +202,23 @@ async fn backup_restore_and_move_to_another_backend() {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"backup password\n")
-        .expect("write");
+    add.stdin.take().expect("stdin").write_all(b"backup password\n").expect("write");
     assert!(add.wait().expect("wait").success());
     let backup = dir.join("backup.jsonl");
-    let out = peyvand()
-        .args(["backup", "--database-url", &source.url, "--output"])
-        .arg(&backup)
-        .output()
-        .expect("run");
+    let out = peyvand().args(["backup", "--database-url", &source.url, "--output"]).arg(&backup).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Backed up"));
-    let out = peyvand()
-        .arg("restore")
-        .arg(&backup)
-        .args(["--database-url", &restored.url])
-        .output()
-        .expect("run");
+    let out = peyvand().arg("restore").arg(&backup).args(["--database-url", &restored.url]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let db = peyvand_store::Db::open(&restored.url).await.expect("open restored");
     assert!(db.user_for_login("b@test.peyvand.ir").await.expect("user").is_some());
     db.close().await;
     // Restoring over data is refused, and says why.
-    let out = peyvand()
-        .arg("restore")
-        .arg(&backup)
-        .args(["--database-url", &restored.url])
-        .output()
-        .expect("run");
+    let out = peyvand().arg("restore").arg(&backup).args(["--database-url", &restored.url]).output().expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("target_not_empty"));
     if let Some(pg) = TestDb::new(Backend::Postgres).await {
-        let out = peyvand()
-            .args(["migrate-data", "--from", &source.url, "--to", &pg.url])
-            .output()
-            .expect("run");
+        let out = peyvand().args(["migrate-data", "--from", &source.url, "--to", &pg.url]).output().expect("run");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("from sqlite to postgres"));
         let db = peyvand_store::Db::open(&pg.url).await.expect("open postgres");

@@ -23,10 +23,7 @@ fn every_crate_is_on_the_map() {
     let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
     for entry in std::fs::read_dir(root().join("crates")).expect("crates").flatten() {
         let name = entry.file_name().into_string().expect("name");
-        assert!(
-            map.contains(&format!("`crates/{name}`")),
-            "ARCHITECTURE.md has no section for crates/{name}"
-        );
+        assert!(map.contains(&format!("`crates/{name}`")), "ARCHITECTURE.md has no section for crates/{name}");
     }
 }
 
@@ -37,10 +34,6 @@ fn every_rust_file_says_what_it_is_for() {
     assert!(files.len() > 10);
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read");
-        assert!(
-            text.starts_with("//!"),
-            "{} does not open with a //! comment",
-            f.display()
-        );
+        assert!(text.starts_with("//!"), "{} does not open with a //! comment", f.display());
     }
 }

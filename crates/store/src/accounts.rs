@@ -49,10 +49,7 @@ pub fn random_secret() -> Result<String> {
 
 /// SHA-256 of a secret, as hex.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
@@ -116,13 +113,11 @@ impl Db {
     }
 
     pub async fn user(&self, id: &str) -> Result<User> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
         user_from_row(&row)
     }
 
@@ -141,11 +136,9 @@ impl Db {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users ORDER BY email"
-        )))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY email")))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -160,13 +153,11 @@ impl Db {
         active: Option<bool>,
     ) -> Result<User> {
         let mut tx = self.write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-        )))
-        .bind(user_id.to_string())
-        .fetch_optional(&mut *tx.tx)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+            .bind(user_id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {user_id}")))?;
         let current = user_from_row(&row)?;
         let new_role = role.unwrap_or(current.role);
         let new_active = active.unwrap_or(current.active);
@@ -225,10 +216,7 @@ impl Db {
         let csrf = random_secret()?;
         let expires = format_datetime(OffsetDateTime::now_utc() + ttl);
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(now())
-            .execute(&mut *tx.tx)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now()).execute(&mut *tx.tx).await?;
         sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(hash_secret(&secret))
             .bind(user_id.to_string())
@@ -285,16 +273,7 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
-        Ok((
-            ApiToken {
-                id,
-                name: name.to_string(),
-                created_at,
-                last_used_at: None,
-                revoked_at: None,
-            },
-            secret,
-        ))
+        Ok((ApiToken { id, name: name.to_string(), created_at, last_used_at: None, revoked_at: None }, secret))
     }
 
     pub async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>> {
@@ -364,10 +343,7 @@ impl Db {
     pub async fn record_login_failure(&self, email: &str, ip: &str) -> Result<()> {
         let mut tx = self.write().await?;
         let old = format_datetime(OffsetDateTime::now_utc() - Duration::days(1));
-        sqlx::query("DELETE FROM login_failures WHERE at < $1")
-            .bind(old)
-            .execute(&mut *tx.tx)
-            .await?;
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(old).execute(&mut *tx.tx).await?;
         sqlx::query("INSERT INTO login_failures (id, email, ip, at) VALUES ($1, $2, $3, $4)")
             .bind(new_id())
             .bind(email.trim().to_lowercase())

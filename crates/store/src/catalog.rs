@@ -53,29 +53,23 @@ fn field_from_row(row: &AnyRow, object: &str) -> Result<FieldDef> {
 }
 
 pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
-    let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+    let version: i64 =
+        sqlx::query("SELECT version FROM meta_version WHERE id = 1").fetch_one(&mut *conn).await?.try_get(0)?;
     let object_rows = sqlx::query(
         "SELECT id, api_name, label_fa, label_en, plural_fa, plural_en, origin, title_field, table_name \
          FROM meta_objects ORDER BY created_at, api_name",
     )
     .fetch_all(&mut *conn)
     .await?;
-    let field_rows = sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at")
-        .fetch_all(&mut *conn)
-        .await?;
+    let field_rows =
+        sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at").fetch_all(&mut *conn).await?;
     let mut objects = Vec::with_capacity(object_rows.len());
     for row in &object_rows {
         let id: String = row.try_get("id")?;
         let api_name: String = row.try_get("api_name")?;
         let origin: String = row.try_get("origin")?;
         let mut fields = Vec::new();
-        for f in field_rows
-            .iter()
-            .filter(|f| f.try_get::<String, _>("object_id").is_ok_and(|o| o == id))
-        {
+        for f in field_rows.iter().filter(|f| f.try_get::<String, _>("object_id").is_ok_and(|o| o == id)) {
             fields.push(field_from_row(f, &api_name)?);
         }
         objects.push(Arc::new(ObjectDef {
@@ -98,24 +92,16 @@ impl Db {
     /// The current catalog (cached; see the module documentation).
     pub async fn catalog(&self) -> Result<Arc<Catalog>> {
         let cached = {
-            let guard = self
-                .catalog
-                .lock()
-                .map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+            let guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
             if guard.checked.elapsed() < CATALOG_TTL {
                 return Ok(guard.catalog.clone());
             }
             guard.catalog.clone()
         };
-        let version: i64 = sqlx::query("SELECT version FROM meta_version WHERE id = 1")
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
+        let version: i64 =
+            sqlx::query("SELECT version FROM meta_version WHERE id = 1").fetch_one(self.pool()).await?.try_get(0)?;
         if version == cached.version {
-            let mut guard = self
-                .catalog
-                .lock()
-                .map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+            let mut guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
             guard.checked = Instant::now();
             return Ok(guard.catalog.clone());
         }
@@ -127,22 +113,13 @@ impl Db {
         let mut conn = self.pool().acquire().await?;
         let catalog = Arc::new(load(&mut conn).await?);
         drop(conn);
-        let mut guard = self
-            .catalog
-            .lock()
-            .map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
-        *guard = CachedCatalog {
-            catalog: catalog.clone(),
-            checked: Instant::now(),
-        };
+        let mut guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+        *guard = CachedCatalog { catalog: catalog.clone(), checked: Instant::now() };
         Ok(catalog)
     }
 
     /// One object's definition, or [`Error::NotFound`].
     pub async fn object(&self, api_name: &str) -> Result<Arc<ObjectDef>> {
-        self.catalog()
-            .await?
-            .object(api_name)
-            .ok_or_else(|| Error::NotFound(format!("object {api_name}")))
+        self.catalog().await?.object(api_name).ok_or_else(|| Error::NotFound(format!("object {api_name}")))
     }
 }

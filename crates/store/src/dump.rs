@@ -36,11 +36,9 @@ const TABLES: [&str; 11] = [
 async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {
     let rows = match dialect {
         Dialect::Sqlite => {
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT name, type FROM pragma_table_info('{table}') ORDER BY cid"
-            )))
-            .fetch_all(&mut *conn)
-            .await?
+            sqlx::query(AssertSqlSafe(format!("SELECT name, type FROM pragma_table_info('{table}') ORDER BY cid")))
+                .fetch_all(&mut *conn)
+                .await?
         }
         Dialect::Postgres => {
             sqlx::query(
@@ -56,20 +54,14 @@ async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) 
         .map(|r| {
             let name: String = r.try_get(0)?;
             let ty: String = r.try_get(1)?;
-            let ty = if ty.to_uppercase().contains("INT") {
-                "BIGINT"
-            } else {
-                "TEXT"
-            };
+            let ty = if ty.to_uppercase().contains("INT") { "BIGINT" } else { "TEXT" };
             Ok((name, ty.to_string()))
         })
         .collect()
 }
 
 fn valid_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Db {
@@ -88,19 +80,16 @@ impl Db {
 
     async fn dump_in(&self, conn: &mut sqlx::AnyConnection, out: &mut impl Write) -> Result<u64> {
         let io = |e: std::io::Error| Error::Config(format!("cannot write the dump: {e}"));
-        let version: i64 = sqlx::query("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get(0)?;
+        let version: i64 =
+            sqlx::query("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *conn).await?.try_get(0)?;
         writeln!(
             out,
             "{}",
             json!({ "peyvand_dump": DUMP_VERSION, "schema_version": version, "dialect": self.dialect().name() })
         )
         .map_err(io)?;
-        let objects = sqlx::query("SELECT table_name FROM meta_objects ORDER BY created_at")
-            .fetch_all(&mut *conn)
-            .await?;
+        let objects =
+            sqlx::query("SELECT table_name FROM meta_objects ORDER BY created_at").fetch_all(&mut *conn).await?;
         let mut tables: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
         for r in &objects {
             tables.push(r.try_get(0)?);
@@ -113,18 +102,14 @@ impl Db {
             let cols = columns(conn, self.dialect(), &table).await?;
             writeln!(out, "{}", json!({ "table": table, "columns": cols })).map_err(io)?;
             let list = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
-            let rows = sqlx::query(AssertSqlSafe(format!("SELECT {list} FROM {table}")))
-                .fetch_all(&mut *conn)
-                .await?;
+            let rows = sqlx::query(AssertSqlSafe(format!("SELECT {list} FROM {table}"))).fetch_all(&mut *conn).await?;
             for row in &rows {
                 let mut values = Vec::with_capacity(cols.len());
                 for (i, (_, ty)) in cols.iter().enumerate() {
                     values.push(if ty == "BIGINT" {
                         row.try_get::<Option<i64>, _>(i)?.map(Json::from).unwrap_or(Json::Null)
                     } else {
-                        row.try_get::<Option<String>, _>(i)?
-                            .map(Json::from)
-                            .unwrap_or(Json::Null)
+                        row.try_get::<Option<String>, _>(i)?.map(Json::from).unwrap_or(Json::Null)
                     });
                 }
                 writeln!(out, "{}", json!({ "row": values })).map_err(io)?;
@@ -140,30 +125,22 @@ impl Db {
     /// either all of it arrives or nothing does. Returns the number of rows.
     pub async fn restore(&self, input: impl BufRead) -> Result<u64> {
         run_sql_only(self).await?;
-        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM meta_objects")
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
+        let existing: i64 =
+            sqlx::query("SELECT COUNT(*) FROM meta_objects").fetch_one(self.pool()).await?.try_get(0)?;
         if existing > 0 {
             return Err(Error::conflict("target_not_empty"));
         }
         let bad = |what: &str| Error::Corrupt(format!("not a Peyvand dump: {what}"));
         let mut lines = input.lines();
-        let first: Json = serde_json::from_str(
-            &lines
-                .next()
-                .ok_or_else(|| bad("empty"))?
-                .map_err(|e| bad(&e.to_string()))?,
-        )
-        .map_err(|_| bad("first line"))?;
+        let first: Json =
+            serde_json::from_str(&lines.next().ok_or_else(|| bad("empty"))?.map_err(|e| bad(&e.to_string()))?)
+                .map_err(|_| bad("first line"))?;
         if first["peyvand_dump"] != json!(DUMP_VERSION) {
             return Err(bad("unknown format version"));
         }
         let schema = first["schema_version"].as_i64().unwrap_or(0);
         if schema > MIGRATIONS.len() as i64 {
-            return Err(Error::Config(format!(
-                "the dump comes from a newer Peyvand (schema {schema}); upgrade first"
-            )));
+            return Err(Error::Config(format!("the dump comes from a newer Peyvand (schema {schema}); upgrade first")));
         }
         let mut tx = self.write().await?;
         // The standard tables start empty except for the metadata version row.
@@ -192,30 +169,18 @@ impl Db {
                 ended = true;
                 break;
             }
-            table = item["table"]
-                .as_str()
-                .ok_or_else(|| bad("a table line without a name"))?
-                .to_string();
+            table = item["table"].as_str().ok_or_else(|| bad("a table line without a name"))?.to_string();
             if !valid_identifier(&table) {
                 return Err(bad("a table name"));
             }
             cols = serde_json::from_value(item["columns"].clone()).map_err(|_| bad("columns"))?;
-            if cols
-                .iter()
-                .any(|(c, t)| !valid_identifier(c) || (t != "TEXT" && t != "BIGINT"))
-            {
+            if cols.iter().any(|(c, t)| !valid_identifier(c) || (t != "TEXT" && t != "BIGINT")) {
                 return Err(bad("a column"));
             }
             if table.starts_with("r_") {
                 let defs = cols
                     .iter()
-                    .map(|(c, t)| {
-                        if c == "id" {
-                            "id TEXT PRIMARY KEY".to_string()
-                        } else {
-                            format!("{c} {t}")
-                        }
-                    })
+                    .map(|(c, t)| if c == "id" { "id TEXT PRIMARY KEY".to_string() } else { format!("{c} {t}") })
                     .collect::<Vec<_>>()
                     .join(", ");
                 exec(&mut tx, &format!("CREATE TABLE {table} ({defs})")).await?;
@@ -246,8 +211,7 @@ impl Db {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
             source.dump(&mut out).await?;
             drop(out);
-            self.restore(std::io::BufReader::new(std::fs::File::open(&path).map_err(io)?))
-                .await
+            self.restore(std::io::BufReader::new(std::fs::File::open(&path).map_err(io)?)).await
         }
         .await;
         let _ = std::fs::remove_file(&path);
@@ -275,11 +239,7 @@ async fn insert_rows(
             if j > 0 {
                 sql.push(", ");
             }
-            sql.bind(if ty == "BIGINT" {
-                Bind::Int(v.as_i64())
-            } else {
-                Bind::Text(v.as_str().map(str::to_string))
-            });
+            sql.bind(if ty == "BIGINT" { Bind::Int(v.as_i64()) } else { Bind::Text(v.as_str().map(str::to_string)) });
         }
         sql.push(")");
     }

@@ -14,10 +14,7 @@ pub enum Error {
     /// The change conflicts with the current state: a stale version, a duplicate unique value,
     /// a type change that would lose data. `code` is stable and machine-readable.
     #[error("conflict: {code}")]
-    Conflict {
-        code: &'static str,
-        details: Vec<FieldError>,
-    },
+    Conflict { code: &'static str, details: Vec<FieldError> },
     /// The database URL or settings are wrong.
     #[error("configuration: {0}")]
     Config(String),
@@ -34,10 +31,7 @@ impl Error {
         Error::Validation(vec![e])
     }
     pub fn conflict(code: &'static str) -> Error {
-        Error::Conflict {
-            code,
-            details: Vec::new(),
-        }
+        Error::Conflict { code, details: Vec::new() }
     }
     /// Whether this is a unique-constraint violation reported by either database.
     pub fn is_unique_violation(&self) -> bool {

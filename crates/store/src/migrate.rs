@@ -51,10 +51,7 @@ const PG_MIGRATION_LOCK: i64 = 7_277_001;
 pub async fn run(db: &Db) -> Result<Vec<i64>> {
     let mut conn = db.pool().acquire().await?;
     if db.dialect() == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(PG_MIGRATION_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
     }
     let result = match apply(db, &mut conn).await {
         // The standard objects are ensured under the same lock, so two instances starting
@@ -63,10 +60,7 @@ pub async fn run(db: &Db) -> Result<Vec<i64>> {
         Err(e) => Err(e),
     };
     if db.dialect() == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(PG_MIGRATION_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
     }
     result
 }
@@ -83,9 +77,7 @@ async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Res
     )
     .execute(&mut **conn)
     .await?;
-    let rows = sqlx::query("SELECT version FROM schema_migrations")
-        .fetch_all(&mut **conn)
-        .await?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations").fetch_all(&mut **conn).await?;
     let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
@@ -113,9 +105,7 @@ mod tests {
     use super::*;
 
     fn names(dir: &str) -> Vec<String> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
-            .join(dir);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
         let mut names: Vec<String> = std::fs::read_dir(path)
             .expect("migrations folder")
             .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))

@@ -132,10 +132,7 @@ fn record_from_row(object: &ObjectDef, row: &AnyRow) -> Result<(Record, Vec<(Str
 
 /// Replaces the `record_values` rows of one list field for every record of the object.
 pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, field: &FieldDef) -> Result<()> {
-    sqlx::query("DELETE FROM record_values WHERE field_id = $1")
-        .bind(field.id.clone())
-        .execute(&mut *tx.tx)
-        .await?;
+    sqlx::query("DELETE FROM record_values WHERE field_id = $1").bind(field.id.clone()).execute(&mut *tx.tx).await?;
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT id, deleted_at, {} FROM {} WHERE {} IS NOT NULL",
         field.column, object.table, field.column
@@ -177,11 +174,7 @@ async fn insert_values(
             Err(e) if e.is_unique_violation() => {
                 return Err(Error::Conflict {
                     code: "not_unique",
-                    details: vec![FieldError::with(
-                        &field.api_name,
-                        "not_unique",
-                        json!({ "value": item }),
-                    )],
+                    details: vec![FieldError::with(&field.api_name, "not_unique", json!({ "value": item }))],
                 });
             }
             Err(e) => return Err(e),
@@ -239,10 +232,7 @@ async fn write_terms(tx: &mut WriteTx, object: &ObjectDef, record_id: &str, valu
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push("(")
-                .bind(Bind::text(term.clone()))
-                .push(", ")
-                .bind(Bind::text(object.api_name.clone()));
+            sql.push("(").bind(Bind::text(term.clone())).push(", ").bind(Bind::text(object.api_name.clone()));
             sql.push(", ").bind(Bind::text(record_id)).push(")");
         }
         sql.query().execute(&mut *tx.tx).await?;
@@ -285,11 +275,7 @@ async fn write_audit(
 }
 
 fn past_tense(action: &str) -> String {
-    if action.ends_with('e') {
-        format!("{action}d")
-    } else {
-        format!("{action}ed")
-    }
+    if action.ends_with('e') { format!("{action}d") } else { format!("{action}ed") }
 }
 
 /// Checks that relation and user fields point at live records and active users.
@@ -306,30 +292,16 @@ async fn check_references(tx: &mut WriteTx, db: &Db, values: &[(&FieldDef, Value
             FieldType::User => "users".to_string(),
             _ => continue,
         };
-        let condition = if table == "users" {
-            "active = 1"
-        } else {
-            "deleted_at IS NULL"
-        };
-        let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT 1 FROM {table} WHERE id = $1 AND {condition}"
-        )))
-        .bind(id.clone())
-        .fetch_optional(&mut *tx.tx)
-        .await?;
+        let condition = if table == "users" { "active = 1" } else { "deleted_at IS NULL" };
+        let found = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {table} WHERE id = $1 AND {condition}")))
+            .bind(id.clone())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
         if found.is_none() {
-            errors.push(FieldError::with(
-                &field.api_name,
-                "invalid_reference",
-                json!({ "id": id }),
-            ));
+            errors.push(FieldError::with(&field.api_name, "invalid_reference", json!({ "id": id })));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
 }
 
 /// Checks single-valued unique fields against other live records (the unique index is the
@@ -341,14 +313,9 @@ async fn check_unique(
     except: Option<&str>,
 ) -> Result<()> {
     let mut errors = Vec::new();
-    for (field, value) in values
-        .iter()
-        .filter(|(f, v)| f.unique && !v.is_null() && f.storage() != Storage::List)
-    {
-        let mut sql = Sql::new(&format!(
-            "SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ",
-            object.table, field.column
-        ));
+    for (field, value) in values.iter().filter(|(f, v)| f.unique && !v.is_null() && f.storage() != Storage::List) {
+        let mut sql =
+            Sql::new(&format!("SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ", object.table, field.column));
         sql.bind(operand_bind(field.storage(), value));
         if let Some(id) = except {
             sql.push(" AND id <> ").bind(Bind::text(id));
@@ -356,32 +323,14 @@ async fn check_unique(
         sql.push(" LIMIT 1");
         if let Some(row) = sql.query().fetch_optional(&mut *tx.tx).await? {
             let other: String = row.try_get(0)?;
-            errors.push(FieldError::with(
-                &field.api_name,
-                "not_unique",
-                json!({ "record": other }),
-            ));
+            errors.push(FieldError::with(&field.api_name, "not_unique", json!({ "record": other })));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Conflict {
-            code: "not_unique",
-            details: errors,
-        })
-    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::Conflict { code: "not_unique", details: errors }) }
 }
 
 fn map_unique(e: Error) -> Error {
-    if e.is_unique_violation() {
-        Error::Conflict {
-            code: "not_unique",
-            details: Vec::new(),
-        }
-    } else {
-        e
-    }
+    if e.is_unique_violation() { Error::Conflict { code: "not_unique", details: Vec::new() } } else { e }
 }
 
 impl Db {
@@ -468,10 +417,7 @@ impl Db {
             }
         }
         sql.push(")");
-        sql.query()
-            .execute(&mut *tx.tx)
-            .await
-            .map_err(|e| map_unique(e.into()))?;
+        sql.query().execute(&mut *tx.tx).await.map_err(|e| map_unique(e.into()))?;
         for (field, value) in values {
             if let Value::List(items) = value {
                 insert_values(tx, field, &id, items, true).await?;
@@ -479,10 +425,8 @@ impl Db {
         }
         let owned: Vec<(String, Value)> = values.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
         write_terms(tx, obj, &id, &owned).await?;
-        let audit: Vec<Json> = values
-            .iter()
-            .map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() }))
-            .collect();
+        let audit: Vec<Json> =
+            values.iter().map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() })).collect();
         write_audit(tx, &obj.api_name, &id, "create", actor, &json!(audit)).await?;
         Ok(id)
     }
@@ -512,10 +456,8 @@ impl Db {
             if value.is_null() {
                 return Ok(None);
             }
-            let mut sql = Sql::new(&format!(
-                "SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ",
-                obj.table, field.column
-            ));
+            let mut sql =
+                Sql::new(&format!("SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ", obj.table, field.column));
             sql.bind(operand_bind(field.storage(), value)).push(" LIMIT 1");
             sql.query().fetch_optional(&mut *tx.tx).await?
         };
@@ -567,10 +509,7 @@ impl Db {
     pub async fn get_record(&self, object: &str, id: &str, include_deleted: bool) -> Result<Record> {
         let obj = self.object(object).await?;
         let sql = format!("SELECT {} FROM {} WHERE id = $1", select_list(&obj), obj.table);
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await?;
         let row = row.ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
         let (record, _) = record_from_row(&obj, &row)?;
         if record.deleted_at.is_some() && !include_deleted {
@@ -592,8 +531,7 @@ impl Db {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
-        self.update_in(&mut tx, actor, &obj, id, changes.values, expected_version)
-            .await?;
+        self.update_in(&mut tx, actor, &obj, id, changes.values, expected_version).await?;
         tx.commit().await?;
         self.get_record(object, id, false).await
     }
@@ -610,8 +548,7 @@ impl Db {
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
         for id in ids {
-            self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), None)
-                .await?;
+            self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), None).await?;
         }
         tx.commit().await?;
         Ok(ids.len())
@@ -678,11 +615,7 @@ impl Db {
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(Error::Conflict {
                 code: "version_conflict",
-                details: vec![FieldError::with(
-                    "version",
-                    "version_conflict",
-                    json!({ "current": current.version }),
-                )],
+                details: vec![FieldError::with("version", "version_conflict", json!({ "current": current.version }))],
             });
         }
         let changed: Vec<(&FieldDef, Value)> = values_in
@@ -699,27 +632,15 @@ impl Db {
         }
         check_references(tx, self, &changed).await?;
         check_unique(tx, obj, &changed, Some(id)).await?;
-        let mut sql = Sql::new(&format!(
-            "UPDATE {} SET version = version + 1, updated_at = ",
-            obj.table
-        ));
-        sql.bind(Bind::text(now()))
-            .push(", updated_by = ")
-            .bind(Bind::Text(actor.map(str::to_string)));
+        let mut sql = Sql::new(&format!("UPDATE {} SET version = version + 1, updated_at = ", obj.table));
+        sql.bind(Bind::text(now())).push(", updated_by = ").bind(Bind::Text(actor.map(str::to_string)));
         for (field, value) in &changed {
             for (c, b) in field_columns(field).into_iter().zip(value_binds(field, value)) {
                 sql.push(", ").push(&c).push(" = ").bind(b);
             }
         }
-        sql.push(" WHERE id = ")
-            .bind(Bind::text(id))
-            .push(" AND version = ")
-            .bind(Bind::Int(Some(current.version)));
-        let done = sql
-            .query()
-            .execute(&mut *tx.tx)
-            .await
-            .map_err(|e| map_unique(e.into()))?;
+        sql.push(" WHERE id = ").bind(Bind::text(id)).push(" AND version = ").bind(Bind::Int(Some(current.version)));
+        let done = sql.query().execute(&mut *tx.tx).await.map_err(|e| map_unique(e.into()))?;
         if done.rows_affected() != 1 {
             return Err(Error::conflict("version_conflict"));
         }
@@ -797,10 +718,8 @@ impl Db {
         .await?
         .ok_or_else(|| Error::NotFound(format!("{object} {id} in the trash")))?;
         let (_, values) = record_from_row(&obj, &row)?;
-        let typed: Vec<(&FieldDef, Value)> = values
-            .iter()
-            .filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone())))
-            .collect();
+        let typed: Vec<(&FieldDef, Value)> =
+            values.iter().filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone()))).collect();
         check_unique(&mut tx, &obj, &typed, Some(id)).await?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET deleted_at = NULL, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
@@ -812,20 +731,16 @@ impl Db {
         .execute(&mut *tx.tx)
         .await
         .map_err(|e| map_unique(e.into()))?;
-        for (field, _) in typed
-            .iter()
-            .filter(|(f, v)| f.unique && f.storage() == Storage::List && !v.is_null())
-        {
+        for (field, _) in typed.iter().filter(|(f, v)| f.unique && f.storage() == Storage::List && !v.is_null()) {
             sqlx::query("UPDATE record_values SET uniq = 1 WHERE field_id = $1 AND record_id = $2")
                 .bind(field.id.clone())
                 .bind(id.to_string())
                 .execute(&mut *tx.tx)
                 .await
                 .map_err(|e| match map_unique(e.into()) {
-                    Error::Conflict { code, .. } => Error::Conflict {
-                        code,
-                        details: vec![FieldError::new(&field.api_name, "not_unique")],
-                    },
+                    Error::Conflict { code, .. } => {
+                        Error::Conflict { code, details: vec![FieldError::new(&field.api_name, "not_unique")] }
+                    }
                     other => other,
                 })?;
         }
@@ -873,11 +788,7 @@ impl Db {
         let obj = self.object(object).await?;
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut sql = Sql::new(&format!(
-                "SELECT {} FROM {} WHERE id IN (",
-                select_list(&obj),
-                obj.table
-            ));
+            let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE id IN (", select_list(&obj), obj.table));
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -900,17 +811,10 @@ impl Db {
         let mut sort = query.sort.clone();
         if sort.is_empty() {
             let created = peyvand_records::filter::resolve(&obj, if query.trash { "deleted_at" } else { "created_at" });
-            sort.extend(created.map(|field| SortKey {
-                field,
-                descending: true,
-            }));
+            sort.extend(created.map(|field| SortKey { field, descending: true }));
         }
         let sort_text = sort_signature(&sort);
-        let mut where_sql = Sql::new(if query.trash {
-            "deleted_at IS NOT NULL"
-        } else {
-            "deleted_at IS NULL"
-        });
+        let mut where_sql = Sql::new(if query.trash { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" });
         if let Some(f) = &query.filter {
             where_sql.push(" AND ");
             filter_sql(&mut where_sql, &obj, f, self.dialect());
@@ -935,11 +839,7 @@ impl Db {
         }
         sql.push(" ORDER BY ");
         for key in &sort {
-            sql.push(&key.field.column).push(if key.descending {
-                " DESC NULLS LAST, "
-            } else {
-                " ASC NULLS FIRST, "
-            });
+            sql.push(&key.field.column).push(if key.descending { " DESC NULLS LAST, " } else { " ASC NULLS FIRST, " });
         }
         let last_desc = sort.last().is_some_and(|k| k.descending);
         sql.push(if last_desc { "id DESC" } else { "id ASC" });
@@ -958,11 +858,7 @@ impl Db {
             (true, Some(row)) => Some(Cursor::from_row(row, &sort, sort_text)?.encode()),
             _ => None,
         };
-        Ok(Page {
-            records,
-            next_cursor,
-            total,
-        })
+        Ok(Page { records, next_cursor, total })
     }
 }
 
@@ -986,22 +882,14 @@ impl Cursor {
         let mut values = Vec::new();
         for key in sort {
             let v = match sort_column_is_int(&key.field) {
-                true => row
-                    .try_get::<Option<i64>, _>(key.field.column.as_str())?
-                    .map(Json::from)
-                    .unwrap_or(Json::Null),
-                false => row
-                    .try_get::<Option<String>, _>(key.field.column.as_str())?
-                    .map(Json::from)
-                    .unwrap_or(Json::Null),
+                true => row.try_get::<Option<i64>, _>(key.field.column.as_str())?.map(Json::from).unwrap_or(Json::Null),
+                false => {
+                    row.try_get::<Option<String>, _>(key.field.column.as_str())?.map(Json::from).unwrap_or(Json::Null)
+                }
             };
             values.push(v);
         }
-        Ok(Cursor {
-            sort: sort_text,
-            values,
-            id: row.try_get("id")?,
-        })
+        Ok(Cursor { sort: sort_text, values, id: row.try_get("id")? })
     }
     fn encode(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
@@ -1011,27 +899,18 @@ impl Cursor {
         if !s.len().is_multiple_of(2) || s.len() > 8192 {
             return None;
         }
-        let bytes: Option<Vec<u8>> = (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-            .collect();
+        let bytes: Option<Vec<u8>> =
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect();
         serde_json::from_slice(&bytes?).ok()
     }
 }
 
 fn sort_column_is_int(field: &FieldRef) -> bool {
-    matches!(
-        field.storage,
-        Storage::Int | Storage::Scaled | Storage::Money | Storage::Bool
-    )
+    matches!(field.storage, Storage::Int | Storage::Scaled | Storage::Money | Storage::Bool)
 }
 
 fn cursor_bind(field: &FieldRef, v: &Json) -> Bind {
-    if sort_column_is_int(field) {
-        Bind::Int(v.as_i64())
-    } else {
-        Bind::Text(v.as_str().map(str::to_string))
-    }
+    if sort_column_is_int(field) { Bind::Int(v.as_i64()) } else { Bind::Text(v.as_str().map(str::to_string)) }
 }
 
 /// Rows after the cursor in the sort order, where NULLs come first ascending and last
@@ -1039,8 +918,7 @@ fn cursor_bind(field: &FieldRef, v: &Json) -> Bind {
 fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
     if i == sort.len() {
         let desc = sort.last().is_some_and(|k| k.descending);
-        sql.push(if desc { "id < " } else { "id > " })
-            .bind(Bind::text(cursor.id.clone()));
+        sql.push(if desc { "id < " } else { "id > " }).bind(Bind::text(cursor.id.clone()));
         return;
     }
     let key = &sort[i];
@@ -1049,10 +927,7 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
     sql.push("(");
     match (v.is_null(), key.descending) {
         (true, false) => {
-            sql.push(&col)
-                .push(" IS NOT NULL OR (")
-                .push(&col)
-                .push(" IS NULL AND ");
+            sql.push(&col).push(" IS NOT NULL OR (").push(&col).push(" IS NULL AND ");
         }
         (true, true) => {
             sql.push(&col).push(" IS NULL AND (");
@@ -1065,11 +940,7 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
                 .push(&col)
                 .push(" > ")
                 .bind(cursor_bind(&key.field, v));
-            sql.push(" OR (")
-                .push(&col)
-                .push(" = ")
-                .bind(cursor_bind(&key.field, v))
-                .push(" AND ");
+            sql.push(" OR (").push(&col).push(" = ").bind(cursor_bind(&key.field, v)).push(" AND ");
         }
         (false, true) => {
             sql.push("(")
@@ -1079,11 +950,7 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
                 .push(" OR ")
                 .push(&col)
                 .push(" IS NULL)");
-            sql.push(" OR (")
-                .push(&col)
-                .push(" = ")
-                .bind(cursor_bind(&key.field, v))
-                .push(" AND ");
+            sql.push(" OR (").push(&col).push(" = ").bind(cursor_bind(&key.field, v)).push(" AND ");
         }
     }
     keyset_sql(sql, sort, cursor, i + 1);
@@ -1111,10 +978,7 @@ fn folded(column: &str) -> String {
 }
 
 fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&Value], negate: bool) {
-    let field_id = object
-        .field(&c.field.api_name)
-        .map(|f| f.id.clone())
-        .unwrap_or_default();
+    let field_id = object.field(&c.field.api_name).map(|f| f.id.clone()).unwrap_or_default();
     sql.push(if negate { "id NOT IN" } else { "id IN" });
     sql.push(" (SELECT record_id FROM record_values WHERE field_id = ")
         .bind(Bind::text(field_id))
@@ -1136,11 +1000,7 @@ pub(crate) fn filter_sql(sql: &mut Sql, object: &ObjectDef, filter: &Filter, dia
             sql.push("1 = 1");
         }
         Filter::And(children) | Filter::Or(children) => {
-            let joiner = if matches!(filter, Filter::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
+            let joiner = if matches!(filter, Filter::And(_)) { " AND " } else { " OR " };
             sql.push("(");
             for (i, child) in children.iter().enumerate() {
                 if i > 0 {
@@ -1206,11 +1066,7 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
         }
         (Op::Between, Operand::Two(a, b)) => {
             sql.push("(").push(col).push(" >= ").bind(operand_bind(storage, a));
-            sql.push(" AND ")
-                .push(col)
-                .push(" <= ")
-                .bind(operand_bind(storage, b))
-                .push(")");
+            sql.push(" AND ").push(col).push(" <= ").bind(operand_bind(storage, b)).push(")");
         }
         (op, Operand::One(v)) => {
             let sym = match op {
@@ -1235,11 +1091,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor {
-            sort: "-created_at".into(),
-            values: vec![json!("2024"), Json::Null],
-            id: "x".into(),
-        };
+        let c = Cursor { sort: "-created_at".into(), values: vec![json!("2024"), Json::Null], id: "x".into() };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("zz"), None);
         assert_eq!(Cursor::decode("abc"), None);

@@ -111,11 +111,7 @@ async fn bump_version(tx: &mut WriteTx) -> Result<()> {
 
 fn check_label(field: &str, label: &str) -> Result<()> {
     if label.chars().count() > 100 || label.chars().any(char::is_control) {
-        return Err(Error::invalid(FieldError::with(
-            field,
-            "too_long",
-            json!({ "max": 100 }),
-        )));
+        return Err(Error::invalid(FieldError::with(field, "too_long", json!({ "max": 100 }))));
     }
     Ok(())
 }
@@ -200,11 +196,10 @@ async fn drop_indexes(tx: &mut WriteTx, field_id: &str) -> Result<()> {
 }
 
 async fn live_count(tx: &mut WriteTx, table: &str, condition: &str) -> Result<i64> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL AND ({condition})"
-    )))
-    .fetch_one(&mut *tx.tx)
-    .await?;
+    let row =
+        sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL AND ({condition})")))
+            .fetch_one(&mut *tx.tx)
+            .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -224,19 +219,11 @@ async fn check_no_duplicates(tx: &mut WriteTx, object: &ObjectDef, field: &Field
             t = object.table
         )
     };
-    let n: i64 = sqlx::query(AssertSqlSafe(sql))
-        .bind(field.id.clone())
-        .fetch_one(&mut *tx.tx)
-        .await?
-        .try_get(0)?;
+    let n: i64 = sqlx::query(AssertSqlSafe(sql)).bind(field.id.clone()).fetch_one(&mut *tx.tx).await?.try_get(0)?;
     if n > 0 {
         return Err(Error::Conflict {
             code: "duplicate_values",
-            details: vec![FieldError::with(
-                &field.api_name,
-                "duplicate_values",
-                json!({ "values": n }),
-            )],
+            details: vec![FieldError::with(&field.api_name, "duplicate_values", json!({ "values": n }))],
         });
     }
     Ok(())
@@ -249,17 +236,11 @@ async fn insert_field_row(tx: &mut WriteTx, object_id: &str, f: &FieldDef) -> Re
     );
     let ts = now();
     let binds = field_row_binds(f);
-    sql.bind(crate::sql::Bind::text(f.id.clone()))
-        .push(", ")
-        .bind(crate::sql::Bind::text(object_id));
+    sql.bind(crate::sql::Bind::text(f.id.clone())).push(", ").bind(crate::sql::Bind::text(object_id));
     for b in binds {
         sql.push(", ").bind(b);
     }
-    sql.push(", ")
-        .bind(crate::sql::Bind::text(ts.clone()))
-        .push(", ")
-        .bind(crate::sql::Bind::text(ts))
-        .push(")");
+    sql.push(", ").bind(crate::sql::Bind::text(ts.clone())).push(", ").bind(crate::sql::Bind::text(ts)).push(")");
     sql.query().execute(&mut *tx.tx).await?;
     Ok(())
 }
@@ -314,10 +295,7 @@ async fn update_field_row(tx: &mut WriteTx, f: &FieldDef) -> Result<()> {
         }
         sql.push(name).push(" = ").bind(b);
     }
-    sql.push(", updated_at = ")
-        .bind(Bind::text(now()))
-        .push(" WHERE id = ")
-        .bind(Bind::text(f.id.clone()));
+    sql.push(", updated_at = ").bind(Bind::text(now())).push(" WHERE id = ").bind(Bind::text(f.id.clone()));
     sql.query().execute(&mut *tx.tx).await?;
     Ok(())
 }
@@ -393,22 +371,14 @@ async fn add_field_in(
     }
     let default = match &field.default_value {
         Some(d) => {
-            let v = parse_value(&field, d).map_err(|e| {
-                Error::invalid(FieldError {
-                    field: "default_value".into(),
-                    ..e
-                })
-            })?;
+            let v = parse_value(&field, d)
+                .map_err(|e| Error::invalid(FieldError { field: "default_value".into(), ..e }))?;
             (!v.is_null()).then_some(v)
         }
         None => None,
     };
     for col in field_columns(&field) {
-        let ty = if col == field.column {
-            column_type(field.storage())
-        } else {
-            "TEXT"
-        };
+        let ty = if col == field.column { column_type(field.storage()) } else { "TEXT" };
         exec(tx, &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table)).await?;
     }
     let existing = live_count(tx, &object.table, "1 = 1").await?;
@@ -469,14 +439,8 @@ impl Db {
         if new.fields.is_empty() {
             return Err(Error::invalid(FieldError::new("fields", "required")));
         }
-        let title_field = new
-            .title_field
-            .clone()
-            .unwrap_or_else(|| new.fields[0].api_name.clone());
-        if !title_field
-            .split(' ')
-            .all(|t| new.fields.iter().any(|f| f.api_name == t))
-        {
+        let title_field = new.title_field.clone().unwrap_or_else(|| new.fields[0].api_name.clone());
+        if !title_field.split(' ').all(|t| new.fields.iter().any(|f| f.api_name == t)) {
             return Err(Error::invalid(FieldError::new("title_field", "unknown_field")));
         }
         let mut tx = self.write().await?;
@@ -528,18 +492,13 @@ impl Db {
         bump_version(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(object = %object.api_name, actor, "created object");
-        self.reload_catalog()
-            .await?
-            .object(&object.api_name)
-            .ok_or_else(|| Error::NotFound(object.api_name))
+        self.reload_catalog().await?.object(&object.api_name).ok_or_else(|| Error::NotFound(object.api_name))
     }
 
     /// Adds a custom field to an object.
     pub async fn add_field(&self, actor: Option<&str>, object: &str, new: NewField) -> Result<FieldDef> {
         let catalog = self.reload_catalog().await?;
-        let obj = catalog
-            .object(object)
-            .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let mut tx = self.write().await?;
         let field = add_field_in(&mut tx, self, &catalog.objects, &obj, new, Origin::Custom).await?;
         record_history(
@@ -566,9 +525,7 @@ impl Db {
         patch: FieldPatch,
     ) -> Result<FieldDef> {
         let catalog = self.reload_catalog().await?;
-        let obj = catalog
-            .object(object)
-            .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let restoring = patch.archived == Some(false);
         let old = obj
             .fields
@@ -647,12 +604,7 @@ impl Db {
         }
         if let Some(d) = patch.default_value {
             if let Some(d) = &d {
-                parse_value(&new, d).map_err(|e| {
-                    Error::invalid(FieldError {
-                        field: "default_value".into(),
-                        ..e
-                    })
-                })?;
+                parse_value(&new, d).map_err(|e| Error::invalid(FieldError { field: "default_value".into(), ..e }))?;
             }
             new.default_value = d;
         }
@@ -684,11 +636,7 @@ impl Db {
             if n > 0 {
                 return Err(Error::Conflict {
                     code: "required_has_empty",
-                    details: vec![FieldError::with(
-                        field_name,
-                        "required_has_empty",
-                        json!({ "records": n }),
-                    )],
+                    details: vec![FieldError::with(field_name, "required_has_empty", json!({ "records": n }))],
                 });
             }
         }
@@ -711,15 +659,9 @@ impl Db {
     /// Removes a field from every view and form. Its column and values stay in the database
     /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead.
     pub async fn delete_field(&self, actor: Option<&str>, object: &str, field_name: &str) -> Result<()> {
-        let obj = self
-            .reload_catalog()
-            .await?
-            .object(object)
-            .ok_or_else(|| Error::NotFound(format!("object {object}")))?;
-        let field = obj
-            .field(field_name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("field {field_name}")))?;
+        let obj =
+            self.reload_catalog().await?.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let field = obj.field(field_name).cloned().ok_or_else(|| Error::NotFound(format!("field {field_name}")))?;
         if field.origin == Origin::Builtin {
             return Err(Error::Conflict {
                 code: "builtin_field",
@@ -741,13 +683,7 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         update_field_row(&mut tx, &archived).await?;
-        record_history(
-            &mut tx,
-            &field.id,
-            actor,
-            json!({ "action": "archive", "column": field.column }),
-        )
-        .await?;
+        record_history(&mut tx, &field.id, actor, json!({ "action": "archive", "column": field.column })).await?;
         bump_version(&mut tx).await?;
         tx.commit().await?;
         self.reload_catalog().await?;
@@ -799,19 +735,11 @@ fn old_summary(f: &FieldDef) -> Json {
 /// that does not convert refuses the whole change, naming how many and a few record ids.
 async fn convert_values(tx: &mut WriteTx, object: &ObjectDef, old: &FieldDef, new: &FieldDef) -> Result<()> {
     for col in field_columns(new) {
-        let ty = if col == new.column {
-            column_type(new.storage())
-        } else {
-            "TEXT"
-        };
+        let ty = if col == new.column { column_type(new.storage()) } else { "TEXT" };
         exec(tx, &format!("ALTER TABLE {} ADD COLUMN {col} {ty}", object.table)).await?;
     }
-    let select = format!(
-        "SELECT id, {} FROM {} WHERE {} IS NOT NULL",
-        field_columns(old).join(", "),
-        object.table,
-        old.column
-    );
+    let select =
+        format!("SELECT id, {} FROM {} WHERE {} IS NOT NULL", field_columns(old).join(", "), object.table, old.column);
     let rows = sqlx::query(AssertSqlSafe(select)).fetch_all(&mut *tx.tx).await?;
     let mut failed = Vec::new();
     let mut n_failed = 0usize;
@@ -876,12 +804,7 @@ async fn check_options_in_use(
     field: &FieldDef,
     kept: &[SelectOption],
 ) -> Result<()> {
-    for removed in field
-        .options
-        .options
-        .iter()
-        .filter(|o| !kept.iter().any(|k| k.value == o.value))
-    {
+    for removed in field.options.options.iter().filter(|o| !kept.iter().any(|k| k.value == o.value)) {
         let n: i64 = if field.storage() == Storage::List {
             sqlx::query(AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM record_values v JOIN {} r ON r.id = v.record_id WHERE v.field_id = $1 AND v.value_norm = $2",
@@ -893,14 +816,11 @@ async fn check_options_in_use(
             .await?
             .try_get(0)?
         } else {
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM {} WHERE {} = $1",
-                object.table, field.column
-            )))
-            .bind(removed.value.clone())
-            .fetch_one(&mut *tx.tx)
-            .await?
-            .try_get(0)?
+            sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {} WHERE {} = $1", object.table, field.column)))
+                .bind(removed.value.clone())
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get(0)?
         };
         if n > 0 {
             return Err(Error::Conflict {
@@ -917,11 +837,7 @@ async fn check_options_in_use(
 }
 
 fn opt(value: &str, fa: &str, en: &str) -> SelectOption {
-    SelectOption {
-        value: value.into(),
-        label_fa: fa.into(),
-        label_en: en.into(),
-    }
+    SelectOption { value: value.into(), label_fa: fa.into(), label_en: en.into() }
 }
 
 fn std_field(api_name: &str, field_type: FieldType, label_fa: &str, label_en: &str) -> NewField {
@@ -949,12 +865,8 @@ fn with(mut f: NewField, change: impl FnOnce(&mut NewField)) -> NewField {
 fn shared_fields() -> Vec<NewField> {
     use FieldType as T;
     vec![
-        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| {
-            f.options.multiple = true
-        }),
-        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| {
-            f.options.multiple = true
-        }),
+        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| f.options.multiple = true),
+        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| f.options.multiple = true),
         std_field("address", T::LongText, "نشانی", "Address"),
         with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
         std_field("province", T::Text, "استان", "Province"),
@@ -972,23 +884,18 @@ fn shared_fields() -> Vec<NewField> {
                 opt("other", "سایر", "Other"),
             ]
         }),
-        with(
-            std_field("lifecycle_stage", T::Select, "مرحله چرخه عمر", "Lifecycle stage"),
-            |f| {
-                f.indexed = true;
-                f.options.options = vec![
-                    opt("subscriber", "مشترک", "Subscriber"),
-                    opt("lead", "سرنخ فروش", "Lead"),
-                    opt("opportunity", "فرصت فروش", "Opportunity"),
-                    opt("customer", "مشتری", "Customer"),
-                    opt("evangelist", "مروج", "Evangelist"),
-                    opt("former", "مشتری سابق", "Former customer"),
-                ]
-            },
-        ),
-        with(std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"), |f| {
-            f.options.allow_new = true
+        with(std_field("lifecycle_stage", T::Select, "مرحله چرخه عمر", "Lifecycle stage"), |f| {
+            f.indexed = true;
+            f.options.options = vec![
+                opt("subscriber", "مشترک", "Subscriber"),
+                opt("lead", "سرنخ فروش", "Lead"),
+                opt("opportunity", "فرصت فروش", "Opportunity"),
+                opt("customer", "مشتری", "Customer"),
+                opt("evangelist", "مروج", "Evangelist"),
+                opt("former", "مشتری سابق", "Former customer"),
+            ]
         }),
+        with(std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"), |f| f.options.allow_new = true),
         std_field("description", T::LongText, "توضیحات", "Description"),
     ]
 }
@@ -1018,19 +925,12 @@ pub fn standard_objects() -> Vec<NewObject> {
     ];
     company_fields.extend(shared_fields());
     let mut contact_fields = vec![
-        with(std_field("first_name", T::Text, "نام", "First name"), |f| {
-            f.indexed = true
+        with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
+        with(std_field("last_name", T::Text, "نام خانوادگی", "Last name"), |f| {
+            f.required = true;
+            f.indexed = true;
         }),
-        with(
-            std_field("last_name", T::Text, "نام خانوادگی", "Last name"),
-            |f| {
-                f.required = true;
-                f.indexed = true;
-            },
-        ),
-        with(std_field("company", T::Relation, "شرکت", "Company"), |f| {
-            f.options.target = Some("company".into())
-        }),
+        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
         std_field("job_title", T::Text, "سمت", "Job title"),
         std_field("national_id", T::NationalId, "کد ملی", "National ID"),
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
@@ -1099,10 +999,7 @@ mod tests {
         for o in standard_objects() {
             assert!(valid_api_name(&o.api_name));
             let title = o.title_field.clone().unwrap_or_default();
-            assert!(
-                title.split(' ').all(|t| o.fields.iter().any(|f| f.api_name == t)),
-                "{title}"
-            );
+            assert!(title.split(' ').all(|t| o.fields.iter().any(|f| f.api_name == t)), "{title}");
             for f in &o.fields {
                 assert!(
                     valid_api_name(&f.api_name) && !RESERVED_NAMES.contains(&f.api_name.as_str()),

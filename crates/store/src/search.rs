@@ -24,14 +24,8 @@ const MAX_QUERY_WORDS: usize = 6;
 const MAX_CHAR: char = '\u{10FFFF}';
 
 fn prefix_range(sql: &mut Sql, prefix: &str, dialect_collation: &str) {
-    sql.push("term")
-        .push(dialect_collation)
-        .push(" >= ")
-        .bind(Bind::text(prefix));
-    sql.push(" AND term")
-        .push(dialect_collation)
-        .push(" < ")
-        .bind(Bind::text(format!("{prefix}{MAX_CHAR}")));
+    sql.push("term").push(dialect_collation).push(" >= ").bind(Bind::text(prefix));
+    sql.push(" AND term").push(dialect_collation).push(" < ").bind(Bind::text(format!("{prefix}{MAX_CHAR}")));
 }
 
 impl Db {
@@ -55,8 +49,7 @@ impl Db {
             sql.push(" UNION SELECT object, record_id FROM search_terms WHERE ");
             prefix_range(&mut sql, &compacted, collation);
         }
-        sql.push(") hits LIMIT ")
-            .bind(Bind::Int(Some(i64::from(limit.clamp(1, 100)))));
+        sql.push(") hits LIMIT ").bind(Bind::Int(Some(i64::from(limit.clamp(1, 100)))));
         let rows = sql.query().fetch_all(self.pool()).await?;
         let mut by_object: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut order = Vec::new();
@@ -75,9 +68,7 @@ impl Db {
         let mut hits: Vec<Hit> = order
             .into_iter()
             .filter_map(|(object, id)| {
-                titles
-                    .remove(&(object.clone(), id.clone()))
-                    .map(|title| Hit { object, id, title })
+                titles.remove(&(object.clone(), id.clone())).map(|title| Hit { object, id, title })
             })
             .collect();
         hits.sort_by(|a, b| a.title.cmp(&b.title));

@@ -79,10 +79,7 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Sql {
-        Sql {
-            text: text.to_string(),
-            binds: Vec::new(),
-        }
+        Sql { text: text.to_string(), binds: Vec::new() }
     }
     pub fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
@@ -176,18 +173,9 @@ pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> 
     let col = field.column.as_str();
     let scale = field.options.scale_or_default(field.field_type);
     Ok(match field.storage() {
-        Storage::Text => row
-            .try_get::<Option<String>, _>(col)?
-            .map(Value::Text)
-            .unwrap_or(Value::Null),
-        Storage::Int => row
-            .try_get::<Option<i64>, _>(col)?
-            .map(Value::Int)
-            .unwrap_or(Value::Null),
-        Storage::Bool => row
-            .try_get::<Option<i64>, _>(col)?
-            .map(|i| Value::Bool(i != 0))
-            .unwrap_or(Value::Null),
+        Storage::Text => row.try_get::<Option<String>, _>(col)?.map(Value::Text).unwrap_or(Value::Null),
+        Storage::Int => row.try_get::<Option<i64>, _>(col)?.map(Value::Int).unwrap_or(Value::Null),
+        Storage::Bool => row.try_get::<Option<i64>, _>(col)?.map(|i| Value::Bool(i != 0)).unwrap_or(Value::Null),
         Storage::Scaled => row
             .try_get::<Option<i64>, _>(col)?
             .map(|units| Value::Decimal(Decimal { units, scale }))
@@ -200,11 +188,9 @@ pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> 
                 None => Value::Null,
             }
         }
-        Storage::Date => row
-            .try_get::<Option<String>, _>(col)?
-            .and_then(|s| parse_date(&s))
-            .map(Value::Date)
-            .unwrap_or(Value::Null),
+        Storage::Date => {
+            row.try_get::<Option<String>, _>(col)?.and_then(|s| parse_date(&s)).map(Value::Date).unwrap_or(Value::Null)
+        }
         Storage::Datetime => row
             .try_get::<Option<String>, _>(col)?
             .and_then(|s| parse_datetime(&s))

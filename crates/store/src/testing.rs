@@ -32,12 +32,7 @@ impl TestDb {
                 let dir = std::env::temp_dir().join("peyvand-tests");
                 std::fs::create_dir_all(&dir).ok()?;
                 let path = dir.join(format!("{name}.db"));
-                Some(TestDb {
-                    url: format!("sqlite://{}", path.display()),
-                    admin_url: None,
-                    name,
-                    path: Some(path),
-                })
+                Some(TestDb { url: format!("sqlite://{}", path.display()), admin_url: None, name, path: Some(path) })
             }
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var(PG_ENV) else {
@@ -45,9 +40,8 @@ impl TestDb {
                     return None;
                 };
                 sqlx::any::install_default_drivers();
-                let mut conn = sqlx::AnyConnection::connect(&admin_url)
-                    .await
-                    .expect("connect to the test PostgreSQL server");
+                let mut conn =
+                    sqlx::AnyConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
                 sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
@@ -55,12 +49,7 @@ impl TestDb {
                 conn.close().await.ok();
                 let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
                 let url = format!("{base}/{name}");
-                Some(TestDb {
-                    url,
-                    admin_url: Some(admin_url),
-                    name,
-                    path: None,
-                })
+                Some(TestDb { url, admin_url: Some(admin_url), name, path: None })
             }
         }
     }
@@ -75,12 +64,9 @@ impl TestDb {
         if let Some(admin) = &self.admin_url
             && let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await
         {
-            let _ = sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                .execute(&mut conn)
+                .await;
         }
     }
 }

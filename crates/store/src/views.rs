@@ -23,11 +23,7 @@ fn view_from_row(row: &AnyRow) -> Result<ViewDef> {
         kind: ViewKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("view kind {kind}")))?,
         filter: filter.and_then(|f| serde_json::from_str(&f).ok()),
         sort: row.try_get("sort")?,
-        columns: columns
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect(),
+        columns: columns.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect(),
         group_by: row.try_get("group_by")?,
     })
 }

@@ -15,10 +15,8 @@ fn map(v: Json) -> Map<String, Json> {
 }
 
 async fn dataset(db: &Db) {
-    let user = db
-        .create_user("owner@test.peyvand.ir", "مالک", Role::Manager, "$argon2id$fake", "fa")
-        .await
-        .expect("user");
+    let user =
+        db.create_user("owner@test.peyvand.ir", "مالک", Role::Manager, "$argon2id$fake", "fa").await.expect("user");
     let actor = Some(user.id.as_str());
     let size: NewField =
         serde_json::from_value(json!({"api_name": "size", "type": "text", "indexed": true})).expect("field");
@@ -41,12 +39,7 @@ async fn dataset(db: &Db) {
     };
     db.create_object(actor, project).await.expect("project");
     let (company, _) = db
-        .create_record(
-            actor,
-            "company",
-            &map(json!({"name": "فولاد پارس", "tags": ["VIP"]})),
-            None,
-        )
+        .create_record(actor, "company", &map(json!({"name": "فولاد پارس", "tags": ["VIP"]})), None)
         .await
         .expect("company");
     for i in 0..30 {
@@ -61,9 +54,7 @@ async fn dataset(db: &Db) {
             .await
             .expect("contact");
         if i % 10 == 0 {
-            db.update_record(actor, "contact", &c.id, &map(json!({"city": "تهران"})), None)
-                .await
-                .expect("update");
+            db.update_record(actor, "contact", &c.id, &map(json!({"city": "تهران"})), None).await.expect("update");
         }
         if i == 29 {
             db.delete_record(actor, "contact", &c.id).await.expect("trash");
@@ -82,10 +73,7 @@ async fn dataset(db: &Db) {
         actor,
         "contact",
         "size",
-        FieldPatch {
-            field_type: Some(peyvand_records::FieldType::Integer),
-            ..Default::default()
-        },
+        FieldPatch { field_type: Some(peyvand_records::FieldType::Integer), ..Default::default() },
     )
     .await
     .expect("convert");
@@ -133,26 +121,12 @@ async fn snapshot(db: &Db) -> Json {
         let fields: Vec<Json> = o
             .fields
             .iter()
-            .map(|f| {
-                json!([
-                    f.api_name,
-                    f.field_type,
-                    f.archived,
-                    f.indexed,
-                    f.unique,
-                    f.options,
-                    f.position
-                ])
-            })
+            .map(|f| json!([f.api_name, f.field_type, f.archived, f.indexed, f.unique, f.options, f.position]))
             .collect();
         objects.push(json!({ "object": o.api_name, "fields": fields, "records": records }));
     }
     let users = db.list_users().await.expect("users");
-    let owner = users
-        .iter()
-        .find(|u| u.email == "owner@test.peyvand.ir")
-        .map(|u| u.id.clone())
-        .unwrap_or_default();
+    let owner = users.iter().find(|u| u.email == "owner@test.peyvand.ir").map(|u| u.id.clone()).unwrap_or_default();
     let views = db.list_views("contact", &owner).await.expect("views");
     json!({ "objects": objects, "users": users, "views": views, "search": db.search("نفر1", 50).await.expect("search").len() })
 }
@@ -168,11 +142,7 @@ async fn round_trip(from: Backend, to: Backend) {
     let source = Db::open(&source_db.url).await.expect("source");
     dataset(&source).await;
     let before = snapshot(&source).await;
-    assert_eq!(
-        before["objects"][1]["records"].as_array().map(Vec::len),
-        Some(30),
-        "30 contacts, one in the trash"
-    );
+    assert_eq!(before["objects"][1]["records"].as_array().map(Vec::len), Some(30), "30 contacts, one in the trash");
 
     let target = Db::connect(&target_db.url).await.expect("target");
     let rows = target.copy_from(&source).await.expect("copy");
@@ -183,49 +153,18 @@ async fn round_trip(from: Backend, to: Backend) {
     // The copy works like the original: the archived field comes back with its values, indexes
     // keep unique values unique, new records can be made.
     target
-        .update_field(
-            None,
-            "contact",
-            "old_code",
-            FieldPatch {
-                archived: Some(false),
-                ..Default::default()
-            },
-        )
+        .update_field(None, "contact", "old_code", FieldPatch { archived: Some(false), ..Default::default() })
         .await
         .expect("restore field");
     let page = target
-        .list_records(
-            "contact",
-            &ListQuery {
-                limit: Some(1),
-                sort: vec![],
-                ..Default::default()
-            },
-        )
+        .list_records("contact", &ListQuery { limit: Some(1), sort: vec![], ..Default::default() })
         .await
         .expect("list");
-    assert!(
-        page.records[0].fields["old_code"]
-            .as_str()
-            .is_some_and(|c| c.starts_with('X'))
-    );
-    target
-        .create_record(None, "project", &map(json!({"name": "Next"})), None)
-        .await
-        .expect("new record");
+    assert!(page.records[0].fields["old_code"].as_str().is_some_and(|c| c.starts_with('X')));
+    target.create_record(None, "project", &map(json!({"name": "Next"})), None).await.expect("new record");
     // A second restore into a database that has data is refused.
     let again = target.copy_from(&source).await;
-    assert!(
-        matches!(
-            again,
-            Err(Error::Conflict {
-                code: "target_not_empty",
-                ..
-            })
-        ),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(Error::Conflict { code: "target_not_empty", .. })), "{again:?}");
 
     source.close().await;
     target.close().await;

@@ -31,20 +31,12 @@ async fn story(backend: Backend) {
     .expect("field json");
     db.add_field(None, "contact", tier).await.expect("add field");
 
-    let (company, created) = db
-        .create_record(None, "company", &map(json!({"name": "پیوند"})), None)
-        .await
-        .expect("company");
+    let (company, created) =
+        db.create_record(None, "company", &map(json!({"name": "پیوند"})), None).await.expect("company");
     assert!(created);
     let mut ids = Vec::new();
-    for (i, (first, last)) in [
-        ("علی", "کریمی"),
-        ("سارا", "رضایی"),
-        ("Reza", "Ahmadi"),
-        ("مریم", "کریمی"),
-    ]
-    .iter()
-    .enumerate()
+    for (i, (first, last)) in
+        [("علی", "کریمی"), ("سارا", "رضایی"), ("Reza", "Ahmadi"), ("مریم", "کریمی")].iter().enumerate()
     {
         let (r, _) = db
             .create_record(
@@ -72,40 +64,12 @@ async fn story(backend: Backend) {
             db.list_records("contact", &query).await.expect("list")
         }
     };
-    assert_eq!(
-        q(json!({"field": "tier", "op": "eq", "value": "gold"}), "")
-            .await
-            .records
-            .len(),
-        2
-    );
-    assert_eq!(
-        q(json!({"field": "company", "op": "eq", "value": company.id}), "")
-            .await
-            .records
-            .len(),
-        4
-    );
-    assert_eq!(
-        q(json!({"field": "last_name", "op": "contains", "value": "كريمي"}), "")
-            .await
-            .records
-            .len(),
-        2
-    );
-    assert_eq!(
-        q(json!({"field": "phones", "op": "eq", "value": "+989120000001"}), "")
-            .await
-            .records
-            .len(),
-        1
-    );
+    assert_eq!(q(json!({"field": "tier", "op": "eq", "value": "gold"}), "").await.records.len(), 2);
+    assert_eq!(q(json!({"field": "company", "op": "eq", "value": company.id}), "").await.records.len(), 4);
+    assert_eq!(q(json!({"field": "last_name", "op": "contains", "value": "كريمي"}), "").await.records.len(), 2);
+    assert_eq!(q(json!({"field": "phones", "op": "eq", "value": "+989120000001"}), "").await.records.len(), 1);
     let page = q(json!({"or": [{"field": "first_name", "op": "eq", "value": "Reza"}, {"field": "tier", "op": "eq", "value": "silver"}]}), "last_name").await;
-    let names: Vec<&str> = page
-        .records
-        .iter()
-        .map(|r| r.fields["last_name"].as_str().unwrap_or(""))
-        .collect();
+    let names: Vec<&str> = page.records.iter().map(|r| r.fields["last_name"].as_str().unwrap_or("")).collect();
     assert_eq!(names, vec!["Ahmadi", "رضایی", "کریمی"]);
 
     // Keyset pages over a custom-field sort cover every record once.
@@ -145,115 +109,43 @@ async fn story(backend: Backend) {
         .await
         .expect("update");
     assert_eq!(r.version, 2);
-    let stale = db
-        .update_record(None, "contact", &ids[0], &map(json!({"tier": "gold"})), Some(1))
-        .await;
-    assert!(
-        matches!(
-            stale,
-            Err(Error::Conflict {
-                code: "version_conflict",
-                ..
-            })
-        ),
-        "{stale:?}"
-    );
+    let stale = db.update_record(None, "contact", &ids[0], &map(json!({"tier": "gold"})), Some(1)).await;
+    assert!(matches!(stale, Err(Error::Conflict { code: "version_conflict", .. })), "{stale:?}");
     let history = db.record_history("contact", &ids[0], 10).await.expect("history");
     assert_eq!(history[0].action, "update");
-    assert_eq!(
-        history[0].changes,
-        json!([{"field": "tier", "old": "gold", "new": "silver"}])
-    );
+    assert_eq!(history[0].changes, json!([{"field": "tier", "old": "gold", "new": "silver"}]));
 
     // Unique: refused while duplicates exist, then enforced.
-    let make_unique = FieldPatch {
-        unique: Some(true),
-        ..Default::default()
-    };
-    db.update_field(None, "contact", "emails", make_unique.clone())
-        .await
-        .expect("unique emails");
-    let dup = db
-        .create_record(
-            None,
-            "contact",
-            &map(json!({"last_name": "X", "emails": ["P0@example.com"]})),
-            None,
-        )
-        .await;
-    assert!(
-        matches!(dup, Err(Error::Conflict { code: "not_unique", .. })),
-        "{dup:?}"
-    );
+    let make_unique = FieldPatch { unique: Some(true), ..Default::default() };
+    db.update_field(None, "contact", "emails", make_unique.clone()).await.expect("unique emails");
+    let dup =
+        db.create_record(None, "contact", &map(json!({"last_name": "X", "emails": ["P0@example.com"]})), None).await;
+    assert!(matches!(dup, Err(Error::Conflict { code: "not_unique", .. })), "{dup:?}");
 
     // Trash and restore.
     db.delete_record(None, "contact", &ids[1]).await.expect("delete");
-    assert!(matches!(
-        db.get_record("contact", &ids[1], false).await,
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(db.get_record("contact", &ids[1], false).await, Err(Error::NotFound(_))));
     assert_eq!(db.search("سارا", 5).await.expect("search").len(), 0);
-    let trash = db
-        .list_records(
-            "contact",
-            &ListQuery {
-                trash: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("trash");
+    let trash = db.list_records("contact", &ListQuery { trash: true, ..Default::default() }).await.expect("trash");
     assert_eq!(trash.records.len(), 1);
     db.restore_record(None, "contact", &ids[1]).await.expect("restore");
     assert_eq!(db.search("سارا", 5).await.expect("search").len(), 1);
 
     // A type change that cannot convert every value is refused; one that can keeps the old column.
-    let to_int = FieldPatch {
-        field_type: Some(peyvand_records::FieldType::Integer),
-        ..Default::default()
-    };
+    let to_int = FieldPatch { field_type: Some(peyvand_records::FieldType::Integer), ..Default::default() };
     let refused = db.update_field(None, "contact", "tier", to_int).await;
-    assert!(
-        matches!(
-            refused,
-            Err(Error::Conflict {
-                code: "conversion_loses_data",
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
-    let to_text = FieldPatch {
-        field_type: Some(peyvand_records::FieldType::Text),
-        ..Default::default()
-    };
-    db.update_field(None, "contact", "tier", to_text)
-        .await
-        .expect("select to text");
+    assert!(matches!(refused, Err(Error::Conflict { code: "conversion_loses_data", .. })), "{refused:?}");
+    let to_text = FieldPatch { field_type: Some(peyvand_records::FieldType::Text), ..Default::default() };
+    db.update_field(None, "contact", "tier", to_text).await.expect("select to text");
     let r = db.get_record("contact", &ids[2], false).await.expect("get");
     assert_eq!(r.fields["tier"], json!("gold"));
 
     // Removing a field keeps its values for a restore.
     db.delete_field(None, "contact", "tier").await.expect("archive");
-    assert!(
-        db.get_record("contact", &ids[2], false)
-            .await
-            .expect("get")
-            .fields
-            .get("tier")
-            .is_none()
-    );
-    let restore = FieldPatch {
-        archived: Some(false),
-        ..Default::default()
-    };
-    db.update_field(None, "contact", "tier", restore)
-        .await
-        .expect("restore field");
-    assert_eq!(
-        db.get_record("contact", &ids[2], false).await.expect("get").fields["tier"],
-        json!("gold")
-    );
+    assert!(db.get_record("contact", &ids[2], false).await.expect("get").fields.get("tier").is_none());
+    let restore = FieldPatch { archived: Some(false), ..Default::default() };
+    db.update_field(None, "contact", "tier", restore).await.expect("restore field");
+    assert_eq!(db.get_record("contact", &ids[2], false).await.expect("get").fields["tier"], json!("gold"));
 
     db.close().await;
     test_db.cleanup().await;

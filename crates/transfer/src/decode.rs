@@ -20,11 +20,7 @@ pub fn detect(head: &[u8], valid_utf8: bool) -> &'static Encoding {
 
 /// An encoding by name (`utf-8`, `utf-16le`, `windows-1256`, `cp1256`, …).
 pub fn by_name(name: &str) -> Result<&'static Encoding, TransferError> {
-    let label = if name.eq_ignore_ascii_case("cp1256") {
-        "windows-1256"
-    } else {
-        name
-    };
+    let label = if name.eq_ignore_ascii_case("cp1256") { "windows-1256" } else { name };
     Encoding::for_label(label.as_bytes()).ok_or_else(|| TransferError::UnknownEncoding(name.to_string()))
 }
 
@@ -36,9 +32,7 @@ pub fn check_text(head: &[u8]) -> Result<(), TransferError> {
         ));
     }
     if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        return Err(TransferError::NotCsv(
-            "this is an old Excel (XLS) file, not CSV: save it as CSV".into(),
-        ));
+        return Err(TransferError::NotCsv("this is an old Excel (XLS) file, not CSV: save it as CSV".into()));
     }
     let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
     if !utf16 && head.contains(&0) {
@@ -100,9 +94,7 @@ mod tests {
 
     fn decode_all(bytes: &[u8], encoding: &'static Encoding) -> String {
         let mut out = String::new();
-        Utf8Reader::new(bytes, encoding)
-            .read_to_string(&mut out)
-            .expect("decode");
+        Utf8Reader::new(bytes, encoding).read_to_string(&mut out).expect("decode");
         out
     }
 

@@ -12,16 +12,9 @@ use std::io::Write;
 /// Escapes a CSV cell, and neutralizes text a spreadsheet would run as a formula (a leading `=`,
 /// `+`, `-`, `@`, tab or carriage return gets an apostrophe).
 pub fn csv_cell(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
+    let guarded =
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() };
+    if guarded.contains([',', '"', '\n', '\r']) { format!("\"{}\"", guarded.replace('"', "\"\"")) } else { guarded }
 }
 
 /// A value as one CSV cell: text as stored, several values joined with `; `, money as
@@ -50,10 +43,9 @@ pub fn columns<'a>(object: &'a ObjectDef, names: &[String]) -> Result<Vec<&'a Fi
     names
         .iter()
         .map(|n| {
-            object.field(n).ok_or_else(|| TransferError::UnknownField {
-                object: object.api_name.clone(),
-                field: n.clone(),
-            })
+            object
+                .field(n)
+                .ok_or_else(|| TransferError::UnknownField { object: object.api_name.clone(), field: n.clone() })
         })
         .collect()
 }

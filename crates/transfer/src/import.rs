@@ -180,11 +180,7 @@ struct Column {
 
 /// Splits a cell of a multi-valued field.
 fn members(text: &str) -> Vec<String> {
-    text.split([';', '؛', '،', ',', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    text.split([';', '؛', '،', ',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 struct Context<'a> {
@@ -257,9 +253,7 @@ impl Context<'_> {
                 Some(id) => json!(id),
                 None => json!(text),
             },
-            FieldType::Date => parse_form_date(text)
-                .map(|d| json!(format_date(d)))
-                .unwrap_or(json!(text)),
+            FieldType::Date => parse_form_date(text).map(|d| json!(format_date(d))).unwrap_or(json!(text)),
             FieldType::Boolean => match peyvand_records::normalize::normalize(text).as_str() {
                 "yes" | "true" | "1" | "y" | "بله" | "آری" => json!(true),
                 "no" | "false" | "0" | "n" | "خیر" | "نه" => json!(false),
@@ -298,26 +292,15 @@ fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Row
         let mut text = String::new();
         Utf8Reader::new(std::fs::File::open(path)?, encoding).read_to_string(&mut text)?;
         let headers = crate::vcard::COLUMNS.iter().map(|c| c.to_string()).collect();
-        return Ok((
-            format!("vcard {}", encoding.name()),
-            headers,
-            Box::new(crate::vcard::parse(&text).into_iter()),
-        ));
+        return Ok((format!("vcard {}", encoding.name()), headers, Box::new(crate::vcard::parse(&text).into_iter())));
     }
     check_text(&head)?;
     let reader = Utf8Reader::new(std::fs::File::open(path)?, encoding);
-    let mut records = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(reader)
-        .into_records();
+    let mut records = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(reader).into_records();
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => {
-            return Err(TransferError::Malformed {
-                row: 1,
-                message: e.to_string(),
-            });
+            return Err(TransferError::Malformed { row: 1, message: e.to_string() });
         }
         None => return Err(TransferError::Empty),
     };
@@ -327,21 +310,11 @@ fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Row
     }
     for (i, h) in headers.iter().enumerate() {
         let key = peyvand_records::normalize::compact(h);
-        if !key.is_empty()
-            && headers[..i]
-                .iter()
-                .any(|o| peyvand_records::normalize::compact(o) == key)
-        {
-            return Err(TransferError::DuplicateHeader {
-                column: i + 1,
-                name: h.clone(),
-            });
+        if !key.is_empty() && headers[..i].iter().any(|o| peyvand_records::normalize::compact(o) == key) {
+            return Err(TransferError::DuplicateHeader { column: i + 1, name: h.clone() });
         }
     }
-    let rows = records.map(|r| {
-        r.map(|r| r.iter().map(str::to_string).collect())
-            .map_err(|e| e.to_string())
-    });
+    let rows = records.map(|r| r.map(|r| r.iter().map(str::to_string).collect()).map_err(|e| e.to_string()));
     Ok((encoding.name().to_string(), headers, Box::new(rows)))
 }
 
@@ -365,12 +338,7 @@ pub async fn preview(
     let obj = db.object(object).await?;
     let (encoding, headers, records) = open(path, encoding)?;
     let sample = records.take(rows).filter_map(Result::ok).collect();
-    Ok(Preview {
-        encoding,
-        suggested: mapping::suggest(&obj, &headers),
-        headers,
-        rows: sample,
-    })
+    Ok(Preview { encoding, suggested: mapping::suggest(&obj, &headers), headers, rows: sample })
 }
 
 /// Imports one CSV or vCard file. `progress` is called with the number of rows read so far.
@@ -385,18 +353,15 @@ pub async fn import_csv(
     let (encoding, headers, records) = open(path, opts.encoding.as_deref())?;
     let columns = build_columns(&object, &headers, opts)?;
     let dedupe = match &opts.dedupe_by {
-        Some(name) => Some(object.field(name).cloned().ok_or_else(|| TransferError::UnknownField {
-            object: object.api_name.clone(),
-            field: name.clone(),
-        })?),
+        Some(name) => Some(
+            object
+                .field(name)
+                .cloned()
+                .ok_or_else(|| TransferError::UnknownField { object: object.api_name.clone(), field: name.clone() })?,
+        ),
         None => None,
     };
-    let users = db
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.email.to_lowercase(), u.id))
-        .collect();
+    let users = db.list_users().await?.into_iter().map(|u| (u.email.to_lowercase(), u.id)).collect();
     let mut cx = Context {
         db,
         actor,
@@ -409,10 +374,7 @@ pub async fn import_csv(
     cx.report.encoding = encoding;
     cx.report.mapping = columns
         .iter()
-        .map(|c| MappingEntry {
-            column: c.name.clone(),
-            field: c.field.as_ref().map(|f| f.api_name.clone()),
-        })
+        .map(|c| MappingEntry { column: c.name.clone(), field: c.field.as_ref().map(|f| f.api_name.clone()) })
         .collect();
 
     let single_tx = opts.all_or_nothing || opts.dry_run;
@@ -467,21 +429,13 @@ fn build_columns(object: &ObjectDef, headers: &[String], opts: &ImportOptions) -
         .map(|(h, s)| {
             let chosen = match opts.mapping.iter().find(|(col, _)| col.trim() == h) {
                 Some((_, field)) if field.is_empty() || field == "-" => None,
-                Some((_, field)) => Some(
-                    object
-                        .field(field)
-                        .cloned()
-                        .ok_or_else(|| TransferError::UnknownField {
-                            object: object.api_name.clone(),
-                            field: field.clone(),
-                        })?,
-                ),
+                Some((_, field)) => Some(object.field(field).cloned().ok_or_else(|| TransferError::UnknownField {
+                    object: object.api_name.clone(),
+                    field: field.clone(),
+                })?),
                 None => s.and_then(|f| object.field(&f).cloned()),
             };
-            Ok(Column {
-                name: h.clone(),
-                field: chosen,
-            })
+            Ok(Column { name: h.clone(), field: chosen })
         })
         .collect()
 }
@@ -512,11 +466,7 @@ async fn import_row(
         cx.report.skipped += 1;
         return Ok(());
     }
-    if let Some((i, _)) = cells
-        .iter()
-        .enumerate()
-        .find(|(_, c)| c.chars().count() > MAX_CELL_CHARS)
-    {
+    if let Some((i, _)) = cells.iter().enumerate().find(|(_, c)| c.chars().count() > MAX_CELL_CHARS) {
         cx.report.failed += 1;
         cx.fail(RowError {
             row: row_no,
@@ -569,9 +519,7 @@ fn row_errors(row: usize, columns: &[Column], cells: &[String], errors: Vec<Fiel
     errors
         .into_iter()
         .map(|e| {
-            let col = columns
-                .iter()
-                .position(|c| c.field.as_ref().is_some_and(|f| f.api_name == e.field));
+            let col = columns.iter().position(|c| c.field.as_ref().is_some_and(|f| f.api_name == e.field));
             RowError {
                 row,
                 column: col.map(|i| columns[i].name.clone()),
@@ -617,8 +565,7 @@ async fn write_row(
     let outcome = match (existing, cx.opts.on_duplicate) {
         (Some(id), OnDuplicate::Skip) => {
             cx.report.skipped += 1;
-            db.log_imported_row(tx, hash, &object.api_name, Some(&id), "skipped")
-                .await?;
+            db.log_imported_row(tx, hash, &object.api_name, Some(&id), "skipped").await?;
             return Ok(());
         }
         (Some(id), OnDuplicate::Update) => {
@@ -641,21 +588,16 @@ async fn write_row(
             (id, "created")
         }
     };
-    db.log_imported_row(tx, hash, &object.api_name, Some(&outcome.0), outcome.1)
-        .await?;
+    db.log_imported_row(tx, hash, &object.api_name, Some(&outcome.0), outcome.1).await?;
     Ok(())
 }
 
 fn store_row_error(row: usize, columns: &[Column], cells: &[String], e: StoreError) -> RowFailure {
     match e {
         StoreError::Validation(errors) => RowFailure::Row(row_errors(row, columns, cells, errors)),
-        StoreError::Conflict { code, details } if details.is_empty() => RowFailure::Row(vec![RowError {
-            row,
-            column: None,
-            field: None,
-            code: code.to_string(),
-            value: None,
-        }]),
+        StoreError::Conflict { code, details } if details.is_empty() => {
+            RowFailure::Row(vec![RowError { row, column: None, field: None, code: code.to_string(), value: None }])
+        }
         StoreError::Conflict { details, .. } => RowFailure::Row(row_errors(row, columns, cells, details)),
         other => RowFailure::Fatal(other),
     }

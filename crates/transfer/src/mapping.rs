@@ -7,30 +7,8 @@ use peyvand_records::normalize::compact;
 /// Common header words of legacy systems, by field.
 const SYNONYMS: &[(&str, &[&str])] = &[
     ("first_name", &["firstname", "first", "given name", "نام کوچک", "اسم"]),
-    (
-        "last_name",
-        &[
-            "lastname",
-            "surname",
-            "family name",
-            "family",
-            "نام فامیلی",
-            "فامیلی",
-            "نام خانوادگی",
-        ],
-    ),
-    (
-        "emails",
-        &[
-            "email",
-            "e-mail",
-            "mail",
-            "email address",
-            "ایمیل",
-            "پست الکترونیک",
-            "رایانامه",
-        ],
-    ),
+    ("last_name", &["lastname", "surname", "family name", "family", "نام فامیلی", "فامیلی", "نام خانوادگی"]),
+    ("emails", &["email", "e-mail", "mail", "email address", "ایمیل", "پست الکترونیک", "رایانامه"]),
     (
         "phones",
         &[
@@ -47,22 +25,9 @@ const SYNONYMS: &[(&str, &[&str])] = &[
             "شماره موبایل",
         ],
     ),
-    (
-        "company",
-        &[
-            "company name",
-            "organization",
-            "organisation",
-            "account",
-            "نام شرکت",
-            "سازمان",
-        ],
-    ),
+    ("company", &["company name", "organization", "organisation", "account", "نام شرکت", "سازمان"]),
     ("job_title", &["title", "position", "role", "سمت", "عنوان شغلی"]),
-    (
-        "national_id",
-        &["national code", "melli code", "کدملی", "کد ملی", "شماره ملی"],
-    ),
+    ("national_id", &["national code", "melli code", "کدملی", "کد ملی", "شماره ملی"]),
     ("birth_date", &["birthday", "date of birth", "dob", "تاریخ تولد"]),
     ("postal_code", &["zip", "zip code", "postcode", "کدپستی"]),
     ("address", &["street", "آدرس", "نشانی"]),

@@ -2,25 +2,13 @@
 //! values decoded, and each card becomes one row of the columns in [`COLUMNS`].
 
 /// The columns a vCard row has, named as contact fields so they map by themselves.
-pub const COLUMNS: [&str; 9] = [
-    "first_name",
-    "last_name",
-    "emails",
-    "phones",
-    "company",
-    "job_title",
-    "birth_date",
-    "address",
-    "description",
-];
+pub const COLUMNS: [&str; 9] =
+    ["first_name", "last_name", "emails", "phones", "company", "job_title", "birth_date", "address", "description"];
 
 /// Whether a file starts like a vCard.
 pub fn looks_like_vcard(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
-    text.trim_start_matches('\u{FEFF}')
-        .trim_start()
-        .to_ascii_uppercase()
-        .starts_with("BEGIN:VCARD")
+    text.trim_start_matches('\u{FEFF}').trim_start().to_ascii_uppercase().starts_with("BEGIN:VCARD")
 }
 
 fn decode_quoted_printable(value: &str) -> String {
@@ -43,12 +31,7 @@ fn decode_quoted_printable(value: &str) -> String {
 }
 
 fn unescape(value: &str) -> String {
-    value
-        .replace("\\n", "\n")
-        .replace("\\N", "\n")
-        .replace("\\,", ",")
-        .replace("\\;", ";")
-        .replace("\\\\", "\\")
+    value.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
 }
 
 /// Splits a structured value at unescaped semicolons.
@@ -167,11 +150,7 @@ pub fn parse(text: &str) -> Vec<Card> {
                     }
                     "ADR" => put(
                         "address",
-                        components(&value)
-                            .into_iter()
-                            .filter(|p| !p.trim().is_empty())
-                            .collect::<Vec<_>>()
-                            .join("، "),
+                        components(&value).into_iter().filter(|p| !p.trim().is_empty()).collect::<Vec<_>>().join("، "),
                     ),
                     "NOTE" => put("description", unescape(&value)),
                     _ => {}
@@ -197,20 +176,13 @@ mod tests {
         let first = cards[0].clone().expect("card");
         assert_eq!(first[0], "علی");
         assert_eq!(first[1], "کریمی");
-        assert_eq!(
-            first[2], "ali@example.ir; a.karimi@example.ir",
-            "a folded line is joined"
-        );
+        assert_eq!(first[2], "ali@example.ir; a.karimi@example.ir", "a folded line is joined");
         assert_eq!(first[3], "0912 123 4567");
         assert_eq!(first[4], "فولاد پارس");
         assert_eq!(first[5], "مدیر, فروش");
         assert_eq!(first[6], "1990-03-21");
         let second = cards[1].clone().expect("card");
-        assert_eq!(
-            (second[0].as_str(), second[1].as_str()),
-            ("سارا", "Rezaei"),
-            "quoted-printable, soft line break"
-        );
+        assert_eq!((second[0].as_str(), second[1].as_str()), ("سارا", "Rezaei"), "quoted-printable, soft line break");
     }
 
     #[test]

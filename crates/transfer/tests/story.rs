@@ -19,10 +19,7 @@ fn file(name: &str, bytes: &[u8]) -> PathBuf {
 fn uuid_like() -> String {
     format!(
         "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     )
 }
 
@@ -39,18 +36,11 @@ fn arabic_yeh(text: &str) -> String {
 }
 
 async fn count(db: &Db, object: &str) -> i64 {
-    db.list_records(
-        object,
-        &ListQuery {
-            with_total: true,
-            limit: Some(1),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("list")
-    .total
-    .expect("total")
+    db.list_records(object, &ListQuery { with_total: true, limit: Some(1), ..Default::default() })
+        .await
+        .expect("list")
+        .total
+        .expect("total")
 }
 
 const MESSY: &str = "نام,نام خانوادگی,ایمیل,موبایل,شرکت,تاریخ تولد,یادداشت بی‌ربط\r\n\
@@ -72,89 +62,49 @@ async fn story(backend: Backend) {
     opts.dedupe_by = Some("emails".into());
     let report = import_csv(&db, None, &messy, &opts, |_| {}).await.expect("import");
     assert_eq!(report.encoding, "windows-1256");
-    let mapped: Vec<(String, Option<String>)> = report
-        .mapping
-        .iter()
-        .map(|m| (m.column.clone(), m.field.clone()))
-        .collect();
+    let mapped: Vec<(String, Option<String>)> =
+        report.mapping.iter().map(|m| (m.column.clone(), m.field.clone())).collect();
     assert_eq!(mapped[0], ("نام".to_string(), Some("first_name".to_string())));
     assert_eq!(mapped[1], (arabic_yeh("نام خانوادگی"), Some("last_name".to_string())));
     assert_eq!(mapped[3], (arabic_yeh("موبایل"), Some("phones".to_string())));
     assert_eq!(mapped[6].1, None, "an unknown column is ignored");
     assert_eq!((report.rows, report.created, report.failed), (5, 3, 2), "{report:?}");
     assert_eq!(report.related_created, 2, "فولاد پارس once, Caspian, Ltd once");
-    let bad: Vec<(usize, Option<String>, String)> = report
-        .errors
-        .iter()
-        .map(|e| (e.row, e.column.clone(), e.code.clone()))
-        .collect();
-    assert!(
-        bad.contains(&(3, Some(arabic_yeh("ایمیل")), "invalid_email".into())),
-        "{bad:?}"
-    );
-    assert!(
-        bad.contains(&(3, Some(arabic_yeh("موبایل")), "invalid_phone".into())),
-        "{bad:?}"
-    );
-    assert!(
-        bad.contains(&(3, Some(arabic_yeh("تاریخ تولد")), "invalid_date".into())),
-        "{bad:?}"
-    );
+    let bad: Vec<(usize, Option<String>, String)> =
+        report.errors.iter().map(|e| (e.row, e.column.clone(), e.code.clone())).collect();
+    assert!(bad.contains(&(3, Some(arabic_yeh("ایمیل")), "invalid_email".into())), "{bad:?}");
+    assert!(bad.contains(&(3, Some(arabic_yeh("موبایل")), "invalid_phone".into())), "{bad:?}");
+    assert!(bad.contains(&(3, Some(arabic_yeh("تاریخ تولد")), "invalid_date".into())), "{bad:?}");
     assert!(bad.contains(&(5, None, "wrong_column_count".into())), "{bad:?}");
     let errors_csv = report.errors_csv();
     assert!(errors_csv.starts_with("row,column,field,code,value\r\n"));
-    assert!(
-        errors_csv.contains(&arabic_yeh("\r\n3,ایمیل,emails,invalid_email,not-an-email\r\n")),
-        "{errors_csv}"
-    );
+    assert!(errors_csv.contains(&arabic_yeh("\r\n3,ایمیل,emails,invalid_email,not-an-email\r\n")), "{errors_csv}");
     assert_eq!(count(&db, "contact").await, 3);
     assert_eq!(count(&db, "company").await, 2);
     let ali = db.search("کریمی", 5).await.expect("search");
     let ali = db.get_record("contact", &ali[0].id, false).await.expect("ali");
-    assert_eq!(
-        ali.fields["birth_date"],
-        serde_json::json!("1991-08-03"),
-        "a Jalali date is read as Jalali"
-    );
+    assert_eq!(ali.fields["birth_date"], serde_json::json!("1991-08-03"), "a Jalali date is read as Jalali");
     assert_eq!(ali.fields["phones"], serde_json::json!(["+989121234567"]));
     let maryam = db.search("احمدی", 5).await.expect("search");
     let maryam = db.get_record("contact", &maryam[0].id, false).await.expect("maryam");
-    assert_eq!(
-        maryam.fields["emails"],
-        serde_json::json!(["maryam@example.ir", "m.ahmadi@example.ir"])
-    );
-    assert_eq!(
-        maryam.fields["company"], ali.fields["company"],
-        "both point at the one فولاد پارس"
-    );
+    assert_eq!(maryam.fields["emails"], serde_json::json!(["maryam@example.ir", "m.ahmadi@example.ir"]));
+    assert_eq!(maryam.fields["company"], ali.fields["company"], "both point at the one فولاد پارس");
 
     // The user fixes the two rows and imports the file again: only they are added.
     let fixed = MESSY
-        .replace(
-            "not-an-email,0912,آریا,1990-13-45",
-            "sara@example.ir,09127654321,آریا,1990-12-25",
-        )
+        .replace("not-an-email,0912,آریا,1990-13-45", "sara@example.ir,09127654321,آریا,1990-12-25")
         .replace("ناقص,ردیف", "ناقص,ردیف,,,,,");
     let fixed = file("fixed.csv", arabic_yeh(&fixed).as_bytes());
     let report = import_csv(&db, None, &fixed, &opts, |_| {}).await.expect("re-import");
-    assert_eq!(
-        (report.created, report.already_imported, report.failed),
-        (2, 3, 0),
-        "{report:?}"
-    );
+    assert_eq!((report.created, report.already_imported, report.failed), (2, 3, 0), "{report:?}");
     assert_eq!(count(&db, "contact").await, 5);
     let again = import_csv(&db, None, &fixed, &opts, |_| {}).await.expect("third run");
     assert_eq!((again.created, again.already_imported), (0, 5));
     assert_eq!(count(&db, "contact").await, 5);
 
     // Persian digits (UTF-8 files can have them; Windows-1256 cannot) are read as numbers.
-    let digits = file(
-        "digits.csv",
-        "last_name,phones,birth_date\r\nارقام,۰۹۳۵ ۱۱۱ ۲۲۴۴,۱۳۷۰/۰۵/۱۲\r\n".as_bytes(),
-    );
-    let report = import_csv(&db, None, &digits, &ImportOptions::new("contact"), |_| {})
-        .await
-        .expect("digits");
+    let digits = file("digits.csv", "last_name,phones,birth_date\r\nارقام,۰۹۳۵ ۱۱۱ ۲۲۴۴,۱۳۷۰/۰۵/۱۲\r\n".as_bytes());
+    let report = import_csv(&db, None, &digits, &ImportOptions::new("contact"), |_| {}).await.expect("digits");
     assert_eq!(report.created, 1, "{report:?}");
     let found = db.search("09351112244", 5).await.expect("search");
     assert_eq!(found.len(), 1);
@@ -178,17 +128,11 @@ async fn story(backend: Backend) {
     );
     let ali = db.get_record("contact", &ali.id, false).await.expect("ali");
     assert_eq!(ali.fields["city"], serde_json::json!("تهران"));
-    assert_eq!(
-        ali.fields["first_name"],
-        serde_json::json!("علي"),
-        "fields not in the file stay"
-    );
+    assert_eq!(ali.fields["first_name"], serde_json::json!("علي"), "fields not in the file stay");
 
     // A dry run and an all-or-nothing import with an error write nothing.
-    let batch = file(
-        "batch.csv",
-        "last_name,emails\r\nOne,one@example.ir\r\nTwo,bad\r\nThree,three@example.ir\r\n".as_bytes(),
-    );
+    let batch =
+        file("batch.csv", "last_name,emails\r\nOne,one@example.ir\r\nTwo,bad\r\nThree,three@example.ir\r\n".as_bytes());
     let mut dry = ImportOptions::new("contact");
     dry.dry_run = true;
     let report = import_csv(&db, None, &batch, &dry, |_| {}).await.expect("dry run");
@@ -207,13 +151,9 @@ async fn story(backend: Backend) {
     let half: String = full.lines().take(6).map(|l| format!("{l}\r\n")).collect();
     let mut small = ImportOptions::new("contact");
     small.batch_size = 2;
-    import_csv(&db, None, &file("half.csv", half.as_bytes()), &small, |_| {})
-        .await
-        .expect("half");
+    import_csv(&db, None, &file("half.csv", half.as_bytes()), &small, |_| {}).await.expect("half");
     assert_eq!(count(&db, "contact").await, 11);
-    let report = import_csv(&db, None, &file("full.csv", full.as_bytes()), &small, |_| {})
-        .await
-        .expect("full");
+    let report = import_csv(&db, None, &file("full.csv", full.as_bytes()), &small, |_| {}).await.expect("full");
     assert_eq!((report.created, report.already_imported), (5, 5));
     assert_eq!(count(&db, "contact").await, 16);
 
@@ -223,28 +163,14 @@ BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Broken Card\r\nthis line is not a property\r\nE
 BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEND:VCARD\r\n";
     let mut cards = ImportOptions::new("contact");
     cards.dedupe_by = Some("emails".into());
-    let report = import_csv(&db, None, &file("phone.vcf", vcf.as_bytes()), &cards, |_| {})
-        .await
-        .expect("vcard");
+    let report = import_csv(&db, None, &file("phone.vcf", vcf.as_bytes()), &cards, |_| {}).await.expect("vcard");
     assert_eq!((report.rows, report.created, report.failed), (3, 2, 1), "{report:?}");
     assert_eq!(report.errors[0].row, 3);
-    assert!(
-        report.errors[0]
-            .value
-            .as_deref()
-            .is_some_and(|v| v.contains("not a vCard line"))
-    );
+    assert!(report.errors[0].value.as_deref().is_some_and(|v| v.contains("not a vCard line")));
     let amir = db.search("amir@example.ir", 5).await.expect("search");
     let amir = db.get_record("contact", &amir[0].id, false).await.expect("amir");
-    assert_eq!(
-        amir.fields["company"], ali.fields["company"],
-        "the company found by name"
-    );
-    assert_eq!(
-        db.search("lily@example.com", 5).await.expect("search").len(),
-        1,
-        "a folded line unfolded"
-    );
+    assert_eq!(amir.fields["company"], ali.fields["company"], "the company found by name");
+    assert_eq!(db.search("lily@example.com", 5).await.expect("search").len(), 1, "a folded line unfolded");
     let contacts_now = count(&db, "contact").await;
 
     // Files that cannot be imported say why.
@@ -256,27 +182,12 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
         |_| {},
     )
     .await;
-    assert!(
-        matches!(dup, Err(TransferError::DuplicateHeader { column: 2, .. })),
-        "{dup:?}"
-    );
-    let xlsx = import_csv(
-        &db,
-        None,
-        &file("renamed.csv", b"PK\x03\x04\x14\x00rest"),
-        &ImportOptions::new("contact"),
-        |_| {},
-    )
-    .await;
+    assert!(matches!(dup, Err(TransferError::DuplicateHeader { column: 2, .. })), "{dup:?}");
+    let xlsx =
+        import_csv(&db, None, &file("renamed.csv", b"PK\x03\x04\x14\x00rest"), &ImportOptions::new("contact"), |_| {})
+            .await;
     assert!(matches!(xlsx, Err(TransferError::NotCsv(_))), "{xlsx:?}");
-    let empty = import_csv(
-        &db,
-        None,
-        &file("empty.csv", b""),
-        &ImportOptions::new("contact"),
-        |_| {},
-    )
-    .await;
+    let empty = import_csv(&db, None, &file("empty.csv", b""), &ImportOptions::new("contact"), |_| {}).await;
     assert!(matches!(empty, Err(TransferError::Empty)));
     let mut wrong = ImportOptions::new("contact");
     wrong.mapping = vec![("email".into(), "no_such_field".into())];
@@ -287,24 +198,15 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     db.create_record(
         None,
         "contact",
-        &serde_json::json!({"last_name": "=HYPERLINK(\"x\")"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+        &serde_json::json!({"last_name": "=HYPERLINK(\"x\")"}).as_object().cloned().unwrap_or_default(),
         None,
     )
     .await
     .expect("formula");
     let mut out = Vec::new();
-    let n = export_csv(
-        &db,
-        "contact",
-        None,
-        &["last_name".into(), "emails".into(), "phones".into()],
-        &mut out,
-    )
-    .await
-    .expect("export");
+    let n = export_csv(&db, "contact", None, &["last_name".into(), "emails".into(), "phones".into()], &mut out)
+        .await
+        .expect("export");
     assert_eq!(n as i64, contacts_now + 1);
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.starts_with("id,last_name,emails,phones\r\n"));
@@ -312,12 +214,7 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     assert!(text.contains("\"'=HYPERLINK(\"\"x\"\")\""), "formula escaped");
     let filter = serde_json::json!({"field": "last_name", "op": "starts_with", "value": "Person"});
     let mut some = Vec::new();
-    assert_eq!(
-        export_csv(&db, "contact", Some(&filter), &[], &mut some)
-            .await
-            .expect("filtered"),
-        10
-    );
+    assert_eq!(export_csv(&db, "contact", Some(&filter), &[], &mut some).await.expect("filtered"), 10);
 
     db.close().await;
     test_db.cleanup().await;

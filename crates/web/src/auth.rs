@@ -74,11 +74,7 @@ pub struct Authed {
 impl Authed {
     /// Refuses the request unless the user's role allows `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.user.role.allows(action) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if self.user.role.allows(action) { Ok(()) } else { Err(ApiError::Forbidden) }
     }
     pub fn id(&self) -> Option<&str> {
         Some(self.user.id.as_str())
@@ -96,15 +92,10 @@ impl Authed {
 
 /// The value of a cookie in the request.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
-        })
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
 }
 
 /// Compares two secrets in time independent of where they differ.
@@ -127,10 +118,7 @@ fn unsafe_method(method: &Method) -> bool {
 
 /// Applies the user's language to the request unless the client asked for one explicitly.
 fn adopt_language(headers: &HeaderMap, user: &User) {
-    let explicit = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|h| h.to_str().ok())
-        .and_then(pick_lang);
+    let explicit = headers.get(header::ACCEPT_LANGUAGE).and_then(|h| h.to_str().ok()).and_then(pick_lang);
     set_lang(explicit.unwrap_or_else(|| lang_or_default(&user.language)));
 }
 
@@ -139,16 +127,8 @@ impl FromRequestParts<AppState> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let secret = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or(ApiError::Unauthorized)?;
-            let user = state
-                .db
-                .token_user(secret.trim())
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
+            let secret = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
+            let user = state.db.token_user(secret.trim()).await?.ok_or(ApiError::Unauthorized)?;
             adopt_language(&parts.headers, &user);
             return Ok(Authed { user, via: Via::Token });
         }
@@ -158,19 +138,13 @@ impl FromRequestParts<AppState> for Authed {
         if unsafe_method(&parts.method) {
             // API calls made with a session cookie must carry the CSRF token in a header. (HTML
             // pages use `html::Session`, whose form handlers check the token in the form.)
-            let header_ok = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| same_secret(v, &csrf));
+            let header_ok =
+                parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| same_secret(v, &csrf));
             if !same_origin(&parts.headers) || !header_ok {
                 return Err(ApiError::Forbidden);
             }
         }
-        Ok(Authed {
-            user,
-            via: Via::Session { csrf },
-        })
+        Ok(Authed { user, via: Via::Session { csrf } })
     }
 }
 

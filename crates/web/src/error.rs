@@ -56,12 +56,9 @@ impl From<FieldError> for ApiError {
 /// The problem document parts of an error: status, stable code, title key, field errors.
 fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]) {
     match e {
-        ApiError::Store(StoreError::Validation(errors)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "problem-validation",
-            errors,
-        ),
+        ApiError::Store(StoreError::Validation(errors)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "problem-validation", errors)
+        }
         ApiError::Store(StoreError::NotFound(_)) | ApiError::NotFound => {
             (StatusCode::NOT_FOUND, "not_found", "problem-not-found", &[])
         }
@@ -71,37 +68,22 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         ApiError::Store(_) | ApiError::Internal(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", "problem-internal", &[])
         }
-        ApiError::BadRequest {
-            code: "route_not_found",
-            ..
-        } => (StatusCode::NOT_FOUND, "route_not_found", "problem-not-found", &[]),
+        ApiError::BadRequest { code: "route_not_found", .. } => {
+            (StatusCode::NOT_FOUND, "route_not_found", "problem-not-found", &[])
+        }
         ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
         ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
-        ApiError::MethodNotAllowed => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "problem-method-not-allowed",
-            &[],
-        ),
-        ApiError::TooLarge => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "problem-too-large",
-            &[],
-        ),
-        ApiError::UnsupportedMediaType => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "problem-unsupported-media-type",
-            &[],
-        ),
-        ApiError::TooManyRequests { .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "problem-too-many-requests",
-            &[],
-        ),
+        ApiError::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "problem-method-not-allowed", &[])
+        }
+        ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "problem-too-large", &[]),
+        ApiError::UnsupportedMediaType => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "problem-unsupported-media-type", &[])
+        }
+        ApiError::TooManyRequests { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "problem-too-many-requests", &[])
+        }
     }
 }
 
@@ -141,13 +123,8 @@ impl IntoResponse for ApiError {
             body["errors"] = json!(errors);
         }
         let mut response = (status, body.to_string()).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang));
         if let ApiError::TooManyRequests { retry_after_secs } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
         {

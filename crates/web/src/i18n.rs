@@ -28,16 +28,8 @@ pub fn current_prefs() -> Prefs {
 pub fn rial_to_toman(amount: &str) -> Option<String> {
     let scale = amount.split_once('.').map(|(_, f)| f.len() as u8).unwrap_or(0);
     let d = peyvand_records::Decimal::parse(amount, scale).ok()?;
-    let text = peyvand_records::Decimal {
-        units: d.units,
-        scale: d.scale + 1,
-    }
-    .to_string();
-    Some(if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    })
+    let text = peyvand_records::Decimal { units: d.units, scale: d.scale + 1 }.to_string();
+    Some(if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text })
 }
 
 /// The UI languages; the first is the default.
@@ -69,10 +61,7 @@ fn bundle(lang: &str, text: &str) -> FluentBundle<FluentResource> {
 
 fn catalogs() -> &'static Catalogs {
     static CATALOGS: OnceLock<Catalogs> = OnceLock::new();
-    CATALOGS.get_or_init(|| Catalogs {
-        fa: bundle("fa", FA),
-        en: bundle("en", EN),
-    })
+    CATALOGS.get_or_init(|| Catalogs { fa: bundle("fa", FA), en: bundle("en", EN) })
 }
 
 /// Picks a supported language from a tag such as `fa-IR` or an `Accept-Language` header.
@@ -80,11 +69,7 @@ pub fn pick_lang(header: &str) -> Option<&'static str> {
     header
         .split(',')
         .map(|part| part.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .find_map(|tag| {
-            LANGS
-                .into_iter()
-                .find(|l| tag == *l || tag.starts_with(&format!("{l}-")))
-        })
+        .find_map(|tag| LANGS.into_iter().find(|l| tag == *l || tag.starts_with(&format!("{l}-"))))
 }
 
 /// Normalizes a language name to a supported one (`fa` by default).
@@ -108,14 +93,8 @@ pub fn t_args(lang: &str, key: &str, args: &[(&str, String)]) -> String {
         }
     }
     let mut errors = Vec::new();
-    let text = bundle
-        .format_pattern(pattern, Some(&fluent_args), &mut errors)
-        .into_owned();
-    if lang == "fa" {
-        to_persian_digits_outside_latin(&text)
-    } else {
-        text
-    }
+    let text = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors).into_owned();
+    if lang == "fa" { to_persian_digits_outside_latin(&text) } else { text }
 }
 
 /// The message `key` in `lang`.
@@ -211,10 +190,7 @@ mod tests {
             field_error_message("en", "too_long", &serde_json::json!({"max": 100})),
             "Too long: at most 100 characters."
         );
-        assert_eq!(
-            field_error_message("fa", "nope_unknown", &serde_json::Value::Null),
-            t("fa", "field-invalid")
-        );
+        assert_eq!(field_error_message("fa", "nope_unknown", &serde_json::Value::Null), t("fa", "field-invalid"));
         assert_eq!(t("fa", "field-invalid_currency"), "واحد پول کدی سه‌حرفی مانند IRR است.");
         assert_eq!(t_args("en", "list-total", &[("count", "1".into())]), "1 record");
         assert_eq!(t_args("en", "list-total", &[("count", "12".into())]), "12 records");
@@ -226,10 +202,7 @@ mod tests {
         assert_eq!(format_date("fa", date!(2024 - 03 - 20)), "۱۴۰۳/۰۱/۰۱");
         assert_eq!(format_date("en", date!(2024 - 03 - 20)), "2024-03-20");
         let t = time::macros::datetime!(2024-03-20 06:30 UTC);
-        assert_eq!(
-            format_datetime("fa", t, time::UtcOffset::from_hms(3, 30, 0).expect("offset")),
-            "۱۴۰۳/۰۱/۰۱ ۱۰:۰۰"
-        );
+        assert_eq!(format_datetime("fa", t, time::UtcOffset::from_hms(3, 30, 0).expect("offset")), "۱۴۰۳/۰۱/۰۱ ۱۰:۰۰");
     }
 
     #[test]

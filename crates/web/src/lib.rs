@@ -70,9 +70,7 @@ async fn language(req: Request, next: Next) -> Response {
         toman: auth::cookie(headers, "money").as_deref() == Some("toman"),
         dark: auth::cookie(headers, "theme").as_deref() == Some("dark"),
     };
-    i18n::PREFS
-        .scope(prefs, error::LANG.scope(RefCell::new(lang), next.run(req)))
-        .await
+    i18n::PREFS.scope(prefs, error::LANG.scope(RefCell::new(lang), next.run(req))).await
 }
 
 async fn healthz() -> &'static str {
@@ -103,11 +101,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(language))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -5,11 +5,7 @@ use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(
-    tokens_authenticate_and_can_be_revoked,
-    roles_are_enforced,
-    failed_logins_are_limited
-);
+backend_tests!(tokens_authenticate_and_can_be_revoked, roles_are_enforced, failed_logins_are_limited);
 
 async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
     let me: Value = app.get("/api/v1/me").await.json().await.expect("json");
@@ -19,13 +15,7 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
     let r = app.client.get(app.url("/api/v1/me")).send().await.expect("send");
     let body = problem(r, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["code"], json!("unauthorized"));
-    let r = app
-        .client
-        .get(app.url("/api/v1/me"))
-        .bearer_auth("pv_not_a_token")
-        .send()
-        .await
-        .expect("send");
+    let r = app.client.get(app.url("/api/v1/me")).bearer_auth("pv_not_a_token").send().await.expect("send");
     problem(r, StatusCode::UNAUTHORIZED).await;
 
     let r = app.post("/api/v1/tokens", json!({"name": "script"})).await;
@@ -33,20 +23,11 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
     let created: Value = r.json().await.expect("json");
     let secret = created["token"].as_str().expect("secret").to_string();
     assert!(secret.starts_with("pv_"));
-    assert_eq!(
-        app.send_as(&secret, Method::GET, "/api/v1/me", None).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.send_as(&secret, Method::GET, "/api/v1/me", None).await.status(), StatusCode::OK);
     let listed: Value = app.get("/api/v1/tokens").await.json().await.expect("json");
-    assert!(
-        listed["tokens"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["name"] == json!("script")))
-    );
+    assert!(listed["tokens"].as_array().is_some_and(|t| t.iter().any(|t| t["name"] == json!("script"))));
     assert!(!listed.to_string().contains(&secret), "secrets are never listed");
-    let r = app
-        .delete(&format!("/api/v1/tokens/{}", created["id"].as_str().expect("id")))
-        .await;
+    let r = app.delete(&format!("/api/v1/tokens/{}", created["id"].as_str().expect("id"))).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app.send_as(&secret, Method::GET, "/api/v1/me", None).await;
     problem(r, StatusCode::UNAUTHORIZED).await;
@@ -58,19 +39,9 @@ async fn roles_are_enforced(app: &TestApp) {
     let contact = app.create("contact", json!({"last_name": "Role"})).await;
     let id = contact["id"].as_str().expect("id");
 
-    assert_eq!(
-        app.send_as(&reader, Method::GET, "/api/v1/records/contact", None)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.send_as(&reader, Method::GET, "/api/v1/records/contact", None).await.status(), StatusCode::OK);
     let r = app
-        .send_as(
-            &reader,
-            Method::POST,
-            "/api/v1/records/contact",
-            Some(json!({"fields": {"last_name": "X"}})),
-        )
+        .send_as(&reader, Method::POST, "/api/v1/records/contact", Some(json!({"fields": {"last_name": "X"}})))
         .await;
     assert_eq!(problem(r, StatusCode::FORBIDDEN).await["code"], json!("forbidden"));
     let r = app
@@ -92,39 +63,22 @@ async fn roles_are_enforced(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app
-        .send_as(&agent, Method::DELETE, &format!("/api/v1/records/contact/{id}"), None)
-        .await;
+    let r = app.send_as(&agent, Method::DELETE, &format!("/api/v1/records/contact/{id}"), None).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app
-        .send_as(
-            &agent,
-            Method::POST,
-            &format!("/api/v1/records/contact/{id}/restore"),
-            None,
-        )
-        .await;
+    let r = app.send_as(&agent, Method::POST, &format!("/api/v1/records/contact/{id}/restore"), None).await;
     problem(r, StatusCode::FORBIDDEN).await;
     let r = app.send_as(&agent, Method::GET, "/api/v1/users", None).await;
     problem(r, StatusCode::FORBIDDEN).await;
-    let r = app
-        .post(&format!("/api/v1/records/contact/{id}/restore"), json!({}))
-        .await;
+    let r = app.post(&format!("/api/v1/records/contact/{id}/restore"), json!({})).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let r = app
-        .post(
-            "/api/v1/users",
-            json!({"email": "short@test.peyvand.ir", "role": "agent", "password": "short"}),
-        )
+        .post("/api/v1/users", json!({"email": "short@test.peyvand.ir", "role": "agent", "password": "short"}))
         .await;
     let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["errors"][0]["field"], json!("password"));
     let r = app
-        .post(
-            "/api/v1/users",
-            json!({"email": "reader@test.peyvand.ir", "role": "agent", "password": PASSWORD}),
-        )
+        .post("/api/v1/users", json!({"email": "reader@test.peyvand.ir", "role": "agent", "password": PASSWORD}))
         .await;
     assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("user_exists"));
 }

@@ -6,10 +6,7 @@ use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(
-    admins_shape_objects_from_the_pages,
-    admins_manage_users_and_everyone_their_tokens
-);
+backend_tests!(admins_shape_objects_from_the_pages, admins_manage_users_and_everyone_their_tokens);
 
 struct Page {
     client: reqwest::Client,
@@ -22,40 +19,20 @@ async fn signed_in(app: &TestApp, email: &str, password: &str) -> Page {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let r = client
-        .post(app.url("/login"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .expect("send");
+    let r =
+        client.post(app.url("/login")).form(&[("email", email), ("password", password)]).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = client
-        .get(app.url("/settings/tokens"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url("/settings/tokens")).send().await.expect("send").text().await.expect("text");
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).map(|i| i + marker.len()).expect("csrf");
-    Page {
-        client,
-        csrf: html[start..].chars().take_while(|c| *c != '"').collect(),
-    }
+    Page { client, csrf: html[start..].chars().take_while(|c| *c != '"').collect() }
 }
 
 impl Page {
     async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let mut f: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
         f.extend_from_slice(form);
-        self.client
-            .post(app.url(path))
-            .header("origin", &app.base)
-            .form(&f)
-            .send()
-            .await
-            .expect("send")
+        self.client.post(app.url(path)).header("origin", &app.base).form(&f).send().await.expect("send")
     }
     async fn html(&self, app: &TestApp, path: &str) -> (StatusCode, String) {
         let r = self.client.get(app.url(path)).send().await.expect("send");
@@ -64,18 +41,8 @@ impl Page {
 }
 
 async fn field(app: &TestApp, object: &str, name: &str) -> Option<Value> {
-    let o: Value = app
-        .get(&format!("/api/v1/objects/{object}"))
-        .await
-        .json()
-        .await
-        .expect("json");
-    o["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .find(|f| f["api_name"] == json!(name))
-        .cloned()
+    let o: Value = app.get(&format!("/api/v1/objects/{object}")).await.json().await.expect("json");
+    o["fields"].as_array().expect("fields").iter().find(|f| f["api_name"] == json!(name)).cloned()
 }
 
 async fn admins_shape_objects_from_the_pages(app: &TestApp) {
@@ -100,56 +67,29 @@ async fn admins_shape_objects_from_the_pages(app: &TestApp) {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let tier = field(app, "contact", "tier").await.expect("tier");
-    assert_eq!(
-        tier["options"]["options"][0],
-        json!({"value": "gold", "label_fa": "طلایی", "label_en": "Gold"})
-    );
+    assert_eq!(tier["options"]["options"][0], json!({"value": "gold", "label_fa": "طلایی", "label_en": "Gold"}));
     assert_eq!(tier["indexed"], json!(true));
-    let r = page
-        .post(
-            app,
-            "/admin/objects/contact/fields",
-            &[("api_name", "Bad Name"), ("type", "text")],
-        )
-        .await;
+    let r = page.post(app, "/admin/objects/contact/fields", &[("api_name", "Bad Name"), ("type", "text")]).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.text().await.expect("text").contains("class=\"error\""),
-        "the refusal is shown on the page"
-    );
+    assert!(r.text().await.expect("text").contains("class=\"error\""), "the refusal is shown on the page");
 
     // Hide a standard field; it leaves the forms but keeps its data.
     assert_eq!(
-        page.post(app, "/admin/objects/contact/fields/province/hide", &[])
-            .await
-            .status(),
+        page.post(app, "/admin/objects/contact/fields/province/hide", &[]).await.status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(
-        field(app, "contact", "province").await.expect("province")["hidden"],
-        json!(true)
-    );
+    assert_eq!(field(app, "contact", "province").await.expect("province")["hidden"], json!(true));
     let (_, form) = page.html(app, "/records/contact/new").await;
     assert!(!form.contains("name=\"f.province\"") && form.contains("name=\"f.tier\""));
 
     // Order: move tier up one place.
-    let before = field(app, "contact", "tier").await.expect("tier")["position"]
-        .as_i64()
-        .expect("position");
-    assert_eq!(
-        page.post(app, "/admin/objects/contact/fields/tier/up", &[])
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
-    let after = field(app, "contact", "tier").await.expect("tier")["position"]
-        .as_i64()
-        .expect("position");
+    let before = field(app, "contact", "tier").await.expect("tier")["position"].as_i64().expect("position");
+    assert_eq!(page.post(app, "/admin/objects/contact/fields/tier/up", &[]).await.status(), StatusCode::SEE_OTHER);
+    let after = field(app, "contact", "tier").await.expect("tier")["position"].as_i64().expect("position");
     assert!(after < before, "{after} < {before}");
 
     // Edit choices; removing one in use is refused with the reason.
-    app.create("contact", json!({"last_name": "Gold", "tier": "gold"}))
-        .await;
+    app.create("contact", json!({"last_name": "Gold", "tier": "gold"})).await;
     app.create("contact", json!({"last_name": "Untiered"})).await;
     let r = page
         .post(
@@ -174,10 +114,7 @@ async fn admins_shape_objects_from_the_pages(app: &TestApp) {
                 ("label_fa", "سطح"),
                 ("label_en", "Level"),
                 ("type", "select"),
-                (
-                    "choices",
-                    "gold | طلایی | Gold\nsilver | نقره‌ای | Silver\nbronze | برنزی | Bronze",
-                ),
+                ("choices", "gold | طلایی | Gold\nsilver | نقره‌ای | Silver\nbronze | برنزی | Bronze"),
                 ("indexed", "on"),
                 ("required", "on"),
             ],
@@ -192,10 +129,7 @@ async fn admins_shape_objects_from_the_pages(app: &TestApp) {
                 ("label_fa", "سطح"),
                 ("label_en", "Level"),
                 ("type", "select"),
-                (
-                    "choices",
-                    "gold | طلایی | Gold\nsilver | نقره‌ای | Silver\nbronze | برنزی | Bronze",
-                ),
+                ("choices", "gold | طلایی | Gold\nsilver | نقره‌ای | Silver\nbronze | برنزی | Bronze"),
                 ("indexed", "on"),
             ],
         )
@@ -206,28 +140,13 @@ async fn admins_shape_objects_from_the_pages(app: &TestApp) {
     assert_eq!(tier["options"]["options"].as_array().map(Vec::len), Some(3));
 
     // Remove and restore a custom field; standard fields cannot be removed.
-    assert_eq!(
-        page.post(app, "/admin/objects/contact/fields/tier/delete", &[])
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(page.post(app, "/admin/objects/contact/fields/tier/delete", &[]).await.status(), StatusCode::SEE_OTHER);
     assert!(field(app, "contact", "tier").await.is_none());
     let (_, html) = page.html(app, "/admin/objects/contact").await;
     assert!(html.contains("/admin/objects/contact/fields/tier/restore"));
-    assert_eq!(
-        page.post(app, "/admin/objects/contact/fields/tier/restore", &[])
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(page.post(app, "/admin/objects/contact/fields/tier/restore", &[]).await.status(), StatusCode::SEE_OTHER);
     assert!(field(app, "contact", "tier").await.is_some());
-    assert_eq!(
-        page.post(app, "/admin/objects/contact/fields/city/delete", &[])
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(page.post(app, "/admin/objects/contact/fields/city/delete", &[]).await.status(), StatusCode::OK);
 
     // A custom object appears in the navigation and works at once.
     let r = page
@@ -269,11 +188,7 @@ async fn admins_manage_users_and_everyone_their_tokens(app: &TestApp) {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = page
-        .post(
-            app,
-            "/admin/users",
-            &[("email", "short@test.peyvand.ir"), ("role", "agent"), ("password", "x")],
-        )
+        .post(app, "/admin/users", &[("email", "short@test.peyvand.ir"), ("role", "agent"), ("password", "x")])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let users: Value = app.get("/api/v1/users").await.json().await.expect("json");
@@ -285,13 +200,7 @@ async fn admins_manage_users_and_everyone_their_tokens(app: &TestApp) {
         .cloned()
         .expect("agent");
     assert_eq!(agent["role"], json!("agent"));
-    assert!(
-        users["users"]
-            .as_array()
-            .expect("users")
-            .iter()
-            .all(|u| u["email"] != json!("short@test.peyvand.ir"))
-    );
+    assert!(users["users"].as_array().expect("users").iter().all(|u| u["email"] != json!("short@test.peyvand.ir")));
 
     // The agent signs in, sees no admin pages, and makes and revokes a token of their own.
     let agent_page = signed_in(app, "new@test.peyvand.ir", "temporary pass").await;
@@ -299,55 +208,30 @@ async fn admins_manage_users_and_everyone_their_tokens(app: &TestApp) {
     assert_eq!(agent_page.html(app, "/admin/users").await.0, StatusCode::FORBIDDEN);
     let r = agent_page.post(app, "/settings/tokens", &[("name", "my script")]).await;
     let html = r.text().await.expect("text");
-    let start = html
-        .find("id=\"new-token\">")
-        .map(|i| i + "id=\"new-token\">".len())
-        .expect("token shown once");
+    let start = html.find("id=\"new-token\">").map(|i| i + "id=\"new-token\">".len()).expect("token shown once");
     let secret: String = html[start..].chars().take_while(|c| *c != '<').collect();
     assert!(secret.starts_with("pv_"));
-    assert_eq!(
-        app.send_as(&secret, Method::GET, "/api/v1/me", None).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.send_as(&secret, Method::GET, "/api/v1/me", None).await.status(), StatusCode::OK);
     let (_, html) = agent_page.html(app, "/settings/tokens").await;
     assert!(!html.contains(&secret), "the secret is shown only once");
-    let tokens: Value = app
-        .send_as(&secret, Method::GET, "/api/v1/tokens", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let tokens: Value = app.send_as(&secret, Method::GET, "/api/v1/tokens", None).await.json().await.expect("json");
     let id = tokens["tokens"][0]["id"].as_str().expect("id").to_string();
     assert_eq!(
-        agent_page
-            .post(app, &format!("/settings/tokens/{id}/revoke"), &[])
-            .await
-            .status(),
+        agent_page.post(app, &format!("/settings/tokens/{id}/revoke"), &[]).await.status(),
         StatusCode::SEE_OTHER
     );
-    problem(
-        app.send_as(&secret, Method::GET, "/api/v1/me", None).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    problem(app.send_as(&secret, Method::GET, "/api/v1/me", None).await, StatusCode::UNAUTHORIZED).await;
 
     // Promote, then deactivate: the agent's session ends.
     let agent_id = agent["id"].as_str().expect("id");
     assert_eq!(
-        page.post(app, &format!("/admin/users/{agent_id}"), &[("role", "manager")])
-            .await
-            .status(),
+        page.post(app, &format!("/admin/users/{agent_id}"), &[("role", "manager")]).await.status(),
         StatusCode::SEE_OTHER
     );
-    let r = app
-        .patch(&format!("/api/v1/users/{agent_id}"), json!({"active": false}))
-        .await;
+    let r = app.patch(&format!("/api/v1/users/{agent_id}"), json!({"active": false})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let updated: Value = r.json().await.expect("json");
-    assert_eq!(
-        (updated["role"].clone(), updated["active"].clone()),
-        (json!("manager"), json!(false))
-    );
+    assert_eq!((updated["role"].clone(), updated["active"].clone()), (json!("manager"), json!(false)));
     assert_eq!(
         agent_page.html(app, "/records/contact").await.0,
         StatusCode::SEE_OTHER,
@@ -364,11 +248,6 @@ async fn admins_manage_users_and_everyone_their_tokens(app: &TestApp) {
 
     // The last admin stays an admin.
     let me: Value = app.get("/api/v1/me").await.json().await.expect("json");
-    let r = app
-        .patch(
-            &format!("/api/v1/users/{}", me["id"].as_str().expect("id")),
-            json!({"role": "agent"}),
-        )
-        .await;
+    let r = app.patch(&format!("/api/v1/users/{}", me["id"].as_str().expect("id")), json!({"role": "agent"})).await;
     assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("last_admin"));
 }

@@ -13,9 +13,7 @@ backend_tests!(
 );
 
 async fn count(app: &TestApp, object: &str) -> i64 {
-    app.list(object, &[("total", "true"), ("limit", "1")]).await["total"]
-        .as_i64()
-        .expect("total")
+    app.list(object, &[("total", "true"), ("limit", "1")]).await["total"].as_i64().expect("total")
 }
 
 async fn malformed_requests(app: &TestApp) {
@@ -29,10 +27,7 @@ async fn malformed_requests(app: &TestApp) {
         .send()
         .await
         .expect("send");
-    assert_eq!(
-        problem(r, StatusCode::BAD_REQUEST).await["code"],
-        json!("malformed_json")
-    );
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], json!("malformed_json"));
     let r = app
         .client
         .post(&url)
@@ -43,14 +38,7 @@ async fn malformed_requests(app: &TestApp) {
         .await
         .expect("send");
     problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
-    let r = app
-        .client
-        .post(&url)
-        .bearer_auth(&app.token)
-        .json(&json!({"fields": [1, 2]}))
-        .send()
-        .await
-        .expect("send");
+    let r = app.client.post(&url).bearer_auth(&app.token).json(&json!({"fields": [1, 2]})).send().await.expect("send");
     assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], json!("invalid_body"));
     let r = app
         .client
@@ -71,48 +59,26 @@ async fn malformed_requests(app: &TestApp) {
         .await
         .expect("send");
     problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
-    problem(
-        app.post("/api/v1/records/nothing", json!({"fields": {}})).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        app.get("/api/v1/records/contact/no-such-id").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    problem(app.post("/api/v1/records/nothing", json!({"fields": {}})).await, StatusCode::NOT_FOUND).await;
+    problem(app.get("/api/v1/records/contact/no-such-id").await, StatusCode::NOT_FOUND).await;
     assert_eq!(
         problem(app.get("/api/v1/no/such/route").await, StatusCode::NOT_FOUND).await["code"],
         json!("route_not_found")
     );
     problem(
-        app.client
-            .put(app.url("/api/v1/records/contact"))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .expect("send"),
+        app.client.put(app.url("/api/v1/records/contact")).bearer_auth(&app.token).send().await.expect("send"),
         StatusCode::METHOD_NOT_ALLOWED,
     )
     .await;
     let r = app.get_query("/api/v1/records/contact", &[("filtre", "{}")]).await;
-    assert_eq!(
-        problem(r, StatusCode::BAD_REQUEST).await["code"],
-        json!("unknown_parameter")
-    );
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], json!("unknown_parameter"));
     let r = app.get_query("/api/v1/records/contact", &[("limit", "many")]).await;
     problem(r, StatusCode::BAD_REQUEST).await;
     for (filter, code) in [
         ("{not json", "filter_syntax"),
         (r#"{"field": "nope", "op": "eq", "value": 1}"#, "unknown_field"),
-        (
-            r#"{"field": "last_name", "op": "like", "value": "a"}"#,
-            "unknown_operator",
-        ),
-        (
-            r#"{"field": "last_name", "op": "eq", "value": "x'; DROP TABLE r_contact; --"}"#,
-            "",
-        ),
+        (r#"{"field": "last_name", "op": "like", "value": "a"}"#, "unknown_operator"),
+        (r#"{"field": "last_name", "op": "eq", "value": "x'; DROP TABLE r_contact; --"}"#, ""),
     ] {
         let r = app.get_query("/api/v1/records/contact", &[("filter", filter)]).await;
         if code.is_empty() {
@@ -142,12 +108,7 @@ async fn invalid_values_are_reported_per_field(app: &TestApp) {
         .as_array()
         .expect("errors")
         .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap_or("").to_string(),
-                e["code"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        .map(|e| (e["field"].as_str().unwrap_or("").to_string(), e["code"].as_str().unwrap_or("").to_string()))
         .collect();
     fields.sort();
     let expected: Vec<(String, String)> = [
@@ -164,11 +125,7 @@ async fn invalid_values_are_reported_per_field(app: &TestApp) {
     .collect();
     assert_eq!(fields, expected);
     assert!(
-        body["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty()))
+        body["errors"].as_array().expect("errors").iter().all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty()))
     );
     // The same request in Persian says so in Persian.
     let r = app
@@ -187,156 +144,71 @@ async fn invalid_values_are_reported_per_field(app: &TestApp) {
 }
 
 async fn hostile_strings_are_stored_as_typed(app: &TestApp) {
-    let hostile = [
-        "Robert'); DROP TABLE r_contact;--",
-        "\" OR 1=1 --",
-        "%_\\",
-        "<script>alert(1)</script>",
-        "مدیر ‌‌ فروش",
-    ];
+    let hostile =
+        ["Robert'); DROP TABLE r_contact;--", "\" OR 1=1 --", "%_\\", "<script>alert(1)</script>", "مدیر ‌‌ فروش"];
     for s in hostile {
         let r = app.create("contact", json!({"last_name": s, "job_title": s})).await;
         assert_eq!(r["fields"]["last_name"], json!(s));
     }
-    let r = app
-        .post(
-            "/api/v1/records/contact",
-            json!({"fields": {"last_name": "a\u{0000}b"}}),
-        )
-        .await;
-    assert_eq!(
-        problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"],
-        json!("control_characters")
-    );
+    let r = app.post("/api/v1/records/contact", json!({"fields": {"last_name": "a\u{0000}b"}})).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], json!("control_characters"));
     let filter = json!({"field": "last_name", "op": "contains", "value": "%_\\"}).to_string();
     let page = app.list("contact", &[("filter", &filter)]).await;
-    assert_eq!(
-        page["records"].as_array().map(Vec::len),
-        Some(1),
-        "LIKE wildcards are matched literally"
-    );
+    assert_eq!(page["records"].as_array().map(Vec::len), Some(1), "LIKE wildcards are matched literally");
     assert_eq!(count(app, "contact").await, hostile.len() as i64);
 }
 
 async fn unique_values_and_schema_changes(app: &TestApp) {
-    app.add_field("contact", json!({"api_name": "code", "type": "text", "unique": true}))
-        .await;
+    app.add_field("contact", json!({"api_name": "code", "type": "text", "unique": true})).await;
     app.create("contact", json!({"last_name": "A", "code": "C-1"})).await;
-    let r = app
-        .post(
-            "/api/v1/records/contact",
-            json!({"fields": {"last_name": "B", "code": "C-1"}}),
-        )
-        .await;
+    let r = app.post("/api/v1/records/contact", json!({"fields": {"last_name": "B", "code": "C-1"}})).await;
     let body = problem(r, StatusCode::CONFLICT).await;
     assert_eq!(body["errors"][0]["field"], json!("code"));
     assert_eq!(count(app, "contact").await, 1);
 
     // Making a field unique while values repeat is refused.
-    app.create("contact", json!({"last_name": "Twin", "city": "Yazd"}))
-        .await;
-    app.create("contact", json!({"last_name": "Twin", "city": "Yazd"}))
-        .await;
-    let r = app
-        .patch("/api/v1/objects/contact/fields/city", json!({"unique": true}))
-        .await;
-    assert_eq!(
-        problem(r, StatusCode::CONFLICT).await["code"],
-        json!("duplicate_values")
-    );
+    app.create("contact", json!({"last_name": "Twin", "city": "Yazd"})).await;
+    app.create("contact", json!({"last_name": "Twin", "city": "Yazd"})).await;
+    let r = app.patch("/api/v1/objects/contact/fields/city", json!({"unique": true})).await;
+    assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("duplicate_values"));
 
     // A conversion that would lose values is refused and changes nothing; a safe one keeps them.
-    app.add_field("contact", json!({"api_name": "size", "type": "text"}))
-        .await;
-    let odd = app
-        .create("contact", json!({"last_name": "Odd", "size": "large"}))
-        .await;
+    app.add_field("contact", json!({"api_name": "size", "type": "text"})).await;
+    let odd = app.create("contact", json!({"last_name": "Odd", "size": "large"})).await;
     let even = app.create("contact", json!({"last_name": "Even", "size": "۴۲"})).await;
-    let r = app
-        .patch("/api/v1/objects/contact/fields/size", json!({"type": "integer"}))
-        .await;
+    let r = app.patch("/api/v1/objects/contact/fields/size", json!({"type": "integer"})).await;
     let body = problem(r, StatusCode::CONFLICT).await;
     assert_eq!(body["code"], json!("conversion_loses_data"));
     assert_eq!(body["errors"][0]["params"]["records"], json!(1));
     assert_eq!(body["errors"][0]["params"]["examples"], json!([odd["id"]]));
     let p = format!("/api/v1/records/contact/{}", even["id"].as_str().expect("id"));
-    assert_eq!(
-        app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"],
-        json!("۴۲")
-    );
+    assert_eq!(app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"], json!("۴۲"));
     let p_odd = format!("/api/v1/records/contact/{}", odd["id"].as_str().expect("id"));
-    assert_eq!(
-        app.patch(&p_odd, json!({"fields": {"size": "7"}})).await.status(),
-        StatusCode::OK
-    );
-    let r = app
-        .patch("/api/v1/objects/contact/fields/size", json!({"type": "integer"}))
-        .await;
+    assert_eq!(app.patch(&p_odd, json!({"fields": {"size": "7"}})).await.status(), StatusCode::OK);
+    let r = app.patch("/api/v1/objects/contact/fields/size", json!({"type": "integer"})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"],
-        json!(42)
-    );
+    assert_eq!(app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"], json!(42));
 
     // Standard fields are hidden, not removed; removed custom fields come back with their values.
     assert_eq!(
-        problem(
-            app.delete("/api/v1/objects/contact/fields/city").await,
-            StatusCode::CONFLICT
-        )
-        .await["code"],
+        problem(app.delete("/api/v1/objects/contact/fields/city").await, StatusCode::CONFLICT).await["code"],
         json!("builtin_field")
     );
-    let r = app
-        .patch("/api/v1/objects/contact/fields/province", json!({"hidden": true}))
-        .await;
+    let r = app.patch("/api/v1/objects/contact/fields/province", json!({"hidden": true})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        app.delete("/api/v1/objects/contact/fields/size").await.status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.delete("/api/v1/objects/contact/fields/size").await.status(), StatusCode::NO_CONTENT);
     let object: Value = app.get("/api/v1/objects/contact").await.json().await.expect("json");
-    assert!(
-        object["fields"]
-            .as_array()
-            .expect("fields")
-            .iter()
-            .all(|f| f["api_name"] != json!("size"))
-    );
-    let r = app
-        .patch("/api/v1/objects/contact/fields/size", json!({"archived": false}))
-        .await;
+    assert!(object["fields"].as_array().expect("fields").iter().all(|f| f["api_name"] != json!("size")));
+    let r = app.patch("/api/v1/objects/contact/fields/size", json!({"archived": false})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"],
-        json!(42)
-    );
+    assert_eq!(app.get(&p).await.json::<Value>().await.expect("json")["fields"]["size"], json!(42));
 
-    let r = app
-        .post(
-            "/api/v1/objects/contact/fields",
-            json!({"api_name": "Bad Name", "type": "text"}),
-        )
-        .await;
-    assert_eq!(
-        problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"],
-        json!("invalid_api_name")
-    );
-    let r = app
-        .post(
-            "/api/v1/objects/contact/fields",
-            json!({"api_name": "x", "type": "no_such_type"}),
-        )
-        .await;
+    let r = app.post("/api/v1/objects/contact/fields", json!({"api_name": "Bad Name", "type": "text"})).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], json!("invalid_api_name"));
+    let r = app.post("/api/v1/objects/contact/fields", json!({"api_name": "x", "type": "no_such_type"})).await;
     problem(r, StatusCode::BAD_REQUEST).await;
     let r = app
-        .post(
-            "/api/v1/objects/contact/fields",
-            json!({"api_name": "needed", "type": "text", "required": true}),
-        )
+        .post("/api/v1/objects/contact/fields", json!({"api_name": "needed", "type": "text", "required": true}))
         .await;
-    assert_eq!(
-        problem(r, StatusCode::CONFLICT).await["code"],
-        json!("required_needs_default")
-    );
+    assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("required_needs_default"));
 }

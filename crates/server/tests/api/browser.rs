@@ -49,17 +49,9 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     // The company is found by typing part of its name.
     browser.type_into("input.lookup", "فولاد").await;
     // The list narrows to the match (the empty choice and the one company) before one is picked.
-    browser
-        .wait_until("document.querySelectorAll('#f-company option').length === 2")
-        .await;
+    browser.wait_until("document.querySelectorAll('#f-company option').length === 2").await;
     let companies = app
-        .list(
-            "company",
-            &[(
-                "filter",
-                &json!({"field": "name", "op": "eq", "value": "فولاد پارس"}).to_string(),
-            )],
-        )
+        .list("company", &[("filter", &json!({"field": "name", "op": "eq", "value": "فولاد پارس"}).to_string())])
         .await;
     let company_id = companies["records"][0]["id"].as_str().expect("company").to_string();
     browser.select("#f-company", &company_id).await;
@@ -73,10 +65,7 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     assert_eq!(day, 1, "the first day of the shown month was picked: {picked}");
     browser.click(".record-form button[type=submit]").await;
     let page = browser.wait_for_text("main", "کاوه یزدانی").await;
-    assert!(
-        page.contains(&picked),
-        "the record shows the Jalali date {picked}:\n{page}"
-    );
+    assert!(page.contains(&picked), "the record shows the Jalali date {picked}:\n{page}");
     assert!(page.contains("طلایی"));
     assert!(page.contains("فولاد پارس"), "the company picked by name");
     browser.screenshot("contact-fa").await;
@@ -107,11 +96,7 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.screenshot("contact-en").await;
 
     // Filter the list with the builder and save the filter as a shared view.
-    app.create(
-        "contact",
-        json!({"first_name": "Silver", "last_name": "Person", "tier": "silver"}),
-    )
-    .await;
+    app.create("contact", json!({"first_name": "Silver", "last_name": "Person", "tier": "silver"})).await;
     browser.goto(&app.url("/records/contact")).await;
     browser.click("#filter-panel summary").await;
     browser.select(".builder .condition select[name=cf]", "tier").await;
@@ -120,10 +105,7 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.click(".builder button[type=submit]").await;
     browser.wait_for_text("#total", "1 record").await;
     let table = browser.text("table").await;
-    assert!(
-        table.contains("کاوه یزدانی") && !table.contains("Silver Person"),
-        "{table}"
-    );
+    assert!(table.contains("کاوه یزدانی") && !table.contains("Silver Person"), "{table}");
     browser.click("details:has(.save-view) summary").await;
     browser.type_into(".save-view input[name=name]", "Gold members").await;
     browser.click(".save-view input[name=shared]").await;
@@ -132,12 +114,7 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     assert!(browser.url().await.contains("view="));
     assert!(browser.text("table").await.contains("کاوه یزدانی"));
     browser.screenshot("contacts-saved-view-en").await;
-    let views: serde_json::Value = app
-        .get("/api/v1/views?object=contact")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let views: serde_json::Value = app.get("/api/v1/views?object=contact").await.json().await.expect("json");
     assert_eq!(views["views"][0]["name"], json!("Gold members"));
     assert_eq!(views["views"][0]["shared"], json!(true));
 
@@ -160,17 +137,8 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.screenshot("board-en").await;
     let path = format!("/api/v1/records/contact/{id}");
     let tier = |v: serde_json::Value| v["fields"]["tier"].clone();
-    assert_eq!(
-        tier(app.get(&path).await.json().await.expect("json")),
-        json!("silver"),
-        "the drop changed the field"
-    );
-    assert!(
-        browser
-            .text(".board-column[data-value=silver]")
-            .await
-            .contains("کاوه یزدانی")
-    );
+    assert_eq!(tier(app.get(&path).await.json().await.expect("json")), json!("silver"), "the drop changed the field");
+    assert!(browser.text(".board-column[data-value=silver]").await.contains("کاوه یزدانی"));
     browser.click(".toast-undo").await;
     let mut undone = false;
     for _ in 0..50 {
@@ -181,31 +149,18 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(undone, "undo put the card back");
-    browser
-        .wait_for_text(".board-column[data-value=gold]", "کاوه یزدانی")
-        .await;
+    browser.wait_for_text(".board-column[data-value=gold]", "کاوه یزدانی").await;
     // Without a mouse: the card's own "move to" list.
     browser.select(&format!("#card-{id} select.card-move"), "silver").await;
-    browser
-        .wait_for_text(".board-column[data-value=silver]", "کاوه یزدانی")
-        .await;
+    browser.wait_for_text(".board-column[data-value=silver]", "کاوه یزدانی").await;
     assert_eq!(tier(app.get(&path).await.json().await.expect("json")), json!("silver"));
 
     // Edit a cell of the list in place.
     browser.goto(&app.url("/records/contact")).await;
     browser.script("document.querySelector('td.editable[data-field=job_title]').dispatchEvent(new MouseEvent('dblclick', {bubbles: true}))").await;
-    browser
-        .type_into(
-            "td[data-field=job_title] form.cell-edit input[name='f.job_title']",
-            "Buyer",
-        )
-        .await;
-    browser
-        .click("td[data-field=job_title] form.cell-edit button[type=submit]")
-        .await;
-    browser
-        .wait_for_text("td[data-field=job_title] .cell-value", "Buyer")
-        .await;
+    browser.type_into("td[data-field=job_title] form.cell-edit input[name='f.job_title']", "Buyer").await;
+    browser.click("td[data-field=job_title] form.cell-edit button[type=submit]").await;
+    browser.wait_for_text("td[data-field=job_title] .cell-value", "Buyer").await;
     browser.screenshot("contacts-inline-edit-en").await;
 
     // On a phone.

@@ -53,30 +53,14 @@ impl TestApp {
         let test_db = TestDb::new(backend).await?;
         let db = Db::open(&test_db.url).await.expect("open database");
         let hash = peyvand_web::auth::hash_password(PASSWORD).expect("hash");
-        db.create_user(ADMIN_EMAIL, "Admin", Role::Admin, &hash, "en")
-            .await
-            .expect("admin");
-        let running = peyvand::start(
-            db.clone(),
-            "127.0.0.1:0",
-            peyvand_web::WebConfig::default(),
-            std::future::pending(),
-        )
-        .await
-        .expect("start");
+        db.create_user(ADMIN_EMAIL, "Admin", Role::Admin, &hash, "en").await.expect("admin");
+        let running =
+            peyvand::start(db.clone(), "127.0.0.1:0", peyvand_web::WebConfig::default(), std::future::pending())
+                .await
+                .expect("start");
         let base = format!("http://{}", running.addr);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let mut app = TestApp {
-            base,
-            client,
-            token: String::new(),
-            db,
-            running,
-            test_db,
-        };
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let mut app = TestApp { base, client, token: String::new(), db, running, test_db };
         app.token = app.token_for(ADMIN_EMAIL, PASSWORD).await;
         Some(app)
     }
@@ -96,20 +80,12 @@ impl TestApp {
             .await
             .expect("send");
         assert_eq!(r.status(), StatusCode::CREATED, "token for {email}");
-        r.json::<Value>().await.expect("json")["token"]
-            .as_str()
-            .expect("token")
-            .to_string()
+        r.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_string()
     }
 
     /// Adds a user with a role and returns an API token for them.
     pub async fn user_with_role(&self, email: &str, role: &str) -> String {
-        let r = self
-            .post(
-                "/api/v1/users",
-                json!({"email": email, "role": role, "password": PASSWORD}),
-            )
-            .await;
+        let r = self.post("/api/v1/users", json!({"email": email, "role": role, "password": PASSWORD})).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         self.token_for(email, PASSWORD).await
     }
@@ -119,11 +95,7 @@ impl TestApp {
     }
 
     pub async fn send_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Response {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token)
-            .header("accept-language", "en");
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(token).header("accept-language", "en");
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -134,13 +106,7 @@ impl TestApp {
         self.send_as(&self.token, Method::GET, path, None).await
     }
     pub async fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Response {
-        self.client
-            .get(self.url(path))
-            .query(query)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("send")
+        self.client.get(self.url(path)).query(query).bearer_auth(&self.token).send().await.expect("send")
     }
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.send_as(&self.token, Method::POST, path, Some(body)).await
@@ -154,9 +120,7 @@ impl TestApp {
 
     /// Creates a record and returns its JSON.
     pub async fn create(&self, object: &str, fields: Value) -> Value {
-        let r = self
-            .post(&format!("/api/v1/records/{object}"), json!({ "fields": fields }))
-            .await;
+        let r = self.post(&format!("/api/v1/records/{object}"), json!({ "fields": fields })).await;
         let status = r.status();
         let body: Value = r.json().await.expect("json");
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -184,12 +148,7 @@ impl TestApp {
 /// Reads a problem document, checking its content type and status.
 pub async fn problem(r: Response, status: StatusCode) -> Value {
     assert_eq!(r.status(), status);
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert_eq!(ct, "application/problem+json");
     let body: Value = r.json().await.expect("problem json");
     assert_eq!(body["status"], json!(status.as_u16()));

@@ -37,14 +37,7 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = client
-        .get(app.url("/records/contact/import"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url("/records/contact/import")).send().await.expect("send").text().await.expect("text");
     assert!(html.contains("enctype=\"multipart/form-data\""));
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).map(|i| i + marker.len()).expect("csrf");
@@ -60,30 +53,12 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
             .body(multipart(boundary, &csrf, "people.csv", csv.as_bytes()))
             .send()
     };
-    assert_eq!(
-        upload("forged".into()).await.expect("send").status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(upload("forged".into()).await.expect("send").status(), StatusCode::FORBIDDEN);
     let r = upload(csrf.clone()).await.expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let job = r
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .expect("job page")
-        .to_string();
-    let preview = client
-        .get(app.url(&job))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        preview.contains("<option value=\"first_name\" selected>"),
-        "the first column maps to first_name"
-    );
+    let job = r.headers().get("location").and_then(|l| l.to_str().ok()).expect("job page").to_string();
+    let preview = client.get(app.url(&job)).send().await.expect("send").text().await.expect("text");
+    assert!(preview.contains("<option value=\"first_name\" selected>"), "the first column maps to first_name");
     assert!(preview.contains("<option value=\"emails\" selected>"));
     assert!(preview.contains("negar@example.ir"), "a preview of the values");
 
@@ -107,23 +82,13 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let mut page = String::new();
     for _ in 0..100 {
-        page = client
-            .get(app.url(&job))
-            .send()
-            .await
-            .expect("send")
-            .text()
-            .await
-            .expect("text");
+        page = client.get(app.url(&job)).send().await.expect("send").text().await.expect("text");
         if page.contains("id=\"import-summary\"") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(
-        page.contains("2 rows: 1 created, 0 updated, 0 skipped, 0 imported before, 1 failed."),
-        "{page}"
-    );
+    assert!(page.contains("2 rows: 1 created, 0 updated, 0 skipped, 0 imported before, 1 failed."), "{page}");
     assert!(page.contains("Not a valid e-mail address."));
     let errors = client
         .get(app.url(&format!("/imports/{id}/errors.csv")))
@@ -135,10 +100,7 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
         .expect("text");
     assert!(errors.contains("3,ایمیل,emails,invalid_email,not-an-email"), "{errors}");
     let filter = json!({"field": "emails", "op": "eq", "value": "negar@example.ir"}).to_string();
-    assert_eq!(
-        app.list("contact", &[("filter", &filter), ("total", "1")]).await["total"],
-        json!(1)
-    );
+    assert_eq!(app.list("contact", &[("filter", &filter), ("total", "1")]).await["total"], json!(1));
     // The job belongs to its user only.
     app.user_with_role("other@test.peyvand.ir", "agent").await;
     let other = reqwest::Client::builder()
@@ -153,17 +115,9 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(other.get(app.url(&job)).send().await.expect("send").status(), StatusCode::NOT_FOUND);
     assert_eq!(
-        other.get(app.url(&job)).send().await.expect("send").status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        other
-            .get(app.url(&format!("/imports/{id}/errors.csv")))
-            .send()
-            .await
-            .expect("send")
-            .status(),
+        other.get(app.url(&format!("/imports/{id}/errors.csv"))).send().await.expect("send").status(),
         StatusCode::NOT_FOUND
     );
 }

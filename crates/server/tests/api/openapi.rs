@@ -9,12 +9,7 @@ use serde_json::{Value, json};
 backend_tests!(every_documented_operation_is_routed);
 
 async fn every_documented_operation_is_routed(app: &TestApp) {
-    let r = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .expect("send");
+    let r = app.client.get(app.url("/api/v1/openapi.json")).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.expect("json");
     assert_eq!(doc["openapi"], json!("3.1.0"));
@@ -24,28 +19,15 @@ async fn every_documented_operation_is_routed(app: &TestApp) {
         for (method, op) in item.as_object().expect("path item") {
             operations += 1;
             assert!(op["operationId"].is_string());
-            let concrete = path
-                .replace("{object}", "contact")
-                .replace("{id}", "nonexistent")
-                .replace("{field}", "nonexistent");
+            let concrete =
+                path.replace("{object}", "contact").replace("{id}", "nonexistent").replace("{field}", "nonexistent");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let body = if matches!(method, Method::POST | Method::PATCH) {
-                Some(json!({}))
-            } else {
-                None
-            };
+            let body = if matches!(method, Method::POST | Method::PATCH) { Some(json!({})) } else { None };
             let r = app.send_as(&app.token, method.clone(), &concrete, body).await;
             let status = r.status();
             let text = r.text().await.unwrap_or_default();
-            assert_ne!(
-                status,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {path} is documented but not routed"
-            );
-            assert!(
-                !text.contains("route_not_found"),
-                "{method} {path} is documented but not routed"
-            );
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is documented but not routed");
+            assert!(!text.contains("route_not_found"), "{method} {path} is documented but not routed");
             assert!(status.as_u16() < 500, "{method} {path} answered {status}: {text}");
         }
     }

@@ -14,11 +14,7 @@ backend_tests!(
 );
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 fn csrf_of(html: &str) -> String {
@@ -31,29 +27,14 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client) {
     let r = client
         .post(app.url("/login"))
         .header("origin", &app.base)
-        .form(&[
-            ("email", ADMIN_EMAIL),
-            ("password", PASSWORD),
-            ("next", "/records/contact"),
-        ])
+        .form(&[("email", ADMIN_EMAIL), ("password", PASSWORD), ("next", "/records/contact")])
         .send()
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    assert_eq!(
-        r.headers().get("location").and_then(|v| v.to_str().ok()),
-        Some("/records/contact")
-    );
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/records/contact"));
 }
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
@@ -84,14 +65,7 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
     let page = format!("/records/contact/{}", contact["id"].as_str().expect("id"));
 
     // The admin's language is English (see TestApp); switch to Persian with the form.
-    let html = client
-        .get(app.url(&page))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url(&page)).send().await.expect("send").text().await.expect("text");
     assert!(html.contains("dir=\"ltr\""));
     assert!(html.contains("1990-03-21"), "Gregorian date in English");
     let r = client
@@ -103,30 +77,13 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = client
-        .get(app.url(&page))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url(&page)).send().await.expect("send").text().await.expect("text");
     assert!(html.contains("dir=\"rtl\""));
-    assert!(
-        html.contains("۱۳۶۹/۰۱/۰۱"),
-        "the same date in Jalali with Persian digits"
-    );
+    assert!(html.contains("۱۳۶۹/۰۱/۰۱"), "the same date in Jalali with Persian digits");
     assert!(html.contains("فولاد پارس"), "the related company by name");
     assert!(html.contains("تاریخچه"), "the history in Persian");
 
-    let list = client
-        .get(app.url("/records/contact"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let list = client.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("text");
     assert!(list.contains("مریم احمدی") && list.contains("مخاطبان"));
     let filtered = client
         .get(app.url("/records/contact?q=%D8%A7%D8%AD%D9%85%D8%AF%D9%8A"))
@@ -145,30 +102,14 @@ async fn sign_in_and_read_in_both_languages(app: &TestApp) {
         .text()
         .await
         .expect("text");
-    assert!(
-        company_page.contains("مریم احمدی"),
-        "the company page lists its contacts"
-    );
-    let search = client
-        .get(app.url("/search?q=%D9%85%D8%B1%DB%8C"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    assert!(company_page.contains("مریم احمدی"), "the company page lists its contacts");
+    let search =
+        client.get(app.url("/search?q=%D9%85%D8%B1%DB%8C")).send().await.expect("send").text().await.expect("text");
     assert!(search.contains(&page));
-    let missing = client
-        .get(app.url("/records/contact/nothing"))
-        .send()
-        .await
-        .expect("send");
+    let missing = client.get(app.url("/records/contact/nothing")).send().await.expect("send");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let css = client.get(app.url("/assets/app.css")).send().await.expect("send");
-    assert_eq!(
-        css.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("text/css; charset=utf-8")
-    );
+    assert_eq!(css.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/css; charset=utf-8"));
 }
 
 async fn forms_need_the_csrf_token(app: &TestApp) {
@@ -190,14 +131,7 @@ async fn forms_need_the_csrf_token(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let html = client
-        .get(app.url("/records/company"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url("/records/company")).send().await.expect("send").text().await.expect("text");
     let r = client
         .post(app.url("/api/v1/records/company"))
         .header("x-csrf-token", csrf_of(&html))
@@ -214,64 +148,29 @@ async fn forms_need_the_csrf_token(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        client
-            .get(app.url("/records/company"))
-            .send()
-            .await
-            .expect("send")
-            .status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(client.get(app.url("/records/company")).send().await.expect("send").status(), StatusCode::SEE_OTHER);
 }
 
 async fn health_and_request_ids(app: &TestApp) {
     let r = app.client.get(app.url("/healthz")).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().get("x-request-id").is_some_and(|v| v.len() >= 32));
-    let r = app
-        .client
-        .get(app.url("/readyz"))
-        .header("x-request-id", "trace-me")
-        .send()
-        .await
-        .expect("send");
+    let r = app.client.get(app.url("/readyz")).header("x-request-id", "trace-me").send().await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        r.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
-        Some("trace-me")
-    );
+    assert_eq!(r.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me"));
 }
 
 async fn fields_edit_in_place(app: &TestApp) {
     let client = browser();
     sign_in(app, &client).await;
-    let contact = app
-        .create("contact", json!({"last_name": "Inline", "phones": ["09121234567"]}))
-        .await;
+    let contact = app.create("contact", json!({"last_name": "Inline", "phones": ["09121234567"]})).await;
     let id = contact["id"].as_str().expect("id");
-    let html = client
-        .get(app.url(&format!("/records/contact/{id}")))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html =
+        client.get(app.url(&format!("/records/contact/{id}"))).send().await.expect("send").text().await.expect("text");
     let csrf = csrf_of(&html);
     let cell = format!("/records/contact/{id}/cell/birth_date");
-    let editor = client
-        .get(app.url(&cell))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        editor.contains("name=\"f.birth_date\"") && editor.contains("hx-post"),
-        "{editor}"
-    );
+    let editor = client.get(app.url(&cell)).send().await.expect("send").text().await.expect("text");
+    assert!(editor.contains("name=\"f.birth_date\"") && editor.contains("hx-post"), "{editor}");
     let r = client
         .post(app.url(&cell))
         .header("origin", &app.base)
@@ -290,18 +189,9 @@ async fn fields_edit_in_place(app: &TestApp) {
         .expect("send");
     let shown = r.text().await.expect("text");
     assert!(shown.contains("2024-03-20") && !shown.contains("<form"), "{shown}");
-    let now: serde_json::Value = app
-        .get(&format!("/api/v1/records/contact/{id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let now: serde_json::Value = app.get(&format!("/api/v1/records/contact/{id}")).await.json().await.expect("json");
     assert_eq!(now["fields"]["birth_date"], json!("2024-03-20"));
-    assert_eq!(
-        now["fields"]["phones"],
-        json!(["+989121234567"]),
-        "other fields stay as they were"
-    );
+    assert_eq!(now["fields"]["phones"], json!(["+989121234567"]), "other fields stay as they were");
     let r = client
         .post(app.url(&cell))
         .header("origin", &app.base)
@@ -310,37 +200,17 @@ async fn fields_edit_in_place(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let shown = client
-        .get(app.url(&format!("{cell}?show=1")))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let shown = client.get(app.url(&format!("{cell}?show=1"))).send().await.expect("send").text().await.expect("text");
     assert!(shown.contains("2024-03-20"));
 }
 
 async fn display_preferences(app: &TestApp) {
     let client = browser();
     sign_in(app, &client).await;
-    app.add_field(
-        "company",
-        json!({"api_name": "revenue", "type": "currency", "label_en": "Revenue"}),
-    )
-    .await;
-    let company = app
-        .create("company", json!({"name": "Toman Co", "revenue": "1234565"}))
-        .await;
+    app.add_field("company", json!({"api_name": "revenue", "type": "currency", "label_en": "Revenue"})).await;
+    let company = app.create("company", json!({"name": "Toman Co", "revenue": "1234565"})).await;
     let page = format!("/records/company/{}", company["id"].as_str().expect("id"));
-    let html = client
-        .get(app.url(&page))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url(&page)).send().await.expect("send").text().await.expect("text");
     assert!(html.contains("1,234,565 IRR") && html.contains("data-theme=\"light\""));
     let csrf = csrf_of(&html);
     for (name, value) in [("money", "toman"), ("theme", "dark")] {
@@ -354,28 +224,15 @@ async fn display_preferences(app: &TestApp) {
             .expect("send");
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
-    let html = client
-        .get(app.url(&page))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url(&page)).send().await.expect("send").text().await.expect("text");
     assert!(html.contains("123,456.5 toman"), "an exact tenth, in toman");
     assert!(html.contains("data-theme=\"dark\""));
     // The API is not affected: amounts stay exact rials.
     let api: serde_json::Value = app
-        .get(&format!(
-            "/api/v1/records/company/{}",
-            company["id"].as_str().expect("id")
-        ))
+        .get(&format!("/api/v1/records/company/{}", company["id"].as_str().expect("id")))
         .await
         .json()
         .await
         .expect("json");
-    assert_eq!(
-        api["fields"]["revenue"],
-        json!({"amount": "1234565", "currency": "IRR"})
-    );
+    assert_eq!(api["fields"]["revenue"], json!({"amount": "1234565", "currency": "IRR"}));
 }

@@ -24,20 +24,11 @@ fn names(page: &Value) -> Vec<String> {
 }
 
 async fn custom_fields_filter_and_sort(app: &TestApp) {
-    app.add_field(
-        "contact",
-        json!({"api_name": "score", "type": "integer", "indexed": true, "label_fa": "امتیاز"}),
-    )
-    .await;
-    app.add_field("contact", json!({"api_name": "joined", "type": "date"}))
+    app.add_field("contact", json!({"api_name": "score", "type": "integer", "indexed": true, "label_fa": "امتیاز"}))
         .await;
-    app.add_field("contact", json!({"api_name": "budget", "type": "currency"}))
-        .await;
-    app.add_field(
-        "contact",
-        json!({"api_name": "vip", "type": "boolean", "default_value": false}),
-    )
-    .await;
+    app.add_field("contact", json!({"api_name": "joined", "type": "date"})).await;
+    app.add_field("contact", json!({"api_name": "budget", "type": "currency"})).await;
+    app.add_field("contact", json!({"api_name": "vip", "type": "boolean", "default_value": false})).await;
     app.add_field(
         "contact",
         json!({"api_name": "tier", "type": "select", "options": {"options": [{"value": "gold"}, {"value": "silver"}]}}),
@@ -60,66 +51,18 @@ async fn custom_fields_filter_and_sort(app: &TestApp) {
 
     let f = |filter: Value| filter.to_string();
     let cases: Vec<(Value, &str, Vec<&str>)> = vec![
-        (
-            json!({"field": "score", "op": "gt", "value": 15}),
-            "score",
-            vec!["Ahmadi", "کریمی", "Zand"],
-        ),
-        (
-            json!({"field": "score", "op": "lte", "value": "۲۰"}),
-            "score",
-            vec!["رضایی", "Ahmadi"],
-        ),
-        (
-            json!({"field": "score", "op": "between", "value": [10, 30]}),
-            "-score",
-            vec!["کریمی", "Ahmadi", "رضایی"],
-        ),
-        (
-            json!({"field": "score", "op": "in", "value": [10, 40]}),
-            "score",
-            vec!["رضایی", "Zand"],
-        ),
-        (
-            json!({"field": "score", "op": "is_empty", "value": true}),
-            "",
-            vec!["Empty"],
-        ),
-        (
-            json!({"field": "tier", "op": "ne", "value": "gold"}),
-            "last_name",
-            vec!["Empty", "Zand", "رضایی"],
-        ),
-        (
-            json!({"field": "joined", "op": "gte", "value": "2024-01-01"}),
-            "joined",
-            vec!["کریمی", "Ahmadi"],
-        ),
-        (
-            json!({"field": "budget", "op": "lt", "value": "1000000"}),
-            "budget",
-            vec!["رضایی", "Ahmadi"],
-        ),
-        (
-            json!({"field": "vip", "op": "eq", "value": true}),
-            "last_name",
-            vec!["Zand", "کریمی"],
-        ),
-        (
-            json!({"field": "last_name", "op": "contains", "value": "HMAD"}),
-            "",
-            vec!["Ahmadi"],
-        ),
-        (
-            json!({"field": "last_name", "op": "starts_with", "value": "رض"}),
-            "",
-            vec!["رضایی"],
-        ),
-        (
-            json!({"field": "last_name", "op": "contains", "value": "كريم"}),
-            "",
-            vec!["کریمی"],
-        ),
+        (json!({"field": "score", "op": "gt", "value": 15}), "score", vec!["Ahmadi", "کریمی", "Zand"]),
+        (json!({"field": "score", "op": "lte", "value": "۲۰"}), "score", vec!["رضایی", "Ahmadi"]),
+        (json!({"field": "score", "op": "between", "value": [10, 30]}), "-score", vec!["کریمی", "Ahmadi", "رضایی"]),
+        (json!({"field": "score", "op": "in", "value": [10, 40]}), "score", vec!["رضایی", "Zand"]),
+        (json!({"field": "score", "op": "is_empty", "value": true}), "", vec!["Empty"]),
+        (json!({"field": "tier", "op": "ne", "value": "gold"}), "last_name", vec!["Empty", "Zand", "رضایی"]),
+        (json!({"field": "joined", "op": "gte", "value": "2024-01-01"}), "joined", vec!["کریمی", "Ahmadi"]),
+        (json!({"field": "budget", "op": "lt", "value": "1000000"}), "budget", vec!["رضایی", "Ahmadi"]),
+        (json!({"field": "vip", "op": "eq", "value": true}), "last_name", vec!["Zand", "کریمی"]),
+        (json!({"field": "last_name", "op": "contains", "value": "HMAD"}), "", vec!["Ahmadi"]),
+        (json!({"field": "last_name", "op": "starts_with", "value": "رض"}), "", vec!["رضایی"]),
+        (json!({"field": "last_name", "op": "contains", "value": "كريم"}), "", vec!["کریمی"]),
         (
             json!({"or": [{"field": "tier", "op": "eq", "value": "silver"}, {"and": [{"field": "vip", "op": "eq", "value": true}, {"field": "score", "op": "lt", "value": 35}]}]}),
             "-score",
@@ -127,52 +70,26 @@ async fn custom_fields_filter_and_sort(app: &TestApp) {
         ),
     ];
     for (filter, sort, expected) in cases {
-        let page = app
-            .list(
-                "contact",
-                &[("filter", &f(filter.clone())), ("sort", sort), ("total", "true")],
-            )
-            .await;
+        let page = app.list("contact", &[("filter", &f(filter.clone())), ("sort", sort), ("total", "true")]).await;
         assert_eq!(names(&page), expected, "filter {filter} sort {sort}");
         assert_eq!(page["total"], json!(expected.len()), "filter {filter}");
     }
     // The default value applied to records created before and after the field.
-    let page = app
-        .list(
-            "contact",
-            &[(
-                "filter",
-                &f(json!({"field": "last_name", "op": "eq", "value": "Empty"})),
-            )],
-        )
-        .await;
+    let page =
+        app.list("contact", &[("filter", &f(json!({"field": "last_name", "op": "eq", "value": "Empty"})))]).await;
     assert_eq!(page["records"][0]["fields"]["vip"], json!(false));
     assert_eq!(page["records"][0]["fields"]["budget"], Value::Null);
-    let karimi = app
-        .list(
-            "contact",
-            &[("filter", &f(json!({"field": "score", "op": "eq", "value": 30})))],
-        )
-        .await;
-    assert_eq!(
-        karimi["records"][0]["fields"]["budget"],
-        json!({"amount": "1500000", "currency": "IRR"})
-    );
+    let karimi = app.list("contact", &[("filter", &f(json!({"field": "score", "op": "eq", "value": 30})))]).await;
+    assert_eq!(karimi["records"][0]["fields"]["budget"], json!({"amount": "1500000", "currency": "IRR"}));
 }
 
 async fn keyset_pages_cover_everything_once(app: &TestApp) {
-    app.add_field(
-        "contact",
-        json!({"api_name": "rank", "type": "integer", "indexed": true}),
-    )
-    .await;
+    app.add_field("contact", json!({"api_name": "rank", "type": "integer", "indexed": true})).await;
     let mut expected = Vec::new();
     for i in 0..23 {
         // Ranks repeat and some are empty, so ties and NULLs cross page boundaries.
         let rank = if i % 5 == 0 { Value::Null } else { json!(i % 4) };
-        let r = app
-            .create("contact", json!({"last_name": format!("P{i:02}"), "rank": rank}))
-            .await;
+        let r = app.create("contact", json!({"last_name": format!("P{i:02}"), "rank": rank})).await;
         expected.push(r["id"].as_str().expect("id").to_string());
     }
     expected.sort();
@@ -181,9 +98,7 @@ async fn keyset_pages_cover_everything_once(app: &TestApp) {
         let mut cursor = String::new();
         let mut previous: Option<(Value, String)> = None;
         loop {
-            let page = app
-                .list("contact", &[("sort", sort), ("limit", "4"), ("cursor", &cursor)])
-                .await;
+            let page = app.list("contact", &[("sort", sort), ("limit", "4"), ("cursor", &cursor)]).await;
             for r in page["records"].as_array().expect("records") {
                 seen.push(r["id"].as_str().expect("id").to_string());
                 if sort == "rank" {
@@ -207,12 +122,7 @@ async fn keyset_pages_cover_everything_once(app: &TestApp) {
         sorted.sort();
         assert_eq!(sorted, expected, "sort {sort}: every record exactly once");
     }
-    let r = app
-        .get_query(
-            "/api/v1/records/contact",
-            &[("sort", "last_name"), ("cursor", "6e6f7065")],
-        )
-        .await;
+    let r = app.get_query("/api/v1/records/contact", &[("sort", "last_name"), ("cursor", "6e6f7065")]).await;
     let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["errors"][0]["code"], json!("invalid_cursor"));
 }
@@ -222,12 +132,7 @@ async fn record_life_cycle(app: &TestApp) {
     let r = app.post("/api/v1/records/contact", json!({"fields": {"first_name": "سارا", "last_name": "رضایی", "company": company["id"], "emails": ["Sara@Example.com"]}})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers().get("etag").and_then(|v| v.to_str().ok()), Some("\"1\""));
-    let location = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_string();
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).expect("location").to_string();
     let contact: Value = r.json().await.expect("json");
     assert_eq!(contact["title"], json!("سارا رضایی"));
     assert_eq!(contact["fields"]["emails"], json!(["sara@example.com"]));
@@ -255,71 +160,35 @@ async fn record_life_cycle(app: &TestApp) {
         .expect("send");
     let body = problem(r, StatusCode::CONFLICT).await;
     assert_eq!(body["code"], json!("version_conflict"));
-    assert_eq!(
-        app.get(&location).await.json::<Value>().await.expect("json")["fields"]["city"],
-        json!("تهران")
-    );
+    assert_eq!(app.get(&location).await.json::<Value>().await.expect("json")["fields"]["city"], json!("تهران"));
 
     // The company's contacts, through the relation's reverse.
     let filter = json!({"field": "company", "op": "eq", "value": company["id"]}).to_string();
-    assert_eq!(
-        app.list("contact", &[("filter", &filter)]).await["records"]
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(app.list("contact", &[("filter", &filter)]).await["records"].as_array().map(Vec::len), Some(1));
     // A relation to nothing is refused.
-    let r = app
-        .patch(&location, json!({"fields": {"company": "no-such-company"}}))
-        .await;
-    assert_eq!(
-        problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"],
-        json!("invalid_reference")
-    );
+    let r = app.patch(&location, json!({"fields": {"company": "no-such-company"}})).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], json!("invalid_reference"));
 
     assert_eq!(app.delete(&location).await.status(), StatusCode::NO_CONTENT);
     problem(app.get(&location).await, StatusCode::NOT_FOUND).await;
-    assert_eq!(
-        app.get(&format!("{location}?include_deleted=true")).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.list("contact", &[("trash", "true")]).await["records"]
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(app.get(&format!("{location}?include_deleted=true")).await.status(), StatusCode::OK);
+    assert_eq!(app.list("contact", &[("trash", "true")]).await["records"].as_array().map(Vec::len), Some(1));
     problem(app.delete(&location).await, StatusCode::NOT_FOUND).await;
     let r = app.post(&format!("{location}/restore"), json!({})).await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let history: Value = app
-        .get(&format!("{location}/history"))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let actions: Vec<&str> = history["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let history: Value = app.get(&format!("{location}/history")).await.json().await.expect("json");
+    let actions: Vec<&str> =
+        history["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, vec!["restore", "delete", "update", "create"]);
     let update = &history["entries"][2];
-    assert_eq!(
-        update["changes"],
-        json!([{"field": "city", "old": null, "new": "تهران"}])
-    );
+    assert_eq!(update["changes"], json!([{"field": "city", "old": null, "new": "تهران"}]));
     let me: Value = app.get("/api/v1/me").await.json().await.expect("json");
     assert_eq!(update["actor"], me["id"]);
 
     // Every change also left an event in the outbox, in the same transaction.
     let events = app.db.outbox_events_for(&id).await.expect("outbox");
-    assert_eq!(
-        events,
-        vec!["record.created", "record.updated", "record.deleted", "record.restored"]
-    );
+    assert_eq!(events, vec!["record.created", "record.updated", "record.deleted", "record.restored"]);
 }
 
 async fn creation_is_idempotent(app: &TestApp) {
@@ -339,10 +208,7 @@ async fn creation_is_idempotent(app: &TestApp) {
     let second: Value = second.json().await.expect("json");
     assert_eq!(first["id"], second["id"]);
     let filter = json!({"field": "name", "op": "eq", "value": "Idem"}).to_string();
-    assert_eq!(
-        app.list("company", &[("filter", &filter), ("total", "1")]).await["total"],
-        json!(1)
-    );
+    assert_eq!(app.list("company", &[("filter", &filter), ("total", "1")]).await["total"], json!(1));
 }
 
 async fn concurrent_updates_conflict(app: &TestApp) {
@@ -362,16 +228,8 @@ async fn concurrent_updates_conflict(app: &TestApp) {
     for t in tasks {
         statuses.push(t.await.expect("join").expect("send"));
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
-        7,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 7, "{statuses:?}");
     let now: Value = app.get(&path).await.json().await.expect("json");
     assert_eq!(now["version"], json!(2));
 }

@@ -14,28 +14,15 @@ async fn views_are_checked_and_scoped(app: &TestApp) {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let mine: Value = r.json().await.expect("json");
-    let r = app
-        .post(
-            "/api/v1/views",
-            json!({"object": "contact", "name": "Shared", "shared": true}),
-        )
-        .await;
+    let r = app.post("/api/v1/views", json!({"object": "contact", "name": "Shared", "shared": true})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let shared: Value = r.json().await.expect("json");
 
     // The agent sees the shared view only, and may not publish one.
-    let listed: Value = app
-        .send_as(&agent, Method::GET, "/api/v1/views?object=contact", None)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let names: Vec<&str> = listed["views"]
-        .as_array()
-        .expect("views")
-        .iter()
-        .filter_map(|v| v["name"].as_str())
-        .collect();
+    let listed: Value =
+        app.send_as(&agent, Method::GET, "/api/v1/views?object=contact", None).await.json().await.expect("json");
+    let names: Vec<&str> =
+        listed["views"].as_array().expect("views").iter().filter_map(|v| v["name"].as_str()).collect();
     assert_eq!(names, vec!["Shared"]);
     let r = app
         .send_as(
@@ -47,22 +34,11 @@ async fn views_are_checked_and_scoped(app: &TestApp) {
         .await;
     problem(r, StatusCode::FORBIDDEN).await;
     let r = app
-        .send_as(
-            &agent,
-            Method::DELETE,
-            &format!("/api/v1/views/{}", shared["id"].as_str().expect("id")),
-            None,
-        )
+        .send_as(&agent, Method::DELETE, &format!("/api/v1/views/{}", shared["id"].as_str().expect("id")), None)
         .await;
     problem(r, StatusCode::NOT_FOUND).await;
-    let r = app
-        .send_as(
-            &agent,
-            Method::DELETE,
-            &format!("/api/v1/views/{}", mine["id"].as_str().expect("id")),
-            None,
-        )
-        .await;
+    let r =
+        app.send_as(&agent, Method::DELETE, &format!("/api/v1/views/{}", mine["id"].as_str().expect("id")), None).await;
     problem(r, StatusCode::NOT_FOUND).await;
 
     for (body, code) in [
@@ -71,37 +47,17 @@ async fn views_are_checked_and_scoped(app: &TestApp) {
             json!({"object": "contact", "name": "x", "filter": {"field": "nope", "op": "eq", "value": 1}}),
             "unknown_field",
         ),
-        (
-            json!({"object": "contact", "name": "x", "sort": "-nope"}),
-            "unknown_field",
-        ),
-        (
-            json!({"object": "contact", "name": "x", "columns": ["nope"]}),
-            "unknown_field",
-        ),
-        (
-            json!({"object": "contact", "name": "x", "kind": "board", "group_by": "city"}),
-            "not_a_select",
-        ),
+        (json!({"object": "contact", "name": "x", "sort": "-nope"}), "unknown_field"),
+        (json!({"object": "contact", "name": "x", "columns": ["nope"]}), "unknown_field"),
+        (json!({"object": "contact", "name": "x", "kind": "board", "group_by": "city"}), "not_a_select"),
     ] {
         let r = app.post("/api/v1/views", body.clone()).await;
-        assert_eq!(
-            problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"],
-            json!(code),
-            "{body}"
-        );
+        assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], json!(code), "{body}");
     }
-    problem(
-        app.post("/api/v1/views", json!({"object": "nothing", "name": "x"}))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    problem(app.post("/api/v1/views", json!({"object": "nothing", "name": "x"})).await, StatusCode::NOT_FOUND).await;
     problem(app.get("/api/v1/views").await, StatusCode::BAD_REQUEST).await;
     assert_eq!(
-        app.delete(&format!("/api/v1/views/{}", mine["id"].as_str().expect("id")))
-            .await
-            .status(),
+        app.delete(&format!("/api/v1/views/{}", mine["id"].as_str().expect("id"))).await.status(),
         StatusCode::NO_CONTENT
     );
 }
@@ -125,38 +81,21 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = client
-        .get(app.url("/records/contact"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let html = client.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("text");
     let csrf = csrf_of(&html);
     let reader = app.user_with_role("owner@test.peyvand.ir", "agent").await;
-    let owner: Value = app
-        .send_as(&reader, Method::GET, "/api/v1/me", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let owner: Value = app.send_as(&reader, Method::GET, "/api/v1/me", None).await.json().await.expect("json");
     let mut ids = Vec::new();
     for name in ["=cmd", "B", "C"] {
         ids.push(
-            app.create("contact", json!({"last_name": name, "city": "Tabriz"}))
-                .await["id"]
+            app.create("contact", json!({"last_name": name, "city": "Tabriz"})).await["id"]
                 .as_str()
                 .expect("id")
                 .to_string(),
         );
     }
     let post = |form: Vec<(String, String)>| {
-        client
-            .post(app.url("/records/contact/bulk"))
-            .header("origin", &app.base)
-            .form(&form)
-            .send()
+        client.post(app.url("/records/contact/bulk")).header("origin", &app.base).form(&form).send()
     };
     let form = |action: &str, extra: &[(&str, &str)], ids: &[String]| {
         let mut f: Vec<(String, String)> = vec![
@@ -169,54 +108,27 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
         f
     };
 
-    let r = post(form(
-        "assign_owner",
-        &[("owner", owner["id"].as_str().expect("id"))],
-        &ids,
-    ))
-    .await
-    .expect("send");
+    let r = post(form("assign_owner", &[("owner", owner["id"].as_str().expect("id"))], &ids)).await.expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(
-        r.headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .is_some_and(|l| l.ends_with("done=3"))
-    );
+    assert!(r.headers().get("location").and_then(|l| l.to_str().ok()).is_some_and(|l| l.ends_with("done=3")));
     let r = post(form("add_tag", &[("tag", "VIP")], &ids[..2])).await.expect("send");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let tagged = json!({"field": "tags", "op": "eq", "value": "VIP"}).to_string();
-    assert_eq!(
-        app.list("contact", &[("filter", &tagged), ("total", "1")]).await["total"],
-        json!(2)
-    );
+    assert_eq!(app.list("contact", &[("filter", &tagged), ("total", "1")]).await["total"], json!(2));
     let owned = json!({"field": "owner", "op": "eq", "value": owner["id"]}).to_string();
-    assert_eq!(
-        app.list("contact", &[("filter", &owned), ("total", "1")]).await["total"],
-        json!(3)
-    );
+    assert_eq!(app.list("contact", &[("filter", &owned), ("total", "1")]).await["total"], json!(3));
 
     // A bulk change that fails for one record changes none.
     let mut with_missing = ids.clone();
     with_missing.push("no-such-id".into());
-    let r = post(form("add_tag", &[("tag", "Later")], &with_missing))
-        .await
-        .expect("send");
+    let r = post(form("add_tag", &[("tag", "Later")], &with_missing)).await.expect("send");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let later = json!({"field": "tags", "op": "eq", "value": "Later"}).to_string();
-    assert_eq!(
-        app.list("contact", &[("filter", &later), ("total", "1")]).await["total"],
-        json!(0)
-    );
+    assert_eq!(app.list("contact", &[("filter", &later), ("total", "1")]).await["total"], json!(0));
 
     // Export: CSV with the chosen columns, formulas neutralized.
-    let r = post(form("export", &[("columns", "last_name,city")], &ids))
-        .await
-        .expect("send");
-    assert_eq!(
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("text/csv; charset=utf-8")
-    );
+    let r = post(form("export", &[("columns", "last_name,city")], &ids)).await.expect("send");
+    assert_eq!(r.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/csv; charset=utf-8"));
     let csv = r.text().await.expect("text");
     let lines: Vec<&str> = csv.trim_start_matches('\u{FEFF}').lines().collect();
     assert_eq!(lines[0], "id,Last name,City");
@@ -227,10 +139,7 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
     let filter = json!({"field": "tags", "op": "eq", "value": "VIP"}).to_string();
     let url = format!("/records/contact/export.csv?filter={}&columns=city", urlencode(&filter));
     let r = client.get(app.url(&url)).send().await.expect("send");
-    assert_eq!(
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("text/csv; charset=utf-8")
-    );
+    assert_eq!(r.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/csv; charset=utf-8"));
     let csv = r.text().await.expect("text");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "id,first_name,last_name,city");
@@ -250,11 +159,7 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
     let r = client
         .post(app.url(&format!("/records/contact/{}/move", c["id"].as_str().expect("id"))))
         .header("origin", &app.base)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("field", "lifecycle_stage"),
-            ("value", "customer"),
-        ])
+        .form(&[("csrf", csrf.as_str()), ("field", "lifecycle_stage"), ("value", "customer")])
         .send()
         .await
         .expect("send");

@@ -18,10 +18,7 @@ pub struct Browser {
 /// The chromedriver on this machine, if any.
 fn chromedriver() -> Option<PathBuf> {
     std::env::var_os("CHROMEDRIVER").map(PathBuf::from).or_else(|| {
-        ["/usr/bin/chromedriver", "/usr/local/bin/chromedriver"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
+        ["/usr/bin/chromedriver", "/usr/local/bin/chromedriver"].iter().map(PathBuf::from).find(|p| p.exists())
     })
 }
 
@@ -36,10 +33,7 @@ impl Browser {
             eprintln!("skipped: no chromedriver (.ci/run installs Debian's chromium and chromium-driver)");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -70,16 +64,8 @@ impl Browser {
             .json()
             .await
             .expect("json");
-        let session = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {r}"))
-            .to_string();
-        Some(Browser {
-            http,
-            session: format!("{base}/session/{session}"),
-            driver,
-            profile,
-        })
+        let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_string();
+        Some(Browser { http, session: format!("{base}/session/{session}"), driver, profile })
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -95,16 +81,11 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
     pub async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
     }
 
     /// The first element matching a CSS selector, waiting up to 5 s for it.
@@ -130,20 +111,13 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))
-            .await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({})))
-            .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
     }
 
     pub async fn select(&self, css: &str, value: &str) {
@@ -181,15 +155,8 @@ impl Browser {
             .await
             .ok()?;
         let id = r["value"][ELEMENT].as_str()?;
-        let r: Value = self
-            .http
-            .get(format!("{}/element/{id}/text", self.session))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let r: Value =
+            self.http.get(format!("{}/element/{id}/text", self.session)).send().await.ok()?.json().await.ok()?;
         r["value"].as_str().map(str::to_string)
     }
 
@@ -209,12 +176,7 @@ impl Browser {
 
     /// Runs JavaScript in the page and returns its result.
     pub async fn script(&self, code: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": code, "args": [] })),
-        )
-        .await
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": code, "args": [] }))).await
     }
 
     /// Waits until a JavaScript expression is true (5 s at most).
@@ -229,22 +191,15 @@ impl Browser {
     }
 
     pub async fn resize(&self, width: u32, height: u32) {
-        self.call(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({"width": width, "height": height})),
-        )
-        .await;
+        self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
     }
 
     /// Saves a screenshot as `target/screenshots/NAME.png`, for people to look at.
     pub async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = decode_base64(png.as_str().unwrap_or_default());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .map(|p| p.join("screenshots"))
-            .expect("target dir");
+        let dir =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().map(|p| p.join("screenshots")).expect("target dir");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), bytes).expect("write screenshot");
     }

@@ -30,9 +30,7 @@ pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str
     let window = time::Duration::minutes(LOGIN_WINDOW_MINUTES);
     let (by_email, by_ip) = state.db.recent_login_failures(email, ip, window).await?;
     if by_email >= MAX_FAILURES_PER_EMAIL || by_ip >= MAX_FAILURES_PER_IP {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: LOGIN_WINDOW_MINUTES as u64 * 60,
-        });
+        return Err(ApiError::TooManyRequests { retry_after_secs: LOGIN_WINDOW_MINUTES as u64 * 60 });
     }
     let found = state.db.user_for_login(email).await?;
     let ok = match &found {
@@ -59,10 +57,7 @@ pub async fn create_token(
     let user = check_login(&state, &req.email, &req.password, &addr.ip().to_string()).await?;
     let name = req.name.unwrap_or_else(|| "API".to_string());
     let (token, secret) = state.db.create_api_token(&user.id, &name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "token": secret, "id": token.id, "name": token.name, "user": user })),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name, "user": user }))))
 }
 
 pub async fn get_me(authed: Authed) -> Json<User> {
@@ -70,9 +65,7 @@ pub async fn get_me(authed: Authed) -> Json<User> {
 }
 
 pub async fn list_tokens(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        json!({ "tokens": state.db.list_api_tokens(&authed.user.id).await? }),
-    ))
+    Ok(Json(json!({ "tokens": state.db.list_api_tokens(&authed.user.id).await? })))
 }
 
 #[derive(Deserialize)]
@@ -87,10 +80,7 @@ pub async fn create_api_token(
     ApiJson(req): ApiJson<NewToken>,
 ) -> ApiResult<impl IntoResponse> {
     let (token, secret) = state.db.create_api_token(&authed.user.id, &req.name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "token": secret, "id": token.id, "name": token.name })),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name }))))
 }
 
 pub async fn revoke_token(

@@ -152,10 +152,7 @@ routes! {
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::BadRequest {
-        code: "route_not_found",
-        detail: "no such API route".into(),
-    }
+    ApiError::BadRequest { code: "route_not_found", detail: "no such API route".into() }
 }
 
 async fn api_method_not_allowed() -> ApiError {
@@ -168,9 +165,7 @@ pub fn router() -> Router<AppState> {
     for route in ROUTES {
         router = router.route(route.path, method_router(route));
     }
-    router
-        .fallback(api_not_found)
-        .method_not_allowed_fallback(api_method_not_allowed)
+    router.fallback(api_not_found).method_not_allowed_fallback(api_method_not_allowed)
 }
 
 /// A JSON body whose every rejection is a problem document: malformed JSON is 400, a body of
@@ -185,19 +180,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
-                    code: "malformed_json",
-                    detail: e.body_text(),
-                },
-                JsonRejection::JsonDataError(e) => ApiError::BadRequest {
-                    code: "invalid_body",
-                    detail: e.body_text(),
-                },
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::BadRequest { code: "malformed_json", detail: e.body_text() }
+                }
+                JsonRejection::JsonDataError(e) => ApiError::BadRequest { code: "invalid_body", detail: e.body_text() },
                 other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
-                other => ApiError::BadRequest {
-                    code: "unreadable_body",
-                    detail: other.body_text(),
-                },
+                other => ApiError::BadRequest { code: "unreadable_body", detail: other.body_text() },
             }),
         }
     }
@@ -213,10 +201,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery {
         axum::extract::Query::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(map)| ApiQuery(map))
-            .map_err(|e| ApiError::BadRequest {
-                code: "invalid_query",
-                detail: e.body_text(),
-            })
+            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.body_text() })
     }
 }
 
@@ -224,10 +209,9 @@ impl ApiQuery {
     /// Refuses parameters the operation does not know, so a typo is not silently ignored.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(ApiError::BadRequest {
-                code: "unknown_parameter",
-                detail: format!("unknown query parameter: {k}"),
-            }),
+            Some(k) => {
+                Err(ApiError::BadRequest { code: "unknown_parameter", detail: format!("unknown query parameter: {k}") })
+            }
             None => Ok(()),
         }
     }
@@ -245,12 +229,8 @@ impl ApiQuery {
         }
     }
     pub fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
-        self.get(key)
-            .map(|v| peyvand_records::normalize::to_latin_digits(v).parse::<u32>())
-            .transpose()
-            .map_err(|_| ApiError::BadRequest {
-                code: "invalid_query",
-                detail: format!("{key} must be a whole number"),
-            })
+        self.get(key).map(|v| peyvand_records::normalize::to_latin_digits(v).parse::<u32>()).transpose().map_err(|_| {
+            ApiError::BadRequest { code: "invalid_query", detail: format!("{key} must be a whole number") }
+        })
     }
 }

@@ -23,28 +23,10 @@ fn ok(status: &str, description: &str, schema: Option<&str>) -> (String, Json_) 
 }
 
 /// Summary, tag, extra parameters, request body schema and success response of an operation.
-fn describe(
-    op: &str,
-) -> (
-    &'static str,
-    &'static str,
-    Vec<Json_>,
-    Option<&'static str>,
-    (String, Json_),
-) {
+fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'static str>, (String, Json_)) {
     let list_params = vec![
-        param(
-            "filter",
-            "query",
-            "A filter in the JSON syntax of docs/filters.md",
-            false,
-        ),
-        param(
-            "sort",
-            "query",
-            "Comma-separated fields; a leading - sorts descending",
-            false,
-        ),
+        param("filter", "query", "A filter in the JSON syntax of docs/filters.md", false),
+        param("sort", "query", "Comma-separated fields; a leading - sorts descending", false),
         param("limit", "query", "Records per page (1–500, default 50)", false),
         param("cursor", "query", "The next_cursor of the previous page", false),
         param("trash", "query", "true lists the trash", false),
@@ -58,20 +40,8 @@ fn describe(
             Some("TokenRequest"),
             ok("201", "A new token (shown once)", Some("NewToken")),
         ),
-        "get_me" => (
-            "The signed-in user",
-            "auth",
-            vec![],
-            None,
-            ok("200", "The user", Some("User")),
-        ),
-        "list_tokens" => (
-            "The user's API tokens",
-            "auth",
-            vec![],
-            None,
-            ok("200", "Tokens, without secrets", None),
-        ),
+        "get_me" => ("The signed-in user", "auth", vec![], None, ok("200", "The user", Some("User"))),
+        "list_tokens" => ("The user's API tokens", "auth", vec![], None, ok("200", "Tokens, without secrets", None)),
         "create_api_token" => (
             "Create an API token",
             "auth",
@@ -79,13 +49,7 @@ fn describe(
             Some("TokenName"),
             ok("201", "A new token (shown once)", Some("NewToken")),
         ),
-        "revoke_token" => (
-            "Revoke one of the user's API tokens",
-            "auth",
-            vec![],
-            None,
-            ok("204", "Revoked", None),
-        ),
+        "revoke_token" => ("Revoke one of the user's API tokens", "auth", vec![], None, ok("204", "Revoked", None)),
         "list_users" => ("List users (admins)", "users", vec![], None, ok("200", "Users", None)),
         "update_user" => (
             "Change a user's role or name, or deactivate them (admins); the last admin stays",
@@ -94,20 +58,8 @@ fn describe(
             Some("UserPatch"),
             ok("200", "The user", Some("User")),
         ),
-        "create_user" => (
-            "Add a user (admins)",
-            "users",
-            vec![],
-            Some("NewUser"),
-            ok("201", "The user", Some("User")),
-        ),
-        "list_objects" => (
-            "List objects and their fields",
-            "objects",
-            vec![],
-            None,
-            ok("200", "Objects", None),
-        ),
+        "create_user" => ("Add a user (admins)", "users", vec![], Some("NewUser"), ok("201", "The user", Some("User"))),
+        "list_objects" => ("List objects and their fields", "objects", vec![], None, ok("200", "Objects", None)),
         "create_object" => (
             "Create a custom object (admins)",
             "objects",
@@ -115,20 +67,10 @@ fn describe(
             Some("NewObject"),
             ok("201", "The object", Some("Object")),
         ),
-        "get_object" => (
-            "One object and its fields",
-            "objects",
-            vec![],
-            None,
-            ok("200", "The object", Some("Object")),
-        ),
-        "create_field" => (
-            "Add a custom field (admins)",
-            "objects",
-            vec![],
-            Some("NewField"),
-            ok("201", "The field", Some("Field")),
-        ),
+        "get_object" => ("One object and its fields", "objects", vec![], None, ok("200", "The object", Some("Object"))),
+        "create_field" => {
+            ("Add a custom field (admins)", "objects", vec![], Some("NewField"), ok("201", "The field", Some("Field")))
+        }
         "update_field" => (
             "Change, hide, convert or restore a field (admins)",
             "objects",
@@ -153,53 +95,28 @@ fn describe(
         "create_record" => (
             "Create a record",
             "records",
-            vec![param(
-                "Idempotency-Key",
-                "header",
-                "Retries with the same key return the first result",
-                false,
-            )],
+            vec![param("Idempotency-Key", "header", "Retries with the same key return the first result", false)],
             Some("RecordBody"),
             ok("201", "The record (200 when replayed)", Some("Record")),
         ),
         "get_record" => (
             "Read a record",
             "records",
-            vec![param(
-                "include_deleted",
-                "query",
-                "true also finds records in the trash",
-                false,
-            )],
+            vec![param("include_deleted", "query", "true also finds records in the trash", false)],
             None,
             ok("200", "The record", Some("Record")),
         ),
         "update_record" => (
             "Change fields of a record",
             "records",
-            vec![param(
-                "If-Match",
-                "header",
-                "The version read; a changed record is refused with 409",
-                false,
-            )],
+            vec![param("If-Match", "header", "The version read; a changed record is refused with 409", false)],
             Some("RecordBody"),
             ok("200", "The record", Some("Record")),
         ),
-        "delete_record" => (
-            "Move a record to the trash",
-            "records",
-            vec![],
-            None,
-            ok("204", "In the trash", None),
-        ),
-        "restore_record" => (
-            "Bring a record back from the trash",
-            "records",
-            vec![],
-            None,
-            ok("200", "The record", Some("Record")),
-        ),
+        "delete_record" => ("Move a record to the trash", "records", vec![], None, ok("204", "In the trash", None)),
+        "restore_record" => {
+            ("Bring a record back from the trash", "records", vec![], None, ok("200", "The record", Some("Record")))
+        }
         "record_history" => (
             "A record's audit history, newest first",
             "records",
@@ -210,10 +127,7 @@ fn describe(
         "search" => (
             "Search every object by prefix, with Persian normalization",
             "search",
-            vec![
-                param("q", "query", "Words to find", true),
-                param("limit", "query", "Hits (default 20)", false),
-            ],
+            vec![param("q", "query", "Words to find", true), param("limit", "query", "Hits (default 20)", false)],
             None,
             ok("200", "Hits", None),
         ),
@@ -322,9 +236,7 @@ fn schemas() -> Json_ {
 pub fn document() -> Json_ {
     let mut paths = serde_json::Map::new();
     for route in ROUTES {
-        let entry = paths
-            .entry(format!("/api/v1{}", route.path))
-            .or_insert_with(|| json!({}));
+        let entry = paths.entry(format!("/api/v1{}", route.path)).or_insert_with(|| json!({}));
         entry[route.method] = operation(route);
     }
     json!({
@@ -356,11 +268,7 @@ mod tests {
         let text = doc.to_string();
         for route in ROUTES {
             let op = &doc["paths"][format!("/api/v1{}", route.path)][route.method];
-            assert!(
-                !op["summary"].as_str().unwrap_or("").is_empty(),
-                "{} has no description",
-                route.operation
-            );
+            assert!(!op["summary"].as_str().unwrap_or("").is_empty(), "{} has no description", route.operation);
         }
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         for part in text.split("#/components/schemas/").skip(1) {

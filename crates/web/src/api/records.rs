@@ -77,18 +77,12 @@ pub async fn create_record(
     ApiJson(body): ApiJson<RecordBody>,
 ) -> ApiResult<Response> {
     authed.require(Action::WriteRecords)?;
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_string))
-        .transpose()
-        .map_err(|_| bad_key())?;
+    let key =
+        headers.get("idempotency-key").map(|v| v.to_str().map(str::to_string)).transpose().map_err(|_| bad_key())?;
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
         return Err(bad_key());
     }
-    let (record, created) = state
-        .db
-        .create_record(authed.id(), &object, &body.fields, key.as_deref())
-        .await?;
+    let (record, created) = state.db.create_record(authed.id(), &object, &body.fields, key.as_deref()).await?;
     let mut response = with_etag(&record, if created { StatusCode::CREATED } else { StatusCode::OK });
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/records/{}/{}", record.object, record.id)) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -111,10 +105,7 @@ pub async fn get_record(
 ) -> ApiResult<Response> {
     authed.require(Action::ReadRecords)?;
     params.only(&["include_deleted"])?;
-    let record = state
-        .db
-        .get_record(&object, &id, params.flag("include_deleted")?)
-        .await?;
+    let record = state.db.get_record(&object, &id, params.flag("include_deleted")?).await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
 
@@ -139,10 +130,7 @@ pub async fn update_record(
         ),
         None => None,
     };
-    let record = state
-        .db
-        .update_record(authed.id(), &object, &id, &body.fields, if_match.or(body.version))
-        .await?;
+    let record = state.db.update_record(authed.id(), &object, &id, &body.fields, if_match.or(body.version)).await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
 
@@ -174,10 +162,7 @@ pub async fn record_history(
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     params.only(&["limit"])?;
-    let entries = state
-        .db
-        .record_history(&object, &id, params.number("limit")?.unwrap_or(100))
-        .await?;
+    let entries = state.db.record_history(&object, &id, params.number("limit")?.unwrap_or(100)).await?;
     Ok(Json(serde_json::json!({ "entries": entries })))
 }
 

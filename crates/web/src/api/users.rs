@@ -41,17 +41,10 @@ pub async fn create_user(
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageUsers)?;
     if req.password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ApiError::from(FieldError::with(
-            "password",
-            "too_short",
-            json!({ "min": MIN_PASSWORD_CHARS }),
-        )));
+        return Err(ApiError::from(FieldError::with("password", "too_short", json!({ "min": MIN_PASSWORD_CHARS }))));
     }
     let hash = hash_password(&req.password)?;
-    let user = state
-        .db
-        .create_user(&req.email, &req.name, req.role, &hash, &req.language)
-        .await?;
+    let user = state.db.create_user(&req.email, &req.name, req.role, &hash, &req.language).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -73,10 +66,5 @@ pub async fn update_user(
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageUsers)?;
-    Ok(Json(
-        state
-            .db
-            .update_user(&id, patch.role, patch.name.as_deref(), patch.active)
-            .await?,
-    ))
+    Ok(Json(state.db.update_user(&id, patch.role, patch.name.as_deref(), patch.active).await?))
 }

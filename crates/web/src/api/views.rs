@@ -19,14 +19,11 @@ pub async fn list_views(
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     params.only(&["object"])?;
-    let object = params.get("object").ok_or(ApiError::BadRequest {
-        code: "missing_parameter",
-        detail: "object is required".into(),
-    })?;
+    let object = params
+        .get("object")
+        .ok_or(ApiError::BadRequest { code: "missing_parameter", detail: "object is required".into() })?;
     state.db.object(object).await?;
-    Ok(Json(
-        json!({ "views": state.db.list_views(object, &authed.user.id).await? }),
-    ))
+    Ok(Json(json!({ "views": state.db.list_views(object, &authed.user.id).await? })))
 }
 
 pub async fn create_view(
@@ -49,9 +46,6 @@ pub async fn delete_view(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     authed.require(Action::ReadRecords)?;
-    state
-        .db
-        .delete_view(&id, &authed.user.id, authed.user.role.allows(Action::RestoreRecords))
-        .await?;
+    state.db.delete_view(&id, &authed.user.id, authed.user.role.allows(Action::RestoreRecords)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,12 +24,7 @@ use serde_json::json;
 type Pairs = Vec<(String, String)>;
 
 fn get<'a>(pairs: &'a Pairs, key: &str) -> &'a str {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.trim())
-        .unwrap_or("")
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim()).unwrap_or("")
 }
 
 fn flag(pairs: &Pairs, key: &str) -> bool {
@@ -40,10 +35,7 @@ fn flag(pairs: &Pairs, key: &str) -> bool {
 fn messages(e: StoreError) -> Result<Vec<String>, ApiError> {
     let lang = current_lang();
     let list = |errors: Vec<FieldError>| {
-        errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, field_error_message(lang, e.code, &e.params)))
-            .collect()
+        errors.iter().map(|e| format!("{}: {}", e.field, field_error_message(lang, e.code, &e.params))).collect()
     };
     match e {
         StoreError::Validation(errors) => Ok(list(errors)),
@@ -57,11 +49,7 @@ fn messages(e: StoreError) -> Result<Vec<String>, ApiError> {
 }
 
 fn require(session: &Session, action: Action) -> Result<(), ApiError> {
-    if session.user.role.allows(action) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
+    if session.user.role.allows(action) { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
 /// Reads choices typed one per line as `value | Persian label | English label`.
@@ -74,21 +62,13 @@ pub fn parse_choices(text: &str) -> Vec<SelectOption> {
             let value = parts.next().unwrap_or("").to_string();
             let label_fa = parts.next().unwrap_or("").to_string();
             let label_en = parts.next().unwrap_or("").to_string();
-            SelectOption {
-                value,
-                label_fa,
-                label_en,
-            }
+            SelectOption { value, label_fa, label_en }
         })
         .collect()
 }
 
 fn choices_text(options: &[SelectOption]) -> String {
-    options
-        .iter()
-        .map(|o| format!("{} | {} | {}", o.value, o.label_fa, o.label_en))
-        .collect::<Vec<_>>()
-        .join("\n")
+    options.iter().map(|o| format!("{} | {} | {}", o.value, o.label_fa, o.label_en)).collect::<Vec<_>>().join("\n")
 }
 
 pub struct Option_ {
@@ -134,11 +114,7 @@ impl Words {
         }
         let message = field_error_message(self.lang, code, &serde_json::Value::Null);
         // Messages with placeholders need parameters an import report does not keep.
-        if message.contains('{') {
-            format!("{} ({code})", t(self.lang, "field-invalid"))
-        } else {
-            message
-        }
+        if message.contains('{') { format!("{} ({code})", t(self.lang, "field-invalid")) } else { message }
     }
 }
 
@@ -276,9 +252,7 @@ fn lang_sep(lang: &str) -> &'static str {
 }
 
 pub async fn fields_page(State(state): State<AppState>, session: Session, Path(object): Path<String>) -> Response {
-    fields_view(&state, &session, &object, Vec::new())
-        .await
-        .unwrap_or_else(fail)
+    fields_view(&state, &session, &object, Vec::new()).await.unwrap_or_else(fail)
 }
 
 async fn fields_view(
@@ -309,11 +283,7 @@ async fn fields_view(
         targets: catalog
             .objects
             .iter()
-            .map(|o| Option_ {
-                value: o.api_name.clone(),
-                label: o.label(lang).to_string(),
-                selected: false,
-            })
+            .map(|o| Option_ { value: o.api_name.clone(), label: o.label(lang).to_string(), selected: false })
             .collect(),
         errors,
     };
@@ -396,39 +366,21 @@ pub async fn field_action(
                     actor,
                     &object,
                     &field,
-                    FieldPatch {
-                        hidden: Some(action == "hide"),
-                        ..FieldPatch::default()
-                    },
+                    FieldPatch { hidden: Some(action == "hide"), ..FieldPatch::default() },
                 )
                 .await
                 .map(|_| ()),
             "delete" => state.db.delete_field(actor, &object, &field).await,
             "restore" => state
                 .db
-                .update_field(
-                    actor,
-                    &object,
-                    &field,
-                    FieldPatch {
-                        archived: Some(false),
-                        ..FieldPatch::default()
-                    },
-                )
+                .update_field(actor, &object, &field, FieldPatch { archived: Some(false), ..FieldPatch::default() })
                 .await
                 .map(|_| ()),
             "up" | "down" => {
                 let mut live: Vec<&FieldDef> = obj.live_fields().collect();
                 live.sort_by_key(|f| f.position);
-                let i = live
-                    .iter()
-                    .position(|f| f.api_name == field)
-                    .ok_or(ApiError::NotFound)?;
-                let j = if action == "up" {
-                    i.checked_sub(1)
-                } else {
-                    Some(i + 1).filter(|j| *j < live.len())
-                };
+                let i = live.iter().position(|f| f.api_name == field).ok_or(ApiError::NotFound)?;
+                let j = if action == "up" { i.checked_sub(1) } else { Some(i + 1).filter(|j| *j < live.len()) };
                 match j {
                     Some(j) => {
                         let (a, b) = (live[i].clone(), live[j].clone());
@@ -438,21 +390,14 @@ pub async fn field_action(
                         } else {
                             (b.position, a.position)
                         };
-                        let (pa, pb) = if action == "up" {
-                            (pa.min(pb), pa.max(pb))
-                        } else {
-                            (pa.max(pb), pa.min(pb))
-                        };
+                        let (pa, pb) = if action == "up" { (pa.min(pb), pa.max(pb)) } else { (pa.max(pb), pa.min(pb)) };
                         state
                             .db
                             .update_field(
                                 actor,
                                 &object,
                                 &a.api_name,
-                                FieldPatch {
-                                    position: Some(pa),
-                                    ..FieldPatch::default()
-                                },
+                                FieldPatch { position: Some(pa), ..FieldPatch::default() },
                             )
                             .await?;
                         state
@@ -461,10 +406,7 @@ pub async fn field_action(
                                 actor,
                                 &object,
                                 &b.api_name,
-                                FieldPatch {
-                                    position: Some(pb),
-                                    ..FieldPatch::default()
-                                },
+                                FieldPatch { position: Some(pb), ..FieldPatch::default() },
                             )
                             .await
                             .map(|_| ())
@@ -502,9 +444,7 @@ pub async fn field_page(
     session: Session,
     Path((object, field)): Path<(String, String)>,
 ) -> Response {
-    field_view(&state, &session, &object, &field, Vec::new())
-        .await
-        .unwrap_or_else(fail)
+    field_view(&state, &session, &object, &field, Vec::new()).await.unwrap_or_else(fail)
 }
 
 async fn field_view(
@@ -570,11 +510,7 @@ pub async fn update_field(
             options: Some(options_from(&pairs, field_type, current.options.clone())),
             position: None,
         };
-        match state
-            .db
-            .update_field(Some(&session.user.id), &object, &field, patch)
-            .await
-        {
+        match state.db.update_field(Some(&session.user.id), &object, &field, patch).await {
             Ok(_) => Ok(Redirect::to(&format!("/admin/objects/{object}")).into_response()),
             Err(e) => field_view(&state, &session, &object, &field, messages(e)?).await,
         }
@@ -617,15 +553,9 @@ fn role_options(lang: &str, selected: Role) -> Vec<Option_> {
 pub async fn users_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
     let notice = match get(&pairs, "added") {
         "" => None,
-        email => Some(t_args(
-            current_lang(),
-            "admin-user-added",
-            &[("email", email.to_string())],
-        )),
+        email => Some(t_args(current_lang(), "admin-user-added", &[("email", email.to_string())])),
     };
-    users_view(&state, &session, Vec::new(), notice)
-        .await
-        .unwrap_or_else(fail)
+    users_view(&state, &session, Vec::new(), notice).await.unwrap_or_else(fail)
 }
 
 async fn users_view(
@@ -681,13 +611,7 @@ pub async fn invite_user(
         let language = if get(&pairs, "language") == "en" { "en" } else { "fa" };
         match state
             .db
-            .create_user(
-                get(&pairs, "email"),
-                get(&pairs, "name"),
-                role,
-                &hash_password(password)?,
-                language,
-            )
+            .create_user(get(&pairs, "email"), get(&pairs, "name"), role, &hash_password(password)?, language)
             .await
         {
             Ok(u) => Ok(Redirect::to(&format!("/admin/users?added={}", encode(&u.email))).into_response()),
@@ -781,9 +705,7 @@ async fn tokens_view(
 }
 
 pub async fn tokens_page(State(state): State<AppState>, session: Session) -> Response {
-    tokens_view(&state, &session, None, Vec::new())
-        .await
-        .unwrap_or_else(fail)
+    tokens_view(&state, &session, None, Vec::new()).await.unwrap_or_else(fail)
 }
 
 pub async fn create_token(
@@ -829,14 +751,8 @@ mod tests {
     fn choices_are_read_one_per_line() {
         let c = parse_choices("gold | طلایی | Gold\n\nsilver|نقره‌ای\n bronze ");
         assert_eq!(c.len(), 3);
-        assert_eq!(
-            (c[0].value.as_str(), c[0].label_fa.as_str(), c[0].label_en.as_str()),
-            ("gold", "طلایی", "Gold")
-        );
-        assert_eq!(
-            (c[1].value.as_str(), c[1].label_fa.as_str(), c[1].label_en.as_str()),
-            ("silver", "نقره‌ای", "")
-        );
+        assert_eq!((c[0].value.as_str(), c[0].label_fa.as_str(), c[0].label_en.as_str()), ("gold", "طلایی", "Gold"));
+        assert_eq!((c[1].value.as_str(), c[1].label_fa.as_str(), c[1].label_en.as_str()), ("silver", "نقره‌ای", ""));
         assert_eq!(c[2].value, "bronze");
         assert_eq!(parse_choices(&choices_text(&c)), c);
     }

@@ -30,11 +30,7 @@ pub struct Refs {
 pub fn format_number(lang: &str, plain: &str) -> String {
     let (sign, rest) = plain.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", plain));
     let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
-    let (group, point) = if lang == "fa" {
-        ('\u{066C}', '\u{066B}')
-    } else {
-        (',', '.')
-    };
+    let (group, point) = if lang == "fa" { ('\u{066C}', '\u{066B}') } else { (',', '.') };
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -61,28 +57,15 @@ fn currency_name(lang: &str, code: &str) -> String {
 
 /// A field's value for display.
 pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, offset: time::UtcOffset) -> Cell {
-    let text = |s: String| Cell {
-        text: s,
-        ..Cell::default()
-    };
+    let text = |s: String| Cell { text: s, ..Cell::default() };
     if value.is_null() || value.as_array().is_some_and(Vec::is_empty) {
         return text(t(lang, "record-empty"));
     }
     match field.field_type {
-        FieldType::Date => text(
-            value
-                .as_str()
-                .and_then(parse_date)
-                .map(|d| format_date(lang, d))
-                .unwrap_or_default(),
-        ),
-        FieldType::Datetime => text(
-            value
-                .as_str()
-                .and_then(parse_datetime)
-                .map(|d| format_datetime(lang, d, offset))
-                .unwrap_or_default(),
-        ),
+        FieldType::Date => text(value.as_str().and_then(parse_date).map(|d| format_date(lang, d)).unwrap_or_default()),
+        FieldType::Datetime => {
+            text(value.as_str().and_then(parse_datetime).map(|d| format_datetime(lang, d, offset)).unwrap_or_default())
+        }
         FieldType::Boolean => text(t(lang, if value.as_bool() == Some(true) { "yes" } else { "no" })),
         FieldType::Integer | FieldType::Decimal | FieldType::Rating => text(format_number(lang, &plain(value))),
         FieldType::Currency => {
@@ -92,20 +75,11 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
                 && crate::i18n::current_prefs().toman
                 && let Some(toman) = crate::i18n::rial_to_toman(amount)
             {
-                return text(format!(
-                    "{} {}",
-                    format_number(lang, &toman),
-                    currency_name(lang, "IRT")
-                ));
+                return text(format!("{} {}", format_number(lang, &toman), currency_name(lang, "IRT")));
             }
             text(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
         }
-        FieldType::Select => text(
-            value
-                .as_str()
-                .map(|v| field.option_label(v, lang).to_string())
-                .unwrap_or_default(),
-        ),
+        FieldType::Select => text(value.as_str().map(|v| field.option_label(v, lang).to_string()).unwrap_or_default()),
         FieldType::MultiSelect => {
             let items: Vec<String> = value
                 .as_array()
@@ -119,24 +93,12 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
         FieldType::Relation => {
             let id = value.as_str().unwrap_or_default();
             let target = field.options.target.clone().unwrap_or_default();
-            let title = refs
-                .records
-                .get(&(target.clone(), id.to_string()))
-                .cloned()
-                .unwrap_or_else(|| id.to_string());
-            Cell {
-                text: title,
-                href: Some(format!("/records/{target}/{id}")),
-                ltr: false,
-                field: String::new(),
-            }
+            let title = refs.records.get(&(target.clone(), id.to_string())).cloned().unwrap_or_else(|| id.to_string());
+            Cell { text: title, href: Some(format!("/records/{target}/{id}")), ltr: false, field: String::new() }
         }
-        FieldType::User => text(
-            value
-                .as_str()
-                .and_then(|id| refs.users.get(id).cloned())
-                .unwrap_or_else(|| plain(value)),
-        ),
+        FieldType::User => {
+            text(value.as_str().and_then(|id| refs.users.get(id).cloned()).unwrap_or_else(|| plain(value)))
+        }
         FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId => {
             let items: Vec<String> = match value {
                 Json::Array(items) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
@@ -147,12 +109,7 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
                 FieldType::NationalId if lang == "fa" => items.iter().map(|p| to_persian_digits(p)).collect(),
                 _ => items,
             };
-            Cell {
-                text: items.join(", "),
-                href: None,
-                ltr: true,
-                field: String::new(),
-            }
+            Cell { text: items.join(", "), href: None, ltr: true, field: String::new() }
         }
         FieldType::Text | FieldType::LongText => text(plain(value)),
     }

@@ -129,12 +129,9 @@ fn form_text(lang: &str, field: &FieldDef, value: &Json, offset: time::UtcOffset
             })
             .unwrap_or_default(),
         (FieldType::Currency, v) => v.get("amount").map(plain).unwrap_or_default(),
-        (FieldType::Phone, Json::Array(items)) => items
-            .iter()
-            .filter_map(Json::as_str)
-            .map(|p| format_phone("en", p))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        (FieldType::Phone, Json::Array(items)) => {
+            items.iter().filter_map(Json::as_str).map(|p| format_phone("en", p)).collect::<Vec<_>>().join("\n")
+        }
         (FieldType::Phone, Json::String(p)) => format_phone("en", p),
         (_, Json::Array(items)) => items.iter().map(plain).collect::<Vec<_>>().join("\n"),
         (_, v) => plain(v),
@@ -194,29 +191,16 @@ async fn form_field(
         FieldType::User => users
             .iter()
             .filter(|u| u.active)
-            .map(|u| Choice {
-                value: u.id.clone(),
-                label: u.name.clone(),
-                selected: selected.contains(&u.id),
-            })
+            .map(|u| Choice { value: u.id.clone(), label: u.name.clone(), selected: selected.contains(&u.id) })
             .collect(),
         FieldType::Relation => relation_choices(state, f, &selected).await?,
         _ => Vec::new(),
     };
     if matches!(f.field_type, FieldType::Select | FieldType::Relation | FieldType::User) {
-        choices.insert(
-            0,
-            Choice {
-                value: String::new(),
-                label: t(lang, "record-empty"),
-                selected: selected.is_empty(),
-            },
-        );
+        choices
+            .insert(0, Choice { value: String::new(), label: t(lang, "record-empty"), selected: selected.is_empty() });
     }
-    let error = errors
-        .iter()
-        .find(|e| e.field == f.api_name)
-        .map(|e| field_error_message(lang, e.code, &e.params));
+    let error = errors.iter().find(|e| e.field == f.api_name).map(|e| field_error_message(lang, e.code, &e.params));
     Ok(FormField {
         name: f.api_name.clone(),
         label: f.label(lang).to_string(),
@@ -229,16 +213,9 @@ async fn form_field(
             .unwrap_or_else(|| "IRR".into()),
         choices,
         required: f.required,
-        help: if lang == "fa" {
-            f.help_fa.clone()
-        } else {
-            f.help_en.clone()
-        },
+        help: if lang == "fa" { f.help_fa.clone() } else { f.help_en.clone() },
         error,
-        ltr: matches!(
-            f.field_type,
-            FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId
-        ),
+        ltr: matches!(f.field_type, FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::NationalId),
         jalali: lang == "fa",
         lookup: (f.field_type == FieldType::Relation)
             .then(|| f.options.target.as_ref().map(|t| format!("/records/{t}/options")))
@@ -262,24 +239,13 @@ async fn relation_choices(state: &AppState, field: &FieldDef, selected: &[String
     let mut choices: Vec<Choice> = page
         .records
         .iter()
-        .map(|r| Choice {
-            value: r.id.clone(),
-            label: r.title.clone(),
-            selected: selected.contains(&r.id),
-        })
+        .map(|r| Choice { value: r.id.clone(), label: r.title.clone(), selected: selected.contains(&r.id) })
         .collect();
     // The current value stays selectable even when it is not among the first records.
-    let missing: Vec<String> = selected
-        .iter()
-        .filter(|s| !s.is_empty() && !choices.iter().any(|c| &c.value == *s))
-        .cloned()
-        .collect();
+    let missing: Vec<String> =
+        selected.iter().filter(|s| !s.is_empty() && !choices.iter().any(|c| &c.value == *s)).cloned().collect();
     for (id, title) in state.db.titles(&target, &missing).await? {
-        choices.push(Choice {
-            value: id,
-            label: title,
-            selected: true,
-        });
+        choices.push(Choice { value: id, label: title, selected: true });
     }
     Ok(choices)
 }
@@ -304,10 +270,7 @@ fn collect(pairs: &[(String, String)]) -> Submitted {
 
 /// Turns the submitted texts into the API's JSON values for the object's visible fields.
 fn to_json(object: &ObjectDef, submitted: &Submitted, offset: time::UtcOffset) -> Map<String, Json> {
-    object
-        .visible_fields()
-        .map(|f| (f.api_name.clone(), field_json(f, submitted, offset)))
-        .collect()
+    object.visible_fields().map(|f| (f.api_name.clone(), field_json(f, submitted, offset))).collect()
 }
 
 /// One field's submitted text as the API's JSON value.
@@ -316,11 +279,7 @@ fn field_json(f: &FieldDef, submitted: &Submitted, offset: time::UtcOffset) -> J
     match widget(f) {
         "checkbox" => json!(text == "on" || text.ends_with("\non") || text == "true"),
         "list" | "multiselect" => {
-            let items: Vec<&str> = text
-                .split(['\n', ',', '،'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
+            let items: Vec<&str> = text.split(['\n', ',', '،']).map(str::trim).filter(|s| !s.is_empty()).collect();
             json!(items)
         }
         "date" if !text.is_empty() => match parse_form_date(text) {
@@ -329,9 +288,7 @@ fn field_json(f: &FieldDef, submitted: &Submitted, offset: time::UtcOffset) -> J
         },
         "datetime" if !text.is_empty() => json!(local_to_rfc3339(text, offset).unwrap_or_else(|| text.to_string())),
         "money" if !text.is_empty() => {
-            let currency = submitted
-                .get(&format!("{}__cur", f.api_name))
-                .map(|c| c.trim().to_uppercase());
+            let currency = submitted.get(&format!("{}__cur", f.api_name)).map(|c| c.trim().to_uppercase());
             json!({ "amount": text, "currency": currency.filter(|c| !c.is_empty()) })
         }
         _ if text.is_empty() => Json::Null,
@@ -414,10 +371,8 @@ pub async fn new_form(State(state): State<AppState>, session: Session, Path(obje
         }
         let obj = state.db.object(&object).await?;
         // Defaults show in a new form.
-        let defaults: Map<String, Json> = obj
-            .visible_fields()
-            .filter_map(|f| f.default_value.clone().map(|d| (f.api_name.clone(), d)))
-            .collect();
+        let defaults: Map<String, Json> =
+            obj.visible_fields().filter_map(|f| f.default_value.clone().map(|d| (f.api_name.clone(), d))).collect();
         form_page(&state, &session, &obj, None, &defaults, None, &[], None, StatusCode::OK).await
     }
     .await;
@@ -441,11 +396,7 @@ pub async fn create(
         let obj = state.db.object(&object).await?;
         let submitted = collect(&pairs);
         let input = to_json(&obj, &submitted, state.config.display_offset);
-        match state
-            .db
-            .create_record(Some(&session.user.id), &object, &input, None)
-            .await
-        {
+        match state.db.create_record(Some(&session.user.id), &object, &input, None).await {
             Ok((record, _)) => Ok(Redirect::to(&format!("/records/{object}/{}", record.id)).into_response()),
             Err(e) => {
                 let (errors, conflict) = split_errors(e)?;
@@ -480,29 +431,14 @@ pub async fn edit_form(
         }
         let obj = state.db.object(&object).await?;
         let record = state.db.get_record(&object, &id, false).await?;
-        form_page(
-            &state,
-            &session,
-            &obj,
-            Some(&record),
-            &record.fields,
-            None,
-            &[],
-            None,
-            StatusCode::OK,
-        )
-        .await
+        form_page(&state, &session, &obj, Some(&record), &record.fields, None, &[], None, StatusCode::OK).await
     }
     .await;
     result.unwrap_or_else(fail)
 }
 
 fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
 }
 
 pub async fn update(
@@ -523,11 +459,7 @@ pub async fn update(
         let submitted = collect(&pairs);
         let input = to_json(&obj, &submitted, state.config.display_offset);
         let version = field(&pairs, "version").parse::<i64>().ok();
-        match state
-            .db
-            .update_record(Some(&session.user.id), &object, &id, &input, version)
-            .await
-        {
+        match state.db.update_record(Some(&session.user.id), &object, &id, &input, version).await {
             Ok(record) => Ok(Redirect::to(&format!("/records/{object}/{}", record.id)).into_response()),
             Err(e) => {
                 let (errors, conflict) = split_errors(e)?;
@@ -597,14 +529,8 @@ mod tests {
     #[test]
     fn local_times_become_utc() {
         let tehran = time::UtcOffset::from_hms(3, 30, 0).expect("offset");
-        assert_eq!(
-            local_to_rfc3339("2024-03-20T10:30", tehran).as_deref(),
-            Some("2024-03-20T07:00:00.000000Z")
-        );
-        assert_eq!(
-            local_to_rfc3339("۱۴۰۳/۰۱/۰۱ ۱۰:۳۰", tehran).as_deref(),
-            Some("2024-03-20T07:00:00.000000Z")
-        );
+        assert_eq!(local_to_rfc3339("2024-03-20T10:30", tehran).as_deref(), Some("2024-03-20T07:00:00.000000Z"));
+        assert_eq!(local_to_rfc3339("۱۴۰۳/۰۱/۰۱ ۱۰:۳۰", tehran).as_deref(), Some("2024-03-20T07:00:00.000000Z"));
         assert_eq!(local_to_rfc3339("soon", tehran), None);
     }
 
@@ -656,11 +582,7 @@ async fn cell_value(
         &refs,
         state.config.display_offset,
     );
-    Ok(render(&CellValue {
-        text: cell.text,
-        href: cell.href,
-        ltr: cell.ltr,
-    }))
+    Ok(render(&CellValue { text: cell.text, href: cell.href, ltr: cell.ltr }))
 }
 
 async fn cell_form(
@@ -700,11 +622,7 @@ pub async fn edit_cell(
 ) -> Response {
     let result = async {
         let obj = state.db.object(&object).await?;
-        let def = obj
-            .field(&field)
-            .filter(|f| !f.hidden)
-            .cloned()
-            .ok_or(ApiError::NotFound)?;
+        let def = obj.field(&field).filter(|f| !f.hidden).cloned().ok_or(ApiError::NotFound)?;
         let record = state.db.get_record(&object, &id, false).await?;
         if q.show.is_some() || !session.user.role.allows(Action::WriteRecords) {
             return cell_value(&state, &obj, &record, &def).await;
@@ -731,22 +649,11 @@ pub async fn save_cell(
             return Err(ApiError::Forbidden);
         }
         let obj = state.db.object(&object).await?;
-        let def = obj
-            .field(&field)
-            .filter(|f| !f.hidden)
-            .cloned()
-            .ok_or(ApiError::NotFound)?;
+        let def = obj.field(&field).filter(|f| !f.hidden).cloned().ok_or(ApiError::NotFound)?;
         let submitted = collect(&pairs);
         let mut input = Map::new();
-        input.insert(
-            def.api_name.clone(),
-            field_json(&def, &submitted, state.config.display_offset),
-        );
-        match state
-            .db
-            .update_record(Some(&session.user.id), &object, &id, &input, None)
-            .await
-        {
+        input.insert(def.api_name.clone(), field_json(&def, &submitted, state.config.display_offset));
+        match state.db.update_record(Some(&session.user.id), &object, &id, &input, None).await {
             Ok(record) => cell_value(&state, &obj, &record, &def).await,
             Err(e) => {
                 let (errors, _) = split_errors(e)?;
@@ -782,11 +689,8 @@ pub async fn lookup_options(
         let filter = if text.is_empty() {
             None
         } else {
-            let any: Vec<Json> = obj
-                .title_field
-                .split(' ')
-                .map(|f| json!({ "field": f, "op": "contains", "value": text }))
-                .collect();
+            let any: Vec<Json> =
+                obj.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": text })).collect();
             Some(peyvand_records::filter::parse_filter(&obj, &json!({ "or": any }))?)
         };
         let sort = obj.title_field.split(' ').next_back().unwrap_or("created_at");
@@ -797,19 +701,9 @@ pub async fn lookup_options(
             ..ListQuery::default()
         };
         let page = state.db.list_records(&object, &query).await?;
-        let choices = page
-            .records
-            .into_iter()
-            .map(|r| Choice {
-                value: r.id,
-                label: r.title,
-                selected: false,
-            })
-            .collect();
-        Ok(render(&OptionList {
-            empty: t(current_lang(), "record-empty"),
-            choices,
-        }))
+        let choices =
+            page.records.into_iter().map(|r| Choice { value: r.id, label: r.title, selected: false }).collect();
+        Ok(render(&OptionList { empty: t(current_lang(), "record-empty"), choices }))
     }
     .await;
     result.unwrap_or_else(fail)

@@ -83,10 +83,11 @@ pub async fn upload(
         let mut encoding = String::new();
         let mut file_name = String::new();
         let mut written = 0usize;
-        while let Some(mut field) = multipart.next_field().await.map_err(|e| ApiError::BadRequest {
-            code: "bad_upload",
-            detail: e.body_text(),
-        })? {
+        while let Some(mut field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::BadRequest { code: "bad_upload", detail: e.body_text() })?
+        {
             match field.name().unwrap_or("") {
                 "csrf" => csrf = field.text().await.unwrap_or_default(),
                 "encoding" => encoding = field.text().await.unwrap_or_default(),
@@ -99,10 +100,11 @@ pub async fn upload(
                         .take(200)
                         .collect();
                     let mut out = std::fs::File::create(&path).map_err(|e| ApiError::Internal(e.to_string()))?;
-                    while let Some(chunk) = field.chunk().await.map_err(|e| ApiError::BadRequest {
-                        code: "bad_upload",
-                        detail: e.body_text(),
-                    })? {
+                    while let Some(chunk) = field
+                        .chunk()
+                        .await
+                        .map_err(|e| ApiError::BadRequest { code: "bad_upload", detail: e.body_text() })?
+                    {
                         written += chunk.len();
                         std::io::Write::write_all(&mut out, &chunk).map_err(|e| ApiError::Internal(e.to_string()))?;
                     }
@@ -118,10 +120,7 @@ pub async fn upload(
             let _ = std::fs::remove_file(&path);
             return upload_view(&state, &session, &object, Some(t(current_lang(), "import-no-file"))).await;
         }
-        let job = state
-            .db
-            .create_import_job(&session.user.id, &object, &file_name, &path.to_string_lossy())
-            .await?;
+        let job = state.db.create_import_job(&session.user.id, &object, &file_name, &path.to_string_lossy()).await?;
         let suffix = if encoding.is_empty() {
             String::new()
         } else {
@@ -165,14 +164,9 @@ pub async fn job_page(
     Path(id): Path<String>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    job_view(
-        &state,
-        &session,
-        &id,
-        q.get("encoding").map(String::as_str).filter(|e| !e.is_empty()),
-    )
-    .await
-    .unwrap_or_else(fail)
+    job_view(&state, &session, &id, q.get("encoding").map(String::as_str).filter(|e| !e.is_empty()))
+        .await
+        .unwrap_or_else(fail)
 }
 
 async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Option<&str>) -> Result<Response, ApiError> {
@@ -197,21 +191,12 @@ async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Optio
         error: None,
     };
     if job.status == "uploaded" {
-        match peyvand_transfer::preview(
-            &state.db,
-            &job.object,
-            std::path::Path::new(&job.file_path),
-            encoding,
-            3,
-        )
-        .await
+        match peyvand_transfer::preview(&state.db, &job.object, std::path::Path::new(&job.file_path), encoding, 3).await
         {
             Ok(preview) => {
                 page.encoding = preview.encoding.clone();
-                let fields: Vec<(String, String)> = obj
-                    .visible_fields()
-                    .map(|f| (f.api_name.clone(), f.label(lang).to_string()))
-                    .collect();
+                let fields: Vec<(String, String)> =
+                    obj.visible_fields().map(|f| (f.api_name.clone(), f.label(lang).to_string())).collect();
                 page.columns = preview
                     .headers
                     .iter()
@@ -237,12 +222,7 @@ async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Optio
                             .cloned()
                             .collect::<Vec<_>>()
                             .join(" · ");
-                        ColumnRow {
-                            index: i,
-                            name: h.clone(),
-                            sample,
-                            choices,
-                        }
+                        ColumnRow { index: i, name: h.clone(), sample, choices }
                     })
                     .collect();
                 page.dedupe = std::iter::once(Choice {
@@ -275,11 +255,7 @@ async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Optio
     if let Some(r) = &page.report {
         page.summary = t_args(
             lang,
-            if r.committed {
-                "import-summary"
-            } else {
-                "import-summary-dry"
-            },
+            if r.committed { "import-summary" } else { "import-summary-dry" },
             &[
                 ("rows", r.rows.to_string()),
                 ("created", r.created.to_string()),
@@ -301,14 +277,7 @@ pub async fn run(
     Path(id): Path<String>,
     axum::Form(pairs): axum::Form<Vec<(String, String)>>,
 ) -> Response {
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     if let Err(r) = check_csrf(&session, &headers, &get("csrf")) {
         return r;
     }
@@ -325,31 +294,17 @@ pub async fn run(
             0,
         )
         .await
-        .map_err(|e| ApiError::BadRequest {
-            code: "unreadable_file",
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| ApiError::BadRequest { code: "unreadable_file", detail: e.to_string() })?;
         let mut opts = ImportOptions::new(&job.object);
         opts.encoding = Some(preview.encoding.clone());
-        opts.mapping = preview
-            .headers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.clone(), get(&format!("map.{i}"))))
-            .collect();
+        opts.mapping = preview.headers.iter().enumerate().map(|(i, h)| (h.clone(), get(&format!("map.{i}")))).collect();
         opts.dedupe_by = Some(get("dedupe_by")).filter(|d| !d.is_empty());
         opts.on_duplicate = OnDuplicate::parse(&get("on_duplicate")).unwrap_or_default();
         opts.dry_run = get("dry_run") == "on";
         opts.all_or_nothing = get("all_or_nothing") == "on";
         let options = serde_json::to_value(&opts).map_err(|e| ApiError::Internal(e.to_string()))?;
         if state.db.start_import_job(&id, &session.user.id, &options).await? {
-            spawn_import(
-                state.clone(),
-                job.id.clone(),
-                session.user.id.clone(),
-                job.file_path.clone(),
-                opts,
-            );
+            spawn_import(state.clone(), job.id.clone(), session.user.id.clone(), job.file_path.clone(), opts);
         }
         Ok(Redirect::to(&format!("/imports/{id}")).into_response())
     }
@@ -384,10 +339,7 @@ fn spawn_import(state: AppState, job: String, user: String, path: String, opts: 
         let result = match outcome {
             Ok(report) => {
                 let json = serde_json::to_value(&report).unwrap_or_default();
-                state
-                    .db
-                    .finish_import_job(&job, Some(&json), None, report.rows as i64)
-                    .await
+                state.db.finish_import_job(&job, Some(&json), None, report.rows as i64).await
             }
             Err(e) => state.db.finish_import_job(&job, None, Some(&e.to_string()), done).await,
         };
@@ -423,15 +375,9 @@ pub async fn progress(State(state): State<AppState>, session: Session, Path(id):
 pub async fn errors_csv(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
     match state.db.import_job(&id, &session.user.id).await {
         Ok(job) => {
-            let report: ImportReport = job
-                .report
-                .and_then(|r| serde_json::from_value(r).ok())
-                .unwrap_or_default();
+            let report: ImportReport = job.report.and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();
             let mut r = format!("\u{FEFF}{}", report.errors_csv()).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
             r.headers_mut().insert(
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"import-errors.csv\""),

@@ -34,11 +34,7 @@ fn get<'a>(pairs: &'a Pairs, key: &str) -> Option<&'a str> {
 }
 
 fn all<'a>(pairs: &'a Pairs, key: &str) -> Vec<&'a str> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .collect()
+    pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
 }
 
 /// What a list shows: the view it started from and the filter, sort and columns in force.
@@ -75,20 +71,8 @@ impl ListState {
 }
 
 /// Ops offered by the filter builder; `is_not_empty` is `is_empty` with `false`.
-const BUILDER_OPS: [&str; 12] = [
-    "eq",
-    "ne",
-    "contains",
-    "starts_with",
-    "lt",
-    "lte",
-    "gt",
-    "gte",
-    "between",
-    "in",
-    "is_empty",
-    "is_not_empty",
-];
+const BUILDER_OPS: [&str; 12] =
+    ["eq", "ne", "contains", "starts_with", "lt", "lte", "gt", "gte", "between", "in", "is_empty", "is_not_empty"];
 
 /// One condition typed in the builder, as filter JSON.
 fn builder_condition(object: &ObjectDef, field: &str, op: &str, value: &str) -> Option<Json> {
@@ -98,9 +82,9 @@ fn builder_condition(object: &ObjectDef, field: &str, op: &str, value: &str) -> 
         let v = v.trim();
         match def.field_type {
             // Dates may be typed in Jalali on Persian pages.
-            FieldType::Date => parse_form_date(v)
-                .map(|d| json!(peyvand_records::value::format_date(d)))
-                .unwrap_or(json!(v)),
+            FieldType::Date => {
+                parse_form_date(v).map(|d| json!(peyvand_records::value::format_date(d))).unwrap_or(json!(v))
+            }
             FieldType::Boolean => json!(matches!(v, "true" | "1" | "yes" | "بله")),
             _ => json!(v),
         }
@@ -156,24 +140,11 @@ async fn read_state(
             .enumerate()
             .filter(|(_, f)| !f.is_empty())
             .filter_map(|(i, f)| {
-                builder_condition(
-                    object,
-                    f,
-                    ops.get(i).copied().unwrap_or("eq"),
-                    values.get(i).copied().unwrap_or(""),
-                )
+                builder_condition(object, f, ops.get(i).copied().unwrap_or("eq"), values.get(i).copied().unwrap_or(""))
             })
             .collect();
-        let group = if get(pairs, "match") == Some("any") {
-            "or"
-        } else {
-            "and"
-        };
-        s.filter = if conditions.is_empty() {
-            None
-        } else {
-            Some(json!({ group: conditions }))
-        };
+        let group = if get(pairs, "match") == Some("any") { "or" } else { "and" };
+        s.filter = if conditions.is_empty() { None } else { Some(json!({ group: conditions })) };
     }
     if let Some(sort) = get(pairs, "sort") {
         s.sort = sort.to_string();
@@ -187,11 +158,7 @@ async fn read_state(
     if let Some((name, dir)) = get(pairs, "move").and_then(|m| m.split_once(':'))
         && let Some(i) = s.columns.iter().position(|c| c == name)
     {
-        let j = if dir == "up" {
-            i.checked_sub(1)
-        } else {
-            Some(i + 1).filter(|j| *j < s.columns.len())
-        };
+        let j = if dir == "up" { i.checked_sub(1) } else { Some(i + 1).filter(|j| *j < s.columns.len()) };
         if let Some(j) = j {
             s.columns.swap(i, j);
         }
@@ -220,11 +187,8 @@ fn store_query(object: &ObjectDef, s: &ListState, extra: Option<Json>) -> Result
         parts.push(f.clone());
     }
     if !s.q.is_empty() {
-        let any: Vec<Json> = object
-            .title_field
-            .split(' ')
-            .map(|f| json!({ "field": f, "op": "contains", "value": s.q }))
-            .collect();
+        let any: Vec<Json> =
+            object.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": s.q })).collect();
         parts.push(json!({ "or": any }));
     }
     parts.extend(extra);
@@ -433,11 +397,7 @@ fn condition_rows(lang: &str, object: &ObjectDef, filter: Option<&Json>) -> (Vec
     }
     conds.push((String::new(), "eq".into(), String::new()));
     let mut field_names: Vec<(String, String)> = vec![(String::new(), "—".into())];
-    field_names.extend(
-        object
-            .visible_fields()
-            .map(|f| (f.api_name.clone(), f.label(lang).to_string())),
-    );
+    field_names.extend(object.visible_fields().map(|f| (f.api_name.clone(), f.label(lang).to_string())));
     field_names.push(("created_at".into(), t(lang, "attr-created_at")));
     field_names.push(("updated_at".into(), t(lang, "attr-updated_at")));
     let rows = conds
@@ -445,19 +405,11 @@ fn condition_rows(lang: &str, object: &ObjectDef, filter: Option<&Json>) -> (Vec
         .map(|(field, op, value)| ConditionRow {
             fields: field_names
                 .iter()
-                .map(|(n, l)| Choice {
-                    value: n.clone(),
-                    label: l.clone(),
-                    selected: *n == field,
-                })
+                .map(|(n, l)| Choice { value: n.clone(), label: l.clone(), selected: *n == field })
                 .collect(),
             ops: BUILDER_OPS
                 .iter()
-                .map(|o| Choice {
-                    value: o.to_string(),
-                    label: t(lang, &format!("op-{o}")),
-                    selected: *o == op,
-                })
+                .map(|o| Choice { value: o.to_string(), label: t(lang, &format!("op-{o}")), selected: *o == op })
                 .collect(),
             value,
         })
@@ -482,26 +434,16 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
     let catalog = state.db.catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let s = read_state(state, session, &obj, pairs).await?;
-    let columns = if s.columns.is_empty() {
-        default_columns(&obj)
-    } else {
-        s.columns.clone()
-    };
+    let columns = if s.columns.is_empty() { default_columns(&obj) } else { s.columns.clone() };
     let column_defs: Vec<&FieldDef> = columns.iter().filter_map(|c| obj.field(c)).collect();
     let mut query = store_query(&obj, &s, None);
     let mut filter_error = None;
     if let Err(ApiError::Store(peyvand_store::Error::Validation(errors))) = &query {
-        let reason = errors
-            .first()
-            .map(|e| field_error_message(lang, e.code, &e.params))
-            .unwrap_or_default();
+        let reason = errors.first().map(|e| field_error_message(lang, e.code, &e.params)).unwrap_or_default();
         filter_error = Some(t_args(lang, "filter-invalid", &[("reason", reason)]));
         query = store_query(
             &obj,
-            &ListState {
-                filter: None,
-                ..s.clone()
-            },
+            &ListState { filter: None, ..s.clone() },
             Some(json!({ "field": "id", "op": "eq", "value": "-" })),
         );
     }
@@ -514,19 +456,12 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         .records
         .iter()
         .map(|r| {
-            let mut cells = vec![Cell {
-                text: r.title.clone(),
-                ..Cell::default()
-            }];
+            let mut cells = vec![Cell { text: r.title.clone(), ..Cell::default() }];
             cells.extend(column_defs.iter().map(|f| Cell {
                 field: f.api_name.clone(),
                 ..display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&Json::Null), &refs, offset)
             }));
-            ListRow {
-                id: r.id.clone(),
-                href: format!("/records/{object}/{}", r.id),
-                cells,
-            }
+            ListRow { id: r.id.clone(), href: format!("/records/{object}/{}", r.id), cells }
         })
         .collect();
     let base = format!("/records/{object}");
@@ -538,54 +473,28 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         } else {
             (name.to_string(), "")
         };
-        let st = ListState {
-            sort: next,
-            ..s.clone()
-        };
+        let st = ListState { sort: next, ..s.clone() };
         (format!("{base}?{}", st.query()), mark)
     };
-    let title_sort = obj
-        .title_field
-        .split(' ')
-        .next_back()
-        .unwrap_or("created_at")
-        .to_string();
+    let title_sort = obj.title_field.split(' ').next_back().unwrap_or("created_at").to_string();
     let mut headers = Vec::new();
     let (href, mark) = sort_link(&title_sort);
-    headers.push(HeaderCell {
-        label: obj.label(lang).to_string(),
-        href,
-        mark,
-    });
+    headers.push(HeaderCell { label: obj.label(lang).to_string(), href, mark });
     for f in &column_defs {
         let sortable = f.storage() != Storage::List && f.field_type != FieldType::LongText;
-        let (href, mark) = if sortable {
-            sort_link(&f.api_name)
-        } else {
-            (String::new(), "")
-        };
-        headers.push(HeaderCell {
-            label: f.label(lang).to_string(),
-            href,
-            mark,
-        });
+        let (href, mark) = if sortable { sort_link(&f.api_name) } else { (String::new(), "") };
+        headers.push(HeaderCell { label: f.label(lang).to_string(), href, mark });
     }
     let mut column_choices: Vec<ColumnChoice> = column_defs
         .iter()
-        .map(|f| ColumnChoice {
-            name: f.api_name.clone(),
-            label: f.label(lang).to_string(),
-            checked: true,
-        })
+        .map(|f| ColumnChoice { name: f.api_name.clone(), label: f.label(lang).to_string(), checked: true })
         .collect();
     column_choices.extend(
-        obj.visible_fields()
-            .filter(|f| !is_title(&obj, f) && !columns.contains(&f.api_name))
-            .map(|f| ColumnChoice {
-                name: f.api_name.clone(),
-                label: f.label(lang).to_string(),
-                checked: false,
-            }),
+        obj.visible_fields().filter(|f| !is_title(&obj, f) && !columns.contains(&f.api_name)).map(|f| ColumnChoice {
+            name: f.api_name.clone(),
+            label: f.label(lang).to_string(),
+            checked: false,
+        }),
     );
     let (conditions, match_any, flat) = condition_rows(lang, &obj, s.filter.as_ref());
     let views: Vec<ViewLink> = state
@@ -594,33 +503,21 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         .await?
         .into_iter()
         .map(|v| ViewLink {
-            href: format!(
-                "{base}{}?view={}",
-                if v.kind == ViewKind::Board { "/board" } else { "" },
-                encode(&v.id)
-            ),
+            href: format!("{base}{}?view={}", if v.kind == ViewKind::Board { "/board" } else { "" }, encode(&v.id)),
             current: s.view.as_ref().is_some_and(|c| c.id == v.id),
             name: v.name,
             shared: v.shared,
         })
         .collect();
-    let current_view = s.view.as_ref().map(|v| ViewLink {
-        href: v.id.clone(),
-        name: v.name.clone(),
-        current: true,
-        shared: v.shared,
-    });
+    let current_view =
+        s.view.as_ref().map(|v| ViewLink { href: v.id.clone(), name: v.name.clone(), current: true, shared: v.shared });
     let users = state
         .db
         .list_users()
         .await?
         .into_iter()
         .filter(|u| u.active)
-        .map(|u| Choice {
-            value: u.id,
-            label: u.name,
-            selected: false,
-        })
+        .map(|u| Choice { value: u.id, label: u.name, selected: false })
         .collect();
     let state_query = s.query();
     let has_select = obj.visible_fields().any(|f| f.field_type == FieldType::Select);
@@ -633,11 +530,7 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         q: s.q.clone(),
         sort: s.sort.clone(),
         columns_value: s.columns.join(","),
-        filter_json: if flat {
-            String::new()
-        } else {
-            s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default()
-        },
+        filter_json: if flat { String::new() } else { s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default() },
         filter_state: s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
         filter_error,
         match_any,
@@ -649,20 +542,14 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         can_share: session.user.role.allows(Action::RestoreRecords),
         can_write: session.user.role.allows(Action::WriteRecords),
         can_delete: session.user.role.allows(Action::DeleteRecords),
-        has_tags: obj
-            .field("tags")
-            .is_some_and(|f| f.storage() == Storage::List && !f.hidden),
+        has_tags: obj.field("tags").is_some_and(|f| f.storage() == Storage::List && !f.hidden),
         users,
         rows,
         next_href: page.next_cursor.map(|c| format!("{base}?{state_query}&cursor={c}")),
         first_href: get(pairs, "cursor").map(|_| format!("{base}?{state_query}")),
         next_label: t(lang, "list-next"),
         first_label: t(lang, "list-first"),
-        new_href: session
-            .user
-            .role
-            .allows(Action::WriteRecords)
-            .then(|| format!("{base}/new")),
+        new_href: session.user.role.allows(Action::WriteRecords).then(|| format!("{base}/new")),
         new_label: t_args(lang, "list-new", &[("object", obj.label(lang).to_string())]),
         empty_label: t(lang, "list-empty"),
         filter_label: t(lang, "list-filter-placeholder"),
@@ -693,11 +580,7 @@ pub async fn save_view(
         if shared && !session.user.role.allows(Action::RestoreRecords) {
             return Err(ApiError::Forbidden);
         }
-        let kind = if get(&pairs, "kind") == Some("board") {
-            ViewKind::Board
-        } else {
-            ViewKind::List
-        };
+        let kind = if get(&pairs, "kind") == Some("board") { ViewKind::Board } else { ViewKind::List };
         let new = NewView {
             object: object.clone(),
             name: get(&pairs, "name").unwrap_or("").to_string(),
@@ -726,11 +609,7 @@ pub async fn delete_view(
     if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
         return r;
     }
-    match state
-        .db
-        .delete_view(&id, &session.user.id, session.user.role.allows(Action::RestoreRecords))
-        .await
-    {
+    match state.db.delete_view(&id, &session.user.id, session.user.role.allows(Action::RestoreRecords)).await {
         Ok(()) => Redirect::to(&format!("/records/{object}")).into_response(),
         Err(e) => fail(e),
     }
@@ -753,19 +632,12 @@ pub async fn export_view(
         let mut parts = Vec::new();
         parts.extend(s.filter.clone());
         if !s.q.is_empty() {
-            let any: Vec<Json> = obj
-                .title_field
-                .split(' ')
-                .map(|f| json!({ "field": f, "op": "contains", "value": s.q }))
-                .collect();
+            let any: Vec<Json> =
+                obj.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": s.q })).collect();
             parts.push(json!({ "or": any }));
         }
         let filter = (!parts.is_empty()).then(|| json!({ "and": parts }));
-        let columns = if s.columns.is_empty() {
-            default_columns(&obj)
-        } else {
-            s.columns.clone()
-        };
+        let columns = if s.columns.is_empty() { default_columns(&obj) } else { s.columns.clone() };
         let mut names: Vec<String> = obj.title_field.split(' ').map(str::to_string).collect();
         for c in columns {
             if !names.contains(&c) {
@@ -774,10 +646,7 @@ pub async fn export_view(
         }
         let export = peyvand_transfer::Export::new(&state.db, &object, filter.as_ref(), &s.sort, &names)
             .await
-            .map_err(|e| ApiError::BadRequest {
-                code: "export_failed",
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| ApiError::BadRequest { code: "export_failed", detail: e.to_string() })?;
         let stream = futures_util::stream::unfold(Some(export), |export| async move {
             let mut export = export?;
             match export.next_chunk().await {
@@ -790,10 +659,7 @@ pub async fn export_view(
             }
         });
         let mut response = axum::body::Body::from_stream(stream).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{object}.csv\"")) {
             response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
@@ -817,10 +683,8 @@ pub async fn bulk(
     let result = async {
         let obj = state.db.object(&object).await?;
         let ids: Vec<String> = all(&pairs, "id").into_iter().map(str::to_string).collect();
-        let back = get(&pairs, "back")
-            .filter(|b| b.starts_with('/') && !b.starts_with("//"))
-            .unwrap_or("/")
-            .to_string();
+        let back =
+            get(&pairs, "back").filter(|b| b.starts_with('/') && !b.starts_with("//")).unwrap_or("/").to_string();
         if ids.is_empty() {
             return Ok(Redirect::to(&back).into_response());
         }
@@ -852,10 +716,7 @@ pub async fn bulk(
             }
             "export" => return export(&state, &obj, &ids, &pairs).await,
             _ => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_action",
-                    detail: "unknown bulk action".into(),
-                });
+                return Err(ApiError::BadRequest { code: "unknown_action", detail: "unknown bulk action".into() });
             }
         };
         let sep = if back.contains('?') { '&' } else { '?' };
@@ -881,14 +742,7 @@ async fn export(state: &AppState, obj: &ObjectDef, ids: &[String], pairs: &Pairs
         let filter = parse_filter(obj, &json!({ "field": "id", "op": "in", "value": chunk }))?;
         let page = state
             .db
-            .list_records(
-                &obj.api_name,
-                &ListQuery {
-                    filter: Some(filter),
-                    limit: Some(500),
-                    ..ListQuery::default()
-                },
-            )
+            .list_records(&obj.api_name, &ListQuery { filter: Some(filter), limit: Some(500), ..ListQuery::default() })
             .await?;
         for r in &page.records {
             out.push_str(&csv_cell(&r.id));
@@ -900,10 +754,7 @@ async fn export(state: &AppState, obj: &ObjectDef, ids: &[String], pairs: &Pairs
         }
     }
     let mut response = out.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.csv\"", obj.api_name)) {
         response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
@@ -951,9 +802,7 @@ pub async fn board_page(
     Path(object): Path<String>,
     Query(pairs): Query<Pairs>,
 ) -> Response {
-    board_inner(&state, &session, &object, &pairs)
-        .await
-        .unwrap_or_else(fail)
+    board_inner(&state, &session, &object, &pairs).await.unwrap_or_else(fail)
 }
 
 async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &Pairs) -> Result<Response, ApiError> {
@@ -964,13 +813,8 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
     let catalog = state.db.catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let s = read_state(state, session, &obj, pairs).await?;
-    let selects: Vec<&FieldDef> = obj
-        .visible_fields()
-        .filter(|f| f.field_type == FieldType::Select)
-        .collect();
-    let wanted = get(pairs, "group")
-        .map(str::to_string)
-        .or_else(|| s.view.as_ref().and_then(|v| v.group_by.clone()));
+    let selects: Vec<&FieldDef> = obj.visible_fields().filter(|f| f.field_type == FieldType::Select).collect();
+    let wanted = get(pairs, "group").map(str::to_string).or_else(|| s.view.as_ref().and_then(|v| v.group_by.clone()));
     let group = wanted
         .and_then(|g| selects.iter().find(|f| f.api_name == g).copied())
         .or_else(|| selects.first().copied())
@@ -1071,11 +915,7 @@ pub async fn move_card(
     let value = get(&pairs, "value").unwrap_or("");
     let mut input = serde_json::Map::new();
     input.insert(field, if value.is_empty() { Json::Null } else { json!(value) });
-    match state
-        .db
-        .update_record(Some(&session.user.id), &object, &id, &input, None)
-        .await
-    {
+    match state.db.update_record(Some(&session.user.id), &object, &id, &input, None).await {
         Ok(record) => axum::Json(json!({ "id": record.id, "version": record.version })).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }

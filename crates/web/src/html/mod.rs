@@ -91,11 +91,7 @@ impl Layout {
                 .filter(|s| s.user.role.allows(peyvand_records::access::Action::ManageSchema))
                 .map(|_| t(lang, "nav-admin")),
             tokens_label: t(lang, "nav-tokens"),
-            theme: if crate::i18n::current_prefs().dark {
-                "dark"
-            } else {
-                "light"
-            },
+            theme: if crate::i18n::current_prefs().dark { "dark" } else { "light" },
             toman: crate::i18n::current_prefs().toman,
             menu: MenuWords {
                 title: t(lang, "menu-title"),
@@ -144,11 +140,8 @@ pub fn error_page(status: StatusCode, message_key: &str) -> Response {
 /// Unknown paths: a problem document under `/api`, a page elsewhere.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        return crate::error::ApiError::BadRequest {
-            code: "route_not_found",
-            detail: "no such API route".into(),
-        }
-        .into_response();
+        return crate::error::ApiError::BadRequest { code: "route_not_found", detail: "no such API route".into() }
+            .into_response();
     }
     error_page(StatusCode::NOT_FOUND, "error-not-found")
 }
@@ -159,12 +152,8 @@ const HTMX_JS: &str = include_str!("../../assets/vendor/htmx-2.0.11.min.js");
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = body.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
 }
 
@@ -197,10 +186,7 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/bulk", post(list::bulk))
         .route("/records/{object}/export.csv", get(list::export_view))
         .route("/records/{object}/{id}/move", post(list::move_card))
-        .route(
-            "/records/{object}/{id}/cell/{field}",
-            get(forms::edit_cell).post(forms::save_cell),
-        )
+        .route("/records/{object}/{id}/cell/{field}", get(forms::edit_cell).post(forms::save_cell))
         .route("/records/{object}/new", get(forms::new_form).post(forms::create))
         .route("/records/{object}/options", get(forms::lookup_options))
         .route(
@@ -221,14 +207,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/objects", get(admin::objects_page).post(admin::create_object))
         .route("/admin/objects/{object}", get(admin::fields_page))
         .route("/admin/objects/{object}/fields", post(admin::create_field))
-        .route(
-            "/admin/objects/{object}/fields/{field}",
-            get(admin::field_page).post(admin::update_field),
-        )
-        .route(
-            "/admin/objects/{object}/fields/{field}/{action}",
-            post(admin::field_action),
-        )
+        .route("/admin/objects/{object}/fields/{field}", get(admin::field_page).post(admin::update_field))
+        .route("/admin/objects/{object}/fields/{field}/{action}", post(admin::field_action))
         .route("/admin/users", get(admin::users_page).post(admin::invite_user))
         .route("/admin/users/{id}", post(admin::change_user))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

@@ -51,13 +51,7 @@ pub(super) async fn load_refs(state: &AppState, object: &ObjectDef, records: &[&
             refs.records.insert((target.clone(), id), title);
         }
     }
-    refs.users = state
-        .db
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
+    refs.users = state.db.list_users().await?.into_iter().map(|u| (u.id, u.name)).collect();
     Ok(refs)
 }
 
@@ -160,10 +154,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     let key: Vec<FieldRow> = rows
         .iter()
         .filter(|(_, t, r)| {
-            matches!(
-                t,
-                FieldType::User | FieldType::Select | FieldType::Email | FieldType::Phone
-            ) && r.text != empty
+            matches!(t, FieldType::User | FieldType::Select | FieldType::Email | FieldType::Phone) && r.text != empty
         })
         .take(4)
         .map(|(_, _, r)| FieldRow {
@@ -175,10 +166,8 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         })
         .collect();
     let (custom, standard): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _, _)| *c);
-    let mut sections = vec![Section {
-        heading: t(lang, "record-fields"),
-        fields: standard.into_iter().map(|(_, _, r)| r).collect(),
-    }];
+    let mut sections =
+        vec![Section { heading: t(lang, "record-fields"), fields: standard.into_iter().map(|(_, _, r)| r).collect() }];
     if !custom.is_empty() {
         sections.push(Section {
             heading: t(lang, "record-custom-fields"),
@@ -197,11 +186,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 .db
                 .list_records(
                     &other.api_name,
-                    &ListQuery {
-                        filter: Some(filter),
-                        limit: Some(20),
-                        ..Default::default()
-                    },
+                    &ListQuery { filter: Some(filter), limit: Some(20), ..Default::default() },
                 )
                 .await?;
             if page.records.is_empty() {
@@ -212,10 +197,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 items: page
                     .records
                     .iter()
-                    .map(|r| Link {
-                        text: r.title.clone(),
-                        href: format!("/records/{}/{}", other.api_name, r.id),
-                    })
+                    .map(|r| Link { text: r.title.clone(), href: format!("/records/{}/{}", other.api_name, r.id) })
                     .collect(),
             });
         }
@@ -238,18 +220,12 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                     Some(t_args(
                         lang,
                         "record-updated",
-                        &[
-                            ("field", field.label(lang).to_string()),
-                            ("old", show(&c["old"])),
-                            ("new", show(&c["new"])),
-                        ],
+                        &[("field", field.label(lang).to_string()), ("old", show(&c["old"])), ("new", show(&c["new"]))],
                     ))
                 })
                 .collect();
             HistoryItem {
-                when: parse_datetime(&h.at)
-                    .map(|at| format_datetime(lang, at, offset))
-                    .unwrap_or(h.at.clone()),
+                when: parse_datetime(&h.at).map(|at| format_datetime(lang, at, offset)).unwrap_or(h.at.clone()),
                 who: h
                     .actor
                     .as_ref()
@@ -262,11 +238,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         .collect();
     let view = RecordPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
-        heading: if record.title.is_empty() {
-            obj.label(lang).to_string()
-        } else {
-            record.title.clone()
-        },
+        heading: if record.title.is_empty() { obj.label(lang).to_string() } else { record.title.clone() },
         object_label: obj.plural(lang).to_string(),
         list_href: format!("/records/{object}"),
         in_trash: record.deleted_at.is_some(),
@@ -310,11 +282,7 @@ struct SuggestList {
 
 async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<Vec<Hit>, ApiError> {
     let catalog = state.db.catalog().await?;
-    let labels: HashMap<&str, &str> = catalog
-        .objects
-        .iter()
-        .map(|o| (o.api_name.as_str(), o.label(lang)))
-        .collect();
+    let labels: HashMap<&str, &str> = catalog.objects.iter().map(|o| (o.api_name.as_str(), o.label(lang))).collect();
     Ok(state
         .db
         .search(q, limit)
@@ -333,13 +301,7 @@ pub async fn search_suggest(State(state): State<AppState>, session: Session, par
     if !session.user.role.allows(Action::ReadRecords) {
         return fail(ApiError::Forbidden);
     }
-    let q = params
-        .get("q")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(200)
-        .collect::<String>();
+    let q = params.get("q").unwrap_or("").trim().chars().take(200).collect::<String>();
     match hits_for(&state, current_lang(), &q, 8).await {
         Ok(hits) => render(&SuggestList { hits }),
         Err(e) => fail(e),
@@ -351,13 +313,7 @@ pub async fn search_page(State(state): State<AppState>, session: Session, params
         return fail(ApiError::Forbidden);
     }
     let lang = current_lang();
-    let q = params
-        .get("q")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(200)
-        .collect::<String>();
+    let q = params.get("q").unwrap_or("").trim().chars().take(200).collect::<String>();
     let result = async {
         let catalog = state.db.catalog().await?;
         let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");

@@ -66,18 +66,12 @@ pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> R
 
 /// Only local paths are followed after signing in.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
-    }
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let loopback = ["localhost", "127.0.0.1", "[::1]"]
-        .iter()
-        .any(|h| host == *h || host.starts_with(&format!("{h}:")));
+    let loopback = ["localhost", "127.0.0.1", "[::1]"].iter().any(|h| host == *h || host.starts_with(&format!("{h}:")));
     let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
     let secure = state.config.secure_cookies.unwrap_or(https || !loopback);
     let text = format!(
@@ -146,38 +140,20 @@ pub async fn login(
     let user = match auth_check_login(&state, &form.email, &form.password, &addr.ip().to_string()).await {
         Ok(user) => user,
         Err(ApiError::TooManyRequests { retry_after_secs }) => {
-            let msg = t_args(
-                lang,
-                "login-throttled",
-                &[("minutes", (retry_after_secs / 60).to_string())],
-            );
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                render(&login_view(&form.email, &next, Some(msg))),
-            )
-                .into_response();
+            let msg = t_args(lang, "login-throttled", &[("minutes", (retry_after_secs / 60).to_string())]);
+            return (StatusCode::TOO_MANY_REQUESTS, render(&login_view(&form.email, &next, Some(msg)))).into_response();
         }
         Err(ApiError::Unauthorized) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                render(&login_view(&form.email, &next, Some(t(lang, "login-failed")))),
-            )
+            return (StatusCode::UNAUTHORIZED, render(&login_view(&form.email, &next, Some(t(lang, "login-failed")))))
                 .into_response();
         }
         Err(e) => return e.into_response(),
     };
     let ttl = state.config.session_ttl;
-    match state
-        .db
-        .create_session(&user.id, time::Duration::seconds(ttl.as_secs() as i64))
-        .await
-    {
+    match state.db.create_session(&user.id, time::Duration::seconds(ttl.as_secs() as i64)).await {
         Ok((secret, _csrf)) => {
             let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().insert(
-                header::SET_COOKIE,
-                session_cookie(&state, &headers, &secret, ttl.as_secs()),
-            );
+            response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &headers, &secret, ttl.as_secs()));
             response
         }
         Err(e) => ApiError::from(e).into_response(),
@@ -204,9 +180,7 @@ pub async fn logout(
         return ApiError::from(e).into_response();
     }
     let mut response = Redirect::to("/login").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&state, &headers, "", 0));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &headers, "", 0));
     response
 }
 
@@ -254,10 +228,7 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/");
         assert_eq!(safe_next("https://evil.example"), "/");
         assert_eq!(safe_next("/\\evil"), "/");
-        assert_eq!(
-            encode("/records/contact?q=علی"),
-            "/records/contact%3Fq%3D%D8%B9%D9%84%DB%8C"
-        );
+        assert_eq!(encode("/records/contact?q=علی"), "/records/contact%3Fq%3D%D8%B9%D9%84%DB%8C");
     }
 }
 

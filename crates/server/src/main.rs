@@ -30,9 +30,9 @@ enum Command {
     },
     /// Serve a small bilingual sample data set (its own database: data/demo.db)
     Demo(ServeArgs),
-    /// Import a CSV file into an object (columns are matched to fields by name; see --map)
+    /// Import a CSV, XLSX or vCard file into an object (columns are matched to fields by name; see --map)
     Import(ImportArgs),
-    /// Export an object (or the records a filter selects) to CSV
+    /// Export an object (or the records a filter selects) to CSV or XLSX
     Export(ExportArgs),
     /// Write a consistent backup of the whole database (while the server runs) to a file
     Backup {
@@ -58,7 +58,7 @@ enum Command {
 struct ImportArgs {
     /// The object, e.g. contact or company
     object: String,
-    /// The CSV file (UTF-8, UTF-8 with BOM, UTF-16 or Windows-1256)
+    /// The file: CSV (UTF-8, UTF-8 with BOM, UTF-16 or Windows-1256), XLSX (first sheet) or vCard
     file: std::path::PathBuf,
     /// Column to field, as COLUMN=FIELD (repeat it); FIELD empty ignores the column
     #[arg(long = "map", value_name = "COLUMN=FIELD")]
@@ -90,7 +90,7 @@ struct ImportArgs {
 struct ExportArgs {
     /// The object, e.g. contact or company
     object: String,
-    /// csv (xlsx is not available yet)
+    /// csv or xlsx
     #[arg(long, default_value = "csv")]
     format: String,
     /// A filter in the API's JSON syntax (docs/filters.md)
@@ -222,8 +222,8 @@ async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
 }
 
 async fn export(db: &Db, args: ExportArgs) -> anyhow::Result<()> {
-    if args.format != "csv" {
-        bail!("export to {} is not available yet; use --format csv", args.format);
+    if args.format != "csv" && args.format != "xlsx" {
+        bail!("--format is csv or xlsx, not {}", args.format);
     }
     let filter = args
         .filter
@@ -231,6 +231,12 @@ async fn export(db: &Db, args: ExportArgs) -> anyhow::Result<()> {
         .map(serde_json::from_str::<serde_json::Value>)
         .transpose()
         .context("--filter is not JSON")?;
+    if args.format == "xlsx" {
+        let path = args.output.as_ref().context("an XLSX export needs --output FILE")?;
+        let n = peyvand_transfer::export_xlsx(db, &args.object, filter.as_ref(), "", &args.columns, path).await?;
+        eprintln!("{n} records exported");
+        return Ok(());
+    }
     let n = match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;

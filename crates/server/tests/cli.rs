@@ -162,9 +162,19 @@ async fn import_and_export_from_the_command_line() {
     let text = std::fs::read_to_string(&exported).expect("exported");
     assert!(text.starts_with("id,first_name,last_name,emails\r\n"));
     assert!(text.contains(",علی,کریمی,ali@example.ir\r\n"), "{text}");
-    let out = peyvand().args(["export", "contact", "--format", "xlsx", "--database-url", &url]).output().expect("run");
+    let workbook = dir.join("out.xlsx");
+    let out = peyvand()
+        .args(["export", "contact", "--format", "xlsx", "--database-url", &url, "--output"])
+        .arg(&workbook)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&workbook).expect("workbook").starts_with(b"PK"));
+    let out = peyvand().args(["export", "contact", "--format", "pdf", "--database-url", &url]).output().expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("csv or xlsx"));
+    let out = peyvand().args(["export", "contact", "--format", "xlsx", "--database-url", &url]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --output"));
     let out = peyvand()
         .args(["import", "contact"])
         .arg(dir.join("missing.csv"))

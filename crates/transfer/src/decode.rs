@@ -26,11 +26,6 @@ pub fn by_name(name: &str) -> Result<&'static Encoding, TransferError> {
 
 /// Refuses files that are plainly not text: a spreadsheet or archive renamed `.csv`, or binary.
 pub fn check_text(head: &[u8]) -> Result<(), TransferError> {
-    if head.starts_with(b"PK\x03\x04") {
-        return Err(TransferError::NotCsv(
-            "this is an XLSX (or other ZIP) file, not CSV: save it as CSV, or import it as XLSX".into(),
-        ));
-    }
     if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Err(TransferError::NotCsv("this is an old Excel (XLS) file, not CSV: save it as CSV".into()));
     }
@@ -122,7 +117,6 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_text() {
-        assert!(check_text(b"PK\x03\x04rest").is_err());
         assert!(check_text(b"a,b\x00c").is_err());
         assert!(check_text(b"a,b\nc,d").is_ok());
     }

@@ -96,14 +96,13 @@ impl Export {
         })
     }
 
-    /// The next piece of CSV text, or `None` at the end.
-    pub async fn next_chunk(&mut self) -> Result<Option<String>, TransferError> {
-        if !self.started {
-            self.started = true;
-            let mut header = vec!["id".to_string()];
-            header.extend(self.fields.iter().map(|f| csv_cell(&f.api_name)));
-            return Ok(Some(format!("{}\r\n", header.join(","))));
-        }
+    /// The header row: `id` and the field API names (so a file imports back as it is).
+    pub fn header(&self) -> Vec<String> {
+        std::iter::once("id".to_string()).chain(self.fields.iter().map(|f| f.api_name.clone())).collect()
+    }
+
+    /// The next page of rows as plain values, or `None` at the end.
+    pub async fn next_rows(&mut self) -> Result<Option<Vec<Vec<String>>>, TransferError> {
         if self.finished {
             return Ok(None);
         }
@@ -116,22 +115,61 @@ impl Export {
             with_total: false,
         };
         let page = self.db.list_records(&self.object, &query).await?;
-        let mut text = String::new();
-        for r in &page.records {
-            text.push_str(&csv_cell(&r.id));
-            for f in &self.fields {
-                text.push(',');
-                text.push_str(&csv_cell(&plain(r, f)));
-            }
-            text.push_str("\r\n");
-            self.rows += 1;
-        }
+        let rows: Vec<Vec<String>> = page
+            .records
+            .iter()
+            .map(|r| std::iter::once(r.id.clone()).chain(self.fields.iter().map(|f| plain(r, f))).collect())
+            .collect();
+        self.rows += rows.len();
         match page.next_cursor {
             Some(c) => self.cursor = Some(c),
             None => self.finished = true,
         }
-        Ok(Some(text))
+        Ok(Some(rows))
     }
+
+    /// The next piece of CSV text (the header first), or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<String>, TransferError> {
+        let line =
+            |cells: &[String]| format!("{}\r\n", cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
+        if !self.started {
+            self.started = true;
+            return Ok(Some(line(&self.header())));
+        }
+        Ok(self.next_rows().await?.map(|rows| rows.iter().map(|r| line(r)).collect()))
+    }
+}
+
+/// Writes the records as an XLSX workbook at `path`, a page at a time (constant memory);
+/// returns the number of records.
+pub async fn export_xlsx(
+    db: &Db,
+    object: &str,
+    filter: Option<&Json>,
+    sort: &str,
+    names: &[String],
+    path: &std::path::Path,
+) -> Result<usize, TransferError> {
+    let err = |e: rust_xlsxwriter::XlsxError| TransferError::Io(std::io::Error::other(e.to_string()));
+    let mut export = Export::new(db, object, filter, sort, names).await?;
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet_with_constant_memory().map_err(err)?;
+    sheet.set_name(object.chars().take(31).collect::<String>()).map_err(err)?;
+    for (c, h) in export.header().iter().enumerate() {
+        sheet.write_string(0, c as u16, h).map_err(err)?;
+    }
+    let mut row = 1u32;
+    while let Some(rows) = export.next_rows().await? {
+        for cells in rows {
+            for (c, cell) in cells.iter().enumerate() {
+                // A string cell is never run as a formula, so nothing needs escaping here.
+                sheet.write_string(row, c as u16, cell).map_err(err)?;
+            }
+            row += 1;
+        }
+    }
+    workbook.save(path).map_err(err)?;
+    Ok(export.rows)
 }
 
 /// Writes the records of `object` matching `filter` (the API's JSON syntax) as CSV with a header

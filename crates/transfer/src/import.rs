@@ -279,7 +279,8 @@ fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
 /// Rows of a file after its header: each the cells of one row, or why it cannot be read.
 type Rows = Box<dyn Iterator<Item = Result<Vec<String>, String>> + Send>;
 
-/// Opens a file for reading rows: a vCard file (recognized by its content) or CSV. Checks it is
+/// Opens a file for reading rows: an XLSX workbook or a vCard file (recognized by their
+/// content), or CSV. Checks it is
 /// text, finds its encoding, reads and checks the header row. Returns the format and encoding,
 /// the headers and the remaining rows.
 fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Rows), TransferError> {
@@ -294,6 +295,13 @@ fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Row
         let headers = crate::vcard::COLUMNS.iter().map(|c| c.to_string()).collect();
         return Ok((format!("vcard {}", encoding.name()), headers, Box::new(crate::vcard::parse(&text).into_iter())));
     }
+    if crate::xlsx::looks_like_zip(&head) {
+        let mut rows = crate::xlsx::sheet_rows(path)?.into_iter();
+        let headers: Vec<String> =
+            rows.next().ok_or(TransferError::Empty)?.iter().map(|h| h.trim().to_string()).collect();
+        check_headers(&headers)?;
+        return Ok(("xlsx".to_string(), headers, Box::new(rows.map(Ok))));
+    }
     check_text(&head)?;
     let reader = Utf8Reader::new(std::fs::File::open(path)?, encoding);
     let mut records = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(reader).into_records();
@@ -305,6 +313,13 @@ fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Row
         None => return Err(TransferError::Empty),
     };
     let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    check_headers(&headers)?;
+    let rows = records.map(|r| r.map(|r| r.iter().map(str::to_string).collect()).map_err(|e| e.to_string()));
+    Ok((encoding.name().to_string(), headers, Box::new(rows)))
+}
+
+/// Refuses a header row that is empty or names a column twice.
+fn check_headers(headers: &[String]) -> Result<(), TransferError> {
     if headers.iter().all(String::is_empty) {
         return Err(TransferError::Empty);
     }
@@ -314,8 +329,7 @@ fn open(path: &Path, encoding: Option<&str>) -> Result<(String, Vec<String>, Row
             return Err(TransferError::DuplicateHeader { column: i + 1, name: h.clone() });
         }
     }
-    let rows = records.map(|r| r.map(|r| r.iter().map(str::to_string).collect()).map_err(|e| e.to_string()));
-    Ok((encoding.name().to_string(), headers, Box::new(rows)))
+    Ok(())
 }
 
 /// The first rows of a file and the suggested mapping, for a person to check before importing.

@@ -10,8 +10,9 @@ pub mod export;
 pub mod import;
 pub mod mapping;
 pub mod vcard;
+pub mod xlsx;
 
-pub use export::{Export, csv_cell, export_csv};
+pub use export::{Export, csv_cell, export_csv, export_xlsx};
 pub use import::{ImportOptions, ImportReport, OnDuplicate, Preview, RowError, import_csv, preview};
 
 /// Why an import or export could not run at all (row problems are in the report instead).

@@ -212,6 +212,36 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     assert!(text.starts_with("id,last_name,emails,phones\r\n"));
     assert_eq!(text.lines().count() as i64, contacts_now + 2);
     assert!(text.contains("\"'=HYPERLINK(\"\"x\"\")\""), "formula escaped");
+    // XLSX out and back in: every contact is found by e-mail again, nothing is added.
+    let workbook = std::env::temp_dir().join(format!("peyvand-transfer-tests/{}-contacts.xlsx", uuid_like()));
+    let n = peyvand_transfer::export_xlsx(&db, "contact", None, "", &["last_name".into(), "emails".into()], &workbook)
+        .await
+        .expect("xlsx");
+    assert_eq!(n as i64, contacts_now + 1);
+    let mut back = ImportOptions::new("contact");
+    back.dedupe_by = Some("emails".into());
+    back.mapping = vec![("id".into(), "".into())];
+    let report = import_csv(&db, None, &workbook, &back, |_| {}).await.expect("xlsx import");
+    assert_eq!(report.encoding, "xlsx");
+    assert_eq!(report.rows as i64, contacts_now + 1);
+    // Contacts without an e-mail cannot be matched (ناقص ردیف, ارقام and the formula one): those
+    // three come in again; everyone else is found.
+    assert_eq!((report.created, report.skipped as i64), (3, contacts_now - 2), "{report:?}");
+    // A workbook that would unpack to far more than it holds is refused before it is read.
+    let bomb = std::env::temp_dir().join(format!("peyvand-transfer-tests/{}-bomb.xlsx", uuid_like()));
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&bomb).expect("create"));
+        let deflate = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("xl/workbook.xml", deflate).expect("entry");
+        std::io::Write::write_all(&mut z, b"<workbook/>").expect("write");
+        z.start_file("xl/worksheets/sheet1.xml", deflate).expect("entry");
+        let zeros = vec![b' '; 32 * 1024 * 1024];
+        std::io::Write::write_all(&mut z, &zeros).expect("write");
+        z.finish().expect("finish");
+    }
+    let refused = import_csv(&db, None, &bomb, &ImportOptions::new("contact"), |_| {}).await;
+    assert!(matches!(&refused, Err(TransferError::NotCsv(m)) if m.contains("ZIP bomb")), "{refused:?}");
+
     let filter = serde_json::json!({"field": "last_name", "op": "starts_with", "value": "Person"});
     let mut some = Vec::new();
     assert_eq!(export_csv(&db, "contact", Some(&filter), &[], &mut some).await.expect("filtered"), 10);

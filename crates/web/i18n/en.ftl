@@ -65,6 +65,7 @@ bulk-assign-owner = Assign owner
 bulk-add-tag = Add tag
 bulk-delete = Move to trash
 bulk-export = Export CSV
+bulk-export-xlsx = Export XLSX
 bulk-run = Run
 bulk-done = { $count ->
     [one] { $count } record changed.
@@ -163,7 +164,7 @@ list-board-move = Move to
 form-lookup = Type to find…
 import-button = Import
 import-title = Import { $object }
-import-help = Upload a CSV file (UTF-8, UTF-16 or Windows-1256) or contacts as vCard (.vcf). You will see how its columns match the fields before anything is written.
+import-help = Upload a CSV file (UTF-8, UTF-16 or Windows-1256), an Excel workbook (.xlsx, first sheet) or contacts as vCard (.vcf). You will see how its columns match the fields before anything is written.
 import-file = File
 import-encoding = Encoding
 import-encoding-auto = Detect

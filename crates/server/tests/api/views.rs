@@ -145,6 +145,19 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
     assert_eq!(lines[0], "id,first_name,last_name,city");
     assert_eq!(lines.len(), 3, "the two tagged records: {csv}");
     assert!(csv.contains(",'=cmd,Tabriz"));
+    let r = client.get(app.url(&url.replace("export.csv", "export.xlsx"))).send().await.expect("send");
+    assert_eq!(
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    let bytes = r.bytes().await.expect("bytes");
+    let path = std::env::temp_dir().join(format!("peyvand-web-export-{}.xlsx", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write");
+    let rows = peyvand_transfer::xlsx::sheet_rows(&path).expect("a workbook");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(rows[0], vec!["id", "first_name", "last_name", "city"]);
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r[2] == "=cmd"), "a string cell, never a formula");
 
     // Forged or missing CSRF tokens change nothing.
     let mut forged = form("delete", &[], &ids);

@@ -275,6 +275,7 @@ pub struct ListWords {
     pub board: String,
     pub table: String,
     pub import: String,
+    pub export_xlsx: String,
 }
 
 fn words(lang: &str) -> ListWords {
@@ -308,6 +309,7 @@ fn words(lang: &str) -> ListWords {
         board: t(lang, "list-board"),
         table: t(lang, "list-table"),
         import: t(lang, "import-button"),
+        export_xlsx: t(lang, "bulk-export-xlsx"),
     }
 }
 
@@ -615,6 +617,44 @@ pub async fn delete_view(
     }
 }
 
+/// What an export of the list as shown contains: its filter with the quick search, its sort,
+/// and the title fields followed by its columns.
+async fn export_scope(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    pairs: &Pairs,
+) -> Result<(Option<Json>, String, Vec<String>), ApiError> {
+    if !session.user.role.allows(Action::ReadRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let obj = state.db.object(object).await?;
+    let s = read_state(state, session, &obj, pairs).await?;
+    let mut parts = Vec::new();
+    parts.extend(s.filter.clone());
+    if !s.q.is_empty() {
+        let any: Vec<Json> =
+            obj.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": s.q })).collect();
+        parts.push(json!({ "or": any }));
+    }
+    let filter = (!parts.is_empty()).then(|| json!({ "and": parts }));
+    let columns = if s.columns.is_empty() { default_columns(&obj) } else { s.columns.clone() };
+    let mut names: Vec<String> = obj.title_field.split(' ').map(str::to_string).collect();
+    for c in columns {
+        if !names.contains(&c) {
+            names.push(c);
+        }
+    }
+    Ok((filter, s.sort, names))
+}
+
+fn attachment(response: &mut Response, content_type: &'static str, file_name: &str) {
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+}
+
 /// The list as shown (its filter, quick search, sort and columns) as a CSV download, streamed
 /// page by page.
 pub async fn export_view(
@@ -624,27 +664,8 @@ pub async fn export_view(
     Query(pairs): Query<Pairs>,
 ) -> Response {
     let result = async {
-        if !session.user.role.allows(Action::ReadRecords) {
-            return Err(ApiError::Forbidden);
-        }
-        let obj = state.db.object(&object).await?;
-        let s = read_state(&state, &session, &obj, &pairs).await?;
-        let mut parts = Vec::new();
-        parts.extend(s.filter.clone());
-        if !s.q.is_empty() {
-            let any: Vec<Json> =
-                obj.title_field.split(' ').map(|f| json!({ "field": f, "op": "contains", "value": s.q })).collect();
-            parts.push(json!({ "or": any }));
-        }
-        let filter = (!parts.is_empty()).then(|| json!({ "and": parts }));
-        let columns = if s.columns.is_empty() { default_columns(&obj) } else { s.columns.clone() };
-        let mut names: Vec<String> = obj.title_field.split(' ').map(str::to_string).collect();
-        for c in columns {
-            if !names.contains(&c) {
-                names.push(c);
-            }
-        }
-        let export = peyvand_transfer::Export::new(&state.db, &object, filter.as_ref(), &s.sort, &names)
+        let (filter, sort, names) = export_scope(&state, &session, &object, &pairs).await?;
+        let export = peyvand_transfer::Export::new(&state.db, &object, filter.as_ref(), &sort, &names)
             .await
             .map_err(|e| ApiError::BadRequest { code: "export_failed", detail: e.to_string() })?;
         let stream = futures_util::stream::unfold(Some(export), |export| async move {
@@ -659,11 +680,51 @@ pub async fn export_view(
             }
         });
         let mut response = axum::body::Body::from_stream(stream).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{object}.csv\"")) {
-            response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        Ok(response)
+        attachment(&mut response, "text/csv; charset=utf-8", &format!("{object}.csv"));
+        Ok::<_, ApiError>(response)
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// The list as shown as an Excel workbook: written to a temporary file a page at a time, then
+/// sent in pieces.
+pub async fn export_view_xlsx(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    Query(pairs): Query<Pairs>,
+) -> Response {
+    let result = async {
+        let (filter, sort, names) = export_scope(&state, &session, &object, &pairs).await?;
+        let path = std::env::temp_dir().join(format!("peyvand-export-{}.xlsx", uuid::Uuid::now_v7()));
+        peyvand_transfer::export_xlsx(&state.db, &object, filter.as_ref(), &sort, &names, &path)
+            .await
+            .map_err(|e| ApiError::BadRequest { code: "export_failed", detail: e.to_string() })?;
+        let file = tokio::fs::File::open(&path).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The open file stays readable after its name is removed (on Unix); its space is freed
+        // when the download ends.
+        let _ = std::fs::remove_file(&path);
+        let stream = futures_util::stream::unfold(Some(file), |file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut file = file?;
+            let mut buf = vec![0u8; 64 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(buf), Some(file)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        });
+        let mut response = axum::body::Body::from_stream(stream).into_response();
+        attachment(
+            &mut response,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{object}.xlsx"),
+        );
+        Ok::<_, ApiError>(response)
     }
     .await;
     result.unwrap_or_else(fail)

@@ -185,6 +185,7 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/views/{id}/delete", post(list::delete_view))
         .route("/records/{object}/bulk", post(list::bulk))
         .route("/records/{object}/export.csv", get(list::export_view))
+        .route("/records/{object}/export.xlsx", get(list::export_view_xlsx))
         .route("/records/{object}/{id}/move", post(list::move_card))
         .route("/records/{object}/{id}/cell/{field}", get(forms::edit_cell).post(forms::save_cell))
         .route("/records/{object}/new", get(forms::new_form).post(forms::create))

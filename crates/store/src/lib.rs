@@ -8,6 +8,7 @@
 //! writes its audit entry and its outbox event in the same transaction as the change itself.
 
 pub mod accounts;
+mod bulk;
 pub mod catalog;
 pub mod dump;
 mod error;

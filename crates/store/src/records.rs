@@ -186,7 +186,7 @@ async fn insert_values(
 }
 
 /// Search terms of a record: every word of its text, e-mail, phone and ID fields and tags.
-fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
+pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
     let mut terms = Vec::new();
     for (name, value) in values {
         let Some(field) = object.field(name) else {
@@ -276,6 +276,13 @@ async fn write_audit(
 
 fn past_tense(action: &str) -> String {
     if action.ends_with('e') { format!("{action}d") } else { format!("{action}ed") }
+}
+
+/// The audit changes of a new record: every field set, from nothing.
+pub(crate) fn audit_changes(values: &[(&FieldDef, Value)]) -> Json {
+    json!(
+        values.iter().map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() })).collect::<Vec<_>>()
+    )
 }
 
 /// Checks that relation and user fields point at live records and active users.
@@ -425,9 +432,7 @@ impl Db {
         }
         let owned: Vec<(String, Value)> = values.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
         write_terms(tx, obj, &id, &owned).await?;
-        let audit: Vec<Json> =
-            values.iter().map(|(f, v)| json!({ "field": f.api_name, "old": null, "new": v.to_json() })).collect();
-        write_audit(tx, &obj.api_name, &id, "create", actor, &json!(audit)).await?;
+        write_audit(tx, &obj.api_name, &id, "create", actor, &audit_changes(values)).await?;
         Ok(id)
     }
 

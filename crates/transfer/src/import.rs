@@ -203,7 +203,15 @@ impl Context<'_> {
     }
 
     /// The id of the record of `target` named `name`, created if allowed and missing.
-    async fn resolve(&mut self, tx: &mut WriteTx, target: &str, name: &str) -> Result<Option<String>, StoreError> {
+    /// The id of the record of `target` named `name`; with `create`, made if allowed and
+    /// missing. `Ok(None)` when there is none (and none was made).
+    async fn resolve(
+        &mut self,
+        tx: &mut WriteTx,
+        target: &str,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<String>, StoreError> {
         let key = (target.to_string(), peyvand_records::normalize::normalize(name));
         if let Some(id) = self.related.get(&key) {
             return Ok(Some(id.clone()));
@@ -216,7 +224,7 @@ impl Context<'_> {
         let value = peyvand_records::Value::Text(name.trim().to_string());
         let found = match self.db.find_by_value(tx, &obj, &title, &value).await? {
             Some(id) => Some(id),
-            None if self.opts.create_related && title_fields.len() == 1 => {
+            None if create && self.opts.create_related && title_fields.len() == 1 => {
                 let mut input = Map::new();
                 input.insert(title.api_name.clone(), json!(name.trim()));
                 match validate(&obj, &input, Mode::Create) {
@@ -237,15 +245,23 @@ impl Context<'_> {
         Ok(found)
     }
 
-    /// The API value of one cell for its field.
-    async fn cell_value(&mut self, tx: &mut WriteTx, field: &FieldDef, text: &str) -> Result<Json, StoreError> {
+    /// The API value of one cell for its field. With `create` false, `Ok(None)` says the cell
+    /// names a related record that would have to be created.
+    async fn cell_value(
+        &mut self,
+        tx: &mut WriteTx,
+        field: &FieldDef,
+        text: &str,
+        create: bool,
+    ) -> Result<Option<Json>, StoreError> {
         let text = text.trim();
-        Ok(match field.field_type {
+        Ok(Some(match field.field_type {
             _ if field.storage() == Storage::List => json!(members(text)),
             FieldType::Relation => {
                 let target = field.options.target.clone().unwrap_or_default();
-                match self.resolve(tx, &target, text).await? {
+                match self.resolve(tx, &target, text, create).await? {
                     Some(id) => json!(id),
+                    None if !create && self.opts.create_related => return Ok(None),
                     None => json!(text),
                 }
             }
@@ -260,7 +276,31 @@ impl Context<'_> {
                 _ => json!(text),
             },
             _ => json!(text),
-        })
+        }))
+    }
+
+    /// The API input of a row; `Ok(None)` when (without `create`) a related record is missing.
+    async fn row_input(
+        &mut self,
+        tx: &mut WriteTx,
+        columns: &[Column],
+        cells: &[String],
+        create: bool,
+    ) -> Result<Option<Map<String, Json>>, StoreError> {
+        let mut input = Map::new();
+        for (c, cell) in columns.iter().zip(cells) {
+            let Some(field) = &c.field else { continue };
+            if cell.trim().is_empty() {
+                continue;
+            }
+            match self.cell_value(tx, field, cell, create).await? {
+                Some(value) => {
+                    input.insert(field.api_name.clone(), value);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(input))
     }
 }
 
@@ -393,13 +433,13 @@ pub async fn import_csv(
 
     let single_tx = opts.all_or_nothing || opts.dry_run;
     let mut tx = db.write().await?;
-    let mut in_batch = 0usize;
+    let mut batch: Vec<(usize, Vec<String>)> = Vec::new();
     let mut row_no = 1usize;
     for record in records {
         row_no += 1;
         cx.report.rows += 1;
-        let cells: Vec<String> = match record {
-            Ok(cells) => cells,
+        match record {
+            Ok(cells) => batch.push((row_no, cells)),
             Err(e) => {
                 cx.report.failed += 1;
                 cx.fail(RowError {
@@ -409,20 +449,20 @@ pub async fn import_csv(
                     code: "malformed_row".into(),
                     value: Some(e),
                 });
-                continue;
             }
-        };
-        import_row(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), row_no, &cells).await?;
-        in_batch += 1;
-        if !single_tx && in_batch >= opts.batch_size.max(1) {
-            tx.commit().await?;
-            tx = db.write().await?;
-            in_batch = 0;
+        }
+        if batch.len() >= opts.batch_size.max(1) {
+            import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), std::mem::take(&mut batch)).await?;
+            if !single_tx {
+                tx.commit().await?;
+                tx = db.write().await?;
+            }
         }
         if cx.report.rows.is_multiple_of(1000) {
             progress(cx.report.rows);
         }
     }
+    import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), batch).await?;
     progress(cx.report.rows);
     let rolled_back = opts.dry_run || (opts.all_or_nothing && cx.report.failed > 0);
     let keep = !rolled_back;
@@ -454,6 +494,137 @@ fn build_columns(object: &ObjectDef, headers: &[String], opts: &ImportOptions) -
         .collect()
 }
 
+/// Rows that cannot be imported at all (wrong number of cells, an oversized cell) are counted
+/// and reported, empty rows skipped; returns whether the row was dealt with here.
+fn basic_check(cx: &mut Context<'_>, columns: &[Column], row_no: usize, cells: &[String]) -> bool {
+    if cells.len() != columns.len() && !(cells.len() == 1 && cells[0].trim().is_empty()) {
+        cx.report.failed += 1;
+        let value = Some(format!("{} of {} columns", cells.len(), columns.len()));
+        cx.fail(RowError { row: row_no, column: None, field: None, code: "wrong_column_count".into(), value });
+        return true;
+    }
+    if cells.iter().all(|c| c.trim().is_empty()) {
+        cx.report.skipped += 1;
+        return true;
+    }
+    if let Some((i, _)) = cells.iter().enumerate().find(|(_, c)| c.chars().count() > MAX_CELL_CHARS) {
+        cx.report.failed += 1;
+        cx.fail(RowError {
+            row: row_no,
+            column: Some(columns[i].name.clone()),
+            field: None,
+            code: "cell_too_large".into(),
+            value: None,
+        });
+        return true;
+    }
+    false
+}
+
+/// The de-duplication key of a row's input, as the store indexes it, when the fast path can
+/// look it up in one query (text and multi-valued fields).
+fn dedupe_key(key: &FieldDef, input: &Map<String, Json>) -> Option<String> {
+    let value = peyvand_records::value::parse_value(key, input.get(&key.api_name)?).ok()?;
+    match (key.storage(), value) {
+        (Storage::List, peyvand_records::Value::List(items)) => {
+            items.first().map(|i| peyvand_records::normalize::normalize(i))
+        }
+        (Storage::Text, peyvand_records::Value::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// Imports a batch: rows that are plainly new records go in together with a few statements;
+/// the rest (a match to de-duplicate, a related record to create, a row the batch refused) go
+/// one at a time under a savepoint.
+async fn import_batch(
+    cx: &mut Context<'_>,
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    columns: &[Column],
+    dedupe: Option<&FieldDef>,
+    batch: Vec<(usize, Vec<String>)>,
+) -> Result<(), TransferError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let db = cx.db;
+    let mut candidates = Vec::with_capacity(batch.len());
+    for (row_no, cells) in batch {
+        if !basic_check(cx, columns, row_no, &cells) {
+            let hash = row_hash(&object.api_name, columns, &cells);
+            candidates.push((row_no, cells, hash));
+        }
+    }
+    let hashes: Vec<String> = candidates.iter().map(|c| c.2.clone()).collect();
+    let done = db.imported_hashes(tx, &hashes).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut slow: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut fast: Vec<(usize, Vec<String>, String, Map<String, Json>)> = Vec::new();
+    for (row_no, cells, hash) in candidates {
+        if done.contains(&hash) || !seen.insert(hash.clone()) {
+            cx.report.already_imported += 1;
+            continue;
+        }
+        match cx.row_input(tx, columns, &cells, false).await? {
+            Some(input) => fast.push((row_no, cells, hash, input)),
+            None => slow.push((row_no, cells)),
+        }
+    }
+    // Rows that match a record (or an earlier row of this batch) on the de-duplication key.
+    if let Some(key) = dedupe {
+        let keys: Vec<Option<String>> = fast.iter().map(|(_, _, _, input)| dedupe_key(key, input)).collect();
+        let present: Vec<String> = keys.iter().flatten().cloned().collect();
+        let existing = db.find_many_by_value(tx, object, key, &present).await?;
+        let mut first = std::collections::HashSet::new();
+        let mut kept = Vec::with_capacity(fast.len());
+        for (row, k) in fast.into_iter().zip(keys) {
+            let simple = match (&k, key.storage()) {
+                (Some(k), _) => !existing.contains_key(k) && first.insert(k.clone()),
+                (None, Storage::List | Storage::Text) => true,
+                (None, _) => row.3.get(&key.api_name).is_none(),
+            };
+            if simple { kept.push(row) } else { slow.push((row.0, row.1)) }
+        }
+        fast = kept;
+    }
+    let mut valid = Vec::with_capacity(fast.len());
+    for (row_no, cells, hash, input) in fast {
+        match validate(object, &input, Mode::Create) {
+            Ok(changes) => valid.push((row_no, cells, hash, changes.values)),
+            Err(errors) => {
+                cx.report.failed += 1;
+                for e in row_errors(row_no, columns, &cells, errors) {
+                    cx.fail(e);
+                }
+            }
+        }
+    }
+    if !valid.is_empty() {
+        db.savepoint(tx, Savepoint::Begin).await?;
+        let values: Vec<Vec<(&FieldDef, peyvand_records::Value)>> = valid.iter().map(|v| v.3.clone()).collect();
+        match db.create_many(tx, cx.actor, object, &values).await {
+            Ok(ids) => {
+                let logged: Vec<(String, String)> = valid.iter().zip(ids).map(|(v, id)| (v.2.clone(), id)).collect();
+                db.log_imported_rows(tx, &object.api_name, &logged).await?;
+                db.savepoint(tx, Savepoint::Release).await?;
+                cx.report.created += logged.len();
+            }
+            Err(StoreError::Validation(_) | StoreError::Conflict { .. }) => {
+                db.savepoint(tx, Savepoint::Rollback).await?;
+                db.savepoint(tx, Savepoint::Release).await?;
+                slow.extend(valid.into_iter().map(|v| (v.0, v.1)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    slow.sort_by_key(|(row_no, _)| *row_no);
+    for (row_no, cells) in slow {
+        import_row(cx, tx, object, columns, dedupe, row_no, &cells).await?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn import_row(
     cx: &mut Context<'_>,
@@ -465,32 +636,6 @@ async fn import_row(
     cells: &[String],
 ) -> Result<(), TransferError> {
     let db = cx.db;
-    if cells.len() != columns.len() && !(cells.len() == 1 && cells[0].trim().is_empty()) {
-        cx.report.failed += 1;
-        cx.fail(RowError {
-            row: row_no,
-            column: None,
-            field: None,
-            code: "wrong_column_count".into(),
-            value: Some(format!("{} of {} columns", cells.len(), columns.len())),
-        });
-        return Ok(());
-    }
-    if cells.iter().all(|c| c.trim().is_empty()) {
-        cx.report.skipped += 1;
-        return Ok(());
-    }
-    if let Some((i, _)) = cells.iter().enumerate().find(|(_, c)| c.chars().count() > MAX_CELL_CHARS) {
-        cx.report.failed += 1;
-        cx.fail(RowError {
-            row: row_no,
-            column: Some(columns[i].name.clone()),
-            field: None,
-            code: "cell_too_large".into(),
-            value: None,
-        });
-        return Ok(());
-    }
     let hash = row_hash(&object.api_name, columns, cells);
     if db.imported_row(tx, &hash).await?.is_some() {
         cx.report.already_imported += 1;
@@ -557,15 +702,7 @@ async fn write_row(
     hash: &str,
 ) -> Result<(), RowFailure> {
     let db = cx.db;
-    let mut input = Map::new();
-    for (c, cell) in columns.iter().zip(cells) {
-        let Some(field) = &c.field else { continue };
-        if cell.trim().is_empty() {
-            continue;
-        }
-        let value = cx.cell_value(tx, field, cell).await?;
-        input.insert(field.api_name.clone(), value);
-    }
+    let input = cx.row_input(tx, columns, cells, true).await?.unwrap_or_default();
     let existing = match dedupe {
         Some(key) => match input.get(&key.api_name) {
             Some(v) => match peyvand_records::value::parse_value(key, v) {

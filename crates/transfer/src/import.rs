@@ -534,6 +534,9 @@ fn dedupe_key(key: &FieldDef, input: &Map<String, Json>) -> Option<String> {
     }
 }
 
+/// A row on the fast path: its number, cells, hash and API input.
+type NewRow = (usize, Vec<String>, String, Map<String, Json>);
+
 /// Imports a batch: rows that are plainly new records go in together with a few statements;
 /// the rest (a match to de-duplicate, a related record to create, a row the batch refused) go
 /// one at a time under a savepoint.
@@ -560,7 +563,7 @@ async fn import_batch(
     let done = db.imported_hashes(tx, &hashes).await?;
     let mut seen = std::collections::HashSet::new();
     let mut slow: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut fast: Vec<(usize, Vec<String>, String, Map<String, Json>)> = Vec::new();
+    let mut fast: Vec<NewRow> = Vec::new();
     for (row_no, cells, hash) in candidates {
         if done.contains(&hash) || !seen.insert(hash.clone()) {
             cx.report.already_imported += 1;

@@ -4,7 +4,7 @@
 
 use crate::records::{audit_changes, record_terms};
 use crate::sql::{Bind, Sql, field_columns, new_id, now, value_binds};
-use crate::{Db, Error, Result, WriteTx};
+use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
 use peyvand_records::{FieldDef, FieldError, FieldType, ObjectDef, Storage, Value};
 use serde_json::json;
@@ -15,11 +15,17 @@ use std::collections::{HashMap, HashSet};
 const MAX_BINDS: usize = 30_000;
 
 /// Inserts rows of `columns` with as few statements as the placeholder limit allows.
-pub(crate) async fn insert_multi(tx: &mut WriteTx, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) -> Result<()> {
+pub(crate) async fn insert_multi(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Bind>>,
+) -> Result<()> {
     let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut sql = Sql::new(&format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")));
+        let mut sql = Sql::for_dialect(dialect, &format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")));
         for (i, row) in rows.by_ref().take(per_statement).enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" });
             for (j, b) in row.into_iter().enumerate() {
@@ -130,18 +136,26 @@ impl Db {
             ]);
         }
         let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        insert_multi(tx, &obj.table, &column_refs, record_rows).await?;
-        insert_multi(tx, "record_values", &["field_id", "value_norm", "record_id", "uniq"], value_rows).await?;
-        insert_multi(tx, "search_terms", &["term", "object", "record_id"], term_rows).await?;
+        insert_multi(tx, self.dialect(), &obj.table, &column_refs, record_rows).await?;
+        insert_multi(tx, self.dialect(), "record_values", &["field_id", "value_norm", "record_id", "uniq"], value_rows)
+            .await?;
+        insert_multi(tx, self.dialect(), "search_terms", &["term", "object", "record_id"], term_rows).await?;
         insert_multi(
             tx,
+            self.dialect(),
             "audit_log",
             &["id", "object", "record_id", "action", "actor", "at", "changes_json"],
             audit_rows,
         )
         .await?;
-        insert_multi(tx, "outbox", &["id", "topic", "object", "record_id", "payload_json", "created_at"], outbox_rows)
-            .await?;
+        insert_multi(
+            tx,
+            self.dialect(),
+            "outbox",
+            &["id", "topic", "object", "record_id", "payload_json", "created_at"],
+            outbox_rows,
+        )
+        .await?;
         Ok(ids)
     }
 
@@ -268,7 +282,8 @@ impl Db {
                 ]
             })
             .collect();
-        insert_multi(tx, "import_log", &["row_hash", "object", "record_id", "outcome", "at"], binds).await
+        insert_multi(tx, self.dialect(), "import_log", &["row_hash", "object", "record_id", "outcome", "at"], binds)
+            .await
     }
 
     /// Live records whose `field` holds one of `keys` (normalized as [`normalize`] for

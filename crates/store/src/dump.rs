@@ -160,11 +160,11 @@ impl Db {
                 batch.push(row.clone());
                 total += 1;
                 if batch.len() >= 200 {
-                    insert_rows(&mut tx, &table, &cols, &std::mem::take(&mut batch)).await?;
+                    insert_rows(&mut tx, self.dialect(), &table, &cols, &std::mem::take(&mut batch)).await?;
                 }
                 continue;
             }
-            insert_rows(&mut tx, &table, &cols, &std::mem::take(&mut batch)).await?;
+            insert_rows(&mut tx, self.dialect(), &table, &cols, &std::mem::take(&mut batch)).await?;
             if item.get("end").is_some() {
                 ended = true;
                 break;
@@ -221,6 +221,7 @@ impl Db {
 
 async fn insert_rows(
     tx: &mut crate::WriteTx,
+    dialect: Dialect,
     table: &str,
     cols: &[(String, String)],
     rows: &[Vec<Json>],
@@ -229,7 +230,7 @@ async fn insert_rows(
         return Ok(());
     }
     let list = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
-    let mut sql = Sql::new(&format!("INSERT INTO {table} ({list}) VALUES "));
+    let mut sql = Sql::for_dialect(dialect, &format!("INSERT INTO {table} ({list}) VALUES "));
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             sql.push(", ");

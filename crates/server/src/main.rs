@@ -34,6 +34,16 @@ enum Command {
     Import(ImportArgs),
     /// Export an object (or the records a filter selects) to CSV or XLSX
     Export(ExportArgs),
+    /// Fill the database with generated bilingual companies and contacts (for demos and benchmarks)
+    Generate {
+        #[arg(long, default_value_t = 1000)]
+        companies: usize,
+        #[arg(long, default_value_t = 10000)]
+        contacts: usize,
+        /// The same seed gives the same data
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write a consistent backup of the whole database (while the server runs) to a file
     Backup {
         /// Where to write (default: data/peyvand-backup-DATE.jsonl)
@@ -292,6 +302,21 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
         Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) => Ok(()),
+        Some(Command::Generate { companies, contacts, seed }) => {
+            let opts = peyvand_transfer::generate::GenerateOptions { companies, contacts, seed, batch: 1000 };
+            let started = std::time::Instant::now();
+            let made = peyvand_transfer::generate::generate(&db, &opts, |what, n| eprint!("\r{what}: {n}   ")).await?;
+            eprintln!();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "Generated {} companies and {} contacts in {secs:.1} s ({:.0} records/s).",
+                made.companies,
+                made.contacts,
+                (made.companies + made.contacts) as f64 / secs.max(0.001)
+            );
+            db.close().await;
+            Ok(())
+        }
         Some(Command::Backup { output }) => {
             let path = output.unwrap_or_else(|| {
                 let stamp = time::OffsetDateTime::now_utc();

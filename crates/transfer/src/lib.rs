@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod export;
+pub mod generate;
 pub mod import;
 pub mod mapping;
 pub mod vcard;

@@ -1,0 +1,291 @@
+//! Generated data: believable bilingual companies and contacts at any scale, written through
+//! the bulk create path (the same rows, index entries, search terms and history as real ones),
+//! for demos and benchmarks. The same seed gives the same data.
+//!
+//! Deals, products, orders and activities join the generator when those objects exist.
+
+use crate::TransferError;
+use peyvand_records::{FieldDef, Mode, Value, validate};
+use peyvand_store::Db;
+use serde_json::{Map, Value as Json, json};
+
+/// A small, fast, seedable generator (SplitMix64); statistical quality is ample for test data.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A whole number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+const FIRST_FA: &[&str] = &[
+    "علی",
+    "محمد",
+    "حسین",
+    "رضا",
+    "مهدی",
+    "امیر",
+    "سعید",
+    "حمید",
+    "مجید",
+    "کاوه",
+    "بابک",
+    "آرش",
+    "پویا",
+    "نیما",
+    "سینا",
+    "فرهاد",
+    "کیوان",
+    "بهرام",
+    "زهرا",
+    "فاطمه",
+    "مریم",
+    "سارا",
+    "نرگس",
+    "لیلا",
+    "مینا",
+    "شیرین",
+    "نگار",
+    "الهام",
+    "سمیرا",
+    "پریسا",
+    "ندا",
+    "آزاده",
+    "مهسا",
+    "یاسمن",
+    "رویا",
+    "ترانه",
+];
+const LAST_FA: &[&str] = &[
+    "کریمی",
+    "رضایی",
+    "احمدی",
+    "حسینی",
+    "محمدی",
+    "موسوی",
+    "جعفری",
+    "کاظمی",
+    "نوری",
+    "صادقی",
+    "رحیمی",
+    "حیدری",
+    "قاسمی",
+    "یزدانی",
+    "تهرانی",
+    "شیرازی",
+    "اصفهانی",
+    "فرهادی",
+    "سلیمانی",
+    "عباسی",
+    "مرادی",
+    "نجفی",
+    "طاهری",
+    "بهرامی",
+    "کرمانی",
+    "زمانی",
+    "پاکزاد",
+    "افشار",
+    "صالحی",
+    "امینی",
+];
+const FIRST_EN: &[&str] = &[
+    "Ali", "Sara", "Reza", "Neda", "Omid", "Laleh", "Daniel", "Emma", "James", "Olivia", "Arman", "Nina", "David",
+    "Mina", "Peter", "Hannah",
+];
+const LAST_EN: &[&str] = &[
+    "Tehrani", "Farahani", "Smith", "Johnson", "Rahimi", "Brown", "Sadeghi", "Miller", "Davis", "Karimi", "Wilson",
+    "Moradi", "Taylor", "Clark",
+];
+const COMPANY_FA_HEAD: &[&str] = &["صنایع", "گروه", "بازرگانی", "شرکت", "فناوری اطلاعات", "تولیدی", "پخش", "مهندسی"];
+const COMPANY_FA_TAIL: &[&str] = &[
+    "پارس",
+    "آریا",
+    "البرز",
+    "کوروش",
+    "سپهر",
+    "ایرانیان",
+    "نوین",
+    "پیشرو",
+    "آفتاب",
+    "دماوند",
+    "زاگرس",
+    "خلیج فارس",
+    "کاسپین",
+    "مهر",
+    "آینده",
+    "سپید",
+];
+const COMPANY_EN: &[&str] =
+    &["Caspian", "Zagros", "Persepolis", "Alborz", "Silk Road", "Tabriz", "Golestan", "Arvand", "Kish", "Karun"];
+const COMPANY_EN_TAIL: &[&str] =
+    &["Logistics", "Trading", "Software", "Foods", "Textiles", "Health", "Energy", "Steel", "Media", "Tours"];
+const CITIES: &[&str] = &[
+    "تهران",
+    "مشهد",
+    "اصفهان",
+    "شیراز",
+    "تبریز",
+    "کرج",
+    "اهواز",
+    "قم",
+    "رشت",
+    "کرمانشاه",
+    "یزد",
+    "ارومیه",
+    "همدان",
+    "Kish",
+];
+const TITLES: &[&str] = &[
+    "مدیر عامل",
+    "مدیر فروش",
+    "کارشناس خرید",
+    "مدیر مالی",
+    "کارشناس فنی",
+    "Head of Procurement",
+    "CTO",
+    "Marketing Manager",
+    "مسئول انبار",
+];
+const INDUSTRIES: &[&str] =
+    &["manufacturing", "retail", "services", "technology", "finance", "health", "education", "construction", "other"];
+const STAGES: &[&str] =
+    &["subscriber", "lead", "lead", "opportunity", "customer", "customer", "customer", "evangelist", "former"];
+const SOURCES: &[&str] = &["web", "phone", "referral", "event", "social", "partner", "other"];
+
+/// How much to generate.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    pub companies: usize,
+    pub contacts: usize,
+    pub seed: u64,
+    /// Records per transaction.
+    pub batch: usize,
+}
+
+/// What was generated.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Generated {
+    pub companies: usize,
+    pub contacts: usize,
+}
+
+fn company(rng: &mut Rng, i: usize) -> Json {
+    let name = if rng.chance(75) {
+        format!("{} {} {}", rng.pick(COMPANY_FA_HEAD), rng.pick(COMPANY_FA_TAIL), i + 1)
+    } else {
+        format!("{} {} {}", rng.pick(COMPANY_EN), rng.pick(COMPANY_EN_TAIL), i + 1)
+    };
+    json!({
+        "name": name,
+        "industry": rng.pick(INDUSTRIES),
+        "city": rng.pick(CITIES),
+        "phones": [format!("021{:08}", 10_000_000 + i)],
+        "website": format!("https://c{}.example.ir", i + 1),
+        "lifecycle_stage": rng.pick(STAGES),
+        "source": rng.pick(SOURCES),
+    })
+}
+
+fn contact(rng: &mut Rng, i: usize, company: Option<&String>) -> Json {
+    let persian = rng.chance(80);
+    let (first, last) =
+        if persian { (rng.pick(FIRST_FA), rng.pick(LAST_FA)) } else { (rng.pick(FIRST_EN), rng.pick(LAST_EN)) };
+    let year = 1960 + rng.below(45);
+    let mut c = json!({
+        "first_name": first,
+        "last_name": last,
+        "emails": [format!("person{}@example.ir", i + 1)],
+        "phones": [format!("09{:09}", 120_000_000 + i)],
+        "city": rng.pick(CITIES),
+        "job_title": rng.pick(TITLES),
+        "birth_date": format!("{year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
+        "lifecycle_stage": rng.pick(STAGES),
+        "source": rng.pick(SOURCES),
+    });
+    if let Some(id) = company {
+        c["company"] = json!(id);
+    }
+    if rng.chance(10) {
+        c["tags"] = json!(["VIP"]);
+    }
+    c
+}
+
+async fn write(db: &Db, object: &str, rows: Vec<Json>, batch: usize) -> Result<Vec<String>, TransferError> {
+    let obj = db.object(object).await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(batch.max(1)) {
+        let inputs: Vec<Map<String, Json>> = chunk.iter().map(|r| r.as_object().cloned().unwrap_or_default()).collect();
+        let mut values: Vec<Vec<(&FieldDef, Value)>> = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            let changes = validate(&obj, input, Mode::Create)
+                .map_err(|e| TransferError::Store(peyvand_store::Error::Validation(e)))?;
+            values.push(changes.values);
+        }
+        let mut tx = db.write().await?;
+        ids.extend(db.create_many(&mut tx, None, &obj, &values).await?);
+        tx.commit().await?;
+    }
+    Ok(ids)
+}
+
+/// Generates companies, then contacts that mostly work at them.
+pub async fn generate(
+    db: &Db,
+    opts: &GenerateOptions,
+    mut progress: impl FnMut(&str, usize),
+) -> Result<Generated, TransferError> {
+    let mut rng = Rng::new(opts.seed);
+    let mut company_ids = Vec::with_capacity(opts.companies);
+    let step = opts.batch.max(1) * 10;
+    for start in (0..opts.companies).step_by(step) {
+        let rows: Vec<Json> = (start..(start + step).min(opts.companies)).map(|i| company(&mut rng, i)).collect();
+        company_ids.extend(write(db, "company", rows, opts.batch).await?);
+        progress("company", company_ids.len());
+    }
+    let mut contacts = 0;
+    for start in (0..opts.contacts).step_by(step) {
+        let rows: Vec<Json> = (start..(start + step).min(opts.contacts))
+            .map(|i| {
+                let at = (!company_ids.is_empty() && rng.chance(80)).then(|| rng.below(company_ids.len()));
+                contact(&mut rng, i, at.map(|k| &company_ids[k]))
+            })
+            .collect();
+        contacts += write(db, "contact", rows, opts.batch).await?.len();
+        progress("contact", contacts);
+    }
+    Ok(Generated { companies: company_ids.len(), contacts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_data() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        assert_eq!(contact(&mut a, 3, None), contact(&mut b, 3, None));
+        let mut c = Rng::new(8);
+        assert_ne!((0..5).map(|_| c.next_u64()).collect::<Vec<_>>(), (0..5).map(|_| a.next_u64()).collect::<Vec<_>>());
+        let mut r = Rng::new(1);
+        assert!((0..1000).all(|_| r.below(7) < 7));
+    }
+}

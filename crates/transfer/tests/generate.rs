@@ -1,0 +1,48 @@
+//! The data generator on both backends: the counts asked for, contacts working at the generated
+//! companies, searchable, and the same data for the same seed.
+
+use peyvand_store::Db;
+use peyvand_store::records::ListQuery;
+use peyvand_store::testing::{Backend, TestDb};
+use peyvand_transfer::generate::{GenerateOptions, generate};
+
+async fn total(db: &Db, object: &str, filter: Option<serde_json::Value>) -> i64 {
+    let obj = db.object(object).await.expect("object");
+    let filter = filter.map(|f| peyvand_records::filter::parse_filter(&obj, &f).expect("filter"));
+    db.list_records(object, &ListQuery { filter, with_total: true, limit: Some(1), ..Default::default() })
+        .await
+        .expect("list")
+        .total
+        .expect("total")
+}
+
+async fn generated(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let opts = GenerateOptions { companies: 40, contacts: 300, seed: 42, batch: 64 };
+    let mut seen = Vec::new();
+    let made = generate(&db, &opts, |what, n| seen.push((what.to_string(), n))).await.expect("generate");
+    assert_eq!((made.companies, made.contacts), (40, 300));
+    assert_eq!(seen.last(), Some(&("contact".to_string(), 300)));
+    assert_eq!(total(&db, "company", None).await, 40);
+    assert_eq!(total(&db, "contact", None).await, 300);
+    let employed =
+        total(&db, "contact", Some(serde_json::json!({"field": "company", "op": "is_empty", "value": false}))).await;
+    assert!((180..=290).contains(&employed), "about 80% work at a company: {employed}");
+    assert_eq!(db.search("person17@example.ir", 5).await.expect("search").len(), 1);
+    let page = db.list_records("contact", &ListQuery { limit: Some(1), ..Default::default() }).await.expect("list");
+    let history = db.record_history("contact", &page.records[0].id, 5).await.expect("history");
+    assert_eq!(history[0].action, "create", "generated records have their history like any other");
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn generate_sqlite() {
+    generated(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn generate_postgres() {
+    generated(Backend::Postgres).await;
+}

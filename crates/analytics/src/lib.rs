@@ -1,0 +1,21 @@
+//! Customer analytics as pure, deterministic functions over plain data, so the product can
+//! score customers in a job and an analyst can run the same models on an export.
+//!
+//! - [`rfm`]: recency, frequency and monetary quintile scores and named segments.
+//! - [`summary`]: (frequency, recency, T, average spend) from dated transactions, as the
+//!   BG/NBD and Gamma-Gamma papers define them.
+//! - [`bgnbd`]: the BG/NBD model (Fader, Hardie & Lee 2005, "Counting your customers the easy
+//!   way"): fit, probability alive, expected purchases.
+//! - [`gamma_gamma`]: the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV") and
+//!   customer lifetime value.
+//!
+//! **Invariant:** this crate has no I/O; every function is a function of its arguments.
+
+pub mod bgnbd;
+pub mod gamma_gamma;
+pub mod optimize;
+pub mod rfm;
+pub mod summary;
+
+#[cfg(test)]
+pub(crate) mod simulate;

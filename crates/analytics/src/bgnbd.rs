@@ -98,8 +98,10 @@ pub fn expected_purchases(p: &Params, horizon: f64, x: f64, t_x: f64, t: f64) ->
     let Params { r, alpha, a, b } = *p;
     let z = horizon / (alpha + t + horizon);
     let head = (a + b + x - 1.0) / (a - 1.0);
-    let tail = 1.0 - ((r + x) * ((alpha + t) / (alpha + t + horizon)).ln()).exp() * hyp2f1(r + x, b + x, a + b + x - 1.0, z);
-    let denominator = if x > 0.0 { 1.0 + (a / (b + x - 1.0)) * ((r + x) * ((alpha + t) / (alpha + t_x)).ln()).exp() } else { 1.0 };
+    let tail =
+        1.0 - ((r + x) * ((alpha + t) / (alpha + t + horizon)).ln()).exp() * hyp2f1(r + x, b + x, a + b + x - 1.0, z);
+    let denominator =
+        if x > 0.0 { 1.0 + (a / (b + x - 1.0)) * ((r + x) * ((alpha + t) / (alpha + t_x)).ln()).exp() } else { 1.0 };
     head * tail / denominator
 }
 
@@ -156,6 +158,9 @@ mod tests {
         let close = |got: f64, want: f64, tol: f64| (got - want).abs() / want < tol;
         assert!(close(p.r, truth.r, 0.15) && close(p.alpha, truth.alpha, 0.2), "{p:?}");
         assert!(close(p.a, truth.a, 0.35) && close(p.b, truth.b, 0.4), "{p:?}");
-        assert!(fit.log_likelihood >= log_likelihood(&truth, &customers) - 1e-6, "the fit is at least as likely as the truth");
+        assert!(
+            fit.log_likelihood >= log_likelihood(&truth, &customers) - 1e-6,
+            "the fit is at least as likely as the truth"
+        );
     }
 }

@@ -29,7 +29,8 @@ pub fn log_likelihood(params: &Params, data: &[CustomerSummary]) -> f64 {
         .filter(|c| c.frequency > 0.0 && c.monetary > 0.0)
         .map(|c| {
             let (x, m) = (c.frequency, c.monetary);
-            lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * gamma.ln() + (p * x - 1.0) * m.ln() + p * x * x.ln() - (p * x + q) * (gamma + x * m).ln()
+            lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * gamma.ln() + (p * x - 1.0) * m.ln() + p * x * x.ln()
+                - (p * x + q) * (gamma + x * m).ln()
         })
         .sum()
 }
@@ -105,13 +106,15 @@ mod tests {
         assert!(close(fit.p, truth.p) && close(fit.q, truth.q) && close(fit.gamma, truth.gamma), "{fit:?}");
         assert!(ll >= log_likelihood(&truth, &data) - 1e-6);
         // The population mean spend pγ/(q−1) is close to what was simulated.
-        let simulated = data.iter().map(|c| c.monetary * c.frequency).sum::<f64>() / data.iter().map(|c| c.frequency).sum::<f64>();
+        let simulated =
+            data.iter().map(|c| c.monetary * c.frequency).sum::<f64>() / data.iter().map(|c| c.frequency).sum::<f64>();
         assert!((expected_average_value(&fit, 0.0, 0.0) - simulated).abs() / simulated < 0.1);
     }
 
     #[test]
     fn zero_spend_and_no_repeat_purchases() {
-        let data = vec![CustomerSummary { customer: "a".into(), frequency: 0.0, recency: 0.0, age: 5.0, monetary: 0.0 }];
+        let data =
+            vec![CustomerSummary { customer: "a".into(), frequency: 0.0, recency: 0.0, age: 5.0, monetary: 0.0 }];
         assert!(fit(&data).is_none());
         let p = Params { p: 6.0, q: 4.0, gamma: 15.0 };
         assert!((expected_average_value(&p, 0.0, 0.0) - 30.0).abs() < 1e-12);
@@ -130,7 +133,8 @@ mod tests {
         let long = clv(&purchases, &spend, &c, 52, 0.0);
         let discounted = clv(&purchases, &spend, &c, 52, 0.01);
         assert!(0.0 < short && short < long && discounted < long, "{short} {long} {discounted}");
-        let undiscounted = bgnbd::expected_purchases(&purchases, 52.0, 4.0, 30.0, 38.0) * expected_average_value(&spend, 4.0, 40.0);
+        let undiscounted =
+            bgnbd::expected_purchases(&purchases, 52.0, 4.0, 30.0, 38.0) * expected_average_value(&spend, 4.0, 40.0);
         assert!((long - undiscounted).abs() < 1e-9, "without discounting CLV is purchases times value");
     }
 }

@@ -12,7 +12,13 @@ pub struct Minimum {
 /// Minimizes `f` from `start`, with initial steps `step` along each axis, until the simplex's
 /// values agree within `tolerance` or `max_evaluations` is reached. Non-finite values count as
 /// +∞, so the search steps away from them.
-pub fn nelder_mead(f: impl Fn(&[f64]) -> f64, start: &[f64], step: f64, tolerance: f64, max_evaluations: usize) -> Minimum {
+pub fn nelder_mead(
+    f: impl Fn(&[f64]) -> f64,
+    start: &[f64],
+    step: f64,
+    tolerance: f64,
+    max_evaluations: usize,
+) -> Minimum {
     let n = start.len();
     let eval = |x: &[f64]| {
         let v = f(x);
@@ -38,7 +44,8 @@ pub fn nelder_mead(f: impl Fn(&[f64]) -> f64, start: &[f64], step: f64, toleranc
             break;
         }
         let centroid: Vec<f64> = (0..n).map(|d| simplex[..n].iter().map(|p| p[d]).sum::<f64>() / n as f64).collect();
-        let towards = |t: f64| -> Vec<f64> { (0..n).map(|d| centroid[d] + t * (simplex[n][d] - centroid[d])).collect() };
+        let towards =
+            |t: f64| -> Vec<f64> { (0..n).map(|d| centroid[d] + t * (simplex[n][d] - centroid[d])).collect() };
         let reflected = towards(-1.0);
         let fr = eval(&reflected);
         evaluations += 1;

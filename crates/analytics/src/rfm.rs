@@ -61,7 +61,11 @@ pub fn quintile_scores(values: &[f64], higher_is_better: bool) -> Vec<u8> {
         .iter()
         .map(|v| {
             // Customers strictly worse than this one.
-            let worse = if higher_is_better { sorted.partition_point(|x| x < v) } else { n - sorted.partition_point(|x| x <= v) };
+            let worse = if higher_is_better {
+                sorted.partition_point(|x| x < v)
+            } else {
+                n - sorted.partition_point(|x| x <= v)
+            };
             (worse * 5 / n.max(1) + 1).min(5) as u8
         })
         .collect()
@@ -80,7 +84,11 @@ pub fn score(customers: &[Measures], rules: &[Rule]) -> Vec<Scored> {
             r: r[i],
             f: f[i],
             m: m[i],
-            segment: rules.iter().find(|x| x.r.contains(&r[i]) && x.f.contains(&f[i])).map(|x| x.segment.clone()).unwrap_or_else(|| "other".into()),
+            segment: rules
+                .iter()
+                .find(|x| x.r.contains(&r[i]) && x.f.contains(&f[i]))
+                .map(|x| x.segment.clone())
+                .unwrap_or_else(|| "other".into()),
         })
         .collect()
 }
@@ -112,7 +120,12 @@ mod tests {
     #[test]
     fn recent_frequent_big_spenders_are_champions() {
         let customers: Vec<Measures> = (0..10)
-            .map(|i| Measures { customer: i.to_string(), recency_days: f64::from(i * 30), frequency: f64::from(10 - i), monetary: f64::from(100 * (10 - i)) })
+            .map(|i| Measures {
+                customer: i.to_string(),
+                recency_days: f64::from(i * 30),
+                frequency: f64::from(10 - i),
+                monetary: f64::from(100 * (10 - i)),
+            })
             .collect();
         let scored = score(&customers, &default_rules());
         assert_eq!((scored[0].r, scored[0].f, scored[0].m), (5, 5, 5));

@@ -59,9 +59,22 @@ mod tests {
 
     #[test]
     fn same_day_purchases_collapse_and_the_first_is_not_a_repeat() {
-        let s = summarize(&[t("a", 0, 10.0), t("a", 0, 5.0), t("a", 7, 20.0), t("a", 14, 40.0), t("a", 99, 1.0), t("b", 21, 8.0)], 28, 7.0);
-        assert_eq!(s[0], CustomerSummary { customer: "a".into(), frequency: 2.0, recency: 2.0, age: 4.0, monetary: 30.0 });
-        assert_eq!(s[1], CustomerSummary { customer: "b".into(), frequency: 0.0, recency: 0.0, age: 1.0, monetary: 0.0 });
-        assert!(summarize(&[t("c", 40, 1.0)], 28, 7.0).is_empty(), "purchases after the calibration period are not counted");
+        let s = summarize(
+            &[t("a", 0, 10.0), t("a", 0, 5.0), t("a", 7, 20.0), t("a", 14, 40.0), t("a", 99, 1.0), t("b", 21, 8.0)],
+            28,
+            7.0,
+        );
+        assert_eq!(
+            s[0],
+            CustomerSummary { customer: "a".into(), frequency: 2.0, recency: 2.0, age: 4.0, monetary: 30.0 }
+        );
+        assert_eq!(
+            s[1],
+            CustomerSummary { customer: "b".into(), frequency: 0.0, recency: 0.0, age: 1.0, monetary: 0.0 }
+        );
+        assert!(
+            summarize(&[t("c", 40, 1.0)], 28, 7.0).is_empty(),
+            "purchases after the calibration period are not counted"
+        );
     }
 }

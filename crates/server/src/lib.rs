@@ -1,6 +1,7 @@
 //! Peyvand's server: settings, start-up and wiring of the store and the web layer, the demo
 //! data set. `main.rs` is only the command line.
 
+pub mod analytics_cli;
 pub mod demo;
 pub mod settings;
 

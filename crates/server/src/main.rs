@@ -34,6 +34,11 @@ enum Command {
     Import(ImportArgs),
     /// Export an object (or the records a filter selects) to CSV or XLSX
     Export(ExportArgs),
+    /// Customer analytics on a CSV of transactions (no database needed)
+    Analytics {
+        #[command(subcommand)]
+        command: peyvand::analytics_cli::AnalyticsCommand,
+    },
     /// Fill the database with generated bilingual companies and contacts (for demos and benchmarks)
     Generate {
         #[arg(long, default_value_t = 1000)]
@@ -265,6 +270,9 @@ async fn export(db: &Db, args: ExportArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Analytics { command }) = cli.command {
+        return peyvand::analytics_cli::run(command);
+    }
     let serve_args = match &cli.command {
         Some(Command::Serve(a)) | Some(Command::Demo(a)) => a.clone(),
         _ => ServeArgs::default(),
@@ -301,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
-        Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) => Ok(()),
+        Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) | Some(Command::Analytics { .. }) => Ok(()),
         Some(Command::Generate { companies, contacts, seed }) => {
             let opts = peyvand_transfer::generate::GenerateOptions { companies, contacts, seed, batch: 1000 };
             let started = std::time::Instant::now();

@@ -240,3 +240,55 @@ async fn backup_restore_and_move_to_another_backend() {
     source.cleanup().await;
     restored.cleanup().await;
 }
+
+#[test]
+fn analytics_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("peyvand-analytics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let csv = dir.join("orders.csv");
+    // Deterministic purchase histories: customer i buys every (i % 5 + 1) weeks for a while.
+    let mut text = String::from("customer,date,amount\n");
+    let start = time::Date::from_calendar_date(2024, time::Month::January, 1).expect("date");
+    for i in 0..60 {
+        let every = 7 * (i % 5 + 1);
+        let purchases = 1 + (i * 7) % 9;
+        for k in 0..purchases {
+            let day = start + time::Duration::days(i64::from(i * 3 + k * every));
+            text.push_str(&format!("c{i},{day},{}\n", 100 + (i * 37 + k * 11) % 400));
+        }
+    }
+    text.push_str("c99,۱۴۰۳/۰۱/۰۱,۲۵۰\n");
+    std::fs::write(&csv, &text).expect("write");
+    let per_customer = dir.join("clv.csv");
+    let out = peyvand()
+        .args(["analytics", "clv", "--transactions"])
+        .arg(&csv)
+        .args(["--calibration-end", "2024-12-31", "--horizon", "26", "--output"])
+        .arg(&per_customer)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["customers"], serde_json::json!(61));
+    for p in ["r", "alpha", "a", "b"] {
+        assert!(summary["bgnbd"]["params"][p].as_f64().is_some_and(|v| v > 0.0 && v.is_finite()), "{summary}");
+    }
+    assert!(summary["bgnbd"]["log_likelihood"].as_f64().is_some_and(f64::is_finite));
+    let rows = std::fs::read_to_string(&per_customer).expect("csv");
+    assert!(rows.starts_with("customer,frequency,recency,T,expected_purchases,p_alive,expected_spend,clv\n"));
+    assert_eq!(rows.lines().count(), 62);
+
+    let out = peyvand().args(["analytics", "rfm", "--transactions"]).arg(&csv).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rfm: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rfm["customers"], serde_json::json!(61));
+    let counted: u64 =
+        rfm["segments"].as_object().expect("segments").values().filter_map(serde_json::Value::as_u64).sum();
+    assert_eq!(counted, 61);
+
+    std::fs::write(&csv, "customer,date,amount\nc1,yesterday,10\n").expect("write");
+    let out = peyvand().args(["analytics", "rfm", "--transactions"]).arg(&csv).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("row 2"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

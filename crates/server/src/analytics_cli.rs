@@ -1,0 +1,198 @@
+//! `peyvand analytics`: the analytics models on a CSV of transactions, without a database, so
+//! an analyst can use them on any export.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use peyvand_analytics::summary::{CustomerSummary, Transaction, summarize};
+use peyvand_analytics::{bgnbd, gamma_gamma, rfm};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum AnalyticsCommand {
+    /// Fit BG/NBD and Gamma-Gamma and print the parameters as JSON; --output writes each
+    /// customer's frequency, recency, T, expected purchases, P(alive), expected spend and CLV
+    Clv(ClvArgs),
+    /// Score customers by recency, frequency and monetary value and name their segments
+    Rfm(RfmArgs),
+}
+
+#[derive(Args)]
+pub struct ClvArgs {
+    /// CSV with a header and the columns customer, date (ISO or Jalali), amount
+    #[arg(long)]
+    transactions: PathBuf,
+    /// The end of the calibration period (YYYY-MM-DD)
+    #[arg(long)]
+    calibration_end: String,
+    /// Periods to predict
+    #[arg(long, default_value_t = 52)]
+    horizon: usize,
+    /// week or day
+    #[arg(long, default_value = "week")]
+    period: String,
+    /// Discount rate per period for CLV
+    #[arg(long, default_value_t = 0.0)]
+    discount_rate: f64,
+    /// Write one row per customer to this CSV file
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RfmArgs {
+    /// CSV with a header and the columns customer, date (ISO or Jalali), amount
+    #[arg(long)]
+    transactions: PathBuf,
+    /// The day recency is measured to (YYYY-MM-DD); default: the last transaction
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Write one row per customer to this CSV file
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+fn day_number(text: &str) -> anyhow::Result<i64> {
+    let date = peyvand_records::jalali::parse_form_date(text).with_context(|| format!("not a date: {text:?}"))?;
+    Ok(i64::from(date.to_julian_day()))
+}
+
+/// Reads (customer, date, amount) rows, naming the row of any that cannot be read.
+fn read_transactions(path: &Path) -> anyhow::Result<Vec<Transaction>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        let record = record.with_context(|| format!("row {row}: not CSV"))?;
+        if record.len() < 3 {
+            bail!("row {row}: expected customer, date, amount");
+        }
+        let amount: f64 = peyvand_records::normalize::to_latin_digits(record[2].trim())
+            .replace([',', '٬'], "")
+            .parse()
+            .with_context(|| format!("row {row}: the amount {:?} is not a number", &record[2]))?;
+        out.push(Transaction {
+            customer: record[0].trim().to_string(),
+            day: day_number(&record[1]).with_context(|| format!("row {row}"))?,
+            amount,
+        });
+    }
+    if out.is_empty() {
+        bail!("{} has no transactions", path.display());
+    }
+    Ok(out)
+}
+
+fn write_csv(path: &Path, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(&r)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn run(command: AnalyticsCommand) -> anyhow::Result<()> {
+    match command {
+        AnalyticsCommand::Clv(args) => clv(args),
+        AnalyticsCommand::Rfm(args) => rfm_command(args),
+    }
+}
+
+fn clv(args: ClvArgs) -> anyhow::Result<()> {
+    let period_days = match args.period.as_str() {
+        "week" => 7.0,
+        "day" => 1.0,
+        other => bail!("--period is week or day, not {other}"),
+    };
+    let transactions = read_transactions(&args.transactions)?;
+    let end = day_number(&args.calibration_end)?;
+    let customers: Vec<CustomerSummary> = summarize(&transactions, end, period_days);
+    if customers.is_empty() {
+        bail!("no customer bought on or before {}", args.calibration_end);
+    }
+    let purchases = bgnbd::fit(&customers);
+    let spend = gamma_gamma::fit(&customers);
+    let summary = serde_json::json!({
+        "customers": customers.len(),
+        "period": args.period,
+        "calibration_end": args.calibration_end,
+        "bgnbd": purchases,
+        "gamma_gamma": spend.map(|(p, ll)| serde_json::json!({ "params": p, "log_likelihood": ll })),
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    if let Some(path) = &args.output {
+        let p = purchases.params;
+        let rows = customers.iter().map(|c| {
+            let expected = bgnbd::expected_purchases(&p, args.horizon as f64, c.frequency, c.recency, c.age);
+            let alive = bgnbd::probability_alive(&p, c.frequency, c.recency, c.age);
+            let (value, lifetime) = match &spend {
+                Some((s, _)) => (
+                    gamma_gamma::expected_average_value(s, c.frequency, c.monetary),
+                    gamma_gamma::clv(&p, s, c, args.horizon, args.discount_rate),
+                ),
+                None => (0.0, 0.0),
+            };
+            vec![
+                c.customer.clone(),
+                c.frequency.to_string(),
+                format!("{:.4}", c.recency),
+                format!("{:.4}", c.age),
+                format!("{expected:.6}"),
+                format!("{alive:.6}"),
+                format!("{value:.2}"),
+                format!("{lifetime:.2}"),
+            ]
+        });
+        write_csv(
+            path,
+            &["customer", "frequency", "recency", "T", "expected_purchases", "p_alive", "expected_spend", "clv"],
+            rows,
+        )?;
+    }
+    Ok(())
+}
+
+fn rfm_command(args: RfmArgs) -> anyhow::Result<()> {
+    let transactions = read_transactions(&args.transactions)?;
+    let as_of = match &args.as_of {
+        Some(d) => day_number(d)?,
+        None => transactions.iter().map(|t| t.day).max().unwrap_or(0),
+    };
+    let mut by_customer: std::collections::BTreeMap<&str, (i64, std::collections::BTreeSet<i64>, f64)> =
+        std::collections::BTreeMap::new();
+    for t in transactions.iter().filter(|t| t.day <= as_of) {
+        let e = by_customer.entry(t.customer.as_str()).or_insert((i64::MIN, Default::default(), 0.0));
+        e.0 = e.0.max(t.day);
+        e.1.insert(t.day);
+        e.2 += t.amount;
+    }
+    let measures: Vec<rfm::Measures> = by_customer
+        .iter()
+        .map(|(c, (last, days, total))| rfm::Measures {
+            customer: c.to_string(),
+            recency_days: (as_of - last) as f64,
+            frequency: days.len() as f64,
+            monetary: *total,
+        })
+        .collect();
+    let scored = rfm::score(&measures, &rfm::default_rules());
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for s in &scored {
+        *counts.entry(s.segment.as_str()).or_default() += 1;
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "customers": scored.len(), "segments": counts }))?
+    );
+    if let Some(path) = &args.output {
+        let rows = scored
+            .iter()
+            .map(|s| vec![s.customer.clone(), s.r.to_string(), s.f.to_string(), s.m.to_string(), s.segment.clone()]);
+        write_csv(path, &["customer", "r", "f", "m", "segment"], rows)?;
+    }
+    Ok(())
+}

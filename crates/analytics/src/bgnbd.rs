@@ -54,15 +54,48 @@ pub fn log_likelihood(p: &Params, data: &[CustomerSummary]) -> f64 {
     data.iter().map(|c| customer_log_likelihood(p, c.frequency, c.recency, c.age)).sum()
 }
 
+/// Customers with the same (x, t_x, T) contribute the same term, so a fit evaluates each
+/// distinct history once, weighted by how many customers share it. With histories counted in
+/// whole days or weeks, a million customers have far fewer distinct histories.
+#[derive(Clone, Debug, Default)]
+pub struct Histories {
+    /// (x, t_x, T, number of customers).
+    pub groups: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Histories {
+    pub fn new(data: &[CustomerSummary]) -> Histories {
+        let mut counts: std::collections::HashMap<(u64, u64, u64), f64> = std::collections::HashMap::new();
+        for c in data {
+            *counts.entry((c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits())).or_default() += 1.0;
+        }
+        let mut groups: Vec<(f64, f64, f64, f64)> = counts
+            .into_iter()
+            .map(|((x, t_x, t), n)| (f64::from_bits(x), f64::from_bits(t_x), f64::from_bits(t), n))
+            .collect();
+        groups.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+        Histories { groups }
+    }
+
+    pub fn log_likelihood(&self, p: &Params) -> f64 {
+        self.groups.iter().map(|&(x, t_x, t, n)| n * customer_log_likelihood(p, x, t_x, t)).sum()
+    }
+
+    pub fn customers(&self) -> f64 {
+        self.groups.iter().map(|g| g.3).sum()
+    }
+}
+
 /// Fits the parameters by maximum likelihood (Nelder–Mead on their logarithms).
 pub fn fit(data: &[CustomerSummary]) -> Fit {
-    let mean_age = data.iter().map(|c| c.age).sum::<f64>() / data.len().max(1) as f64;
+    let histories = Histories::new(data);
+    let mean_age = histories.groups.iter().map(|g| g.2 * g.3).sum::<f64>() / histories.customers().max(1.0);
     let params = |v: &[f64]| Params { r: v[0].exp(), alpha: v[1].exp(), a: v[2].exp(), b: v[3].exp() };
     let start = [0.0, mean_age.max(1.0).ln(), 0.0, 0.0];
-    let mut best = nelder_mead(|v| -log_likelihood(&params(v), data), &start, 1.0, 1e-12, 20_000);
+    let mut best = nelder_mead(|v| -histories.log_likelihood(&params(v)), &start, 1.0, 1e-12, 20_000);
     // A restart from the best point escapes the simplex collapsing early.
     for _ in 0..2 {
-        let again = nelder_mead(|v| -log_likelihood(&params(v), data), &best.x, 0.3, 1e-12, 20_000);
+        let again = nelder_mead(|v| -histories.log_likelihood(&params(v)), &best.x, 0.3, 1e-12, 20_000);
         if again.value < best.value - 1e-9 { best = again } else { break }
     }
     Fit { params: params(&best.x), log_likelihood: -best.value }
@@ -146,6 +179,22 @@ mod tests {
         let mean = customers.iter().map(|c| c.frequency).sum::<f64>() / customers.len() as f64;
         let expected = expected_purchases_new(&p, 20.0);
         assert!((mean - expected).abs() / expected < 0.05, "simulated {mean}, formula {expected}");
+    }
+
+    #[test]
+    fn grouped_histories_give_the_same_likelihood() {
+        let p = Params { r: 0.3, alpha: 5.0, a: 0.8, b: 2.0 };
+        let c = |x: f64, t_x: f64, t: f64| CustomerSummary {
+            customer: String::new(),
+            frequency: x,
+            recency: t_x,
+            age: t,
+            monetary: 0.0,
+        };
+        let data = vec![c(0.0, 0.0, 10.0), c(2.0, 5.0, 10.0), c(0.0, 0.0, 10.0), c(2.0, 5.0, 10.0), c(1.0, 1.0, 3.0)];
+        let h = Histories::new(&data);
+        assert_eq!(h.groups.len(), 3);
+        assert!((h.log_likelihood(&p) - log_likelihood(&p, &data)).abs() < 1e-9);
     }
 
     #[test]

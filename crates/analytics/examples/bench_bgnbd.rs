@@ -21,7 +21,7 @@ fn main() {
     let truth = Params { r: 0.25, alpha: 4.0, a: 0.8, b: 2.5 };
     let mut s = 7u64;
     // Gamma variates by Marsaglia–Tsang; a shape below 1 draws shape + 1 and scales by U^(1/shape).
-    let mut gamma = |shape: f64, rate: f64, s: &mut u64| -> f64 {
+    let gamma = |shape: f64, rate: f64, s: &mut u64| -> f64 {
         let boost = if shape < 1.0 { uniform(s).powf(1.0 / shape) } else { 1.0 };
         let k = if shape < 1.0 { shape + 1.0 } else { shape };
         let d = k - 1.0 / 3.0;

@@ -8,12 +8,20 @@
 //!   way"): fit, probability alive, expected purchases.
 //! - [`gamma_gamma`]: the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV") and
 //!   customer lifetime value.
+//! - [`churn`]: churn risk from P(alive) and recency.
+//! - [`leads`]: lead scoring by logistic regression, with each score's top factors.
+//! - [`recommend`]: item-to-item co-purchase recommendations (cosine or lift).
+//! - [`pipeline`]: the weighted pipeline forecast from historical stage conversion.
 //!
 //! **Invariant:** this crate has no I/O; every function is a function of its arguments.
 
 pub mod bgnbd;
+pub mod churn;
 pub mod gamma_gamma;
+pub mod leads;
 pub mod optimize;
+pub mod pipeline;
+pub mod recommend;
 pub mod rfm;
 pub mod summary;
 

@@ -108,13 +108,13 @@ impl LeadModel {
                 let p = sigmoid(model.intercept + x.iter().zip(&model.weights).map(|(a, b)| a * b).sum::<f64>());
                 let err = p - if e.won { 1.0 } else { 0.0 };
                 grad0 += err;
-                for j in 0..k {
-                    grad[j] += err * x[j];
+                for (g, xj) in grad.iter_mut().zip(x) {
+                    *g += err * xj;
                 }
             }
             model.intercept -= rate * grad0 / n;
-            for j in 0..k {
-                model.weights[j] -= rate * (grad[j] / n + l2 * model.weights[j]);
+            for (w, g) in model.weights.iter_mut().zip(&grad) {
+                *w -= rate * (g / n + l2 * *w);
             }
         }
         model

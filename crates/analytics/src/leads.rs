@@ -168,13 +168,14 @@ mod tests {
         // Ranking quality: the share of (won, lost) pairs scored in the right order (AUC).
         let scores: Vec<(f64, bool)> =
             examples.iter().map(|e| (model.score(&e.features, 0).probability, e.won)).collect();
-        let (won, lost): (Vec<&(f64, bool)>, Vec<&(f64, bool)>) = scores.iter().partition(|s| s.1);
+        let won: Vec<f64> = scores.iter().filter(|s| s.1).map(|s| s.0).collect();
+        let lost: Vec<f64> = scores.iter().filter(|s| !s.1).map(|s| s.0).collect();
         let mut right = 0.0;
         for w in &won {
             for l in &lost {
-                right += if w.0 > l.0 {
+                right += if w > l {
                     1.0
-                } else if w.0 == l.0 {
+                } else if w == l {
                     0.5
                 } else {
                     0.0

@@ -8,6 +8,8 @@
 //!   way"): fit, probability alive, expected purchases.
 //! - [`gamma_gamma`]: the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV") and
 //!   customer lifetime value.
+//! - [`forecast`]: exponential smoothing (simple, Holt, damped, Holt-Winters additive and
+//!   multiplicative) chosen by AIC, a seasonal-naive baseline, backtests and intervals.
 //! - [`churn`]: churn risk from P(alive) and recency.
 //! - [`leads`]: lead scoring by logistic regression, with each score's top factors.
 //! - [`recommend`]: item-to-item co-purchase recommendations (cosine or lift).
@@ -17,6 +19,7 @@
 
 pub mod bgnbd;
 pub mod churn;
+pub mod forecast;
 pub mod gamma_gamma;
 pub mod leads;
 pub mod optimize;

@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use peyvand_analytics::summary::{CustomerSummary, Transaction, summarize};
-use peyvand_analytics::{bgnbd, gamma_gamma, rfm};
+use peyvand_analytics::{bgnbd, forecast, gamma_gamma, rfm};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -14,6 +14,27 @@ pub enum AnalyticsCommand {
     Clv(ClvArgs),
     /// Score customers by recency, frequency and monetary value and name their segments
     Rfm(RfmArgs),
+    /// Forecast weekly or monthly revenue by exponential smoothing, against a seasonal-naive baseline
+    Forecast(ForecastArgs),
+}
+
+#[derive(Args)]
+pub struct ForecastArgs {
+    /// CSV with a header and the columns customer, date (ISO or Jalali), amount
+    #[arg(long)]
+    transactions: PathBuf,
+    /// week or month
+    #[arg(long, default_value = "month")]
+    period: String,
+    /// Periods to forecast
+    #[arg(long, default_value_t = 6)]
+    horizon: usize,
+    /// Season length in periods (default: 52 for weeks, 12 for months)
+    #[arg(long)]
+    season: Option<usize>,
+    /// Periods held out to measure accuracy (default: the horizon)
+    #[arg(long)]
+    holdout: Option<usize>,
 }
 
 #[derive(Args)]
@@ -99,7 +120,63 @@ pub fn run(command: AnalyticsCommand) -> anyhow::Result<()> {
     match command {
         AnalyticsCommand::Clv(args) => clv(args),
         AnalyticsCommand::Rfm(args) => rfm_command(args),
+        AnalyticsCommand::Forecast(args) => forecast_command(args),
     }
+}
+
+/// Revenue per period, empty periods included, with each period's first day.
+fn revenue_series(transactions: &[Transaction], monthly: bool) -> Vec<(String, f64)> {
+    let date = |day: i64| time::Date::from_julian_day(day as i32).unwrap_or(time::Date::MIN);
+    let key = |day: i64| -> i64 {
+        let d = date(day);
+        if monthly { i64::from(d.year()) * 12 + i64::from(u8::from(d.month())) - 1 } else { day.div_euclid(7) }
+    };
+    let first = transactions.iter().map(|t| key(t.day)).min().unwrap_or(0);
+    let last = transactions.iter().map(|t| key(t.day)).max().unwrap_or(0);
+    let mut totals = vec![0.0; (last - first + 1) as usize];
+    for t in transactions {
+        totals[(key(t.day) - first) as usize] += t.amount;
+    }
+    totals
+        .into_iter()
+        .enumerate()
+        .map(|(i, total)| {
+            let k = first + i as i64;
+            let label = if monthly {
+                format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1)
+            } else {
+                peyvand_records::value::format_date(date(k * 7))
+            };
+            (label, total)
+        })
+        .collect()
+}
+
+fn forecast_command(args: ForecastArgs) -> anyhow::Result<()> {
+    let monthly = match args.period.as_str() {
+        "month" => true,
+        "week" => false,
+        other => bail!("--period is week or month, not {other}"),
+    };
+    let season = args.season.unwrap_or(if monthly { 12 } else { 52 });
+    let transactions = read_transactions(&args.transactions)?;
+    let series = revenue_series(&transactions, monthly);
+    let y: Vec<f64> = series.iter().map(|s| s.1).collect();
+    let model =
+        forecast::fit_best(&y, season).with_context(|| format!("{} periods are too few to fit a model", y.len()))?;
+    let points = model.forecast(args.horizon);
+    let backtest = forecast::backtest(&y, season, args.holdout.unwrap_or(args.horizon).min(y.len().saturating_sub(3)));
+    let output = serde_json::json!({
+        "periods": y.len(),
+        "first_period": series.first().map(|s| s.0.clone()),
+        "last_period": series.last().map(|s| s.0.clone()),
+        "model": model,
+        "forecast": points,
+        "seasonal_naive": forecast::seasonal_naive(&y, season, args.horizon),
+        "backtest": backtest.map(|(m, n)| serde_json::json!({ "model": m, "seasonal_naive": n })),
+    });
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
 }
 
 fn clv(args: ClvArgs) -> anyhow::Result<()> {

@@ -286,6 +286,19 @@ fn analytics_from_the_command_line() {
         rfm["segments"].as_object().expect("segments").values().filter_map(serde_json::Value::as_u64).sum();
     assert_eq!(counted, 61);
 
+    let out = peyvand()
+        .args(["analytics", "forecast", "--transactions"])
+        .arg(&csv)
+        .args(["--period", "week", "--horizon", "4", "--season", "4"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(f["forecast"].as_array().map(Vec::len), Some(4));
+    assert!(f["forecast"][0]["low"].as_f64() <= f["forecast"][0]["value"].as_f64());
+    assert!(f["model"]["aic"].as_f64().is_some_and(f64::is_finite), "{f}");
+    assert!(f["backtest"]["model"]["mae"].as_f64().is_some());
+
     std::fs::write(&csv, "customer,date,amount\nc1,yesterday,10\n").expect("write");
     let out = peyvand().args(["analytics", "rfm", "--transactions"]).arg(&csv).output().expect("run");
     assert!(!out.status.success());

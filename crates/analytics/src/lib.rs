@@ -24,6 +24,7 @@ pub mod gamma_gamma;
 pub mod leads;
 pub mod optimize;
 pub mod pipeline;
+mod properties;
 pub mod recommend;
 pub mod rfm;
 pub mod summary;

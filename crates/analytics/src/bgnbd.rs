@@ -182,6 +182,23 @@ mod tests {
     }
 
     #[test]
+    fn one_customer_and_no_repeat_buyers_still_fit() {
+        let c = |x: f64, t_x: f64, t: f64| CustomerSummary {
+            customer: String::new(),
+            frequency: x,
+            recency: t_x,
+            age: t,
+            monetary: 0.0,
+        };
+        for data in [vec![c(3.0, 20.0, 30.0)], vec![c(0.0, 0.0, 30.0), c(0.0, 0.0, 12.0)]] {
+            let f = fit(&data);
+            assert!(f.log_likelihood.is_finite(), "{f:?}");
+            assert!(f.params.r > 0.0 && f.params.alpha > 0.0 && f.params.a > 0.0 && f.params.b > 0.0);
+            assert!(f.log_likelihood >= log_likelihood(&Params { r: 1.0, alpha: 1.0, a: 1.0, b: 1.0 }, &data) - 1e-9);
+        }
+    }
+
+    #[test]
     fn grouped_histories_give_the_same_likelihood() {
         let p = Params { r: 0.3, alpha: 5.0, a: 0.8, b: 2.0 };
         let c = |x: f64, t_x: f64, t: f64| CustomerSummary {

@@ -151,7 +151,9 @@ async fn bulk_actions_change_all_or_nothing(app: &TestApp) {
         Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     );
     let bytes = r.bytes().await.expect("bytes");
-    let path = std::env::temp_dir().join(format!("peyvand-web-export-{}.xlsx", std::process::id()));
+    // One file per test server: both backends' tests run at once in this process.
+    let port = app.base.rsplit(':').next().unwrap_or("0").to_string();
+    let path = std::env::temp_dir().join(format!("peyvand-web-export-{}-{port}.xlsx", std::process::id()));
     std::fs::write(&path, &bytes).expect("write");
     let rows = peyvand_transfer::xlsx::sheet_rows(&path).expect("a workbook");
     let _ = std::fs::remove_file(&path);

@@ -4,15 +4,13 @@
 
 use super::records::fail;
 use super::session::encode;
-use super::{Layout, Session, check_csrf, render};
+use super::{CsrfForm, Layout, Session, render};
 use crate::AppState;
 use crate::auth::{MIN_PASSWORD_CHARS, hash_password};
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{field_error_message, t, t_args};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::{Action, Role};
 use peyvand_records::meta::SelectOption;
@@ -145,15 +143,7 @@ async fn objects_view(state: &AppState, session: &Session, errors: Vec<String>) 
     }))
 }
 
-pub async fn create_object(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(pairs): Form<Pairs>,
-) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
+pub async fn create_object(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
     let result = async {
         require(&session, Action::ManageSchema)?;
         let name_field = NewField {
@@ -310,14 +300,9 @@ fn options_from(pairs: &Pairs, field_type: FieldType, base: FieldOptions) -> Fie
 
 pub async fn create_field(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(object): Path<String>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         require(&session, Action::ManageSchema)?;
         let field_type = FieldType::parse(get(&pairs, "type")).unwrap_or(FieldType::Text);
@@ -347,14 +332,9 @@ pub async fn create_field(
 /// Quick changes from the field list: hide or show, move up or down, remove, restore.
 pub async fn field_action(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, field, action)): Path<(String, String, String)>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, _): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         require(&session, Action::ManageSchema)?;
         let actor = Some(session.user.id.as_str());
@@ -479,14 +459,9 @@ async fn field_view(
 
 pub async fn update_field(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, field)): Path<(String, String)>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         require(&session, Action::ManageSchema)?;
         let obj = state.db.object(&object).await?;
@@ -591,15 +566,7 @@ async fn users_view(
     }))
 }
 
-pub async fn invite_user(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(pairs): Form<Pairs>,
-) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
+pub async fn invite_user(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
     let result = async {
         require(&session, Action::ManageUsers)?;
         let password = get(&pairs, "password");
@@ -624,14 +591,9 @@ pub async fn invite_user(
 
 pub async fn change_user(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         require(&session, Action::ManageUsers)?;
         let role = Role::parse(get(&pairs, "role"));
@@ -708,15 +670,7 @@ pub async fn tokens_page(State(state): State<AppState>, session: Session) -> Res
     tokens_view(&state, &session, None, Vec::new()).await.unwrap_or_else(fail)
 }
 
-pub async fn create_token(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(pairs): Form<Pairs>,
-) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
+pub async fn create_token(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
     let result = async {
         match state.db.create_api_token(&session.user.id, get(&pairs, "name")).await {
             Ok((_, secret)) => tokens_view(&state, &session, Some(secret), Vec::new()).await,
@@ -729,14 +683,9 @@ pub async fn create_token(
 
 pub async fn revoke_token(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, _): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf")) {
-        return r;
-    }
     match state.db.revoke_api_token(&session.user.id, &id).await {
         Ok(()) => Redirect::to("/settings/tokens").into_response(),
         Err(e) => fail(e),

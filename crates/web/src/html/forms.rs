@@ -4,14 +4,13 @@
 
 use super::display::format_phone;
 use super::records::fail;
-use super::{Layout, Session, check_csrf, render};
+use super::{CsrfForm, Layout, Session, render};
 use crate::AppState;
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{field_error_message, format_date, parse_form_date, t, t_args};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
 use peyvand_records::normalize::to_latin_digits;
@@ -381,14 +380,9 @@ pub async fn new_form(State(state): State<AppState>, session: Session, Path(obje
 
 pub async fn create(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(object): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -443,14 +437,9 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
 
 pub async fn update(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, id)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -486,14 +475,9 @@ pub async fn update(
 
 pub async fn trash(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, id)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(session, _): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
-        return r;
-    }
     if !session.user.role.allows(Action::DeleteRecords) {
         return fail(ApiError::Forbidden);
     }
@@ -505,14 +489,9 @@ pub async fn trash(
 
 pub async fn restore(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, id)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(session, _): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, field(&pairs, "csrf")) {
-        return r;
-    }
     if !session.user.role.allows(Action::RestoreRecords) {
         return fail(ApiError::Forbidden);
     }
@@ -636,14 +615,9 @@ pub async fn edit_cell(
 /// Saves one field edited inline; shows the new value, or the editor again with the reason.
 pub async fn save_cell(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, id, field)): Path<(String, String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, self::field(&pairs, "csrf")) {
-        return r;
-    }
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);

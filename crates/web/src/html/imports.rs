@@ -3,7 +3,7 @@
 //! failed rows as a CSV to fix). The work is done by the transfer crate, as on the command line.
 
 use super::records::fail;
-use super::{Layout, Session, check_csrf, render};
+use super::{CsrfForm, Layout, Session, check_csrf, render};
 use crate::AppState;
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{t, t_args};
@@ -272,15 +272,10 @@ async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Optio
 /// Starts the import with the chosen mapping and options, in the background.
 pub async fn run(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
     let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    if let Err(r) = check_csrf(&session, &headers, &get("csrf")) {
-        return r;
-    }
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);

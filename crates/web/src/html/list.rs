@@ -4,14 +4,13 @@
 use super::display::{Cell, display_value};
 use super::records::{fail, load_refs};
 use super::session::encode;
-use super::{Layout, Session, check_csrf, render};
+use super::{CsrfForm, Layout, Session, render};
 use crate::AppState;
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{field_error_message, parse_form_date, t, t_args};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
 use peyvand_records::filter::{parse_filter, parse_sort, resolve};
@@ -567,14 +566,9 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
 /// Saves the list or board as a view.
 pub async fn save_view(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(object): Path<String>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
     let result = async {
         let obj = state.db.object(&object).await?;
         let s = read_state(&state, &session, &obj, &pairs).await?;
@@ -603,14 +597,9 @@ pub async fn save_view(
 
 pub async fn delete_view(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, id)): Path<(String, String)>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, _): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
     match state.db.delete_view(&id, &session.user.id, session.user.role.allows(Action::RestoreRecords)).await {
         Ok(()) => Redirect::to(&format!("/records/{object}")).into_response(),
         Err(e) => fail(e),
@@ -733,14 +722,9 @@ pub async fn export_view_xlsx(
 /// Runs an action on the selected records: assign an owner, add a tag, trash, export.
 pub async fn bulk(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(object): Path<String>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
     let result = async {
         let obj = state.db.object(&object).await?;
         let ids: Vec<String> = all(&pairs, "id").into_iter().map(str::to_string).collect();
@@ -961,14 +945,9 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
 /// Sets a record's select field from the board (drag and drop, or its undo).
 pub async fn move_card(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path((object, id)): Path<(String, String)>,
-    Form(pairs): Form<Pairs>,
+    CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
-    if let Err(r) = check_csrf(&session, &headers, get(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
     if !session.user.role.allows(Action::WriteRecords) {
         return fail(ApiError::Forbidden);
     }

@@ -11,7 +11,7 @@ mod records;
 mod session;
 
 pub use display::display_value;
-pub use session::{Session, check_csrf};
+pub use session::{CsrfForm, Session, check_csrf};
 
 use crate::AppState;
 use crate::error::current_lang;

@@ -44,6 +44,26 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// A form posted by a signed-in user whose CSRF token (the `csrf` field) and origin were
+/// checked: every page form that changes something takes this, so none can forget the check.
+pub struct CsrfForm(pub Session, pub Vec<(String, String)>);
+
+impl axum::extract::FromRequest<AppState> for CsrfForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(pairs) =
+            Form::<Vec<(String, String)>>::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        let token = pairs.iter().rev().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+        check_csrf(&session, &headers, token)?;
+        Ok(CsrfForm(session, pairs))
+    }
+}
+
 /// Percent-encodes a value for a query string.
 pub fn encode(s: &str) -> String {
     s.bytes()
@@ -161,7 +181,7 @@ pub async fn login(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct TokenForm {
     csrf: String,
 }
 
@@ -169,7 +189,7 @@ pub async fn logout(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<TokenForm>,
 ) -> Response {
     if let Err(r) = check_csrf(&session, &headers, &form.csrf) {
         return r;

@@ -222,7 +222,17 @@ impl Context<'_> {
             return Ok(None);
         };
         let value = peyvand_records::Value::Text(name.trim().to_string());
-        let found = match self.db.find_by_value(tx, &obj, &title, &value).await? {
+        // A related record is found by its external id (a text field named `external_id`, as
+        // legacy systems export it), else by its name.
+        let by_external_id = match obj.field("external_id").filter(|f| f.storage() == Storage::Text) {
+            Some(key) => self.db.find_by_value(tx, &obj, &key.clone(), &value).await?,
+            None => None,
+        };
+        let by_name = match by_external_id {
+            Some(id) => Some(id),
+            None => self.db.find_by_value(tx, &obj, &title, &value).await?,
+        };
+        let found = match by_name {
             Some(id) => Some(id),
             None if create && self.opts.create_related && title_fields.len() == 1 => {
                 let mut input = Map::new();

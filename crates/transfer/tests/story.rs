@@ -171,6 +171,35 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     let amir = db.get_record("contact", &amir[0].id, false).await.expect("amir");
     assert_eq!(amir.fields["company"], ali.fields["company"], "the company found by name");
     assert_eq!(db.search("lily@example.com", 5).await.expect("search").len(), 1, "a folded line unfolded");
+
+    // A related record is found by its external id too, and a giant cell is refused by name.
+    let external: peyvand_store::schema::NewField =
+        serde_json::from_value(serde_json::json!({"api_name": "external_id", "type": "text", "unique": true}))
+            .expect("field");
+    db.add_field(None, "company", external).await.expect("external id");
+    db.create_record(
+        None,
+        "company",
+        &serde_json::json!({"name": "Legacy Co", "external_id": "ACC-77"}).as_object().cloned().unwrap_or_default(),
+        None,
+    )
+    .await
+    .expect("legacy company");
+    let giant = "x".repeat(101_000);
+    let linked =
+        file("linked.csv", format!("last_name,company,description\r\nLinked,ACC-77,\r\nGiant,,{giant}\r\n").as_bytes());
+    let report = import_csv(&db, None, &linked, &ImportOptions::new("contact"), |_| {}).await.expect("linked");
+    assert_eq!((report.created, report.failed, report.related_created), (1, 1, 0), "{:?}", report.errors);
+    assert_eq!(
+        (report.errors[0].row, report.errors[0].code.as_str(), report.errors[0].column.as_deref()),
+        (3, "cell_too_large", Some("description"))
+    );
+    let linked_id = db.search("Linked", 5).await.expect("search")[0].id.clone();
+    let legacy = db.search("Legacy", 5).await.expect("search")[0].id.clone();
+    assert_eq!(
+        db.get_record("contact", &linked_id, false).await.expect("linked").fields["company"],
+        serde_json::json!(legacy)
+    );
     let contacts_now = count(&db, "contact").await;
 
     // Files that cannot be imported say why.
@@ -224,9 +253,9 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     let report = import_csv(&db, None, &workbook, &back, |_| {}).await.expect("xlsx import");
     assert_eq!(report.encoding, "xlsx");
     assert_eq!(report.rows as i64, contacts_now + 1);
-    // Contacts without an e-mail cannot be matched (ناقص ردیف, ارقام and the formula one): those
-    // three come in again; everyone else is found.
-    assert_eq!((report.created, report.skipped as i64), (3, contacts_now - 2), "{report:?}");
+    // Contacts without an e-mail cannot be matched (ناقص ردیف, ارقام, Linked and the formula
+    // one): those four come in again; everyone else is found.
+    assert_eq!((report.created, report.skipped as i64), (4, contacts_now - 3), "{report:?}");
     // A workbook that would unpack to far more than it holds is refused before it is read.
     let bomb = std::env::temp_dir().join(format!("peyvand-transfer-tests/{}-bomb.xlsx", uuid_like()));
     {

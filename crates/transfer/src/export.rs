@@ -10,11 +10,25 @@ use serde_json::Value as Json;
 use std::io::Write;
 
 /// Escapes a CSV cell, and neutralizes text a spreadsheet would run as a formula (a leading `=`,
-/// `+`, `-`, `@`, tab or carriage return gets an apostrophe).
+/// `+`, `-`, `@`, tab or carriage return gets an apostrophe; see [`unguard`]).
 pub fn csv_cell(text: &str) -> String {
-    let guarded =
-        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() };
+    let guarded = if needs_guard(text) { format!("'{text}") } else { text.to_string() };
     if guarded.contains([',', '"', '\n', '\r']) { format!("\"{}\"", guarded.replace('"', "\"\"")) } else { guarded }
+}
+
+/// Undoes [`csv_cell`]'s formula guard, so that an exported file imports back as it was: an
+/// apostrophe before `=`, `+`, `-` or `@` is dropped (a phone `'+98912…` is `+98912…` again).
+pub fn unguard(text: &str) -> &str {
+    match text.strip_prefix('\'') {
+        Some(rest) if needs_guard(rest) => rest,
+        _ => text,
+    }
+}
+
+/// A text a spreadsheet would run, or one that already looks guarded (guarded again, so that
+/// `unguard` gives it back whole).
+fn needs_guard(text: &str) -> bool {
+    text.trim_start_matches('\'').starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 /// A value as one CSV cell: text as stored, several values joined with `; `, money as
@@ -203,5 +217,16 @@ mod tests {
         assert_eq!(csv_cell("@cmd"), "'@cmd");
         assert_eq!(csv_cell("-1,5"), "\"'-1,5\"");
         assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
+    }
+
+    #[test]
+    fn guarded_cells_read_back_as_written() {
+        for text in ["=SUM(A1)", "+98912", "@cmd", "-1", "'=x", "'+1", "plain", "'quoted'", "it's", "'", ""] {
+            let guarded = csv_cell(text);
+            let unquoted = guarded.strip_prefix('"').and_then(|g| g.strip_suffix('"')).unwrap_or(&guarded);
+            assert_eq!(unguard(unquoted), text, "{guarded}");
+        }
+        // An apostrophe before anything else is the user's own and stays.
+        assert_eq!(unguard("'plain"), "'plain");
     }
 }

@@ -264,7 +264,7 @@ impl Context<'_> {
         text: &str,
         create: bool,
     ) -> Result<Option<Json>, StoreError> {
-        let text = text.trim();
+        let text = crate::export::unguard(text.trim());
         Ok(Some(match field.field_type {
             _ if field.storage() == Storage::List => json!(members(text)),
             FieldType::Relation => {

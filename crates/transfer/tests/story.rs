@@ -256,6 +256,17 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     // Contacts without an e-mail cannot be matched (ناقص ردیف, ارقام, Linked and the formula
     // one): those four come in again; everyone else is found.
     assert_eq!((report.created, report.skipped as i64), (4, contacts_now - 3), "{report:?}");
+    // The CSV comes back in as it went out: guarded phones (`'+98…`) are phones again, and the
+    // formula is the text it was, not an apostrophe more (the one made above, the one
+    // the workbook brought, and this one).
+    let mut again = ImportOptions::new("contact");
+    again.dedupe_by = Some("emails".into());
+    again.on_duplicate = OnDuplicate::Update;
+    again.mapping = vec![("id".into(), "".into())];
+    let report = import_csv(&db, None, &file("round.csv", text.as_bytes()), &again, |_| {}).await.expect("round trip");
+    assert_eq!((report.failed, report.updated as i64, report.created), (0, contacts_now - 3, 4), "{report:?}");
+    let formula = serde_json::json!({"field": "last_name", "op": "eq", "value": "=HYPERLINK(\"x\")"});
+    assert_eq!(export_csv(&db, "contact", Some(&formula), &[], &mut Vec::new()).await.expect("formula"), 3);
     // A workbook that would unpack to far more than it holds is refused before it is read.
     let bomb = std::env::temp_dir().join(format!("peyvand-transfer-tests/{}-bomb.xlsx", uuid_like()));
     {

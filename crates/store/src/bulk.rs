@@ -36,7 +36,9 @@ pub(crate) async fn insert_multi(
             }
             sql.push(")");
         }
-        sql.query().execute(&mut *tx.tx).await?;
+        // Not kept in the statement cache: each batch shape is a new statement of thousands of
+        // placeholders, and a hundred cached ones held hundreds of megabytes.
+        sql.query().persistent(false).execute(&mut *tx.tx).await?;
     }
     Ok(())
 }

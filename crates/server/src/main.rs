@@ -39,12 +39,15 @@ enum Command {
         #[command(subcommand)]
         command: peyvand::analytics_cli::AnalyticsCommand,
     },
-    /// Fill the database with generated bilingual companies and contacts (for demos and benchmarks)
+    /// Fill the database with generated bilingual companies, contacts and activities (for demos and benchmarks)
     Generate {
         #[arg(long, default_value_t = 1000)]
         companies: usize,
         #[arg(long, default_value_t = 10000)]
         contacts: usize,
+        /// Calls, e-mails, meetings, … over the last two years, on the contacts' timelines
+        #[arg(long, default_value_t = 0)]
+        activities: usize,
         /// The same seed gives the same data
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -310,17 +313,19 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
         Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) | Some(Command::Analytics { .. }) => Ok(()),
-        Some(Command::Generate { companies, contacts, seed }) => {
-            let opts = peyvand_transfer::generate::GenerateOptions { companies, contacts, seed, batch: 1000 };
+        Some(Command::Generate { companies, contacts, activities, seed }) => {
+            let opts =
+                peyvand_transfer::generate::GenerateOptions { companies, contacts, activities, seed, batch: 1000 };
             let started = std::time::Instant::now();
             let made = peyvand_transfer::generate::generate(&db, &opts, |what, n| eprint!("\r{what}: {n}   ")).await?;
             eprintln!();
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "Generated {} companies and {} contacts in {secs:.1} s ({:.0} records/s).",
+                "Generated {} companies, {} contacts and {} activities in {secs:.1} s ({:.0} records/s).",
                 made.companies,
                 made.contacts,
-                (made.companies + made.contacts) as f64 / secs.max(0.001)
+                made.activities,
+                (made.companies + made.contacts + made.activities) as f64 / secs.max(0.001)
             );
             db.close().await;
             Ok(())

@@ -38,7 +38,7 @@ pub(crate) async fn insert_multi(
         }
         // Not kept in the statement cache: each batch shape is a new statement of thousands of
         // placeholders, and a hundred cached ones held hundreds of megabytes.
-        sql.query().persistent(false).execute(&mut *tx.tx).await?;
+        sql.into_query().persistent(false).execute(&mut *tx.tx).await?;
     }
     Ok(())
 }

@@ -936,6 +936,36 @@ pub fn standard_objects() -> Vec<NewObject> {
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
     ];
     contact_fields.extend(shared_fields());
+    // Every interaction with a customer, on every channel: the record page's timeline.
+    let activity_fields = vec![
+        with(std_field("kind", T::Select, "نوع", "Kind"), |f| {
+            f.required = true;
+            f.indexed = true;
+            f.default_value = Some(json!("note"));
+            f.options.options = vec![
+                opt("call", "تماس تلفنی", "Call"),
+                opt("email", "ایمیل", "Email"),
+                opt("meeting", "جلسه", "Meeting"),
+                opt("chat", "گفتگوی آنلاین", "Chat"),
+                opt("sms", "پیامک", "SMS"),
+                opt("social", "شبکه‌های اجتماعی", "Social media"),
+                opt("visit", "بازدید حضوری", "Visit"),
+                opt("note", "یادداشت", "Note"),
+            ]
+        }),
+        with(std_field("subject", T::Text, "موضوع", "Subject"), |f| f.required = true),
+        with(std_field("occurred_at", T::Datetime, "زمان", "When"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        with(std_field("direction", T::Select, "جهت", "Direction"), |f| {
+            f.options.options = vec![opt("inbound", "ورودی", "Inbound"), opt("outbound", "خروجی", "Outbound")]
+        }),
+        with(std_field("contact", T::Relation, "مخاطب", "Contact"), |f| f.options.target = Some("contact".into())),
+        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
+        std_field("body", T::LongText, "شرح", "Details"),
+        std_field("owner", T::User, "مسئول", "Owner"),
+    ];
     vec![
         NewObject {
             api_name: "company".into(),
@@ -954,6 +984,15 @@ pub fn standard_objects() -> Vec<NewObject> {
             plural_en: "Contacts".into(),
             fields: contact_fields,
             title_field: Some("first_name last_name".into()),
+        },
+        NewObject {
+            api_name: "activity".into(),
+            label_fa: "فعالیت".into(),
+            label_en: "Activity".into(),
+            plural_fa: "فعالیت‌ها".into(),
+            plural_en: "Activities".into(),
+            fields: activity_fields,
+            title_field: Some("subject".into()),
         },
     ]
 }

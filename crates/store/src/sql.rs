@@ -104,11 +104,16 @@ impl Sql {
         self
     }
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(self.text.clone()));
-        for b in &self.binds {
+        self.clone().into_query()
+    }
+    /// The query, moving the text and binds instead of copying them (for statements with
+    /// thousands of binds).
+    pub fn into_query(self) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.text));
+        for b in self.binds {
             q = match b {
-                Bind::Text(t) => q.bind(t.clone()),
-                Bind::Int(i) => q.bind(*i),
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
             };
         }
         q

@@ -1,8 +1,8 @@
-//! Generated data: believable bilingual companies and contacts at any scale, written through
-//! the bulk create path (the same rows, index entries, search terms and history as real ones),
-//! for demos and benchmarks. The same seed gives the same data.
+//! Generated data: believable bilingual companies, contacts and their activities at any scale,
+//! written through the bulk create path (the same rows, index entries, search terms and history
+//! as real ones), for demos and benchmarks. The same seed gives the same data.
 //!
-//! Deals, products, orders and activities join the generator when those objects exist.
+//! Deals, products and orders join the generator when those objects exist.
 
 use crate::TransferError;
 use peyvand_records::{FieldDef, Mode, Value, validate};
@@ -170,11 +170,38 @@ const STAGES: &[&str] =
     &["subscriber", "lead", "lead", "opportunity", "customer", "customer", "customer", "evangelist", "former"];
 const SOURCES: &[&str] = &["web", "phone", "referral", "event", "social", "partner", "other"];
 
+const ACTIVITY_KINDS: &[&str] =
+    &["call", "call", "call", "email", "email", "email", "meeting", "note", "note", "sms", "chat", "visit", "social"];
+const SUBJECTS_FA: &[&str] = &[
+    "پیگیری پیش‌فاکتور",
+    "هماهنگی جلسه معرفی محصول",
+    "درخواست کاتالوگ",
+    "پرسش درباره قیمت",
+    "شکایت از تأخیر ارسال",
+    "تمدید قرارداد پشتیبانی",
+    "معرفی مشتری جدید",
+    "ارسال نمونه کالا",
+    "بررسی رضایت از خرید",
+    "پیشنهاد تخفیف ویژه",
+];
+const SUBJECTS_EN: &[&str] = &[
+    "Quote follow-up",
+    "Product demo",
+    "Catalogue request",
+    "Pricing question",
+    "Late delivery",
+    "Support renewal",
+    "Referral",
+    "Sample shipment",
+];
+
 /// How much to generate.
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
     pub companies: usize,
     pub contacts: usize,
+    /// Activities (calls, e-mails, meetings, …) spread over the contacts and the last two years.
+    pub activities: usize,
     pub seed: u64,
     /// Records per transaction.
     pub batch: usize,
@@ -185,6 +212,7 @@ pub struct GenerateOptions {
 pub struct Generated {
     pub companies: usize,
     pub contacts: usize,
+    pub activities: usize,
 }
 
 fn company(rng: &mut Rng, i: usize) -> Json {
@@ -229,6 +257,31 @@ fn contact(rng: &mut Rng, i: usize, company: Option<&String>) -> Json {
     c
 }
 
+/// Seconds in the two years activities are spread over, ending at `end` (seconds since 1970).
+const SPAN: u64 = 2 * 365 * 86_400;
+
+/// An activity at a time in the two years before `end`, more of them recent (the business grows).
+fn activity(rng: &mut Rng, end: u64, contact: &str, company: Option<&String>) -> Json {
+    let kind = *rng.pick(ACTIVITY_KINDS);
+    // The larger of two uniform draws leans towards the recent end.
+    let ago = SPAN - (rng.below(SPAN as usize) as u64).max(rng.below(SPAN as usize) as u64);
+    let at = time::OffsetDateTime::from_unix_timestamp((end - ago) as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let subject = if rng.chance(80) { rng.pick(SUBJECTS_FA) } else { rng.pick(SUBJECTS_EN) };
+    let mut a = json!({
+        "kind": kind,
+        "subject": subject,
+        "occurred_at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "contact": contact,
+    });
+    if matches!(kind, "call" | "email" | "sms" | "chat") {
+        a["direction"] = json!(if rng.chance(50) { "inbound" } else { "outbound" });
+    }
+    if let Some(id) = company {
+        a["company"] = json!(id);
+    }
+    a
+}
+
 async fn write(db: &Db, object: &str, rows: Vec<Json>, batch: usize) -> Result<Vec<String>, TransferError> {
     let obj = db.object(object).await?;
     let mut ids = Vec::with_capacity(rows.len());
@@ -261,18 +314,40 @@ pub async fn generate(
         company_ids.extend(write(db, "company", rows, opts.batch).await?);
         progress("company", company_ids.len());
     }
-    let mut contacts = 0;
+    // Each contact's id and the index of its company, for its activities.
+    let mut contacts: Vec<(String, Option<u32>)> = Vec::with_capacity(opts.contacts);
     for start in (0..opts.contacts).step_by(step) {
+        let mut works_at = Vec::with_capacity(step);
         let rows: Vec<Json> = (start..(start + step).min(opts.contacts))
             .map(|i| {
                 let at = (!company_ids.is_empty() && rng.chance(80)).then(|| rng.below(company_ids.len()));
+                works_at.push(at.map(|k| k as u32));
                 contact(&mut rng, i, at.map(|k| &company_ids[k]))
             })
             .collect();
-        contacts += write(db, "contact", rows, opts.batch).await?.len();
-        progress("contact", contacts);
+        let ids = write(db, "contact", rows, opts.batch).await?;
+        contacts.extend(ids.into_iter().zip(works_at));
+        progress("contact", contacts.len());
     }
-    Ok(Generated { companies: company_ids.len(), contacts })
+    let mut activities = 0;
+    if !contacts.is_empty() {
+        let end = time::OffsetDateTime::now_utc().unix_timestamp().max(SPAN as i64) as u64;
+        for start in (0..opts.activities).step_by(step) {
+            let rows: Vec<Json> = (start..(start + step).min(opts.activities))
+                .map(|_| {
+                    // Some customers are far busier than others: a quarter of the contacts get
+                    // half of the activities.
+                    let k =
+                        if rng.chance(50) { rng.below(contacts.len().div_ceil(4)) } else { rng.below(contacts.len()) };
+                    let (id, company) = &contacts[k];
+                    activity(&mut rng, end, id, company.map(|c| &company_ids[c as usize]))
+                })
+                .collect();
+            activities += write(db, "activity", rows, opts.batch).await?.len();
+            progress("activity", activities);
+        }
+    }
+    Ok(Generated { companies: company_ids.len(), contacts: contacts.len(), activities })
 }
 
 #[cfg(test)]

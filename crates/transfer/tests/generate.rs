@@ -19,11 +19,32 @@ async fn total(db: &Db, object: &str, filter: Option<serde_json::Value>) -> i64 
 async fn generated(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
     let db = Db::open(&test_db.url).await.expect("open");
-    let opts = GenerateOptions { companies: 40, contacts: 300, seed: 42, batch: 64 };
+    let opts = GenerateOptions { companies: 40, contacts: 300, activities: 900, seed: 42, batch: 64 };
     let mut seen = Vec::new();
     let made = generate(&db, &opts, |what, n| seen.push((what.to_string(), n))).await.expect("generate");
-    assert_eq!((made.companies, made.contacts), (40, 300));
-    assert_eq!(seen.last(), Some(&("contact".to_string(), 300)));
+    assert_eq!((made.companies, made.contacts, made.activities), (40, 300, 900));
+    assert_eq!(seen.last(), Some(&("activity".to_string(), 900)));
+    assert_eq!(total(&db, "activity", None).await, 900);
+    // Activities belong to generated contacts, the company one with the contact's company.
+    let calls = total(&db, "activity", Some(serde_json::json!({"field": "kind", "op": "eq", "value": "call"}))).await;
+    assert!((120..=300).contains(&calls), "about 3 in 13 are calls: {calls}");
+    let acts =
+        db.list_records("activity", &ListQuery { limit: Some(200), ..Default::default() }).await.expect("activities");
+    let mut recent = 0;
+    let now = time::OffsetDateTime::now_utc();
+    for a in &acts.records {
+        let contact =
+            db.get_record("contact", a.fields["contact"].as_str().expect("contact"), false).await.expect("live");
+        assert_eq!(a.fields["company"], contact.fields["company"], "an activity's company is its contact's");
+        let at = time::OffsetDateTime::parse(
+            a.fields["occurred_at"].as_str().expect("when"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("an instant");
+        assert!(at <= now && now - at <= time::Duration::days(731), "{at}");
+        recent += usize::from(now - at <= time::Duration::days(365));
+    }
+    assert!(recent > 120, "most activities are from the last year: {recent} of 200");
     assert_eq!(total(&db, "company", None).await, 40);
     assert_eq!(total(&db, "contact", None).await, 300);
     let employed =

@@ -10,7 +10,8 @@ backend_tests!(
     forms_need_the_csrf_token,
     health_and_request_ids,
     fields_edit_in_place,
-    display_preferences
+    display_preferences,
+    the_timeline_shows_interactions_newest_first
 );
 
 fn browser() -> reqwest::Client {
@@ -235,4 +236,83 @@ async fn display_preferences(app: &TestApp) {
         .await
         .expect("json");
     assert_eq!(api["fields"]["revenue"], json!({"amount": "1234565", "currency": "IRR"}));
+}
+
+async fn the_timeline_shows_interactions_newest_first(app: &TestApp) {
+    let client = browser();
+    sign_in(app, &client).await;
+    let company = app.create("company", json!({"name": "Arvand Foods"})).await;
+    let contact = app.create("contact", json!({"last_name": "Rahimi", "company": company["id"]})).await;
+    let other = app.create("contact", json!({"last_name": "Karimi"})).await;
+    let (contact_id, company_id) = (contact["id"].as_str().expect("id"), company["id"].as_str().expect("id"));
+    // 55 interactions, created oldest first, so the page's order is the field's, not creation's.
+    for day in 1..=55 {
+        let kind = if day % 2 == 0 { "call" } else { "meeting" };
+        let at = format!("2026-{:02}-{:02}T09:00:00Z", 1 + (day - 1) / 28, 1 + (day - 1) % 28);
+        app.create(
+            "activity",
+            json!({"kind": kind, "subject": format!("Talk {day}"), "occurred_at": at, "contact": contact_id, "company": company_id}),
+        )
+        .await;
+    }
+    app.create("activity", json!({"kind": "sms", "subject": "Someone else", "occurred_at": "2026-03-01T09:00:00Z", "contact": other["id"]}))
+        .await;
+    let html = client
+        .get(app.url(&format!("/records/contact/{contact_id}")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    let timeline = &html[html.find("id=\"timeline\"").expect("a timeline")..];
+    let timeline = &timeline[..timeline.find("</section>").expect("its end")];
+    let subjects: Vec<&str> = timeline.split(">Talk ").skip(1).map(|s| &s[..s.find('<').expect("end")]).collect();
+    assert_eq!(subjects.len(), 50, "the newest 50 of 55");
+    // Talk 55 is on 2026-02-27, Talk 54 on 2026-02-26, …: later talks happened later.
+    let expected: Vec<String> = (6..=55).rev().map(|d| d.to_string()).collect();
+    assert_eq!(subjects, expected);
+    assert!(!timeline.contains("Someone else"), "another contact's activity stays on its page");
+    assert!(timeline.contains("Call") && timeline.contains("Meeting"), "each entry says its kind");
+    assert!(timeline.contains(&format!("/records/activity/new?contact={contact_id}")), "log a new one from here");
+    // The company sees its contacts' activities too.
+    let html = client
+        .get(app.url(&format!("/records/company/{company_id}")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("id=\"timeline\"") && html.contains(">Talk 55<"));
+    // The new-activity form comes with the contact filled in.
+    let form = client
+        .get(app.url(&format!("/records/activity/new?contact={contact_id}")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(form.contains(&format!("value=\"{contact_id}\"")), "the contact is chosen");
+    // A contact without activities says so.
+    let html = client
+        .get(app.url(&format!("/records/contact/{}", other["id"].as_str().expect("id"))))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("Someone else") && !html.contains("No calls, e-mails"));
+    let lonely = app.create("contact", json!({"last_name": "Tehrani"})).await;
+    let html = client
+        .get(app.url(&format!("/records/contact/{}", lonely["id"].as_str().expect("id"))))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("No calls, e-mails, meetings or notes yet."));
 }

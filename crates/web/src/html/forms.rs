@@ -9,7 +9,7 @@ use crate::AppState;
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{field_error_message, format_date, parse_form_date, t, t_args};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
@@ -363,15 +363,26 @@ async fn form_page(
     Ok((status, render(&page)).into_response())
 }
 
-pub async fn new_form(State(state): State<AppState>, session: Session, Path(object): Path<String>) -> Response {
+/// A new record's form; `?field=value` fills fields in (a new activity for the contact whose page
+/// it was opened from, say), over the fields' defaults.
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: Session,
+    Path(object): Path<String>,
+    Query(prefill): Query<BTreeMap<String, String>>,
+) -> Response {
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
         let obj = state.db.object(&object).await?;
-        // Defaults show in a new form.
-        let defaults: Map<String, Json> =
+        let mut defaults: Map<String, Json> =
             obj.visible_fields().filter_map(|f| f.default_value.clone().map(|d| (f.api_name.clone(), d))).collect();
+        for f in obj.visible_fields() {
+            if let Some(v) = prefill.get(&f.api_name) {
+                defaults.insert(f.api_name.clone(), Json::String(v.clone()));
+            }
+        }
         form_page(&state, &session, &obj, None, &defaults, None, &[], None, StatusCode::OK).await
     }
     .await;

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
-use peyvand_records::filter::parse_filter;
+use peyvand_records::filter::{parse_filter, parse_sort};
 use peyvand_records::value::parse_datetime;
 use peyvand_records::{FieldType, ObjectDef};
 use peyvand_store::records::{ListQuery, Record};
@@ -78,6 +78,20 @@ pub struct RelatedSection {
     pub items: Vec<Link>,
 }
 
+/// The object whose records make a customer's timeline (calls, e-mails, meetings, …), newest first.
+const TIMELINE_OBJECT: &str = "activity";
+/// How many interactions the record page shows.
+const TIMELINE_LENGTH: u32 = 50;
+
+pub struct TimelineEntry {
+    pub when: String,
+    pub kind: String,
+    /// The kind's stored value, for styling.
+    pub kind_value: String,
+    pub text: String,
+    pub href: String,
+}
+
 pub struct HistoryItem {
     pub when: String,
     pub who: String,
@@ -97,6 +111,13 @@ struct RecordPage {
     key: Vec<FieldRow>,
     sections: Vec<Section>,
     related: Vec<RelatedSection>,
+    timeline_label: String,
+    timeline_empty: String,
+    timeline_add: String,
+    /// The newest interactions first (`TIMELINE_OBJECT` records pointing here).
+    timeline: Vec<TimelineEntry>,
+    /// Where to log a new interaction with this record, when one can point here.
+    timeline_new: Option<String>,
     history_label: String,
     history: Vec<HistoryItem>,
     self_href: String,
@@ -176,19 +197,42 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     }
     // Records of other objects that point here (a company's contacts), one query per relation.
     let mut related = Vec::new();
+    let mut timeline = Vec::new();
+    let mut timeline_new = None;
     for other in &catalog.objects {
         for f in other
             .live_fields()
             .filter(|f| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object))
         {
             let filter = parse_filter(other, &json!({ "field": f.api_name, "op": "eq", "value": id }))?;
-            let page = state
-                .db
-                .list_records(
-                    &other.api_name,
-                    &ListQuery { filter: Some(filter), limit: Some(20), ..Default::default() },
-                )
-                .await?;
+            let on_timeline = other.api_name == TIMELINE_OBJECT;
+            let query = ListQuery {
+                filter: Some(filter),
+                limit: Some(if on_timeline { TIMELINE_LENGTH } else { 20 }),
+                sort: if on_timeline { parse_sort(other, "-occurred_at")? } else { Vec::new() },
+                ..Default::default()
+            };
+            let page = state.db.list_records(&other.api_name, &query).await?;
+            if on_timeline {
+                let (kind, at) = (other.field("kind"), other.field("occurred_at"));
+                let show = |field: Option<&peyvand_records::FieldDef>, r: &Record| {
+                    field
+                        .map(|field| {
+                            let value = r.fields.get(&field.api_name).unwrap_or(&serde_json::Value::Null);
+                            display_value(lang, field, value, &refs, offset).text
+                        })
+                        .unwrap_or_default()
+                };
+                timeline.extend(page.records.iter().map(|r| TimelineEntry {
+                    when: show(at, r),
+                    kind: show(kind, r),
+                    kind_value: r.fields.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string(),
+                    text: r.title.clone(),
+                    href: format!("/records/{}/{}", other.api_name, r.id),
+                }));
+                timeline_new = Some(format!("/records/{}/new?{}={id}", other.api_name, f.api_name));
+                continue;
+            }
             if page.records.is_empty() {
                 continue;
             }
@@ -246,6 +290,11 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         key,
         sections,
         related,
+        timeline_label: t(lang, "record-timeline"),
+        timeline_empty: t(lang, "record-timeline-empty"),
+        timeline_add: t(lang, "record-timeline-add"),
+        timeline,
+        timeline_new,
         history_label: t(lang, "record-history"),
         history,
         self_href: format!("/records/{object}/{id}"),

@@ -5,6 +5,7 @@
 //! rule here is unit-tested without a database or a server.
 
 pub mod access;
+pub mod aggregate;
 pub mod decimal;
 pub mod filter;
 pub mod jalali;

@@ -8,6 +8,7 @@
 //! writes its audit entry and its outbox event in the same transaction as the change itself.
 
 pub mod accounts;
+pub mod aggregate;
 mod bulk;
 pub mod catalog;
 pub mod dump;
@@ -40,6 +41,7 @@ pub struct Db {
     /// process queue here instead of failing to upgrade a read lock.
     write_lock: Arc<Mutex<()>>,
     catalog: Arc<StdMutex<CachedCatalog>>,
+    aggregates: Arc<aggregate::AggregateCache>,
 }
 
 struct CachedCatalog {
@@ -98,6 +100,7 @@ impl Db {
                 catalog: Arc::new(Catalog::default()),
                 checked: Instant::now() - CATALOG_TTL * 2,
             })),
+            aggregates: Arc::default(),
         })
     }
 

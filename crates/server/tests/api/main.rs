@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod aggregates;
 mod bad_input;
 mod browser;
 mod imports;

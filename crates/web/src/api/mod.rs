@@ -105,6 +105,9 @@ macro_rules! handler_for {
     (record_history) => {
         records::record_history
     };
+    (aggregate_records) => {
+        records::aggregate_records
+    };
     (search) => {
         records::search
     };
@@ -144,6 +147,7 @@ routes! {
     delete "/records/{object}/{id}" => delete_record,
     post "/records/{object}/{id}/restore" => restore_record,
     get "/records/{object}/{id}/history" => record_history,
+    get "/aggregate/{object}" => aggregate_records,
     get "/search" => search,
     get "/views" => list_views,
     post "/views" => create_view,

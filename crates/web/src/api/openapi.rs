@@ -124,6 +124,27 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "Entries", None),
         ),
+        "aggregate_records" => (
+            "Count records and sum numeric fields in groups (dashboards); repeated requests come from a cache that any change clears",
+            "records",
+            vec![
+                param(
+                    "group",
+                    "query",
+                    "Up to 3 fields, comma-separated; dates and instants as field:day|month|year (UTC)",
+                    false,
+                ),
+                param(
+                    "sum",
+                    "query",
+                    "Numeric fields to sum, comma-separated; a money sum also groups by its currency",
+                    false,
+                ),
+                param("filter", "query", "Which records (JSON, docs/filters.md)", false),
+            ],
+            None,
+            ok("200", "Groups with count and sums", Some("Aggregate")),
+        ),
         "search" => (
             "Search every object by prefix, with Persian normalization",
             "search",
@@ -227,6 +248,9 @@ fn schemas() -> Json_ {
             "filter": { "description": "A filter in the syntax of docs/filters.md" }, "sort": string,
             "columns": { "type": "array", "items": string }, "group_by": string } },
         "View": { "allOf": [{ "$ref": "#/components/schemas/NewView" }, { "type": "object", "properties": { "id": string, "owner_id": string } }] },
+        "Aggregate": { "type": "object", "properties": { "truncated": { "type": "boolean" }, "rows": { "type": "array", "items": {
+            "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
+            "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
             "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" } } }
     })

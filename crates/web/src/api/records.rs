@@ -1,6 +1,6 @@
 //! Records and search: list (filter, sort, keyset cursor), create (idempotent with
 //! `Idempotency-Key`), read, update (optimistic with `If-Match` or `version`), trash, restore,
-//! history.
+//! history, aggregates.
 
 use super::{ApiJson, ApiQuery};
 use crate::AppState;
@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use peyvand_records::FieldError;
 use peyvand_records::access::Action;
+use peyvand_records::aggregate::parse_aggregate;
 use peyvand_records::filter::{parse_filter, parse_sort};
+use peyvand_store::aggregate::Aggregate;
 use peyvand_store::records::{ListQuery, Page, Record};
 use serde::Deserialize;
 use serde_json::{Map, Value as JsonValue};
@@ -51,6 +53,22 @@ pub async fn list_records(
         authed.require(Action::RestoreRecords)?;
     }
     Ok(Json(state.db.list_records(&object, &query).await?))
+}
+
+/// Counts and sums of an object's records in groups (`group=stage,created_at:month&sum=amount`),
+/// for dashboards; repeated requests are answered from a cache that any record change clears.
+pub async fn aggregate_records(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+    params: ApiQuery,
+) -> ApiResult<Json<Aggregate>> {
+    authed.require(Action::ReadRecords)?;
+    params.only(&["filter", "group", "sum"])?;
+    let query = list_query(&state, &object, &params).await?;
+    let obj = state.db.object(&object).await?;
+    let spec = parse_aggregate(&obj, params.get("group").unwrap_or(""), params.get("sum").unwrap_or(""))?;
+    Ok(Json(state.db.aggregate(&object, query.filter.as_ref(), &spec).await?))
 }
 
 #[derive(Deserialize)]

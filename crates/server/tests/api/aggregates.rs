@@ -1,0 +1,131 @@
+//! Aggregates for dashboards: counts and sums in groups, filters, money per currency, errors
+//! naming the parameter, and a cache that a change anywhere clears.
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, problem};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+backend_tests!(counts_and_sums_in_groups, bad_aggregates_are_explained);
+
+async fn aggregate(app: &TestApp, object: &str, query: &[(&str, &str)]) -> Value {
+    let r = app.get_query(&format!("/api/v1/aggregate/{object}"), query).await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// The rows as (group values…, count, sums…) for easy comparison.
+fn rows(body: &Value, group: &[&str], sum: &[&str]) -> Vec<Vec<Value>> {
+    body["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let mut row: Vec<Value> = group.iter().map(|g| r["group"][*g].clone()).collect();
+            row.push(r["count"].clone());
+            row.extend(sum.iter().map(|s| r["sum"][*s].clone()));
+            row
+        })
+        .collect()
+}
+
+async fn counts_and_sums_in_groups(app: &TestApp) {
+    app.add_field("contact", json!({"api_name": "score", "type": "integer"})).await;
+    app.add_field("contact", json!({"api_name": "budget", "type": "currency", "options": {"scale": 2}})).await;
+    let people = [
+        ("A", "lead", "1990-03-21", 10, ("100.50", "IRR")),
+        ("B", "lead", "1990-07-01", 5, ("20", "IRR")),
+        ("C", "customer", "1991-01-05", 7, ("3", "USD")),
+        ("D", "customer", "1991-02-05", 1, ("4", "USD")),
+        ("E", "customer", "1990-12-31", 2, ("1000", "IRR")),
+    ];
+    let mut ids = Vec::new();
+    for (name, stage, born, score, (amount, currency)) in people {
+        let r = app
+            .create(
+                "contact",
+                json!({"last_name": name, "lifecycle_stage": stage, "birth_date": born, "score": score, "budget": {"amount": amount, "currency": currency}}),
+            )
+            .await;
+        ids.push(r["id"].as_str().expect("id").to_string());
+    }
+    app.create("contact", json!({"last_name": "No stage"})).await;
+
+    let body = aggregate(app, "contact", &[("group", "lifecycle_stage"), ("sum", "score")]).await;
+    assert_eq!(body["truncated"], json!(false));
+    assert_eq!(
+        rows(&body, &["lifecycle_stage"], &["score"]),
+        vec![
+            vec![Value::Null, json!(1), Value::Null],
+            vec![json!("customer"), json!(3), json!(10)],
+            vec![json!("lead"), json!(2), json!(15)]
+        ],
+        "empty values first, then in order"
+    );
+    let body =
+        aggregate(app, "contact", &[("group", "lifecycle_stage,birth_date:year"), ("sum", "budget,score")]).await;
+    assert_eq!(
+        rows(&body, &["lifecycle_stage", "birth_date", "budget__currency"], &["budget", "score"]),
+        vec![
+            vec![Value::Null, Value::Null, Value::Null, json!(1), Value::Null, Value::Null],
+            vec![json!("customer"), json!("1990"), json!("IRR"), json!(1), json!("1000.00"), json!(2)],
+            vec![json!("customer"), json!("1991"), json!("USD"), json!(2), json!("7.00"), json!(8)],
+            vec![json!("lead"), json!("1990"), json!("IRR"), json!(2), json!("120.50"), json!(15)],
+        ],
+        "money sums stay apart per currency"
+    );
+    let body = aggregate(
+        app,
+        "contact",
+        &[("group", "birth_date:month"), ("filter", r#"{"field":"score","op":"gte","value":5}"#)],
+    )
+    .await;
+    assert_eq!(
+        rows(&body, &["birth_date"], &[]),
+        vec![vec![json!("1990-03"), json!(1)], vec![json!("1990-07"), json!(1)], vec![json!("1991-01"), json!(1)]]
+    );
+    let total = aggregate(app, "contact", &[]).await;
+    assert_eq!(rows(&total, &[], &[]), vec![vec![json!(6)]], "no group: one row with the count");
+
+    // The same request again is served the same; any change shows on the next request.
+    let first = aggregate(app, "contact", &[("group", "lifecycle_stage"), ("sum", "score")]).await;
+    assert_eq!(aggregate(app, "contact", &[("group", "lifecycle_stage"), ("sum", "score")]).await, first);
+    let r = app.patch(&format!("/api/v1/records/contact/{}", ids[0]), json!({"fields": {"score": 30}})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = aggregate(app, "contact", &[("group", "lifecycle_stage"), ("sum", "score")]).await;
+    assert_eq!(rows(&after, &["lifecycle_stage"], &["score"])[2], vec![json!("lead"), json!(2), json!(35)]);
+    let r = app.delete(&format!("/api/v1/records/contact/{}", ids[1])).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let after = aggregate(app, "contact", &[("group", "lifecycle_stage"), ("sum", "score")]).await;
+    assert_eq!(
+        rows(&after, &["lifecycle_stage"], &["score"])[2],
+        vec![json!("lead"), json!(1), json!(30)],
+        "the trash is not counted"
+    );
+
+    // A reader may aggregate.
+    let reader = app.user_with_role("reader@example.com", "read_only").await;
+    let r = app.send_as(&reader, reqwest::Method::GET, "/api/v1/aggregate/contact?group=lifecycle_stage", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn bad_aggregates_are_explained(app: &TestApp) {
+    for (query, field, code) in [
+        ("group=nope", "group", "unknown_field"),
+        ("group=phones", "group", "not_groupable"),
+        ("group=city:month", "group", "invalid_bucket"),
+        ("sum=city", "sum", "not_numeric"),
+        ("filter=%7B", "filter", "filter_syntax"),
+    ] {
+        let r = app.get(&format!("/api/v1/aggregate/contact?{query}")).await;
+        let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["errors"][0]["field"], json!(field), "{query}: {body}");
+        assert_eq!(body["errors"][0]["code"], json!(code), "{query}: {body}");
+    }
+    let r = app.get("/api/v1/aggregate/contact?size=3").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "unknown parameters are refused");
+    let r = app.get("/api/v1/aggregate/nothing").await;
+    problem(r, StatusCode::NOT_FOUND).await;
+}

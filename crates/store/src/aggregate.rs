@@ -1,0 +1,155 @@
+//! Counting and summing records in groups (dashboards, reports), with a cache of recent results
+//! that any record change anywhere invalidates.
+//!
+//! A cached result is used only while the newest outbox event and the metadata version are the
+//! ones it was computed with. Every record change writes an outbox event in its transaction, so a
+//! change made through any instance is seen on the next request. One gap remains on PostgreSQL:
+//! two transactions may commit in the other order than their event ids were made, so a change
+//! can hide behind a newer id already seen; results are therefore also kept at most
+//! [`CACHE_TTL`].
+
+use crate::records::filter_sql;
+use crate::sql::{Bind, Sql};
+use crate::{Db, Result};
+use peyvand_records::aggregate::AggregateSpec;
+use peyvand_records::filter::Filter;
+use peyvand_records::{Decimal, FieldType, Storage};
+use serde::Serialize;
+use serde_json::{Map, Value as Json, json};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most groups in one result; a result with more says it was cut.
+pub const MAX_ROWS: usize = 10_000;
+/// Longest a cached result is used.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Cached results kept per instance.
+const CACHE_ENTRIES: usize = 256;
+
+/// One group: its key values (by field name; a money sum adds `<field>__currency`), how many
+/// records it has, and the sums.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AggregateRow {
+    pub group: Map<String, Json>,
+    pub count: i64,
+    pub sum: Map<String, Json>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Aggregate {
+    pub rows: Vec<AggregateRow>,
+    /// True when there were more than [`MAX_ROWS`] groups.
+    pub truncated: bool,
+    /// True when this result came from the cache.
+    #[serde(skip)]
+    pub cached: bool,
+}
+
+/// A result with the data stamp it was computed at and when.
+struct Cached {
+    stamp: String,
+    at: Instant,
+    result: Arc<Aggregate>,
+}
+
+/// Recent results of this instance, by query.
+#[derive(Default)]
+pub(crate) struct AggregateCache {
+    entries: Mutex<HashMap<String, Cached>>,
+}
+
+impl Db {
+    /// Counts the live records of `object` that `filter` selects, and sums `spec.sum`, per group
+    /// of `spec.group_by` values, ordered by the group values (empty values first).
+    pub async fn aggregate(&self, object: &str, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
+        let obj = self.object(object).await?;
+        let key = format!("{object}\u{1}{filter:?}\u{1}{spec:?}");
+        let stamp_row =
+            sqlx::query("SELECT (SELECT MAX(id) FROM outbox), (SELECT version FROM meta_version WHERE id = 1)")
+                .fetch_one(self.pool())
+                .await?;
+        let stamp = format!(
+            "{}/{}",
+            stamp_row.try_get::<Option<String>, _>(0)?.unwrap_or_default(),
+            stamp_row.try_get::<Option<i64>, _>(1)?.unwrap_or_default()
+        );
+        if let Some(hit) = self.aggregates.entries.lock().expect("cache lock").get(&key)
+            && hit.stamp == stamp
+            && hit.at.elapsed() < CACHE_TTL
+        {
+            return Ok(Aggregate { cached: true, ..(*hit.result).clone() });
+        }
+
+        // Group keys, then the currency of each summed money field (sums of different
+        // currencies are never added together).
+        let mut columns: Vec<(String, String, Option<FieldType>)> = Vec::new();
+        for g in &spec.group_by {
+            let expr = match g.bucket {
+                Some(b) => format!("SUBSTR({}, 1, {})", g.field.column, b.prefix_len()),
+                None => g.field.column.clone(),
+            };
+            let kind = if g.bucket.is_some() { None } else { Some(g.field.field_type) };
+            columns.push((expr, g.field.api_name.clone(), kind));
+        }
+        for f in spec.sum.iter().filter(|f| f.storage == Storage::Money) {
+            columns.push((format!("{}__cur", f.column), format!("{}__currency", f.api_name), None));
+        }
+        let mut sql = Sql::new("SELECT COUNT(*)");
+        for f in &spec.sum {
+            sql.push(&format!(", CAST(SUM({}) AS BIGINT)", f.column));
+        }
+        for (i, (expr, _, _)) in columns.iter().enumerate() {
+            sql.push(&format!(", {expr} AS g{i}"));
+        }
+        sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
+        if let Some(f) = filter {
+            sql.push(" AND ");
+            filter_sql(&mut sql, &obj, f, self.dialect());
+        }
+        if !columns.is_empty() {
+            let list = (0..columns.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
+            let order = (0..columns.len()).map(|i| format!("g{i} ASC NULLS FIRST")).collect::<Vec<_>>().join(", ");
+            sql.push(&format!(" GROUP BY {list} ORDER BY {order}"));
+        }
+        sql.push(" LIMIT ").bind(Bind::Int(Some(MAX_ROWS as i64 + 1)));
+        let rows = sql.query().fetch_all(self.pool()).await?;
+        let truncated = rows.len() > MAX_ROWS;
+        let mut out = Vec::with_capacity(rows.len().min(MAX_ROWS));
+        for row in rows.iter().take(MAX_ROWS) {
+            let mut group = Map::new();
+            for (i, (_, name, kind)) in columns.iter().enumerate() {
+                let col = format!("g{i}");
+                let value = match kind.map(|k| k.storage(false)) {
+                    Some(Storage::Int) => row.try_get::<Option<i64>, _>(col.as_str())?.map(Json::from),
+                    Some(Storage::Bool) => row.try_get::<Option<i64>, _>(col.as_str())?.map(|b| Json::Bool(b != 0)),
+                    _ => row.try_get::<Option<String>, _>(col.as_str())?.map(Json::String),
+                };
+                group.insert(name.clone(), value.unwrap_or(Json::Null));
+            }
+            let mut sum = Map::new();
+            for (i, f) in spec.sum.iter().enumerate() {
+                let total: Option<i64> = row.try_get(i + 1)?;
+                let value = match (f.storage, total) {
+                    (_, None) => Json::Null,
+                    (Storage::Int, Some(t)) => json!(t),
+                    (_, Some(units)) => {
+                        let def = obj.field(&f.api_name);
+                        let scale = def.map(|d| d.options.scale_or_default(d.field_type)).unwrap_or(0);
+                        json!(Decimal { units, scale }.to_string())
+                    }
+                };
+                sum.insert(f.api_name.clone(), value);
+            }
+            out.push(AggregateRow { group, count: row.try_get(0)?, sum });
+        }
+        let result = Aggregate { rows: out, truncated, cached: false };
+        let mut cache = self.aggregates.entries.lock().expect("cache lock");
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, Cached { stamp, at: Instant::now(), result: Arc::new(result.clone()) });
+        Ok(result)
+    }
+}

@@ -1,0 +1,42 @@
+//! The aggregate cache on both backends: a repeated aggregate comes from the cache, and any
+//! record change, or a metadata change, makes the next one fresh.
+
+use peyvand_records::aggregate::parse_aggregate;
+use peyvand_store::Db;
+use peyvand_store::testing::{Backend, TestDb};
+use serde_json::json;
+
+async fn cached_until_changed(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let obj = db.object("contact").await.expect("contact");
+    let spec = parse_aggregate(&obj, "lifecycle_stage", "").expect("spec");
+    let fields = json!({"last_name": "Karimi", "lifecycle_stage": "lead"});
+    let (first, _) = db.create_record(None, "contact", fields.as_object().expect("map"), None).await.expect("create");
+    let a = db.aggregate("contact", None, &spec).await.expect("aggregate");
+    assert!(!a.cached);
+    let b = db.aggregate("contact", None, &spec).await.expect("aggregate");
+    assert!(b.cached, "the same aggregate again comes from the cache");
+    assert_eq!(a.rows, b.rows);
+    let other = parse_aggregate(&obj, "city", "").expect("spec");
+    assert!(!db.aggregate("contact", None, &other).await.expect("aggregate").cached, "another query is computed");
+    // A change to any record, through any path, makes the next result fresh and right.
+    let patch = json!({"lifecycle_stage": "customer"});
+    db.update_record(None, "contact", &first.id, patch.as_object().expect("map"), None).await.expect("update");
+    let c = db.aggregate("contact", None, &spec).await.expect("aggregate");
+    assert!(!c.cached);
+    assert_eq!(c.rows[0].group["lifecycle_stage"], json!("customer"));
+    assert!(db.aggregate("contact", None, &spec).await.expect("aggregate").cached);
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn aggregate_cache_sqlite() {
+    cached_until_changed(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn aggregate_cache_postgres() {
+    cached_until_changed(Backend::Postgres).await;
+}

@@ -1,11 +1,12 @@
 //! Generated data: believable bilingual companies, contacts and their activities at any scale,
 //! written through the bulk create path (the same rows, index entries, search terms and history
-//! as real ones), for demos and benchmarks. The same seed gives the same data.
+//! as real ones), for demos and benchmarks. The same seed gives the same data. Fields an admin
+//! added get plausible values too, so a business can try Peyvand at scale with its own fields.
 //!
 //! Deals, products and orders join the generator when those objects exist.
 
 use crate::TransferError;
-use peyvand_records::{FieldDef, Mode, Value, validate};
+use peyvand_records::{FieldDef, FieldType, Mode, Origin, Value, validate};
 use peyvand_store::Db;
 use serde_json::{Map, Value as Json, json};
 
@@ -282,11 +283,50 @@ fn activity(rng: &mut Rng, end: u64, contact: &str, company: Option<&String>) ->
     a
 }
 
-async fn write(db: &Db, object: &str, rows: Vec<Json>, batch: usize) -> Result<Vec<String>, TransferError> {
+/// A plausible value for a field an admin added, by its type; `None` leaves it empty (types
+/// without a sensible random value, and unique fields, which random values would break).
+fn custom_value(rng: &mut Rng, f: &FieldDef) -> Option<Json> {
+    if f.unique {
+        return None;
+    }
+    let day = |rng: &mut Rng| {
+        let d = time::Date::from_calendar_date(2023, time::Month::January, 1).ok()?;
+        d.checked_add(time::Duration::days(rng.below(3 * 365) as i64))
+    };
+    Some(match f.field_type {
+        FieldType::Integer => json!(rng.below(100_000)),
+        FieldType::Rating => json!(1 + rng.below(f.options.max.unwrap_or(5).max(1) as usize)),
+        FieldType::Decimal | FieldType::Currency => json!(rng.below(1_000_000).to_string()),
+        FieldType::Boolean => json!(rng.chance(50)),
+        FieldType::Select if !f.options.options.is_empty() => json!(rng.pick(&f.options.options).value),
+        FieldType::MultiSelect if !f.options.options.is_empty() => json!([rng.pick(&f.options.options).value]),
+        FieldType::Date => json!(day(rng)?.to_string()),
+        FieldType::Datetime => json!(format!("{}T{:02}:{:02}:00Z", day(rng)?, rng.below(24), rng.below(60))),
+        FieldType::Text => json!(format!("{} {}", rng.pick(CITIES), rng.below(1000))),
+        _ => return None,
+    })
+}
+
+async fn write(
+    db: &Db,
+    rng: &mut Rng,
+    object: &str,
+    rows: Vec<Json>,
+    batch: usize,
+) -> Result<Vec<String>, TransferError> {
     let obj = db.object(object).await?;
+    let custom: Vec<&FieldDef> = obj.live_fields().filter(|f| f.origin == Origin::Custom).collect();
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(batch.max(1)) {
-        let inputs: Vec<Map<String, Json>> = chunk.iter().map(|r| r.as_object().cloned().unwrap_or_default()).collect();
+        let mut inputs: Vec<Map<String, Json>> =
+            chunk.iter().map(|r| r.as_object().cloned().unwrap_or_default()).collect();
+        for input in &mut inputs {
+            for f in &custom {
+                if let Some(v) = custom_value(rng, f) {
+                    input.insert(f.api_name.clone(), v);
+                }
+            }
+        }
         let mut values: Vec<Vec<(&FieldDef, Value)>> = Vec::with_capacity(inputs.len());
         for input in &inputs {
             let changes = validate(&obj, input, Mode::Create)
@@ -311,7 +351,7 @@ pub async fn generate(
     let step = opts.batch.max(1) * 10;
     for start in (0..opts.companies).step_by(step) {
         let rows: Vec<Json> = (start..(start + step).min(opts.companies)).map(|i| company(&mut rng, i)).collect();
-        company_ids.extend(write(db, "company", rows, opts.batch).await?);
+        company_ids.extend(write(db, &mut rng, "company", rows, opts.batch).await?);
         progress("company", company_ids.len());
     }
     // Each contact's id and the index of its company, for its activities.
@@ -325,7 +365,7 @@ pub async fn generate(
                 contact(&mut rng, i, at.map(|k| &company_ids[k]))
             })
             .collect();
-        let ids = write(db, "contact", rows, opts.batch).await?;
+        let ids = write(db, &mut rng, "contact", rows, opts.batch).await?;
         contacts.extend(ids.into_iter().zip(works_at));
         progress("contact", contacts.len());
     }
@@ -343,7 +383,7 @@ pub async fn generate(
                     activity(&mut rng, end, id, company.map(|c| &company_ids[c as usize]))
                 })
                 .collect();
-            activities += write(db, "activity", rows, opts.batch).await?.len();
+            activities += write(db, &mut rng, "activity", rows, opts.batch).await?.len();
             progress("activity", activities);
         }
     }

@@ -19,6 +19,8 @@ async fn total(db: &Db, object: &str, filter: Option<serde_json::Value>) -> i64 
 async fn generated(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
     let db = Db::open(&test_db.url).await.expect("open");
+    let score = serde_json::json!({"api_name": "score", "type": "integer", "indexed": true});
+    db.add_field(None, "contact", serde_json::from_value(score).expect("field")).await.expect("score");
     let opts = GenerateOptions { companies: 40, contacts: 300, activities: 900, seed: 42, batch: 64 };
     let mut seen = Vec::new();
     let made = generate(&db, &opts, |what, n| seen.push((what.to_string(), n))).await.expect("generate");
@@ -47,6 +49,11 @@ async fn generated(backend: Backend) {
     assert!(recent > 120, "most activities are from the last year: {recent} of 200");
     assert_eq!(total(&db, "company", None).await, 40);
     assert_eq!(total(&db, "contact", None).await, 300);
+    let scored =
+        total(&db, "contact", Some(serde_json::json!({"field": "score", "op": "is_empty", "value": false}))).await;
+    assert_eq!(scored, 300, "a field the admin added is filled in too");
+    let high = total(&db, "contact", Some(serde_json::json!({"field": "score", "op": "gte", "value": 50000}))).await;
+    assert!((100..=200).contains(&high), "scores spread over 0..100000: {high} of 300 at 50000 or more");
     let employed =
         total(&db, "contact", Some(serde_json::json!({"field": "company", "op": "is_empty", "value": false}))).await;
     assert!((180..=290).contains(&employed), "about 80% work at a company: {employed}");

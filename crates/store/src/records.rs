@@ -576,8 +576,10 @@ impl Db {
         let mut tx = self.write().await?;
         for id in ids {
             let row = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL",
-                def.column, obj.table
+                "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
+                def.column,
+                obj.table,
+                self.dialect().for_update()
             )))
             .bind(id.to_string())
             .fetch_optional(&mut *tx.tx)
@@ -608,9 +610,10 @@ impl Db {
         expected_version: Option<i64>,
     ) -> Result<()> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL",
+            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
             select_list(obj),
-            obj.table
+            obj.table,
+            self.dialect().for_update()
         )))
         .bind(id.to_string())
         .fetch_optional(&mut *tx.tx)
@@ -714,9 +717,10 @@ impl Db {
         let obj = self.object(object).await?;
         let mut tx = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NOT NULL",
+            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NOT NULL{}",
             select_list(&obj),
-            obj.table
+            obj.table,
+            self.dialect().for_update()
         )))
         .bind(id.to_string())
         .fetch_optional(&mut *tx.tx)

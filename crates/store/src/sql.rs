@@ -48,6 +48,16 @@ impl Dialect {
         }
     }
 
+    /// Locks the rows a `SELECT` in a write transaction reads until it ends, so a concurrent
+    /// change waits instead of being lost or refused. SQLite needs none: a write transaction
+    /// there already holds the only write lock (`BEGIN IMMEDIATE`).
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// Text comparisons for search terms must be by code point on both backends.
     pub fn binary_collation(self) -> &'static str {
         match self {

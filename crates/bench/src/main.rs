@@ -1,0 +1,601 @@
+//! `peyvand-bench`: the benchmark harness (BENCHMARKS.md).
+//!
+//! It makes a data set with `peyvand generate`, starts the real `peyvand` server, drives it over
+//! HTTP with concurrent clients from this process, runs import and export as a user would, and
+//! measures the ceilings of the same machine in the same run (the server's trivial endpoint, and
+//! the database with a minimal program), so every figure is also a ratio.
+
+mod ceiling;
+mod load;
+mod proc;
+mod report;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use proc::{Peyvand, Server, dir_bytes};
+use report::{Dataset, Operation, Results};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scale {
+    /// A small data set and short runs: checks that every operation works (CI, under 2 minutes)
+    Smoke,
+    /// The budgets' data set: 100,000 companies, 1,000,000 contacts, 10,000,000 activities
+    Full,
+}
+
+/// Benchmarks Peyvand on a generated data set against the machine's own ceilings.
+#[derive(Parser, Debug)]
+#[command(name = "peyvand-bench", version)]
+struct Args {
+    #[arg(long, value_enum, default_value = "smoke")]
+    scale: Scale,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// The `peyvand` executable (default: the one beside this program)
+    #[arg(long)]
+    peyvand: Option<PathBuf>,
+    /// A PostgreSQL server URL the harness may create databases on (default: PEYVAND_TEST_DATABASE_URL)
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// Where data, files and results go (default: target/bench/BACKEND-SCALE)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Use the data set a previous run left in --out, if it has the same size
+    #[arg(long)]
+    reuse: bool,
+    #[arg(long)]
+    companies: Option<usize>,
+    #[arg(long)]
+    contacts: Option<usize>,
+    #[arg(long)]
+    activities: Option<usize>,
+    /// Concurrent HTTP clients
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Seconds each operation is measured (after a warm-up of a fifth of it)
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Rows of the storage ceiling's insert
+    #[arg(long)]
+    ceiling_rows: Option<usize>,
+    /// Skip the CSV import and export (they take minutes at full scale)
+    #[arg(long)]
+    skip_transfer: bool,
+}
+
+/// Contacts whose record page is measured; each gets 50 activities.
+const TIMELINE_CONTACTS: usize = 20;
+const ADMIN: &str = "bench@peyvand.test";
+const PASSWORD: &str = "bench-password-1";
+
+struct Plan {
+    companies: usize,
+    contacts: usize,
+    activities: usize,
+    clients: usize,
+    duration: Duration,
+    ceiling_rows: usize,
+}
+
+impl Plan {
+    fn of(args: &Args) -> Plan {
+        let (companies, contacts, activities, clients, seconds, ceiling_rows) = match args.scale {
+            Scale::Smoke => (200, 2_000, 10_000, 8, 1.5, 20_000),
+            Scale::Full => (100_000, 1_000_000, 10_000_000, 32, 20.0, 1_000_000),
+        };
+        Plan {
+            companies: args.companies.unwrap_or(companies),
+            contacts: args.contacts.unwrap_or(contacts).max(TIMELINE_CONTACTS),
+            activities: args.activities.unwrap_or(activities),
+            clients: args.clients.unwrap_or(clients).max(1),
+            duration: Duration::from_secs_f64(args.seconds.unwrap_or(seconds).max(0.1)),
+            ceiling_rows: args.ceiling_rows.unwrap_or(ceiling_rows).max(1000),
+        }
+    }
+}
+
+/// Where a database of this run lives: a directory (SQLite) or a PostgreSQL database.
+struct Place {
+    backend: Backend,
+    admin_url: Option<String>,
+    out: PathBuf,
+}
+
+impl Place {
+    /// A fresh, empty database called `name`.
+    async fn fresh(&self, name: &str) -> anyhow::Result<Peyvand> {
+        let data_dir = self.out.join(name);
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir)?;
+        let database_url = match (self.backend, &self.admin_url) {
+            (Backend::Sqlite, _) => None,
+            (Backend::Postgres, Some(admin)) => {
+                let db = format!("peyvand_bench_{name}").replace('-', "_");
+                let pool = pg_admin(admin).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
+                    .execute(&pool)
+                    .await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&pool).await?;
+                pool.close().await;
+                Some(with_database(admin, &db))
+            }
+            (Backend::Postgres, None) => bail!("PostgreSQL needs --postgres-url or PEYVAND_TEST_DATABASE_URL"),
+        };
+        Ok(Peyvand { bin: PathBuf::new(), data_dir, database_url })
+    }
+
+    /// The database called `name` as a previous run left it.
+    fn existing(&self, name: &str) -> Peyvand {
+        let database_url = match (self.backend, &self.admin_url) {
+            (Backend::Postgres, Some(admin)) => {
+                Some(with_database(admin, &format!("peyvand_bench_{name}").replace('-', "_")))
+            }
+            _ => None,
+        };
+        Peyvand { bin: PathBuf::new(), data_dir: self.out.join(name), database_url }
+    }
+
+    /// Bytes the database takes on disk.
+    async fn size(&self, p: &Peyvand) -> anyhow::Result<u64> {
+        match &p.database_url {
+            None => Ok(dir_bytes(&p.data_dir)),
+            Some(url) => {
+                let pool = pg_admin(url).await?;
+                let size: i64 =
+                    sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&pool).await?;
+                pool.close().await;
+                Ok(size as u64)
+            }
+        }
+    }
+}
+
+async fn pg_admin(url: &str) -> anyhow::Result<sqlx::AnyPool> {
+    sqlx::any::install_default_drivers();
+    Ok(sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?)
+}
+
+/// The same server URL with another database name.
+fn with_database(url: &str, db: &str) -> String {
+    let (server, _) = url.rsplit_once('/').unwrap_or((url, ""));
+    format!("{server}/{db}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = Plan::of(&args);
+    let bin = match &args.peyvand {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("peyvand"),
+    };
+    if !bin.exists() {
+        bail!("no peyvand executable at {} (build it, or say where with --peyvand)", bin.display());
+    }
+    let scale = format!("{:?}", args.scale).to_lowercase();
+    let backend_name = format!("{:?}", args.backend).to_lowercase();
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("target/bench/{backend_name}-{scale}")));
+    std::fs::create_dir_all(&out)?;
+    let admin_url = args.postgres_url.clone().or_else(|| std::env::var("PEYVAND_TEST_DATABASE_URL").ok());
+    let place = Place { backend: args.backend, admin_url, out: out.clone() };
+    let started = Instant::now();
+
+    let (main_db, dataset) = dataset(&args, &plan, &place, &bin, &scale).await?;
+    eprintln!("data set ready: {} contacts, {} activities", dataset.contacts, dataset.activities);
+
+    let server = Server::start(&main_db).await?;
+    let ctx = Arc::new(Client::sign_in(&server.base).await?);
+    let (idle_kib, _) = {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        server.memory_kib()
+    };
+    let mut results = Results::new(&backend_name, &scale, plan.clients, plan.duration, dataset.clone());
+    results.startup_ms = server.startup.as_secs_f64() * 1000.0;
+    results.idle_memory_mib = idle_kib as f64 / 1024.0;
+
+    let sample = ctx.sample_contacts(500).await?;
+    let operations = operations(&ctx, &dataset, sample);
+    for (name, what, make) in operations {
+        eprint!("{name}… ");
+        let stats = load::run(plan.clients, plan.duration / 5, plan.duration, make).await;
+        eprintln!("{:.0}/s, p95 {} ms, errors {}", stats.throughput, stats.p95_ms, stats.errors);
+        results.operations.push(Operation { name: name.into(), what: what.into(), stats });
+    }
+    results.aggregate_uncached_ms = ctx.aggregates_uncached().await?;
+    eprintln!("aggregates, first time: {:?} ms", results.aggregate_uncached_ms);
+    let repeated = ctx.clone();
+    let stats = load::run(plan.clients, plan.duration / 5, plan.duration, move |_, _| {
+        let ctx = repeated.clone();
+        async move { ctx.get_api("/api/v1/aggregate/contact", &report::REPEATED_AGGREGATE).await }
+    })
+    .await;
+    results.operations.push(Operation {
+        name: "aggregate_repeated".into(),
+        what: "the same dashboard aggregate again (cached)".into(),
+        stats,
+    });
+    let total_contacts = ctx.total("contact").await?;
+    let (_, peak_kib) = server.memory_kib();
+    results.peak_memory_mib = peak_kib as f64 / 1024.0;
+    server.stop().await?;
+    results.database_mib = place.size(&main_db).await? as f64 / 1_048_576.0;
+
+    if !args.skip_transfer {
+        let csv = out.join("contacts.csv");
+        let csv_text = csv.to_string_lossy().to_string();
+        let ran = main_db.run(&["export", "contact", "--output", &csv_text], None).await?;
+        results.export = Some(report::Transfer::new(total_contacts, ran.elapsed, ran.peak_kib));
+        eprintln!("export: {} rows in {:.1} s", total_contacts, ran.elapsed.as_secs_f64());
+        let mut target = place.fresh("import").await?;
+        target.bin = bin.clone();
+        target.run(&["migrate"], None).await?;
+        let ran = target
+            .run(&["import", "contact", &csv_text, "--map", "id=", "--map", "company=", "--dedupe-by", "emails"], None)
+            .await?;
+        let imported = ran
+            .stdout
+            .split_whitespace()
+            .find_map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()).parse::<usize>().ok())
+            .unwrap_or(0);
+        if imported != total_contacts {
+            bail!("the import created {imported} of {total_contacts} rows: {}", ran.stdout.trim());
+        }
+        results.import = Some(report::Transfer::new(total_contacts, ran.elapsed, ran.peak_kib));
+        eprintln!("import: {} rows in {:.1} s", total_contacts, ran.elapsed.as_secs_f64());
+    }
+
+    let scratch = place.fresh("ceiling").await?;
+    let url = scratch
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", scratch.data_dir.join("ceiling.db").display()));
+    results.storage_ceiling = Some(ceiling::measure(&url, plan.ceiling_rows, plan.clients, plan.duration).await?);
+    results.total_seconds = started.elapsed().as_secs_f64();
+
+    let json = serde_json::to_string_pretty(&results)?;
+    std::fs::write(out.join("results.json"), &json)?;
+    let markdown = report::markdown(&results);
+    std::fs::write(out.join("results.md"), &markdown)?;
+    println!("{markdown}");
+    let errors: usize = results.operations.iter().map(|o| o.stats.errors).sum();
+    if errors > 0 {
+        for o in results.operations.iter().filter(|o| o.stats.errors > 0) {
+            eprintln!("{}: {} errors, first: {}", o.name, o.stats.errors, o.stats.first_error.as_deref().unwrap_or(""));
+        }
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
+
+/// Makes the data set, or finds the one a previous run made.
+async fn dataset(
+    args: &Args,
+    plan: &Plan,
+    place: &Place,
+    bin: &Path,
+    scale: &str,
+) -> anyhow::Result<(Peyvand, Dataset)> {
+    let marker = place.out.join("dataset.json");
+    if args.reuse
+        && let Ok(text) = std::fs::read_to_string(&marker)
+        && let Ok(found) = serde_json::from_str::<Dataset>(&text)
+        && (found.companies, found.contacts, found.activities) == (plan.companies, plan.contacts, plan.activities)
+    {
+        let mut db = place.existing("data");
+        db.bin = bin.to_path_buf();
+        return Ok((db, found));
+    }
+    let mut db = place.fresh("data").await?;
+    db.bin = bin.to_path_buf();
+    db.run(
+        &["user", "add", "--email", ADMIN, "--role", "admin", "--name", "Bench", "--password-stdin"],
+        Some(PASSWORD),
+    )
+    .await?;
+    // An indexed field of the admin's own, filled by the generator like the standard ones.
+    let server = Server::start(&db).await?;
+    let ctx = Client::sign_in(&server.base).await?;
+    ctx.post_api(
+        "/api/v1/objects/contact/fields",
+        json!({"api_name": "score", "type": "integer", "indexed": true, "label_fa": "امتیاز", "label_en": "Score"}),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    server.stop().await?;
+    let (companies, contacts, activities) =
+        (plan.companies.to_string(), plan.contacts.to_string(), plan.activities.to_string());
+    eprintln!("generating {} contacts and {} activities ({scale})…", plan.contacts, plan.activities);
+    let ran = db
+        .run(
+            &[
+                "generate",
+                "--companies",
+                &companies,
+                "--contacts",
+                &contacts,
+                "--activities",
+                &activities,
+                "--seed",
+                "1",
+            ],
+            None,
+        )
+        .await?;
+    // Contacts with a full timeline: 50 activities each, over the API.
+    let server = Server::start(&db).await?;
+    let ctx = Client::sign_in(&server.base).await?;
+    let timeline: Vec<String> =
+        ctx.sample_contacts(TIMELINE_CONTACTS).await?.into_iter().take(TIMELINE_CONTACTS).collect();
+    for id in &timeline {
+        for k in 0..50 {
+            let at = format!("2026-{:02}-{:02}T10:00:00Z", 1 + k / 28, 1 + k % 28);
+            ctx.post_api(
+                "/api/v1/records/activity",
+                json!({"fields": {"kind": "call", "subject": format!("پیگیری {k}"), "occurred_at": at, "contact": id}}),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+        }
+    }
+    server.stop().await?;
+    let dataset = Dataset {
+        companies: plan.companies,
+        contacts: plan.contacts,
+        activities: plan.activities,
+        generate_seconds: ran.elapsed.as_secs_f64(),
+        generate_peak_mib: ran.peak_kib as f64 / 1024.0,
+        timeline_contacts: timeline,
+    };
+    std::fs::write(&marker, serde_json::to_string_pretty(&dataset)?)?;
+    Ok((db, dataset))
+}
+
+impl Server {
+    async fn start(p: &Peyvand) -> anyhow::Result<Server> {
+        p.serve().await
+    }
+}
+
+/// HTTP clients signed in as the bench admin: one with an API token, one with a browser session.
+struct Client {
+    base: String,
+    api: reqwest::Client,
+    browser: reqwest::Client,
+}
+
+fn check(status: reqwest::StatusCode, body: &[u8], what: &str) -> Result<(), String> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{what}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
+    }
+}
+
+impl Client {
+    async fn sign_in(base: &str) -> anyhow::Result<Client> {
+        let plain = reqwest::Client::new();
+        let r = plain
+            .post(format!("{base}/api/v1/auth/token"))
+            .json(&json!({"email": ADMIN, "password": PASSWORD, "name": "bench"}))
+            .send()
+            .await?;
+        let status = r.status();
+        let body: Value = r.json().await.context("token answer")?;
+        let token = body["token"].as_str().with_context(|| format!("no token ({status}): {body}"))?.to_string();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+        let api = reqwest::Client::builder().default_headers(headers).pool_max_idle_per_host(256).build()?;
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(256)
+            .build()?;
+        let r = browser
+            .post(format!("{base}/login"))
+            .header("origin", base)
+            .form(&[("email", ADMIN), ("password", PASSWORD), ("next", "/")])
+            .send()
+            .await?;
+        if r.status() != reqwest::StatusCode::SEE_OTHER {
+            bail!("signing in to the pages answered {}", r.status());
+        }
+        Ok(Client { base: base.to_string(), api, browser })
+    }
+
+    async fn get_api(&self, path: &str, query: &[(&str, &str)]) -> Result<(), String> {
+        let r = self.api.get(format!("{}{path}", self.base)).query(query).send().await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        let body = r.bytes().await.map_err(|e| e.to_string())?;
+        check(status, &body, path)
+    }
+
+    async fn post_api(&self, path: &str, body: Value) -> Result<Value, String> {
+        let r = self.api.post(format!("{}{path}", self.base)).json(&body).send().await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        let bytes = r.bytes().await.map_err(|e| e.to_string())?;
+        check(status, &bytes, path)?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    }
+
+    async fn json(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let r = self.api.get(format!("{}{path}", self.base)).query(query).send().await?;
+        let status = r.status();
+        let body: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Ids of the first `n` contacts in the default order (at most 500).
+    async fn sample_contacts(&self, n: usize) -> anyhow::Result<Vec<String>> {
+        let limit = n.clamp(1, 500).to_string();
+        let page = self.json("/api/v1/records/contact", &[("limit", limit.as_str())]).await?;
+        Ok(page["records"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
+    async fn total(&self, object: &str) -> anyhow::Result<usize> {
+        let page = self.json(&format!("/api/v1/records/{object}"), &[("limit", "1"), ("total", "true")]).await?;
+        page["total"].as_u64().map(|t| t as usize).context("a total")
+    }
+
+    /// Each dashboard aggregate once, on a server that has not computed it: milliseconds each.
+    async fn aggregates_uncached(&self) -> anyhow::Result<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        for (object, query) in report::UNCACHED_AGGREGATES {
+            let started = Instant::now();
+            self.get_api(&format!("/api/v1/aggregate/{object}"), query).await.map_err(anyhow::Error::msg)?;
+            let label =
+                format!("{object}: {}", query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
+            out.push((label, started.elapsed().as_secs_f64() * 1000.0));
+        }
+        Ok(out)
+    }
+}
+
+type Request = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+type MakeRequest = Box<dyn Fn(usize, u64) -> Request + Send + Sync>;
+
+/// A different number for each request of each client.
+fn spread(client: usize, n: u64) -> u64 {
+    let mut rng = peyvand_transfer::generate::Rng::new((client as u64) << 40 ^ n);
+    rng.next_u64()
+}
+
+/// The measured operations: name, what it is, and how to make one request.
+fn operations(
+    ctx: &Arc<Client>,
+    dataset: &Dataset,
+    sample: Vec<String>,
+) -> Vec<(&'static str, &'static str, MakeRequest)> {
+    let mut ops: Vec<(&'static str, &'static str, MakeRequest)> = Vec::new();
+    let c = ctx.clone();
+    ops.push((
+        "healthz",
+        "GET /healthz: the HTTP ceiling",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move {
+                let r = c.api.get(format!("{}/healthz", c.base)).send().await.map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                check(status, &body, "/healthz")
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "list_standard",
+        "50 contacts, last_name ≥ a name, sorted by last_name (API)",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let names = report::LAST_NAMES;
+                let name = names[(spread(client, n) % names.len() as u64) as usize];
+                let filter = json!({"field": "last_name", "op": "gte", "value": name}).to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("sort", "last_name"), ("limit", "50")])
+                    .await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "list_custom",
+        "50 contacts, score ≥ a number, sorted by score (an indexed custom field)",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let filter = json!({"field": "score", "op": "gte", "value": spread(client, n) % 100_000}).to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("sort", "score"), ("limit", "50")]).await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "search",
+        "global search, Persian prefixes written with Arabic ي and ك",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let q = report::SEARCHES[(spread(client, n) % report::SEARCHES.len() as u64) as usize];
+                c.get_api("/api/v1/search", &[("q", q), ("limit", "20")]).await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    let timeline = Arc::new(dataset.timeline_contacts.clone());
+    ops.push((
+        "record_page",
+        "a contact's page (HTML) with 50 timeline entries",
+        Box::new(move |client, n| {
+            let (c, timeline) = (c.clone(), timeline.clone());
+            Box::pin(async move {
+                let id = &timeline[(spread(client, n) % timeline.len().max(1) as u64) as usize];
+                let r = c
+                    .browser
+                    .get(format!("{}/records/contact/{id}", c.base))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                check(status, &body, "record page")?;
+                if body.windows(b"id=\"timeline\"".len()).any(|w| w == b"id=\"timeline\"") {
+                    Ok(())
+                } else {
+                    Err("the record page has no timeline".into())
+                }
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "create",
+        "create a contact (API)",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let body = json!({"fields": {"first_name": "سنجه", "last_name": format!("آزمون {client}-{n}"),
+                    "city": "تهران", "score": spread(client, n) % 100_000}});
+                c.post_api("/api/v1/records/contact", body).await.map(|_| ())
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    let sample = Arc::new(sample);
+    ops.push((
+        "update",
+        "change a field of a contact (API)",
+        Box::new(move |client, n| {
+            let (c, sample) = (c.clone(), sample.clone());
+            Box::pin(async move {
+                let id = &sample[(spread(client, n) % sample.len().max(1) as u64) as usize];
+                let r = c
+                    .api
+                    .patch(format!("{}/api/v1/records/contact/{id}", c.base))
+                    .json(&json!({"fields": {"score": spread(client, n + 1) % 100_000}}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                check(status, &body, "update")
+            })
+        }),
+    ));
+    ops
+}

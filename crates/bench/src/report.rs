@@ -1,0 +1,314 @@
+//! What a run found, as JSON and as a Markdown table, with the budgets of issue #6 beside each
+//! figure (the budgets are for the full data set on this 2-core machine).
+
+use crate::ceiling::StorageCeiling;
+use crate::load::Stats;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Where `list_standard` starts (Persian and English last names the generator uses).
+pub const LAST_NAMES: &[&str] = &["احمدی", "حسینی", "رضایی", "کریمی", "موسوی", "نوری", "Karimi", "Smith", "Tehrani"];
+/// Search prefixes, written as Arabic keyboards write them (ي, ك) and with Persian ones.
+pub const SEARCHES: &[&str] = &["علي", "كريم", "مهدي", "رضايي", "زهرا", "تهرا", "پارس", "person12", "0912"];
+/// Dashboard aggregates measured the first time each is asked.
+pub const UNCACHED_AGGREGATES: &[(&str, &[(&str, &str)])] = &[
+    ("contact", &[("group", "lifecycle_stage,created_at:month"), ("sum", "score")]),
+    ("contact", &[("group", "source"), ("sum", "score")]),
+    ("contact", &[("group", "city")]),
+    ("activity", &[("group", "kind,occurred_at:month")]),
+    ("company", &[("group", "industry")]),
+];
+/// The aggregate asked again and again.
+pub const REPEATED_AGGREGATE: [(&str, &str); 2] = [("group", "lifecycle_stage,created_at:month"), ("sum", "score")];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dataset {
+    pub companies: usize,
+    pub contacts: usize,
+    pub activities: usize,
+    /// `peyvand generate` wall time for the whole set.
+    pub generate_seconds: f64,
+    pub generate_peak_mib: f64,
+    pub timeline_contacts: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Operation {
+    pub name: String,
+    pub what: String,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// An import or export run with the `peyvand` command.
+#[derive(Clone, Debug, Serialize)]
+pub struct Transfer {
+    pub rows: usize,
+    pub seconds: f64,
+    pub rows_per_s: f64,
+    pub peak_memory_mib: f64,
+}
+
+impl Transfer {
+    pub fn new(rows: usize, elapsed: Duration, peak_kib: u64) -> Transfer {
+        let seconds = elapsed.as_secs_f64();
+        Transfer {
+            rows,
+            seconds,
+            rows_per_s: rows as f64 / seconds.max(1e-9),
+            peak_memory_mib: peak_kib as f64 / 1024.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub date: String,
+    pub machine: String,
+    pub backend: String,
+    pub scale: String,
+    pub clients: usize,
+    pub seconds_per_operation: f64,
+    pub dataset: Dataset,
+    pub startup_ms: f64,
+    pub idle_memory_mib: f64,
+    pub peak_memory_mib: f64,
+    pub database_mib: f64,
+    pub operations: Vec<Operation>,
+    /// (aggregate, milliseconds) the first time each was asked.
+    pub aggregate_uncached_ms: Vec<(String, f64)>,
+    pub export: Option<Transfer>,
+    pub import: Option<Transfer>,
+    pub storage_ceiling: Option<StorageCeiling>,
+    pub total_seconds: f64,
+}
+
+/// Cores and memory of this machine, from /proc.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    format!("{cores} cores ({model}), {:.1} GiB", mem_kib as f64 / 1_048_576.0)
+}
+
+impl Results {
+    pub fn new(backend: &str, scale: &str, clients: usize, per_op: Duration, dataset: Dataset) -> Results {
+        let now = time::OffsetDateTime::now_utc();
+        Results {
+            date: format!("{}", now.date()),
+            machine: machine(),
+            backend: backend.into(),
+            scale: scale.into(),
+            clients,
+            seconds_per_operation: per_op.as_secs_f64(),
+            dataset,
+            startup_ms: 0.0,
+            idle_memory_mib: 0.0,
+            peak_memory_mib: 0.0,
+            database_mib: 0.0,
+            operations: Vec::new(),
+            aggregate_uncached_ms: Vec::new(),
+            export: None,
+            import: None,
+            storage_ceiling: None,
+            total_seconds: 0.0,
+        }
+    }
+
+    fn op(&self, name: &str) -> Option<&Stats> {
+        self.operations.iter().find(|o| o.name == name).map(|o| &o.stats)
+    }
+
+    /// Each budget: what it asks, what was measured, and whether it was met.
+    pub fn budgets(&self) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        let ceiling = self.op("healthz").map(|s| s.throughput).unwrap_or(0.0);
+        for name in ["list_standard", "list_custom"] {
+            if let Some(s) = self.op(name) {
+                let share = s.throughput / ceiling.max(1e-9);
+                out.push((
+                    format!("{name}: p95 ≤ 15 ms, ≥ 40 % of the HTTP ceiling"),
+                    format!(
+                        "p95 {:.1} ms, {:.0} % ({:.0}/s of {:.0}/s)",
+                        s.p95_ms,
+                        share * 100.0,
+                        s.throughput,
+                        ceiling
+                    ),
+                    s.p95_ms <= 15.0 && share >= 0.4,
+                ));
+            }
+        }
+        for (name, budget) in [("search", 50.0), ("record_page", 30.0)] {
+            if let Some(s) = self.op(name) {
+                out.push((format!("{name}: p95 ≤ {budget} ms"), format!("p95 {:.1} ms", s.p95_ms), s.p95_ms <= budget));
+            }
+        }
+        for name in ["create", "update"] {
+            if let Some(s) = self.op(name) {
+                out.push((
+                    format!("{name}: p95 ≤ 10 ms, ≥ 2,000/s"),
+                    format!("p95 {:.1} ms, {:.0}/s", s.p95_ms, s.throughput),
+                    s.p95_ms <= 10.0 && s.throughput >= 2000.0,
+                ));
+            }
+        }
+        let worst = self.aggregate_uncached_ms.iter().map(|(_, ms)| *ms).fold(0.0, f64::max);
+        out.push(("dashboard aggregate uncached ≤ 200 ms".into(), format!("slowest {worst:.0} ms"), worst <= 200.0));
+        if let Some(s) = self.op("aggregate_repeated") {
+            out.push((
+                "dashboard aggregate repeated ≤ 20 ms".into(),
+                format!("p95 {:.1} ms", s.p95_ms),
+                s.p95_ms <= 20.0,
+            ));
+        }
+        if let Some(i) = &self.import {
+            let raw = self.storage_ceiling.as_ref().map(|c| c.insert_rows_per_s).unwrap_or(0.0);
+            let share = i.rows_per_s / raw.max(1e-9);
+            out.push((
+                "CSV import ≥ 50,000 rows/s, ≥ 25 % of the raw insert ceiling".into(),
+                format!("{:.0} rows/s, {:.1} % of {:.0}", i.rows_per_s, share * 100.0, raw),
+                i.rows_per_s >= 50_000.0 && share >= 0.25,
+            ));
+        }
+        if let Some(e) = &self.export {
+            out.push((
+                "CSV export ≥ 200,000 rows/s, constant memory".into(),
+                format!("{:.0} rows/s, peak {:.0} MiB", e.rows_per_s, e.peak_memory_mib),
+                e.rows_per_s >= 200_000.0,
+            ));
+        }
+        out.push((
+            "memory ≤ 60 MB idle, ≤ 250 MB under load".into(),
+            format!("idle {:.0} MiB, peak {:.0} MiB", self.idle_memory_mib, self.peak_memory_mib),
+            self.idle_memory_mib <= 60.0 && self.peak_memory_mib <= 250.0,
+        ));
+        out.push(("start-up ≤ 1 s to ready".into(), format!("{:.0} ms", self.startup_ms), self.startup_ms <= 1000.0));
+        out
+    }
+}
+
+/// The run as Markdown: the set-up, one row per operation, the ceilings, and the budgets.
+pub fn markdown(r: &Results) -> String {
+    let mut m = String::new();
+    let d = &r.dataset;
+    let _ = writeln!(m, "### {} · {} · {}\n", r.backend, r.scale, r.date);
+    let _ = writeln!(
+        m,
+        "Machine: {}. Data set: {} companies, {} contacts, {} activities, generated in {:.1} s ({:.0} records/s, peak {:.0} MiB). {} concurrent clients, {:.1} s per operation after a warm-up. Database {:.0} MiB. Start-up to ready {:.0} ms; server memory idle {:.0} MiB, peak {:.0} MiB. Whole run {:.0} s.\n",
+        r.machine,
+        d.companies,
+        d.contacts,
+        d.activities,
+        d.generate_seconds,
+        (d.companies + d.contacts + d.activities) as f64 / d.generate_seconds.max(1e-9),
+        d.generate_peak_mib,
+        r.clients,
+        r.seconds_per_operation,
+        r.database_mib,
+        r.startup_ms,
+        r.idle_memory_mib,
+        r.peak_memory_mib,
+        r.total_seconds,
+    );
+    let http = r.op("healthz").map(|s| s.throughput).unwrap_or(0.0);
+    let _ = writeln!(m, "| operation | p50 ms | p95 ms | p99 ms | requests/s | ÷ HTTP ceiling | errors |");
+    let _ = writeln!(m, "|---|---:|---:|---:|---:|---:|---:|");
+    for o in &r.operations {
+        let s = &o.stats;
+        let _ = writeln!(
+            m,
+            "| {} ({}) | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {} |",
+            o.name,
+            o.what,
+            s.p50_ms,
+            s.p95_ms,
+            s.p99_ms,
+            s.throughput,
+            s.throughput / http.max(1e-9) * 100.0,
+            s.errors
+        );
+    }
+    let _ = writeln!(m);
+    for (what, ms) in &r.aggregate_uncached_ms {
+        let _ = writeln!(m, "- aggregate the first time, {what}: {ms:.0} ms");
+    }
+    if let Some(c) = &r.storage_ceiling {
+        let _ = writeln!(
+            m,
+            "- storage ceiling (a minimal program on the same database): insert {:.0} rows/s; point read by index {:.0}/s, p95 {:.2} ms",
+            c.insert_rows_per_s, c.point_read.throughput, c.point_read.p95_ms
+        );
+    }
+    for (name, t) in [("export", &r.export), ("import", &r.import)] {
+        if let Some(t) = t {
+            let _ = writeln!(
+                m,
+                "- CSV {name} of {} contacts: {:.1} s, {:.0} rows/s, peak memory {:.0} MiB",
+                t.rows, t.seconds, t.rows_per_s, t.peak_memory_mib
+            );
+        }
+    }
+    let _ = writeln!(m, "\n| budget (full scale) | measured | met |\n|---|---|---|");
+    for (budget, measured, met) in r.budgets() {
+        let _ = writeln!(m, "| {budget} | {measured} | {} |", if met { "yes" } else { "**no**" });
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(p95: f64, throughput: f64) -> Stats {
+        Stats {
+            requests: 10,
+            errors: 0,
+            throughput,
+            p50_ms: p95 / 2.0,
+            p95_ms: p95,
+            p99_ms: p95,
+            max_ms: p95,
+            first_error: None,
+        }
+    }
+
+    #[test]
+    fn budgets_compare_with_the_ceiling() {
+        let dataset = Dataset {
+            companies: 1,
+            contacts: 2,
+            activities: 3,
+            generate_seconds: 1.0,
+            generate_peak_mib: 1.0,
+            timeline_contacts: vec![],
+        };
+        let mut r = Results::new("sqlite", "smoke", 4, Duration::from_secs(1), dataset);
+        for (name, p95, tput) in
+            [("healthz", 1.0, 10_000.0), ("list_standard", 12.0, 4_500.0), ("list_custom", 12.0, 3_000.0)]
+        {
+            r.operations.push(Operation { name: name.into(), what: String::new(), stats: stats(p95, tput) });
+        }
+        r.startup_ms = 400.0;
+        let budgets = r.budgets();
+        let met = |prefix: &str| budgets.iter().find(|(b, _, _)| b.starts_with(prefix)).map(|b| b.2);
+        assert_eq!(met("list_standard"), Some(true), "45 % of the ceiling at p95 12 ms");
+        assert_eq!(met("list_custom"), Some(false), "30 % of the ceiling");
+        assert_eq!(met("start-up"), Some(true));
+        assert_eq!(met("search"), None, "not measured, not judged");
+        let md = markdown(&r);
+        assert!(md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | 30 % | 0 |"), "{md}");
+        assert!(md.contains("**no**"));
+    }
+}

@@ -72,6 +72,9 @@ struct Args {
     /// Skip the CSV import and export (they take minutes at full scale)
     #[arg(long)]
     skip_transfer: bool,
+    /// Measure only these HTTP operations (comma-separated names, e.g. list_standard,create), for profiling
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// Contacts whose record page is measured; each gets 50 activities.
@@ -206,11 +209,26 @@ async fn main() -> anyhow::Result<()> {
 
     let sample = ctx.sample_contacts(500).await?;
     let operations = operations(&ctx, &dataset, sample);
-    for (name, what, make) in operations {
+    for (name, what, make) in
+        operations.into_iter().filter(|(n, _, _)| args.only.is_empty() || args.only.iter().any(|o| o == n))
+    {
         eprint!("{name}… ");
         let stats = load::run(plan.clients, plan.duration / 5, plan.duration, make).await;
-        eprintln!("{:.0}/s, p95 {} ms, errors {}", stats.throughput, stats.p95_ms, stats.errors);
-        results.operations.push(Operation { name: name.into(), what: what.into(), stats });
+        let (rss, peak) = server.memory_kib();
+        eprintln!(
+            "{:.0}/s, p95 {} ms, errors {}, memory {} MiB (peak {} MiB)",
+            stats.throughput,
+            stats.p95_ms,
+            stats.errors,
+            rss / 1024,
+            peak / 1024
+        );
+        results.operations.push(Operation {
+            name: name.into(),
+            what: what.into(),
+            stats,
+            memory_after_mib: rss as f64 / 1024.0,
+        });
     }
     results.aggregate_uncached_ms = ctx.aggregates_uncached().await?;
     eprintln!("aggregates, first time: {:?} ms", results.aggregate_uncached_ms);
@@ -224,6 +242,7 @@ async fn main() -> anyhow::Result<()> {
         name: "aggregate_repeated".into(),
         what: "the same dashboard aggregate again (cached)".into(),
         stats,
+        memory_after_mib: server.memory_kib().0 as f64 / 1024.0,
     });
     let total_contacts = ctx.total("contact").await?;
     let (_, peak_kib) = server.memory_kib();

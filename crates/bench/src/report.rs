@@ -39,6 +39,8 @@ pub struct Operation {
     pub what: String,
     #[serde(flatten)]
     pub stats: Stats,
+    /// The server's resident memory right after this operation.
+    pub memory_after_mib: f64,
 }
 
 /// An import or export run with the `peyvand` command.
@@ -223,13 +225,16 @@ pub fn markdown(r: &Results) -> String {
         r.total_seconds,
     );
     let http = r.op("healthz").map(|s| s.throughput).unwrap_or(0.0);
-    let _ = writeln!(m, "| operation | p50 ms | p95 ms | p99 ms | requests/s | ÷ HTTP ceiling | errors |");
-    let _ = writeln!(m, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        m,
+        "| operation | p50 ms | p95 ms | p99 ms | requests/s | ÷ HTTP ceiling | errors | memory after, MiB |"
+    );
+    let _ = writeln!(m, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for o in &r.operations {
         let s = &o.stats;
         let _ = writeln!(
             m,
-            "| {} ({}) | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {} |",
+            "| {} ({}) | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {} | {:.0} |",
             o.name,
             o.what,
             s.p50_ms,
@@ -237,7 +242,8 @@ pub fn markdown(r: &Results) -> String {
             s.p99_ms,
             s.throughput,
             s.throughput / http.max(1e-9) * 100.0,
-            s.errors
+            s.errors,
+            o.memory_after_mib
         );
     }
     let _ = writeln!(m);
@@ -298,7 +304,12 @@ mod tests {
         for (name, p95, tput) in
             [("healthz", 1.0, 10_000.0), ("list_standard", 12.0, 4_500.0), ("list_custom", 12.0, 3_000.0)]
         {
-            r.operations.push(Operation { name: name.into(), what: String::new(), stats: stats(p95, tput) });
+            r.operations.push(Operation {
+                name: name.into(),
+                what: String::new(),
+                stats: stats(p95, tput),
+                memory_after_mib: 30.0,
+            });
         }
         r.startup_ms = 400.0;
         let budgets = r.budgets();
@@ -308,7 +319,7 @@ mod tests {
         assert_eq!(met("start-up"), Some(true));
         assert_eq!(met("search"), None, "not measured, not judged");
         let md = markdown(&r);
-        assert!(md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | 30 % | 0 |"), "{md}");
+        assert!(md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | 30 % | 0 | 30 |"), "{md}");
         assert!(md.contains("**no**"));
     }
 }

@@ -103,7 +103,9 @@ impl Db {
         for (i, (expr, _, _)) in columns.iter().enumerate() {
             sql.push(&format!(", {expr} AS g{i}"));
         }
-        sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
+        // Without a filter every live row is read; with one, an index may find them.
+        let hint = if filter.is_none() { self.dialect().whole_table() } else { "" };
+        sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
         if let Some(f) = filter {
             sql.push(" AND ");
             filter_sql(&mut sql, &obj, f, self.dialect());

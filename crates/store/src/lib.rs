@@ -36,6 +36,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where write transactions run: on SQLite a pool of one connection, on PostgreSQL `pool`.
+    writer: AnyPool,
     dialect: Dialect,
     /// SQLite allows one writer at a time; taking this lock before `BEGIN` makes writers of this
     /// process queue here instead of failing to upgrade a read lock.
@@ -72,13 +74,9 @@ impl Db {
         let dialect =
             Dialect::from_url(url).ok_or_else(|| Error::Config(format!("unsupported database URL: {url}")))?;
         let mut url = url.to_string();
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let options = match dialect {
-            Dialect::Sqlite => {
-                if !url.contains("mode=") && !url.contains(":memory:") {
-                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
-                }
-                options.max_connections(8).after_connect(|conn, _meta| {
+        let sqlite_options = |connections: u32| {
+            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(connections).after_connect(
+                |conn, _meta| {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
@@ -87,13 +85,32 @@ impl Db {
                         .await?;
                         Ok(())
                     })
-                })
-            }
-            Dialect::Postgres => options.max_connections(16),
+                },
+            )
         };
-        let pool = options.connect(&url).await?;
+        let (pool, writer) = match dialect {
+            Dialect::Sqlite => {
+                if !url.contains("mode=") && !url.contains(":memory:") {
+                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                }
+                let pool = sqlite_options(8).connect(&url).await?;
+                // One connection for every write transaction: SQLite lets one writer in at a
+                // time anyway, and a connection that made the last change keeps its page cache,
+                // where each write through another one made that one reread its pages.
+                // (An in-memory database is private to its connection: there, the one pool.)
+                let writer =
+                    if url.contains(":memory:") { pool.clone() } else { sqlite_options(1).connect(&url).await? };
+                (pool, writer)
+            }
+            Dialect::Postgres => {
+                let pool =
+                    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(16).connect(&url).await?;
+                (pool.clone(), pool)
+            }
+        };
         Ok(Db {
             pool,
+            writer,
             dialect,
             write_lock: Arc::new(Mutex::new(())),
             catalog: Arc::new(StdMutex::new(CachedCatalog {
@@ -127,8 +144,8 @@ impl Db {
             Dialect::Postgres => None,
         };
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.writer.begin().await?,
         };
         Ok(WriteTx { tx, _guard: guard })
     }
@@ -141,5 +158,6 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

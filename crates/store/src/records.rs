@@ -220,11 +220,20 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
     terms
 }
 
-async fn write_terms(tx: &mut WriteTx, object: &ObjectDef, record_id: &str, values: &[(String, Value)]) -> Result<()> {
-    sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
-        .bind(record_id.to_string())
-        .execute(&mut *tx.tx)
-        .await?;
+/// Writes a record's search terms, replacing its old ones unless it is new (`fresh`).
+async fn write_terms(
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    record_id: &str,
+    values: &[(String, Value)],
+    fresh: bool,
+) -> Result<()> {
+    if !fresh {
+        sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
+            .bind(record_id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+    }
     let terms = record_terms(object, values);
     for chunk in terms.chunks(100) {
         let mut sql = Sql::new("INSERT INTO search_terms (term, object, record_id) VALUES ");
@@ -431,7 +440,7 @@ impl Db {
             }
         }
         let owned: Vec<(String, Value)> = values.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
-        write_terms(tx, obj, &id, &owned).await?;
+        write_terms(tx, obj, &id, &owned, true).await?;
         write_audit(tx, &obj.api_name, &id, "create", actor, &audit_changes(values)).await?;
         Ok(id)
     }
@@ -671,7 +680,7 @@ impl Db {
                 None => values.push((field.api_name.clone(), value.clone())),
             }
         }
-        write_terms(tx, obj, id, &values).await?;
+        write_terms(tx, obj, id, &values, false).await?;
         write_audit(tx, &obj.api_name, id, "update", actor, &json!(audit)).await
     }
 
@@ -753,7 +762,7 @@ impl Db {
                     other => other,
                 })?;
         }
-        write_terms(&mut tx, &obj, id, &values).await?;
+        write_terms(&mut tx, &obj, id, &values, false).await?;
         write_audit(&mut tx, &obj.api_name, id, "restore", actor, &json!([])).await?;
         tx.commit().await?;
         self.get_record(object, id, false).await

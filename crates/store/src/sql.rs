@@ -58,6 +58,17 @@ impl Dialect {
         }
     }
 
+    /// Follows a table name in a query that reads the whole table: SQLite otherwise may walk
+    /// an index that gives the grouping order and look every row up from it, 1.7 times slower
+    /// than reading the table (measured grouping a million activities); PostgreSQL plans this
+    /// well by itself.
+    pub fn whole_table(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => " NOT INDEXED",
+            Dialect::Postgres => "",
+        }
+    }
+
     /// Text comparisons for search terms must be by code point on both backends.
     pub fn binary_collation(self) -> &'static str {
         match self {

@@ -103,8 +103,11 @@ impl Db {
                 (pool, writer)
             }
             Dialect::Postgres => {
-                let pool =
-                    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(16).connect(&url).await?;
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(16)
+                    .connect(&url)
+                    .await?;
                 (pool.clone(), pool)
             }
         };

@@ -13,7 +13,7 @@ use crate::sql::{Bind, Sql};
 use crate::{Db, Result};
 use peyvand_records::aggregate::AggregateSpec;
 use peyvand_records::filter::Filter;
-use peyvand_records::{Decimal, FieldType, Storage};
+use peyvand_records::{Decimal, FieldType, ObjectDef, Storage};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
@@ -58,6 +58,17 @@ struct Cached {
 #[derive(Default)]
 pub(crate) struct AggregateCache {
     entries: Mutex<HashMap<String, Cached>>,
+    /// Queries being computed now, each with the lock its askers queue on.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AggregateCache {
+    /// The cached result of `key`, if it was computed at `stamp` and is recent enough.
+    fn hit(&self, key: &str, stamp: &str) -> Option<Aggregate> {
+        let entries = self.entries.lock().expect("cache lock");
+        let hit = entries.get(key).filter(|hit| hit.stamp == stamp && hit.at.elapsed() < CACHE_TTL)?;
+        Some(Aggregate { cached: true, ..(*hit.result).clone() })
+    }
 }
 
 impl Db {
@@ -75,13 +86,30 @@ impl Db {
             stamp_row.try_get::<Option<String>, _>(0)?.unwrap_or_default(),
             stamp_row.try_get::<Option<i64>, _>(1)?.unwrap_or_default()
         );
-        if let Some(hit) = self.aggregates.entries.lock().expect("cache lock").get(&key)
-            && hit.stamp == stamp
-            && hit.at.elapsed() < CACHE_TTL
-        {
-            return Ok(Aggregate { cached: true, ..(*hit.result).clone() });
+        if let Some(hit) = self.aggregates.hit(&key, &stamp) {
+            return Ok(hit);
         }
+        // One computation per query at a time: the others wait for it and take its result
+        // (32 dashboards opening together each sorted a million rows, and held 275 MiB doing so).
+        let flight = self.aggregates.flights.lock().expect("flights lock").entry(key.clone()).or_default().clone();
+        let _turn = flight.lock().await;
+        if let Some(hit) = self.aggregates.hit(&key, &stamp) {
+            return Ok(hit);
+        }
+        let result = self.compute(&obj, filter, spec).await;
+        if let Ok(result) = &result {
+            let mut cache = self.aggregates.entries.lock().expect("cache lock");
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key.clone(), Cached { stamp, at: Instant::now(), result: Arc::new(result.clone()) });
+        }
+        // Cached before the flight ends, so a query arriving now finds the result.
+        self.aggregates.flights.lock().expect("flights lock").remove(&key);
+        result
+    }
 
+    async fn compute(&self, obj: &ObjectDef, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
         // Group keys, then the currency of each summed money field (sums of different
         // currencies are never added together).
         let mut columns: Vec<(String, String, Option<FieldType>)> = Vec::new();
@@ -108,7 +136,7 @@ impl Db {
         sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
         if let Some(f) = filter {
             sql.push(" AND ");
-            filter_sql(&mut sql, &obj, f, self.dialect());
+            filter_sql(&mut sql, obj, f, self.dialect());
         }
         if !columns.is_empty() {
             let list = (0..columns.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
@@ -146,12 +174,6 @@ impl Db {
             }
             out.push(AggregateRow { group, count: row.try_get(0)?, sum });
         }
-        let result = Aggregate { rows: out, truncated, cached: false };
-        let mut cache = self.aggregates.entries.lock().expect("cache lock");
-        if cache.len() >= CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, Cached { stamp, at: Instant::now(), result: Arc::new(result.clone()) });
-        Ok(result)
+        Ok(Aggregate { rows: out, truncated, cached: false })
     }
 }

@@ -2,12 +2,11 @@
 //! search terms, audit entries and outbox events as one create at a time, written with a few
 //! multi-row statements per batch instead of a dozen statements per record.
 
-use crate::records::{audit_changes, record_terms};
+use crate::records::{RECORD_EVENT_PAYLOAD, audit_changes, record_terms};
 use crate::sql::{Bind, Sql, field_columns, new_id, now, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
 use peyvand_records::{FieldDef, FieldError, FieldType, ObjectDef, Storage, Value};
-use serde_json::json;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
@@ -118,22 +117,22 @@ impl Db {
             for term in record_terms(obj, &owned) {
                 term_rows.push(vec![Bind::text(term), Bind::text(obj.api_name.clone()), Bind::text(id.clone())]);
             }
-            let changes = audit_changes(row);
+            let event_id = new_id();
             audit_rows.push(vec![
-                Bind::text(new_id()),
+                Bind::text(event_id.clone()),
                 Bind::text(obj.api_name.clone()),
                 Bind::text(id.clone()),
                 Bind::text("create"),
                 Bind::Text(actor.map(str::to_string)),
                 Bind::text(ts.clone()),
-                Bind::text(changes.to_string()),
+                Bind::text(audit_changes(row).to_string()),
             ]);
             outbox_rows.push(vec![
-                Bind::text(new_id()),
+                Bind::text(event_id),
                 Bind::text("record.created"),
                 Bind::text(obj.api_name.clone()),
                 Bind::text(id.clone()),
-                Bind::text(json!({ "actor": actor, "changes": changes }).to_string()),
+                Bind::text(RECORD_EVENT_PAYLOAD),
                 Bind::text(ts.clone()),
             ]);
         }

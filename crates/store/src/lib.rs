@@ -27,7 +27,7 @@ pub use sql::Dialect;
 
 use catalog::Catalog;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -53,6 +53,10 @@ struct CachedCatalog {
 
 /// How long another instance's metadata change may stay unseen by this one.
 const CATALOG_TTL: Duration = Duration::from_millis(500);
+/// SQLite page cache of each reading connection (eight), KiB.
+const READER_CACHE_KIB: u32 = 8_000;
+/// SQLite page cache of the one writing connection, KiB.
+const WRITER_CACHE_KIB: u32 = 32_000;
 
 /// A write transaction; dropped without [`WriteTx::commit`] it rolls back.
 pub struct WriteTx {
@@ -74,14 +78,18 @@ impl Db {
         let dialect =
             Dialect::from_url(url).ok_or_else(|| Error::Config(format!("unsupported database URL: {url}")))?;
         let mut url = url.to_string();
-        let sqlite_options = |connections: u32| {
+        // Page cache per connection, in KiB: the writer keeps what its changes touch; readers
+        // keep less, as the system's file cache holds the database too, and eight readers at
+        // 32 MiB each were most of a loaded server's 390 MiB (measured on a million contacts).
+        let sqlite_options = |connections: u32, cache_kib: u32| {
             AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(connections).after_connect(
-                |conn, _meta| {
+                move |conn, _meta| {
                     Box::pin(async move {
-                        conn.execute(
+                        sqlx::raw_sql(AssertSqlSafe(format!(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;",
-                        )
+                             PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+                        )))
+                        .execute(&mut *conn)
                         .await?;
                         Ok(())
                     })
@@ -93,13 +101,16 @@ impl Db {
                 if !url.contains("mode=") && !url.contains(":memory:") {
                     url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
                 }
-                let pool = sqlite_options(8).connect(&url).await?;
+                let pool = sqlite_options(8, READER_CACHE_KIB).connect(&url).await?;
                 // One connection for every write transaction: SQLite lets one writer in at a
                 // time anyway, and a connection that made the last change keeps its page cache,
                 // where each write through another one made that one reread its pages.
                 // (An in-memory database is private to its connection: there, the one pool.)
-                let writer =
-                    if url.contains(":memory:") { pool.clone() } else { sqlite_options(1).connect(&url).await? };
+                let writer = if url.contains(":memory:") {
+                    pool.clone()
+                } else {
+                    sqlite_options(1, WRITER_CACHE_KIB).connect(&url).await?
+                };
                 (pool, writer)
             }
             Dialect::Postgres => {

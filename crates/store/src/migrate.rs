@@ -41,6 +41,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_import_jobs.sql"),
         postgres: include_str!("../migrations/postgres/0004_import_jobs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_search_terms_keyed.sql",
+        sqlite: include_str!("../migrations/sqlite/0005_search_terms_keyed.sql"),
+        postgres: include_str!("../migrations/postgres/0005_search_terms_keyed.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

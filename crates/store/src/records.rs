@@ -258,8 +258,11 @@ async fn write_audit(
     changes: &Json,
 ) -> Result<()> {
     let at = now();
+    // The event and the audit entry share their id: the entry holds the change, so the event
+    // does not copy it (that copy was a sixth of the database).
+    let id = new_id();
     sqlx::query("INSERT INTO audit_log (id, object, record_id, action, actor, at, changes_json) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(new_id())
+        .bind(id.clone())
         .bind(object.to_string())
         .bind(record_id.to_string())
         .bind(action.to_string())
@@ -268,20 +271,22 @@ async fn write_audit(
         .bind(changes.to_string())
         .execute(&mut *tx.tx)
         .await?;
-    let payload = json!({ "actor": actor, "changes": changes });
     sqlx::query(
         "INSERT INTO outbox (id, topic, object, record_id, payload_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(new_id())
+    .bind(id)
     .bind(format!("record.{}", past_tense(action)))
     .bind(object.to_string())
     .bind(record_id.to_string())
-    .bind(payload.to_string())
+    .bind(RECORD_EVENT_PAYLOAD)
     .bind(at)
     .execute(&mut *tx.tx)
     .await?;
     Ok(())
 }
+
+/// The payload of a record event: its change is the audit entry with the event's id.
+pub(crate) const RECORD_EVENT_PAYLOAD: &str = "{}";
 
 fn past_tense(action: &str) -> String {
     if action.ends_with('e') { format!("{action}d") } else { format!("{action}ed") }
@@ -792,13 +797,16 @@ impl Db {
             .collect()
     }
 
-    /// The outbox topics written for a record, oldest first.
-    pub async fn outbox_events_for(&self, record_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT topic FROM outbox WHERE record_id = $1 ORDER BY id")
-            .bind(record_id.to_string())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    /// The outbox events written for a record, oldest first: each topic with the action of the
+    /// audit entry that holds its change (the entry with the event's id).
+    pub async fn outbox_events_for(&self, record_id: &str) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT o.topic, a.action FROM outbox o LEFT JOIN audit_log a ON a.id = o.id WHERE o.record_id = $1 ORDER BY o.id",
+        )
+        .bind(record_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<String>, _>(1)?))).collect()
     }
 
     /// Titles of records by id, in one query (for showing relations without N+1 queries).
@@ -927,6 +935,11 @@ fn sort_column_is_int(field: &FieldRef) -> bool {
     matches!(field.storage, Storage::Int | Storage::Scaled | Storage::Money | Storage::Bool)
 }
 
+/// Columns every record has a value in (`NOT NULL` in the schema).
+fn never_null(field: &FieldRef) -> bool {
+    matches!(field.column.as_str(), "created_at" | "updated_at")
+}
+
 fn cursor_bind(field: &FieldRef, v: &Json) -> Bind {
     if sort_column_is_int(field) { Bind::Int(v.as_i64()) } else { Bind::Text(v.as_str().map(str::to_string)) }
 }
@@ -942,6 +955,15 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize) {
     let key = &sort[i];
     let col = key.field.column.clone();
     let v = &cursor.values[i];
+    // The last key with a value, where no NULL can come after it (ascending, NULLs come first;
+    // or a column that is never NULL): one row-value comparison, which both databases answer
+    // as a range of the (column, id) index. The expanded form below made SQLite step over every
+    // row sharing the cursor's value first, and a batch of imported records shares its instant.
+    if i + 1 == sort.len() && !v.is_null() && (!key.descending || never_null(&key.field)) {
+        sql.push("(").push(&col).push(", id)").push(if key.descending { " < (" } else { " > (" });
+        sql.bind(cursor_bind(&key.field, v)).push(", ").bind(Bind::text(cursor.id.clone())).push(")");
+        return;
+    }
     sql.push("(");
     match (v.is_null(), key.descending) {
         (true, false) => {

@@ -40,3 +40,41 @@ async fn aggregate_cache_sqlite() {
 async fn aggregate_cache_postgres() {
     cached_until_changed(Backend::Postgres).await;
 }
+
+/// Many dashboards asking the same new question at once: one computes it, the others wait and
+/// take its result.
+async fn computed_once_for_concurrent_askers(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let obj = db.object("contact").await.expect("contact");
+    for stage in ["lead", "customer", "lead"] {
+        let fields = json!({"last_name": "Karimi", "lifecycle_stage": stage});
+        db.create_record(None, "contact", fields.as_object().expect("map"), None).await.expect("create");
+    }
+    let spec = parse_aggregate(&obj, "lifecycle_stage", "").expect("spec");
+    let askers = (0..8).map(|_| {
+        let db = db.clone();
+        let spec = spec.clone();
+        tokio::spawn(async move { db.aggregate("contact", None, &spec).await.expect("aggregate") })
+    });
+    let mut computed = 0;
+    for asker in askers.collect::<Vec<_>>() {
+        let result = asker.await.expect("join");
+        computed += usize::from(!result.cached);
+        let counts: Vec<i64> = result.rows.iter().map(|r| r.count).collect();
+        assert_eq!(counts, vec![1, 2], "customer 1, lead 2");
+    }
+    assert_eq!(computed, 1, "one asker computed, seven took its result");
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_single_flight_sqlite() {
+    computed_once_for_concurrent_askers(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_single_flight_postgres() {
+    computed_once_for_concurrent_askers(Backend::Postgres).await;
+}

@@ -205,7 +205,7 @@ impl Db {
                     sql.bind(Bind::text(id.clone()));
                 }
                 sql.push(")");
-                let found: i64 = sql.query().fetch_one(&mut *tx.tx).await?.try_get(0)?;
+                let found: i64 = sql.into_query().persistent(false).fetch_one(&mut *tx.tx).await?.try_get(0)?;
                 if found != chunk.len() as i64 {
                     return Err(Error::invalid(FieldError::new("reference", "invalid_reference")));
                 }
@@ -235,7 +235,7 @@ impl Db {
                     sql.bind(bind);
                 }
                 sql.push(")");
-                let taken: i64 = sql.query().fetch_one(&mut *tx.tx).await?.try_get(0)?;
+                let taken: i64 = sql.into_query().persistent(false).fetch_one(&mut *tx.tx).await?.try_get(0)?;
                 if taken > 0 {
                     return Err(Error::Conflict {
                         code: "not_unique",
@@ -261,7 +261,7 @@ impl Db {
                 sql.bind(Bind::text(h.clone()));
             }
             sql.push(")");
-            for row in sql.query().fetch_all(&mut *tx.tx).await? {
+            for row in sql.into_query().persistent(false).fetch_all(&mut *tx.tx).await? {
                 found.insert(row.try_get::<String, _>(0)?);
             }
         }
@@ -319,7 +319,7 @@ impl Db {
                 sql.bind(Bind::text(key.clone()));
             }
             sql.push(")");
-            for row in sql.query().fetch_all(&mut *tx.tx).await? {
+            for row in sql.into_query().persistent(false).fetch_all(&mut *tx.tx).await? {
                 found.insert(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
             }
         }

@@ -1,5 +1,6 @@
 //! Keyset pages over records created together (an import batch shares one instant), on both
-//! backends: every record comes exactly once, in order, whichever way the list is sorted.
+//! backends: every record comes exactly once, in order, whichever way the list is sorted; and the
+//! planner statistics a bulk load refreshes.
 
 use peyvand_records::Value;
 use peyvand_records::filter::parse_sort;
@@ -53,4 +54,34 @@ async fn pages_sqlite() {
 #[tokio::test]
 async fn pages_postgres() {
     pages_over_one_instant(Backend::Postgres).await;
+}
+
+/// After a bulk load the planner's statistics are gathered (PostgreSQL; SQLite needs none).
+async fn statistics_refreshed(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    db.refresh_statistics("contact").await.expect("refresh");
+    if backend == Backend::Postgres {
+        let analyzed: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(relname AS TEXT) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname",
+        )
+        .fetch_all(db.pool())
+        .await
+        .expect("stats");
+        for table in ["audit_log", "import_log", "outbox", "r_contact", "record_values", "search_terms"] {
+            assert!(analyzed.iter().any(|t| t == table), "{table} analyzed: {analyzed:?}");
+        }
+    }
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn statistics_sqlite() {
+    statistics_refreshed(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn statistics_postgres() {
+    statistics_refreshed(Backend::Postgres).await;
 }

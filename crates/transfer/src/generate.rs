@@ -387,6 +387,9 @@ pub async fn generate(
             progress("activity", activities);
         }
     }
+    for object in ["company", "contact", "activity"] {
+        db.refresh_statistics(object).await?;
+    }
     Ok(Generated { companies: company_ids.len(), contacts: contacts.len(), activities })
 }
 

@@ -135,6 +135,8 @@ impl ImportReport {
 
 /// Longest cell accepted, in characters.
 pub const MAX_CELL_CHARS: usize = 100_000;
+/// Rows an import must create or change before the database's statistics are refreshed.
+const STATISTICS_AFTER_ROWS: usize = 10_000;
 /// Errors kept in a report; the counts stay exact beyond it.
 pub const MAX_REPORTED_ERRORS: usize = 10_000;
 
@@ -478,6 +480,9 @@ pub async fn import_csv(
     let keep = !rolled_back;
     if keep {
         tx.commit().await?;
+        if cx.report.created + cx.report.updated >= STATISTICS_AFTER_ROWS {
+            db.refresh_statistics(&object.api_name).await?;
+        }
     } else {
         drop(tx);
     }

@@ -124,7 +124,7 @@ impl Place {
         let database_url = match (self.backend, &self.admin_url) {
             (Backend::Sqlite, _) => None,
             (Backend::Postgres, Some(admin)) => {
-                let db = format!("peyvand_bench_{name}").replace('-', "_");
+                let db = self.pg_name(name);
                 let pool = pg_admin(admin).await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
                     .execute(&pool)
@@ -139,11 +139,18 @@ impl Place {
     }
 
     /// The database called `name` as a previous run left it.
+    /// The PostgreSQL database of `name` in this run's place: named after the output folder too,
+    /// so a smoke run does not drop the database a full run left for `--reuse`.
+    fn pg_name(&self, name: &str) -> String {
+        let place = self.out.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = format!("peyvand_bench_{place}_{name}").to_lowercase();
+        let safe: String = text.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        safe.chars().take(63).collect()
+    }
+
     fn existing(&self, name: &str) -> Peyvand {
         let database_url = match (self.backend, &self.admin_url) {
-            (Backend::Postgres, Some(admin)) => {
-                Some(with_database(admin, &format!("peyvand_bench_{name}").replace('-', "_")))
-            }
+            (Backend::Postgres, Some(admin)) => Some(with_database(admin, &self.pg_name(name))),
             _ => None,
         };
         Peyvand { bin: PathBuf::new(), data_dir: self.out.join(name), database_url }

@@ -164,19 +164,21 @@ impl Db {
         Ok(WriteTx { tx, _guard: guard })
     }
 
-    /// After a bulk load into `object` (an import, generated data): on PostgreSQL, gathers the
-    /// planner's statistics of the tables it grew, so its plans fit the new sizes even where
+    /// After a bulk load into `objects` (an import, generated data): on PostgreSQL, gathers the
+    /// planner's statistics of the tables it grew (the shared ones once), so its plans fit the new sizes even where
     /// autovacuum is off or has not come round yet (plans made for tables a thousand times
     /// smaller joined by hashing every contact: an import slowed to 170 rows/s). SQLite's planner
     /// works from the indexes alone and is left as it is.
-    pub async fn refresh_statistics(&self, object: &str) -> Result<()> {
+    pub async fn refresh_statistics(&self, objects: &[&str]) -> Result<()> {
         if self.dialect != Dialect::Postgres {
             return Ok(());
         }
-        let table = self.object(object).await?.table.clone();
-        for t in [table.as_str(), "record_values", "search_terms", "audit_log", "outbox", "import_log"] {
-            sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {t}"))).execute(&self.pool).await?;
+        let mut tables = Vec::new();
+        for object in objects {
+            tables.push(self.object(object).await?.table.clone());
         }
+        tables.extend(["record_values", "search_terms", "audit_log", "outbox", "import_log"].map(String::from));
+        sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {}", tables.join(", ")))).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -70,3 +70,32 @@ impl TestDb {
         }
     }
 }
+
+/// Runs `test` on a fresh database of `backend`, opened and migrated, then closes and removes
+/// it; without a PostgreSQL server it says the test was skipped and returns.
+pub async fn run_on(backend: Backend, test: impl AsyncFnOnce(&crate::Db)) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = crate::Db::open(&test_db.url).await.expect("open the test database");
+    test(&db).await;
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+/// One test per backend for each named `async fn(&Db)`: `mod NAME { sqlite, postgres }`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::testing::run_on($crate::testing::Backend::Sqlite, super::$name).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::testing::run_on($crate::testing::Backend::Postgres, super::$name).await;
+                }
+            }
+        )*
+    };
+}

@@ -2,13 +2,12 @@
 //! record change, or a metadata change, makes the next one fresh.
 
 use peyvand_records::aggregate::parse_aggregate;
-use peyvand_store::Db;
-use peyvand_store::testing::{Backend, TestDb};
+use peyvand_store::{Db, backend_tests};
 use serde_json::json;
 
-async fn cached_until_changed(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+backend_tests!(cached_until_changed, computed_once_for_concurrent_askers);
+
+async fn cached_until_changed(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
     let spec = parse_aggregate(&obj, "lifecycle_stage", "").expect("spec");
     let fields = json!({"last_name": "Karimi", "lifecycle_stage": "lead"});
@@ -27,25 +26,11 @@ async fn cached_until_changed(backend: Backend) {
     assert!(!c.cached);
     assert_eq!(c.rows[0].group["lifecycle_stage"], json!("customer"));
     assert!(db.aggregate("contact", None, &spec).await.expect("aggregate").cached);
-    db.close().await;
-    test_db.cleanup().await;
-}
-
-#[tokio::test]
-async fn aggregate_cache_sqlite() {
-    cached_until_changed(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn aggregate_cache_postgres() {
-    cached_until_changed(Backend::Postgres).await;
 }
 
 /// Many dashboards asking the same new question at once: one computes it, the others wait and
 /// take its result.
-async fn computed_once_for_concurrent_askers(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+async fn computed_once_for_concurrent_askers(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
     for stage in ["lead", "customer", "lead"] {
         let fields = json!({"last_name": "Karimi", "lifecycle_stage": stage});
@@ -65,16 +50,4 @@ async fn computed_once_for_concurrent_askers(backend: Backend) {
         assert_eq!(counts, vec![1, 2], "customer 1, lead 2");
     }
     assert_eq!(computed, 1, "one asker computed, seven took its result");
-    db.close().await;
-    test_db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aggregate_single_flight_sqlite() {
-    computed_once_for_concurrent_askers(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aggregate_single_flight_postgres() {
-    computed_once_for_concurrent_askers(Backend::Postgres).await;
 }

@@ -4,13 +4,12 @@
 
 use peyvand_records::Value;
 use peyvand_records::filter::parse_sort;
-use peyvand_store::Db;
 use peyvand_store::records::ListQuery;
-use peyvand_store::testing::{Backend, TestDb};
+use peyvand_store::{Db, Dialect, backend_tests};
 
-async fn pages_over_one_instant(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+backend_tests!(pages_over_one_instant, statistics_refreshed);
+
+async fn pages_over_one_instant(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
     let last_name = obj.field("last_name").expect("last_name");
     let rows: Vec<_> = (0..37).map(|i| vec![(last_name, Value::Text(format!("Batch {i:02}")))]).collect();
@@ -42,26 +41,12 @@ async fn pages_over_one_instant(backend: Backend) {
         }
         assert_eq!(seen, expected, "sort {sort:?}: each record once, in order");
     }
-    db.close().await;
-    test_db.cleanup().await;
-}
-
-#[tokio::test]
-async fn pages_sqlite() {
-    pages_over_one_instant(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn pages_postgres() {
-    pages_over_one_instant(Backend::Postgres).await;
 }
 
 /// After a bulk load the planner's statistics are gathered (PostgreSQL; SQLite needs none).
-async fn statistics_refreshed(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
-    db.refresh_statistics("contact").await.expect("refresh");
-    if backend == Backend::Postgres {
+async fn statistics_refreshed(db: &Db) {
+    db.refresh_statistics(&["contact"]).await.expect("refresh");
+    if db.dialect() == Dialect::Postgres {
         let analyzed: Vec<String> = sqlx::query_scalar(
             "SELECT CAST(relname AS TEXT) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname",
         )
@@ -72,16 +57,4 @@ async fn statistics_refreshed(backend: Backend) {
             assert!(analyzed.iter().any(|t| t == table), "{table} analyzed: {analyzed:?}");
         }
     }
-    db.close().await;
-    test_db.cleanup().await;
-}
-
-#[tokio::test]
-async fn statistics_sqlite() {
-    statistics_refreshed(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn statistics_postgres() {
-    statistics_refreshed(Backend::Postgres).await;
 }

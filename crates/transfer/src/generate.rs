@@ -387,9 +387,7 @@ pub async fn generate(
             progress("activity", activities);
         }
     }
-    for object in ["company", "contact", "activity"] {
-        db.refresh_statistics(object).await?;
-    }
+    db.refresh_statistics(&["company", "contact", "activity"]).await?;
     Ok(Generated { companies: company_ids.len(), contacts: contacts.len(), activities })
 }
 

@@ -481,7 +481,7 @@ pub async fn import_csv(
     if keep {
         tx.commit().await?;
         if cx.report.created + cx.report.updated >= STATISTICS_AFTER_ROWS {
-            db.refresh_statistics(&object.api_name).await?;
+            db.refresh_statistics(&[&object.api_name]).await?;
         }
     } else {
         drop(tx);

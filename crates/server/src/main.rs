@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use peyvand::settings::{DataArgs, ServeArgs, Settings};
 use peyvand_records::access::Role;
-use peyvand_store::Db;
+use peyvand_store::{Db, Workload};
 use std::io::{BufRead, IsTerminal, Write};
 
 /// mimalloc instead of glibc's allocator: a profile of the list endpoint under 32 clients spent
@@ -198,6 +198,9 @@ async fn import(db: &Db, args: ImportArgs) -> anyhow::Result<()> {
     opts.dry_run = args.dry_run;
     opts.all_or_nothing = args.all_or_nothing;
     opts.encoding = args.encoding;
+    // Nothing else waits on this process's transactions: fewer, larger commits (8,500 rows/s
+    // against 6,700 with 500 rows each, 200,000 contacts on SQLite).
+    opts.batch_size = peyvand_transfer::import::BULK_BATCH_SIZE;
     opts.create_related = !args.no_create_related;
     let started = std::time::Instant::now();
     let report = peyvand_transfer::import_csv(db, None, &args.file, &opts, |n| {
@@ -290,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&settings.log_format);
     match &cli.command {
         Some(Command::Restore { file }) => {
-            let db = Db::connect(&settings.database_url)
+            let db = Db::connect_for(&settings.database_url, Workload::Bulk)
                 .await
                 .with_context(|| format!("cannot open {}", settings.database_url))?;
             let input = std::io::BufReader::new(
@@ -304,7 +307,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::MigrateData { from, to }) => {
             let source = Db::open(from).await.with_context(|| format!("cannot open {from}"))?;
-            let target = Db::connect(to).await.with_context(|| format!("cannot open {to}"))?;
+            let target = Db::connect_for(to, Workload::Bulk).await.with_context(|| format!("cannot open {to}"))?;
             let rows = target.copy_from(&source).await.map_err(|e| anyhow::anyhow!("cannot copy into {to}: {e}"))?;
             println!("Copied {rows} rows from {} to {}.", source.dialect().name(), target.dialect().name());
             source.close().await;
@@ -313,14 +316,23 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let db = Db::open(&settings.database_url)
+    let workload = match cli.command {
+        Some(Command::Generate { .. }) | Some(Command::Import(_)) => Workload::Bulk,
+        _ => Workload::Serve,
+    };
+    let db = Db::open_for(&settings.database_url, workload)
         .await
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
         Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) | Some(Command::Analytics { .. }) => Ok(()),
         Some(Command::Generate { companies, contacts, activities, seed }) => {
-            let opts =
-                peyvand_transfer::generate::GenerateOptions { companies, contacts, activities, seed, batch: 1000 };
+            let opts = peyvand_transfer::generate::GenerateOptions {
+                companies,
+                contacts,
+                activities,
+                seed,
+                batch: peyvand_transfer::generate::BATCH,
+            };
             let started = std::time::Instant::now();
             let made = peyvand_transfer::generate::generate(&db, &opts, |what, n| eprint!("\r{what}: {n}   ")).await?;
             eprintln!();

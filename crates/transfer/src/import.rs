@@ -58,6 +58,12 @@ pub struct ImportOptions {
     pub create_related: bool,
 }
 
+/// Rows per transaction where the import shares the database with people at work (the web UI):
+/// each batch holds SQLite's one write lock for a few tens of milliseconds.
+pub const BATCH_SIZE: usize = 500;
+/// Rows per transaction for an import that has the database to itself (the command line).
+pub const BULK_BATCH_SIZE: usize = 2_000;
+
 impl ImportOptions {
     pub fn new(object: &str) -> Self {
         ImportOptions {
@@ -68,7 +74,7 @@ impl ImportOptions {
             dry_run: false,
             all_or_nothing: false,
             encoding: None,
-            batch_size: 500,
+            batch_size: BATCH_SIZE,
             create_related: true,
         }
     }

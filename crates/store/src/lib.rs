@@ -21,16 +21,17 @@ pub mod search;
 mod sql;
 pub mod testing;
 pub mod views;
+mod write;
 
 pub use error::{Error, Result};
 pub use sql::Dialect;
+pub use write::{WriteCounts, WriteTx};
 
 use catalog::Catalog;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+use sqlx::{AnyPool, AssertSqlSafe};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// A handle on the database: a connection pool, the dialect, and the cached metadata.
 #[derive(Clone)]
@@ -39,9 +40,9 @@ pub struct Db {
     /// Where write transactions run: on SQLite a pool of one connection, on PostgreSQL `pool`.
     writer: AnyPool,
     dialect: Dialect,
-    /// SQLite allows one writer at a time; taking this lock before `BEGIN` makes writers of this
-    /// process queue here instead of failing to upgrade a read lock.
-    write_lock: Arc<Mutex<()>>,
+    /// SQLite allows one writer at a time: this process's writers queue here (instead of failing
+    /// to upgrade a read lock) and commit in groups (`write`).
+    writers: write::Writers,
     catalog: Arc<StdMutex<CachedCatalog>>,
     aggregates: Arc<aggregate::AggregateCache>,
 }
@@ -85,19 +86,6 @@ impl Workload {
             Workload::Serve => WRITER_CACHE_KIB,
             Workload::Bulk => WRITER_CACHE_KIB,
         }
-    }
-}
-
-/// A write transaction; dropped without [`WriteTx::commit`] it rolls back.
-pub struct WriteTx {
-    pub tx: Transaction<'static, Any>,
-    _guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
     }
 }
 
@@ -171,7 +159,7 @@ impl Db {
             pool,
             writer,
             dialect,
-            write_lock: Arc::new(Mutex::new(())),
+            writers: write::Writers::default(),
             catalog: Arc::new(StdMutex::new(CachedCatalog {
                 catalog: Arc::new(Catalog::default()),
                 checked: Instant::now() - CATALOG_TTL * 2,
@@ -201,17 +189,18 @@ impl Db {
         &self.pool
     }
 
-    /// Begins a write transaction (on SQLite, after this process's earlier writers finish).
+    /// Begins a write transaction. On SQLite it starts when this process's earlier writers are
+    /// done, and may share its commit with the writers queued behind it (see `write.rs`).
     pub async fn write(&self) -> Result<WriteTx> {
-        let guard = match self.dialect {
-            Dialect::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Dialect::Postgres => None,
-        };
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.writer.begin().await?,
-        };
-        Ok(WriteTx { tx, _guard: guard })
+        match self.dialect {
+            Dialect::Sqlite => self.writers.begin(&self.writer).await,
+            Dialect::Postgres => Ok(WriteTx::own(self.writer.begin().await?)),
+        }
+    }
+
+    /// How many write transactions this process ran on SQLite and how many commits they took.
+    pub fn write_counts(&self) -> WriteCounts {
+        self.writers.counts()
     }
 
     /// After a bulk load into `objects` (an import, generated data): on PostgreSQL, gathers the

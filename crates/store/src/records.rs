@@ -61,6 +61,9 @@ pub struct ListQuery {
     /// List the trash (soft-deleted records) instead of live records.
     pub trash: bool,
     pub with_total: bool,
+    /// Read only these fields (API names), besides those the title and the sort are made of;
+    /// all when `None`. A page that shows three fields of a record decodes three.
+    pub fields: Option<Vec<String>>,
 }
 
 /// Most records in one page.
@@ -81,8 +84,19 @@ pub struct HistoryEntry {
 const SYSTEM_COLUMNS: &str = "id, version, created_at, updated_at, created_by, updated_by, deleted_at";
 
 fn select_list(object: &ObjectDef) -> String {
+    select_list_of(object, None)
+}
+
+/// The live fields a read decodes: all, or those named and those the title is made of.
+fn read_fields<'a>(object: &'a ObjectDef, only: Option<&'a [String]>) -> impl Iterator<Item = &'a FieldDef> {
+    object.live_fields().filter(move |f| {
+        only.is_none_or(|names| names.contains(&f.api_name) || object.title_field.split(' ').any(|t| t == f.api_name))
+    })
+}
+
+fn select_list_of(object: &ObjectDef, only: Option<&[String]>) -> String {
     let mut cols = SYSTEM_COLUMNS.to_string();
-    for f in object.live_fields() {
+    for f in read_fields(object, only) {
         for c in field_columns(f) {
             cols.push_str(", ");
             cols.push_str(&c);
@@ -108,9 +122,17 @@ pub fn title_of(object: &ObjectDef, fields: &Map<String, Json>) -> String {
 }
 
 fn record_from_row(object: &ObjectDef, row: &AnyRow) -> Result<(Record, Vec<(String, Value)>)> {
+    record_from_row_of(object, row, None)
+}
+
+fn record_from_row_of(
+    object: &ObjectDef,
+    row: &AnyRow,
+    only: Option<&[String]>,
+) -> Result<(Record, Vec<(String, Value)>)> {
     let mut fields = Map::new();
     let mut values = Vec::new();
-    for f in object.live_fields() {
+    for f in read_fields(object, only) {
         let v = read_value(row, f)?;
         fields.insert(f.api_name.clone(), v.to_json());
         values.push((f.api_name.clone(), v));
@@ -840,6 +862,20 @@ impl Db {
             sort.extend(created.map(|field| SortKey { field, descending: true }));
         }
         let sort_text = sort_signature(&sort);
+        // The fields asked for, and the sort's (the next page's cursor is made of them).
+        let only: Option<Vec<String>> = match &query.fields {
+            Some(names) => {
+                if let Some(unknown) = names.iter().find(|n| peyvand_records::filter::resolve(&obj, n).is_none()) {
+                    return Err(Error::invalid(FieldError::with(
+                        "fields",
+                        "unknown_field",
+                        json!({ "field": unknown }),
+                    )));
+                }
+                Some(names.iter().cloned().chain(sort.iter().map(|k| k.field.api_name.clone())).collect())
+            }
+            None => None,
+        };
         let mut where_sql = Sql::new(if query.trash { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" });
         if let Some(f) = &query.filter {
             where_sql.push(" AND ");
@@ -853,7 +889,7 @@ impl Db {
         } else {
             None
         };
-        let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE ", select_list(&obj), obj.table));
+        let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE ", select_list_of(&obj, only.as_deref()), obj.table));
         sql.push(&where_sql.text);
         sql.binds = where_sql.binds;
         if let Some(c) = &query.cursor {
@@ -877,7 +913,7 @@ impl Db {
             if i as u32 == limit {
                 break;
             }
-            records.push(record_from_row(&obj, row)?.0);
+            records.push(record_from_row_of(&obj, row, only.as_deref())?.0);
             last_row = Some(row);
         }
         let next_cursor = match (rows.len() as u32 > limit, last_row) {

@@ -5,9 +5,9 @@
 use peyvand_records::Value;
 use peyvand_records::filter::parse_sort;
 use peyvand_store::records::ListQuery;
-use peyvand_store::{Db, Dialect, backend_tests};
+use peyvand_store::{Db, Dialect, Error, backend_tests};
 
-backend_tests!(pages_over_one_instant, statistics_refreshed);
+backend_tests!(pages_over_one_instant, statistics_refreshed, pages_of_some_fields);
 
 async fn pages_over_one_instant(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
@@ -57,4 +57,51 @@ async fn statistics_refreshed(db: &Db) {
             assert!(analyzed.iter().any(|t| t == table), "{table} analyzed: {analyzed:?}");
         }
     }
+}
+
+/// A page of some fields holds those, the title's and the sort's, and pages on like a whole one.
+async fn pages_of_some_fields(db: &Db) {
+    let obj = db.object("contact").await.expect("contact");
+    let [first, last, city, stage] =
+        ["first_name", "last_name", "city", "lifecycle_stage"].map(|n| obj.field(n).expect("standard field"));
+    let rows: Vec<_> = (0..7)
+        .map(|i| {
+            vec![
+                (first, Value::Text(format!("Sara {i}"))),
+                (last, Value::Text("Karimi".into())),
+                (city, Value::Text(format!("City {i}"))),
+                (stage, Value::Text("lead".into())),
+            ]
+        })
+        .collect();
+    let mut tx = db.write().await.expect("write");
+    db.create_many(&mut tx, None, &obj, &rows).await.expect("create");
+    tx.commit().await.expect("commit");
+    let mut cursor = None;
+    let mut seen = Vec::new();
+    loop {
+        let query = ListQuery {
+            sort: parse_sort(&obj, "-city").expect("sort"),
+            limit: Some(3),
+            cursor: cursor.take(),
+            fields: Some(vec!["lifecycle_stage".into()]),
+            ..ListQuery::default()
+        };
+        let page = db.list_records("contact", &query).await.expect("page");
+        for r in &page.records {
+            let mut names: Vec<&str> = r.fields.keys().map(String::as_str).collect();
+            names.sort();
+            assert_eq!(names, ["city", "first_name", "last_name", "lifecycle_stage"], "asked, title and sort fields");
+            assert_eq!(r.fields["lifecycle_stage"], "lead");
+            assert!(r.title.starts_with("Sara "), "title {}", r.title);
+            seen.push(r.fields["city"].as_str().expect("city").to_string());
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..7).rev().map(|i| format!("City {i}")).collect::<Vec<_>>());
+    let unknown = ListQuery { fields: Some(vec!["no_such_field".into()]), ..ListQuery::default() };
+    assert!(matches!(db.list_records("contact", &unknown).await, Err(Error::Validation(_))));
 }

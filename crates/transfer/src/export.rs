@@ -136,6 +136,7 @@ impl Export {
             cursor,
             trash: false,
             with_total: false,
+            fields: Some(self.fields.iter().map(|f| f.api_name.clone()).collect()),
         };
         let (db, object) = (self.db.clone(), self.object.clone());
         tokio::spawn(async move { db.list_records(&object, &query).await })

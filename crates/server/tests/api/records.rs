@@ -126,6 +126,27 @@ async fn keyset_pages_cover_everything_once(app: &TestApp) {
     let r = app.get_query("/api/v1/records/contact", &[("sort", "last_name"), ("cursor", "6e6f7065")]).await;
     let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["errors"][0]["code"], json!("invalid_cursor"));
+    // Some fields only: those asked for, the title's and the sort's, on every page.
+    let mut cursor = String::new();
+    let mut seen = 0;
+    loop {
+        let page =
+            app.list("contact", &[("sort", "-rank"), ("limit", "10"), ("fields", "city"), ("cursor", &cursor)]).await;
+        for r in page["records"].as_array().expect("records") {
+            let mut keys: Vec<&str> = r["fields"].as_object().expect("fields").keys().map(String::as_str).collect();
+            keys.sort();
+            assert_eq!(keys, ["city", "first_name", "last_name", "rank"]);
+            seen += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected.len());
+    let r = app.get_query("/api/v1/records/contact", &[("fields", "city,nope")]).await;
+    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["errors"][0]["code"], json!("unknown_field"));
 }
 
 async fn record_life_cycle(app: &TestApp) {

@@ -31,6 +31,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         param("cursor", "query", "The next_cursor of the previous page", false),
         param("trash", "query", "true lists the trash", false),
         param("total", "query", "true also counts all matching records", false),
+        param("fields", "query", "Comma-separated field names: only these (and the title's) are returned", false),
     ];
     match op {
         "create_token" => (

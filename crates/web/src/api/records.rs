@@ -37,6 +37,10 @@ pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> Ap
         cursor: params.get("cursor").filter(|c| !c.is_empty()).map(str::to_string),
         trash: params.flag("trash")?,
         with_total: params.flag("total")?,
+        fields: params
+            .get("fields")
+            .filter(|f| !f.is_empty())
+            .map(|f| f.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect()),
     })
 }
 
@@ -47,7 +51,7 @@ pub async fn list_records(
     params: ApiQuery,
 ) -> ApiResult<Json<Page>> {
     authed.require(Action::ReadRecords)?;
-    params.only(&["filter", "sort", "limit", "cursor", "trash", "total"])?;
+    params.only(&["filter", "sort", "limit", "cursor", "trash", "total", "fields"])?;
     let query = list_query(&state, &object, &params).await?;
     if query.trash {
         authed.require(Action::RestoreRecords)?;

@@ -202,6 +202,7 @@ fn store_query(object: &ObjectDef, s: &ListState, extra: Option<Json>) -> Result
         cursor: None,
         trash: false,
         with_total: true,
+        fields: None,
     })
 }
 
@@ -450,6 +451,7 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
     }
     let mut query = query?;
     query.cursor = get(pairs, "cursor").filter(|c| !c.is_empty()).map(str::to_string);
+    query.fields = Some(column_defs.iter().map(|f| f.api_name.clone()).collect());
     let page = state.db.list_records(object, &query).await?;
     let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
     let offset = state.config.display_offset;

@@ -210,6 +210,17 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 filter: Some(filter),
                 limit: Some(if on_timeline { TIMELINE_LENGTH } else { 20 }),
                 sort: if on_timeline { parse_sort(other, "-occurred_at")? } else { Vec::new() },
+                // The timeline shows each entry's kind and time besides its title; a related
+                // list only titles.
+                fields: Some(if on_timeline {
+                    [other.field("kind"), other.field("occurred_at")]
+                        .into_iter()
+                        .flatten()
+                        .map(|f| f.api_name.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                }),
                 ..Default::default()
             };
             let page = state.db.list_records(&other.api_name, &query).await?;

@@ -1,0 +1,248 @@
+//! Write transactions, and on SQLite the group commit.
+//!
+//! SQLite lets one transaction write at a time, so this process's writers queue for its one
+//! writing connection. A commit writes every page the transaction changed to the log; the pages
+//! every write touches (the right edge of each id-ordered index, the audit log, the outbox) were
+//! written again by each of the writers in the queue. So when a writer finishes while others
+//! wait, it does not commit: it releases its savepoint, hands the open transaction to the next
+//! writer, and waits. Whoever finishes with nobody left waiting commits for the whole group and
+//! tells every member the outcome; nobody is answered before the commit that holds their change.
+//!
+//! Each member works inside its own savepoint, so a member that fails or gives up rolls back
+//! alone and the others' changes stay. A member that handed over also queues for the lock again:
+//! by the time it gets it, every writer that was waiting when it handed over has had its turn,
+//! so if the group is still open, it commits it itself (a group cannot be left open).
+//!
+//! Commits and give-ups run on their own tasks, so a request dropped half-way (a client that went
+//! away) cannot leave the shared transaction in between. On PostgreSQL writers run in parallel,
+//! each in a transaction of its own; the server groups commits that wait for the disk itself.
+
+use crate::{Error, Result};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+/// The most writers one SQLite commit covers.
+const MAX_GROUP: usize = 64;
+
+/// The queue of this process's SQLite writers and the transaction they share.
+#[derive(Clone, Default)]
+pub(crate) struct Writers {
+    group: Arc<Mutex<Group>>,
+    /// Writers waiting for the lock to start (not those waiting for a commit).
+    queued: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    writers: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// How many write transactions this process ran and how many commits they took (on SQLite,
+/// fewer than writers when commits were grouped; on PostgreSQL, not counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub writers: u64,
+    pub commits: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Group {
+    tx: Option<Transaction<'static, Any>>,
+    /// Members whose changes are in `tx`, waiting for its commit.
+    waiting: Vec<oneshot::Sender<std::result::Result<(), String>>>,
+    /// Counts transactions begun: a member that finds another number knows its own was ended.
+    generation: u64,
+}
+
+/// The savepoint each member of a group works in.
+const BEGIN_MEMBER: &str = "SAVEPOINT group_member";
+const RELEASE_MEMBER: &str = "RELEASE SAVEPOINT group_member";
+const UNDO_MEMBER: &str = "ROLLBACK TO SAVEPOINT group_member; RELEASE SAVEPOINT group_member";
+
+/// A write transaction; dropped without [`WriteTx::commit`] it rolls back (on SQLite, its own
+/// part of the group).
+pub struct WriteTx {
+    /// The connection to run statements on, inside the transaction (`&mut *tx.tx`).
+    pub tx: Conn,
+}
+
+/// The connection of a [`WriteTx`].
+pub struct Conn(Inner);
+
+enum Inner {
+    /// PostgreSQL: a transaction of its own.
+    Own(Transaction<'static, Any>),
+    /// SQLite: a member of the group, holding the writers' lock.
+    Member { guard: OwnedMutexGuard<Group>, writers: Writers },
+    /// Committed or given up.
+    Done,
+}
+
+impl Deref for Conn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.0 {
+            Inner::Own(tx) => tx,
+            Inner::Member { guard, .. } => guard.tx.as_deref().expect("a member's transaction is open"),
+            Inner::Done => unreachable!("a finished write transaction is not used"),
+        }
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            Inner::Own(tx) => tx,
+            Inner::Member { guard, .. } => guard.tx.as_deref_mut().expect("a member's transaction is open"),
+            Inner::Done => unreachable!("a finished write transaction is not used"),
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // A PostgreSQL transaction rolls itself back when dropped; a member undoes its savepoint.
+        if let Inner::Member { guard, writers } = std::mem::replace(&mut self.0, Inner::Done) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(writers.give_up(guard));
+                }
+                // Outside a runtime nothing can run the statements: end the whole transaction
+                // (dropping it rolls it back) and tell the members waiting for it.
+                Err(_) => {
+                    let mut guard = guard;
+                    guard.tx = None;
+                    for waiting in guard.waiting.drain(..) {
+                        let _ = waiting.send(Err("the transaction was dropped outside a runtime".into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl WriteTx {
+    pub(crate) fn own(tx: Transaction<'static, Any>) -> WriteTx {
+        WriteTx { tx: Conn(Inner::Own(tx)) }
+    }
+
+    /// Commits: the changes are stored (and visible to readers) when this returns `Ok`.
+    pub async fn commit(mut self) -> Result<()> {
+        match std::mem::replace(&mut self.tx.0, Inner::Done) {
+            Inner::Own(tx) => Ok(tx.commit().await?),
+            Inner::Member { guard, writers } => {
+                let committing = tokio::spawn(writers.commit(guard));
+                match committing.await {
+                    Ok(outcome) => outcome.map_err(commit_failed),
+                    Err(e) => Err(commit_failed(e.to_string())),
+                }
+            }
+            Inner::Done => Ok(()),
+        }
+    }
+}
+
+fn commit_failed(cause: String) -> Error {
+    Error::Database(sqlx::Error::Protocol(format!("the group commit failed: {cause}")))
+}
+
+impl Writers {
+    /// Joins the group (beginning its transaction if none is open) once the lock is free.
+    pub(crate) async fn begin(&self, pool: &AnyPool) -> Result<WriteTx> {
+        let (writers, pool) = (self.clone(), pool.clone());
+        // On a task of its own, so a caller that gives up while waiting cannot leave the group
+        // between statements: the member it would have been gives up instead (see `Conn::drop`).
+        let joining = tokio::spawn(async move {
+            writers.queued.fetch_add(1, Ordering::AcqRel);
+            let mut guard = writers.group.clone().lock_owned().await;
+            writers.queued.fetch_sub(1, Ordering::AcqRel);
+            if guard.tx.is_none() {
+                guard.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await?);
+                guard.generation += 1;
+            }
+            let conn = guard.tx.as_deref_mut().expect("begun above");
+            if let Err(e) = sqlx::query(BEGIN_MEMBER).execute(conn).await {
+                writers.fail(&mut guard, e.to_string()).await;
+                return Err(Error::from(e));
+            }
+            writers.counts.writers.fetch_add(1, Ordering::Relaxed);
+            Ok::<WriteTx, Error>(WriteTx { tx: Conn(Inner::Member { guard, writers }) })
+        });
+        joining.await.map_err(|e| commit_failed(e.to_string()))?
+    }
+
+    async fn commit(self, mut guard: OwnedMutexGuard<Group>) -> std::result::Result<(), String> {
+        let generation = guard.generation;
+        let conn = guard.tx.as_deref_mut().expect("a member's transaction is open");
+        if let Err(e) = sqlx::query(RELEASE_MEMBER).execute(conn).await {
+            return Err(self.fail(&mut guard, e.to_string()).await);
+        }
+        if self.queued.load(Ordering::Acquire) == 0 || guard.waiting.len() + 1 >= MAX_GROUP {
+            return self.end(&mut guard).await;
+        }
+        let (done, mut outcome) = oneshot::channel();
+        guard.waiting.push(done);
+        drop(guard);
+        let lost = || "the group ended without an answer".to_string();
+        tokio::select! {
+            biased;
+            answer = &mut outcome => answer.unwrap_or_else(|_| Err(lost())),
+            mut guard = self.group.clone().lock_owned() => {
+                if guard.generation == generation && guard.tx.is_some() {
+                    // Everyone who was waiting has had a turn and the group is still open.
+                    self.end(&mut guard).await?;
+                }
+                drop(guard);
+                outcome.await.unwrap_or_else(|_| Err(lost()))
+            }
+        }
+    }
+
+    /// Commits the group's transaction and tells its members.
+    async fn end(&self, group: &mut Group) -> std::result::Result<(), String> {
+        let tx = group.tx.take().expect("a member's transaction is open");
+        let outcome = tx.commit().await.map_err(|e| e.to_string());
+        self.counts.commits.fetch_add(1, Ordering::Relaxed);
+        for waiting in group.waiting.drain(..) {
+            let _ = waiting.send(outcome.clone());
+        }
+        outcome
+    }
+
+    /// Rolls the whole group back after a statement that manages it failed, and tells its
+    /// members; returns the cause.
+    async fn fail(&self, group: &mut Group, cause: String) -> String {
+        if let Some(tx) = group.tx.take() {
+            let _ = tx.rollback().await;
+        }
+        for waiting in group.waiting.drain(..) {
+            let _ = waiting.send(Err(cause.clone()));
+        }
+        cause
+    }
+
+    /// Undoes a member that ends without committing; the rest of the group stays.
+    async fn give_up(self, mut guard: OwnedMutexGuard<Group>) {
+        let Some(conn) = guard.tx.as_deref_mut() else { return };
+        if let Err(e) = sqlx::raw_sql(UNDO_MEMBER).execute(conn).await {
+            self.fail(&mut guard, e.to_string()).await;
+        } else if guard.waiting.is_empty()
+            && let Some(tx) = guard.tx.take()
+        {
+            // Nothing of anyone else's in it: end it, so it holds no lock on the database.
+            let _ = tx.rollback().await;
+        }
+    }
+
+    pub(crate) fn counts(&self) -> WriteCounts {
+        WriteCounts {
+            writers: self.counts.writers.load(Ordering::Relaxed),
+            commits: self.counts.commits.load(Ordering::Relaxed),
+        }
+    }
+}

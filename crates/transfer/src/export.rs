@@ -5,7 +5,7 @@ use crate::TransferError;
 use peyvand_records::filter::parse_filter;
 use peyvand_records::{FieldDef, ObjectDef};
 use peyvand_store::Db;
-use peyvand_store::records::{ListQuery, Page, Record};
+use peyvand_store::records::{ListQuery, Record};
 use serde_json::Value as Json;
 use std::io::Write;
 
@@ -65,29 +65,17 @@ pub fn columns<'a>(object: &'a ObjectDef, names: &[String]) -> Result<Vec<&'a Fi
 }
 
 /// An export in progress: the header first, then one page of rows at a time, so a caller can
-/// write to a file or stream a response in constant memory. While the caller turns a page into
-/// cells and writes them, the next page is already being read (one page ahead, so memory stays
-/// constant): reading and writing then share the two cores instead of taking turns.
+/// write to a file or stream a response in constant memory.
 pub struct Export {
     db: Db,
     object: String,
     fields: Vec<FieldDef>,
     filter: Option<peyvand_records::Filter>,
     sort: Vec<peyvand_records::SortKey>,
+    cursor: Option<String>,
     started: bool,
     finished: bool,
-    /// The next page, being read.
-    ahead: Option<tokio::task::JoinHandle<Result<Page, peyvand_store::Error>>>,
     pub rows: usize,
-}
-
-impl Drop for Export {
-    fn drop(&mut self) {
-        // An export given up half-way (a client that went away) does not read on.
-        if let Some(ahead) = self.ahead.take() {
-            ahead.abort();
-        }
-    }
 }
 
 impl Export {
@@ -115,9 +103,9 @@ impl Export {
             fields,
             filter,
             sort,
+            cursor: None,
             started: false,
             finished: false,
-            ahead: None,
             rows: 0,
         })
     }
@@ -127,41 +115,31 @@ impl Export {
         std::iter::once("id".to_string()).chain(self.fields.iter().map(|f| f.api_name.clone())).collect()
     }
 
-    /// Starts reading the page after `cursor`.
-    fn read_page(&self, cursor: Option<String>) -> tokio::task::JoinHandle<Result<Page, peyvand_store::Error>> {
-        let query = ListQuery {
-            filter: self.filter.clone(),
-            sort: self.sort.clone(),
-            limit: Some(peyvand_store::records::MAX_PAGE),
-            cursor,
-            trash: false,
-            with_total: false,
-            fields: Some(self.fields.iter().map(|f| f.api_name.clone()).collect()),
-        };
-        let (db, object) = (self.db.clone(), self.object.clone());
-        tokio::spawn(async move { db.list_records(&object, &query).await })
-    }
-
     /// The next page of rows as plain values, or `None` at the end.
     pub async fn next_rows(&mut self) -> Result<Option<Vec<Vec<String>>>, TransferError> {
         if self.finished {
             return Ok(None);
         }
-        let reading = match self.ahead.take() {
-            Some(reading) => reading,
-            None => self.read_page(None),
+        let query = ListQuery {
+            filter: self.filter.clone(),
+            sort: self.sort.clone(),
+            limit: Some(500),
+            cursor: self.cursor.take(),
+            trash: false,
+            with_total: false,
+            fields: Some(self.fields.iter().map(|f| f.api_name.clone()).collect()),
         };
-        let page = reading.await.map_err(|e| TransferError::Io(std::io::Error::other(e.to_string())))??;
-        match page.next_cursor {
-            Some(c) => self.ahead = Some(self.read_page(Some(c))),
-            None => self.finished = true,
-        }
+        let page = self.db.list_records(&self.object, &query).await?;
         let rows: Vec<Vec<String>> = page
             .records
             .iter()
             .map(|r| std::iter::once(r.id.clone()).chain(self.fields.iter().map(|f| plain(r, f))).collect())
             .collect();
         self.rows += rows.len();
+        match page.next_cursor {
+            Some(c) => self.cursor = Some(c),
+            None => self.finished = true,
+        }
         Ok(Some(rows))
     }
 

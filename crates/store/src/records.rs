@@ -688,6 +688,9 @@ impl Db {
         if done.rows_affected() != 1 {
             return Err(Error::conflict("version_conflict"));
         }
+        // The search terms before the change: a change that leaves them as they were (a score,
+        // a stage, a date) does not rewrite them (two statements fewer per update).
+        let terms_before = record_terms(obj, &values);
         let mut audit = Vec::new();
         for (field, value) in &changed {
             if field.storage() == Storage::List {
@@ -707,7 +710,9 @@ impl Db {
                 None => values.push((field.api_name.clone(), value.clone())),
             }
         }
-        write_terms(tx, obj, id, &values, false).await?;
+        if record_terms(obj, &values) != terms_before {
+            write_terms(tx, obj, id, &values, false).await?;
+        }
         write_audit(tx, &obj.api_name, id, "update", actor, &json!(audit)).await
     }
 

@@ -114,6 +114,14 @@ async fn story(backend: Backend) {
     let history = db.record_history("contact", &ids[0], 10).await.expect("history");
     assert_eq!(history[0].action, "update");
     assert_eq!(history[0].changes, json!([{"field": "tier", "old": "gold", "new": "silver"}]));
+    // A change of no searchable field keeps the record's search terms; a change of one replaces them.
+    assert_eq!(db.search("كريم", 20).await.expect("search").len(), 2);
+    db.update_record(None, "contact", &ids[0], &map(json!({"last_name": "Tehrani"})), None).await.expect("rename");
+    assert_eq!(db.search("كريم", 20).await.expect("search").len(), 1);
+    assert_eq!(db.search("tehran", 20).await.expect("search").len(), 1);
+    db.update_record(None, "contact", &ids[0], &map(json!({"last_name": "کریمی"})), None).await.expect("rename back");
+    assert_eq!(db.search("كريم", 20).await.expect("search").len(), 2);
+    assert_eq!(db.search("tehran", 20).await.expect("search").len(), 0);
 
     // Unique: refused while duplicates exist, then enforced.
     let make_unique = FieldPatch { unique: Some(true), ..Default::default() };

@@ -8,8 +8,9 @@
 //! writer, and waits. Whoever finishes with nobody left waiting commits for the whole group and
 //! tells every member the outcome; nobody is answered before the commit that holds their change.
 //!
-//! Each member works inside its own savepoint, so a member that fails or gives up rolls back
-//! alone and the others' changes stay. A member that handed over also queues for the lock again:
+//! Each member that joins an open transaction works inside its own savepoint, so a member that
+//! fails or gives up rolls back alone and the others' changes stay (the first member of a group
+//! needs none: until it hands the transaction on, it is its own). A member that handed over also queues for the lock again:
 //! by the time it gets it, every writer that was waiting when it handed over has had its turn,
 //! so if the group is still open, it commits it itself (a group cannot be left open).
 //!
@@ -57,6 +58,10 @@ pub(crate) struct Group {
     waiting: Vec<oneshot::Sender<std::result::Result<(), String>>>,
     /// Counts transactions begun: a member that finds another number knows its own was ended.
     generation: u64,
+    /// Whether the member holding the lock works in a savepoint. The first member of a group
+    /// does not need one (the transaction is its own until it hands it on): two statements
+    /// fewer for every write made while nobody queues.
+    in_savepoint: bool,
 }
 
 /// The savepoint each member of a group works in.
@@ -164,11 +169,14 @@ impl Writers {
             if guard.tx.is_none() {
                 guard.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await?);
                 guard.generation += 1;
-            }
-            let conn = guard.tx.as_deref_mut().expect("begun above");
-            if let Err(e) = sqlx::query(BEGIN_MEMBER).execute(conn).await {
-                writers.fail(&mut guard, e.to_string()).await;
-                return Err(Error::from(e));
+                guard.in_savepoint = false;
+            } else {
+                let conn = guard.tx.as_deref_mut().expect("open");
+                if let Err(e) = sqlx::query(BEGIN_MEMBER).execute(conn).await {
+                    writers.fail(&mut guard, e.to_string()).await;
+                    return Err(Error::from(e));
+                }
+                guard.in_savepoint = true;
             }
             writers.counts.writers.fetch_add(1, Ordering::Relaxed);
             Ok::<WriteTx, Error>(WriteTx { tx: Conn(Inner::Member { guard, writers }) })
@@ -178,9 +186,11 @@ impl Writers {
 
     async fn commit(self, mut guard: OwnedMutexGuard<Group>) -> std::result::Result<(), String> {
         let generation = guard.generation;
-        let conn = guard.tx.as_deref_mut().expect("a member's transaction is open");
-        if let Err(e) = sqlx::query(RELEASE_MEMBER).execute(conn).await {
-            return Err(self.fail(&mut guard, e.to_string()).await);
+        if guard.in_savepoint {
+            let conn = guard.tx.as_deref_mut().expect("a member's transaction is open");
+            if let Err(e) = sqlx::query(RELEASE_MEMBER).execute(conn).await {
+                return Err(self.fail(&mut guard, e.to_string()).await);
+            }
         }
         if self.queued.load(Ordering::Acquire) == 0 || guard.waiting.len() + 1 >= MAX_GROUP {
             return self.end(&mut guard).await;
@@ -228,6 +238,11 @@ impl Writers {
 
     /// Undoes a member that ends without committing; the rest of the group stays.
     async fn give_up(self, mut guard: OwnedMutexGuard<Group>) {
+        if !guard.in_savepoint {
+            // The first member: nobody has joined yet, the whole transaction is its own.
+            self.fail(&mut guard, "the writer gave up".into()).await;
+            return;
+        }
         let Some(conn) = guard.tx.as_deref_mut() else { return };
         if let Err(e) = sqlx::raw_sql(UNDO_MEMBER).execute(conn).await {
             self.fail(&mut guard, e.to_string()).await;

@@ -14,6 +14,20 @@ async fn concurrent_writers_keep_their_own_outcome(db: &Db) {
     }))
     .expect("field json");
     db.add_field(None, "contact", code).await.expect("add a unique field");
+
+    // Alone (the first writer of its transaction, on SQLite without a savepoint of its own):
+    // given up, nothing is kept; committed, everything is.
+    let obj = db.object("contact").await.expect("contact");
+    let last_name = obj.field("last_name").expect("last_name");
+    let mut tx = db.write().await.expect("write");
+    let dropped = db.create_in(&mut tx, None, &obj, &[(last_name, Value::Text("Alone".into()))]).await.expect("insert");
+    drop(tx);
+    let mut tx = db.write().await.expect("write");
+    let kept = db.create_in(&mut tx, None, &obj, &[(last_name, Value::Text("Alone".into()))]).await.expect("insert");
+    tx.commit().await.expect("commit");
+    assert!(matches!(db.get_record("contact", &dropped, true).await, Err(Error::NotFound(_))));
+    assert!(db.get_record("contact", &kept, false).await.is_ok());
+
     let before = db.write_counts();
 
     // 40 writers that commit (two of them with the same unique code), 8 that give up half-way.

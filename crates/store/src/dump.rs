@@ -142,7 +142,7 @@ impl Db {
         if schema > MIGRATIONS.len() as i64 {
             return Err(Error::Config(format!("the dump comes from a newer Peyvand (schema {schema}); upgrade first")));
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         // The standard tables start empty except for the metadata version row.
         exec(&mut tx, "DELETE FROM meta_version").await?;
         let mut table = String::new();

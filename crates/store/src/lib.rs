@@ -193,7 +193,17 @@ impl Db {
     /// done, and may share its commit with the writers queued behind it (see `write.rs`).
     pub async fn write(&self) -> Result<WriteTx> {
         match self.dialect {
-            Dialect::Sqlite => self.writers.begin(&self.writer).await,
+            Dialect::Sqlite => self.writers.begin(&self.writer, false).await,
+            Dialect::Postgres => Ok(WriteTx::own(self.writer.begin().await?)),
+        }
+    }
+
+    /// [`Db::write`] for a write that may take long (a schema change, an import batch, a bulk
+    /// change, a restore): on SQLite it shares no commit, so the short writes queued before it
+    /// are answered without waiting for it to finish.
+    pub async fn write_long(&self) -> Result<WriteTx> {
+        match self.dialect {
+            Dialect::Sqlite => self.writers.begin(&self.writer, true).await,
             Dialect::Postgres => Ok(WriteTx::own(self.writer.begin().await?)),
         }
     }

@@ -587,7 +587,7 @@ impl Db {
     ) -> Result<usize> {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         for id in ids {
             self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), None).await?;
         }
@@ -609,7 +609,7 @@ impl Db {
             .field(field)
             .filter(|f| f.storage() == Storage::List)
             .ok_or_else(|| Error::invalid(FieldError::new(field, "unknown_field")))?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         for id in ids {
             let row = sqlx::query(AssertSqlSafe(format!(
                 "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
@@ -724,7 +724,7 @@ impl Db {
     /// Moves several records to the trash, all or none.
     pub async fn bulk_delete(&self, actor: Option<&str>, object: &str, ids: &[String]) -> Result<usize> {
         let obj = self.object(object).await?;
-        let mut tx = self.write().await?;
+        let mut tx = if ids.len() > 1 { self.write_long().await? } else { self.write().await? };
         for id in ids {
             let ts = now();
             let done = sqlx::query(AssertSqlSafe(format!(

@@ -443,7 +443,7 @@ impl Db {
         if !title_field.split(' ').all(|t| new.fields.iter().any(|f| f.api_name == t)) {
             return Err(Error::invalid(FieldError::new("title_field", "unknown_field")));
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         let table = table_name(&new.api_name);
         let id = new_id();
         sqlx::query(
@@ -499,7 +499,7 @@ impl Db {
     pub async fn add_field(&self, actor: Option<&str>, object: &str, new: NewField) -> Result<FieldDef> {
         let catalog = self.reload_catalog().await?;
         let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         let field = add_field_in(&mut tx, self, &catalog.objects, &obj, new, Origin::Custom).await?;
         record_history(
             &mut tx,
@@ -535,7 +535,7 @@ impl Db {
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("field {field_name}")))?;
         let mut new = old.clone();
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         if restoring {
             if obj.field(field_name).is_some() {
                 return Err(Error::Conflict {
@@ -674,7 +674,7 @@ impl Db {
                 details: vec![FieldError::new(field_name, "title_field")],
             });
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write_long().await?;
         let mut archived = field.clone();
         archived.archived = true;
         drop_indexes(&mut tx, &field.id).await?;
@@ -1014,7 +1014,7 @@ pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
                 if missing.is_empty() {
                     continue;
                 }
-                let mut tx = db.write().await?;
+                let mut tx = db.write_long().await?;
                 let mut obj = (*existing).clone();
                 for f in missing {
                     let field = add_field_in(&mut tx, db, &catalog.objects, &obj, f, Origin::Builtin).await?;

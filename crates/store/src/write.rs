@@ -62,6 +62,8 @@ pub(crate) struct Group {
     /// does not need one (the transaction is its own until it hands it on): two statements
     /// fewer for every write made while nobody queues.
     in_savepoint: bool,
+    /// Whether the member holding the lock writes alone (a long write: see [`Writers::begin`]).
+    alone: bool,
 }
 
 /// The savepoint each member of a group works in.
@@ -158,7 +160,12 @@ fn commit_failed(cause: String) -> Error {
 
 impl Writers {
     /// Joins the group (beginning its transaction if none is open) once the lock is free.
-    pub(crate) async fn begin(&self, pool: &AnyPool) -> Result<WriteTx> {
+    ///
+    /// A writer that may run long (`alone`: a schema change, an import batch, a bulk change)
+    /// commits the group it finds first and then writes in a transaction of its own, which it
+    /// commits without waiting for anyone: the short writes before it are answered without
+    /// waiting for it, and none waits behind it for a commit.
+    pub(crate) async fn begin(&self, pool: &AnyPool, alone: bool) -> Result<WriteTx> {
         let (writers, pool) = (self.clone(), pool.clone());
         // On a task of its own, so a caller that gives up while waiting cannot leave the group
         // between statements: the member it would have been gives up instead (see `Conn::drop`).
@@ -166,6 +173,11 @@ impl Writers {
             writers.queued.fetch_add(1, Ordering::AcqRel);
             let mut guard = writers.group.clone().lock_owned().await;
             writers.queued.fetch_sub(1, Ordering::AcqRel);
+            if alone && guard.tx.is_some() {
+                // Its members learn the outcome from `end`; this writer begins afresh either way.
+                let _ = writers.end(&mut guard).await;
+            }
+            guard.alone = alone;
             if guard.tx.is_none() {
                 guard.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await?);
                 guard.generation += 1;
@@ -192,7 +204,7 @@ impl Writers {
                 return Err(self.fail(&mut guard, e.to_string()).await);
             }
         }
-        if self.queued.load(Ordering::Acquire) == 0 || guard.waiting.len() + 1 >= MAX_GROUP {
+        if guard.alone || self.queued.load(Ordering::Acquire) == 0 || guard.waiting.len() + 1 >= MAX_GROUP {
             return self.end(&mut guard).await;
         }
         let (done, mut outcome) = oneshot::channel();

@@ -5,8 +5,9 @@ use peyvand_records::Value;
 use peyvand_store::schema::NewField;
 use peyvand_store::{Db, Dialect, Error, backend_tests};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
-backend_tests!(concurrent_writers_keep_their_own_outcome);
+backend_tests!(concurrent_writers_keep_their_own_outcome, short_writes_do_not_wait_for_a_long_one);
 
 async fn concurrent_writers_keep_their_own_outcome(db: &Db) {
     let code: NewField = serde_json::from_value(json!({
@@ -90,4 +91,33 @@ async fn concurrent_writers_keep_their_own_outcome(db: &Db) {
         assert_eq!(writers, 49, "every writer is counted");
         assert!(commits < 40, "writers that queued together shared commits: {commits} commits for {writers} writers");
     }
+}
+
+/// A short write that finishes while a long one (a schema change, an import batch) queues behind
+/// it is answered at once, not after the long one: on SQLite the long writer commits the group
+/// it finds before it starts.
+async fn short_writes_do_not_wait_for_a_long_one(db: &Db) {
+    let obj = db.object("contact").await.expect("contact");
+    let last_name = obj.field("last_name").expect("last_name");
+    let mut short = db.write().await.expect("write");
+    let id = db.create_in(&mut short, None, &obj, &[(last_name, Value::Text("Quick".into()))]).await.expect("insert");
+    let long = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let obj = db.object("contact").await.expect("contact");
+            let last_name = obj.field("last_name").expect("last_name");
+            let mut tx = db.write_long().await.expect("write");
+            db.create_in(&mut tx, None, &obj, &[(last_name, Value::Text("Slow".into()))]).await.expect("insert");
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            tx.commit().await.expect("commit");
+        })
+    };
+    // Let the long writer queue behind the short one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    short.commit().await.expect("commit");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(1_000), "the short write waited {waited:?} for the long one");
+    assert!(db.get_record("contact", &id, false).await.is_ok(), "and it is stored when answered");
+    long.await.expect("long writer");
 }

@@ -344,7 +344,7 @@ async fn write(
                 .map_err(|e| TransferError::Store(peyvand_store::Error::Validation(e)))?;
             values.push(changes.values);
         }
-        let mut tx = db.write().await?;
+        let mut tx = db.write_long().await?;
         ids.extend(db.create_many(&mut tx, None, &obj, &values).await?);
         tx.commit().await?;
     }

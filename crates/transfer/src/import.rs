@@ -450,7 +450,7 @@ pub async fn import_csv(
         .collect();
 
     let single_tx = opts.all_or_nothing || opts.dry_run;
-    let mut tx = db.write().await?;
+    let mut tx = db.write_long().await?;
     let mut batch: Vec<(usize, Vec<String>)> = Vec::new();
     let mut row_no = 1usize;
     for record in records {
@@ -473,7 +473,7 @@ pub async fn import_csv(
             import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), std::mem::take(&mut batch)).await?;
             if !single_tx {
                 tx.commit().await?;
-                tx = db.write().await?;
+                tx = db.write_long().await?;
             }
         }
         if cx.report.rows.is_multiple_of(1000) {

@@ -289,6 +289,10 @@ impl ObjectDef {
     pub fn live_fields(&self) -> impl Iterator<Item = &FieldDef> {
         self.fields.iter().filter(|f| !f.archived)
     }
+    /// Whether the record's title is made of (among others) this field.
+    pub fn is_title_field(&self, api_name: &str) -> bool {
+        self.title_field.split(' ').any(|t| t == api_name)
+    }
     pub fn label(&self, lang: &str) -> &str {
         if lang == "fa" { &self.label_fa } else { &self.label_en }
     }

@@ -89,9 +89,9 @@ fn select_list(object: &ObjectDef) -> String {
 
 /// The live fields a read decodes: all, or those named and those the title is made of.
 fn read_fields<'a>(object: &'a ObjectDef, only: Option<&'a [String]>) -> impl Iterator<Item = &'a FieldDef> {
-    object.live_fields().filter(move |f| {
-        only.is_none_or(|names| names.contains(&f.api_name) || object.title_field.split(' ').any(|t| t == f.api_name))
-    })
+    object
+        .live_fields()
+        .filter(move |f| only.is_none_or(|names| names.contains(&f.api_name) || object.is_title_field(&f.api_name)))
 }
 
 fn select_list_of(object: &ObjectDef, only: Option<&[String]>) -> String {

@@ -668,7 +668,7 @@ impl Db {
                 details: vec![FieldError::new(field_name, "builtin_field")],
             });
         }
-        if obj.title_field.split(' ').any(|t| t == field_name) {
+        if obj.is_title_field(field_name) {
             return Err(Error::Conflict {
                 code: "title_field",
                 details: vec![FieldError::new(field_name, "title_field")],

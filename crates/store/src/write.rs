@@ -145,8 +145,8 @@ impl WriteTx {
             Inner::Member { guard, writers } => {
                 let committing = tokio::spawn(writers.commit(guard));
                 match committing.await {
-                    Ok(outcome) => outcome.map_err(commit_failed),
-                    Err(e) => Err(commit_failed(e.to_string())),
+                    Ok(outcome) => outcome.map_err(group_failed),
+                    Err(e) => Err(group_failed(e.to_string())),
                 }
             }
             Inner::Done => Ok(()),
@@ -154,8 +154,9 @@ impl WriteTx {
     }
 }
 
-fn commit_failed(cause: String) -> Error {
-    Error::Database(sqlx::Error::Protocol(format!("the group commit failed: {cause}")))
+/// A failure of the shared transaction itself (not of a member's own statements).
+fn group_failed(cause: String) -> Error {
+    Error::Database(sqlx::Error::Protocol(format!("the shared write transaction failed: {cause}")))
 }
 
 impl Writers {
@@ -193,7 +194,7 @@ impl Writers {
             writers.counts.writers.fetch_add(1, Ordering::Relaxed);
             Ok::<WriteTx, Error>(WriteTx { tx: Conn(Inner::Member { guard, writers }) })
         });
-        joining.await.map_err(|e| commit_failed(e.to_string()))?
+        joining.await.map_err(|e| group_failed(e.to_string()))?
     }
 
     async fn commit(self, mut guard: OwnedMutexGuard<Group>) -> std::result::Result<(), String> {

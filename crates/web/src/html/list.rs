@@ -176,7 +176,7 @@ fn default_columns(object: &ObjectDef) -> Vec<String> {
 }
 
 fn is_title(object: &ObjectDef, f: &FieldDef) -> bool {
-    object.title_field.split(' ').any(|t| t == f.api_name)
+    object.is_title_field(&f.api_name)
 }
 
 /// The store query for a state: its filter AND the quick search on the title fields.

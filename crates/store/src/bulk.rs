@@ -7,21 +7,18 @@ use crate::sql::{Bind, Sql, field_columns, new_id, now, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
 use peyvand_records::{FieldDef, FieldError, FieldType, ObjectDef, Storage, Value};
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 use std::collections::{HashMap, HashSet};
 
 /// Most placeholders in one statement (SQLite allows 32,766; PostgreSQL 65,535).
 const MAX_BINDS: usize = 30_000;
 
-/// Inserts rows of `columns` with as few statements as the placeholder limit allows.
-pub(crate) async fn insert_multi(
-    tx: &mut WriteTx,
-    dialect: Dialect,
-    table: &str,
-    columns: &[&str],
-    rows: Vec<Vec<Bind>>,
-) -> Result<()> {
+/// Statements inserting rows of `columns`, as few as the placeholder limit allows.
+fn insert_statements(dialect: Dialect, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) -> Vec<Statement> {
     let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
+    let mut statements = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut sql = Sql::for_dialect(dialect, &format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")));
@@ -37,27 +34,52 @@ pub(crate) async fn insert_multi(
         }
         // Not kept in the statement cache: each batch shape is a new statement of thousands of
         // placeholders, and a hundred cached ones held hundreds of megabytes.
-        sql.into_query().persistent(false).execute(&mut *tx.tx).await?;
+        statements.push(sql.into_query().persistent(false));
+    }
+    statements
+}
+
+/// Inserts rows of `columns` with as few statements as the placeholder limit allows.
+pub(crate) async fn insert_multi(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Bind>>,
+) -> Result<()> {
+    for statement in insert_statements(dialect, table, columns, rows) {
+        statement.execute(&mut *tx.tx).await?;
     }
     Ok(())
 }
 
-impl Db {
-    /// Creates validated records in `tx`, all or none, and returns their ids in order. References
-    /// and unique values are checked for the whole batch first (against the database and within
-    /// the batch); any problem returns an error before anything is written, so a caller can go
-    /// on one record at a time to find which.
-    pub async fn create_many(
-        &self,
-        tx: &mut WriteTx,
+type Statement = Query<'static, Any, AnyArguments>;
+
+/// New records of one object turned into the statements that write them (rows, multi-value
+/// index entries, search terms, audit entries, outbox events) and the checks they must pass,
+/// without the database: a bulk load prepares the next batch, on another thread, while
+/// [`Db::write_prepared`] writes this one.
+pub struct PreparedRecords {
+    /// The new records' ids, in the order of the rows.
+    pub ids: Vec<String>,
+    /// Records referred to: the target object (or `None` for users) → ids.
+    references: HashMap<Option<String>, HashSet<String>>,
+    /// Values of unique fields: field → keys.
+    unique: Vec<(FieldDef, HashSet<String>)>,
+    table: String,
+    statements: Vec<Statement>,
+}
+
+impl PreparedRecords {
+    /// Prepares `rows` (validated values) as new records of `obj` made by `actor`. Fails if two
+    /// rows hold the same value of a unique field.
+    pub fn new(
+        dialect: Dialect,
         actor: Option<&str>,
         obj: &ObjectDef,
         rows: &[Vec<(&FieldDef, Value)>],
-    ) -> Result<Vec<String>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.check_many(tx, obj, rows).await?;
+    ) -> Result<PreparedRecords> {
+        let (references, unique) = batch_checks(rows)?;
         let ts = now();
         let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
         // Every column any row sets; the others stay NULL, as in a single create.
@@ -137,72 +159,117 @@ impl Db {
             ]);
         }
         let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        insert_multi(tx, self.dialect(), &obj.table, &column_refs, record_rows).await?;
-        insert_multi(tx, self.dialect(), "record_values", &["field_id", "value_norm", "record_id", "uniq"], value_rows)
-            .await?;
-        insert_multi(tx, self.dialect(), "search_terms", &["term", "object", "record_id"], term_rows).await?;
-        insert_multi(
-            tx,
-            self.dialect(),
+        let mut statements = insert_statements(dialect, &obj.table, &column_refs, record_rows);
+        statements.extend(insert_statements(
+            dialect,
+            "record_values",
+            &["field_id", "value_norm", "record_id", "uniq"],
+            value_rows,
+        ));
+        statements.extend(insert_statements(dialect, "search_terms", &["term", "object", "record_id"], term_rows));
+        statements.extend(insert_statements(
+            dialect,
             "audit_log",
             &["id", "object", "record_id", "action", "actor", "at", "changes_json"],
             audit_rows,
-        )
-        .await?;
-        insert_multi(
-            tx,
-            self.dialect(),
+        ));
+        statements.extend(insert_statements(
+            dialect,
             "outbox",
             &["id", "topic", "object", "record_id", "payload_json", "created_at"],
             outbox_rows,
-        )
-        .await?;
-        Ok(ids)
+        ));
+        Ok(PreparedRecords { ids, references, unique, table: obj.table.clone(), statements })
     }
+}
 
-    /// References point at live records and active users, and unique values are free, for a batch.
-    async fn check_many(&self, tx: &mut WriteTx, obj: &ObjectDef, rows: &[Vec<(&FieldDef, Value)>]) -> Result<()> {
-        let catalog = self.catalog().await?;
-        let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
-        let mut unique: HashMap<String, (FieldDef, HashSet<String>)> = HashMap::new();
-        for row in rows {
-            for (f, v) in row {
-                if let (FieldType::Relation | FieldType::User, Value::Text(id)) = (f.field_type, v) {
-                    let table = match f.field_type {
-                        FieldType::User => Some("users".to_string()),
-                        _ => f.options.target.as_deref().and_then(|t| catalog.object(t)).map(|t| t.table.clone()),
-                    };
-                    if let Some(table) = table {
-                        wanted.entry(table).or_default().insert(id.clone());
-                    }
+/// What a batch's references and unique values must be checked against, found in the batch
+/// alone; a unique value that two rows share is an error here already.
+#[allow(clippy::type_complexity)]
+fn batch_checks(
+    rows: &[Vec<(&FieldDef, Value)>],
+) -> Result<(HashMap<Option<String>, HashSet<String>>, Vec<(FieldDef, HashSet<String>)>)> {
+    let mut references: HashMap<Option<String>, HashSet<String>> = HashMap::new();
+    let mut unique: HashMap<String, (FieldDef, HashSet<String>)> = HashMap::new();
+    for row in rows {
+        for (f, v) in row {
+            if let (FieldType::Relation | FieldType::User, Value::Text(id)) = (f.field_type, v) {
+                let target = match f.field_type {
+                    FieldType::User => Some(None),
+                    _ => f.options.target.clone().map(Some),
+                };
+                if let Some(target) = target {
+                    references.entry(target).or_default().insert(id.clone());
                 }
-                if f.unique && !v.is_null() {
-                    let entry = unique.entry(f.id.clone()).or_insert_with(|| ((*f).clone(), HashSet::new()));
-                    let keys: Vec<String> = match v {
-                        Value::List(items) => items.iter().map(|i| normalize(i)).collect(),
-                        other => vec![other.to_plain()],
-                    };
-                    for key in keys {
-                        if !entry.1.insert(key) {
-                            return Err(Error::Conflict {
-                                code: "not_unique",
-                                details: vec![FieldError::new(&f.api_name, "not_unique")],
-                            });
-                        }
+            }
+            if f.unique && !v.is_null() {
+                let entry = unique.entry(f.id.clone()).or_insert_with(|| ((*f).clone(), HashSet::new()));
+                let keys: Vec<String> = match v {
+                    Value::List(items) => items.iter().map(|i| normalize(i)).collect(),
+                    other => vec![other.to_plain()],
+                };
+                for key in keys {
+                    if !entry.1.insert(key) {
+                        return Err(Error::Conflict {
+                            code: "not_unique",
+                            details: vec![FieldError::new(&f.api_name, "not_unique")],
+                        });
                     }
                 }
             }
         }
-        for (table, ids) in wanted {
-            let condition = if table == "users" { "active = 1" } else { "deleted_at IS NULL" };
-            let ids: Vec<String> = ids.into_iter().collect();
+    }
+    Ok((references, unique.into_values().collect()))
+}
+
+impl Db {
+    /// Creates validated records in `tx`, all or none, and returns their ids in order. References
+    /// and unique values are checked for the whole batch first (against the database and within
+    /// the batch); any problem returns an error before anything is written, so a caller can go
+    /// on one record at a time to find which.
+    pub async fn create_many(
+        &self,
+        tx: &mut WriteTx,
+        actor: Option<&str>,
+        obj: &ObjectDef,
+        rows: &[Vec<(&FieldDef, Value)>],
+    ) -> Result<Vec<String>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = PreparedRecords::new(self.dialect(), actor, obj, rows)?;
+        self.write_prepared(tx, prepared).await
+    }
+
+    /// Writes records prepared by [`PreparedRecords::new`] in `tx`, as [`Db::create_many`] does:
+    /// references and unique values are checked against the database first.
+    pub async fn write_prepared(&self, tx: &mut WriteTx, prepared: PreparedRecords) -> Result<Vec<String>> {
+        self.check_prepared(tx, &prepared).await?;
+        for statement in prepared.statements {
+            statement.execute(&mut *tx.tx).await?;
+        }
+        Ok(prepared.ids)
+    }
+
+    /// References point at live records and active users, and unique values are free, for a batch.
+    async fn check_prepared(&self, tx: &mut WriteTx, prepared: &PreparedRecords) -> Result<()> {
+        let catalog = self.catalog().await?;
+        for (target, ids) in &prepared.references {
+            let (table, condition) = match target {
+                None => ("users".to_string(), "active = 1"),
+                Some(object) => match catalog.object(object) {
+                    Some(o) => (o.table.clone(), "deleted_at IS NULL"),
+                    None => continue,
+                },
+            };
+            let ids: Vec<&String> = ids.iter().collect();
             for chunk in ids.chunks(500) {
                 let mut sql = Sql::new(&format!("SELECT COUNT(*) FROM {table} WHERE {condition} AND id IN ("));
                 for (i, id) in chunk.iter().enumerate() {
                     if i > 0 {
                         sql.push(", ");
                     }
-                    sql.bind(Bind::text(id.clone()));
+                    sql.bind(Bind::text((*id).clone()));
                 }
                 sql.push(")");
                 let found: i64 = sql.into_query().persistent(false).fetch_one(&mut *tx.tx).await?.try_get(0)?;
@@ -211,8 +278,8 @@ impl Db {
                 }
             }
         }
-        for (_, (field, keys)) in unique {
-            let keys: Vec<String> = keys.into_iter().collect();
+        for (field, keys) in &prepared.unique {
+            let keys: Vec<&String> = keys.iter().collect();
             for chunk in keys.chunks(500) {
                 let mut sql = if field.storage() == Storage::List {
                     let mut sql = Sql::new("SELECT COUNT(*) FROM record_values WHERE uniq = 1 AND field_id = ");
@@ -221,7 +288,7 @@ impl Db {
                 } else {
                     Sql::new(&format!(
                         "SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND {} IN (",
-                        obj.table, field.column
+                        prepared.table, field.column
                     ))
                 };
                 for (i, key) in chunk.iter().enumerate() {
@@ -230,7 +297,7 @@ impl Db {
                     }
                     let bind = match field.storage() {
                         Storage::Int | Storage::Bool | Storage::Scaled | Storage::Money => Bind::Int(key.parse().ok()),
-                        _ => Bind::text(key.clone()),
+                        _ => Bind::text((*key).clone()),
                     };
                     sql.bind(bind);
                 }

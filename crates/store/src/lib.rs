@@ -13,6 +13,7 @@ mod bulk;
 pub mod catalog;
 pub mod dump;
 mod error;
+mod indexes;
 pub mod jobs;
 pub mod migrate;
 pub mod records;
@@ -23,6 +24,7 @@ pub mod testing;
 pub mod views;
 mod write;
 
+pub use bulk::PreparedRecords;
 pub use error::{Error, Result};
 pub use sql::Dialect;
 pub use write::{WriteCounts, WriteTx};
@@ -226,7 +228,7 @@ impl Db {
         for object in objects {
             tables.push(self.object(object).await?.table.clone());
         }
-        tables.extend(["record_values", "search_terms", "audit_log", "outbox", "import_log"].map(String::from));
+        tables.extend(indexes::SHARED_RECORD_TABLES.map(String::from));
         sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {}", tables.join(", ")))).execute(&self.pool).await?;
         Ok(())
     }

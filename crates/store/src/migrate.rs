@@ -47,6 +47,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_search_terms_keyed.sql"),
         postgres: include_str!("../migrations/postgres/0005_search_terms_keyed.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_deferred_indexes.sql",
+        sqlite: include_str!("../migrations/sqlite/0006_deferred_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0006_deferred_indexes.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.
@@ -59,12 +65,19 @@ pub async fn run(db: &Db) -> Result<Vec<i64>> {
     if db.dialect() == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
     }
-    let result = match apply(db, &mut conn).await {
-        // The standard objects are ensured under the same lock, so two instances starting
-        // together do not both create them.
-        Ok(applied) => crate::schema::ensure_standard_objects(db).await.map(|()| applied),
-        Err(e) => Err(e),
-    };
+    // The standard objects are ensured under the same lock, so two instances starting together
+    // do not both create them; so are the indexes a killed bulk load set aside, built before
+    // anything reads.
+    let result = async {
+        let applied = apply(db, &mut conn).await?;
+        crate::schema::ensure_standard_objects(db).await?;
+        let built = db.build_deferred_indexes().await?;
+        if built > 0 {
+            tracing::warn!(built, "built the indexes an interrupted bulk load had set aside");
+        }
+        Ok(applied)
+    }
+    .await;
     if db.dialect() == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
     }

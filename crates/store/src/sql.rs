@@ -2,9 +2,11 @@
 
 use peyvand_records::value::{format_date, format_datetime, parse_date, parse_datetime};
 use peyvand_records::{Decimal, FieldDef, Storage, Value};
+use serde_json::Value as Json;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row};
+use std::collections::HashMap;
 
 /// The database family behind a URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,38 +209,111 @@ fn null_bind(storage: Storage) -> Bind {
 
 /// Reads a field's value from a row (columns named as in [`field_columns`]).
 pub fn read_value(row: &AnyRow, field: &FieldDef) -> Result<Value, sqlx::Error> {
+    read_value_of(&RowRef::Db(row), field)
+}
+
+/// [`read_value`] from a row however it arrived.
+pub(crate) fn read_value_of(row: &RowRef, field: &FieldDef) -> Result<Value, sqlx::Error> {
     let col = field.column.as_str();
     let scale = field.options.scale_or_default(field.field_type);
     Ok(match field.storage() {
-        Storage::Text => row.try_get::<Option<String>, _>(col)?.map(Value::Text).unwrap_or(Value::Null),
-        Storage::Int => row.try_get::<Option<i64>, _>(col)?.map(Value::Int).unwrap_or(Value::Null),
-        Storage::Bool => row.try_get::<Option<i64>, _>(col)?.map(|i| Value::Bool(i != 0)).unwrap_or(Value::Null),
-        Storage::Scaled => row
-            .try_get::<Option<i64>, _>(col)?
-            .map(|units| Value::Decimal(Decimal { units, scale }))
-            .unwrap_or(Value::Null),
+        Storage::Text => row.text(col)?.map(Value::Text).unwrap_or(Value::Null),
+        Storage::Int => row.int(col)?.map(Value::Int).unwrap_or(Value::Null),
+        Storage::Bool => row.int(col)?.map(|i| Value::Bool(i != 0)).unwrap_or(Value::Null),
+        Storage::Scaled => row.int(col)?.map(|units| Value::Decimal(Decimal { units, scale })).unwrap_or(Value::Null),
         Storage::Money => {
-            let amount = row.try_get::<Option<i64>, _>(col)?;
-            let cur: Option<String> = row.try_get(currency_column(col).as_str())?;
+            let amount = row.int(col)?;
+            let cur = row.text(&currency_column(col))?;
             match amount {
                 Some(units) => Value::Money(Decimal { units, scale }, cur.unwrap_or_else(|| "IRR".into())),
                 None => Value::Null,
             }
         }
-        Storage::Date => {
-            row.try_get::<Option<String>, _>(col)?.and_then(|s| parse_date(&s)).map(Value::Date).unwrap_or(Value::Null)
+        Storage::Date => row.text(col)?.and_then(|s| parse_date(&s)).map(Value::Date).unwrap_or(Value::Null),
+        Storage::Datetime => {
+            row.text(col)?.and_then(|s| parse_datetime(&s)).map(Value::Datetime).unwrap_or(Value::Null)
         }
-        Storage::Datetime => row
-            .try_get::<Option<String>, _>(col)?
-            .and_then(|s| parse_datetime(&s))
-            .map(Value::Datetime)
-            .unwrap_or(Value::Null),
         Storage::List => row
-            .try_get::<Option<String>, _>(col)?
+            .text(col)?
             .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
             .map(Value::List)
             .unwrap_or(Value::List(Vec::new())),
     })
+}
+
+/// Rows of one read: as the database driver returned them, or decoded from a single JSON value
+/// ([`RowRef::Json`]).
+pub(crate) enum Rows {
+    Db(Vec<AnyRow>),
+    /// Each row an array of values in the order of `columns`.
+    Json {
+        columns: HashMap<String, usize>,
+        rows: Vec<Vec<Json>>,
+    },
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Db(rows) => rows.len(),
+            Rows::Json { rows, .. } => rows.len(),
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Option<RowRef<'_>> {
+        match self {
+            Rows::Db(rows) => rows.get(i).map(RowRef::Db),
+            Rows::Json { columns, rows } => rows.get(i).map(|values| RowRef::Json { columns, values }),
+        }
+    }
+}
+
+/// One row of [`Rows`], read column by column by name.
+pub(crate) enum RowRef<'a> {
+    Db(&'a AnyRow),
+    Json { columns: &'a HashMap<String, usize>, values: &'a [Json] },
+}
+
+impl RowRef<'_> {
+    fn json(&self, col: &str) -> Result<Option<&Json>, sqlx::Error> {
+        match self {
+            RowRef::Db(_) => Ok(None),
+            RowRef::Json { columns, values } => {
+                let i = columns.get(col).ok_or_else(|| sqlx::Error::ColumnNotFound(col.to_string()))?;
+                Ok(values.get(*i).filter(|v| !v.is_null()))
+            }
+        }
+    }
+
+    /// A text column's value (a number where text was expected is read as its text).
+    pub fn text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+        match self {
+            RowRef::Db(row) => row.try_get(col),
+            RowRef::Json { .. } => Ok(self.json(col)?.map(|v| match v {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            })),
+        }
+    }
+
+    /// A column that is never NULL (`NOT NULL` in the schema).
+    pub fn text_required(&self, col: &str) -> Result<String, sqlx::Error> {
+        self.text(col)?.ok_or_else(|| sqlx::Error::ColumnDecode { index: col.to_string(), source: "NULL".into() })
+    }
+
+    /// A whole-number column's value.
+    pub fn int(&self, col: &str) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            RowRef::Db(row) => row.try_get(col),
+            RowRef::Json { .. } => match self.json(col)? {
+                None => Ok(None),
+                Some(v) => v.as_i64().map(Some).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: col.to_string(),
+                    source: format!("not a whole number: {v}").into(),
+                }),
+            },
+        }
+    }
 }
 
 /// The current instant in the stored text form.

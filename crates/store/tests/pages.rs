@@ -7,7 +7,12 @@ use peyvand_records::filter::parse_sort;
 use peyvand_store::records::ListQuery;
 use peyvand_store::{Db, Dialect, Error, backend_tests};
 
-backend_tests!(pages_over_one_instant, statistics_refreshed, pages_of_some_fields);
+backend_tests!(
+    pages_over_one_instant,
+    statistics_refreshed,
+    pages_of_some_fields,
+    a_page_reads_every_value_as_one_record_does
+);
 
 async fn pages_over_one_instant(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
@@ -104,4 +109,66 @@ async fn pages_of_some_fields(db: &Db) {
     assert_eq!(seen, (0..7).rev().map(|i| format!("City {i}")).collect::<Vec<_>>());
     let unknown = ListQuery { fields: Some(vec!["no_such_field".into()]), ..ListQuery::default() };
     assert!(matches!(db.list_records("contact", &unknown).await, Err(Error::Validation(_))));
+}
+
+/// A page is read in one piece on SQLite (one JSON value) and row by row elsewhere; a record read
+/// alone is always read row by row. Both give the same record, whatever the values hold.
+async fn a_page_reads_every_value_as_one_record_does(db: &Db) {
+    for field in [
+        serde_json::json!({"api_name": "budget", "type": "currency"}),
+        serde_json::json!({"api_name": "ratio", "type": "decimal"}),
+        serde_json::json!({"api_name": "active", "type": "boolean"}),
+        serde_json::json!({"api_name": "visits", "type": "integer", "indexed": true}),
+        serde_json::json!({"api_name": "since", "type": "date"}),
+        serde_json::json!({"api_name": "seen_at", "type": "datetime"}),
+        serde_json::json!({"api_name": "notes", "type": "long_text"}),
+    ] {
+        db.add_field(None, "contact", serde_json::from_value(field).expect("field")).await.expect("add field");
+    }
+    let inputs = [
+        serde_json::json!({
+            "first_name": "می‌خواهم \"نقل\" قول", "last_name": "back\\slash 😀",
+            "notes": "first line\nsecond\tline\r\nthird",
+            "emails": ["a@example.ir", "b@example.ir"], "phones": ["09121234567"], "tags": ["VIP", "ویژه"],
+            "budget": {"amount": "125000000", "currency": "IRR"}, "ratio": "3.25", "active": true,
+            "visits": 9007199254740993_i64, "since": "2024-03-20", "seen_at": "2025-01-02T03:04:05Z",
+        }),
+        serde_json::json!({"last_name": "تنها", "active": false, "visits": -4}),
+        serde_json::json!({"last_name": "{\"not\": [\"json\"]}", "city": "null"}),
+    ];
+    let mut ids = Vec::new();
+    for input in inputs {
+        let input = input.as_object().expect("an object").clone();
+        ids.push(db.create_record(None, "contact", &input, None).await.expect("create").0.id);
+    }
+    let obj = db.object("contact").await.expect("contact");
+    for sort in ["-visits", "visits", "last_name", ""] {
+        let query = ListQuery { sort: parse_sort(&obj, sort).expect("sort"), limit: Some(2), ..ListQuery::default() };
+        let mut page = db.list_records("contact", &query).await.expect("page");
+        let mut listed = page.records.clone();
+        while let Some(cursor) = page.next_cursor.take() {
+            let next = ListQuery { cursor: Some(cursor), ..query.clone() };
+            page = db.list_records("contact", &next).await.expect("next page");
+            listed.extend(page.records.clone());
+        }
+        assert_eq!(listed.len(), 3, "sorted by {sort:?}");
+        for r in &listed {
+            let alone = db.get_record("contact", &r.id, false).await.expect("get");
+            assert_eq!(serde_json::to_value(r).expect("json"), serde_json::to_value(&alone).expect("json"), "{sort:?}");
+        }
+        if sort == "-visits" {
+            let visits: Vec<_> = listed.iter().map(|r| r.fields["visits"].clone()).collect();
+            assert_eq!(
+                visits,
+                [serde_json::json!(9007199254740993_i64), serde_json::json!(-4), serde_json::Value::Null]
+            );
+        }
+    }
+    let first = db.get_record("contact", &ids[0], false).await.expect("first");
+    assert_eq!(first.fields["last_name"], "back\\slash 😀");
+    assert_eq!(first.fields["notes"], "first line\nsecond\tline\r\nthird");
+    assert_eq!(first.fields["emails"], serde_json::json!(["a@example.ir", "b@example.ir"]));
+    let titles = db.titles("contact", &ids).await.expect("titles");
+    assert_eq!(titles[&ids[1]], "تنها");
+    assert_eq!(titles[&ids[0]], first.title);
 }

@@ -273,10 +273,13 @@ async fn main() -> anyhow::Result<()> {
         let ran = target
             .run(&["import", "contact", &csv_text, "--map", "id=", "--map", "company=", "--dedupe-by", "emails"], None)
             .await?;
+        // The report reads "N rows in S s (ENCODING): created C, …".
         let imported = ran
             .stdout
-            .split_whitespace()
-            .find_map(|w| w.trim_matches(|c: char| !c.is_ascii_digit()).parse::<usize>().ok())
+            .split("created ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(0);
         if imported != total_contacts {
             bail!("the import created {imported} of {total_contacts} rows: {}", ran.stdout.trim());

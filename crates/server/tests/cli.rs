@@ -74,12 +74,13 @@ async fn binary_story(backend: Backend) {
 
     let mut server = peyvand()
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server");
-    let stdout = server.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    // The server logs to standard error, standard output being a command's own.
+    let logs = server.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(logs).lines();
     let addr = loop {
         let line = lines.next().expect("server printed its address").expect("line");
         if let Some(rest) = line.split("listening on http://").nth(1) {

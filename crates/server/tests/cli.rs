@@ -1,5 +1,5 @@
 //! The `peyvand` binary itself: help, migrate, user add, serve, and a graceful stop on SIGTERM,
-//! on SQLite and PostgreSQL.
+//! on SQLite and PostgreSQL; logs on standard error, a command's output on standard output.
 
 use peyvand_store::testing::{Backend, TestDb};
 use std::io::{BufRead, BufReader, Write};
@@ -112,6 +112,23 @@ async fn binary_story_sqlite() {
 #[tokio::test]
 async fn binary_story_postgres() {
     binary_story(Backend::Postgres).await;
+}
+
+/// A command's standard output is its own: an export to standard output of a database that is
+/// migrated first holds the CSV alone, the migration's log lines go to standard error.
+#[tokio::test]
+async fn logs_stay_out_of_standard_output() {
+    let Some(test_db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let out = peyvand()
+        .args(["export", "contact", "--columns", "last_name", "--database-url", &test_db.url])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "id,last_name\r\n", "the CSV and nothing else");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("applied migration"), "the logs are on standard error");
+    test_db.cleanup().await;
 }
 
 #[tokio::test]

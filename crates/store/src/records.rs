@@ -86,7 +86,7 @@ pub struct HistoryEntry {
 const SYSTEM_COLUMNS: &str = "id, version, created_at, updated_at, created_by, updated_by, deleted_at";
 
 fn select_list(object: &ObjectDef) -> String {
-    select_list_of(object, None)
+    select_columns(object, None).join(", ")
 }
 
 /// The live fields a read decodes: all, or those named and those the title is made of.
@@ -94,10 +94,6 @@ fn read_fields<'a>(object: &'a ObjectDef, only: Option<&'a [String]>) -> impl It
     object
         .live_fields()
         .filter(move |f| only.is_none_or(|names| names.contains(&f.api_name) || object.is_title_field(&f.api_name)))
-}
-
-fn select_list_of(object: &ObjectDef, only: Option<&[String]>) -> String {
-    select_columns(object, only).join(", ")
 }
 
 /// The columns a read of `object` selects, system columns first.
@@ -144,7 +140,7 @@ fn record_from_row_of(
     let record = Record {
         id: row.text_required("id")?,
         object: object.api_name.clone(),
-        version: row.int("version")?.unwrap_or(1),
+        version: row.int_required("version")?,
         title: title_of(object, &fields),
         created_at: row.text_required("created_at")?,
         updated_at: row.text_required("updated_at")?,

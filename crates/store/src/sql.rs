@@ -268,6 +268,10 @@ impl Rows {
     }
 }
 
+fn unexpected_null(col: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode { index: col.to_string(), source: "NULL in a column that is never NULL".into() }
+}
+
 /// One row of [`Rows`], read column by column by name.
 pub(crate) enum RowRef<'a> {
     Db(&'a AnyRow),
@@ -296,9 +300,14 @@ impl RowRef<'_> {
         }
     }
 
-    /// A column that is never NULL (`NOT NULL` in the schema).
+    /// A text column that is never NULL (`NOT NULL` in the schema).
     pub fn text_required(&self, col: &str) -> Result<String, sqlx::Error> {
-        self.text(col)?.ok_or_else(|| sqlx::Error::ColumnDecode { index: col.to_string(), source: "NULL".into() })
+        self.text(col)?.ok_or_else(|| unexpected_null(col))
+    }
+
+    /// A whole-number column that is never NULL.
+    pub fn int_required(&self, col: &str) -> Result<i64, sqlx::Error> {
+        self.int(col)?.ok_or_else(|| unexpected_null(col))
     }
 
     /// A whole-number column's value.

@@ -361,7 +361,7 @@ async fn fill(
     // One batch waits while one is written and the next is made: three in memory at most.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Batch, TransferError>>(1);
     let maker_opts = opts.clone();
-    std::thread::Builder::new()
+    let maker = std::thread::Builder::new()
         .name("generate".into())
         .spawn(move || make(dialect, &objects, &maker_opts, |batch| sender.blocking_send(batch).is_ok()))?;
     let mut made = Generated::default();
@@ -379,7 +379,11 @@ async fn fill(
         *total += written;
         progress(object, *total);
     }
-    Ok(made)
+    // The channel also closes when the maker panics: that is an error, not a smaller data set.
+    match tokio::task::spawn_blocking(move || maker.join()).await {
+        Ok(Ok(())) => Ok(made),
+        _ => Err(TransferError::Io(std::io::Error::other("the thread making the data stopped half-way"))),
+    }
 }
 
 /// Makes companies, their contacts and the contacts' activities in batches of `opts.batch`,

@@ -62,10 +62,7 @@ type Statement = Query<'static, Any, AnyArguments>;
 pub struct PreparedRecords {
     /// The new records' ids, in the order of the rows.
     pub ids: Vec<String>,
-    /// Records referred to: the target object (or `None` for users) → ids.
-    references: HashMap<Option<String>, HashSet<String>>,
-    /// Values of unique fields: field → keys.
-    unique: Vec<(FieldDef, HashSet<String>)>,
+    checks: BatchChecks,
     table: String,
     statements: Vec<Statement>,
 }
@@ -79,7 +76,7 @@ impl PreparedRecords {
         obj: &ObjectDef,
         rows: &[Vec<(&FieldDef, Value)>],
     ) -> Result<PreparedRecords> {
-        let (references, unique) = batch_checks(rows)?;
+        let checks = BatchChecks::of(rows)?;
         let ts = now();
         let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
         // Every column any row sets; the others stay NULL, as in a single create.
@@ -179,47 +176,53 @@ impl PreparedRecords {
             &["id", "topic", "object", "record_id", "payload_json", "created_at"],
             outbox_rows,
         ));
-        Ok(PreparedRecords { ids, references, unique, table: obj.table.clone(), statements })
+        Ok(PreparedRecords { ids, checks, table: obj.table.clone(), statements })
     }
 }
 
-/// What a batch's references and unique values must be checked against, found in the batch
-/// alone; a unique value that two rows share is an error here already.
-#[allow(clippy::type_complexity)]
-fn batch_checks(
-    rows: &[Vec<(&FieldDef, Value)>],
-) -> Result<(HashMap<Option<String>, HashSet<String>>, Vec<(FieldDef, HashSet<String>)>)> {
-    let mut references: HashMap<Option<String>, HashSet<String>> = HashMap::new();
-    let mut unique: HashMap<String, (FieldDef, HashSet<String>)> = HashMap::new();
-    for row in rows {
-        for (f, v) in row {
-            if let (FieldType::Relation | FieldType::User, Value::Text(id)) = (f.field_type, v) {
-                let target = match f.field_type {
-                    FieldType::User => Some(None),
-                    _ => f.options.target.clone().map(Some),
-                };
-                if let Some(target) = target {
-                    references.entry(target).or_default().insert(id.clone());
+/// What a batch must be checked for against the database.
+struct BatchChecks {
+    /// Records referred to: the target object (or `None` for users) → ids.
+    references: HashMap<Option<String>, HashSet<String>>,
+    /// Values of unique fields: field → keys.
+    unique: Vec<(FieldDef, HashSet<String>)>,
+}
+
+impl BatchChecks {
+    /// Found in the batch alone; a unique value that two rows share is an error here already.
+    fn of(rows: &[Vec<(&FieldDef, Value)>]) -> Result<BatchChecks> {
+        let mut references: HashMap<Option<String>, HashSet<String>> = HashMap::new();
+        let mut unique: HashMap<String, (FieldDef, HashSet<String>)> = HashMap::new();
+        for row in rows {
+            for (f, v) in row {
+                if let (FieldType::Relation | FieldType::User, Value::Text(id)) = (f.field_type, v) {
+                    let target = match f.field_type {
+                        FieldType::User => Some(None),
+                        _ => f.options.target.clone().map(Some),
+                    };
+                    if let Some(target) = target {
+                        references.entry(target).or_default().insert(id.clone());
+                    }
                 }
-            }
-            if f.unique && !v.is_null() {
-                let entry = unique.entry(f.id.clone()).or_insert_with(|| ((*f).clone(), HashSet::new()));
-                let keys: Vec<String> = match v {
-                    Value::List(items) => items.iter().map(|i| normalize(i)).collect(),
-                    other => vec![other.to_plain()],
-                };
-                for key in keys {
-                    if !entry.1.insert(key) {
-                        return Err(Error::Conflict {
-                            code: "not_unique",
-                            details: vec![FieldError::new(&f.api_name, "not_unique")],
-                        });
+                if f.unique && !v.is_null() {
+                    let entry = unique.entry(f.id.clone()).or_insert_with(|| ((*f).clone(), HashSet::new()));
+                    let keys: Vec<String> = match v {
+                        Value::List(items) => items.iter().map(|i| normalize(i)).collect(),
+                        other => vec![other.to_plain()],
+                    };
+                    for key in keys {
+                        if !entry.1.insert(key) {
+                            return Err(Error::Conflict {
+                                code: "not_unique",
+                                details: vec![FieldError::new(&f.api_name, "not_unique")],
+                            });
+                        }
                     }
                 }
             }
         }
+        Ok(BatchChecks { references, unique: unique.into_values().collect() })
     }
-    Ok((references, unique.into_values().collect()))
 }
 
 impl Db {
@@ -254,7 +257,7 @@ impl Db {
     /// References point at live records and active users, and unique values are free, for a batch.
     async fn check_prepared(&self, tx: &mut WriteTx, prepared: &PreparedRecords) -> Result<()> {
         let catalog = self.catalog().await?;
-        for (target, ids) in &prepared.references {
+        for (target, ids) in &prepared.checks.references {
             let (table, condition) = match target {
                 None => ("users".to_string(), "active = 1"),
                 Some(object) => match catalog.object(object) {
@@ -278,7 +281,7 @@ impl Db {
                 }
             }
         }
-        for (field, keys) in &prepared.unique {
+        for (field, keys) in &prepared.checks.unique {
             let keys: Vec<&String> = keys.iter().collect();
             for chunk in keys.chunks(500) {
                 let mut sql = if field.storage() == Storage::List {

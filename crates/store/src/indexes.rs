@@ -73,7 +73,19 @@ impl Db {
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .collect::<std::result::Result<_, sqlx::Error>>()?;
-        for (name, definition) in &pending {
+        let built = self.build_each(&pending).await;
+        if self.dialect() == Dialect::Sqlite && !pending.is_empty() {
+            // Back to the writer's settings, whether or not every build succeeded.
+            let mut tx = self.write_long().await?;
+            exec(&mut tx, "PRAGMA temp_store = MEMORY; PRAGMA threads = 0").await?;
+            tx.commit().await?;
+        }
+        built?;
+        Ok(pending.len())
+    }
+
+    async fn build_each(&self, pending: &[(String, String)]) -> Result<()> {
+        for (name, definition) in pending {
             let mut tx = self.write_long().await?;
             match self.dialect() {
                 // The writer keeps temporary data in memory (statement journals, see `connect_for`);
@@ -87,12 +99,7 @@ impl Db {
             sqlx::query("DELETE FROM deferred_indexes WHERE name = $1").bind(name.clone()).execute(&mut *tx.tx).await?;
             tx.commit().await?;
         }
-        if self.dialect() == Dialect::Sqlite && !pending.is_empty() {
-            let mut tx = self.write_long().await?;
-            exec(&mut tx, "PRAGMA temp_store = MEMORY; PRAGMA threads = 0").await?;
-            tx.commit().await?;
-        }
-        Ok(pending.len())
+        Ok(())
     }
 }
 
@@ -100,17 +107,11 @@ impl Db {
     /// The names of `table`'s indexes (those SQLite makes for a primary key or a `UNIQUE`
     /// constraint left out), sorted.
     pub async fn index_names(&self, table: &str) -> Result<Vec<String>> {
-        let query = match self.dialect() {
-            Dialect::Sqlite => {
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
-            }
-            Dialect::Postgres => {
-                "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema() \
-                 AND tablename = $1 AND indexdef NOT LIKE '%_pkey ON %' ORDER BY 1"
-            }
-        };
-        let rows = sqlx::query(query).bind(table.to_string()).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, sqlx::Error>>()?)
+        let mut conn = self.pool.acquire().await?;
+        let mut names: Vec<String> =
+            index_definitions(&mut conn, self.dialect(), table).await?.into_iter().map(|(name, _)| name).collect();
+        names.sort();
+        Ok(names)
     }
 }
 
@@ -122,27 +123,30 @@ async fn rows_up_to(tx: &mut WriteTx, table: &str, limit: i64) -> Result<i64> {
     Ok(row.try_get(0)?)
 }
 
-/// The name and defining statement of each non-unique index of `table` (primary keys and unique
-/// indexes left out).
-async fn non_unique_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {
+/// The name and defining statement of each index of `table`, without the ones that back a
+/// primary key or a constraint (SQLite's have no statement; PostgreSQL's are named after theirs).
+async fn index_definitions(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    table: &str,
+) -> Result<Vec<(String, String)>> {
     let query = match dialect {
-        // Indexes SQLite makes for constraints have no statement.
         Dialect::Sqlite => {
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL"
         }
         Dialect::Postgres => {
-            "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes \
-             WHERE schemaname = current_schema() AND tablename = $1"
+            "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename = $1 AND indexname NOT IN (SELECT conname FROM pg_constraint)"
         }
     };
-    let mut found = Vec::new();
-    for row in sqlx::query(query).bind(table.to_string()).fetch_all(&mut *tx.tx).await? {
-        let (name, definition): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        if !definition.trim_start().to_ascii_uppercase().starts_with("CREATE UNIQUE") {
-            found.push((name, definition));
-        }
-    }
-    Ok(found)
+    let rows = sqlx::query(query).bind(table.to_string()).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<std::result::Result<_, sqlx::Error>>()?)
+}
+
+/// The indexes of `table` that check nothing (unique ones left out).
+async fn non_unique_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {
+    let all = index_definitions(&mut tx.tx, dialect, table).await?;
+    Ok(all.into_iter().filter(|(_, d)| !d.trim_start().to_ascii_uppercase().starts_with("CREATE UNIQUE")).collect())
 }
 
 /// `CREATE INDEX …` as `CREATE INDEX IF NOT EXISTS …`, so building an index that is already there

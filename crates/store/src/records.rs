@@ -852,8 +852,8 @@ impl Db {
                 sql.bind(Bind::text(id.clone()));
             }
             sql.push(")");
-            let rows = self.fetch_rows(sql, &columns, "id").await?;
-            for row in (0..rows.len()).filter_map(|i| rows.get(i)) {
+            let rows = Rows::fetch(self, sql, &columns, "id").await?;
+            for row in rows.iter() {
                 let (r, _) = record_from_row_of(&obj, &row, Some(only))?;
                 out.insert(r.id, r.title);
             }
@@ -918,10 +918,10 @@ impl Db {
         order_by.push_str(if last_desc { "id DESC" } else { "id ASC" });
         sql.push(" ORDER BY ").push(&order_by);
         sql.push(" LIMIT ").bind(Bind::Int(Some(i64::from(limit) + 1)));
-        let rows = self.fetch_rows(sql, &columns, &order_by).await?;
+        let rows = Rows::fetch(self, sql, &columns, &order_by).await?;
         let shown = rows.len().min(limit as usize);
         let mut records = Vec::with_capacity(shown);
-        for row in (0..shown).filter_map(|i| rows.get(i)) {
+        for row in rows.iter().take(shown) {
             records.push(record_from_row_of(&obj, &row, only.as_deref())?.0);
         }
         let next_cursor = match (rows.len() > shown, shown.checked_sub(1).and_then(|last| rows.get(last))) {
@@ -929,28 +929,6 @@ impl Db {
             _ => None,
         };
         Ok(Page { records, next_cursor, total })
-    }
-
-    /// Runs `sql`, a query of `columns` ordered by `order_by`, and returns its rows. On SQLite
-    /// they come back as one JSON value (each row an array, in groups of at most 100 columns):
-    /// sqlx's SQLite driver hands each row from its worker thread to the task on its own, and a
-    /// page of 50 contacts read as one value ran 2.1 times as many pages a second (BENCHMARKS.md).
-    /// PostgreSQL's driver reads rows off the connection in the task, so they come as they are.
-    async fn fetch_rows(&self, sql: Sql, columns: &[String], order_by: &str) -> Result<Rows> {
-        if self.dialect() != Dialect::Sqlite {
-            return Ok(Rows::Db(sql.into_query().fetch_all(self.pool()).await?));
-        }
-        let groups: Vec<String> = columns.chunks(100).map(|c| format!("json_array({})", c.join(", "))).collect();
-        let mut wrapped =
-            Sql::new(&format!("SELECT json_group_array(json_array({}) ORDER BY {order_by}) FROM (", groups.join(", ")));
-        wrapped.push(&sql.text).push(") page");
-        wrapped.binds = sql.binds;
-        let text: Option<String> = wrapped.into_query().fetch_one(self.pool()).await?.try_get(0)?;
-        let grouped: Vec<Vec<Vec<Json>>> = serde_json::from_str(text.as_deref().unwrap_or("[]"))
-            .map_err(|e| sqlx::Error::Decode(format!("a page as JSON: {e}").into()))?;
-        let rows = grouped.into_iter().map(|groups| groups.into_iter().flatten().collect()).collect();
-        let columns = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
-        Ok(Rows::Json { columns, rows })
     }
 }
 

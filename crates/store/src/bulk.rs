@@ -3,25 +3,23 @@
 //! multi-row statements per batch instead of a dozen statements per record.
 
 use crate::records::{RECORD_EVENT_PAYLOAD, audit_changes, record_terms};
-use crate::sql::{Bind, Sql, field_columns, new_id, now, value_binds};
+use crate::sql::{Bind, Script, Sql, field_columns, new_id, now, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
 use peyvand_records::{FieldDef, FieldError, FieldType, ObjectDef, Storage, Value};
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, Row};
+use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
 
 /// Most placeholders in one statement (SQLite allows 32,766; PostgreSQL 65,535).
 const MAX_BINDS: usize = 30_000;
 
-/// Statements inserting rows of `columns`, as few as the placeholder limit allows.
-fn insert_statements(dialect: Dialect, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) -> Vec<Statement> {
+/// Adds to `script` the statements inserting rows of `columns`, as few as the placeholder limit
+/// allows.
+fn insert_statements(script: &mut Script, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) {
     let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
-    let mut statements = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut sql = Sql::for_dialect(dialect, &format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")));
+        let sql = script.statement(&format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")));
         for (i, row) in rows.by_ref().take(per_statement).enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" });
             for (j, b) in row.into_iter().enumerate() {
@@ -32,11 +30,7 @@ fn insert_statements(dialect: Dialect, table: &str, columns: &[&str], rows: Vec<
             }
             sql.push(")");
         }
-        // Not kept in the statement cache: each batch shape is a new statement of thousands of
-        // placeholders, and a hundred cached ones held hundreds of megabytes.
-        statements.push(sql.into_query().persistent(false));
     }
-    statements
 }
 
 /// Inserts rows of `columns` with as few statements as the placeholder limit allows.
@@ -47,13 +41,10 @@ pub(crate) async fn insert_multi(
     columns: &[&str],
     rows: Vec<Vec<Bind>>,
 ) -> Result<()> {
-    for statement in insert_statements(dialect, table, columns, rows) {
-        statement.execute(&mut *tx.tx).await?;
-    }
-    Ok(())
+    let mut script = Script::new(dialect, false);
+    insert_statements(&mut script, table, columns, rows);
+    Ok(script.execute(&mut tx.tx).await?)
 }
-
-type Statement = Query<'static, Any, AnyArguments>;
 
 /// New records of one object turned into the statements that write them (rows, multi-value
 /// index entries, search terms, audit entries, outbox events) and the checks they must pass,
@@ -62,9 +53,11 @@ type Statement = Query<'static, Any, AnyArguments>;
 pub struct PreparedRecords {
     /// The new records' ids, in the order of the rows.
     pub ids: Vec<String>,
+    /// When they were made (their `created_at` and `updated_at`).
+    pub(crate) made_at: String,
     checks: BatchChecks,
     table: String,
-    statements: Vec<Statement>,
+    script: Script,
 }
 
 impl PreparedRecords {
@@ -156,27 +149,26 @@ impl PreparedRecords {
             ]);
         }
         let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let mut statements = insert_statements(dialect, &obj.table, &column_refs, record_rows);
-        statements.extend(insert_statements(
-            dialect,
-            "record_values",
-            &["field_id", "value_norm", "record_id", "uniq"],
-            value_rows,
-        ));
-        statements.extend(insert_statements(dialect, "search_terms", &["term", "object", "record_id"], term_rows));
-        statements.extend(insert_statements(
-            dialect,
+        // One record's statements are cached and run again and again; a batch's are a new
+        // statement of thousands of placeholders each time, and a hundred cached ones held
+        // hundreds of megabytes.
+        let mut script = Script::new(dialect, rows.len() == 1);
+        insert_statements(&mut script, &obj.table, &column_refs, record_rows);
+        insert_statements(&mut script, "record_values", &["field_id", "value_norm", "record_id", "uniq"], value_rows);
+        insert_statements(&mut script, "search_terms", &["term", "object", "record_id"], term_rows);
+        insert_statements(
+            &mut script,
             "audit_log",
             &["id", "object", "record_id", "action", "actor", "at", "changes_json"],
             audit_rows,
-        ));
-        statements.extend(insert_statements(
-            dialect,
+        );
+        insert_statements(
+            &mut script,
             "outbox",
             &["id", "topic", "object", "record_id", "payload_json", "created_at"],
             outbox_rows,
-        ));
-        Ok(PreparedRecords { ids, checks, table: obj.table.clone(), statements })
+        );
+        Ok(PreparedRecords { ids, made_at: ts, checks, table: obj.table.clone(), script })
     }
 }
 
@@ -247,15 +239,20 @@ impl Db {
     /// Writes records prepared by [`PreparedRecords::new`] in `tx`, as [`Db::create_many`] does:
     /// references and unique values are checked against the database first.
     pub async fn write_prepared(&self, tx: &mut WriteTx, prepared: PreparedRecords) -> Result<Vec<String>> {
-        self.check_prepared(tx, &prepared).await?;
-        for statement in prepared.statements {
-            statement.execute(&mut *tx.tx).await?;
-        }
+        self.check_prepared(&mut tx.tx, &prepared).await?;
+        self.write_checked(tx, prepared).await
+    }
+
+    /// Writes records prepared by [`PreparedRecords::new`] and already checked by
+    /// [`Db::check_prepared`]; a unique value taken since is refused by the unique index.
+    pub(crate) async fn write_checked(&self, tx: &mut WriteTx, prepared: PreparedRecords) -> Result<Vec<String>> {
+        prepared.script.execute(&mut tx.tx).await?;
         Ok(prepared.ids)
     }
 
-    /// References point at live records and active users, and unique values are free, for a batch.
-    async fn check_prepared(&self, tx: &mut WriteTx, prepared: &PreparedRecords) -> Result<()> {
+    /// References point at live records and active users, and unique values are free, for a
+    /// batch, as seen on `conn` (a write transaction, or a reader before one begins).
+    pub(crate) async fn check_prepared(&self, conn: &mut AnyConnection, prepared: &PreparedRecords) -> Result<()> {
         let catalog = self.catalog().await?;
         for (target, ids) in &prepared.checks.references {
             let (table, condition) = match target {
@@ -275,7 +272,7 @@ impl Db {
                     sql.bind(Bind::text((*id).clone()));
                 }
                 sql.push(")");
-                let found: i64 = sql.into_query().persistent(false).fetch_one(&mut *tx.tx).await?.try_get(0)?;
+                let found: i64 = sql.into_query().persistent(false).fetch_one(&mut *conn).await?.try_get(0)?;
                 if found != chunk.len() as i64 {
                     return Err(Error::invalid(FieldError::new("reference", "invalid_reference")));
                 }
@@ -305,7 +302,7 @@ impl Db {
                     sql.bind(bind);
                 }
                 sql.push(")");
-                let taken: i64 = sql.into_query().persistent(false).fetch_one(&mut *tx.tx).await?.try_get(0)?;
+                let taken: i64 = sql.into_query().persistent(false).fetch_one(&mut *conn).await?.try_get(0)?;
                 if taken > 0 {
                     return Err(Error::Conflict {
                         code: "not_unique",

@@ -3,9 +3,10 @@
 //! rows and search terms in the same transaction.
 
 use crate::sql::{
-    Bind, RowRef, Rows, Sql, field_columns, new_id, now, operand_bind, read_value, read_value_of, value_binds,
+    Bind, RowRef, Rows, Script, Sql, field_columns, new_id, now, operand_bind, read_value, read_value_of, stored_value,
+    value_binds,
 };
-use crate::{Db, Dialect, Error, Result, WriteTx};
+use crate::{Db, Dialect, Error, PreparedRecords, Result, WriteTx};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
 use peyvand_records::normalize::{normalize, search_terms, to_latin_digits};
 use peyvand_records::{
@@ -14,7 +15,7 @@ use peyvand_records::{
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::HashMap;
 
 /// A record as the API shows it.
@@ -152,8 +153,20 @@ fn record_from_row_of(
     Ok((record, values))
 }
 
+/// `record` with these field values (API name → value) and the title they make.
+fn with_values(object: &ObjectDef, mut record: Record, values: &[(String, Value)]) -> Record {
+    record.fields = values.iter().map(|(name, v)| (name.clone(), v.to_json())).collect();
+    record.title = title_of(object, &record.fields);
+    record
+}
+
 /// Replaces the `record_values` rows of one list field for every record of the object.
-pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, field: &FieldDef) -> Result<()> {
+pub(crate) async fn rebuild_field_values(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    object: &ObjectDef,
+    field: &FieldDef,
+) -> Result<()> {
     sqlx::query("DELETE FROM record_values WHERE field_id = $1").bind(field.id.clone()).execute(&mut *tx.tx).await?;
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT id, deleted_at, {} FROM {} WHERE {} IS NOT NULL",
@@ -165,7 +178,7 @@ pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, f
         let id: String = row.try_get("id")?;
         let live = row.try_get::<Option<String>, _>("deleted_at")?.is_none();
         if let Value::List(items) = read_value(row, field)? {
-            insert_values(tx, field, &id, &items, live).await?;
+            insert_values(tx, dialect, field, &id, &items, live).await?;
         }
     }
     Ok(())
@@ -173,38 +186,41 @@ pub(crate) async fn rebuild_field_values(tx: &mut WriteTx, object: &ObjectDef, f
 
 async fn insert_values(
     tx: &mut WriteTx,
+    dialect: Dialect,
     field: &FieldDef,
     record_id: &str,
     items: &[String],
     live: bool,
 ) -> Result<()> {
+    let mut script = Script::new(dialect, true);
+    values_statement(&mut script, field, record_id, items, live);
+    script.execute(&mut tx.tx).await.map_err(|e| match Error::from(e) {
+        e if e.is_unique_violation() => {
+            Error::Conflict { code: "not_unique", details: vec![FieldError::new(&field.api_name, "not_unique")] }
+        }
+        e => e,
+    })
+}
+
+/// Adds to `script` the statement writing the `record_values` rows of a list field's items
+/// (each distinct normalized item once).
+fn values_statement(script: &mut Script, field: &FieldDef, record_id: &str, items: &[String], live: bool) {
     let mut seen = Vec::new();
     for item in items {
         let norm = normalize(item);
-        if seen.contains(&norm) {
-            continue;
+        if !seen.contains(&norm) {
+            seen.push(norm);
         }
-        let result =
-            sqlx::query("INSERT INTO record_values (field_id, value_norm, record_id, uniq) VALUES ($1, $2, $3, $4)")
-                .bind(field.id.clone())
-                .bind(norm.clone())
-                .bind(record_id.to_string())
-                .bind(i64::from(field.unique && live))
-                .execute(&mut *tx.tx)
-                .await;
-        match result.map_err(Error::from) {
-            Err(e) if e.is_unique_violation() => {
-                return Err(Error::Conflict {
-                    code: "not_unique",
-                    details: vec![FieldError::with(&field.api_name, "not_unique", json!({ "value": item }))],
-                });
-            }
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
-        seen.push(norm);
     }
-    Ok(())
+    if seen.is_empty() {
+        return;
+    }
+    let sql = script.statement("INSERT INTO record_values (field_id, value_norm, record_id, uniq) VALUES ");
+    for (i, norm) in seen.into_iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" }).bind(Bind::text(field.id.clone())).push(", ");
+        sql.bind(Bind::text(norm)).push(", ").bind(Bind::text(record_id)).push(", ");
+        sql.bind(Bind::Int(Some(i64::from(field.unique && live)))).push(")");
+    }
 }
 
 /// Search terms of a record: every word of its text, e-mail, phone and ID fields and tags.
@@ -243,22 +259,15 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
 }
 
 /// Writes a record's search terms, replacing its old ones unless it is new (`fresh`).
-async fn write_terms(
-    tx: &mut WriteTx,
-    object: &ObjectDef,
-    record_id: &str,
-    values: &[(String, Value)],
-    fresh: bool,
-) -> Result<()> {
+/// Adds to `script` the statements that (re)write a record's search terms; `fresh` for a new
+/// record, which has none to remove.
+fn terms_statements(script: &mut Script, object: &ObjectDef, record_id: &str, values: &[(String, Value)], fresh: bool) {
     if !fresh {
-        sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
-            .bind(record_id.to_string())
-            .execute(&mut *tx.tx)
-            .await?;
+        script.statement("DELETE FROM search_terms WHERE record_id = ").bind(Bind::text(record_id));
     }
     let terms = record_terms(object, values);
     for chunk in terms.chunks(100) {
-        let mut sql = Sql::new("INSERT INTO search_terms (term, object, record_id) VALUES ");
+        let sql = script.statement("INSERT INTO search_terms (term, object, record_id) VALUES ");
         for (i, term) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -266,45 +275,31 @@ async fn write_terms(
             sql.push("(").bind(Bind::text(term.clone())).push(", ").bind(Bind::text(object.api_name.clone()));
             sql.push(", ").bind(Bind::text(record_id)).push(")");
         }
-        sql.query().execute(&mut *tx.tx).await?;
     }
-    Ok(())
 }
 
-async fn write_audit(
-    tx: &mut WriteTx,
+/// Adds to `script` a change's audit entry and its outbox event, made at `at`.
+fn audit_statements(
+    script: &mut Script,
     object: &str,
     record_id: &str,
     action: &str,
     actor: Option<&str>,
+    at: &str,
     changes: &Json,
-) -> Result<()> {
-    let at = now();
+) {
     // The event and the audit entry share their id: the entry holds the change, so the event
     // does not copy it (that copy was a sixth of the database).
     let id = new_id();
-    sqlx::query("INSERT INTO audit_log (id, object, record_id, action, actor, at, changes_json) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(id.clone())
-        .bind(object.to_string())
-        .bind(record_id.to_string())
-        .bind(action.to_string())
-        .bind(actor.map(str::to_string))
-        .bind(at.clone())
-        .bind(changes.to_string())
-        .execute(&mut *tx.tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO outbox (id, topic, object, record_id, payload_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(format!("record.{}", past_tense(action)))
-    .bind(object.to_string())
-    .bind(record_id.to_string())
-    .bind(RECORD_EVENT_PAYLOAD)
-    .bind(at)
-    .execute(&mut *tx.tx)
-    .await?;
-    Ok(())
+    let sql =
+        script.statement("INSERT INTO audit_log (id, object, record_id, action, actor, at, changes_json) VALUES (");
+    sql.bind(Bind::text(id.clone())).push(", ").bind(Bind::text(object)).push(", ").bind(Bind::text(record_id));
+    sql.push(", ").bind(Bind::text(action)).push(", ").bind(Bind::Text(actor.map(str::to_string)));
+    sql.push(", ").bind(Bind::text(at)).push(", ").bind(Bind::text(changes.to_string())).push(")");
+    let sql = script.statement("INSERT INTO outbox (id, topic, object, record_id, payload_json, created_at) VALUES (");
+    sql.bind(Bind::text(id)).push(", ").bind(Bind::text(format!("record.{}", past_tense(action))));
+    sql.push(", ").bind(Bind::text(object)).push(", ").bind(Bind::text(record_id));
+    sql.push(", ").bind(Bind::text(RECORD_EVENT_PAYLOAD)).push(", ").bind(Bind::text(at)).push(")");
 }
 
 /// The payload of a record event: its change is the audit entry with the event's id.
@@ -322,7 +317,7 @@ pub(crate) fn audit_changes(values: &[(&FieldDef, Value)]) -> Json {
 }
 
 /// Checks that relation and user fields point at live records and active users.
-async fn check_references(tx: &mut WriteTx, db: &Db, values: &[(&FieldDef, Value)]) -> Result<()> {
+async fn check_references(conn: &mut AnyConnection, db: &Db, values: &[(&FieldDef, Value)]) -> Result<()> {
     let catalog = db.catalog().await?;
     let mut errors = Vec::new();
     for (field, value) in values {
@@ -338,7 +333,7 @@ async fn check_references(tx: &mut WriteTx, db: &Db, values: &[(&FieldDef, Value
         let condition = if table == "users" { "active = 1" } else { "deleted_at IS NULL" };
         let found = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {table} WHERE id = $1 AND {condition}")))
             .bind(id.clone())
-            .fetch_optional(&mut *tx.tx)
+            .fetch_optional(&mut *conn)
             .await?;
         if found.is_none() {
             errors.push(FieldError::with(&field.api_name, "invalid_reference", json!({ "id": id })));
@@ -347,26 +342,51 @@ async fn check_references(tx: &mut WriteTx, db: &Db, values: &[(&FieldDef, Value
     if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
 }
 
-/// Checks single-valued unique fields against other live records (the unique index is the
-/// backstop for races; this gives the clear per-field message).
+/// Checks unique fields against other live records (the unique indexes are the backstop for
+/// races; this gives the clear per-field message).
 async fn check_unique(
-    tx: &mut WriteTx,
+    conn: &mut AnyConnection,
     object: &ObjectDef,
     values: &[(&FieldDef, Value)],
     except: Option<&str>,
 ) -> Result<()> {
     let mut errors = Vec::new();
-    for (field, value) in values.iter().filter(|(f, v)| f.unique && !v.is_null() && f.storage() != Storage::List) {
-        let mut sql =
-            Sql::new(&format!("SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ", object.table, field.column));
-        sql.bind(operand_bind(field.storage(), value));
-        if let Some(id) = except {
-            sql.push(" AND id <> ").bind(Bind::text(id));
-        }
+    for (field, value) in values.iter().filter(|(f, v)| f.unique && !v.is_null()) {
+        let mut sql = if let Value::List(items) = value {
+            if items.is_empty() {
+                continue;
+            }
+            let mut sql = Sql::new("SELECT record_id, value_norm FROM record_values WHERE uniq = 1 AND field_id = ");
+            sql.bind(Bind::text(field.id.clone())).push(" AND value_norm IN (");
+            for (i, item) in items.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " }).bind(Bind::text(normalize(item)));
+            }
+            sql.push(")");
+            if let Some(id) = except {
+                sql.push(" AND record_id <> ").bind(Bind::text(id));
+            }
+            sql
+        } else {
+            let mut sql =
+                Sql::new(&format!("SELECT id FROM {} WHERE deleted_at IS NULL AND {} = ", object.table, field.column));
+            sql.bind(operand_bind(field.storage(), value));
+            if let Some(id) = except {
+                sql.push(" AND id <> ").bind(Bind::text(id));
+            }
+            sql
+        };
         sql.push(" LIMIT 1");
-        if let Some(row) = sql.query().fetch_optional(&mut *tx.tx).await? {
+        if let Some(row) = sql.query().fetch_optional(&mut *conn).await? {
             let other: String = row.try_get(0)?;
-            errors.push(FieldError::with(&field.api_name, "not_unique", json!({ "record": other })));
+            let details = match value {
+                Value::List(items) => {
+                    let norm: String = row.try_get(1)?;
+                    let item = items.iter().find(|i| normalize(i) == norm).cloned().unwrap_or(norm);
+                    json!({ "record": other, "value": item })
+                }
+                _ => json!({ "record": other }),
+            };
+            errors.push(FieldError::with(&field.api_name, "not_unique", details));
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(Error::Conflict { code: "not_unique", details: errors }) }
@@ -379,6 +399,10 @@ fn map_unique(e: Error) -> Error {
 impl Db {
     /// Creates a record. With an idempotency key, a retry of the same request by the same user
     /// returns the record made the first time (and `false`) instead of creating another.
+    ///
+    /// References and unique values are checked on a reader before the write begins (they need
+    /// not hold the writers' lock; the unique indexes refuse a value taken in between), and the
+    /// answer is made from the values written instead of read back.
     pub async fn create_record(
         &self,
         actor: Option<&str>,
@@ -388,6 +412,11 @@ impl Db {
     ) -> Result<(Record, bool)> {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
+        {
+            let mut reader = self.pool().acquire().await?;
+            check_references(&mut reader, self, &changes.values).await?;
+            check_unique(&mut reader, &obj, &changes.values, None).await?;
+        }
         let mut tx = self.write().await?;
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
             let prior =
@@ -406,7 +435,7 @@ impl Db {
                 return Ok((self.get_record(object, &prior_id, true).await?, false));
             }
         }
-        let id = self.create_in(&mut tx, actor, &obj, &changes.values).await?;
+        let (id, made_at) = self.insert_checked(&mut tx, actor, &obj, &changes.values).await?;
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
             sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(user.to_string())
@@ -419,7 +448,24 @@ impl Db {
                 .map_err(|e| map_unique(e.into()))?;
         }
         tx.commit().await?;
-        Ok((self.get_record(object, &id, false).await?, true))
+        let mut values = Vec::new();
+        for field in obj.live_fields() {
+            let given = changes.values.iter().find(|(f, _)| f.id == field.id).map_or(&Value::Null, |(_, v)| v);
+            values.push((field.api_name.clone(), stored_value(field, given)?));
+        }
+        let record = Record {
+            id,
+            object: obj.api_name.clone(),
+            version: 1,
+            title: String::new(),
+            created_at: made_at.clone(),
+            updated_at: made_at,
+            created_by: actor.map(str::to_string),
+            updated_by: actor.map(str::to_string),
+            deleted_at: None,
+            fields: Map::new(),
+        };
+        Ok((with_values(&obj, record, &values), true))
     }
 
     /// Inserts a validated new record inside `tx`, with its index rows, search terms, audit
@@ -431,45 +477,53 @@ impl Db {
         obj: &ObjectDef,
         values: &[(&FieldDef, Value)],
     ) -> Result<String> {
-        check_references(tx, self, values).await?;
-        check_unique(tx, obj, values, None).await?;
-        let id = new_id();
-        let ts = now();
-        let mut sql = Sql::new(&format!(
-            "INSERT INTO {} (id, version, created_at, updated_at, created_by, updated_by",
-            obj.table
-        ));
-        for (field, _) in values {
-            for c in field_columns(field) {
-                sql.push(", ").push(&c);
-            }
+        check_references(&mut tx.tx, self, values).await?;
+        check_unique(&mut tx.tx, obj, values, None).await?;
+        Ok(self.insert_checked(tx, actor, obj, values).await?.0)
+    }
+
+    /// Writes a new record whose references and unique values were checked: its row, index
+    /// rows, search terms, audit entry and outbox event, as one script (one trip on SQLite).
+    /// Returns its id and when it was made.
+    async fn insert_checked(
+        &self,
+        tx: &mut WriteTx,
+        actor: Option<&str>,
+        obj: &ObjectDef,
+        values: &[(&FieldDef, Value)],
+    ) -> Result<(String, String)> {
+        let prepared = PreparedRecords::new(self.dialect(), actor, obj, &[values.to_vec()])?;
+        let made_at = prepared.made_at.clone();
+        match self.write_checked(tx, prepared).await {
+            Ok(mut ids) => Ok((ids.pop().expect("one record prepared"), made_at)),
+            Err(e) if e.is_unique_violation() => Err(self.unique_details(tx, obj, values, None, e).await),
+            Err(e) => Err(e),
         }
-        sql.push(") VALUES (")
-            .bind(Bind::text(id.clone()))
-            .push(", 1, ")
-            .bind(Bind::text(ts.clone()))
-            .push(", ")
-            .bind(Bind::text(ts));
-        sql.push(", ")
-            .bind(Bind::Text(actor.map(str::to_string)))
-            .push(", ")
-            .bind(Bind::Text(actor.map(str::to_string)));
-        for (field, value) in values {
-            for b in value_binds(field, value) {
-                sql.push(", ").bind(b);
-            }
+    }
+
+    /// The error for a unique index's refusal: which field and which record hold the value, when
+    /// that can be found. A SQLite write transaction goes on after a failed statement and sees
+    /// its group's uncommitted records; a PostgreSQL one is aborted, and there the other record
+    /// is committed (the index waited for it), so a reader finds it.
+    async fn unique_details(
+        &self,
+        tx: &mut WriteTx,
+        obj: &ObjectDef,
+        values: &[(&FieldDef, Value)],
+        except: Option<&str>,
+        refused: Error,
+    ) -> Error {
+        let found = match self.dialect() {
+            Dialect::Sqlite => check_unique(&mut tx.tx, obj, values, except).await,
+            Dialect::Postgres => match self.pool().acquire().await {
+                Ok(mut reader) => check_unique(&mut reader, obj, values, except).await,
+                Err(e) => Err(e.into()),
+            },
+        };
+        match found {
+            Err(details @ Error::Conflict { .. }) => details,
+            _ => map_unique(refused),
         }
-        sql.push(")");
-        sql.query().execute(&mut *tx.tx).await.map_err(|e| map_unique(e.into()))?;
-        for (field, value) in values {
-            if let Value::List(items) = value {
-                insert_values(tx, field, &id, items, true).await?;
-            }
-        }
-        let owned: Vec<(String, Value)> = values.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
-        write_terms(tx, obj, &id, &owned, true).await?;
-        write_audit(tx, &obj.api_name, &id, "create", actor, &audit_changes(values)).await?;
-        Ok(id)
     }
 
     /// The id of a live record whose field holds `value` (for multi-valued fields: has it as a
@@ -560,7 +614,8 @@ impl Db {
     }
 
     /// Changes the named fields of a live record. With `expected_version`, a record changed by
-    /// someone else since it was read is refused with the conflict `version_conflict`.
+    /// someone else since it was read is refused with the conflict `version_conflict`. The
+    /// answer is the record as changed, made from what was read and written.
     pub async fn update_record(
         &self,
         actor: Option<&str>,
@@ -572,9 +627,9 @@ impl Db {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
-        self.update_in(&mut tx, actor, &obj, id, changes.values, expected_version).await?;
+        let record = self.update_in(&mut tx, actor, &obj, id, changes.values, expected_version).await?;
         tx.commit().await?;
-        self.get_record(object, id, false).await
+        Ok(record)
     }
 
     /// Applies the same changes to several live records, all or none.
@@ -635,7 +690,8 @@ impl Db {
         Ok(ids.len())
     }
 
-    /// Applies validated changes to a live record inside `tx` (see [`Db::update_record`]).
+    /// Applies validated changes to a live record inside `tx` (see [`Db::update_record`]) and
+    /// returns it as changed.
     pub async fn update_in(
         &self,
         tx: &mut WriteTx,
@@ -644,7 +700,9 @@ impl Db {
         id: &str,
         values_in: Vec<(&FieldDef, Value)>,
         expected_version: Option<i64>,
-    ) -> Result<()> {
+    ) -> Result<Record> {
+        // Locked from here to the end of the transaction (SQLite: the one writer; PostgreSQL:
+        // FOR UPDATE), so the version read is the version changed.
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
             select_list(obj),
@@ -672,48 +730,57 @@ impl Db {
             })
             .collect();
         if changed.is_empty() {
-            return Ok(());
+            return Ok(current);
         }
-        check_references(tx, self, &changed).await?;
-        check_unique(tx, obj, &changed, Some(id)).await?;
-        let mut sql = Sql::new(&format!("UPDATE {} SET version = version + 1, updated_at = ", obj.table));
-        sql.bind(Bind::text(now())).push(", updated_by = ").bind(Bind::Text(actor.map(str::to_string)));
+        check_references(&mut tx.tx, self, &changed).await?;
+        check_unique(&mut tx.tx, obj, &changed, Some(id)).await?;
+        let at = now();
+        let mut script = Script::new(self.dialect(), true);
+        let sql = script.statement(&format!("UPDATE {} SET version = version + 1, updated_at = ", obj.table));
+        sql.bind(Bind::text(at.clone())).push(", updated_by = ").bind(Bind::Text(actor.map(str::to_string)));
         for (field, value) in &changed {
             for (c, b) in field_columns(field).into_iter().zip(value_binds(field, value)) {
                 sql.push(", ").push(&c).push(" = ").bind(b);
             }
         }
-        sql.push(" WHERE id = ").bind(Bind::text(id)).push(" AND version = ").bind(Bind::Int(Some(current.version)));
-        let done = sql.query().execute(&mut *tx.tx).await.map_err(|e| map_unique(e.into()))?;
-        if done.rows_affected() != 1 {
-            return Err(Error::conflict("version_conflict"));
-        }
+        sql.push(" WHERE id = ").bind(Bind::text(id));
         // The search terms before the change: a change that leaves them as they were (a score,
         // a stage, a date) does not rewrite them (two statements fewer per update).
         let terms_before = record_terms(obj, &values);
         let mut audit = Vec::new();
         for (field, value) in &changed {
             if field.storage() == Storage::List {
-                sqlx::query("DELETE FROM record_values WHERE field_id = $1 AND record_id = $2")
-                    .bind(field.id.clone())
-                    .bind(id.to_string())
-                    .execute(&mut *tx.tx)
-                    .await?;
+                script
+                    .statement("DELETE FROM record_values WHERE field_id = ")
+                    .bind(Bind::text(field.id.clone()))
+                    .push(" AND record_id = ")
+                    .bind(Bind::text(id));
                 if let Value::List(items) = value {
-                    insert_values(tx, field, id, items, true).await?;
+                    values_statement(&mut script, field, id, items, true);
                 }
             }
             let old = current.fields.get(&field.api_name).cloned().unwrap_or(Json::Null);
             audit.push(json!({ "field": field.api_name, "old": old, "new": value.to_json() }));
+            let stored = stored_value(field, value)?;
             match values.iter_mut().find(|(n, _)| *n == field.api_name) {
-                Some(slot) => slot.1 = value.clone(),
-                None => values.push((field.api_name.clone(), value.clone())),
+                Some(slot) => slot.1 = stored,
+                None => values.push((field.api_name.clone(), stored)),
             }
         }
         if record_terms(obj, &values) != terms_before {
-            write_terms(tx, obj, id, &values, false).await?;
+            terms_statements(&mut script, obj, id, &values, false);
         }
-        write_audit(tx, &obj.api_name, id, "update", actor, &json!(audit)).await
+        audit_statements(&mut script, &obj.api_name, id, "update", actor, &at, &json!(audit));
+        if let Err(e) = script.execute(&mut tx.tx).await.map_err(Error::from) {
+            return Err(if e.is_unique_violation() {
+                self.unique_details(tx, obj, &changed, Some(id), e).await
+            } else {
+                e
+            });
+        }
+        let record =
+            Record { version: current.version + 1, updated_at: at, updated_by: actor.map(str::to_string), ..current };
+        Ok(with_values(obj, record, &values))
     }
 
     /// Moves a record to the trash.
@@ -731,7 +798,7 @@ impl Db {
                 "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3 AND deleted_at IS NULL",
                 obj.table
             )))
-            .bind(ts)
+            .bind(ts.clone())
             .bind(actor.map(str::to_string))
             .bind(id.to_string())
             .execute(&mut *tx.tx)
@@ -739,15 +806,11 @@ impl Db {
             if done.rows_affected() != 1 {
                 return Err(Error::NotFound(format!("{object} {id}")));
             }
-            sqlx::query("UPDATE record_values SET uniq = 0 WHERE record_id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx.tx)
-                .await?;
-            sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx.tx)
-                .await?;
-            write_audit(&mut tx, &obj.api_name, id, "delete", actor, &json!([])).await?;
+            let mut script = Script::new(self.dialect(), true);
+            script.statement("UPDATE record_values SET uniq = 0 WHERE record_id = ").bind(Bind::text(id.clone()));
+            script.statement("DELETE FROM search_terms WHERE record_id = ").bind(Bind::text(id.clone()));
+            audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
+            script.execute(&mut tx.tx).await?;
         }
         tx.commit().await?;
         Ok(ids.len())
@@ -770,7 +833,7 @@ impl Db {
         let (_, values) = record_from_row(&obj, &row)?;
         let typed: Vec<(&FieldDef, Value)> =
             values.iter().filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone()))).collect();
-        check_unique(&mut tx, &obj, &typed, Some(id)).await?;
+        check_unique(&mut tx.tx, &obj, &typed, Some(id)).await?;
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {} SET deleted_at = NULL, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
             obj.table
@@ -794,8 +857,10 @@ impl Db {
                     other => other,
                 })?;
         }
-        write_terms(&mut tx, &obj, id, &values, false).await?;
-        write_audit(&mut tx, &obj.api_name, id, "restore", actor, &json!([])).await?;
+        let mut script = Script::new(self.dialect(), true);
+        terms_statements(&mut script, &obj, id, &values, false);
+        audit_statements(&mut script, &obj.api_name, id, "restore", actor, &now(), &json!([]));
+        script.execute(&mut tx.tx).await?;
         tx.commit().await?;
         self.get_record(object, id, false).await
     }

@@ -397,7 +397,7 @@ async fn add_field_in(
                 }
                 sql.query().execute(&mut *tx.tx).await?;
                 if field.storage() == Storage::List {
-                    rebuild_field_values(tx, object, &field).await?;
+                    rebuild_field_values(tx, db.dialect(), object, &field).await?;
                 }
             }
             None if field.required => return Err(Error::conflict("required_needs_default")),
@@ -645,7 +645,7 @@ impl Db {
             check_no_duplicates(&mut tx, &obj, &new).await?;
         }
         if new.storage() == Storage::List && (converting || new.unique != old.unique || restoring) {
-            rebuild_field_values(&mut tx, &obj, &new).await?;
+            rebuild_field_values(&mut tx, self.dialect(), &obj, &new).await?;
         }
         create_indexes(&mut tx, self.dialect(), &obj.table, &new).await?;
         update_field_row(&mut tx, &new).await?;

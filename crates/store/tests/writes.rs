@@ -1,13 +1,20 @@
 //! Concurrent writers: on SQLite they share commits (group commit); on both backends each one
 //! keeps its own outcome — a writer that fails or gives up takes nothing of the others with it.
 
+use peyvand_records::FieldError;
 use peyvand_records::Value;
+use peyvand_records::access::Role;
 use peyvand_store::schema::NewField;
 use peyvand_store::{Db, Dialect, Error, backend_tests};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-backend_tests!(concurrent_writers_keep_their_own_outcome, short_writes_do_not_wait_for_a_long_one);
+backend_tests!(
+    concurrent_writers_keep_their_own_outcome,
+    short_writes_do_not_wait_for_a_long_one,
+    a_write_answers_with_the_record_as_read_back,
+    a_taken_unique_value_is_named_whichever_check_finds_it
+);
 
 async fn concurrent_writers_keep_their_own_outcome(db: &Db) {
     let code: NewField = serde_json::from_value(json!({
@@ -120,4 +127,105 @@ async fn short_writes_do_not_wait_for_a_long_one(db: &Db) {
     assert!(waited < Duration::from_millis(1_000), "the short write waited {waited:?} for the long one");
     assert!(db.get_record("contact", &id, false).await.is_ok(), "and it is stored when answered");
     long.await.expect("long writer");
+}
+
+/// Create and update answer with the record made from what they wrote, without reading it back;
+/// it must be exactly what a read gives, for every kind of value (normalized input included).
+async fn a_write_answers_with_the_record_as_read_back(db: &Db) {
+    for field in [
+        json!({"api_name": "budget", "type": "currency"}),
+        json!({"api_name": "ratio", "type": "decimal"}),
+        json!({"api_name": "active", "type": "boolean"}),
+        json!({"api_name": "visits", "type": "integer"}),
+        json!({"api_name": "stars", "type": "rating"}),
+        json!({"api_name": "since", "type": "date"}),
+        json!({"api_name": "seen_at", "type": "datetime"}),
+        json!({"api_name": "site", "type": "url"}),
+        json!({"api_name": "national_code", "type": "national_id"}),
+        json!({"api_name": "grade", "type": "select", "options": {"options": [{"value": "gold"}, {"value": "silver"}]}}),
+        json!({"api_name": "level", "type": "integer", "default_value": 3}),
+    ] {
+        db.add_field(None, "contact", serde_json::from_value(field).expect("field")).await.expect("add field");
+    }
+    let user = db.create_user("owner@example.ir", "مالک", Role::Agent, "x", "fa").await.expect("user");
+    let company = json!({"name": "شرکت كيان"});
+    let (company, _) =
+        db.create_record(Some(&user.id), "company", company.as_object().expect("map"), None).await.expect("company");
+    let input = json!({
+        "first_name": "علي", "last_name": "كريمي", "city": "",
+        "emails": ["Sara@Example.IR"], "phones": ["۰۹۱۲ ۱۲۳ ۴۵۶۷"], "tags": ["VIP", "ویژه"],
+        "budget": {"amount": "۱۲۵۰", "currency": "USD"}, "ratio": "۳٫۲۵", "active": true, "visits": "۴۲",
+        "stars": 4, "since": "1403-01-01", "seen_at": "2025-01-02T06:34:05.123456+03:30",
+        "site": "example.ir", "national_code": "0499370899", "grade": "gold",
+        "company": company.id, "owner": user.id,
+    });
+    let (created, fresh) =
+        db.create_record(Some(&user.id), "contact", input.as_object().expect("map"), None).await.expect("create");
+    assert!(fresh);
+    let read = db.get_record("contact", &created.id, false).await.expect("read");
+    assert_eq!(created, read, "a create answers with the record as stored");
+    assert_eq!(created.fields["level"], json!(3), "the default is in the answer");
+
+    let changes = json!({
+        "tags": [], "emails": ["a@example.ir", "b@example.ir"], "budget": null, "since": "2024-03-20",
+        "last_name": "رضایی", "active": false, "company": null, "visits": 43,
+    });
+    let updated = db
+        .update_record(None, "contact", &created.id, changes.as_object().expect("map"), Some(created.version))
+        .await
+        .expect("update");
+    let read = db.get_record("contact", &created.id, false).await.expect("read");
+    assert_eq!(updated, read, "an update answers with the record as stored");
+    assert_eq!(updated.version, created.version + 1);
+    assert_eq!(updated.title, "علي رضایی", "the title from the new values, letters as typed");
+    let same = db
+        .update_record(None, "contact", &created.id, changes.as_object().expect("map"), None)
+        .await
+        .expect("an update that changes nothing");
+    assert_eq!(same, read, "changing nothing answers with the record unchanged");
+}
+
+/// A unique value already taken is refused with the field named, whether the check before the
+/// write finds it or (two writers at once) only the unique index does; for single- and
+/// multi-valued fields alike.
+async fn a_taken_unique_value_is_named_whichever_check_finds_it(db: &Db) {
+    for field in [
+        json!({"api_name": "code", "type": "text", "unique": true}),
+        json!({"api_name": "cards", "type": "phone", "unique": true, "options": {"multiple": true}}),
+    ] {
+        db.add_field(None, "contact", serde_json::from_value(field).expect("field")).await.expect("add field");
+    }
+    let first = json!({"last_name": "یکم", "code": "A-1", "cards": ["09120000001"]});
+    db.create_record(None, "contact", first.as_object().expect("map"), None).await.expect("first");
+    let refused_field = |result: Result<_, Error>| match result {
+        Err(Error::Conflict { code: "not_unique", details }) => {
+            details.iter().map(|d: &FieldError| d.field.clone()).collect::<Vec<_>>()
+        }
+        other => panic!("expected a not_unique conflict, got {other:?}"),
+    };
+    let same_code = json!({"last_name": "دوم", "code": "A-1"});
+    let result = db.create_record(None, "contact", same_code.as_object().expect("map"), None).await;
+    assert_eq!(refused_field(result.map(|_| ())), ["code"]);
+    let same_card = json!({"last_name": "سوم", "cards": ["0912 000 0001", "09120000002"]});
+    let result = db.create_record(None, "contact", same_card.as_object().expect("map"), None).await;
+    assert_eq!(refused_field(result.map(|_| ())), ["cards"]);
+
+    // Two writers of the same new values at once: at most one check before the write can see the
+    // other, so the index refuses the loser, and the message still names the fields.
+    let mut writers = Vec::new();
+    for i in 0..2 {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            let input = json!({"last_name": format!("هم‌زمان {i}"), "code": "B-2", "cards": ["09120000003"]});
+            db.create_record(None, "contact", input.as_object().expect("map"), None).await.map(|_| ())
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for w in writers {
+        outcomes.push(w.await.expect("task"));
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    let refused = outcomes.into_iter().find(Result::is_err).expect("one refused");
+    let fields = refused_field(refused);
+    assert!(!fields.is_empty() && fields.iter().all(|f| f == "code" || f == "cards"), "{fields:?}");
 }

@@ -241,14 +241,15 @@ pub fn markdown(r: &Results) -> String {
         let s = &o.stats;
         let _ = writeln!(
             m,
-            "| {} ({}) | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} % | {} | {:.0} |",
+            "| {} ({}) | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {:.0} |",
             o.name,
             o.what,
             s.p50_ms,
             s.p95_ms,
             s.p99_ms,
             s.throughput,
-            s.throughput / http.max(1e-9) * 100.0,
+            // Not measured in a run with `--only` that leaves the ceiling out.
+            if http > 0.0 { format!("{:.0} %", s.throughput / http * 100.0) } else { "—".into() },
             s.errors,
             o.memory_after_mib
         );
@@ -330,5 +331,8 @@ mod tests {
         let md = markdown(&r);
         assert!(md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | 30 % | 0 | 30 |"), "{md}");
         assert!(md.contains("**no**"));
+        r.operations.retain(|o| o.name != "healthz");
+        let md = markdown(&r);
+        assert!(md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | — | 0 | 30 |"), "no ceiling, no ratio: {md}");
     }
 }

@@ -6,6 +6,7 @@ use crate::sql::{
     Bind, RowRef, Rows, Script, Sql, field_columns, new_id, now, operand_bind, read_value, read_value_of, stored_value,
     value_binds,
 };
+use crate::catalog::Catalog;
 use crate::{Db, Dialect, Error, PreparedRecords, Result, WriteTx};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
 use peyvand_records::normalize::{normalize, search_terms, to_latin_digits};
@@ -317,8 +318,10 @@ pub(crate) fn audit_changes(values: &[(&FieldDef, Value)]) -> Json {
 }
 
 /// Checks that relation and user fields point at live records and active users.
-async fn check_references(conn: &mut AnyConnection, db: &Db, values: &[(&FieldDef, Value)]) -> Result<()> {
-    let catalog = db.catalog().await?;
+///
+/// The catalog is the caller's: reading it may need a connection of the readers' pool, and a
+/// caller holding one of those while waiting for another can starve the pool.
+async fn check_references(conn: &mut AnyConnection, catalog: &Catalog, values: &[(&FieldDef, Value)]) -> Result<()> {
     let mut errors = Vec::new();
     for (field, value) in values {
         let Value::Text(id) = value else { continue };
@@ -410,11 +413,25 @@ impl Db {
         input: &Map<String, Json>,
         idempotency_key: Option<&str>,
     ) -> Result<(Record, bool)> {
+        let db = self.clone();
+        let (actor, object) = (actor.map(str::to_string), object.to_string());
+        let (input, key) = (input.clone(), idempotency_key.map(str::to_string));
+        self.on_writer(async move { db.create_here(actor.as_deref(), &object, &input, key.as_deref()).await }).await
+    }
+
+    async fn create_here(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        input: &Map<String, Json>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Record, bool)> {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
         {
+            let catalog = self.catalog().await?;
             let mut reader = self.pool().acquire().await?;
-            check_references(&mut reader, self, &changes.values).await?;
+            check_references(&mut reader, &catalog, &changes.values).await?;
             check_unique(&mut reader, &obj, &changes.values, None).await?;
         }
         let mut tx = self.write().await?;
@@ -435,7 +452,13 @@ impl Db {
                 return Ok((self.get_record(object, &prior_id, true).await?, false));
             }
         }
-        let (id, made_at) = self.insert_checked(&mut tx, actor, &obj, &changes.values).await?;
+        let (id, made_at) = match self.insert_checked(&mut tx, actor, &obj, &changes.values).await {
+            Ok(made) => made,
+            Err(e) => {
+                drop(tx);
+                return Err(self.named_conflict(e, &obj, &changes.values, None).await);
+            }
+        };
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
             sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(user.to_string())
@@ -477,7 +500,7 @@ impl Db {
         obj: &ObjectDef,
         values: &[(&FieldDef, Value)],
     ) -> Result<String> {
-        check_references(&mut tx.tx, self, values).await?;
+        check_references(&mut tx.tx, &*self.catalog().await?, values).await?;
         check_unique(&mut tx.tx, obj, values, None).await?;
         Ok(self.insert_checked(tx, actor, obj, values).await?.0)
     }
@@ -496,16 +519,16 @@ impl Db {
         let made_at = prepared.made_at.clone();
         match self.write_checked(tx, prepared).await {
             Ok(mut ids) => Ok((ids.pop().expect("one record prepared"), made_at)),
-            Err(e) if e.is_unique_violation() => Err(self.unique_details(tx, obj, values, None, e).await),
+            Err(e) if e.is_unique_violation() => Err(self.unique_refused(tx, obj, values, None, e).await),
             Err(e) => Err(e),
         }
     }
 
-    /// The error for a unique index's refusal: which field and which record hold the value, when
-    /// that can be found. A SQLite write transaction goes on after a failed statement and sees
-    /// its group's uncommitted records; a PostgreSQL one is aborted, and there the other record
-    /// is committed (the index waited for it), so a reader finds it.
-    async fn unique_details(
+    /// The error for a unique index's refusal inside `tx`. A SQLite write transaction goes on
+    /// after a failed statement and sees its group's uncommitted records, so there it names the
+    /// field and the record holding the value; a PostgreSQL one is aborted, and the caller that
+    /// owns it names the field after ending it ([`Db::named_conflict`]).
+    async fn unique_refused(
         &self,
         tx: &mut WriteTx,
         obj: &ObjectDef,
@@ -513,16 +536,33 @@ impl Db {
         except: Option<&str>,
         refused: Error,
     ) -> Error {
-        let found = match self.dialect() {
-            Dialect::Sqlite => check_unique(&mut tx.tx, obj, values, except).await,
-            Dialect::Postgres => match self.pool().acquire().await {
-                Ok(mut reader) => check_unique(&mut reader, obj, values, except).await,
-                Err(e) => Err(e.into()),
-            },
-        };
-        match found {
-            Err(details @ Error::Conflict { .. }) => details,
-            _ => map_unique(refused),
+        if self.dialect() == Dialect::Sqlite
+            && let Err(named @ Error::Conflict { .. }) = check_unique(&mut tx.tx, obj, values, except).await
+        {
+            return named;
+        }
+        map_unique(refused)
+    }
+
+    /// A `not_unique` conflict that does not say which field, named by a reader: called once the
+    /// write transaction has ended, so it holds no connection while waiting for another (the
+    /// record holding the value is committed: the index waited for it).
+    async fn named_conflict(
+        &self,
+        refused: Error,
+        obj: &ObjectDef,
+        values: &[(&FieldDef, Value)],
+        except: Option<&str>,
+    ) -> Error {
+        match &refused {
+            Error::Conflict { code: "not_unique", details } if details.is_empty() => {
+                let Ok(mut reader) = self.pool().acquire().await else { return refused };
+                match check_unique(&mut reader, obj, values, except).await {
+                    Err(named @ Error::Conflict { .. }) => named,
+                    _ => refused,
+                }
+            }
+            _ => refused,
         }
     }
 
@@ -624,10 +664,30 @@ impl Db {
         input: &Map<String, Json>,
         expected_version: Option<i64>,
     ) -> Result<Record> {
+        let db = self.clone();
+        let (actor, object, id, input) = (actor.map(str::to_string), object.to_string(), id.to_string(), input.clone());
+        self.on_writer(async move { db.update_here(actor.as_deref(), &object, &id, &input, expected_version).await })
+            .await
+    }
+
+    async fn update_here(
+        &self,
+        actor: Option<&str>,
+        object: &str,
+        id: &str,
+        input: &Map<String, Json>,
+        expected_version: Option<i64>,
+    ) -> Result<Record> {
         let obj = self.object(object).await?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
-        let record = self.update_in(&mut tx, actor, &obj, id, changes.values, expected_version).await?;
+        let record = match self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), expected_version).await {
+            Ok(record) => record,
+            Err(e) => {
+                drop(tx);
+                return Err(self.named_conflict(e, &obj, &changes.values, Some(id)).await);
+            }
+        };
         tx.commit().await?;
         Ok(record)
     }
@@ -732,7 +792,7 @@ impl Db {
         if changed.is_empty() {
             return Ok(current);
         }
-        check_references(&mut tx.tx, self, &changed).await?;
+        check_references(&mut tx.tx, &*self.catalog().await?, &changed).await?;
         check_unique(&mut tx.tx, obj, &changed, Some(id)).await?;
         let at = now();
         let mut script = Script::new(self.dialect(), true);
@@ -773,7 +833,7 @@ impl Db {
         audit_statements(&mut script, &obj.api_name, id, "update", actor, &at, &json!(audit));
         if let Err(e) = script.execute(&mut tx.tx).await.map_err(Error::from) {
             return Err(if e.is_unique_violation() {
-                self.unique_details(tx, obj, &changed, Some(id), e).await
+                self.unique_refused(tx, obj, &changed, Some(id), e).await
             } else {
                 e
             });

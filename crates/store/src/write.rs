@@ -25,6 +25,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
+/// The thread SQLite's short writes run on (see [`crate::Db::on_writer`]): a runtime of its own
+/// with nothing else to do, started on first use and shared by the process.
+pub(crate) fn writer_runtime() -> std::io::Result<&'static tokio::runtime::Handle> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    if let Some(handle) = RUNTIME.get() {
+        return Ok(handle);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    if RUNTIME.set(handle).is_ok() {
+        std::thread::Builder::new()
+            .name("peyvand-writer".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    }
+    Ok(RUNTIME.get().expect("set above or by another thread"))
+}
+
 /// The most writers one SQLite commit covers.
 const MAX_GROUP: usize = 64;
 

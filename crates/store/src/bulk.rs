@@ -264,7 +264,7 @@ impl Db {
             };
             let ids: Vec<&String> = ids.iter().collect();
             for chunk in ids.chunks(500) {
-                let mut sql = Sql::new(&format!("SELECT COUNT(*) FROM {table} WHERE {condition} AND id IN ("));
+                let mut sql = Sql::for_dialect(self.dialect(), &format!("SELECT COUNT(*) FROM {table} WHERE {condition} AND id IN ("));
                 for (i, id) in chunk.iter().enumerate() {
                     if i > 0 {
                         sql.push(", ");
@@ -282,11 +282,11 @@ impl Db {
             let keys: Vec<&String> = keys.iter().collect();
             for chunk in keys.chunks(500) {
                 let mut sql = if field.storage() == Storage::List {
-                    let mut sql = Sql::new("SELECT COUNT(*) FROM record_values WHERE uniq = 1 AND field_id = ");
+                    let mut sql = Sql::for_dialect(self.dialect(), "SELECT COUNT(*) FROM record_values WHERE uniq = 1 AND field_id = ");
                     sql.bind(Bind::text(field.id.clone())).push(" AND value_norm IN (");
                     sql
                 } else {
-                    Sql::new(&format!(
+                    Sql::for_dialect(self.dialect(), &format!(
                         "SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND {} IN (",
                         prepared.table, field.column
                     ))
@@ -320,7 +320,7 @@ impl Db {
     pub async fn imported_hashes(&self, tx: &mut WriteTx, hashes: &[String]) -> Result<HashSet<String>> {
         let mut found = HashSet::new();
         for chunk in hashes.chunks(500) {
-            let mut sql = Sql::new("SELECT row_hash FROM import_log WHERE row_hash IN (");
+            let mut sql = Sql::for_dialect(self.dialect(), "SELECT row_hash FROM import_log WHERE row_hash IN (");
             for (i, h) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -366,14 +366,14 @@ impl Db {
         let mut found = HashMap::new();
         for chunk in keys.chunks(500) {
             let mut sql = if field.storage() == Storage::List {
-                let mut sql = Sql::new(&format!(
+                let mut sql = Sql::for_dialect(self.dialect(), &format!(
                     "SELECT v.value_norm, v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = ",
                     obj.table
                 ));
                 sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
                 sql
             } else {
-                Sql::new(&format!(
+                Sql::for_dialect(self.dialect(), &format!(
                     "SELECT {c}, id FROM {t} WHERE deleted_at IS NULL AND {c} IN (",
                     c = field.column,
                     t = obj.table

@@ -969,7 +969,8 @@ impl Db {
         let columns = select_columns(&obj, Some(only));
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE id IN (", columns.join(", "), obj.table));
+            let mut sql =
+                Sql::for_dialect(self.dialect(), &format!("SELECT {} FROM {} WHERE id IN (", columns.join(", "), obj.table));
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");

@@ -333,6 +333,9 @@ mod tests {
         assert!(md.contains("**no**"));
         r.operations.retain(|o| o.name != "healthz");
         let md = markdown(&r);
-        assert!(md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | — | 0 | 30 |"), "no ceiling, no ratio: {md}");
+        assert!(
+            md.contains("| list_custom () | 6.00 | 12.00 | 12.00 | 3000 | — | 0 | 30 |"),
+            "no ceiling, no ratio: {md}"
+        );
     }
 }

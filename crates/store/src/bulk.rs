@@ -264,7 +264,10 @@ impl Db {
             };
             let ids: Vec<&String> = ids.iter().collect();
             for chunk in ids.chunks(500) {
-                let mut sql = Sql::for_dialect(self.dialect(), &format!("SELECT COUNT(*) FROM {table} WHERE {condition} AND id IN ("));
+                let mut sql = Sql::for_dialect(
+                    self.dialect(),
+                    &format!("SELECT COUNT(*) FROM {table} WHERE {condition} AND id IN ("),
+                );
                 for (i, id) in chunk.iter().enumerate() {
                     if i > 0 {
                         sql.push(", ");
@@ -282,14 +285,20 @@ impl Db {
             let keys: Vec<&String> = keys.iter().collect();
             for chunk in keys.chunks(500) {
                 let mut sql = if field.storage() == Storage::List {
-                    let mut sql = Sql::for_dialect(self.dialect(), "SELECT COUNT(*) FROM record_values WHERE uniq = 1 AND field_id = ");
+                    let mut sql = Sql::for_dialect(
+                        self.dialect(),
+                        "SELECT COUNT(*) FROM record_values WHERE uniq = 1 AND field_id = ",
+                    );
                     sql.bind(Bind::text(field.id.clone())).push(" AND value_norm IN (");
                     sql
                 } else {
-                    Sql::for_dialect(self.dialect(), &format!(
-                        "SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND {} IN (",
-                        prepared.table, field.column
-                    ))
+                    Sql::for_dialect(
+                        self.dialect(),
+                        &format!(
+                            "SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND {} IN (",
+                            prepared.table, field.column
+                        ),
+                    )
                 };
                 for (i, key) in chunk.iter().enumerate() {
                     if i > 0 {
@@ -366,18 +375,24 @@ impl Db {
         let mut found = HashMap::new();
         for chunk in keys.chunks(500) {
             let mut sql = if field.storage() == Storage::List {
-                let mut sql = Sql::for_dialect(self.dialect(), &format!(
-                    "SELECT v.value_norm, v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = ",
-                    obj.table
-                ));
+                let mut sql = Sql::for_dialect(
+                    self.dialect(),
+                    &format!(
+                        "SELECT v.value_norm, v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = ",
+                        obj.table
+                    ),
+                );
                 sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
                 sql
             } else {
-                Sql::for_dialect(self.dialect(), &format!(
-                    "SELECT {c}, id FROM {t} WHERE deleted_at IS NULL AND {c} IN (",
-                    c = field.column,
-                    t = obj.table
-                ))
+                Sql::for_dialect(
+                    self.dialect(),
+                    &format!(
+                        "SELECT {c}, id FROM {t} WHERE deleted_at IS NULL AND {c} IN (",
+                        c = field.column,
+                        t = obj.table
+                    ),
+                )
             };
             for (i, key) in chunk.iter().enumerate() {
                 if i > 0 {

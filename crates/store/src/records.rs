@@ -2,11 +2,11 @@
 //! pagination, and history. Each change writes its audit entry, outbox event, multi-value index
 //! rows and search terms in the same transaction.
 
+use crate::catalog::Catalog;
 use crate::sql::{
     Bind, RowRef, Rows, Script, Sql, field_columns, new_id, now, operand_bind, read_value, read_value_of, stored_value,
     value_binds,
 };
-use crate::catalog::Catalog;
 use crate::{Db, Dialect, Error, PreparedRecords, Result, WriteTx};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
 use peyvand_records::normalize::{normalize, search_terms, to_latin_digits};
@@ -969,8 +969,10 @@ impl Db {
         let columns = select_columns(&obj, Some(only));
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut sql =
-                Sql::for_dialect(self.dialect(), &format!("SELECT {} FROM {} WHERE id IN (", columns.join(", "), obj.table));
+            let mut sql = Sql::for_dialect(
+                self.dialect(),
+                &format!("SELECT {} FROM {} WHERE id IN (", columns.join(", "), obj.table),
+            );
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");

@@ -26,20 +26,30 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 /// The thread SQLite's short writes run on (see [`crate::Db::on_writer`]): a runtime of its own
-/// with nothing else to do, started on first use and shared by the process.
-pub(crate) fn writer_runtime() -> std::io::Result<&'static tokio::runtime::Handle> {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    if let Some(handle) = RUNTIME.get() {
-        return Ok(handle);
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let handle = runtime.handle().clone();
-    if RUNTIME.set(handle).is_ok() {
-        std::thread::Builder::new()
-            .name("peyvand-writer".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-    }
-    Ok(RUNTIME.get().expect("set above or by another thread"))
+/// with nothing else to do, started on first use and shared by the process. The runtime is made
+/// on its thread, once (writers arriving together wait for the first to start it): a runtime
+/// made and then dropped by a writer that lost the race would panic inside the request's task.
+pub(crate) fn writer_runtime() -> Result<&'static tokio::runtime::Handle, String> {
+    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Handle, String>> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let (started, handle) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("peyvand-writer".into())
+                .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => {
+                        let _ = started.send(Ok(runtime.handle().clone()));
+                        runtime.block_on(std::future::pending::<()>())
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(e.to_string()));
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            handle.recv().map_err(|e| e.to_string())?
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The most writers one SQLite commit covers.
@@ -289,5 +299,35 @@ impl Writers {
             writers: self.counts.writers.load(Ordering::Relaxed),
             commits: self.counts.commits.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Writers arriving together at the first write all get the one writers' runtime, and
+    /// none of them panics (a runtime dropped inside a task does).
+    #[test]
+    fn writers_arriving_together_share_one_writer_runtime() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().expect("runtime");
+        let (first, ran) = runtime.block_on(async {
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+            let mut tasks = Vec::new();
+            for _ in 0..8 {
+                let barrier = barrier.clone();
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    super::writer_runtime().map(|h| h as *const tokio::runtime::Handle as usize)
+                }));
+            }
+            let mut seen = Vec::new();
+            for task in tasks {
+                seen.push(task.await.expect("no writer panicked").expect("the runtime started"));
+            }
+            assert!(seen.windows(2).all(|w| w[0] == w[1]), "one runtime: {seen:?}");
+            let handle = super::writer_runtime().expect("started");
+            (seen[0], handle.spawn(async { 6 * 7 }).await.expect("runs tasks"))
+        });
+        assert_ne!(first, 0);
+        assert_eq!(ran, 42);
     }
 }

@@ -6,15 +6,16 @@ use crate::decode::{Utf8Reader, by_name, check_text, detect};
 use crate::{TransferError, mapping};
 use peyvand_records::jalali::parse_form_date;
 use peyvand_records::value::format_date;
-use peyvand_records::{FieldDef, FieldError, FieldType, Mode, ObjectDef, Storage, validate};
+use peyvand_records::{FieldDef, FieldError, FieldType, Mode, ObjectDef, Storage, Value, validate};
 use peyvand_store::records::Savepoint;
-use peyvand_store::{Db, Error as StoreError, WriteTx};
+use peyvand_store::{Db, Dialect, Error as StoreError, PreparedRecords, WriteTx};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// What to do with a row whose de-duplication key matches a live record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -181,6 +182,7 @@ fn scan(path: &Path) -> Result<(Vec<u8>, bool), TransferError> {
     Ok((head, valid))
 }
 
+#[derive(Clone)]
 struct Column {
     name: String,
     field: Option<FieldDef>,
@@ -272,28 +274,15 @@ impl Context<'_> {
         text: &str,
         create: bool,
     ) -> Result<Option<Json>, StoreError> {
+        if field.field_type != FieldType::Relation || field.storage() == Storage::List {
+            return Ok(plain_cell_value(field, text, &self.users));
+        }
         let text = crate::export::unguard(text.trim());
-        Ok(Some(match field.field_type {
-            _ if field.storage() == Storage::List => json!(members(text)),
-            FieldType::Relation => {
-                let target = field.options.target.clone().unwrap_or_default();
-                match self.resolve(tx, &target, text, create).await? {
-                    Some(id) => json!(id),
-                    None if !create && self.opts.create_related => return Ok(None),
-                    None => json!(text),
-                }
-            }
-            FieldType::User => match self.users.get(&text.to_lowercase()) {
-                Some(id) => json!(id),
-                None => json!(text),
-            },
-            FieldType::Date => parse_form_date(text).map(|d| json!(format_date(d))).unwrap_or(json!(text)),
-            FieldType::Boolean => match peyvand_records::normalize::normalize(text).as_str() {
-                "yes" | "true" | "1" | "y" | "بله" | "آری" => json!(true),
-                "no" | "false" | "0" | "n" | "خیر" | "نه" => json!(false),
-                _ => json!(text),
-            },
-            _ => json!(text),
+        let target = field.options.target.clone().unwrap_or_default();
+        Ok(Some(match self.resolve(tx, &target, text, create).await? {
+            Some(id) => json!(id),
+            None if !create && self.opts.create_related => return Ok(None),
+            None => json!(text),
         }))
     }
 
@@ -320,6 +309,40 @@ impl Context<'_> {
         }
         Ok(Some(input))
     }
+}
+
+/// The API value of one cell for a field that needs no look-up in the database (anything but a
+/// relation; users are looked up in `users`, e-mail → id); `None` for a relation.
+fn plain_cell_value(field: &FieldDef, text: &str, users: &HashMap<String, String>) -> Option<Json> {
+    let text = crate::export::unguard(text.trim());
+    Some(match field.field_type {
+        _ if field.storage() == Storage::List => json!(members(text)),
+        FieldType::Relation => return None,
+        FieldType::User => match users.get(&text.to_lowercase()) {
+            Some(id) => json!(id),
+            None => json!(text),
+        },
+        FieldType::Date => parse_form_date(text).map(|d| json!(format_date(d))).unwrap_or(json!(text)),
+        FieldType::Boolean => match peyvand_records::normalize::normalize(text).as_str() {
+            "yes" | "true" | "1" | "y" | "بله" | "آری" => json!(true),
+            "no" | "false" | "0" | "n" | "خیر" | "نه" => json!(false),
+            _ => json!(text),
+        },
+        _ => json!(text),
+    })
+}
+
+/// The API input of a row when no cell needs the database (see [`plain_cell_value`]).
+fn plain_row_input(columns: &[Column], cells: &[String], users: &HashMap<String, String>) -> Option<Map<String, Json>> {
+    let mut input = Map::new();
+    for (c, cell) in columns.iter().zip(cells) {
+        let Some(field) = &c.field else { continue };
+        if cell.trim().is_empty() {
+            continue;
+        }
+        input.insert(field.api_name.clone(), plain_cell_value(field, cell, users)?);
+    }
+    Some(input)
 }
 
 fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
@@ -450,38 +473,34 @@ pub async fn import_csv(
         .collect();
 
     let single_tx = opts.all_or_nothing || opts.dry_run;
+    let reader = Reader {
+        object: object.clone(),
+        columns: columns.clone(),
+        users: cx.users.clone(),
+        dialect: db.dialect(),
+        actor: actor.map(str::to_string),
+        batch_size: opts.batch_size.max(1),
+    };
+    // One batch waits while one is written and the next is read: three in memory at most.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadBatch>(1);
+    let reading = std::thread::Builder::new()
+        .name("import-read".into())
+        .spawn(move || reader.read(records, |batch| sender.blocking_send(batch).is_ok()))?;
     let mut tx = db.write_long().await?;
-    let mut batch: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut row_no = 1usize;
-    for record in records {
-        row_no += 1;
-        cx.report.rows += 1;
-        match record {
-            Ok(cells) => batch.push((row_no, cells)),
-            Err(e) => {
-                cx.report.failed += 1;
-                cx.fail(RowError {
-                    row: row_no,
-                    column: None,
-                    field: None,
-                    code: "malformed_row".into(),
-                    value: Some(e),
-                });
-            }
+    // Returning early drops the receiver, which stops the reader at its next batch.
+    while let Some(batch) = receiver.recv().await {
+        import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), batch).await?;
+        if !single_tx {
+            tx.commit().await?;
+            tx = db.write_long().await?;
         }
-        if batch.len() >= opts.batch_size.max(1) {
-            import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), std::mem::take(&mut batch)).await?;
-            if !single_tx {
-                tx.commit().await?;
-                tx = db.write_long().await?;
-            }
-        }
-        if cx.report.rows.is_multiple_of(1000) {
-            progress(cx.report.rows);
-        }
+        progress(cx.report.rows);
     }
-    import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), batch).await?;
-    progress(cx.report.rows);
+    // The channel also closes when the reader panics: that is an error, not a shorter file.
+    match tokio::task::spawn_blocking(move || reading.join()).await {
+        Ok(Ok(())) => {}
+        _ => return Err(TransferError::Io(std::io::Error::other("the thread reading the file stopped half-way"))),
+    }
     let rolled_back = opts.dry_run || (opts.all_or_nothing && cx.report.failed > 0);
     let keep = !rolled_back;
     if keep {
@@ -517,29 +536,53 @@ fn build_columns(object: &ObjectDef, headers: &[String], opts: &ImportOptions) -
 
 /// Rows that cannot be imported at all (wrong number of cells, an oversized cell) are counted
 /// and reported, empty rows skipped; returns whether the row was dealt with here.
-fn basic_check(cx: &mut Context<'_>, columns: &[Column], row_no: usize, cells: &[String]) -> bool {
+/// What keeps a row from being imported before its values are looked at.
+enum Problem {
+    Failed(RowError),
+    /// Every cell empty.
+    Empty,
+}
+
+fn row_problem(columns: &[Column], row_no: usize, cells: &[String]) -> Option<Problem> {
     if cells.len() != columns.len() && !(cells.len() == 1 && cells[0].trim().is_empty()) {
-        cx.report.failed += 1;
         let value = Some(format!("{} of {} columns", cells.len(), columns.len()));
-        cx.fail(RowError { row: row_no, column: None, field: None, code: "wrong_column_count".into(), value });
-        return true;
+        return Some(Problem::Failed(RowError {
+            row: row_no,
+            column: None,
+            field: None,
+            code: "wrong_column_count".into(),
+            value,
+        }));
     }
     if cells.iter().all(|c| c.trim().is_empty()) {
-        cx.report.skipped += 1;
-        return true;
+        return Some(Problem::Empty);
     }
     if let Some((i, _)) = cells.iter().enumerate().find(|(_, c)| c.chars().count() > MAX_CELL_CHARS) {
-        cx.report.failed += 1;
-        cx.fail(RowError {
+        return Some(Problem::Failed(RowError {
             row: row_no,
             column: Some(columns[i].name.clone()),
             field: None,
             code: "cell_too_large".into(),
             value: None,
-        });
-        return true;
+        }));
     }
-    false
+    None
+}
+
+/// Counts and reports a row's problem; whether it had one.
+fn basic_check(cx: &mut Context<'_>, columns: &[Column], row_no: usize, cells: &[String]) -> bool {
+    match row_problem(columns, row_no, cells) {
+        None => false,
+        Some(Problem::Empty) => {
+            cx.report.skipped += 1;
+            true
+        }
+        Some(Problem::Failed(e)) => {
+            cx.report.failed += 1;
+            cx.fail(e);
+            true
+        }
+    }
 }
 
 /// The de-duplication key of a row's input, as the store indexes it, when the fast path can
@@ -555,10 +598,100 @@ fn dedupe_key(key: &FieldDef, input: &Map<String, Json>) -> Option<String> {
     }
 }
 
-/// A row on the fast path: its number, cells, hash and API input.
-type NewRow = (usize, Vec<String>, String, Map<String, Json>);
+/// A row on the fast path: its number, cells, hash, API input and the reader's validation.
+type NewRow = (usize, Vec<String>, String, Map<String, Json>, Checked);
 
-/// Imports a batch: rows that are plainly new records go in together with a few statements;
+/// A batch of rows as the reading thread hands it over, with what it could work out without
+/// the database.
+struct ReadBatch {
+    rows: Vec<ReadRow>,
+    /// The rows found [`Checked::Valid`], in order, as new records; `None` when there are none or
+    /// two of them share a unique value.
+    prepared: Option<PreparedRecords>,
+}
+
+struct ReadRow {
+    row_no: usize,
+    /// The row's cells, or why it could not be read.
+    cells: Result<Vec<String>, String>,
+    /// For a row without a [`Problem`]: its hash, and its input when no cell needs the database.
+    work: Option<RowWork>,
+}
+
+struct RowWork {
+    hash: String,
+    input: Option<Map<String, Json>>,
+    checked: Checked,
+}
+
+/// A row's input validated as a new record.
+enum Checked {
+    /// Not validated: no input (a cell needs the database).
+    No,
+    Valid,
+    Invalid(Vec<FieldError>),
+}
+
+/// What the reading thread needs: the rows' meaning without the database.
+struct Reader {
+    object: Arc<ObjectDef>,
+    columns: Vec<Column>,
+    users: HashMap<String, String>,
+    dialect: Dialect,
+    actor: Option<String>,
+    batch_size: usize,
+}
+
+impl Reader {
+    /// Reads `records` (the file's rows after the header, row 2 on) in batches, each handed to
+    /// `send` until it returns false (the importer stopped). Reading, checking, hashing,
+    /// validating and preparing a batch took about a quarter of an import's time, and the
+    /// writer waited for them.
+    fn read(self, records: Rows, mut send: impl FnMut(ReadBatch) -> bool) {
+        let mut rows = Vec::with_capacity(self.batch_size);
+        for (i, record) in records.enumerate() {
+            rows.push((i + 2, record));
+            if rows.len() >= self.batch_size && !send(self.batch(std::mem::take(&mut rows))) {
+                return;
+            }
+        }
+        if !rows.is_empty() {
+            send(self.batch(rows));
+        }
+    }
+
+    fn batch(&self, rows: Vec<(usize, Result<Vec<String>, String>)>) -> ReadBatch {
+        let mut read = Vec::with_capacity(rows.len());
+        let mut valid = Vec::new();
+        for (row_no, cells) in rows {
+            let work = match &cells {
+                Ok(c) if row_problem(&self.columns, row_no, c).is_none() => {
+                    let hash = row_hash(&self.object.api_name, &self.columns, c);
+                    let input = plain_row_input(&self.columns, c, &self.users);
+                    let checked = match input.as_ref().map(|i| validate(&self.object, i, Mode::Create)) {
+                        None => Checked::No,
+                        Some(Ok(changes)) => {
+                            valid.push(changes.values);
+                            Checked::Valid
+                        }
+                        Some(Err(errors)) => Checked::Invalid(errors),
+                    };
+                    Some(RowWork { hash, input, checked })
+                }
+                _ => None,
+            };
+            read.push(ReadRow { row_no, cells, work });
+        }
+        let prepared = match valid.is_empty() {
+            true => None,
+            false => PreparedRecords::new(self.dialect, self.actor.as_deref(), &self.object, &valid).ok(),
+        };
+        ReadBatch { rows: read, prepared }
+    }
+}
+
+/// Imports a batch: rows that are plainly new records go in together with a few statements
+/// (as the reading thread prepared them, when every row it prepared is still to be created);
 /// the rest (a match to de-duplicate, a related record to create, a row the batch refused) go
 /// one at a time under a savepoint.
 async fn import_batch(
@@ -567,37 +700,63 @@ async fn import_batch(
     object: &ObjectDef,
     columns: &[Column],
     dedupe: Option<&FieldDef>,
-    batch: Vec<(usize, Vec<String>)>,
+    batch: ReadBatch,
 ) -> Result<(), TransferError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
     let db = cx.db;
-    let mut candidates = Vec::with_capacity(batch.len());
-    for (row_no, cells) in batch {
-        if !basic_check(cx, columns, row_no, &cells) {
-            let hash = row_hash(&object.api_name, columns, &cells);
-            candidates.push((row_no, cells, hash));
+    let mut candidates = Vec::with_capacity(batch.rows.len());
+    for row in batch.rows {
+        cx.report.rows += 1;
+        match row.cells {
+            Err(e) => {
+                cx.report.failed += 1;
+                cx.fail(RowError {
+                    row: row.row_no,
+                    column: None,
+                    field: None,
+                    code: "malformed_row".into(),
+                    value: Some(e),
+                });
+            }
+            Ok(cells) => {
+                if !basic_check(cx, columns, row.row_no, &cells) {
+                    let work = row.work.expect("the reader works on every row without a problem");
+                    candidates.push((row.row_no, cells, work));
+                }
+            }
         }
     }
-    let hashes: Vec<String> = candidates.iter().map(|c| c.2.clone()).collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<String> = candidates.iter().map(|c| c.2.hash.clone()).collect();
     let done = db.imported_hashes(tx, &hashes).await?;
     let mut seen = std::collections::HashSet::new();
     let mut slow: Vec<(usize, Vec<String>)> = Vec::new();
     let mut fast: Vec<NewRow> = Vec::new();
-    for (row_no, cells, hash) in candidates {
-        if done.contains(&hash) || !seen.insert(hash.clone()) {
+    // Whether every row goes the fast way with the input the reader made: then its validation
+    // and its prepared records stand.
+    let mut as_read = true;
+    for (row_no, cells, work) in candidates {
+        if done.contains(&work.hash) || !seen.insert(work.hash.clone()) {
             cx.report.already_imported += 1;
+            as_read = false;
             continue;
         }
-        match cx.row_input(tx, columns, &cells, false).await? {
-            Some(input) => fast.push((row_no, cells, hash, input)),
+        let input = match work.input {
+            Some(input) => Some(input),
+            None => {
+                as_read = false;
+                cx.row_input(tx, columns, &cells, false).await?
+            }
+        };
+        match input {
+            Some(input) => fast.push((row_no, cells, work.hash, input, work.checked)),
             None => slow.push((row_no, cells)),
         }
     }
     // Rows that match a record (or an earlier row of this batch) on the de-duplication key.
     if let Some(key) = dedupe {
-        let keys: Vec<Option<String>> = fast.iter().map(|(_, _, _, input)| dedupe_key(key, input)).collect();
+        let keys: Vec<Option<String>> = fast.iter().map(|row| dedupe_key(key, &row.3)).collect();
         let present: Vec<String> = keys.iter().flatten().cloned().collect();
         let existing = db.find_many_by_value(tx, object, key, &present).await?;
         let mut first = std::collections::HashSet::new();
@@ -608,26 +767,47 @@ async fn import_batch(
                 (None, Storage::List | Storage::Text) => true,
                 (None, _) => row.3.get(&key.api_name).is_none(),
             };
-            if simple { kept.push(row) } else { slow.push((row.0, row.1)) }
+            if simple {
+                kept.push(row)
+            } else {
+                as_read = false;
+                slow.push((row.0, row.1))
+            }
         }
         fast = kept;
     }
     let mut valid = Vec::with_capacity(fast.len());
-    for (row_no, cells, hash, input) in fast {
-        match validate(object, &input, Mode::Create) {
-            Ok(changes) => valid.push((row_no, cells, hash, changes.values)),
-            Err(errors) => {
-                cx.report.failed += 1;
-                for e in row_errors(row_no, columns, &cells, errors) {
-                    cx.fail(e);
-                }
+    let prepared = if as_read { batch.prepared } else { None };
+    for (row_no, cells, hash, input, checked) in fast {
+        let errors = match (&prepared, checked) {
+            (Some(_), Checked::Valid) => {
+                valid.push((row_no, cells, hash, Vec::new()));
+                continue;
             }
+            (Some(_), Checked::Invalid(errors)) => errors,
+            _ => match validate(object, &input, Mode::Create) {
+                Ok(changes) => {
+                    valid.push((row_no, cells, hash, changes.values));
+                    continue;
+                }
+                Err(errors) => errors,
+            },
+        };
+        cx.report.failed += 1;
+        for e in row_errors(row_no, columns, &cells, errors) {
+            cx.fail(e);
         }
     }
     if !valid.is_empty() {
         db.savepoint(tx, Savepoint::Begin).await?;
-        let values: Vec<Vec<(&FieldDef, peyvand_records::Value)>> = valid.iter().map(|v| v.3.clone()).collect();
-        match db.create_many(tx, cx.actor, object, &values).await {
+        let written = match prepared {
+            Some(prepared) => db.write_prepared(tx, prepared).await,
+            None => {
+                let values: Vec<Vec<(&FieldDef, Value)>> = valid.iter().map(|v| v.3.clone()).collect();
+                db.create_many(tx, cx.actor, object, &values).await
+            }
+        };
+        match written {
             Ok(ids) => {
                 let logged: Vec<(String, String)> = valid.iter().zip(ids).map(|(v, id)| (v.2.clone(), id)).collect();
                 db.log_imported_rows(tx, &object.api_name, &logged).await?;

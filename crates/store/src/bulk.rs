@@ -253,7 +253,7 @@ impl Db {
     /// References point at live records and active users, and unique values are free, for a
     /// batch, as seen on `conn` (a write transaction, or a reader before one begins).
     pub(crate) async fn check_prepared(&self, conn: &mut AnyConnection, prepared: &PreparedRecords) -> Result<()> {
-        let catalog = self.catalog().await?;
+        let catalog = self.catalog_cached()?;
         for (target, ids) in &prepared.checks.references {
             let (table, condition) = match target {
                 None => ("users".to_string(), "active = 1"),

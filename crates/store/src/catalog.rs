@@ -108,6 +108,15 @@ impl Db {
         self.reload_catalog().await
     }
 
+    /// The catalog as last read, without asking the database whether it changed: for code
+    /// inside a write transaction, which on PostgreSQL holds a connection of the same pool (with
+    /// every connection held by a transaction waiting for one more, the pool starved for its
+    /// ten-second timeout). A write reads the catalog fresh before it begins.
+    pub(crate) fn catalog_cached(&self) -> Result<Arc<Catalog>> {
+        let guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+        Ok(guard.catalog.clone())
+    }
+
     /// Reads the catalog from the database now.
     pub async fn reload_catalog(&self) -> Result<Arc<Catalog>> {
         let mut conn = self.pool().acquire().await?;

@@ -500,7 +500,7 @@ impl Db {
         obj: &ObjectDef,
         values: &[(&FieldDef, Value)],
     ) -> Result<String> {
-        check_references(&mut tx.tx, &*self.catalog().await?, values).await?;
+        check_references(&mut tx.tx, &*self.catalog_cached()?, values).await?;
         check_unique(&mut tx.tx, obj, values, None).await?;
         Ok(self.insert_checked(tx, actor, obj, values).await?.0)
     }
@@ -792,7 +792,7 @@ impl Db {
         if changed.is_empty() {
             return Ok(current);
         }
-        check_references(&mut tx.tx, &*self.catalog().await?, &changed).await?;
+        check_references(&mut tx.tx, &*self.catalog_cached()?, &changed).await?;
         check_unique(&mut tx.tx, obj, &changed, Some(id)).await?;
         let at = now();
         let mut script = Script::new(self.dialect(), true);

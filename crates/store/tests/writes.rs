@@ -13,7 +13,8 @@ backend_tests!(
     concurrent_writers_keep_their_own_outcome,
     short_writes_do_not_wait_for_a_long_one,
     a_write_answers_with_the_record_as_read_back,
-    a_taken_unique_value_is_named_whichever_check_finds_it
+    a_taken_unique_value_is_named_whichever_check_finds_it,
+    writes_in_flight_never_wait_for_a_connection_to_read_the_catalog
 );
 
 async fn concurrent_writers_keep_their_own_outcome(db: &Db) {
@@ -228,4 +229,41 @@ async fn a_taken_unique_value_is_named_whichever_check_finds_it(db: &Db) {
     let refused = outcomes.into_iter().find(Result::is_err).expect("one refused");
     let fields = refused_field(refused);
     assert!(!fields.is_empty() && fields.iter().all(|f| f == "code" || f == "cards"), "{fields:?}");
+}
+
+/// A write in progress does not ask the pool for another connection to see whether the catalog
+/// changed: on PostgreSQL every open write transaction holds a connection of the one pool, and
+/// with all of them held by writes waiting for one more, the pool starved for its timeout. Here
+/// as many transactions as the pool has connections (SQLite: its one writer) outlive the
+/// catalog's cache and then create records, and must not wait.
+async fn writes_in_flight_never_wait_for_a_connection_to_read_the_catalog(db: &Db) {
+    let company = json!({"name": "هدف"});
+    let (company, _) =
+        db.create_record(None, "company", company.as_object().expect("map"), None).await.expect("company");
+    let obj = db.object("contact").await.expect("contact");
+    let writers = if db.dialect() == Dialect::Postgres { 16 } else { 1 };
+    let mut open = Vec::new();
+    for _ in 0..writers {
+        open.push(db.write().await.expect("write"));
+    }
+    // Longer than the catalog is trusted without asking the database (500 ms).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let last_name = obj.field("last_name").expect("last_name").clone();
+    let company_field = obj.field("company").expect("company").clone();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, mut tx) in open.into_iter().enumerate() {
+        let (db, obj, last_name, company_field, company_id) =
+            (db.clone(), obj.clone(), last_name.clone(), company_field.clone(), company.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let values = [(&last_name, Value::Text(format!("در راه {i}"))), (&company_field, Value::Text(company_id))];
+            let id = db.create_in(&mut tx, None, &obj, &values).await?;
+            tx.commit().await?;
+            Ok::<String, Error>(id)
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("a write with a reference, the catalog's cache expired");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "the writes waited {:?}", started.elapsed());
 }

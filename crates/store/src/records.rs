@@ -259,7 +259,6 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
     terms
 }
 
-/// Writes a record's search terms, replacing its old ones unless it is new (`fresh`).
 /// Adds to `script` the statements that (re)write a record's search terms; `fresh` for a new
 /// record, which has none to remove.
 fn terms_statements(script: &mut Script, object: &ObjectDef, record_id: &str, values: &[(String, Value)], fresh: bool) {

@@ -2,7 +2,7 @@
 //! search terms, audit entries and outbox events as one create at a time, written with a few
 //! multi-row statements per batch instead of a dozen statements per record.
 
-use crate::records::{RECORD_EVENT_PAYLOAD, audit_changes, record_terms};
+use crate::records::{MEMBER_COLUMNS, RECORD_EVENT_PAYLOAD, audit_changes, member_rows, record_terms};
 use crate::sql::{Bind, Script, Sql, field_columns, new_id, now, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
@@ -15,7 +15,7 @@ const MAX_BINDS: usize = 30_000;
 
 /// Adds to `script` the statements inserting rows of `columns`, as few as the placeholder limit
 /// allows.
-fn insert_statements(script: &mut Script, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) {
+pub(crate) fn insert_statements(script: &mut Script, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) {
     let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -111,18 +111,7 @@ impl PreparedRecords {
             record_rows.push(binds);
             for (f, v) in row {
                 if let Value::List(items) = v {
-                    let mut seen = HashSet::new();
-                    for item in items {
-                        let norm = normalize(item);
-                        if seen.insert(norm.clone()) {
-                            value_rows.push(vec![
-                                Bind::text(f.id.clone()),
-                                Bind::text(norm),
-                                Bind::text(id.clone()),
-                                Bind::Int(Some(i64::from(f.unique))),
-                            ]);
-                        }
-                    }
+                    value_rows.extend(member_rows(f, id, items, true));
                 }
             }
             let owned: Vec<(String, Value)> = row.iter().map(|(f, v)| (f.api_name.clone(), v.clone())).collect();
@@ -154,7 +143,7 @@ impl PreparedRecords {
         // hundreds of megabytes.
         let mut script = Script::new(dialect, rows.len() == 1);
         insert_statements(&mut script, &obj.table, &column_refs, record_rows);
-        insert_statements(&mut script, "record_values", &["field_id", "value_norm", "record_id", "uniq"], value_rows);
+        insert_statements(&mut script, "record_values", &MEMBER_COLUMNS, value_rows);
         insert_statements(&mut script, "search_terms", &["term", "object", "record_id"], term_rows);
         insert_statements(
             &mut script,

@@ -2,6 +2,7 @@
 //! pagination, and history. Each change writes its audit entry, outbox event, multi-value index
 //! rows and search terms in the same transaction.
 
+use crate::bulk::insert_statements;
 use crate::catalog::Catalog;
 use crate::sql::{
     Bind, RowRef, Rows, Script, Sql, field_columns, new_id, now, operand_bind, read_value, read_value_of, stored_value,
@@ -203,25 +204,31 @@ async fn insert_values(
     })
 }
 
-/// Adds to `script` the statement writing the `record_values` rows of a list field's items
-/// (each distinct normalized item once).
+/// Adds to `script` the statement writing the `record_values` rows of a list field's items.
 fn values_statement(script: &mut Script, field: &FieldDef, record_id: &str, items: &[String], live: bool) {
-    let mut seen = Vec::new();
-    for item in items {
-        let norm = normalize(item);
-        if !seen.contains(&norm) {
-            seen.push(norm);
-        }
-    }
-    if seen.is_empty() {
-        return;
-    }
-    let sql = script.statement("INSERT INTO record_values (field_id, value_norm, record_id, uniq) VALUES ");
-    for (i, norm) in seen.into_iter().enumerate() {
-        sql.push(if i == 0 { "(" } else { ", (" }).bind(Bind::text(field.id.clone())).push(", ");
-        sql.bind(Bind::text(norm)).push(", ").bind(Bind::text(record_id)).push(", ");
-        sql.bind(Bind::Int(Some(i64::from(field.unique && live)))).push(")");
-    }
+    insert_statements(script, "record_values", &MEMBER_COLUMNS, member_rows(field, record_id, items, live));
+}
+
+/// The columns of a `record_values` row (see [`member_rows`]).
+pub(crate) const MEMBER_COLUMNS: [&str; 4] = ["field_id", "value_norm", "record_id", "uniq"];
+
+/// The `record_values` rows of a list field's items: each distinct normalized item once, counted
+/// against the field's uniqueness only for a live record.
+pub(crate) fn member_rows(field: &FieldDef, record_id: &str, items: &[String], live: bool) -> Vec<Vec<Bind>> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .iter()
+        .map(|item| normalize(item))
+        .filter(|norm| seen.insert(norm.clone()))
+        .map(|norm| {
+            vec![
+                Bind::text(field.id.clone()),
+                Bind::text(norm),
+                Bind::text(record_id),
+                Bind::Int(Some(i64::from(field.unique && live))),
+            ]
+        })
+        .collect()
 }
 
 /// Search terms of a record: every word of its text, e-mail, phone and ID fields and tags.

@@ -7,6 +7,7 @@
 use crate::filter::{FieldRef, resolve};
 use crate::meta::{FieldType, ObjectDef, Storage};
 use crate::value::FieldError;
+use serde::{Deserialize, Serialize};
 
 /// Most grouping fields in one aggregate.
 pub const MAX_GROUPS: usize = 3;
@@ -14,7 +15,8 @@ pub const MAX_GROUPS: usize = 3;
 pub const MAX_SUMS: usize = 5;
 
 /// How a date or instant is grouped: by the leading part of its stored text (UTC for instants).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Bucket {
     Day,
     Month,

@@ -45,8 +45,9 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let app = peyvand_web::router(AppState { db: db.clone(), config });
     let (tx, rx) = oneshot::channel::<()>();
+    let maintenance = tokio::spawn(maintain(db.clone()));
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = rx => {}
@@ -55,9 +56,26 @@ pub async fn start(
                 tracing::info!("shutting down: finishing requests in flight");
             })
             .await
-            .context("serving")
+            .context("serving");
+        maintenance.abort();
+        served
     });
     Ok(Running { addr, db, shutdown: Some(tx), task })
+}
+
+/// How often the server folds the rows rollups gained (see `peyvand_store::rollups`).
+const COMPACT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Work the server does now and then while it serves.
+async fn maintain(db: Db) {
+    let mut tick = tokio::time::interval(COMPACT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db.compact_rollups().await {
+            tracing::warn!(error = %e, "compacting rollups failed; trying again later");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,5 +1,6 @@
-//! Counting and summing records in groups (dashboards, reports), with a cache of recent results
-//! that any record change anywhere invalidates.
+//! Counting and summing records in groups (dashboards, reports), from the records or from a
+//! rollup that covers the question ([`crate::rollups`]), with a cache of recent results that any
+//! record change anywhere invalidates.
 //!
 //! A cached result is used only while the newest outbox event and the metadata version are the
 //! ones it was computed with. Every record change writes an outbox event in its transaction, so a
@@ -45,6 +46,26 @@ pub struct Aggregate {
     /// True when this result came from the cache.
     #[serde(skip)]
     pub cached: bool,
+    /// What it was computed from.
+    pub source: Source,
+}
+
+/// What an aggregate was computed from.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The records.
+    Scan,
+    /// A rollup's groups (see [`crate::rollups`]).
+    Rollup,
+}
+
+/// `SUBSTR(expr, 1, n)` for a date bucket, else the expression.
+pub(crate) fn cut(expr: &str, bucket: Option<peyvand_records::aggregate::Bucket>) -> String {
+    match bucket {
+        Some(b) => format!("SUBSTR({expr}, 1, {})", b.prefix_len()),
+        None => expr.to_string(),
+    }
 }
 
 /// A result with the data stamp it was computed at and when.
@@ -110,38 +131,69 @@ impl Db {
     }
 
     async fn compute(&self, obj: &ObjectDef, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
+        // Unfiltered, a rollup that covers the question answers it from its groups.
+        let rollup = match filter {
+            None => self.catalog().await?.rollup_for(&obj.api_name, spec),
+            Some(_) => None,
+        };
         // Group keys, then the currency of each summed money field (sums of different
-        // currencies are never added together).
+        // currencies are never added together): the expression, the name, the field type.
         let mut columns: Vec<(String, String, Option<FieldType>)> = Vec::new();
-        for g in &spec.group_by {
-            let expr = match g.bucket {
-                Some(b) => format!("SUBSTR({}, 1, {})", g.field.column, b.prefix_len()),
-                None => g.field.column.clone(),
+        for (i, g) in spec.group_by.iter().enumerate() {
+            let expr = match (&rollup, g.bucket) {
+                (Some((_, plan)), _) => cut(&format!("v{}", plan.keys[i].0), plan.keys[i].1),
+                (None, bucket) => cut(&g.field.column, bucket),
             };
             let kind = if g.bucket.is_some() { None } else { Some(g.field.field_type) };
             columns.push((expr, g.field.api_name.clone(), kind));
         }
         for f in spec.sum.iter().filter(|f| f.storage == Storage::Money) {
-            columns.push((format!("{}__cur", f.column), format!("{}__currency", f.api_name), None));
+            let expr = match &rollup {
+                Some((_, plan)) => format!("v{}", plan.keys[columns.len()].0),
+                None => format!("{}__cur", f.column),
+            };
+            columns.push((expr, format!("{}__currency", f.api_name), None));
         }
-        let mut sql = Sql::new("SELECT COUNT(*)");
-        for f in &spec.sum {
-            sql.push(&format!(", CAST(SUM({}) AS BIGINT)", f.column));
+        let mut sql = Sql::new(match rollup {
+            Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT)",
+            None => "SELECT COUNT(*)",
+        });
+        for (j, f) in spec.sum.iter().enumerate() {
+            sql.push(&match &rollup {
+                // Empty when no record had a value, as SUM over the records says.
+                Some((_, plan)) => {
+                    let r = plan.sums[j];
+                    format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END")
+                }
+                None => format!(", CAST(SUM({}) AS BIGINT)", f.column),
+            });
         }
         for (i, (expr, _, _)) in columns.iter().enumerate() {
             sql.push(&format!(", {expr} AS g{i}"));
         }
-        // Without a filter every live row is read; with one, an index may find them.
-        let hint = if filter.is_none() { self.dialect().whole_table() } else { "" };
-        sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
-        if let Some(f) = filter {
-            sql.push(" AND ");
-            filter_sql(&mut sql, obj, f, self.dialect());
+        match &rollup {
+            Some((r, _)) => {
+                sql.push(&format!(" FROM {}", r.table));
+            }
+            None => {
+                // Without a filter every live row is read; with one, an index may find them.
+                let hint = if filter.is_none() { self.dialect().whole_table() } else { "" };
+                sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
+                if let Some(f) = filter {
+                    sql.push(" AND ");
+                    filter_sql(&mut sql, obj, f, self.dialect());
+                }
+            }
         }
         if !columns.is_empty() {
             let list = (0..columns.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
             let order = (0..columns.len()).map(|i| format!("g{i} ASC NULLS FIRST")).collect::<Vec<_>>().join(", ");
-            sql.push(&format!(" GROUP BY {list} ORDER BY {order}"));
+            sql.push(&format!(" GROUP BY {list}"));
+            if rollup.is_some() {
+                // Groups whose records all left stay behind until compacted.
+                sql.push(" HAVING SUM(n) > 0");
+            }
+            sql.push(&format!(" ORDER BY {order}"));
         }
         sql.push(" LIMIT ").bind(Bind::Int(Some(MAX_ROWS as i64 + 1)));
         let rows = sql.query().fetch_all(self.pool()).await?;
@@ -174,6 +226,7 @@ impl Db {
             }
             out.push(AggregateRow { group, count: row.try_get(0)?, sum });
         }
-        Ok(Aggregate { rows: out, truncated, cached: false })
+        let source = if rollup.is_some() { Source::Rollup } else { Source::Scan };
+        Ok(Aggregate { rows: out, truncated, cached: false, source })
     }
 }

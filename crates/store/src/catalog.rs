@@ -16,6 +16,8 @@ use std::time::Instant;
 pub struct Catalog {
     pub version: i64,
     pub objects: Vec<Arc<ObjectDef>>,
+    /// Every declared rollup (see [`crate::rollups`]).
+    pub rollups: Vec<Arc<crate::rollups::Rollup>>,
 }
 
 impl Catalog {
@@ -85,7 +87,11 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
             table: row.try_get("table_name")?,
         }));
     }
-    Ok(Catalog { version, objects })
+    let mut rollups = Vec::new();
+    for row in sqlx::query(crate::rollups::LOAD).fetch_all(&mut *conn).await? {
+        rollups.push(Arc::new(crate::rollups::from_row(&row)?));
+    }
+    Ok(Catalog { version, objects, rollups })
 }
 
 impl Db {

@@ -19,11 +19,13 @@ pub const DUMP_VERSION: i64 = 1;
 
 /// Tables copied, parents before children; record tables (`r_*`) follow them. Sessions, login
 /// failures, idempotency keys and import jobs are transient and stay behind.
-const TABLES: [&str; 11] = [
+/// Rollups travel as their declarations and are filled again on arrival.
+const TABLES: [&str; 12] = [
     "meta_version",
     "meta_objects",
     "meta_fields",
     "meta_field_history",
+    "meta_rollups",
     "users",
     "api_tokens",
     "views",
@@ -196,6 +198,11 @@ impl Db {
             for field in object.fields.iter().filter(|f| !f.archived) {
                 create_indexes(&mut tx, self.dialect(), &object.table, field).await?;
             }
+        }
+        // Rollups, filled from the records just loaded.
+        for rollup in &catalog.rollups {
+            let object = catalog.object(&rollup.object).ok_or_else(|| bad("a rollup of no object"))?;
+            crate::rollups::build_in(&mut tx, self.dialect(), &object, rollup).await?;
         }
         tx.commit().await?;
         self.reload_catalog().await?;

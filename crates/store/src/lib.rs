@@ -17,6 +17,7 @@ mod indexes;
 pub mod jobs;
 pub mod migrate;
 pub mod records;
+pub mod rollups;
 pub mod schema;
 pub mod search;
 mod sql;

@@ -53,6 +53,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_deferred_indexes.sql"),
         postgres: include_str!("../migrations/postgres/0006_deferred_indexes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_rollups.sql",
+        sqlite: include_str!("../migrations/sqlite/0007_rollups.sql"),
+        postgres: include_str!("../migrations/postgres/0007_rollups.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

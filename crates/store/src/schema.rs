@@ -105,7 +105,7 @@ pub(crate) async fn exec(tx: &mut WriteTx, sql: &str) -> Result<()> {
     Ok(())
 }
 
-async fn bump_version(tx: &mut WriteTx) -> Result<()> {
+pub(crate) async fn bump_version(tx: &mut WriteTx) -> Result<()> {
     exec(tx, "UPDATE meta_version SET version = version + 1 WHERE id = 1").await
 }
 
@@ -628,6 +628,9 @@ impl Db {
             new.column = format!("c_{}__{}", new.api_name, uuid_suffix());
             convert_values(&mut tx, &obj, &old, &new).await?;
             history["old_column"] = json!(old.column);
+            // Rollups read the old column, which no longer changes with the records.
+            crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&old))
+                .await?;
         } else if new.options.options != old.options.options && !new.options.allow_new {
             check_options_in_use(&mut tx, &obj, &old, &new.options.options).await?;
         }
@@ -657,10 +660,11 @@ impl Db {
     }
 
     /// Removes a field from every view and form. Its column and values stay in the database
-    /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead.
+    /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead. The
+    /// rollups that read it are dropped.
     pub async fn delete_field(&self, actor: Option<&str>, object: &str, field_name: &str) -> Result<()> {
-        let obj =
-            self.reload_catalog().await?.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let catalog = self.reload_catalog().await?;
+        let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let field = obj.field(field_name).cloned().ok_or_else(|| Error::NotFound(format!("field {field_name}")))?;
         if field.origin == Origin::Builtin {
             return Err(Error::Conflict {
@@ -678,6 +682,8 @@ impl Db {
         let mut archived = field.clone();
         archived.archived = true;
         drop_indexes(&mut tx, &field.id).await?;
+        crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&field))
+            .await?;
         sqlx::query("UPDATE record_values SET uniq = 0 WHERE field_id = $1")
             .bind(field.id.clone())
             .execute(&mut *tx.tx)

@@ -89,6 +89,8 @@ async fn dataset(db: &Db) {
         group_by: None,
     };
     db.create_view(&user.id, &view).await.expect("view");
+    db.create_rollup(actor, "contact", "city", "").await.expect("rollup");
+    db.create_rollup(actor, "project", "", "budget").await.expect("rollup");
 }
 
 /// Everything a user could see, as JSON, for comparing two databases.
@@ -128,7 +130,17 @@ async fn snapshot(db: &Db) -> Json {
     let users = db.list_users().await.expect("users");
     let owner = users.iter().find(|u| u.email == "owner@test.peyvand.ir").map(|u| u.id.clone()).unwrap_or_default();
     let views = db.list_views("contact", &owner).await.expect("views");
-    json!({ "objects": objects, "users": users, "views": views, "search": db.search("نفر1", 50).await.expect("search").len() })
+    // Rollups arrive declared and filled: each answers its aggregate as the records do.
+    let mut rollups = Vec::new();
+    for r in &catalog.rollups {
+        let obj = catalog.object(&r.object).expect("object");
+        let spec = peyvand_records::aggregate::parse_aggregate(&obj, &r.group, &r.sum).expect("spec");
+        let answer = db.aggregate(&r.object, None, &spec).await.expect("aggregate");
+        assert_eq!(answer.source, peyvand_store::aggregate::Source::Rollup);
+        rollups.push(json!([r.object, r.group, r.sum, answer.rows]));
+    }
+    json!({ "objects": objects, "users": users, "views": views, "rollups": rollups,
+        "search": db.search("نفر1", 50).await.expect("search").len() })
 }
 
 async fn round_trip(from: Backend, to: Backend) {
@@ -161,7 +173,24 @@ async fn round_trip(from: Backend, to: Backend) {
         .await
         .expect("list");
     assert!(page.records[0].fields["old_code"].as_str().is_some_and(|c| c.starts_with('X')));
-    target.create_record(None, "project", &map(json!({"name": "Next"})), None).await.expect("new record");
+    target
+        .create_record(
+            None,
+            "project",
+            &map(json!({"name": "Next", "budget": {"amount": "5", "currency": "IRR"}})),
+            None,
+        )
+        .await
+        .expect("new record");
+    let obj = target.object("project").await.expect("project");
+    let spec = peyvand_records::aggregate::parse_aggregate(&obj, "", "budget").expect("spec");
+    let budget = target.aggregate("project", None, &spec).await.expect("aggregate");
+    assert_eq!(budget.source, peyvand_store::aggregate::Source::Rollup);
+    assert_eq!(
+        (budget.rows[0].count, budget.rows[0].sum["budget"].clone()),
+        (2, json!("125000005")),
+        "the copy's rollup follows new records"
+    );
     // A second restore into a database that has data is refused.
     let again = target.copy_from(&source).await;
     assert!(matches!(again, Err(Error::Conflict { code: "target_not_empty", .. })), "{again:?}");

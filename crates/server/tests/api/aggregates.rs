@@ -1,12 +1,12 @@
 //! Aggregates for dashboards: counts and sums in groups, filters, money per currency, errors
-//! naming the parameter, and a cache that a change anywhere clears.
+//! naming the parameter, a cache that a change anywhere clears, and rollups declared by admins.
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, problem};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-backend_tests!(counts_and_sums_in_groups, bad_aggregates_are_explained);
+backend_tests!(counts_and_sums_in_groups, bad_aggregates_are_explained, rollups_answer_dashboards);
 
 async fn aggregate(app: &TestApp, object: &str, query: &[(&str, &str)]) -> Value {
     let r = app.get_query(&format!("/api/v1/aggregate/{object}"), query).await;
@@ -127,5 +127,78 @@ async fn bad_aggregates_are_explained(app: &TestApp) {
     let r = app.get("/api/v1/aggregate/contact?size=3").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "unknown parameters are refused");
     let r = app.get("/api/v1/aggregate/nothing").await;
+    problem(r, StatusCode::NOT_FOUND).await;
+}
+
+async fn rollups_answer_dashboards(app: &TestApp) {
+    app.add_field("contact", json!({"api_name": "score", "type": "integer"})).await;
+    app.add_field("contact", json!({"api_name": "budget", "type": "currency", "options": {"scale": 2}})).await;
+    for (name, stage, born, score, amount) in [
+        ("A", "lead", "1990-03-21", 10, "100.50"),
+        ("B", "lead", "1990-07-01", 5, "20"),
+        ("C", "customer", "1991-01-05", 7, "3"),
+    ] {
+        app.create(
+            "contact",
+            json!({"last_name": name, "lifecycle_stage": stage, "birth_date": born, "score": score, "budget": {"amount": amount, "currency": "IRR"}}),
+        )
+        .await;
+    }
+    let question = [("group", "lifecycle_stage,birth_date:year"), ("sum", "budget,score")];
+    let scanned = aggregate(app, "contact", &question).await;
+    assert_eq!(scanned["source"], json!("scan"));
+
+    // Only admins declare; anyone who reads records sees the list.
+    let declaration = json!({"group": "lifecycle_stage,birth_date:month", "sum": "budget,score"});
+    let agent = app.user_with_role("agent@example.com", "agent").await;
+    let r =
+        app.send_as(&agent, reqwest::Method::POST, "/api/v1/objects/contact/rollups", Some(declaration.clone())).await;
+    problem(r, StatusCode::FORBIDDEN).await;
+    let r = app.post("/api/v1/objects/contact/rollups", declaration.clone()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rollup: Value = r.json().await.expect("json");
+    assert_eq!(rollup["group"], json!("lifecycle_stage,birth_date:month"));
+    let r = app.post("/api/v1/objects/contact/rollups", declaration).await;
+    assert_eq!(r.status(), StatusCode::OK, "declared again: the same rollup");
+    assert_eq!(r.json::<Value>().await.expect("json")["id"], rollup["id"]);
+    let r = app.post("/api/v1/objects/contact/rollups", json!({"group": "nope"})).await;
+    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        (body["errors"][0]["field"].clone(), body["errors"][0]["code"].clone()),
+        (json!("group"), json!("unknown_field"))
+    );
+    let r = app.send_as(&agent, reqwest::Method::GET, "/api/v1/objects/contact/rollups", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed: Value = r.json().await.expect("json");
+    assert_eq!(listed["rollups"].as_array().map(|l| l.len()), Some(1));
+
+    // Years from months: the same answer, from the rollup, and it follows changes.
+    let rolled = aggregate(app, "contact", &question).await;
+    assert_eq!(rolled["source"], json!("rollup"));
+    assert_eq!(rolled["rows"], scanned["rows"]);
+    app.create(
+        "contact",
+        json!({"last_name": "D", "lifecycle_stage": "customer", "birth_date": "1991-05-05", "score": 1}),
+    )
+    .await;
+    let after = aggregate(app, "contact", &[("group", "lifecycle_stage"), ("sum", "score")]).await;
+    assert_eq!(after["source"], json!("rollup"));
+    assert_eq!(
+        rows(&after, &["lifecycle_stage"], &["score"]),
+        vec![vec![json!("customer"), json!(2), json!(8)], vec![json!("lead"), json!(2), json!(15)]]
+    );
+    let filtered = aggregate(
+        app,
+        "contact",
+        &[("group", "lifecycle_stage"), ("filter", r#"{"field":"score","op":"gte","value":5}"#)],
+    )
+    .await;
+    assert_eq!(filtered["source"], json!("scan"), "a filtered question reads the records");
+
+    let id = rollup["id"].as_str().expect("id");
+    let r = app.delete(&format!("/api/v1/objects/contact/rollups/{id}")).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(aggregate(app, "contact", &question).await["source"], json!("scan"));
+    let r = app.delete(&format!("/api/v1/objects/contact/rollups/{id}")).await;
     problem(r, StatusCode::NOT_FOUND).await;
 }

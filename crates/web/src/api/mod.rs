@@ -84,6 +84,15 @@ macro_rules! handler_for {
     (delete_field) => {
         objects::delete_field
     };
+    (list_rollups) => {
+        objects::list_rollups
+    };
+    (create_rollup) => {
+        objects::create_rollup
+    };
+    (delete_rollup) => {
+        objects::delete_rollup
+    };
     (list_records) => {
         records::list_records
     };
@@ -140,6 +149,9 @@ routes! {
     post "/objects/{object}/fields" => create_field,
     patch "/objects/{object}/fields/{field}" => update_field,
     delete "/objects/{object}/fields/{field}" => delete_field,
+    get "/objects/{object}/rollups" => list_rollups,
+    post "/objects/{object}/rollups" => create_rollup,
+    delete "/objects/{object}/rollups/{id}" => delete_rollup,
     get "/records/{object}" => list_records,
     post "/records/{object}" => create_record,
     get "/records/{object}/{id}" => get_record,

@@ -77,3 +77,51 @@ pub async fn delete_field(
     state.db.delete_field(authed.id(), &object, &field).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRollup {
+    /// Group fields, as the aggregate's `group` parameter.
+    #[serde(default)]
+    group: String,
+    /// Summed fields, as the aggregate's `sum` parameter.
+    #[serde(default)]
+    sum: String,
+}
+
+pub async fn list_rollups(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    let catalog = state.db.catalog().await?;
+    if catalog.object(&object).is_none() {
+        return Err(peyvand_store::Error::NotFound(format!("object {object}")).into());
+    }
+    let rollups: Vec<_> = catalog.rollups_of(&object).map(|r| &**r).collect();
+    Ok(Json(json!({ "rollups": rollups })))
+}
+
+/// Declares a rollup: 201 when made now (filled from the records), 200 when the object already
+/// had the same one.
+pub async fn create_rollup(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+    ApiJson(new): ApiJson<NewRollup>,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    let (rollup, made) = state.db.create_rollup(authed.id(), &object, &new.group, &new.sum).await?;
+    Ok((if made { StatusCode::CREATED } else { StatusCode::OK }, Json((*rollup).clone())))
+}
+
+pub async fn delete_rollup(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    authed.require(Action::ManageSchema)?;
+    state.db.delete_rollup(authed.id(), &object, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -86,6 +86,21 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("204", "Removed", None),
         ),
+        "list_rollups" => (
+            "An object's rollups: aggregates kept up to date as records change",
+            "objects",
+            vec![],
+            None,
+            ok("200", "Rollups", None),
+        ),
+        "create_rollup" => (
+            "Declare a rollup (admins): unfiltered aggregates it covers (the same groups or fewer, coarser date buckets, the same sums or fewer) are answered from it; filled from the records now, which holds the object's writes until done",
+            "objects",
+            vec![],
+            Some("NewRollup"),
+            ok("201", "The rollup (200 when the object already had the same one)", Some("Rollup")),
+        ),
+        "delete_rollup" => ("Remove a rollup (admins)", "objects", vec![], None, ok("204", "Removed", None)),
         "list_records" => (
             "List records with filter, sort and keyset pagination",
             "records",
@@ -126,7 +141,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "Entries", None),
         ),
         "aggregate_records" => (
-            "Count records and sum numeric fields in groups (dashboards); repeated requests come from a cache that any change clears",
+            "Count records and sum numeric fields in groups (dashboards); answered from a rollup that covers it when unfiltered, and repeated requests from a cache that any change clears",
             "records",
             vec![
                 param(
@@ -249,7 +264,12 @@ fn schemas() -> Json_ {
             "filter": { "description": "A filter in the syntax of docs/filters.md" }, "sort": string,
             "columns": { "type": "array", "items": string }, "group_by": string } },
         "View": { "allOf": [{ "$ref": "#/components/schemas/NewView" }, { "type": "object", "properties": { "id": string, "owner_id": string } }] },
-        "Aggregate": { "type": "object", "properties": { "truncated": { "type": "boolean" }, "rows": { "type": "array", "items": {
+        "NewRollup": { "type": "object", "properties": {
+            "group": { "type": "string", "description": "As the aggregate's group parameter" },
+            "sum": { "type": "string", "description": "As the aggregate's sum parameter" } } },
+        "Rollup": { "type": "object", "properties": { "id": string, "object": string, "group": string, "sum": string, "created_at": string } },
+        "Aggregate": { "type": "object", "properties": { "truncated": { "type": "boolean" },
+            "source": { "enum": ["scan", "rollup"], "description": "Computed from the records or from a rollup" }, "rows": { "type": "array", "items": {
             "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
             "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },

@@ -1,0 +1,263 @@
+//! Rollups on both backends: every aggregate a rollup answers equals the same aggregate computed
+//! from the records, after creates, changes, trash, restores, bulk writes and concurrent writers;
+//! rollups go with the fields they read; declaring is idempotent and bounded.
+
+use peyvand_records::aggregate::parse_aggregate;
+use peyvand_records::filter::parse_filter;
+use peyvand_store::aggregate::{Aggregate, Source};
+use peyvand_store::schema::{FieldPatch, NewField, NewObject};
+use peyvand_store::{Db, Error, backend_tests};
+use serde_json::{Map, Value as Json, json};
+
+backend_tests!(
+    rollup_answers_equal_the_records,
+    concurrent_writers_keep_rollups_right,
+    rollups_go_with_their_fields,
+    declaring_is_idempotent_and_bounded
+);
+
+fn map(v: Json) -> Map<String, Json> {
+    v.as_object().cloned().expect("object")
+}
+
+async fn deal_object(db: &Db) {
+    let field = |v: Json| -> NewField { serde_json::from_value(v).expect("field") };
+    let deal = NewObject {
+        api_name: "deal".into(),
+        label_fa: "معامله".into(),
+        label_en: "Deal".into(),
+        plural_fa: String::new(),
+        plural_en: String::new(),
+        fields: vec![
+            field(json!({"api_name": "name", "type": "text", "required": true})),
+            field(json!({"api_name": "stage", "type": "select", "options": {"options": [
+                {"value": "new"}, {"value": "won"}, {"value": "lost"}]}})),
+            field(json!({"api_name": "region", "type": "text"})),
+            field(json!({"api_name": "branch", "type": "text"})),
+            field(json!({"api_name": "amount", "type": "currency", "options": {"scale": 2}})),
+            field(json!({"api_name": "units", "type": "integer"})),
+            field(json!({"api_name": "closed_on", "type": "date"})),
+            field(json!({"api_name": "urgent", "type": "boolean"})),
+        ],
+        title_field: None,
+    };
+    db.create_object(None, deal).await.expect("deal object");
+}
+
+/// The aggregate `group` / `sum` from the records (a filter every record passes makes the store
+/// read them) and from whatever it would use unfiltered; both must agree, and the second must
+/// come from a rollup when `rolled` says so.
+async fn agree(db: &Db, group: &str, sum: &str, rolled: bool) -> Aggregate {
+    let obj = db.object("deal").await.expect("deal");
+    let spec = parse_aggregate(&obj, group, sum).expect("spec");
+    let everything = parse_filter(&obj, &json!({"field": "created_at", "op": "gte", "value": "2000-01-01T00:00:00Z"}))
+        .expect("filter");
+    let scanned = db.aggregate("deal", Some(&everything), &spec).await.expect("scan");
+    assert_eq!(scanned.source, Source::Scan);
+    let answered = db.aggregate("deal", None, &spec).await.expect("aggregate");
+    let expected = if rolled { Source::Rollup } else { Source::Scan };
+    assert_eq!(answered.source, expected, "group={group} sum={sum}");
+    assert_eq!(answered.rows, scanned.rows, "group={group} sum={sum}");
+    answered
+}
+
+/// Every question the two test rollups answer, and one they do not.
+async fn all_agree(db: &Db) {
+    agree(db, "stage,closed_on:day", "amount,units", true).await;
+    agree(db, "stage", "units", true).await;
+    agree(db, "closed_on:month", "amount", true).await;
+    agree(db, "closed_on:year,stage", "", true).await;
+    agree(db, "", "units", true).await;
+    agree(db, "region,branch", "", true).await;
+    agree(db, "urgent", "units", false).await;
+}
+
+async fn rollup_answers_equal_the_records(db: &Db) {
+    deal_object(db).await;
+    let deal = |i: i64, stage: Option<&str>, region: &str, branch: &str| {
+        map(json!({
+            "name": format!("D{i}"),
+            "stage": stage,
+            "region": region,
+            "branch": branch,
+            "amount": if i % 3 == 0 { Json::Null } else { json!({"amount": format!("{}.50", i * 10), "currency": if i % 2 == 0 { "IRR" } else { "USD" }}) },
+            "units": if i % 4 == 0 { Json::Null } else { json!(i) },
+            "closed_on": if i % 5 == 0 { Json::Null } else { json!(format!("2025-{:02}-{:02}", 1 + i % 12, 1 + i % 27)) },
+            "urgent": i % 2 == 0,
+        }))
+    };
+    // Records before the rollups are declared are counted when they are filled.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let (r, _) = db.create_record(None, "deal", &deal(i, Some("new"), "r", "b"), None).await.expect("create");
+        ids.push(r.id);
+    }
+    // Two groups whose values joined naively would be one ("ab" + "c", "a" + "bc"), an empty
+    // value and one written as the empty value's mark.
+    for (i, (region, branch)) in [("ab", "c"), ("a", "bc"), ("-", "x"), ("", "x")].into_iter().enumerate() {
+        db.create_record(None, "deal", &deal(100 + i as i64, None, region, branch), None).await.expect("create");
+    }
+    let (first, made) = db.create_rollup(None, "deal", "stage, closed_on:day", "amount,units").await.expect("rollup");
+    assert!(made);
+    assert_eq!((first.group.as_str(), first.sum.as_str()), ("stage, closed_on:day", "amount,units"));
+    db.create_rollup(None, "deal", "region,branch", "").await.expect("second rollup");
+    let pairs = agree(db, "region,branch", "", true).await;
+    assert_eq!(pairs.rows.len(), 5, "r/b, ab/c, a/bc, -/x, empty/x: {:?}", pairs.rows);
+    all_agree(db).await;
+
+    // Changes of every kind, each followed by every question.
+    for i in 12..30 {
+        let (r, _) = db.create_record(None, "deal", &deal(i, Some("won"), "r", "b"), None).await.expect("create");
+        ids.push(r.id);
+    }
+    all_agree(db).await;
+    let patch = |v: Json| map(v);
+    db.update_record(None, "deal", &ids[1], &patch(json!({"stage": "lost"})), None).await.expect("stage");
+    db.update_record(None, "deal", &ids[2], &patch(json!({"amount": null, "units": 7})), None).await.expect("sums");
+    db.update_record(None, "deal", &ids[3], &patch(json!({"closed_on": "2026-02-28"})), None).await.expect("date");
+    db.update_record(None, "deal", &ids[5], &patch(json!({"name": "renamed"})), None).await.expect("unwatched");
+    db.update_record(None, "deal", &ids[6], &patch(json!({"amount": {"amount": "1", "currency": "EUR"}})), None)
+        .await
+        .expect("currency");
+    all_agree(db).await;
+    for id in &ids[8..14] {
+        db.delete_record(None, "deal", id).await.expect("trash");
+    }
+    all_agree(db).await;
+    db.restore_record(None, "deal", &ids[9]).await.expect("restore");
+    all_agree(db).await;
+
+    // Many records in one transaction, as imports and the generator write them.
+    let obj = db.object("deal").await.expect("deal");
+    let rows: Vec<Vec<_>> = (200..260)
+        .map(|i| {
+            ["name", "stage", "units", "closed_on"]
+                .into_iter()
+                .map(|name| {
+                    let f = obj.field(name).expect("field");
+                    let v = match name {
+                        "name" => json!(format!("B{i}")),
+                        "stage" => json!(if i % 2 == 0 { "won" } else { "lost" }),
+                        "units" => json!(i),
+                        _ => json!(format!("2024-0{}-15", 1 + i % 9)),
+                    };
+                    (f, peyvand_records::value::parse_value(f, &v).expect("value"))
+                })
+                .collect()
+        })
+        .collect();
+    let mut tx = db.write_long().await.expect("tx");
+    db.create_many(&mut tx, None, &obj, &rows).await.expect("bulk");
+    tx.commit().await.expect("commit");
+    all_agree(db).await;
+
+    // Compacting drops groups left empty and changes no answer.
+    let trashed_group =
+        db.create_record(None, "deal", &deal(900, Some("new"), "solo", "one"), None).await.expect("c").0;
+    db.delete_record(None, "deal", &trashed_group.id).await.expect("trash");
+    let before = agree(db, "region,branch", "", true).await;
+    assert!(before.rows.iter().all(|r| r.group["region"] != json!("solo")), "an empty group is not shown");
+    let removed = db.compact_rollups().await.expect("compact");
+    assert!(removed >= 1, "the empty group's row went: {removed}");
+    assert_eq!(agree(db, "region,branch", "", true).await.rows, before.rows);
+    all_agree(db).await;
+
+    // Removed, the rollup answers nothing and the records answer again.
+    db.delete_rollup(None, "deal", &first.id).await.expect("delete");
+    agree(db, "stage", "units", false).await;
+    agree(db, "region", "", true).await;
+}
+
+/// Writers changing the same groups at once (on PostgreSQL, side by side): none fails, and every
+/// answer still equals the records, before and after compacting.
+async fn concurrent_writers_keep_rollups_right(db: &Db) {
+    deal_object(db).await;
+    db.create_rollup(None, "deal", "stage", "units").await.expect("rollup");
+    let writers = (0..8).map(|w| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            for i in 0..15 {
+                let stage = ["new", "won", "lost"][(w + i) % 3];
+                let fields = map(json!({"name": format!("W{w}-{i}"), "stage": stage, "units": i}));
+                let (r, _) = db.create_record(None, "deal", &fields, None).await.expect("create");
+                // Moves between the same two groups in opposite directions.
+                let other = if w % 2 == 0 { "won" } else { "new" };
+                db.update_record(None, "deal", &r.id, &map(json!({"stage": other})), None).await.expect("move");
+            }
+        })
+    });
+    for w in writers.collect::<Vec<_>>() {
+        w.await.expect("writer");
+    }
+    let answer = agree(db, "stage", "units", true).await;
+    assert_eq!(answer.rows.iter().map(|r| r.count).sum::<i64>(), 120);
+    db.compact_rollups().await.expect("compact");
+    assert_eq!(agree(db, "stage", "units", true).await.rows, answer.rows);
+}
+
+async fn rollups_go_with_their_fields(db: &Db) {
+    deal_object(db).await;
+    for i in 0..6 {
+        let fields = map(json!({"name": format!("D{i}"), "stage": "new", "units": i, "region": format!("{}", i % 2)}));
+        db.create_record(None, "deal", &fields, None).await.expect("create");
+    }
+    db.create_rollup(None, "deal", "stage", "units").await.expect("rollup");
+    db.create_rollup(None, "deal", "region", "").await.expect("rollup");
+    db.create_rollup(None, "deal", "urgent", "").await.expect("rollup");
+    // The region's values move to a new column when its type changes: its rollup goes.
+    db.update_field(
+        None,
+        "deal",
+        "region",
+        FieldPatch { field_type: Some(peyvand_records::FieldType::Integer), ..Default::default() },
+    )
+    .await
+    .expect("convert");
+    let catalog = db.catalog().await.expect("catalog");
+    let left: Vec<&str> = catalog.rollups_of("deal").map(|r| r.group.as_str()).collect();
+    assert_eq!(left, ["stage", "urgent"]);
+    let converted = agree(db, "region", "", false).await;
+    assert_eq!(converted.rows.iter().map(|r| r.count).collect::<Vec<_>>(), [3, 3]);
+    // A removed field takes its rollups with it; the others stay and stay right.
+    db.delete_field(None, "deal", "units").await.expect("remove");
+    let catalog = db.catalog().await.expect("catalog");
+    assert_eq!(catalog.rollups_of("deal").map(|r| r.group.as_str()).collect::<Vec<_>>(), ["urgent"]);
+    db.create_record(None, "deal", &map(json!({"name": "later", "urgent": true})), None).await.expect("create");
+    agree(db, "urgent", "", true).await;
+}
+
+async fn declaring_is_idempotent_and_bounded(db: &Db) {
+    deal_object(db).await;
+    let (a, made) = db.create_rollup(None, "deal", "stage", "units").await.expect("rollup");
+    assert!(made);
+    let (b, made_again) = db.create_rollup(None, "deal", " stage ", "units").await.expect("again");
+    assert!(!made_again, "the same rollup is not made twice");
+    assert_eq!(a.id, b.id);
+    let bad = db.create_rollup(None, "deal", "nope", "").await;
+    assert!(
+        matches!(&bad, Err(Error::Validation(e)) if e[0].field == "group" && e[0].code == "unknown_field"),
+        "{bad:?}"
+    );
+    let bad = db.create_rollup(None, "deal", "stage", "name").await;
+    assert!(matches!(&bad, Err(Error::Validation(e)) if e[0].code == "not_numeric"), "{bad:?}");
+    let missing = db.create_rollup(None, "ghost", "stage", "").await;
+    assert!(matches!(missing, Err(Error::NotFound(_))));
+    let groups = [
+        "region",
+        "branch",
+        "urgent",
+        "closed_on",
+        "closed_on:month",
+        "closed_on:year",
+        "stage,region",
+        "stage,branch",
+        "stage,urgent",
+        "region,urgent",
+    ];
+    for g in &groups[..peyvand_store::rollups::MAX_PER_OBJECT - 1] {
+        db.create_rollup(None, "deal", g, "").await.expect("rollup");
+    }
+    let over = db.create_rollup(None, "deal", groups[groups.len() - 1], "").await;
+    assert!(matches!(&over, Err(Error::Conflict { code: "too_many_rollups", .. })), "{over:?}");
+    assert!(db.delete_rollup(None, "deal", "no-such-id").await.is_err());
+}

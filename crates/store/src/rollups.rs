@@ -203,8 +203,8 @@ fn column_list(c: &RollupColumns) -> String {
 }
 
 /// `SELECT` of one record's contribution (`row` is `NEW` or `OLD`, `sign` `""` or `"-"`), when
-/// the record is live.
-fn contribution(c: &RollupColumns, row: &str, sign: &str) -> String {
+/// the record is live; `from` names a table `row` is read from, if any.
+fn contribution(c: &RollupColumns, row: &str, sign: &str, from: &str) -> String {
     let values: Vec<String> = c.keys.iter().map(|k| cut(&format!("{row}.{}", k.column), k.bucket)).collect();
     let mut select = vec![key_expr(&values)];
     select.extend(values);
@@ -213,7 +213,17 @@ fn contribution(c: &RollupColumns, row: &str, sign: &str) -> String {
         select.push(format!("{sign}COALESCE({row}.{s}, 0)"));
         select.push(format!("{sign}(CASE WHEN {row}.{s} IS NULL THEN 0 ELSE 1 END)"));
     }
-    format!("SELECT {} WHERE {row}.deleted_at IS NULL", select.join(", "))
+    format!("SELECT {}{from} WHERE {row}.deleted_at IS NULL", select.join(", "))
+}
+
+/// SQLite's `ON CONFLICT` clause that adds a contribution into its group's row.
+fn add_into_group(c: &RollupColumns) -> String {
+    let mut add = vec!["n = n + excluded.n".to_string()];
+    for j in 0..c.sums.len() {
+        add.push(format!("s{j} = s{j} + excluded.s{j}"));
+        add.push(format!("c{j} = c{j} + excluded.c{j}"));
+    }
+    format!("ON CONFLICT (k) DO UPDATE SET {}", add.join(", "))
 }
 
 /// The statements that make a rollup's table and triggers (not its rows).
@@ -239,17 +249,8 @@ fn create_statements(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> Vec<Strin
     let table = &obj.table;
     match dialect {
         Dialect::Sqlite => {
-            let mut add = vec!["n = n + excluded.n".to_string()];
-            for j in 0..c.sums.len() {
-                add.push(format!("s{j} = s{j} + excluded.s{j}"));
-                add.push(format!("c{j} = c{j} + excluded.c{j}"));
-            }
             let upsert = |row: &str, sign: &str| {
-                format!(
-                    "INSERT INTO {t} ({list}) {} ON CONFLICT (k) DO UPDATE SET {};",
-                    contribution(c, row, sign),
-                    add.join(", ")
-                )
+                format!("INSERT INTO {t} ({list}) {} {};", contribution(c, row, sign, ""), add_into_group(c))
             };
             let changed = watched
                 .iter()
@@ -279,8 +280,8 @@ fn create_statements(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> Vec<Strin
                  IF TG_OP <> 'INSERT' THEN INSERT INTO {t} ({list}) {}; END IF; \
                  IF TG_OP <> 'DELETE' THEN INSERT INTO {t} ({list}) {}; END IF; \
                  RETURN NULL; END $body$",
-                contribution(c, "OLD", "-"),
-                contribution(c, "NEW", "")
+                contribution(c, "OLD", "-", ""),
+                contribution(c, "NEW", "", "")
             ));
             out.push(format!(
                 "CREATE TRIGGER {t}_ins_del AFTER INSERT OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {t}_fn()"
@@ -312,9 +313,22 @@ fn drop_statements(dialect: Dialect, obj_table: &str, r: &Rollup) -> Vec<String>
     }
 }
 
-/// The statement that fills a new rollup from the live records.
+/// The statement that fills a new rollup from the live records. SQLite adds each record into its
+/// group's row as the triggers do: grouping sorts every row first, and the writer keeps its
+/// temporary data in memory (the activities' rollup, ten million rows, took the server to 845
+/// MiB). PostgreSQL groups by hashing, in its own memory.
 fn fill_statement(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> String {
     let c = &r.columns;
+    if dialect == Dialect::Sqlite {
+        let from = format!(" FROM {}{}", obj.table, dialect.whole_table());
+        return format!(
+            "INSERT INTO {} ({}) {} {}",
+            r.table,
+            column_list(c),
+            contribution(c, &obj.table, "", &from),
+            add_into_group(c)
+        );
+    }
     let exprs: Vec<String> = c.keys.iter().map(|k| cut(&k.column, k.bucket)).collect();
     let mut inner: Vec<String> = exprs.iter().enumerate().map(|(i, e)| format!("{e} AS v{i}")).collect();
     inner.push("COUNT(*) AS n".into());
@@ -332,13 +346,12 @@ fn fill_statement(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> String {
         outer.push(format!("q.c{j}"));
     }
     format!(
-        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM {}{} WHERE deleted_at IS NULL{group}) q",
+        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM {} WHERE deleted_at IS NULL{group}) q",
         r.table,
         column_list(c),
         outer.join(", "),
         inner.join(", "),
         obj.table,
-        dialect.whole_table(),
     )
 }
 

@@ -13,6 +13,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 
 /// A person who signs in.
@@ -49,7 +52,55 @@ pub fn random_secret() -> Result<String> {
 
 /// SHA-256 of a secret, as hex.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(secret.as_bytes()) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// How long an instance trusts what it read about a token or a session: a revocation, sign-out,
+/// deactivation or change of role made through another instance reaches this one within it (the
+/// instance that made it forgets at once). Every API request otherwise began with a trip to the
+/// database for its token.
+pub const AUTH_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Entries kept at most; past it the cache starts again empty.
+const AUTH_ENTRIES: usize = 10_000;
+
+/// What an instance read about a token or session: when, the user, and a session's CSRF token.
+type Trusted = (Instant, User, Option<String>);
+
+/// Tokens and sessions this instance found valid lately (never the ones it did not).
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    /// By `t:`/`s:` and the secret's hash.
+    entries: Mutex<HashMap<String, Trusted>>,
+}
+
+impl AuthCache {
+    fn get(&self, key: &str) -> Option<(User, Option<String>)> {
+        let entries = self.entries.lock().ok()?;
+        let (at, user, csrf) = entries.get(key)?;
+        (at.elapsed() < AUTH_TTL).then(|| (user.clone(), csrf.clone()))
+    }
+
+    fn put(&self, key: String, user: &User, csrf: Option<&str>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= AUTH_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), user.clone(), csrf.map(str::to_string)));
+        }
+    }
+
+    /// Forgets everything: after any change to users, tokens or sessions.
+    fn forget(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
@@ -194,6 +245,7 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
+        self.auth.forget();
         self.user(user_id).await
     }
 
@@ -207,7 +259,9 @@ impl Db {
             .bind(user_id.to_string())
             .execute(&mut *tx.tx)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth.forget();
+        Ok(())
     }
 
     /// Starts a web session; returns the session secret (for the cookie) and its CSRF token.
@@ -229,18 +283,28 @@ impl Db {
         Ok((secret, csrf))
     }
 
-    /// The active user of a live session, with the session's CSRF token.
+    /// The active user of a live session, with the session's CSRF token (as read at most
+    /// [`AUTH_TTL`] ago).
     pub async fn session_user(&self, secret: &str) -> Result<Option<(User, String)>> {
+        let hash = hash_secret(secret);
+        let key = format!("s:{hash}");
+        if let Some((user, Some(csrf))) = self.auth.get(&key) {
+            return Ok(Some((user, csrf)));
+        }
         let row = sqlx::query(
             "SELECT u.id, u.email, u.name, u.role, u.language, u.active, u.created_at, s.csrf_token FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
         )
-        .bind(hash_secret(secret))
+        .bind(hash)
         .bind(now())
         .fetch_optional(self.pool())
         .await?;
         match row {
-            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("csrf_token")?))),
+            Some(row) => {
+                let (user, csrf): (User, String) = (user_from_row(&row)?, row.try_get("csrf_token")?);
+                self.auth.put(key, &user, Some(&csrf));
+                Ok(Some((user, csrf)))
+            }
             None => Ok(None),
         }
     }
@@ -251,7 +315,9 @@ impl Db {
             .bind(hash_secret(secret))
             .execute(&mut *tx.tx)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth.forget();
+        Ok(())
     }
 
     /// Creates an API token; the returned secret is shown once and never stored.
@@ -309,21 +375,29 @@ impl Db {
         if done.rows_affected() != 1 {
             return Err(Error::NotFound(format!("token {token_id}")));
         }
-        tx.commit().await
+        tx.commit().await?;
+        self.auth.forget();
+        Ok(())
     }
 
-    /// The active user of an unrevoked API token. Notes its use at most once a minute, so reads
-    /// do not each cost a write.
+    /// The active user of an unrevoked API token (as read at most [`AUTH_TTL`] ago). Notes its
+    /// use at most once a minute, so reads do not each cost a write.
     pub async fn token_user(&self, secret: &str) -> Result<Option<User>> {
+        let hash = hash_secret(secret);
+        let key = format!("t:{hash}");
+        if let Some((user, _)) = self.auth.get(&key) {
+            return Ok(Some(user));
+        }
         let row = sqlx::query(
             "SELECT u.id, u.email, u.name, u.role, u.language, u.active, u.created_at, t.id AS token_id, t.last_used_at FROM api_tokens t \
              JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = 1",
         )
-        .bind(hash_secret(secret))
+        .bind(hash)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let user = user_from_row(&row)?;
+        self.auth.put(key, &user, None);
         let last: Option<String> = row.try_get("last_used_at")?;
         let stale = format_datetime(OffsetDateTime::now_utc() - Duration::minutes(1));
         if last.is_none_or(|l| l < stale) {

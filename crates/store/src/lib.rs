@@ -48,6 +48,8 @@ pub struct Db {
     writers: write::Writers,
     catalog: Arc<StdMutex<CachedCatalog>>,
     aggregates: Arc<aggregate::AggregateCache>,
+    /// Tokens and sessions found valid in the last [`accounts::AUTH_TTL`].
+    auth: Arc<accounts::AuthCache>,
 }
 
 struct CachedCatalog {
@@ -168,6 +170,7 @@ impl Db {
                 checked: Instant::now() - CATALOG_TTL * 2,
             })),
             aggregates: Arc::default(),
+            auth: Arc::default(),
         })
     }
 

@@ -91,11 +91,17 @@ pub(crate) struct Group {
     in_savepoint: bool,
     /// Whether the member holding the lock writes alone (a long write: see [`Writers::begin`]).
     alone: bool,
+    /// Whether a savepoint is open for the next member: the member that hands the transaction
+    /// on opens it in the same trip to the connection as it releases its own, so a member
+    /// that hands on takes one trip besides its statements instead of two (open, release), and
+    /// the member that commits none (a commit releases every savepoint).
+    next_savepoint: bool,
 }
 
 /// The savepoint each member of a group works in.
 const BEGIN_MEMBER: &str = "SAVEPOINT group_member";
-const RELEASE_MEMBER: &str = "RELEASE SAVEPOINT group_member";
+/// A member hands the transaction on: its savepoint released, the next one's opened.
+const HAND_OVER: &str = "RELEASE SAVEPOINT group_member; SAVEPOINT group_member";
 const UNDO_MEMBER: &str = "ROLLBACK TO SAVEPOINT group_member; RELEASE SAVEPOINT group_member";
 
 /// A write transaction; dropped without [`WriteTx::commit`] it rolls back (on SQLite, its own
@@ -210,6 +216,10 @@ impl Writers {
                 guard.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await?);
                 guard.generation += 1;
                 guard.in_savepoint = false;
+                guard.next_savepoint = false;
+            } else if guard.next_savepoint {
+                guard.next_savepoint = false;
+                guard.in_savepoint = true;
             } else {
                 let conn = guard.tx.as_deref_mut().expect("open");
                 if let Err(e) = sqlx::query(BEGIN_MEMBER).execute(conn).await {
@@ -226,15 +236,19 @@ impl Writers {
 
     async fn commit(self, mut guard: OwnedMutexGuard<Group>) -> std::result::Result<(), String> {
         let generation = guard.generation;
-        if guard.in_savepoint {
-            let conn = guard.tx.as_deref_mut().expect("a member's transaction is open");
-            if let Err(e) = sqlx::query(RELEASE_MEMBER).execute(conn).await {
-                return Err(self.fail(&mut guard, e.to_string()).await);
-            }
-        }
         if guard.alone || self.queued.load(Ordering::Acquire) == 0 || guard.waiting.len() + 1 >= MAX_GROUP {
+            // The commit releases the member's savepoint with everything else.
             return self.end(&mut guard).await;
         }
+        // Handing on: release this member's savepoint (the first member has none) and open the
+        // next member's, in one trip.
+        let hand_over = if guard.in_savepoint { HAND_OVER } else { BEGIN_MEMBER };
+        let conn = guard.tx.as_deref_mut().expect("a member's transaction is open");
+        if let Err(e) = sqlx::raw_sql(hand_over).execute(conn).await {
+            return Err(self.fail(&mut guard, e.to_string()).await);
+        }
+        guard.in_savepoint = false;
+        guard.next_savepoint = true;
         let (done, mut outcome) = oneshot::channel();
         guard.waiting.push(done);
         drop(guard);
@@ -255,6 +269,7 @@ impl Writers {
 
     /// Commits the group's transaction and tells its members.
     async fn end(&self, group: &mut Group) -> std::result::Result<(), String> {
+        group.next_savepoint = false;
         let tx = group.tx.take().expect("a member's transaction is open");
         let outcome = tx.commit().await.map_err(|e| e.to_string());
         self.counts.commits.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +282,7 @@ impl Writers {
     /// Rolls the whole group back after a statement that manages it failed, and tells its
     /// members; returns the cause.
     async fn fail(&self, group: &mut Group, cause: String) -> String {
+        group.next_savepoint = false;
         if let Some(tx) = group.tx.take() {
             let _ = tx.rollback().await;
         }

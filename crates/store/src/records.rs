@@ -998,17 +998,47 @@ impl Db {
     /// Lists records: filtered, sorted (the id breaks ties), one page after the cursor.
     pub async fn list_records(&self, object: &str, query: &ListQuery) -> Result<Page> {
         let obj = self.object(object).await?;
+        let read = self.read_page(&obj, query).await?;
+        let mut records = Vec::with_capacity(read.shown);
+        for row in read.rows.iter().take(read.shown) {
+            records.push(record_from_row_of(&obj, &row, read.only.as_deref())?.0);
+        }
+        Ok(Page { records, next_cursor: read.next_cursor, total: read.total })
+    }
+
+    /// A page as [`Db::list_records`] reads it, as each record's id and the values of `fields`
+    /// (which `query.fields` must name), in their order: for exports, which write values and
+    /// need no record made of them.
+    pub async fn list_values(
+        &self,
+        object: &str,
+        query: &ListQuery,
+        fields: &[FieldDef],
+    ) -> Result<(Vec<(String, Vec<Value>)>, Option<String>)> {
+        let obj = self.object(object).await?;
+        let read = self.read_page(&obj, query).await?;
+        let mut out = Vec::with_capacity(read.shown);
+        for row in read.rows.iter().take(read.shown) {
+            let values = fields.iter().map(|f| read_value_of(&row, f)).collect::<std::result::Result<_, _>>()?;
+            out.push((row.text_required("id")?, values));
+        }
+        Ok((out, read.next_cursor))
+    }
+
+    /// Reads one page of `query`: the rows (one more than shown, if there is a next page), the
+    /// cursor after the last row shown, the total when asked for, and the fields read.
+    async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         let mut sort = query.sort.clone();
         if sort.is_empty() {
-            let created = peyvand_records::filter::resolve(&obj, if query.trash { "deleted_at" } else { "created_at" });
+            let created = peyvand_records::filter::resolve(obj, if query.trash { "deleted_at" } else { "created_at" });
             sort.extend(created.map(|field| SortKey { field, descending: true }));
         }
         let sort_text = sort_signature(&sort);
         // The fields asked for, and the sort's (the next page's cursor is made of them).
         let only: Option<Vec<String>> = match &query.fields {
             Some(names) => {
-                if let Some(unknown) = names.iter().find(|n| peyvand_records::filter::resolve(&obj, n).is_none()) {
+                if let Some(unknown) = names.iter().find(|n| peyvand_records::filter::resolve(obj, n).is_none()) {
                     return Err(Error::invalid(FieldError::with(
                         "fields",
                         "unknown_field",
@@ -1022,7 +1052,7 @@ impl Db {
         let mut where_sql = Sql::new(if query.trash { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" });
         if let Some(f) = &query.filter {
             where_sql.push(" AND ");
-            filter_sql(&mut where_sql, &obj, f, self.dialect());
+            filter_sql(&mut where_sql, obj, f, self.dialect());
         }
         let total = if query.with_total {
             let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} WHERE ", obj.table));
@@ -1032,7 +1062,7 @@ impl Db {
         } else {
             None
         };
-        let columns = select_columns(&obj, only.as_deref());
+        let columns = select_columns(obj, only.as_deref());
         let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE ", columns.join(", "), obj.table));
         sql.push(&where_sql.text);
         sql.binds = where_sql.binds;
@@ -1054,16 +1084,21 @@ impl Db {
         sql.push(" LIMIT ").bind(Bind::Int(Some(i64::from(limit) + 1)));
         let rows = Rows::fetch(self, sql, &columns, &order_by).await?;
         let shown = rows.len().min(limit as usize);
-        let mut records = Vec::with_capacity(shown);
-        for row in rows.iter().take(shown) {
-            records.push(record_from_row_of(&obj, &row, only.as_deref())?.0);
-        }
         let next_cursor = match (rows.len() > shown, shown.checked_sub(1).and_then(|last| rows.get(last))) {
             (true, Some(row)) => Some(Cursor::from_row(&row, &sort, sort_text)?.encode()),
             _ => None,
         };
-        Ok(Page { records, next_cursor, total })
+        Ok(PageRead { rows, shown, next_cursor, total, only })
     }
+}
+
+/// One page as read: see `Db::read_page`.
+struct PageRead {
+    rows: Rows,
+    shown: usize,
+    next_cursor: Option<String>,
+    total: Option<i64>,
+    only: Option<Vec<String>>,
 }
 
 fn sort_signature(sort: &[SortKey]) -> String {

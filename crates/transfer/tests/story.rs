@@ -290,6 +290,67 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
     test_db.cleanup().await;
 }
 
+/// Every kind of value is written in the export as a record shows it (`export::plain`): money as
+/// amount and currency, decimals at their scale, lists joined with `; `, yes/no, dates, instants.
+async fn every_kind_of_value_exports_as_a_record_shows_it(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    for field in [
+        serde_json::json!({"api_name": "budget", "type": "currency", "options": {"scale": 2}}),
+        serde_json::json!({"api_name": "ratio", "type": "decimal", "options": {"scale": 3}}),
+        serde_json::json!({"api_name": "vip", "type": "boolean"}),
+        serde_json::json!({"api_name": "met_at", "type": "datetime"}),
+        serde_json::json!({"api_name": "seats", "type": "integer"}),
+    ] {
+        db.add_field(None, "contact", serde_json::from_value(field).expect("field")).await.expect("add field");
+    }
+    let people = [
+        serde_json::json!({"last_name": "کریمی, \"علی\"", "budget": {"amount": "1250.5", "currency": "IRR"}, "ratio": "0.125",
+            "vip": true, "met_at": "2026-03-20T10:15:00Z", "seats": 12, "birth_date": "1990-03-21",
+            "emails": ["a@example.ir", "b@example.ir"], "tags": ["VIP", "=risky"], "city": "+Tehran"}),
+        serde_json::json!({"last_name": "Empty", "vip": false}),
+    ];
+    for p in &people {
+        db.create_record(None, "contact", p.as_object().expect("map"), None).await.expect("create");
+    }
+    let mut out = Vec::new();
+    export_csv(&db, "contact", None, &[], &mut out).await.expect("export");
+    let text = String::from_utf8(out).expect("utf-8");
+    let obj = db.object("contact").await.expect("contact");
+    let fields: Vec<_> = obj.live_fields().collect();
+    let page = db.list_records("contact", &Default::default()).await.expect("list");
+    let mut expected = String::new();
+    let header: Vec<String> =
+        std::iter::once("id".to_string()).chain(fields.iter().map(|f| f.api_name.clone())).collect();
+    expected.push_str(&header.iter().map(|h| peyvand_transfer::csv_cell(h)).collect::<Vec<_>>().join(","));
+    expected.push_str("\r\n");
+    for r in &page.records {
+        let cells: Vec<String> = std::iter::once(peyvand_transfer::csv_cell(&r.id))
+            .chain(fields.iter().map(|f| peyvand_transfer::csv_cell(&peyvand_transfer::export::plain(r, f))))
+            .collect();
+        expected.push_str(&cells.join(","));
+        expected.push_str("\r\n");
+    }
+    assert_eq!(text, expected);
+    assert!(
+        text.contains("1250.50 IRR") && text.contains("0.125") && text.contains("a@example.ir; b@example.ir"),
+        "{text}"
+    );
+    assert!(text.contains("\"کریمی, \"\"علی\"\"\"") && text.contains(",'+Tehran,"), "{text}");
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn values_export_sqlite() {
+    every_kind_of_value_exports_as_a_record_shows_it(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn values_export_postgres() {
+    every_kind_of_value_exports_as_a_record_shows_it(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn import_export_sqlite() {
     story(Backend::Sqlite).await;

@@ -244,21 +244,23 @@ fn create_statements(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> Vec<Strin
     }
     let mut out = vec![format!("CREATE TABLE {t} ({})", defs.join(", "))];
     let list = column_list(c);
-    let watched = c.watched();
-    let update_of = watched.iter().copied().chain(["deleted_at"]).collect::<Vec<_>>().join(", ");
+    let mut watched = c.watched();
+    if !watched.contains(&"deleted_at") {
+        watched.push("deleted_at");
+    }
+    let update_of = watched.join(", ");
+    // An update the rollup sees: one of its columns changed (`IS NOT`/`IS DISTINCT FROM`, as
+    // each dialect says "not equal, NULLs equal").
+    let changed = |differs: &str| {
+        watched.iter().map(|col| format!("OLD.{col} {differs} NEW.{col}")).collect::<Vec<_>>().join(" OR ")
+    };
     let table = &obj.table;
     match dialect {
         Dialect::Sqlite => {
             let upsert = |row: &str, sign: &str| {
                 format!("INSERT INTO {t} ({list}) {} {};", contribution(c, row, sign, ""), add_into_group(c))
             };
-            let changed = watched
-                .iter()
-                .copied()
-                .chain(["deleted_at"])
-                .map(|col| format!("OLD.{col} IS NOT NEW.{col}"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
+            let changed = changed("IS NOT");
             out.push(format!("CREATE TRIGGER {t}_ins AFTER INSERT ON {table} BEGIN {} END", upsert("NEW", "")));
             out.push(format!("CREATE TRIGGER {t}_del AFTER DELETE ON {table} BEGIN {} END", upsert("OLD", "-")));
             out.push(format!(
@@ -268,13 +270,7 @@ fn create_statements(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> Vec<Strin
             ));
         }
         Dialect::Postgres => {
-            let changed = watched
-                .iter()
-                .copied()
-                .chain(["deleted_at"])
-                .map(|col| format!("OLD.{col} IS DISTINCT FROM NEW.{col}"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
+            let changed = changed("IS DISTINCT FROM");
             out.push(format!(
                 "CREATE FUNCTION {t}_fn() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN \
                  IF TG_OP <> 'INSERT' THEN INSERT INTO {t} ({list}) {}; END IF; \

@@ -477,7 +477,8 @@ impl Db {
     /// Folds each group's rows of every rollup into one and drops groups left without records
     /// (PostgreSQL's triggers append a row per change; SQLite's add in place, so there only the
     /// empty groups go). Safe beside writers and other instances doing the same: each folds the
-    /// rows it saw, and rows written meanwhile wait for the next time. Returns the rows removed.
+    /// rows it saw, and rows written meanwhile wait for the next time. Returns the rows it
+    /// deleted (folded into one, or of a group without records): none when nothing changed.
     pub async fn compact_rollups(&self) -> Result<u64> {
         let catalog = self.catalog().await?;
         let mut removed = 0;
@@ -510,12 +511,17 @@ impl Db {
                         folded.push(format!("CAST(SUM(c{j}) AS BIGINT)"));
                     }
                     let sql = format!(
-                        "WITH gone AS (DELETE FROM {t} RETURNING *), kept AS (INSERT INTO {t} ({}) SELECT {} FROM gone \
-                         GROUP BY k HAVING SUM(n) <> 0 RETURNING 1) \
-                         SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)",
+                        // Only groups with rows to fold or without records are rewritten: a
+                        // rollup nobody changed is left alone (each rewrite leaves dead rows
+                        // for the vacuum).
+                        "WITH folding AS (SELECT k FROM {t} GROUP BY k HAVING COUNT(*) > 1 OR SUM(n) = 0), \
+                         gone AS (DELETE FROM {t} WHERE k IN (SELECT k FROM folding) RETURNING *), \
+                         kept AS (INSERT INTO {t} ({}) SELECT {} FROM gone GROUP BY k HAVING SUM(n) <> 0 RETURNING 1) \
+                         SELECT COUNT(*) FROM gone",
                         column_list(c),
                         folded.join(", ")
                     );
+                    // (PostgreSQL runs a writing WITH to its end whether or not anything reads it.)
                     let gone: i64 = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool()).await?.try_get(0)?;
                     gone.max(0) as u64
                 }

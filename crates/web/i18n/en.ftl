@@ -300,4 +300,6 @@ field-invalid_bucket = Group dates and instants by day, month or year; other fie
 field-not_groupable = Records cannot be grouped by this field.
 field-not_numeric = Only number and amount fields can be summed.
 field-too_many = Too many fields here.
+field-too_many_rollups = An object has at most { $max } rollups; remove one first.
+field-too_many_groups = This rollup would have more than { $max } groups; group by fewer fields or longer periods.
 field-invalid = This value is not valid.

@@ -201,4 +201,26 @@ async fn rollups_answer_dashboards(app: &TestApp) {
     assert_eq!(aggregate(app, "contact", &question).await["source"], json!("scan"));
     let r = app.delete(&format!("/api/v1/objects/contact/rollups/{id}")).await;
     problem(r, StatusCode::NOT_FOUND).await;
+
+    // An object's rollups are bounded, and the refusal says so in the user's words.
+    for group in [
+        "city",
+        "source",
+        "lifecycle_stage",
+        "birth_date",
+        "birth_date:month",
+        "birth_date:year",
+        "city,source",
+        "city,lifecycle_stage",
+        "source,lifecycle_stage",
+        "owner",
+    ] {
+        let r = app.post("/api/v1/objects/contact/rollups", json!({"group": group})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{group}");
+    }
+    let r = app.post("/api/v1/objects/contact/rollups", json!({"group": "city,owner"})).await;
+    let body = problem(r, StatusCode::CONFLICT).await;
+    assert_eq!(body["errors"][0]["code"], json!("too_many_rollups"), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("10") || message.contains("۱۰"), "{body}");
 }

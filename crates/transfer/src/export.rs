@@ -101,11 +101,8 @@ pub fn columns<'a>(object: &'a ObjectDef, names: &[String]) -> Result<Vec<&'a Fi
 /// An export in progress: the header first, then one page of rows at a time, so a caller can
 /// write to a file or stream a response in constant memory.
 pub struct Export {
-    db: Db,
-    object: String,
-    fields: Vec<FieldDef>,
-    filter: Option<peyvand_records::Filter>,
-    sort: Vec<peyvand_records::SortKey>,
+    /// What reading a page needs (a copy goes to the task reading the next page).
+    reader: PageReader,
     started: bool,
     finished: bool,
     /// The next page, being read while the caller writes this one.
@@ -136,11 +133,7 @@ impl Export {
         };
         let sort = peyvand_records::filter::parse_sort(&obj, sort).map_err(invalid)?;
         Ok(Export {
-            db: db.clone(),
-            object: object.to_string(),
-            fields,
-            filter,
-            sort,
+            reader: PageReader { db: db.clone(), object: object.to_string(), fields, filter, sort },
             started: false,
             finished: false,
             reading: None,
@@ -150,7 +143,7 @@ impl Export {
 
     /// The header row: `id` and the field API names (so a file imports back as it is).
     pub fn header(&self) -> Vec<String> {
-        std::iter::once("id".to_string()).chain(self.fields.iter().map(|f| f.api_name.clone())).collect()
+        std::iter::once("id".to_string()).chain(self.reader.fields.iter().map(|f| f.api_name.clone())).collect()
     }
 
     /// The next page: each record's id and the values of the exported fields, or `None` at the
@@ -163,32 +156,17 @@ impl Export {
         }
         let (rows, next_cursor) = match self.reading.take() {
             Some(reading) => reading.await.map_err(|e| TransferError::Io(std::io::Error::other(e.to_string())))??,
-            None => self.read(None).await?,
+            None => self.reader.clone().read(None).await?,
         };
         self.rows += rows.len();
         match next_cursor {
             Some(cursor) => {
-                let export = self.reader();
-                self.reading = Some(tokio::spawn(async move { export.read(Some(cursor)).await }));
+                let reader = self.reader.clone();
+                self.reading = Some(tokio::spawn(async move { reader.read(Some(cursor)).await }));
             }
             None => self.finished = true,
         }
         Ok(Some(rows))
-    }
-
-    /// What reading a page needs, to move onto a task.
-    fn reader(&self) -> PageReader {
-        PageReader {
-            db: self.db.clone(),
-            object: self.object.clone(),
-            fields: self.fields.clone(),
-            filter: self.filter.clone(),
-            sort: self.sort.clone(),
-        }
-    }
-
-    async fn read(&self, cursor: Option<String>) -> Result<ValuePage, peyvand_store::Error> {
-        self.reader().read(cursor).await
     }
 
     /// The next page of rows as plain values, or `None` at the end.
@@ -231,6 +209,7 @@ impl Export {
 }
 
 /// The part of an [`Export`] that reads pages.
+#[derive(Clone)]
 struct PageReader {
     db: Db,
     object: String,

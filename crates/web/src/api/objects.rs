@@ -95,10 +95,8 @@ pub async fn list_rollups(
     Path(object): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
+    state.db.object(&object).await?;
     let catalog = state.db.catalog().await?;
-    if catalog.object(&object).is_none() {
-        return Err(peyvand_store::Error::NotFound(format!("object {object}")).into());
-    }
     let rollups: Vec<_> = catalog.rollups_of(&object).map(|r| &**r).collect();
     Ok(Json(json!({ "rollups": rollups })))
 }

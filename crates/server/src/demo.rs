@@ -1,5 +1,6 @@
-//! The demo data set: a few bilingual companies and contacts, two custom fields and an admin,
-//! so that `peyvand demo` shows a living CRM. The large generator is separate (its own issue).
+//! The demo data set: an admin, two custom fields, a few hand-picked bilingual companies and
+//! contacts, and a small slice of `peyvand generate` (companies, contacts, products and two years
+//! of activities, deals and orders), so that `peyvand demo` shows a living CRM.
 
 use peyvand_records::access::Role;
 use peyvand_store::Db;
@@ -88,5 +89,14 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         )
         .await?;
     }
+    peyvand_transfer::generate::generate(db, &slice(), |_, _| {}).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
+}
+
+/// The generator's part of the demo: enough for lists, boards, timelines and purchase
+/// histories to look lived-in, made in a second or two.
+pub fn slice() -> peyvand_transfer::generate::GenerateOptions {
+    let mut opts = peyvand_transfer::generate::GenerateOptions::scaled(300, 1);
+    opts.products = 40;
+    opts
 }

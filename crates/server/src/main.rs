@@ -44,7 +44,7 @@ enum Command {
         #[command(subcommand)]
         command: peyvand::analytics_cli::AnalyticsCommand,
     },
-    /// Fill the database with generated bilingual companies, contacts and activities (for demos and benchmarks)
+    /// Fill the database with generated bilingual companies, contacts, products, activities, deals and orders (for demos and benchmarks)
     Generate {
         #[arg(long, default_value_t = 1000)]
         companies: usize,
@@ -53,6 +53,14 @@ enum Command {
         /// Calls, e-mails, meetings, … over the last two years, on the contacts' timelines
         #[arg(long, default_value_t = 0)]
         activities: usize,
+        #[arg(long, default_value_t = 0)]
+        products: usize,
+        /// Deals of the last two years, the older ones won or lost
+        #[arg(long, default_value_t = 0)]
+        deals: usize,
+        /// Orders of the last two years, bought by some of the contacts (needs products)
+        #[arg(long, default_value_t = 0)]
+        orders: usize,
         /// The same seed gives the same data
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -327,11 +335,14 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {
         Some(Command::Restore { .. }) | Some(Command::MigrateData { .. }) | Some(Command::Analytics { .. }) => Ok(()),
-        Some(Command::Generate { companies, contacts, activities, seed }) => {
+        Some(Command::Generate { companies, contacts, activities, products, deals, orders, seed }) => {
             let opts = peyvand_transfer::generate::GenerateOptions {
                 companies,
                 contacts,
                 activities,
+                products,
+                deals,
+                orders,
                 seed,
                 batch: peyvand_transfer::generate::BATCH,
             };
@@ -340,11 +351,14 @@ async fn main() -> anyhow::Result<()> {
             eprintln!();
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "Generated {} companies, {} contacts and {} activities in {secs:.1} s ({:.0} records/s).",
+                "Generated {} companies, {} contacts, {} products, {} activities, {} deals and {} orders in {secs:.1} s ({:.0} records/s).",
                 made.companies,
                 made.contacts,
+                made.products,
                 made.activities,
-                (made.companies + made.contacts + made.activities) as f64 / secs.max(0.001)
+                made.deals,
+                made.orders,
+                made.total() as f64 / secs.max(0.001)
             );
             db.close().await;
             Ok(())

@@ -20,12 +20,12 @@ fn map(v: Json) -> Map<String, Json> {
     v.as_object().cloned().expect("object")
 }
 
-async fn deal_object(db: &Db) {
+async fn sale_object(db: &Db) {
     let field = |v: Json| -> NewField { serde_json::from_value(v).expect("field") };
-    let deal = NewObject {
-        api_name: "deal".into(),
-        label_fa: "معامله".into(),
-        label_en: "Deal".into(),
+    let sale = NewObject {
+        api_name: "sale".into(),
+        label_fa: "فروش".into(),
+        label_en: "Sale".into(),
         plural_fa: String::new(),
         plural_en: String::new(),
         fields: vec![
@@ -41,20 +41,20 @@ async fn deal_object(db: &Db) {
         ],
         title_field: None,
     };
-    db.create_object(None, deal).await.expect("deal object");
+    db.create_object(None, sale).await.expect("sale object");
 }
 
 /// The aggregate `group` / `sum` from the records (a filter every record passes makes the store
 /// read them) and from whatever it would use unfiltered; both must agree, and the second must
 /// come from a rollup when `rolled` says so.
 async fn agree(db: &Db, group: &str, sum: &str, rolled: bool) -> Aggregate {
-    let obj = db.object("deal").await.expect("deal");
+    let obj = db.object("sale").await.expect("sale");
     let spec = parse_aggregate(&obj, group, sum).expect("spec");
     let everything = parse_filter(&obj, &json!({"field": "created_at", "op": "gte", "value": "2000-01-01T00:00:00Z"}))
         .expect("filter");
-    let scanned = db.aggregate("deal", Some(&everything), &spec).await.expect("scan");
+    let scanned = db.aggregate("sale", Some(&everything), &spec).await.expect("scan");
     assert_eq!(scanned.source, Source::Scan);
-    let answered = db.aggregate("deal", None, &spec).await.expect("aggregate");
+    let answered = db.aggregate("sale", None, &spec).await.expect("aggregate");
     let expected = if rolled { Source::Rollup } else { Source::Scan };
     assert_eq!(answered.source, expected, "group={group} sum={sum}");
     assert_eq!(answered.rows, scanned.rows, "group={group} sum={sum}");
@@ -73,8 +73,8 @@ async fn all_agree(db: &Db) {
 }
 
 async fn rollup_answers_equal_the_records(db: &Db) {
-    deal_object(db).await;
-    let deal = |i: i64, stage: Option<&str>, region: &str, branch: &str| {
+    sale_object(db).await;
+    let sale = |i: i64, stage: Option<&str>, region: &str, branch: &str| {
         map(json!({
             "name": format!("D{i}"),
             "stage": stage,
@@ -89,46 +89,46 @@ async fn rollup_answers_equal_the_records(db: &Db) {
     // Records before the rollups are declared are counted when they are filled.
     let mut ids = Vec::new();
     for i in 0..12 {
-        let (r, _) = db.create_record(None, "deal", &deal(i, Some("new"), "r", "b"), None).await.expect("create");
+        let (r, _) = db.create_record(None, "sale", &sale(i, Some("new"), "r", "b"), None).await.expect("create");
         ids.push(r.id);
     }
     // Two groups whose values joined naively would be one ("ab" + "c", "a" + "bc"), an empty
     // value and one written as the empty value's mark.
     for (i, (region, branch)) in [("ab", "c"), ("a", "bc"), ("-", "x"), ("", "x")].into_iter().enumerate() {
-        db.create_record(None, "deal", &deal(100 + i as i64, None, region, branch), None).await.expect("create");
+        db.create_record(None, "sale", &sale(100 + i as i64, None, region, branch), None).await.expect("create");
     }
-    let (first, made) = db.create_rollup(None, "deal", "stage, closed_on:day", "amount,units").await.expect("rollup");
+    let (first, made) = db.create_rollup(None, "sale", "stage, closed_on:day", "amount,units").await.expect("rollup");
     assert!(made);
     assert_eq!((first.group.as_str(), first.sum.as_str()), ("stage, closed_on:day", "amount,units"));
-    db.create_rollup(None, "deal", "region,branch", "").await.expect("second rollup");
+    db.create_rollup(None, "sale", "region,branch", "").await.expect("second rollup");
     let pairs = agree(db, "region,branch", "", true).await;
     assert_eq!(pairs.rows.len(), 5, "r/b, ab/c, a/bc, -/x, empty/x: {:?}", pairs.rows);
     all_agree(db).await;
 
     // Changes of every kind, each followed by every question.
     for i in 12..30 {
-        let (r, _) = db.create_record(None, "deal", &deal(i, Some("won"), "r", "b"), None).await.expect("create");
+        let (r, _) = db.create_record(None, "sale", &sale(i, Some("won"), "r", "b"), None).await.expect("create");
         ids.push(r.id);
     }
     all_agree(db).await;
     let patch = |v: Json| map(v);
-    db.update_record(None, "deal", &ids[1], &patch(json!({"stage": "lost"})), None).await.expect("stage");
-    db.update_record(None, "deal", &ids[2], &patch(json!({"amount": null, "units": 7})), None).await.expect("sums");
-    db.update_record(None, "deal", &ids[3], &patch(json!({"closed_on": "2026-02-28"})), None).await.expect("date");
-    db.update_record(None, "deal", &ids[5], &patch(json!({"name": "renamed"})), None).await.expect("unwatched");
-    db.update_record(None, "deal", &ids[6], &patch(json!({"amount": {"amount": "1", "currency": "EUR"}})), None)
+    db.update_record(None, "sale", &ids[1], &patch(json!({"stage": "lost"})), None).await.expect("stage");
+    db.update_record(None, "sale", &ids[2], &patch(json!({"amount": null, "units": 7})), None).await.expect("sums");
+    db.update_record(None, "sale", &ids[3], &patch(json!({"closed_on": "2026-02-28"})), None).await.expect("date");
+    db.update_record(None, "sale", &ids[5], &patch(json!({"name": "renamed"})), None).await.expect("unwatched");
+    db.update_record(None, "sale", &ids[6], &patch(json!({"amount": {"amount": "1", "currency": "EUR"}})), None)
         .await
         .expect("currency");
     all_agree(db).await;
     for id in &ids[8..14] {
-        db.delete_record(None, "deal", id).await.expect("trash");
+        db.delete_record(None, "sale", id).await.expect("trash");
     }
     all_agree(db).await;
-    db.restore_record(None, "deal", &ids[9]).await.expect("restore");
+    db.restore_record(None, "sale", &ids[9]).await.expect("restore");
     all_agree(db).await;
 
     // Many records in one transaction, as imports and the generator write them.
-    let obj = db.object("deal").await.expect("deal");
+    let obj = db.object("sale").await.expect("sale");
     let rows: Vec<Vec<_>> = (200..260)
         .map(|i| {
             ["name", "stage", "units", "closed_on"]
@@ -153,8 +153,8 @@ async fn rollup_answers_equal_the_records(db: &Db) {
 
     // Compacting drops groups left empty and changes no answer.
     let trashed_group =
-        db.create_record(None, "deal", &deal(900, Some("new"), "solo", "one"), None).await.expect("c").0;
-    db.delete_record(None, "deal", &trashed_group.id).await.expect("trash");
+        db.create_record(None, "sale", &sale(900, Some("new"), "solo", "one"), None).await.expect("c").0;
+    db.delete_record(None, "sale", &trashed_group.id).await.expect("trash");
     let before = agree(db, "region,branch", "", true).await;
     assert!(before.rows.iter().all(|r| r.group["region"] != json!("solo")), "an empty group is not shown");
     let removed = db.compact_rollups().await.expect("compact");
@@ -164,7 +164,7 @@ async fn rollup_answers_equal_the_records(db: &Db) {
     all_agree(db).await;
 
     // Removed, the rollup answers nothing and the records answer again.
-    db.delete_rollup(None, "deal", &first.id).await.expect("delete");
+    db.delete_rollup(None, "sale", &first.id).await.expect("delete");
     agree(db, "stage", "units", false).await;
     agree(db, "region", "", true).await;
 }
@@ -172,18 +172,18 @@ async fn rollup_answers_equal_the_records(db: &Db) {
 /// Writers changing the same groups at once (on PostgreSQL, side by side): none fails, and every
 /// answer still equals the records, before and after compacting.
 async fn concurrent_writers_keep_rollups_right(db: &Db) {
-    deal_object(db).await;
-    db.create_rollup(None, "deal", "stage", "units").await.expect("rollup");
+    sale_object(db).await;
+    db.create_rollup(None, "sale", "stage", "units").await.expect("rollup");
     let writers = (0..8).map(|w| {
         let db = db.clone();
         tokio::spawn(async move {
             for i in 0..15 {
                 let stage = ["new", "won", "lost"][(w + i) % 3];
                 let fields = map(json!({"name": format!("W{w}-{i}"), "stage": stage, "units": i}));
-                let (r, _) = db.create_record(None, "deal", &fields, None).await.expect("create");
+                let (r, _) = db.create_record(None, "sale", &fields, None).await.expect("create");
                 // Moves between the same two groups in opposite directions.
                 let other = if w % 2 == 0 { "won" } else { "new" };
-                db.update_record(None, "deal", &r.id, &map(json!({"stage": other})), None).await.expect("move");
+                db.update_record(None, "sale", &r.id, &map(json!({"stage": other})), None).await.expect("move");
             }
         })
     });
@@ -197,49 +197,49 @@ async fn concurrent_writers_keep_rollups_right(db: &Db) {
 }
 
 async fn rollups_go_with_their_fields(db: &Db) {
-    deal_object(db).await;
+    sale_object(db).await;
     for i in 0..6 {
         let fields = map(json!({"name": format!("D{i}"), "stage": "new", "units": i, "region": format!("{}", i % 2)}));
-        db.create_record(None, "deal", &fields, None).await.expect("create");
+        db.create_record(None, "sale", &fields, None).await.expect("create");
     }
-    db.create_rollup(None, "deal", "stage", "units").await.expect("rollup");
-    db.create_rollup(None, "deal", "region", "").await.expect("rollup");
-    db.create_rollup(None, "deal", "urgent", "").await.expect("rollup");
+    db.create_rollup(None, "sale", "stage", "units").await.expect("rollup");
+    db.create_rollup(None, "sale", "region", "").await.expect("rollup");
+    db.create_rollup(None, "sale", "urgent", "").await.expect("rollup");
     // The region's values move to a new column when its type changes: its rollup goes.
     db.update_field(
         None,
-        "deal",
+        "sale",
         "region",
         FieldPatch { field_type: Some(peyvand_records::FieldType::Integer), ..Default::default() },
     )
     .await
     .expect("convert");
     let catalog = db.catalog().await.expect("catalog");
-    let left: Vec<&str> = catalog.rollups_of("deal").map(|r| r.group.as_str()).collect();
+    let left: Vec<&str> = catalog.rollups_of("sale").map(|r| r.group.as_str()).collect();
     assert_eq!(left, ["stage", "urgent"]);
     let converted = agree(db, "region", "", false).await;
     assert_eq!(converted.rows.iter().map(|r| r.count).collect::<Vec<_>>(), [3, 3]);
     // A removed field takes its rollups with it; the others stay and stay right.
-    db.delete_field(None, "deal", "units").await.expect("remove");
+    db.delete_field(None, "sale", "units").await.expect("remove");
     let catalog = db.catalog().await.expect("catalog");
-    assert_eq!(catalog.rollups_of("deal").map(|r| r.group.as_str()).collect::<Vec<_>>(), ["urgent"]);
-    db.create_record(None, "deal", &map(json!({"name": "later", "urgent": true})), None).await.expect("create");
+    assert_eq!(catalog.rollups_of("sale").map(|r| r.group.as_str()).collect::<Vec<_>>(), ["urgent"]);
+    db.create_record(None, "sale", &map(json!({"name": "later", "urgent": true})), None).await.expect("create");
     agree(db, "urgent", "", true).await;
 }
 
 async fn declaring_is_idempotent_and_bounded(db: &Db) {
-    deal_object(db).await;
-    let (a, made) = db.create_rollup(None, "deal", "stage", "units").await.expect("rollup");
+    sale_object(db).await;
+    let (a, made) = db.create_rollup(None, "sale", "stage", "units").await.expect("rollup");
     assert!(made);
-    let (b, made_again) = db.create_rollup(None, "deal", " stage ", "units").await.expect("again");
+    let (b, made_again) = db.create_rollup(None, "sale", " stage ", "units").await.expect("again");
     assert!(!made_again, "the same rollup is not made twice");
     assert_eq!(a.id, b.id);
-    let bad = db.create_rollup(None, "deal", "nope", "").await;
+    let bad = db.create_rollup(None, "sale", "nope", "").await;
     assert!(
         matches!(&bad, Err(Error::Validation(e)) if e[0].field == "group" && e[0].code == "unknown_field"),
         "{bad:?}"
     );
-    let bad = db.create_rollup(None, "deal", "stage", "name").await;
+    let bad = db.create_rollup(None, "sale", "stage", "name").await;
     assert!(matches!(&bad, Err(Error::Validation(e)) if e[0].code == "not_numeric"), "{bad:?}");
     let missing = db.create_rollup(None, "ghost", "stage", "").await;
     assert!(matches!(missing, Err(Error::NotFound(_))));
@@ -256,9 +256,9 @@ async fn declaring_is_idempotent_and_bounded(db: &Db) {
         "region,urgent",
     ];
     for g in &groups[..peyvand_store::rollups::MAX_PER_OBJECT - 1] {
-        db.create_rollup(None, "deal", g, "").await.expect("rollup");
+        db.create_rollup(None, "sale", g, "").await.expect("rollup");
     }
-    let over = db.create_rollup(None, "deal", groups[groups.len() - 1], "").await;
+    let over = db.create_rollup(None, "sale", groups[groups.len() - 1], "").await;
     assert!(matches!(&over, Err(Error::Conflict { code: "too_many_rollups", .. })), "{over:?}");
-    assert!(db.delete_rollup(None, "deal", "no-such-id").await.is_err());
+    assert!(db.delete_rollup(None, "sale", "no-such-id").await.is_err());
 }

@@ -1,9 +1,8 @@
-//! Generated data: believable bilingual companies, contacts and their activities at any scale,
-//! written through the bulk create path (the same rows, index entries, search terms and history
-//! as real ones), for demos and benchmarks. The same seed gives the same data. Fields an admin
-//! added get plausible values too, so a business can try Peyvand at scale with its own fields.
-//!
-//! Deals, products and orders join the generator when those objects exist.
+//! Generated data: believable bilingual companies, contacts, products, and the contacts'
+//! activities, deals and orders over two years, at any scale, written through the bulk create path
+//! (the same rows, index entries, search terms and history as real ones), for demos and
+//! benchmarks. The same seed gives the same data. Fields an admin added get plausible values too,
+//! so a business can try Peyvand at scale with its own fields.
 
 use crate::TransferError;
 use peyvand_records::{FieldDef, FieldType, Mode, ObjectDef, Origin, Value, validate};
@@ -197,6 +196,30 @@ const SUBJECTS_EN: &[&str] = &[
     "Sample shipment",
 ];
 
+/// Products by kind: the category (a value of the product's `category` field) and names in
+/// Persian and English.
+const PRODUCT_KINDS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "hardware",
+        &["لپ‌تاپ", "چاپگر لیزری", "سرور", "روتر", "مانیتور", "اسکنر"],
+        &["Laptop", "Laser printer", "Server", "Router"],
+    ),
+    (
+        "software",
+        &["نرم‌افزار حسابداری", "آنتی‌ویروس", "نرم‌افزار انبارداری"],
+        &["Accounting suite", "Antivirus", "ERP licence"],
+    ),
+    (
+        "service",
+        &["نصب و راه‌اندازی", "قرارداد پشتیبانی", "آموزش کارکنان"],
+        &["Installation", "Support contract", "Training"],
+    ),
+    ("consumable", &["کارتریج", "کاغذ A4", "نوار چاپ"], &["Toner", "A4 paper", "Ribbon"]),
+    ("spare_part", &["باتری", "منبع تغذیه", "هارد دیسک"], &["Battery", "Power supply", "Hard disk"]),
+];
+const DEAL_FA: &[&str] = &["خرید", "تأمین", "قرارداد سالانه", "تمدید", "پروژه"];
+const DEAL_EN: &[&str] = &["Purchase of", "Supply of", "Annual contract:", "Renewal:", "Project:"];
+
 /// Records per transaction by default: 5,000 wrote 23 % faster than 1,000 on SQLite (pages every
 /// batch touches are written once per commit); the generator then holds about 190 MiB.
 pub const BATCH: usize = 5_000;
@@ -208,9 +231,40 @@ pub struct GenerateOptions {
     pub contacts: usize,
     /// Activities (calls, e-mails, meetings, …) spread over the contacts and the last two years.
     pub activities: usize,
+    /// Products, in the categories of the standard `category` field, a few of them popular.
+    pub products: usize,
+    /// Deals of the last two years: the older ones closed (won or lost), the recent ones open.
+    pub deals: usize,
+    /// Orders of the last two years (one product line each), bought by some of the contacts:
+    /// each buyer from the day they first bought until they stopped (many still buy), some far
+    /// more often than others, mostly in a category of their own.
+    pub orders: usize,
     pub seed: u64,
     /// Records per transaction.
     pub batch: usize,
+}
+
+impl GenerateOptions {
+    /// How many of each for `contacts` contacts, in the proportions of issue #4's data set (per
+    /// million contacts: 100,000 companies, 10 million activities, 300,000 deals, 2 million
+    /// orders) and a product for every 500 contacts (at least 20).
+    pub fn scaled(contacts: usize, seed: u64) -> GenerateOptions {
+        GenerateOptions {
+            companies: contacts / 10,
+            contacts,
+            activities: contacts * 10,
+            products: (contacts / 500).max(20),
+            deals: contacts * 3 / 10,
+            orders: contacts * 2,
+            seed,
+            batch: BATCH,
+        }
+    }
+
+    /// Records asked for, of every object.
+    pub fn total(&self) -> usize {
+        self.companies + self.contacts + self.activities + self.products + self.deals + self.orders
+    }
 }
 
 /// What was generated.
@@ -219,7 +273,19 @@ pub struct Generated {
     pub companies: usize,
     pub contacts: usize,
     pub activities: usize,
+    pub products: usize,
+    pub deals: usize,
+    pub orders: usize,
 }
+
+impl Generated {
+    pub fn total(&self) -> usize {
+        self.companies + self.contacts + self.activities + self.products + self.deals + self.orders
+    }
+}
+
+/// The objects generated, in the order they are made (each refers only to those before it).
+pub const OBJECTS: [&str; 6] = ["company", "contact", "product", "activity", "deal", "order"];
 
 fn company(rng: &mut Rng, i: usize) -> Json {
     let name = if rng.chance(75) {
@@ -263,8 +329,38 @@ fn contact(rng: &mut Rng, i: usize, company: Option<&String>) -> Json {
     c
 }
 
+/// A generated product as the later objects see it.
+struct Product {
+    name: String,
+    /// Index into [`PRODUCT_KINDS`].
+    kind: usize,
+    /// Rials.
+    price: u64,
+}
+
+/// The `i`-th product: a kind, a name with a model code, and a price between about 500,000 and
+/// 2,000,000,000 rials, spread evenly over the orders of magnitude (consumables cheap, servers
+/// dear).
+fn product(rng: &mut Rng, i: usize) -> (Product, Json) {
+    let kind = i % PRODUCT_KINDS.len();
+    let (category, fa, en) = PRODUCT_KINDS[kind];
+    let model = format!("{}-{}", (b'A' + rng.below(26) as u8) as char, 100 + rng.below(900));
+    let name =
+        if rng.chance(75) { format!("{} مدل {model}", rng.pick(fa)) } else { format!("{} {model}", rng.pick(en)) };
+    let price = (10f64.powf(5.7 + 3.6 * rng.below(10_000) as f64 / 10_000.0) as u64 / 1_000).max(1) * 1_000;
+    let input = json!({
+        "name": name,
+        "sku": format!("P{:06}", i + 1),
+        "category": category,
+        "price": price.to_string(),
+        "active": !rng.chance(8),
+    });
+    (Product { name, kind, price }, input)
+}
+
 /// Seconds in the two years activities are spread over, ending at `end` (seconds since 1970).
 const SPAN: u64 = 2 * 365 * 86_400;
+const DAY: u64 = 86_400;
 
 /// When the `i`-th of `n` activities happened: in the two years before `end`, in order (as a
 /// business logs them, so the time index grows at its end as in real use), more of them recent
@@ -275,15 +371,24 @@ fn activity_time(rng: &mut Rng, end: u64, i: usize, n: usize) -> u64 {
     end - SPAN + (SPAN as f64 * share.sqrt()) as u64
 }
 
+fn instant(at: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp(at as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn day(at: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp(at as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.date().to_string()
+}
+
 /// An activity of `contact` at `at` (seconds since 1970).
 fn activity(rng: &mut Rng, at: u64, contact: &str, company: Option<&String>) -> Json {
     let kind = *rng.pick(ACTIVITY_KINDS);
-    let at = time::OffsetDateTime::from_unix_timestamp(at as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let subject = if rng.chance(80) { rng.pick(SUBJECTS_FA) } else { rng.pick(SUBJECTS_EN) };
     let mut a = json!({
         "kind": kind,
         "subject": subject,
-        "occurred_at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "occurred_at": instant(at),
         "contact": contact,
     });
     if matches!(kind, "call" | "email" | "sms" | "chat") {
@@ -293,6 +398,172 @@ fn activity(rng: &mut Rng, at: u64, contact: &str, company: Option<&String>) -> 
         a["company"] = json!(id);
     }
     a
+}
+
+/// A deal opened at `opened` (seconds since 1970) with a contact, for a product: one expected to
+/// close two weeks to four months later is closed if that day has passed (three in ten won),
+/// else open in one of the earlier stages.
+fn deal(rng: &mut Rng, opened: u64, end: u64, contact: &str, company: Option<&String>, product: &Product) -> Json {
+    let name = if rng.chance(80) {
+        format!("{} {}", rng.pick(DEAL_FA), product.name)
+    } else {
+        format!("{} {}", rng.pick(DEAL_EN), product.name)
+    };
+    let units = 1 + rng.below(if product.price > 100_000_000 { 5 } else { 50 }) as u64;
+    let expected = opened + (14 + rng.below(106) as u64) * DAY;
+    let mut d = json!({
+        "name": name,
+        "amount": (product.price * units).to_string(),
+        "contact": contact,
+        "expected_close": day(expected),
+    });
+    if expected < end {
+        let won = rng.chance(30);
+        d["stage"] = json!(if won { "won" } else { "lost" });
+        let closed = (expected + rng.below(15) as u64 * DAY).min(end).saturating_sub(rng.below(10) as u64 * DAY);
+        d["closed_on"] = json!(day(closed.max(opened)));
+    } else {
+        let stage = match rng.below(100) {
+            0..35 => "qualification",
+            35..60 => "needs_analysis",
+            60..80 => "proposal",
+            _ => "negotiation",
+        };
+        d["stage"] = json!(stage);
+    }
+    if let Some(id) = company {
+        d["company"] = json!(id);
+    }
+    d
+}
+
+/// One order as generated: who bought, when, what.
+struct Order {
+    at: u64,
+    buyer: u32,
+    product: u32,
+}
+
+/// A contact who buys: from `from` until `until` (seconds since 1970), mostly in one category.
+struct Buyer {
+    contact: u32,
+    from: u64,
+    until: u64,
+    kind: usize,
+}
+
+/// A normally distributed number (Box–Muller).
+fn gaussian(rng: &mut Rng) -> f64 {
+    let u = (1 + rng.below(1_000_000)) as f64 / 1_000_001.0;
+    let v = rng.below(1_000_000) as f64 / 1_000_000.0;
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// A share in (0, 1), evenly spread.
+fn unit(rng: &mut Rng) -> f64 {
+    (1 + rng.below(1_000_000)) as f64 / 1_000_001.0
+}
+
+/// The purchase history of `contacts` contacts: `n` orders over the two years before `end`, in
+/// time order. Six contacts in ten buy; a buyer's first purchase falls anywhere in the two years,
+/// more of them recent (the business grows); each stops buying after a time drawn with a mean of
+/// a year and a half (a third of them before the end: the lapsed customers churn analysis looks
+/// for); and buyers differ in how often they buy (a rate drawn from a log-normal law, so a few
+/// buy very often). Orders go to buyers in proportion to rate × time as a buyer, each at a time
+/// in that buyer's months; six in ten are of the buyer's own category, and within a category a
+/// few products sell most.
+fn purchases(rng: &mut Rng, contacts: usize, products: &[Product], n: usize, end: u64) -> (Vec<Buyer>, Vec<Order>) {
+    let mut buyers = Vec::new();
+    let mut cumulative = Vec::new();
+    let mut weight = 0.0;
+    for contact in 0..contacts {
+        if !rng.chance(60) {
+            continue;
+        }
+        let from = end - SPAN + (SPAN as f64 * unit(rng).sqrt() * 0.98) as u64;
+        let stays = -(unit(rng).ln()) * 1.5 * 365.0 * DAY as f64;
+        let until = (from + stays as u64).clamp(from + DAY, end);
+        let rate = gaussian(rng).exp();
+        weight += rate * (until - from) as f64;
+        cumulative.push(weight);
+        buyers.push(Buyer { contact: contact as u32, from, until, kind: rng.below(PRODUCT_KINDS.len()) });
+    }
+    if buyers.is_empty() || products.is_empty() {
+        return (buyers, Vec::new());
+    }
+    let mut by_kind: Vec<Vec<u32>> = vec![Vec::new(); PRODUCT_KINDS.len()];
+    for (i, p) in products.iter().enumerate() {
+        by_kind[p.kind].push(i as u32);
+    }
+    // The cube of an even share: the first tenth of a list gets nearly half of the picks.
+    let popular = |rng: &mut Rng, list: &[u32]| list[((list.len() as f64) * unit(rng).powi(3)) as usize % list.len()];
+    let all: Vec<u32> = (0..products.len() as u32).collect();
+    let mut orders: Vec<Order> = (0..n)
+        .map(|_| {
+            let target = unit(rng) * weight;
+            let k = cumulative.partition_point(|&c| c < target).min(buyers.len() - 1);
+            let b = &buyers[k];
+            let at = b.from + rng.below((b.until - b.from) as usize) as u64;
+            let own = &by_kind[b.kind];
+            let product = if !own.is_empty() && rng.chance(60) { popular(rng, own) } else { popular(rng, &all) };
+            Order { at, buyer: k as u32, product }
+        })
+        .collect();
+    orders.sort_by_key(|o| o.at);
+    (buyers, orders)
+}
+
+/// The order numbered `number`, as an input: its product, quantity, total and a status that
+/// follows its age (recent orders still on their way, older ones delivered or, some, cancelled
+/// or returned).
+fn order(
+    rng: &mut Rng,
+    number: usize,
+    at: u64,
+    end: u64,
+    (contact, company): (&str, Option<&String>),
+    (product_id, product): (&str, &Product),
+) -> Json {
+    let quantity: u64 = match rng.below(10) {
+        0..7 => 1,
+        7..9 => 2,
+        _ => 3 + rng.below(8) as u64,
+    };
+    // One order in ten at a discount of 5 to 20 %.
+    let discount = if rng.chance(10) { 5 + rng.below(16) as u64 } else { 0 };
+    let total = product.price * quantity * (100 - discount) / 100;
+    let age = end.saturating_sub(at);
+    let status = if age < 3 * DAY {
+        if rng.chance(40) { "pending" } else { "paid" }
+    } else if age < 10 * DAY {
+        if rng.chance(30) { "paid" } else { "shipped" }
+    } else {
+        match rng.below(100) {
+            0..90 => "delivered",
+            90..96 => "cancelled",
+            _ => "returned",
+        }
+    };
+    let channel = match rng.below(100) {
+        0..45 => "online",
+        45..70 => "store",
+        70..85 => "phone",
+        _ => "dealer",
+    };
+    let mut o = json!({
+        "number": format!("SO-{:08}", number),
+        "contact": contact,
+        "product": product_id,
+        "quantity": quantity,
+        "total": total.to_string(),
+        "ordered_at": instant(at),
+        "status": status,
+        "channel": channel,
+    });
+    if let Some(id) = company {
+        o["company"] = json!(id);
+    }
+    o
 }
 
 /// A plausible value for a field an admin added, by its type; `None` leaves it empty (types
@@ -319,17 +590,16 @@ fn custom_value(rng: &mut Rng, f: &FieldDef) -> Option<Json> {
     })
 }
 
-/// Generates companies, then contacts that mostly work at them, then their activities. Into
-/// an empty database, the indexes that need no checking are built once at the end instead of
-/// row by row (see `peyvand_store::Db::defer_indexes_for_load`); progress reports them as
-/// "indexes".
+/// Generates companies, contacts that mostly work at them, products, then the contacts'
+/// activities, deals and orders. Into an empty database, the indexes that need no checking are
+/// built once at the end instead of row by row (see `peyvand_store::Db::defer_indexes_for_load`);
+/// progress reports them as "indexes".
 pub async fn generate(
     db: &Db,
     opts: &GenerateOptions,
     mut progress: impl FnMut(&str, usize),
 ) -> Result<Generated, TransferError> {
-    let objects = ["company", "contact", "activity"];
-    let deferred = db.defer_indexes_for_load(&objects).await?;
+    let deferred = db.defer_indexes_for_load(&OBJECTS).await?;
     let made = fill(db, opts, &mut progress).await;
     // Built whether or not the load finished: what was written is usable either way.
     if deferred > 0 {
@@ -338,7 +608,7 @@ pub async fn generate(
         progress("indexes", deferred);
     }
     let made = made?;
-    db.refresh_statistics(&objects).await?;
+    db.refresh_statistics(&OBJECTS).await?;
     Ok(made)
 }
 
@@ -356,14 +626,17 @@ async fn fill(
     opts: &GenerateOptions,
     progress: &mut impl FnMut(&str, usize),
 ) -> Result<Generated, TransferError> {
-    let objects = [db.object("company").await?, db.object("contact").await?, db.object("activity").await?];
+    let mut defs = Vec::with_capacity(OBJECTS.len());
+    for object in OBJECTS {
+        defs.push(db.object(object).await?);
+    }
     let dialect = db.dialect();
     // One batch waits while one is written and the next is made: three in memory at most.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Batch, TransferError>>(1);
     let maker_opts = opts.clone();
     let maker = std::thread::Builder::new()
         .name("generate".into())
-        .spawn(move || make(dialect, &objects, &maker_opts, |batch| sender.blocking_send(batch).is_ok()))?;
+        .spawn(move || make(dialect, &defs, &maker_opts, |batch| sender.blocking_send(batch).is_ok()))?;
     let mut made = Generated::default();
     // Returning early drops the receiver, which stops the maker at its next batch.
     while let Some(batch) = receiver.recv().await {
@@ -374,7 +647,10 @@ async fn fill(
         let total = match object {
             "company" => &mut made.companies,
             "contact" => &mut made.contacts,
-            _ => &mut made.activities,
+            "product" => &mut made.products,
+            "activity" => &mut made.activities,
+            "deal" => &mut made.deals,
+            _ => &mut made.orders,
         };
         *total += written;
         progress(object, *total);
@@ -386,68 +662,91 @@ async fn fill(
     }
 }
 
-/// Makes companies, their contacts and the contacts' activities in batches of `opts.batch`,
-/// handing each to `send` until it returns false (the writer stopped) or a batch fails.
+/// Makes the objects of [`OBJECTS`] (whose definitions `defs` holds, in that order) in batches of
+/// `opts.batch`, handing each to `send` until it returns false (the writer stopped) or a batch
+/// fails.
 fn make(
     dialect: Dialect,
-    [company_def, contact_def, activity_def]: &[Arc<ObjectDef>; 3],
+    defs: &[Arc<ObjectDef>],
     opts: &GenerateOptions,
     mut send: impl FnMut(Result<Batch, TransferError>) -> bool,
 ) {
     let mut rng = Rng::new(opts.seed);
     let batch = opts.batch.max(1);
-    // Prepares and sends one batch; its ids, or None once nothing more is wanted.
-    let mut hand_over = |rng: &mut Rng, object: &'static str, def: &ObjectDef, rows: Vec<Json>| match prepare(
-        dialect, rng, def, rows,
-    ) {
-        Ok(records) => {
-            let ids = records.ids.clone();
-            send(Ok(Batch { object, records })).then_some(ids)
+    // Makes, prepares and sends the records `0..n` of `OBJECTS[k]` a batch at a time; their ids,
+    // or None once nothing more is wanted.
+    let mut made = |rng: &mut Rng, k: usize, n: usize, row: &mut dyn FnMut(&mut Rng, usize) -> Json| {
+        let mut ids = Vec::with_capacity(n);
+        for start in (0..n).step_by(batch) {
+            let rows: Vec<Json> = (start..(start + batch).min(n)).map(|i| row(rng, i)).collect();
+            match prepare(dialect, rng, &defs[k], rows) {
+                Ok(records) => {
+                    let batch_ids = records.ids.clone();
+                    if !send(Ok(Batch { object: OBJECTS[k], records })) {
+                        return None;
+                    }
+                    ids.extend(batch_ids);
+                }
+                Err(e) => {
+                    send(Err(e));
+                    return None;
+                }
+            }
         }
-        Err(e) => {
-            send(Err(e));
-            None
-        }
+        Some(ids)
     };
-    let mut company_ids = Vec::with_capacity(opts.companies);
-    for start in (0..opts.companies).step_by(batch) {
-        let rows: Vec<Json> = (start..(start + batch).min(opts.companies)).map(|i| company(&mut rng, i)).collect();
-        let Some(ids) = hand_over(&mut rng, "company", company_def, rows) else { return };
-        company_ids.extend(ids);
-    }
-    // Each contact's id and the index of its company, for its activities.
-    let mut contacts: Vec<(String, Option<u32>)> = Vec::with_capacity(opts.contacts);
-    for start in (0..opts.contacts).step_by(batch) {
-        let mut works_at = Vec::with_capacity(batch);
-        let rows: Vec<Json> = (start..(start + batch).min(opts.contacts))
-            .map(|i| {
-                let at = (!company_ids.is_empty() && rng.chance(80)).then(|| rng.below(company_ids.len()));
-                works_at.push(at.map(|k| k as u32));
-                contact(&mut rng, i, at.map(|k| &company_ids[k]))
-            })
-            .collect();
-        let Some(ids) = hand_over(&mut rng, "contact", contact_def, rows) else { return };
-        contacts.extend(ids.into_iter().zip(works_at));
-    }
-    if contacts.is_empty() {
+    let Some(company_ids) = made(&mut rng, 0, opts.companies, &mut |rng, i| company(rng, i)) else { return };
+    // The index of each contact's company, for its activities, deals and orders.
+    let mut works_at: Vec<Option<u32>> = Vec::with_capacity(opts.contacts);
+    let Some(contact_ids) = made(&mut rng, 1, opts.contacts, &mut |rng, i| {
+        let at = (!company_ids.is_empty() && rng.chance(80)).then(|| rng.below(company_ids.len()));
+        works_at.push(at.map(|k| k as u32));
+        contact(rng, i, at.map(|k| &company_ids[k]))
+    }) else {
+        return;
+    };
+    let mut products = Vec::with_capacity(opts.products);
+    let Some(product_ids) = made(&mut rng, 2, opts.products, &mut |rng, i| {
+        let (p, input) = product(rng, i);
+        products.push(p);
+        input
+    }) else {
+        return;
+    };
+    if contact_ids.is_empty() {
         return;
     }
+    let company_of = |k: usize| works_at[k].map(|c| &company_ids[c as usize]);
     let end = time::OffsetDateTime::now_utc().unix_timestamp().max(SPAN as i64) as u64;
-    for start in (0..opts.activities).step_by(batch) {
-        let rows: Vec<Json> = (start..(start + batch).min(opts.activities))
-            .map(|i| {
-                // Some customers are far busier than others: a quarter of the contacts get half
-                // of the activities.
-                let k = if rng.chance(50) { rng.below(contacts.len().div_ceil(4)) } else { rng.below(contacts.len()) };
-                let (id, company) = &contacts[k];
-                let at = activity_time(&mut rng, end, i, opts.activities);
-                activity(&mut rng, at, id, company.map(|c| &company_ids[c as usize]))
-            })
-            .collect();
-        if hand_over(&mut rng, "activity", activity_def, rows).is_none() {
-            return;
-        }
+    // Some customers are far busier than others: a quarter of the contacts get half of the
+    // activities and deals.
+    let busy = |rng: &mut Rng| {
+        if rng.chance(50) { rng.below(contact_ids.len().div_ceil(4)) } else { rng.below(contact_ids.len()) }
+    };
+    let activities = made(&mut rng, 3, opts.activities, &mut |rng, i| {
+        let k = busy(rng);
+        let at = activity_time(rng, end, i, opts.activities);
+        activity(rng, at, &contact_ids[k], company_of(k))
+    });
+    if activities.is_none() || product_ids.is_empty() {
+        return;
     }
+    let deals = made(&mut rng, 4, opts.deals, &mut |rng, i| {
+        let k = busy(rng);
+        let opened = activity_time(rng, end, i, opts.deals);
+        let p = rng.below(products.len());
+        deal(rng, opened, end, &contact_ids[k], company_of(k), &products[p])
+    });
+    if deals.is_none() {
+        return;
+    }
+    let (buyers, orders) = purchases(&mut rng, contact_ids.len(), &products, opts.orders, end);
+    made(&mut rng, 5, orders.len(), &mut |rng, i| {
+        let o = &orders[i];
+        let k = buyers[o.buyer as usize].contact as usize;
+        let p = o.product as usize;
+        order(rng, i + 1, o.at, end, (&contact_ids[k], company_of(k)), (&product_ids[p], &products[p]))
+    });
 }
 
 /// Fills in the fields an admin added, validates `rows` as new records of `obj` and prepares

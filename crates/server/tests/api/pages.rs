@@ -11,7 +11,8 @@ backend_tests!(
     health_and_request_ids,
     fields_edit_in_place,
     display_preferences,
-    the_timeline_shows_interactions_newest_first
+    the_timeline_shows_interactions_newest_first,
+    the_demo_is_a_lived_in_crm
 );
 
 fn browser() -> reqwest::Client {
@@ -315,4 +316,45 @@ async fn the_timeline_shows_interactions_newest_first(app: &TestApp) {
         .await
         .expect("text");
     assert!(html.contains("No calls, e-mails, meetings or notes yet."));
+}
+
+/// `peyvand demo`'s data: the hand-picked records plus a slice of the generator, with deals on
+/// the pipeline board and orders behind the contacts; seeding again adds nothing.
+async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
+    let totals = async || {
+        let mut totals = Vec::new();
+        for object in ["company", "contact", "product", "activity", "deal", "order"] {
+            totals.push(app.list(object, &[("total", "true"), ("limit", "1")]).await["total"].as_i64().expect("total"));
+        }
+        totals
+    };
+    peyvand::demo::seed(&app.db).await.expect("demo");
+    let slice = peyvand::demo::slice();
+    let expected = vec![
+        6 + slice.companies as i64,
+        12 + slice.contacts as i64,
+        slice.products as i64,
+        slice.activities as i64,
+        slice.deals as i64,
+        slice.orders as i64,
+    ];
+    assert!(slice.deals > 0 && slice.orders > 0);
+    assert_eq!(totals().await, expected);
+    peyvand::demo::seed(&app.db).await.expect("demo again");
+    assert_eq!(totals().await, expected, "a seeded database is left alone");
+    let client = browser();
+    sign_in(app, &client).await;
+    let board = client.get(app.url("/records/deal/board")).send().await.expect("send").text().await.expect("text");
+    for stage in [">Qualification<", ">Negotiation<", ">Won<", ">Lost<"] {
+        assert!(board.contains(stage), "the pipeline board has a column for {stage}");
+    }
+    let order = &app.list("order", &[("limit", "1")]).await["records"][0];
+    let buyer = order["fields"]["contact"].as_str().expect("an order has its buyer");
+    let bought = app
+        .list(
+            "order",
+            &[("filter", &json!({"field": "contact", "op": "eq", "value": buyer}).to_string()), ("total", "true")],
+        )
+        .await;
+    assert!(bought["total"].as_i64().expect("total") >= 1);
 }

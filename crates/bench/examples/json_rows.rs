@@ -5,14 +5,13 @@
 //! json_each(?)`, one bound text per statement. A records-like table (20 columns, a text
 //! primary key) and a search-terms-like table (a two-column WITHOUT ROWID key, one more index),
 //! in transactions of 5,000 records, as the generator writes. Not part of the harness:
-//! `cargo run --release -p peyvand-bench --example json_rows -- DIR values|json [RECORDS]`
+//! `cargo run --release -p peyvand-bench --example json_rows -- DIR values|json [RECORDS [TERMS]]`
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AssertSqlSafe, Row};
 use std::fmt::Write;
 use std::time::Instant;
 
 const COLUMNS: usize = 20;
-const TERMS: usize = 6;
 const BATCH: usize = 5_000;
 
 fn id(i: usize) -> String {
@@ -25,15 +24,15 @@ fn record(i: usize) -> Vec<serde_json::Value> {
         row.push(match c % 4 {
             0 => serde_json::json!(format!("مقدار متنی {c} شماره {i}")),
             1 => serde_json::json!((i * 7 + c) as i64),
-            2 if i % 3 == 0 => serde_json::Value::Null,
+            2 if i.is_multiple_of(3) => serde_json::Value::Null,
             _ => serde_json::json!(format!("2025-{:02}-{:02}T10:00:00.000000Z", 1 + c % 12, 1 + i % 28)),
         });
     }
     row
 }
 
-fn terms(i: usize) -> Vec<Vec<serde_json::Value>> {
-    (0..TERMS)
+fn terms(i: usize, per_record: usize) -> Vec<Vec<serde_json::Value>> {
+    (0..per_record)
         .map(|t| {
             vec![
                 serde_json::json!(format!("واژه{}", (i * 31 + t * 7919) % 50_000)),
@@ -106,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::args().nth(1).expect("a directory");
     let mode = std::env::args().nth(2).unwrap_or_else(|| "values".into());
     let n: usize = std::env::args().nth(3).and_then(|s| s.parse().ok()).unwrap_or(500_000);
+    let per_record: usize = std::env::args().nth(4).and_then(|s| s.parse().ok()).unwrap_or(6);
     let path = format!("{dir}/json_rows_{mode}.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     for start in (0..n).step_by(BATCH) {
         let t = Instant::now();
         let rows: Vec<_> = (start..(start + BATCH).min(n)).map(record).collect();
-        let term_rows: Vec<_> = (start..(start + BATCH).min(n)).flat_map(terms).collect();
+        let term_rows: Vec<_> = (start..(start + BATCH).min(n)).flat_map(|i| terms(i, per_record)).collect();
         making += t.elapsed();
         sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         if mode == "json" {
@@ -161,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
     let typed: String = sqlx::query("SELECT typeof(c5) FROM r LIMIT 1").fetch_one(&mut *conn).await?.try_get(0)?;
     println!(
         "{mode}: {count} records and {} terms in {secs:.2} s ({:.0} records/s, making the rows {:.2} s); row 3: {check}; c5 is {typed}",
-        count as usize * TERMS,
+        count as usize * per_record,
         count as f64 / secs,
         making.as_secs_f64()
     );

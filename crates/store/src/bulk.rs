@@ -49,7 +49,7 @@ pub(crate) async fn insert_multi(
 /// New records of one object turned into the statements that write them (rows, multi-value
 /// index entries, search terms, audit entries, outbox events) and the checks they must pass,
 /// without the database: a bulk load prepares the next batch, on another thread, while
-/// [`Db::write_prepared`] writes this one.
+/// [`Db::write_prepared`] (or, on SQLite, [`Db::write_native`]) writes this one.
 pub struct PreparedRecords {
     /// The new records' ids, in the order of the rows.
     pub ids: Vec<String>,
@@ -57,18 +57,58 @@ pub struct PreparedRecords {
     pub(crate) made_at: String,
     checks: BatchChecks,
     table: String,
-    script: Script,
+    pub(crate) writes: Writes,
+}
+
+/// How prepared records are written.
+pub(crate) enum Writes {
+    /// Multi-row statements, through sqlx.
+    Script(Script),
+    /// Each table's rows, for one prepared single-row statement per table (`native`).
+    Rows(Vec<TableRows>),
+}
+
+/// Rows to insert into one table.
+pub(crate) struct TableRows {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Bind>>,
 }
 
 impl PreparedRecords {
-    /// Prepares `rows` (validated values) as new records of `obj` made by `actor`. Fails if two
-    /// rows hold the same value of a unique field.
+    /// Prepares `rows` (validated values) as new records of `obj` made by `actor`, for
+    /// [`Db::write_prepared`]. Fails if two rows hold the same value of a unique field.
     pub fn new(
         dialect: Dialect,
         actor: Option<&str>,
         obj: &ObjectDef,
         rows: &[Vec<(&FieldDef, Value)>],
     ) -> Result<PreparedRecords> {
+        let (ids, made_at, checks, tables) = Self::rows(actor, obj, rows)?;
+        // One record's statements are cached and run again and again; a batch's are a new
+        // statement of thousands of placeholders each time, and a hundred cached ones held
+        // hundreds of megabytes.
+        let mut script = Script::new(dialect, rows.len() == 1);
+        for t in tables {
+            let columns: Vec<&str> = t.columns.iter().map(String::as_str).collect();
+            insert_statements(&mut script, &t.table, &columns, t.rows);
+        }
+        Ok(PreparedRecords { ids, made_at, checks, table: obj.table.clone(), writes: Writes::Script(script) })
+    }
+
+    /// Prepares `rows` as [`PreparedRecords::new`] does, for [`Db::write_native`] (SQLite).
+    pub fn native(actor: Option<&str>, obj: &ObjectDef, rows: &[Vec<(&FieldDef, Value)>]) -> Result<PreparedRecords> {
+        let (ids, made_at, checks, tables) = Self::rows(actor, obj, rows)?;
+        Ok(PreparedRecords { ids, made_at, checks, table: obj.table.clone(), writes: Writes::Rows(tables) })
+    }
+
+    /// The records' ids, when they were made, what to check, and the rows of each table.
+    #[allow(clippy::type_complexity)]
+    fn rows(
+        actor: Option<&str>,
+        obj: &ObjectDef,
+        rows: &[Vec<(&FieldDef, Value)>],
+    ) -> Result<(Vec<String>, String, BatchChecks, Vec<TableRows>)> {
         let checks = BatchChecks::of(rows)?;
         let ts = now();
         let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
@@ -137,27 +177,20 @@ impl PreparedRecords {
                 Bind::text(ts.clone()),
             ]);
         }
+        let table = |table: &str, columns: &[&str], rows: Vec<Vec<Bind>>| TableRows {
+            table: table.to_string(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+        };
         let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        // One record's statements are cached and run again and again; a batch's are a new
-        // statement of thousands of placeholders each time, and a hundred cached ones held
-        // hundreds of megabytes.
-        let mut script = Script::new(dialect, rows.len() == 1);
-        insert_statements(&mut script, &obj.table, &column_refs, record_rows);
-        insert_statements(&mut script, "record_values", &MEMBER_COLUMNS, value_rows);
-        insert_statements(&mut script, "search_terms", &["term", "object", "record_id"], term_rows);
-        insert_statements(
-            &mut script,
-            "audit_log",
-            &["id", "object", "record_id", "action", "actor", "at", "changes_json"],
-            audit_rows,
-        );
-        insert_statements(
-            &mut script,
-            "outbox",
-            &["id", "topic", "object", "record_id", "payload_json", "created_at"],
-            outbox_rows,
-        );
-        Ok(PreparedRecords { ids, made_at: ts, checks, table: obj.table.clone(), script })
+        let tables = vec![
+            table(&obj.table, &column_refs, record_rows),
+            table("record_values", &MEMBER_COLUMNS, value_rows),
+            table("search_terms", &["term", "object", "record_id"], term_rows),
+            table("audit_log", &["id", "object", "record_id", "action", "actor", "at", "changes_json"], audit_rows),
+            table("outbox", &["id", "topic", "object", "record_id", "payload_json", "created_at"], outbox_rows),
+        ];
+        Ok((ids, ts, checks, tables))
     }
 }
 
@@ -235,7 +268,18 @@ impl Db {
     /// Writes records prepared by [`PreparedRecords::new`] and already checked by
     /// [`Db::check_prepared`]; a unique value taken since is refused by the unique index.
     pub(crate) async fn write_checked(&self, tx: &mut WriteTx, prepared: PreparedRecords) -> Result<Vec<String>> {
-        prepared.script.execute(&mut tx.tx).await?;
+        let script = match prepared.writes {
+            Writes::Script(script) => script,
+            Writes::Rows(tables) => {
+                let mut script = Script::new(self.dialect(), false);
+                for t in tables {
+                    let columns: Vec<&str> = t.columns.iter().map(String::as_str).collect();
+                    insert_statements(&mut script, &t.table, &columns, t.rows);
+                }
+                script
+            }
+        };
+        script.execute(&mut tx.tx).await?;
         Ok(prepared.ids)
     }
 

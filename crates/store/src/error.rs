@@ -21,6 +21,9 @@ pub enum Error {
     /// The database failed; the cause is logged, never shown to users.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite failed on a bulk load's own connection (`native`); logged, never shown to users.
+    #[error("database (bulk load): {0}")]
+    Native(#[from] rusqlite::Error),
     /// Stored data could not be read back (a bug or a manual edit of the database).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -39,6 +42,10 @@ impl Error {
             Error::Database(sqlx::Error::Database(e)) => {
                 matches!(e.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
                     || e.message().contains("UNIQUE constraint failed")
+            }
+            Error::Native(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             }
             _ => false,
         }

@@ -16,6 +16,7 @@ mod error;
 mod indexes;
 pub mod jobs;
 pub mod migrate;
+mod native;
 pub mod records;
 pub mod rollups;
 pub mod schema;
@@ -27,6 +28,7 @@ mod write;
 
 pub use bulk::PreparedRecords;
 pub use error::{Error, Result};
+pub use native::NativeWriter;
 pub use sql::Dialect;
 pub use write::{WriteCounts, WriteTx};
 

@@ -268,6 +268,28 @@ impl Writers {
     }
 
     /// Commits the group's transaction and tells its members.
+    /// Takes the write lock with no transaction open on the writer connection, for a write on
+    /// another connection to the same database (`native`): the group it finds is committed
+    /// first, and this process's other writers queue behind the returned guard as behind a long
+    /// write. On a task of its own, as [`Writers::begin`], so a caller that gives up while waiting
+    /// cannot drop a group's commit half-way.
+    pub(crate) async fn hold(&self) -> Result<OwnedMutexGuard<Group>> {
+        let writers = self.clone();
+        let holding = tokio::spawn(async move {
+            writers.queued.fetch_add(1, Ordering::AcqRel);
+            let mut guard = writers.group.clone().lock_owned().await;
+            writers.queued.fetch_sub(1, Ordering::AcqRel);
+            if guard.tx.is_some() {
+                // Its members learn the outcome from `end`.
+                let _ = writers.end(&mut guard).await;
+            }
+            writers.counts.writers.fetch_add(1, Ordering::Relaxed);
+            writers.counts.commits.fetch_add(1, Ordering::Relaxed);
+            guard
+        });
+        holding.await.map_err(|e| Error::Config(format!("the write lock's task failed: {e}")))
+    }
+
     async fn end(&self, group: &mut Group) -> std::result::Result<(), String> {
         group.next_savepoint = false;
         let tx = group.tx.take().expect("a member's transaction is open");

@@ -612,6 +612,13 @@ pub async fn generate(
     Ok(made)
 }
 
+/// How the batches will be written, so the maker prepares them for it.
+#[derive(Clone, Copy)]
+enum Writing {
+    Sql(Dialect),
+    Native,
+}
+
 /// Validated records of one object, ready to write.
 struct Batch {
     object: &'static str,
@@ -630,20 +637,31 @@ async fn fill(
     for object in OBJECTS {
         defs.push(db.object(object).await?);
     }
-    let dialect = db.dialect();
+    // On SQLite, batches go through a connection of the load's own (`peyvand_store::NativeWriter`).
+    let mut native = db.native_writer().await?;
+    let writing = match native {
+        Some(_) => Writing::Native,
+        None => Writing::Sql(db.dialect()),
+    };
     // One batch waits while one is written and the next is made: three in memory at most.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Batch, TransferError>>(1);
     let maker_opts = opts.clone();
     let maker = std::thread::Builder::new()
         .name("generate".into())
-        .spawn(move || make(dialect, &defs, &maker_opts, |batch| sender.blocking_send(batch).is_ok()))?;
+        .spawn(move || make(writing, &defs, &maker_opts, |batch| sender.blocking_send(batch).is_ok()))?;
     let mut made = Generated::default();
     // Returning early drops the receiver, which stops the maker at its next batch.
     while let Some(batch) = receiver.recv().await {
         let Batch { object, records } = batch?;
-        let mut tx = db.write_long().await?;
-        let written = db.write_prepared(&mut tx, records).await?.len();
-        tx.commit().await?;
+        let written = match &mut native {
+            Some(writer) => db.write_native(writer, records).await?.len(),
+            None => {
+                let mut tx = db.write_long().await?;
+                let written = db.write_prepared(&mut tx, records).await?.len();
+                tx.commit().await?;
+                written
+            }
+        };
         let total = match object {
             "company" => &mut made.companies,
             "contact" => &mut made.contacts,
@@ -666,7 +684,7 @@ async fn fill(
 /// `opts.batch`, handing each to `send` until it returns false (the writer stopped) or a batch
 /// fails.
 fn make(
-    dialect: Dialect,
+    writing: Writing,
     defs: &[Arc<ObjectDef>],
     opts: &GenerateOptions,
     mut send: impl FnMut(Result<Batch, TransferError>) -> bool,
@@ -679,7 +697,7 @@ fn make(
         let mut ids = Vec::with_capacity(n);
         for start in (0..n).step_by(batch) {
             let rows: Vec<Json> = (start..(start + batch).min(n)).map(|i| row(rng, i)).collect();
-            match prepare(dialect, rng, &defs[k], rows) {
+            match prepare(writing, rng, &defs[k], rows) {
                 Ok(records) => {
                     let batch_ids = records.ids.clone();
                     if !send(Ok(Batch { object: OBJECTS[k], records })) {
@@ -752,7 +770,7 @@ fn make(
 /// Fills in the fields an admin added, validates `rows` as new records of `obj` and prepares
 /// their statements.
 fn prepare(
-    dialect: Dialect,
+    writing: Writing,
     rng: &mut Rng,
     obj: &ObjectDef,
     rows: Vec<Json>,
@@ -778,7 +796,10 @@ fn prepare(
             .map_err(|e| TransferError::Store(peyvand_store::Error::Validation(e)))?;
         values.push(changes.values);
     }
-    Ok(PreparedRecords::new(dialect, None, obj, &values)?)
+    Ok(match writing {
+        Writing::Sql(dialect) => PreparedRecords::new(dialect, None, obj, &values)?,
+        Writing::Native => PreparedRecords::native(None, obj, &values)?,
+    })
 }
 
 #[cfg(test)]

@@ -98,7 +98,9 @@ impl IntoResponse for ApiError {
         let lang = current_lang();
         let (status, code, title_key, errors) = parts(&self);
         match &self {
-            ApiError::Store(e @ (StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Config(_))) => {
+            ApiError::Store(
+                e @ (StoreError::Database(_) | StoreError::Native(_) | StoreError::Corrupt(_) | StoreError::Config(_)),
+            ) => {
                 tracing::error!(error = %e, "store failure");
             }
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),

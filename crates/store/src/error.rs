@@ -43,10 +43,6 @@ impl Error {
                 matches!(e.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
                     || e.message().contains("UNIQUE constraint failed")
             }
-            Error::Native(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-            }
             _ => false,
         }
     }

@@ -1118,13 +1118,19 @@ pub fn standard_objects() -> Vec<NewObject> {
     ]
 }
 
-/// Creates the standard objects, and any standard field a newer version added, if missing.
+/// Creates the standard objects, and any standard field a newer version added, if missing; an
+/// object of an admin's own that already has a standard object's name is left alone.
 pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
     for new in standard_objects() {
         let catalog = db.reload_catalog().await?;
         match catalog.object(&new.api_name) {
             None => {
                 db.create_object_with_origin(None, new, Origin::Builtin).await?;
+            }
+            // An admin's own object of that name (made before the standard one existed) stays
+            // as the admin made it.
+            Some(existing) if existing.origin != Origin::Builtin => {
+                tracing::warn!(object = %new.api_name, "an object of the admin's own has a standard object's name; left as it is");
             }
             Some(existing) => {
                 let missing: Vec<NewField> = new

@@ -401,8 +401,8 @@ fn activity(rng: &mut Rng, at: u64, contact: &str, company: Option<&String>) -> 
 }
 
 /// A deal opened at `opened` (seconds since 1970) with a contact, for a product: one expected to
-/// close two weeks to four months later is closed if that day has passed (three in ten won),
-/// else open in one of the earlier stages.
+/// close two weeks to four months later is closed if that day is before today (three in ten
+/// won), else open in one of the earlier stages.
 fn deal(rng: &mut Rng, opened: u64, end: u64, contact: &str, company: Option<&String>, product: &Product) -> Json {
     let name = if rng.chance(80) {
         format!("{} {}", rng.pick(DEAL_FA), product.name)
@@ -417,7 +417,8 @@ fn deal(rng: &mut Rng, opened: u64, end: u64, contact: &str, company: Option<&St
         "contact": contact,
         "expected_close": day(expected),
     });
-    if expected < end {
+    // Due before today (UTC days, as the date fields hold them): closed.
+    if expected / DAY < end / DAY {
         let won = rng.chance(30);
         d["stage"] = json!(if won { "won" } else { "lost" });
         let closed = (expected + rng.below(15) as u64 * DAY).min(end).saturating_sub(rng.below(10) as u64 * DAY);

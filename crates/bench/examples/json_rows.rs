@@ -4,8 +4,9 @@
 //! handed to its worker thread and bound one by one) against `INSERT … SELECT value->>0, … FROM
 //! json_each(?)`, one bound text per statement. A records-like table (20 columns, a text
 //! primary key) and a search-terms-like table (a two-column WITHOUT ROWID key, one more index),
-//! in transactions of 5,000 records, as the generator writes. Not part of the harness:
-//! `cargo run --release -p peyvand-bench --example json_rows -- DIR values|json [RECORDS [TERMS]]`
+//! in transactions of 5,000 records, as the generator writes; and, as `store::native` writes
+//! them, one prepared single-row insert per table through rusqlite (`native`). Not part of the
+//! harness: `cargo run --release -p peyvand-bench --example json_rows -- DIR values|json|native [RECORDS [TERMS]]`
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AssertSqlSafe, Row};
 use std::fmt::Write;
@@ -133,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE r ({}); CREATE TABLE terms (term TEXT NOT NULL, record_id TEXT NOT NULL, object TEXT NOT NULL, PRIMARY KEY (term, record_id)) WITHOUT ROWID; CREATE INDEX ix_terms_record ON terms (record_id);", defs.join(", ")))).execute(&pool).await?;
     let term_columns: Vec<String> = ["term", "record_id", "object"].iter().map(|s| s.to_string()).collect();
+    if mode == "native" {
+        pool.close().await;
+        return native(&path, &columns, n, per_record);
+    }
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
     let mut making = std::time::Duration::ZERO;
@@ -164,6 +169,44 @@ async fn main() -> anyhow::Result<()> {
         count as usize * per_record,
         count as f64 / secs,
         making.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The same rows through rusqlite: one prepared single-row insert per table and batch.
+fn native(path: &str, columns: &[String], n: usize, per_record: usize) -> anyhow::Result<()> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;")?;
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => rusqlite::types::Value::Null,
+        serde_json::Value::Number(n) => rusqlite::types::Value::Integer(n.as_i64().unwrap_or_default()),
+        serde_json::Value::String(s) => rusqlite::types::Value::Text(s.clone()),
+        other => rusqlite::types::Value::Text(other.to_string()),
+    };
+    let insert = format!("INSERT INTO r ({}) VALUES ({})", columns.join(", "), vec!["?"; columns.len()].join(", "));
+    let started = Instant::now();
+    for start in (0..n).step_by(BATCH) {
+        let rows: Vec<_> = (start..(start + BATCH).min(n)).map(record).collect();
+        let term_rows: Vec<_> = (start..(start + BATCH).min(n)).flat_map(|i| terms(i, per_record)).collect();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        {
+            let mut records = conn.prepare(&insert)?;
+            for row in &rows {
+                records.execute(rusqlite::params_from_iter(row.iter().map(value)))?;
+            }
+            let mut terms = conn.prepare("INSERT INTO terms (term, record_id, object) VALUES (?, ?, ?)")?;
+            for row in &term_rows {
+                terms.execute(rusqlite::params_from_iter(row.iter().map(value)))?;
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM r", [], |r| r.get(0))?;
+    println!(
+        "native: {count} records and {} terms in {secs:.2} s ({:.0} records/s)",
+        count as usize * per_record,
+        count as f64 / secs
     );
     Ok(())
 }

@@ -74,9 +74,13 @@ impl Db {
                 "records prepared for multi-row statements, not for the bulk-load connection".into(),
             ));
         };
-        let conn =
-            writer.conn.take().ok_or_else(|| Error::Config("an earlier bulk write was abandoned midway".into()))?;
+        let abandoned = || Error::Config("an earlier bulk write was abandoned midway".into());
+        if writer.conn.is_none() {
+            return Err(abandoned());
+        }
         let held = self.writers.hold().await?;
+        // Taken only now: a caller that gives up while waiting for the lock keeps its connection.
+        let conn = writer.conn.take().ok_or_else(abandoned)?;
         // The lock goes with the transaction: released when it has ended, even if this caller
         // gave up waiting for it.
         let (conn, outcome, tables) = tokio::task::spawn_blocking(move || {

@@ -846,6 +846,11 @@ fn opt(value: &str, fa: &str, en: &str) -> SelectOption {
     SelectOption { value: value.into(), label_fa: fa.into(), label_en: en.into() }
 }
 
+/// A standard relation field pointing at `target`.
+fn relation(api_name: &str, target: &str, label_fa: &str, label_en: &str) -> NewField {
+    with(std_field(api_name, FieldType::Relation, label_fa, label_en), |f| f.options.target = Some(target.into()))
+}
+
 fn std_field(api_name: &str, field_type: FieldType, label_fa: &str, label_en: &str) -> NewField {
     NewField {
         api_name: api_name.into(),
@@ -936,7 +941,7 @@ pub fn standard_objects() -> Vec<NewObject> {
             f.required = true;
             f.indexed = true;
         }),
-        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
+        relation("company", "company", "شرکت", "Company"),
         std_field("job_title", T::Text, "سمت", "Job title"),
         std_field("national_id", T::NationalId, "کد ملی", "National ID"),
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
@@ -967,8 +972,8 @@ pub fn standard_objects() -> Vec<NewObject> {
         with(std_field("direction", T::Select, "جهت", "Direction"), |f| {
             f.options.options = vec![opt("inbound", "ورودی", "Inbound"), opt("outbound", "خروجی", "Outbound")]
         }),
-        with(std_field("contact", T::Relation, "مخاطب", "Contact"), |f| f.options.target = Some("contact".into())),
-        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
+        relation("contact", "contact", "مخاطب", "Contact"),
+        relation("company", "company", "شرکت", "Company"),
         std_field("body", T::LongText, "شرح", "Details"),
         std_field("owner", T::User, "مسئول", "Owner"),
     ];
@@ -995,43 +1000,42 @@ pub fn standard_objects() -> Vec<NewObject> {
         std_field("description", T::LongText, "شرح", "Description"),
     ];
     // A sale in the making, moving through the stages of the pipeline board.
-    let deal_fields = vec![
-        with(std_field("name", T::Text, "عنوان", "Deal name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("stage", T::Select, "مرحله", "Stage"), |f| {
-            f.required = true;
-            f.indexed = true;
-            f.default_value = Some(json!("qualification"));
-            f.options.options = vec![
-                opt("qualification", "ارزیابی", "Qualification"),
-                opt("needs_analysis", "نیازسنجی", "Needs analysis"),
-                opt("proposal", "ارائه پیشنهاد", "Proposal"),
-                opt("negotiation", "مذاکره", "Negotiation"),
-                opt("won", "موفق", "Won"),
-                opt("lost", "ناموفق", "Lost"),
-            ]
-        }),
-        with(std_field("amount", T::Currency, "مبلغ", "Amount"), |f| f.indexed = true),
-        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
-        with(std_field("contact", T::Relation, "مخاطب", "Contact"), |f| f.options.target = Some("contact".into())),
-        with(std_field("expected_close", T::Date, "تاریخ پیش‌بینی بستن", "Expected close"), |f| {
-            f.indexed = true
-        }),
-        std_field("closed_on", T::Date, "تاریخ بستن", "Closed on"),
-        std_field("owner", T::User, "مسئول", "Owner"),
-        std_field("description", T::LongText, "شرح", "Details"),
-    ];
+    let deal_fields =
+        vec![
+            with(std_field("name", T::Text, "عنوان", "Deal name"), |f| {
+                f.required = true;
+                f.indexed = true;
+            }),
+            with(std_field("stage", T::Select, "مرحله", "Stage"), |f| {
+                f.required = true;
+                f.indexed = true;
+                f.default_value = Some(json!("qualification"));
+                f.options.options = vec![
+                    opt("qualification", "ارزیابی", "Qualification"),
+                    opt("needs_analysis", "نیازسنجی", "Needs analysis"),
+                    opt("proposal", "ارائه پیشنهاد", "Proposal"),
+                    opt("negotiation", "مذاکره", "Negotiation"),
+                    opt("won", "موفق", "Won"),
+                    opt("lost", "ناموفق", "Lost"),
+                ]
+            }),
+            with(std_field("amount", T::Currency, "مبلغ", "Amount"), |f| f.indexed = true),
+            relation("company", "company", "شرکت", "Company"),
+            relation("contact", "contact", "مخاطب", "Contact"),
+            with(std_field("expected_close", T::Date, "تاریخ پیش‌بینی بستن", "Expected close"), |f| f.indexed = true),
+            std_field("closed_on", T::Date, "تاریخ بستن", "Closed on"),
+            std_field("owner", T::User, "مسئول", "Owner"),
+            std_field("description", T::LongText, "شرح", "Details"),
+        ];
     // What a customer bought: one product line of a purchase, the purchase history's unit.
     let order_fields = vec![
         with(std_field("number", T::Text, "شماره سفارش", "Order number"), |f| {
             f.required = true;
             f.unique = true;
         }),
-        with(std_field("contact", T::Relation, "مخاطب", "Contact"), |f| f.options.target = Some("contact".into())),
-        with(std_field("company", T::Relation, "شرکت", "Company"), |f| f.options.target = Some("company".into())),
-        with(std_field("product", T::Relation, "محصول", "Product"), |f| f.options.target = Some("product".into())),
+        relation("contact", "contact", "مخاطب", "Contact"),
+        relation("company", "company", "شرکت", "Company"),
+        relation("product", "product", "محصول", "Product"),
         with(std_field("quantity", T::Integer, "تعداد", "Quantity"), |f| f.default_value = Some(json!(1))),
         with(std_field("total", T::Currency, "مبلغ کل", "Total"), |f| f.required = true),
         with(std_field("ordered_at", T::Datetime, "زمان سفارش", "Ordered at"), |f| {

@@ -267,7 +267,6 @@ impl Writers {
         }
     }
 
-    /// Commits the group's transaction and tells its members.
     /// Takes the write lock with no transaction open on the writer connection, for a write on
     /// another connection to the same database (`native`): the group it finds is committed
     /// first, and this process's other writers queue behind the returned guard as behind a long
@@ -290,6 +289,7 @@ impl Writers {
         holding.await.map_err(|e| Error::Config(format!("the write lock's task failed: {e}")))
     }
 
+    /// Commits the group's transaction and tells its members.
     async fn end(&self, group: &mut Group) -> std::result::Result<(), String> {
         group.next_savepoint = false;
         let tx = group.tx.take().expect("a member's transaction is open");

@@ -466,7 +466,8 @@ fn unit(rng: &mut Rng) -> f64 {
 }
 
 /// The purchase history of `contacts` contacts: `n` orders over the two years before `end`, in
-/// time order. Six contacts in ten buy; a buyer's first purchase falls anywhere in the two years,
+/// time order. Six contacts in ten may buy (one whose rate and months draw no order does not:
+/// at two orders per contact, about a third of the contacts buy); a buyer's first purchase falls anywhere in the two years,
 /// more of them recent (the business grows); each stops buying after a time drawn with a mean of
 /// a year and a half (a third of them before the end: the lapsed customers churn analysis looks
 /// for); and buyers differ in how often they buy (a rate drawn from a log-normal law, so a few

@@ -84,31 +84,19 @@ impl PreparedRecords {
         obj: &ObjectDef,
         rows: &[Vec<(&FieldDef, Value)>],
     ) -> Result<PreparedRecords> {
-        let (ids, made_at, checks, tables) = Self::rows(actor, obj, rows)?;
-        // One record's statements are cached and run again and again; a batch's are a new
-        // statement of thousands of placeholders each time, and a hundred cached ones held
-        // hundreds of megabytes.
-        let mut script = Script::new(dialect, rows.len() == 1);
-        for t in tables {
-            let columns: Vec<&str> = t.columns.iter().map(String::as_str).collect();
-            insert_statements(&mut script, &t.table, &columns, t.rows);
+        let mut prepared = Self::native(actor, obj, rows)?;
+        if let Writes::Rows(tables) = std::mem::replace(&mut prepared.writes, Writes::Rows(Vec::new())) {
+            // One record's statements are cached and run again and again; a batch's are a new
+            // statement of thousands of placeholders each time, and a hundred cached ones held
+            // hundreds of megabytes.
+            prepared.writes = Writes::Script(script_of(dialect, tables, rows.len() == 1));
         }
-        Ok(PreparedRecords { ids, made_at, checks, table: obj.table.clone(), writes: Writes::Script(script) })
+        Ok(prepared)
     }
 
-    /// Prepares `rows` as [`PreparedRecords::new`] does, for [`Db::write_native`] (SQLite).
+    /// Prepares `rows` as [`PreparedRecords::new`] does, for [`Db::write_native`] (SQLite): each
+    /// table's rows instead of statements.
     pub fn native(actor: Option<&str>, obj: &ObjectDef, rows: &[Vec<(&FieldDef, Value)>]) -> Result<PreparedRecords> {
-        let (ids, made_at, checks, tables) = Self::rows(actor, obj, rows)?;
-        Ok(PreparedRecords { ids, made_at, checks, table: obj.table.clone(), writes: Writes::Rows(tables) })
-    }
-
-    /// The records' ids, when they were made, what to check, and the rows of each table.
-    #[allow(clippy::type_complexity)]
-    fn rows(
-        actor: Option<&str>,
-        obj: &ObjectDef,
-        rows: &[Vec<(&FieldDef, Value)>],
-    ) -> Result<(Vec<String>, String, BatchChecks, Vec<TableRows>)> {
         let checks = BatchChecks::of(rows)?;
         let ts = now();
         let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
@@ -190,8 +178,18 @@ impl PreparedRecords {
             table("audit_log", &["id", "object", "record_id", "action", "actor", "at", "changes_json"], audit_rows),
             table("outbox", &["id", "topic", "object", "record_id", "payload_json", "created_at"], outbox_rows),
         ];
-        Ok((ids, ts, checks, tables))
+        Ok(PreparedRecords { ids, made_at: ts, checks, table: obj.table.clone(), writes: Writes::Rows(tables) })
     }
+}
+
+/// The multi-row statements inserting `tables`' rows.
+fn script_of(dialect: Dialect, tables: Vec<TableRows>, persistent: bool) -> Script {
+    let mut script = Script::new(dialect, persistent);
+    for t in tables {
+        let columns: Vec<&str> = t.columns.iter().map(String::as_str).collect();
+        insert_statements(&mut script, &t.table, &columns, t.rows);
+    }
+    script
 }
 
 /// What a batch must be checked for against the database.
@@ -270,14 +268,7 @@ impl Db {
     pub(crate) async fn write_checked(&self, tx: &mut WriteTx, prepared: PreparedRecords) -> Result<Vec<String>> {
         let script = match prepared.writes {
             Writes::Script(script) => script,
-            Writes::Rows(tables) => {
-                let mut script = Script::new(self.dialect(), false);
-                for t in tables {
-                    let columns: Vec<&str> = t.columns.iter().map(String::as_str).collect();
-                    insert_statements(&mut script, &t.table, &columns, t.rows);
-                }
-                script
-            }
+            Writes::Rows(tables) => script_of(self.dialect(), tables, false),
         };
         script.execute(&mut tx.tx).await?;
         Ok(prepared.ids)

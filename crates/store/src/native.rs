@@ -10,7 +10,7 @@
 //! **Invariants:** a native write holds this process's write lock ([`crate::write`]) for its
 //! whole transaction (`BEGIN IMMEDIATE` … `COMMIT` on its own connection), so it never meets
 //! this process's other writers half-way; it writes exactly the rows [`Db::write_prepared`]
-//! writes for the same [`PreparedRecords`] (both read them from `bulk::PreparedRecords::rows`),
+//! writes for the same [`PreparedRecords`] (`PreparedRecords::new` turns the rows of `PreparedRecords::native` into its statements),
 //! and checks references and unique values the same way, on a reader before it takes the
 //! lock, as a single create does (the unique indexes refuse a value taken in between).
 

@@ -55,7 +55,7 @@ enum Command {
         activities: usize,
         #[arg(long, default_value_t = 0)]
         products: usize,
-        /// Deals of the last two years, the older ones won or lost
+        /// Deals of the last two years, the older ones won or lost (needs products)
         #[arg(long, default_value_t = 0)]
         deals: usize,
         /// Orders of the last two years, bought by some of the contacts (needs products)

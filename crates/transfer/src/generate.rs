@@ -260,11 +260,6 @@ impl GenerateOptions {
             batch: BATCH,
         }
     }
-
-    /// Records asked for, of every object.
-    pub fn total(&self) -> usize {
-        self.companies + self.contacts + self.activities + self.products + self.deals + self.orders
-    }
 }
 
 /// What was generated.
@@ -371,14 +366,18 @@ fn activity_time(rng: &mut Rng, end: u64, i: usize, n: usize) -> u64 {
     end - SPAN + (SPAN as f64 * share.sqrt()) as u64
 }
 
-fn instant(at: u64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp(at as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+fn moment(at: u64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(at as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// `at` (seconds since 1970) as a datetime field's input.
+fn instant(at: u64) -> String {
+    moment(at).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The UTC day of `at`, as a date field's input.
 fn day(at: u64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp(at as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.date().to_string()
+    moment(at).date().to_string()
 }
 
 /// An activity of `contact` at `at` (seconds since 1970).
@@ -455,8 +454,7 @@ struct Buyer {
 
 /// A normally distributed number (Box–Muller).
 fn gaussian(rng: &mut Rng) -> f64 {
-    let u = (1 + rng.below(1_000_000)) as f64 / 1_000_001.0;
-    let v = rng.below(1_000_000) as f64 / 1_000_000.0;
+    let (u, v) = (unit(rng), unit(rng));
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
@@ -601,6 +599,9 @@ pub async fn generate(
     opts: &GenerateOptions,
     mut progress: impl FnMut(&str, usize),
 ) -> Result<Generated, TransferError> {
+    if opts.products == 0 && (opts.deals > 0 || opts.orders > 0) && opts.contacts > 0 {
+        return Err(TransferError::NeedsProducts);
+    }
     let deferred = db.defer_indexes_for_load(&OBJECTS).await?;
     let made = fill(db, opts, &mut progress).await;
     // Built whether or not the load finished: what was written is usable either way.

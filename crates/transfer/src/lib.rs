@@ -33,6 +33,8 @@ pub enum TransferError {
     Empty,
     #[error("row {row}: {message}")]
     Malformed { row: usize, message: String },
+    #[error("deals and orders are generated for products: ask for some products too")]
+    NeedsProducts,
     #[error(transparent)]
     Store(#[from] peyvand_store::Error),
 }

@@ -214,6 +214,20 @@ async fn orders_make_a_purchase_history(db: &Db) {
     );
 }
 
+/// Deals and orders name products: asked for without any, nothing is generated and the error
+/// says why.
+#[tokio::test]
+async fn deals_and_orders_need_products() {
+    let Some(test_db) = TestDb::new(Backend::Sqlite).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let opts = GenerateOptions { products: 0, ..GenerateOptions::scaled(50, 1) };
+    let refused = generate(&db, &opts, |_, _| {}).await;
+    assert!(matches!(refused, Err(peyvand_transfer::TransferError::NeedsProducts)), "{refused:?}");
+    assert_eq!(total(&db, "contact", None).await, 0, "nothing generated");
+    db.close().await;
+    test_db.cleanup().await;
+}
+
 #[tokio::test]
 async fn generate_sqlite() {
     generated(Backend::Sqlite).await;

@@ -33,19 +33,6 @@ pub(crate) fn insert_statements(script: &mut Script, table: &str, columns: &[&st
     }
 }
 
-/// Inserts rows of `columns` with as few statements as the placeholder limit allows.
-pub(crate) async fn insert_multi(
-    tx: &mut WriteTx,
-    dialect: Dialect,
-    table: &str,
-    columns: &[&str],
-    rows: Vec<Vec<Bind>>,
-) -> Result<()> {
-    let mut script = Script::new(dialect, false);
-    insert_statements(&mut script, table, columns, rows);
-    Ok(script.execute(&mut tx.tx).await?)
-}
-
 /// New records of one object turned into the statements that write them (rows, multi-value
 /// index entries, search terms, audit entries, outbox events) and the checks they must pass,
 /// without the database: a bulk load prepares the next batch, on another thread, while
@@ -182,6 +169,37 @@ impl PreparedRecords {
     }
 }
 
+impl PreparedRecords {
+    /// Notes the records as made by the import rows of `hashes` (one per record, in order), in
+    /// the same transaction as the records: a file run again finds them done.
+    pub fn log_import(&mut self, object: &str, hashes: Vec<String>) {
+        debug_assert_eq!(hashes.len(), self.ids.len(), "one import row per record");
+        let rows: Vec<Vec<Bind>> = hashes
+            .into_iter()
+            .zip(&self.ids)
+            .map(|(hash, id)| {
+                vec![
+                    Bind::text(hash),
+                    Bind::text(object),
+                    Bind::text(id.clone()),
+                    Bind::text("created"),
+                    Bind::text(self.made_at.clone()),
+                ]
+            })
+            .collect();
+        match &mut self.writes {
+            Writes::Script(script) => insert_statements(script, "import_log", &IMPORT_LOG_COLUMNS, rows),
+            Writes::Rows(tables) => tables.push(TableRows {
+                table: "import_log".into(),
+                columns: IMPORT_LOG_COLUMNS.iter().map(|c| c.to_string()).collect(),
+                rows,
+            }),
+        }
+    }
+}
+
+const IMPORT_LOG_COLUMNS: [&str; 5] = ["row_hash", "object", "record_id", "outcome", "at"];
+
 /// The multi-row statements inserting `tables`' rows.
 fn script_of(dialect: Dialect, tables: Vec<TableRows>, persistent: bool) -> Script {
     let mut script = Script::new(dialect, persistent);
@@ -286,19 +304,13 @@ impl Db {
                     None => continue,
                 },
             };
-            let ids: Vec<&String> = ids.iter().collect();
-            for chunk in ids.chunks(500) {
+            let ids: Vec<String> = ids.iter().cloned().collect();
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
                 let mut sql = Sql::for_dialect(
                     self.dialect(),
                     &format!("SELECT COUNT(*) FROM {table} WHERE {condition} AND id IN ("),
                 );
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(Bind::text((*id).clone()));
-                }
-                sql.push(")");
+                in_list(&mut sql, chunk);
                 let found: i64 = sql.into_query().persistent(false).fetch_one(&mut *conn).await?.try_get(0)?;
                 if found != chunk.len() as i64 {
                     return Err(Error::invalid(FieldError::new("reference", "invalid_reference")));
@@ -307,7 +319,7 @@ impl Db {
         }
         for (field, keys) in &prepared.checks.unique {
             let keys: Vec<&String> = keys.iter().collect();
-            for chunk in keys.chunks(500) {
+            for chunk in keys.chunks(LOOKUP_CHUNK) {
                 let mut sql = if field.storage() == Storage::List {
                     let mut sql = Sql::for_dialect(
                         self.dialect(),
@@ -348,43 +360,33 @@ impl Db {
     }
 }
 
+/// The PostgreSQL advisory lock that imports' transactions take in turn.
+const PG_IMPORT_LOCK: i64 = 0x7065_7976_696d_7074;
+
 impl Db {
+    /// Makes `tx` the only import writing until it ends, so that what it reads of the import
+    /// log and of the records it de-duplicates against stays true until it commits: two runs of
+    /// one file at once create each record once. On SQLite every write transaction is already
+    /// alone; on PostgreSQL an advisory lock held to the end of the transaction (other writers
+    /// do not take it).
+    pub async fn lock_imports(&self, tx: &mut WriteTx) -> Result<()> {
+        if self.dialect() == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_IMPORT_LOCK).execute(&mut *tx.tx).await?;
+        }
+        Ok(())
+    }
+
     /// Which of these import row hashes were imported before.
     pub async fn imported_hashes(&self, tx: &mut WriteTx, hashes: &[String]) -> Result<HashSet<String>> {
         let mut found = HashSet::new();
-        for chunk in hashes.chunks(500) {
-            let mut sql = Sql::for_dialect(self.dialect(), "SELECT row_hash FROM import_log WHERE row_hash IN (");
-            for (i, h) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Bind::text(h.clone()));
-            }
-            sql.push(")");
-            for row in sql.into_query().persistent(false).fetch_all(&mut *tx.tx).await? {
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            for row in
+                imported_query(self.dialect(), chunk).into_query().persistent(false).fetch_all(&mut *tx.tx).await?
+            {
                 found.insert(row.try_get::<String, _>(0)?);
             }
         }
         Ok(found)
-    }
-
-    /// Notes many import rows as created, with one statement per few thousand rows.
-    pub async fn log_imported_rows(&self, tx: &mut WriteTx, object: &str, rows: &[(String, String)]) -> Result<()> {
-        let at = now();
-        let binds = rows
-            .iter()
-            .map(|(hash, id)| {
-                vec![
-                    Bind::text(hash.clone()),
-                    Bind::text(object),
-                    Bind::text(id.clone()),
-                    Bind::text("created"),
-                    Bind::text(at.clone()),
-                ]
-            })
-            .collect();
-        insert_multi(tx, self.dialect(), "import_log", &["row_hash", "object", "record_id", "outcome", "at"], binds)
-            .await
     }
 
     /// Live records whose `field` holds one of `keys` (normalized as [`normalize`] for
@@ -397,38 +399,83 @@ impl Db {
         keys: &[String],
     ) -> Result<HashMap<String, String>> {
         let mut found = HashMap::new();
-        for chunk in keys.chunks(500) {
-            let mut sql = if field.storage() == Storage::List {
-                let mut sql = Sql::for_dialect(
-                    self.dialect(),
-                    &format!(
-                        "SELECT v.value_norm, v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = ",
-                        obj.table
-                    ),
-                );
-                sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
-                sql
-            } else {
-                Sql::for_dialect(
-                    self.dialect(),
-                    &format!(
-                        "SELECT {c}, id FROM {t} WHERE deleted_at IS NULL AND {c} IN (",
-                        c = field.column,
-                        t = obj.table
-                    ),
-                )
-            };
-            for (i, key) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Bind::text(key.clone()));
-            }
-            sql.push(")");
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let sql = by_value_query(self.dialect(), obj, field, chunk);
             for row in sql.into_query().persistent(false).fetch_all(&mut *tx.tx).await? {
                 found.insert(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
             }
         }
         Ok(found)
+    }
+}
+
+/// Values looked up in one `IN` list.
+const LOOKUP_CHUNK: usize = 500;
+
+/// The hashes among `hashes` in the import log.
+fn imported_query(dialect: Dialect, hashes: &[String]) -> Sql {
+    let mut sql = Sql::for_dialect(dialect, "SELECT row_hash FROM import_log WHERE row_hash IN (");
+    in_list(&mut sql, hashes);
+    sql
+}
+
+/// Key and record id of the live records of `obj` whose `field` holds one of `keys`.
+fn by_value_query(dialect: Dialect, obj: &ObjectDef, field: &FieldDef, keys: &[String]) -> Sql {
+    let mut sql = if field.storage() == Storage::List {
+        let mut sql = Sql::for_dialect(
+            dialect,
+            &format!(
+                "SELECT v.value_norm, v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = ",
+                obj.table
+            ),
+        );
+        sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
+        sql
+    } else {
+        Sql::for_dialect(
+            dialect,
+            &format!("SELECT {c}, id FROM {t} WHERE deleted_at IS NULL AND {c} IN (", c = field.column, t = obj.table),
+        )
+    };
+    in_list(&mut sql, keys);
+    sql
+}
+
+/// Binds `values` as the rest of an `IN (` list, and closes it.
+fn in_list(sql: &mut Sql, values: &[String]) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Bind::text(v.clone()));
+    }
+    sql.push(")");
+}
+
+/// What a bulk write on the bulk-load connection must find absent, inside its transaction,
+/// to go ahead (see [`Db::write_native_unless`]): looked for after it has taken SQLite's write
+/// lock, so nothing can arrive between the look and the write.
+#[derive(Default)]
+pub struct Absent {
+    /// Queries that must return no row.
+    pub(crate) queries: Vec<Sql>,
+}
+
+impl Absent {
+    /// None of these import rows was imported before.
+    pub fn imported(&mut self, hashes: &[String]) -> &mut Self {
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            self.queries.push(imported_query(Dialect::Sqlite, chunk));
+        }
+        self
+    }
+
+    /// No live record of `obj` holds one of `keys` in `field` (as [`Db::find_many_by_value`]
+    /// looks them up).
+    pub fn values(&mut self, obj: &ObjectDef, field: &FieldDef, keys: &[String]) -> &mut Self {
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            self.queries.push(by_value_query(Dialect::Sqlite, obj, field, chunk));
+        }
+        self
     }
 }

@@ -43,6 +43,7 @@ impl Error {
                 matches!(e.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
                     || e.message().contains("UNIQUE constraint failed")
             }
+            Error::Native(rusqlite::Error::SqliteFailure(e, _)) => matches!(e.extended_code, 2067 | 1555),
             _ => false,
         }
     }

@@ -26,7 +26,7 @@ pub mod testing;
 pub mod views;
 mod write;
 
-pub use bulk::PreparedRecords;
+pub use bulk::{Absent, PreparedRecords};
 pub use error::{Error, Result};
 pub use native::NativeWriter;
 pub use sql::Dialect;

@@ -6,10 +6,10 @@ use peyvand_records::aggregate::parse_aggregate;
 use peyvand_records::filter::parse_filter;
 use peyvand_records::{FieldDef, Value};
 use peyvand_store::aggregate::Source;
-use peyvand_store::{Db, Dialect, Error, PreparedRecords, backend_tests};
+use peyvand_store::{Absent, Db, Dialect, Error, PreparedRecords, backend_tests};
 use sqlx::Row;
 
-backend_tests!(native_writes_are_bulk_writes);
+backend_tests!(native_writes_are_bulk_writes, native_batches_look_before_they_write);
 
 /// Contacts `from..to`: a name, an e-mail (a multi-valued field), a city and a unique code.
 fn contacts(obj: &peyvand_records::ObjectDef, from: usize, to: usize) -> Vec<Vec<(&FieldDef, Value)>> {
@@ -130,4 +130,70 @@ async fn native_writes_are_bulk_writes(db: &Db) {
     assert!(matches!(db.write_native(&mut writer, wrong).await, Err(Error::Config(_))));
     let total: i64 = sqlx::query("SELECT COUNT(*) FROM r_contact").fetch_one(db.pool()).await.expect("count").get(0);
     assert_eq!(total, 640);
+}
+
+async fn count(db: &Db, sql: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(db.pool()).await.expect("count").get(0)
+}
+
+/// A batch that must find nothing (import rows already imported, e-mails already held) writes
+/// nothing when it finds something, and otherwise writes its records with their import-log rows;
+/// once the writer is finished, everything is in the database file itself, not only in its log.
+async fn native_batches_look_before_they_write(db: &Db) {
+    let Some(mut writer) = db.native_writer().await.expect("writer") else {
+        assert_eq!(db.dialect(), Dialect::Postgres, "SQLite databases on disk have a native writer");
+        return;
+    };
+    let code = serde_json::json!({"api_name": "code", "type": "text"});
+    db.add_field(None, "contact", serde_json::from_value(code).expect("field")).await.expect("field");
+    let obj = db.object("contact").await.expect("contact");
+    let emails = obj.field("emails").expect("emails").clone();
+    let hashes = |from: usize, to: usize| (from..to).map(|i| format!("h{i}")).collect::<Vec<_>>();
+    let keys = |from: usize, to: usize| (from..to).map(|i| format!("n{i}x@example.ir")).collect::<Vec<_>>();
+    let batch = |from: usize, to: usize| {
+        let mut prepared = PreparedRecords::native(None, &obj, &contacts(&obj, from, to)).expect("prepare");
+        prepared.log_import("contact", hashes(from, to));
+        let mut absent = Absent::default();
+        absent.imported(&hashes(from, to)).values(&obj, &emails, &keys(from, to));
+        (prepared, absent)
+    };
+
+    let (prepared, absent) = batch(0, 700);
+    let ids = db.write_native_unless(&mut writer, prepared, absent).await.expect("write").expect("nothing found");
+    assert_eq!(ids.len(), 700);
+    let logged: i64 = count(db, "SELECT COUNT(*) FROM import_log l JOIN r_contact r ON r.id = l.record_id").await;
+    assert_eq!(logged, 700, "each record with its import row");
+
+    // One import row of the next batch was imported before: nothing of it is written.
+    let (prepared, mut absent) = batch(700, 800);
+    absent.imported(&["h5".to_string()]);
+    assert!(db.write_native_unless(&mut writer, prepared, absent).await.expect("look").is_none());
+    // One e-mail of the next batch is held by a record.
+    let (prepared, mut absent) = batch(700, 800);
+    absent.values(&obj, &emails, &keys(650, 651));
+    assert!(db.write_native_unless(&mut writer, prepared, absent).await.expect("look").is_none());
+    assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 700, "nothing of either batch");
+    assert_eq!(count(db, "SELECT COUNT(*) FROM import_log").await, 700);
+    // A deleted record no longer holds its e-mail.
+    db.delete_record(None, "contact", &ids[650]).await.expect("delete");
+    let (prepared, mut absent) = batch(700, 800);
+    absent.values(&obj, &emails, &keys(650, 651));
+    let more = db.write_native_unless(&mut writer, prepared, absent).await.expect("write");
+    assert_eq!(more.map(|ids| ids.len()), Some(100));
+
+    writer.finish().await.expect("finish");
+    // The database file alone (copied without its log) holds every record.
+    let path: String = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .fetch_one(db.pool())
+        .await
+        .expect("path")
+        .get(0);
+    let copy = format!("{path}-copy");
+    std::fs::copy(&path, &copy).expect("copy the file");
+    let copied = Db::open(&format!("sqlite://{copy}")).await.expect("open the copy");
+    assert_eq!(count(&copied, "SELECT COUNT(*) FROM r_contact").await, 800);
+    copied.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{copy}{suffix}"));
+    }
 }

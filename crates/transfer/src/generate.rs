@@ -676,6 +676,9 @@ async fn fill(
         *total += written;
         progress(object, *total);
     }
+    if let Some(writer) = native {
+        writer.finish().await?;
+    }
     // The channel also closes when the maker panics: that is an error, not a smaller data set.
     match tokio::task::spawn_blocking(move || maker.join()).await {
         Ok(Ok(())) => Ok(made),

@@ -8,11 +8,11 @@ use peyvand_records::jalali::parse_form_date;
 use peyvand_records::value::format_date;
 use peyvand_records::{FieldDef, FieldError, FieldType, Mode, ObjectDef, Storage, Value, validate};
 use peyvand_store::records::Savepoint;
-use peyvand_store::{Db, Dialect, Error as StoreError, PreparedRecords, WriteTx};
+use peyvand_store::{Absent, Db, Dialect, Error as StoreError, NativeWriter, PreparedRecords, WriteTx};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -473,11 +473,15 @@ pub async fn import_csv(
         .collect();
 
     let single_tx = opts.all_or_nothing || opts.dry_run;
+    // On SQLite, batches of plainly new records go through the bulk-load connection (the rest,
+    // and everything in an import that is one transaction, through the usual one).
+    let mut native = if single_tx { None } else { db.native_writer().await? };
     let reader = Reader {
         object: object.clone(),
         columns: columns.clone(),
         users: cx.users.clone(),
         dialect: db.dialect(),
+        native: native.is_some(),
         actor: actor.map(str::to_string),
         batch_size: opts.batch_size.max(1),
     };
@@ -486,7 +490,9 @@ pub async fn import_csv(
     let reading = std::thread::Builder::new()
         .name("import-read".into())
         .spawn(move || reader.read(records, |batch| sender.blocking_send(batch).is_ok()))?;
-    let mut tx = db.write_long().await?;
+    // The open transaction: one for the whole import when it is all or nothing, else one per
+    // batch that needs it.
+    let mut open = if single_tx { Some(import_tx(db).await?) } else { None };
     // PostgreSQL's statistics are gathered again each time the rows written double: planned
     // for the table as it was, the de-duplication look-up read every value of the field and
     // filtered them (547,565 for a batch of 2,000 half-way through a million), so an import
@@ -494,17 +500,35 @@ pub async fn import_csv(
     let mut analyze_at = STATISTICS_AFTER_ROWS;
     // Returning early drops the receiver, which stops the reader at its next batch.
     while let Some(batch) = receiver.recv().await {
-        import_batch(&mut cx, &mut tx, &object, &columns, dedupe.as_ref(), batch).await?;
+        let candidates = sort_out(&mut cx, &columns, batch.rows);
+        let mut prepared = batch.prepared;
+        let written = match native.as_mut() {
+            Some(writer) => {
+                import_plain(&mut cx, writer, &object, &columns, dedupe.as_ref(), &candidates, prepared.take()).await?
+            }
+            None => false,
+        };
+        if !written && !candidates.is_empty() {
+            let tx = match &mut open {
+                Some(tx) => tx,
+                None => open.insert(import_tx(db).await?),
+            };
+            import_batch(&mut cx, tx, &object, &columns, dedupe.as_ref(), candidates, prepared).await?;
+        }
         if !single_tx {
-            tx.commit().await?;
+            if let Some(tx) = open.take() {
+                tx.commit().await?;
+            }
             let written = cx.report.created + cx.report.updated;
             if written >= analyze_at {
                 db.refresh_statistics(&[&object.api_name]).await?;
                 analyze_at = written * 2;
             }
-            tx = db.write_long().await?;
         }
         progress(cx.report.rows);
+    }
+    if let Some(writer) = native {
+        writer.finish().await?;
     }
     // The channel also closes when the reader panics: that is an error, not a shorter file.
     match tokio::task::spawn_blocking(move || reading.join()).await {
@@ -514,15 +538,24 @@ pub async fn import_csv(
     let rolled_back = opts.dry_run || (opts.all_or_nothing && cx.report.failed > 0);
     let keep = !rolled_back;
     if keep {
-        tx.commit().await?;
+        if let Some(tx) = open {
+            tx.commit().await?;
+        }
         if cx.report.created + cx.report.updated >= STATISTICS_AFTER_ROWS {
             db.refresh_statistics(&[&object.api_name]).await?;
         }
     } else {
-        drop(tx);
+        drop(open);
     }
     cx.report.committed = keep;
     Ok(cx.report)
+}
+
+/// A write transaction for an import's rows, alone among imports (see [`Db::lock_imports`]).
+async fn import_tx(db: &Db) -> Result<WriteTx, StoreError> {
+    let mut tx = db.write_long().await?;
+    db.lock_imports(&mut tx).await?;
+    Ok(tx)
 }
 
 fn build_columns(object: &ObjectDef, headers: &[String], opts: &ImportOptions) -> Result<Vec<Column>, TransferError> {
@@ -648,6 +681,8 @@ struct Reader {
     columns: Vec<Column>,
     users: HashMap<String, String>,
     dialect: Dialect,
+    /// Whether batches are prepared for the bulk-load connection.
+    native: bool,
     actor: Option<String>,
     batch_size: usize,
 }
@@ -692,29 +727,24 @@ impl Reader {
             };
             read.push(ReadRow { row_no, cells, work });
         }
-        let prepared = match valid.is_empty() {
-            true => None,
-            false => PreparedRecords::new(self.dialect, self.actor.as_deref(), &self.object, &valid).ok(),
+        let actor = self.actor.as_deref();
+        let prepared = match (valid.is_empty(), self.native) {
+            (true, _) => None,
+            (false, true) => PreparedRecords::native(actor, &self.object, &valid).ok(),
+            (false, false) => PreparedRecords::new(self.dialect, actor, &self.object, &valid).ok(),
         };
         ReadBatch { rows: read, prepared }
     }
 }
 
-/// Imports a batch: rows that are plainly new records go in together with a few statements
-/// (as the reading thread prepared them, when every row it prepared is still to be created);
-/// the rest (a match to de-duplicate, a related record to create, a row the batch refused) go
-/// one at a time under a savepoint.
-async fn import_batch(
-    cx: &mut Context<'_>,
-    tx: &mut WriteTx,
-    object: &ObjectDef,
-    columns: &[Column],
-    dedupe: Option<&FieldDef>,
-    batch: ReadBatch,
-) -> Result<(), TransferError> {
-    let db = cx.db;
-    let mut candidates = Vec::with_capacity(batch.rows.len());
-    for row in batch.rows {
+/// A row that can be imported: its number, cells and what the reader worked out.
+type Candidate = (usize, Vec<String>, RowWork);
+
+/// Counts a batch's rows, reports those that cannot be imported at all (unreadable, wrong
+/// number of cells, an oversized cell) and skips empty ones; the rest are to be imported.
+fn sort_out(cx: &mut Context<'_>, columns: &[Column], rows: Vec<ReadRow>) -> Vec<Candidate> {
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in rows {
         cx.report.rows += 1;
         match row.cells {
             Err(e) => {
@@ -735,12 +765,100 @@ async fn import_batch(
             }
         }
     }
+    candidates
+}
+
+/// Counts a row that failed validation and reports its errors.
+fn reject(cx: &mut Context<'_>, columns: &[Column], row_no: usize, cells: &[String], errors: Vec<FieldError>) {
+    cx.report.failed += 1;
+    for e in row_errors(row_no, columns, cells, errors) {
+        cx.fail(e);
+    }
+}
+
+/// Writes a batch through the bulk-load connection (SQLite) when it is plain: every row's
+/// input known without the database, no row of the file imported before, no de-duplication key
+/// held by a live record or by two rows of the batch. The last two are looked for inside the
+/// write's own transaction, so a file run twice at once cannot create a record twice. Returns
+/// false, having written nothing, when the batch is not plain: it then goes the usual way
+/// ([`import_batch`]), which sorts out each row.
+async fn import_plain(
+    cx: &mut Context<'_>,
+    writer: &mut NativeWriter,
+    object: &ObjectDef,
+    columns: &[Column],
+    dedupe: Option<&FieldDef>,
+    candidates: &[Candidate],
+    prepared: Option<PreparedRecords>,
+) -> Result<bool, TransferError> {
+    let Some(mut prepared) = prepared else { return Ok(false) };
+    let mut hashes = Vec::with_capacity(candidates.len());
+    let mut valid = Vec::with_capacity(candidates.len());
+    let mut keys = Vec::new();
+    let mut seen = HashSet::new();
+    for (_, _, work) in candidates {
+        let Some(input) = &work.input else { return Ok(false) };
+        if !seen.insert(work.hash.as_str()) {
+            return Ok(false);
+        }
+        hashes.push(work.hash.clone());
+        if let Checked::Valid = work.checked {
+            valid.push(work.hash.clone());
+        }
+        if let Some(key) = dedupe {
+            match dedupe_key(key, input) {
+                Some(k) => keys.push(k),
+                None if matches!(key.storage(), Storage::List | Storage::Text) => {}
+                None if input.get(&key.api_name).is_none() => {}
+                // A key the usual way looks up one row at a time.
+                None => return Ok(false),
+            }
+        }
+    }
+    if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
+        return Ok(false);
+    }
+    prepared.log_import(&object.api_name, valid);
+    let mut absent = Absent::default();
+    absent.imported(&hashes);
+    if let Some(key) = dedupe {
+        absent.values(object, key, &keys);
+    }
+    match cx.db.write_native_unless(writer, prepared, absent).await {
+        Ok(Some(ids)) => cx.report.created += ids.len(),
+        Ok(None) => return Ok(false),
+        // A reference or unique value the batch check refused: the usual way finds the row.
+        Err(StoreError::Validation(_) | StoreError::Conflict { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    for (row_no, cells, work) in candidates {
+        if let Checked::Invalid(errors) = &work.checked {
+            reject(cx, columns, *row_no, cells, errors.clone());
+        }
+    }
+    Ok(true)
+}
+
+/// Imports a batch: rows that are plainly new records go in together with a few statements
+/// (as the reading thread prepared them, when every row it prepared is still to be created);
+/// the rest (a match to de-duplicate, a related record to create, a row the batch refused) go
+/// one at a time under a savepoint.
+async fn import_batch(
+    cx: &mut Context<'_>,
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    columns: &[Column],
+    dedupe: Option<&FieldDef>,
+    candidates: Vec<Candidate>,
+    prepared: Option<PreparedRecords>,
+) -> Result<(), TransferError> {
+    let db = cx.db;
     if candidates.is_empty() {
         return Ok(());
     }
     let hashes: Vec<String> = candidates.iter().map(|c| c.2.hash.clone()).collect();
     let done = db.imported_hashes(tx, &hashes).await?;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut slow: Vec<(usize, Vec<String>)> = Vec::new();
     let mut fast: Vec<NewRow> = Vec::new();
     // Whether every row goes the fast way with the input the reader made: then its validation
@@ -769,7 +887,7 @@ async fn import_batch(
         let keys: Vec<Option<String>> = fast.iter().map(|row| dedupe_key(key, &row.3)).collect();
         let present: Vec<String> = keys.iter().flatten().cloned().collect();
         let existing = db.find_many_by_value(tx, object, key, &present).await?;
-        let mut first = std::collections::HashSet::new();
+        let mut first = HashSet::new();
         let mut kept = Vec::with_capacity(fast.len());
         for (row, k) in fast.into_iter().zip(keys) {
             let simple = match (&k, key.storage()) {
@@ -787,7 +905,7 @@ async fn import_batch(
         fast = kept;
     }
     let mut valid = Vec::with_capacity(fast.len());
-    let prepared = if as_read { batch.prepared } else { None };
+    let prepared = if as_read { prepared } else { None };
     for (row_no, cells, hash, input, checked) in fast {
         let errors = match (&prepared, checked) {
             (Some(_), Checked::Valid) => {
@@ -803,26 +921,28 @@ async fn import_batch(
                 Err(errors) => errors,
             },
         };
-        cx.report.failed += 1;
-        for e in row_errors(row_no, columns, &cells, errors) {
-            cx.fail(e);
-        }
+        reject(cx, columns, row_no, &cells, errors);
     }
     if !valid.is_empty() {
         db.savepoint(tx, Savepoint::Begin).await?;
-        let written = match prepared {
-            Some(prepared) => db.write_prepared(tx, prepared).await,
+        let prepared = match prepared {
+            Some(prepared) => Ok(prepared),
             None => {
                 let values: Vec<Vec<(&FieldDef, Value)>> = valid.iter().map(|v| v.3.clone()).collect();
-                db.create_many(tx, cx.actor, object, &values).await
+                PreparedRecords::new(db.dialect(), cx.actor, object, &values)
             }
+        };
+        let written = match prepared {
+            Ok(mut prepared) => {
+                prepared.log_import(&object.api_name, valid.iter().map(|v| v.2.clone()).collect());
+                db.write_prepared(tx, prepared).await
+            }
+            Err(e) => Err(e),
         };
         match written {
             Ok(ids) => {
-                let logged: Vec<(String, String)> = valid.iter().zip(ids).map(|(v, id)| (v.2.clone(), id)).collect();
-                db.log_imported_rows(tx, &object.api_name, &logged).await?;
                 db.savepoint(tx, Savepoint::Release).await?;
-                cx.report.created += logged.len();
+                cx.report.created += ids.len();
             }
             Err(StoreError::Validation(_) | StoreError::Conflict { .. }) => {
                 db.savepoint(tx, Savepoint::Rollback).await?;

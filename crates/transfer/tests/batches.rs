@@ -1,0 +1,97 @@
+//! Imports of plainly new records (on SQLite through the bulk-load connection): a file run twice
+//! at once, or again after a first run, creates each record once; rows whose key a record (or an
+//! earlier row) already holds are de-duplicated; rows the batch refuses are named, and the others
+//! of their batch still go in. On both backends.
+
+use peyvand_store::Db;
+use peyvand_store::testing::{Backend, TestDb};
+use peyvand_transfer::{ImportOptions, import_csv};
+use sqlx::Row;
+use std::path::PathBuf;
+
+fn file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("peyvand-transfer-tests");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let path = dir.join(format!("{nanos:x}-{name}"));
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+/// Contacts `from..to`, one per row: a last name, an e-mail, a city; `bad` rows get an e-mail
+/// that is not one.
+fn contacts(from: usize, to: usize, bad: &[usize]) -> String {
+    let mut csv = String::from("last_name,emails,city\r\n");
+    for i in from..to {
+        let email = if bad.contains(&i) { format!("broken{i}") } else { format!("p{i}@example.ir") };
+        csv.push_str(&format!("رضایی {i},{email},{}\r\n", ["تهران", "Tabriz"][i % 2]));
+    }
+    csv
+}
+
+async fn scalar(db: &Db, sql: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(db.pool()).await.expect("count").get(0)
+}
+
+fn options() -> ImportOptions {
+    let mut opts = ImportOptions::new("contact");
+    opts.dedupe_by = Some("emails".into());
+    opts.batch_size = 50;
+    opts
+}
+
+async fn plain_batches(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let opts = options();
+
+    // The same file twice at once: every row is created by one of the two, never by both.
+    let first = file("first.csv", &contacts(0, 600, &[7, 420]));
+    let (a, b) =
+        tokio::join!(import_csv(&db, None, &first, &opts, |_| {}), import_csv(&db, None, &first, &opts, |_| {}));
+    let (a, b) = (a.expect("first import"), b.expect("second import"));
+    assert_eq!(a.created + b.created, 598, "{a:?} {b:?}");
+    assert_eq!(a.failed, 2, "both bad rows are named by each run: {a:?}");
+    assert_eq!(b.failed, 2, "{b:?}");
+    assert_eq!(a.already_imported + b.already_imported, 598, "{a:?} {b:?}");
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 598);
+    let named: Vec<(usize, Option<String>)> = a.errors.iter().map(|e| (e.row, e.field.clone())).collect();
+    assert_eq!(named, vec![(9, Some("emails".to_string())), (422, Some("emails".to_string()))]);
+    // Every record has its import-log row, its history and its event.
+    for table in ["import_log", "audit_log", "outbox"] {
+        assert_eq!(scalar(&db, &format!("SELECT COUNT(*) FROM {table}")).await, 598, "{table}");
+    }
+    assert_eq!(scalar(&db, "SELECT COUNT(DISTINCT record_id) FROM import_log").await, 598);
+    assert_eq!(db.search("p599@example.ir", 5).await.expect("search").len(), 1);
+
+    // Run again: nothing new.
+    let again = import_csv(&db, None, &first, &opts, |_| {}).await.expect("again");
+    assert_eq!((again.created, again.already_imported, again.failed), (0, 598, 2), "{again:?}");
+
+    // Another file with some of the same people (other rows, so not in the import log): those
+    // are skipped by e-mail, the new ones go in, and a person twice in the file once.
+    let mut second = contacts(550, 700, &[]).replace("رضایی", "Rezaei");
+    second.push_str("Twice,p650@example.ir,Tabriz\r\n");
+    let second = file("second.csv", &second);
+    let report = import_csv(&db, None, &second, &opts, |_| {}).await.expect("second file");
+    assert_eq!((report.created, report.skipped, report.failed), (100, 51, 0), "{report:?}");
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 698);
+    let kept: String = sqlx::query("SELECT c_last_name FROM r_contact r JOIN record_values v ON v.record_id = r.id WHERE v.value_norm = 'p560@example.ir'")
+        .fetch_one(db.pool())
+        .await
+        .expect("p560")
+        .get(0);
+    assert_eq!(kept, "رضایی 560", "a skipped duplicate leaves the record as it was");
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn plain_batches_sqlite() {
+    plain_batches(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn plain_batches_postgres() {
+    plain_batches(Backend::Postgres).await;
+}

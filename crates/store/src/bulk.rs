@@ -361,7 +361,7 @@ impl Db {
 }
 
 /// The PostgreSQL advisory lock that imports' transactions take in turn.
-const PG_IMPORT_LOCK: i64 = 0x7065_7976_696d_7074;
+pub(crate) const PG_IMPORT_LOCK: i64 = 0x7065_7976_696d_7074;
 
 impl Db {
     /// Makes `tx` the only import writing until it ends, so that what it reads of the import
@@ -400,7 +400,7 @@ impl Db {
     ) -> Result<HashMap<String, String>> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(LOOKUP_CHUNK) {
-            let sql = by_value_query(self.dialect(), obj, field, chunk);
+            let sql = by_value_query(self.dialect(), &obj.table, field, chunk);
             for row in sql.into_query().persistent(false).fetch_all(&mut *tx.tx).await? {
                 found.insert(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
             }
@@ -420,13 +420,12 @@ fn imported_query(dialect: Dialect, hashes: &[String]) -> Sql {
 }
 
 /// Key and record id of the live records of `obj` whose `field` holds one of `keys`.
-fn by_value_query(dialect: Dialect, obj: &ObjectDef, field: &FieldDef, keys: &[String]) -> Sql {
+fn by_value_query(dialect: Dialect, table: &str, field: &FieldDef, keys: &[String]) -> Sql {
     let mut sql = if field.storage() == Storage::List {
         let mut sql = Sql::for_dialect(
             dialect,
             &format!(
-                "SELECT v.value_norm, v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = ",
-                obj.table
+                "SELECT v.value_norm, v.record_id FROM record_values v JOIN {table} r ON r.id = v.record_id WHERE r.deleted_at IS NULL AND v.field_id = "
             ),
         );
         sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
@@ -434,7 +433,7 @@ fn by_value_query(dialect: Dialect, obj: &ObjectDef, field: &FieldDef, keys: &[S
     } else {
         Sql::for_dialect(
             dialect,
-            &format!("SELECT {c}, id FROM {t} WHERE deleted_at IS NULL AND {c} IN (", c = field.column, t = obj.table),
+            &format!("SELECT {c}, id FROM {table} WHERE deleted_at IS NULL AND {c} IN (", c = field.column),
         )
     };
     in_list(&mut sql, keys);
@@ -453,29 +452,43 @@ fn in_list(sql: &mut Sql, values: &[String]) {
 }
 
 /// What a bulk write on the bulk-load connection must find absent, inside its transaction,
-/// to go ahead (see [`Db::write_native_unless`]): looked for after it has taken SQLite's write
-/// lock, so nothing can arrive between the look and the write.
+/// to go ahead (see [`Db::write_native_unless`]): looked for once the transaction holds the
+/// write lock (SQLite) or the imports' lock (PostgreSQL, [`Db::lock_imports`]), so nothing can
+/// arrive between the look and the write.
 #[derive(Default)]
 pub struct Absent {
-    /// Queries that must return no row.
-    pub(crate) queries: Vec<Sql>,
+    /// Import rows that must not be in the import log.
+    imported: Vec<String>,
+    /// Keys no live record may hold: table, field, keys.
+    values: Vec<(String, FieldDef, Vec<String>)>,
 }
 
 impl Absent {
     /// None of these import rows was imported before.
     pub fn imported(&mut self, hashes: &[String]) -> &mut Self {
-        for chunk in hashes.chunks(LOOKUP_CHUNK) {
-            self.queries.push(imported_query(Dialect::Sqlite, chunk));
-        }
+        self.imported.extend_from_slice(hashes);
         self
     }
 
     /// No live record of `obj` holds one of `keys` in `field` (as [`Db::find_many_by_value`]
     /// looks them up).
     pub fn values(&mut self, obj: &ObjectDef, field: &FieldDef, keys: &[String]) -> &mut Self {
-        for chunk in keys.chunks(LOOKUP_CHUNK) {
-            self.queries.push(by_value_query(Dialect::Sqlite, obj, field, chunk));
-        }
+        self.values.push((obj.table.clone(), field.clone(), keys.to_vec()));
         self
+    }
+
+    /// Whether the write is an import's, to be alone among imports.
+    pub(crate) fn is_import(&self) -> bool {
+        !self.imported.is_empty()
+    }
+
+    /// The queries that must return no row.
+    pub(crate) fn queries(&self, dialect: Dialect) -> Vec<Sql> {
+        let mut queries: Vec<Sql> =
+            self.imported.chunks(LOOKUP_CHUNK).map(|chunk| imported_query(dialect, chunk)).collect();
+        for (table, field, keys) in &self.values {
+            queries.extend(keys.chunks(LOOKUP_CHUNK).map(|chunk| by_value_query(dialect, table, field, chunk)));
+        }
+        queries
     }
 }

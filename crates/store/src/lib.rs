@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod aggregate;
 mod bulk;
 pub mod catalog;
+mod copy;
 pub mod dump;
 mod error;
 mod indexes;
@@ -34,7 +35,7 @@ pub use write::{WriteCounts, WriteTx};
 
 use catalog::Catalog;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, AssertSqlSafe};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -254,6 +255,27 @@ impl Db {
         tables.extend(indexes::SHARED_RECORD_TABLES.map(String::from));
         sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {}", tables.join(", ")))).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Whether PostgreSQL has never gathered statistics for one of the tables an import of
+    /// `object` writes (always false on SQLite, whose planner does not need them here). Planned
+    /// without them, the de-duplication look-up took 1.2 s for 500 keys against 4,000 contacts
+    /// (a nested loop over every live record), so an import then gathers them after its first
+    /// batch.
+    pub async fn statistics_missing(&self, object: &str) -> Result<bool> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(false);
+        }
+        let mut tables = vec![self.object(object).await?.table.clone()];
+        tables.extend(indexes::SHARED_RECORD_TABLES.map(String::from));
+        let never: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM pg_class WHERE relname = ANY(string_to_array($1, ',')) AND reltuples < 0",
+        )
+        .bind(tables.join(","))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(never > 0)
     }
 
     /// Whether the database answers (for `/readyz`).

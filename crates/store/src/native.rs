@@ -21,11 +21,19 @@ use crate::{Db, Dialect, Error, PreparedRecords, Result};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::Row;
 
-/// A bulk load's own connection to a SQLite database.
+/// A bulk load's own connection to the database, in the database's own terms: rusqlite on
+/// SQLite, `COPY` on PostgreSQL ([`crate::copy`]).
 pub struct NativeWriter {
-    /// Lent to the blocking thread during a write; `None` after a write was abandoned midway.
-    conn: Option<Connection>,
-    checkpoints: Checkpointer,
+    inner: Inner,
+}
+
+enum Inner {
+    Sqlite {
+        /// Lent to the blocking thread during a write; `None` after a write was abandoned midway.
+        conn: Option<Connection>,
+        checkpoints: Checkpointer,
+    },
+    Postgres(sqlx::PgConnection),
 }
 
 /// Copies the log into the database on a thread and connection of its own, so that the writer
@@ -94,10 +102,13 @@ impl Drop for Checkpointer {
 impl NativeWriter {
     /// Waits until everything written is copied from the log into the database and the
     /// connections are closed.
-    pub async fn finish(mut self) -> Result<()> {
-        self.conn.take();
-        self.checkpoints.wake.take();
-        if let Some(thread) = self.checkpoints.thread.take() {
+    pub async fn finish(self) -> Result<()> {
+        let mut checkpoints = match self.inner {
+            Inner::Sqlite { checkpoints, .. } => checkpoints,
+            Inner::Postgres(conn) => return Ok(sqlx::Connection::close(conn).await?),
+        };
+        checkpoints.wake.take();
+        if let Some(thread) = checkpoints.thread.take() {
             tokio::task::spawn_blocking(move || thread.join())
                 .await
                 .map_err(|e| Error::Config(format!("the checkpoint thread: {e}")))?
@@ -120,12 +131,13 @@ fn open(path: &str) -> rusqlite::Result<Connection> {
 }
 
 impl Db {
-    /// A connection of its own for bulk loads into this SQLite database (`None` on PostgreSQL
-    /// and for a database that lives only in memory, which no second connection can open),
-    /// with the writer's settings, and a checkpointer beside it.
+    /// A connection of its own for bulk loads into this database (`None` for a SQLite database
+    /// that lives only in memory, which no second connection can open); on SQLite with the
+    /// writer's settings and a checkpointer beside it.
     pub async fn native_writer(&self) -> Result<Option<NativeWriter>> {
-        if self.dialect() != Dialect::Sqlite {
-            return Ok(None);
+        if self.dialect() == Dialect::Postgres {
+            let url = self.pool.connect_options().database_url.to_string();
+            return Ok(Some(NativeWriter { inner: Inner::Postgres(crate::copy::open(&url).await?) }));
         }
         let mut conn = self.writer.acquire().await?;
         let path: String = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
@@ -140,7 +152,7 @@ impl Db {
             tokio::task::spawn_blocking(move || -> Result<_> { Ok((open(&path)?, Checkpointer::start(path)?)) })
                 .await
                 .map_err(|e| Error::Config(format!("opening the bulk-load connection failed: {e}")))??;
-        Ok(Some(NativeWriter { conn: Some(conn), checkpoints }))
+        Ok(Some(NativeWriter { inner: Inner::Sqlite { conn: Some(conn), checkpoints } }))
     }
 
     /// Writes records prepared by [`PreparedRecords::native`] in one transaction of `writer`'s,
@@ -170,35 +182,51 @@ impl Db {
                 "records prepared for multi-row statements, not for the bulk-load connection".into(),
             ));
         };
-        let abandoned = || Error::Config("an earlier bulk write was abandoned midway".into());
-        if writer.conn.is_none() {
-            return Err(abandoned());
-        }
-        let held = self.writers.hold().await?;
-        // Taken only now: a caller that gives up while waiting for the lock keeps its connection.
-        let conn = writer.conn.take().ok_or_else(abandoned)?;
-        // The lock goes with the transaction: released when it has ended, even if this caller
-        // gave up waiting for it.
-        let (conn, outcome, tables) = tokio::task::spawn_blocking(move || {
-            let outcome = insert_all(&conn, &absent, &tables);
-            drop(held);
-            (conn, outcome, tables)
-        })
-        .await
-        .map_err(|e| Error::Config(format!("the bulk write's thread failed: {e}")))?;
-        writer.conn = Some(conn);
-        writer.checkpoints.wake();
+        let (outcome, tables) = match &mut writer.inner {
+            Inner::Postgres(conn) => (crate::copy::write(conn, &absent, &tables).await, tables),
+            Inner::Sqlite { conn, checkpoints } => {
+                let written = self.write_sqlite(conn, absent, tables).await?;
+                checkpoints.wake();
+                written
+            }
+        };
         // Freeing a batch's hundreds of thousands of values was a tenth of the writing thread's
         // time: another thread does it while this one writes the next batch.
         tokio::task::spawn_blocking(move || drop(tables));
         match outcome {
             Ok(true) => Ok(Some(ids)),
             Ok(false) => Ok(None),
-            Err(e) => {
-                let e = Error::Native(e);
-                Err(if e.is_unique_violation() { Error::conflict("not_unique") } else { e })
-            }
+            Err(e) if e.is_unique_violation() => Err(Error::conflict("not_unique")),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Writes `tables` on SQLite's bulk-load connection `slot` under this process's write lock;
+    /// the outcome and the tables back.
+    async fn write_sqlite(
+        &self,
+        slot: &mut Option<Connection>,
+        absent: Absent,
+        tables: Vec<TableRows>,
+    ) -> Result<(Result<bool>, Vec<TableRows>)> {
+        let abandoned = || Error::Config("an earlier bulk write was abandoned midway".into());
+        if slot.is_none() {
+            return Err(abandoned());
+        }
+        let held = self.writers.hold().await?;
+        // Taken only now: a caller that gives up while waiting for the lock keeps its connection.
+        let conn = slot.take().ok_or_else(abandoned)?;
+        // The lock goes with the transaction: released when it has ended, even if this caller
+        // gave up waiting for it.
+        let (conn, outcome, tables) = tokio::task::spawn_blocking(move || {
+            let outcome = insert_all(&conn, &absent, &tables).map_err(Error::Native);
+            drop(held);
+            (conn, outcome, tables)
+        })
+        .await
+        .map_err(|e| Error::Config(format!("the bulk write's thread failed: {e}")))?;
+        *slot = Some(conn);
+        Ok((outcome, tables))
     }
 }
 
@@ -207,7 +235,7 @@ impl Db {
 fn insert_all(conn: &Connection, absent: &Absent, tables: &[TableRows]) -> rusqlite::Result<bool> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let written = (|| {
-        for query in &absent.queries {
+        for query in &absent.queries(Dialect::Sqlite) {
             if found(conn, query)? {
                 return Ok(false);
             }

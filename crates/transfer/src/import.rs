@@ -497,7 +497,11 @@ pub async fn import_csv(
     // for the table as it was, the de-duplication look-up read every value of the field and
     // filtered them (547,565 for a batch of 2,000 half-way through a million), so an import
     // slowed as it went (autovacuum would analyze too, where it is on and has come round).
-    let mut analyze_at = STATISTICS_AFTER_ROWS;
+    // Where they were never gathered, after the first batch already.
+    let mut analyze_at = match db.statistics_missing(&object.api_name).await? {
+        true => 1,
+        false => STATISTICS_AFTER_ROWS,
+    };
     // Returning early drops the receiver, which stops the reader at its next batch.
     while let Some(batch) = receiver.recv().await {
         let candidates = sort_out(&mut cx, &columns, batch.rows);

@@ -104,7 +104,10 @@ impl NativeWriter {
     /// connections are closed.
     pub async fn finish(self) -> Result<()> {
         let mut checkpoints = match self.inner {
-            Inner::Sqlite { checkpoints, .. } => checkpoints,
+            Inner::Sqlite { conn, checkpoints } => {
+                drop(conn);
+                checkpoints
+            }
             Inner::Postgres(conn) => return Ok(sqlx::Connection::close(conn).await?),
         };
         checkpoints.wake.take();

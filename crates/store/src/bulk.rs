@@ -171,9 +171,16 @@ impl PreparedRecords {
 
 impl PreparedRecords {
     /// Notes the records as made by the import rows of `hashes` (one per record, in order), in
-    /// the same transaction as the records: a file run again finds them done.
-    pub fn log_import(&mut self, object: &str, hashes: Vec<String>) {
-        debug_assert_eq!(hashes.len(), self.ids.len(), "one import row per record");
+    /// the same transaction as the records: a file run again finds them done. Refuses as
+    /// many hashes as there are not records.
+    pub fn log_import(&mut self, object: &str, hashes: Vec<String>) -> Result<()> {
+        if hashes.len() != self.ids.len() {
+            return Err(Error::Config(format!(
+                "{} import rows for {} records: each record is logged with the row that made it",
+                hashes.len(),
+                self.ids.len()
+            )));
+        }
         let rows: Vec<Vec<Bind>> = hashes
             .into_iter()
             .zip(&self.ids)
@@ -195,6 +202,7 @@ impl PreparedRecords {
                 rows,
             }),
         }
+        Ok(())
     }
 }
 

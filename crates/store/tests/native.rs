@@ -146,12 +146,14 @@ async fn native_batches_look_before_they_write(db: &Db) {
     let keys = |from: usize, to: usize| (from..to).map(|i| format!("n{i}x@example.ir")).collect::<Vec<_>>();
     let batch = |from: usize, to: usize| {
         let mut prepared = PreparedRecords::native(None, &obj, &contacts(&obj, from, to)).expect("prepare");
-        prepared.log_import("contact", hashes(from, to));
+        prepared.log_import("contact", hashes(from, to)).expect("one row per record");
         let mut absent = Absent::default();
         absent.imported(&hashes(from, to)).values(&obj, &emails, &keys(from, to));
         (prepared, absent)
     };
 
+    let mut two = PreparedRecords::native(None, &obj, &contacts(&obj, 900, 902)).expect("prepare");
+    assert!(two.log_import("contact", hashes(900, 901)).is_err(), "two records, one import row");
     let (prepared, absent) = batch(0, 700);
     let ids = db.write_native_unless(&mut writer, prepared, absent).await.expect("write").expect("nothing found");
     assert_eq!(ids.len(), 700);

@@ -473,8 +473,9 @@ pub async fn import_csv(
         .collect();
 
     let single_tx = opts.all_or_nothing || opts.dry_run;
-    // On SQLite, batches of plainly new records go through the bulk-load connection (the rest,
-    // and everything in an import that is one transaction, through the usual one).
+    // Batches of plainly new records go through the bulk-load connection (rusqlite on SQLite,
+    // COPY on PostgreSQL); the rest, and everything in an import that is one transaction,
+    // through the usual one.
     let mut native = if single_tx { None } else { db.native_writer().await? };
     let reader = Reader {
         object: object.clone(),
@@ -780,7 +781,7 @@ fn reject(cx: &mut Context<'_>, columns: &[Column], row_no: usize, cells: &[Stri
     }
 }
 
-/// Writes a batch through the bulk-load connection (SQLite) when it is plain: every row's
+/// Writes a batch through the bulk-load connection when it is plain: every row's
 /// input known without the database, no row of the file imported before, no de-duplication key
 /// held by a live record or by two rows of the batch. The last two are looked for inside the
 /// write's own transaction, so a file run twice at once cannot create a record twice. Returns
@@ -822,7 +823,7 @@ async fn import_plain(
     if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
         return Ok(false);
     }
-    prepared.log_import(&object.api_name, valid);
+    prepared.log_import(&object.api_name, valid)?;
     let mut absent = Absent::default();
     absent.imported(&hashes);
     if let Some(key) = dedupe {
@@ -938,7 +939,7 @@ async fn import_batch(
         };
         let written = match prepared {
             Ok(mut prepared) => {
-                prepared.log_import(&object.api_name, valid.iter().map(|v| v.2.clone()).collect());
+                prepared.log_import(&object.api_name, valid.iter().map(|v| v.2.clone()).collect())?;
                 db.write_prepared(tx, prepared).await
             }
             Err(e) => Err(e),

@@ -572,8 +572,8 @@ impl Db {
         }
     }
 
-    /// The id of a live record whose field holds `value` (for multi-valued fields: has it as a
-    /// member), seen from inside `tx`.
+    /// The id of a live record whose field holds `value` (for multi-valued fields: holds one of
+    /// its members; the oldest such record), seen from inside `tx`.
     pub async fn find_by_value(
         &self,
         tx: &mut WriteTx,
@@ -582,17 +582,25 @@ impl Db {
         value: &Value,
     ) -> Result<Option<String>> {
         let row = if field.storage() == Storage::List {
+            // Any member: a contact found by any of its e-mails.
             let Value::List(items) = value else { return Ok(None) };
-            let Some(first) = items.first() else { return Ok(None) };
-            sqlx::query(AssertSqlSafe(format!(
+            if items.is_empty() {
+                return Ok(None);
+            }
+            let mut sql = Sql::new(&format!(
                 "SELECT v.record_id FROM record_values v JOIN {} r ON r.id = v.record_id \
-                 WHERE v.field_id = $1 AND v.value_norm = $2 AND r.deleted_at IS NULL LIMIT 1",
+                 WHERE r.deleted_at IS NULL AND v.field_id = ",
                 obj.table
-            )))
-            .bind(field.id.clone())
-            .bind(normalize(first))
-            .fetch_optional(&mut *tx.tx)
-            .await?
+            ));
+            sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Bind::text(normalize(item)));
+            }
+            sql.push(") ORDER BY v.record_id LIMIT 1");
+            sql.into_query().persistent(false).fetch_optional(&mut *tx.tx).await?
         } else {
             if value.is_null() {
                 return Ok(None);

@@ -633,15 +633,19 @@ fn basic_check(cx: &mut Context<'_>, columns: &[Column], row_no: usize, cells: &
     }
 }
 
-/// The de-duplication key of a row's input, as the store indexes it, when the fast path can
-/// look it up in one query (text and multi-valued fields).
-fn dedupe_key(key: &FieldDef, input: &Map<String, Json>) -> Option<String> {
+/// The de-duplication keys of a row's input, as the store indexes them (every member of a
+/// multi-valued field: a row matches a record holding any of its e-mails), when the fast path
+/// can look them up in one query (text and multi-valued fields).
+fn dedupe_keys(key: &FieldDef, input: &Map<String, Json>) -> Option<Vec<String>> {
     let value = peyvand_records::value::parse_value(key, input.get(&key.api_name)?).ok()?;
     match (key.storage(), value) {
-        (Storage::List, peyvand_records::Value::List(items)) => {
-            items.first().map(|i| peyvand_records::normalize::normalize(i))
+        (Storage::List, peyvand_records::Value::List(items)) if !items.is_empty() => {
+            let mut keys: Vec<String> = items.iter().map(|i| peyvand_records::normalize::normalize(i)).collect();
+            keys.sort();
+            keys.dedup();
+            Some(keys)
         }
-        (Storage::Text, peyvand_records::Value::Text(t)) => Some(t),
+        (Storage::Text, peyvand_records::Value::Text(t)) => Some(vec![t]),
         _ => None,
     }
 }
@@ -811,8 +815,8 @@ async fn import_plain(
             valid.push(work.hash.clone());
         }
         if let Some(key) = dedupe {
-            match dedupe_key(key, input) {
-                Some(k) => keys.push(k),
+            match dedupe_keys(key, input) {
+                Some(k) => keys.extend(k),
                 None if matches!(key.storage(), Storage::List | Storage::Text) => {}
                 None if input.get(&key.api_name).is_none() => {}
                 // A key the usual way looks up one row at a time.
@@ -889,14 +893,18 @@ async fn import_batch(
     }
     // Rows that match a record (or an earlier row of this batch) on the de-duplication key.
     if let Some(key) = dedupe {
-        let keys: Vec<Option<String>> = fast.iter().map(|row| dedupe_key(key, &row.3)).collect();
-        let present: Vec<String> = keys.iter().flatten().cloned().collect();
+        let keys: Vec<Option<Vec<String>>> = fast.iter().map(|row| dedupe_keys(key, &row.3)).collect();
+        let present: Vec<String> = keys.iter().flatten().flatten().cloned().collect();
         let existing = db.find_many_by_value(tx, object, key, &present).await?;
         let mut first = HashSet::new();
         let mut kept = Vec::with_capacity(fast.len());
         for (row, k) in fast.into_iter().zip(keys) {
             let simple = match (&k, key.storage()) {
-                (Some(k), _) => !existing.contains_key(k) && first.insert(k.clone()),
+                // A later row sharing a key with this one goes the slow way too, and finds
+                // the record this one made.
+                (Some(k), _) => {
+                    !k.iter().any(|k| existing.contains_key(k)) && k.iter().all(|k| first.insert(k.clone()))
+                }
                 (None, Storage::List | Storage::Text) => true,
                 (None, _) => row.3.get(&key.api_name).is_none(),
             };

@@ -69,12 +69,15 @@ async fn plain_batches(backend: Backend) {
     assert_eq!((again.created, again.already_imported, again.failed), (0, 598, 2), "{again:?}");
 
     // Another file with some of the same people (other rows, so not in the import log): those
-    // are skipped by e-mail, the new ones go in, and a person twice in the file once.
+    // are skipped by e-mail (any of a row's e-mails), the new ones go in, and a person twice
+    // in the file once.
     let mut second = contacts(550, 700, &[]).replace("رضایی", "Rezaei");
     second.push_str("Twice,p650@example.ir,Tabriz\r\n");
+    // Known by the second of its e-mails.
+    second.push_str("Known,fresh@example.ir;p560@example.ir,Tabriz\r\n");
     let second = file("second.csv", &second);
     let report = import_csv(&db, None, &second, &opts, |_| {}).await.expect("second file");
-    assert_eq!((report.created, report.skipped, report.failed), (100, 51, 0), "{report:?}");
+    assert_eq!((report.created, report.skipped, report.failed), (100, 52, 0), "{report:?}");
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 698);
     let kept: String = sqlx::query("SELECT c_last_name FROM r_contact r JOIN record_values v ON v.record_id = r.id WHERE v.value_norm = 'p560@example.ir'")
         .fetch_one(db.pool())

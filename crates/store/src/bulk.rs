@@ -344,17 +344,10 @@ impl Db {
                         ),
                     )
                 };
-                for (i, key) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    let bind = match field.storage() {
-                        Storage::Int | Storage::Bool | Storage::Scaled | Storage::Money => Bind::Int(key.parse().ok()),
-                        _ => Bind::text((*key).clone()),
-                    };
-                    sql.bind(bind);
-                }
-                sql.push(")");
+                sql.list(chunk.iter().map(|key| match field.storage() {
+                    Storage::Int | Storage::Bool | Storage::Scaled | Storage::Money => Bind::Int(key.parse().ok()),
+                    _ => Bind::text((*key).clone()),
+                }));
                 let taken: i64 = sql.into_query().persistent(false).fetch_one(&mut *conn).await?.try_get(0)?;
                 if taken > 0 {
                     return Err(Error::Conflict {
@@ -450,13 +443,7 @@ fn by_value_query(dialect: Dialect, table: &str, field: &FieldDef, keys: &[Strin
 
 /// Binds `values` as the rest of an `IN (` list, and closes it.
 fn in_list(sql: &mut Sql, values: &[String]) {
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(Bind::text(v.clone()));
-    }
-    sql.push(")");
+    sql.list(values.iter().map(|v| Bind::text(v.clone())));
 }
 
 /// What a bulk write on the bulk-load connection must find absent, inside its transaction,

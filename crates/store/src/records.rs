@@ -367,10 +367,7 @@ async fn check_unique(
             }
             let mut sql = Sql::new("SELECT record_id, value_norm FROM record_values WHERE uniq = 1 AND field_id = ");
             sql.bind(Bind::text(field.id.clone())).push(" AND value_norm IN (");
-            for (i, item) in items.iter().enumerate() {
-                sql.push(if i == 0 { "" } else { ", " }).bind(Bind::text(normalize(item)));
-            }
-            sql.push(")");
+            sql.list(items.iter().map(|item| Bind::text(normalize(item))));
             if let Some(id) = except {
                 sql.push(" AND record_id <> ").bind(Bind::text(id));
             }
@@ -593,13 +590,7 @@ impl Db {
                 obj.table
             ));
             sql.bind(Bind::text(field.id.clone())).push(" AND v.value_norm IN (");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Bind::text(normalize(item)));
-            }
-            sql.push(") ORDER BY v.record_id LIMIT 1");
+            sql.list(items.iter().map(|item| Bind::text(normalize(item)))).push(" ORDER BY v.record_id LIMIT 1");
             sql.into_query().persistent(false).fetch_optional(&mut *tx.tx).await?
         } else {
             if value.is_null() {
@@ -987,13 +978,7 @@ impl Db {
                 self.dialect(),
                 &format!("SELECT {} FROM {} WHERE id IN (", columns.join(", "), obj.table),
             );
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Bind::text(id.clone()));
-            }
-            sql.push(")");
+            sql.list(chunk.iter().map(|id| Bind::text(id.clone())));
             let rows = Rows::fetch(self, sql, &columns, "id").await?;
             for row in rows.iter() {
                 let (r, _) = record_from_row_of(&obj, &row, Some(only))?;
@@ -1242,13 +1227,7 @@ fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&
     sql.push(" (SELECT record_id FROM record_values WHERE field_id = ")
         .bind(Bind::text(field_id))
         .push(" AND value_norm IN (");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(Bind::text(normalize(&v.to_plain())));
-    }
-    sql.push("))");
+    sql.list(values.iter().map(|v| Bind::text(normalize(&v.to_plain())))).push(")");
 }
 
 /// Appends the SQL of a checked filter. Field names were resolved against the object's metadata,
@@ -1315,13 +1294,7 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
         }
         (Op::In, Operand::Many(vs)) => {
             sql.push(col).push(" IN (");
-            for (i, v) in vs.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(operand_bind(storage, v));
-            }
-            sql.push(")");
+            sql.list(vs.iter().map(|v| operand_bind(storage, v)));
         }
         (Op::Between, Operand::Two(a, b)) => {
             sql.push("(").push(col).push(" >= ").bind(operand_bind(storage, a));

@@ -126,6 +126,17 @@ impl Sql {
         }
         self
     }
+    /// Appends a placeholder for each of `binds`, separated by commas, and a closing
+    /// parenthesis: the rest of an `IN (` list.
+    pub fn list(&mut self, binds: impl IntoIterator<Item = Bind>) -> &mut Self {
+        for (i, bind) in binds.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(bind);
+        }
+        self.push(")")
+    }
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {
         self.clone().into_query()
     }

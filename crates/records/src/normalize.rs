@@ -105,6 +105,21 @@ fn truncate_term(s: &str) -> String {
     s.chars().take(MAX_TERM_CHARS).collect()
 }
 
+/// The other form under which a query word typed as a phone number is indexed. Phone numbers
+/// are indexed once, in the international form they are stored in (`+989121234567`); a word of
+/// digits is looked for in that form too: the national form (`0912…`) after `+98`, the
+/// international prefix `00` as `+`, and other digits (`98912…`) after `+`.
+pub fn phone_query_form(word: &str) -> Option<String> {
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match (word.strip_prefix("00"), word.strip_prefix('0')) {
+        (Some(rest), _) => format!("+{rest}"),
+        (None, Some(national)) => format!("+98{national}"),
+        (None, None) => format!("+{word}"),
+    })
+}
+
 /// The query side of [`search_terms`]: the words of the query, and the query compacted.
 pub fn query_terms(query: &str) -> (Vec<String>, String) {
     let normalized = normalize(query);
@@ -115,6 +130,17 @@ pub fn query_terms(query: &str) -> (Vec<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_queries_in_the_stored_form() {
+        assert_eq!(phone_query_form("09121234567").as_deref(), Some("+989121234567"));
+        assert_eq!(phone_query_form("0").as_deref(), Some("+98"));
+        assert_eq!(phone_query_form("98912").as_deref(), Some("+98912"));
+        assert_eq!(phone_query_form("0044207").as_deref(), Some("+44207"));
+        assert_eq!(phone_query_form("+98912"), None, "already in the stored form");
+        assert_eq!(phone_query_form("علی"), None);
+        assert_eq!(phone_query_form("12a"), None);
+    }
 
     #[test]
     fn arabic_letters_become_persian() {

@@ -59,6 +59,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_rollups.sql"),
         postgres: include_str!("../migrations/postgres/0007_rollups.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_terms_by_key.sql",
+        sqlite: include_str!("../migrations/sqlite/0008_terms_by_key.sql"),
+        postgres: include_str!("../migrations/postgres/0008_terms_by_key.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

@@ -238,11 +238,7 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
         let Some(field) = object.field(name) else {
             continue;
         };
-        let searchable = matches!(
-            field.field_type,
-            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::NationalId | FieldType::MultiSelect
-        );
-        if !searchable {
+        if !is_searchable(field.field_type) {
             continue;
         }
         let items: Vec<&str> = match value {
@@ -250,9 +246,93 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
             Value::List(items) => items.iter().map(String::as_str).collect(),
             _ => continue,
         };
+        // A phone number is indexed once, as stored (`+98…`); a query in another form is
+        // looked for in this one too (`normalize::phone_query_form`).
         for item in items {
             terms.extend(search_terms(item));
-            if field.field_type == FieldType::Phone {
+        }
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// Whether values of a field of this type are search terms.
+pub(crate) fn is_searchable(field_type: FieldType) -> bool {
+    matches!(
+        field_type,
+        FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::NationalId | FieldType::MultiSelect
+    )
+}
+
+/// Records whose search terms a field change rewrites, per transaction's statement.
+const TERMS_REWRITE_PAGE: i64 = 1_000;
+
+/// After a change of one field (`before` and `after` are the object with the old and the new
+/// definition of it; the new one's column already filled), moves the search terms of every
+/// live record with a value in the field from what `before` made of its values to what `after`
+/// makes (see [`terms_change_statements`]), a page of records at a time, inside `tx`.
+pub(crate) async fn rewrite_field_terms(
+    tx: &mut WriteTx,
+    dialect: Dialect,
+    before: &ObjectDef,
+    after: &ObjectDef,
+    field_id: &str,
+) -> Result<()> {
+    let mut columns = select_columns(before, None);
+    let mut has_value = Vec::new();
+    for def in [before, after] {
+        if let Some(f) = def.fields.iter().find(|f| f.id == field_id) {
+            for c in field_columns(f) {
+                has_value.push(format!("{c} IS NOT NULL"));
+                if !columns.contains(&c) {
+                    columns.push(c);
+                }
+            }
+        }
+    }
+    if has_value.is_empty() {
+        return Ok(());
+    }
+    let select = format!(
+        "SELECT {} FROM {} WHERE deleted_at IS NULL AND ({}) AND id > $1 ORDER BY id LIMIT {TERMS_REWRITE_PAGE}",
+        columns.join(", "),
+        before.table,
+        has_value.join(" OR ")
+    );
+    let mut last = String::new();
+    loop {
+        let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(last.clone()).fetch_all(&mut *tx.tx).await?;
+        let mut script = Script::new(dialect, false);
+        for row in &rows {
+            let (record, old) = record_from_row(before, row)?;
+            let (_, new) = record_from_row(after, row)?;
+            terms_change_statements(
+                &mut script,
+                &before.api_name,
+                &record.id,
+                &terms_to_remove(before, &old),
+                &record_terms(after, &new),
+            );
+            last = record.id;
+        }
+        script.execute(&mut tx.tx).await?;
+        if (rows.len() as i64) < TERMS_REWRITE_PAGE {
+            return Ok(());
+        }
+    }
+}
+
+/// Terms a record may still be indexed under that [`record_terms`] no longer makes: phone
+/// numbers were also indexed without the plus and in the national form until migration 0008.
+/// Removed with a record's other terms (keys that are not there cost one look-up each).
+fn legacy_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
+    let mut terms = Vec::new();
+    for (name, value) in values {
+        if let (Some(field), Value::List(items)) = (object.field(name), value)
+            && field.field_type == FieldType::Phone
+        {
+            for item in items {
                 let digits = item.trim_start_matches('+');
                 terms.push(digits.to_string());
                 if let Some(national) = digits.strip_prefix("98") {
@@ -261,27 +341,78 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
             }
         }
     }
-    terms.sort();
-    terms.dedup();
     terms
 }
 
-/// Adds to `script` the statements that (re)write a record's search terms; `fresh` for a new
-/// record, which has none to remove.
-fn terms_statements(script: &mut Script, object: &ObjectDef, record_id: &str, values: &[(String, Value)], fresh: bool) {
-    if !fresh {
-        script.statement("DELETE FROM search_terms WHERE record_id = ").bind(Bind::text(record_id));
+/// Adds to `script` the statements that change a record's search terms from `before` (what its
+/// old values made, with their [`legacy_terms`]) to `after`: the terms no longer made are
+/// removed by their keys, the new ones added.
+///
+/// **Invariant:** a record's rows in `search_terms` are exactly what [`record_terms`] makes of
+/// its live values under the object's current fields (nothing for a record in the trash). Every
+/// write keeps it: creates add them, updates and restores go from the old terms to the new,
+/// deletes remove them, and a field change that alters what a field contributes (archived,
+/// brought back, converted) rewrites the terms of every record that has a value in it
+/// ([`Db::rewrite_field_terms`]). A change to the rules of [`record_terms`] itself needs a
+/// migration (or a [`legacy_terms`] entry), as nothing finds a record's terms but their keys.
+fn terms_change_statements(script: &mut Script, object: &str, record_id: &str, before: &[String], after: &[String]) {
+    let removed: Vec<&String> = before.iter().filter(|t| !after.contains(t)).collect();
+    let added: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
+    for chunk in removed.chunks(100) {
+        script
+            .statement("DELETE FROM search_terms WHERE record_id = ")
+            .bind(Bind::text(record_id))
+            .push(" AND term IN (")
+            .list(chunk.iter().map(|t| Bind::text((*t).clone())));
     }
-    let terms = record_terms(object, values);
-    for chunk in terms.chunks(100) {
+    for chunk in added.chunks(100) {
         let sql = script.statement("INSERT INTO search_terms (term, object, record_id) VALUES ");
         for (i, term) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push("(").bind(Bind::text(term.clone())).push(", ").bind(Bind::text(object.api_name.clone()));
+            sql.push("(").bind(Bind::text((*term).clone())).push(", ").bind(Bind::text(object));
             sql.push(", ").bind(Bind::text(record_id)).push(")");
         }
+        // A term left behind by an older version must not fail the write.
+        sql.push(" ON CONFLICT DO NOTHING");
+    }
+}
+
+/// The terms a record's old values are removed by: what [`record_terms`] makes of them and
+/// their [`legacy_terms`].
+fn terms_to_remove(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
+    let mut terms = record_terms(object, values);
+    terms.extend(legacy_terms(object, values));
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// The keys (`value_norm`) of a list value's `record_values` rows, as [`member_rows`] makes them.
+fn member_keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = match value {
+        Value::List(items) => items.iter().map(|i| normalize(i)).collect(),
+        _ => Vec::new(),
+    };
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Adds to `script` a statement on the `record_values` rows of one field of a record, found by
+/// their keys: `change` is what precedes the `WHERE` (`DELETE FROM record_values`, `UPDATE
+/// record_values SET uniq = 0`). Nothing for a value with no members.
+fn members_statement(script: &mut Script, change: &str, field: &FieldDef, record_id: &str, value: &Value) {
+    let keys = member_keys(value);
+    for chunk in keys.chunks(100) {
+        script
+            .statement(&format!("{change} WHERE field_id = "))
+            .bind(Bind::text(field.id.clone()))
+            .push(" AND record_id = ")
+            .bind(Bind::text(record_id))
+            .push(" AND value_norm IN (")
+            .list(chunk.iter().map(|k| Bind::text(k.clone())));
     }
 }
 
@@ -812,14 +943,13 @@ impl Db {
         // The search terms before the change: a change that leaves them as they were (a score,
         // a stage, a date) does not rewrite them (two statements fewer per update).
         let terms_before = record_terms(obj, &values);
+        let remove_before = terms_to_remove(obj, &values);
         let mut audit = Vec::new();
         for (field, value) in &changed {
             if field.storage() == Storage::List {
-                script
-                    .statement("DELETE FROM record_values WHERE field_id = ")
-                    .bind(Bind::text(field.id.clone()))
-                    .push(" AND record_id = ")
-                    .bind(Bind::text(id));
+                if let Some((_, old)) = values.iter().find(|(n, _)| *n == field.api_name) {
+                    members_statement(&mut script, "DELETE FROM record_values", field, id, old);
+                }
                 if let Value::List(items) = value {
                     values_statement(&mut script, field, id, items, true);
                 }
@@ -832,8 +962,9 @@ impl Db {
                 None => values.push((field.api_name.clone(), stored)),
             }
         }
-        if record_terms(obj, &values) != terms_before {
-            terms_statements(&mut script, obj, id, &values, false);
+        let terms_after = record_terms(obj, &values);
+        if terms_after != terms_before {
+            terms_change_statements(&mut script, &obj.api_name, id, &remove_before, &terms_after);
         }
         audit_statements(&mut script, &obj.api_name, id, "update", actor, &at, &json!(audit));
         if let Err(e) = script.execute(&mut tx.tx).await.map_err(Error::from) {
@@ -859,8 +990,20 @@ impl Db {
         let mut tx = if ids.len() > 1 { self.write_long().await? } else { self.write().await? };
         for id in ids {
             let ts = now();
-            let done = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3 AND deleted_at IS NULL",
+            // The values the record's search terms and unique members are found by.
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
+                select_list(&obj),
+                obj.table,
+                self.dialect().for_update()
+            )))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
+            let (_, values) = record_from_row(&obj, &row)?;
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
                 obj.table
             )))
             .bind(ts.clone())
@@ -868,12 +1011,13 @@ impl Db {
             .bind(id.to_string())
             .execute(&mut *tx.tx)
             .await?;
-            if done.rows_affected() != 1 {
-                return Err(Error::NotFound(format!("{object} {id}")));
-            }
             let mut script = Script::new(self.dialect(), true);
-            script.statement("UPDATE record_values SET uniq = 0 WHERE record_id = ").bind(Bind::text(id.clone()));
-            script.statement("DELETE FROM search_terms WHERE record_id = ").bind(Bind::text(id.clone()));
+            for (name, value) in &values {
+                if let Some(field) = obj.field(name).filter(|f| f.unique && f.storage() == Storage::List) {
+                    members_statement(&mut script, "UPDATE record_values SET uniq = 0", field, id, value);
+                }
+            }
+            terms_change_statements(&mut script, &obj.api_name, id, &terms_to_remove(&obj, &values), &[]);
             audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
             script.execute(&mut tx.tx).await?;
         }
@@ -909,21 +1053,18 @@ impl Db {
         .execute(&mut *tx.tx)
         .await
         .map_err(|e| map_unique(e.into()))?;
-        for (field, _) in typed.iter().filter(|(f, v)| f.unique && f.storage() == Storage::List && !v.is_null()) {
-            sqlx::query("UPDATE record_values SET uniq = 1 WHERE field_id = $1 AND record_id = $2")
-                .bind(field.id.clone())
-                .bind(id.to_string())
-                .execute(&mut *tx.tx)
-                .await
-                .map_err(|e| match map_unique(e.into()) {
-                    Error::Conflict { code, .. } => {
-                        Error::Conflict { code, details: vec![FieldError::new(&field.api_name, "not_unique")] }
-                    }
-                    other => other,
-                })?;
+        for (field, value) in typed.iter().filter(|(f, v)| f.unique && f.storage() == Storage::List && !v.is_null()) {
+            let mut script = Script::new(self.dialect(), true);
+            members_statement(&mut script, "UPDATE record_values SET uniq = 1", field, id, value);
+            script.execute(&mut tx.tx).await.map_err(|e| match map_unique(e.into()) {
+                Error::Conflict { code, .. } => {
+                    Error::Conflict { code, details: vec![FieldError::new(&field.api_name, "not_unique")] }
+                }
+                other => other,
+            })?;
         }
         let mut script = Script::new(self.dialect(), true);
-        terms_statements(&mut script, &obj, id, &values, false);
+        terms_change_statements(&mut script, &obj.api_name, id, &[], &record_terms(&obj, &values));
         audit_statements(&mut script, &obj.api_name, id, "restore", actor, &now(), &json!([]));
         script.execute(&mut tx.tx).await?;
         tx.commit().await?;

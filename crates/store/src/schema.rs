@@ -7,7 +7,7 @@
 //! archived with its column, and a type change writes the converted values to a new column
 //! and keeps the old one, named in `meta_field_history`.
 
-use crate::records::rebuild_field_values;
+use crate::records::{is_searchable, rebuild_field_values, rewrite_field_terms};
 use crate::sql::{Sql, column_type, field_columns, new_id, now, read_value, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::meta::{RESERVED_NAMES, SelectOption, valid_api_name};
@@ -650,6 +650,10 @@ impl Db {
         if new.storage() == Storage::List && (converting || new.unique != old.unique || restoring) {
             rebuild_field_values(&mut tx, self.dialect(), &obj, &new).await?;
         }
+        if (converting || restoring) && (is_searchable(old.field_type) || is_searchable(new.field_type)) {
+            // What the field adds to its records' search terms changed with it.
+            rewrite_field_terms(&mut tx, self.dialect(), &obj, &with_field(&obj, &new), &new.id).await?;
+        }
         create_indexes(&mut tx, self.dialect(), &obj.table, &new).await?;
         update_field_row(&mut tx, &new).await?;
         record_history(&mut tx, &new.id, actor, history).await?;
@@ -688,6 +692,9 @@ impl Db {
             .bind(field.id.clone())
             .execute(&mut *tx.tx)
             .await?;
+        if is_searchable(field.field_type) {
+            rewrite_field_terms(&mut tx, self.dialect(), &obj, &with_field(&obj, &archived), &field.id).await?;
+        }
         update_field_row(&mut tx, &archived).await?;
         record_history(&mut tx, &field.id, actor, json!({ "action": "archive", "column": field.column })).await?;
         bump_version(&mut tx).await?;
@@ -695,6 +702,15 @@ impl Db {
         self.reload_catalog().await?;
         Ok(())
     }
+}
+
+/// `object` with `field` in place of the definition of the same id.
+fn with_field(object: &ObjectDef, field: &FieldDef) -> ObjectDef {
+    let mut changed = object.clone();
+    if let Some(f) = changed.fields.iter_mut().find(|f| f.id == field.id) {
+        *f = field.clone();
+    }
+    changed
 }
 
 /// The indexes every record table has: by creation, by last change, and the trash.

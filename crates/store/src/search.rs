@@ -4,7 +4,7 @@
 
 use crate::sql::{Bind, Sql};
 use crate::{Db, Result};
-use peyvand_records::normalize::query_terms;
+use peyvand_records::normalize::{phone_query_form, query_terms};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -24,8 +24,18 @@ const MAX_QUERY_WORDS: usize = 6;
 const MAX_CHAR: char = '\u{10FFFF}';
 
 fn prefix_range(sql: &mut Sql, prefix: &str, dialect_collation: &str) {
-    sql.push("term").push(dialect_collation).push(" >= ").bind(Bind::text(prefix));
-    sql.push(" AND term").push(dialect_collation).push(" < ").bind(Bind::text(format!("{prefix}{MAX_CHAR}")));
+    sql.push("(term").push(dialect_collation).push(" >= ").bind(Bind::text(prefix));
+    sql.push(" AND term").push(dialect_collation).push(" < ").bind(Bind::text(format!("{prefix}{MAX_CHAR}"))).push(")");
+}
+
+/// The terms starting with `word`, or, for a word typed as a phone number, with the form phone
+/// numbers are indexed in.
+fn word_ranges(sql: &mut Sql, word: &str, dialect_collation: &str) {
+    prefix_range(sql, word, dialect_collation);
+    if let Some(phone) = phone_query_form(word) {
+        sql.push(" OR ");
+        prefix_range(sql, &phone, dialect_collation);
+    }
 }
 
 impl Db {
@@ -43,11 +53,11 @@ impl Db {
                 sql.push(" INTERSECT ");
             }
             sql.push("SELECT object, record_id FROM search_terms WHERE ");
-            prefix_range(&mut sql, w, collation);
+            word_ranges(&mut sql, w, collation);
         }
         if words.len() > 1 {
             sql.push(" UNION SELECT object, record_id FROM search_terms WHERE ");
-            prefix_range(&mut sql, &compacted, collation);
+            word_ranges(&mut sql, &compacted, collation);
         }
         sql.push(") hits LIMIT ").bind(Bind::Int(Some(i64::from(limit.clamp(1, 100)))));
         let rows = sql.query().fetch_all(self.pool()).await?;

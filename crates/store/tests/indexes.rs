@@ -59,7 +59,8 @@ async fn a_bulk_load_sets_indexes_aside_and_they_come_back(db: &Db) {
     assert_eq!(deferred(db).await, set_aside as i64, "each one noted with its statement");
     let during = all_indexes(db).await;
     for (table, (was, is)) in TABLES.iter().zip(before.iter().zip(&during)) {
-        assert!(is.len() < was.len() || *table == "record_values", "{table}: {was:?} → {is:?}");
+        // SQLite's search terms are keyed by term in the table itself: no index to set aside.
+        assert!(is.len() < was.len() || *table == "record_values" || was.is_empty(), "{table}: {was:?} → {is:?}");
         assert!(is.iter().all(|i| was.contains(i)), "{table}: nothing new");
     }
     // Unique values are still refused: their indexes stay.

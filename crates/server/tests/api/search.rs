@@ -31,6 +31,10 @@ async fn persian_search_finds_every_variant(app: &TestApp) {
     assert_eq!(titles(app, "يا كا").await, vec!["یاسمن کاظمی"], "two prefixes, Arabic letters");
     assert_eq!(titles(app, "۰۹۱۲۱۲۳").await, vec!["علی‌رضا کریمی"], "Persian digits, national phone form");
     assert_eq!(titles(app, "+98912").await, vec!["علی‌رضا کریمی"], "international phone form");
+    assert_eq!(titles(app, "98912123").await, vec!["علی‌رضا کریمی"], "international form without the plus");
+    assert_eq!(titles(app, "0098912").await, vec!["علی‌رضا کریمی"], "international form dialled with 00");
+    assert_eq!(titles(app, "0912 123 45").await, vec!["علی‌رضا کریمی"], "national form in groups");
+    assert!(titles(app, "0913").await.is_empty(), "another number's prefix");
     assert_eq!(titles(app, "YASAMAN@").await, vec!["یاسمن کاظمی"], "e-mail, any case");
     assert_eq!(titles(app, "کتابهای").await, vec!["کتاب‌های خوب"], "company, joined");
     assert_eq!(titles(app, "smi").await, vec!["John Smith"]);

@@ -108,24 +108,10 @@ mod tests {
 
     fn field(name: &str, t: FieldType, multiple: bool) -> FieldDef {
         FieldDef {
-            id: name.into(),
-            object: "deal".into(),
-            api_name: name.into(),
             label_fa: name.into(),
             label_en: name.into(),
-            field_type: t,
-            origin: Origin::Custom,
-            required: false,
-            unique: false,
-            indexed: false,
-            hidden: false,
-            archived: false,
-            default_value: None,
-            help_fa: String::new(),
-            help_en: String::new(),
             options: FieldOptions { multiple, ..Default::default() },
-            position: 0,
-            column: format!("c_{name}"),
+            ..FieldDef::plain("deal", name, t)
         }
     }
 

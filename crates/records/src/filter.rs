@@ -158,23 +158,10 @@ pub fn resolve(object: &ObjectDef, name: &str) -> Option<FieldRef> {
 fn pseudo_field(object: &ObjectDef, r: &FieldRef) -> FieldDef {
     let mut f = object.field(&r.api_name).cloned().unwrap_or_else(|| FieldDef {
         id: String::new(),
-        object: object.api_name.clone(),
-        api_name: r.api_name.clone(),
-        label_fa: String::new(),
-        label_en: String::new(),
-        field_type: r.field_type,
         origin: crate::meta::Origin::Builtin,
-        required: false,
-        unique: false,
         indexed: true,
-        hidden: false,
-        archived: false,
-        default_value: None,
-        help_fa: String::new(),
-        help_en: String::new(),
-        options: Default::default(),
-        position: 0,
         column: r.column.clone(),
+        ..FieldDef::plain(&object.api_name, &r.api_name, r.field_type)
     });
     // Filters may name values outside a select's options (e.g. an option since removed) and
     // compare relation ids as text.
@@ -320,26 +307,7 @@ mod tests {
     use crate::meta::{FieldOptions, Origin};
 
     fn field(name: &str, t: FieldType, options: FieldOptions) -> FieldDef {
-        FieldDef {
-            id: name.into(),
-            object: "contact".into(),
-            api_name: name.into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            field_type: t,
-            origin: Origin::Custom,
-            required: false,
-            unique: false,
-            indexed: false,
-            hidden: false,
-            archived: false,
-            default_value: None,
-            help_fa: String::new(),
-            help_en: String::new(),
-            options,
-            position: 0,
-            column: format!("c_{name}"),
-        }
+        FieldDef { options, ..FieldDef::plain("contact", name, t) }
     }
 
     fn object() -> ObjectDef {

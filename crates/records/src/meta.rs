@@ -234,6 +234,33 @@ pub struct FieldDef {
 }
 
 impl FieldDef {
+    /// A plain custom field of `object` named `api_name` (its id too, and `c_NAME` its column):
+    /// not required, unique, indexed, hidden or archived, with no default, labels, help or
+    /// options. What code that makes a definition starts from, as in
+    /// `FieldDef { required: true, ..FieldDef::plain("deal", "amount", FieldType::Currency) }`.
+    pub fn plain(object: &str, api_name: &str, field_type: FieldType) -> FieldDef {
+        FieldDef {
+            id: api_name.to_string(),
+            object: object.to_string(),
+            api_name: api_name.to_string(),
+            label_fa: String::new(),
+            label_en: String::new(),
+            field_type,
+            origin: Origin::Custom,
+            required: false,
+            unique: false,
+            indexed: false,
+            hidden: false,
+            archived: false,
+            default_value: None,
+            help_fa: String::new(),
+            help_en: String::new(),
+            options: FieldOptions::default(),
+            position: 0,
+            column: format!("c_{api_name}"),
+        }
+    }
+
     pub fn storage(&self) -> Storage {
         self.field_type.storage(self.options.multiple)
     }

@@ -69,30 +69,11 @@ pub fn validate<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{FieldOptions, FieldType, Origin};
+    use crate::meta::{FieldType, Origin};
     use serde_json::json;
 
     fn field(name: &str, t: FieldType, required: bool, default_value: Option<Json>) -> FieldDef {
-        FieldDef {
-            id: name.into(),
-            object: "thing".into(),
-            api_name: name.into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            field_type: t,
-            origin: Origin::Custom,
-            required,
-            unique: false,
-            indexed: false,
-            hidden: false,
-            archived: false,
-            default_value,
-            help_fa: String::new(),
-            help_en: String::new(),
-            options: FieldOptions::default(),
-            position: 0,
-            column: format!("c_{name}"),
-        }
+        FieldDef { required, default_value, ..FieldDef::plain("thing", name, t) }
     }
 
     fn object() -> ObjectDef {

@@ -380,29 +380,10 @@ pub fn parse_national_id(field: &str, s: &str) -> Result<String, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{FieldOptions, Origin};
+    use crate::meta::FieldOptions;
 
     fn field(t: FieldType, options: FieldOptions) -> FieldDef {
-        FieldDef {
-            id: "f".into(),
-            object: "contact".into(),
-            api_name: "x".into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            field_type: t,
-            origin: Origin::Custom,
-            required: false,
-            unique: false,
-            indexed: false,
-            hidden: false,
-            archived: false,
-            default_value: None,
-            help_fa: String::new(),
-            help_en: String::new(),
-            options,
-            position: 0,
-            column: "c_x".into(),
-        }
+        FieldDef { id: "f".into(), options, ..FieldDef::plain("contact", "x", t) }
     }
 
     fn code(t: FieldType, json: Json) -> &'static str {

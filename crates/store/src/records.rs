@@ -944,19 +944,11 @@ impl Db {
         values_in: Vec<(&FieldDef, Value)>,
         expected_version: Option<i64>,
     ) -> Result<Record> {
-        // Locked from here to the end of the transaction (SQLite: the one writer; PostgreSQL:
-        // FOR UPDATE), so the version read is the version changed.
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
-            select_list(obj),
-            obj.table,
-            self.dialect().for_update()
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx.tx)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("{} {id}", obj.api_name)))?;
-        let (current, mut values) = record_from_row(obj, &row)?;
+        // Locked from here to the end of the transaction, so the version read is the version changed.
+        let (current, mut values) = self
+            .read_to_change(tx, obj, id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{} {id}", obj.api_name)))?;
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(Error::Conflict {
                 code: "version_conflict",
@@ -1026,6 +1018,29 @@ impl Db {
         Ok(with_values(obj, record, &values))
     }
 
+    /// Reads a live record (or, `in_trash`, a deleted one) to change it in `tx`, locked to the
+    /// end of the transaction (SQLite: the one writer; PostgreSQL: `FOR UPDATE`); `None` if there
+    /// is none.
+    async fn read_to_change(
+        &self,
+        tx: &mut WriteTx,
+        obj: &ObjectDef,
+        id: &str,
+        in_trash: bool,
+    ) -> Result<Option<(Record, Vec<(String, Value)>)>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS {}NULL{}",
+            select_list(obj),
+            obj.table,
+            if in_trash { "NOT " } else { "" },
+            self.dialect().for_update()
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        row.map(|row| record_from_row(obj, &row)).transpose()
+    }
+
     /// Moves a record to the trash.
     pub async fn delete_record(&self, actor: Option<&str>, object: &str, id: &str) -> Result<()> {
         self.bulk_delete(actor, object, &[id.to_string()]).await.map(|_| ())
@@ -1038,17 +1053,10 @@ impl Db {
         for id in ids {
             let ts = now();
             // The values the record's search terms and unique members are found by.
-            let row = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NULL{}",
-                select_list(&obj),
-                obj.table,
-                self.dialect().for_update()
-            )))
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx.tx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
-            let (_, values) = record_from_row(&obj, &row)?;
+            let (_, values) = self
+                .read_to_change(&mut tx, &obj, id, false)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
             sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
                 obj.table
@@ -1076,17 +1084,10 @@ impl Db {
     pub async fn restore_record(&self, actor: Option<&str>, object: &str, id: &str) -> Result<Record> {
         let obj = self.object(object).await?;
         let mut tx = self.write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {} WHERE id = $1 AND deleted_at IS NOT NULL{}",
-            select_list(&obj),
-            obj.table,
-            self.dialect().for_update()
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx.tx)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("{object} {id} in the trash")))?;
-        let (_, values) = record_from_row(&obj, &row)?;
+        let (_, values) = self
+            .read_to_change(&mut tx, &obj, id, true)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{object} {id} in the trash")))?;
         let typed: Vec<(&FieldDef, Value)> =
             values.iter().filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone()))).collect();
         check_unique(&mut tx.tx, &obj, &typed, Some(id)).await?;
@@ -1520,26 +1521,7 @@ mod tests {
 
     #[test]
     fn audit_changes_are_the_json_of_the_changes() {
-        let field = |name: &str, field_type: FieldType| FieldDef {
-            id: name.into(),
-            object: "thing".into(),
-            api_name: name.into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            field_type,
-            origin: peyvand_records::Origin::Custom,
-            required: false,
-            unique: false,
-            indexed: false,
-            hidden: false,
-            archived: false,
-            default_value: None,
-            help_fa: String::new(),
-            help_en: String::new(),
-            options: Default::default(),
-            position: 0,
-            column: String::new(),
-        };
+        let field = |name: &str, field_type: FieldType| FieldDef::plain("thing", name, field_type);
         let (text, list, day) =
             (field("note", FieldType::Text), field("emails", FieldType::Email), field("day", FieldType::Date));
         let tricky = "«سلام» \"quoted\" back\\slash\nnew line\ttab\u{1}\u{8}\u{c}\r\u{1f} ی";

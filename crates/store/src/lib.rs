@@ -62,6 +62,13 @@ struct CachedCatalog {
 
 /// How long another instance's metadata change may stay unseen by this one.
 const CATALOG_TTL: Duration = Duration::from_millis(500);
+/// The file of a `sqlite://PATH?…` (or `sqlite:PATH`) URL; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
 /// SQLite page cache of each reading connection (eight), KiB.
 const READER_CACHE_KIB: u32 = 8_000;
 /// SQLite page cache of the one writing connection, KiB.
@@ -141,6 +148,15 @@ impl Db {
             Dialect::Sqlite => {
                 if !url.contains("mode=") && !url.contains(":memory:") {
                     url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                }
+                // The file is created if missing, and so is its folder: `--database-url
+                // sqlite://big/crm.db` works in a fresh directory as the default `data/` does.
+                if let Some(dir) = sqlite_file(&url).as_deref().and_then(std::path::Path::parent)
+                    && !dir.as_os_str().is_empty()
+                    && !dir.exists()
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Config(format!("cannot create the folder {}: {e}", dir.display())))?;
                 }
                 let pool = sqlite_options(8, READER_CACHE_KIB, url.contains(":memory:")).connect(&url).await?;
                 // One connection for every write transaction: SQLite lets one writer in at a
@@ -287,5 +303,31 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_files_from_urls() {
+        let file = |url: &str| sqlite_file(url).map(|p| p.display().to_string());
+        assert_eq!(file("sqlite://data/peyvand.db").as_deref(), Some("data/peyvand.db"));
+        assert_eq!(file("sqlite:///tmp/a/b.db?mode=rwc").as_deref(), Some("/tmp/a/b.db"));
+        assert_eq!(file("sqlite:crm.db").as_deref(), Some("crm.db"));
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://u@h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn a_new_database_gets_its_folder() {
+        let root = std::env::temp_dir().join(format!("peyvand-folder-{}", crate::sql::new_id()));
+        let path = root.join("new").join("crm.db");
+        let db = Db::connect(&format!("sqlite://{}", path.display())).await.expect("a database in a new folder");
+        migrate::run(&db).await.expect("migrate");
+        db.close().await;
+        assert!(path.is_file(), "{} made", path.display());
+        std::fs::remove_dir_all(&root).expect("clean up");
     }
 }

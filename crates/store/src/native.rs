@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use sqlx::Row;
 
 /// A bulk load's own connection to the database, in the database's own terms: rusqlite on
-/// SQLite, `COPY` on PostgreSQL ([`crate::copy`]).
+/// SQLite, `COPY` on PostgreSQL (`store::copy`).
 pub struct NativeWriter {
     inner: Inner,
 }

@@ -267,7 +267,7 @@ pub(crate) fn is_searchable(field_type: FieldType) -> bool {
     )
 }
 
-/// Records whose search terms a field change rewrites, per transaction's statement.
+/// Records read, and their search terms rewritten, at a time when a field change rewrites them.
 const TERMS_REWRITE_PAGE: i64 = 1_000;
 
 /// After a change of one field (`before` and `after` are the object with the old and the new
@@ -355,7 +355,7 @@ fn legacy_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
 /// write keeps it: creates add them, updates and restores go from the old terms to the new,
 /// deletes remove them, and a field change that alters what a field contributes (archived,
 /// brought back, converted) rewrites the terms of every record that has a value in it
-/// ([`Db::rewrite_field_terms`]). A change to the rules of [`record_terms`] itself needs a
+/// ([`rewrite_field_terms`]). A change to the rules of [`record_terms`] itself needs a
 /// migration (or a [`legacy_terms`] entry), as nothing finds a record's terms but their keys.
 fn terms_change_statements(script: &mut Script, object: &str, record_id: &str, before: &[String], after: &[String]) {
     let removed: Vec<&String> = before.iter().filter(|t| !after.contains(t)).collect();

@@ -697,19 +697,21 @@ fn make(
 ) {
     let mut rng = Rng::new(opts.seed);
     let batch = opts.batch.max(1);
-    // Makes, prepares and sends the records `0..n` of `OBJECTS[k]` a batch at a time; their ids,
-    // or None once nothing more is wanted.
-    let mut made = |rng: &mut Rng, k: usize, n: usize, row: &mut dyn FnMut(&mut Rng, usize) -> Json| {
-        let mut ids = Vec::with_capacity(n);
+    // Makes, prepares and sends the records `0..n` of `OBJECTS[k]` a batch at a time; their ids
+    // if `keep` (the records others point to; ten million activities' ids were a gigabyte of
+    // memory nobody read), or None once nothing more is wanted.
+    let mut made = |rng: &mut Rng, k: usize, n: usize, keep: bool, row: &mut dyn FnMut(&mut Rng, usize) -> Json| {
+        let mut ids = Vec::with_capacity(if keep { n } else { 0 });
         for start in (0..n).step_by(batch) {
             let rows: Vec<Json> = (start..(start + batch).min(n)).map(|i| row(rng, i)).collect();
             match prepare(writing, rng, &defs[k], rows) {
                 Ok(records) => {
-                    let batch_ids = records.ids.clone();
+                    if keep {
+                        ids.extend(records.ids.iter().cloned());
+                    }
                     if !send(Ok(Batch { object: OBJECTS[k], records })) {
                         return None;
                     }
-                    ids.extend(batch_ids);
                 }
                 Err(e) => {
                     send(Err(e));
@@ -719,10 +721,10 @@ fn make(
         }
         Some(ids)
     };
-    let Some(company_ids) = made(&mut rng, 0, opts.companies, &mut |rng, i| company(rng, i)) else { return };
+    let Some(company_ids) = made(&mut rng, 0, opts.companies, true, &mut |rng, i| company(rng, i)) else { return };
     // The index of each contact's company, for its activities, deals and orders.
     let mut works_at: Vec<Option<u32>> = Vec::with_capacity(opts.contacts);
-    let Some(contact_ids) = made(&mut rng, 1, opts.contacts, &mut |rng, i| {
+    let Some(contact_ids) = made(&mut rng, 1, opts.contacts, true, &mut |rng, i| {
         let at = (!company_ids.is_empty() && rng.chance(80)).then(|| rng.below(company_ids.len()));
         works_at.push(at.map(|k| k as u32));
         contact(rng, i, at.map(|k| &company_ids[k]))
@@ -730,7 +732,7 @@ fn make(
         return;
     };
     let mut products = Vec::with_capacity(opts.products);
-    let Some(product_ids) = made(&mut rng, 2, opts.products, &mut |rng, i| {
+    let Some(product_ids) = made(&mut rng, 2, opts.products, true, &mut |rng, i| {
         let (p, input) = product(rng, i);
         products.push(p);
         input
@@ -747,7 +749,7 @@ fn make(
     let busy = |rng: &mut Rng| {
         if rng.chance(50) { rng.below(contact_ids.len().div_ceil(4)) } else { rng.below(contact_ids.len()) }
     };
-    let activities = made(&mut rng, 3, opts.activities, &mut |rng, i| {
+    let activities = made(&mut rng, 3, opts.activities, false, &mut |rng, i| {
         let k = busy(rng);
         let at = activity_time(rng, end, i, opts.activities);
         activity(rng, at, &contact_ids[k], company_of(k))
@@ -755,7 +757,7 @@ fn make(
     if activities.is_none() || product_ids.is_empty() {
         return;
     }
-    let deals = made(&mut rng, 4, opts.deals, &mut |rng, i| {
+    let deals = made(&mut rng, 4, opts.deals, false, &mut |rng, i| {
         let k = busy(rng);
         let opened = activity_time(rng, end, i, opts.deals);
         let p = rng.below(products.len());
@@ -765,7 +767,7 @@ fn make(
         return;
     }
     let (buyers, orders) = purchases(&mut rng, contact_ids.len(), &products, opts.orders, end);
-    made(&mut rng, 5, orders.len(), &mut |rng, i| {
+    made(&mut rng, 5, orders.len(), false, &mut |rng, i| {
         let o = &orders[i];
         let k = buyers[o.buyer as usize].contact as usize;
         let p = o.product as usize;

@@ -47,7 +47,7 @@ pub const LANGUAGES: [&str; 2] = ["fa", "en"];
 pub fn random_secret() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::sql::hex(&bytes))
 }
 
 /// SHA-256 of a secret, as hex.

@@ -30,7 +30,7 @@ mod write;
 pub use bulk::{Absent, PreparedRecords};
 pub use error::{Error, Result};
 pub use native::NativeWriter;
-pub use sql::Dialect;
+pub use sql::{Dialect, hex};
 pub use write::{WriteCounts, WriteTx};
 
 use catalog::Catalog;

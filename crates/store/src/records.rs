@@ -1312,7 +1312,7 @@ impl Cursor {
     }
     fn encode(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
-        text.bytes().map(|b| format!("{b:02x}")).collect()
+        crate::sql::hex(text.as_bytes())
     }
     fn decode(s: &str) -> Option<Cursor> {
         if !s.len().is_multiple_of(2) || s.len() > 8192 {

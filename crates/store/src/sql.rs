@@ -433,6 +433,17 @@ pub fn now() -> String {
     format_datetime(time::OffsetDateTime::now_utc())
 }
 
+/// `bytes` as lower-case hexadecimal digits, two a byte (tokens, list cursors, import row hashes).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 /// A new time-ordered id (UUID v7).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -453,6 +464,12 @@ mod tests {
         sql.bind(Bind::text("x")).push(" AND b = ").bind(Bind::Int(Some(2)));
         assert_eq!(sql.text, "SELECT 1 WHERE a = $1 AND b = $2");
         assert_eq!(sql.binds.len(), 2);
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -348,8 +348,6 @@ fn plain_row_input(columns: &[Column], cells: &[String], users: &HashMap<String,
     Some(input)
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
     let mut h = Sha256::new();
     h.update(object.as_bytes());
@@ -359,12 +357,7 @@ fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
         h.update([1u8]);
         h.update(cell.trim().as_bytes());
     }
-    let mut hex = String::with_capacity(64);
-    for b in h.finalize() {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    hex
+    peyvand_store::hex(&h.finalize())
 }
 
 /// Rows of a file after its header: each the cells of one row, or why it cannot be read.

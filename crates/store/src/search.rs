@@ -28,13 +28,22 @@ fn prefix_range(sql: &mut Sql, prefix: &str, dialect_collation: &str) {
     sql.push(" AND term").push(dialect_collation).push(" < ").bind(Bind::text(format!("{prefix}{MAX_CHAR}"))).push(")");
 }
 
-/// The terms starting with `word`, or, for a word typed as a phone number, with the form phone
-/// numbers are indexed in.
-fn word_ranges(sql: &mut Sql, word: &str, dialect_collation: &str) {
-    prefix_range(sql, word, dialect_collation);
-    if let Some(phone) = phone_query_form(word) {
-        sql.push(" OR ");
-        prefix_range(sql, &phone, dialect_collation);
+/// Adds the `object, record_id` of the terms starting with `word`, or, for a word typed as a
+/// phone number, with the form phone numbers are indexed in: the two ranges as a union of two
+/// index reads (PostgreSQL planned `range OR range` under a `LIMIT` as a scan of the whole table).
+fn word_hits(sql: &mut Sql, word: &str, dialect_collation: &str) {
+    match phone_query_form(word) {
+        None => {
+            sql.push("SELECT object, record_id FROM search_terms WHERE ");
+            prefix_range(sql, word, dialect_collation);
+        }
+        Some(phone) => {
+            sql.push("SELECT object, record_id FROM (SELECT object, record_id FROM search_terms WHERE ");
+            prefix_range(sql, word, dialect_collation);
+            sql.push(" UNION ALL SELECT object, record_id FROM search_terms WHERE ");
+            prefix_range(sql, &phone, dialect_collation);
+            sql.push(") phone_hits");
+        }
     }
 }
 
@@ -52,12 +61,11 @@ impl Db {
             if i > 0 {
                 sql.push(" INTERSECT ");
             }
-            sql.push("SELECT object, record_id FROM search_terms WHERE ");
-            word_ranges(&mut sql, w, collation);
+            word_hits(&mut sql, w, collation);
         }
         if words.len() > 1 {
-            sql.push(" UNION SELECT object, record_id FROM search_terms WHERE ");
-            word_ranges(&mut sql, &compacted, collation);
+            sql.push(" UNION ");
+            word_hits(&mut sql, &compacted, collation);
         }
         sql.push(") hits LIMIT ").bind(Bind::Int(Some(i64::from(limit.clamp(1, 100)))));
         let rows = sql.query().fetch_all(self.pool()).await?;

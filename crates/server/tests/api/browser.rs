@@ -163,12 +163,35 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.wait_for_text("td[data-field=job_title] .cell-value", "Buyer").await;
     browser.screenshot("contacts-inline-edit-en").await;
 
-    // On a phone.
+    // On a phone, in both directions: nothing makes the page scroll sideways, and every object
+    // in the top bar is on screen without scrolling the bar.
     browser.resize(375, 812).await;
+    assert_fits_the_screen(&browser, "a contact, English").await;
     browser.screenshot("contact-en-phone").await;
     browser.goto(&app.url("/records/contact")).await;
+    assert_fits_the_screen(&browser, "contacts, English").await;
     browser.screenshot("contacts-en-phone").await;
+    browser.click("form[action='/settings/language'] button").await;
+    browser.wait_for_text("h1", "مخاطبان").await;
+    assert_fits_the_screen(&browser, "contacts, Persian").await;
+    browser.screenshot("contacts-fa-phone").await;
 
     browser.quit().await;
     app.stop().await;
+}
+
+/// Fails with what sticks out if the page is wider than the window or a top-bar link lies outside it.
+async fn assert_fits_the_screen(browser: &Browser, page: &str) {
+    let problems = browser
+        .script(
+            "const width = document.documentElement.clientWidth; const out = [];
+             if (document.documentElement.scrollWidth > width) out.push(`page ${document.documentElement.scrollWidth}px wide`);
+             for (const a of document.querySelectorAll('.top nav a')) {
+               const r = a.getBoundingClientRect();
+               if (r.left < 0 || r.right > width) out.push(`${a.textContent} at ${Math.round(r.left)}..${Math.round(r.right)}px`);
+             }
+             return out;",
+        )
+        .await;
+    assert_eq!(problems, json!([]), "{page} on a 375 px wide screen");
 }

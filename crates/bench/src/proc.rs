@@ -17,12 +17,20 @@ pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// A process's own resident memory (`RssAnon` in `/proc/PID/status`), in KiB: not the pages of
+/// files it maps, which are the system's file cache (the executable, and the database that
+/// `peyvand generate` reads through a memory map).
+fn own_memory_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("RssAnon:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 /// How one command went.
 #[derive(Debug)]
 pub struct Ran {
     pub elapsed: Duration,
     pub stdout: String,
-    /// The highest resident memory seen while it ran (sampled every 20 ms), in KiB.
+    /// The highest memory of its own seen while it ran (`RssAnon`, sampled every 20 ms), in KiB.
     pub peak_kib: u64,
 }
 
@@ -62,8 +70,8 @@ impl Peyvand {
         let pid = child.id().unwrap_or(0);
         let sampler = tokio::spawn(async move {
             let mut peak = 0;
-            while let Some((_, hwm)) = memory_kib(pid) {
-                peak = peak.max(hwm);
+            while let Some(own) = own_memory_kib(pid) {
+                peak = peak.max(own);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             peak

@@ -327,7 +327,8 @@ async fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let workload = match cli.command {
-        Some(Command::Generate { .. }) | Some(Command::Import(_)) => Workload::Bulk,
+        Some(Command::Generate { .. }) => Workload::Generate,
+        Some(Command::Import(_)) => Workload::Bulk,
         _ => Workload::Serve,
     };
     let db = Db::open_for(&settings.database_url, workload)

@@ -81,6 +81,11 @@ impl PreparedRecords {
         Ok(prepared)
     }
 
+    /// Whether these records point at records of `object`.
+    pub fn refers_to(&self, object: &str) -> bool {
+        self.checks.references.keys().any(|target| target.as_deref() == Some(object))
+    }
+
     /// Prepares `rows` as [`PreparedRecords::new`] does, for [`Db::write_native`] (SQLite): each
     /// table's rows instead of statements.
     pub fn native(actor: Option<&str>, obj: &ObjectDef, rows: &[Vec<(&FieldDef, Value)>]) -> Result<PreparedRecords> {

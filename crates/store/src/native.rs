@@ -57,8 +57,8 @@ struct Checkpointer {
 const MAX_LOG_PAGES: i64 = 40_000;
 
 impl Checkpointer {
-    fn start(path: String) -> Result<Checkpointer> {
-        let conn = open(&path)?;
+    fn start(path: String, mmap: u64) -> Result<Checkpointer> {
+        let conn = open(&path, mmap)?;
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("peyvand-checkpoint".into())
@@ -84,6 +84,9 @@ impl Checkpointer {
         }
     }
 }
+
+/// Records checked against the database by [`Db::check_native`], waiting to be written.
+pub struct CheckedRecords(PreparedRecords);
 
 /// Copies the log into the database beside the writer.
 fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
@@ -122,14 +125,18 @@ impl NativeWriter {
 }
 
 /// Opens a connection of the bulk load's with the writer's settings, but for when it copies the
-/// log into the database (see [`Checkpointer`]).
-fn open(path: &str) -> rusqlite::Result<Connection> {
+/// log into the database (see [`Checkpointer`]), reading through a memory map of `mmap` bytes
+/// as the writer does (`crate::Workload::Generate`).
+fn open(path: &str, mmap: u64) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.execute_batch(&format!(
         "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -{}; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {MAX_LOG_PAGES};",
         crate::WRITER_CACHE_KIB
     ))?;
+    if mmap > 0 {
+        conn.query_row(&format!("PRAGMA mmap_size = {mmap}"), [], |_| Ok(()))?;
+    }
     Ok(conn)
 }
 
@@ -143,26 +150,30 @@ impl Db {
             return Ok(Some(NativeWriter { inner: Inner::Postgres(crate::copy::open(&url).await?) }));
         }
         let mut conn = self.writer.acquire().await?;
+        // The file, and the memory map the workload gave the writer.
         let path: String = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
             .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
+        let mmap: i64 = sqlx::query("PRAGMA mmap_size").fetch_one(&mut *conn).await?.try_get(0)?;
         drop(conn);
         if path.is_empty() {
             return Ok(None);
         }
-        let (conn, checkpoints) =
-            tokio::task::spawn_blocking(move || -> Result<_> { Ok((open(&path)?, Checkpointer::start(path)?)) })
-                .await
-                .map_err(|e| Error::Config(format!("opening the bulk-load connection failed: {e}")))??;
+        let mmap = mmap.max(0) as u64;
+        let (conn, checkpoints) = tokio::task::spawn_blocking(move || -> Result<_> {
+            Ok((open(&path, mmap)?, Checkpointer::start(path, mmap)?))
+        })
+        .await
+        .map_err(|e| Error::Config(format!("opening the bulk-load connection failed: {e}")))??;
         Ok(Some(NativeWriter { inner: Inner::Sqlite { conn: Some(conn), checkpoints } }))
     }
 
     /// Writes records prepared by [`PreparedRecords::native`] in one transaction of `writer`'s,
     /// checked first as [`Db::write_prepared`] checks them; their ids in order.
     pub async fn write_native(&self, writer: &mut NativeWriter, prepared: PreparedRecords) -> Result<Vec<String>> {
-        let written = self.write_native_unless(writer, prepared, Absent::default()).await?;
-        written.ok_or_else(|| Error::Config("a bulk write with nothing to look for found something".into()))
+        let checked = self.check_native(prepared).await?;
+        self.write_checked_native(writer, checked).await
     }
 
     /// Writes records as [`Db::write_native`] does, unless its transaction, once it holds
@@ -175,10 +186,37 @@ impl Db {
         prepared: PreparedRecords,
         absent: Absent,
     ) -> Result<Option<Vec<String>>> {
-        {
-            let mut reader = self.pool.acquire().await?;
-            self.check_prepared(&mut reader, &prepared).await?;
-        }
+        let checked = self.check_native(prepared).await?;
+        self.write_checked_unless(writer, checked, absent).await
+    }
+
+    /// Checks records for [`Db::write_checked_native`] as [`Db::write_native`] checks them first (on a
+    /// reader: references to live records and active users, unique values free), so a load can
+    /// check its next batch while its writer writes this one. A batch that points at records of
+    /// the object being written must wait for that write ([`PreparedRecords::refers_to`]); a
+    /// unique value taken by the batch being written is refused by the unique index instead.
+    pub async fn check_native(&self, prepared: PreparedRecords) -> Result<CheckedRecords> {
+        let mut reader = self.pool.acquire().await?;
+        self.check_prepared(&mut reader, &prepared).await?;
+        Ok(CheckedRecords(prepared))
+    }
+
+    /// Writes records checked by [`Db::check_native`] as [`Db::write_native`] does.
+    pub async fn write_checked_native(
+        &self,
+        writer: &mut NativeWriter,
+        checked: CheckedRecords,
+    ) -> Result<Vec<String>> {
+        let written = self.write_checked_unless(writer, checked, Absent::default()).await?;
+        written.ok_or_else(|| Error::Config("a bulk write with nothing to look for found something".into()))
+    }
+
+    async fn write_checked_unless(
+        &self,
+        writer: &mut NativeWriter,
+        CheckedRecords(prepared): CheckedRecords,
+        absent: Absent,
+    ) -> Result<Option<Vec<String>>> {
         let PreparedRecords { ids, writes, .. } = prepared;
         let Writes::Rows(tables) = writes else {
             return Err(Error::Config(

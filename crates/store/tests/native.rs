@@ -9,7 +9,11 @@ use peyvand_store::aggregate::Source;
 use peyvand_store::{Absent, Db, Dialect, Error, PreparedRecords, backend_tests};
 use sqlx::Row;
 
-backend_tests!(native_writes_are_bulk_writes, native_batches_look_before_they_write);
+backend_tests!(
+    native_writes_are_bulk_writes,
+    native_batches_look_before_they_write,
+    a_batch_checked_ahead_is_written_after
+);
 
 /// Contacts `from..to`: a name, an e-mail (a multi-valued field), a city and a unique code.
 fn contacts(obj: &peyvand_records::ObjectDef, from: usize, to: usize) -> Vec<Vec<(&FieldDef, Value)>> {
@@ -195,4 +199,43 @@ async fn native_batches_look_before_they_write(db: &Db) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{copy}{suffix}"));
     }
+}
+
+/// A load checks its next batch while this one is written (`Db::check_native`, then
+/// `Db::write_checked_native`): a batch that points at records of the object being written says so
+/// (`refers_to`), as checked before they are written it would find them missing; a unique value
+/// taken after the check is still refused, by the unique index.
+async fn a_batch_checked_ahead_is_written_after(db: &Db) {
+    let mut writer = db.native_writer().await.expect("writer").expect("a database on disk or a server has one");
+    let code = serde_json::json!({"api_name": "code", "type": "text", "unique": true});
+    db.add_field(None, "contact", serde_json::from_value(code).expect("field")).await.expect("unique field");
+    let company = db.object("company").await.expect("company");
+    let name = company.field("name").expect("name");
+    let companies = PreparedRecords::native(None, &company, &[vec![(name, Value::Text("پارس".into()))]]).expect("one");
+    let made = companies.ids[0].clone();
+    let obj = db.object("contact").await.expect("contact");
+    let working_at = |from: usize, to: usize| {
+        let mut rows = contacts(&obj, from, to);
+        for row in &mut rows {
+            row.push((obj.field("company").expect("company"), Value::Text(made.clone())));
+        }
+        PreparedRecords::native(None, &obj, &rows).expect("prepare")
+    };
+    let staff = working_at(0, 3);
+    assert!(staff.refers_to("company") && !staff.refers_to("contact") && !companies.refers_to("company"));
+
+    let early = db.check_native(working_at(0, 3)).await;
+    assert!(matches!(early, Err(Error::Validation(_))), "the company is not written yet: {:?}", early.err());
+    let companies = db.check_native(companies).await.expect("nothing to point at");
+    assert_eq!(db.write_checked_native(&mut writer, companies).await.expect("write"), vec![made.clone()]);
+    let staff = db.check_native(staff).await.expect("the company is there now");
+    // Checked, then the same code taken before it is written.
+    let first = db.check_native(working_at(10, 11)).await.expect("checked");
+    let second = db.check_native(working_at(10, 11)).await.expect("checked as well");
+    assert_eq!(db.write_checked_native(&mut writer, staff).await.expect("write").len(), 3);
+    db.write_checked_native(&mut writer, first).await.expect("the code was free");
+    let clash = db.write_checked_native(&mut writer, second).await;
+    assert!(matches!(clash, Err(Error::Conflict { code: "not_unique", .. })), "{:?}", clash.err());
+    assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 4, "the batch that clashed wrote nothing");
+    writer.finish().await.expect("finish");
 }

@@ -88,6 +88,14 @@ impl Checkpointer {
 /// Records checked against the database by [`Db::check_native`], waiting to be written.
 pub struct CheckedRecords(PreparedRecords);
 
+impl CheckedRecords {
+    /// Logs the records as imported ([`PreparedRecords::log_import`]); the import log holds nothing
+    /// the check looked at.
+    pub fn log_import(&mut self, object: &str, hashes: Vec<String>) -> Result<()> {
+        self.0.log_import(object, hashes)
+    }
+}
+
 /// Copies the log into the database beside the writer.
 fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
@@ -187,7 +195,7 @@ impl Db {
         absent: Absent,
     ) -> Result<Option<Vec<String>>> {
         let checked = self.check_native(prepared).await?;
-        self.write_checked_unless(writer, checked, absent).await
+        self.write_checked_native_unless(writer, checked, absent).await
     }
 
     /// Checks records for [`Db::write_checked_native`] as [`Db::write_native`] checks them first (on a
@@ -207,11 +215,12 @@ impl Db {
         writer: &mut NativeWriter,
         checked: CheckedRecords,
     ) -> Result<Vec<String>> {
-        let written = self.write_checked_unless(writer, checked, Absent::default()).await?;
+        let written = self.write_checked_native_unless(writer, checked, Absent::default()).await?;
         written.ok_or_else(|| Error::Config("a bulk write with nothing to look for found something".into()))
     }
 
-    async fn write_checked_unless(
+    /// Writes records checked by [`Db::check_native`] as [`Db::write_native_unless`] does.
+    pub async fn write_checked_native_unless(
         &self,
         writer: &mut NativeWriter,
         CheckedRecords(prepared): CheckedRecords,

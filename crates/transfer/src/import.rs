@@ -8,7 +8,7 @@ use peyvand_records::jalali::parse_form_date;
 use peyvand_records::value::format_date;
 use peyvand_records::{FieldDef, FieldError, FieldType, Mode, ObjectDef, Storage, Value, validate};
 use peyvand_store::records::Savepoint;
-use peyvand_store::{Absent, Db, Dialect, Error as StoreError, NativeWriter, PreparedRecords, WriteTx};
+use peyvand_store::{Absent, CheckedRecords, Db, Dialect, Error as StoreError, NativeWriter, PreparedRecords, WriteTx};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
@@ -486,6 +486,7 @@ pub async fn import_csv(
         users: cx.users.clone(),
         dialect: db.dialect(),
         native: native.is_some(),
+        checks: native.is_some().then(|| (db.clone(), tokio::runtime::Handle::current())),
         actor: actor.map(str::to_string),
         batch_size: opts.batch_size.max(1),
     };
@@ -520,6 +521,10 @@ pub async fn import_csv(
             let tx = match &mut open {
                 Some(tx) => tx,
                 None => open.insert(import_tx(db).await?),
+            };
+            let prepared = match prepared {
+                Some(NewRecords::Prepared(prepared)) => Some(prepared),
+                _ => None,
             };
             import_batch(&mut cx, tx, &object, &columns, dedupe.as_ref(), candidates, prepared).await?;
         }
@@ -660,9 +665,19 @@ type NewRow = (usize, Vec<String>, String, Map<String, Json>, Checked);
 /// the database.
 struct ReadBatch {
     rows: Vec<ReadRow>,
-    /// The rows found [`Checked::Valid`], in order, as new records; `None` when there are none or
-    /// two of them share a unique value.
-    prepared: Option<PreparedRecords>,
+    /// The rows found [`Checked::Valid`], in order, as new records; `None` when there are none,
+    /// two of them share a unique value, or the database refused them.
+    prepared: Option<NewRecords>,
+}
+
+/// A batch's new records as the reading thread leaves them.
+enum NewRecords {
+    /// Prepared; the writer checks them against the database.
+    Prepared(PreparedRecords),
+    /// Prepared for the bulk-load connection and checked against the database already, on the
+    /// reading thread while the batch before was written (the check had been a step of the
+    /// writer's, which is the slower of the two threads).
+    Checked(CheckedRecords),
 }
 
 struct ReadRow {
@@ -695,6 +710,8 @@ struct Reader {
     dialect: Dialect,
     /// Whether batches are prepared for the bulk-load connection.
     native: bool,
+    /// Where such batches are checked against the database before they are handed on.
+    checks: Option<(Db, tokio::runtime::Handle)>,
     actor: Option<String>,
     batch_size: usize,
 }
@@ -744,6 +761,16 @@ impl Reader {
             (true, _) => None,
             (false, true) => PreparedRecords::native(actor, &self.object, &valid).ok(),
             (false, false) => PreparedRecords::new(self.dialect, actor, &self.object, &valid).ok(),
+        };
+        let prepared = match (prepared, &self.checks) {
+            // Unless they point at records of their own object, which the batch being written
+            // may be making.
+            (Some(records), Some((db, runtime))) if !records.refers_to(&self.object.api_name) => {
+                // Refused (or the database failed): the writer goes the usual way, row by row,
+                // which finds the row (or the failure) again.
+                runtime.block_on(db.check_native(records)).ok().map(NewRecords::Checked)
+            }
+            (records, _) => records.map(NewRecords::Prepared),
         };
         ReadBatch { rows: read, prepared }
     }
@@ -801,9 +828,18 @@ async fn import_plain(
     columns: &[Column],
     dedupe: Option<&FieldDef>,
     candidates: &[Candidate],
-    prepared: Option<PreparedRecords>,
+    prepared: Option<NewRecords>,
 ) -> Result<bool, TransferError> {
-    let Some(mut prepared) = prepared else { return Ok(false) };
+    let mut prepared = match prepared {
+        Some(NewRecords::Checked(checked)) => checked,
+        Some(NewRecords::Prepared(prepared)) => match cx.db.check_native(prepared).await {
+            Ok(checked) => checked,
+            // A reference or unique value the batch check refused: the usual way finds the row.
+            Err(StoreError::Validation(_) | StoreError::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        },
+        None => return Ok(false),
+    };
     let mut hashes = Vec::with_capacity(candidates.len());
     let mut valid = Vec::with_capacity(candidates.len());
     let mut keys = Vec::new();
@@ -836,11 +872,11 @@ async fn import_plain(
     if let Some(key) = dedupe {
         absent.values(object, key, &keys);
     }
-    match cx.db.write_native_unless(writer, prepared, absent).await {
+    match cx.db.write_checked_native_unless(writer, prepared, absent).await {
         Ok(Some(ids)) => cx.report.created += ids.len(),
         Ok(None) => return Ok(false),
-        // A reference or unique value the batch check refused: the usual way finds the row.
-        Err(StoreError::Validation(_) | StoreError::Conflict { .. }) => return Ok(false),
+        // A unique value taken since the check: the usual way finds the row.
+        Err(StoreError::Conflict { .. }) => return Ok(false),
         Err(e) => return Err(e.into()),
     }
     for (row_no, cells, work) in candidates {

@@ -98,3 +98,38 @@ async fn plain_batches_sqlite() {
 async fn plain_batches_postgres() {
     plain_batches(Backend::Postgres).await;
 }
+
+/// A batch the database refuses (here a unique code a record already holds; on SQLite checked on
+/// the reading thread while the batch before is written) goes in row by row: the row is named,
+/// the rest of its batch is created, and the batches before and after go in whole.
+async fn a_batch_the_database_refuses(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let code =
+        serde_json::json!({"api_name": "code", "label_fa": "کد", "label_en": "Code", "type": "text", "unique": true});
+    db.add_field(None, "contact", serde_json::from_value(code).expect("field")).await.expect("unique field");
+    let held = serde_json::json!({"last_name": "Held", "code": "K75"});
+    db.create_record(None, "contact", held.as_object().expect("input"), None).await.expect("holder");
+    let mut csv = String::from("last_name,emails,code\r\n");
+    for i in 0..200 {
+        csv.push_str(&format!("رضایی {i},q{i}@example.ir,K{}\r\n", if i == 75 { 75 } else { 1000 + i }));
+    }
+    let report = import_csv(&db, None, &file("codes.csv", &csv), &options(), |_| {}).await.expect("import");
+    assert_eq!((report.created, report.failed), (199, 1), "{report:?}");
+    let named: Vec<(usize, Option<String>)> = report.errors.iter().map(|e| (e.row, e.field.clone())).collect();
+    assert_eq!(named, vec![(77, Some("code".to_string()))], "{report:?}");
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 200);
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM import_log").await, 199);
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_the_database_refuses_sqlite() {
+    a_batch_the_database_refuses(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_batch_the_database_refuses_postgres() {
+    a_batch_the_database_refuses(Backend::Postgres).await;
+}

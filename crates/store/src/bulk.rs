@@ -156,6 +156,12 @@ impl PreparedRecords {
                 Bind::text(ts.clone()),
             ]);
         }
+        // Search terms and members in their tables' key order: each B-tree is then filled a page
+        // after another instead of at random places, each term's new rows one after the other (the
+        // batch's ids are in order, and `object` is the same in every row). Generating a million
+        // activities: writing their terms took about a sixth less time.
+        term_rows.sort_unstable();
+        value_rows.sort_unstable();
         let table = |table: &str, columns: &[&str], rows: Vec<Vec<Bind>>| TableRows {
             table: table.to_string(),
             columns: columns.iter().map(|c| c.to_string()).collect(),
@@ -496,5 +502,77 @@ impl Absent {
             queries.extend(keys.chunks(LOOKUP_CHUNK).map(|chunk| by_value_query(dialect, table, field, chunk)));
         }
         queries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peyvand_records::{FieldOptions, Origin};
+
+    /// The text binds of a table's rows, column by column.
+    fn texts(tables: &[TableRows], table: &str) -> Vec<Vec<String>> {
+        let t = tables.iter().find(|t| t.table == table).expect("table");
+        t.rows
+            .iter()
+            .map(|row| {
+                row.iter().filter_map(|b| if let Bind::Text(Some(s)) = b { Some(s.clone()) } else { None }).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn terms_and_members_are_written_in_key_order() {
+        let subject = FieldDef::plain("thing", "subject", FieldType::Text);
+        let emails = FieldDef {
+            options: FieldOptions { multiple: true, ..Default::default() },
+            ..FieldDef::plain("thing", "emails", FieldType::Email)
+        };
+        let obj = ObjectDef {
+            id: "o".into(),
+            api_name: "thing".into(),
+            label_fa: String::new(),
+            label_en: String::new(),
+            plural_fa: String::new(),
+            plural_en: String::new(),
+            origin: Origin::Custom,
+            title_field: "subject".into(),
+            fields: vec![subject.clone(), emails.clone()],
+            table: "r_thing".into(),
+        };
+        let row = |s: &str, e: &[&str]| {
+            vec![(&subject, Value::Text(s.into())), (&emails, Value::List(e.iter().map(|x| x.to_string()).collect()))]
+        };
+        let rows =
+            vec![row("zebra apple", &["z@x.ir", "a@x.ir"]), row("apple mango", &["m@x.ir"]), row("mango", &["b@x.ir"])];
+        let prepared = PreparedRecords::native(None, &obj, &rows).expect("prepared");
+        let Writes::Rows(tables) = &prepared.writes else { panic!("rows for the bulk-load connection") };
+
+        let terms = texts(tables, "search_terms");
+        let mut sorted = terms.clone();
+        sorted.sort();
+        assert_eq!(terms, sorted, "terms in (term, object, record) order");
+        // Each record's terms are all there: "apple" twice, in the order the records were made.
+        let apple: Vec<&String> = terms.iter().filter(|t| t[0] == "apple").map(|t| &t[2]).collect();
+        assert_eq!(apple, vec![&prepared.ids[0], &prepared.ids[1]]);
+        // And nothing else: every record's own terms, as a single create writes them.
+        let mut expected: Vec<Vec<String>> = rows
+            .iter()
+            .zip(&prepared.ids)
+            .flat_map(|(row, id)| {
+                field_terms(row.iter().map(|(f, v)| (*f, v)))
+                    .into_iter()
+                    .map(move |t| vec![t, "thing".into(), id.clone()])
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(terms, expected);
+        assert!(terms.iter().any(|t| t[0] == "zebraapple"), "joined words too");
+
+        let members = texts(tables, "record_values");
+        let values: Vec<&str> = members.iter().map(|m| m[1].as_str()).collect();
+        assert_eq!(values, vec!["a@x.ir", "b@x.ir", "m@x.ir", "z@x.ir"]);
+        assert_eq!(members[0][2], prepared.ids[0], "a member keeps its record");
+        assert_eq!(members[1][2], prepared.ids[2]);
     }
 }

@@ -80,8 +80,9 @@ impl Dialect {
     }
 }
 
-/// A value bound to a placeholder. Only the two portable column types are used.
-#[derive(Clone, Debug, PartialEq)]
+/// A value bound to a placeholder. Only the two portable column types are used. Ordered as both
+/// databases order a key's text (by bytes) and numbers, so rows of binds sort in their index's order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Bind {
     Text(Option<String>),
     Int(Option<i64>),

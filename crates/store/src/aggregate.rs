@@ -2,10 +2,10 @@
 //! rollup that covers the question ([`crate::rollups`]), with a cache of recent results that any
 //! record change anywhere invalidates.
 //!
-//! A cached result is used only while the newest outbox event and the metadata version are the
-//! ones it was computed with. Every record change writes an outbox event in its transaction, so a
+//! A cached result is used only while the newest audit entry and the metadata version are the
+//! ones it was computed with. Every record change writes an audit entry in its transaction, so a
 //! change made through any instance is seen on the next request. One gap remains on PostgreSQL:
-//! two transactions may commit in the other order than their event ids were made, so a change
+//! two transactions may commit in the other order than their entries' ids were made, so a change
 //! can hide behind a newer id already seen; results are therefore also kept at most
 //! [`CACHE_TTL`].
 
@@ -99,7 +99,7 @@ impl Db {
         let obj = self.object(object).await?;
         let key = format!("{object}\u{1}{filter:?}\u{1}{spec:?}");
         let stamp_row =
-            sqlx::query("SELECT (SELECT MAX(id) FROM outbox), (SELECT version FROM meta_version WHERE id = 1)")
+            sqlx::query("SELECT (SELECT MAX(id) FROM audit_log), (SELECT version FROM meta_version WHERE id = 1)")
                 .fetch_one(self.pool())
                 .await?;
         let stamp = format!(

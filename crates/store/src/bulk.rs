@@ -1,8 +1,8 @@
 //! Creating many records at once (imports, generated data): the same rows, index entries,
-//! search terms, audit entries and outbox events as one create at a time, written with a few
+//! search terms and audit entries (the records' events) as one create at a time, written with a few
 //! multi-row statements per batch instead of a dozen statements per record.
 
-use crate::records::{MEMBER_COLUMNS, RECORD_EVENT_PAYLOAD, audit_changes, field_terms, member_rows};
+use crate::records::{MEMBER_COLUMNS, audit_changes, field_terms, member_rows};
 use crate::sql::{Bind, Script, Sql, field_columns, new_id, now, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
@@ -34,7 +34,7 @@ pub(crate) fn insert_statements(script: &mut Script, table: &str, columns: &[&st
 }
 
 /// New records of one object turned into the statements that write them (rows, multi-value
-/// index entries, search terms, audit entries, outbox events) and the checks they must pass,
+/// index entries, search terms, audit entries) and the checks they must pass,
 /// without the database: a bulk load prepares the next batch, on another thread, while
 /// [`Db::write_prepared`] (or, on SQLite, [`Db::write_native`]) writes this one.
 pub struct PreparedRecords {
@@ -112,7 +112,6 @@ impl PreparedRecords {
         let mut value_rows = Vec::new();
         let mut term_rows = Vec::new();
         let mut audit_rows = Vec::with_capacity(rows.len());
-        let mut outbox_rows = Vec::with_capacity(rows.len());
         for (row, id) in rows.iter().zip(&ids) {
             let mut binds = vec![
                 Bind::text(id.clone()),
@@ -137,23 +136,14 @@ impl PreparedRecords {
             for term in field_terms(row.iter().map(|(f, v)| (*f, v))) {
                 term_rows.push(vec![Bind::text(term), Bind::text(obj.api_name.clone()), Bind::text(id.clone())]);
             }
-            let event_id = new_id();
             audit_rows.push(vec![
-                Bind::text(event_id.clone()),
+                Bind::text(new_id()),
                 Bind::text(obj.api_name.clone()),
                 Bind::text(id.clone()),
                 Bind::text("create"),
                 Bind::Text(actor.map(str::to_string)),
                 Bind::text(ts.clone()),
                 Bind::text(audit_changes(row)),
-            ]);
-            outbox_rows.push(vec![
-                Bind::text(event_id),
-                Bind::text("record.created"),
-                Bind::text(obj.api_name.clone()),
-                Bind::text(id.clone()),
-                Bind::text(RECORD_EVENT_PAYLOAD),
-                Bind::text(ts.clone()),
             ]);
         }
         // Search terms and members in their tables' key order: each B-tree is then filled a page
@@ -173,7 +163,6 @@ impl PreparedRecords {
             table("record_values", &MEMBER_COLUMNS, value_rows),
             table("search_terms", &["term", "object", "record_id"], term_rows),
             table("audit_log", &["id", "object", "record_id", "action", "actor", "at", "changes_json"], audit_rows),
-            table("outbox", &["id", "topic", "object", "record_id", "payload_json", "created_at"], outbox_rows),
         ];
         Ok(PreparedRecords { ids, made_at: ts, checks, table: obj.table.clone(), writes: Writes::Rows(tables) })
     }

@@ -19,8 +19,9 @@ pub const DUMP_VERSION: i64 = 1;
 
 /// Tables copied, parents before children; record tables (`r_*`) follow them. Sessions, login
 /// failures, idempotency keys and import jobs are transient and stay behind.
-/// Rollups travel as their declarations and are filled again on arrival.
-const TABLES: [&str; 12] = [
+/// Rollups travel as their declarations and are filled again on arrival. (Dumps of schema 8 and
+/// before also hold an `outbox` table; see [`RETIRED_OUTBOX`].)
+const TABLES: [&str; 11] = [
     "meta_version",
     "meta_objects",
     "meta_fields",
@@ -30,7 +31,6 @@ const TABLES: [&str; 12] = [
     "api_tokens",
     "views",
     "audit_log",
-    "outbox",
     "record_values",
     "search_terms",
 ];
@@ -226,6 +226,12 @@ impl Db {
     }
 }
 
+/// The table that held each audit entry's event until schema 9, when the audit entry became the
+/// event (`published_at`, empty while pending). An older dump's rows of it are not copied: each
+/// one's audit entry arrives before it (`TABLES` order), pending, and is marked published if the
+/// event had been processed.
+const RETIRED_OUTBOX: &str = "outbox";
+
 async fn insert_rows(
     tx: &mut crate::WriteTx,
     dialect: Dialect,
@@ -235,6 +241,9 @@ async fn insert_rows(
 ) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
+    }
+    if table == RETIRED_OUTBOX {
+        return publish_processed(tx, dialect, cols, rows).await;
     }
     let list = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
     let mut sql = Sql::for_dialect(dialect, &format!("INSERT INTO {table} ({list}) VALUES "));
@@ -252,5 +261,27 @@ async fn insert_rows(
         sql.push(")");
     }
     sql.query().execute(&mut *tx.tx).await?;
+    Ok(())
+}
+
+/// An older dump's outbox rows: the audit entry of each processed event marked published then.
+async fn publish_processed(
+    tx: &mut crate::WriteTx,
+    dialect: Dialect,
+    cols: &[(String, String)],
+    rows: &[Vec<Json>],
+) -> Result<()> {
+    let position = |name: &str| {
+        cols.iter()
+            .position(|(c, _)| c == name)
+            .ok_or_else(|| Error::Corrupt(format!("not a Peyvand dump: the outbox without {name}")))
+    };
+    let (id, processed) = (position("id")?, position("processed_at")?);
+    for row in rows {
+        let Some(at) = row[processed].as_str() else { continue };
+        let mut sql = Sql::for_dialect(dialect, "UPDATE audit_log SET published_at = ");
+        sql.bind(Bind::text(at)).push(" WHERE id = ").bind(Bind::Text(row[id].as_str().map(str::to_string)));
+        sql.query().execute(&mut *tx.tx).await?;
+    }
     Ok(())
 }

@@ -15,8 +15,7 @@ use crate::{Db, Dialect, Result, WriteTx};
 use sqlx::{AssertSqlSafe, Row};
 
 /// Tables every record write adds to, besides the record's own.
-pub(crate) const SHARED_RECORD_TABLES: [&str; 5] =
-    ["record_values", "search_terms", "audit_log", "outbox", "import_log"];
+pub(crate) const SHARED_RECORD_TABLES: [&str; 4] = ["record_values", "search_terms", "audit_log", "import_log"];
 
 /// A shared table's indexes are set aside only while it holds fewer rows than this: rebuilding
 /// them then costs less than the load saves.
@@ -25,8 +24,9 @@ const SMALL_SHARED_TABLE: i64 = 100_000;
 /// Indexes whose keys begin with an id made at the write (time-ordered), so a load only ever adds
 /// to their last pages: kept while it loads, as keeping them costs little, and building them
 /// afterwards reads the whole table again (the audit log of the 13.4 million generated
-/// records: 210 s, most of it reading back from disk a table written long before).
-const APPENDED_INDEXES: [&str; 2] = ["ix_audit_log_record", "ix_outbox_pending"];
+/// records: 210 s, most of it reading back from disk a table written long before). The pending
+/// events' index is the audit log's too (its key is the entry's id).
+const APPENDED_INDEXES: [&str; 2] = ["ix_audit_log_record", "ix_audit_log_pending"];
 
 impl Db {
     /// Before filling `objects` with a bulk load: if all their tables are empty, sets aside the

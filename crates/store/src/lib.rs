@@ -5,7 +5,8 @@
 //! driver. The few places where the dialects differ are methods of [`Dialect`].
 //!
 //! **Invariant:** every multi-step write runs in one transaction ([`Db::write`]); a record change
-//! writes its audit entry and its outbox event in the same transaction as the change itself.
+//! writes its audit entry (its history entry and its event) in the same transaction as the change
+//! itself.
 
 pub mod accounts;
 pub mod aggregate;

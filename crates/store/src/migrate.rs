@@ -65,6 +65,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_terms_by_key.sql"),
         postgres: include_str!("../migrations/postgres/0008_terms_by_key.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_events_in_audit_log.sql",
+        sqlite: include_str!("../migrations/sqlite/0009_events_in_audit_log.sql"),
+        postgres: include_str!("../migrations/postgres/0009_events_in_audit_log.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

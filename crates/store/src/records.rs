@@ -1,6 +1,6 @@
 //! Records: create, read, update, soft delete and restore, list with filters, sorts and keyset
-//! pagination, and history. Each change writes its audit entry, outbox event, multi-value index
-//! rows and search terms in the same transaction.
+//! pagination, and history. Each change writes its audit entry (which is also its event, pending
+//! until published), multi-value index rows and search terms in the same transaction.
 
 use crate::bulk::insert_statements;
 use crate::catalog::Catalog;
@@ -418,7 +418,8 @@ fn members_statement(script: &mut Script, change: &str, field: &FieldDef, record
     }
 }
 
-/// Adds to `script` a change's audit entry and its outbox event, made at `at`.
+/// Adds to `script` a change's audit entry, made at `at`: its history entry and its event (see
+/// [`event_topic`]), pending until published.
 fn audit_statements(
     script: &mut Script,
     object: &str,
@@ -428,25 +429,17 @@ fn audit_statements(
     at: &str,
     changes: &Json,
 ) {
-    // The event and the audit entry share their id: the entry holds the change, so the event
-    // does not copy it (that copy was a sixth of the database).
-    let id = new_id();
     let sql =
         script.statement("INSERT INTO audit_log (id, object, record_id, action, actor, at, changes_json) VALUES (");
-    sql.bind(Bind::text(id.clone())).push(", ").bind(Bind::text(object)).push(", ").bind(Bind::text(record_id));
+    sql.bind(Bind::text(new_id())).push(", ").bind(Bind::text(object)).push(", ").bind(Bind::text(record_id));
     sql.push(", ").bind(Bind::text(action)).push(", ").bind(Bind::Text(actor.map(str::to_string)));
     sql.push(", ").bind(Bind::text(at)).push(", ").bind(Bind::text(changes.to_string())).push(")");
-    let sql = script.statement("INSERT INTO outbox (id, topic, object, record_id, payload_json, created_at) VALUES (");
-    sql.bind(Bind::text(id)).push(", ").bind(Bind::text(format!("record.{}", past_tense(action))));
-    sql.push(", ").bind(Bind::text(object)).push(", ").bind(Bind::text(record_id));
-    sql.push(", ").bind(Bind::text(RECORD_EVENT_PAYLOAD)).push(", ").bind(Bind::text(at)).push(")");
 }
 
-/// The payload of a record event: its change is the audit entry with the event's id.
-pub(crate) const RECORD_EVENT_PAYLOAD: &str = "{}";
-
-fn past_tense(action: &str) -> String {
-    if action.ends_with('e') { format!("{action}d") } else { format!("{action}ed") }
+/// The topic of the event an audit entry of `action` is: `record.created`, `record.updated`,
+/// `record.deleted`, `record.restored`.
+pub fn event_topic(action: &str) -> String {
+    if action.ends_with('e') { format!("record.{action}d") } else { format!("record.{action}ed") }
 }
 
 /// The audit changes of a new record: every field set, from nothing; as JSON text, the same as
@@ -672,8 +665,8 @@ impl Db {
         Ok((with_values(&obj, record, &values), true))
     }
 
-    /// Inserts a validated new record inside `tx`, with its index rows, search terms, audit
-    /// entry and outbox event; returns its id.
+    /// Inserts a validated new record inside `tx`, with its index rows, search terms and audit
+    /// entry; returns its id.
     pub async fn create_in(
         &self,
         tx: &mut WriteTx,
@@ -687,7 +680,7 @@ impl Db {
     }
 
     /// Writes a new record whose references and unique values were checked: its row, index
-    /// rows, search terms, audit entry and outbox event, as one script (one trip on SQLite).
+    /// rows, search terms and audit entry, as one script (one trip on SQLite).
     /// Returns its id and when it was made.
     async fn insert_checked(
         &self,
@@ -1143,16 +1136,16 @@ impl Db {
             .collect()
     }
 
-    /// The outbox events written for a record, oldest first: each topic with the action of the
-    /// audit entry that holds its change (the entry with the event's id).
-    pub async fn outbox_events_for(&self, record_id: &str) -> Result<Vec<(String, Option<String>)>> {
+    /// The events of a record's changes, oldest first: each its topic and whether it is still
+    /// waiting to be published.
+    pub async fn record_events(&self, record_id: &str) -> Result<Vec<(String, bool)>> {
         let rows = sqlx::query(
-            "SELECT o.topic, a.action FROM outbox o LEFT JOIN audit_log a ON a.id = o.id WHERE o.record_id = $1 ORDER BY o.id",
+            "SELECT action, CASE WHEN published_at IS NULL THEN 1 ELSE 0 END FROM audit_log WHERE record_id = $1 ORDER BY id",
         )
         .bind(record_id.to_string())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<String>, _>(1)?))).collect()
+        rows.iter().map(|r| Ok((event_topic(&r.try_get::<String, _>(0)?), r.try_get::<i64, _>(1)? == 1))).collect()
     }
 
     /// Titles of records by id, in one query (for showing relations without N+1 queries).
@@ -1543,10 +1536,11 @@ mod tests {
     }
 
     #[test]
-    fn outbox_topics() {
-        assert_eq!(past_tense("create"), "created");
-        assert_eq!(past_tense("restore"), "restored");
-        assert_eq!(past_tense("delete"), "deleted");
+    fn event_topics() {
+        assert_eq!(event_topic("create"), "record.created");
+        assert_eq!(event_topic("update"), "record.updated");
+        assert_eq!(event_topic("restore"), "record.restored");
+        assert_eq!(event_topic("delete"), "record.deleted");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! SQLite lets one transaction write at a time, so this process's writers queue for its one
 //! writing connection. A commit writes every page the transaction changed to the log; the pages
-//! every write touches (the right edge of each id-ordered index, the audit log, the outbox) were
+//! every write touches (the right edge of each id-ordered index, the audit log) were
 //! written again by each of the writers in the queue. So when a writer finishes while others
 //! wait, it does not commit: it releases its savepoint, hands the open transaction to the next
 //! writer, and waits. Whoever finishes with nobody left waiting commits for the whole group and

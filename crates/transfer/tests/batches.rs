@@ -57,10 +57,11 @@ async fn plain_batches(backend: Backend) {
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 598);
     let named: Vec<(usize, Option<String>)> = a.errors.iter().map(|e| (e.row, e.field.clone())).collect();
     assert_eq!(named, vec![(9, Some("emails".to_string())), (422, Some("emails".to_string()))]);
-    // Every record has its import-log row, its history and its event.
-    for table in ["import_log", "audit_log", "outbox"] {
+    // Every record has its import-log row and its history entry, which is its event, pending.
+    for table in ["import_log", "audit_log"] {
         assert_eq!(scalar(&db, &format!("SELECT COUNT(*) FROM {table}")).await, 598, "{table}");
     }
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_log WHERE published_at IS NULL").await, 598);
     assert_eq!(scalar(&db, "SELECT COUNT(DISTINCT record_id) FROM import_log").await, 598);
     assert_eq!(db.search("p599@example.ir", 5).await.expect("search").len(), 1);
 

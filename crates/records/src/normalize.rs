@@ -78,13 +78,37 @@ pub fn words(normalized: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-/// The terms under which a field value is indexed for prefix search: every word, and every run of
-/// up to three consecutive words written together, so that a query typed with or without the
-/// space or zero-width non-joiner finds the same value.
+/// The terms under which a field value is indexed for prefix search: for each word, the words from
+/// it to the end written together (cut at [`MAX_TERM_CHARS`]). A query word matches by prefix, so
+/// every word, and every run of words typed with or without the space or zero-width non-joiner
+/// between them, finds the value: one term per word, where [`joined_word_terms`] (the rule until
+/// schema 9) made each word and its runs of two and three (nine terms for four words, four now).
 pub fn search_terms(value: &str) -> Vec<String> {
     let normalized = normalize(value);
     let ws: Vec<&str> = words(&normalized).collect();
-    let mut terms = Vec::with_capacity(ws.len() * 2);
+    let mut terms = Vec::with_capacity(ws.len());
+    for i in 0..ws.len() {
+        let mut run = String::new();
+        for w in &ws[i..] {
+            if run.chars().count() >= MAX_TERM_CHARS {
+                break;
+            }
+            run.push_str(w);
+        }
+        terms.push(truncate_term(&run));
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// The terms [`search_terms`] made until schema 9: every word, and every run of up to three
+/// consecutive words written together. Records not changed since are still indexed under them;
+/// the store removes them with a record's values.
+pub fn joined_word_terms(value: &str) -> Vec<String> {
+    let normalized = normalize(value);
+    let ws: Vec<&str> = words(&normalized).collect();
+    let mut terms = Vec::with_capacity(ws.len() * 3);
     for i in 0..ws.len() {
         terms.push(truncate_term(ws[i]));
         let mut joined = ws[i].to_string();
@@ -169,16 +193,44 @@ mod tests {
         assert_eq!(normalize(""), "");
     }
 
+    /// Whether a query word finds a value indexed under `terms` (a prefix of one of them).
+    fn finds(terms: &[String], query_word: &str) -> bool {
+        terms.iter().any(|t| t.starts_with(query_word))
+    }
+
     #[test]
     fn search_terms_cover_joined_words() {
         let terms = search_terms("کتاب‌های خوب");
-        assert!(terms.contains(&"کتاب".to_string()));
-        assert!(terms.contains(&"های".to_string()));
-        assert!(terms.contains(&"کتابهای".to_string()));
-        assert!(terms.contains(&"کتابهایخوب".to_string()));
+        let mut expected = vec!["کتابهایخوب".to_string(), "هایخوب".to_string(), "خوب".to_string()];
+        expected.sort();
+        assert_eq!(terms, expected, "a term per word: the words from it to the end");
+        for word in ["کتاب", "های", "خوب", "کتابهای", "کتابهایخوب", "هایخوب"] {
+            assert!(finds(&terms, word), "{word}");
+        }
         let (words, compacted) = query_terms("كتابهاي");
         assert_eq!(words, vec!["کتابهای".to_string()]);
-        assert!(terms.iter().any(|t| t.starts_with(&compacted)));
+        assert!(finds(&terms, &compacted));
+        assert!(!finds(&terms, "خوبی"));
+    }
+
+    #[test]
+    fn every_word_and_run_the_earlier_rule_found_is_found() {
+        let value = "هماهنگی جلسه معرفی محصول جدید Quarterly review";
+        let terms = search_terms(value);
+        assert_eq!(terms.len(), 7, "one term per word");
+        for earlier in joined_word_terms(value) {
+            assert!(finds(&terms, &earlier), "{earlier}");
+        }
+        // Runs longer than three words are found too.
+        assert!(finds(&terms, "جلسهمعرفیمحصولجدید"));
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let value = "واژه ".repeat(40);
+        let terms = search_terms(&value);
+        assert!(terms.iter().all(|t| t.chars().count() <= MAX_TERM_CHARS));
+        assert!(finds(&terms, "واژهواژه"));
     }
 
     #[test]

@@ -541,9 +541,9 @@ mod tests {
         let mut sorted = terms.clone();
         sorted.sort();
         assert_eq!(terms, sorted, "terms in (term, object, record) order");
-        // Each record's terms are all there: "apple" twice, in the order the records were made.
-        let apple: Vec<&String> = terms.iter().filter(|t| t[0] == "apple").map(|t| &t[2]).collect();
-        assert_eq!(apple, vec![&prepared.ids[0], &prepared.ids[1]]);
+        // A term two records have ("mango"): both, in the order the records were made.
+        let mango: Vec<&String> = terms.iter().filter(|t| t[0] == "mango").map(|t| &t[2]).collect();
+        assert_eq!(mango, vec![&prepared.ids[1], &prepared.ids[2]]);
         // And nothing else: every record's own terms, as a single create writes them.
         let mut expected: Vec<Vec<String>> = rows
             .iter()

@@ -10,7 +10,7 @@ use crate::sql::{
 };
 use crate::{Db, Dialect, Error, PreparedRecords, Result, WriteTx};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
-use peyvand_records::normalize::{normalize, search_terms, to_latin_digits};
+use peyvand_records::normalize::{joined_word_terms, normalize, search_terms, to_latin_digits};
 use peyvand_records::{
     FieldDef, FieldError, FieldType, Filter, Mode, ObjectDef, Op, SortKey, Storage, Value, validate,
 };
@@ -238,6 +238,14 @@ pub(crate) fn record_terms(object: &ObjectDef, values: &[(String, Value)]) -> Ve
 
 /// Search terms of the values of live fields, as [`record_terms`] makes them.
 pub(crate) fn field_terms<'a>(values: impl Iterator<Item = (&'a FieldDef, &'a Value)>) -> Vec<String> {
+    field_terms_by(values, search_terms)
+}
+
+/// The terms `rule` makes of the values of live fields.
+fn field_terms_by<'a>(
+    values: impl Iterator<Item = (&'a FieldDef, &'a Value)>,
+    rule: fn(&str) -> Vec<String>,
+) -> Vec<String> {
     let mut terms = Vec::new();
     for (field, value) in values {
         if field.archived || !is_searchable(field.field_type) {
@@ -251,7 +259,7 @@ pub(crate) fn field_terms<'a>(values: impl Iterator<Item = (&'a FieldDef, &'a Va
         // A phone number is indexed once, as stored (`+98…`); a query in another form is
         // looked for in this one too (`normalize::phone_query_form`).
         for item in items {
-            terms.extend(search_terms(item));
+            terms.extend(rule(item));
         }
     }
     terms.sort();
@@ -313,7 +321,7 @@ pub(crate) async fn rewrite_field_terms(
                 &mut script,
                 &before.api_name,
                 &record.id,
-                &terms_to_remove(before, &old),
+                &old_terms(before, &old),
                 &record_terms(after, &new),
             );
             last = record.id;
@@ -325,41 +333,60 @@ pub(crate) async fn rewrite_field_terms(
     }
 }
 
-/// Terms a record may still be indexed under that [`record_terms`] no longer makes: phone
-/// numbers were also indexed without the plus and in the national form until migration 0008.
-/// Removed with a record's other terms (keys that are not there cost one look-up each).
-fn legacy_terms(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
-    let mut terms = Vec::new();
-    for (name, value) in values {
-        if let (Some(field), Value::List(items)) = (object.field(name), value)
-            && field.field_type == FieldType::Phone
-        {
+/// The terms a record's old values may be indexed under, and those they certainly are: a record
+/// not changed since an earlier version keeps the terms that version's rule made.
+#[derive(Default)]
+struct OldTerms {
+    /// Made by the current rule or an earlier one: removed unless the new values make them too.
+    may: Vec<String>,
+    /// Made by every rule: the only ones a change need not add again.
+    must: Vec<String>,
+}
+
+/// The terms of a record's values under the current rule ([`record_terms`]) and the earlier ones:
+/// until schema 9 every word and its runs of two and three (`normalize::joined_word_terms`), and
+/// until migration 0008 phone numbers also without the plus and in the national form.
+fn old_terms(object: &ObjectDef, values: &[(String, Value)]) -> OldTerms {
+    let current = record_terms(object, values);
+    let fields = || values.iter().filter_map(|(name, value)| object.field(name).map(|field| (field, value)));
+    let earlier = field_terms_by(fields(), joined_word_terms);
+    let must: Vec<String> = current.iter().filter(|t| earlier.binary_search(t).is_ok()).cloned().collect();
+    let mut may = current;
+    may.extend(earlier);
+    for (field, value) in fields() {
+        if let (FieldType::Phone, Value::List(items)) = (field.field_type, value) {
             for item in items {
                 let digits = item.trim_start_matches('+');
-                terms.push(digits.to_string());
+                may.push(digits.to_string());
                 if let Some(national) = digits.strip_prefix("98") {
-                    terms.push(format!("0{national}"));
+                    may.push(format!("0{national}"));
                 }
             }
         }
     }
-    terms
+    may.sort();
+    may.dedup();
+    OldTerms { may, must }
 }
 
 /// Adds to `script` the statements that change a record's search terms from `before` (what its
-/// old values made, with their [`legacy_terms`]) to `after`: the terms no longer made are
-/// removed by their keys, the new ones added.
+/// old values made, see [`old_terms`]) to `after`: the terms no longer made are removed by their
+/// keys, and those the old values may not have been indexed under added (a term already there is
+/// left as it is).
 ///
 /// **Invariant:** a record's rows in `search_terms` are exactly what [`record_terms`] makes of
 /// its live values under the object's current fields (nothing for a record in the trash). Every
 /// write keeps it: creates add them, updates and restores go from the old terms to the new,
 /// deletes remove them, and a field change that alters what a field contributes (archived,
 /// brought back, converted) rewrites the terms of every record that has a value in it
-/// ([`rewrite_field_terms`]). A change to the rules of [`record_terms`] itself needs a
-/// migration (or a [`legacy_terms`] entry), as nothing finds a record's terms but their keys.
-fn terms_change_statements(script: &mut Script, object: &str, record_id: &str, before: &[String], after: &[String]) {
-    let removed: Vec<&String> = before.iter().filter(|t| !after.contains(t)).collect();
-    let added: Vec<&String> = after.iter().filter(|t| !before.contains(t)).collect();
+/// ([`rewrite_field_terms`]). The one exception is a record not changed since an earlier rule:
+/// it keeps that rule's terms, which find what the current ones would (every earlier term is a
+/// prefix of a current one), until its next change. A change to the rules of [`record_terms`]
+/// itself therefore needs a migration or an [`old_terms`] entry, as nothing finds a record's terms
+/// but their keys.
+fn terms_change_statements(script: &mut Script, object: &str, record_id: &str, before: &OldTerms, after: &[String]) {
+    let removed: Vec<&String> = before.may.iter().filter(|t| !after.contains(t)).collect();
+    let added: Vec<&String> = after.iter().filter(|t| !before.must.contains(t)).collect();
     for chunk in removed.chunks(100) {
         script
             .statement("DELETE FROM search_terms WHERE record_id = ")
@@ -379,16 +406,6 @@ fn terms_change_statements(script: &mut Script, object: &str, record_id: &str, b
         // A term left behind by an older version must not fail the write.
         sql.push(" ON CONFLICT DO NOTHING");
     }
-}
-
-/// The terms a record's old values are removed by: what [`record_terms`] makes of them and
-/// their [`legacy_terms`].
-fn terms_to_remove(object: &ObjectDef, values: &[(String, Value)]) -> Vec<String> {
-    let mut terms = record_terms(object, values);
-    terms.extend(legacy_terms(object, values));
-    terms.sort();
-    terms.dedup();
-    terms
 }
 
 /// The keys (`value_norm`) of a list value's `record_values` rows, as [`member_rows`] makes them.
@@ -975,7 +992,7 @@ impl Db {
         // The search terms before the change: a change that leaves them as they were (a score,
         // a stage, a date) does not rewrite them (two statements fewer per update).
         let terms_before = record_terms(obj, &values);
-        let remove_before = terms_to_remove(obj, &values);
+        let remove_before = old_terms(obj, &values);
         let mut audit = Vec::new();
         for (field, value) in &changed {
             if field.storage() == Storage::List {
@@ -1065,7 +1082,7 @@ impl Db {
                     members_statement(&mut script, "UPDATE record_values SET uniq = 0", field, id, value);
                 }
             }
-            terms_change_statements(&mut script, &obj.api_name, id, &terms_to_remove(&obj, &values), &[]);
+            terms_change_statements(&mut script, &obj.api_name, id, &old_terms(&obj, &values), &[]);
             audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
             script.execute(&mut tx.tx).await?;
         }
@@ -1105,7 +1122,7 @@ impl Db {
             })?;
         }
         let mut script = Script::new(self.dialect(), true);
-        terms_change_statements(&mut script, &obj.api_name, id, &[], &record_terms(&obj, &values));
+        terms_change_statements(&mut script, &obj.api_name, id, &OldTerms::default(), &record_terms(&obj, &values));
         audit_statements(&mut script, &obj.api_name, id, "restore", actor, &now(), &json!([]));
         script.execute(&mut tx.tx).await?;
         tx.commit().await?;

@@ -8,7 +8,7 @@ use peyvand_store::{Db, backend_tests};
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
 
-backend_tests!(terms_follow_values, members_follow_the_trash);
+backend_tests!(terms_follow_values, members_follow_the_trash, terms_of_the_earlier_rule_are_replaced);
 
 fn map(v: Json) -> Map<String, Json> {
     v.as_object().expect("object").clone()
@@ -128,4 +128,63 @@ async fn members_follow_the_trash(db: &Db) {
         .expect("members")
         .get(0);
     assert_eq!(members, 1, "the old address's member went with it");
+}
+
+/// The terms `values` make under the current rule, and under the one before schema 9.
+fn rule_terms(values: &[&str], rule: fn(&str) -> Vec<String>) -> Vec<String> {
+    let mut all: Vec<String> = values.iter().flat_map(|v| rule(v)).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// A record indexed by the rule before schema 9 (each word and its runs of two and three) gets the
+/// current terms at its next change, loses the earlier ones, and is found by every word meanwhile
+/// and after.
+async fn terms_of_the_earlier_rule_are_replaced(db: &Db) {
+    use peyvand_records::normalize::{joined_word_terms, search_terms};
+    let title = "مدیر ارشد فروش منطقه";
+    let (r, _) = db
+        .create_record(
+            None,
+            "contact",
+            &map(json!({"first_name": "نیما", "last_name": "یوسفی", "job_title": title})),
+            None,
+        )
+        .await
+        .expect("create");
+    let id = r.id.clone();
+    assert_eq!(terms(db, &id).await, rule_terms(&["نیما", "یوسفی", title], search_terms));
+    assert_eq!(terms(db, &id).await.len(), 6, "a term per word");
+
+    // As an earlier version indexed it.
+    sqlx::query("DELETE FROM search_terms WHERE record_id = $1")
+        .bind(id.clone())
+        .execute(db.pool())
+        .await
+        .expect("clear");
+    let earlier = rule_terms(&["نیما", "یوسفی", title], joined_word_terms);
+    for term in &earlier {
+        sqlx::query("INSERT INTO search_terms (term, object, record_id) VALUES ($1, 'contact', $2)")
+            .bind(term.clone())
+            .bind(id.clone())
+            .execute(db.pool())
+            .await
+            .expect("earlier term");
+    }
+    for query in ["مدیر", "فروش", "ارشدفروش", "منطقه"] {
+        assert_eq!(found(db, query).await, 1, "{query} before the change");
+    }
+
+    // A change to another field: the unchanged title's current terms arrive, the earlier ones go.
+    db.update_record(None, "contact", &id, &map(json!({"last_name": "کریمی"})), None).await.expect("update");
+    assert_eq!(terms(db, &id).await, rule_terms(&["نیما", "کریمی", title], search_terms));
+    for query in ["مدیر", "فروش", "ارشدفروش", "مدیرارشدفروشمنطقه", "کریمی"] {
+        assert_eq!(found(db, query).await, 1, "{query} after the change");
+    }
+    assert_eq!(found(db, "یوسفی").await, 0, "the old name");
+
+    // In the trash, a record indexed by either rule has no terms.
+    db.delete_record(None, "contact", &id).await.expect("delete");
+    assert!(terms(db, &id).await.is_empty());
 }

@@ -311,24 +311,14 @@ mod tests {
     }
 
     fn object() -> ObjectDef {
-        ObjectDef {
-            id: "o".into(),
-            api_name: "contact".into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            plural_fa: String::new(),
-            plural_en: String::new(),
-            origin: Origin::Builtin,
-            title_field: "last_name".into(),
-            fields: vec![
-                field("last_name", FieldType::Text, FieldOptions::default()),
-                field("age", FieldType::Integer, FieldOptions::default()),
-                field("notes", FieldType::LongText, FieldOptions::default()),
-                field("phones", FieldType::Phone, FieldOptions { multiple: true, ..Default::default() }),
-                field("budget", FieldType::Currency, FieldOptions::default()),
-            ],
-            table: "r_contact".into(),
-        }
+        let fields = vec![
+            field("last_name", FieldType::Text, FieldOptions::default()),
+            field("age", FieldType::Integer, FieldOptions::default()),
+            field("notes", FieldType::LongText, FieldOptions::default()),
+            field("phones", FieldType::Phone, FieldOptions { multiple: true, ..Default::default() }),
+            field("budget", FieldType::Currency, FieldOptions::default()),
+        ];
+        ObjectDef { origin: Origin::Builtin, ..ObjectDef::plain("contact", "last_name", fields) }
     }
 
     fn err(v: Json) -> &'static str {

@@ -304,6 +304,24 @@ pub struct ObjectDef {
 }
 
 impl ObjectDef {
+    /// A plain custom object named `api_name` (its id `o`, its table `r_NAME`) with `fields`, named
+    /// by `title_field`, without labels. What code that makes a definition starts from, as
+    /// `FieldDef::plain` is for fields.
+    pub fn plain(api_name: &str, title_field: &str, fields: Vec<FieldDef>) -> ObjectDef {
+        ObjectDef {
+            id: "o".into(),
+            api_name: api_name.to_string(),
+            label_fa: String::new(),
+            label_en: String::new(),
+            plural_fa: String::new(),
+            plural_en: String::new(),
+            origin: Origin::Custom,
+            title_field: title_field.to_string(),
+            fields,
+            table: format!("r_{api_name}"),
+        }
+    }
+
     /// A live (not archived) field by API name.
     pub fn field(&self, api_name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.api_name == api_name && !f.archived)

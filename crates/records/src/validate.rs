@@ -69,7 +69,7 @@ pub fn validate<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{FieldType, Origin};
+    use crate::meta::FieldType;
     use serde_json::json;
 
     fn field(name: &str, t: FieldType, required: bool, default_value: Option<Json>) -> FieldDef {
@@ -79,23 +79,13 @@ mod tests {
     fn object() -> ObjectDef {
         let mut archived = field("old", FieldType::Text, false, None);
         archived.archived = true;
-        ObjectDef {
-            id: "o".into(),
-            api_name: "thing".into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            plural_fa: String::new(),
-            plural_en: String::new(),
-            origin: Origin::Custom,
-            title_field: "name".into(),
-            fields: vec![
-                field("name", FieldType::Text, true, None),
-                field("count", FieldType::Integer, false, Some(json!(3))),
-                field("when", FieldType::Date, false, None),
-                archived,
-            ],
-            table: "r_thing".into(),
-        }
+        let fields = vec![
+            field("name", FieldType::Text, true, None),
+            field("count", FieldType::Integer, false, Some(json!(3))),
+            field("when", FieldType::Date, false, None),
+            archived,
+        ];
+        ObjectDef::plain("thing", "name", fields)
     }
 
     fn input(v: Json) -> Map<String, Json> {

@@ -497,7 +497,7 @@ impl Absent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peyvand_records::{FieldOptions, Origin};
+    use peyvand_records::FieldOptions;
 
     /// The text binds of a table's rows, column by column.
     fn texts(tables: &[TableRows], table: &str) -> Vec<Vec<String>> {
@@ -517,18 +517,7 @@ mod tests {
             options: FieldOptions { multiple: true, ..Default::default() },
             ..FieldDef::plain("thing", "emails", FieldType::Email)
         };
-        let obj = ObjectDef {
-            id: "o".into(),
-            api_name: "thing".into(),
-            label_fa: String::new(),
-            label_en: String::new(),
-            plural_fa: String::new(),
-            plural_en: String::new(),
-            origin: Origin::Custom,
-            title_field: "subject".into(),
-            fields: vec![subject.clone(), emails.clone()],
-            table: "r_thing".into(),
-        };
+        let obj = ObjectDef::plain("thing", "subject", vec![subject.clone(), emails.clone()]);
         let row = |s: &str, e: &[&str]| {
             vec![(&subject, Value::Text(s.into())), (&emails, Value::List(e.iter().map(|x| x.to_string()).collect()))]
         };

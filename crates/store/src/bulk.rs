@@ -3,7 +3,7 @@
 //! multi-row statements per batch instead of a dozen statements per record.
 
 use crate::records::{MEMBER_COLUMNS, audit_changes, field_terms, member_rows};
-use crate::sql::{Bind, Script, Sql, field_columns, new_id, now, value_binds};
+use crate::sql::{Bind, Script, Sql, field_columns, new_id, now, push_value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::normalize::normalize;
 use peyvand_records::{FieldDef, FieldError, FieldType, ObjectDef, Storage, Value};
@@ -123,8 +123,8 @@ impl PreparedRecords {
             ];
             for f in &fields {
                 match row.iter().find(|(g, _)| same_field(g, f)) {
-                    Some((_, v)) => binds.extend(value_binds(f, v)),
-                    None => binds.extend(value_binds(f, &Value::Null)),
+                    Some((_, v)) => push_value_binds(&mut binds, f, v),
+                    None => push_value_binds(&mut binds, f, &Value::Null),
                 }
             }
             record_rows.push(binds);
@@ -150,7 +150,9 @@ impl PreparedRecords {
         // after another instead of at random places, each term's new rows one after the other (the
         // batch's ids are in order, and `object` is the same in every row). Generating a million
         // activities: writing their terms took about a sixth less time.
-        term_rows.sort_unstable();
+        // The ids are made in order, so a stable sort by term alone gives the key order (comparing
+        // whole rows, equal terms then compared ids, was a sixth of preparing an activity).
+        term_rows.sort_by(|a, b| a[0].cmp(&b[0]));
         value_rows.sort_unstable();
         let table = |table: &str, columns: &[&str], rows: Vec<Vec<Bind>>| TableRows {
             table: table.to_string(),

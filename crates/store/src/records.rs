@@ -484,6 +484,11 @@ pub(crate) fn audit_changes(values: &[(&FieldDef, Value)]) -> String {
                 }
                 out.push(']');
             }
+            Value::Null => out.push_str("null"),
+            Value::Int(n) => out.push_str(&n.to_string()),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Date(d) => push_json_string(&mut out, &peyvand_records::value::format_date(*d)),
+            Value::Datetime(t) => push_json_string(&mut out, &peyvand_records::value::format_datetime(*t)),
             other => out.push_str(&other.to_json().to_string()),
         }
         out.push_str(",\"old\":null}");
@@ -495,19 +500,30 @@ pub(crate) fn audit_changes(values: &[(&FieldDef, Value)]) -> String {
 /// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
 fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+    // Runs that need no escape are copied whole, not a character at a time; the bytes escaped are
+    // all ASCII, so every cut falls between characters.
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[from..i]);
+        if escaped.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escaped);
         }
+        from = i + 1;
     }
+    out.push_str(&s[from..]);
     out.push('"');
 }
 
@@ -1534,12 +1550,22 @@ mod tests {
         let field = |name: &str, field_type: FieldType| FieldDef::plain("thing", name, field_type);
         let (text, list, day) =
             (field("note", FieldType::Text), field("emails", FieldType::Email), field("day", FieldType::Date));
+        let at = field("at", FieldType::Datetime);
+        let (count, done, score) =
+            (field("count", FieldType::Integer), field("done", FieldType::Boolean), field("score", FieldType::Decimal));
         let tricky = "«سلام» \"quoted\" back\\slash\nnew line\ttab\u{1}\u{8}\u{c}\r\u{1f} ی";
         let values = vec![
             (&text, Value::Text(tricky.into())),
             (&list, Value::List(vec!["a@example.ir".into(), "\"b\"@example.ir".into()])),
             (&day, Value::Date(peyvand_records::value::parse_date("2024-03-20").expect("date"))),
             (&text, Value::Null),
+            (&count, Value::Int(-42)),
+            (&done, Value::Bool(true)),
+            (&done, Value::Bool(false)),
+            (&at, Value::Datetime(peyvand_records::value::parse_datetime("2024-03-20T10:11:12.5Z").expect("datetime"))),
+            (&score, Value::Decimal(peyvand_records::Decimal::parse("12.50", 2).expect("decimal"))),
+            (&text, Value::Text("ends with an escape\u{7}".into())),
+            (&text, Value::Text(String::new())),
         ];
         let expected = json!(
             values

@@ -713,35 +713,25 @@ fn with_field(object: &ObjectDef, field: &FieldDef) -> ObjectDef {
     changed
 }
 
-/// The indexes every record table has: by creation, by last change, and the trash.
+/// The indexes every record table has (by creation, by last change, and the trash): each one's
+/// name, column and which records it holds.
+pub(crate) fn system_indexes(table: &str) -> [(String, &'static str, &'static str); 3] {
+    [
+        (format!("ix_{table}_created"), "created_at", "deleted_at IS NULL"),
+        (format!("ix_{table}_updated"), "updated_at", "deleted_at IS NULL"),
+        (format!("ix_{table}_deleted"), "deleted_at", "deleted_at IS NOT NULL"),
+    ]
+}
+
+/// Creates a record table's [`system_indexes`].
 pub(crate) async fn create_system_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str) -> Result<()> {
-    // Keys in the list order of `records::list_records` (NULLs first ascending), so an index
-    // serves both directions on both backends.
-    let key = |c: &str| dialect.index_key(c);
-    exec(
-        tx,
-        &format!(
-            "CREATE INDEX IF NOT EXISTS ix_{table}_created ON {table} ({}, id) WHERE deleted_at IS NULL",
-            key("created_at")
-        ),
-    )
-    .await?;
-    exec(
-        tx,
-        &format!(
-            "CREATE INDEX IF NOT EXISTS ix_{table}_updated ON {table} ({}, id) WHERE deleted_at IS NULL",
-            key("updated_at")
-        ),
-    )
-    .await?;
-    exec(
-        tx,
-        &format!(
-            "CREATE INDEX IF NOT EXISTS ix_{table}_deleted ON {table} ({}, id) WHERE deleted_at IS NOT NULL",
-            key("deleted_at")
-        ),
-    )
-    .await
+    for (name, column, holds) in system_indexes(table) {
+        // Keys in the list order of `records::list_records` (NULLs first ascending), so an index
+        // serves both directions on both backends.
+        let key = dialect.index_key(column);
+        exec(tx, &format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({key}, id) WHERE {holds}")).await?;
+    }
+    Ok(())
 }
 
 fn uuid_suffix() -> String {

@@ -229,25 +229,35 @@ pub fn column_type(storage: Storage) -> &'static str {
 
 /// The binds that store `value` in a field's column(s).
 pub fn value_binds(field: &FieldDef, value: &Value) -> Vec<Bind> {
+    let mut binds = Vec::with_capacity(2);
+    push_value_binds(&mut binds, field, value);
+    binds
+}
+
+/// Appends [`value_binds`] to `binds` (a bulk load's rows, without a vector per value).
+pub fn push_value_binds(binds: &mut Vec<Bind>, field: &FieldDef, value: &Value) {
     let storage = field.storage();
-    match (storage, value) {
+    let bind = match (storage, value) {
         (Storage::Money, Value::Money(d, cur)) => {
-            vec![Bind::Int(Some(d.units)), Bind::text(cur.clone())]
+            binds.push(Bind::Int(Some(d.units)));
+            Bind::text(cur.clone())
         }
-        (Storage::Money, _) => vec![Bind::Int(None), Bind::Text(None)],
-        (_, Value::Null) => vec![null_bind(storage)],
-        (_, Value::Text(s)) => vec![Bind::text(s.clone())],
-        (_, Value::Int(i)) => vec![Bind::Int(Some(*i))],
-        (_, Value::Decimal(d)) => vec![Bind::Int(Some(d.units))],
-        (_, Value::Money(d, _)) => vec![Bind::Int(Some(d.units))],
-        (_, Value::Bool(b)) => vec![Bind::Int(Some(i64::from(*b)))],
-        (_, Value::Date(d)) => vec![Bind::text(format_date(*d))],
-        (_, Value::Datetime(t)) => vec![Bind::text(format_datetime(*t))],
-        (_, Value::List(items)) if items.is_empty() => vec![Bind::Text(None)],
-        (_, Value::List(items)) => {
-            vec![Bind::text(serde_json::to_string(items).unwrap_or_default())]
+        (Storage::Money, _) => {
+            binds.push(Bind::Int(None));
+            Bind::Text(None)
         }
-    }
+        (_, Value::Null) => null_bind(storage),
+        (_, Value::Text(s)) => Bind::text(s.clone()),
+        (_, Value::Int(i)) => Bind::Int(Some(*i)),
+        (_, Value::Decimal(d)) => Bind::Int(Some(d.units)),
+        (_, Value::Money(d, _)) => Bind::Int(Some(d.units)),
+        (_, Value::Bool(b)) => Bind::Int(Some(i64::from(*b))),
+        (_, Value::Date(d)) => Bind::text(format_date(*d)),
+        (_, Value::Datetime(t)) => Bind::text(format_datetime(*t)),
+        (_, Value::List(items)) if items.is_empty() => Bind::Text(None),
+        (_, Value::List(items)) => Bind::text(serde_json::to_string(items).unwrap_or_default()),
+    };
+    binds.push(bind);
 }
 
 /// The bind for a filter operand compared with a field's (first) column.

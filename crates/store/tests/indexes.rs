@@ -65,6 +65,14 @@ async fn a_bulk_load_sets_indexes_aside_and_they_come_back(db: &Db) {
         assert!(is.len() < was.len() || kept || was.is_empty(), "{table}: {was:?} → {is:?}");
         assert!(is.iter().all(|i| was.contains(i)), "{table}: nothing new");
     }
+    // A record table's indexes by creation, last change and trash stay: a load makes every record
+    // at the time of the write, so the first two grow at their end, and it trashes nothing.
+    for (table, indexes) in [("r_contact", &during[0]), ("r_activity", &during[1])] {
+        for kind in ["created", "updated", "deleted"] {
+            assert!(indexes.contains(&format!("ix_{table}_{kind}")), "{table} keeps its {kind} index: {indexes:?}");
+        }
+    }
+    assert!(during[0].len() < before[0].len() && during[1].len() < before[1].len(), "fields' indexes set aside");
     assert_eq!(during[4], before[4], "the audit log keeps its index by record");
     assert!(during[4].iter().any(|i| i == "ix_audit_log_record"), "{:?}", during[4]);
     // Unique values are still refused: their indexes stay.

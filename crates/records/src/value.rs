@@ -88,13 +88,46 @@ impl Value {
 
 /// `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    let mut out = String::with_capacity(10);
+    push_date(&mut out, d);
+    out
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC: fixed width, so the text order is the time order.
 pub fn format_datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
-    format!("{}T{:02}:{:02}:{:02}.{:06}Z", format_date(t.date()), t.hour(), t.minute(), t.second(), t.microsecond())
+    let mut out = String::with_capacity(27);
+    push_date(&mut out, t.date());
+    out.push('T');
+    push_digits(&mut out, u32::from(t.hour()), 2);
+    out.push(':');
+    push_digits(&mut out, u32::from(t.minute()), 2);
+    out.push(':');
+    push_digits(&mut out, u32::from(t.second()), 2);
+    out.push('.');
+    push_digits(&mut out, t.microsecond(), 6);
+    out.push('Z');
+    out
+}
+
+/// Appends `YYYY-MM-DD` (digit by digit: `format!` was a twentieth of preparing a generated activity).
+fn push_date(out: &mut String, d: Date) {
+    match u32::try_from(d.year()) {
+        Ok(year) if year <= 9999 => push_digits(out, year, 4),
+        _ => out.push_str(&format!("{:04}", d.year())),
+    }
+    out.push('-');
+    push_digits(out, u32::from(u8::from(d.month())), 2);
+    out.push('-');
+    push_digits(out, u32::from(d.day()), 2);
+}
+
+/// Appends the last `width` decimal digits of `n`, with leading zeros.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Parses `YYYY-MM-DD` (any digits).
@@ -384,6 +417,34 @@ mod tests {
 
     fn field(t: FieldType, options: FieldOptions) -> FieldDef {
         FieldDef { id: "f".into(), options, ..FieldDef::plain("contact", "x", t) }
+    }
+
+    #[test]
+    fn dates_and_times_are_written_at_fixed_width() {
+        let cases = [
+            ("2024-03-20T10:11:12.5Z", "2024-03-20T10:11:12.500000Z"),
+            ("0999-01-02T00:00:00Z", "0999-01-02T00:00:00.000000Z"),
+            ("2026-12-31T23:59:59.999999Z", "2026-12-31T23:59:59.999999Z"),
+            ("2025-06-01T03:04:05.000007+03:30", "2025-05-31T23:34:05.000007Z"),
+        ];
+        for (text, written) in cases {
+            let t = parse_datetime(text).expect(text);
+            assert_eq!(format_datetime(t), written, "{text}");
+            assert_eq!(format_date(t.to_offset(UtcOffset::UTC).date()), written[..10].to_string(), "{text}");
+            let long = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                t.to_offset(UtcOffset::UTC).year(),
+                u8::from(t.to_offset(UtcOffset::UTC).month()),
+                t.to_offset(UtcOffset::UTC).day(),
+                t.to_offset(UtcOffset::UTC).hour(),
+                t.to_offset(UtcOffset::UTC).minute(),
+                t.to_offset(UtcOffset::UTC).second(),
+                t.to_offset(UtcOffset::UTC).microsecond()
+            );
+            assert_eq!(format_datetime(t), long, "as format! writes it");
+        }
+        let first = Date::from_calendar_date(1, time::Month::January, 1).expect("date");
+        assert_eq!(format_date(first), "0001-01-01");
     }
 
     fn code(t: FieldType, json: Json) -> &'static str {

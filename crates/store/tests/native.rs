@@ -12,7 +12,8 @@ use sqlx::Row;
 backend_tests!(
     native_writes_are_bulk_writes,
     native_batches_look_before_they_write,
-    a_batch_checked_ahead_is_written_after
+    a_batch_checked_ahead_is_written_after,
+    written_rows_go_back_to_be_freed
 );
 
 /// Contacts `from..to`: a name, an e-mail (a multi-valued field), a city and a unique code.
@@ -234,5 +235,30 @@ async fn a_batch_checked_ahead_is_written_after(db: &Db) {
     let clash = db.write_checked_native(&mut writer, second).await;
     assert!(matches!(clash, Err(Error::Conflict { code: "not_unique", .. })), "{:?}", clash.err());
     assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 4, "the batch that clashed wrote nothing");
+    writer.finish().await.expect("finish");
+}
+
+/// The rows of each batch written go to the receiver the load gave (the thread that made them
+/// frees them), one for each batch; with the receiver gone, writing goes on.
+async fn written_rows_go_back_to_be_freed(db: &Db) {
+    let mut writer = db.native_writer().await.expect("writer").expect("a database on disk or a server has one");
+    let (to, spent) = std::sync::mpsc::channel();
+    writer.send_spent_to(to);
+    let obj = db.object("contact").await.expect("contact");
+    let field = |name: &str| obj.field(name).expect("field");
+    let batch = |from: usize, to: usize| {
+        let rows: Vec<Vec<(&FieldDef, Value)>> =
+            (from..to).map(|i| vec![(field("last_name"), Value::Text(format!("رضایی {i}")))]).collect();
+        PreparedRecords::native(None, &obj, &rows).expect("prepare")
+    };
+    assert!(spent.try_recv().is_err(), "nothing written yet");
+    assert_eq!(db.write_native(&mut writer, batch(0, 5)).await.expect("write").len(), 5);
+    assert!(spent.try_recv().is_ok(), "the first batch's rows came back");
+    db.write_native(&mut writer, batch(5, 7)).await.expect("write");
+    assert!(spent.try_recv().is_ok(), "and the second's");
+    assert!(spent.try_recv().is_err(), "one for each batch");
+    drop(spent);
+    assert_eq!(db.write_native(&mut writer, batch(7, 9)).await.expect("no receiver: freed here").len(), 2);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 9);
     writer.finish().await.expect("finish");
 }

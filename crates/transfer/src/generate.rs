@@ -648,10 +648,18 @@ async fn fill(
     };
     // One batch waits while one is written and the next is made: three in memory at most.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Batch, TransferError>>(1);
+    // The rows written come back to the maker, which frees them (see `peyvand_store::Spent`).
+    let (spent, written) = std::sync::mpsc::channel();
+    if let Some(writer) = &mut native {
+        writer.send_spent_to(spent);
+    }
     let maker_opts = opts.clone();
-    let maker = std::thread::Builder::new()
-        .name("generate".into())
-        .spawn(move || make(writing, &defs, &maker_opts, |batch| sender.blocking_send(batch).is_ok()))?;
+    let maker = std::thread::Builder::new().name("generate".into()).spawn(move || {
+        make(writing, &defs, &maker_opts, |batch| {
+            written.try_iter().for_each(drop);
+            sender.blocking_send(batch).is_ok()
+        })
+    })?;
     let mut made = Generated::default();
     let mut count = |object: &str, written: usize| {
         let total = match object {

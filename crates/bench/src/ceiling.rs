@@ -28,9 +28,8 @@ async fn open(url: &str, connections: u32) -> anyhow::Result<AnyPool> {
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if sqlite {
-                    // The pages Peyvand makes its SQLite databases with (store's SQLITE_PAGE_BYTES).
                     sqlx::raw_sql(
-                        "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
                     )
                     .execute(conn)
                     .await?;

@@ -70,12 +70,6 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
-/// Page size of a new SQLite database (set before its first table; a database keeps the size it
-/// was made with). 8 KiB instead of SQLite's 4: a B-tree of the same rows has half the pages, so
-/// an insert goes through fewer page headers, splits and log frames; the issue's generated data
-/// set took 364.0 s instead of 404.1 s, the same build on the same machine (BENCHMARKS.md).
-const SQLITE_PAGE_BYTES: u32 = 8192;
-
 /// SQLite page cache of each reading connection (eight), KiB.
 const READER_CACHE_KIB: u32 = 8_000;
 /// SQLite page cache of the one writing connection, KiB.
@@ -165,7 +159,7 @@ impl Db {
                     let writer_pragmas = writer_pragmas.clone();
                     Box::pin(async move {
                         sqlx::raw_sql(AssertSqlSafe(format!(
-                            "PRAGMA page_size = {SQLITE_PAGE_BYTES}; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};{writer_pragmas}"
                         )))
                         .execute(&mut *conn)
@@ -359,34 +353,6 @@ mod tests {
         migrate::run(&db).await.expect("migrate");
         db.close().await;
         assert!(path.is_file(), "{} made", path.display());
-        std::fs::remove_dir_all(&root).expect("clean up");
-    }
-
-    async fn page_size(db: &Db) -> i64 {
-        use sqlx::Row;
-        sqlx::query("PRAGMA page_size").fetch_one(db.pool()).await.expect("page size").get(0)
-    }
-
-    #[tokio::test]
-    async fn new_databases_have_larger_pages_and_old_ones_keep_theirs() {
-        let root = std::env::temp_dir().join(format!("peyvand-pages-{}", crate::sql::new_id()));
-        std::fs::create_dir_all(&root).expect("folder");
-        let url = |name: &str| format!("sqlite://{}", root.join(name).display());
-        let new = Db::open(&url("new.db")).await.expect("a new database");
-        assert_eq!(page_size(&new).await, i64::from(SQLITE_PAGE_BYTES));
-        new.close().await;
-        // A database made with SQLite's default pages (an earlier version's) opens and migrates
-        // as it is: the size of a database's pages is fixed when it is made.
-        {
-            use rusqlite::Connection;
-            let old = Connection::open(root.join("old.db")).expect("old");
-            old.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (a TEXT);")
-                .expect("an old database");
-        }
-        let old = Db::open(&url("old.db")).await.expect("an old database opens");
-        assert_eq!(page_size(&old).await, 4096);
-        assert!(old.object("contact").await.is_ok(), "migrated");
-        old.close().await;
         std::fs::remove_dir_all(&root).expect("clean up");
     }
 }

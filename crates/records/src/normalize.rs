@@ -86,8 +86,8 @@ pub fn words(normalized: &str) -> impl Iterator<Item = &str> {
 pub fn search_terms(value: &str) -> Vec<String> {
     let normalized = normalize(value);
     // The words written together once, and where each begins: word i's term is the text from
-    // its start, cut (building each run anew, and counting its characters at every word, was a
-    // fifth of the time to prepare a generated activity).
+    // its start, cut (building each run anew, and counting its characters at every word, was
+    // about a sixth of the time to prepare a generated activity).
     let mut joined = String::with_capacity(normalized.len());
     let mut starts = Vec::new();
     for w in words(&normalized) {

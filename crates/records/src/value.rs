@@ -430,16 +430,17 @@ mod tests {
         for (text, written) in cases {
             let t = parse_datetime(text).expect(text);
             assert_eq!(format_datetime(t), written, "{text}");
-            assert_eq!(format_date(t.to_offset(UtcOffset::UTC).date()), written[..10].to_string(), "{text}");
+            let u = t.to_offset(UtcOffset::UTC);
+            assert_eq!(format_date(u.date()), written[..10].to_string(), "{text}");
             let long = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-                t.to_offset(UtcOffset::UTC).year(),
-                u8::from(t.to_offset(UtcOffset::UTC).month()),
-                t.to_offset(UtcOffset::UTC).day(),
-                t.to_offset(UtcOffset::UTC).hour(),
-                t.to_offset(UtcOffset::UTC).minute(),
-                t.to_offset(UtcOffset::UTC).second(),
-                t.to_offset(UtcOffset::UTC).microsecond()
+                u.year(),
+                u8::from(u.month()),
+                u.day(),
+                u.hour(),
+                u.minute(),
+                u.second(),
+                u.microsecond()
             );
             assert_eq!(format_datetime(t), long, "as format! writes it");
         }

@@ -504,22 +504,21 @@ fn push_json_string(out: &mut String, s: &str) {
     // all ASCII, so every cut falls between characters.
     let mut from = 0;
     for (i, b) in s.bytes().enumerate() {
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..0x20 => "",
+        let short = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..0x20 => None,
             _ => continue,
         };
         out.push_str(&s[from..i]);
-        if escaped.is_empty() {
-            out.push_str(&format!("\\u{b:04x}"));
-        } else {
-            out.push_str(escaped);
+        match short {
+            Some(escape) => out.push_str(escape),
+            None => out.push_str(&format!("\\u{b:04x}")),
         }
         from = i + 1;
     }

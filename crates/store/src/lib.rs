@@ -28,7 +28,7 @@ pub mod testing;
 pub mod views;
 mod write;
 
-pub use bulk::{Absent, PreparedRecords};
+pub use bulk::{Absent, PreparedRecords, WrittenIds};
 pub use error::{Error, Result};
 pub use native::{CheckedRecords, NativeWriter, Spent};
 pub use sql::{Dialect, hex};

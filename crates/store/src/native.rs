@@ -15,7 +15,7 @@
 //! and checks references and unique values the same way, on a reader before it takes the
 //! lock, as a single create does (the unique indexes refuse a value taken in between).
 
-use crate::bulk::{Absent, TableRows, Writes};
+use crate::bulk::{Absent, TableRows, Writes, WrittenIds};
 use crate::sql::{Bind, Sql};
 use crate::{Db, Dialect, Error, PreparedRecords, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -220,7 +220,15 @@ impl Db {
     /// unique value taken by the batch being written is refused by the unique index instead.
     pub async fn check_native(&self, prepared: PreparedRecords) -> Result<CheckedRecords> {
         let mut reader = self.pool.acquire().await?;
-        self.check_prepared(&mut reader, &prepared).await?;
+        self.check_prepared(&mut reader, &prepared, None).await?;
+        Ok(CheckedRecords(prepared))
+    }
+
+    /// Checks records as [`Db::check_native`] does, but references to records that `known` holds
+    /// (written by this load) are not looked up; the rest are, and so are unique values.
+    pub async fn check_native_knowing(&self, prepared: PreparedRecords, known: &WrittenIds) -> Result<CheckedRecords> {
+        let mut reader = self.pool.acquire().await?;
+        self.check_prepared(&mut reader, &prepared, Some(known)).await?;
         Ok(CheckedRecords(prepared))
     }
 

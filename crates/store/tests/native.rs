@@ -6,14 +6,15 @@ use peyvand_records::aggregate::parse_aggregate;
 use peyvand_records::filter::parse_filter;
 use peyvand_records::{FieldDef, Value};
 use peyvand_store::aggregate::Source;
-use peyvand_store::{Absent, Db, Dialect, Error, PreparedRecords, backend_tests};
+use peyvand_store::{Absent, Db, Dialect, Error, PreparedRecords, WrittenIds, backend_tests};
 use sqlx::Row;
 
 backend_tests!(
     native_writes_are_bulk_writes,
     native_batches_look_before_they_write,
     a_batch_checked_ahead_is_written_after,
-    written_rows_go_back_to_be_freed
+    written_rows_go_back_to_be_freed,
+    references_to_records_the_load_wrote_are_not_looked_up
 );
 
 /// Contacts `from..to`: a name, an e-mail (a multi-valued field), a city and a unique code.
@@ -260,5 +261,50 @@ async fn written_rows_go_back_to_be_freed(db: &Db) {
     drop(spent);
     assert_eq!(db.write_native(&mut writer, batch(7, 9)).await.expect("no receiver: freed here").len(), 2);
     assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 9);
+    writer.finish().await.expect("finish");
+}
+
+/// A load notes the records it wrote of the objects its records point at (`WrittenIds`), and
+/// `Db::check_native_knowing` does not look those up again: a company the load wrote is taken as
+/// live even once trashed (as trashing leaves what points at it), where `Db::check_native` looks it
+/// up and refuses it. Anything not noted is looked up as before: a company never written, and
+/// records of objects nothing loaded points at, which are not kept.
+async fn references_to_records_the_load_wrote_are_not_looked_up(db: &Db) {
+    let mut writer = db.native_writer().await.expect("writer").expect("a database on disk or a server has one");
+    let code = serde_json::json!({"api_name": "code", "type": "text", "unique": true});
+    db.add_field(None, "contact", serde_json::from_value(code).expect("field")).await.expect("unique field");
+    let company = db.object("company").await.expect("company");
+    let contact = db.object("contact").await.expect("contact");
+    let activity = db.object("activity").await.expect("activity");
+    let name = company.field("name").expect("name");
+    let companies = PreparedRecords::native(None, &company, &[vec![(name, Value::Text("پارس".into()))]]).expect("one");
+    let never_written =
+        PreparedRecords::native(None, &company, &[vec![(name, Value::Text("البرز".into()))]]).expect("one").ids[0]
+            .clone();
+    let mut known = WrittenIds::for_targets_of(&[&contact]);
+    let made = db.write_native(&mut writer, companies).await.expect("write");
+    known.note("company", &made);
+    assert!(known.holds("company", &made[0]) && !known.holds("company", &never_written));
+    assert!(!known.holds("contact", &made[0]), "noted as a company, not as anything else");
+    assert!(!known.holds("company", "not-a-uuid"));
+    // Activities are nobody's target among the contacts' fields: not kept.
+    let calls = PreparedRecords::native(None, &activity, &[vec![]]).expect("an activity");
+    let calls = db.write_native(&mut writer, calls).await.expect("write");
+    known.note("activity", &calls);
+    assert!(!known.holds("activity", &calls[0]));
+    db.delete_record(None, "company", &made[0]).await.expect("trash");
+
+    let working_at = |company: &str| {
+        let mut rows = contacts(&contact, 0, 1);
+        rows[0].push((contact.field("company").expect("company"), Value::Text(company.to_string())));
+        PreparedRecords::native(None, &contact, &rows).expect("prepare")
+    };
+    let looked_up = db.check_native(working_at(&made[0])).await;
+    assert!(matches!(looked_up, Err(Error::Validation(_))), "trashed: {:?}", looked_up.err());
+    let checked = db.check_native_knowing(working_at(&made[0]), &known).await.expect("written by this load");
+    assert_eq!(db.write_checked_native(&mut writer, checked).await.expect("write").len(), 1);
+    let missing = db.check_native_knowing(working_at(&never_written), &known).await;
+    assert!(matches!(missing, Err(Error::Validation(_))), "not written: {:?}", missing.err());
+    assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 1);
     writer.finish().await.expect("finish");
 }

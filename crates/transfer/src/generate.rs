@@ -6,7 +6,7 @@
 
 use crate::TransferError;
 use peyvand_records::{FieldDef, FieldType, Mode, ObjectDef, Origin, Value, validate};
-use peyvand_store::{CheckedRecords, Db, Dialect, PreparedRecords};
+use peyvand_store::{CheckedRecords, Db, Dialect, PreparedRecords, WrittenIds};
 use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
 
@@ -653,6 +653,8 @@ async fn fill(
     if let Some(writer) = &mut native {
         writer.send_spent_to(spent);
     }
+    // What the load wrote of the objects its records point at: those references need no look-up.
+    let mut written_ids = WrittenIds::for_targets_of(&defs.iter().map(|d| d.as_ref()).collect::<Vec<_>>());
     let maker_opts = opts.clone();
     let maker = std::thread::Builder::new().name("generate".into()).spawn(move || {
         make(writing, &defs, &maker_opts, |batch| {
@@ -689,16 +691,22 @@ async fn fill(
         };
         let checked = match waiting.take() {
             Some((before, earlier)) if !records.refers_to(before) => {
-                let (written, checked) =
-                    tokio::join!(db.write_checked_native(writer, earlier), db.check_native(records));
-                count(before, written?.len());
+                let (written, checked) = tokio::join!(
+                    db.write_checked_native(writer, earlier),
+                    db.check_native_knowing(records, &written_ids)
+                );
+                let written = written?;
+                written_ids.note(before, &written);
+                count(before, written.len());
                 checked?
             }
             Some((before, earlier)) => {
-                count(before, db.write_checked_native(writer, earlier).await?.len());
-                db.check_native(records).await?
+                let written = db.write_checked_native(writer, earlier).await?;
+                written_ids.note(before, &written);
+                count(before, written.len());
+                db.check_native_knowing(records, &written_ids).await?
             }
-            None => db.check_native(records).await?,
+            None => db.check_native_knowing(records, &written_ids).await?,
         };
         waiting = Some((object, checked));
     }

@@ -97,8 +97,35 @@ async fn generated(backend: Backend) {
     assert_eq!(history[0].action, "create", "generated records have their history like any other");
     deals_follow_their_contacts(&db).await;
     orders_make_a_purchase_history(&db).await;
+    every_reference_is_to_a_live_record(&db).await;
     db.close().await;
     test_db.cleanup().await;
+}
+
+/// Every relation of every generated record points at a live record of its target (the generator's
+/// references to records it wrote itself are not looked up again while it loads, so this is where
+/// they are checked), and there are relations to check.
+async fn every_reference_is_to_a_live_record(db: &Db) {
+    use sqlx::Row;
+    let mut checked = 0;
+    for object in ["company", "contact", "activity", "product", "deal", "order"] {
+        let obj = db.object(object).await.expect("object");
+        for f in obj.fields.iter().filter(|f| f.field_type == peyvand_records::FieldType::Relation) {
+            let target = db.object(f.options.target.as_deref().expect("a target")).await.expect("target");
+            let sql = format!(
+                "SELECT COUNT(*) FROM {table} r WHERE r.deleted_at IS NULL AND r.{col} IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.id = r.{col} AND t.deleted_at IS NULL)",
+                col = f.column,
+                table = obj.table,
+                target = target.table
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(db.pool()).await.expect("dangling");
+            assert_eq!(row.get::<i64, _>(0), 0, "{object}.{} points at missing records", f.api_name);
+            let sql = format!("SELECT COUNT({}) FROM {}", f.column, obj.table);
+            checked += sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(db.pool()).await.expect("set").get::<i64, _>(0);
+        }
+    }
+    assert!(checked > 3_000, "activities, deals and orders point at contacts and more: {checked} references");
 }
 
 async fn all(db: &Db, object: &str) -> Vec<peyvand_store::records::Record> {

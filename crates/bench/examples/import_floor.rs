@@ -67,22 +67,20 @@ fn main() -> anyhow::Result<()> {
     db.execute("ATTACH ?1 AS s", [&source])?;
     let batches: i64 = db.query_row("SELECT COALESCE(MAX(batch), -1) + 1 FROM s.r_contact", [], |r| r.get(0))?;
     let mut statements = Vec::new();
-    for (name, table, _) in PARTS.iter().filter(|p| chosen.contains(&p.0)) {
+    for (_, table, _) in PARTS.iter().filter(|p| chosen.contains(&p.0)) {
         let columns: Vec<String> = {
             let mut stmt = db.prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'main')"))?;
             stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
         let columns = columns.join(", ");
-        statements.push((
-            *name,
-            format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM s.{table} WHERE batch = ?1"),
-        ));
+        statements
+            .push(format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM s.{table} WHERE batch = ?1"));
     }
     let records: i64 = db.query_row("SELECT COUNT(*) FROM s.r_contact", [], |r| r.get(0))?;
     let started = Instant::now();
     for batch in 0..batches {
         db.execute_batch("BEGIN IMMEDIATE")?;
-        for (_, sql) in &statements {
+        for sql in &statements {
             db.execute(sql, [batch])?;
         }
         db.execute_batch("COMMIT")?;

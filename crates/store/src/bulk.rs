@@ -344,7 +344,7 @@ impl Db {
     /// Writes records prepared by [`PreparedRecords::new`] in `tx`, as [`Db::create_many`] does:
     /// references and unique values are checked against the database first.
     pub async fn write_prepared(&self, tx: &mut WriteTx, prepared: PreparedRecords) -> Result<Vec<String>> {
-        self.check_prepared(&mut tx.tx, &prepared, None).await?;
+        self.check_prepared(&mut tx.tx, &prepared, &WrittenIds::default()).await?;
         self.write_checked(tx, prepared).await
     }
 
@@ -366,7 +366,7 @@ impl Db {
         &self,
         conn: &mut AnyConnection,
         prepared: &PreparedRecords,
-        known: Option<&WrittenIds>,
+        known: &WrittenIds,
     ) -> Result<()> {
         let catalog = self.catalog_cached()?;
         for (target, ids) in &prepared.checks.references {
@@ -377,9 +377,9 @@ impl Db {
                     None => continue,
                 },
             };
-            let ids: Vec<String> = match (known, target) {
-                (Some(known), Some(object)) => ids.iter().filter(|id| !known.holds(object, id)).cloned().collect(),
-                _ => ids.iter().cloned().collect(),
+            let ids: Vec<String> = match target {
+                Some(object) => ids.iter().filter(|id| !known.holds(object, id)).cloned().collect(),
+                None => ids.iter().cloned().collect(),
             };
             for chunk in ids.chunks(LOOKUP_CHUNK) {
                 let mut sql = Sql::for_dialect(

@@ -219,16 +219,14 @@ impl Db {
     /// the object being written must wait for that write ([`PreparedRecords::refers_to`]); a
     /// unique value taken by the batch being written is refused by the unique index instead.
     pub async fn check_native(&self, prepared: PreparedRecords) -> Result<CheckedRecords> {
-        let mut reader = self.pool.acquire().await?;
-        self.check_prepared(&mut reader, &prepared, None).await?;
-        Ok(CheckedRecords(prepared))
+        self.check_native_knowing(prepared, &WrittenIds::default()).await
     }
 
     /// Checks records as [`Db::check_native`] does, but references to records that `known` holds
     /// (written by this load) are not looked up; the rest are, and so are unique values.
     pub async fn check_native_knowing(&self, prepared: PreparedRecords, known: &WrittenIds) -> Result<CheckedRecords> {
         let mut reader = self.pool.acquire().await?;
-        self.check_prepared(&mut reader, &prepared, Some(known)).await?;
+        self.check_prepared(&mut reader, &prepared, known).await?;
         Ok(CheckedRecords(prepared))
     }
 

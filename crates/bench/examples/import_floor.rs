@@ -6,10 +6,11 @@
 //! own work on these B-trees, so no import that writes the same rows can be faster on the same
 //! machine (BENCHMARKS.md, issue 4's import budget).
 //!
-//! `cargo run --release -p peyvand-bench --example import_floor -- IMPORTED.db WORKDIR [TABLES]`
+//! `cargo run --release -p peyvand-bench --example import_floor -- IMPORTED.db WORKDIR [TABLES [BATCHES]]`
 //! where IMPORTED.db is a database `peyvand import contact` filled (nothing else in it), and
 //! TABLES a comma-separated choice of `records,members,terms,audit,import_log` (default: all),
-//! to see what each costs alone and together.
+//! to see what each costs alone and together, and BATCHES how many of the import's batches go in
+//! one transaction (default 1, as the import commits them).
 use rusqlite::Connection;
 use std::time::Instant;
 
@@ -29,12 +30,17 @@ const PARTS: [(&str, &str, &str); 5] = [
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(imported), Some(dir)) = (args.get(1), args.get(2)) else {
-        anyhow::bail!("usage: import_floor IMPORTED.db WORKDIR [records,members,terms,audit,import_log]");
+        anyhow::bail!("usage: import_floor IMPORTED.db WORKDIR [records,members,terms,audit,import_log [BATCHES]]");
     };
     let chosen: Vec<&str> = match args.get(3) {
         Some(list) => list.split(',').collect(),
         None => PARTS.iter().map(|p| p.0).collect(),
     };
+    let per_transaction: usize = match args.get(4) {
+        Some(n) => n.parse()?,
+        None => 1,
+    };
+    anyhow::ensure!(per_transaction > 0, "batches per transaction: 1 or more");
     for name in &chosen {
         anyhow::ensure!(PARTS.iter().any(|p| p.0 == *name), "no part called {name}");
     }
@@ -78,16 +84,23 @@ fn main() -> anyhow::Result<()> {
     }
     let records: i64 = db.query_row("SELECT COUNT(*) FROM s.r_contact", [], |r| r.get(0))?;
     let started = Instant::now();
-    for batch in 0..batches {
+    for first in (0..batches).step_by(per_transaction) {
         db.execute_batch("BEGIN IMMEDIATE")?;
-        for sql in &statements {
-            db.execute(sql, [batch])?;
+        for batch in first..(first + per_transaction as i64).min(batches) {
+            for sql in &statements {
+                db.execute(sql, [batch])?;
+            }
         }
         db.execute_batch("COMMIT")?;
     }
     db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     let seconds = started.elapsed().as_secs_f64();
-    println!("{}: {records} contacts in {seconds:.1} s, {:.0} records/s", chosen.join(","), records as f64 / seconds);
+    println!(
+        "{}, {} records per transaction: {records} contacts in {seconds:.1} s, {:.0} records/s",
+        chosen.join(","),
+        BATCH * per_transaction as i64,
+        records as f64 / seconds
+    );
     Ok(())
 }
 

@@ -171,10 +171,11 @@ impl PreparedRecords {
 }
 
 impl PreparedRecords {
-    /// Notes the records as made by the import rows of `hashes` (one per record, in order), in
-    /// the same transaction as the records: a file run again finds them done. Refuses as
-    /// many hashes as there are not records.
-    pub fn log_import(&mut self, object: &str, hashes: Vec<String>) -> Result<()> {
+    /// Notes the records as made by the import rows of `hashes` (one per record, in order; `None`
+    /// for a row the import log does not keep, which its de-duplication key identifies), in the
+    /// same transaction as the records: a file run again finds them done. Refuses as many
+    /// hashes as there are not records.
+    pub fn log_import(&mut self, object: &str, hashes: Vec<Option<String>>) -> Result<()> {
         if hashes.len() != self.ids.len() {
             return Err(Error::Config(format!(
                 "{} import rows for {} records: each record is logged with the row that made it",
@@ -185,6 +186,7 @@ impl PreparedRecords {
         let rows: Vec<Vec<Bind>> = hashes
             .into_iter()
             .zip(&self.ids)
+            .filter_map(|(hash, id)| Some((hash?, id)))
             .map(|(hash, id)| {
                 vec![
                     Bind::text(hash),
@@ -540,9 +542,11 @@ impl Absent {
         self
     }
 
-    /// Whether the write is an import's, to be alone among imports.
-    pub(crate) fn is_import(&self) -> bool {
-        !self.imported.is_empty()
+    /// Whether the write looks for anything: then it is alone among imports (on PostgreSQL; on
+    /// SQLite every write is alone), so nothing it looks for can arrive between the look and the
+    /// write. An import's batch of rows known by their keys looks for the keys only.
+    pub(crate) fn looks_for_anything(&self) -> bool {
+        !self.imported.is_empty() || !self.values.is_empty()
     }
 
     /// The queries that must return no row.

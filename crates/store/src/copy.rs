@@ -25,7 +25,7 @@ pub(crate) async fn open(url: &str) -> Result<PgConnection> {
 /// nothing written).
 pub(crate) async fn write(conn: &mut PgConnection, absent: &Absent, tables: &[TableRows]) -> Result<bool> {
     let mut tx = conn.begin().await?;
-    if absent.is_import() {
+    if absent.looks_for_anything() {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_IMPORT_LOCK).execute(&mut *tx).await?;
     }
     for query in absent.queries(Dialect::Postgres) {

@@ -99,7 +99,7 @@ pub struct CheckedRecords(PreparedRecords);
 impl CheckedRecords {
     /// Logs the records as imported ([`PreparedRecords::log_import`]); the import log holds nothing
     /// the check looked at.
-    pub fn log_import(&mut self, object: &str, hashes: Vec<String>) -> Result<()> {
+    pub fn log_import(&mut self, object: &str, hashes: Vec<Option<String>>) -> Result<()> {
         self.0.log_import(object, hashes)
     }
 }

@@ -1,6 +1,7 @@
 //! The import engine: reads a CSV file row by row, maps columns to fields, validates each row
 //! as the API would, resolves relations by name, de-duplicates by a chosen field, and writes in
-//! batches (or all at once), each row under a savepoint and logged with its hash.
+//! batches (or all at once), each row under a savepoint; a row its de-duplication key does not
+//! identify is logged with its hash ([`Identity`]).
 
 use crate::decode::{Utf8Reader, by_name, check_text, detect};
 use crate::{TransferError, mapping};
@@ -110,7 +111,9 @@ pub struct ImportReport {
     pub created: usize,
     pub updated: usize,
     pub skipped: usize,
-    /// Rows imported by an earlier run of the same rows.
+    /// Rows imported by an earlier run of the same rows: rows without a de-duplication key of
+    /// their own (the import log's, [`Identity`]); a row with one is found by it and counts as
+    /// skipped or updated.
     pub already_imported: usize,
     pub failed: usize,
     pub related_created: usize,
@@ -205,6 +208,7 @@ struct Context<'a> {
     users: HashMap<String, String>,
     /// Related records created for the row being imported (undone with it if it fails).
     row_related: Vec<(String, String)>,
+    identity: Identity,
     report: ImportReport,
 }
 
@@ -360,6 +364,48 @@ fn row_hash(object: &str, columns: &[Column], cells: &[String]) -> String {
     peyvand_store::hex(&h.finalize())
 }
 
+/// Which rows the import log keeps: those with no identity of their own.
+///
+/// An import that de-duplicates by a key (and does not create duplicates on purpose) finds a
+/// row holding a key by that key when the file runs again, after an interruption or after the
+/// user fixed the rows it reported: such a row needs no entry in the import log, whose key (the
+/// row's hash) lands at a random place in its B-tree. On an import of a million contacts by
+/// e-mail those entries were 29 % of SQLite's own work (BENCHMARKS.md). The log keeps the rows of
+/// an import without a key, with `--on-duplicate create`, and those whose key cell is empty.
+#[derive(Clone)]
+struct Identity {
+    object: String,
+    /// The de-duplication key, unless duplicates are created on purpose.
+    key: Option<FieldDef>,
+}
+
+impl Identity {
+    fn new(object: &str, key: Option<&FieldDef>, on_duplicate: OnDuplicate) -> Identity {
+        let key = key.filter(|_| on_duplicate != OnDuplicate::Create).cloned();
+        Identity { object: object.to_string(), key }
+    }
+
+    /// The row's hash for the import log, or `None` for a row its key identifies.
+    fn log_hash(&self, columns: &[Column], cells: &[String], users: &HashMap<String, String>) -> Option<String> {
+        match &self.key {
+            Some(key) if holds_key(key, columns, cells, users) => None,
+            _ => Some(row_hash(&self.object, columns, cells)),
+        }
+    }
+}
+
+/// Whether the row holds a value of `key` that the import looks records up by: a cell of its
+/// column that reads as a value of the field (as the row's input reads it, [`plain_cell_value`]).
+fn holds_key(key: &FieldDef, columns: &[Column], cells: &[String], users: &HashMap<String, String>) -> bool {
+    columns.iter().zip(cells).any(|(c, cell)| {
+        c.field.as_ref().is_some_and(|f| f.api_name == key.api_name)
+            && !cell.trim().is_empty()
+            && plain_cell_value(key, cell, users)
+                .and_then(|v| peyvand_records::value::parse_value(key, &v).ok())
+                .is_some_and(|v| !v.is_null())
+    })
+}
+
 /// Rows of a file after its header: each the cells of one row, or why it cannot be read.
 type Rows = Box<dyn Iterator<Item = Result<Vec<String>, String>> + Send>;
 
@@ -467,6 +513,7 @@ pub async fn import_csv(
         related: HashMap::new(),
         users,
         row_related: Vec::new(),
+        identity: Identity::new(&object.api_name, dedupe.as_ref(), opts.on_duplicate),
         report: ImportReport::default(),
     };
     cx.report.encoding = encoding;
@@ -484,6 +531,7 @@ pub async fn import_csv(
         object: object.clone(),
         columns: columns.clone(),
         users: cx.users.clone(),
+        identity: cx.identity.clone(),
         dialect: db.dialect(),
         native: native.is_some(),
         checks: native.is_some().then(|| (db.clone(), tokio::runtime::Handle::current())),
@@ -658,8 +706,8 @@ fn dedupe_keys(key: &FieldDef, input: &Map<String, Json>) -> Option<Vec<String>>
     }
 }
 
-/// A row on the fast path: its number, cells, hash, API input and the reader's validation.
-type NewRow = (usize, Vec<String>, String, Map<String, Json>, Checked);
+/// A row on the fast path: its number, cells, hash (if logged), API input and the reader's validation.
+type NewRow = (usize, Vec<String>, Option<String>, Map<String, Json>, Checked);
 
 /// A batch of rows as the reading thread hands it over, with what it could work out without
 /// the database.
@@ -684,12 +732,13 @@ struct ReadRow {
     row_no: usize,
     /// The row's cells, or why it could not be read.
     cells: Result<Vec<String>, String>,
-    /// For a row without a [`Problem`]: its hash, and its input when no cell needs the database.
+    /// For a row without a [`Problem`]: its hash (if logged), and its input when no cell needs the database.
     work: Option<RowWork>,
 }
 
 struct RowWork {
-    hash: String,
+    /// For the import log ([`Identity::log_hash`]).
+    hash: Option<String>,
     input: Option<Map<String, Json>>,
     checked: Checked,
 }
@@ -707,6 +756,7 @@ struct Reader {
     object: Arc<ObjectDef>,
     columns: Vec<Column>,
     users: HashMap<String, String>,
+    identity: Identity,
     dialect: Dialect,
     /// Whether batches are prepared for the bulk-load connection.
     native: bool,
@@ -740,7 +790,7 @@ impl Reader {
         for (row_no, cells) in rows {
             let work = match &cells {
                 Ok(c) if row_problem(&self.columns, row_no, c).is_none() => {
-                    let hash = row_hash(&self.object.api_name, &self.columns, c);
+                    let hash = self.identity.log_hash(&self.columns, c, &self.users);
                     let input = plain_row_input(&self.columns, c, &self.users);
                     let checked = match input.as_ref().map(|i| validate(&self.object, i, Mode::Create)) {
                         None => Checked::No,
@@ -846,10 +896,12 @@ async fn import_plain(
     let mut seen = HashSet::new();
     for (_, _, work) in candidates {
         let Some(input) = &work.input else { return Ok(false) };
-        if !seen.insert(work.hash.as_str()) {
-            return Ok(false);
+        if let Some(hash) = &work.hash {
+            if !seen.insert(hash.as_str()) {
+                return Ok(false);
+            }
+            hashes.push(hash.clone());
         }
-        hashes.push(work.hash.clone());
         if let Checked::Valid = work.checked {
             valid.push(work.hash.clone());
         }
@@ -904,7 +956,7 @@ async fn import_batch(
     if candidates.is_empty() {
         return Ok(());
     }
-    let hashes: Vec<String> = candidates.iter().map(|c| c.2.hash.clone()).collect();
+    let hashes: Vec<String> = candidates.iter().filter_map(|c| c.2.hash.clone()).collect();
     let done = db.imported_hashes(tx, &hashes).await?;
     let mut seen = HashSet::new();
     let mut slow: Vec<(usize, Vec<String>)> = Vec::new();
@@ -913,7 +965,7 @@ async fn import_batch(
     // and its prepared records stand.
     let mut as_read = true;
     for (row_no, cells, work) in candidates {
-        if done.contains(&work.hash) || !seen.insert(work.hash.clone()) {
+        if work.hash.as_ref().is_some_and(|hash| done.contains(hash) || !seen.insert(hash.clone())) {
             cx.report.already_imported += 1;
             as_read = false;
             continue;
@@ -1022,14 +1074,16 @@ async fn import_row(
     cells: &[String],
 ) -> Result<(), TransferError> {
     let db = cx.db;
-    let hash = row_hash(&object.api_name, columns, cells);
-    if db.imported_row(tx, &hash).await?.is_some() {
+    let hash = cx.identity.log_hash(columns, cells, &cx.users);
+    if let Some(hash) = &hash
+        && db.imported_row(tx, hash).await?.is_some()
+    {
         cx.report.already_imported += 1;
         return Ok(());
     }
     db.savepoint(tx, Savepoint::Begin).await?;
     cx.row_related.clear();
-    match write_row(cx, tx, object, columns, dedupe, row_no, cells, &hash).await {
+    match write_row(cx, tx, object, columns, dedupe, row_no, cells, hash.as_deref()).await {
         Ok(()) => db.savepoint(tx, Savepoint::Release).await?,
         Err(RowFailure::Row(errors)) => {
             db.savepoint(tx, Savepoint::Rollback).await?;
@@ -1085,7 +1139,7 @@ async fn write_row(
     dedupe: Option<&FieldDef>,
     row_no: usize,
     cells: &[String],
-    hash: &str,
+    hash: Option<&str>,
 ) -> Result<(), RowFailure> {
     let db = cx.db;
     let input = cx.row_input(tx, columns, cells, true).await?.unwrap_or_default();
@@ -1102,7 +1156,9 @@ async fn write_row(
     let outcome = match (existing, cx.opts.on_duplicate) {
         (Some(id), OnDuplicate::Skip) => {
             cx.report.skipped += 1;
-            db.log_imported_row(tx, hash, &object.api_name, Some(&id), "skipped").await?;
+            if let Some(hash) = hash {
+                db.log_imported_row(tx, hash, &object.api_name, Some(&id), "skipped").await?;
+            }
             return Ok(());
         }
         (Some(id), OnDuplicate::Update) => {
@@ -1125,7 +1181,9 @@ async fn write_row(
             (id, "created")
         }
     };
-    db.log_imported_row(tx, hash, &object.api_name, Some(&outcome.0), outcome.1).await?;
+    if let Some(hash) = hash {
+        db.log_imported_row(tx, hash, &object.api_name, Some(&outcome.0), outcome.1).await?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Imports of plainly new records (on SQLite through the bulk-load connection): a file run twice
-//! at once, or again after a first run, creates each record once; rows whose key a record (or an
-//! earlier row) already holds are de-duplicated; rows the batch refuses are named, and the others
-//! of their batch still go in. On both backends.
+//! at once, or again after a first run, creates each record once (rows by their key, rows without
+//! one by the import log); rows whose key a record (or an earlier row) already holds are
+//! de-duplicated; rows the batch refuses are named, and the others of their batch still go in. On
+//! both backends.
 
 use peyvand_store::Db;
 use peyvand_store::testing::{Backend, TestDb};
@@ -53,21 +54,21 @@ async fn plain_batches(backend: Backend) {
     assert_eq!(a.created + b.created, 598, "{a:?} {b:?}");
     assert_eq!(a.failed, 2, "both bad rows are named by each run: {a:?}");
     assert_eq!(b.failed, 2, "{b:?}");
-    assert_eq!(a.already_imported + b.already_imported, 598, "{a:?} {b:?}");
+    // The other run found each row's record by its e-mail.
+    assert_eq!(a.skipped + b.skipped, 598, "{a:?} {b:?}");
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 598);
     let named: Vec<(usize, Option<String>)> = a.errors.iter().map(|e| (e.row, e.field.clone())).collect();
     assert_eq!(named, vec![(9, Some("emails".to_string())), (422, Some("emails".to_string()))]);
-    // Every record has its import-log row and its history entry, which is its event, pending.
-    for table in ["import_log", "audit_log"] {
-        assert_eq!(scalar(&db, &format!("SELECT COUNT(*) FROM {table}")).await, 598, "{table}");
-    }
+    // Every record has its history entry, which is its event, pending; none an import-log row, as
+    // every row is known by its e-mail.
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_log").await, 598);
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_log WHERE published_at IS NULL").await, 598);
-    assert_eq!(scalar(&db, "SELECT COUNT(DISTINCT record_id) FROM import_log").await, 598);
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM import_log").await, 0);
     assert_eq!(db.search("p599@example.ir", 5).await.expect("search").len(), 1);
 
     // Run again: nothing new.
     let again = import_csv(&db, None, &first, &opts, |_| {}).await.expect("again");
-    assert_eq!((again.created, again.already_imported, again.failed), (0, 598, 2), "{again:?}");
+    assert_eq!((again.created, again.skipped, again.failed), (0, 598, 2), "{again:?}");
 
     // Another file with some of the same people (other rows, so not in the import log): those
     // are skipped by e-mail (any of a row's e-mails), the new ones go in, and a person twice
@@ -86,6 +87,36 @@ async fn plain_batches(backend: Backend) {
         .expect("p560")
         .get(0);
     assert_eq!(kept, "رضایی 560", "a skipped duplicate leaves the record as it was");
+
+    // Rows without an e-mail have no key of their own: the import log keeps them (and only them),
+    // so a second run, whole batches of them at once, creates none again.
+    let mut unkeyed = String::from(
+        "last_name,emails,city
+",
+    );
+    for i in 0..120 {
+        let email = if i % 24 == 5 { format!("k{i}@example.ir") } else { String::new() };
+        unkeyed.push_str(&format!(
+            "بی‌نشانی {i},{email},Tabriz
+"
+        ));
+    }
+    let unkeyed = file("unkeyed.csv", &unkeyed);
+    let report = import_csv(&db, None, &unkeyed, &opts, |_| {}).await.expect("rows without a key");
+    assert_eq!((report.created, report.failed), (120, 0), "{report:?}");
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM import_log").await, 115);
+    let again = import_csv(&db, None, &unkeyed, &opts, |_| {}).await.expect("again");
+    assert_eq!((again.created, again.already_imported, again.skipped), (0, 115, 5), "{again:?}");
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 818);
+    // Creating duplicates on purpose, every row is logged: run again, nothing twice.
+    let mut create = options();
+    create.on_duplicate = peyvand_transfer::OnDuplicate::Create;
+    let both = file("both.csv", "last_name,emails\r\nOne,p1@example.ir\r\nNone,\r\n");
+    let report = import_csv(&db, None, &both, &create, |_| {}).await.expect("create");
+    assert_eq!(report.created, 2, "p1 again, on purpose: {report:?}");
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM import_log").await, 117);
+    let again = import_csv(&db, None, &both, &create, |_| {}).await.expect("create again");
+    assert_eq!((again.created, again.already_imported), (0, 2), "{again:?}");
     db.close().await;
     test_db.cleanup().await;
 }
@@ -113,14 +144,25 @@ async fn a_batch_the_database_refuses(backend: Backend) {
     db.create_record(None, "contact", held.as_object().expect("input"), None).await.expect("holder");
     let mut csv = String::from("last_name,emails,code\r\n");
     for i in 0..200 {
-        csv.push_str(&format!("رضایی {i},q{i}@example.ir,K{}\r\n", if i == 75 { 75 } else { 1000 + i }));
+        // Every fourth row has no e-mail: the import log keeps those.
+        let email = if i % 4 == 0 { String::new() } else { format!("q{i}@example.ir") };
+        csv.push_str(&format!("رضایی {i},{email},K{}\r\n", if i == 75 { 75 } else { 1000 + i }));
     }
     let report = import_csv(&db, None, &file("codes.csv", &csv), &options(), |_| {}).await.expect("import");
     assert_eq!((report.created, report.failed), (199, 1), "{report:?}");
     let named: Vec<(usize, Option<String>)> = report.errors.iter().map(|e| (e.row, e.field.clone())).collect();
     assert_eq!(named, vec![(77, Some("code".to_string()))], "{report:?}");
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM r_contact").await, 200);
-    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM import_log").await, 199);
+    // Those of the refused batch too, written row by row.
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM import_log").await, 50);
+    let refused_batch: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM import_log l JOIN r_contact r ON r.id = l.record_id WHERE r.c_code IN ('K1052', 'K1056', 'K1096')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("count")
+    .get(0);
+    assert_eq!(refused_batch, 3);
     db.close().await;
     test_db.cleanup().await;
 }

@@ -1156,10 +1156,7 @@ async fn write_row(
     let outcome = match (existing, cx.opts.on_duplicate) {
         (Some(id), OnDuplicate::Skip) => {
             cx.report.skipped += 1;
-            if let Some(hash) = hash {
-                db.log_imported_row(tx, hash, &object.api_name, Some(&id), "skipped").await?;
-            }
-            return Ok(());
+            (id, "skipped")
         }
         (Some(id), OnDuplicate::Update) => {
             let changes = validate(object, &input, Mode::Update)

@@ -99,6 +99,17 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
         .await
         .expect("text");
     assert!(errors.contains("3,ایمیل,emails,invalid_email,not-an-email"), "{errors}");
+    // The same summary in Persian: a skipped row is one passed over, not one refused.
+    let r = client
+        .post(app.url("/settings/language"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("lang", "fa")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let fa = client.get(app.url(&job)).send().await.expect("send").text().await.expect("text");
+    assert!(fa.contains("۲ سطر: ۱ ایجاد، ۰ به‌روزرسانی، ۰ صرف‌نظرشده، ۰ از قبل واردشده، ۱ ناموفق."), "{fa}");
     let filter = json!({"field": "emails", "op": "eq", "value": "negar@example.ir"}).to_string();
     assert_eq!(app.list("contact", &[("filter", &filter), ("total", "1")]).await["total"], json!(1));
     // The job belongs to its user only.

@@ -530,11 +530,11 @@ pub async fn import_csv(
     // through the usual one.
     let mut native = if single_tx { None } else { db.native_writer().await? };
     // What the reader made comes back to it to be freed (see [`Returned`]).
-    let (spent, written) = std::sync::mpsc::channel();
+    let (spent, spent_back) = std::sync::mpsc::channel();
     if let Some(writer) = &mut native {
         writer.send_spent_to(spent);
     }
-    let (done, rows_done) = std::sync::mpsc::channel();
+    let (done, rows_back) = std::sync::mpsc::channel();
     let reader = Reader {
         object: object.clone(),
         columns: columns.clone(),
@@ -545,7 +545,7 @@ pub async fn import_csv(
         checks: native.is_some().then(|| (db.clone(), tokio::runtime::Handle::current())),
         actor: actor.map(str::to_string),
         batch_size: opts.batch_size.max(1),
-        returned: Returned { written, rows: rows_done },
+        returned: Returned { written: spent_back, rows: rows_back },
     };
     // One batch waits while one is written and the next is read: three in memory at most.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadBatch>(1);
@@ -585,7 +585,7 @@ pub async fn import_csv(
             };
             import_batch(&mut cx, tx, &object, &columns, dedupe.as_ref(), candidates, prepared).await?;
         } else {
-            // Gone with the reader, the rows are freed here instead.
+            // Written: the rows go back to the reader (and are freed here if it has stopped).
             let _ = done.send(candidates);
         }
         if !single_tx {

@@ -24,6 +24,10 @@ pub enum Error {
     /// SQLite failed on a bulk load's own connection (`native`); logged, never shown to users.
     #[error("database (bulk load): {0}")]
     Native(#[from] rusqlite::Error),
+    /// The database cannot serve now (a shared write transaction's commit failed on a full
+    /// disk, say); the cause is logged, never shown to users.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Stored data could not be read back (a bug or a manual edit of the database).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -47,6 +51,50 @@ impl Error {
             _ => false,
         }
     }
+}
+
+impl Error {
+    /// Whether the database cannot serve now, through no fault of the request: it cannot be
+    /// reached or refuses connections, the pool waited too long for a connection, the disk is
+    /// full, or the database is locked or shutting down. Such a request may succeed if retried.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Database(e) => sqlx_unavailable(e),
+            Error::Unavailable(_) => true,
+            Error::Native(rusqlite::Error::SqliteFailure(e, _)) => sqlite_unavailable(e.extended_code),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(e) => match e.code().as_deref() {
+            // PostgreSQL: connection exceptions (08…), too many connections, shutting down or
+            // starting up (57P01–57P03), out of disk or memory (53…), a database that does not
+            // accept connections now (55000 with ALLOW_CONNECTIONS false).
+            // (PostgreSQL's codes have five characters; SQLite's are numbers of at most four digits.)
+            Some(code) if code.len() == 5 => {
+                code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "55000"
+            }
+            // SQLite reports its result code as a number.
+            Some(code) => code.parse::<i32>().is_ok_and(sqlite_unavailable),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// SQLite's busy, locked, I/O, full, cannot-open and read-only results (primary codes of the
+/// extended ones).
+fn sqlite_unavailable(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

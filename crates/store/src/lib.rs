@@ -36,7 +36,7 @@ pub use write::{WriteCounts, WriteTx};
 
 use catalog::Catalog;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Connection, Row};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,14 @@ pub struct Db {
     aggregates: Arc<aggregate::AggregateCache>,
     /// Tokens and sessions found valid in the last [`accounts::AUTH_TTL`].
     auth: Arc<accounts::AuthCache>,
+    /// The SQLite database's file (none for PostgreSQL or an in-memory database).
+    file: Option<std::path::PathBuf>,
 }
+
+/// Below this much free space on the disk holding a SQLite database, `/readyz` reports that
+/// writes cannot be taken (a create with its indexes and log frames needs tens of KiB; a commit
+/// that finds no space fails and is answered 503).
+const MIN_FREE_BYTES: u64 = 1 << 20;
 
 struct CachedCatalog {
     catalog: Arc<Catalog>,
@@ -154,8 +161,15 @@ impl Db {
             if mmap > 0 {
                 writer_pragmas.push_str(&format!(" PRAGMA mmap_size = {mmap};"));
             }
-            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(connections).after_connect(
-                move |conn, _meta| {
+            AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(connections)
+                // A connection that still believes a transaction is open is not handed out: a
+                // commit or rollback that failed (SQLite rolls back by itself on a full disk, and
+                // the rollback asked for then fails) leaves sqlx counting one, and every later
+                // `BEGIN` on it would be refused. It is closed, and the pool opens a new one.
+                .before_acquire(|conn, _meta| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+                .after_connect(move |conn, _meta| {
                     let writer_pragmas = writer_pragmas.clone();
                     Box::pin(async move {
                         sqlx::raw_sql(AssertSqlSafe(format!(
@@ -166,8 +180,7 @@ impl Db {
                         .await?;
                         Ok(())
                     })
-                },
-            )
+                })
         };
         let (pool, writer) = match dialect {
             Dialect::Sqlite => {
@@ -215,6 +228,7 @@ impl Db {
             })),
             aggregates: Arc::default(),
             auth: Arc::default(),
+            file: sqlite_file(&url),
         })
     }
 
@@ -319,9 +333,27 @@ impl Db {
         Ok(never > 0)
     }
 
-    /// Whether the database answers (for `/readyz`).
+    /// Whether the database answers (for `/readyz`), and can be written: a SQLite database's
+    /// disk must have [`MIN_FREE_BYTES`] free, and after a write
+    /// transaction failed to begin, commit or roll back (a full disk, an I/O error), it writes
+    /// once to find out (a no-op update of the metadata version, which needs a page written
+    /// like any change), so a writer that cannot write is reported until it can again.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        if let Some(dir) = self.file.as_deref().and_then(std::path::Path::parent) {
+            let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+            let free = rustix::fs::statvfs(dir)
+                .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+                .map_err(|e| Error::Unavailable(format!("cannot read the free space of {}: {e}", dir.display())))?;
+            if free < MIN_FREE_BYTES {
+                return Err(Error::Unavailable(format!("{} has {free} bytes free", dir.display())));
+            }
+        }
+        if self.dialect == Dialect::Sqlite && self.writers.failing() {
+            let mut tx = self.write().await?;
+            sqlx::query("UPDATE meta_version SET version = version WHERE id = 1").execute(&mut *tx.tx).await?;
+            tx.commit().await?;
+        }
         Ok(())
     }
 

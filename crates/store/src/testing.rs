@@ -54,6 +54,30 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database in a file of the caller's choosing (a test on a small filesystem, say).
+    pub fn sqlite_at(path: &std::path::Path) -> TestDb {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        TestDb { url: format!("sqlite://{}", path.display()), admin_url: None, name, path: Some(path.to_path_buf()) }
+    }
+
+    /// PostgreSQL only: makes the database refuse new connections and ends the open ones
+    /// (`refuse`), or accept them again, as a server going away and coming back would.
+    pub async fn refuse_connections(&self, refuse: bool) {
+        let admin = self.admin_url.as_deref().expect("a PostgreSQL test database");
+        let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect to the test PostgreSQL server");
+        let mut statements = vec![format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}", self.name, !refuse)];
+        if refuse {
+            statements.push(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                self.name
+            ));
+        }
+        for sql in statements {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.expect("an administrative statement");
+        }
+        conn.close().await.ok();
+    }
+
     /// Removes the database (after the pools using it are closed).
     pub async fn cleanup(self) {
         if let Some(path) = &self.path {
@@ -98,4 +122,10 @@ macro_rules! backend_tests {
             }
         )*
     };
+}
+
+/// SQLite only: copies the write-ahead log into the database and empties the log file, so the
+/// next commit needs new space on the disk (a test of a full disk).
+pub async fn truncate_sqlite_log(db: &crate::Db) {
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&db.writer).await.expect("checkpoint");
 }

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 /// The thread SQLite's short writes run on (see [`crate::Db::on_writer`]): a runtime of its own
@@ -68,6 +68,9 @@ pub(crate) struct Writers {
 struct Counts {
     writers: AtomicU64,
     commits: AtomicU64,
+    /// Whether the last attempt to begin, commit or roll back the shared transaction failed
+    /// (a full disk, an I/O error): `/readyz` then tries a write before saying it is ready.
+    failing: AtomicBool,
 }
 
 /// How many write transactions this process ran and how many commits they took (on SQLite,
@@ -82,7 +85,7 @@ pub struct WriteCounts {
 pub(crate) struct Group {
     tx: Option<Transaction<'static, Any>>,
     /// Members whose changes are in `tx`, waiting for its commit.
-    waiting: Vec<oneshot::Sender<std::result::Result<(), String>>>,
+    waiting: Vec<oneshot::Sender<std::result::Result<(), Failure>>>,
     /// Counts transactions begun: a member that finds another number knows its own was ended.
     generation: u64,
     /// Whether the member holding the lock works in a savepoint. The first member of a group
@@ -158,7 +161,8 @@ impl Drop for Conn {
                     let mut guard = guard;
                     guard.tx = None;
                     for waiting in guard.waiting.drain(..) {
-                        let _ = waiting.send(Err("the transaction was dropped outside a runtime".into()));
+                        let _ = waiting
+                            .send(Err(Failure::from("the transaction was dropped outside a runtime".to_string())));
                     }
                 }
             }
@@ -187,9 +191,32 @@ impl WriteTx {
     }
 }
 
+/// Why the shared transaction failed, told to each of its members.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    cause: String,
+    /// The database could not serve (a full disk, an I/O error): see [`Error::is_unavailable`].
+    unavailable: bool,
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Failure {
+        let e = Error::Database(e);
+        Failure { cause: e.to_string(), unavailable: e.is_unavailable() }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(cause: String) -> Failure {
+        Failure { cause, unavailable: false }
+    }
+}
+
 /// A failure of the shared transaction itself (not of a member's own statements).
-fn group_failed(cause: String) -> Error {
-    Error::Database(sqlx::Error::Protocol(format!("the shared write transaction failed: {cause}")))
+fn group_failed(failure: impl Into<Failure>) -> Error {
+    let Failure { cause, unavailable } = failure.into();
+    let cause = format!("the shared write transaction failed: {cause}");
+    if unavailable { Error::Unavailable(cause) } else { Error::Database(sqlx::Error::Protocol(cause)) }
 }
 
 impl Writers {
@@ -213,7 +240,11 @@ impl Writers {
             }
             guard.alone = alone;
             if guard.tx.is_none() {
-                guard.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await?);
+                let begun = pool.begin_with("BEGIN IMMEDIATE").await;
+                if begun.is_err() {
+                    writers.counts.failing.store(true, Ordering::Relaxed);
+                }
+                guard.tx = Some(begun?);
                 guard.generation += 1;
                 guard.in_savepoint = false;
                 guard.next_savepoint = false;
@@ -223,8 +254,8 @@ impl Writers {
             } else {
                 let conn = guard.tx.as_deref_mut().expect("open");
                 if let Err(e) = sqlx::query(BEGIN_MEMBER).execute(conn).await {
-                    writers.fail(&mut guard, e.to_string()).await;
-                    return Err(Error::from(e));
+                    let failure = writers.fail(&mut guard, Failure::from(e)).await;
+                    return Err(group_failed(failure));
                 }
                 guard.in_savepoint = true;
             }
@@ -234,7 +265,7 @@ impl Writers {
         joining.await.map_err(|e| group_failed(e.to_string()))?
     }
 
-    async fn commit(self, mut guard: OwnedMutexGuard<Group>) -> std::result::Result<(), String> {
+    async fn commit(self, mut guard: OwnedMutexGuard<Group>) -> std::result::Result<(), Failure> {
         let generation = guard.generation;
         if guard.alone || self.queued.load(Ordering::Acquire) == 0 || guard.waiting.len() + 1 >= MAX_GROUP {
             // The commit releases the member's savepoint with everything else.
@@ -245,14 +276,14 @@ impl Writers {
         let hand_over = if guard.in_savepoint { HAND_OVER } else { BEGIN_MEMBER };
         let conn = guard.tx.as_deref_mut().expect("a member's transaction is open");
         if let Err(e) = sqlx::raw_sql(hand_over).execute(conn).await {
-            return Err(self.fail(&mut guard, e.to_string()).await);
+            return Err(self.fail(&mut guard, e.into()).await);
         }
         guard.in_savepoint = false;
         guard.next_savepoint = true;
         let (done, mut outcome) = oneshot::channel();
         guard.waiting.push(done);
         drop(guard);
-        let lost = || "the group ended without an answer".to_string();
+        let lost = || Failure::from("the group ended without an answer".to_string());
         tokio::select! {
             biased;
             answer = &mut outcome => answer.unwrap_or_else(|_| Err(lost())),
@@ -290,11 +321,15 @@ impl Writers {
     }
 
     /// Commits the group's transaction and tells its members.
-    async fn end(&self, group: &mut Group) -> std::result::Result<(), String> {
+    async fn end(&self, group: &mut Group) -> std::result::Result<(), Failure> {
         group.next_savepoint = false;
         let tx = group.tx.take().expect("a member's transaction is open");
-        let outcome = tx.commit().await.map_err(|e| e.to_string());
+        let outcome = tx.commit().await.map_err(Failure::from);
         self.counts.commits.fetch_add(1, Ordering::Relaxed);
+        // A commit that failed may leave the connection believing a transaction is open (SQLite
+        // rolls back by itself on a full disk, and the rollback then fails): the writer pool's
+        // `before_acquire` closes such a connection, and the next writer gets a new one.
+        self.counts.failing.store(outcome.is_err(), Ordering::Relaxed);
         for waiting in group.waiting.drain(..) {
             let _ = waiting.send(outcome.clone());
         }
@@ -303,10 +338,12 @@ impl Writers {
 
     /// Rolls the whole group back after a statement that manages it failed, and tells its
     /// members; returns the cause.
-    async fn fail(&self, group: &mut Group, cause: String) -> String {
+    async fn fail(&self, group: &mut Group, cause: Failure) -> Failure {
         group.next_savepoint = false;
-        if let Some(tx) = group.tx.take() {
-            let _ = tx.rollback().await;
+        if let Some(tx) = group.tx.take()
+            && tx.rollback().await.is_err()
+        {
+            self.counts.failing.store(true, Ordering::Relaxed);
         }
         for waiting in group.waiting.drain(..) {
             let _ = waiting.send(Err(cause.clone()));
@@ -318,18 +355,23 @@ impl Writers {
     async fn give_up(self, mut guard: OwnedMutexGuard<Group>) {
         if !guard.in_savepoint {
             // The first member: nobody has joined yet, the whole transaction is its own.
-            self.fail(&mut guard, "the writer gave up".into()).await;
+            self.fail(&mut guard, Failure::from("the writer gave up".to_string())).await;
             return;
         }
         let Some(conn) = guard.tx.as_deref_mut() else { return };
         if let Err(e) = sqlx::raw_sql(UNDO_MEMBER).execute(conn).await {
-            self.fail(&mut guard, e.to_string()).await;
+            self.fail(&mut guard, e.into()).await;
         } else if guard.waiting.is_empty()
             && let Some(tx) = guard.tx.take()
         {
             // Nothing of anyone else's in it: end it, so it holds no lock on the database.
             let _ = tx.rollback().await;
         }
+    }
+
+    /// Whether the last begin, commit or rollback of the shared transaction failed.
+    pub(crate) fn failing(&self) -> bool {
+        self.counts.failing.load(Ordering::Relaxed)
     }
 
     pub(crate) fn counts(&self) -> WriteCounts {

@@ -240,6 +240,7 @@ problem-too-large = The request body is too large.
 problem-unsupported-media-type = Send JSON with Content-Type: application/json.
 problem-too-many-requests = Too many attempts; wait and try again.
 problem-internal = An unexpected error occurred; it has been logged.
+problem-unavailable = The service is unavailable for a moment (the database cannot be reached); try again shortly.
 problem-method-not-allowed = This method is not allowed here.
 
 # Field errors, by code

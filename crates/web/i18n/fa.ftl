@@ -234,6 +234,7 @@ problem-too-large = بدنه درخواست بیش از حد بزرگ است.
 problem-unsupported-media-type = JSON را با Content-Type: application/json بفرستید.
 problem-too-many-requests = تلاش‌ها بیش از حد بود؛ کمی صبر کنید و دوباره امتحان کنید.
 problem-internal = خطای پیش‌بینی‌نشده‌ای رخ داد و ثبت شد.
+problem-unavailable = سرویس لحظه‌ای در دسترس نیست (پایگاه داده پاسخ نمی‌دهد)؛ کمی بعد دوباره امتحان کنید.
 problem-method-not-allowed = این روش در اینجا مجاز نیست.
 
 # Field errors, by code

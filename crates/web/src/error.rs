@@ -26,6 +26,9 @@ pub fn set_lang(lang: &'static str) {
     let _ = LANG.try_with(|l| *l.borrow_mut() = lang);
 }
 
+/// Seconds a client is asked to wait before retrying when the database cannot serve.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 /// An API failure.
 #[derive(Debug)]
 pub enum ApiError {
@@ -65,6 +68,9 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         ApiError::Store(StoreError::Conflict { code, details }) => {
             (StatusCode::CONFLICT, code, "problem-conflict", details)
         }
+        ApiError::Store(e) if e.is_unavailable() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "problem-unavailable", &[])
+        }
         ApiError::Store(_) | ApiError::Internal(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", "problem-internal", &[])
         }
@@ -99,7 +105,11 @@ impl IntoResponse for ApiError {
         let (status, code, title_key, errors) = parts(&self);
         match &self {
             ApiError::Store(
-                e @ (StoreError::Database(_) | StoreError::Native(_) | StoreError::Corrupt(_) | StoreError::Config(_)),
+                e @ (StoreError::Database(_)
+                | StoreError::Native(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Config(_)
+                | StoreError::Unavailable(_)),
             ) => {
                 tracing::error!(error = %e, "store failure");
             }
@@ -127,9 +137,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, body.to_string()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         response.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang));
-        if let ApiError::TooManyRequests { retry_after_secs } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
-        {
+        let retry_after = match self {
+            ApiError::TooManyRequests { retry_after_secs } => Some(retry_after_secs),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_SECS),
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response

@@ -50,19 +50,25 @@ pub async fn run(test: impl AsyncFnOnce(&TestApp), backend: Backend) {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        let test_db = TestDb::new(backend).await?;
+        TestApp::spawn_with(backend, peyvand_web::WebConfig::default()).await
+    }
+
+    /// [`TestApp::spawn`] with web settings of the test's own.
+    pub async fn spawn_with(backend: Backend, config: peyvand_web::WebConfig) -> Option<TestApp> {
+        Some(TestApp::spawn_on(TestDb::new(backend).await?, config).await)
+    }
+
+    /// A server over the given (empty) test database.
+    pub async fn spawn_on(test_db: TestDb, config: peyvand_web::WebConfig) -> TestApp {
         let db = Db::open(&test_db.url).await.expect("open database");
         let hash = peyvand_web::auth::hash_password(PASSWORD).expect("hash");
         db.create_user(ADMIN_EMAIL, "Admin", Role::Admin, &hash, "en").await.expect("admin");
-        let running =
-            peyvand::start(db.clone(), "127.0.0.1:0", peyvand_web::WebConfig::default(), std::future::pending())
-                .await
-                .expect("start");
+        let running = peyvand::start(db.clone(), "127.0.0.1:0", config, std::future::pending()).await.expect("start");
         let base = format!("http://{}", running.addr);
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let mut app = TestApp { base, client, token: String::new(), db, running, test_db };
         app.token = app.token_for(ADMIN_EMAIL, PASSWORD).await;
-        Some(app)
+        app
     }
 
     /// Stops the server (finishing requests in flight) and removes the database.
@@ -88,6 +94,10 @@ impl TestApp {
         let r = self.post("/api/v1/users", json!({"email": email, "role": role, "password": PASSWORD})).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         self.token_for(email, PASSWORD).await
+    }
+
+    pub fn test_db(&self) -> &TestDb {
+        &self.test_db
     }
 
     pub fn url(&self, path: &str) -> String {

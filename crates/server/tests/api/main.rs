@@ -8,6 +8,7 @@ mod admin;
 mod aggregates;
 mod bad_input;
 mod browser;
+mod hardening;
 mod imports;
 mod openapi;
 mod pages;

@@ -84,9 +84,17 @@ pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> R
     }
 }
 
-/// Only local paths are followed after signing in.
+/// Only local paths are followed after signing in: a path that stays a path after the
+/// browser's own clean-up of a URL, which drops tabs and line breaks (`/\t/host` becomes
+/// `//host`, another host) and reads `\` as `/`. So only visible ASCII (a path this server
+/// sends is percent-encoded; anything else could not be a `Location` either), no `\`, no `//`
+/// at the start; anything else goes to the start page.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.chars().all(|c| c.is_ascii_graphic());
+    if local { next } else { "/" }
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
@@ -248,6 +256,13 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/");
         assert_eq!(safe_next("https://evil.example"), "/");
         assert_eq!(safe_next("/\\evil"), "/");
+        // Browsers drop tabs and line breaks from a URL, so these would lead to another host.
+        assert_eq!(safe_next("/\t/other-host/page"), "/");
+        assert_eq!(safe_next("/\n/other-host"), "/");
+        assert_eq!(safe_next("/\r/other-host"), "/");
+        assert_eq!(safe_next("/records\u{7f}"), "/");
+        assert_eq!(safe_next("/records/علی"), "/");
+        assert_eq!(safe_next("/records/contact?q=a%20b"), "/records/contact?q=a%20b");
         assert_eq!(encode("/records/contact?q=علی"), "/records/contact%3Fq%3D%D8%B9%D9%84%DB%8C");
     }
 }

@@ -250,6 +250,9 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
                 return Err(FieldError::with(name, "invalid_type", json!({ "expected": "string" })));
             };
             let pattern = if field.field_type == FieldType::Phone { to_latin_digits(s) } else { normalize(s) };
+            if pattern.contains('\0') {
+                return Err(FieldError::new(name, "control_characters"));
+            }
             if pattern.is_empty() || pattern.chars().count() > 200 {
                 return Err(FieldError::new(name, "filter_value_missing"));
             }

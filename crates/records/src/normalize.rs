@@ -32,8 +32,10 @@ pub fn to_persian_digits(s: &str) -> String {
         .collect()
 }
 
+/// Spaces, joiners and control characters (U+0000 among them, which no database text holds)
+/// all separate words.
 fn is_separator(c: char) -> bool {
-    c.is_whitespace() || c == '\u{200C}' || c == '\u{200D}' || c == '\u{FEFF}'
+    c.is_whitespace() || c.is_control() || c == '\u{200C}' || c == '\u{200D}' || c == '\u{FEFF}'
 }
 
 /// Normalizes text for matching: one canonical form for the Persian variants listed in the

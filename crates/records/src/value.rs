@@ -172,6 +172,12 @@ fn text_of(field: &FieldDef, json: &Json) -> Result<String, FieldError> {
 /// [`Value::Null`]; whether that is allowed is decided by [`crate::validate`].
 pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
     let name = field.api_name.as_str();
+    // U+0000 cannot be kept in text by PostgreSQL, nor looked for: refused in every type, so
+    // both databases answer alike.
+    let holds_nul = |j: &Json| j.as_str().is_some_and(|s| s.contains('\0'));
+    if holds_nul(json) || json.as_array().is_some_and(|items| items.iter().any(holds_nul)) {
+        return Err(FieldError::new(name, "control_characters"));
+    }
     if json.is_null() || json.as_str().is_some_and(|s| s.trim().is_empty()) {
         return Ok(Value::Null);
     }

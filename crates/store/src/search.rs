@@ -52,7 +52,8 @@ impl Db {
     /// query written without spaces.
     pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<Hit>> {
         let (words, compacted) = query_terms(query);
-        if compacted.is_empty() {
+        // A query of punctuation alone has no words (and matches nothing: terms hold none).
+        if words.is_empty() || compacted.is_empty() {
             return Ok(Vec::new());
         }
         let collation = self.dialect().binary_collation();

@@ -73,6 +73,15 @@ async fn language(req: Request, next: Next) -> Response {
     i18n::PREFS.scope(prefs, error::LANG.scope(RefCell::new(lang), next.run(req))).await
 }
 
+/// A path holding U+0000 (`%00`) names nothing here: no route, object or record id has one,
+/// and PostgreSQL could not even look such an id up. It is not found, on both backends.
+async fn refuse_nul_paths(req: Request, next: Next) -> Response {
+    if req.uri().path().contains("%00") {
+        return html::not_found(req.uri().clone()).await;
+    }
+    next.run(req).await
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -98,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(html::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn(refuse_nul_paths))
         .layer(from_fn(language))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

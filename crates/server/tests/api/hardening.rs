@@ -155,3 +155,77 @@ async fn a_postgres_database_that_refuses_connections_answers_503() {
     assert_eq!(create_status(&app, "after").await, StatusCode::CREATED);
     app.stop().await;
 }
+
+/// The field a 422 problem document names first, refused for holding a control character.
+async fn refused_field(r: reqwest::Response) -> String {
+    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["errors"][0]["code"], "control_characters", "{body}");
+    body["errors"][0]["field"].as_str().unwrap_or_default().to_string()
+}
+
+/// The field a 422 problem document names first, whatever the reason.
+async fn invalid_field(r: reqwest::Response) -> String {
+    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    body["errors"][0]["field"].as_str().unwrap_or_default().to_string()
+}
+
+/// Item 4: U+0000 answers alike on both backends and never 500 (PostgreSQL cannot keep it in
+/// text): a 422 naming the field or parameter, a 404 for a path, nothing found in search.
+async fn the_nul_character_never_answers_500(app: &TestApp) {
+    app.create("contact", json!({"first_name": "Nima", "last_name": "Jones"})).await;
+    let nul_eq = json!({"field": "last_name", "op": "eq", "value": "Jo\u{0}"}).to_string();
+    let nul_contains = json!({"field": "last_name", "op": "contains", "value": "\u{0}"}).to_string();
+    // An equal value with it is refused; a pattern takes it as a space, and one of nothing
+    // else is empty.
+    for filter in [&nul_eq, &nul_contains] {
+        let r = app.get_query("/api/v1/records/contact", &[("filter", filter.as_str()), ("total", "true")]).await;
+        assert_eq!(invalid_field(r).await, "last_name");
+        let r = app.get_query("/api/v1/aggregate/contact", &[("filter", filter.as_str())]).await;
+        assert_eq!(invalid_field(r).await, "last_name");
+    }
+    let r = app.get_query("/api/v1/records/contact", &[("filter", nul_eq.as_str())]).await;
+    assert_eq!(refused_field(r).await, "last_name");
+    let contains = json!({"field": "last_name", "op": "contains", "value": "Jo\u{0}"}).to_string();
+    assert_eq!(
+        app.list("contact", &[("filter", contains.as_str())]).await["records"].as_array().map(Vec::len),
+        Some(1)
+    );
+    // A raw U+0000 in a parameter is refused by name.
+    let r = app.get_query("/api/v1/search", &[("q", "Jo\u{0}")]).await;
+    assert_eq!(refused_field(r).await, "q");
+    let r = app.get_query("/api/v1/records/contact", &[("sort", "\u{0}")]).await;
+    assert_eq!(refused_field(r).await, "sort");
+    // Bodies: the value's place is named.
+    let r = app.post("/api/v1/records/contact", json!({"fields": {"first_name": "a\u{0}b"}})).await;
+    assert_eq!(refused_field(r).await, "fields.first_name");
+    let r = app.post("/api/v1/records/contact", json!({"fields": {"emails": ["a@b.ir", "\u{0}"]}})).await;
+    assert_eq!(refused_field(r).await, "fields.emails.1");
+    let r = app.post("/api/v1/auth/token", json!({"email": "\u{0}", "password": "x"})).await;
+    assert_eq!(refused_field(r).await, "email");
+    // Paths: nothing has such an id.
+    for path in
+        ["/api/v1/records/contact/abc%00", "/api/v1/records/contact%00", "/api/v1/records/contact/abc%00/history"]
+    {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // Pages: quick search and look-ups take it as a space; an export with such a filter is
+    // refused before it starts instead of being cut off.
+    let page = crate::helpers::signed_in(app).await;
+    for (path, query, status) in [
+        ("/records/contact", vec![("q", "Jo\u{0}nes")], StatusCode::OK),
+        ("/records/contact/options", vec![("q", "Jo\u{0}")], StatusCode::OK),
+        ("/search", vec![("q", "\u{0}")], StatusCode::OK),
+        ("/search/suggest", vec![("q", "Jo\u{0}")], StatusCode::OK),
+        ("/records/contact/abc\u{0}", vec![], StatusCode::NOT_FOUND),
+        ("/records/contact/export.csv", vec![("filter", nul_eq.as_str())], StatusCode::BAD_REQUEST),
+        ("/records/contact", vec![("filter", nul_contains.as_str())], StatusCode::OK),
+    ] {
+        let r = page.get(app.url(path)).query(&query).send().await.expect("send");
+        assert_eq!(r.status(), status, "{path} {query:?}");
+    }
+    let html = page.get(app.url("/records/contact/options")).query(&[("q", "Jo\u{0}")]).send().await.expect("send");
+    assert!(html.text().await.expect("html").contains("Nima Jones"), "Jo before U+0000 still finds Jones");
+}
+
+backend_tests!(the_nul_character_never_answers_500);

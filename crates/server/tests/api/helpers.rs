@@ -165,3 +165,37 @@ pub async fn problem(r: Response, status: StatusCode) -> Value {
     assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
     body
 }
+
+/// A client that keeps cookies and does not follow redirects, as a browser's tests need.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// The CSRF token of a page's form.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).map(|i| i + marker.len()).expect("csrf field");
+    html[start..].chars().take_while(|c| *c != '"').collect()
+}
+
+/// Signs the admin in on `client` through the sign-in page.
+pub async fn sign_in(app: &TestApp, client: &reqwest::Client) {
+    let r = client
+        .post(app.url("/login"))
+        .header("origin", &app.base)
+        .form(&[("email", ADMIN_EMAIL), ("password", PASSWORD), ("next", "/records/contact")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/records/contact"));
+}
+
+/// A browser-like client with the admin signed in.
+pub async fn signed_in(app: &TestApp) -> reqwest::Client {
+    let client = browser();
+    sign_in(app, &client).await;
+    client
+}

@@ -1,7 +1,7 @@
 //! The web pages: sign in, lists and record pages in Persian and English, CSRF, health checks.
 
 use crate::backend_tests;
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp};
+use crate::helpers::{ADMIN_EMAIL, TestApp, browser, csrf_of, sign_in};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -14,30 +14,6 @@ backend_tests!(
     the_timeline_shows_interactions_newest_first,
     the_demo_is_a_lived_in_crm
 );
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).map(|i| i + marker.len()).expect("csrf field");
-    html[start..].chars().take_while(|c| *c != '"').collect()
-}
-
-async fn sign_in(app: &TestApp, client: &reqwest::Client) {
-    let r = client
-        .post(app.url("/login"))
-        .header("origin", &app.base)
-        .form(&[("email", ADMIN_EMAIL), ("password", PASSWORD), ("next", "/records/contact")])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/records/contact"));
-}
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
     let client = browser();

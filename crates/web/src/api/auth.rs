@@ -27,6 +27,10 @@ pub struct TokenRequest {
 
 /// Checks e-mail and password with the failed-login limit; shared by the API and the sign-in page.
 pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str) -> ApiResult<User> {
+    if email.contains('\0') {
+        // No stored e-mail holds U+0000 (PostgreSQL cannot even compare it): nobody signs in so.
+        return Err(ApiError::Unauthorized);
+    }
     let window = time::Duration::minutes(LOGIN_WINDOW_MINUTES);
     let (by_email, by_ip) = state.db.recent_login_failures(email, ip, window).await?;
     if by_email >= MAX_FAILURES_PER_EMAIL || by_ip >= MAX_FAILURES_PER_IP {

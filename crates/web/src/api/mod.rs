@@ -192,7 +192,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let json_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || (v.starts_with("application/") && v.ends_with("+json")));
+        if !json_type {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::BadRequest { code: "unreadable_body", detail: rejection.body_text() }
+            }
+        })?;
+        if let Some(at) = nul_in_json(&bytes) {
+            // Neither database can keep U+0000 in text (PostgreSQL refuses it), so no value may
+            // hold one; the error names where it was.
+            return Err(peyvand_records::FieldError::new(&at, "control_characters").into());
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
@@ -207,6 +229,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Where a JSON body holds the character U+0000 (written `\u0000`), as a path such as
+/// `fields.name` or `fields.emails.1`; `None` when it holds none (or is not valid JSON, which
+/// the parser then reports).
+fn nul_in_json(bytes: &[u8]) -> Option<String> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return None;
+    }
+    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+        let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+        match value {
+            serde_json::Value::String(s) => s.contains('\0').then(|| path.to_string()),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, v)| find(v, &join(&i.to_string())))
+            }
+            serde_json::Value::Object(map) => map
+                .iter()
+                .find_map(|(k, v)| if k.contains('\0') { Some(join(&k.replace('\0', ""))) } else { find(v, &join(k)) }),
+            _ => None,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    find(&value, "").map(|at| if at.is_empty() { "body".to_string() } else { at })
+}
+
 /// Query parameters as a map, with a problem document when they cannot be decoded.
 pub struct ApiQuery(pub std::collections::HashMap<String, String>);
 
@@ -214,10 +261,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(map)| ApiQuery(map))
-            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.body_text() })
+        let axum::extract::Query(map): axum::extract::Query<std::collections::HashMap<String, String>> =
+            axum::extract::Query::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.body_text() })?;
+        // No parameter may hold U+0000, which neither database keeps in text: the error names it.
+        if let Some(name) = map.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')).map(|(k, _)| k) {
+            return Err(peyvand_records::FieldError::new(&name.replace('\0', ""), "control_characters").into());
+        }
+        Ok(ApiQuery(map))
     }
 }
 

@@ -3,7 +3,6 @@
 use super::display::{Refs, display_value};
 use super::{Layout, Session, render};
 use crate::AppState;
-use crate::api::ApiQuery;
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{format_datetime, t, t_args};
 use askama::Template;
@@ -357,23 +356,28 @@ async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<V
 }
 
 /// Instant results under the search box, as an HTML fragment (htmx).
-pub async fn search_suggest(State(state): State<AppState>, session: Session, params: ApiQuery) -> Response {
+/// A page's query parameters, as typed (no parameter is refused for what it holds).
+type PageQuery = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+pub async fn search_suggest(State(state): State<AppState>, session: Session, params: PageQuery) -> Response {
     if !session.user.role.allows(Action::ReadRecords) {
         return fail(ApiError::Forbidden);
     }
-    let q = params.get("q").unwrap_or("").trim().chars().take(200).collect::<String>();
+    // The search box's text as typed: U+0000 separates words as a space does (`normalize`).
+    let q = params.0.get("q").map(|q| q.trim()).unwrap_or("").chars().take(200).collect::<String>();
     match hits_for(&state, current_lang(), &q, 8).await {
         Ok(hits) => render(&SuggestList { hits }),
         Err(e) => fail(e),
     }
 }
 
-pub async fn search_page(State(state): State<AppState>, session: Session, params: ApiQuery) -> Response {
+pub async fn search_page(State(state): State<AppState>, session: Session, params: PageQuery) -> Response {
     if !session.user.role.allows(Action::ReadRecords) {
         return fail(ApiError::Forbidden);
     }
     let lang = current_lang();
-    let q = params.get("q").unwrap_or("").trim().chars().take(200).collect::<String>();
+    // The search box's text as typed: U+0000 separates words as a space does (`normalize`).
+    let q = params.0.get("q").map(|q| q.trim()).unwrap_or("").chars().take(200).collect::<String>();
     let result = async {
         let catalog = state.db.catalog().await?;
         let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");

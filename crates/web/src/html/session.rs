@@ -60,6 +60,10 @@ impl axum::extract::FromRequest<AppState> for CsrfForm {
             Form::<Vec<(String, String)>>::from_request(req, state).await.map_err(IntoResponse::into_response)?;
         let token = pairs.iter().rev().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
         check_csrf(&session, &headers, token)?;
+        if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            // Neither database keeps U+0000 in text (PostgreSQL refuses it).
+            return Err(super::error_page(StatusCode::UNPROCESSABLE_ENTITY, "field-control_characters"));
+        }
         Ok(CsrfForm(session, pairs))
     }
 }

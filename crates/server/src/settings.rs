@@ -20,6 +20,7 @@ pub struct FileSettings {
     pub body_limit_bytes: Option<usize>,
     pub session_ttl_hours: Option<u64>,
     pub display_offset: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Flags every command that touches data takes.
@@ -54,6 +55,9 @@ pub struct ServeArgs {
     /// UTC offset in which times are shown, such as +03:30 (default)
     #[arg(long, env = "PEYVAND_DISPLAY_OFFSET")]
     pub display_offset: Option<String>,
+    /// Reverse proxies whose Forwarded / X-Forwarded-For headers name the client, comma-separated addresses or networks (e.g. 127.0.0.1,10.0.0.0/8); default: none
+    #[arg(long, env = "PEYVAND_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -122,6 +126,15 @@ impl Settings {
                 Some(text) => parse_offset(&text)?,
                 None => defaults.display_offset,
             },
+            trusted_proxies: serve
+                .trusted_proxies
+                .clone()
+                .or(file.trusted_proxies)
+                .unwrap_or_default()
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| p.parse().map_err(|e: String| anyhow::anyhow!("trusted_proxies: {e}")))
+                .collect::<anyhow::Result<_>>()?,
         };
         Ok(Settings {
             database_url,
@@ -150,7 +163,8 @@ mod tests {
         let file = dir.join("peyvand.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9999\"\nsession_ttl_hours = 2\ndatabase_url = \"sqlite://from-file.db\"\n",
+            "listen = \"127.0.0.1:9999\"\nsession_ttl_hours = 2\ndatabase_url = \"sqlite://from-file.db\"\n\
+             trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
         )
         .expect("write");
         let data = DataArgs { config: Some(file.clone()), database_url: None, data_dir: Some(dir.clone()) };
@@ -158,6 +172,7 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:9999");
         assert_eq!(s.database_url, "sqlite://from-file.db");
         assert_eq!(s.web.session_ttl, Duration::from_secs(7200));
+        assert_eq!(s.web.trusted_proxies, ["127.0.0.1".parse().expect("net"), "10.0.0.0/8".parse().expect("net")]);
         let serve = ServeArgs { listen: Some("127.0.0.1:7000".into()), ..ServeArgs::default() };
         let data = DataArgs { database_url: Some("sqlite://flag.db".into()), ..data };
         let s = Settings::resolve(&data, &serve, "x.db").expect("resolve");

@@ -18,8 +18,11 @@ pub const SESSION_COOKIE: &str = "peyvand_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Failed sign-ins allowed per e-mail within [`LOGIN_WINDOW_MINUTES`].
 pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
-/// Failed sign-ins allowed per client address within [`LOGIN_WINDOW_MINUTES`].
+/// Failed sign-ins per client address within [`LOGIN_WINDOW_MINUTES`] after which each attempt
+/// from it is slowed down (never refused: see `api::auth::check_login`).
 pub const MAX_FAILURES_PER_IP: i64 = 20;
+/// The longest an attempt from an address with many failures waits, in seconds.
+pub const MAX_IP_DELAY_SECS: u64 = 10;
 pub const LOGIN_WINDOW_MINUTES: i64 = 15;
 
 fn argon2() -> Argon2<'static> {

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod html;
 pub mod i18n;
@@ -34,6 +35,9 @@ pub struct WebConfig {
     pub secure_cookies: Option<bool>,
     /// The offset in which times are shown (Iran: +03:30).
     pub display_offset: time::UtcOffset,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client
+    /// (`client::client_addr`); from any other peer those headers are ignored.
+    pub trusted_proxies: Vec<client::IpNet>,
 }
 
 impl Default for WebConfig {
@@ -43,6 +47,7 @@ impl Default for WebConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: None,
             display_offset: time::UtcOffset::from_hms(3, 30, 0).unwrap_or(time::UtcOffset::UTC),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -229,3 +229,68 @@ async fn the_nul_character_never_answers_500(app: &TestApp) {
 }
 
 backend_tests!(the_nul_character_never_answers_500);
+
+/// Signs in through the API from `forwarded_for` (as a proxy would say); returns the status.
+async fn sign_in_as(app: &TestApp, email: &str, password: &str, forwarded_for: &str) -> StatusCode {
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("send");
+    r.status()
+}
+
+/// Failed sign-ins of the last 15 minutes from an address.
+async fn failures_from(app: &TestApp, ip: &str) -> i64 {
+    app.db.recent_login_failures("", ip, time::Duration::minutes(15)).await.expect("failures").1
+}
+
+/// Item 6: many failures from one address slow it down but never lock out a right password
+/// from it; without trusted proxies `X-Forwarded-For` is ignored (anyone can write it).
+async fn many_failures_from_one_address_do_not_lock_out_the_office(app: &TestApp) {
+    let limit = peyvand_web::auth::MAX_FAILURES_PER_IP;
+    for i in 0..limit {
+        let status = sign_in_as(app, &format!("nobody{i}@example.ir"), "wrong", &format!("203.0.113.{i}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(failures_from(app, "127.0.0.1").await, limit, "counted for the peer, not the header");
+    assert_eq!(failures_from(app, "203.0.113.1").await, 0);
+    // Answered 429 for 15 minutes before.
+    assert_eq!(sign_in_as(app, ADMIN_EMAIL, PASSWORD, "203.0.113.1").await, StatusCode::CREATED);
+    assert_eq!(sign_in_as(app, "nobody@example.ir", "wrong", "203.0.113.1").await, StatusCode::UNAUTHORIZED);
+}
+
+backend_tests!(many_failures_from_one_address_do_not_lock_out_the_office);
+
+/// Item 6: behind a trusted proxy each client is counted by its own address.
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_counted_apart() {
+    let config = peyvand_web::WebConfig {
+        trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
+        ..peyvand_web::WebConfig::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await.expect("sqlite");
+    for _ in 0..3 {
+        assert_eq!(
+            sign_in_as(&app, "nobody@example.ir", "wrong", "198.51.100.1, 203.0.113.5").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("forwarded", "for=\"[2001:db8::7]:4711\";proto=https")
+        .form(&[("email", "nobody@example.ir"), ("password", "wrong")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(failures_from(&app, "203.0.113.5").await, 3, "the nearest address the proxy saw");
+    assert_eq!(failures_from(&app, "2001:db8::7").await, 1);
+    assert_eq!(failures_from(&app, "127.0.0.1").await, 0);
+    assert_eq!(failures_from(&app, "198.51.100.1").await, 0, "written by the client, not the proxy");
+    app.stop().await;
+}

@@ -4,7 +4,8 @@
 use super::ApiJson;
 use crate::AppState;
 use crate::auth::{
-    Authed, LOGIN_WINDOW_MINUTES, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP, dummy_hash, verify_password,
+    Authed, LOGIN_WINDOW_MINUTES, MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP, MAX_IP_DELAY_SECS, dummy_hash,
+    verify_password,
 };
 use crate::error::{ApiError, ApiResult};
 use axum::Json;
@@ -33,8 +34,16 @@ pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str
     }
     let window = time::Duration::minutes(LOGIN_WINDOW_MINUTES);
     let (by_email, by_ip) = state.db.recent_login_failures(email, ip, window).await?;
-    if by_email >= MAX_FAILURES_PER_EMAIL || by_ip >= MAX_FAILURES_PER_IP {
+    if by_email >= MAX_FAILURES_PER_EMAIL {
         return Err(ApiError::TooManyRequests { retry_after_secs: LOGIN_WINDOW_MINUTES as u64 * 60 });
+    }
+    if by_ip >= MAX_FAILURES_PER_IP {
+        // An address with many failures (a password spray, or an office behind one proxy
+        // where someone keeps mistyping) is slowed down, not locked out: each attempt waits
+        // a second more for every failure past the limit, up to `MAX_IP_DELAY_SECS`, and a
+        // right password still signs in.
+        let excess = u64::try_from(by_ip - MAX_FAILURES_PER_IP + 1).unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(excess.min(MAX_IP_DELAY_SECS))).await;
     }
     let found = state.db.user_for_login(email).await?;
     let ok = match &found {
@@ -56,9 +65,11 @@ pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str
 pub async fn create_token(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = check_login(&state, &req.email, &req.password, &addr.ip().to_string()).await?;
+    let client = crate::client::client_addr(&headers, addr.ip(), &state.config.trusted_proxies);
+    let user = check_login(&state, &req.email, &req.password, &client.to_string()).await?;
     let name = req.name.unwrap_or_else(|| "API".to_string());
     let (token, secret) = state.db.create_api_token(&user.id, &name).await?;
     Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name, "user": user }))))

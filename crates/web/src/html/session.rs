@@ -169,7 +169,8 @@ pub async fn login(
     if !same_origin(&headers) {
         return super::error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
-    let user = match auth_check_login(&state, &form.email, &form.password, &addr.ip().to_string()).await {
+    let client = crate::client::client_addr(&headers, addr.ip(), &state.config.trusted_proxies);
+    let user = match auth_check_login(&state, &form.email, &form.password, &client.to_string()).await {
         Ok(user) => user,
         Err(ApiError::TooManyRequests { retry_after_secs }) => {
             let msg = t_args(lang, "login-throttled", &[("minutes", (retry_after_secs / 60).to_string())]);

@@ -43,9 +43,10 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let app = peyvand_web::router(AppState { db: db.clone(), config });
+    let state = AppState { db: db.clone(), config };
+    let app = peyvand_web::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let maintenance = tokio::spawn(maintain(db.clone()));
+    let maintenance = tokio::spawn(maintain(state));
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -66,14 +67,25 @@ pub async fn start(
 /// How often the server folds the rows rollups gained (see `peyvand_store::rollups`).
 const COMPACT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Work the server does now and then while it serves.
-async fn maintain(db: Db) {
+/// How often the server deletes abandoned uploads (see `peyvand_web::html::imports`).
+const SWEEP_UPLOADS_EVERY: u32 = 360;
+
+/// Work the server does now and then while it serves: folding rollups every 10 s, deleting
+/// abandoned uploads every hour (and at start).
+async fn maintain(state: AppState) {
     let mut tick = tokio::time::interval(COMPACT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    for round in 0u32.. {
         tick.tick().await;
-        if let Err(e) = db.compact_rollups().await {
+        if let Err(e) = state.db.compact_rollups().await {
             tracing::warn!(error = %e, "compacting rollups failed; trying again later");
+        }
+        if round % SWEEP_UPLOADS_EVERY == 0 {
+            match peyvand_web::html::imports::sweep_uploads(&state, peyvand_web::html::imports::ABANDONED_AFTER).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "deleted abandoned uploads"),
+                Err(e) => tracing::warn!(error = ?e, "deleting abandoned uploads failed; trying again later"),
+            }
         }
     }
 }

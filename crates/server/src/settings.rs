@@ -135,6 +135,8 @@ impl Settings {
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| p.parse().map_err(|e: String| anyhow::anyhow!("trusted_proxies: {e}")))
                 .collect::<anyhow::Result<_>>()?,
+            upload_dir: data_dir.join("uploads"),
+            upload_quota_bytes: defaults.upload_quota_bytes,
         };
         Ok(Settings {
             database_url,

@@ -14,7 +14,7 @@ pub struct ImportJob {
     pub object: String,
     pub file_name: String,
     pub file_path: String,
-    /// `uploaded`, `running`, `done` or `failed`.
+    /// `uploaded`, `running`, `done`, `failed` or `abandoned` (never started; its file deleted).
     pub status: String,
     pub options: serde_json::Value,
     pub rows_done: i64,
@@ -63,6 +63,39 @@ impl Db {
         .await?;
         tx.commit().await?;
         self.import_job(&id, user).await
+    }
+
+    /// The files of `user`'s jobs uploaded and not started yet.
+    pub async fn waiting_import_files(&self, user: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT file_path FROM import_jobs WHERE user_id = $1 AND status = 'uploaded'")
+            .bind(user.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// The files of every job uploaded and not started yet, or running.
+    pub async fn live_import_files(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT file_path FROM import_jobs WHERE status IN ('uploaded', 'running')")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Marks `abandoned` the jobs uploaded before `cutoff` and never started, and returns
+    /// their files (to delete).
+    pub async fn abandon_import_jobs(&self, cutoff: time::OffsetDateTime) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "UPDATE import_jobs SET status = 'abandoned', updated_at = $1 \
+             WHERE status = 'uploaded' AND updated_at <= $2 RETURNING file_path",
+        )
+        .bind(now())
+        .bind(peyvand_records::value::format_datetime(cutoff))
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// A job of this user.

@@ -38,6 +38,11 @@ pub struct WebConfig {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client
     /// (`client::client_addr`); from any other peer those headers are ignored.
     pub trusted_proxies: Vec<client::IpNet>,
+    /// Where files uploaded for import wait until their import ends (the server: `uploads` in
+    /// the data directory); readable by this user alone.
+    pub upload_dir: std::path::PathBuf,
+    /// Most bytes of uploaded files one user may hold at once (uploaded, not yet imported).
+    pub upload_quota_bytes: u64,
 }
 
 impl Default for WebConfig {
@@ -48,6 +53,8 @@ impl Default for WebConfig {
             secure_cookies: None,
             display_offset: time::UtcOffset::from_hms(3, 30, 0).unwrap_or(time::UtcOffset::UTC),
             trusted_proxies: Vec::new(),
+            upload_dir: std::env::temp_dir().join(format!("peyvand-uploads-{}", std::process::id())),
+            upload_quota_bytes: html::imports::DEFAULT_UPLOAD_QUOTA_BYTES,
         }
     }
 }

@@ -18,9 +18,53 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest file accepted for import.
 pub const MAX_UPLOAD_BYTES: usize = 200 * 1024 * 1024;
+/// Most bytes of uploaded, not yet imported files one user may hold (two of the largest).
+pub const DEFAULT_UPLOAD_QUOTA_BYTES: u64 = 2 * MAX_UPLOAD_BYTES as u64;
+/// An upload whose import was not started within this time is abandoned: its file is deleted.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-fn upload_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join("peyvand-imports")
+/// Makes the folder of uploads, readable by this user alone.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Creates an upload's file, readable and writable by this user alone.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+/// Bytes of the files `user` uploaded and has not imported yet.
+async fn held_bytes(state: &AppState, user: &str) -> Result<u64, ApiError> {
+    let paths = state.db.waiting_import_files(user).await?;
+    Ok(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum())
+}
+
+/// Deletes abandoned uploads: jobs never started within [`ABANDONED_AFTER`] (marked
+/// `abandoned`), and files in the upload folder that no waiting or running job holds and
+/// that are that old (an upload cut off, a server killed during an import). Run by the server
+/// now and then; returns how many files it deleted.
+pub async fn sweep_uploads(state: &AppState, older_than: std::time::Duration) -> Result<usize, ApiError> {
+    let cutoff = time::OffsetDateTime::now_utc() - older_than;
+    let mut deleted = 0;
+    for path in state.db.abandon_import_jobs(cutoff).await? {
+        if std::fs::remove_file(&path).is_ok() {
+            deleted += 1;
+        }
+    }
+    let kept: std::collections::HashSet<String> = state.db.live_import_files().await?.into_iter().collect();
+    let Ok(entries) = std::fs::read_dir(&state.config.upload_dir) else { return Ok(deleted) };
+    let cutoff = std::time::SystemTime::now() - older_than;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|at| at <= cutoff);
+        if old && !kept.contains(&path.to_string_lossy().into_owned()) && std::fs::remove_file(&path).is_ok() {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 pub struct Choice {
@@ -77,20 +121,37 @@ pub async fn upload(
             return Err(ApiError::Forbidden);
         }
         state.db.object(&object).await?;
-        std::fs::create_dir_all(upload_dir()).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let path = upload_dir().join(format!("{}.upload", uuid::Uuid::now_v7()));
-        let mut csrf = String::new();
+        // Nothing is written before the form proves where it comes from: the CSRF token comes
+        // before the file in the form, and a file part before a valid token is refused.
+        if !crate::auth::same_origin(&headers) {
+            return Ok(super::error_page(axum::http::StatusCode::FORBIDDEN, "error-forbidden"));
+        }
+        let dir = &state.config.upload_dir;
+        private_dir(dir).map_err(|e| ApiError::Internal(format!("the upload folder {}: {e}", dir.display())))?;
+        let path = dir.join(format!("{}.upload", uuid::Uuid::now_v7()));
+        let room = state.config.upload_quota_bytes.saturating_sub(held_bytes(&state, &session.user.id).await?);
+        let mut csrf_checked = false;
         let mut encoding = String::new();
         let mut file_name = String::new();
         let mut written = 0usize;
+        let mut over_quota = false;
         while let Some(mut field) = multipart
             .next_field()
             .await
             .map_err(|e| ApiError::BadRequest { code: "bad_upload", detail: e.body_text() })?
         {
             match field.name().unwrap_or("") {
-                "csrf" => csrf = field.text().await.unwrap_or_default(),
+                "csrf" => {
+                    let csrf = field.text().await.unwrap_or_default();
+                    if let Err(r) = check_csrf(&session, &headers, &csrf) {
+                        return Ok(r);
+                    }
+                    csrf_checked = true;
+                }
                 "encoding" => encoding = field.text().await.unwrap_or_default(),
+                "file" if !csrf_checked => {
+                    return Ok(super::error_page(axum::http::StatusCode::FORBIDDEN, "error-forbidden"));
+                }
                 "file" => {
                     file_name = field
                         .file_name()
@@ -99,22 +160,45 @@ pub async fn upload(
                         .filter(|c| !c.is_control())
                         .take(200)
                         .collect();
-                    let mut out = std::fs::File::create(&path).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let mut out = private_file(&path).map_err(|e| ApiError::Internal(e.to_string()))?;
                     while let Some(chunk) = field
                         .chunk()
                         .await
                         .map_err(|e| ApiError::BadRequest { code: "bad_upload", detail: e.body_text() })?
                     {
                         written += chunk.len();
+                        if written as u64 > room {
+                            over_quota = true;
+                            break;
+                        }
                         std::io::Write::write_all(&mut out, &chunk).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    }
+                    if over_quota {
+                        break;
                     }
                 }
                 _ => {}
             }
         }
-        if let Err(r) = check_csrf(&session, &headers, &csrf) {
+        if !csrf_checked {
             let _ = std::fs::remove_file(&path);
-            return Ok(r);
+            return Ok(super::error_page(axum::http::StatusCode::FORBIDDEN, "error-forbidden"));
+        }
+        if over_quota {
+            let _ = std::fs::remove_file(&path);
+            let held = state.config.upload_quota_bytes.saturating_sub(room);
+            let lang = current_lang();
+            let size = |bytes: u64| {
+                let (amount, unit) = if bytes >= 1 << 20 {
+                    (bytes.div_ceil(1 << 20), "size-mb")
+                } else {
+                    (bytes.div_ceil(1 << 10), "size-kb")
+                };
+                format!("{} {}", super::display::format_number(lang, &amount.to_string()), t(lang, unit))
+            };
+            let message =
+                t_args(lang, "import-quota", &[("quota", size(state.config.upload_quota_bytes)), ("held", size(held))]);
+            return upload_view(&state, &session, &object, Some(message)).await;
         }
         if written == 0 {
             let _ = std::fs::remove_file(&path);

@@ -5,7 +5,7 @@
 mod admin;
 mod display;
 mod forms;
-mod imports;
+pub mod imports;
 mod list;
 mod records;
 mod session;

@@ -22,6 +22,9 @@ pub enum Action {
     WriteRecords,
     DeleteRecords,
     RestoreRecords,
+    /// Seeing what is in the trash: listing it, and reading a trashed record, its page and its
+    /// history (one rule for every way in).
+    ReadTrash,
     ManageSchema,
     ManageUsers,
 }

@@ -294,3 +294,30 @@ async fn behind_a_trusted_proxy_clients_are_counted_apart() {
     assert_eq!(failures_from(&app, "198.51.100.1").await, 0, "written by the client, not the proxy");
     app.stop().await;
 }
+
+/// Item 8: a trashed record is seen by those who may list the trash, and by nobody else,
+/// whichever way they ask (before, every role read it with `include_deleted` and on its page).
+async fn the_trash_is_seen_by_those_who_may_list_it(app: &TestApp) {
+    let agent = app.user_with_role("agent@test.peyvand.ir", "agent").await;
+    let manager = app.user_with_role("manager@test.peyvand.ir", "manager").await;
+    let id = app.create("company", json!({"name": "Trashed Ltd"})).await["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/records/company/{id}");
+    assert_eq!(app.send_as(&agent, reqwest::Method::DELETE, &path, None).await.status(), StatusCode::NO_CONTENT);
+    let get = async |token: &str, path: String| app.send_as(token, reqwest::Method::GET, &path, None).await;
+    problem(get(&agent, format!("{path}?include_deleted=true")).await, StatusCode::FORBIDDEN).await;
+    problem(get(&agent, "/api/v1/records/company?trash=true".into()).await, StatusCode::FORBIDDEN).await;
+    problem(get(&agent, path.clone()).await, StatusCode::NOT_FOUND).await;
+    problem(get(&agent, format!("{path}/history")).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(get(&manager, format!("{path}?include_deleted=true")).await.status(), StatusCode::OK);
+    assert_eq!(get(&manager, format!("{path}/history")).await.status(), StatusCode::OK);
+    let page = crate::helpers::browser();
+    crate::helpers::sign_in_as(app, &page, "agent@test.peyvand.ir").await;
+    let r = page.get(app.url(&format!("/records/company/{id}"))).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let page = crate::helpers::browser();
+    crate::helpers::sign_in_as(app, &page, "manager@test.peyvand.ir").await;
+    let r = page.get(app.url(&format!("/records/company/{id}"))).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+backend_tests!(the_trash_is_seen_by_those_who_may_list_it);

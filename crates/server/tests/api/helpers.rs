@@ -180,10 +180,15 @@ pub fn csrf_of(html: &str) -> String {
 
 /// Signs the admin in on `client` through the sign-in page.
 pub async fn sign_in(app: &TestApp, client: &reqwest::Client) {
+    sign_in_as(app, client, ADMIN_EMAIL).await;
+}
+
+/// Signs a user (whose password is [`PASSWORD`]) in on `client` through the sign-in page.
+pub async fn sign_in_as(app: &TestApp, client: &reqwest::Client, email: &str) {
     let r = client
         .post(app.url("/login"))
         .header("origin", &app.base)
-        .form(&[("email", ADMIN_EMAIL), ("password", PASSWORD), ("next", "/records/contact")])
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/records/contact")])
         .send()
         .await
         .expect("send");

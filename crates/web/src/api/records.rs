@@ -54,7 +54,7 @@ pub async fn list_records(
     params.only(&["filter", "sort", "limit", "cursor", "trash", "total", "fields"])?;
     let query = list_query(&state, &object, &params).await?;
     if query.trash {
-        authed.require(Action::RestoreRecords)?;
+        authed.require(Action::ReadTrash)?;
     }
     Ok(Json(state.db.list_records(&object, &query).await?))
 }
@@ -127,7 +127,11 @@ pub async fn get_record(
 ) -> ApiResult<Response> {
     authed.require(Action::ReadRecords)?;
     params.only(&["include_deleted"])?;
-    let record = state.db.get_record(&object, &id, params.flag("include_deleted")?).await?;
+    let include_deleted = params.flag("include_deleted")?;
+    if include_deleted {
+        authed.require(Action::ReadTrash)?;
+    }
+    let record = state.db.get_record(&object, &id, include_deleted).await?;
     Ok(with_etag(&record, StatusCode::OK))
 }
 
@@ -184,6 +188,8 @@ pub async fn record_history(
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     params.only(&["limit"])?;
+    // A trashed record's history is for those who may see the trash; to others it is not found.
+    state.db.get_record(&object, &id, authed.role().allows(Action::ReadTrash)).await?;
     let entries = state.db.record_history(&object, &id, params.number("limit")?.unwrap_or(100)).await?;
     Ok(Json(serde_json::json!({ "entries": entries })))
 }

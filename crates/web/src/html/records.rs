@@ -146,7 +146,8 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     let lang = current_lang();
     let catalog = state.db.catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
-    let record = state.db.get_record(object, id, true).await?;
+    // A trashed record's page is for those who may see the trash (a manager restores it there).
+    let record = state.db.get_record(object, id, session.user.role.allows(Action::ReadTrash)).await?;
     let refs = load_refs(state, &obj, &[&record]).await?;
     let offset = state.config.display_offset;
     let rows: Vec<(bool, FieldType, FieldRow)> = obj

@@ -71,6 +71,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_events_in_audit_log.sql"),
         postgres: include_str!("../migrations/postgres/0009_events_in_audit_log.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_idempotency_request_hash.sql",
+        sqlite: include_str!("../migrations/sqlite/0010_idempotency_request_hash.sql"),
+        postgres: include_str!("../migrations/postgres/0010_idempotency_request_hash.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

@@ -5,8 +5,8 @@
 use crate::bulk::insert_statements;
 use crate::catalog::Catalog;
 use crate::sql::{
-    Bind, RowRef, Rows, Script, Sql, field_columns, new_id, now, operand_bind, read_value, read_value_of, stored_value,
-    value_binds,
+    Bind, RowRef, Rows, Script, Sql, field_columns, hex, new_id, now, operand_bind, read_value, read_value_of,
+    stored_value, value_binds,
 };
 use crate::{Db, Dialect, Error, PreparedRecords, Result, WriteTx};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
@@ -16,9 +16,10 @@ use peyvand_records::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A record as the API shows it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -601,6 +602,44 @@ async fn check_unique(
     if errors.is_empty() { Ok(()) } else { Err(Error::Conflict { code: "not_unique", details: errors }) }
 }
 
+/// What an idempotency key remembers of its request: a hash of the object and the fields sent,
+/// with every object's keys in order (so the same body retried matches however it was written).
+fn request_hash(object: &str, input: &Map<String, Json>) -> String {
+    fn canonical(value: &Json, out: &mut String) {
+        match value {
+            Json::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for key in keys {
+                    out.push_str(&Json::String(key.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[key], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Json::Array(items) => {
+                out.push('[');
+                for item in items {
+                    canonical(item, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = format!("{object}\n");
+    for (key, value) in input.iter().collect::<BTreeMap<_, _>>() {
+        text.push_str(&Json::String(key.clone()).to_string());
+        text.push(':');
+        canonical(value, &mut text);
+        text.push('\n');
+    }
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
 fn map_unique(e: Error) -> Error {
     if e.is_unique_violation() { Error::Conflict { code: "not_unique", details: Vec::new() } } else { e }
 }
@@ -641,19 +680,25 @@ impl Db {
             check_unique(&mut reader, &obj, &changes.values, None).await?;
         }
         let mut tx = self.write().await?;
+        let request_hash = request_hash(object, input);
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
-            let prior =
-                sqlx::query("SELECT object, record_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
-                    .bind(user.to_string())
-                    .bind(key.to_string())
-                    .fetch_optional(&mut *tx.tx)
-                    .await?;
+            let prior = sqlx::query(
+                "SELECT object, record_id, request_hash FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2",
+            )
+            .bind(user.to_string())
+            .bind(key.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await?;
             if let Some(row) = prior {
                 let prior_object: String = row.try_get(0)?;
                 let prior_id: String = row.try_get(1)?;
+                let prior_hash: Option<String> = row.try_get(2)?;
                 drop(tx);
-                if prior_object != object {
-                    return Err(Error::conflict("idempotency_key_reused"));
+                // The key with another request (another object, other fields): refused, as the
+                // IETF draft on idempotency keys asks (422), so a client's mistake is not
+                // answered with somebody else's record. Keys stored before schema 10 have no hash.
+                if prior_object != object || prior_hash.is_some_and(|h| h != request_hash) {
+                    return Err(Error::Validation(vec![FieldError::new("Idempotency-Key", "idempotency_key_reused")]));
                 }
                 return Ok((self.get_record(object, &prior_id, true).await?, false));
             }
@@ -666,12 +711,13 @@ impl Db {
             }
         };
         if let (Some(key), Some(user)) = (idempotency_key, actor) {
-            sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, object, record_id, created_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(user.to_string())
                 .bind(key.to_string())
                 .bind(object.to_string())
                 .bind(id.clone())
                 .bind(now())
+                .bind(request_hash)
                 .execute(&mut *tx.tx)
                 .await
                 .map_err(|e| map_unique(e.into()))?;

@@ -252,6 +252,7 @@ field-unknown_field = There is no such field.
 field-read_only = This value is set by Peyvand and cannot be changed.
 field-invalid_type = The value has the wrong type (expected { $expected }).
 field-control_characters = Control characters are not allowed.
+field-idempotency_key_reused = This Idempotency-Key was used for a different request; use a new key for a new request.
 field-too_long = Too long: at most { $max } characters.
 field-too_short = Too short: at least { $min } characters.
 field-invalid_email = Not a valid e-mail address.

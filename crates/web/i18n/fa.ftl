@@ -246,6 +246,7 @@ field-unknown_field = چنین فیلدی وجود ندارد.
 field-read_only = این مقدار را پیوند تعیین می‌کند و قابل تغییر نیست.
 field-invalid_type = نوع مقدار نادرست است (مورد انتظار: { $expected }).
 field-control_characters = نویسه‌های کنترلی مجاز نیستند.
+field-idempotency_key_reused = این Idempotency-Key برای درخواست دیگری به کار رفته است؛ برای درخواست تازه کلید تازه‌ای بفرستید.
 field-too_long = بیش از حد طولانی است: حداکثر { $max } نویسه.
 field-too_short = بیش از حد کوتاه است: دست‌کم { $min } نویسه.
 field-invalid_email = نشانی ایمیل معتبر نیست.

@@ -234,6 +234,30 @@ async fn creation_is_idempotent(app: &TestApp) {
     assert_eq!(first["id"], second["id"]);
     let filter = json!({"field": "name", "op": "eq", "value": "Idem"}).to_string();
     assert_eq!(app.list("company", &[("filter", &filter), ("total", "1")]).await["total"], json!(1));
+    // The same key with another body, or for another object, is refused instead of answered
+    // with the first record.
+    let with = |path: &'static str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(&app.token)
+            .header("idempotency-key", "import-42")
+            .header("accept-language", "en")
+            .json(&body)
+            .send()
+    };
+    for (path, body) in [
+        ("/api/v1/records/company", json!({"fields": {"name": "Other"}})),
+        ("/api/v1/records/company", json!({"fields": {"name": "Idem", "website": "https://idem.example"}})),
+        ("/api/v1/records/contact", json!({"fields": {"last_name": "Idem"}})),
+    ] {
+        let body =
+            crate::helpers::problem(with(path, body).await.expect("send"), StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["errors"][0]["code"], "idempotency_key_reused", "{body}");
+        assert!(body["detail"].as_str().is_some_and(|d| d.contains("different request")), "{body}");
+    }
+    let again = with("/api/v1/records/company", json!({"fields": {"name": "Idem"}})).await.expect("send");
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(app.list("company", &[("filter", &filter), ("total", "1")]).await["total"], json!(1));
 }
 
 async fn concurrent_updates_conflict(app: &TestApp) {

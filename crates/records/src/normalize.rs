@@ -32,6 +32,19 @@ pub fn to_persian_digits(s: &str) -> String {
         .collect()
 }
 
+/// The explicit bidirectional formatting characters: embeddings and overrides (U+202A–U+202E)
+/// and isolates (U+2066–U+2069). Left unbalanced in a name, U+202E reverses everything shown
+/// after it (a title, the rest of a table row). The marks U+200E, U+200F and U+061C, which
+/// Persian text uses to place punctuation, are not among them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` without bidirectional formatting characters (see [`is_bidi_control`]).
+pub fn strip_bidi_controls(s: &str) -> String {
+    s.chars().filter(|c| !is_bidi_control(*c)).collect()
+}
+
 /// Spaces, joiners and control characters (U+0000 among them, which no database text holds)
 /// all separate words.
 fn is_separator(c: char) -> bool {
@@ -167,6 +180,13 @@ mod tests {
         assert_eq!(phone_query_form("+98912"), None, "already in the stored form");
         assert_eq!(phone_query_form("علی"), None);
         assert_eq!(phone_query_form("12a"), None);
+    }
+
+    #[test]
+    fn bidi_controls_are_stripped_and_marks_kept() {
+        assert_eq!(strip_bidi_controls("abc\u{202E}fdp.exe"), "abcfdp.exe");
+        assert_eq!(strip_bidi_controls("\u{2067}نام\u{2069} \u{202A}x\u{202C}"), "نام x");
+        assert_eq!(strip_bidi_controls("A\u{200F}B\u{200E}C\u{061C}"), "A\u{200F}B\u{200E}C\u{061C}");
     }
 
     #[test]

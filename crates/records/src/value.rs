@@ -195,7 +195,9 @@ pub fn parse_value(field: &FieldDef, json: &Json) -> Result<Value, FieldError> {
             if len > max as usize {
                 return Err(FieldError::with(name, "too_long", json!({ "max": max, "length": len })));
             }
-            Ok(Value::Text(if long { s } else { s.trim().to_string() }))
+            // A name or title is shown inside other text (lists, headings, links): formatting
+            // characters that would reorder what follows it are dropped.
+            Ok(Value::Text(if long { s } else { crate::normalize::strip_bidi_controls(s.trim()).trim().to_string() }))
         }
         FieldType::Email => parse_email(name, &text_of(field, json)?).map(Value::Text),
         FieldType::Phone => parse_phone(name, &text_of(field, json)?).map(Value::Text),

@@ -110,8 +110,11 @@ pub(crate) async fn bump_version(tx: &mut WriteTx) -> Result<()> {
 }
 
 fn check_label(field: &str, label: &str) -> Result<()> {
-    if label.chars().count() > 100 || label.chars().any(char::is_control) {
+    if label.chars().count() > 100 {
         return Err(Error::invalid(FieldError::with(field, "too_long", json!({ "max": 100 }))));
+    }
+    if label.chars().any(|c| c.is_control() || peyvand_records::normalize::is_bidi_control(c)) {
+        return Err(Error::invalid(FieldError::new(field, "control_characters")));
     }
     Ok(())
 }

@@ -321,3 +321,27 @@ async fn the_trash_is_seen_by_those_who_may_list_it(app: &TestApp) {
 }
 
 backend_tests!(the_trash_is_seen_by_those_who_may_list_it);
+
+/// Item 10: bidirectional overrides are dropped from names and titles on input (a title with
+/// U+202E reversed what followed it), labels refuse them, and user text is isolated on pages.
+async fn bidi_overrides_are_dropped_and_user_text_isolated(app: &TestApp) {
+    let company =
+        app.create("company", json!({"name": "Acme\u{202E}gpj.exe", "description": "نام\u{200F} (Ltd.)"})).await;
+    assert_eq!(company["fields"]["name"], "Acmegpj.exe");
+    assert_eq!(company["fields"]["description"], "نام\u{200F} (Ltd.)", "marks are kept");
+    let contact = app.create("contact", json!({"first_name": "\u{2067}علی\u{2069}", "last_name": "ACME-42"})).await;
+    assert_eq!(contact["fields"]["first_name"], "علی");
+    let r = app
+        .post("/api/v1/objects/company/fields", json!({"api_name": "code", "type": "text", "label_en": "Code\u{202E}"}))
+        .await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "control_characters");
+    let page = crate::helpers::signed_in(app).await;
+    let id = contact["id"].as_str().expect("id");
+    let html =
+        page.get(app.url(&format!("/records/contact/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("<h1><bdi>علی ACME-42</bdi></h1>"), "the title is isolated");
+    let list = page.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("html");
+    assert!(list.contains("<bdi>علی ACME-42</bdi>"), "list cells are isolated");
+}
+
+backend_tests!(bidi_overrides_are_dropped_and_user_text_isolated);

@@ -818,6 +818,16 @@ impl Db {
         }
     }
 
+    /// Whether a live record of `obj` has the id `id`, seen from inside `tx`.
+    pub async fn is_live(&self, tx: &mut WriteTx, obj: &ObjectDef, id: &str) -> Result<bool> {
+        let found =
+            sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {} WHERE id = $1 AND deleted_at IS NULL", obj.table)))
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// The id of a live record whose field holds `value` (for multi-valued fields: holds one of
     /// its members; the oldest such record), seen from inside `tx`.
     pub async fn find_by_value(

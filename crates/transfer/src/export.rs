@@ -3,7 +3,7 @@
 
 use crate::TransferError;
 use peyvand_records::filter::parse_filter;
-use peyvand_records::{FieldDef, ObjectDef, Value};
+use peyvand_records::{FieldDef, FieldType, ObjectDef, Value};
 use peyvand_store::Db;
 use peyvand_store::records::{ListQuery, Record};
 use serde_json::Value as Json;
@@ -229,8 +229,58 @@ impl PageReader {
             with_total: false,
             fields: Some(self.fields.iter().map(|f| f.api_name.clone()).collect()),
         };
-        self.db.list_values(&self.object, &query, &self.fields).await
+        let (mut rows, cursor) = self.db.list_values(&self.object, &query, &self.fields).await?;
+        // A relation is written as its record's title and id (`relation_cell`), so the file
+        // imports back by id into the same database and by title into another.
+        for (i, field) in self.fields.iter().enumerate() {
+            let Some(target) = field.options.target.as_deref().filter(|_| field.field_type == FieldType::Relation)
+            else {
+                continue;
+            };
+            let ids: Vec<String> = rows
+                .iter()
+                .filter_map(|(_, values)| match &values[i] {
+                    Value::Text(id) => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let titles = self.db.titles(target, &ids).await?;
+            for (_, values) in &mut rows {
+                if let Value::Text(id) = &values[i] {
+                    let title = titles.get(id).map_or("", String::as_str);
+                    values[i] = Value::Text(relation_cell(title, id));
+                }
+            }
+        }
+        Ok((rows, cursor))
     }
+}
+
+/// A relation's cell: the related record's title and its id in brackets (`Acme Ltd [0190…]`),
+/// readable in a spreadsheet and read back by [`parse_relation_cell`].
+pub fn relation_cell(title: &str, id: &str) -> String {
+    if title.is_empty() { format!("[{id}]") } else { format!("{title} [{id}]") }
+}
+
+/// Whether `text` has the form of a record's id (a UUID in its hyphenated form).
+pub fn is_record_id(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// The title and the id of a relation's cell as [`relation_cell`] writes it; a cell without an
+/// id in brackets at its end is a title (or an id) alone.
+pub fn parse_relation_cell(cell: &str) -> (&str, Option<&str>) {
+    let cell = cell.trim();
+    if let Some(rest) = cell.strip_suffix(']')
+        && let Some((title, id)) = rest.rsplit_once('[')
+        && is_record_id(id)
+    {
+        return (title.trim(), Some(id));
+    }
+    (cell, None)
 }
 
 /// Writes the records as an XLSX workbook at `path`, a page at a time (constant memory);
@@ -285,6 +335,15 @@ pub async fn export_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relation_cells_read_back_as_written() {
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(parse_relation_cell(&relation_cell("Acme [Iran] Ltd", id)), ("Acme [Iran] Ltd", Some(id)));
+        assert_eq!(parse_relation_cell(&relation_cell("", id)), ("", Some(id)));
+        assert_eq!(parse_relation_cell(" شرکت آلفا "), ("شرکت آلفا", None));
+        assert_eq!(parse_relation_cell("Acme [not an id]"), ("Acme [not an id]", None));
+    }
 
     #[test]
     fn cells_are_escaped_and_formulas_neutralized() {

@@ -288,6 +288,20 @@ impl Context<'_> {
         }
         let text = crate::export::unguard(text.trim());
         let target = field.options.target.clone().unwrap_or_default();
+        // An export writes `title [id]`: the id where that record lives here (the same
+        // database), else the title (another database, where it is found by name or made).
+        // (Exports before 2026-12 wrote the id alone.)
+        let (title, id) = crate::export::parse_relation_cell(text);
+        if let Some(id) = id.or(Some(title).filter(|t| crate::export::is_record_id(t))) {
+            let obj = self.db.object(&target).await?;
+            if self.db.is_live(tx, &obj, id).await? {
+                return Ok(Some(json!(id)));
+            }
+        }
+        if title.is_empty() {
+            return Ok(Some(json!(text)));
+        }
+        let text = title;
         Ok(Some(match self.resolve(tx, &target, text, create).await? {
             Some(id) => json!(id),
             None if !create && self.opts.create_related => return Ok(None),

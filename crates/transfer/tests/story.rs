@@ -362,3 +362,89 @@ async fn import_export_sqlite() {
 async fn import_export_postgres() {
     story(Backend::Postgres).await;
 }
+
+/// Each contact's company by title, in id order of the contacts' e-mails.
+async fn companies_of_contacts(db: &Db) -> Vec<(String, String)> {
+    let page = db.list_records("contact", &ListQuery { limit: Some(100), ..Default::default() }).await.expect("list");
+    let mut out = Vec::new();
+    for r in &page.records {
+        let email = r.fields["emails"][0].as_str().unwrap_or_default().to_string();
+        let company = match r.fields["company"].as_str() {
+            Some(id) => db.get_record("company", id, false).await.expect("company").title,
+            None => String::new(),
+        };
+        out.push((email, company));
+    }
+    out.sort();
+    out
+}
+
+/// Issue 24, item 12: a contact export imports back into the same database unchanged (its
+/// companies found by id, even where two share a name) and into an empty one with its
+/// relations intact (found by title among the imported companies); before, a company's cell
+/// held its id and the import, looking it up by name, made companies named after ids.
+async fn an_export_imports_back_with_its_relations(backend: Backend) {
+    let Some(source_db) = TestDb::new(backend).await else { return };
+    let Some(empty_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&source_db.url).await.expect("open");
+    let mut companies = Vec::new();
+    for name in ["Acme", "Acme", "پارس [تهران]"] {
+        let input = serde_json::json!({"name": name});
+        companies.push(
+            db.create_record(None, "company", input.as_object().expect("map"), None).await.expect("company").0.id,
+        );
+    }
+    for (i, company) in [Some(&companies[1]), Some(&companies[2]), None].into_iter().enumerate() {
+        let input = serde_json::json!({"last_name": format!("Person{i}"), "emails": [format!("p{i}@example.ir")], "company": company});
+        db.create_record(None, "contact", input.as_object().expect("map"), None).await.expect("contact");
+    }
+    let before = companies_of_contacts(&db).await;
+    let export = |object: &'static str| {
+        let db = db.clone();
+        async move {
+            let mut out = Vec::new();
+            export_csv(&db, object, None, &[], &mut out).await.expect("export");
+            file(&format!("{object}.csv"), &out)
+        }
+    };
+    let (company_file, contact_file) = (export("company").await, export("contact").await);
+    let text = std::fs::read_to_string(&contact_file).expect("csv");
+    assert!(text.contains(&format!("Acme [{}]", companies[1])), "title and id: {text}");
+
+    // Back into the same database, updating by e-mail: nothing made, every relation as it was.
+    let mut back = ImportOptions::new("contact");
+    back.mapping = vec![("id".into(), "".into())];
+    back.dedupe_by = Some("emails".into());
+    back.on_duplicate = OnDuplicate::Update;
+    let report = import_csv(&db, None, &contact_file, &back, |_| {}).await.expect("import back");
+    assert_eq!((report.created, report.related_created, report.errors.len()), (0, 0, 0), "{report:?}");
+    assert_eq!(count(&db, "company").await, 3);
+    assert_eq!(companies_of_contacts(&db).await, before);
+    let page = db.list_records("contact", &Default::default()).await.expect("list");
+    let second_acme = page.records.iter().find(|r| r.fields["emails"][0] == "p0@example.ir").expect("p0");
+    assert_eq!(second_acme.fields["company"], companies[1].as_str(), "the same Acme of two");
+
+    // Into an empty database: companies first, then contacts, found by title.
+    let other = Db::open(&empty_db.url).await.expect("open empty");
+    let mut companies_in = ImportOptions::new("company");
+    companies_in.mapping = vec![("id".into(), "".into())];
+    import_csv(&other, None, &company_file, &companies_in, |_| {}).await.expect("companies");
+    let report = import_csv(&other, None, &contact_file, &back, |_| {}).await.expect("contacts");
+    assert_eq!((report.created, report.related_created, report.errors.len()), (3, 0, 0), "{report:?}");
+    assert_eq!(count(&other, "company").await, 3, "no company named after an id");
+    assert_eq!(companies_of_contacts(&other).await, before);
+    for (d, t) in [(db, source_db), (other, empty_db)] {
+        d.close().await;
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn relations_round_trip_sqlite() {
+    an_export_imports_back_with_its_relations(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn relations_round_trip_postgres() {
+    an_export_imports_back_with_its_relations(Backend::Postgres).await;
+}

@@ -49,6 +49,10 @@ pub struct Model {
     seasonals: Vec<f64>,
     #[serde(skip)]
     n: usize,
+    /// Whether every value fitted was zero or more (revenue, counts): its forecasts and their
+    /// intervals are then kept at or above zero, as the quantity cannot go below it.
+    #[serde(skip)]
+    non_negative: bool,
 }
 
 /// A forecast point with its 95% interval.
@@ -164,6 +168,7 @@ pub fn fit_model(y: &[f64], trend: Trend, season: Season, m: usize) -> Option<Mo
         slope: r.slope,
         seasonals: r.seasonals,
         n: y.len(),
+        non_negative: y.iter().all(|v| *v >= 0.0),
     })
 }
 
@@ -206,7 +211,8 @@ impl Model {
                 let c = self.alpha * (1.0 + self.beta / self.alpha.max(1e-12) * phi_sum)
                     + if seasonal_hit { self.gamma } else { 0.0 };
                 variance_sum += c * c;
-                Point { value, low: value - half, high: value + half }
+                let floor = if self.non_negative { 0.0 } else { f64::NEG_INFINITY };
+                Point { value: value.max(floor), low: (value - half).max(floor), high: (value + half).max(floor) }
             })
             .collect()
     }
@@ -263,6 +269,22 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Issue 24, item 14: revenue falling fast, with wide intervals, never forecasts (or
+    /// bounds) below zero; a series that went below zero keeps its intervals as they are.
+    #[test]
+    fn intervals_of_non_negative_series_stay_at_or_above_zero() {
+        let falling: Vec<f64> =
+            (0..20).map(|t| (200.0 - 12.0 * t as f64 + ((t * 37) % 11) as f64 * 9.0).max(0.0)).collect();
+        let model = fit_model(&falling, Trend::Additive, Season::None, 1).expect("fit");
+        let points = model.forecast(12);
+        assert!(points.iter().all(|p| p.low >= 0.0 && p.value >= 0.0 && p.high >= p.value), "{points:?}");
+        let unclamped = Model { non_negative: false, ..model };
+        assert!(unclamped.forecast(12).iter().any(|p| p.low < 0.0), "the same model below zero unclamped");
+        let signed: Vec<f64> = falling.iter().map(|v| v - 100.0).collect();
+        let model = fit_model(&signed, Trend::Additive, Season::None, 1).expect("fit");
+        assert!(model.forecast(12).iter().any(|p| p.low < 0.0), "a series that goes below zero may");
     }
 
     #[test]

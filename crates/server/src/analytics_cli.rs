@@ -20,7 +20,7 @@ pub enum AnalyticsCommand {
 
 #[derive(Args)]
 pub struct ForecastArgs {
-    /// CSV with a header and the columns customer, date (ISO or Jalali), amount
+    /// CSV of transactions: columns named customer (or contact), date (or ordered_at; ISO or Jalali), amount (or total), as Peyvand's order export has them, else the first three columns in that order
     #[arg(long)]
     transactions: PathBuf,
     /// week or month
@@ -35,11 +35,14 @@ pub struct ForecastArgs {
     /// Periods held out to measure accuracy (default: the horizon)
     #[arg(long)]
     holdout: Option<usize>,
+    /// The last day the data cover (YYYY-MM-DD); default: the day of the last transaction. A last period that ends after it is incomplete and left out
+    #[arg(long)]
+    through: Option<String>,
 }
 
 #[derive(Args)]
 pub struct ClvArgs {
-    /// CSV with a header and the columns customer, date (ISO or Jalali), amount
+    /// CSV of transactions: columns named customer (or contact), date (or ordered_at; ISO or Jalali), amount (or total), as Peyvand's order export has them, else the first three columns in that order
     #[arg(long)]
     transactions: PathBuf,
     /// The end of the calibration period (YYYY-MM-DD)
@@ -61,7 +64,7 @@ pub struct ClvArgs {
 
 #[derive(Args)]
 pub struct RfmArgs {
-    /// CSV with a header and the columns customer, date (ISO or Jalali), amount
+    /// CSV of transactions: columns named customer (or contact), date (or ordered_at; ISO or Jalali), amount (or total), as Peyvand's order export has them, else the first three columns in that order
     #[arg(long)]
     transactions: PathBuf,
     /// The day recency is measured to (YYYY-MM-DD); default: the last transaction
@@ -77,26 +80,85 @@ fn day_number(text: &str) -> anyhow::Result<i64> {
     Ok(i64::from(date.to_julian_day()))
 }
 
-/// Reads (customer, date, amount) rows, naming the row of any that cannot be read.
+/// Which columns hold the customer, the date and the amount: by header name where the header
+/// names them (`customer`/`contact`, `date`/`ordered_at`, `amount`/`total`: a CSV of Peyvand's
+/// own order export reads as it is; an order without a contact counts for its `company`), else
+/// the first three columns in that order.
+struct Columns {
+    customer: usize,
+    company: Option<usize>,
+    date: usize,
+    amount: usize,
+    status: Option<usize>,
+}
+
+impl Columns {
+    fn of(header: &csv::StringRecord) -> Columns {
+        let find = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim().to_lowercase().as_str()));
+        match (find(&["customer", "contact"]), find(&["date", "ordered_at"]), find(&["amount", "total"])) {
+            (Some(customer), Some(date), Some(amount)) => {
+                Columns { customer, company: find(&["company"]), date, amount, status: find(&["status"]) }
+            }
+            _ => Columns { customer: 0, company: None, date: 1, amount: 2, status: None },
+        }
+    }
+}
+
+/// Orders in these states bought nothing.
+const NOT_SALES: [&str; 2] = ["cancelled", "returned"];
+
+/// An amount as written in a CSV: Persian or Latin digits, grouped or not, with its currency
+/// after it as an export writes money (`132458000 IRR`).
+fn parse_amount(text: &str) -> Option<f64> {
+    let plain = peyvand_records::normalize::to_latin_digits(text.trim()).replace([',', '٬'], "");
+    let number = plain.trim_end_matches(|c: char| c.is_alphabetic() || c.is_whitespace());
+    number.trim().parse().ok()
+}
+
+/// A customer as a cell names them: a relation exported as `title [id]` by its id (two
+/// customers may share a name), anything else as written.
+fn customer_key(cell: &str) -> String {
+    let (title, id) = peyvand_transfer::export::parse_relation_cell(cell);
+    id.unwrap_or(title).to_string()
+}
+
+/// A date, or the date of an instant (`2026-03-20T10:15:00Z`, its day in UTC).
+fn cell_day(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    day_number(text.split_once('T').map_or(text, |(date, _)| date))
+}
+
+/// Reads (customer, date, amount) rows, naming the row of any that cannot be read; orders
+/// cancelled or returned, and rows without a customer, are left out.
 fn read_transactions(path: &Path) -> anyhow::Result<Vec<Transaction>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
+    let columns = Columns::of(reader.headers().with_context(|| format!("cannot read {}", path.display()))?);
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
         let record = record.with_context(|| format!("row {row}: not CSV"))?;
-        if record.len() < 3 {
+        let cell = |at: usize| record.get(at).unwrap_or("").trim();
+        if record.len() <= columns.customer.max(columns.date).max(columns.amount) {
             bail!("row {row}: expected customer, date, amount");
         }
-        let amount: f64 = peyvand_records::normalize::to_latin_digits(record[2].trim())
-            .replace([',', '٬'], "")
-            .parse()
-            .with_context(|| format!("row {row}: the amount {:?} is not a number", &record[2]))?;
+        if columns.status.is_some_and(|at| NOT_SALES.contains(&cell(at))) {
+            continue;
+        }
+        let customer = match (cell(columns.customer), columns.company) {
+            ("", Some(company)) => cell(company),
+            (customer, _) => customer,
+        };
+        if customer.is_empty() {
+            continue;
+        }
+        let amount = parse_amount(cell(columns.amount))
+            .with_context(|| format!("row {row}: the amount {:?} is not a number", cell(columns.amount)))?;
         out.push(Transaction {
-            customer: record[0].trim().to_string(),
-            day: day_number(&record[1]).with_context(|| format!("row {row}"))?,
+            customer: customer_key(customer),
+            day: cell_day(cell(columns.date)).with_context(|| format!("row {row}"))?,
             amount,
         });
     }
@@ -124,8 +186,10 @@ pub fn run(command: AnalyticsCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Revenue per period, empty periods included, with each period's first day.
-fn revenue_series(transactions: &[Transaction], monthly: bool) -> Vec<(String, f64)> {
+/// Revenue per period, empty periods included, with each period's first day; and whether the
+/// last period is complete: it is when `through` (the last day the data cover) is its last day
+/// or later.
+fn revenue_series(transactions: &[Transaction], monthly: bool, through: i64) -> (Vec<(String, f64)>, bool) {
     let date = |day: i64| time::Date::from_julian_day(day as i32).unwrap_or(time::Date::MIN);
     let key = |day: i64| -> i64 {
         let d = date(day);
@@ -137,7 +201,8 @@ fn revenue_series(transactions: &[Transaction], monthly: bool) -> Vec<(String, f
     for t in transactions {
         totals[(key(t.day) - first) as usize] += t.amount;
     }
-    totals
+    let complete = key(through + 1) > last;
+    let series = totals
         .into_iter()
         .enumerate()
         .map(|(i, total)| {
@@ -149,7 +214,8 @@ fn revenue_series(transactions: &[Transaction], monthly: bool) -> Vec<(String, f
             };
             (label, total)
         })
-        .collect()
+        .collect();
+    (series, complete)
 }
 
 fn forecast_command(args: ForecastArgs) -> anyhow::Result<()> {
@@ -160,7 +226,14 @@ fn forecast_command(args: ForecastArgs) -> anyhow::Result<()> {
     };
     let season = args.season.unwrap_or(if monthly { 12 } else { 52 });
     let transactions = read_transactions(&args.transactions)?;
-    let series = revenue_series(&transactions, monthly);
+    let last_day = transactions.iter().map(|t| t.day).max().unwrap_or(0);
+    let through = match &args.through {
+        Some(date) => day_number(date)?,
+        None => last_day,
+    };
+    let (mut series, complete) = revenue_series(&transactions, monthly, through);
+    // A period that has only begun is not a collapse: it is left out, and the output says so.
+    let incomplete = if complete { None } else { series.pop().map(|(label, _)| label) };
     let y: Vec<f64> = series.iter().map(|s| s.1).collect();
     let model =
         forecast::fit_best(&y, season).with_context(|| format!("{} periods are too few to fit a model", y.len()))?;
@@ -170,6 +243,7 @@ fn forecast_command(args: ForecastArgs) -> anyhow::Result<()> {
         "periods": y.len(),
         "first_period": series.first().map(|s| s.0.clone()),
         "last_period": series.last().map(|s| s.0.clone()),
+        "incomplete_period_left_out": incomplete,
         "model": model,
         "forecast": points,
         "seasonal_naive": forecast::seasonal_naive(&y, season, args.horizon),

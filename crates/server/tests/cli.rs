@@ -324,3 +324,55 @@ fn analytics_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("row 2"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 24, items 13 and 14: the analytics commands read Peyvand's own order export as it is
+/// (money cells like `132458000 IRR`, relations as `title [id]`, instants), leave out orders
+/// cancelled or returned, leave out a last period that has only begun, and forecast revenue
+/// without going below zero.
+#[test]
+fn analytics_read_the_crms_own_order_export() {
+    let dir = std::env::temp_dir().join(format!("peyvand-order-analytics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}", dir.join("crm.db").display());
+    let out = peyvand()
+        .args(["generate", "--companies", "20", "--contacts", "200", "--products", "20", "--orders", "3000"])
+        .args(["--database-url", &url])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let orders = dir.join("orders.csv");
+    let out =
+        peyvand().args(["export", "order", "--database-url", &url, "--output"]).arg(&orders).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&orders).expect("csv");
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains(" IRR")), "money as exported: {text:.300}");
+
+    let run = |args: &[&str]| {
+        let out = peyvand().args(["analytics"]).args(args).arg("--transactions").arg(&orders).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let rfm = run(&["rfm"]);
+    let customers = rfm["customers"].as_u64().expect("customers");
+    assert!((50..=200).contains(&customers), "customers who bought: {rfm}");
+    let today = time::OffsetDateTime::now_utc().date();
+    let calibration_end = (today - time::Duration::days(120)).to_string();
+    let clv = run(&["clv", "--calibration-end", &calibration_end, "--horizon", "12"]);
+    assert!(clv["bgnbd"]["log_likelihood"].as_f64().is_some_and(f64::is_finite), "{clv}");
+    let forecast = run(&["forecast", "--period", "week", "--horizon", "8"]);
+    let points = forecast["forecast"].as_array().expect("points");
+    assert_eq!(points.len(), 8);
+    assert!(points.iter().all(|p| p["low"].as_f64().is_some_and(|low| low >= 0.0)), "{forecast}");
+    // The data end on the last order's day, so its week may have only begun: then it is left out.
+    let through = forecast["last_period"].as_str().expect("last period").to_string();
+    let left_out = forecast["incomplete_period_left_out"].as_str().map(str::to_string);
+    // With the data declared complete through a day after the last week, nothing is left out.
+    let later = (today + time::Duration::days(14)).to_string();
+    let whole = run(&["forecast", "--period", "week", "--horizon", "8", "--through", &later]);
+    assert_eq!(whole["incomplete_period_left_out"], serde_json::Value::Null);
+    match left_out {
+        Some(week) => assert_eq!(whole["last_period"].as_str(), Some(week.as_str()), "{forecast} {whole}"),
+        None => assert_eq!(whole["last_period"].as_str(), Some(through.as_str())),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

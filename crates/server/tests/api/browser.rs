@@ -171,27 +171,50 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.goto(&app.url("/records/contact")).await;
     assert_fits_the_screen(&browser, "contacts, English").await;
     browser.screenshot("contacts-en-phone").await;
+    browser.goto(&app.url("/settings/tokens")).await;
+    assert_fits_the_screen(&browser, "API tokens, English").await;
+    browser.goto(&app.url("/records/contact")).await;
     browser.click("form[action='/settings/language'] button").await;
     browser.wait_for_text("h1", "مخاطبان").await;
     assert_fits_the_screen(&browser, "contacts, Persian").await;
     browser.screenshot("contacts-fa-phone").await;
+    browser.goto(&app.url("/records/contact/new")).await;
+    assert_fits_the_screen(&browser, "a new contact, Persian").await;
+    assert_calendar_button_visible(&browser, "a new contact, Persian").await;
+    browser.goto(&app.url("/settings/tokens")).await;
+    assert_fits_the_screen(&browser, "API tokens, Persian").await;
 
     browser.quit().await;
     app.stop().await;
 }
 
-/// Fails with what sticks out if the page is wider than the window or a top-bar link lies outside it.
+/// Fails with what sticks out if the page is wider than the window or a top-bar link lies
+/// outside it, with every folded panel opened (filters, columns, the user menu: whatever the
+/// fonts installed, as text boxes once took their width from the font).
 async fn assert_fits_the_screen(browser: &Browser, page: &str) {
     let problems = browser
         .script(
-            "const width = document.documentElement.clientWidth; const out = [];
+            "for (const d of document.querySelectorAll('details')) d.open = true;
+             const width = document.documentElement.clientWidth; const out = [];
              if (document.documentElement.scrollWidth > width) out.push(`page ${document.documentElement.scrollWidth}px wide`);
-             for (const a of document.querySelectorAll('.top nav a')) {
+             for (const a of document.querySelectorAll('.top nav a, .user-menu .menu, .user-menu .menu a, form.filter button')) {
                const r = a.getBoundingClientRect();
-               if (r.left < 0 || r.right > width) out.push(`${a.textContent} at ${Math.round(r.left)}..${Math.round(r.right)}px`);
+               if (r.width > 0 && (r.left < 0 || r.right > width)) out.push(`${a.className || a.textContent} at ${Math.round(r.left)}..${Math.round(r.right)}px`);
              }
+             for (const d of document.querySelectorAll('details')) d.open = false;
              return out;",
         )
         .await;
     assert_eq!(problems, json!([]), "{page} on a 375 px wide screen");
+}
+
+/// Fails if a calendar button's icon has its button's own colour (it was white on white).
+async fn assert_calendar_button_visible(browser: &Browser, page: &str) {
+    let same = browser
+        .script(
+            "const b = document.querySelector('button.calendar-open'); const s = getComputedStyle(b);
+             return s.color === s.backgroundColor;",
+        )
+        .await;
+    assert_eq!(same, json!(false), "the calendar button's icon is visible on {page}");
 }

@@ -2,6 +2,7 @@
 //! Chromium and speaks the W3C WebDriver protocol over HTTP with reqwest.
 
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -34,7 +35,10 @@ impl Browser {
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        // In a process group of its own, with the browsers it starts, so that all of them are
+        // stopped together when the test ends, whatever its outcome (see `Drop`).
         let driver = Command::new(driver_path)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -204,9 +208,23 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), bytes).expect("write screenshot");
     }
 
-    pub async fn quit(mut self) {
+    /// Ends the session; the processes stop when the browser is dropped.
+    pub async fn quit(self) {
         let _ = self.http.delete(&self.session).send().await;
-        let _ = self.driver.kill();
+    }
+}
+
+impl Drop for Browser {
+    /// Stops chromedriver and every Chromium process it started (its process group), also when
+    /// a test failed half-way: a panicking test never reaches `quit`, and left them running.
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        for signal in ["-TERM", "-KILL"] {
+            let _ = Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
+            if signal == "-TERM" {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }

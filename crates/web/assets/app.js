@@ -50,11 +50,21 @@
       head.className = "calendar-head";
       var prev = document.createElement("button"); prev.type = "button"; prev.textContent = "‹"; prev.className = "calendar-prev";
       var next = document.createElement("button"); next.type = "button"; next.textContent = "›"; next.className = "calendar-next";
-      var title = document.createElement("span");
-      title.textContent = months[shown.m - 1] + " " + (jalali ? toPersian(shown.y) : shown.y);
+      // The month and the year are chosen from lists too: a birth year is decades away.
+      var month = document.createElement("select");
+      month.className = "calendar-month"; month.setAttribute("aria-label", labels.dataset.month);
+      months.forEach(function (name, i) { month.add(new Option(name, i + 1, false, i + 1 === shown.m)); });
+      var year = document.createElement("select");
+      year.className = "calendar-year"; year.setAttribute("aria-label", labels.dataset.year);
+      var thisYear = jalali ? jalaliOf(today).y : today.getUTCFullYear();
+      for (var y = Math.max(thisYear, shown.y) + 10; y >= Math.min(thisYear, shown.y) - 110; y--) {
+        year.add(new Option(jalali ? toPersian(y) : String(y), y, false, y === shown.y));
+      }
+      month.onchange = function () { shown.m = parseInt(month.value, 10); render(); };
+      year.onchange = function () { shown.y = parseInt(year.value, 10); render(); };
       prev.onclick = function () { shown.m -= 1; if (shown.m < 1) { shown.m = 12; shown.y -= 1; } render(); };
       next.onclick = function () { shown.m += 1; if (shown.m > 12) { shown.m = 1; shown.y += 1; } render(); };
-      head.append(prev, title, next);
+      head.append(prev, month, year, next);
       box.append(head);
       var grid = document.createElement("div");
       grid.className = "calendar-grid";

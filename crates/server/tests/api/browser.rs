@@ -71,6 +71,34 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.screenshot("contact-fa").await;
     let record_url = browser.url().await;
 
+    // A call logged from the customer's page in Persian: its time in the Jalali picker and a
+    // time of day, now by default; once saved, back to the customer, whose timeline shows it.
+    browser.click("#timeline a.button").await;
+    browser.wait_for_text("h1", "فعالیت جدید").await;
+    let iran = time::UtcOffset::from_hms(3, 30, 0).expect("offset");
+    let now = time::OffsetDateTime::now_utc().to_offset(iran);
+    let day = browser.value("#f-occurred_at").await;
+    assert_eq!(peyvand_web::i18n::parse_form_date(&day), Some(now.date()), "today, in Jalali: {day}");
+    assert!(day.starts_with('۱'), "Persian digits: {day}");
+    let clock = peyvand_records::normalize::to_latin_digits(&browser.value("#f-occurred_at-time").await);
+    let minutes =
+        |text: &str| text.split_once(':').and_then(|(h, m)| Some(h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?));
+    let now_minutes = i64::from(now.hour()) * 60 + i64::from(now.minute());
+    assert!(minutes(&clock).is_some_and(|m| (now_minutes - m).rem_euclid(1440) <= 2), "now: {clock}");
+    browser.screenshot("log-a-call-fa").await;
+    browser.type_into("#f-subject", "تماس پیگیری").await;
+    browser.click(".record-form button[type=submit]").await;
+    browser.wait_for_text("#timeline", "تماس پیگیری").await;
+    assert_eq!(browser.url().await, record_url, "back to the customer");
+
+    // A birth year decades back is two choices in the calendar, not hundreds of clicks.
+    browser.goto(&app.url("/records/contact/new")).await;
+    browser.click("button.calendar-open[data-for='f-contract_date']").await;
+    browser.select(".calendar select.calendar-year", "1370").await;
+    browser.select(".calendar select.calendar-month", "6").await;
+    browser.click(".calendar .calendar-grid .calendar-day").await;
+    assert_eq!(browser.value("#f-contract_date").await, "۱۳۷۰/۰۶/۰۱");
+
     // A form with a missing required field says so beside the field.
     browser.goto(&app.url("/records/contact/new")).await;
     browser.type_into("#f-first_name", "بی‌نام").await;

@@ -43,6 +43,8 @@ pub struct FormField {
     pub widget: &'static str,
     pub value: String,
     pub currency: String,
+    /// A date and time's time of day (`14:30`, in the page's digits); its date is `value`.
+    pub time: String,
     pub choices: Vec<Choice>,
     pub required: bool,
     pub help: String,
@@ -62,6 +64,8 @@ struct FormPage {
     heading: String,
     action: String,
     cancel_href: String,
+    /// Where to go after saving a new record, when not to the record itself.
+    back: String,
     version: String,
     form_error: Option<String>,
     fields: Vec<FormField>,
@@ -76,6 +80,9 @@ pub struct CalendarLabels {
     pub open: String,
     pub months: String,
     pub weekdays: String,
+    pub time: String,
+    pub year: String,
+    pub month: String,
 }
 
 fn calendar_labels(lang: &str) -> CalendarLabels {
@@ -83,6 +90,9 @@ fn calendar_labels(lang: &str) -> CalendarLabels {
         open: t(lang, "calendar-open"),
         months: t(lang, "calendar-months"),
         weekdays: t(lang, "calendar-weekdays"),
+        time: t(lang, "calendar-time"),
+        year: t(lang, "calendar-year"),
+        month: t(lang, "calendar-month"),
     }
 }
 
@@ -106,6 +116,15 @@ fn widget(field: &FieldDef) -> &'static str {
     }
 }
 
+/// The time of day a form shows for a stored date and time, in the page's digits.
+fn form_time(lang: &str, value: &Json, offset: time::UtcOffset) -> String {
+    let Some(local) = value.as_str().and_then(parse_datetime).map(|t| t.to_offset(offset)) else {
+        return String::new();
+    };
+    let text = format!("{:02}:{:02}", local.hour(), local.minute());
+    if lang == "fa" { peyvand_records::normalize::to_persian_digits(&text) } else { text }
+}
+
 /// The text a form shows for a stored value.
 fn form_text(lang: &str, field: &FieldDef, value: &Json, offset: time::UtcOffset) -> String {
     let plain = |v: &Json| match v {
@@ -116,17 +135,10 @@ fn form_text(lang: &str, field: &FieldDef, value: &Json, offset: time::UtcOffset
     match (field.field_type, value) {
         (_, Json::Null) => String::new(),
         (FieldType::Date, Json::String(s)) => parse_date(s).map(|d| format_date(lang, d)).unwrap_or_default(),
-        (FieldType::Datetime, Json::String(s)) => parse_datetime(s)
-            .map(|t| {
-                let local = t.to_offset(offset);
-                format!(
-                    "{}T{:02}:{:02}",
-                    peyvand_records::value::format_date(local.date()),
-                    local.hour(),
-                    local.minute()
-                )
-            })
-            .unwrap_or_default(),
+        // The date part, in the page's calendar (the time of day is `form_time`).
+        (FieldType::Datetime, Json::String(s)) => {
+            parse_datetime(s).map(|t| format_date(lang, t.to_offset(offset).date())).unwrap_or_default()
+        }
         (FieldType::Currency, v) => v.get("amount").map(plain).unwrap_or_default(),
         (FieldType::Phone, Json::Array(items)) => {
             items.iter().filter_map(Json::as_str).map(|p| format_phone("en", p)).collect::<Vec<_>>().join("\n")
@@ -205,6 +217,10 @@ async fn form_field(
         label: f.label(lang).to_string(),
         widget: widget(f),
         value,
+        time: match submitted {
+            Some(s) => s.get(&format!("{}__time", f.api_name)).cloned().unwrap_or_default(),
+            None => form_time(lang, &current, offset),
+        },
         currency: submitted
             .and_then(|s| s.get(&format!("{}__cur", f.api_name)).cloned())
             .or_else(|| current.get("currency").and_then(Json::as_str).map(str::to_string))
@@ -285,7 +301,17 @@ fn field_json(f: &FieldDef, submitted: &Submitted, offset: time::UtcOffset) -> J
             Some(d) => json!(peyvand_records::value::format_date(d)),
             None => json!(text),
         },
-        "datetime" if !text.is_empty() => json!(local_to_rfc3339(text, offset).unwrap_or_else(|| text.to_string())),
+        "datetime" if !text.is_empty() => {
+            // The date and, in a box of its own, the time of day (midnight when left empty); a
+            // whole `2024-03-20T10:30` in the date's box is read too.
+            let time = submitted.get(&format!("{}__time", f.api_name)).map(|t| t.trim()).unwrap_or("");
+            let whole = if text.contains(['T', ' ']) || time.is_empty() && text.contains(':') {
+                text.to_string()
+            } else {
+                format!("{text}T{}", if time.is_empty() { "00:00" } else { time })
+            };
+            json!(local_to_rfc3339(&whole, offset).unwrap_or(whole))
+        }
         "money" if !text.is_empty() => {
             let currency = submitted.get(&format!("{}__cur", f.api_name)).map(|c| c.trim().to_uppercase());
             json!({ "amount": text, "currency": currency.filter(|c| !c.is_empty()) })
@@ -324,6 +350,7 @@ async fn form_page(
     submitted: Option<&Submitted>,
     errors: &[FieldError],
     conflict: Option<&str>,
+    back: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let lang = current_lang();
@@ -338,7 +365,7 @@ async fn form_page(
         None => (
             t_args(lang, "list-new", &[("object", object.label(lang).to_string())]),
             format!("/records/{}/new", object.api_name),
-            format!("/records/{}", object.api_name),
+            back.map_or_else(|| format!("/records/{}", object.api_name), str::to_string),
         ),
     };
     let form_error = match conflict {
@@ -352,6 +379,7 @@ async fn form_page(
         heading,
         action,
         cancel_href: cancel,
+        back: back.unwrap_or_default().to_string(),
         version: record.map(|r| r.version.to_string()).unwrap_or_default(),
         form_error,
         fields,
@@ -381,9 +409,14 @@ pub async fn new_form(
         for f in obj.visible_fields() {
             if let Some(v) = prefill.get(&f.api_name) {
                 defaults.insert(f.api_name.clone(), Json::String(v.clone()));
+            } else if f.field_type == FieldType::Datetime && f.required && !defaults.contains_key(&f.api_name) {
+                // When something happened is most often now (a call just made).
+                let now = time::OffsetDateTime::now_utc().replace_second(0).unwrap_or(time::OffsetDateTime::now_utc());
+                defaults.insert(f.api_name.clone(), json!(peyvand_records::value::format_datetime(now)));
             }
         }
-        form_page(&state, &session, &obj, None, &defaults, None, &[], None, StatusCode::OK).await
+        let back = prefill.get("back").map(|b| super::session::safe_next(b).to_string()).filter(|b| b != "/");
+        form_page(&state, &session, &obj, None, &defaults, None, &[], None, back.as_deref(), StatusCode::OK).await
     }
     .await;
     result.unwrap_or_else(fail)
@@ -401,8 +434,17 @@ pub async fn create(
         let obj = state.db.object(&object).await?;
         let submitted = collect(&pairs);
         let input = to_json(&obj, &submitted, state.config.display_offset);
+        // Where the form was opened from (a customer's page, to log a call): back there after.
+        let back = pairs
+            .iter()
+            .find(|(k, _)| k == "back")
+            .map(|(_, b)| super::session::safe_next(b).to_string())
+            .filter(|b| b != "/");
         match state.db.create_record(Some(&session.user.id), &object, &input, None).await {
-            Ok((record, _)) => Ok(Redirect::to(&format!("/records/{object}/{}", record.id)).into_response()),
+            Ok((record, _)) => {
+                let to = back.unwrap_or_else(|| format!("/records/{object}/{}", record.id));
+                Ok(Redirect::to(&to).into_response())
+            }
             Err(e) => {
                 let (errors, conflict) = split_errors(e)?;
                 let empty = Map::new();
@@ -415,6 +457,7 @@ pub async fn create(
                     Some(&submitted),
                     &errors,
                     conflict,
+                    back.as_deref(),
                     StatusCode::UNPROCESSABLE_ENTITY,
                 )
                 .await
@@ -436,7 +479,7 @@ pub async fn edit_form(
         }
         let obj = state.db.object(&object).await?;
         let record = state.db.get_record(&object, &id, false).await?;
-        form_page(&state, &session, &obj, Some(&record), &record.fields, None, &[], None, StatusCode::OK).await
+        form_page(&state, &session, &obj, Some(&record), &record.fields, None, &[], None, None, StatusCode::OK).await
     }
     .await;
     result.unwrap_or_else(fail)
@@ -474,6 +517,7 @@ pub async fn update(
                     Some(&submitted),
                     &errors,
                     conflict,
+                    None,
                     status,
                 )
                 .await

@@ -241,7 +241,9 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                     text: r.title.clone(),
                     href: format!("/records/{}/{}", other.api_name, r.id),
                 }));
-                timeline_new = Some(format!("/records/{}/new?{}={id}", other.api_name, f.api_name));
+                // Logged from here, the activity comes back here once saved.
+                let back = super::session::encode(&format!("/records/{object}/{id}"));
+                timeline_new = Some(format!("/records/{}/new?{}={id}&back={back}", other.api_name, f.api_name));
                 continue;
             }
             if page.records.is_empty() {

@@ -93,7 +93,7 @@ pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> R
 /// `//host`, another host) and reads `\` as `/`. So only visible ASCII (a path this server
 /// sends is percent-encoded; anything else could not be a `Location` either), no `\`, no `//`
 /// at the start; anything else goes to the start page.
-fn safe_next(next: &str) -> &str {
+pub(crate) fn safe_next(next: &str) -> &str {
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && !next.contains('\\')

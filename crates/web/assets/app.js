@@ -101,6 +101,15 @@
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeCalendar(); });
 })();
 
+// The filter builder: the value box offers the names of the chosen field's values (choices,
+// users, related records), whose list the server rendered as dl-FIELD.
+document.addEventListener("change", function (e) {
+  if (!e.target.matches(".builder select[name=cf]")) return;
+  var value = e.target.closest(".condition").querySelector("input[name=cv]");
+  if (document.getElementById("dl-" + e.target.value)) value.setAttribute("list", "dl-" + e.target.value);
+  else value.removeAttribute("list");
+});
+
 // Lists: a checkbox that selects every row.
 document.addEventListener("change", function (e) {
   if (!e.target.matches("[data-select-all]")) return;

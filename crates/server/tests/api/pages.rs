@@ -12,7 +12,8 @@ backend_tests!(
     fields_edit_in_place,
     display_preferences,
     the_timeline_shows_interactions_newest_first,
-    the_demo_is_a_lived_in_crm
+    the_demo_is_a_lived_in_crm,
+    filters_take_names_and_show_that_they_are_on
 );
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
@@ -333,4 +334,47 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
         )
         .await;
     assert!(bought["total"].as_i64().expect("total") >= 1);
+}
+
+/// Issue 24, item 17: the builder takes and shows names (a related record's title, a choice's
+/// label in either language, a user's name) instead of ids, an applied filter shows that it is
+/// on (and "All records" is no longer the current view), and the raw JSON box is for admins.
+async fn filters_take_names_and_show_that_they_are_on(app: &TestApp) {
+    let foolad = app.create("company", json!({"name": "فولاد پارس"})).await["id"].as_str().expect("id").to_string();
+    app.create("company", json!({"name": "Zagros"})).await;
+    let me: serde_json::Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let admin_id = me["id"].as_str().expect("admin id");
+    app.create("contact", json!({"first_name": "Kaveh", "last_name": "Alavi", "company": foolad, "lifecycle_stage": "customer", "owner": admin_id})).await;
+    app.create("contact", json!({"first_name": "Sara", "last_name": "Bahrami", "lifecycle_stage": "lead"})).await;
+    let page = crate::helpers::signed_in(app).await;
+    let html = |query: Vec<(&'static str, &'static str)>| {
+        let request = page.get(app.url("/records/contact")).query(&query);
+        async move { request.send().await.expect("send").text().await.expect("html") }
+    };
+    let all = html(vec![]).await;
+    assert!(all.contains("aria-current=\"page\">All records"), "no filter: all records");
+    assert!(!all.contains("id=\"filter-count\""));
+    assert!(
+        all.contains("<datalist id=\"dl-company\">") && all.contains("<option value=\"فولاد پارس\">"),
+        "names offered"
+    );
+    assert!(all.contains("name=\"filter\" rows="), "admins may edit the filter as JSON");
+    for (field, name, shown) in [
+        ("company", "فولاد پارس", "فولاد پارس"),
+        ("lifecycle_stage", "Customer", "Customer"),
+        ("lifecycle_stage", "مشتری", "Customer"),
+        ("owner", "Admin", "Admin"),
+    ] {
+        let filtered = html(vec![("cf", field), ("co", "eq"), ("cv", name)]).await;
+        assert!(filtered.contains("Kaveh Alavi") && !filtered.contains("Sara Bahrami"), "{field} = {name}");
+        assert!(filtered.contains("id=\"filter-count\">1<"), "{field}: the filter shows it is on");
+        assert!(!filtered.contains("aria-current=\"page\">All records"), "{field}: not all records");
+        assert!(filtered.contains(&format!("name=\"cv\" value=\"{shown}\"")), "{field}: shown by name");
+        assert!(!filtered.contains(&format!("value=\"{foolad}\"")), "no id in the value box");
+    }
+    app.user_with_role("agent@test.peyvand.ir", "agent").await;
+    let agent = crate::helpers::browser();
+    crate::helpers::sign_in_as(app, &agent, "agent@test.peyvand.ir").await;
+    let theirs = agent.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("html");
+    assert!(theirs.contains("name=\"cf\"") && !theirs.contains("name=\"filter\" rows="), "no JSON box for agents");
 }

@@ -14,12 +14,14 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
 use peyvand_records::filter::{parse_filter, parse_sort, resolve};
+use peyvand_records::normalize::normalize;
 use peyvand_records::view::{NewView, ViewDef, ViewKind};
 use peyvand_records::{FieldDef, FieldType, ObjectDef, Storage};
 use peyvand_store::records::ListQuery;
 use peyvand_transfer::csv_cell;
 use peyvand_transfer::export::plain;
 use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
 
 /// Columns shown by default besides the title.
 const DEFAULT_COLUMNS: usize = 5;
@@ -66,6 +68,122 @@ impl ListState {
             parts.push(format!("q={}", encode(&self.q)));
         }
         parts.join("&")
+    }
+}
+
+/// Whether a field's values are ids or codes that people know by a name: a choice's label,
+/// a user's name, a related record's title.
+fn named_values(def: &FieldDef) -> bool {
+    matches!(def.field_type, FieldType::Select | FieldType::MultiSelect | FieldType::User | FieldType::Relation)
+}
+
+/// The value a builder's value box stands for, where people type (or pick) names: each of the
+/// comma-separated parts that is a choice's label (in either language), a user's name or
+/// e-mail, or a related record's title, as its value or id. Anything else stays as typed.
+async fn values_from_names(state: &AppState, object: &ObjectDef, field: &str, text: &str) -> Result<String, ApiError> {
+    let Some(def) = object.field(field).filter(|d| named_values(d)) else { return Ok(text.to_string()) };
+    let mut out = Vec::new();
+    for part in text.split([',', '،']).map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(value_from_name(state, def, part).await?);
+    }
+    Ok(out.join(", "))
+}
+
+async fn value_from_name(state: &AppState, def: &FieldDef, name: &str) -> Result<String, ApiError> {
+    let same = |a: &str| !a.is_empty() && normalize(a) == normalize(name);
+    Ok(match def.field_type {
+        FieldType::Select | FieldType::MultiSelect => def
+            .options
+            .options
+            .iter()
+            .find(|o| o.value == name || same(&o.label_fa) || same(&o.label_en))
+            .map_or_else(|| name.to_string(), |o| o.value.clone()),
+        FieldType::User => state
+            .db
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.id == name || same(&u.name) || same(&u.email))
+            .map_or_else(|| name.to_string(), |u| u.id),
+        FieldType::Relation if !peyvand_transfer::export::is_record_id(name) => {
+            let target = def.options.target.as_deref().unwrap_or_default();
+            let target_def = state.db.object(target).await?;
+            let title = target_def.title_field.split(' ').next().unwrap_or("name");
+            let filter = parse_filter(&target_def, &json!({ "field": title, "op": "eq", "value": name }))
+                .or_else(|_| parse_filter(&target_def, &json!({ "field": title, "op": "contains", "value": name })))?;
+            let query = ListQuery { filter: Some(filter), limit: Some(1), ..ListQuery::default() };
+            let page = state.db.list_records(target, &query).await?;
+            page.records.into_iter().next().map_or_else(|| name.to_string(), |r| r.id)
+        }
+        _ => name.to_string(),
+    })
+}
+
+/// For each field whose values people know by name: its values and their names (a select's
+/// options; active users; for a relation, the records the filter names and the first few by
+/// title), to show conditions by name and to offer names as the value is typed.
+async fn value_names(
+    state: &AppState,
+    object: &ObjectDef,
+    lang: &str,
+    filter: Option<&Json>,
+) -> Result<BTreeMap<String, Vec<(String, String)>>, ApiError> {
+    let mut named: Vec<String> = Vec::new();
+    if let Some(f) = filter {
+        collect_values(f, &mut named);
+    }
+    let mut out = BTreeMap::new();
+    let mut users = None;
+    for def in object.visible_fields().filter(|d| named_values(d)) {
+        let names: Vec<(String, String)> = match def.field_type {
+            FieldType::Select | FieldType::MultiSelect => def
+                .options
+                .options
+                .iter()
+                .map(|o| (o.value.clone(), def.option_label(&o.value, lang).to_string()))
+                .collect(),
+            FieldType::User => {
+                if users.is_none() {
+                    users = Some(state.db.list_users().await?);
+                }
+                users.iter().flatten().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())).collect()
+            }
+            _ => {
+                let target = def.options.target.as_deref().unwrap_or_default();
+                let Ok(target_def) = state.db.object(target).await else { continue };
+                let sort = target_def.title_field.split(' ').next_back().unwrap_or("created_at");
+                let query = ListQuery { sort: parse_sort(&target_def, sort)?, limit: Some(50), ..ListQuery::default() };
+                let mut names: Vec<(String, String)> =
+                    state.db.list_records(target, &query).await?.records.into_iter().map(|r| (r.id, r.title)).collect();
+                let ids: Vec<String> =
+                    named.iter().filter(|v| peyvand_transfer::export::is_record_id(v)).cloned().collect();
+                if !ids.is_empty() {
+                    names.extend(state.db.titles(target, &ids).await?);
+                }
+                names
+            }
+        };
+        out.insert(def.api_name.clone(), names);
+    }
+    Ok(out)
+}
+
+/// Every string value a filter names.
+fn collect_values(filter: &Json, out: &mut Vec<String>) {
+    match filter {
+        Json::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("value", Json::String(s)) => out.push(s.clone()),
+                    ("value", Json::Array(items)) => {
+                        out.extend(items.iter().filter_map(Json::as_str).map(str::to_string))
+                    }
+                    (_, nested) => collect_values(nested, out),
+                }
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|i| collect_values(i, out)),
+        _ => {}
     }
 }
 
@@ -134,14 +252,12 @@ async fn read_state(
     if !fields.is_empty() {
         let ops = all(pairs, "co");
         let values = all(pairs, "cv");
-        let conditions: Vec<Json> = fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !f.is_empty())
-            .filter_map(|(i, f)| {
-                builder_condition(object, f, ops.get(i).copied().unwrap_or("eq"), values.get(i).copied().unwrap_or(""))
-            })
-            .collect();
+        let mut conditions: Vec<Json> = Vec::new();
+        for (i, field) in fields.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
+            let op = ops.get(i).copied().unwrap_or("eq");
+            let value = values_from_names(state, object, field, values.get(i).copied().unwrap_or("")).await?;
+            conditions.extend(builder_condition(object, field, op, &value));
+        }
         let group = if get(pairs, "match") == Some("any") { "or" } else { "and" };
         s.filter = if conditions.is_empty() { None } else { Some(json!({ group: conditions })) };
     }
@@ -215,7 +331,16 @@ pub struct Choice {
 pub struct ConditionRow {
     pub fields: Vec<Choice>,
     pub ops: Vec<Choice>,
+    /// The value as people know it (names, not ids).
     pub value: String,
+    /// The list of names offered as the value is typed (`dl-FIELD`), for fields known by name.
+    pub list: Option<String>,
+}
+
+/// The names offered for one field's values as they are typed.
+pub struct NameList {
+    pub id: String,
+    pub names: Vec<String>,
 }
 
 pub struct HeaderCell {
@@ -330,6 +455,11 @@ struct ListPage {
     filter_error: Option<String>,
     match_any: bool,
     conditions: Vec<ConditionRow>,
+    /// How many conditions the list is filtered by (shown on the filter panel), 0 for none.
+    filter_count: usize,
+    name_lists: Vec<NameList>,
+    /// Whether the filter may be edited as JSON (admins).
+    can_edit_json: bool,
     headers: Vec<HeaderCell>,
     column_choices: Vec<ColumnChoice>,
     views: Vec<ViewLink>,
@@ -353,7 +483,12 @@ struct ListPage {
 }
 
 /// Builder rows for a flat filter (one AND or OR group of conditions), plus one empty row.
-fn condition_rows(lang: &str, object: &ObjectDef, filter: Option<&Json>) -> (Vec<ConditionRow>, bool, bool) {
+fn condition_rows(
+    lang: &str,
+    object: &ObjectDef,
+    filter: Option<&Json>,
+    names: &BTreeMap<String, Vec<(String, String)>>,
+) -> (Vec<ConditionRow>, bool, bool) {
     let mut flat = true;
     let mut any = false;
     let mut conds: Vec<(String, String, String)> = Vec::new();
@@ -402,9 +537,19 @@ fn condition_rows(lang: &str, object: &ObjectDef, filter: Option<&Json>) -> (Vec
     field_names.extend(object.visible_fields().map(|f| (f.api_name.clone(), f.label(lang).to_string())));
     field_names.push(("created_at".into(), t(lang, "attr-created_at")));
     field_names.push(("updated_at".into(), t(lang, "attr-updated_at")));
+    let name_of = |field: &str, value: &str| -> String {
+        let Some(known) = names.get(field) else { return value.to_string() };
+        value
+            .split(", ")
+            .map(|v| known.iter().find(|(id, _)| id == v).map_or(v, |(_, name)| name.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let rows = conds
         .into_iter()
         .map(|(field, op, value)| ConditionRow {
+            list: names.contains_key(&field).then(|| format!("dl-{field}")),
+            value: name_of(&field, &value),
             fields: field_names
                 .iter()
                 .map(|(n, l)| Choice { value: n.clone(), label: l.clone(), selected: *n == field })
@@ -413,7 +558,6 @@ fn condition_rows(lang: &str, object: &ObjectDef, filter: Option<&Json>) -> (Vec
                 .iter()
                 .map(|o| Choice { value: o.to_string(), label: t(lang, &format!("op-{o}")), selected: *o == op })
                 .collect(),
-            value,
         })
         .collect();
     (rows, any, flat)
@@ -499,7 +643,20 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
             checked: false,
         }),
     );
-    let (conditions, match_any, flat) = condition_rows(lang, &obj, s.filter.as_ref());
+    let names = value_names(state, &obj, lang, s.filter.as_ref()).await?;
+    let (conditions, match_any, flat) = condition_rows(lang, &obj, s.filter.as_ref(), &names);
+    let filter_count = match (&s.filter, flat) {
+        (None, _) => 0,
+        (Some(_), true) => conditions.len() - 1,
+        (Some(_), false) => 1,
+    };
+    let name_lists = names
+        .into_iter()
+        .map(|(field, values)| NameList {
+            id: format!("dl-{field}"),
+            names: values.into_iter().map(|(_, n)| n).collect(),
+        })
+        .collect();
     let views: Vec<ViewLink> = state
         .db
         .list_views(object, &session.user.id)
@@ -538,6 +695,9 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         filter_error,
         match_any,
         conditions,
+        filter_count,
+        name_lists,
+        can_edit_json: session.user.role.allows(Action::ManageSchema),
         headers,
         column_choices,
         views,

@@ -78,6 +78,16 @@ pub fn lang_or_default(lang: &str) -> &'static str {
 }
 
 /// The message `key` in `lang`, with arguments; the key itself when the catalog lacks it.
+/// A Persian noun ready for a word after it (the ezafe): «سفارش‌ها» becomes «سفارش‌های» (as in
+/// «سفارش‌های مرتبط»), «خانه» «خانه‌ی»; nouns ending in a consonant («مخاطبان») stay as they are.
+pub fn with_ezafe(word: &str) -> String {
+    match word.chars().last() {
+        Some('ا' | 'و') => format!("{word}ی"),
+        Some('ه') => format!("{word}\u{200C}ی"),
+        _ => word.to_string(),
+    }
+}
+
 pub fn t_args(lang: &str, key: &str, args: &[(&str, String)]) -> String {
     let c = catalogs();
     let bundle = if lang == "en" { &c.en } else { &c.fa };

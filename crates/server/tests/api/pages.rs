@@ -13,7 +13,8 @@ backend_tests!(
     display_preferences,
     the_timeline_shows_interactions_newest_first,
     the_demo_is_a_lived_in_crm,
-    filters_take_names_and_show_that_they_are_on
+    filters_take_names_and_show_that_they_are_on,
+    a_customers_page_summarizes_orders_and_deals
 );
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
@@ -377,4 +378,58 @@ async fn filters_take_names_and_show_that_they_are_on(app: &TestApp) {
     crate::helpers::sign_in_as(app, &agent, "agent@test.peyvand.ir").await;
     let theirs = agent.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("html");
     assert!(theirs.contains("name=\"cf\"") && !theirs.contains("name=\"filter\" rows="), "no JSON box for agents");
+}
+
+/// Issue 24, items 18 and 19: a customer's page lists their orders with date, total and status
+/// (deals with stage, amount and expected close), says how many of how many it shows, and
+/// links to all of them; the Persian heading reads «سفارش‌های مرتبط».
+async fn a_customers_page_summarizes_orders_and_deals(app: &TestApp) {
+    let contact = app.create("contact", json!({"first_name": "Nima", "last_name": "Karimi"})).await;
+    let id = contact["id"].as_str().expect("id").to_string();
+    for i in 0..25 {
+        let at = format!("2026-0{}-1{}T08:00:00Z", 1 + i % 9, i % 10);
+        app.create("order", json!({"number": format!("SO-{i:03}"), "contact": id, "total": {"amount": "1250000", "currency": "IRR"}, "ordered_at": at, "status": "paid"})).await;
+    }
+    app.create("deal", json!({"name": "Renewal", "contact": id, "stage": "proposal", "amount": {"amount": "900", "currency": "USD"}, "expected_close": "2026-12-20"})).await;
+    let page = crate::helpers::signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/contact/{id}"))).send().await.expect("send").text().await.expect("html");
+    for expected in [
+        "Related Orders",
+        "Ordered at",
+        "Total",
+        "Status",
+        "Paid",
+        "1,250,000",
+        "20 of 25",
+        "Stage",
+        "Renewal",
+        "Show all",
+    ] {
+        assert!(html.contains(expected), "{expected} on the customer's page");
+    }
+    assert!(html.contains(&format!("/records/order?cf=contact&#38;co=eq&#38;cv={id}")), "all the orders, filtered");
+    // The newest first (SO-008 of 18 September, then SO-017 of the 17th); the five oldest, of
+    // January and February, are behind "Show all".
+    let at = |number: &str| html.find(&format!(">{number}<"));
+    assert!(at("SO-008").is_some_and(|a| at("SO-017").is_some_and(|b| a < b)), "newest first");
+    for oldest in ["SO-000", "SO-018", "SO-009", "SO-010", "SO-001"] {
+        assert!(at(oldest).is_none(), "{oldest} is among the five oldest");
+    }
+    let all = page
+        .get(app.url("/records/order"))
+        .query(&[("cf", "contact"), ("co", "eq"), ("cv", id.as_str())])
+        .send()
+        .await
+        .expect("send");
+    let all = all.text().await.expect("html");
+    assert!(
+        all.contains("id=\"filter-count\">1<") && all.contains("SO-000") && all.contains("value=\"Nima Karimi\""),
+        "the filtered list"
+    );
+    let me: serde_json::Value = app.get("/api/v1/me").await.json().await.expect("me");
+    app.db.set_user_language(me["id"].as_str().expect("id"), "fa").await.expect("Persian");
+    let persian =
+        page.get(app.url(&format!("/records/contact/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(persian.contains("سفارش‌های مرتبط") && persian.contains("۲۰ از ۲۵"), "Persian heading and digits");
 }

@@ -67,14 +67,47 @@ pub struct FieldRow {
     pub ltr: bool,
 }
 
-pub struct Link {
-    pub href: String,
-    pub text: String,
-}
-
 pub struct RelatedSection {
     pub heading: String,
-    pub items: Vec<Link>,
+    /// The labels of the columns after the title (a date, an amount, a status).
+    pub columns: Vec<String>,
+    pub items: Vec<RelatedItem>,
+    /// "20 of 57" when there are more than shown.
+    pub more: Option<String>,
+    /// The list of all of them, filtered to this record.
+    pub all_href: String,
+    pub all_label: String,
+}
+
+/// One record of a related list: its title and a few values (an order's date, total, status).
+pub struct RelatedItem {
+    pub text: String,
+    pub href: String,
+    pub cells: Vec<String>,
+}
+
+/// Records shown per related list on a record page.
+const RELATED_LENGTH: u32 = 20;
+
+/// The fields a related list shows besides the title: its first date (or date and time), its
+/// first amount and its first choice (an order's date, total and status; a deal's close date,
+/// amount and stage), in the object's order.
+fn summary_fields<'a>(object: &'a peyvand_records::ObjectDef, except: &str) -> Vec<&'a peyvand_records::FieldDef> {
+    let mut picked: Vec<&peyvand_records::FieldDef> = Vec::new();
+    for kinds in [
+        [FieldType::Datetime, FieldType::Date],
+        [FieldType::Currency, FieldType::Decimal],
+        [FieldType::Select, FieldType::Select],
+    ] {
+        if let Some(f) = object
+            .visible_fields()
+            .find(|f| kinds.contains(&f.field_type) && f.api_name != except && !object.is_title_field(&f.api_name))
+        {
+            picked.push(f);
+        }
+    }
+    picked.sort_by_key(|f| f.position);
+    picked
 }
 
 /// The object whose records make a customer's timeline (calls, e-mails, meetings, …), newest first.
@@ -206,12 +239,19 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         {
             let filter = parse_filter(other, &json!({ "field": f.api_name, "op": "eq", "value": id }))?;
             let on_timeline = other.api_name == TIMELINE_OBJECT;
+            let summary = if on_timeline { Vec::new() } else { summary_fields(other, &f.api_name) };
+            let newest_first = summary.iter().find(|s| matches!(s.field_type, FieldType::Datetime | FieldType::Date));
             let query = ListQuery {
                 filter: Some(filter),
-                limit: Some(if on_timeline { TIMELINE_LENGTH } else { 20 }),
-                sort: if on_timeline { parse_sort(other, "-occurred_at")? } else { Vec::new() },
+                limit: Some(if on_timeline { TIMELINE_LENGTH } else { RELATED_LENGTH }),
+                with_total: !on_timeline,
+                sort: match (on_timeline, newest_first) {
+                    (true, _) => parse_sort(other, "-occurred_at")?,
+                    (false, Some(date)) => parse_sort(other, &format!("-{}", date.api_name))?,
+                    (false, None) => Vec::new(),
+                },
                 // The timeline shows each entry's kind and time besides its title; a related
-                // list only titles.
+                // list its summary fields.
                 fields: Some(if on_timeline {
                     [other.field("kind"), other.field("occurred_at")]
                         .into_iter()
@@ -219,7 +259,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                         .map(|f| f.api_name.clone())
                         .collect()
                 } else {
-                    Vec::new()
+                    summary.iter().map(|f| f.api_name.clone()).collect()
                 }),
                 ..Default::default()
             };
@@ -249,13 +289,38 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
             if page.records.is_empty() {
                 continue;
             }
+            let total = page.total.unwrap_or(page.records.len() as i64);
+            let shown = page.records.len() as i64;
+            let plural =
+                if lang == "fa" { crate::i18n::with_ezafe(other.plural(lang)) } else { other.plural(lang).to_string() };
             related.push(RelatedSection {
-                heading: t_args(lang, "record-related", &[("object", other.plural(lang).to_string())]),
+                heading: t_args(lang, "record-related", &[("object", plural)]),
+                columns: summary.iter().map(|s| s.label(lang).to_string()).collect(),
                 items: page
                     .records
                     .iter()
-                    .map(|r| Link { text: r.title.clone(), href: format!("/records/{}/{}", other.api_name, r.id) })
+                    .map(|r| RelatedItem {
+                        text: r.title.clone(),
+                        href: format!("/records/{}/{}", other.api_name, r.id),
+                        cells: summary
+                            .iter()
+                            .map(|s| {
+                                let value = r.fields.get(&s.api_name).unwrap_or(&serde_json::Value::Null);
+                                display_value(lang, s, value, &refs, offset).text
+                            })
+                            .collect(),
+                    })
                     .collect(),
+                more: (total > shown).then(|| {
+                    t_args(lang, "record-related-more", &[("shown", shown.to_string()), ("total", total.to_string())])
+                }),
+                all_href: format!(
+                    "/records/{}?cf={}&co=eq&cv={}",
+                    other.api_name,
+                    super::session::encode(&f.api_name),
+                    super::session::encode(id)
+                ),
+                all_label: t(lang, "record-related-all"),
             });
         }
     }

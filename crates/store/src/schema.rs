@@ -358,7 +358,7 @@ async fn add_field_in(
         });
     }
     if origin == Origin::Custom && new.field_type == FieldType::User {
-        return Err(Error::invalid(FieldError::new("type", "invalid_type")));
+        return Err(Error::invalid(FieldError::new("type", "custom_user_field")));
     }
     check_label("label_fa", &new.label_fa)?;
     check_label("label_en", &new.label_en)?;
@@ -589,7 +589,7 @@ impl Db {
                 });
             }
             if t == FieldType::User {
-                return Err(Error::invalid(FieldError::new("type", "invalid_type")));
+                return Err(Error::invalid(FieldError::new("type", "custom_user_field")));
             }
             new.field_type = t;
         }

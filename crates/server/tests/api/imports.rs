@@ -110,6 +110,7 @@ async fn import_a_file_from_the_web_app(app: &TestApp) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let fa = client.get(app.url(&job)).send().await.expect("send").text().await.expect("text");
     assert!(fa.contains("۲ سطر: ۱ ایجاد، ۰ به‌روزرسانی، ۰ صرف‌نظرشده، ۰ از قبل واردشده، ۱ ناموفق."), "{fa}");
+    assert!(fa.contains("<tr><td>۳</td>"), "the failed row's number in Persian digits: {fa}");
     let filter = json!({"field": "emails", "op": "eq", "value": "negar@example.ir"}).to_string();
     assert_eq!(app.list("contact", &[("filter", &filter), ("total", "1")]).await["total"], json!(1));
     // The job belongs to its user only.

@@ -14,7 +14,8 @@ backend_tests!(
     the_timeline_shows_interactions_newest_first,
     the_demo_is_a_lived_in_crm,
     filters_take_names_and_show_that_they_are_on,
-    a_customers_page_summarizes_orders_and_deals
+    a_customers_page_summarizes_orders_and_deals,
+    words_and_digits_read_right
 );
 
 async fn sign_in_and_read_in_both_languages(app: &TestApp) {
@@ -432,4 +433,33 @@ async fn a_customers_page_summarizes_orders_and_deals(app: &TestApp) {
     let persian =
         page.get(app.url(&format!("/records/contact/{id}"))).send().await.expect("send").text().await.expect("html");
     assert!(persian.contains("سفارش‌های مرتبط") && persian.contains("۲۰ از ۲۵"), "Persian heading and digits");
+}
+
+/// Issue 24, item 19: history says who (a user, or the system for a record made without one)
+/// in words that read right; numbers on admin pages are in the page's digits; a custom field
+/// of the wrong type is refused with a whole sentence, not a raw placeholder.
+async fn words_and_digits_read_right(app: &TestApp) {
+    let input = json!({"name": "Imported Co"});
+    let by_system =
+        app.db.create_record(None, "company", input.as_object().expect("map"), None).await.expect("create").0.id;
+    let by_admin = app.create("company", json!({"name": "Typed Co"})).await["id"].as_str().expect("id").to_string();
+    let r = app
+        .post("/api/v1/objects/company/fields", json!({"api_name": "handler", "type": "user", "label_en": "Handler"}))
+        .await;
+    let problem = crate::helpers::problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem["errors"][0]["code"], "custom_user_field");
+    assert!(!problem["detail"].as_str().unwrap_or("{").contains('{'), "{problem}");
+    let me: serde_json::Value = app.get("/api/v1/me").await.json().await.expect("me");
+    app.db.set_user_language(me["id"].as_str().expect("id"), "fa").await.expect("Persian");
+    let page = crate::helpers::signed_in(app).await;
+    let get = async |path: String| page.get(app.url(&path)).send().await.expect("send").text().await.expect("html");
+    let system = get(format!("/records/company/{by_system}")).await;
+    assert!(system.contains("<strong><bdi>سیستم</bdi></strong> ایجاد کرد"), "the system made it");
+    assert!(!system.contains("کسی"));
+    let admin = get(format!("/records/company/{by_admin}")).await;
+    assert!(admin.contains("<strong><bdi>Admin</bdi></strong> ایجاد کرد"), "the admin made it");
+    let objects = get("/admin/objects".into()).await;
+    let contact = peyvand_store::Db::object(&app.db, "contact").await.expect("contact").live_fields().count();
+    let persian = peyvand_records::normalize::to_persian_digits(&contact.to_string());
+    assert!(objects.contains(&format!("<td>{persian}</td>")), "field counts in Persian digits");
 }

@@ -104,6 +104,10 @@ impl Words {
     pub fn t(&self, key: &str) -> String {
         t(self.lang, key)
     }
+    /// A number in the page's digits.
+    pub fn num(&self, n: impl std::fmt::Display) -> String {
+        super::display::format_number(self.lang, &n.to_string())
+    }
     /// A problem code of an import row, in words.
     pub fn problem(&self, code: &str) -> String {
         let own = t(self.lang, &format!("import-code-{code}"));

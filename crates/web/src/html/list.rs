@@ -457,6 +457,8 @@ struct ListPage {
     conditions: Vec<ConditionRow>,
     /// How many conditions the list is filtered by (shown on the filter panel), 0 for none.
     filter_count: usize,
+    /// The same, in the page's digits.
+    filter_count_text: String,
     name_lists: Vec<NameList>,
     /// Whether the filter may be edited as JSON (admins).
     can_edit_json: bool,
@@ -696,6 +698,7 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         match_any,
         conditions,
         filter_count,
+        filter_count_text: super::display::format_number(lang, &filter_count.to_string()),
         name_lists,
         can_edit_json: session.user.role.allows(Action::ManageSchema),
         headers,

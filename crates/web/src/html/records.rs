@@ -348,11 +348,11 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 .collect();
             HistoryItem {
                 when: parse_datetime(&h.at).map(|at| format_datetime(lang, at, offset)).unwrap_or(h.at.clone()),
-                who: h
-                    .actor
-                    .as_ref()
-                    .and_then(|a| refs.users.get(a).cloned())
-                    .unwrap_or_else(|| t(lang, "record-someone")),
+                // Who: a user, or the system (an import or generated data without one).
+                who: match &h.actor {
+                    Some(a) => refs.users.get(a).cloned().unwrap_or_else(|| t(lang, "record-someone")),
+                    None => t(lang, "record-system"),
+                },
                 action: t(lang, &format!("record-history-{}", h.action)),
                 changes,
             }

@@ -15,7 +15,10 @@ use std::time::Instant;
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     pub version: i64,
+    /// The live objects: everything but the trash sees these alone.
     pub objects: Vec<Arc<ObjectDef>>,
+    /// Custom objects in the trash, with their fields (their records stay in their tables).
+    pub trashed: Vec<Arc<ObjectDef>>,
     /// Every declared rollup (see [`crate::rollups`]).
     pub rollups: Vec<Arc<crate::rollups::Rollup>>,
 }
@@ -58,7 +61,7 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
     let version: i64 =
         sqlx::query("SELECT version FROM meta_version WHERE id = 1").fetch_one(&mut *conn).await?.try_get(0)?;
     let object_rows = sqlx::query(
-        "SELECT id, api_name, label_fa, label_en, plural_fa, plural_en, origin, title_field, table_name \
+        "SELECT id, api_name, label_fa, label_en, plural_fa, plural_en, origin, title_field, table_name, deleted_at \
          FROM meta_objects ORDER BY created_at, api_name",
     )
     .fetch_all(&mut *conn)
@@ -66,7 +69,9 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
     let field_rows =
         sqlx::query("SELECT * FROM meta_fields ORDER BY object_id, position, created_at").fetch_all(&mut *conn).await?;
     let mut objects = Vec::with_capacity(object_rows.len());
+    let mut trashed = Vec::new();
     for row in &object_rows {
+        let in_trash = row.try_get::<Option<String>, _>("deleted_at")?.is_some();
         let id: String = row.try_get("id")?;
         let api_name: String = row.try_get("api_name")?;
         let origin: String = row.try_get("origin")?;
@@ -74,7 +79,7 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
         for f in field_rows.iter().filter(|f| f.try_get::<String, _>("object_id").is_ok_and(|o| o == id)) {
             fields.push(field_from_row(f, &api_name)?);
         }
-        objects.push(Arc::new(ObjectDef {
+        (if in_trash { &mut trashed } else { &mut objects }).push(Arc::new(ObjectDef {
             id,
             api_name,
             label_fa: row.try_get("label_fa")?,
@@ -91,7 +96,7 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
     for row in sqlx::query(crate::rollups::LOAD).fetch_all(&mut *conn).await? {
         rollups.push(Arc::new(crate::rollups::from_row(&row)?));
     }
-    Ok(Catalog { version, objects, rollups })
+    Ok(Catalog { version, objects, trashed, rollups })
 }
 
 impl Db {

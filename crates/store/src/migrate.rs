@@ -77,6 +77,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_idempotency_request_hash.sql"),
         postgres: include_str!("../migrations/postgres/0010_idempotency_request_hash.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_trashed_objects.sql",
+        sqlite: include_str!("../migrations/sqlite/0011_trashed_objects.sql"),
+        postgres: include_str!("../migrations/postgres/0011_trashed_objects.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

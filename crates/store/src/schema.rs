@@ -413,6 +413,58 @@ async fn add_field_in(
 }
 
 impl Db {
+    /// Moves a custom object to the trash: it leaves the app (lists, forms, the API, search)
+    /// with its records, which stay in its table, until [`Db::restore_object`]. Refused for a
+    /// standard object, and while a field of another object points to it (remove or convert that
+    /// field first), so no relation is left pointing at an object nobody can see.
+    pub async fn trash_object(&self, actor: Option<&str>, api_name: &str) -> Result<()> {
+        let catalog = self.reload_catalog().await?;
+        let object = catalog.object(api_name).ok_or_else(|| Error::NotFound(format!("object {api_name}")))?;
+        if object.origin != Origin::Custom {
+            return Err(Error::conflict("builtin_object"));
+        }
+        let pointing: Vec<FieldError> = catalog
+            .objects
+            .iter()
+            .filter(|o| o.api_name != api_name)
+            .flat_map(|o| o.live_fields().map(move |f| (o, f)))
+            .filter(|(_, f)| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(api_name))
+            .map(|(o, f)| FieldError::with(&f.api_name, "object_referenced", json!({ "object": o.api_name })))
+            .collect();
+        if !pointing.is_empty() {
+            return Err(Error::Conflict { code: "object_referenced", details: pointing });
+        }
+        self.set_object_trashed(actor, &object.id, true).await
+    }
+
+    /// Brings a custom object back from the trash, with its fields and records.
+    pub async fn restore_object(&self, actor: Option<&str>, api_name: &str) -> Result<Arc<ObjectDef>> {
+        let catalog = self.reload_catalog().await?;
+        let object = catalog
+            .trashed
+            .iter()
+            .find(|o| o.api_name == api_name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("object {api_name} in the trash")))?;
+        self.set_object_trashed(actor, &object.id, false).await?;
+        self.object(api_name).await
+    }
+
+    async fn set_object_trashed(&self, actor: Option<&str>, id: &str, trashed: bool) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE meta_objects SET deleted_at = $1 WHERE id = $2")
+            .bind(trashed.then(now))
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        let action = if trashed { "trash_object" } else { "restore_object" };
+        record_history(&mut tx, id, actor, json!({ "action": action })).await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.reload_catalog().await?;
+        Ok(())
+    }
+
     /// Creates a custom object with its table and first fields.
     pub async fn create_object(&self, actor: Option<&str>, new: NewObject) -> Result<Arc<ObjectDef>> {
         self.create_object_with_origin(actor, new, Origin::Custom).await
@@ -437,6 +489,12 @@ impl Db {
             return Err(Error::Conflict {
                 code: "object_exists",
                 details: vec![FieldError::new("api_name", "object_exists")],
+            });
+        }
+        if catalog.trashed.iter().any(|o| o.api_name == new.api_name) {
+            return Err(Error::Conflict {
+                code: "object_in_trash",
+                details: vec![FieldError::new("api_name", "object_in_trash")],
             });
         }
         if new.fields.is_empty() {

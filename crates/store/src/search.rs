@@ -80,7 +80,12 @@ impl Db {
         }
         let mut titles = std::collections::HashMap::new();
         for (object, ids) in &by_object {
-            for (id, title) in self.titles(object, ids).await? {
+            // An object in the trash keeps its records' terms; they are not found meanwhile.
+            let found = match self.titles(object, ids).await {
+                Err(crate::Error::NotFound(_)) => continue,
+                other => other?,
+            };
+            for (id, title) in found {
                 titles.insert((object.clone(), id), title);
             }
         }

@@ -6,7 +6,11 @@ use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(admins_shape_objects_from_the_pages, admins_manage_users_and_everyone_their_tokens);
+backend_tests!(
+    admins_shape_objects_from_the_pages,
+    admins_manage_users_and_everyone_their_tokens,
+    custom_objects_go_to_the_trash_and_come_back
+);
 
 struct Page {
     client: reqwest::Client,
@@ -250,4 +254,74 @@ async fn admins_manage_users_and_everyone_their_tokens(app: &TestApp) {
     let me: Value = app.get("/api/v1/me").await.json().await.expect("json");
     let r = app.patch(&format!("/api/v1/users/{}", me["id"].as_str().expect("id")), json!({"role": "agent"})).await;
     assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("last_admin"));
+}
+
+/// Issue 24, item 20: a custom object goes to the trash with its records and comes back with
+/// them; refused while another object's field points to it, and for standard objects.
+async fn custom_objects_go_to_the_trash_and_come_back(app: &TestApp) {
+    let object = |name: &str, fields: Value| json!({"api_name": name, "label_fa": name, "label_en": name, "plural_fa": name, "plural_en": format!("{name}s"), "fields": fields});
+    let r = app
+        .post("/api/v1/objects", object("vehicle", json!([{"api_name": "plate", "type": "text", "label_en": "Plate"}])))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let garage = object(
+        "garage",
+        json!([{"api_name": "name", "type": "text"}, {"api_name": "car", "type": "relation", "options": {"target": "vehicle"}}]),
+    );
+    assert_eq!(app.post("/api/v1/objects", garage).await.status(), StatusCode::CREATED);
+    let car = app.create("vehicle", json!({"plate": "IR-12-345"})).await["id"].as_str().expect("id").to_string();
+    let found = |q: &'static str| async move {
+        let body: Value = app.get_query("/api/v1/search", &[("q", q)]).await.json().await.expect("json");
+        body["hits"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(found("IR-12").await, 1);
+
+    let r = app.delete("/api/v1/objects/vehicle").await;
+    let body = problem(r, StatusCode::CONFLICT).await;
+    assert_eq!(body["code"], "object_referenced");
+    assert_eq!(body["errors"][0]["field"], "car");
+    assert_eq!(app.delete("/api/v1/objects/garage/fields/car").await.status(), StatusCode::NO_CONTENT);
+    let agent = app.user_with_role("agent@test.peyvand.ir", "agent").await;
+    let r = app.send_as(&agent, reqwest::Method::DELETE, "/api/v1/objects/vehicle", None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.delete("/api/v1/objects/vehicle").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/objects/vehicle").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/api/v1/records/vehicle/{car}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(found("IR-12").await, 0, "its records are not found meanwhile");
+    let objects: Value = app.get("/api/v1/objects").await.json().await.expect("json");
+    assert!(objects["objects"].as_array().expect("objects").iter().all(|o| o["api_name"] != "vehicle"));
+    let again = object("vehicle", json!([{"api_name": "plate", "type": "text"}]));
+    assert_eq!(
+        problem(app.post("/api/v1/objects", again).await, StatusCode::CONFLICT).await["code"],
+        "object_in_trash"
+    );
+    assert_eq!(
+        problem(app.delete("/api/v1/objects/contact").await, StatusCode::CONFLICT).await["code"],
+        "builtin_object"
+    );
+
+    // The admin pages list it in the trash and bring it back with its records.
+    let page = crate::helpers::signed_in(app).await;
+    let html = page.get(app.url("/admin/objects")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("action=\"/admin/objects/vehicle/restore\""), "in the trash on the objects page");
+    let csrf = crate::helpers::csrf_of(&html);
+    let r = page
+        .post(app.url("/admin/objects/vehicle/restore"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&format!("/api/v1/records/vehicle/{car}")).await.status(), StatusCode::OK);
+    assert_eq!(found("IR-12").await, 1, "found again");
+    let r = page
+        .post(app.url("/admin/objects/vehicle/trash"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "moved to the trash from its page");
+    assert_eq!(app.get("/api/v1/objects/vehicle").await.status(), StatusCode::NOT_FOUND);
 }

@@ -75,6 +75,12 @@ macro_rules! handler_for {
     (get_object) => {
         objects::get_object
     };
+    (delete_object) => {
+        objects::delete_object
+    };
+    (restore_object) => {
+        objects::restore_object
+    };
     (create_field) => {
         objects::create_field
     };
@@ -146,6 +152,8 @@ routes! {
     get "/objects" => list_objects,
     post "/objects" => create_object,
     get "/objects/{object}" => get_object,
+    delete "/objects/{object}" => delete_object,
+    post "/objects/{object}/restore" => restore_object,
     post "/objects/{object}/fields" => create_field,
     patch "/objects/{object}/fields/{field}" => update_field,
     delete "/objects/{object}/fields/{field}" => delete_field,

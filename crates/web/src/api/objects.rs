@@ -47,6 +47,25 @@ pub async fn create_object(
     Ok((StatusCode::CREATED, Json(public(&object))))
 }
 
+pub async fn delete_object(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+) -> ApiResult<StatusCode> {
+    authed.require(Action::ManageSchema)?;
+    state.db.trash_object(authed.id(), &object).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn restore_object(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+) -> ApiResult<Json<ObjectDef>> {
+    authed.require(Action::ManageSchema)?;
+    Ok(Json(public(&*state.db.restore_object(authed.id(), &object).await?)))
+}
+
 pub async fn create_field(
     State(state): State<AppState>,
     authed: Authed,

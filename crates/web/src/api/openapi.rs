@@ -69,6 +69,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("201", "The object", Some("Object")),
         ),
         "get_object" => ("One object and its fields", "objects", vec![], None, ok("200", "The object", Some("Object"))),
+        "delete_object" => (
+            "Move a custom object to the trash with its records, which stay and come back with it (admins); refused while another object's field points to it",
+            "objects",
+            vec![],
+            None,
+            ok("204", "In the trash", None),
+        ),
+        "restore_object" => (
+            "Bring a custom object back from the trash (admins)",
+            "objects",
+            vec![],
+            None,
+            ok("200", "The object", Some("Object")),
+        ),
         "create_field" => {
             ("Add a custom field (admins)", "objects", vec![], Some("NewField"), ok("201", "The field", Some("Field")))
         }

@@ -89,6 +89,8 @@ struct ObjectsPage {
     layout: Layout,
     tr: Words,
     objects: Vec<ObjectRow>,
+    /// Custom objects in the trash, each with a button to bring it back.
+    trashed: Vec<ObjectRow>,
     errors: Vec<String>,
 }
 
@@ -128,23 +130,54 @@ async fn objects_view(state: &AppState, session: &Session, errors: Vec<String>) 
     require(session, Action::ManageSchema)?;
     let lang = current_lang();
     let catalog = state.db.catalog().await?;
-    let objects = catalog
-        .objects
-        .iter()
-        .map(|o| ObjectRow {
-            href: format!("/admin/objects/{}", o.api_name),
-            label: o.plural(lang).to_string(),
-            api_name: o.api_name.clone(),
-            origin: t(lang, &format!("admin-origin-{}", o.origin.as_str())),
-            fields: o.live_fields().count(),
-        })
-        .collect();
+    let row = |o: &std::sync::Arc<peyvand_records::ObjectDef>| ObjectRow {
+        href: format!("/admin/objects/{}", o.api_name),
+        label: o.plural(lang).to_string(),
+        api_name: o.api_name.clone(),
+        origin: t(lang, &format!("admin-origin-{}", o.origin.as_str())),
+        fields: o.live_fields().count(),
+    };
     Ok(render(&ObjectsPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), ""),
         tr: Words { lang },
-        objects,
+        objects: catalog.objects.iter().map(row).collect(),
+        trashed: catalog.trashed.iter().map(row).collect(),
         errors,
     }))
+}
+
+/// Moves a custom object to the trash (back to the objects page, where it can be restored).
+pub async fn object_action_trash(
+    State(state): State<AppState>,
+    Path(object): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Action::ManageSchema)?;
+        match state.db.trash_object(Some(session.user.id.as_str()), &object).await {
+            Ok(()) => Ok(Redirect::to("/admin/objects").into_response()),
+            Err(e) => fields_view(&state, &session, &object, messages(e)?).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// Brings a custom object back from the trash.
+pub async fn object_action_restore(
+    State(state): State<AppState>,
+    Path(object): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Action::ManageSchema)?;
+        match state.db.restore_object(Some(session.user.id.as_str()), &object).await {
+            Ok(o) => Ok(Redirect::to(&format!("/admin/objects/{}", o.api_name)).into_response()),
+            Err(e) => objects_view(&state, &session, messages(e)?).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }
 
 pub async fn create_object(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
@@ -198,6 +231,8 @@ struct FieldsPage {
     layout: Layout,
     tr: Words,
     object: String,
+    /// A custom object, which may be moved to the trash.
+    custom: bool,
     heading: String,
     fields: Vec<FieldRow>,
     archived: Vec<FieldRow>,
@@ -265,6 +300,7 @@ async fn fields_view(
         layout: Layout::new(lang, Some(session), Some(&catalog), ""),
         tr: Words { lang },
         object: object.to_string(),
+        custom: obj.origin == Origin::Custom,
         heading: obj.plural(lang).to_string(),
         fields: live.iter().map(|f| field_row(lang, &obj, f)).collect(),
         archived: obj

@@ -208,6 +208,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/objects", get(admin::objects_page).post(admin::create_object))
         .route("/admin/objects/{object}", get(admin::fields_page))
         .route("/admin/objects/{object}/fields", post(admin::create_field))
+        .route("/admin/objects/{object}/trash", post(admin::object_action_trash))
+        .route("/admin/objects/{object}/restore", post(admin::object_action_restore))
         .route("/admin/objects/{object}/fields/{field}", get(admin::field_page).post(admin::update_field))
         .route("/admin/objects/{object}/fields/{field}/{action}", post(admin::field_action))
         .route("/admin/users", get(admin::users_page).post(admin::invite_user))

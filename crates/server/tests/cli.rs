@@ -376,3 +376,17 @@ fn analytics_read_the_crms_own_order_export() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 24, item 20: logs written to a file or a pipe carry no colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = std::env::temp_dir().join(format!("peyvand-plain-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}", dir.join("crm.db").display());
+    let out = peyvand().env_remove("NO_COLOR").args(["migrate", "--database-url", &url]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("INFO"), "it logged: {logs}");
+    assert!(!logs.contains('\u{1b}'), "no escape codes: {logs:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -132,6 +132,12 @@ impl Db {
         if !LANGUAGES.contains(&language) {
             return Err(Error::invalid(FieldError::new("language", "invalid_option")));
         }
+        if name.chars().any(char::is_control) {
+            return Err(Error::invalid(FieldError::new("name", "control_characters")));
+        }
+        if name.trim().chars().count() > 100 {
+            return Err(Error::invalid(FieldError::with("name", "too_long", serde_json::json!({ "max": 100 }))));
+        }
         let name = if name.trim().is_empty() {
             email.split('@').next().unwrap_or_default().to_string()
         } else {
@@ -195,9 +201,12 @@ impl Db {
 
     /// Changes a user's role, name or whether they may sign in. Deactivating ends their
     /// sessions and stops their API tokens (records they own stay, owned by them, until
-    /// reassigned); the last active admin cannot be demoted or deactivated.
+    /// reassigned); the last active admin cannot be demoted or deactivated. `by` is the admin
+    /// making the change, who may not change their own role or deactivate themselves (another
+    /// admin can): a slip would lock them out.
     pub async fn update_user(
         &self,
+        by: Option<&str>,
         user_id: &str,
         role: Option<Role>,
         name: Option<&str>,
@@ -212,6 +221,9 @@ impl Db {
         let current = user_from_row(&row)?;
         let new_role = role.unwrap_or(current.role);
         let new_active = active.unwrap_or(current.active);
+        if by == Some(user_id) && (new_role != current.role || new_active != current.active) {
+            return Err(Error::Conflict { code: "own_account", details: vec![FieldError::new("role", "own_account")] });
+        }
         if current.role == Role::Admin && current.active && (new_role != Role::Admin || !new_active) {
             let admins: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = 1")
                 .fetch_one(&mut *tx.tx)

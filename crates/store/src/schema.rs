@@ -145,10 +145,11 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
         FieldType::Decimal | FieldType::Currency if options.scale.is_some_and(|s| s > 6) => {
             return invalid("scale_too_large");
         }
-        FieldType::Rating if options.max.is_some_and(|m| !(1..=10).contains(&m)) => {
-            return invalid("out_of_range");
-        }
         _ => {}
+    }
+    // A rating's most stars; out of range for any type (the API documents one range).
+    if options.max.is_some_and(|m| !(1..=10).contains(&m)) {
+        return invalid("out_of_range");
     }
     if options.multiple && !matches!(field_type, FieldType::Email | FieldType::Phone) {
         return invalid("multiple_not_supported");

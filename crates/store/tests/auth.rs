@@ -37,7 +37,7 @@ async fn two_instances(backend: Backend) {
     // A deactivated user's other tokens stop at once on the instance that deactivated them.
     let (_, second) = here.create_api_token(&user.id, "second").await.expect("token");
     assert!(here.token_user(&second).await.expect("token").is_some());
-    here.update_user(&user.id, None, None, Some(false)).await.expect("deactivate");
+    here.update_user(None, &user.id, None, None, Some(false)).await.expect("deactivate");
     assert!(here.token_user(&second).await.expect("token").is_none());
 
     here.close().await;

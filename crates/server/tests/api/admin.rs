@@ -250,10 +250,13 @@ async fn admins_manage_users_and_everyone_their_tokens(app: &TestApp) {
         .expect("send");
     problem(r, StatusCode::UNAUTHORIZED).await;
 
-    // The last admin stays an admin.
+    // An admin keeps their own role, and the last admin stays an admin whoever asks.
     let me: Value = app.get("/api/v1/me").await.json().await.expect("json");
-    let r = app.patch(&format!("/api/v1/users/{}", me["id"].as_str().expect("id")), json!({"role": "agent"})).await;
-    assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("last_admin"));
+    let me = me["id"].as_str().expect("id");
+    let r = app.patch(&format!("/api/v1/users/{me}"), json!({"role": "agent"})).await;
+    assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], json!("own_account"));
+    let last = app.db.update_user(None, me, Some(peyvand_records::access::Role::Agent), None, None).await;
+    assert!(matches!(last, Err(peyvand_store::Error::Conflict { code: "last_admin", .. })), "{last:?}");
 }
 
 /// Issue 24, item 20: a custom object goes to the trash with its records and comes back with

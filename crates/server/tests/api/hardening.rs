@@ -345,3 +345,69 @@ async fn bidi_overrides_are_dropped_and_user_text_isolated(app: &TestApp) {
 }
 
 backend_tests!(bidi_overrides_are_dropped_and_user_text_isolated);
+
+/// Item 11: where schemathesis found the server and its document disagreeing, they agree now
+/// (`.ci/schemathesis` runs it in CI).
+async fn the_api_does_what_its_document_says(app: &TestApp) {
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.expect("document");
+    let schemas = &doc["components"]["schemas"];
+    // Bodies with members the document does not name are refused, and the document says so.
+    for name in ["TokenName", "NewObject", "NewField", "FieldPatch", "UserPatch", "RecordBody", "NewView", "NewRollup"]
+    {
+        assert_eq!(schemas[name]["additionalProperties"], json!(false), "{name}");
+    }
+    assert_eq!(app.post("/api/v1/tokens", json!({"name": "x", "extra": 1})).await.status(), StatusCode::BAD_REQUEST);
+    // An empty token name: refused by the server and by the document's pattern.
+    assert!(schemas["TokenName"]["properties"]["name"]["pattern"].is_string());
+    assert_eq!(app.post("/api/v1/tokens", json!({"name": " "})).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A body that is not an object is refused (serde read a struct from an array: 200).
+    let users: Value = app.get("/api/v1/users").await.json().await.expect("users");
+    let me = users["users"][0]["id"].as_str().expect("id").to_string();
+    let r = app
+        .send_as(&app.token, reqwest::Method::PATCH, &format!("/api/v1/users/{me}"), Some(json!([null, null])))
+        .await;
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], "invalid_body");
+    // An admin may not demote or deactivate themselves (another admin may).
+    let r = app.patch(&format!("/api/v1/users/{me}"), json!({"active": false})).await;
+    assert_eq!(problem(r, StatusCode::CONFLICT).await["code"], "own_account");
+    // Null where the document allows it, and 10.0 where it asks for an integer.
+    assert_eq!(schemas["FieldOptions"]["properties"]["scale"]["type"], json!(["integer", "null"]));
+    let field = json!({"api_name": "ratio", "type": "decimal", "options": {"scale": null, "max_length": 10.0}});
+    assert_eq!(app.post("/api/v1/objects/company/fields", field).await.status(), StatusCode::CREATED);
+    assert_eq!(schemas["View"]["properties"]["group_by"]["type"], json!(["string", "null"]));
+    // A rollup made before answers 200, which the document lists.
+    let rollups = &doc["paths"]["/api/v1/objects/{object}/rollups"]["post"]["responses"];
+    assert!(rollups["200"].is_object() && rollups["201"].is_object());
+    // Header formats as documented: visible ASCII keys, digits for versions.
+    let r = app
+        .client
+        .post(app.url("/api/v1/records/company"))
+        .bearer_auth(&app.token)
+        .header("idempotency-key", "a b")
+        .json(&json!({"fields": {"name": "Spaced"}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], "invalid_idempotency_key");
+    let id = app.create("company", json!({"name": "Versioned"})).await["id"].as_str().expect("id").to_string();
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/records/company/{id}")))
+        .bearer_auth(&app.token)
+        .header("if-match", "\"-1\"")
+        .json(&json!({"fields": {"name": "Changed"}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], "invalid_if_match");
+    // A user's name with a control character is refused on creation, as on change.
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"email": "ctl@example.ir", "name": "A\u{84}B", "role": "agent", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "control_characters");
+}
+
+backend_tests!(the_api_does_what_its_document_says);

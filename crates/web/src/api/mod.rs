@@ -12,7 +12,6 @@ mod views;
 use crate::AppState;
 use crate::error::ApiError;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::routing::MethodRouter;
@@ -222,18 +221,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             // hold one; the error names where it was.
             return Err(peyvand_records::FieldError::new(&at, "control_characters").into());
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-                JsonRejection::JsonSyntaxError(e) => {
-                    ApiError::BadRequest { code: "malformed_json", detail: e.body_text() }
-                }
-                JsonRejection::JsonDataError(e) => ApiError::BadRequest { code: "invalid_body", detail: e.body_text() },
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
-                other => ApiError::BadRequest { code: "unreadable_body", detail: other.body_text() },
-            }),
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest { code: "malformed_json", detail: e.to_string() })?;
+        // Every body of this API is an object: serde would read a struct from an array too.
+        if !value.is_object() {
+            return Err(ApiError::BadRequest { code: "invalid_body", detail: "the body must be a JSON object".into() });
         }
+        // `10.0` is a whole number in JSON Schema (and to people): taken where an integer is.
+        whole_numbers(&mut value);
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| ApiError::BadRequest { code: "invalid_body", detail: e.to_string() })
+    }
+}
+
+/// Turns numbers written with a fraction of zero (`10.0`) into integers, where they fit.
+fn whole_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 

@@ -6,7 +6,21 @@ use axum::Json;
 use serde_json::{Value as Json_, json};
 
 fn param(name: &str, location: &str, description: &str, required: bool) -> Json_ {
-    json!({ "name": name, "in": location, "required": required, "description": description, "schema": { "type": "string" } })
+    typed_param(name, location, description, required, json!({ "type": "string" }))
+}
+
+fn typed_param(name: &str, location: &str, description: &str, required: bool, schema: Json_) -> Json_ {
+    json!({ "name": name, "in": location, "required": required, "description": description, "schema": schema })
+}
+
+/// A query flag as the server reads it (`ApiQuery::flag`).
+fn flag(name: &str, description: &str) -> Json_ {
+    typed_param(name, "query", description, false, json!({ "type": "string", "enum": ["true", "false", "1", "0", ""] }))
+}
+
+/// A count in a query (`ApiQuery::number`): clamped to the operation's own range.
+fn count(name: &str, description: &str) -> Json_ {
+    typed_param(name, "query", description, false, json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX }))
 }
 
 fn body(schema: &str) -> Json_ {
@@ -27,10 +41,10 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
     let list_params = vec![
         param("filter", "query", "A filter in the JSON syntax of docs/filters.md", false),
         param("sort", "query", "Comma-separated fields; a leading - sorts descending", false),
-        param("limit", "query", "Records per page (1–500, default 50)", false),
+        count("limit", "Records per page (1–500, default 50; others are brought into that range)"),
         param("cursor", "query", "The next_cursor of the previous page", false),
-        param("trash", "query", "true lists the trash", false),
-        param("total", "query", "true also counts all matching records", false),
+        flag("trash", "true lists the trash"),
+        flag("total", "true also counts all matching records"),
         param("fields", "query", "Comma-separated field names: only these (and the title's) are returned", false),
     ];
     match op {
@@ -125,21 +139,33 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "create_record" => (
             "Create a record",
             "records",
-            vec![param("Idempotency-Key", "header", "Retries with the same key return the first result", false)],
+            vec![typed_param(
+                "Idempotency-Key",
+                "header",
+                "Retries with the same key and body return the first result; the key with another body is refused (422)",
+                false,
+                json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
+            )],
             Some("RecordBody"),
             ok("201", "The record (200 when replayed)", Some("Record")),
         ),
         "get_record" => (
             "Read a record",
             "records",
-            vec![param("include_deleted", "query", "true also finds records in the trash", false)],
+            vec![flag("include_deleted", "true also finds records in the trash (managers and admins)")],
             None,
             ok("200", "The record", Some("Record")),
         ),
         "update_record" => (
             "Change fields of a record",
             "records",
-            vec![param("If-Match", "header", "The version read; a changed record is refused with 409", false)],
+            vec![typed_param(
+                "If-Match",
+                "header",
+                "The version read; a changed record is refused with 409",
+                false,
+                json!({ "type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$" }),
+            )],
             Some("RecordBody"),
             ok("200", "The record", Some("Record")),
         ),
@@ -150,7 +176,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "record_history" => (
             "A record's audit history, newest first",
             "records",
-            vec![param("limit", "query", "Entries (default 100)", false)],
+            vec![count("limit", "Entries (default 100, at most 1,000)")],
             None,
             ok("200", "Entries", None),
         ),
@@ -178,7 +204,16 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "search" => (
             "Search every object by prefix, with Persian normalization",
             "search",
-            vec![param("q", "query", "Words to find", true), param("limit", "query", "Hits (default 20)", false)],
+            vec![
+                typed_param(
+                    "q",
+                    "query",
+                    "Words to find (none finds nothing)",
+                    false,
+                    json!({ "type": "string", "maxLength": 200 }),
+                ),
+                count("limit", "Hits (default 20, at most 100)"),
+            ],
             None,
             ok("200", "Hits", None),
         ),
@@ -214,6 +249,14 @@ fn operation(route: &Route) -> Json_ {
     let mut parameters = path_params(route.path);
     parameters.extend(extra);
     let mut responses = serde_json::Map::new();
+    // Creations that may find what they would create: a replayed idempotency key, a rollup the
+    // object already has.
+    if matches!(route.operation, "create_record" | "create_rollup") {
+        responses.insert(
+            "200".into(),
+            json!({ "description": "Made before: the same as then", "content": response["content"].clone() }),
+        );
+    }
     responses.insert(status, response);
     let problem = json!({ "description": "A problem", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
     responses.insert("4XX".into(), problem.clone());
@@ -229,56 +272,98 @@ fn operation(route: &Route) -> Json_ {
     op
 }
 
+/// The schemas of bodies and answers. Request bodies refuse members they do not name
+/// (`additionalProperties: false`, as the server's `deny_unknown_fields`), and a member that
+/// may be null says so: the server takes null for "not given".
 fn schemas() -> Json_ {
     let string = json!({ "type": "string" });
+    let nullable = |schema: Json_| -> Json_ {
+        let mut schema = schema;
+        if let Some(t) = schema.get("type").and_then(Json_::as_str).map(str::to_string) {
+            schema["type"] = json!([t, "null"]);
+        }
+        schema
+    };
+    // Control characters (C0, DEL, C1) are refused in names and labels.
+    let no_control = "[^\\u0000-\\u001f\\u007f-\\u009f]";
+    // A name: trimmed, 1 to 100 characters, at least one that is not a space.
+    let name = json!({ "type": "string", "maxLength": 100, "pattern": format!("^{no_control}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{no_control}*$") });
+    let label = json!({ "type": "string", "maxLength": 100, "pattern": format!("^{no_control}*$") });
+    let api_name = json!({ "type": "string", "maxLength": 40, "pattern": "^[a-z][a-z0-9]*(_[a-z0-9]+)*$" });
+    let roles = json!(["admin", "manager", "agent", "read_only"]);
+    let field_types: Vec<&str> = peyvand_records::FieldType::ALL.iter().map(|t| t.as_str()).collect();
+    let new_field_types: Vec<&str> = field_types.iter().copied().filter(|t| *t != "user").collect();
+    let options = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": {
+            "value": { "type": "string", "maxLength": 200, "pattern": format!("^{no_control}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{no_control}*$") },
+            "label_fa": label, "label_en": label } } },
+        "allow_new": { "type": "boolean" }, "multiple": { "type": "boolean" },
+        "scale": { "type": ["integer", "null"], "minimum": 0, "maximum": 6 },
+        "currency": { "type": ["string", "null"], "pattern": "^[A-Z]{3}$" }, "target": { "type": ["string", "null"] },
+        "max": { "type": ["integer", "null"], "minimum": 1, "maximum": 10 },
+        "max_length": { "type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX } } });
+    let new_field_type = json!({ "$ref": "#/components/schemas/NewFieldType" });
+    let field_patch = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "label_fa": nullable(label.clone()), "label_en": nullable(label.clone()),
+        "type": { "anyOf": [new_field_type, { "type": "null" }] },
+        "required": { "type": ["boolean", "null"] }, "unique": { "type": ["boolean", "null"] }, "indexed": { "type": ["boolean", "null"] },
+        "hidden": { "type": ["boolean", "null"] },
+        "archived": { "type": ["boolean", "null"], "description": "false restores a removed field" }, "default_value": {},
+        "help_fa": { "type": ["string", "null"] }, "help_en": { "type": ["string", "null"] },
+        "options": { "anyOf": [{ "$ref": "#/components/schemas/FieldOptions" }, { "type": "null" }] },
+        "position": { "type": ["integer", "null"], "minimum": i64::MIN, "maximum": i64::MAX } } });
     json!({
         "Problem": { "type": "object", "required": ["type", "title", "status", "code"], "properties": {
             "type": string, "title": string, "status": { "type": "integer" }, "code": string, "detail": string,
             "errors": { "type": "array", "items": { "type": "object", "properties": {
                 "field": string, "code": string, "message": string, "params": {} } } } } },
-        "TokenRequest": { "type": "object", "required": ["email", "password"], "properties": { "email": string, "password": string, "name": string } },
-        "TokenName": { "type": "object", "required": ["name"], "properties": { "name": string } },
+        "TokenRequest": { "type": "object", "required": ["email", "password"], "additionalProperties": false,
+            "properties": { "email": string, "password": string, "name": nullable(name.clone()) } },
+        "TokenName": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": { "name": name } },
         "NewToken": { "type": "object", "properties": { "token": string, "id": string, "name": string } },
         "User": { "type": "object", "properties": { "id": string, "email": string, "name": string,
-            "role": { "enum": ["admin", "manager", "agent", "read_only"] }, "language": { "enum": ["fa", "en"] }, "active": { "type": "boolean" } } },
-        "NewUser": { "type": "object", "required": ["email", "role", "password"], "properties": { "email": string, "name": string,
-            "role": { "enum": ["admin", "manager", "agent", "read_only"] }, "password": { "type": "string", "minLength": 8 }, "language": { "enum": ["fa", "en"] } } },
-        "UserPatch": { "type": "object", "properties": { "name": string, "role": { "enum": ["admin", "manager", "agent", "read_only"] },
-            "active": { "type": "boolean" } } },
-        "FieldType": { "enum": peyvand_records::FieldType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>() },
-        "FieldOptions": { "type": "object", "properties": {
-            "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": { "value": string, "label_fa": string, "label_en": string } } },
-            "allow_new": { "type": "boolean" }, "multiple": { "type": "boolean" }, "scale": { "type": "integer", "maximum": 6 },
-            "currency": string, "target": string, "max": { "type": "integer" }, "max_length": { "type": "integer" } } },
-        "NewField": { "type": "object", "required": ["api_name", "type"], "properties": {
-            "api_name": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$" }, "label_fa": string, "label_en": string,
-            "type": { "$ref": "#/components/schemas/FieldType" }, "required": { "type": "boolean" }, "unique": { "type": "boolean" },
+            "role": { "enum": roles }, "language": { "enum": ["fa", "en"] }, "active": { "type": "boolean" } } },
+        "NewUser": { "type": "object", "required": ["email", "role", "password"], "additionalProperties": false, "properties": {
+            "email": { "type": "string", "format": "email", "maxLength": 254 }, "name": label,
+            "role": { "enum": roles }, "password": { "type": "string", "minLength": 8 }, "language": { "enum": ["fa", "en"] } } },
+        "UserPatch": { "type": "object", "additionalProperties": false, "properties": { "name": nullable(name.clone()),
+            "role": { "enum": ["admin", "manager", "agent", "read_only", null] }, "active": { "type": ["boolean", "null"] } } },
+        "FieldType": { "enum": field_types },
+        "NewFieldType": { "enum": new_field_types, "description": "A field of one's own cannot hold a user (use owner, or a relation)" },
+        "FieldOptions": options,
+        "NewField": { "type": "object", "required": ["api_name", "type"], "additionalProperties": false, "properties": {
+            "api_name": { "allOf": [api_name, { "not": { "enum": peyvand_records::meta::RESERVED_NAMES } }] }, "label_fa": label, "label_en": label,
+            "type": new_field_type, "required": { "type": "boolean" }, "unique": { "type": "boolean" },
             "indexed": { "type": "boolean" }, "hidden": { "type": "boolean" }, "default_value": {}, "help_fa": string, "help_en": string,
             "options": { "$ref": "#/components/schemas/FieldOptions" } } },
-        "FieldPatch": { "type": "object", "properties": {
-            "label_fa": string, "label_en": string, "type": { "$ref": "#/components/schemas/FieldType" },
+        "FieldPatch": field_patch,
+        "Field": { "type": "object", "properties": {
+            "id": string, "object": string, "api_name": string, "label_fa": string, "label_en": string,
+            "type": { "$ref": "#/components/schemas/FieldType" }, "origin": { "enum": ["builtin", "custom"] },
             "required": { "type": "boolean" }, "unique": { "type": "boolean" }, "indexed": { "type": "boolean" }, "hidden": { "type": "boolean" },
-            "archived": { "type": "boolean", "description": "false restores a removed field" }, "default_value": {},
-            "help_fa": string, "help_en": string, "options": { "$ref": "#/components/schemas/FieldOptions" }, "position": { "type": "integer" } } },
-        "Field": { "allOf": [{ "$ref": "#/components/schemas/NewField" }, { "type": "object", "properties": {
-            "id": string, "object": string, "origin": { "enum": ["builtin", "custom"] }, "archived": { "type": "boolean" }, "position": { "type": "integer" } } }] },
-        "NewObject": { "type": "object", "required": ["api_name", "label_fa", "label_en", "fields"], "properties": {
-            "api_name": string, "label_fa": string, "label_en": string, "plural_fa": string, "plural_en": string, "title_field": string,
-            "fields": { "type": "array", "items": { "$ref": "#/components/schemas/NewField" } } } },
+            "archived": { "type": "boolean" }, "default_value": {}, "help_fa": string, "help_en": string,
+            "options": { "type": "object" }, "position": { "type": "integer" } } },
+        "NewObject": { "type": "object", "required": ["api_name", "label_fa", "label_en", "fields"], "additionalProperties": false, "properties": {
+            "api_name": api_name, "label_fa": label, "label_en": label, "plural_fa": label, "plural_en": label,
+            "title_field": { "type": ["string", "null"] },
+            "fields": { "type": "array", "minItems": 1, "items": { "$ref": "#/components/schemas/NewField" } } } },
         "Object": { "type": "object", "properties": { "id": string, "api_name": string, "label_fa": string, "label_en": string,
             "plural_fa": string, "plural_en": string, "origin": { "enum": ["builtin", "custom"] }, "title_field": string,
             "fields": { "type": "array", "items": { "$ref": "#/components/schemas/Field" } } } },
-        "RecordBody": { "type": "object", "required": ["fields"], "properties": {
-            "fields": { "type": "object", "additionalProperties": true }, "version": { "type": "integer" } } },
+        "RecordBody": { "type": "object", "required": ["fields"], "additionalProperties": false, "properties": {
+            "fields": { "type": "object", "additionalProperties": true },
+            "version": { "type": ["integer", "null"], "minimum": i64::MIN, "maximum": i64::MAX } } },
         "Record": { "type": "object", "properties": { "id": string, "object": string, "version": { "type": "integer" }, "title": string,
             "created_at": string, "updated_at": string, "created_by": { "type": ["string", "null"] }, "updated_by": { "type": ["string", "null"] },
             "deleted_at": { "type": ["string", "null"] }, "fields": { "type": "object", "additionalProperties": true } } },
-        "NewView": { "type": "object", "required": ["object", "name"], "properties": {
-            "object": string, "name": string, "shared": { "type": "boolean" }, "kind": { "enum": ["list", "board"] },
+        "NewView": { "type": "object", "required": ["object", "name"], "additionalProperties": false, "properties": {
+            "object": string, "name": name, "shared": { "type": "boolean" }, "kind": { "enum": ["list", "board"] },
             "filter": { "description": "A filter in the syntax of docs/filters.md" }, "sort": string,
-            "columns": { "type": "array", "items": string }, "group_by": string } },
-        "View": { "allOf": [{ "$ref": "#/components/schemas/NewView" }, { "type": "object", "properties": { "id": string, "owner_id": string } }] },
-        "NewRollup": { "type": "object", "properties": {
+            "columns": { "type": "array", "items": string }, "group_by": { "type": ["string", "null"] } } },
+        "View": { "type": "object", "properties": { "id": string, "owner_id": string, "object": string, "name": string,
+            "shared": { "type": "boolean" }, "kind": { "enum": ["list", "board"] }, "filter": {}, "sort": string,
+            "columns": { "type": "array", "items": string }, "group_by": { "type": ["string", "null"] } } },
+        "NewRollup": { "type": "object", "additionalProperties": false, "properties": {
             "group": { "type": "string", "description": "As the aggregate's group parameter" },
             "sum": { "type": "string", "description": "As the aggregate's sum parameter" } } },
         "Rollup": { "type": "object", "properties": { "id": string, "object": string, "group": string, "sum": string, "created_at": string } },

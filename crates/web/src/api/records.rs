@@ -101,7 +101,7 @@ pub async fn create_record(
     authed.require(Action::WriteRecords)?;
     let key =
         headers.get("idempotency-key").map(|v| v.to_str().map(str::to_string)).transpose().map_err(|_| bad_key())?;
-    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200 || !k.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(bad_key());
     }
     let (record, created) = state.db.create_record(authed.id(), &object, &body.fields, key.as_deref()).await?;
@@ -148,6 +148,7 @@ pub async fn update_record(
             v.to_str()
                 .ok()
                 .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+                .filter(|s| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|s| s.parse::<i64>().ok())
                 .ok_or(ApiError::BadRequest {
                     code: "invalid_if_match",

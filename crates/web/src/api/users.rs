@@ -66,5 +66,5 @@ pub async fn update_user(
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageUsers)?;
-    Ok(Json(state.db.update_user(&id, patch.role, patch.name.as_deref(), patch.active).await?))
+    Ok(Json(state.db.update_user(authed.id(), &id, patch.role, patch.name.as_deref(), patch.active).await?))
 }

@@ -642,7 +642,7 @@ pub async fn change_user(
             "false" => Some(false),
             _ => None,
         };
-        match state.db.update_user(&id, role, None, active).await {
+        match state.db.update_user(Some(&session.user.id), &id, role, None, active).await {
             Ok(_) => Ok(Redirect::to("/admin/users").into_response()),
             Err(e) => users_view(&state, &session, messages(e)?, None).await,
         }

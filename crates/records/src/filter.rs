@@ -253,7 +253,9 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
             if pattern.contains('\0') {
                 return Err(FieldError::new(name, "control_characters"));
             }
-            if pattern.is_empty() || pattern.chars().count() > 200 {
+            // A phone is matched by its digits: a pattern without one would match every number.
+            let no_digits = field.field_type == FieldType::Phone && !pattern.chars().any(|c| c.is_ascii_digit());
+            if pattern.is_empty() || no_digits || pattern.chars().count() > 200 {
                 return Err(FieldError::new(name, "filter_value_missing"));
             }
             Operand::Pattern(pattern)

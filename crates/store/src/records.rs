@@ -1546,6 +1546,19 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
             } else {
                 format!("{}%", escape_like(&pattern))
             };
+            if list {
+                // Each member on its own (normalized as the pattern is), never the JSON the
+                // members are kept in: `one.example","b` or `["` matched that text.
+                let field_id = object.field(&c.field.api_name).map(|f| f.id.clone()).unwrap_or_default();
+                sql.push("id IN (SELECT record_id FROM record_values WHERE field_id = ")
+                    .bind(Bind::text(field_id))
+                    .push(" AND value_norm ")
+                    .push(dialect.ilike())
+                    .push(" ")
+                    .bind(Bind::text(like))
+                    .push(" ESCAPE '\\')");
+                return;
+            }
             sql.push(&folded(col))
                 .push(" ")
                 .push(dialect.ilike())

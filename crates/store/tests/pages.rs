@@ -11,8 +11,46 @@ backend_tests!(
     pages_over_one_instant,
     statistics_refreshed,
     pages_of_some_fields,
-    a_page_reads_every_value_as_one_record_does
+    a_page_reads_every_value_as_one_record_does,
+    contains_on_a_list_matches_members
 );
+
+/// The records a filter selects, by last name.
+async fn names_where(db: &Db, filter: serde_json::Value) -> Vec<String> {
+    let obj = db.object("contact").await.expect("contact");
+    let filter = peyvand_records::filter::parse_filter(&obj, &filter).expect("filter");
+    let query =
+        ListQuery { filter: Some(filter), sort: parse_sort(&obj, "last_name").expect("sort"), ..Default::default() };
+    let page = db.list_records("contact", &query).await.expect("list");
+    page.records.iter().map(|r| r.fields["last_name"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+/// Issue 34: `contains` on a multi-valued field matches its members, never the
+/// JSON text they are kept in (`one.example","b` matched a contact with two e-mails, `["` every
+/// contact with one).
+async fn contains_on_a_list_matches_members(db: &Db) {
+    for (name, emails, phones) in [
+        ("Two", vec!["one@one.example", "b@two.example"], vec!["09121234567"]),
+        ("One", vec!["Solo@Three.example"], vec![]),
+        ("None", vec![], vec!["+44 20 7946 0958"]),
+    ] {
+        let input = serde_json::json!({"last_name": name, "emails": emails, "phones": phones});
+        db.create_record(None, "contact", input.as_object().expect("map"), None).await.expect("create");
+    }
+    let emails = |op: &str, value: &str| serde_json::json!({"field": "emails", "op": op, "value": value});
+    assert!(names_where(db, emails("contains", "one.example\",\"b")).await.is_empty(), "the JSON between two members");
+    assert!(names_where(db, emails("contains", "[\"")).await.is_empty(), "the JSON's opening");
+    assert_eq!(names_where(db, emails("contains", "two.example")).await, ["Two"], "the second member");
+    assert_eq!(names_where(db, emails("contains", "THREE")).await, ["One"], "any case");
+    let phones = |op: &str, value: &str| serde_json::json!({"field": "phones", "op": op, "value": value});
+    assert_eq!(names_where(db, phones("contains", "۱۲۳۴")).await, ["Two"], "digits in any script");
+    assert_eq!(names_where(db, phones("contains", "0912")).await, ["Two"], "the national form");
+    assert_eq!(names_where(db, phones("contains", "7946")).await, ["None"]);
+    // A phone pattern without a digit would match every number: refused.
+    let obj = db.object("contact").await.expect("contact");
+    let refused = peyvand_records::filter::parse_filter(&obj, &phones("contains", "\",\""));
+    assert_eq!(refused.map(|_| ()).map_err(|e| e.code), Err("filter_value_missing"));
+}
 
 async fn pages_over_one_instant(db: &Db) {
     let obj = db.object("contact").await.expect("contact");

@@ -137,6 +137,7 @@ impl Settings {
                 .collect::<anyhow::Result<_>>()?,
             upload_dir: data_dir.join("uploads"),
             upload_quota_bytes: defaults.upload_quota_bytes,
+            admission: defaults.admission,
         };
         Ok(Settings {
             database_url,

@@ -52,6 +52,10 @@ pub(crate) fn writer_runtime() -> Result<&'static tokio::runtime::Handle, String
         .map_err(Clone::clone)
 }
 
+/// The longest a SQLite writer waits for its turn before the write is refused as unavailable
+/// (the web layer answers 503 with `Retry-After`), as the pool's readers wait for a connection.
+const WRITE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The most writers one SQLite commit covers.
 const MAX_GROUP: usize = 64;
 
@@ -232,8 +236,16 @@ impl Writers {
         // between statements: the member it would have been gives up instead (see `Conn::drop`).
         let joining = tokio::spawn(async move {
             writers.queued.fetch_add(1, Ordering::AcqRel);
-            let mut guard = writers.group.clone().lock_owned().await;
+            let locked = tokio::time::timeout(WRITE_QUEUE_WAIT, writers.group.clone().lock_owned()).await;
             writers.queued.fetch_sub(1, Ordering::AcqRel);
+            let Ok(mut guard) = locked else {
+                // Overloaded (or a write that does not end): an answer the client can act on.
+                return Err(Error::Unavailable(format!(
+                    "waited {} s for the write lock behind {} writers",
+                    WRITE_QUEUE_WAIT.as_secs(),
+                    writers.queued.load(Ordering::Acquire)
+                )));
+            };
             if alone && guard.tx.is_some() {
                 // Its members learn the outcome from `end`; this writer begins afresh either way.
                 let _ = writers.end(&mut guard).await;

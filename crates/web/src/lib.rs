@@ -4,6 +4,7 @@
 //! **API boundary:** handlers parse and authorize, then call the store's operations; HTML and
 //! JSON handlers call the same operations, so a rule lives in one place.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod client;
@@ -43,6 +44,8 @@ pub struct WebConfig {
     pub upload_dir: std::path::PathBuf,
     /// Most bytes of uploaded files one user may hold at once (uploaded, not yet imported).
     pub upload_quota_bytes: u64,
+    /// How many requests are handled at once and how many wait (`admission`).
+    pub admission: admission::Limits,
 }
 
 impl Default for WebConfig {
@@ -55,6 +58,7 @@ impl Default for WebConfig {
             trusted_proxies: Vec::new(),
             upload_dir: std::env::temp_dir().join(format!("peyvand-uploads-{}", std::process::id())),
             upload_quota_bytes: html::imports::DEFAULT_UPLOAD_QUOTA_BYTES,
+            admission: admission::Limits::default(),
         }
     }
 }
@@ -111,6 +115,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
+    let admission = admission::Admission::new(state.config.admission);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -120,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn(refuse_nul_paths))
+        .layer(axum::middleware::from_fn_with_state(admission, admission::admit))
         .layer(from_fn(language))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

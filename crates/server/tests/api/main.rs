@@ -13,6 +13,7 @@ mod imports;
 mod openapi;
 mod pages;
 mod records;
+mod scale;
 mod search;
 mod views;
 mod webdriver;

@@ -1,0 +1,42 @@
+//! Many customers and many clients (issue 34): overload is an answer, not an error.
+
+use crate::helpers::{Backend, TestApp, problem};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+/// With every handler busy and the waiting room full, a request is answered 503 with
+/// `Retry-After` at once; one that waits longer than allowed is answered 503 too; the busy one
+/// finishes when it can; health checks are always answered. (Before, requests queued without
+/// end and answered 500 when the pool's wait ran out.)
+#[tokio::test]
+async fn overload_is_an_answer_not_an_error() {
+    let limits = peyvand_web::admission::Limits { in_flight: 1, waiting: 1, wait: Duration::from_millis(400) };
+    let config = peyvand_web::WebConfig { admission: limits, ..peyvand_web::WebConfig::default() };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await.expect("sqlite");
+    // The one handler is kept busy by a create waiting for a write this test holds.
+    let held = app.db.write().await.expect("hold the write lock");
+    let send = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = app.client.request(method, app.url(path)).bearer_auth(&app.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        tokio::spawn(request.send())
+    };
+    let busy = send(reqwest::Method::POST, "/api/v1/records/company", Some(json!({"fields": {"name": "Busy"}})));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waits = send(reqwest::Method::GET, "/api/v1/records/company", None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused =
+        app.client.get(app.url("/api/v1/records/company")).bearer_auth(&app.token).send().await.expect("send");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(problem(refused, StatusCode::SERVICE_UNAVAILABLE).await["code"], "unavailable");
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.expect("healthz").status(), StatusCode::OK);
+    let waited = waits.await.expect("task").expect("send");
+    assert_eq!(waited.status(), StatusCode::SERVICE_UNAVAILABLE, "waited past the limit");
+    drop(held);
+    let done = busy.await.expect("task").expect("send");
+    assert_eq!(done.status(), StatusCode::CREATED, "the busy request finishes");
+    assert_eq!(app.get("/api/v1/records/company").await.status(), StatusCode::OK, "served again");
+    app.stop().await;
+}

@@ -52,10 +52,18 @@ pub struct Page {
     pub records: Vec<Record>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-    /// Matching records in all pages, when asked for.
+    /// Matching records in all pages, when asked for: exact, or (`total_exact` false) at least
+    /// this many, when counting them all would read more than [`COUNT_CAP`] of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_exact: Option<bool>,
 }
+
+/// The most matching records a list counts unless asked for the exact number: a count reads
+/// every match, and no list page should wait for a million of them. An unfiltered count comes
+/// exact from a rollup where the object has one.
+pub const COUNT_CAP: i64 = 10_000;
 
 /// What to list.
 #[derive(Clone, Debug, Default)]
@@ -67,6 +75,8 @@ pub struct ListQuery {
     /// List the trash (soft-deleted records) instead of live records.
     pub trash: bool,
     pub with_total: bool,
+    /// Count every match, however many ([`COUNT_CAP`] otherwise).
+    pub exact_total: bool,
     /// Read only these fields (API names), besides those the title and the sort are made of;
     /// all when `None`. A page that shows three fields of a record decodes three.
     pub fields: Option<Vec<String>>,
@@ -1266,7 +1276,12 @@ impl Db {
         for row in read.rows.iter().take(read.shown) {
             records.push(record_from_row_of(&obj, &row, read.only.as_deref())?.0);
         }
-        Ok(Page { records, next_cursor: read.next_cursor, total: read.total })
+        Ok(Page {
+            records,
+            next_cursor: read.next_cursor,
+            total: read.total.map(|(n, _)| n),
+            total_exact: read.total.map(|(_, exact)| exact),
+        })
     }
 
     /// A page as [`Db::list_records`] reads it, as each record's id and the values of `fields`
@@ -1365,14 +1380,7 @@ impl Db {
     async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
         let PageStatement { sql, where_sql, columns, order_by, sort, sort_text, limit, only } =
             self.page_statement(obj, query)?;
-        let total = if query.with_total {
-            let mut count = Sql::new(&format!("SELECT COUNT(*) FROM {} WHERE ", obj.table));
-            count.push(&where_sql.text);
-            count.binds = where_sql.binds;
-            Some(count.query().fetch_one(self.pool()).await?.try_get::<i64, _>(0)?)
-        } else {
-            None
-        };
+        let total = if query.with_total { Some(self.count_matches(obj, query, where_sql).await?) } else { None };
         let rows = Rows::fetch(self, sql, &columns, &order_by).await?;
         let shown = rows.len().min(limit as usize);
         let next_cursor = match (rows.len() > shown, shown.checked_sub(1).and_then(|last| rows.get(last))) {
@@ -1380,6 +1388,33 @@ impl Db {
             _ => None,
         };
         Ok(PageRead { rows, shown, next_cursor, total, only })
+    }
+
+    /// How many records a list matches, and whether exactly: an unfiltered list of live records
+    /// from a rollup of the object (kept by triggers; any rollup holds the count), else up to
+    /// [`COUNT_CAP`] unless the query asks for the exact number.
+    async fn count_matches(&self, obj: &ObjectDef, query: &ListQuery, where_sql: Sql) -> Result<(i64, bool)> {
+        let everything = peyvand_records::aggregate::AggregateSpec::default();
+        if query.filter.is_none()
+            && !query.trash
+            && self.catalog().await?.rollup_for(&obj.api_name, &everything).is_some()
+        {
+            let counted = self.aggregate(&obj.api_name, None, &everything).await?;
+            return Ok((counted.rows.iter().map(|r| r.count).sum(), true));
+        }
+        let capped = !query.exact_total;
+        let mut count = Sql::new(&format!(
+            "SELECT COUNT(*) FROM {}{} WHERE ",
+            if capped { "(SELECT 1 FROM " } else { "" },
+            obj.table
+        ));
+        count.push(&where_sql.text);
+        count.binds = where_sql.binds;
+        if capped {
+            count.push(" LIMIT ").bind(Bind::Int(Some(COUNT_CAP + 1))).push(") capped");
+        }
+        let n = count.query().fetch_one(self.pool()).await?.try_get::<i64, _>(0)?;
+        Ok(if n > COUNT_CAP && capped { (COUNT_CAP, false) } else { (n, true) })
     }
 }
 
@@ -1402,7 +1437,8 @@ struct PageRead {
     rows: Rows,
     shown: usize,
     next_cursor: Option<String>,
-    total: Option<i64>,
+    /// The count and whether it is exact.
+    total: Option<(i64, bool)>,
     only: Option<Vec<String>>,
 }
 

@@ -13,8 +13,40 @@ backend_tests!(
     pages_of_some_fields,
     a_page_reads_every_value_as_one_record_does,
     contains_on_a_list_matches_members,
-    a_filtered_page_in_creation_order_is_read_from_an_index
+    a_filtered_page_in_creation_order_is_read_from_an_index,
+    counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number
 );
+
+/// Issue 34: a list's count reads at most `COUNT_CAP` matches and says whether it stopped
+/// there; an unfiltered count is exact from a rollup of the object; the exact number on request.
+async fn counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number(db: &Db) {
+    let obj = db.object("contact").await.expect("contact");
+    let (last_name, city) = (obj.field("last_name").expect("last_name"), obj.field("city").expect("city"));
+    let many = peyvand_store::records::COUNT_CAP as usize + 1;
+    let rows: Vec<_> = (0..many)
+        .map(|i| {
+            let town = if i < 7 { "Yazd" } else { "Tehran" };
+            vec![(last_name, Value::Text(format!("N{i}"))), (city, Value::Text(town.into()))]
+        })
+        .collect();
+    let mut tx = db.write_long().await.expect("write");
+    db.create_many(&mut tx, None, &obj, &rows).await.expect("create");
+    tx.commit().await.expect("commit");
+    let count = async |filter: Option<serde_json::Value>, exact: bool| {
+        let filter = filter.map(|f| peyvand_records::filter::parse_filter(&obj, &f).expect("filter"));
+        let query = ListQuery { filter, with_total: true, exact_total: exact, limit: Some(1), ..Default::default() };
+        let page = db.list_records("contact", &query).await.expect("list");
+        (page.total.expect("total"), page.total_exact.expect("exact or not"))
+    };
+    let cap = peyvand_store::records::COUNT_CAP;
+    assert_eq!(count(None, false).await, (cap, false), "stopped at the cap");
+    assert_eq!(count(None, true).await, (cap + 1, true), "the exact number on request");
+    let yazd = serde_json::json!({"field": "city", "op": "eq", "value": "Yazd"});
+    assert_eq!(count(Some(yazd.clone()), false).await, (7, true), "a few matches: exact");
+    db.create_rollup(None, "contact", "city", "").await.expect("rollup");
+    assert_eq!(count(None, false).await, (cap + 1, true), "unfiltered, exact from the rollup");
+    assert_eq!(count(Some(yazd), false).await, (7, true));
+}
 
 /// Issue 34: a filter on an indexed field with the lists' default order (newest first) reads
 /// the page from the field's index, whose keys end in the id, instead of sorting every match

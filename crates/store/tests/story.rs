@@ -82,6 +82,7 @@ async fn story(backend: Backend) {
             limit: Some(1),
             cursor: cursor.clone(),
             with_total: true,
+            exact_total: true,
             ..Default::default()
         };
         let page = db.list_records("contact", &query).await.expect("page");

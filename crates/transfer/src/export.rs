@@ -227,6 +227,7 @@ impl PageReader {
             cursor,
             trash: false,
             with_total: false,
+            exact_total: false,
             fields: Some(self.fields.iter().map(|f| f.api_name.clone()).collect()),
         };
         let (mut rows, cursor) = self.db.list_values(&self.object, &query, &self.fields).await?;

@@ -10,11 +10,14 @@ use peyvand_transfer::generate::{GenerateOptions, generate};
 async fn total(db: &Db, object: &str, filter: Option<serde_json::Value>) -> i64 {
     let obj = db.object(object).await.expect("object");
     let filter = filter.map(|f| peyvand_records::filter::parse_filter(&obj, &f).expect("filter"));
-    db.list_records(object, &ListQuery { filter, with_total: true, limit: Some(1), ..Default::default() })
-        .await
-        .expect("list")
-        .total
-        .expect("total")
+    db.list_records(
+        object,
+        &ListQuery { filter, with_total: true, exact_total: true, limit: Some(1), ..Default::default() },
+    )
+    .await
+    .expect("list")
+    .total
+    .expect("total")
 }
 
 async fn generated(backend: Backend) {

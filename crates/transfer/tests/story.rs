@@ -36,7 +36,7 @@ fn arabic_yeh(text: &str) -> String {
 }
 
 async fn count(db: &Db, object: &str) -> i64 {
-    db.list_records(object, &ListQuery { with_total: true, limit: Some(1), ..Default::default() })
+    db.list_records(object, &ListQuery { with_total: true, exact_total: true, limit: Some(1), ..Default::default() })
         .await
         .expect("list")
         .total

@@ -19,6 +19,8 @@ list-total = { $count ->
     [one] { $count } record
    *[other] { $count } records
 }
+list-total-at-least = more than { $count } records
+list-count-all = count all
 list-trash = Trash
 list-views = Views
 list-view-all = All records

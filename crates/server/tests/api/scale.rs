@@ -40,3 +40,18 @@ async fn overload_is_an_answer_not_an_error() {
     assert_eq!(app.get("/api/v1/records/company").await.status(), StatusCode::OK, "served again");
     app.stop().await;
 }
+
+/// A list's count says whether it is exact; `total=exact` asks for every match to be counted.
+async fn counts_say_whether_they_are_exact(app: &TestApp) {
+    for name in ["A", "B", "C"] {
+        app.create("company", json!({"name": name})).await;
+    }
+    for total in ["true", "exact"] {
+        let page = app.list("company", &[("total", total), ("limit", "1")]).await;
+        assert_eq!((page["total"].as_i64(), page["total_exact"].as_bool()), (Some(3), Some(true)), "total={total}");
+    }
+    let page = app.list("company", &[("limit", "1")]).await;
+    assert!(page.get("total").is_none() && page.get("total_exact").is_none(), "no count unless asked: {page}");
+}
+
+crate::backend_tests!(counts_say_whether_they_are_exact);

@@ -44,7 +44,13 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         count("limit", "Records per page (1–500, default 50; others are brought into that range)"),
         param("cursor", "query", "The next_cursor of the previous page", false),
         flag("trash", "true lists the trash"),
-        flag("total", "true also counts all matching records"),
+        typed_param(
+            "total",
+            "query",
+            "true also counts the matching records, up to 10,000 (total_exact says whether it stopped there; an unfiltered count is exact from a rollup); exact counts every one",
+            false,
+            json!({ "type": "string", "enum": ["true", "false", "1", "0", "", "exact"] }),
+        ),
         param("fields", "query", "Comma-separated field names: only these (and the title's) are returned", false),
     ];
     match op {
@@ -372,7 +378,7 @@ fn schemas() -> Json_ {
             "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
             "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
-            "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" } } }
+            "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" }, "total_exact": { "type": "boolean" } } }
     })
 }
 

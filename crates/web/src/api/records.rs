@@ -36,7 +36,9 @@ pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> Ap
         limit: params.number("limit")?,
         cursor: params.get("cursor").filter(|c| !c.is_empty()).map(str::to_string),
         trash: params.flag("trash")?,
-        with_total: params.flag("total")?,
+        // `total=exact` counts every match; `total=true` stops at the cap (see `Page::total_exact`).
+        with_total: params.get("total") == Some("exact") || params.flag("total")?,
+        exact_total: params.get("total") == Some("exact"),
         fields: params
             .get("fields")
             .filter(|f| !f.is_empty())

@@ -318,6 +318,7 @@ fn store_query(object: &ObjectDef, s: &ListState, extra: Option<Json>) -> Result
         cursor: None,
         trash: false,
         with_total: true,
+        exact_total: false,
         fields: None,
     })
 }
@@ -373,6 +374,7 @@ pub struct ListRow {
 pub struct ListWords {
     pub views: String,
     pub all_records: String,
+    pub count_all: String,
     pub save_view: String,
     pub view_name: String,
     pub shared: String,
@@ -432,6 +434,7 @@ fn words(lang: &str) -> ListWords {
         export: t(lang, "bulk-export"),
         run: t(lang, "bulk-run"),
         board: t(lang, "list-board"),
+        count_all: t(lang, "list-count-all"),
         table: t(lang, "list-table"),
         import: t(lang, "import-button"),
         export_xlsx: t(lang, "bulk-export-xlsx"),
@@ -446,6 +449,8 @@ struct ListPage {
     object: String,
     heading: String,
     total: String,
+    /// The same list counted exactly, when its count stopped at the cap.
+    count_all_href: Option<String>,
     state_query: String,
     q: String,
     sort: String,
@@ -596,6 +601,8 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         );
     }
     let mut query = query?;
+    // "count all": the exact number of matches, which may take a while on a million.
+    query.exact_total = get(pairs, "count") == Some("exact");
     query.cursor = get(pairs, "cursor").filter(|c| !c.is_empty()).map(str::to_string);
     query.fields = Some(column_defs.iter().map(|f| f.api_name.clone()).collect());
     let page = state.db.list_records(object, &query).await?;
@@ -688,7 +695,12 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         w: words(lang),
         object: object.to_string(),
         heading: obj.plural(lang).to_string(),
-        total: t_args(lang, "list-total", &[("count", page.total.unwrap_or(0).to_string())]),
+        total: t_args(
+            lang,
+            if page.total_exact == Some(false) { "list-total-at-least" } else { "list-total" },
+            &[("count", page.total.unwrap_or(0).to_string())],
+        ),
+        count_all_href: (page.total_exact == Some(false)).then(|| format!("{base}?{state_query}&count=exact")),
         q: s.q.clone(),
         sort: s.sort.clone(),
         columns_value: s.columns.join(","),

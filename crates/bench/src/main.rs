@@ -481,6 +481,14 @@ impl Client {
         Ok(Client { base: base.to_string(), api, browser })
     }
 
+    async fn get_html(&self, path: &str, query: &[(&str, &str)]) -> Result<(), String> {
+        let r =
+            self.browser.get(format!("{}{path}", self.base)).query(query).send().await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        let body = r.bytes().await.map_err(|e| e.to_string())?;
+        check(status, &body, path)
+    }
+
     async fn get_api(&self, path: &str, query: &[(&str, &str)]) -> Result<(), String> {
         let r = self.api.get(format!("{}{path}", self.base)).query(query).send().await.map_err(|e| e.to_string())?;
         let status = r.status();
@@ -626,6 +634,81 @@ fn operations(
             Box::pin(async move {
                 let filter = json!({"field": "score", "op": "gte", "value": spread(client, n) % 100_000}).to_string();
                 c.get_api("/api/v1/records/contact", &[("filter", &filter), ("sort", "score"), ("limit", "50")]).await
+            })
+        }),
+    ));
+    // Issue 34: the lists as users open them, with their counts, filters and substring search.
+    let c = ctx.clone();
+    ops.push((
+        "list_count",
+        "50 contacts, newest first, with their count (API)",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move { c.get_api("/api/v1/records/contact", &[("total", "true"), ("limit", "50")]).await })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "list_page",
+        "the contacts list page (HTML), with its count",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move { c.get_html("/records/contact", &[]).await })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "filter_city",
+        "50 contacts of a city (indexed), newest first, with their count",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let city = report::CITIES[(spread(client, n) % report::CITIES.len() as u64) as usize];
+                let filter = json!({"field": "city", "op": "eq", "value": city}).to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("total", "true"), ("limit", "50")]).await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "contains_email",
+        "50 contacts whose e-mails contain a run of digits, with their count",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let digits = format!("son{}", 10 + spread(client, n) % 90);
+                let filter = json!({"field": "emails", "op": "contains", "value": digits}).to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("total", "true"), ("limit", "50")]).await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "contains_name",
+        "50 contacts whose first or last name contains three letters (the quick search), with their count",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let part = report::NAME_PARTS[(spread(client, n) % report::NAME_PARTS.len() as u64) as usize];
+                let filter = json!({"or": [{"field": "first_name", "op": "contains", "value": part},
+                                           {"field": "last_name", "op": "contains", "value": part}]})
+                .to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("total", "true"), ("limit", "50")]).await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "aggregate_filtered",
+        "contacts per lifecycle stage of a city above a score (a filtered aggregate: no rollup, no cache)",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let city = report::CITIES[(spread(client, n) % report::CITIES.len() as u64) as usize];
+                let filter = json!({"and": [{"field": "city", "op": "eq", "value": city},
+                                            {"field": "score", "op": "gte", "value": spread(client, n + 7) % 100_000}]})
+                .to_string();
+                c.get_api("/api/v1/aggregate/contact", &[("group", "lifecycle_stage"), ("filter", &filter)]).await
             })
         }),
     ));

@@ -15,6 +15,8 @@ use serde_json::{Value as Json, json};
 pub const MAX_DEPTH: usize = 5;
 /// Most conditions in one filter.
 pub const MAX_CONDITIONS: usize = 50;
+/// The fewest characters a `contains` looks for.
+pub const MIN_CONTAINS: usize = 3;
 /// Most values in one `in` list.
 pub const MAX_IN_VALUES: usize = 500;
 /// Most sort keys.
@@ -258,6 +260,16 @@ fn parse_node(object: &ObjectDef, json: &Json, depth: usize, count: &mut usize) 
             if pattern.is_empty() || no_digits || pattern.chars().count() > 200 {
                 return Err(FieldError::new(name, "filter_value_missing"));
             }
+            // A letter or two inside a value is in most of a million records: such a filter
+            // would read them all for little use. Three at least (digits, for a phone).
+            let significant = if field.field_type == FieldType::Phone {
+                pattern.chars().filter(char::is_ascii_digit).count()
+            } else {
+                pattern.chars().filter(|c| !c.is_whitespace()).count()
+            };
+            if op == Op::Contains && significant < MIN_CONTAINS {
+                return Err(FieldError::with(name, "pattern_too_short", json!({ "min": MIN_CONTAINS })));
+            }
             Operand::Pattern(pattern)
         }
         Op::In => {
@@ -355,6 +367,10 @@ mod tests {
         assert_eq!(err(json!({"field": "nope", "op": "eq", "value": 1})), "unknown_field");
         assert_eq!(err(json!({"field": "age", "op": "like", "value": 1})), "unknown_operator");
         assert_eq!(err(json!({"field": "age", "op": "contains", "value": "1"})), "operator_not_applicable");
+        assert_eq!(err(json!({"field": "last_name", "op": "contains", "value": "ab"})), "pattern_too_short");
+        assert_eq!(err(json!({"field": "last_name", "op": "contains", "value": "a b"})), "pattern_too_short");
+        assert_eq!(err(json!({"field": "last_name", "op": "contains", "value": "abc"})), "ok");
+        assert_eq!(err(json!({"field": "last_name", "op": "starts_with", "value": "a"})), "ok");
         assert_eq!(err(json!({"field": "phones", "op": "gt", "value": "1"})), "operator_not_applicable");
         assert_eq!(err(json!({"field": "age", "op": "eq", "value": "x"})), "invalid_integer");
         assert_eq!(err(json!({"field": "age", "op": "in", "value": []})), "filter_in_size");

@@ -715,7 +715,9 @@ pub async fn lookup_options(
         }
         let obj = state.db.object(&object).await?;
         let text = q.get("q").map(|s| s.trim()).unwrap_or("");
-        let filter = if text.is_empty() {
+        // Fewer letters than a contains takes: the first records by title, as with none.
+        let letters = peyvand_records::normalize::normalize(text).chars().filter(|c| !c.is_whitespace()).count();
+        let filter = if letters < peyvand_records::filter::MIN_CONTAINS {
             None
         } else {
             let any: Vec<Json> =

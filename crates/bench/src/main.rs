@@ -80,6 +80,9 @@ struct Args {
     only: Vec<String>,
 }
 
+/// Clients of the overload run (twice the full run's 32, on two cores).
+const OVERLOAD_CLIENTS: usize = 64;
+
 /// Contacts whose record page is measured; each gets 50 activities.
 const TIMELINE_CONTACTS: usize = 20;
 const ADMIN: &str = "bench@peyvand.test";
@@ -260,6 +263,22 @@ async fn main() -> anyhow::Result<()> {
     results.operations.push(Operation {
         name: "aggregate_repeated".into(),
         what: "the same dashboard aggregate again (cached)".into(),
+        stats,
+        memory_after_mib: server.memory_kib().0 as f64 / 1024.0,
+    });
+    // Issue 34: twice the clients, on the list with its count: overload must be answered, and
+    // with the server's admission (64 at once, more waiting their turn) none is refused.
+    let overloaded = ctx.clone();
+    eprint!("overload ({OVERLOAD_CLIENTS} clients)… ");
+    let stats = load::run(OVERLOAD_CLIENTS, plan.duration / 5, plan.duration, move |_, _| {
+        let ctx = overloaded.clone();
+        async move { ctx.get_api("/api/v1/records/contact", &[("total", "true"), ("limit", "50")]).await }
+    })
+    .await;
+    eprintln!("{:.0}/s, p95 {} ms, errors {}", stats.throughput, stats.p95_ms, stats.errors);
+    results.operations.push(Operation {
+        name: "overload".into(),
+        what: format!("the list with its count, {OVERLOAD_CLIENTS} clients: no request may fail"),
         stats,
         memory_after_mib: server.memory_kib().0 as f64 / 1024.0,
     });

@@ -192,6 +192,13 @@ impl Results {
                 out.push((format!("{name}: p95 ≤ {budget} ms"), measured, s.requests > 0 && s.p95_ms <= budget));
             }
         }
+        if let Some(s) = self.op("overload") {
+            out.push((
+                "overload: 64 clients, no 5xx".into(),
+                format!("{} errors of {} requests, p95 {:.1} ms", s.errors, s.requests, s.p95_ms),
+                s.errors == 0 && s.requests > 0,
+            ));
+        }
         for name in ["create", "update"] {
             if let Some(s) = self.op(name) {
                 out.push((

@@ -206,6 +206,11 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.wait_for_text("h1", "مخاطبان").await;
     assert_fits_the_screen(&browser, "contacts, Persian").await;
     browser.screenshot("contacts-fa-phone").await;
+    browser.goto(&app.url(&format!("/records/company/{company_id}"))).await;
+    browser.wait_for_text(".related", "کاوه یزدانی").await;
+    assert_fits_the_screen(&browser, "a company and its contacts, Persian").await;
+    browser.script("document.querySelector('.related').scrollIntoView(); return null;").await;
+    browser.screenshot("company-fa-phone").await;
     browser.goto(&app.url("/records/contact/new")).await;
     assert_fits_the_screen(&browser, "a new contact, Persian").await;
     assert_calendar_button_visible(&browser, "a new contact, Persian").await;

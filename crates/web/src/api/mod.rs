@@ -216,13 +216,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::BadRequest { code: "unreadable_body", detail: rejection.body_text() }
             }
         })?;
-        if let Some(at) = nul_in_json(&bytes) {
-            // Neither database can keep U+0000 in text (PostgreSQL refuses it), so no value may
-            // hold one; the error names where it was.
-            return Err(peyvand_records::FieldError::new(&at, "control_characters").into());
-        }
         let mut value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest { code: "malformed_json", detail: e.to_string() })?;
+        // Neither database can keep U+0000 in text (PostgreSQL refuses it), so no value may hold
+        // one; the error names where it was.
+        if let Some(at) = nul_in(&value, "") {
+            let at = if at.is_empty() { "body".to_string() } else { at };
+            return Err(peyvand_records::FieldError::new(&at, "control_characters").into());
+        }
         // Every body of this API is an object: serde would read a struct from an array too.
         if !value.is_object() {
             return Err(ApiError::BadRequest { code: "invalid_body", detail: "the body must be a JSON object".into() });
@@ -252,29 +253,18 @@ fn whole_numbers(value: &mut serde_json::Value) {
     }
 }
 
-/// Where a JSON body holds the character U+0000 (written `\u0000`), as a path such as
-/// `fields.name` or `fields.emails.1`; `None` when it holds none (or is not valid JSON, which
-/// the parser then reports).
-fn nul_in_json(bytes: &[u8]) -> Option<String> {
-    const ESCAPE: &[u8] = b"\\u0000";
-    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
-        return None;
+/// Where a JSON value holds the character U+0000, as a path below `path` such as
+/// `fields.name` or `fields.emails.1`.
+fn nul_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then(|| path.to_string()),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_in(v, &join(&i.to_string()))),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| if k.contains('\0') { Some(join(&k.replace('\0', ""))) } else { nul_in(v, &join(k)) }),
+        _ => None,
     }
-    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
-        let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
-        match value {
-            serde_json::Value::String(s) => s.contains('\0').then(|| path.to_string()),
-            serde_json::Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, v)| find(v, &join(&i.to_string())))
-            }
-            serde_json::Value::Object(map) => map
-                .iter()
-                .find_map(|(k, v)| if k.contains('\0') { Some(join(&k.replace('\0', ""))) } else { find(v, &join(k)) }),
-            _ => None,
-        }
-    }
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    find(&value, "").map(|at| if at.is_empty() { "body".to_string() } else { at })
 }
 
 /// Query parameters as a map, with a problem document when they cannot be decoded.

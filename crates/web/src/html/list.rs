@@ -80,16 +80,27 @@ fn named_values(def: &FieldDef) -> bool {
 /// The value a builder's value box stands for, where people type (or pick) names: each of the
 /// comma-separated parts that is a choice's label (in either language), a user's name or
 /// e-mail, or a related record's title, as its value or id. Anything else stays as typed.
-async fn values_from_names(state: &AppState, object: &ObjectDef, field: &str, text: &str) -> Result<String, ApiError> {
+async fn values_from_names(
+    state: &AppState,
+    object: &ObjectDef,
+    users: &[peyvand_store::accounts::User],
+    field: &str,
+    text: &str,
+) -> Result<String, ApiError> {
     let Some(def) = object.field(field).filter(|d| named_values(d)) else { return Ok(text.to_string()) };
     let mut out = Vec::new();
     for part in text.split([',', '،']).map(str::trim).filter(|p| !p.is_empty()) {
-        out.push(value_from_name(state, def, part).await?);
+        out.push(value_from_name(state, def, users, part).await?);
     }
     Ok(out.join(", "))
 }
 
-async fn value_from_name(state: &AppState, def: &FieldDef, name: &str) -> Result<String, ApiError> {
+async fn value_from_name(
+    state: &AppState,
+    def: &FieldDef,
+    users: &[peyvand_store::accounts::User],
+    name: &str,
+) -> Result<String, ApiError> {
     let same = |a: &str| !a.is_empty() && normalize(a) == normalize(name);
     Ok(match def.field_type {
         FieldType::Select | FieldType::MultiSelect => def
@@ -98,22 +109,16 @@ async fn value_from_name(state: &AppState, def: &FieldDef, name: &str) -> Result
             .iter()
             .find(|o| o.value == name || same(&o.label_fa) || same(&o.label_en))
             .map_or_else(|| name.to_string(), |o| o.value.clone()),
-        FieldType::User => state
-            .db
-            .list_users()
-            .await?
-            .into_iter()
+        FieldType::User => users
+            .iter()
             .find(|u| u.id == name || same(&u.name) || same(&u.email))
-            .map_or_else(|| name.to_string(), |u| u.id),
+            .map_or_else(|| name.to_string(), |u| u.id.clone()),
+        // A related record by its title, whatever fields make it ("Nima Karimi"): among the
+        // records global search finds by those words, one of the target object titled so.
         FieldType::Relation if !peyvand_transfer::export::is_record_id(name) => {
             let target = def.options.target.as_deref().unwrap_or_default();
-            let target_def = state.db.object(target).await?;
-            let title = target_def.title_field.split(' ').next().unwrap_or("name");
-            let filter = parse_filter(&target_def, &json!({ "field": title, "op": "eq", "value": name }))
-                .or_else(|_| parse_filter(&target_def, &json!({ "field": title, "op": "contains", "value": name })))?;
-            let query = ListQuery { filter: Some(filter), limit: Some(1), ..ListQuery::default() };
-            let page = state.db.list_records(target, &query).await?;
-            page.records.into_iter().next().map_or_else(|| name.to_string(), |r| r.id)
+            let hits = state.db.search(name, 100).await?;
+            hits.into_iter().find(|h| h.object == target && same(&h.title)).map_or_else(|| name.to_string(), |h| h.id)
         }
         _ => name.to_string(),
     })
@@ -126,6 +131,7 @@ async fn value_names(
     state: &AppState,
     object: &ObjectDef,
     lang: &str,
+    users: &[peyvand_store::accounts::User],
     filter: Option<&Json>,
 ) -> Result<BTreeMap<String, Vec<(String, String)>>, ApiError> {
     let mut named: Vec<String> = Vec::new();
@@ -133,7 +139,6 @@ async fn value_names(
         collect_values(f, &mut named);
     }
     let mut out = BTreeMap::new();
-    let mut users = None;
     for def in object.visible_fields().filter(|d| named_values(d)) {
         let names: Vec<(String, String)> = match def.field_type {
             FieldType::Select | FieldType::MultiSelect => def
@@ -142,12 +147,7 @@ async fn value_names(
                 .iter()
                 .map(|o| (o.value.clone(), def.option_label(&o.value, lang).to_string()))
                 .collect(),
-            FieldType::User => {
-                if users.is_none() {
-                    users = Some(state.db.list_users().await?);
-                }
-                users.iter().flatten().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())).collect()
-            }
+            FieldType::User => users.iter().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())).collect(),
             _ => {
                 let target = def.options.target.as_deref().unwrap_or_default();
                 let Ok(target_def) = state.db.object(target).await else { continue };
@@ -252,10 +252,14 @@ async fn read_state(
     if !fields.is_empty() {
         let ops = all(pairs, "co");
         let values = all(pairs, "cv");
+        // Users are looked up by name only where a condition names a user field.
+        let names_a_user = fields.iter().any(|f| object.field(f).is_some_and(|d| d.field_type == FieldType::User));
+        let users = if names_a_user { state.db.list_users().await? } else { Vec::new() };
         let mut conditions: Vec<Json> = Vec::new();
         for (i, field) in fields.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
             let op = ops.get(i).copied().unwrap_or("eq");
-            let value = values_from_names(state, object, field, values.get(i).copied().unwrap_or("")).await?;
+            let typed = values.get(i).copied().unwrap_or("");
+            let value = values_from_names(state, object, &users, field, typed).await?;
             conditions.extend(builder_condition(object, field, op, &value));
         }
         let group = if get(pairs, "match") == Some("any") { "or" } else { "and" };
@@ -652,7 +656,8 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
             checked: false,
         }),
     );
-    let names = value_names(state, &obj, lang, s.filter.as_ref()).await?;
+    let all_users = state.db.list_users().await?;
+    let names = value_names(state, &obj, lang, &all_users, s.filter.as_ref()).await?;
     let (conditions, match_any, flat) = condition_rows(lang, &obj, s.filter.as_ref(), &names);
     let filter_count = match (&s.filter, flat) {
         (None, _) => 0,
@@ -680,10 +685,7 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         .collect();
     let current_view =
         s.view.as_ref().map(|v| ViewLink { href: v.id.clone(), name: v.name.clone(), current: true, shared: v.shared });
-    let users = state
-        .db
-        .list_users()
-        .await?
+    let users = all_users
         .into_iter()
         .filter(|u| u.active)
         .map(|u| Choice { value: u.id, label: u.name, selected: false })

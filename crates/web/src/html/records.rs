@@ -94,11 +94,9 @@ const RELATED_LENGTH: u32 = 20;
 /// amount and stage), in the object's order.
 fn summary_fields<'a>(object: &'a peyvand_records::ObjectDef, except: &str) -> Vec<&'a peyvand_records::FieldDef> {
     let mut picked: Vec<&peyvand_records::FieldDef> = Vec::new();
-    for kinds in [
-        [FieldType::Datetime, FieldType::Date],
-        [FieldType::Currency, FieldType::Decimal],
-        [FieldType::Select, FieldType::Select],
-    ] {
+    let kinds: [&[FieldType]; 3] =
+        [&[FieldType::Datetime, FieldType::Date], &[FieldType::Currency, FieldType::Decimal], &[FieldType::Select]];
+    for kinds in kinds {
         if let Some(f) = object
             .visible_fields()
             .find(|f| kinds.contains(&f.field_type) && f.api_name != except && !object.is_title_field(&f.api_name))

@@ -76,6 +76,60 @@ pub fn normalize(s: &str) -> String {
     out
 }
 
+/// The character-for-character part of [`normalize`], as pairs of a character and what it
+/// becomes (nothing: dropped). The store folds stored text with them in SQL for its substring
+/// index (`store::grams`), so a pattern normalized here finds what was folded there; Latin
+/// letters are lower-cased beside them.
+pub const FOLDED_CHARS: &[(char, &str)] = &[
+    ('\u{064A}', "\u{06CC}"),
+    ('\u{0649}', "\u{06CC}"),
+    ('\u{0643}', "\u{06A9}"),
+    ('\u{200C}', " "),
+    ('\u{0640}', ""),
+    ('\u{064B}', ""),
+    ('\u{064C}', ""),
+    ('\u{064D}', ""),
+    ('\u{064E}', ""),
+    ('\u{064F}', ""),
+    ('\u{0650}', ""),
+    ('\u{0651}', ""),
+    ('\u{0652}', ""),
+    ('\u{0653}', ""),
+    ('\u{0654}', ""),
+    ('\u{0655}', ""),
+    ('\u{0656}', ""),
+    ('\u{0657}', ""),
+    ('\u{0658}', ""),
+    ('\u{0659}', ""),
+    ('\u{065A}', ""),
+    ('\u{065B}', ""),
+    ('\u{065C}', ""),
+    ('\u{065D}', ""),
+    ('\u{065E}', ""),
+    ('\u{065F}', ""),
+    ('\u{0670}', ""),
+    ('\u{06F0}', "0"),
+    ('\u{06F1}', "1"),
+    ('\u{06F2}', "2"),
+    ('\u{06F3}', "3"),
+    ('\u{06F4}', "4"),
+    ('\u{06F5}', "5"),
+    ('\u{06F6}', "6"),
+    ('\u{06F7}', "7"),
+    ('\u{06F8}', "8"),
+    ('\u{06F9}', "9"),
+    ('\u{0660}', "0"),
+    ('\u{0661}', "1"),
+    ('\u{0662}', "2"),
+    ('\u{0663}', "3"),
+    ('\u{0664}', "4"),
+    ('\u{0665}', "5"),
+    ('\u{0666}', "6"),
+    ('\u{0667}', "7"),
+    ('\u{0668}', "8"),
+    ('\u{0669}', "9"),
+];
+
 /// The normalized text without any separators: "می‌خواهم", "می خواهم" and "میخواهم" all
 /// become "میخواهم", which is how the zero-width non-joiner and the space are made
 /// interchangeable when matching.
@@ -169,6 +223,20 @@ pub fn query_terms(query: &str) -> (Vec<String>, String) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn folded_chars_are_what_normalize_does_to_each_character() {
+        for (from, to) in FOLDED_CHARS {
+            assert_eq!(normalize(&format!("a{from}b")), format!("a{to}b"), "{from:?}");
+        }
+        // Every character normalize maps or drops one for one is in the table.
+        for c in ('\u{0600}'..='\u{06FF}').chain(['\u{200C}']) {
+            let n = normalize(&format!("a{c}b"));
+            if n != format!("a{c}b") {
+                assert!(FOLDED_CHARS.iter().any(|(from, _)| *from == c), "{c:?} is missing");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -45,7 +45,8 @@ async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) 
         Dialect::Postgres => {
             sqlx::query(
                 "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+                 WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER' \
+                 ORDER BY ordinal_position",
             )
             .bind(table.to_string())
             .fetch_all(&mut *conn)

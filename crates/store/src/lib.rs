@@ -15,6 +15,7 @@ pub mod catalog;
 mod copy;
 pub mod dump;
 mod error;
+mod grams;
 mod indexes;
 pub mod jobs;
 pub mod migrate;

@@ -83,6 +83,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_trashed_objects.sql"),
         postgres: include_str!("../migrations/postgres/0011_trashed_objects.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_substring_index.sql",
+        sqlite: include_str!("../migrations/sqlite/0012_substring_index.sql"),
+        postgres: include_str!("../migrations/postgres/0012_substring_index.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.
@@ -105,6 +111,7 @@ pub async fn run(db: &Db) -> Result<Vec<i64>> {
         if built > 0 {
             tracing::warn!(built, "built the indexes an interrupted bulk load had set aside");
         }
+        db.ensure_substring_indexes().await?;
         Ok(applied)
     }
     .await;

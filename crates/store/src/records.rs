@@ -1551,7 +1551,7 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize, id_des
     };
 }
 
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {
@@ -1560,12 +1560,6 @@ fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The column expression compared by `contains`/`starts_with`: Arabic Yeh/Kaf and the
-/// zero-width non-joiner folded as in [`peyvand_records::normalize`], Latin letters lower-cased.
-fn folded(column: &str) -> String {
-    format!("lower(replace(replace(replace(replace({column}, 'ي', 'ی'), 'ى', 'ی'), 'ك', 'ک'), '\u{200C}', ' '))")
 }
 
 fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&Value], negate: bool) {
@@ -1618,6 +1612,12 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
                     pattern = format!("98{}", &pattern[1..]);
                 }
             }
+            if c.op == Op::Contains
+                && let Some(field) = object.field(&c.field.api_name)
+                && crate::grams::contains_sql(sql, dialect, object, field, &pattern).is_some()
+            {
+                return;
+            }
             let like = if c.op == Op::Contains {
                 format!("%{}%", escape_like(&pattern))
             } else {
@@ -1636,12 +1636,11 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
                     .push(" ESCAPE '\\')");
                 return;
             }
-            sql.push(&folded(col))
-                .push(" ")
-                .push(dialect.ilike())
-                .push(" ")
-                .bind(Bind::text(like))
-                .push(" ESCAPE '\\'");
+            let folded = match object.field(&c.field.api_name) {
+                Some(field) => crate::grams::folded_column(dialect, field, col),
+                None => col.to_string(),
+            };
+            sql.push(&folded).push(" ").push(dialect.ilike()).push(" ").bind(Bind::text(like)).push(" ESCAPE '\\'");
         }
         (Op::Ne, Operand::One(v)) => {
             sql.push("(")

@@ -162,7 +162,14 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
     Ok(())
 }
 
+/// Builds every index of a new field (or of a field whose records were just loaded): its
+/// b-tree indexes and its substring index.
 pub(crate) async fn create_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
+    create_btree_indexes(tx, dialect, table, field).await?;
+    crate::grams::create(tx, dialect, table, field).await
+}
+
+async fn create_btree_indexes(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
     if field.archived {
         return Ok(());
     }
@@ -716,7 +723,8 @@ impl Db {
             // What the field adds to its records' search terms changed with it.
             rewrite_field_terms(&mut tx, self.dialect(), &obj, &with_field(&obj, &new), &new.id).await?;
         }
-        create_indexes(&mut tx, self.dialect(), &obj.table, &new).await?;
+        create_btree_indexes(&mut tx, self.dialect(), &obj.table, &new).await?;
+        crate::grams::update(&mut tx, self.dialect(), &obj.table, &old, &new).await?;
         update_field_row(&mut tx, &new).await?;
         record_history(&mut tx, &new.id, actor, history).await?;
         bump_version(&mut tx).await?;
@@ -748,6 +756,7 @@ impl Db {
         let mut archived = field.clone();
         archived.archived = true;
         drop_indexes(&mut tx, &field.id).await?;
+        crate::grams::drop(&mut tx, self.dialect(), &obj.table, &field).await?;
         crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&field))
             .await?;
         sqlx::query("UPDATE record_values SET uniq = 0 WHERE field_id = $1")

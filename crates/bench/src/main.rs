@@ -579,7 +579,11 @@ impl Client {
             }
         }
         let mut out = Vec::new();
-        for (object, query) in report::UNCACHED_AGGREGATES {
+        // A filtered question is answered by the rollup of its unfiltered groups (see
+        // UNCACHED_AGGREGATES), so it declares none of its own.
+        for (object, query) in
+            report::UNCACHED_AGGREGATES.iter().filter(|(_, q)| !q.iter().any(|(k, _)| *k == "filter"))
+        {
             let param = |name: &str| query.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).unwrap_or("");
             let body = serde_json::json!({ "group": param("group"), "sum": param("sum") });
             let started = Instant::now();

@@ -20,6 +20,10 @@ pub const UNCACHED_AGGREGATES: &[(&str, &[(&str, &str)])] = &[
     ("contact", &[("group", "lifecycle_stage,created_at:month"), ("sum", "score")]),
     ("contact", &[("group", "source"), ("sum", "score")]),
     ("contact", &[("group", "city")]),
+    ("contact", &[("group", "city,lifecycle_stage")]),
+    // Per stage for one city (as a rep's pipeline is per stage for one owner): a filtered
+    // question, answered from the rollup above.
+    ("contact", &[("group", "lifecycle_stage"), ("filter", r#"{"field":"city","op":"eq","value":"تهران"}"#)]),
     ("activity", &[("group", "kind,occurred_at:month")]),
     ("company", &[("group", "industry")]),
 ];
@@ -158,15 +162,15 @@ impl Results {
                         format!("; {:.0} % of the 50-row range read ({r:.0}/s)", s.throughput / r.max(1e-9) * 100.0)
                     })
                     .unwrap_or_default();
+                // A run with `--only` may leave the ceiling out: its share is not known then.
+                let of_ceiling = if ceiling > 0.0 {
+                    format!("{:.0} % ({:.0}/s of {ceiling:.0}/s)", share * 100.0, s.throughput)
+                } else {
+                    format!("{:.0}/s (HTTP ceiling not measured)", s.throughput)
+                };
                 out.push((
                     format!("{name}: p95 ≤ 15 ms, ≥ 40 % of the HTTP ceiling"),
-                    format!(
-                        "p95 {:.1} ms, {:.0} % ({:.0}/s of {:.0}/s){of_range}",
-                        s.p95_ms,
-                        share * 100.0,
-                        s.throughput,
-                        ceiling
-                    ),
+                    format!("p95 {:.1} ms, {of_ceiling}{of_range}", s.p95_ms),
                     s.p95_ms <= 15.0 && share >= 0.4,
                 ));
             }

@@ -131,10 +131,15 @@ impl Db {
     }
 
     async fn compute(&self, obj: &ObjectDef, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
-        // Unfiltered, a rollup that covers the question answers it from its groups.
-        let rollup = match filter {
-            None => self.catalog().await?.rollup_for(&obj.api_name, spec),
-            Some(_) => None,
+        // A rollup that covers the question answers it from its groups: unfiltered, or filtered
+        // by equality on fields it groups by (a rep's pipeline from a rollup per owner and stage).
+        let catalog = self.catalog().await?;
+        let (rollup, filter_keys) = match filter {
+            None => (catalog.rollup_for(&obj.api_name, spec), Vec::new()),
+            Some(f) => match catalog.rollup_for_filtered(&obj.api_name, spec, f) {
+                Some((r, plan, keys)) => (Some((r, plan)), keys),
+                None => (None, Vec::new()),
+            },
         };
         // Group keys, then the currency of each summed money field (sums of different
         // currencies are never added together): the expression, the name, the field type.
@@ -173,7 +178,10 @@ impl Db {
         }
         match &rollup {
             Some((r, _)) => {
-                sql.push(&format!(" FROM {}", r.table));
+                sql.push(&format!(" FROM {} WHERE 1 = 1", r.table));
+                for (key, c) in &filter_keys {
+                    crate::rollups::key_condition_sql(&mut sql, *key, c);
+                }
             }
             None => {
                 // Without a filter every live row is read; with one, an index may find them.
@@ -181,7 +189,7 @@ impl Db {
                 sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
                 if let Some(f) = filter {
                     sql.push(" AND ");
-                    filter_sql(&mut sql, obj, f, self.dialect());
+                    filter_sql(&mut sql, obj, f, self.dialect(), &[]);
                 }
             }
         }

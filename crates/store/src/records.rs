@@ -1305,7 +1305,12 @@ impl Db {
 
     /// The statement reading one page of `query` (one row more than shown, to know whether a
     /// next page follows), and what reading and counting it needs.
-    fn page_statement(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageStatement> {
+    fn page_statement(
+        &self,
+        obj: &ObjectDef,
+        query: &ListQuery,
+        dense: &[(String, crate::grams::Dense)],
+    ) -> Result<PageStatement> {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
         let mut sort = query.sort.clone();
         if sort.is_empty() {
@@ -1335,15 +1340,22 @@ impl Db {
             }
             None => None,
         };
-        let mut where_sql = Sql::new(if query.trash { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" });
-        if let Some(f) = &query.filter {
-            where_sql.push(" AND ");
-            filter_sql(&mut where_sql, obj, f, self.dialect());
-        }
+        // The filter as the count reads it (from the substring index's matches), and as the
+        // page does (a dense `contains` checked against them, in the page's order).
+        let where_with = |dense: &[(String, crate::grams::Dense)]| {
+            let mut where_sql = Sql::new(if query.trash { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" });
+            if let Some(f) = &query.filter {
+                where_sql.push(" AND ");
+                filter_sql(&mut where_sql, obj, f, self.dialect(), dense);
+            }
+            where_sql
+        };
+        let where_sql = where_with(&[]);
+        let page_where = where_with(dense);
         let columns = select_columns(obj, only.as_deref());
         let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE ", columns.join(", "), obj.table));
-        sql.push(&where_sql.text);
-        sql.binds = where_sql.binds.clone();
+        sql.push(&page_where.text);
+        sql.binds = page_where.binds;
         if let Some(c) = &query.cursor {
             let cursor = Cursor::decode(c)
                 .filter(|c| c.sort == sort_text && c.values.len() == sort.len())
@@ -1366,7 +1378,11 @@ impl Db {
     /// PLAN` details, PostgreSQL's `EXPLAIN` lines): for tests that a page is read from an index.
     pub async fn explain_page(&self, object: &str, query: &ListQuery) -> Result<Vec<String>> {
         let obj = self.object(object).await?;
-        let page = self.page_statement(&obj, query)?;
+        let probe = match &query.filter {
+            Some(f) => crate::grams::probe(self, &obj, f, query.trash).await?,
+            None => crate::grams::Probe::default(),
+        };
+        let page = self.page_statement(&obj, query, &probe.dense)?;
         let mut explain = Sql::new(if self.dialect == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " });
         explain.push(&page.sql.text);
         explain.binds = page.sql.binds;
@@ -1378,9 +1394,18 @@ impl Db {
     /// Reads one page of `query`: the rows (one more than shown, if there is a next page), the
     /// cursor after the last row shown, the total when asked for, and the fields read.
     async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
+        let probe = match &query.filter {
+            Some(f) => crate::grams::probe(self, obj, f, query.trash).await?,
+            None => crate::grams::Probe::default(),
+        };
         let PageStatement { sql, where_sql, columns, order_by, sort, sort_text, limit, only } =
-            self.page_statement(obj, query)?;
-        let total = if query.with_total { Some(self.count_matches(obj, query, where_sql).await?) } else { None };
+            self.page_statement(obj, query, &probe.dense)?;
+        let total = match probe.at_least {
+            // Counting would stop at the cap: the index's matches already say so.
+            Some(n) if query.with_total && !query.exact_total && n > COUNT_CAP => Some((COUNT_CAP, false)),
+            _ if query.with_total => Some(self.count_matches(obj, query, where_sql).await?),
+            _ => None,
+        };
         let rows = Rows::fetch(self, sql, &columns, &order_by).await?;
         let shown = rows.len().min(limit as usize);
         let next_cursor = match (rows.len() > shown, shown.checked_sub(1).and_then(|last| rows.get(last))) {
@@ -1551,6 +1576,19 @@ fn keyset_sql(sql: &mut Sql, sort: &[SortKey], cursor: &Cursor, i: usize, id_des
     };
 }
 
+/// The text a `contains` or `starts_with` pattern (normalized by the filter's parser) looks
+/// for: a phone's digits, in international form when written as a national number.
+pub(crate) fn contains_pattern(field_type: FieldType, pattern: &str) -> String {
+    if field_type != FieldType::Phone {
+        return pattern.to_string();
+    }
+    let digits: String = to_latin_digits(pattern).chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix('0') {
+        Some(rest) if !digits.starts_with("00") => format!("98{rest}"),
+        _ => digits,
+    }
+}
+
 pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -1573,7 +1611,15 @@ fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&
 
 /// Appends the SQL of a checked filter. Field names were resolved against the object's metadata,
 /// so only known column names and placeholders reach the SQL text.
-pub(crate) fn filter_sql(sql: &mut Sql, object: &ObjectDef, filter: &Filter, dialect: Dialect) {
+/// `dense` names the fields whose `contains` matches many of the newest records, and how a page
+/// reads them (`grams::Probe`).
+pub(crate) fn filter_sql(
+    sql: &mut Sql,
+    object: &ObjectDef,
+    filter: &Filter,
+    dialect: Dialect,
+    dense: &[(String, crate::grams::Dense)],
+) {
     match filter {
         Filter::And(children) | Filter::Or(children) if children.is_empty() => {
             sql.push("1 = 1");
@@ -1585,15 +1631,21 @@ pub(crate) fn filter_sql(sql: &mut Sql, object: &ObjectDef, filter: &Filter, dia
                 if i > 0 {
                     sql.push(joiner);
                 }
-                filter_sql(sql, object, child, dialect);
+                filter_sql(sql, object, child, dialect, dense);
             }
             sql.push(")");
         }
-        Filter::Cond(c) => condition_sql(sql, object, c, dialect),
+        Filter::Cond(c) => condition_sql(sql, object, c, dialect, dense),
     }
 }
 
-fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dialect) {
+fn condition_sql(
+    sql: &mut Sql,
+    object: &ObjectDef,
+    c: &Condition,
+    dialect: Dialect,
+    dense: &[(String, crate::grams::Dense)],
+) {
     let col = c.field.column.as_str();
     let storage = c.field.storage;
     let list = storage == Storage::List;
@@ -1605,16 +1657,19 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
         (Op::Ne, Operand::One(v)) if list => list_member_sql(sql, object, c, &[v], true),
         (Op::In, Operand::Many(vs)) if list => list_member_sql(sql, object, c, &vs.iter().collect::<Vec<_>>(), false),
         (Op::Contains | Op::StartsWith, Operand::Pattern(p)) => {
-            let mut pattern = p.clone();
-            if c.field.field_type == FieldType::Phone {
-                pattern = to_latin_digits(&pattern).chars().filter(char::is_ascii_digit).collect();
-                if pattern.starts_with('0') && !pattern.starts_with("00") {
-                    pattern = format!("98{}", &pattern[1..]);
-                }
-            }
+            let pattern = contains_pattern(c.field.field_type, p);
             if c.op == Op::Contains
                 && let Some(field) = object.field(&c.field.api_name)
-                && crate::grams::contains_sql(sql, dialect, object, field, &pattern).is_some()
+                && !dense.contains(&(field.id.clone(), crate::grams::Dense::Compared))
+                && crate::grams::contains_sql(
+                    sql,
+                    dialect,
+                    object,
+                    field,
+                    &pattern,
+                    dense.contains(&(field.id.clone(), crate::grams::Dense::Checked)),
+                )
+                .is_some()
             {
                 return;
             }
@@ -1623,7 +1678,11 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
             } else {
                 format!("{}%", escape_like(&pattern))
             };
-            if list {
+            // A dense `contains` on multi-valued e-mails or phones compares their folded
+            // column, members one per line, below.
+            let folded_members =
+                c.op == Op::Contains && object.field(&c.field.api_name).is_some_and(crate::grams::substring_indexed);
+            if list && !folded_members {
                 // Each member on its own (normalized as the pattern is), never the JSON the
                 // members are kept in: `one.example","b` or `["` matched that text.
                 let field_id = object.field(&c.field.api_name).map(|f| f.id.clone()).unwrap_or_default();
@@ -1636,11 +1695,12 @@ fn condition_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, dialect: Dial
                     .push(" ESCAPE '\\')");
                 return;
             }
-            let folded = match object.field(&c.field.api_name) {
-                Some(field) => crate::grams::folded_column(dialect, field, col),
-                None => col.to_string(),
-            };
-            sql.push(&folded).push(" ").push(dialect.ilike()).push(" ").bind(Bind::text(like)).push(" ESCAPE '\\'");
+            match object.field(&c.field.api_name) {
+                Some(field) => crate::grams::contains_scan_sql(sql, dialect, field, col, &like),
+                None => {
+                    sql.push("1 = 0");
+                }
+            }
         }
         (Op::Ne, Operand::One(v)) => {
             sql.push("(")

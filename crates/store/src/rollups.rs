@@ -30,6 +30,7 @@ use crate::schema::exec;
 use crate::sql::{Dialect, currency_column, new_id, now};
 use crate::{Db, Error, Result, WriteTx};
 use peyvand_records::aggregate::{AggregateSpec, Bucket, parse_aggregate};
+use peyvand_records::filter::{Condition, Filter, Op, Operand};
 use peyvand_records::{FieldError, ObjectDef, Storage};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -103,6 +104,28 @@ impl RollupColumns {
         Some(Plan { keys, sums })
     }
 
+    /// The conditions of `filter` as conditions on this rollup's keys, if each is one it can
+    /// answer: a filter that is one condition or conditions all required (`and`), each `eq`,
+    /// `in` or `is_empty` on a field the rollup groups by whole (not cut to a date bucket). A
+    /// rep's pipeline (owner = me, per stage) is read from a rollup per owner and stage.
+    pub fn filter_keys<'f>(&self, filter: &'f Filter) -> Option<KeyConditions<'f>> {
+        let conditions: Vec<&Condition> = match filter {
+            Filter::Cond(c) => vec![c],
+            Filter::And(children) => {
+                children.iter().map(|f| if let Filter::Cond(c) = f { Some(c) } else { None }).collect::<Option<_>>()?
+            }
+            Filter::Or(_) => return None,
+        };
+        conditions
+            .into_iter()
+            .map(|c| {
+                let answerable = matches!(c.op, Op::Eq | Op::In | Op::IsEmpty) && c.field.storage != Storage::List;
+                let key = self.keys.iter().position(|k| k.column == c.field.column && k.bucket.is_none())?;
+                answerable.then_some((key, c))
+            })
+            .collect()
+    }
+
     /// Every column the rollup reads, once each.
     fn watched(&self) -> Vec<&str> {
         let mut cols: Vec<&str> = Vec::new();
@@ -118,6 +141,9 @@ impl RollupColumns {
         self.watched().contains(&column)
     }
 }
+
+/// A filter's conditions, each with the rollup key it is on.
+pub type KeyConditions<'f> = Vec<(usize, &'f Condition)>;
 
 /// How an aggregate is read from a rollup: for each of its group columns (group fields, then the
 /// currency of each money sum) the rollup's key and the coarser bucket to cut it to, if any; for
@@ -175,6 +201,46 @@ impl Catalog {
         self.rollups_of(object)
             .filter_map(|r| r.columns.plan(spec).map(|p| (r.clone(), p)))
             .min_by_key(|(r, _)| r.columns.keys.len())
+    }
+
+    /// The smallest rollup of `object` that answers `spec` over the records `filter` selects,
+    /// how, and the filter's conditions on its keys (see [`RollupColumns::filter_keys`]).
+    pub(crate) fn rollup_for_filtered<'f>(
+        &self,
+        object: &str,
+        spec: &AggregateSpec,
+        filter: &'f Filter,
+    ) -> Option<(Arc<Rollup>, Plan, KeyConditions<'f>)> {
+        self.rollups_of(object)
+            .filter_map(|r| Some((r.clone(), r.columns.plan(spec)?, r.columns.filter_keys(filter)?)))
+            .min_by_key(|(r, _, _)| r.columns.keys.len())
+    }
+}
+
+/// Appends ` AND` the condition `c` on the rollup's key `key` (one that
+/// [`RollupColumns::filter_keys`] accepted).
+pub(crate) fn key_condition_sql(sql: &mut crate::sql::Sql, key: usize, c: &Condition) {
+    let column = format!("v{key}");
+    let storage = c.field.storage;
+    sql.push(" AND ").push(&column);
+    match &c.operand {
+        Operand::Flag(true) => {
+            sql.push(" IS NULL");
+        }
+        Operand::Flag(false) => {
+            sql.push(" IS NOT NULL");
+        }
+        Operand::One(v) => {
+            sql.push(" = ").bind(crate::sql::operand_bind(storage, v));
+        }
+        Operand::Many(vs) => {
+            sql.push(" IN (");
+            sql.list(vs.iter().map(|v| crate::sql::operand_bind(storage, v)));
+        }
+        // filter_keys accepts nothing else.
+        Operand::Two(..) | Operand::Pattern(_) => {
+            sql.push(" IS NULL AND 1 = 0");
+        }
     }
 }
 

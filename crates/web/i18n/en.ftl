@@ -21,6 +21,7 @@ list-total = { $count ->
 }
 list-total-at-least = more than { $count } records
 list-count-all = count all
+list-q-too-short = type { $min } letters or more to search
 list-trash = Trash
 list-views = Views
 list-view-all = All records

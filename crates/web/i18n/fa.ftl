@@ -18,6 +18,7 @@ list-filter-placeholder = نام شامل…
 list-total = { $count } رکورد
 list-total-at-least = بیش از { $count } رکورد
 list-count-all = شمارش همه
+list-q-too-short = برای جستجو دست‌کم { $min } حرف بنویسید
 list-trash = سطل زباله
 list-views = نماها
 list-view-all = همه رکوردها

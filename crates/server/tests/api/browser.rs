@@ -191,6 +191,21 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.wait_for_text("td[data-field=job_title] .cell-value", "Buyer").await;
     browser.screenshot("contacts-inline-edit-en").await;
 
+    // The quick search answers as one types, without Enter: two letters say it needs three
+    // and leave the list as it is; the third narrows it (and the address keeps the search).
+    app.create("contact", json!({"first_name": "Reza", "last_name": "Tehrani"})).await;
+    browser.goto(&app.url("/records/contact")).await;
+    browser.wait_for_text("#results", "Tehrani").await;
+    browser.type_into("form.filter input[name=q]", "یز").await;
+    browser.wait_for_text("#q-hint", "3 letters").await;
+    assert!(browser.text("#results").await.contains("Tehrani"), "two letters leave the list as it is");
+    browser.type_into("form.filter input[name=q]", "یزد").await;
+    browser.wait_until("!document.querySelector('#results').textContent.includes('Tehrani')").await;
+    assert!(browser.text("#results").await.contains("کاوه یزدانی"), "the match stays");
+    assert_eq!(browser.text("#q-hint").await, "", "the hint is gone");
+    assert!(browser.url().await.contains("q="), "the address keeps the search");
+    browser.screenshot("contacts-quick-search-en").await;
+
     // On a phone, in both directions: nothing makes the page scroll sideways, and every object
     // in the top bar is on screen without scrolling the bar.
     browser.resize(375, 812).await;

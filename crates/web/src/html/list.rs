@@ -457,6 +457,8 @@ struct ListPage {
     count_all_href: Option<String>,
     state_query: String,
     q: String,
+    /// Says how many letters the quick search needs, while it has fewer.
+    q_hint: Option<String>,
     sort: String,
     columns_value: String,
     filter_json: String,
@@ -593,6 +595,13 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
     let s = read_state(state, session, &obj, pairs).await?;
     let columns = if s.columns.is_empty() { default_columns(&obj) } else { s.columns.clone() };
     let column_defs: Vec<&FieldDef> = columns.iter().filter_map(|c| obj.field(c)).collect();
+    // A quick search of a letter or two would be in most records: the list stays as it is and
+    // says how many letters it needs, while the box is still being typed in.
+    let significant = s.q.chars().filter(|c| c.is_alphanumeric()).count();
+    let q_hint = (!s.q.is_empty() && significant < peyvand_records::filter::MIN_CONTAINS)
+        .then(|| t_args(lang, "list-q-too-short", &[("min", peyvand_records::filter::MIN_CONTAINS.to_string())]));
+    let typed_q = s.q.clone();
+    let s = if q_hint.is_some() { ListState { q: String::new(), ..s } } else { s };
     let mut query = store_query(&obj, &s, None);
     let mut filter_error = None;
     if let Err(ApiError::Store(peyvand_store::Error::Validation(errors))) = &query {
@@ -703,7 +712,8 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
             &[("count", page.total.unwrap_or(0).to_string())],
         ),
         count_all_href: (page.total_exact == Some(false)).then(|| format!("{base}?{state_query}&count=exact")),
-        q: s.q.clone(),
+        q: typed_q,
+        q_hint,
         sort: s.sort.clone(),
         columns_value: s.columns.join(","),
         filter_json: if flat { String::new() } else { s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default() },

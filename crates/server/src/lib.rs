@@ -80,6 +80,9 @@ async fn maintain(state: AppState) {
         if let Err(e) = state.db.compact_rollups().await {
             tracing::warn!(error = %e, "compacting rollups failed; trying again later");
         }
+        if let Err(e) = state.db.flush_substring_indexes().await {
+            tracing::warn!(error = %e, "writing the substring indexes failed; trying again later");
+        }
         if round % SWEEP_UPLOADS_EVERY == 0 {
             match peyvand_web::html::imports::sweep_uploads(&state, peyvand_web::html::imports::ABANDONED_AFTER).await {
                 Ok(0) => {}

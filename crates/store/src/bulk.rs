@@ -358,6 +358,12 @@ impl Db {
             Writes::Rows(tables) => script_of(self.dialect(), tables, false),
         };
         script.execute(&mut tx.tx).await?;
+        // A batch's values go into the substring indexes at once (one record: at the next flush).
+        if prepared.ids.len() > 1
+            && let Some(object) = self.catalog_cached()?.objects.iter().find(|o| o.table == prepared.table)
+        {
+            crate::grams::flush_object(tx, self.dialect(), object).await?;
+        }
         Ok(prepared.ids)
     }
 

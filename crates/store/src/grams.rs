@@ -123,7 +123,7 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
     let column = &field.column;
     match dialect {
         Dialect::Sqlite => {
-            let grams = name("gt", field);
+            let (grams, pending) = (name("gt", field), name("gq", field));
             let fold_new = fold_sql(dialect, field, &format!("new.{column}"));
             exec(
                 tx,
@@ -140,11 +140,15 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
                 ),
             )
             .await?;
+            // The triggers write a plain table of changes (an empty value: a record to forget),
+            // which `flush` moves into the index in sets: FTS5 writes its pending terms at every
+            // savepoint, and a trigger's statement opens one (20 µs a value instead of 2–3).
+            exec(tx, &format!("CREATE TABLE {pending} (rowid INTEGER PRIMARY KEY, v TEXT)")).await?;
             exec(
                 tx,
                 &format!(
                     "CREATE TRIGGER {} AFTER INSERT ON {table} WHEN new.{column} IS NOT NULL BEGIN \
-                     INSERT INTO {grams} (rowid, v) VALUES (new.rowid, {fold_new}); END",
+                     INSERT OR REPLACE INTO {pending} (rowid, v) VALUES (new.rowid, {fold_new}); END",
                     name("gi", field)
                 ),
             )
@@ -153,8 +157,7 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
                 tx,
                 &format!(
                     "CREATE TRIGGER {} AFTER UPDATE OF {column} ON {table} BEGIN \
-                     DELETE FROM {grams} WHERE rowid = old.rowid; \
-                     INSERT INTO {grams} (rowid, v) SELECT new.rowid, {fold_new} WHERE new.{column} IS NOT NULL; END",
+                     INSERT OR REPLACE INTO {pending} (rowid, v) VALUES (new.rowid, {fold_new}); END",
                     name("gu", field)
                 ),
             )
@@ -162,7 +165,8 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
             exec(
                 tx,
                 &format!(
-                    "CREATE TRIGGER {} AFTER DELETE ON {table} BEGIN DELETE FROM {grams} WHERE rowid = old.rowid; END",
+                    "CREATE TRIGGER {} AFTER DELETE ON {table} BEGIN \
+                     INSERT OR REPLACE INTO {pending} (rowid, v) VALUES (old.rowid, NULL); END",
                     name("gd", field)
                 ),
             )
@@ -192,6 +196,7 @@ pub(crate) async fn drop(tx: &mut WriteTx, dialect: Dialect, table: &str, field:
             for prefix in ["gi", "gu", "gd"] {
                 exec(tx, &format!("DROP TRIGGER IF EXISTS {}", name(prefix, field))).await?;
             }
+            exec(tx, &format!("DROP TABLE IF EXISTS {}", name("gq", field))).await?;
             exec(tx, &format!("DROP TABLE IF EXISTS {}", name("gt", field))).await
         }
         Dialect::Postgres => {
@@ -228,7 +233,9 @@ async fn exists(tx: &mut WriteTx, dialect: Dialect, field: &FieldDef) -> Result<
         Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = $1",
         Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1",
     };
-    let index = name(if dialect == Dialect::Sqlite { "gt" } else { "gx" }, field);
+    // On SQLite the table of changes, the last part made (an index built before it existed
+    // was kept by triggers writing to the index itself, and is built again).
+    let index = name(if dialect == Dialect::Sqlite { "gq" } else { "gx" }, field);
     let n: i64 = sqlx::query(sql).bind(index).fetch_one(&mut *tx.tx).await?.try_get(0)?;
     Ok(n > 0)
 }
@@ -276,16 +283,36 @@ pub(crate) fn contains_sql(
         Dialect::Sqlite => {
             // A phrase of the trigram tokenizer: its trigrams one after another, which is the
             // pattern appearing anywhere in the value.
-            let grams = name("gt", field);
-            sql.push(if dense { "+" } else { "" })
-                .push(&object.table)
-                .push(".rowid IN (SELECT rowid FROM ")
+            // The index's matches less the records changed since it was last written, and the
+            // changed ones whose new value matches.
+            let (grams, pending) = (name("gt", field), name("gq", field));
+            let rowid = format!("{}{}.rowid", if dense { "+" } else { "" }, object.table);
+            sql.push("((")
+                .push(&rowid)
+                .push(" IN (SELECT rowid FROM ")
                 .push(&grams)
                 .push(" WHERE ")
                 .push(&grams)
                 .push(" MATCH ")
                 .bind(Bind::text(match_query(dialect, pattern)))
-                .push(")");
+                .push(") AND ")
+                .push(&rowid)
+                .push(" NOT IN (SELECT rowid FROM ")
+                .push(&pending)
+                .push(")) OR ")
+                .push(&rowid)
+                .push(" IN (SELECT rowid FROM ")
+                .push(&pending)
+                .push(" WHERE ");
+            for (i, form) in digit_forms(dialect, pattern).into_iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push("v LIKE ")
+                    .bind(Bind::text(format!("%{}%", crate::records::escape_like(&form))))
+                    .push(" ESCAPE '\\'");
+            }
+            sql.push("))");
         }
         Dialect::Postgres => {
             sql.push(&name("gc", field))
@@ -409,7 +436,12 @@ pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: b
         .fetch_one(db.pool())
         .await?
         .try_get(0)?;
-        let live = n - trashed;
+        // Matches changed since the index was written may match no more.
+        let pending: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", name("gq", &field))))
+            .fetch_one(db.pool())
+            .await?
+            .try_get(0)?;
+        let live = n - trashed - pending;
         if live >= DENSE_MATCHES && !probe.dense.iter().any(|(id, _)| *id == field.id) {
             // Dense where a page is read: the newest records, which rowids follow (a record
             // is added at the end), must hold the matches close together, or reading them in
@@ -440,4 +472,58 @@ pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: b
         probe.at_least = Some(most);
     }
     Ok(probe)
+}
+
+/// Statements moving `field`'s changes into its index (SQLite; none on PostgreSQL): the changed
+/// records' old terms out, their new values in, all in one write transaction.
+fn flush_statements(field: &FieldDef) -> [String; 3] {
+    let (grams, pending) = (name("gt", field), name("gq", field));
+    [
+        format!("DELETE FROM {grams} WHERE rowid IN (SELECT rowid FROM {pending})"),
+        format!("INSERT INTO {grams} (rowid, v) SELECT rowid, v FROM {pending} WHERE v IS NOT NULL"),
+        format!("DELETE FROM {pending}"),
+    ]
+}
+
+/// In a write transaction: moves the changes of `object`'s substring indexes into them (a bulk
+/// write does, at the end of each batch).
+pub(crate) async fn flush_object(tx: &mut WriteTx, dialect: Dialect, object: &ObjectDef) -> Result<()> {
+    if dialect != Dialect::Sqlite {
+        return Ok(());
+    }
+    for field in object.fields.iter().filter(|f| substring_indexed(f)) {
+        for statement in flush_statements(field) {
+            exec(tx, &statement).await?;
+        }
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Moves the changes waiting beside every substring index into it (SQLite; run every few
+    /// seconds by the server and at the end of a bulk load), one transaction per field that has
+    /// some. Returns how many changes it moved.
+    pub async fn flush_substring_indexes(&self) -> Result<i64> {
+        if self.dialect() != Dialect::Sqlite {
+            return Ok(0);
+        }
+        let catalog = self.catalog().await?;
+        let mut moved = 0;
+        for field in catalog.objects.iter().flat_map(|o| o.fields.iter()).filter(|f| substring_indexed(f)) {
+            let waiting: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", name("gq", field))))
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+            if waiting == 0 {
+                continue;
+            }
+            let mut tx = self.write().await?;
+            for statement in flush_statements(field) {
+                exec(&mut tx, &statement).await?;
+            }
+            tx.commit().await?;
+            moved += waiting;
+        }
+        Ok(moved)
+    }
 }

@@ -295,7 +295,8 @@ impl Db {
         self.writers.counts()
     }
 
-    /// After a bulk load into `objects` (an import, generated data): on PostgreSQL, vacuums the
+    /// After a bulk load into `objects` (an import, generated data): on SQLite, fills the
+    /// substring indexes with the load's values ([`Db::flush_substring_indexes`]); on PostgreSQL, vacuums the
     /// objects' tables and gathers the planner's statistics of the tables it grew (the shared
     /// ones once), so its plans fit the new sizes even where
     /// autovacuum is off or has not come round yet (plans made for tables a thousand times
@@ -303,6 +304,8 @@ impl Db {
     /// works from the indexes alone and is left as it is.
     pub async fn refresh_statistics(&self, objects: &[&str]) -> Result<()> {
         if self.dialect != Dialect::Postgres {
+            // What the load's triggers left beside the substring indexes goes into them.
+            self.flush_substring_indexes().await?;
             return Ok(());
         }
         let mut tables = Vec::new();

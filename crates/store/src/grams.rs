@@ -144,33 +144,27 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
             // which `flush` moves into the index in sets: FTS5 writes its pending terms at every
             // savepoint, and a trigger's statement opens one (20 µs a value instead of 2–3).
             exec(tx, &format!("CREATE TABLE {pending} (rowid INTEGER PRIMARY KEY, v TEXT)")).await?;
-            exec(
-                tx,
-                &format!(
-                    "CREATE TRIGGER {} AFTER INSERT ON {table} WHEN new.{column} IS NOT NULL BEGIN \
-                     INSERT OR REPLACE INTO {pending} (rowid, v) VALUES (new.rowid, {fold_new}); END",
-                    name("gi", field)
+            let changes = [
+                (
+                    "gi",
+                    format!("AFTER INSERT ON {table} WHEN new.{column} IS NOT NULL"),
+                    "new.rowid",
+                    fold_new.as_str(),
                 ),
-            )
-            .await?;
-            exec(
-                tx,
-                &format!(
-                    "CREATE TRIGGER {} AFTER UPDATE OF {column} ON {table} BEGIN \
-                     INSERT OR REPLACE INTO {pending} (rowid, v) VALUES (new.rowid, {fold_new}); END",
-                    name("gu", field)
-                ),
-            )
-            .await?;
-            exec(
-                tx,
-                &format!(
-                    "CREATE TRIGGER {} AFTER DELETE ON {table} BEGIN \
-                     INSERT OR REPLACE INTO {pending} (rowid, v) VALUES (old.rowid, NULL); END",
-                    name("gd", field)
-                ),
-            )
-            .await?;
+                ("gu", format!("AFTER UPDATE OF {column} ON {table}"), "new.rowid", fold_new.as_str()),
+                ("gd", format!("AFTER DELETE ON {table}"), "old.rowid", "NULL"),
+            ];
+            for (prefix, when, rowid, value) in changes {
+                let trigger = name(prefix, field);
+                exec(
+                    tx,
+                    &format!(
+                        "CREATE TRIGGER {trigger} {when} BEGIN \
+                         INSERT OR REPLACE INTO {pending} (rowid, v) VALUES ({rowid}, {value}); END"
+                    ),
+                )
+                .await?;
+            }
         }
         Dialect::Postgres => {
             let folded = name("gc", field);

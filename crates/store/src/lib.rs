@@ -57,7 +57,12 @@ pub struct Db {
     auth: Arc<accounts::AuthCache>,
     /// The SQLite database's file (none for PostgreSQL or an in-memory database).
     file: Option<std::path::PathBuf>,
+    /// Records above which a list filtered on no index is refused ([`Db::scan_limit`]).
+    scan_limit: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// Records above which a list whose filter no index bounds is refused, naming the field to index.
+pub const SCAN_LIMIT: i64 = 200_000;
 
 /// Below this much free space on the disk holding a SQLite database, `/readyz` reports that
 /// writes cannot be taken (a create with its indexes and log frames needs tens of KiB; a commit
@@ -230,6 +235,7 @@ impl Db {
             aggregates: Arc::default(),
             auth: Arc::default(),
             file: sqlite_file(&url),
+            scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),
         })
     }
 
@@ -323,6 +329,17 @@ impl Db {
         let shared = indexes::SHARED_RECORD_TABLES.join(", ");
         sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {shared}"))).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Records above which a list whose filter no index bounds is refused (default
+    /// [`SCAN_LIMIT`]).
+    pub fn scan_limit(&self) -> i64 {
+        self.scan_limit.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets [`Db::scan_limit`] (for this `Db` and its clones).
+    pub fn set_scan_limit(&self, records: i64) {
+        self.scan_limit.store(records, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether PostgreSQL has never gathered statistics for one of the tables an import of

@@ -47,7 +47,7 @@ pub enum Savepoint {
 }
 
 /// One page of a list.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Page {
     pub records: Vec<Record>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -1394,6 +1394,7 @@ impl Db {
     /// Reads one page of `query`: the rows (one more than shown, if there is a next page), the
     /// cursor after the last row shown, the total when asked for, and the fields read.
     async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
+        self.check_bounded(obj, query).await?;
         let probe = match &query.filter {
             Some(f) => crate::grams::probe(self, obj, f, query.trash).await?,
             None => crate::grams::Probe::default(),
@@ -1413,6 +1414,40 @@ impl Db {
             _ => None,
         };
         Ok(PageRead { rows, shown, next_cursor, total, only })
+    }
+
+    /// Refuses a list of live records whose filter no index bounds, naming the field to index,
+    /// when the object holds more than [`Db::scan_limit`] records (a rare value would be looked
+    /// for in every one of them: seconds at a million).
+    async fn check_bounded(&self, obj: &ObjectDef, query: &ListQuery) -> Result<()> {
+        let Some(field) = query.filter.as_ref().filter(|_| !query.trash).and_then(|f| unbounded_field(obj, f)) else {
+            return Ok(());
+        };
+        let limit = self.scan_limit();
+        let records = self.estimated_records(obj).await?;
+        if records <= limit {
+            return Ok(());
+        }
+        Err(Error::invalid(FieldError::with(&field, "field_not_indexed", json!({ "field": field, "records": limit }))))
+    }
+
+    /// About how many records `obj`'s table holds, in the trash too (SQLite: its last rowid;
+    /// PostgreSQL: the planner's estimate, or before it has one, a count up to past the limit).
+    async fn estimated_records(&self, obj: &ObjectDef) -> Result<i64> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => format!("SELECT COALESCE(MAX(rowid), 0) FROM {}", obj.table),
+            Dialect::Postgres => format!(
+                "SELECT CAST(COALESCE(MAX(reltuples), -1) AS BIGINT) FROM pg_class \
+                 WHERE relname = '{}' AND relnamespace = CAST(current_schema() AS regnamespace)",
+                obj.table
+            ),
+        };
+        let estimate: i64 = sqlx::query(AssertSqlSafe(sql)).fetch_one(self.pool()).await?.try_get(0)?;
+        if estimate >= 0 {
+            return Ok(estimate);
+        }
+        let counted = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT $1) n", obj.table);
+        Ok(sqlx::query(AssertSqlSafe(counted)).bind(self.scan_limit() + 1).fetch_one(self.pool()).await?.try_get(0)?)
     }
 
     /// How many records a list matches, and whether exactly: an unfiltered list of live records
@@ -1611,6 +1646,39 @@ fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&
 
 /// Appends the SQL of a checked filter. Field names were resolved against the object's metadata,
 /// so only known column names and placeholders reach the SQL text.
+/// Whether an index bounds what `c` reads (a b-tree range or look-up, or the substring index):
+/// if not, finding a rare value reads every record.
+fn bounded_condition(object: &ObjectDef, c: &Condition) -> bool {
+    let Some(field) = object.field(&c.field.api_name) else {
+        // System fields: the id, and the instants each of which has an index.
+        return matches!(c.field.column.as_str(), "id" | "created_at" | "updated_at" | "deleted_at");
+    };
+    let indexed = field.indexed
+        || field.unique
+        || matches!(field.field_type, FieldType::Relation | FieldType::User)
+        || field.storage() == Storage::List;
+    match c.op {
+        Op::Contains => crate::grams::substring_indexed(field),
+        Op::StartsWith | Op::Ne => false,
+        Op::IsEmpty => indexed && field.storage() != Storage::List,
+        _ => indexed,
+    }
+}
+
+/// The first field whose condition leaves `filter` unbounded by any index (an `and` is bounded
+/// when one of its conditions is, an `or` when all are), if there is one.
+pub(crate) fn unbounded_field(object: &ObjectDef, filter: &Filter) -> Option<String> {
+    match filter {
+        Filter::Cond(c) => (!bounded_condition(object, c)).then(|| c.field.api_name.clone()),
+        Filter::And(children) if children.is_empty() => None,
+        Filter::And(children) => {
+            let unbounded: Vec<String> = children.iter().filter_map(|f| unbounded_field(object, f)).collect();
+            if unbounded.len() == children.len() { unbounded.into_iter().next() } else { None }
+        }
+        Filter::Or(children) => children.iter().find_map(|f| unbounded_field(object, f)),
+    }
+}
+
 /// `dense` names the fields whose `contains` matches many of the newest records, and how a page
 /// reads them (`grams::Probe`).
 pub(crate) fn filter_sql(

@@ -15,6 +15,7 @@ backend_tests!(
     contains_on_a_list_matches_members,
     contains_is_answered_from_the_substring_index,
     a_dense_contains_reads_its_page_in_order,
+    a_filter_no_index_bounds_is_refused_on_a_large_list,
     a_filtered_page_in_creation_order_is_read_from_an_index,
     counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number
 );
@@ -303,6 +304,40 @@ async fn pages_of(db: &Db, query: &ListQuery, total: i64, listed: bool) -> Vec<S
         }
     }
     seen
+}
+
+/// Issue 34: on a list too large to look through (above `Db::scan_limit`), a filter that no
+/// index bounds is refused, naming the field to index, instead of reading every record; one
+/// with a condition an index answers is not, nor is the trash or a smaller list.
+async fn a_filter_no_index_bounds_is_refused_on_a_large_list(db: &Db) {
+    for i in 0..12 {
+        let input = serde_json::json!({"last_name": format!("Name {i}"), "job_title": "Buyer", "city": "Yazd"});
+        db.create_record(None, "contact", input.as_object().expect("map"), None).await.expect("create");
+    }
+    let obj = db.object("contact").await.expect("contact");
+    let list = async |filter: serde_json::Value, trash: bool| {
+        let filter = peyvand_records::filter::parse_filter(&obj, &filter).expect("filter");
+        let query = ListQuery { filter: Some(filter), trash, ..Default::default() };
+        match db.list_records("contact", &query).await {
+            Ok(page) => Ok(page.records.len()),
+            Err(Error::Validation(errors)) => Err((errors[0].field.clone(), errors[0].code)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let on = |field: &str, op: &str, value: &str| serde_json::json!({"field": field, "op": op, "value": value});
+    let job = on("job_title", "eq", "Buyer");
+    assert_eq!(list(job.clone(), false).await, Ok(12), "a small list is looked through");
+    db.set_scan_limit(10);
+    let refused = Err(("job_title".to_string(), "field_not_indexed"));
+    assert_eq!(list(job.clone(), false).await, refused, "no index for the job title");
+    assert_eq!(list(on("job_title", "contains", "buy"), false).await, refused);
+    assert_eq!(list(serde_json::json!({"and": [job.clone(), on("city", "eq", "Yazd")]}), false).await, Ok(12));
+    assert_eq!(list(serde_json::json!({"or": [on("city", "eq", "Yazd"), job.clone()]}), false).await, refused);
+    assert_eq!(list(on("last_name", "contains", "name"), false).await, Ok(12), "the substring index");
+    assert_eq!(list(on("city", "ne", "Yazd"), false).await, Err(("city".to_string(), "field_not_indexed")));
+    assert_eq!(list(job.clone(), true).await, Ok(0), "the trash is small");
+    db.set_scan_limit(peyvand_store::SCAN_LIMIT);
+    assert_eq!(list(job, false).await, Ok(12));
 }
 
 async fn pages_over_one_instant(db: &Db) {

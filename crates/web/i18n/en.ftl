@@ -262,6 +262,7 @@ field-read_only = This value is set by Peyvand and cannot be changed.
 field-invalid_type = The value has the wrong type (expected { $expected }).
 field-control_characters = Control characters are not allowed.
 field-pattern_too_short = Type at least { $min } letters to look inside values.
+field-field_not_indexed = Too many records to look through by { $field }: this list holds more than { $records }. Index the field (Admin, the field’s page) or add a condition on an indexed field.
 field-own_account = You cannot change your own role or deactivate yourself; another admin can.
 field-custom_user_field = A field of your own cannot hold a user; use the Owner field, or a relation to another object.
 field-idempotency_key_reused = This Idempotency-Key was used for a different request; use a new key for a new request.

@@ -9,8 +9,41 @@ backend_tests!(
     malformed_requests,
     invalid_values_are_reported_per_field,
     hostile_strings_are_stored_as_typed,
-    unique_values_and_schema_changes
+    unique_values_and_schema_changes,
+    a_filter_no_index_bounds_is_refused_on_a_large_list
 );
+
+/// Issue 34: above the scan limit, a list filtered on no index is answered 422 naming the field
+/// (API), and the list page says so where its filter's problems are, with the field's label.
+async fn a_filter_no_index_bounds_is_refused_on_a_large_list(app: &TestApp) {
+    for i in 0..3 {
+        app.create("contact", json!({"last_name": format!("N{i}"), "job_title": "Buyer"})).await;
+    }
+    app.db.set_scan_limit(2);
+    let filter = json!({"field": "job_title", "op": "eq", "value": "Buyer"}).to_string();
+    let r = app.get(&format!("/api/v1/records/contact?filter={}", urlencode(&filter))).await;
+    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["errors"][0]["field"], "job_title", "{body}");
+    assert_eq!(body["errors"][0]["code"], "field_not_indexed", "{body}");
+    let indexed = json!({"and": [{"field": "job_title", "op": "eq", "value": "Buyer"}, {"field": "last_name", "op": "eq", "value": "N1"}]});
+    let r = app.get(&format!("/api/v1/records/contact?filter={}", urlencode(&indexed.to_string()))).await;
+    assert_eq!(r.status(), StatusCode::OK, "a condition on an indexed field bounds it");
+    let page = crate::helpers::signed_in(app).await;
+    let html = page
+        .get(app.url("/records/contact"))
+        .query(&[("cf", "job_title"), ("co", "eq"), ("cv", "Buyer")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(html.status(), StatusCode::OK);
+    let html = html.text().await.expect("html");
+    assert!(html.contains("Too many records to look through by Job title"), "{html}");
+    app.db.set_scan_limit(peyvand_store::SCAN_LIMIT);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
 
 async fn count(app: &TestApp, object: &str) -> i64 {
     app.list(object, &[("total", "true"), ("limit", "1")]).await["total"].as_i64().expect("total")

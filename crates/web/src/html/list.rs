@@ -618,7 +618,21 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
     query.exact_total = get(pairs, "count") == Some("exact");
     query.cursor = get(pairs, "cursor").filter(|c| !c.is_empty()).map(str::to_string);
     query.fields = Some(column_defs.iter().map(|f| f.api_name.clone()).collect());
-    let page = state.db.list_records(object, &query).await?;
+    let page = match state.db.list_records(object, &query).await {
+        // A filter no index bounds, on a list too large to look through: said where a filter's
+        // problems are, with the field as people know it, and nothing listed.
+        Err(peyvand_store::Error::Validation(errors)) if errors.iter().any(|e| e.code == "field_not_indexed") => {
+            let e = &errors[0];
+            let mut params = e.params.clone();
+            if let Some(f) = obj.field(&e.field) {
+                params["field"] = json!(f.label(lang));
+            }
+            filter_error =
+                Some(t_args(lang, "filter-invalid", &[("reason", field_error_message(lang, e.code, &params))]));
+            peyvand_store::records::Page::default()
+        }
+        other => other?,
+    };
     let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
     let offset = state.config.display_offset;
     let rows = page

@@ -722,6 +722,18 @@ fn operations(
     ));
     let c = ctx.clone();
     ops.push((
+        "quick_search",
+        "the contacts list page (HTML) with three letters in its search box",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let part = report::NAME_PARTS[(spread(client, n) % report::NAME_PARTS.len() as u64) as usize];
+                c.get_html("/records/contact", &[("q", part)]).await
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
         "aggregate_filtered",
         "contacts per lifecycle stage of a city above a score (a filtered aggregate: no rollup, no cache)",
         Box::new(move |client, n| {

@@ -184,6 +184,7 @@ impl Results {
             ("filter_city", 50.0),
             ("contains_email", 50.0),
             ("contains_name", 50.0),
+            ("quick_search", 50.0),
             ("aggregate_filtered", 50.0),
         ] {
             if let Some(s) = self.op(name) {

@@ -612,6 +612,11 @@ fn spread(client: usize, n: u64) -> u64 {
     rng.next_u64()
 }
 
+/// One of `items` for request `n` of `client` (see [`spread`]).
+fn pick<'a>(items: &[&'a str], client: usize, n: u64) -> &'a str {
+    items[(spread(client, n) % items.len() as u64) as usize]
+}
+
 /// The measured operations: name, what it is, and how to make one request.
 fn operations(
     ctx: &Arc<Client>,
@@ -686,7 +691,7 @@ fn operations(
         Box::new(move |client, n| {
             let c = c.clone();
             Box::pin(async move {
-                let city = report::CITIES[(spread(client, n) % report::CITIES.len() as u64) as usize];
+                let city = pick(report::CITIES, client, n);
                 let filter = json!({"field": "city", "op": "eq", "value": city}).to_string();
                 c.get_api("/api/v1/records/contact", &[("filter", &filter), ("total", "true"), ("limit", "50")]).await
             })
@@ -712,7 +717,7 @@ fn operations(
         Box::new(move |client, n| {
             let c = c.clone();
             Box::pin(async move {
-                let part = report::NAME_PARTS[(spread(client, n) % report::NAME_PARTS.len() as u64) as usize];
+                let part = pick(report::NAME_PARTS, client, n);
                 let filter = json!({"or": [{"field": "first_name", "op": "contains", "value": part},
                                            {"field": "last_name", "op": "contains", "value": part}]})
                 .to_string();
@@ -727,7 +732,7 @@ fn operations(
         Box::new(move |client, n| {
             let c = c.clone();
             Box::pin(async move {
-                let part = report::NAME_PARTS[(spread(client, n) % report::NAME_PARTS.len() as u64) as usize];
+                let part = pick(report::NAME_PARTS, client, n);
                 c.get_html("/records/contact", &[("q", part)]).await
             })
         }),
@@ -739,7 +744,7 @@ fn operations(
         Box::new(move |client, n| {
             let c = c.clone();
             Box::pin(async move {
-                let city = report::CITIES[(spread(client, n) % report::CITIES.len() as u64) as usize];
+                let city = pick(report::CITIES, client, n);
                 let filter = json!({"and": [{"field": "city", "op": "eq", "value": city},
                                             {"field": "score", "op": "gte", "value": spread(client, n + 7) % 100_000}]})
                 .to_string();
@@ -754,7 +759,7 @@ fn operations(
         Box::new(move |client, n| {
             let c = c.clone();
             Box::pin(async move {
-                let q = report::SEARCHES[(spread(client, n) % report::SEARCHES.len() as u64) as usize];
+                let q = pick(report::SEARCHES, client, n);
                 c.get_api("/api/v1/search", &[("q", q), ("limit", "20")]).await
             })
         }),

@@ -223,6 +223,8 @@ pub fn query_terms(query: &str) -> (Vec<String>, String) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn folded_chars_are_what_normalize_does_to_each_character() {
         for (from, to) in FOLDED_CHARS {
@@ -236,8 +238,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
 
     #[test]
     fn phone_queries_in_the_stored_form() {

@@ -8,9 +8,11 @@
 //! the database itself on every write, so every write path (a record, a bulk load, a restore,
 //! a change of the field) keeps it without knowing of it:
 //! - **SQLite**: an FTS5 table with the trigram tokenizer per field (`gt_f…`, contentless, keyed
-//!   by the record's rowid), kept by three triggers on the record table. A pattern is a phrase:
-//!   consecutive trigrams, which is exactly "contains". (Peyvand never runs VACUUM, which may
-//!   renumber the rowids of a table keyed by text.)
+//!   by the record's rowid). Three triggers on the record table write each change to a plain
+//!   table beside it (`gq_f…`), which [`flush_object`] and [`Db::flush_substring_indexes`] move
+//!   into the index in sets; a query reads the index less the changed records, plus the changed
+//!   ones that match. A pattern is a phrase: consecutive trigrams, which is exactly "contains".
+//!   (Peyvand never runs VACUUM, which may renumber the rowids of a table keyed by text.)
 //! - **PostgreSQL**: a stored generated column (`gc_f…`) holding the folded text, with a GIN
 //!   index of pg_trgm's trigram operator class (`gx_f…`); a pattern is a `LIKE` on that column.
 //!
@@ -141,8 +143,8 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
             )
             .await?;
             // The triggers write a plain table of changes (an empty value: a record to forget),
-            // which `flush` moves into the index in sets: FTS5 writes its pending terms at every
-            // savepoint, and a trigger's statement opens one (20 µs a value instead of 2–3).
+            // moved into the index in sets (`flush_statements`): FTS5 writes its pending terms at
+            // every savepoint, and a trigger's statement opens one (20 µs a value instead of 2–3).
             exec(tx, &format!("CREATE TABLE {pending} (rowid INTEGER PRIMARY KEY, v TEXT)")).await?;
             let changes = [
                 (
@@ -222,7 +224,8 @@ pub(crate) async fn update(
 }
 
 /// Whether the substring index of `field` is there.
-async fn exists(tx: &mut WriteTx, dialect: Dialect, field: &FieldDef) -> Result<bool> {
+async fn exists(db: &Db, field: &FieldDef) -> Result<bool> {
+    let dialect = db.dialect();
     let sql = match dialect {
         Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = $1",
         Dialect::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1",
@@ -230,7 +233,7 @@ async fn exists(tx: &mut WriteTx, dialect: Dialect, field: &FieldDef) -> Result<
     // On SQLite the table of changes, the last part made (an index built before it existed
     // was kept by triggers writing to the index itself, and is built again).
     let index = name(if dialect == Dialect::Sqlite { "gq" } else { "gx" }, field);
-    let n: i64 = sqlx::query(sql).bind(index).fetch_one(&mut *tx.tx).await?.try_get(0)?;
+    let n: i64 = sqlx::query(sql).bind(index).fetch_one(db.pool()).await?.try_get(0)?;
     Ok(n > 0)
 }
 
@@ -243,13 +246,14 @@ impl Db {
         let mut built = 0;
         for object in &catalog.objects {
             for field in object.fields.iter().filter(|f| substring_indexed(f)) {
-                let mut tx = self.write_long().await?;
-                if !exists(&mut tx, self.dialect(), field).await? {
-                    create(&mut tx, self.dialect(), &object.table, field).await?;
-                    tx.commit().await?;
-                    tracing::info!(object = %object.api_name, field = %field.api_name, "built a substring index");
-                    built += 1;
+                if exists(self, field).await? {
+                    continue;
                 }
+                let mut tx = self.write_long().await?;
+                create(&mut tx, self.dialect(), &object.table, field).await?;
+                tx.commit().await?;
+                tracing::info!(object = %object.api_name, field = %field.api_name, "built a substring index");
+                built += 1;
             }
         }
         Ok(built)
@@ -275,10 +279,8 @@ pub(crate) fn contains_sql(
     }
     match dialect {
         Dialect::Sqlite => {
-            // A phrase of the trigram tokenizer: its trigrams one after another, which is the
-            // pattern appearing anywhere in the value.
-            // The index's matches less the records changed since it was last written, and the
-            // changed ones whose new value matches.
+            // The index's matches (the pattern as a phrase of trigrams) less the records changed
+            // since it was last written, and the changed ones whose new value matches.
             let (grams, pending) = (name("gt", field), name("gq", field));
             let rowid = format!("{}{}.rowid", if dense { "+" } else { "" }, object.table);
             sql.push("((")
@@ -298,14 +300,7 @@ pub(crate) fn contains_sql(
                 .push(" IN (SELECT rowid FROM ")
                 .push(&pending)
                 .push(" WHERE ");
-            for (i, form) in digit_forms(dialect, pattern).into_iter().enumerate() {
-                if i > 0 {
-                    sql.push(" OR ");
-                }
-                sql.push("v LIKE ")
-                    .bind(Bind::text(format!("%{}%", crate::records::escape_like(&form))))
-                    .push(" ESCAPE '\\'");
-            }
+            like_any_form(sql, dialect, "v", "LIKE", &format!("%{}%", crate::records::escape_like(pattern)));
             sql.push("))");
         }
         Dialect::Postgres => {
@@ -328,14 +323,17 @@ fn match_query(dialect: Dialect, pattern: &str) -> String {
 /// Appends "`field` contains `pattern`" for a field with no substring index: its column folded
 /// as the index folds, compared with each form of the pattern (a scan).
 pub(crate) fn contains_scan_sql(sql: &mut Sql, dialect: Dialect, field: &FieldDef, column: &str, like: &str) {
-    let folded = fold_sql(dialect, field, column);
-    let forms = digit_forms(dialect, like);
+    like_any_form(sql, dialect, &fold_sql(dialect, field, column), dialect.ilike(), like);
+}
+
+/// Appends `(expr op like OR …)` for each form of the `LIKE` pattern `like` (`digit_forms`).
+fn like_any_form(sql: &mut Sql, dialect: Dialect, expr: &str, op: &str, like: &str) {
     sql.push("(");
-    for (i, form) in forms.into_iter().enumerate() {
+    for (i, form) in digit_forms(dialect, like).into_iter().enumerate() {
         if i > 0 {
             sql.push(" OR ");
         }
-        sql.push(&folded).push(" ").push(dialect.ilike()).push(" ").bind(Bind::text(form)).push(" ESCAPE '\\'");
+        sql.push(expr).push(" ").push(op).push(" ").bind(Bind::text(form)).push(" ESCAPE '\\'");
     }
     sql.push(")");
 }
@@ -352,6 +350,11 @@ pub(crate) enum Dense {
     /// In most records (a phone prefix in all of a million: 220 ms only to list them): each
     /// record's folded value compared with the pattern, which finds a page in a few records.
     Compared,
+}
+
+/// How a page reads `field`'s `contains`, per `dense` (a [`Probe`]'s): `None` from the matches.
+pub(crate) fn dense_of(dense: &[(String, Dense)], field: &FieldDef) -> Option<Dense> {
+    dense.iter().find(|(id, _)| *id == field.id).map(|(_, how)| *how)
 }
 
 const DENSE_MATCHES: i64 = 2_000;
@@ -436,7 +439,7 @@ pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: b
             .await?
             .try_get(0)?;
         let live = n - trashed - pending;
-        if live >= DENSE_MATCHES && !probe.dense.iter().any(|(id, _)| *id == field.id) {
+        if live >= DENSE_MATCHES && dense_of(&probe.dense, &field).is_none() {
             // Dense where a page is read: the newest records, which rowids follow (a record
             // is added at the end), must hold the matches close together, or reading them in
             // order passes many (e-mails holding "son12" are in old records only).
@@ -502,12 +505,22 @@ impl Db {
             return Ok(0);
         }
         let catalog = self.catalog().await?;
+        let fields: Vec<&FieldDef> =
+            catalog.objects.iter().flat_map(|o| o.fields.iter()).filter(|f| substring_indexed(f)).collect();
+        if fields.is_empty() {
+            return Ok(0);
+        }
+        // How many changes wait beside each index, in one statement.
+        let counts: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("SELECT {i}, (SELECT COUNT(*) FROM {})", name("gq", f)))
+            .collect();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(counts.join(" UNION ALL "))).fetch_all(self.pool()).await?;
         let mut moved = 0;
-        for field in catalog.objects.iter().flat_map(|o| o.fields.iter()).filter(|f| substring_indexed(f)) {
-            let waiting: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", name("gq", field))))
-                .fetch_one(self.pool())
-                .await?
-                .try_get(0)?;
+        for row in &rows {
+            let (i, waiting): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let Some(field) = usize::try_from(i).ok().and_then(|i| fields.get(i)) else { continue };
             if waiting == 0 {
                 continue;
             }

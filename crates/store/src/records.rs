@@ -1378,10 +1378,7 @@ impl Db {
     /// PLAN` details, PostgreSQL's `EXPLAIN` lines): for tests that a page is read from an index.
     pub async fn explain_page(&self, object: &str, query: &ListQuery) -> Result<Vec<String>> {
         let obj = self.object(object).await?;
-        let probe = match &query.filter {
-            Some(f) => crate::grams::probe(self, &obj, f, query.trash).await?,
-            None => crate::grams::Probe::default(),
-        };
+        let probe = self.probe(&obj, query).await?;
         let page = self.page_statement(&obj, query, &probe.dense)?;
         let mut explain = Sql::new(if self.dialect == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " });
         explain.push(&page.sql.text);
@@ -1395,10 +1392,7 @@ impl Db {
     /// cursor after the last row shown, the total when asked for, and the fields read.
     async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
         self.check_bounded(obj, query).await?;
-        let probe = match &query.filter {
-            Some(f) => crate::grams::probe(self, obj, f, query.trash).await?,
-            None => crate::grams::Probe::default(),
-        };
+        let probe = self.probe(obj, query).await?;
         let PageStatement { sql, where_sql, columns, order_by, sort, sort_text, limit, only } =
             self.page_statement(obj, query, &probe.dense)?;
         let total = match probe.at_least {
@@ -1414,6 +1408,14 @@ impl Db {
             _ => None,
         };
         Ok(PageRead { rows, shown, next_cursor, total, only })
+    }
+
+    /// What the substring index says of `query`'s filter before its page is read.
+    async fn probe(&self, obj: &ObjectDef, query: &ListQuery) -> Result<crate::grams::Probe> {
+        match &query.filter {
+            Some(f) => crate::grams::probe(self, obj, f, query.trash).await,
+            None => Ok(crate::grams::Probe::default()),
+        }
     }
 
     /// Refuses a list of live records whose filter no index bounds, naming the field to index,
@@ -1434,15 +1436,17 @@ impl Db {
     /// About how many records `obj`'s table holds, in the trash too (SQLite: its last rowid;
     /// PostgreSQL: the planner's estimate, or before it has one, a count up to past the limit).
     async fn estimated_records(&self, obj: &ObjectDef) -> Result<i64> {
-        let sql = match self.dialect {
-            Dialect::Sqlite => format!("SELECT COALESCE(MAX(rowid), 0) FROM {}", obj.table),
-            Dialect::Postgres => format!(
+        let estimate: i64 = match self.dialect {
+            Dialect::Sqlite => sqlx::query(AssertSqlSafe(format!("SELECT COALESCE(MAX(rowid), 0) FROM {}", obj.table))),
+            Dialect::Postgres => sqlx::query(
                 "SELECT CAST(COALESCE(MAX(reltuples), -1) AS BIGINT) FROM pg_class \
-                 WHERE relname = '{}' AND relnamespace = CAST(current_schema() AS regnamespace)",
-                obj.table
-            ),
-        };
-        let estimate: i64 = sqlx::query(AssertSqlSafe(sql)).fetch_one(self.pool()).await?.try_get(0)?;
+                 WHERE relname = $1 AND relnamespace = CAST(current_schema() AS regnamespace)",
+            )
+            .bind(obj.table.clone()),
+        }
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
         if estimate >= 0 {
             return Ok(estimate);
         }
@@ -1644,8 +1648,6 @@ fn list_member_sql(sql: &mut Sql, object: &ObjectDef, c: &Condition, values: &[&
     sql.list(values.iter().map(|v| Bind::text(normalize(&v.to_plain())))).push(")");
 }
 
-/// Appends the SQL of a checked filter. Field names were resolved against the object's metadata,
-/// so only known column names and placeholders reach the SQL text.
 /// Whether an index bounds what `c` reads (a b-tree range or look-up, or the substring index):
 /// if not, finding a rare value reads every record.
 fn bounded_condition(object: &ObjectDef, c: &Condition) -> bool {
@@ -1679,8 +1681,9 @@ pub(crate) fn unbounded_field(object: &ObjectDef, filter: &Filter) -> Option<Str
     }
 }
 
-/// `dense` names the fields whose `contains` matches many of the newest records, and how a page
-/// reads them (`grams::Probe`).
+/// Appends the SQL of a checked filter. Field names were resolved against the object's metadata,
+/// so only known column names and placeholders reach the SQL text. `dense` names the fields whose
+/// `contains` matches many of the newest records, and how a page reads them (`grams::Probe`).
 pub(crate) fn filter_sql(
     sql: &mut Sql,
     object: &ObjectDef,
@@ -1728,16 +1731,9 @@ fn condition_sql(
             let pattern = contains_pattern(c.field.field_type, p);
             if c.op == Op::Contains
                 && let Some(field) = object.field(&c.field.api_name)
-                && !dense.contains(&(field.id.clone(), crate::grams::Dense::Compared))
-                && crate::grams::contains_sql(
-                    sql,
-                    dialect,
-                    object,
-                    field,
-                    &pattern,
-                    dense.contains(&(field.id.clone(), crate::grams::Dense::Checked)),
-                )
-                .is_some()
+                && let how = crate::grams::dense_of(dense, field)
+                && how != Some(crate::grams::Dense::Compared)
+                && crate::grams::contains_sql(sql, dialect, object, field, &pattern, how.is_some()).is_some()
             {
                 return;
             }

@@ -20,6 +20,7 @@ list-total = { $count ->
    *[other] { $count } records
 }
 list-total-at-least = more than { $count } records
+list-total-estimate = about { $count } records
 list-count-all = count all
 list-q-too-short = type { $min } letters or more to search
 list-trash = Trash

@@ -17,6 +17,7 @@ list-filter = فیلتر
 list-filter-placeholder = نام شامل…
 list-total = { $count } رکورد
 list-total-at-least = بیش از { $count } رکورد
+list-total-estimate = حدود { $count } رکورد
 list-count-all = شمارش همه
 list-q-too-short = برای جستجو دست‌کم { $min } حرف بنویسید
 list-trash = سطل زباله

@@ -47,7 +47,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         typed_param(
             "total",
             "query",
-            "true also counts the matching records, up to 10,000 (total_exact says whether it stopped there; an unfiltered count is exact from a rollup); exact counts every one",
+            "true also counts the matching records, up to 10,000; past that, total is an estimate from a sample of the records or, when the sample says too little, at least 10,001 (total_is: exact, estimate or at_least; total_exact is whether it is exact; an unfiltered count is exact from a rollup); exact counts every one",
             false,
             json!({ "type": "string", "enum": ["true", "false", "1", "0", "", "exact"] }),
         ),
@@ -378,7 +378,7 @@ fn schemas() -> Json_ {
             "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
             "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
-            "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" }, "total_exact": { "type": "boolean" } } }
+            "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" }, "total_exact": { "type": "boolean" }, "total_is": { "enum": ["exact", "estimate", "at_least"] } } }
     })
 }
 

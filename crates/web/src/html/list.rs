@@ -17,7 +17,7 @@ use peyvand_records::filter::{parse_filter, parse_sort, resolve};
 use peyvand_records::normalize::normalize;
 use peyvand_records::view::{NewView, ViewDef, ViewKind};
 use peyvand_records::{FieldDef, FieldType, ObjectDef, Storage};
-use peyvand_store::records::ListQuery;
+use peyvand_store::records::{ListQuery, TotalIs};
 use peyvand_transfer::csv_cell;
 use peyvand_transfer::export::plain;
 use serde_json::{Value as Json, json};
@@ -722,7 +722,11 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         heading: obj.plural(lang).to_string(),
         total: t_args(
             lang,
-            if page.total_exact == Some(false) { "list-total-at-least" } else { "list-total" },
+            match page.total_is {
+                Some(TotalIs::Estimate) => "list-total-estimate",
+                Some(TotalIs::AtLeast) => "list-total-at-least",
+                _ => "list-total",
+            },
             &[("count", page.total.unwrap_or(0).to_string())],
         ),
         count_all_href: (page.total_exact == Some(false)).then(|| format!("{base}?{state_query}&count=exact")),

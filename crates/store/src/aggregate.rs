@@ -97,6 +97,9 @@ impl Db {
     /// of `spec.group_by` values, ordered by the group values (empty values first).
     pub async fn aggregate(&self, object: &str, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
         let obj = self.object(object).await?;
+        // What this handle may read, and no more (a rep's dashboard counts their team's).
+        let scoped = self.scoped_filter(&obj, peyvand_records::access::Intent::Read, filter);
+        let filter = scoped.as_ref();
         let key = format!("{object}\u{1}{filter:?}\u{1}{spec:?}");
         let stamp_row =
             sqlx::query("SELECT (SELECT MAX(id) FROM audit_log), (SELECT version FROM meta_version WHERE id = 1)")

@@ -8,6 +8,10 @@ pub enum Error {
     /// The object, record, field or user does not exist (or is in the trash, where that matters).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The user may read the record but not do this to it (a record they may not read is
+    /// `NotFound`).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The input is invalid; one entry per field.
     #[error("validation failed")]
     Validation(Vec<FieldError>),

@@ -8,6 +8,7 @@
 //! writes its audit entry (its history entry and its event) in the same transaction as the change
 //! itself.
 
+pub mod access;
 pub mod accounts;
 pub mod aggregate;
 mod bulk;
@@ -59,6 +60,8 @@ pub struct Db {
     file: Option<std::path::PathBuf>,
     /// Records above which a list filtered on no index is refused ([`Db::scan_limit`]).
     scan_limit: Arc<std::sync::atomic::AtomicI64>,
+    /// The user this handle acts for (`access`); none for the system, which reaches everything.
+    viewer: Option<Arc<peyvand_records::access::Viewer>>,
 }
 
 /// Records above which a list whose filter no index bounds is refused, naming the field to index.
@@ -236,6 +239,7 @@ impl Db {
             auth: Arc::default(),
             file: sqlite_file(&url),
             scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),
+            viewer: None,
         })
     }
 

@@ -89,6 +89,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_substring_index.sql"),
         postgres: include_str!("../migrations/postgres/0012_substring_index.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_teams_and_access.sql",
+        sqlite: include_str!("../migrations/sqlite/0013_teams_and_access.sql"),
+        postgres: include_str!("../migrations/postgres/0013_teams_and_access.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

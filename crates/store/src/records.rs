@@ -9,6 +9,7 @@ use crate::sql::{
     stored_value, value_binds,
 };
 use crate::{Db, Dialect, Error, PreparedRecords, Result, WriteTx};
+use peyvand_records::access::{Intent, OWNER_FIELD, Reach};
 use peyvand_records::filter::{Condition, FieldRef, Operand};
 use peyvand_records::normalize::{joined_word_terms, normalize, search_terms, to_latin_digits};
 use peyvand_records::{
@@ -673,7 +674,15 @@ fn request_hash(object: &str, input: &Map<String, Json>) -> String {
     hex(&Sha256::digest(text.as_bytes()))
 }
 
-fn map_unique(e: Error) -> Error {
+/// A text value's text.
+fn text_of(value: &Value) -> Option<&str> {
+    match value {
+        Value::Text(s) => Some(s),
+        _ => None,
+    }
+}
+
+pub(crate) fn map_unique(e: Error) -> Error {
     if e.is_unique_violation() { Error::Conflict { code: "not_unique", details: Vec::new() } } else { e }
 }
 
@@ -705,7 +714,21 @@ impl Db {
         idempotency_key: Option<&str>,
     ) -> Result<(Record, bool)> {
         let obj = self.object(object).await?;
-        let changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
+        let mut changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
+        if let Some(owner_field) = obj.field(OWNER_FIELD) {
+            // A record is its maker's unless given to someone (within the maker's reach).
+            let given = changes.values.iter().position(|(f, v)| f.id == owner_field.id && !v.is_null());
+            if given.is_none()
+                && let Some(me) = self.default_owner()
+            {
+                changes.values.retain(|(f, _)| f.id != owner_field.id);
+                changes.values.push((owner_field, Value::Text(me.to_string())));
+            }
+            let owner = changes.values.iter().find(|(f, _)| f.id == owner_field.id).and_then(|(_, v)| text_of(v));
+            self.check_owner(&obj, owner)?;
+        } else if self.viewer().is_some_and(|v| v.reach(&obj.api_name, Intent::Change) != Reach::All) {
+            self.check_owner(&obj, None)?;
+        }
         {
             let catalog = self.catalog().await?;
             let mut reader = self.pool().acquire().await?;
@@ -947,6 +970,7 @@ impl Db {
         if record.deleted_at.is_some() && !include_deleted {
             return Err(Error::NotFound(format!("{object} {id}")));
         }
+        self.check_reach(&obj, Intent::Read, id, record.fields.get(OWNER_FIELD))?;
         Ok(record)
     }
 
@@ -1063,6 +1087,12 @@ impl Db {
             .read_to_change(tx, obj, id, false)
             .await?
             .ok_or_else(|| Error::NotFound(format!("{} {id}", obj.api_name)))?;
+        self.check_reach(obj, Intent::Change, id, current.fields.get(OWNER_FIELD))?;
+        if let Some((_, owner)) = values_in.iter().find(|(f, _)| f.api_name == OWNER_FIELD)
+            && current.fields.get(OWNER_FIELD).and_then(Json::as_str) != text_of(owner)
+        {
+            self.check_owner(obj, text_of(owner))?;
+        }
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(Error::Conflict {
                 code: "version_conflict",
@@ -1167,10 +1197,11 @@ impl Db {
         for id in ids {
             let ts = now();
             // The values the record's search terms and unique members are found by.
-            let (_, values) = self
+            let (current, values) = self
                 .read_to_change(&mut tx, &obj, id, false)
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
+            self.check_reach(&obj, Intent::Change, id, current.fields.get(OWNER_FIELD))?;
             sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
                 obj.table
@@ -1198,10 +1229,11 @@ impl Db {
     pub async fn restore_record(&self, actor: Option<&str>, object: &str, id: &str) -> Result<Record> {
         let obj = self.object(object).await?;
         let mut tx = self.write().await?;
-        let (_, values) = self
+        let (current, values) = self
             .read_to_change(&mut tx, &obj, id, true)
             .await?
             .ok_or_else(|| Error::NotFound(format!("{object} {id} in the trash")))?;
+        self.check_reach(&obj, Intent::Change, id, current.fields.get(OWNER_FIELD))?;
         let typed: Vec<(&FieldDef, Value)> =
             values.iter().filter_map(|(n, v)| obj.field(n).map(|f| (f, v.clone()))).collect();
         check_unique(&mut tx.tx, &obj, &typed, Some(id)).await?;
@@ -1282,6 +1314,12 @@ impl Db {
                 &format!("SELECT {} FROM {} WHERE id IN (", columns.join(", "), obj.table),
             );
             sql.list(chunk.iter().map(|id| Bind::text(id.clone())));
+            if self.viewer().is_some()
+                && let Some(scope) = self.scoped_filter(&obj, Intent::Read, None)
+            {
+                sql.push(" AND ");
+                filter_sql(&mut sql, &obj, &scope, self.dialect(), &[]);
+            }
             let rows = Rows::fetch(self, sql, &columns, "id").await?;
             for row in rows.iter() {
                 let (r, _) = record_from_row_of(&obj, &row, Some(only))?;
@@ -1423,6 +1461,16 @@ impl Db {
     /// Reads one page of `query`: the rows (one more than shown, if there is a next page), the
     /// cursor after the last row shown, the total when asked for, and the fields read.
     async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
+        // The records this handle may read, and no others (every list, count and estimate).
+        let scoped;
+        let query = match self.viewer() {
+            Some(_) => {
+                scoped =
+                    ListQuery { filter: self.scoped_filter(obj, Intent::Read, query.filter.as_ref()), ..query.clone() };
+                &scoped
+            }
+            None => query,
+        };
         self.check_bounded(obj, query).await?;
         let probe = self.probe(obj, query).await?;
         let PageStatement { sql, where_sql, sample_where, columns, order_by, sort, sort_text, limit, only } =

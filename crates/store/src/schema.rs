@@ -10,6 +10,7 @@
 use crate::records::{is_searchable, rebuild_field_values, rewrite_field_terms};
 use crate::sql::{Sql, column_type, field_columns, new_id, now, read_value, value_binds};
 use crate::{Db, Dialect, Error, Result, WriteTx};
+use peyvand_records::access::OWNER_FIELD;
 use peyvand_records::meta::{RESERVED_NAMES, SelectOption, valid_api_name};
 use peyvand_records::value::parse_value;
 use peyvand_records::{FieldDef, FieldError, FieldOptions, FieldType, ObjectDef, Origin, Storage, Value};
@@ -554,8 +555,13 @@ impl Db {
         };
         let mut objects = catalog.objects.clone();
         objects.push(Arc::new(object.clone()));
+        let owned = new.fields.iter().any(|f| f.api_name == OWNER_FIELD);
         for f in new.fields {
             let field = add_field_in(&mut tx, self, &objects, &object, f, origin).await?;
+            object.fields.push(field);
+        }
+        if !owned {
+            let field = add_field_in(&mut tx, self, &objects, &object, owner_field(), Origin::Builtin).await?;
             object.fields.push(field);
         }
         bump_version(&mut tx).await?;
@@ -950,6 +956,12 @@ fn with(mut f: NewField, change: impl FnOnce(&mut NewField)) -> NewField {
     f
 }
 
+/// The field that says whose a record is (`peyvand_records::access`): every object has one,
+/// indexed, so a user's records are an index range.
+fn owner_field() -> NewField {
+    with(std_field(OWNER_FIELD, FieldType::User, "مسئول", "Owner"), |f| f.indexed = true)
+}
+
 fn shared_fields() -> Vec<NewField> {
     use FieldType as T;
     vec![
@@ -959,7 +971,7 @@ fn shared_fields() -> Vec<NewField> {
         with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
         std_field("province", T::Text, "استان", "Province"),
         std_field("postal_code", T::Text, "کد پستی", "Postal code"),
-        std_field("owner", T::User, "مسئول", "Owner"),
+        owner_field(),
         with(std_field("source", T::Select, "منبع", "Source"), |f| {
             f.options.options = vec![
                 opt("web", "وب‌سایت", "Website"),
@@ -1052,7 +1064,7 @@ pub fn standard_objects() -> Vec<NewObject> {
         relation("contact", "contact", "مخاطب", "Contact"),
         relation("company", "company", "شرکت", "Company"),
         std_field("body", T::LongText, "شرح", "Details"),
-        std_field("owner", T::User, "مسئول", "Owner"),
+        owner_field(),
     ];
     // What the business sells: deals and orders point at it.
     let product_fields = vec![
@@ -1101,7 +1113,7 @@ pub fn standard_objects() -> Vec<NewObject> {
             relation("contact", "contact", "مخاطب", "Contact"),
             with(std_field("expected_close", T::Date, "تاریخ پیش‌بینی بستن", "Expected close"), |f| f.indexed = true),
             std_field("closed_on", T::Date, "تاریخ بستن", "Closed on"),
-            std_field("owner", T::User, "مسئول", "Owner"),
+            owner_field(),
             std_field("description", T::LongText, "شرح", "Details"),
         ];
     // What a customer bought: one product line of a purchase, the purchase history's unit.
@@ -1233,7 +1245,30 @@ pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
             }
         }
     }
+    ensure_owner_fields(db).await?;
     db.reload_catalog().await?;
+    Ok(())
+}
+
+/// Gives every live object an indexed owner field (objects made before access rules had none,
+/// and the standard objects' were not indexed).
+async fn ensure_owner_fields(db: &Db) -> Result<()> {
+    let catalog = db.reload_catalog().await?;
+    for obj in catalog.objects.iter() {
+        match obj.fields.iter().find(|f| f.api_name == OWNER_FIELD && !f.archived) {
+            None => {
+                let mut tx = db.write_long().await?;
+                add_field_in(&mut tx, db, &catalog.objects, obj, owner_field(), Origin::Builtin).await?;
+                bump_version(&mut tx).await?;
+                tx.commit().await?;
+            }
+            Some(f) if f.field_type == FieldType::User && !f.indexed => {
+                let patch = FieldPatch { indexed: Some(true), ..FieldPatch::default() };
+                db.update_field(None, &obj.api_name, OWNER_FIELD, patch).await?;
+            }
+            Some(_) => {}
+        }
+    }
     Ok(())
 }
 

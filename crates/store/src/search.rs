@@ -68,7 +68,10 @@ impl Db {
             sql.push(" UNION ");
             word_hits(&mut sql, &compacted, collation);
         }
-        sql.push(") hits LIMIT ").bind(Bind::Int(Some(i64::from(limit.clamp(1, 100)))));
+        // A user limited to some records has more hits looked at, as others' are passed over.
+        let limit = i64::from(limit.clamp(1, 100));
+        let looked_at = if self.viewer().is_some() { limit * 5 } else { limit };
+        sql.push(") hits LIMIT ").bind(Bind::Int(Some(looked_at)));
         let rows = sql.query().fetch_all(self.pool()).await?;
         let mut by_object: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut order = Vec::new();
@@ -96,6 +99,7 @@ impl Db {
             })
             .collect();
         hits.sort_by(|a, b| a.title.cmp(&b.title));
+        hits.truncate(limit as usize);
         Ok(hits)
     }
 }

@@ -35,7 +35,13 @@ async fn counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number(db:
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let town = if i < 7 { "Yazd" } else if seed % 4 != 0 { "Tehran" } else { "Shiraz" };
+            let town = if i < 7 {
+                "Yazd"
+            } else if seed % 4 != 0 {
+                "Tehran"
+            } else {
+                "Shiraz"
+            };
             vec![(last_name, Value::Text(format!("Nam{i}"))), (city, Value::Text(town.into()))]
         })
         .collect();

@@ -79,7 +79,9 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         }
         ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
-        ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
+        ApiError::Forbidden | ApiError::Store(StoreError::Forbidden(_)) => {
+            (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[])
+        }
         ApiError::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "problem-method-not-allowed", &[])
         }

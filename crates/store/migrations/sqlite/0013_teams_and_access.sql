@@ -1,0 +1,35 @@
+-- Teams and who sees what (store::access): teams nest under a parent and have a manager; a
+-- user belongs to any number of them. An access rule overrides, for one role and one object,
+-- which records that role reads and changes (records::access::default_access otherwise).
+-- A share lets one user or team read or change one record that the rules would hide.
+CREATE TABLE teams (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    parent_id TEXT REFERENCES teams (id),
+    manager_id TEXT REFERENCES users (id),
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX ux_teams_name ON teams (name);
+CREATE TABLE team_members (
+    team_id TEXT NOT NULL REFERENCES teams (id),
+    user_id TEXT NOT NULL REFERENCES users (id),
+    PRIMARY KEY (team_id, user_id)
+);
+CREATE INDEX ix_team_members_user ON team_members (user_id, team_id);
+CREATE TABLE access_rules (
+    role TEXT NOT NULL,
+    object_id TEXT NOT NULL REFERENCES meta_objects (id),
+    read_reach TEXT NOT NULL,
+    change_reach TEXT NOT NULL,
+    PRIMARY KEY (role, object_id)
+);
+CREATE TABLE record_shares (
+    object_id TEXT NOT NULL REFERENCES meta_objects (id),
+    record_id TEXT NOT NULL,
+    grantee TEXT NOT NULL,
+    level TEXT NOT NULL,
+    created_by TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (object_id, grantee, record_id)
+);
+CREATE INDEX ix_record_shares_record ON record_shares (record_id);

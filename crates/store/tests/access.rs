@@ -1,0 +1,154 @@
+//! Issue 25: teams and who sees what, on both backends. A region managed by a manager holds two
+//! teams; each rep reaches their own and their team's customers in every way the store answers
+//! (lists and their counts, a record by id, changes, search, aggregates), and no other's.
+
+use peyvand_records::access::{ObjectAccess, Reach, Role};
+use peyvand_records::aggregate::parse_aggregate;
+use peyvand_store::access::TeamInput;
+use peyvand_store::records::ListQuery;
+use peyvand_store::{Db, Error, backend_tests};
+use serde_json::{Map, Value as Json, json};
+
+backend_tests!(each_rep_reaches_their_own_and_their_teams_records, teams_are_checked);
+
+fn input(value: Json) -> Map<String, Json> {
+    value.as_object().expect("an object").clone()
+}
+
+async fn user(db: &Db, name: &str, role: Role) -> String {
+    db.create_user(&format!("{name}@example.com"), name, role, "x", "en").await.expect("user").id
+}
+
+async fn contact(db: &Db, name: &str, owner: Option<&str>) -> String {
+    let record = input(json!({ "last_name": name, "city": "Tabriz", "owner": owner }));
+    db.create_record(None, "contact", &record, None).await.expect("contact").0.id
+}
+
+/// The last names of the contacts `db` lists, sorted, with the list's count.
+async fn names(db: &Db) -> (Vec<String>, i64) {
+    let query = ListQuery { with_total: true, ..Default::default() };
+    let page = db.list_records("contact", &query).await.expect("list");
+    let mut names: Vec<String> =
+        page.records.iter().map(|r| r.fields["last_name"].as_str().expect("a name").to_string()).collect();
+    names.sort();
+    (names, page.total.expect("a count"))
+}
+
+async fn each_rep_reaches_their_own_and_their_teams_records(db: &Db) {
+    let manager = user(db, "manager", Role::Manager).await;
+    let (r1, r2, r3) =
+        (user(db, "rep1", Role::Agent).await, user(db, "rep2", Role::Agent).await, user(db, "rep3", Role::Agent).await);
+    let region = db
+        .create_team(&TeamInput { name: "Region".into(), manager_id: Some(manager.clone()), ..Default::default() })
+        .await
+        .expect("region");
+    let team = |name: &str, members: Vec<String>| TeamInput {
+        name: name.into(),
+        parent_id: Some(region.id.clone()),
+        members,
+        ..Default::default()
+    };
+    db.create_team(&team("North", vec![r1.clone(), r2.clone()])).await.expect("north");
+    db.create_team(&team("South", vec![r3.clone()])).await.expect("south");
+    contact(db, "A-r1", Some(&r1)).await;
+    contact(db, "B-r1", Some(&r1)).await;
+    let r2_contact = contact(db, "C-r2", Some(&r2)).await;
+    let r3_contact = contact(db, "D-r3", Some(&r3)).await;
+    contact(db, "E-nobody", None).await;
+    let as_user = async |id: &str| db.for_viewer(db.viewer_for(id).await.expect("viewer"));
+    let (rep1, rep3, boss) = (as_user(&r1).await, as_user(&r3).await, as_user(&manager).await);
+
+    // Lists and their counts.
+    assert_eq!(names(&rep1).await, (vec!["A-r1".into(), "B-r1".into(), "C-r2".into()], 3));
+    assert_eq!(names(&rep3).await, (vec!["D-r3".into()], 1));
+    assert_eq!(names(&boss).await.1, 4, "the region's manager reaches both teams below it");
+    assert_eq!(names(db).await.1, 5, "the system reaches everything");
+
+    // A record by id: one the rep may not read is not found; the team's may be changed.
+    assert!(matches!(rep1.get_record("contact", &r3_contact, false).await, Err(Error::NotFound(_))));
+    let change = input(json!({ "job_title": "buyer" }));
+    assert!(matches!(rep1.update_record(None, "contact", &r3_contact, &change, None).await, Err(Error::NotFound(_))));
+    assert!(matches!(rep1.delete_record(None, "contact", &r3_contact).await, Err(Error::NotFound(_))));
+    rep1.update_record(Some(&r1), "contact", &r2_contact, &change, None).await.expect("a teammate's contact");
+    assert!(matches!(rep1.record_history("contact", &r3_contact, 10).await, Err(Error::NotFound(_))));
+
+    // A new record is its maker's; giving it outside the team is refused.
+    let made = rep3.create_record(Some(&r3), "contact", &input(json!({ "last_name": "F-r3" })), None).await;
+    assert_eq!(made.expect("made").0.fields["owner"], json!(r3));
+    let away = input(json!({ "last_name": "G", "owner": r1 }));
+    match rep3.create_record(Some(&r3), "contact", &away, None).await {
+        Err(Error::Validation(errors)) => assert_eq!(errors[0].code, "owner_out_of_reach"),
+        other => panic!("refused, not {other:?}"),
+    }
+
+    // Companies: every agent reads them all and changes their own.
+    let company = db.create_record(None, "company", &input(json!({ "name": "Pars", "owner": r3 })), None).await;
+    let company = company.expect("company").0.id;
+    rep1.get_record("company", &company, false).await.expect("read");
+    let renamed = input(json!({ "name": "Pars Co" }));
+    assert!(matches!(rep1.update_record(None, "company", &company, &renamed, None).await, Err(Error::Forbidden(_))));
+
+    // Search and aggregates count only what the viewer reaches.
+    assert!(rep1.search("D-r3", 10).await.expect("search").is_empty());
+    assert_eq!(rep3.search("D-r3", 10).await.expect("search").len(), 1);
+    let obj = db.object("contact").await.expect("contact");
+    let spec = parse_aggregate(&obj, "city", "").expect("spec");
+    let counted = rep1.aggregate("contact", None, &spec).await.expect("aggregate");
+    assert_eq!(counted.rows.iter().map(|r| r.count).sum::<i64>(), 3);
+    db.create_rollup(None, "contact", "owner", "").await.expect("a rollup per owner");
+    let by_owner = parse_aggregate(&obj, "owner", "").expect("spec");
+    let counted = rep1.aggregate("contact", None, &by_owner).await.expect("aggregate");
+    assert_eq!(counted.rows.iter().map(|r| r.count).sum::<i64>(), 3, "from the rollup too");
+
+    // A share lets another team's rep read one record, and change it only if it says so.
+    rep3.share_record("contact", &r3_contact, ("user", &r1), false).await.expect("share");
+    let rep1 = as_user(&r1).await;
+    assert_eq!(names(&rep1).await.1, 4);
+    rep1.get_record("contact", &r3_contact, false).await.expect("shared to read");
+    assert!(matches!(rep1.update_record(None, "contact", &r3_contact, &change, None).await, Err(Error::Forbidden(_))));
+    assert!(matches!(rep1.share_record("contact", &r3_contact, ("user", &r2), false).await, Err(Error::Forbidden(_))));
+    rep3.unshare_record("contact", &r3_contact, ("user", &r1)).await.expect("unshare");
+    assert_eq!(names(&as_user(&r1).await).await.1, 3);
+
+    // An admin's rule narrows a role: agents read their own contacts only, or none.
+    db.set_access_rule(Role::Agent, "contact", Some(ObjectAccess::new(Reach::Own, Reach::Own))).await.expect("rule");
+    assert_eq!(names(&as_user(&r1).await).await, (vec!["A-r1".into(), "B-r1".into()], 2));
+    db.set_access_rule(Role::Agent, "contact", Some(ObjectAccess::new(Reach::None, Reach::None))).await.expect("rule");
+    assert_eq!(names(&as_user(&r1).await).await, (vec![], 0));
+    db.set_access_rule(Role::Agent, "contact", None).await.expect("back to the default");
+    assert_eq!(names(&as_user(&r1).await).await.1, 3);
+    assert!(db.set_access_rule(Role::Admin, "contact", None).await.is_err(), "admins reach everything");
+
+    // A user made inactive reaches nothing.
+    db.update_user(None, &r1, None, None, Some(false)).await.expect("deactivate");
+    assert_eq!(names(&as_user(&r1).await).await.1, 0);
+}
+
+async fn teams_are_checked(db: &Db) {
+    let rep = db.create_user("rep@example.com", "rep", Role::Agent, "x", "en").await.expect("user").id;
+    let top = db.create_team(&TeamInput { name: "Top".into(), ..Default::default() }).await.expect("top");
+    let below = TeamInput { name: "Below".into(), parent_id: Some(top.id.clone()), ..Default::default() };
+    let below = db.create_team(&below).await.expect("below");
+    let codes = |e: Error| match e {
+        Error::Validation(errors) => errors.into_iter().map(|e| e.code).collect::<Vec<_>>(),
+        other => panic!("a validation error, not {other:?}"),
+    };
+    // A team under one below itself, a taken name, no name, a member who is nobody.
+    let circle = TeamInput { name: "Top".into(), parent_id: Some(below.id.clone()), ..Default::default() };
+    assert_eq!(codes(db.update_team(&top.id, &circle).await.expect_err("a circle")), ["team_cycle"]);
+    let taken = TeamInput { name: "top".into(), ..Default::default() };
+    assert_eq!(codes(db.create_team(&taken).await.expect_err("taken")), ["not_unique"]);
+    let nameless = TeamInput { members: vec!["nobody".into()], ..Default::default() };
+    assert_eq!(codes(db.create_team(&nameless).await.expect_err("nameless")), ["required", "invalid_reference"]);
+    assert!(matches!(db.delete_team(&top.id).await, Err(Error::Conflict { code: "team_has_teams", .. })));
+    let renamed = TeamInput {
+        name: "Under".into(),
+        parent_id: Some(top.id.clone()),
+        members: vec![rep.clone()],
+        ..Default::default()
+    };
+    assert_eq!(db.update_team(&below.id, &renamed).await.expect("renamed").members, vec![rep]);
+    db.delete_team(&below.id).await.expect("delete");
+    db.delete_team(&top.id).await.expect("delete");
+    assert!(db.list_teams().await.expect("teams").is_empty());
+}

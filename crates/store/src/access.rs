@@ -245,6 +245,8 @@ impl Db {
         let mut errors = Vec::new();
         if name.is_empty() {
             errors.push(FieldError::new("name", "required"));
+        } else if name.chars().any(char::is_control) {
+            errors.push(FieldError::new("name", "control_characters"));
         } else if name.chars().count() > MAX_TEAM_NAME {
             errors.push(FieldError::with("name", "too_long", json!({ "max": MAX_TEAM_NAME })));
         }

@@ -37,7 +37,7 @@ async fn counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number(db:
             seed ^= seed << 17;
             let town = if i < 7 {
                 "Yazd"
-            } else if seed % 4 != 0 {
+            } else if !seed.is_multiple_of(4) {
                 "Tehran"
             } else {
                 "Shiraz"

@@ -9,7 +9,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use peyvand_records::access::{Action, Role};
+use peyvand_records::access::{Action, Role, Viewer};
 use peyvand_store::accounts::User;
 
 /// The session cookie's name.
@@ -72,9 +72,16 @@ pub enum Via {
 pub struct Authed {
     pub user: User,
     pub via: Via,
+    /// What the user reaches (`peyvand_store::access`).
+    pub viewer: Viewer,
 }
 
 impl Authed {
+    /// The application as this user sees it: its database handle reaches only what the user
+    /// may (every handler starts with this, so every store call it makes obeys the rules).
+    pub fn scoped(&self, state: AppState) -> AppState {
+        AppState { db: state.db.for_viewer(self.viewer.clone()), ..state }
+    }
     /// Refuses the request unless the user's role allows `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
         if self.user.role.allows(action) { Ok(()) } else { Err(ApiError::Forbidden) }
@@ -133,7 +140,8 @@ impl FromRequestParts<AppState> for Authed {
             let secret = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
             let user = state.db.token_user(secret.trim()).await?.ok_or(ApiError::Unauthorized)?;
             adopt_language(&parts.headers, &user);
-            return Ok(Authed { user, via: Via::Token });
+            let viewer = state.db.viewer_for(&user.id).await?;
+            return Ok(Authed { user, via: Via::Token, viewer });
         }
         let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
         let (user, csrf) = state.db.session_user(&secret).await?.ok_or(ApiError::Unauthorized)?;
@@ -147,7 +155,8 @@ impl FromRequestParts<AppState> for Authed {
                 return Err(ApiError::Forbidden);
             }
         }
-        Ok(Authed { user, via: Via::Session { csrf } })
+        let viewer = state.db.viewer_for(&user.id).await?;
+        Ok(Authed { user, via: Via::Session { csrf }, viewer })
     }
 }
 

@@ -68,6 +68,7 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         ApiError::Store(StoreError::Conflict { code, details }) => {
             (StatusCode::CONFLICT, code, "problem-conflict", details)
         }
+        ApiError::Store(StoreError::Forbidden(_)) => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
         ApiError::Store(e) if e.is_unavailable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "problem-unavailable", &[])
         }
@@ -79,9 +80,7 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         }
         ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
-        ApiError::Forbidden | ApiError::Store(StoreError::Forbidden(_)) => {
-            (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[])
-        }
+        ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
         ApiError::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "problem-method-not-allowed", &[])
         }

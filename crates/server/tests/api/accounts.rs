@@ -35,8 +35,9 @@ async fn tokens_authenticate_and_can_be_revoked(app: &TestApp) {
 
 async fn roles_are_enforced(app: &TestApp) {
     let reader = app.user_with_role("reader@test.peyvand.ir", "read_only").await;
-    let agent = app.user_with_role("agent@test.peyvand.ir", "agent").await;
-    let contact = app.create("contact", json!({"last_name": "Role"})).await;
+    let (agent_id, agent) = app.user_id_with_role("agent@test.peyvand.ir", "agent").await;
+    // The agent's own contact (issue 25: agents change their team's records, no others').
+    let contact = app.create("contact", json!({"last_name": "Role", "owner": agent_id})).await;
     let id = contact["id"].as_str().expect("id");
 
     assert_eq!(app.send_as(&reader, Method::GET, "/api/v1/records/contact", None).await.status(), StatusCode::OK);

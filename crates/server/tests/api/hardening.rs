@@ -298,9 +298,10 @@ async fn behind_a_trusted_proxy_clients_are_counted_apart() {
 /// Item 8: a trashed record is seen by those who may list the trash, and by nobody else,
 /// whichever way they ask (before, every role read it with `include_deleted` and on its page).
 async fn the_trash_is_seen_by_those_who_may_list_it(app: &TestApp) {
-    let agent = app.user_with_role("agent@test.peyvand.ir", "agent").await;
+    let (agent_id, agent) = app.user_id_with_role("agent@test.peyvand.ir", "agent").await;
     let manager = app.user_with_role("manager@test.peyvand.ir", "manager").await;
-    let id = app.create("company", json!({"name": "Trashed Ltd"})).await["id"].as_str().expect("id").to_string();
+    let company = json!({"name": "Trashed Ltd", "owner": agent_id});
+    let id = app.create("company", company).await["id"].as_str().expect("id").to_string();
     let path = format!("/api/v1/records/company/{id}");
     assert_eq!(app.send_as(&agent, reqwest::Method::DELETE, &path, None).await.status(), StatusCode::NO_CONTENT);
     let get = async |token: &str, path: String| app.send_as(token, reqwest::Method::GET, &path, None).await;

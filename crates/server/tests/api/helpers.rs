@@ -90,6 +90,14 @@ impl TestApp {
     }
 
     /// Adds a user with a role and returns an API token for them.
+    /// A new user's id and API token.
+    pub async fn user_id_with_role(&self, email: &str, role: &str) -> (String, String) {
+        let r = self.post("/api/v1/users", json!({"email": email, "role": role, "password": PASSWORD})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let user: Value = r.json().await.expect("user");
+        (user["id"].as_str().expect("id").to_string(), self.token_for(email, PASSWORD).await)
+    }
+
     pub async fn user_with_role(&self, email: &str, role: &str) -> String {
         let r = self.post("/api/v1/users", json!({"email": email, "role": role, "password": PASSWORD})).await;
         assert_eq!(r.status(), StatusCode::CREATED);

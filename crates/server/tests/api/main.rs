@@ -15,5 +15,6 @@ mod pages;
 mod records;
 mod scale;
 mod search;
+mod teams;
 mod views;
 mod webdriver;

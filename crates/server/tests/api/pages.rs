@@ -347,7 +347,12 @@ async fn filters_take_names_and_show_that_they_are_on(app: &TestApp) {
     let me: serde_json::Value = app.get("/api/v1/me").await.json().await.expect("me");
     let admin_id = me["id"].as_str().expect("admin id");
     app.create("contact", json!({"first_name": "Kaveh", "last_name": "Alavi", "company": foolad, "lifecycle_stage": "customer", "owner": admin_id})).await;
-    app.create("contact", json!({"first_name": "Sara", "last_name": "Bahrami", "lifecycle_stage": "lead"})).await;
+    let (other, _) = app.user_id_with_role("other@test.peyvand.ir", "agent").await;
+    app.create(
+        "contact",
+        json!({"first_name": "Sara", "last_name": "Bahrami", "lifecycle_stage": "lead", "owner": other}),
+    )
+    .await;
     let page = crate::helpers::signed_in(app).await;
     let html = |query: Vec<(&'static str, &'static str)>| {
         let request = page.get(app.url("/records/contact")).query(&query);

@@ -80,6 +80,7 @@ pub async fn get_me(authed: Authed) -> Json<User> {
 }
 
 pub async fn list_tokens(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     Ok(Json(json!({ "tokens": state.db.list_api_tokens(&authed.user.id).await? })))
 }
 
@@ -94,6 +95,7 @@ pub async fn create_api_token(
     authed: Authed,
     ApiJson(req): ApiJson<NewToken>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     let (token, secret) = state.db.create_api_token(&authed.user.id, &req.name).await?;
     Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name }))))
 }
@@ -103,6 +105,7 @@ pub async fn revoke_token(
     authed: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
     state.db.revoke_api_token(&authed.user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

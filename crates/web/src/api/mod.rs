@@ -6,6 +6,7 @@ pub use auth::check_login as auth_check_login;
 mod objects;
 pub mod openapi;
 mod records;
+mod teams;
 mod users;
 mod views;
 
@@ -64,6 +65,36 @@ macro_rules! handler_for {
     };
     (update_user) => {
         users::update_user
+    };
+    (list_teams) => {
+        teams::list_teams
+    };
+    (create_team) => {
+        teams::create_team
+    };
+    (update_team) => {
+        teams::update_team
+    };
+    (delete_team) => {
+        teams::delete_team
+    };
+    (list_access_rules) => {
+        teams::list_access_rules
+    };
+    (set_access_rule) => {
+        teams::set_access_rule
+    };
+    (reset_access_rule) => {
+        teams::reset_access_rule
+    };
+    (list_shares) => {
+        teams::list_shares
+    };
+    (share_record) => {
+        teams::share_record
+    };
+    (unshare_record) => {
+        teams::unshare_record
     };
     (list_objects) => {
         objects::list_objects
@@ -148,6 +179,13 @@ routes! {
     get "/users" => list_users,
     post "/users" => create_user,
     patch "/users/{id}" => update_user,
+    get "/teams" => list_teams,
+    post "/teams" => create_team,
+    put "/teams/{id}" => update_team,
+    delete "/teams/{id}" => delete_team,
+    get "/access_rules" => list_access_rules,
+    put "/access_rules/{role}/{object}" => set_access_rule,
+    delete "/access_rules/{role}/{object}" => reset_access_rule,
     get "/objects" => list_objects,
     post "/objects" => create_object,
     get "/objects/{object}" => get_object,
@@ -166,6 +204,9 @@ routes! {
     delete "/records/{object}/{id}" => delete_record,
     post "/records/{object}/{id}/restore" => restore_record,
     get "/records/{object}/{id}/history" => record_history,
+    get "/records/{object}/{id}/shares" => list_shares,
+    put "/records/{object}/{id}/shares/{kind}/{grantee}" => share_record,
+    delete "/records/{object}/{id}/shares/{kind}/{grantee}" => unshare_record,
     get "/aggregate/{object}" => aggregate_records,
     get "/search" => search,
     get "/views" => list_views,

@@ -22,6 +22,7 @@ fn public(object: &ObjectDef) -> ObjectDef {
 }
 
 pub async fn list_objects(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     let catalog = state.db.catalog().await?;
     let objects: Vec<ObjectDef> = catalog.objects.iter().map(|o| public(o)).collect();
@@ -33,6 +34,7 @@ pub async fn get_object(
     authed: Authed,
     Path(object): Path<String>,
 ) -> ApiResult<Json<ObjectDef>> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     Ok(Json(public(&*state.db.object(&object).await?)))
 }
@@ -42,6 +44,7 @@ pub async fn create_object(
     authed: Authed,
     ApiJson(new): ApiJson<NewObject>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     let object = state.db.create_object(authed.id(), new).await?;
     Ok((StatusCode::CREATED, Json(public(&object))))
@@ -52,6 +55,7 @@ pub async fn delete_object(
     authed: Authed,
     Path(object): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     state.db.trash_object(authed.id(), &object).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -62,6 +66,7 @@ pub async fn restore_object(
     authed: Authed,
     Path(object): Path<String>,
 ) -> ApiResult<Json<ObjectDef>> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     Ok(Json(public(&*state.db.restore_object(authed.id(), &object).await?)))
 }
@@ -72,6 +77,7 @@ pub async fn create_field(
     Path(object): Path<String>,
     ApiJson(new): ApiJson<NewField>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     let field: FieldDef = state.db.add_field(authed.id(), &object, new).await?;
     Ok((StatusCode::CREATED, Json(field)))
@@ -83,6 +89,7 @@ pub async fn update_field(
     Path((object, field)): Path<(String, String)>,
     ApiJson(patch): ApiJson<FieldPatch>,
 ) -> ApiResult<Json<FieldDef>> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     Ok(Json(state.db.update_field(authed.id(), &object, &field, patch).await?))
 }
@@ -92,6 +99,7 @@ pub async fn delete_field(
     authed: Authed,
     Path((object, field)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     state.db.delete_field(authed.id(), &object, &field).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -113,6 +121,7 @@ pub async fn list_rollups(
     authed: Authed,
     Path(object): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     state.db.object(&object).await?;
     let catalog = state.db.catalog().await?;
@@ -128,6 +137,7 @@ pub async fn create_rollup(
     Path(object): Path<String>,
     ApiJson(new): ApiJson<NewRollup>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     let (rollup, made) = state.db.create_rollup(authed.id(), &object, &new.group, &new.sum).await?;
     Ok((if made { StatusCode::CREATED } else { StatusCode::OK }, Json((*rollup).clone())))
@@ -138,6 +148,7 @@ pub async fn delete_rollup(
     authed: Authed,
     Path((object, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     state.db.delete_rollup(authed.id(), &object, &id).await?;
     Ok(StatusCode::NO_CONTENT)

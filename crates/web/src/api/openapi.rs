@@ -80,6 +80,50 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "The user", Some("User")),
         ),
         "create_user" => ("Add a user (admins)", "users", vec![], Some("NewUser"), ok("201", "The user", Some("User"))),
+        "list_teams" => ("List teams, with their members", "teams", vec![], None, ok("200", "Teams", None)),
+        "create_team" => {
+            ("Make a team (admins)", "teams", vec![], Some("Team"), ok("201", "The team", Some("TeamOut")))
+        }
+        "update_team" => (
+            "Change a team: name, parent, manager and members, all at once (admins)",
+            "teams",
+            vec![],
+            Some("Team"),
+            ok("200", "The team", Some("TeamOut")),
+        ),
+        "delete_team" => {
+            ("Remove a team with no team below it (admins)", "teams", vec![], None, ok("204", "Removed", None))
+        }
+        "list_access_rules" => (
+            "What every role reads and changes in every object (admins)",
+            "teams",
+            vec![],
+            None,
+            ok("200", "Rules", None),
+        ),
+        "set_access_rule" => (
+            "Set what a role reads and changes in an object: none, own, team or all (admins; not for admins)",
+            "teams",
+            vec![],
+            Some("AccessRule"),
+            ok("200", "The rule", Some("AccessRuleOut")),
+        ),
+        "reset_access_rule" => (
+            "Put a role's access to an object back to the default (admins)",
+            "teams",
+            vec![],
+            None,
+            ok("204", "Back to the default", None),
+        ),
+        "list_shares" => ("Who a record is shared with", "records", vec![], None, ok("200", "Shares", None)),
+        "share_record" => (
+            "Share a record with a user or team (kind: user or team), to read or to change",
+            "records",
+            vec![],
+            Some("Share"),
+            ok("200", "Shares", None),
+        ),
+        "unshare_record" => ("End a share", "records", vec![], None, ok("204", "Ended", None)),
         "list_objects" => ("List objects and their fields", "objects", vec![], None, ok("200", "Objects", None)),
         "create_object" => (
             "Create a custom object (admins)",
@@ -318,7 +362,7 @@ fn schemas() -> Json_ {
         "help_fa": { "type": ["string", "null"] }, "help_en": { "type": ["string", "null"] },
         "options": { "anyOf": [{ "$ref": "#/components/schemas/FieldOptions" }, { "type": "null" }] },
         "position": { "type": ["integer", "null"], "minimum": i64::MIN, "maximum": i64::MAX } } });
-    json!({
+    let mut all = json!({
         "Problem": { "type": "object", "required": ["type", "title", "status", "code"], "properties": {
             "type": string, "title": string, "status": { "type": "integer" }, "code": string, "detail": string,
             "errors": { "type": "array", "items": { "type": "object", "properties": {
@@ -379,6 +423,31 @@ fn schemas() -> Json_ {
             "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
             "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" }, "total_exact": { "type": "boolean" }, "total_is": { "enum": ["exact", "estimate", "at_least"] } } }
+    });
+    if let (Some(all), Json_::Object(access)) = (all.as_object_mut(), access_schemas(no_control, &roles)) {
+        all.extend(access);
+    }
+    all
+}
+
+/// The schemas of teams, access rules and shares.
+fn access_schemas(no_control: &str, roles: &Json_) -> Json_ {
+    let string = json!({ "type": "string" });
+    json!({
+        "Team": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200, "pattern": format!("^{no_control}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{no_control}*$") },
+            "parent_id": { "type": ["string", "null"] }, "manager_id": { "type": ["string", "null"] },
+            "members": { "type": "array", "items": string } } },
+        "TeamOut": { "type": "object", "properties": { "id": string, "name": string,
+            "parent_id": { "type": ["string", "null"] }, "manager_id": { "type": ["string", "null"] },
+            "members": { "type": "array", "items": string }, "created_at": string } },
+        "AccessRule": { "type": "object", "required": ["read", "change"], "additionalProperties": false, "properties": {
+            "read": { "enum": ["none", "own", "team", "all"] }, "change": { "enum": ["none", "own", "team", "all"] } } },
+        "AccessRuleOut": { "type": "object", "properties": { "role": { "enum": roles }, "object": string,
+            "read": { "enum": ["none", "own", "team", "all"] }, "change": { "enum": ["none", "own", "team", "all"] },
+            "custom": { "type": "boolean" } } },
+        "Share": { "type": "object", "required": ["level"], "additionalProperties": false, "properties": {
+            "level": { "enum": ["read", "change"] } } }
     })
 }
 

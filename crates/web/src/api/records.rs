@@ -52,6 +52,7 @@ pub async fn list_records(
     Path(object): Path<String>,
     params: ApiQuery,
 ) -> ApiResult<Json<Page>> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["filter", "sort", "limit", "cursor", "trash", "total", "fields"])?;
     let query = list_query(&state, &object, &params).await?;
@@ -69,6 +70,7 @@ pub async fn aggregate_records(
     Path(object): Path<String>,
     params: ApiQuery,
 ) -> ApiResult<Json<Aggregate>> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["filter", "group", "sum"])?;
     let query = list_query(&state, &object, &params).await?;
@@ -100,6 +102,7 @@ pub async fn create_record(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RecordBody>,
 ) -> ApiResult<Response> {
+    let state = authed.scoped(state);
     authed.require(Action::WriteRecords)?;
     let key =
         headers.get("idempotency-key").map(|v| v.to_str().map(str::to_string)).transpose().map_err(|_| bad_key())?;
@@ -127,6 +130,7 @@ pub async fn get_record(
     Path((object, id)): Path<(String, String)>,
     params: ApiQuery,
 ) -> ApiResult<Response> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["include_deleted"])?;
     let include_deleted = params.flag("include_deleted")?;
@@ -144,6 +148,7 @@ pub async fn update_record(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RecordBody>,
 ) -> ApiResult<Response> {
+    let state = authed.scoped(state);
     authed.require(Action::WriteRecords)?;
     let if_match = match headers.get(header::IF_MATCH) {
         Some(v) => Some(
@@ -168,6 +173,7 @@ pub async fn delete_record(
     authed: Authed,
     Path((object, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
     authed.require(Action::DeleteRecords)?;
     state.db.delete_record(authed.id(), &object, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -178,6 +184,7 @@ pub async fn restore_record(
     authed: Authed,
     Path((object, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
+    let state = authed.scoped(state);
     authed.require(Action::RestoreRecords)?;
     let record = state.db.restore_record(authed.id(), &object, &id).await?;
     Ok(with_etag(&record, StatusCode::OK))
@@ -189,6 +196,7 @@ pub async fn record_history(
     Path((object, id)): Path<(String, String)>,
     params: ApiQuery,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["limit"])?;
     // A trashed record's history is for those who may see the trash; to others it is not found.
@@ -198,6 +206,7 @@ pub async fn record_history(
 }
 
 pub async fn search(State(state): State<AppState>, authed: Authed, params: ApiQuery) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["q", "limit"])?;
     let q = params.get("q").unwrap_or("");

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub async fn list_users(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageUsers)?;
     Ok(Json(json!({ "users": state.db.list_users().await? })))
 }
@@ -39,6 +40,7 @@ pub async fn create_user(
     authed: Authed,
     ApiJson(req): ApiJson<NewUser>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageUsers)?;
     if req.password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::from(FieldError::with("password", "too_short", json!({ "min": MIN_PASSWORD_CHARS }))));
@@ -65,6 +67,7 @@ pub async fn update_user(
     axum::extract::Path(id): axum::extract::Path<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ManageUsers)?;
     Ok(Json(state.db.update_user(authed.id(), &id, patch.role, patch.name.as_deref(), patch.active).await?))
 }

@@ -17,6 +17,7 @@ pub async fn list_views(
     authed: Authed,
     params: ApiQuery,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["object"])?;
     let object = params
@@ -31,6 +32,7 @@ pub async fn create_view(
     authed: Authed,
     ApiJson(new): ApiJson<NewView>,
 ) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     if new.shared {
         // Everyone sees a shared view, so only those who manage records may publish one.
@@ -45,6 +47,7 @@ pub async fn delete_view(
     authed: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     state.db.delete_view(&id, &authed.user.id, authed.user.role.allows(Action::RestoreRecords)).await?;
     Ok(StatusCode::NO_CONTENT)

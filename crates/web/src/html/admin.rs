@@ -123,6 +123,7 @@ impl Words {
 }
 
 pub async fn objects_page(State(state): State<AppState>, session: Session) -> Response {
+    let state = session.scoped(state);
     objects_view(&state, &session, Vec::new()).await.unwrap_or_else(fail)
 }
 
@@ -152,6 +153,7 @@ pub async fn object_action_trash(
     Path(object): Path<String>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
         match state.db.trash_object(Some(session.user.id.as_str()), &object).await {
@@ -169,6 +171,7 @@ pub async fn object_action_restore(
     Path(object): Path<String>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
         match state.db.restore_object(Some(session.user.id.as_str()), &object).await {
@@ -181,6 +184,7 @@ pub async fn object_action_restore(
 }
 
 pub async fn create_object(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
         let name_field = NewField {
@@ -281,6 +285,7 @@ fn lang_sep(lang: &str) -> &'static str {
 }
 
 pub async fn fields_page(State(state): State<AppState>, session: Session, Path(object): Path<String>) -> Response {
+    let state = session.scoped(state);
     fields_view(&state, &session, &object, Vec::new()).await.unwrap_or_else(fail)
 }
 
@@ -343,6 +348,7 @@ pub async fn create_field(
     Path(object): Path<String>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
         let field_type = FieldType::parse(get(&pairs, "type")).unwrap_or(FieldType::Text);
@@ -375,6 +381,7 @@ pub async fn field_action(
     Path((object, field, action)): Path<(String, String, String)>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
         let actor = Some(session.user.id.as_str());
@@ -464,6 +471,7 @@ pub async fn field_page(
     session: Session,
     Path((object, field)): Path<(String, String)>,
 ) -> Response {
+    let state = session.scoped(state);
     field_view(&state, &session, &object, &field, Vec::new()).await.unwrap_or_else(fail)
 }
 
@@ -502,6 +510,7 @@ pub async fn update_field(
     Path((object, field)): Path<(String, String)>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
         let obj = state.db.object(&object).await?;
@@ -566,6 +575,7 @@ fn role_options(lang: &str, selected: Role) -> Vec<Option_> {
 }
 
 pub async fn users_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
+    let state = session.scoped(state);
     let notice = match get(&pairs, "added") {
         "" => None,
         email => Some(t_args(current_lang(), "admin-user-added", &[("email", email.to_string())])),
@@ -607,6 +617,7 @@ async fn users_view(
 }
 
 pub async fn invite_user(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageUsers)?;
         let password = get(&pairs, "password");
@@ -634,6 +645,7 @@ pub async fn change_user(
     Path(id): Path<String>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageUsers)?;
         let role = Role::parse(get(&pairs, "role"));
@@ -707,10 +719,12 @@ async fn tokens_view(
 }
 
 pub async fn tokens_page(State(state): State<AppState>, session: Session) -> Response {
+    let state = session.scoped(state);
     tokens_view(&state, &session, None, Vec::new()).await.unwrap_or_else(fail)
 }
 
 pub async fn create_token(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
     let result = async {
         match state.db.create_api_token(&session.user.id, get(&pairs, "name")).await {
             Ok((_, secret)) => tokens_view(&state, &session, Some(secret), Vec::new()).await,
@@ -726,6 +740,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     match state.db.revoke_api_token(&session.user.id, &id).await {
         Ok(()) => Redirect::to("/settings/tokens").into_response(),
         Err(e) => fail(e),

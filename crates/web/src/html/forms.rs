@@ -399,6 +399,7 @@ pub async fn new_form(
     Path(object): Path<String>,
     Query(prefill): Query<BTreeMap<String, String>>,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -427,6 +428,7 @@ pub async fn create(
     Path(object): Path<String>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -473,6 +475,7 @@ pub async fn edit_form(
     session: Session,
     Path((object, id)): Path<(String, String)>,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -494,6 +497,7 @@ pub async fn update(
     Path((object, id)): Path<(String, String)>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -533,6 +537,7 @@ pub async fn trash(
     Path((object, id)): Path<(String, String)>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     if !session.user.role.allows(Action::DeleteRecords) {
         return fail(ApiError::Forbidden);
     }
@@ -547,6 +552,7 @@ pub async fn restore(
     Path((object, id)): Path<(String, String)>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     if !session.user.role.allows(Action::RestoreRecords) {
         return fail(ApiError::Forbidden);
     }
@@ -654,6 +660,7 @@ pub async fn edit_cell(
     Path((object, id, field)): Path<(String, String, String)>,
     axum::extract::Query(q): axum::extract::Query<CellQuery>,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         let obj = state.db.object(&object).await?;
         let def = obj.field(&field).filter(|f| !f.hidden).cloned().ok_or(ApiError::NotFound)?;
@@ -673,6 +680,7 @@ pub async fn save_cell(
     Path((object, id, field)): Path<(String, String, String)>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -709,6 +717,7 @@ pub async fn lookup_options(
     Path(object): Path<String>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::ReadRecords) {
             return Err(ApiError::Forbidden);

@@ -105,6 +105,7 @@ async fn upload_view(
 }
 
 pub async fn upload_page(State(state): State<AppState>, session: Session, Path(object): Path<String>) -> Response {
+    let state = session.scoped(state);
     upload_view(&state, &session, &object, None).await.unwrap_or_else(fail)
 }
 
@@ -116,6 +117,7 @@ pub async fn upload(
     Path(object): Path<String>,
     mut multipart: Multipart,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
@@ -248,6 +250,7 @@ pub async fn job_page(
     Path(id): Path<String>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
+    let state = session.scoped(state);
     job_view(&state, &session, &id, q.get("encoding").map(String::as_str).filter(|e| !e.is_empty()))
         .await
         .unwrap_or_else(fail)
@@ -359,6 +362,7 @@ pub async fn run(
     Path(id): Path<String>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let result = async {
         if !session.user.role.allows(Action::WriteRecords) {
@@ -437,6 +441,7 @@ struct ProgressFragment {
 
 /// The progress line (htmx polls it); once the job has ended it asks the page to reload.
 pub async fn progress(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    let state = session.scoped(state);
     match state.db.import_job(&id, &session.user.id).await {
         Ok(job) if job.status == "running" => render(&ProgressFragment {
             text: t_args(current_lang(), "import-running", &[("rows", job.rows_done.to_string())]),
@@ -452,6 +457,7 @@ pub async fn progress(State(state): State<AppState>, session: Session, Path(id):
 
 /// The failed rows as CSV, to fix and import again.
 pub async fn errors_csv(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    let state = session.scoped(state);
     match state.db.import_job(&id, &session.user.id).await {
         Ok(job) => {
             let report: ImportReport = job.report.and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();

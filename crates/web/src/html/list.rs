@@ -582,6 +582,7 @@ pub async fn list_page(
     Path(object): Path<String>,
     Query(pairs): Query<Pairs>,
 ) -> Response {
+    let state = session.scoped(state);
     list_inner(&state, &session, &object, &pairs).await.unwrap_or_else(fail)
 }
 
@@ -776,6 +777,7 @@ pub async fn save_view(
     Path(object): Path<String>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         let obj = state.db.object(&object).await?;
         let s = read_state(&state, &session, &obj, &pairs).await?;
@@ -807,6 +809,7 @@ pub async fn delete_view(
     Path((object, id)): Path<(String, String)>,
     CsrfForm(session, _): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     match state.db.delete_view(&id, &session.user.id, session.user.role.allows(Action::RestoreRecords)).await {
         Ok(()) => Redirect::to(&format!("/records/{object}")).into_response(),
         Err(e) => fail(e),
@@ -859,6 +862,7 @@ pub async fn export_view(
     Path(object): Path<String>,
     Query(pairs): Query<Pairs>,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         let (filter, sort, names) = export_scope(&state, &session, &object, &pairs).await?;
         let export = peyvand_transfer::Export::new(&state.db, &object, filter.as_ref(), &sort, &names)
@@ -891,6 +895,7 @@ pub async fn export_view_xlsx(
     Path(object): Path<String>,
     Query(pairs): Query<Pairs>,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         let (filter, sort, names) = export_scope(&state, &session, &object, &pairs).await?;
         let path = std::env::temp_dir().join(format!("peyvand-export-{}.xlsx", uuid::Uuid::now_v7()));
@@ -932,6 +937,7 @@ pub async fn bulk(
     Path(object): Path<String>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     let result = async {
         let obj = state.db.object(&object).await?;
         let ids: Vec<String> = all(&pairs, "id").into_iter().map(str::to_string).collect();
@@ -1054,6 +1060,7 @@ pub async fn board_page(
     Path(object): Path<String>,
     Query(pairs): Query<Pairs>,
 ) -> Response {
+    let state = session.scoped(state);
     board_inner(&state, &session, &object, &pairs).await.unwrap_or_else(fail)
 }
 
@@ -1155,6 +1162,7 @@ pub async fn move_card(
     Path((object, id)): Path<(String, String)>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
+    let state = session.scoped(state);
     if !session.user.role.allows(Action::WriteRecords) {
         return fail(ApiError::Forbidden);
     }

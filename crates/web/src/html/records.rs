@@ -164,6 +164,7 @@ pub async fn record_page(
     session: Session,
     Path((object, id)): Path<(String, String)>,
 ) -> Response {
+    let state = session.scoped(state);
     match record_inner(&state, &session, &object, &id).await {
         Ok(r) => r,
         Err(e) => fail(e),
@@ -426,6 +427,7 @@ async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<V
 type PageQuery = axum::extract::Query<std::collections::HashMap<String, String>>;
 
 pub async fn search_suggest(State(state): State<AppState>, session: Session, params: PageQuery) -> Response {
+    let state = session.scoped(state);
     if !session.user.role.allows(Action::ReadRecords) {
         return fail(ApiError::Forbidden);
     }
@@ -438,6 +440,7 @@ pub async fn search_suggest(State(state): State<AppState>, session: Session, par
 }
 
 pub async fn search_page(State(state): State<AppState>, session: Session, params: PageQuery) -> Response {
+    let state = session.scoped(state);
     if !session.user.role.allows(Action::ReadRecords) {
         return fail(ApiError::Forbidden);
     }

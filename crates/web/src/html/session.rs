@@ -20,6 +20,15 @@ use std::net::SocketAddr;
 pub struct Session {
     pub user: User,
     pub csrf: String,
+    /// What the user reaches (`peyvand_store::access`).
+    pub viewer: peyvand_records::access::Viewer,
+}
+
+impl Session {
+    /// The application as this user sees it (see `Authed::scoped`).
+    pub fn scoped(&self, state: AppState) -> AppState {
+        AppState { db: state.db.for_viewer(self.viewer.clone()), ..state }
+    }
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -36,7 +45,10 @@ impl FromRequestParts<AppState> for Session {
         match state.db.session_user(&secret).await {
             Ok(Some((user, csrf))) => {
                 set_lang(lang_or_default(&user.language));
-                Ok(Session { user, csrf })
+                match state.db.viewer_for(&user.id).await {
+                    Ok(viewer) => Ok(Session { user, csrf, viewer }),
+                    Err(e) => Err(ApiError::from(e).into_response()),
+                }
             }
             Ok(None) => Err(login()),
             Err(e) => Err(ApiError::from(e).into_response()),
@@ -204,6 +216,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
+    let state = session.scoped(state);
     if let Err(r) = check_csrf(&session, &headers, &form.csrf) {
         return r;
     }
@@ -229,6 +242,7 @@ pub async fn set_language(
     headers: HeaderMap,
     Form(form): Form<LanguageForm>,
 ) -> Response {
+    let state = session.scoped(state);
     if let Err(r) = check_csrf(&session, &headers, &form.csrf) {
         return r;
     }

@@ -1,0 +1,182 @@
+//! Issue 25: teams and who sees what, over HTTP. An admin makes a region with two teams, a
+//! manager and three reps; each rep reaches exactly their own and their team's customers in the
+//! API (lists, counts, records, search, aggregates) and on the pages (the list, a record, the
+//! export); shares and admins' rules change that, and nothing else does.
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, problem, sign_in_as};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+backend_tests!(each_rep_sees_their_own_and_their_teams_customers, teams_and_rules_are_for_admins);
+
+async fn json_of(r: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    r.json().await.expect("json")
+}
+
+/// The last names a token lists, sorted, and the list's count.
+async fn names(app: &TestApp, token: &str) -> (Vec<String>, i64) {
+    let page =
+        json_of(app.send_as(token, Method::GET, "/api/v1/records/contact?total=true", None).await, StatusCode::OK)
+            .await;
+    let mut names: Vec<String> = page["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["fields"]["last_name"].as_str().expect("name").to_string())
+        .collect();
+    names.sort();
+    (names, page["total"].as_i64().expect("total"))
+}
+
+async fn each_rep_sees_their_own_and_their_teams_customers(app: &TestApp) {
+    let (manager, manager_token) = app.user_id_with_role("manager@test.peyvand.ir", "manager").await;
+    let (r1, rep1) = app.user_id_with_role("rep1@test.peyvand.ir", "agent").await;
+    let (r2, _rep2) = app.user_id_with_role("rep2@test.peyvand.ir", "agent").await;
+    let (r3, rep3) = app.user_id_with_role("rep3@test.peyvand.ir", "agent").await;
+    let region = json_of(
+        app.post("/api/v1/teams", json!({"name": "منطقه شمال‌غرب", "manager_id": manager})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let region = region["id"].as_str().expect("id");
+    let tabriz = json!({"name": "تبریز", "parent_id": region, "members": [r1, r2]});
+    let tabriz = json_of(app.post("/api/v1/teams", tabriz).await, StatusCode::CREATED).await;
+    assert_eq!(tabriz["members"].as_array().map(Vec::len), Some(2));
+    json_of(
+        app.post("/api/v1/teams", json!({"name": "ارومیه", "parent_id": region, "members": [r3]})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let made = async |name: &str, owner: &str| {
+        app.create("contact", json!({"last_name": name, "city": "تبریز", "owner": owner})).await["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    made("Ahmadi", &r1).await;
+    made("Bahrami", &r2).await;
+    let rezaei = made("Rezaei", &r3).await;
+    made("Karimi", &manager).await;
+
+    assert_eq!(names(app, &rep1).await, (vec!["Ahmadi".into(), "Bahrami".into()], 2));
+    assert_eq!(names(app, &rep3).await, (vec!["Rezaei".into()], 1));
+    assert_eq!(names(app, &manager_token).await.1, 4, "the manager sees the region's teams and their own");
+    let path = format!("/api/v1/records/contact/{rezaei}");
+    problem(app.send_as(&rep1, Method::GET, &path, None).await, StatusCode::NOT_FOUND).await;
+    problem(app.send_as(&rep1, Method::GET, &format!("{path}/history"), None).await, StatusCode::NOT_FOUND).await;
+    let change = Some(json!({"fields": {"job_title": "x"}}));
+    problem(app.send_as(&rep1, Method::PATCH, &path, change.clone()).await, StatusCode::NOT_FOUND).await;
+    let search = json_of(app.send_as(&rep1, Method::GET, "/api/v1/search?q=Rezaei", None).await, StatusCode::OK).await;
+    assert_eq!(search["hits"].as_array().map(Vec::len), Some(0), "{search}");
+    let search = json_of(app.send_as(&rep3, Method::GET, "/api/v1/search?q=Rezaei", None).await, StatusCode::OK).await;
+    assert_eq!(search["hits"].as_array().map(Vec::len), Some(1), "{search}");
+    let counted =
+        json_of(app.send_as(&rep1, Method::GET, "/api/v1/aggregate/contact?group=city", None).await, StatusCode::OK)
+            .await;
+    assert_eq!(counted["rows"][0]["count"], json!(2), "{counted}");
+    // A new record is its maker's.
+    let mine = json!({"fields": {"last_name": "Jafari"}});
+    let mine =
+        json_of(app.send_as(&rep3, Method::POST, "/api/v1/records/contact", Some(mine)).await, StatusCode::CREATED)
+            .await;
+    assert_eq!(mine["fields"]["owner"], json!(r3));
+
+    // The pages: the list, a record, the export.
+    let page = crate::helpers::browser();
+    sign_in_as(app, &page, "rep1@test.peyvand.ir").await;
+    let list = page.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("html");
+    assert!(
+        list.contains("Ahmadi") && list.contains("Bahrami") && !list.contains("Rezaei") && !list.contains("Karimi")
+    );
+    let r = page.get(app.url(&format!("/records/contact/{rezaei}"))).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let csv = page.get(app.url("/records/contact/export.csv")).send().await.expect("send").text().await.expect("csv");
+    assert!(csv.contains("Ahmadi") && !csv.contains("Rezaei"), "{csv}");
+
+    // A share lets rep1 read Rezaei; ending it hides Rezaei again.
+    let share = format!("{path}/shares/user/{r1}");
+    let shared = app.send_as(&rep3, Method::PUT, &share, Some(json!({"level": "read"}))).await;
+    assert_eq!(json_of(shared, StatusCode::OK).await["shares"], json!([{"kind": "user", "id": r1, "level": "read"}]));
+    assert_eq!(app.send_as(&rep1, Method::GET, &path, None).await.status(), StatusCode::OK);
+    problem(app.send_as(&rep1, Method::PATCH, &path, change).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.send_as(&rep3, Method::DELETE, &share, None).await.status(), StatusCode::NO_CONTENT);
+    problem(app.send_as(&rep1, Method::GET, &path, None).await, StatusCode::NOT_FOUND).await;
+
+    // An admin's rule: agents read only their own contacts.
+    let rule = app
+        .send_as(
+            &app.token,
+            Method::PUT,
+            "/api/v1/access_rules/agent/contact",
+            Some(json!({"read": "own", "change": "all"})),
+        )
+        .await;
+    assert_eq!(
+        json_of(rule, StatusCode::OK).await,
+        json!({"role": "agent", "object": "contact", "read": "own", "change": "own", "custom": true})
+    );
+    assert_eq!(names(app, &rep1).await, (vec!["Ahmadi".into()], 1));
+    assert_eq!(app.delete("/api/v1/access_rules/agent/contact").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(names(app, &rep1).await.1, 2);
+}
+
+async fn teams_and_rules_are_for_admins(app: &TestApp) {
+    let agent = app.user_with_role("agent@test.peyvand.ir", "agent").await;
+    problem(
+        app.send_as(&agent, Method::POST, "/api/v1/teams", Some(json!({"name": "Mine"}))).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(app.send_as(&agent, Method::GET, "/api/v1/access_rules", None).await, StatusCode::FORBIDDEN).await;
+    let rule = Some(json!({"read": "all", "change": "all"}));
+    problem(
+        app.send_as(&agent, Method::PUT, "/api/v1/access_rules/agent/contact", rule.clone()).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    // No rule may narrow what admins reach (none can lock every admin out).
+    let r = app
+        .send_as(
+            &app.token,
+            Method::PUT,
+            "/api/v1/access_rules/admin/contact",
+            Some(json!({"read": "none", "change": "none"})),
+        )
+        .await;
+    assert_eq!(
+        problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"],
+        json!("admins_reach_everything")
+    );
+    problem(
+        app.send_as(&app.token, Method::PUT, "/api/v1/access_rules/boss/contact", rule).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let rules = json_of(app.get("/api/v1/access_rules").await, StatusCode::OK).await;
+    let agent_company = rules["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["role"] == "agent" && r["object"] == "company")
+        .cloned();
+    assert_eq!(
+        agent_company,
+        Some(json!({"role": "agent", "object": "company", "read": "all", "change": "own", "custom": false}))
+    );
+    // A team under itself, a member who is nobody: refused with the field named.
+    let team = json_of(app.post("/api/v1/teams", json!({"name": "A"})).await, StatusCode::CREATED).await;
+    let id = team["id"].as_str().expect("id");
+    let r = app
+        .send_as(&app.token, Method::PUT, &format!("/api/v1/teams/{id}"), Some(json!({"name": "A", "parent_id": id})))
+        .await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], json!("team_cycle"));
+    let r = app.post("/api/v1/teams", json!({"name": "B", "members": ["nobody"]})).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["field"], json!("members"));
+    assert_eq!(
+        app.send_as(&agent, Method::GET, "/api/v1/teams", None).await.status(),
+        StatusCode::OK,
+        "everyone reads the teams"
+    );
+}

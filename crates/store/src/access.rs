@@ -472,3 +472,166 @@ fn below<'a>(teams: &'a [Team], roots: BTreeSet<&'a str>) -> BTreeSet<&'a str> {
         reached.extend(more);
     }
 }
+
+/// A leaver's handover (see [`Db::hand_over`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Handover {
+    pub id: String,
+    pub leaver_id: String,
+    pub successor_id: String,
+    /// Records moved so far, in every object (the trash too).
+    pub moved: i64,
+    /// Saved views moved.
+    pub views: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// Records moved in one transaction of a handover.
+const HANDOVER_BATCH: i64 = 500;
+
+impl Db {
+    /// Hands everything `leaver` owns to `successor` and makes the leaver inactive: first their
+    /// sessions end and their tokens are revoked (so they change nothing meanwhile); then every
+    /// record they own in every object, the trash included, moves in batches of
+    /// [`HANDOVER_BATCH`], each in one transaction with an audit entry per record (the owner
+    /// from the leaver to the successor) and the handover's progress; then their saved views,
+    /// the teams they managed and the shares made to them. A run cut short is finished by
+    /// running it again. Afterwards nothing is owned by the leaver.
+    pub async fn hand_over(&self, by: Option<&str>, leaver: &str, successor: &str) -> Result<Handover> {
+        let users = self.list_users().await?;
+        let leaving = users.iter().find(|u| u.id == leaver).ok_or_else(|| Error::NotFound(format!("user {leaver}")))?;
+        let code = match users.iter().find(|u| u.id == successor) {
+            _ if successor == leaver => Some("successor_is_leaver"),
+            None => Some("invalid_reference"),
+            Some(u) if !u.active => Some("successor_inactive"),
+            Some(_) => None,
+        };
+        if let Some(code) = code {
+            return Err(Error::invalid(FieldError::new("successor_id", code)));
+        }
+        if by == Some(leaver) {
+            return Err(Error::Conflict { code: "own_account", details: vec![FieldError::new("user", "own_account")] });
+        }
+        if leaving.active {
+            // Refuses the last admin; ends the sessions.
+            self.update_user(by, leaver, None, None, Some(false)).await?;
+        }
+        let id = new_id();
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now())
+            .bind(leaver.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO handovers (id, leaver_id, successor_id, by_id, started_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.clone())
+        .bind(leaver.to_string())
+        .bind(successor.to_string())
+        .bind(by.map(str::to_string))
+        .bind(now())
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        self.auth.forget();
+        let catalog = self.catalog().await?;
+        for obj in catalog.objects.iter() {
+            let Some(owner) = obj.field(OWNER_FIELD).filter(|f| f.field_type == peyvand_records::FieldType::User)
+            else {
+                continue;
+            };
+            loop {
+                let mut tx = self.write_long().await?;
+                let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM {} WHERE {} = $1 LIMIT $2",
+                    obj.table, owner.column
+                )))
+                .bind(leaver.to_string())
+                .bind(HANDOVER_BATCH)
+                .fetch_all(&mut *tx.tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+                if ids.is_empty() {
+                    break;
+                }
+                let at = now();
+                let mut moved = crate::sql::Sql::new(&format!("UPDATE {} SET {} = ", obj.table, owner.column));
+                moved.bind(crate::sql::Bind::text(successor)).push(", version = version + 1, updated_at = ");
+                moved.bind(crate::sql::Bind::text(at.clone())).push(", updated_by = ");
+                moved.bind(crate::sql::Bind::Text(by.map(str::to_string))).push(" WHERE id IN (");
+                moved.list(ids.iter().map(|i| crate::sql::Bind::text(i.clone())));
+                moved.query().execute(&mut *tx.tx).await?;
+                let change = json!([{ "field": OWNER_FIELD, "old": leaver, "new": successor }]);
+                let mut script = crate::sql::Script::new(self.dialect(), true);
+                for record in &ids {
+                    crate::records::audit_statements(&mut script, &obj.api_name, record, "update", by, &at, &change);
+                }
+                script.execute(&mut tx.tx).await?;
+                sqlx::query("UPDATE handovers SET moved = moved + $1 WHERE id = $2")
+                    .bind(ids.len() as i64)
+                    .bind(id.clone())
+                    .execute(&mut *tx.tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        let mut tx = self.write().await?;
+        let views = sqlx::query("UPDATE views SET owner_id = $1 WHERE owner_id = $2")
+            .bind(successor.to_string())
+            .bind(leaver.to_string())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE teams SET manager_id = $1 WHERE manager_id = $2")
+            .bind(successor.to_string())
+            .bind(leaver.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("DELETE FROM team_members WHERE user_id = $1")
+            .bind(leaver.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("DELETE FROM record_shares WHERE grantee = $1")
+            .bind(format!("u:{leaver}"))
+            .execute(&mut *tx.tx)
+            .await?;
+        sqlx::query("UPDATE handovers SET views = $1, finished_at = $2 WHERE id = $3")
+            .bind(views as i64)
+            .bind(now())
+            .bind(id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        self.handovers()
+            .await?
+            .into_iter()
+            .find(|h| h.id == id)
+            .ok_or_else(|| Error::NotFound(format!("handover {id}")))
+    }
+
+    /// Every handover, newest first.
+    pub async fn handovers(&self) -> Result<Vec<Handover>> {
+        let rows = sqlx::query(
+            "SELECT id, leaver_id, successor_id, moved, views, started_at, finished_at FROM handovers ORDER BY id DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Handover {
+                    id: r.try_get(0)?,
+                    leaver_id: r.try_get(1)?,
+                    successor_id: r.try_get(2)?,
+                    moved: r.try_get(3)?,
+                    views: r.try_get(4)?,
+                    started_at: r.try_get(5)?,
+                    finished_at: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+}

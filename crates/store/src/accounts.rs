@@ -96,7 +96,7 @@ impl AuthCache {
     }
 
     /// Forgets everything: after any change to users, tokens or sessions.
-    fn forget(&self) {
+    pub(crate) fn forget(&self) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
         }

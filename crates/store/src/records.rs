@@ -472,7 +472,7 @@ fn members_statement(script: &mut Script, change: &str, field: &FieldDef, record
 
 /// Adds to `script` a change's audit entry, made at `at`: its history entry and its event (see
 /// [`event_topic`]), pending until published.
-fn audit_statements(
+pub(crate) fn audit_statements(
     script: &mut Script,
     object: &str,
     record_id: &str,

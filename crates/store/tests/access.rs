@@ -2,6 +2,7 @@
 //! teams; each rep reaches their own and their team's customers in every way the store answers
 //! (lists and their counts, a record by id, changes, search, aggregates), and no other's.
 
+use peyvand_records::Value;
 use peyvand_records::access::{ObjectAccess, Reach, Role};
 use peyvand_records::aggregate::parse_aggregate;
 use peyvand_store::access::TeamInput;
@@ -9,7 +10,7 @@ use peyvand_store::records::ListQuery;
 use peyvand_store::{Db, Error, backend_tests};
 use serde_json::{Map, Value as Json, json};
 
-backend_tests!(each_rep_reaches_their_own_and_their_teams_records, teams_are_checked);
+backend_tests!(each_rep_reaches_their_own_and_their_teams_records, teams_are_checked, a_leaver_hands_everything_over);
 
 fn input(value: Json) -> Map<String, Json> {
     value.as_object().expect("an object").clone()
@@ -151,4 +152,72 @@ async fn teams_are_checked(db: &Db) {
     db.delete_team(&below.id).await.expect("delete");
     db.delete_team(&top.id).await.expect("delete");
     assert!(db.list_teams().await.expect("teams").is_empty());
+}
+
+/// Item 5: a leaver's records in every object (the trash too), their views and the teams they
+/// managed move to the successor in one step; their tokens stop working; every move is in the
+/// history; afterwards nothing is owned by them.
+async fn a_leaver_hands_everything_over(db: &Db) {
+    let admin = user(db, "admin", Role::Admin).await;
+    let (leaver, successor) = (user(db, "leaver", Role::Manager).await, user(db, "successor", Role::Agent).await);
+    db.create_team(&TeamInput { name: "Team".into(), manager_id: Some(leaver.clone()), ..Default::default() })
+        .await
+        .expect("team");
+    let (_, token) = db.create_api_token(&leaver, "script").await.expect("token");
+    let obj = db.object("contact").await.expect("contact");
+    let (last_name, owner) = (obj.field("last_name").expect("field"), obj.field("owner").expect("owner"));
+    let rows: Vec<_> = (0..1_203)
+        .map(|i| vec![(last_name, Value::Text(format!("L{i}"))), (owner, Value::Text(leaver.clone()))])
+        .collect();
+    let mut tx = db.write_long().await.expect("write");
+    let theirs = db.create_many(&mut tx, None, &obj, &rows).await.expect("create");
+    tx.commit().await.expect("commit");
+    let trashed = contact(db, "Trashed", Some(&leaver)).await;
+    db.delete_record(None, "contact", &trashed).await.expect("trash");
+    let deal = input(json!({ "name": "Big deal", "owner": leaver }));
+    let deal = db.create_record(None, "deal", &deal, None).await.expect("deal").0.id;
+    let other = contact(db, "Other", Some(&admin)).await;
+    let view = json!({ "object": "contact", "name": "Mine", "shared": true });
+    db.create_view(&leaver, &serde_json::from_value(view).expect("view")).await.expect("view");
+
+    // Refused: the leaver as their own successor, an inactive successor, nobody.
+    let code = |r: Result<peyvand_store::access::Handover, Error>| match r {
+        Err(Error::Validation(errors)) => errors[0].code,
+        other => panic!("refused, not {other:?}"),
+    };
+    assert_eq!(code(db.hand_over(Some(&admin), &leaver, &leaver).await), "successor_is_leaver");
+    assert_eq!(code(db.hand_over(Some(&admin), &leaver, "nobody").await), "invalid_reference");
+    let gone = user(db, "gone", Role::Agent).await;
+    db.update_user(None, &gone, None, None, Some(false)).await.expect("deactivate");
+    assert_eq!(code(db.hand_over(Some(&admin), &leaver, &gone).await), "successor_inactive");
+    assert!(db.token_user(&token).await.expect("token").is_some(), "nothing changed yet");
+
+    let done = db.hand_over(Some(&admin), &leaver, &successor).await.expect("handover");
+    assert_eq!((done.moved, done.views), (1_205, 1), "every contact, the trashed one and the deal; the view");
+    assert!(done.finished_at.is_some());
+    assert!(db.token_user(&token).await.expect("token").is_none(), "the leaver's tokens are revoked");
+    assert!(!db.list_users().await.expect("users").iter().any(|u| u.id == leaver && u.active));
+    for (object, id) in [("contact", &theirs[0]), ("contact", &theirs[1_202]), ("deal", &deal)] {
+        assert_eq!(db.get_record(object, id, false).await.expect("record").fields["owner"], json!(successor));
+        let history = db.record_history(object, id, 1).await.expect("history");
+        assert_eq!(history[0].changes, json!([{ "field": "owner", "old": leaver, "new": successor }]));
+        assert_eq!(history[0].actor.as_deref(), Some(admin.as_str()));
+    }
+    assert_eq!(db.get_record("contact", &trashed, true).await.expect("trashed").fields["owner"], json!(successor));
+    assert_eq!(db.get_record("contact", &other, false).await.expect("other").fields["owner"], json!(admin));
+    assert_eq!(db.list_teams().await.expect("teams")[0].manager_id.as_deref(), Some(successor.as_str()));
+    // Nothing, in any object or the trash, is owned by the leaver.
+    for obj in db.catalog().await.expect("catalog").objects.iter() {
+        let filter = json!({ "field": "owner", "op": "eq", "value": leaver });
+        let filter = peyvand_records::filter::parse_filter(obj, &filter).expect("filter");
+        for trash in [false, true] {
+            let query = ListQuery { filter: Some(filter.clone()), trash, with_total: true, ..Default::default() };
+            let page = db.list_records(&obj.api_name, &query).await.expect("list");
+            assert_eq!(page.total, Some(0), "{} (trash: {trash})", obj.api_name);
+        }
+    }
+    // The successor's team now reaches them: as successor, all 1,204 live contacts are theirs.
+    let mine = db.for_viewer(db.viewer_for(&successor).await.expect("viewer"));
+    let query = ListQuery { with_total: true, exact_total: true, ..Default::default() };
+    assert_eq!(mine.list_records("contact", &query).await.expect("list").total, Some(1_203));
 }

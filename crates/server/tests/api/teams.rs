@@ -8,7 +8,11 @@ use crate::helpers::{TestApp, problem, sign_in_as};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(each_rep_sees_their_own_and_their_teams_customers, teams_and_rules_are_for_admins);
+backend_tests!(
+    each_rep_sees_their_own_and_their_teams_customers,
+    teams_and_rules_are_for_admins,
+    admins_make_teams_set_access_and_hand_over_on_the_pages
+);
 
 async fn json_of(r: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(r.status(), status);
@@ -179,4 +183,71 @@ async fn teams_and_rules_are_for_admins(app: &TestApp) {
         StatusCode::OK,
         "everyone reads the teams"
     );
+}
+
+/// The admin pages: a team made with a manager and members, a rule set in the access matrix,
+/// and a leaver's handover from the users page, each seen in what the users then reach.
+async fn admins_make_teams_set_access_and_hand_over_on_the_pages(app: &TestApp) {
+    let (manager, _) = app.user_id_with_role("manager@test.peyvand.ir", "manager").await;
+    let (rep, rep_token) = app.user_id_with_role("rep@test.peyvand.ir", "agent").await;
+    let (leaver, _) = app.user_id_with_role("leaver@test.peyvand.ir", "agent").await;
+    for (name, owner) in [("Mine", &rep), ("Theirs", &leaver)] {
+        app.create("contact", json!({"last_name": name, "owner": owner})).await;
+    }
+    assert_eq!(names(app, &rep_token).await.1, 1, "no team yet: the rep's own");
+    let page = crate::helpers::signed_in(app).await;
+    let html = async |path: &str| page.get(app.url(path)).send().await.expect("send").text().await.expect("html");
+    // A form's answer: the page it redirects to (303), or the page itself with its errors.
+    let post = async |path: &str, form: &[(&str, &str)]| {
+        let r = page.post(app.url(path)).form(form).send().await.expect("send");
+        match r.headers().get("location").and_then(|l| l.to_str().ok()) {
+            Some(to) if r.status() == StatusCode::SEE_OTHER => html(to).await,
+            _ => r.text().await.expect("html"),
+        }
+    };
+    let teams = html("/admin/teams").await;
+    assert!(teams.contains("No teams yet"), "an empty state that says what to do");
+    let csrf = crate::helpers::csrf_of(&teams);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Tabriz <b>"),
+        ("manager_id", &manager),
+        ("members", &rep),
+        ("members", &leaver),
+    ];
+    let teams = post("/admin/teams", &form).await;
+    assert!(teams.contains("Tabriz &#60;b&#62;") && !teams.contains("Tabriz <b>"), "the name, escaped");
+    assert_eq!(names(app, &rep_token).await.1, 2, "the team's records");
+    let bad = [("csrf", csrf.as_str()), ("name", "tabriz <b>")];
+    let again = post("/admin/teams", &bad).await;
+    assert!(again.contains("already has this value"), "a taken name is refused in words");
+
+    // The access matrix: agents read only their own contacts.
+    let access = html("/admin/access").await;
+    assert!(access.contains("name=\"agent.contact.read\""));
+    let form = [("csrf", csrf.as_str()), ("agent.contact.read", "own"), ("agent.contact.change", "own")];
+    let saved = post("/admin/access", &form).await;
+    assert!(saved.contains("Access saved"));
+    assert_eq!(names(app, &rep_token).await, (vec!["Mine".into()], 1));
+    let form = [("csrf", csrf.as_str()), ("agent.contact.read", "team"), ("agent.contact.change", "team")];
+    post("/admin/access", &form).await;
+    let rules = json_of(app.get("/api/v1/access_rules").await, StatusCode::OK).await;
+    let rule = rules["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["role"] == "agent" && r["object"] == "contact")
+        .cloned();
+    assert_eq!(rule.expect("rule")["custom"], json!(false), "the default again is no rule");
+
+    // The leaver hands over to the rep from the users page.
+    let form = [("csrf", csrf.as_str()), ("successor_id", rep.as_str())];
+    let users = post(&format!("/admin/users/{leaver}/handover"), &form).await;
+    assert!(users.contains("1 records and 0 views are now"), "{users}");
+    let theirs =
+        app.list("contact", &[("filter", &json!({"field": "owner", "op": "eq", "value": leaver}).to_string())]).await;
+    assert_eq!(theirs["records"].as_array().map(Vec::len), Some(0));
+    let form = [("csrf", csrf.as_str()), ("successor_id", rep.as_str())];
+    let refused = post(&format!("/admin/users/{rep}/handover"), &form).await;
+    assert!(refused.contains("someone other than the person leaving"), "{refused}");
 }

@@ -33,3 +33,15 @@ CREATE TABLE record_shares (
     PRIMARY KEY (object_id, grantee, record_id)
 );
 CREATE INDEX ix_record_shares_record ON record_shares (record_id);
+-- A leaver's handover: everything they owned moved to a successor, in batches (moved counts
+-- them as they go; finished_at is set when nothing of theirs is left).
+CREATE TABLE handovers (
+    id TEXT PRIMARY KEY,
+    leaver_id TEXT NOT NULL REFERENCES users (id),
+    successor_id TEXT NOT NULL REFERENCES users (id),
+    by_id TEXT,
+    moved BIGINT NOT NULL DEFAULT 0,
+    views BIGINT NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);

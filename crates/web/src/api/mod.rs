@@ -96,6 +96,12 @@ macro_rules! handler_for {
     (unshare_record) => {
         teams::unshare_record
     };
+    (hand_over) => {
+        users::hand_over
+    };
+    (list_handovers) => {
+        users::list_handovers
+    };
     (list_objects) => {
         objects::list_objects
     };
@@ -179,6 +185,8 @@ routes! {
     get "/users" => list_users,
     post "/users" => create_user,
     patch "/users/{id}" => update_user,
+    post "/users/{id}/handover" => hand_over,
+    get "/handovers" => list_handovers,
     get "/teams" => list_teams,
     post "/teams" => create_team,
     put "/teams/{id}" => update_team,

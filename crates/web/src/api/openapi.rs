@@ -80,6 +80,16 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "The user", Some("User")),
         ),
         "create_user" => ("Add a user (admins)", "users", vec![], Some("NewUser"), ok("201", "The user", Some("User"))),
+        "hand_over" => (
+            "Deactivate a user and hand every record, view and team they own or manage to a successor (admins)",
+            "users",
+            vec![],
+            Some("HandoverRequest"),
+            ok("200", "The handover", Some("Handover")),
+        ),
+        "list_handovers" => {
+            ("Every handover, newest first (admins)", "users", vec![], None, ok("200", "Handovers", None))
+        }
         "list_teams" => ("List teams, with their members", "teams", vec![], None, ok("200", "Teams", None)),
         "create_team" => {
             ("Make a team (admins)", "teams", vec![], Some("Team"), ok("201", "The team", Some("TeamOut")))
@@ -446,6 +456,11 @@ fn access_schemas(no_control: &str, roles: &Json_) -> Json_ {
         "AccessRuleOut": { "type": "object", "properties": { "role": { "enum": roles }, "object": string,
             "read": { "enum": ["none", "own", "team", "all"] }, "change": { "enum": ["none", "own", "team", "all"] },
             "custom": { "type": "boolean" } } },
+        "HandoverRequest": { "type": "object", "required": ["successor_id"], "additionalProperties": false,
+            "properties": { "successor_id": string } },
+        "Handover": { "type": "object", "properties": { "id": string, "leaver_id": string, "successor_id": string,
+            "moved": { "type": "integer" }, "views": { "type": "integer" }, "started_at": string,
+            "finished_at": { "type": ["string", "null"] } } },
         "Share": { "type": "object", "required": ["level"], "additionalProperties": false, "properties": {
             "level": { "enum": ["read", "change"] } } }
     })

@@ -71,3 +71,27 @@ pub async fn update_user(
     authed.require(Action::ManageUsers)?;
     Ok(Json(state.db.update_user(authed.id(), &id, patch.role, patch.name.as_deref(), patch.active).await?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverBody {
+    successor_id: String,
+}
+
+/// Deactivates a user and hands everything they own to a successor (`Db::hand_over`).
+pub async fn hand_over(
+    State(state): State<AppState>,
+    authed: Authed,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<HandoverBody>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageUsers)?;
+    Ok(Json(state.db.hand_over(authed.id(), &id, &body.successor_id).await?))
+}
+
+pub async fn list_handovers(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageUsers)?;
+    Ok(Json(json!({ "handovers": state.db.handovers().await? })))
+}

@@ -30,7 +30,7 @@ fn flag(pairs: &Pairs, key: &str) -> bool {
 }
 
 /// Messages for a failed change, in the user's language.
-fn messages(e: StoreError) -> Result<Vec<String>, ApiError> {
+pub fn messages(e: StoreError) -> Result<Vec<String>, ApiError> {
     let lang = current_lang();
     let list = |errors: Vec<FieldError>| {
         errors.iter().map(|e| format!("{}: {}", e.field, field_error_message(lang, e.code, &e.params))).collect()
@@ -550,6 +550,8 @@ pub struct UserRow {
     pub roles: Vec<Option_>,
     pub active: bool,
     pub me: bool,
+    /// Who may take over what the user owns when they leave: the other active users.
+    pub successors: Vec<Option_>,
 }
 
 #[derive(Template)]
@@ -576,14 +578,37 @@ fn role_options(lang: &str, selected: Role) -> Vec<Option_> {
 
 pub async fn users_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
     let state = session.scoped(state);
-    let notice = match get(&pairs, "added") {
+    let mut notice = match get(&pairs, "added") {
         "" => None,
         email => Some(t_args(current_lang(), "admin-user-added", &[("email", email.to_string())])),
     };
+    let handover = get(&pairs, "handover");
+    if !handover.is_empty() {
+        notice = handover_notice(&state, handover).await.unwrap_or(None);
+    }
     users_view(&state, &session, Vec::new(), notice).await.unwrap_or_else(fail)
 }
 
-async fn users_view(
+/// What a finished handover moved, in words.
+async fn handover_notice(state: &AppState, id: &str) -> Result<Option<String>, ApiError> {
+    let Some(done) = state.db.handovers().await?.into_iter().find(|h| h.id == id) else { return Ok(None) };
+    let users = state.db.list_users().await?;
+    let name = |id: &str| users.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
+    let lang = current_lang();
+    let num = |n: i64| super::display::format_number(lang, &n.to_string());
+    Ok(Some(t_args(
+        lang,
+        "admin-handover-done",
+        &[
+            ("leaver", name(&done.leaver_id)),
+            ("successor", name(&done.successor_id)),
+            ("moved", num(done.moved)),
+            ("views", num(done.views)),
+        ],
+    )))
+}
+
+pub async fn users_view(
     state: &AppState,
     session: &Session,
     errors: Vec<String>,
@@ -592,12 +617,16 @@ async fn users_view(
     require(session, Action::ManageUsers)?;
     let lang = current_lang();
     let catalog = state.db.catalog().await?;
-    let users = state
-        .db
-        .list_users()
-        .await?
-        .into_iter()
+    let all = state.db.list_users().await?;
+    let users = all
+        .iter()
+        .cloned()
         .map(|u| UserRow {
+            successors: all
+                .iter()
+                .filter(|s| s.active && s.id != u.id)
+                .map(|s| Option_ { value: s.id.clone(), label: s.name.clone(), selected: false })
+                .collect(),
             roles: role_options(lang, u.role),
             me: u.id == session.user.id,
             id: u.id,

@@ -9,6 +9,7 @@ pub mod imports;
 mod list;
 mod records;
 mod session;
+mod teams;
 
 pub use display::display_value;
 pub use session::{CsrfForm, Session, check_csrf};
@@ -214,6 +215,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/objects/{object}/fields/{field}/{action}", post(admin::field_action))
         .route("/admin/users", get(admin::users_page).post(admin::invite_user))
         .route("/admin/users/{id}", post(admin::change_user))
+        .route("/admin/users/{id}/handover", post(teams::hand_over))
+        .route("/admin/teams", get(teams::teams_page).post(teams::create_team))
+        .route("/admin/teams/{id}", post(teams::update_team))
+        .route("/admin/teams/{id}/delete", post(teams::delete_team))
+        .route("/admin/access", get(teams::access_page).post(teams::save_access))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/assets/app.css", get(app_css))

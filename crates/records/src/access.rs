@@ -80,6 +80,32 @@ pub fn default_access(role: Role, object: &str) -> ObjectAccess {
     }
 }
 
+/// What a role may do with one field: hidden from it (absent from every answer, filter and
+/// search), read-only, or editable (the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldAccess {
+    Hidden,
+    ReadOnly,
+    Editable,
+}
+
+impl FieldAccess {
+    pub const ALL: [FieldAccess; 3] = [FieldAccess::Hidden, FieldAccess::ReadOnly, FieldAccess::Editable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldAccess::Hidden => "hidden",
+            FieldAccess::ReadOnly => "read_only",
+            FieldAccess::Editable => "editable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FieldAccess> {
+        FieldAccess::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// Reading or changing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Intent {
@@ -100,6 +126,9 @@ pub struct Viewer {
     /// Records shared with the viewer or a team of theirs, by object API name: id and whether
     /// the share lets them change it.
     pub shared: HashMap<String, Vec<(String, bool)>>,
+    /// The admin's field rules for the viewer's role (editable otherwise), by object and field
+    /// API name. Admins' fields are all editable.
+    pub fields: HashMap<String, HashMap<String, FieldAccess>>,
 }
 
 /// Which records of an object a viewer reaches, as the store applies it.
@@ -112,6 +141,25 @@ pub enum Scope {
 }
 
 impl Viewer {
+    /// What the viewer may do with `field` of `object`.
+    pub fn field_access(&self, object: &str, field: &str) -> FieldAccess {
+        if self.role == Some(Role::Admin) {
+            return FieldAccess::Editable;
+        }
+        self.fields.get(object).and_then(|f| f.get(field)).copied().unwrap_or(FieldAccess::Editable)
+    }
+
+    /// The fields of `object` hidden from the viewer.
+    pub fn hidden_fields<'a>(&'a self, object: &str) -> impl Iterator<Item = &'a str> {
+        let admin = self.role == Some(Role::Admin);
+        self.fields
+            .get(object)
+            .into_iter()
+            .flatten()
+            .filter(move |(_, a)| !admin && **a == FieldAccess::Hidden)
+            .map(|(f, _)| f.as_str())
+    }
+
     /// The viewer's access to `object` (the admin's rule, else the default).
     pub fn access(&self, object: &str) -> ObjectAccess {
         let Some(role) = self.role else { return ObjectAccess::new(Reach::None, Reach::None) };
@@ -296,5 +344,20 @@ mod tests {
         no_rules.shared.clear();
         assert_eq!(no_rules.scope(&object(), Intent::Read), Scope::Nothing);
         assert_eq!(Viewer::default().scope(&object(), Intent::Read), Scope::Nothing, "no role reaches nothing");
+    }
+
+    #[test]
+    fn fields_are_editable_unless_a_rule_says_otherwise_and_admins_see_all() {
+        let mut v = rep();
+        v.fields.insert("product".into(), HashMap::from([("cost".to_string(), FieldAccess::Hidden)]));
+        assert_eq!(v.field_access("product", "cost"), FieldAccess::Hidden);
+        assert_eq!(v.field_access("product", "price"), FieldAccess::Editable);
+        assert_eq!(v.hidden_fields("product").collect::<Vec<_>>(), ["cost"]);
+        v.role = Some(Role::Admin);
+        assert_eq!(v.field_access("product", "cost"), FieldAccess::Editable);
+        assert_eq!(v.hidden_fields("product").count(), 0);
+        for a in FieldAccess::ALL {
+            assert_eq!(FieldAccess::parse(a.as_str()), Some(a));
+        }
     }
 }

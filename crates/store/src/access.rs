@@ -12,7 +12,7 @@
 use crate::sql::{new_id, now};
 use crate::{Db, Error, Result};
 use peyvand_records::FieldError;
-use peyvand_records::access::{Intent, OWNER_FIELD, ObjectAccess, Reach, Role, Scope, Viewer};
+use peyvand_records::access::{FieldAccess, Intent, OWNER_FIELD, ObjectAccess, Reach, Role, Scope, Viewer};
 use peyvand_records::filter::{Condition, Filter, Op, Operand};
 use peyvand_records::meta::ObjectDef;
 use serde::Serialize;
@@ -161,6 +161,21 @@ impl Db {
                 }
             }
         }
+        let mut fields: HashMap<String, HashMap<String, FieldAccess>> = HashMap::new();
+        if let Some(role) = role {
+            let rows = sqlx::query(
+                "SELECT o.api_name, f.api_name, a.level FROM field_access a JOIN meta_fields f ON f.id = a.field_id \
+                 JOIN meta_objects o ON o.id = f.object_id WHERE a.role = $1 AND f.archived = 0",
+            )
+            .bind(role.as_str().to_string())
+            .fetch_all(self.pool())
+            .await?;
+            for row in rows {
+                if let Some(level) = FieldAccess::parse(&row.try_get::<String, _>(2)?) {
+                    fields.entry(row.try_get(0)?).or_default().insert(row.try_get(1)?, level);
+                }
+            }
+        }
         let mut grantees = vec![format!("u:{user_id}")];
         grantees.extend(reached.iter().map(|t| format!("t:{t}")));
         let mut shares = crate::sql::Sql::for_dialect(
@@ -174,7 +189,7 @@ impl Db {
             let entry = shared.entry(row.try_get::<String, _>(0)?).or_default();
             entry.push((row.try_get(1)?, row.try_get::<String, _>(2)? == "change"));
         }
-        Ok(Viewer { user_id: user_id.into(), role, team_users, rules, shared })
+        Ok(Viewer { user_id: user_id.into(), role, team_users, rules, shared, fields })
     }
 
     /// Every team, by name.
@@ -633,5 +648,137 @@ impl Db {
                 })
             })
             .collect()
+    }
+}
+
+/// An admin's field rule: what one role may do with one field.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FieldRule {
+    pub role: Role,
+    pub object: String,
+    pub field: String,
+    pub access: FieldAccess,
+}
+
+impl Db {
+    /// Every field rule (fields without one are editable).
+    pub async fn field_rules(&self) -> Result<Vec<FieldRule>> {
+        let rows = sqlx::query(
+            "SELECT a.role, o.api_name, f.api_name, a.level FROM field_access a JOIN meta_fields f ON f.id = a.field_id \
+             JOIN meta_objects o ON o.id = f.object_id WHERE f.archived = 0 ORDER BY o.api_name, f.api_name, a.role",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (role, level) =
+                (Role::parse(&r.try_get::<String, _>(0)?), FieldAccess::parse(&r.try_get::<String, _>(3)?));
+            if let (Some(role), Some(access)) = (role, level) {
+                out.push(FieldRule { role, object: r.try_get(1)?, field: r.try_get(2)?, access });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets what `role` may do with a field (editable: no rule). Admins always see and change
+    /// every field, and a field a record's title is made of cannot be hidden (the title shows it).
+    pub async fn set_field_access(&self, role: Role, object: &str, field: &str, access: FieldAccess) -> Result<()> {
+        if role == Role::Admin {
+            return Err(Error::invalid(FieldError::new("role", "admins_reach_everything")));
+        }
+        let obj = self.object(object).await?;
+        let def = obj.field(field).ok_or_else(|| Error::NotFound(format!("field {object}.{field}")))?;
+        if access == FieldAccess::Hidden && obj.title_field.split(' ').any(|t| t == field) {
+            return Err(Error::invalid(FieldError::new(field, "title_field_hidden")));
+        }
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM field_access WHERE role = $1 AND field_id = $2")
+            .bind(role.as_str().to_string())
+            .bind(def.id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+        if access != FieldAccess::Editable {
+            sqlx::query("INSERT INTO field_access (role, field_id, level) VALUES ($1, $2, $3)")
+                .bind(role.as_str().to_string())
+                .bind(def.id.clone())
+                .bind(access.as_str().to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// The catalog as this handle's user sees it: the fields hidden from them are not there (so
+    /// pages, forms, exports and filters never name them). The store itself reads and writes
+    /// whole records and takes hidden fields out of its answers ([`Db::redact`]).
+    pub async fn visible_catalog(&self) -> Result<Arc<crate::catalog::Catalog>> {
+        let catalog = self.catalog().await?;
+        let Some(viewer) = self.viewer() else { return Ok(catalog) };
+        if catalog.objects.iter().all(|o| viewer.hidden_fields(&o.api_name).next().is_none()) {
+            return Ok(catalog);
+        }
+        let mut seen = (*catalog).clone();
+        seen.objects = catalog.objects.iter().map(|o| self.visible_of(o)).collect();
+        Ok(Arc::new(seen))
+    }
+
+    /// One object as this handle's user sees it (see [`Db::visible_catalog`]).
+    pub async fn visible_object(&self, api_name: &str) -> Result<Arc<ObjectDef>> {
+        Ok(self.visible_of(&self.object(api_name).await?))
+    }
+
+    fn visible_of(&self, obj: &Arc<ObjectDef>) -> Arc<ObjectDef> {
+        let Some(viewer) = self.viewer() else { return obj.clone() };
+        let hidden: Vec<&str> = viewer.hidden_fields(&obj.api_name).collect();
+        if hidden.is_empty() {
+            return obj.clone();
+        }
+        let mut seen = (**obj).clone();
+        seen.fields.retain(|f| !hidden.contains(&f.api_name.as_str()));
+        Arc::new(seen)
+    }
+
+    /// Takes the fields hidden from this handle's user out of a record.
+    pub(crate) fn redact(&self, record: &mut crate::records::Record) {
+        if let Some(viewer) = self.viewer() {
+            for field in viewer.hidden_fields(&record.object) {
+                record.fields.remove(field);
+            }
+        }
+    }
+
+    /// Refuses naming a field hidden from this handle's user (in a filter, sort, group or sum):
+    /// to them it does not exist.
+    pub(crate) fn check_named(&self, obj: &ObjectDef, names: impl IntoIterator<Item = String>) -> Result<()> {
+        let Some(viewer) = self.viewer() else { return Ok(()) };
+        for name in names {
+            if viewer.field_access(&obj.api_name, &name) == FieldAccess::Hidden {
+                return Err(Error::invalid(FieldError::new(&name, "unknown_field")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses input to a field this handle's user may not change: hidden (unknown to them)
+    /// or read-only.
+    pub(crate) fn check_input(&self, obj: &ObjectDef, names: impl IntoIterator<Item = String>) -> Result<()> {
+        let Some(viewer) = self.viewer() else { return Ok(()) };
+        let mut errors = Vec::new();
+        for name in names {
+            match viewer.field_access(&obj.api_name, &name) {
+                FieldAccess::Hidden => errors.push(FieldError::new(&name, "unknown_field")),
+                FieldAccess::ReadOnly => errors.push(FieldError::new(&name, "field_read_only")),
+                FieldAccess::Editable => {}
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+    }
+}
+
+/// The API names of the fields a filter's conditions name.
+pub(crate) fn filter_fields(filter: &Filter, out: &mut Vec<String>) {
+    match filter {
+        Filter::Cond(c) => out.push(c.field.api_name.clone()),
+        Filter::And(children) | Filter::Or(children) => children.iter().for_each(|f| filter_fields(f, out)),
     }
 }

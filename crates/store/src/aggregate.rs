@@ -97,6 +97,14 @@ impl Db {
     /// of `spec.group_by` values, ordered by the group values (empty values first).
     pub async fn aggregate(&self, object: &str, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
         let obj = self.object(object).await?;
+        if self.viewer().is_some() {
+            let mut named: Vec<String> = spec.group_by.iter().map(|g| g.field.api_name.clone()).collect();
+            named.extend(spec.sum.iter().map(|f| f.api_name.clone()));
+            if let Some(f) = filter {
+                crate::access::filter_fields(f, &mut named);
+            }
+            self.check_named(&obj, named)?;
+        }
         // What this handle may read, and no more (a rep's dashboard counts their team's).
         let scoped = self.scoped_filter(&obj, peyvand_records::access::Intent::Read, filter);
         let filter = scoped.as_ref();

@@ -714,6 +714,7 @@ impl Db {
         idempotency_key: Option<&str>,
     ) -> Result<(Record, bool)> {
         let obj = self.object(object).await?;
+        self.check_input(&obj, input.keys().cloned())?;
         let mut changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
         if let Some(owner_field) = obj.field(OWNER_FIELD) {
             // A record is its maker's unless given to someone (within the maker's reach).
@@ -796,7 +797,9 @@ impl Db {
             deleted_at: None,
             fields: Map::new(),
         };
-        Ok((with_values(&obj, record, &values), true))
+        let mut record = with_values(&obj, record, &values);
+        self.redact(&mut record);
+        Ok((record, true))
     }
 
     /// Inserts a validated new record inside `tx`, with its index rows, search terms and audit
@@ -971,6 +974,8 @@ impl Db {
             return Err(Error::NotFound(format!("{object} {id}")));
         }
         self.check_reach(&obj, Intent::Read, id, record.fields.get(OWNER_FIELD))?;
+        let mut record = record;
+        self.redact(&mut record);
         Ok(record)
     }
 
@@ -1000,9 +1005,11 @@ impl Db {
         expected_version: Option<i64>,
     ) -> Result<Record> {
         let obj = self.object(object).await?;
+        self.check_input(&obj, input.keys().cloned())?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write().await?;
-        let record = match self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), expected_version).await {
+        let mut record = match self.update_in(&mut tx, actor, &obj, id, changes.values.clone(), expected_version).await
+        {
             Ok(record) => record,
             Err(e) => {
                 drop(tx);
@@ -1010,6 +1017,7 @@ impl Db {
             }
         };
         tx.commit().await?;
+        self.redact(&mut record);
         Ok(record)
     }
 
@@ -1022,6 +1030,7 @@ impl Db {
         input: &Map<String, Json>,
     ) -> Result<usize> {
         let obj = self.object(object).await?;
+        self.check_input(&obj, input.keys().cloned())?;
         let changes = validate(&obj, input, Mode::Update).map_err(Error::Validation)?;
         let mut tx = self.write_long().await?;
         for id in ids {
@@ -1045,6 +1054,7 @@ impl Db {
             .field(field)
             .filter(|f| f.storage() == Storage::List)
             .ok_or_else(|| Error::invalid(FieldError::new(field, "unknown_field")))?;
+        self.check_input(&obj, [field.to_string()])?;
         let mut tx = self.write_long().await?;
         for id in ids {
             let row = sqlx::query(AssertSqlSafe(format!(
@@ -1082,6 +1092,10 @@ impl Db {
         values_in: Vec<(&FieldDef, Value)>,
         expected_version: Option<i64>,
     ) -> Result<Record> {
+        // The whole object, whichever view of it the caller had (a user's lacks the fields hidden
+        // from them, whose values and search terms stay as they are).
+        let whole = self.catalog_cached()?.object(&obj.api_name);
+        let obj = whole.as_deref().filter(|w| w.fields.len() > obj.fields.len()).unwrap_or(obj);
         // Locked from here to the end of the transaction, so the version read is the version changed.
         let (current, mut values) = self
             .read_to_change(tx, obj, id, false)
@@ -1275,18 +1289,39 @@ impl Db {
         .bind(i64::from(limit.clamp(1, 1000)))
         .fetch_all(self.pool())
         .await?;
+        let hidden: Vec<&str> = self.viewer().map(|v| v.hidden_fields(object).collect()).unwrap_or_default();
         rows.iter()
             .map(|r| {
                 let changes: String = r.try_get("changes_json")?;
+                let mut changes = serde_json::from_str(&changes).unwrap_or(Json::Null);
+                // A change of a field hidden from the reader is not theirs to see.
+                if let Json::Array(list) = &mut changes {
+                    list.retain(|c| !c["field"].as_str().is_some_and(|f| hidden.contains(&f)));
+                }
                 Ok(HistoryEntry {
                     id: r.try_get("id")?,
                     action: r.try_get("action")?,
                     actor: r.try_get("actor")?,
                     at: r.try_get("at")?,
-                    changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
+                    changes,
                 })
             })
             .collect()
+    }
+
+    /// The search terms of a record's fields that this handle's user sees (a search must not
+    /// find a record by a field hidden from them).
+    pub(crate) async fn visible_terms(&self, obj: &ObjectDef, id: &str) -> Result<Vec<String>> {
+        let sql = format!("SELECT {} FROM {} WHERE id = $1", select_list(obj), obj.table);
+        let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await? else {
+            return Ok(Vec::new());
+        };
+        let (_, mut values) = record_from_row(obj, &row)?;
+        if let Some(viewer) = self.viewer() {
+            let hidden: Vec<&str> = viewer.hidden_fields(&obj.api_name).collect();
+            values.retain(|(name, _)| !hidden.contains(&name.as_str()));
+        }
+        Ok(record_terms(obj, &values))
     }
 
     /// The events of a record's changes, oldest first: each its topic and whether it is still
@@ -1335,7 +1370,9 @@ impl Db {
         let read = self.read_page(&obj, query).await?;
         let mut records = Vec::with_capacity(read.shown);
         for row in read.rows.iter().take(read.shown) {
-            records.push(record_from_row_of(&obj, &row, read.only.as_deref())?.0);
+            let mut record = record_from_row_of(&obj, &row, read.only.as_deref())?.0;
+            self.redact(&mut record);
+            records.push(record);
         }
         Ok(Page {
             records,
@@ -1471,6 +1508,16 @@ impl Db {
             }
             None => query,
         };
+        if self.viewer().is_some() {
+            let mut named: Vec<String> = query.sort.iter().map(|k| k.field.api_name.clone()).collect();
+            query.fields.iter().flatten().for_each(|f| named.push(f.clone()));
+            // The user's own filter (the scope names only the owner and ids).
+            if let Some(f) = &query.filter {
+                crate::access::filter_fields(f, &mut named);
+            }
+            named.retain(|n| n != OWNER_FIELD && n != "id");
+            self.check_named(obj, named)?;
+        }
         self.check_bounded(obj, query).await?;
         let probe = self.probe(obj, query).await?;
         let PageStatement { sql, where_sql, sample_where, columns, order_by, sort, sort_text, limit, only } =

@@ -98,6 +98,23 @@ impl Db {
                 titles.remove(&(object.clone(), id.clone())).map(|title| Hit { object, id, title })
             })
             .collect();
+        // A record found only by a field hidden from the user is not found.
+        if let Some(viewer) = self.viewer() {
+            let mut seen = Vec::with_capacity(hits.len());
+            for hit in hits {
+                if viewer.hidden_fields(&hit.object).next().is_some() {
+                    let obj = self.object(&hit.object).await?;
+                    let terms = self.visible_terms(&obj, &hit.id).await?;
+                    let starts = |w: &str| terms.iter().any(|t| t.starts_with(w));
+                    let matches = |w: &String| starts(w) || phone_query_form(w).is_some_and(|p| starts(&p));
+                    if !(words.iter().take(MAX_QUERY_WORDS).all(matches) || (words.len() > 1 && matches(&compacted))) {
+                        continue;
+                    }
+                }
+                seen.push(hit);
+            }
+            hits = seen;
+        }
         hits.sort_by(|a, b| a.title.cmp(&b.title));
         hits.truncate(limit as usize);
         Ok(hits)

@@ -10,7 +10,12 @@ use peyvand_store::records::ListQuery;
 use peyvand_store::{Db, Error, backend_tests};
 use serde_json::{Map, Value as Json, json};
 
-backend_tests!(each_rep_reaches_their_own_and_their_teams_records, teams_are_checked, a_leaver_hands_everything_over);
+backend_tests!(
+    each_rep_reaches_their_own_and_their_teams_records,
+    teams_are_checked,
+    a_leaver_hands_everything_over,
+    hidden_fields_are_absent_and_read_only_ones_unchanged
+);
 
 fn input(value: Json) -> Map<String, Json> {
     value.as_object().expect("an object").clone()
@@ -220,4 +225,95 @@ async fn a_leaver_hands_everything_over(db: &Db) {
     let mine = db.for_viewer(db.viewer_for(&successor).await.expect("viewer"));
     let query = ListQuery { with_total: true, exact_total: true, ..Default::default() };
     assert_eq!(mine.list_records("contact", &query).await.expect("list").total, Some(1_203));
+}
+
+/// Item 3: a field hidden from a role is absent from its answers, history, filters, sorts,
+/// aggregates and search; a read-only one is shown and not changed; admins see everything.
+async fn hidden_fields_are_absent_and_read_only_ones_unchanged(db: &Db) {
+    use peyvand_records::access::FieldAccess;
+    for (name, kind) in [("cost", "currency"), ("supplier", "text")] {
+        let field = json!({ "api_name": name, "label_en": name, "type": kind });
+        db.add_field(None, "product", serde_json::from_value(field).expect("field")).await.expect("field");
+    }
+    db.set_field_access(Role::Agent, "product", "cost", FieldAccess::Hidden).await.expect("hide");
+    db.set_field_access(Role::Agent, "product", "supplier", FieldAccess::Hidden).await.expect("hide");
+    db.set_field_access(Role::Agent, "product", "price", FieldAccess::ReadOnly).await.expect("read-only");
+    let refused = db.set_field_access(Role::Agent, "product", "name", FieldAccess::Hidden).await;
+    assert!(matches!(refused, Err(Error::Validation(e)) if e[0].code == "title_field_hidden"));
+    assert!(db.set_field_access(Role::Admin, "product", "cost", FieldAccess::Hidden).await.is_err());
+    let product = input(json!({ "name": "Pump X", "cost": "1000", "supplier": "Zagros Trading", "price": "2000" }));
+    let id = db.create_record(None, "product", &product, None).await.expect("product").0.id;
+    db.update_record(None, "product", &id, &input(json!({ "cost": "1100" })), None).await.expect("cost");
+    let agent = db.for_viewer(db.viewer_for(&user(db, "agent", Role::Agent).await).await.expect("viewer"));
+    let admin = db.for_viewer(db.viewer_for(&user(db, "admin", Role::Admin).await).await.expect("viewer"));
+
+    let seen = agent.get_record("product", &id, false).await.expect("read");
+    assert!(!seen.fields.contains_key("cost") && !seen.fields.contains_key("supplier"), "{:?}", seen.fields);
+    assert!(seen.fields.contains_key("price"));
+    assert!(admin.get_record("product", &id, false).await.expect("read").fields.contains_key("cost"));
+    let page = agent.list_records("product", &ListQuery::default()).await.expect("list");
+    assert!(!page.records[0].fields.contains_key("cost"));
+    assert!(agent.visible_object("product").await.expect("object").field("cost").is_none());
+    assert!(admin.visible_object("product").await.expect("object").field("cost").is_some());
+    let obj = db.object("product").await.expect("product");
+    fn unknown<T>(r: Result<T, Error>) -> bool {
+        matches!(r, Err(Error::Validation(e)) if e[0].code == "unknown_field")
+    }
+    let by_cost = peyvand_records::filter::parse_filter(&obj, &json!({ "field": "cost", "op": "gt", "value": "1" }))
+        .expect("filter");
+    assert!(unknown(
+        agent.list_records("product", &ListQuery { filter: Some(by_cost.clone()), ..Default::default() }).await
+    ));
+    let sort = peyvand_records::filter::parse_sort(&obj, "cost").expect("sort");
+    assert!(unknown(agent.list_records("product", &ListQuery { sort, ..Default::default() }).await));
+    let spec = parse_aggregate(&obj, "", "cost").expect("spec");
+    assert!(unknown(agent.aggregate("product", None, &spec).await));
+    assert_eq!(
+        admin
+            .list_records("product", &ListQuery { filter: Some(by_cost), ..Default::default() })
+            .await
+            .expect("list")
+            .records
+            .len(),
+        1
+    );
+    // Search finds by what the agent sees, never by what is hidden.
+    assert_eq!(agent.search("Pump", 10).await.expect("search").len(), 1);
+    assert!(agent.search("Zagros", 10).await.expect("search").is_empty());
+    assert_eq!(admin.search("Zagros", 10).await.expect("search").len(), 1);
+    // The history shows the agent no change of a hidden field.
+    let history = agent.record_history("product", &id, 10).await.expect("history");
+    assert!(
+        !serde_json::to_string(&history.iter().map(|h| &h.changes).collect::<Vec<_>>()).expect("json").contains("cost")
+    );
+    assert!(
+        serde_json::to_string(&admin.record_history("product", &id, 10).await.expect("history")[0].changes)
+            .expect("json")
+            .contains("cost")
+    );
+    // Writes: a hidden field is unknown, a read-only one refused; the rest is changed, and the
+    // hidden values stay as they were.
+    let me = agent.viewer().expect("viewer").user_id.clone();
+    let code = |r: Result<_, Error>| match r {
+        Err(Error::Validation(e)) => e[0].code,
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => "accepted",
+    };
+    let with_cost = input(json!({ "name": "Valve", "cost": "5" }));
+    assert_eq!(code(agent.create_record(Some(&me), "product", &with_cost, None).await.map(|_| ())), "unknown_field");
+    let pricier = input(json!({ "price": "3000" }));
+    assert_eq!(
+        code(agent.update_record(Some(&me), "product", &id, &pricier, None).await.map(|_| ())),
+        "field_read_only"
+    );
+    db.set_access_rule(Role::Agent, "product", Some(ObjectAccess::new(Reach::All, Reach::All))).await.expect("rule");
+    let agent = db.for_viewer(db.viewer_for(&me).await.expect("viewer"));
+    let renamed = agent.update_record(Some(&me), "product", &id, &input(json!({ "name": "Pump Y" })), None).await;
+    assert!(!renamed.expect("renamed").fields.contains_key("cost"), "the answer hides it too");
+    let whole = db.get_record("product", &id, false).await.expect("read");
+    assert_eq!(
+        (whole.fields["cost"]["amount"].clone(), whole.fields["supplier"].clone()),
+        (json!("1100"), json!("Zagros Trading"))
+    );
+    assert_eq!(db.search("Zagros", 10).await.expect("search").len(), 1, "its search terms kept");
 }

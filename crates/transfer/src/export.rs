@@ -124,7 +124,7 @@ impl Export {
         sort: &str,
         names: &[String],
     ) -> Result<Export, TransferError> {
-        let obj = db.object(object).await?;
+        let obj = db.visible_object(object).await?;
         let fields = columns(&obj, names)?.into_iter().cloned().collect();
         let invalid = |e| TransferError::Store(peyvand_store::Error::invalid(e));
         let filter = match filter {

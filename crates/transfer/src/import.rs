@@ -495,7 +495,7 @@ pub async fn preview(
     encoding: Option<&str>,
     rows: usize,
 ) -> Result<Preview, TransferError> {
-    let obj = db.object(object).await?;
+    let obj = db.visible_object(object).await?;
     let (encoding, headers, records) = open(path, encoding)?;
     let sample = records.take(rows).filter_map(Result::ok).collect();
     Ok(Preview { encoding, suggested: mapping::suggest(&obj, &headers), headers, rows: sample })
@@ -509,7 +509,7 @@ pub async fn import_csv(
     opts: &ImportOptions,
     mut progress: impl FnMut(usize),
 ) -> Result<ImportReport, TransferError> {
-    let object = db.object(&opts.object).await?;
+    let object = db.visible_object(&opts.object).await?;
     let (encoding, headers, records) = open(path, opts.encoding.as_deref())?;
     let columns = build_columns(&object, &headers, opts)?;
     let dedupe = match &opts.dedupe_by {

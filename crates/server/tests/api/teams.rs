@@ -183,6 +183,29 @@ async fn teams_and_rules_are_for_admins(app: &TestApp) {
         StatusCode::OK,
         "everyone reads the teams"
     );
+
+    // A field hidden from agents: absent from their answers, the object's fields and the page.
+    let hide = Some(json!({"access": "hidden"}));
+    let r = app.send_as(&app.token, Method::PUT, "/api/v1/field_rules/agent/contact/job_title", hide.clone()).await;
+    assert_eq!(json_of(r, StatusCode::OK).await["access"], json!("hidden"));
+    let r = app.send_as(&agent, Method::PUT, "/api/v1/field_rules/agent/contact/job_title", hide).await;
+    problem(r, StatusCode::FORBIDDEN).await;
+    let (_, rep) = app.user_id_with_role("rep@test.peyvand.ir", "agent").await;
+    let made = json!({"fields": {"last_name": "Hidden", "job_title": "Buyer"}});
+    let r = app.send_as(&rep, Method::POST, "/api/v1/records/contact", Some(made)).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], json!("unknown_field"));
+    let made = json!({"fields": {"last_name": "Hidden"}});
+    let made =
+        json_of(app.send_as(&rep, Method::POST, "/api/v1/records/contact", Some(made)).await, StatusCode::CREATED)
+            .await;
+    assert!(made["fields"].get("job_title").is_none(), "{made}");
+    let fields = json_of(app.send_as(&rep, Method::GET, "/api/v1/objects/contact", None).await, StatusCode::OK).await;
+    assert!(!fields.to_string().contains("\"job_title\""), "the object as the agent sees it");
+    let rules = json_of(app.get("/api/v1/field_rules").await, StatusCode::OK).await;
+    assert_eq!(
+        rules["rules"],
+        json!([{"role": "agent", "object": "contact", "field": "job_title", "access": "hidden"}])
+    );
 }
 
 /// The admin pages: a team made with a manager and members, a rule set in the access matrix,

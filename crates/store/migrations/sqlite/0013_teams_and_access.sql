@@ -45,3 +45,11 @@ CREATE TABLE handovers (
     started_at TEXT NOT NULL,
     finished_at TEXT
 );
+-- What a role may do with one field (records::access::FieldAccess): hidden or read_only; a
+-- field without a row is editable.
+CREATE TABLE field_access (
+    role TEXT NOT NULL,
+    field_id TEXT NOT NULL REFERENCES meta_fields (id),
+    level TEXT NOT NULL,
+    PRIMARY KEY (role, field_id)
+);

@@ -102,6 +102,12 @@ macro_rules! handler_for {
     (list_handovers) => {
         users::list_handovers
     };
+    (list_field_rules) => {
+        teams::list_field_rules
+    };
+    (set_field_rule) => {
+        teams::set_field_rule
+    };
     (list_objects) => {
         objects::list_objects
     };
@@ -194,6 +200,8 @@ routes! {
     get "/access_rules" => list_access_rules,
     put "/access_rules/{role}/{object}" => set_access_rule,
     delete "/access_rules/{role}/{object}" => reset_access_rule,
+    get "/field_rules" => list_field_rules,
+    put "/field_rules/{role}/{object}/{field}" => set_field_rule,
     get "/objects" => list_objects,
     post "/objects" => create_object,
     get "/objects/{object}" => get_object,

@@ -24,7 +24,7 @@ fn public(object: &ObjectDef) -> ObjectDef {
 pub async fn list_objects(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let objects: Vec<ObjectDef> = catalog.objects.iter().map(|o| public(o)).collect();
     Ok(Json(json!({ "objects": objects })))
 }
@@ -36,7 +36,7 @@ pub async fn get_object(
 ) -> ApiResult<Json<ObjectDef>> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    Ok(Json(public(&*state.db.object(&object).await?)))
+    Ok(Json(public(&*state.db.visible_object(&object).await?)))
 }
 
 pub async fn create_object(
@@ -123,8 +123,8 @@ pub async fn list_rollups(
 ) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    state.db.object(&object).await?;
-    let catalog = state.db.catalog().await?;
+    state.db.visible_object(&object).await?;
+    let catalog = state.db.visible_catalog().await?;
     let rollups: Vec<_> = catalog.rollups_of(&object).map(|r| &**r).collect();
     Ok(Json(json!({ "rollups": rollups })))
 }

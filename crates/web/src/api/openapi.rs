@@ -125,6 +125,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("204", "Back to the default", None),
         ),
+        "list_field_rules" => (
+            "Fields hidden from or read-only to a role (others are editable; admins)",
+            "teams",
+            vec![],
+            None,
+            ok("200", "Field rules", None),
+        ),
+        "set_field_rule" => (
+            "Set what a role may do with a field: hidden, read_only or editable (admins; not for admins)",
+            "teams",
+            vec![],
+            Some("FieldRule"),
+            ok("200", "The rule", Some("FieldRuleOut")),
+        ),
         "list_shares" => ("Who a record is shared with", "records", vec![], None, ok("200", "Shares", None)),
         "share_record" => (
             "Share a record with a user or team (kind: user or team), to read or to change",
@@ -456,6 +470,10 @@ fn access_schemas(no_control: &str, roles: &Json_) -> Json_ {
         "AccessRuleOut": { "type": "object", "properties": { "role": { "enum": roles }, "object": string,
             "read": { "enum": ["none", "own", "team", "all"] }, "change": { "enum": ["none", "own", "team", "all"] },
             "custom": { "type": "boolean" } } },
+        "FieldRule": { "type": "object", "required": ["access"], "additionalProperties": false, "properties": {
+            "access": { "enum": ["hidden", "read_only", "editable"] } } },
+        "FieldRuleOut": { "type": "object", "properties": { "role": { "enum": roles }, "object": string, "field": string,
+            "access": { "enum": ["hidden", "read_only", "editable"] } } },
         "HandoverRequest": { "type": "object", "required": ["successor_id"], "additionalProperties": false,
             "properties": { "successor_id": string } },
         "Handover": { "type": "object", "properties": { "id": string, "leaver_id": string, "successor_id": string,

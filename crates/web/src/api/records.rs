@@ -21,7 +21,7 @@ use serde_json::{Map, Value as JsonValue};
 
 /// Builds a store query from the list parameters; shared with the HTML list page.
 pub async fn list_query(state: &AppState, object: &str, params: &ApiQuery) -> ApiResult<ListQuery> {
-    let obj = state.db.object(object).await?;
+    let obj = state.db.visible_object(object).await?;
     let filter = match params.get("filter").filter(|f| !f.trim().is_empty()) {
         Some(text) => {
             let json: JsonValue =
@@ -74,7 +74,7 @@ pub async fn aggregate_records(
     authed.require(Action::ReadRecords)?;
     params.only(&["filter", "group", "sum"])?;
     let query = list_query(&state, &object, &params).await?;
-    let obj = state.db.object(&object).await?;
+    let obj = state.db.visible_object(&object).await?;
     let spec = parse_aggregate(&obj, params.get("group").unwrap_or(""), params.get("sum").unwrap_or(""))?;
     Ok(Json(state.db.aggregate(&object, query.filter.as_ref(), &spec).await?))
 }

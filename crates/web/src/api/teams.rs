@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use peyvand_records::access::{Action, ObjectAccess, Reach, Role};
+use peyvand_records::access::{Action, FieldAccess, ObjectAccess, Reach, Role};
 use peyvand_store::access::TeamInput;
 use serde::Deserialize;
 use serde_json::json;
@@ -167,4 +167,29 @@ pub async fn unshare_record(
     authed.require(Action::WriteRecords)?;
     state.db.unshare_record(&object, &id, (kind_of(&kind)?, grantee.as_str())).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_field_rules(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageUsers)?;
+    Ok(Json(json!({ "rules": state.db.field_rules().await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRuleBody {
+    access: FieldAccess,
+}
+
+pub async fn set_field_rule(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((role, object, field)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<FieldRuleBody>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageUsers)?;
+    let role = role_of(&role)?;
+    state.db.set_field_access(role, &object, &field, body.access).await?;
+    Ok(Json(json!({ "role": role, "object": object, "field": field, "access": body.access })))
 }

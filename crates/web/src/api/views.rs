@@ -23,7 +23,7 @@ pub async fn list_views(
     let object = params
         .get("object")
         .ok_or(ApiError::BadRequest { code: "missing_parameter", detail: "object is required".into() })?;
-    state.db.object(object).await?;
+    state.db.visible_object(object).await?;
     Ok(Json(json!({ "views": state.db.list_views(object, &authed.user.id).await? })))
 }
 

@@ -130,7 +130,7 @@ pub async fn objects_page(State(state): State<AppState>, session: Session) -> Re
 async fn objects_view(state: &AppState, session: &Session, errors: Vec<String>) -> Result<Response, ApiError> {
     require(session, Action::ManageSchema)?;
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let row = |o: &std::sync::Arc<peyvand_records::ObjectDef>| ObjectRow {
         href: format!("/admin/objects/{}", o.api_name),
         label: o.plural(lang).to_string(),
@@ -297,7 +297,7 @@ async fn fields_view(
 ) -> Result<Response, ApiError> {
     require(session, Action::ManageSchema)?;
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let mut live: Vec<&FieldDef> = obj.live_fields().collect();
     live.sort_by_key(|f| f.position);
@@ -385,7 +385,7 @@ pub async fn field_action(
     let result = async {
         require(&session, Action::ManageSchema)?;
         let actor = Some(session.user.id.as_str());
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let outcome = match action.as_str() {
             "hide" | "show" => state
                 .db
@@ -463,7 +463,15 @@ struct FieldPage {
     types: Vec<Option_>,
     choices: String,
     default_value: String,
+    /// What each role (but admins) may do with the field.
+    access: Vec<FieldAccessRow>,
     errors: Vec<String>,
+}
+
+pub struct FieldAccessRow {
+    pub role: String,
+    pub label: String,
+    pub options: Vec<Option_>,
 }
 
 pub async fn field_page(
@@ -475,7 +483,7 @@ pub async fn field_page(
     field_view(&state, &session, &object, &field, Vec::new()).await.unwrap_or_else(fail)
 }
 
-async fn field_view(
+pub async fn field_view(
     state: &AppState,
     session: &Session,
     object: &str,
@@ -484,7 +492,7 @@ async fn field_view(
 ) -> Result<Response, ApiError> {
     require(session, Action::ManageSchema)?;
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let f = obj.field(field).cloned().ok_or(ApiError::NotFound)?;
     let page = FieldPage {
@@ -499,10 +507,43 @@ async fn field_view(
             .as_ref()
             .map(|d| d.as_str().map(str::to_string).unwrap_or_else(|| d.to_string()))
             .unwrap_or_default(),
+        access: field_access_rows(state, lang, object, &f.api_name).await?,
         field: f,
         errors,
     };
     Ok(render(&page))
+}
+
+/// Each role's access to a field, as choices (`peyvand_store::access::FieldRule`).
+async fn field_access_rows(
+    state: &AppState,
+    lang: &str,
+    object: &str,
+    field: &str,
+) -> Result<Vec<FieldAccessRow>, ApiError> {
+    use peyvand_records::access::FieldAccess;
+    let rules = state.db.field_rules().await?;
+    Ok([Role::Manager, Role::Agent, Role::ReadOnly]
+        .into_iter()
+        .map(|role| {
+            let set = rules
+                .iter()
+                .find(|r| r.role == role && r.object == object && r.field == field)
+                .map_or(FieldAccess::Editable, |r| r.access);
+            FieldAccessRow {
+                role: role.as_str().into(),
+                label: t(lang, &format!("role-{}", role.as_str())),
+                options: FieldAccess::ALL
+                    .iter()
+                    .map(|a| Option_ {
+                        value: a.as_str().into(),
+                        label: t(lang, &format!("field-access-{}", a.as_str())),
+                        selected: *a == set,
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
 }
 
 pub async fn update_field(
@@ -513,7 +554,7 @@ pub async fn update_field(
     let state = session.scoped(state);
     let result = async {
         require(&session, Action::ManageSchema)?;
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let current = obj.field(&field).cloned().ok_or(ApiError::NotFound)?;
         let field_type = FieldType::parse(get(&pairs, "type"))
             .filter(|_| current.origin == Origin::Custom)
@@ -616,7 +657,7 @@ pub async fn users_view(
 ) -> Result<Response, ApiError> {
     require(session, Action::ManageUsers)?;
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let all = state.db.list_users().await?;
     let users = all
         .iter()
@@ -717,7 +758,7 @@ async fn tokens_view(
     errors: Vec<String>,
 ) -> Result<Response, ApiError> {
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let offset = state.config.display_offset;
     let when = |s: &Option<String>| {
         s.as_deref()

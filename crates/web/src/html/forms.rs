@@ -243,7 +243,7 @@ async fn relation_choices(state: &AppState, field: &FieldDef, selected: &[String
     let Some(target) = field.options.target.clone() else {
         return Ok(Vec::new());
     };
-    let obj = state.db.object(&target).await?;
+    let obj = state.db.visible_object(&target).await?;
     let sort = obj.title_field.split(' ').next_back().unwrap_or("created_at");
     let query = ListQuery {
         sort: peyvand_records::filter::parse_sort(&obj, sort)?,
@@ -354,7 +354,7 @@ async fn form_page(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let fields = form_fields(state, object, values, submitted, errors).await?;
     let (heading, action, cancel) = match record {
         Some(r) => (
@@ -404,7 +404,7 @@ pub async fn new_form(
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let mut defaults: Map<String, Json> =
             obj.visible_fields().filter_map(|f| f.default_value.clone().map(|d| (f.api_name.clone(), d))).collect();
         for f in obj.visible_fields() {
@@ -433,7 +433,7 @@ pub async fn create(
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let submitted = collect(&pairs);
         let input = to_json(&obj, &submitted, state.config.display_offset);
         // Where the form was opened from (a customer's page, to log a call): back there after.
@@ -480,7 +480,7 @@ pub async fn edit_form(
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let record = state.db.get_record(&object, &id, false).await?;
         form_page(&state, &session, &obj, Some(&record), &record.fields, None, &[], None, None, StatusCode::OK).await
     }
@@ -502,7 +502,7 @@ pub async fn update(
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let submitted = collect(&pairs);
         let input = to_json(&obj, &submitted, state.config.display_offset);
         let version = field(&pairs, "version").parse::<i64>().ok();
@@ -662,7 +662,7 @@ pub async fn edit_cell(
 ) -> Response {
     let state = session.scoped(state);
     let result = async {
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let def = obj.field(&field).filter(|f| !f.hidden).cloned().ok_or(ApiError::NotFound)?;
         let record = state.db.get_record(&object, &id, false).await?;
         if q.show.is_some() || !session.user.role.allows(Action::WriteRecords) {
@@ -685,7 +685,7 @@ pub async fn save_cell(
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let def = obj.field(&field).filter(|f| !f.hidden).cloned().ok_or(ApiError::NotFound)?;
         let submitted = collect(&pairs);
         let mut input = Map::new();
@@ -722,7 +722,7 @@ pub async fn lookup_options(
         if !session.user.role.allows(Action::ReadRecords) {
             return Err(ApiError::Forbidden);
         }
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let text = q.get("q").map(|s| s.trim()).unwrap_or("");
         // Fewer letters than a contains takes: the first records by title, as with none.
         let letters = peyvand_records::normalize::normalize(text).chars().filter(|c| !c.is_whitespace()).count();

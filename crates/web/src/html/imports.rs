@@ -93,7 +93,7 @@ async fn upload_view(
         return Err(ApiError::Forbidden);
     }
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     Ok(render(&UploadPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
@@ -122,7 +122,7 @@ pub async fn upload(
         if !session.user.role.allows(Action::WriteRecords) {
             return Err(ApiError::Forbidden);
         }
-        state.db.object(&object).await?;
+        state.db.visible_object(&object).await?;
         // Nothing is written before the form proves where it comes from: the CSRF token comes
         // before the file in the form, and a file part before a valid token is refused.
         if !crate::auth::same_origin(&headers) {
@@ -259,7 +259,7 @@ pub async fn job_page(
 async fn job_view(state: &AppState, session: &Session, id: &str, encoding: Option<&str>) -> Result<Response, ApiError> {
     let lang = current_lang();
     let job = state.db.import_job(id, &session.user.id).await?;
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(&job.object).ok_or(ApiError::NotFound)?;
     let mut page = JobPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), &job.object),

@@ -150,7 +150,7 @@ async fn value_names(
             FieldType::User => users.iter().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())).collect(),
             _ => {
                 let target = def.options.target.as_deref().unwrap_or_default();
-                let Ok(target_def) = state.db.object(target).await else { continue };
+                let Ok(target_def) = state.db.visible_object(target).await else { continue };
                 let sort = target_def.title_field.split(' ').next_back().unwrap_or("created_at");
                 let query = ListQuery { sort: parse_sort(&target_def, sort)?, limit: Some(50), ..ListQuery::default() };
                 let mut names: Vec<(String, String)> =
@@ -591,7 +591,7 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         return Err(ApiError::Forbidden);
     }
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let s = read_state(state, session, &obj, pairs).await?;
     let columns = if s.columns.is_empty() { default_columns(&obj) } else { s.columns.clone() };
@@ -779,7 +779,7 @@ pub async fn save_view(
 ) -> Response {
     let state = session.scoped(state);
     let result = async {
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let s = read_state(&state, &session, &obj, &pairs).await?;
         let shared = get(&pairs, "shared") == Some("on");
         if shared && !session.user.role.allows(Action::RestoreRecords) {
@@ -827,7 +827,7 @@ async fn export_scope(
     if !session.user.role.allows(Action::ReadRecords) {
         return Err(ApiError::Forbidden);
     }
-    let obj = state.db.object(object).await?;
+    let obj = state.db.visible_object(object).await?;
     let s = read_state(state, session, &obj, pairs).await?;
     let mut parts = Vec::new();
     parts.extend(s.filter.clone());
@@ -939,7 +939,7 @@ pub async fn bulk(
 ) -> Response {
     let state = session.scoped(state);
     let result = async {
-        let obj = state.db.object(&object).await?;
+        let obj = state.db.visible_object(&object).await?;
         let ids: Vec<String> = all(&pairs, "id").into_iter().map(str::to_string).collect();
         let back =
             get(&pairs, "back").filter(|b| b.starts_with('/') && !b.starts_with("//")).unwrap_or("/").to_string();
@@ -1069,7 +1069,7 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         return Err(ApiError::Forbidden);
     }
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let s = read_state(state, session, &obj, pairs).await?;
     let selects: Vec<&FieldDef> = obj.visible_fields().filter(|f| f.field_type == FieldType::Select).collect();

@@ -220,6 +220,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/teams/{id}", post(teams::update_team))
         .route("/admin/teams/{id}/delete", post(teams::delete_team))
         .route("/admin/access", get(teams::access_page).post(teams::save_access))
+        .route("/admin/field_access/{object}/{field}", post(teams::save_field_access))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/assets/app.css", get(app_css))

@@ -176,7 +176,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         return Err(ApiError::Forbidden);
     }
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     // A trashed record's page is for those who may see the trash (a manager restores it there).
     let record = state.db.get_record(object, id, session.user.role.allows(Action::ReadTrash)).await?;
@@ -407,7 +407,7 @@ struct SuggestList {
 }
 
 async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<Vec<Hit>, ApiError> {
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let labels: HashMap<&str, &str> = catalog.objects.iter().map(|o| (o.api_name.as_str(), o.label(lang))).collect();
     Ok(state
         .db
@@ -448,7 +448,7 @@ pub async fn search_page(State(state): State<AppState>, session: Session, params
     // The search box's text as typed: U+0000 separates words as a space does (`normalize`).
     let q = params.0.get("q").map(|q| q.trim()).unwrap_or("").chars().take(200).collect::<String>();
     let result = async {
-        let catalog = state.db.catalog().await?;
+        let catalog = state.db.visible_catalog().await?;
         let mut layout = Layout::new(lang, Some(&session), Some(&catalog), "");
         layout.query = q.clone();
         Ok::<_, ApiError>(SearchPage {

@@ -12,7 +12,7 @@ use crate::i18n::t;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use peyvand_records::access::{Action, ObjectAccess, Reach, Role, default_access};
+use peyvand_records::access::{Action, FieldAccess, ObjectAccess, Reach, Role, default_access};
 use peyvand_store::access::TeamInput;
 use peyvand_store::accounts::User;
 
@@ -61,7 +61,7 @@ pub async fn teams_page(State(state): State<AppState>, session: Session) -> Resp
 async fn teams_view(state: &AppState, session: &Session, errors: Vec<String>) -> Result<Response, ApiError> {
     require(session)?;
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let users = state.db.list_users().await?;
     let teams = state.db.list_teams().await?;
     let form = |id: &str, name: &str, parent: Option<&str>, manager: Option<&str>, members: &[String]| TeamForm {
@@ -187,7 +187,7 @@ async fn access_view(
 ) -> Result<Response, ApiError> {
     require(session)?;
     let lang = current_lang();
-    let catalog = state.db.catalog().await?;
+    let catalog = state.db.visible_catalog().await?;
     let rules = state.db.access_rules().await?;
     let reaches = |selected: Reach| {
         Reach::ALL
@@ -273,6 +273,32 @@ pub async fn hand_over(
         match state.db.hand_over(Some(&session.user.id), &id, get(&pairs, "successor_id")).await {
             Ok(done) => Ok(Redirect::to(&format!("/admin/users?handover={}", encode(&done.id))).into_response()),
             Err(e) => super::admin::users_view(&state, &session, messages(e)?, None).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// Saves what each role may do with one field (from the field's admin page).
+pub async fn save_field_access(
+    State(state): State<AppState>,
+    Path((object, field)): Path<(String, String)>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session)?;
+        let mut errors = Vec::new();
+        for role in RULED_ROLES {
+            let Some(access) = FieldAccess::parse(get(&pairs, role.as_str())) else { continue };
+            if let Err(e) = state.db.set_field_access(role, &object, &field, access).await {
+                errors.extend(messages(e)?);
+            }
+        }
+        if errors.is_empty() {
+            Ok(Redirect::to(&format!("/admin/objects/{}/fields/{}", encode(&object), encode(&field))).into_response())
+        } else {
+            super::admin::field_view(&state, &session, &object, &field, errors).await
         }
     }
     .await;

@@ -1,15 +1,28 @@
-//! The demo data set: an admin, two custom fields, a few hand-picked bilingual companies and
-//! contacts, and a small slice of `peyvand generate` (companies, contacts, products and two years
-//! of activities, deals and orders), so that `peyvand demo` shows a living CRM.
+//! The demo data set: an admin, a sales manager over two sales teams of reps, a support agent,
+//! three custom fields (the products' cost price hidden from reps), a few hand-picked bilingual
+//! companies and contacts, and a small slice of `peyvand generate` (companies, contacts,
+//! products and two years of activities, deals and orders) owned by the sales people, so that
+//! `peyvand demo` shows a living CRM, and each person sees it as their role and team allow.
 
-use peyvand_records::access::Role;
+use peyvand_records::access::{FieldAccess, Role};
 use peyvand_store::Db;
+use peyvand_store::access::TeamInput;
 use peyvand_store::schema::NewField;
 use serde_json::{Map, Value, json};
 
 /// The demo admin's e-mail and password.
 pub const DEMO_EMAIL: &str = "admin@demo.peyvand.ir";
 pub const DEMO_PASSWORD: &str = "peyvand-demo";
+
+/// The demo's other people (e-mail, name, role), who sign in with the same password: the sales
+/// manager, three reps in two teams, and a support agent who reads every customer.
+pub const DEMO_PEOPLE: [(&str, &str, Role); 5] = [
+    ("manager@demo.peyvand.ir", "نرگس امینی", Role::Manager),
+    ("rep1@demo.peyvand.ir", "کیان شریفی", Role::Agent),
+    ("rep2@demo.peyvand.ir", "Elham Navabi", Role::Agent),
+    ("rep3@demo.peyvand.ir", "بهرام صدری", Role::Agent),
+    ("support@demo.peyvand.ir", "شیوا مرادی", Role::ReadOnly),
+];
 
 fn fields(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
@@ -24,6 +37,29 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     let hash = peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let admin = db.create_user(DEMO_EMAIL, "مدیر نمونه", Role::Admin, &hash, "fa").await?;
     let actor = Some(admin.id.as_str());
+    let mut people = Vec::new();
+    for (email, name, role) in DEMO_PEOPLE {
+        people.push(
+            db.create_user(email, name, role, &hash, if email.starts_with("rep2") { "en" } else { "fa" }).await?.id,
+        );
+    }
+    let (manager, reps) = (people[0].clone(), people[1..4].to_vec());
+    let sales = TeamInput { name: "فروش".into(), manager_id: Some(manager.clone()), ..TeamInput::default() };
+    let sales = db.create_team(&sales).await?;
+    for (name, members) in [("فروش تهران", &reps[..2]), ("فروش اصفهان", &reps[2..])] {
+        let team = TeamInput {
+            name: name.into(),
+            parent_id: Some(sales.id.clone()),
+            members: members.to_vec(),
+            ..TeamInput::default()
+        };
+        db.create_team(&team).await?;
+    }
+    let cost: NewField = serde_json::from_value(json!({
+        "api_name": "cost", "label_fa": "قیمت تمام‌شده", "label_en": "Cost price", "type": "currency"
+    }))?;
+    db.add_field(actor, "product", cost).await?;
+    db.set_field_access(Role::Agent, "product", "cost", FieldAccess::Hidden).await?;
     let tier: NewField = serde_json::from_value(json!({
         "api_name": "loyalty_tier", "label_fa": "سطح وفاداری", "label_en": "Loyalty tier", "type": "select", "indexed": true,
         "options": {"options": [
@@ -52,7 +88,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
                 actor,
                 "company",
                 &fields(json!({"name": name, "industry": industry, "city": city, "website": website,
-                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": admin.id})),
+                "annual_revenue": revenue, "lifecycle_stage": "customer", "owner": reps[company_ids.len() % reps.len()]})),
                 None,
             )
             .await?;
@@ -82,14 +118,16 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
             &fields(json!({
                 "first_name": first, "last_name": last, "job_title": title, "loyalty_tier": tier, "lifecycle_stage": stage,
                 "company": company_ids[i % company_ids.len()], "phones": [format!("0912{:07}", 1_000_000 + i * 7919)],
-                "emails": [format!("contact{}@demo.peyvand.ir", i + 1)], "birth_date": birth, "owner": admin.id,
+                "emails": [format!("contact{}@demo.peyvand.ir", i + 1)], "birth_date": birth, "owner": reps[i % reps.len()],
                 "source": source, "tags": tags
             })),
             None,
         )
         .await?;
     }
-    peyvand_transfer::generate::generate(db, &slice(), |_, _| {}).await?;
+    let mut slice = slice();
+    slice.owners = reps.iter().cloned().chain([manager]).collect();
+    peyvand_transfer::generate::generate(db, &slice, |_, _| {}).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 

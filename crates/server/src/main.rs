@@ -44,7 +44,7 @@ enum Command {
         #[command(subcommand)]
         command: peyvand::analytics_cli::AnalyticsCommand,
     },
-    /// Fill the database with generated bilingual companies, contacts, products, activities, deals and orders (for demos and benchmarks)
+    /// Fill the database with generated bilingual companies, contacts, products, activities, deals and orders (for demos and benchmarks); each record is owned by one of the active users, in turn
     Generate {
         #[arg(long, default_value_t = 1000)]
         companies: usize,
@@ -349,6 +349,8 @@ async fn main() -> anyhow::Result<()> {
                 orders,
                 seed,
                 batch: peyvand_transfer::generate::BATCH,
+                // The records are spread over the users there are (none yet: no owner).
+                owners: db.list_users().await?.into_iter().filter(|u| u.active).map(|u| u.id).collect(),
             };
             let started = std::time::Instant::now();
             let made = peyvand_transfer::generate::generate(&db, &opts, |what, n| eprint!("\r{what}: {n}   ")).await?;
@@ -425,6 +427,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Demo(_)) => {
             let login = peyvand::demo::seed(&db).await?;
             println!("Peyvand demo: sign in at http://{} as {} with password {}", settings.listen, login.0, login.1);
+            let people: Vec<&str> = peyvand::demo::DEMO_PEOPLE.iter().map(|(email, _, _)| *email).collect();
+            println!(
+                "  or, with the same password, as {} (a manager, three reps in two teams, support)",
+                people.join(", ")
+            );
             serve(settings, db).await
         }
     }

@@ -9,6 +9,7 @@
 //! A handle without a viewer is the system's (start-up, imports from the command line, jobs):
 //! it reaches everything.
 
+use crate::security::Kind;
 use crate::sql::{new_id, now};
 use crate::{Db, Error, Result};
 use peyvand_records::FieldError;
@@ -226,6 +227,7 @@ impl Db {
     pub async fn create_team(&self, input: &TeamInput) -> Result<Team> {
         let id = new_id();
         self.save_team(&id, input, true).await?;
+        self.log_team(&id, "created", input).await;
         self.get_team(&id).await
     }
 
@@ -233,6 +235,7 @@ impl Db {
     pub async fn update_team(&self, id: &str, input: &TeamInput) -> Result<Team> {
         self.get_team(id).await?;
         self.save_team(id, input, false).await?;
+        self.log_team(id, "changed", input).await;
         self.get_team(id).await
     }
 
@@ -252,7 +255,17 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         sqlx::query("DELETE FROM teams WHERE id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.log_security(Kind::TeamChanged, None, Some(id), None, json!({ "action": "deleted" })).await;
+        Ok(())
+    }
+
+    async fn log_team(&self, id: &str, action: &str, input: &TeamInput) {
+        let details = json!({
+            "action": action, "name": input.name.trim(), "parent_id": input.parent_id,
+            "manager_id": input.manager_id, "members": input.members,
+        });
+        self.log_security(Kind::TeamChanged, None, Some(id), None, details).await;
     }
 
     async fn save_team(&self, id: &str, input: &TeamInput, create: bool) -> Result<()> {
@@ -356,6 +369,11 @@ impl Db {
     /// Sets what `role` reaches in `object` (`None`: back to the default). Admins reach
     /// everything, always: a rule for them is refused, so no rule can lock every admin out.
     pub async fn set_access_rule(&self, role: Role, object: &str, access: Option<ObjectAccess>) -> Result<()> {
+        if role == Role::Admin && access.is_none() {
+            // Admins have no rules: they are at the default already.
+            self.object(object).await?;
+            return Ok(());
+        }
         if role == Role::Admin {
             return Err(Error::invalid(FieldError::new("role", "admins_reach_everything")));
         }
@@ -376,7 +394,15 @@ impl Db {
                 .execute(&mut *tx.tx)
                 .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        let details = match access {
+            Some(a) => {
+                json!({ "role": role.as_str(), "object": object, "read": a.read.as_str(), "change": a.change.as_str() })
+            }
+            None => json!({ "role": role.as_str(), "object": object, "default": true }),
+        };
+        self.log_security(Kind::AccessChanged, None, None, None, details).await;
+        Ok(())
     }
 }
 
@@ -621,11 +647,15 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
-        self.handovers()
+        let done = self
+            .handovers()
             .await?
             .into_iter()
             .find(|h| h.id == id)
-            .ok_or_else(|| Error::NotFound(format!("handover {id}")))
+            .ok_or_else(|| Error::NotFound(format!("handover {id}")))?;
+        let details = json!({ "successor": successor, "moved": done.moved, "views": done.views });
+        self.log_security(Kind::Handover, by, Some(leaver), None, details).await;
+        Ok(done)
     }
 
     /// Every handover, newest first.
@@ -705,7 +735,10 @@ impl Db {
                 .execute(&mut *tx.tx)
                 .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        let details = json!({ "role": role.as_str(), "object": object, "field": field, "access": access.as_str() });
+        self.log_security(Kind::FieldAccessChanged, None, None, None, details).await;
+        Ok(())
     }
 
     /// The catalog as this handle's user sees it: the fields hidden from them are not there (so

@@ -166,6 +166,8 @@ impl Db {
             other => other?,
         };
         tx.commit().await?;
+        let details = serde_json::json!({ "email": email, "role": role.as_str() });
+        self.log_security(crate::security::Kind::UserAdded, None, Some(&id), None, details).await;
         self.user(&id).await
     }
 
@@ -258,6 +260,12 @@ impl Db {
         }
         tx.commit().await?;
         self.auth.forget();
+        let details = serde_json::json!({
+            "role": [current.role.as_str(), new_role.as_str()], "active": [current.active, new_active]
+        });
+        if new_role != current.role || new_active != current.active {
+            self.log_security(crate::security::Kind::UserChanged, by, Some(user_id), None, details).await;
+        }
         self.user(user_id).await
     }
 
@@ -351,6 +359,8 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
+        let details = serde_json::json!({ "token": id, "name": name });
+        self.log_security(crate::security::Kind::TokenCreated, Some(user_id), Some(user_id), None, details).await;
         Ok((ApiToken { id, name: name.to_string(), created_at, last_used_at: None, revoked_at: None }, secret))
     }
 
@@ -389,6 +399,8 @@ impl Db {
         }
         tx.commit().await?;
         self.auth.forget();
+        let details = serde_json::json!({ "token": token_id });
+        self.log_security(crate::security::Kind::TokenRevoked, Some(user_id), Some(user_id), None, details).await;
         Ok(())
     }
 

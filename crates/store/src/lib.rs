@@ -25,6 +25,7 @@ pub mod records;
 pub mod rollups;
 pub mod schema;
 pub mod search;
+pub mod security;
 mod sql;
 pub mod testing;
 pub mod views;

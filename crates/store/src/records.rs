@@ -716,20 +716,7 @@ impl Db {
         let obj = self.object(object).await?;
         self.check_input(&obj, input.keys().cloned())?;
         let mut changes = validate(&obj, input, Mode::Create).map_err(Error::Validation)?;
-        if let Some(owner_field) = obj.field(OWNER_FIELD) {
-            // A record is its maker's unless given to someone (within the maker's reach).
-            let given = changes.values.iter().position(|(f, v)| f.id == owner_field.id && !v.is_null());
-            if given.is_none()
-                && let Some(me) = self.default_owner()
-            {
-                changes.values.retain(|(f, _)| f.id != owner_field.id);
-                changes.values.push((owner_field, Value::Text(me.to_string())));
-            }
-            let owner = changes.values.iter().find(|(f, _)| f.id == owner_field.id).and_then(|(_, v)| text_of(v));
-            self.check_owner(&obj, owner)?;
-        } else if self.viewer().is_some_and(|v| v.reach(&obj.api_name, Intent::Change) != Reach::All) {
-            self.check_owner(&obj, None)?;
-        }
+        self.own_new(&obj, &mut changes.values)?;
         {
             let catalog = self.catalog().await?;
             let mut reader = self.pool().acquire().await?;
@@ -811,9 +798,29 @@ impl Db {
         obj: &ObjectDef,
         values: &[(&FieldDef, Value)],
     ) -> Result<String> {
-        check_references(&mut tx.tx, &*self.catalog_cached()?, values).await?;
-        check_unique(&mut tx.tx, obj, values, None).await?;
-        Ok(self.insert_checked(tx, actor, obj, values).await?.0)
+        let mut values = values.to_vec();
+        self.own_new(obj, &mut values)?;
+        check_references(&mut tx.tx, &*self.catalog_cached()?, &values).await?;
+        check_unique(&mut tx.tx, obj, &values, None).await?;
+        Ok(self.insert_checked(tx, actor, obj, &values).await?.0)
+    }
+
+    /// A new record is its maker's unless given to someone within the maker's reach (a user's
+    /// handle; the system's leaves the owner as given).
+    fn own_new<'a>(&self, obj: &'a ObjectDef, values: &mut Vec<(&'a FieldDef, Value)>) -> Result<()> {
+        let Some(owner_field) = obj.field(OWNER_FIELD) else {
+            if self.viewer().is_some_and(|v| v.reach(&obj.api_name, Intent::Change) != Reach::All) {
+                self.check_owner(obj, None)?;
+            }
+            return Ok(());
+        };
+        let given = values.iter().any(|(f, v)| f.id == owner_field.id && !v.is_null());
+        if !given && let Some(me) = self.default_owner() {
+            values.retain(|(f, _)| f.id != owner_field.id);
+            values.push((owner_field, Value::Text(me.to_string())));
+        }
+        let owner = values.iter().find(|(f, _)| f.id == owner_field.id).and_then(|(_, v)| text_of(v));
+        self.check_owner(obj, owner)
     }
 
     /// Writes a new record whose references and unique values were checked: its row, index

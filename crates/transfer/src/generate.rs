@@ -242,6 +242,8 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Records per transaction.
     pub batch: usize,
+    /// Users whose records these are, in turn (none: the records have no owner).
+    pub owners: Vec<String>,
 }
 
 impl GenerateOptions {
@@ -258,6 +260,7 @@ impl GenerateOptions {
             orders: contacts * 2,
             seed,
             batch: BATCH,
+            owners: Vec::new(),
         }
     }
 }
@@ -742,7 +745,13 @@ fn make(
     let mut made = |rng: &mut Rng, k: usize, n: usize, keep: bool, row: &mut dyn FnMut(&mut Rng, usize) -> Json| {
         let mut ids = Vec::with_capacity(if keep { n } else { 0 });
         for start in (0..n).step_by(batch) {
-            let rows: Vec<Json> = (start..(start + batch).min(n)).map(|i| row(rng, i)).collect();
+            let mut rows: Vec<Json> = (start..(start + batch).min(n)).map(|i| row(rng, i)).collect();
+            if !opts.owners.is_empty() && defs[k].field(peyvand_records::access::OWNER_FIELD).is_some() {
+                for (i, row) in rows.iter_mut().enumerate() {
+                    row[peyvand_records::access::OWNER_FIELD] =
+                        Json::String(opts.owners[(start + i) % opts.owners.len()].clone());
+                }
+            }
             match prepare(writing, rng, &defs[k], rows) {
                 Ok(records) => {
                     if keep {

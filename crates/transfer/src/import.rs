@@ -542,7 +542,7 @@ pub async fn import_csv(
     // Batches of plainly new records go through the bulk-load connection (rusqlite on SQLite,
     // COPY on PostgreSQL); the rest, and everything in an import that is one transaction,
     // through the usual one.
-    let mut native = if single_tx { None } else { db.native_writer().await? };
+    let mut native = if single_tx || restricted(db) { None } else { db.native_writer().await? };
     // What the reader made comes back to it to be freed (see [`Returned`]).
     let (spent, spent_back) = std::sync::mpsc::channel();
     if let Some(writer) = &mut native {
@@ -1018,6 +1018,11 @@ async fn import_batch(
             as_read = false;
             continue;
         }
+        if restricted(db) {
+            as_read = false;
+            slow.push((row_no, cells));
+            continue;
+        }
         let input = match work.input {
             Some(input) => Some(input),
             None => {
@@ -1232,8 +1237,19 @@ async fn write_row(
     Ok(())
 }
 
+/// Whether the import runs for a user whose reach is limited: then every row goes one at a
+/// time through the engine's checks (a new record is theirs unless given to their team; an
+/// update of a record they may not change is refused, that row alone).
+fn restricted(db: &Db) -> bool {
+    db.viewer().is_some_and(|v| v.role != Some(peyvand_records::access::Role::Admin))
+}
+
 fn store_row_error(row: usize, columns: &[Column], cells: &[String], e: StoreError) -> RowFailure {
     match e {
+        StoreError::NotFound(_) | StoreError::Forbidden(_) => {
+            let code = "record_out_of_reach".to_string();
+            RowFailure::Row(vec![RowError { row, column: None, field: None, code, value: None }])
+        }
         StoreError::Validation(errors) => RowFailure::Row(row_errors(row, columns, cells, errors)),
         StoreError::Conflict { code, details } if details.is_empty() => {
             RowFailure::Row(vec![RowError { row, column: None, field: None, code: code.to_string(), value: None }])

@@ -176,3 +176,44 @@ async fn a_batch_the_database_refuses_sqlite() {
 async fn a_batch_the_database_refuses_postgres() {
     a_batch_the_database_refuses(Backend::Postgres).await;
 }
+
+/// Issue 25: a rep's import goes through the engine's access checks: a new record is theirs (or
+/// a teammate's, by e-mail), one given outside the team is refused, and an update of a record of
+/// another team is refused for that row alone.
+async fn a_reps_import_obeys_their_reach(backend: Backend) {
+    use peyvand_records::access::Role;
+    use peyvand_store::access::TeamInput;
+    let Some(test_db) = TestDb::new(backend).await else { return };
+    let db = Db::open(&test_db.url).await.expect("open");
+    let user = async |email: &str| db.create_user(email, email, Role::Agent, "x", "en").await.expect("user").id;
+    let (rep, mate, other) = (user("rep@x.ir").await, user("mate@x.ir").await, user("other@x.ir").await);
+    let team = TeamInput { name: "North".into(), members: vec![rep.clone(), mate.clone()], ..Default::default() };
+    db.create_team(&team).await.expect("team");
+    let theirs = serde_json::json!({ "last_name": "Theirs", "emails": ["theirs@x.ir"], "owner": other });
+    db.create_record(None, "contact", theirs.as_object().expect("object"), None).await.expect("theirs");
+    let scoped = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
+    let csv = "last_name,emails,owner\r\nMine,mine@x.ir,\r\nMate's,mates@x.ir,mate@x.ir\r\nGiven away,away@x.ir,other@x.ir\r\nTheirs again,theirs@x.ir,\r\n";
+    let mut opts = options();
+    opts.on_duplicate = peyvand_transfer::OnDuplicate::Update;
+    let report = import_csv(&scoped, Some(&rep), &file("reach.csv", csv), &opts, |_| {}).await.expect("import");
+    assert_eq!((report.created, report.updated, report.failed), (2, 0, 2), "{report:?}");
+    let codes: Vec<(usize, &str)> = report.errors.iter().map(|e| (e.row, e.code.as_str())).collect();
+    assert_eq!(codes, [(4, "owner_out_of_reach"), (5, "record_out_of_reach")]);
+    let owner_of = async |last: &str| {
+        let sql = "SELECT c_owner FROM r_contact WHERE c_last_name = $1";
+        sqlx::query(sql).bind(last.to_string()).fetch_one(db.pool()).await.expect("row").get::<String, _>(0)
+    };
+    assert_eq!(owner_of("Mine").await, rep);
+    assert_eq!(owner_of("Mate's").await, mate);
+    assert_eq!(owner_of("Theirs").await, other, "not changed");
+}
+
+#[tokio::test]
+async fn a_reps_import_obeys_their_reach_sqlite() {
+    a_reps_import_obeys_their_reach(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_reps_import_obeys_their_reach_postgres() {
+    a_reps_import_obeys_their_reach(Backend::Postgres).await;
+}

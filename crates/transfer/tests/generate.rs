@@ -49,6 +49,7 @@ async fn generated(backend: Backend) {
         orders: 1_500,
         seed: 42,
         batch: 64,
+        owners: Vec::new(),
     };
     let mut seen = Vec::new();
     let made = generate(&db, &opts, |what, n| seen.push((what.to_string(), n))).await.expect("generate");

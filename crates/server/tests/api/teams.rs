@@ -273,4 +273,24 @@ async fn admins_make_teams_set_access_and_hand_over_on_the_pages(app: &TestApp) 
     let form = [("csrf", csrf.as_str()), ("successor_id", rep.as_str())];
     let refused = post(&format!("/admin/users/{rep}/handover"), &form).await;
     assert!(refused.contains("someone other than the person leaving"), "{refused}");
+
+    // Item 7: the security log has each of these, and a failed sign-in, for admins to read.
+    let wrong = json!({"email": "rep@test.peyvand.ir", "password": "not the password"});
+    assert_eq!(app.post("/api/v1/auth/token", wrong).await.status(), StatusCode::UNAUTHORIZED);
+    let log = html("/admin/security").await;
+    for kind in ["Team changed", "Access changed", "Handover", "Failed sign-in", "Signed in", "User added"] {
+        assert!(log.contains(kind), "{kind} in the security log");
+    }
+    let handovers = json_of(app.get("/api/v1/security_log?kind=handover").await, StatusCode::OK).await;
+    let entries = handovers["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0]["subject"].as_str(), entries[0]["details"]["moved"].as_i64()),
+        (Some(leaver.as_str()), Some(1))
+    );
+    let failed =
+        json_of(app.get(&format!("/api/v1/security_log?kind=sign_in_failed&user={rep}")).await, StatusCode::OK).await;
+    assert_eq!(failed["entries"][0]["details"]["email"], json!("rep@test.peyvand.ir"));
+    problem(app.send_as(&rep_token, Method::GET, "/api/v1/security_log", None).await, StatusCode::FORBIDDEN).await;
+    problem(app.get("/api/v1/security_log?kind=nonsense").await, StatusCode::BAD_REQUEST).await;
 }

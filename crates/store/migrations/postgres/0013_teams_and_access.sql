@@ -53,3 +53,15 @@ CREATE TABLE field_access (
     level TEXT NOT NULL,
     PRIMARY KEY (role, field_id)
 );
+-- The security log (store::security): sign-ins, changes of roles, access and teams, tokens,
+-- handovers and large exports, newest first by id; admins read it.
+CREATE TABLE security_log (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT,
+    subject TEXT,
+    address TEXT,
+    details_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ix_security_log_kind ON security_log (kind, id);

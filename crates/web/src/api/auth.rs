@@ -53,10 +53,17 @@ pub async fn check_login(state: &AppState, email: &str, password: &str, ip: &str
             false
         }
     };
+    use peyvand_store::security::Kind;
     match found {
-        Some((user, _)) if ok => Ok(user),
-        _ => {
+        Some((user, _)) if ok => {
+            state.db.log_security(Kind::SignIn, Some(&user.id), Some(&user.id), Some(ip), json!({})).await;
+            Ok(user)
+        }
+        found => {
             state.db.record_login_failure(email, ip).await?;
+            let subject = found.map(|(user, _)| user.id);
+            let details = json!({ "email": email.chars().take(200).collect::<String>() });
+            state.db.log_security(Kind::SignInFailed, None, subject.as_deref(), Some(ip), details).await;
             Err(ApiError::Unauthorized)
         }
     }

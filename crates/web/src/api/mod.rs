@@ -108,6 +108,9 @@ macro_rules! handler_for {
     (set_field_rule) => {
         teams::set_field_rule
     };
+    (security_log) => {
+        teams::security_log
+    };
     (list_objects) => {
         objects::list_objects
     };
@@ -193,6 +196,7 @@ routes! {
     patch "/users/{id}" => update_user,
     post "/users/{id}/handover" => hand_over,
     get "/handovers" => list_handovers,
+    get "/security_log" => security_log,
     get "/teams" => list_teams,
     post "/teams" => create_team,
     put "/teams/{id}" => update_team,

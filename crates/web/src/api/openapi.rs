@@ -37,6 +37,22 @@ fn ok(status: &str, description: &str, schema: Option<&str>) -> (String, Json_) 
 }
 
 /// Summary, tag, extra parameters, request body schema and success response of an operation.
+/// The kinds of the security log's entries (`peyvand_store::security::Kind`).
+const KINDS: [&str; 12] = [
+    "sign_in",
+    "sign_in_failed",
+    "sign_out",
+    "user_added",
+    "user_changed",
+    "token_created",
+    "token_revoked",
+    "team_changed",
+    "access_changed",
+    "field_access_changed",
+    "handover",
+    "export",
+];
+
 fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'static str>, (String, Json_)) {
     let list_params = vec![
         param("filter", "query", "A filter in the JSON syntax of docs/filters.md", false),
@@ -90,6 +106,24 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "list_handovers" => {
             ("Every handover, newest first (admins)", "users", vec![], None, ok("200", "Handovers", None))
         }
+        "security_log" => (
+            "The security log, newest first (admins): sign-ins, changes of users, access and teams, tokens, handovers, large exports",
+            "users",
+            vec![
+                typed_param(
+                    "kind",
+                    "query",
+                    "Only entries of this kind",
+                    false,
+                    json!({ "type": "string", "enum": KINDS }),
+                ),
+                param("user", "query", "Only entries a user made or was the subject of", false),
+                param("before", "query", "Only entries older than this entry id (the next page)", false),
+                count("limit", "Entries (1–500, default 100)"),
+            ],
+            None,
+            ok("200", "Entries", None),
+        ),
         "list_teams" => ("List teams, with their members", "teams", vec![], None, ok("200", "Teams", None)),
         "create_team" => {
             ("Make a team (admins)", "teams", vec![], Some("Team"), ok("201", "The team", Some("TeamOut")))
@@ -513,6 +547,11 @@ pub async fn openapi_json() -> Json<Json_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_security_log_kinds_are_the_stores() {
+        assert_eq!(KINDS.to_vec(), peyvand_store::security::Kind::ALL.map(|k| k.as_str()).to_vec());
+    }
 
     #[test]
     fn every_route_is_described_and_every_reference_resolves() {

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use peyvand_records::access::{Action, FieldAccess, ObjectAccess, Reach, Role};
 use peyvand_store::access::TeamInput;
+use peyvand_store::security::Kind;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -192,4 +193,26 @@ pub async fn set_field_rule(
     let role = role_of(&role)?;
     state.db.set_field_access(role, &object, &field, body.access).await?;
     Ok(Json(json!({ "role": role, "object": object, "field": field, "access": body.access })))
+}
+
+/// The security log, newest first (admins): `kind` narrows it to one kind, `user` to what a
+/// user did or had done to them, `before` pages back from an entry's id.
+pub async fn security_log(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: super::ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageUsers)?;
+    params.only(&["kind", "user", "before", "limit"])?;
+    let kind = match params.get("kind").filter(|k| !k.is_empty()) {
+        Some(k) => Some(Kind::parse(k).ok_or_else(|| ApiError::BadRequest {
+            code: "invalid_query",
+            detail: format!("kind must be one of: {}", Kind::ALL.map(Kind::as_str).join(", ")),
+        })?),
+        None => None,
+    };
+    let limit = params.number("limit")?.unwrap_or(100);
+    let entries = state.db.security_log(kind, params.get("user"), params.get("before"), limit).await?;
+    Ok(Json(json!({ "entries": entries })))
 }

@@ -844,7 +844,30 @@ async fn export_scope(
             names.push(c);
         }
     }
+    // A filter that does not parse fails the export itself, which says why.
+    if let Ok(checked) = filter.as_ref().map(|f| parse_filter(&obj, f)).transpose() {
+        log_large_export(state, &obj, checked).await?;
+    }
     Ok((filter, s.sort, names))
+}
+
+/// Exports of more than this many records are in the security log.
+const LOGGED_EXPORT_RECORDS: i64 = 1_000;
+
+/// Notes in the security log an export of more than [`LOGGED_EXPORT_RECORDS`] records (counted
+/// as a list's count is: exactly up to 10,000, estimated past them).
+async fn log_large_export(
+    state: &AppState,
+    obj: &ObjectDef,
+    filter: Option<peyvand_records::filter::Filter>,
+) -> Result<(), ApiError> {
+    let counted = ListQuery { filter, with_total: true, limit: Some(1), ..ListQuery::default() };
+    let total = state.db.list_records(&obj.api_name, &counted).await?.total.unwrap_or(0);
+    if total > LOGGED_EXPORT_RECORDS {
+        let details = json!({ "object": obj.api_name, "records": total });
+        state.db.log_security(peyvand_store::security::Kind::Export, None, None, None, details).await;
+    }
+    Ok(())
 }
 
 fn attachment(response: &mut Response, content_type: &'static str, file_name: &str) {

@@ -221,6 +221,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/teams/{id}/delete", post(teams::delete_team))
         .route("/admin/access", get(teams::access_page).post(teams::save_access))
         .route("/admin/field_access/{object}/{field}", post(teams::save_field_access))
+        .route("/admin/security", get(teams::security_page))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/assets/app.css", get(app_css))

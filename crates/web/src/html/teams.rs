@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::{Action, FieldAccess, ObjectAccess, Reach, Role, default_access};
 use peyvand_store::access::TeamInput;
 use peyvand_store::accounts::User;
+use peyvand_store::security::Kind;
 
 type Pairs = Vec<(String, String)>;
 
@@ -300,6 +301,81 @@ pub async fn save_field_access(
         } else {
             super::admin::field_view(&state, &session, &object, &field, errors).await
         }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub struct SecurityRow {
+    pub at: String,
+    pub kind: String,
+    pub kind_label: String,
+    pub actor: String,
+    pub subject: String,
+    pub address: String,
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_security.html")]
+struct SecurityPage {
+    layout: Layout,
+    tr: Words,
+    kinds: Vec<Option_>,
+    kind: String,
+    entries: Vec<SecurityRow>,
+    next: Option<String>,
+}
+
+/// Entries of the security log on a page.
+const SECURITY_PAGE: u32 = 100;
+
+pub async fn security_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session)?;
+        let lang = current_lang();
+        let catalog = state.db.visible_catalog().await?;
+        let kind = Kind::parse(get(&pairs, "kind"));
+        let before = Some(get(&pairs, "before")).filter(|b| !b.is_empty());
+        let entries = state.db.security_log(kind, None, before, SECURITY_PAGE).await?;
+        let users = state.db.list_users().await?;
+        let name = |id: &Option<String>| {
+            id.as_ref()
+                .map(|id| users.iter().find(|u| &u.id == id).map_or(id.clone(), |u| u.name.clone()))
+                .unwrap_or_default()
+        };
+        let offset = state.config.display_offset;
+        let next = (entries.len() == SECURITY_PAGE as usize).then(|| entries.last().map(|e| e.id.clone())).flatten();
+        let rows = entries
+            .into_iter()
+            .map(|e| SecurityRow {
+                at: peyvand_records::value::parse_datetime(&e.at)
+                    .map(|d| crate::i18n::format_datetime(lang, d, offset))
+                    .unwrap_or(e.at.clone()),
+                kind_label: t(lang, &format!("security-kind-{}", e.kind)),
+                actor: name(&e.actor),
+                subject: name(&e.subject),
+                address: e.address.unwrap_or_default(),
+                details: e.details.to_string(),
+                kind: e.kind,
+            })
+            .collect();
+        Ok::<_, ApiError>(render(&SecurityPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), ""),
+            tr: Words::new(lang),
+            kinds: Kind::ALL
+                .iter()
+                .map(|k| Option_ {
+                    value: k.as_str().into(),
+                    label: t(lang, &format!("security-kind-{}", k.as_str())),
+                    selected: Some(*k) == kind,
+                })
+                .collect(),
+            kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+            entries: rows,
+            next,
+        }))
     }
     .await;
     result.unwrap_or_else(fail)

@@ -50,6 +50,11 @@ pub fn random_secret() -> Result<String> {
     Ok(crate::sql::hex(&bytes))
 }
 
+/// Compares two secrets in time independent of where they differ.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// SHA-256 of a secret, as hex.
 pub fn hash_secret(secret: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -28,6 +28,7 @@ pub mod search;
 pub mod security;
 mod sql;
 pub mod testing;
+pub mod two_factor;
 pub mod views;
 mod write;
 

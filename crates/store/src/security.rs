@@ -26,10 +26,11 @@ pub enum Kind {
     FieldAccessChanged,
     Handover,
     Export,
+    TwoFactorChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::SignIn,
         Kind::SignInFailed,
         Kind::SignOut,
@@ -42,6 +43,7 @@ impl Kind {
         Kind::FieldAccessChanged,
         Kind::Handover,
         Kind::Export,
+        Kind::TwoFactorChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +60,7 @@ impl Kind {
             Kind::FieldAccessChanged => "field_access_changed",
             Kind::Handover => "handover",
             Kind::Export => "export",
+            Kind::TwoFactorChanged => "two_factor_changed",
         }
     }
 

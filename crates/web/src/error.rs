@@ -33,14 +33,22 @@ pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
 #[derive(Debug)]
 pub enum ApiError {
     Store(StoreError),
-    BadRequest { code: &'static str, detail: String },
+    BadRequest {
+        code: &'static str,
+        detail: String,
+    },
     Unauthorized,
+    /// The password was right; the user signs in with a second factor, and the code was
+    /// missing or wrong.
+    SecondFactor,
     Forbidden,
     NotFound,
     MethodNotAllowed,
     TooLarge,
     UnsupportedMediaType,
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     Internal(String),
 }
 
@@ -80,6 +88,7 @@ fn parts(e: &ApiError) -> (StatusCode, &'static str, &'static str, &[FieldError]
         }
         ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, "problem-bad-request", &[]),
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "problem-unauthorized", &[]),
+        ApiError::SecondFactor => (StatusCode::UNAUTHORIZED, "second_factor_required", "problem-second-factor", &[]),
         ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "problem-forbidden", &[]),
         ApiError::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "problem-method-not-allowed", &[])

@@ -266,3 +266,57 @@ async fn assert_calendar_button_visible(browser: &Browser, page: &str) {
         .await;
     assert_eq!(same, json!(false), "the calendar button's icon is visible on {page}");
 }
+
+/// Issue 25, item 8: script and markup typed into every kind of user text (a record's values, a
+/// field's label and help, a choice's label, a view's name, a team's name, a search, a filter's
+/// value) are shown as text on every page that shows them, in a real browser, and run nothing.
+#[tokio::test]
+async fn typed_script_and_markup_stay_inert() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let evil = |n: u32| format!("<img src=x onerror=\"window.pwned={n}\"><script>window.pwned={n}</script><b>bold</b>");
+    app.add_field(
+        "contact",
+        json!({"api_name": "tier", "type": "select", "label_fa": evil(1), "label_en": evil(2), "help_en": evil(3),
+               "options": {"options": [{"value": "gold", "label_fa": evil(4), "label_en": evil(5)}]}}),
+    )
+    .await;
+    let company = app.create("company", json!({"name": evil(6)})).await;
+    let contact = app
+        .create("contact", json!({"last_name": evil(7), "city": evil(8), "tier": "gold", "company": company["id"], "description": evil(9)}))
+        .await;
+    let view = json!({"object": "contact", "name": evil(10), "shared": true, "filter": {"field": "city", "op": "eq", "value": evil(11)}});
+    assert_eq!(app.post("/api/v1/views", view).await.status(), reqwest::StatusCode::CREATED);
+    assert_eq!(app.post("/api/v1/teams", json!({"name": evil(12)})).await.status(), reqwest::StatusCode::CREATED);
+
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_text("h1", "Contacts").await;
+    let id = contact["id"].as_str().expect("id");
+    let company_id = company["id"].as_str().expect("id");
+    let evil_query = evil(13).replace('&', "%26").replace('#', "%23");
+    for page in [
+        "/records/contact".to_string(),
+        format!("/records/contact/{id}"),
+        format!("/records/contact/{id}/edit"),
+        format!("/records/company/{company_id}"),
+        "/records/contact/board?group=tier".to_string(),
+        "/admin/objects/contact".to_string(),
+        "/admin/objects/contact/fields/tier".to_string(),
+        "/admin/teams".to_string(),
+        format!("/search?q={evil_query}"),
+        format!("/records/contact?q={evil_query}"),
+    ] {
+        browser.goto(&app.url(&page)).await;
+        let ran = browser
+            .script("return [window.pwned === undefined, document.querySelectorAll('img[src=x], b').length];")
+            .await;
+        assert_eq!(ran, json!([true, 0]), "{page}: nothing typed ran or became markup");
+    }
+    let shown = browser.script("return document.body.innerText.includes('<b>bold</b>');").await;
+    assert_eq!(shown, json!(true), "shown as the text it is");
+    browser.quit().await;
+    app.stop().await;
+}

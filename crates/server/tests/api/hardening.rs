@@ -412,3 +412,29 @@ async fn the_api_does_what_its_document_says(app: &TestApp) {
 }
 
 backend_tests!(the_api_does_what_its_document_says);
+
+/// Issue 25, item 8: every answer (page, API, asset, error, health check) tells the browser to
+/// run only this server's scripts and styles, never to be framed, never to guess a type.
+async fn every_answer_carries_the_security_headers(app: &TestApp) {
+    let page = crate::helpers::signed_in(app).await;
+    for path in
+        ["/records/contact", "/login", "/assets/app.js", "/no/such/page", "/healthz", "/api/v1/me", "/api/v1/nothing"]
+    {
+        let r = if path.starts_with("/api") {
+            app.get(path).await
+        } else {
+            page.get(app.url(path)).send().await.expect("send")
+        };
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let csp = header("content-security-policy");
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+    }
+    // No page holds an inline script or style for the policy to refuse.
+    let html = page.get(app.url("/records/contact")).send().await.expect("send").text().await.expect("html");
+    assert!(!html.contains("<script>") && !html.contains(" style=\"") && !html.contains("<style"), "inline code");
+}
+
+backend_tests!(every_answer_carries_the_security_headers);

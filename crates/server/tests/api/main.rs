@@ -16,5 +16,6 @@ mod records;
 mod scale;
 mod search;
 mod teams;
+mod two_factor;
 mod views;
 mod webdriver;

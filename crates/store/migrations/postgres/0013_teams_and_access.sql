@@ -65,3 +65,29 @@ CREATE TABLE security_log (
     details_json TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX ix_security_log_kind ON security_log (kind, id);
+-- Two-factor sign-in (store::two_factor): a user's TOTP secret (enabled once a code confirmed
+-- it), the last time step a code was taken from (no code is taken twice), one-time recovery
+-- codes (hashed), sign-ins waiting for their second factor (hashed ids, five minutes), and the
+-- roles that must use it.
+CREATE TABLE two_factor (
+    user_id TEXT PRIMARY KEY REFERENCES users (id),
+    secret TEXT NOT NULL,
+    enabled_at TEXT,
+    last_step BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users (id),
+    code_hash TEXT NOT NULL,
+    used_at TEXT,
+    PRIMARY KEY (user_id, code_hash)
+);
+CREATE TABLE pending_sign_ins (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id),
+    expires_at TEXT NOT NULL,
+    failures BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE role_settings (
+    role TEXT PRIMARY KEY,
+    require_two_factor BIGINT NOT NULL DEFAULT 0
+);

@@ -24,6 +24,9 @@ pub struct TokenRequest {
     password: String,
     #[serde(default)]
     name: Option<String>,
+    /// The code of a user who signs in with a second factor (or a recovery code).
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// Checks e-mail and password with the failed-login limit; shared by the API and the sign-in page.
@@ -77,6 +80,18 @@ pub async fn create_token(
 ) -> ApiResult<impl IntoResponse> {
     let client = crate::client::client_addr(&headers, addr.ip(), &state.config.trusted_proxies);
     let user = check_login(&state, &req.email, &req.password, &client.to_string()).await?;
+    if state.db.two_factor_enabled(&user.id).await? {
+        let code = req.code.as_deref().unwrap_or("");
+        if code.is_empty() || !state.db.check_second_factor(&user.id, code).await? {
+            let details = json!({ "second_factor": if code.is_empty() { "missing" } else { "wrong" } });
+            let kind = peyvand_store::security::Kind::SignInFailed;
+            state.db.log_security(kind, None, Some(&user.id), Some(&client.to_string()), details).await;
+            return Err(ApiError::SecondFactor);
+        }
+    } else if state.db.two_factor_required(user.role).await? {
+        // A role that must use a second factor gets no token before setting one up.
+        return Err(ApiError::SecondFactor);
+    }
     let name = req.name.unwrap_or_else(|| "API".to_string());
     let (token, secret) = state.db.create_api_token(&user.id, &name).await?;
     Ok((StatusCode::CREATED, Json(json!({ "token": secret, "id": token.id, "name": token.name, "user": user }))))

@@ -38,7 +38,7 @@ fn ok(status: &str, description: &str, schema: Option<&str>) -> (String, Json_) 
 
 /// Summary, tag, extra parameters, request body schema and success response of an operation.
 /// The kinds of the security log's entries (`peyvand_store::security::Kind`).
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 13] = [
     "sign_in",
     "sign_in_failed",
     "sign_out",
@@ -51,6 +51,7 @@ const KINDS: [&str; 12] = [
     "field_access_changed",
     "handover",
     "export",
+    "two_factor_changed",
 ];
 
 fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'static str>, (String, Json_)) {
@@ -426,7 +427,7 @@ fn schemas() -> Json_ {
             "errors": { "type": "array", "items": { "type": "object", "properties": {
                 "field": string, "code": string, "message": string, "params": {} } } } } },
         "TokenRequest": { "type": "object", "required": ["email", "password"], "additionalProperties": false,
-            "properties": { "email": string, "password": string, "name": nullable(name.clone()) } },
+            "properties": { "email": string, "password": string, "name": nullable(name.clone()), "code": { "type": ["string", "null"] } } },
         "TokenName": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": { "name": name } },
         "NewToken": { "type": "object", "properties": { "token": string, "id": string, "name": string } },
         "User": { "type": "object", "properties": { "id": string, "email": string, "name": string,

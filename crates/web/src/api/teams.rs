@@ -205,7 +205,7 @@ pub async fn security_log(
     let state = authed.scoped(state);
     authed.require(Action::ManageUsers)?;
     params.only(&["kind", "user", "before", "limit"])?;
-    let kind = match params.get("kind").filter(|k| !k.is_empty()) {
+    let kind = match params.get("kind") {
         Some(k) => Some(Kind::parse(k).ok_or_else(|| ApiError::BadRequest {
             code: "invalid_query",
             detail: format!("kind must be one of: {}", Kind::ALL.map(Kind::as_str).join(", ")),

@@ -593,6 +593,8 @@ pub struct UserRow {
     pub me: bool,
     /// Who may take over what the user owns when they leave: the other active users.
     pub successors: Vec<Option_>,
+    /// Whether the user signs in with a second factor (an admin may turn it off).
+    pub two_factor: bool,
 }
 
 #[derive(Template)]
@@ -659,10 +661,17 @@ pub async fn users_view(
     let lang = current_lang();
     let catalog = state.db.visible_catalog().await?;
     let all = state.db.list_users().await?;
+    let mut with_two_factor = std::collections::HashSet::new();
+    for u in &all {
+        if state.db.two_factor_enabled(&u.id).await? {
+            with_two_factor.insert(u.id.clone());
+        }
+    }
     let users = all
         .iter()
         .cloned()
         .map(|u| UserRow {
+            two_factor: with_two_factor.contains(&u.id),
             successors: all
                 .iter()
                 .filter(|s| s.active && s.id != u.id)

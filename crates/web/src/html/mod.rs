@@ -10,6 +10,7 @@ mod list;
 mod records;
 mod session;
 mod teams;
+mod two_factor;
 
 pub use display::display_value;
 pub use session::{CsrfForm, Session, check_csrf};
@@ -47,6 +48,7 @@ pub struct Layout {
     /// The administration link, for admins.
     pub admin: Option<String>,
     pub tokens_label: String,
+    pub security_label: String,
     pub theme: &'static str,
     pub toman: bool,
     pub menu: MenuWords,
@@ -92,6 +94,7 @@ impl Layout {
                 .filter(|s| s.user.role.allows(peyvand_records::access::Action::ManageSchema))
                 .map(|_| t(lang, "nav-admin")),
             tokens_label: t(lang, "nav-tokens"),
+            security_label: t(lang, "security-settings"),
             theme: if crate::i18n::current_prefs().dark { "dark" } else { "light" },
             toman: crate::i18n::current_prefs().toman,
             menu: MenuWords {
@@ -175,6 +178,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(records::home))
         .route("/login", get(session::login_page).post(session::login))
+        .route("/login/code", get(two_factor::code_form).post(two_factor::take_code))
+        .route("/settings/security", get(two_factor::security_page))
+        .route("/settings/security/start", post(two_factor::start))
+        .route("/settings/security/confirm", post(two_factor::confirm))
+        .route("/settings/security/disable", post(two_factor::disable))
+        .route("/settings/security/sign-out-everywhere", post(two_factor::sign_out_everywhere))
         .route("/logout", post(session::logout))
         .route("/settings/language", post(session::set_language))
         .route("/settings/display", post(session::set_display))
@@ -222,6 +231,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/access", get(teams::access_page).post(teams::save_access))
         .route("/admin/field_access/{object}/{field}", post(teams::save_field_access))
         .route("/admin/security", get(teams::security_page))
+        .route("/admin/two_factor", post(teams::save_two_factor))
+        .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/assets/app.css", get(app_css))

@@ -45,6 +45,16 @@ impl FromRequestParts<AppState> for Session {
         match state.db.session_user(&secret).await {
             Ok(Some((user, csrf))) => {
                 set_lang(lang_or_default(&user.language));
+                // A role that must sign in with a second factor sees nothing but the page that
+                // sets it up until it is set up.
+                let path = parts.uri.path();
+                let setting_up =
+                    ["/settings/security", "/logout", "/settings/language"].iter().any(|p| path.starts_with(p));
+                match state.db.second_factor_missing(&user.id, user.role).await {
+                    Ok(true) if !setting_up => return Err(Redirect::to("/settings/security").into_response()),
+                    Err(e) => return Err(ApiError::from(e).into_response()),
+                    _ => {}
+                }
                 match state.db.viewer_for(&user.id).await {
                     Ok(viewer) => Ok(Session { user, csrf, viewer }),
                     Err(e) => Err(ApiError::from(e).into_response()),
@@ -114,15 +124,41 @@ pub(crate) fn safe_next(next: &str) -> &str {
 }
 
 fn session_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
+    cookie_of(state, headers, SESSION_COOKIE, value, "Lax", max_age)
+}
+
+/// A cookie scripts cannot read, `Secure` unless served to this machine over plain HTTP.
+pub(super) fn cookie_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age: u64,
+) -> HeaderValue {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let loopback = ["localhost", "127.0.0.1", "[::1]"].iter().any(|h| host == *h || host.starts_with(&format!("{h}:")));
     let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
     let secure = state.config.secure_cookies.unwrap_or(https || !loopback);
     let text = format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     );
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("peyvand_session=; Path=/; Max-Age=0"))
+}
+
+/// Starts a session for a user who has signed in (with a new id: whatever id the browser had
+/// before is not the session's) and goes on to `next`.
+pub(super) async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str, next: &str) -> Response {
+    let ttl = state.config.session_ttl;
+    match state.db.create_session(user_id, time::Duration::seconds(ttl.as_secs() as i64)).await {
+        Ok((secret, _csrf)) => {
+            let mut response = Redirect::to(next).into_response();
+            response.headers_mut().append(header::SET_COOKIE, session_cookie(state, headers, &secret, ttl.as_secs()));
+            response
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 #[derive(Template)]
@@ -156,10 +192,14 @@ fn login_view(email: &str, next: &str, error: Option<String>) -> LoginPage {
 pub struct NextParam {
     #[serde(default)]
     next: String,
+    /// A sign-in that waited for its code too long or took too many wrong ones.
+    #[serde(default)]
+    over: bool,
 }
 
 pub async fn login_page(Query(q): Query<NextParam>) -> Response {
-    render(&login_view("", safe_next(&q.next), None))
+    let over = q.over.then(|| t(current_lang(), "two-factor-sign-in-over"));
+    render(&login_view("", safe_next(&q.next), over))
 }
 
 #[derive(Deserialize)]
@@ -194,13 +234,9 @@ pub async fn login(
         }
         Err(e) => return e.into_response(),
     };
-    let ttl = state.config.session_ttl;
-    match state.db.create_session(&user.id, time::Duration::seconds(ttl.as_secs() as i64)).await {
-        Ok((secret, _csrf)) => {
-            let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &headers, &secret, ttl.as_secs()));
-            response
-        }
+    match state.db.two_factor_enabled(&user.id).await {
+        Ok(true) => super::two_factor::ask_for_code(&state, &headers, &user.id, &next).await,
+        Ok(false) => start_session(&state, &headers, &user.id, &next).await,
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -167,6 +167,8 @@ struct AccessPage {
     tr: Words,
     roles: Vec<String>,
     rows: Vec<AccessRow>,
+    /// Each role, checked when it must sign in with a second factor.
+    two_factor: Vec<Option_>,
     notice: Option<String>,
     errors: Vec<String>,
 }
@@ -218,11 +220,20 @@ async fn access_view(
                 .collect(),
         })
         .collect();
+    let mut two_factor = Vec::new();
+    for role in Role::ALL {
+        two_factor.push(Option_ {
+            value: role.as_str().into(),
+            label: t(lang, &format!("role-{}", role.as_str())),
+            selected: state.db.two_factor_required(role).await?,
+        });
+    }
     Ok(render(&AccessPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), ""),
         tr: Words::new(lang),
         roles: RULED_ROLES.iter().map(|r| t(lang, &format!("role-{}", r.as_str()))).collect(),
         rows,
+        two_factor,
         notice,
         errors,
     }))
@@ -376,6 +387,40 @@ pub async fn security_page(State(state): State<AppState>, session: Session, Quer
             entries: rows,
             next,
         }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// Saves which roles must sign in with a second factor.
+pub async fn save_two_factor(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session)?;
+        for role in Role::ALL {
+            let wanted = get(&pairs, role.as_str()) == "on";
+            if wanted != state.db.two_factor_required(role).await? {
+                state.db.require_two_factor(role, wanted).await?;
+            }
+        }
+        Ok::<_, ApiError>(Redirect::to("/admin/access?saved=1").into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// Turns a user's two-factor sign-in off (a lost phone): they sign in with their password and
+/// set it up again.
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session)?;
+        state.db.disable_two_factor(Some(&session.user.id), &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/admin/users").into_response())
     }
     .await;
     result.unwrap_or_else(fail)

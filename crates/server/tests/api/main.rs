@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod hardening;
 mod imports;
+mod matrix;
 mod openapi;
 mod pages;
 mod records;

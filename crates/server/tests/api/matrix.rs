@@ -1,0 +1,371 @@
+//! Issue 25: the authorization matrix. Every API operation of the route table, and every page
+//! route of the web router, is called as anonymous, read-only, agent, manager and admin — record
+//! operations on a contact owned by the agent, by a teammate and by another team's rep — and each
+//! answer is checked against what the rules say. An operation or page route missing from the
+//! matrix fails the test, so a new route comes with its row.
+
+use crate::backend_tests;
+use crate::helpers::{PASSWORD, TestApp, browser, sign_in_as};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+backend_tests!(every_operation_answers_each_role_as_the_rules_say, every_page_answers_each_role_as_the_rules_say);
+
+/// Who calls: anonymous, then the roles.
+const CALLERS: [&str; 5] = ["anonymous", "read_only", "agent", "manager", "admin"];
+
+/// The people and records the matrix acts on.
+struct World {
+    tokens: Vec<Option<String>>,
+    /// Contacts owned by the agent, by the agent's teammate, and by another team's rep.
+    owned: [String; 3],
+    admin: String,
+    /// The agent's teammate: sharing with them gives none of the callers more.
+    mate: String,
+    n: std::cell::Cell<u32>,
+}
+
+impl World {
+    fn fresh(&self) -> u32 {
+        self.n.set(self.n.get() + 1);
+        self.n.get()
+    }
+}
+
+async fn world(app: &TestApp) -> World {
+    let (_, reader_token) = app.user_id_with_role("reader@m.ir", "read_only").await;
+    let (agent, agent_token) = app.user_id_with_role("agent@m.ir", "agent").await;
+    let (manager, manager_token) = app.user_id_with_role("manager@m.ir", "manager").await;
+    let (mate, _) = app.user_id_with_role("mate@m.ir", "agent").await;
+    let (other, _) = app.user_id_with_role("other@m.ir", "agent").await;
+    let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let north = json!({"name": "North", "manager_id": manager, "members": [agent, mate]});
+    app.post("/api/v1/teams", north).await;
+    app.post("/api/v1/teams", json!({"name": "South", "members": [other]})).await;
+    let mut owned = Vec::new();
+    for (name, owner) in [("Own", &agent), ("Team", &mate), ("Other", &other)] {
+        owned.push(
+            app.create("contact", json!({"last_name": name, "owner": owner})).await["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    World {
+        tokens: vec![None, Some(reader_token), Some(agent_token), Some(manager_token), Some(app.token.clone())],
+        owned: [owned[0].clone(), owned[1].clone(), owned[2].clone()],
+        admin: me["id"].as_str().expect("id").to_string(),
+        mate: mate.clone(),
+        n: std::cell::Cell::new(0),
+    }
+}
+
+/// What a caller must get: `o` 2xx, `f` 403, `n` 404, `u` 401; one letter per caller
+/// (anonymous, read-only, agent, manager, admin).
+type Row = &'static str;
+
+/// The expected answers of an operation, by the owner of the record it acts on (own, team,
+/// other) where it acts on one; the same for all three otherwise.
+fn expected(op: &str) -> Option<[Row; 3]> {
+    let same = |r: Row| Some([r, r, r]);
+    match op {
+        "create_token" => same("uuuuu"),
+        "openapi_json" => same("ooooo"),
+        "get_me" | "list_tokens" | "create_api_token" | "list_teams" | "list_objects" | "get_object"
+        | "list_rollups" | "list_records" | "aggregate_records" | "search" | "list_views" | "create_view" => {
+            same("uoooo")
+        }
+        // Nobody's token or view: not found, whoever asks.
+        "revoke_token" | "delete_view" => same("unnnn"),
+        "list_users" | "create_user" | "update_user" | "hand_over" | "list_handovers" | "security_log"
+        | "create_team" | "update_team" | "delete_team" | "list_access_rules" | "set_access_rule"
+        | "reset_access_rule" | "list_field_rules" | "set_field_rule" | "create_object" | "delete_object"
+        | "restore_object" | "create_field" | "update_field" | "delete_field" | "create_rollup" | "delete_rollup" => {
+            same("ufffo")
+        }
+        "create_record" => same("ufooo"),
+        // On a contact: read-only reads all; agents and their manager reach their team's.
+        "get_record" | "record_history" | "list_shares" => Some(["uoooo", "uoooo", "uonno"]),
+        "update_record" | "share_record" | "unshare_record" | "delete_record" => Some(["ufooo", "ufooo", "ufnno"]),
+        "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
+        _ => None,
+    }
+}
+
+/// The request an operation is called with by caller `who` on the record owned as `owner`
+/// (0 own, 1 team, 2 other); what it changes is made fresh for it.
+async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, String, Option<Value>) {
+    let n = w.fresh();
+    let contact = &w.owned[owner];
+    let fresh_contact = async || {
+        let source = app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
+        let made =
+            app.create("contact", json!({"last_name": format!("Fresh {n}"), "owner": source["fields"]["owner"]})).await;
+        made["id"].as_str().expect("id").to_string()
+    };
+    let fresh_user = async || {
+        let r = app
+            .post("/api/v1/users", json!({"email": format!("u{n}@m.ir"), "role": "agent", "password": PASSWORD}))
+            .await;
+        r.json::<Value>().await.expect("user")["id"].as_str().expect("id").to_string()
+    };
+    let fresh_team = async || {
+        let r = app.post("/api/v1/teams", json!({"name": format!("Team {n}")})).await;
+        r.json::<Value>().await.expect("team")["id"].as_str().expect("id").to_string()
+    };
+    let fresh_object = async || {
+        let body = json!({"api_name": format!("thing{n}"), "label_en": "Thing", "label_fa": "چیز", "fields": [{"api_name": "name", "type": "text", "label_en": "Name"}]});
+        app.post("/api/v1/objects", body).await;
+        format!("thing{n}")
+    };
+    let fresh_field = async || {
+        app.post(
+            "/api/v1/objects/product/fields",
+            json!({"api_name": format!("f{n}"), "type": "text", "label_en": "F"}),
+        )
+        .await;
+        format!("f{n}")
+    };
+    let (m, path, body): (Method, String, Option<Value>) = match op {
+        "create_token" => {
+            (Method::POST, "/auth/token".into(), Some(json!({"email": "nobody@m.ir", "password": "wrong password"})))
+        }
+        "openapi_json" => (Method::GET, "/openapi.json".into(), None),
+        "get_me" => (Method::GET, "/me".into(), None),
+        "list_tokens" => (Method::GET, "/tokens".into(), None),
+        "create_api_token" => (Method::POST, "/tokens".into(), Some(json!({"name": format!("t{n}")}))),
+        "revoke_token" => (Method::DELETE, "/tokens/no-such-token".into(), None),
+        "list_users" => (Method::GET, "/users".into(), None),
+        "create_user" => (
+            Method::POST,
+            "/users".into(),
+            Some(json!({"email": format!("new{n}@m.ir"), "role": "agent", "password": PASSWORD})),
+        ),
+        "update_user" => (Method::PATCH, format!("/users/{}", fresh_user().await), Some(json!({"name": "Renamed"}))),
+        "hand_over" => {
+            (Method::POST, format!("/users/{}/handover", fresh_user().await), Some(json!({"successor_id": w.admin})))
+        }
+        "list_handovers" => (Method::GET, "/handovers".into(), None),
+        "security_log" => (Method::GET, "/security_log".into(), None),
+        "list_teams" => (Method::GET, "/teams".into(), None),
+        "create_team" => (Method::POST, "/teams".into(), Some(json!({"name": format!("Made {n}")}))),
+        "update_team" => {
+            (Method::PUT, format!("/teams/{}", fresh_team().await), Some(json!({"name": format!("Renamed {n}")})))
+        }
+        "delete_team" => (Method::DELETE, format!("/teams/{}", fresh_team().await), None),
+        "list_access_rules" => (Method::GET, "/access_rules".into(), None),
+        "set_access_rule" => {
+            (Method::PUT, "/access_rules/read_only/product".into(), Some(json!({"read": "all", "change": "none"})))
+        }
+        "reset_access_rule" => (Method::DELETE, "/access_rules/read_only/product".into(), None),
+        "list_field_rules" => (Method::GET, "/field_rules".into(), None),
+        "set_field_rule" => {
+            (Method::PUT, "/field_rules/read_only/product/description".into(), Some(json!({"access": "editable"})))
+        }
+        "list_objects" => (Method::GET, "/objects".into(), None),
+        "create_object" => (
+            Method::POST,
+            "/objects".into(),
+            Some(
+                json!({"api_name": format!("made{n}"), "label_en": "Made", "label_fa": "ساخته", "fields": [{"api_name": "name", "type": "text", "label_en": "Name"}]}),
+            ),
+        ),
+        "get_object" => (Method::GET, "/objects/contact".into(), None),
+        "delete_object" => (Method::DELETE, format!("/objects/{}", fresh_object().await), None),
+        "restore_object" => {
+            let object = fresh_object().await;
+            app.delete(&format!("/api/v1/objects/{object}")).await;
+            (Method::POST, format!("/objects/{object}/restore"), None)
+        }
+        "create_field" => (
+            Method::POST,
+            "/objects/product/fields".into(),
+            Some(json!({"api_name": format!("made{n}"), "type": "text", "label_en": "Made"})),
+        ),
+        "update_field" => {
+            (Method::PATCH, format!("/objects/product/fields/{}", fresh_field().await), Some(json!({"label_en": "G"})))
+        }
+        "delete_field" => (Method::DELETE, format!("/objects/product/fields/{}", fresh_field().await), None),
+        "list_rollups" => (Method::GET, "/objects/contact/rollups".into(), None),
+        "create_rollup" => (Method::POST, "/objects/product/rollups".into(), Some(json!({"group": "category"}))),
+        "delete_rollup" => {
+            let r = app.post("/api/v1/objects/order/rollups", json!({"group": "status"})).await;
+            let id = r.json::<Value>().await.expect("rollup")["id"].as_str().expect("id").to_string();
+            (Method::DELETE, format!("/objects/order/rollups/{id}"), None)
+        }
+        "list_records" => (Method::GET, "/records/contact".into(), None),
+        "create_record" => {
+            (Method::POST, "/records/contact".into(), Some(json!({"fields": {"last_name": format!("New {n}")}})))
+        }
+        "get_record" => (Method::GET, format!("/records/contact/{contact}"), None),
+        "update_record" => (
+            Method::PATCH,
+            format!("/records/contact/{contact}"),
+            Some(json!({"fields": {"job_title": format!("t{n}")}})),
+        ),
+        "delete_record" => (Method::DELETE, format!("/records/contact/{}", fresh_contact().await), None),
+        "restore_record" => {
+            let id = fresh_contact().await;
+            app.delete(&format!("/api/v1/records/contact/{id}")).await;
+            (Method::POST, format!("/records/contact/{id}/restore"), None)
+        }
+        "record_history" => (Method::GET, format!("/records/contact/{contact}/history"), None),
+        "list_shares" => (Method::GET, format!("/records/contact/{contact}/shares"), None),
+        "share_record" => {
+            (Method::PUT, format!("/records/contact/{contact}/shares/user/{}", w.mate), Some(json!({"level": "read"})))
+        }
+        "unshare_record" => (Method::DELETE, format!("/records/contact/{contact}/shares/user/{}", w.mate), None),
+        "aggregate_records" => (Method::GET, "/aggregate/contact?group=city".into(), None),
+        "search" => (Method::GET, "/search?q=Own".into(), None),
+        "list_views" => (Method::GET, "/views?object=contact".into(), None),
+        "create_view" => (Method::POST, "/views".into(), Some(json!({"object": "contact", "name": format!("v{n}")}))),
+        "delete_view" => (Method::DELETE, "/views/no-such-view".into(), None),
+        other => panic!("{other}: no request in the matrix"),
+    };
+    (m, format!("/api/v1{path}"), body)
+}
+
+async fn every_operation_answers_each_role_as_the_rules_say(app: &TestApp) {
+    let w = world(app).await;
+    let mut wrong = Vec::new();
+    for route in peyvand_web::api::ROUTES {
+        let Some(rows) = expected(route.operation) else {
+            panic!("{} has no row in the authorization matrix (tests/api/matrix.rs)", route.operation);
+        };
+        let owners = if rows[0] == rows[1] && rows[1] == rows[2] { 1 } else { 3 };
+        for (owner, row) in rows.iter().enumerate().take(owners) {
+            for (who, want) in CALLERS.iter().zip(row.chars()) {
+                let (method, path, body) = request(app, &w, route.operation, owner).await;
+                let caller = &w.tokens[CALLERS.iter().position(|c| c == who).expect("caller")];
+                let mut r = app.client.request(method.clone(), app.url(&path));
+                if let Some(token) = caller {
+                    r = r.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    r = r.json(&body);
+                }
+                let got = r.send().await.expect("send").status();
+                let fits = match want {
+                    'o' => got.is_success(),
+                    'f' => got == StatusCode::FORBIDDEN,
+                    'n' => got == StatusCode::NOT_FOUND,
+                    'u' => got == StatusCode::UNAUTHORIZED,
+                    _ => false,
+                };
+                if !fits {
+                    wrong.push(format!("{} {path} as {who} (owner {owner}): {got}, wanted {want}", route.operation));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "answers against the rules:\n{}", wrong.join("\n"));
+}
+
+/// The page routes of the web router, read from its source so that a new one must be added
+/// here: each with what anonymous, an agent and an admin get (`l` the sign-in page, `o` 200,
+/// `f` 403, `p` public).
+const PAGES: &[(&str, &str)] = &[
+    ("/", "ooo"),
+    ("/login", "ppp"),
+    ("/login/code", "ppp"),
+    ("/settings/security", "loo"),
+    ("/settings/security/start", "-"),
+    ("/settings/security/confirm", "-"),
+    ("/settings/security/disable", "-"),
+    ("/settings/security/sign-out-everywhere", "-"),
+    ("/logout", "-"),
+    ("/settings/language", "-"),
+    ("/settings/display", "-"),
+    ("/search", "loo"),
+    ("/search/suggest", "loo"),
+    ("/records/{object}", "loo"),
+    ("/records/{object}/board", "loo"),
+    ("/records/{object}/views", "-"),
+    ("/records/{object}/views/{id}/delete", "-"),
+    ("/records/{object}/bulk", "-"),
+    ("/records/{object}/export.csv", "loo"),
+    ("/records/{object}/export.xlsx", "loo"),
+    ("/records/{object}/{id}/move", "-"),
+    ("/records/{object}/{id}/cell/{field}", "loo"),
+    ("/records/{object}/new", "loo"),
+    ("/records/{object}/options", "loo"),
+    ("/records/{object}/import", "loo"),
+    ("/imports/{id}", "-"),
+    ("/imports/{id}/run", "-"),
+    ("/imports/{id}/progress", "-"),
+    ("/imports/{id}/errors.csv", "-"),
+    ("/records/{object}/{id}", "loo"),
+    ("/records/{object}/{id}/edit", "loo"),
+    ("/records/{object}/{id}/delete", "-"),
+    ("/records/{object}/{id}/restore", "-"),
+    ("/admin", "-"),
+    ("/admin/objects", "lfo"),
+    ("/admin/objects/{object}", "lfo"),
+    ("/admin/objects/{object}/fields", "-"),
+    ("/admin/objects/{object}/trash", "-"),
+    ("/admin/objects/{object}/restore", "-"),
+    ("/admin/objects/{object}/fields/{field}", "lfo"),
+    ("/admin/objects/{object}/fields/{field}/{action}", "-"),
+    ("/admin/users", "lfo"),
+    ("/admin/users/{id}", "-"),
+    ("/admin/users/{id}/handover", "-"),
+    ("/admin/teams", "lfo"),
+    ("/admin/teams/{id}", "-"),
+    ("/admin/teams/{id}/delete", "-"),
+    ("/admin/access", "lfo"),
+    ("/admin/field_access/{object}/{field}", "-"),
+    ("/admin/security", "lfo"),
+    ("/admin/two_factor", "-"),
+    ("/admin/users/{id}/two_factor/reset", "-"),
+    ("/settings/tokens", "loo"),
+    ("/settings/tokens/{id}/revoke", "-"),
+    ("/assets/app.css", "ppp"),
+    ("/assets/app.js", "ppp"),
+    ("/assets/htmx.min.js", "ppp"),
+];
+
+async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
+    let source = include_str!("../../../web/src/html/mod.rs");
+    let routes: Vec<&str> =
+        source.split(".route(").skip(1).filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next()).collect();
+    assert!(routes.len() > 40, "the page routes were read: {routes:?}");
+    for route in &routes {
+        assert!(
+            PAGES.iter().any(|(p, _)| p == route),
+            "the page route {route} has no row in the matrix (tests/api/matrix.rs)"
+        );
+    }
+    let w = world(app).await;
+    let (agent, admin) = (browser(), browser());
+    sign_in_as(app, &agent, "agent@m.ir").await;
+    crate::helpers::sign_in(app, &admin).await;
+    let anonymous = browser();
+    let mut wrong = Vec::new();
+    for (route, _) in PAGES {
+        assert!(routes.contains(route), "{route} is in the matrix but not a route");
+    }
+    for (route, row) in PAGES.iter().filter(|(_, row)| *row != "-") {
+        let path = route.replace("{object}", "contact").replace("{id}", &w.owned[0]).replace("{field}", "job_title");
+        for (client, want) in [&anonymous, &agent, &admin].into_iter().zip(row.chars()) {
+            let r = client.get(app.url(&path)).send().await.expect("send");
+            let location = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
+            let got = r.status();
+            let fits = match want {
+                'l' => got == StatusCode::SEE_OTHER && location.starts_with("/login"),
+                'o' => got.is_success() || (got == StatusCode::SEE_OTHER && !location.starts_with("/login")),
+                'f' => got == StatusCode::FORBIDDEN,
+                'p' => got.is_success(),
+                _ => false,
+            };
+            if !fits {
+                wrong.push(format!("{path}: {got} {location}, wanted {want}"));
+            }
+        }
+    }
+    // A record another team owns is not found on its page either.
+    let theirs = agent.get(app.url(&format!("/records/contact/{}", w.owned[2]))).send().await.expect("send");
+    if theirs.status() != StatusCode::NOT_FOUND {
+        wrong.push(format!("another team's record page: {}", theirs.status()));
+    }
+    assert!(wrong.is_empty(), "pages against the rules:\n{}", wrong.join("\n"));
+}

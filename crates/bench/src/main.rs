@@ -86,6 +86,13 @@ const OVERLOAD_CLIENTS: usize = 64;
 /// Contacts whose record page is measured; each gets 50 activities.
 const TIMELINE_CONTACTS: usize = 20;
 const ADMIN: &str = "bench@peyvand.test";
+/// Reps in teams of two (issue 25): the records are spread over them and the admin, so the first
+/// rep reaches their own and one teammate's, two in eleven.
+const REPS: usize = 10;
+
+fn rep(i: usize) -> String {
+    format!("rep{i}@peyvand.test")
+}
 const PASSWORD: &str = "bench-password-1";
 
 struct Plan {
@@ -212,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
 
     let server = Server::start(&main_db).await?;
     let ctx = Arc::new(Client::sign_in(&server.base).await?);
+    let agent = Arc::new(Client::sign_in_as(&server.base, &rep(0)).await?);
     let (idle_kib, _) = {
         tokio::time::sleep(Duration::from_secs(1)).await;
         server.memory_kib()
@@ -226,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("rollups declared: {:?} ms", results.rollups_declared_ms);
     }
     let sample = ctx.sample_contacts(500).await?;
-    let operations = operations(&ctx, &dataset, sample);
+    let operations = operations(&ctx, &agent, &dataset, sample);
     for (name, what, make) in
         operations.into_iter().filter(|(n, _, _)| args.only.is_empty() || args.only.iter().any(|o| o == n))
     {
@@ -368,6 +376,7 @@ async fn dataset(
         && let Ok(text) = std::fs::read_to_string(&marker)
         && let Ok(found) = serde_json::from_str::<Dataset>(&text)
         && (found.companies, found.contacts, found.activities) == (plan.companies, plan.contacts, plan.activities)
+        && found.reps == REPS
     {
         let mut db = place.existing("data");
         db.bin = bin.to_path_buf();
@@ -381,9 +390,18 @@ async fn dataset(
         Some(PASSWORD),
     )
     .await?;
+    for i in 0..REPS {
+        let name = format!("Rep {i}");
+        db.run(
+            &["user", "add", "--email", &rep(i), "--role", "agent", "--name", &name, "--password-stdin"],
+            Some(PASSWORD),
+        )
+        .await?;
+    }
     // An indexed field of the admin's own, filled by the generator like the standard ones.
     let server = Server::start(&db).await?;
     let ctx = Client::sign_in(&server.base).await?;
+    ctx.make_teams().await?;
     ctx.post_api(
         "/api/v1/objects/contact/fields",
         json!({"api_name": "score", "type": "integer", "indexed": true, "label_fa": "امتیاز", "label_en": "Score"}),
@@ -434,6 +452,7 @@ async fn dataset(
         generate_seconds: ran.elapsed.as_secs_f64(),
         generate_peak_mib: ran.peak_kib as f64 / 1024.0,
         timeline_contacts: timeline,
+        reps: REPS,
     };
     std::fs::write(&marker, serde_json::to_string_pretty(&dataset)?)?;
     Ok((db, dataset))
@@ -488,10 +507,14 @@ fn check(status: reqwest::StatusCode, body: &[u8], what: &str) -> Result<(), Str
 
 impl Client {
     async fn sign_in(base: &str) -> anyhow::Result<Client> {
+        Client::sign_in_as(base, ADMIN).await
+    }
+
+    async fn sign_in_as(base: &str, email: &str) -> anyhow::Result<Client> {
         let plain = reqwest::Client::new();
         let r = plain
             .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({"email": ADMIN, "password": PASSWORD, "name": "bench"}))
+            .json(&json!({"email": email, "password": PASSWORD, "name": "bench"}))
             .send()
             .await?;
         let status = r.status();
@@ -508,13 +531,28 @@ impl Client {
         let r = browser
             .post(format!("{base}/login"))
             .header("origin", base)
-            .form(&[("email", ADMIN), ("password", PASSWORD), ("next", "/")])
+            .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
             .send()
             .await?;
         if r.status() != reqwest::StatusCode::SEE_OTHER {
             bail!("signing in to the pages answered {}", r.status());
         }
         Ok(Client { base: base.to_string(), api, browser })
+    }
+
+    /// The reps' teams, two to a team.
+    async fn make_teams(&self) -> anyhow::Result<()> {
+        let r = self.api.get(format!("{}/api/v1/users", self.base)).send().await?;
+        let users: Value = r.json().await?;
+        let id_of = |email: &str| {
+            users["users"].as_array().into_iter().flatten().find(|u| u["email"] == email).map(|u| u["id"].clone())
+        };
+        for t in 0..REPS / 2 {
+            let members: Vec<Value> = [rep(2 * t), rep(2 * t + 1)].iter().filter_map(|e| id_of(e)).collect();
+            let team = json!({"name": format!("Team {t}"), "members": members});
+            self.post_api("/api/v1/teams", team).await.map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
     }
 
     async fn get_html(&self, path: &str, query: &[(&str, &str)]) -> Result<(), String> {
@@ -637,6 +675,7 @@ fn pick<'a>(items: &[&'a str], client: usize, n: u64) -> &'a str {
 /// The measured operations: name, what it is, and how to make one request.
 fn operations(
     ctx: &Arc<Client>,
+    agent: &Arc<Client>,
     dataset: &Dataset,
     sample: Vec<String>,
 ) -> Vec<(&'static str, &'static str, MakeRequest)> {
@@ -751,6 +790,67 @@ fn operations(
             Box::pin(async move {
                 let part = pick(report::NAME_PARTS, client, n);
                 c.get_html("/records/contact", &[("q", part)]).await
+            })
+        }),
+    ));
+    // Issue 25: the same lists as a rep, who reaches their own and a teammate's contacts.
+    let c = agent.clone();
+    ops.push((
+        "agent_list_count",
+        "list_count as a rep limited to own and team",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move { c.get_api("/api/v1/records/contact", &[("total", "true"), ("limit", "50")]).await })
+        }),
+    ));
+    let c = agent.clone();
+    ops.push((
+        "agent_filter_city",
+        "filter_city as a rep limited to own and team",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let city = pick(report::CITIES, client, n);
+                let filter = json!({"field": "city", "op": "eq", "value": city}).to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("total", "true"), ("limit", "50")]).await
+            })
+        }),
+    ));
+    let c = agent.clone();
+    ops.push((
+        "agent_sorted",
+        "50 contacts by last name ≥ a name, sorted by it, as a rep",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let name = pick(report::LAST_NAMES, client, n);
+                let filter = json!({"field": "last_name", "op": "gte", "value": name}).to_string();
+                c.get_api("/api/v1/records/contact", &[("filter", &filter), ("sort", "last_name"), ("limit", "50")])
+                    .await
+            })
+        }),
+    ));
+    let c = agent.clone();
+    ops.push((
+        "agent_quick_search",
+        "quick_search as a rep limited to own and team",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let part = pick(report::NAME_PARTS, client, n);
+                c.get_html("/records/contact", &[("q", part)]).await
+            })
+        }),
+    ));
+    let c = agent.clone();
+    ops.push((
+        "agent_search",
+        "global search as a rep",
+        Box::new(move |client, n| {
+            let c = c.clone();
+            Box::pin(async move {
+                let q = pick(report::SEARCHES, client, n);
+                c.get_api("/api/v1/search", &[("q", q), ("limit", "20")]).await
             })
         }),
     ));

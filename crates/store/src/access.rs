@@ -83,6 +83,22 @@ impl Db {
         })
     }
 
+    /// [`Db::scoped_filter`] for reading a page of records. On SQLite a team's owners (several)
+    /// are matched row by row rather than from the owner index: its planner would otherwise
+    /// read every record of the team from that index and sort them all for one page (3.4 s for
+    /// 180,000 of a million contacts sorted by name), where reading the list's own order and
+    /// passing the others' records reads a few hundred.
+    pub(crate) fn scoped_filter_for_page(&self, obj: &ObjectDef, filter: Option<&Filter>) -> Option<Filter> {
+        let mut scoped = self.scoped_filter(obj, Intent::Read, filter);
+        if self.dialect() == crate::Dialect::Sqlite
+            && self.viewer().is_some()
+            && let Some(f) = scoped.as_mut()
+        {
+            owners_row_by_row(f);
+        }
+        scoped
+    }
+
     /// Refuses `intent` on a record of `obj` with the id `id` owned by `owner` (a field's JSON
     /// value) unless this handle reaches it: one it may not read is not found; one it may read
     /// but not change is forbidden.
@@ -488,6 +504,23 @@ impl Db {
                 })
             })
             .collect()
+    }
+}
+
+/// Marks conditions on several owners to be matched row by row (SQLite's unary `+` keeps a
+/// column's index out of a plan).
+fn owners_row_by_row(filter: &mut Filter) {
+    match filter {
+        Filter::Cond(c) => {
+            if c.field.api_name == OWNER_FIELD
+                && c.op == Op::In
+                && matches!(&c.operand, Operand::Many(owners) if owners.len() > 1)
+                && !c.field.column.starts_with('+')
+            {
+                c.field.column = format!("+{}", c.field.column);
+            }
+        }
+        Filter::And(children) | Filter::Or(children) => children.iter_mut().for_each(owners_row_by_row),
     }
 }
 

@@ -298,6 +298,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/records/{object}/{id}/edit", "loo"),
     ("/records/{object}/{id}/delete", "-"),
     ("/records/{object}/{id}/restore", "-"),
+    ("/records/{object}/{id}/share", "-"),
     ("/admin", "-"),
     ("/admin/objects", "lfo"),
     ("/admin/objects/{object}", "lfo"),

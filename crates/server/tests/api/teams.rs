@@ -99,6 +99,41 @@ async fn each_rep_sees_their_own_and_their_teams_customers(app: &TestApp) {
     let csv = page.get(app.url("/records/contact/export.csv")).send().await.expect("send").text().await.expect("csv");
     assert!(csv.contains("Ahmadi") && !csv.contains("Rezaei"), "{csv}");
 
+    // On the pages: a rep shares their own contact with another team's rep; a company they
+    // read but may not change shows no way to change it.
+    let ahmadi = list
+        .split("/records/contact/")
+        .find(|p| p.contains("Ahmadi"))
+        .map(|p| p.split('"').next().unwrap_or("").to_string());
+    let ahmadi = ahmadi.expect("Ahmadi's link");
+    let own_page = page
+        .get(app.url(&format!("/records/contact/{ahmadi}")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        own_page.contains("action=\"/records/contact/") && own_page.contains("/share\""),
+        "a share form on one's own record"
+    );
+    let csrf = crate::helpers::csrf_of(&own_page);
+    let grantee = format!("user:{r3}");
+    let form = [("csrf", csrf.as_str()), ("grantee", grantee.as_str()), ("level", "read")];
+    let r = page.post(app.url(&format!("/records/contact/{ahmadi}/share"))).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let theirs = app.send_as(&rep3, Method::GET, &format!("/api/v1/records/contact/{ahmadi}"), None).await;
+    assert_eq!(theirs.status(), StatusCode::OK, "shared from the page");
+    let company = app.create("company", json!({"name": "Urmia Steel", "owner": r3})).await;
+    let company_page =
+        page.get(app.url(&format!("/records/company/{}", company["id"].as_str().expect("id")))).send().await;
+    let company_page = company_page.expect("send").text().await.expect("html");
+    assert!(
+        company_page.contains("Urmia Steel") && !company_page.contains("/edit\""),
+        "read, not changed: no edit link"
+    );
+
     // A share lets rep1 read Rezaei; ending it hides Rezaei again.
     let share = format!("{path}/shares/user/{r1}");
     let shared = app.send_as(&rep3, Method::PUT, &share, Some(json!({"level": "read"}))).await;

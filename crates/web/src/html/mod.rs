@@ -214,6 +214,7 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/{id}/edit", get(forms::edit_form).post(forms::update))
         .route("/records/{object}/{id}/delete", post(forms::trash))
         .route("/records/{object}/{id}/restore", post(forms::restore))
+        .route("/records/{object}/{id}/share", post(records::share))
         .route("/admin", get(|| async { Redirect::to("/admin/objects") }))
         .route("/admin/objects", get(admin::objects_page).post(admin::create_object))
         .route("/admin/objects/{object}", get(admin::fields_page))

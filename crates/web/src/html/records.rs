@@ -154,9 +154,22 @@ struct RecordPage {
     can_write: bool,
     can_delete: bool,
     can_restore: bool,
+    /// Who the record is shared with, and whether this user may share it.
+    shares: Vec<ShareRow>,
+    can_share: bool,
+    share_choices: Vec<super::admin::Option_>,
+    tr: super::admin::Words,
     edit_label: String,
     delete_label: String,
     restore_label: String,
+}
+
+/// One share of a record, as shown.
+pub struct ShareRow {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub level: String,
 }
 
 pub async fn record_page(
@@ -182,6 +195,39 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     let record = state.db.get_record(object, id, session.user.role.allows(Action::ReadTrash)).await?;
     let refs = load_refs(state, &obj, &[&record]).await?;
     let offset = state.config.display_offset;
+    // What this user may do with it (their role allows the action; their reach holds the record).
+    let owner = record.fields.get(peyvand_records::access::OWNER_FIELD).and_then(|o| o.as_str());
+    let may_change = session.viewer.reaches(object, peyvand_records::access::Intent::Change, &record.id, owner);
+    let users = state.db.list_users().await?;
+    let teams = state.db.list_teams().await?;
+    let shares = state
+        .db
+        .record_shares(object, id)
+        .await?
+        .into_iter()
+        .map(|sh| {
+            let name = match sh.kind {
+                "team" => teams.iter().find(|t| t.id == sh.id).map(|t| t.name.clone()),
+                _ => users.iter().find(|u| u.id == sh.id).map(|u| u.name.clone()),
+            };
+            ShareRow {
+                kind: sh.kind.to_string(),
+                name: name.unwrap_or_else(|| sh.id.clone()),
+                id: sh.id,
+                level: t(lang, &format!("share-level-{}", sh.level)),
+            }
+        })
+        .collect();
+    let share_choices = users
+        .iter()
+        .filter(|u| u.active && u.id != session.user.id)
+        .map(|u| super::admin::Option_ { value: format!("user:{}", u.id), label: u.name.clone(), selected: false })
+        .chain(teams.iter().map(|tm| super::admin::Option_ {
+            value: format!("team:{}", tm.id),
+            label: format!("{} ({})", tm.name, t(lang, "admin-teams")),
+            selected: false,
+        }))
+        .collect();
     let rows: Vec<(bool, FieldType, FieldRow)> = obj
         .visible_fields()
         .map(|f| {
@@ -375,9 +421,13 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         history_label: t(lang, "record-history"),
         history,
         self_href: format!("/records/{object}/{id}"),
-        can_write: session.user.role.allows(Action::WriteRecords),
-        can_delete: session.user.role.allows(Action::DeleteRecords),
-        can_restore: session.user.role.allows(Action::RestoreRecords),
+        can_write: session.user.role.allows(Action::WriteRecords) && may_change,
+        can_delete: session.user.role.allows(Action::DeleteRecords) && may_change,
+        can_restore: session.user.role.allows(Action::RestoreRecords) && may_change,
+        can_share: session.user.role.allows(Action::WriteRecords) && may_change && record.deleted_at.is_none(),
+        shares,
+        share_choices,
+        tr: super::admin::Words::new(lang),
         edit_label: t(lang, "record-edit"),
         delete_label: t(lang, "record-delete"),
         restore_label: t(lang, "record-restore"),
@@ -463,4 +513,40 @@ pub async fn search_page(State(state): State<AppState>, session: Session, params
         Ok(view) => render(&view),
         Err(e) => fail(e),
     }
+}
+
+/// Shares the record with a user or team (`grantee` is `user:ID` or `team:ID`), or ends a share
+/// (`remove`), from the record's page.
+pub async fn share(
+    State(state): State<AppState>,
+    Path((object, id)): Path<(String, String)>,
+    super::CsrfForm(session, pairs): super::CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim()).unwrap_or("");
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let (kind, grantee) = get("grantee").split_once(':').ok_or(ApiError::BadRequest {
+            code: "invalid_grantee",
+            detail: "grantee must be user:ID or team:ID".into(),
+        })?;
+        if !matches!(kind, "user" | "team") {
+            return Err(ApiError::BadRequest { code: "invalid_grantee", detail: "user or team".into() });
+        }
+        if get("remove") == "1" {
+            state.db.unshare_record(&object, &id, (kind, grantee)).await?;
+        } else {
+            state.db.share_record(&object, &id, (kind, grantee), get("level") == "change").await?;
+        }
+        Ok(axum::response::Redirect::to(&format!(
+            "/records/{}/{}",
+            super::session::encode(&object),
+            super::session::encode(&id)
+        ))
+        .into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }

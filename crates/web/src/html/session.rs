@@ -150,6 +150,13 @@ pub(super) fn cookie_of(
 /// Starts a session for a user who has signed in (with a new id: whatever id the browser had
 /// before is not the session's) and goes on to `next`.
 pub(super) async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str, next: &str) -> Response {
+    // A session the browser held before signing in (somebody else's, or one planted in it)
+    // ends here.
+    if let Some(old) = cookie(headers, SESSION_COOKIE)
+        && let Err(e) = state.db.delete_session(&old).await
+    {
+        return ApiError::from(e).into_response();
+    }
     let ttl = state.config.session_ttl;
     match state.db.create_session(user_id, time::Duration::seconds(ttl.as_secs() as i64)).await {
         Ok((secret, _csrf)) => {

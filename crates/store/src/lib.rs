@@ -56,6 +56,8 @@ pub struct Db {
     writers: write::Writers,
     catalog: Arc<StdMutex<CachedCatalog>>,
     aggregates: Arc<aggregate::AggregateCache>,
+    /// Counts' estimates of the last seconds, by statement (`records::ESTIMATE_TTL`).
+    estimates: Arc<StdMutex<Estimates>>,
     /// Tokens and sessions found valid in the last [`accounts::AUTH_TTL`].
     auth: Arc<accounts::AuthCache>,
     /// The SQLite database's file (none for PostgreSQL or an in-memory database).
@@ -65,6 +67,9 @@ pub struct Db {
     /// The user this handle acts for (`access`); none for the system, which reaches everything.
     viewer: Option<Arc<peyvand_records::access::Viewer>>,
 }
+
+/// Counts' estimates by statement: when made, and the estimate (none: too few matches to say).
+type Estimates = std::collections::HashMap<String, (Instant, Option<i64>)>;
 
 /// Records above which a list whose filter no index bounds is refused, naming the field to index.
 pub const SCAN_LIMIT: i64 = 200_000;
@@ -238,6 +243,7 @@ impl Db {
                 checked: Instant::now() - CATALOG_TTL * 2,
             })),
             aggregates: Arc::default(),
+            estimates: Arc::default(),
             auth: Arc::default(),
             file: sqlite_file(&url),
             scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),

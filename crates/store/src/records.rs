@@ -81,8 +81,15 @@ pub enum TotalIs {
 /// of a million records is estimated within about 8 % (one standard deviation).
 const ESTIMATE_SAMPLE: i64 = 4_000;
 
-/// Matches of a team's records counted exactly (see `Db::read_page`).
+/// Matches of a team's records counted exactly (see `Db::read_page`); past it, or when the
+/// estimate puts them past it, they are estimated.
 pub const SCOPED_COUNT_CAP: i64 = 1_000;
+
+/// How long an estimate is reused for the same question (it is an estimate: a few seconds'
+/// changes do not make it wrong).
+const ESTIMATE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most estimates kept at once.
+const ESTIMATE_ENTRIES: usize = 1_000;
 
 /// Consecutive records a SQLite sample reads at each of its places.
 const ESTIMATE_RUN: i64 = 100;
@@ -1546,13 +1553,20 @@ impl Db {
             self.page_statement(obj, query, &probe.dense)?;
         let total = if query.with_total {
             let PageStatement { where_sql, sample_where, .. } = self.page_statement(obj, counting, &[])?;
+            // A team's many matches are estimated without counting any.
+            let estimated = match cap == SCOPED_COUNT_CAP && !query.exact_total {
+                true => self.estimate_matches(obj, sample_where.clone()).await?.filter(|e| *e > cap),
+                false => None,
+            };
             let (n, exact) = match probe.at_least {
+                _ if estimated.is_some() => (cap, false),
                 // Counting would stop at the cap: the index's matches already say so.
                 Some(n) if !query.exact_total && n > cap => (cap, false),
                 _ => self.count_matches(obj, counting, where_sql, cap).await?,
             };
             Some(match exact {
                 true => (n, TotalIs::Exact),
+                false if estimated.is_some() => (estimated.unwrap_or(cap + 1), TotalIs::Estimate),
                 false => match self.estimate_matches(obj, sample_where).await? {
                     Some(estimate) => (estimate.max(cap + 1), TotalIs::Estimate),
                     None => (n, TotalIs::AtLeast),
@@ -1672,12 +1686,24 @@ impl Db {
                 sample.push(&format!(" TABLESAMPLE SYSTEM ({percent:.6}) REPEATABLE (34)"));
             }
         }
+        // The same estimate for the same question within seconds: a list opened, paged and
+        // opened again by many people samples once.
+        let key = format!("{}\u{1}{:?}", sample.text, sample.binds);
+        if let Ok(mut cache) = self.estimates.lock() {
+            match cache.get(&key) {
+                Some((at, estimate)) if at.elapsed() < ESTIMATE_TTL => return Ok(*estimate),
+                _ if cache.len() >= ESTIMATE_ENTRIES => cache.clear(),
+                _ => {}
+            }
+        }
         let row = sample.query().fetch_one(self.pool()).await?;
         let (sampled, matched): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        if sampled == 0 || matched < ESTIMATE_MIN_MATCHES {
-            return Ok(None);
+        let estimate = (sampled > 0 && matched >= ESTIMATE_MIN_MATCHES)
+            .then(|| three_digits(matched as f64 * records as f64 / sampled as f64));
+        if let Ok(mut cache) = self.estimates.lock() {
+            cache.insert(key, (std::time::Instant::now(), estimate));
         }
-        Ok(Some(three_digits(matched as f64 * records as f64 / sampled as f64)))
+        Ok(estimate)
     }
 }
 

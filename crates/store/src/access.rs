@@ -140,7 +140,33 @@ impl Db {
     /// The viewer of an active user: their role, the admin's rules for it, the users of their
     /// teams (the teams they belong to or manage, and every team below those) and the records
     /// shared with them or those teams. An inactive user reaches nothing.
+    /// Built at most [`crate::accounts::AUTH_TTL`] ago (this instance forgets them at once after
+    /// a change of users, teams, rules or shares; another instance's change is seen within it).
     pub async fn viewer_for(&self, user_id: &str) -> Result<Viewer> {
+        if let Ok(viewers) = self.viewers.lock()
+            && let Some((at, viewer)) = viewers.get(user_id)
+            && at.elapsed() < crate::accounts::AUTH_TTL
+        {
+            return Ok((**viewer).clone());
+        }
+        let viewer = self.build_viewer(user_id).await?;
+        if let Ok(mut viewers) = self.viewers.lock() {
+            if viewers.len() >= 10_000 {
+                viewers.clear();
+            }
+            viewers.insert(user_id.to_string(), (std::time::Instant::now(), Arc::new(viewer.clone())));
+        }
+        Ok(viewer)
+    }
+
+    /// Forgets the viewers built: after any change of who reaches what.
+    pub(crate) fn forget_viewers(&self) {
+        if let Ok(mut viewers) = self.viewers.lock() {
+            viewers.clear();
+        }
+    }
+
+    async fn build_viewer(&self, user_id: &str) -> Result<Viewer> {
         let user = sqlx::query("SELECT role, active FROM users WHERE id = $1")
             .bind(user_id.to_string())
             .fetch_optional(self.pool())
@@ -272,6 +298,7 @@ impl Db {
             .await?;
         sqlx::query("DELETE FROM teams WHERE id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
         tx.commit().await?;
+        self.forget_viewers();
         self.log_security(Kind::TeamChanged, None, Some(id), None, json!({ "action": "deleted" })).await;
         Ok(())
     }
@@ -350,7 +377,9 @@ impl Db {
                 .execute(&mut *tx.tx)
                 .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        self.forget_viewers();
+        Ok(())
     }
 
     /// What every role reaches in every live object: the admin's rules, else the defaults.
@@ -411,6 +440,7 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
+        self.forget_viewers();
         let details = match access {
             Some(a) => {
                 json!({ "role": role.as_str(), "object": object, "read": a.read.as_str(), "change": a.change.as_str() })
@@ -463,7 +493,9 @@ impl Db {
         .bind(now())
         .execute(&mut *tx.tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.forget_viewers();
+        Ok(())
     }
 
     /// Ends a share (see [`Db::share_record`]).
@@ -479,7 +511,9 @@ impl Db {
             .bind(id.to_string())
             .execute(&mut *tx.tx)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.forget_viewers();
+        Ok(())
     }
 
     /// Who a record is shared with (for whoever may read it).
@@ -609,6 +643,7 @@ impl Db {
         .execute(&mut *tx.tx)
         .await?;
         tx.commit().await?;
+        self.forget_viewers();
         self.auth.forget();
         let catalog = self.catalog().await?;
         for obj in catalog.objects.iter() {
@@ -680,6 +715,7 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
+        self.forget_viewers();
         let done = self
             .handovers()
             .await?
@@ -769,6 +805,7 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
+        self.forget_viewers();
         let details = json!({ "role": role.as_str(), "object": object, "field": field, "access": access.as_str() });
         self.log_security(Kind::FieldAccessChanged, None, None, None, details).await;
         Ok(())

@@ -265,6 +265,7 @@ impl Db {
         }
         tx.commit().await?;
         self.auth.forget();
+        self.forget_viewers();
         let details = serde_json::json!({
             "role": [current.role.as_str(), new_role.as_str()], "active": [current.active, new_active]
         });

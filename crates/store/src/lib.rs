@@ -58,6 +58,8 @@ pub struct Db {
     aggregates: Arc<aggregate::AggregateCache>,
     /// Counts' estimates of the last seconds, by statement (`records::ESTIMATE_TTL`).
     estimates: Arc<StdMutex<Estimates>>,
+    /// Users' viewers as built in the last [`accounts::AUTH_TTL`] (`access::Db::viewer_for`).
+    viewers: Arc<StdMutex<Viewers>>,
     /// Tokens and sessions found valid in the last [`accounts::AUTH_TTL`].
     auth: Arc<accounts::AuthCache>,
     /// The SQLite database's file (none for PostgreSQL or an in-memory database).
@@ -70,6 +72,9 @@ pub struct Db {
 
 /// Counts' estimates by statement: when made, and the estimate (none: too few matches to say).
 type Estimates = std::collections::HashMap<String, (Instant, Option<i64>)>;
+
+/// Viewers by user id: when built, and the viewer.
+type Viewers = std::collections::HashMap<String, (Instant, Arc<peyvand_records::access::Viewer>)>;
 
 /// Records above which a list whose filter no index bounds is refused, naming the field to index.
 pub const SCAN_LIMIT: i64 = 200_000;
@@ -244,6 +249,7 @@ impl Db {
             })),
             aggregates: Arc::default(),
             estimates: Arc::default(),
+            viewers: Arc::default(),
             auth: Arc::default(),
             file: sqlite_file(&url),
             scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),

@@ -122,21 +122,26 @@ fn check_label(field: &str, label: &str) -> Result<()> {
 
 fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, options: &FieldOptions) -> Result<()> {
     let invalid = |code| Err(Error::invalid(FieldError::new("options", code)));
+    // Choices are checked whatever the type (the API documents one shape for them), though only
+    // choice fields use them.
+    let mut seen = Vec::new();
+    for o in &options.options {
+        let label_ok = |l: &str| l.chars().count() <= 100 && !l.chars().any(char::is_control);
+        if o.value.trim().is_empty()
+            || o.value.chars().count() > 200
+            || o.value.chars().any(char::is_control)
+            || seen.contains(&&o.value)
+            || !label_ok(&o.label_fa)
+            || !label_ok(&o.label_en)
+        {
+            return invalid("invalid_option");
+        }
+        seen.push(&o.value);
+    }
     match field_type {
         FieldType::Select | FieldType::MultiSelect => {
             if options.options.is_empty() && !options.allow_new {
                 return invalid("options_required");
-            }
-            let mut seen = Vec::new();
-            for o in &options.options {
-                if o.value.trim().is_empty()
-                    || o.value.chars().count() > 200
-                    || o.value.chars().any(char::is_control)
-                    || seen.contains(&&o.value)
-                {
-                    return invalid("invalid_option");
-                }
-                seen.push(&o.value);
             }
         }
         FieldType::Relation => match &options.target {

@@ -139,10 +139,8 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
         seen.push(&o.value);
     }
     match field_type {
-        FieldType::Select | FieldType::MultiSelect => {
-            if options.options.is_empty() && !options.allow_new {
-                return invalid("options_required");
-            }
+        FieldType::Select | FieldType::MultiSelect if options.options.is_empty() && !options.allow_new => {
+            return invalid("options_required");
         }
         FieldType::Relation => match &options.target {
             Some(t) if catalog_objects.iter().any(|o| &o.api_name == t) => {}

@@ -280,6 +280,20 @@ impl Db {
         Ok(Err(if over { CodeRefused::SignInOver } else { CodeRefused::Wrong }))
     }
 
+    /// The users who sign in with a second factor (for the users page, in one query).
+    pub async fn two_factor_users(&self) -> Result<std::collections::HashSet<String>> {
+        let rows =
+            sqlx::query("SELECT user_id FROM two_factor WHERE enabled_at IS NOT NULL").fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// The roles that must sign in with a second factor.
+    pub async fn roles_requiring_two_factor(&self) -> Result<Vec<Role>> {
+        let rows =
+            sqlx::query("SELECT role FROM role_settings WHERE require_two_factor = 1").fetch_all(self.pool()).await?;
+        Ok(rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok().and_then(|r| Role::parse(&r))).collect())
+    }
+
     /// Whether users of `role` must sign in with a second factor.
     pub async fn two_factor_required(&self, role: Role) -> Result<bool> {
         let row = sqlx::query("SELECT require_two_factor FROM role_settings WHERE role = $1")

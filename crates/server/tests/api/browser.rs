@@ -231,6 +231,16 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     assert_calendar_button_visible(&browser, "a new contact, Persian").await;
     browser.goto(&app.url("/settings/tokens")).await;
     assert_fits_the_screen(&browser, "API tokens, Persian").await;
+    for (page, what) in [
+        ("/settings/security", "sign-in and security, Persian"),
+        ("/admin/teams", "teams, Persian"),
+        ("/admin/access", "access, Persian"),
+        ("/admin/security", "security log, Persian"),
+    ] {
+        browser.goto(&app.url(page)).await;
+        assert_fits_the_screen(&browser, what).await;
+        browser.screenshot(&format!("{}-fa-phone", page.trim_start_matches('/').replace('/', "-"))).await;
+    }
 
     browser.quit().await;
     app.stop().await;

@@ -19,9 +19,9 @@ use peyvand_store::Error as StoreError;
 use peyvand_store::schema::{FieldPatch, NewField, NewObject};
 use serde_json::json;
 
-type Pairs = Vec<(String, String)>;
+pub(super) type Pairs = Vec<(String, String)>;
 
-fn get<'a>(pairs: &'a Pairs, key: &str) -> &'a str {
+pub(super) fn get<'a>(pairs: &'a Pairs, key: &str) -> &'a str {
     pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim()).unwrap_or("")
 }
 
@@ -46,7 +46,7 @@ pub fn messages(e: StoreError) -> Result<Vec<String>, ApiError> {
     }
 }
 
-fn require(session: &Session, action: Action) -> Result<(), ApiError> {
+pub(super) fn require(session: &Session, action: Action) -> Result<(), ApiError> {
     if session.user.role.allows(action) { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
@@ -67,6 +67,25 @@ pub fn parse_choices(text: &str) -> Vec<SelectOption> {
 
 fn choices_text(options: &[SelectOption]) -> String {
     options.iter().map(|o| format!("{} | {} | {}", o.value, o.label_fa, o.label_en)).collect::<Vec<_>>().join("\n")
+}
+
+/// The choices of a closed set in the page's language: each `items`' name as the value, the
+/// catalog's `prefix-name` as the label.
+pub fn named_options<T: Copy>(
+    lang: &str,
+    items: impl IntoIterator<Item = T>,
+    name: impl Fn(T) -> &'static str,
+    prefix: &str,
+    selected: impl Fn(T) -> bool,
+) -> Vec<Option_> {
+    items
+        .into_iter()
+        .map(|item| Option_ {
+            value: name(item).into(),
+            label: t(lang, &format!("{prefix}-{}", name(item))),
+            selected: selected(item),
+        })
+        .collect()
 }
 
 pub struct Option_ {
@@ -533,14 +552,7 @@ async fn field_access_rows(
             FieldAccessRow {
                 role: role.as_str().into(),
                 label: t(lang, &format!("role-{}", role.as_str())),
-                options: FieldAccess::ALL
-                    .iter()
-                    .map(|a| Option_ {
-                        value: a.as_str().into(),
-                        label: t(lang, &format!("field-access-{}", a.as_str())),
-                        selected: *a == set,
-                    })
-                    .collect(),
+                options: named_options(lang, FieldAccess::ALL, FieldAccess::as_str, "field-access", |a| a == set),
             }
         })
         .collect())
@@ -609,14 +621,7 @@ struct UsersPage {
 }
 
 fn role_options(lang: &str, selected: Role) -> Vec<Option_> {
-    Role::ALL
-        .iter()
-        .map(|r| Option_ {
-            value: r.as_str().into(),
-            label: t(lang, &format!("role-{}", r.as_str())),
-            selected: *r == selected,
-        })
-        .collect()
+    named_options(lang, Role::ALL, Role::as_str, "role", |r| r == selected)
 }
 
 pub async fn users_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
@@ -661,12 +666,7 @@ pub async fn users_view(
     let lang = current_lang();
     let catalog = state.db.visible_catalog().await?;
     let all = state.db.list_users().await?;
-    let mut with_two_factor = std::collections::HashSet::new();
-    for u in &all {
-        if state.db.two_factor_enabled(&u.id).await? {
-            with_two_factor.insert(u.id.clone());
-        }
-    }
+    let with_two_factor = state.db.two_factor_users().await?;
     let users = all
         .iter()
         .cloned()

@@ -2,7 +2,7 @@
 //! manager and members; the matrix of what each role reads and changes in each object; and a
 //! leaver's handover from the users page.
 
-use super::admin::{Option_, Words, messages};
+use super::admin::{Option_, Pairs, Words, get, messages, named_options};
 use super::records::fail;
 use super::session::encode;
 use super::{CsrfForm, Layout, Session, render};
@@ -17,14 +17,9 @@ use peyvand_store::access::TeamInput;
 use peyvand_store::accounts::User;
 use peyvand_store::security::Kind;
 
-type Pairs = Vec<(String, String)>;
-
-fn get<'a>(pairs: &'a Pairs, key: &str) -> &'a str {
-    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim()).unwrap_or("")
-}
-
+/// Teams, access and the security log are the user managers' (admins).
 fn require(session: &Session) -> Result<(), ApiError> {
-    if session.user.role.allows(Action::ManageUsers) { Ok(()) } else { Err(ApiError::Forbidden) }
+    super::admin::require(session, Action::ManageUsers)
 }
 
 /// One team's form: the choices of parent, manager and members, with the team's own selected.
@@ -192,16 +187,7 @@ async fn access_view(
     let lang = current_lang();
     let catalog = state.db.visible_catalog().await?;
     let rules = state.db.access_rules().await?;
-    let reaches = |selected: Reach| {
-        Reach::ALL
-            .iter()
-            .map(|r| Option_ {
-                value: r.as_str().into(),
-                label: t(lang, &format!("reach-{}", r.as_str())),
-                selected: *r == selected,
-            })
-            .collect()
-    };
+    let reaches = |selected: Reach| named_options(lang, Reach::ALL, Reach::as_str, "reach", |r| r == selected);
     let rows = catalog
         .objects
         .iter()
@@ -220,14 +206,8 @@ async fn access_view(
                 .collect(),
         })
         .collect();
-    let mut two_factor = Vec::new();
-    for role in Role::ALL {
-        two_factor.push(Option_ {
-            value: role.as_str().into(),
-            label: t(lang, &format!("role-{}", role.as_str())),
-            selected: state.db.two_factor_required(role).await?,
-        });
-    }
+    let required = state.db.roles_requiring_two_factor().await?;
+    let two_factor = named_options(lang, Role::ALL, Role::as_str, "role", |r| required.contains(&r));
     Ok(render(&AccessPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), ""),
         tr: Words::new(lang),
@@ -375,14 +355,7 @@ pub async fn security_page(State(state): State<AppState>, session: Session, Quer
         Ok::<_, ApiError>(render(&SecurityPage {
             layout: Layout::new(lang, Some(&session), Some(&catalog), ""),
             tr: Words::new(lang),
-            kinds: Kind::ALL
-                .iter()
-                .map(|k| Option_ {
-                    value: k.as_str().into(),
-                    label: t(lang, &format!("security-kind-{}", k.as_str())),
-                    selected: Some(*k) == kind,
-                })
-                .collect(),
+            kinds: named_options(lang, Kind::ALL, Kind::as_str, "security-kind", |k| Some(k) == kind),
             kind: kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
             entries: rows,
             next,
@@ -397,9 +370,10 @@ pub async fn save_two_factor(State(state): State<AppState>, CsrfForm(session, pa
     let state = session.scoped(state);
     let result = async {
         require(&session)?;
+        let required = state.db.roles_requiring_two_factor().await?;
         for role in Role::ALL {
             let wanted = get(&pairs, role.as_str()) == "on";
-            if wanted != state.db.two_factor_required(role).await? {
+            if wanted != required.contains(&role) {
                 state.db.require_two_factor(role, wanted).await?;
             }
         }

@@ -41,9 +41,9 @@ pub async fn start(
     config: WebConfig,
     until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    let state = AppState::new(db.clone(), config).map_err(|e| anyhow::anyhow!("single sign-on settings: {e}"))?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let state = AppState { db: db.clone(), config };
     let app = peyvand_web::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let maintenance = tokio::spawn(maintain(state));

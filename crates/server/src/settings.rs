@@ -21,6 +21,12 @@ pub struct FileSettings {
     pub session_ttl_hours: Option<u64>,
     pub display_offset: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub sso_issuer: Option<String>,
+    pub sso_client_id: Option<String>,
+    pub sso_client_secret: Option<String>,
+    pub sso_public_url: Option<String>,
+    pub sso_create_role: Option<String>,
+    pub sso_label: Option<String>,
 }
 
 /// Flags every command that touches data takes.
@@ -58,6 +64,24 @@ pub struct ServeArgs {
     /// Reverse proxies whose Forwarded / X-Forwarded-For headers name the client, comma-separated addresses or networks (e.g. 127.0.0.1,10.0.0.0/8); default: none
     #[arg(long, env = "PEYVAND_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Single sign-on: the OpenID provider's issuer URL (e.g. https://login.example.com/realms/staff); off when absent
+    #[arg(long, env = "PEYVAND_SSO_ISSUER")]
+    pub sso_issuer: Option<String>,
+    /// Single sign-on: this application's client id at the provider
+    #[arg(long, env = "PEYVAND_SSO_CLIENT_ID")]
+    pub sso_client_id: Option<String>,
+    /// Single sign-on: the client secret (none for a public client)
+    #[arg(long, env = "PEYVAND_SSO_CLIENT_SECRET", hide_env_values = true)]
+    pub sso_client_secret: Option<String>,
+    /// Single sign-on: Peyvand's address as browsers reach it; the provider must allow PUBLIC_URL/login/sso/callback
+    #[arg(long, env = "PEYVAND_SSO_PUBLIC_URL")]
+    pub sso_public_url: Option<String>,
+    /// Single sign-on: the role of users created at their first sign-in (agent, read_only, …); default: only existing users
+    #[arg(long, env = "PEYVAND_SSO_CREATE_ROLE")]
+    pub sso_create_role: Option<String>,
+    /// Single sign-on: the sign-in button's words
+    #[arg(long, env = "PEYVAND_SSO_LABEL")]
+    pub sso_label: Option<String>,
 }
 
 /// Resolved settings.
@@ -90,10 +114,40 @@ fn parse_offset(text: &str) -> anyhow::Result<time::UtcOffset> {
     Ok(time::UtcOffset::from_hms(sign * h, sign * m, 0)?)
 }
 
+/// Single sign-on's settings: all of issuer, client id and public URL, or none of them.
+fn sso_settings(serve: &ServeArgs, file: &FileSettings) -> anyhow::Result<Option<peyvand_web::html::sso::SsoConfig>> {
+    let pick =
+        |flag: &Option<String>, key: &Option<String>| flag.clone().or(key.clone()).filter(|v| !v.trim().is_empty());
+    let issuer = pick(&serve.sso_issuer, &file.sso_issuer);
+    let client_id = pick(&serve.sso_client_id, &file.sso_client_id);
+    let public_url = pick(&serve.sso_public_url, &file.sso_public_url);
+    let (issuer, client_id, public_url) = match (issuer, client_id, public_url) {
+        (None, None, None) => return Ok(None),
+        (Some(i), Some(c), Some(p)) => (i, c, p),
+        _ => bail!("single sign-on needs sso_issuer, sso_client_id and sso_public_url together"),
+    };
+    let create_role = match pick(&serve.sso_create_role, &file.sso_create_role) {
+        None => None,
+        Some(text) => Some(
+            peyvand_records::access::Role::parse(text.trim())
+                .with_context(|| format!("sso_create_role: no role {text}"))?,
+        ),
+    };
+    Ok(Some(peyvand_web::html::sso::SsoConfig {
+        issuer,
+        client_id,
+        client_secret: pick(&serve.sso_client_secret, &file.sso_client_secret),
+        public_url,
+        create_role,
+        label: pick(&serve.sso_label, &file.sso_label),
+    }))
+}
+
 impl Settings {
     /// Resolves settings; `default_db` names the SQLite file used when no URL is given.
     pub fn resolve(data: &DataArgs, serve: &ServeArgs, default_db: &str) -> anyhow::Result<Settings> {
         let file = read_file(data.config.as_deref())?;
+        let sso = sso_settings(serve, &file)?;
         let data_dir = data.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let database_url = match data.database_url.clone().or(file.database_url) {
             Some(url) => url,
@@ -138,6 +192,7 @@ impl Settings {
             upload_dir: data_dir.join("uploads"),
             upload_quota_bytes: defaults.upload_quota_bytes,
             admission: defaults.admission,
+            sso,
         };
         Ok(Settings {
             database_url,

@@ -17,11 +17,11 @@ use std::io::{BufRead, Write};
 /// The format version written in the first line.
 pub const DUMP_VERSION: i64 = 1;
 
-/// Tables copied, parents before children; record tables (`r_*`) follow them. Sessions, login
-/// failures, idempotency keys and import jobs are transient and stay behind.
+/// Tables copied, parents before children; record tables (`r_*`) follow them. The rows of a
+/// table that refers to itself (`teams.parent_id`) are written parents first.
 /// Rollups travel as their declarations and are filled again on arrival. (Dumps of schema 8 and
 /// before also hold an `outbox` table; see [`RETIRED_OUTBOX`].)
-const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 22] = [
     "meta_version",
     "meta_objects",
     "meta_fields",
@@ -33,6 +33,32 @@ const TABLES: [&str; 11] = [
     "audit_log",
     "record_values",
     "search_terms",
+    "teams",
+    "team_members",
+    "access_rules",
+    "record_shares",
+    "field_access",
+    "handovers",
+    "security_log",
+    "two_factor",
+    "recovery_codes",
+    "role_settings",
+    "sso_identities",
+];
+
+/// Tables that stay behind: sessions and sign-ins under way, login failures, idempotency keys,
+/// import jobs, the migrations' own bookkeeping. Every other table is in [`TABLES`] (a test
+/// holds it so).
+pub const TRANSIENT: [&str; 9] = [
+    "schema_migrations",
+    "deferred_indexes",
+    "sessions",
+    "login_failures",
+    "idempotency_keys",
+    "import_jobs",
+    "import_log",
+    "pending_sign_ins",
+    "sso_sign_ins",
 ];
 
 async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {
@@ -105,7 +131,11 @@ impl Db {
             let cols = columns(conn, self.dialect(), &table).await?;
             writeln!(out, "{}", json!({ "table": table, "columns": cols })).map_err(io)?;
             let list = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
-            let rows = sqlx::query(AssertSqlSafe(format!("SELECT {list} FROM {table}"))).fetch_all(&mut *conn).await?;
+            let mut rows =
+                sqlx::query(AssertSqlSafe(format!("SELECT {list} FROM {table}"))).fetch_all(&mut *conn).await?;
+            if let Some(parent) = cols.iter().position(|(c, _)| c == "parent_id") {
+                rows = parents_first(rows, parent)?;
+            }
             for row in &rows {
                 let mut values = Vec::with_capacity(cols.len());
                 for (i, (_, ty)) in cols.iter().enumerate() {
@@ -229,6 +259,34 @@ impl Db {
         let _ = std::fs::remove_file(&path);
         result
     }
+}
+
+/// Orders the rows of a table whose `parent_id` names another row's `id` (column 0) so that
+/// each comes after its parent: a restore inserts them in this order, and the reference holds
+/// at every step.
+fn parents_first(rows: Vec<sqlx::any::AnyRow>, parent: usize) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut pending = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        let parent_id: Option<String> = row.try_get(parent)?;
+        pending.push((id, parent_id, row));
+    }
+    let mut placed = std::collections::HashSet::new();
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = pending.len();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            pending.into_iter().partition(|(_, parent_id, _)| parent_id.as_ref().is_none_or(|p| placed.contains(p)));
+        for (id, _, row) in ready {
+            placed.insert(id);
+            ordered.push(row);
+        }
+        pending = waiting;
+        if pending.len() == before {
+            return Err(Error::Corrupt("a row's parent is missing or a row is its own ancestor".into()));
+        }
+    }
+    Ok(ordered)
 }
 
 /// The table that held each audit entry's event until schema 9, when the audit entry became the

@@ -26,6 +26,7 @@ pub mod rollups;
 pub mod schema;
 pub mod search;
 pub mod security;
+pub mod single_sign_on;
 mod sql;
 pub mod testing;
 pub mod two_factor;

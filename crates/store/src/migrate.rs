@@ -95,6 +95,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_teams_and_access.sql"),
         postgres: include_str!("../migrations/postgres/0013_teams_and_access.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_single_sign_on.sql",
+        sqlite: include_str!("../migrations/sqlite/0014_single_sign_on.sql"),
+        postgres: include_str!("../migrations/postgres/0014_single_sign_on.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

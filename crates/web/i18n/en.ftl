@@ -422,3 +422,15 @@ share-level-read = read
 share-level-change = read and change
 share-add = Share
 share-remove = Stop sharing
+
+# Single sign-on (OpenID Connect)
+sso-sign-in = Sign in with your organization's account
+sso-unreachable = The sign-in provider cannot be reached now. Try again, or sign in with your password.
+sso-busy = Too many sign-ins are under way. Try again in a few minutes.
+sso-state-refused = This sign-in did not start in this browser, was already used, or took longer than ten minutes. Sign in again.
+sso-provider-refused = The sign-in provider did not sign you in. Nothing was changed.
+sso-untrusted = The sign-in provider's answer could not be trusted (not for this site, not signed by the provider, or too old). Nothing was changed.
+sso-no-user = No user here has the e-mail { $email }. Ask an admin to add you.
+sso-inactive = This user is deactivated. Ask an admin.
+sso-email-unverified = The sign-in provider did not confirm your e-mail address, so it cannot be matched to a user.
+sso-linked-elsewhere = The user with this e-mail signs in with another account of this provider.

@@ -46,6 +46,8 @@ pub struct WebConfig {
     pub upload_quota_bytes: u64,
     /// How many requests are handled at once and how many wait (`admission`).
     pub admission: admission::Limits,
+    /// Single sign-on's provider, if any (`html::sso`).
+    pub sso: Option<html::sso::SsoConfig>,
 }
 
 impl Default for WebConfig {
@@ -59,6 +61,7 @@ impl Default for WebConfig {
             upload_dir: std::env::temp_dir().join(format!("peyvand-uploads-{}", std::process::id())),
             upload_quota_bytes: html::imports::DEFAULT_UPLOAD_QUOTA_BYTES,
             admission: admission::Limits::default(),
+            sso: None,
         }
     }
 }
@@ -68,6 +71,16 @@ impl Default for WebConfig {
 pub struct AppState {
     pub db: Db,
     pub config: WebConfig,
+    /// Single sign-on, when the settings name a provider.
+    pub sso: Option<std::sync::Arc<html::sso::SingleSignOn>>,
+}
+
+impl AppState {
+    /// The state of a server with these settings (single sign-on's are checked here).
+    pub fn new(db: Db, config: WebConfig) -> Result<AppState, String> {
+        let sso = config.sso.clone().map(html::sso::SingleSignOn::new).transpose()?;
+        Ok(AppState { db, config, sso })
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

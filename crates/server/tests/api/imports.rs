@@ -210,7 +210,7 @@ async fn uploads_are_checked_first_private_bounded_and_swept(backend: Backend) {
     assert_eq!(std::fs::read_dir(&dir).expect("folder").count(), 1, "the refused upload left nothing");
 
     // Abandoned: the sweep deletes the waiting file and the job is no longer offered.
-    let state = peyvand_web::AppState { db: app.db.clone(), config };
+    let state = peyvand_web::AppState::new(app.db.clone(), config).expect("state");
     assert_eq!(peyvand_web::html::imports::sweep_uploads(&state, std::time::Duration::ZERO).await.expect("sweep"), 1);
     assert_eq!(std::fs::read_dir(&dir).expect("folder").count(), 0);
     assert_eq!(upload(1500).await.expect("send").status(), StatusCode::SEE_OTHER, "room again");

@@ -268,6 +268,9 @@ const PAGES: &[(&str, &str)] = &[
     ("/", "ooo"),
     ("/login", "ppp"),
     ("/login/code", "ppp"),
+    // Not found unless single sign-on is set up; tests/api/sso.rs checks them both ways.
+    ("/login/sso", "-"),
+    ("/login/sso/callback", "-"),
     ("/settings/security", "loo"),
     ("/settings/security/start", "-"),
     ("/settings/security/confirm", "-"),

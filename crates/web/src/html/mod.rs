@@ -9,6 +9,7 @@ pub mod imports;
 mod list;
 mod records;
 mod session;
+pub mod sso;
 mod teams;
 mod two_factor;
 
@@ -179,6 +180,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(records::home))
         .route("/login", get(session::login_page).post(session::login))
         .route("/login/code", get(two_factor::code_form).post(two_factor::take_code))
+        .route("/login/sso", get(sso::start))
+        .route("/login/sso/callback", get(sso::callback))
         .route("/settings/security", get(two_factor::security_page))
         .route("/settings/security/start", post(two_factor::start))
         .route("/settings/security/confirm", post(two_factor::confirm))

@@ -179,11 +179,19 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// Single sign-on's link and words, when it is set up.
+    sso: Option<(String, String)>,
 }
 
-fn login_view(email: &str, next: &str, error: Option<String>) -> LoginPage {
+/// The sign-in page with a message (single sign-on's refusals).
+pub(super) fn login_with_error(state: &AppState, email: &str, next: &str, error: String) -> Response {
+    render(&login_view(state, email, next, Some(error)))
+}
+
+fn login_view(state: &AppState, email: &str, next: &str, error: Option<String>) -> LoginPage {
     let lang = current_lang();
     LoginPage {
+        sso: super::sso::sign_in_link(state, next),
         layout: Layout::new(lang, None, None, ""),
         heading: t(lang, "login-title"),
         tagline: t(lang, "app-tagline"),
@@ -204,9 +212,9 @@ pub struct NextParam {
     over: bool,
 }
 
-pub async fn login_page(Query(q): Query<NextParam>) -> Response {
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<NextParam>) -> Response {
     let over = q.over.then(|| t(current_lang(), "two-factor-sign-in-over"));
-    render(&login_view("", safe_next(&q.next), over))
+    render(&login_view(&state, "", safe_next(&q.next), over))
 }
 
 #[derive(Deserialize)]
@@ -233,10 +241,14 @@ pub async fn login(
         Ok(user) => user,
         Err(ApiError::TooManyRequests { retry_after_secs }) => {
             let msg = t_args(lang, "login-throttled", &[("minutes", (retry_after_secs / 60).to_string())]);
-            return (StatusCode::TOO_MANY_REQUESTS, render(&login_view(&form.email, &next, Some(msg)))).into_response();
+            return (StatusCode::TOO_MANY_REQUESTS, render(&login_view(&state, &form.email, &next, Some(msg))))
+                .into_response();
         }
         Err(ApiError::Unauthorized) => {
-            return (StatusCode::UNAUTHORIZED, render(&login_view(&form.email, &next, Some(t(lang, "login-failed")))))
+            return (
+                StatusCode::UNAUTHORIZED,
+                render(&login_view(&state, &form.email, &next, Some(t(lang, "login-failed")))),
+            )
                 .into_response();
         }
         Err(e) => return e.into_response(),

@@ -21,7 +21,7 @@ pub const DUMP_VERSION: i64 = 1;
 /// table that refers to itself (`teams.parent_id`) are written parents first.
 /// Rollups travel as their declarations and are filled again on arrival. (Dumps of schema 8 and
 /// before also hold an `outbox` table; see [`RETIRED_OUTBOX`].)
-pub const TABLES: [&str; 22] = [
+pub const TABLES: [&str; 23] = [
     "meta_version",
     "meta_objects",
     "meta_fields",
@@ -44,6 +44,7 @@ pub const TABLES: [&str; 22] = [
     "recovery_codes",
     "role_settings",
     "sso_identities",
+    "user_marks",
 ];
 
 /// Tables that stay behind: sessions and sign-ins under way, login failures, idempotency keys,

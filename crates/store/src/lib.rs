@@ -19,6 +19,7 @@ mod error;
 mod grams;
 mod indexes;
 pub mod jobs;
+pub mod marks;
 pub mod migrate;
 mod native;
 pub mod records;

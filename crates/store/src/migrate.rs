@@ -101,6 +101,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_single_sign_on.sql"),
         postgres: include_str!("../migrations/postgres/0014_single_sign_on.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_user_marks.sql",
+        sqlite: include_str!("../migrations/sqlite/0015_user_marks.sql"),
+        postgres: include_str!("../migrations/postgres/0015_user_marks.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

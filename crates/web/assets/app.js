@@ -194,3 +194,70 @@ document.addEventListener("change", function (e) {
     }).catch(function () { place(card, from); });
   });
 })();
+
+// The frame: fold the side navigation (kept in a cookie, so the next page arrives folded), open
+// it as a drawer on a phone, the command palette (Ctrl/⌘+K), dialogs opened by a button.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  document.addEventListener("click", function (e) {
+    var fold = e.target.closest("[data-collapse]");
+    if (fold) {
+      var folded = root.dataset.sidebar !== "collapsed";
+      if (folded) root.dataset.sidebar = "collapsed"; else delete root.dataset.sidebar;
+      fold.setAttribute("aria-expanded", folded ? "false" : "true");
+      document.cookie = "sidebar=" + (folded ? "collapsed" : "open") + "; path=/; max-age=31536000; samesite=lax";
+      return;
+    }
+    var drawer = e.target.closest("[data-drawer]");
+    if (drawer) {
+      var open = root.dataset.drawer !== "open";
+      if (open) root.dataset.drawer = "open"; else delete root.dataset.drawer;
+      drawer.setAttribute("aria-expanded", open ? "true" : "false");
+      if (open) { var first = document.querySelector(".sidebar a"); if (first) first.focus(); }
+      return;
+    }
+    if (root.dataset.drawer === "open" && !e.target.closest(".sidebar")) delete root.dataset.drawer;
+    var opener = e.target.closest("[data-palette-open]");
+    if (opener) { openPalette(); return; }
+    var dialogOpener = e.target.closest("[data-dialog-open]");
+    if (dialogOpener) { var d = document.getElementById(dialogOpener.dataset.dialogOpen); if (d) d.showModal(); return; }
+    if (e.target.closest("[data-toast-demo]")) {
+      var toast = document.querySelector(".toast");
+      toast.hidden = false;
+      toast.querySelector(".toast-undo").onclick = function () { toast.hidden = true; };
+      setTimeout(function () { toast.hidden = true; }, 6000);
+    }
+  });
+
+  var palette = document.getElementById("palette");
+  function openPalette() {
+    if (!palette) return;
+    delete root.dataset.drawer;
+    if (!palette.open) palette.showModal();
+    var input = palette.querySelector("input");
+    input.focus();
+    input.select();
+  }
+  // Arrow keys move the focus through the results (links: Enter opens one); from the box,
+  // Enter opens the first.
+  function links() { return Array.prototype.slice.call(palette.querySelectorAll(".palette-results a")); }
+  function mark(index) {
+    links().forEach(function (a, i) { if (i === index) a.setAttribute("data-selected", ""); else a.removeAttribute("data-selected"); });
+  }
+  document.addEventListener("keydown", function (e) {
+    if ((e.ctrlKey || e.metaKey) && (e.key === "k" || e.key === "K" || e.key === "ک")) { e.preventDefault(); openPalette(); return; }
+    if (!palette || !palette.open) { if (e.key === "Escape") delete root.dataset.drawer; return; }
+    var all = links(), at = all.indexOf(document.activeElement), input = palette.querySelector("input");
+    if (e.key === "ArrowDown" && all.length) { e.preventDefault(); var next = all[Math.min(at + 1, all.length - 1)]; next.focus(); mark(all.indexOf(next)); }
+    else if (e.key === "ArrowUp" && all.length) {
+      e.preventDefault();
+      if (at <= 0) { input.focus(); mark(0); } else { all[at - 1].focus(); mark(at - 1); }
+    } else if (e.key === "Enter" && document.activeElement === input && all.length) { e.preventDefault(); window.location.href = all[0].href; }
+  });
+  if (palette) {
+    // The first result is marked as results arrive: Enter in the box opens it.
+    palette.addEventListener("htmx:afterSwap", function () { mark(0); });
+    palette.addEventListener("click", function (e) { if (e.target === palette) palette.close(); });
+  }
+})();

@@ -13,6 +13,8 @@ pub struct Prefs {
     /// Show rial amounts in toman (1 toman = 10 rials).
     pub toman: bool,
     pub dark: bool,
+    /// The side navigation folded to its icons.
+    pub collapsed: bool,
 }
 
 tokio::task_local! {

@@ -98,6 +98,7 @@ async fn language(req: Request, next: Next) -> Response {
     let prefs = i18n::Prefs {
         toman: auth::cookie(headers, "money").as_deref() == Some("toman"),
         dark: auth::cookie(headers, "theme").as_deref() == Some("dark"),
+        collapsed: auth::cookie(headers, "sidebar").as_deref() == Some("collapsed"),
     };
     i18n::PREFS.scope(prefs, error::LANG.scope(RefCell::new(lang), next.run(req))).await
 }
@@ -149,6 +150,20 @@ async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
+/// Answers compressed (gzip or brotli, as the client accepts), except what is compressed
+/// already (fonts, images), small answers, and streams of events.
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    let predicate = SizeAbove::new(512)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+        .and(NotForContentType::const_new("font/"))
+        .and(NotForContentType::const_new("application/zip"))
+        .and(NotForContentType::const_new("application/vnd.openxmlformats"));
+    tower_http::compression::CompressionLayer::new().compress_when(predicate)
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
@@ -165,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(admission, admission::admit))
         .layer(from_fn(language))
         .layer(from_fn(security_headers))
+        .layer(compression())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

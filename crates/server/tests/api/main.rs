@@ -16,6 +16,7 @@ mod pages;
 mod records;
 mod scale;
 mod search;
+mod shell;
 mod sso;
 mod teams;
 mod two_factor;

@@ -23,6 +23,14 @@ fn chromedriver() -> Option<PathBuf> {
     })
 }
 
+/// axe-core's script: `AXE_CORE_JS`, else where `.ci/run` installs it.
+fn axe_script() -> Option<String> {
+    let path = std::env::var_os("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/peyvand-axe/node_modules/axe-core/axe.min.js"));
+    std::fs::read_to_string(path).ok()
+}
+
 impl Browser {
     /// Starts a headless browser, or `None` (saying so) when chromedriver is not installed.
     pub async fn start() -> Option<Browser> {
@@ -181,6 +189,35 @@ impl Browser {
     /// Runs JavaScript in the page and returns its result.
     pub async fn script(&self, code: &str) -> Value {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": code, "args": [] }))).await
+    }
+
+    /// Runs asynchronous JavaScript (it calls `arguments[arguments.length - 1]` with its result).
+    pub async fn script_async(&self, code: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/async", Some(json!({ "script": code, "args": [] }))).await
+    }
+
+    /// The serious and critical findings of axe-core on the page as it is now, one line each
+    /// (rule, what it asks, where). axe-core comes from npm (`.ci/run` installs it); without it,
+    /// an empty list and a line saying so (CI fails instead).
+    pub async fn accessibility_problems(&self) -> Vec<String> {
+        let Some(axe) = axe_script() else {
+            assert!(std::env::var_os("CI").is_none(), "CI must run axe-core: .ci/run installs it with npm");
+            eprintln!("skipped: no axe-core (.ci/run installs it under /var/tmp/peyvand-axe)");
+            return Vec::new();
+        };
+        if self.script("return typeof window.axe;").await != json!("object") {
+            self.script(&format!("{axe}\nreturn true;")).await;
+        }
+        let found = self
+            .script_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then((r) => done(r.violations
+                   .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                   .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`)))
+                   .catch((e) => done([`axe failed: ${e}`]));",
+            )
+            .await;
+        found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
     }
 
     /// Waits until a JavaScript expression is true (5 s at most).

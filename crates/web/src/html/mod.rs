@@ -3,12 +3,14 @@
 //! reading in Persian (right-to-left, Jalali dates, Persian digits) or English.
 
 mod admin;
+pub mod assets;
 mod display;
 mod forms;
 pub mod imports;
 mod list;
 mod records;
 mod session;
+mod shell;
 pub mod sso;
 mod teams;
 mod two_factor;
@@ -21,7 +23,7 @@ use crate::error::current_lang;
 use crate::i18n::t;
 use askama::Template;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use peyvand_store::catalog::Catalog;
@@ -31,6 +33,92 @@ pub struct NavItem {
     pub href: String,
     pub label: String,
     pub current: bool,
+    /// The icon's name in the sprite (`assets/vendor/icons.py`).
+    pub icon: &'static str,
+}
+
+/// The icon of an object in the navigation and the command palette.
+pub fn object_icon(api_name: &str) -> &'static str {
+    match api_name {
+        "company" => "building-2",
+        "contact" => "user",
+        "deal" => "handshake",
+        "product" => "package",
+        "activity" => "calendar-clock",
+        "lead" => "user-plus",
+        _ => "box",
+    }
+}
+
+/// Where the shared files are (hashed names, `assets::url`).
+pub struct AssetUrls {
+    pub css: String,
+    pub js: String,
+    pub htmx: String,
+    pub icons: String,
+    pub font: String,
+    pub manifest: String,
+    pub logo: String,
+}
+
+impl AssetUrls {
+    fn new() -> AssetUrls {
+        AssetUrls {
+            css: assets::url("app.css"),
+            js: assets::url("app.js"),
+            htmx: assets::url("htmx.min.js"),
+            icons: assets::url("icons.svg"),
+            font: assets::url("vazirmatn.woff2"),
+            manifest: assets::url("manifest.webmanifest"),
+            logo: assets::url("logo.svg"),
+        }
+    }
+}
+
+/// The words of the app's frame.
+pub struct ShellWords {
+    pub skip: String,
+    pub navigation: String,
+    pub objects: String,
+    pub collapse: String,
+    pub palette: String,
+    pub palette_hint: String,
+    pub palette_move: String,
+    pub palette_open: String,
+    pub palette_close: String,
+    pub design: String,
+    pub home: String,
+    pub menu: String,
+}
+
+impl ShellWords {
+    fn new(lang: &str) -> ShellWords {
+        ShellWords {
+            skip: t(lang, "shell-skip"),
+            navigation: t(lang, "shell-navigation"),
+            objects: t(lang, "shell-objects"),
+            collapse: t(lang, "shell-collapse"),
+            palette: t(lang, "shell-palette"),
+            palette_hint: t(lang, "shell-palette-hint"),
+            palette_move: t(lang, "shell-palette-move"),
+            palette_open: t(lang, "shell-palette-open"),
+            palette_close: t(lang, "shell-palette-close"),
+            design: t(lang, "shell-design"),
+            home: t(lang, "shell-home"),
+            menu: t(lang, "shell-menu"),
+        }
+    }
+}
+
+/// Up to two letters for an avatar: the first of the first and last words of a name.
+pub fn initials(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let first = |w: &str| w.chars().next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    match words.as_slice() {
+        [] => String::new(),
+        [one] => first(one),
+        [one, .., last] => format!("{}{}", first(one), first(last)),
+    }
 }
 
 /// What every page's frame shows.
@@ -53,6 +141,12 @@ pub struct Layout {
     pub theme: &'static str,
     pub toman: bool,
     pub menu: MenuWords,
+    pub assets: AssetUrls,
+    /// The side navigation folded to its icons (a cookie, so the page arrives as it was left).
+    pub collapsed: bool,
+    /// The user's initials, for their avatar.
+    pub initials: String,
+    pub words: ShellWords,
 }
 
 /// The words of the user's menu.
@@ -75,6 +169,7 @@ impl Layout {
                         href: format!("/records/{}", o.api_name),
                         label: o.plural(lang).to_string(),
                         current: o.api_name == current,
+                        icon: object_icon(&o.api_name),
                     })
                     .collect()
             })
@@ -106,6 +201,10 @@ impl Layout {
                 rial: t(lang, "menu-rial"),
                 notifications: t(lang, "menu-notifications"),
             },
+            assets: AssetUrls::new(),
+            collapsed: crate::i18n::current_prefs().collapsed,
+            initials: session.map(|s| initials(&s.user.name)).unwrap_or_default(),
+            words: ShellWords::new(lang),
         }
     }
 }
@@ -149,29 +248,6 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
             .into_response();
     }
     error_page(StatusCode::NOT_FOUND, "error-not-found")
-}
-
-const APP_CSS: &str = include_str!("../../assets/app.css");
-const APP_JS: &str = include_str!("../../assets/app.js");
-const HTMX_JS: &str = include_str!("../../assets/vendor/htmx-2.0.11.min.js");
-
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    response
-}
-
-async fn app_css() -> Response {
-    asset(APP_CSS, "text/css; charset=utf-8")
-}
-
-async fn app_js() -> Response {
-    asset(APP_JS, "text/javascript; charset=utf-8")
-}
-
-async fn htmx_js() -> Response {
-    asset(HTMX_JS, "text/javascript; charset=utf-8")
 }
 
 /// The page routes.
@@ -239,7 +315,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
-        .route("/assets/app.css", get(app_css))
-        .route("/assets/app.js", get(app_js))
-        .route("/assets/htmx.min.js", get(htmx_js))
+        .route("/assets/{file}", get(assets::serve))
+        .route("/shell/marks", get(shell::marks))
+        .route("/palette", get(shell::palette))
+        .route("/design", get(shell::design))
+        .route("/records/{object}/{id}/favourite", post(shell::favourite))
 }

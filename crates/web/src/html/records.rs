@@ -162,6 +162,8 @@ struct RecordPage {
     edit_label: String,
     delete_label: String,
     restore_label: String,
+    /// Whether the user starred it (side navigation's favourites).
+    favourite: bool,
 }
 
 /// One share of a record, as shown.
@@ -403,7 +405,15 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
             }
         })
         .collect();
+    let favourite = state.db.is_favourite(&session.user.id, object, id).await?;
+    if record.deleted_at.is_none()
+        && let Err(e) = state.db.mark_recent(&session.user.id, object, id).await
+    {
+        // A page is worth more than its place in the recent list.
+        tracing::warn!(error = %e, "could not note a recent record");
+    }
     let view = RecordPage {
+        favourite,
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
         heading: if record.title.is_empty() { obj.label(lang).to_string() } else { record.title.clone() },
         object_label: obj.plural(lang).to_string(),

@@ -96,7 +96,9 @@ async fn concurrent_writers_keep_their_own_outcome(db: &Db) {
     let after = db.write_counts();
     if db.dialect() == Dialect::Sqlite {
         let (writers, commits) = (after.writers - before.writers, after.commits - before.commits);
-        assert_eq!(writers, 49, "every writer is counted");
+        // 40 + 8 + the last; the refused duplicate counts only if it got as far as writing (a
+        // check before the write refuses it when its twin has committed already).
+        assert!(writers == 49 || (writers == 48 && conflicts == 1), "every writer is counted: {writers}");
         assert!(commits < 40, "writers that queued together shared commits: {commits} commits for {writers} writers");
     }
 }

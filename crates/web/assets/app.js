@@ -110,6 +110,34 @@ document.addEventListener("change", function (e) {
   else value.removeAttribute("list");
 });
 
+// Boards: a column folds to its name (remembered for this object in this browser tab).
+(function () {
+  "use strict";
+  var board = document.querySelector(".board");
+  if (!board) return;
+  var key = "folded:" + board.dataset.object + ":" + board.dataset.field;
+  var folded = JSON.parse(sessionStorage.getItem(key) || "[]");
+  function show(col, fold) {
+    col.classList.toggle("folded", fold);
+    col.querySelector("[data-column-toggle]").setAttribute("aria-expanded", fold ? "false" : "true");
+  }
+  board.querySelectorAll(".board-column").forEach(function (col) { if (folded.indexOf(col.dataset.value) >= 0) show(col, true); });
+  board.addEventListener("click", function (e) {
+    var toggle = e.target.closest("[data-column-toggle]");
+    if (!toggle) return;
+    var col = toggle.closest(".board-column"), fold = !col.classList.contains("folded");
+    show(col, fold);
+    folded = folded.filter(function (v) { return v !== col.dataset.value; });
+    if (fold) folded.push(col.dataset.value);
+    sessionStorage.setItem(key, JSON.stringify(folded));
+  });
+})();
+
+// A choice that applies at once (the board's grouping): the form is sent on change.
+document.addEventListener("change", function (e) {
+  if (e.target.matches("select[data-autosubmit]")) e.target.form.submit();
+});
+
 // Lists: a checkbox that selects every row.
 document.addEventListener("change", function (e) {
   if (!e.target.matches("[data-select-all]")) return;
@@ -163,6 +191,27 @@ document.addEventListener("change", function (e) {
     send(card.dataset.id, target.dataset.value).then(function () {
       place(card, target);
       e.target.focus();
+      showToast(board.dataset.moved.replace("%s", target.dataset.label), function () {
+        send(card.dataset.id, from.dataset.value).then(function () { place(card, from); });
+      });
+    }).catch(function () { place(card, from); });
+  });
+  // Shift and an arrow move a card to the next or previous column (columns run right to left
+  // in Persian): one keystroke from the card.
+  board.addEventListener("keydown", function (e) {
+    if (!e.shiftKey || (e.key !== "ArrowLeft" && e.key !== "ArrowRight")) return;
+    var card = e.target.closest(".card");
+    if (!card) return;
+    e.preventDefault();
+    var columns = Array.prototype.slice.call(board.querySelectorAll(".board-column"));
+    var from = column(card), at = columns.indexOf(from);
+    var forward = (e.key === "ArrowRight") !== !!board.closest("[dir=rtl]");
+    var target = columns[at + (forward ? 1 : -1)];
+    if (!target) return;
+    place(card, target);
+    var link = card.querySelector("a");
+    if (link) link.focus();
+    send(card.dataset.id, target.dataset.value).then(function () {
       showToast(board.dataset.moved.replace("%s", target.dataset.label), function () {
         send(card.dataset.id, from.dataset.value).then(function () { place(card, from); });
       });
@@ -253,11 +302,24 @@ document.addEventListener("change", function (e) {
     else if (e.key === "ArrowUp" && all.length) {
       e.preventDefault();
       if (at <= 0) { input.focus(); mark(0); } else { all[at - 1].focus(); mark(at - 1); }
-    } else if (e.key === "Enter" && document.activeElement === input && all.length) { e.preventDefault(); window.location.href = all[0].href; }
+    } else if (e.key === "Enter" && document.activeElement === input) {
+      e.preventDefault();
+      // Results for what was typed may still be on their way: Enter waits for them.
+      if (input.classList.contains("htmx-request") || input.dataset.typed === "true") pendingEnter = true;
+      else if (all.length) window.location.href = all[0].href;
+    }
   });
+  var pendingEnter = false;
+  document.addEventListener("input", function (e) { if (e.target.closest("#palette")) e.target.dataset.typed = "true"; });
   if (palette) {
     // The first result is marked as results arrive: Enter in the box opens it.
-    palette.addEventListener("htmx:afterSwap", function () { mark(0); });
+    palette.addEventListener("htmx:afterSwap", function () {
+      palette.querySelector("input").dataset.typed = "false";
+      mark(0);
+      var first = links()[0];
+      if (pendingEnter && first) window.location.href = first.href;
+      pendingEnter = false;
+    });
     palette.addEventListener("click", function (e) { if (e.target === palette) palette.close(); });
   }
 })();

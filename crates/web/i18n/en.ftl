@@ -505,3 +505,43 @@ design-toast = Show a toast
 design-toast-text = Saved.
 design-icons = Icons
 design-icons-note = Lucide (ISC), embedded as one sprite; add a name to assets/vendor/icons.py.
+
+# Relative times (lists show them; the exact date on hover)
+time-now = just now
+time-today = today
+time-yesterday = yesterday
+time-tomorrow = tomorrow
+time-minutes-ago = { $n } min ago
+time-minutes-ahead = in { $n } min
+time-hours-ago = { $n } h ago
+time-hours-ahead = in { $n } h
+time-days-ago = { $n ->
+    [1] 1 day ago
+   *[other] { $n } days ago
+}
+time-days-ahead = { $n ->
+    [1] in 1 day
+   *[other] in { $n } days
+}
+time-months-ago = { $n ->
+    [1] 1 month ago
+   *[other] { $n } months ago
+}
+time-months-ahead = { $n ->
+    [1] in 1 month
+   *[other] in { $n } months
+}
+time-years-ago = { $n ->
+    [1] 1 year ago
+   *[other] { $n } years ago
+}
+time-years-ahead = { $n ->
+    [1] in 1 year
+   *[other] in { $n } years
+}
+phone-sms = SMS
+list-board-fold = Fold or unfold the column
+record-log-call = Log a call
+record-write-email = Write an e-mail
+record-related-none = None yet.
+record-more-actions = More

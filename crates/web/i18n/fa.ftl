@@ -499,3 +499,25 @@ design-toast = نشان دادن اعلان
 design-toast-text = ذخیره شد.
 design-icons = نمادها
 design-icons-note = Lucide (ISC)، در یک فایل درون برنامه؛ نام تازه را به assets/vendor/icons.py بیفزایید.
+
+# Relative times (lists show them; the exact date on hover)
+time-now = همین حالا
+time-today = امروز
+time-yesterday = دیروز
+time-tomorrow = فردا
+time-minutes-ago = { $n } دقیقه پیش
+time-minutes-ahead = { $n } دقیقه دیگر
+time-hours-ago = { $n } ساعت پیش
+time-hours-ahead = { $n } ساعت دیگر
+time-days-ago = { $n } روز پیش
+time-days-ahead = { $n } روز دیگر
+time-months-ago = { $n } ماه پیش
+time-months-ahead = { $n } ماه دیگر
+time-years-ago = { $n } سال پیش
+time-years-ahead = { $n } سال دیگر
+phone-sms = پیامک
+list-board-fold = جمع یا باز کردن ستون
+record-log-call = ثبت تماس
+record-write-email = نوشتن ایمیل
+record-related-none = هنوز هیچ.
+record-more-actions = بیشتر

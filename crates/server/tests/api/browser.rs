@@ -424,3 +424,88 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     app.stop().await;
     assert!(problems.is_empty(), "accessibility findings:\n{}", problems.join("\n"));
 }
+
+/// Issue 26, "measured, not asserted": the daily tasks take no more actions than they did when
+/// the design was set (a click, a shortcut, a field typed, a drag or a keystroke each), counted
+/// here as a user does them.
+#[tokio::test]
+async fn daily_tasks_take_few_actions() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let company = app.create("company", json!({"name": "فولاد پارس"})).await;
+    let company_id = company["id"].as_str().expect("id").to_string();
+    let contact = app
+        .create(
+            "contact",
+            json!({"first_name": "کاوه", "last_name": "یزدانی", "company": company_id,
+            "phones": ["+989121234567"]}),
+        )
+        .await;
+    let contact_id = contact["id"].as_str().expect("id").to_string();
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_text("h1", "Contacts").await;
+    let mut actions;
+
+    // From a contact's page, log a call: the quick action, the subject, save: 3.
+    browser.goto(&app.url(&format!("/records/contact/{contact_id}"))).await;
+    actions = 0;
+    browser.click(".quick-actions a[href*='kind=call']").await;
+    actions += 1;
+    browser.wait_until("document.querySelector('#f-subject') !== null").await;
+    browser.type_into("#f-subject", "Follow-up call").await;
+    actions += 1;
+    browser.click(".record-form button[type=submit]").await;
+    actions += 1;
+    browser.wait_for_text("#timeline", "Follow-up call").await;
+    assert!(actions <= 3, "logging a call took {actions} actions");
+    let calls =
+        app.list("activity", &[("filter", &json!({"field": "kind", "op": "eq", "value": "call"}).to_string())]).await;
+    assert_eq!(calls["records"][0]["fields"]["contact"], json!(contact_id), "a call, with the contact: {calls}");
+
+    // A deal for a company: the quick action, its name, save: 3.
+    browser.goto(&app.url(&format!("/records/company/{company_id}"))).await;
+    actions = 0;
+    browser.click(".quick-actions a[href^='/records/deal/new']").await;
+    actions += 1;
+    browser.wait_until("document.querySelector('#f-name') !== null").await;
+    browser.type_into("#f-name", "Steel supply 1406").await;
+    actions += 1;
+    browser.click(".record-form button[type=submit]").await;
+    actions += 1;
+    browser.wait_for_text("main", "Steel supply 1406").await;
+    assert!(actions <= 3, "a deal took {actions} actions");
+    let deals = app.list("deal", &[]).await;
+    assert_eq!(deals["records"][0]["fields"]["company"], json!(company_id), "{deals}");
+    let deal_id = deals["records"][0]["id"].as_str().expect("deal").to_string();
+
+    // A customer by part of their phone number: the shortcut, the digits, Enter.
+    browser.goto(&app.url("/records/deal")).await;
+    browser.keys("body", "\u{E009}k").await;
+    browser.wait_until("document.getElementById('palette').open").await;
+    browser.keys("#palette input", "0912123\u{E007}").await;
+    browser.wait_for_text("h1", "کاوه یزدانی").await;
+    assert_eq!(browser.url().await, app.url(&format!("/records/contact/{contact_id}")));
+
+    // A deal's stage on the board: one keystroke from the card (a drag is tested above).
+    browser.goto(&app.url("/records/deal/board?group=stage")).await;
+    browser.script(&format!("document.querySelector('#card-{deal_id} a').focus(); return null;")).await;
+    browser.keys(&format!("#card-{deal_id} a"), "\u{E008}\u{E014}").await;
+    browser.wait_for_text(".board-column[data-value=needs_analysis]", "Steel supply 1406").await;
+    let mut stage = json!(null);
+    for _ in 0..50 {
+        stage =
+            app.get(&format!("/api/v1/records/deal/{deal_id}")).await.json::<serde_json::Value>().await.expect("json")
+                ["fields"]["stage"]
+                .clone();
+        if stage == json!("needs_analysis") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stage, json!("needs_analysis"), "Shift+→ moved the deal to the next stage");
+    browser.quit().await;
+    app.stop().await;
+}

@@ -132,6 +132,13 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text }))).await;
     }
 
+    /// Sends keys to an element as typed (WebDriver key codes: "\u{E009}" Control, "\u{E008}"
+    /// Shift, "\u{E007}" Enter, "\u{E012}"/"\u{E014}" left/right arrows), keeping what it holds.
+    pub async fn keys(&self, css: &str, keys: &str) {
+        let id = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": keys }))).await;
+    }
+
     pub async fn select(&self, css: &str, value: &str) {
         self.click(&format!("{css} option[value=\"{value}\"]")).await;
     }

@@ -17,6 +17,106 @@ pub struct Cell {
     pub ltr: bool,
     /// The field shown, when the cell can be edited in place.
     pub field: String,
+    /// A choice's (or several choices') label with its colour: its place in the field's list.
+    pub badges: Vec<(String, usize)>,
+    /// Each of several values with its own link: `tel:` for phones (and `sms:`), `mailto:`.
+    pub links: Vec<CellLink>,
+    /// A number or an amount, aligned to the end so digits line up.
+    pub num: bool,
+    /// A date or time as "3 days ago", for lists (the exact `text` on hover).
+    pub relative: Option<String>,
+}
+
+/// One value of a multi-valued field, with where it leads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CellLink {
+    pub text: String,
+    pub href: String,
+    /// For a phone: a text message to it, and the word for that.
+    pub sms: Option<(String, String)>,
+}
+
+/// Text for HTML, escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Cell {
+    /// The value as HTML, every text escaped: coloured badges for choices, a link per phone
+    /// (`tel:`, and `sms:` where `full`), e-mail and address, a related record's link, and in
+    /// lists (`full` false) a relative date with the exact one on hover.
+    pub fn html(&self, full: bool) -> String {
+        if !self.badges.is_empty() {
+            return self
+                .badges
+                .iter()
+                .map(|(label, colour)| format!("<span class=\"badge c{colour}\"><bdi>{}</bdi></span>", escape(label)))
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        if !self.links.is_empty() {
+            let items: Vec<String> = self
+                .links
+                .iter()
+                .map(|l| {
+                    let mut item = format!("<a href=\"{}\" dir=\"ltr\">{}</a>", escape(&l.href), escape(&l.text));
+                    if full && let Some((href, word)) = &l.sms {
+                        item.push_str(&format!(
+                            " <a class=\"sms small\" href=\"{}\">{}</a>",
+                            escape(href),
+                            escape(word)
+                        ));
+                    }
+                    item
+                })
+                .collect();
+            return items.join("<span class=\"sep\">, </span>");
+        }
+        if !full && let Some(relative) = &self.relative {
+            return format!("<time title=\"{}\">{}</time>", escape(&self.text), escape(relative));
+        }
+        match &self.href {
+            Some(href) => format!("<a href=\"{}\"><bdi>{}</bdi></a>", escape(href), escape(&self.text)),
+            None => format!("<bdi>{}</bdi>", escape(&self.text)),
+        }
+    }
+}
+
+/// How long ago (or how soon) `at` is from `now`, in words: minutes, hours, days, months, years.
+pub fn relative_time(lang: &str, at: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    let secs = (now - at).whole_seconds();
+    let (ago, secs) = (secs >= 0, secs.unsigned_abs());
+    let (unit, n) = match secs {
+        0..=59 => return t(lang, "time-now"),
+        60..=3_599 => ("minutes", secs / 60),
+        3_600..=86_399 => ("hours", secs / 3_600),
+        86_400..=2_591_999 => ("days", secs / 86_400),
+        2_592_000..=31_535_999 => ("months", secs / 2_592_000),
+        _ => ("years", secs / 31_536_000),
+    };
+    let key = format!("time-{unit}-{}", if ago { "ago" } else { "ahead" });
+    crate::i18n::t_args(lang, &key, &[("n", n.to_string())])
+}
+
+/// A date (no time of day) from today: today, yesterday, tomorrow, else as [`relative_time`].
+pub fn relative_date(lang: &str, date: time::Date, today: time::Date) -> String {
+    match (today - date).whole_days() {
+        0 => t(lang, "time-today"),
+        1 => t(lang, "time-yesterday"),
+        -1 => t(lang, "time-tomorrow"),
+        _ => relative_time(lang, date.midnight().assume_utc(), today.midnight().assume_utc()),
+    }
 }
 
 /// Names of what records point at: related records by object and id, users by id.
@@ -61,13 +161,28 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
     if value.is_null() || value.as_array().is_some_and(Vec::is_empty) {
         return text(t(lang, "record-empty"));
     }
+    let now = time::OffsetDateTime::now_utc();
+    let number = |s: String| Cell { text: s, num: true, ..Cell::default() };
+    let colour = |v: &str| field.options.options.iter().position(|o| o.value == v).unwrap_or(0) % 8;
     match field.field_type {
-        FieldType::Date => text(value.as_str().and_then(parse_date).map(|d| format_date(lang, d)).unwrap_or_default()),
-        FieldType::Datetime => {
-            text(value.as_str().and_then(parse_datetime).map(|d| format_datetime(lang, d, offset)).unwrap_or_default())
-        }
+        FieldType::Date => match value.as_str().and_then(parse_date) {
+            Some(d) => Cell {
+                text: format_date(lang, d),
+                relative: Some(relative_date(lang, d, now.to_offset(offset).date())),
+                ..Cell::default()
+            },
+            None => text(String::new()),
+        },
+        FieldType::Datetime => match value.as_str().and_then(parse_datetime) {
+            Some(at) => Cell {
+                text: format_datetime(lang, at, offset),
+                relative: Some(relative_time(lang, at, now)),
+                ..Cell::default()
+            },
+            None => text(String::new()),
+        },
         FieldType::Boolean => text(t(lang, if value.as_bool() == Some(true) { "yes" } else { "no" })),
-        FieldType::Integer | FieldType::Decimal | FieldType::Rating => text(format_number(lang, &plain(value))),
+        FieldType::Integer | FieldType::Decimal | FieldType::Rating => number(format_number(lang, &plain(value))),
         FieldType::Currency => {
             let amount = value.get("amount").and_then(Json::as_str).unwrap_or("");
             let code = value.get("currency").and_then(Json::as_str).unwrap_or("IRR");
@@ -75,26 +190,31 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
                 && crate::i18n::current_prefs().toman
                 && let Some(toman) = crate::i18n::rial_to_toman(amount)
             {
-                return text(format!("{} {}", format_number(lang, &toman), currency_name(lang, "IRT")));
+                return number(format!("{} {}", format_number(lang, &toman), currency_name(lang, "IRT")));
             }
-            text(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
+            number(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
         }
-        FieldType::Select => text(value.as_str().map(|v| field.option_label(v, lang).to_string()).unwrap_or_default()),
+        FieldType::Select => {
+            let v = value.as_str().unwrap_or_default();
+            let label = field.option_label(v, lang).to_string();
+            Cell { text: label.clone(), badges: vec![(label, colour(v))], ..Cell::default() }
+        }
         FieldType::MultiSelect => {
-            let items: Vec<String> = value
+            let badges: Vec<(String, usize)> = value
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Json::as_str)
-                .map(|v| field.option_label(v, lang).to_string())
+                .map(|v| (field.option_label(v, lang).to_string(), colour(v)))
                 .collect();
-            text(items.join(if lang == "fa" { "، " } else { ", " }))
+            let items: Vec<&str> = badges.iter().map(|(l, _)| l.as_str()).collect();
+            Cell { text: items.join(if lang == "fa" { "، " } else { ", " }), badges, ..Cell::default() }
         }
         FieldType::Relation => {
             let id = value.as_str().unwrap_or_default();
             let target = field.options.target.clone().unwrap_or_default();
             let title = refs.records.get(&(target.clone(), id.to_string())).cloned().unwrap_or_else(|| id.to_string());
-            Cell { text: title, href: Some(format!("/records/{target}/{id}")), ltr: false, field: String::new() }
+            Cell { text: title, href: Some(format!("/records/{target}/{id}")), ..Cell::default() }
         }
         FieldType::User => {
             text(value.as_str().and_then(|id| refs.users.get(id).cloned()).unwrap_or_else(|| plain(value)))
@@ -104,12 +224,31 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
                 Json::Array(items) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
                 other => vec![plain(other)],
             };
+            let links: Vec<CellLink> = match field.field_type {
+                FieldType::Phone => items
+                    .iter()
+                    .map(|p| CellLink {
+                        text: format_phone(lang, p),
+                        href: format!("tel:{p}"),
+                        sms: Some((format!("sms:{p}"), t(lang, "phone-sms"))),
+                    })
+                    .collect(),
+                FieldType::Email => {
+                    items.iter().map(|e| CellLink { text: e.clone(), href: format!("mailto:{e}"), sms: None }).collect()
+                }
+                FieldType::Url => items
+                    .iter()
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                    .map(|u| CellLink { text: u.clone(), href: u.clone(), sms: None })
+                    .collect(),
+                _ => Vec::new(),
+            };
             let items: Vec<String> = match field.field_type {
                 FieldType::Phone => items.iter().map(|p| format_phone(lang, p)).collect(),
                 FieldType::NationalId if lang == "fa" => items.iter().map(|p| to_persian_digits(p)).collect(),
                 _ => items,
             };
-            Cell { text: items.join(", "), href: None, ltr: true, field: String::new() }
+            Cell { text: items.join(", "), ltr: true, links, ..Cell::default() }
         }
         FieldType::Text | FieldType::LongText => text(plain(value)),
     }
@@ -144,6 +283,32 @@ mod tests {
         assert_eq!(format_number("en", "1234567.50"), "1,234,567.50");
         assert_eq!(format_number("fa", "-1234"), "-۱٬۲۳۴");
         assert_eq!(format_number("en", "12"), "12");
+    }
+
+    #[test]
+    fn values_are_escaped_and_linked() {
+        let cell = Cell { text: "<b>\"x\"</b>".into(), href: Some("/records/a?x=1&y=\"2\"".into()), ..Cell::default() };
+        assert_eq!(
+            cell.html(true),
+            "<a href=\"/records/a?x=1&amp;y=&quot;2&quot;\"><bdi>&lt;b&gt;&quot;x&quot;&lt;/b&gt;</bdi></a>"
+        );
+        let badge = Cell { badges: vec![("<i>".into(), 3)], ..Cell::default() };
+        assert_eq!(badge.html(false), "<span class=\"badge c3\"><bdi>&lt;i&gt;</bdi></span>");
+        let date = Cell { text: "2026-01-01".into(), relative: Some("today".into()), ..Cell::default() };
+        assert_eq!(date.html(false), "<time title=\"2026-01-01\">today</time>");
+        assert_eq!(date.html(true), "<bdi>2026-01-01</bdi>");
+    }
+
+    #[test]
+    fn relative_times_in_both_languages() {
+        let now = time::macros::datetime!(2026-12-04 12:00 UTC);
+        assert_eq!(relative_time("en", time::macros::datetime!(2026-12-01 11:00 UTC), now), "3 days ago");
+        assert_eq!(relative_time("fa", time::macros::datetime!(2026-12-04 09:00 UTC), now), "۳ ساعت پیش");
+        assert_eq!(relative_time("en", time::macros::datetime!(2027-02-10 12:00 UTC), now), "in 2 months");
+        let today = time::macros::date!(2026 - 12 - 04);
+        assert_eq!(relative_date("en", time::macros::date!(2026 - 12 - 03), today), "yesterday");
+        assert_eq!(relative_date("fa", today, today), "امروز");
+        assert_eq!(relative_date("en", time::macros::date!(2025 - 11 - 01), today), "1 year ago");
     }
 
     #[test]

@@ -603,8 +603,8 @@ struct CellForm {
 #[derive(Template)]
 #[template(path = "cell_value.html")]
 struct CellValue {
-    text: String,
-    href: Option<String>,
+    /// The value as `Cell::html` makes it (escaped there).
+    html: String,
     ltr: bool,
 }
 
@@ -622,7 +622,7 @@ async fn cell_value(
         &refs,
         state.config.display_offset,
     );
-    Ok(render(&CellValue { text: cell.text, href: cell.href, ltr: cell.ltr }))
+    Ok(render(&CellValue { html: cell.html(false), ltr: cell.ltr }))
 }
 
 async fn cell_form(

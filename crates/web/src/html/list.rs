@@ -1047,12 +1047,20 @@ pub struct BoardCard {
     pub href: String,
     pub title: String,
     pub lines: Vec<String>,
+    /// The amount (the object's first money field), shown apart.
+    pub amount: Option<String>,
+    /// The owner's initials and name, for an avatar.
+    pub owner: Option<(String, String)>,
 }
 
 pub struct BoardColumn {
     pub value: String,
     pub label: String,
     pub count: String,
+    /// What the column's records are worth (the sum of the object's first money field).
+    pub sum: Option<String>,
+    /// The choice's colour (its place in the list), as its badge has.
+    pub colour: usize,
     pub cards: Vec<BoardCard>,
     pub more: Option<String>,
 }
@@ -1075,6 +1083,7 @@ struct BoardPage {
     moved_label: String,
     group_label: String,
     move_label: String,
+    fold_label: String,
 }
 
 pub async fn board_page(
@@ -1101,11 +1110,28 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         .and_then(|g| selects.iter().find(|f| f.api_name == g).copied())
         .or_else(|| selects.first().copied())
         .ok_or(ApiError::NotFound)?;
+    // A card shows its amount and its owner apart, and two more fields.
+    let money = obj.visible_fields().find(|f| f.field_type == FieldType::Currency);
+    let owner = obj.visible_fields().find(|f| f.api_name == peyvand_records::access::OWNER_FIELD);
     let lines: Vec<&FieldDef> = obj
         .visible_fields()
         .filter(|f| !is_title(&obj, f) && f.api_name != group.api_name && f.field_type != FieldType::LongText)
+        .filter(|f| Some(f.api_name.as_str()) != money.map(|m| m.api_name.as_str()))
+        .filter(|f| Some(f.api_name.as_str()) != owner.map(|o| o.api_name.as_str()))
         .take(2)
         .collect();
+    // Each column's worth, in one query (grouped as the board is, under the same filter).
+    let mut sums: std::collections::HashMap<String, Json> = std::collections::HashMap::new();
+    if let Some(money) = money {
+        let spec = peyvand_records::aggregate::parse_aggregate(&obj, &group.api_name, &money.api_name)?;
+        let filter = store_query(&obj, &s, None)?.filter;
+        for row in state.db.aggregate(object, filter.as_ref(), &spec).await?.rows {
+            let key = row.group.get(&group.api_name).and_then(Json::as_str).unwrap_or_default().to_string();
+            if let Some(sum) = row.sum.get(&money.api_name) {
+                sums.insert(key, sum.clone());
+            }
+        }
+    }
     let mut values: Vec<(String, String)> = group
         .options
         .options
@@ -1128,7 +1154,13 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
         let total = page.total.unwrap_or(0);
         let shown = page.records.len() as i64;
+        let sum = money.zip(sums.get(&value)).map(|(money, sum)| {
+            let amount = json!({ "amount": sum.as_str().map(str::to_string).unwrap_or_else(|| sum.to_string()), "currency": "IRR" });
+            display_value(lang, money, &amount, &refs, offset).text
+        });
         columns.push(BoardColumn {
+            colour: group.options.options.iter().position(|o| o.value == value).unwrap_or(0) % 8,
+            sum,
             count: super::display::format_number(lang, &total.to_string()),
             more: (total > shown).then(|| t_args(lang, "list-more", &[("count", (total - shown).to_string())])),
             cards: page
@@ -1138,6 +1170,13 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
                     id: r.id.clone(),
                     href: format!("/records/{object}/{}", r.id),
                     title: r.title.clone(),
+                    amount: money
+                        .and_then(|m| r.fields.get(&m.api_name).filter(|v| !v.is_null()).map(|v| (m, v)))
+                        .map(|(m, v)| display_value(lang, m, v, &refs, offset).text),
+                    owner: owner
+                        .and_then(|o| r.fields.get(&o.api_name).and_then(Json::as_str))
+                        .and_then(|id| refs.users.get(id))
+                        .map(|name| (super::initials(name), name.clone())),
                     lines: lines
                         .iter()
                         .map(|f| {
@@ -1175,6 +1214,7 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         moved_label: t_args(lang, "list-board-moved", &[("value", "%s".into())]),
         group_label: t(lang, "list-board-group"),
         move_label: t(lang, "list-board-move"),
+        fold_label: t(lang, "list-board-fold"),
     };
     Ok(render(&view))
 }

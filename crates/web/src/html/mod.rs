@@ -117,7 +117,24 @@ pub fn initials(name: &str) -> String {
     match words.as_slice() {
         [] => String::new(),
         [one] => first(one),
-        [one, .., last] => format!("{}{}", first(one), first(last)),
+        // Two Persian letters side by side would join into a word: a zero-width non-joiner
+        // keeps them apart.
+        [one, .., last] => {
+            let (a, b) = (first(one), first(last));
+            let arabic = |s: &str| s.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c));
+            if arabic(&a) || arabic(&b) { format!("{a}\u{200C}{b}") } else { format!("{a}{b}") }
+        }
+    }
+}
+
+#[cfg(test)]
+mod initials_tests {
+    #[test]
+    fn initials_in_both_scripts() {
+        assert_eq!(super::initials("Zagros Health Co"), "ZC");
+        assert_eq!(super::initials("کاوه یزدانی"), "ک\u{200C}ی");
+        assert_eq!(super::initials("admin"), "A");
+        assert_eq!(super::initials("  "), "");
     }
 }
 

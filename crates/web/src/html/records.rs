@@ -65,6 +65,8 @@ pub struct FieldRow {
     pub text: String,
     pub href: Option<String>,
     pub ltr: bool,
+    /// The value as HTML (`Cell::html`: badges, phone and e-mail links; escaped there).
+    pub html: String,
 }
 
 pub struct RelatedSection {
@@ -77,6 +79,19 @@ pub struct RelatedSection {
     /// The list of all of them, filtered to this record.
     pub all_href: String,
     pub all_label: String,
+    /// How many there are, in words of the page.
+    pub count: String,
+    /// A new one, pointing here (when the user may make one).
+    pub add_href: Option<String>,
+    pub add_label: String,
+    pub icon: &'static str,
+}
+
+/// A quick action of a record's header: log a call, write an e-mail, make a related record.
+pub struct QuickAction {
+    pub href: String,
+    pub label: String,
+    pub icon: &'static str,
 }
 
 /// One record of a related list: its title and a few values (an order's date, total, status).
@@ -164,6 +179,12 @@ struct RecordPage {
     restore_label: String,
     /// Whether the user starred it (side navigation's favourites).
     favourite: bool,
+    /// The record's initials, for its avatar.
+    initials: String,
+    /// What one does from here in a click.
+    quick: Vec<QuickAction>,
+    /// The object's icon.
+    icon: &'static str,
 }
 
 /// One share of a record, as shown.
@@ -243,6 +264,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
             let row = FieldRow {
                 name: f.api_name.clone(),
                 label: f.label(lang).to_string(),
+                html: cell.html(true),
                 text: cell.text,
                 href: cell.href,
                 ltr: cell.ltr,
@@ -264,6 +286,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
             text: r.text.clone(),
             href: r.href.clone(),
             ltr: r.ltr,
+            html: r.html.clone(),
         })
         .collect();
     let (custom, standard): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _, _)| *c);
@@ -279,6 +302,17 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     let mut related = Vec::new();
     let mut timeline = Vec::new();
     let mut timeline_new = None;
+    // Quick actions: log a call, write to the first e-mail, then new related records.
+    let mut quick = Vec::new();
+    if let Some(email) = obj.visible_fields().filter(|f| f.field_type == FieldType::Email).find_map(|f| {
+        match record.fields.get(&f.api_name) {
+            Some(serde_json::Value::Array(items)) => items.first().and_then(|v| v.as_str()).map(str::to_string),
+            Some(serde_json::Value::String(one)) => Some(one.clone()),
+            _ => None,
+        }
+    }) {
+        quick.push(QuickAction { href: format!("mailto:{email}"), label: t(lang, "record-write-email"), icon: "mail" });
+    }
     for other in &catalog.objects {
         for f in other
             .live_fields()
@@ -330,10 +364,37 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 }));
                 // Logged from here, the activity comes back here once saved.
                 let back = super::session::encode(&format!("/records/{object}/{id}"));
-                timeline_new = Some(format!("/records/{}/new?{}={id}&back={back}", other.api_name, f.api_name));
+                let new = format!("/records/{}/new?{}={id}&back={back}", other.api_name, f.api_name);
+                if session.user.role.allows(Action::WriteRecords) && record.deleted_at.is_none() {
+                    let calls =
+                        other.field("kind").is_some_and(|k| k.options.options.iter().any(|o| o.value == "call"));
+                    if calls {
+                        let call = QuickAction {
+                            href: format!("{new}&kind=call"),
+                            label: t(lang, "record-log-call"),
+                            icon: "phone",
+                        };
+                        quick.insert(0, call);
+                    }
+                }
+                timeline_new = Some(new);
                 continue;
             }
-            if page.records.is_empty() {
+            let back = super::session::encode(&format!("/records/{object}/{id}"));
+            let add_href = (session.user.role.allows(Action::WriteRecords)
+                && session.viewer.reach(&other.api_name, peyvand_records::access::Intent::Change)
+                    != peyvand_records::access::Reach::None)
+                .then(|| format!("/records/{}/new?{}={id}&back={back}", other.api_name, f.api_name));
+            if let Some(href) = &add_href
+                && quick.len() < 4
+            {
+                quick.push(QuickAction {
+                    href: href.clone(),
+                    label: t_args(lang, "palette-new", &[("object", other.label(lang).to_string())]),
+                    icon: super::object_icon(&other.api_name),
+                });
+            }
+            if page.records.is_empty() && add_href.is_none() {
                 continue;
             }
             let total = page.total.unwrap_or(page.records.len() as i64);
@@ -368,6 +429,10 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                     super::session::encode(id)
                 ),
                 all_label: t(lang, "record-related-all"),
+                count: super::display::format_number(lang, &total.to_string()),
+                add_label: t_args(lang, "palette-new", &[("object", other.label(lang).to_string())]),
+                add_href,
+                icon: super::object_icon(&other.api_name),
             });
         }
     }
@@ -412,7 +477,13 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         // A page is worth more than its place in the recent list.
         tracing::warn!(error = %e, "could not note a recent record");
     }
+    if record.deleted_at.is_some() {
+        quick.clear();
+    }
     let view = RecordPage {
+        initials: super::initials(&record.title),
+        quick,
+        icon: super::object_icon(object),
         favourite,
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
         heading: if record.title.is_empty() { obj.label(lang).to_string() } else { record.title.clone() },

@@ -133,6 +133,37 @@ document.addEventListener("change", function (e) {
   });
 })();
 
+// Lists: the density switch (a cookie, so the next page arrives as chosen), and moving through
+// rows with the arrow keys (Enter opens the row's record: its title is a link).
+document.addEventListener("click", function (e) {
+  var toggle = e.target.closest("[data-density-toggle]");
+  if (!toggle) return;
+  var compact = document.documentElement.dataset.density !== "compact";
+  if (compact) document.documentElement.dataset.density = "compact"; else delete document.documentElement.dataset.density;
+  toggle.setAttribute("aria-pressed", compact ? "true" : "false");
+  document.cookie = "density=" + (compact ? "compact" : "comfortable") + "; path=/; max-age=31536000; samesite=lax";
+});
+document.addEventListener("keydown", function (e) {
+  if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+  var row = e.target.closest && e.target.closest("table[data-rows] tbody tr");
+  if (!row || e.target.closest("form.cell-edit, input:not([type=checkbox]), select, textarea")) return;
+  var next = e.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling;
+  var link = next && next.querySelector("td a");
+  if (!link) return;
+  e.preventDefault();
+  row.classList.remove("row-focus");
+  next.classList.add("row-focus");
+  link.focus();
+});
+// Esc on a record's page goes back to its list (unless a dialog, a menu or an edit is open).
+document.addEventListener("keydown", function (e) {
+  if (e.key !== "Escape" || e.defaultPrevented) return;
+  if (document.querySelector("dialog[open], .calendar, form.cell-edit, details.user-menu[open]")) return;
+  if (e.target.closest && e.target.closest("input, select, textarea")) return;
+  var back = document.querySelector(".record-head .crumbs a");
+  if (back) window.location.href = back.href;
+});
+
 // A choice that applies at once (the board's grouping): the form is sent on change.
 document.addEventListener("change", function (e) {
   if (e.target.matches("select[data-autosubmit]")) e.target.form.submit();

@@ -545,3 +545,7 @@ record-log-call = Log a call
 record-write-email = Write an e-mail
 record-related-none = None yet.
 record-more-actions = More
+list-quick-filters = Quick filters
+list-density = Compact rows
+list-empty-filtered = Nothing matches this filter or search. Clear it to see every record.
+list-empty-next = Add the first one, or bring many in at once from a CSV or Excel file.

@@ -521,3 +521,7 @@ record-log-call = ثبت تماس
 record-write-email = نوشتن ایمیل
 record-related-none = هنوز هیچ.
 record-more-actions = بیشتر
+list-quick-filters = فیلترهای سریع
+list-density = ردیف‌های فشرده
+list-empty-filtered = چیزی با این فیلتر یا جست‌وجو جور نیست. آن را پاک کنید تا همه رکوردها را ببینید.
+list-empty-next = نخستین را بیفزایید یا یکجا از فایل CSV یا اکسل وارد کنید.

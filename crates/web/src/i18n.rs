@@ -15,6 +15,8 @@ pub struct Prefs {
     pub dark: bool,
     /// The side navigation folded to its icons.
     pub collapsed: bool,
+    /// Tables drawn with less space between rows.
+    pub compact: bool,
 }
 
 tokio::task_local! {

@@ -99,6 +99,7 @@ async fn language(req: Request, next: Next) -> Response {
         toman: auth::cookie(headers, "money").as_deref() == Some("toman"),
         dark: auth::cookie(headers, "theme").as_deref() == Some("dark"),
         collapsed: auth::cookie(headers, "sidebar").as_deref() == Some("collapsed"),
+        compact: auth::cookie(headers, "density").as_deref() == Some("compact"),
     };
     i18n::PREFS.scope(prefs, error::LANG.scope(RefCell::new(lang), next.run(req))).await
 }

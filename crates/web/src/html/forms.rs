@@ -112,7 +112,8 @@ fn widget(field: &FieldDef) -> &'static str {
         FieldType::Email => "email",
         FieldType::Phone => "tel",
         FieldType::Url => "url",
-        FieldType::Text | FieldType::NationalId => "text",
+        FieldType::NationalId => "national_id",
+        FieldType::Text => "text",
     }
 }
 

@@ -376,6 +376,10 @@ pub struct ListRow {
 
 /// The words of the list page.
 pub struct ListWords {
+    pub quick_filters: String,
+    pub density: String,
+    pub empty_filtered: String,
+    pub empty_next: String,
     pub views: String,
     pub all_records: String,
     pub count_all: String,
@@ -411,6 +415,10 @@ pub struct ListWords {
 
 fn words(lang: &str) -> ListWords {
     ListWords {
+        quick_filters: t(lang, "list-quick-filters"),
+        density: t(lang, "list-density"),
+        empty_filtered: t(lang, "list-empty-filtered"),
+        empty_next: t(lang, "list-empty-next"),
         views: t(lang, "list-views"),
         all_records: t(lang, "list-view-all"),
         save_view: t(lang, "list-save-view"),
@@ -493,6 +501,17 @@ struct ListPage {
     filter_label: String,
     board_href: Option<String>,
     flash: Option<String>,
+    /// Quick filters: the values of the object's first indexed choice field, each a link that
+    /// filters the list by it (or, when on, back to no filter).
+    chips: Vec<Chip>,
+}
+
+/// A quick filter above a list.
+pub struct Chip {
+    pub label: String,
+    pub href: String,
+    pub on: bool,
+    pub colour: usize,
 }
 
 /// Builder rows for a flat filter (one AND or OR group of conditions), plus one empty row.
@@ -716,7 +735,31 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         .collect();
     let state_query = s.query();
     let has_select = obj.visible_fields().any(|f| f.field_type == FieldType::Select);
+    // Quick filters on an indexed choice (a filter no index bounds is refused past 200,000 records).
+    let chips = obj
+        .visible_fields()
+        .find(|f| f.field_type == FieldType::Select && f.indexed)
+        .map(|f| {
+            f.options
+                .options
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let filter = json!({ "field": f.api_name, "op": "eq", "value": o.value });
+                    let on = s.filter.as_ref() == Some(&filter);
+                    let st = ListState { view: None, filter: (!on).then_some(filter), ..s.clone() };
+                    Chip {
+                        label: f.option_label(&o.value, lang).to_string(),
+                        href: format!("{base}?{}", st.query()),
+                        on,
+                        colour: i % 8,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let view = ListPage {
+        chips,
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
         w: words(lang),
         object: object.to_string(),

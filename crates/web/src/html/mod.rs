@@ -161,6 +161,8 @@ pub struct Layout {
     pub assets: AssetUrls,
     /// The side navigation folded to its icons (a cookie, so the page arrives as it was left).
     pub collapsed: bool,
+    /// Tables drawn with less space between rows (a cookie, set from a list's density switch).
+    pub compact: bool,
     /// The user's initials, for their avatar.
     pub initials: String,
     pub words: ShellWords,
@@ -220,6 +222,7 @@ impl Layout {
             },
             assets: AssetUrls::new(),
             collapsed: crate::i18n::current_prefs().collapsed,
+            compact: crate::i18n::current_prefs().compact,
             initials: session.map(|s| initials(&s.user.name)).unwrap_or_default(),
             words: ShellWords::new(lang),
         }

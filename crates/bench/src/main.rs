@@ -290,6 +290,7 @@ async fn main() -> anyhow::Result<()> {
         stats,
         memory_after_mib: server.memory_kib().0 as f64 / 1024.0,
     });
+    results.page_weight = Some(ctx.page_weight().await?);
     let total_contacts = ctx.total("contact").await?;
     let (_, peak_kib) = server.memory_kib();
     results.peak_memory_mib = peak_kib as f64 / 1024.0;
@@ -553,6 +554,48 @@ impl Client {
             self.post_api("/api/v1/teams", team).await.map_err(anyhow::Error::msg)?;
         }
         Ok(())
+    }
+
+    /// What the contacts list page of 50 weighs on the wire (issue 26), asking for brotli.
+    async fn page_weight(&self) -> anyhow::Result<report::PageWeight> {
+        let get = async |path: &str| -> anyhow::Result<(u64, String)> {
+            let r = self
+                .browser
+                .get(format!("{}{path}", self.base))
+                .header(reqwest::header::ACCEPT_ENCODING, "br, gzip")
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("{path}: {}", r.status());
+            }
+            let bytes = r.bytes().await?;
+            Ok((bytes.len() as u64, String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        let (html, _) = get("/records/contact").await?;
+        // The page as a browser reads it (uncompressed) names its assets.
+        let text = self.browser.get(format!("{}/records/contact", self.base)).send().await?.text().await?;
+        let mut names: Vec<String> = text
+            .split("/assets/")
+            .skip(1)
+            .filter_map(|rest| {
+                let name: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
+                (!name.is_empty()).then_some(name)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut weight = report::PageWeight { html, ..Default::default() };
+        for name in names {
+            let (bytes, _) = get(&format!("/assets/{name}")).await?;
+            if name.ends_with(".woff2") {
+                weight.font += bytes;
+            } else {
+                weight.assets += bytes;
+            }
+            weight.each.push((name, bytes));
+        }
+        Ok(weight)
     }
 
     async fn get_html(&self, path: &str, query: &[(&str, &str)]) -> Result<(), String> {

@@ -101,7 +101,21 @@ pub struct Results {
     pub export: Option<Transfer>,
     pub import: Option<Transfer>,
     pub storage_ceiling: Option<StorageCeiling>,
+    /// Issue 26: what a list page of 50 weighs, compressed as sent.
+    pub page_weight: Option<PageWeight>,
     pub total_seconds: f64,
+}
+
+/// Bytes on the wire (brotli or gzip, as the server chose) of the contacts list page of 50:
+/// its HTML, the stylesheet, scripts, icons and manifest it names, and the typeface (kept a year
+/// once fetched, so apart).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PageWeight {
+    pub html: u64,
+    pub assets: u64,
+    pub font: u64,
+    /// (asset, bytes) each.
+    pub each: Vec<(String, u64)>,
 }
 
 /// Cores and memory of this machine, from /proc.
@@ -143,6 +157,7 @@ impl Results {
             export: None,
             import: None,
             storage_ceiling: None,
+            page_weight: None,
             total_seconds: 0.0,
         }
     }
@@ -264,6 +279,20 @@ impl Results {
             self.idle_memory_mib <= 60.0 && self.peak_memory_mib <= 250.0,
         ));
         out.push(("start-up ≤ 1 s to ready".into(), format!("{:.0} ms", self.startup_ms), self.startup_ms <= 1000.0));
+        if let Some(w) = &self.page_weight {
+            let total = w.html + w.assets;
+            out.push((
+                "a list page of 50 ≤ 100 KB compressed (HTML, styles, scripts, icons)".into(),
+                format!(
+                    "{:.1} KB (HTML {:.1}, the rest {:.1}); with the typeface, first visit only, {:.1} KB",
+                    total as f64 / 1000.0,
+                    w.html as f64 / 1000.0,
+                    w.assets as f64 / 1000.0,
+                    (total + w.font) as f64 / 1000.0
+                ),
+                total <= 100_000,
+            ));
+        }
         out
     }
 }
@@ -329,6 +358,15 @@ pub fn markdown(r: &Results) -> String {
         );
         let r = &c.range_read;
         let _ = writeln!(m, "- storage ceiling, 50 rows in index order: {:.0}/s, p95 {:.2} ms", r.throughput, r.p95_ms);
+    }
+    if let Some(w) = &r.page_weight {
+        let each: Vec<String> = w.each.iter().map(|(n, b)| format!("{n} {:.1} KB", *b as f64 / 1000.0)).collect();
+        let _ = writeln!(
+            m,
+            "- the contacts list page of 50, compressed as sent: HTML {:.1} KB; {}",
+            w.html as f64 / 1000.0,
+            each.join(", ")
+        );
     }
     for (name, t) in [("export", &r.export), ("import", &r.import)] {
         if let Some(t) = t {

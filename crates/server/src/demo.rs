@@ -125,6 +125,15 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         )
         .await?;
     }
+    // Each one's side navigation starts with favourites: the admin and the manager the largest
+    // customers, each rep the companies they own.
+    for (i, company) in company_ids.iter().enumerate() {
+        db.set_favourite(&reps[i % reps.len()], "company", company, true).await?;
+        if i < 3 {
+            db.set_favourite(&admin.id, "company", company, true).await?;
+            db.set_favourite(&manager, "company", company, true).await?;
+        }
+    }
     let mut slice = slice();
     slice.owners = reps.iter().cloned().chain([manager]).collect();
     peyvand_transfer::generate::generate(db, &slice, |_, _| {}).await?;

@@ -336,6 +336,12 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
         )
         .await;
     assert!(bought["total"].as_i64().expect("total") >= 1);
+    // Each demo user's side navigation starts with favourites.
+    let users = app.db.list_users().await.expect("users");
+    let manager = users.iter().find(|u| u.email == "manager@demo.peyvand.ir").expect("the demo manager");
+    let favourites = app.db.marks(&manager.id, false, 10).await.expect("favourites");
+    assert_eq!(favourites.len(), 3, "{favourites:?}");
+    assert!(favourites.iter().all(|f| f.object == "company" && !f.title.is_empty()));
 }
 
 /// Issue 24, item 17: the builder takes and shows names (a related record's title, a choice's

@@ -30,7 +30,7 @@ const SOURCES: &[Source] = &[
     Source {
         name: "vazirmatn.woff2",
         content_type: "font/woff2",
-        bytes: include_bytes!("../../assets/vendor/vazirmatn-33.0.3-variable.woff2"),
+        bytes: include_bytes!("../../assets/vendor/vazirmatn-33.0.3-variable-subset.woff2"),
     },
     Source { name: "logo.svg", content_type: "image/svg+xml", bytes: include_bytes!("../../assets/logo.svg") },
     Source {

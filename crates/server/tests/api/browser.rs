@@ -419,6 +419,21 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
                         assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;
+                    } else {
+                        // Nothing moves once it is drawn (the typeface is preloaded, later parts
+                        // have their place): the layout shift stays in "good" (under 0.1).
+                        let shift = browser
+                            .script_async(
+                                "const done = arguments[arguments.length - 1]; let total = 0;
+                                 new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value; })
+                                   .observe({ type: 'layout-shift', buffered: true });
+                                 setTimeout(() => done(total), 300);",
+                            )
+                            .await;
+                        let shift = shift.as_f64().unwrap_or(1.0);
+                        if shift >= 0.1 {
+                            problems.push(format!("{page} ({lang}, {theme}): layout shift {shift:.3}"));
+                        }
                     }
                 }
             }

@@ -48,6 +48,10 @@ async fn assets_are_hashed_cached_and_compressed(app: &TestApp) {
     let icon = manifest["icons"][0]["src"].as_str().expect("icon");
     assert!(icon.starts_with("/assets/logo.") && manifest["start_url"] == "/", "{manifest}");
     assert_eq!(page.get(app.url(icon)).send().await.expect("send").status(), StatusCode::OK);
+    let png = manifest["icons"].as_array().expect("icons").iter().find(|i| i["sizes"] == "512x512").expect("512 px");
+    let r = page.get(app.url(png["src"].as_str().expect("src"))).send().await.expect("send");
+    assert_eq!(header(&r, "content-type"), "image/png");
+    assert!(r.bytes().await.expect("bytes").starts_with(b"\x89PNG"), "a PNG");
 }
 
 async fn the_palette_offers_what_the_user_may_do(app: &TestApp) {

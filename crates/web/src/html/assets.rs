@@ -33,6 +33,10 @@ const SOURCES: &[Source] = &[
         bytes: include_bytes!("../../assets/vendor/vazirmatn-33.0.3-variable-subset.woff2"),
     },
     Source { name: "logo.svg", content_type: "image/svg+xml", bytes: include_bytes!("../../assets/logo.svg") },
+    // The logo drawn at the sizes installed apps ask for (Chromium's screenshot of logo.svg:
+    // `chromium --headless --default-background-color=00000000 --window-size=N,N --screenshot`).
+    Source { name: "logo-192.png", content_type: "image/png", bytes: include_bytes!("../../assets/logo-192.png") },
+    Source { name: "logo-512.png", content_type: "image/png", bytes: include_bytes!("../../assets/logo-512.png") },
     Source {
         name: "manifest.webmanifest",
         content_type: "application/manifest+json",

@@ -55,6 +55,8 @@ pub struct FormField {
     /// For relations: where to look records up by name as the user types.
     pub lookup: Option<String>,
     pub lookup_label: String,
+    /// A choice field's choices are drawn in their badges' colours (their place in the list).
+    pub badges: bool,
 }
 
 #[derive(Template)]
@@ -237,6 +239,7 @@ async fn form_field(
             .then(|| f.options.target.as_ref().map(|t| format!("/records/{t}/options")))
             .flatten(),
         lookup_label: t(lang, "form-lookup"),
+        badges: matches!(f.field_type, FieldType::Select | FieldType::MultiSelect) && !f.options.allow_new,
     })
 }
 

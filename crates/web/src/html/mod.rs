@@ -59,6 +59,8 @@ pub struct AssetUrls {
     pub font: String,
     pub manifest: String,
     pub logo: String,
+    /// The logo as a 192 px PNG, for phones' home screens.
+    pub touch: String,
 }
 
 impl AssetUrls {
@@ -71,6 +73,7 @@ impl AssetUrls {
             font: assets::url("vazirmatn.woff2"),
             manifest: assets::url("manifest.webmanifest"),
             logo: assets::url("logo.svg"),
+            touch: assets::url("logo-192.png"),
         }
     }
 }

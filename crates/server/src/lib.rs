@@ -47,6 +47,12 @@ pub async fn start(
     let app = peyvand_web::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let maintenance = tokio::spawn(maintain(state));
+    // After-commit consumers and scheduled jobs (store::runner); the CRM's modules add theirs.
+    let runner = peyvand_store::runner::Runner::new(db.clone(), Vec::new(), Vec::new());
+    let (runner_stop, runner_stopped) = oneshot::channel::<()>();
+    let events = tokio::spawn(runner.run_until(async move {
+        let _ = runner_stopped.await;
+    }));
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -59,6 +65,9 @@ pub async fn start(
             .await
             .context("serving");
         maintenance.abort();
+        // The runner gives its consumers' leases up, so another instance takes over at once.
+        let _ = runner_stop.send(());
+        let _ = events.await;
         served
     });
     Ok(Running { addr, db, shutdown: Some(tx), task })

@@ -76,6 +76,11 @@ enum Command {
         /// A file written by `peyvand backup`
         file: std::path::PathBuf,
     },
+    /// The scheduled jobs and the parked events (which failed every attempt), and retrying them
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Copy everything from one database to another, empty one (SQLite to PostgreSQL or back)
     MigrateData {
         #[arg(long)]
@@ -136,6 +141,17 @@ struct ExportArgs {
 }
 
 #[derive(Subcommand)]
+enum JobsCommand {
+    /// List the jobs (all, or of one status: pending, running, done, parked) and the parked events
+    List {
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Try a parked job (by its id) or a parked event (as CONSUMER:SEQ) again
+    Retry { id: String },
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
     /// Add a user; the password is asked for, or read from standard input
     Add {
@@ -153,6 +169,41 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+async fn jobs_command(db: &Db, command: JobsCommand) -> anyhow::Result<()> {
+    match command {
+        JobsCommand::List { status } => {
+            for job in db.jobs(status.as_deref(), 1000).await? {
+                let error = job.error.map(|e| format!("  {e}")).unwrap_or_default();
+                println!(
+                    "job {}  {}  {}  due {}  attempts {}{error}",
+                    job.id, job.kind, job.status, job.run_at, job.attempts
+                );
+            }
+            for parked in db.parked_events().await? {
+                println!(
+                    "event {}:{}  parked after {} attempts  {}",
+                    parked.consumer, parked.seq, parked.attempts, parked.error
+                );
+            }
+            Ok(())
+        }
+        JobsCommand::Retry { id } => {
+            match id.rsplit_once(':') {
+                Some((consumer, seq)) => {
+                    let seq: i64 = seq.parse().with_context(|| format!("not an event's place: {seq}"))?;
+                    db.retry_parked(consumer, seq).await?;
+                    println!("Event {consumer}:{seq} will be delivered again.");
+                }
+                None => {
+                    db.retry_job(&id).await?;
+                    println!("Job {id} will run again now.");
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn init_logging(format: &str) {
@@ -391,6 +442,11 @@ async fn main() -> anyhow::Result<()> {
             println!("Backed up {rows} rows to {}.", path.display());
             db.close().await;
             Ok(())
+        }
+        Some(Command::Jobs { command }) => {
+            let result = jobs_command(&db, command).await;
+            db.close().await;
+            result
         }
         None | Some(Command::Serve(_)) => serve(settings, db).await,
         Some(Command::Migrate) => {

@@ -390,3 +390,41 @@ fn logs_to_a_pipe_have_no_colour_codes() {
     assert!(!logs.contains('\u{1b}'), "no escape codes: {logs:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 27's base: `peyvand jobs list` shows the jobs and the parked events, `peyvand jobs
+/// retry` puts a parked one back, and says what is not there.
+#[tokio::test]
+async fn jobs_are_listed_and_retried_from_the_command_line() {
+    let Some(test_db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let db = peyvand_store::Db::open(&test_db.url).await.expect("open");
+    let job = db.schedule_job("reminder", None, "2026-01-01T00:00:00Z", &serde_json::json!({})).await.expect("job");
+    for _ in 0..peyvand_store::events::MAX_ATTEMPTS {
+        let claimed = db.claim_due_jobs("cli-test", time::Duration::seconds(30), 1).await.expect("claim");
+        if claimed.is_empty() {
+            sqlx::query("UPDATE scheduled_jobs SET run_at = '2026-01-01T00:00:00Z' WHERE id = $1")
+                .bind(job.clone())
+                .execute(db.pool())
+                .await
+                .expect("due");
+            db.claim_due_jobs("cli-test", time::Duration::seconds(30), 1).await.expect("claim");
+        }
+        db.finish_job(&job, "cli-test", Some("no SMTP server")).await.expect("failed");
+    }
+    db.close().await;
+    let out =
+        peyvand().args(["jobs", "list", "--status", "parked", "--database-url", &test_db.url]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains(&job) && listed.contains("parked") && listed.contains("no SMTP server"), "{listed}");
+    let out = peyvand().args(["jobs", "retry", &job, "--database-url", &test_db.url]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        peyvand().args(["jobs", "list", "--status", "pending", "--database-url", &test_db.url]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&job), "pending again");
+    let out = peyvand().args(["jobs", "retry", "mailer:99", "--database-url", &test_db.url]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("parked event 99 of mailer"));
+    test_db.cleanup().await;
+}

@@ -21,7 +21,7 @@ pub const DUMP_VERSION: i64 = 1;
 /// table that refers to itself (`teams.parent_id`) are written parents first.
 /// Rollups travel as their declarations and are filled again on arrival. (Dumps of schema 8 and
 /// before also hold an `outbox` table; see [`RETIRED_OUTBOX`].)
-pub const TABLES: [&str; 23] = [
+pub const TABLES: [&str; 24] = [
     "meta_version",
     "meta_objects",
     "meta_fields",
@@ -45,12 +45,13 @@ pub const TABLES: [&str; 23] = [
     "role_settings",
     "sso_identities",
     "user_marks",
+    "scheduled_jobs",
 ];
 
 /// Tables that stay behind: sessions and sign-ins under way, login failures, idempotency keys,
 /// import jobs, the migrations' own bookkeeping. Every other table is in [`TABLES`] (a test
 /// holds it so).
-pub const TRANSIENT: [&str; 9] = [
+pub const TRANSIENT: [&str; 11] = [
     "schema_migrations",
     "deferred_indexes",
     "sessions",
@@ -60,6 +61,8 @@ pub const TRANSIENT: [&str; 9] = [
     "import_log",
     "pending_sign_ins",
     "sso_sign_ins",
+    "event_consumers",
+    "event_failures",
 ];
 
 async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {

@@ -107,6 +107,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_user_marks.sql"),
         postgres: include_str!("../migrations/postgres/0015_user_marks.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_event_stream.sql",
+        sqlite: include_str!("../migrations/sqlite/0016_event_stream.sql"),
+        postgres: include_str!("../migrations/postgres/0016_event_stream.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

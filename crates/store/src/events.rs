@@ -1,0 +1,545 @@
+//! After-commit consumers of record events, and a scheduler of jobs to run at a time: the
+//! durable base the CRM's modules act through (reminders, e-mails, points, service-level clocks,
+//! workflows). The runtime that drives them is `crate::runner`.
+//!
+//! **The stream.** A record change's event is its audit entry, written in the change's
+//! transaction and pending while `published_at` is empty. [`Db::sequence_events`] gives pending
+//! entries their place (`seq`) in the order it finds them committed, one sequencer at a time
+//! (SQLite's write lock; PostgreSQL an advisory lock held to commit), so a consumer that reads by
+//! `seq` misses none, however late a transaction committed.
+//!
+//! **Invariants:** a consumer keeps its position and advances it only after handling an event
+//! (delivery is at least once: a handler that must not act twice checks what it did); one
+//! instance runs a consumer at a time (a lease, renewed while it works, taken over when it
+//! lapses); a failing event is retried with backoff, then parked where an admin sees it, and the
+//! consumer goes on. A job is claimed under a lease (a crashed instance's jobs are claimed again
+//! when it lapses), retried with backoff, parked after its attempts; a job's key makes
+//! scheduling it twice a no-op.
+
+use crate::sql::{new_id, now};
+use crate::{Db, Dialect, Error, Result};
+use peyvand_records::value::format_datetime;
+use serde::Serialize;
+use serde_json::Value as Json;
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+
+/// A lock key for PostgreSQL: one sequencer at a time.
+const PG_SEQUENCER_LOCK: i64 = 7_277_016;
+/// Attempts before an event or a job is parked.
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// A record change, as consumers read it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    pub seq: i64,
+    /// The audit entry's id.
+    pub id: String,
+    /// The object's API name at the time.
+    pub object: String,
+    pub record_id: String,
+    /// `create`, `update`, `delete`, `restore`.
+    pub action: String,
+    pub actor: Option<String>,
+    pub at: String,
+    pub changes: Json,
+}
+
+/// An event a consumer could not handle, parked after its attempts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Parked {
+    pub consumer: String,
+    pub seq: i64,
+    pub attempts: i64,
+    pub error: String,
+}
+
+/// A job to run at a time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub key: Option<String>,
+    pub run_at: String,
+    pub payload: Json,
+    /// `pending`, `running` (claimed), `done`, `parked`.
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+}
+
+/// The wait before attempt `n + 1`: 2 s, 8 s, 32 s, … at most an hour.
+pub fn backoff(attempts: i64) -> Duration {
+    let secs = 2i64.saturating_mul(4i64.saturating_pow(attempts.clamp(1, 10) as u32 - 1));
+    Duration::seconds(secs.min(3600))
+}
+
+fn at(offset: Duration) -> String {
+    format_datetime(OffsetDateTime::now_utc() + offset)
+}
+
+fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
+    let payload: String = row.try_get("payload_json")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        key: row.try_get("job_key")?,
+        run_at: row.try_get("run_at")?,
+        payload: serde_json::from_str(&payload).unwrap_or(Json::Null),
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        error: row.try_get("error")?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, kind, job_key, run_at, payload_json, status, attempts, error";
+
+impl Db {
+    /// Gives up to `max` pending audit entries their place in the stream, in the order of their
+    /// ids, after every entry placed before; returns how many it placed.
+    pub async fn sequence_events(&self, max: i64) -> Result<usize> {
+        let mut tx = self.write().await?;
+        if self.dialect() == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_SEQUENCER_LOCK).execute(&mut *tx.tx).await?;
+        }
+        let pending = sqlx::query("SELECT id FROM audit_log WHERE published_at IS NULL ORDER BY id LIMIT $1")
+            .bind(max)
+            .fetch_all(&mut *tx.tx)
+            .await?;
+        if pending.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log WHERE seq IS NOT NULL")
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?;
+        let mut next = last.unwrap_or(0);
+        let published = now();
+        for row in &pending {
+            next += 1;
+            sqlx::query("UPDATE audit_log SET seq = $1, published_at = $2 WHERE id = $3")
+                .bind(next)
+                .bind(published.clone())
+                .bind(row.try_get::<String, _>(0)?)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(pending.len())
+    }
+
+    /// The stream's end: the last place given.
+    pub async fn stream_end(&self) -> Result<i64> {
+        let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log WHERE seq IS NOT NULL")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok(last.unwrap_or(0))
+    }
+
+    /// Makes a consumer known, starting at the stream's end (what happened before it existed is
+    /// not its business) or, with `from_start`, at its beginning. A known consumer keeps its place.
+    pub async fn register_consumer(&self, name: &str, from_start: bool) -> Result<()> {
+        let position = if from_start { 0 } else { self.stream_end().await? };
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO event_consumers (name, position, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name.to_string())
+        .bind(position)
+        .bind(now())
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Takes (or renews) the consumer's lease for `owner`; false while another holds it.
+    pub async fn claim_consumer(&self, name: &str, owner: &str, lease: Duration) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let claimed = sqlx::query(
+            "UPDATE event_consumers SET lease_owner = $1, lease_until = $2 \
+             WHERE name = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+        )
+        .bind(owner.to_string())
+        .bind(at(lease))
+        .bind(name.to_string())
+        .bind(now())
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(claimed == 1)
+    }
+
+    /// Gives the lease up (an instance stopping), so another takes over at once.
+    pub async fn release_consumer(&self, name: &str, owner: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE event_consumers SET lease_owner = NULL, lease_until = NULL WHERE name = $1 AND lease_owner = $2",
+        )
+        .bind(name.to_string())
+        .bind(owner.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// A consumer's position: the last event it is done with.
+    pub async fn consumer_position(&self, name: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT position FROM event_consumers WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("consumer {name}")))?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The events after the consumer's position, oldest first, at most `limit`; an event waiting
+    /// for its retry stops the batch there (events are handled in order).
+    pub async fn next_events(&self, name: &str, limit: i64) -> Result<Vec<Event>> {
+        let position = self.consumer_position(name).await?;
+        let rows = sqlx::query(
+            "SELECT seq, id, object, record_id, action, actor, at, changes_json FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(position)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let waiting = sqlx::query(
+            "SELECT seq, next_at FROM event_failures WHERE consumer = $1 AND parked = 0 ORDER BY seq LIMIT 1",
+        )
+        .bind(name.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        let hold = match waiting {
+            Some(w) if w.try_get::<String, _>(1)? > now() => Some(w.try_get::<i64, _>(0)?),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get(0)?;
+            if hold.is_some_and(|h| seq >= h) {
+                break;
+            }
+            let changes: String = row.try_get(7)?;
+            out.push(Event {
+                seq,
+                id: row.try_get(1)?,
+                object: row.try_get(2)?,
+                record_id: row.try_get(3)?,
+                action: row.try_get(4)?,
+                actor: row.try_get(5)?,
+                at: row.try_get(6)?,
+                changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The consumer is done with every event up to `seq` (only its lease holder moves it).
+    pub async fn advance_consumer(&self, name: &str, owner: &str, seq: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "UPDATE event_consumers SET position = $1, updated_at = $2 WHERE name = $3 AND lease_owner = $4 AND position < $1",
+        )
+        .bind(seq)
+        .bind(now())
+        .bind(name.to_string())
+        .bind(owner.to_string())
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM event_failures WHERE consumer = $1 AND seq <= $2 AND parked = 0")
+            .bind(name.to_string())
+            .bind(seq)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        if moved == 0 && self.consumer_position(name).await? < seq {
+            return Err(Error::conflict("consumer_lease_lost"));
+        }
+        Ok(())
+    }
+
+    /// A failed attempt at event `seq`: it waits for its retry, or, after [`MAX_ATTEMPTS`], is
+    /// parked and the consumer goes past it. Returns whether it was parked.
+    pub async fn event_failed(&self, name: &str, owner: &str, seq: i64, error: &str) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let attempts: i64 = sqlx::query("SELECT attempts FROM event_failures WHERE consumer = $1 AND seq = $2")
+            .bind(name.to_string())
+            .bind(seq)
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0)
+            + 1;
+        let parked = attempts >= MAX_ATTEMPTS;
+        let error: String = error.chars().take(2000).collect();
+        sqlx::query(
+            "INSERT INTO event_failures (consumer, seq, attempts, next_at, parked, error) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (consumer, seq) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, \
+             parked = excluded.parked, error = excluded.error",
+        )
+        .bind(name.to_string())
+        .bind(seq)
+        .bind(attempts)
+        .bind(at(backoff(attempts)))
+        .bind(i64::from(parked))
+        .bind(error)
+        .execute(&mut *tx.tx)
+        .await?;
+        if parked {
+            sqlx::query(
+                "UPDATE event_consumers SET position = $1, updated_at = $2 WHERE name = $3 AND lease_owner = $4 AND position < $1",
+            )
+            .bind(seq)
+            .bind(now())
+            .bind(name.to_string())
+            .bind(owner.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(parked)
+    }
+
+    /// Events parked after their attempts, for every consumer.
+    pub async fn parked_events(&self) -> Result<Vec<Parked>> {
+        let rows = sqlx::query(
+            "SELECT consumer, seq, attempts, error FROM event_failures WHERE parked = 1 ORDER BY consumer, seq",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Parked {
+                    consumer: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    attempts: r.try_get(2)?,
+                    error: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The one parked event a consumer should try again now, if an admin asked for one
+    /// ([`Db::retry_parked`]).
+    pub async fn retried_event(&self, name: &str) -> Result<Option<Event>> {
+        let row = sqlx::query(
+            "SELECT a.seq, a.id, a.object, a.record_id, a.action, a.actor, a.at, a.changes_json \
+             FROM event_failures f JOIN audit_log a ON a.seq = f.seq \
+             WHERE f.consumer = $1 AND f.parked = 2 ORDER BY f.seq LIMIT 1",
+        )
+        .bind(name.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let changes: String = row.try_get(7)?;
+        Ok(Some(Event {
+            seq: row.try_get(0)?,
+            id: row.try_get(1)?,
+            object: row.try_get(2)?,
+            record_id: row.try_get(3)?,
+            action: row.try_get(4)?,
+            actor: row.try_get(5)?,
+            at: row.try_get(6)?,
+            changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
+        }))
+    }
+
+    /// Asks for a parked event to be delivered again (`peyvand jobs retry event:CONSUMER:SEQ`).
+    pub async fn retry_parked(&self, name: &str, seq: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        let found = sqlx::query("UPDATE event_failures SET parked = 2 WHERE consumer = $1 AND seq = $2 AND parked = 1")
+            .bind(name.to_string())
+            .bind(seq)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        if found == 0 {
+            return Err(Error::NotFound(format!("parked event {seq} of {name}")));
+        }
+        Ok(())
+    }
+
+    /// A retried parked event was handled (gone) or failed again (parked again).
+    pub async fn retried_outcome(&self, name: &str, seq: i64, error: Option<&str>) -> Result<()> {
+        let mut tx = self.write().await?;
+        match error {
+            None => {
+                sqlx::query("DELETE FROM event_failures WHERE consumer = $1 AND seq = $2")
+                    .bind(name.to_string())
+                    .bind(seq)
+                    .execute(&mut *tx.tx)
+                    .await?;
+            }
+            Some(error) => {
+                sqlx::query(
+                    "UPDATE event_failures SET parked = 1, attempts = attempts + 1, error = $3 WHERE consumer = $1 AND seq = $2",
+                )
+                .bind(name.to_string())
+                .bind(seq)
+                .bind(error.chars().take(2000).collect::<String>())
+                .execute(&mut *tx.tx)
+                .await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Schedules a job of `kind` at `run_at` (`YYYY-MM-DDTHH:MM:SSZ`). With a key, a job of the
+    /// same kind and key not yet done is left as it is (its id is returned).
+    pub async fn schedule_job(&self, kind: &str, key: Option<&str>, run_at: &str, payload: &Json) -> Result<String> {
+        let id = new_id();
+        let mut tx = self.write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO scheduled_jobs (id, kind, job_key, run_at, payload_json, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.clone())
+        .bind(kind.to_string())
+        .bind(key.map(str::to_string))
+        .bind(run_at.to_string())
+        .bind(payload.to_string())
+        .bind(now())
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        let id = if inserted == 1 {
+            id
+        } else {
+            sqlx::query("SELECT id FROM scheduled_jobs WHERE kind = $1 AND job_key = $2")
+                .bind(kind.to_string())
+                .bind(key.map(str::to_string))
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get(0)?
+        };
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims up to `limit` jobs due now (or whose claim lapsed) for `owner`, for `lease`.
+    pub async fn claim_due_jobs(&self, owner: &str, lease: Duration, limit: i64) -> Result<Vec<Job>> {
+        let mut tx = self.write().await?;
+        let skip = if self.dialect() == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM scheduled_jobs WHERE (status = 'pending' AND run_at <= $1) \
+             OR (status = 'running' AND lease_until < $1) ORDER BY run_at LIMIT $2{skip}"
+        )))
+        .bind(now())
+        .bind(limit)
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get(0)?;
+            sqlx::query(
+                "UPDATE scheduled_jobs SET status = 'running', lease_owner = $1, lease_until = $2 WHERE id = $3",
+            )
+            .bind(owner.to_string())
+            .bind(at(lease))
+            .bind(id.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+            let row =
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM scheduled_jobs WHERE id = $1")))
+                    .bind(id)
+                    .fetch_one(&mut *tx.tx)
+                    .await?;
+            jobs.push(job_from_row(&row)?);
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// A claimed job's outcome: done, or failed (due again after its backoff, parked after
+    /// [`MAX_ATTEMPTS`]). Only the claim's owner settles it; false if its claim lapsed and
+    /// another took it.
+    pub async fn finish_job(&self, id: &str, owner: &str, error: Option<&str>) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let changed = match error {
+            None => sqlx::query(
+                "UPDATE scheduled_jobs SET status = 'done', done_at = $1, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+            )
+            .bind(now())
+            .bind(id.to_string())
+            .bind(owner.to_string())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected(),
+            Some(error) => {
+                let attempts: i64 = sqlx::query("SELECT attempts FROM scheduled_jobs WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_one(&mut *tx.tx)
+                    .await?
+                    .try_get::<i64, _>(0)?
+                    + 1;
+                let status = if attempts >= MAX_ATTEMPTS { "parked" } else { "pending" };
+                sqlx::query(
+                    "UPDATE scheduled_jobs SET status = $1, attempts = $2, run_at = $3, error = $4, lease_owner = NULL, \
+                     lease_until = NULL WHERE id = $5 AND lease_owner = $6 AND status = 'running'",
+                )
+                .bind(status)
+                .bind(attempts)
+                .bind(at(backoff(attempts)))
+                .bind(error.chars().take(2000).collect::<String>())
+                .bind(id.to_string())
+                .bind(owner.to_string())
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected()
+            }
+        };
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Jobs, newest due first: all, or those of one status.
+    pub async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<Job>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM scheduled_jobs WHERE ($1 = '' OR status = $1) ORDER BY run_at DESC LIMIT $2"
+        )))
+        .bind(status.unwrap_or("").to_string())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Puts a parked job back to run now, its attempts counted afresh.
+    pub async fn retry_job(&self, id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let found = sqlx::query(
+            "UPDATE scheduled_jobs SET status = 'pending', attempts = 0, run_at = $1, error = NULL WHERE id = $2 AND status = 'parked'",
+        )
+        .bind(now())
+        .bind(id.to_string())
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if found == 0 {
+            return Err(Error::NotFound(format!("parked job {id}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_an_hour() {
+        assert_eq!(backoff(1), Duration::seconds(2));
+        assert_eq!(backoff(2), Duration::seconds(8));
+        assert_eq!(backoff(3), Duration::seconds(32));
+        assert_eq!(backoff(9), Duration::seconds(3600));
+    }
+}

@@ -1,0 +1,159 @@
+//! The runtime of `crate::events`: each round places pending events in the stream, gives every
+//! consumer the events after its position, and runs the jobs that are due. `peyvand serve` runs
+//! one beside the web server; several instances on one PostgreSQL database share the work
+//! through the consumers' leases and the jobs' claims.
+//!
+//! Consumers and job kinds are typed: a module implements [`Consumer`] or [`JobKind`] and hands
+//! an instance to [`Runner::new`]; nothing is found by a string at run time except a stored
+//! job's kind.
+
+use crate::events::{Event, Job};
+use crate::{Db, Result};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+use time::Duration;
+
+/// What a handler returns: done, or why not (retried, then parked).
+pub type Outcome<'a> = Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send + 'a>>;
+
+/// Acts on record events after they are committed, at least once each, in order.
+pub trait Consumer: Send + Sync + 'static {
+    /// Its stable name (its position is kept under it).
+    fn name(&self) -> &'static str;
+    /// Whether it reads what happened before it first ran (else it starts at the stream's end).
+    fn reads_history(&self) -> bool {
+        false
+    }
+    fn handle<'a>(&'a self, db: &'a Db, event: &'a Event) -> Outcome<'a>;
+}
+
+/// Runs the scheduled jobs of one kind.
+pub trait JobKind: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+    fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a>;
+}
+
+/// How long a consumer's lease lasts (renewed every round) and a job's claim, unless
+/// [`Runner::with_leases`] says otherwise.
+const CONSUMER_LEASE: Duration = Duration::seconds(30);
+const JOB_LEASE: Duration = Duration::seconds(120);
+/// Events handed to a consumer in one round, and jobs claimed in one round.
+const BATCH: i64 = 100;
+const JOB_BATCH: i64 = 20;
+/// The wait between rounds when there was nothing to do.
+const IDLE: StdDuration = StdDuration::from_millis(250);
+
+/// Consumers and job kinds, and this instance's name in leases and claims.
+pub struct Runner {
+    db: Db,
+    owner: String,
+    consumers: Vec<Arc<dyn Consumer>>,
+    jobs: Vec<Arc<dyn JobKind>>,
+    consumer_lease: Duration,
+    job_lease: Duration,
+}
+
+impl Runner {
+    pub fn new(db: Db, consumers: Vec<Arc<dyn Consumer>>, jobs: Vec<Arc<dyn JobKind>>) -> Runner {
+        let owner = format!("instance-{}", crate::sql::new_id());
+        Runner { db, owner, consumers, jobs, consumer_lease: CONSUMER_LEASE, job_lease: JOB_LEASE }
+    }
+
+    /// Shorter leases: how soon another instance takes over from one that died (tests).
+    pub fn with_leases(mut self, consumer: Duration, job: Duration) -> Runner {
+        self.consumer_lease = consumer;
+        self.job_lease = job;
+        self
+    }
+
+    /// Makes the consumers known (a new one starts at the stream's end unless it asks for all).
+    pub async fn register(&self) -> Result<()> {
+        for c in &self.consumers {
+            self.db.register_consumer(c.name(), c.reads_history()).await?;
+        }
+        Ok(())
+    }
+
+    /// One round; returns how many events and jobs it handled (0: nothing to do).
+    pub async fn round(&self) -> Result<usize> {
+        let mut done = 0;
+        if !self.consumers.is_empty() {
+            self.db.sequence_events(1000).await?;
+        }
+        for c in &self.consumers {
+            done += self.feed(c.as_ref()).await?;
+        }
+        if !self.jobs.is_empty() {
+            for job in self.db.claim_due_jobs(&self.owner, self.job_lease, JOB_BATCH).await? {
+                let outcome = match self.jobs.iter().find(|k| k.kind() == job.kind) {
+                    Some(kind) => kind.run(&self.db, &job).await,
+                    None => Err(format!("no handler for jobs of kind {}", job.kind)),
+                };
+                if let Err(e) = &outcome {
+                    tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
+                }
+                self.db.finish_job(&job.id, &self.owner, outcome.err().as_deref()).await?;
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Gives one consumer its next events, if this instance holds its lease.
+    async fn feed(&self, c: &dyn Consumer) -> Result<usize> {
+        let name = c.name();
+        if !self.db.claim_consumer(name, &self.owner, self.consumer_lease).await? {
+            return Ok(0);
+        }
+        let mut done = 0;
+        if let Some(event) = self.db.retried_event(name).await? {
+            let outcome = c.handle(&self.db, &event).await;
+            self.db.retried_outcome(name, event.seq, outcome.err().as_deref()).await?;
+            done += 1;
+        }
+        for event in self.db.next_events(name, BATCH).await? {
+            match c.handle(&self.db, &event).await {
+                Ok(()) => self.db.advance_consumer(name, &self.owner, event.seq).await?,
+                Err(e) => {
+                    let parked = self.db.event_failed(name, &self.owner, event.seq, &e).await?;
+                    tracing::warn!(consumer = name, seq = event.seq, error = %e, parked, "an event failed");
+                    // Later events wait for this one (order matters to consumers).
+                    break;
+                }
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Runs rounds until `stop` resolves, then gives the leases up so another instance takes
+    /// over at once. A failing round is logged and tried again.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) {
+        if let Err(e) = self.register().await {
+            tracing::warn!(error = %e, "registering the event consumers failed; trying again in each round");
+        }
+        tokio::pin!(stop);
+        loop {
+            let idle = match self.round().await {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a round of events and jobs failed; trying again");
+                    let _ = self.register().await;
+                    true
+                }
+            };
+            let pause = if idle { IDLE } else { StdDuration::ZERO };
+            tokio::select! {
+                biased;
+                () = &mut stop => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        for c in &self.consumers {
+            let _ = self.db.release_consumer(c.name(), &self.owner).await;
+        }
+    }
+}

@@ -27,6 +27,7 @@ pub struct FileSettings {
     pub sso_public_url: Option<String>,
     pub sso_create_role: Option<String>,
     pub sso_label: Option<String>,
+    pub sso_trust_email: Option<bool>,
 }
 
 /// Flags every command that touches data takes.
@@ -82,6 +83,9 @@ pub struct ServeArgs {
     /// Single sign-on: the sign-in button's words
     #[arg(long, env = "PEYVAND_SSO_LABEL")]
     pub sso_label: Option<String>,
+    /// Single sign-on: match users by an e-mail the provider sends without saying it verified it (only for a provider that vouches for every address it sends)
+    #[arg(long, env = "PEYVAND_SSO_TRUST_EMAIL")]
+    pub sso_trust_email: Option<bool>,
 }
 
 /// Resolved settings.
@@ -140,6 +144,7 @@ fn sso_settings(serve: &ServeArgs, file: &FileSettings) -> anyhow::Result<Option
         public_url,
         create_role,
         label: pick(&serve.sso_label, &file.sso_label),
+        trust_email: serve.sso_trust_email.or(file.sso_trust_email).unwrap_or(false),
     }))
 }
 

@@ -401,14 +401,15 @@ async fn jobs_are_listed_and_retried_from_the_command_line() {
     let db = peyvand_store::Db::open(&test_db.url).await.expect("open");
     let job = db.schedule_job("reminder", None, "2026-01-01T00:00:00Z", &serde_json::json!({})).await.expect("job");
     for _ in 0..peyvand_store::events::MAX_ATTEMPTS {
-        let claimed = db.claim_due_jobs("cli-test", time::Duration::seconds(30), 1).await.expect("claim");
+        let claimed =
+            db.claim_due_jobs("cli-test", time::Duration::seconds(30), 1, &["reminder"]).await.expect("claim");
         if claimed.is_empty() {
             sqlx::query("UPDATE scheduled_jobs SET run_at = '2026-01-01T00:00:00Z' WHERE id = $1")
                 .bind(job.clone())
                 .execute(db.pool())
                 .await
                 .expect("due");
-            db.claim_due_jobs("cli-test", time::Duration::seconds(30), 1).await.expect("claim");
+            db.claim_due_jobs("cli-test", time::Duration::seconds(30), 1, &["reminder"]).await.expect("claim");
         }
         db.finish_job(&job, "cli-test", Some("no SMTP server")).await.expect("failed");
     }

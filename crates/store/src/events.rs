@@ -141,6 +141,19 @@ impl Db {
     /// Makes a consumer known, starting at the stream's end (what happened before it existed is
     /// not its business) or, with `from_start`, at its beginning. A known consumer keeps its place.
     pub async fn register_consumer(&self, name: &str, from_start: bool) -> Result<()> {
+        let known = sqlx::query("SELECT 1 FROM event_consumers WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .is_some();
+        if known {
+            return Ok(());
+        }
+        // The stream's end is after every entry written so far: entries still waiting for their
+        // place are placed first (while no consumer exists, none are).
+        if !from_start {
+            while self.sequence_events(5000).await? > 0 {}
+        }
         let position = if from_start { 0 } else { self.stream_end().await? };
         let mut tx = self.write().await?;
         sqlx::query(
@@ -241,8 +254,9 @@ impl Db {
     /// The consumer is done with every event up to `seq` (only its lease holder moves it).
     pub async fn advance_consumer(&self, name: &str, owner: &str, seq: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "UPDATE event_consumers SET position = $1, updated_at = $2 WHERE name = $3 AND lease_owner = $4 AND position < $1",
+        let held = sqlx::query(
+            "UPDATE event_consumers SET position = CASE WHEN position < $1 THEN $1 ELSE position END, updated_at = $2 \
+             WHERE name = $3 AND lease_owner = $4",
         )
         .bind(seq)
         .bind(now())
@@ -256,10 +270,11 @@ impl Db {
             .bind(seq)
             .execute(&mut *tx.tx)
             .await?;
-        tx.commit().await?;
-        if moved == 0 && self.consumer_position(name).await? < seq {
+        if held == 0 {
+            // Another instance holds the consumer now: this one stops, and changes nothing.
             return Err(Error::conflict("consumer_lease_lost"));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -391,9 +406,14 @@ impl Db {
         tx.commit().await
     }
 
-    /// Schedules a job of `kind` at `run_at` (`YYYY-MM-DDTHH:MM:SSZ`). With a key, a job of the
-    /// same kind and key not yet done is left as it is (its id is returned).
+    /// Schedules a job of `kind` at `run_at` (an RFC 3339 time). With a key, a job of the same
+    /// kind and key not yet done is left as it is (its id is returned); once done, the key may be
+    /// scheduled again.
     pub async fn schedule_job(&self, kind: &str, key: Option<&str>, run_at: &str, payload: &Json) -> Result<String> {
+        // Stored in one form (UTC, fixed width), so that times compare as text.
+        let run_at = peyvand_records::value::parse_datetime(run_at)
+            .map(format_datetime)
+            .ok_or_else(|| Error::invalid(peyvand_records::FieldError::new("run_at", "invalid_datetime")))?;
         let id = new_id();
         let mut tx = self.write().await?;
         let inserted = sqlx::query(
@@ -403,7 +423,7 @@ impl Db {
         .bind(id.clone())
         .bind(kind.to_string())
         .bind(key.map(str::to_string))
-        .bind(run_at.to_string())
+        .bind(run_at)
         .bind(payload.to_string())
         .bind(now())
         .execute(&mut *tx.tx)
@@ -412,7 +432,7 @@ impl Db {
         let id = if inserted == 1 {
             id
         } else {
-            sqlx::query("SELECT id FROM scheduled_jobs WHERE kind = $1 AND job_key = $2")
+            sqlx::query("SELECT id FROM scheduled_jobs WHERE kind = $1 AND job_key = $2 AND status <> 'done'")
                 .bind(kind.to_string())
                 .bind(key.map(str::to_string))
                 .fetch_one(&mut *tx.tx)
@@ -423,24 +443,47 @@ impl Db {
         Ok(id)
     }
 
-    /// Claims up to `limit` jobs due now (or whose claim lapsed) for `owner`, for `lease`.
-    pub async fn claim_due_jobs(&self, owner: &str, lease: Duration, limit: i64) -> Result<Vec<Job>> {
+    /// Claims up to `limit` jobs of the given kinds due now (or whose claim lapsed: that counts
+    /// as an attempt, so a job that stops its instance every time is parked in the end) for
+    /// `owner`, for `lease`.
+    pub async fn claim_due_jobs(&self, owner: &str, lease: Duration, limit: i64, kinds: &[&str]) -> Result<Vec<Job>> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write().await?;
         let skip = if self.dialect() == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM scheduled_jobs WHERE (status = 'pending' AND run_at <= $1) \
-             OR (status = 'running' AND lease_until < $1) ORDER BY run_at LIMIT $2{skip}"
+        let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, status, attempts FROM scheduled_jobs WHERE ((status = 'pending' AND run_at <= $1) \
+             OR (status = 'running' AND lease_until < $1)) AND kind IN ({}) ORDER BY run_at LIMIT $2{skip}",
+            marks.join(", ")
         )))
         .bind(now())
-        .bind(limit)
-        .fetch_all(&mut *tx.tx)
-        .await?;
+        .bind(limit);
+        for kind in kinds {
+            query = query.bind(kind.to_string());
+        }
+        let rows = query.fetch_all(&mut *tx.tx).await?;
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get(0)?;
+            let lapsed = row.try_get::<String, _>(1)? == "running";
+            let attempts = row.try_get::<i64, _>(2)? + i64::from(lapsed);
+            if attempts >= MAX_ATTEMPTS {
+                sqlx::query(
+                    "UPDATE scheduled_jobs SET status = 'parked', attempts = $1, lease_owner = NULL, lease_until = NULL, \
+                     error = 'its instance stopped while running it' WHERE id = $2",
+                )
+                .bind(attempts)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await?;
+                continue;
+            }
             sqlx::query(
-                "UPDATE scheduled_jobs SET status = 'running', lease_owner = $1, lease_until = $2 WHERE id = $3",
+                "UPDATE scheduled_jobs SET status = 'running', attempts = $1, lease_owner = $2, lease_until = $3 WHERE id = $4",
             )
+            .bind(attempts)
             .bind(owner.to_string())
             .bind(at(lease))
             .bind(id.clone())

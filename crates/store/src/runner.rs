@@ -85,18 +85,20 @@ impl Runner {
         for c in &self.consumers {
             done += self.feed(c.as_ref()).await?;
         }
-        if !self.jobs.is_empty() {
-            for job in self.db.claim_due_jobs(&self.owner, self.job_lease, JOB_BATCH).await? {
-                let outcome = match self.jobs.iter().find(|k| k.kind() == job.kind) {
-                    Some(kind) => kind.run(&self.db, &job).await,
-                    None => Err(format!("no handler for jobs of kind {}", job.kind)),
-                };
-                if let Err(e) = &outcome {
-                    tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
-                }
-                self.db.finish_job(&job.id, &self.owner, outcome.err().as_deref()).await?;
-                done += 1;
+        // One job at a time, each under a fresh claim: a long job cannot let the next one's
+        // claim lapse before it starts.
+        let kinds: Vec<&str> = self.jobs.iter().map(|k| k.kind()).collect();
+        for _ in 0..JOB_BATCH {
+            let Some(job) = self.db.claim_due_jobs(&self.owner, self.job_lease, 1, &kinds).await?.pop() else { break };
+            let outcome = match self.jobs.iter().find(|k| k.kind() == job.kind) {
+                Some(kind) => kind.run(&self.db, &job).await,
+                None => Err(format!("no handler for jobs of kind {}", job.kind)),
+            };
+            if let Err(e) = &outcome {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
             }
+            self.db.finish_job(&job.id, &self.owner, outcome.err().as_deref()).await?;
+            done += 1;
         }
         Ok(done)
     }
@@ -113,7 +115,16 @@ impl Runner {
             self.db.retried_outcome(name, event.seq, outcome.err().as_deref()).await?;
             done += 1;
         }
+        let mut claimed = std::time::Instant::now();
+        let renew_after = std::time::Duration::from_secs_f64(self.consumer_lease.as_seconds_f64().max(0.0) / 3.0);
         for event in self.db.next_events(name, BATCH).await? {
+            // The lease is renewed as the batch goes on; lost, this instance stops here.
+            if claimed.elapsed() > renew_after {
+                if !self.db.claim_consumer(name, &self.owner, self.consumer_lease).await? {
+                    break;
+                }
+                claimed = std::time::Instant::now();
+            }
             match c.handle(&self.db, &event).await {
                 Ok(()) => self.db.advance_consumer(name, &self.owner, event.seq).await?,
                 Err(e) => {

@@ -20,8 +20,10 @@ use time::{Duration, OffsetDateTime};
 
 /// How long a sign-in waits for the provider.
 const WAIT_MINUTES: i64 = 10;
-/// Most sign-ins waiting at once: anyone may start one, so their number is bounded.
-const MAX_WAITING: i64 = 10_000;
+/// Most sign-ins waiting at once from one client address, and in all: anyone may start one, so
+/// their number is bounded, and one address cannot use up the others' share.
+const MAX_WAITING_PER_CLIENT: i64 = 20;
+const MAX_WAITING: i64 = 100_000;
 
 /// What a waiting sign-in must come back with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,17 @@ pub struct Waiting {
     pub verifier: String,
     /// Where the user goes once signed in (a local path).
     pub next: String,
+}
+
+/// Who the provider says signed in.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    /// The provider's `email_verified`, when it says.
+    pub email_verified: Option<bool>,
+    pub name: String,
 }
 
 /// Who an identity the provider vouched for is here.
@@ -49,18 +62,23 @@ pub enum Matched {
 impl Db {
     /// Remembers a sign-in sent to the provider, keyed by its state and bound to the browser's
     /// secret (a cookie). False, and nothing kept, when too many are waiting already.
-    pub async fn start_sso(&self, browser: &str, state: &str, waiting: &Waiting) -> Result<bool> {
+    pub async fn start_sso(&self, browser: &str, state: &str, waiting: &Waiting, client: &str) -> Result<bool> {
         let expires = format_datetime(OffsetDateTime::now_utc() + Duration::minutes(WAIT_MINUTES));
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM sso_sign_ins WHERE expires_at < $1").bind(now()).execute(&mut *tx.tx).await?;
+        let from_client: i64 = sqlx::query("SELECT COUNT(*) FROM sso_sign_ins WHERE client = $1")
+            .bind(client.to_string())
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get(0)?;
         let waiting_now: i64 =
             sqlx::query("SELECT COUNT(*) FROM sso_sign_ins").fetch_one(&mut *tx.tx).await?.try_get(0)?;
-        if waiting_now >= MAX_WAITING {
+        if from_client >= MAX_WAITING_PER_CLIENT || waiting_now >= MAX_WAITING {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO sso_sign_ins (state_hash, browser_hash, nonce, verifier, next_path, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sso_sign_ins (state_hash, browser_hash, nonce, verifier, next_path, expires_at, client) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(hash_secret(state))
         .bind(hash_secret(browser))
@@ -68,6 +86,7 @@ impl Db {
         .bind(waiting.verifier.clone())
         .bind(waiting.next.clone())
         .bind(expires)
+        .bind(client.to_string())
         .execute(&mut *tx.tx)
         .await?;
         tx.commit().await?;
@@ -87,11 +106,16 @@ impl Db {
         .fetch_optional(&mut *tx.tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        sqlx::query("DELETE FROM sso_sign_ins WHERE state_hash = $1")
+        // Two answers with one state at once: only the one whose delete took the row goes on.
+        let taken = sqlx::query("DELETE FROM sso_sign_ins WHERE state_hash = $1")
             .bind(hash_secret(state))
             .execute(&mut *tx.tx)
-            .await?;
+            .await?
+            .rows_affected();
         tx.commit().await?;
+        if taken != 1 {
+            return Ok(None);
+        }
         if row.try_get::<String, _>(3)? < now() {
             return Ok(None);
         }
@@ -104,13 +128,12 @@ impl Db {
     /// password nor anything else of the user changes.
     pub async fn sso_user(
         &self,
-        issuer: &str,
-        subject: &str,
-        email: Option<&str>,
-        email_verified: Option<bool>,
-        name: &str,
+        identity: &Identity,
         create: Option<(Role, &str)>,
+        trust_unverified: bool,
     ) -> Result<Matched> {
+        let (issuer, subject, name) = (identity.issuer.as_str(), identity.subject.as_str(), identity.name.as_str());
+        let (email, email_verified) = (identity.email.as_deref(), identity.email_verified);
         let linked = sqlx::query("SELECT user_id FROM sso_identities WHERE issuer = $1 AND subject = $2")
             .bind(issuer.to_string())
             .bind(subject.to_string())
@@ -119,7 +142,10 @@ impl Db {
         let user = match linked {
             Some(row) => self.user(&row.try_get::<String, _>(0)?).await?,
             None => {
-                let Some(email) = email.filter(|_| email_verified != Some(false)) else {
+                // Only an e-mail the provider says it verified (or, when the operator trusts it
+                // to vouch for every address it sends, one it sends without saying).
+                let vouched = email_verified == Some(true) || (trust_unverified && email_verified.is_none());
+                let Some(email) = email.filter(|_| vouched) else {
                     return Ok(Matched::EmailUnverified);
                 };
                 let user = match self.user_for_login(email).await? {
@@ -130,26 +156,41 @@ impl Db {
                         None => return Ok(Matched::NoUser),
                     },
                 };
+                // One subject per user and provider (a unique index holds it when two first
+                // sign-ins race).
+                let mut tx = self.write().await?;
                 let other = sqlx::query("SELECT subject FROM sso_identities WHERE issuer = $1 AND user_id = $2")
                     .bind(issuer.to_string())
                     .bind(user.id.clone())
-                    .fetch_optional(self.pool())
+                    .fetch_optional(&mut *tx.tx)
                     .await?;
                 if other.is_some() {
                     return Ok(Matched::LinkedElsewhere);
                 }
-                let mut tx = self.write().await?;
-                sqlx::query(
+                let linked = sqlx::query(
                     "INSERT INTO sso_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (issuer, subject) DO NOTHING",
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(issuer.to_string())
                 .bind(subject.to_string())
                 .bind(user.id.clone())
                 .bind(now())
                 .execute(&mut *tx.tx)
-                .await?;
+                .await?
+                .rows_affected();
                 tx.commit().await?;
+                if linked == 0 {
+                    // Linked meanwhile: by this subject to this user (the same sign-in twice) is
+                    // fine; anything else is another account's.
+                    let owner = sqlx::query("SELECT user_id FROM sso_identities WHERE issuer = $1 AND subject = $2")
+                        .bind(issuer.to_string())
+                        .bind(subject.to_string())
+                        .fetch_optional(self.pool())
+                        .await?;
+                    if owner.map(|r| r.try_get::<String, _>(0)).transpose()?.as_deref() != Some(user.id.as_str()) {
+                        return Ok(Matched::LinkedElsewhere);
+                    }
+                }
                 let details = json!({ "issuer": issuer, "subject": subject });
                 self.log_security(Kind::UserChanged, None, Some(&user.id), None, details).await;
                 user

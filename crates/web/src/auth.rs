@@ -109,6 +109,38 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Compares two secrets in time independent of where they differ.
+/// The CSRF token as a page carries it: a fresh random mask and the token XORed with it, in hex.
+/// No two answers carry the same bytes, so compressing a page that also echoes what a visitor
+/// typed cannot be used to guess the token (BREACH).
+pub fn mask_csrf(token: &str) -> String {
+    let bytes = token.as_bytes();
+    let mut mask = vec![0u8; bytes.len()];
+    if getrandom::getrandom(&mut mask).is_err() {
+        // No randomness: the token as it is (still checked as such).
+        return token.to_string();
+    }
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let masked: Vec<u8> = bytes.iter().zip(&mask).map(|(t, m)| t ^ m).collect();
+    format!("{}{}", hex(&mask), hex(&masked))
+}
+
+/// Whether a form's or a header's CSRF value is the session's token, masked (`mask_csrf`) or
+/// as it is.
+pub fn csrf_matches(token: &str, sent: &str) -> bool {
+    let n = token.len();
+    if sent.len() == 4 * n && sent.is_ascii() {
+        let unhex = |s: &str| -> Option<Vec<u8>> {
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+        };
+        if let (Some(mask), Some(masked)) = (unhex(&sent[..2 * n]), unhex(&sent[2 * n..])) {
+            let unmasked: Vec<u8> = mask.iter().zip(&masked).map(|(m, x)| m ^ x).collect();
+            return unmasked.len() == n
+                && unmasked.iter().zip(token.as_bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+        }
+    }
+    same_secret(token, sent)
+}
+
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -150,13 +182,29 @@ impl FromRequestParts<AppState> for Authed {
             // API calls made with a session cookie must carry the CSRF token in a header. (HTML
             // pages use `html::Session`, whose form handlers check the token in the form.)
             let header_ok =
-                parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| same_secret(v, &csrf));
+                parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| csrf_matches(&csrf, v));
             if !same_origin(&parts.headers) || !header_ok {
                 return Err(ApiError::Forbidden);
             }
         }
         let viewer = state.db.viewer_for(&user.id).await?;
         Ok(Authed { user, via: Via::Session { csrf }, viewer })
+    }
+}
+
+#[cfg(test)]
+mod csrf_tests {
+    use super::*;
+
+    #[test]
+    fn masked_tokens_differ_and_match() {
+        let token = "k3P9xYz_token-value";
+        let (a, b) = (mask_csrf(token), mask_csrf(token));
+        assert_ne!(a, b, "a fresh mask each time");
+        assert!(!a.contains(token));
+        assert!(csrf_matches(token, &a) && csrf_matches(token, &b) && csrf_matches(token, token));
+        assert!(!csrf_matches(token, &mask_csrf("another-token-value")));
+        assert!(!csrf_matches(token, "forged"));
     }
 }
 

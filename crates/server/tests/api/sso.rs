@@ -205,6 +205,7 @@ fn config(provider: &Shared, create: Option<Role>) -> peyvand_web::WebConfig {
         public_url: PUBLIC_URL.into(),
         create_role: create,
         label: None,
+        trust_email: false,
     };
     peyvand_web::WebConfig { sso: Some(sso), ..Default::default() }
 }
@@ -330,6 +331,12 @@ async fn existing_users_sign_in_and_answers_are_checked(backend: Backend) {
     let page = browser();
     let (status, _, _) = finish(&page, &to_provider_and_back(&app, &page).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor one the provider sends without saying whether it verified it.
+    provider.lock().expect("lock").email_verified = None;
+    let page = browser();
+    let (status, _, html) = finish(&page, &to_provider_and_back(&app, &page).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("did not confirm") || html.contains("تأیید نکرد"), "{html}");
     {
         let mut p = provider.lock().expect("lock");
         p.subject = "subject-1".into();

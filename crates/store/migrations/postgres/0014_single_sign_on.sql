@@ -10,8 +10,10 @@ CREATE TABLE sso_sign_ins (
     nonce TEXT NOT NULL,
     verifier TEXT NOT NULL,
     next_path TEXT NOT NULL,
-    expires_at TEXT NOT NULL
+    expires_at TEXT NOT NULL,
+    client TEXT NOT NULL
 );
+CREATE INDEX ix_sso_sign_ins_client ON sso_sign_ins (client);
 CREATE TABLE sso_identities (
     issuer TEXT NOT NULL,
     subject TEXT NOT NULL,
@@ -19,4 +21,4 @@ CREATE TABLE sso_identities (
     created_at TEXT NOT NULL,
     PRIMARY KEY (issuer, subject)
 );
-CREATE INDEX ix_sso_identities_user ON sso_identities (user_id);
+CREATE UNIQUE INDEX ux_sso_identities_user ON sso_identities (issuer, user_id);

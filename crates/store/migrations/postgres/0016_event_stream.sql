@@ -39,5 +39,5 @@ CREATE TABLE scheduled_jobs (
     created_at TEXT NOT NULL,
     done_at TEXT
 );
-CREATE UNIQUE INDEX ux_scheduled_jobs_key ON scheduled_jobs (kind, job_key) WHERE job_key IS NOT NULL;
+CREATE UNIQUE INDEX ux_scheduled_jobs_key ON scheduled_jobs (kind, job_key) WHERE job_key IS NOT NULL AND status <> 'done';
 CREATE INDEX ix_scheduled_jobs_due ON scheduled_jobs (run_at) WHERE status = 'pending';

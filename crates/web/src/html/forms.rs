@@ -643,7 +643,7 @@ async fn cell_form(
     let f = form_field(state, field, &record.fields, submitted, errors, &users).await?;
     Ok(render(&CellForm {
         action: format!("/records/{}/{}/cell/{}", object.api_name, record.id, field.api_name),
-        csrf: session.csrf.clone(),
+        csrf: crate::auth::mask_csrf(&session.csrf),
         f,
         calendar: calendar_labels(lang),
         save_label: t(lang, "record-save"),

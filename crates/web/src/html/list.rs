@@ -1164,14 +1164,20 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         .take(2)
         .collect();
     // Each column's worth, in one query (grouped as the board is, under the same filter).
-    let mut sums: std::collections::HashMap<String, Json> = std::collections::HashMap::new();
+    // (currency, sum) per column: amounts in different currencies are summed apart.
+    let mut sums: std::collections::HashMap<String, Vec<(String, Json)>> = std::collections::HashMap::new();
     if let Some(money) = money {
         let spec = peyvand_records::aggregate::parse_aggregate(&obj, &group.api_name, &money.api_name)?;
         let filter = store_query(&obj, &s, None)?.filter;
         for row in state.db.aggregate(object, filter.as_ref(), &spec).await?.rows {
             let key = row.group.get(&group.api_name).and_then(Json::as_str).unwrap_or_default().to_string();
             if let Some(sum) = row.sum.get(&money.api_name) {
-                sums.insert(key, sum.clone());
+                let currency = row
+                    .sum
+                    .get(&format!("{}__currency", money.api_name))
+                    .or_else(|| row.group.get(&format!("{}__currency", money.api_name)));
+                let currency = currency.and_then(Json::as_str).unwrap_or("IRR").to_string();
+                sums.entry(key).or_default().push((currency, sum.clone()));
             }
         }
     }
@@ -1197,9 +1203,15 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
         let total = page.total.unwrap_or(0);
         let shown = page.records.len() as i64;
-        let sum = money.zip(sums.get(&value)).map(|(money, sum)| {
-            let amount = json!({ "amount": sum.as_str().map(str::to_string).unwrap_or_else(|| sum.to_string()), "currency": "IRR" });
-            display_value(lang, money, &amount, &refs, offset).text
+        let sum = money.zip(sums.get(&value)).map(|(money, sums)| {
+            let shown: Vec<String> = sums
+                .iter()
+                .map(|(currency, sum)| {
+                    let amount = sum.as_str().map(str::to_string).unwrap_or_else(|| sum.to_string());
+                    display_value(lang, money, &json!({ "amount": amount, "currency": currency }), &refs, offset).text
+                })
+                .collect();
+            shown.join(" · ")
         });
         columns.push(BoardColumn {
             colour: group.options.options.iter().position(|o| o.value == value).unwrap_or(0) % 8,

@@ -201,7 +201,8 @@ impl Layout {
             dir: if lang == "fa" { "rtl" } else { "ltr" },
             app_name: t(lang, "app-name"),
             user: session.map(|s| s.user.name.clone()),
-            csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+            // Masked afresh for each page (`auth::mask_csrf`).
+            csrf: session.map(|s| crate::auth::mask_csrf(&s.csrf)).unwrap_or_default(),
             nav,
             query: String::new(),
             search_label: t(lang, "nav-search"),

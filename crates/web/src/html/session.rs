@@ -3,7 +3,7 @@
 use super::{Layout, render};
 use crate::AppState;
 use crate::api::auth_check_login;
-use crate::auth::{SESSION_COOKIE, cookie, same_origin, same_secret};
+use crate::auth::{SESSION_COOKIE, cookie, same_origin};
 use crate::error::{ApiError, current_lang, set_lang};
 use crate::i18n::{LANGS, lang_or_default, t, t_args};
 use askama::Template;
@@ -103,7 +103,7 @@ pub fn encode(s: &str) -> String {
 /// Refuses a form whose CSRF token is not the session's or that comes from another origin.
 #[allow(clippy::result_large_err)]
 pub fn check_csrf(session: &Session, headers: &HeaderMap, form_token: &str) -> Result<(), Response> {
-    if same_secret(&session.csrf, form_token) && same_origin(headers) {
+    if crate::auth::csrf_matches(&session.csrf, form_token) && same_origin(headers) {
         Ok(())
     } else {
         Err(super::error_page(StatusCode::FORBIDDEN, "error-forbidden"))

@@ -28,7 +28,7 @@ use openidconnect::{
 };
 use peyvand_records::access::Role;
 use peyvand_store::security::Kind;
-use peyvand_store::single_sign_on::{Matched, Waiting};
+use peyvand_store::single_sign_on::{Identity, Matched, Waiting};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -57,6 +57,10 @@ pub struct SsoConfig {
     pub create_role: Option<Role>,
     /// The button's words ("Sign in with …"); default: the page's own words for it.
     pub label: Option<String>,
+    /// Match users by an e-mail the provider sends without `email_verified` (a provider that
+    /// vouches for every address it sends, e.g. one whose users cannot set their own). Off: only
+    /// an e-mail marked verified is matched.
+    pub trust_email: bool,
 }
 
 impl SsoConfig {
@@ -238,15 +242,6 @@ impl std::fmt::Display for HttpFailed {
 
 impl std::error::Error for HttpFailed {}
 
-/// Who the provider says signed in.
-struct Identity {
-    issuer: String,
-    subject: String,
-    email: Option<String>,
-    email_verified: Option<bool>,
-    name: String,
-}
-
 #[derive(Deserialize)]
 pub struct StartParams {
     #[serde(default)]
@@ -255,7 +250,12 @@ pub struct StartParams {
 
 /// Sends the browser to the provider, remembering the sign-in (state, nonce, PKCE verifier)
 /// bound to a cookie of this browser.
-pub async fn start(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<StartParams>) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<StartParams>,
+) -> Response {
     let Some(sso) = state.sso.clone() else { return super::error_page(StatusCode::NOT_FOUND, "error-not-found") };
     let client = match sso.metadata(false).await.and_then(|m| sso.client(m)) {
         Ok(client) => client,
@@ -277,7 +277,8 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap, Query(q): 
         verifier: verifier.secret().clone(),
         next: safe_next(&q.next).to_string(),
     };
-    match state.db.start_sso(&browser, csrf.secret(), &waiting).await {
+    let client = crate::client::client_addr(&headers, addr.ip(), &state.config.trusted_proxies).to_string();
+    match state.db.start_sso(&browser, csrf.secret(), &waiting, &client).await {
         Ok(true) => {}
         Ok(false) => return super::error_page(StatusCode::SERVICE_UNAVAILABLE, "sso-busy"),
         Err(e) => return ApiError::from(e).into_response(),
@@ -324,17 +325,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
         Err(r) => return refusal(&state, &headers, r, None).await,
     };
     let create = sso.config.create_role.map(|role| (role, current_lang()));
-    let matched = state
-        .db
-        .sso_user(
-            &identity.issuer,
-            &identity.subject,
-            identity.email.as_deref(),
-            identity.email_verified,
-            &identity.name,
-            create,
-        )
-        .await;
+    let matched = state.db.sso_user(&identity, create, sso.config.trust_email).await;
     let email = identity.email.clone().unwrap_or_default();
     let user = match matched {
         Ok(Matched::User(user)) => user,

@@ -10,6 +10,7 @@ pub mod decimal;
 pub mod filter;
 pub mod jalali;
 pub mod meta;
+pub mod money;
 pub mod normalize;
 pub mod validate;
 pub mod value;

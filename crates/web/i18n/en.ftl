@@ -549,3 +549,7 @@ list-quick-filters = Quick filters
 list-density = Compact rows
 list-empty-filtered = Nothing matches this filter or search. Clear it to see every record.
 list-empty-next = Add the first one, or bring many in at once from a CSV or Excel file.
+field-not_positive = Must be more than zero.
+field-negative = Cannot be negative.
+field-discount_over_100 = A discount cannot be more than 100 %.
+field-discount_over_amount = A discount cannot be more than the line's amount.

@@ -525,3 +525,7 @@ list-quick-filters = فیلترهای سریع
 list-density = ردیف‌های فشرده
 list-empty-filtered = چیزی با این فیلتر یا جست‌وجو جور نیست. آن را پاک کنید تا همه رکوردها را ببینید.
 list-empty-next = نخستین را بیفزایید یا یکجا از فایل CSV یا اکسل وارد کنید.
+field-not_positive = باید بیشتر از صفر باشد.
+field-negative = نمی‌تواند منفی باشد.
+field-discount_over_100 = تخفیف نمی‌تواند بیش از ۱۰۰ درصد باشد.
+field-discount_over_amount = تخفیف نمی‌تواند بیش از مبلغ سطر باشد.

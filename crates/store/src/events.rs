@@ -92,6 +92,23 @@ fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
     })
 }
 
+/// An event's columns, as `event_from_row` reads them (`a.` for the audit log's alias).
+const EVENT_COLUMNS: &str = "a.seq, a.id, a.object, a.record_id, a.action, a.actor, a.at, a.changes_json";
+
+fn event_from_row(row: &sqlx::any::AnyRow) -> Result<Event> {
+    let changes: String = row.try_get(7)?;
+    Ok(Event {
+        seq: row.try_get(0)?,
+        id: row.try_get(1)?,
+        object: row.try_get(2)?,
+        record_id: row.try_get(3)?,
+        action: row.try_get(4)?,
+        actor: row.try_get(5)?,
+        at: row.try_get(6)?,
+        changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
+    })
+}
+
 const JOB_COLUMNS: &str = "id, kind, job_key, run_at, payload_json, status, attempts, error";
 
 impl Db {
@@ -212,10 +229,9 @@ impl Db {
     /// for its retry stops the batch there (events are handled in order).
     pub async fn next_events(&self, name: &str, limit: i64) -> Result<Vec<Event>> {
         let position = self.consumer_position(name).await?;
-        let rows = sqlx::query(
-            "SELECT seq, id, object, record_id, action, actor, at, changes_json FROM audit_log \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_log a WHERE a.seq > $1 ORDER BY a.seq LIMIT $2"
+        )))
         .bind(position)
         .bind(limit)
         .fetch_all(self.pool())
@@ -236,17 +252,7 @@ impl Db {
             if hold.is_some_and(|h| seq >= h) {
                 break;
             }
-            let changes: String = row.try_get(7)?;
-            out.push(Event {
-                seq,
-                id: row.try_get(1)?,
-                object: row.try_get(2)?,
-                record_id: row.try_get(3)?,
-                action: row.try_get(4)?,
-                actor: row.try_get(5)?,
-                at: row.try_get(6)?,
-                changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
-            });
+            out.push(event_from_row(row)?);
         }
         Ok(out)
     }
@@ -343,26 +349,14 @@ impl Db {
     /// The one parked event a consumer should try again now, if an admin asked for one
     /// ([`Db::retry_parked`]).
     pub async fn retried_event(&self, name: &str) -> Result<Option<Event>> {
-        let row = sqlx::query(
-            "SELECT a.seq, a.id, a.object, a.record_id, a.action, a.actor, a.at, a.changes_json \
-             FROM event_failures f JOIN audit_log a ON a.seq = f.seq \
-             WHERE f.consumer = $1 AND f.parked = 2 ORDER BY f.seq LIMIT 1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM event_failures f JOIN audit_log a ON a.seq = f.seq \
+             WHERE f.consumer = $1 AND f.parked = 2 ORDER BY f.seq LIMIT 1"
+        )))
         .bind(name.to_string())
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let changes: String = row.try_get(7)?;
-        Ok(Some(Event {
-            seq: row.try_get(0)?,
-            id: row.try_get(1)?,
-            object: row.try_get(2)?,
-            record_id: row.try_get(3)?,
-            action: row.try_get(4)?,
-            actor: row.try_get(5)?,
-            at: row.try_get(6)?,
-            changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
-        }))
+        row.as_ref().map(event_from_row).transpose()
     }
 
     /// Asks for a parked event to be delivered again (`peyvand jobs retry event:CONSUMER:SEQ`).

@@ -119,9 +119,8 @@ pub fn mask_csrf(token: &str) -> String {
         // No randomness: the token as it is (still checked as such).
         return token.to_string();
     }
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let masked: Vec<u8> = bytes.iter().zip(&mask).map(|(t, m)| t ^ m).collect();
-    format!("{}{}", hex(&mask), hex(&masked))
+    format!("{}{}", peyvand_store::hex(&mask), peyvand_store::hex(&masked))
 }
 
 /// Whether a form's or a header's CSRF value is the session's token, masked (`mask_csrf`) or

@@ -520,6 +520,8 @@ pub struct Hit {
     pub href: String,
     pub text: String,
     pub kind: String,
+    /// The object's API name.
+    pub object: String,
 }
 
 #[derive(Template)]
@@ -537,7 +539,7 @@ struct SuggestList {
     hits: Vec<Hit>,
 }
 
-async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<Vec<Hit>, ApiError> {
+pub(super) async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<Vec<Hit>, ApiError> {
     let catalog = state.db.visible_catalog().await?;
     let labels: HashMap<&str, &str> = catalog.objects.iter().map(|o| (o.api_name.as_str(), o.label(lang))).collect();
     Ok(state
@@ -549,6 +551,7 @@ async fn hits_for(state: &AppState, lang: &str, q: &str, limit: u32) -> Result<V
             href: format!("/records/{}/{}", h.object, h.id),
             kind: labels.get(h.object.as_str()).unwrap_or(&"").to_string(),
             text: h.title,
+            object: h.object,
         })
         .collect())
 }

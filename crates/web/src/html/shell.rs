@@ -161,19 +161,10 @@ pub async fn palette(
         actions.retain(|l| matches(&words, &l.text));
         pages.retain(|l| matches(&words, &l.text));
         let records = if typed.chars().count() >= 2 {
-            let kinds: HashMap<&str, &str> =
-                catalog.objects.iter().map(|o| (o.api_name.as_str(), o.label(lang))).collect();
-            state
-                .db
-                .search(&typed, 8)
+            super::records::hits_for(&state, lang, &typed, 8)
                 .await?
                 .into_iter()
-                .map(|h| Link {
-                    href: format!("/records/{}/{}", h.object, h.id),
-                    kind: kinds.get(h.object.as_str()).unwrap_or(&"").to_string(),
-                    icon: object_icon(&h.object),
-                    text: h.title,
-                })
+                .map(|h| Link { icon: object_icon(&h.object), href: h.href, text: h.text, kind: h.kind })
                 .collect()
         } else {
             marked(&state, &session.user.id, true, 5).await?

@@ -359,7 +359,8 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Restore { file }) => {
             let db = Db::connect_for(&settings.database_url, Workload::Bulk)
                 .await
-                .with_context(|| format!("cannot open {}", settings.database_url))?;
+                .with_context(|| format!("cannot open {}", settings.database_url))?
+                .with_modules(peyvand_crm::modules());
             let input = std::io::BufReader::new(
                 std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
             );
@@ -370,8 +371,11 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::MigrateData { from, to }) => {
-            let source = Db::open(from).await.with_context(|| format!("cannot open {from}"))?;
-            let target = Db::connect_for(to, Workload::Bulk).await.with_context(|| format!("cannot open {to}"))?;
+            let source = peyvand_crm::open(from).await.with_context(|| format!("cannot open {from}"))?;
+            let target = Db::connect_for(to, Workload::Bulk)
+                .await
+                .with_context(|| format!("cannot open {to}"))?
+                .with_modules(peyvand_crm::modules());
             let rows = target.copy_from(&source).await.map_err(|e| anyhow::anyhow!("cannot copy into {to}: {e}"))?;
             println!("Copied {rows} rows from {} to {}.", source.dialect().name(), target.dialect().name());
             source.close().await;
@@ -385,7 +389,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Import(_)) => Workload::Bulk,
         _ => Workload::Serve,
     };
-    let db = Db::open_for(&settings.database_url, workload)
+    let db = peyvand_crm::open_for(&settings.database_url, workload)
         .await
         .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
     match cli.command {

@@ -239,7 +239,7 @@ async fn backup_restore_and_move_to_another_backend() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Backed up"));
     let out = peyvand().arg("restore").arg(&backup).args(["--database-url", &restored.url]).output().expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let db = peyvand_store::Db::open(&restored.url).await.expect("open restored");
+    let db = peyvand_crm::open(&restored.url).await.expect("open restored");
     assert!(db.user_for_login("b@test.peyvand.ir").await.expect("user").is_some());
     db.close().await;
     // Restoring over data is refused, and says why.
@@ -250,7 +250,7 @@ async fn backup_restore_and_move_to_another_backend() {
         let out = peyvand().args(["migrate-data", "--from", &source.url, "--to", &pg.url]).output().expect("run");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("from sqlite to postgres"));
-        let db = peyvand_store::Db::open(&pg.url).await.expect("open postgres");
+        let db = peyvand_crm::open(&pg.url).await.expect("open postgres");
         assert!(db.user_for_login("b@test.peyvand.ir").await.expect("user").is_some());
         db.close().await;
         pg.cleanup().await;
@@ -398,7 +398,7 @@ async fn jobs_are_listed_and_retried_from_the_command_line() {
     let Some(test_db) = TestDb::new(Backend::Sqlite).await else {
         return;
     };
-    let db = peyvand_store::Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     let job = db.schedule_job("reminder", None, "2026-01-01T00:00:00Z", &serde_json::json!({})).await.expect("job");
     for _ in 0..peyvand_store::events::MAX_ATTEMPTS {
         let claimed =

@@ -18,6 +18,7 @@ pub mod dump;
 mod error;
 pub mod events;
 mod grams;
+pub mod hooks;
 mod indexes;
 pub mod jobs;
 pub mod marks;
@@ -72,6 +73,8 @@ pub struct Db {
     scan_limit: Arc<std::sync::atomic::AtomicI64>,
     /// The user this handle acts for (`access`); none for the system, which reaches everything.
     viewer: Option<Arc<peyvand_records::access::Viewer>>,
+    /// The capabilities above the engine: their standard objects and write hooks (`hooks`).
+    modules: Arc<hooks::Modules>,
 }
 
 /// Counts' estimates by statement: when made, and the estimate (none: too few matches to say).
@@ -258,20 +261,33 @@ impl Db {
             file: sqlite_file(&url),
             scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),
             viewer: None,
+            modules: Arc::default(),
         })
     }
 
-    /// Connects and brings the schema up to date (migrations and standard objects).
+    /// Connects and brings the schema up to date (migrations), as the bare engine: no module's
+    /// objects or rules (see [`Db::open_with`]).
     pub async fn open(url: &str) -> Result<Db> {
-        Db::open_for(url, Workload::Serve).await
+        Db::open_with(url, Workload::Serve, hooks::Modules::default()).await
     }
 
-    /// [`Db::open`] for a workload.
-    pub async fn open_for(url: &str, workload: Workload) -> Result<Db> {
-        let db = Db::connect_for(url, workload).await?;
+    /// [`Db::open`] for a workload, running `modules`: their standard objects are made if
+    /// missing, their upgrades run, and their hooks see every write through this handle.
+    pub async fn open_with(url: &str, workload: Workload, modules: hooks::Modules) -> Result<Db> {
+        let db = Db::connect_for(url, workload).await?.with_modules(modules);
         migrate::run(&db).await?;
         db.reload_catalog().await?;
         Ok(db)
+    }
+
+    /// This handle running `modules` (a connection made by [`Db::connect`], before a restore).
+    pub fn with_modules(self, modules: hooks::Modules) -> Db {
+        Db { modules: Arc::new(modules), ..self }
+    }
+
+    /// This handle without a viewer: the system's, which reaches everything.
+    pub fn system(&self) -> Db {
+        Db { viewer: None, ..self.clone() }
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -4,6 +4,7 @@
 
 use crate::bulk::insert_statements;
 use crate::catalog::Catalog;
+use crate::hooks::{Action, Pending, Written};
 use crate::sql::{
     Bind, RowRef, Rows, Script, Sql, field_columns, hex, new_id, now, operand_bind, read_value, read_value_of,
     stored_value, value_binds,
@@ -760,7 +761,7 @@ impl Db {
                 return Ok((self.get_record(object, &prior_id, true).await?, false));
             }
         }
-        let (id, made_at) = match self.insert_checked(&mut tx, actor, &obj, &changes.values).await {
+        let (id, made_at, written) = match self.insert_checked(&mut tx, actor, &obj, &changes.values).await {
             Ok(made) => made,
             Err(e) => {
                 drop(tx);
@@ -782,7 +783,7 @@ impl Db {
         tx.commit().await?;
         let mut values = Vec::new();
         for field in obj.live_fields() {
-            let given = changes.values.iter().find(|(f, _)| f.id == field.id).map_or(&Value::Null, |(_, v)| v);
+            let given = written.iter().find(|(f, _)| f.id == field.id).map_or(&Value::Null, |(_, v)| v);
             values.push((field.api_name.clone(), stored_value(field, given)?));
         }
         let record = Record {
@@ -837,22 +838,34 @@ impl Db {
     }
 
     /// Writes a new record whose references and unique values were checked: its row, index
-    /// rows, search terms and audit entry, as one script (one trip on SQLite).
-    /// Returns its id and when it was made.
-    async fn insert_checked(
+    /// rows, search terms and audit entry, as one script (one trip on SQLite), with the
+    /// modules' hooks on its object before and after (`hooks`).
+    /// Returns its id, when it was made and the values written (the hooks' derived ones too).
+    async fn insert_checked<'f>(
         &self,
         tx: &mut WriteTx,
         actor: Option<&str>,
-        obj: &ObjectDef,
-        values: &[(&FieldDef, Value)],
-    ) -> Result<(String, String)> {
-        let prepared = PreparedRecords::new(self.dialect(), actor, obj, &[values.to_vec()])?;
-        let made_at = prepared.made_at.clone();
-        match self.write_checked(tx, prepared).await {
-            Ok(mut ids) => Ok((ids.pop().expect("one record prepared"), made_at)),
-            Err(e) if e.is_unique_violation() => Err(self.unique_refused(tx, obj, values, None, e).await),
-            Err(e) => Err(e),
+        obj: &'f ObjectDef,
+        values: &[(&'f FieldDef, Value)],
+    ) -> Result<(String, String, Vec<(&'f FieldDef, Value)>)> {
+        let mut values = values.to_vec();
+        let hooked = self.has_hooks(&obj.api_name);
+        if hooked {
+            self.hooks_before(tx, actor, &mut Pending { object: obj, current: None, values: &mut values }).await?;
         }
+        let prepared = PreparedRecords::new(self.dialect(), actor, obj, std::slice::from_ref(&values))?;
+        let made_at = prepared.made_at.clone();
+        let id = match self.write_checked(tx, prepared).await {
+            Ok(mut ids) => ids.pop().expect("one record prepared"),
+            Err(e) if e.is_unique_violation() => return Err(self.unique_refused(tx, obj, &values, None, e).await),
+            Err(e) => return Err(e),
+        };
+        if hooked {
+            let after: Map<String, Json> = values.iter().map(|(f, v)| (f.api_name.clone(), v.to_json())).collect();
+            let written = Written { object: obj, id: &id, action: Action::Create, before: &Map::new(), after: &after };
+            self.hooks_after(tx, actor, &written).await?;
+        }
+        Ok((id, made_at, values))
     }
 
     /// The error for a unique index's refusal inside `tx`. A SQLite write transaction goes on
@@ -1133,17 +1146,21 @@ impl Db {
                 details: vec![FieldError::with("version", "version_conflict", json!({ "current": current.version }))],
             });
         }
-        let changed: Vec<(&FieldDef, Value)> = values_in
-            .into_iter()
-            .filter(|(f, v)| {
-                values
-                    .iter()
-                    .find(|(n, _)| *n == f.api_name)
-                    .is_none_or(|(_, old)| old != v && !(old.is_null() && v.is_null()))
-            })
-            .collect();
+        let differs = |f: &FieldDef, v: &Value| {
+            values
+                .iter()
+                .find(|(n, _)| *n == f.api_name)
+                .is_none_or(|(_, old)| old != v && !(old.is_null() && v.is_null()))
+        };
+        let mut changed: Vec<(&FieldDef, Value)> = values_in.into_iter().filter(|(f, v)| differs(f, v)).collect();
         if changed.is_empty() {
             return Ok(current);
+        }
+        let hooked = self.has_hooks(&obj.api_name);
+        if hooked {
+            self.hooks_before(tx, actor, &mut Pending { object: obj, current: Some(&current), values: &mut changed })
+                .await?;
+            changed.retain(|(f, v)| differs(f, v));
         }
         check_references(&mut tx.tx, &*self.catalog_cached()?, &changed).await?;
         check_unique(&mut tx.tx, obj, &changed, Some(id)).await?;
@@ -1191,9 +1208,15 @@ impl Db {
                 e
             });
         }
+        let before = hooked.then(|| current.fields.clone());
         let record =
             Record { version: current.version + 1, updated_at: at, updated_by: actor.map(str::to_string), ..current };
-        Ok(with_values(obj, record, &values))
+        let record = with_values(obj, record, &values);
+        if let Some(before) = before {
+            let written = Written { object: obj, id, action: Action::Update, before: &before, after: &record.fields };
+            self.hooks_after(tx, actor, &written).await?;
+        }
+        Ok(record)
     }
 
     /// Reads a live record (or, `in_trash`, a deleted one) to change it in `tx`, locked to the
@@ -1254,6 +1277,9 @@ impl Db {
             terms_change_statements(&mut script, &obj.api_name, id, &old_terms(&obj, &values), &[]);
             audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
             script.execute(&mut tx.tx).await?;
+            let (before, after) = (&current.fields, &current.fields);
+            self.hooks_after(&mut tx, actor, &Written { object: &obj, id, action: Action::Delete, before, after })
+                .await?;
         }
         tx.commit().await?;
         Ok(ids.len())
@@ -1295,6 +1321,9 @@ impl Db {
         terms_change_statements(&mut script, &obj.api_name, id, &OldTerms::default(), &record_terms(&obj, &values));
         audit_statements(&mut script, &obj.api_name, id, "restore", actor, &now(), &json!([]));
         script.execute(&mut tx.tx).await?;
+        let written =
+            Written { object: &obj, id, action: Action::Restore, before: &Map::new(), after: &current.fields };
+        self.hooks_after(&mut tx, actor, &written).await?;
         tx.commit().await?;
         self.get_record(object, id, false).await
     }

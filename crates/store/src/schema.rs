@@ -928,16 +928,18 @@ async fn check_options_in_use(
     Ok(())
 }
 
-fn opt(value: &str, fa: &str, en: &str) -> SelectOption {
+/// A choice of a select field.
+pub fn opt(value: &str, fa: &str, en: &str) -> SelectOption {
     SelectOption { value: value.into(), label_fa: fa.into(), label_en: en.into() }
 }
 
 /// A standard relation field pointing at `target`.
-fn relation(api_name: &str, target: &str, label_fa: &str, label_en: &str) -> NewField {
+pub fn relation(api_name: &str, target: &str, label_fa: &str, label_en: &str) -> NewField {
     with(std_field(api_name, FieldType::Relation, label_fa, label_en), |f| f.options.target = Some(target.into()))
 }
 
-fn std_field(api_name: &str, field_type: FieldType, label_fa: &str, label_en: &str) -> NewField {
+/// A standard field of a module's object, with its labels in both languages.
+pub fn std_field(api_name: &str, field_type: FieldType, label_fa: &str, label_en: &str) -> NewField {
     NewField {
         api_name: api_name.into(),
         label_fa: label_fa.into(),
@@ -954,270 +956,23 @@ fn std_field(api_name: &str, field_type: FieldType, label_fa: &str, label_en: &s
     }
 }
 
-fn with(mut f: NewField, change: impl FnOnce(&mut NewField)) -> NewField {
+/// `f` changed by `change` (a field's options, flags).
+pub fn with(mut f: NewField, change: impl FnOnce(&mut NewField)) -> NewField {
     change(&mut f);
     f
 }
 
 /// The field that says whose a record is (`peyvand_records::access`): every object has one,
 /// indexed, so a user's records are an index range.
-fn owner_field() -> NewField {
+pub fn owner_field() -> NewField {
     with(std_field(OWNER_FIELD, FieldType::User, "مسئول", "Owner"), |f| f.indexed = true)
 }
 
-fn shared_fields() -> Vec<NewField> {
-    use FieldType as T;
-    vec![
-        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| f.options.multiple = true),
-        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| f.options.multiple = true),
-        std_field("address", T::LongText, "نشانی", "Address"),
-        with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
-        std_field("province", T::Text, "استان", "Province"),
-        std_field("postal_code", T::Text, "کد پستی", "Postal code"),
-        owner_field(),
-        with(std_field("source", T::Select, "منبع", "Source"), |f| {
-            f.options.options = vec![
-                opt("web", "وب‌سایت", "Website"),
-                opt("phone", "تماس تلفنی", "Phone call"),
-                opt("referral", "معرفی مشتری", "Referral"),
-                opt("event", "رویداد و نمایشگاه", "Event"),
-                opt("social", "شبکه‌های اجتماعی", "Social media"),
-                opt("partner", "شریک تجاری", "Partner"),
-                opt("import", "ورود اطلاعات", "Import"),
-                opt("other", "سایر", "Other"),
-            ]
-        }),
-        with(std_field("lifecycle_stage", T::Select, "مرحله چرخه عمر", "Lifecycle stage"), |f| {
-            f.indexed = true;
-            f.options.options = vec![
-                opt("subscriber", "مشترک", "Subscriber"),
-                opt("lead", "سرنخ فروش", "Lead"),
-                opt("opportunity", "فرصت فروش", "Opportunity"),
-                opt("customer", "مشتری", "Customer"),
-                opt("evangelist", "مروج", "Evangelist"),
-                opt("former", "مشتری سابق", "Former customer"),
-            ]
-        }),
-        with(std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"), |f| f.options.allow_new = true),
-        std_field("description", T::LongText, "توضیحات", "Description"),
-    ]
-}
-
-/// The standard objects and their fields.
-pub fn standard_objects() -> Vec<NewObject> {
-    use FieldType as T;
-    let mut company_fields = vec![
-        with(std_field("name", T::Text, "نام شرکت", "Company name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        std_field("website", T::Url, "وب‌سایت", "Website"),
-        with(std_field("industry", T::Select, "صنعت", "Industry"), |f| {
-            f.options.options = vec![
-                opt("manufacturing", "تولید", "Manufacturing"),
-                opt("retail", "خرده‌فروشی", "Retail"),
-                opt("services", "خدمات", "Services"),
-                opt("technology", "فناوری", "Technology"),
-                opt("finance", "مالی و بانکی", "Finance"),
-                opt("health", "سلامت", "Health"),
-                opt("education", "آموزش", "Education"),
-                opt("construction", "ساختمان", "Construction"),
-                opt("other", "سایر", "Other"),
-            ]
-        }),
-    ];
-    company_fields.extend(shared_fields());
-    let mut contact_fields = vec![
-        with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
-        with(std_field("last_name", T::Text, "نام خانوادگی", "Last name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        relation("company", "company", "شرکت", "Company"),
-        std_field("job_title", T::Text, "سمت", "Job title"),
-        std_field("national_id", T::NationalId, "کد ملی", "National ID"),
-        std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
-    ];
-    contact_fields.extend(shared_fields());
-    // Every interaction with a customer, on every channel: the record page's timeline.
-    let activity_fields = vec![
-        with(std_field("kind", T::Select, "نوع", "Kind"), |f| {
-            f.required = true;
-            f.indexed = true;
-            f.default_value = Some(json!("note"));
-            f.options.options = vec![
-                opt("call", "تماس تلفنی", "Call"),
-                opt("email", "ایمیل", "Email"),
-                opt("meeting", "جلسه", "Meeting"),
-                opt("chat", "گفتگوی آنلاین", "Chat"),
-                opt("sms", "پیامک", "SMS"),
-                opt("social", "شبکه‌های اجتماعی", "Social media"),
-                opt("visit", "بازدید حضوری", "Visit"),
-                opt("note", "یادداشت", "Note"),
-            ]
-        }),
-        with(std_field("subject", T::Text, "موضوع", "Subject"), |f| f.required = true),
-        with(std_field("occurred_at", T::Datetime, "زمان", "When"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("direction", T::Select, "جهت", "Direction"), |f| {
-            f.options.options = vec![opt("inbound", "ورودی", "Inbound"), opt("outbound", "خروجی", "Outbound")]
-        }),
-        relation("contact", "contact", "مخاطب", "Contact"),
-        relation("company", "company", "شرکت", "Company"),
-        std_field("body", T::LongText, "شرح", "Details"),
-        owner_field(),
-    ];
-    // What the business sells: deals and orders point at it.
-    let product_fields = vec![
-        with(std_field("name", T::Text, "نام محصول", "Product name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("sku", T::Text, "کد کالا", "SKU"), |f| f.unique = true),
-        with(std_field("category", T::Select, "دسته", "Category"), |f| {
-            f.indexed = true;
-            f.options.allow_new = true;
-            f.options.options = vec![
-                opt("hardware", "سخت‌افزار", "Hardware"),
-                opt("software", "نرم‌افزار", "Software"),
-                opt("service", "خدمات", "Services"),
-                opt("consumable", "مواد مصرفی", "Consumables"),
-                opt("spare_part", "قطعات یدکی", "Spare parts"),
-            ]
-        }),
-        std_field("price", T::Currency, "قیمت", "Price"),
-        with(std_field("active", T::Boolean, "فعال", "Active"), |f| f.default_value = Some(json!(true))),
-        std_field("description", T::LongText, "شرح", "Description"),
-    ];
-    // A sale in the making, moving through the stages of the pipeline board.
-    let deal_fields =
-        vec![
-            with(std_field("name", T::Text, "عنوان", "Deal name"), |f| {
-                f.required = true;
-                f.indexed = true;
-            }),
-            with(std_field("stage", T::Select, "مرحله", "Stage"), |f| {
-                f.required = true;
-                f.indexed = true;
-                f.default_value = Some(json!("qualification"));
-                f.options.options = vec![
-                    opt("qualification", "ارزیابی", "Qualification"),
-                    opt("needs_analysis", "نیازسنجی", "Needs analysis"),
-                    opt("proposal", "ارائه پیشنهاد", "Proposal"),
-                    opt("negotiation", "مذاکره", "Negotiation"),
-                    opt("won", "موفق", "Won"),
-                    opt("lost", "ناموفق", "Lost"),
-                ]
-            }),
-            with(std_field("amount", T::Currency, "مبلغ", "Amount"), |f| f.indexed = true),
-            relation("company", "company", "شرکت", "Company"),
-            relation("contact", "contact", "مخاطب", "Contact"),
-            with(std_field("expected_close", T::Date, "تاریخ پیش‌بینی بستن", "Expected close"), |f| f.indexed = true),
-            std_field("closed_on", T::Date, "تاریخ بستن", "Closed on"),
-            owner_field(),
-            std_field("description", T::LongText, "شرح", "Details"),
-        ];
-    // What a customer bought: one product line of a purchase, the purchase history's unit.
-    let order_fields = vec![
-        with(std_field("number", T::Text, "شماره سفارش", "Order number"), |f| {
-            f.required = true;
-            f.unique = true;
-        }),
-        relation("contact", "contact", "مخاطب", "Contact"),
-        relation("company", "company", "شرکت", "Company"),
-        relation("product", "product", "محصول", "Product"),
-        with(std_field("quantity", T::Integer, "تعداد", "Quantity"), |f| f.default_value = Some(json!(1))),
-        with(std_field("total", T::Currency, "مبلغ کل", "Total"), |f| f.required = true),
-        with(std_field("ordered_at", T::Datetime, "زمان سفارش", "Ordered at"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("status", T::Select, "وضعیت", "Status"), |f| {
-            f.required = true;
-            f.indexed = true;
-            f.default_value = Some(json!("pending"));
-            f.options.options = vec![
-                opt("pending", "در انتظار پرداخت", "Awaiting payment"),
-                opt("paid", "پرداخت‌شده", "Paid"),
-                opt("shipped", "ارسال‌شده", "Shipped"),
-                opt("delivered", "تحویل‌شده", "Delivered"),
-                opt("cancelled", "لغوشده", "Cancelled"),
-                opt("returned", "مرجوعی", "Returned"),
-            ]
-        }),
-        with(std_field("channel", T::Select, "کانال فروش", "Sales channel"), |f| {
-            f.options.options = vec![
-                opt("online", "فروشگاه اینترنتی", "Online store"),
-                opt("store", "فروشگاه حضوری", "In store"),
-                opt("phone", "تلفنی", "By phone"),
-                opt("dealer", "نماینده فروش", "Dealer"),
-            ]
-        }),
-    ];
-    vec![
-        NewObject {
-            api_name: "company".into(),
-            label_fa: "شرکت".into(),
-            label_en: "Company".into(),
-            plural_fa: "شرکت‌ها".into(),
-            plural_en: "Companies".into(),
-            fields: company_fields,
-            title_field: Some("name".into()),
-        },
-        NewObject {
-            api_name: "contact".into(),
-            label_fa: "مخاطب".into(),
-            label_en: "Contact".into(),
-            plural_fa: "مخاطبان".into(),
-            plural_en: "Contacts".into(),
-            fields: contact_fields,
-            title_field: Some("first_name last_name".into()),
-        },
-        NewObject {
-            api_name: "activity".into(),
-            label_fa: "فعالیت".into(),
-            label_en: "Activity".into(),
-            plural_fa: "فعالیت‌ها".into(),
-            plural_en: "Activities".into(),
-            fields: activity_fields,
-            title_field: Some("subject".into()),
-        },
-        NewObject {
-            api_name: "product".into(),
-            label_fa: "محصول".into(),
-            label_en: "Product".into(),
-            plural_fa: "محصولات".into(),
-            plural_en: "Products".into(),
-            fields: product_fields,
-            title_field: Some("name".into()),
-        },
-        NewObject {
-            api_name: "deal".into(),
-            label_fa: "فرصت فروش".into(),
-            label_en: "Deal".into(),
-            plural_fa: "فرصت‌های فروش".into(),
-            plural_en: "Deals".into(),
-            fields: deal_fields,
-            title_field: Some("name".into()),
-        },
-        NewObject {
-            api_name: "order".into(),
-            label_fa: "سفارش".into(),
-            label_en: "Order".into(),
-            plural_fa: "سفارش‌ها".into(),
-            plural_en: "Orders".into(),
-            fields: order_fields,
-            title_field: Some("number".into()),
-        },
-    ]
-}
-
-/// Creates the standard objects, and any standard field a newer version added, if missing; an
-/// object of an admin's own that already has a standard object's name is left alone.
+/// Creates the modules' standard objects (`hooks::Module::objects`), and any standard field a
+/// newer version added, if missing; an object of an admin's own that already has a standard
+/// object's name is left alone. Then runs the modules' upgrades.
 pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
-    for new in standard_objects() {
+    for new in db.modules().objects() {
         let catalog = db.reload_catalog().await?;
         match catalog.object(&new.api_name) {
             None => {
@@ -1250,6 +1005,31 @@ pub async fn ensure_standard_objects(db: &Db) -> Result<()> {
     }
     ensure_owner_fields(db).await?;
     db.reload_catalog().await?;
+    for module in db.modules().list() {
+        module.upgrade(db).await?;
+        db.reload_catalog().await?;
+    }
+    Ok(())
+}
+
+/// Why a module's standard object is malformed (a bad name, a title field it lacks, a label
+/// missing), if it is: modules test their objects with it.
+pub fn check_new_object(o: &NewObject) -> std::result::Result<(), String> {
+    if !valid_api_name(&o.api_name) {
+        return Err(format!("bad object name {}", o.api_name));
+    }
+    let title = o.title_field.clone().unwrap_or_default();
+    if !title.split(' ').all(|t| o.fields.iter().any(|f| f.api_name == t)) {
+        return Err(format!("{}: no title field {title}", o.api_name));
+    }
+    for f in &o.fields {
+        if !valid_api_name(&f.api_name) || RESERVED_NAMES.contains(&f.api_name.as_str()) {
+            return Err(format!("{}: bad field name {}", o.api_name, f.api_name));
+        }
+        if f.label_fa.is_empty() || f.label_en.is_empty() {
+            return Err(format!("{}.{}: a label is missing", o.api_name, f.api_name));
+        }
+    }
     Ok(())
 }
 
@@ -1278,23 +1058,6 @@ async fn ensure_owner_fields(db: &Db) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn standard_objects_are_well_formed() {
-        for o in standard_objects() {
-            assert!(valid_api_name(&o.api_name));
-            let title = o.title_field.clone().unwrap_or_default();
-            assert!(title.split(' ').all(|t| o.fields.iter().any(|f| f.api_name == t)), "{title}");
-            for f in &o.fields {
-                assert!(
-                    valid_api_name(&f.api_name) && !RESERVED_NAMES.contains(&f.api_name.as_str()),
-                    "{}",
-                    f.api_name
-                );
-                assert!(!f.label_fa.is_empty() && !f.label_en.is_empty(), "{}", f.api_name);
-            }
-        }
-    }
 
     #[test]
     fn index_names_fit_postgres() {

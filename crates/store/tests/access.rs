@@ -7,10 +7,10 @@ use peyvand_records::access::{ObjectAccess, Reach, Role};
 use peyvand_records::aggregate::parse_aggregate;
 use peyvand_store::access::TeamInput;
 use peyvand_store::records::ListQuery;
-use peyvand_store::{Db, Error, backend_tests};
+use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
-backend_tests!(
+peyvand_crm::crm_tests!(
     each_rep_reaches_their_own_and_their_teams_records,
     teams_are_checked,
     a_leaver_hands_everything_over,

@@ -2,10 +2,10 @@
 //! record change, or a metadata change, makes the next one fresh.
 
 use peyvand_records::aggregate::parse_aggregate;
-use peyvand_store::{Db, backend_tests};
+use peyvand_store::Db;
 use serde_json::json;
 
-backend_tests!(cached_until_changed, computed_once_for_concurrent_askers);
+peyvand_crm::crm_tests!(cached_until_changed, computed_once_for_concurrent_askers);
 
 async fn cached_until_changed(db: &Db) {
     let obj = db.object("contact").await.expect("contact");

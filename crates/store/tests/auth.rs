@@ -3,14 +3,13 @@
 //! it lately, within `AUTH_TTL`.
 
 use peyvand_records::access::Role;
-use peyvand_store::Db;
 use peyvand_store::accounts::AUTH_TTL;
 use peyvand_store::testing::{Backend, TestDb};
 
 async fn two_instances(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
-    let here = Db::open(&test_db.url).await.expect("open");
-    let there = Db::open(&test_db.url).await.expect("open again");
+    let here = peyvand_crm::open(&test_db.url).await.expect("open");
+    let there = peyvand_crm::open(&test_db.url).await.expect("open again");
     let user =
         here.create_user("agent@test.peyvand.ir", "Agent", Role::Agent, "$argon2id$fake", "fa").await.expect("user");
     let (token, secret) = here.create_api_token(&user.id, "script").await.expect("token");

@@ -181,7 +181,7 @@ async fn round_trip(from: Backend, to: Backend) {
         source_db.cleanup().await;
         return;
     };
-    let source = Db::open(&source_db.url).await.expect("source");
+    let source = peyvand_crm::open(&source_db.url).await.expect("source");
     dataset(&source).await;
     let before = snapshot(&source).await;
     assert_eq!(before["objects"][1]["records"].as_array().map(Vec::len), Some(30), "30 contacts, one in the trash");
@@ -275,4 +275,4 @@ async fn every_table_travels_or_is_transient(db: &Db) {
     assert!(unaccounted.is_empty(), "tables neither copied nor transient: {unaccounted:?}");
 }
 
-peyvand_store::backend_tests!(every_table_travels_or_is_transient);
+peyvand_crm::crm_tests!(every_table_travels_or_is_transient);

@@ -76,7 +76,7 @@ async fn upgrade(backend: Backend) {
     let raw_url = if backend == Backend::Sqlite { format!("{}?mode=rwc", test_db.url) } else { test_db.url.clone() };
     schema_8_with_events(&raw_url, dialect).await;
 
-    let db = Db::open(&test_db.url).await.expect("open and migrate");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open and migrate");
     assert_eq!(published(&db).await, expected(), "the processed event is published, the other pending");
     let outbox = match dialect {
         Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox'",

@@ -3,9 +3,9 @@
 //! was killed, at the next start-up.
 
 use peyvand_records::{FieldDef, Value};
-use peyvand_store::{Db, Error, backend_tests};
+use peyvand_store::{Db, Error};
 
-backend_tests!(a_bulk_load_sets_indexes_aside_and_they_come_back, indexes_stay_when_a_table_holds_records);
+peyvand_crm::crm_tests!(a_bulk_load_sets_indexes_aside_and_they_come_back, indexes_stay_when_a_table_holds_records);
 
 const TABLES: [&str; 5] = ["r_contact", "r_activity", "search_terms", "record_values", "audit_log"];
 
@@ -102,7 +102,7 @@ async fn a_bulk_load_sets_indexes_aside_and_they_come_back(db: &Db) {
             format!("{}/{name}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base))
         }
     };
-    let restarted = Db::open(&url).await.expect("open again");
+    let restarted = peyvand_crm::open(&url).await.expect("open again");
     assert_eq!(all_indexes(&restarted).await, before, "every index is back after a start-up");
     assert_eq!(deferred(&restarted).await, 0);
     restarted.close().await;

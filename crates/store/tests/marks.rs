@@ -4,10 +4,10 @@
 
 use peyvand_records::access::Role;
 use peyvand_store::marks::MAX_RECENT;
-use peyvand_store::{Db, Error, backend_tests};
+use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
-backend_tests!(marks_are_per_user_and_follow_access);
+peyvand_crm::crm_tests!(marks_are_per_user_and_follow_access);
 
 fn input(value: Json) -> Map<String, Json> {
     value.as_object().expect("an object").clone()

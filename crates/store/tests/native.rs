@@ -6,10 +6,10 @@ use peyvand_records::aggregate::parse_aggregate;
 use peyvand_records::filter::parse_filter;
 use peyvand_records::{FieldDef, Value};
 use peyvand_store::aggregate::Source;
-use peyvand_store::{Absent, Db, Dialect, Error, PreparedRecords, WrittenIds, backend_tests};
+use peyvand_store::{Absent, Db, Dialect, Error, PreparedRecords, WrittenIds};
 use sqlx::Row;
 
-backend_tests!(
+peyvand_crm::crm_tests!(
     native_writes_are_bulk_writes,
     native_batches_look_before_they_write,
     a_batch_checked_ahead_is_written_after,
@@ -199,7 +199,7 @@ async fn native_batches_look_before_they_write(db: &Db) {
         .get(0);
     let copy = format!("{path}-copy");
     std::fs::copy(&path, &copy).expect("copy the file");
-    let copied = Db::open(&format!("sqlite://{copy}")).await.expect("open the copy");
+    let copied = peyvand_crm::open(&format!("sqlite://{copy}")).await.expect("open the copy");
     assert_eq!(count(&copied, "SELECT COUNT(*) FROM r_contact").await, 800);
     copied.close().await;
     for suffix in ["", "-wal", "-shm"] {

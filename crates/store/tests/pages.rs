@@ -5,9 +5,9 @@
 use peyvand_records::Value;
 use peyvand_records::filter::parse_sort;
 use peyvand_store::records::ListQuery;
-use peyvand_store::{Db, Dialect, Error, backend_tests};
+use peyvand_store::{Db, Dialect, Error};
 
-backend_tests!(
+peyvand_crm::crm_tests!(
     pages_over_one_instant,
     statistics_refreshed,
     pages_of_some_fields,

@@ -6,10 +6,10 @@ use peyvand_records::aggregate::parse_aggregate;
 use peyvand_records::filter::parse_filter;
 use peyvand_store::aggregate::{Aggregate, Source};
 use peyvand_store::schema::{FieldPatch, NewField, NewObject};
-use peyvand_store::{Db, Error, backend_tests};
+use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
-backend_tests!(
+peyvand_crm::crm_tests!(
     rollup_answers_equal_the_records,
     concurrent_writers_keep_rollups_right,
     rollups_go_with_their_fields,

@@ -2,10 +2,10 @@
 //! standard object's name (made before that standard object existed) left as the admin made it.
 
 use peyvand_records::Origin;
+use peyvand_store::Db;
 use peyvand_store::schema::ensure_standard_objects;
-use peyvand_store::{Db, backend_tests};
 
-backend_tests!(standard_objects_are_made_once_and_leave_an_admins_object_alone);
+peyvand_crm::crm_tests!(standard_objects_are_made_once_and_leave_an_admins_object_alone);
 
 async fn standard_objects_are_made_once_and_leave_an_admins_object_alone(db: &Db) {
     let catalog = db.reload_catalog().await.expect("catalog");

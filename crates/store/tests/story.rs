@@ -2,10 +2,10 @@
 //! the trash, run on SQLite and on PostgreSQL.
 
 use peyvand_records::filter::{parse_filter, parse_sort};
+use peyvand_store::Error;
 use peyvand_store::records::ListQuery;
 use peyvand_store::schema::{FieldPatch, NewField};
 use peyvand_store::testing::{Backend, TestDb};
-use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
 fn map(v: Json) -> Map<String, Json> {
@@ -16,9 +16,9 @@ async fn story(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else {
         return;
     };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     // Opening again applies nothing twice.
-    let again = Db::open(&test_db.url).await.expect("open twice");
+    let again = peyvand_crm::open(&test_db.url).await.expect("open twice");
     again.close().await;
 
     let contact = db.object("contact").await.expect("standard contact object");

@@ -7,7 +7,7 @@
 
 use peyvand_store::events::{Event, Job, MAX_ATTEMPTS};
 use peyvand_store::runner::{Consumer, JobKind, Outcome, Runner};
-use peyvand_store::{Db, Dialect, Error, backend_tests};
+use peyvand_store::{Db, Dialect, Error};
 use serde_json::{Map, Value as Json, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use time::Duration;
 /// The kinds of job these tests run.
 const KINDS: &[&str] = &["reminder", "expiry"];
 
-backend_tests!(
+peyvand_crm::crm_tests!(
     consumers_read_every_event_in_order,
     failures_wait_then_park,
     jobs_run_when_due,

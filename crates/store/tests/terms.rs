@@ -3,12 +3,12 @@
 //! back, converted): they are found by their own keys, not by record, so nothing may be left
 //! behind. Each step compares the record's rows in `search_terms` with what its values make.
 
+use peyvand_store::Db;
 use peyvand_store::schema::FieldPatch;
-use peyvand_store::{Db, backend_tests};
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
 
-backend_tests!(terms_follow_values, members_follow_the_trash, terms_of_the_earlier_rule_are_replaced);
+peyvand_crm::crm_tests!(terms_follow_values, members_follow_the_trash, terms_of_the_earlier_rule_are_replaced);
 
 fn map(v: Json) -> Map<String, Json> {
     v.as_object().expect("object").clone()

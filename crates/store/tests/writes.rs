@@ -5,11 +5,11 @@ use peyvand_records::FieldError;
 use peyvand_records::Value;
 use peyvand_records::access::Role;
 use peyvand_store::schema::NewField;
-use peyvand_store::{Db, Dialect, Error, backend_tests};
+use peyvand_store::{Db, Dialect, Error};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-backend_tests!(
+peyvand_crm::crm_tests!(
     concurrent_writers_keep_their_own_outcome,
     short_writes_do_not_wait_for_a_long_one,
     a_write_answers_with_the_record_as_read_back,

@@ -542,7 +542,7 @@ pub async fn import_csv(
     // Batches of plainly new records go through the bulk-load connection (rusqlite on SQLite,
     // COPY on PostgreSQL); the rest, and everything in an import that is one transaction,
     // through the usual one.
-    let mut native = if single_tx || restricted(db) { None } else { db.native_writer().await? };
+    let mut native = if single_tx || row_by_row(db, &object.api_name) { None } else { db.native_writer().await? };
     // What the reader made comes back to it to be freed (see [`Returned`]).
     let (spent, spent_back) = std::sync::mpsc::channel();
     if let Some(writer) = &mut native {
@@ -1018,7 +1018,7 @@ async fn import_batch(
             as_read = false;
             continue;
         }
-        if restricted(db) {
+        if row_by_row(db, &object.api_name) {
             as_read = false;
             slow.push((row_no, cells));
             continue;
@@ -1240,8 +1240,10 @@ async fn write_row(
 /// Whether the import runs for a user whose reach is limited: then every row goes one at a
 /// time through the engine's checks (a new record is theirs unless given to their team; an
 /// update of a record they may not change is refused, that row alone).
-fn restricted(db: &Db) -> bool {
-    db.viewer().is_some_and(|v| v.role != Some(peyvand_records::access::Role::Admin))
+/// Whether rows are written one by one through the record path, not as batches: for a user
+/// whose reach is checked per record, and for an object whose module has rules on its writes.
+fn row_by_row(db: &Db, object: &str) -> bool {
+    db.viewer().is_some_and(|v| v.role != Some(peyvand_records::access::Role::Admin)) || db.has_hooks(object)
 }
 
 fn store_row_error(row: usize, columns: &[Column], cells: &[String], e: StoreError) -> RowFailure {

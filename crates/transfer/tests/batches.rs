@@ -43,7 +43,7 @@ fn options() -> ImportOptions {
 
 async fn plain_batches(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     let opts = options();
 
     // The same file twice at once: every row is created by one of the two, never by both.
@@ -136,7 +136,7 @@ async fn plain_batches_postgres() {
 /// the rest of its batch is created, and the batches before and after go in whole.
 async fn a_batch_the_database_refuses(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     let code =
         serde_json::json!({"api_name": "code", "label_fa": "کد", "label_en": "Code", "type": "text", "unique": true});
     db.add_field(None, "contact", serde_json::from_value(code).expect("field")).await.expect("unique field");
@@ -184,7 +184,7 @@ async fn a_reps_import_obeys_their_reach(backend: Backend) {
     use peyvand_records::access::Role;
     use peyvand_store::access::TeamInput;
     let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     let user = async |email: &str| db.create_user(email, email, Role::Agent, "x", "en").await.expect("user").id;
     let (rep, mate, other) = (user("rep@x.ir").await, user("mate@x.ir").await, user("other@x.ir").await);
     let team = TeamInput { name: "North".into(), members: vec![rep.clone(), mate.clone()], ..Default::default() };

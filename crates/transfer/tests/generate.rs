@@ -22,7 +22,7 @@ async fn total(db: &Db, object: &str, filter: Option<serde_json::Value>) -> i64 
 
 async fn generated(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     let score = serde_json::json!({"api_name": "score", "type": "integer", "indexed": true});
     db.add_field(None, "contact", serde_json::from_value(score).expect("field")).await.expect("score");
     let tables = [
@@ -250,7 +250,7 @@ async fn orders_make_a_purchase_history(db: &Db) {
 #[tokio::test]
 async fn deals_and_orders_need_products() {
     let Some(test_db) = TestDb::new(Backend::Sqlite).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     let opts = GenerateOptions { products: 0, ..GenerateOptions::scaled(50, 1) };
     let refused = generate(&db, &opts, |_, _| {}).await;
     assert!(matches!(refused, Err(peyvand_transfer::TransferError::NeedsProducts)), "{refused:?}");

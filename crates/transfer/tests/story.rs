@@ -54,7 +54,7 @@ async fn story(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else {
         return;
     };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
 
     // A messy file in Windows-1256 with Persian headers: the good rows go in, the bad ones are named.
     let messy = file("messy.csv", &windows_1256(MESSY));
@@ -296,7 +296,7 @@ BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Lily Evans\r\nEMAIL:lily@exam\r\n ple.com\r\nEN
 /// amount and currency, decimals at their scale, lists joined with `; `, yes/no, dates, instants.
 async fn every_kind_of_value_exports_as_a_record_shows_it(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&test_db.url).await.expect("open");
+    let db = peyvand_crm::open(&test_db.url).await.expect("open");
     for field in [
         serde_json::json!({"api_name": "budget", "type": "currency", "options": {"scale": 2}}),
         serde_json::json!({"api_name": "ratio", "type": "decimal", "options": {"scale": 3}}),
@@ -386,7 +386,7 @@ async fn companies_of_contacts(db: &Db) -> Vec<(String, String)> {
 async fn an_export_imports_back_with_its_relations(backend: Backend) {
     let Some(source_db) = TestDb::new(backend).await else { return };
     let Some(empty_db) = TestDb::new(backend).await else { return };
-    let db = Db::open(&source_db.url).await.expect("open");
+    let db = peyvand_crm::open(&source_db.url).await.expect("open");
     let mut companies = Vec::new();
     for name in ["Acme", "Acme", "پارس [تهران]"] {
         let input = serde_json::json!({"name": name});
@@ -425,7 +425,7 @@ async fn an_export_imports_back_with_its_relations(backend: Backend) {
     assert_eq!(second_acme.fields["company"], companies[1].as_str(), "the same Acme of two");
 
     // Into an empty database: companies first, then contacts, found by title.
-    let other = Db::open(&empty_db.url).await.expect("open empty");
+    let other = peyvand_crm::open(&empty_db.url).await.expect("open empty");
     let mut companies_in = ImportOptions::new("company");
     companies_in.mapping = vec![("id".into(), "".into())];
     import_csv(&other, None, &company_file, &companies_in, |_| {}).await.expect("companies");

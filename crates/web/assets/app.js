@@ -336,17 +336,21 @@ document.addEventListener("change", function (e) {
     } else if (e.key === "Enter" && document.activeElement === input) {
       e.preventDefault();
       // Results for what was typed may still be on their way: Enter waits for them.
-      if (input.classList.contains("htmx-request") || input.dataset.typed === "true") pendingEnter = true;
+      if (answered !== input.value) pendingEnter = true;
       else if (all.length) window.location.href = all[0].href;
     }
   });
-  var pendingEnter = false;
-  document.addEventListener("input", function (e) { if (e.target.closest("#palette")) e.target.dataset.typed = "true"; });
+  var pendingEnter = false, answered = null;
   if (palette) {
     // The first result is marked as results arrive: Enter in the box opens it.
-    palette.addEventListener("htmx:afterSwap", function () {
-      palette.querySelector("input").dataset.typed = "false";
+    // Results answer the query in their request's address: results for an older query (the
+    // recent records asked for on opening, say) leave Enter waiting for the newest.
+    palette.addEventListener("htmx:afterSwap", function (e) {
+      var input = palette.querySelector("input"), asked = null;
+      try { asked = new URL(e.detail.xhr.responseURL).searchParams.get("q") || ""; } catch (err) { asked = input.value; }
+      answered = asked;
       mark(0);
+      if (asked !== input.value) return;
       var first = links()[0];
       if (pendingEnter && first) window.location.href = first.href;
       pendingEnter = false;

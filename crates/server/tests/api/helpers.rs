@@ -60,7 +60,7 @@ impl TestApp {
 
     /// A server over the given (empty) test database.
     pub async fn spawn_on(test_db: TestDb, config: peyvand_web::WebConfig) -> TestApp {
-        let db = Db::open(&test_db.url).await.expect("open database");
+        let db = peyvand_crm::open(&test_db.url).await.expect("open database");
         let hash = peyvand_web::auth::hash_password(PASSWORD).expect("hash");
         db.create_user(ADMIN_EMAIL, "Admin", Role::Admin, &hash, "en").await.expect("admin");
         let running = peyvand::start(db.clone(), "127.0.0.1:0", config, std::future::pending()).await.expect("start");

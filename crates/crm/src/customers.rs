@@ -1,0 +1,115 @@
+//! Customers: companies and the people in them (contacts), the core of the customer 360.
+
+use peyvand_records::FieldType;
+use peyvand_store::hooks::Module;
+use peyvand_store::schema::{NewField, NewObject, opt, owner_field, relation, std_field, with};
+
+/// The customers module.
+pub struct Customers;
+
+impl Module for Customers {
+    fn name(&self) -> &'static str {
+        "customers"
+    }
+
+    fn objects(&self) -> Vec<NewObject> {
+        objects()
+    }
+}
+
+/// Fields every customer (a company, a contact) has: how to reach them, whose they are, where
+/// they came from.
+pub(crate) fn shared_fields() -> Vec<NewField> {
+    use FieldType as T;
+    vec![
+        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| f.options.multiple = true),
+        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| f.options.multiple = true),
+        std_field("address", T::LongText, "نشانی", "Address"),
+        with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
+        std_field("province", T::Text, "استان", "Province"),
+        std_field("postal_code", T::Text, "کد پستی", "Postal code"),
+        owner_field(),
+        with(std_field("source", T::Select, "منبع", "Source"), |f| {
+            f.options.options = vec![
+                opt("web", "وب‌سایت", "Website"),
+                opt("phone", "تماس تلفنی", "Phone call"),
+                opt("referral", "معرفی مشتری", "Referral"),
+                opt("event", "رویداد و نمایشگاه", "Event"),
+                opt("social", "شبکه‌های اجتماعی", "Social media"),
+                opt("partner", "شریک تجاری", "Partner"),
+                opt("import", "ورود اطلاعات", "Import"),
+                opt("other", "سایر", "Other"),
+            ]
+        }),
+        with(std_field("lifecycle_stage", T::Select, "مرحله چرخه عمر", "Lifecycle stage"), |f| {
+            f.indexed = true;
+            f.options.options = vec![
+                opt("subscriber", "مشترک", "Subscriber"),
+                opt("lead", "سرنخ فروش", "Lead"),
+                opt("opportunity", "فرصت فروش", "Opportunity"),
+                opt("customer", "مشتری", "Customer"),
+                opt("evangelist", "مروج", "Evangelist"),
+                opt("former", "مشتری سابق", "Former customer"),
+            ]
+        }),
+        with(std_field("tags", T::MultiSelect, "برچسب‌ها", "Tags"), |f| f.options.allow_new = true),
+        std_field("description", T::LongText, "توضیحات", "Description"),
+    ]
+}
+
+fn objects() -> Vec<NewObject> {
+    use FieldType as T;
+    let mut company_fields = vec![
+        with(std_field("name", T::Text, "نام شرکت", "Company name"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        std_field("website", T::Url, "وب‌سایت", "Website"),
+        with(std_field("industry", T::Select, "صنعت", "Industry"), |f| {
+            f.options.options = vec![
+                opt("manufacturing", "تولید", "Manufacturing"),
+                opt("retail", "خرده‌فروشی", "Retail"),
+                opt("services", "خدمات", "Services"),
+                opt("technology", "فناوری", "Technology"),
+                opt("finance", "مالی و بانکی", "Finance"),
+                opt("health", "سلامت", "Health"),
+                opt("education", "آموزش", "Education"),
+                opt("construction", "ساختمان", "Construction"),
+                opt("other", "سایر", "Other"),
+            ]
+        }),
+    ];
+    company_fields.extend(shared_fields());
+    let mut contact_fields = vec![
+        with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
+        with(std_field("last_name", T::Text, "نام خانوادگی", "Last name"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        relation("company", "company", "شرکت", "Company"),
+        std_field("job_title", T::Text, "سمت", "Job title"),
+        std_field("national_id", T::NationalId, "کد ملی", "National ID"),
+        std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
+    ];
+    contact_fields.extend(shared_fields());
+    vec![
+        NewObject {
+            api_name: "company".into(),
+            label_fa: "شرکت".into(),
+            label_en: "Company".into(),
+            plural_fa: "شرکت‌ها".into(),
+            plural_en: "Companies".into(),
+            fields: company_fields,
+            title_field: Some("name".into()),
+        },
+        NewObject {
+            api_name: "contact".into(),
+            label_fa: "مخاطب".into(),
+            label_en: "Contact".into(),
+            plural_fa: "مخاطبان".into(),
+            plural_en: "Contacts".into(),
+            fields: contact_fields,
+            title_field: Some("first_name last_name".into()),
+        },
+    ]
+}

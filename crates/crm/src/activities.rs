@@ -47,6 +47,7 @@ fn objects() -> Vec<NewObject> {
         }),
         relation("contact", "contact", "مخاطب", "Contact"),
         relation("company", "company", "شرکت", "Company"),
+        relation("deal", "deal", "فرصت فروش", "Deal"),
         std_field("body", T::LongText, "شرح", "Details"),
         owner_field(),
     ];

@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> =
-        vec![Arc::new(customers::Customers), Arc::new(activities::Activities), Arc::new(sales::Sales)];
+        vec![Arc::new(customers::Customers), Arc::new(sales::Sales), Arc::new(activities::Activities)];
     Modules::new(list)
 }
 

@@ -123,7 +123,7 @@ impl Db {
     /// inside a write transaction, which on PostgreSQL holds a connection of the same pool (with
     /// every connection held by a transaction waiting for one more, the pool starved for its
     /// ten-second timeout). A write reads the catalog fresh before it begins.
-    pub(crate) fn catalog_cached(&self) -> Result<Arc<Catalog>> {
+    pub fn catalog_cached(&self) -> Result<Arc<Catalog>> {
         let guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
         Ok(guard.catalog.clone())
     }

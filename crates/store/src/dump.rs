@@ -51,8 +51,9 @@ pub const TABLES: [&str; 24] = [
 /// Tables that stay behind: sessions and sign-ins under way, login failures, idempotency keys,
 /// import jobs, the migrations' own bookkeeping. Every other table is in [`TABLES`] (a test
 /// holds it so).
-pub const TRANSIENT: [&str; 11] = [
+pub const TRANSIENT: [&str; 12] = [
     "schema_migrations",
+    "module_migrations",
     "deferred_indexes",
     "sessions",
     "login_failures",
@@ -64,6 +65,15 @@ pub const TRANSIENT: [&str; 11] = [
     "event_consumers",
     "event_failures",
 ];
+
+impl Db {
+    /// The tables a dump copies before the objects' own: the engine's ([`TABLES`]) and the
+    /// modules' (`hooks::Module::tables`).
+    pub fn dump_tables(&self) -> Vec<String> {
+        let modules = self.modules().list().iter().flat_map(|m| m.tables().iter());
+        TABLES.iter().chain(modules).map(|t| t.to_string()).collect()
+    }
+}
 
 async fn columns(conn: &mut sqlx::AnyConnection, dialect: Dialect, table: &str) -> Result<Vec<(String, String)>> {
     let rows = match dialect {
@@ -123,7 +133,7 @@ impl Db {
         .map_err(io)?;
         let objects =
             sqlx::query("SELECT table_name FROM meta_objects ORDER BY created_at").fetch_all(&mut *conn).await?;
-        let mut tables: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+        let mut tables = self.dump_tables();
         for r in &objects {
             tables.push(r.try_get(0)?);
         }

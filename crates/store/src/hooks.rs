@@ -9,6 +9,7 @@
 //! e-mail, a reminder) belongs to an after-commit consumer (`runner`), not to a hook.
 
 use crate::records::Record;
+use crate::migrate::Migration;
 use crate::schema::NewObject;
 use crate::write::WriteTx;
 use crate::{Db, Result};
@@ -30,6 +31,15 @@ pub trait Module: Send + Sync + 'static {
     /// newer release added).
     fn objects(&self) -> Vec<NewObject> {
         Vec::new()
+    }
+    /// The module's own tables, made and changed by migrations numbered from 1 (kept apart from
+    /// the engine's and other modules'); an applied one is never edited.
+    fn migrations(&self) -> &'static [Migration] {
+        &[]
+    }
+    /// The tables its migrations make, in the order a restore loads them: dumps copy them.
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
     }
     /// The module's rules on record writes.
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
@@ -120,6 +130,8 @@ pub struct Written<'a> {
     pub object: &'a ObjectDef,
     pub id: &'a str,
     pub action: Action,
+    /// When: the instant of the write's audit entry.
+    pub at: &'a str,
     /// The record's fields before the write (empty for a create).
     pub before: &'a Map<String, Json>,
     /// The record's fields after the write (as they were, for a delete).

@@ -40,7 +40,7 @@ mod write;
 pub use bulk::{Absent, PreparedRecords, WrittenIds};
 pub use error::{Error, Result};
 pub use native::{CheckedRecords, NativeWriter, Spent};
-pub use sql::{Dialect, hex};
+pub use sql::{Dialect, hex, new_id, now};
 pub use write::{WriteCounts, WriteTx};
 
 use catalog::Catalog;
@@ -75,6 +75,8 @@ pub struct Db {
     viewer: Option<Arc<peyvand_records::access::Viewer>>,
     /// The capabilities above the engine: their standard objects and write hooks (`hooks`).
     modules: Arc<hooks::Modules>,
+    /// The URL it was connected with.
+    url: Arc<str>,
 }
 
 /// Counts' estimates by statement: when made, and the estimate (none: too few matches to say).
@@ -262,6 +264,7 @@ impl Db {
             scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),
             viewer: None,
             modules: Arc::default(),
+            url: Arc::from(url.as_str()),
         })
     }
 
@@ -288,6 +291,11 @@ impl Db {
     /// This handle without a viewer: the system's, which reaches everything.
     pub fn system(&self) -> Db {
         Db { viewer: None, ..self.clone() }
+    }
+
+    /// The URL this handle was connected with (as given, plus SQLite's `mode`).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn dialect(&self) -> Dialect {

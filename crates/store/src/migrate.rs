@@ -7,7 +7,7 @@ use crate::sql::now;
 use crate::{Db, Dialect, Result};
 use sqlx::{Acquire, Row};
 
-/// One migration: version, name, SQLite text, PostgreSQL text.
+/// One migration: version, name, SQLite text, PostgreSQL text (the engine's, or a module's).
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
@@ -177,7 +177,44 @@ async fn apply(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Res
         tracing::info!(version = m.version, name = m.name, "applied migration");
         applied.push(m.version);
     }
+    apply_modules(db, conn).await?;
     Ok(applied)
+}
+
+/// Applies the modules' own migrations (`hooks::Module::migrations`) not yet applied, each
+/// module's in order, kept apart from the engine's by module name.
+async fn apply_modules(db: &Db, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS module_migrations (module TEXT NOT NULL, version BIGINT NOT NULL, \
+         name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (module, version))",
+    )
+    .execute(&mut **conn)
+    .await?;
+    for module in db.modules().list() {
+        let rows = sqlx::query("SELECT version FROM module_migrations WHERE module = $1")
+            .bind(module.name())
+            .fetch_all(&mut **conn)
+            .await?;
+        let done: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+        for m in module.migrations().iter().filter(|m| !done.contains(&m.version)) {
+            let mut tx = conn.begin().await?;
+            let text = match db.dialect() {
+                Dialect::Sqlite => m.sqlite,
+                Dialect::Postgres => m.postgres,
+            };
+            sqlx::raw_sql(text).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO module_migrations (module, version, name, applied_at) VALUES ($1, $2, $3, $4)")
+                .bind(module.name())
+                .bind(m.version)
+                .bind(m.name)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(module = module.name(), version = m.version, name = m.name, "applied migration");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -862,7 +862,8 @@ impl Db {
         };
         if hooked {
             let after: Map<String, Json> = values.iter().map(|(f, v)| (f.api_name.clone(), v.to_json())).collect();
-            let written = Written { object: obj, id: &id, action: Action::Create, before: &Map::new(), after: &after };
+            let (before, at) = (&Map::new(), made_at.as_str());
+            let written = Written { object: obj, id: &id, action: Action::Create, at, before, after: &after };
             self.hooks_after(tx, actor, &written).await?;
         }
         Ok((id, made_at, values))
@@ -1213,7 +1214,8 @@ impl Db {
             Record { version: current.version + 1, updated_at: at, updated_by: actor.map(str::to_string), ..current };
         let record = with_values(obj, record, &values);
         if let Some(before) = before {
-            let written = Written { object: obj, id, action: Action::Update, before: &before, after: &record.fields };
+            let (action, at, after) = (Action::Update, record.updated_at.as_str(), &record.fields);
+            let written = Written { object: obj, id, action, at, before: &before, after };
             self.hooks_after(tx, actor, &written).await?;
         }
         Ok(record)
@@ -1277,9 +1279,9 @@ impl Db {
             terms_change_statements(&mut script, &obj.api_name, id, &old_terms(&obj, &values), &[]);
             audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
             script.execute(&mut tx.tx).await?;
-            let (before, after) = (&current.fields, &current.fields);
-            self.hooks_after(&mut tx, actor, &Written { object: &obj, id, action: Action::Delete, before, after })
-                .await?;
+            let (before, after, at) = (&current.fields, &current.fields, ts.as_str());
+            let written = Written { object: &obj, id, action: Action::Delete, at, before, after };
+            self.hooks_after(&mut tx, actor, &written).await?;
         }
         tx.commit().await?;
         Ok(ids.len())
@@ -1319,10 +1321,11 @@ impl Db {
         }
         let mut script = Script::new(self.dialect(), true);
         terms_change_statements(&mut script, &obj.api_name, id, &OldTerms::default(), &record_terms(&obj, &values));
-        audit_statements(&mut script, &obj.api_name, id, "restore", actor, &now(), &json!([]));
+        let at = now();
+        audit_statements(&mut script, &obj.api_name, id, "restore", actor, &at, &json!([]));
         script.execute(&mut tx.tx).await?;
-        let written =
-            Written { object: &obj, id, action: Action::Restore, before: &Map::new(), after: &current.fields };
+        let (before, after) = (&Map::new(), &current.fields);
+        let written = Written { object: &obj, id, action: Action::Restore, at: &at, before, after };
         self.hooks_after(&mut tx, actor, &written).await?;
         tx.commit().await?;
         self.get_record(object, id, false).await

@@ -742,6 +742,35 @@ impl Db {
         Ok(new)
     }
 
+    /// Replaces the choices of a select field inside `tx`, for a module that keeps them in step
+    /// with its own configuration (a pipeline's stages): no index is rebuilt. A removed choice
+    /// still in use is refused (`option_in_use`, naming the field). The caller reloads the
+    /// catalog once it has committed.
+    pub async fn set_choices_in(
+        &self,
+        tx: &mut WriteTx,
+        actor: Option<&str>,
+        object: &str,
+        field: &str,
+        choices: Vec<SelectOption>,
+    ) -> Result<()> {
+        let catalog = self.catalog_cached()?;
+        let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
+        let old = obj.field(field).cloned().ok_or_else(|| Error::NotFound(format!("field {field}")))?;
+        if !matches!(old.field_type, FieldType::Select | FieldType::MultiSelect) {
+            return Err(Error::invalid(FieldError::new(field, "not_a_choice_field")));
+        }
+        let mut new = old.clone();
+        new.options.options = choices;
+        if new.options == old.options {
+            return Ok(());
+        }
+        check_options_in_use(tx, &obj, &old, &new.options.options).await?;
+        update_field_row(tx, &new).await?;
+        record_history(tx, &new.id, actor, json!({ "action": "update", "before": old_summary(&old) })).await?;
+        bump_version(tx).await
+    }
+
     /// Removes a field from every view and form. Its column and values stay in the database
     /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead. The
     /// rollups that read it are dropped.

@@ -1,12 +1,27 @@
-//! Sales: products, deals moving through pipelines, orders.
+//! Sales: products, deals moving through pipelines, orders. The rules of a deal's pipeline and
+//! stage are in `pipelines`; the standard objects in `objects`.
 
-use peyvand_records::FieldType;
-use peyvand_store::hooks::Module;
-use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
-use serde_json::json;
+mod objects;
+pub mod pipelines;
+
+pub use pipelines::DEFAULT_PIPELINE;
+
+use peyvand_store::hooks::{BoxFuture, Module, WriteHook};
+use peyvand_store::migrate::Migration;
+use peyvand_store::schema::NewObject;
+use peyvand_store::{Db, Result};
+use std::sync::Arc;
 
 /// The sales module.
 pub struct Sales;
+
+/// The module's tables, in order.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_pipelines.sql",
+    sqlite: include_str!("../../migrations/sales/sqlite/0001_pipelines.sql"),
+    postgres: include_str!("../../migrations/sales/postgres/0001_pipelines.sql"),
+}];
 
 impl Module for Sales {
     fn name(&self) -> &'static str {
@@ -14,126 +29,22 @@ impl Module for Sales {
     }
 
     fn objects(&self) -> Vec<NewObject> {
-        objects()
+        objects::objects()
     }
-}
 
-fn objects() -> Vec<NewObject> {
-    use FieldType as T;
-    // What the business sells: deals and orders point at it.
-    let product_fields = vec![
-        with(std_field("name", T::Text, "نام محصول", "Product name"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("sku", T::Text, "کد کالا", "SKU"), |f| f.unique = true),
-        with(std_field("category", T::Select, "دسته", "Category"), |f| {
-            f.indexed = true;
-            f.options.allow_new = true;
-            f.options.options = vec![
-                opt("hardware", "سخت‌افزار", "Hardware"),
-                opt("software", "نرم‌افزار", "Software"),
-                opt("service", "خدمات", "Services"),
-                opt("consumable", "مواد مصرفی", "Consumables"),
-                opt("spare_part", "قطعات یدکی", "Spare parts"),
-            ]
-        }),
-        std_field("price", T::Currency, "قیمت", "Price"),
-        with(std_field("active", T::Boolean, "فعال", "Active"), |f| f.default_value = Some(json!(true))),
-        std_field("description", T::LongText, "شرح", "Description"),
-    ];
-    // A sale in the making, moving through the stages of the pipeline board.
-    let deal_fields =
-        vec![
-            with(std_field("name", T::Text, "عنوان", "Deal name"), |f| {
-                f.required = true;
-                f.indexed = true;
-            }),
-            with(std_field("stage", T::Select, "مرحله", "Stage"), |f| {
-                f.required = true;
-                f.indexed = true;
-                f.default_value = Some(json!("qualification"));
-                f.options.options = vec![
-                    opt("qualification", "ارزیابی", "Qualification"),
-                    opt("needs_analysis", "نیازسنجی", "Needs analysis"),
-                    opt("proposal", "ارائه پیشنهاد", "Proposal"),
-                    opt("negotiation", "مذاکره", "Negotiation"),
-                    opt("won", "موفق", "Won"),
-                    opt("lost", "ناموفق", "Lost"),
-                ]
-            }),
-            with(std_field("amount", T::Currency, "مبلغ", "Amount"), |f| f.indexed = true),
-            relation("company", "company", "شرکت", "Company"),
-            relation("contact", "contact", "مخاطب", "Contact"),
-            with(std_field("expected_close", T::Date, "تاریخ پیش‌بینی بستن", "Expected close"), |f| f.indexed = true),
-            std_field("closed_on", T::Date, "تاریخ بستن", "Closed on"),
-            owner_field(),
-            std_field("description", T::LongText, "شرح", "Details"),
-        ];
-    // What a customer bought: one product line of a purchase, the purchase history's unit.
-    let order_fields = vec![
-        with(std_field("number", T::Text, "شماره سفارش", "Order number"), |f| {
-            f.required = true;
-            f.unique = true;
-        }),
-        relation("contact", "contact", "مخاطب", "Contact"),
-        relation("company", "company", "شرکت", "Company"),
-        relation("product", "product", "محصول", "Product"),
-        with(std_field("quantity", T::Integer, "تعداد", "Quantity"), |f| f.default_value = Some(json!(1))),
-        with(std_field("total", T::Currency, "مبلغ کل", "Total"), |f| f.required = true),
-        with(std_field("ordered_at", T::Datetime, "زمان سفارش", "Ordered at"), |f| {
-            f.required = true;
-            f.indexed = true;
-        }),
-        with(std_field("status", T::Select, "وضعیت", "Status"), |f| {
-            f.required = true;
-            f.indexed = true;
-            f.default_value = Some(json!("pending"));
-            f.options.options = vec![
-                opt("pending", "در انتظار پرداخت", "Awaiting payment"),
-                opt("paid", "پرداخت‌شده", "Paid"),
-                opt("shipped", "ارسال‌شده", "Shipped"),
-                opt("delivered", "تحویل‌شده", "Delivered"),
-                opt("cancelled", "لغوشده", "Cancelled"),
-                opt("returned", "مرجوعی", "Returned"),
-            ]
-        }),
-        with(std_field("channel", T::Select, "کانال فروش", "Sales channel"), |f| {
-            f.options.options = vec![
-                opt("online", "فروشگاه اینترنتی", "Online store"),
-                opt("store", "فروشگاه حضوری", "In store"),
-                opt("phone", "تلفنی", "By phone"),
-                opt("dealer", "نماینده فروش", "Dealer"),
-            ]
-        }),
-    ];
-    vec![
-        NewObject {
-            api_name: "product".into(),
-            label_fa: "محصول".into(),
-            label_en: "Product".into(),
-            plural_fa: "محصولات".into(),
-            plural_en: "Products".into(),
-            fields: product_fields,
-            title_field: Some("name".into()),
-        },
-        NewObject {
-            api_name: "deal".into(),
-            label_fa: "فرصت فروش".into(),
-            label_en: "Deal".into(),
-            plural_fa: "فرصت‌های فروش".into(),
-            plural_en: "Deals".into(),
-            fields: deal_fields,
-            title_field: Some("name".into()),
-        },
-        NewObject {
-            api_name: "order".into(),
-            label_fa: "سفارش".into(),
-            label_en: "Order".into(),
-            plural_fa: "سفارش‌ها".into(),
-            plural_en: "Orders".into(),
-            fields: order_fields,
-            title_field: Some("number".into()),
-        },
-    ]
+    fn migrations(&self) -> &'static [Migration] {
+        MIGRATIONS
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["sales_pipelines", "deal_stage_history"]
+    }
+
+    fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
+        vec![Arc::new(pipelines::DealRules), Arc::new(pipelines::LastActivity)]
+    }
+
+    fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {
+        Box::pin(pipelines::upgrade(db))
+    }
 }

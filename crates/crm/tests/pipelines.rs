@@ -178,11 +178,8 @@ async fn the_history_is_rebuilt_from_the_audit_log(db: &Db) {
     assert_eq!(kept_a.len(), 3);
 
     // As a database of the release before pipelines: none, no history, deals in no pipeline.
-    for sql in [
-        "DELETE FROM sales_pipelines",
-        "DELETE FROM deal_stage_history",
-        "UPDATE r_deal SET c_pipeline = NULL",
-    ] {
+    for sql in ["DELETE FROM sales_pipelines", "DELETE FROM deal_stage_history", "UPDATE r_deal SET c_pipeline = NULL"]
+    {
         sqlx::query(sql).execute(db.pool()).await.expect(sql);
     }
     let again = peyvand_crm::open(db.url()).await.expect("upgrade at start-up");

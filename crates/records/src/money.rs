@@ -58,6 +58,12 @@ fn at_scale(units: i128, scale: u8, to: u8) -> i128 {
     if scale >= to { round_down_scale(units, u32::from(scale - to)) } else { units * 10i128.pow(u32::from(to - scale)) }
 }
 
+/// `percent` % of `d`, at its scale, rounded half away from zero (a column's weighted worth).
+pub fn percent_of(d: Decimal, percent: i64) -> Decimal {
+    let units = round_down_scale(i128::from(d.units) * i128::from(percent), 2);
+    Decimal { units: i64::try_from(units).unwrap_or(if units < 0 { i64::MIN } else { i64::MAX }), scale: d.scale }
+}
+
 fn fits(field: &str, value: i128) -> Result<i64, FieldError> {
     i64::try_from(value).map_err(|_| FieldError::new(field, "out_of_range"))
 }
@@ -129,6 +135,15 @@ mod tests {
 
     fn d(text: &str, scale: u8) -> Decimal {
         Decimal::parse(text, scale).expect("decimal")
+    }
+
+    #[test]
+    fn a_percent_of_an_amount_is_rounded_once_half_away_from_zero() {
+        assert_eq!(percent_of(d("1000", 0), 35), d("350", 0));
+        assert_eq!(percent_of(d("15", 0), 10), d("2", 0), "1.5 rounds up");
+        assert_eq!(percent_of(d("-15", 0), 10), d("-2", 0), "away from zero");
+        assert_eq!(percent_of(d("14", 0), 10), d("1", 0));
+        assert_eq!(percent_of(d("10.05", 2), 50), d("5.03", 2));
     }
 
     fn line(quantity: &str, price: &str, discount: Discount, tax: &str) -> Line {

@@ -8,8 +8,8 @@
 //! same transaction (a history row, a header's totals). Work that may wait for the commit (an
 //! e-mail, a reminder) belongs to an after-commit consumer (`runner`), not to a hook.
 
-use crate::records::Record;
 use crate::migrate::Migration;
+use crate::records::Record;
 use crate::schema::NewObject;
 use crate::write::WriteTx;
 use crate::{Db, Result};

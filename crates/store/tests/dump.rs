@@ -186,7 +186,7 @@ async fn round_trip(from: Backend, to: Backend) {
     let before = snapshot(&source).await;
     assert_eq!(before["objects"][1]["records"].as_array().map(Vec::len), Some(30), "30 contacts, one in the trash");
 
-    let target = Db::connect(&target_db.url).await.expect("target");
+    let target = Db::connect(&target_db.url).await.expect("target").with_modules(peyvand_crm::modules());
     let rows = target.copy_from(&source).await.expect("copy");
     assert!(rows > 100, "{rows} rows copied");
     let after = snapshot(&target).await;
@@ -268,9 +268,7 @@ async fn every_table_travels_or_is_transient(db: &Db) {
     let unaccounted: Vec<&String> = names
         .iter()
         .filter(|n| !made_from_records(n))
-        .filter(|n| {
-            !db.dump_tables().contains(n) && !peyvand_store::dump::TRANSIENT.contains(&n.as_str())
-        })
+        .filter(|n| !db.dump_tables().contains(n) && !peyvand_store::dump::TRANSIENT.contains(&n.as_str()))
         .collect();
     assert!(unaccounted.is_empty(), "tables neither copied nor transient: {unaccounted:?}");
 }

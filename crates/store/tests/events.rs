@@ -98,7 +98,7 @@ async fn upgrade(backend: Backend) {
     assert!(!text.contains("\"table\":\"outbox\""));
     let old = as_schema_8(&text);
     let Some(target) = TestDb::new(backend).await else { return };
-    let restored = Db::connect(&target.url).await.expect("connect to the target");
+    let restored = Db::connect(&target.url).await.expect("connect to the target").with_modules(peyvand_crm::modules());
     restored.restore(old.as_bytes()).await.expect("restore an older dump");
     assert_eq!(published(&restored).await, expected());
     restored.close().await;

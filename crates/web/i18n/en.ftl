@@ -553,3 +553,53 @@ field-not_positive = Must be more than zero.
 field-negative = Cannot be negative.
 field-discount_over_100 = A discount cannot be more than 100 %.
 field-discount_over_amount = A discount cannot be more than the line's amount.
+
+## Sales: pipelines
+list-board-weighted = Weighted
+sales-pipelines = Pipelines
+sales-pipeline-board = Pipeline
+sales-stale = Going stale
+sales-stage-history = Stages
+sales-stage-history-empty = No stage yet.
+sales-stage-now = now
+sales-stage-spent = { $time } in this stage
+sales-stage-by = by { $name }
+sales-days = { $count ->
+    [one] 1 day
+   *[other] { $count } days
+}
+sales-hours = { $count ->
+    [one] 1 hour
+   *[other] { $count } hours
+}
+sales-minutes = { $count ->
+    [one] 1 minute
+   *[other] { $count } minutes
+}
+admin-pipelines = Pipelines
+admin-pipelines-intro = Each pipeline is an ordered list of stages: a deal belongs to one pipeline and moves through its stages. The chance of winning weighs the board's sums; won and lost stages close a deal and ask for a reason (the reasons are choices of the deal's Won reason and Lost reason fields).
+admin-pipeline-name-fa = Name (Persian)
+admin-pipeline-name-en = Name (English)
+admin-pipeline-stale-days = Going stale after (days without activity)
+admin-pipeline-stage = Stage
+admin-pipeline-stage-label-fa = Stage (Persian)
+admin-pipeline-stage-label-en = Stage (English)
+admin-pipeline-probability = Chance of winning (%)
+admin-pipeline-kind = Kind
+admin-pipeline-kind-open = Open
+admin-pipeline-kind-won = Won
+admin-pipeline-kind-lost = Lost
+admin-pipeline-remove-stage = Remove
+admin-pipeline-new-stages = Empty rows add stages; leave them empty otherwise.
+admin-pipeline-save = Save the pipeline
+admin-pipeline-delete = Remove the pipeline
+admin-pipeline-add = Add a pipeline
+admin-pipeline-open-board = Open its board
+field-stage_not_in_pipeline = This stage is not one of the deal’s pipeline’s stages.
+field-reason_required = Say why: a won or lost deal needs a reason.
+field-key_taken = This key is already used.
+field-invalid_key = Use lower-case Latin letters, digits and underscores, starting with a letter.
+field-closed_stage_probability = A won stage has a 100% chance and a lost one 0%.
+field-stage_kind_missing = A pipeline needs at least one open, one won and one lost stage.
+field-last_pipeline = The last pipeline cannot be removed.
+field-not_a_choice_field = This field has no choices.

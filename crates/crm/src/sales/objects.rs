@@ -37,12 +37,8 @@ pub(crate) fn objects() -> Vec<NewObject> {
                 f.required = true;
                 f.indexed = true;
             }),
-            // The pipeline and its stage: their choices follow the pipelines (`pipelines`), and
-            // the rules fill them when left empty.
-            with(std_field("pipeline", T::Select, "قیف فروش", "Pipeline"), |f| {
-                f.indexed = true;
-                f.options.options = vec![opt(DEFAULT_PIPELINE, "فروش", "Sales")];
-            }),
+            // The stage: its choices follow the pipelines (`pipelines`); the rules fill it when left
+            // empty, from the deal's pipeline.
             with(std_field("stage", T::Select, "مرحله", "Stage"), |f| {
                 f.indexed = true;
                 f.options.options = vec![
@@ -59,6 +55,11 @@ pub(crate) fn objects() -> Vec<NewObject> {
             relation("contact", "contact", "مخاطب", "Contact"),
             with(std_field("expected_close", T::Date, "تاریخ پیش‌بینی بستن", "Expected close"), |f| f.indexed = true),
             std_field("closed_on", T::Date, "تاریخ بستن", "Closed on"),
+            // The pipeline it moves through (the first unless told).
+            with(std_field("pipeline", T::Select, "قیف فروش", "Pipeline"), |f| {
+                f.indexed = true;
+                f.options.options = vec![opt(DEFAULT_PIPELINE, "فروش", "Sales")];
+            }),
             // Why a deal was won or lost: required when it is; admins edit the lists.
             with(std_field("won_reason", T::Select, "دلیل موفقیت", "Won reason"), |f| {
                 f.options.options = vec![
@@ -82,7 +83,9 @@ pub(crate) fn objects() -> Vec<NewObject> {
                 ]
             }),
             std_field("stage_entered_at", T::Datetime, "ورود به مرحله", "In stage since"),
-            with(std_field("last_activity_at", T::Datetime, "آخرین فعالیت", "Last activity"), |f| f.indexed = true),
+            with(std_field("last_activity_at", T::Datetime, "آخرین فعالیت", "Last activity"), |f| {
+                f.indexed = true
+            }),
             owner_field(),
             std_field("description", T::LongText, "شرح", "Details"),
         ];

@@ -34,6 +34,7 @@ pub enum StageKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stage {
     /// The value of the deal's `stage` field: unique across pipelines.
     #[serde(default)]
@@ -52,6 +53,7 @@ impl Stage {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Pipeline {
     /// The value of the deal's `pipeline` field.
     #[serde(default)]
@@ -125,17 +127,16 @@ pub fn check(mut p: Pipeline, others: &[Pipeline]) -> std::result::Result<Pipeli
         errors.push(FieldError::new("key", "key_taken"));
     }
     for (field, name) in [("name_fa", &p.name_fa), ("name_en", &p.name_en)] {
-        if name.trim().is_empty() {
-            errors.push(FieldError::new(field, "required"));
-        } else if name.chars().count() > MAX_NAME {
-            errors.push(FieldError::with(field, "too_long", json!({ "max": MAX_NAME })));
-        }
+        check_name(&mut errors, field, name);
+    }
+    if !(0..=1_000_000).contains(&p.position) {
+        errors.push(FieldError::with("position", "out_of_range", json!({ "min": 0, "max": 1_000_000 })));
     }
     if p.stale_days.is_some_and(|d| !(1..=3650).contains(&d)) {
         errors.push(FieldError::with("stale_days", "out_of_range", json!({ "min": 1, "max": 3650 })));
     }
     if p.stages.len() > MAX_STAGES {
-        errors.push(FieldError::with("stages", "too_many", json!({ "max": MAX_STAGES })));
+        errors.push(FieldError::with("stages", "too_many_values", json!({ "max": MAX_STAGES })));
     }
     for kind in [StageKind::Open, StageKind::Won, StageKind::Lost] {
         if !p.stages.iter().any(|s| s.kind == kind) {
@@ -156,11 +157,7 @@ pub fn check(mut p: Pipeline, others: &[Pipeline]) -> std::result::Result<Pipeli
         }
         used.push(s.key.clone());
         for (field, label) in [("label_fa", &s.label_fa), ("label_en", &s.label_en)] {
-            if label.trim().is_empty() {
-                errors.push(FieldError::new(&at(field), "required"));
-            } else if label.chars().count() > MAX_NAME {
-                errors.push(FieldError::with(&at(field), "too_long", json!({ "max": MAX_NAME })));
-            }
+            check_name(&mut errors, &at(field), label);
         }
         let fixed = match s.kind {
             StageKind::Won => Some(100),
@@ -174,6 +171,17 @@ pub fn check(mut p: Pipeline, others: &[Pipeline]) -> std::result::Result<Pipeli
         }
     }
     if errors.is_empty() { Ok(p) } else { Err(errors) }
+}
+
+/// A name or label: not blank, not too long, no control characters.
+fn check_name(errors: &mut Vec<FieldError>, field: &str, name: &str) {
+    if name.trim().is_empty() {
+        errors.push(FieldError::new(field, "required"));
+    } else if name.chars().count() > MAX_NAME {
+        errors.push(FieldError::with(field, "too_long", json!({ "max": MAX_NAME })));
+    } else if name.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, "control_characters"));
+    }
 }
 
 /// `prefix`, or `prefix_2`, `prefix_3`, … : the first not in `taken`.
@@ -198,8 +206,14 @@ pub async fn save(db: &Db, actor: Option<&str>, key: Option<&str>, input: Pipeli
     Ok(saved)
 }
 
-async fn save_in(db: &Db, tx: &mut WriteTx, actor: Option<&str>, key: Option<&str>, input: Pipeline) -> Result<Pipeline> {
-    let all = read(&mut *tx.tx).await?;
+async fn save_in(
+    db: &Db,
+    tx: &mut WriteTx,
+    actor: Option<&str>,
+    key: Option<&str>,
+    input: Pipeline,
+) -> Result<Pipeline> {
+    let all = read(&mut tx.tx).await?;
     let existing = match key {
         Some(key) => Some(all.iter().find(|p| p.key == key).ok_or_else(|| Error::NotFound(format!("pipeline {key}")))?),
         None => None,
@@ -262,13 +276,10 @@ async fn save_in(db: &Db, tx: &mut WriteTx, actor: Option<&str>, key: Option<&st
 /// Removes a pipeline no deal is in (trashed deals count: they may come back).
 pub async fn delete(db: &Db, actor: Option<&str>, key: &str) -> Result<()> {
     let mut tx = db.write_long().await?;
-    let all = read(&mut *tx.tx).await?;
+    let all = read(&mut tx.tx).await?;
     let p = all.iter().find(|p| p.key == key).ok_or_else(|| Error::NotFound(format!("pipeline {key}")))?;
     if all.len() == 1 {
-        return Err(Error::Conflict {
-            code: "last_pipeline",
-            details: vec![FieldError::new("key", "last_pipeline")],
-        });
+        return Err(Error::Conflict { code: "last_pipeline", details: vec![FieldError::new("key", "last_pipeline")] });
     }
     sqlx::query("DELETE FROM sales_pipelines WHERE key = $1").bind(key.to_string()).execute(&mut *tx.tx).await?;
     let rest: Vec<Pipeline> = all.iter().filter(|o| o.key != key).cloned().collect();
@@ -507,7 +518,7 @@ impl WriteHook for DealRules {
             if !moving && !emptying {
                 return Ok(());
             }
-            let pipelines = read(&mut *cx.tx.tx).await?;
+            let pipelines = read(&mut cx.tx.tx).await?;
             if !moving {
                 let pipeline = write.after("pipeline");
                 let stage = write.after("stage");
@@ -567,12 +578,14 @@ impl WriteHook for DealRules {
             };
             let pipeline = written.after.get("pipeline").and_then(Json::as_str).unwrap_or(DEFAULT_PIPELINE);
             let at = written.at.to_string();
-            sqlx::query("UPDATE deal_stage_history SET left_at = $1, left_by = $2 WHERE deal_id = $3 AND left_at IS NULL")
-                .bind(at.clone())
-                .bind(cx.actor.map(str::to_string))
-                .bind(written.id.to_string())
-                .execute(&mut *cx.tx.tx)
-                .await?;
+            sqlx::query(
+                "UPDATE deal_stage_history SET left_at = $1, left_by = $2 WHERE deal_id = $3 AND left_at IS NULL",
+            )
+            .bind(at.clone())
+            .bind(cx.actor.map(str::to_string))
+            .bind(written.id.to_string())
+            .execute(&mut *cx.tx.tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO deal_stage_history (id, deal_id, pipeline, stage, entered_at, entered_by) VALUES ($1, $2, $3, $4, $5, $6)",
             )

@@ -370,6 +370,10 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         )
         .await;
     let contact_id = contact["id"].as_str().expect("id").to_string();
+    let deal = app
+        .create("deal", json!({"name": "دیگ بخار Tabriz", "amount": {"amount": "1200000000", "currency": "IRR"}}))
+        .await;
+    let deal_id = deal["id"].as_str().expect("id").to_string();
     let mut problems = Vec::new();
     browser.goto(&app.url("/login")).await;
     for theme in ["light", "dark"] {
@@ -405,6 +409,9 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/records/deal/board".to_string(),
         "/records/activity".to_string(),
         "/records/contact/no-such-record".to_string(),
+        "/pipelines/default".to_string(),
+        "/admin/pipelines".to_string(),
+        format!("/records/deal/{deal_id}"),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {

@@ -14,6 +14,7 @@ mod matrix;
 mod openapi;
 mod pages;
 mod records;
+mod sales;
 mod scale;
 mod search;
 mod shell;

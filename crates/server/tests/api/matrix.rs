@@ -72,20 +72,20 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "create_token" => same("uuuuu"),
         "openapi_json" => same("ooooo"),
         "get_me" | "list_tokens" | "create_api_token" | "list_teams" | "list_objects" | "get_object"
-        | "list_rollups" | "list_records" | "aggregate_records" | "search" | "list_views" | "create_view" => {
-            same("uoooo")
-        }
+        | "list_rollups" | "list_records" | "aggregate_records" | "search" | "list_views" | "create_view"
+        | "list_pipelines" | "get_pipeline" => same("uoooo"),
         // Nobody's token or view: not found, whoever asks.
         "revoke_token" | "delete_view" => same("unnnn"),
         "list_users" | "create_user" | "update_user" | "hand_over" | "list_handovers" | "security_log"
         | "create_team" | "update_team" | "delete_team" | "list_access_rules" | "set_access_rule"
         | "reset_access_rule" | "list_field_rules" | "set_field_rule" | "create_object" | "delete_object"
-        | "restore_object" | "create_field" | "update_field" | "delete_field" | "create_rollup" | "delete_rollup" => {
-            same("ufffo")
-        }
+        | "restore_object" | "create_field" | "update_field" | "delete_field" | "create_rollup" | "delete_rollup"
+        | "create_pipeline" | "update_pipeline" | "delete_pipeline" => same("ufffo"),
         "create_record" => same("ufooo"),
         // On a contact: read-only reads all; agents and their manager reach their team's.
         "get_record" | "record_history" | "list_shares" => Some(["uoooo", "uoooo", "uonno"]),
+        // On a deal of the same owner (deals are reached as contacts are).
+        "deal_stages" => Some(["uoooo", "uoooo", "uonno"]),
         "update_record" | "share_record" | "unshare_record" | "delete_record" => Some(["ufooo", "ufooo", "ufnno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
@@ -220,6 +220,24 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "list_views" => (Method::GET, "/views?object=contact".into(), None),
         "create_view" => (Method::POST, "/views".into(), Some(json!({"object": "contact", "name": format!("v{n}")}))),
         "delete_view" => (Method::DELETE, "/views/no-such-view".into(), None),
+        "list_pipelines" => (Method::GET, "/pipelines".into(), None),
+        "get_pipeline" => (Method::GET, "/pipelines/default".into(), None),
+        "create_pipeline" => (Method::POST, "/pipelines".into(), Some(pipeline(n))),
+        "update_pipeline" => {
+            app.post("/api/v1/pipelines", pipeline(n)).await;
+            (Method::PUT, format!("/pipelines/p{n}"), Some(pipeline(n)))
+        }
+        "delete_pipeline" => {
+            app.post("/api/v1/pipelines", pipeline(n)).await;
+            (Method::DELETE, format!("/pipelines/p{n}"), None)
+        }
+        "deal_stages" => {
+            let source =
+                app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
+            let deal =
+                app.create("deal", json!({"name": format!("Deal {n}"), "owner": source["fields"]["owner"]})).await;
+            (Method::GET, format!("/deals/{}/stages", deal["id"].as_str().expect("id")), None)
+        }
         other => panic!("{other}: no request in the matrix"),
     };
     (m, format!("/api/v1{path}"), body)
@@ -319,6 +337,11 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/access", "lfo"),
     ("/admin/field_access/{object}/{field}", "-"),
     ("/admin/security", "lfo"),
+    ("/admin/pipelines", "lfo"),
+    ("/admin/pipelines/{key}", "-"),
+    ("/admin/pipelines/{key}/delete", "-"),
+    ("/pipelines", "loo"),
+    ("/pipelines/{key}", "loo"),
     ("/admin/two_factor", "-"),
     ("/admin/users/{id}/two_factor/reset", "-"),
     ("/settings/tokens", "loo"),
@@ -355,7 +378,8 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
             .replace("{object}", "contact")
             .replace("{id}", &w.owned[0])
             .replace("{field}", "job_title")
-            .replace("{file}", "app.css");
+            .replace("{file}", "app.css")
+            .replace("{key}", "default");
         for (client, want) in [&anonymous, &agent, &admin].into_iter().zip(row.chars()) {
             let r = client.get(app.url(&path)).send().await.expect("send");
             let location = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
@@ -378,4 +402,11 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
         wrong.push(format!("another team's record page: {}", theirs.status()));
     }
     assert!(wrong.is_empty(), "pages against the rules:\n{}", wrong.join("\n"));
+}
+
+/// A pipeline of key `p{n}` (its stages' keys made by the server).
+fn pipeline(n: u32) -> Value {
+    let stage = |en: &str, probability: i64, kind: &str| json!({"label_fa": format!("{en} (fa)"), "label_en": en, "probability": probability, "kind": kind});
+    json!({"key": format!("p{n}"), "name_fa": "قیف", "name_en": format!("Pipeline {n}"),
+        "stages": [stage("Open", 30, "open"), stage("Won", 100, "won"), stage("Lost", 0, "lost")]})
 }

@@ -6,6 +6,7 @@ pub use auth::check_login as auth_check_login;
 mod objects;
 pub mod openapi;
 mod records;
+mod sales;
 mod teams;
 mod users;
 mod views;
@@ -183,6 +184,24 @@ macro_rules! handler_for {
     (delete_view) => {
         views::delete_view
     };
+    (list_pipelines) => {
+        sales::list_pipelines
+    };
+    (create_pipeline) => {
+        sales::create_pipeline
+    };
+    (get_pipeline) => {
+        sales::get_pipeline
+    };
+    (update_pipeline) => {
+        sales::update_pipeline
+    };
+    (delete_pipeline) => {
+        sales::delete_pipeline
+    };
+    (deal_stages) => {
+        sales::deal_stages
+    };
 }
 
 routes! {
@@ -232,6 +251,12 @@ routes! {
     get "/views" => list_views,
     post "/views" => create_view,
     delete "/views/{id}" => delete_view,
+    get "/pipelines" => list_pipelines,
+    post "/pipelines" => create_pipeline,
+    get "/pipelines/{key}" => get_pipeline,
+    put "/pipelines/{key}" => update_pipeline,
+    delete "/pipelines/{key}" => delete_pipeline,
+    get "/deals/{id}/stages" => deal_stages,
     get "/openapi.json" => openapi_json,
 }
 

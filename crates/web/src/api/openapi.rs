@@ -342,6 +342,38 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("201", "The view", Some("View")),
         ),
         "delete_view" => ("Delete a view", "views", vec![], None, ok("204", "Deleted", None)),
+        "list_pipelines" => (
+            "The pipelines, in order, each with its stages (win probability, kind)",
+            "sales",
+            vec![],
+            None,
+            ok("200", "Pipelines", None),
+        ),
+        "create_pipeline" => (
+            "Make a pipeline (admins): stage keys are unique across pipelines; at least one open, one won and one lost stage",
+            "sales",
+            vec![],
+            Some("Pipeline"),
+            ok("201", "The pipeline", Some("PipelineOut")),
+        ),
+        "get_pipeline" => ("A pipeline", "sales", vec![], None, ok("200", "The pipeline", Some("PipelineOut"))),
+        "update_pipeline" => (
+            "Replace a pipeline's names and stages (admins); a stage deals are in stays",
+            "sales",
+            vec![],
+            Some("Pipeline"),
+            ok("200", "The pipeline", Some("PipelineOut")),
+        ),
+        "delete_pipeline" => {
+            ("Remove a pipeline no deal is in (admins)", "sales", vec![], None, ok("204", "Removed", None))
+        }
+        "deal_stages" => (
+            "Every stage a deal was in, oldest first: entered, left, by whom, seconds spent",
+            "sales",
+            vec![],
+            None,
+            ok("200", "Stage stays", None),
+        ),
         _ => ("", "", vec![], None, ok("200", "", None)),
     }
 }
@@ -486,7 +518,33 @@ fn schemas() -> Json_ {
     if let (Some(all), Json_::Object(access)) = (all.as_object_mut(), access_schemas(no_control, &roles)) {
         all.extend(access);
     }
+    if let (Some(all), Json_::Object(sales)) = (all.as_object_mut(), sales_schemas(&name)) {
+        all.extend(sales);
+    }
     all
+}
+
+/// The schemas of pipelines.
+fn sales_schemas(name: &Json_) -> Json_ {
+    let string = json!({ "type": "string" });
+    // A key as an API name; empty or left out, one is made.
+    let key = json!({ "type": "string", "maxLength": 40, "pattern": "^([a-z][a-z0-9]*(_[a-z0-9]+)*)?$" });
+    let kind = json!({ "enum": ["open", "won", "lost"] });
+    json!({
+        "Stage": { "type": "object", "required": ["label_fa", "label_en", "probability", "kind"], "additionalProperties": false,
+            "properties": { "key": key, "label_fa": name, "label_en": name,
+                "probability": { "type": "integer", "minimum": 0, "maximum": 100, "description": "Won stages 100, lost 0" },
+                "kind": kind } },
+        "Pipeline": { "type": "object", "required": ["name_fa", "name_en", "stages"], "additionalProperties": false,
+            "properties": { "key": key, "name_fa": name, "name_en": name,
+                "position": { "type": "integer", "minimum": 0, "maximum": 1_000_000 },
+                "stale_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 },
+                "stages": { "type": "array", "minItems": 3, "maxItems": 30, "items": { "$ref": "#/components/schemas/Stage" } } } },
+        "PipelineOut": { "type": "object", "properties": { "key": string, "name_fa": string, "name_en": string,
+            "position": { "type": "integer" }, "stale_days": { "type": ["integer", "null"] },
+            "stages": { "type": "array", "items": { "type": "object", "properties": { "key": string, "label_fa": string,
+                "label_en": string, "probability": { "type": "integer" }, "kind": kind } } } } }
+    })
 }
 
 /// The schemas of teams, access rules and shares.

@@ -1094,6 +1094,30 @@ pub struct BoardCard {
     pub amount: Option<String>,
     /// The owner's initials and name, for an avatar.
     pub owner: Option<(String, String)>,
+    /// Going stale: nothing happened to it for longer than the lens allows.
+    pub stale: bool,
+}
+
+/// How a domain page shows an object's board (a pipeline's deals): which columns, what every
+/// card meets besides the list's filter, the columns' chances and when a card goes stale. The
+/// generic board has none of it.
+#[derive(Default)]
+pub struct BoardLens {
+    /// The group field's choices shown as columns, in order, each with a chance in percent
+    /// (none: every choice, and an empty column).
+    pub columns: Option<Vec<(String, String, Option<i64>)>>,
+    /// A condition (JSON filter) every card meets too.
+    pub condition: Option<Json>,
+    /// A card of a column with a chance below 100 and above 0 is stale when the latest of these
+    /// instant fields (or its creation) is more than this many days ago.
+    pub stale: Option<(Vec<String>, i64)>,
+    pub heading: Option<String>,
+    /// Links to the other lenses of the object (the other pipelines): label, address, current.
+    pub tabs: Vec<(String, String, bool)>,
+    /// The group field, fixed.
+    pub group: Option<String>,
+    /// The stale mark's words.
+    pub stale_label: String,
 }
 
 pub struct BoardColumn {
@@ -1102,6 +1126,8 @@ pub struct BoardColumn {
     pub count: String,
     /// What the column's records are worth (the sum of the object's first money field).
     pub sum: Option<String>,
+    /// The sum times the column's chance of winning, where the lens gives one.
+    pub weighted: Option<String>,
     /// The choice's colour (its place in the list), as its badge has.
     pub colour: usize,
     pub cards: Vec<BoardCard>,
@@ -1115,6 +1141,11 @@ struct BoardPage {
     w: ListWords,
     object: String,
     heading: String,
+    tabs: Vec<(String, String, bool)>,
+    /// The lens fixes the group field: no choice of it.
+    group_fixed: bool,
+    weighted_label: String,
+    stale_label: String,
     group: String,
     groups: Vec<Choice>,
     columns: Vec<BoardColumn>,
@@ -1136,10 +1167,17 @@ pub async fn board_page(
     Query(pairs): Query<Pairs>,
 ) -> Response {
     let state = session.scoped(state);
-    board_inner(&state, &session, &object, &pairs).await.unwrap_or_else(fail)
+    board_with(&state, &session, &object, &pairs, BoardLens::default()).await.unwrap_or_else(fail)
 }
 
-async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &Pairs) -> Result<Response, ApiError> {
+/// The board of `object` as `lens` shows it.
+pub async fn board_with(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    pairs: &Pairs,
+    lens: BoardLens,
+) -> Result<Response, ApiError> {
     if !session.user.role.allows(Action::ReadRecords) {
         return Err(ApiError::Forbidden);
     }
@@ -1148,7 +1186,11 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
     let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
     let s = read_state(state, session, &obj, pairs).await?;
     let selects: Vec<&FieldDef> = obj.visible_fields().filter(|f| f.field_type == FieldType::Select).collect();
-    let wanted = get(pairs, "group").map(str::to_string).or_else(|| s.view.as_ref().and_then(|v| v.group_by.clone()));
+    let wanted = lens
+        .group
+        .clone()
+        .or_else(|| get(pairs, "group").map(str::to_string))
+        .or_else(|| s.view.as_ref().and_then(|v| v.group_by.clone()));
     let group = wanted
         .and_then(|g| selects.iter().find(|f| f.api_name == g).copied())
         .or_else(|| selects.first().copied())
@@ -1168,7 +1210,7 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
     let mut sums: std::collections::HashMap<String, Vec<(String, Json)>> = std::collections::HashMap::new();
     if let Some(money) = money {
         let spec = peyvand_records::aggregate::parse_aggregate(&obj, &group.api_name, &money.api_name)?;
-        let filter = store_query(&obj, &s, None)?.filter;
+        let filter = store_query(&obj, &s, lens.condition.clone())?.filter;
         for row in state.db.aggregate(object, filter.as_ref(), &spec).await?.rows {
             let key = row.group.get(&group.api_name).and_then(Json::as_str).unwrap_or_default().to_string();
             if let Some(sum) = row.sum.get(&money.api_name) {
@@ -1181,21 +1223,35 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
             }
         }
     }
-    let mut values: Vec<(String, String)> = group
-        .options
-        .options
-        .iter()
-        .map(|o| (o.value.clone(), group.option_label(&o.value, lang).to_string()))
-        .collect();
-    values.push((String::new(), t(lang, "list-board-empty")));
+    let values: Vec<(String, String, Option<i64>)> = match &lens.columns {
+        Some(columns) => columns.clone(),
+        None => {
+            let mut all: Vec<(String, String, Option<i64>)> = group
+                .options
+                .options
+                .iter()
+                .map(|o| (o.value.clone(), group.option_label(&o.value, lang).to_string(), None))
+                .collect();
+            all.push((String::new(), t(lang, "list-board-empty"), None));
+            all
+        }
+    };
+    let stale_before = lens.stale.as_ref().map(|(fields, days)| {
+        let at = time::OffsetDateTime::now_utc() - time::Duration::days(*days);
+        (fields, peyvand_records::value::format_datetime(at))
+    });
     let offset = state.config.display_offset;
     let mut columns = Vec::new();
     // One query per column: the number of columns is the number of options, not of records.
-    for (value, label) in values {
+    for (value, label, chance) in values {
         let condition = if value.is_empty() {
             json!({ "field": group.api_name, "op": "is_empty", "value": true })
         } else {
             json!({ "field": group.api_name, "op": "eq", "value": value })
+        };
+        let condition = match &lens.condition {
+            Some(also) => json!({ "and": [condition, also] }),
+            None => condition,
         };
         let mut query = store_query(&obj, &s, Some(condition))?;
         query.limit = Some(BOARD_CARDS);
@@ -1203,19 +1259,41 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
         let total = page.total.unwrap_or(0);
         let shown = page.records.len() as i64;
-        let sum = money.zip(sums.get(&value)).map(|(money, sums)| {
-            let shown: Vec<String> = sums
-                .iter()
-                .map(|(currency, sum)| {
-                    let amount = sum.as_str().map(str::to_string).unwrap_or_else(|| sum.to_string());
-                    display_value(lang, money, &json!({ "amount": amount, "currency": currency }), &refs, offset).text
-                })
-                .collect();
-            shown.join(" · ")
-        });
+        // Each currency's sum, times `percent` (exact, rounded half away from zero).
+        let worth = |percent: i64| {
+            money.zip(sums.get(&value)).map(|(money, sums)| {
+                let scale = money.options.scale_or_default(money.field_type);
+                let shown: Vec<String> = sums
+                    .iter()
+                    .map(|(currency, sum)| {
+                        let amount = sum.as_str().map(str::to_string).unwrap_or_else(|| sum.to_string());
+                        let amount = match peyvand_records::decimal::Decimal::parse(&amount, scale) {
+                            Ok(d) if percent != 100 => peyvand_records::money::percent_of(d, percent).to_string(),
+                            _ => amount,
+                        };
+                        display_value(lang, money, &json!({ "amount": amount, "currency": currency }), &refs, offset)
+                            .text
+                    })
+                    .collect();
+                shown.join(" · ")
+            })
+        };
+        let stale_cut = stale_before.as_ref().filter(|_| chance.is_some_and(|c| c > 0 && c < 100));
+        let is_stale = |r: &peyvand_store::records::Record| {
+            stale_cut.is_some_and(|(fields, cut)| {
+                let latest = fields
+                    .iter()
+                    .filter_map(|f| r.fields.get(f.as_str()).and_then(Json::as_str))
+                    .chain(std::iter::once(r.created_at.as_str()))
+                    .max()
+                    .unwrap_or_default();
+                latest < cut.as_str()
+            })
+        };
         columns.push(BoardColumn {
             colour: group.options.options.iter().position(|o| o.value == value).unwrap_or(0) % 8,
-            sum,
+            sum: worth(100),
+            weighted: chance.filter(|c| *c > 0 && *c < 100).and_then(worth),
             count: super::display::format_number(lang, &total.to_string()),
             more: (total > shown).then(|| t_args(lang, "list-more", &[("count", (total - shown).to_string())])),
             cards: page
@@ -1232,6 +1310,7 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
                         .and_then(|o| r.fields.get(&o.api_name).and_then(Json::as_str))
                         .and_then(|id| refs.users.get(id))
                         .map(|name| (super::initials(name), name.clone())),
+                    stale: is_stale(r),
                     lines: lines
                         .iter()
                         .map(|f| {
@@ -1250,7 +1329,11 @@ async fn board_inner(state: &AppState, session: &Session, object: &str, pairs: &
         layout: Layout::new(lang, Some(session), Some(&catalog), object),
         w: words(lang),
         object: object.to_string(),
-        heading: obj.plural(lang).to_string(),
+        heading: lens.heading.clone().unwrap_or_else(|| obj.plural(lang).to_string()),
+        tabs: lens.tabs,
+        group_fixed: lens.group.is_some(),
+        weighted_label: t(lang, "list-board-weighted"),
+        stale_label: lens.stale_label,
         group: group.api_name.clone(),
         groups: selects
             .iter()

@@ -9,6 +9,7 @@ mod forms;
 pub mod imports;
 mod list;
 mod records;
+mod sales;
 mod session;
 mod shell;
 pub mod sso;
@@ -35,6 +36,19 @@ pub struct NavItem {
     pub current: bool,
     /// The icon's name in the sprite (`assets/vendor/icons.py`).
     pub icon: &'static str,
+}
+
+/// What the capabilities add to a record's page, rendered (each by its own escaping template):
+/// the one place that says which capability shows what on which object's page.
+async fn record_panels(
+    state: &AppState,
+    object: &str,
+    record: &peyvand_store::records::Record,
+) -> Result<Vec<String>, crate::error::ApiError> {
+    Ok(match object {
+        "deal" => vec![sales::deal_panel(state, record).await?],
+        _ => Vec::new(),
+    })
 }
 
 /// The icon of an object in the navigation and the command palette.
@@ -183,7 +197,7 @@ pub struct MenuWords {
 
 impl Layout {
     pub fn new(lang: &'static str, session: Option<&Session>, catalog: Option<&Catalog>, current: &str) -> Layout {
-        let nav = catalog
+        let mut nav: Vec<NavItem> = catalog
             .map(|c| {
                 c.objects
                     .iter()
@@ -196,6 +210,16 @@ impl Layout {
                     .collect()
             })
             .unwrap_or_default();
+        // The pipelines' boards, after the deals.
+        if let Some(at) = nav.iter().position(|n| n.href == "/records/deal") {
+            let item = NavItem {
+                href: "/pipelines".into(),
+                label: t(lang, "sales-pipeline-board"),
+                current: current == "pipelines",
+                icon: "square-kanban",
+            };
+            nav.insert(at + 1, item);
+        }
         Layout {
             lang,
             dir: if lang == "fa" { "rtl" } else { "ltr" },
@@ -335,6 +359,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/access", get(teams::access_page).post(teams::save_access))
         .route("/admin/field_access/{object}/{field}", post(teams::save_field_access))
         .route("/admin/security", get(teams::security_page))
+        .route("/admin/pipelines", get(sales::admin_page).post(sales::admin_create))
+        .route("/admin/pipelines/{key}", post(sales::admin_update))
+        .route("/admin/pipelines/{key}/delete", post(sales::admin_delete))
+        .route("/pipelines", get(sales::pipelines_index))
+        .route("/pipelines/{key}", get(sales::pipeline_board))
         .route("/admin/two_factor", post(teams::save_two_factor))
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

@@ -185,6 +185,8 @@ struct RecordPage {
     quick: Vec<QuickAction>,
     /// The object's icon.
     icon: &'static str,
+    /// What the capabilities add to the page (a deal's stages), as rendered by their templates.
+    panels: Vec<String>,
 }
 
 /// One share of a record, as shown.
@@ -480,7 +482,9 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     if record.deleted_at.is_some() {
         quick.clear();
     }
+    let panels = super::record_panels(state, object, &record).await?;
     let view = RecordPage {
+        panels,
         initials: super::initials(&record.title),
         quick,
         icon: super::object_icon(object),

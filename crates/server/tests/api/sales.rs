@@ -1,0 +1,190 @@
+//! Sales over HTTP: pipelines in the API and on the admins' page, a deal's stage checked and its
+//! history kept, the pipeline board's columns, weighted sums and deals going stale.
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, csrf_of, problem, signed_in};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+backend_tests!(pipelines_and_deal_stages_over_the_api, the_pipeline_board_weighs_columns_and_marks_stale_deals);
+
+fn stage(en: &str, fa: &str, probability: i64, kind: &str) -> Value {
+    json!({"label_en": en, "label_fa": fa, "probability": probability, "kind": kind})
+}
+
+fn dealers() -> Value {
+    json!({"key": "dealers", "name_fa": "نمایندگان", "name_en": "Dealers", "stale_days": 10, "stages": [
+        stage("Contacted", "تماس", 10, "open"),
+        stage("Sample sent", "ارسال نمونه", 40, "open"),
+        stage("Signed", "قرارداد", 100, "won"),
+        stage("Declined", "رد", 0, "lost"),
+    ]})
+}
+
+/// The fields a problem document names, with their codes.
+fn named(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| (e["field"].as_str().unwrap_or("").to_string(), e["code"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn pipelines_and_deal_stages_over_the_api(app: &TestApp) {
+    let r = app.get("/api/v1/pipelines").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let all: Value = r.json().await.expect("json");
+    assert_eq!(all["pipelines"][0]["key"], "default");
+    assert_eq!(all["pipelines"][0]["stages"][4]["kind"], "won");
+
+    let r = app.post("/api/v1/pipelines", dealers()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.expect("json");
+    let keys: Vec<&str> = made["stages"].as_array().expect("stages").iter().filter_map(|s| s["key"].as_str()).collect();
+    assert_eq!(keys, ["dealers_1", "dealers_2", "dealers_3", "dealers_4"]);
+
+    // Bad pipelines: every problem named, nothing made.
+    let mut bad = dealers();
+    bad["key"] = json!("dealers");
+    bad["stages"][1]["probability"] = json!(101);
+    bad["stages"][2]["kind"] = json!("open");
+    let p = problem(app.post("/api/v1/pipelines", bad).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(
+        named(&p),
+        [
+            ("key".to_string(), "key_taken".to_string()),
+            ("stages".to_string(), "stage_kind_missing".to_string()),
+            ("stages.1.probability".to_string(), "out_of_range".to_string()),
+        ]
+    );
+    let p = problem(app.post("/api/v1/pipelines", json!({"name_fa": "x"})).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(p["code"], "invalid_body");
+    // Only admins change pipelines; everyone reads them.
+    let agent = app.user_with_role("rep@test.peyvand.ir", "agent").await;
+    let r = app.send_as(&agent, Method::POST, "/api/v1/pipelines", Some(dealers())).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app.send_as(&agent, Method::GET, "/api/v1/pipelines/dealers", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A deal: in the first pipeline unless told; a stage of another pipeline refused by name;
+    // won only with a reason, in Persian too.
+    let deal = app.create("deal", json!({"name": "Tabriz dealer", "pipeline": "dealers"})).await;
+    assert_eq!(deal["fields"]["stage"], "dealers_1");
+    let id = deal["id"].as_str().expect("id").to_string();
+    let r = app.patch(&format!("/api/v1/records/deal/{id}"), json!({"fields": {"stage": "proposal"}})).await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(named(&p), [("stage".to_string(), "stage_not_in_pipeline".to_string())]);
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/records/deal/{id}")))
+        .bearer_auth(&app.token)
+        .header("accept-language", "fa")
+        .json(&json!({"fields": {"stage": "dealers_3"}}))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(named(&p), [("won_reason".to_string(), "reason_required".to_string())]);
+    assert!(p["errors"][0]["message"].as_str().is_some_and(|m| m.contains("دلیل")), "{p}");
+    let r = app.patch(&format!("/api/v1/records/deal/{id}"), json!({"fields": {"stage": "dealers_2"}})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .patch(&format!("/api/v1/records/deal/{id}"), json!({"fields": {"stage": "dealers_3", "won_reason": "price"}}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let won: Value = r.json().await.expect("json");
+    assert!(won["fields"]["closed_on"].is_string(), "{won}");
+
+    let r = app.get(&format!("/api/v1/deals/{id}/stages")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let stays: Value = r.json().await.expect("json");
+    let seen: Vec<&str> =
+        stays["stages"].as_array().expect("stages").iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert_eq!(seen, ["dealers_1", "dealers_2", "dealers_3"]);
+    assert!(stays["stages"][0]["left_at"].is_string() && stays["stages"][2]["left_at"].is_null());
+    let r = app.get("/api/v1/deals/no-such-deal/stages").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A stage deals are in stays; the deal's page lists its stages.
+    let mut fewer = dealers();
+    let stages = fewer["stages"].as_array_mut().expect("stages");
+    stages.remove(2);
+    stages.push(stage("Contract", "قرارداد نو", 100, "won"));
+    let r = app.client.put(app.url("/api/v1/pipelines/dealers")).bearer_auth(&app.token).json(&fewer).send().await;
+    let p = problem(r.expect("send"), StatusCode::CONFLICT).await;
+    assert_eq!(named(&p), [("stages".to_string(), "option_in_use".to_string())]);
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/deal/{id}"))).send().await.expect("send").text().await.expect("html");
+    for expected in ["Stages", "Sample sent", "Signed", "Dealers", "in this stage"] {
+        assert!(html.contains(expected), "{expected} on the deal's page");
+    }
+}
+
+async fn the_pipeline_board_weighs_columns_and_marks_stale_deals(app: &TestApp) {
+    app.post("/api/v1/pipelines", dealers()).await;
+    for (name, stage, amount) in
+        [("A", "dealers_2", "1000000"), ("B", "dealers_2", "2500000"), ("C", "dealers_1", "700")]
+    {
+        let fields = json!({"name": name, "pipeline": "dealers", "stage": stage,
+            "amount": {"amount": amount, "currency": "IRR"}});
+        app.create("deal", fields).await;
+    }
+    let other = app.create("deal", json!({"name": "Elsewhere", "amount": {"amount": "5", "currency": "IRR"}})).await;
+    // A deal nobody touched for a month, in an open stage, is going stale.
+    let old = app.create("deal", json!({"name": "Forgotten", "pipeline": "dealers", "stage": "dealers_1"})).await;
+    let catalog = app.db.reload_catalog().await.expect("catalog");
+    let deal = catalog.object("deal").expect("deal");
+    let entered = deal.field("stage_entered_at").expect("field").column.clone();
+    let sql = format!("UPDATE {} SET created_at = $1, {entered} = $1 WHERE id = $2", deal.table);
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind("2026-01-01T08:00:00.000000Z")
+        .bind(old["id"].as_str().expect("id").to_string())
+        .execute(app.db.pool())
+        .await
+        .expect("age the deal");
+
+    let page = signed_in(app).await;
+    let r = page.get(app.url("/pipelines")).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page.get(app.url("/pipelines/dealers")).send().await.expect("send").text().await.expect("html");
+    // Its own stages only, each with its sum and, for open ones, the sum times its chance.
+    assert!(html.contains("Sample sent") && html.contains("Signed") && !html.contains("Negotiation"), "columns");
+    assert!(html.contains("3,500,000") && html.contains("1,400,000"), "sum and 40% of it");
+    assert!(!html.contains(other["id"].as_str().expect("id")), "no deal of another pipeline");
+    let card = html.split("id=\"card-").find(|c| c.starts_with(old["id"].as_str().expect("id"))).expect("the card");
+    let card = card.split("</li>").next().unwrap_or_default();
+    assert!(card.contains("Going stale"), "{card}");
+    let fresh = html.split("id=\"card-").filter(|c| c.contains("Going stale")).count();
+    assert_eq!(fresh, 1, "only the forgotten deal is stale");
+
+    // The admins' page makes a pipeline from its form.
+    let html = page.get(app.url("/admin/pipelines")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("Dealers") && html.contains("Sample sent"));
+    let csrf = csrf_of(&html);
+    let mut form: Vec<(&str, &str)> =
+        vec![("csrf", &csrf), ("name_fa", "پروژه"), ("name_en", "Projects"), ("stale_days", "۲۱")];
+    for (fa, en, chance, kind) in [
+        ("آغاز", "Brief", "20", "open"),
+        ("برد", "Awarded", "100", "won"),
+        ("باخت", "Lost", "0", "lost"),
+        ("", "", "", "open"),
+    ] {
+        form.extend([
+            ("stage_key", ""),
+            ("stage_label_fa", fa),
+            ("stage_label_en", en),
+            ("stage_probability", chance),
+            ("stage_kind", kind),
+        ]);
+    }
+    let r = page.post(app.url("/admin/pipelines")).header("origin", &app.base).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let all: Value = app.get("/api/v1/pipelines").await.json().await.expect("json");
+    let made = all["pipelines"].as_array().expect("list").iter().find(|p| p["name_en"] == "Projects").expect("made");
+    assert_eq!(made["stale_days"], 21);
+    assert_eq!(made["stages"].as_array().map(Vec::len), Some(3), "the empty row is left out");
+}

@@ -48,6 +48,7 @@ fn objects() -> Vec<NewObject> {
         relation("contact", "contact", "مخاطب", "Contact"),
         relation("company", "company", "شرکت", "Company"),
         relation("deal", "deal", "فرصت فروش", "Deal"),
+        relation("lead", "lead", "سرنخ", "Lead"),
         std_field("body", T::LongText, "شرح", "Details"),
         owner_field(),
     ];

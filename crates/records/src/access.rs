@@ -65,7 +65,7 @@ impl ObjectAccess {
 pub fn default_access(role: Role, object: &str) -> ObjectAccess {
     use Reach::*;
     let shared = matches!(object, "company" | "product");
-    let customer = matches!(object, "contact" | "deal" | "activity" | "order");
+    let customer = matches!(object, "contact" | "lead" | "deal" | "activity" | "order" | "quote");
     match role {
         Role::Admin => ObjectAccess::new(All, All),
         Role::ReadOnly => ObjectAccess::new(All, None),

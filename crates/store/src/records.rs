@@ -1221,6 +1221,19 @@ impl Db {
         Ok(record)
     }
 
+    /// A live record read in `tx` and locked to its end (a module's operation reads what it is
+    /// about to change), if this handle may change it (not found if it may not read it).
+    pub async fn get_in(&self, tx: &mut WriteTx, obj: &ObjectDef, id: &str) -> Result<Record> {
+        let (record, _) = self
+            .read_to_change(tx, obj, id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{} {id}", obj.api_name)))?;
+        self.check_reach(obj, Intent::Change, id, record.fields.get(OWNER_FIELD))?;
+        let mut record = Record { title: title_of(obj, &record.fields), ..record };
+        self.redact(&mut record);
+        Ok(record)
+    }
+
     /// Reads a live record (or, `in_trash`, a deleted one) to change it in `tx`, locked to the
     /// end of the transaction (SQLite: the one writer; PostgreSQL: `FOR UPDATE`); `None` if there
     /// is none.

@@ -1,6 +1,7 @@
-//! Sales: products, deals moving through pipelines, orders. The rules of a deal's pipeline and
-//! stage are in `pipelines`; the standard objects in `objects`.
+//! Sales: leads, products, deals moving through pipelines, orders. A deal's pipeline and stage
+//! are `pipelines`'; a lead's conversion is `leads`'; the standard objects are in `objects`.
 
+pub mod leads;
 mod objects;
 pub mod pipelines;
 
@@ -41,7 +42,7 @@ impl Module for Sales {
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
-        vec![Arc::new(pipelines::DealRules), Arc::new(pipelines::LastActivity)]
+        vec![Arc::new(pipelines::DealRules), Arc::new(pipelines::LastActivity), Arc::new(leads::LeadRules)]
     }
 
     fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {

@@ -126,6 +126,62 @@ pub(crate) fn objects() -> Vec<NewObject> {
             ]
         }),
     ];
+    // Someone who may buy, not yet a customer: qualified, they convert into a contact (and a
+    // company, and a deal) in one step (`leads`).
+    let lead_fields = vec![
+        with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
+        with(std_field("last_name", T::Text, "نام خانوادگی", "Last name"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        with(std_field("company_name", T::Text, "نام شرکت", "Company name"), |f| f.indexed = true),
+        std_field("job_title", T::Text, "سمت", "Job title"),
+        with(std_field("emails", T::Email, "ایمیل‌ها", "Emails"), |f| f.options.multiple = true),
+        with(std_field("phones", T::Phone, "تلفن‌ها", "Phones"), |f| f.options.multiple = true),
+        with(std_field("city", T::Text, "شهر", "City"), |f| f.indexed = true),
+        with(std_field("status", T::Select, "وضعیت", "Status"), |f| {
+            f.required = true;
+            f.indexed = true;
+            f.default_value = Some(json!("new"));
+            f.options.options = vec![
+                opt("new", "جدید", "New"),
+                opt("contacted", "تماس گرفته‌شده", "Contacted"),
+                opt("qualified", "واجد شرایط", "Qualified"),
+                opt("disqualified", "رد صلاحیت", "Disqualified"),
+            ]
+        }),
+        // Why it was disqualified: required when it is; admins edit the list.
+        with(std_field("disqualify_reason", T::Select, "دلیل رد صلاحیت", "Disqualified because"), |f| {
+            f.options.options = vec![
+                opt("no_budget", "نبود بودجه", "No budget"),
+                opt("no_need", "نبود نیاز", "No need"),
+                opt("unreachable", "در دسترس نبود", "Unreachable"),
+                opt("duplicate", "تکراری", "Duplicate"),
+                opt("competitor", "مشتری رقیب", "With a competitor"),
+                opt("other", "سایر", "Other"),
+            ]
+        }),
+        with(std_field("source", T::Select, "منبع", "Source"), |f| {
+            f.indexed = true;
+            f.options.options = vec![
+                opt("web_form", "فرم وب‌سایت", "Web form"),
+                opt("import", "ورود اطلاعات", "Import"),
+                opt("phone", "تماس تلفنی", "Phone call"),
+                opt("walk_in", "مراجعه حضوری", "Walk-in"),
+                opt("referral", "معرفی", "Referral"),
+                opt("campaign", "کمپین", "Campaign"),
+                opt("other", "سایر", "Other"),
+            ]
+        }),
+        with(std_field("campaign", T::Text, "کمپین", "Campaign"), |f| f.indexed = true),
+        owner_field(),
+        std_field("description", T::LongText, "توضیحات", "Details"),
+        // What it became: set by the conversion, then fixed.
+        relation("converted_contact", "contact", "مخاطب حاصل", "Converted to contact"),
+        relation("converted_company", "company", "شرکت حاصل", "Converted to company"),
+        relation("converted_deal", "deal", "فرصت حاصل", "Converted to deal"),
+        with(std_field("converted_at", T::Datetime, "زمان تبدیل", "Converted at"), |f| f.indexed = true),
+    ];
     vec![
         NewObject {
             api_name: "product".into(),
@@ -153,6 +209,15 @@ pub(crate) fn objects() -> Vec<NewObject> {
             plural_en: "Orders".into(),
             fields: order_fields,
             title_field: Some("number".into()),
+        },
+        NewObject {
+            api_name: "lead".into(),
+            label_fa: "سرنخ".into(),
+            label_en: "Lead".into(),
+            plural_fa: "سرنخ‌ها".into(),
+            plural_en: "Leads".into(),
+            fields: lead_fields,
+            title_field: Some("first_name last_name".into()),
         },
     ]
 }

@@ -86,6 +86,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "get_record" | "record_history" | "list_shares" => Some(["uoooo", "uoooo", "uonno"]),
         // On a deal of the same owner (deals are reached as contacts are).
         "deal_stages" => Some(["uoooo", "uoooo", "uonno"]),
+        // On a lead of the same owner (leads are reached as contacts are).
+        "lead_matches" => Some(["uoooo", "uoooo", "uonno"]),
+        "convert_lead" => Some(["ufooo", "ufooo", "ufnno"]),
         "update_record" | "share_record" | "unshare_record" | "delete_record" => Some(["ufooo", "ufooo", "ufnno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
@@ -231,6 +234,18 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             app.post("/api/v1/pipelines", pipeline(n)).await;
             (Method::DELETE, format!("/pipelines/p{n}"), None)
         }
+        "lead_matches" | "convert_lead" => {
+            let source =
+                app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
+            let lead =
+                app.create("lead", json!({"last_name": format!("Lead {n}"), "owner": source["fields"]["owner"]})).await;
+            let id = lead["id"].as_str().expect("id");
+            if op == "convert_lead" {
+                (Method::POST, format!("/leads/{id}/convert"), Some(json!({})))
+            } else {
+                (Method::GET, format!("/leads/{id}/matches"), None)
+            }
+        }
         "deal_stages" => {
             let source =
                 app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
@@ -342,6 +357,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/pipelines/{key}/delete", "-"),
     ("/pipelines", "loo"),
     ("/pipelines/{key}", "loo"),
+    ("/leads/{id}/convert", "-"),
     ("/admin/two_factor", "-"),
     ("/admin/users/{id}/two_factor/reset", "-"),
     ("/settings/tokens", "loo"),

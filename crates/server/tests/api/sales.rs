@@ -6,7 +6,11 @@ use crate::helpers::{TestApp, csrf_of, problem, signed_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(pipelines_and_deal_stages_over_the_api, the_pipeline_board_weighs_columns_and_marks_stale_deals);
+backend_tests!(
+    pipelines_and_deal_stages_over_the_api,
+    the_pipeline_board_weighs_columns_and_marks_stale_deals,
+    a_lead_converts_over_the_api_and_on_its_page
+);
 
 fn stage(en: &str, fa: &str, probability: i64, kind: &str) -> Value {
     json!({"label_en": en, "label_fa": fa, "probability": probability, "kind": kind})
@@ -187,4 +191,65 @@ async fn the_pipeline_board_weighs_columns_and_marks_stale_deals(app: &TestApp) 
     let made = all["pipelines"].as_array().expect("list").iter().find(|p| p["name_en"] == "Projects").expect("made");
     assert_eq!(made["stale_days"], 21);
     assert_eq!(made["stages"].as_array().map(Vec::len), Some(3), "the empty row is left out");
+}
+
+async fn a_lead_converts_over_the_api_and_on_its_page(app: &TestApp) {
+    let existing = app.create("contact", json!({"last_name": "Ahmadi", "emails": ["sara@parssteel.ir"]})).await;
+    let lead = app
+        .create(
+            "lead",
+            json!({"first_name": "Sara", "last_name": "Ahmadi", "company_name": "Pars Steel",
+                "emails": ["sara@parssteel.ir"], "source": "web_form"}),
+        )
+        .await;
+    let id = lead["id"].as_str().expect("id").to_string();
+    let matches: Value = app.get(&format!("/api/v1/leads/{id}/matches")).await.json().await.expect("json");
+    assert_eq!(matches["contacts"][0]["id"], existing["id"], "{matches}");
+    assert_eq!(matches["companies"].as_array().map(Vec::len), Some(0));
+
+    // A bad deal: refused naming its field, nothing made.
+    let r = app.post(&format!("/api/v1/leads/{id}/convert"), json!({"deal": {"stage": "nowhere"}})).await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(named(&p)[0].0, "deal.stage");
+    let r = app.post(&format!("/api/v1/leads/{id}/convert"), json!({"contact_id": 7})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a body of the wrong shape");
+
+    // On its page: the contact the duplicate check found is offered first; converting opens the deal.
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/lead/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("A new company, “Pars Steel”") && html.contains("Open a deal"), "the form");
+    let checked = format!("value=\"{}\" checked", existing["id"].as_str().expect("id"));
+    assert!(html.contains(&checked), "the existing contact is chosen");
+    let csrf = csrf_of(&html);
+    let contact_id = existing["id"].as_str().expect("id").to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("contact", contact_id.as_str()),
+        ("company", ""),
+        ("open_deal", "on"),
+        ("deal_name", "Steel for Tabriz"),
+        ("deal_amount", "۹۰۰۰۰۰۰۰"),
+        ("deal_pipeline", "default"),
+    ];
+    let r = page.post(app.url(&format!("/leads/{id}/convert"))).header("origin", &app.base).form(&form).send().await;
+    let r = r.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
+    assert!(to.starts_with("/records/deal/"), "{to}");
+    let deal: Value =
+        app.get(&format!("/api/v1/records/deal/{}", &to["/records/deal/".len()..])).await.json().await.expect("json");
+    assert_eq!(deal["fields"]["name"], "Steel for Tabriz");
+    assert_eq!(deal["fields"]["amount"]["amount"], "90000000");
+    assert_eq!(deal["fields"]["contact"], existing["id"]);
+
+    // Converted: the page says what it became; again over the API is refused, naming it.
+    let html =
+        page.get(app.url(&format!("/records/lead/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("This lead was converted into:") && !html.contains("Open a deal"));
+    let r = app.post(&format!("/api/v1/leads/{id}/convert"), json!({})).await;
+    let p = problem(r, StatusCode::CONFLICT).await;
+    assert_eq!(p["errors"][0]["params"]["converted_contact"], existing["id"]);
+    let contacts = app.list("contact", &[]).await;
+    assert_eq!(contacts["records"].as_array().map(Vec::len), Some(1), "no contact made twice");
 }

@@ -202,6 +202,12 @@ macro_rules! handler_for {
     (deal_stages) => {
         sales::deal_stages
     };
+    (convert_lead) => {
+        sales::convert_lead
+    };
+    (lead_matches) => {
+        sales::lead_matches
+    };
 }
 
 routes! {
@@ -257,6 +263,8 @@ routes! {
     put "/pipelines/{key}" => update_pipeline,
     delete "/pipelines/{key}" => delete_pipeline,
     get "/deals/{id}/stages" => deal_stages,
+    post "/leads/{id}/convert" => convert_lead,
+    get "/leads/{id}/matches" => lead_matches,
     get "/openapi.json" => openapi_json,
 }
 

@@ -367,6 +367,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "delete_pipeline" => {
             ("Remove a pipeline no deal is in (admins)", "sales", vec![], None, ok("204", "Removed", None))
         }
+        "convert_lead" => (
+            "Convert a lead, in one transaction, into a contact (new or existing), a company (new, existing or none) and optionally a deal; a lead converted before is refused (409) naming what it became",
+            "sales",
+            vec![],
+            Some("Conversion"),
+            ok("200", "What the lead became", Some("Converted")),
+        ),
+        "lead_matches" => (
+            "Contacts and companies that may already be the lead: the same e-mail, phone or name (at most five of each)",
+            "sales",
+            vec![],
+            None,
+            ok("200", "Possible duplicates", None),
+        ),
         "deal_stages" => (
             "Every stage a deal was in, oldest first: entered, left, by whom, seconds spent",
             "sales",
@@ -540,6 +554,16 @@ fn sales_schemas(name: &Json_) -> Json_ {
                 "position": { "type": "integer", "minimum": 0, "maximum": 1_000_000 },
                 "stale_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 },
                 "stages": { "type": "array", "minItems": 3, "maxItems": 30, "items": { "$ref": "#/components/schemas/Stage" } } } },
+        "Conversion": { "type": "object", "additionalProperties": false, "properties": {
+            "contact_id": { "type": ["string", "null"], "description": "An existing contact instead of a new one" },
+            "company_id": { "type": ["string", "null"], "description": "An existing company instead of a new one" },
+            "no_company": { "type": "boolean", "description": "Make no company even if the lead names one" },
+            "deal": { "type": ["object", "null"], "description": "Open a deal with these fields (name, amount, pipeline, stage…)" } } },
+        "Converted": { "type": "object", "properties": {
+            "lead": { "$ref": "#/components/schemas/Record" }, "contact": { "$ref": "#/components/schemas/Record" },
+            "company": { "anyOf": [{ "$ref": "#/components/schemas/Record" }, { "type": "null" }] },
+            "deal": { "anyOf": [{ "$ref": "#/components/schemas/Record" }, { "type": "null" }] },
+            "activities": { "type": "integer" } } },
         "PipelineOut": { "type": "object", "properties": { "key": string, "name_fa": string, "name_en": string,
             "position": { "type": "integer" }, "stale_days": { "type": ["integer", "null"] },
             "stages": { "type": "array", "items": { "type": "object", "properties": { "key": string, "label_fa": string,

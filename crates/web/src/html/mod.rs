@@ -42,11 +42,13 @@ pub struct NavItem {
 /// the one place that says which capability shows what on which object's page.
 async fn record_panels(
     state: &AppState,
+    session: &Session,
     object: &str,
     record: &peyvand_store::records::Record,
 ) -> Result<Vec<String>, crate::error::ApiError> {
     Ok(match object {
         "deal" => vec![sales::deal_panel(state, record).await?],
+        "lead" => vec![sales::lead_panel(state, session, record).await?],
         _ => Vec::new(),
     })
 }
@@ -364,6 +366,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/pipelines/{key}/delete", post(sales::admin_delete))
         .route("/pipelines", get(sales::pipelines_index))
         .route("/pipelines/{key}", get(sales::pipeline_board))
+        .route("/leads/{id}/convert", post(sales::convert_lead))
         .route("/admin/two_factor", post(teams::save_two_factor))
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

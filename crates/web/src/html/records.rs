@@ -482,7 +482,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
     if record.deleted_at.is_some() {
         quick.clear();
     }
-    let panels = super::record_panels(state, object, &record).await?;
+    let panels = super::record_panels(state, session, object, &record).await?;
     let view = RecordPage {
         panels,
         initials: super::initials(&record.title),

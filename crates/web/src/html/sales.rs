@@ -12,6 +12,7 @@ use crate::i18n::{t, t_args};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_crm::sales::leads;
 use peyvand_crm::sales::pipelines::{self, Pipeline, Stage, StageKind};
 use peyvand_records::access::Action;
 use peyvand_store::records::Record;
@@ -316,4 +317,163 @@ pub async fn deal_panel(state: &AppState, record: &Record) -> Result<String, Api
         stays: rows,
     };
     panel.render().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A choice of the conversion form.
+pub struct Pick {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "lead_convert.html")]
+struct LeadPanel {
+    tr: Words,
+    csrf: String,
+    id: String,
+    /// What the lead became (label, address), once converted.
+    became: Vec<(String, String)>,
+    can_convert: bool,
+    contacts: Vec<Pick>,
+    companies: Vec<Pick>,
+    pipelines: Vec<Pick>,
+    deal_name: String,
+}
+
+/// The lead page's panel: what it became, or the form that converts it (with the records the
+/// duplicate check found offered first).
+pub async fn lead_panel(state: &AppState, session: &Session, record: &Record) -> Result<String, ApiError> {
+    let lang = current_lang();
+    let tr = Words::new(lang);
+    let link = |field: &str, object: &str, label: String| {
+        record
+            .fields
+            .get(field)
+            .and_then(serde_json::Value::as_str)
+            .map(|id| (label, format!("/records/{object}/{}", super::session::encode(id))))
+    };
+    let became: Vec<(String, String)> = [
+        link("converted_contact", "contact", tr.t("sales-lead-contact")),
+        link("converted_company", "company", tr.t("sales-lead-company")),
+        link("converted_deal", "deal", tr.t("sales-lead-deal")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let converted = record.fields.get("converted_at").is_some_and(|v| !v.is_null());
+    let disqualified = record.fields.get("status").and_then(serde_json::Value::as_str) == Some("disqualified");
+    let can_convert =
+        !converted && !disqualified && record.deleted_at.is_none() && session.user.role.allows(Action::WriteRecords);
+    let (mut contacts, mut companies, mut pipelines) = (Vec::new(), Vec::new(), Vec::new());
+    let company_name = record.fields.get("company_name").and_then(serde_json::Value::as_str).unwrap_or_default();
+    if can_convert {
+        let (found_contacts, found_companies) = leads::matches(&state.db, record).await?;
+        contacts.push(Pick {
+            value: String::new(),
+            label: tr.t("sales-lead-new-contact"),
+            checked: found_contacts.is_empty(),
+        });
+        for (i, c) in found_contacts.iter().enumerate() {
+            contacts.push(Pick { value: c.id.clone(), label: c.title.clone(), checked: i == 0 });
+        }
+        if !company_name.is_empty() {
+            let label = t_args(lang, "sales-lead-new-company", &[("name", company_name.to_string())]);
+            companies.push(Pick { value: String::new(), label, checked: found_companies.is_empty() });
+        }
+        for (i, c) in found_companies.iter().enumerate() {
+            companies.push(Pick { value: c.id.clone(), label: c.title.clone(), checked: i == 0 });
+        }
+        companies.push(Pick {
+            value: "none".into(),
+            label: tr.t("sales-lead-no-company"),
+            checked: company_name.is_empty(),
+        });
+        for (i, p) in pipelines::list(&state.db).await?.iter().enumerate() {
+            pipelines.push(Pick { value: p.key.clone(), label: p.name(lang).to_string(), checked: i == 0 });
+        }
+    }
+    let deal_name = if company_name.is_empty() { record.title.clone() } else { company_name.to_string() };
+    let panel = LeadPanel {
+        tr,
+        csrf: crate::auth::mask_csrf(&session.csrf),
+        id: record.id.clone(),
+        became,
+        can_convert,
+        contacts,
+        companies,
+        pipelines,
+        deal_name,
+    };
+    panel.render().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[derive(Template)]
+#[template(path = "lead_convert_failed.html")]
+struct ConvertFailed {
+    layout: Layout,
+    heading: String,
+    problems: Vec<String>,
+    back: String,
+    back_label: String,
+}
+
+/// `POST /leads/{id}/convert`: the conversion form; on success the contact's page (or the deal's).
+pub async fn convert_lead(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let some = |name: &str| Some(get(&pairs, name).trim().to_string()).filter(|v| !v.is_empty());
+        let company = some("company");
+        let mut how = leads::Conversion {
+            contact_id: some("contact"),
+            company_id: company.clone().filter(|c| c != "none"),
+            no_company: company.as_deref() == Some("none"),
+            deal: None,
+        };
+        if get(&pairs, "open_deal") == "on" {
+            let mut deal = serde_json::Map::new();
+            if let Some(name) = some("deal_name") {
+                deal.insert("name".into(), json!(name));
+            }
+            if let Some(amount) = some("deal_amount") {
+                deal.insert("amount".into(), json!(amount));
+            }
+            if let Some(pipeline) = some("deal_pipeline") {
+                deal.insert("pipeline".into(), json!(pipeline));
+            }
+            how.deal = Some(deal);
+        }
+        match leads::convert(&state.db, Some(&session.user.id), &id, how).await {
+            Ok(done) => {
+                let to = match &done.deal {
+                    Some(deal) => format!("/records/deal/{}", super::session::encode(&deal.id)),
+                    None => format!("/records/contact/{}", super::session::encode(&done.contact.id)),
+                };
+                Ok(Redirect::to(&to).into_response())
+            }
+            Err(e) => {
+                let lang = current_lang();
+                let catalog = state.db.visible_catalog().await?;
+                let page = ConvertFailed {
+                    layout: Layout::new(lang, Some(&session), Some(&catalog), "lead"),
+                    heading: t(lang, "sales-lead-not-converted"),
+                    problems: messages(e)?,
+                    back: format!("/records/lead/{}", super::session::encode(&id)),
+                    back_label: t(lang, "sales-lead-back"),
+                };
+                let mut response = render(&page);
+                *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+                Ok(response)
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }

@@ -73,13 +73,16 @@ pub struct AppState {
     pub config: WebConfig,
     /// Single sign-on, when the settings name a provider.
     pub sso: Option<std::sync::Arc<html::sso::SingleSignOn>>,
+    /// Web-form submissions in the last hour, by client address (`html::sales::WEB_FORM_LIMIT`).
+    pub web_forms:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>>,
 }
 
 impl AppState {
     /// The state of a server with these settings (single sign-on's are checked here).
     pub fn new(db: Db, config: WebConfig) -> Result<AppState, String> {
         let sso = config.sso.clone().map(html::sso::SingleSignOn::new).transpose()?;
-        Ok(AppState { db, config, sso })
+        Ok(AppState { db, config, sso, web_forms: std::sync::Arc::default() })
     }
 }
 

@@ -340,3 +340,68 @@ impl WriteHook for LeadRules {
         })
     }
 }
+
+/// A lead as a visitor sends it from the web form.
+#[derive(Clone, Debug, Default)]
+pub struct WebLead {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub company_name: String,
+    pub city: String,
+    pub message: String,
+    pub campaign: String,
+}
+
+/// Makes a lead from the public web form, as the system: source `web_form`, owned by the
+/// longest-serving active admin until assignment rules exist (automation). Errors name the
+/// form's fields.
+pub async fn from_web_form(db: &Db, form: WebLead) -> Result<Record> {
+    let db = db.system();
+    let owner = db
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| u.active && u.role == peyvand_records::access::Role::Admin)
+        .min_by(|a, b| a.created_at.cmp(&b.created_at))
+        .map(|u| u.id);
+    let some = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let mut input = Map::new();
+    for (field, value) in [
+        ("first_name", some(&form.first_name)),
+        ("last_name", some(&form.last_name)),
+        ("company_name", some(&form.company_name)),
+        ("city", some(&form.city)),
+        ("description", some(&form.message)),
+        ("campaign", some(&form.campaign)),
+        (OWNER_FIELD, owner),
+    ] {
+        if let Some(v) = value {
+            input.insert(field.into(), json!(v));
+        }
+    }
+    if let Some(email) = some(&form.email) {
+        input.insert("emails".into(), json!([email]));
+    }
+    if let Some(phone) = some(&form.phone) {
+        input.insert("phones".into(), json!([phone]));
+    }
+    input.insert("source".into(), json!("web_form"));
+    input.insert("status".into(), json!("new"));
+    let rename = |e: Error| match e {
+        Error::Validation(errors) => Error::Validation(
+            errors
+                .into_iter()
+                .map(|e| match e.field.as_str() {
+                    "emails" => FieldError { field: "email".into(), ..e },
+                    "phones" => FieldError { field: "phone".into(), ..e },
+                    "description" => FieldError { field: "message".into(), ..e },
+                    _ => e,
+                })
+                .collect(),
+        ),
+        other => other,
+    };
+    Ok(db.create_record(None, "lead", &input, None).await.map_err(rename)?.0)
+}

@@ -358,6 +358,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/pipelines", "loo"),
     ("/pipelines/{key}", "loo"),
     ("/leads/{id}/convert", "-"),
+    ("/forms/lead", "ppp"),
     ("/admin/two_factor", "-"),
     ("/admin/users/{id}/two_factor/reset", "-"),
     ("/settings/tokens", "loo"),

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 backend_tests!(
     pipelines_and_deal_stages_over_the_api,
     the_pipeline_board_weighs_columns_and_marks_stale_deals,
-    a_lead_converts_over_the_api_and_on_its_page
+    a_lead_converts_over_the_api_and_on_its_page,
+    visitors_leave_leads_through_the_web_form
 );
 
 fn stage(en: &str, fa: &str, probability: i64, kind: &str) -> Value {
@@ -252,4 +253,63 @@ async fn a_lead_converts_over_the_api_and_on_its_page(app: &TestApp) {
     assert_eq!(p["errors"][0]["params"]["converted_contact"], existing["id"]);
     let contacts = app.list("contact", &[]).await;
     assert_eq!(contacts["records"].as_array().map(Vec::len), Some(1), "no contact made twice");
+}
+
+async fn visitors_leave_leads_through_the_web_form(app: &TestApp) {
+    let visitor = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let html = visitor
+        .get(app.url("/forms/lead?campaign=Expo%201405"))
+        .header("accept-language", "fa")
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("با ما در تماس باشید") && html.contains("value=\"Expo 1405\""), "the form, in Persian");
+    let send = async |form: &[(&str, &str)]| {
+        visitor
+            .post(app.url("/forms/lead"))
+            .header("origin", "https://www.parssteel.ir")
+            .header("accept-language", "en")
+            .form(form)
+            .send()
+            .await
+            .expect("send")
+    };
+    // A missing last name and a bad e-mail: the form again, each error by its field, nothing kept.
+    let r = send(&[("first_name", "Sara"), ("email", "not an address"), ("campaign", "Expo 1405")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("wf-last_name-error") && html.contains("wf-email-error") && html.contains("value=\"Sara\""));
+    // From another site (the business's own), a lead, owned by an admin, tagged with the campaign.
+    let r = send(&[
+        ("first_name", "Sara"),
+        ("last_name", "Ahmadi"),
+        ("email", "sara@parssteel.ir"),
+        ("phone", "0912 123 4567"),
+        ("company_name", "Pars Steel"),
+        ("message", "۵۰ تن میلگرد"),
+        ("campaign", "Expo 1405"),
+        ("website", ""),
+    ])
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("html").contains("Thank you"));
+    // A robot fills the hidden field: thanked, and nothing kept.
+    let r = send(&[("last_name", "Bot"), ("website", "http://spam.example")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let leads = app.list("lead", &[]).await;
+    let list = leads["records"].as_array().expect("records");
+    assert_eq!(list.len(), 1, "{leads}");
+    let lead = &list[0]["fields"];
+    assert_eq!((lead["source"].clone(), lead["campaign"].clone()), (json!("web_form"), json!("Expo 1405")));
+    assert_eq!(lead["phones"], json!(["+989121234567"]));
+    assert!(lead["owner"].is_string(), "an admin owns it: {lead}");
+    // Too many from one address in an hour: asked to wait.
+    let mut last = StatusCode::OK;
+    for i in 0..10 {
+        last = send(&[("last_name", &format!("Visitor {i}"))]).await.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -367,6 +367,7 @@ pub fn router() -> Router<AppState> {
         .route("/pipelines", get(sales::pipelines_index))
         .route("/pipelines/{key}", get(sales::pipeline_board))
         .route("/leads/{id}/convert", post(sales::convert_lead))
+        .route("/forms/lead", get(sales::web_form).post(sales::web_form_submit))
         .route("/admin/two_factor", post(teams::save_two_factor))
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

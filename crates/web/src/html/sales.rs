@@ -477,3 +477,136 @@ pub async fn convert_lead(
     .await;
     result.unwrap_or_else(fail)
 }
+
+/// Leads one client address may send through the web form in an hour (this instance's count).
+pub const WEB_FORM_LIMIT: usize = 10;
+
+#[derive(Template)]
+#[template(path = "web_form.html")]
+struct WebFormPage {
+    layout: Layout,
+    tr: Words,
+    fields: Vec<FormField>,
+    message: String,
+    campaign: String,
+    problems: bool,
+    sent: bool,
+}
+
+/// One input of the web form.
+pub struct FormField {
+    pub name: &'static str,
+    pub label: String,
+    pub value: String,
+    pub kind: &'static str,
+    pub required: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct WebFormValues {
+    first_name: String,
+    last_name: String,
+    email: String,
+    phone: String,
+    company_name: String,
+    city: String,
+    message: String,
+    campaign: String,
+    /// Left empty by people; filled by robots (hidden from people and assistive technology).
+    website: String,
+}
+
+fn web_form_page(values: WebFormValues, errors: Vec<(String, String)>, sent: bool) -> Response {
+    let lang = current_lang();
+    let error_of = |field: &str| errors.iter().find(|(f, _)| f == field).map(|(_, m)| m.clone());
+    let fields = [
+        ("first_name", "sales-web-form-first-name", &values.first_name, "text", false),
+        ("last_name", "sales-web-form-last-name", &values.last_name, "text", true),
+        ("email", "sales-web-form-email", &values.email, "email", false),
+        ("phone", "sales-web-form-phone", &values.phone, "tel", false),
+        ("company_name", "sales-web-form-company", &values.company_name, "text", false),
+        ("city", "sales-web-form-city", &values.city, "text", false),
+    ]
+    .into_iter()
+    .map(|(name, key, value, kind, required)| FormField {
+        name,
+        label: t(lang, key),
+        value: value.clone(),
+        kind,
+        required,
+        error: error_of(name),
+    })
+    .collect();
+    render(&WebFormPage {
+        layout: Layout::new(lang, None, None, ""),
+        tr: Words::new(lang),
+        fields,
+        message: values.message.clone(),
+        campaign: values.campaign.clone(),
+        problems: !errors.is_empty(),
+        sent,
+    })
+}
+
+/// `GET /forms/lead`: the public form a business links to or embeds (`?campaign=` tags it).
+pub async fn web_form(Query(values): Query<WebFormValues>) -> Response {
+    let values = WebFormValues { campaign: values.campaign.chars().take(200).collect(), ..WebFormValues::default() };
+    web_form_page(values, Vec::new(), false)
+}
+
+/// `POST /forms/lead`: a visitor's lead. Anyone may send it (from the business's own site too:
+/// no session, no origin check); a robot's (the hidden field filled) is thanked and dropped;
+/// an address that sent too many in the last hour waits (429).
+pub async fn web_form_submit(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    axum::Form(values): axum::Form<WebFormValues>,
+) -> Response {
+    if !values.website.is_empty() {
+        return web_form_page(WebFormValues::default(), Vec::new(), true);
+    }
+    let client = crate::client::client_addr(&headers, addr.ip(), &state.config.trusted_proxies);
+    let allowed = {
+        let Ok(mut seen) = state.web_forms.lock() else { return fail(ApiError::Internal("web form limits".into())) };
+        let hour_ago = std::time::Instant::now() - std::time::Duration::from_secs(3600);
+        seen.retain(|_, times| {
+            times.retain(|t| *t > hour_ago);
+            !times.is_empty()
+        });
+        let times = seen.entry(client).or_default();
+        times.push(std::time::Instant::now());
+        times.len() <= WEB_FORM_LIMIT
+    };
+    if !allowed {
+        let mut response = super::error_page(axum::http::StatusCode::TOO_MANY_REQUESTS, "sales-web-form-busy");
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("3600"));
+        return response;
+    }
+    let lead = leads::WebLead {
+        first_name: values.first_name.clone(),
+        last_name: values.last_name.clone(),
+        email: values.email.clone(),
+        phone: values.phone.clone(),
+        company_name: values.company_name.clone(),
+        city: values.city.clone(),
+        message: values.message.clone(),
+        campaign: values.campaign.clone(),
+    };
+    match leads::from_web_form(&state.db, lead).await {
+        Ok(_) => web_form_page(WebFormValues::default(), Vec::new(), true),
+        Err(peyvand_store::Error::Validation(errors)) => {
+            let lang = current_lang();
+            let errors = errors
+                .iter()
+                .map(|e| (e.field.clone(), crate::i18n::field_error_message(lang, e.code, &e.params)))
+                .collect();
+            let mut response = web_form_page(values, errors, false);
+            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        Err(e) => fail(ApiError::from(e)),
+    }
+}

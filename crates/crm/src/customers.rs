@@ -79,6 +79,7 @@ fn objects() -> Vec<NewObject> {
             ]
         }),
     ];
+    company_fields.push(customer_group());
     company_fields.extend(shared_fields());
     let mut contact_fields = vec![
         with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
@@ -90,6 +91,7 @@ fn objects() -> Vec<NewObject> {
         std_field("job_title", T::Text, "سمت", "Job title"),
         std_field("national_id", T::NationalId, "کد ملی", "National ID"),
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
+        customer_group(),
     ];
     contact_fields.extend(shared_fields());
     vec![
@@ -112,4 +114,18 @@ fn objects() -> Vec<NewObject> {
             title_field: Some("first_name last_name".into()),
         },
     ]
+}
+
+/// A customer group (a company's or a contact's): price lists and benefits may be for one.
+pub fn customer_group() -> NewField {
+    with(std_field("customer_group", FieldType::Select, "گروه مشتری", "Customer group"), |f| {
+        f.indexed = true;
+        f.options.allow_new = true;
+        f.options.options = vec![
+            opt("retail", "خرده‌فروشی", "Retail"),
+            opt("wholesale", "عمده‌فروشی", "Wholesale"),
+            opt("dealer", "نمایندگی", "Dealer"),
+            opt("vip", "ویژه", "VIP"),
+        ];
+    })
 }

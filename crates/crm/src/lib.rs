@@ -5,7 +5,8 @@
 //!
 //! A module's room: `crm/src/<module>` (objects, rules, operations, unit tests), its routes in
 //! `web/src/api/<module>.rs` and `web/src/html/<module>.rs`, its integration tests in
-//! `server/tests/api/<module>.rs`. Modules do not call each other; they meet in records.
+//! `server/tests/api/<module>.rs`. A module builds on those before it (sales on customers: a
+//! customer group) and never on those after; modules meet in records.
 
 pub mod activities;
 pub mod customers;

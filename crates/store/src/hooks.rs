@@ -60,12 +60,14 @@ pub struct HookCx<'a> {
     pub db: &'a Db,
     pub tx: &'a mut WriteTx,
     pub actor: Option<&'a str>,
+    /// Whom the write is for, when a user's handle made it (none: the system).
+    pub viewer: Option<&'a peyvand_records::access::Viewer>,
 }
 
 impl HookCx<'_> {
     /// The same context again, for a call that borrows it for less.
     pub fn reborrow(&mut self) -> HookCx<'_> {
-        HookCx { db: self.db, tx: self.tx, actor: self.actor }
+        HookCx { db: self.db, tx: self.tx, actor: self.actor, viewer: self.viewer }
     }
 }
 
@@ -218,7 +220,7 @@ impl Db {
         let hooks = self.modules.hooks(&write.object.api_name).to_vec();
         let system = self.system();
         for hook in hooks {
-            hook.before(HookCx { db: &system, tx: &mut *tx, actor }, write).await?;
+            hook.before(HookCx { db: &system, tx: &mut *tx, actor, viewer: self.viewer() }, write).await?;
         }
         Ok(())
     }
@@ -231,7 +233,7 @@ impl Db {
         }
         let system = self.system();
         for hook in hooks {
-            hook.after(HookCx { db: &system, tx: &mut *tx, actor }, written).await?;
+            hook.after(HookCx { db: &system, tx: &mut *tx, actor, viewer: self.viewer() }, written).await?;
         }
         Ok(())
     }

@@ -1221,6 +1221,49 @@ impl Db {
         Ok(record)
     }
 
+    /// Live records of `obj` whose fields (or `id`) equal the values given (at most `limit`, oldest first),
+    /// read inside `tx`: a module's rule looking something up in the write's own transaction
+    /// (a price list's price). Scoped to what this handle reads; the fields should be indexed.
+    pub async fn find_in(
+        &self,
+        tx: &mut WriteTx,
+        obj: &ObjectDef,
+        equal: &[(&str, Value)],
+        limit: u32,
+    ) -> Result<Vec<Record>> {
+        let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE deleted_at IS NULL", select_list(obj), obj.table));
+        for (name, value) in equal {
+            if *name == "id" {
+                sql.push(" AND id = ").bind(Bind::text(text_of(value).unwrap_or_default()));
+                continue;
+            }
+            let field = obj.field(name).ok_or_else(|| Error::invalid(FieldError::new(name, "unknown_field")))?;
+            if value.is_null() {
+                sql.push(&format!(" AND {} IS NULL", field.column));
+            } else {
+                sql.push(&format!(" AND {} = ", field.column)).bind(operand_bind(field.storage(), value));
+            }
+        }
+        sql.push(&format!(" ORDER BY id LIMIT {}", limit.min(MAX_PAGE)));
+        let rows = sql.query().fetch_all(&mut *tx.tx).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (mut record, _) = record_from_row(obj, row)?;
+            if self.viewer().is_none_or(|v| {
+                v.reaches(
+                    &obj.api_name,
+                    Intent::Read,
+                    &record.id,
+                    record.fields.get(OWNER_FIELD).and_then(Json::as_str),
+                )
+            }) {
+                self.redact(&mut record);
+                found.push(record);
+            }
+        }
+        Ok(found)
+    }
+
     /// A live record read in `tx` and locked to its end (a module's operation reads what it is
     /// about to change), if this handle may change it (not found if it may not read it).
     pub async fn get_in(&self, tx: &mut WriteTx, obj: &ObjectDef, id: &str) -> Result<Record> {
@@ -1267,37 +1310,42 @@ impl Db {
         let obj = self.object(object).await?;
         let mut tx = if ids.len() > 1 { self.write_long().await? } else { self.write().await? };
         for id in ids {
-            let ts = now();
-            // The values the record's search terms and unique members are found by.
-            let (current, values) = self
-                .read_to_change(&mut tx, &obj, id, false)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("{object} {id}")))?;
-            self.check_reach(&obj, Intent::Change, id, current.fields.get(OWNER_FIELD))?;
-            sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
-                obj.table
-            )))
-            .bind(ts.clone())
-            .bind(actor.map(str::to_string))
-            .bind(id.to_string())
-            .execute(&mut *tx.tx)
-            .await?;
-            let mut script = Script::new(self.dialect(), true);
-            for (name, value) in &values {
-                if let Some(field) = obj.field(name).filter(|f| f.unique && f.storage() == Storage::List) {
-                    members_statement(&mut script, "UPDATE record_values SET uniq = 0", field, id, value);
-                }
-            }
-            terms_change_statements(&mut script, &obj.api_name, id, &old_terms(&obj, &values), &[]);
-            audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
-            script.execute(&mut tx.tx).await?;
-            let (before, after, at) = (&current.fields, &current.fields, ts.as_str());
-            let written = Written { object: &obj, id, action: Action::Delete, at, before, after };
-            self.hooks_after(&mut tx, actor, &written).await?;
+            self.delete_in(&mut tx, actor, &obj, id).await?;
         }
         tx.commit().await?;
         Ok(ids.len())
+    }
+
+    /// Moves a live record to the trash inside `tx`, with its audit entry and its module hooks.
+    pub async fn delete_in(&self, tx: &mut WriteTx, actor: Option<&str>, obj: &ObjectDef, id: &str) -> Result<()> {
+        let ts = now();
+        // The values the record's search terms and unique members are found by.
+        let (current, values) = self
+            .read_to_change(tx, obj, id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{} {id}", obj.api_name)))?;
+        self.check_reach(obj, Intent::Change, id, current.fields.get(OWNER_FIELD))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {} SET deleted_at = $1, updated_at = $1, updated_by = $2, version = version + 1 WHERE id = $3",
+            obj.table
+        )))
+        .bind(ts.clone())
+        .bind(actor.map(str::to_string))
+        .bind(id.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+        let mut script = Script::new(self.dialect(), true);
+        for (name, value) in &values {
+            if let Some(field) = obj.field(name).filter(|f| f.unique && f.storage() == Storage::List) {
+                members_statement(&mut script, "UPDATE record_values SET uniq = 0", field, id, value);
+            }
+        }
+        terms_change_statements(&mut script, &obj.api_name, id, &old_terms(obj, &values), &[]);
+        audit_statements(&mut script, &obj.api_name, id, "delete", actor, &ts, &json!([]));
+        script.execute(&mut tx.tx).await?;
+        let (before, after, at) = (&current.fields, &current.fields, ts.as_str());
+        let written = Written { object: obj, id, action: Action::Delete, at, before, after };
+        self.hooks_after(tx, actor, &written).await
     }
 
     /// Brings a record back from the trash; refused if a live record took one of its unique values.

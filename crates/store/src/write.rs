@@ -116,6 +116,9 @@ const UNDO_MEMBER: &str = "ROLLBACK TO SAVEPOINT group_member; RELEASE SAVEPOINT
 pub struct WriteTx {
     /// The connection to run statements on, inside the transaction (`&mut *tx.tx`).
     pub tx: Conn,
+    /// Notes a module's operation leaves for its own hooks in this transaction (the sales
+    /// module's "these lines are written together: total the document once, at the end").
+    pub notes: std::collections::HashSet<String>,
 }
 
 /// The connection of a [`WriteTx`].
@@ -176,7 +179,7 @@ impl Drop for Conn {
 
 impl WriteTx {
     pub(crate) fn own(tx: Transaction<'static, Any>) -> WriteTx {
-        WriteTx { tx: Conn(Inner::Own(tx)) }
+        WriteTx { tx: Conn(Inner::Own(tx)), notes: Default::default() }
     }
 
     /// Commits: the changes are stored (and visible to readers) when this returns `Ok`.
@@ -272,7 +275,7 @@ impl Writers {
                 guard.in_savepoint = true;
             }
             writers.counts.writers.fetch_add(1, Ordering::Relaxed);
-            Ok::<WriteTx, Error>(WriteTx { tx: Conn(Inner::Member { guard, writers }) })
+            Ok::<WriteTx, Error>(WriteTx { tx: Conn(Inner::Member { guard, writers }), notes: Default::default() })
         });
         joining.await.map_err(|e| group_failed(e.to_string()))?
     }

@@ -1,9 +1,11 @@
 //! Sales: leads, products, deals moving through pipelines, orders. A deal's pipeline and stage
 //! are `pipelines`'; a lead's conversion is `leads`'; the standard objects are in `objects`.
 
+pub mod documents;
 pub mod leads;
 mod objects;
 pub mod pipelines;
+pub mod prices;
 
 pub use pipelines::DEFAULT_PIPELINE;
 
@@ -17,12 +19,20 @@ use std::sync::Arc;
 pub struct Sales;
 
 /// The module's tables, in order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_pipelines.sql",
-    sqlite: include_str!("../../migrations/sales/sqlite/0001_pipelines.sql"),
-    postgres: include_str!("../../migrations/sales/postgres/0001_pipelines.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_pipelines.sql",
+        sqlite: include_str!("../../migrations/sales/sqlite/0001_pipelines.sql"),
+        postgres: include_str!("../../migrations/sales/postgres/0001_pipelines.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_numbering.sql",
+        sqlite: include_str!("../../migrations/sales/sqlite/0002_numbering.sql"),
+        postgres: include_str!("../../migrations/sales/postgres/0002_numbering.sql"),
+    },
+];
 
 impl Module for Sales {
     fn name(&self) -> &'static str {
@@ -38,14 +48,23 @@ impl Module for Sales {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["sales_pipelines", "deal_stage_history"]
+        &["sales_pipelines", "deal_stage_history", "sales_numbering", "sales_sequences", "sales_upgrades"]
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
-        vec![Arc::new(pipelines::DealRules), Arc::new(pipelines::LastActivity), Arc::new(leads::LeadRules)]
+        vec![
+            Arc::new(pipelines::DealRules),
+            Arc::new(pipelines::LastActivity),
+            Arc::new(leads::LeadRules),
+            Arc::new(documents::DocumentRules),
+            Arc::new(documents::LineRules),
+        ]
     }
 
     fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {
-        Box::pin(pipelines::upgrade(db))
+        Box::pin(async move {
+            pipelines::upgrade(db).await?;
+            documents::upgrade(db).await
+        })
     }
 }

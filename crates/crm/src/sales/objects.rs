@@ -1,8 +1,9 @@
-//! The sales module's standard objects: products, deals, orders.
+//! The sales module's standard objects: products, price lists, leads, deals, quotes and orders
+//! with their lines.
 
 use super::DEFAULT_PIPELINE;
 use peyvand_records::FieldType;
-use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
+use peyvand_store::schema::{NewField, NewObject, opt, owner_field, relation, std_field, with};
 use serde_json::json;
 
 /// The sales module's standard objects.
@@ -29,6 +30,30 @@ pub(crate) fn objects() -> Vec<NewObject> {
         std_field("price", T::Currency, "قیمت", "Price"),
         with(std_field("active", T::Boolean, "فعال", "Active"), |f| f.default_value = Some(json!(true))),
         std_field("description", T::LongText, "شرح", "Description"),
+        with(std_field("unit", T::Select, "واحد", "Unit"), |f| {
+            f.options.allow_new = true;
+            f.options.options = vec![
+                opt("piece", "عدد", "Piece"),
+                opt("box", "جعبه", "Box"),
+                opt("kg", "کیلوگرم", "Kilogram"),
+                opt("ton", "تن", "Tonne"),
+                opt("m", "متر", "Metre"),
+                opt("l", "لیتر", "Litre"),
+                opt("hour", "ساعت", "Hour"),
+                opt("set", "دست", "Set"),
+            ]
+        }),
+        // What it costs the business (for profitability): hidden from agents and read-only users
+        // unless an admin says otherwise (`upgrade`).
+        std_field("cost_price", T::Currency, "قیمت تمام‌شده", "Cost price"),
+        with(std_field("tax_class", T::Select, "گروه مالیاتی", "Tax class"), |f| {
+            f.options.options =
+                vec![opt("vat", "مشمول مالیات بر ارزش افزوده", "Value-added tax"), opt("exempt", "معاف", "Exempt")]
+        }),
+        // The tax a line of it carries, in percent (Iran's value-added tax: 10).
+        with(std_field("tax_percent", T::Decimal, "درصد مالیات", "Tax %"), |f| {
+            f.default_value = Some(json!("10"))
+        }),
     ];
     // A sale in the making, moving through the stages of the pipeline board.
     let deal_fields =
@@ -91,15 +116,13 @@ pub(crate) fn objects() -> Vec<NewObject> {
         ];
     // What a customer bought: one product line of a purchase, the purchase history's unit.
     let order_fields = vec![
-        with(std_field("number", T::Text, "شماره سفارش", "Order number"), |f| {
-            f.required = true;
-            f.unique = true;
-        }),
+        // Given by the numbering sequence when left empty (`documents`).
+        with(std_field("number", T::Text, "شماره سفارش", "Order number"), |f| f.unique = true),
         relation("contact", "contact", "مخاطب", "Contact"),
         relation("company", "company", "شرکت", "Company"),
         relation("product", "product", "محصول", "Product"),
         with(std_field("quantity", T::Integer, "تعداد", "Quantity"), |f| f.default_value = Some(json!(1))),
-        with(std_field("total", T::Currency, "مبلغ کل", "Total"), |f| f.required = true),
+        std_field("total", T::Currency, "مبلغ کل", "Total"),
         with(std_field("ordered_at", T::Datetime, "زمان سفارش", "Ordered at"), |f| {
             f.required = true;
             f.indexed = true;
@@ -111,6 +134,7 @@ pub(crate) fn objects() -> Vec<NewObject> {
             f.options.options = vec![
                 opt("pending", "در انتظار پرداخت", "Awaiting payment"),
                 opt("paid", "پرداخت‌شده", "Paid"),
+                opt("part_shipped", "ارسال بخشی", "Partly shipped"),
                 opt("shipped", "ارسال‌شده", "Shipped"),
                 opt("delivered", "تحویل‌شده", "Delivered"),
                 opt("cancelled", "لغوشده", "Cancelled"),
@@ -126,6 +150,10 @@ pub(crate) fn objects() -> Vec<NewObject> {
             ]
         }),
     ];
+    let mut order_fields = order_fields;
+    order_fields.extend(document_fields());
+    order_fields.push(relation("quote", "quote", "پیش‌فاکتور", "Quote"));
+    order_fields.push(owner_field());
     // Someone who may buy, not yet a customer: qualified, they convert into a contact (and a
     // company, and a deal) in one step (`leads`).
     let lead_fields = vec![
@@ -182,6 +210,67 @@ pub(crate) fn objects() -> Vec<NewObject> {
         relation("converted_deal", "deal", "فرصت حاصل", "Converted to deal"),
         with(std_field("converted_at", T::Datetime, "زمان تبدیل", "Converted at"), |f| f.indexed = true),
     ];
+    // A priced offer: lines of products, sent, accepted or not; an accepted one becomes an order.
+    let mut quote_fields = vec![
+        with(std_field("number", T::Text, "شماره پیش‌فاکتور", "Quote number"), |f| f.unique = true),
+        relation("contact", "contact", "مخاطب", "Contact"),
+        relation("company", "company", "شرکت", "Company"),
+        with(std_field("status", T::Select, "وضعیت", "Status"), |f| {
+            f.required = true;
+            f.indexed = true;
+            f.default_value = Some(json!("draft"));
+            f.options.options = vec![
+                opt("draft", "پیش‌نویس", "Draft"),
+                opt("sent", "ارسال‌شده", "Sent"),
+                opt("accepted", "پذیرفته", "Accepted"),
+                opt("rejected", "ردشده", "Rejected"),
+                opt("expired", "منقضی", "Expired"),
+            ]
+        }),
+        with(std_field("issued_on", T::Date, "تاریخ صدور", "Issued on"), |f| f.indexed = true),
+        std_field("valid_until", T::Date, "معتبر تا", "Valid until"),
+        std_field("total", T::Currency, "مبلغ کل", "Total"),
+    ];
+    quote_fields.extend(document_fields());
+    quote_fields.push(owner_field());
+    // A price list: prices of products in one currency, for everyone, a customer group or one
+    // customer, in a period; a line's price comes from the most specific that applies (`prices`).
+    let price_list_fields = vec![
+        with(std_field("name", T::Text, "نام فهرست قیمت", "Price list"), |f| f.required = true),
+        with(std_field("currency", T::Text, "ارز", "Currency"), |f| {
+            f.required = true;
+            f.default_value = Some(json!("IRR"));
+        }),
+        with(std_field("applies_to", T::Select, "برای", "Applies to"), |f| {
+            f.required = true;
+            f.default_value = Some(json!("everyone"));
+            f.options.options = vec![
+                opt("everyone", "همه", "Everyone"),
+                opt("group", "گروه مشتری", "A customer group"),
+                opt("customer", "یک مشتری", "One customer"),
+            ]
+        }),
+        crate::customers::customer_group(),
+        relation("contact", "contact", "مخاطب", "Contact"),
+        relation("company", "company", "شرکت", "Company"),
+        std_field("valid_from", T::Date, "از تاریخ", "Valid from"),
+        std_field("valid_to", T::Date, "تا تاریخ", "Valid to"),
+        with(std_field("active", T::Boolean, "فعال", "Active"), |f| f.default_value = Some(json!(true))),
+        owner_field(),
+    ];
+    let price_list_item_fields = vec![
+        with(relation("price_list", "price_list", "فهرست قیمت", "Price list"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        with(relation("product", "product", "محصول", "Product"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        with(std_field("price", T::Currency, "قیمت", "Price"), |f| f.required = true),
+        owner_field(),
+    ];
+    // In the order they are made: a relation's target first.
     vec![
         NewObject {
             api_name: "product".into(),
@@ -193,6 +282,24 @@ pub(crate) fn objects() -> Vec<NewObject> {
             title_field: Some("name".into()),
         },
         NewObject {
+            api_name: "price_list".into(),
+            label_fa: "فهرست قیمت".into(),
+            label_en: "Price list".into(),
+            plural_fa: "فهرست‌های قیمت".into(),
+            plural_en: "Price lists".into(),
+            fields: price_list_fields,
+            title_field: Some("name".into()),
+        },
+        NewObject {
+            api_name: "price_list_item".into(),
+            label_fa: "قیمت فهرست".into(),
+            label_en: "Price list item".into(),
+            plural_fa: "قیمت‌های فهرست".into(),
+            plural_en: "Price list items".into(),
+            fields: price_list_item_fields,
+            title_field: Some("price".into()),
+        },
+        NewObject {
             api_name: "deal".into(),
             label_fa: "فرصت فروش".into(),
             label_en: "Deal".into(),
@@ -200,6 +307,24 @@ pub(crate) fn objects() -> Vec<NewObject> {
             plural_en: "Deals".into(),
             fields: deal_fields,
             title_field: Some("name".into()),
+        },
+        NewObject {
+            api_name: "lead".into(),
+            label_fa: "سرنخ".into(),
+            label_en: "Lead".into(),
+            plural_fa: "سرنخ‌ها".into(),
+            plural_en: "Leads".into(),
+            fields: lead_fields,
+            title_field: Some("first_name last_name".into()),
+        },
+        NewObject {
+            api_name: "quote".into(),
+            label_fa: "پیش‌فاکتور".into(),
+            label_en: "Quote".into(),
+            plural_fa: "پیش‌فاکتورها".into(),
+            plural_en: "Quotes".into(),
+            fields: quote_fields,
+            title_field: Some("number".into()),
         },
         NewObject {
             api_name: "order".into(),
@@ -211,13 +336,78 @@ pub(crate) fn objects() -> Vec<NewObject> {
             title_field: Some("number".into()),
         },
         NewObject {
-            api_name: "lead".into(),
-            label_fa: "سرنخ".into(),
-            label_en: "Lead".into(),
-            plural_fa: "سرنخ‌ها".into(),
-            plural_en: "Leads".into(),
-            fields: lead_fields,
-            title_field: Some("first_name last_name".into()),
+            api_name: "quote_line".into(),
+            label_fa: "ردیف پیش‌فاکتور".into(),
+            label_en: "Quote line".into(),
+            plural_fa: "ردیف‌های پیش‌فاکتور".into(),
+            plural_en: "Quote lines".into(),
+            fields: line_fields("quote", "پیش‌فاکتور", "Quote"),
+            title_field: Some("description".into()),
+        },
+        NewObject {
+            api_name: "order_line".into(),
+            label_fa: "ردیف سفارش".into(),
+            label_en: "Order line".into(),
+            plural_fa: "ردیف‌های سفارش".into(),
+            plural_en: "Order lines".into(),
+            fields: line_fields("order", "سفارش", "Order"),
+            title_field: Some("description".into()),
         },
     ]
+}
+
+/// A quote's or an order's figures: its currency, the price list it was priced from, and its
+/// totals (the sums of its lines, computed by the server).
+fn document_fields() -> Vec<NewField> {
+    use FieldType as T;
+    vec![
+        relation("deal", "deal", "فرصت فروش", "Deal"),
+        with(std_field("currency", T::Text, "ارز", "Currency"), |f| f.default_value = Some(json!("IRR"))),
+        relation("price_list", "price_list", "فهرست قیمت", "Price list"),
+        std_field("subtotal", T::Currency, "جمع ناخالص", "Subtotal"),
+        std_field("discount_total", T::Currency, "جمع تخفیف", "Discount"),
+        std_field("tax_total", T::Currency, "جمع مالیات", "Tax"),
+        std_field("notes", T::LongText, "یادداشت", "Notes"),
+        // When its lines last changed: a change of lines moves its version on.
+        std_field("lines_updated_at", T::Datetime, "تغییر ردیف‌ها", "Lines changed at"),
+    ]
+}
+
+/// A line of a quote or an order (`document` names the header): a product, how many, at what
+/// price, less what discount, plus what tax; its figures computed by the server (`documents`).
+/// An order's line also carries its customer and day, so a purchase history is one index range.
+fn line_fields(document: &str, label_fa: &str, label_en: &str) -> Vec<NewField> {
+    use FieldType as T;
+    let mut fields = vec![
+        with(relation(document, document, label_fa, label_en), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        std_field("position", T::Integer, "ردیف", "Line"),
+        relation("product", "product", "محصول", "Product"),
+        std_field("description", T::Text, "شرح", "Description"),
+        with(std_field("quantity", T::Decimal, "مقدار", "Quantity"), |f| {
+            f.required = true;
+            f.options.scale = Some(3);
+        }),
+        std_field("unit_price", T::Currency, "قیمت واحد", "Unit price"),
+        std_field("discount_percent", T::Decimal, "درصد تخفیف", "Discount %"),
+        std_field("discount_amount", T::Currency, "مبلغ تخفیف", "Discount amount"),
+        std_field("tax_percent", T::Decimal, "درصد مالیات", "Tax %"),
+        std_field("gross", T::Currency, "مبلغ ناخالص", "Gross"),
+        std_field("discount", T::Currency, "تخفیف", "Discount"),
+        std_field("tax", T::Currency, "مالیات", "Tax"),
+        std_field("total", T::Currency, "مبلغ", "Amount"),
+        // Where its price came from: a price list, the product, a benefit, or a person.
+        std_field("price_source", T::Text, "منشأ قیمت", "Price from"),
+        relation("contact", "contact", "مخاطب", "Contact"),
+        relation("company", "company", "شرکت", "Company"),
+    ];
+    if document == "order" {
+        fields.push(with(std_field("ordered_at", T::Datetime, "زمان سفارش", "Ordered at"), |f| {
+            f.indexed = true
+        }));
+    }
+    fields.push(owner_field());
+    fields
 }

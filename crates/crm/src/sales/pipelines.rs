@@ -602,6 +602,14 @@ impl WriteHook for DealRules {
     }
 }
 
+/// The kind of the stage `deal` is in (read in `tx`).
+pub async fn stage_kind(tx: &mut WriteTx, deal: &peyvand_store::records::Record) -> Result<Option<StageKind>> {
+    let pipelines = read(&mut tx.tx).await?;
+    let pipeline = deal.fields.get("pipeline").and_then(Json::as_str).unwrap_or(DEFAULT_PIPELINE);
+    let stage = deal.fields.get("stage").and_then(Json::as_str).unwrap_or_default();
+    Ok(pipelines.iter().find(|p| p.key == pipeline).and_then(|p| p.stage(stage)).map(|s| s.kind))
+}
+
 /// A won deal needs a won reason, a lost one a lost reason (`kind`: the stage's, after the write).
 fn check_reasons(write: &Pending<'_, '_>, kind: Option<StageKind>) -> Result<()> {
     let mut errors = Vec::new();

@@ -89,6 +89,13 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         // On a lead of the same owner (leads are reached as contacts are).
         "lead_matches" => Some(["uoooo", "uoooo", "uonno"]),
         "convert_lead" => Some(["ufooo", "ufooo", "ufnno"]),
+        // On a quote, an order or a won deal of the same owner: agents change their team's quotes
+        // but only their own orders.
+        "quote_lines" | "order_lines" => Some(["uoooo", "uoooo", "uonno"]),
+        // Making an order for a teammate's quote or deal is giving a record to the team (allowed);
+        // changing a teammate's order is not.
+        "set_quote_lines" | "order_from_quote" | "order_from_deal" => Some(["ufooo", "ufooo", "ufnno"]),
+        "set_order_lines" => Some(["ufooo", "uffoo", "ufnno"]),
         "update_record" | "share_record" | "unshare_record" | "delete_record" => Some(["ufooo", "ufooo", "ufnno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
@@ -244,6 +251,33 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 (Method::POST, format!("/leads/{id}/convert"), Some(json!({})))
             } else {
                 (Method::GET, format!("/leads/{id}/matches"), None)
+            }
+        }
+        "quote_lines" | "set_quote_lines" | "order_from_quote" | "order_lines" | "set_order_lines"
+        | "order_from_deal" => {
+            let source =
+                app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
+            let owner = source["fields"]["owner"].clone();
+            let object = match op {
+                "order_lines" | "set_order_lines" => "order",
+                "order_from_deal" => "deal",
+                _ => "quote",
+            };
+            let fields = match object {
+                "deal" => json!({"name": format!("Won {n}"), "stage": "won", "won_reason": "price", "owner": owner}),
+                "order" => json!({"owner": owner, "ordered_at": "2026-11-01T09:00:00Z"}),
+                _ => json!({"owner": owner}),
+            };
+            let made = app.create(object, fields).await;
+            let id = made["id"].as_str().expect("id");
+            let line = json!({"lines": [{"description": "x", "quantity": "1", "unit_price": {"amount": "10", "currency": "IRR"}}]});
+            match op {
+                "quote_lines" => (Method::GET, format!("/quotes/{id}/lines"), None),
+                "set_quote_lines" => (Method::PUT, format!("/quotes/{id}/lines"), Some(line)),
+                "order_from_quote" => (Method::POST, format!("/quotes/{id}/order"), None),
+                "order_lines" => (Method::GET, format!("/orders/{id}/lines"), None),
+                "set_order_lines" => (Method::PUT, format!("/orders/{id}/lines"), Some(line)),
+                _ => (Method::POST, format!("/deals/{id}/order"), None),
             }
         }
         "deal_stages" => {

@@ -208,6 +208,24 @@ macro_rules! handler_for {
     (lead_matches) => {
         sales::lead_matches
     };
+    (quote_lines) => {
+        sales::quote_lines
+    };
+    (set_quote_lines) => {
+        sales::set_quote_lines
+    };
+    (order_lines) => {
+        sales::order_lines
+    };
+    (set_order_lines) => {
+        sales::set_order_lines
+    };
+    (order_from_quote) => {
+        sales::order_from_quote
+    };
+    (order_from_deal) => {
+        sales::order_from_deal
+    };
 }
 
 routes! {
@@ -265,6 +283,12 @@ routes! {
     get "/deals/{id}/stages" => deal_stages,
     post "/leads/{id}/convert" => convert_lead,
     get "/leads/{id}/matches" => lead_matches,
+    get "/quotes/{id}/lines" => quote_lines,
+    put "/quotes/{id}/lines" => set_quote_lines,
+    post "/quotes/{id}/order" => order_from_quote,
+    get "/orders/{id}/lines" => order_lines,
+    put "/orders/{id}/lines" => set_order_lines,
+    post "/deals/{id}/order" => order_from_deal,
     get "/openapi.json" => openapi_json,
 }
 

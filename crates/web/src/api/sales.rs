@@ -1,5 +1,6 @@
 //! Sales (`peyvand_crm::sales`): pipelines (everyone reads them, admins change them), a deal's
-//! stage history (whoever may read the deal), a lead's conversion and its possible duplicates.
+//! stage history (whoever may read the deal), a lead's conversion and its possible duplicates,
+//! quotes' and orders' lines, and the orders quotes and won deals become.
 
 use super::ApiJson;
 use crate::AppState;
@@ -9,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use peyvand_crm::sales::documents::{self, Kind};
 use peyvand_crm::sales::leads;
 use peyvand_crm::sales::pipelines::{self, Pipeline};
 use peyvand_records::access::Action;
@@ -99,4 +101,84 @@ pub async fn lead_matches(
     let lead = state.db.get_record("lead", &id, false).await?;
     let (contacts, companies) = leads::matches(&state.db, &lead).await?;
     Ok(Json(json!({ "contacts": contacts, "companies": companies })))
+}
+
+/// A quote's or an order's lines, in order.
+async fn get_lines(state: AppState, authed: Authed, kind: Kind, id: &str) -> ApiResult<Json<serde_json::Value>> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(json!({ "lines": documents::lines(&state.db, kind, id).await? })))
+}
+
+/// Replaces a quote's or an order's lines at once (with `version`, only if nobody changed it
+/// since); answers the header, totalled, and its lines.
+async fn put_lines(
+    state: AppState,
+    authed: Authed,
+    kind: Kind,
+    id: &str,
+    body: documents::LinesInput,
+) -> ApiResult<Json<serde_json::Value>> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    let (header, lines) = documents::set_lines(&state.db, Some(&authed.user.id), kind, id, body).await?;
+    Ok(Json(json!({ "document": header, "lines": lines })))
+}
+
+pub async fn quote_lines(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    get_lines(state, authed, Kind::Quote, &id).await
+}
+
+pub async fn order_lines(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    get_lines(state, authed, Kind::Order, &id).await
+}
+
+pub async fn set_quote_lines(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<documents::LinesInput>,
+) -> ApiResult<impl IntoResponse> {
+    put_lines(state, authed, Kind::Quote, &id, body).await
+}
+
+pub async fn set_order_lines(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<documents::LinesInput>,
+) -> ApiResult<impl IntoResponse> {
+    put_lines(state, authed, Kind::Order, &id, body).await
+}
+
+/// The order a quote becomes (the quote accepted), in one step.
+pub async fn order_from_quote(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    let (order, lines) = documents::order_from_quote(&state.db, Some(&authed.user.id), &id).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "document": order, "lines": lines }))))
+}
+
+/// The order a won deal makes (from its quote, or its amount).
+pub async fn order_from_deal(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    let (order, lines) = documents::order_from_deal(&state.db, Some(&authed.user.id), &id).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "document": order, "lines": lines }))))
 }

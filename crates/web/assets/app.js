@@ -357,4 +357,6 @@ document.addEventListener("change", function (e) {
     });
     palette.addEventListener("click", function (e) { if (e.target === palette) palette.close(); });
   }
+  // A printable page's print button.
+  document.addEventListener("click", function (e) { if (e.target.closest("[data-print]")) window.print(); });
 })();

@@ -1,6 +1,7 @@
 //! Sales: leads, products, deals moving through pipelines, orders. A deal's pipeline and stage
 //! are `pipelines`'; a lead's conversion is `leads`'; the standard objects are in `objects`.
 
+pub mod business;
 pub mod documents;
 pub mod leads;
 mod objects;
@@ -48,7 +49,14 @@ impl Module for Sales {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["sales_pipelines", "deal_stage_history", "sales_numbering", "sales_sequences", "sales_upgrades"]
+        &[
+            "sales_pipelines",
+            "deal_stage_history",
+            "sales_numbering",
+            "sales_sequences",
+            "sales_upgrades",
+            "sales_business",
+        ]
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {

@@ -10,7 +10,8 @@ backend_tests!(
     pipelines_and_deal_stages_over_the_api,
     the_pipeline_board_weighs_columns_and_marks_stale_deals,
     a_lead_converts_over_the_api_and_on_its_page,
-    visitors_leave_leads_through_the_web_form
+    visitors_leave_leads_through_the_web_form,
+    a_quote_becomes_an_order_and_prints_right_to_the_rial
 );
 
 fn stage(en: &str, fa: &str, probability: i64, kind: &str) -> Value {
@@ -312,4 +313,118 @@ async fn visitors_leave_leads_through_the_web_form(app: &TestApp) {
         last = send(&[("last_name", &format!("Visitor {i}"))]).await.status();
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
+    let page = signed_in(app).await;
+    // The business as its invoices name it.
+    let html = page.get(app.url("/admin/business")).send().await.expect("send").text().await.expect("html");
+    let csrf = csrf_of(&html);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name_fa", "فولاد پیوند"),
+        ("name_en", "Peyvand Steel"),
+        ("economic_code", "411111111111"),
+    ];
+    let r = page.post(app.url("/admin/business")).header("origin", &app.base).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let company = app.create("company", json!({"name": "Pars Steel"})).await;
+    let contact = app.create("contact", json!({"last_name": "Ahmadi", "company": company["id"]})).await;
+    let product = async |name: &str, price: &str| {
+        app.create("product", json!({"name": name, "price": {"amount": price, "currency": "IRR"}, "tax_percent": "10"}))
+            .await["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    let (boiler, pipe, valve) =
+        (product("Boiler", "125000000").await, product("Pipe", "333333").await, product("Valve", "10001").await);
+    // The rep's quote: a rep may not set a price the list sets.
+    let agent = app.user_with_role("rep@test.peyvand.ir", "agent").await;
+    let fields = json!({"fields": {"contact": contact["id"], "company": company["id"]}});
+    let r = app.send_as(&agent, Method::POST, "/api/v1/records/quote", Some(fields)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let quote: Value = r.json().await.expect("json");
+    let id = quote["id"].as_str().expect("id").to_string();
+    let cheap =
+        json!({"lines": [{"product": boiler, "quantity": "1", "unit_price": {"amount": "1", "currency": "IRR"}}]});
+    let r = app.send_as(&agent, Method::PUT, &format!("/api/v1/quotes/{id}/lines"), Some(cheap)).await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(named(&p), [("lines.0.unit_price".to_string(), "price_override_not_allowed".to_string())]);
+    // Three products, one 5 % off: 125,000,000 × 2 = 250,000,000 − 12,500,000 = 237,500,000;
+    // 333,333 × 3 = 999,999; 10,001 × 7 = 70,007. Net 238,570,006, tax 10 % 23,857,001 (by line:
+    // 23,750,000 + 100,000 (99,999.9) + 7,001 (7,000.7)), total 262,427,007.
+    let lines = json!({"version": quote["version"], "lines": [
+        {"product": boiler, "quantity": "2", "discount_percent": "5"},
+        {"product": pipe, "quantity": "3"},
+        {"product": valve, "quantity": "7"},
+    ]});
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/quotes/{id}/lines")))
+        .bearer_auth(&app.token)
+        .json(&lines)
+        .send()
+        .await;
+    let r = r.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["document"]["fields"]["total"]["amount"], "262427007", "{body}");
+    assert_eq!(body["document"]["fields"]["tax_total"]["amount"], "23857001");
+    // The same version again: someone changed it since.
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/quotes/{id}/lines")))
+        .bearer_auth(&app.token)
+        .json(&lines)
+        .send()
+        .await;
+    assert_eq!(problem(r.expect("send"), StatusCode::CONFLICT).await["code"], "version_conflict");
+    let r = app
+        .patch(
+            &format!("/api/v1/records/quote/{id}"),
+            json!({"fields": {"total": {"amount": "1000", "currency": "IRR"}}}),
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(named(&p), [("total".to_string(), "total_disagrees".to_string())]);
+
+    // On its page: the lines and totals; one click makes the order.
+    let html =
+        page.get(app.url(&format!("/records/quote/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(
+        html.contains("262,427,007") && html.contains("Boiler") && html.contains("Make the order"),
+        "the quote's page"
+    );
+    let csrf = csrf_of(&html);
+    let r = page
+        .post(app.url(&format!("/documents/quote/{id}/order")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
+    let order_id = to.trim_start_matches("/records/order/").to_string();
+    let order: Value = app.get(&format!("/api/v1/records/order/{order_id}")).await.json().await.expect("json");
+    assert_eq!(order["fields"]["total"]["amount"], "262427007");
+
+    // The printed invoice, in Persian: the business, Persian digits, the same total to the rial.
+    let printed = page.get(app.url(&format!("/documents/order/{order_id}/print?lang=fa"))).send().await.expect("send");
+    assert_eq!(printed.status(), StatusCode::OK);
+    let html = printed.text().await.expect("html");
+    assert!(html.contains("فولاد پیوند") && html.contains("۴۱۱۱۱۱۱۱۱۱۱۱"), "the business and its economic code");
+    assert!(html.contains("۲۶۲٬۴۲۷٬۰۰۷"), "the total in Persian digits");
+    assert!(html.contains("۲۳٬۸۵۷٬۰۰۱") && html.contains("ریال"), "tax, in rial");
+    assert!(html.contains("dir=\"rtl\""));
+    // The customer's page shows the purchase.
+    let html = page
+        .get(app.url(&format!("/records/contact/{}", contact["id"].as_str().expect("id"))))
+        .send()
+        .await
+        .expect("send");
+    let html = html.text().await.expect("html");
+    assert!(html.contains("Order lines") && html.contains("Boiler") && html.contains("Valve"), "the purchase history");
 }

@@ -47,8 +47,14 @@ async fn record_panels(
     record: &peyvand_store::records::Record,
 ) -> Result<Vec<String>, crate::error::ApiError> {
     Ok(match object {
-        "deal" => vec![sales::deal_panel(state, record).await?],
+        "deal" => vec![sales::deal_panel(state, session, record).await?],
         "lead" => vec![sales::lead_panel(state, session, record).await?],
+        "quote" => {
+            vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
+        }
+        "order" => {
+            vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Order, record).await?]
+        }
         _ => Vec::new(),
     })
 }
@@ -368,6 +374,10 @@ pub fn router() -> Router<AppState> {
         .route("/pipelines/{key}", get(sales::pipeline_board))
         .route("/leads/{id}/convert", post(sales::convert_lead))
         .route("/forms/lead", get(sales::web_form).post(sales::web_form_submit))
+        .route("/documents/{kind}/{id}/lines", get(sales::edit_lines).post(sales::save_lines))
+        .route("/documents/{kind}/{id}/print", get(sales::print_document))
+        .route("/documents/{kind}/{id}/order", post(sales::make_order))
+        .route("/admin/business", get(sales::business_page).post(sales::save_business))
         .route("/admin/two_factor", post(teams::save_two_factor))
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

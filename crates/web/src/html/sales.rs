@@ -12,8 +12,9 @@ use crate::i18n::{t, t_args};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use peyvand_crm::sales::leads;
+use peyvand_crm::sales::documents::{self, Kind};
 use peyvand_crm::sales::pipelines::{self, Pipeline, Stage, StageKind};
+use peyvand_crm::sales::{business, leads};
 use peyvand_records::access::Action;
 use peyvand_store::records::Record;
 use serde_json::json;
@@ -269,6 +270,10 @@ struct StagesPanel {
     heading: String,
     empty: String,
     stays: Vec<StayRow>,
+    /// A won deal with no order yet: the button that makes it (the masked CSRF token).
+    make_order: Option<String>,
+    make_order_label: String,
+    id: String,
 }
 
 /// `seconds` as days, else hours, else minutes, in words.
@@ -282,7 +287,7 @@ fn duration(lang: &str, seconds: i64) -> String {
 }
 
 /// The deal page's panel of the stages it went through, newest first.
-pub async fn deal_panel(state: &AppState, record: &Record) -> Result<String, ApiError> {
+pub async fn deal_panel(state: &AppState, session: &Session, record: &Record) -> Result<String, ApiError> {
     let lang = current_lang();
     let stays = pipelines::history(&state.db, &record.id).await?;
     let all = pipelines::list(&state.db).await?;
@@ -311,10 +316,19 @@ pub async fn deal_panel(state: &AppState, record: &Record) -> Result<String, Api
             }
         })
         .collect();
+    let won = all
+        .iter()
+        .find(|p| Some(p.key.as_str()) == record.fields.get("pipeline").and_then(serde_json::Value::as_str))
+        .and_then(|p| p.stage(record.fields.get("stage").and_then(serde_json::Value::as_str).unwrap_or_default()))
+        .is_some_and(|s| s.kind == StageKind::Won);
+    let can = won && record.deleted_at.is_none() && session.user.role.allows(Action::WriteRecords);
     let panel = StagesPanel {
         heading: t(lang, "sales-stage-history"),
         empty: t(lang, "sales-stage-history-empty"),
         stays: rows,
+        make_order: can.then(|| crate::auth::mask_csrf(&session.csrf)),
+        make_order_label: t(lang, "sales-doc-make-order"),
+        id: record.id.clone(),
     };
     panel.render().map_err(|e| ApiError::Internal(e.to_string()))
 }
@@ -609,4 +623,513 @@ pub async fn web_form_submit(
         }
         Err(e) => fail(ApiError::from(e)),
     }
+}
+
+/// A document's line as shown.
+pub struct LineRow {
+    pub position: String,
+    pub description: String,
+    pub quantity: String,
+    pub unit_price: String,
+    pub discount: String,
+    pub tax: String,
+    pub total: String,
+}
+
+/// A quote or an order as shown on its page and printed.
+pub struct DocumentView {
+    pub kind: &'static str,
+    pub id: String,
+    pub title: String,
+    pub number: String,
+    pub date: String,
+    pub customer: String,
+    pub lines: Vec<LineRow>,
+    /// Label and amount: subtotal, discount, tax, total.
+    pub totals: Vec<(String, String)>,
+}
+
+async fn document_view(
+    state: &AppState,
+    lang: &'static str,
+    kind: Kind,
+    record: &Record,
+) -> Result<DocumentView, ApiError> {
+    let offset = state.config.display_offset;
+    let catalog = state.db.visible_catalog().await?;
+    let (header_obj, line_obj) = (
+        catalog.object(kind.header()).ok_or(ApiError::NotFound)?,
+        catalog.object(kind.line()).ok_or(ApiError::NotFound)?,
+    );
+    let lines = documents::lines(&state.db, kind, &record.id).await?;
+    let refs = super::records::load_refs(state, &header_obj, &[record]).await?;
+    let show = |obj: &peyvand_records::ObjectDef, r: &Record, field: &str| match obj.field(field) {
+        Some(f) => r
+            .fields
+            .get(field)
+            .filter(|v| !v.is_null())
+            .map(|v| super::display::display_value(lang, f, v, &refs, offset).text)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let rows = lines
+        .iter()
+        .map(|l| {
+            let discount = match (show(&line_obj, l, "discount_percent"), show(&line_obj, l, "discount")) {
+                (p, d) if !p.is_empty() => format!("{p}٪ · {d}").replace('٪', if lang == "fa" { "٪" } else { "%" }),
+                (_, d) => d,
+            };
+            LineRow {
+                position: show(&line_obj, l, "position"),
+                description: l
+                    .fields
+                    .get("description")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                quantity: show(&line_obj, l, "quantity"),
+                unit_price: show(&line_obj, l, "unit_price"),
+                discount,
+                tax: show(&line_obj, l, "tax"),
+                total: show(&line_obj, l, "total"),
+            }
+        })
+        .collect();
+    let totals = [
+        ("subtotal", "sales-doc-subtotal"),
+        ("discount_total", "sales-doc-discount"),
+        ("tax_total", "sales-doc-tax"),
+        ("total", "sales-doc-total"),
+    ]
+    .iter()
+    .map(|(field, key)| (t(lang, key), show(&header_obj, record, field)))
+    .collect();
+    let number = record.fields.get("number").and_then(serde_json::Value::as_str).unwrap_or_default();
+    let number = if lang == "fa" { peyvand_records::normalize::to_persian_digits(number) } else { number.to_string() };
+    let date_field = if kind == Kind::Quote { "issued_on" } else { "ordered_at" };
+    let mut date = show(&header_obj, record, date_field);
+    if date.is_empty() {
+        date = peyvand_records::value::parse_datetime(&record.created_at)
+            .map(|at| crate::i18n::format_date(lang, at.to_offset(offset).date()))
+            .unwrap_or_default();
+    }
+    let customer = [show(&header_obj, record, "company"), show(&header_obj, record, "contact")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ");
+    Ok(DocumentView {
+        kind: kind.header(),
+        id: record.id.clone(),
+        title: header_obj.label(lang).to_string(),
+        number,
+        date,
+        customer,
+        lines: rows,
+        totals,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "document_lines.html")]
+struct DocumentPanel {
+    tr: Words,
+    csrf: String,
+    doc: DocumentView,
+    can_write: bool,
+    /// A quote that may become an order.
+    can_order: bool,
+}
+
+/// The quote's or order's page panel: its lines and totals, and what one does with it.
+pub async fn document_panel(
+    state: &AppState,
+    session: &Session,
+    kind: Kind,
+    record: &Record,
+) -> Result<String, ApiError> {
+    let lang = current_lang();
+    let doc = document_view(state, lang, kind, record).await?;
+    let open =
+        matches!(record.fields.get("status").and_then(serde_json::Value::as_str), Some("draft" | "sent" | "accepted"));
+    let can_write = session.user.role.allows(Action::WriteRecords) && record.deleted_at.is_none();
+    let panel = DocumentPanel {
+        tr: Words::new(lang),
+        csrf: crate::auth::mask_csrf(&session.csrf),
+        can_order: can_write && kind == Kind::Quote && open,
+        can_write,
+        doc,
+    };
+    panel.render().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[derive(Template)]
+#[template(path = "document_print.html")]
+struct PrintPage {
+    lang: &'static str,
+    dir: &'static str,
+    css: String,
+    tr: Words,
+    doc: DocumentView,
+    business: Vec<String>,
+    business_name: String,
+}
+
+fn kind_of(kind: &str) -> Result<Kind, ApiError> {
+    Kind::of_header(kind).ok_or(ApiError::NotFound)
+}
+
+/// `/documents/{kind}/{id}/print`: the quote or invoice as printed (to paper or to PDF from the
+/// browser): the business, the customer, the lines and the totals, in the user's language.
+pub async fn print_document(
+    State(state): State<AppState>,
+    session: Session,
+    Path((kind, id)): Path<(String, String)>,
+    Query(pairs): Query<Pairs>,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        let kind = kind_of(&kind)?;
+        // In the customer's language if asked (`?lang=fa`), else the user's.
+        let lang = match get(&pairs, "lang") {
+            "fa" => "fa",
+            "en" => "en",
+            _ => current_lang(),
+        };
+        let record = state.db.get_record(kind.header(), &id, false).await?;
+        let doc = document_view(&state, lang, kind, &record).await?;
+        let details = business::get(&state.db).await?;
+        let pick = |fa: &str, en: &str| {
+            let (first, second) = if lang == "fa" { (fa, en) } else { (en, fa) };
+            details.get(first).or_else(|| details.get(second)).cloned().unwrap_or_default()
+        };
+        let tr = Words::new(lang);
+        let mut lines = vec![pick("address_fa", "address_en")];
+        for (key, label) in [
+            ("economic_code", "sales-business-economic-code"),
+            ("national_id", "sales-business-national-id"),
+            ("postal_code", "sales-business-postal-code"),
+            ("phone", "sales-business-phone"),
+        ] {
+            if let Some(v) = details.get(key) {
+                let v = if lang == "fa" { peyvand_records::normalize::to_persian_digits(v) } else { v.clone() };
+                lines.push(format!("{}: {v}", tr.t(label)));
+            }
+        }
+        lines.retain(|l| !l.is_empty());
+        Ok::<_, ApiError>(render(&PrintPage {
+            lang,
+            dir: if lang == "fa" { "rtl" } else { "ltr" },
+            css: super::assets::url("app.css"),
+            business_name: pick("name_fa", "name_en"),
+            business: lines,
+            tr,
+            doc,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// A document's lines as a form: its lines, then empty rows to add.
+pub struct LineInputRow {
+    pub product: String,
+    pub description: String,
+    pub quantity: String,
+    pub unit_price: String,
+    pub discount_percent: String,
+    pub discount_amount: String,
+    pub tax_percent: String,
+}
+
+#[derive(Template)]
+#[template(path = "document_lines_form.html")]
+struct LinesFormPage {
+    layout: Layout,
+    tr: Words,
+    doc: DocumentView,
+    version: i64,
+    rows: Vec<LineInputRow>,
+    products: Vec<Pick>,
+    errors: Vec<String>,
+}
+
+async fn lines_form(
+    state: &AppState,
+    session: &Session,
+    kind: Kind,
+    id: &str,
+    rows: Option<Vec<LineInputRow>>,
+    errors: Vec<String>,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let record = state.db.get_record(kind.header(), id, false).await?;
+    let doc = document_view(state, lang, kind, &record).await?;
+    let amount = |v: Option<&serde_json::Value>| {
+        v.and_then(|v| v.get("amount")).and_then(serde_json::Value::as_str).unwrap_or_default().to_string()
+    };
+    let text = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    let mut rows = match rows {
+        Some(rows) => rows,
+        None => documents::lines(&state.db, kind, id)
+            .await?
+            .iter()
+            .map(|l| LineInputRow {
+                product: text(l.fields.get("product")),
+                description: text(l.fields.get("description")),
+                quantity: text(l.fields.get("quantity")),
+                unit_price: amount(l.fields.get("unit_price")),
+                discount_percent: text(l.fields.get("discount_percent")),
+                discount_amount: amount(l.fields.get("discount_amount")),
+                tax_percent: text(l.fields.get("tax_percent")),
+            })
+            .collect(),
+    };
+    for _ in 0..3 {
+        rows.push(LineInputRow {
+            product: String::new(),
+            description: String::new(),
+            quantity: String::new(),
+            unit_price: String::new(),
+            discount_percent: String::new(),
+            discount_amount: String::new(),
+            tax_percent: String::new(),
+        });
+    }
+    let catalog = state.db.visible_catalog().await?;
+    let product_obj = catalog.object("product").ok_or(ApiError::NotFound)?;
+    let query = peyvand_store::records::ListQuery {
+        filter: peyvand_records::filter::parse_filter(
+            &product_obj,
+            &json!({ "field": "active", "op": "eq", "value": true }),
+        )
+        .ok(),
+        sort: peyvand_records::filter::parse_sort(&product_obj, "name").unwrap_or_default(),
+        limit: Some(500),
+        cursor: None,
+        trash: false,
+        with_total: false,
+        exact_total: false,
+        fields: Some(vec!["name".into()]),
+    };
+    let products = state
+        .db
+        .list_records("product", &query)
+        .await?
+        .records
+        .into_iter()
+        .map(|p| Pick { value: p.id, label: p.title, checked: false })
+        .collect();
+    let mut response = render(&LinesFormPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), kind.header()),
+        tr: Words::new(lang),
+        doc,
+        version: record.version,
+        rows,
+        products,
+        errors: errors.clone(),
+    });
+    if !errors.is_empty() {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// `GET /documents/{kind}/{id}/lines`: the form of a quote's or order's lines.
+pub async fn edit_lines(
+    State(state): State<AppState>,
+    session: Session,
+    Path((kind, id)): Path<(String, String)>,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async { lines_form(&state, &session, kind_of(&kind)?, &id, None, Vec::new()).await }.await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /documents/{kind}/{id}/lines`: saves the form's rows as the document's lines (a row
+/// with neither product nor description is left out), all or nothing.
+pub async fn save_lines(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        let kind = kind_of(&kind)?;
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let all =
+            |name: &str| pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).collect::<Vec<_>>();
+        let (products, descriptions, quantities, prices, percents, amounts, taxes) = (
+            all("line_product"),
+            all("line_description"),
+            all("line_quantity"),
+            all("line_unit_price"),
+            all("line_discount_percent"),
+            all("line_discount_amount"),
+            all("line_tax_percent"),
+        );
+        let at = |v: &[String], i: usize| v.get(i).cloned().unwrap_or_default();
+        let mut rows = Vec::new();
+        for i in 0..products.len().max(descriptions.len()) {
+            let row = LineInputRow {
+                product: at(&products, i),
+                description: at(&descriptions, i),
+                quantity: at(&quantities, i),
+                unit_price: at(&prices, i),
+                discount_percent: at(&percents, i),
+                discount_amount: at(&amounts, i),
+                tax_percent: at(&taxes, i),
+            };
+            if !row.product.is_empty() || !row.description.is_empty() {
+                rows.push(row);
+            }
+        }
+        let record = state.db.get_record(kind.header(), &id, false).await?;
+        let currency = record.fields.get("currency").and_then(serde_json::Value::as_str).unwrap_or("IRR").to_string();
+        let lines = rows
+            .iter()
+            .map(|r| {
+                let mut line = serde_json::Map::new();
+                let mut put = |k: &str, v: &str, money: bool| {
+                    if !v.is_empty() {
+                        let v = peyvand_records::normalize::to_latin_digits(v);
+                        line.insert(
+                            k.into(),
+                            if money { json!({ "amount": v, "currency": currency }) } else { json!(v) },
+                        );
+                    }
+                };
+                put("product", &r.product, false);
+                put("description", &r.description, false);
+                put("quantity", &r.quantity, false);
+                put("unit_price", &r.unit_price, true);
+                put("discount_percent", &r.discount_percent, false);
+                put("discount_amount", &r.discount_amount, true);
+                put("tax_percent", &r.tax_percent, false);
+                line
+            })
+            .collect();
+        let version = get(&pairs, "version").parse().ok();
+        match documents::set_lines(
+            &state.db,
+            Some(&session.user.id),
+            kind,
+            &id,
+            documents::LinesInput { version, lines },
+        )
+        .await
+        {
+            Ok(_) => {
+                Ok(Redirect::to(&format!("/records/{}/{}", kind.header(), super::session::encode(&id))).into_response())
+            }
+            Err(e) => {
+                let problems = messages(e)?;
+                lines_form(&state, &session, kind, &id, Some(rows), problems).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /documents/quote/{id}/order` and `/records/deal/{id}/order`: the order a quote or a
+/// won deal becomes; its page next.
+pub async fn make_order(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    CsrfForm(session, _pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let made = match kind.as_str() {
+            "quote" => documents::order_from_quote(&state.db, Some(&session.user.id), &id).await,
+            "deal" => documents::order_from_deal(&state.db, Some(&session.user.id), &id).await,
+            _ => return Err(ApiError::NotFound),
+        };
+        match made {
+            Ok((order, _)) => {
+                Ok(Redirect::to(&format!("/records/order/{}", super::session::encode(&order.id))).into_response())
+            }
+            Err(e) => {
+                let lang = current_lang();
+                let catalog = state.db.visible_catalog().await?;
+                let page = ConvertFailed {
+                    layout: Layout::new(lang, Some(&session), Some(&catalog), ""),
+                    heading: t(lang, "sales-order-not-made"),
+                    problems: messages(e)?,
+                    back: format!("/records/{kind}/{}", super::session::encode(&id)),
+                    back_label: t(lang, "error-back"),
+                };
+                let mut response = render(&page);
+                *response.status_mut() = axum::http::StatusCode::CONFLICT;
+                Ok(response)
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "admin_business.html")]
+struct BusinessPage {
+    layout: Layout,
+    tr: Words,
+    fields: Vec<(String, String, String)>,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+async fn business_view(
+    state: &AppState,
+    session: &Session,
+    errors: Vec<String>,
+    saved: bool,
+) -> Result<Response, ApiError> {
+    super::admin::require(session, Action::ManageSchema)?;
+    let lang = current_lang();
+    let catalog = state.db.visible_catalog().await?;
+    let values = business::get(&state.db).await?;
+    let fields = business::KEYS
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                t(lang, &format!("sales-business-{}", k.replace('_', "-"))),
+                values.get(*k).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(render(&BusinessPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), ""),
+        tr: Words::new(lang),
+        fields,
+        errors,
+        saved,
+    }))
+}
+
+/// `/admin/business`: the business's name, address and codes, as quotes and invoices print them.
+pub async fn business_page(State(state): State<AppState>, session: Session) -> Response {
+    let state = session.scoped(state);
+    business_view(&state, &session, Vec::new(), false).await.unwrap_or_else(fail)
+}
+
+pub async fn save_business(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        super::admin::require(&session, Action::ManageSchema)?;
+        let values = business::KEYS.iter().map(|k| (k.to_string(), get(&pairs, k).to_string())).collect();
+        match business::set(&state.db, &values).await {
+            Ok(()) => business_view(&state, &session, Vec::new(), true).await,
+            Err(e) => business_view(&state, &session, messages(e)?, false).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }

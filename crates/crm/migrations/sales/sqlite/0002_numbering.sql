@@ -19,3 +19,9 @@ CREATE TABLE sales_upgrades (
     name TEXT PRIMARY KEY,
     done_at TEXT NOT NULL
 );
+
+-- The business as its quotes and invoices name it: name, address, economic code, … by key.
+CREATE TABLE sales_business (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

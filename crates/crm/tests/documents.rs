@@ -13,7 +13,8 @@ crm_tests!(
     lines_and_totals_are_exact_to_the_rial,
     bad_lines_are_refused_by_field_and_nothing_is_written,
     orders_of_earlier_releases_get_their_lines,
-    a_quote_and_a_won_deal_become_orders
+    a_quote_and_a_won_deal_become_orders,
+    a_customers_benefits_are_offered_on_their_lines
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -303,4 +304,91 @@ async fn a_quote_and_a_won_deal_become_orders(db: &Db) {
     assert_eq!(order.fields["deal"], json!(other.id));
     let e = documents::order_from_deal(db, None, &other.id).await.expect_err("twice");
     assert_eq!(codes(&e), [("deal".to_string(), "deal_has_order")]);
+}
+
+async fn a_customers_benefits_are_offered_on_their_lines(db: &Db) {
+    let company = make(db, "company", json!({"name": "Pars Steel", "customer_group": "vip"})).await;
+    let contact = make(db, "contact", json!({"last_name": "Ahmadi", "company": company.id})).await;
+    let boiler = make(db, "product", json!({"name": "Boiler", "price": irr("1000000"), "tax_percent": "0"})).await;
+    let pipe = make(db, "product", json!({"name": "Pipe", "price": irr("2000"), "tax_percent": "0"})).await;
+    let valve = make(db, "product", json!({"name": "Valve", "price": irr("300"), "tax_percent": "0"})).await;
+    // VIP customers buy boilers from their own list; Ahmadi has 7 % off once; the company 500
+    // off each line of pipe; and free delivery, in words.
+    let vip = make(db, "price_list", json!({"name": "VIP", "applies_to": "group", "customer_group": "retail"})).await;
+    make(db, "price_list_item", json!({"price_list": vip.id, "product": boiler.id, "price": irr("900000")})).await;
+    let list = make(
+        db,
+        "benefit",
+        json!({"name": "VIP prices", "kind": "price_list", "applies_to": "group",
+        "customer_group": "vip", "price_list": vip.id}),
+    )
+    .await;
+    let seven = make(
+        db,
+        "benefit",
+        json!({"name": "Loyal customer", "kind": "percent_discount", "applies_to": "contact",
+        "contact": contact.id, "percent": "7", "max_uses": 1}),
+    )
+    .await;
+    let pipes = make(
+        db,
+        "benefit",
+        json!({"name": "Pipes", "kind": "amount_discount", "applies_to": "company",
+        "company": company.id, "product": pipe.id, "amount": irr("500")}),
+    )
+    .await;
+    make(
+        db,
+        "benefit",
+        json!({"name": "Free delivery", "kind": "free_delivery", "applies_to": "contact", "contact": contact.id}),
+    )
+    .await;
+    make(
+        db,
+        "benefit",
+        json!({"name": "Expired", "kind": "percent_discount", "applies_to": "contact", "contact": contact.id,
+        "percent": "50", "valid_to": "2020-01-01"}),
+    )
+    .await;
+
+    let quote = make(db, "quote", json!({"contact": contact.id})).await;
+    let sent = json!([
+        {"product": boiler.id, "quantity": "1"},
+        {"product": pipe.id, "quantity": "2", "discount_percent": "0"},
+        {"product": valve.id, "quantity": "1", "discount_percent": "1"},
+    ]);
+    let (header, made) = documents::set_lines(db, None, Kind::Quote, &quote.id, lines(sent)).await.expect("lines");
+    let boiler_line = &made[0].fields;
+    assert_eq!(boiler_line["unit_price"], irr("900000"), "the group's list");
+    assert_eq!(boiler_line["price_source"], json!(format!("benefit:{}", list.id)));
+    assert_eq!(
+        (boiler_line["discount_percent"].clone(), boiler_line["benefit"].clone()),
+        (json!("7.00"), json!(seven.id))
+    );
+    assert_eq!(boiler_line["total"], irr("837000"), "900,000 − 7 %");
+    // A line with a discount of its own keeps it (the pipe's 0 %, the valve's 1 %).
+    assert_eq!(made[1].fields["discount"], irr("0"));
+    assert_eq!(made[2].fields["discount"], irr("3"));
+    assert_eq!(header.fields["total"], irr("841297"), "837,000 + 4,000 + 297");
+    // Without a discount of its own the pipe line takes the company's 500.
+    let again = json!([{"product": pipe.id, "quantity": "2"}]);
+    let (_, made) = documents::set_lines(db, None, Kind::Quote, &quote.id, lines(again)).await.expect("lines");
+    // The 7 % still comes first for the contact; once the boiler line is gone, the pipe line takes it.
+    assert_eq!(made[0].fields["benefit"], json!(seven.id));
+    // The 7 % was for one document: a second quote gets the company's 500 on its pipes instead.
+    let second = make(db, "quote", json!({"contact": contact.id})).await;
+    let (_, made) =
+        documents::set_lines(db, None, Kind::Quote, &second.id, lines(json!([{"product": pipe.id, "quantity": "2"}])))
+            .await
+            .expect("lines");
+    assert_eq!(
+        (made[0].fields["discount_amount"].clone(), made[0].fields["benefit"].clone()),
+        (irr("500"), json!(pipes.id))
+    );
+    assert_eq!(made[0].fields["total"], irr("3500"));
+    // The customer's page lists what applies today.
+    let shown = peyvand_crm::sales::benefits::for_customer(db, Some(&contact.id), None).await.expect("benefits");
+    let mut names: Vec<String> = shown.iter().map(|b| b.record.title.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["Free delivery", "Loyal customer", "Pipes", "VIP prices"]);
 }

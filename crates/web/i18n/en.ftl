@@ -681,3 +681,4 @@ admin-business-save = Save
 admin-business-saved = Saved.
 sales-doc-print-fa = Print in Persian
 sales-doc-print-en = Print in English
+sales-benefits = Benefits

@@ -648,3 +648,4 @@ admin-business-save = ذخیره
 admin-business-saved = ذخیره شد.
 sales-doc-print-fa = چاپ فارسی
 sales-doc-print-en = چاپ انگلیسی
+sales-benefits = مزایای مشتری

@@ -9,6 +9,7 @@
 //! An order made the way earlier releases made them (a product, a quantity and a total, no
 //! lines) gets one line carrying them, its total unchanged.
 
+use super::benefits::{self, BenefitKind};
 use super::prices::{self, Customer};
 use peyvand_records::access::{OWNER_FIELD, Role};
 use peyvand_records::decimal::Decimal;
@@ -541,9 +542,29 @@ impl WriteHook for LineRules {
                 contact: header.fields.get("contact").and_then(Json::as_str),
                 company: header.fields.get("company").and_then(Json::as_str),
             };
-            let resolved = match &product {
-                Some(p) => prices::resolve(cx.db, cx.tx, p, &customer, &currency, &day, scale).await?,
-                None => None,
+            // The customer's benefits, unless the line copies another's (its benefit came along).
+            let trusted = cx.tx.notes.contains(LEGACY_NOTE) || cx.tx.notes.contains(COPIED_NOTE);
+            let offered = if trusted || !inputs_changed {
+                Vec::new()
+            } else {
+                let who = benefits::customer(cx.db, cx.tx, customer.contact, customer.company).await?;
+                benefits::applying(cx.db, cx.tx, &who, &day, Some(&header_id)).await?
+            };
+            let product_id = product.as_ref().map(|p| p.id.clone());
+            let covering =
+                |kind: BenefitKind| offered.iter().find(|b| b.kind == kind && b.covers(product_id.as_deref()));
+            let mut resolved = None;
+            if let (Some(p), Some(b)) = (&product, covering(BenefitKind::PriceList))
+                && let Some(list) = b.record.fields.get("price_list").and_then(Json::as_str)
+                && let Some(price) = prices::price_in_list(cx.db, cx.tx, list, &p.id, &currency, scale).await?
+            {
+                resolved = Some((price, format!("benefit:{}", b.record.id)));
+                write.set("benefit", Value::Text(b.record.id.clone()));
+            }
+            let resolved = match (&product, resolved) {
+                (_, Some(r)) => Some(r),
+                (Some(p), None) => prices::resolve(cx.db, cx.tx, p, &customer, &currency, &day, scale).await?,
+                (None, None) => None,
             };
             let given = write.new_value("unit_price").map(Value::to_json).filter(|v| !v.is_null());
             let unit_price = match (&given, &resolved) {
@@ -588,6 +609,29 @@ impl WriteHook for LineRules {
             let quantity = decimal(&write.after("quantity"), 3);
             if quantity.is_none() {
                 errors.push(FieldError::new("quantity", "required"));
+            }
+            // No discount of its own: the customer's benefit's, recorded on the line.
+            if write.after("discount_percent").is_null() && write.after("discount_amount").is_null() {
+                if let Some(b) = covering(BenefitKind::PercentDiscount)
+                    && let Some(p) = b.record.fields.get("percent").and_then(|p| decimal(p, 2))
+                {
+                    write.set("discount_percent", Value::Decimal(p));
+                    write.set("benefit", Value::Text(b.record.id.clone()));
+                } else if let Some(b) = covering(BenefitKind::AmountDiscount)
+                    && let Some(a) = prices::money_in(b.record.fields.get("amount"), &currency, scale)
+                    && let (Some(q), Some(u)) = (decimal(&write.after("quantity"), 3), unit_price)
+                {
+                    // At most the line's gross.
+                    let plain = Line {
+                        quantity: q,
+                        unit_price: u,
+                        discount: Discount::None,
+                        tax_percent: Decimal { units: 0, scale: 2 },
+                    };
+                    let gross = money::price_line(&plain, scale).map_or(0, |t| t.gross);
+                    write.set("discount_amount", amount(a.units.min(gross), scale, &currency));
+                    write.set("benefit", Value::Text(b.record.id.clone()));
+                }
             }
             let percent = decimal(&write.after("discount_percent"), 2);
             let fixed = prices::money_in(

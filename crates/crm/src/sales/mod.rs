@@ -1,6 +1,7 @@
 //! Sales: leads, products, deals moving through pipelines, orders. A deal's pipeline and stage
 //! are `pipelines`'; a lead's conversion is `leads`'; the standard objects are in `objects`.
 
+pub mod benefits;
 pub mod business;
 pub mod documents;
 pub mod leads;

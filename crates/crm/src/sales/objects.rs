@@ -270,6 +270,46 @@ pub(crate) fn objects() -> Vec<NewObject> {
         with(std_field("price", T::Currency, "قیمت", "Price"), |f| f.required = true),
         owner_field(),
     ];
+    // A benefit granted to a customer: a discount, a price list of their own, free delivery or
+    // a promise in words; valid for a period and a number of documents (`benefits`).
+    let benefit_fields = vec![
+        with(std_field("name", T::Text, "عنوان مزیت", "Benefit"), |f| f.required = true),
+        with(std_field("kind", T::Select, "نوع", "Kind"), |f| {
+            f.required = true;
+            f.default_value = Some(json!("percent_discount"));
+            f.options.options = vec![
+                opt("percent_discount", "تخفیف درصدی", "Percent discount"),
+                opt("amount_discount", "تخفیف مبلغی", "Amount discount"),
+                opt("price_list", "فهرست قیمت ویژه", "Special price list"),
+                opt("free_delivery", "ارسال رایگان", "Free delivery"),
+                opt("custom", "مزیت دیگر", "Other benefit"),
+            ]
+        }),
+        with(std_field("applies_to", T::Select, "برای", "Granted to"), |f| {
+            f.required = true;
+            f.default_value = Some(json!("contact"));
+            f.options.options = vec![
+                opt("contact", "یک مخاطب", "A contact"),
+                opt("company", "یک شرکت", "A company"),
+                opt("group", "گروه مشتری", "A customer group"),
+            ]
+        }),
+        with(relation("contact", "contact", "مخاطب", "Contact"), |f| f.indexed = true),
+        with(relation("company", "company", "شرکت", "Company"), |f| f.indexed = true),
+        crate::customers::customer_group(),
+        // Only lines of this product, if given.
+        relation("product", "product", "محصول", "Product"),
+        with(std_field("percent", T::Decimal, "درصد تخفیف", "Discount %"), |f| f.options.scale = Some(2)),
+        std_field("amount", T::Currency, "مبلغ تخفیف", "Discount amount"),
+        relation("price_list", "price_list", "فهرست قیمت", "Price list"),
+        std_field("valid_from", T::Date, "از تاریخ", "Valid from"),
+        std_field("valid_to", T::Date, "تا تاریخ", "Valid to"),
+        // At most this many quotes and orders use it (none: no limit).
+        std_field("max_uses", T::Integer, "حداکثر دفعات استفاده", "Uses at most"),
+        with(std_field("active", T::Boolean, "فعال", "Active"), |f| f.default_value = Some(json!(true))),
+        std_field("description", T::LongText, "شرح", "Details"),
+        owner_field(),
+    ];
     // In the order they are made: a relation's target first.
     vec![
         NewObject {
@@ -298,6 +338,15 @@ pub(crate) fn objects() -> Vec<NewObject> {
             plural_en: "Price list items".into(),
             fields: price_list_item_fields,
             title_field: Some("price".into()),
+        },
+        NewObject {
+            api_name: "benefit".into(),
+            label_fa: "مزیت مشتری".into(),
+            label_en: "Benefit".into(),
+            plural_fa: "مزایای مشتریان".into(),
+            plural_en: "Benefits".into(),
+            fields: benefit_fields,
+            title_field: Some("name".into()),
         },
         NewObject {
             api_name: "deal".into(),
@@ -400,6 +449,8 @@ fn line_fields(document: &str, label_fa: &str, label_en: &str) -> Vec<NewField> 
         std_field("total", T::Currency, "مبلغ", "Amount"),
         // Where its price came from: a price list, the product, a benefit, or a person.
         std_field("price_source", T::Text, "منشأ قیمت", "Price from"),
+        // The customer's benefit that priced or discounted it, if one did.
+        relation("benefit", "benefit", "مزیت", "Benefit"),
         relation("contact", "contact", "مخاطب", "Contact"),
         relation("company", "company", "شرکت", "Company"),
     ];

@@ -96,6 +96,23 @@ pub async fn resolve(
     Ok(money_in(product.fields.get("price"), currency, scale).map(|p| (p, "product".to_string())))
 }
 
+/// `product`'s price in the price list `list`, if it has one in `currency`.
+pub async fn price_in_list(
+    db: &Db,
+    tx: &mut WriteTx,
+    list: &str,
+    product: &str,
+    currency: &str,
+    scale: u8,
+) -> Result<Option<Decimal>> {
+    let catalog = db.catalog_cached()?;
+    let Some(items) = catalog.object("price_list_item") else { return Ok(None) };
+    let found = db
+        .find_in(tx, &items, &[("price_list", Value::Text(list.into())), ("product", Value::Text(product.into()))], 1)
+        .await?;
+    Ok(found.first().and_then(|i| money_in(i.fields.get("price"), currency, scale)))
+}
+
 /// A currency code as the documents keep it: three capital letters.
 pub fn check_currency(code: &str) -> Result<()> {
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -352,9 +352,17 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     let r = app.send_as(&agent, Method::PUT, &format!("/api/v1/quotes/{id}/lines"), Some(cheap)).await;
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(named(&p), [("lines.0.unit_price".to_string(), "price_override_not_allowed".to_string())]);
-    // Three products, one 5 % off: 125,000,000 × 2 = 250,000,000 − 12,500,000 = 237,500,000;
-    // 333,333 × 3 = 999,999; 10,001 × 7 = 70,007. Net 238,570,006, tax 10 % 23,857,001 (by line:
-    // 23,750,000 + 100,000 (99,999.9) + 7,001 (7,000.7)), total 262,427,007.
+    // The customer's personal discount: 3 % off what carries no discount of its own.
+    app.create(
+        "benefit",
+        json!({"name": "Loyal customer 3 %", "kind": "percent_discount", "applies_to": "contact",
+        "contact": contact["id"], "percent": "3"}),
+    )
+    .await;
+    // Three products, one 5 % off: 125,000,000 × 2 = 250,000,000 − 12,500,000 = 237,500,000,
+    // + 10 % = 261,250,000; 333,333 × 3 = 999,999 − 3 % (29,999.97 → 30,000) = 969,999, + 10 %
+    // (96,999.9 → 97,000) = 1,066,999; 10,001 × 7 = 70,007 − 3 % (2,100.21 → 2,100) = 67,907,
+    // + 10 % (6,790.7 → 6,791) = 74,698. Tax 23,853,791; total 262,391,697.
     let lines = json!({"version": quote["version"], "lines": [
         {"product": boiler, "quantity": "2", "discount_percent": "5"},
         {"product": pipe, "quantity": "3"},
@@ -370,8 +378,9 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     let r = r.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.expect("json");
-    assert_eq!(body["document"]["fields"]["total"]["amount"], "262427007", "{body}");
-    assert_eq!(body["document"]["fields"]["tax_total"]["amount"], "23857001");
+    assert_eq!(body["document"]["fields"]["total"]["amount"], "262391697", "{body}");
+    assert_eq!(body["document"]["fields"]["tax_total"]["amount"], "23853791");
+    assert_eq!(body["lines"][1]["fields"]["discount"]["amount"], "30000", "the benefit on the pipes");
     // The same version again: someone changed it since.
     let r = app
         .client
@@ -394,7 +403,7 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     let html =
         page.get(app.url(&format!("/records/quote/{id}"))).send().await.expect("send").text().await.expect("html");
     assert!(
-        html.contains("262,427,007") && html.contains("Boiler") && html.contains("Make the order"),
+        html.contains("262,391,697") && html.contains("Boiler") && html.contains("Make the order"),
         "the quote's page"
     );
     let csrf = csrf_of(&html);
@@ -409,15 +418,15 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     let to = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
     let order_id = to.trim_start_matches("/records/order/").to_string();
     let order: Value = app.get(&format!("/api/v1/records/order/{order_id}")).await.json().await.expect("json");
-    assert_eq!(order["fields"]["total"]["amount"], "262427007");
+    assert_eq!(order["fields"]["total"]["amount"], "262391697");
 
     // The printed invoice, in Persian: the business, Persian digits, the same total to the rial.
     let printed = page.get(app.url(&format!("/documents/order/{order_id}/print?lang=fa"))).send().await.expect("send");
     assert_eq!(printed.status(), StatusCode::OK);
     let html = printed.text().await.expect("html");
     assert!(html.contains("فولاد پیوند") && html.contains("۴۱۱۱۱۱۱۱۱۱۱۱"), "the business and its economic code");
-    assert!(html.contains("۲۶۲٬۴۲۷٬۰۰۷"), "the total in Persian digits");
-    assert!(html.contains("۲۳٬۸۵۷٬۰۰۱") && html.contains("ریال"), "tax, in rial");
+    assert!(html.contains("۲۶۲٬۳۹۱٬۶۹۷"), "the total in Persian digits");
+    assert!(html.contains("۲۳٬۸۵۳٬۷۹۱") && html.contains("ریال"), "tax, in rial");
     assert!(html.contains("dir=\"rtl\""));
     // The customer's page shows the purchase.
     let html = page
@@ -427,4 +436,5 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
         .expect("send");
     let html = html.text().await.expect("html");
     assert!(html.contains("Order lines") && html.contains("Boiler") && html.contains("Valve"), "the purchase history");
+    assert!(html.contains("Benefits") && html.contains("Loyal customer 3 %"), "the customer's benefits");
 }

@@ -1133,3 +1133,63 @@ pub async fn save_business(State(state): State<AppState>, CsrfForm(session, pair
     .await;
     result.unwrap_or_else(fail)
 }
+
+#[derive(Template)]
+#[template(path = "customer_benefits.html")]
+struct BenefitsPanel {
+    tr: Words,
+    /// Name (and its address), what it is, details.
+    benefits: Vec<(String, String, String, String)>,
+}
+
+/// A customer's page: the benefits that apply to them today (their own, their company's, their
+/// group's); nothing when none do.
+pub async fn benefits_panel(state: &AppState, object: &str, record: &Record) -> Result<Vec<String>, ApiError> {
+    let lang = current_lang();
+    let (contact, company) = match object {
+        "contact" => (Some(record.id.as_str()), None),
+        _ => (None, Some(record.id.as_str())),
+    };
+    let found = peyvand_crm::sales::benefits::for_customer(&state.db, contact, company).await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalog = state.db.visible_catalog().await?;
+    let obj = catalog.object("benefit").ok_or(ApiError::NotFound)?;
+    let kind = obj.field("kind");
+    let refs = super::display::Refs { records: Default::default(), users: Default::default() };
+    let offset = state.config.display_offset;
+    let show = |field: &str, b: &Record| {
+        obj.field(field)
+            .zip(b.fields.get(field).filter(|v| !v.is_null()))
+            .map(|(f, v)| super::display::display_value(lang, f, v, &refs, offset).text)
+            .unwrap_or_default()
+    };
+    let benefits = found
+        .iter()
+        .map(|b| {
+            let what = kind
+                .map(|k| {
+                    k.option_label(
+                        b.record.fields.get("kind").and_then(serde_json::Value::as_str).unwrap_or_default(),
+                        lang,
+                    )
+                    .to_string()
+                })
+                .unwrap_or_default();
+            let detail = [
+                show("percent", &b.record),
+                show("amount", &b.record),
+                show("valid_to", &b.record),
+                show("description", &b.record),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" · ");
+            (b.record.title.clone(), format!("/records/benefit/{}", super::session::encode(&b.record.id)), what, detail)
+        })
+        .collect();
+    let panel = BenefitsPanel { tr: Words::new(lang), benefits };
+    Ok(vec![panel.render().map_err(|e| ApiError::Internal(e.to_string()))?])
+}

@@ -1,10 +1,11 @@
 //! The demo data set: an admin, a sales manager over two sales teams of reps, a support agent,
-//! three custom fields (the products' cost price hidden from reps), a few hand-picked bilingual
-//! companies and contacts, and a small slice of `peyvand generate` (companies, contacts,
-//! products and two years of activities, deals and orders) owned by the sales people, so that
-//! `peyvand demo` shows a living CRM, and each person sees it as their role and team allow.
+//! two custom fields, a few hand-picked bilingual companies and contacts, a small slice of
+//! `peyvand generate` (companies, contacts, products and two years of activities, deals with
+//! their stage histories and orders with their lines) owned by the sales people, and a sales
+//! story (a second pipeline, price lists, benefits, leads from the web, quotes and an order), so
+//! that `peyvand demo` shows a living CRM, and each person sees it as their role and team allow.
 
-use peyvand_records::access::{FieldAccess, Role};
+use peyvand_records::access::Role;
 use peyvand_store::Db;
 use peyvand_store::access::TeamInput;
 use peyvand_store::schema::NewField;
@@ -55,11 +56,6 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         };
         db.create_team(&team).await?;
     }
-    let cost: NewField = serde_json::from_value(json!({
-        "api_name": "cost", "label_fa": "قیمت تمام‌شده", "label_en": "Cost price", "type": "currency"
-    }))?;
-    db.add_field(actor, "product", cost).await?;
-    db.set_field_access(Role::Agent, "product", "cost", FieldAccess::Hidden).await?;
     let tier: NewField = serde_json::from_value(json!({
         "api_name": "loyalty_tier", "label_fa": "سطح وفاداری", "label_en": "Loyalty tier", "type": "select", "indexed": true,
         "options": {"options": [
@@ -137,6 +133,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     let mut slice = slice();
     slice.owners = reps.iter().cloned().chain([manager]).collect();
     peyvand_transfer::generate::generate(db, &slice, |_, _| {}).await?;
+    peyvand_crm::sales::settle_bulk_load(db).await?;
+    sales_story(db, actor, &reps, &company_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -146,4 +144,172 @@ pub fn slice() -> peyvand_transfer::generate::GenerateOptions {
     let mut opts = peyvand_transfer::generate::GenerateOptions::scaled(300, 1);
     opts.products = 40;
     opts
+}
+
+/// The sales side of the demo: the business's details, a second pipeline, price lists for
+/// everyone and for wholesale customers, customers' benefits, leads from the web (two of them
+/// converted), and quotes of three products each (one of them ordered).
+async fn sales_story(db: &Db, actor: Option<&str>, reps: &[String], companies: &[String]) -> anyhow::Result<()> {
+    use peyvand_crm::sales::{business, documents, leads, pipelines};
+    let details: std::collections::BTreeMap<String, String> = [
+        ("name_fa", "شرکت پیوند صنعت"),
+        ("name_en", "Peyvand Sanat Co."),
+        ("address_fa", "تهران، خیابان ولیعصر، پلاک ۱۲۳۴"),
+        ("address_en", "1234 Valiasr St., Tehran"),
+        ("economic_code", "411234567891"),
+        ("national_id", "10101234567"),
+        ("phone", "021-88001234"),
+        ("postal_code", "1513713111"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    business::set(db, &details).await?;
+    let stage = |key: &str, fa: &str, en: &str, probability: i64, kind| pipelines::Stage {
+        key: key.into(),
+        label_fa: fa.into(),
+        label_en: en.into(),
+        probability,
+        kind,
+    };
+    use pipelines::StageKind::{Lost, Open, Won};
+    let dealers = pipelines::Pipeline {
+        key: "dealers".into(),
+        name_fa: "جذب نماینده".into(),
+        name_en: "Dealers".into(),
+        position: 0,
+        stale_days: Some(14),
+        stages: vec![
+            stage("dealer_contact", "تماس اولیه", "First contact", 10, Open),
+            stage("dealer_visit", "بازدید از فروشگاه", "Shop visit", 35, Open),
+            stage("dealer_terms", "توافق شرایط", "Terms agreed", 70, Open),
+            stage("dealer_signed", "قرارداد نمایندگی", "Contract signed", 100, Won),
+            stage("dealer_declined", "انصراف", "Declined", 0, Lost),
+        ],
+    };
+    pipelines::save(db, actor, None, dealers).await?;
+    for (i, (name, stage, amount)) in [
+        ("نمایندگی تبریز", "dealer_contact", "450000000"),
+        ("نمایندگی شیراز", "dealer_visit", "800000000"),
+        ("Isfahan dealership", "dealer_terms", "1200000000"),
+        ("نمایندگی اهواز", "dealer_visit", "300000000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        db.create_record(
+            actor,
+            "deal",
+            &fields(json!({"name": name, "pipeline": "dealers", "stage": stage, "amount": amount,
+                "company": companies[i % companies.len()], "owner": reps[i % reps.len()]})),
+            None,
+        )
+        .await?;
+    }
+
+    // Price lists: for everyone, and lower for wholesale customers (two companies).
+    let system = db.system();
+    let products = system
+        .list_records("product", &peyvand_store::records::ListQuery { limit: Some(8), ..Default::default() })
+        .await?
+        .records;
+    let public = db
+        .create_record(
+            actor,
+            "price_list",
+            &fields(json!({"name": "فهرست قیمت ۱۴۰۵", "valid_from": "2026-03-21"})),
+            None,
+        )
+        .await?
+        .0;
+    let wholesale = db
+        .create_record(
+            actor,
+            "price_list",
+            &fields(json!({"name": "عمده‌فروشی", "applies_to": "group", "customer_group": "wholesale"})),
+            None,
+        )
+        .await?
+        .0;
+    for p in &products {
+        let Some(price) = p.fields.get("price").and_then(|v| v.get("amount")).and_then(Value::as_str) else { continue };
+        let price: i64 = price.parse().unwrap_or(0);
+        for (list, share) in [(&public.id, 95), (&wholesale.id, 85)] {
+            let item = json!({"price_list": list, "product": p.id, "price": (price * share / 100).to_string()});
+            db.create_record(actor, "price_list_item", &fields(item), None).await?;
+        }
+    }
+    for company in &companies[..2] {
+        db.update_record(actor, "company", company, &fields(json!({"customer_group": "wholesale"})), None).await?;
+    }
+    // Benefits: a loyal customer's 5 %, a company's free delivery.
+    let contacts = system
+        .list_records("contact", &peyvand_store::records::ListQuery { limit: Some(3), ..Default::default() })
+        .await?
+        .records;
+    if let Some(c) = contacts.first() {
+        let benefit = json!({"name": "مشتری وفادار ۵٪", "kind": "percent_discount", "applies_to": "contact",
+            "contact": c.id, "percent": "5", "max_uses": 10});
+        db.create_record(actor, "benefit", &fields(benefit), None).await?;
+    }
+    let delivery = json!({"name": "ارسال رایگان", "kind": "free_delivery", "applies_to": "company",
+        "company": companies[0], "description": "ارسال رایگان به تمام شهرها"});
+    db.create_record(actor, "benefit", &fields(delivery), None).await?;
+
+    // Leads from the web form, a fair, the phone; two converted, one disqualified.
+    let mut lead_ids = Vec::new();
+    for (i, (first, last, company, source, status)) in [
+        ("نیما", "اکبری", "صنایع غذایی مهر", "web_form", "new"),
+        ("Sahar", "Karimi", "Karimi Trading", "web_form", "contacted"),
+        ("پویا", "قاسمی", "ساختمانی البرز", "campaign", "qualified"),
+        ("رویا", "مقدم", "", "phone", "new"),
+        ("Arash", "Vahidi", "Vahidi Motors", "referral", "qualified"),
+        ("مهسا", "عباسی", "پخش دارویی سینا", "walk_in", "contacted"),
+        ("کامران", "یوسفی", "", "web_form", "disqualified"),
+        ("Shirin", "Zand", "Zand Textiles", "campaign", "new"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut lead = json!({"first_name": first, "last_name": last, "source": source, "status": status,
+            "emails": [format!("lead{}@example.ir", i + 1)], "phones": [format!("0935{:07}", 2_000_000 + i * 3571)],
+            "campaign": if source == "campaign" { "نمایشگاه صنعت ۱۴۰۵" } else { "" }, "owner": reps[i % reps.len()]});
+        if !company.is_empty() {
+            lead["company_name"] = json!(company);
+        }
+        if status == "disqualified" {
+            lead["disqualify_reason"] = json!("no_budget");
+        }
+        let made = db.create_record(actor, "lead", &fields(lead), None).await?.0;
+        lead_ids.push(made.id);
+    }
+    let deal = fields(json!({"amount": "950000000", "stage": "proposal"}));
+    leads::convert(db, actor, &lead_ids[2], leads::Conversion { deal: Some(deal), ..Default::default() }).await?;
+    leads::convert(db, actor, &lead_ids[4], leads::Conversion::default()).await?;
+
+    // Quotes of three products each: one ordered, one sent, one a draft.
+    for (i, status) in ["sent", "sent", "draft"].into_iter().enumerate() {
+        let quote = json!({"company": companies[i], "contact": contacts.get(i).map(|c| c.id.clone()),
+            "status": status, "issued_on": "2026-11-20", "valid_until": "2026-12-20", "owner": reps[i % reps.len()]});
+        let quote = db.create_record(actor, "quote", &fields(quote), None).await?.0;
+        let lines = products
+            .iter()
+            .skip(i)
+            .take(3)
+            .enumerate()
+            .map(|(k, p)| fields(json!({"product": p.id, "quantity": (k + 1).to_string()})))
+            .collect();
+        documents::set_lines(
+            db,
+            actor,
+            documents::Kind::Quote,
+            &quote.id,
+            documents::LinesInput { version: None, lines },
+        )
+        .await?;
+        if i == 0 {
+            documents::order_from_quote(db, actor, &quote.id).await?;
+        }
+    }
+    Ok(())
 }

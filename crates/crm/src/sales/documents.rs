@@ -964,17 +964,20 @@ pub(crate) async fn upgrade(db: &Db) -> Result<()> {
 }
 
 /// Gives every order written with a product but no lines (earlier releases, bulk loads) its
-/// one line, in batches; returns how many.
+/// one line, as `legacy_line` would (the same figures), through the bulk path a thousand orders
+/// at a time, and totals their headers; returns how many.
 pub async fn lines_for_orders_without(db: &Db) -> Result<u64> {
     let catalog = db.reload_catalog().await?;
     let (Some(order), Some(line)) = (catalog.object("order"), catalog.object("order_line")) else { return Ok(0) };
     let (Some(product), Some(link)) = (order.field("product"), line.field("order")) else { return Ok(0) };
+    let scale = scale_of(&order);
     let system = db.system();
     let mut written = 0;
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     loop {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT o.id FROM {} o WHERE o.deleted_at IS NULL AND o.{} IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM {} l WHERE l.{} = o.id) ORDER BY o.id LIMIT 500",
+             AND NOT EXISTS (SELECT 1 FROM {} l WHERE l.{} = o.id) ORDER BY o.id LIMIT 1000",
             order.table, product.column, line.table, link.column
         )))
         .fetch_all(db.pool())
@@ -984,23 +987,101 @@ pub async fn lines_for_orders_without(db: &Db) -> Result<u64> {
         }
         let ids: Vec<String> = rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
         let mut tx = db.write_long().await?;
+        let mut lines: Vec<Map<String, Json>> = Vec::with_capacity(ids.len());
+        let mut headers: Vec<(String, Totals, String)> = Vec::with_capacity(ids.len());
         for id in &ids {
-            let record = system.find_in(&mut tx, &order, &[("id", Value::Text(id.clone()))], 1).await?;
-            let Some(record) = record.into_iter().next() else { continue };
-            let written_order = Written {
-                object: &order,
-                id,
-                action: Action::Create,
-                at: &record.updated_at,
-                before: &Map::new(),
-                after: &record.fields,
+            let Some(o) = system.find_in(&mut tx, &order, &[("id", Value::Text(id.clone()))], 1).await?.pop() else {
+                continue;
             };
-            let mut cx = HookCx { db: &system, tx: &mut tx, actor: None, viewer: None };
-            legacy_line(&mut cx, &written_order).await?;
-            total_document(&system, &mut tx, None, Kind::Order, id, false).await?;
-            written += 1;
+            let f = &o.fields;
+            let (Some(product), Some(total)) = (f.get("product").and_then(Json::as_str), f.get("total")) else {
+                continue;
+            };
+            let currency = total.get("currency").and_then(Json::as_str).unwrap_or("IRR").to_string();
+            let Some(total) = prices::money_in(Some(total), &currency, scale) else { continue };
+            let quantity = f.get("quantity").and_then(Json::as_i64).filter(|q| *q > 0).unwrap_or(1);
+            let unit = (total.units + quantity - 1).div_euclid(quantity).max(0);
+            let discount = unit * quantity - total.units;
+            let figures = money::price_line(
+                &Line {
+                    quantity: Decimal { units: quantity * 1000, scale: 3 },
+                    unit_price: Decimal { units: unit, scale },
+                    discount: if discount > 0 {
+                        Discount::Amount(Decimal { units: discount, scale })
+                    } else {
+                        Discount::None
+                    },
+                    tax_percent: Decimal { units: 0, scale: 2 },
+                },
+                scale,
+            )
+            .map_err(Error::invalid)?;
+            let money = |v: i64| amount(v, scale, &currency).to_json();
+            let mut l = Map::new();
+            for (k, v) in [
+                ("order", json!(id)),
+                ("position", json!(1)),
+                ("product", json!(product)),
+                ("quantity", json!(quantity.to_string())),
+                ("unit_price", money(unit)),
+                ("tax_percent", json!("0")),
+                ("gross", money(figures.gross)),
+                ("discount", money(figures.discount)),
+                ("tax", money(figures.tax)),
+                ("total", money(figures.total)),
+                ("price_source", json!("order")),
+            ] {
+                l.insert(k.into(), v);
+            }
+            if discount > 0 {
+                l.insert("discount_amount".into(), money(discount));
+            }
+            for k in ["contact", "company", "ordered_at", OWNER_FIELD] {
+                if let Some(v) = f.get(k).filter(|v| !v.is_null()) {
+                    l.insert(k.into(), v.clone());
+                }
+            }
+            if !names.contains_key(product)
+                && let Some(obj) = catalog.object("product")
+            {
+                let found = system.find_in(&mut tx, &obj, &[("id", Value::Text(product.into()))], 1).await?;
+                let name = found.first().and_then(|p| p.fields.get("name")).and_then(Json::as_str).unwrap_or_default();
+                names.insert(product.to_string(), name.to_string());
+            }
+            if let Some(name) = names.get(product).filter(|n| !n.is_empty()) {
+                l.insert("description".into(), json!(name));
+            }
+            lines.push(l);
+            headers.push((id.clone(), figures, currency));
+        }
+        let mut values = Vec::with_capacity(lines.len());
+        for l in &lines {
+            values.push(validate(&line, l, Mode::Create).map_err(Error::Validation)?.values);
+        }
+        if !values.is_empty() {
+            let prepared = peyvand_store::PreparedRecords::new(db.dialect(), None, &line, &values)?;
+            db.write_prepared(&mut tx, prepared).await?;
+        }
+        // The headers' totals, straight to their columns: figures of what they already hold.
+        let column = |name: &str| order.field(name).map(|f| f.column.clone());
+        if let (Some(sub), Some(disc), Some(tax)) = (column("subtotal"), column("discount_total"), column("tax_total"))
+        {
+            for (id, t, currency) in &headers {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {} SET {sub} = $1, {sub}__cur = $4, {disc} = $2, {disc}__cur = $4, {tax} = $3, {tax}__cur = $4 WHERE id = $5",
+                    order.table
+                )))
+                .bind(t.gross)
+                .bind(t.discount)
+                .bind(t.tax)
+                .bind(currency.clone())
+                .bind(id.clone())
+                .execute(&mut *tx.tx)
+                .await?;
+            }
         }
         tx.commit().await?;
+        written += headers.len() as u64;
     }
 }
 

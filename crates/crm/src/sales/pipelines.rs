@@ -660,3 +660,147 @@ impl WriteHook for LastActivity {
         })
     }
 }
+
+/// Believable stage histories for deals written by a bulk load (`peyvand generate`, the demo),
+/// which has none: each deal placed in the first pipeline if in none, then walked through its
+/// pipeline's open stages up to the one it is in (all of them before a won deal, some before a
+/// lost one), a few days to three weeks in each, ending on the day it closed (or today).
+/// Deals with a history are left alone. Returns the stays written.
+pub async fn sample_histories(db: &Db) -> Result<u64> {
+    let catalog = db.reload_catalog().await?;
+    let Some(deal) = catalog.object("deal") else { return Ok(0) };
+    let pipelines = list(db).await?;
+    let Some(first) = pipelines.first() else { return Ok(0) };
+    let column = |name: &str| deal.field(name).map(|f| f.column.clone());
+    let (Some(pipeline_col), Some(stage_col), Some(closed_col)) =
+        (column("pipeline"), column("stage"), column("closed_on"))
+    else {
+        return Ok(0);
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {} SET {pipeline_col} = $1 WHERE {pipeline_col} IS NULL",
+        deal.table
+    )))
+    .bind(first.key.clone())
+    .execute(db.pool())
+    .await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut written = 0u64;
+    loop {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT d.id, d.{pipeline_col}, d.{stage_col}, d.{closed_col}, d.owner_col FROM {} d WHERE d.deleted_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM deal_stage_history h WHERE h.deal_id = d.id) ORDER BY d.id LIMIT 500",
+            deal.table
+        )
+        .replace("d.owner_col", &format!("d.{}", column(peyvand_records::access::OWNER_FIELD).unwrap_or_else(|| "created_by".into())))))
+        .fetch_all(db.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(written);
+        }
+        let mut stays: Vec<SampleStay> = Vec::new();
+        for r in &rows {
+            let (id, pipeline, stage, closed, owner): (
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+            let Some(p) = pipelines.iter().find(|p| Some(&p.key) == pipeline.as_ref()) else { continue };
+            let Some(current) = stage.as_deref().and_then(|s| p.stage(s)) else { continue };
+            // A number from the id, the same every run.
+            let mut seed = id.bytes().fold(17u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            let mut next = |n: u64| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                (seed >> 33) % n.max(1)
+            };
+            let open: Vec<&Stage> = p.stages.iter().filter(|s| s.kind == StageKind::Open).collect();
+            let mut path: Vec<&Stage> = match current.kind {
+                StageKind::Open => open.iter().take_while(|s| s.key != current.key).copied().collect(),
+                StageKind::Won => open.clone(),
+                StageKind::Lost => open.iter().take(1 + next(open.len() as u64) as usize).copied().collect(),
+            };
+            path.push(current);
+            let end = closed
+                .as_deref()
+                .and_then(|d| time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE).ok())
+                .map(|d| d.with_hms(9, 0, 0).map(|t| t.assume_utc()).unwrap_or(now))
+                .unwrap_or(now)
+                .min(now);
+            // Days in each stage before the last, walked back from the end.
+            let spans: Vec<i64> = path.iter().map(|_| 3 + next(19) as i64).collect();
+            let mut at = end - time::Duration::days(spans[..spans.len() - 1].iter().sum());
+            for (i, s) in path.iter().enumerate() {
+                let entered = format_instant(at);
+                let last = i + 1 == path.len();
+                if !last {
+                    at += time::Duration::days(spans[i]);
+                }
+                let left = (!last).then(|| format_instant(at));
+                stays.push((id.clone(), p.key.clone(), s.key.clone(), entered, left, owner.clone()));
+            }
+        }
+        let mut tx = db.write_long().await?;
+        // Each deal in its stage since its last stay began.
+        if let Some(entered_col) = column("stage_entered_at") {
+            for (deal_id, _, _, entered, left, _) in &stays {
+                if left.is_none() {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {} SET {entered_col} = $1 WHERE id = $2",
+                        deal.table
+                    )))
+                    .bind(entered.clone())
+                    .bind(deal_id.clone())
+                    .execute(&mut *tx.tx)
+                    .await?;
+                }
+            }
+        }
+        for chunk in stays.chunks(400) {
+            let mut sql = String::from(
+                "INSERT INTO deal_stage_history (id, deal_id, pipeline, stage, entered_at, left_at, entered_by, left_by) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (deal_id, pipeline, stage, entered, left, owner) in chunk {
+                q = q
+                    .bind(new_id())
+                    .bind(deal_id.clone())
+                    .bind(pipeline.clone())
+                    .bind(stage.clone())
+                    .bind(entered.clone())
+                    .bind(left.clone())
+                    .bind(owner.clone())
+                    .bind(left.as_ref().and(owner.clone()));
+            }
+            q.execute(&mut *tx.tx).await?;
+        }
+        tx.commit().await?;
+        written += stays.len() as u64;
+    }
+}
+
+/// A sampled stay: deal, pipeline, stage, entered, left, who moved it.
+type SampleStay = (String, String, String, String, Option<String>, Option<String>);
+
+/// An instant in the stored text form.
+fn format_instant(at: time::OffsetDateTime) -> String {
+    peyvand_records::value::format_datetime(at)
+}

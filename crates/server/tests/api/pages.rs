@@ -309,13 +309,15 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     };
     peyvand::demo::seed(&app.db).await.expect("demo");
     let slice = peyvand::demo::slice();
+    // The sales story adds two converted leads (a contact and a company each), four dealers'
+    // deals and a converted lead's, and a quote's order.
     let expected = vec![
-        6 + slice.companies as i64,
-        12 + slice.contacts as i64,
+        6 + 2 + slice.companies as i64,
+        12 + 2 + slice.contacts as i64,
         slice.products as i64,
         slice.activities as i64,
-        slice.deals as i64,
-        slice.orders as i64,
+        slice.deals as i64 + 5,
+        slice.orders as i64 + 1,
     ];
     assert!(slice.deals > 0 && slice.orders > 0);
     assert_eq!(totals().await, expected);
@@ -336,6 +338,23 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
         )
         .await;
     assert!(bought["total"].as_i64().expect("total") >= 1);
+    // The sales story: leads, two pipelines, quotes; every order has its lines, every deal its stages.
+    assert_eq!(app.list("lead", &[("total", "true")]).await["total"], json!(8));
+    assert_eq!(app.list("quote", &[("total", "true")]).await["total"], json!(3));
+    let pipelines: serde_json::Value = app.get("/api/v1/pipelines").await.json().await.expect("json");
+    assert_eq!(pipelines["pipelines"].as_array().map(Vec::len), Some(2));
+    let lines = app.list("order_line", &[("total", "true"), ("limit", "1")]).await;
+    assert!(lines["total"].as_i64().expect("total") >= slice.orders as i64, "{lines}");
+    let deal = &app.list("deal", &[("limit", "1")]).await["records"][0];
+    let stays: serde_json::Value = app
+        .get(&format!("/api/v1/deals/{}/stages", deal["id"].as_str().expect("id")))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(!stays["stages"].as_array().expect("stages").is_empty(), "{stays}");
+    let board = client.get(app.url("/pipelines/dealers")).send().await.expect("send").text().await.expect("text");
+    assert!(board.contains("Shop visit") && board.contains("Isfahan dealership"));
     // Each demo user's side navigation starts with favourites.
     let users = app.db.list_users().await.expect("users");
     let manager = users.iter().find(|u| u.email == "manager@demo.peyvand.ir").expect("the demo manager");

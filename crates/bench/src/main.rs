@@ -378,6 +378,7 @@ async fn dataset(
         && let Ok(found) = serde_json::from_str::<Dataset>(&text)
         && (found.companies, found.contacts, found.activities) == (plan.companies, plan.contacts, plan.activities)
         && found.reps == REPS
+        && found.buyer.is_some()
     {
         let mut db = place.existing("data");
         db.bin = bin.to_path_buf();
@@ -412,6 +413,9 @@ async fn dataset(
     server.stop().await?;
     let (companies, contacts, activities) =
         (plan.companies.to_string(), plan.contacts.to_string(), plan.activities.to_string());
+    // Issue 27: deals on the default pipeline's board (three for every ten contacts), and the
+    // products the orders and lines are made of.
+    let (products, deals) = ((plan.contacts / 500).max(20).to_string(), (plan.contacts * 3 / 10).to_string());
     eprintln!("generating {} contacts and {} activities ({scale})…", plan.contacts, plan.activities);
     let ran = db
         .run(
@@ -423,6 +427,10 @@ async fn dataset(
                 &contacts,
                 "--activities",
                 &activities,
+                "--products",
+                &products,
+                "--deals",
+                &deals,
                 "--seed",
                 "1",
             ],
@@ -445,6 +453,33 @@ async fn dataset(
             .map_err(anyhow::Error::msg)?;
         }
     }
+    // Issue 27: a customer who bought many times (1,000 orders at full scale), and an order per
+    // client whose 20 lines the run writes again and again.
+    let products: Vec<String> = ctx.json("/api/v1/records/product", &[("limit", "20")]).await?["records"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|p| p["id"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let buyer = ctx
+        .post_api("/api/v1/records/contact", json!({"fields": {"first_name": "خریدار", "last_name": "پرتکرار"}}))
+        .await
+        .map_err(anyhow::Error::msg)?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let orders = if plan.contacts >= 1_000_000 { 1_000 } else { 100 };
+    for k in 0..orders {
+        let at = format!("20{:02}-{:02}-{:02}T10:00:00Z", 24 + k / 336 % 3, 1 + k / 28 % 12, 1 + k % 28);
+        let product = &products[k % products.len().max(1)];
+        let order = json!({"fields": {"contact": buyer, "product": product, "quantity": 1 + k % 3,
+            "total": (100_000 * (1 + k % 7)).to_string(), "ordered_at": at, "status": "delivered"}});
+        ctx.post_api("/api/v1/records/order", order).await.map_err(anyhow::Error::msg)?;
+    }
+    let mut documents = Vec::new();
+    for k in 0..plan.clients {
+        let order = json!({"fields": {"contact": buyer, "ordered_at": format!("2026-11-{:02}T09:00:00Z", 1 + k % 28)}});
+        let made = ctx.post_api("/api/v1/records/order", order).await.map_err(anyhow::Error::msg)?;
+        documents.push(made["id"].as_str().unwrap_or_default().to_string());
+    }
     server.stop().await?;
     let dataset = Dataset {
         companies: plan.companies,
@@ -454,6 +489,9 @@ async fn dataset(
         generate_peak_mib: ran.peak_kib as f64 / 1024.0,
         timeline_contacts: timeline,
         reps: REPS,
+        buyer: Some(buyer),
+        documents,
+        products,
     };
     std::fs::write(&marker, serde_json::to_string_pretty(&dataset)?)?;
     Ok((db, dataset))
@@ -960,6 +998,61 @@ fn operations(
                 let body = json!({"fields": {"first_name": "سنجه", "last_name": format!("آزمون {client}-{n}"),
                     "city": "تهران", "score": spread(client, n) % 100_000}});
                 c.post_api("/api/v1/records/contact", body).await.map(|_| ())
+            })
+        }),
+    ));
+    // Issue 27: sales.
+    let c = ctx.clone();
+    let (documents, products) = (Arc::new(dataset.documents.clone()), Arc::new(dataset.products.clone()));
+    ops.push((
+        "order_20_lines",
+        "an order's 20 lines written (validated, priced from the lists, figured, totalled)",
+        Box::new(move |client, n| {
+            let (c, documents, products) = (c.clone(), documents.clone(), products.clone());
+            Box::pin(async move {
+                let id = &documents[client % documents.len().max(1)];
+                let lines: Vec<Value> = (0..20)
+                    .map(|k| {
+                        let product = &products[(k + n as usize) % products.len().max(1)];
+                        json!({"product": product, "quantity": (1 + k % 5).to_string(), "discount_percent": (k % 3).to_string()})
+                    })
+                    .collect();
+                let r = c
+                    .api
+                    .put(format!("{}/api/v1/orders/{id}/lines", c.base))
+                    .json(&json!({"lines": lines}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                check(status, &body, "order lines")
+            })
+        }),
+    ));
+    let c = ctx.clone();
+    ops.push((
+        "pipeline_board",
+        "the default pipeline's board (HTML): its stages, each column's count, sum and weighted sum",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move { c.get_html("/pipelines/default", &[]).await })
+        }),
+    ));
+    let c = ctx.clone();
+    let buyer = dataset.buyer.clone().unwrap_or_default();
+    ops.push((
+        "purchase_history",
+        "a customer's purchase history: their newest 50 order lines, with their count",
+        Box::new(move |_, _| {
+            let (c, buyer) = (c.clone(), buyer.clone());
+            Box::pin(async move {
+                let filter = json!({"field": "contact", "op": "eq", "value": buyer}).to_string();
+                c.get_api(
+                    "/api/v1/records/order_line",
+                    &[("filter", &filter), ("sort", "-ordered_at"), ("total", "true"), ("limit", "50")],
+                )
+                .await
             })
         }),
     ));

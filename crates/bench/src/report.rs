@@ -47,6 +47,14 @@ pub struct Dataset {
     /// Reps the records are spread over (issue 25); data sets made before have none.
     #[serde(default)]
     pub reps: usize,
+    /// Issue 27: a customer with many orders (the purchase history), one order per client whose
+    /// 20 lines are written again and again, and products to put on them.
+    #[serde(default)]
+    pub buyer: Option<String>,
+    #[serde(default)]
+    pub documents: Vec<String>,
+    #[serde(default)]
+    pub products: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -204,6 +212,10 @@ impl Results {
             ("contains_name", 50.0),
             ("quick_search", 50.0),
             ("aggregate_filtered", 50.0),
+            // Issue 27: sales.
+            ("order_20_lines", 20.0),
+            ("pipeline_board", 100.0),
+            ("purchase_history", 30.0),
         ] {
             if let Some(s) = self.op(name) {
                 // An operation none of whose requests ended within the run has no p95 to meet.
@@ -415,6 +427,9 @@ mod tests {
             generate_peak_mib: 1.0,
             timeline_contacts: vec![],
             reps: 10,
+            buyer: None,
+            documents: vec![],
+            products: vec![],
         };
         let mut r = Results::new("sqlite", "smoke", 4, Duration::from_secs(1), dataset);
         for (name, p95, tput) in

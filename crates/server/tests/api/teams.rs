@@ -237,9 +237,12 @@ async fn teams_and_rules_are_for_admins(app: &TestApp) {
     let fields = json_of(app.send_as(&rep, Method::GET, "/api/v1/objects/contact", None).await, StatusCode::OK).await;
     assert!(!fields.to_string().contains("\"job_title\""), "the object as the agent sees it");
     let rules = json_of(app.get("/api/v1/field_rules").await, StatusCode::OK).await;
+    // Beside the products' cost price, hidden from agents and read-only users from the start.
     assert_eq!(
         rules["rules"],
-        json!([{"role": "agent", "object": "contact", "field": "job_title", "access": "hidden"}])
+        json!([{"role": "agent", "object": "contact", "field": "job_title", "access": "hidden"},
+            {"role": "agent", "object": "product", "field": "cost_price", "access": "hidden"},
+            {"role": "read_only", "object": "product", "field": "cost_price", "access": "hidden"}])
     );
 }
 

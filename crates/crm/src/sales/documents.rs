@@ -909,7 +909,7 @@ pub async fn order_from_deal(db: &Db, actor: Option<&str>, deal_id: &str) -> Res
 }
 
 /// Runs `step` once: `name` is kept in `sales_upgrades` when it has run.
-async fn once(db: &Db, name: &str, step: impl AsyncFnOnce(&Db) -> Result<()>) -> Result<()> {
+pub(crate) async fn once(db: &Db, name: &str, step: impl AsyncFnOnce(&Db) -> Result<()>) -> Result<()> {
     let done = sqlx::query("SELECT 1 FROM sales_upgrades WHERE name = $1")
         .bind(name.to_string())
         .fetch_optional(db.pool())

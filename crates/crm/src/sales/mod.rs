@@ -73,7 +73,12 @@ impl Module for Sales {
     fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             pipelines::upgrade(db).await?;
-            documents::upgrade(db).await
+            documents::upgrade(db).await?;
+            // The pipeline boards' column totals come from a rollup, not from the deals.
+            documents::once(db, "deal_board_rollup", async |db| {
+                db.create_rollup(None, "deal", "pipeline,stage", "amount").await.map(|_| ())
+            })
+            .await
         })
     }
 }

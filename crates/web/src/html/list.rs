@@ -1205,22 +1205,29 @@ pub async fn board_with(
         .filter(|f| Some(f.api_name.as_str()) != owner.map(|o| o.api_name.as_str()))
         .take(2)
         .collect();
-    // Each column's worth, in one query (grouped as the board is, under the same filter).
+    // Each column's count and worth, in one query (grouped as the board is, under the same
+    // filter), which a rollup answers when one covers it: no column is counted by reading it.
     // (currency, sum) per column: amounts in different currencies are summed apart.
     let mut sums: std::collections::HashMap<String, Vec<(String, Json)>> = std::collections::HashMap::new();
-    if let Some(money) = money {
-        let spec = peyvand_records::aggregate::parse_aggregate(&obj, &group.api_name, &money.api_name)?;
-        let filter = store_query(&obj, &s, lens.condition.clone())?.filter;
-        for row in state.db.aggregate(object, filter.as_ref(), &spec).await?.rows {
-            let key = row.group.get(&group.api_name).and_then(Json::as_str).unwrap_or_default().to_string();
-            if let Some(sum) = row.sum.get(&money.api_name) {
-                let currency = row
-                    .sum
-                    .get(&format!("{}__currency", money.api_name))
-                    .or_else(|| row.group.get(&format!("{}__currency", money.api_name)));
-                let currency = currency.and_then(Json::as_str).unwrap_or("IRR").to_string();
-                sums.entry(key).or_default().push((currency, sum.clone()));
-            }
+    let mut counts: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let spec = peyvand_records::aggregate::parse_aggregate(
+        &obj,
+        &group.api_name,
+        money.map(|m| m.api_name.as_str()).unwrap_or_default(),
+    )?;
+    let filter = store_query(&obj, &s, lens.condition.clone())?.filter;
+    for row in state.db.aggregate(object, filter.as_ref(), &spec).await?.rows {
+        let key = row.group.get(&group.api_name).and_then(Json::as_str).unwrap_or_default().to_string();
+        *counts.entry(key.clone()).or_default() += row.count;
+        if let Some(money) = money
+            && let Some(sum) = row.sum.get(&money.api_name)
+        {
+            let currency = row
+                .sum
+                .get(&format!("{}__currency", money.api_name))
+                .or_else(|| row.group.get(&format!("{}__currency", money.api_name)));
+            let currency = currency.and_then(Json::as_str).unwrap_or("IRR").to_string();
+            sums.entry(key).or_default().push((currency, sum.clone()));
         }
     }
     let values: Vec<(String, String, Option<i64>)> = match &lens.columns {
@@ -1255,9 +1262,10 @@ pub async fn board_with(
         };
         let mut query = store_query(&obj, &s, Some(condition))?;
         query.limit = Some(BOARD_CARDS);
+        query.with_total = false;
         let page = state.db.list_records(object, &query).await?;
         let refs = load_refs(state, &obj, &page.records.iter().collect::<Vec<_>>()).await?;
-        let total = page.total.unwrap_or(0);
+        let total = counts.get(&value).copied().unwrap_or(0).max(page.records.len() as i64);
         let shown = page.records.len() as i64;
         // Each currency's sum, times `percent` (exact, rounded half away from zero).
         let worth = |percent: i64| {

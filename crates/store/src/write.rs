@@ -119,6 +119,9 @@ pub struct WriteTx {
     /// Notes a module's operation leaves for its own hooks in this transaction (the sales
     /// module's "these lines are written together: total the document once, at the end").
     pub notes: std::collections::HashSet<String>,
+    /// What a module's operation looked up once for its hooks in this transaction (a document's
+    /// customer and price lists while its lines are written together), by the module's key.
+    pub memo: std::collections::HashMap<String, Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The connection of a [`WriteTx`].
@@ -179,7 +182,7 @@ impl Drop for Conn {
 
 impl WriteTx {
     pub(crate) fn own(tx: Transaction<'static, Any>) -> WriteTx {
-        WriteTx { tx: Conn(Inner::Own(tx)), notes: Default::default() }
+        WriteTx { tx: Conn(Inner::Own(tx)), notes: Default::default(), memo: Default::default() }
     }
 
     /// Commits: the changes are stored (and visible to readers) when this returns `Ok`.
@@ -275,7 +278,11 @@ impl Writers {
                 guard.in_savepoint = true;
             }
             writers.counts.writers.fetch_add(1, Ordering::Relaxed);
-            Ok::<WriteTx, Error>(WriteTx { tx: Conn(Inner::Member { guard, writers }), notes: Default::default() })
+            Ok::<WriteTx, Error>(WriteTx {
+                tx: Conn(Inner::Member { guard, writers }),
+                notes: Default::default(),
+                memo: Default::default(),
+            })
         });
         joining.await.map_err(|e| group_failed(e.to_string()))?
     }

@@ -151,6 +151,7 @@ pub async fn set_lines(
             .map_err(|e| renamed(e, &format!("lines.{i}")))?;
     }
     tx.notes.remove(&note);
+    tx.memo.remove(&format!("sales.pricing:{id}"));
     let header = total_document(&system, &mut tx, actor, kind, id, true).await?;
     let lines = lines_of(&system, &mut tx, kind, id).await?;
     tx.commit().await?;
@@ -494,6 +495,44 @@ async fn legacy_line(cx: &mut HookCx<'_>, written: &Written<'_>) -> Result<()> {
 /// is overridden by anyone).
 const LEGACY_NOTE: &str = "sales.legacy_line";
 
+/// What pricing a document's lines needs: the document, its day, its customer's groups and
+/// benefits, the price lists of its currency. Looked up once while its lines are written
+/// together (kept in the transaction's memo), else for each line.
+struct Pricing {
+    header: Record,
+    day: String,
+    groups: Vec<String>,
+    offered: Vec<benefits::Applying>,
+    lists: Vec<Record>,
+}
+
+async fn pricing(db: &Db, tx: &mut WriteTx, kind: Kind, header_id: &str) -> Result<std::sync::Arc<Pricing>> {
+    let key = format!("sales.pricing:{header_id}");
+    let batch = tx.notes.contains(&batch_note(header_id));
+    if batch && let Some(found) = tx.memo.get(&key).cloned().and_then(|m| m.downcast::<Pricing>().ok()) {
+        return Ok(found);
+    }
+    let header_obj = object(db, kind.header())?;
+    let header = db
+        .find_in(tx, &header_obj, &[("id", Value::Text(header_id.into()))], 1)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::invalid(FieldError::new(kind.header(), "invalid_reference")))?;
+    let text = |f: &str| header.fields.get(f).and_then(Json::as_str).map(str::to_string);
+    let day = text("issued_on")
+        .or_else(|| text("ordered_at").map(|t| t.chars().take(10).collect()))
+        .unwrap_or_else(|| peyvand_store::now().chars().take(10).collect());
+    let currency = text("currency").unwrap_or_else(|| "IRR".into());
+    let who = benefits::customer(db, tx, text("contact").as_deref(), text("company").as_deref()).await?;
+    let offered = benefits::applying(db, tx, &who, &day, Some(header_id)).await?;
+    let lists = prices::candidate_lists(db, tx, &currency).await?;
+    let found = std::sync::Arc::new(Pricing { header, day, groups: who.groups, offered, lists });
+    if batch {
+        tx.memo.insert(key, found.clone());
+    }
+    Ok(found)
+}
+
 /// The rules of a line: priced, figured and tied to its document's customer.
 pub(crate) struct LineRules;
 
@@ -509,14 +548,9 @@ impl WriteHook for LineRules {
             if !inputs_changed && !LINE_FIGURES.iter().any(|f| write.changes(f)) && !write.changes(kind.header()) {
                 return Ok(());
             }
-            let header_obj = object(cx.db, kind.header())?;
             let header_id = write.after(kind.header()).as_str().unwrap_or_default().to_string();
-            let header = cx
-                .db
-                .find_in(cx.tx, &header_obj, &[("id", Value::Text(header_id.clone()))], 1)
-                .await?
-                .pop()
-                .ok_or_else(|| Error::invalid(FieldError::new(kind.header(), "invalid_reference")))?;
+            let pricing = pricing(cx.db, cx.tx, kind, &header_id).await?;
+            let header = &pricing.header;
             let currency = header.fields.get("currency").and_then(Json::as_str).unwrap_or("IRR").to_string();
             let scale = scale_of(write.object);
             let text = |r: &Record, f: &str| r.fields.get(f).and_then(Json::as_str).map(str::to_string);
@@ -535,21 +569,14 @@ impl WriteHook for LineRules {
                 None => None,
             };
             let mut errors = Vec::new();
-            let day = text(&header, "issued_on")
-                .or_else(|| text(&header, "ordered_at").map(|t| t.chars().take(10).collect()))
-                .unwrap_or_else(|| peyvand_store::now().chars().take(10).collect());
+            let day = pricing.day.clone();
             let customer = Customer {
                 contact: header.fields.get("contact").and_then(Json::as_str),
                 company: header.fields.get("company").and_then(Json::as_str),
             };
             // The customer's benefits, unless the line copies another's (its benefit came along).
             let trusted = cx.tx.notes.contains(LEGACY_NOTE) || cx.tx.notes.contains(COPIED_NOTE);
-            let offered = if trusted || !inputs_changed {
-                Vec::new()
-            } else {
-                let who = benefits::customer(cx.db, cx.tx, customer.contact, customer.company).await?;
-                benefits::applying(cx.db, cx.tx, &who, &day, Some(&header_id)).await?
-            };
+            let offered: &[benefits::Applying] = if trusted || !inputs_changed { &[] } else { &pricing.offered };
             let product_id = product.as_ref().map(|p| p.id.clone());
             let covering =
                 |kind: BenefitKind| offered.iter().find(|b| b.kind == kind && b.covers(product_id.as_deref()));
@@ -563,7 +590,10 @@ impl WriteHook for LineRules {
             }
             let resolved = match (&product, resolved) {
                 (_, Some(r)) => Some(r),
-                (Some(p), None) => prices::resolve(cx.db, cx.tx, p, &customer, &currency, &day, scale).await?,
+                (Some(p), None) => {
+                    let (groups, lists) = (&pricing.groups, &pricing.lists);
+                    prices::resolve(cx.db, cx.tx, p, &customer, groups, lists, &currency, &day, scale).await?
+                }
                 (None, None) => None,
             };
             let given = write.new_value("unit_price").map(Value::to_json).filter(|v| !v.is_null());

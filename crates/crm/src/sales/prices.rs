@@ -30,33 +30,29 @@ pub fn money_in(value: Option<&Json>, currency: &str, scale: u8) -> Option<Decim
     Decimal::parse(value.get("amount")?.as_str()?, scale).ok()
 }
 
-/// `product`'s price for `customer` in `currency` on `day` (ISO), with where it came from.
+/// The active price lists in `currency`, to choose from (`resolve`).
+pub async fn candidate_lists(db: &Db, tx: &mut WriteTx, currency: &str) -> Result<Vec<Record>> {
+    let catalog = db.catalog_cached()?;
+    let Some(lists) = catalog.object("price_list") else { return Ok(Vec::new()) };
+    db.find_in(tx, &lists, &[("active", Value::Bool(true)), ("currency", Value::Text(currency.into()))], 500).await
+}
+
+/// `product`'s price for `customer` (of `groups`) from `lists` (`candidate_lists`) on `day`
+/// (ISO), with where it came from.
+#[allow(clippy::too_many_arguments)]
 pub async fn resolve(
     db: &Db,
     tx: &mut WriteTx,
     product: &Record,
     customer: &Customer<'_>,
+    groups: &[String],
+    lists: &[Record],
     currency: &str,
     day: &str,
     scale: u8,
 ) -> Result<Option<(Decimal, String)>> {
-    let catalog = db.catalog_cached()?;
-    let (Some(lists), Some(items)) = (catalog.object("price_list"), catalog.object("price_list_item")) else {
-        return Ok(None);
-    };
-    let candidates = db
-        .find_in(tx, &lists, &[("active", Value::Bool(true)), ("currency", Value::Text(currency.into()))], 500)
-        .await?;
-    let mut groups = Vec::new();
-    for (object, id) in [("contact", customer.contact), ("company", customer.company)] {
-        let (Some(id), Some(obj)) = (id, catalog.object(object)) else { continue };
-        let found = db.find_in(tx, &obj, &[("id", Value::Text(id.into()))], 1).await?;
-        if let Some(group) = found.first().and_then(|r| r.fields.get("customer_group")).and_then(Json::as_str) {
-            groups.push(group.to_string());
-        }
-    }
     let text = |r: &Record, f: &str| r.fields.get(f).and_then(Json::as_str).map(str::to_string);
-    let mut ranked: Vec<(u8, String, &Record)> = candidates
+    let mut ranked: Vec<(u8, String, &Record)> = lists
         .iter()
         .filter(|l| text(l, "valid_from").is_none_or(|from| from.as_str() <= day))
         .filter(|l| text(l, "valid_to").is_none_or(|to| to.as_str() >= day))
@@ -81,15 +77,7 @@ pub async fn resolve(
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     for (_, _, list) in ranked {
-        let found = db
-            .find_in(
-                tx,
-                &items,
-                &[("price_list", Value::Text(list.id.clone())), ("product", Value::Text(product.id.clone()))],
-                1,
-            )
-            .await?;
-        if let Some(price) = found.first().and_then(|i| money_in(i.fields.get("price"), currency, scale)) {
+        if let Some(price) = price_in_list(db, tx, &list.id, &product.id, currency, scale).await? {
             return Ok(Some((price, source_of_list(&list.id))));
         }
     }

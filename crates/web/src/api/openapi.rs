@@ -595,7 +595,7 @@ fn sales_schemas(name: &Json_) -> Json_ {
             "deal": { "anyOf": [{ "$ref": "#/components/schemas/Record" }, { "type": "null" }] },
             "activities": { "type": "integer" } } },
         "Lines": { "type": "object", "required": ["lines"], "additionalProperties": false, "properties": {
-            "version": { "type": ["integer", "null"], "description": "The document's version as read" },
+            "version": { "type": ["integer", "null"], "minimum": 0, "maximum": i64::MAX, "description": "The document's version as read" },
             "lines": { "type": "array", "maxItems": 200, "items": { "type": "object", "properties": {
                 "product": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
                 "quantity": { "type": ["string", "number"] }, "unit_price": {}, "discount_percent": {},

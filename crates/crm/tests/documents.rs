@@ -79,6 +79,25 @@ async fn prices_come_from_the_most_specific_list(db: &Db) {
         assert_eq!(made[0].fields["price_source"], json!(format!("price_list:{source}")));
         assert_eq!(made[0].fields["description"], json!("Boiler"));
     }
+    // A quote priced from a list chosen for it; a list in another currency is refused.
+    let special = list(json!({"name": "Fair offer", "applies_to": "group", "customer_group": "none"}), "777777").await;
+    let quote = make(db, "quote", json!({"company": ours.id, "price_list": special.id})).await;
+    let (_, made) = documents::set_lines(
+        db,
+        None,
+        Kind::Quote,
+        &quote.id,
+        lines(json!([{"product": product.id, "quantity": "1"}])),
+    )
+    .await
+    .expect("lines");
+    assert_eq!(made[0].fields["unit_price"], irr("777777"), "the quote's own list first");
+    let dollars = make(db, "price_list", json!({"name": "USD", "currency": "USD"})).await;
+    let e = db
+        .create_record(None, "quote", &input(json!({"company": ours.id, "price_list": dollars.id})), None)
+        .await
+        .expect_err("another currency");
+    assert_eq!(codes(&e), [("price_list".to_string(), "currency_mismatch")]);
     // No list in the quote's currency: the product's own price does not apply either.
     let dollars = make(db, "quote", json!({"company": retail.id, "currency": "EUR"})).await;
     let e = documents::set_lines(

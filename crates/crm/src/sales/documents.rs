@@ -343,6 +343,18 @@ impl WriteHook for DocumentRules {
         Box::pin(async move {
             let Some(kind) = Kind::of_header(&write.object.api_name) else { return Ok(()) };
             let scale = scale_of(write.object);
+            // A price list chosen for the document is in its currency.
+            if (write.is_create() || write.changes("price_list") || write.changes("currency"))
+                && let Some(list) = write.after("price_list").as_str()
+            {
+                let obj = object(cx.db, "price_list")?;
+                let found = cx.db.find_in(cx.tx, &obj, &[("id", Value::Text(list.into()))], 1).await?;
+                let theirs = found.first().and_then(|l| l.fields.get("currency")).and_then(Json::as_str);
+                if theirs != Some(currency_of(write).as_str()) {
+                    let params = json!({ "currency": currency_of(write) });
+                    return Err(Error::invalid(FieldError::with("price_list", "currency_mismatch", params)));
+                }
+            }
             if write.is_create() {
                 let currency = write.after("currency");
                 let currency = currency.as_str().unwrap_or("IRR").to_string();
@@ -591,8 +603,20 @@ impl WriteHook for LineRules {
             let resolved = match (&product, resolved) {
                 (_, Some(r)) => Some(r),
                 (Some(p), None) => {
-                    let (groups, lists) = (&pricing.groups, &pricing.lists);
-                    prices::resolve(cx.db, cx.tx, p, &customer, groups, lists, &currency, &day, scale).await?
+                    // The price list chosen for the document, then the most specific that applies.
+                    let chosen = match header.fields.get("price_list").and_then(Json::as_str) {
+                        Some(list) => prices::price_in_list(cx.db, cx.tx, list, &p.id, &currency, scale)
+                            .await?
+                            .map(|price| (price, prices::source_of_list(list))),
+                        None => None,
+                    };
+                    match chosen {
+                        Some(found) => Some(found),
+                        None => {
+                            let (groups, lists) = (&pricing.groups, &pricing.lists);
+                            prices::resolve(cx.db, cx.tx, p, &customer, groups, lists, &currency, &day, scale).await?
+                        }
+                    }
                 }
                 (None, None) => None,
             };

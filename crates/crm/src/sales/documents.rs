@@ -459,8 +459,15 @@ fn legacy_figures(write: &Pending<'_, '_>, scale: u8) -> Option<(i64, i64, i64, 
     let product = write.after("product").as_str()?.to_string();
     let total = prices::money_in(Some(&write.after("total")), &currency_of(write), scale)?;
     let quantity = write.after("quantity").as_i64().filter(|q| *q > 0).unwrap_or(1);
-    let unit = (total.units + quantity - 1).div_euclid(quantity).max(0);
-    Some((quantity, unit, unit * quantity - total.units, product))
+    let (unit, discount) = legacy_split(total.units, quantity);
+    Some((quantity, unit, discount, product))
+}
+
+/// An order's total over its quantity, as earlier releases kept them: a unit price rounded up so
+/// that it multiplies up to the total, and the difference as a discount.
+fn legacy_split(total: i64, quantity: i64) -> (i64, i64) {
+    let unit = (total + quantity - 1).div_euclid(quantity).max(0);
+    (unit, unit * quantity - total)
 }
 
 /// The one line of an order written as earlier releases wrote them (`legacy_figures`), no tax
@@ -479,8 +486,7 @@ async fn legacy_line(cx: &mut HookCx<'_>, written: &Written<'_>) -> Result<()> {
     let currency = total.get("currency").and_then(Json::as_str).unwrap_or("IRR").to_string();
     let Some(total) = prices::money_in(Some(total), &currency, scale) else { return Ok(()) };
     let quantity = written.after.get("quantity").and_then(Json::as_i64).filter(|q| *q > 0).unwrap_or(1);
-    let unit = (total.units + quantity - 1).div_euclid(quantity).max(0);
-    let discount = unit * quantity - total.units;
+    let (unit, discount) = legacy_split(total.units, quantity);
     let mut input = Map::new();
     input.insert("order".into(), json!(written.id));
     input.insert("position".into(), json!(1));
@@ -1054,8 +1060,7 @@ pub async fn lines_for_orders_without(db: &Db) -> Result<u64> {
             let currency = total.get("currency").and_then(Json::as_str).unwrap_or("IRR").to_string();
             let Some(total) = prices::money_in(Some(total), &currency, scale) else { continue };
             let quantity = f.get("quantity").and_then(Json::as_i64).filter(|q| *q > 0).unwrap_or(1);
-            let unit = (total.units + quantity - 1).div_euclid(quantity).max(0);
-            let discount = unit * quantity - total.units;
+            let (unit, discount) = legacy_split(total.units, quantity);
             let figures = money::price_line(
                 &Line {
                     quantity: Decimal { units: quantity * 1000, scale: 3 },

@@ -676,7 +676,7 @@ async fn document_view(
         .iter()
         .map(|l| {
             let discount = match (show(&line_obj, l, "discount_percent"), show(&line_obj, l, "discount")) {
-                (p, d) if !p.is_empty() => format!("{p}٪ · {d}").replace('٪', if lang == "fa" { "٪" } else { "%" }),
+                (p, d) if !p.is_empty() => format!("{p}{} · {d}", if lang == "fa" { "٪" } else { "%" }),
                 (_, d) => d,
             };
             LineRow {

@@ -86,6 +86,12 @@ async fn db_url(db: &Db) -> String {
 async fn a_deal_stays_in_its_pipeline_and_closes_with_a_reason(db: &Db) {
     let made = pipelines::save(db, None, None, projects()).await.expect("a second pipeline");
     assert_eq!(made.position, 2, "after the default one");
+    // Each stage is a choice under its pipeline (forms offer a pipeline's own stages).
+    let catalog = db.reload_catalog().await.expect("catalog");
+    let stage = catalog.object("deal").and_then(|d| d.field("stage").cloned()).expect("stage");
+    assert_eq!(stage.options.depends_on.as_deref(), Some("pipeline"));
+    let under = |key: &str| stage.options.options.iter().find(|o| o.value == key).and_then(|o| o.parent.clone());
+    assert_eq!((under("qualification"), under("brief")), (Some("default".into()), Some("projects".into())));
     // Left out, the pipeline is the first and the stage its first open one.
     let d = deal(db, json!({"name": "Boilers for Tabriz"})).await;
     assert_eq!((d.fields["pipeline"].clone(), d.fields["stage"].clone()), (json!("default"), json!("qualification")));

@@ -161,6 +161,10 @@ pub struct SelectOption {
     pub label_fa: String,
     #[serde(default)]
     pub label_en: String,
+    /// The value of the field's `depends_on` field this choice belongs under (a stage under its
+    /// pipeline); none: it fits whatever that field holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// Type-specific settings of a field.
@@ -191,6 +195,10 @@ pub struct FieldOptions {
     /// Longest text, in characters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u32>,
+    /// A select field of the same object whose value decides which of this select's choices
+    /// apply (those whose `parent` is that value, and those without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -66,6 +66,39 @@ pub fn validate<'a>(
     if errors.is_empty() { Ok(changes) } else { Err(errors) }
 }
 
+/// Checks the choices of fields that depend on another (`FieldOptions::depends_on`): each chosen
+/// value's parent, where it has one, is what the other field holds after the write. `after`
+/// gives a field's value once written (the new value, else the current one); only fields the
+/// write changes, or whose parent it changes, are checked. A parent left empty is not checked.
+pub fn check_dependent_choices(
+    object: &ObjectDef,
+    changed: &dyn Fn(&str) -> bool,
+    after: &dyn Fn(&str) -> Json,
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    for field in object.live_fields() {
+        let Some(parent_name) = &field.options.depends_on else { continue };
+        if !changed(&field.api_name) && !changed(parent_name) {
+            continue;
+        }
+        let parent = after(parent_name);
+        let Some(parent) = parent.as_str() else { continue };
+        let chosen = match after(&field.api_name) {
+            Json::String(s) => vec![s],
+            Json::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => continue,
+        };
+        for value in chosen {
+            let under = field.options.options.iter().find(|o| o.value == value).and_then(|o| o.parent.as_deref());
+            if under.is_some_and(|p| p != parent) {
+                let params = serde_json::json!({ "value": value, "field": parent_name, "parent": parent });
+                errors.push(FieldError::with(&field.api_name, "choice_not_under", params));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +156,38 @@ mod tests {
                 ("when".to_string(), "invalid_date"),
             ]
         );
+    }
+
+    #[test]
+    fn dependent_choices_follow_their_parent() {
+        use crate::meta::{FieldOptions, SelectOption};
+        let choice = |v: &str, parent: Option<&str>| SelectOption {
+            value: v.into(),
+            label_fa: v.into(),
+            label_en: v.into(),
+            parent: parent.map(str::to_string),
+        };
+        let mut pipeline = field("pipeline", FieldType::Select, false, None);
+        pipeline.options =
+            FieldOptions { options: vec![choice("retail", None), choice("dealers", None)], ..Default::default() };
+        let mut stage = field("stage", FieldType::Select, false, None);
+        stage.options = FieldOptions {
+            options: vec![choice("new", Some("retail")), choice("signed", Some("dealers")), choice("lost", None)],
+            depends_on: Some("pipeline".into()),
+            ..Default::default()
+        };
+        let o = ObjectDef::plain("deal", "pipeline", vec![pipeline, stage]);
+        let check = |pipeline: &str, stage: &str, changed: &str| {
+            let values = json!({ "pipeline": pipeline, "stage": stage });
+            check_dependent_choices(&o, &|f| f == changed, &|f| values[f].clone())
+        };
+        assert_eq!(check("retail", "new", "stage"), Ok(()));
+        assert_eq!(check("dealers", "lost", "stage"), Ok(()), "a choice without a parent fits any");
+        let errs = check("dealers", "new", "pipeline").expect_err("a retail stage in the dealers' pipeline");
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].field.as_str(), errs[0].code), ("stage", "choice_not_under"));
+        assert_eq!(errs[0].params["parent"], json!("dealers"));
+        assert_eq!(check("dealers", "new", "name"), Ok(()), "neither field written: not checked");
     }
 
     #[test]

@@ -531,6 +531,7 @@ mod tests {
                 value: "gold".into(),
                 label_fa: "طلایی".into(),
                 label_en: "Gold".into(),
+                parent: None,
             }],
             ..FieldOptions::default()
         };

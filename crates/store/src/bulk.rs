@@ -339,6 +339,9 @@ impl Db {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        for row in rows {
+            crate::records::check_dependent(obj, None, row)?;
+        }
         let prepared = PreparedRecords::new(self.dialect(), actor, obj, rows)?;
         self.write_prepared(tx, prepared).await
     }

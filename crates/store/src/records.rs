@@ -853,6 +853,7 @@ impl Db {
         if hooked {
             self.hooks_before(tx, actor, &mut Pending { object: obj, current: None, values: &mut values }).await?;
         }
+        check_dependent(obj, None, &values)?;
         let prepared = PreparedRecords::new(self.dialect(), actor, obj, std::slice::from_ref(&values))?;
         let made_at = prepared.made_at.clone();
         let id = match self.write_checked(tx, prepared).await {
@@ -1163,6 +1164,7 @@ impl Db {
                 .await?;
             changed.retain(|(f, v)| differs(f, v));
         }
+        check_dependent(obj, Some(&current), &changed)?;
         check_references(&mut tx.tx, &*self.catalog_cached()?, &changed).await?;
         check_unique(&mut tx.tx, obj, &changed, Some(id)).await?;
         let at = now();
@@ -2187,4 +2189,17 @@ mod tests {
     fn like_patterns_are_escaped() {
         assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
     }
+}
+
+/// The engine's check of choices that depend on another field ([`check_dependent_choices`]),
+/// over the record as the write leaves it.
+pub(crate) fn check_dependent(obj: &ObjectDef, current: Option<&Record>, values: &[(&FieldDef, Value)]) -> Result<()> {
+    if !obj.live_fields().any(|f| f.options.depends_on.is_some()) {
+        return Ok(());
+    }
+    let new = |name: &str| values.iter().find(|(f, _)| f.api_name == name).map(|(_, v)| v.to_json());
+    let after =
+        |name: &str| new(name).or_else(|| current.and_then(|c| c.fields.get(name)).cloned()).unwrap_or(Json::Null);
+    peyvand_records::validate::check_dependent_choices(obj, &|name| new(name).is_some(), &after)
+        .map_err(Error::Validation)
 }

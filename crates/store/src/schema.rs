@@ -120,8 +120,15 @@ fn check_label(field: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, options: &FieldOptions) -> Result<()> {
+fn check_options(
+    catalog_objects: &[Arc<ObjectDef>],
+    object: &ObjectDef,
+    name: &str,
+    field_type: FieldType,
+    options: &FieldOptions,
+) -> Result<()> {
     let invalid = |code| Err(Error::invalid(FieldError::new("options", code)));
+    check_dependency(object, name, field_type, options)?;
     // Choices are checked whatever the type (the API documents one shape for them), though only
     // choice fields use them.
     let mut seen = Vec::new();
@@ -164,6 +171,26 @@ fn check_options(catalog_objects: &[Arc<ObjectDef>], field_type: FieldType, opti
         return invalid("invalid_currency");
     }
     Ok(())
+}
+
+/// A select's `depends_on` names another live select of the object, and each choice's parent is
+/// one of that field's choices.
+fn check_dependency(object: &ObjectDef, name: &str, field_type: FieldType, options: &FieldOptions) -> Result<()> {
+    let invalid = |code| Err(Error::invalid(FieldError::new("options", code)));
+    let Some(parent_name) = &options.depends_on else {
+        return if options.options.iter().any(|o| o.parent.is_some()) {
+            invalid("parent_without_depends_on")
+        } else {
+            Ok(())
+        };
+    };
+    let parent = object.field(parent_name).filter(|f| f.field_type == FieldType::Select && f.api_name != name);
+    let Some(parent) = parent else { return invalid("invalid_depends_on") };
+    if !matches!(field_type, FieldType::Select | FieldType::MultiSelect) {
+        return invalid("invalid_depends_on");
+    }
+    let known = |p: &String| parent.options.options.iter().any(|o| &o.value == p);
+    if options.options.iter().filter_map(|o| o.parent.as_ref()).all(known) { Ok(()) } else { invalid("unknown_parent") }
 }
 
 /// Builds every index of a new field (or of a field whose records were just loaded): its
@@ -374,7 +401,7 @@ async fn add_field_in(
     }
     check_label("label_fa", &new.label_fa)?;
     check_label("label_en", &new.label_en)?;
-    check_options(objects, new.field_type, &new.options)?;
+    check_options(objects, object, &new.api_name, new.field_type, &new.options)?;
     let position = object.fields.iter().map(|f| f.position).max().unwrap_or(0) + 1;
     let mut field = build_field(object, new, origin, position);
     if field.label_en.is_empty() {
@@ -672,7 +699,7 @@ impl Db {
             new.options = options;
         }
         if new.field_type != old.field_type || new.options != old.options {
-            check_options(&catalog.objects, new.field_type, &new.options)?;
+            check_options(&catalog.objects, &obj, field_name, new.field_type, &new.options)?;
             if new.options.target != old.options.target
                 && new.field_type == FieldType::Relation
                 && old.field_type == FieldType::Relation
@@ -742,8 +769,9 @@ impl Db {
         Ok(new)
     }
 
-    /// Replaces the choices of a select field inside `tx`, for a module that keeps them in step
-    /// with its own configuration (a pipeline's stages): no index is rebuilt. A removed choice
+    /// Replaces the choices of a select field (and the field they depend on) inside `tx`, for a
+    /// module that keeps them in step with its own configuration (a pipeline's stages, each
+    /// under its pipeline): no index is rebuilt. A removed choice
     /// still in use is refused (`option_in_use`, naming the field). The caller reloads the
     /// catalog once it has committed.
     pub async fn set_choices_in(
@@ -753,6 +781,7 @@ impl Db {
         object: &str,
         field: &str,
         choices: Vec<SelectOption>,
+        depends_on: Option<&str>,
     ) -> Result<()> {
         let catalog = self.catalog_cached()?;
         let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
@@ -762,6 +791,7 @@ impl Db {
         }
         let mut new = old.clone();
         new.options.options = choices;
+        new.options.depends_on = depends_on.map(str::to_string);
         if new.options == old.options {
             return Ok(());
         }
@@ -959,7 +989,7 @@ async fn check_options_in_use(
 
 /// A choice of a select field.
 pub fn opt(value: &str, fa: &str, en: &str) -> SelectOption {
-    SelectOption { value: value.into(), label_fa: fa.into(), label_en: en.into() }
+    SelectOption { value: value.into(), label_fa: fa.into(), label_en: en.into(), parent: None }
 }
 
 /// A standard relation field pointing at `target`.

@@ -1237,11 +1237,10 @@ async fn write_row(
     Ok(())
 }
 
-/// Whether the import runs for a user whose reach is limited: then every row goes one at a
-/// time through the engine's checks (a new record is theirs unless given to their team; an
-/// update of a record they may not change is refused, that row alone).
 /// Whether rows are written one by one through the record path, not as batches: for a user
-/// whose reach is checked per record, and for an object whose module has rules on its writes.
+/// whose reach is checked per record (a new record is theirs unless given to their team; an
+/// update of a record they may not change is refused, that row alone), and for an object whose
+/// module has rules on its writes.
 fn row_by_row(db: &Db, object: &str) -> bool {
     db.viewer().is_some_and(|v| v.role != Some(peyvand_records::access::Role::Admin)) || db.has_hooks(object)
 }

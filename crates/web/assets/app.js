@@ -169,6 +169,29 @@ document.addEventListener("change", function (e) {
   if (e.target.matches("select[data-autosubmit]")) e.target.form.submit();
 });
 
+// Choices that depend on another field (a deal's stage on its pipeline): only those under the
+// other field's value (or under none) are offered; a chosen one that no longer fits is cleared.
+(function () {
+  function narrow(select) {
+    var parent = document.getElementById(select.dataset.dependsOn);
+    if (!parent) return;
+    Array.prototype.forEach.call(select.options, function (o) {
+      var fits = !o.dataset.parent || o.dataset.parent === parent.value;
+      o.hidden = !fits;
+      o.disabled = !fits;
+      if (!fits && o.selected) select.value = "";
+    });
+  }
+  function all() { document.querySelectorAll("select[data-depends-on]").forEach(narrow); }
+  document.addEventListener("change", function (e) {
+    if (e.target.tagName === "SELECT") {
+      document.querySelectorAll('select[data-depends-on="' + e.target.id + '"]').forEach(narrow);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", all);
+  document.addEventListener("htmx:afterSwap", all);
+})();
+
 // Lists: a checkbox that selects every row.
 document.addEventListener("change", function (e) {
   if (!e.target.matches("[data-select-all]")) return;

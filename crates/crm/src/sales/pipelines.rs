@@ -9,6 +9,7 @@
 //! step in the transaction that saves a pipeline, so lists, filters, boards and rollups work on
 //! them as on any choice.
 
+use peyvand_records::meta::SelectOption;
 use peyvand_records::{FieldError, Value};
 use peyvand_store::hooks::{Action, BoxFuture, HookCx, Pending, WriteHook, Written};
 use peyvand_store::schema::{FieldPatch, opt};
@@ -314,9 +315,11 @@ fn stage_in_use(e: Error, p: &Pipeline) -> Error {
 /// The deal's `pipeline` and `stage` choices from the pipelines.
 async fn sync_choices(db: &Db, tx: &mut WriteTx, actor: Option<&str>, all: &[Pipeline]) -> Result<()> {
     let pipelines = all.iter().map(|p| opt(&p.key, &p.name_fa, &p.name_en)).collect();
-    let stages = all.iter().flat_map(|p| p.stages.iter().map(|s| opt(&s.key, &s.label_fa, &s.label_en))).collect();
-    db.set_choices_in(tx, actor, "deal", "pipeline", pipelines).await?;
-    db.set_choices_in(tx, actor, "deal", "stage", stages).await
+    let under =
+        |p: &Pipeline, s: &Stage| SelectOption { parent: Some(p.key.clone()), ..opt(&s.key, &s.label_fa, &s.label_en) };
+    let stages = all.iter().flat_map(|p| p.stages.iter().map(move |s| under(p, s))).collect();
+    db.set_choices_in(tx, actor, "deal", "pipeline", pipelines, None).await?;
+    db.set_choices_in(tx, actor, "deal", "stage", stages, Some("pipeline")).await
 }
 
 /// The default pipeline, made once from the stage choices a deal had before pipelines existed
@@ -330,6 +333,12 @@ pub(crate) async fn upgrade(db: &Db) -> Result<()> {
     let existing: i64 = sqlx::query("SELECT COUNT(*) FROM sales_pipelines").fetch_one(&mut *conn).await?.try_get(0)?;
     drop(conn);
     if existing > 0 {
+        // Keeps the deal's choices in step (databases made before stages named their pipeline).
+        let mut tx = db.write().await?;
+        let all = read(&mut tx.tx).await?;
+        sync_choices(db, &mut tx, None, &all).await?;
+        tx.commit().await?;
+        db.reload_catalog().await?;
         return Ok(());
     }
     // The stage is no longer one list with a default: the rules fill it from the deal's pipeline.

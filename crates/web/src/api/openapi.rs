@@ -481,7 +481,9 @@ fn schemas() -> Json_ {
     let options = json!({ "type": "object", "additionalProperties": false, "properties": {
         "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": {
             "value": { "type": "string", "maxLength": 200, "pattern": format!("^{no_control}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{no_control}*$") },
-            "label_fa": label, "label_en": label } } },
+            "label_fa": label, "label_en": label,
+            "parent": { "type": ["string", "null"], "description": "The value of the depends_on field this choice belongs under" } } } },
+        "depends_on": { "type": ["string", "null"], "description": "Another select field of the object whose value decides which choices apply" },
         "allow_new": { "type": "boolean" }, "multiple": { "type": "boolean" },
         "scale": { "type": ["integer", "null"], "minimum": 0, "maximum": 6 },
         "currency": { "type": ["string", "null"], "pattern": "^[A-Z]{3}$" }, "target": { "type": ["string", "null"] },

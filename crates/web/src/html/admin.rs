@@ -50,7 +50,8 @@ pub(super) fn require(session: &Session, action: Action) -> Result<(), ApiError>
     if session.user.role.allows(action) { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
-/// Reads choices typed one per line as `value | Persian label | English label`.
+/// Reads choices typed one per line as `value | Persian label | English label`, with the
+/// choice's parent fourth where the field depends on another (`new | تازه | New | retail`).
 pub fn parse_choices(text: &str) -> Vec<SelectOption> {
     text.lines()
         .map(str::trim)
@@ -60,13 +61,18 @@ pub fn parse_choices(text: &str) -> Vec<SelectOption> {
             let value = parts.next().unwrap_or("").to_string();
             let label_fa = parts.next().unwrap_or("").to_string();
             let label_en = parts.next().unwrap_or("").to_string();
-            SelectOption { value, label_fa, label_en }
+            let parent = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
+            SelectOption { value, label_fa, label_en, parent }
         })
         .collect()
 }
 
 fn choices_text(options: &[SelectOption]) -> String {
-    options.iter().map(|o| format!("{} | {} | {}", o.value, o.label_fa, o.label_en)).collect::<Vec<_>>().join("\n")
+    let line = |o: &SelectOption| match &o.parent {
+        Some(p) => format!("{} | {} | {} | {p}", o.value, o.label_fa, o.label_en),
+        None => format!("{} | {} | {}", o.value, o.label_fa, o.label_en),
+    };
+    options.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
 /// The choices of a closed set in the page's language: each `items`' name as the value, the

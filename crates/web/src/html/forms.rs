@@ -28,10 +28,13 @@ type Submitted = BTreeMap<String, String>;
 const RELATION_CHOICES: u32 = 200;
 
 /// One choice of a select, multi-select, relation or user field.
+#[derive(Default)]
 pub struct Choice {
     pub value: String,
     pub label: String,
     pub selected: bool,
+    /// The value of the field this one depends on that the choice belongs under.
+    pub parent: Option<String>,
 }
 
 /// One field of a form, ready for the template.
@@ -57,6 +60,8 @@ pub struct FormField {
     pub lookup_label: String,
     /// A choice field's choices are drawn in their badges' colours (their place in the list).
     pub badges: bool,
+    /// The field whose value decides which choices apply (the page hides the others).
+    pub depends_on: Option<String>,
 }
 
 #[derive(Template)]
@@ -200,19 +205,32 @@ async fn form_field(
                 value: o.value.clone(),
                 label: f.option_label(&o.value, lang).to_string(),
                 selected: selected.contains(&o.value),
+                parent: o.parent.clone(),
             })
             .collect(),
         FieldType::User => users
             .iter()
             .filter(|u| u.active)
-            .map(|u| Choice { value: u.id.clone(), label: u.name.clone(), selected: selected.contains(&u.id) })
+            .map(|u| Choice {
+                value: u.id.clone(),
+                label: u.name.clone(),
+                selected: selected.contains(&u.id),
+                ..Default::default()
+            })
             .collect(),
         FieldType::Relation => relation_choices(state, f, &selected).await?,
         _ => Vec::new(),
     };
     if matches!(f.field_type, FieldType::Select | FieldType::Relation | FieldType::User) {
-        choices
-            .insert(0, Choice { value: String::new(), label: t(lang, "record-empty"), selected: selected.is_empty() });
+        choices.insert(
+            0,
+            Choice {
+                value: String::new(),
+                label: t(lang, "record-empty"),
+                selected: selected.is_empty(),
+                ..Default::default()
+            },
+        );
     }
     let error = errors.iter().find(|e| e.field == f.api_name).map(|e| field_error_message(lang, e.code, &e.params));
     Ok(FormField {
@@ -240,6 +258,7 @@ async fn form_field(
             .flatten(),
         lookup_label: t(lang, "form-lookup"),
         badges: matches!(f.field_type, FieldType::Select | FieldType::MultiSelect) && !f.options.allow_new,
+        depends_on: f.options.depends_on.clone(),
     })
 }
 
@@ -258,13 +277,18 @@ async fn relation_choices(state: &AppState, field: &FieldDef, selected: &[String
     let mut choices: Vec<Choice> = page
         .records
         .iter()
-        .map(|r| Choice { value: r.id.clone(), label: r.title.clone(), selected: selected.contains(&r.id) })
+        .map(|r| Choice {
+            value: r.id.clone(),
+            label: r.title.clone(),
+            selected: selected.contains(&r.id),
+            ..Default::default()
+        })
         .collect();
     // The current value stays selectable even when it is not among the first records.
     let missing: Vec<String> =
         selected.iter().filter(|s| !s.is_empty() && !choices.iter().any(|c| &c.value == *s)).cloned().collect();
     for (id, title) in state.db.titles(&target, &missing).await? {
-        choices.push(Choice { value: id, label: title, selected: true });
+        choices.push(Choice { value: id, label: title, selected: true, ..Default::default() });
     }
     Ok(choices)
 }
@@ -745,8 +769,11 @@ pub async fn lookup_options(
             ..ListQuery::default()
         };
         let page = state.db.list_records(&object, &query).await?;
-        let choices =
-            page.records.into_iter().map(|r| Choice { value: r.id, label: r.title, selected: false }).collect();
+        let choices = page
+            .records
+            .into_iter()
+            .map(|r| Choice { value: r.id, label: r.title, selected: false, ..Default::default() })
+            .collect();
         Ok(render(&OptionList { empty: t(current_lang(), "record-empty"), choices }))
     }
     .await;

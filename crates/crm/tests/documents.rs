@@ -119,6 +119,16 @@ async fn lines_and_totals_are_exact_to_the_rial(db: &Db) {
     assert_eq!(quote.fields["number"], json!(format!("Q-{year}-00001")), "numbered");
     let second = make(db, "quote", json!({})).await;
     assert_eq!(second.fields["number"], json!(format!("Q-{year}-00002")));
+    // An admin's pattern in the Jalali-year form with Persian digits: its counter runs on.
+    let e = documents::set_numbering(db, Kind::Quote, "{jy}", true).await.expect_err("no counter");
+    assert_eq!(codes(&e), [("pattern".to_string(), "invalid_number_pattern")]);
+    documents::set_numbering(db, Kind::Quote, " {jy}-{n:5} ", true).await.expect("pattern");
+    let persian = |s: String| peyvand_records::normalize::to_persian_digits(&s);
+    let shown = documents::numbering(db).await.expect("numbering");
+    assert_eq!((shown[0].pattern.as_str(), shown[0].next.clone()), ("{jy}-{n:5}", persian(format!("{year}-00003"))));
+    let third = make(db, "quote", json!({})).await;
+    assert_eq!(third.fields["number"], json!(persian(format!("{year}-00003"))), "۱۴۰۵-۰۰۰۰۳");
+    assert_eq!(shown[1].next, format!("SO-{year}-00001"), "orders keep theirs");
     // By hand: 2 × 1,250,000 = 2,500,000 − 10 % = 2,250,000 + 10 % tax = 2,475,000;
     // 1.5 × 333,333 = 499,999.5 → 500,000 − 1,000 = 499,000 + 9 % = 44,910 → 543,910;
     // 3 × 10,001 = 30,003, no tax. Totals: 3,030,003 gross, 251,000 off, 269,910 tax, 3,048,913.

@@ -1,8 +1,10 @@
 //! The business as its quotes and invoices name it (name, address, economic code, national id,
 //! phone, postal code, in both languages where words are), kept by key in `sales_business`.
 
+use super::documents::{Kind, set_numbering_in};
 use peyvand_records::FieldError;
-use peyvand_store::{Db, Error, Result};
+use peyvand_store::{Db, Error, Result, WriteTx};
+use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -23,6 +25,13 @@ pub async fn get(db: &Db) -> Result<BTreeMap<String, String>> {
 /// Sets the business's details (an empty value removes one); unknown keys and overlong or
 /// control-character values are refused by key.
 pub async fn set(db: &Db, values: &BTreeMap<String, String>) -> Result<()> {
+    let mut tx = db.write().await?;
+    set_in(&mut tx, values).await?;
+    tx.commit().await
+}
+
+/// [`set`] inside a write of the caller's.
+pub async fn set_in(tx: &mut WriteTx, values: &BTreeMap<String, String>) -> Result<()> {
     let mut errors = Vec::new();
     for (key, value) in values {
         if !KEYS.contains(&key.as_str()) {
@@ -36,7 +45,6 @@ pub async fn set(db: &Db, values: &BTreeMap<String, String>) -> Result<()> {
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let mut tx = db.write().await?;
     for (key, value) in values {
         sqlx::query("DELETE FROM sales_business WHERE key = $1").bind(key.clone()).execute(&mut *tx.tx).await?;
         if !value.trim().is_empty() {
@@ -47,5 +55,57 @@ pub async fn set(db: &Db, values: &BTreeMap<String, String>) -> Result<()> {
                 .await?;
         }
     }
+    Ok(())
+}
+
+/// The sales settings an admin changes at once: the business's details and how quotes and
+/// orders are numbered. Nothing is written unless all of it is right; errors name
+/// `business.KEY` and `numbering.I.pattern` (`I`: the place in `numbering`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub business: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub numbering: Vec<NumberingInput>,
+}
+
+/// How one kind's documents are to be numbered (`kind`: quote or order).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberingInput {
+    pub kind: String,
+    pub pattern: String,
+    #[serde(default)]
+    pub persian_digits: bool,
+}
+
+/// Writes `settings` in one transaction.
+pub async fn save(db: &Db, settings: &Settings) -> Result<()> {
+    let mut tx = db.write().await?;
+    let mut errors = Vec::new();
+    if let Some(values) = &settings.business {
+        match set_in(&mut tx, values).await {
+            Err(Error::Validation(e)) => errors.extend(prefixed("business", e)),
+            other => other?,
+        }
+    }
+    for (i, n) in settings.numbering.iter().enumerate() {
+        let Some(kind) = Kind::of_header(&n.kind) else {
+            errors.push(FieldError::with(&format!("numbering.{i}.kind"), "invalid_option", json!({ "value": n.kind })));
+            continue;
+        };
+        match set_numbering_in(&mut tx, kind, &n.pattern, n.persian_digits).await {
+            Err(Error::Validation(e)) => errors.extend(prefixed(&format!("numbering.{i}"), e)),
+            other => other?,
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
     tx.commit().await
+}
+
+fn prefixed(prefix: &str, errors: Vec<FieldError>) -> impl Iterator<Item = FieldError> {
+    errors.into_iter().map(move |e| FieldError { field: format!("{prefix}.{}", e.field), ..e })
 }

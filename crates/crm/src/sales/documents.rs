@@ -19,7 +19,7 @@ use peyvand_records::{FieldError, ObjectDef, Value};
 use peyvand_store::hooks::{Action, BoxFuture, HookCx, Pending, WriteHook, Written};
 use peyvand_store::records::Record;
 use peyvand_store::{Db, Error, Result, WriteTx};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
 
@@ -57,7 +57,7 @@ impl Kind {
     }
 
     /// The numbering pattern unless an admin set one.
-    fn default_pattern(self) -> &'static str {
+    pub fn default_pattern(self) -> &'static str {
         match self {
             Kind::Quote => "Q-{jy}-{n:5}",
             Kind::Order => "SO-{jy}-{n:5}",
@@ -279,14 +279,7 @@ async fn next_number(tx: &mut WriteTx, kind: Kind, day: time::Date) -> Result<St
         Some(r) => (r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? != 0),
         None => (kind.default_pattern().to_string(), false),
     };
-    let jalali_year = peyvand_records::jalali::to_jalali(day).map_or(0, |(y, _, _)| y);
-    let period = if pattern.contains("{jy}") {
-        jalali_year.to_string()
-    } else if pattern.contains("{y}") {
-        day.year().to_string()
-    } else {
-        String::new()
-    };
+    let (jalali_year, period) = period_of(&pattern, day);
     sqlx::query(
         "INSERT INTO sales_sequences (kind, period, next) VALUES ($1, $2, 1) ON CONFLICT (kind, period) DO NOTHING",
     )
@@ -303,6 +296,116 @@ async fn next_number(tx: &mut WriteTx, kind: Kind, day: time::Date) -> Result<St
             .try_get(0)?;
     let number = format_number(&pattern, jalali_year, day.year(), n);
     Ok(if persian { peyvand_records::normalize::to_persian_digits(&number) } else { number })
+}
+
+/// How one kind's documents are numbered, and the number the next one will take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Numbering {
+    pub kind: String,
+    pub pattern: String,
+    pub persian_digits: bool,
+    /// The number the next document would take today (not reserved).
+    pub next: String,
+}
+
+/// The numbering of quotes and orders, as set or by default.
+pub async fn numbering(db: &Db) -> Result<Vec<Numbering>> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut conn = db.pool().acquire().await?;
+    let mut all = Vec::new();
+    for kind in [Kind::Quote, Kind::Order] {
+        let row = sqlx::query("SELECT pattern, persian_digits FROM sales_numbering WHERE kind = $1")
+            .bind(kind.header())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let (pattern, persian) = match row {
+            Some(r) => (r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? != 0),
+            None => (kind.default_pattern().to_string(), false),
+        };
+        let (jalali_year, period) = period_of(&pattern, today);
+        let next: Option<i64> = sqlx::query("SELECT next FROM sales_sequences WHERE kind = $1 AND period = $2")
+            .bind(kind.header())
+            .bind(period)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let number = format_number(&pattern, jalali_year, today.year(), next.unwrap_or(1));
+        let next = if persian { peyvand_records::normalize::to_persian_digits(&number) } else { number };
+        all.push(Numbering { kind: kind.header().to_string(), pattern, persian_digits: persian, next });
+    }
+    Ok(all)
+}
+
+/// Longest numbering pattern.
+const MAX_PATTERN: usize = 40;
+
+/// Sets how `kind`'s documents are numbered from now on: a pattern of text and the tokens
+/// `{jy}` (Jalali year), `{y}` (Gregorian year) and exactly one `{n}` or `{n:W}` (the counter,
+/// zero-padded to W ≤ 12), in Latin or Persian digits. The counter runs per year the pattern
+/// names (per Jalali year with `{jy}`), on from where it stood for that year.
+pub async fn set_numbering(db: &Db, kind: Kind, pattern: &str, persian_digits: bool) -> Result<()> {
+    let mut tx = db.write().await?;
+    set_numbering_in(&mut tx, kind, pattern, persian_digits).await?;
+    tx.commit().await
+}
+
+/// [`set_numbering`] inside a write of the caller's.
+pub async fn set_numbering_in(tx: &mut WriteTx, kind: Kind, pattern: &str, persian_digits: bool) -> Result<()> {
+    let pattern = pattern.trim();
+    check_pattern(pattern).map_err(|code| Error::invalid(FieldError::new("pattern", code)))?;
+    sqlx::query("DELETE FROM sales_numbering WHERE kind = $1").bind(kind.header()).execute(&mut *tx.tx).await?;
+    sqlx::query("INSERT INTO sales_numbering (kind, pattern, persian_digits, updated_at) VALUES ($1, $2, $3, $4)")
+        .bind(kind.header())
+        .bind(pattern.to_string())
+        .bind(i64::from(persian_digits))
+        .bind(peyvand_store::now())
+        .execute(&mut *tx.tx)
+        .await?;
+    Ok(())
+}
+
+/// Why a numbering pattern cannot be used, if it cannot.
+fn check_pattern(pattern: &str) -> std::result::Result<(), &'static str> {
+    if pattern.is_empty() {
+        return Err("required");
+    }
+    if pattern.chars().count() > MAX_PATTERN {
+        return Err("too_long");
+    }
+    if pattern.chars().any(|c| c.is_control() || peyvand_records::normalize::is_bidi_control(c)) {
+        return Err("control_characters");
+    }
+    // Every brace opens one of the known tokens; the counter appears once.
+    let mut counters = 0;
+    let mut rest = pattern;
+    while let Some(start) = rest.find(['{', '}']) {
+        let tail = &rest[start..];
+        let end = tail.find('}').filter(|_| tail.starts_with('{')).ok_or("invalid_number_pattern")?;
+        match &tail[1..end] {
+            "jy" | "y" => {}
+            "n" => counters += 1,
+            t => match t.strip_prefix("n:").and_then(|w| w.parse::<u8>().ok()) {
+                Some(1..=12) => counters += 1,
+                _ => return Err("invalid_number_pattern"),
+            },
+        }
+        rest = &tail[end + 1..];
+    }
+    if counters == 1 { Ok(()) } else { Err("invalid_number_pattern") }
+}
+
+/// The Jalali year of `day` and the period a pattern's counter runs in on that day.
+fn period_of(pattern: &str, day: time::Date) -> (i32, String) {
+    let jalali_year = peyvand_records::jalali::to_jalali(day).map_or(0, |(y, _, _)| y);
+    let period = if pattern.contains("{jy}") {
+        jalali_year.to_string()
+    } else if pattern.contains("{y}") {
+        day.year().to_string()
+    } else {
+        String::new()
+    };
+    (jalali_year, period)
 }
 
 /// A pattern with its tokens filled: `{jy}`, `{y}`, `{n}` or `{n:W}` (zero-padded to W).
@@ -1154,5 +1257,26 @@ mod tests {
         assert_eq!(format_number("{y}/{n}", 1405, 2026, 7), "2026/7");
         assert_eq!(format_number("INV", 1405, 2026, 7), "INV-7");
         assert_eq!(format_number("{jy}-{n:3}", 1405, 2026, 12345), "1405-12345", "wider than its width");
+    }
+
+    #[test]
+    fn patterns_are_checked() {
+        for ok in ["{jy}-{n:5}", "SO-{y}/{n}", "فاکتور {n:3}"] {
+            assert_eq!(check_pattern(ok), Ok(()), "{ok}");
+        }
+        for (bad, code) in [
+            ("", "required"),
+            ("INV", "invalid_number_pattern"),
+            ("{n}-{n}", "invalid_number_pattern"),
+            ("{n:0}", "invalid_number_pattern"),
+            ("{n:13}", "invalid_number_pattern"),
+            ("{month}-{n}", "invalid_number_pattern"),
+            ("{n", "invalid_number_pattern"),
+            ("n}", "invalid_number_pattern"),
+            ("{n}\u{202e}", "control_characters"),
+        ] {
+            assert_eq!(check_pattern(bad), Err(code), "{bad}");
+        }
+        assert_eq!(check_pattern(&format!("{{n}}{}", "x".repeat(40))), Err("too_long"));
     }
 }

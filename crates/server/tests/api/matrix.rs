@@ -73,14 +73,14 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "openapi_json" => same("ooooo"),
         "get_me" | "list_tokens" | "create_api_token" | "list_teams" | "list_objects" | "get_object"
         | "list_rollups" | "list_records" | "aggregate_records" | "search" | "list_views" | "create_view"
-        | "list_pipelines" | "get_pipeline" => same("uoooo"),
+        | "list_pipelines" | "get_pipeline" | "sales_settings" => same("uoooo"),
         // Nobody's token or view: not found, whoever asks.
         "revoke_token" | "delete_view" => same("unnnn"),
         "list_users" | "create_user" | "update_user" | "hand_over" | "list_handovers" | "security_log"
         | "create_team" | "update_team" | "delete_team" | "list_access_rules" | "set_access_rule"
         | "reset_access_rule" | "list_field_rules" | "set_field_rule" | "create_object" | "delete_object"
         | "restore_object" | "create_field" | "update_field" | "delete_field" | "create_rollup" | "delete_rollup"
-        | "create_pipeline" | "update_pipeline" | "delete_pipeline" => same("ufffo"),
+        | "create_pipeline" | "update_pipeline" | "delete_pipeline" | "set_sales_settings" => same("ufffo"),
         "create_record" => same("ufooo"),
         // On a contact: read-only reads all; agents and their manager reach their team's.
         "get_record" | "record_history" | "list_shares" => Some(["uoooo", "uoooo", "uonno"]),
@@ -231,6 +231,10 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "create_view" => (Method::POST, "/views".into(), Some(json!({"object": "contact", "name": format!("v{n}")}))),
         "delete_view" => (Method::DELETE, "/views/no-such-view".into(), None),
         "list_pipelines" => (Method::GET, "/pipelines".into(), None),
+        "sales_settings" => (Method::GET, "/sales/settings".into(), None),
+        "set_sales_settings" => {
+            (Method::PUT, "/sales/settings".into(), Some(json!({"business": {"name_en": format!("Business {n}")}})))
+        }
         "get_pipeline" => (Method::GET, "/pipelines/default".into(), None),
         "create_pipeline" => (Method::POST, "/pipelines".into(), Some(pipeline(n))),
         "update_pipeline" => {

@@ -328,6 +328,35 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     ];
     let r = page.post(app.url("/admin/business")).header("origin", &app.base).form(&form).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::OK);
+    // Invoices numbered in the Jalali-year form, in Persian digits; a pattern without its
+    // counter is refused by name, and nothing of the request is kept.
+    let year = peyvand_records::jalali::to_jalali(time::OffsetDateTime::now_utc().date()).expect("jalali").0;
+    let bad = json!({"business": {"phone": "021-5555"}, "numbering": [{"kind": "order", "pattern": "SO-{jy}"}]});
+    let p = problem(
+        app.send_as(&app.token, Method::PUT, "/api/v1/sales/settings", Some(bad)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(named(&p), [("numbering.0.pattern".to_string(), "invalid_number_pattern".to_string())]);
+    let settings: Value = app.get("/api/v1/sales/settings").await.json().await.expect("json");
+    assert_eq!(
+        (settings["business"]["phone"].clone(), settings["business"]["name_en"].clone()),
+        (Value::Null, json!("Peyvand Steel"))
+    );
+    let agent_first = app.user_with_role("clerk@test.peyvand.ir", "agent").await;
+    let numbering = json!({"numbering": [{"kind": "order", "pattern": "{jy}-{n:5}", "persian_digits": true}]});
+    let r = app.send_as(&agent_first, Method::PUT, "/api/v1/sales/settings", Some(numbering.clone())).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "admins set the numbering");
+    let r = app.send_as(&app.token, Method::PUT, "/api/v1/sales/settings", Some(numbering)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: Value = r.json().await.expect("json");
+    let next = peyvand_records::normalize::to_persian_digits(&format!("{year}-00001"));
+    assert_eq!(settings["numbering"][1]["next"], json!(next));
+    let html = page.get(app.url("/admin/business")).send().await.expect("send").text().await.expect("html");
+    assert!(
+        html.contains("value=\"{jy}-{n:5}\"") && html.contains(&next),
+        "the admin's page shows the pattern and the next number"
+    );
 
     let company = app.create("company", json!({"name": "Pars Steel"})).await;
     let contact = app.create("contact", json!({"last_name": "Ahmadi", "company": company["id"]})).await;
@@ -425,6 +454,8 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     assert_eq!(printed.status(), StatusCode::OK);
     let html = printed.text().await.expect("html");
     assert!(html.contains("فولاد پیوند") && html.contains("۴۱۱۱۱۱۱۱۱۱۱۱"), "the business and its economic code");
+    assert_eq!(order["fields"]["number"], json!(next), "numbered as the admin set");
+    assert!(html.contains(&next), "the invoice's number");
     assert!(html.contains("۲۶۲٬۳۹۱٬۶۹۷"), "the total in Persian digits");
     assert!(html.contains("۲۳٬۸۵۳٬۷۹۱") && html.contains("ریال"), "tax, in rial");
     assert!(html.contains("dir=\"rtl\""));

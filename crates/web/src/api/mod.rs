@@ -220,6 +220,12 @@ macro_rules! handler_for {
     (set_order_lines) => {
         sales::set_order_lines
     };
+    (sales_settings) => {
+        sales::sales_settings
+    };
+    (set_sales_settings) => {
+        sales::set_sales_settings
+    };
     (order_from_quote) => {
         sales::order_from_quote
     };
@@ -286,6 +292,8 @@ routes! {
     get "/quotes/{id}/lines" => quote_lines,
     put "/quotes/{id}/lines" => set_quote_lines,
     post "/quotes/{id}/order" => order_from_quote,
+    get "/sales/settings" => sales_settings,
+    put "/sales/settings" => set_sales_settings,
     get "/orders/{id}/lines" => order_lines,
     put "/orders/{id}/lines" => set_order_lines,
     post "/deals/{id}/order" => order_from_deal,

@@ -397,6 +397,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Lines"),
             ok("200", "The order, totalled, and its lines", None),
         ),
+        "sales_settings" => (
+            "The business's details (as quotes and invoices name it) and how quotes and orders are numbered, with each kind's next number",
+            "sales",
+            vec![],
+            None,
+            ok("200", "The sales settings", Some("SalesSettings")),
+        ),
+        "set_sales_settings" => (
+            "Change the business's details (keys sent; an empty value removes one) and numbering patterns, all or nothing (admins)",
+            "sales",
+            vec![],
+            Some("SalesSettingsInput"),
+            ok("200", "The sales settings", Some("SalesSettings")),
+        ),
         "order_from_quote" => (
             "Make the order a quote becomes, at the quoted prices, and accept the quote (once)",
             "sales",
@@ -602,11 +616,29 @@ fn sales_schemas(name: &Json_) -> Json_ {
                 "product": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
                 "quantity": { "type": ["string", "number"] }, "unit_price": {}, "discount_percent": {},
                 "discount_amount": {}, "tax_percent": {} } } } } },
+        "SalesSettingsInput": { "type": "object", "additionalProperties": false, "properties": {
+            "business": { "type": ["object", "null"], "additionalProperties": false, "properties": business_keys(),
+                "description": "The business's details by key; an empty value removes one" },
+            "numbering": { "type": "array", "maxItems": 2, "items": { "type": "object", "required": ["kind", "pattern"],
+                "additionalProperties": false, "properties": { "kind": { "enum": ["quote", "order"] },
+                    "pattern": { "type": "string", "maxLength": 40,
+                        "description": "Text with {jy} (Jalali year), {y} (Gregorian year) and exactly one {n} or {n:W} (the counter, zero-padded to W ≤ 12)" },
+                    "persian_digits": { "type": "boolean" } } } } } },
+        "SalesSettings": { "type": "object", "properties": {
+            "business": { "type": "object", "additionalProperties": string },
+            "numbering": { "type": "array", "items": { "type": "object", "properties": { "kind": string, "pattern": string,
+                "persian_digits": { "type": "boolean" }, "next": string } } } } },
         "PipelineOut": { "type": "object", "properties": { "key": string, "name_fa": string, "name_en": string,
             "position": { "type": "integer" }, "stale_days": { "type": ["integer", "null"] },
             "stages": { "type": "array", "items": { "type": "object", "properties": { "key": string, "label_fa": string,
                 "label_en": string, "probability": { "type": "integer" }, "kind": kind } } } } }
     })
+}
+
+/// The business's details' keys, each a text of at most 500 characters.
+fn business_keys() -> Json_ {
+    let value = json!({ "type": "string", "maxLength": 500 });
+    peyvand_crm::sales::business::KEYS.iter().map(|k| (k.to_string(), value.clone())).collect()
 }
 
 /// The schemas of teams, access rules and shares.

@@ -11,8 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use peyvand_crm::sales::documents::{self, Kind};
-use peyvand_crm::sales::leads;
 use peyvand_crm::sales::pipelines::{self, Pipeline};
+use peyvand_crm::sales::{business, leads};
 use peyvand_records::access::Action;
 use serde_json::json;
 
@@ -181,4 +181,26 @@ pub async fn order_from_deal(
     authed.require(Action::WriteRecords)?;
     let (order, lines) = documents::order_from_deal(&state.db, Some(&authed.user.id), &id).await?;
     Ok((StatusCode::CREATED, Json(json!({ "document": order, "lines": lines }))))
+}
+
+/// The business's details and how quotes and orders are numbered (the next number of each).
+pub async fn sales_settings(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    let business = business::get(&state.db).await?;
+    Ok(Json(json!({ "business": business, "numbering": documents::numbering(&state.db).await? })))
+}
+
+/// Changes the business's details (only the keys sent; an empty value removes one) and the
+/// numbering of the kinds sent, all or nothing (admins).
+pub async fn set_sales_settings(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<business::Settings>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageSchema)?;
+    business::save(&state.db, &body).await?;
+    let business = business::get(&state.db).await?;
+    Ok(Json(json!({ "business": business, "numbering": documents::numbering(&state.db).await? })))
 }

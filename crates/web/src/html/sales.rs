@@ -1081,6 +1081,8 @@ struct BusinessPage {
     layout: Layout,
     tr: Words,
     fields: Vec<(String, String, String)>,
+    /// Each kind's numbering: its key, label, pattern, Persian digits, the next number.
+    numbering: Vec<(String, String, String, bool, String)>,
     errors: Vec<String>,
     saved: bool,
 }
@@ -1105,10 +1107,19 @@ async fn business_view(
             )
         })
         .collect();
+    let numbering = documents::numbering(&state.db)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let label = t(lang, &format!("sales-numbering-{}", n.kind));
+            (n.kind, label, n.pattern, n.persian_digits, n.next)
+        })
+        .collect();
     Ok(render(&BusinessPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), ""),
         tr: Words::new(lang),
         fields,
+        numbering,
         errors,
         saved,
     }))
@@ -1125,13 +1136,48 @@ pub async fn save_business(State(state): State<AppState>, CsrfForm(session, pair
     let result = async {
         super::admin::require(&session, Action::ManageSchema)?;
         let values = business::KEYS.iter().map(|k| (k.to_string(), get(&pairs, k).to_string())).collect();
-        match business::set(&state.db, &values).await {
+        // A kind whose pattern the form did not send keeps its numbering.
+        let numbering = [Kind::Quote, Kind::Order]
+            .iter()
+            .filter(|kind| pairs.iter().any(|(k, _)| *k == format!("numbering_{}", kind.header())))
+            .map(|kind| {
+                let key = format!("numbering_{}", kind.header());
+                business::NumberingInput {
+                    kind: kind.header().to_string(),
+                    pattern: get(&pairs, &key).to_string(),
+                    persian_digits: !get(&pairs, &format!("{key}_fa")).is_empty(),
+                }
+            })
+            .collect();
+        let settings = business::Settings { business: Some(values), numbering };
+        let kinds: Vec<String> = settings.numbering.iter().map(|n| n.kind.clone()).collect();
+        match business::save(&state.db, &settings).await {
             Ok(()) => business_view(&state, &session, Vec::new(), true).await,
-            Err(e) => business_view(&state, &session, messages(e)?, false).await,
+            Err(e) => business_view(&state, &session, settings_messages(e, &kinds)?, false).await,
         }
     }
     .await;
     result.unwrap_or_else(fail)
+}
+
+/// The settings' errors as sentences, each after the label of what it is about.
+fn settings_messages(e: peyvand_store::Error, kinds: &[String]) -> Result<Vec<String>, ApiError> {
+    let lang = current_lang();
+    let label = |field: &str| match field.split('.').collect::<Vec<_>>()[..] {
+        ["business", key] => t(lang, &format!("sales-business-{}", key.replace('_', "-"))),
+        ["numbering", i, ..] => match kinds.get(i.parse::<usize>().unwrap_or(usize::MAX)) {
+            Some(kind) => t(lang, &format!("sales-numbering-{kind}")),
+            None => field.to_string(),
+        },
+        _ => field.to_string(),
+    };
+    match e {
+        peyvand_store::Error::Validation(errors) => Ok(errors
+            .iter()
+            .map(|e| format!("{}: {}", label(&e.field), crate::i18n::field_error_message(lang, e.code, &e.params)))
+            .collect()),
+        other => messages(other),
+    }
 }
 
 #[derive(Template)]

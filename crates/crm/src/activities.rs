@@ -2,6 +2,7 @@
 //! meeting, a chat, an SMS, a visit, a note), the record page's timeline.
 
 use peyvand_records::FieldType;
+use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_store::hooks::Module;
 use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
 use serde_json::json;
@@ -16,6 +17,13 @@ impl Module for Activities {
 
     fn objects(&self) -> Vec<NewObject> {
         objects()
+    }
+
+    fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
+        match object {
+            "activity" => Some(crate::Reaches::Customers.of(role)),
+            _ => None,
+        }
     }
 }
 

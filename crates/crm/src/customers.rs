@@ -1,6 +1,7 @@
 //! Customers: companies and the people in them (contacts), the core of the customer 360.
 
 use peyvand_records::FieldType;
+use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_store::hooks::Module;
 use peyvand_store::schema::{NewField, NewObject, opt, owner_field, relation, std_field, with};
 
@@ -14,6 +15,14 @@ impl Module for Customers {
 
     fn objects(&self) -> Vec<NewObject> {
         objects()
+    }
+
+    fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
+        match object {
+            "contact" => Some(crate::Reaches::Customers.of(role)),
+            "company" => Some(crate::Reaches::Shared.of(role)),
+            _ => None,
+        }
     }
 }
 

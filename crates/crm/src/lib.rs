@@ -13,9 +13,43 @@ pub mod customers;
 pub mod sales;
 pub mod testing;
 
+use peyvand_records::access::{ObjectAccess, Reach, Role};
 use peyvand_store::hooks::{Module, Modules};
 use peyvand_store::{Db, Result, Workload};
 use std::sync::Arc;
+
+/// How the roles reach a kind of standard object unless an admin's rule says otherwise: admins
+/// everything, read-only users read everything; the rest by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reaches {
+    /// A team's customers and their dealings (contacts, leads, deals, quotes, activities): agents
+    /// and managers read and change their teams'.
+    Customers,
+    /// Orders: as customers, but an agent changes only their own.
+    Orders,
+    /// Shared by everyone (companies): all read; agents change their own, managers their teams'.
+    Shared,
+    /// The catalogue (products): all read; agents change none.
+    Catalog,
+}
+
+impl Reaches {
+    pub(crate) fn of(self, role: Role) -> ObjectAccess {
+        use Reach::{All, None, Own, Team};
+        match (role, self) {
+            (Role::Admin, _) => ObjectAccess::new(All, All),
+            (Role::ReadOnly, _) => ObjectAccess::new(All, None),
+            (Role::Manager | Role::Agent, Reaches::Customers) | (Role::Manager, Reaches::Orders) => {
+                ObjectAccess::new(Team, Team)
+            }
+            (Role::Agent, Reaches::Orders) => ObjectAccess::new(Team, Own),
+            (Role::Manager, Reaches::Shared) => ObjectAccess::new(All, Team),
+            (Role::Agent, Reaches::Shared) => ObjectAccess::new(All, Own),
+            (Role::Manager, Reaches::Catalog) => ObjectAccess::new(All, All),
+            (Role::Agent, Reaches::Catalog) => ObjectAccess::new(All, None),
+        }
+    }
+}
 
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
@@ -36,6 +70,29 @@ pub async fn open_for(url: &str, workload: Workload) -> Result<Db> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_objects_reach_as_a_crm_expects() {
+        let m = modules();
+        for role in Role::ALL {
+            for object in
+                ["company", "contact", "lead", "deal", "quote", "activity", "order", "product", "custom_thing"]
+            {
+                let a = m.default_access(role, object);
+                assert!(a.change <= a.read, "{role:?} {object}");
+            }
+        }
+        let (all, team, own, none) = (Reach::All, Reach::Team, Reach::Own, Reach::None);
+        assert_eq!(m.default_access(Role::Agent, "company"), ObjectAccess::new(all, own));
+        assert_eq!(m.default_access(Role::Agent, "contact"), ObjectAccess::new(team, team));
+        assert_eq!(m.default_access(Role::Agent, "order"), ObjectAccess::new(team, own));
+        assert_eq!(m.default_access(Role::Agent, "product"), ObjectAccess::new(all, none));
+        assert_eq!(m.default_access(Role::Manager, "activity"), ObjectAccess::new(team, team));
+        assert_eq!(m.default_access(Role::ReadOnly, "deal"), ObjectAccess::new(all, none));
+        assert_eq!(m.default_access(Role::Agent, "custom_thing"), ObjectAccess::new(all, all), "an admin's object");
+    }
+
     #[test]
     fn standard_objects_are_well_formed() {
         for o in super::modules().objects() {

@@ -203,6 +203,11 @@ impl Db {
                     rules.insert(row.try_get::<String, _>(0)?, ObjectAccess::new(read, change));
                 }
             }
+            // Where no rule of the admin's speaks, the modules' defaults for their objects.
+            for obj in self.catalog().await?.objects.iter() {
+                let default = self.modules().default_access(role, &obj.api_name);
+                rules.entry(obj.api_name.clone()).or_insert(default);
+            }
         }
         let mut fields: HashMap<String, HashMap<String, FieldAccess>> = HashMap::new();
         if let Some(role) = role {
@@ -398,7 +403,7 @@ impl Db {
                 let custom = set.get(&(role.as_str().to_string(), obj.id.clone()));
                 let access = custom
                     .and_then(|(r, c)| Some(ObjectAccess::new(Reach::parse(r)?, Reach::parse(c)?)))
-                    .unwrap_or_else(|| peyvand_records::access::default_access(role, &obj.api_name));
+                    .unwrap_or_else(|| self.modules().default_access(role, &obj.api_name));
                 out.push(AccessRule {
                     role,
                     object: obj.api_name.clone(),

@@ -13,6 +13,7 @@ use crate::records::Record;
 use crate::schema::NewObject;
 use crate::write::WriteTx;
 use crate::{Db, Result};
+use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_records::{FieldDef, ObjectDef, Value};
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
@@ -44,6 +45,12 @@ pub trait Module: Send + Sync + 'static {
     /// The module's rules on record writes.
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
         Vec::new()
+    }
+    /// How `role` reaches `object`, one of the module's standard objects, unless an admin's
+    /// rule says otherwise; `None` for objects it does not know (the engine's default applies).
+    fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
+        let _ = (role, object);
+        None
     }
     /// Brings the module's data up to date at start-up, after the standard objects exist (under
     /// the migration lock, so one instance at a time). Must be idempotent: it runs at every start.
@@ -190,6 +197,15 @@ impl Modules {
     /// The standard objects of every module, in the modules' order.
     pub fn objects(&self) -> Vec<NewObject> {
         self.list.iter().flat_map(|m| m.objects()).collect()
+    }
+
+    /// How `role` reaches `object` unless an admin's rule says otherwise: the default of the
+    /// module that knows the object, else the engine's.
+    pub fn default_access(&self, role: Role, object: &str) -> ObjectAccess {
+        self.list
+            .iter()
+            .find_map(|m| m.default_access(role, object))
+            .unwrap_or_else(|| peyvand_records::access::default_access(role))
     }
 
     /// The hooks on `object`'s writes.

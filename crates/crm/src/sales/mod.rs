@@ -11,6 +11,7 @@ pub mod prices;
 
 pub use pipelines::DEFAULT_PIPELINE;
 
+use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_store::hooks::{BoxFuture, Module, WriteHook};
 use peyvand_store::migrate::Migration;
 use peyvand_store::schema::NewObject;
@@ -80,6 +81,15 @@ impl Module for Sales {
             })
             .await
         })
+    }
+
+    fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
+        match object {
+            "lead" | "deal" | "quote" => Some(crate::Reaches::Customers.of(role)),
+            "order" => Some(crate::Reaches::Orders.of(role)),
+            "product" => Some(crate::Reaches::Catalog.of(role)),
+            _ => None,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::i18n::t;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use peyvand_records::access::{Action, FieldAccess, ObjectAccess, Reach, Role, default_access};
+use peyvand_records::access::{Action, FieldAccess, ObjectAccess, Reach, Role};
 use peyvand_store::access::TeamInput;
 use peyvand_store::accounts::User;
 use peyvand_store::security::Kind;
@@ -238,7 +238,7 @@ pub async fn save_access(State(state): State<AppState>, CsrfForm(session, pairs)
             if wanted == ObjectAccess::new(rule.read, rule.change) {
                 continue;
             }
-            let set = (wanted != default_access(rule.role, &rule.object)).then_some(wanted);
+            let set = (wanted != state.db.modules().default_access(rule.role, &rule.object)).then_some(wanted);
             if let Err(e) = state.db.set_access_rule(rule.role, &rule.object, set).await {
                 errors.extend(messages(e)?);
             }

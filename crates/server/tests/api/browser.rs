@@ -374,6 +374,15 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         .create("deal", json!({"name": "دیگ بخار Tabriz", "amount": {"amount": "1200000000", "currency": "IRR"}}))
         .await;
     let deal_id = deal["id"].as_str().expect("id").to_string();
+    // A quote with lines: its page, its lines' form and its printed form.
+    let product =
+        app.create("product", json!({"name": "دیگ بخار", "price": {"amount": "125000000", "currency": "IRR"}})).await;
+    let quote = app.create("quote", json!({"contact": contact_id, "deal": deal_id})).await;
+    let quote_id = quote["id"].as_str().expect("id").to_string();
+    let lines = json!({"lines": [{"product": product["id"], "quantity": "2", "discount_percent": "5"}]});
+    let r =
+        app.send_as(&app.token, reqwest::Method::PUT, &format!("/api/v1/quotes/{quote_id}/lines"), Some(lines)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
     let mut problems = Vec::new();
     browser.goto(&app.url("/login")).await;
     for theme in ["light", "dark"] {
@@ -412,6 +421,12 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/pipelines/default".to_string(),
         "/admin/pipelines".to_string(),
         format!("/records/deal/{deal_id}"),
+        format!("/records/quote/{quote_id}"),
+        format!("/documents/quote/{quote_id}/lines"),
+        format!("/documents/quote/{quote_id}/print?lang=fa"),
+        format!("/documents/quote/{quote_id}/print?lang=en"),
+        "/forms/lead".to_string(),
+        "/admin/business".to_string(),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {
@@ -427,6 +442,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     }
                     let name = page.trim_start_matches('/').split('?').next().unwrap_or("").replace('/', "-");
                     let name = name.replace(&contact_id, "one").replace(company["id"].as_str().unwrap_or("-"), "one");
+                    let name = name.replace(&deal_id, "one").replace(&quote_id, "one");
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
                         assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;
@@ -563,6 +579,144 @@ async fn daily_tasks_take_few_actions() {
     browser.wait_for_text("h1", "کاوه یزدانی").await;
     browser.keys("body", "\u{E00C}").await;
     browser.wait_for_text("h1", "Contacts").await;
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// Issue 27's "done when", as a new user does it in the browser: a visitor's lead from the web
+/// form is qualified and converted with a deal; the deal's form offers its own pipeline's stages;
+/// the deal moves across the board and is won with a reason; a quote of three products for a
+/// customer with a personal discount becomes an order whose printed invoice is right to the
+/// rial in Persian; the customer's page shows the purchase.
+#[tokio::test]
+async fn a_web_lead_becomes_a_won_deal_and_a_printed_invoice() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let stage = |en: &str, p: i64, kind: &str| json!({"label_en": en, "label_fa": en, "probability": p, "kind": kind});
+    let dealers = json!({"key": "dealers", "name_fa": "نمایندگان", "name_en": "Dealers", "stages": [
+        stage("Contacted", 10, "open"), stage("Signed", 100, "won"), stage("Declined", 0, "lost")]});
+    assert_eq!(app.post("/api/v1/pipelines", dealers).await.status(), reqwest::StatusCode::CREATED);
+    let product = async |name: &str, price: &str| {
+        let fields = json!({"name": name, "price": {"amount": price, "currency": "IRR"}, "tax_percent": "10"});
+        app.create("product", fields).await["id"].as_str().expect("id").to_string()
+    };
+    let products =
+        [product("Boiler", "125000000").await, product("Pipe", "333333").await, product("Valve", "10001").await];
+    app.send_as(
+        &app.token,
+        reqwest::Method::PUT,
+        "/api/v1/sales/settings",
+        Some(json!({"business": {"name_fa": "فولاد پیوند", "economic_code": "411111111111"}})),
+    )
+    .await;
+
+    // A visitor, not signed in, leaves their details on the web form.
+    browser.goto(&app.url("/forms/lead?campaign=expo-1405")).await;
+    browser.type_into("#wf-first_name", "Kaveh").await;
+    browser.type_into("#wf-last_name", "Yazdani").await;
+    browser.type_into("#wf-email", "kaveh@pars-steel.example").await;
+    browser.type_into("#wf-company_name", "Pars Steel").await;
+    browser.click(".web-form button[type=submit]").await;
+    browser.wait_for_text("main", "Thank you").await;
+    let leads = app.list("lead", &[]).await;
+    let lead_id = leads["records"][0]["id"].as_str().expect("a lead from the web").to_string();
+    assert_eq!(leads["records"][0]["fields"]["campaign"], json!("expo-1405"), "{leads}");
+
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_text("h1", "Contacts").await;
+
+    // Qualified on its form, then converted with a deal in one step.
+    browser.goto(&app.url(&format!("/records/lead/{lead_id}/edit"))).await;
+    browser.select("#f-status", "qualified").await;
+    browser.click(".record-form button[type=submit]").await;
+    browser.wait_for_text(".lead-convert", "Convert").await;
+    browser.type_into("#lead-deal-name", "Boilers for Pars Steel").await;
+    browser.type_into("#lead-deal-amount", "262391697").await;
+    browser.click(".lead-convert button[type=submit]").await;
+    browser.wait_for_text("h1", "Boilers for Pars Steel").await;
+    let deal_id = browser.url().await.rsplit('/').next().expect("the deal's page").to_string();
+    let lead = app.get(&format!("/api/v1/records/lead/{lead_id}")).await.json::<serde_json::Value>().await;
+    let lead = lead.expect("json");
+    let contact_id = lead["fields"]["converted_contact"].as_str().expect("became a contact").to_string();
+
+    // The deal's form offers its pipeline's stages, and the other pipeline's once it is chosen.
+    browser.goto(&app.url(&format!("/records/deal/{deal_id}/edit"))).await;
+    let offered = "return Array.from(document.querySelectorAll('#f-stage option')).filter(o => o.value && !o.hidden).map(o => o.value);";
+    let stages = browser.script(offered).await;
+    assert_eq!(stages, json!(["qualification", "needs_analysis", "proposal", "negotiation", "won", "lost"]));
+    browser.select("#f-pipeline", "dealers").await;
+    let stages = browser.script(offered).await;
+    let dealers = app.get("/api/v1/pipelines/dealers").await.json::<serde_json::Value>().await.expect("json");
+    let keys: Vec<serde_json::Value> =
+        dealers["stages"].as_array().expect("stages").iter().map(|s| s["key"].clone()).collect();
+    assert_eq!(stages, json!(keys), "the dealers' stages alone");
+    browser.select("#f-pipeline", "default").await;
+
+    // Across the board: one keystroke moves it to the next stage.
+    browser.goto(&app.url("/pipelines/default")).await;
+    browser.script(&format!("document.querySelector('#card-{deal_id} a').focus(); return null;")).await;
+    browser.keys(&format!("#card-{deal_id} a"), "\u{E008}\u{E014}").await;
+    browser.wait_for_text(".board-column[data-value=needs_analysis]", "Boilers for Pars Steel").await;
+    // Won, with a reason (without one it is refused, naming the field).
+    browser.goto(&app.url(&format!("/records/deal/{deal_id}/edit"))).await;
+    browser.select("#f-stage", "won").await;
+    browser.click(".record-form button[type=submit]").await;
+    browser.wait_for_text(".record-form", "Say why").await;
+    browser.select("#f-won_reason", "price").await;
+    browser.click(".record-form button[type=submit]").await;
+    browser.wait_until("!location.pathname.endsWith('/edit') && document.querySelector('.record-form') === null").await;
+    let deal = app.get(&format!("/api/v1/records/deal/{deal_id}")).await.json::<serde_json::Value>().await;
+    assert_eq!(deal.expect("json")["fields"]["stage"], json!("won"));
+
+    // The customer's personal discount, then a quote from the deal's page with three products.
+    app.create(
+        "benefit",
+        json!({"name": "Loyal customer 3 %", "kind": "percent_discount", "applies_to": "contact",
+               "contact": contact_id, "percent": "3"}),
+    )
+    .await;
+    browser.goto(&app.url(&format!("/records/deal/{deal_id}"))).await;
+    browser.click("a[href^='/records/quote/new']").await;
+    browser.wait_until("document.querySelector('#f-contact') !== null").await;
+    browser.select("#f-contact", &contact_id).await;
+    browser.click(".record-form button[type=submit]").await;
+    // Back on the deal's page, the quote is among its related records.
+    browser.wait_until("document.querySelector('main a[href^=\"/records/quote/0\"]') !== null").await;
+    browser.click("main a[href^='/records/quote/0']").await;
+    browser.wait_for_text("main", "Edit the lines").await;
+    browser.click(".document-lines a[href$='/lines']").await;
+    browser.wait_until("document.querySelector('table.lines-form') !== null").await;
+    let lines = [(&products[0], "2", "5"), (&products[1], "3", ""), (&products[2], "7", "")];
+    for (row, (product, quantity, discount)) in lines.iter().enumerate() {
+        let at = format!("table.lines-form tbody tr:nth-child({})", row + 1);
+        browser.select(&format!("{at} select[name=line_product]"), product).await;
+        browser.type_into(&format!("{at} input[name=line_quantity]"), quantity).await;
+        if !discount.is_empty() {
+            browser.type_into(&format!("{at} input[name=line_discount_percent]"), discount).await;
+        }
+    }
+    browser.click("form[action$='/lines'] button[type=submit]").await;
+    // By hand (as in the API's test): tax 23,853,791, total 262,391,697; the 3 % on the others.
+    browser.wait_for_text(".document-lines", "262,391,697").await;
+    browser.screenshot("done-when-quote").await;
+    browser.click(".document-lines form[action$='/order'] button").await;
+    browser.wait_for_text("h1", "SO-").await;
+    let order_id = browser.url().await.rsplit('/').next().expect("the order's page").to_string();
+
+    // The invoice, printed in Persian: the business, the total to the rial in Persian digits.
+    browser.goto(&app.url(&format!("/documents/order/{order_id}/print?lang=fa"))).await;
+    let printed = browser.text("body").await;
+    assert!(printed.contains("فولاد پیوند") && printed.contains("۴۱۱۱۱۱۱۱۱۱۱۱"), "{printed}");
+    assert!(printed.contains("۲۶۲٬۳۹۱٬۶۹۷") && printed.contains("۲۳٬۸۵۳٬۷۹۱"), "{printed}");
+    browser.screenshot("done-when-invoice-fa").await;
+
+    // The customer's page shows the purchase and the benefit.
+    browser.goto(&app.url(&format!("/records/contact/{contact_id}"))).await;
+    let page = browser.text("main").await;
+    assert!(page.contains("Boiler") && page.contains("Valve") && page.contains("Loyal customer 3 %"), "{page}");
     browser.quit().await;
     app.stop().await;
 }

@@ -111,12 +111,16 @@ async fn a_deal_stays_in_its_pipeline_and_closes_with_a_reason(db: &Db) {
     let unchanged = db.get_record("deal", &d.id, false).await.expect("deal");
     assert_eq!(unchanged.fields["stage"], json!("brief"), "nothing half-written");
     let won = update(db, &d.id, json!({"stage": "awarded", "won_reason": "price"})).await.expect("won");
-    assert!(won.fields["closed_on"].is_string(), "closed today: {won:?}");
+    assert_eq!(won.fields["closed_on"], json!(db.today().to_string()), "closed today, where the business is");
     // Its reason cannot be emptied while it is won.
     let e = update(db, &d.id, json!({"won_reason": null})).await.expect_err("emptied");
     assert_eq!(codes(&e), [("won_reason".to_string(), "reason_required")]);
+    // The business's day, not UTC's: at +14:00 it is already tomorrow for most of the UTC day.
+    db.set_local_offset(time::UtcOffset::from_hms(14, 0, 0).expect("offset"));
     let lost = deal(db, json!({"name": "Lost one", "stage": "lost", "lost_reason": "competitor"})).await;
     assert_eq!(lost.fields["stage"], json!("lost"));
+    let there = (time::OffsetDateTime::now_utc() + time::Duration::hours(14)).date();
+    assert_eq!(lost.fields["closed_on"], json!(there.to_string()));
 
     // Every stage it entered, in order, each left when the next began.
     let stays = pipelines::history(db, &d.id).await.expect("history");

@@ -71,6 +71,8 @@ pub struct Db {
     file: Option<std::path::PathBuf>,
     /// Records above which a list filtered on no index is refused ([`Db::scan_limit`]).
     scan_limit: Arc<std::sync::atomic::AtomicI64>,
+    /// The business's offset from UTC in seconds ([`Db::today`]).
+    local_offset: Arc<std::sync::atomic::AtomicI32>,
     /// The user this handle acts for (`access`); none for the system, which reaches everything.
     viewer: Option<Arc<peyvand_records::access::Viewer>>,
     /// The capabilities above the engine: their standard objects and write hooks (`hooks`).
@@ -87,6 +89,9 @@ type Viewers = std::collections::HashMap<String, (Instant, Arc<peyvand_records::
 
 /// Records above which a list whose filter no index bounds is refused, naming the field to index.
 pub const SCAN_LIMIT: i64 = 200_000;
+
+/// The business's offset from UTC unless set: Tehran's (+03:30, no daylight saving since 2022).
+const LOCAL_OFFSET: i32 = 3 * 3600 + 30 * 60;
 
 /// Below this much free space on the disk holding a SQLite database, `/readyz` reports that
 /// writes cannot be taken (a create with its indexes and log frames needs tens of KiB; a commit
@@ -262,6 +267,7 @@ impl Db {
             auth: Arc::default(),
             file: sqlite_file(&url),
             scan_limit: Arc::new(std::sync::atomic::AtomicI64::new(SCAN_LIMIT)),
+            local_offset: Arc::new(std::sync::atomic::AtomicI32::new(LOCAL_OFFSET)),
             viewer: None,
             modules: Arc::default(),
             url: Arc::from(url.as_str()),
@@ -381,6 +387,23 @@ impl Db {
     /// [`SCAN_LIMIT`]).
     pub fn scan_limit(&self) -> i64 {
         self.scan_limit.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The business's day today, where it is (`set_local_offset`; Tehran's by default): the day
+    /// a deal closes on, the year a document's number counts in.
+    pub fn today(&self) -> time::Date {
+        time::OffsetDateTime::now_utc().to_offset(self.local_offset()).date()
+    }
+
+    /// The business's offset from UTC.
+    pub fn local_offset(&self) -> time::UtcOffset {
+        let seconds = self.local_offset.load(std::sync::atomic::Ordering::Relaxed);
+        time::UtcOffset::from_whole_seconds(seconds).unwrap_or(time::UtcOffset::UTC)
+    }
+
+    /// Sets the business's offset from UTC (for this `Db` and its clones).
+    pub fn set_local_offset(&self, offset: time::UtcOffset) {
+        self.local_offset.store(offset.whole_seconds(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets [`Db::scan_limit`] (for this `Db` and its clones).

@@ -82,6 +82,8 @@ impl AppState {
     /// The state of a server with these settings (single sign-on's are checked here).
     pub fn new(db: Db, config: WebConfig) -> Result<AppState, String> {
         let sso = config.sso.clone().map(html::sso::SingleSignOn::new).transpose()?;
+        // The business's day (a deal's closing day, a number's year) is the one its pages show.
+        db.set_local_offset(config.display_offset);
         Ok(AppState { db, config, sso, web_forms: std::sync::Arc::default() })
     }
 }

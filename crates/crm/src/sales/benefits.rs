@@ -160,7 +160,7 @@ async fn uses(db: &Db, tx: &mut WriteTx, benefit: &str, except: Option<&str>) ->
 /// The benefits a customer's page shows: those granted to them, their company or their group,
 /// valid today and active (read as the user may read them).
 pub async fn for_customer(db: &Db, contact: Option<&str>, company: Option<&str>) -> Result<Vec<Applying>> {
-    let today: String = peyvand_store::now().chars().take(10).collect();
+    let today = db.today().to_string();
     let catalog = db.visible_catalog().await?;
     let Some(obj) = catalog.object("benefit") else { return Ok(Vec::new()) };
     let mut groups = Vec::new();

@@ -310,7 +310,7 @@ pub struct Numbering {
 
 /// The numbering of quotes and orders, as set or by default.
 pub async fn numbering(db: &Db) -> Result<Vec<Numbering>> {
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = db.today();
     let mut conn = db.pool().acquire().await?;
     let mut all = Vec::new();
     for kind in [Kind::Quote, Kind::Order] {
@@ -466,8 +466,7 @@ impl WriteHook for DocumentRules {
                     write.set("currency", Value::Text(currency));
                 }
                 if write.after("number").is_null() {
-                    let day = time::OffsetDateTime::now_utc().date();
-                    let number = next_number(cx.tx, kind, day).await?;
+                    let number = next_number(cx.tx, kind, cx.db.today()).await?;
                     write.set("number", Value::Text(number));
                 }
                 // An order as earlier releases made them: its one line's figures are its totals.
@@ -640,9 +639,11 @@ async fn pricing(db: &Db, tx: &mut WriteTx, kind: Kind, header_id: &str) -> Resu
         .pop()
         .ok_or_else(|| Error::invalid(FieldError::new(kind.header(), "invalid_reference")))?;
     let text = |f: &str| header.fields.get(f).and_then(Json::as_str).map(str::to_string);
-    let day = text("issued_on")
-        .or_else(|| text("ordered_at").map(|t| t.chars().take(10).collect()))
-        .unwrap_or_else(|| peyvand_store::now().chars().take(10).collect());
+    // The document's day where the business is: its issue day, else the day it was ordered on.
+    let ordered_on = text("ordered_at")
+        .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
+        .map(|t| t.to_offset(db.local_offset()).date().to_string());
+    let day = text("issued_on").or(ordered_on).unwrap_or_else(|| db.today().to_string());
     let currency = text("currency").unwrap_or_else(|| "IRR".into());
     let who = benefits::customer(db, tx, text("contact").as_deref(), text("company").as_deref()).await?;
     let offered = benefits::applying(db, tx, &who, &day, Some(header_id)).await?;

@@ -568,7 +568,7 @@ impl WriteHook for DealRules {
             if write.is_create() || write.before("stage").as_str() != Some(stage.key.as_str()) {
                 write.set("stage_entered_at", Value::Datetime(time::OffsetDateTime::now_utc()));
                 if stage.kind != StageKind::Open && write.after("closed_on").is_null() {
-                    write.set("closed_on", Value::Date(time::OffsetDateTime::now_utc().date()));
+                    write.set("closed_on", Value::Date(cx.db.today()));
                 }
             }
             check_reasons(write, Some(stage.kind))

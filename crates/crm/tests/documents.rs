@@ -14,7 +14,8 @@ crm_tests!(
     bad_lines_are_refused_by_field_and_nothing_is_written,
     orders_of_earlier_releases_get_their_lines,
     a_quote_and_a_won_deal_become_orders,
-    a_customers_benefits_are_offered_on_their_lines
+    a_customers_benefits_are_offered_on_their_lines,
+    lines_sent_again_change_in_place
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -420,4 +421,53 @@ async fn a_customers_benefits_are_offered_on_their_lines(db: &Db) {
     let mut names: Vec<String> = shown.iter().map(|b| b.record.title.clone()).collect();
     names.sort();
     assert_eq!(names, ["Free delivery", "Loyal customer", "Pipes", "VIP prices"]);
+}
+
+async fn lines_sent_again_change_in_place(db: &Db) {
+    let contact = make(db, "contact", json!({"last_name": "Ahmadi"})).await;
+    let boiler = make(db, "product", json!({"name": "Boiler", "price": irr("1000000"), "tax_percent": "0"})).await;
+    let pipe = make(db, "product", json!({"name": "Pipe", "price": irr("2000"), "tax_percent": "0"})).await;
+    let seven = make(
+        db,
+        "benefit",
+        json!({"name": "Loyal", "kind": "percent_discount", "applies_to": "contact", "contact": contact.id, "percent": "7"}),
+    )
+    .await;
+    let quote = make(db, "quote", json!({"contact": contact.id})).await;
+    let first = json!([
+        {"product": boiler.id, "quantity": "1"},
+        {"product": pipe.id, "quantity": "2", "discount_percent": "0"},
+        {"product": pipe.id, "quantity": "5", "unit_price": irr("1500")},
+    ]);
+    let (_, before) = documents::set_lines(db, None, Kind::Quote, &quote.id, lines(first)).await.expect("lines");
+    let versions: Vec<i64> = before.iter().map(|l| l.version).collect();
+    // The boiler now a pipe with its own 2 %, the pipe line sent back as it reads (as the lines'
+    // form does), the third dropped.
+    let echo: Map<String, Json> =
+        ["product", "description", "quantity", "unit_price", "discount_percent", "tax_percent"]
+            .iter()
+            .map(|f| (f.to_string(), before[1].fields[*f].clone()))
+            .collect();
+    let second = json!([{"product": pipe.id, "quantity": "3", "discount_percent": "2"}, echo]);
+    let (header, after) = documents::set_lines(db, None, Kind::Quote, &quote.id, lines(second)).await.expect("again");
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        (after[0].id.as_str(), after[1].id.as_str()),
+        (before[0].id.as_str(), before[1].id.as_str()),
+        "the same lines"
+    );
+    assert_eq!(after[1].version, versions[1], "a line sent as it was is not written");
+    assert!(after[0].version > versions[0], "a changed line is");
+    let changed = &after[0].fields;
+    assert_eq!(changed["unit_price"], irr("2000"), "priced again from the new product");
+    assert_eq!(changed["discount_percent"], json!("2.00"));
+    assert_eq!(changed["benefit"], Json::Null, "its own discount: the benefit no longer applies");
+    assert_eq!(changed["total"], irr("5880"), "3 × 2,000 − 2 %");
+    assert!(matches!(db.get_record("quote_line", &before[2].id, false).await, Err(Error::NotFound(_))), "dropped");
+    assert_eq!(header.fields["total"], irr("9880"), "5,880 + 4,000");
+    // And back: the benefit is found again for a line without a discount of its own.
+    let third = json!([{"product": boiler.id, "quantity": "1"}]);
+    let (_, last) = documents::set_lines(db, None, Kind::Quote, &quote.id, lines(third)).await.expect("third");
+    assert_eq!((last[0].id.as_str(), last[0].fields["benefit"].clone()), (before[0].id.as_str(), json!(seven.id)));
+    assert_eq!(last[0].fields["total"], irr("930000"));
 }

@@ -141,14 +141,42 @@ pub async fn set_lines(
     let note = batch_note(id);
     tx.notes.insert(note.clone());
     let system = db.system();
-    for old in system.find_in(&mut tx, &line_obj, &[(kind.header(), Value::Text(id.into()))], 500).await? {
-        system.delete_in(&mut tx, actor, &line_obj, &old.id).await?;
-    }
+    // The lines there are, in order, become the lines sent place by place: a line whose inputs
+    // are unchanged stays as it is, another is changed (its figures, price and benefit found
+    // again), those past the end go and new ones are added (half the writes of replacing all).
+    let olds = lines_of(&system, &mut tx, kind, id).await?;
     for (i, fields) in parsed.iter().enumerate() {
-        let changes = validate(&line_obj, fields, Mode::Create).map_err(Error::Validation)?;
-        db.create_in(&mut tx, actor, &line_obj, &changes.values)
-            .await
-            .map_err(|e| renamed(e, &format!("lines.{i}")))?;
+        let at = |e: Error| renamed(e, &format!("lines.{i}"));
+        let Some(old) = olds.get(i) else {
+            let changes = validate(&line_obj, fields, Mode::Create).map_err(Error::Validation)?;
+            db.create_in(&mut tx, actor, &line_obj, &changes.values).await.map_err(at)?;
+            continue;
+        };
+        let mut update = Map::new();
+        for name in LINE_INPUT.iter().chain(&["position"]) {
+            update.insert(name.to_string(), fields.get(*name).cloned().unwrap_or(Json::Null));
+        }
+        let changes = validate(&line_obj, &update, Mode::Update).map_err(Error::Validation)?;
+        let stored = |name: &str| old.fields.get(name).cloned().unwrap_or(Json::Null);
+        let differs = |name: &str| changes.get(name).map(Value::to_json).unwrap_or(Json::Null) != stored(name);
+        if !LINE_INPUT.iter().any(|f| differs(f)) {
+            if differs("position") {
+                let position = changes.values.into_iter().filter(|(f, _)| f.api_name == "position").collect();
+                db.update_in(&mut tx, actor, &line_obj, &old.id, position, None).await.map_err(at)?;
+            }
+            continue;
+        }
+        // What the rules derived from the old inputs is found again from the new ones.
+        let mut values = changes.values;
+        for derived in ["benefit", "price_source"] {
+            if let Some(f) = line_obj.field(derived) {
+                values.push((f, Value::Null));
+            }
+        }
+        db.update_in(&mut tx, actor, &line_obj, &old.id, values, None).await.map_err(at)?;
+    }
+    for old in olds.iter().skip(parsed.len()) {
+        system.delete_in(&mut tx, actor, &line_obj, &old.id).await?;
     }
     tx.notes.remove(&note);
     tx.memo.remove(&format!("sales.pricing:{id}"));

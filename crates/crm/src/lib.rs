@@ -10,6 +10,7 @@
 
 pub mod activities;
 pub mod customers;
+pub mod notifications;
 pub mod sales;
 pub mod testing;
 
@@ -53,8 +54,12 @@ impl Reaches {
 
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
-    let list: Vec<Arc<dyn Module>> =
-        vec![Arc::new(customers::Customers), Arc::new(sales::Sales), Arc::new(activities::Activities)];
+    let list: Vec<Arc<dyn Module>> = vec![
+        Arc::new(customers::Customers),
+        Arc::new(notifications::Notifications),
+        Arc::new(sales::Sales),
+        Arc::new(activities::Activities),
+    ];
     Modules::new(list)
 }
 

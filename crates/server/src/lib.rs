@@ -41,6 +41,7 @@ pub async fn start(
     config: WebConfig,
     until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    let takeover = config.takeover;
     let state = AppState::new(db.clone(), config).map_err(|e| anyhow::anyhow!("single sign-on settings: {e}"))?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -48,7 +49,11 @@ pub async fn start(
     let (tx, rx) = oneshot::channel::<()>();
     let maintenance = tokio::spawn(maintain(state));
     // After-commit consumers and scheduled jobs (store::runner); the CRM's modules add theirs.
-    let runner = peyvand_store::runner::Runner::new(db.clone(), Vec::new(), Vec::new());
+    let (consumers, job_kinds) = db.modules().runner_parts();
+    let mut runner = peyvand_store::runner::Runner::new(db.clone(), consumers, job_kinds);
+    if let Some(t) = takeover.and_then(|t| time::Duration::try_from(t).ok()) {
+        runner = runner.with_leases(t, t);
+    }
     let (runner_stop, runner_stopped) = oneshot::channel::<()>();
     let events = tokio::spawn(runner.run_until(async move {
         let _ = runner_stopped.await;

@@ -28,6 +28,7 @@ pub struct FileSettings {
     pub sso_create_role: Option<String>,
     pub sso_label: Option<String>,
     pub sso_trust_email: Option<bool>,
+    pub takeover_seconds: Option<u64>,
 }
 
 /// Flags every command that touches data takes.
@@ -86,6 +87,9 @@ pub struct ServeArgs {
     /// Single sign-on: match users by an e-mail the provider sends without saying it verified it (only for a provider that vouches for every address it sends)
     #[arg(long, env = "PEYVAND_SSO_TRUST_EMAIL")]
     pub sso_trust_email: Option<bool>,
+    /// Seconds after which another instance takes over the event consumers and scheduled jobs of one that stopped answering (default: 30 for consumers, 120 for a job)
+    #[arg(long, env = "PEYVAND_TAKEOVER_SECONDS")]
+    pub takeover_seconds: Option<u64>,
 }
 
 /// Resolved settings.
@@ -198,6 +202,11 @@ impl Settings {
             upload_quota_bytes: defaults.upload_quota_bytes,
             admission: defaults.admission,
             sso,
+            takeover: match serve.takeover_seconds.or(file.takeover_seconds) {
+                Some(0) => bail!("takeover_seconds must be at least 1"),
+                Some(s) => Some(Duration::from_secs(s)),
+                None => None,
+            },
         };
         Ok(Settings {
             database_url,

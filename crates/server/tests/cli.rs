@@ -429,3 +429,97 @@ async fn jobs_are_listed_and_retried_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("parked event 99 of mailer"));
     test_db.cleanup().await;
 }
+
+/// Starts `peyvand serve` on `url` (instances take over a stopped one's jobs after 2 s) and
+/// returns it with its address; its logs are read on a thread of their own.
+fn serve(url: &str) -> (std::process::Child, String) {
+    let mut server = peyvand()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
+        .env("PEYVAND_TAKEOVER_SECONDS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").expect("line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (server, addr)
+}
+
+/// Reminders written before a server starts fire through it; killed (SIGKILL) while it is
+/// handling them, the next instance handles the rest and retakes what the dead one had claimed:
+/// every task's owner is told exactly once.
+async fn reminders_survive_the_server_being_killed(backend: Backend) {
+    const TASKS: usize = 300;
+    let Some(test_db) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = test_db.url.clone();
+    let db = peyvand_crm::open(&url).await.expect("open");
+    let rep = db.create_user("rep@kill.peyvand.ir", "Rep", peyvand_records::access::Role::Agent, "x", "fa").await;
+    let rep = rep.expect("user").id;
+    let due = time::OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    let due = peyvand_records::value::format_datetime(due);
+    for i in 0..TASKS {
+        let fields = serde_json::json!({"subject": format!("Call customer {i}"), "due_at": due, "reminders": ["at_time"],
+            "owner": rep});
+        db.create_record(Some(&rep), "task", fields.as_object().expect("map"), None).await.expect("task");
+    }
+    let told = async || -> i64 {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notifications").fetch_one(db.pool()).await.expect("count")
+    };
+    let (mut first, _) = serve(&url);
+    // Killed as soon as the first reminders are out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while told().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no reminder fired");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let status = Command::new("kill").args(["-KILL", &first.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    first.wait().expect("wait");
+    let at_kill = told().await;
+    assert!(at_kill < TASKS as i64, "killed mid-stream: {at_kill} of {TASKS} were out");
+
+    let (mut second, _) = serve(&url);
+    while told().await < TASKS as i64 {
+        assert!(std::time::Instant::now() < deadline, "only {} of {TASKS} reminders after the restart", told().await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Past the dead instance's claims: nothing more comes, nobody was told twice.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(told().await, TASKS as i64);
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT link FROM notifications GROUP BY link HAVING COUNT(*) > 1) AS repeated",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("count");
+    assert_eq!(twice, 0, "a task's owner told twice");
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'reminder' AND status <> 'done'")
+            .fetch_one(db.pool())
+            .await
+            .expect("count");
+    assert_eq!(left, 0, "every reminder done, none parked");
+    let status = Command::new("kill").args(["-TERM", &second.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    assert!(second.wait().expect("wait").success());
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn reminders_survive_the_server_being_killed_sqlite() {
+    reminders_survive_the_server_being_killed(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn reminders_survive_the_server_being_killed_postgres() {
+    reminders_survive_the_server_being_killed(Backend::Postgres).await;
+}

@@ -17,7 +17,7 @@
 //! scheduling it twice a no-op.
 
 use crate::sql::{new_id, now};
-use crate::{Db, Dialect, Error, Result};
+use crate::{Db, Dialect, Error, Result, WriteTx};
 use peyvand_records::value::format_datetime;
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -404,12 +404,41 @@ impl Db {
     /// kind and key not yet done is left as it is (its id is returned); once done, the key may be
     /// scheduled again.
     pub async fn schedule_job(&self, kind: &str, key: Option<&str>, run_at: &str, payload: &Json) -> Result<String> {
+        let mut tx = self.write().await?;
+        let id = self.schedule_job_in(&mut tx, kind, key, run_at, payload).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Forgets the jobs of `kind` not yet claimed whose key starts with `key_prefix` (a task's
+    /// reminders when its time changes), inside a write of the caller's; returns how many.
+    pub async fn cancel_jobs_in(&self, tx: &mut WriteTx, kind: &str, key_prefix: &str) -> Result<u64> {
+        let pattern = format!("{}%", key_prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        Ok(sqlx::query(
+            "DELETE FROM scheduled_jobs WHERE kind = $1 AND status = 'pending' AND job_key LIKE $2 ESCAPE '\\'",
+        )
+        .bind(kind.to_string())
+        .bind(pattern)
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected())
+    }
+
+    /// [`Db::schedule_job`] inside a write of the caller's (a module's hook schedules with the
+    /// change that asks for it, or not at all).
+    pub async fn schedule_job_in(
+        &self,
+        tx: &mut WriteTx,
+        kind: &str,
+        key: Option<&str>,
+        run_at: &str,
+        payload: &Json,
+    ) -> Result<String> {
         // Stored in one form (UTC, fixed width), so that times compare as text.
         let run_at = peyvand_records::value::parse_datetime(run_at)
             .map(format_datetime)
             .ok_or_else(|| Error::invalid(peyvand_records::FieldError::new("run_at", "invalid_datetime")))?;
         let id = new_id();
-        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO scheduled_jobs (id, kind, job_key, run_at, payload_json, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
@@ -433,7 +462,6 @@ impl Db {
                 .await?
                 .try_get(0)?
         };
-        tx.commit().await?;
         Ok(id)
     }
 

@@ -46,6 +46,14 @@ pub trait Module: Send + Sync + 'static {
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
         Vec::new()
     }
+    /// The module's after-commit consumers of record events (run by `peyvand serve`).
+    fn consumers(&self) -> Vec<Arc<dyn crate::runner::Consumer>> {
+        Vec::new()
+    }
+    /// The kinds of scheduled job the module runs (a reminder, a deadline).
+    fn job_kinds(&self) -> Vec<Arc<dyn crate::runner::JobKind>> {
+        Vec::new()
+    }
     /// How `role` reaches `object`, one of the module's standard objects, unless an admin's
     /// rule says otherwise; `None` for objects it does not know (the engine's default applies).
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
@@ -206,6 +214,11 @@ impl Modules {
             .iter()
             .find_map(|m| m.default_access(role, object))
             .unwrap_or_else(|| peyvand_records::access::default_access(role))
+    }
+
+    /// Every module's consumers and job kinds, for a `runner::Runner`.
+    pub fn runner_parts(&self) -> (Vec<Arc<dyn crate::runner::Consumer>>, Vec<Arc<dyn crate::runner::JobKind>>) {
+        (self.list.iter().flat_map(|m| m.consumers()).collect(), self.list.iter().flat_map(|m| m.job_kinds()).collect())
     }
 
     /// The hooks on `object`'s writes.

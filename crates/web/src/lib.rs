@@ -48,6 +48,9 @@ pub struct WebConfig {
     pub admission: admission::Limits,
     /// Single sign-on's provider, if any (`html::sso`).
     pub sso: Option<html::sso::SsoConfig>,
+    /// How soon another instance takes over the event consumers and jobs of one that stopped
+    /// (none: the runner's defaults).
+    pub takeover: Option<Duration>,
 }
 
 impl Default for WebConfig {
@@ -62,6 +65,7 @@ impl Default for WebConfig {
             upload_quota_bytes: html::imports::DEFAULT_UPLOAD_QUOTA_BYTES,
             admission: admission::Limits::default(),
             sso: None,
+            takeover: None,
         }
     }
 }

@@ -57,32 +57,35 @@ pub struct Customer {
     pub groups: Vec<String>,
 }
 
-/// The customer of a document (or a customer's page) read in `tx`.
+/// The customer of a document read in `tx`: its contact, its company (the contact's if the
+/// document names none) and their groups.
 pub async fn customer(db: &Db, tx: &mut WriteTx, contact: Option<&str>, company: Option<&str>) -> Result<Customer> {
     let catalog = db.catalog_cached()?;
-    let mut groups = Vec::new();
-    let mut company = company.map(str::to_string);
-    for (object, id) in [("contact", contact.map(str::to_string)), ("company", company.clone())] {
-        let (Some(id), Some(obj)) = (id, catalog.object(object)) else { continue };
-        if let Some(found) = db.find_in(tx, &obj, &[("id", Value::Text(id))], 1).await?.into_iter().next() {
-            if let Some(g) = found.fields.get("customer_group").and_then(Json::as_str) {
-                groups.push(g.to_string());
-            }
-            // A contact's company counts as theirs.
-            if object == "contact" && company.is_none() {
-                company = found.fields.get("company").and_then(Json::as_str).map(str::to_string);
-            }
-        }
-    }
-    if let (Some(id), Some(obj)) = (company.clone(), catalog.object("company"))
-        && contact.is_some()
-        && let Some(found) = db.find_in(tx, &obj, &[("id", Value::Text(id))], 1).await?.into_iter().next()
-        && let Some(g) = found.fields.get("customer_group").and_then(Json::as_str)
-    {
-        groups.push(g.to_string());
-    }
-    groups.dedup();
+    let mut read = async |object: &str, id: Option<&str>| -> Result<Option<Record>> {
+        let (Some(id), Some(obj)) = (id, catalog.object(object)) else { return Ok(None) };
+        Ok(db.find_in(tx, &obj, &[("id", Value::Text(id.into()))], 1).await?.into_iter().next())
+    };
+    let contact_record = read("contact", contact).await?;
+    let company = company_of(contact_record.as_ref(), company);
+    let company_record = read("company", company.as_deref()).await?;
+    let groups = groups_of(contact_record.as_ref(), company_record.as_ref());
     Ok(Customer { contact: contact.map(str::to_string), company, groups })
+}
+
+/// A customer's company: the one named, else their contact's.
+fn company_of(contact: Option<&Record>, company: Option<&str>) -> Option<String> {
+    company.map(str::to_string).or_else(|| contact?.fields.get("company").and_then(Json::as_str).map(str::to_string))
+}
+
+/// The customer groups of a contact and their company, each once.
+fn groups_of(contact: Option<&Record>, company: Option<&Record>) -> Vec<String> {
+    let mut groups: Vec<String> = [contact, company]
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.fields.get("customer_group").and_then(Json::as_str).map(str::to_string))
+        .collect();
+    groups.dedup();
+    groups
 }
 
 /// The benefits that apply to `customer` on `day` (ISO), most specific first (a contact's, a
@@ -163,19 +166,17 @@ pub async fn for_customer(db: &Db, contact: Option<&str>, company: Option<&str>)
     let today = db.today().to_string();
     let catalog = db.visible_catalog().await?;
     let Some(obj) = catalog.object("benefit") else { return Ok(Vec::new()) };
-    let mut groups = Vec::new();
-    let mut company = company.map(str::to_string);
-    if let Some(c) = contact
-        && let Ok(found) = db.get_record("contact", c, false).await
-    {
-        groups.extend(found.fields.get("customer_group").and_then(Json::as_str).map(str::to_string));
-        company = company.or_else(|| found.fields.get("company").and_then(Json::as_str).map(str::to_string));
-    }
-    if let Some(c) = &company
-        && let Ok(found) = db.get_record("company", c, false).await
-    {
-        groups.extend(found.fields.get("customer_group").and_then(Json::as_str).map(str::to_string));
-    }
+    // Read as the user may: a record out of their reach names no group.
+    let contact_record = match contact {
+        Some(c) => db.get_record("contact", c, false).await.ok(),
+        None => None,
+    };
+    let company = company_of(contact_record.as_ref(), company);
+    let company_record = match &company {
+        Some(c) => db.get_record("company", c, false).await.ok(),
+        None => None,
+    };
+    let groups = groups_of(contact_record.as_ref(), company_record.as_ref());
     let mut any = Vec::new();
     if let Some(c) = contact {
         any.push(serde_json::json!({ "and": [{ "field": "applies_to", "op": "eq", "value": "contact" }, { "field": "contact", "op": "eq", "value": c }] }));

@@ -383,6 +383,26 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     let r =
         app.send_as(&app.token, reqwest::Method::PUT, &format!("/api/v1/quotes/{quote_id}/lines"), Some(lines)).await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // A task due in an hour with a reminder, one overdue, and a notification under the bell.
+    let admin_id = app.get("/api/v1/me").await.json::<serde_json::Value>().await.expect("me")["id"].clone();
+    let soon = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+    let late = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::hours(3));
+    app.create("task", json!({"subject": "تماس با کاوه", "due_at": soon, "reminders": ["15m"], "contact": contact_id, "owner": admin_id})).await;
+    app.create("task", json!({"subject": "Send the catalogue", "due_at": late, "owner": admin_id})).await;
+    let mut tx = app.db.write().await.expect("write");
+    let admin = admin_id.as_str().expect("id");
+    peyvand_crm::notifications::notify_in(
+        &mut tx,
+        "n-1",
+        admin,
+        "reminder",
+        "تماس با کاوه",
+        Some("/my-day"),
+        Some(&soon),
+    )
+    .await
+    .expect("notify");
+    tx.commit().await.expect("commit");
     let mut problems = Vec::new();
     browser.goto(&app.url("/login")).await;
     for theme in ["light", "dark"] {
@@ -427,6 +447,9 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         format!("/documents/quote/{quote_id}/print?lang=en"),
         "/forms/lead".to_string(),
         "/admin/business".to_string(),
+        "/my-day".to_string(),
+        "/notifications".to_string(),
+        "/records/task".to_string(),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {

@@ -19,6 +19,7 @@ mod scale;
 mod search;
 mod shell;
 mod sso;
+mod tasks;
 mod teams;
 mod two_factor;
 mod views;

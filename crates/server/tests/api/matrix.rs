@@ -71,9 +71,25 @@ fn expected(op: &str) -> Option<[Row; 3]> {
     match op {
         "create_token" => same("uuuuu"),
         "openapi_json" => same("ooooo"),
-        "get_me" | "list_tokens" | "create_api_token" | "list_teams" | "list_objects" | "get_object"
-        | "list_rollups" | "list_records" | "aggregate_records" | "search" | "list_views" | "create_view"
-        | "list_pipelines" | "get_pipeline" | "sales_settings" => same("uoooo"),
+        "get_me"
+        | "list_tokens"
+        | "create_api_token"
+        | "list_teams"
+        | "list_objects"
+        | "get_object"
+        | "list_rollups"
+        | "list_records"
+        | "aggregate_records"
+        | "search"
+        | "list_views"
+        | "create_view"
+        | "list_pipelines"
+        | "get_pipeline"
+        | "sales_settings"
+        | "list_notifications"
+        | "read_all_notifications" => same("uoooo"),
+        // Nobody's notification is another's: not found, whoever asks.
+        "read_notification" => same("unnnn"),
         // Nobody's token or view: not found, whoever asks.
         "revoke_token" | "delete_view" => same("unnnn"),
         "list_users" | "create_user" | "update_user" | "hand_over" | "list_handovers" | "security_log"
@@ -232,6 +248,9 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "delete_view" => (Method::DELETE, "/views/no-such-view".into(), None),
         "list_pipelines" => (Method::GET, "/pipelines".into(), None),
         "sales_settings" => (Method::GET, "/sales/settings".into(), None),
+        "list_notifications" => (Method::GET, "/notifications?unread=true".into(), None),
+        "read_all_notifications" => (Method::POST, "/notifications/read".into(), None),
+        "read_notification" => (Method::POST, "/notifications/no-such-one/read".into(), None),
         "set_sales_settings" => {
             (Method::PUT, "/sales/settings".into(), Some(json!({"business": {"name_en": format!("Business {n}")}})))
         }
@@ -409,6 +428,12 @@ const PAGES: &[(&str, &str)] = &[
     ("/shell/marks", "loo"),
     ("/palette", "loo"),
     ("/design", "loo"),
+    ("/notifications", "loo"),
+    ("/my-day", "loo"),
+    ("/tasks/{id}/done", "-"),
+    ("/notifications/badge", "loo"),
+    ("/notifications/read", "-"),
+    ("/notifications/{id}/open", "-"),
     ("/records/{object}/{id}/favourite", "-"),
 ];
 

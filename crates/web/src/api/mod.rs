@@ -3,6 +3,7 @@
 
 mod auth;
 pub use auth::check_login as auth_check_login;
+mod notifications;
 mod objects;
 pub mod openapi;
 mod records;
@@ -220,6 +221,15 @@ macro_rules! handler_for {
     (set_order_lines) => {
         sales::set_order_lines
     };
+    (list_notifications) => {
+        notifications::list_notifications
+    };
+    (read_notification) => {
+        notifications::read_notification
+    };
+    (read_all_notifications) => {
+        notifications::read_all_notifications
+    };
     (sales_settings) => {
         sales::sales_settings
     };
@@ -293,6 +303,9 @@ routes! {
     put "/quotes/{id}/lines" => set_quote_lines,
     post "/quotes/{id}/order" => order_from_quote,
     get "/sales/settings" => sales_settings,
+    get "/notifications" => list_notifications,
+    post "/notifications/read" => read_all_notifications,
+    post "/notifications/{id}/read" => read_notification,
     put "/sales/settings" => set_sales_settings,
     get "/orders/{id}/lines" => order_lines,
     put "/orders/{id}/lines" => set_order_lines,

@@ -397,6 +397,30 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Lines"),
             ok("200", "The order, totalled, and its lines", None),
         ),
+        "list_notifications" => (
+            "The caller's newest notifications (reminders of their tasks, …), with how many are unread",
+            "notifications",
+            vec![
+                param("unread", "query", "true: only those unread", false),
+                param("limit", "query", "At most this many, 1 to 200 (default 50)", false),
+            ],
+            None,
+            ok("200", "Notifications", None),
+        ),
+        "read_notification" => (
+            "Mark one of the caller's notifications read (another's is not found)",
+            "notifications",
+            vec![],
+            None,
+            ok("200", "The notification", None),
+        ),
+        "read_all_notifications" => (
+            "Mark all the caller's notifications read",
+            "notifications",
+            vec![],
+            None,
+            ok("200", "How many were marked", None),
+        ),
         "sales_settings" => (
             "The business's details (as quotes and invoices name it) and how quotes and orders are numbered, with each kind's next number",
             "sales",

@@ -8,11 +8,13 @@ mod display;
 mod forms;
 pub mod imports;
 mod list;
+mod notifications;
 mod records;
 mod sales;
 mod session;
 mod shell;
 pub mod sso;
+mod tasks;
 mod teams;
 mod two_factor;
 
@@ -69,6 +71,7 @@ pub fn object_icon(api_name: &str) -> &'static str {
         "product" => "package",
         "activity" => "calendar-clock",
         "lead" => "user-plus",
+        "task" => "check",
         _ => "box",
     }
 }
@@ -229,6 +232,16 @@ impl Layout {
             };
             nav.insert(at + 1, item);
         }
+        // The user's day first, when there are tasks to have one.
+        if catalog.is_some_and(|c| c.object("task").is_some()) {
+            let item = NavItem {
+                href: "/my-day".into(),
+                label: t(lang, "my-day"),
+                current: current == "my-day",
+                icon: "calendar",
+            };
+            nav.insert(0, item);
+        }
         Layout {
             lang,
             dir: if lang == "fa" { "rtl" } else { "ltr" },
@@ -323,6 +336,12 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/settings/language", post(session::set_language))
         .route("/settings/display", post(session::set_display))
+        .route("/my-day", get(tasks::my_day))
+        .route("/tasks/{id}/done", post(tasks::done))
+        .route("/notifications", get(notifications::page))
+        .route("/notifications/badge", get(notifications::badge))
+        .route("/notifications/read", post(notifications::read_all))
+        .route("/notifications/{id}/open", post(notifications::open))
         .route("/search", get(records::search_page))
         .route("/search/suggest", get(records::search_suggest))
         .route("/records/{object}", get(list::list_page))

@@ -1,11 +1,16 @@
 //! Activities: every interaction with a customer on every channel (a call, an e-mail, a
-//! meeting, a chat, an SMS, a visit, a note), the record page's timeline.
+//! meeting, a chat, an SMS, a visit, a note), the record page's timeline; and what is to be done
+//! next (`tasks`: tasks and appointments with their reminders).
+
+pub mod tasks;
 
 use peyvand_records::FieldType;
 use peyvand_records::access::{ObjectAccess, Role};
-use peyvand_store::hooks::Module;
+use peyvand_store::hooks::{Module, WriteHook};
+use peyvand_store::runner::JobKind;
 use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
 use serde_json::json;
+use std::sync::Arc;
 
 /// The activities module.
 pub struct Activities;
@@ -16,12 +21,22 @@ impl Module for Activities {
     }
 
     fn objects(&self) -> Vec<NewObject> {
-        objects()
+        let mut all = objects();
+        all.push(tasks::object());
+        all
+    }
+
+    fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
+        vec![Arc::new(tasks::TaskRules)]
+    }
+
+    fn job_kinds(&self) -> Vec<Arc<dyn JobKind>> {
+        vec![Arc::new(tasks::Reminders)]
     }
 
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
         match object {
-            "activity" => Some(crate::Reaches::Customers.of(role)),
+            "activity" | "task" => Some(crate::Reaches::Customers.of(role)),
             _ => None,
         }
     }

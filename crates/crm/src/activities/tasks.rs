@@ -1,0 +1,314 @@
+//! Tasks and appointments: something to do (a call to make, a visit, a meeting) by a time, for
+//! its owner, with reminders. A reminder is a scheduled job (`store::events`), written in the
+//! transaction that sets the task's time, so it survives a restart and fires once; when it fires
+//! it becomes the owner's notification (`crate::notifications`) — unless the task was done,
+//! moved or given to someone else meanwhile.
+
+use crate::notifications;
+use peyvand_records::filter::{parse_filter, parse_sort};
+use peyvand_records::value::{format_datetime, parse_datetime};
+use peyvand_records::{FieldError, FieldType, Value};
+use peyvand_store::events::Job;
+use peyvand_store::hooks::{Action, BoxFuture, HookCx, Pending, WriteHook, Written};
+use peyvand_store::records::{ListQuery, Record};
+use peyvand_store::runner::{JobKind, Outcome};
+use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
+use peyvand_store::{Db, Error, Result};
+use serde_json::{Value as Json, json};
+use time::{Duration, OffsetDateTime, Time};
+
+/// The kind of scheduled job a reminder is.
+pub const REMINDER_JOB: &str = "reminder";
+/// How late a reminder may be set and still be taken (the form's minute, a slow request).
+const GRACE: Duration = Duration::minutes(1);
+
+/// When a reminder fires, for each choice of the task's `reminders` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reminder {
+    AtTime,
+    Minutes15,
+    Hour1,
+    Day1,
+    DayBeforeAt9,
+}
+
+impl Reminder {
+    pub const ALL: [Reminder; 5] =
+        [Reminder::AtTime, Reminder::Minutes15, Reminder::Hour1, Reminder::Day1, Reminder::DayBeforeAt9];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reminder::AtTime => "at_time",
+            Reminder::Minutes15 => "15m",
+            Reminder::Hour1 => "1h",
+            Reminder::Day1 => "1d",
+            Reminder::DayBeforeAt9 => "day_before_9",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reminder> {
+        Reminder::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// When it fires for a task due at `due`, the business being at `offset` from UTC.
+    pub fn fires(self, due: OffsetDateTime, offset: time::UtcOffset) -> OffsetDateTime {
+        match self {
+            Reminder::AtTime => due,
+            Reminder::Minutes15 => due - Duration::minutes(15),
+            Reminder::Hour1 => due - Duration::hours(1),
+            Reminder::Day1 => due - Duration::days(1),
+            Reminder::DayBeforeAt9 => {
+                let local = due.to_offset(offset);
+                let day = local.date().previous_day().unwrap_or(local.date());
+                day.with_time(Time::from_hms(9, 0, 0).unwrap_or(Time::MIDNIGHT)).assume_offset(offset)
+            }
+        }
+    }
+}
+
+/// The task object's definition.
+pub(crate) fn object() -> NewObject {
+    use FieldType as T;
+    let fields = vec![
+        with(std_field("subject", T::Text, "موضوع", "Subject"), |f| f.required = true),
+        with(std_field("kind", T::Select, "نوع", "Kind"), |f| {
+            f.indexed = true;
+            f.default_value = Some(json!("todo"));
+            f.options.options = vec![
+                opt("todo", "کار", "To-do"),
+                opt("call", "تماس", "Call"),
+                opt("email", "ایمیل", "Email"),
+                opt("meeting", "جلسه", "Meeting"),
+                opt("visit", "بازدید", "Visit"),
+            ];
+        }),
+        with(std_field("due_at", T::Datetime, "موعد", "Due"), |f| {
+            f.required = true;
+            f.indexed = true;
+        }),
+        std_field("ends_at", T::Datetime, "پایان", "Ends"),
+        with(std_field("status", T::Select, "وضعیت", "Status"), |f| {
+            f.indexed = true;
+            f.default_value = Some(json!("open"));
+            f.options.options = vec![
+                opt("open", "باز", "Open"),
+                opt("done", "انجام‌شده", "Done"),
+                opt("cancelled", "لغوشده", "Cancelled"),
+            ];
+        }),
+        with(std_field("priority", T::Select, "اولویت", "Priority"), |f| {
+            f.default_value = Some(json!("normal"));
+            f.options.options =
+                vec![opt("low", "کم", "Low"), opt("normal", "عادی", "Normal"), opt("high", "زیاد", "High")];
+        }),
+        with(std_field("reminders", T::MultiSelect, "یادآوری", "Reminders"), |f| {
+            f.options.options = vec![
+                opt("at_time", "سر موعد", "At the time"),
+                opt("15m", "۱۵ دقیقه قبل", "15 minutes before"),
+                opt("1h", "یک ساعت قبل", "An hour before"),
+                opt("1d", "یک روز قبل", "A day before"),
+                opt("day_before_9", "روز قبل ساعت ۹", "The day before at 9"),
+            ];
+        }),
+        std_field("place", T::Text, "مکان", "Place"),
+        std_field("video_link", T::Url, "پیوند جلسهٔ برخط", "Video link"),
+        relation("contact", "contact", "مخاطب", "Contact"),
+        relation("company", "company", "شرکت", "Company"),
+        relation("deal", "deal", "فرصت فروش", "Deal"),
+        relation("lead", "lead", "سرنخ", "Lead"),
+        relation("follows", "activity", "در پی", "Follows up"),
+        std_field("done_at", T::Datetime, "زمان انجام", "Done at"),
+        std_field("body", T::LongText, "شرح", "Details"),
+        owner_field(),
+    ];
+    NewObject {
+        api_name: "task".into(),
+        label_fa: "کار".into(),
+        label_en: "Task".into(),
+        plural_fa: "کارها".into(),
+        plural_en: "Tasks".into(),
+        fields,
+        title_field: Some("subject".into()),
+    }
+}
+
+/// A task's time as written (none if it has none or it does not parse).
+fn time_of(v: &Json) -> Option<OffsetDateTime> {
+    v.as_str().and_then(parse_datetime)
+}
+
+fn reminders_of(v: &Json) -> Vec<Reminder> {
+    v.as_array().into_iter().flatten().filter_map(|r| r.as_str().and_then(Reminder::parse)).collect()
+}
+
+/// A task's rules: it ends after it starts; a reminder is not set for a time gone; done
+/// records when; its reminders are scheduled with the write that sets them.
+pub(crate) struct TaskRules;
+
+impl WriteHook for TaskRules {
+    fn objects(&self) -> &'static [&'static str] {
+        &["task"]
+    }
+
+    fn before<'a>(&'a self, cx: HookCx<'a>, write: &'a mut Pending<'_, '_>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut errors = Vec::new();
+            let due = time_of(&write.after("due_at"));
+            if (write.changes("ends_at") || write.changes("due_at"))
+                && let (Some(start), Some(end)) = (due, time_of(&write.after("ends_at")))
+                && end <= start
+            {
+                errors.push(FieldError::new("ends_at", "ends_before_start"));
+            }
+            let open = write.after("status").as_str().is_none_or(|s| s == "open");
+            if open
+                && (write.changes("reminders") || write.changes("due_at") || write.changes("status"))
+                && let Some(due) = due
+            {
+                let now = OffsetDateTime::now_utc();
+                for r in reminders_of(&write.after("reminders")) {
+                    if r.fires(due, cx.db.local_offset()) < now - GRACE {
+                        errors.push(FieldError::with("reminders", "reminder_in_past", json!({ "value": r.as_str() })));
+                    }
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Error::Validation(errors));
+            }
+            if write.changes("status") {
+                match write.after("status").as_str() {
+                    Some("done") if write.after("done_at").is_null() => {
+                        write.set("done_at", Value::Datetime(OffsetDateTime::now_utc()))
+                    }
+                    Some("open") => write.set("done_at", Value::Null),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn after<'a>(&'a self, cx: HookCx<'a>, written: &'a Written<'_>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let relevant = ["due_at", "reminders", "status", "owner"].iter().any(|f| written.changed(f));
+            if written.action == Action::Update && !relevant {
+                return Ok(());
+            }
+            let prefix = format!("task:{}:", written.id);
+            cx.db.cancel_jobs_in(cx.tx, REMINDER_JOB, &prefix).await?;
+            let field = |f: &str| written.after.get(f).cloned().unwrap_or(Json::Null);
+            let open = field("status").as_str().is_none_or(|s| s == "open");
+            let (Some(due), Some(owner)) = (time_of(&field("due_at")), field("owner").as_str().map(str::to_string))
+            else {
+                return Ok(());
+            };
+            if written.action == Action::Delete || !open {
+                return Ok(());
+            }
+            let now = OffsetDateTime::now_utc();
+            for r in reminders_of(&field("reminders")) {
+                let fires = r.fires(due, cx.db.local_offset());
+                if fires < now - GRACE {
+                    continue;
+                }
+                let (due_text, at) = (format_datetime(due), format_datetime(fires));
+                let key = format!("{prefix}{}:{at}", r.as_str());
+                let payload = json!({ "task": written.id, "user": owner, "due_at": due_text, "reminder": r.as_str() });
+                cx.db.schedule_job_in(cx.tx, REMINDER_JOB, Some(&key), &at, &payload).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A reminder firing: the task's owner is notified, once, if the task is still theirs, open
+/// and due when it was when the reminder was set.
+pub(crate) struct Reminders;
+
+impl JobKind for Reminders {
+    fn kind(&self) -> &'static str {
+        REMINDER_JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
+        Box::pin(async move {
+            let text = |f: &str| job.payload.get(f).and_then(Json::as_str).map(str::to_string);
+            let (Some(task_id), Some(user)) = (text("task"), text("user")) else {
+                return Err("a reminder without its task or user".to_string());
+            };
+            let task = match db.system().get_record("task", &task_id, false).await {
+                Ok(task) => task,
+                Err(Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let field = |f: &str| task.fields.get(f).and_then(Json::as_str).map(str::to_string);
+            let due_now = field("due_at").as_deref().and_then(parse_datetime).map(format_datetime);
+            if field("status").is_some_and(|s| s != "open")
+                || field("owner") != Some(user.clone())
+                || due_now != text("due_at")
+            {
+                return Ok(());
+            }
+            let link = format!("/records/task/{task_id}");
+            let mut tx = db.write().await.map_err(|e| e.to_string())?;
+            notifications::notify_in(&mut tx, &job.id, &user, "reminder", &task.title, Some(&link), due_now.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// A user's day: their open tasks due before `day_ends` (the overdue and today's), soonest
+/// first, and those of the `ahead` after it; read as the handle's viewer may.
+pub async fn my_day(
+    db: &Db,
+    user: &str,
+    day_ends: OffsetDateTime,
+    ahead: Duration,
+) -> Result<(Vec<Record>, Vec<Record>)> {
+    let obj = db.object("task").await?;
+    let query = |from: Option<OffsetDateTime>, to: OffsetDateTime, limit: u32| -> Result<ListQuery> {
+        let mut all = vec![
+            json!({ "field": "owner", "op": "eq", "value": user }),
+            json!({ "field": "status", "op": "eq", "value": "open" }),
+            json!({ "field": "due_at", "op": "lt", "value": format_datetime(to) }),
+        ];
+        if let Some(from) = from {
+            all.push(json!({ "field": "due_at", "op": "gte", "value": format_datetime(from) }));
+        }
+        let filter = parse_filter(&obj, &json!({ "and": all })).map_err(Error::invalid)?;
+        Ok(ListQuery {
+            filter: Some(filter),
+            sort: parse_sort(&obj, "due_at").map_err(Error::invalid)?,
+            limit: Some(limit),
+            ..ListQuery::default()
+        })
+    };
+    let due = db.list_records("task", &query(None, day_ends, 200)?).await?.records;
+    let coming = db.list_records("task", &query(Some(day_ends), day_ends + ahead, 50)?).await?.records;
+    Ok((due, coming))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{datetime, offset};
+
+    #[test]
+    fn reminders_fire_before_the_time_and_the_day_before_at_nine_where_the_business_is() {
+        let due = datetime!(2026-03-21 06:30 UTC); // 10:00 in Tehran, 1 Farvardin 1405
+        let tehran = offset!(+03:30);
+        assert_eq!(Reminder::AtTime.fires(due, tehran), due);
+        assert_eq!(Reminder::Minutes15.fires(due, tehran), datetime!(2026-03-21 06:15 UTC));
+        assert_eq!(Reminder::Day1.fires(due, tehran), datetime!(2026-03-20 06:30 UTC));
+        // The day before at 9 in Tehran is 05:30 UTC.
+        assert_eq!(Reminder::DayBeforeAt9.fires(due, tehran), datetime!(2026-03-20 05:30 UTC));
+        // Due at 01:00 in Tehran (21:30 UTC the day before): the day before is Tehran's.
+        let early = datetime!(2026-03-20 21:30 UTC);
+        assert_eq!(Reminder::DayBeforeAt9.fires(early, tehran), datetime!(2026-03-20 05:30 UTC));
+        for r in Reminder::ALL {
+            assert_eq!(Reminder::parse(r.as_str()), Some(r));
+        }
+    }
+}

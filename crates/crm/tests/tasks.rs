@@ -1,0 +1,173 @@
+//! Tasks and their reminders on both backends: a task's times are checked, its reminders are
+//! scheduled with the write that sets them (moved, cancelled and made again with it), and a
+//! reminder that fires tells the task's owner once — not at all if the task was done, moved or
+//! given to someone else meanwhile.
+
+use peyvand_crm::crm_tests;
+use peyvand_crm::notifications;
+use peyvand_records::access::Role;
+use peyvand_records::value::format_datetime;
+use peyvand_store::events::Job;
+use peyvand_store::records::Record;
+use peyvand_store::runner::Runner;
+use peyvand_store::{Db, Error};
+use serde_json::{Map, Value as Json, json};
+use time::{Duration, OffsetDateTime};
+
+crm_tests!(a_tasks_times_are_checked, reminders_follow_the_task, a_reminder_tells_the_owner_once);
+
+fn input(value: Json) -> Map<String, Json> {
+    value.as_object().cloned().expect("an object")
+}
+
+fn codes(e: &Error) -> Vec<(String, &'static str)> {
+    match e {
+        Error::Validation(errors) => errors.iter().map(|e| (e.field.clone(), e.code)).collect(),
+        other => panic!("not a validation error: {other:?}"),
+    }
+}
+
+fn in_(d: Duration) -> String {
+    format_datetime(OffsetDateTime::now_utc() + d)
+}
+
+async fn user(db: &Db, email: &str) -> String {
+    db.create_user(email, email, Role::Agent, "x", "fa").await.expect("user").id
+}
+
+/// A task of `owner`'s (the system's handle, as a test has, gives a record no owner of itself).
+async fn task(db: &Db, owner: &str, fields: Json) -> Result<Record, Error> {
+    let mut fields = input(fields);
+    fields.insert("owner".into(), json!(owner));
+    db.create_record(Some(owner), "task", &fields, None).await.map(|(r, _)| r)
+}
+
+/// The reminder jobs waiting, as (task, run_at).
+async fn waiting(db: &Db) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = db
+        .jobs(Some("pending"), 1000)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .filter(|j| j.kind == "reminder")
+        .map(|j| (j.payload["task"].as_str().unwrap_or_default().to_string(), j.run_at))
+        .collect();
+    all.sort();
+    all
+}
+
+async fn a_tasks_times_are_checked(db: &Db) {
+    let rep = user(db, "rep@t.ir").await;
+    let e = task(db, &rep, json!({"subject": "Call back", "due_at": in_(Duration::hours(-2)), "reminders": ["15m"]}))
+        .await
+        .expect_err("a reminder in the past");
+    assert_eq!(codes(&e), [("reminders".to_string(), "reminder_in_past")]);
+    let e = task(
+        db,
+        &rep,
+        json!({"subject": "Visit", "kind": "visit", "due_at": in_(Duration::hours(3)), "ends_at": in_(Duration::hours(2))}),
+    )
+    .await
+    .expect_err("ends before it starts");
+    assert_eq!(codes(&e), [("ends_at".to_string(), "ends_before_start")]);
+    // An overdue task without reminders is a task like any other; done, it says when.
+    let late = task(db, &rep, json!({"subject": "Send the catalogue", "due_at": in_(Duration::hours(-2))})).await;
+    let late = late.expect("overdue, no reminder");
+    assert_eq!(late.fields["status"], json!("open"));
+    let done =
+        db.update_record(Some(&rep), "task", &late.id, &input(json!({"status": "done"})), None).await.expect("done");
+    assert!(done.fields["done_at"].is_string(), "{done:?}");
+    let reopened = db
+        .update_record(Some(&rep), "task", &late.id, &input(json!({"status": "open"})), None)
+        .await
+        .expect("open again");
+    assert_eq!(reopened.fields["done_at"], Json::Null);
+    assert!(waiting(db).await.is_empty(), "nothing was scheduled");
+}
+
+async fn reminders_follow_the_task(db: &Db) {
+    let (rep, other) = (user(db, "rep@t.ir").await, user(db, "other@t.ir").await);
+    let due = OffsetDateTime::now_utc() + Duration::hours(5);
+    let t = task(
+        db,
+        &rep,
+        json!({"subject": "Demo at Pars Steel", "due_at": format_datetime(due), "reminders": ["15m", "1h"]}),
+    )
+    .await
+    .expect("task");
+    let at = |d: OffsetDateTime| format_datetime(d);
+    let expected = vec![(t.id.clone(), at(due - Duration::hours(1))), (t.id.clone(), at(due - Duration::minutes(15)))];
+    assert_eq!(waiting(db).await, expected);
+    // Moved a day on: the reminders move with it, none left at the old times.
+    let later = due + Duration::days(1);
+    let patch = input(json!({"due_at": format_datetime(later)}));
+    db.update_record(Some(&rep), "task", &t.id, &patch, None).await.expect("moved");
+    assert_eq!(
+        waiting(db).await,
+        vec![(t.id.clone(), at(later - Duration::hours(1))), (t.id.clone(), at(later - Duration::minutes(15)))]
+    );
+    // A change that is not about its time leaves them.
+    db.update_record(Some(&rep), "task", &t.id, &input(json!({"place": "Tabriz"})), None).await.expect("place");
+    assert_eq!(waiting(db).await.len(), 2);
+    // Done: none; open again: both; in the trash: none; back: both.
+    db.update_record(Some(&rep), "task", &t.id, &input(json!({"status": "done"})), None).await.expect("done");
+    assert!(waiting(db).await.is_empty());
+    db.update_record(Some(&rep), "task", &t.id, &input(json!({"status": "open"})), None).await.expect("open");
+    assert_eq!(waiting(db).await.len(), 2);
+    db.delete_record(Some(&rep), "task", &t.id).await.expect("trash");
+    assert!(waiting(db).await.is_empty());
+    db.restore_record(Some(&rep), "task", &t.id).await.expect("restore");
+    assert_eq!(waiting(db).await.len(), 2);
+    // Given to someone else: theirs now.
+    db.update_record(None, "task", &t.id, &input(json!({"owner": other})), None).await.expect("handed");
+    let users: Vec<String> = db
+        .jobs(Some("pending"), 100)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .map(|j| j.payload["user"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(users, [other.clone(), other]);
+}
+
+async fn a_reminder_tells_the_owner_once(db: &Db) {
+    let rep = user(db, "rep@t.ir").await;
+    // Due in two seconds, reminded at the time.
+    let due = OffsetDateTime::now_utc() + Duration::seconds(2);
+    let t = task(db, &rep, json!({"subject": "Call Kaveh", "due_at": format_datetime(due), "reminders": ["at_time"]}))
+        .await
+        .expect("task");
+    let (consumers, jobs) = peyvand_crm::modules().runner_parts();
+    let runner = Runner::new(db.clone(), consumers, jobs.clone());
+    assert_eq!(runner.round().await.expect("round"), 0, "not yet due");
+    assert!(notifications::list(db, &rep, false, 10).await.expect("list").is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    runner.round().await.expect("round");
+    let told = notifications::list(db, &rep, true, 10).await.expect("list");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((told[0].kind.as_str(), told[0].title.as_str()), ("reminder", "Call Kaveh"));
+    assert_eq!(told[0].link.as_deref(), Some(format!("/records/task/{}", t.id).as_str()));
+    assert_eq!(notifications::unread_count(db, &rep).await.expect("count"), 1);
+
+    // The same job run again (an instance died after notifying, before saying so): still once.
+    let done = db.jobs(Some("done"), 10).await.expect("jobs").into_iter().find(|j| j.kind == "reminder").expect("done");
+    let reminder = jobs.iter().find(|k| k.kind() == "reminder").expect("the reminder kind");
+    reminder.run(db, &done).await.expect("again");
+    assert_eq!(notifications::list(db, &rep, false, 10).await.expect("list").len(), 1);
+
+    // A reminder that no longer fits its task (moved since it was set) tells nobody.
+    let stale = Job {
+        id: "stale-1".into(),
+        payload: json!({"task": t.id, "user": rep, "due_at": in_(Duration::hours(9)), "reminder": "at_time"}),
+        ..done.clone()
+    };
+    reminder.run(db, &stale).await.expect("stale");
+    assert_eq!(notifications::list(db, &rep, false, 10).await.expect("list").len(), 1);
+
+    // Read: the count goes down; another user's is not theirs to read.
+    let other = user(db, "other@t.ir").await;
+    assert!(matches!(notifications::mark_read(db, &other, &told[0].id).await, Err(Error::NotFound(_))));
+    let read = notifications::mark_read(db, &rep, &told[0].id).await.expect("read");
+    assert!(read.read_at.is_some());
+    assert_eq!(notifications::unread_count(db, &rep).await.expect("count"), 0);
+}

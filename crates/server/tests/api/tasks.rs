@@ -1,0 +1,123 @@
+//! Tasks over HTTP: made and refused through the API with localized reasons, the agenda of one's
+//! day, a task done in one click, and the bell: notifications listed, counted and read, each
+//! user's own.
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, browser, csrf_of, problem, sign_in_as};
+use peyvand_records::value::format_datetime;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+backend_tests!(tasks_and_my_day, the_bell_tells_each_user_their_own);
+
+fn in_(d: Duration) -> String {
+    format_datetime(OffsetDateTime::now_utc() + d)
+}
+
+async fn tasks_and_my_day(app: &TestApp) {
+    let (rep, token) = app.user_id_with_role("rep@tasks.peyvand.ir", "agent").await;
+    let contact = app.create("contact", json!({"first_name": "Kaveh", "last_name": "Yazdani", "owner": rep})).await;
+    // In the past with a reminder: refused, saying why in the user's language.
+    let late = json!({"fields": {"subject": "Call back", "due_at": in_(Duration::hours(-1)), "reminders": ["15m"]}});
+    let r = app.send_as(&token, Method::POST, "/api/v1/records/task", Some(late)).await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(p["errors"][0]["field"], "reminders");
+    assert_eq!(p["errors"][0]["code"], "reminder_in_past");
+    assert!(p["errors"][0]["message"].as_str().is_some_and(|m| m.contains("already passed")), "{p}");
+    let backwards =
+        json!({"fields": {"subject": "Visit", "due_at": in_(Duration::hours(3)), "ends_at": in_(Duration::hours(2))}});
+    let r = app.send_as(&token, Method::POST, "/api/v1/records/task", Some(backwards)).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "ends_before_start");
+    // Two of the rep's: one overdue, one in an hour about Kaveh; one next week; one of someone else's.
+    let made = async |token: &str, fields: Value| -> String {
+        let r = app.send_as(token, Method::POST, "/api/v1/records/task", Some(json!({"fields": fields}))).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string()
+    };
+    let overdue = made(&token, json!({"subject": "Send the catalogue", "due_at": in_(Duration::hours(-3))})).await;
+    let soon = made(&token, json!({"subject": "Call Kaveh", "due_at": in_(Duration::hours(1)), "reminders": ["15m"], "contact": contact["id"]})).await;
+    made(&token, json!({"subject": "Visit Tabriz", "due_at": in_(Duration::days(3)), "place": "Tabriz"})).await;
+    made(&app.token, json!({"subject": "The admin's own", "due_at": in_(Duration::hours(2))})).await;
+
+    let page = browser();
+    sign_in_as(app, &page, "rep@tasks.peyvand.ir").await;
+    let html = page.get(app.url("/my-day")).send().await.expect("send").text().await.expect("html");
+    assert!(
+        html.contains("Send the catalogue") && html.contains("Call Kaveh") && html.contains("Kaveh Yazdani"),
+        "today's"
+    );
+    assert!(html.contains("Visit Tabriz") && html.contains("Tabriz"), "the week ahead");
+    assert!(!html.contains("The admin&#x27;s own") && !html.contains("The admin's own"), "only the rep's own");
+    let overdue_at = html.find("Send the catalogue").expect("overdue");
+    assert!(overdue_at < html.find("Call Kaveh").expect("soon"), "soonest first");
+    // Done in one click: off the agenda, and it says when.
+    let csrf = csrf_of(&html);
+    let r = page
+        .post(app.url(&format!("/tasks/{overdue}/done")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let task: Value = app.get(&format!("/api/v1/records/task/{overdue}")).await.json().await.expect("json");
+    assert_eq!(task["fields"]["status"], "done");
+    assert!(task["fields"]["done_at"].is_string());
+    let html = page.get(app.url("/my-day")).send().await.expect("send").text().await.expect("html");
+    assert!(!html.contains("Send the catalogue") && html.contains("Call Kaveh"));
+    // Its reminder waits in the scheduler, for the rep.
+    let jobs = app.db.jobs(Some("pending"), 100).await.expect("jobs");
+    let reminders: Vec<&Value> = jobs.iter().filter(|j| j.kind == "reminder").map(|j| &j.payload).collect();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(
+        (reminders[0]["task"].as_str(), reminders[0]["user"].as_str()),
+        (Some(soon.as_str()), Some(rep.as_str()))
+    );
+}
+
+async fn the_bell_tells_each_user_their_own(app: &TestApp) {
+    let (rep, token) = app.user_id_with_role("rep@bell.peyvand.ir", "agent").await;
+    let (_, other) = app.user_id_with_role("other@bell.peyvand.ir", "agent").await;
+    let mut tx = app.db.write().await.expect("write");
+    for (id, title) in [("n-1", "Call Kaveh"), ("n-2", "Visit Tabriz")] {
+        peyvand_crm::notifications::notify_in(&mut tx, id, &rep, "reminder", title, Some("/my-day"), None)
+            .await
+            .expect("notify");
+    }
+    tx.commit().await.expect("commit");
+    let listed: Value =
+        app.send_as(&token, Method::GET, "/api/v1/notifications", None).await.json().await.expect("json");
+    assert_eq!(listed["unread"], 2);
+    assert_eq!(listed["notifications"][0]["title"], "Visit Tabriz", "newest first");
+    // Another user sees none of them and cannot read them.
+    let theirs: Value =
+        app.send_as(&other, Method::GET, "/api/v1/notifications", None).await.json().await.expect("json");
+    assert_eq!((theirs["unread"].clone(), theirs["notifications"].clone()), (json!(0), json!([])));
+    let r = app.send_as(&other, Method::POST, "/api/v1/notifications/n-1/read", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // The bell counts them; opening one reads it and goes where it leads.
+    let page = browser();
+    sign_in_as(app, &page, "rep@bell.peyvand.ir").await;
+    let badge = page.get(app.url("/notifications/badge")).send().await.expect("send").text().await.expect("html");
+    assert!(badge.contains(">۲<") && !badge.contains(" hidden"), "two, in the rep's Persian digits: {badge}");
+    let html = page.get(app.url("/notifications")).send().await.expect("send").text().await.expect("html");
+    let csrf = csrf_of(&html);
+    let r = page
+        .post(app.url("/notifications/n-1/open"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.headers().get("location").and_then(|l| l.to_str().ok()), Some("/my-day"));
+    let r = app.send_as(&token, Method::GET, "/api/v1/notifications?unread=true", None).await;
+    let unread: Value = r.json().await.expect("json");
+    assert_eq!(unread["notifications"].as_array().map(Vec::len), Some(1));
+    let r = app.send_as(&token, Method::POST, "/api/v1/notifications/read", None).await;
+    assert_eq!(r.json::<Value>().await.expect("json")["marked"], 1);
+    let badge = page.get(app.url("/notifications/badge")).send().await.expect("send").text().await.expect("html");
+    assert!(badge.contains("bell-count\" hidden"), "nothing unread: {badge}");
+    let r = app.send_as(&token, Method::GET, "/api/v1/notifications?limit=500", None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

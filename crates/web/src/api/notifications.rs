@@ -1,0 +1,45 @@
+//! A user's own notifications (`peyvand_crm::notifications`): list, mark one or all read.
+//! Nobody sees another's: theirs is not found.
+
+use super::ApiQuery;
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use peyvand_crm::notifications;
+use serde_json::json;
+
+/// The caller's newest notifications (`unread=true`: only those unread), with the unread count.
+pub async fn list_notifications(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    params.only(&["unread", "limit"])?;
+    let unread = params.flag("unread")?;
+    let limit = match params.number("limit")? {
+        None => 50,
+        Some(l @ 1..=200) => i64::from(l),
+        Some(_) => return Err(ApiError::BadRequest { code: "invalid_query", detail: "limit must be 1 to 200".into() }),
+    };
+    let list = notifications::list(&state.db, &authed.user.id, unread, limit).await?;
+    let count = notifications::unread_count(&state.db, &authed.user.id).await?;
+    Ok(Json(json!({ "notifications": list, "unread": count })))
+}
+
+/// Marks one of the caller's notifications read.
+pub async fn read_notification(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(notifications::mark_read(&state.db, &authed.user.id, &id).await?))
+}
+
+/// Marks all the caller's notifications read.
+pub async fn read_all_notifications(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let marked = notifications::mark_all_read(&state.db, &authed.user.id).await?;
+    Ok(Json(json!({ "marked": marked })))
+}

@@ -1,0 +1,124 @@
+//! My day: the signed-in user's overdue and today's open tasks and appointments, soonest first,
+//! then the week ahead; each marked done in one click (`peyvand_crm::activities::tasks`).
+
+use super::admin::Words;
+use super::display::relative_time;
+use super::records::fail;
+use super::{CsrfForm, Layout, Session, render};
+use crate::AppState;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::format_datetime;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_crm::activities::tasks;
+use peyvand_records::normalize::to_persian_digits;
+use peyvand_store::records::Record;
+use serde_json::{Value as Json, json};
+
+/// One task as the agenda shows it.
+struct Item {
+    id: String,
+    subject: String,
+    kind: String,
+    /// Its due time in the page's calendar, and "in 2 hours" / "3 days ago".
+    due: String,
+    relative: String,
+    overdue: bool,
+    /// Whom it is about (a contact, a company), with a link.
+    about: Option<(String, String)>,
+    place: String,
+}
+
+#[derive(Template)]
+#[template(path = "my_day.html")]
+struct MyDayPage {
+    layout: Layout,
+    tr: Words,
+    due: Vec<Item>,
+    coming: Vec<Item>,
+    today: String,
+    /// How many of each, in the page's digits.
+    counts: (String, String),
+}
+
+/// `GET /my-day`.
+pub async fn my_day(State(state): State<AppState>, session: Session) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        let lang = current_lang();
+        let catalog = state.db.visible_catalog().await?;
+        let offset = state.config.display_offset;
+        let now = time::OffsetDateTime::now_utc();
+        let today = now.to_offset(offset).date();
+        let day_ends = today.next_day().unwrap_or(today).midnight().assume_offset(offset);
+        let (due, coming) = tasks::my_day(&state.db, &session.user.id, day_ends, time::Duration::days(7)).await?;
+        let task_obj = catalog.object("task").ok_or(ApiError::NotFound)?;
+        let titles = about_titles(&state, due.iter().chain(&coming)).await?;
+        let item = |r: &Record| {
+            let text = |f: &str| r.fields.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
+            let at = peyvand_records::value::parse_datetime(&text("due_at")).unwrap_or(now);
+            let about = ["contact", "company", "deal", "lead"].iter().find_map(|f| {
+                let id = r.fields.get(*f).and_then(Json::as_str)?;
+                let title = titles.get(id)?;
+                Some((title.clone(), format!("/records/{f}/{id}")))
+            });
+            Item {
+                id: r.id.clone(),
+                subject: r.title.clone(),
+                kind: task_obj
+                    .field("kind")
+                    .map(|f| f.option_label(&text("kind"), lang).to_string())
+                    .unwrap_or_default(),
+                due: format_datetime(lang, at, offset),
+                relative: relative_time(lang, at, now),
+                overdue: at < now,
+                about,
+                place: text("place"),
+            }
+        };
+        let count = |n: usize| if lang == "fa" { to_persian_digits(&n.to_string()) } else { n.to_string() };
+        let counts = (count(due.len()), count(coming.len()));
+        Ok::<_, ApiError>(render(&MyDayPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), ""),
+            tr: Words::new(lang),
+            due: due.iter().map(item).collect(),
+            coming: coming.iter().map(item).collect(),
+            today: crate::i18n::format_date(lang, today),
+            counts,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// The titles of the records the tasks are about, by id (one query per object).
+async fn about_titles(
+    state: &AppState,
+    records: impl Iterator<Item = &Record>,
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let mut wanted: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for r in records {
+        for f in ["contact", "company", "deal", "lead"] {
+            if let Some(id) = r.fields.get(f).and_then(Json::as_str) {
+                wanted.entry(f).or_default().push(id.to_string());
+            }
+        }
+    }
+    let mut titles = std::collections::HashMap::new();
+    for (object, ids) in wanted {
+        titles.extend(state.db.titles(object, &ids).await?);
+    }
+    Ok(titles)
+}
+
+/// `POST /tasks/{id}/done`: marks a task done and goes back to the agenda.
+pub async fn done(State(state): State<AppState>, Path(id): Path<String>, CsrfForm(session, _): CsrfForm) -> Response {
+    let state = session.scoped(state);
+    let input = json!({ "status": "done" });
+    let input = input.as_object().cloned().unwrap_or_default();
+    match state.db.update_record(Some(&session.user.id), "task", &id, &input, None).await {
+        Ok(_) => Redirect::to("/my-day").into_response(),
+        Err(e) => fail(e),
+    }
+}

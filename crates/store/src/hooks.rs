@@ -178,6 +178,11 @@ pub trait WriteHook: Send + Sync + 'static {
     }
 }
 
+/// After-commit consumers, as a `runner::Runner` takes them.
+pub type Consumers = Vec<Arc<dyn crate::runner::Consumer>>;
+/// Kinds of scheduled job, as a `runner::Runner` takes them.
+pub type JobKinds = Vec<Arc<dyn crate::runner::JobKind>>;
+
 /// The modules a [`Db`] runs, with their hooks by object.
 #[derive(Default)]
 pub struct Modules {
@@ -217,7 +222,7 @@ impl Modules {
     }
 
     /// Every module's consumers and job kinds, for a `runner::Runner`.
-    pub fn runner_parts(&self) -> (Vec<Arc<dyn crate::runner::Consumer>>, Vec<Arc<dyn crate::runner::JobKind>>) {
+    pub fn runner_parts(&self) -> (Consumers, JobKinds) {
         (self.list.iter().flat_map(|m| m.consumers()).collect(), self.list.iter().flat_map(|m| m.job_kinds()).collect())
     }
 

@@ -2131,6 +2131,19 @@ fn condition_sql(
     }
 }
 
+/// The engine's check of choices that depend on another field ([`check_dependent_choices`]),
+/// over the record as the write leaves it.
+pub(crate) fn check_dependent(obj: &ObjectDef, current: Option<&Record>, values: &[(&FieldDef, Value)]) -> Result<()> {
+    if !obj.live_fields().any(|f| f.options.depends_on.is_some()) {
+        return Ok(());
+    }
+    let new = |name: &str| values.iter().find(|(f, _)| f.api_name == name).map(|(_, v)| v.to_json());
+    let after =
+        |name: &str| new(name).or_else(|| current.and_then(|c| c.fields.get(name)).cloned()).unwrap_or(Json::Null);
+    peyvand_records::validate::check_dependent_choices(obj, &|name| new(name).is_some(), &after)
+        .map_err(Error::Validation)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2189,17 +2202,4 @@ mod tests {
     fn like_patterns_are_escaped() {
         assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
     }
-}
-
-/// The engine's check of choices that depend on another field ([`check_dependent_choices`]),
-/// over the record as the write leaves it.
-pub(crate) fn check_dependent(obj: &ObjectDef, current: Option<&Record>, values: &[(&FieldDef, Value)]) -> Result<()> {
-    if !obj.live_fields().any(|f| f.options.depends_on.is_some()) {
-        return Ok(());
-    }
-    let new = |name: &str| values.iter().find(|(f, _)| f.api_name == name).map(|(_, v)| v.to_json());
-    let after =
-        |name: &str| new(name).or_else(|| current.and_then(|c| c.fields.get(name)).cloned()).unwrap_or(Json::Null);
-    peyvand_records::validate::check_dependent_choices(obj, &|name| new(name).is_some(), &after)
-        .map_err(Error::Validation)
 }

@@ -2,11 +2,16 @@
 //! a ticket's assignment later), shown under the bell with an unread count. Each is written once
 //! (its id is what made it: a reminder's job), whoever tries again.
 
+use peyvand_records::access::OWNER_FIELD;
+use peyvand_store::events::Event;
 use peyvand_store::hooks::Module;
 use peyvand_store::migrate::Migration;
+use peyvand_store::runner::{Consumer, Outcome};
 use peyvand_store::{Db, Error, Result, WriteTx, now};
 use serde::Serialize;
+use serde_json::Value as Json;
 use sqlx::Row;
+use std::sync::Arc;
 
 /// The notifications module: its table, no objects.
 pub struct Notifications;
@@ -29,6 +34,53 @@ impl Module for Notifications {
 
     fn tables(&self) -> &'static [&'static str] {
         &["notifications"]
+    }
+
+    fn consumers(&self) -> Vec<Arc<dyn Consumer>> {
+        vec![Arc::new(Assignments)]
+    }
+}
+
+/// The objects whose new owner is told that someone gave them a record: a task or a lead when
+/// made or handed on, a deal when handed on (deals made in bulk tell nobody).
+const ASSIGNABLE: [(&str, bool); 3] = [("task", true), ("lead", true), ("deal", false)];
+
+/// After commit, for every change of a record's owner by someone else (a manager's task for a
+/// rep, a web form's lead, a deal handed on): the new owner is told, once per change.
+pub(crate) struct Assignments;
+
+impl Consumer for Assignments {
+    fn name(&self) -> &'static str {
+        "notifications.assignments"
+    }
+
+    fn handle<'a>(&'a self, db: &'a Db, event: &'a Event) -> Outcome<'a> {
+        Box::pin(async move {
+            let Some((_, on_create)) = ASSIGNABLE.iter().find(|(o, _)| *o == event.object) else { return Ok(()) };
+            if !(event.action == "update" || (event.action == "create" && *on_create)) {
+                return Ok(());
+            }
+            let owner = event
+                .changes
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c.get("field").and_then(Json::as_str) == Some(OWNER_FIELD))
+                .and_then(|c| c.get("new").and_then(Json::as_str));
+            let Some(owner) = owner.filter(|o| event.actor.as_deref() != Some(*o)) else { return Ok(()) };
+            let record = match db.system().get_record(&event.object, &event.record_id, false).await {
+                Ok(r) => r,
+                Err(Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let link = format!("/records/{}/{}", event.object, event.record_id);
+            let id = format!("assigned:{}", event.id);
+            let mut tx = db.write().await.map_err(|e| e.to_string())?;
+            notify_in(&mut tx, &id, owner, "assigned", &record.title, Some(&link), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -14,7 +14,12 @@ use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 use time::{Duration, OffsetDateTime};
 
-crm_tests!(a_tasks_times_are_checked, reminders_follow_the_task, a_reminder_tells_the_owner_once);
+crm_tests!(
+    a_tasks_times_are_checked,
+    reminders_follow_the_task,
+    a_reminder_tells_the_owner_once,
+    whoever_is_given_a_record_is_told
+);
 
 fn input(value: Json) -> Map<String, Json> {
     value.as_object().cloned().expect("an object")
@@ -170,4 +175,45 @@ async fn a_reminder_tells_the_owner_once(db: &Db) {
     let read = notifications::mark_read(db, &rep, &told[0].id).await.expect("read");
     assert!(read.read_at.is_some());
     assert_eq!(notifications::unread_count(db, &rep).await.expect("count"), 0);
+}
+
+async fn whoever_is_given_a_record_is_told(db: &Db) {
+    let (rep, manager) = (user(db, "rep@t.ir").await, user(db, "manager@t.ir").await);
+    db.register_consumer("notifications.assignments", false).await.expect("consumer");
+    let (consumers, jobs) = peyvand_crm::modules().runner_parts();
+    let runner = Runner::new(db.clone(), consumers, jobs);
+    let settle = async || while runner.round().await.expect("round") > 0 {};
+    let kinds = async |who: &str| -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = notifications::list(db, who, false, 50)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|n| (n.kind, n.title))
+            .collect();
+        all.sort();
+        all
+    };
+    // The manager gives the rep a task; the rep makes one of their own.
+    let given = input(json!({"subject": "Visit Pars Steel", "due_at": in_(Duration::days(1)), "owner": rep}));
+    db.create_record(Some(&manager), "task", &given, None).await.expect("given");
+    task(db, &rep, json!({"subject": "My own", "due_at": in_(Duration::days(1))})).await.expect("own");
+    // A deal made for the rep tells nobody; handed on later, it does.
+    let (deal, _) = db
+        .create_record(Some(&manager), "deal", &input(json!({"name": "Boilers", "owner": rep})), None)
+        .await
+        .expect("deal");
+    settle().await;
+    assert_eq!(kinds(&rep).await, [("assigned".to_string(), "Visit Pars Steel".to_string())]);
+    db.update_record(Some(&rep), "deal", &deal.id, &input(json!({"owner": manager})), None).await.expect("handed on");
+    settle().await;
+    assert_eq!(kinds(&manager).await, [("assigned".to_string(), "Boilers".to_string())]);
+    assert!(db.next_events("notifications.assignments", 1).await.expect("events").is_empty(), "every event handled");
+    // Every event handled again (an instance died before saying so): each told once still.
+    db.register_consumer("test.replay", true).await.expect("replay");
+    let (consumers, _) = peyvand_crm::modules().runner_parts();
+    let assignments = consumers.iter().find(|c| c.name() == "notifications.assignments").expect("the consumer");
+    for event in db.next_events("test.replay", 1000).await.expect("events") {
+        assignments.handle(db, &event).await.expect("handled again");
+    }
+    assert_eq!((kinds(&rep).await.len(), kinds(&manager).await.len()), (1, 1));
 }

@@ -104,11 +104,12 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         ("امیر", "نوری", "مشاور", "silver", "opportunity"),
         ("Laleh", "Sadeghi", "Marketing Manager", "gold", "customer"),
     ];
+    let mut contact_ids = Vec::new();
     for (i, (first, last, title, tier, stage)) in people.into_iter().enumerate() {
         let source = ["web", "referral", "event", "phone"][i % 4];
         let tags = if i % 3 == 0 { json!(["VIP"]) } else { json!([]) };
         let birth = format!("{}-{:02}-{:02}", 1970 + i * 2, 1 + i % 12, 1 + (i * 7) % 28);
-        db.create_record(
+        let (contact, _) = db.create_record(
             actor,
             "contact",
             &fields(json!({
@@ -120,6 +121,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
             None,
         )
         .await?;
+        contact_ids.push((contact.id, reps[i % reps.len()].clone()));
     }
     // Each one's side navigation starts with favourites: the admin and the manager the largest
     // customers, each rep the companies they own.
@@ -131,11 +133,40 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
         }
     }
     let mut slice = slice();
-    slice.owners = reps.iter().cloned().chain([manager]).collect();
+    slice.owners = reps.iter().cloned().chain([manager.clone()]).collect();
     peyvand_transfer::generate::generate(db, &slice, |_, _| {}).await?;
     peyvand_crm::sales::settle_bulk_load(db).await?;
     sales_story(db, actor, &reps, &company_ids).await?;
+    day_story(db, actor, &manager, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
+}
+
+/// Everyone's day: for each rep (and the manager) a call overdue since yesterday, a call today
+/// with a reminder, a visit later in the week, one done yesterday, and one due a minute after the
+/// demo starts whose reminder rings under the bell in the first minute.
+async fn day_story(db: &Db, actor: Option<&str>, manager: &str, contacts: &[(String, String)]) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let at = |d: time::Duration| peyvand_records::value::format_datetime(now + d);
+    let mut owners: Vec<&str> = contacts.iter().map(|(_, owner)| owner.as_str()).collect();
+    owners.dedup();
+    owners.sort_unstable();
+    owners.dedup();
+    for (n, owner) in owners.iter().chain([&manager]).enumerate() {
+        let theirs: Vec<&str> = contacts.iter().filter(|(_, o)| o == owner).map(|(c, _)| c.as_str()).collect();
+        let about = |k: usize| theirs.get(k % theirs.len().max(1)).copied();
+        let tasks = [
+            json!({"subject": "پیگیری پیش‌فاکتور", "kind": "call", "due_at": at(time::Duration::hours(-20)), "contact": about(0), "priority": "high"}),
+            json!({"subject": "تماس برای تمدید قرارداد", "kind": "call", "due_at": at(time::Duration::hours(3 + n as i64)), "reminders": ["15m"], "contact": about(1)}),
+            json!({"subject": "بازدید از کارخانه", "kind": "visit", "due_at": at(time::Duration::days(2 + n as i64)), "ends_at": at(time::Duration::days(2 + n as i64) + time::Duration::hours(2)), "place": "شهرک صنعتی", "reminders": ["day_before_9"], "contact": about(2)}),
+            json!({"subject": "ارسال کاتالوگ", "kind": "email", "due_at": at(time::Duration::hours(-26)), "status": "done", "contact": about(0)}),
+            json!({"subject": "جلسهٔ کوتاه تیم فروش", "kind": "meeting", "due_at": at(time::Duration::minutes(1)), "reminders": ["at_time"], "video_link": "https://meet.example/sales"}),
+        ];
+        for mut task in tasks {
+            task["owner"] = json!(owner);
+            db.create_record(actor, "task", &fields(task), None).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The generator's part of the demo: enough for lists, boards, timelines and purchase

@@ -707,3 +707,4 @@ my-day-nothing-due = Nothing due today. Schedule a follow-up from a customer’s
 my-day-nothing-coming = Nothing planned for the next seven days.
 my-day-done = Mark done
 my-day-overdue = overdue
+notification-assigned = Assigned to you

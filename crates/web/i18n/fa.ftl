@@ -674,3 +674,4 @@ my-day-nothing-due = امروز کاری سررسید نشده است. از صف
 my-day-nothing-coming = برای هفت روز آینده برنامه‌ای نیست.
 my-day-done = انجام شد
 my-day-overdue = عقب‌افتاده
+notification-assigned = به شما سپرده شد

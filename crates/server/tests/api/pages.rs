@@ -361,6 +361,26 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     let favourites = app.db.marks(&manager.id, false, 10).await.expect("favourites");
     assert_eq!(favourites.len(), 3, "{favourites:?}");
     assert!(favourites.iter().all(|f| f.object == "company" && !f.title.is_empty()));
+    // Everyone's day: each rep and the manager has five tasks, their reminders waiting, one of
+    // them ringing within the demo's first minute; a rep's day lists the overdue call first.
+    assert_eq!(app.list("task", &[("total", "true")]).await["total"], json!(20));
+    let jobs = app.db.jobs(Some("pending"), 100).await.expect("jobs");
+    let soon = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() + time::Duration::minutes(2));
+    let reminders: Vec<_> = jobs.iter().filter(|j| j.kind == "reminder").collect();
+    assert_eq!(reminders.len(), 12, "{reminders:?}");
+    assert_eq!(reminders.iter().filter(|j| j.run_at < soon).count(), 4, "one for each of them in the first minute");
+    let rep = browser();
+    let signed = rep
+        .post(app.url("/login"))
+        .header("origin", &app.base)
+        .form(&[("email", "rep1@demo.peyvand.ir"), ("password", "peyvand-demo"), ("next", "/my-day")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER);
+    let day = rep.get(app.url("/my-day")).send().await.expect("send").text().await.expect("html");
+    let overdue = day.find("پیگیری پیش‌فاکتور").expect("the overdue call");
+    assert!(overdue < day.find("جلسهٔ کوتاه تیم فروش").expect("the meeting in a minute"), "overdue first");
 }
 
 /// Issue 24, item 17: the builder takes and shows names (a related record's title, a choice's

@@ -166,6 +166,21 @@ async fn the_pipeline_board_weighs_columns_and_marks_stale_deals(app: &TestApp) 
     assert!(card.contains("Going stale"), "{card}");
     let fresh = html.split("id=\"card-").filter(|c| c.contains("Going stale")).count();
     assert_eq!(fresh, 1, "only the forgotten deal is stale");
+    // A card shows what is next about it: its soonest open task, overdue in red.
+    let due = |hours: i64| {
+        peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+    };
+    for (subject, hours, status) in
+        [("Call the buyer", -2, "open"), ("Send samples", 5, "open"), ("Old call", -9, "done")]
+    {
+        app.create("task", json!({"subject": subject, "due_at": due(hours), "deal": old["id"], "status": status}))
+            .await;
+    }
+    let html = page.get(app.url("/pipelines/dealers")).send().await.expect("send").text().await.expect("html");
+    let card = html.split("id=\"card-").find(|c| c.starts_with(old["id"].as_str().expect("id"))).expect("the card");
+    let card = card.split("</li>").next().unwrap_or_default();
+    assert!(card.contains("next-task error") && card.contains("Call the buyer") && card.contains("2 h ago"), "{card}");
+    assert!(!card.contains("Send samples") && !card.contains("Old call"), "the soonest open one alone: {card}");
 
     // The admins' page makes a pipeline from its form.
     let html = page.get(app.url("/admin/pipelines")).send().await.expect("send").text().await.expect("html");

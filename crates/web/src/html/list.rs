@@ -1085,6 +1085,50 @@ async fn export(state: &AppState, obj: &ObjectDef, ids: &[String], pairs: &Pairs
     Ok(response)
 }
 
+/// What is to be done next about records of `object` (their soonest open task each, by the
+/// task's relation to the object), as the user may read them; empty where there are no tasks.
+async fn next_tasks(
+    state: &AppState,
+    catalog: &peyvand_store::catalog::Catalog,
+    object: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, (String, time::OffsetDateTime)>, ApiError> {
+    let mut next = std::collections::HashMap::new();
+    let Some(tasks) = catalog.object(NEXT_OBJECT) else { return Ok(next) };
+    let Some(link) = tasks
+        .live_fields()
+        .find(|f| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some(object))
+    else {
+        return Ok(next);
+    };
+    if ids.is_empty() || tasks.field("due_at").is_none() {
+        return Ok(next);
+    }
+    let filter = json!({ "and": [
+        { "field": link.api_name, "op": "in", "value": ids },
+        { "field": "status", "op": "eq", "value": "open" },
+    ] });
+    let query = ListQuery {
+        filter: Some(parse_filter(&tasks, &filter).map_err(|e| ApiError::from(peyvand_store::Error::invalid(e)))?),
+        sort: parse_sort(&tasks, "due_at").map_err(|e| ApiError::from(peyvand_store::Error::invalid(e)))?,
+        limit: Some(500),
+        ..ListQuery::default()
+    };
+    for task in state.db.list_records(NEXT_OBJECT, &query).await?.records {
+        let (Some(about), Some(due)) = (
+            task.fields.get(&link.api_name).and_then(Json::as_str),
+            task.fields.get("due_at").and_then(Json::as_str).and_then(peyvand_records::value::parse_datetime),
+        ) else {
+            continue;
+        };
+        next.entry(about.to_string()).or_insert((task.title.clone(), due));
+    }
+    Ok(next)
+}
+
+/// The object whose open records, by their due time, are what is next about a record.
+const NEXT_OBJECT: &str = "task";
+
 pub struct BoardCard {
     pub id: String,
     pub href: String,
@@ -1096,6 +1140,8 @@ pub struct BoardCard {
     pub owner: Option<(String, String)>,
     /// Going stale: nothing happened to it for longer than the lens allows.
     pub stale: bool,
+    /// Its next open task: subject, when ("in 2 hours"), overdue.
+    pub next: Option<(String, String, bool)>,
 }
 
 /// How a domain page shows an object's board (a pipeline's deals): which columns, what every
@@ -1319,6 +1365,7 @@ pub async fn board_with(
                         .and_then(|id| refs.users.get(id))
                         .map(|name| (super::initials(name), name.clone())),
                     stale: is_stale(r),
+                    next: None,
                     lines: lines
                         .iter()
                         .map(|f| {
@@ -1331,6 +1378,15 @@ pub async fn board_with(
             value,
             label,
         });
+    }
+    // Each card's next open task, in one query for the whole board.
+    let ids: Vec<String> = columns.iter().flat_map(|c| c.cards.iter().map(|card| card.id.clone())).collect();
+    let mut next = next_tasks(state, &catalog, object, &ids).await?;
+    let now = time::OffsetDateTime::now_utc();
+    for card in columns.iter_mut().flat_map(|c| c.cards.iter_mut()) {
+        card.next = next
+            .remove(&card.id)
+            .map(|(subject, due)| (subject, super::display::relative_time(lang, due, now), due < now));
     }
     let state_query = s.query();
     let view = BoardPage {

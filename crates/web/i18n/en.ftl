@@ -708,3 +708,5 @@ my-day-nothing-coming = Nothing planned for the next seven days.
 my-day-done = Mark done
 my-day-overdue = overdue
 notification-assigned = Assigned to you
+form-follow-up = Schedule a follow-up
+form-follow-up-help = Give it a subject to add a task for the next step, due when you say, with its reminder.

@@ -675,3 +675,5 @@ my-day-nothing-coming = برای هفت روز آینده برنامه‌ای ن
 my-day-done = انجام شد
 my-day-overdue = عقب‌افتاده
 notification-assigned = به شما سپرده شد
+form-follow-up = پیگیری بعدی
+form-follow-up-help = با نوشتن موضوع، کاری برای گام بعدی با موعد و یادآوری‌اش ساخته می‌شود.

@@ -4,12 +4,16 @@
 
 pub mod tasks;
 
-use peyvand_records::FieldType;
 use peyvand_records::access::{ObjectAccess, Role};
+use peyvand_records::validate::{Mode, validate};
+use peyvand_records::{FieldError, FieldType};
 use peyvand_store::hooks::{Module, WriteHook};
+use peyvand_store::records::Record;
 use peyvand_store::runner::JobKind;
 use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
+use peyvand_store::{Db, Error, Result};
 use serde_json::json;
+use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
 /// The activities module.
@@ -84,4 +88,44 @@ fn objects() -> Vec<NewObject> {
         fields: activity_fields,
         title_field: Some("subject".into()),
     }]
+}
+
+/// Logs an activity and, with `follow_up` (a task's fields: subject, due time, reminders…),
+/// schedules what comes next ("log the call, schedule the next"), in one transaction: the task
+/// follows the activity and is about whom it was (its contact, company, deal, lead). Nothing is
+/// written unless both are right; the task's errors are named `follow_up.FIELD`.
+pub async fn log(
+    db: &Db,
+    actor: Option<&str>,
+    activity: &Map<String, Json>,
+    follow_up: Option<&Map<String, Json>>,
+) -> Result<(Record, Option<Record>)> {
+    let (activity_obj, task_obj) = (db.object("activity").await?, db.object("task").await?);
+    let changes = validate(&activity_obj, activity, Mode::Create).map_err(Error::Validation)?;
+    let mut tx = db.write().await?;
+    let id = db.create_in(&mut tx, actor, &activity_obj, &changes.values).await?;
+    let logged = db.get_in(&mut tx, &activity_obj, &id).await?;
+    let task = match follow_up {
+        None => None,
+        Some(fields) => {
+            let mut fields = fields.clone();
+            for link in ["contact", "company", "deal", "lead"] {
+                if let Some(v) = logged.fields.get(link).filter(|v| !v.is_null()) {
+                    fields.entry(link.to_string()).or_insert_with(|| v.clone());
+                }
+            }
+            fields.insert("follows".into(), Json::String(id.clone()));
+            let follow = |e: Error| match e {
+                Error::Validation(errors) => Error::Validation(
+                    errors.into_iter().map(|e| FieldError { field: format!("follow_up.{}", e.field), ..e }).collect(),
+                ),
+                other => other,
+            };
+            let changes = validate(&task_obj, &fields, Mode::Create).map_err(Error::Validation).map_err(follow)?;
+            let task_id = db.create_in(&mut tx, actor, &task_obj, &changes.values).await.map_err(follow)?;
+            Some(db.get_in(&mut tx, &task_obj, &task_id).await?)
+        }
+    };
+    tx.commit().await?;
+    Ok((logged, task))
 }

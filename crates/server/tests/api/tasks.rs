@@ -3,13 +3,13 @@
 //! user's own.
 
 use crate::backend_tests;
-use crate::helpers::{TestApp, browser, csrf_of, problem, sign_in_as};
+use crate::helpers::{TestApp, browser, csrf_of, problem, sign_in_as, signed_in};
 use peyvand_records::value::format_datetime;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-backend_tests!(tasks_and_my_day, the_bell_tells_each_user_their_own);
+backend_tests!(tasks_and_my_day, the_bell_tells_each_user_their_own, a_call_logged_schedules_the_next);
 
 fn in_(d: Duration) -> String {
     format_datetime(OffsetDateTime::now_utc() + d)
@@ -120,4 +120,78 @@ async fn the_bell_tells_each_user_their_own(app: &TestApp) {
     assert!(badge.contains("bell-count\" hidden"), "nothing unread: {badge}");
     let r = app.send_as(&token, Method::GET, "/api/v1/notifications?limit=500", None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// "Log the call, schedule the next" in one form and one transaction: the call, and a task that
+/// follows it about the same customer, due when asked with its reminder; a follow-up that is
+/// not right keeps both from being written.
+async fn a_call_logged_schedules_the_next(app: &TestApp) {
+    let contact = app.create("contact", json!({"first_name": "Kaveh", "last_name": "Yazdani"})).await;
+    let contact_id = contact["id"].as_str().expect("id").to_string();
+    let page = signed_in(app).await;
+    let html = page
+        .get(app.url(&format!("/records/activity/new?contact={contact_id}&kind=call")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Schedule a follow-up") && html.contains("name=\"f.follow_up.subject\""),
+        "the follow-up fields"
+    );
+    let csrf = csrf_of(&html);
+    let offset = time::UtcOffset::from_hms(3, 30, 0).expect("offset");
+    let tomorrow = OffsetDateTime::now_utc().to_offset(offset).date().next_day().expect("tomorrow");
+    let today = OffsetDateTime::now_utc().to_offset(offset).date().to_string();
+    let count = async |object: &str| app.list(object, &[("total", "true")]).await["total"].as_i64().expect("total");
+    let post = async |follow_up_date: &str| {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("f.kind", "call"),
+            ("f.subject", "Asked for a quote"),
+            ("f.occurred_at", today.as_str()),
+            ("f.occurred_at__time", "09:15"),
+            ("f.contact", contact_id.as_str()),
+            ("f.follow_up.subject", "Call Kaveh back"),
+            ("f.follow_up.due_at", follow_up_date),
+            ("f.follow_up.due_at__time", "10:00"),
+            ("f.follow_up.reminders", "15m"),
+        ];
+        page.post(app.url("/records/activity/new")).header("origin", &app.base).form(&form).send().await.expect("send")
+    };
+    // A follow-up whose day does not read: neither is written, the form says why.
+    let r = post("the day after").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("err-follow_up.due_at"), "the follow-up's date is named");
+    assert_eq!((count("activity").await, count("task").await), (0, 0), "nothing half-written");
+    // Right: both, the task following the call about Kaveh, tomorrow at 10 in Tehran.
+    let r = post(&tomorrow.to_string()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let calls = app.list("activity", &[]).await;
+    let call = &calls["records"][0];
+    let tasks = app.list("task", &[]).await;
+    let task = &tasks["records"][0]["fields"];
+    assert_eq!(task["subject"], "Call Kaveh back");
+    assert_eq!((task["follows"].clone(), task["contact"].clone()), (call["id"].clone(), json!(contact_id)));
+    let due = format!("{}T06:30:00Z", tomorrow);
+    assert!(task["due_at"].as_str().is_some_and(|d| d.starts_with(&due[..16])), "10:00 in Tehran: {task}");
+    assert_eq!(task["reminders"], json!(["15m"]));
+    // Without a follow-up's subject, the call alone.
+    let tomorrow = tomorrow.to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("f.kind", "call"),
+        ("f.subject", "Quick question"),
+        ("f.occurred_at", today.as_str()),
+        ("f.contact", contact_id.as_str()),
+        ("f.follow_up.subject", ""),
+        ("f.follow_up.due_at", tomorrow.as_str()),
+    ];
+    let r =
+        page.post(app.url("/records/activity/new")).header("origin", &app.base).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!((count("activity").await, count("task").await), (2, 1));
 }

@@ -80,6 +80,61 @@ struct FormPage {
     cancel_label: String,
     required_label: String,
     calendar: CalendarLabels,
+    /// A new activity's "schedule a follow-up" fields (a task's), named `follow_up.FIELD`.
+    follow_up: Vec<FormField>,
+    follow_up_label: String,
+    follow_up_help: String,
+}
+
+/// The object whose new records offer a follow-up, and the object the follow-up is, with the
+/// follow-up's fields: logging a call schedules the next one.
+const FOLLOWED: &str = "activity";
+const FOLLOW_UP: &str = "task";
+const FOLLOW_UP_FIELDS: [&str; 3] = ["subject", "due_at", "reminders"];
+const FOLLOW_UP_PREFIX: &str = "follow_up.";
+
+/// The follow-up object with only the fields the form offers, if the object is there.
+async fn follow_up_object(state: &AppState) -> Result<Option<ObjectDef>, ApiError> {
+    let catalog = state.db.visible_catalog().await?;
+    Ok(catalog.object(FOLLOW_UP).map(|o| {
+        let mut o = (*o).clone();
+        o.fields.retain(|f| FOLLOW_UP_FIELDS.contains(&f.api_name.as_str()));
+        o
+    }))
+}
+
+/// What was submitted under `prefix`, without it.
+fn under_prefix(submitted: &Submitted, prefix: &str) -> Submitted {
+    submitted.iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone()))).collect()
+}
+
+/// A new activity's follow-up fields: empty unless filled in; by default tomorrow at 10 with a
+/// reminder 15 minutes before.
+async fn follow_up_fields(
+    state: &AppState,
+    submitted: Option<&Submitted>,
+    errors: &[FieldError],
+) -> Result<Vec<FormField>, ApiError> {
+    let Some(task) = follow_up_object(state).await? else { return Ok(Vec::new()) };
+    let offset = state.config.display_offset;
+    let tomorrow = time::OffsetDateTime::now_utc().to_offset(offset).date().next_day();
+    let ten = tomorrow.map(|d| d.with_hms(10, 0, 0).map(|t| t.assume_offset(offset)));
+    let mut defaults = Map::new();
+    if let Some(Ok(at)) = ten {
+        defaults.insert("due_at".into(), json!(peyvand_records::value::format_datetime(at)));
+    }
+    defaults.insert("reminders".into(), json!(["15m"]));
+    let sub = submitted.map(|s| under_prefix(s, FOLLOW_UP_PREFIX));
+    let errors: Vec<FieldError> = errors
+        .iter()
+        .filter_map(|e| Some(FieldError { field: e.field.strip_prefix(FOLLOW_UP_PREFIX)?.to_string(), ..e.clone() }))
+        .collect();
+    let mut fields = form_fields(state, &task, &defaults, sub.as_ref(), &errors).await?;
+    for f in &mut fields {
+        f.name = format!("{FOLLOW_UP_PREFIX}{}", f.name);
+        f.required = false;
+    }
+    Ok(fields)
 }
 
 /// Words the date picker shows.
@@ -402,7 +457,15 @@ async fn form_page(
         Some(_) => Some(t(lang, "problem-conflict")),
         None => None,
     };
+    let follow_up = if record.is_none() && object.api_name == FOLLOWED {
+        follow_up_fields(state, submitted, errors).await?
+    } else {
+        Vec::new()
+    };
     let page = FormPage {
+        follow_up,
+        follow_up_label: t(lang, "form-follow-up"),
+        follow_up_help: t(lang, "form-follow-up-help"),
         layout: Layout::new(lang, Some(session), Some(&catalog), &object.api_name),
         heading,
         action,
@@ -470,7 +533,23 @@ pub async fn create(
             .find(|(k, _)| k == "back")
             .map(|(_, b)| super::session::safe_next(b).to_string())
             .filter(|b| b != "/");
-        match state.db.create_record(Some(&session.user.id), &object, &input, None).await {
+        // A follow-up asked for (its subject given): the activity and its task together.
+        let follow_up = match follow_up_object(&state).await? {
+            Some(task) if object == FOLLOWED => {
+                let sub = under_prefix(&submitted, FOLLOW_UP_PREFIX);
+                let asked = sub.get("subject").is_some_and(|s| !s.trim().is_empty());
+                asked.then(|| to_json(&task, &sub, state.config.display_offset))
+            }
+            _ => None,
+        };
+        let made = match &follow_up {
+            Some(task) => {
+                let user = Some(session.user.id.as_str());
+                peyvand_crm::activities::log(&state.db, user, &input, Some(task)).await.map(|(r, _)| (r, true))
+            }
+            None => state.db.create_record(Some(&session.user.id), &object, &input, None).await,
+        };
+        match made {
             Ok((record, _)) => {
                 let to = back.unwrap_or_else(|| format!("/records/{object}/{}", record.id));
                 Ok(Redirect::to(&to).into_response())

@@ -2,12 +2,14 @@
 //! meeting, a chat, an SMS, a visit, a note), the record page's timeline; and what is to be done
 //! next (`tasks`: tasks and appointments with their reminders).
 
+pub mod feed;
 pub mod tasks;
 
 use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_records::validate::{Mode, validate};
 use peyvand_records::{FieldError, FieldType};
 use peyvand_store::hooks::{Module, WriteHook};
+use peyvand_store::migrate::Migration;
 use peyvand_store::records::Record;
 use peyvand_store::runner::JobKind;
 use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
@@ -15,6 +17,14 @@ use peyvand_store::{Db, Error, Result};
 use serde_json::json;
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
+
+/// The module's tables.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_calendar_feeds.sql",
+    sqlite: include_str!("../../migrations/activities/sqlite/0001_calendar_feeds.sql"),
+    postgres: include_str!("../../migrations/activities/postgres/0001_calendar_feeds.sql"),
+}];
 
 /// The activities module.
 pub struct Activities;
@@ -28,6 +38,14 @@ impl Module for Activities {
         let mut all = objects();
         all.push(tasks::object());
         all
+    }
+
+    fn migrations(&self) -> &'static [Migration] {
+        MIGRATIONS
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["calendar_feeds"]
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {

@@ -353,7 +353,7 @@ async fn every_operation_answers_each_role_as_the_rules_say(app: &TestApp) {
 
 /// The page routes of the web router, read from its source so that a new one must be added
 /// here: each with what anonymous, an agent and an admin get (`l` the sign-in page, `o` 200,
-/// `f` 403, `p` public).
+/// `f` 403, `p` public, `n` 404: a secret address no one in the test holds).
 const PAGES: &[(&str, &str)] = &[
     ("/", "ooo"),
     ("/login", "ppp"),
@@ -431,6 +431,9 @@ const PAGES: &[(&str, &str)] = &[
     ("/notifications", "loo"),
     ("/my-day", "loo"),
     ("/tasks/{id}/done", "-"),
+    ("/calendar/feed", "-"),
+    ("/calendar/feed/revoke", "-"),
+    ("/calendar/{file}", "nnn"),
     ("/notifications/badge", "loo"),
     ("/notifications/read", "-"),
     ("/notifications/{id}/open", "-"),
@@ -473,6 +476,7 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
                 'o' => got.is_success() || (got == StatusCode::SEE_OTHER && !location.starts_with("/login")),
                 'f' => got == StatusCode::FORBIDDEN,
                 'p' => got.is_success(),
+                'n' => got == StatusCode::NOT_FOUND,
                 _ => false,
             };
             if !fits {

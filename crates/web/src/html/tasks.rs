@@ -10,8 +10,9 @@ use crate::error::{ApiError, current_lang};
 use crate::i18n::format_datetime;
 use askama::Template;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use peyvand_crm::activities::tasks;
+use peyvand_crm::activities::{feed, tasks};
 use peyvand_records::normalize::to_persian_digits;
 use peyvand_store::records::Record;
 use serde_json::{Value as Json, json};
@@ -40,10 +41,18 @@ struct MyDayPage {
     today: String,
     /// How many of each, in the page's digits.
     counts: (String, String),
+    /// The calendar feed: its address when just made (shown once), when it was made.
+    feed_url: Option<String>,
+    feed_made: Option<String>,
 }
 
 /// `GET /my-day`.
 pub async fn my_day(State(state): State<AppState>, session: Session) -> Response {
+    my_day_view(state, session, None).await
+}
+
+/// The agenda, with the calendar feed's address when it was just made.
+async fn my_day_view(state: AppState, session: Session, feed_url: Option<String>) -> Response {
     let state = session.scoped(state);
     let result = async {
         let lang = current_lang();
@@ -86,6 +95,11 @@ pub async fn my_day(State(state): State<AppState>, session: Session) -> Response
             coming: coming.iter().map(item).collect(),
             today: crate::i18n::format_date(lang, today),
             counts,
+            feed_url,
+            feed_made: feed::feed_made(&state.db, &session.user.id)
+                .await?
+                .and_then(|t| peyvand_records::value::parse_datetime(&t))
+                .map(|t| format_datetime(lang, t, offset)),
         }))
     }
     .await;
@@ -119,6 +133,57 @@ pub async fn done(State(state): State<AppState>, Path(id): Path<String>, CsrfFor
     let input = input.as_object().cloned().unwrap_or_default();
     match state.db.update_record(Some(&session.user.id), "task", &id, &input, None).await {
         Ok(_) => Redirect::to("/my-day").into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// `POST /calendar/feed`: makes (or replaces) the user's calendar feed and shows its address once.
+pub async fn make_feed(State(state): State<AppState>, headers: HeaderMap, CsrfForm(session, _): CsrfForm) -> Response {
+    match feed::new_feed(&state.db, &session.user.id).await {
+        Ok(secret) => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let https = state.config.secure_cookies == Some(true)
+                || headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok()) == Some("https");
+            let url = format!("{}://{host}/calendar/{secret}.ics", if https { "https" } else { "http" });
+            my_day_view(state, session, Some(url)).await
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `POST /calendar/feed/revoke`: stops the user's calendar feed at once.
+pub async fn revoke_feed(State(state): State<AppState>, CsrfForm(session, _): CsrfForm) -> Response {
+    match feed::revoke_feed(&state.db, &session.user.id).await {
+        Ok(_) => Redirect::to("/my-day").into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// `GET /calendar/{secret}.ics`: the feed itself, for calendar apps (no session: the secret is
+/// the key). An unknown or stopped secret, or a deactivated user's, is not found.
+pub async fn calendar_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let Some(secret) = file.strip_suffix(".ics") else {
+        return super::error_page(StatusCode::NOT_FOUND, "error-not-found");
+    };
+    let result = async {
+        let Some(user) = feed::feed_user(&state.db, secret).await? else { return Err(ApiError::NotFound) };
+        let viewer = state.db.viewer_for(&user).await?;
+        let name = format!("Peyvand · {}", state.db.user(&user).await?.name);
+        let text = feed::calendar(&state.db.for_viewer(viewer), &user, &name).await?;
+        Ok::<_, ApiError>(
+            (
+                [
+                    (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+                    (header::CACHE_CONTROL, "private, max-age=300"),
+                ],
+                text,
+            )
+                .into_response(),
+        )
+    };
+    match result.await {
+        Ok(r) => r,
+        Err(ApiError::NotFound) => super::error_page(StatusCode::NOT_FOUND, "error-not-found"),
         Err(e) => fail(e),
     }
 }

@@ -1,0 +1,150 @@
+//! A user's calendar feed: their tasks and appointments as an iCalendar document (RFC 5545) at a
+//! secret address any calendar app can subscribe to. The address holds a random secret; only its
+//! hash is kept, so it is shown once; a new one replaces it and revoking stops it at once. A feed
+//! answers only while its user is active.
+
+use peyvand_records::value::parse_datetime;
+use peyvand_store::records::{ListQuery, Record};
+use peyvand_store::{Db, Error, Result, hex, now};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+
+/// How far back and ahead a feed reaches.
+const BEHIND: Duration = Duration::days(30);
+const AHEAD: Duration = Duration::days(365);
+/// Most tasks in one feed.
+const MOST: u32 = 2000;
+/// An appointment without an end lasts this long in a calendar.
+const DEFAULT_LENGTH: Duration = Duration::minutes(30);
+
+fn hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Makes (or replaces) the user's feed and returns its secret, to be shown once.
+pub async fn new_feed(db: &Db, user: &str) -> Result<String> {
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
+    let secret = hex(&bytes);
+    let mut tx = db.write().await?;
+    sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1").bind(user.to_string()).execute(&mut *tx.tx).await?;
+    sqlx::query("INSERT INTO calendar_feeds (user_id, secret_hash, created_at) VALUES ($1, $2, $3)")
+        .bind(user.to_string())
+        .bind(hash(&secret))
+        .bind(now())
+        .execute(&mut *tx.tx)
+        .await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
+/// Stops the user's feed; returns whether there was one.
+pub async fn revoke_feed(db: &Db, user: &str) -> Result<bool> {
+    let mut tx = db.write().await?;
+    let n = sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1")
+        .bind(user.to_string())
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(n > 0)
+}
+
+/// When the user's feed was made, if they have one.
+pub async fn feed_made(db: &Db, user: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT created_at FROM calendar_feeds WHERE user_id = $1")
+        .bind(user.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The active user whose feed `secret` opens, if any.
+pub async fn feed_user(db: &Db, secret: &str) -> Result<Option<String>> {
+    if secret.len() != 48 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT f.user_id FROM calendar_feeds f JOIN users u ON u.id = f.user_id WHERE f.secret_hash = $1 AND u.active = 1",
+    )
+    .bind(hash(secret))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The user's open tasks from a month ago to a year ahead as an iCalendar document: each an
+/// event (an appointment from its start to its end, a task half an hour at its due time) with
+/// its place, video link and reminders as alarms. `db` reads as the user.
+pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
+    use icalendar::{Alarm, Calendar, Component, EventLike};
+    let obj = db.object("task").await?;
+    let now = OffsetDateTime::now_utc();
+    let text = |t: OffsetDateTime| peyvand_records::value::format_datetime(t);
+    let filter = json!({ "and": [
+        { "field": "owner", "op": "eq", "value": user },
+        { "field": "status", "op": "eq", "value": "open" },
+        { "field": "due_at", "op": "gte", "value": text(now - BEHIND) },
+        { "field": "due_at", "op": "lt", "value": text(now + AHEAD) },
+    ] });
+    let query = ListQuery {
+        filter: Some(peyvand_records::filter::parse_filter(&obj, &filter).map_err(Error::invalid)?),
+        sort: peyvand_records::filter::parse_sort(&obj, "due_at").map_err(Error::invalid)?,
+        limit: Some(MOST),
+        ..ListQuery::default()
+    };
+    let tasks = db.list_records("task", &query).await?.records;
+    let mut cal = Calendar::new();
+    cal.name(name).timezone("Asia/Tehran");
+    for task in &tasks {
+        let field = |f: &str| task.fields.get(f).and_then(Json::as_str).map(str::to_string);
+        let Some(start) = field("due_at").as_deref().and_then(parse_datetime) else { continue };
+        let end = field("ends_at").as_deref().and_then(parse_datetime).filter(|e| *e > start);
+        let mut event = icalendar::Event::new();
+        event
+            .uid(&format!("task-{}@peyvand", task.id))
+            .summary(&task.title)
+            .starts(utc(start))
+            .ends(utc(end.unwrap_or(start + DEFAULT_LENGTH)))
+            .timestamp(utc(updated(task).unwrap_or(now)));
+        let place = [field("place"), field("video_link")].into_iter().flatten().collect::<Vec<_>>().join(" · ");
+        if !place.is_empty() {
+            event.location(&place);
+        }
+        if let Some(body) = field("body") {
+            event.description(&body);
+        }
+        for minutes in reminders_before(task) {
+            event.alarm(Alarm::display(&task.title, -chrono::Duration::minutes(minutes)));
+        }
+        cal.push(event.done());
+    }
+    Ok(cal.done().to_string())
+}
+
+/// When the task was last changed.
+fn updated(task: &Record) -> Option<OffsetDateTime> {
+    parse_datetime(&task.updated_at)
+}
+
+/// How many minutes before its time each of the task's reminders rings (the day before at 9 as
+/// the day before: calendars count alarms from the start).
+fn reminders_before(task: &Record) -> Vec<i64> {
+    let chosen = task.fields.get("reminders").and_then(Json::as_array).cloned().unwrap_or_default();
+    chosen
+        .iter()
+        .filter_map(|r| match r.as_str()? {
+            "at_time" => Some(0),
+            "15m" => Some(15),
+            "1h" => Some(60),
+            "1d" | "day_before_9" => Some(24 * 60),
+            _ => None,
+        })
+        .collect()
+}
+
+fn utc(t: OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
+}

@@ -8,6 +8,7 @@ pub mod leads;
 mod objects;
 pub mod pipelines;
 pub mod prices;
+pub mod worth;
 
 pub use pipelines::DEFAULT_PIPELINE;
 

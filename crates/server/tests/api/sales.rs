@@ -483,4 +483,8 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
     let html = html.text().await.expect("html");
     assert!(html.contains("Order lines") && html.contains("Boiler") && html.contains("Valve"), "the purchase history");
     assert!(html.contains("Benefits") && html.contains("Loyal customer 3 %"), "the customer's benefits");
+    assert!(
+        html.contains("Lifetime revenue") && html.contains("<dt>Orders</dt><dd><bdi>1</bdi>"),
+        "what they are worth"
+    );
 }

@@ -155,6 +155,17 @@ fn currency_name(lang: &str, code: &str) -> String {
     }
 }
 
+/// An amount with its currency's name, in rial or toman as the user prefers.
+pub fn format_money(lang: &str, amount: &str, code: &str) -> String {
+    if code == "IRR"
+        && crate::i18n::current_prefs().toman
+        && let Some(toman) = crate::i18n::rial_to_toman(amount)
+    {
+        return format!("{} {}", format_number(lang, &toman), currency_name(lang, "IRT"));
+    }
+    format!("{} {}", format_number(lang, amount), currency_name(lang, code))
+}
+
 /// A field's value for display.
 pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, offset: time::UtcOffset) -> Cell {
     let text = |s: String| Cell { text: s, ..Cell::default() };
@@ -186,13 +197,7 @@ pub fn display_value(lang: &str, field: &FieldDef, value: &Json, refs: &Refs, of
         FieldType::Currency => {
             let amount = value.get("amount").and_then(Json::as_str).unwrap_or("");
             let code = value.get("currency").and_then(Json::as_str).unwrap_or("IRR");
-            if code == "IRR"
-                && crate::i18n::current_prefs().toman
-                && let Some(toman) = crate::i18n::rial_to_toman(amount)
-            {
-                return number(format!("{} {}", format_number(lang, &toman), currency_name(lang, "IRT")));
-            }
-            number(format!("{} {}", format_number(lang, amount), currency_name(lang, code)))
+            number(format_money(lang, amount, code))
         }
         FieldType::Select => {
             let v = value.as_str().unwrap_or_default();

@@ -51,7 +51,11 @@ async fn record_panels(
     Ok(match object {
         "deal" => vec![sales::deal_panel(state, session, record).await?],
         "lead" => vec![sales::lead_panel(state, session, record).await?],
-        "contact" | "company" => sales::benefits_panel(state, object, record).await?,
+        "contact" | "company" => {
+            let mut panels = vec![sales::worth_panel(state, object, record).await?];
+            panels.extend(sales::benefits_panel(state, object, record).await?);
+            panels
+        }
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
         }

@@ -1188,6 +1188,47 @@ struct BenefitsPanel {
     benefits: Vec<(String, String, String, String)>,
 }
 
+#[derive(Template)]
+#[template(path = "customer_worth.html")]
+struct WorthPanel {
+    tr: Words,
+    /// Label and value of each figure, in the page's language and digits.
+    figures: Vec<(String, String)>,
+}
+
+/// A customer's page: what they are worth (lifetime revenue and orders, the average order, the
+/// last purchase, the open pipeline).
+pub async fn worth_panel(state: &AppState, object: &str, record: &Record) -> Result<String, ApiError> {
+    let lang = current_lang();
+    let w = peyvand_crm::sales::worth::worth(&state.db, object, &record.id).await?;
+    let money = |amounts: &[peyvand_crm::sales::worth::Amount]| -> String {
+        if amounts.is_empty() {
+            return t(lang, "record-empty");
+        }
+        amounts
+            .iter()
+            .map(|a| super::display::format_money(lang, &a.amount, &a.currency))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let count = |n: i64| super::display::format_number(lang, &n.to_string());
+    let last = w
+        .last_order
+        .as_deref()
+        .and_then(peyvand_records::value::parse_datetime)
+        .map(|d| super::display::relative_time(lang, d, time::OffsetDateTime::now_utc()))
+        .unwrap_or_else(|| t(lang, "record-empty"));
+    let figures = vec![
+        (t(lang, "worth-revenue"), money(&w.revenue)),
+        (t(lang, "worth-orders"), count(w.orders)),
+        (t(lang, "worth-average"), money(&w.average)),
+        (t(lang, "worth-last"), last),
+        (t(lang, "worth-pipeline"), money(&w.pipeline)),
+        (t(lang, "worth-deals"), count(w.open_deals)),
+    ];
+    WorthPanel { tr: Words::new(lang), figures }.render().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// A customer's page: the benefits that apply to them today (their own, their company's, their
 /// group's); nothing when none do.
 pub async fn benefits_panel(state: &AppState, object: &str, record: &Record) -> Result<Vec<String>, ApiError> {

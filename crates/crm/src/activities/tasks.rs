@@ -290,6 +290,25 @@ pub async fn my_day(
     Ok((due, coming))
 }
 
+/// A user's tasks due in `[from, to)` that are not cancelled (done ones too: a week shows what
+/// was done), soonest first; read as the handle's viewer may.
+pub async fn between(db: &Db, owner: &str, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<Record>> {
+    let obj = db.object("task").await?;
+    let filter = json!({ "and": [
+        { "field": "owner", "op": "eq", "value": owner },
+        { "field": "status", "op": "in", "value": ["open", "done"] },
+        { "field": "due_at", "op": "gte", "value": format_datetime(from) },
+        { "field": "due_at", "op": "lt", "value": format_datetime(to) },
+    ] });
+    let query = ListQuery {
+        filter: Some(parse_filter(&obj, &filter).map_err(Error::invalid)?),
+        sort: parse_sort(&obj, "due_at").map_err(Error::invalid)?,
+        limit: Some(500),
+        ..ListQuery::default()
+    };
+    Ok(db.list_records("task", &query).await?.records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -448,6 +448,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/forms/lead".to_string(),
         "/admin/business".to_string(),
         "/my-day".to_string(),
+        "/calendar".to_string(),
         format!("/records/activity/new?contact={contact_id}&kind=call"),
         "/notifications".to_string(),
         "/records/task".to_string(),

@@ -431,6 +431,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/notifications", "loo"),
     ("/my-day", "loo"),
     ("/tasks/{id}/done", "-"),
+    ("/calendar", "loo"),
     ("/calendar/feed", "-"),
     ("/calendar/feed/revoke", "-"),
     ("/calendar/{file}", "nnn"),

@@ -71,6 +71,17 @@ async fn tasks_and_my_day(app: &TestApp) {
     assert!(task["fields"]["done_at"].is_string());
     let html = page.get(app.url("/my-day")).send().await.expect("send").text().await.expect("html");
     assert!(!html.contains("Send the catalogue") && html.contains("Call Kaveh"));
+    // The week, day by day, starting on Saturday in Persian (the rep's language).
+    let html = page.get(app.url("/calendar")).send().await.expect("send").text().await.expect("html");
+    let first_day = html.split("<h2>").nth(1).and_then(|h| h.split('<').next()).unwrap_or_default().to_string();
+    assert!(first_day.starts_with("شنبه"), "{first_day}");
+    assert!(html.contains("Call Kaveh") && html.contains("aria-current=\"date\""), "this week, today marked");
+    let tehran = time::UtcOffset::from_hms(3, 30, 0).expect("offset");
+    let a_week_on = OffsetDateTime::now_utc().to_offset(tehran).date() + Duration::days(7);
+    let next = page.get(app.url(&format!("/calendar?week={a_week_on}")));
+    let next = next.send().await.expect("send").text().await.expect("html");
+    assert!(!next.contains("Call Kaveh"), "next week: {next}");
+    assert!(!next.contains("aria-current=\"date\""), "next week, no today");
     // Its reminder waits in the scheduler, for the rep.
     let jobs = app.db.jobs(Some("pending"), 100).await.expect("jobs");
     let reminders: Vec<&Value> = jobs.iter().filter(|j| j.kind == "reminder").map(|j| &j.payload).collect();

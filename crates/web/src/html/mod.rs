@@ -236,15 +236,12 @@ impl Layout {
             };
             nav.insert(at + 1, item);
         }
-        // The user's day first, when there are tasks to have one.
+        // The user's day and week first, when there are tasks to have them.
         if catalog.is_some_and(|c| c.object("task").is_some()) {
-            let item = NavItem {
-                href: "/my-day".into(),
-                label: t(lang, "my-day"),
-                current: current == "my-day",
-                icon: "calendar",
-            };
-            nav.insert(0, item);
+            for (href, key, icon) in [("/calendar", "calendar", "calendar-clock"), ("/my-day", "my-day", "calendar")] {
+                let item = NavItem { href: href.into(), label: t(lang, key), current: current == key, icon };
+                nav.insert(0, item);
+            }
         }
         Layout {
             lang,
@@ -342,6 +339,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/display", post(session::set_display))
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
+        .route("/calendar", get(tasks::week))
         .route("/calendar/feed", post(tasks::make_feed))
         .route("/calendar/feed/revoke", post(tasks::revoke_feed))
         .route("/calendar/{file}", get(tasks::calendar_file))

@@ -187,3 +187,126 @@ pub async fn calendar_file(State(state): State<AppState>, Path(file): Path<Strin
         Err(e) => fail(e),
     }
 }
+
+/// One day of the week view.
+struct Day {
+    /// "شنبه ۱۵ آذر" / "Mon 7 Dec".
+    label: String,
+    today: bool,
+    items: Vec<(String, String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "week.html")]
+struct WeekPage {
+    layout: Layout,
+    tr: Words,
+    title: String,
+    days: Vec<Day>,
+    previous: String,
+    next: String,
+    /// Whose week (a manager may look at their team's people): id and name, and the choices.
+    owner: String,
+    people: Vec<(String, String, bool)>,
+}
+
+/// The first day of the week holding `day`: Saturday in Persian, Monday in English.
+fn week_start(lang: &str, day: time::Date) -> time::Date {
+    let first = if lang == "fa" { time::Weekday::Saturday } else { time::Weekday::Monday };
+    let back = (day.weekday().number_days_from_monday() + 7 - first.number_days_from_monday()) % 7;
+    day - time::Duration::days(i64::from(back))
+}
+
+/// A day's name in the page's calendar: the weekday, the day and the month.
+fn day_label(lang: &str, day: time::Date) -> String {
+    let weekday = crate::i18n::t(lang, &format!("weekday-{}", day.weekday().number_days_from_monday()));
+    let months = crate::i18n::t(lang, "calendar-months");
+    let months: Vec<&str> = months.split(',').collect();
+    if lang == "fa"
+        && let Some((_, m, d)) = peyvand_records::jalali::to_jalali(day)
+    {
+        let month = months.get(usize::from(m).saturating_sub(1)).copied().unwrap_or_default();
+        return format!("{weekday} {} {month}", to_persian_digits(&d.to_string()));
+    }
+    let month = months.get(usize::from(u8::from(day.month())).saturating_sub(1)).copied().unwrap_or_default();
+    format!("{weekday} {} {}", day.day(), month.chars().take(3).collect::<String>())
+}
+
+/// `GET /calendar?week=YYYY-MM-DD&owner=ID`: a week of tasks and appointments, day by day (the
+/// user's own, or, for whoever may read them, someone else's).
+pub async fn week(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        let lang = current_lang();
+        let catalog = state.db.visible_catalog().await?;
+        let offset = state.config.display_offset;
+        let now = time::OffsetDateTime::now_utc();
+        let today = now.to_offset(offset).date();
+        let asked = q.get("week").and_then(|w| crate::i18n::parse_form_date(w)).unwrap_or(today);
+        let start = week_start(lang, asked);
+        let owner = q.get("owner").cloned().unwrap_or_else(|| session.user.id.clone());
+        let from = start.midnight().assume_offset(offset);
+        let tasks = tasks::between(&state.db, &owner, from, from + time::Duration::days(7)).await?;
+        let mut days: Vec<Day> = (0..7)
+            .map(|i| {
+                let day = start + time::Duration::days(i);
+                Day { label: day_label(lang, day), today: day == today, items: Vec::new() }
+            })
+            .collect();
+        for task in &tasks {
+            let text = |f: &str| task.fields.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
+            let Some(due) = peyvand_records::value::parse_datetime(&text("due_at")) else { continue };
+            let local = due.to_offset(offset);
+            let index = (local.date() - start).whole_days();
+            let Some(day) = usize::try_from(index).ok().and_then(|i| days.get_mut(i)) else { continue };
+            let clock = format!("{:02}:{:02}", local.hour(), local.minute());
+            let clock = if lang == "fa" { to_persian_digits(&clock) } else { clock };
+            day.items.push((task.id.clone(), task.title.clone(), clock, text("status") == "done"));
+        }
+        let link = |d: time::Date| format!("/calendar?week={d}&owner={}", super::session::encode(&owner));
+        let users = state.db.list_users().await?;
+        let viewer = &session.viewer;
+        let people = users
+            .iter()
+            .filter(|u| {
+                u.active
+                    && (u.id == session.user.id
+                        || viewer.team_users.contains(&u.id)
+                        || session.user.role == peyvand_records::access::Role::Admin)
+            })
+            .map(|u| (u.id.clone(), u.name.clone(), u.id == owner))
+            .collect();
+        let _ = catalog.object("task").ok_or(ApiError::NotFound)?;
+        Ok::<_, ApiError>(render(&WeekPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), "calendar"),
+            tr: Words::new(lang),
+            title: format!("{} – {}", day_label(lang, start), day_label(lang, start + time::Duration::days(6))),
+            days,
+            previous: link(start - time::Duration::days(7)),
+            next: link(start + time::Duration::days(7)),
+            owner,
+            people,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::week_start;
+    use time::macros::date;
+
+    #[test]
+    fn a_persian_week_starts_on_saturday_an_english_one_on_monday() {
+        // 2026-12-04 is a Friday.
+        assert_eq!(week_start("fa", date!(2026 - 12 - 04)), date!(2026 - 11 - 28));
+        assert_eq!(week_start("fa", date!(2026 - 12 - 05)), date!(2026 - 12 - 05), "a Saturday starts its own");
+        assert_eq!(week_start("en", date!(2026 - 12 - 04)), date!(2026 - 11 - 30));
+        assert_eq!(week_start("en", date!(2026 - 12 - 06)), date!(2026 - 11 - 30), "Sunday ends the English week");
+    }
+}

@@ -745,3 +745,63 @@ async fn a_web_lead_becomes_a_won_deal_and_a_printed_invoice() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// Issue 28's "done when", the part built so far, as a rep does it in Persian: a call logged on a
+/// customer's page with a follow-up (tomorrow at 10, a reminder 15 minutes before, as the form
+/// offers), seen in the Jalali week and in the calendar feed a phone would subscribe to, its
+/// reminder waiting in the scheduler for 09:45 Tehran time.
+#[tokio::test]
+async fn a_call_and_its_follow_up_reach_the_week_and_the_phone() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let (rep, _) = app.user_id_with_role("rep@day.peyvand.ir", "agent").await;
+    let contact = app.create("contact", json!({"first_name": "کاوه", "last_name": "یزدانی", "owner": rep})).await;
+    let contact_id = contact["id"].as_str().expect("id").to_string();
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", "rep@day.peyvand.ir").await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_until("document.querySelector('h1') !== null && location.pathname !== '/login'").await;
+
+    // The call, from the customer's page, and what comes next in the same form.
+    browser.goto(&app.url(&format!("/records/contact/{contact_id}"))).await;
+    browser.click(".quick-actions a[href*='kind=call']").await;
+    browser.wait_until("document.querySelector('#f-subject') !== null").await;
+    browser.type_into("#f-subject", "درخواست پیش‌فاکتور").await;
+    browser.type_into("[id='f-follow_up.subject']", "تماس دوباره با کاوه").await;
+    browser.click(".record-form button[type=submit]").await;
+    browser.wait_for_text("#timeline", "درخواست پیش‌فاکتور").await;
+
+    // Tomorrow at 10 in Tehran: in the week that holds tomorrow, under tomorrow's Jalali day.
+    let tehran = time::UtcOffset::from_hms(3, 30, 0).expect("offset");
+    let tomorrow = time::OffsetDateTime::now_utc().to_offset(tehran).date().next_day().expect("tomorrow");
+    let (_, _, day) = peyvand_records::jalali::to_jalali(tomorrow).expect("jalali");
+    let day = peyvand_records::normalize::to_persian_digits(&day.to_string());
+    browser.goto(&app.url(&format!("/calendar?week={tomorrow}"))).await;
+    let column = browser
+        .script(&format!(
+            "return Array.from(document.querySelectorAll('.week .day')).find(d => d.querySelector('h2').textContent.includes(' {day} '))?.textContent ?? '';"
+        ))
+        .await;
+    let column = column.as_str().unwrap_or_default().to_string();
+    assert!(column.contains("تماس دوباره با کاوه") && column.contains("۱۰:۰۰"), "tomorrow's column: {column}");
+    browser.screenshot("done-when-28-week-fa").await;
+
+    // A calendar link, and what a phone's calendar would read from it.
+    browser.goto(&app.url("/my-day")).await;
+    browser.click("form[action='/calendar/feed'] button").await;
+    browser.wait_until("document.getElementById('feed-url') !== null").await;
+    let url = browser.text("#feed-url").await;
+    let ics = reqwest::get(&url).await.expect("feed").text().await.expect("ics");
+    let ten = format!("DTSTART:{}T063000Z", tomorrow.to_string().replace('-', ""));
+    assert!(ics.contains(&ten) && ics.replace("\r\n ", "").contains("SUMMARY:تماس دوباره با کاوه"), "{ics}");
+    // Its reminder waits for 09:45 Tehran time.
+    let jobs = app.db.jobs(Some("pending"), 10).await.expect("jobs");
+    let at = format!("{tomorrow}T06:15:00");
+    assert!(
+        jobs.iter().any(|j| j.kind == "reminder" && j.run_at.starts_with(&at) && j.payload["user"] == json!(rep)),
+        "{jobs:?}"
+    );
+    browser.quit().await;
+    app.stop().await;
+}

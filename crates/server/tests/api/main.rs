@@ -8,6 +8,7 @@ mod admin;
 mod aggregates;
 mod bad_input;
 mod browser;
+mod customers;
 mod hardening;
 mod imports;
 mod matrix;

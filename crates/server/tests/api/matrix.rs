@@ -112,7 +112,10 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         // changing a teammate's order is not.
         "set_quote_lines" | "order_from_quote" | "order_from_deal" => Some(["ufooo", "ufooo", "ufnno"]),
         "set_order_lines" => Some(["ufooo", "uffoo", "ufnno"]),
-        "update_record" | "share_record" | "unshare_record" | "delete_record" => Some(["ufooo", "ufooo", "ufnno"]),
+        "update_record" | "share_record" | "unshare_record" | "delete_record" | "merge_records" => {
+            Some(["ufooo", "ufooo", "ufnno"])
+        }
+        "record_duplicates" => Some(["uoooo", "uoooo", "uonno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
     }
@@ -230,6 +233,11 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             Some(json!({"fields": {"job_title": format!("t{n}")}})),
         ),
         "delete_record" => (Method::DELETE, format!("/records/contact/{}", fresh_contact().await), None),
+        "record_duplicates" => (Method::GET, format!("/records/contact/{contact}/duplicates"), None),
+        "merge_records" => {
+            let (survivor, other) = (fresh_contact().await, fresh_contact().await);
+            (Method::POST, format!("/records/contact/{survivor}/merge"), Some(json!({"with": other})))
+        }
         "restore_record" => {
             let id = fresh_contact().await;
             app.delete(&format!("/api/v1/records/contact/{id}")).await;

@@ -221,6 +221,12 @@ macro_rules! handler_for {
     (set_order_lines) => {
         sales::set_order_lines
     };
+    (record_duplicates) => {
+        records::record_duplicates
+    };
+    (merge_records) => {
+        records::merge_records
+    };
     (list_notifications) => {
         notifications::list_notifications
     };
@@ -304,6 +310,8 @@ routes! {
     post "/quotes/{id}/order" => order_from_quote,
     get "/sales/settings" => sales_settings,
     get "/notifications" => list_notifications,
+    get "/records/{object}/{id}/duplicates" => record_duplicates,
+    post "/records/{object}/{id}/merge" => merge_records,
     post "/notifications/read" => read_all_notifications,
     post "/notifications/{id}/read" => read_notification,
     put "/sales/settings" => set_sales_settings,

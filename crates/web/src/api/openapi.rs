@@ -397,6 +397,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Lines"),
             ok("200", "The order, totalled, and its lines", None),
         ),
+        "record_duplicates" => (
+            "A record's likely duplicates: the same e-mail or phone, or a name that reads the same written the Persian way",
+            "records",
+            vec![],
+            None,
+            ok("200", "Duplicates, each with its reasons", None),
+        ),
+        "merge_records" => (
+            "Merge another record into this one in one transaction: its related records move here, e-mails and phones join, empty fields fill, `take` names fields whose value comes from the other; the other goes to the trash and its id redirects here",
+            "records",
+            vec![],
+            Some("Merge"),
+            ok("200", "The record merged into", Some("Record")),
+        ),
         "list_notifications" => (
             "The caller's newest notifications (reminders of their tasks, …), with how many are unread",
             "notifications",
@@ -640,6 +654,9 @@ fn sales_schemas(name: &Json_) -> Json_ {
                 "product": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
                 "quantity": { "type": ["string", "number"] }, "unit_price": {}, "discount_percent": {},
                 "discount_amount": {}, "tax_percent": {} } } } } },
+        "Merge": { "type": "object", "required": ["with"], "additionalProperties": false, "properties": {
+            "with": { "type": "string", "description": "The record merged into this one" },
+            "take": { "type": "array", "items": { "type": "string" }, "description": "Fields whose value comes from the other record" } } },
         "SalesSettingsInput": { "type": "object", "additionalProperties": false, "properties": {
             "business": { "type": ["object", "null"], "additionalProperties": false, "properties": business_keys(),
                 "description": "The business's details by key; an empty value removes one" },

@@ -137,7 +137,19 @@ pub async fn get_record(
     if include_deleted {
         authed.require(Action::ReadTrash)?;
     }
-    let record = state.db.get_record(&object, &id, include_deleted).await?;
+    let record = match state.db.get_record(&object, &id, include_deleted).await {
+        Err(peyvand_store::Error::NotFound(_)) if !include_deleted => {
+            // A record merged into another answers with the way to it.
+            return match peyvand_crm::customers::merge::merged_into(&state.db, &object, &id).await? {
+                Some(survivor) => {
+                    let to = format!("/api/v1/records/{object}/{survivor}");
+                    Ok((StatusCode::PERMANENT_REDIRECT, [(axum::http::header::LOCATION, to)]).into_response())
+                }
+                None => Err(ApiError::NotFound),
+            };
+        }
+        other => other?,
+    };
     Ok(with_etag(&record, StatusCode::OK))
 }
 
@@ -215,4 +227,33 @@ pub async fn search(State(state): State<AppState>, authed: Authed, params: ApiQu
     }
     let hits = state.db.search(q, params.number("limit")?.unwrap_or(20)).await?;
     Ok(Json(serde_json::json!({ "query": q, "hits": hits })))
+}
+
+/// A record's likely duplicates (same e-mail, phone, or a name that reads the same), each with
+/// why; 404 for a record the caller may not read.
+pub async fn record_duplicates(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    let found = peyvand_crm::customers::merge::duplicates(&state.db, &object, &id).await?;
+    let list: Vec<serde_json::Value> =
+        found.into_iter().map(|(record, why)| serde_json::json!({ "record": record, "reasons": why })).collect();
+    Ok(Json(serde_json::json!({ "duplicates": list })).into_response())
+}
+
+/// Merges another record into this one in one transaction (see `crm::customers::merge`):
+/// answers the survivor; the other's id then redirects to it.
+pub async fn merge_records(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<peyvand_crm::customers::merge::MergeInput>,
+) -> ApiResult<Response> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    let merged = peyvand_crm::customers::merge::merge(&state.db, Some(&authed.user.id), &object, &id, &body).await?;
+    Ok(with_etag(&merged, StatusCode::OK))
 }

@@ -203,6 +203,15 @@ pub async fn record_page(
     Path((object, id)): Path<(String, String)>,
 ) -> Response {
     let state = session.scoped(state);
+    // A record merged into another leads to it.
+    match peyvand_crm::customers::merge::merged_into(&state.db, &object, &id).await {
+        Ok(Some(survivor)) => {
+            return Redirect::permanent(&format!("/records/{object}/{}", super::session::encode(&survivor)))
+                .into_response();
+        }
+        Ok(None) => {}
+        Err(e) => return fail(e),
+    }
     match record_inner(&state, &session, &object, &id).await {
         Ok(r) => r,
         Err(e) => fail(e),

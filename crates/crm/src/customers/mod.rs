@@ -1,9 +1,20 @@
-//! Customers: companies and the people in them (contacts), the core of the customer 360.
+//! Customers: companies and the people in them (contacts), the core of the customer 360; their
+//! duplicates and merge (`merge`).
+
+pub mod merge;
 
 use peyvand_records::FieldType;
 use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_store::hooks::Module;
+use peyvand_store::migrate::Migration;
 use peyvand_store::schema::{NewField, NewObject, opt, owner_field, relation, std_field, with};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_merges.sql",
+    sqlite: include_str!("../../migrations/customers/sqlite/0001_merges.sql"),
+    postgres: include_str!("../../migrations/customers/postgres/0001_merges.sql"),
+}];
 
 /// The customers module.
 pub struct Customers;
@@ -15,6 +26,14 @@ impl Module for Customers {
 
     fn objects(&self) -> Vec<NewObject> {
         objects()
+    }
+
+    fn migrations(&self) -> &'static [Migration] {
+        MIGRATIONS
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["merged_records"]
     }
 
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {

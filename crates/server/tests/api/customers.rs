@@ -1,0 +1,42 @@
+//! Duplicates and merge over HTTP: found through the API, merged in one call, the merged id's
+//! page and API address leading to the survivor.
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, problem, signed_in};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+backend_tests!(two_contacts_become_one);
+
+async fn two_contacts_become_one(app: &TestApp) {
+    let kept =
+        app.create("contact", json!({"first_name": "علي", "last_name": "كريمي", "emails": ["ali@pars.example"]})).await;
+    let other =
+        app.create("contact", json!({"first_name": "علی", "last_name": "کریمی", "phones": ["09121234567"]})).await;
+    let (kept, other) = (kept["id"].as_str().expect("id").to_string(), other["id"].as_str().expect("id").to_string());
+    app.create(
+        "activity",
+        json!({"kind": "call", "subject": "Prices", "occurred_at": "2026-11-01T08:00:00Z", "contact": other}),
+    )
+    .await;
+    let found: Value = app.get(&format!("/api/v1/records/contact/{kept}/duplicates")).await.json().await.expect("json");
+    assert_eq!(found["duplicates"][0]["record"]["id"], json!(other));
+    assert_eq!(found["duplicates"][0]["reasons"], json!(["name"]));
+    let r = app.post(&format!("/api/v1/records/contact/{kept}/merge"), json!({"with": kept})).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "merge_with_itself");
+    let r = app.post(&format!("/api/v1/records/contact/{kept}/merge"), json!({"with": other})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let merged: Value = r.json().await.expect("json");
+    assert_eq!(merged["fields"]["phones"], json!(["+989121234567"]), "the other's phone joined");
+    let calls =
+        app.list("activity", &[("filter", &json!({"field": "contact", "op": "eq", "value": kept}).to_string())]).await;
+    assert_eq!(calls["records"].as_array().map(Vec::len), Some(1), "the call moved");
+    // The merged id leads to the survivor, in the API and on its page.
+    let r = app.send_as(&app.token, Method::GET, &format!("/api/v1/records/contact/{other}"), None).await;
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers()["location"], format!("/api/v1/records/contact/{kept}").as_str());
+    let page = signed_in(app).await;
+    let r = page.get(app.url(&format!("/records/contact/{other}"))).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers()["location"], format!("/records/contact/{kept}").as_str());
+}

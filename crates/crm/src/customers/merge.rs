@@ -66,10 +66,12 @@ pub async fn duplicates(db: &Db, object: &str, id: &str) -> Result<Vec<(Record, 
     let key = name_key(&record.title);
     if key.chars().count() >= 3 {
         for hit in db.search(&record.title, 50).await? {
-            if hit.object == object && hit.id != record.id && name_key(&hit.title) == key {
-                if let Ok(r) = db.get_record(object, &hit.id, false).await {
-                    add(r, "name");
-                }
+            if hit.object == object
+                && hit.id != record.id
+                && name_key(&hit.title) == key
+                && let Ok(r) = db.get_record(object, &hit.id, false).await
+            {
+                add(r, "name");
             }
         }
     }

@@ -374,6 +374,8 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         .create("deal", json!({"name": "دیگ بخار Tabriz", "amount": {"amount": "1200000000", "currency": "IRR"}}))
         .await;
     let deal_id = deal["id"].as_str().expect("id").to_string();
+    // A twin of the contact typed the Arabic way: its page lists it, and the merge screen.
+    let twin = app.create("contact", json!({"first_name": "كاوه", "last_name": "يزداني"})).await;
     // A quote with lines: its page, its lines' form and its printed form.
     let product =
         app.create("product", json!({"name": "دیگ بخار", "price": {"amount": "125000000", "currency": "IRR"}})).await;
@@ -449,6 +451,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/admin/business".to_string(),
         "/my-day".to_string(),
         "/calendar".to_string(),
+        format!("/records/contact/{contact_id}/merge/{}", twin["id"].as_str().expect("twin")),
         format!("/records/activity/new?contact={contact_id}&kind=call"),
         "/notifications".to_string(),
         "/records/task".to_string(),

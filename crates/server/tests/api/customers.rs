@@ -2,11 +2,11 @@
 //! page and API address leading to the survivor.
 
 use crate::backend_tests;
-use crate::helpers::{TestApp, problem, signed_in};
+use crate::helpers::{TestApp, csrf_of, problem, signed_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(two_contacts_become_one);
+backend_tests!(two_contacts_become_one, the_merge_screen_chooses_each_value);
 
 async fn two_contacts_become_one(app: &TestApp) {
     let kept =
@@ -39,4 +39,39 @@ async fn two_contacts_become_one(app: &TestApp) {
     let r = page.get(app.url(&format!("/records/contact/{other}"))).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(r.headers()["location"], format!("/records/contact/{kept}").as_str());
+}
+
+/// On pages: a contact's page lists its possible duplicate with a link to the merge screen, which
+/// shows both side by side; the values picked from the other are the ones kept.
+async fn the_merge_screen_chooses_each_value(app: &TestApp) {
+    let kept = app.create("contact", json!({"first_name": "سارا", "last_name": "رضايي", "job_title": "کارشناس"})).await;
+    let other = app
+        .create(
+            "contact",
+            json!({"first_name": "سارا", "last_name": "رضایی", "job_title": "مدیر خرید", "city": "تبریز"}),
+        )
+        .await;
+    let (kept, other) = (kept["id"].as_str().expect("id").to_string(), other["id"].as_str().expect("id").to_string());
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/contact/{kept}"))).send().await.expect("send").text().await.expect("html");
+    let screen = format!("/records/contact/{kept}/merge/{other}");
+    assert!(html.contains("Possible duplicates") && html.contains(&screen), "the duplicate and the way to merge it");
+    let html = page.get(app.url(&screen)).send().await.expect("send").text().await.expect("html");
+    assert!(
+        html.contains("کارشناس") && html.contains("مدیر خرید") && html.contains("name=\"pick.job_title\""),
+        "both values"
+    );
+    let csrf = csrf_of(&html);
+    let form = [("csrf", csrf.as_str()), ("pick.job_title", "other"), ("pick.first_name", "keep")];
+    let r = page.post(app.url(&screen)).header("origin", &app.base).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let merged: Value = app.get(&format!("/api/v1/records/contact/{kept}")).await.json().await.expect("json");
+    assert_eq!(
+        (merged["fields"]["job_title"].clone(), merged["fields"]["city"].clone()),
+        (json!("مدیر خرید"), json!("تبریز"))
+    );
+    let html =
+        page.get(app.url(&format!("/records/contact/{kept}"))).send().await.expect("send").text().await.expect("html");
+    assert!(!html.contains("Possible duplicates"), "no duplicate left");
 }

@@ -438,6 +438,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/design", "loo"),
     ("/notifications", "loo"),
     ("/my-day", "loo"),
+    ("/records/{object}/{id}/merge/{other}", "-"),
     ("/tasks/{id}/done", "-"),
     ("/calendar", "loo"),
     ("/calendar/feed", "-"),

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod assets;
+mod customers;
 mod display;
 mod forms;
 pub mod imports;
@@ -50,10 +51,15 @@ async fn record_panels(
 ) -> Result<Vec<String>, crate::error::ApiError> {
     Ok(match object {
         "deal" => vec![sales::deal_panel(state, session, record).await?],
-        "lead" => vec![sales::lead_panel(state, session, record).await?],
+        "lead" => {
+            let mut panels = vec![sales::lead_panel(state, session, record).await?];
+            panels.extend(customers::duplicates_panel(state, session, object, record).await?);
+            panels
+        }
         "contact" | "company" => {
             let mut panels = vec![sales::worth_panel(state, object, record).await?];
             panels.extend(sales::benefits_panel(state, object, record).await?);
+            panels.extend(customers::duplicates_panel(state, session, object, record).await?);
             panels
         }
         "quote" => {
@@ -337,6 +343,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/settings/language", post(session::set_language))
         .route("/settings/display", post(session::set_display))
+        .route("/records/{object}/{id}/merge/{other}", get(customers::merge_page).post(customers::merge_records))
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
         .route("/calendar", get(tasks::week))

@@ -1,0 +1,160 @@
+//! Duplicates and merge on pages (`peyvand_crm::customers::merge`): a record's possible
+//! duplicates on its page, and the merge screen that shows both records side by side, field by
+//! field, to choose which value stays.
+
+use super::admin::Words;
+use super::display::{Refs, display_value};
+use super::records::{fail, load_refs};
+use super::{CsrfForm, Layout, Session, render};
+use crate::AppState;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::t;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_crm::customers::merge;
+use peyvand_records::access::Action;
+use peyvand_store::records::Record;
+
+#[derive(Template)]
+#[template(path = "duplicates.html")]
+struct DuplicatesPanel {
+    tr: Words,
+    object: String,
+    id: String,
+    /// Each: id, title, why.
+    found: Vec<(String, String, String)>,
+    can_merge: bool,
+}
+
+/// A record's page: its possible duplicates (nothing when there are none).
+pub async fn duplicates_panel(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    record: &Record,
+) -> Result<Vec<String>, ApiError> {
+    if record.deleted_at.is_some() {
+        return Ok(Vec::new());
+    }
+    let found = merge::duplicates(&state.db, object, &record.id).await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lang = current_lang();
+    let found = found
+        .into_iter()
+        .map(|(r, why)| {
+            let why: Vec<String> = why.iter().map(|w| t(lang, &format!("duplicate-{w}"))).collect();
+            (r.id, r.title, why.join("، "))
+        })
+        .collect();
+    let panel = DuplicatesPanel {
+        tr: Words::new(lang),
+        object: object.to_string(),
+        id: record.id.clone(),
+        found,
+        can_merge: session.user.role.allows(Action::WriteRecords),
+    };
+    Ok(vec![panel.render().map_err(|e| ApiError::Internal(e.to_string()))?])
+}
+
+/// One field of the merge screen: both values, shown, and whether they differ.
+struct Row {
+    name: String,
+    label: String,
+    mine: String,
+    theirs: String,
+    differ: bool,
+}
+
+#[derive(Template)]
+#[template(path = "merge.html")]
+struct MergePage {
+    layout: Layout,
+    tr: Words,
+    object: String,
+    keep: (String, String),
+    other: (String, String),
+    rows: Vec<Row>,
+    errors: Vec<String>,
+}
+
+/// `GET /records/{object}/{id}/merge/{other}`: both records side by side, each field's value to
+/// choose (the record kept by default; e-mails and phones are joined whatever is chosen).
+pub async fn merge_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path((object, id, other)): Path<(String, String, String)>,
+) -> Response {
+    let state = session.scoped(state);
+    merge_view(&state, &session, &object, &id, &other, Vec::new()).await.unwrap_or_else(fail)
+}
+
+async fn merge_view(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    id: &str,
+    other: &str,
+    errors: Vec<String>,
+) -> Result<Response, ApiError> {
+    if !session.user.role.allows(Action::WriteRecords) {
+        return Err(ApiError::Forbidden);
+    }
+    let lang = current_lang();
+    let catalog = state.db.visible_catalog().await?;
+    let obj = catalog.object(object).ok_or(ApiError::NotFound)?;
+    let (keep, them) =
+        (state.db.get_record(object, id, false).await?, state.db.get_record(object, other, false).await?);
+    let refs: Refs = load_refs(state, &obj, &[&keep, &them]).await?;
+    let offset = state.config.display_offset;
+    let show = |r: &Record, f: &peyvand_records::FieldDef| {
+        display_value(lang, f, r.fields.get(&f.api_name).unwrap_or(&serde_json::Value::Null), &refs, offset).text
+    };
+    let rows = obj
+        .visible_fields()
+        .map(|f| {
+            let (mine, theirs) = (show(&keep, f), show(&them, f));
+            Row { name: f.api_name.clone(), label: f.label(lang).to_string(), differ: mine != theirs, mine, theirs }
+        })
+        .collect();
+    Ok(render(&MergePage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), object),
+        tr: Words::new(lang),
+        object: object.to_string(),
+        keep: (keep.id.clone(), keep.title.clone()),
+        other: (them.id.clone(), them.title.clone()),
+        rows,
+        errors,
+    }))
+}
+
+/// `POST /records/{object}/{id}/merge/{other}`: merges, taking the fields chosen from the other.
+pub async fn merge_records(
+    State(state): State<AppState>,
+    Path((object, id, other)): Path<(String, String, String)>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        if !session.user.role.allows(Action::WriteRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let take = pairs
+            .iter()
+            .filter(|(_, v)| v == "other")
+            .map(|(k, _)| k.trim_start_matches("pick.").to_string())
+            .collect();
+        let input = merge::MergeInput { with: other.clone(), take };
+        match merge::merge(&state.db, Some(&session.user.id), &object, &id, &input).await {
+            Ok(_) => Ok(Redirect::to(&format!("/records/{object}/{}", super::session::encode(&id))).into_response()),
+            Err(e) => {
+                let messages = super::admin::messages(e)?;
+                merge_view(&state, &session, &object, &id, &other, messages).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}

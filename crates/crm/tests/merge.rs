@@ -9,7 +9,7 @@ use peyvand_store::records::Record;
 use peyvand_store::{Db, Error};
 use serde_json::{Value as Json, json};
 
-crm_tests!(duplicates_are_found_and_merged_with_nothing_lost);
+crm_tests!(duplicates_are_found_and_merged_with_nothing_lost, a_link_out_of_the_mergers_sight_moves_too);
 
 async fn make(db: &Db, object: &str, fields: Json) -> Record {
     let fields = fields.as_object().cloned().expect("an object");
@@ -94,4 +94,31 @@ async fn duplicates_are_found_and_merged_with_nothing_lost(db: &Db) {
         .await
         .expect_err("twice");
     assert_eq!(code(&e), ("with".to_string(), "already_merged"));
+}
+
+/// A rep merges two of their contacts; a call another team logged on the merged one, which the
+/// rep cannot see, moves to the survivor all the same.
+async fn a_link_out_of_the_mergers_sight_moves_too(db: &Db) {
+    use peyvand_records::access::Role;
+    let rep = db.create_user("rep@merge.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let stranger = db.create_user("other@merge.ir", "Other", Role::Agent, "x", "fa").await.expect("other").id;
+    let kept = make(db, "contact", json!({"last_name": "Ahmadi", "owner": rep})).await;
+    let other = make(db, "contact", json!({"last_name": "Ahmadi", "owner": rep})).await;
+    let call = make(
+        db,
+        "activity",
+        json!({"kind": "call", "subject": "Theirs", "occurred_at": "2026-11-01T08:00:00Z",
+        "contact": other.id, "owner": stranger}),
+    )
+    .await;
+    let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
+    assert!(
+        matches!(as_rep.get_record("activity", &call.id, false).await, Err(Error::NotFound(_))),
+        "out of the rep's sight"
+    );
+    merge(&as_rep, Some(&rep), "contact", &kept.id, &MergeInput { with: other.id.clone(), take: vec![] })
+        .await
+        .expect("merged");
+    let moved = db.get_record("activity", &call.id, false).await.expect("the call");
+    assert_eq!(moved.fields["contact"], json!(kept.id));
 }

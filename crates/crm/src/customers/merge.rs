@@ -166,7 +166,9 @@ pub async fn merge(
         let values = validate(&obj, &changes, Mode::Update).map_err(Error::Validation)?.values;
         db.update_in(&mut tx, actor, &obj, survivor_id, values, None).await?;
     }
-    // Everything that pointed at the other points at the survivor.
+    // Everything that pointed at the other points at the survivor, whoever's it is (the merge is
+    // allowed to whoever may change both records; a link out of their sight must not be lost).
+    let system = db.system();
     for related in catalog.objects.iter() {
         for field in related
             .live_fields()
@@ -174,13 +176,13 @@ pub async fn merge(
         {
             loop {
                 let pointing =
-                    db.find_in(&mut tx, related, &[(&field.api_name, Value::Text(other.id.clone()))], 200).await?;
+                    system.find_in(&mut tx, related, &[(&field.api_name, Value::Text(other.id.clone()))], 200).await?;
                 if pointing.is_empty() {
                     break;
                 }
                 for r in pointing {
                     let to = vec![(field, Value::Text(survivor_id.to_string()))];
-                    db.update_in(&mut tx, actor, related, &r.id, to, None).await?;
+                    system.update_in(&mut tx, actor, related, &r.id, to, None).await?;
                 }
             }
         }

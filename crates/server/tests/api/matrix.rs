@@ -439,6 +439,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/notifications", "loo"),
     ("/my-day", "loo"),
     ("/records/{object}/{id}/merge/{other}", "-"),
+    ("/records/{object}/{id}/duplicates", "loo"),
     ("/tasks/{id}/done", "-"),
     ("/calendar", "loo"),
     ("/calendar/feed", "-"),

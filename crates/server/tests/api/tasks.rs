@@ -135,6 +135,12 @@ async fn the_bell_tells_each_user_their_own(app: &TestApp) {
     let badge = page.get(app.url("/notifications/badge")).send().await.expect("send").text().await.expect("html");
     assert!(badge.contains("bell-count\" hidden"), "nothing unread: {badge}");
     let r = app.send_as(&token, Method::GET, "/api/v1/notifications?limit=500", None).await;
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["notifications"].as_array().map(Vec::len),
+        Some(2),
+        "brought into range"
+    );
+    let r = app.send_as(&token, Method::GET, "/api/v1/notifications?limit=many", None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 

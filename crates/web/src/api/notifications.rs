@@ -4,7 +4,7 @@
 use super::ApiQuery;
 use crate::AppState;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
@@ -19,11 +19,8 @@ pub async fn list_notifications(
 ) -> ApiResult<impl IntoResponse> {
     params.only(&["unread", "limit"])?;
     let unread = params.flag("unread")?;
-    let limit = match params.number("limit")? {
-        None => 50,
-        Some(l @ 1..=200) => i64::from(l),
-        Some(_) => return Err(ApiError::BadRequest { code: "invalid_query", detail: "limit must be 1 to 200".into() }),
-    };
+    // As the lists do: a limit out of range is brought into it.
+    let limit = params.number("limit")?.map_or(50, |l| i64::from(l).clamp(1, 200));
     let list = notifications::list(&state.db, &authed.user.id, unread, limit).await?;
     let count = notifications::unread_count(&state.db, &authed.user.id).await?;
     Ok(Json(json!({ "notifications": list, "unread": count })))

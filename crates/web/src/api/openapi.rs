@@ -415,8 +415,8 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             "The caller's newest notifications (reminders of their tasks, …), with how many are unread",
             "notifications",
             vec![
-                param("unread", "query", "true: only those unread", false),
-                param("limit", "query", "At most this many, 1 to 200 (default 50)", false),
+                flag("unread", "true: only those unread"),
+                count("limit", "At most this many (default 50; brought into 1 to 200)"),
             ],
             None,
             ok("200", "Notifications", None),

@@ -11,7 +11,7 @@ use crate::error::{ApiError, current_lang};
 use crate::i18n::t;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use peyvand_crm::customers::merge;
 use peyvand_records::access::Action;
 use peyvand_store::records::Record;
@@ -27,36 +27,51 @@ struct DuplicatesPanel {
     can_merge: bool,
 }
 
-/// A record's page: its possible duplicates (nothing when there are none).
-pub async fn duplicates_panel(
-    state: &AppState,
-    session: &Session,
-    object: &str,
-    record: &Record,
-) -> Result<Vec<String>, ApiError> {
+/// A record's page: a place its possible duplicates fill once the page is shown (looking them
+/// up takes a search; the page does not wait for it).
+pub fn duplicates_placeholder(object: &str, record: &Record) -> Vec<String> {
     if record.deleted_at.is_some() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let found = merge::duplicates(&state.db, object, &record.id).await?;
-    if found.is_empty() {
-        return Ok(Vec::new());
+    let (object, id) = (super::session::encode(object), super::session::encode(&record.id));
+    // Filled in at the end of the page's main column (`#late-panels`), so nothing moves.
+    vec![format!(
+        "<div hx-get=\"/records/{object}/{id}/duplicates\" hx-trigger=\"load\" hx-target=\"#late-panels\" hx-swap=\"innerHTML\"></div>"
+    )]
+}
+
+/// `GET /records/{object}/{id}/duplicates`: the record's possible duplicates, as a panel of its
+/// page (nothing when there are none).
+pub async fn duplicates_panel(
+    State(state): State<AppState>,
+    session: Session,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        let found = merge::duplicates(&state.db, &object, &id).await?;
+        if found.is_empty() {
+            return Ok(Html(String::new()).into_response());
+        }
+        let lang = current_lang();
+        let found = found
+            .into_iter()
+            .map(|(r, why)| {
+                let why: Vec<String> = why.iter().map(|w| t(lang, &format!("duplicate-{w}"))).collect();
+                (r.id, r.title, why.join("، "))
+            })
+            .collect();
+        let panel = DuplicatesPanel {
+            tr: Words::new(lang),
+            object: object.clone(),
+            id: id.clone(),
+            found,
+            can_merge: session.user.role.allows(Action::WriteRecords),
+        };
+        Ok::<_, ApiError>(Html(panel.render().map_err(|e| ApiError::Internal(e.to_string()))?).into_response())
     }
-    let lang = current_lang();
-    let found = found
-        .into_iter()
-        .map(|(r, why)| {
-            let why: Vec<String> = why.iter().map(|w| t(lang, &format!("duplicate-{w}"))).collect();
-            (r.id, r.title, why.join("، "))
-        })
-        .collect();
-    let panel = DuplicatesPanel {
-        tr: Words::new(lang),
-        object: object.to_string(),
-        id: record.id.clone(),
-        found,
-        can_merge: session.user.role.allows(Action::WriteRecords),
-    };
-    Ok(vec![panel.render().map_err(|e| ApiError::Internal(e.to_string()))?])
+    .await;
+    result.unwrap_or_else(fail)
 }
 
 /// One field of the merge screen: both values, shown, and whether they differ.

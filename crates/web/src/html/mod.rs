@@ -53,13 +53,13 @@ async fn record_panels(
         "deal" => vec![sales::deal_panel(state, session, record).await?],
         "lead" => {
             let mut panels = vec![sales::lead_panel(state, session, record).await?];
-            panels.extend(customers::duplicates_panel(state, session, object, record).await?);
+            panels.extend(customers::duplicates_placeholder(object, record));
             panels
         }
         "contact" | "company" => {
             let mut panels = vec![sales::worth_panel(state, object, record).await?];
             panels.extend(sales::benefits_panel(state, object, record).await?);
-            panels.extend(customers::duplicates_panel(state, session, object, record).await?);
+            panels.extend(customers::duplicates_placeholder(object, record));
             panels
         }
         "quote" => {
@@ -344,6 +344,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/language", post(session::set_language))
         .route("/settings/display", post(session::set_display))
         .route("/records/{object}/{id}/merge/{other}", get(customers::merge_page).post(customers::merge_records))
+        .route("/records/{object}/{id}/duplicates", get(customers::duplicates_panel))
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
         .route("/calendar", get(tasks::week))

@@ -148,7 +148,6 @@ async fn day_story(db: &Db, actor: Option<&str>, manager: &str, contacts: &[(Str
     let now = time::OffsetDateTime::now_utc();
     let at = |d: time::Duration| peyvand_records::value::format_datetime(now + d);
     let mut owners: Vec<&str> = contacts.iter().map(|(_, owner)| owner.as_str()).collect();
-    owners.dedup();
     owners.sort_unstable();
     owners.dedup();
     for (n, owner) in owners.iter().chain([&manager]).enumerate() {

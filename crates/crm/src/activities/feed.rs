@@ -3,10 +3,11 @@
 //! hash is kept, so it is shown once; a new one replaces it and revoking stops it at once. A feed
 //! answers only while its user is active.
 
+use super::tasks::Reminder;
 use peyvand_records::value::parse_datetime;
-use peyvand_store::records::{ListQuery, Record};
+use peyvand_store::records::Record;
 use peyvand_store::{Db, Error, Result, hex, now};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
@@ -80,22 +81,8 @@ pub async fn feed_user(db: &Db, secret: &str) -> Result<Option<String>> {
 /// its place, video link and reminders as alarms. `db` reads as the user.
 pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
     use icalendar::{Alarm, Calendar, Component, EventLike};
-    let obj = db.object("task").await?;
     let now = OffsetDateTime::now_utc();
-    let text = |t: OffsetDateTime| peyvand_records::value::format_datetime(t);
-    let filter = json!({ "and": [
-        { "field": "owner", "op": "eq", "value": user },
-        { "field": "status", "op": "eq", "value": "open" },
-        { "field": "due_at", "op": "gte", "value": text(now - BEHIND) },
-        { "field": "due_at", "op": "lt", "value": text(now + AHEAD) },
-    ] });
-    let query = ListQuery {
-        filter: Some(peyvand_records::filter::parse_filter(&obj, &filter).map_err(Error::invalid)?),
-        sort: peyvand_records::filter::parse_sort(&obj, "due_at").map_err(Error::invalid)?,
-        limit: Some(MOST),
-        ..ListQuery::default()
-    };
-    let tasks = db.list_records("task", &query).await?.records;
+    let tasks = super::tasks::owned(db, user, &["open"], Some(now - BEHIND), now + AHEAD, MOST).await?;
     let mut cal = Calendar::new();
     cal.name(name).timezone("Asia/Tehran");
     for task in &tasks {
@@ -116,8 +103,11 @@ pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
         if let Some(body) = field("body") {
             event.description(&body);
         }
-        for minutes in reminders_before(task) {
-            event.alarm(Alarm::display(&task.title, -chrono::Duration::minutes(minutes)));
+        // Each reminder as an alarm at its own time before the start (the day before at 9 too).
+        for r in task.fields.get("reminders").and_then(Json::as_array).into_iter().flatten() {
+            let Some(r) = r.as_str().and_then(Reminder::parse) else { continue };
+            let before = (start - r.fires(start, db.local_offset())).whole_minutes();
+            event.alarm(Alarm::display(&task.title, -chrono::Duration::minutes(before)));
         }
         cal.push(event.done());
     }
@@ -127,22 +117,6 @@ pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
 /// When the task was last changed.
 fn updated(task: &Record) -> Option<OffsetDateTime> {
     parse_datetime(&task.updated_at)
-}
-
-/// How many minutes before its time each of the task's reminders rings (the day before at 9 as
-/// the day before: calendars count alarms from the start).
-fn reminders_before(task: &Record) -> Vec<i64> {
-    let chosen = task.fields.get("reminders").and_then(Json::as_array).cloned().unwrap_or_default();
-    chosen
-        .iter()
-        .filter_map(|r| match r.as_str()? {
-            "at_time" => Some(0),
-            "15m" => Some(15),
-            "1h" => Some(60),
-            "1d" | "day_before_9" => Some(24 * 60),
-            _ => None,
-        })
-        .collect()
 }
 
 fn utc(t: OffsetDateTime) -> chrono::DateTime<chrono::Utc> {

@@ -259,54 +259,51 @@ impl JobKind for Reminders {
     }
 }
 
+/// A user's tasks in the given statuses due in `[from, to)` (from the start of time without
+/// `from`), soonest first, at most `limit`; read as the handle's viewer may.
+pub async fn owned(
+    db: &Db,
+    owner: &str,
+    statuses: &[&str],
+    from: Option<OffsetDateTime>,
+    to: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<Record>> {
+    let obj = db.object("task").await?;
+    let mut all = vec![
+        json!({ "field": "owner", "op": "eq", "value": owner }),
+        json!({ "field": "status", "op": "in", "value": statuses }),
+        json!({ "field": "due_at", "op": "lt", "value": format_datetime(to) }),
+    ];
+    if let Some(from) = from {
+        all.push(json!({ "field": "due_at", "op": "gte", "value": format_datetime(from) }));
+    }
+    let query = ListQuery {
+        filter: Some(parse_filter(&obj, &json!({ "and": all })).map_err(Error::invalid)?),
+        sort: parse_sort(&obj, "due_at").map_err(Error::invalid)?,
+        limit: Some(limit),
+        ..ListQuery::default()
+    };
+    Ok(db.list_records("task", &query).await?.records)
+}
+
 /// A user's day: their open tasks due before `day_ends` (the overdue and today's), soonest
-/// first, and those of the `ahead` after it; read as the handle's viewer may.
+/// first, and those of the `ahead` after it.
 pub async fn my_day(
     db: &Db,
     user: &str,
     day_ends: OffsetDateTime,
     ahead: Duration,
 ) -> Result<(Vec<Record>, Vec<Record>)> {
-    let obj = db.object("task").await?;
-    let query = |from: Option<OffsetDateTime>, to: OffsetDateTime, limit: u32| -> Result<ListQuery> {
-        let mut all = vec![
-            json!({ "field": "owner", "op": "eq", "value": user }),
-            json!({ "field": "status", "op": "eq", "value": "open" }),
-            json!({ "field": "due_at", "op": "lt", "value": format_datetime(to) }),
-        ];
-        if let Some(from) = from {
-            all.push(json!({ "field": "due_at", "op": "gte", "value": format_datetime(from) }));
-        }
-        let filter = parse_filter(&obj, &json!({ "and": all })).map_err(Error::invalid)?;
-        Ok(ListQuery {
-            filter: Some(filter),
-            sort: parse_sort(&obj, "due_at").map_err(Error::invalid)?,
-            limit: Some(limit),
-            ..ListQuery::default()
-        })
-    };
-    let due = db.list_records("task", &query(None, day_ends, 200)?).await?.records;
-    let coming = db.list_records("task", &query(Some(day_ends), day_ends + ahead, 50)?).await?.records;
+    let due = owned(db, user, &["open"], None, day_ends, 200).await?;
+    let coming = owned(db, user, &["open"], Some(day_ends), day_ends + ahead, 50).await?;
     Ok((due, coming))
 }
 
 /// A user's tasks due in `[from, to)` that are not cancelled (done ones too: a week shows what
-/// was done), soonest first; read as the handle's viewer may.
+/// was done), soonest first.
 pub async fn between(db: &Db, owner: &str, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<Record>> {
-    let obj = db.object("task").await?;
-    let filter = json!({ "and": [
-        { "field": "owner", "op": "eq", "value": owner },
-        { "field": "status", "op": "in", "value": ["open", "done"] },
-        { "field": "due_at", "op": "gte", "value": format_datetime(from) },
-        { "field": "due_at", "op": "lt", "value": format_datetime(to) },
-    ] });
-    let query = ListQuery {
-        filter: Some(parse_filter(&obj, &filter).map_err(Error::invalid)?),
-        sort: parse_sort(&obj, "due_at").map_err(Error::invalid)?,
-        limit: Some(500),
-        ..ListQuery::default()
-    };
-    Ok(db.list_records("task", &query).await?.records)
+    owned(db, owner, &["open", "done"], Some(from), to, 500).await
 }
 
 #[cfg(test)]

@@ -63,13 +63,14 @@ async fn my_day_view(state: AppState, session: Session, feed_url: Option<String>
         let day_ends = today.next_day().unwrap_or(today).midnight().assume_offset(offset);
         let (due, coming) = tasks::my_day(&state.db, &session.user.id, day_ends, time::Duration::days(7)).await?;
         let task_obj = catalog.object("task").ok_or(ApiError::NotFound)?;
-        let titles = about_titles(&state, due.iter().chain(&coming)).await?;
+        let shown: Vec<&Record> = due.iter().chain(&coming).collect();
+        let refs = super::records::load_refs(&state, &task_obj, &shown).await?;
         let item = |r: &Record| {
             let text = |f: &str| r.fields.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
             let at = peyvand_records::value::parse_datetime(&text("due_at")).unwrap_or(now);
             let about = ["contact", "company", "deal", "lead"].iter().find_map(|f| {
                 let id = r.fields.get(*f).and_then(Json::as_str)?;
-                let title = titles.get(id)?;
+                let title = refs.records.get(&(f.to_string(), id.to_string()))?;
                 Some((title.clone(), format!("/records/{f}/{id}")))
             });
             Item {
@@ -104,26 +105,6 @@ async fn my_day_view(state: AppState, session: Session, feed_url: Option<String>
     }
     .await;
     result.unwrap_or_else(fail)
-}
-
-/// The titles of the records the tasks are about, by id (one query per object).
-async fn about_titles(
-    state: &AppState,
-    records: impl Iterator<Item = &Record>,
-) -> Result<std::collections::HashMap<String, String>, ApiError> {
-    let mut wanted: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-    for r in records {
-        for f in ["contact", "company", "deal", "lead"] {
-            if let Some(id) = r.fields.get(f).and_then(Json::as_str) {
-                wanted.entry(f).or_default().push(id.to_string());
-            }
-        }
-    }
-    let mut titles = std::collections::HashMap::new();
-    for (object, ids) in wanted {
-        titles.extend(state.db.titles(object, &ids).await?);
-    }
-    Ok(titles)
 }
 
 /// `POST /tasks/{id}/done`: marks a task done and goes back to the agenda.
@@ -280,7 +261,6 @@ pub async fn week(
             })
             .map(|u| (u.id.clone(), u.name.clone(), u.id == owner))
             .collect();
-        let _ = catalog.object("task").ok_or(ApiError::NotFound)?;
         Ok::<_, ApiError>(render(&WeekPage {
             layout: Layout::new(lang, Some(&session), Some(&catalog), "calendar"),
             tr: Words::new(lang),

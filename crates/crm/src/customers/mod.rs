@@ -2,6 +2,7 @@
 //! duplicates and merge (`merge`).
 
 pub mod merge;
+pub mod timeline;
 
 use peyvand_records::FieldType;
 use peyvand_records::access::{ObjectAccess, Role};

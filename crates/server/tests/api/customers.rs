@@ -1,12 +1,13 @@
 //! Duplicates and merge over HTTP: found through the API, merged in one call, the merged id's
-//! page and API address leading to the survivor.
+//! page and API address leading to the survivor. The customer 360's timeline through the API
+//! and on the page: narrowed by kind, read on by cursor.
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, csrf_of, problem, signed_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(two_contacts_become_one, the_merge_screen_chooses_each_value);
+backend_tests!(two_contacts_become_one, the_merge_screen_chooses_each_value, a_customers_story_on_one_page);
 
 async fn two_contacts_become_one(app: &TestApp) {
     let kept =
@@ -76,4 +77,76 @@ async fn the_merge_screen_chooses_each_value(app: &TestApp) {
     );
     let html = page.get(app.url(&panel)).send().await.expect("send").text().await.expect("html");
     assert!(html.trim().is_empty(), "no duplicate left: {html}");
+}
+
+/// A contact's story: a call, an e-mail, an order and a change, newest first through the API, by
+/// kind, page by page; on the contact's page with chips, and the next entries appended.
+async fn a_customers_story_on_one_page(app: &TestApp) {
+    let contact = app.create("contact", json!({"first_name": "Sara", "last_name": "Ahmadi"})).await;
+    let id = contact["id"].as_str().expect("id").to_string();
+    for (kind, subject, at) in
+        [("call", "Asked for prices", "2026-10-01T08:00:00Z"), ("email", "Sent the catalogue", "2026-10-02T08:00:00Z")]
+    {
+        app.create("activity", json!({"kind": kind, "subject": subject, "occurred_at": at, "contact": id})).await;
+    }
+    app.create(
+        "order",
+        json!({"contact": id, "ordered_at": "2026-10-05T08:00:00Z", "number": "O-77", "status": "delivered"}),
+    )
+    .await;
+    let r = app.patch(&format!("/api/v1/records/contact/{id}"), json!({"fields": {"city": "Tabriz"}})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let story: Value = app.get(&format!("/api/v1/records/contact/{id}/timeline")).await.json().await.expect("json");
+    let kinds: Vec<&str> =
+        story["entries"].as_array().expect("entries").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, vec!["change", "change", "order", "email", "activity"], "{story}");
+    assert_eq!(story["entries"][0]["detail"]["changes"][0]["field"], "city");
+    assert!(story["next"].is_null());
+    let two: Value = app
+        .get(&format!("/api/v1/records/contact/{id}/timeline?kind=email,order&limit=1"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(two["entries"][0]["title"], "O-77");
+    let cursor = two["next"].as_str().expect("a next page").to_string();
+    let rest: Value = app
+        .get_query(
+            &format!("/api/v1/records/contact/{id}/timeline"),
+            &[("kind", "email,order"), ("limit", "1"), ("cursor", &cursor)],
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rest["entries"][0]["title"], "Sent the catalogue");
+    let r = app.get(&format!("/api/v1/records/contact/{id}/timeline?kind=gossip")).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "unknown_kind");
+    let r = app.get(&format!("/api/v1/records/contact/{id}/timeline?cursor=yesterday")).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "invalid_cursor");
+    let r = app.get("/api/v1/records/deal/nothing/timeline").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/contact/{id}"))).send().await.expect("send").text().await.expect("html");
+    for expected in [
+        "Asked for prices",
+        "Sent the catalogue",
+        "O-77",
+        "Tabriz",
+        "Deal stages",
+        &format!("/records/contact/{id}/timeline?kind=email"),
+    ] {
+        assert!(html.contains(expected), "{expected} on the page");
+    }
+    let html = page
+        .get(app.url(&format!("/records/contact/{id}/timeline?kind=email")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("Sent the catalogue") && !html.contains("Asked for prices") && html.contains("aria-current"));
 }

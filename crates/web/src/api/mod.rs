@@ -221,6 +221,9 @@ macro_rules! handler_for {
     (set_order_lines) => {
         sales::set_order_lines
     };
+    (record_timeline) => {
+        records::record_timeline
+    };
     (record_duplicates) => {
         records::record_duplicates
     };
@@ -311,6 +314,7 @@ routes! {
     get "/sales/settings" => sales_settings,
     get "/notifications" => list_notifications,
     get "/records/{object}/{id}/duplicates" => record_duplicates,
+    get "/records/{object}/{id}/timeline" => record_timeline,
     post "/records/{object}/{id}/merge" => merge_records,
     post "/notifications/read" => read_all_notifications,
     post "/notifications/{id}/read" => read_notification,

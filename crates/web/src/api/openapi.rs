@@ -397,6 +397,22 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Lines"),
             ok("200", "The order, totalled, and its lines", None),
         ),
+        "record_timeline" => (
+            "A contact's or a company's story, newest first, as the caller may see it: activities, e-mails, changes to its fields, its deals' stages, quotes and orders (a company's with its contacts'); paged by keyset",
+            "records",
+            vec![
+                param(
+                    "kind",
+                    "query",
+                    "Only these kinds, comma-separated: activity, email, change, stage, quote, order",
+                    false,
+                ),
+                param("cursor", "query", "The previous page's `next`", false),
+                count("limit", "Entries (default 50; brought into 1 to 100)"),
+            ],
+            None,
+            ok("200", "Entries and the next page's cursor", None),
+        ),
         "record_duplicates" => (
             "A record's likely duplicates: the same e-mail or phone, or a name that reads the same written the Persian way",
             "records",

@@ -229,6 +229,34 @@ pub async fn search(State(state): State<AppState>, authed: Authed, params: ApiQu
     Ok(Json(serde_json::json!({ "query": q, "hits": hits })))
 }
 
+/// A contact's or a company's timeline (the customer 360's story), newest first: `kind` narrows it
+/// (comma-separated kinds), `cursor` reads on from the previous page's `next`.
+pub async fn record_timeline(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    use peyvand_crm::customers::timeline::{self, Kind, MAX_PAGE};
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["kind", "cursor", "limit"])?;
+    let mut kinds = Vec::new();
+    for k in params.get("kind").unwrap_or("").split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        kinds.push(
+            Kind::parse(k)
+                .ok_or_else(|| FieldError::with("kind", "unknown_kind", serde_json::json!({ "known": known })))?,
+        );
+    }
+    let query = timeline::Query {
+        kinds,
+        cursor: params.get("cursor").map(str::to_string),
+        limit: params.number("limit")?.unwrap_or(50).clamp(1, MAX_PAGE),
+    };
+    Ok(Json(timeline::timeline(&state.db, &object, &id, &query).await?))
+}
+
 /// A record's likely duplicates (same e-mail, phone, or a name that reads the same), each with
 /// why; 404 for a record the caller may not read.
 pub async fn record_duplicates(

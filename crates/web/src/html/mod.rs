@@ -17,6 +17,7 @@ mod shell;
 pub mod sso;
 mod tasks;
 mod teams;
+mod timeline;
 mod two_factor;
 
 pub use display::display_value;
@@ -345,6 +346,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/display", post(session::set_display))
         .route("/records/{object}/{id}/merge/{other}", get(customers::merge_page).post(customers::merge_records))
         .route("/records/{object}/{id}/duplicates", get(customers::duplicates_panel))
+        .route("/records/{object}/{id}/timeline", get(timeline::timeline_fragment))
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
         .route("/calendar", get(tasks::week))

@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::error::{ApiError, current_lang};
 use crate::i18n::{format_datetime, t, t_args};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_records::access::Action;
@@ -163,6 +163,8 @@ struct RecordPage {
     timeline: Vec<TimelineEntry>,
     /// Where to log a new interaction with this record, when one can point here.
     timeline_new: Option<String>,
+    /// A customer's merged story (`timeline.html`), instead of its activities alone.
+    merged: Option<String>,
     history_label: String,
     history: Vec<HistoryItem>,
     self_href: String,
@@ -201,6 +203,7 @@ pub async fn record_page(
     State(state): State<AppState>,
     session: Session,
     Path((object, id)): Path<(String, String)>,
+    Query(params): Query<super::timeline::TimelineParams>,
 ) -> Response {
     let state = session.scoped(state);
     // A record merged into another leads to it.
@@ -212,13 +215,19 @@ pub async fn record_page(
         Ok(None) => {}
         Err(e) => return fail(e),
     }
-    match record_inner(&state, &session, &object, &id).await {
+    match record_inner(&state, &session, &object, &id, &params).await {
         Ok(r) => r,
         Err(e) => fail(e),
     }
 }
 
-async fn record_inner(state: &AppState, session: &Session, object: &str, id: &str) -> Result<Response, ApiError> {
+async fn record_inner(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    id: &str,
+    params: &super::timeline::TimelineParams,
+) -> Result<Response, ApiError> {
     if !session.user.role.allows(Action::ReadRecords) {
         return Err(ApiError::Forbidden);
     }
@@ -309,6 +318,14 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
             fields: custom.into_iter().map(|(_, _, r)| r).collect(),
         });
     }
+    // A contact's and a company's story, merged from every source (live records only).
+    let merged = match object {
+        "contact" | "company" if record.deleted_at.is_none() => {
+            let view = super::timeline::render_timeline(state, object, id, params).await?;
+            Some(view.render().map_err(|e| ApiError::Internal(e.to_string()))?)
+        }
+        _ => None,
+    };
     // Records of other objects that point here (a company's contacts), one query per relation.
     let mut related = Vec::new();
     let mut timeline = Vec::new();
@@ -355,7 +372,12 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
                 }),
                 ..Default::default()
             };
-            let page = state.db.list_records(&other.api_name, &query).await?;
+            // A customer's page tells its merged story (`timeline`); another's lists its activities.
+            let page = if on_timeline && merged.is_some() {
+                peyvand_store::records::Page::default()
+            } else {
+                state.db.list_records(&other.api_name, &query).await?
+            };
             if on_timeline {
                 let (kind, at) = (other.field("kind"), other.field("occurred_at"));
                 let show = |field: Option<&peyvand_records::FieldDef>, r: &Record| {
@@ -512,6 +534,7 @@ async fn record_inner(state: &AppState, session: &Session, object: &str, id: &st
         timeline_add: t(lang, "record-timeline-add"),
         timeline,
         timeline_new,
+        merged,
         history_label: t(lang, "record-history"),
         history,
         self_href: format!("/records/{object}/{id}"),

@@ -10,6 +10,7 @@
 
 pub mod activities;
 pub mod customers;
+pub mod forms;
 pub mod notifications;
 pub mod sales;
 pub mod testing;
@@ -59,6 +60,7 @@ pub fn modules() -> Modules {
         Arc::new(notifications::Notifications),
         Arc::new(sales::Sales),
         Arc::new(activities::Activities),
+        Arc::new(forms::Forms),
     ];
     Modules::new(list)
 }

@@ -151,10 +151,21 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-frame-options", "DENY"),
 ];
 
+/// What a public web form (`/f/…`) tells the browser instead: the same, except that any site
+/// may frame it (the business embeds it in its own pages).
+const EMBEDDABLE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
+     connect-src 'self'; form-action 'self' http: https:; frame-ancestors *; base-uri 'none'; object-src 'none'";
+
 async fn security_headers(req: Request, next: Next) -> Response {
+    let embeddable = req.uri().path().starts_with("/f/");
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
+        let value = match name {
+            "content-security-policy" if embeddable => EMBEDDABLE_POLICY,
+            "x-frame-options" if embeddable => continue,
+            _ => value,
+        };
         headers.insert(HeaderName::from_static(name), header::HeaderValue::from_static(value));
     }
     response

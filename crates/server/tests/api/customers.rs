@@ -1,13 +1,19 @@
 //! Duplicates and merge over HTTP: found through the API, merged in one call, the merged id's
 //! page and API address leading to the survivor. The customer 360's timeline through the API
-//! and on the page: narrowed by kind, read on by cursor.
+//! and on the page: narrowed by kind, read on by cursor. Web forms built on the admin page and
+//! filled by a visitor.
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, csrf_of, problem, signed_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-backend_tests!(two_contacts_become_one, the_merge_screen_chooses_each_value, a_customers_story_on_one_page);
+backend_tests!(
+    two_contacts_become_one,
+    the_merge_screen_chooses_each_value,
+    a_customers_story_on_one_page,
+    an_admin_builds_a_web_form_and_a_visitor_fills_it
+);
 
 async fn two_contacts_become_one(app: &TestApp) {
     let kept =
@@ -149,4 +155,100 @@ async fn a_customers_story_on_one_page(app: &TestApp) {
         .await
         .expect("html");
     assert!(html.contains("Sent the catalogue") && !html.contains("Asked for prices") && html.contains("aria-current"));
+}
+
+/// An admin builds a lead form on Admin → Web forms (a team in turn as owner); a visitor opens
+/// its link with UTM parameters, gets errors by field, then sends it; the lead lands with the
+/// team's first member, tagged with the campaign; the form can be framed by another site;
+/// a form sent where it redirects goes there.
+async fn an_admin_builds_a_web_form_and_a_visitor_fills_it(app: &TestApp) {
+    let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let me = me["id"].as_str().or(me["user"]["id"].as_str()).expect("my id").to_string();
+    let team: Value =
+        app.post("/api/v1/teams", json!({"name": "Web", "members": [me]})).await.json().await.expect("team");
+    let team = team["id"].as_str().expect("team id").to_string();
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url("/admin/forms/new?object=lead")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("name=\"ask.last_name\" ") && html.contains(&format!("value=\"team:{team}\"")));
+    let csrf = csrf_of(&html);
+    let assign = format!("team:{team}");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Yalda offer"),
+        ("object", "lead"),
+        ("ask.first_name", "on"),
+        ("ask.last_name", "on"),
+        ("req.last_name", "on"),
+        ("ask.emails", "on"),
+        ("consent_en", "Send me offers"),
+        ("thanks_en", "We will call you today."),
+        ("assign", assign.as_str()),
+        ("active", "1"),
+    ];
+    let r = page.post(app.url("/admin/forms/new")).header("origin", &app.base).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let forms: Value = app.get("/api/v1/forms").await.json().await.expect("forms");
+    let slug = forms["forms"][0]["slug"].as_str().expect("slug").to_string();
+    let id = forms["forms"][0]["id"].as_str().expect("id").to_string();
+    let html = page.get(app.url(&format!("/admin/forms/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains(&format!("/f/{slug}")) && (html.contains("&lt;iframe") || html.contains("&#60;iframe")), "the link and the snippet");
+
+    let visitor = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = visitor
+        .get(app.url(&format!("/f/{slug}?utm_source=instagram&utm_campaign=yalda&lang=en")))
+        .send()
+        .await
+        .expect("send");
+    assert!(r.headers().get("x-frame-options").is_none(), "another site may frame it");
+    let csp = r.headers()["content-security-policy"].to_str().expect("csp").to_string();
+    assert!(csp.contains("frame-ancestors *"), "{csp}");
+    let html = r.text().await.expect("html");
+    assert!(html.contains("Yalda offer") && html.contains("value=\"instagram\"") && html.contains("Send me offers"));
+    let send = async |fields: &[(&str, &str)]| {
+        visitor
+            .post(app.url(&format!("/f/{slug}")))
+            .header("origin", "https://shop.example")
+            .form(fields)
+            .send()
+            .await
+            .expect("send")
+    };
+    let r = send(&[("lang", "en"), ("first_name", "<b>Sara</b>"), ("emails", "nope"), ("utm_campaign", "yalda")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(
+        html.contains("pf-last_name-error") && html.contains("pf-first_name-error") && html.contains("pf-emails-error")
+    );
+    let r = send(&[
+        ("lang", "en"),
+        ("last_name", "Ahmadi"),
+        ("emails", "sara@mail.example"),
+        ("consent", "on"),
+        ("utm_campaign", "yalda"),
+    ])
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("html").contains("We will call you today."));
+    let leads = app.list("lead", &[]).await;
+    let lead = &leads["records"][0]["fields"];
+    assert_eq!(
+        (lead["owner"].clone(), lead["campaign"].clone(), lead["source"].clone()),
+        (json!(me), json!("yalda"), json!("web_form"))
+    );
+    let kept: Value = app.get(&format!("/api/v1/forms/{id}/submissions")).await.json().await.expect("json");
+    assert_eq!(kept["submissions"][0]["consent_text"], "Send me offers");
+    assert_eq!(kept["submissions"][0]["consent_given"], true);
+
+    // Sent where the form redirects: there.
+    let mut definition = forms["forms"][0].clone();
+    for k in ["id", "slug", "created_at", "updated_at"] {
+        definition.as_object_mut().expect("form").remove(k);
+    }
+    definition["redirect"] = json!("https://shop.example/thanks");
+    let r = app.send_as(&app.token, Method::PUT, &format!("/api/v1/forms/{id}"), Some(definition)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(&[("last_name", "Karimi")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "https://shop.example/thanks");
 }

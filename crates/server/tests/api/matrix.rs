@@ -96,7 +96,8 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "create_team" | "update_team" | "delete_team" | "list_access_rules" | "set_access_rule"
         | "reset_access_rule" | "list_field_rules" | "set_field_rule" | "create_object" | "delete_object"
         | "restore_object" | "create_field" | "update_field" | "delete_field" | "create_rollup" | "delete_rollup"
-        | "create_pipeline" | "update_pipeline" | "delete_pipeline" | "set_sales_settings" => same("ufffo"),
+        | "create_pipeline" | "update_pipeline" | "delete_pipeline" | "set_sales_settings" | "list_forms"
+        | "get_form" | "create_form" | "update_form" | "delete_form" | "form_submissions" => same("ufffo"),
         "create_record" => same("ufooo"),
         // On a contact: read-only reads all; agents and their manager reach their team's.
         "get_record" | "record_history" | "list_shares" => Some(["uoooo", "uoooo", "uonno"]),
@@ -115,7 +116,7 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "update_record" | "share_record" | "unshare_record" | "delete_record" | "merge_records" => {
             Some(["ufooo", "ufooo", "ufnno"])
         }
-        "record_duplicates" => Some(["uoooo", "uoooo", "uonno"]),
+        "record_duplicates" | "record_timeline" => Some(["uoooo", "uoooo", "uonno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
     }
@@ -234,6 +235,19 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         ),
         "delete_record" => (Method::DELETE, format!("/records/contact/{}", fresh_contact().await), None),
         "record_duplicates" => (Method::GET, format!("/records/contact/{contact}/duplicates"), None),
+        "record_timeline" => (Method::GET, format!("/records/contact/{contact}/timeline"), None),
+        "list_forms" => (Method::GET, "/forms".into(), None),
+        "create_form" => (Method::POST, "/forms".into(), Some(web_form(n, &w.mate))),
+        "get_form" | "update_form" | "delete_form" | "form_submissions" => {
+            let r = app.post("/api/v1/forms", web_form(n, &w.mate)).await;
+            let id = r.json::<Value>().await.expect("form")["id"].as_str().expect("id").to_string();
+            match op {
+                "get_form" => (Method::GET, format!("/forms/{id}"), None),
+                "update_form" => (Method::PUT, format!("/forms/{id}"), Some(web_form(n, &w.mate))),
+                "delete_form" => (Method::DELETE, format!("/forms/{id}"), None),
+                _ => (Method::GET, format!("/forms/{id}/submissions"), None),
+            }
+        }
         "merge_records" => {
             let (survivor, other) = (fresh_contact().await, fresh_contact().await);
             (Method::POST, format!("/records/contact/{survivor}/merge"), Some(json!({"with": other})))
@@ -440,6 +454,13 @@ const PAGES: &[(&str, &str)] = &[
     ("/my-day", "loo"),
     ("/records/{object}/{id}/merge/{other}", "-"),
     ("/records/{object}/{id}/duplicates", "loo"),
+    ("/records/{object}/{id}/timeline", "loo"),
+    ("/admin/forms", "lfo"),
+    ("/admin/forms/new", "lfo"),
+    ("/admin/forms/{id}", "-"),
+    ("/admin/forms/{id}/delete", "-"),
+    // Not found: no form has this address (tests/api/customers.rs fills one in).
+    ("/f/{slug}", "nnn"),
     ("/tasks/{id}/done", "-"),
     ("/calendar", "loo"),
     ("/calendar/feed", "-"),
@@ -501,6 +522,12 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
         wrong.push(format!("another team's record page: {}", theirs.status()));
     }
     assert!(wrong.is_empty(), "pages against the rules:\n{}", wrong.join("\n"));
+}
+
+/// A web form for leads, owned by `user`.
+fn web_form(n: u32, user: &str) -> Value {
+    json!({"name": format!("Form {n}"), "object": "lead", "fields": [{"field": "last_name", "required": true}],
+        "assign": {"kind": "user", "user": user}})
 }
 
 /// A pipeline of key `p{n}` (its stages' keys made by the server).

@@ -2,6 +2,7 @@
 //! OpenAPI document built from the same route table ([`ROUTES`]).
 
 mod auth;
+mod forms;
 pub use auth::check_login as auth_check_login;
 mod notifications;
 mod objects;
@@ -221,6 +222,24 @@ macro_rules! handler_for {
     (set_order_lines) => {
         sales::set_order_lines
     };
+    (list_forms) => {
+        forms::list_forms
+    };
+    (get_form) => {
+        forms::get_form
+    };
+    (create_form) => {
+        forms::create_form
+    };
+    (update_form) => {
+        forms::update_form
+    };
+    (delete_form) => {
+        forms::delete_form
+    };
+    (form_submissions) => {
+        forms::form_submissions
+    };
     (record_timeline) => {
         records::record_timeline
     };
@@ -315,6 +334,12 @@ routes! {
     get "/notifications" => list_notifications,
     get "/records/{object}/{id}/duplicates" => record_duplicates,
     get "/records/{object}/{id}/timeline" => record_timeline,
+    get "/forms" => list_forms,
+    post "/forms" => create_form,
+    get "/forms/{id}" => get_form,
+    put "/forms/{id}" => update_form,
+    delete "/forms/{id}" => delete_form,
+    get "/forms/{id}/submissions" => form_submissions,
     post "/records/{object}/{id}/merge" => merge_records,
     post "/notifications/read" => read_all_notifications,
     post "/notifications/{id}/read" => read_notification,

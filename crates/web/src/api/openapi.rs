@@ -397,6 +397,32 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Lines"),
             ok("200", "The order, totalled, and its lines", None),
         ),
+        "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
+        "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
+        "create_form" => (
+            "Build a public web form from a lead's or a contact's fields (admins): published at /f/{slug}; the object's required fields must be asked and required",
+            "forms",
+            vec![],
+            Some("WebForm"),
+            ok("201", "The form, with its slug", Some("WebFormOut")),
+        ),
+        "update_form" => (
+            "Replace a web form's definition (admins); its address stays",
+            "forms",
+            vec![],
+            Some("WebForm"),
+            ok("200", "The form", Some("WebFormOut")),
+        ),
+        "delete_form" => {
+            ("Remove a web form (admins); the records it made stay", "forms", vec![], None, ok("204", "Removed", None))
+        }
+        "form_submissions" => (
+            "What a web form received, newest first: each record made, its owner, attribution (UTM, referrer), the consent text shown and whether it was given, and the records it may repeat",
+            "forms",
+            vec![count("limit", "At most this many (default 50; brought into 1 to 500)")],
+            None,
+            ok("200", "Submissions", None),
+        ),
         "record_timeline" => (
             "A contact's or a company's story, newest first, as the caller may see it: activities, e-mails, changes to its fields, its deals' stages, quotes and orders (a company's with its contacts'); paged by keyset",
             "records",
@@ -670,6 +696,21 @@ fn sales_schemas(name: &Json_) -> Json_ {
                 "product": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
                 "quantity": { "type": ["string", "number"] }, "unit_price": {}, "discount_percent": {},
                 "discount_amount": {}, "tax_percent": {} } } } } },
+        "WebForm": { "type": "object", "required": ["name", "object", "fields", "assign"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 100 }, "object": { "enum": ["lead", "contact"] },
+            "fields": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["field"],
+                "additionalProperties": false, "properties": { "field": string, "required": { "type": "boolean" } } } },
+            "intro_fa": string, "intro_en": string, "consent_fa": string, "consent_en": string,
+            "consent_required": { "type": "boolean" }, "thanks_fa": string, "thanks_en": string,
+            "redirect": { "type": ["string", "null"], "description": "An http(s) address to go to after sending" },
+            "campaign": { "type": ["string", "null"], "description": "Tags the records when the address has no utm_campaign" },
+            "assign": { "oneOf": [
+                { "type": "object", "required": ["kind", "user"], "additionalProperties": false, "properties": { "kind": { "const": "user" }, "user": string } },
+                { "type": "object", "required": ["kind", "team"], "additionalProperties": false, "properties": { "kind": { "const": "round_robin" }, "team": string } } ] },
+            "active": { "type": "boolean" } } },
+        "WebFormOut": { "type": "object", "properties": { "id": string, "slug": string, "name": string, "object": string,
+            "fields": { "type": "array", "items": { "type": "object" } }, "assign": { "type": "object" }, "active": { "type": "boolean" },
+            "created_at": string, "updated_at": string } },
         "Merge": { "type": "object", "required": ["with"], "additionalProperties": false, "properties": {
             "with": { "type": "string", "description": "The record merged into this one" },
             "take": { "type": "array", "items": { "type": "string" }, "description": "Fields whose value comes from the other record" } } },

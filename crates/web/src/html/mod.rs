@@ -19,6 +19,7 @@ mod tasks;
 mod teams;
 mod timeline;
 mod two_factor;
+mod web_forms;
 
 pub use display::display_value;
 pub use session::{CsrfForm, Session, check_csrf};
@@ -413,6 +414,11 @@ pub fn router() -> Router<AppState> {
         .route("/documents/{kind}/{id}/print", get(sales::print_document))
         .route("/documents/{kind}/{id}/order", post(sales::make_order))
         .route("/admin/business", get(sales::business_page).post(sales::save_business))
+        .route("/admin/forms", get(web_forms::forms_page))
+        .route("/admin/forms/new", get(web_forms::new_form).post(web_forms::create_form))
+        .route("/admin/forms/{id}", get(web_forms::edit_form).post(web_forms::update_form))
+        .route("/admin/forms/{id}/delete", post(web_forms::delete_form))
+        .route("/f/{slug}", get(web_forms::public_form).post(web_forms::public_submit))
         .route("/admin/two_factor", post(teams::save_two_factor))
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

@@ -570,6 +570,20 @@ pub async fn web_form(Query(values): Query<WebFormValues>) -> Response {
     web_form_page(values, Vec::new(), false)
 }
 
+/// Whether `client` may send one more web form (any form) now: at most [`WEB_FORM_LIMIT`] in an
+/// hour, counted by this instance.
+pub(super) fn may_send_web_form(state: &AppState, client: std::net::IpAddr) -> Result<bool, ApiError> {
+    let Ok(mut seen) = state.web_forms.lock() else { return Err(ApiError::Internal("web form limits".into())) };
+    let hour_ago = std::time::Instant::now() - std::time::Duration::from_secs(3600);
+    seen.retain(|_, times| {
+        times.retain(|t| *t > hour_ago);
+        !times.is_empty()
+    });
+    let times = seen.entry(client).or_default();
+    times.push(std::time::Instant::now());
+    Ok(times.len() <= WEB_FORM_LIMIT)
+}
+
 /// `POST /forms/lead`: a visitor's lead. Anyone may send it (from the business's own site too:
 /// no session, no origin check); a robot's (the hidden field filled) is thanked and dropped;
 /// an address that sent too many in the last hour waits (429).
@@ -583,16 +597,9 @@ pub async fn web_form_submit(
         return web_form_page(WebFormValues::default(), Vec::new(), true);
     }
     let client = crate::client::client_addr(&headers, addr.ip(), &state.config.trusted_proxies);
-    let allowed = {
-        let Ok(mut seen) = state.web_forms.lock() else { return fail(ApiError::Internal("web form limits".into())) };
-        let hour_ago = std::time::Instant::now() - std::time::Duration::from_secs(3600);
-        seen.retain(|_, times| {
-            times.retain(|t| *t > hour_ago);
-            !times.is_empty()
-        });
-        let times = seen.entry(client).or_default();
-        times.push(std::time::Instant::now());
-        times.len() <= WEB_FORM_LIMIT
+    let allowed = match may_send_web_form(&state, client) {
+        Ok(allowed) => allowed,
+        Err(e) => return fail(e),
     };
     if !allowed {
         let mut response = super::error_page(axum::http::StatusCode::TOO_MANY_REQUESTS, "sales-web-form-busy");

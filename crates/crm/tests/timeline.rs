@@ -10,7 +10,11 @@ use peyvand_store::records::Record;
 use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
-crm_tests!(one_story_newest_first_paged_and_filtered, a_rep_sees_only_what_they_may);
+crm_tests!(
+    one_story_newest_first_paged_and_filtered,
+    a_rep_sees_only_what_they_may,
+    participants_see_the_meeting_on_their_timeline_and_keep_it_through_a_merge
+);
 
 async fn make(db: &Db, object: &str, fields: Json) -> Record {
     let fields = fields.as_object().cloned().expect("an object");
@@ -149,4 +153,44 @@ async fn a_rep_sees_only_what_they_may(db: &Db) {
     let theirs = make(db, "contact", json!({"last_name": "Theirs", "owner": other})).await;
     let q = Query { limit: 10, ..Query::default() };
     assert!(matches!(timeline(&as_rep, "contact", &theirs.id, &q).await, Err(Error::NotFound(_))));
+}
+
+async fn participants_see_the_meeting_on_their_timeline_and_keep_it_through_a_merge(db: &Db) {
+    use peyvand_crm::activities::participants::{self, Participants};
+    use peyvand_crm::customers::merge::{MergeInput, merge};
+    let host = make(db, "contact", json!({"last_name": "Host"})).await;
+    let guest =
+        make(db, "contact", json!({"first_name": "Sara", "last_name": "Guest", "emails": ["sara@guest.example"]}))
+            .await;
+    let twin = make(db, "contact", json!({"first_name": "Sara", "last_name": "Guest"})).await;
+    let meeting = make(
+        db,
+        "activity",
+        json!({"kind": "meeting", "subject": "Plant tour", "occurred_at": "2026-10-10T08:00:00Z",
+        "contact": host.id, "outcome": "completed", "duration_minutes": 90}),
+    )
+    .await;
+    let colleague = db.create_user("mate@timeline.ir", "Mate", Role::Agent, "x", "fa").await.expect("user").id;
+    let who = Participants { contacts: vec![twin.id.clone()], users: vec![colleague.clone()] };
+    assert_eq!(participants::set(db, &meeting.id, &who).await.expect("set"), who);
+    let bad = Participants { contacts: vec!["nobody".into()], users: vec!["ghost".into()] };
+    match participants::set(db, &meeting.id, &bad).await {
+        Err(Error::Validation(errors)) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, vec!["contacts.0", "users.0"]);
+        }
+        other => panic!("refused: {other:?}"),
+    }
+    let titles = async |id: &str| -> Vec<String> {
+        let page = timeline(db, "contact", id, &Query { kinds: vec![Kind::Activity], limit: 10, ..Query::default() })
+            .await
+            .expect("timeline");
+        page.entries.into_iter().map(|e| e.title).collect()
+    };
+    assert_eq!(titles(&host.id).await, vec!["Plant tour"]);
+    assert_eq!(titles(&twin.id).await, vec!["Plant tour"], "a participant's timeline has it too");
+    // The twin merged into the guest: the guest took part now.
+    merge(db, None, "contact", &guest.id, &MergeInput { with: twin.id.clone(), take: vec![] }).await.expect("merge");
+    assert_eq!(titles(&guest.id).await, vec!["Plant tour"]);
+    assert_eq!(participants::get(db, &meeting.id).await.expect("get").contacts, vec![guest.id.clone()]);
 }

@@ -3,6 +3,7 @@
 //! next (`tasks`: tasks and appointments with their reminders).
 
 pub mod feed;
+pub mod participants;
 pub mod tasks;
 
 use peyvand_records::access::{ObjectAccess, Role};
@@ -19,12 +20,20 @@ use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
 /// The module's tables.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_calendar_feeds.sql",
-    sqlite: include_str!("../../migrations/activities/sqlite/0001_calendar_feeds.sql"),
-    postgres: include_str!("../../migrations/activities/postgres/0001_calendar_feeds.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_calendar_feeds.sql",
+        sqlite: include_str!("../../migrations/activities/sqlite/0001_calendar_feeds.sql"),
+        postgres: include_str!("../../migrations/activities/postgres/0001_calendar_feeds.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_participants.sql",
+        sqlite: include_str!("../../migrations/activities/sqlite/0002_participants.sql"),
+        postgres: include_str!("../../migrations/activities/postgres/0002_participants.sql"),
+    },
+];
 
 /// The activities module.
 pub struct Activities;
@@ -45,7 +54,7 @@ impl Module for Activities {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["calendar_feeds"]
+        &["calendar_feeds", "activity_participants"]
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
@@ -96,6 +105,25 @@ fn objects() -> Vec<NewObject> {
         relation("lead", "lead", "سرنخ", "Lead"),
         std_field("body", T::LongText, "شرح", "Details"),
         owner_field(),
+        // How it went, and how long it took.
+        with(std_field("outcome", T::Select, "نتیجه", "Outcome"), |f| {
+            f.options.options = vec![
+                opt("completed", "انجام شد", "Completed"),
+                opt("no_answer", "پاسخ نداد", "No answer"),
+                opt("busy", "مشغول بود", "Busy"),
+                opt("left_message", "پیام گذاشته شد", "Left a message"),
+                opt("interested", "علاقه‌مند", "Interested"),
+                opt("not_interested", "بی‌علاقه", "Not interested"),
+                opt("rescheduled", "به زمان دیگری موکول شد", "Rescheduled"),
+                opt("cancelled", "لغو شد", "Cancelled"),
+            ]
+        }),
+        std_field("duration_minutes", T::Integer, "مدت (دقیقه)", "Duration (minutes)"),
+        relation("quote", "quote", "پیش‌فاکتور", "Quote"),
+        relation("order", "order", "سفارش", "Order"),
+        // The number or address it was with (a call from a number no contact has yet).
+        std_field("phone", T::Phone, "شماره تلفن", "Phone number"),
+        std_field("email", T::Email, "نشانی ایمیل", "E-mail address"),
     ];
     vec![NewObject {
         api_name: "activity".into(),

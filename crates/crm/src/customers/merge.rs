@@ -187,6 +187,9 @@ pub async fn merge(
             }
         }
     }
+    if object == "contact" {
+        crate::activities::participants::merge_contact_in(&mut tx, &other.id, survivor_id).await?;
+    }
     sqlx::query("INSERT INTO merged_records (object, id, survivor, actor, merged_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(object.to_string())
         .bind(other.id.clone())

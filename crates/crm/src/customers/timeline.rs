@@ -181,7 +181,13 @@ pub async fn timeline(db: &Db, object: &str, id: &str, query: &Query) -> Result<
             (false, true) => Some(json!({ "field": "kind", "op": "eq", "value": "email" })),
             _ => Some(json!({ "field": "kind", "op": "ne", "value": "email" })),
         };
-        let found = records(db, "activity", "occurred_at", &subject, channel, cursor.as_ref(), take).await?;
+        // And those the contact took part in without being their contact.
+        let also = if object == "contact" {
+            crate::activities::participants::of_contact(db, id, peyvand_records::filter::MAX_IN_VALUES as u32).await?
+        } else {
+            Vec::new()
+        };
+        let found = records(db, "activity", "occurred_at", &subject, &also, channel, cursor.as_ref(), take).await?;
         more |= found.len() as u32 == take;
         entries.extend(found.into_iter().map(|r| {
             let channel = r.fields.get("kind").cloned().unwrap_or(Json::Null);
@@ -201,7 +207,7 @@ pub async fn timeline(db: &Db, object: &str, id: &str, query: &Query) -> Result<
         if !wanted(kind) || catalog.object(object).is_none() {
             continue;
         }
-        let found = records(db, object, at, &subject, None, cursor.as_ref(), take).await?;
+        let found = records(db, object, at, &subject, &[], None, cursor.as_ref(), take).await?;
         more |= found.len() as u32 == take;
         entries.extend(found.into_iter().map(|r| Entry {
             kind,
@@ -253,13 +259,15 @@ async fn company_contacts(db: &Db, company: &str) -> Result<Vec<String>> {
     Ok(db.list_records("contact", &query).await?.records.into_iter().map(|r| r.id).collect())
 }
 
-/// The subject's records of `object` (which has `contact` and `company` relations), newest by
-/// `at` first, after the cursor; `extra` narrows them.
+/// The subject's records of `object` (which has `contact` and `company` relations) and those
+/// of ids `also`, newest by `at` first, after the cursor; `extra` narrows them.
+#[allow(clippy::too_many_arguments)]
 async fn records(
     db: &Db,
     object: &str,
     at: &str,
     subject: &Subject,
+    also: &[String],
     extra: Option<Json>,
     cursor: Option<&Cursor>,
     take: u32,
@@ -268,7 +276,11 @@ async fn records(
     if obj.field("contact").is_none() || obj.field("company").is_none() {
         return Ok(Vec::new());
     }
-    let mut all = vec![subject.link()];
+    let mut all = vec![if also.is_empty() {
+        subject.link()
+    } else {
+        json!({ "or": [subject.link(), { "field": "id", "op": "in", "value": also }] })
+    }];
     all.extend(extra);
     if let Some(c) = cursor {
         all.push(json!({ "or": [

@@ -12,7 +12,8 @@ backend_tests!(
     two_contacts_become_one,
     the_merge_screen_chooses_each_value,
     a_customers_story_on_one_page,
-    an_admin_builds_a_web_form_and_a_visitor_fills_it
+    an_admin_builds_a_web_form_and_a_visitor_fills_it,
+    a_call_from_an_unknown_number_offers_a_contact
 );
 
 async fn two_contacts_become_one(app: &TestApp) {
@@ -192,7 +193,10 @@ async fn an_admin_builds_a_web_form_and_a_visitor_fills_it(app: &TestApp) {
     let slug = forms["forms"][0]["slug"].as_str().expect("slug").to_string();
     let id = forms["forms"][0]["id"].as_str().expect("id").to_string();
     let html = page.get(app.url(&format!("/admin/forms/{id}"))).send().await.expect("send").text().await.expect("html");
-    assert!(html.contains(&format!("/f/{slug}")) && (html.contains("&lt;iframe") || html.contains("&#60;iframe")), "the link and the snippet");
+    assert!(
+        html.contains(&format!("/f/{slug}")) && (html.contains("&lt;iframe") || html.contains("&#60;iframe")),
+        "the link and the snippet"
+    );
 
     let visitor = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let r = visitor
@@ -251,4 +255,48 @@ async fn an_admin_builds_a_web_form_and_a_visitor_fills_it(app: &TestApp) {
     let r = send(&[("last_name", "Karimi")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "https://shop.example/thanks");
+}
+
+/// A call logged with a number no contact has: its page offers to make the contact (the number
+/// filled in); a colleague added on the page takes part; once a contact has the number, no offer.
+async fn a_call_from_an_unknown_number_offers_a_contact(app: &TestApp) {
+    let call = app
+        .create(
+            "activity",
+            json!({"kind": "call", "subject": "Asked for prices", "occurred_at": "2026-11-01T08:00:00Z",
+            "phone": "09121234567", "outcome": "interested", "duration_minutes": 12}),
+        )
+        .await;
+    let id = call["id"].as_str().expect("id").to_string();
+    assert_eq!(call["fields"]["phone"], "+989121234567");
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/activity/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("/records/contact/new?phones=%2B989121234567"), "the offer, with the number");
+    let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let me = me["id"].as_str().or(me["user"]["id"].as_str()).expect("my id").to_string();
+    let csrf = csrf_of(&html);
+    let r = page
+        .post(app.url(&format!("/records/activity/{id}/participants")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("add_user", me.as_str()), ("add_contact", "")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let who: Value = app.get(&format!("/api/v1/activities/{id}/participants")).await.json().await.expect("json");
+    assert_eq!(who, json!({"contacts": [], "users": [me]}));
+    let r = app
+        .send_as(
+            &app.token,
+            Method::PUT,
+            &format!("/api/v1/activities/{id}/participants"),
+            Some(json!({"contacts": ["nobody"]})),
+        )
+        .await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["field"], "contacts.0");
+    app.create("contact", json!({"last_name": "Caller", "phones": ["+989121234567"]})).await;
+    let html =
+        page.get(app.url(&format!("/records/activity/{id}"))).send().await.expect("send").text().await.expect("html");
+    assert!(!html.contains("/records/contact/new?phones="), "a contact has the number now");
 }

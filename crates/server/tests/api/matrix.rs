@@ -117,6 +117,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
             Some(["ufooo", "ufooo", "ufnno"])
         }
         "record_duplicates" | "record_timeline" => Some(["uoooo", "uoooo", "uonno"]),
+        // On an activity of the same owner (activities are reached as contacts are).
+        "activity_participants" => Some(["uoooo", "uoooo", "uonno"]),
+        "set_activity_participants" => Some(["ufooo", "ufooo", "ufnno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
     }
@@ -236,6 +239,23 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "delete_record" => (Method::DELETE, format!("/records/contact/{}", fresh_contact().await), None),
         "record_duplicates" => (Method::GET, format!("/records/contact/{contact}/duplicates"), None),
         "record_timeline" => (Method::GET, format!("/records/contact/{contact}/timeline"), None),
+        "activity_participants" | "set_activity_participants" => {
+            let source =
+                app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
+            let activity = app
+                .create(
+                    "activity",
+                    json!({"subject": format!("Call {n}"), "kind": "call",
+                    "occurred_at": "2026-11-01T09:00:00Z", "owner": source["fields"]["owner"]}),
+                )
+                .await;
+            let id = activity["id"].as_str().expect("id");
+            if op == "activity_participants" {
+                (Method::GET, format!("/activities/{id}/participants"), None)
+            } else {
+                (Method::PUT, format!("/activities/{id}/participants"), Some(json!({"users": [w.mate]})))
+            }
+        }
         "list_forms" => (Method::GET, "/forms".into(), None),
         "create_form" => (Method::POST, "/forms".into(), Some(web_form(n, &w.mate))),
         "get_form" | "update_form" | "delete_form" | "form_submissions" => {
@@ -455,6 +475,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/records/{object}/{id}/merge/{other}", "-"),
     ("/records/{object}/{id}/duplicates", "loo"),
     ("/records/{object}/{id}/timeline", "loo"),
+    ("/records/activity/{id}/participants", "-"),
     ("/admin/forms", "lfo"),
     ("/admin/forms/new", "lfo"),
     ("/admin/forms/{id}", "-"),

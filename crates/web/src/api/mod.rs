@@ -240,6 +240,12 @@ macro_rules! handler_for {
     (form_submissions) => {
         forms::form_submissions
     };
+    (activity_participants) => {
+        records::activity_participants
+    };
+    (set_activity_participants) => {
+        records::set_activity_participants
+    };
     (record_timeline) => {
         records::record_timeline
     };
@@ -334,6 +340,8 @@ routes! {
     get "/notifications" => list_notifications,
     get "/records/{object}/{id}/duplicates" => record_duplicates,
     get "/records/{object}/{id}/timeline" => record_timeline,
+    get "/activities/{id}/participants" => activity_participants,
+    put "/activities/{id}/participants" => set_activity_participants,
     get "/forms" => list_forms,
     post "/forms" => create_form,
     get "/forms/{id}" => get_form,

@@ -397,6 +397,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Lines"),
             ok("200", "The order, totalled, and its lines", None),
         ),
+        "activity_participants" => (
+            "Who took part in an activity besides its contact and owner: contacts (those the caller may read) and users",
+            "records",
+            vec![],
+            None,
+            ok("200", "Participants", Some("Participants")),
+        ),
+        "set_activity_participants" => (
+            "Replace an activity's participants (contacts the caller may read, active users; at most 50 of each); the activity shows on each contact's timeline",
+            "records",
+            vec![],
+            Some("Participants"),
+            ok("200", "Participants", Some("Participants")),
+        ),
         "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
         "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
         "create_form" => (
@@ -696,6 +710,8 @@ fn sales_schemas(name: &Json_) -> Json_ {
                 "product": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
                 "quantity": { "type": ["string", "number"] }, "unit_price": {}, "discount_percent": {},
                 "discount_amount": {}, "tax_percent": {} } } } } },
+        "Participants": { "type": "object", "additionalProperties": false, "properties": {
+            "contacts": { "type": "array", "maxItems": 50, "items": string }, "users": { "type": "array", "maxItems": 50, "items": string } } },
         "WebForm": { "type": "object", "required": ["name", "object", "fields", "assign"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "maxLength": 100 }, "object": { "enum": ["lead", "contact"] },
             "fields": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["field"],

@@ -257,6 +257,29 @@ pub async fn record_timeline(
     Ok(Json(timeline::timeline(&state.db, &object, &id, &query).await?))
 }
 
+/// An activity's participants besides its contact and owner.
+pub async fn activity_participants(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(peyvand_crm::activities::participants::get(&state.db, &id).await?))
+}
+
+/// Replaces an activity's participants.
+pub async fn set_activity_participants(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    super::ApiJson(body): super::ApiJson<peyvand_crm::activities::participants::Participants>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    Ok(Json(peyvand_crm::activities::participants::set(&state.db, &id, &body).await?))
+}
+
 /// A record's likely duplicates (same e-mail, phone, or a name that reads the same), each with
 /// why; 404 for a record the caller may not read.
 pub async fn record_duplicates(

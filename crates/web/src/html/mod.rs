@@ -2,6 +2,7 @@
 //! the same store operations as the JSON API; this module only shapes what they return for
 //! reading in Persian (right-to-left, Jalali dates, Persian digits) or English.
 
+mod activities;
 mod admin;
 pub mod assets;
 mod customers;
@@ -64,6 +65,7 @@ async fn record_panels(
             panels.extend(customers::duplicates_placeholder(object, record));
             panels
         }
+        "activity" => vec![activities::participants_panel(state, session, record).await?],
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
         }
@@ -348,6 +350,7 @@ pub fn router() -> Router<AppState> {
         .route("/records/{object}/{id}/merge/{other}", get(customers::merge_page).post(customers::merge_records))
         .route("/records/{object}/{id}/duplicates", get(customers::duplicates_panel))
         .route("/records/{object}/{id}/timeline", get(timeline::timeline_fragment))
+        .route("/records/activity/{id}/participants", post(activities::change_participants))
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
         .route("/calendar", get(tasks::week))

@@ -18,7 +18,8 @@ crm_tests!(
     a_tasks_times_are_checked,
     reminders_follow_the_task,
     a_reminder_tells_the_owner_once,
-    whoever_is_given_a_record_is_told
+    whoever_is_given_a_record_is_told,
+    a_recurring_task_done_makes_the_next
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -216,4 +217,56 @@ async fn whoever_is_given_a_record_is_told(db: &Db) {
         assignments.handle(db, &event).await.expect("handled again");
     }
     assert_eq!((kinds(&rep).await.len(), kinds(&manager).await.len()), (1, 1));
+}
+
+/// A weekly task twice in all: done, its next is made a week on with the same subject, owner,
+/// reminder and one instance left (its reminder scheduled); done again, the series has ended.
+/// A rule that is not one, or too often, is refused.
+async fn a_recurring_task_done_makes_the_next(db: &Db) {
+    let owner = user(db, "weekly@tasks.ir").await;
+    let due = OffsetDateTime::now_utc() + Duration::days(2);
+    let due = due.replace_nanosecond(0).expect("whole seconds");
+    let e = task(
+        db,
+        &owner,
+        json!({"subject": "Weekly call", "due_at": format_datetime(due), "recurrence": "FREQ=MINUTELY"}),
+    )
+    .await
+    .expect_err("too often");
+    assert_eq!(codes(&e), vec![("recurrence".to_string(), "recurrence_too_often")]);
+    let e =
+        task(db, &owner, json!({"subject": "Weekly call", "due_at": format_datetime(due), "recurrence": "every week"}))
+            .await
+            .expect_err("not a rule");
+    assert_eq!(codes(&e), vec![("recurrence".to_string(), "invalid_recurrence")]);
+    let first = task(
+        db,
+        &owner,
+        json!({"subject": "Weekly call", "due_at": format_datetime(due), "reminders": ["15m"],
+        "recurrence": "FREQ=WEEKLY;COUNT=2", "priority": "high"}),
+    )
+    .await
+    .expect("a recurring task");
+    let open = async || -> Vec<Record> {
+        let filter = peyvand_records::filter::parse_filter(
+            &db.object("task").await.expect("task"),
+            &json!({"field": "status", "op": "eq", "value": "open"}),
+        )
+        .expect("filter");
+        let query = peyvand_store::records::ListQuery { filter: Some(filter), ..Default::default() };
+        db.list_records("task", &query).await.expect("open tasks").records
+    };
+    db.update_record(Some(&owner), "task", &first.id, &input(json!({"status": "done"})), None).await.expect("done");
+    let next = open().await;
+    assert_eq!(next.len(), 1, "the next instance");
+    let n = &next[0].fields;
+    assert_eq!(n["due_at"], json!(format_datetime(due + Duration::weeks(1))));
+    assert_eq!(
+        (n["subject"].clone(), n["owner"].clone(), n["priority"].clone()),
+        (json!("Weekly call"), json!(owner), json!("high"))
+    );
+    assert_eq!((n["reminders"].clone(), n["recurrence"].clone()), (json!(["15m"]), json!("FREQ=WEEKLY;COUNT=1")));
+    assert!(waiting(db).await.iter().any(|(t, _)| *t == next[0].id), "its reminder is scheduled");
+    db.update_record(Some(&owner), "task", &next[0].id, &input(json!({"status": "done"})), None).await.expect("done");
+    assert!(open().await.is_empty(), "two in all: the series has ended");
 }

@@ -103,6 +103,10 @@ pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
         if let Some(body) = field("body") {
             event.description(&body);
         }
+        // A recurring task's series from this instance on (the next is made when it is done).
+        if let Some(rule) = field("recurrence").filter(|r| !r.trim().is_empty()) {
+            event.add_property("RRULE", rule.trim().trim_start_matches("RRULE:"));
+        }
         // Each reminder as an alarm at its own time before the start (the day before at 9 too).
         for r in task.fields.get("reminders").and_then(Json::as_array).into_iter().flatten() {
             let Some(r) = r.as_str().and_then(Reminder::parse) else { continue };

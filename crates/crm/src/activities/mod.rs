@@ -4,6 +4,7 @@
 
 pub mod feed;
 pub mod participants;
+pub mod recurrence;
 pub mod tasks;
 
 use peyvand_records::access::{ObjectAccess, Role};

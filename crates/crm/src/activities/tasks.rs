@@ -4,8 +4,10 @@
 //! it becomes the owner's notification (`crate::notifications`) — unless the task was done,
 //! moved or given to someone else meanwhile.
 
+use super::recurrence;
 use crate::notifications;
 use peyvand_records::filter::{parse_filter, parse_sort};
+use peyvand_records::validate::{Mode, validate};
 use peyvand_records::value::{format_datetime, parse_datetime};
 use peyvand_records::{FieldError, FieldType, Value};
 use peyvand_store::events::Job;
@@ -118,6 +120,11 @@ pub(crate) fn object() -> NewObject {
         relation("lead", "lead", "سرنخ", "Lead"),
         relation("follows", "activity", "در پی", "Follows up"),
         std_field("done_at", T::Datetime, "زمان انجام", "Done at"),
+        with(std_field("recurrence", T::Text, "تکرار", "Repeats"), |f| {
+            f.help_fa = "قاعدهٔ تکرار RFC 5545، مانند FREQ=WEEKLY;BYDAY=SA,MO یا FREQ=MONTHLY;BYMONTHDAY=1;COUNT=12. با انجام هر نوبت، نوبت بعد ساخته می‌شود.".into();
+            f.help_en = "An RFC 5545 rule, such as FREQ=WEEKLY;BYDAY=SA,MO or FREQ=MONTHLY;BYMONTHDAY=1;COUNT=12. Each time one is done, the next is made.".into();
+            f.options.max_length = Some(300);
+        }),
         std_field("body", T::LongText, "شرح", "Details"),
         owner_field(),
     ];
@@ -172,6 +179,13 @@ impl WriteHook for TaskRules {
                     }
                 }
             }
+            if (write.changes("recurrence") || write.changes("due_at"))
+                && let (Some(rule), Some(due)) = (write.after("recurrence").as_str(), due)
+                && !rule.trim().is_empty()
+                && let Err(code) = recurrence::check(rule, due, cx.db.local_offset())
+            {
+                errors.push(FieldError::new("recurrence", code));
+            }
             if !errors.is_empty() {
                 return Err(Error::Validation(errors));
             }
@@ -188,8 +202,14 @@ impl WriteHook for TaskRules {
         })
     }
 
-    fn after<'a>(&'a self, cx: HookCx<'a>, written: &'a Written<'_>) -> BoxFuture<'a, Result<()>> {
+    fn after<'a>(&'a self, mut cx: HookCx<'a>, written: &'a Written<'_>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            if written.action == Action::Update
+                && written.changed("status")
+                && written.after.get("status").and_then(Json::as_str) == Some("done")
+            {
+                next_instance(cx.reborrow(), written).await?;
+            }
             let relevant = ["due_at", "reminders", "status", "owner"].iter().any(|f| written.changed(f));
             if written.action == Action::Update && !relevant {
                 return Ok(());
@@ -219,6 +239,44 @@ impl WriteHook for TaskRules {
             Ok(())
         })
     }
+}
+
+/// A recurring task just done: its next instance, in the same write (the same subject, people,
+/// place, owner and reminders still ahead; due at the rule's next time after now), unless the
+/// series has ended.
+async fn next_instance(cx: HookCx<'_>, written: &Written<'_>) -> Result<()> {
+    let field = |f: &str| written.after.get(f).cloned().unwrap_or(Json::Null);
+    let (Some(rule), Some(due)) = (field("recurrence").as_str().map(str::to_string), time_of(&field("due_at"))) else {
+        return Ok(());
+    };
+    let now = OffsetDateTime::now_utc();
+    let offset = cx.db.local_offset();
+    let Some((next_due, next_rule)) = recurrence::next(&rule, due, now, offset) else { return Ok(()) };
+    let mut fields = serde_json::Map::new();
+    for f in
+        ["subject", "kind", "priority", "place", "video_link", "contact", "company", "deal", "lead", "body", "owner"]
+    {
+        if let Some(v) = written.after.get(f).filter(|v| !v.is_null()) {
+            fields.insert(f.to_string(), v.clone());
+        }
+    }
+    fields.insert("due_at".into(), json!(format_datetime(next_due)));
+    if let Some(end) = time_of(&field("ends_at")) {
+        fields.insert("ends_at".into(), json!(format_datetime(next_due + (end - due))));
+    }
+    // Only the reminders still ahead (the day before at 9 of tomorrow morning has passed).
+    let ahead: Vec<&str> = reminders_of(&field("reminders"))
+        .into_iter()
+        .filter(|r| r.fires(next_due, offset) >= now)
+        .map(Reminder::as_str)
+        .collect();
+    fields.insert("reminders".into(), json!(ahead));
+    fields.insert("recurrence".into(), json!(next_rule));
+    fields.insert("status".into(), json!("open"));
+    let obj = cx.db.object("task").await?;
+    let changes = validate(&obj, &fields, Mode::Create).map_err(Error::Validation)?;
+    cx.db.create_in(cx.tx, cx.actor, &obj, &changes.values).await?;
+    Ok(())
 }
 
 /// A reminder firing: the task's owner is notified, once, if the task is still theirs, open

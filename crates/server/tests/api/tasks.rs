@@ -233,7 +233,11 @@ async fn a_calendar_app_reads_the_feed(app: &TestApp) {
     made(&token, json!({"subject": "بازدید از فولاد پارس", "kind": "visit", "due_at": format_datetime(start),
         "ends_at": format_datetime(start + Duration::hours(2)), "place": "Tabriz", "video_link": "https://meet.example/pars",
         "reminders": ["15m"], "body": long})).await;
-    made(&token, json!({"subject": "Call Kaveh", "due_at": in_(Duration::hours(5))})).await;
+    made(
+        &token,
+        json!({"subject": "Call Kaveh", "due_at": in_(Duration::hours(5)), "recurrence": "FREQ=WEEKLY;BYDAY=SA,MO"}),
+    )
+    .await;
     made(&token, json!({"subject": "Done already", "due_at": in_(Duration::hours(5)), "status": "done"})).await;
     made(&app.token, json!({"subject": "The admin's", "due_at": in_(Duration::hours(5))})).await;
 
@@ -294,6 +298,8 @@ async fn a_calendar_app_reads_the_feed(app: &TestApp) {
     let trigger = prop(&visit.alarms[0].properties, "TRIGGER");
     assert!(["-PT15M", "-PT900S"].contains(&trigger.as_str()), "15 minutes before: {trigger}");
     assert!(!rep.is_empty());
+    let call = calendar.events.iter().find(|e| prop(&e.properties, "SUMMARY") == "Call Kaveh").expect("the call");
+    assert_eq!(prop(&call.properties, "RRULE"), "FREQ=WEEKLY;BYDAY=SA,MO", "a recurring task's series");
 
     // A new address stops the old one; stopping answers nothing.
     let second = make().await;

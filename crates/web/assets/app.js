@@ -298,6 +298,57 @@ document.addEventListener("change", function (e) {
   });
 })();
 
+// The calendar: drag a task to another day; it keeps its time of day. Refused moves (a reminder
+// already past) go back.
+(function () {
+  "use strict";
+  var cal = document.querySelector(".calendar[data-csrf]");
+  if (!cal) return;
+  var dragged = null;
+  var toast = document.querySelector(".toast");
+  function day(el) { return el.closest("[data-date]"); }
+  function say(text) {
+    if (!toast) return;
+    toast.querySelector(".toast-text").textContent = text;
+    toast.hidden = false;
+    clearTimeout(say.timer);
+    say.timer = setTimeout(function () { toast.hidden = true; }, 6000);
+  }
+  cal.addEventListener("dragstart", function (e) {
+    var item = e.target.closest("[data-task]");
+    if (!item) return;
+    dragged = item;
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", item.dataset.task);
+    item.classList.add("dragging");
+  });
+  cal.addEventListener("dragend", function () { if (dragged) dragged.classList.remove("dragging"); dragged = null; });
+  cal.addEventListener("dragover", function (e) { if (dragged && day(e.target)) { e.preventDefault(); day(e.target).classList.add("over"); } });
+  cal.addEventListener("dragleave", function (e) { var d = day(e.target); if (d) d.classList.remove("over"); });
+  cal.addEventListener("drop", function (e) {
+    var target = day(e.target);
+    if (!dragged || !target) return;
+    e.preventDefault();
+    target.classList.remove("over");
+    var item = dragged, from = day(item);
+    if (from === target) return;
+    var list = target.querySelector("ul");
+    if (!list) { list = document.createElement("ul"); target.appendChild(list); }
+    list.appendChild(item);
+    var body = new URLSearchParams({ csrf: cal.dataset.csrf, date: target.dataset.date });
+    fetch("/tasks/" + encodeURIComponent(item.dataset.task) + "/reschedule", {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "content-type": "application/x-www-form-urlencoded" }
+    }).then(function (r) {
+      if (!r.ok) throw new Error("refused: " + r.status);
+      say(cal.dataset.moved);
+    }).catch(function () {
+      from.querySelector("ul").appendChild(item);
+      say(cal.dataset.refused);
+    });
+  });
+})();
+
 // The frame: fold the side navigation (kept in a cookie, so the next page arrives folded), open
 // it as a drawer on a phone, the command palette (Ctrl/⌘+K), dialogs opened by a button.
 (function () {

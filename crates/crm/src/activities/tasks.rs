@@ -327,9 +327,24 @@ pub async fn owned(
     to: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<Record>> {
+    owned_by(db, &[owner.to_string()], statuses, from, to, limit).await
+}
+
+/// [`owned`] for several owners at once (a team's calendar).
+pub async fn owned_by(
+    db: &Db,
+    owners: &[String],
+    statuses: &[&str],
+    from: Option<OffsetDateTime>,
+    to: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<Record>> {
+    if owners.is_empty() {
+        return Ok(Vec::new());
+    }
     let obj = db.object("task").await?;
     let mut all = vec![
-        json!({ "field": "owner", "op": "eq", "value": owner }),
+        json!({ "field": "owner", "op": "in", "value": owners }),
         json!({ "field": "status", "op": "in", "value": statuses }),
         json!({ "field": "due_at", "op": "lt", "value": format_datetime(to) }),
     ];
@@ -362,6 +377,30 @@ pub async fn my_day(
 /// was done), soonest first.
 pub async fn between(db: &Db, owner: &str, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<Record>> {
     owned(db, owner, &["open", "done"], Some(from), to, 500).await
+}
+
+/// [`between`] for several owners (a team's calendar; at most 500 tasks).
+pub async fn between_for(db: &Db, owners: &[String], from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<Record>> {
+    owned_by(db, owners, &["open", "done"], Some(from), to, 500).await
+}
+
+/// Moves a task to another day, at the same time of day (and its end with it), as the handle's
+/// user: the task's rules apply (a reminder already past refuses the move).
+pub async fn reschedule(db: &Db, actor: &str, id: &str, day: time::Date) -> Result<Record> {
+    let task = db.get_record("task", id, false).await?;
+    let field = |f: &str| task.fields.get(f).cloned().unwrap_or(Json::Null);
+    let Some(due) = time_of(&field("due_at")) else {
+        return Err(Error::invalid(FieldError::new("due_at", "required")));
+    };
+    let offset = db.local_offset();
+    let local = due.to_offset(offset);
+    let moved = day.with_time(local.time()).assume_offset(offset);
+    let mut input = serde_json::Map::new();
+    input.insert("due_at".into(), json!(format_datetime(moved)));
+    if let Some(end) = time_of(&field("ends_at")) {
+        input.insert("ends_at".into(), json!(format_datetime(moved + (end - due))));
+    }
+    db.update_record(Some(actor), "task", id, &input, None).await
 }
 
 #[cfg(test)]

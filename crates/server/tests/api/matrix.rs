@@ -483,6 +483,7 @@ const PAGES: &[(&str, &str)] = &[
     // Not found: no form has this address (tests/api/customers.rs fills one in).
     ("/f/{slug}", "nnn"),
     ("/tasks/{id}/done", "-"),
+    ("/tasks/{id}/reschedule", "-"),
     ("/calendar", "loo"),
     ("/calendar/feed", "-"),
     ("/calendar/feed/revoke", "-"),

@@ -82,6 +82,48 @@ async fn tasks_and_my_day(app: &TestApp) {
     let next = next.send().await.expect("send").text().await.expect("html");
     assert!(!next.contains("Call Kaveh"), "next week: {next}");
     assert!(!next.contains("aria-current=\"date\""), "next week, no today");
+    // The month, Jalali in Persian: its name and year, today's task on its day.
+    let today = OffsetDateTime::now_utc().to_offset(tehran).date();
+    let (jy, jm, _) = peyvand_records::jalali::to_jalali(today).expect("jalali");
+    let months =
+        ["فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند"];
+    let month_title =
+        format!("{} {}", months[usize::from(jm) - 1], peyvand_records::normalize::to_persian_digits(&jy.to_string()));
+    let html = page.get(app.url("/calendar?view=month")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains(&month_title) && html.contains("<table class=\"month\">"), "{month_title}");
+    assert!(html.contains(&format!("data-task=\"{soon}\"")), "today's task, draggable");
+    // Dragged two days on: the same time of day; dragged into the past, its reminder refuses.
+    let due_before: Value = app.get(&format!("/api/v1/records/task/{soon}")).await.json().await.expect("json");
+    let due_before =
+        peyvand_records::value::parse_datetime(due_before["fields"]["due_at"].as_str().expect("due")).expect("time");
+    let csrf = csrf_of(&html);
+    let target = today + Duration::days(2);
+    let r = page
+        .post(app.url(&format!("/tasks/{soon}/reschedule")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("date", &target.to_string())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let moved =
+        peyvand_records::value::parse_datetime(r.json::<Value>().await.expect("json")["due_at"].as_str().expect("due"))
+            .expect("time")
+            .to_offset(tehran);
+    assert_eq!((moved.date(), moved.time()), (target, due_before.to_offset(tehran).time()));
+    let r = page
+        .post(app.url(&format!("/tasks/{soon}/reschedule")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("date", &(today - Duration::days(3)).to_string())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a reminder in the past");
+    // An admin sees everyone's at once, each with whose it is.
+    let admin = crate::helpers::signed_in(app).await;
+    let html =
+        admin.get(app.url("/calendar?view=month&owner=team")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("Call Kaveh") && html.contains("The admin"), "the rep's and the admin's");
     // Its reminder waits in the scheduler, for the rep.
     let jobs = app.db.jobs(Some("pending"), 100).await.expect("jobs");
     let reminders: Vec<&Value> = jobs.iter().filter(|j| j.kind == "reminder").map(|j| &j.payload).collect();

@@ -354,6 +354,7 @@ pub fn router() -> Router<AppState> {
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
         .route("/calendar", get(tasks::week))
+        .route("/tasks/{id}/reschedule", post(tasks::reschedule))
         .route("/calendar/feed", post(tasks::make_feed))
         .route("/calendar/feed/revoke", post(tasks::revoke_feed))
         .route("/calendar/{file}", get(tasks::calendar_file))

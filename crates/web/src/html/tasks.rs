@@ -169,26 +169,50 @@ pub async fn calendar_file(State(state): State<AppState>, Path(file): Path<Strin
     }
 }
 
-/// One day of the week view.
-struct Day {
-    /// "شنبه ۱۵ آذر" / "Mon 7 Dec".
+/// A task in a day of the calendar.
+struct CalItem {
+    id: String,
+    subject: String,
+    clock: String,
+    done: bool,
+    /// Whose, on a team's calendar.
+    who: Option<String>,
+}
+
+/// One day of the calendar.
+struct Cell {
+    /// The day as `YYYY-MM-DD` (where a task dropped on it goes).
+    date: String,
+    /// "شنبه ۱۵ آذر" / "Mon 7 Dec" in the week; the day of the month in the month.
     label: String,
     today: bool,
-    items: Vec<(String, String, String, bool)>,
+    /// A day of the month before or after the one shown (in the month's first and last weeks).
+    outside: bool,
+    items: Vec<CalItem>,
 }
 
 #[derive(Template)]
 #[template(path = "week.html")]
-struct WeekPage {
+struct CalendarPage {
     layout: Layout,
     tr: Words,
     title: String,
-    days: Vec<Day>,
+    /// `week` or `month`.
+    view: &'static str,
+    /// The weekdays' names, in the order of a week's days.
+    weekdays: Vec<String>,
+    /// Rows of seven days (one row for a week).
+    weeks: Vec<Vec<Cell>>,
     previous: String,
     next: String,
-    /// Whose week (a manager may look at their team's people): id and name, and the choices.
-    owner: String,
+    this: String,
+    /// The same span as a week or as a month.
+    as_week: String,
+    as_month: String,
+    /// Whose calendar (a user's id, or `team`), as choices.
     people: Vec<(String, String, bool)>,
+    /// Whether tasks may be dragged to another day.
+    can_move: bool,
 }
 
 /// The first day of the week holding `day`: Saturday in Persian, Monday in English.
@@ -196,6 +220,40 @@ fn week_start(lang: &str, day: time::Date) -> time::Date {
     let first = if lang == "fa" { time::Weekday::Saturday } else { time::Weekday::Monday };
     let back = (day.weekday().number_days_from_monday() + 7 - first.number_days_from_monday()) % 7;
     day - time::Duration::days(i64::from(back))
+}
+
+/// The month holding `day` in the page's calendar (Jalali in Persian): its first day, the first
+/// of the next, and its name with the year.
+fn month_of(lang: &str, day: time::Date) -> (time::Date, time::Date, String) {
+    let months = crate::i18n::t(lang, "calendar-months");
+    let months: Vec<&str> = months.split(',').collect();
+    if lang == "fa"
+        && let Some((y, m, _)) = peyvand_records::jalali::to_jalali(day)
+        && let Some(first) = peyvand_records::jalali::from_jalali(y, m, 1)
+        && let Some(next) = peyvand_records::jalali::from_jalali(if m == 12 { y + 1 } else { y }, m % 12 + 1, 1)
+    {
+        let name = months.get(usize::from(m) - 1).copied().unwrap_or_default();
+        return (first, next, format!("{name} {}", to_persian_digits(&y.to_string())));
+    }
+    let first = day.replace_day(1).unwrap_or(day);
+    let next = if first.month() == time::Month::December {
+        time::Date::from_calendar_date(first.year() + 1, time::Month::January, 1)
+    } else {
+        time::Date::from_calendar_date(first.year(), first.month().next(), 1)
+    }
+    .unwrap_or(first);
+    let name = months.get(usize::from(u8::from(first.month())) - 1).copied().unwrap_or_default();
+    (first, next, format!("{name} {}", first.year()))
+}
+
+/// The day of the month in the page's calendar and digits.
+fn day_of_month(lang: &str, day: time::Date) -> String {
+    if lang == "fa"
+        && let Some((_, _, d)) = peyvand_records::jalali::to_jalali(day)
+    {
+        return to_persian_digits(&d.to_string());
+    }
+    day.day().to_string()
 }
 
 /// A day's name in the page's calendar: the weekday, the day and the month.
@@ -210,11 +268,12 @@ fn day_label(lang: &str, day: time::Date) -> String {
         return format!("{weekday} {} {month}", to_persian_digits(&d.to_string()));
     }
     let month = months.get(usize::from(u8::from(day.month())).saturating_sub(1)).copied().unwrap_or_default();
-    format!("{weekday} {} {}", day.day(), month.chars().take(3).collect::<String>())
+    format!("{weekday} {} {month}", day.day())
 }
 
-/// `GET /calendar?week=YYYY-MM-DD&owner=ID`: a week of tasks and appointments, day by day (the
-/// user's own, or, for whoever may read them, someone else's).
+/// `GET /calendar?view=week|month&date=YYYY-MM-DD&owner=ID|team`: a user's tasks and
+/// appointments by day, a week (Saturday first in Persian) or a month (Jalali in Persian); a
+/// manager sees a teammate's, or the whole team's at once.
 pub async fn week(
     State(state): State<AppState>,
     session: Session,
@@ -227,53 +286,127 @@ pub async fn week(
         let offset = state.config.display_offset;
         let now = time::OffsetDateTime::now_utc();
         let today = now.to_offset(offset).date();
-        let asked = q.get("week").and_then(|w| crate::i18n::parse_form_date(w)).unwrap_or(today);
-        let start = week_start(lang, asked);
+        let asked =
+            q.get("date").or(q.get("week")).and_then(|w| peyvand_records::jalali::parse_form_date(w)).unwrap_or(today);
+        let view = if q.get("view").map(String::as_str) == Some("month") { "month" } else { "week" };
+        let users = state.db.list_users().await?;
+        let viewer = &session.viewer;
+        let admin = session.user.role == peyvand_records::access::Role::Admin;
+        let visible: Vec<&peyvand_store::accounts::User> = users
+            .iter()
+            .filter(|u| u.active && (u.id == session.user.id || viewer.team_users.contains(&u.id) || admin))
+            .collect();
         let owner = q.get("owner").cloned().unwrap_or_else(|| session.user.id.clone());
-        let from = start.midnight().assume_offset(offset);
-        let tasks = tasks::between(&state.db, &owner, from, from + time::Duration::days(7)).await?;
-        let mut days: Vec<Day> = (0..7)
+        let team = owner == "team";
+        let owners: Vec<String> =
+            if team { visible.iter().map(|u| u.id.clone()).collect() } else { vec![owner.clone()] };
+        let (first, end, title) = match view {
+            "month" => {
+                let (first, next, title) = month_of(lang, asked);
+                let last = next - time::Duration::days(1);
+                (week_start(lang, first), week_start(lang, last) + time::Duration::days(7), title)
+            }
+            _ => {
+                let start = week_start(lang, asked);
+                let title =
+                    format!("{} – {}", day_label(lang, start), day_label(lang, start + time::Duration::days(6)));
+                (start, start + time::Duration::days(7), title)
+            }
+        };
+        let (month_first, month_next, _) = month_of(lang, asked);
+        let from = first.midnight().assume_offset(offset);
+        let to = end.midnight().assume_offset(offset);
+        let tasks = tasks::between_for(&state.db, &owners, from, to).await?;
+        let mut cells: Vec<Cell> = (0..(end - first).whole_days())
             .map(|i| {
-                let day = start + time::Duration::days(i);
-                Day { label: day_label(lang, day), today: day == today, items: Vec::new() }
+                let day = first + time::Duration::days(i);
+                Cell {
+                    date: day.to_string(),
+                    label: if view == "month" { day_of_month(lang, day) } else { day_label(lang, day) },
+                    today: day == today,
+                    outside: view == "month" && (day < month_first || day >= month_next),
+                    items: Vec::new(),
+                }
             })
             .collect();
+        let names: std::collections::HashMap<&str, &str> =
+            users.iter().map(|u| (u.id.as_str(), u.name.as_str())).collect();
         for task in &tasks {
             let text = |f: &str| task.fields.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
             let Some(due) = peyvand_records::value::parse_datetime(&text("due_at")) else { continue };
             let local = due.to_offset(offset);
-            let index = (local.date() - start).whole_days();
-            let Some(day) = usize::try_from(index).ok().and_then(|i| days.get_mut(i)) else { continue };
+            let index = (local.date() - first).whole_days();
+            let Some(cell) = usize::try_from(index).ok().and_then(|i| cells.get_mut(i)) else { continue };
             let clock = format!("{:02}:{:02}", local.hour(), local.minute());
             let clock = if lang == "fa" { to_persian_digits(&clock) } else { clock };
-            day.items.push((task.id.clone(), task.title.clone(), clock, text("status") == "done"));
+            cell.items.push(CalItem {
+                id: task.id.clone(),
+                subject: task.title.clone(),
+                clock,
+                done: text("status") == "done",
+                who: team.then(|| names.get(text("owner").as_str()).map(|n| n.to_string())).flatten(),
+            });
         }
-        let link = |d: time::Date| format!("/calendar?week={d}&owner={}", super::session::encode(&owner));
-        let users = state.db.list_users().await?;
-        let viewer = &session.viewer;
-        let people = users
-            .iter()
-            .filter(|u| {
-                u.active
-                    && (u.id == session.user.id
-                        || viewer.team_users.contains(&u.id)
-                        || session.user.role == peyvand_records::access::Role::Admin)
+        let weeks: Vec<Vec<Cell>> = {
+            let mut rows = Vec::new();
+            let mut it = cells.into_iter().peekable();
+            while it.peek().is_some() {
+                rows.push(it.by_ref().take(7).collect());
+            }
+            rows
+        };
+        let owner_q = super::session::encode(&owner);
+        let link = |view: &str, d: time::Date| format!("/calendar?view={view}&date={d}&owner={owner_q}");
+        let (previous, next) = match view {
+            "month" => (link("month", month_first - time::Duration::days(1)), link("month", month_next)),
+            _ => (link("week", asked - time::Duration::days(7)), link("week", asked + time::Duration::days(7))),
+        };
+        let mut people: Vec<(String, String, bool)> =
+            visible.iter().map(|u| (u.id.clone(), u.name.clone(), u.id == owner)).collect();
+        if people.len() > 1 && (admin || session.user.role == peyvand_records::access::Role::Manager) {
+            people.insert(0, ("team".into(), crate::i18n::t(lang, "calendar-team"), team));
+        }
+        let weekdays = (0..7)
+            .map(|i| {
+                let d = first + time::Duration::days(i);
+                crate::i18n::t(lang, &format!("weekday-{}", d.weekday().number_days_from_monday()))
             })
-            .map(|u| (u.id.clone(), u.name.clone(), u.id == owner))
             .collect();
-        Ok::<_, ApiError>(render(&WeekPage {
+        Ok::<_, ApiError>(render(&CalendarPage {
             layout: Layout::new(lang, Some(&session), Some(&catalog), "calendar"),
             tr: Words::new(lang),
-            title: format!("{} – {}", day_label(lang, start), day_label(lang, start + time::Duration::days(6))),
-            days,
-            previous: link(start - time::Duration::days(7)),
-            next: link(start + time::Duration::days(7)),
-            owner,
+            title,
+            view,
+            weekdays,
+            weeks,
+            previous,
+            next,
+            this: link(view, today),
+            as_week: link("week", asked),
+            as_month: link("month", asked),
             people,
+            can_move: session.user.role.allows(peyvand_records::access::Action::WriteRecords),
         }))
     }
     .await;
     result.unwrap_or_else(fail)
+}
+
+/// `POST /tasks/{id}/reschedule` (`date=YYYY-MM-DD`): moves a task to another day at the same
+/// time, from the calendar's drag and drop; answers its new due time, or the refusal.
+pub async fn reschedule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let Some(day) = peyvand_records::jalali::parse_form_date(super::admin::get(&pairs, "date")) else {
+        return ApiError::from(peyvand_records::FieldError::new("date", "invalid_date")).into_response();
+    };
+    match tasks::reschedule(&state.db, &session.user.id, &id, day).await {
+        Ok(task) => axum::Json(json!({ "id": task.id, "due_at": task.fields.get("due_at") })).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 #[cfg(test)]

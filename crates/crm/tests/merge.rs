@@ -9,7 +9,11 @@ use peyvand_store::records::Record;
 use peyvand_store::{Db, Error};
 use serde_json::{Value as Json, json};
 
-crm_tests!(duplicates_are_found_and_merged_with_nothing_lost, a_link_out_of_the_mergers_sight_moves_too);
+crm_tests!(
+    duplicates_are_found_and_merged_with_nothing_lost,
+    a_link_out_of_the_mergers_sight_moves_too,
+    the_batch_scan_fills_the_queue
+);
 
 async fn make(db: &Db, object: &str, fields: Json) -> Record {
     let fields = fields.as_object().cloned().expect("an object");
@@ -121,4 +125,72 @@ async fn a_link_out_of_the_mergers_sight_moves_too(db: &Db) {
         .expect("merged");
     let moved = db.get_record("activity", &call.id, false).await.expect("the call");
     assert_eq!(moved.fields["contact"], json!(kept.id));
+}
+
+/// The batch scan: pairs by e-mail, phone and a name written two ways; a name shared by more
+/// records than a pair list helps with is counted, not listed; a pair marked as not duplicates
+/// is not offered again by the next scan; a merge settles its pairs; a rep sees only pairs of
+/// records they may read.
+async fn the_batch_scan_fills_the_queue(db: &Db) {
+    use peyvand_crm::customers::queue;
+    use peyvand_records::access::Role;
+    let rep = db.create_user("rep@queue.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let ali = make(db, "contact", json!({"first_name": "علي", "last_name": "رضايي", "owner": rep})).await;
+    let ali2 = make(
+        db,
+        "contact",
+        json!({"first_name": "علی", "last_name": "رضایی", "phones": ["+989121111111"], "owner": rep}),
+    )
+    .await;
+    let phone = make(db, "contact", json!({"last_name": "Someone", "phones": ["09121111111"], "owner": rep})).await;
+    let mail1 = make(db, "contact", json!({"last_name": "Karimi", "emails": ["k@pars.example"]})).await;
+    let mail2 = make(db, "contact", json!({"last_name": "Karimy", "emails": ["K@Pars.example"]})).await;
+    for i in 0..(queue::MAX_GROUP + 1) {
+        make(db, "contact", json!({"first_name": "محمد", "last_name": "محمدی", "city": format!("c{i}")})).await;
+    }
+    make(db, "contact", json!({"last_name": "Alone"})).await;
+    let scan = queue::scan(db, "contact").await.expect("scan");
+    assert_eq!((scan.records, scan.skipped_groups), (15, 1), "{scan:?}");
+    let (pairs, next) = queue::pairs(db, "contact", None, 100).await.expect("pairs");
+    assert!(next.is_none());
+    let mut found: Vec<(Vec<String>, Vec<String>)> = pairs
+        .iter()
+        .map(|p| {
+            let mut ids = vec![p.a.clone(), p.b.clone()];
+            ids.sort();
+            (ids, p.reasons.clone())
+        })
+        .collect();
+    found.sort();
+    let pair = |x: &str, y: &str, why: &[&str]| {
+        let mut ids = vec![x.to_string(), y.to_string()];
+        ids.sort();
+        (ids, why.iter().map(|w| w.to_string()).collect::<Vec<_>>())
+    };
+    let mut expected = vec![
+        pair(&ali.id, &ali2.id, &["name"]),
+        pair(&ali2.id, &phone.id, &["phone"]),
+        pair(&mail1.id, &mail2.id, &["email"]),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+    // Paged one at a time: the same pairs.
+    let (first, next) = queue::pairs(db, "contact", None, 1).await.expect("page");
+    let (rest, _) = queue::pairs(db, "contact", next.as_deref(), 10).await.expect("rest");
+    assert_eq!(first.len() + rest.len(), 3);
+    // The rep reads only their own contacts: the e-mail pair is not theirs.
+    let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
+    let (theirs, _) = queue::pairs(&as_rep, "contact", None, 100).await.expect("pairs");
+    assert_eq!(theirs.len(), 2);
+    // Not duplicates: gone, and not back after the next scan.
+    queue::dismiss(db, "admin", "contact", &ali2.id, &phone.id).await.expect("dismiss");
+    queue::scan(db, "contact").await.expect("scan again");
+    let (pairs, _) = queue::pairs(db, "contact", None, 100).await.expect("pairs");
+    assert_eq!(pairs.len(), 2);
+    // Merged: its pair is settled.
+    merge(db, None, "contact", &mail1.id, &MergeInput { with: mail2.id.clone(), take: vec![] }).await.expect("merge");
+    let (pairs, _) = queue::pairs(db, "contact", None, 100).await.expect("pairs");
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(queue::last_scan(db, "contact").await.expect("last").map(|s| s.pairs), Some(2));
+    assert!(matches!(queue::scan(db, "deal").await, Err(Error::Validation(_))));
 }

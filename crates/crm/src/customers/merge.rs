@@ -190,6 +190,12 @@ pub async fn merge(
     if object == "contact" {
         crate::activities::participants::merge_contact_in(&mut tx, &other.id, survivor_id).await?;
     }
+    // The queue's pairs with the merged record are settled.
+    sqlx::query("DELETE FROM duplicate_pairs WHERE object = $1 AND (a = $2 OR b = $2)")
+        .bind(object.to_string())
+        .bind(other.id.clone())
+        .execute(&mut *tx.tx)
+        .await?;
     sqlx::query("INSERT INTO merged_records (object, id, survivor, actor, merged_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(object.to_string())
         .bind(other.id.clone())

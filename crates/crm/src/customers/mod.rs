@@ -2,6 +2,7 @@
 //! duplicates and merge (`merge`).
 
 pub mod merge;
+pub mod queue;
 pub mod timeline;
 
 use peyvand_records::FieldType;
@@ -10,12 +11,20 @@ use peyvand_store::hooks::Module;
 use peyvand_store::migrate::Migration;
 use peyvand_store::schema::{NewField, NewObject, opt, owner_field, relation, std_field, with};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_merges.sql",
-    sqlite: include_str!("../../migrations/customers/sqlite/0001_merges.sql"),
-    postgres: include_str!("../../migrations/customers/postgres/0001_merges.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_merges.sql",
+        sqlite: include_str!("../../migrations/customers/sqlite/0001_merges.sql"),
+        postgres: include_str!("../../migrations/customers/postgres/0001_merges.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_duplicate_pairs.sql",
+        sqlite: include_str!("../../migrations/customers/sqlite/0002_duplicate_pairs.sql"),
+        postgres: include_str!("../../migrations/customers/postgres/0002_duplicate_pairs.sql"),
+    },
+];
 
 /// The customers module.
 pub struct Customers;
@@ -34,7 +43,11 @@ impl Module for Customers {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["merged_records"]
+        &["merged_records", "duplicate_pairs", "duplicate_scans"]
+    }
+
+    fn job_kinds(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::JobKind>> {
+        vec![std::sync::Arc::new(queue::Scans)]
     }
 
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {

@@ -13,7 +13,8 @@ backend_tests!(
     the_merge_screen_chooses_each_value,
     a_customers_story_on_one_page,
     an_admin_builds_a_web_form_and_a_visitor_fills_it,
-    a_call_from_an_unknown_number_offers_a_contact
+    a_call_from_an_unknown_number_offers_a_contact,
+    the_duplicates_queue_on_its_page
 );
 
 async fn two_contacts_become_one(app: &TestApp) {
@@ -299,4 +300,43 @@ async fn a_call_from_an_unknown_number_offers_a_contact(app: &TestApp) {
     let html =
         page.get(app.url(&format!("/records/activity/{id}"))).send().await.expect("send").text().await.expect("html");
     assert!(!html.contains("/records/contact/new?phones="), "a contact has the number now");
+}
+
+/// The queue: an admin asks for a scan (a job), the scan's pairs are listed with why and a way
+/// to merge; one marked as not duplicates leaves the list.
+async fn the_duplicates_queue_on_its_page(app: &TestApp) {
+    let one = app.create("contact", json!({"first_name": "علي", "last_name": "كريمي"})).await;
+    let two = app.create("contact", json!({"first_name": "علی", "last_name": "کریمی"})).await;
+    let (one, two) = (one["id"].as_str().expect("id").to_string(), two["id"].as_str().expect("id").to_string());
+    let page = signed_in(app).await;
+    let html = page.get(app.url("/duplicates")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("No search for duplicates has run yet."));
+    let csrf = csrf_of(&html);
+    let r = page
+        .post(app.url("/duplicates/scan"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("object", "contact")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let jobs = app.db.jobs(None, 100).await.expect("jobs");
+    assert!(jobs.iter().any(|j| j.kind == "duplicates" && j.payload["object"] == "contact"), "the scan is a job");
+    peyvand_crm::customers::queue::scan(&app.db, "contact").await.expect("scan");
+    let html = page.get(app.url("/duplicates?object=contact")).send().await.expect("send").text().await.expect("html");
+    let (a, b) = if one < two { (&one, &two) } else { (&two, &one) };
+    assert!(html.contains(&format!("/records/contact/{a}/merge/{b}")) && html.contains("same name"), "the pair");
+    let listed: Value = app.get("/api/v1/duplicates?object=contact").await.json().await.expect("json");
+    assert_eq!(listed["pairs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed["last_scan"]["records"], 2);
+    let r = page
+        .post(app.url("/duplicates/dismiss"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("object", "contact"), ("a", a.as_str()), ("b", b.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page.get(app.url("/duplicates?object=contact")).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("No possible duplicates to look at."));
 }

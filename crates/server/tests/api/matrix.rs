@@ -87,7 +87,11 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "get_pipeline"
         | "sales_settings"
         | "list_notifications"
-        | "read_all_notifications" => same("uoooo"),
+        | "read_all_notifications"
+        | "list_duplicate_pairs" => same("uoooo"),
+        "scan_duplicates" => same("ufffo"),
+        // A pair not in the queue: not found, for whoever may write.
+        "dismiss_duplicate_pair" => same("ufnnn"),
         // Nobody's notification is another's: not found, whoever asks.
         "read_notification" => same("unnnn"),
         // Nobody's token or view: not found, whoever asks.
@@ -256,6 +260,13 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 (Method::PUT, format!("/activities/{id}/participants"), Some(json!({"users": [w.mate]})))
             }
         }
+        "list_duplicate_pairs" => (Method::GET, "/duplicates?object=contact".into(), None),
+        "scan_duplicates" => (Method::POST, "/duplicates/scan".into(), Some(json!({"object": "contact"}))),
+        "dismiss_duplicate_pair" => (
+            Method::POST,
+            "/duplicates/dismiss".into(),
+            Some(json!({"object": "contact", "a": w.owned[0], "b": w.owned[1]})),
+        ),
         "list_forms" => (Method::GET, "/forms".into(), None),
         "create_form" => (Method::POST, "/forms".into(), Some(web_form(n, &w.mate))),
         "get_form" | "update_form" | "delete_form" | "form_submissions" => {
@@ -475,6 +486,9 @@ const PAGES: &[(&str, &str)] = &[
     ("/records/{object}/{id}/merge/{other}", "-"),
     ("/records/{object}/{id}/duplicates", "loo"),
     ("/records/{object}/{id}/timeline", "loo"),
+    ("/duplicates", "loo"),
+    ("/duplicates/scan", "-"),
+    ("/duplicates/dismiss", "-"),
     ("/records/activity/{id}/participants", "-"),
     ("/admin/forms", "lfo"),
     ("/admin/forms/new", "lfo"),

@@ -246,6 +246,15 @@ macro_rules! handler_for {
     (set_activity_participants) => {
         records::set_activity_participants
     };
+    (list_duplicate_pairs) => {
+        records::list_duplicate_pairs
+    };
+    (scan_duplicates) => {
+        records::scan_duplicates
+    };
+    (dismiss_duplicate_pair) => {
+        records::dismiss_duplicate_pair
+    };
     (record_timeline) => {
         records::record_timeline
     };
@@ -340,6 +349,9 @@ routes! {
     get "/notifications" => list_notifications,
     get "/records/{object}/{id}/duplicates" => record_duplicates,
     get "/records/{object}/{id}/timeline" => record_timeline,
+    get "/duplicates" => list_duplicate_pairs,
+    post "/duplicates/scan" => scan_duplicates,
+    post "/duplicates/dismiss" => dismiss_duplicate_pair,
     get "/activities/{id}/participants" => activity_participants,
     put "/activities/{id}/participants" => set_activity_participants,
     get "/forms" => list_forms,

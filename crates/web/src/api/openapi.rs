@@ -411,6 +411,31 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Participants"),
             ok("200", "Participants", Some("Participants")),
         ),
+        "list_duplicate_pairs" => (
+            "The duplicates queue of an object (contact, company or lead): open pairs found by the last scan, both of whose records the caller may read, with why; and what that scan saw",
+            "records",
+            vec![
+                param("object", "query", "contact (default), company or lead", false),
+                param("after", "query", "The previous page's `next`", false),
+                count("limit", "Pairs (default 50; brought into 1 to 100)"),
+            ],
+            None,
+            ok("200", "Pairs, the next page's mark and the last scan", None),
+        ),
+        "scan_duplicates" => (
+            "Ask for a scan of an object's live records for duplicates (admins): the runner finds pairs sharing an e-mail, a phone or a name that reads the same, and replaces the open pairs",
+            "records",
+            vec![],
+            Some("DuplicateScan"),
+            ok("202", "The scan's job", None),
+        ),
+        "dismiss_duplicate_pair" => (
+            "Mark a pair of the queue as not duplicates: not offered again, even by the next scan",
+            "records",
+            vec![],
+            Some("DuplicatePair"),
+            ok("204", "Marked", None),
+        ),
         "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
         "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
         "create_form" => (
@@ -710,6 +735,10 @@ fn sales_schemas(name: &Json_) -> Json_ {
                 "product": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
                 "quantity": { "type": ["string", "number"] }, "unit_price": {}, "discount_percent": {},
                 "discount_amount": {}, "tax_percent": {} } } } } },
+        "DuplicateScan": { "type": "object", "required": ["object"], "additionalProperties": false, "properties": {
+            "object": { "enum": ["contact", "company", "lead"] } } },
+        "DuplicatePair": { "type": "object", "required": ["object", "a", "b"], "additionalProperties": false, "properties": {
+            "object": { "enum": ["contact", "company", "lead"] }, "a": string, "b": string } },
         "Participants": { "type": "object", "additionalProperties": false, "properties": {
             "contacts": { "type": "array", "maxItems": 50, "items": string }, "users": { "type": "array", "maxItems": 50, "items": string } } },
         "WebForm": { "type": "object", "required": ["name", "object", "fields", "assign"], "additionalProperties": false, "properties": {

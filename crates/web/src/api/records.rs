@@ -280,6 +280,61 @@ pub async fn set_activity_participants(
     Ok(Json(peyvand_crm::activities::participants::set(&state.db, &id, &body).await?))
 }
 
+/// The duplicates queue of an object: open pairs both of whose records the caller may read.
+pub async fn list_duplicate_pairs(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    use peyvand_crm::customers::queue;
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["object", "after", "limit"])?;
+    let object = params.get("object").unwrap_or("contact");
+    let limit = params.number("limit")?.unwrap_or(50).clamp(1, 100);
+    let (pairs, next) = queue::pairs(&state.db, object, params.get("after"), limit).await?;
+    let last = queue::last_scan(&state.db, object).await?;
+    Ok(Json(serde_json::json!({ "pairs": pairs, "next": next, "last_scan": last })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanInput {
+    object: String,
+}
+
+/// Asks for a scan of an object's records for duplicates (admins); the runner does it.
+pub async fn scan_duplicates(
+    State(state): State<AppState>,
+    authed: Authed,
+    super::ApiJson(body): super::ApiJson<ScanInput>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageSchema)?;
+    let job = peyvand_crm::customers::queue::request_scan(&state.db, &body.object).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "job": job }))))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DismissInput {
+    object: String,
+    a: String,
+    b: String,
+}
+
+/// Marks a pair of the queue as not duplicates.
+pub async fn dismiss_duplicate_pair(
+    State(state): State<AppState>,
+    authed: Authed,
+    super::ApiJson(body): super::ApiJson<DismissInput>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    peyvand_crm::customers::queue::dismiss(&state.db, &authed.user.id, &body.object, &body.a, &body.b).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A record's likely duplicates (same e-mail, phone, or a name that reads the same), each with
 /// why; 404 for a record the caller may not read.
 pub async fn record_duplicates(

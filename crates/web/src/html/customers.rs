@@ -12,7 +12,7 @@ use crate::i18n::t;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use peyvand_crm::customers::merge;
+use peyvand_crm::customers::{merge, queue};
 use peyvand_records::access::Action;
 use peyvand_store::records::Record;
 
@@ -169,6 +169,122 @@ pub async fn merge_records(
                 merge_view(&state, &session, &object, &id, &other, messages).await
             }
         }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// One pair of the queue, as shown.
+pub struct QueueRow {
+    pub a: String,
+    pub a_title: String,
+    pub b: String,
+    pub b_title: String,
+    pub why: String,
+}
+
+#[derive(Template)]
+#[template(path = "duplicates_queue.html")]
+struct QueuePage {
+    layout: Layout,
+    tr: Words,
+    object: String,
+    objects: Vec<(String, String, bool)>,
+    pairs: Vec<QueueRow>,
+    next: Option<String>,
+    last: Option<String>,
+    requested: bool,
+    can_scan: bool,
+    can_merge: bool,
+}
+
+/// `GET /duplicates?object=contact&after=`: the duplicates queue of an object.
+pub async fn queue_page(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        if !session.user.role.allows(Action::ReadRecords) {
+            return Err(ApiError::Forbidden);
+        }
+        let lang = current_lang();
+        let catalog = state.db.visible_catalog().await?;
+        let object = q.get("object").map(String::as_str).unwrap_or("contact");
+        if !queue::OBJECTS.contains(&object) || catalog.object(object).is_none() {
+            return Err(ApiError::NotFound);
+        }
+        let (pairs, next) = queue::pairs(&state.db, object, q.get("after").map(String::as_str), 50).await?;
+        let why = |reasons: &[String]| {
+            reasons.iter().map(|w| t(lang, &format!("duplicate-{w}"))).collect::<Vec<_>>().join("، ")
+        };
+        let last = queue::last_scan(&state.db, object).await?.map(|s| {
+            let when = peyvand_records::value::parse_datetime(&s.scanned_at)
+                .map(|at| crate::i18n::format_datetime(lang, at, state.config.display_offset))
+                .unwrap_or(s.scanned_at.clone());
+            let num = |n: i64| super::display::format_number(lang, &n.to_string());
+            crate::i18n::t_args(
+                lang,
+                "queue-last",
+                &[
+                    ("when", when),
+                    ("records", num(s.records)),
+                    ("pairs", num(s.pairs)),
+                    ("seconds", num(s.milliseconds / 1000)),
+                ],
+            )
+        });
+        let objects = queue::OBJECTS
+            .iter()
+            .filter_map(|o| catalog.object(o))
+            .map(|o| (o.api_name.clone(), o.plural(lang).to_string(), o.api_name == object))
+            .collect();
+        Ok::<_, ApiError>(render(&QueuePage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), "duplicates"),
+            tr: Words::new(lang),
+            object: object.to_string(),
+            objects,
+            pairs: pairs
+                .into_iter()
+                .map(|p| QueueRow { why: why(&p.reasons), a: p.a, a_title: p.a_title, b: p.b, b_title: p.b_title })
+                .collect(),
+            next,
+            last,
+            requested: q.contains_key("requested"),
+            can_scan: session.user.role.allows(Action::ManageSchema),
+            can_merge: session.user.role.allows(Action::WriteRecords),
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /duplicates/scan`: asks for a scan of the object (admins); the runner does it.
+pub async fn queue_scan(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        super::admin::require(&session, Action::ManageSchema)?;
+        let object = super::admin::get(&pairs, "object");
+        queue::request_scan(&state.db, object).await?;
+        Ok::<_, ApiError>(
+            Redirect::to(&format!("/duplicates?object={}&requested=1", super::session::encode(object))).into_response(),
+        )
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /duplicates/dismiss`: marks a pair as not duplicates.
+pub async fn queue_dismiss(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        super::admin::require(&session, Action::WriteRecords)?;
+        let get = |k: &str| super::admin::get(&pairs, k);
+        queue::dismiss(&state.db, &session.user.id, get("object"), get("a"), get("b")).await?;
+        Ok::<_, ApiError>(
+            Redirect::to(&format!("/duplicates?object={}", super::session::encode(get("object")))).into_response(),
+        )
     }
     .await;
     result.unwrap_or_else(fail)

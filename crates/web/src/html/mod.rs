@@ -246,6 +246,16 @@ impl Layout {
             };
             nav.insert(at + 1, item);
         }
+        // The duplicates queue, after the contacts.
+        if let Some(at) = nav.iter().position(|n| n.href == "/records/contact") {
+            let item = NavItem {
+                href: "/duplicates".into(),
+                label: t(lang, "queue-title"),
+                current: current == "duplicates",
+                icon: "users",
+            };
+            nav.insert(at + 1, item);
+        }
         // The user's day and week first, when there are tasks to have them.
         if catalog.is_some_and(|c| c.object("task").is_some()) {
             for (href, key, icon) in [("/calendar", "calendar", "calendar-clock"), ("/my-day", "my-day", "calendar")] {
@@ -349,6 +359,9 @@ pub fn router() -> Router<AppState> {
         .route("/settings/display", post(session::set_display))
         .route("/records/{object}/{id}/merge/{other}", get(customers::merge_page).post(customers::merge_records))
         .route("/records/{object}/{id}/duplicates", get(customers::duplicates_panel))
+        .route("/duplicates", get(customers::queue_page))
+        .route("/duplicates/scan", post(customers::queue_scan))
+        .route("/duplicates/dismiss", post(customers::queue_dismiss))
         .route("/records/{object}/{id}/timeline", get(timeline::timeline_fragment))
         .route("/records/activity/{id}/participants", post(activities::change_participants))
         .route("/my-day", get(tasks::my_day))

@@ -220,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
     let server = Server::start(&main_db).await?;
     let ctx = Arc::new(Client::sign_in(&server.base).await?);
     let agent = Arc::new(Client::sign_in_as(&server.base, &rep(0)).await?);
+    let busy = Arc::new(Client::sign_in_as(&server.base, &rep(1)).await?);
     let (idle_kib, _) = {
         tokio::time::sleep(Duration::from_secs(1)).await;
         server.memory_kib()
@@ -234,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("rollups declared: {:?} ms", results.rollups_declared_ms);
     }
     let sample = ctx.sample_contacts(500).await?;
-    let operations = operations(&ctx, &agent, &dataset, sample);
+    let operations = operations(&ctx, &agent, &busy, &dataset, sample);
     for (name, what, make) in
         operations.into_iter().filter(|(n, _, _)| args.only.is_empty() || args.only.iter().any(|o| o == n))
     {
@@ -291,6 +292,10 @@ async fn main() -> anyhow::Result<()> {
         memory_after_mib: server.memory_kib().0 as f64 / 1024.0,
     });
     results.page_weight = Some(ctx.page_weight().await?);
+    if args.only.is_empty() || args.only.iter().any(|o| o == "duplicate_scan") {
+        results.duplicate_scan = ctx.duplicate_scan().await?;
+        eprintln!("duplicates scan: {:?}", results.duplicate_scan);
+    }
     let total_contacts = ctx.total("contact").await?;
     let (_, peak_kib) = server.memory_kib();
     results.peak_memory_mib = peak_kib as f64 / 1024.0;
@@ -379,6 +384,7 @@ async fn dataset(
         && (found.companies, found.contacts, found.activities) == (plan.companies, plan.contacts, plan.activities)
         && found.reps == REPS
         && found.buyer.is_some()
+        && found.story.is_some()
     {
         let mut db = place.existing("data");
         db.bin = bin.to_path_buf();
@@ -480,6 +486,51 @@ async fn dataset(
         let made = ctx.post_api("/api/v1/records/order", order).await.map_err(anyhow::Error::msg)?;
         documents.push(made["id"].as_str().unwrap_or_default().to_string());
     }
+    // Issue 28: a customer with a long story, a company of 100 contacts, a rep's 5,000 tasks.
+    let made = async |object: &str, fields: Value| -> anyhow::Result<String> {
+        let r = ctx.post_api(&format!("/api/v1/records/{object}"), json!({ "fields": fields })).await;
+        Ok(r.map_err(anyhow::Error::msg)?["id"].as_str().unwrap_or_default().to_string())
+    };
+    let full = plan.contacts >= 1_000_000;
+    let (story_activities, story_orders, colleagues, tasks) = if full { (300, 200, 100, 5_000) } else { (30, 20, 10, 200) };
+    let story = made("contact", json!({"first_name": "مشتری", "last_name": "پرماجرا"})).await?;
+    let kinds = ["call", "email", "meeting", "visit", "sms", "chat", "note"];
+    for k in 0..story_activities {
+        let at = format!("20{:02}-{:02}-{:02}T{:02}:00:00Z", 24 + k / 336 % 3, 1 + k / 28 % 12, 1 + k % 28, 6 + k % 10);
+        made("activity", json!({"kind": kinds[k % kinds.len()], "subject": format!("تعامل {k}"), "occurred_at": at, "contact": story}))
+            .await?;
+    }
+    for k in 0..story_orders {
+        let at = format!("20{:02}-{:02}-{:02}T11:00:00Z", 24 + k / 336 % 3, 1 + k / 28 % 12, 1 + k % 28);
+        let product = &products[k % products.len().max(1)];
+        made("order", json!({"contact": story, "product": product, "quantity": 1, "total": "250000", "ordered_at": at, "status": "delivered"}))
+            .await?;
+    }
+    let story_company = made("company", json!({"name": "گروه صنعتی نمونه"})).await?;
+    for i in 0..colleagues {
+        let person = made(
+            "contact",
+            json!({"first_name": format!("کارمند {i}"), "last_name": "نمونه", "company": story_company}),
+        )
+        .await?;
+        for k in 0..3 {
+            let at = format!("2026-{:02}-{:02}T09:00:00Z", 1 + (i + k) % 11, 1 + (i * 3 + k) % 28);
+            made("activity", json!({"kind": "call", "subject": format!("پیگیری {i}-{k}"), "occurred_at": at, "contact": person, "company": story_company}))
+                .await?;
+        }
+    }
+    let busy = Client::sign_in_as(&server.base, &rep(1)).await?;
+    let busy_rep = busy.json("/api/v1/me", &[]).await?;
+    let busy_rep = busy_rep["id"].as_str().or(busy_rep["user"]["id"].as_str()).unwrap_or_default().to_string();
+    let now = time::OffsetDateTime::now_utc();
+    for k in 0..tasks {
+        // Half overdue, half ahead, over two months.
+        let due = now + time::Duration::hours((k % 1_440) - 720);
+        let due = due.replace_nanosecond(0).unwrap_or(due).format(&time::format_description::well_known::Rfc3339)?;
+        busy.post_api("/api/v1/records/task", json!({"fields": {"subject": format!("کار {k}"), "due_at": due}}))
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
     server.stop().await?;
     let dataset = Dataset {
         companies: plan.companies,
@@ -492,6 +543,9 @@ async fn dataset(
         buyer: Some(buyer),
         documents,
         products,
+        story: Some(story),
+        story_company: Some(story_company),
+        busy_rep: Some(busy_rep),
     };
     std::fs::write(&marker, serde_json::to_string_pretty(&dataset)?)?;
     Ok((db, dataset))
@@ -592,6 +646,30 @@ impl Client {
             self.post_api("/api/v1/teams", team).await.map_err(anyhow::Error::msg)?;
         }
         Ok(())
+    }
+
+    /// Issue 28: asks the server for a scan of every contact for duplicates and waits (ten
+    /// minutes at most) for the scan's own report.
+    async fn duplicate_scan(&self) -> anyhow::Result<Option<report::DuplicateScan>> {
+        let before = self.json("/api/v1/duplicates", &[("object", "contact"), ("limit", "1")]).await?;
+        let before = before["last_scan"]["scanned_at"].clone();
+        self.post_api("/api/v1/duplicates/scan", json!({"object": "contact"})).await.map_err(anyhow::Error::msg)?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = self.json("/api/v1/duplicates", &[("object", "contact"), ("limit", "1")]).await?;
+            let scan = &now["last_scan"];
+            if !scan.is_null() && scan["scanned_at"] != before {
+                let n = |k: &str| scan[k].as_i64().unwrap_or(0);
+                return Ok(Some(report::DuplicateScan {
+                    records: n("records"),
+                    pairs: n("pairs"),
+                    skipped_groups: n("skipped_groups"),
+                    milliseconds: n("milliseconds"),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// What the contacts list page of 50 weighs on the wire (issue 26), asking for brotli.
@@ -757,6 +835,7 @@ fn pick<'a>(items: &[&'a str], client: usize, n: u64) -> &'a str {
 fn operations(
     ctx: &Arc<Client>,
     agent: &Arc<Client>,
+    busy: &Arc<Client>,
     dataset: &Dataset,
     sample: Vec<String>,
 ) -> Vec<(&'static str, &'static str, MakeRequest)> {
@@ -1053,6 +1132,49 @@ fn operations(
                     &[("filter", &filter), ("sort", "-ordered_at"), ("total", "true"), ("limit", "50")],
                 )
                 .await
+            })
+        }),
+    ));
+    // Issue 28.
+    let c = ctx.clone();
+    let story = dataset.story.clone().unwrap_or_default();
+    ops.push((
+        "customer_360",
+        "a customer's page (HTML): 300 activities and 200 orders in its timeline, its worth, benefits, related lists",
+        Box::new(move |_, _| {
+            let (c, story) = (c.clone(), story.clone());
+            Box::pin(async move { c.get_html(&format!("/records/contact/{story}"), &[]).await })
+        }),
+    ));
+    let c = ctx.clone();
+    let company = dataset.story_company.clone().unwrap_or_default();
+    ops.push((
+        "company_timeline",
+        "a company's timeline with its 100 contacts' (HTML fragment, first page)",
+        Box::new(move |_, _| {
+            let (c, company) = (c.clone(), company.clone());
+            Box::pin(async move { c.get_html(&format!("/records/company/{company}/timeline"), &[]).await })
+        }),
+    ));
+    let c = busy.clone();
+    ops.push((
+        "my_day",
+        "my day (HTML) of a rep with 5,000 open tasks",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move { c.get_html("/my-day", &[]).await })
+        }),
+    ));
+    let c = ctx.clone();
+    let checked = Arc::new(sample.clone());
+    ops.push((
+        "duplicates_check",
+        "one contact's likely duplicates (same e-mail, phone or name), API",
+        Box::new(move |client, n| {
+            let (c, checked) = (c.clone(), checked.clone());
+            Box::pin(async move {
+                let id = &checked[(spread(client, n) % checked.len().max(1) as u64) as usize];
+                c.get_api(&format!("/api/v1/records/contact/{id}/duplicates"), &[]).await
             })
         }),
     ));

@@ -472,6 +472,9 @@ mod tests {
             buyer: None,
             documents: vec![],
             products: vec![],
+            story: None,
+            story_company: None,
+            busy_rep: None,
         };
         let mut r = Results::new("sqlite", "smoke", 4, Duration::from_secs(1), dataset);
         for (name, p95, tput) in

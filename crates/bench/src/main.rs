@@ -492,7 +492,8 @@ async fn dataset(
         Ok(r.map_err(anyhow::Error::msg)?["id"].as_str().unwrap_or_default().to_string())
     };
     let full = plan.contacts >= 1_000_000;
-    let (story_activities, story_orders, colleagues, tasks) = if full { (300, 200, 100, 5_000) } else { (30, 20, 10, 200) };
+    let (story_activities, story_orders, colleagues, tasks) =
+        if full { (300, 200, 100, 5_000) } else { (30, 20, 10, 200) };
     let story = made("contact", json!({"first_name": "مشتری", "last_name": "پرماجرا"})).await?;
     let kinds = ["call", "email", "meeting", "visit", "sms", "chat", "note"];
     for k in 0..story_activities {

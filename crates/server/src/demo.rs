@@ -47,6 +47,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     let (manager, reps) = (people[0].clone(), people[1..4].to_vec());
     let sales = TeamInput { name: "فروش".into(), manager_id: Some(manager.clone()), ..TeamInput::default() };
     let sales = db.create_team(&sales).await?;
+    let mut tehran = String::new();
     for (name, members) in [("فروش تهران", &reps[..2]), ("فروش اصفهان", &reps[2..])] {
         let team = TeamInput {
             name: name.into(),
@@ -54,7 +55,10 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
             members: members.to_vec(),
             ..TeamInput::default()
         };
-        db.create_team(&team).await?;
+        let made = db.create_team(&team).await?;
+        if tehran.is_empty() {
+            tehran = made.id;
+        }
     }
     let tier: NewField = serde_json::from_value(json!({
         "api_name": "loyalty_tier", "label_fa": "سطح وفاداری", "label_en": "Loyalty tier", "type": "select", "indexed": true,
@@ -138,7 +142,96 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     peyvand_crm::sales::settle_bulk_load(db).await?;
     sales_story(db, actor, &reps, &company_ids).await?;
     day_story(db, actor, &manager, &contact_ids).await?;
+    customer_story(db, actor, &tehran, &reps, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
+}
+
+/// The customer 360's side of the demo: a meeting with two of a customer's people and a
+/// colleague, a weekly team meeting that repeats, a lead form on the website whose visitors
+/// reach the Tehran team in turn, and a contact typed twice (ي and ی) waiting in the
+/// duplicates queue.
+async fn customer_story(
+    db: &Db,
+    actor: Option<&str>,
+    tehran: &str,
+    reps: &[String],
+    contacts: &[(String, String)],
+) -> anyhow::Result<()> {
+    use peyvand_crm::activities::participants::{self, Participants};
+    use peyvand_crm::forms::{self, Assign, Definition, FormField, Submission};
+    let now = time::OffsetDateTime::now_utc();
+    let at = |d: time::Duration| peyvand_records::value::format_datetime(now + d);
+    let (first, owner) = &contacts[0];
+    let (meeting, _) = db
+        .create_record(
+            actor,
+            "activity",
+            &fields(json!({"kind": "meeting", "subject": "جلسهٔ بررسی قرارداد سالانه", "occurred_at": at(time::Duration::days(-3)),
+                "contact": first, "direction": "outbound", "outcome": "interested", "duration_minutes": 75, "owner": owner})),
+            None,
+        )
+        .await?;
+    let who = Participants {
+        contacts: contacts.iter().skip(1).take(2).map(|(c, _)| c.clone()).collect(),
+        users: vec![reps[1].clone()],
+    };
+    let mut tx = db.write().await?;
+    participants::set_in(&mut tx, &meeting.id, &who).await?;
+    tx.commit().await?;
+    for rep in reps {
+        let weekly = json!({"subject": "جلسهٔ هفتگی تیم فروش", "kind": "meeting", "due_at": at(time::Duration::days(6)),
+            "recurrence": "FREQ=WEEKLY;COUNT=52", "video_link": "https://meet.example/weekly", "owner": rep});
+        db.create_record(actor, "task", &fields(weekly), None).await?;
+    }
+    // The website's form: its visitors' leads go to the Tehran team in turn.
+    let form = forms::save(
+        db,
+        None,
+        Definition {
+            name: "درخواست مشاوره".into(),
+            object: "lead".into(),
+            fields: ["first_name", "last_name", "emails", "phones", "company_name", "description"]
+                .iter()
+                .map(|f| FormField { field: f.to_string(), required: *f == "last_name" })
+                .collect(),
+            intro_fa: "نام و راه تماستان را بگذارید؛ کارشناسان ما امروز تماس می‌گیرند.".into(),
+            intro_en: "Leave your name and how to reach you; we will call you today.".into(),
+            consent_fa: "با دریافت خبرنامه و پیشنهادهای ویژه موافقم.".into(),
+            consent_en: "I agree to receive the newsletter and special offers.".into(),
+            consent_required: false,
+            thanks_fa: "سپاس! کارشناس ما به‌زودی با شما تماس می‌گیرد.".into(),
+            thanks_en: "Thank you! One of our team will call you soon.".into(),
+            redirect: None,
+            campaign: Some("وب‌سایت".into()),
+            assign: Assign::RoundRobin { team: tehran.to_string() },
+            active: true,
+        },
+    )
+    .await?;
+    for (first_name, last_name, email, source, campaign) in [
+        ("نیلوفر", "شکوهی", "niloufar@mail.example", "instagram", "yalda-1405"),
+        ("Arash", "Kamali", "arash@mail.example", "google", "brand"),
+        ("کامران", "یگانه", "kamran@mail.example", "instagram", "yalda-1405"),
+    ] {
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let submission = Submission {
+            values: pairs(&[("first_name", first_name), ("last_name", last_name), ("emails", email)]),
+            consent: true,
+            attribution: pairs(&[("utm_source", source), ("utm_medium", "social"), ("utm_campaign", campaign)]),
+            lang: "fa".into(),
+        };
+        forms::submit(db, &form.slug, &submission).await?;
+    }
+    // The same customer typed twice, the Arabic way and the Persian way.
+    db.create_record(
+        actor,
+        "contact",
+        &fields(json!({"first_name": "علي", "last_name": "كريمي", "phones": ["09121000000"], "owner": reps[0]})),
+        None,
+    )
+    .await?;
+    peyvand_crm::customers::queue::scan(db, "contact").await?;
+    Ok(())
 }
 
 /// Everyone's day: for each rep (and the manager) a call overdue since yesterday, a call today

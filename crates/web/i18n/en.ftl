@@ -697,7 +697,7 @@ web-forms-in-turn = its members in turn
 web-forms-save = Save the form
 web-forms-saved = Saved.
 web-forms-share = Link and snippet
-web-forms-utm-help = Add utm_source, utm_medium, utm_campaign, utm_term or utm_content to the link to know where each submission came from; add lang=en for the English form.
+web-forms-utm-help = Add utm_source, utm_medium, utm_campaign, utm_term or utm_content to the link to know where each submission came from. The form speaks the visitor's browser's language; add lang=fa or lang=en to fix it.
 web-forms-snippet = Snippet to embed in your site
 web-forms-received = Received
 web-forms-received-none = Nothing received yet.

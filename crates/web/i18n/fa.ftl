@@ -664,7 +664,7 @@ web-forms-in-turn = اعضایش به نوبت
 web-forms-save = ذخیرهٔ فرم
 web-forms-saved = ذخیره شد.
 web-forms-share = پیوند و کد جاسازی
-web-forms-utm-help = برای دانستن منبع هر ارسال، utm_source، utm_medium، utm_campaign، utm_term یا utm_content را به پیوند بیفزایید؛ برای فرم انگلیسی lang=en را.
+web-forms-utm-help = برای دانستن منبع هر ارسال، utm_source، utm_medium، utm_campaign، utm_term یا utm_content را به پیوند بیفزایید. فرم به زبان مرورگر بازدیدکننده است؛ برای ثابت کردن زبان lang=fa یا lang=en را بیفزایید.
 web-forms-snippet = کد جاسازی در وب‌سایت شما
 web-forms-received = دریافتی‌ها
 web-forms-received-none = هنوز چیزی نرسیده است.

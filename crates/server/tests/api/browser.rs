@@ -405,6 +405,19 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     .await
     .expect("notify");
     tx.commit().await.expect("commit");
+    // Issue 28: a call from a number no contact has, with a colleague taking part; a web form;
+    // the duplicates queue filled by a scan.
+    let call = app
+        .create("activity", json!({"kind": "call", "subject": "تماس ناشناس", "occurred_at": late, "phone": "09127654321", "outcome": "interested"}))
+        .await;
+    let call_id = call["id"].as_str().expect("id").to_string();
+    let form = json!({"name": "درخواست مشاوره", "object": "lead", "fields": [{"field": "first_name"}, {"field": "last_name", "required": true},
+        {"field": "emails"}, {"field": "description"}], "consent_fa": "با دریافت خبرنامه موافقم", "consent_en": "Send me the newsletter",
+        "assign": {"kind": "user", "user": admin_id}});
+    let form: serde_json::Value = app.post("/api/v1/forms", form).await.json().await.expect("form");
+    let (form_id, slug) =
+        (form["id"].as_str().expect("id").to_string(), form["slug"].as_str().expect("slug").to_string());
+    peyvand_crm::customers::queue::scan(&app.db, "contact").await.expect("scan");
     let mut problems = Vec::new();
     browser.goto(&app.url("/login")).await;
     for theme in ["light", "dark"] {
@@ -455,6 +468,13 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         format!("/records/activity/new?contact={contact_id}&kind=call"),
         "/notifications".to_string(),
         "/records/task".to_string(),
+        "/calendar?view=month".to_string(),
+        "/duplicates".to_string(),
+        format!("/records/activity/{call_id}"),
+        "/admin/forms".to_string(),
+        "/admin/forms/new?object=lead".to_string(),
+        format!("/admin/forms/{form_id}"),
+        format!("/f/{slug}"),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {
@@ -471,6 +491,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     let name = page.trim_start_matches('/').split('?').next().unwrap_or("").replace('/', "-");
                     let name = name.replace(&contact_id, "one").replace(company["id"].as_str().unwrap_or("-"), "one");
                     let name = name.replace(&deal_id, "one").replace(&quote_id, "one");
+                    let name = name.replace(&call_id, "one").replace(&form_id, "one").replace(&slug, "one");
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
                         assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;
@@ -749,10 +770,12 @@ async fn a_web_lead_becomes_a_won_deal_and_a_printed_invoice() {
     app.stop().await;
 }
 
-/// Issue 28's "done when", the part built so far, as a rep does it in Persian: a call logged on a
-/// customer's page with a follow-up (tomorrow at 10, a reminder 15 minutes before, as the form
-/// offers), seen in the Jalali week and in the calendar feed a phone would subscribe to, its
-/// reminder waiting in the scheduler for 09:45 Tehran time.
+/// Issue 28's "done when", as a rep does it in Persian: a call logged on a customer's page with a
+/// follow-up (tomorrow at 10, a reminder 15 minutes before, as the form offers), seen in the
+/// Jalali week and in the calendar feed a phone would subscribe to, its reminder waiting in the
+/// scheduler for 09:45 Tehran time; the customer's whole story on their page, narrowed to
+/// orders; their twin typed with ي and ك found in the queue and merged with nothing lost; a
+/// visitor's form lands as a lead with the right owner.
 #[tokio::test]
 async fn a_call_and_its_follow_up_reach_the_week_and_the_phone() {
     let Some(browser) = Browser::start().await else { return };
@@ -804,6 +827,71 @@ async fn a_call_and_its_follow_up_reach_the_week_and_the_phone() {
     assert!(
         jobs.iter().any(|j| j.kind == "reminder" && j.run_at.starts_with(&at) && j.payload["user"] == json!(rep)),
         "{jobs:?}"
+    );
+
+    // The customer's whole story on their page: the call, an order, a change of their city;
+    // the Orders chip narrows it to the order without leaving the page.
+    app.create(
+        "order",
+        json!({"contact": contact_id, "ordered_at": "2026-11-20T08:00:00Z", "number": "SO-1405-77", "owner": rep}),
+    )
+    .await;
+    let r = app.patch(&format!("/api/v1/records/contact/{contact_id}"), json!({"fields": {"city": "تبریز"}})).await;
+    assert!(r.status().is_success());
+    browser.goto(&app.url(&format!("/records/contact/{contact_id}"))).await;
+    let story = browser.text("#timeline").await;
+    assert!(story.contains("درخواست پیش‌فاکتور") && story.contains("SO-1405-77") && story.contains("تبریز"), "{story}");
+    browser.click("#timeline a.chip[href*='kind=order']").await;
+    browser.wait_until("document.querySelector('#timeline a.chip[aria-current][href*=\"kind=order\"]') !== null").await;
+    let orders = browser.text("#timeline-list").await;
+    assert!(orders.contains("SO-1405-77") && !orders.contains("درخواست پیش‌فاکتور"), "{orders}");
+    browser.screenshot("done-when-28-story-fa").await;
+
+    // The same customer typed again the Arabic way (ي, ك): the queue pairs them, and the merge
+    // keeps the call and the order and takes the twin's phone.
+    let twin = app
+        .create(
+            "contact",
+            json!({"first_name": "كاوه", "last_name": "يزداني", "phones": ["09121112233"], "owner": rep}),
+        )
+        .await;
+    let twin_id = twin["id"].as_str().expect("twin").to_string();
+    app.create("activity", json!({"kind": "sms", "subject": "پیامک تخفیف", "occurred_at": "2026-11-25T08:00:00Z", "contact": twin_id, "owner": rep})).await;
+    peyvand_crm::customers::queue::scan(&app.db, "contact").await.expect("scan");
+    browser.goto(&app.url("/duplicates")).await;
+    browser.click(&format!("a[href$='/merge/{twin_id}'], a[href$='/merge/{contact_id}']")).await;
+    browser.wait_until("document.querySelector('form.merge, form[action*=\"/merge/\"]') !== null").await;
+    browser.screenshot("done-when-28-merge-fa").await;
+    browser.click("form[action*='/merge/'] button[type=submit]").await;
+    browser.wait_until("location.pathname.indexOf('/merge/') < 0").await;
+    let survivor = browser.url().await.rsplit('/').next().unwrap_or_default().to_string();
+    assert!(survivor == contact_id || survivor == twin_id, "on the survivor's page: {survivor}");
+    let merged: serde_json::Value =
+        app.get(&format!("/api/v1/records/contact/{survivor}")).await.json().await.expect("json");
+    assert!(merged["fields"]["phones"].as_array().is_some_and(|p| p.iter().any(|x| x == "+989121112233")), "{merged}");
+    let story = browser.text("#timeline").await;
+    assert!(
+        story.contains("درخواست پیش‌فاکتور") && story.contains("پیامک تخفیف") && story.contains("SO-1405-77"),
+        "{story}"
+    );
+
+    // A public form, filled by a visitor: the lead lands with the rep the form gives it to.
+    let form = json!({"name": "درخواست مشاوره", "object": "lead", "fields": [{"field": "last_name", "required": true}, {"field": "emails"}],
+        "consent_fa": "با دریافت خبرنامه موافقم", "assign": {"kind": "user", "user": rep}});
+    let form: serde_json::Value = app.post("/api/v1/forms", form).await.json().await.expect("form");
+    let slug = form["slug"].as_str().expect("slug").to_string();
+    browser.goto(&app.url(&format!("/f/{slug}?utm_source=instagram&utm_campaign=yalda"))).await;
+    browser.type_into("#pf-last_name", "شکوهی").await;
+    browser.type_into("#pf-emails", "niloufar@mail.example").await;
+    browser.click("input[name=consent]").await;
+    browser.click(".web-form button[type=submit]").await;
+    browser.wait_until("document.querySelector('[role=status]') !== null").await;
+    browser.screenshot("done-when-28-form-fa").await;
+    let leads = app.list("lead", &[]).await;
+    let lead = &leads["records"][0]["fields"];
+    assert_eq!(
+        (lead["last_name"].clone(), lead["owner"].clone(), lead["campaign"].clone()),
+        (json!("شکوهی"), json!(rep), json!("yalda"))
     );
     browser.quit().await;
     app.stop().await;

@@ -53,6 +53,21 @@ impl Reaches {
     }
 }
 
+/// In a merge's transaction, moves what later modules keep about a merged record outside its
+/// relations to the survivor. An earlier module (`customers`) reaches later ones only through
+/// the crate root, as it reaches all of them through [`modules`].
+pub(crate) async fn follow_merge(
+    tx: &mut peyvand_store::WriteTx,
+    object: &str,
+    other: &str,
+    survivor: &str,
+) -> peyvand_store::Result<()> {
+    if object == "contact" {
+        activities::participants::merge_contact_in(tx, other, survivor).await?;
+    }
+    Ok(())
+}
+
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![

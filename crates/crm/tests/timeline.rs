@@ -3,8 +3,8 @@
 //! paged by keyset with nothing lost or repeated; a company's rolls up its contacts'; a rep sees
 //! only what they may (another's deal is not there, a hidden field's change is not shown).
 
+use peyvand_crm::activities::timeline::{Kind, Query, timeline};
 use peyvand_crm::crm_tests;
-use peyvand_crm::customers::timeline::{Kind, Query, timeline};
 use peyvand_records::access::{FieldAccess, Role};
 use peyvand_store::records::Record;
 use peyvand_store::{Db, Error};

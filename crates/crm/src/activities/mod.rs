@@ -6,6 +6,7 @@ pub mod feed;
 pub mod participants;
 pub mod recurrence;
 pub mod tasks;
+pub mod timeline;
 
 use peyvand_records::access::{ObjectAccess, Role};
 use peyvand_records::validate::{Mode, validate};

@@ -187,9 +187,9 @@ pub async fn merge(
             }
         }
     }
-    if object == "contact" {
-        crate::activities::participants::merge_contact_in(&mut tx, &other.id, survivor_id).await?;
-    }
+    // What later modules keep about the other record beside its relations (an activity's
+    // participants) follows it too.
+    crate::follow_merge(&mut tx, object, &other.id, survivor_id).await?;
     // The queue's pairs with the merged record are settled.
     sqlx::query("DELETE FROM duplicate_pairs WHERE object = $1 AND (a = $2 OR b = $2)")
         .bind(object.to_string())

@@ -3,7 +3,6 @@
 
 pub mod merge;
 pub mod queue;
-pub mod timeline;
 
 use peyvand_records::FieldType;
 use peyvand_records::access::{ObjectAccess, Role};

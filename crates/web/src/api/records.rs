@@ -237,7 +237,7 @@ pub async fn record_timeline(
     Path((object, id)): Path<(String, String)>,
     params: ApiQuery,
 ) -> ApiResult<impl IntoResponse> {
-    use peyvand_crm::customers::timeline::{self, Kind, MAX_PAGE};
+    use peyvand_crm::activities::timeline::{self, Kind, MAX_PAGE};
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     params.only(&["kind", "cursor", "limit"])?;

@@ -14,7 +14,7 @@ use crate::i18n::{format_datetime, t, t_args};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use peyvand_crm::customers::timeline::{self, Entry, Kind};
+use peyvand_crm::activities::timeline::{self, Entry, Kind};
 use peyvand_records::access::Action;
 use peyvand_records::value::parse_datetime;
 use peyvand_records::{FieldDef, ObjectDef};

@@ -214,7 +214,10 @@ async fn main() -> anyhow::Result<()> {
     let place = Place { backend: args.backend, admin_url, out: out.clone() };
     let started = Instant::now();
 
-    let (main_db, dataset) = dataset(&args, &plan, &place, &bin, &scale).await?;
+    let (main_db, mut dataset) = dataset(&args, &plan, &place, &bin, &scale).await?;
+    if args.only.is_empty() || args.only.iter().any(|o| o == "reminders") {
+        schedule_reminders(&main_db, &place, &mut dataset).await?;
+    }
     eprintln!("data set ready: {} contacts, {} activities", dataset.contacts, dataset.activities);
 
     let server = Server::start(&main_db).await?;
@@ -292,6 +295,11 @@ async fn main() -> anyhow::Result<()> {
         memory_after_mib: server.memory_kib().0 as f64 / 1024.0,
     });
     results.page_weight = Some(ctx.page_weight().await?);
+    if args.only.is_empty() || args.only.iter().any(|o| o == "reminders") {
+        let probe = Client::sign_in_as(&server.base, &rep(2)).await?;
+        results.reminders = Some(probe.reminder_lateness(dataset.scheduled_reminders).await?);
+        eprintln!("reminders: {:?}", results.reminders);
+    }
     if args.only.is_empty() || args.only.iter().any(|o| o == "duplicate_scan") {
         results.duplicate_scan = ctx.duplicate_scan().await?;
         eprintln!("duplicates scan: {:?}", results.duplicate_scan);
@@ -547,9 +555,34 @@ async fn dataset(
         story: Some(story),
         story_company: Some(story_company),
         busy_rep: Some(busy_rep),
+        scheduled_reminders: 0,
     };
     std::fs::write(&marker, serde_json::to_string_pretty(&dataset)?)?;
     Ok((db, dataset))
+}
+
+/// Issue 28: reminders waiting in the scheduler — tasks a day to two months ahead, each reminding
+/// 15 minutes before, imported through the record path (the task's hook schedules each), owned
+/// by a rep of their own; once per data set.
+async fn schedule_reminders(db: &Peyvand, place: &Place, dataset: &mut Dataset) -> anyhow::Result<()> {
+    if dataset.scheduled_reminders > 0 {
+        return Ok(());
+    }
+    let scheduled = if dataset.contacts >= 1_000_000 { 100_000 } else { 500 };
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let csv = place.out.join("scheduled-tasks.csv");
+    let mut text = String::from("subject,due_at,reminders,owner\n");
+    for k in 0..scheduled {
+        let due = now + time::Duration::minutes(1_440 + (k as i64 * 37) % 86_400);
+        let due = due.format(&time::format_description::well_known::Rfc3339)?;
+        text.push_str(&format!("پیگیری {k},{due},15m,{}\n", rep(3)));
+    }
+    std::fs::write(&csv, text)?;
+    let ran = db.run(&["import", "task", &csv.to_string_lossy()], None).await?;
+    eprintln!("{scheduled} tasks with reminders imported in {:.1} s: {}", ran.elapsed.as_secs_f64(), ran.stdout.trim());
+    dataset.scheduled_reminders = scheduled;
+    std::fs::write(place.out.join("dataset.json"), serde_json::to_string_pretty(&dataset)?)?;
+    Ok(())
 }
 
 /// Reads a reused SQLite database once, so it is in the system's file cache as it is right after
@@ -647,6 +680,48 @@ impl Client {
             self.post_api("/api/v1/teams", team).await.map_err(anyhow::Error::msg)?;
         }
         Ok(())
+    }
+
+    /// Issue 28: ten tasks of this user's, due five seconds apart from a minute on, each reminding
+    /// at its time; how late each reminder reached the bell (its notification's making against
+    /// the task's time), waiting three minutes at most.
+    async fn reminder_lateness(&self, scheduled: usize) -> anyhow::Result<report::ReminderLateness> {
+        use time::format_description::well_known::Rfc3339;
+        let probes = 10;
+        let start = time::OffsetDateTime::now_utc().replace_nanosecond(0)? + time::Duration::seconds(60);
+        for k in 0..probes {
+            let due = (start + time::Duration::seconds(5 * k as i64)).format(&Rfc3339)?;
+            let task = json!({"fields": {"subject": format!("یادآوری {k}"), "due_at": due, "reminders": ["at_time"]}});
+            self.post_api("/api/v1/records/task", task).await.map_err(anyhow::Error::msg)?;
+        }
+        let started = Instant::now();
+        let mut late = Vec::new();
+        while started.elapsed() < Duration::from_secs(180) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let told = self.json("/api/v1/notifications", &[("limit", "50")]).await?;
+            late = told["notifications"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["kind"] == "reminder")
+                .filter_map(|n| {
+                    let made = time::OffsetDateTime::parse(n["created_at"].as_str()?, &Rfc3339).ok()?;
+                    let due = time::OffsetDateTime::parse(n["about_at"].as_str()?, &Rfc3339).ok()?;
+                    Some((made - due).as_seconds_f64() * 1000.0)
+                })
+                .collect::<Vec<f64>>();
+            if late.len() >= probes {
+                break;
+            }
+        }
+        late.sort_by(f64::total_cmp);
+        Ok(report::ReminderLateness {
+            scheduled,
+            probes,
+            fired: late.len(),
+            median_ms: late.get(late.len() / 2).copied().unwrap_or(0.0),
+            max_ms: late.last().copied().unwrap_or(0.0),
+        })
     }
 
     /// Issue 28: asks the server for a scan of every contact for duplicates and waits (ten

@@ -63,6 +63,19 @@ pub struct Dataset {
     pub story_company: Option<String>,
     #[serde(default)]
     pub busy_rep: Option<String>,
+    /// Issue 28: reminders waiting in the scheduler (tasks imported through the record path).
+    #[serde(default)]
+    pub scheduled_reminders: usize,
+}
+
+/// Issue 28: how late reminders fired, with the scheduler holding `scheduled` others.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReminderLateness {
+    pub scheduled: usize,
+    pub probes: usize,
+    pub fired: usize,
+    pub median_ms: f64,
+    pub max_ms: f64,
 }
 
 /// Issue 28: the duplicates scan of every contact, as the scan itself reports it.
@@ -129,6 +142,7 @@ pub struct Results {
     /// Issue 26: what a list page of 50 weighs, compressed as sent.
     pub page_weight: Option<PageWeight>,
     pub duplicate_scan: Option<DuplicateScan>,
+    pub reminders: Option<ReminderLateness>,
     pub total_seconds: f64,
 }
 
@@ -185,6 +199,7 @@ impl Results {
             storage_ceiling: None,
             page_weight: None,
             duplicate_scan: None,
+            reminders: None,
             total_seconds: 0.0,
         }
     }
@@ -334,6 +349,16 @@ impl Results {
                 out.push((budget.into(), format!("{:.1} ms", s.p95_ms), s.p95_ms <= limit));
             }
         }
+        if let Some(r) = &self.reminders {
+            out.push((
+                "reminders fire within 5 s of their minute, 100,000 scheduled".into(),
+                format!(
+                    "{} of {} fired, median {:.0} ms, latest {:.0} ms late ({} scheduled)",
+                    r.fired, r.probes, r.median_ms, r.max_ms, r.scheduled
+                ),
+                r.fired == r.probes && r.max_ms <= 5_000.0 && r.scheduled >= 100_000,
+            ));
+        }
         if let Some(d) = &self.duplicate_scan {
             out.push((
                 "duplicates of a million contacts found as a batch ≤ 2 minutes".into(),
@@ -475,6 +500,7 @@ mod tests {
             story: None,
             story_company: None,
             busy_rep: None,
+            scheduled_reminders: 0,
         };
         let mut r = Results::new("sqlite", "smoke", 4, Duration::from_secs(1), dataset);
         for (name, p95, tput) in

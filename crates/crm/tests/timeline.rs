@@ -172,9 +172,9 @@ async fn participants_see_the_meeting_on_their_timeline_and_keep_it_through_a_me
     .await;
     let colleague = db.create_user("mate@timeline.ir", "Mate", Role::Agent, "x", "fa").await.expect("user").id;
     let who = Participants { contacts: vec![twin.id.clone()], users: vec![colleague.clone()] };
-    assert_eq!(participants::set(db, &meeting.id, &who).await.expect("set"), who);
+    assert_eq!(participants::set(db, "activity", &meeting.id, &who).await.expect("set"), who);
     let bad = Participants { contacts: vec!["nobody".into()], users: vec!["ghost".into()] };
-    match participants::set(db, &meeting.id, &bad).await {
+    match participants::set(db, "activity", &meeting.id, &bad).await {
         Err(Error::Validation(errors)) => {
             let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
             assert_eq!(fields, vec!["contacts.0", "users.0"]);
@@ -192,5 +192,5 @@ async fn participants_see_the_meeting_on_their_timeline_and_keep_it_through_a_me
     // The twin merged into the guest: the guest took part now.
     merge(db, None, "contact", &guest.id, &MergeInput { with: twin.id.clone(), take: vec![] }).await.expect("merge");
     assert_eq!(titles(&guest.id).await, vec!["Plant tour"]);
-    assert_eq!(participants::get(db, &meeting.id).await.expect("get").contacts, vec![guest.id.clone()]);
+    assert_eq!(participants::get(db, "activity", &meeting.id).await.expect("get").contacts, vec![guest.id.clone()]);
 }

@@ -403,18 +403,25 @@ impl Db {
         Ok(id)
     }
 
-    /// Forgets the jobs of `kind` not yet claimed whose key starts with `key_prefix` (a task's
-    /// reminders when its time changes), inside a write of the caller's; returns how many.
-    pub async fn cancel_jobs_in(&self, tx: &mut WriteTx, kind: &str, key_prefix: &str) -> Result<u64> {
-        let pattern = format!("{}%", key_prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        Ok(sqlx::query(
-            "DELETE FROM scheduled_jobs WHERE kind = $1 AND status = 'pending' AND job_key LIKE $2 ESCAPE '\\'",
-        )
-        .bind(kind.to_string())
-        .bind(pattern)
-        .execute(&mut *tx.tx)
-        .await?
-        .rows_affected())
+    /// Forgets the jobs of `kind` not yet claimed with one of `keys` (a task's reminders when its
+    /// time changes), inside a write of the caller's; returns how many. Each is found by the
+    /// key's unique index (a prefix match would read every waiting job: with 100,000 waiting,
+    /// each task's write took milliseconds more).
+    pub async fn cancel_jobs_in(&self, tx: &mut WriteTx, kind: &str, keys: &[String]) -> Result<u64> {
+        let mut gone = 0;
+        for key in keys {
+            // The index's own condition, spelled as it is, so that both databases use it.
+            gone += sqlx::query(
+                "DELETE FROM scheduled_jobs WHERE kind = $1 AND job_key = $2 AND job_key IS NOT NULL \
+                 AND status <> 'done' AND status = 'pending'",
+            )
+            .bind(kind.to_string())
+            .bind(key.clone())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        }
+        Ok(gone)
     }
 
     /// [`Db::schedule_job`] inside a write of the caller's (a module's hook schedules with the

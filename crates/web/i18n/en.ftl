@@ -220,6 +220,7 @@ timeline-kind-quote = Quotes
 timeline-kind-order = Orders
 timeline-stage-entered = moved to { $stage }
 participants-title = Taking part
+participants-attendees = Attendees
 participants-none = Only the contact and the owner.
 participants-colleague = colleague
 participants-add-contact = Contact

@@ -214,6 +214,7 @@ timeline-kind-quote = پیش‌فاکتورها
 timeline-kind-order = سفارش‌ها
 timeline-stage-entered = به مرحلهٔ «{ $stage }» رفت
 participants-title = شرکت‌کنندگان
+participants-attendees = حاضران
 participants-none = فقط مخاطب و مسئول.
 participants-colleague = همکار
 participants-add-contact = مخاطب

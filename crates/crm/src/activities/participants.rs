@@ -1,7 +1,8 @@
-//! Who took part in an activity besides its contact and its owner: several contacts (a meeting
-//! with three people of a customer) and several users (a colleague on the call). Kept beside the
-//! activity (`activity_participants`); an activity is on each participant contact's timeline,
-//! and a merge of contacts moves their part too (`customers::merge`).
+//! Who took part in an activity besides its contact and its owner (several contacts: a meeting
+//! with three people of a customer; several users: a colleague on the call), and who attends a
+//! task or appointment. Kept beside the record (`activity_participants`, by the activity's or
+//! the task's id); an activity is on each participant contact's timeline, and a merge of
+//! contacts moves their part too (`crate::follow_merge`).
 
 use peyvand_records::FieldError;
 use peyvand_records::access::{Intent, OWNER_FIELD};
@@ -23,9 +24,16 @@ pub struct Participants {
     pub users: Vec<String>,
 }
 
-/// An activity's participants (404 for an activity the handle's user may not read).
-pub async fn get(db: &Db, activity: &str) -> Result<Participants> {
-    db.get_record("activity", activity, false).await?;
+/// The objects that have participants: activities, and tasks (their attendees).
+pub const OBJECTS: [&str; 2] = ["activity", "task"];
+
+/// An activity's participants or a task's attendees (404 for a record the handle's user may not
+/// read, or of another object).
+pub async fn get(db: &Db, object: &str, activity: &str) -> Result<Participants> {
+    if !OBJECTS.contains(&object) {
+        return Err(Error::NotFound(format!("{object}/{activity}")));
+    }
+    db.get_record(object, activity, false).await?;
     let rows = sqlx::query(
         "SELECT kind, participant_id FROM activity_participants WHERE activity_id = $1 ORDER BY kind, participant_id",
     )
@@ -43,14 +51,17 @@ pub async fn get(db: &Db, activity: &str) -> Result<Participants> {
     Ok(out)
 }
 
-/// Replaces an activity's participants, if the handle's user may change the activity: each
-/// contact one they may read, each user an active one. Errors name `contacts.N` and `users.N`.
-pub async fn set(db: &Db, activity: &str, who: &Participants) -> Result<Participants> {
-    let record = db.get_record("activity", activity, false).await?;
+/// Replaces a record's participants, if the handle's user may change the record: each contact
+/// one they may read, each user an active one. Errors name `contacts.N` and `users.N`.
+pub async fn set(db: &Db, object: &str, activity: &str, who: &Participants) -> Result<Participants> {
+    if !OBJECTS.contains(&object) {
+        return Err(Error::NotFound(format!("{object}/{activity}")));
+    }
+    let record = db.get_record(object, activity, false).await?;
     if let Some(viewer) = db.viewer() {
         let owner = record.fields.get(OWNER_FIELD).and_then(|o| o.as_str());
-        if !viewer.reaches("activity", Intent::Change, activity, owner) {
-            return Err(Error::Forbidden("activity".into()));
+        if !viewer.reaches(object, Intent::Change, activity, owner) {
+            return Err(Error::Forbidden(object.into()));
         }
     }
     let mut errors = Vec::new();
@@ -77,7 +88,7 @@ pub async fn set(db: &Db, activity: &str, who: &Participants) -> Result<Particip
     let mut tx = db.write().await?;
     set_in(&mut tx, activity, who).await?;
     tx.commit().await?;
-    get(db, activity).await
+    get(db, object, activity).await
 }
 
 /// [`set`]'s write, in the caller's transaction, unchecked.

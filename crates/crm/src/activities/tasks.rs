@@ -215,7 +215,16 @@ impl WriteHook for TaskRules {
                 return Ok(());
             }
             let prefix = format!("task:{}:", written.id);
-            cx.db.cancel_jobs_in(cx.tx, REMINDER_JOB, &prefix).await?;
+            // The reminders the task had, by their keys (its time and reminders before).
+            let offset = cx.db.local_offset();
+            let had: Vec<String> = match time_of(written.before.get("due_at").unwrap_or(&Json::Null)) {
+                Some(due) => reminders_of(written.before.get("reminders").unwrap_or(&Json::Null))
+                    .into_iter()
+                    .map(|r| format!("{prefix}{}:{}", r.as_str(), format_datetime(r.fires(due, offset))))
+                    .collect(),
+                None => Vec::new(),
+            };
+            cx.db.cancel_jobs_in(cx.tx, REMINDER_JOB, &had).await?;
             let field = |f: &str| written.after.get(f).cloned().unwrap_or(Json::Null);
             let open = field("status").as_str().is_none_or(|s| s == "open");
             let (Some(due), Some(owner)) = (time_of(&field("due_at")), field("owner").as_str().map(str::to_string))

@@ -132,17 +132,18 @@ struct Subject {
 }
 
 impl Subject {
-    /// The filter on an object with `contact` and `company` relations that finds this subject's
-    /// records.
-    fn link(&self) -> Json {
+    /// The filters on an object with `contact` and `company` relations that find this subject's
+    /// records, each read on its own (an `or` of two relations would read the whole table; each
+    /// alone is an index range).
+    fn links(&self) -> Vec<Json> {
         if self.object == "contact" {
-            return json!({ "field": "contact", "op": "eq", "value": self.id });
+            return vec![json!({ "field": "contact", "op": "eq", "value": self.id })];
         }
-        let company = json!({ "field": "company", "op": "eq", "value": self.id });
-        if self.contacts.is_empty() {
-            return company;
+        let mut all = vec![json!({ "field": "company", "op": "eq", "value": self.id })];
+        if !self.contacts.is_empty() {
+            all.push(json!({ "field": "contact", "op": "in", "value": self.contacts }));
         }
-        json!({ "or": [company, { "field": "contact", "op": "in", "value": self.contacts }] })
+        all
     }
 
     /// The customers whose own changes are on the timeline.
@@ -276,27 +277,38 @@ async fn records(
     if obj.field("contact").is_none() || obj.field("company").is_none() {
         return Ok(Vec::new());
     }
-    let mut all = vec![if also.is_empty() {
-        subject.link()
-    } else {
-        json!({ "or": [subject.link(), { "field": "id", "op": "in", "value": also }] })
-    }];
-    all.extend(extra);
-    if let Some(c) = cursor {
-        all.push(json!({ "or": [
-            { "field": at, "op": "lt", "value": c.at },
-            { "and": [{ "field": at, "op": "eq", "value": c.at }, { "field": "id", "op": "lt", "value": c.id }] },
-        ] }));
+    let mut links = subject.links();
+    if !also.is_empty() {
+        links.push(json!({ "field": "id", "op": "in", "value": also }));
     }
     let fields = ["kind", "direction", "status", "total", "currency", at, "owner"];
-    let query = ListQuery {
-        filter: Some(parse_filter(&obj, &json!({ "and": all })).map_err(Error::invalid)?),
-        sort: parse_sort(&obj, &format!("-{at},-id")).map_err(Error::invalid)?,
-        limit: Some(take),
-        fields: Some(fields.iter().filter(|f| obj.field(f).is_some()).map(|f| f.to_string()).collect()),
-        ..ListQuery::default()
-    };
-    Ok(db.list_records(object, &query).await?.records)
+    let when = |r: &Record| if at == "created_at" { r.created_at.clone() } else { text(r, at) };
+    let mut found: Vec<Record> = Vec::new();
+    for link in links {
+        let mut all = vec![link];
+        all.extend(extra.clone());
+        if let Some(c) = cursor {
+            all.push(json!({ "or": [
+                { "field": at, "op": "lt", "value": c.at },
+                { "and": [{ "field": at, "op": "eq", "value": c.at }, { "field": "id", "op": "lt", "value": c.id }] },
+            ] }));
+        }
+        let query = ListQuery {
+            filter: Some(parse_filter(&obj, &json!({ "and": all })).map_err(Error::invalid)?),
+            sort: parse_sort(&obj, &format!("-{at},-id")).map_err(Error::invalid)?,
+            limit: Some(take),
+            fields: Some(fields.iter().filter(|f| obj.field(f).is_some()).map(|f| f.to_string()).collect()),
+            ..ListQuery::default()
+        };
+        for r in db.list_records(object, &query).await?.records {
+            if !found.iter().any(|f| f.id == r.id) {
+                found.push(r);
+            }
+        }
+    }
+    found.sort_by(|a, b| (when(b), &b.id).cmp(&(when(a), &a.id)));
+    found.truncate(take as usize);
+    Ok(found)
 }
 
 /// The subject's deals' entries into stages, newest first, after the cursor; and whether there
@@ -306,14 +318,16 @@ async fn stages(db: &Db, subject: &Subject, cursor: Option<&Cursor>, take: u32) 
     if obj.field("contact").is_none() || obj.field("company").is_none() {
         return Ok((Vec::new(), false));
     }
-    let query = ListQuery {
-        filter: Some(parse_filter(&obj, &subject.link()).map_err(Error::invalid)?),
-        limit: Some(MAX_DEALS),
-        fields: Some(Vec::new()),
-        ..ListQuery::default()
-    };
-    let deals: HashMap<String, String> =
-        db.list_records("deal", &query).await?.records.into_iter().map(|r| (r.id, r.title)).collect();
+    let mut deals: HashMap<String, String> = HashMap::new();
+    for link in subject.links() {
+        let query = ListQuery {
+            filter: Some(parse_filter(&obj, &link).map_err(Error::invalid)?),
+            limit: Some(MAX_DEALS),
+            fields: Some(Vec::new()),
+            ..ListQuery::default()
+        };
+        deals.extend(db.list_records("deal", &query).await?.records.into_iter().map(|r| (r.id, r.title)));
+    }
     if deals.is_empty() {
         return Ok((Vec::new(), false));
     }

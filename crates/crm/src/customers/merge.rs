@@ -65,12 +65,17 @@ pub async fn duplicates(db: &Db, object: &str, id: &str) -> Result<Vec<(Record, 
     // decides which read the same.
     let key = name_key(&record.title);
     if key.chars().count() >= 3 {
-        for hit in db.search(&record.title, 50).await? {
-            if hit.object == object
-                && hit.id != record.id
-                && name_key(&hit.title) == key
-                && let Ok(r) = db.get_record(object, &hit.id, false).await
-            {
+        let same: Vec<String> = db
+            .search(&record.title, 50)
+            .await?
+            .into_iter()
+            .filter(|hit| hit.object == object && hit.id != record.id && name_key(&hit.title) == key)
+            .map(|hit| hit.id)
+            .take(MOST)
+            .collect();
+        // Read in one query, not one each.
+        if !same.is_empty() {
+            for r in list(db, &obj, json!({ "field": "id", "op": "in", "value": same })).await? {
                 add(r, "name");
             }
         }

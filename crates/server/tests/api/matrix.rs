@@ -122,8 +122,8 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         }
         "record_duplicates" | "record_timeline" => Some(["uoooo", "uoooo", "uonno"]),
         // On an activity of the same owner (activities are reached as contacts are).
-        "activity_participants" => Some(["uoooo", "uoooo", "uonno"]),
-        "set_activity_participants" => Some(["ufooo", "ufooo", "ufnno"]),
+        "activity_participants" | "task_attendees" => Some(["uoooo", "uoooo", "uonno"]),
+        "set_activity_participants" | "set_task_attendees" => Some(["ufooo", "ufooo", "ufnno"]),
         "restore_record" => Some(["uffoo", "uffoo", "uffno"]),
         _ => None,
     }
@@ -243,6 +243,23 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "delete_record" => (Method::DELETE, format!("/records/contact/{}", fresh_contact().await), None),
         "record_duplicates" => (Method::GET, format!("/records/contact/{contact}/duplicates"), None),
         "record_timeline" => (Method::GET, format!("/records/contact/{contact}/timeline"), None),
+        "task_attendees" | "set_task_attendees" => {
+            let source =
+                app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
+            let task = app
+                .create(
+                    "task",
+                    json!({"subject": format!("Visit {n}"), "due_at": "2027-11-01T09:00:00Z",
+                    "owner": source["fields"]["owner"]}),
+                )
+                .await;
+            let id = task["id"].as_str().expect("id");
+            if op == "task_attendees" {
+                (Method::GET, format!("/tasks/{id}/attendees"), None)
+            } else {
+                (Method::PUT, format!("/tasks/{id}/attendees"), Some(json!({"users": [w.mate]})))
+            }
+        }
         "activity_participants" | "set_activity_participants" => {
             let source =
                 app.get(&format!("/api/v1/records/contact/{contact}")).await.json::<Value>().await.expect("json");
@@ -489,7 +506,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/duplicates", "loo"),
     ("/duplicates/scan", "-"),
     ("/duplicates/dismiss", "-"),
-    ("/records/activity/{id}/participants", "-"),
+    ("/records/{object}/{id}/participants", "-"),
     ("/admin/forms", "lfo"),
     ("/admin/forms/new", "lfo"),
     ("/admin/forms/{id}", "-"),

@@ -247,11 +247,24 @@ async fn the_timeline_shows_interactions_newest_first(app: &TestApp) {
         .expect("text");
     let timeline = &html[html.find("id=\"timeline\"").expect("a timeline")..];
     let timeline = &timeline[..timeline.find("</section>").expect("its end")];
-    let subjects: Vec<&str> = timeline.split(">Talk ").skip(1).map(|s| &s[..s.find('<').expect("end")]).collect();
-    assert_eq!(subjects.len(), 50, "the newest 50 of 55");
-    // Talk 55 is on 2026-02-27, Talk 54 on 2026-02-26, …: later talks happened later.
-    let expected: Vec<String> = (6..=55).rev().map(|d| d.to_string()).collect();
-    assert_eq!(subjects, expected);
+    let talks = |html: &str| -> Vec<String> {
+        html.split(">Talk ").skip(1).map(|s| s[..s.find('<').expect("end")].to_string()).collect()
+    };
+    // A page of 20: the contact's making (just now), then the newest talks by their own times
+    // (Talk 55 is on 2026-02-27, Talk 54 on 2026-02-26, …).
+    let expected: Vec<String> = (37..=55).rev().map(|d| d.to_string()).collect();
+    assert_eq!(talks(timeline), expected);
+    // Earlier: the next page goes on where this one stopped.
+    let more = timeline
+        .split("hx-get=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').expect("end")])
+        .find(|url| url.contains("cursor="))
+        .expect("an Earlier link")
+        .replace("&amp;", "&");
+    let next = client.get(app.url(&more)).send().await.expect("send").text().await.expect("text");
+    let expected: Vec<String> = (17..=36).rev().map(|d| d.to_string()).collect();
+    assert_eq!(talks(&next), expected);
     assert!(!timeline.contains("Someone else"), "another contact's activity stays on its page");
     assert!(timeline.contains("Call") && timeline.contains("Meeting"), "each entry says its kind");
     assert!(timeline.contains(&format!("/records/activity/new?contact={contact_id}")), "log a new one from here");
@@ -284,17 +297,28 @@ async fn the_timeline_shows_interactions_newest_first(app: &TestApp) {
         .text()
         .await
         .expect("text");
-    assert!(html.contains("Someone else") && !html.contains("No calls, e-mails"));
+    assert!(html.contains("Someone else") && !html.contains("Nothing has happened"));
+    // A contact without activities: its story is its making; narrowed to activities, nothing.
     let lonely = app.create("contact", json!({"last_name": "Tehrani"})).await;
+    let lonely = lonely["id"].as_str().expect("id");
     let html = client
-        .get(app.url(&format!("/records/contact/{}", lonely["id"].as_str().expect("id"))))
+        .get(app.url(&format!("/records/contact/{lonely}")))
         .send()
         .await
         .expect("send")
         .text()
         .await
         .expect("text");
-    assert!(html.contains("No calls, e-mails, meetings or notes yet."));
+    assert!(html.contains(">created<"), "its making");
+    let html = client
+        .get(app.url(&format!("/records/contact/{lonely}/timeline?kind=activity")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("Nothing has happened with this customer yet."));
 }
 
 /// `peyvand demo`'s data: the hand-picked records plus a slice of the generator, with deals on

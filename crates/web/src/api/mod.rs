@@ -246,6 +246,12 @@ macro_rules! handler_for {
     (set_activity_participants) => {
         records::set_activity_participants
     };
+    (task_attendees) => {
+        records::task_attendees
+    };
+    (set_task_attendees) => {
+        records::set_task_attendees
+    };
     (list_duplicate_pairs) => {
         records::list_duplicate_pairs
     };
@@ -354,6 +360,8 @@ routes! {
     post "/duplicates/dismiss" => dismiss_duplicate_pair,
     get "/activities/{id}/participants" => activity_participants,
     put "/activities/{id}/participants" => set_activity_participants,
+    get "/tasks/{id}/attendees" => task_attendees,
+    put "/tasks/{id}/attendees" => set_task_attendees,
     get "/forms" => list_forms,
     post "/forms" => create_form,
     get "/forms/{id}" => get_form,

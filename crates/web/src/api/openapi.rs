@@ -436,6 +436,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("DuplicatePair"),
             ok("204", "Marked", None),
         ),
+        "task_attendees" => (
+            "Who attends a task or appointment besides its owner: contacts (those the caller may read) and users",
+            "records",
+            vec![],
+            None,
+            ok("200", "Attendees", Some("Participants")),
+        ),
+        "set_task_attendees" => (
+            "Replace a task's attendees (contacts the caller may read, active users; at most 50 of each); the calendar feed names them",
+            "records",
+            vec![],
+            Some("Participants"),
+            ok("200", "Attendees", Some("Participants")),
+        ),
         "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
         "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
         "create_form" => (

@@ -265,7 +265,7 @@ pub async fn activity_participants(
 ) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    Ok(Json(peyvand_crm::activities::participants::get(&state.db, &id).await?))
+    Ok(Json(peyvand_crm::activities::participants::get(&state.db, "activity", &id).await?))
 }
 
 /// Replaces an activity's participants.
@@ -277,7 +277,30 @@ pub async fn set_activity_participants(
 ) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::WriteRecords)?;
-    Ok(Json(peyvand_crm::activities::participants::set(&state.db, &id, &body).await?))
+    Ok(Json(peyvand_crm::activities::participants::set(&state.db, "activity", &id, &body).await?))
+}
+
+/// A task's attendees (contacts and colleagues).
+pub async fn task_attendees(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(peyvand_crm::activities::participants::get(&state.db, "task", &id).await?))
+}
+
+/// Replaces a task's attendees.
+pub async fn set_task_attendees(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    super::ApiJson(body): super::ApiJson<peyvand_crm::activities::participants::Participants>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    Ok(Json(peyvand_crm::activities::participants::set(&state.db, "task", &id, &body).await?))
 }
 
 /// The duplicates queue of an object: open pairs both of whose records the caller may read.

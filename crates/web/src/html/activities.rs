@@ -21,6 +21,8 @@ use serde_json::json;
 #[template(path = "activity_participants.html")]
 struct ParticipantsPanel {
     tr: Words,
+    /// `activity` or `task` (whose attendees they are).
+    object: &'static str,
     activity: String,
     csrf: String,
     contacts: Vec<(String, String)>,
@@ -48,7 +50,8 @@ async fn known(state: &AppState, field: &str, value: &str) -> Result<bool, ApiEr
 /// The panel of an activity's page.
 pub async fn participants_panel(state: &AppState, session: &Session, record: &Record) -> Result<String, ApiError> {
     let lang = current_lang();
-    let who = participants::get(&state.db, &record.id).await?;
+    let object = if record.object == "task" { "task" } else { "activity" };
+    let who = participants::get(&state.db, object, &record.id).await?;
     let titles = state.db.titles("contact", &who.contacts).await?;
     let users = state.db.list_users().await?;
     let name = |id: &String| users.iter().find(|u| u.id == *id).map(|u| u.name.clone()).unwrap_or_default();
@@ -63,30 +66,31 @@ pub async fn participants_panel(state: &AppState, session: &Session, record: &Re
     }
     let panel = ParticipantsPanel {
         tr: Words::new(lang),
+        object,
         activity: encode(&record.id),
         csrf: session.csrf.clone(),
         contacts: who.contacts.iter().map(|c| (encode(c), titles.get(c).cloned().unwrap_or_default())).collect(),
         users: who.users.iter().map(|u| (u.clone(), name(u))).collect(),
         colleagues: users.iter().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())).collect(),
         unknown,
-        back: format!("/records/activity/{}", record.id),
+        back: format!("/records/{object}/{}", record.id),
         can_change: session.user.role.allows(Action::WriteRecords)
             && record.deleted_at.is_none()
-            && session.viewer.reaches("activity", Intent::Change, &record.id, owner),
+            && session.viewer.reaches(object, Intent::Change, &record.id, owner),
     };
     panel.render().map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// `POST /records/activity/{id}/participants`: adds or removes one contact or colleague.
+/// `POST /records/{activity|task}/{id}/participants`: adds or removes one contact or colleague.
 pub async fn change_participants(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((object, id)): Path<(String, String)>,
     CsrfForm(session, pairs): CsrfForm,
 ) -> Response {
     let state = session.scoped(state);
     let result = async {
         let pairs: &Pairs = &pairs;
-        let mut who: Participants = participants::get(&state.db, &id).await?;
+        let mut who: Participants = participants::get(&state.db, &object, &id).await?;
         let (add_contact, add_user) = (get(pairs, "add_contact"), get(pairs, "add_user"));
         if !add_contact.is_empty() && !who.contacts.iter().any(|c| c == add_contact) {
             who.contacts.push(add_contact.to_string());
@@ -96,8 +100,8 @@ pub async fn change_participants(
         }
         who.contacts.retain(|c| c != get(pairs, "remove_contact"));
         who.users.retain(|u| u != get(pairs, "remove_user"));
-        participants::set(&state.db, &id, &who).await?;
-        Ok::<_, ApiError>(Redirect::to(&format!("/records/activity/{}", encode(&id))).into_response())
+        participants::set(&state.db, &object, &id, &who).await?;
+        Ok::<_, ApiError>(Redirect::to(&format!("/records/{}/{}", encode(&object), encode(&id))).into_response())
     }
     .await;
     result.unwrap_or_else(fail)

@@ -65,7 +65,7 @@ async fn record_panels(
             panels.extend(customers::duplicates_placeholder(object, record));
             panels
         }
-        "activity" => vec![activities::participants_panel(state, session, record).await?],
+        "activity" | "task" => vec![activities::participants_panel(state, session, record).await?],
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
         }
@@ -363,7 +363,7 @@ pub fn router() -> Router<AppState> {
         .route("/duplicates/scan", post(customers::queue_scan))
         .route("/duplicates/dismiss", post(customers::queue_dismiss))
         .route("/records/{object}/{id}/timeline", get(timeline::timeline_fragment))
-        .route("/records/activity/{id}/participants", post(activities::change_participants))
+        .route("/records/{object}/{id}/participants", post(activities::change_participants))
         .route("/my-day", get(tasks::my_day))
         .route("/tasks/{id}/done", post(tasks::done))
         .route("/calendar", get(tasks::week))

@@ -302,7 +302,7 @@ document.addEventListener("change", function (e) {
 // already past) go back.
 (function () {
   "use strict";
-  var cal = document.querySelector(".calendar[data-csrf]");
+  var cal = document.querySelector(".cal-view[data-csrf]");
   if (!cal) return;
   var dragged = null;
   var toast = document.querySelector(".toast");

@@ -812,6 +812,19 @@ async fn a_call_and_its_follow_up_reach_the_week_and_the_phone() {
     let column = column.as_str().unwrap_or_default().to_string();
     assert!(column.contains("تماس دوباره با کاوه") && column.contains("۱۰:۰۰"), "tomorrow's column: {column}");
     browser.screenshot("done-when-28-week-fa").await;
+    // The month, on the screen where the tabs put it (not thrown off the page by a look it
+    // shares a name with), tomorrow's call in its day.
+    browser.goto(&app.url(&format!("/calendar?view=month&date={tomorrow}"))).await;
+    let shown = browser
+        .script(&format!(
+            "const t = document.querySelector('table.month'); const r = t.getBoundingClientRect();
+             const day = t.querySelector('td[data-date=\"{tomorrow}\"]');
+             return r.top < innerHeight && r.height > 200 && getComputedStyle(t.parentElement).position === 'static'
+               && day !== null && day.textContent.includes('تماس دوباره با کاوه');"
+        ))
+        .await;
+    assert_eq!(shown, json!(true), "the month is on the page with tomorrow's call");
+    browser.screenshot("done-when-28-month-fa").await;
 
     // A calendar link, and what a phone's calendar would read from it.
     browser.goto(&app.url("/my-day")).await;

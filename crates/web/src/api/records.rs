@@ -257,15 +257,38 @@ pub async fn record_timeline(
     Ok(Json(timeline::timeline(&state.db, &object, &id, &query).await?))
 }
 
+/// Who takes part in a record of `object` (an activity's participants, a task's attendees).
+async fn read_participants(
+    state: AppState,
+    authed: Authed,
+    object: &str,
+    id: &str,
+) -> ApiResult<Json<peyvand_crm::activities::participants::Participants>> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(peyvand_crm::activities::participants::get(&state.db, object, id).await?))
+}
+
+/// Replaces who takes part in a record of `object`.
+async fn write_participants(
+    state: AppState,
+    authed: Authed,
+    object: &str,
+    id: &str,
+    body: &peyvand_crm::activities::participants::Participants,
+) -> ApiResult<Json<peyvand_crm::activities::participants::Participants>> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    Ok(Json(peyvand_crm::activities::participants::set(&state.db, object, id, body).await?))
+}
+
 /// An activity's participants besides its contact and owner.
 pub async fn activity_participants(
     State(state): State<AppState>,
     authed: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let state = authed.scoped(state);
-    authed.require(Action::ReadRecords)?;
-    Ok(Json(peyvand_crm::activities::participants::get(&state.db, "activity", &id).await?))
+    read_participants(state, authed, "activity", &id).await
 }
 
 /// Replaces an activity's participants.
@@ -275,9 +298,7 @@ pub async fn set_activity_participants(
     Path(id): Path<String>,
     super::ApiJson(body): super::ApiJson<peyvand_crm::activities::participants::Participants>,
 ) -> ApiResult<impl IntoResponse> {
-    let state = authed.scoped(state);
-    authed.require(Action::WriteRecords)?;
-    Ok(Json(peyvand_crm::activities::participants::set(&state.db, "activity", &id, &body).await?))
+    write_participants(state, authed, "activity", &id, &body).await
 }
 
 /// A task's attendees (contacts and colleagues).
@@ -286,9 +307,7 @@ pub async fn task_attendees(
     authed: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let state = authed.scoped(state);
-    authed.require(Action::ReadRecords)?;
-    Ok(Json(peyvand_crm::activities::participants::get(&state.db, "task", &id).await?))
+    read_participants(state, authed, "task", &id).await
 }
 
 /// Replaces a task's attendees.
@@ -298,9 +317,7 @@ pub async fn set_task_attendees(
     Path(id): Path<String>,
     super::ApiJson(body): super::ApiJson<peyvand_crm::activities::participants::Participants>,
 ) -> ApiResult<impl IntoResponse> {
-    let state = authed.scoped(state);
-    authed.require(Action::WriteRecords)?;
-    Ok(Json(peyvand_crm::activities::participants::set(&state.db, "task", &id, &body).await?))
+    write_participants(state, authed, "task", &id, &body).await
 }
 
 /// The duplicates queue of an object: open pairs both of whose records the caller may read.

@@ -76,6 +76,15 @@ async fn record_panels(
     })
 }
 
+/// This server's address as the browser reached it (for addresses given out: a calendar feed,
+/// a public form): https when cookies are marked secure or a proxy says so.
+pub(crate) fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let https = state.config.secure_cookies == Some(true)
+        || headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok()) == Some("https");
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
 /// The icon of an object in the navigation and the command palette.
 pub fn object_icon(api_name: &str) -> &'static str {
     match api_name {

@@ -122,10 +122,7 @@ pub async fn done(State(state): State<AppState>, Path(id): Path<String>, CsrfFor
 pub async fn make_feed(State(state): State<AppState>, headers: HeaderMap, CsrfForm(session, _): CsrfForm) -> Response {
     match feed::new_feed(&state.db, &session.user.id).await {
         Ok(secret) => {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            let https = state.config.secure_cookies == Some(true)
-                || headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok()) == Some("https");
-            let url = format!("{}://{host}/calendar/{secret}.ics", if https { "https" } else { "http" });
+            let url = format!("{}/calendar/{secret}.ics", super::base_url(&state, &headers));
             my_day_view(state, session, Some(url)).await
         }
         Err(e) => fail(e),

@@ -233,14 +233,6 @@ struct FormsPage {
     forms: Vec<FormRow>,
 }
 
-/// Where the public forms are, as the browser reached this server.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let https = state.config.secure_cookies == Some(true)
-        || headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok()) == Some("https");
-    format!("{}://{host}", if https { "https" } else { "http" })
-}
-
 /// `GET /admin/forms`: the web forms, each with its public link.
 pub async fn forms_page(State(state): State<AppState>, headers: HeaderMap, session: Session) -> Response {
     let state = session.scoped(state);
@@ -248,7 +240,7 @@ pub async fn forms_page(State(state): State<AppState>, headers: HeaderMap, sessi
         require(&session, Action::ManageSchema)?;
         let lang = current_lang();
         let catalog = state.db.visible_catalog().await?;
-        let base = base_url(&state, &headers);
+        let base = super::base_url(&state, &headers);
         let rows = forms::list(&state.db)
             .await?
             .into_iter()
@@ -384,7 +376,7 @@ async fn editor(
     let (mut link, mut snippet, mut submissions) = (None, None, Vec::new());
     if let Some(id) = id {
         let form = forms::get(&state.db, id).await?;
-        let url = format!("{}/f/{}", base_url(state, headers), form.slug);
+        let url = format!("{}/f/{}", super::base_url(state, headers), form.slug);
         snippet = Some(format!(
             "<iframe src=\"{url}\" title=\"{}\" style=\"inline-size:100%;min-block-size:40rem;border:0\"></iframe>",
             form.definition.name.replace('"', "&quot;").replace('<', "&lt;")

@@ -28,8 +28,9 @@ struct ParticipantsPanel {
     contacts: Vec<(String, String)>,
     users: Vec<(String, String)>,
     colleagues: Vec<(String, String)>,
-    /// The activity's number or address no contact has, and the new contact's field for it.
-    unknown: Vec<(String, &'static str)>,
+    /// The activity's number or address no contact has: as shown, as stored, and the new
+    /// contact's field for it.
+    unknown: Vec<(String, String, &'static str)>,
     back: String,
     can_change: bool,
 }
@@ -61,7 +62,8 @@ pub async fn participants_panel(state: &AppState, session: &Session, record: &Re
         if let Some(value) = record.fields.get(field).and_then(|v| v.as_str()).filter(|v| !v.is_empty())
             && !known(state, contact_field, value).await?
         {
-            unknown.push((value.to_string(), contact_field));
+            let shown = if field == "phone" { super::display::format_phone(lang, value) } else { value.to_string() };
+            unknown.push((shown, value.to_string(), contact_field));
         }
     }
     let panel = ParticipantsPanel {

@@ -13,6 +13,7 @@ pub mod customers;
 pub mod forms;
 pub mod notifications;
 pub mod sales;
+pub mod service;
 pub mod testing;
 
 use peyvand_records::access::{ObjectAccess, Reach, Role};
@@ -75,6 +76,7 @@ pub fn modules() -> Modules {
         Arc::new(notifications::Notifications),
         Arc::new(sales::Sales),
         Arc::new(activities::Activities),
+        Arc::new(service::Service),
         Arc::new(forms::Forms),
     ];
     Modules::new(list)

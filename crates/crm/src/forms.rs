@@ -47,7 +47,7 @@ impl Module for Forms {
 }
 
 /// The objects a form can make.
-pub const OBJECTS: [&str; 2] = ["lead", "contact"];
+pub const OBJECTS: [&str; 3] = ["lead", "contact", "ticket"];
 /// Most fields on one form.
 pub const MAX_FIELDS: usize = 30;
 /// Longest value of a one-line field, and of a long text.
@@ -455,6 +455,9 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
                 input.entry("campaign").or_insert(json!(c));
             }
         }
+        "ticket" => {
+            input.insert("channel".into(), json!("web_form"));
+        }
         _ if obj.field("source").is_some_and(|f| f.options.options.iter().any(|o| o.value == "web")) => {
             input.entry("source").or_insert(json!("web"));
         }
@@ -472,6 +475,8 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
     let mut tx = db.write().await?;
     let owner = match &d.assign {
         Assign::User { user } => Some(user.clone()),
+        // A ticket goes to the team's queue, which gives it out its own way (`service::queues`).
+        Assign::RoundRobin { .. } if d.object == "ticket" => None,
         Assign::RoundRobin { team } => {
             let turn: i64 = sqlx::query("UPDATE web_forms SET turns = turns + 1 WHERE id = $1 RETURNING turns")
                 .bind(form.id.clone())
@@ -493,6 +498,12 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
         }
     };
     let mut values = changes.values;
+    if d.object == "ticket"
+        && let Assign::RoundRobin { team } = &d.assign
+        && let Some(def) = obj.field("queue").filter(|f| f.options.options.iter().any(|o| o.value == *team))
+    {
+        values.push((def, peyvand_records::Value::Text(team.clone())));
+    }
     if let Some(owner) = &owner {
         values.retain(|(f, _)| f.api_name != OWNER_FIELD);
         if let Some(def) = obj.field(OWNER_FIELD) {
@@ -500,6 +511,12 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
         }
     }
     let record_id = db.create_in(&mut tx, None, &obj, &values).await?;
+    let owner = if d.object == "ticket" {
+        let made = db.get_in(&mut tx, &obj, &record_id).await?;
+        made.fields.get(OWNER_FIELD).and_then(Json::as_str).map(str::to_string)
+    } else {
+        owner
+    };
     let id = new_id();
     let attribution: Map<String, Json> = s.attribution.iter().map(|(k, v)| (k.clone(), json!(v.trim()))).collect();
     sqlx::query(
@@ -516,8 +533,9 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
     .bind(i64::from(s.consent))
     .execute(&mut *tx.tx)
     .await?;
-    // A lead's owner is told by the assignments consumer (`notifications`); a contact's here.
-    if d.object != "lead"
+    // A lead's or a ticket's owner is told by the assignments consumer (`notifications`); a
+    // contact's here.
+    if d.object == "contact"
         && let Some(owner) = &owner
     {
         let record = db.get_in(&mut tx, &obj, &record_id).await?;
@@ -526,8 +544,11 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
             .await?;
     }
     tx.commit().await?;
-    // The duplicate check, after: the submission stands whatever it finds.
-    if let Err(e) = note_duplicates(&db, &id, &d.object, &record_id).await {
+    // The duplicate check, after: the submission stands whatever it finds. (A ticket's
+    // requester was matched to a contact as it was made.)
+    if d.object != "ticket"
+        && let Err(e) = note_duplicates(&db, &id, &d.object, &record_id).await
+    {
         tracing::warn!(error = %e, submission = %id, "could not check a web form's record for duplicates");
     }
     Ok(Submitted { id, object: d.object.clone(), record_id, owner })

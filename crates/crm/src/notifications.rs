@@ -41,9 +41,9 @@ impl Module for Notifications {
     }
 }
 
-/// The objects whose new owner is told that someone gave them a record: a task or a lead when
-/// made or handed on, a deal when handed on (deals made in bulk tell nobody).
-const ASSIGNABLE: [(&str, bool); 3] = [("task", true), ("lead", true), ("deal", false)];
+/// The objects whose new owner is told that someone gave them a record: a task, a lead or a
+/// ticket when made or handed on, a deal when handed on (deals made in bulk tell nobody).
+const ASSIGNABLE: [(&str, bool); 4] = [("task", true), ("lead", true), ("ticket", true), ("deal", false)];
 
 /// After commit, for every change of a record's owner by someone else (a manager's task for a
 /// rep, a web form's lead, a deal handed on): the new owner is told, once per change.

@@ -27,7 +27,8 @@ crm_tests!(
     queues_give_tickets_out,
     two_tickets_merge_into_one,
     compliance_is_counted_per_group,
-    bad_setup_is_refused_by_name
+    bad_setup_is_refused_by_name,
+    a_web_forms_complaint_lands_in_its_queue
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -458,4 +459,64 @@ async fn bad_setup_is_refused_by_name(db: &Db) {
     );
     let e = levels::delete_calendar(db, &cal).await.expect_err("in use");
     assert_eq!(codes(&e), [("id".to_string(), "calendar_in_use")]);
+}
+
+async fn a_web_forms_complaint_lands_in_its_queue(db: &Db) {
+    use peyvand_crm::forms::{self, Assign, Definition, FormField, Submission};
+    let agent = user(db, "agent@t.ir", Role::Agent).await;
+    let team = db
+        .create_team(&TeamInput { name: "شکایات".into(), members: vec![agent.clone()], ..TeamInput::default() })
+        .await
+        .expect("team");
+    queues::save(db, None, &team.id, Mode::RoundRobin).await.expect("queue");
+    let field = |f: &str, required: bool| FormField { field: f.into(), required };
+    let form = forms::save(
+        db,
+        None,
+        Definition {
+            name: "ثبت شکایت".into(),
+            object: "ticket".into(),
+            fields: vec![
+                field("requester_name", true),
+                field("requester_email", true),
+                field("subject", true),
+                field("description", false),
+            ],
+            intro_fa: String::new(),
+            intro_en: String::new(),
+            consent_fa: String::new(),
+            consent_en: String::new(),
+            consent_required: false,
+            thanks_fa: String::new(),
+            thanks_en: String::new(),
+            redirect: None,
+            campaign: None,
+            assign: Assign::RoundRobin { team: team.id.clone() },
+            active: true,
+        },
+    )
+    .await
+    .expect("a ticket form");
+    let values = [
+        ("requester_name", "رضا کریمی"),
+        ("requester_email", "reza@example.ir"),
+        ("subject", "یخچال صدا می‌دهد"),
+        ("description", "از دیروز"),
+    ];
+    let sent = Submission {
+        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        consent: false,
+        attribution: Default::default(),
+        lang: "fa".into(),
+    };
+    let made = forms::submit(db, &form.slug, &sent).await.expect("submitted");
+    assert_eq!(made.object, "ticket");
+    assert_eq!(made.owner.as_deref(), Some(agent.as_str()), "the queue gave it out");
+    let t = db.get_record("ticket", &made.record_id, false).await.expect("ticket");
+    assert_eq!((t.fields["queue"].as_str(), t.fields["channel"].as_str()), (Some(team.id.as_str()), Some("web_form")));
+    let contact =
+        db.get_record("contact", t.fields["contact"].as_str().expect("contact"), false).await.expect("contact");
+    assert_eq!(contact.fields["emails"], json!(["reza@example.ir"]));
+    assert_eq!(contact.fields["last_name"], "کریمی");
+    assert!(time(&t, "resolution_due").is_some(), "under the standard service level");
 }

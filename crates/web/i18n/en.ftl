@@ -218,6 +218,7 @@ timeline-kind-change = Changes
 timeline-kind-stage = Deal stages
 timeline-kind-quote = Quotes
 timeline-kind-order = Orders
+timeline-kind-ticket = Tickets
 timeline-stage-entered = moved to { $stage }
 participants-title = Taking part
 participants-attendees = Attendees

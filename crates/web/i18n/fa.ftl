@@ -212,6 +212,7 @@ timeline-kind-change = تغییرات
 timeline-kind-stage = مراحل فرصت‌ها
 timeline-kind-quote = پیش‌فاکتورها
 timeline-kind-order = سفارش‌ها
+timeline-kind-ticket = تیکت‌ها
 timeline-stage-entered = به مرحلهٔ «{ $stage }» رفت
 participants-title = شرکت‌کنندگان
 participants-attendees = حاضران

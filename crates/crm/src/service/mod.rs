@@ -193,7 +193,9 @@ fn ticket() -> NewObject {
         }),
         std_field("closed_at", T::Datetime, "زمان بستن", "Closed"),
         // The nearest deadline still ahead of an open ticket (a queue sorts by it).
-        with(std_field("next_due", T::Datetime, "نزدیک‌ترین مهلت", "Next deadline"), |f| f.indexed = true),
+        with(std_field("next_due", T::Datetime, "نزدیک‌ترین مهلت", "Next deadline"), |f| {
+            f.indexed = true
+        }),
         with(std_field("sla_paused_at", T::Datetime, "توقف مهلت از", "Clock paused since"), |f| {
             f.hidden = true
         }),

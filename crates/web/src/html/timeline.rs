@@ -147,6 +147,22 @@ fn entry_view(lang: &str, e: &Entry, obj: Option<&ObjectDef>, refs: &Refs, offse
                 .unwrap_or_default();
             (t(lang, "timeline-kind-stage"), vec![t_args(lang, "timeline-stage-entered", &[("stage", label.into())])])
         }
+        Kind::Ticket => {
+            let lines = [
+                show("kind", &e.detail["type"]),
+                show("status", &e.detail["status"]),
+                show("priority", &e.detail["priority"]),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| *s != t(lang, "record-empty"))
+            .collect::<Vec<_>>();
+            let number = e.detail["number"].as_str().unwrap_or_default();
+            (
+                format!("{object_label} {number}"),
+                vec![lines.join(" · ")].into_iter().filter(|l| !l.is_empty()).collect(),
+            )
+        }
         Kind::Quote | Kind::Order => {
             let lines = [show("status", &e.detail["status"]), show("total", &e.detail["total"])]
                 .into_iter()

@@ -123,12 +123,16 @@ pub struct Calendar {
     pub is_default: bool,
 }
 
+time::serde::format_description!(iso_day, Date, "[year]-[month]-[day]");
+
 /// Days off, with their names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Holiday {
     /// ISO dates (Gregorian), inclusive.
+    #[serde(with = "iso_day")]
     pub from: Date,
+    #[serde(with = "iso_day")]
     pub to: Date,
     pub name_fa: String,
     #[serde(default)]

@@ -129,6 +129,9 @@ impl TestApp {
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.send_as(&self.token, Method::POST, path, Some(body)).await
     }
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.send_as(&self.token, Method::PUT, path, Some(body)).await
+    }
     pub async fn patch(&self, path: &str, body: Value) -> Response {
         self.send_as(&self.token, Method::PATCH, path, Some(body)).await
     }

@@ -18,6 +18,7 @@ mod records;
 mod sales;
 mod scale;
 mod search;
+mod service;
 mod shell;
 mod sso;
 mod tasks;

@@ -9,6 +9,7 @@ mod objects;
 pub mod openapi;
 mod records;
 mod sales;
+pub mod service;
 mod teams;
 mod users;
 mod views;
@@ -240,6 +241,69 @@ macro_rules! handler_for {
     (form_submissions) => {
         forms::form_submissions
     };
+    (list_ticket_messages) => {
+        service::list_ticket_messages
+    };
+    (reply_ticket) => {
+        service::reply_ticket
+    };
+    (ticket_attachment) => {
+        service::ticket_attachment
+    };
+    (merge_ticket) => {
+        service::merge_ticket
+    };
+    (take_ticket) => {
+        service::take_ticket
+    };
+    (list_queues) => {
+        service::list_queues
+    };
+    (set_queue) => {
+        service::set_queue
+    };
+    (delete_queue) => {
+        service::delete_queue
+    };
+    (list_calendars) => {
+        service::list_calendars
+    };
+    (create_calendar) => {
+        service::create_calendar
+    };
+    (update_calendar) => {
+        service::update_calendar
+    };
+    (delete_calendar) => {
+        service::delete_calendar
+    };
+    (list_holidays) => {
+        service::list_holidays
+    };
+    (set_holidays) => {
+        service::set_holidays
+    };
+    (list_sla_policies) => {
+        service::list_sla_policies
+    };
+    (create_sla_policy) => {
+        service::create_sla_policy
+    };
+    (update_sla_policy) => {
+        service::update_sla_policy
+    };
+    (delete_sla_policy) => {
+        service::delete_sla_policy
+    };
+    (service_settings) => {
+        service::service_settings
+    };
+    (set_service_settings) => {
+        service::set_service_settings
+    };
+    (service_compliance) => {
+        service::service_compliance
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -375,6 +439,27 @@ routes! {
     get "/orders/{id}/lines" => order_lines,
     put "/orders/{id}/lines" => set_order_lines,
     post "/deals/{id}/order" => order_from_deal,
+    get "/tickets/{id}/messages" => list_ticket_messages,
+    post "/tickets/{id}/messages" => reply_ticket,
+    get "/tickets/{id}/attachments/{file}" => ticket_attachment,
+    post "/tickets/{id}/merge" => merge_ticket,
+    post "/tickets/{id}/take" => take_ticket,
+    get "/service/queues" => list_queues,
+    put "/service/queues/{team}" => set_queue,
+    delete "/service/queues/{team}" => delete_queue,
+    get "/service/calendars" => list_calendars,
+    post "/service/calendars" => create_calendar,
+    put "/service/calendars/{id}" => update_calendar,
+    delete "/service/calendars/{id}" => delete_calendar,
+    get "/service/holidays" => list_holidays,
+    put "/service/holidays" => set_holidays,
+    get "/service/policies" => list_sla_policies,
+    post "/service/policies" => create_sla_policy,
+    put "/service/policies/{id}" => update_sla_policy,
+    delete "/service/policies/{id}" => delete_sla_policy,
+    get "/service/settings" => service_settings,
+    put "/service/settings" => set_service_settings,
+    get "/service/compliance" => service_compliance,
     get "/openapi.json" => openapi_json,
 }
 
@@ -390,7 +475,12 @@ async fn api_method_not_allowed() -> ApiError {
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for route in ROUTES {
-        router = router.route(route.path, method_router(route));
+        let mut handler = method_router(route);
+        // A reply carries its files as base64.
+        if route.operation == "reply_ticket" {
+            handler = handler.layer(axum::extract::DefaultBodyLimit::max(service::MAX_REPLY_BODY));
+        }
+        router = router.route(route.path, handler);
     }
     router.fallback(api_not_found).method_not_allowed_fallback(api_method_not_allowed)
 }

@@ -450,6 +450,178 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Participants"),
             ok("200", "Attendees", Some("Participants")),
         ),
+        "list_ticket_messages" => (
+            "A ticket's conversation, oldest first: public replies and internal notes, each with its files (without their content) and what the desk wrote itself (merges)",
+            "service",
+            vec![],
+            None,
+            ok("200", "Messages", None),
+        ),
+        "reply_ticket" => (
+            "Reply to a ticket (public: the customer sees it) or add an internal note, with up to 5 files of up to 5 MB (PDF, images, text, CSV, DOCX, XLSX, ZIP, recognised by content) as base64. A note needs the ticket readable; a public reply needs it changeable or unassigned (the reply takes it), sets its first response, opens a new ticket and reopens a closed one (or is refused, as the desk is set)",
+            "service",
+            vec![],
+            Some("TicketReply"),
+            ok("201", "The message", None),
+        ),
+        "ticket_attachment" => {
+            ("A file of a ticket's conversation, as a download", "service", vec![], None, ok("200", "The file", None))
+        }
+        "merge_ticket" => (
+            "Merge this ticket into another (both changeable by the caller): its conversation and files move, each ticket says so, and this one is closed pointing at the other",
+            "service",
+            vec![],
+            Some("TicketMerge"),
+            ok("200", "The ticket merged into", Some("Record")),
+        ),
+        "take_ticket" => (
+            "Take an unassigned ticket (409 if it has an assignee)",
+            "service",
+            vec![],
+            None,
+            ok("200", "The ticket", Some("Record")),
+        ),
+        "list_queues" => (
+            "The support queues: teams that answer tickets, each with how a new ticket is given out",
+            "service",
+            vec![],
+            None,
+            ok("200", "Queues", None),
+        ),
+        "set_queue" => (
+            "Make a team a queue, or change how it assigns new tickets: by hand, round_robin among its active members, or least_loaded (fewest open tickets) (admins)",
+            "service",
+            vec![],
+            Some("QueueMode"),
+            ok("200", "The queue", None),
+        ),
+        "delete_queue" => (
+            "Stop a team being a queue (admins); refused while tickets are in it",
+            "service",
+            vec![],
+            None,
+            ok("204", "Removed", None),
+        ),
+        "list_calendars" => (
+            "Business-hours calendars: working shifts per weekday, Saturday first",
+            "service",
+            vec![],
+            None,
+            ok("200", "Calendars", None),
+        ),
+        "create_calendar" => (
+            "Add a business-hours calendar (admins); a calendar without working hours, a shift that ends before it starts or overlaps another is refused by shift",
+            "service",
+            vec![],
+            Some("ServiceCalendar"),
+            ok("201", "The calendar", None),
+        ),
+        "update_calendar" => (
+            "Replace a calendar's name, hours and whether it is the default (admins)",
+            "service",
+            vec![],
+            Some("ServiceCalendar"),
+            ok("200", "The calendar", None),
+        ),
+        "delete_calendar" => (
+            "Remove a calendar (admins); the default one and one a policy counts in are kept",
+            "service",
+            vec![],
+            None,
+            ok("204", "Removed", None),
+        ),
+        "list_holidays" => (
+            "The days off every calendar keeps, earliest first (Gregorian ISO dates, inclusive)",
+            "service",
+            vec![],
+            None,
+            ok("200", "Days off", None),
+        ),
+        "set_holidays" => (
+            "Replace the days off (admins); days that overlap are refused naming the later one",
+            "service",
+            vec![],
+            Some("Holidays"),
+            ok("200", "Days off", None),
+        ),
+        "list_sla_policies" => (
+            "Service-level policies in the order they are tried: categories and customer groups they are for, the calendar they count in, targets per priority (working minutes), the warning and the escalation",
+            "service",
+            vec![],
+            None,
+            ok("200", "Policies", None),
+        ),
+        "create_sla_policy" => (
+            "Add a service-level policy (admins): targets for every priority",
+            "service",
+            vec![],
+            Some("SlaPolicy"),
+            ok("201", "The policy", None),
+        ),
+        "update_sla_policy" => (
+            "Replace a service-level policy (admins); open tickets under it get new deadlines as they next change",
+            "service",
+            vec![],
+            Some("SlaPolicy"),
+            ok("200", "The policy", None),
+        ),
+        "delete_sla_policy" => (
+            "Remove a service-level policy no ticket is under (admins)",
+            "service",
+            vec![],
+            None,
+            ok("204", "Removed", None),
+        ),
+        "service_settings" => (
+            "The desk's settings: what a reply to a closed ticket does (reopen or refuse)",
+            "service",
+            vec![],
+            None,
+            ok("200", "Settings", None),
+        ),
+        "set_service_settings" => (
+            "Set what a reply to a closed ticket does (admins)",
+            "service",
+            vec![],
+            Some("ServiceSettings"),
+            ok("200", "Settings", None),
+        ),
+        "service_compliance" => (
+            "Service-level compliance of the tickets opened in a range that the caller may read: tickets under a policy, first responses and resolutions late, and the share kept, per month, queue, agent or category",
+            "service",
+            vec![
+                typed_param(
+                    "by",
+                    "query",
+                    "month (default), queue, agent or category",
+                    false,
+                    json!({ "type": "string", "enum": ["month", "queue", "agent", "category"] }),
+                ),
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (ISO; default a year before to)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "Day after the last (ISO; default tomorrow); at most three years after from",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "calendar",
+                    "query",
+                    "Months as gregorian (default) or jalali",
+                    false,
+                    json!({ "type": "string", "enum": ["gregorian", "jalali"] }),
+                ),
+            ],
+            None,
+            ok("200", "Rows", None),
+        ),
         "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
         "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
         "create_form" => (
@@ -483,7 +655,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
                 param(
                     "kind",
                     "query",
-                    "Only these kinds, comma-separated: activity, email, change, stage, quote, order",
+                    "Only these kinds, comma-separated: activity, email, change, stage, quote, order, ticket",
                     false,
                 ),
                 param("cursor", "query", "The previous page's `next`", false),
@@ -714,7 +886,44 @@ fn schemas() -> Json_ {
     if let (Some(all), Json_::Object(sales)) = (all.as_object_mut(), sales_schemas(&name)) {
         all.extend(sales);
     }
+    if let (Some(all), Json_::Object(service)) = (all.as_object_mut(), service_schemas()) {
+        all.extend(service);
+    }
     all
+}
+
+/// The schemas of the support desk.
+fn service_schemas() -> Json_ {
+    let string = json!({ "type": "string" });
+    json!({
+        "TicketReply": { "type": "object", "additionalProperties": false, "properties": {
+            "body": { "type": "string", "maxLength": 20000 }, "public": { "type": "boolean" },
+            "status": { "type": ["string", "null"], "enum": ["new", "open", "waiting", "resolved", "closed", "reopened", null] },
+            "files": { "type": "array", "maxItems": 5, "items": { "type": "object", "required": ["file_name", "content_base64"], "additionalProperties": false,
+                "properties": { "file_name": { "type": "string", "maxLength": 255 }, "content_base64": string } } } } },
+        "TicketMerge": { "type": "object", "required": ["into"], "additionalProperties": false, "properties": { "into": { "type": "string", "description": "The ticket this one is merged into" } } },
+        "QueueMode": { "type": "object", "required": ["mode"], "additionalProperties": false, "properties": { "mode": { "enum": ["manual", "round_robin", "least_loaded"] } } },
+        "ServiceCalendar": { "type": "object", "required": ["name", "hours"], "additionalProperties": false, "properties": {
+            "id": { "type": "string", "description": "Ignored: the path or a new id names it" }, "name": string, "is_default": { "type": "boolean" },
+            "hours": { "type": "object", "required": ["shifts"], "additionalProperties": false, "properties": {
+                "shifts": { "type": "array", "items": { "type": "object", "required": ["day", "from", "to"], "additionalProperties": false, "properties": {
+                    "day": { "enum": ["saturday", "sunday", "monday", "tuesday", "wednesday", "thursday", "friday"] },
+                    "from": { "type": "string", "description": "HH:MM" }, "to": { "type": "string", "description": "HH:MM; 24:00 is the end of the day" } } } } } } } },
+        "Holidays": { "type": "object", "required": ["holidays"], "additionalProperties": false, "properties": {
+            "holidays": { "type": "array", "maxItems": 1000, "items": { "type": "object", "required": ["from", "to", "name_fa"], "additionalProperties": false, "properties": {
+                "from": { "type": "string", "format": "date" }, "to": { "type": "string", "format": "date" }, "name_fa": string, "name_en": string } } } } },
+        "SlaPolicy": { "type": "object", "required": ["name", "calendar", "targets"], "additionalProperties": false, "properties": {
+            "id": { "type": "string", "description": "Ignored: the path or a new id names it" }, "name": string,
+            "position": { "type": "integer", "description": "Policies are tried by position; 0 keeps it or puts a new one last" },
+            "categories": { "type": "array", "items": string }, "customer_groups": { "type": "array", "items": string },
+            "calendar": { "type": "string", "description": "The calendar's id" },
+            "targets": { "type": "array", "items": { "type": "object", "required": ["priority", "first_response_minutes", "resolution_minutes"], "additionalProperties": false, "properties": {
+                "priority": { "enum": ["low", "normal", "high", "urgent"] }, "first_response_minutes": { "type": "integer" }, "resolution_minutes": { "type": "integer" } } } },
+            "warn_minutes": { "type": "integer", "description": "How long before a deadline its warning comes (0: none)" },
+            "escalation": { "type": "object", "additionalProperties": false, "properties": {
+                "notify": { "type": "boolean" }, "raise_priority": { "type": "boolean" }, "reassign_to": { "type": ["string", "null"] } } } } },
+        "ServiceSettings": { "type": "object", "required": ["closed_reply"], "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse"] } } }
+    })
 }
 
 /// The schemas of pipelines.
@@ -756,7 +965,7 @@ fn sales_schemas(name: &Json_) -> Json_ {
         "Participants": { "type": "object", "additionalProperties": false, "properties": {
             "contacts": { "type": "array", "maxItems": 50, "items": string }, "users": { "type": "array", "maxItems": 50, "items": string } } },
         "WebForm": { "type": "object", "required": ["name", "object", "fields", "assign"], "additionalProperties": false, "properties": {
-            "name": { "type": "string", "maxLength": 100 }, "object": { "enum": ["lead", "contact"] },
+            "name": { "type": "string", "maxLength": 100 }, "object": { "enum": ["lead", "contact", "ticket"] },
             "fields": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["field"],
                 "additionalProperties": false, "properties": { "field": string, "required": { "type": "boolean" } } } },
             "intro_fa": string, "intro_en": string, "consent_fa": string, "consent_en": string,

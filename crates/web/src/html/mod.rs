@@ -13,6 +13,7 @@ mod list;
 mod notifications;
 mod records;
 mod sales;
+mod service;
 mod session;
 mod shell;
 pub mod sso;
@@ -66,6 +67,7 @@ async fn record_panels(
             panels
         }
         "activity" | "task" => vec![activities::participants_panel(state, session, record).await?],
+        "ticket" => vec![service::ticket_panel(state, session, record).await?],
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
         }
@@ -95,6 +97,7 @@ pub fn object_icon(api_name: &str) -> &'static str {
         "activity" => "calendar-clock",
         "lead" => "user-plus",
         "task" => "check",
+        "ticket" => "inbox",
         _ => "box",
     }
 }
@@ -264,6 +267,16 @@ impl Layout {
                 icon: "users",
             };
             nav.insert(at + 1, item);
+        }
+        // The support desk, before the tickets.
+        if let Some(at) = nav.iter().position(|n| n.href == "/records/ticket") {
+            let item = NavItem {
+                href: "/service".into(),
+                label: t(lang, "service-desk"),
+                current: current == "service" || current == "service-report",
+                icon: "message-circle",
+            };
+            nav.insert(at, item);
         }
         // The user's day and week first, when there are tasks to have them.
         if catalog.is_some_and(|c| c.object("task").is_some()) {
@@ -445,6 +458,18 @@ pub fn router() -> Router<AppState> {
         .route("/admin/forms/{id}", get(web_forms::edit_form).post(web_forms::update_form))
         .route("/admin/forms/{id}/delete", post(web_forms::delete_form))
         .route("/f/{slug}", get(web_forms::public_form).post(web_forms::public_submit))
+        .route("/service", get(service::desk))
+        .route("/service/report", get(service::report))
+        .route(
+            "/tickets/{id}/reply",
+            post(service::reply).layer(axum::extract::DefaultBodyLimit::max(service::MAX_REPLY_FORM)),
+        )
+        .route("/tickets/{id}/take", post(service::take))
+        .route("/tickets/{id}/merge", post(service::merge))
+        .route("/tickets/{id}/files/{file}", get(service::file))
+        .route("/admin/service", get(service::admin_page))
+        .route("/admin/service/{part}", post(service::admin_change))
+        .route("/admin/service/{part}/{id}", post(service::admin_change))
         .route("/admin/two_factor", post(teams::save_two_factor))
         .route("/admin/users/{id}/two_factor/reset", post(teams::reset_two_factor))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::create_token))

@@ -60,6 +60,9 @@ struct Args {
     contacts: Option<usize>,
     #[arg(long)]
     activities: Option<usize>,
+    /// Tickets of the support desk (issue 29; default 1,000,000 at full scale, 2,000 smoke)
+    #[arg(long)]
+    tickets: Option<usize>,
     /// Concurrent HTTP clients
     #[arg(long)]
     clients: Option<usize>,
@@ -99,6 +102,7 @@ struct Plan {
     companies: usize,
     contacts: usize,
     activities: usize,
+    tickets: usize,
     clients: usize,
     duration: Duration,
     ceiling_rows: usize,
@@ -114,6 +118,7 @@ impl Plan {
             companies: args.companies.unwrap_or(companies),
             contacts: args.contacts.unwrap_or(contacts).max(TIMELINE_CONTACTS),
             activities: args.activities.unwrap_or(activities),
+            tickets: args.tickets.unwrap_or(if contacts >= 1_000_000 { 1_000_000 } else { 2_000 }),
             clients: args.clients.unwrap_or(clients).max(1),
             duration: Duration::from_secs_f64(args.seconds.unwrap_or(seconds).max(0.1)),
             ceiling_rows: args.ceiling_rows.unwrap_or(ceiling_rows).max(1000),
@@ -218,6 +223,10 @@ async fn main() -> anyhow::Result<()> {
     if args.only.is_empty() || args.only.iter().any(|o| o == "reminders") {
         schedule_reminders(&main_db, &place, &mut dataset).await?;
     }
+    let wants = |names: &[&str]| args.only.is_empty() || args.only.iter().any(|o| names.contains(&o.as_str()));
+    if wants(&["ticket_queue", "ticket_page", "compliance", "deadlines"]) {
+        add_tickets(&main_db, &place, &plan, &mut dataset).await?;
+    }
     eprintln!("data set ready: {} contacts, {} activities", dataset.contacts, dataset.activities);
 
     let server = Server::start(&main_db).await?;
@@ -299,6 +308,16 @@ async fn main() -> anyhow::Result<()> {
         let probe = Client::sign_in_as(&server.base, &rep(2)).await?;
         results.reminders = Some(probe.reminder_lateness(dataset.scheduled_reminders).await?);
         eprintln!("reminders: {:?}", results.reminders);
+    }
+    if wants(&["compliance"]) {
+        results.compliance_ms = ctx.compliance_uncached().await?;
+        eprintln!("compliance report, first time: {:?} ms", results.compliance_ms);
+    }
+    if wants(&["deadlines"]) {
+        // At smoke scale, few and soon: CI waits for them.
+        let (n, lead) = if plan.contacts >= 1_000_000 { (10_000, 150) } else { (200, 25) };
+        results.deadlines = Some(ctx.deadlines(&main_db, &place, n, lead).await?);
+        eprintln!("deadlines: {:?}", results.deadlines);
     }
     if args.only.is_empty() || args.only.iter().any(|o| o == "duplicate_scan") {
         results.duplicate_scan = ctx.duplicate_scan().await?;
@@ -556,9 +575,93 @@ async fn dataset(
         story_company: Some(story_company),
         busy_rep: Some(busy_rep),
         scheduled_reminders: 0,
+        tickets: 0,
+        ticket_queue: None,
+        busy_ticket: None,
     };
     std::fs::write(&marker, serde_json::to_string_pretty(&dataset)?)?;
     Ok((db, dataset))
+}
+
+/// Issue 29: the support desk's tickets — a queue (the first team), `plan.tickets` tickets
+/// imported through the record path (their hook numbers them and sets their deadlines): over two
+/// years, nineteen in twenty resolved or closed (one in five late), the rest open today with
+/// their first response given; and a ticket with 200 messages. Once per data set.
+async fn add_tickets(db: &Peyvand, place: &Place, plan: &Plan, dataset: &mut Dataset) -> anyhow::Result<()> {
+    if dataset.tickets > 0 && dataset.busy_ticket.is_some() {
+        return Ok(());
+    }
+    let server = Server::start(db).await?;
+    let ctx = Client::sign_in(&server.base).await?;
+    let teams = ctx.json("/api/v1/teams", &[]).await?;
+    let queue = teams["teams"][0]["id"].as_str().unwrap_or_default().to_string();
+    let put = ctx
+        .api
+        .put(format!("{}/api/v1/service/queues/{queue}", ctx.base))
+        .json(&json!({"mode": "manual"}))
+        .send()
+        .await?;
+    if !put.status().is_success() {
+        bail!("the queue: {}", put.text().await?);
+    }
+    server.stop().await?;
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let csv = place.out.join("tickets.csv");
+    let mut text =
+        String::from("subject,kind,category,priority,status,queue,owner,opened_at,first_response_at,resolved_at\n");
+    let kinds = ["complaint", "request", "question", "return"];
+    let categories = ["product_quality", "delivery", "billing", "installation", "warranty", "other"];
+    let priorities = ["low", "normal", "normal", "high", "urgent"];
+    let rfc = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339);
+    for k in 0..plan.tickets {
+        let open = k % 20 == 0;
+        let opened = if open {
+            now - time::Duration::minutes((k % 600) as i64)
+        } else {
+            now - time::Duration::minutes(1_440 + (k as i64 * 53) % (730 * 1_440))
+        };
+        let late = k % 5 == 1;
+        let answered = opened + time::Duration::minutes(if late { 900 } else { 20 + (k % 60) as i64 });
+        let (status, resolved) = if open {
+            ("open", String::new())
+        } else {
+            let r = opened + time::Duration::hours(if late { 100 } else { 2 + (k % 20) as i64 });
+            (if k % 3 == 0 { "closed" } else { "resolved" }, rfc(r)?)
+        };
+        text.push_str(&format!(
+            "درخواست {k},{},{},{},{status},{queue},{},{},{},{resolved}\n",
+            kinds[k % kinds.len()],
+            categories[k % categories.len()],
+            priorities[k % priorities.len()],
+            rep(k % REPS),
+            rfc(opened)?,
+            rfc(answered)?,
+        ));
+    }
+    std::fs::write(&csv, text)?;
+    let ran = db.run(&["import", "ticket", &csv.to_string_lossy()], None).await?;
+    eprintln!("{} tickets imported in {:.1} s: {}", plan.tickets, ran.elapsed.as_secs_f64(), ran.stdout.trim());
+    let server = Server::start(db).await?;
+    let ctx = Client::sign_in(&server.base).await?;
+    let busy = ctx
+        .post_api("/api/v1/records/ticket", json!({"fields": {"subject": "گفتگوی طولانی", "queue": queue}}))
+        .await
+        .map_err(anyhow::Error::msg)?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for k in 0..200 {
+        let body = format!("پیام {k}: بررسی شد و نتیجه تا فردا اعلام می‌شود. Checked; we will confirm by tomorrow.");
+        ctx.post_api(&format!("/api/v1/tickets/{busy}/messages"), json!({"body": body, "public": k % 3 != 0}))
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    server.stop().await?;
+    dataset.tickets = plan.tickets;
+    dataset.ticket_queue = Some(queue);
+    dataset.busy_ticket = Some(busy);
+    std::fs::write(place.out.join("dataset.json"), serde_json::to_string_pretty(&dataset)?)?;
+    Ok(())
 }
 
 /// Issue 28: reminders waiting in the scheduler — tasks a day to two months ahead, each reminding
@@ -721,6 +824,74 @@ impl Client {
             fired: late.len(),
             median_ms: late.get(late.len() / 2).copied().unwrap_or(0.0),
             max_ms: late.last().copied().unwrap_or(0.0),
+        })
+    }
+
+    /// Issue 29: the compliance report over every ticket, each grouping asked once (the first
+    /// time: no cache holds it).
+    async fn compliance_uncached(&self) -> anyhow::Result<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        for by in ["month", "queue", "agent", "category"] {
+            let started = Instant::now();
+            let r = self
+                .json("/api/v1/service/compliance", &[("by", by), ("from", "2024-01-01"), ("to", "2027-01-01")])
+                .await?;
+            if r["rows"].as_array().is_none_or(Vec::is_empty) {
+                bail!("the compliance report by {by} is empty: {r}");
+            }
+            out.push((by.to_string(), started.elapsed().as_secs_f64() * 1000.0));
+        }
+        Ok(out)
+    }
+
+    /// Issue 29: `n` tickets whose first-response deadlines fall in the same instant (a 24/7
+    /// service level of their own, an hour to answer), imported while the server runs; how long
+    /// after that instant the last one was marked late and escalated (five minutes at most).
+    async fn deadlines(&self, db: &Peyvand, place: &Place, n: usize, lead: i64) -> anyhow::Result<report::Deadlines> {
+        use time::format_description::well_known::Rfc3339;
+        let shifts: Vec<Value> = ["saturday", "sunday", "monday", "tuesday", "wednesday", "thursday", "friday"]
+            .iter()
+            .map(|d| json!({"day": d, "from": "00:00", "to": "24:00"}))
+            .collect();
+        let cal = self
+            .post_api("/api/v1/service/calendars", json!({"name": "Bench 24/7", "hours": {"shifts": shifts}}))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let targets: Vec<Value> = ["low", "normal", "high", "urgent"]
+            .iter()
+            .map(|p| json!({"priority": p, "first_response_minutes": 60, "resolution_minutes": 6000}))
+            .collect();
+        let policy = json!({"name": "Bench deadlines", "position": -10, "categories": ["bench_deadline"], "calendar": cal["id"],
+            "targets": targets, "warn_minutes": 0, "escalation": {"notify": true, "raise_priority": true}});
+        self.post_api("/api/v1/service/policies", policy).await.map_err(anyhow::Error::msg)?;
+        let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+        let due = now + time::Duration::seconds(lead);
+        let opened = (due - time::Duration::hours(1)).format(&Rfc3339)?;
+        let csv = place.out.join("deadline-tickets.csv");
+        let mut text = String::from("subject,category,priority,opened_at\n");
+        for k in 0..n {
+            text.push_str(&format!("مهلت {k},bench_deadline,normal,{opened}\n"));
+        }
+        std::fs::write(&csv, text)?;
+        let ran = db.run(&["import", "ticket", &csv.to_string_lossy()], None).await?;
+        eprintln!("{n} tickets due at {due} imported in {:.1} s", ran.elapsed.as_secs_f64());
+        let late = json!({"and": [{"field": "category", "op": "eq", "value": "bench_deadline"}, {"field": "first_response_breached", "op": "eq", "value": true}]}).to_string();
+        let mut done_at = None;
+        let mut marked = 0;
+        while time::OffsetDateTime::now_utc() < due + time::Duration::minutes(5) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let r =
+                self.json("/api/v1/records/ticket", &[("filter", &late), ("total", "exact"), ("limit", "1")]).await?;
+            marked = r["total"].as_u64().unwrap_or(0) as usize;
+            if marked >= n {
+                done_at = Some(time::OffsetDateTime::now_utc());
+                break;
+            }
+        }
+        Ok(report::Deadlines {
+            tickets: n,
+            escalated: marked,
+            seconds_after_due: done_at.map(|d| (d - due).as_seconds_f64()).unwrap_or(f64::INFINITY),
         })
     }
 
@@ -1209,6 +1380,27 @@ fn operations(
                 )
                 .await
             })
+        }),
+    ));
+    // Issue 29.
+    let c = agent.clone();
+    let queue = dataset.ticket_queue.clone().unwrap_or_default();
+    ops.push((
+        "ticket_queue",
+        "a queue's open tickets by time left (the desk, HTML)",
+        Box::new(move |_, _| {
+            let (c, queue) = (c.clone(), queue.clone());
+            Box::pin(async move { c.get_html("/service", &[("queue", &queue)]).await })
+        }),
+    ));
+    let c = ctx.clone();
+    let busy_ticket = dataset.busy_ticket.clone().unwrap_or_default();
+    ops.push((
+        "ticket_page",
+        "a ticket's page (HTML) with 200 messages, its deadlines and fields",
+        Box::new(move |_, _| {
+            let (c, t) = (c.clone(), busy_ticket.clone());
+            Box::pin(async move { c.get_html(&format!("/records/ticket/{t}"), &[]).await })
         }),
     ));
     // Issue 28.

@@ -66,6 +66,21 @@ pub struct Dataset {
     /// Issue 28: reminders waiting in the scheduler (tasks imported through the record path).
     #[serde(default)]
     pub scheduled_reminders: usize,
+    /// Issue 29: tickets imported, their queue, and a ticket with 200 messages.
+    #[serde(default)]
+    pub tickets: usize,
+    #[serde(default)]
+    pub ticket_queue: Option<String>,
+    #[serde(default)]
+    pub busy_ticket: Option<String>,
+}
+
+/// Issue 29: deadlines falling in the same instant, and how soon after it the last was handled.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Deadlines {
+    pub tickets: usize,
+    pub escalated: usize,
+    pub seconds_after_due: f64,
 }
 
 /// Issue 28: how late reminders fired, with the scheduler holding `scheduled` others.
@@ -143,6 +158,8 @@ pub struct Results {
     pub page_weight: Option<PageWeight>,
     pub duplicate_scan: Option<DuplicateScan>,
     pub reminders: Option<ReminderLateness>,
+    pub compliance_ms: Vec<(String, f64)>,
+    pub deadlines: Option<Deadlines>,
     pub total_seconds: f64,
 }
 
@@ -200,6 +217,8 @@ impl Results {
             page_weight: None,
             duplicate_scan: None,
             reminders: None,
+            compliance_ms: Vec::new(),
+            deadlines: None,
             total_seconds: 0.0,
         }
     }
@@ -344,6 +363,8 @@ impl Results {
             ("company_timeline", "a company's merged timeline (100 contacts), first page p95 ≤ 50 ms", 50.0),
             ("my_day", "my day with 5,000 open tasks p95 ≤ 30 ms", 30.0),
             ("duplicates_check", "one record checked for duplicates p95 ≤ 20 ms", 20.0),
+            ("ticket_queue", "a queue's open tickets by time left p95 ≤ 15 ms", 15.0),
+            ("ticket_page", "a ticket's page with 200 messages p95 ≤ 30 ms", 30.0),
         ] {
             if let Some(s) = self.op(name) {
                 out.push((budget.into(), format!("{:.1} ms", s.p95_ms), s.p95_ms <= limit));
@@ -357,6 +378,25 @@ impl Results {
                     r.fired, r.probes, r.median_ms, r.max_ms, r.scheduled
                 ),
                 r.fired == r.probes && r.max_ms <= 5_000.0 && r.scheduled >= 100_000,
+            ));
+        }
+        if let Some(d) = &self.deadlines {
+            out.push((
+                "10,000 deadlines due in the same minute handled within a minute".into(),
+                format!(
+                    "{} of {} escalated, the last {:.1} s after their time",
+                    d.escalated, d.tickets, d.seconds_after_due
+                ),
+                d.escalated == d.tickets && d.seconds_after_due <= 60.0 && d.tickets >= 10_000,
+            ));
+        }
+        if !self.compliance_ms.is_empty() {
+            let worst = self.compliance_ms.iter().map(|(_, ms)| *ms).fold(0.0, f64::max);
+            let each: Vec<String> = self.compliance_ms.iter().map(|(by, ms)| format!("{by} {ms:.0} ms")).collect();
+            out.push((
+                format!("the compliance report over {} tickets ≤ 1 s uncached", self.dataset.tickets),
+                each.join(", "),
+                worst <= 1000.0 && self.dataset.tickets >= 1_000_000,
             ));
         }
         if let Some(d) = &self.duplicate_scan {
@@ -501,6 +541,9 @@ mod tests {
             story_company: None,
             busy_rep: None,
             scheduled_reminders: 0,
+            tickets: 0,
+            ticket_queue: None,
+            busy_ticket: None,
         };
         let mut r = Results::new("sqlite", "smoke", 4, Duration::from_secs(1), dataset);
         for (name, p95, tput) in

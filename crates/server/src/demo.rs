@@ -16,13 +16,14 @@ pub const DEMO_EMAIL: &str = "admin@demo.peyvand.ir";
 pub const DEMO_PASSWORD: &str = "peyvand-demo";
 
 /// The demo's other people (e-mail, name, role), who sign in with the same password: the sales
-/// manager, three reps in two teams, and a support agent who reads every customer.
+/// manager (of sales and of the support desk), three reps in two teams, and a support agent who
+/// answers the desk's tickets.
 pub const DEMO_PEOPLE: [(&str, &str, Role); 5] = [
     ("manager@demo.peyvand.ir", "نرگس امینی", Role::Manager),
     ("rep1@demo.peyvand.ir", "کیان شریفی", Role::Agent),
     ("rep2@demo.peyvand.ir", "Elham Navabi", Role::Agent),
     ("rep3@demo.peyvand.ir", "بهرام صدری", Role::Agent),
-    ("support@demo.peyvand.ir", "شیوا مرادی", Role::ReadOnly),
+    ("support@demo.peyvand.ir", "شیوا مرادی", Role::Agent),
 ];
 
 fn fields(v: Value) -> Map<String, Value> {
@@ -44,7 +45,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
             db.create_user(email, name, role, &hash, if email.starts_with("rep2") { "en" } else { "fa" }).await?.id,
         );
     }
-    let (manager, reps) = (people[0].clone(), people[1..4].to_vec());
+    let (manager, reps, support) = (people[0].clone(), people[1..4].to_vec(), people[4].clone());
     let sales = TeamInput { name: "فروش".into(), manager_id: Some(manager.clone()), ..TeamInput::default() };
     let sales = db.create_team(&sales).await?;
     let mut tehran = String::new();
@@ -143,6 +144,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     sales_story(db, actor, &reps, &company_ids).await?;
     day_story(db, actor, &manager, &contact_ids).await?;
     customer_story(db, actor, &tehran, &reps, &contact_ids).await?;
+    service_story(db, actor, &manager, &support, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -231,6 +233,176 @@ async fn customer_story(
     )
     .await?;
     peyvand_crm::customers::queue::scan(db, "contact").await?;
+    Ok(())
+}
+
+/// The support desk: a support team (the manager over it, the agent in it) whose queue takes
+/// every new ticket; a faster service level for VIP customers; a complaints form on the website;
+/// three months of tickets — most resolved (some late), a few open, one waiting on the
+/// customer, two already past their deadlines (escalated by the runner as the demo starts) —
+/// and a conversation on the newest.
+async fn service_story(
+    db: &Db,
+    actor: Option<&str>,
+    manager: &str,
+    support: &str,
+    contacts: &[(String, String)],
+) -> anyhow::Result<()> {
+    use peyvand_crm::forms::{self, Assign, Definition, FormField, Submission};
+    use peyvand_crm::service::conversation::{self, Reply};
+    use peyvand_crm::service::levels::{self, Escalation, Policy, Target};
+    use peyvand_crm::service::queues::{self, Mode};
+    let team = TeamInput {
+        name: "پشتیبانی".into(),
+        manager_id: Some(manager.to_string()),
+        members: vec![support.to_string()],
+        ..TeamInput::default()
+    };
+    let team = db.create_team(&team).await?;
+    queues::save(db, actor, &team.id, Mode::RoundRobin).await?;
+    let calendar = levels::calendars(db).await?.into_iter().find(|c| c.is_default).map(|c| c.id).unwrap_or_default();
+    let target =
+        |p: &str, f: i64, r: i64| Target { priority: p.into(), first_response_minutes: f, resolution_minutes: r };
+    levels::save_policy(
+        db,
+        actor,
+        None,
+        Policy {
+            id: String::new(),
+            name: "مشتریان ویژه / VIP".into(),
+            position: -1,
+            categories: vec![],
+            customer_groups: vec!["vip".into()],
+            calendar,
+            targets: vec![
+                target("urgent", 15, 120),
+                target("high", 30, 240),
+                target("normal", 60, 480),
+                target("low", 120, 960),
+            ],
+            warn_minutes: 30,
+            escalation: Escalation { notify: true, raise_priority: true, reassign_to: None },
+        },
+    )
+    .await?;
+    let form = forms::save(
+        db,
+        None,
+        Definition {
+            name: "ثبت شکایت یا درخواست".into(),
+            object: "ticket".into(),
+            fields: [
+                ("requester_name", true),
+                ("requester_email", true),
+                ("requester_phone", false),
+                ("subject", true),
+                ("category", false),
+                ("description", false),
+            ]
+            .iter()
+            .map(|(f, required)| FormField { field: f.to_string(), required: *required })
+            .collect(),
+            intro_fa: "مشکل یا درخواستتان را بنویسید؛ کارشناس پشتیبانی در ساعات کاری پاسخ می‌دهد.".into(),
+            intro_en: "Tell us the problem or what you need; our support team answers in working hours.".into(),
+            consent_fa: String::new(),
+            consent_en: String::new(),
+            consent_required: false,
+            thanks_fa: "درخواست شما ثبت شد و شمارهٔ پیگیری به ایمیلتان می‌آید.".into(),
+            thanks_en: "Your request is in; we will be in touch.".into(),
+            redirect: None,
+            campaign: None,
+            assign: Assign::RoundRobin { team: team.id.clone() },
+            active: true,
+        },
+    )
+    .await?;
+    let now = time::OffsetDateTime::now_utc();
+    let at = |d: time::Duration| peyvand_records::value::format_datetime(now + d);
+    let subjects = [
+        ("complaint", "product_quality", "دستگاه پس از دو روز خاموش شد"),
+        ("request", "installation", "درخواست نصب در محل"),
+        ("question", "billing", "فاکتور ماه قبل دوبار صادر شده؟"),
+        ("complaint", "delivery", "ارسال یک هفته دیر رسید"),
+        ("return", "warranty", "مرجوعی به‌علت ایراد رنگ"),
+        ("request", "warranty", "تمدید گارانتی"),
+        ("complaint", "billing", "Charged twice for one order"),
+        ("question", "installation", "Which power adapter fits?"),
+    ];
+    let priorities = ["normal", "high", "normal", "low", "urgent", "normal"];
+    let channels = ["phone", "email", "web_form", "walk_in", "social", "phone"];
+    for i in 0..36i64 {
+        let (kind, category, subject) = subjects[i as usize % subjects.len()];
+        let days_ago = 90 - i * 5 / 2;
+        let opened = time::Duration::days(-days_ago) + time::Duration::hours(i % 7);
+        let (contact, _) = &contacts[i as usize % contacts.len()];
+        let made = db
+            .create_record(
+                actor,
+                "ticket",
+                &fields(json!({"subject": subject, "kind": kind, "category": category, "priority": priorities[i as usize % priorities.len()],
+                    "channel": channels[i as usize % channels.len()], "contact": contact, "queue": team.id, "owner": support,
+                    "opened_at": at(opened)})),
+                None,
+            )
+            .await?
+            .0;
+        // The older ones answered and resolved, one in four late; the newest still open.
+        if days_ago > 6 {
+            let late = i % 4 == 1;
+            let answered = opened + if late { time::Duration::hours(30) } else { time::Duration::minutes(40 + i * 3) };
+            let resolved = opened + if late { time::Duration::days(6) } else { time::Duration::hours(5 + i % 20) };
+            let status = if i % 3 == 0 { "closed" } else { "resolved" };
+            db.update_record(
+                actor,
+                "ticket",
+                &made.id,
+                &fields(json!({"first_response_at": at(answered), "status": status, "resolved_at": at(resolved)})),
+                None,
+            )
+            .await?;
+        } else if i == 34 {
+            db.update_record(
+                actor,
+                "ticket",
+                &made.id,
+                &fields(json!({"first_response_at": at(opened + time::Duration::hours(1)), "status": "waiting"})),
+                None,
+            )
+            .await?;
+        }
+    }
+    // Two that came in from the website today, and a conversation on one of them.
+    let mut newest = String::new();
+    for (name, email, subject, category) in [
+        ("پرستو نیک‌نام", "parastoo@mail.example", "کولر گازی آب می‌دهد", "product_quality"),
+        ("Kaveh Daneshvar", "kaveh@mail.example", "Invoice missing the VAT line", "billing"),
+    ] {
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let sent = Submission {
+            values: pairs(&[
+                ("requester_name", name),
+                ("requester_email", email),
+                ("subject", subject),
+                ("category", category),
+            ]),
+            consent: false,
+            attribution: pairs(&[]),
+            lang: "fa".into(),
+        };
+        newest = forms::submit(db, &form.slug, &sent).await?.record_id;
+    }
+    let as_support = db.for_viewer(db.viewer_for(support).await?);
+    let note = Reply {
+        body: "شماره فاکتور را از بخش مالی بپرسم.".into(), public: false, ..Reply::default()
+    };
+    conversation::reply(&as_support, support, &newest, &note).await?;
+    let answer = Reply {
+        body: "Hello Kaveh, thank you for telling us. We are issuing a corrected invoice today.".into(),
+        public: true,
+        status: Some("open".into()),
+        files: Vec::new(),
+    };
+    conversation::reply(&as_support, support, &newest, &answer).await?;
     Ok(())
 }
 

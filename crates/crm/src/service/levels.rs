@@ -298,10 +298,10 @@ pub(crate) async fn apply(mut cx: HookCx<'_>, write: &mut Pending<'_, '_>, now: 
     let due = if runs {
         Some(clock.add(opened, target.resolution_minutes * 60 + paused))
     } else if DONE.contains(&status.as_str()) && ran {
-        // Resolved while the clock ran: late if past its deadline.
+        // Resolved while the clock ran: late if resolved past its deadline.
         let due = time_of(&write.before("resolution_due"))
             .unwrap_or_else(|| clock.add(opened, target.resolution_minutes * 60 + paused));
-        if now > due {
+        if time_of(&write.after("resolved_at")).unwrap_or(now) > due {
             put(write, "resolution_breached", Value::Bool(true));
         }
         Some(due)

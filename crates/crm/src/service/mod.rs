@@ -183,7 +183,10 @@ fn ticket() -> NewObject {
         std_field("first_response_at", T::Datetime, "نخستین پاسخ", "First response"),
         with(
             std_field("first_response_breached", T::Boolean, "نخستین پاسخ دیر شد", "First response late"),
-            |f| f.indexed = true,
+            |f| {
+                f.indexed = true;
+                f.default_value = Some(json!(false));
+            },
         ),
         std_field("resolution_due", T::Datetime, "مهلت حل", "Resolution due"),
         std_field("resolved_at", T::Datetime, "زمان حل", "Resolved"),

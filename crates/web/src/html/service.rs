@@ -580,7 +580,9 @@ pub async fn report(
             .iter()
             .map(|r| {
                 let key = match by {
-                    By::Month if lang == "fa" => peyvand_records::normalize::to_persian_digits(&r.key.replace('-', "/")),
+                    By::Month if lang == "fa" => {
+                        peyvand_records::normalize::to_persian_digits(&r.key.replace('-', "/"))
+                    }
                     By::Month => r.key.replace('-', "/"),
                     By::Agent => users
                         .iter()

@@ -149,6 +149,31 @@ fn pick<'a>(lang: &str, fa: &'a str, en: &'a str) -> &'a str {
     if mine.trim().is_empty() { other } else { mine }
 }
 
+/// Fields of an object a visitor never fills: what the desk keeps about a ticket.
+const KEPT: [&str; 12] = [
+    "number",
+    "status",
+    "queue",
+    "sla_policy",
+    "first_response_breached",
+    "resolution_breached",
+    "sla_paused_seconds",
+    "channel",
+    "kb_article",
+    "requester_contact",
+    "helpful_yes",
+    "helpful_no",
+];
+
+/// Whether a public form may ask `field` of its object: a type a visitor can fill, not the
+/// owner, not what the desk keeps.
+pub fn offered(field: &peyvand_records::FieldDef) -> bool {
+    askable(field.field_type)
+        && field.api_name != OWNER_FIELD
+        && !field.hidden
+        && !KEPT.contains(&field.api_name.as_str())
+}
+
 /// The field types a public form can ask.
 pub fn askable(t: FieldType) -> bool {
     use FieldType as T;
@@ -205,9 +230,7 @@ async fn check(db: &Db, d: &Definition) -> Result<()> {
         let name = format!("fields.{i}.field");
         match obj.field(&f.field) {
             None => errors.push(FieldError::new(&name, "unknown_field")),
-            Some(def) if !askable(def.field_type) || def.api_name == OWNER_FIELD => {
-                errors.push(FieldError::new(&name, "not_askable"))
-            }
+            Some(def) if !offered(def) => errors.push(FieldError::new(&name, "not_askable")),
             Some(_) if d.fields[..i].iter().any(|g| g.field == f.field) => {
                 errors.push(FieldError::new(&name, "asked_twice"))
             }

@@ -401,6 +401,7 @@ async fn service_story(
         public: true,
         status: Some("open".into()),
         files: Vec::new(),
+        article: None,
     };
     conversation::reply(&as_support, support, &newest, &answer).await?;
     Ok(())

@@ -81,6 +81,8 @@ pub struct Reply {
     /// The ticket's status after it (none: a public reply opens a new ticket, else unchanged).
     pub status: Option<String>,
     pub files: Vec<Upload>,
+    /// A published article the reply answers with: named at its end, kept on the ticket.
+    pub article: Option<String>,
 }
 
 /// The content type of a file by its name, if its content is of that type.
@@ -269,6 +271,19 @@ pub async fn reply(db: &Db, user: &str, ticket_id: &str, r: &Reply) -> Result<Me
     let field = |f: &str| ticket.fields.get(f).cloned().unwrap_or(Json::Null);
     let status = field("status").as_str().unwrap_or("new").to_string();
     let mut input = Map::new();
+    let mut body = body.to_string();
+    if let Some(id) = r.article.as_deref().filter(|a| !a.is_empty()) {
+        let article = match db.get_record("kb_article", id, false).await {
+            Ok(a) if a.fields.get("status").and_then(Json::as_str) == Some("published") => a,
+            Ok(_) | Err(Error::NotFound(_)) => {
+                return Err(Error::invalid(FieldError::new("article", "unknown_article")));
+            }
+            Err(e) => return Err(e),
+        };
+        body = format!("{body}\n\n📄 {} (/kb/{id})", article.title).trim().to_string();
+        input.insert("kb_article".into(), json!(id));
+    }
+    let body = body.as_str();
     let mut next = r.status.clone();
     if status == "closed" {
         if closed_reply(db).await? == "refuse" {

@@ -3,7 +3,8 @@
 //! module's rules on every write (`TicketRules`: numbering, the requester found or made a
 //! contact, status times, assignment in the queue's way, service-level deadlines and their
 //! jobs); their conversation and files in its own tables (`conversation`); queues (`queues`);
-//! business-hours calendars, days off and service-level policies (`clock`, `levels`).
+//! business-hours calendars, days off and service-level policies (`clock`, `levels`); the
+//! knowledge base (`knowledge`).
 //!
 //! Who reaches tickets: the desk is shared — every user reads every ticket (a rep sees their
 //! customer's complaints); an agent changes the tickets assigned to them (a manager their
@@ -11,6 +12,7 @@
 
 pub mod clock;
 pub mod conversation;
+pub mod knowledge;
 pub mod levels;
 pub mod queues;
 
@@ -54,7 +56,7 @@ impl Module for Service {
     }
 
     fn objects(&self) -> Vec<NewObject> {
-        vec![ticket()]
+        vec![knowledge::object(), ticket()]
     }
 
     fn migrations(&self) -> &'static [Migration] {
@@ -74,7 +76,7 @@ impl Module for Service {
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
-        vec![Arc::new(TicketRules)]
+        vec![Arc::new(TicketRules), Arc::new(knowledge::ArticleRules)]
     }
 
     fn job_kinds(&self) -> Vec<Arc<dyn JobKind>> {
@@ -82,7 +84,7 @@ impl Module for Service {
     }
 
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
-        (object == "ticket").then(|| crate::Reaches::Shared.of(role))
+        matches!(object, "ticket" | "kb_article").then(|| crate::Reaches::Shared.of(role))
     }
 
     fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {
@@ -207,6 +209,7 @@ fn ticket() -> NewObject {
             |f| f.hidden = true,
         ),
         relation("merged_into", "ticket", "ادغام‌شده در", "Merged into"),
+        relation("kb_article", "kb_article", "پاسخ با مقالهٔ", "Answered with article"),
     ];
     NewObject {
         api_name: "ticket".into(),

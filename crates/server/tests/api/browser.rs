@@ -418,6 +418,29 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     let (form_id, slug) =
         (form["id"].as_str().expect("id").to_string(), form["slug"].as_str().expect("slug").to_string());
     peyvand_crm::customers::queue::scan(&app.db, "contact").await.expect("scan");
+    // Issue 29: a ticket with a reply and a note, a file, and an article that may answer it.
+    let ticket =
+        app.create("ticket", json!({"subject": "کولر گازی آب می‌دهد", "contact": contact_id, "priority": "high"})).await;
+    let ticket_id = ticket["id"].as_str().expect("id").to_string();
+    let file = json!({"file_name": "guide.pdf", "content_base64": "JVBERi0xLjQ="});
+    app.post(
+        &format!("/api/v1/tickets/{ticket_id}/messages"),
+        json!({"body": "سلام، بررسی می‌کنیم.", "public": true, "files": [file]}),
+    )
+    .await;
+    app.post(&format!("/api/v1/tickets/{ticket_id}/messages"), json!({"body": "Ask the warehouse.", "public": false}))
+        .await;
+    app.create(
+        "kb_article",
+        serde_json::Value::Object(peyvand_crm::service::knowledge::article(
+            "کولر گازی آب می‌دهد؟",
+            "شلنگ",
+            "متن",
+            "fa",
+            &[],
+        )),
+    )
+    .await;
     let mut problems = Vec::new();
     browser.goto(&app.url("/login")).await;
     for theme in ["light", "dark"] {
@@ -475,6 +498,10 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/admin/forms/new?object=lead".to_string(),
         format!("/admin/forms/{form_id}"),
         format!("/f/{slug}"),
+        "/service".to_string(),
+        format!("/records/ticket/{ticket_id}"),
+        "/service/report".to_string(),
+        "/admin/service".to_string(),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {
@@ -492,6 +519,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     let name = name.replace(&contact_id, "one").replace(company["id"].as_str().unwrap_or("-"), "one");
                     let name = name.replace(&deal_id, "one").replace(&quote_id, "one");
                     let name = name.replace(&call_id, "one").replace(&form_id, "one").replace(&slug, "one");
+                    let name = name.replace(&ticket_id, "one");
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
                         assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;
@@ -906,6 +934,108 @@ async fn a_call_and_its_follow_up_reach_the_week_and_the_phone() {
         (lead["last_name"].clone(), lead["owner"].clone(), lead["campaign"].clone()),
         (json!("شکوهی"), json!(rep), json!("yalda"))
     );
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// Issue 29's done-when, as far as the desk goes: a complaint from the website's form lands in
+/// the support queue with its assignee and a resolution deadline counted in working time (the
+/// days off and Fridays skipped); the agent finds it on the desk, sees the article that answers
+/// it, and resolves it with that article from the ticket's page.
+#[tokio::test]
+async fn a_web_complaint_is_answered_with_an_article_on_time() {
+    use peyvand_crm::service::clock::{Clock, DaysOff, Hours};
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let (agent, _) = app.user_id_with_role("agent@desk.peyvand.ir", "agent").await;
+    let team: serde_json::Value =
+        app.post("/api/v1/teams", json!({"name": "پشتیبانی", "members": [agent]})).await.json().await.expect("team");
+    let team = team["id"].as_str().expect("id").to_string();
+    let r = app.put(&format!("/api/v1/service/queues/{team}"), json!({"mode": "round_robin"})).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // Tomorrow and the day after are days off (as well as this year's holidays).
+    let offset = time::macros::offset!(+03:30);
+    let today = time::OffsetDateTime::now_utc().to_offset(offset).date();
+    let (from, to) = (today + time::Duration::days(1), today + time::Duration::days(2));
+    let mut days: serde_json::Value = app.get("/api/v1/service/holidays").await.json().await.expect("holidays");
+    let list = days["holidays"].as_array_mut().expect("a list");
+    list.retain(|h| {
+        let d = |k: &str| peyvand_records::value::parse_date(h[k].as_str().unwrap_or("")).expect("a date");
+        d("to") < from || d("from") > to
+    });
+    list.push(
+        json!({"from": from.to_string(), "to": to.to_string(), "name_fa": "تعطیل آزمایشی", "name_en": "Test days off"}),
+    );
+    let r = app.put("/api/v1/service/holidays", days.clone()).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{:?}", r.text().await);
+    let mut article = peyvand_crm::service::knowledge::article(
+        "کولر گازی آب می‌دهد",
+        "شلنگ تخلیه را بررسی کنید",
+        "۱. دستگاه را خاموش کنید.",
+        "fa",
+        &["کولر"],
+    );
+    article.insert("owner".into(), json!(agent));
+    let article = app.create("kb_article", serde_json::Value::Object(article)).await;
+    let form = json!({"name": "ثبت شکایت", "object": "ticket", "fields": [{"field": "requester_name", "required": true},
+        {"field": "requester_email", "required": true}, {"field": "subject", "required": true}],
+        "assign": {"kind": "round_robin", "team": team}});
+    let form: serde_json::Value = app.post("/api/v1/forms", form).await.json().await.expect("form");
+    let slug = form["slug"].as_str().expect("slug").to_string();
+
+    // The customer, not signed in.
+    browser.goto(&app.url(&format!("/f/{slug}"))).await;
+    browser.type_into("#pf-requester_name", "پرستو نیک‌نام").await;
+    browser.type_into("#pf-requester_email", "parastoo@mail.example").await;
+    browser.type_into("#pf-subject", "کولر گازی از دیروز آب می‌دهد").await;
+    browser.click("form[action^='/f/'] button[type=submit]").await;
+    browser.wait_until("document.querySelector('#pf-subject') === null").await;
+    let tickets = app.list("ticket", &[]).await;
+    let t = &tickets["records"][0];
+    let id = t["id"].as_str().expect("a ticket from the web").to_string();
+    assert_eq!(
+        (t["fields"]["queue"].as_str(), t["fields"]["owner"].as_str()),
+        (Some(team.as_str()), Some(agent.as_str()))
+    );
+    assert_eq!(t["fields"]["channel"], "web_form");
+    // Its deadline: the standard level's 24 working hours for a normal ticket, from when it came.
+    let opened =
+        peyvand_records::value::parse_datetime(t["fields"]["opened_at"].as_str().expect("opened")).expect("time");
+    let due = peyvand_records::value::parse_datetime(t["fields"]["resolution_due"].as_str().expect("a deadline"))
+        .expect("time");
+    let off: Vec<DaysOff> = days["holidays"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|h| DaysOff {
+            from: peyvand_records::value::parse_date(h["from"].as_str().unwrap_or("")).expect("date"),
+            to: peyvand_records::value::parse_date(h["to"].as_str().unwrap_or("")).expect("date"),
+        })
+        .collect();
+    let clock = Clock::new(Hours::iranian_office().week().expect("week"), off, offset);
+    assert_eq!(due, clock.add(opened, 24 * 3600));
+    let local = due.to_offset(offset).date();
+    assert!(local > to && local.weekday() != time::Weekday::Friday, "after the days off, not on a Friday: {local}");
+
+    // The agent: the desk, the ticket, the article, resolved.
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", "agent@desk.peyvand.ir").await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_until("document.querySelector('h1') !== null && location.pathname !== '/login'").await;
+    browser.goto(&app.url("/service?queue=mine")).await;
+    browser.click(&format!("a[href='/records/ticket/{id}']")).await;
+    browser.wait_for_text(".kb-suggest", "کولر گازی آب می‌دهد").await;
+    browser.type_into("#reply-body", "سلام، راهنمای زیر مشکل را حل می‌کند.").await;
+    browser.select("#reply-article", article["id"].as_str().expect("id")).await;
+    browser.select("#reply-status", "resolved").await;
+    browser.click(".reply-form button[type=submit]").await;
+    browser.wait_for_text(".messages", "راهنمای زیر").await;
+    let t: serde_json::Value = app.get(&format!("/api/v1/records/ticket/{id}")).await.json().await.expect("ticket");
+    assert_eq!(t["fields"]["status"], "resolved");
+    assert_eq!(t["fields"]["kb_article"], article["id"]);
+    assert_eq!(t["fields"]["resolution_breached"], false, "in time");
+    assert!(t["fields"]["first_response_at"].is_string());
     browser.quit().await;
     app.stop().await;
 }

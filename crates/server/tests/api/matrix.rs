@@ -134,7 +134,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "list_holidays"
         | "list_sla_policies"
         | "service_settings"
-        | "service_compliance" => same("uoooo"),
+        | "service_compliance"
+        | "search_kb"
+        | "vote_kb" => same("uoooo"),
         "reply_ticket" | "merge_ticket" => Some(["ufooo", "uffoo", "ufffo"]),
         // An unassigned ticket: anyone who writes may take it.
         "take_ticket" => same("ufooo"),
@@ -435,6 +437,14 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             (Method::POST, format!("/tickets/{id}/take"), None)
         }
         "list_queues" => (Method::GET, "/service/queues".into(), None),
+        "search_kb" => (Method::GET, "/kb/search?q=printer".into(), None),
+        "vote_kb" => {
+            let mut fields =
+                peyvand_crm::service::knowledge::article("Printer jams", "Clearing a jam", "Open the tray.", "en", &[]);
+            fields.insert("owner".into(), json!(w.admin));
+            let a = app.create("kb_article", Value::Object(fields)).await;
+            (Method::POST, format!("/kb/{}/vote", a["id"].as_str().expect("id")), Some(json!({"helpful": true})))
+        }
         "list_calendars" => (Method::GET, "/service/calendars".into(), None),
         "list_holidays" => (Method::GET, "/service/holidays".into(), None),
         "list_sla_policies" => (Method::GET, "/service/policies".into(), None),
@@ -643,6 +653,8 @@ const PAGES: &[(&str, &str)] = &[
     ("/tickets/{id}/merge", "-"),
     // Not found: the id is a contact's, not a ticket's (tests/api/service.rs downloads one).
     ("/tickets/{id}/files/{file}", "lnn"),
+    ("/kb/{id}", "-"),
+    ("/kb/{id}/vote", "-"),
     ("/admin/service", "lfo"),
     ("/admin/service/{part}", "-"),
     ("/admin/service/{part}/{id}", "-"),

@@ -304,6 +304,12 @@ macro_rules! handler_for {
     (service_compliance) => {
         service::service_compliance
     };
+    (search_kb) => {
+        service::search_kb
+    };
+    (vote_kb) => {
+        service::vote_kb
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -460,6 +466,8 @@ routes! {
     get "/service/settings" => service_settings,
     put "/service/settings" => set_service_settings,
     get "/service/compliance" => service_compliance,
+    get "/kb/search" => search_kb,
+    post "/kb/{id}/vote" => vote_kb,
     get "/openapi.json" => openapi_json,
 }
 

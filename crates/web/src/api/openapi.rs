@@ -622,6 +622,30 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "Rows", None),
         ),
+        "search_kb" => (
+            "Published knowledge-base articles matching the words of a question (three letters or more; title, summary, tags; the Persian normalization), those matching most first",
+            "service",
+            vec![
+                param("q", "query", "The question", false),
+                typed_param(
+                    "lang",
+                    "query",
+                    "Only articles in this language",
+                    false,
+                    json!({ "type": "string", "enum": ["fa", "en"] }),
+                ),
+                count("limit", "Articles (default 10; brought into 1 to 50)"),
+            ],
+            None,
+            ok("200", "Articles", None),
+        ),
+        "vote_kb" => (
+            "Say whether a published article helped (its counts of helpful and not)",
+            "service",
+            vec![],
+            Some("KbVote"),
+            ok("200", "The article", Some("Record")),
+        ),
         "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
         "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
         "create_form" => (
@@ -899,6 +923,7 @@ fn service_schemas() -> Json_ {
         "TicketReply": { "type": "object", "additionalProperties": false, "properties": {
             "body": { "type": "string", "maxLength": 20000 }, "public": { "type": "boolean" },
             "status": { "type": ["string", "null"], "enum": ["new", "open", "waiting", "resolved", "closed", "reopened", null] },
+            "article": { "type": ["string", "null"], "description": "A published article the reply answers with" },
             "files": { "type": "array", "maxItems": 5, "items": { "type": "object", "required": ["file_name", "content_base64"], "additionalProperties": false,
                 "properties": { "file_name": { "type": "string", "maxLength": 255 }, "content_base64": string } } } } },
         "TicketMerge": { "type": "object", "required": ["into"], "additionalProperties": false, "properties": { "into": { "type": "string", "description": "The ticket this one is merged into" } } },
@@ -922,6 +947,7 @@ fn service_schemas() -> Json_ {
             "warn_minutes": { "type": "integer", "description": "How long before a deadline its warning comes (0: none)" },
             "escalation": { "type": "object", "additionalProperties": false, "properties": {
                 "notify": { "type": "boolean" }, "raise_priority": { "type": "boolean" }, "reassign_to": { "type": ["string", "null"] } } } } },
+        "KbVote": { "type": "object", "required": ["helpful"], "additionalProperties": false, "properties": { "helpful": { "type": "boolean" } } },
         "ServiceSettings": { "type": "object", "required": ["closed_reply"], "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse"] } } }
     })
 }

@@ -13,6 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use peyvand_crm::service::conversation::{self, Reply, Upload};
+use peyvand_crm::service::knowledge;
 use peyvand_crm::service::levels::{self, By, Calendar, Holiday, Policy};
 use peyvand_crm::service::queues::{self, Mode};
 use peyvand_records::FieldError;
@@ -51,6 +52,8 @@ pub struct ReplyIn {
     status: Option<String>,
     #[serde(default)]
     files: Vec<FileIn>,
+    #[serde(default)]
+    article: Option<String>,
 }
 
 pub async fn reply_ticket(
@@ -68,7 +71,7 @@ pub async fn reply_ticket(
             .map_err(|_| FieldError::new(&format!("files.{i}"), "invalid_base64"))?;
         files.push(Upload { file_name: f.file_name, bytes });
     }
-    let reply = Reply { body: body.body, public: body.public, status: body.status, files };
+    let reply = Reply { body: body.body, public: body.public, status: body.status, files, article: body.article };
     let m = conversation::reply(&state.db, &authed.user.id, &id, &reply).await?;
     Ok((StatusCode::CREATED, Json(m)))
 }
@@ -343,4 +346,39 @@ pub async fn service_compliance(
         })
         .collect();
     Ok(Json(json!({ "by": by, "from": from.to_string(), "to": to.to_string(), "rows": rows })))
+}
+
+pub async fn search_kb(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["q", "lang", "limit"])?;
+    let lang = match params.get("lang") {
+        None => None,
+        Some(l @ ("fa" | "en")) => Some(l),
+        Some(_) => return Err(FieldError::new("lang", "invalid_option").into()),
+    };
+    let limit = params.number("limit")?.unwrap_or(10).clamp(1, 50) as usize;
+    let found = knowledge::search(&state.db, params.get("q").unwrap_or(""), lang, limit).await?;
+    Ok(Json(json!({ "articles": found })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteIn {
+    helpful: bool,
+}
+
+pub async fn vote_kb(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VoteIn>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(knowledge::vote(&state.db, &id, body.helpful).await?))
 }

@@ -68,6 +68,7 @@ async fn record_panels(
         }
         "activity" | "task" => vec![activities::participants_panel(state, session, record).await?],
         "ticket" => vec![service::ticket_panel(state, session, record).await?],
+        "kb_article" => vec![service::article_panel(session, record).await?],
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
         }
@@ -98,6 +99,7 @@ pub fn object_icon(api_name: &str) -> &'static str {
         "lead" => "user-plus",
         "task" => "check",
         "ticket" => "inbox",
+        "kb_article" => "file-text",
         _ => "box",
     }
 }
@@ -467,6 +469,8 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/{id}/take", post(service::take))
         .route("/tickets/{id}/merge", post(service::merge))
         .route("/tickets/{id}/files/{file}", get(service::file))
+        .route("/kb/{id}", get(service::article))
+        .route("/kb/{id}/vote", post(service::vote))
         .route("/admin/service", get(service::admin_page))
         .route("/admin/service/{part}", post(service::admin_change))
         .route("/admin/service/{part}/{id}", post(service::admin_change))

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_crm::service::clock::{Hours, Shift};
 use peyvand_crm::service::conversation::{self, MAX_FILE, MAX_FILES, Message, Reply, Upload};
+use peyvand_crm::service::knowledge;
 use peyvand_crm::service::levels::{self, By, Calendar, Escalation, Holiday, Policy, Target};
 use peyvand_crm::service::queues::{self, Mode};
 use peyvand_crm::service::{PRIORITIES, RUNNING, running};
@@ -113,6 +114,8 @@ struct TicketPanel {
     body: String,
     public: bool,
     accept: String,
+    /// Published articles for the ticket's subject: id, title.
+    articles: Vec<(String, String)>,
 }
 
 /// The ticket page's panel: its service level and its conversation.
@@ -220,6 +223,11 @@ async fn panel(
         body,
         public,
         accept: conversation::TYPES.iter().map(|(e, _)| format!(".{e}")).collect::<Vec<_>>().join(","),
+        articles: knowledge::suggest(&state.db, record, 5)
+            .await?
+            .into_iter()
+            .map(|a| (encode(&a.id), a.title))
+            .collect(),
     };
     view.render().map_err(|e| ApiError::Internal(e.to_string()))
 }
@@ -261,6 +269,7 @@ pub async fn reply(
                 "body" => r.body = field.text().await.unwrap_or_default(),
                 "public" => r.public = field.text().await.unwrap_or_default() == "1",
                 "status" => status = field.text().await.unwrap_or_default(),
+                "article" => r.article = Some(field.text().await.unwrap_or_default()).filter(|a| !a.is_empty()),
                 "files" => {
                     let file_name = field.file_name().unwrap_or("").to_string();
                     let bytes = field
@@ -282,26 +291,45 @@ pub async fn reply(
         match conversation::reply(&state.db, &session.user.id, &id, &r).await {
             Ok(_) if htmx => {
                 let record = state.db.get_record("ticket", &id, false).await?;
-                Ok(super::Html(panel(&state, &session, &record, Vec::new(), String::new(), true).await?)
+                Ok(super::Html(panel(&state, &session, &record, Vec::new(), String::new(), r.public).await?)
                     .into_response())
             }
             Ok(_) => Ok(Redirect::to(&format!("/records/ticket/{}", encode(&id))).into_response()),
-            Err(e @ (StoreError::Validation(_) | StoreError::Conflict { .. })) => {
-                let lines = messages(e)?;
+            Err(StoreError::Validation(errors) | StoreError::Conflict { details: errors, .. }) => {
+                let lines = reply_problems(&errors);
                 if !htmx {
                     return Ok(
                         (StatusCode::UNPROCESSABLE_ENTITY, super::Html(problem_page(&lines, &id))).into_response()
                     );
                 }
+                // Answered 200: htmx swaps in only what succeeded; the panel says why.
                 let record = state.db.get_record("ticket", &id, false).await?;
                 let html = panel(&state, &session, &record, lines, r.body.clone(), r.public).await?;
-                Ok((StatusCode::UNPROCESSABLE_ENTITY, super::Html(html)).into_response())
+                Ok(super::Html(html).into_response())
             }
             Err(e) => Err(e.into()),
         }
     }
     .await;
     result.unwrap_or_else(fail)
+}
+
+/// A refused reply's problems, each under the form's own word for what it is about.
+fn reply_problems(errors: &[FieldError]) -> Vec<String> {
+    let lang = current_lang();
+    errors
+        .iter()
+        .map(|e| {
+            let key = match e.field.split('.').next().unwrap_or("") {
+                "body" => "service-reply-body",
+                "files" => "service-reply-files",
+                "status" => "service-status",
+                "article" => "service-reply-article",
+                _ => "service-refused",
+            };
+            format!("{}: {}", t(lang, key), crate::i18n::field_error_message(lang, e.code, &e.params))
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -427,23 +455,26 @@ pub async fn desk(
         let obj = state.db.visible_object("ticket").await?;
         let all_queues = queues::list(&state.db).await?;
         let chosen = q.get("queue").map(String::as_str).unwrap_or("");
-        let mut statuses: Vec<&str> = RUNNING.to_vec();
-        statuses.push("waiting");
-        let mut all = vec![json!({ "field": "status", "op": "in", "value": statuses })];
-        match chosen {
-            "" => {}
-            "mine" => all.push(json!({ "field": OWNER_FIELD, "op": "eq", "value": session.user.id })),
-            "unassigned" => all.push(json!({ "field": OWNER_FIELD, "op": "is_empty", "value": true })),
-            team => all.push(json!({ "field": "queue", "op": "eq", "value": team })),
-        }
-        let query = ListQuery {
-            filter: Some(parse_filter(&obj, &json!({ "and": all }))?),
-            sort: parse_sort(&obj, "next_due")?,
-            limit: Some(100),
-            ..ListQuery::default()
+        let which = match chosen {
+            "" => None,
+            "mine" => Some(json!({ "field": OWNER_FIELD, "op": "eq", "value": session.user.id })),
+            "unassigned" => Some(json!({ "field": OWNER_FIELD, "op": "is_empty", "value": true })),
+            team => Some(json!({ "field": "queue", "op": "eq", "value": team })),
         };
-        let page = state.db.list_records("ticket", &query).await?;
-        let rows = rows(&state, &obj, &page.records).await?;
+        // Those whose clock runs, the nearest deadline first; then those waiting on the customer.
+        let mut records = Vec::new();
+        for (statuses, sort) in [(RUNNING.to_vec(), "next_due"), (vec!["waiting"], "-updated_at")] {
+            let mut all = vec![json!({ "field": "status", "op": "in", "value": statuses })];
+            all.extend(which.clone());
+            let query = ListQuery {
+                filter: Some(parse_filter(&obj, &json!({ "and": all }))?),
+                sort: parse_sort(&obj, sort)?,
+                limit: Some(100),
+                ..ListQuery::default()
+            };
+            records.extend(state.db.list_records("ticket", &query).await?.records);
+        }
+        let rows = rows(&state, &obj, &records).await?;
         let mut tabs = vec![
             ("/service".to_string(), t(lang, "service-all-queues"), chosen.is_empty(), String::new()),
             ("/service?queue=mine".to_string(), t(lang, "service-mine"), chosen == "mine", String::new()),
@@ -496,7 +527,11 @@ async fn rows(state: &AppState, obj: &ObjectDef, records: &[Record]) -> Result<V
                 href: format!("/records/ticket/{}", encode(&r.id)),
                 number: field("number").as_str().unwrap_or_default().to_string(),
                 subject: r.title.clone(),
-                customer: field("contact").as_str().and_then(|c| names.get(c).cloned()).unwrap_or_default(),
+                customer: field("contact")
+                    .as_str()
+                    .and_then(|c| names.get(c).cloned())
+                    .or_else(|| field("requester_name").as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 priority: label("priority", &field("priority")),
                 priority_key: field("priority").as_str().unwrap_or_default().to_string(),
                 status: label("status", &field("status")),
@@ -507,7 +542,7 @@ async fn rows(state: &AppState, obj: &ObjectDef, records: &[Record]) -> Result<V
                 left,
                 late: late
                     || field("resolution_breached") == json!(true)
-                    || field("first_response_breached") == json!(true),
+                    || (field("first_response_breached") == json!(true) && field("status") != "waiting"),
             }
         })
         .collect())
@@ -686,11 +721,21 @@ fn hours_text(h: &Hours) -> String {
     h.shifts.iter().map(|s| format!("{} {}-{}", s.day, s.from, s.to)).collect::<Vec<_>>().join("\n")
 }
 
-/// Lines of hours back into shifts (`saturday 08:00-12:00, 13:00-17:00` gives two).
+/// Persian weekday names, Saturday first, as a line of hours may name them.
+const PERSIAN_DAYS: [&str; 7] = ["شنبه", "یکشنبه", "دوشنبه", "سه‌شنبه", "چهارشنبه", "پنجشنبه", "جمعه"];
+
+/// Lines of hours back into shifts (`saturday 08:00-12:00, 13:00-17:00` gives two; Persian
+/// weekday names and digits are read too).
 fn parse_hours(text: &str) -> Hours {
     let mut shifts = Vec::new();
+    let text =
+        peyvand_records::normalize::to_latin_digits(text).replace("پنج‌شنبه", "پنجشنبه").replace("سه شنبه", "سه‌شنبه");
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (day, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let day = match PERSIAN_DAYS.iter().position(|d| *d == day) {
+            Some(i) => peyvand_crm::service::clock::DAYS[i],
+            None => day,
+        };
         for part in rest.split(',').map(str::trim) {
             let (from, to) = part.split_once('-').unwrap_or((part, ""));
             shifts.push(Shift { day: day.trim().to_lowercase(), from: from.trim().into(), to: to.trim().into() });
@@ -929,6 +974,9 @@ mod tests {
         let two = parse_hours("Saturday 08:00-12:00, 13:00-17:00");
         assert_eq!(two.shifts.len(), 2);
         assert_eq!(two.shifts[1], Shift { day: "saturday".into(), from: "13:00".into(), to: "17:00".into() });
+        let persian = parse_hours("پنج‌شنبه ۰۸:۰۰-۱۳:۰۰\nجمعه 10:00-12:00");
+        assert_eq!(persian.shifts[0], Shift { day: "thursday".into(), from: "08:00".into(), to: "13:00".into() });
+        assert_eq!(persian.shifts[1].day, "friday");
         let list = levels::shipped_holidays();
         for lang in ["fa", "en"] {
             assert_eq!(parse_holidays(&holidays_text(lang, &list)).expect("parses"), list, "{lang}");
@@ -943,4 +991,56 @@ mod tests {
         assert_eq!(span("en", Duration::minutes(-(26 * 60))), "1 d 2 h");
         assert_eq!(span("fa", Duration::minutes(5)), "۵ دقیقه");
     }
+}
+
+// ---- The knowledge base ----
+
+#[derive(Template)]
+#[template(path = "kb_panel.html")]
+struct ArticlePanel {
+    tr: Words,
+    id: String,
+    csrf: String,
+    published: bool,
+    yes: String,
+    no: String,
+}
+
+/// An article's page: its votes, and the reader's own.
+pub async fn article_panel(session: &Session, record: &Record) -> Result<String, ApiError> {
+    let lang = current_lang();
+    let n = |f: &str| {
+        super::display::format_number(lang, &record.fields.get(f).and_then(Json::as_i64).unwrap_or(0).to_string())
+    };
+    ArticlePanel {
+        tr: Words::new(lang),
+        id: encode(&record.id),
+        csrf: session.csrf.clone(),
+        published: record.fields.get("status").and_then(Json::as_str) == Some("published"),
+        yes: n("helpful_yes"),
+        no: n("helpful_no"),
+    }
+    .render()
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `GET /kb/{id}`: an article, where replies link to it.
+pub async fn article(Path(id): Path<String>) -> Response {
+    Redirect::to(&format!("/records/kb_article/{}", encode(&id))).into_response()
+}
+
+/// `POST /kb/{id}/vote` (`helpful` = yes or no).
+pub async fn vote(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session, Action::ReadRecords)?;
+        knowledge::vote(&state.db, &id, get(&pairs, "helpful") == "yes").await?;
+        Ok::<_, ApiError>(Redirect::to(&format!("/records/kb_article/{}", encode(&id))).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }

@@ -334,7 +334,7 @@ async fn editor(
     let obj = catalog.object(&d.object).ok_or(ApiError::NotFound)?;
     let fields = obj
         .live_fields()
-        .filter(|f| forms::askable(f.field_type) && f.api_name != peyvand_records::access::OWNER_FIELD)
+        .filter(|f| forms::offered(f))
         .map(|f| {
             let asked = d.fields.iter().find(|g| g.field == f.api_name);
             EditorField {
@@ -420,10 +420,19 @@ async fn editor(
 
 /// A new form's starting point: a lead's names, e-mail, phone and company, owned by the admin.
 fn blank(object: &str, obj: &ObjectDef, user: &str) -> Definition {
-    let fields = ["first_name", "last_name", "emails", "phones", "company_name", "description"]
+    let asked: &[&str] = if object == "ticket" {
+        &["requester_name", "requester_email", "requester_phone", "subject", "description"]
+    } else {
+        &["first_name", "last_name", "emails", "phones", "company_name", "description"]
+    };
+    let fields = asked
         .iter()
         .filter_map(|f| obj.field(f))
-        .map(|f| FormField { field: f.api_name.clone(), required: f.required && f.default_value.is_none() })
+        .map(|f| FormField {
+            field: f.api_name.clone(),
+            required: (f.required && f.default_value.is_none())
+                || matches!(f.api_name.as_str(), "requester_name" | "requester_email"),
+        })
         .collect();
     Definition {
         name: String::new(),

@@ -252,7 +252,8 @@ mod tests {
                 Shift { day: "monday".into(), from: "11:00".into(), to: "14:00".into() },
             ],
         };
-        let codes: Vec<(String, &str)> = bad.week().unwrap_err().into_iter().map(|e| (e.field, e.code)).collect();
+        let codes: Vec<(String, &str)> =
+            bad.week().expect_err("refused").into_iter().map(|e| (e.field, e.code)).collect();
         assert_eq!(
             codes,
             [
@@ -263,7 +264,7 @@ mod tests {
                 ("shifts.4.from".to_string(), "overlapping_hours"),
             ]
         );
-        let none = Hours { shifts: vec![] }.week().unwrap_err();
+        let none = Hours { shifts: vec![] }.week().expect_err("refused");
         assert_eq!(none[0].code, "no_working_hours");
         assert!(Hours::always().week().is_ok());
     }

@@ -450,13 +450,13 @@ mod tests {
         let big = Upload { file_name: "a.txt".into(), bytes: vec![b'a'; MAX_FILE + 1] };
         let bad = Upload { file_name: "a.svg".into(), bytes: b"<svg/>".to_vec() };
         let codes: Vec<(String, &str)> =
-            check_files(&[big, bad]).unwrap_err().into_iter().map(|e| (e.field, e.code)).collect();
+            check_files(&[big, bad]).expect_err("refused").into_iter().map(|e| (e.field, e.code)).collect();
         assert_eq!(
             codes,
             [("files.0".to_string(), "file_too_large"), ("files.1".to_string(), "file_type_not_allowed")]
         );
         let many: Vec<Upload> =
             (0..6).map(|i| Upload { file_name: format!("{i}.txt"), bytes: b"x".to_vec() }).collect();
-        assert_eq!(check_files(&many).unwrap_err()[0].code, "too_many");
+        assert_eq!(check_files(&many).expect_err("refused")[0].code, "too_many");
     }
 }

@@ -272,10 +272,8 @@ impl WriteHook for TicketRules {
             }
             if write.changes("status") || write.is_create() {
                 match status.as_str() {
-                    "resolved" => {
-                        if write.after("resolved_at").is_null() {
-                            write.set("resolved_at", Value::Datetime(now));
-                        }
+                    "resolved" if write.after("resolved_at").is_null() => {
+                        write.set("resolved_at", Value::Datetime(now));
                     }
                     "closed" => {
                         write.set("closed_at", Value::Datetime(now));

@@ -981,7 +981,7 @@ mod tests {
         for lang in ["fa", "en"] {
             assert_eq!(parse_holidays(&holidays_text(lang, &list)).expect("parses"), list, "{lang}");
         }
-        let bad = parse_holidays("1405-01-01 tomorrow Nowruz").unwrap_err();
+        let bad = parse_holidays("1405-01-01 tomorrow Nowruz").expect_err("a bad date");
         assert_eq!((bad[0].field.as_str(), bad[0].code), ("holidays.0.from", "invalid_date"));
     }
 

@@ -29,7 +29,8 @@ crm_tests!(
     compliance_is_counted_per_group,
     bad_setup_is_refused_by_name,
     a_web_forms_complaint_lands_in_its_queue,
-    the_knowledge_base_answers_tickets
+    the_knowledge_base_answers_tickets,
+    dealers_are_measured_per_ten_thousand_units
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -567,4 +568,94 @@ async fn the_knowledge_base_answers_tickets(db: &Db) {
     knowledge::vote(&as_agent, &cooler.id, true).await.expect("vote");
     let after = knowledge::vote(&as_agent, &cooler.id, false).await.expect("vote");
     assert_eq!((after.fields["helpful_yes"].as_i64(), after.fields["helpful_no"].as_i64()), (Some(1), Some(1)));
+}
+
+async fn dealers_are_measured_per_ten_thousand_units(db: &Db) {
+    use peyvand_crm::service::dealers;
+    let boss = user(db, "boss@t.ir", Role::Manager).await;
+    let company = |name: &str| {
+        let name = name.to_string();
+        async move {
+            db.create_record(None, "company", &input(json!({"name": name, "customer_group": "dealer"})), None)
+                .await
+                .expect("dealer")
+                .0
+                .id
+        }
+    };
+    let (north, south) = (company("نمایندگی شمال").await, company("نمایندگی جنوب").await);
+    let units = async |dealer: &str, month: &str, n: i64| {
+        let fields = input(json!({"dealer": dealer, "month": month, "units": n}));
+        db.create_record(None, "service_volume", &fields, None).await
+    };
+    units(&north, "۱۴۰۵/۸", 20_000).await.expect("units");
+    units(&north, "1405-09", 5_000).await.expect("units");
+    units(&south, "1405-09", 0).await.expect("units");
+    // Refused by name: a month that is not one, negative units, the same month twice.
+    let e = units(&north, "2026-11", 10).await.expect_err("not Jalali");
+    assert_eq!(codes(&e), [("month".to_string(), "invalid_month")]);
+    let e = units(&south, "1405-08", -1).await.expect_err("negative");
+    assert_eq!(codes(&e), [("units".to_string(), "negative")]);
+    let e = units(&north, "1405-09", 1).await.expect_err("twice");
+    assert_eq!(codes(&e), [("month".to_string(), "volume_exists")]);
+    // Complaints: 4 in Aban (1405-08) and 3 in Azar (1405-09) for the north, 2 for the south;
+    // a request is not a complaint.
+    let at = |d: time::Date| format_datetime(d.with_hms(7, 0, 0).expect("time").assume_utc());
+    for (dealer, day, kind) in [
+        (&north, date!(2026 - 10 - 25), "complaint"),
+        (&north, date!(2026 - 10 - 30), "complaint"),
+        (&north, date!(2026 - 11 - 02), "complaint"),
+        (&north, date!(2026 - 11 - 10), "complaint"),
+        (&north, date!(2026 - 11 - 25), "complaint"),
+        (&north, date!(2026 - 11 - 26), "complaint"),
+        (&north, date!(2026 - 12 - 01), "complaint"),
+        (&north, date!(2026 - 12 - 01), "request"),
+        (&south, date!(2026 - 12 - 02), "complaint"),
+        (&south, date!(2026 - 12 - 03), "complaint"),
+    ] {
+        ticket(db, json!({"subject": "x", "kind": kind, "dealer": dealer, "opened_at": at(day)})).await;
+    }
+    let rows = dealers::rates(db, (1405, 8), (1405, 9), false).await.expect("rates");
+    let get = |d: &str, m: &str| rows.iter().find(|r| r.dealer == d && r.month == m).cloned().expect("a row");
+    let aban = get(&north, "1405-08");
+    assert_eq!((aban.complaints, aban.units, aban.per_10k), (4, Some(20_000), Some(2.0)));
+    let azar = get(&north, "1405-09");
+    assert_eq!((azar.complaints, azar.per_10k), (3, Some(6.0)));
+    assert_eq!(azar.trend, Some(4.0), "up 4 from the month before");
+    let south_row = get(&south, "1405-09");
+    assert_eq!(
+        (south_row.complaints, south_row.units, south_row.per_10k),
+        (2, Some(0), None),
+        "no units: no data, no division"
+    );
+    assert!(rows.iter().all(|r| !r.alert), "no threshold yet");
+    // A threshold of 5: the north's Azar is above it; the next complaint tells the managers, once.
+    dealers::set_threshold(db, Some(5.0)).await.expect("threshold");
+    assert!(dealers::set_threshold(db, Some(-1.0)).await.is_err());
+    let rows = dealers::rates(db, (1405, 9), (1405, 9), false).await.expect("rates");
+    assert!(rows.iter().any(|r| r.dealer == north && r.alert));
+    let (consumers, kinds) = db.modules().runner_parts();
+    let runner = Runner::new(db.clone(), consumers, kinds);
+    runner.register().await.expect("register");
+    ticket(
+        db,
+        json!({"subject": "again", "kind": "complaint", "dealer": north, "opened_at": at(date!(2026 - 12 - 04))}),
+    )
+    .await;
+    ticket(
+        db,
+        json!({"subject": "and again", "kind": "complaint", "dealer": north, "opened_at": at(date!(2026 - 12 - 04))}),
+    )
+    .await;
+    while runner.round().await.expect("round") > 0 {}
+    let told: Vec<String> =
+        notifications::list(db, &boss, false, 20).await.expect("list").into_iter().map(|n| n.kind).collect();
+    assert_eq!(told, ["dealer_alert"], "once per dealer and month");
+    // Units counted from the dealer's orders of the month (a cancelled one counts for nothing).
+    for (q, status) in [(3, "delivered"), (4, "paid"), (100, "cancelled")] {
+        let order = json!({"company": south, "quantity": q, "status": status, "ordered_at": at(date!(2026 - 11 - 30))});
+        db.create_record(None, "order", &input(order), None).await.expect("order");
+    }
+    let counted = dealers::count_from_orders(db, None, &south, "1405-09").await.expect("counted");
+    assert_eq!((counted.fields["units"].as_i64(), counted.fields["source"].as_str()), (Some(7), Some("orders")));
 }

@@ -4,7 +4,7 @@
 //! contact, status times, assignment in the queue's way, service-level deadlines and their
 //! jobs); their conversation and files in its own tables (`conversation`); queues (`queues`);
 //! business-hours calendars, days off and service-level policies (`clock`, `levels`); the
-//! knowledge base (`knowledge`).
+//! knowledge base (`knowledge`); dealer quality (`dealers`).
 //!
 //! Who reaches tickets: the desk is shared — every user reads every ticket (a rep sees their
 //! customer's complaints); an agent changes the tickets assigned to them (a manager their
@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod conversation;
+pub mod dealers;
 pub mod knowledge;
 pub mod levels;
 pub mod queues;
@@ -56,7 +57,7 @@ impl Module for Service {
     }
 
     fn objects(&self) -> Vec<NewObject> {
-        vec![knowledge::object(), ticket()]
+        vec![knowledge::object(), ticket(), dealers::object()]
     }
 
     fn migrations(&self) -> &'static [Migration] {
@@ -76,15 +77,19 @@ impl Module for Service {
     }
 
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
-        vec![Arc::new(TicketRules), Arc::new(knowledge::ArticleRules)]
+        vec![Arc::new(TicketRules), Arc::new(knowledge::ArticleRules), Arc::new(dealers::VolumeRules)]
     }
 
     fn job_kinds(&self) -> Vec<Arc<dyn JobKind>> {
         vec![Arc::new(levels::Deadlines)]
     }
 
+    fn consumers(&self) -> Vec<Arc<dyn peyvand_store::runner::Consumer>> {
+        vec![Arc::new(dealers::DealerAlerts)]
+    }
+
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {
-        matches!(object, "ticket" | "kb_article").then(|| crate::Reaches::Shared.of(role))
+        matches!(object, "ticket" | "kb_article" | "service_volume").then(|| crate::Reaches::Shared.of(role))
     }
 
     fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {

@@ -136,7 +136,10 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "service_settings"
         | "service_compliance"
         | "search_kb"
-        | "vote_kb" => same("uoooo"),
+        | "vote_kb"
+        | "dealer_rates" => same("uoooo"),
+        // On a dealer (a company, shared: every agent reads it; a record of units is made).
+        "count_dealer_units" => same("ufooo"),
         "reply_ticket" | "merge_ticket" => Some(["ufooo", "uffoo", "ufffo"]),
         // An unassigned ticket: anyone who writes may take it.
         "take_ticket" => same("ufooo"),
@@ -438,6 +441,16 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         }
         "list_queues" => (Method::GET, "/service/queues".into(), None),
         "search_kb" => (Method::GET, "/kb/search?q=printer".into(), None),
+        "dealer_rates" => (Method::GET, "/service/dealers?from=1405-01&to=1405-09".into(), None),
+        "count_dealer_units" => {
+            let dealer =
+                app.create("company", json!({"name": format!("Dealer {n}"), "customer_group": "dealer"})).await;
+            (
+                Method::POST,
+                format!("/service/dealers/{}/count", dealer["id"].as_str().expect("id")),
+                Some(json!({"month": "1405-09"})),
+            )
+        }
         "vote_kb" => {
             let mut fields =
                 peyvand_crm::service::knowledge::article("Printer jams", "Clearing a jam", "Open the tray.", "en", &[]);
@@ -654,6 +667,8 @@ const PAGES: &[(&str, &str)] = &[
     // Not found: the id is a contact's, not a ticket's (tests/api/service.rs downloads one).
     ("/tickets/{id}/files/{file}", "lnn"),
     ("/kb/{id}", "-"),
+    ("/service/dealers", "loo"),
+    ("/service/dealers/threshold", "-"),
     ("/kb/{id}/vote", "-"),
     ("/admin/service", "lfo"),
     ("/admin/service/{part}", "-"),

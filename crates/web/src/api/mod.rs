@@ -310,6 +310,12 @@ macro_rules! handler_for {
     (vote_kb) => {
         service::vote_kb
     };
+    (dealer_rates) => {
+        service::dealer_rates
+    };
+    (count_dealer_units) => {
+        service::count_dealer_units
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -468,6 +474,8 @@ routes! {
     get "/service/compliance" => service_compliance,
     get "/kb/search" => search_kb,
     post "/kb/{id}/vote" => vote_kb,
+    get "/service/dealers" => dealer_rates,
+    post "/service/dealers/{id}/count" => count_dealer_units,
     get "/openapi.json" => openapi_json,
 }
 

@@ -580,7 +580,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "Settings", None),
         ),
         "set_service_settings" => (
-            "Set what a reply to a closed ticket does (admins)",
+            "Set what a reply to a closed ticket does, and the dealers' alert threshold (admins)",
             "service",
             vec![],
             Some("ServiceSettings"),
@@ -645,6 +645,42 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             vec![],
             Some("KbVote"),
             ok("200", "The article", Some("Record")),
+        ),
+        "dealer_rates" => (
+            "Dealer quality: complaints per 10,000 units serviced per dealer (and product) and Jalali month, with the change from the month before and whether it is above the alert threshold; a month without units has no rate",
+            "service",
+            vec![
+                typed_param(
+                    "from",
+                    "query",
+                    "First Jalali month, as 1405-01 (default eleven months before this one)",
+                    false,
+                    json!({ "type": "string", "maxLength": 10 }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "Last Jalali month (default this one); at most three years after from",
+                    false,
+                    json!({ "type": "string", "maxLength": 10 }),
+                ),
+                typed_param(
+                    "by",
+                    "query",
+                    "dealer (default) or product",
+                    false,
+                    json!({ "type": "string", "enum": ["dealer", "product"] }),
+                ),
+            ],
+            None,
+            ok("200", "Rates and the threshold", None),
+        ),
+        "count_dealer_units" => (
+            "Count a dealer's units serviced in a Jalali month from their orders (the quantities of the dealer's orders, neither cancelled nor returned) and keep them as the month's units",
+            "service",
+            vec![],
+            Some("DealerCount"),
+            ok("200", "The month's units (a record of service_volume)", Some("Record")),
         ),
         "list_forms" => ("The web forms (admins)", "forms", vec![], None, ok("200", "Forms", None)),
         "get_form" => ("A web form (admins)", "forms", vec![], None, ok("200", "The form", Some("WebFormOut"))),
@@ -948,7 +984,9 @@ fn service_schemas() -> Json_ {
             "escalation": { "type": "object", "additionalProperties": false, "properties": {
                 "notify": { "type": "boolean" }, "raise_priority": { "type": "boolean" }, "reassign_to": { "type": ["string", "null"] } } } } },
         "KbVote": { "type": "object", "required": ["helpful"], "additionalProperties": false, "properties": { "helpful": { "type": "boolean" } } },
-        "ServiceSettings": { "type": "object", "required": ["closed_reply"], "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse"] } } }
+        "ServiceSettings": { "type": "object", "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse"] },
+            "dealer_threshold": { "type": "number", "minimum": 0, "maximum": 10000, "description": "Complaints per 10,000 units above which a dealer raises an alert; 0 clears it" } } },
+        "DealerCount": { "type": "object", "required": ["month"], "additionalProperties": false, "properties": { "month": { "type": "string", "description": "A Jalali month, as 1405-09" } } }
     })
 }
 

@@ -13,9 +13,9 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use peyvand_crm::service::conversation::{self, Reply, Upload};
-use peyvand_crm::service::knowledge;
 use peyvand_crm::service::levels::{self, By, Calendar, Holiday, Policy};
 use peyvand_crm::service::queues::{self, Mode};
+use peyvand_crm::service::{dealers, knowledge};
 use peyvand_records::FieldError;
 use peyvand_records::access::Action;
 use serde::Deserialize;
@@ -270,16 +270,27 @@ pub async fn delete_sla_policy(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn settings_json(db: &peyvand_store::Db) -> Result<serde_json::Value, ApiError> {
+    Ok(json!({
+        "closed_reply": conversation::closed_reply(db).await?,
+        "dealer_threshold": dealers::threshold(db).await?,
+    }))
+}
+
 pub async fn service_settings(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    Ok(Json(json!({ "closed_reply": conversation::closed_reply(&state.db).await? })))
+    Ok(Json(settings_json(&state.db).await?))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsIn {
-    closed_reply: String,
+    #[serde(default)]
+    closed_reply: Option<String>,
+    /// Complaints per 10,000 units above which a dealer raises an alert; 0 clears it.
+    #[serde(default)]
+    dealer_threshold: Option<f64>,
 }
 
 pub async fn set_service_settings(
@@ -289,8 +300,13 @@ pub async fn set_service_settings(
 ) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
-    conversation::set_closed_reply(&state.db, &body.closed_reply).await?;
-    Ok(Json(json!({ "closed_reply": conversation::closed_reply(&state.db).await? })))
+    if let Some(c) = &body.closed_reply {
+        conversation::set_closed_reply(&state.db, c).await?;
+    }
+    if let Some(t) = body.dealer_threshold {
+        dealers::set_threshold(&state.db, Some(t).filter(|t| *t != 0.0)).await?;
+    }
+    Ok(Json(settings_json(&state.db).await?))
 }
 
 /// The report's range: `from` and `to` ISO days (to excluded); the last twelve months by default.
@@ -381,4 +397,56 @@ pub async fn vote_kb(
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
     Ok(Json(knowledge::vote(&state.db, &id, body.helpful).await?))
+}
+
+/// A month parameter (`1405-09`), or the default.
+pub fn month_param(name: &str, value: Option<&str>, default: (i32, u8)) -> Result<(i32, u8), ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => dealers::parse_month(v).ok_or_else(|| FieldError::new(name, "invalid_month").into()),
+    }
+}
+
+/// This Jalali month and the one eleven months before it.
+pub fn last_twelve_months(db: &peyvand_store::Db) -> ((i32, u8), (i32, u8)) {
+    let (y, m, _) = peyvand_records::jalali::to_jalali(db.today()).unwrap_or((1405, 1, 1));
+    let from = if m == 12 { (y, 1) } else { (y - 1, m + 1) };
+    (from, (y, m))
+}
+
+pub async fn dealer_rates(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["from", "to", "by"])?;
+    let (from, to) = last_twelve_months(&state.db);
+    let from = month_param("from", params.get("from"), from)?;
+    let to = month_param("to", params.get("to"), to)?;
+    let by_product = match params.get("by") {
+        None | Some("dealer") => false,
+        Some("product") => true,
+        Some(_) => return Err(FieldError::new("by", "invalid_option").into()),
+    };
+    let rows = dealers::rates(&state.db, from, to, by_product).await?;
+    Ok(Json(json!({ "threshold": dealers::threshold(&state.db).await?, "rows": rows })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountIn {
+    month: String,
+}
+
+pub async fn count_dealer_units(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CountIn>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    Ok(Json(dealers::count_from_orders(&state.db, authed.id(), &id, &body.month).await?))
 }

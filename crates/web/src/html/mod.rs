@@ -275,7 +275,7 @@ impl Layout {
             let item = NavItem {
                 href: "/service".into(),
                 label: t(lang, "service-desk"),
-                current: current == "service" || current == "service-report",
+                current: current.starts_with("service"),
                 icon: "message-circle",
             };
             nav.insert(at, item);
@@ -462,6 +462,8 @@ pub fn router() -> Router<AppState> {
         .route("/f/{slug}", get(web_forms::public_form).post(web_forms::public_submit))
         .route("/service", get(service::desk))
         .route("/service/report", get(service::report))
+        .route("/service/dealers", get(service::dealers_page))
+        .route("/service/dealers/threshold", post(service::dealers_threshold))
         .route(
             "/tickets/{id}/reply",
             post(service::reply).layer(axum::extract::DefaultBodyLimit::max(service::MAX_REPLY_FORM)),

@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_crm::service::clock::{Hours, Shift};
 use peyvand_crm::service::conversation::{self, MAX_FILE, MAX_FILES, Message, Reply, Upload};
-use peyvand_crm::service::knowledge;
 use peyvand_crm::service::levels::{self, By, Calendar, Escalation, Holiday, Policy, Target};
 use peyvand_crm::service::queues::{self, Mode};
 use peyvand_crm::service::{PRIORITIES, RUNNING, running};
+use peyvand_crm::service::{dealers, knowledge};
 use peyvand_records::access::{Action, Intent, OWNER_FIELD};
 use peyvand_records::filter::{parse_filter, parse_sort};
 use peyvand_records::value::parse_datetime;
@@ -1040,6 +1040,138 @@ pub async fn vote(
         require(&session, Action::ReadRecords)?;
         knowledge::vote(&state.db, &id, get(&pairs, "helpful") == "yes").await?;
         Ok::<_, ApiError>(Redirect::to(&format!("/records/kb_article/{}", encode(&id))).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+// ---- Dealer quality ----
+
+pub struct DealerRow {
+    pub dealer: String,
+    pub href: String,
+    pub month: String,
+    pub product: String,
+    pub complaints: String,
+    pub units: String,
+    pub rate: String,
+    pub trend: String,
+    /// `up`, `down` or empty.
+    pub trend_dir: &'static str,
+    pub alert: bool,
+}
+
+#[derive(Template)]
+#[template(path = "service_dealers.html")]
+struct DealersPage {
+    layout: Layout,
+    tr: Words,
+    csrf: String,
+    from: String,
+    to: String,
+    by_product: bool,
+    threshold: String,
+    admin: bool,
+    rows: Vec<DealerRow>,
+    errors: Vec<String>,
+}
+
+/// `GET /service/dealers?from=1405-01&to=1405-09&by=product`: complaints per 10,000 units
+/// serviced, the worst first (the ranking), each with its trend and alert.
+pub async fn dealers_page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session, Action::ReadRecords)?;
+        let lang = current_lang();
+        let (dfrom, dto) = crate::api::service::last_twelve_months(&state.db);
+        let mut errors = Vec::new();
+        let mut month = |k: &str, d: (i32, u8)| match q.get(k).filter(|v| !v.trim().is_empty()) {
+            None => d,
+            Some(v) => dealers::parse_month(v).unwrap_or_else(|| {
+                errors.push(format!(
+                    "{}: {}",
+                    t(lang, &format!("service-report-{k}")),
+                    crate::i18n::field_error_message(lang, "invalid_month", &Json::Null)
+                ));
+                d
+            }),
+        };
+        let (from, to) = (month("from", dfrom), month("to", dto));
+        let by_product = q.get("by").map(String::as_str) == Some("product");
+        let mut list = match dealers::rates(&state.db, from, to, by_product).await {
+            Ok(l) => l,
+            Err(e @ StoreError::Validation(_)) => {
+                errors.extend(messages(e)?);
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        list.sort_by(|a, b| {
+            b.per_10k.unwrap_or(-1.0).total_cmp(&a.per_10k.unwrap_or(-1.0)).then(b.month.cmp(&a.month))
+        });
+        let ids: Vec<String> = list.iter().map(|r| r.dealer.clone()).collect();
+        let names = if ids.is_empty() { HashMap::new() } else { state.db.titles("company", &ids).await? };
+        let products: Vec<String> = list.iter().filter_map(|r| r.product.clone()).collect();
+        let product_names =
+            if products.is_empty() { HashMap::new() } else { state.db.titles("product", &products).await? };
+        let num = |v: String| super::display::format_number(lang, &v);
+        let digits =
+            |v: &str| if lang == "fa" { peyvand_records::normalize::to_persian_digits(v) } else { v.to_string() };
+        let rows = list
+            .iter()
+            .map(|r| DealerRow {
+                dealer: names.get(&r.dealer).cloned().unwrap_or_else(|| t(lang, "record-someone")),
+                href: format!("/records/company/{}", encode(&r.dealer)),
+                month: digits(&r.month.replace('-', "/")),
+                product: r.product.as_ref().and_then(|p| product_names.get(p).cloned()).unwrap_or_default(),
+                complaints: num(r.complaints.to_string()),
+                units: r.units.map(|u| num(u.to_string())).unwrap_or_else(|| t(lang, "service-no-data")),
+                rate: r.per_10k.map(|v| num(format!("{v:.1}"))).unwrap_or_else(|| t(lang, "service-no-data")),
+                trend: r.trend.map(|v| num(format!("{:+.1}", v))).unwrap_or_default(),
+                trend_dir: match r.trend {
+                    Some(v) if v > 0.0 => "up",
+                    Some(v) if v < 0.0 => "down",
+                    _ => "",
+                },
+                alert: r.alert,
+            })
+            .collect();
+        let catalog = state.db.visible_catalog().await?;
+        let page = DealersPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), "service-dealers"),
+            tr: Words::new(lang),
+            csrf: session.csrf.clone(),
+            from: digits(&dealers::month_key(from.0, from.1)),
+            to: digits(&dealers::month_key(to.0, to.1)),
+            by_product,
+            threshold: dealers::threshold(&state.db).await?.map(|v| v.to_string()).unwrap_or_default(),
+            admin: session.user.role.allows(Action::ManageSchema),
+            rows,
+            errors,
+        };
+        Ok::<_, ApiError>(render(&page))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /service/dealers/threshold` (admins): the alert threshold, empty to clear.
+pub async fn dealers_threshold(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let state = session.scoped(state);
+    let result = async {
+        require(&session, Action::ManageSchema)?;
+        let text = peyvand_records::normalize::to_latin_digits(get(&pairs, "threshold"));
+        let value = if text.is_empty() {
+            None
+        } else {
+            Some(text.parse::<f64>().map_err(|_| ApiError::from(FieldError::new("threshold", "invalid_number")))?)
+        };
+        dealers::set_threshold(&state.db, value).await?;
+        Ok::<_, ApiError>(Redirect::to("/service/dealers").into_response())
     }
     .await;
     result.unwrap_or_else(fail)

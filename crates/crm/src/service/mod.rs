@@ -29,12 +29,20 @@ use sqlx::Row;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_service.sql",
-    sqlite: include_str!("../../migrations/service/sqlite/0001_service.sql"),
-    postgres: include_str!("../../migrations/service/postgres/0001_service.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_service.sql",
+        sqlite: include_str!("../../migrations/service/sqlite/0001_service.sql"),
+        postgres: include_str!("../../migrations/service/postgres/0001_service.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_sla_daily.sql",
+        sqlite: include_str!("../../migrations/service/sqlite/0002_sla_daily.sql"),
+        postgres: include_str!("../../migrations/service/postgres/0002_sla_daily.sql"),
+    },
+];
 
 /// The statuses in which a ticket's resolution clock runs.
 pub const RUNNING: [&str; 3] = ["new", "open", "reopened"];
@@ -73,6 +81,7 @@ impl Module for Service {
             "ticket_messages",
             "ticket_attachments",
             "service_settings",
+            "sla_daily",
         ]
     }
 
@@ -206,6 +215,17 @@ fn ticket() -> NewObject {
         with(std_field("next_due", T::Datetime, "نزدیک‌ترین مهلت", "Next deadline"), |f| {
             f.indexed = true
         }),
+        // Where an open ticket stands on the desk: its nearest deadline, or (waiting, or under no
+        // service level) after every deadline; none once done. One index orders the desk.
+        with(std_field("desk_order", T::Datetime, "ترتیب میز", "Desk order"), |f| {
+            f.hidden = true;
+            f.indexed = true;
+        }),
+        // The same within its queue (`QUEUE|DESK_ORDER`), so one index range orders a queue.
+        with(std_field("desk_key", T::Text, "ترتیب صف", "Queue order"), |f| {
+            f.hidden = true;
+            f.indexed = true;
+        }),
         with(std_field("sla_paused_at", T::Datetime, "توقف مهلت از", "Clock paused since"), |f| {
             f.hidden = true
         }),
@@ -322,7 +342,11 @@ impl WriteHook for TicketRules {
     }
 
     fn after<'a>(&'a self, cx: HookCx<'a>, written: &'a Written<'_>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { levels::schedule(cx, written).await })
+        Box::pin(async move {
+            let mut cx = cx;
+            levels::count_in(cx.reborrow(), written).await?;
+            levels::schedule(cx, written).await
+        })
     }
 }
 

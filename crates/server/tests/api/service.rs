@@ -178,6 +178,16 @@ async fn the_desks_setup_on_its_admin_page(app: &TestApp) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let queues: Value = app.get("/api/v1/service/queues").await.json().await.expect("queues");
     assert_eq!(queues["queues"][0]["mode"], "least_loaded");
+    // The queue's desk: its open tickets, not others', not those done.
+    let queue = team["id"].as_str().expect("id");
+    for (subject, q, status) in
+        [("In the queue", Some(queue), "open"), ("Elsewhere", None, "open"), ("Done here", Some(queue), "resolved")]
+    {
+        app.create("ticket", json!({"subject": subject, "queue": q, "status": status})).await;
+    }
+    let desk =
+        page.get(app.url(&format!("/service?queue={queue}"))).send().await.expect("send").text().await.expect("html");
+    assert!(desk.contains("In the queue") && !desk.contains("Elsewhere") && !desk.contains("Done here"), "{desk}");
     let r = post(
         "/admin/service/calendars",
         vec![("name", "Night shift".into()), ("hours", "monday 22:00-24:00\ntuesday 00:00-06:00".into())],

@@ -18,7 +18,7 @@ use peyvand_crm::service::clock::{Hours, Shift};
 use peyvand_crm::service::conversation::{self, MAX_FILE, MAX_FILES, Message, Reply, Upload};
 use peyvand_crm::service::levels::{self, By, Calendar, Escalation, Holiday, Policy, Target};
 use peyvand_crm::service::queues::{self, Mode};
-use peyvand_crm::service::{PRIORITIES, RUNNING, running};
+use peyvand_crm::service::{PRIORITIES, running};
 use peyvand_crm::service::{dealers, knowledge};
 use peyvand_records::access::{Action, Intent, OWNER_FIELD};
 use peyvand_records::filter::{parse_filter, parse_sort};
@@ -456,24 +456,35 @@ pub async fn desk(
         let all_queues = queues::list(&state.db).await?;
         let chosen = q.get("queue").map(String::as_str).unwrap_or("");
         let which = match chosen {
-            "" => None,
             "mine" => Some(json!({ "field": OWNER_FIELD, "op": "eq", "value": session.user.id })),
             "unassigned" => Some(json!({ "field": OWNER_FIELD, "op": "is_empty", "value": true })),
-            team => Some(json!({ "field": "queue", "op": "eq", "value": team })),
+            _ => None,
         };
-        // Those whose clock runs, the nearest deadline first; then those waiting on the customer.
-        let mut records = Vec::new();
-        for (statuses, sort) in [(RUNNING.to_vec(), "next_due"), (vec!["waiting"], "-updated_at")] {
-            let mut all = vec![json!({ "field": "status", "op": "in", "value": statuses })];
-            all.extend(which.clone());
-            let query = ListQuery {
-                filter: Some(parse_filter(&obj, &json!({ "and": all }))?),
-                sort: parse_sort(&obj, sort)?,
-                limit: Some(100),
-                ..ListQuery::default()
-            };
-            records.extend(state.db.list_records("ticket", &query).await?.records);
-        }
+        // Open tickets, the nearest deadline first, those waiting on the customer (or under no
+        // service level) after them: one index range, however many are done — of `desk_key`
+        // (queue, then place) for a queue, of `desk_order` otherwise.
+        let (filter, sort) = match chosen {
+            "" | "mine" | "unassigned" => {
+                let mut all = vec![json!({ "field": "desk_order", "op": "is_empty", "value": false })];
+                all.extend(which);
+                (json!({ "and": all }), "desk_order")
+            }
+            // `|` then `}`: the next character, so the range holds exactly the queue's keys.
+            team => (
+                json!({ "and": [
+                    { "field": "desk_key", "op": "gt", "value": format!("{team}|") },
+                    { "field": "desk_key", "op": "lt", "value": format!("{team}}}") },
+                ]}),
+                "desk_key",
+            ),
+        };
+        let query = ListQuery {
+            filter: Some(parse_filter(&obj, &filter)?),
+            sort: parse_sort(&obj, sort)?,
+            limit: Some(100),
+            ..ListQuery::default()
+        };
+        let records = state.db.list_records("ticket", &query).await?.records;
         let rows = rows(&state, &obj, &records).await?;
         let mut tabs = vec![
             ("/service".to_string(), t(lang, "service-all-queues"), chosen.is_empty(), String::new()),

@@ -409,7 +409,13 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     // The customer 360: the web form's leads went to the Tehran team in turn; the contact typed
     // twice waits in the duplicates queue; the first customer's meeting had three people.
     let forms: serde_json::Value = app.get("/api/v1/forms").await.json().await.expect("json");
-    let form = forms["forms"][0]["id"].as_str().expect("a form");
+    let form = forms["forms"]
+        .as_array()
+        .expect("forms")
+        .iter()
+        .find(|f| f["object"] == "lead")
+        .and_then(|f| f["id"].as_str())
+        .expect("the lead form");
     let kept: serde_json::Value =
         app.get(&format!("/api/v1/forms/{form}/submissions")).await.json().await.expect("json");
     let owners: std::collections::BTreeSet<&str> =

@@ -208,12 +208,11 @@ async fn record_life_cycle(app: &TestApp) {
     let me: Value = app.get("/api/v1/me").await.json().await.expect("json");
     assert_eq!(update["actor"], me["id"]);
 
-    // Every change's audit entry is also its event, written in the same transaction and waiting
-    // to be published.
+    // Every change's audit entry is also its event, written in the same transaction (the
+    // server's runner may already have sequenced some: waiting or not is its timing).
     let events = app.db.record_events(&id).await.expect("events");
-    let expected = ["record.created", "record.updated", "record.deleted", "record.restored"];
-    let expected: Vec<(String, bool)> = expected.iter().map(|t| (t.to_string(), true)).collect();
-    assert_eq!(events, expected);
+    let topics: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["record.created", "record.updated", "record.deleted", "record.restored"]);
 }
 
 async fn creation_is_idempotent(app: &TestApp) {

@@ -975,17 +975,18 @@ fn service_schemas() -> Json_ {
                 "from": { "type": "string", "format": "date" }, "to": { "type": "string", "format": "date" }, "name_fa": string, "name_en": string } } } } },
         "SlaPolicy": { "type": "object", "required": ["name", "calendar", "targets"], "additionalProperties": false, "properties": {
             "id": { "type": "string", "description": "Ignored: the path or a new id names it" }, "name": string,
-            "position": { "type": "integer", "description": "Policies are tried by position; 0 keeps it or puts a new one last" },
+            "position": { "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "Policies are tried by position; 0 keeps it or puts a new one last" },
             "categories": { "type": "array", "items": string }, "customer_groups": { "type": "array", "items": string },
             "calendar": { "type": "string", "description": "The calendar's id" },
             "targets": { "type": "array", "items": { "type": "object", "required": ["priority", "first_response_minutes", "resolution_minutes"], "additionalProperties": false, "properties": {
-                "priority": { "enum": ["low", "normal", "high", "urgent"] }, "first_response_minutes": { "type": "integer" }, "resolution_minutes": { "type": "integer" } } } },
-            "warn_minutes": { "type": "integer", "description": "How long before a deadline its warning comes (0: none)" },
+                "priority": { "enum": ["low", "normal", "high", "urgent"] }, "first_response_minutes": { "type": "integer", "minimum": 1, "maximum": 525_600 },
+                "resolution_minutes": { "type": "integer", "minimum": 1, "maximum": 525_600 } } } },
+            "warn_minutes": { "type": "integer", "minimum": 0, "maximum": 10_080, "description": "How long before a deadline its warning comes (0: none)" },
             "escalation": { "type": "object", "additionalProperties": false, "properties": {
                 "notify": { "type": "boolean" }, "raise_priority": { "type": "boolean" }, "reassign_to": { "type": ["string", "null"] } } } } },
         "KbVote": { "type": "object", "required": ["helpful"], "additionalProperties": false, "properties": { "helpful": { "type": "boolean" } } },
         "ServiceSettings": { "type": "object", "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse"] },
-            "dealer_threshold": { "type": "number", "minimum": 0, "maximum": 10000, "description": "Complaints per 10,000 units above which a dealer raises an alert; 0 clears it" } } },
+            "dealer_threshold": { "type": ["number", "null"], "minimum": 0, "maximum": 10000, "description": "Complaints per 10,000 units above which a dealer raises an alert; 0 clears it, null or absent leaves it" } } },
         "DealerCount": { "type": "object", "required": ["month"], "additionalProperties": false, "properties": { "month": { "type": "string", "description": "A Jalali month, as 1405-09" } } }
     })
 }

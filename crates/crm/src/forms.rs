@@ -47,7 +47,7 @@ impl Module for Forms {
 }
 
 /// The objects a form can make.
-pub const OBJECTS: [&str; 3] = ["lead", "contact", "ticket"];
+pub const OBJECTS: [&str; 4] = ["lead", "contact", "ticket", "suggestion"];
 /// Most fields on one form.
 pub const MAX_FIELDS: usize = 30;
 /// Longest value of a one-line field, and of a long text.
@@ -149,8 +149,9 @@ fn pick<'a>(lang: &str, fa: &'a str, en: &'a str) -> &'a str {
     if mine.trim().is_empty() { other } else { mine }
 }
 
-/// Fields of an object a visitor never fills: what the desk keeps about a ticket.
-const KEPT: [&str; 12] = [
+/// Fields of an object a visitor never fills: what the desk keeps about a ticket, and a
+/// suggestion's votes and place on the public board.
+const KEPT: [&str; 14] = [
     "number",
     "status",
     "queue",
@@ -163,6 +164,8 @@ const KEPT: [&str; 12] = [
     "requester_contact",
     "helpful_yes",
     "helpful_no",
+    "votes",
+    "published",
 ];
 
 /// Whether a public form may ask `field` of its object: a type a visitor can fill, not the

@@ -10,6 +10,7 @@
 
 pub mod activities;
 pub mod customers;
+pub mod feedback;
 pub mod forms;
 pub mod notifications;
 pub mod sales;
@@ -77,6 +78,7 @@ pub fn modules() -> Modules {
         Arc::new(sales::Sales),
         Arc::new(activities::Activities),
         Arc::new(service::Service),
+        Arc::new(feedback::Feedback),
         Arc::new(forms::Forms),
     ];
     Modules::new(list)

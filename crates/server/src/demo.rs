@@ -113,6 +113,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     for (i, (first, last, title, tier, stage)) in people.into_iter().enumerate() {
         let source = ["web", "referral", "event", "phone"][i % 4];
         let tags = if i % 3 == 0 { json!(["VIP"]) } else { json!([]) };
+        let group = if i % 3 == 0 { "vip" } else { "retail" };
         let birth = format!("{}-{:02}-{:02}", 1970 + i * 2, 1 + i % 12, 1 + (i * 7) % 28);
         let (contact, _) = db.create_record(
             actor,
@@ -121,7 +122,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
                 "first_name": first, "last_name": last, "job_title": title, "loyalty_tier": tier, "lifecycle_stage": stage,
                 "company": company_ids[i % company_ids.len()], "phones": [format!("0912{:07}", 1_000_000 + i * 7919)],
                 "emails": [format!("contact{}@demo.peyvand.ir", i + 1)], "birth_date": birth, "owner": reps[i % reps.len()],
-                "source": source, "tags": tags
+                "source": source, "tags": tags, "customer_group": group
             })),
             None,
         )
@@ -145,6 +146,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     day_story(db, actor, &manager, &contact_ids).await?;
     customer_story(db, actor, &tehran, &reps, &contact_ids).await?;
     service_story(db, actor, &manager, &support, &contact_ids).await?;
+    feedback_story(db, actor, &manager, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -404,6 +406,184 @@ async fn service_story(
         article: None,
     };
     conversation::reply(&as_support, support, &newest, &answer).await?;
+    Ok(())
+}
+
+/// What customers said: CSAT answers to most resolved tickets (the support agent's page and
+/// the report show them), a quarterly NPS to VIP customers with its first answers, a poll on a
+/// new product with skip logic, and the suggestion box with ideas, votes and one done.
+async fn feedback_story(
+    db: &Db,
+    actor: Option<&str>,
+    manager: &str,
+    contacts: &[(String, String)],
+) -> anyhow::Result<()> {
+    use peyvand_crm::feedback::suggestions;
+    use peyvand_crm::feedback::surveys::{self, Choice, Condition, Definition, Invitee, Question, Schedule};
+    let now = time::OffsetDateTime::now_utc();
+    let answers = |v: Value| v.as_object().cloned().unwrap_or_default();
+    // CSAT: the resolved tickets asked their customers; three in four answered, a day later.
+    let obj = db.object("ticket").await?;
+    let filter = peyvand_records::filter::parse_filter(
+        &obj,
+        &json!({"field": "status", "op": "in", "value": ["resolved", "closed"]}),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let query = peyvand_store::records::ListQuery { filter: Some(filter), limit: Some(100), ..Default::default() };
+    let done = db.list_records("ticket", &query).await?.records;
+    let said = [
+        (5, "praise", "خیلی سریع و مؤدبانه جواب دادند."),
+        (4, "praise", "مشکل حل شد، ممنون."),
+        (2, "comment", "سه بار تماس گرفتم تا کسی جواب داد."),
+        (5, "praise", "The technician explained everything clearly."),
+        (3, "comment", "حل شد ولی طول کشید."),
+        (4, "", ""),
+    ];
+    for (i, t) in done.iter().enumerate() {
+        let Some(inv) = surveys::invitations_for(db, &t.id).await?.into_iter().next() else { continue };
+        if i % 4 == 3 {
+            continue;
+        }
+        let (score, key, text) = said[i % said.len()];
+        let mut given = json!({"score": score});
+        if !key.is_empty() {
+            given[key] = json!(text);
+        }
+        let resolved =
+            t.fields.get("resolved_at").and_then(Value::as_str).and_then(peyvand_records::value::parse_datetime);
+        let at = resolved.map(|r| r + time::Duration::days(1)).filter(|a| *a < now).unwrap_or(now);
+        let token = surveys::link_token(db, &inv.id).await?;
+        surveys::answer_at(db, &token, &answers(given), at).await?;
+    }
+    // NPS every quarter to VIP customers (its first round goes out when the server starts), and
+    // eight customers' answers from last month.
+    let q = |key: &str, kind: &str, fa: &str, en: &str| Question {
+        key: key.into(),
+        kind: kind.into(),
+        label_fa: fa.into(),
+        label_en: en.into(),
+        ..Question::default()
+    };
+    let nps = surveys::save(
+        db,
+        None,
+        Definition {
+            name: "NPS فصلی مشتریان ویژه".into(),
+            kind: "nps".into(),
+            active: true,
+            intro_fa: "یک پرسش، کمتر از یک دقیقه.".into(),
+            intro_en: "One question, under a minute.".into(),
+            thanks_fa: String::new(),
+            thanks_en: String::new(),
+            questions: vec![
+                Question {
+                    required: true,
+                    ..q(
+                        "score",
+                        "nps",
+                        "چقدر احتمال دارد ما را به دوستانتان پیشنهاد کنید؟",
+                        "How likely are you to recommend us to a friend?",
+                    )
+                },
+                q("why", "text", "دلیل اصلی امتیازتان چیست؟", "What is the main reason for your score?"),
+            ],
+            schedule: Some(Schedule { every_days: 90, customer_groups: vec!["vip".into()], per_run: 200 }),
+            expires_days: 30,
+        },
+    )
+    .await?;
+    let scores = [10, 9, 9, 8, 7, 10, 6, 3];
+    let why = ["پشتیبانی عالی", "", "کیفیت خوب", "", "قیمت کمی بالاست", "همیشه به‌موقع", "", "ارسال دیر بود"];
+    for (i, (contact, _)) in contacts.iter().take(scores.len()).enumerate() {
+        let made =
+            surveys::invite(db, &nps.id, &[Invitee { contact: Some(contact.clone()), ..Invitee::default() }]).await?;
+        let mut given = json!({"score": scores[i]});
+        if !why[i].is_empty() {
+            given["why"] = json!(why[i]);
+        }
+        let at = now - time::Duration::days(20 + i as i64);
+        surveys::answer_at(db, &made[0].1, &answers(given), at).await?;
+    }
+    // A poll on the new air conditioner: why not, asked only of those who did not buy it.
+    let c = |v: &str, fa: &str, en: &str| Choice { value: v.into(), label_fa: fa.into(), label_en: en.into() };
+    let poll = surveys::save(
+        db,
+        None,
+        Definition {
+            name: "نظرخواهی کولر گازی اینورتر".into(),
+            kind: "poll".into(),
+            active: true,
+            intro_fa: "دربارهٔ کولر گازی تازهٔ ما نظرتان را بگویید.".into(),
+            intro_en: "Tell us what you think of our new inverter air conditioner.".into(),
+            thanks_fa: String::new(),
+            thanks_en: String::new(),
+            questions: vec![
+                Question {
+                    required: true,
+                    choices: vec![c("yes", "بله", "Yes"), c("no", "خیر", "No")],
+                    ..q("bought", "single", "آن را خریده‌اید؟", "Have you bought it?")
+                },
+                Question {
+                    required: true,
+                    choices: vec![
+                        c("price", "قیمت", "Price"),
+                        c("noise", "کم‌صدایی", "Quiet"),
+                        c("power", "مصرف برق کم", "Low power use"),
+                    ],
+                    when: Some(Condition { question: "bought".into(), any_of: vec!["yes".into()] }),
+                    ..q("liked", "multiple", "چه چیزی را پسندیدید؟", "What did you like?")
+                },
+                Question {
+                    when: Some(Condition { question: "bought".into(), any_of: vec!["no".into()] }),
+                    ..q("why_not", "text", "چرا نه؟", "Why not?")
+                },
+                q("stars", "rating", "به طراحی آن چه امتیازی می‌دهید؟", "How do you rate its design?"),
+            ],
+            schedule: None,
+            expires_days: 30,
+        },
+    )
+    .await?;
+    let poll_answers = [
+        json!({"bought": "yes", "liked": ["noise", "power"], "stars": 5}),
+        json!({"bought": "yes", "liked": ["price"], "stars": 4}),
+        json!({"bought": "no", "why_not": "منتظر تخفیف پاییزه‌ام", "stars": 4}),
+        json!({"bought": "yes", "liked": ["noise"], "stars": 3}),
+        json!({"bought": "no", "why_not": "Too big for my flat", "stars": 2}),
+    ];
+    for (i, (contact, _)) in contacts.iter().skip(2).take(6).enumerate() {
+        let made =
+            surveys::invite(db, &poll.id, &[Invitee { contact: Some(contact.clone()), ..Invitee::default() }]).await?;
+        if let Some(a) = poll_answers.get(i) {
+            surveys::answer_at(db, &made[0].1, &answers(a.clone()), now - time::Duration::days(3 + i as i64)).await?;
+        }
+    }
+    // The suggestion box: ideas from customers, on the public board, with votes; one done.
+    let ideas = [
+        ("پرداخت اقساطی برای کولرها", "فروش قسطی شش‌ماهه برای مشتریان قدیمی", "planned", true),
+        ("پیگیری سفارش با پیامک", "Send an SMS when the order leaves the warehouse", "done", true),
+        ("ساعت کاری پشتیبانی در پنجشنبه", "پشتیبانی تا ساعت ۱۶ پنجشنبه پاسخ دهد", "under_review", true),
+        ("Spare parts shop online", "Let us order filters and remotes on the website", "new", false),
+    ];
+    for (i, (title, description, status, published)) in ideas.iter().enumerate() {
+        let (first, _) = &contacts[(i * 3) % contacts.len()];
+        let made = db
+            .create_record(
+                actor,
+                "suggestion",
+                &fields(json!({"title": title, "description": description, "contact": first, "owner": manager,
+                    "published": published, "category": if i == 3 { "website" } else { "service" }})),
+                None,
+            )
+            .await?
+            .0;
+        for (voter, _) in contacts.iter().skip(i + 1).step_by(2).take(5 - i) {
+            suggestions::add_asker(db, actor, &made.id, voter).await?;
+        }
+        if *status != "new" {
+            db.update_record(actor, "suggestion", &made.id, &fields(json!({"status": status})), None).await?;
+        }
+    }
     Ok(())
 }
 

@@ -431,6 +431,26 @@ document.addEventListener("change", function (e) {
     });
     palette.addEventListener("click", function (e) { if (e.target === palette) palette.close(); });
   }
+  // A survey's skip logic: a question that waits for an earlier answer shows only when that
+  // answer is one of its values (the server drops a hidden question's answer either way).
+  function surveyLogic(form) {
+    var picked = function (key) {
+      return Array.prototype.filter.call(form.elements, function (el) {
+        return el.name === key && (el.type === "radio" || el.type === "checkbox" ? el.checked : el.value !== "");
+      }).map(function (el) { return el.value; });
+    };
+    Array.prototype.forEach.call(form.querySelectorAll("[data-when]"), function (q) {
+      var earlier = form.querySelector('[data-question="' + q.dataset.when + '"]');
+      var any = q.dataset.any.split(",");
+      var shown = (!earlier || !earlier.hidden) && picked(q.dataset.when).some(function (v) { return any.indexOf(v) >= 0; });
+      q.hidden = !shown;
+      Array.prototype.forEach.call(q.querySelectorAll("input, textarea"), function (el) { el.disabled = !shown; });
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("form.survey"), function (form) {
+    surveyLogic(form);
+    form.addEventListener("change", function () { surveyLogic(form); });
+  });
   // A printable page's print button.
   document.addEventListener("click", function (e) { if (e.target.closest("[data-print]")) window.print(); });
 })();

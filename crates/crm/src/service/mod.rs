@@ -352,7 +352,7 @@ impl WriteHook for TicketRules {
 
 /// A new ticket without a contact but with a requester's e-mail or phone: the contact who has
 /// it (the first, by id), else one made from the requester's name, e-mail and phone.
-async fn requester_contact(cx: HookCx<'_>, write: &mut Pending<'_, '_>) -> Result<()> {
+pub(crate) async fn requester_contact(cx: HookCx<'_>, write: &mut Pending<'_, '_>) -> Result<()> {
     let email = write.after("requester_email").as_str().map(str::to_string).filter(|s| !s.is_empty());
     let phone = write.after("requester_phone").as_str().map(str::to_string).filter(|s| !s.is_empty());
     if email.is_none() && phone.is_none() {

@@ -9,6 +9,7 @@ mod aggregates;
 mod bad_input;
 mod browser;
 mod customers;
+mod feedback;
 mod hardening;
 mod imports;
 mod matrix;

@@ -153,6 +153,15 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "update_sla_policy"
         | "delete_sla_policy"
         | "set_service_settings" => same("ufffo"),
+        // Surveys: everyone reads results and ratings; admins build and send; whoever writes
+        // invites a customer they may read; the public answer needs a real link (not found).
+        "list_surveys" | "get_survey" | "survey_results" | "staff_ratings" | "staff_feedback" | "suggestion_askers" => {
+            same("uoooo")
+        }
+        "create_survey" | "update_survey" | "delete_survey" | "send_survey" => same("ufffo"),
+        "invite_survey" => Some(["ufooo", "ufooo", "ufnno"]),
+        "answer_survey" => same("nnnnn"),
+        "add_suggestion_asker" | "suggestion_told" => same("ufooo"),
         _ => None,
     }
 }
@@ -516,6 +525,44 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 }
             }
         }
+        "list_surveys" => (Method::GET, "/surveys".into(), None),
+        "get_survey" => (Method::GET, "/surveys/csat".into(), None),
+        "survey_results" => (Method::GET, "/surveys/csat/results".into(), None),
+        "staff_ratings" => (Method::GET, "/staff/ratings".into(), None),
+        "staff_feedback" => (Method::GET, format!("/staff/{}/feedback", w.admin), None),
+        "answer_survey" => (Method::POST, "/survey_answers/01.forged".into(), Some(json!({"answers": {"score": 5}}))),
+        "invite_survey" => {
+            (Method::POST, "/surveys/csat/invitations".into(), Some(json!({"invitations": [{"contact": contact}]})))
+        }
+        "create_survey" | "update_survey" | "delete_survey" | "send_survey" => {
+            let q = json!({"key": "fav", "kind": "single", "label_fa": "کدام؟", "required": true,
+                "choices": [{"value": "a", "label_fa": "الف"}, {"value": "b", "label_fa": "ب"}]});
+            let poll = json!({"name": format!("Poll {n}"), "kind": "poll", "questions": [q]});
+            if op == "create_survey" {
+                (Method::POST, "/surveys".into(), Some(poll))
+            } else {
+                let made: Value = app.post("/api/v1/surveys", poll.clone()).await.json().await.expect("survey");
+                let id = made["id"].as_str().expect("id").to_string();
+                match op {
+                    "update_survey" => (Method::PUT, format!("/surveys/{id}"), Some(poll)),
+                    "delete_survey" => (Method::DELETE, format!("/surveys/{id}"), None),
+                    _ => (Method::POST, format!("/surveys/{id}/send"), Some(json!({"limit": 1}))),
+                }
+            }
+        }
+        "suggestion_askers" | "add_suggestion_asker" | "suggestion_told" => {
+            let s = app
+                .create("suggestion", json!({"title": format!("Idea {n}"), "owner": w.admin, "status": "done"}))
+                .await;
+            let id = s["id"].as_str().expect("id").to_string();
+            match op {
+                "suggestion_askers" => (Method::GET, format!("/suggestions/{id}/askers"), None),
+                "add_suggestion_asker" => {
+                    (Method::POST, format!("/suggestions/{id}/askers"), Some(json!({"contact": w.owned[0]})))
+                }
+                _ => (Method::POST, format!("/suggestions/{id}/told"), None),
+            }
+        }
         other => panic!("{other}: no request in the matrix"),
     };
     (m, format!("/api/v1{path}"), body)
@@ -673,6 +720,20 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/service", "lfo"),
     ("/admin/service/{part}", "-"),
     ("/admin/service/{part}/{id}", "-"),
+    // Not found: no invitation has this link (tests/api/feedback.rs answers one).
+    ("/s/{token}", "nnn"),
+    ("/surveys", "loo"),
+    ("/surveys/new", "lfo"),
+    // Not found: the id is a contact's, not a survey's (tests/api/feedback.rs opens one).
+    ("/surveys/{id}", "lnn"),
+    ("/surveys/{id}/edit", "lfn"),
+    ("/surveys/{id}/delete", "-"),
+    ("/surveys/{id}/send", "-"),
+    // Not found: the id is a contact's, not a user's.
+    ("/staff/{id}", "lnn"),
+    ("/suggestions/{id}/told", "-"),
+    ("/ideas", "ppp"),
+    ("/ideas/{id}/vote", "-"),
 ];
 
 async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {

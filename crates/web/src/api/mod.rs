@@ -2,6 +2,7 @@
 //! OpenAPI document built from the same route table ([`ROUTES`]).
 
 mod auth;
+mod feedback;
 mod forms;
 pub use auth::check_login as auth_check_login;
 mod notifications;
@@ -316,6 +317,48 @@ macro_rules! handler_for {
     (count_dealer_units) => {
         service::count_dealer_units
     };
+    (list_surveys) => {
+        feedback::list_surveys
+    };
+    (get_survey) => {
+        feedback::get_survey
+    };
+    (create_survey) => {
+        feedback::create_survey
+    };
+    (update_survey) => {
+        feedback::update_survey
+    };
+    (delete_survey) => {
+        feedback::delete_survey
+    };
+    (invite_survey) => {
+        feedback::invite_survey
+    };
+    (send_survey) => {
+        feedback::send_survey
+    };
+    (survey_results) => {
+        feedback::survey_results
+    };
+    (answer_survey) => {
+        feedback::answer_survey
+    };
+    (staff_ratings) => {
+        feedback::staff_ratings
+    };
+    (staff_feedback) => {
+        feedback::staff_feedback
+    };
+    (suggestion_askers) => {
+        feedback::suggestion_askers
+    };
+    (add_suggestion_asker) => {
+        feedback::add_suggestion_asker
+    };
+    (suggestion_told) => {
+        feedback::suggestion_told
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -476,6 +519,20 @@ routes! {
     post "/kb/{id}/vote" => vote_kb,
     get "/service/dealers" => dealer_rates,
     post "/service/dealers/{id}/count" => count_dealer_units,
+    get "/surveys" => list_surveys,
+    post "/surveys" => create_survey,
+    get "/surveys/{id}" => get_survey,
+    put "/surveys/{id}" => update_survey,
+    delete "/surveys/{id}" => delete_survey,
+    post "/surveys/{id}/invitations" => invite_survey,
+    post "/surveys/{id}/send" => send_survey,
+    get "/surveys/{id}/results" => survey_results,
+    post "/survey_answers/{token}" => answer_survey,
+    get "/staff/ratings" => staff_ratings,
+    get "/staff/{id}/feedback" => staff_feedback,
+    get "/suggestions/{id}/askers" => suggestion_askers,
+    post "/suggestions/{id}/askers" => add_suggestion_asker,
+    post "/suggestions/{id}/told" => suggestion_told,
     get "/openapi.json" => openapi_json,
 }
 

@@ -797,6 +797,139 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "Stage stays", None),
         ),
+        "list_surveys" => {
+            ("The surveys: the built-in CSAT, NPS and polls", "feedback", vec![], None, ok("200", "Surveys", None))
+        }
+        "get_survey" => ("A survey with its questions", "feedback", vec![], None, ok("200", "The survey", None)),
+        "create_survey" => (
+            "Build a survey (admins): CSAT (first question a 1-5 rating), NPS (first question 0-10) or a poll; questions single or multiple choice, rating, NPS or free text, each shown only when an earlier answer is one of given values; NPS and polls may run on a schedule (every N days, the next contacts of customer groups)",
+            "feedback",
+            vec![],
+            Some("Survey"),
+            ok("201", "The survey", None),
+        ),
+        "update_survey" => (
+            "Replace a survey (admins); a changed schedule starts again",
+            "feedback",
+            vec![],
+            Some("Survey"),
+            ok("200", "The survey", None),
+        ),
+        "delete_survey" => (
+            "Remove a survey no one has answered (admins; one with answers is made inactive instead)",
+            "feedback",
+            vec![],
+            None,
+            ok("204", "Removed", None),
+        ),
+        "invite_survey" => (
+            "Invite customers one may read to answer a survey, each about a record (a ticket, an order) and a member of staff; each invitation has a signed, single-use link that needs no login",
+            "feedback",
+            vec![],
+            Some("SurveyInvitations"),
+            ok("201", "The invitations with their links", None),
+        ),
+        "send_survey" => (
+            "Send a survey now to up to limit contacts of customer groups (all contacts when none) not yet asked (admins); runs in the background",
+            "feedback",
+            vec![],
+            Some("SurveySend"),
+            ok("202", "Queued", None),
+        ),
+        "survey_results" => (
+            "A survey's results: invitations, answers, response rate, CSAT (average, share of 4 and 5) or NPS, counts per question and value, per Jalali month, and the latest verbatims",
+            "feedback",
+            vec![
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (ISO; default a year before to)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "Day after the last (ISO; default tomorrow)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+            ],
+            None,
+            ok("200", "Results", None),
+        ),
+        "answer_survey" => (
+            "A customer answers through their invitation's link (its token; no login): once; a forged token is 404, one used 409",
+            "feedback",
+            vec![],
+            Some("SurveyAnswer"),
+            ok("201", "Answered", None),
+        ),
+        "staff_ratings" => (
+            "Every rated member of staff's CSAT from their customers' answers (average, share of 4 and 5, answers), best first",
+            "feedback",
+            vec![
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (ISO; default a year before to)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "Day after the last (ISO; default tomorrow)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+            ],
+            None,
+            ok("200", "Ratings", None),
+        ),
+        "staff_feedback" => (
+            "A member of staff's CSAT and their customers' latest answers",
+            "feedback",
+            vec![
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (ISO; default a year before to)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "Day after the last (ISO; default tomorrow)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+            ],
+            None,
+            ok("200", "Rating and answers", None),
+        ),
+        "suggestion_askers" => (
+            "The customers who asked for a suggestion (its first and each who voted), and whether they were told it is done",
+            "feedback",
+            vec![],
+            None,
+            ok("200", "Askers", None),
+        ),
+        "add_suggestion_asker" => (
+            "Count a customer among those who asked for a suggestion (a vote; a second is no change)",
+            "feedback",
+            vec![],
+            Some("SuggestionAsker"),
+            ok("200", "The suggestion with its votes", Some("Record")),
+        ),
+        "suggestion_told" => (
+            "Record that the customers who asked for a done suggestion were told",
+            "feedback",
+            vec![],
+            None,
+            ok("200", "How many", None),
+        ),
         _ => ("", "", vec![], None, ok("200", "", None)),
     }
 }
@@ -828,7 +961,7 @@ fn operation(route: &Route) -> Json_ {
     if let Some(schema) = request {
         op["requestBody"] = body(schema);
     }
-    if !matches!(route.operation, "create_token" | "openapi_json") {
+    if !matches!(route.operation, "create_token" | "openapi_json" | "answer_survey") {
         op["security"] = json!([{ "bearer": [] }, { "session": [] }]);
     } else {
         op["security"] = json!([]);
@@ -949,7 +1082,46 @@ fn schemas() -> Json_ {
     if let (Some(all), Json_::Object(service)) = (all.as_object_mut(), service_schemas()) {
         all.extend(service);
     }
+    if let (Some(all), Json_::Object(feedback)) = (all.as_object_mut(), feedback_schemas()) {
+        all.extend(feedback);
+    }
     all
+}
+
+/// The schemas of surveys and the suggestion box.
+fn feedback_schemas() -> Json_ {
+    let string = json!({ "type": "string" });
+    let key = json!({ "type": "string", "pattern": "^[a-z0-9_]{1,40}$" });
+    let choice = json!({ "type": "object", "required": ["value", "label_fa"], "additionalProperties": false, "properties": {
+        "value": key, "label_fa": { "type": "string", "maxLength": 200 }, "label_en": { "type": "string", "maxLength": 200 } } });
+    let when = json!({ "type": ["object", "null"], "required": ["question", "any_of"], "additionalProperties": false,
+        "description": "Asked only when an earlier question's answer is one of any_of",
+        "properties": { "question": key, "any_of": { "type": "array", "items": string } } });
+    let question = json!({ "type": "object", "required": ["key", "kind", "label_fa"], "additionalProperties": false, "properties": {
+        "key": key, "kind": { "enum": ["rating", "nps", "single", "multiple", "text"] },
+        "label_fa": { "type": "string", "maxLength": 500 }, "label_en": { "type": "string", "maxLength": 500 },
+        "required": { "type": "boolean" }, "choices": { "type": "array", "maxItems": 20, "items": choice }, "when": when } });
+    let schedule = json!({ "type": ["object", "null"], "required": ["every_days", "per_run"], "additionalProperties": false, "properties": {
+        "every_days": { "type": "integer", "minimum": 1, "maximum": 365 }, "per_run": { "type": "integer", "minimum": 1, "maximum": 10000 },
+        "customer_groups": { "type": "array", "maxItems": 50, "items": string } } });
+    json!({
+        "Survey": { "type": "object", "required": ["name", "kind", "questions"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200 }, "kind": { "enum": ["csat", "nps", "poll"] }, "active": { "type": "boolean" },
+            "intro_fa": string, "intro_en": string, "thanks_fa": string, "thanks_en": string,
+            "expires_days": { "type": "integer", "minimum": 1, "maximum": 365, "description": "Days an invitation stays open (default 30)" },
+            "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "$ref": "#/components/schemas/SurveyQuestion" } },
+            "schedule": schedule } },
+        "SurveyQuestion": question,
+        "SurveyInvitations": { "type": "object", "required": ["invitations"], "additionalProperties": false, "properties": {
+            "invitations": { "type": "array", "minItems": 1, "maxItems": 1000, "items": { "type": "object", "required": ["contact"], "additionalProperties": false, "properties": {
+                "contact": string, "record_object": { "type": ["string", "null"] }, "record_id": { "type": ["string", "null"] },
+                "staff": { "type": ["string", "null"], "description": "The user who served the customer" } } } } } },
+        "SurveySend": { "type": "object", "required": ["limit"], "additionalProperties": false, "properties": {
+            "customer_groups": { "type": "array", "items": string }, "limit": { "type": "integer", "minimum": 1, "maximum": 10000 } } },
+        "SurveyAnswer": { "type": "object", "required": ["answers"], "additionalProperties": false, "properties": {
+            "answers": { "type": "object", "description": "Each question's key: a number (rating, NPS), a choice's value, a list of values (multiple) or text", "additionalProperties": true } } },
+        "SuggestionAsker": { "type": "object", "required": ["contact"], "additionalProperties": false, "properties": { "contact": string } }
+    })
 }
 
 /// The schemas of the support desk.
@@ -985,7 +1157,7 @@ fn service_schemas() -> Json_ {
             "escalation": { "type": "object", "additionalProperties": false, "properties": {
                 "notify": { "type": "boolean" }, "raise_priority": { "type": "boolean" }, "reassign_to": { "type": ["string", "null"] } } } } },
         "KbVote": { "type": "object", "required": ["helpful"], "additionalProperties": false, "properties": { "helpful": { "type": "boolean" } } },
-        "ServiceSettings": { "type": "object", "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse"] },
+        "ServiceSettings": { "type": "object", "additionalProperties": false, "properties": { "closed_reply": { "enum": ["reopen", "refuse", null], "description": "null or absent leaves it" },
             "dealer_threshold": { "type": ["number", "null"], "minimum": 0, "maximum": 10000, "description": "Complaints per 10,000 units above which a dealer raises an alert; 0 clears it, null or absent leaves it" } } },
         "DealerCount": { "type": "object", "required": ["month"], "additionalProperties": false, "properties": { "month": { "type": "string", "description": "A Jalali month, as 1405-09" } } }
     })

@@ -7,6 +7,7 @@ mod admin;
 pub mod assets;
 mod customers;
 mod display;
+mod feedback;
 mod forms;
 pub mod imports;
 mod list;
@@ -50,6 +51,7 @@ pub struct NavItem {
 async fn record_panels(
     state: &AppState,
     session: &Session,
+    headers: &axum::http::HeaderMap,
     object: &str,
     record: &peyvand_store::records::Record,
 ) -> Result<Vec<String>, crate::error::ApiError> {
@@ -67,7 +69,12 @@ async fn record_panels(
             panels
         }
         "activity" | "task" => vec![activities::participants_panel(state, session, record).await?],
-        "ticket" => vec![service::ticket_panel(state, session, record).await?],
+        "ticket" => {
+            let mut panels = vec![service::ticket_panel(state, session, record).await?];
+            panels.extend(feedback::ticket_csat(state, headers, record).await?);
+            panels
+        }
+        "suggestion" => vec![feedback::suggestion_panel(state, session, record).await?],
         "kb_article" => vec![service::article_panel(session, record).await?],
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
@@ -100,6 +107,7 @@ pub fn object_icon(api_name: &str) -> &'static str {
         "task" => "check",
         "ticket" => "inbox",
         "kb_article" => "file-text",
+        "suggestion" => "message-square",
         _ => "box",
     }
 }
@@ -277,6 +285,16 @@ impl Layout {
                 label: t(lang, "service-desk"),
                 current: current.starts_with("service"),
                 icon: "message-circle",
+            };
+            nav.insert(at, item);
+        }
+        // The surveys, before the suggestion box.
+        if let Some(at) = nav.iter().position(|n| n.href == "/records/suggestion") {
+            let item = NavItem {
+                href: "/surveys".into(),
+                label: t(lang, "surveys"),
+                current: current == "surveys",
+                icon: "star",
             };
             nav.insert(at, item);
         }
@@ -460,6 +478,17 @@ pub fn router() -> Router<AppState> {
         .route("/admin/forms/{id}", get(web_forms::edit_form).post(web_forms::update_form))
         .route("/admin/forms/{id}/delete", post(web_forms::delete_form))
         .route("/f/{slug}", get(web_forms::public_form).post(web_forms::public_submit))
+        .route("/s/{token}", get(feedback::public_survey).post(feedback::public_answer))
+        .route("/surveys", get(feedback::surveys_page))
+        .route("/surveys/new", get(feedback::new_survey).post(feedback::create_survey))
+        .route("/surveys/{id}", get(feedback::results_page))
+        .route("/surveys/{id}/edit", get(feedback::edit_survey).post(feedback::update_survey))
+        .route("/surveys/{id}/delete", post(feedback::delete_survey))
+        .route("/surveys/{id}/send", post(feedback::send_survey))
+        .route("/staff/{id}", get(feedback::staff_page))
+        .route("/suggestions/{id}/told", post(feedback::suggestion_told))
+        .route("/ideas", get(feedback::ideas_page).post(feedback::suggest))
+        .route("/ideas/{id}/vote", post(feedback::vote))
         .route("/service", get(service::desk))
         .route("/service/report", get(service::report))
         .route("/service/dealers", get(service::dealers_page))

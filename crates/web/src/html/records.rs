@@ -202,6 +202,7 @@ pub struct ShareRow {
 pub async fn record_page(
     State(state): State<AppState>,
     session: Session,
+    headers: axum::http::HeaderMap,
     Path((object, id)): Path<(String, String)>,
     Query(params): Query<super::timeline::TimelineParams>,
 ) -> Response {
@@ -215,7 +216,7 @@ pub async fn record_page(
         Ok(None) => {}
         Err(e) => return fail(e),
     }
-    match record_inner(&state, &session, &object, &id, &params).await {
+    match record_inner(&state, &session, &headers, &object, &id, &params).await {
         Ok(r) => r,
         Err(e) => fail(e),
     }
@@ -224,6 +225,7 @@ pub async fn record_page(
 async fn record_inner(
     state: &AppState,
     session: &Session,
+    headers: &axum::http::HeaderMap,
     object: &str,
     id: &str,
     params: &super::timeline::TimelineParams,
@@ -513,7 +515,7 @@ async fn record_inner(
     if record.deleted_at.is_some() {
         quick.clear();
     }
-    let panels = super::record_panels(state, session, object, &record).await?;
+    let panels = super::record_panels(state, session, headers, object, &record).await?;
     let view = RecordPage {
         panels,
         initials: super::initials(&record.title),

@@ -582,6 +582,8 @@ struct ReportPage {
     to: String,
     heading: String,
     rows: Vec<ReportRow>,
+    /// Customers' ratings of each agent (CSAT) over the same days.
+    ratings: Vec<super::feedback::StaffRow>,
     errors: Vec<String>,
 }
 
@@ -678,6 +680,10 @@ pub async fn report(
             to: shown(last),
             heading: t(lang, &format!("service-by-{}", by.as_str())),
             rows,
+            ratings: {
+                let stored = |d: time::Date| peyvand_records::value::format_datetime(d.midnight().assume_utc());
+                super::feedback::staff_rows(&state, &stored(from), &stored(to)).await?
+            },
             errors,
         };
         Ok::<_, ApiError>(render(&page))

@@ -33,6 +33,12 @@ pub trait Consumer: Send + Sync + 'static {
 pub trait JobKind: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a>;
+    /// Jobs of one group run one after another, the earliest first (a ticket's deadlines: its
+    /// warning before its breach); jobs of different groups run at once. None: a group of its
+    /// own.
+    fn group(&self, _job: &Job) -> Option<String> {
+        None
+    }
 }
 
 /// How long a consumer's lease lasts (renewed every round) and a job's claim, unless
@@ -41,7 +47,7 @@ const CONSUMER_LEASE: Duration = Duration::seconds(30);
 const JOB_LEASE: Duration = Duration::seconds(120);
 /// Events handed to a consumer in one round, and jobs claimed in one round.
 const BATCH: i64 = 100;
-const JOB_BATCH: i64 = 20;
+const JOB_BATCH: i64 = 32;
 /// The wait between rounds when there was nothing to do.
 const IDLE: StdDuration = StdDuration::from_millis(250);
 
@@ -85,22 +91,44 @@ impl Runner {
         for c in &self.consumers {
             done += self.feed(c.as_ref()).await?;
         }
-        // One job at a time, each under a fresh claim: a long job cannot let the next one's
-        // claim lapse before it starts.
+        // The due jobs claimed together, run at once by group (each group's in order): their
+        // writes share commits (SQLite's group commit) or connections (PostgreSQL), where one
+        // at a time paid three commits each (10,000 deadlines in the same minute took minutes).
         let kinds: Vec<&str> = self.jobs.iter().map(|k| k.kind()).collect();
-        for _ in 0..JOB_BATCH {
-            let Some(job) = self.db.claim_due_jobs(&self.owner, self.job_lease, 1, &kinds).await?.pop() else { break };
-            let outcome = match self.jobs.iter().find(|k| k.kind() == job.kind) {
-                Some(kind) => kind.run(&self.db, &job).await,
-                None => Err(format!("no handler for jobs of kind {}", job.kind)),
-            };
-            if let Err(e) = &outcome {
-                tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
+        let jobs = self.db.claim_due_jobs(&self.owner, self.job_lease, JOB_BATCH, &kinds).await?;
+        let mut groups: Vec<(Option<String>, Vec<Job>)> = Vec::new();
+        for job in jobs {
+            let group = self.jobs.iter().find(|k| k.kind() == job.kind).and_then(|k| k.group(&job));
+            match groups.iter_mut().find(|(g, _)| group.is_some() && *g == group) {
+                Some((_, list)) => list.push(job),
+                None => groups.push((group, vec![job])),
             }
-            self.db.finish_job(&job.id, &self.owner, outcome.err().as_deref()).await?;
-            done += 1;
+        }
+        let runs = groups.into_iter().map(|(_, list)| async move {
+            let mut done = 0;
+            for job in list {
+                self.run_job(&job).await?;
+                done += 1;
+            }
+            Ok::<usize, crate::Error>(done)
+        });
+        for ran in futures_util::future::join_all(runs).await {
+            done += ran?;
         }
         Ok(done)
+    }
+
+    /// Runs a claimed job and records how it went.
+    async fn run_job(&self, job: &Job) -> Result<()> {
+        let outcome = match self.jobs.iter().find(|k| k.kind() == job.kind) {
+            Some(kind) => kind.run(&self.db, job).await,
+            None => Err(format!("no handler for jobs of kind {}", job.kind)),
+        };
+        if let Err(e) = &outcome {
+            tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
+        }
+        self.db.finish_job(&job.id, &self.owner, outcome.err().as_deref()).await?;
+        Ok(())
     }
 
     /// Gives one consumer its next events, if this instance holds its lease.

@@ -1106,3 +1106,4 @@ field-invalid_text = Give text.
 field-record_needs_object = Give both the record's object and its id.
 field-suggestion_not_done = Only a done suggestion's customers are told.
 field-unknown_record = No such record.
+service-report-team = team

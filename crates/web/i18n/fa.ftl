@@ -1073,3 +1073,4 @@ field-invalid_text = متن بنویسید.
 field-record_needs_object = هم نوع رکورد و هم شناسهٔ آن را بدهید.
 field-suggestion_not_done = فقط مشتریان پیشنهادهای انجام‌شده باخبر می‌شوند.
 field-unknown_record = چنین رکوردی نیست.
+service-report-team = تیم

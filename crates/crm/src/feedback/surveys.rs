@@ -1077,6 +1077,42 @@ pub async fn staff_ratings(db: &Db, from: &str, to: &str) -> Result<Vec<StaffRat
     Ok(out)
 }
 
+/// A team as its members were rated: every member's CSAT answers together.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TeamRating {
+    pub team_id: String,
+    pub scores: Scores,
+}
+
+/// Each team with a rated member, from `ratings` ([`staff_ratings`]), best first. A member of
+/// two teams counts in both.
+pub fn team_ratings(ratings: &[StaffRating], teams: &[peyvand_store::access::Team]) -> Vec<TeamRating> {
+    let mut out: Vec<TeamRating> = teams
+        .iter()
+        .filter_map(|t| {
+            let mine: Vec<&Scores> =
+                ratings.iter().filter(|r| t.members.contains(&r.staff_id)).map(|r| &r.scores).collect();
+            let answered: i64 = mine.iter().map(|s| s.answered).sum();
+            (answered > 0).then(|| {
+                let weighted = |f: fn(&Scores) -> Option<f64>| {
+                    Some(mine.iter().map(|s| f(s).unwrap_or(0.0) * s.answered as f64).sum::<f64>() / answered as f64)
+                };
+                TeamRating {
+                    team_id: t.id.clone(),
+                    scores: Scores {
+                        answered,
+                        average: weighted(|s| s.average),
+                        satisfied_pct: weighted(|s| s.satisfied_pct),
+                        ..Scores::default()
+                    },
+                }
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.scores.average.partial_cmp(&a.scores.average).unwrap_or(std::cmp::Ordering::Equal));
+    out
+}
+
 /// What a member of staff's customers said of them (CSAT answers), newest first.
 pub async fn staff_responses(db: &Db, staff: &str, limit: i64) -> Result<Vec<Response>> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -1335,6 +1371,32 @@ mod tests {
         assert_eq!((n.promoters, n.passives, n.detractors), (2, 1, 2));
         assert_eq!(n.nps, Some(0.0));
         assert_eq!(nps(0, 0, 0), None);
+    }
+
+    #[test]
+    fn a_team_is_rated_by_all_its_members_answers() {
+        let rated = |id: &str, scores: &[i64]| {
+            let mut s = Scores::default();
+            for x in scores {
+                s.add("csat", *x);
+            }
+            StaffRating { staff_id: id.into(), scores: s }
+        };
+        let team = |id: &str, members: &[&str]| peyvand_store::access::Team {
+            id: id.into(),
+            name: id.into(),
+            parent_id: None,
+            manager_id: None,
+            members: members.iter().map(|m| m.to_string()).collect(),
+            created_at: String::new(),
+        };
+        let ratings = [rated("a", &[5, 5, 5]), rated("b", &[1])];
+        let teams = [team("both", &["a", "b"]), team("none", &["c"]), team("b only", &["b"])];
+        let out = team_ratings(&ratings, &teams);
+        assert_eq!(out.len(), 2, "a team without answers has no rating");
+        assert_eq!((out[0].team_id.as_str(), out[0].scores.answered, out[0].scores.average), ("both", 4, Some(4.0)));
+        assert_eq!(out[0].scores.satisfied_pct, Some(75.0));
+        assert_eq!(out[1].scores.average, Some(1.0));
     }
 
     #[test]

@@ -544,6 +544,11 @@ impl JobKind for Deadlines {
     fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
         Box::pin(async move { deadline(db, job).await.map_err(|e| e.to_string()) })
     }
+
+    /// A ticket's deadlines one after another: a warning never overtakes its breach.
+    fn group(&self, job: &Job) -> Option<String> {
+        job.payload.get("ticket").and_then(Json::as_str).map(str::to_string)
+    }
 }
 
 async fn deadline(db: &Db, job: &Job) -> Result<()> {

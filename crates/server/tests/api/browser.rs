@@ -1083,6 +1083,21 @@ async fn a_web_complaint_is_answered_with_an_article_on_time() {
     browser.wait_for_text(".verbatims", "راهنما دقیق بود").await;
     browser.goto(&app.url("/service/report")).await;
     browser.wait_until(&format!("document.querySelector('a[href=\"/staff/{agent}\"]') !== null")).await;
+
+    // A dealer with 10,000 units serviced this month and three complaints: 3 per 10,000, above
+    // a threshold of 2, marked on the dealers' page.
+    let month = peyvand_crm::service::dealers::month_of(time::OffsetDateTime::now_utc(), offset).expect("a month");
+    let dealer = app.create("company", json!({"name": "Dealer North", "customer_group": "dealer"})).await;
+    app.create("service_volume", json!({"dealer": dealer["id"], "month": month, "units": 10_000})).await;
+    for k in 0..3 {
+        app.create("ticket", json!({"subject": format!("Broken {k}"), "kind": "complaint", "dealer": dealer["id"]}))
+            .await;
+    }
+    let r = app.put("/api/v1/service/settings", json!({"dealer_threshold": 2})).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    browser.goto(&app.url(&format!("/service/dealers?from={month}&to={month}"))).await;
+    let row = browser.wait_for_text("tr.late", "Dealer North").await;
+    assert!(row.contains('3') || row.contains('۳'), "3 per 10,000: {row}");
     browser.quit().await;
     app.stop().await;
 }

@@ -66,8 +66,10 @@ async fn a_csat_answer_reaches_the_agents_page(app: &TestApp) {
     let f: Value = app.get(&format!("/api/v1/staff/{agent}/feedback")).await.json().await.expect("feedback");
     assert_eq!(f["scores"]["average"], 5.0);
     assert_eq!(f["responses"][0]["answers"], json!({"score": 5, "praise": "Fast and kind"}));
+    app.post("/api/v1/teams", json!({"name": "Support", "members": [agent]})).await;
     let all: Value = app.get("/api/v1/staff/ratings").await.json().await.expect("ratings");
     assert_eq!(all["staff"][0]["staff_id"], agent.as_str());
+    assert_eq!(all["teams"][0]["scores"]["average"], 5.0, "the team as its member was rated");
     let r: Value = app.get("/api/v1/surveys/csat/results").await.json().await.expect("results");
     assert_eq!((r["invitations"].as_i64(), r["responses"].as_i64()), (Some(1), Some(1)));
     assert_eq!(r["scores"]["satisfied_pct"], 100.0);

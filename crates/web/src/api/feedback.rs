@@ -124,11 +124,20 @@ pub async fn send_survey(
 /// `[from, to)` as stored times from ISO days: the last year to tomorrow by default.
 fn range(q: &std::collections::HashMap<String, String>) -> ApiResult<(String, String)> {
     let day = |name: &str| -> ApiResult<Option<time::Date>> {
-        match q.get(name).map(String::as_str).filter(|s| !s.is_empty()) {
+        match q.get(name).map(String::as_str) {
             None => Ok(None),
-            Some(s) => time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
-                .map(Some)
-                .map_err(|_| peyvand_records::FieldError::new(name, "invalid_date").into()),
+            // A full date (YYYY-MM-DD) and nothing else.
+            Some(s) => {
+                let shaped = s.len() == 10
+                    && s.bytes()
+                        .enumerate()
+                        .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+                shaped
+                    .then(|| peyvand_records::value::parse_date(s))
+                    .flatten()
+                    .map(Some)
+                    .ok_or_else(|| peyvand_records::FieldError::new(name, "invalid_date").into())
+            }
         }
     };
     let to = day("to")?.unwrap_or(OffsetDateTime::now_utc().date() + Duration::days(1));
@@ -172,7 +181,9 @@ pub async fn staff_ratings(
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ReadRecords)?;
     let (from, to) = range(&q)?;
-    Ok(Json(json!({ "staff": surveys::staff_ratings(&state.db, &from, &to).await? })))
+    let staff = surveys::staff_ratings(&state.db, &from, &to).await?;
+    let teams = surveys::team_ratings(&staff, &state.db.list_teams().await?);
+    Ok(Json(json!({ "staff": staff, "teams": teams })))
 }
 
 pub async fn staff_feedback(

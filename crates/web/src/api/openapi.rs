@@ -866,7 +866,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("201", "Answered", None),
         ),
         "staff_ratings" => (
-            "Every rated member of staff's CSAT from their customers' answers (average, share of 4 and 5, answers), best first",
+            "Every rated member of staff's and team's CSAT from their customers' answers (average, share of 4 and 5, answers), best first",
             "feedback",
             vec![
                 typed_param(

@@ -603,6 +603,8 @@ pub async fn results_page(
     session: Session,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    // Customers' names as the reader may see them (one they may not read shows none).
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ReadRecords)?;
         let lang = current_lang();
@@ -673,11 +675,8 @@ pub async fn results_page(
             .collect();
         let users = state.db.list_users().await?;
         let contact_ids: Vec<String> = r.verbatims.iter().filter_map(|v| v.contact_id.clone()).collect();
-        let contacts = if contact_ids.is_empty() {
-            HashMap::new()
-        } else {
-            state.db.system().titles("contact", &contact_ids).await?
-        };
+        let contacts =
+            if contact_ids.is_empty() { HashMap::new() } else { state.db.titles("contact", &contact_ids).await? };
         let verbatims = r
             .verbatims
             .iter()
@@ -785,6 +784,7 @@ struct StaffPage {
 
 /// `GET /staff/{id}`: how this person's customers rated them.
 pub async fn staff_page(State(state): State<AppState>, Path(id): Path<String>, session: Session) -> Response {
+    let state = session.scoped(state);
     let result = async {
         require(&session, Action::ReadRecords)?;
         let lang = current_lang();
@@ -795,11 +795,8 @@ pub async fn staff_page(State(state): State<AppState>, Path(id): Path<String>, s
         let scores = rating.map(|r| r.scores).unwrap_or_default();
         let list = surveys::staff_responses(&state.db, &id, 50).await?;
         let contact_ids: Vec<String> = list.iter().filter_map(|v| v.contact_id.clone()).collect();
-        let contacts = if contact_ids.is_empty() {
-            HashMap::new()
-        } else {
-            state.db.system().titles("contact", &contact_ids).await?
-        };
+        let contacts =
+            if contact_ids.is_empty() { HashMap::new() } else { state.db.titles("contact", &contact_ids).await? };
         let num = |n: i64| super::display::format_number(lang, &n.to_string());
         let responses = list
             .iter()
@@ -850,21 +847,35 @@ pub struct StaffRow {
     pub answered: String,
 }
 
-/// Every rated member of staff over `[from, to)` (stored times), best first, for the report.
-pub async fn staff_rows(state: &AppState, from: &str, to: &str) -> Result<Vec<StaffRow>, ApiError> {
+/// Every rated team, then every rated member of staff, over `[from, to)` (stored times), best
+/// first, for the report (a team's row has no link).
+pub async fn staff_rows(state: &AppState, from: &str, to: &str) -> Result<(Vec<StaffRow>, Vec<StaffRow>), ApiError> {
     let lang = current_lang();
     let users = state.db.list_users().await?;
-    Ok(surveys::staff_ratings(&state.db, from, to)
-        .await?
-        .into_iter()
-        .map(|r| StaffRow {
-            name: users.iter().find(|u| u.id == r.staff_id).map(|u| u.name.clone()).unwrap_or_default(),
-            href: format!("/staff/{}", encode(&r.staff_id)),
-            average: one(lang, r.scores.average),
-            satisfied: one(lang, r.scores.satisfied_pct),
-            answered: super::display::format_number(lang, &r.scores.answered.to_string()),
+    let teams = state.db.list_teams().await?;
+    let ratings = surveys::staff_ratings(&state.db, from, to).await?;
+    let row = |name: String, href: String, s: &surveys::Scores| StaffRow {
+        name,
+        href,
+        average: one(lang, s.average),
+        satisfied: one(lang, s.satisfied_pct),
+        answered: super::display::format_number(lang, &s.answered.to_string()),
+    };
+    let by_team = surveys::team_ratings(&ratings, &teams)
+        .iter()
+        .map(|r| {
+            let name = teams.iter().find(|t| t.id == r.team_id).map(|t| t.name.clone()).unwrap_or_default();
+            row(name, String::new(), &r.scores)
         })
-        .collect())
+        .collect();
+    let by_person = ratings
+        .iter()
+        .map(|r| {
+            let name = users.iter().find(|u| u.id == r.staff_id).map(|u| u.name.clone()).unwrap_or_default();
+            row(name, format!("/staff/{}", encode(&r.staff_id)), &r.scores)
+        })
+        .collect();
+    Ok((by_team, by_person))
 }
 
 // ---- On record pages ----
@@ -927,7 +938,7 @@ pub async fn suggestion_panel(state: &AppState, session: &Session, record: &Reco
     let offset = state.db.local_offset();
     let list = suggestions::askers(&state.db, &record.id).await?;
     let ids: Vec<String> = list.iter().map(|a| a.contact_id.clone()).collect();
-    let names = if ids.is_empty() { HashMap::new() } else { state.db.system().titles("contact", &ids).await? };
+    let names = if ids.is_empty() { HashMap::new() } else { state.db.titles("contact", &ids).await? };
     let when = |s: &str| parse_datetime(s).map(|at| format_datetime(lang, at, offset)).unwrap_or_default();
     let owner = record.fields.get(peyvand_records::access::OWNER_FIELD).and_then(Json::as_str);
     let can_change = session.user.role.allows(Action::WriteRecords)

@@ -582,7 +582,8 @@ struct ReportPage {
     to: String,
     heading: String,
     rows: Vec<ReportRow>,
-    /// Customers' ratings of each agent (CSAT) over the same days.
+    /// Customers' ratings (CSAT) of each team and each agent over the same days.
+    team_ratings: Vec<super::feedback::StaffRow>,
     ratings: Vec<super::feedback::StaffRow>,
     errors: Vec<String>,
 }
@@ -670,6 +671,8 @@ pub async fn report(
                 )
             })
             .collect();
+        let stored = |d: time::Date| peyvand_records::value::format_datetime(d.midnight().assume_utc());
+        let (team_ratings, ratings) = super::feedback::staff_rows(&state, &stored(from), &stored(to)).await?;
         let catalog = state.db.visible_catalog().await?;
         let page = ReportPage {
             layout: Layout::new(lang, Some(&session), Some(&catalog), "service-report"),
@@ -680,10 +683,8 @@ pub async fn report(
             to: shown(last),
             heading: t(lang, &format!("service-by-{}", by.as_str())),
             rows,
-            ratings: {
-                let stored = |d: time::Date| peyvand_records::value::format_datetime(d.midnight().assume_utc());
-                super::feedback::staff_rows(&state, &stored(from), &stored(to)).await?
-            },
+            team_ratings,
+            ratings,
             errors,
         };
         Ok::<_, ApiError>(render(&page))

@@ -87,6 +87,26 @@ async fn a_resolved_ticket_asks_its_customer_once(db: &Db) {
     assert_eq!(r.questions[0].counts[1], ("2".to_string(), 1));
     assert_eq!(r.verbatims[0].text, "دیر جواب دادید");
     assert_eq!(r.months.len(), 1);
+    // A ticket merged into another is closed without asking its customer.
+    let twin = db
+        .create_record(
+            None,
+            "ticket",
+            &input(json!({"subject": "کولر باز", "contact": customer, "owner": agent})),
+            None,
+        )
+        .await
+        .expect("ticket")
+        .0;
+    let kept = db
+        .create_record(None, "ticket", &input(json!({"subject": "کولر", "contact": customer, "owner": agent})), None)
+        .await
+        .expect("ticket")
+        .0;
+    peyvand_crm::service::conversation::merge(db, &agent, &twin.id, &kept.id).await.expect("merged");
+    let merged = db.get_record("ticket", &twin.id, false).await.expect("merged ticket");
+    assert_eq!(merged.fields["status"], "closed");
+    assert!(surveys::invitations_for(db, &twin.id).await.expect("none").is_empty(), "merged away: not asked");
     // A ticket without a customer asks no one.
     let lone = db.create_record(None, "ticket", &input(json!({"subject": "بی‌مشتری"})), None).await.expect("t").0;
     db.update_record(None, "ticket", &lone.id, &input(json!({"status": "resolved"})), None).await.expect("resolved");

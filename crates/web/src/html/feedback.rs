@@ -35,6 +35,11 @@ fn one(lang: &str, v: Option<f64>) -> String {
     v.map(|v| super::display::format_number(lang, &format!("{v:.1}"))).unwrap_or_else(|| "—".into())
 }
 
+/// The percent sign of the page's language.
+fn percent(lang: &str) -> &'static str {
+    if lang == "fa" { "٪" } else { "%" }
+}
+
 fn digits(lang: &str, v: &str) -> String {
     if lang == "fa" { peyvand_records::normalize::to_persian_digits(v) } else { v.to_string() }
 }
@@ -652,10 +657,8 @@ pub async fn results_page(
                             count: num(*c),
                             width: (100 * c / most) as u32,
                             share: if res.answered > 0 {
-                                super::display::format_number(
-                                    lang,
-                                    &format!("{:.0}", 100.0 * *c as f64 / res.answered as f64),
-                                )
+                                let share = 100.0 * *c as f64 / res.answered as f64;
+                                super::display::format_number(lang, &format!("{share:.0}")) + percent(lang)
                             } else {
                                 String::new()
                             },
@@ -720,7 +723,10 @@ pub async fn results_page(
             to: to.to_string(),
             invitations: num(r.invitations),
             responses: num(r.responses),
-            rate: r.response_rate.map(|v| format!("{}٪", one(lang, Some(v)))).unwrap_or_else(|| "—".into()),
+            rate: r
+                .response_rate
+                .map(|v| format!("{}{}", one(lang, Some(v)), percent(lang)))
+                .unwrap_or_else(|| "—".into()),
             headline: headline(lang, &def.kind, &r.scores),
             satisfied: r.scores.satisfied_pct.map(|v| one(lang, Some(v))).unwrap_or_default(),
             nps_groups: if def.kind == "nps" {

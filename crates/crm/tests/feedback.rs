@@ -291,6 +291,10 @@ async fn nps_rounds_ask_each_contact_once_per_period(db: &Db) {
     surveys::answer(db, &tokens[0].1, &input(json!({"score": 10}))).await.expect("promoter");
     let r = surveys::results(db, &survey.id, &from, &to).await.expect("r");
     assert_eq!((r.scores.promoters, r.scores.nps), (1, Some(100.0)));
+    // The list of surveys reads the same numbers from grouped counts.
+    let all = surveys::summaries(db, &from, &to).await.expect("summaries");
+    let s = &all[&survey.id];
+    assert_eq!((s.invitations, s.responses, s.scores.nps), (r.invitations, r.responses, r.scores.nps));
 }
 
 async fn suggestions_count_their_askers(db: &Db) {

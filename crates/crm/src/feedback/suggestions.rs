@@ -120,8 +120,8 @@ impl WriteHook for SuggestionRules {
                 && field("status").as_str() == Some("done")
                 && let Some(owner) = field(OWNER_FIELD).as_str()
             {
-                let askers = askers_in(cx.tx, written.id).await?;
-                let title = format!("{} · {}", field("title").as_str().unwrap_or_default(), askers.len());
+                let askers = count_askers(cx.tx, written.id).await?;
+                let title = format!("{} · {askers}", field("title").as_str().unwrap_or_default());
                 let link = format!("/records/suggestion/{}", written.id);
                 let id = format!("suggestion_done:{}:{}", written.id, written.at);
                 notifications::notify_in(cx.tx, &id, owner, "suggestion_done", &title, Some(&link), None).await?;
@@ -153,16 +153,13 @@ pub struct Asker {
     pub told_at: Option<String>,
 }
 
-async fn askers_in(tx: &mut WriteTx, suggestion: &str) -> Result<Vec<Asker>> {
-    let rows = sqlx::query(
-        "SELECT contact_id, asked_at, told_at FROM suggestion_askers WHERE suggestion_id = $1 ORDER BY asked_at, contact_id",
-    )
-    .bind(suggestion.to_string())
-    .fetch_all(&mut *tx.tx)
-    .await?;
-    rows.iter()
-        .map(|r| Ok(Asker { contact_id: r.try_get(0)?, asked_at: r.try_get(1)?, told_at: r.try_get(2)? }))
-        .collect()
+/// How many customers asked for a suggestion (its votes), in a write.
+async fn count_askers(tx: &mut WriteTx, suggestion: &str) -> Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) FROM suggestion_askers WHERE suggestion_id = $1")
+        .bind(suggestion.to_string())
+        .fetch_one(&mut *tx.tx)
+        .await?
+        .try_get(0)?)
 }
 
 /// The customers who asked for a suggestion, the first first.
@@ -190,11 +187,7 @@ pub async fn add_asker(db: &Db, actor: Option<&str>, suggestion: &str, contact: 
     let obj = system.object("suggestion").await?;
     let mut tx = system.write().await?;
     let record = if insert_asker(&mut tx, suggestion, contact).await? {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM suggestion_askers WHERE suggestion_id = $1")
-            .bind(suggestion.to_string())
-            .fetch_one(&mut *tx.tx)
-            .await?
-            .try_get(0)?;
+        let n = count_askers(&mut tx, suggestion).await?;
         let def = obj.field("votes").ok_or_else(|| Error::NotFound("votes".into()))?;
         system.update_in(&mut tx, actor, &obj, suggestion, vec![(def, Value::Int(n))], None).await?
     } else {

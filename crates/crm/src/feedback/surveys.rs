@@ -1046,6 +1046,49 @@ pub async fn results(db: &Db, survey: &str, from: &str, to: &str) -> Result<Resu
     })
 }
 
+/// Every survey's numbers over `[from, to)` in two grouped queries (the list of surveys): its
+/// invitations, its answers and their scores.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub invitations: i64,
+    pub responses: i64,
+    pub scores: Scores,
+}
+
+pub async fn summaries(db: &Db, from: &str, to: &str) -> Result<std::collections::HashMap<String, Summary>> {
+    let mut out: std::collections::HashMap<String, Summary> = Default::default();
+    let rows = sqlx::query(
+        "SELECT survey_id, COUNT(*) FROM survey_invitations WHERE created_at >= $1 AND created_at < $2 GROUP BY survey_id",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    for r in rows {
+        out.entry(r.try_get(0)?).or_default().invitations = r.try_get(1)?;
+    }
+    let rows = sqlx::query(
+        "SELECT r.survey_id, s.kind, r.score, COUNT(*) FROM survey_responses r JOIN surveys s ON s.id = r.survey_id \
+         WHERE r.answered_at >= $1 AND r.answered_at < $2 GROUP BY r.survey_id, s.kind, r.score",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    for r in rows {
+        let (survey, kind, score, n): (String, String, Option<i64>, i64) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let summary = out.entry(survey).or_default();
+        summary.responses += n;
+        if let Some(score) = score {
+            for _ in 0..n {
+                summary.scores.add(&kind, score);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A member of staff as their customers rated them (CSAT surveys).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct StaffRating {
@@ -1165,6 +1208,30 @@ impl JobKind for Rounds {
     }
 }
 
+/// Which of `contacts` were asked to answer `survey` at or after `since`, in one query.
+async fn asked_since(
+    tx: &mut WriteTx,
+    survey: &str,
+    since: &str,
+    contacts: &[peyvand_store::records::Record],
+) -> Result<std::collections::HashSet<String>> {
+    if contacts.is_empty() {
+        return Ok(Default::default());
+    }
+    let marks: Vec<String> = (0..contacts.len()).map(|i| format!("${}", i + 3)).collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT DISTINCT contact_id FROM survey_invitations WHERE survey_id = $1 AND created_at >= $2 \
+         AND contact_id IN ({})",
+        marks.join(", ")
+    )))
+    .bind(survey.to_string())
+    .bind(since.to_string());
+    for c in contacts {
+        query = query.bind(c.id.clone());
+    }
+    query.fetch_all(&mut *tx.tx).await?.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
 /// One round of a survey now; how many were invited (for the log).
 async fn round(db: &Db, job: &Job) -> Result<usize> {
     let text = |f: &str| job.payload.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
@@ -1223,21 +1290,12 @@ async fn round(db: &Db, job: &Job) -> Result<usize> {
             ..Default::default()
         };
         let page = system.list_records("contact", &query).await?;
+        let asked = asked_since(&mut tx, &survey.id, &since, &page.records).await?;
         for c in &page.records {
             if invited == per_run as usize {
                 break 'pages;
             }
-            let asked: Option<i64> = sqlx::query(
-                "SELECT 1 FROM survey_invitations WHERE contact_id = $1 AND survey_id = $2 AND created_at >= $3 LIMIT 1",
-            )
-            .bind(c.id.clone())
-            .bind(survey.id.clone())
-            .bind(since.clone())
-            .fetch_optional(&mut *tx.tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-            if asked.is_some() {
+            if asked.contains(&c.id) {
                 continue;
             }
             let who = Invitee { contact: Some(c.id.clone()), ..Invitee::default() };

@@ -44,6 +44,13 @@ fn digits(lang: &str, v: &str) -> String {
     if lang == "fa" { peyvand_records::normalize::to_persian_digits(v) } else { v.to_string() }
 }
 
+/// A public form's language, sent in its `lang` field.
+fn lang_of_form(pairs: &Pairs) {
+    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
+        set_lang(lang);
+    }
+}
+
 // ---- The public survey ----
 
 pub struct AskedQuestion {
@@ -148,9 +155,7 @@ pub async fn public_answer(
     Path(token): Path<String>,
     axum::Form(pairs): axum::Form<Pairs>,
 ) -> Response {
-    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
-        set_lang(lang);
-    }
+    lang_of_form(&pairs);
     let lang = current_lang();
     let survey = match surveys::open(&state.db, &token).await {
         Ok((_, s)) => s,
@@ -237,8 +242,9 @@ pub async fn surveys_page(State(state): State<AppState>, session: Session) -> Re
         let lang = current_lang();
         let (from, to) = last_year();
         let mut rows = Vec::new();
+        let numbers = surveys::summaries(&state.db, &from, &to).await?;
         for s in surveys::list(&state.db).await? {
-            let r = surveys::results(&state.db, &s.id, &from, &to).await?;
+            let r = numbers.get(&s.id).cloned().unwrap_or_default();
             rows.push(SurveyRow {
                 id: encode(&s.id),
                 name: s.definition.name.clone(),
@@ -1057,6 +1063,22 @@ pub async fn ideas_page(State(state): State<AppState>, Query(q): Query<HashMap<S
     ideas(&state, BTreeMap::new(), Vec::new(), None).await.unwrap_or_else(fail)
 }
 
+/// A robot's form (the hidden field filled) thanked and dropped, or the busy page for an address
+/// over the web forms' limit; none when the visitor's form goes on.
+async fn screened(
+    state: &AppState,
+    headers: &HeaderMap,
+    addr: std::net::SocketAddr,
+    pairs: &Pairs,
+    thanks: &str,
+) -> Result<Option<Response>, ApiError> {
+    if !get(pairs, "website").is_empty() {
+        let lang = current_lang();
+        return ideas(state, BTreeMap::new(), Vec::new(), Some(t(lang, thanks))).await.map(Some);
+    }
+    busy(state, headers, addr)
+}
+
 /// Whether a visitor may send now (the web forms' limit per address), else the busy page.
 fn busy(state: &AppState, headers: &HeaderMap, addr: std::net::SocketAddr) -> Result<Option<Response>, ApiError> {
     let client = crate::client::client_addr(headers, addr.ip(), &state.config.trusted_proxies);
@@ -1092,15 +1114,10 @@ pub async fn suggest(
     headers: HeaderMap,
     axum::Form(pairs): axum::Form<Pairs>,
 ) -> Response {
-    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
-        set_lang(lang);
-    }
+    lang_of_form(&pairs);
     let result = async {
         let lang = current_lang();
-        if !get(&pairs, "website").is_empty() {
-            return ideas(&state, BTreeMap::new(), Vec::new(), Some(t(lang, "ideas-thanks"))).await;
-        }
-        if let Some(r) = busy(&state, &headers, addr)? {
+        if let Some(r) = screened(&state, &headers, addr, &pairs, "ideas-thanks").await? {
             return Ok(r);
         }
         let keys = ["title", "description", "requester_name", "requester_email"];
@@ -1140,15 +1157,10 @@ pub async fn vote(
     headers: HeaderMap,
     axum::Form(pairs): axum::Form<Pairs>,
 ) -> Response {
-    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
-        set_lang(lang);
-    }
+    lang_of_form(&pairs);
     let result = async {
         let lang = current_lang();
-        if !get(&pairs, "website").is_empty() {
-            return ideas(&state, BTreeMap::new(), Vec::new(), Some(t(lang, "ideas-voted"))).await;
-        }
-        if let Some(r) = busy(&state, &headers, addr)? {
+        if let Some(r) = screened(&state, &headers, addr, &pairs, "ideas-voted").await? {
             return Ok(r);
         }
         match suggestions::public_vote(&state.db, &id, get(&pairs, "requester_name"), get(&pairs, "requester_email"))

@@ -9,6 +9,7 @@
 //! customer group) and never on those after; modules meet in records.
 
 pub mod activities;
+pub mod automation;
 pub mod customers;
 pub mod feedback;
 pub mod forms;
@@ -80,6 +81,7 @@ pub fn modules() -> Modules {
         Arc::new(service::Service),
         Arc::new(feedback::Feedback),
         Arc::new(forms::Forms),
+        Arc::new(automation::Automation),
     ];
     Modules::new(list)
 }

@@ -41,6 +41,46 @@ pub fn parse_form_date(text: &str) -> Option<time::Date> {
     }
 }
 
+/// The Jalali months' Persian names, Farvardin first.
+pub const MONTHS_FA: [&str; 12] =
+    ["فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند"];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// A date as a letter writes it: `۱۴ آذر ۱۴۰۵` (Jalali, Persian digits) in Persian,
+/// `5 December 2026` in English.
+pub fn long_date(lang: &str, date: time::Date) -> String {
+    if lang == "fa"
+        && let Some((y, m, d)) = to_jalali(date)
+    {
+        let month = MONTHS_FA[usize::from(m.clamp(1, 12)) - 1];
+        return crate::normalize::to_persian_digits(&format!("{d} {month} {y}"));
+    }
+    format!("{} {} {}", date.day(), MONTHS_EN[usize::from(u8::from(date.month())) - 1], date.year())
+}
+
+/// A date as a form shows it: `۱۴۰۵/۰۹/۱۴` (Jalali, Persian digits) in Persian, ISO in English.
+pub fn short_date(lang: &str, date: time::Date) -> String {
+    if lang == "fa"
+        && let Some((y, m, d)) = to_jalali(date)
+    {
+        return crate::normalize::to_persian_digits(&format!("{y:04}/{m:02}/{d:02}"));
+    }
+    crate::value::format_date(date)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +96,8 @@ mod tests {
         assert_eq!(parse_form_date("۱۴۰۳/۰۱/۰۱"), Some(date!(2024 - 03 - 20)));
         assert_eq!(parse_form_date("2024-03-20"), Some(date!(2024 - 03 - 20)));
         assert_eq!(parse_form_date("1403/13/01"), None);
+        assert_eq!(long_date("fa", date!(2026 - 12 - 05)), "۱۴ آذر ۱۴۰۵");
+        assert_eq!(long_date("en", date!(2026 - 12 - 05)), "5 December 2026");
+        assert_eq!(short_date("fa", date!(2026 - 12 - 05)), "۱۴۰۵/۰۹/۱۴");
     }
 }

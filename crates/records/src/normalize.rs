@@ -32,6 +32,27 @@ pub fn to_persian_digits(s: &str) -> String {
         .collect()
 }
 
+/// Groups the integer part of a plain decimal text (`-1234567.50`) by thousands, in the
+/// language's digits and separators (Persian: U+066C and U+066B); pages and templates alike.
+pub fn format_number(lang: &str, plain: &str) -> String {
+    let (sign, rest) = plain.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", plain));
+    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
+    let (group, point) = if lang == "fa" { ('\u{066C}', '\u{066B}') } else { (',', '.') };
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(c);
+    }
+    let mut out = format!("{sign}{grouped}");
+    if let Some(f) = frac {
+        out.push(point);
+        out.push_str(f);
+    }
+    if lang == "fa" { to_persian_digits(&out) } else { out }
+}
+
 /// The explicit bidirectional formatting characters: embeddings and overrides (U+202A–U+202E)
 /// and isolates (U+2066–U+2069). Left unbalanced in a name, U+202E reverses everything shown
 /// after it (a title, the rest of a table row). The marks U+200E, U+200F and U+061C, which

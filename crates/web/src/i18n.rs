@@ -151,12 +151,7 @@ pub fn field_error_message(lang: &str, code: &str, params: &serde_json::Value) -
 
 /// A date for display: Jalali with Persian digits in `fa`, ISO in `en`.
 pub fn format_date(lang: &str, date: time::Date) -> String {
-    if lang == "fa"
-        && let Some((y, m, d)) = to_jalali(date)
-    {
-        return to_persian_digits(&format!("{y:04}/{m:02}/{d:02}"));
-    }
-    peyvand_records::value::format_date(date)
+    peyvand_records::jalali::short_date(lang, date)
 }
 
 /// An instant for display in the given offset: date as [`format_date`], then hours and minutes.

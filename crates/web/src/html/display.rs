@@ -128,22 +128,7 @@ pub struct Refs {
 
 /// Groups the integer part of a plain decimal text by thousands, in the language's digits.
 pub fn format_number(lang: &str, plain: &str) -> String {
-    let (sign, rest) = plain.strip_prefix('-').map(|r| ("-", r)).unwrap_or(("", plain));
-    let (int, frac) = rest.split_once('.').map(|(i, f)| (i, Some(f))).unwrap_or((rest, None));
-    let (group, point) = if lang == "fa" { ('\u{066C}', '\u{066B}') } else { (',', '.') };
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(group);
-        }
-        grouped.push(c);
-    }
-    let mut out = format!("{sign}{grouped}");
-    if let Some(f) = frac {
-        out.push(point);
-        out.push_str(f);
-    }
-    if lang == "fa" { to_persian_digits(&out) } else { out }
+    peyvand_records::normalize::format_number(lang, plain)
 }
 
 fn currency_name(lang: &str, code: &str) -> String {

@@ -1,0 +1,678 @@
+//! Messages out: e-mail over SMTP (plain, STARTTLS or implicit TLS) and SMS through an HTTP
+//! gateway, from one outbox.
+//!
+//! A message is written to `outbound_messages` in the transaction that decides to send it (a
+//! workflow's step, a user's send), under its event id; the `send_message` job sends it. The
+//! id is the e-mail's `Message-ID` (`<{id}@{sender's domain}>`) and its `Peyvand-Event-Id`
+//! header, and the SMS gateway's `id`: a message sent again after a crash carries the same
+//! id, so a receiver can tell. A refusal the server calls permanent (a 5xx: no such
+//! recipient) ends the message as `failed`, recognized as a bounce; a transient one is tried
+//! again on the webhooks' schedule (a server down for ten minutes loses nothing). A message
+//! sent goes on the timeline as an activity (e-mail or SMS, outbound) of its contact and record.
+
+use super::webhooks::retry_after;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use peyvand_records::access::OWNER_FIELD;
+use peyvand_records::value::format_datetime;
+use peyvand_records::{FieldError, FieldType, ObjectDef};
+use peyvand_store::events::Job;
+use peyvand_store::records::Record;
+use peyvand_store::runner::{JobKind, Outcome};
+use peyvand_store::{Db, Error, Result, WriteTx, now};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+/// The job that sends one message.
+pub const SEND_JOB: &str = "send_message";
+/// Attempts of one message.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// How Peyvand reaches its SMTP server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `none` (a trusted local relay), `starttls` or `tls` (implicit, port 465).
+    pub security: String,
+    #[serde(default)]
+    pub username: String,
+    /// Never answered back; empty on save keeps the one stored.
+    #[serde(default, skip_serializing)]
+    pub password: String,
+    /// The system sender: `crm@example.com` and its name.
+    pub from_address: String,
+    #[serde(default)]
+    pub from_name: String,
+    /// A certificate authority to trust besides the system's (PEM), for a company's own relay.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub extra_root_pem: String,
+}
+
+/// How Peyvand reaches its SMS gateway: an HTTP request whose URL and body are templates over
+/// `to`, `text`, `sender` and `id` (Iranian gateways take a form or JSON post with an API key).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub url: String,
+    /// `form` or `json`: how the body is sent.
+    pub body_kind: String,
+    pub body: String,
+    /// A header with the API key (`Authorization: Bearer …`, `apikey: …`), if the gateway asks.
+    #[serde(default)]
+    pub auth_header: String,
+    #[serde(default, skip_serializing)]
+    pub auth_value: String,
+    #[serde(default)]
+    pub sender: String,
+}
+
+const SECURITY: [&str; 3] = ["none", "starttls", "tls"];
+
+async fn setting<T: serde::de::DeserializeOwned>(db: &Db, key: &str) -> Result<Option<T>> {
+    let row = sqlx::query("SELECT value FROM automation_state WHERE key = $1")
+        .bind(key.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?).ok(),
+        None => None,
+    })
+}
+
+async fn store_setting(db: &Db, key: &str, value: &Json) -> Result<()> {
+    let mut tx = db.write().await?;
+    sqlx::query("INSERT INTO automation_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key.to_string())
+        .bind(value.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The SMTP settings stored, their password included (for sending; never answer it back).
+pub async fn smtp_settings(db: &Db) -> Result<Option<SmtpSettings>> {
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(flatten)]
+        settings: SmtpSettings,
+        #[serde(default)]
+        secret: String,
+    }
+    let stored: Option<Stored> = setting(db, "smtp").await?;
+    Ok(stored.map(|s| SmtpSettings { password: s.secret, ..s.settings }))
+}
+
+fn valid_address(a: &str) -> bool {
+    a.parse::<lettre::Address>().is_ok()
+}
+
+/// Whether a text holds a PEM certificate (the TLS library reads it only when it connects).
+fn is_certificate(pem: &str) -> bool {
+    use base64::Engine;
+    let (Some(start), Some(end)) = (pem.find("-----BEGIN CERTIFICATE-----"), pem.find("-----END CERTIFICATE-----"))
+    else {
+        return false;
+    };
+    let body: String = pem[start + 27..end.max(start + 27)].chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).is_ok_and(|der| der.len() > 100)
+        && Certificate::from_pem(pem.as_bytes()).is_ok()
+}
+
+/// Saves the SMTP settings (a blank password keeps the stored one).
+pub async fn save_smtp(db: &Db, input: &SmtpSettings) -> Result<SmtpSettings> {
+    let mut errors = Vec::new();
+    if input.host.trim().is_empty() || input.host.contains(char::is_whitespace) {
+        errors.push(FieldError::new("host", "required"));
+    }
+    if input.port == 0 {
+        errors.push(FieldError::new("port", "out_of_range"));
+    }
+    if !SECURITY.contains(&input.security.as_str()) {
+        errors.push(FieldError::with("security", "invalid_option", json!({ "options": SECURITY })));
+    }
+    if !valid_address(&input.from_address) {
+        errors.push(FieldError::new("from_address", "invalid_email"));
+    }
+    if !input.extra_root_pem.is_empty() && !is_certificate(&input.extra_root_pem) {
+        errors.push(FieldError::new("extra_root_pem", "invalid_certificate"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let secret = if input.password.is_empty() {
+        smtp_settings(db).await?.map(|s| s.password).unwrap_or_default()
+    } else {
+        input.password.clone()
+    };
+    let mut value = serde_json::to_value(input).map_err(|e| Error::Corrupt(e.to_string()))?;
+    if let Some(m) = value.as_object_mut() {
+        m.insert("secret".into(), json!(secret));
+    }
+    store_setting(db, "smtp", &value).await?;
+    Ok(input.clone())
+}
+
+pub async fn sms_settings(db: &Db) -> Result<Option<SmsSettings>> {
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(flatten)]
+        settings: SmsSettings,
+        #[serde(default)]
+        secret: String,
+    }
+    let stored: Option<Stored> = setting(db, "sms").await?;
+    Ok(stored.map(|s| SmsSettings { auth_value: s.secret, ..s.settings }))
+}
+
+/// Saves the SMS gateway (its templates checked now, not at send time).
+pub async fn save_sms(db: &Db, input: &SmsSettings) -> Result<SmsSettings> {
+    let mut errors = Vec::new();
+    if !(input.url.starts_with("https://") || input.url.starts_with("http://")) {
+        errors.push(FieldError::new("url", "invalid_url"));
+    }
+    if !["form", "json"].contains(&input.body_kind.as_str()) {
+        errors.push(FieldError::with("body_kind", "invalid_option", json!({ "options": ["form", "json"] })));
+    }
+    for (part, source) in [("url", &input.url), ("body", &input.body)] {
+        if let Err(e) = gateway_check(part, source) {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let secret = if input.auth_value.is_empty() {
+        sms_settings(db).await?.map(|s| s.auth_value).unwrap_or_default()
+    } else {
+        input.auth_value.clone()
+    };
+    let mut value = serde_json::to_value(input).map_err(|e| Error::Corrupt(e.to_string()))?;
+    if let Some(m) = value.as_object_mut() {
+        m.insert("secret".into(), json!(secret));
+    }
+    store_setting(db, "sms", &value).await?;
+    Ok(input.clone())
+}
+
+fn gateway_env() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(10_000));
+    env.add_filter("urlencode", |v: String| {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    });
+    env.add_filter("json", |v: String| Json::String(v).to_string());
+    env
+}
+
+fn gateway_check(part: &str, source: &str) -> std::result::Result<(), FieldError> {
+    let env = gateway_env();
+    let t = env.template_from_str(source).map_err(|e| {
+        FieldError::with(
+            part,
+            "template_syntax",
+            json!({ "line": e.line().unwrap_or(1), "detail": e.detail().unwrap_or_default() }),
+        )
+    })?;
+    for name in t.undeclared_variables(false) {
+        if !["to", "text", "sender", "id"].contains(&name.as_str()) {
+            return Err(FieldError::with(part, "template_unknown_field", json!({ "name": name })));
+        }
+    }
+    Ok(())
+}
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outgoing {
+    /// Its event id (`{run}.{step}` for a workflow's).
+    pub id: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub language: String,
+    /// The record it concerns.
+    pub object: String,
+    pub record: String,
+    pub contact: Option<String>,
+    /// The user it is sent for (their name and reply address), or the system.
+    pub sender: Option<String>,
+}
+
+/// A message as the outbox shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub object: String,
+    pub record_id: String,
+    pub contact_id: Option<String>,
+    /// `queued`, `sent`, `failed` (`bounced` true when the server refused the recipient).
+    pub status: String,
+    pub bounced: bool,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str = "id, channel, recipient, subject, body, object, record_id, contact_id, status, bounced, \
+                               attempts, error, created_at, sent_at";
+
+fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message> {
+    Ok(Message {
+        id: row.try_get("id")?,
+        channel: row.try_get("channel")?,
+        recipient: row.try_get("recipient")?,
+        subject: row.try_get("subject")?,
+        body: row.try_get("body")?,
+        object: row.try_get("object")?,
+        record_id: row.try_get("record_id")?,
+        contact_id: row.try_get("contact_id")?,
+        status: row.try_get("status")?,
+        bounced: row.try_get::<i64, _>("bounced")? == 1,
+        attempts: row.try_get("attempts")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+    })
+}
+
+pub async fn message(db: &Db, id: &str) -> Result<Message> {
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {MESSAGE_COLUMNS} FROM outbound_messages WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("message {id}")))?;
+    message_from_row(&row)
+}
+
+/// The outbox, newest first (`status` to see the failed ones).
+pub async fn messages(db: &Db, status: Option<&str>, limit: i64) -> Result<Vec<Message>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM outbound_messages WHERE ($1 = '' OR status = $1) ORDER BY created_at DESC, id DESC LIMIT $2"
+    )))
+    .bind(status.unwrap_or_default().to_string())
+    .bind(limit.clamp(1, 500))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(message_from_row).collect()
+}
+
+/// Puts a failed message back in the queue (the same id).
+pub async fn retry(db: &Db, id: &str) -> Result<Message> {
+    let m = message(db, id).await?;
+    if m.status != "failed" {
+        return Err(Error::Conflict { code: "message_not_failed", details: Vec::new() });
+    }
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "UPDATE outbound_messages SET status = 'queued', attempts = 0, error = NULL, bounced = 0 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .execute(&mut *tx.tx)
+    .await?;
+    let at = now();
+    db.schedule_job_in(&mut tx, SEND_JOB, Some(&format!("{id}:{at}")), &at, &json!({ "message": id })).await?;
+    tx.commit().await?;
+    message(db, id).await
+}
+
+/// Queues a message in a write of the caller's; once per id.
+pub async fn queue_in(db: &Db, tx: &mut WriteTx, m: &Outgoing) -> Result<()> {
+    let at = now();
+    let written = sqlx::query(
+        "INSERT INTO outbound_messages (id, channel, recipient, subject, body, language, object, record_id, contact_id, \
+         sender_id, status, bounced, attempts, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, 0, $11) ON CONFLICT DO NOTHING",
+    )
+    .bind(m.id.clone())
+    .bind(m.channel.clone())
+    .bind(m.to.clone())
+    .bind(m.subject.clone())
+    .bind(m.body.clone())
+    .bind(m.language.clone())
+    .bind(m.object.clone())
+    .bind(m.record.clone())
+    .bind(m.contact.clone())
+    .bind(m.sender.clone())
+    .bind(at.clone())
+    .execute(&mut *tx.tx)
+    .await?
+    .rows_affected();
+    if written == 1 {
+        db.schedule_job_in(tx, SEND_JOB, Some(&format!("{}:{at}", m.id)), &at, &json!({ "message": m.id })).await?;
+    }
+    Ok(())
+}
+
+/// Where a message about `record` goes: its own e-mail (or mobile), else its contact's. With the
+/// contact it reached, if any.
+pub async fn recipient(
+    db: &Db,
+    tx: &mut WriteTx,
+    object: &ObjectDef,
+    record: &Record,
+    channel: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let kind = if channel == "sms" { FieldType::Phone } else { FieldType::Email };
+    let first = |o: &ObjectDef, r: &Record| -> Option<String> {
+        o.live_fields().filter(|f| f.field_type == kind).find_map(|f| match r.fields.get(&f.api_name) {
+            Some(Json::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).next().map(str::to_string),
+            _ => None,
+        })
+    };
+    let own_contact = (object.api_name == "contact").then(|| record.id.clone());
+    if let Some(to) = first(object, record) {
+        return Ok(Some((to, own_contact)));
+    }
+    let Some(contact_id) = record.fields.get("contact").and_then(Json::as_str) else { return Ok(None) };
+    let contact_obj = db.object("contact").await?;
+    let contact = match db.get_in(tx, &contact_obj, contact_id).await {
+        Ok(c) => c,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(first(&contact_obj, &contact).map(|to| (to, Some(contact_id.to_string()))))
+}
+
+/// Sends one queued message.
+pub struct Sender;
+
+impl JobKind for Sender {
+    fn kind(&self) -> &'static str {
+        SEND_JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
+        Box::pin(async move {
+            let id = job.payload.get("message").and_then(Json::as_str).unwrap_or_default();
+            send(db, id).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn group(&self, job: &Job) -> Option<String> {
+        job.payload.get("message").and_then(Json::as_str).map(str::to_string)
+    }
+}
+
+/// How an attempt went.
+enum Sent {
+    Ok,
+    /// Refused for good (the recipient does not exist): a bounce.
+    Refused(String),
+    /// Try again later.
+    Later(String),
+}
+
+async fn send(db: &Db, id: &str) -> Result<()> {
+    let m = match message(db, id).await {
+        Ok(m) => m,
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if m.status != "queued" {
+        return Ok(());
+    }
+    let row = sqlx::query("SELECT language, sender_id FROM outbound_messages WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(db.pool())
+        .await?;
+    let language: String = row.try_get(0)?;
+    let sender: Option<String> = row.try_get(1)?;
+    let outcome = if m.channel == "sms" {
+        send_sms(db, &m).await?
+    } else {
+        send_email(db, &m, &language, sender.as_deref()).await?
+    };
+    let attempts = m.attempts + 1;
+    let mut tx = db.write().await?;
+    match outcome {
+        Sent::Ok => {
+            let changed = sqlx::query(
+                "UPDATE outbound_messages SET status = 'sent', attempts = $1, error = NULL, sent_at = $2 \
+                 WHERE id = $3 AND status = 'queued'",
+            )
+            .bind(attempts)
+            .bind(now())
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                on_timeline(db, &mut tx, &m, sender.as_deref()).await?;
+            }
+        }
+        Sent::Refused(error) => {
+            sqlx::query(
+                "UPDATE outbound_messages SET status = 'failed', bounced = 1, attempts = $1, error = $2 WHERE id = $3",
+            )
+            .bind(attempts)
+            .bind(error)
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        Sent::Later(error) => {
+            let last = attempts >= MAX_ATTEMPTS;
+            sqlx::query("UPDATE outbound_messages SET status = $1, attempts = $2, error = $3 WHERE id = $4")
+                .bind(if last { "failed" } else { "queued" })
+                .bind(attempts)
+                .bind(error)
+                .bind(id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+            if !last {
+                let at = format_datetime(OffsetDateTime::now_utc() + retry_after(attempts));
+                db.schedule_job_in(&mut tx, SEND_JOB, Some(&format!("{id}:{at}")), &at, &json!({ "message": id }))
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The sent message as an activity on the timeline of its contact and record.
+async fn on_timeline(db: &Db, tx: &mut WriteTx, m: &Message, sender: Option<&str>) -> Result<()> {
+    let system = db.system();
+    let Ok(activity) = system.object("activity").await else { return Ok(()) };
+    let mut input = Map::new();
+    input.insert("kind".into(), json!(if m.channel == "sms" { "sms" } else { "email" }));
+    input.insert("direction".into(), json!("outbound"));
+    let subject = if m.subject.is_empty() { m.body.chars().take(80).collect() } else { m.subject.clone() };
+    input.insert("subject".into(), json!(subject));
+    input.insert("body".into(), json!(m.body.chars().take(10_000).collect::<String>()));
+    input.insert("occurred_at".into(), json!(now()));
+    if let Some(c) = &m.contact_id {
+        input.insert("contact".into(), json!(c));
+    }
+    if m.object != "contact"
+        && let Some(f) = activity.live_fields().find(|f| f.options.target.as_deref() == Some(m.object.as_str()))
+    {
+        input.insert(f.api_name.clone(), json!(m.record_id));
+    }
+    if let Some(s) = sender {
+        input.insert(OWNER_FIELD.into(), json!(s));
+    }
+    let checked =
+        peyvand_records::validate(&activity, &input, peyvand_records::Mode::Create).map_err(Error::Validation)?;
+    let made = system.create_in(tx, sender, &activity, &checked.values).await?;
+    sqlx::query("UPDATE outbound_messages SET activity_id = $1 WHERE id = $2")
+        .bind(made)
+        .bind(m.id.clone())
+        .execute(&mut *tx.tx)
+        .await?;
+    Ok(())
+}
+
+fn html_of(body: &str, lang: &str) -> String {
+    let escaped = body.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let dir = if lang == "fa" { "rtl" } else { "ltr" };
+    let paragraphs: Vec<String> =
+        escaped.split("\n\n").map(|p| format!("<p>{}</p>", p.trim().replace('\n', "<br>"))).collect();
+    format!(
+        "<!doctype html><html lang=\"{lang}\" dir=\"{dir}\"><body style=\"font-family: Vazirmatn, Tahoma, sans-serif; \
+         direction: {dir}\">{}</body></html>",
+        paragraphs.join("")
+    )
+}
+
+async fn send_email(db: &Db, m: &Message, lang: &str, sender: Option<&str>) -> Result<Sent> {
+    let Some(settings) = smtp_settings(db).await? else {
+        return Ok(Sent::Later("no SMTP server is set up".into()));
+    };
+    let mut from_name = settings.from_name.clone();
+    let mut reply_to = None;
+    if let Some(s) = sender
+        && let Ok(user) = db.user(s).await
+    {
+        from_name = user.name.clone();
+        reply_to = user.email.parse::<lettre::Address>().ok();
+    }
+    let Ok(from_address) = settings.from_address.parse::<lettre::Address>() else {
+        return Ok(Sent::Later("the sender's address is invalid".into()));
+    };
+    let Ok(to) = m.recipient.parse::<lettre::Address>() else {
+        return Ok(Sent::Refused(format!("not an e-mail address: {}", m.recipient)));
+    };
+    let domain = from_address.domain().to_string();
+    let mut builder = lettre::Message::builder()
+        .from(Mailbox::new((!from_name.is_empty()).then_some(from_name), from_address))
+        .to(Mailbox::new(None, to))
+        .subject(m.subject.clone())
+        .message_id(Some(format!("<{}@{domain}>", m.id)))
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Peyvand-Event-Id"), m.id.clone()));
+    if let Some(r) = reply_to {
+        builder = builder.reply_to(Mailbox::new(None, r));
+    }
+    let email = match builder.multipart(MultiPart::alternative_plain_html(m.body.clone(), html_of(&m.body, lang))) {
+        Ok(e) => e,
+        Err(e) => return Ok(Sent::Refused(format!("the message could not be built: {e}"))),
+    };
+    let transport = match transport(&settings) {
+        Ok(t) => t,
+        Err(e) => return Ok(Sent::Later(e)),
+    };
+    Ok(match transport.send(email).await {
+        Ok(_) => Sent::Ok,
+        Err(e) if e.is_permanent() => Sent::Refused(format!("refused: {e}")),
+        Err(e) => Sent::Later(format!("not sent: {e}")),
+    })
+}
+
+fn transport(s: &SmtpSettings) -> std::result::Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let tls = || -> std::result::Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(s.host.clone());
+        if !s.extra_root_pem.is_empty() {
+            let cert = Certificate::from_pem(s.extra_root_pem.as_bytes()).map_err(|e| e.to_string())?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build().map_err(|e| e.to_string())
+    };
+    let security = match s.security.as_str() {
+        "tls" => Tls::Wrapper(tls()?),
+        "starttls" => Tls::Required(tls()?),
+        _ => Tls::None,
+    };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
+        .port(s.port)
+        .tls(security)
+        .timeout(Some(std::time::Duration::from_secs(20)));
+    if !s.username.is_empty() {
+        b = b.credentials(Credentials::new(s.username.clone(), s.password.clone()));
+    }
+    Ok(b.build())
+}
+
+async fn send_sms(db: &Db, m: &Message) -> Result<Sent> {
+    let Some(s) = sms_settings(db).await? else {
+        return Ok(Sent::Later("no SMS gateway is set up".into()));
+    };
+    let env = gateway_env();
+    let ctx = minijinja::context! { to => m.recipient.clone(), text => m.body.clone(), sender => s.sender.clone(), id => m.id.clone() };
+    let render = |src: &str| env.render_str(src, &ctx).map_err(|e| e.to_string());
+    let (url, body) = match (render(&s.url), render(&s.body)) {
+        (Ok(u), Ok(b)) => (u, b),
+        (Err(e), _) | (_, Err(e)) => return Ok(Sent::Refused(format!("the gateway's template failed: {e}"))),
+    };
+    let content_type = if s.body_kind == "json" { "application/json" } else { "application/x-www-form-urlencoded" };
+    let mut request = gateway_client().post(&url).header("content-type", content_type).body(body);
+    if !s.auth_header.is_empty() {
+        request = request.header(s.auth_header.as_str(), s.auth_value.as_str());
+    }
+    Ok(match request.send().await {
+        Ok(r) if r.status().is_success() => Sent::Ok,
+        Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+            Sent::Refused(format!("the gateway refused it: HTTP {}", r.status().as_u16()))
+        }
+        Ok(r) => Sent::Later(format!("the gateway answered HTTP {}", r.status().as_u16())),
+        Err(e) => Sent::Later(format!("the gateway could not be reached: {}", e.without_url())),
+    })
+}
+
+fn gateway_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+/// A gateway's delivery report: the message it names (by our id) was delivered or not.
+pub async fn delivery_report(db: &Db, id: &str, delivered: bool, detail: &str) -> Result<Message> {
+    let m = message(db, id).await?;
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE outbound_messages SET delivered = $1, delivery_detail = $2, delivered_at = $3 WHERE id = $4")
+        .bind(i64::from(delivered))
+        .bind(detail.chars().take(500).collect::<String>())
+        .bind(now())
+        .bind(m.id.clone())
+        .execute(&mut *tx.tx)
+        .await?;
+    tx.commit().await?;
+    message(db, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_reads_right_to_left_in_persian() {
+        let html = html_of("سلام <علی>\n\nخط دوم", "fa");
+        assert!(html.contains("dir=\"rtl\""));
+        assert!(html.contains("&lt;علی&gt;"));
+        assert_eq!(html.matches("<p>").count(), 2);
+    }
+
+    #[test]
+    fn gateway_templates_name_only_what_a_message_has() {
+        assert!(gateway_check("body", "receptor={{ to | urlencode }}&message={{ text | urlencode }}").is_ok());
+        assert_eq!(gateway_check("body", "{{ password }}").map_err(|e| e.code), Err("template_unknown_field"));
+        let env = gateway_env();
+        let out = env.render_str("m={{ text | urlencode }}", minijinja::context! { text => "سلام a&b" });
+        assert_eq!(out.ok().as_deref(), Some("m=%D8%B3%D9%84%D8%A7%D9%85%20a%26b"));
+    }
+}

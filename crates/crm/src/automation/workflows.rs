@@ -1,0 +1,1684 @@
+//! Workflows admins define: a trigger on an object's records, a condition in the lists' filter
+//! syntax, and steps (update, create, assign, send, call, notify, tag, wait, branch).
+//!
+//! How they run, durably: the `workflows` consumer reads every record event after commit, and
+//! for each enabled workflow whose trigger and condition match it writes a run (once per
+//! workflow and event: a unique key) and schedules the run's job. The job (`workflow_run`,
+//! grouped by record, so one record's runs go in order) takes the steps one at a time, each in
+//! its own transaction that also moves the run's step counter on — compared and set, so a step
+//! retaken after a crash is not done twice. A message a step sends is written to an outbox in
+//! that transaction, keyed by the run and step (`{run}.{step}`): that key is its event id, the
+//! same on every attempt, so a receiver can tell a repeat. Time triggers (a date field reached,
+//! a schedule) are sweeps: a job per workflow finds the records due and writes their runs.
+//!
+//! Loops: a record change a run made is noted with the chain of workflows that led to it
+//! (`workflow_effects`); a workflow is not triggered by a change its own chain made, and a chain
+//! stops at [`MAX_DEPTH`].
+
+use super::templates;
+use peyvand_records::access::OWNER_FIELD;
+use peyvand_records::filter::{Condition, Filter, Op, Operand, parse_filter, resolve};
+use peyvand_records::value::{format_datetime, parse_datetime};
+use peyvand_records::{FieldError, FieldType, ObjectDef, Value};
+use peyvand_store::events::{Event, Job};
+use peyvand_store::records::ListQuery;
+use peyvand_store::runner::{Consumer, JobKind, Outcome};
+use peyvand_store::{Db, Error, Result, WriteTx, new_id, now};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+
+/// The job that runs a run's steps.
+pub const RUN_JOB: &str = "workflow_run";
+/// The job that finds the records a time trigger is due for.
+pub const SWEEP_JOB: &str = "workflow_sweep";
+/// Workflows one change may set off in a chain (a workflow's change triggering another's).
+pub const MAX_DEPTH: i64 = 5;
+/// Most steps in a workflow, branches included; most records one sweep starts runs for.
+const MAX_STEPS: usize = 50;
+const SWEEP_LIMIT: u32 = 10_000;
+/// The longest wait a step may ask for.
+const MAX_WAIT_MINUTES: i64 = 366 * 24 * 60;
+
+/// What starts a workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// A record is created.
+    Created,
+    /// A record is changed: any field, or one field (optionally from one value, to another).
+    Changed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Json>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Json>,
+    },
+    /// A record is moved to the trash.
+    Trashed,
+    /// A date field is `offset_days` away (−3: three days before; 30: thirty days after), checked
+    /// each day at `hour` (the business's time).
+    DateReached {
+        field: String,
+        #[serde(default)]
+        offset_days: i64,
+        #[serde(default = "nine")]
+        hour: u8,
+    },
+    /// Every day, or every week on `weekday` (0 = Saturday … 6 = Friday), at `hour`: each record
+    /// that meets the condition.
+    Schedule {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        weekday: Option<u8>,
+        #[serde(default = "nine")]
+        hour: u8,
+    },
+}
+
+fn nine() -> u8 {
+    9
+}
+
+/// Whom an `assign` step gives the record to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Assignee {
+    User {
+        user: String,
+    },
+    /// The team's members in turn.
+    RoundRobin {
+        team: String,
+    },
+    /// The team's member who owns the fewest of the object's records (tickets: open ones).
+    LeastLoaded {
+        team: String,
+    },
+}
+
+/// One step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Sets fields of the record; a text value may use merge fields (`{{ raw.amount }}`).
+    Update {
+        values: Map<String, Json>,
+    },
+    /// Creates a record of `object`, linked to this one (and to what this one links to: a deal's
+    /// contact becomes the task's contact). `due_in_days` sets its first date or time field
+    /// named `due_at` (tasks) or `due_date`.
+    Create {
+        object: String,
+        values: Map<String, Json>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_in_days: Option<i64>,
+    },
+    Assign {
+        to: Assignee,
+    },
+    /// Sends an e-mail from a template to the record's e-mail (or its contact's).
+    SendEmail {
+        template: String,
+    },
+    /// Sends an SMS from a template to the record's mobile (or its contact's).
+    SendSms {
+        template: String,
+    },
+    /// Posts the record as JSON, signed with `secret`.
+    CallWebhook {
+        url: String,
+        secret: String,
+    },
+    /// Tells users under the bell: user ids, `owner`, or `manager` (the owner's team manager).
+    Notify {
+        users: Vec<String>,
+        message: String,
+    },
+    AddTag {
+        tag: String,
+    },
+    RemoveTag {
+        tag: String,
+    },
+    /// Waits, then goes on.
+    Wait {
+        minutes: i64,
+    },
+    /// Takes `then` if the record (as it is then) meets `condition`, `otherwise` if not.
+    Branch {
+        condition: Json,
+        #[serde(default)]
+        then: Vec<Action>,
+        #[serde(default)]
+        otherwise: Vec<Action>,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Update { .. } => "update",
+            Action::Create { .. } => "create",
+            Action::Assign { .. } => "assign",
+            Action::SendEmail { .. } => "send_email",
+            Action::SendSms { .. } => "send_sms",
+            Action::CallWebhook { .. } => "call_webhook",
+            Action::Notify { .. } => "notify",
+            Action::AddTag { .. } => "add_tag",
+            Action::RemoveTag { .. } => "remove_tag",
+            Action::Wait { .. } => "wait",
+            Action::Branch { .. } => "branch",
+        }
+    }
+}
+
+/// A workflow's definition (one version of it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    pub trigger: Trigger,
+    /// A filter in the lists' syntax the record must meet (as it is when the run starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Json>,
+    pub steps: Vec<Action>,
+}
+
+/// A workflow as listed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Workflow {
+    pub id: String,
+    pub name: String,
+    pub object: String,
+    pub enabled: bool,
+    pub version: i64,
+    pub definition: Definition,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A workflow as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowInput {
+    pub name: String,
+    pub object: String,
+    #[serde(default)]
+    pub enabled: bool,
+    pub definition: Definition,
+}
+
+/// One step of the program a definition compiles to: branches become jumps.
+#[derive(Clone, Debug, PartialEq)]
+enum Op2 {
+    Do(Action),
+    /// Goes on if the record meets the condition, else jumps to `otherwise`.
+    If {
+        condition: Json,
+        otherwise: usize,
+    },
+    Jump(usize),
+}
+
+fn compile(steps: &[Action], out: &mut Vec<Op2>) {
+    for step in steps {
+        match step {
+            Action::Branch { condition, then, otherwise } => {
+                let at = out.len();
+                out.push(Op2::If { condition: condition.clone(), otherwise: 0 });
+                compile(then, out);
+                let jump = out.len();
+                out.push(Op2::Jump(0));
+                let else_at = out.len();
+                compile(otherwise, out);
+                let end = out.len();
+                out[at] = Op2::If { condition: condition.clone(), otherwise: else_at };
+                out[jump] = Op2::Jump(end);
+            }
+            other => out.push(Op2::Do(other.clone())),
+        }
+    }
+}
+
+fn program(def: &Definition) -> Vec<Op2> {
+    let mut out = Vec::new();
+    compile(&def.steps, &mut out);
+    out
+}
+
+fn count_steps(steps: &[Action]) -> usize {
+    steps
+        .iter()
+        .map(|s| match s {
+            Action::Branch { then, otherwise, .. } => 1 + count_steps(then) + count_steps(otherwise),
+            _ => 1,
+        })
+        .sum()
+}
+
+fn invalid(field: &str, code: &'static str) -> FieldError {
+    FieldError::new(field, code)
+}
+
+/// Checks a definition against the catalog: fields, objects, templates, users and teams named
+/// exist, conditions parse, values validate. Every problem at once, named by its place
+/// (`steps.2.values.stage`).
+pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result::Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    match &def.trigger {
+        Trigger::Changed { field: Some(f), .. } if object.field(f).is_none() => {
+            errors.push(FieldError::with("trigger.field", "unknown_field", json!({ "field": f })));
+        }
+        Trigger::DateReached { field, offset_days, hour } => {
+            match object.field(field) {
+                Some(f) if matches!(f.field_type, FieldType::Date | FieldType::Datetime) => {}
+                _ => errors.push(FieldError::with("trigger.field", "not_a_date_field", json!({ "field": field }))),
+            }
+            if offset_days.abs() > 3650 {
+                errors.push(FieldError::with("trigger.offset_days", "out_of_range", json!({ "max": 3650 })));
+            }
+            if *hour > 23 {
+                errors.push(invalid("trigger.hour", "out_of_range"));
+            }
+        }
+        Trigger::Schedule { weekday, hour } if weekday.is_some_and(|d| d > 6) || *hour > 23 => {
+            errors.push(invalid("trigger", "out_of_range"));
+        }
+        _ => {}
+    }
+    if let Some(c) = &def.condition
+        && let Err(e) = parse_filter(object, c)
+    {
+        errors.push(FieldError::with("condition", e.code, json!({ "field": e.field, "params": e.params })));
+    }
+    if def.steps.is_empty() {
+        errors.push(invalid("steps", "required"));
+    }
+    if count_steps(&def.steps) > MAX_STEPS {
+        errors.push(FieldError::with("steps", "too_many", json!({ "max": MAX_STEPS })));
+    }
+    let catalog = match db.catalog().await {
+        Ok(c) => c,
+        Err(_) => return Err(vec![invalid("object", "unavailable")]),
+    };
+    let teams = db.list_teams().await.unwrap_or_default();
+    let users = db.list_users().await.unwrap_or_default();
+    let templates = templates::list(db).await.unwrap_or_default();
+    let mut stack: Vec<(String, &Action)> =
+        def.steps.iter().enumerate().map(|(i, s)| (format!("steps.{i}"), s)).collect();
+    while let Some((at, step)) = stack.pop() {
+        match step {
+            Action::Update { values } => {
+                if values.is_empty() {
+                    errors.push(invalid(&format!("{at}.values"), "required"));
+                }
+                check_values(object, values, &at, &mut errors);
+            }
+            Action::Create { object: other, values, due_in_days } => match catalog.object(other) {
+                None => errors.push(invalid(&format!("{at}.object"), "unknown_object")),
+                Some(o) => {
+                    check_values(&o, values, &at, &mut errors);
+                    if due_in_days.is_some() && due_field(&o).is_none() {
+                        errors.push(invalid(&format!("{at}.due_in_days"), "no_due_field"));
+                    }
+                }
+            },
+            Action::Assign { to } => {
+                if object.field(OWNER_FIELD).is_none() {
+                    errors.push(invalid(&format!("{at}.to"), "no_owner"));
+                }
+                match to {
+                    Assignee::User { user } if !users.iter().any(|u| &u.id == user && u.active) => {
+                        errors.push(invalid(&format!("{at}.to.user"), "unknown_user"));
+                    }
+                    Assignee::RoundRobin { team } | Assignee::LeastLoaded { team }
+                        if !teams.iter().any(|t| &t.id == team) =>
+                    {
+                        errors.push(invalid(&format!("{at}.to.team"), "unknown_team"));
+                    }
+                    _ => {}
+                }
+            }
+            Action::SendEmail { template } | Action::SendSms { template } => {
+                let channel = if matches!(step, Action::SendEmail { .. }) { "email" } else { "sms" };
+                match templates.iter().find(|t| &t.id == template) {
+                    None => errors.push(invalid(&format!("{at}.template"), "unknown_template")),
+                    Some(t) if t.channel != channel || t.object != object.api_name => {
+                        errors.push(invalid(&format!("{at}.template"), "template_mismatch"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            Action::CallWebhook { url, secret } => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+                    errors.push(invalid(&format!("{at}.url"), "invalid_url"));
+                }
+                if secret.len() < 16 {
+                    errors.push(FieldError::with(&format!("{at}.secret"), "too_short", json!({ "min": 16 })));
+                }
+            }
+            Action::Notify { users: to, message } => {
+                if to.is_empty() {
+                    errors.push(invalid(&format!("{at}.users"), "required"));
+                }
+                for u in to {
+                    if !matches!(u.as_str(), "owner" | "manager") && !users.iter().any(|x| &x.id == u) {
+                        errors.push(invalid(&format!("{at}.users"), "unknown_user"));
+                    }
+                }
+                if let Err(e) = templates::check(&catalog, object, &format!("{at}.message"), message) {
+                    errors.push(e);
+                }
+            }
+            Action::AddTag { tag } | Action::RemoveTag { tag } => {
+                if !object.field("tags").is_some_and(|f| f.field_type == FieldType::MultiSelect) {
+                    errors.push(invalid(&format!("{at}.tag"), "no_tags"));
+                }
+                if tag.trim().is_empty() {
+                    errors.push(invalid(&format!("{at}.tag"), "required"));
+                }
+            }
+            Action::Wait { minutes } => {
+                if *minutes < 1 || *minutes > MAX_WAIT_MINUTES {
+                    errors.push(FieldError::with(
+                        &format!("{at}.minutes"),
+                        "out_of_range",
+                        json!({ "min": 1, "max": MAX_WAIT_MINUTES }),
+                    ));
+                }
+            }
+            Action::Branch { condition, then, otherwise } => {
+                if let Err(e) = parse_filter(object, condition) {
+                    errors.push(FieldError::with(&format!("{at}.condition"), e.code, json!({ "field": e.field })));
+                }
+                stack.extend(then.iter().enumerate().map(|(i, s)| (format!("{at}.then.{i}"), s)));
+                stack.extend(otherwise.iter().enumerate().map(|(i, s)| (format!("{at}.otherwise.{i}"), s)));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// A create step's values: fields the object has; text may hold merge fields (checked as
+/// templates over the triggering object), other values are checked by the field's rules.
+fn check_values(object: &ObjectDef, values: &Map<String, Json>, at: &str, errors: &mut Vec<FieldError>) {
+    let mut literal = Map::new();
+    for (name, value) in values {
+        if object.field(name).is_none() {
+            errors.push(FieldError::with(&format!("{at}.values"), "unknown_field", json!({ "field": name })));
+        } else if !value.as_str().is_some_and(|s| s.contains("{{") || s.contains("{%")) {
+            literal.insert(name.clone(), value.clone());
+        }
+    }
+    if let Err(list) = peyvand_records::validate(object, &literal, peyvand_records::Mode::Update) {
+        for e in list {
+            errors.push(FieldError::with(&format!("{at}.values.{}", e.field), e.code, e.params));
+        }
+    }
+}
+
+fn due_field(object: &ObjectDef) -> Option<&peyvand_records::FieldDef> {
+    ["due_at", "due_date"]
+        .iter()
+        .filter_map(|n| object.field(n))
+        .find(|f| matches!(f.field_type, FieldType::Date | FieldType::Datetime))
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Workflow> {
+    let def: String = row.try_get("definition_json")?;
+    Ok(Workflow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        object: row.try_get("object")?,
+        enabled: row.try_get::<i64, _>("enabled")? == 1,
+        version: row.try_get("version")?,
+        definition: serde_json::from_str(&def).map_err(|e| Error::Corrupt(format!("workflow definition: {e}")))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, name, object, enabled, version, definition_json, created_at, updated_at";
+
+/// Saves a workflow: a new one, or a new version of one (its runs keep the version they began
+/// with). Enabling one with a time trigger schedules its first sweep.
+pub async fn save(db: &Db, actor: Option<&str>, id: Option<&str>, input: &WorkflowInput) -> Result<Workflow> {
+    let object = db.object(&input.object).await.map_err(|_| Error::invalid(invalid("object", "unknown_object")))?;
+    let mut errors = Vec::new();
+    if input.name.trim().is_empty() || input.name.chars().count() > 200 {
+        errors.push(invalid("name", "required"));
+    }
+    if let Err(list) = check(db, &object, &input.definition).await {
+        errors.extend(list);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let def = serde_json::to_string(&input.definition).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let at = now();
+    let mut tx = db.write().await?;
+    let (id, version) = match id {
+        Some(id) => {
+            let row = sqlx::query("SELECT version FROM workflows WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx.tx)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("workflow {id}")))?;
+            let version = row.try_get::<i64, _>(0)? + 1;
+            sqlx::query(
+                "UPDATE workflows SET name = $1, object = $2, enabled = $3, version = $4, definition_json = $5, \
+                 updated_at = $6 WHERE id = $7",
+            )
+            .bind(input.name.trim().to_string())
+            .bind(input.object.clone())
+            .bind(i64::from(input.enabled))
+            .bind(version)
+            .bind(def.clone())
+            .bind(at.clone())
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+            (id.to_string(), version)
+        }
+        None => {
+            let id = new_id();
+            sqlx::query(
+                "INSERT INTO workflows (id, name, object, enabled, version, definition_json, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5, $6, $6)",
+            )
+            .bind(id.clone())
+            .bind(input.name.trim().to_string())
+            .bind(input.object.clone())
+            .bind(i64::from(input.enabled))
+            .bind(def.clone())
+            .bind(at.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+            (id, 1)
+        }
+    };
+    sqlx::query(
+        "INSERT INTO workflow_versions (workflow_id, version, definition_json, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id.clone())
+    .bind(version)
+    .bind(def)
+    .bind(at)
+    .bind(actor.map(str::to_string))
+    .execute(&mut *tx.tx)
+    .await?;
+    if input.enabled {
+        schedule_sweep(db, &mut tx, &id, version, &input.definition.trigger).await?;
+    }
+    tx.commit().await?;
+    get(db, &id).await
+}
+
+/// Enables or disables a workflow (a disabled one starts no runs; runs under way go on).
+pub async fn set_enabled(db: &Db, id: &str, enabled: bool) -> Result<Workflow> {
+    let wf = get(db, id).await?;
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE workflows SET enabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(enabled))
+        .bind(now())
+        .bind(id.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+    if enabled {
+        schedule_sweep(db, &mut tx, id, wf.version, &wf.definition.trigger).await?;
+    }
+    tx.commit().await?;
+    get(db, id).await
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Workflow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM workflows WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("workflow {id}")))?;
+    from_row(&row)
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Workflow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM workflows ORDER BY name, id")))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Deletes a workflow with its versions and runs.
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    get(db, id).await?;
+    let mut tx = db.write().await?;
+    for sql in [
+        "DELETE FROM workflow_run_steps WHERE run_id IN (SELECT id FROM workflow_runs WHERE workflow_id = $1)",
+        "DELETE FROM workflow_runs WHERE workflow_id = $1",
+        "DELETE FROM workflow_versions WHERE workflow_id = $1",
+        "DELETE FROM workflows WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id.to_string()).execute(&mut *tx.tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether a workflow's current version sends a template.
+pub async fn template_in_use(db: &Db, template: &str) -> Result<bool> {
+    fn uses(steps: &[Action], t: &str) -> bool {
+        steps.iter().any(|s| match s {
+            Action::SendEmail { template } | Action::SendSms { template } => template == t,
+            Action::Branch { then, otherwise, .. } => uses(then, t) || uses(otherwise, t),
+            _ => false,
+        })
+    }
+    Ok(list(db).await?.iter().any(|w| uses(&w.definition.steps, template)))
+}
+
+async fn version_definition(db: &Db, id: &str, version: i64) -> Result<Definition> {
+    let row = sqlx::query("SELECT definition_json FROM workflow_versions WHERE workflow_id = $1 AND version = $2")
+        .bind(id.to_string())
+        .bind(version)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("workflow {id} version {version}")))?;
+    let text: String = row.try_get(0)?;
+    serde_json::from_str(&text).map_err(|e| Error::Corrupt(format!("workflow definition: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Triggers
+
+/// Whether an event sets off a trigger.
+fn fires(trigger: &Trigger, event: &Event) -> bool {
+    match (trigger, event.action.as_str()) {
+        (Trigger::Created, "create") | (Trigger::Trashed, "delete") => true,
+        (Trigger::Changed { field, from, to }, "update") => {
+            let Some(field) = field else { return true };
+            let Some(change) = event
+                .changes
+                .as_array()
+                .and_then(|list| list.iter().find(|c| c.get("field").and_then(Json::as_str) == Some(field)))
+            else {
+                return false;
+            };
+            let same = |want: &Json, got: Option<&Json>| loose_eq(want, got.unwrap_or(&Json::Null));
+            from.as_ref().is_none_or(|f| same(f, change.get("old")))
+                && to.as_ref().is_none_or(|t| same(t, change.get("new")))
+        }
+        _ => false,
+    }
+}
+
+/// Values compared as an admin means them: `"won"` equals `"won"`, `5` equals `"5"`, a money
+/// value by its amount.
+fn loose_eq(want: &Json, got: &Json) -> bool {
+    let text = |v: &Json| match v {
+        Json::String(s) => s.clone(),
+        Json::Object(m) => m.get("amount").and_then(Json::as_str).unwrap_or_default().to_string(),
+        other => other.to_string(),
+    };
+    want == got || text(want) == text(got)
+}
+
+/// Whether the record meets a condition, read as it is now (the trash too, for a trashed one).
+async fn meets(db: &Db, object: &ObjectDef, id: &str, condition: Option<&Json>, trash: bool) -> Result<bool> {
+    let Some(condition) = condition else { return Ok(true) };
+    let filter = parse_filter(object, condition).map_err(Error::invalid)?;
+    let Some(by_id) = resolve(object, "id") else { return Ok(false) };
+    let query = ListQuery {
+        filter: Some(Filter::And(vec![
+            filter,
+            Filter::Cond(Condition { field: by_id, op: Op::Eq, operand: Operand::One(Value::Text(id.to_string())) }),
+        ])),
+        limit: Some(1),
+        trash,
+        fields: Some(Vec::new()),
+        ..ListQuery::default()
+    };
+    Ok(!db.system().list_records(&object.api_name, &query).await?.records.is_empty())
+}
+
+/// What made an event: the chain of workflows behind a change a run made.
+struct Cause {
+    chain: Vec<String>,
+}
+
+async fn cause_of(db: &Db, audit_id: &str) -> Result<Option<Cause>> {
+    let row = sqlx::query("SELECT chain FROM workflow_effects WHERE audit_id = $1")
+        .bind(audit_id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => Some(Cause { chain: r.try_get::<String, _>(0)?.split(',').map(str::to_string).collect() }),
+        None => None,
+    })
+}
+
+/// Starts a run in a write: once per workflow and trigger key. Returns its id if new.
+#[allow(clippy::too_many_arguments)]
+async fn start_in(
+    db: &Db,
+    tx: &mut WriteTx,
+    wf: &Workflow,
+    record: &str,
+    trigger_key: &str,
+    chain: &[String],
+    status: &str,
+    error: Option<&str>,
+) -> Result<Option<String>> {
+    let id = new_id();
+    let mut chain = chain.to_vec();
+    chain.push(wf.id.clone());
+    let written = sqlx::query(
+        "INSERT INTO workflow_runs (id, workflow_id, version, record_id, trigger_key, chain, status, step, error, \
+         started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(id.clone())
+    .bind(wf.id.clone())
+    .bind(wf.version)
+    .bind(record.to_string())
+    .bind(trigger_key.to_string())
+    .bind(chain.join(","))
+    .bind(status.to_string())
+    .bind(error.map(str::to_string))
+    .bind(now())
+    .execute(&mut *tx.tx)
+    .await?
+    .rows_affected();
+    if written == 0 {
+        return Ok(None);
+    }
+    if status == "running" {
+        db.schedule_job_in(tx, RUN_JOB, Some(&format!("{id}:0")), &now(), &json!({ "run": id, "record": record }))
+            .await?;
+    }
+    Ok(Some(id))
+}
+
+/// The enabled workflows of an object.
+async fn enabled_for(db: &Db, object: &str) -> Result<Vec<Workflow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM workflows WHERE object = $1 AND enabled = 1 ORDER BY id"
+    )))
+    .bind(object.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Reads record events and starts the runs they trigger.
+pub struct Triggers;
+
+impl Consumer for Triggers {
+    fn name(&self) -> &'static str {
+        "workflows"
+    }
+
+    fn handle<'a>(&'a self, db: &'a Db, event: &'a Event) -> Outcome<'a> {
+        Box::pin(async move { on_event(db, event).await.map_err(|e| e.to_string()) })
+    }
+}
+
+async fn on_event(db: &Db, event: &Event) -> Result<()> {
+    let workflows = enabled_for(db, &event.object).await?;
+    if workflows.is_empty() {
+        return Ok(());
+    }
+    let firing: Vec<&Workflow> = workflows.iter().filter(|w| fires(&w.definition.trigger, event)).collect();
+    if firing.is_empty() {
+        return Ok(());
+    }
+    let chain = cause_of(db, &event.id).await?.map(|c| c.chain).unwrap_or_default();
+    let object = match db.object(&event.object).await {
+        Ok(o) => o,
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let trash = event.action == "delete";
+    for wf in firing {
+        // A workflow is not set off by its own chain's changes; a chain ends at MAX_DEPTH.
+        let (status, error) = if chain.contains(&wf.id) {
+            continue;
+        } else if chain.len() as i64 >= MAX_DEPTH {
+            ("stopped", Some("loop_limit"))
+        } else {
+            match meets(db, &object, &event.record_id, wf.definition.condition.as_ref(), trash).await {
+                Ok(true) => ("running", None),
+                Ok(false) => continue,
+                // A condition naming a field since removed: the run says so.
+                Err(Error::Validation(_)) => ("failed", Some("condition_invalid")),
+                Err(e) => return Err(e),
+            }
+        };
+        let mut tx = db.write().await?;
+        start_in(db, &mut tx, wf, &event.record_id, &event.id, &chain, status, error).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps (time triggers)
+
+/// The next time a time trigger looks for due records, after `after` (UTC), in the business's
+/// offset.
+pub fn next_sweep(trigger: &Trigger, after: OffsetDateTime, offset: time::UtcOffset) -> Option<OffsetDateTime> {
+    let (hour, weekday) = match trigger {
+        Trigger::DateReached { hour, .. } => (*hour, None),
+        Trigger::Schedule { weekday, hour } => (*hour, *weekday),
+        _ => return None,
+    };
+    let local = after.to_offset(offset);
+    for days in 0..9 {
+        let date = local.date() + Duration::days(days);
+        let at = date.with_hms(hour.min(23), 0, 0).ok()?.assume_offset(offset);
+        // Saturday first: Saturday is 0.
+        let day = (date.weekday().number_days_from_monday() + 2) % 7;
+        if at > after && weekday.is_none_or(|w| w == day) {
+            return Some(at.to_offset(time::UtcOffset::UTC));
+        }
+    }
+    None
+}
+
+async fn schedule_sweep(db: &Db, tx: &mut WriteTx, id: &str, version: i64, trigger: &Trigger) -> Result<()> {
+    let Some(at) = next_sweep(trigger, OffsetDateTime::now_utc(), db.local_offset()) else { return Ok(()) };
+    let at = format_datetime(at);
+    db.schedule_job_in(
+        tx,
+        SWEEP_JOB,
+        Some(&format!("{id}:{version}:{at}")),
+        &at,
+        &json!({ "workflow": id, "version": version }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Finds the records a time trigger is due for, starts their runs, and schedules the next sweep.
+pub struct Sweeps;
+
+impl JobKind for Sweeps {
+    fn kind(&self) -> &'static str {
+        SWEEP_JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
+        Box::pin(async move { sweep(db, job).await.map_err(|e| e.to_string()) })
+    }
+}
+
+async fn sweep(db: &Db, job: &Job) -> Result<()> {
+    let id = job.payload.get("workflow").and_then(Json::as_str).unwrap_or_default();
+    let version = job.payload.get("version").and_then(Json::as_i64).unwrap_or_default();
+    let wf = match get(db, id).await {
+        Ok(w) => w,
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // A sweep of an older version, or of a disabled workflow, does nothing (the current one has
+    // its own).
+    if !wf.enabled || wf.version != version {
+        return Ok(());
+    }
+    let object = db.object(&wf.object).await?;
+    let day = db.today();
+    let mut filters = Vec::new();
+    if let Trigger::DateReached { field, offset_days, .. } = &wf.definition.trigger {
+        // The date that is `offset_days` away today: 3 days before a contract ends (−3) is a
+        // contract ending in 3 days.
+        let target = day - Duration::days(*offset_days);
+        let f = object.field(field).ok_or_else(|| Error::invalid(invalid("trigger.field", "unknown_field")))?;
+        let cond = if f.field_type == FieldType::Date {
+            json!({ "field": field, "op": "eq", "value": peyvand_records::value::format_date(target) })
+        } else {
+            let from = target.midnight().assume_offset(db.local_offset());
+            json!({ "field": field, "op": "between", "value": [
+                format_datetime(from), format_datetime(from + Duration::days(1) - Duration::seconds(1))
+            ] })
+        };
+        filters.push(cond);
+    }
+    if let Some(c) = &wf.definition.condition {
+        filters.push(c.clone());
+    }
+    let filter = if filters.is_empty() {
+        None
+    } else {
+        Some(parse_filter(&object, &json!({ "and": filters })).map_err(Error::invalid)?)
+    };
+    let mut cursor = None;
+    let mut started = 0u32;
+    loop {
+        let query = ListQuery {
+            filter: filter.clone(),
+            limit: Some(500),
+            cursor,
+            fields: Some(Vec::new()),
+            ..ListQuery::default()
+        };
+        let page = db.system().list_records(&object.api_name, &query).await?;
+        let mut tx = db.write().await?;
+        for r in &page.records {
+            let key = format!("sweep:{}:{}", job.run_at, r.id);
+            start_in(db, &mut tx, &wf, &r.id, &key, &[], "running", None).await?;
+            started += 1;
+        }
+        tx.commit().await?;
+        cursor = page.next_cursor;
+        if cursor.is_none() || started >= SWEEP_LIMIT {
+            break;
+        }
+    }
+    let mut tx = db.write().await?;
+    let after = parse_datetime(&job.run_at).unwrap_or_else(OffsetDateTime::now_utc).max(OffsetDateTime::now_utc());
+    if let Some(at) = next_sweep(&wf.definition.trigger, after, db.local_offset()) {
+        let at = format_datetime(at);
+        db.schedule_job_in(
+            &mut tx,
+            SWEEP_JOB,
+            Some(&format!("{}:{}:{at}", wf.id, wf.version)),
+            &at,
+            &json!({ "workflow": wf.id, "version": wf.version }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+/// A run as its history shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    pub id: String,
+    pub workflow_id: String,
+    pub version: i64,
+    pub record_id: String,
+    /// `running`, `waiting`, `done`, `failed`, `stopped` (a loop's limit).
+    pub status: String,
+    pub step: i64,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub steps: Vec<StepOutcome>,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepOutcome {
+    pub step: i64,
+    pub kind: String,
+    /// `done`, `skipped`, `failed`, `planned` (a test run).
+    pub outcome: String,
+    pub detail: Json,
+    pub at: String,
+}
+
+const RUN_COLUMNS: &str = "id, workflow_id, version, record_id, status, step, error, started_at, finished_at, chain";
+
+fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
+    Ok(Run {
+        id: row.try_get("id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        version: row.try_get("version")?,
+        record_id: row.try_get("record_id")?,
+        status: row.try_get("status")?,
+        step: row.try_get("step")?,
+        error: row.try_get("error")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        steps: Vec::new(),
+    })
+}
+
+async fn steps_of(db: &Db, run: &str) -> Result<Vec<StepOutcome>> {
+    let rows = sqlx::query(
+        "SELECT step, kind, outcome, detail_json, at FROM workflow_run_steps WHERE run_id = $1 ORDER BY id",
+    )
+    .bind(run.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let detail: String = r.try_get(3)?;
+            Ok(StepOutcome {
+                step: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                outcome: r.try_get(2)?,
+                detail: serde_json::from_str(&detail).unwrap_or(Json::Null),
+                at: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// A workflow's runs, newest first (`status` to see only the failed ones, say), with steps.
+pub async fn runs(db: &Db, workflow: Option<&str>, status: Option<&str>, limit: i64) -> Result<Vec<Run>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE ($1 = '' OR workflow_id = $1) AND ($2 = '' OR status = $2) \
+         ORDER BY started_at DESC, id DESC LIMIT $3"
+    )))
+    .bind(workflow.unwrap_or_default().to_string())
+    .bind(status.unwrap_or_default().to_string())
+    .bind(limit.clamp(1, 500))
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut run = run_from_row(row)?;
+        run.steps = steps_of(db, &run.id).await?;
+        out.push(run);
+    }
+    Ok(out)
+}
+
+pub async fn run(db: &Db, id: &str) -> Result<Run> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("workflow run {id}")))?;
+    let mut run = run_from_row(&row)?;
+    run.steps = steps_of(db, id).await?;
+    Ok(run)
+}
+
+/// Takes a failed run up again at the step that failed.
+pub async fn retry(db: &Db, id: &str) -> Result<Run> {
+    let current = run(db, id).await?;
+    if current.status != "failed" {
+        return Err(Error::Conflict { code: "run_not_failed", details: Vec::new() });
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE workflow_runs SET status = 'running', error = NULL, finished_at = NULL WHERE id = $1 AND status = 'failed'")
+        .bind(id.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+    let key = format!("{id}:{}:retry:{}", current.step, new_id());
+    db.schedule_job_in(&mut tx, RUN_JOB, Some(&key), &now(), &json!({ "run": id, "record": current.record_id }))
+        .await?;
+    tx.commit().await?;
+    run(db, id).await
+}
+
+/// Runs a run's steps.
+pub struct Runs;
+
+impl JobKind for Runs {
+    fn kind(&self) -> &'static str {
+        RUN_JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
+        Box::pin(async move {
+            let id = job.payload.get("run").and_then(Json::as_str).unwrap_or_default();
+            advance(db, id).await.map_err(|e| e.to_string())
+        })
+    }
+
+    /// One record's runs in order.
+    fn group(&self, job: &Job) -> Option<String> {
+        job.payload.get("record").and_then(Json::as_str).map(str::to_string)
+    }
+}
+
+/// What a step did, or why it could not.
+enum Did {
+    Done(Json),
+    /// Jump to a step (a branch).
+    Goto(usize, Json),
+    /// Wait until a time, then go on.
+    Wait(OffsetDateTime, Json),
+    /// A step that cannot succeed as things are (a removed field, a refused value): the run
+    /// fails here and an admin may retry it.
+    Failed(Json),
+}
+
+/// Takes a run's steps from where it is, one transaction each, until it ends or waits.
+pub async fn advance(db: &Db, id: &str) -> Result<()> {
+    loop {
+        let current = match run(db, id).await {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if !matches!(current.status.as_str(), "running" | "waiting") {
+            return Ok(());
+        }
+        let def = version_definition(db, &current.workflow_id, current.version).await?;
+        let program = program(&def);
+        let pc = usize::try_from(current.step).unwrap_or(usize::MAX);
+        let mut tx = db.write().await?;
+        if pc >= program.len() {
+            finish_in(&mut tx, id, current.step, "done", None).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let wf = get(db, &current.workflow_id).await?;
+        let chain: Vec<String> = sqlx::query("SELECT chain FROM workflow_runs WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx.tx)
+            .await?
+            .try_get::<String, _>(0)?
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let cx = StepCx { db, run: id, pc, record: &current.record_id, object: &wf.object, chain: &chain };
+        let (kind, did) = match &program[pc] {
+            Op2::Do(action) => (action.kind(), cx.act(&mut tx, action).await?),
+            Op2::If { condition, otherwise } => {
+                let object = db.object(&wf.object).await?;
+                match meets(db, &object, &current.record_id, Some(condition), false).await {
+                    Ok(true) => ("branch", Did::Done(json!({ "took": "then" }))),
+                    Ok(false) => ("branch", Did::Goto(*otherwise, json!({ "took": "otherwise" }))),
+                    Err(Error::Validation(e)) => {
+                        ("branch", Did::Failed(json!({ "error": "condition_invalid", "details": e })))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Op2::Jump(to) => ("jump", Did::Goto(*to, Json::Null)),
+        };
+        let (next, outcome, detail, wait) = match did {
+            Did::Done(d) => (pc + 1, "done", d, None),
+            Did::Goto(to, d) => (to, "done", d, None),
+            Did::Wait(until, d) => (pc + 1, "done", d, Some(until)),
+            Did::Failed(d) => {
+                drop(tx);
+                // The step's effects roll back; its failure is written on its own.
+                let mut tx = db.write().await?;
+                record_step(&mut tx, id, pc, kind, "failed", &d).await?;
+                let error = d.get("error").and_then(Json::as_str).unwrap_or("step_failed").to_string();
+                finish_in(&mut tx, id, current.step, "failed", Some(&error)).await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+        };
+        if kind != "jump" {
+            record_step(&mut tx, id, pc, kind, outcome, &detail).await?;
+        }
+        let status = if wait.is_some() { "waiting" } else { "running" };
+        let moved = sqlx::query("UPDATE workflow_runs SET step = $1, status = $2 WHERE id = $3 AND step = $4")
+            .bind(i64::try_from(next).unwrap_or(i64::MAX))
+            .bind(status)
+            .bind(id.to_string())
+            .bind(current.step)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        if moved == 0 {
+            // Another instance took this step: nothing of this one is kept.
+            return Ok(());
+        }
+        if let Some(until) = wait {
+            let at = format_datetime(until);
+            db.schedule_job_in(
+                &mut tx,
+                RUN_JOB,
+                Some(&format!("{id}:{next}")),
+                &at,
+                &json!({ "run": id, "record": current.record_id }),
+            )
+            .await?;
+            sqlx::query("UPDATE workflow_runs SET status = 'waiting' WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        tx.commit().await?;
+    }
+}
+
+async fn record_step(tx: &mut WriteTx, run: &str, pc: usize, kind: &str, outcome: &str, detail: &Json) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workflow_run_steps (id, run_id, step, kind, outcome, detail_json, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(run.to_string())
+    .bind(i64::try_from(pc).unwrap_or(i64::MAX))
+    .bind(kind.to_string())
+    .bind(outcome.to_string())
+    .bind(detail.to_string())
+    .bind(now())
+    .execute(&mut *tx.tx)
+    .await?;
+    Ok(())
+}
+
+async fn finish_in(tx: &mut WriteTx, run: &str, step: i64, status: &str, error: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE workflow_runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4 AND step = $5")
+        .bind(status.to_string())
+        .bind(error.map(str::to_string))
+        .bind(now())
+        .bind(run.to_string())
+        .bind(step)
+        .execute(&mut *tx.tx)
+        .await?;
+    Ok(())
+}
+
+/// What a step works with.
+struct StepCx<'a> {
+    db: &'a Db,
+    run: &'a str,
+    pc: usize,
+    record: &'a str,
+    object: &'a str,
+    chain: &'a [String],
+}
+
+impl StepCx<'_> {
+    /// The key of this step's effect: its event id wherever it is sent.
+    fn event_id(&self) -> String {
+        format!("{}.{}", self.run, self.pc)
+    }
+
+    /// Notes that the latest change of `record` was this run's (for loop protection).
+    async fn note_effect(&self, tx: &mut WriteTx, record: &str) -> Result<()> {
+        let audit: Option<String> =
+            sqlx::query("SELECT id FROM audit_log WHERE record_id = $1 ORDER BY id DESC LIMIT 1")
+                .bind(record.to_string())
+                .fetch_optional(&mut *tx.tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        if let Some(audit) = audit {
+            sqlx::query(
+                "INSERT INTO workflow_effects (audit_id, run_id, chain) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(audit)
+            .bind(self.run.to_string())
+            .bind(self.chain.join(","))
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn act(&self, tx: &mut WriteTx, action: &Action) -> Result<Did> {
+        let db = self.db.system();
+        let object = db.object(self.object).await?;
+        let record = match db.get_in(tx, &object, self.record).await {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) if matches!(action, Action::Wait { .. }) => {
+                return Ok(Did::Done(Json::Null));
+            }
+            Err(Error::NotFound(_)) => return Ok(Did::Failed(json!({ "error": "record_gone" }))),
+            Err(e) => return Err(e),
+        };
+        let failed = |e: Error| -> Result<Did> {
+            match e {
+                Error::Validation(list) => Ok(Did::Failed(json!({ "error": "invalid", "details": list }))),
+                Error::NotFound(what) => Ok(Did::Failed(json!({ "error": "not_found", "details": what }))),
+                Error::Forbidden(_) | Error::Conflict { .. } => Ok(Did::Failed(json!({ "error": e.to_string() }))),
+                other => Err(other),
+            }
+        };
+        match action {
+            Action::Update { values } => {
+                let input = match self.fill(&object, &record, values).await {
+                    Ok(v) => v,
+                    Err(e) => return failed(e),
+                };
+                match self.update(tx, &object, &input).await {
+                    Ok(()) => Ok(Did::Done(json!({ "values": input }))),
+                    Err(e) => failed(e),
+                }
+            }
+            Action::Create { object: other, values, due_in_days } => {
+                let target = match db.object(other).await {
+                    Ok(o) => o,
+                    Err(e) => return failed(e),
+                };
+                let mut input = match self.fill(&object, &record, values).await {
+                    Ok(v) => v,
+                    Err(e) => return failed(e),
+                };
+                // Linked to this record and to what it links to.
+                for f in target.live_fields().filter(|f| f.field_type == FieldType::Relation) {
+                    if input.contains_key(&f.api_name) {
+                        continue;
+                    }
+                    let t = f.options.target.as_deref().unwrap_or_default();
+                    if t == object.api_name {
+                        input.insert(f.api_name.clone(), json!(record.id));
+                    } else if let Some(v) = object
+                        .live_fields()
+                        .find(|o| o.field_type == FieldType::Relation && o.options.target.as_deref() == Some(t))
+                        .and_then(|o| record.fields.get(&o.api_name))
+                        .filter(|v| !v.is_null())
+                    {
+                        input.insert(f.api_name.clone(), v.clone());
+                    }
+                }
+                if !input.contains_key(OWNER_FIELD)
+                    && target.field(OWNER_FIELD).is_some()
+                    && let Some(owner) = record.fields.get(OWNER_FIELD).filter(|v| !v.is_null())
+                {
+                    input.insert(OWNER_FIELD.into(), owner.clone());
+                }
+                if let (Some(days), Some(f)) = (due_in_days, due_field(&target)) {
+                    let due = OffsetDateTime::now_utc().to_offset(db.local_offset()) + Duration::days(*days);
+                    let value = if f.field_type == FieldType::Date {
+                        json!(peyvand_records::value::format_date(due.date()))
+                    } else {
+                        json!(format_datetime(
+                            due.replace_time(time::Time::from_hms(9, 0, 0).unwrap_or(time::Time::MIDNIGHT))
+                        ))
+                    };
+                    input.insert(f.api_name.clone(), value);
+                }
+                let checked = match peyvand_records::validate(&target, &input, peyvand_records::Mode::Create) {
+                    Ok(c) => c,
+                    Err(list) => return failed(Error::Validation(list)),
+                };
+                let made = match db.create_in(tx, None, &target, &checked.values).await {
+                    Ok(id) => id,
+                    Err(e) => return failed(e),
+                };
+                self.note_effect(tx, &made).await?;
+                Ok(Did::Done(json!({ "object": other, "id": made })))
+            }
+            Action::Assign { to } => {
+                let user = match to {
+                    Assignee::User { user } => Some(user.clone()),
+                    Assignee::RoundRobin { team } => self.round_robin(tx, team).await?,
+                    Assignee::LeastLoaded { team } => self.least_loaded(&object, team).await?,
+                };
+                let Some(user) = user else { return Ok(Did::Failed(json!({ "error": "no_member" }))) };
+                let mut input = Map::new();
+                input.insert(OWNER_FIELD.into(), json!(user));
+                match self.update(tx, &object, &input).await {
+                    Ok(()) => Ok(Did::Done(json!({ "owner": user }))),
+                    Err(e) => failed(e),
+                }
+            }
+            Action::SendEmail { template } | Action::SendSms { template } => {
+                let t = match templates::get(&db, template).await {
+                    Ok(t) => t,
+                    Err(e) => return failed(e),
+                };
+                let rendered = match templates::render_for(&db, &t, self.record).await {
+                    Ok(r) => r,
+                    Err(e) => return failed(e),
+                };
+                let channel = if matches!(action, Action::SendEmail { .. }) { "email" } else { "sms" };
+                let Some((to, contact)) = super::mail::recipient(&db, tx, &object, &record, channel).await? else {
+                    return Ok(Did::Failed(json!({ "error": "no_recipient", "channel": channel })));
+                };
+                let message = super::mail::Outgoing {
+                    id: self.event_id(),
+                    channel: channel.to_string(),
+                    to: to.clone(),
+                    subject: rendered.subject,
+                    body: rendered.body,
+                    language: t.language.clone(),
+                    object: object.api_name.clone(),
+                    record: record.id.clone(),
+                    contact,
+                    sender: None,
+                };
+                super::mail::queue_in(&db, tx, &message).await?;
+                Ok(Did::Done(json!({ "to": to, "message": message.id })))
+            }
+            Action::CallWebhook { url, secret } => {
+                let body = json!({
+                    "id": self.event_id(),
+                    "type": "workflow.step",
+                    "object": object.api_name,
+                    "record_id": record.id,
+                    "occurred_at": now(),
+                    "data": record,
+                });
+                let to = super::webhooks::Target { subscription: None, url, secret };
+                super::webhooks::queue_in(&db, tx, &to, &self.event_id(), "workflow.step", &body).await?;
+                Ok(Did::Done(json!({ "url": url, "event": self.event_id() })))
+            }
+            Action::Notify { users, message } => {
+                let ctx = templates::context(&db, &object, &record, "fa", &templates::used_paths(&[message])).await?;
+                let text = match templates::render("fa", "message", message, &ctx) {
+                    Ok(t) => t,
+                    Err(e) => return failed(Error::Validation(vec![e])),
+                };
+                let owner = record.fields.get(OWNER_FIELD).and_then(Json::as_str).map(str::to_string);
+                let mut told = Vec::new();
+                for u in users {
+                    let who = match u.as_str() {
+                        "owner" => owner.clone(),
+                        "manager" => match &owner {
+                            Some(o) => self.manager_of(o).await?,
+                            None => None,
+                        },
+                        other => Some(other.to_string()),
+                    };
+                    let Some(who) = who else { continue };
+                    if told.contains(&who) {
+                        continue;
+                    }
+                    let link = format!("/records/{}/{}", object.api_name, record.id);
+                    crate::notifications::notify_in(
+                        tx,
+                        &format!("{}:{who}", self.event_id()),
+                        &who,
+                        "workflow",
+                        &text,
+                        Some(&link),
+                        None,
+                    )
+                    .await?;
+                    told.push(who);
+                }
+                Ok(Did::Done(json!({ "users": told, "message": text })))
+            }
+            Action::AddTag { tag } | Action::RemoveTag { tag } => {
+                let mut tags: Vec<String> = record
+                    .fields
+                    .get("tags")
+                    .and_then(Json::as_array)
+                    .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
+                    .unwrap_or_default();
+                let add = matches!(action, Action::AddTag { .. });
+                let has = tags.iter().any(|t| t == tag);
+                if add == has {
+                    return Ok(Did::Done(json!({ "tags": tags, "unchanged": true })));
+                }
+                if add {
+                    tags.push(tag.clone());
+                } else {
+                    tags.retain(|t| t != tag);
+                }
+                let mut input = Map::new();
+                input.insert("tags".into(), json!(tags));
+                match self.update(tx, &object, &input).await {
+                    Ok(()) => Ok(Did::Done(json!({ "tags": tags }))),
+                    Err(e) => failed(e),
+                }
+            }
+            Action::Wait { minutes } => {
+                let until = OffsetDateTime::now_utc() + Duration::minutes(*minutes);
+                Ok(Did::Wait(until, json!({ "until": format_datetime(until) })))
+            }
+            Action::Branch { .. } => Ok(Did::Done(Json::Null)),
+        }
+    }
+
+    /// A step's values with their merge fields filled from the record.
+    async fn fill(
+        &self,
+        object: &ObjectDef,
+        record: &peyvand_store::records::Record,
+        values: &Map<String, Json>,
+    ) -> Result<Map<String, Json>> {
+        let sources: Vec<&str> =
+            values.values().filter_map(Json::as_str).filter(|s| s.contains("{{") || s.contains("{%")).collect();
+        if sources.is_empty() {
+            return Ok(values.clone());
+        }
+        let db = self.db.system();
+        let ctx = templates::context(&db, object, record, "fa", &templates::used_paths(&sources)).await?;
+        let mut out = Map::new();
+        for (name, value) in values {
+            let v = match value.as_str() {
+                Some(s) if s.contains("{{") || s.contains("{%") => {
+                    json!(templates::render("fa", name, s, &ctx).map_err(|e| Error::Validation(vec![e]))?.trim())
+                }
+                _ => value.clone(),
+            };
+            out.insert(name.clone(), v);
+        }
+        Ok(out)
+    }
+
+    async fn update(&self, tx: &mut WriteTx, object: &ObjectDef, input: &Map<String, Json>) -> Result<()> {
+        let db = self.db.system();
+        let checked =
+            peyvand_records::validate(object, input, peyvand_records::Mode::Update).map_err(Error::Validation)?;
+        db.update_in(tx, None, object, self.record, checked.values, None).await?;
+        self.note_effect(tx, self.record).await
+    }
+
+    async fn manager_of(&self, user: &str) -> Result<Option<String>> {
+        let teams = self.db.list_teams().await?;
+        Ok(teams
+            .iter()
+            .find(|t| t.members.iter().any(|m| m == user) && t.manager_id.as_deref().is_some_and(|m| m != user))
+            .and_then(|t| t.manager_id.clone()))
+    }
+
+    /// The team's next member after the last one this workflow step gave a record to.
+    async fn round_robin(&self, tx: &mut WriteTx, team: &str) -> Result<Option<String>> {
+        let team = match self.db.get_team(team).await {
+            Ok(t) => t,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let users = self.db.list_users().await?;
+        let members: Vec<&String> =
+            team.members.iter().filter(|m| users.iter().any(|u| &u.id == *m && u.active)).collect();
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let key = format!("round_robin:{}", team.id);
+        let last: Option<String> = sqlx::query("SELECT value FROM automation_state WHERE key = $1")
+            .bind(key.clone())
+            .fetch_optional(&mut *tx.tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let next = match last.and_then(|l| members.iter().position(|m| **m == l)) {
+            Some(i) => members[(i + 1) % members.len()].clone(),
+            None => members[0].clone(),
+        };
+        sqlx::query(
+            "INSERT INTO automation_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(next.clone())
+        .execute(&mut *tx.tx)
+        .await?;
+        Ok(Some(next))
+    }
+
+    async fn least_loaded(&self, object: &ObjectDef, team: &str) -> Result<Option<String>> {
+        let team = match self.db.get_team(team).await {
+            Ok(t) => t,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let users = self.db.list_users().await?;
+        let members: Vec<String> =
+            team.members.iter().filter(|m| users.iter().any(|u| &u.id == *m && u.active)).cloned().collect();
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let load = if object.api_name == "ticket" {
+            crate::service::queues::open_load(self.db, &members).await?
+        } else {
+            let filter = parse_filter(object, &json!({ "field": OWNER_FIELD, "op": "in", "value": members }))
+                .map_err(Error::invalid)?;
+            let spec = peyvand_records::aggregate::parse_aggregate(object, OWNER_FIELD, "").map_err(Error::invalid)?;
+            let result = self.db.system().aggregate(&object.api_name, Some(&filter), &spec).await?;
+            result
+                .rows
+                .into_iter()
+                .filter_map(|r| r.group.get(OWNER_FIELD).and_then(Json::as_str).map(|o| (o.to_string(), r.count)))
+                .collect()
+        };
+        Ok(members.into_iter().min_by_key(|m| (load.get(m).copied().unwrap_or(0), m.clone())))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test runs
+
+/// What a test run says about one record: whether the trigger's condition holds, and what each
+/// step would do, with its templates rendered; nothing is written.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TestRun {
+    pub record_id: String,
+    pub condition_met: bool,
+    pub steps: Vec<StepOutcome>,
+}
+
+/// Walks a definition over a record without doing anything: branches are decided on the record
+/// as it is, waits are taken as passed, templates are rendered.
+pub async fn test_run(db: &Db, object_name: &str, def: &Definition, record_id: &str) -> Result<TestRun> {
+    let object = db.object(object_name).await?;
+    check(db, &object, def).await.map_err(Error::Validation)?;
+    let record = db.get_record(object_name, record_id, false).await?;
+    let condition_met = meets(db, &object, record_id, def.condition.as_ref(), false).await?;
+    let program = program(def);
+    let mut steps = Vec::new();
+    let mut pc = 0usize;
+    let system = db.system();
+    while pc < program.len() && steps.len() < MAX_STEPS * 2 {
+        let (kind, detail, next) = match &program[pc] {
+            Op2::Jump(to) => {
+                pc = *to;
+                continue;
+            }
+            Op2::If { condition, otherwise } => {
+                let yes = meets(db, &object, record_id, Some(condition), false).await?;
+                (
+                    "branch",
+                    json!({ "took": if yes { "then" } else { "otherwise" } }),
+                    if yes { pc + 1 } else { *otherwise },
+                )
+            }
+            Op2::Do(action) => {
+                let detail = match action {
+                    Action::SendEmail { template } | Action::SendSms { template } => {
+                        let t = templates::get(db, template).await?;
+                        let rendered = templates::render_for(db, &t, record_id).await?;
+                        let channel = if matches!(action, Action::SendEmail { .. }) { "email" } else { "sms" };
+                        let mut tx = system.write().await?;
+                        let to = super::mail::recipient(&system, &mut tx, &object, &record, channel).await?;
+                        drop(tx);
+                        json!({ "to": to.map(|(t, _)| t), "subject": rendered.subject, "body": rendered.body })
+                    }
+                    Action::Notify { message, users } => {
+                        let ctx =
+                            templates::context(db, &object, &record, "fa", &templates::used_paths(&[message])).await?;
+                        let text = templates::render("fa", "message", message, &ctx)
+                            .map_err(|e| Error::Validation(vec![e]))?;
+                        json!({ "users": users, "message": text })
+                    }
+                    other => serde_json::to_value(other).unwrap_or(Json::Null),
+                };
+                (action.kind(), detail, pc + 1)
+            }
+        };
+        steps.push(StepOutcome {
+            step: pc as i64,
+            kind: kind.to_string(),
+            outcome: "planned".into(),
+            detail,
+            at: now(),
+        });
+        pc = next;
+    }
+    Ok(TestRun { record_id: record_id.to_string(), condition_met, steps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: &str, changes: Json) -> Event {
+        Event {
+            seq: 1,
+            id: "a".into(),
+            object: "deal".into(),
+            record_id: "r".into(),
+            action: action.into(),
+            actor: None,
+            at: now(),
+            changes,
+        }
+    }
+
+    #[test]
+    fn triggers_match_the_change_they_name() {
+        let won = Trigger::Changed { field: Some("stage".into()), from: None, to: Some(json!("won")) };
+        let to_won = event("update", json!([{ "field": "stage", "old": "proposal", "new": "won" }]));
+        let to_lost = event("update", json!([{ "field": "stage", "old": "proposal", "new": "lost" }]));
+        let other = event("update", json!([{ "field": "title", "old": "a", "new": "b" }]));
+        assert!(fires(&won, &to_won));
+        assert!(!fires(&won, &to_lost));
+        assert!(!fires(&won, &other));
+        let from = Trigger::Changed { field: Some("stage".into()), from: Some(json!("proposal")), to: None };
+        assert!(fires(&from, &to_lost));
+        assert!(fires(&Trigger::Changed { field: None, from: None, to: None }, &other));
+        assert!(fires(&Trigger::Created, &event("create", json!([]))));
+        assert!(!fires(&Trigger::Created, &other));
+        assert!(fires(&Trigger::Trashed, &event("delete", json!([]))));
+        let amount = Trigger::Changed { field: Some("amount".into()), from: None, to: Some(json!("5")) };
+        assert!(fires(
+            &amount,
+            &event("update", json!([{ "field": "amount", "old": null, "new": {"amount": "5", "currency": "IRR"} }]))
+        ));
+    }
+
+    #[test]
+    fn branches_compile_to_jumps() {
+        let def = Definition {
+            trigger: Trigger::Created,
+            condition: None,
+            steps: vec![
+                Action::AddTag { tag: "a".into() },
+                Action::Branch {
+                    condition: json!({}),
+                    then: vec![Action::AddTag { tag: "b".into() }],
+                    otherwise: vec![Action::AddTag { tag: "c".into() }, Action::Wait { minutes: 5 }],
+                },
+                Action::AddTag { tag: "d".into() },
+            ],
+        };
+        let p = program(&def);
+        assert_eq!(p.len(), 7);
+        assert!(matches!(p[1], Op2::If { otherwise: 4, .. }));
+        assert_eq!(p[3], Op2::Jump(6));
+        assert_eq!(p[6], Op2::Do(Action::AddTag { tag: "d".into() }));
+        assert_eq!(count_steps(&def.steps), 6);
+    }
+
+    #[test]
+    fn sweeps_come_at_the_hour_on_the_day() {
+        let tehran = time::UtcOffset::from_hms(3, 30, 0).unwrap_or(time::UtcOffset::UTC);
+        // Friday 2026-12-04 10:00 in Tehran.
+        let after = time::macros::datetime!(2026-12-04 06:30 UTC);
+        let daily = Trigger::DateReached { field: "d".into(), offset_days: 0, hour: 9 };
+        assert_eq!(next_sweep(&daily, after, tehran), Some(time::macros::datetime!(2026-12-05 05:30 UTC)));
+        let saturdays = Trigger::Schedule { weekday: Some(0), hour: 8 };
+        assert_eq!(next_sweep(&saturdays, after, tehran), Some(time::macros::datetime!(2026-12-05 04:30 UTC)));
+        let mondays = Trigger::Schedule { weekday: Some(2), hour: 8 };
+        assert_eq!(next_sweep(&mondays, after, tehran), Some(time::macros::datetime!(2026-12-07 04:30 UTC)));
+        assert_eq!(next_sweep(&Trigger::Created, after, tehran), None);
+    }
+
+    #[test]
+    fn definitions_read_as_admins_write_them() {
+        let def: Definition = serde_json::from_value(json!({
+            "trigger": { "kind": "changed", "field": "stage", "to": "won" },
+            "steps": [
+                { "kind": "create", "object": "task", "values": { "subject": "Onboarding {{ record.title }}" }, "due_in_days": 2 },
+                { "kind": "send_email", "template": "t1" },
+                { "kind": "branch", "condition": { "field": "amount", "op": "gt", "value": "1000" },
+                  "then": [{ "kind": "notify", "users": ["manager"], "message": "Big win" }] }
+            ]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.steps.len(), 3);
+        let bad: std::result::Result<Definition, _> =
+            serde_json::from_value(json!({ "trigger": { "kind": "created" }, "steps": [{ "kind": "explode" }] }));
+        assert!(bad.is_err());
+    }
+}

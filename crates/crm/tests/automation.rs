@@ -1,0 +1,634 @@
+//! Automation on both backends, against real servers: a workflow that a won deal sets off
+//! (a task for the owner, a thank-you e-mail through a real SMTP server, the manager told, all on
+//! the timeline), loops that stop, templates checked at save, webhooks signed, retried, paused
+//! and replayed against a real HTTP receiver, and e-mail that bounces or waits for a server that
+//! is down, over plain SMTP and STARTTLS.
+
+use axum::http::{HeaderMap, StatusCode};
+use peyvand_crm::automation::templates::{self, TemplateInput};
+use peyvand_crm::automation::workflows::{self, Action, Definition, Trigger, WorkflowInput};
+use peyvand_crm::automation::{mail, webhooks};
+use peyvand_crm::crm_tests;
+use peyvand_crm::notifications;
+use peyvand_crm::testing::SmtpServer;
+use peyvand_records::access::Role;
+use peyvand_store::access::TeamInput;
+use peyvand_store::runner::Runner;
+use peyvand_store::{Db, Error};
+use serde_json::{Map, Value as Json, json};
+use std::sync::{Arc, Mutex};
+use time::Duration;
+
+crm_tests!(
+    a_won_deal_creates_a_task_and_thanks_the_customer,
+    a_workflow_is_not_set_off_by_its_own_changes,
+    templates_refuse_mistakes_at_save,
+    webhooks_are_signed_retried_paused_and_replayed,
+    refused_mail_bounces_and_a_server_down_loses_nothing,
+    mail_goes_over_starttls
+);
+
+fn input(value: Json) -> Map<String, Json> {
+    value.as_object().cloned().expect("an object")
+}
+
+fn codes(e: &Error) -> Vec<(String, &'static str)> {
+    match e {
+        Error::Validation(errors) | Error::Conflict { details: errors, .. } => {
+            errors.iter().map(|e| (e.field.clone(), e.code)).collect()
+        }
+        other => panic!("not a validation error: {other:?}"),
+    }
+}
+
+/// A runner whose consumers start before the test's events.
+async fn runner(db: &Db) -> Runner {
+    let (consumers, kinds) = db.modules().runner_parts();
+    let runner = Runner::new(db.clone(), consumers, kinds);
+    runner.register().await.expect("register");
+    runner
+}
+
+async fn settle(runner: &Runner) {
+    while runner.round().await.expect("round") > 0 {}
+}
+
+/// Makes every waiting job due now (time passing, for retries).
+async fn time_passes(db: &Db) {
+    let mut tx = db.write().await.expect("write");
+    sqlx::query("UPDATE scheduled_jobs SET run_at = $1 WHERE status = 'pending'")
+        .bind(peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() - Duration::seconds(1)))
+        .execute(&mut *tx.tx)
+        .await
+        .expect("due now");
+    tx.commit().await.expect("commit");
+}
+
+async fn smtp(db: &Db, server: &SmtpServer) {
+    mail::save_smtp(
+        db,
+        &mail::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            security: "none".into(),
+            from_address: "crm@peyvand.test".into(),
+            from_name: "پیوند".into(),
+            ..mail::SmtpSettings::default()
+        },
+    )
+    .await
+    .expect("smtp settings");
+}
+
+async fn a_won_deal_creates_a_task_and_thanks_the_customer(db: &Db) {
+    let Some(server) = SmtpServer::start(None).await else { return };
+    smtp(db, &server).await;
+    let manager = db.create_user("boss@t.ir", "مدیر فروش", Role::Manager, "x", "fa").await.expect("manager").id;
+    let rep = db.create_user("rep@t.ir", "سارا", Role::Agent, "x", "fa").await.expect("rep").id;
+    db.create_team(&TeamInput {
+        name: "تهران".into(),
+        parent_id: None,
+        manager_id: Some(manager.clone()),
+        members: vec![rep.clone(), manager.clone()],
+    })
+    .await
+    .expect("team");
+    let contact = db
+        .create_record(
+            None,
+            "contact",
+            &input(
+                json!({"first_name": "رضا", "last_name": "کریمی", "emails": ["reza@customer.example"], "owner": rep}),
+            ),
+            None,
+        )
+        .await
+        .expect("contact")
+        .0;
+    let deal = db
+        .create_record(None, "deal", &input(json!({"name": "پمپ‌های قم", "contact": contact.id, "owner": rep, "amount": {"amount": "1250000", "currency": "IRR"}})), None)
+        .await
+        .expect("deal")
+        .0;
+    let thanks = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            name: "سپاس".into(),
+            channel: "email".into(),
+            object: "deal".into(),
+            language: "fa".into(),
+            subject: "سپاس از خرید {{ record.name }}".into(),
+            body: "{{ record.contact }} عزیز،\nاز اعتماد شما سپاسگزاریم. مبلغ: {{ record.amount }}\n{{ today }}".into(),
+        },
+    )
+    .await
+    .expect("template");
+    let def = Definition {
+        trigger: Trigger::Changed { field: Some("stage".into()), from: None, to: Some(json!("won")) },
+        condition: None,
+        steps: vec![
+            Action::Create {
+                object: "task".into(),
+                values: input(json!({ "subject": "راه‌اندازی {{ record.name }}" })),
+                due_in_days: Some(2),
+            },
+            Action::SendEmail { template: thanks.id.clone() },
+            Action::Notify {
+                users: vec!["manager".into()], message: "فرصت {{ record.name }} برنده شد".into()
+            },
+        ],
+    };
+    // Tried on the deal first: nothing is done, everything is shown.
+    let tried = workflows::test_run(db, "deal", &def, &deal.id).await.expect("test run");
+    assert!(tried.condition_met);
+    assert_eq!(tried.steps.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), ["create", "send_email", "notify"]);
+    assert_eq!(tried.steps[1].detail["to"], "reza@customer.example");
+    assert_eq!(tried.steps[1].detail["subject"], "سپاس از خرید پمپ‌های قم");
+    assert!(
+        tried.steps[1].detail["body"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("رضا کریمی عزیز") && b.contains("۱٬۲۵۰٬۰۰۰ ریال"))
+    );
+    assert_eq!(tried.steps[2].detail["message"], "فرصت پمپ‌های قم برنده شد");
+
+    let runner = runner(db).await;
+    let wf = workflows::save(
+        db,
+        Some(&manager),
+        None,
+        &WorkflowInput { name: "پس از برد".into(), object: "deal".into(), enabled: true, definition: def },
+    )
+    .await
+    .expect("workflow");
+    settle(&runner).await;
+    assert!(server.messages().is_empty(), "the test run sent nothing");
+    db.update_record(Some(&rep), "deal", &deal.id, &input(json!({"stage": "won", "won_reason": "price"})), None)
+        .await
+        .expect("won");
+    settle(&runner).await;
+
+    let runs = workflows::runs(db, Some(&wf.id), None, 10).await.expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, "done", "{:?}", runs[0]);
+    assert_eq!(runs[0].steps.iter().map(|s| s.outcome.as_str()).collect::<Vec<_>>(), ["done", "done", "done"]);
+    let task_id = runs[0].steps[0].detail["id"].as_str().expect("the task's id").to_string();
+    let task = db.get_record("task", &task_id, false).await.expect("task");
+    assert_eq!(task.fields["subject"], "راه‌اندازی پمپ‌های قم");
+    assert_eq!(task.fields["deal"], json!(deal.id));
+    assert_eq!(task.fields["contact"], json!(contact.id));
+    assert_eq!(task.fields["owner"], json!(rep));
+    let due = task.fields["due_at"].as_str().and_then(peyvand_records::value::parse_datetime).expect("due");
+    let days = (due - time::OffsetDateTime::now_utc()).whole_hours();
+    assert!((24..=72).contains(&days), "due in two days, at nine: {days} hours");
+
+    let sent = server.messages();
+    assert_eq!(sent.len(), 1);
+    let event_id = format!("{}.1", runs[0].id);
+    assert!(sent[0].contains(&format!("Message-ID: <{event_id}@peyvand.test>")), "{}", sent[0]);
+    assert!(sent[0].contains(&format!("Peyvand-Event-Id: {event_id}")));
+    assert!(sent[0].contains("To: reza@customer.example"));
+    let parsed = mail_parser::MessageParser::default().parse(sent[0].as_bytes()).expect("MIME");
+    assert_eq!(parsed.subject(), Some("سپاس از خرید پمپ‌های قم"));
+    assert!(parsed.body_text(0).is_some_and(|t| t.starts_with("رضا کریمی عزیز")), "{:?}", parsed.body_text(0));
+    assert!(parsed.body_html(0).is_some_and(|h| h.contains("dir=\"rtl\"")), "the HTML part reads right to left");
+    let m = mail::message(db, &event_id).await.expect("the outbox row");
+    assert_eq!((m.status.as_str(), m.contact_id.as_deref()), ("sent", Some(contact.id.as_str())));
+    // On the timeline: an outbound e-mail of the contact and the deal.
+    let activity = db.get_record("activity", &mail_activity(db, &event_id).await, false).await.expect("activity");
+    assert_eq!(activity.fields["kind"], "email");
+    assert_eq!(activity.fields["direction"], "outbound");
+    assert_eq!(activity.fields["deal"], json!(deal.id));
+    assert_eq!(activity.fields["contact"], json!(contact.id));
+    let told = notifications::list(db, &manager, true, 10).await.expect("notifications");
+    assert!(told.iter().any(|n| n.title == "فرصت پمپ‌های قم برنده شد"), "{told:?}");
+
+    // Nothing happens twice: another round, and another change that is no win.
+    settle(&runner).await;
+    db.update_record(Some(&rep), "deal", &deal.id, &input(json!({"name": "پمپ‌های قم و کاشان"})), None)
+        .await
+        .expect("renamed");
+    settle(&runner).await;
+    assert_eq!(server.messages().len(), 1);
+    assert_eq!(workflows::runs(db, Some(&wf.id), None, 10).await.expect("runs").len(), 1);
+}
+
+async fn mail_activity(db: &Db, message: &str) -> String {
+    use sqlx::Row;
+    sqlx::query("SELECT activity_id FROM outbound_messages WHERE id = $1")
+        .bind(message.to_string())
+        .fetch_one(db.pool())
+        .await
+        .expect("message")
+        .try_get::<Option<String>, _>(0)
+        .expect("column")
+        .expect("an activity")
+}
+
+async fn a_workflow_is_not_set_off_by_its_own_changes(db: &Db) {
+    let runner = runner(db).await;
+    let any_change =
+        |steps| Definition { trigger: Trigger::Changed { field: None, from: None, to: None }, condition: None, steps };
+    let tagger = workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput {
+            name: "برچسب".into(),
+            object: "contact".into(),
+            enabled: true,
+            definition: any_change(vec![Action::AddTag { tag: "seen".into() }]),
+        },
+    )
+    .await
+    .expect("tagger");
+    let noter = workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput {
+            name: "یادداشت".into(),
+            object: "contact".into(),
+            enabled: true,
+            definition: any_change(vec![Action::Update {
+                values: input(json!({"job_title": "{{ raw.last_name }} (checked)"})),
+            }]),
+        },
+    )
+    .await
+    .expect("noter");
+    let c = db.create_record(None, "contact", &input(json!({"last_name": "Rahimi"})), None).await.expect("contact").0;
+    db.update_record(None, "contact", &c.id, &input(json!({"first_name": "Ali"})), None).await.expect("changed");
+    settle(&runner).await;
+    // The person's change sets off both; each one's change sets off the other once, whose change
+    // comes back to a workflow already in its chain: four runs, then quiet.
+    let (a, b) = (
+        workflows::runs(db, Some(&tagger.id), None, 50).await.expect("runs"),
+        workflows::runs(db, Some(&noter.id), None, 50).await.expect("runs"),
+    );
+    assert_eq!((a.len(), b.len()), (2, 2), "{a:?} {b:?}");
+    let now = db.get_record("contact", &c.id, false).await.expect("contact");
+    assert_eq!(now.fields["tags"], json!(["seen"]));
+    assert_eq!(now.fields["job_title"], "Rahimi (checked)");
+    // Disabled, it starts nothing.
+    workflows::set_enabled(db, &tagger.id, false).await.expect("disabled");
+    db.update_record(None, "contact", &c.id, &input(json!({"first_name": "Reza"})), None).await.expect("changed");
+    settle(&runner).await;
+    assert_eq!(workflows::runs(db, Some(&tagger.id), None, 50).await.expect("runs").len(), 2);
+}
+
+async fn templates_refuse_mistakes_at_save(db: &Db) {
+    let base = TemplateInput {
+        name: "یادآوری".into(),
+        channel: "sms".into(),
+        object: "contact".into(),
+        language: "fa".into(),
+        subject: String::new(),
+        body: String::new(),
+    };
+    let e = templates::save(db, None, &TemplateInput { body: "سلام\n{{ record.frist_name }}".into(), ..base.clone() })
+        .await
+        .expect_err("unknown field");
+    let Error::Validation(list) = &e else { panic!("{e:?}") };
+    assert_eq!(
+        (list[0].code, list[0].params["line"].as_u64(), list[0].params["column"].as_u64()),
+        ("template_unknown_field", Some(2), Some(4))
+    );
+    let e = templates::save(
+        db,
+        None,
+        &TemplateInput { body: "{% for d in related.deal %}{{ d.name }}".into(), ..base.clone() },
+    )
+    .await
+    .expect_err("unclosed loop");
+    assert_eq!(codes(&e), [("body".to_string(), "template_syntax")]);
+    let e = templates::save(db, None, &TemplateInput { object: "nothing".into(), body: "x".into(), ..base.clone() })
+        .await
+        .expect_err("unknown object");
+    assert_eq!(codes(&e), [("object".to_string(), "unknown_object")]);
+    let e = templates::save(db, None, &TemplateInput { channel: "email".into(), body: "x".into(), ..base.clone() })
+        .await
+        .expect_err("an e-mail needs a subject");
+    assert_eq!(codes(&e), [("subject".to_string(), "required")]);
+
+    let t = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            body: "{{ record.first_name }} عزیز، {% for d in related.deal %}{{ d.name }} ({{ d.amount }}){% if not loop.last %}، {% endif %}{% endfor %}".into(),
+            ..base
+        },
+    )
+    .await
+    .expect("saved");
+    let c = db
+        .create_record(None, "contact", &input(json!({"first_name": "مینا", "last_name": "احمدی"})), None)
+        .await
+        .expect("contact")
+        .0;
+    for (name, amount) in [("الف", "1000"), ("ب", "25000")] {
+        db.create_record(
+            None,
+            "deal",
+            &input(json!({"name": name, "contact": c.id, "amount": {"amount": amount, "currency": "IRR"}})),
+            None,
+        )
+        .await
+        .expect("deal");
+    }
+    let out = templates::render_for(db, &t, &c.id).await.expect("rendered");
+    assert_eq!(out.body, "مینا عزیز، ب (۲۵٬۰۰۰ ریال)، الف (۱٬۰۰۰ ریال)");
+}
+
+/// A real HTTP receiver: keeps each request's headers and body, answers the status set.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    status: Arc<Mutex<u16>>,
+}
+
+impl Receiver {
+    async fn start(&self, port: u16) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let me = me.clone();
+                async move {
+                    me.got.lock().expect("lock").push((headers, body));
+                    StatusCode::from_u16(*me.status.lock().expect("lock")).unwrap_or(StatusCode::OK)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("listen");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+    }
+
+    fn events(&self) -> Vec<String> {
+        let got = self.got.lock().expect("lock");
+        got.iter()
+            .map(|(h, _)| h.get("peyvand-event-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a port")
+}
+
+async fn webhooks_are_signed_retried_paused_and_replayed(db: &Db) {
+    let runner = runner(db).await;
+    let receiver = Receiver::default();
+    *receiver.status.lock().expect("lock") = 200;
+    let port = free_port();
+    let server = receiver.start(port).await;
+    let e = webhooks::save(
+        db,
+        None,
+        &webhooks::SubscriptionInput { url: "ftp://x".into(), events: vec!["exploded".into()], ..Default::default() },
+    )
+    .await
+    .expect_err("bad");
+    assert_eq!(codes(&e), [("url".to_string(), "invalid_url"), ("events".to_string(), "invalid_option")]);
+    let sub = webhooks::save(
+        db,
+        None,
+        &webhooks::SubscriptionInput {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            object: Some("contact".into()),
+            events: vec!["created".into(), "updated".into()],
+            secret: None,
+            active: true,
+        },
+    )
+    .await
+    .expect("subscribed");
+    assert_eq!(sub.secret.len(), 64);
+    let c = db.create_record(None, "contact", &input(json!({"last_name": "Saberi"})), None).await.expect("contact").0;
+    db.create_record(None, "company", &input(json!({"name": "Not watched"})), None).await.expect("company");
+    settle(&runner).await;
+    {
+        let got = receiver.got.lock().expect("lock");
+        assert_eq!(got.len(), 1, "one event: the company's is not asked for");
+        let (headers, body) = &got[0];
+        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let ts: i64 = header("peyvand-timestamp").parse().expect("a timestamp");
+        assert!(webhooks::verify(&sub.secret, &header("peyvand-signature"), ts, body, Duration::minutes(5)), "signed");
+        let sent: Json = serde_json::from_str(body).expect("json");
+        assert_eq!(sent["type"], "contact.created");
+        assert_eq!(sent["id"], json!(header("peyvand-event-id")));
+        assert_eq!(sent["data"]["fields"]["last_name"], "Saberi");
+    }
+
+    // The receiver fails: the delivery waits and is tried again with the same event id.
+    *receiver.status.lock().expect("lock") = 500;
+    db.update_record(None, "contact", &c.id, &input(json!({"first_name": "Nima"})), None).await.expect("changed");
+    settle(&runner).await;
+    let log = webhooks::deliveries(db, &sub.id, 10).await.expect("log");
+    assert_eq!((log[0].status.as_str(), log[0].attempts, log[0].response_status), ("pending", 1, Some(500)));
+    *receiver.status.lock().expect("lock") = 200;
+    time_passes(db).await;
+    settle(&runner).await;
+    let log = webhooks::deliveries(db, &sub.id, 10).await.expect("log");
+    assert_eq!((log[0].status.as_str(), log[0].attempts), ("delivered", 2));
+    let events = receiver.events();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[1], events[2], "a retry carries the same event id");
+
+    // Down altogether (nothing listens), then failing until paused: nothing is lost.
+    server.abort();
+    let _ = server.await;
+    {
+        let mut tx = db.write().await.expect("write");
+        sqlx::query("UPDATE webhook_subscriptions SET failures = $1 WHERE id = $2")
+            .bind(webhooks::PAUSE_AFTER - 1)
+            .bind(sub.id.clone())
+            .execute(&mut *tx.tx)
+            .await
+            .expect("failures");
+        tx.commit().await.expect("commit");
+    }
+    db.update_record(None, "contact", &c.id, &input(json!({"first_name": "Omid"})), None).await.expect("changed");
+    settle(&runner).await;
+    let paused = webhooks::get(db, &sub.id).await.expect("sub");
+    assert!(!paused.active && paused.paused_at.is_some(), "paused after {} failures", webhooks::PAUSE_AFTER);
+    let log = webhooks::deliveries(db, &sub.id, 10).await.expect("log");
+    assert_eq!(log[0].status, "pending");
+    assert!(
+        log[0].error.as_deref().is_some_and(|e| e.contains("refused") || e.contains("unreachable")),
+        "{:?}",
+        log[0].error
+    );
+    let _server = receiver.start(port).await;
+    time_passes(db).await;
+    settle(&runner).await;
+    assert_eq!(webhooks::deliveries(db, &sub.id, 10).await.expect("log")[0].status, "pending", "paused: it waits");
+    webhooks::resume(db, &sub.id).await.expect("resumed");
+    settle(&runner).await;
+    let log = webhooks::deliveries(db, &sub.id, 10).await.expect("log");
+    assert_eq!(log[0].status, "delivered");
+    assert_eq!(receiver.events().len(), 4);
+
+    // A replay sends the delivered event again, under its id.
+    let first = log.last().expect("the first delivery").clone();
+    webhooks::replay(db, &first.id).await.expect("replayed");
+    settle(&runner).await;
+    let events = receiver.events();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[4], first.event_id);
+}
+
+async fn send_on_create(db: &Db) -> String {
+    let t = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            name: "خوشامد".into(),
+            channel: "email".into(),
+            object: "contact".into(),
+            language: "en".into(),
+            subject: "Welcome, {{ record.first_name }}".into(),
+            body: "Dear {{ record.first_name }},\nwelcome on {{ today }}.".into(),
+        },
+    )
+    .await
+    .expect("template");
+    workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput {
+            name: "Welcome".into(),
+            object: "contact".into(),
+            enabled: true,
+            definition: Definition {
+                trigger: Trigger::Created,
+                condition: None,
+                steps: vec![Action::SendEmail { template: t.id }],
+            },
+        },
+    )
+    .await
+    .expect("workflow")
+    .id
+}
+
+async fn refused_mail_bounces_and_a_server_down_loses_nothing(db: &Db) {
+    let Some(mut server) = SmtpServer::start(None).await else { return };
+    smtp(db, &server).await;
+    let runner = runner(db).await;
+    send_on_create(db).await;
+    db.create_record(
+        None,
+        "contact",
+        &input(json!({"first_name": "Nobody", "last_name": "X", "emails": ["nobody@refused.example"]})),
+        None,
+    )
+    .await
+    .expect("contact");
+    settle(&runner).await;
+    let bounced = mail::messages(db, Some("failed"), 10).await.expect("failed");
+    assert_eq!(bounced.len(), 1);
+    assert!(bounced[0].bounced, "{bounced:?}");
+    assert!(bounced[0].error.as_deref().is_some_and(|e| e.contains("550")), "{:?}", bounced[0].error);
+    assert!(server.messages().is_empty());
+
+    server.stop().await;
+    db.create_record(
+        None,
+        "contact",
+        &input(json!({"first_name": "Leila", "last_name": "Y", "emails": ["leila@customer.example"]})),
+        None,
+    )
+    .await
+    .expect("contact");
+    settle(&runner).await;
+    let waiting = mail::messages(db, Some("queued"), 10).await.expect("queued");
+    assert_eq!((waiting.len(), waiting[0].attempts), (1, 1), "{waiting:?}");
+    assert!(server.restart().await, "the server is back");
+    time_passes(db).await;
+    settle(&runner).await;
+    let sent = server.messages();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains(&format!("Peyvand-Event-Id: {}", waiting[0].id)));
+    assert!(sent[0].contains("Subject: Welcome, Leila"));
+    assert_eq!(mail::message(db, &waiting[0].id).await.expect("message").status, "sent");
+}
+
+async fn mail_goes_over_starttls(db: &Db) {
+    let dir = std::env::temp_dir().join(format!("peyvand-tls-{}", peyvand_store::new_id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (ca, ca_key, cert, key, csr) =
+        (dir.join("ca.pem"), dir.join("ca.key"), dir.join("cert.pem"), dir.join("key.pem"), dir.join("cert.csr"));
+    let ext = dir.join("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").expect("ext");
+    let openssl = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl").args(args).output().map(|o| o.status.success()).unwrap_or(false);
+        assert!(ok, "openssl {args:?}");
+    };
+    let p = |x: &std::path::Path| x.to_string_lossy().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p(&ca_key),
+        "-out",
+        &p(&ca),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Peyvand Test CA",
+    ]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &p(&key), "-out", &p(&csr), "-subj", "/CN=127.0.0.1"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&ca),
+        "-CAkey",
+        &p(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &p(&cert),
+        "-days",
+        "1",
+        "-extfile",
+        &p(&ext),
+    ]);
+    let Some(server) = SmtpServer::start(Some((cert.clone(), key.clone()))).await else { return };
+    let settings = mail::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        security: "starttls".into(),
+        from_address: "crm@peyvand.test".into(),
+        extra_root_pem: std::fs::read_to_string(&ca).expect("ca"),
+        ..mail::SmtpSettings::default()
+    };
+    mail::save_smtp(db, &settings).await.expect("settings");
+    let e = mail::save_smtp(db, &mail::SmtpSettings { extra_root_pem: "not a certificate".into(), ..settings.clone() })
+        .await
+        .expect_err("bad pem");
+    assert_eq!(codes(&e), [("extra_root_pem".to_string(), "invalid_certificate")]);
+    let runner = runner(db).await;
+    send_on_create(db).await;
+    db.create_record(
+        None,
+        "contact",
+        &input(json!({"first_name": "Tara", "last_name": "Z", "emails": ["tara@customer.example"]})),
+        None,
+    )
+    .await
+    .expect("contact");
+    settle(&runner).await;
+    let sent = server.messages();
+    assert_eq!(sent.len(), 1, "{:?}", mail::messages(db, None, 5).await);
+    assert!(sent[0].contains("To: tara@customer.example"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

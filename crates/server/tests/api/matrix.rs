@@ -162,6 +162,17 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "invite_survey" => Some(["ufooo", "ufooo", "ufnno"]),
         "answer_survey" => same("nnnnn"),
         "add_suggestion_asker" | "suggestion_told" => same("ufooo"),
+        // Automation: admins build and configure; everyone who reads sees the templates and
+        // previews them on records they may read. Retrying what is not there is not found, after
+        // the role is checked.
+        "list_workflows" | "get_workflow" | "create_workflow" | "update_workflow" | "delete_workflow"
+        | "test_workflow" | "workflow_runs" | "list_workflow_runs" | "create_template" | "update_template"
+        | "delete_template" | "list_webhooks" | "get_webhook" | "create_webhook" | "update_webhook"
+        | "delete_webhook" | "resume_webhook" | "webhook_deliveries" | "list_messages" | "smtp_settings"
+        | "set_smtp_settings" | "sms_settings" | "set_sms_settings" => same("ufffo"),
+        "retry_workflow_run" | "replay_delivery" | "retry_message" => same("ufffn"),
+        "list_templates" | "get_template" => same("uoooo"),
+        "preview_template" => Some(["uoooo", "uoooo", "uonno"]),
         _ => None,
     }
 }
@@ -525,6 +536,81 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 }
             }
         }
+        "list_workflows" => (Method::GET, "/workflows".into(), None),
+        "list_workflow_runs" => (Method::GET, "/workflow_runs?status=failed".into(), None),
+        "create_workflow" | "get_workflow" | "update_workflow" | "delete_workflow" | "test_workflow"
+        | "workflow_runs" => {
+            let wf = json!({"name": format!("Flow {n}"), "object": "contact", "enabled": false,
+                "definition": {"trigger": {"kind": "created"}, "steps": [{"kind": "add_tag", "tag": "new"}]}});
+            if op == "create_workflow" {
+                (Method::POST, "/workflows".into(), Some(wf))
+            } else {
+                let made: Value = app.post("/api/v1/workflows", wf.clone()).await.json().await.expect("workflow");
+                let id = made["id"].as_str().expect("id").to_string();
+                match op {
+                    "get_workflow" => (Method::GET, format!("/workflows/{id}"), None),
+                    "update_workflow" => (Method::PUT, format!("/workflows/{id}"), Some(wf)),
+                    "delete_workflow" => (Method::DELETE, format!("/workflows/{id}"), None),
+                    "test_workflow" => {
+                        (Method::POST, format!("/workflows/{id}/test"), Some(json!({"record_id": contact})))
+                    }
+                    _ => (Method::GET, format!("/workflows/{id}/runs"), None),
+                }
+            }
+        }
+        "retry_workflow_run" => (Method::POST, "/workflow_runs/none/retry".into(), None),
+        "replay_delivery" => (Method::POST, "/webhook_deliveries/none/replay".into(), None),
+        "retry_message" => (Method::POST, "/messages/none/retry".into(), None),
+        "list_templates" => (Method::GET, "/templates".into(), None),
+        "create_template" | "get_template" | "update_template" | "delete_template" | "preview_template" => {
+            let t = json!({"name": format!("T {n}"), "channel": "sms", "object": "contact", "body": "سلام {{ record.last_name }}"});
+            if op == "create_template" {
+                (Method::POST, "/templates".into(), Some(t))
+            } else {
+                let made: Value = app.post("/api/v1/templates", t.clone()).await.json().await.expect("template");
+                let id = made["id"].as_str().expect("id").to_string();
+                match op {
+                    "get_template" => (Method::GET, format!("/templates/{id}"), None),
+                    "update_template" => (Method::PUT, format!("/templates/{id}"), Some(t)),
+                    "delete_template" => (Method::DELETE, format!("/templates/{id}"), None),
+                    _ => (Method::POST, format!("/templates/{id}/preview"), Some(json!({"record_id": contact}))),
+                }
+            }
+        }
+        "list_webhooks" => (Method::GET, "/webhooks".into(), None),
+        "create_webhook" | "get_webhook" | "update_webhook" | "delete_webhook" | "resume_webhook"
+        | "webhook_deliveries" => {
+            // Nothing listens there: deliveries fail quietly in the background.
+            let hook = json!({"url": "http://127.0.0.1:9/hook", "object": "company", "events": ["deleted"]});
+            if op == "create_webhook" {
+                (Method::POST, "/webhooks".into(), Some(hook))
+            } else {
+                let made: Value = app.post("/api/v1/webhooks", hook.clone()).await.json().await.expect("webhook");
+                let id = made["id"].as_str().expect("id").to_string();
+                match op {
+                    "get_webhook" => (Method::GET, format!("/webhooks/{id}"), None),
+                    "update_webhook" => (Method::PUT, format!("/webhooks/{id}"), Some(hook)),
+                    "delete_webhook" => (Method::DELETE, format!("/webhooks/{id}"), None),
+                    "resume_webhook" => (Method::POST, format!("/webhooks/{id}/resume"), None),
+                    _ => (Method::GET, format!("/webhooks/{id}/deliveries"), None),
+                }
+            }
+        }
+        "list_messages" => (Method::GET, "/messages".into(), None),
+        "smtp_settings" => (Method::GET, "/settings/smtp".into(), None),
+        "set_smtp_settings" => (
+            Method::PUT,
+            "/settings/smtp".into(),
+            Some(json!({"host": "127.0.0.1", "port": 2525, "security": "none", "from_address": "crm@m.ir"})),
+        ),
+        "sms_settings" => (Method::GET, "/settings/sms".into(), None),
+        "set_sms_settings" => (
+            Method::PUT,
+            "/settings/sms".into(),
+            Some(
+                json!({"url": "http://127.0.0.1:9/sms", "body_kind": "form", "body": "to={{ to }}&text={{ text | urlencode }}"}),
+            ),
+        ),
         "list_surveys" => (Method::GET, "/surveys".into(), None),
         "get_survey" => (Method::GET, "/surveys/csat".into(), None),
         "survey_results" => (Method::GET, "/surveys/csat/results".into(), None),

@@ -2,6 +2,7 @@
 //! OpenAPI document built from the same route table ([`ROUTES`]).
 
 mod auth;
+mod automation;
 mod feedback;
 mod forms;
 pub use auth::check_login as auth_check_login;
@@ -317,6 +318,93 @@ macro_rules! handler_for {
     (count_dealer_units) => {
         service::count_dealer_units
     };
+    (list_workflows) => {
+        automation::list_workflows
+    };
+    (create_workflow) => {
+        automation::create_workflow
+    };
+    (get_workflow) => {
+        automation::get_workflow
+    };
+    (update_workflow) => {
+        automation::update_workflow
+    };
+    (delete_workflow) => {
+        automation::delete_workflow
+    };
+    (test_workflow) => {
+        automation::test_workflow
+    };
+    (workflow_runs) => {
+        automation::workflow_runs
+    };
+    (list_workflow_runs) => {
+        automation::list_workflow_runs
+    };
+    (retry_workflow_run) => {
+        automation::retry_workflow_run
+    };
+    (list_templates) => {
+        automation::list_templates
+    };
+    (create_template) => {
+        automation::create_template
+    };
+    (get_template) => {
+        automation::get_template
+    };
+    (update_template) => {
+        automation::update_template
+    };
+    (delete_template) => {
+        automation::delete_template
+    };
+    (preview_template) => {
+        automation::preview_template
+    };
+    (list_webhooks) => {
+        automation::list_webhooks
+    };
+    (create_webhook) => {
+        automation::create_webhook
+    };
+    (get_webhook) => {
+        automation::get_webhook
+    };
+    (update_webhook) => {
+        automation::update_webhook
+    };
+    (delete_webhook) => {
+        automation::delete_webhook
+    };
+    (resume_webhook) => {
+        automation::resume_webhook
+    };
+    (webhook_deliveries) => {
+        automation::webhook_deliveries
+    };
+    (replay_delivery) => {
+        automation::replay_delivery
+    };
+    (list_messages) => {
+        automation::list_messages
+    };
+    (retry_message) => {
+        automation::retry_message
+    };
+    (smtp_settings) => {
+        automation::smtp_settings
+    };
+    (set_smtp_settings) => {
+        automation::set_smtp_settings
+    };
+    (sms_settings) => {
+        automation::sms_settings
+    };
+    (set_sms_settings) => {
+        automation::set_sms_settings
+    };
     (list_surveys) => {
         feedback::list_surveys
     };
@@ -533,6 +621,35 @@ routes! {
     get "/suggestions/{id}/askers" => suggestion_askers,
     post "/suggestions/{id}/askers" => add_suggestion_asker,
     post "/suggestions/{id}/told" => suggestion_told,
+    get "/workflows" => list_workflows,
+    post "/workflows" => create_workflow,
+    get "/workflows/{id}" => get_workflow,
+    put "/workflows/{id}" => update_workflow,
+    delete "/workflows/{id}" => delete_workflow,
+    post "/workflows/{id}/test" => test_workflow,
+    get "/workflows/{id}/runs" => workflow_runs,
+    get "/workflow_runs" => list_workflow_runs,
+    post "/workflow_runs/{id}/retry" => retry_workflow_run,
+    get "/templates" => list_templates,
+    post "/templates" => create_template,
+    get "/templates/{id}" => get_template,
+    put "/templates/{id}" => update_template,
+    delete "/templates/{id}" => delete_template,
+    post "/templates/{id}/preview" => preview_template,
+    get "/webhooks" => list_webhooks,
+    post "/webhooks" => create_webhook,
+    get "/webhooks/{id}" => get_webhook,
+    put "/webhooks/{id}" => update_webhook,
+    delete "/webhooks/{id}" => delete_webhook,
+    post "/webhooks/{id}/resume" => resume_webhook,
+    get "/webhooks/{id}/deliveries" => webhook_deliveries,
+    post "/webhook_deliveries/{id}/replay" => replay_delivery,
+    get "/messages" => list_messages,
+    post "/messages/{id}/retry" => retry_message,
+    get "/settings/smtp" => smtp_settings,
+    put "/settings/smtp" => set_smtp_settings,
+    get "/settings/sms" => sms_settings,
+    put "/settings/sms" => set_sms_settings,
     get "/openapi.json" => openapi_json,
 }
 

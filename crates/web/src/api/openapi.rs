@@ -797,6 +797,173 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "Stage stays", None),
         ),
+        "list_workflows" => (
+            "Workflows (admins): each one's trigger, condition, steps, version and whether it is enabled",
+            "automation",
+            vec![],
+            None,
+            ok("200", "Workflows", None),
+        ),
+        "get_workflow" => ("A workflow (admins)", "automation", vec![], None, ok("200", "The workflow", None)),
+        "create_workflow" => (
+            "Build a workflow (admins): a trigger (created, changed: a field, from or to a value; trashed; a date field reached; a schedule), a condition in the lists' filter syntax, and steps (update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait, branch); checked whole: every field, object, template, user and team it names",
+            "automation",
+            vec![],
+            Some("Workflow"),
+            ok("201", "The workflow (version 1)", None),
+        ),
+        "update_workflow" => (
+            "Save a new version of a workflow (admins): runs under way keep the version they began with",
+            "automation",
+            vec![],
+            Some("Workflow"),
+            ok("200", "The workflow", None),
+        ),
+        "delete_workflow" => (
+            "Remove a workflow with its versions and runs (admins)",
+            "automation",
+            vec![],
+            None,
+            ok("204", "Removed", None),
+        ),
+        "test_workflow" => (
+            "Try a workflow on a record without doing anything: whether its condition holds and what each step would do, templates rendered",
+            "automation",
+            vec![],
+            Some("RecordRef"),
+            ok("200", "What would happen", None),
+        ),
+        "workflow_runs" => (
+            "A workflow's runs, newest first, each step's outcome and error",
+            "automation",
+            vec![param("status", "query", "running, waiting, done, failed or stopped", false), limit_param()],
+            None,
+            ok("200", "Runs", None),
+        ),
+        "list_workflow_runs" => (
+            "Every workflow's runs, newest first (status=failed: what failed, to retry)",
+            "automation",
+            vec![param("status", "query", "running, waiting, done, failed or stopped", false), limit_param()],
+            None,
+            ok("200", "Runs", None),
+        ),
+        "retry_workflow_run" => (
+            "Take a failed run up again at the step that failed",
+            "automation",
+            vec![],
+            None,
+            ok("200", "The run", None),
+        ),
+        "list_templates" => {
+            ("Templates of e-mails, SMS and letters", "automation", vec![], None, ok("200", "Templates", None))
+        }
+        "get_template" => ("A template", "automation", vec![], None, ok("200", "The template", None)),
+        "create_template" => (
+            "Write a template (admins): Jinja text with merge fields (record.*, raw.*, related.<object>, owner.*, today) and filters (long_date, short_date, number, digits); a syntax error or an unknown merge field is refused with its line and column",
+            "automation",
+            vec![],
+            Some("MessageTemplate"),
+            ok("201", "The template", None),
+        ),
+        "update_template" => (
+            "Change a template (admins)",
+            "automation",
+            vec![],
+            Some("MessageTemplate"),
+            ok("200", "The template", None),
+        ),
+        "delete_template" => {
+            ("Remove a template no workflow sends (admins)", "automation", vec![], None, ok("204", "Removed", None))
+        }
+        "preview_template" => (
+            "A template rendered for a record one may read",
+            "automation",
+            vec![],
+            Some("RecordRef"),
+            ok("200", "Subject and body", None),
+        ),
+        "list_webhooks" => {
+            ("Webhook subscriptions (admins)", "automation", vec![], None, ok("200", "Subscriptions", None))
+        }
+        "get_webhook" => {
+            ("A webhook subscription (admins)", "automation", vec![], None, ok("200", "The subscription", None))
+        }
+        "create_webhook" => (
+            "Subscribe a URL to an object's record events (admins): each is posted as JSON with Peyvand-Event-Id, Peyvand-Timestamp and Peyvand-Signature (v1=HMAC-SHA256 of timestamp.body under the secret), retried on its schedule, paused after 20 failed attempts in a row",
+            "automation",
+            vec![],
+            Some("WebhookSubscription"),
+            ok("201", "The subscription with its secret", None),
+        ),
+        "update_webhook" => (
+            "Change a webhook subscription (admins); without a secret it keeps its own",
+            "automation",
+            vec![],
+            Some("WebhookSubscription"),
+            ok("200", "The subscription", None),
+        ),
+        "delete_webhook" => (
+            "Remove a webhook subscription and its delivery log (admins)",
+            "automation",
+            vec![],
+            None,
+            ok("204", "Removed", None),
+        ),
+        "resume_webhook" => (
+            "Resume a paused subscription: its waiting deliveries are tried now",
+            "automation",
+            vec![],
+            None,
+            ok("200", "The subscription", None),
+        ),
+        "webhook_deliveries" => (
+            "A subscription's deliveries, newest first: event, status, attempts, the receiver's answer",
+            "automation",
+            vec![limit_param()],
+            None,
+            ok("200", "Deliveries", None),
+        ),
+        "replay_delivery" => (
+            "Send a delivery again, with its body and event id",
+            "automation",
+            vec![],
+            None,
+            ok("200", "The delivery", None),
+        ),
+        "list_messages" => (
+            "The outbox of e-mails and SMS, newest first (status: queued, sent, failed)",
+            "automation",
+            vec![param("status", "query", "queued, sent or failed", false), limit_param()],
+            None,
+            ok("200", "Messages", None),
+        ),
+        "retry_message" => {
+            ("Queue a failed message again (the same id)", "automation", vec![], None, ok("200", "The message", None))
+        }
+        "smtp_settings" => (
+            "The SMTP server Peyvand sends through (never its password)",
+            "automation",
+            vec![],
+            None,
+            ok("200", "The settings, or null", None),
+        ),
+        "set_smtp_settings" => (
+            "Set the SMTP server (admins): security none, starttls or tls; a blank password keeps the stored one",
+            "automation",
+            vec![],
+            Some("SmtpSettings"),
+            ok("200", "The settings", None),
+        ),
+        "sms_settings" => {
+            ("The SMS gateway (never its key)", "automation", vec![], None, ok("200", "The settings, or null", None))
+        }
+        "set_sms_settings" => (
+            "Set the SMS gateway (admins): an HTTP post whose URL and body are templates over to, text, sender and id",
+            "automation",
+            vec![],
+            Some("SmsSettings"),
+            ok("200", "The settings", None),
+        ),
         "list_surveys" => {
             ("The surveys: the built-in CSAT, NPS and polls", "feedback", vec![], None, ok("200", "Surveys", None))
         }
@@ -1085,7 +1252,53 @@ fn schemas() -> Json_ {
     if let (Some(all), Json_::Object(feedback)) = (all.as_object_mut(), feedback_schemas()) {
         all.extend(feedback);
     }
+    if let (Some(all), Json_::Object(automation)) = (all.as_object_mut(), automation_schemas()) {
+        all.extend(automation);
+    }
     all
+}
+
+/// A list's size: 1 to 500, 100 by default.
+fn limit_param() -> Json_ {
+    typed_param(
+        "limit",
+        "query",
+        "How many (1-500, default 100)",
+        false,
+        json!({ "type": "integer", "minimum": 1, "maximum": 500 }),
+    )
+}
+
+/// The schemas of workflows, templates, webhooks and the outbox.
+fn automation_schemas() -> Json_ {
+    let string = json!({ "type": "string" });
+    json!({
+        "Workflow": { "type": "object", "required": ["name", "object", "definition"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200 }, "object": string, "enabled": { "type": "boolean" },
+            "definition": { "type": "object", "required": ["trigger", "steps"], "additionalProperties": false, "properties": {
+                "trigger": { "type": "object", "required": ["kind"], "description": "kind: created, changed (field, from, to), trashed, date_reached (field, offset_days, hour), schedule (weekday 0 = Saturday, hour)",
+                    "properties": { "kind": { "enum": ["created", "changed", "trashed", "date_reached", "schedule"] } } },
+                "condition": { "type": ["object", "null"], "description": "A filter in the lists' JSON syntax" },
+                "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait, branch",
+                    "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "branch"] } } } } } } } },
+        "RecordRef": { "type": "object", "required": ["record_id"], "additionalProperties": false, "properties": { "record_id": string } },
+        "MessageTemplate": { "type": "object", "required": ["name", "channel", "object", "body"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200 }, "channel": { "enum": ["email", "sms", "letter"] }, "object": string,
+            "language": { "enum": ["fa", "en"] }, "subject": string, "body": string } },
+        "WebhookSubscription": { "type": "object", "required": ["url"], "additionalProperties": false, "properties": {
+            "url": { "type": "string", "format": "uri", "maxLength": 2000 }, "object": { "type": ["string", "null"], "description": "All objects when null" },
+            "events": { "type": "array", "items": { "enum": ["created", "updated", "deleted", "restored"] }, "description": "All when empty" },
+            "secret": { "type": ["string", "null"], "minLength": 16, "maxLength": 200, "description": "Made for it when absent" },
+            "active": { "type": "boolean" } } },
+        "SmtpSettings": { "type": "object", "required": ["host", "port", "security", "from_address"], "additionalProperties": false, "properties": {
+            "host": string, "port": { "type": "integer", "minimum": 1, "maximum": 65535 }, "security": { "enum": ["none", "starttls", "tls"] },
+            "username": string, "password": string, "from_address": { "type": "string", "format": "email" }, "from_name": string,
+            "extra_root_pem": { "type": "string", "description": "A certificate authority to trust besides the system's (PEM)" } } },
+        "SmsSettings": { "type": "object", "required": ["url", "body_kind", "body"], "additionalProperties": false, "properties": {
+            "url": { "type": "string", "description": "A template over to, text, sender, id" }, "body_kind": { "enum": ["form", "json"] },
+            "body": { "type": "string", "description": "A template over to, text, sender, id (filters urlencode, json)" },
+            "auth_header": string, "auth_value": string, "sender": string } }
+    })
 }
 
 /// The schemas of surveys and the suggestion box.

@@ -454,3 +454,27 @@ document.addEventListener("change", function (e) {
   // A printable page's print button.
   document.addEventListener("click", function (e) { if (e.target.closest("[data-print]")) window.print(); });
 })();
+
+// The workflow builder: each step (and the trigger) shows only the inputs of its chosen kind;
+// without this script every input shows and the server reads those of the kind chosen.
+function showKindParts(select, scope, partSelector) {
+  var kind = select.value;
+  scope.querySelectorAll(partSelector).forEach(function (part) {
+    part.hidden = kind !== "" && part.dataset.kinds.split(" ").indexOf(kind) < 0;
+    if (kind === "") part.hidden = true;
+  });
+}
+function wireBuilder(root) {
+  root.querySelectorAll("[data-step-kind]").forEach(function (s) {
+    showKindParts(s, s.closest("[data-step]"), ".step-part");
+  });
+  root.querySelectorAll("[data-trigger-kind]").forEach(function (s) {
+    showKindParts(s, s.closest("fieldset"), ".trigger-part");
+  });
+}
+document.addEventListener("change", function (e) {
+  var t = e.target;
+  if (t.matches && t.matches("[data-step-kind]")) showKindParts(t, t.closest("[data-step]"), ".step-part");
+  if (t.matches && t.matches("[data-trigger-kind]")) showKindParts(t, t.closest("fieldset"), ".trigger-part");
+});
+document.addEventListener("DOMContentLoaded", function () { wireBuilder(document); });

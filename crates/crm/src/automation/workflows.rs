@@ -1218,7 +1218,9 @@ impl StepCx<'_> {
             match e {
                 Error::Validation(list) => Ok(Did::Failed(json!({ "error": "invalid", "details": list }))),
                 Error::NotFound(what) => Ok(Did::Failed(json!({ "error": "not_found", "details": what }))),
-                Error::Forbidden(_) | Error::Conflict { .. } => Ok(Did::Failed(json!({ "error": e.to_string() }))),
+                Error::Forbidden(_) | Error::Conflict { .. } => {
+                    Ok(Did::Failed(json!({ "error": "refused", "details": e.to_string() })))
+                }
                 other => Err(other),
             }
         };

@@ -5,6 +5,7 @@
 mod activities;
 mod admin;
 pub mod assets;
+mod automation;
 mod customers;
 mod display;
 mod feedback;
@@ -474,6 +475,25 @@ pub fn router() -> Router<AppState> {
         .route("/documents/{kind}/{id}/order", post(sales::make_order))
         .route("/admin/business", get(sales::business_page).post(sales::save_business))
         .route("/admin/forms", get(web_forms::forms_page))
+        .route("/admin/workflows", get(automation::index))
+        .route("/admin/workflows/new", get(automation::new_workflow).post(automation::create_workflow))
+        .route("/admin/workflows/{id}", get(automation::edit_workflow).post(automation::update_workflow))
+        .route("/admin/workflows/{id}/test", post(automation::test_workflow))
+        .route("/admin/workflows/{id}/toggle", post(automation::toggle_workflow))
+        .route("/admin/workflows/{id}/delete", post(automation::delete_workflow))
+        .route("/admin/workflow-runs/{id}/retry", post(automation::retry_run))
+        .route("/admin/templates", get(automation::templates_page))
+        .route("/admin/templates/new", get(automation::new_template).post(automation::create_template))
+        .route("/admin/templates/{id}", get(automation::edit_template).post(automation::update_template))
+        .route("/admin/templates/{id}/delete", post(automation::delete_template))
+        .route("/admin/webhooks", get(automation::webhooks_page).post(automation::create_webhook))
+        .route("/admin/webhooks/{id}", get(automation::webhook_page))
+        .route("/admin/webhooks/{id}/resume", post(automation::resume_webhook))
+        .route("/admin/webhooks/{id}/delete", post(automation::delete_webhook))
+        .route("/admin/webhook-deliveries/{id}/replay", post(automation::replay_delivery))
+        .route("/admin/messages", get(automation::outbox))
+        .route("/admin/messages/{id}/retry", post(automation::retry_message))
+        .route("/admin/messaging", get(automation::messaging).post(automation::save_messaging))
         .route("/admin/forms/new", get(web_forms::new_form).post(web_forms::create_form))
         .route("/admin/forms/{id}", get(web_forms::edit_form).post(web_forms::update_form))
         .route("/admin/forms/{id}/delete", post(web_forms::delete_form))

@@ -1,0 +1,1376 @@
+//! Automation pages (admins): workflows (the builder, a test run on a chosen record, the run
+//! history, retrying what failed), templates (editor and preview), webhooks (subscriptions,
+//! delivery log, replay), the outbox of e-mails and SMS, and the SMTP server and SMS gateway.
+//! They call `peyvand_crm::automation`, as the API does.
+
+use super::admin::{Option_, Pairs, Words, get, messages, require};
+use super::records::fail;
+use super::session::encode;
+use super::{CsrfForm, Layout, Session, render};
+use crate::AppState;
+use crate::error::{ApiError, current_lang};
+use crate::i18n::{format_datetime, t};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use peyvand_crm::automation::templates::{self, MessageTemplate, TemplateInput};
+use peyvand_crm::automation::workflows::{self, Action, Assignee, Definition, Run, TestRun, Trigger, WorkflowInput};
+use peyvand_crm::automation::{mail, webhooks};
+use peyvand_records::access::Action as Can;
+use peyvand_records::value::parse_datetime;
+use peyvand_records::{FieldType, ObjectDef};
+use peyvand_store::records::ListQuery;
+use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
+
+fn when(lang: &'static str, state: &AppState, at: &str) -> String {
+    parse_datetime(at).map(|t| format_datetime(lang, t, state.config.display_offset)).unwrap_or_default()
+}
+
+fn options(items: impl IntoIterator<Item = (String, String)>, selected: &str) -> Vec<Option_> {
+    items.into_iter().map(|(value, label)| Option_ { selected: value == selected, value, label }).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflows
+
+/// A workflow in the list.
+pub struct WorkflowRow {
+    pub id: String,
+    pub name: String,
+    pub object: String,
+    pub trigger: String,
+    pub enabled: bool,
+    pub version: i64,
+}
+
+/// A run as the pages show it.
+pub struct RunRow {
+    pub id: String,
+    pub workflow: String,
+    pub workflow_id: String,
+    pub record_href: String,
+    pub status: String,
+    pub when: String,
+    pub steps: Vec<String>,
+    pub error: String,
+    pub failed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "automation.html")]
+struct IndexPage {
+    layout: Layout,
+    tr: Words,
+    workflows: Vec<WorkflowRow>,
+    failed: Vec<RunRow>,
+}
+
+fn trigger_text(lang: &str, obj: Option<&ObjectDef>, trigger: &Trigger) -> String {
+    let field = |f: &str| obj.and_then(|o| o.field(f)).map_or_else(|| f.to_string(), |d| d.label(lang).to_string());
+    match trigger {
+        Trigger::Created => t(lang, "workflow-trigger-created"),
+        Trigger::Trashed => t(lang, "workflow-trigger-trashed"),
+        Trigger::Changed { field: None, .. } => t(lang, "workflow-trigger-changed"),
+        Trigger::Changed { field: Some(f), to, .. } => {
+            let to = to.as_ref().map(|v| format!(" → {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+            format!("{}: {}{}", t(lang, "workflow-trigger-changed"), field(f), to.unwrap_or_default())
+        }
+        Trigger::DateReached { field: f, offset_days, .. } => {
+            format!(
+                "{}: {} ({})",
+                t(lang, "workflow-trigger-date_reached"),
+                field(f),
+                super::display::format_number(lang, &offset_days.to_string())
+            )
+        }
+        Trigger::Schedule { .. } => t(lang, "workflow-trigger-schedule"),
+    }
+}
+
+async fn run_rows(state: &AppState, lang: &'static str, runs: Vec<Run>) -> Result<Vec<RunRow>, ApiError> {
+    let names: HashMap<String, (String, String)> =
+        workflows::list(&state.db).await?.into_iter().map(|w| (w.id.clone(), (w.name, w.object))).collect();
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            let (name, object) = names.get(&r.workflow_id).cloned().unwrap_or_default();
+            RunRow {
+                record_href: format!("/records/{}/{}", encode(&object), encode(&r.record_id)),
+                workflow: name,
+                workflow_id: r.workflow_id.clone(),
+                status: t(lang, &format!("workflow-run-{}", r.status)),
+                when: when(lang, state, &r.started_at),
+                steps: r
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {}",
+                            t(lang, &format!("workflow-step-{}", s.kind)),
+                            if s.outcome == "failed" { "✗" } else { "✓" }
+                        )
+                    })
+                    .collect(),
+                error: r.error.clone().map(|e| t(lang, &format!("workflow-error-{e}"))).unwrap_or_default(),
+                failed: r.status == "failed",
+                id: r.id,
+            }
+        })
+        .collect())
+}
+
+/// `GET /admin/workflows`: the workflows, and the runs that failed.
+pub async fn index(State(state): State<AppState>, session: Session) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let lang = current_lang();
+        let catalog = state.db.catalog().await?;
+        let rows = workflows::list(&state.db)
+            .await?
+            .into_iter()
+            .map(|w| {
+                let obj = catalog.object(&w.object);
+                WorkflowRow {
+                    trigger: trigger_text(lang, obj.as_deref(), &w.definition.trigger),
+                    object: obj.map_or(w.object.clone(), |o| o.label(lang).to_string()),
+                    id: w.id,
+                    name: w.name,
+                    enabled: w.enabled,
+                    version: w.version,
+                }
+            })
+            .collect();
+        let failed = run_rows(&state, lang, workflows::runs(&state.db, None, Some("failed"), 50).await?).await?;
+        Ok::<_, ApiError>(render(&IndexPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), ""),
+            tr: Words::new(lang),
+            workflows: rows,
+            failed,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// One condition row of the builder: field, operator, value.
+pub struct CondRow {
+    pub i: usize,
+    pub field: String,
+    pub op: String,
+    pub value: String,
+}
+
+/// One step row of the builder (every kind's inputs; the page shows the chosen kind's).
+#[derive(Default)]
+pub struct StepRow {
+    pub i: usize,
+    pub kind: String,
+    /// `main`, `then` or `otherwise` (under the branch above it).
+    pub place: String,
+    pub values: String,
+    pub object: String,
+    pub due: String,
+    pub assign: String,
+    pub template: String,
+    pub url: String,
+    pub secret: String,
+    pub users: Vec<String>,
+    pub message: String,
+    pub tag: String,
+    pub wait: String,
+    pub unit: String,
+    pub cfield: String,
+    pub cop: String,
+    pub cvalue: String,
+}
+
+#[derive(Template)]
+#[template(path = "workflow_form.html")]
+struct BuilderPage {
+    layout: Layout,
+    tr: Words,
+    id: String,
+    name: String,
+    object: String,
+    enabled: bool,
+    version: i64,
+    objects: Vec<Option_>,
+    fields: Vec<Option_>,
+    date_fields: Vec<Option_>,
+    trigger: String,
+    t_field: String,
+    t_from: String,
+    t_to: String,
+    t_offset: String,
+    t_hour: String,
+    t_weekday: String,
+    conditions: Vec<CondRow>,
+    steps: Vec<StepRow>,
+    step_kinds: Vec<(String, String)>,
+    ops: Vec<(String, String)>,
+    creatable: Vec<Option_>,
+    assignees: Vec<(String, String)>,
+    templates: Vec<(String, String, String)>,
+    people: Vec<(String, String)>,
+    records: Vec<Option_>,
+    test: Option<TestView>,
+    runs: Vec<RunRow>,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+/// A test run as the builder shows it.
+pub struct TestView {
+    pub met: bool,
+    pub steps: Vec<(String, String)>,
+}
+
+const STEP_KINDS: [&str; 11] = [
+    "update",
+    "create",
+    "assign",
+    "send_email",
+    "send_sms",
+    "call_webhook",
+    "notify",
+    "add_tag",
+    "remove_tag",
+    "wait",
+    "branch",
+];
+const OPS: [&str; 8] = ["eq", "ne", "gt", "lt", "contains", "in", "is_empty", "between"];
+
+fn cond_value(v: &Json) -> String {
+    match v {
+        Json::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A filter's conditions as rows (an `and` of conditions; anything else is shown as one row
+/// per condition found).
+fn cond_rows(filter: Option<&Json>) -> Vec<(String, String, String)> {
+    let Some(f) = filter else { return Vec::new() };
+    let list: Vec<&Json> = match f.get("and").and_then(Json::as_array) {
+        Some(items) => items.iter().collect(),
+        None => vec![f],
+    };
+    list.iter()
+        .filter_map(|c| {
+            Some((
+                c.get("field")?.as_str()?.to_string(),
+                c.get("op").and_then(Json::as_str).unwrap_or("eq").to_string(),
+                cond_value(c.get("value").unwrap_or(&Json::Null)),
+            ))
+        })
+        .collect()
+}
+
+fn values_text(values: &Map<String, Json>) -> String {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Json::Object(m) => m.get("amount").and_then(Json::as_str).unwrap_or_default().to_string(),
+                other => cond_value(other),
+            };
+            format!("{k}: {text}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn step_row(i: usize, place: &str, a: &Action) -> StepRow {
+    let mut row = StepRow {
+        i,
+        kind: a.kind().to_string(),
+        place: place.to_string(),
+        unit: "minutes".into(),
+        ..StepRow::default()
+    };
+    match a {
+        Action::Update { values } => row.values = values_text(values),
+        Action::Create { object, values, due_in_days } => {
+            row.object = object.clone();
+            row.values = values_text(values);
+            row.due = due_in_days.map(|d| d.to_string()).unwrap_or_default();
+        }
+        Action::Assign { to } => {
+            row.assign = match to {
+                Assignee::User { user } => format!("user:{user}"),
+                Assignee::RoundRobin { team } => format!("rr:{team}"),
+                Assignee::LeastLoaded { team } => format!("ll:{team}"),
+            }
+        }
+        Action::SendEmail { template } | Action::SendSms { template } => row.template = template.clone(),
+        Action::CallWebhook { url, secret } => {
+            row.url = url.clone();
+            row.secret = secret.clone();
+        }
+        Action::Notify { users, message } => {
+            row.users = users.clone();
+            row.message = message.clone();
+        }
+        Action::AddTag { tag } | Action::RemoveTag { tag } => row.tag = tag.clone(),
+        Action::Wait { minutes } => {
+            let (n, unit) = if minutes % 1440 == 0 {
+                (minutes / 1440, "days")
+            } else if minutes % 60 == 0 {
+                (minutes / 60, "hours")
+            } else {
+                (*minutes, "minutes")
+            };
+            row.wait = n.to_string();
+            row.unit = unit.into();
+        }
+        Action::Branch { condition, .. } => {
+            if let Some((f, o, v)) = cond_rows(Some(condition)).into_iter().next() {
+                row.cfield = f;
+                row.cop = o;
+                row.cvalue = v;
+            }
+        }
+    }
+    row
+}
+
+/// A definition's steps as the builder's rows: a branch's steps follow it, marked then or
+/// otherwise (one level; deeper branches are kept as they are by the API only).
+fn step_rows(steps: &[Action]) -> Vec<StepRow> {
+    let mut rows = Vec::new();
+    for s in steps {
+        rows.push(step_row(rows.len(), "main", s));
+        if let Action::Branch { then, otherwise, .. } = s {
+            for (place, list) in [("then", then), ("otherwise", otherwise)] {
+                for inner in list {
+                    rows.push(step_row(rows.len(), place, inner));
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// A value typed in the builder, as the field takes it.
+fn typed(obj: Option<&ObjectDef>, field: &str, text: &str) -> Json {
+    let def = obj.and_then(|o| o.field(field));
+    match def.map(|d| d.field_type) {
+        Some(FieldType::Boolean) => json!(matches!(text, "true" | "1" | "yes" | "on" | "بله")),
+        Some(FieldType::Currency) if !text.contains("{{") => json!({ "amount": text, "currency": "IRR" }),
+        Some(FieldType::MultiSelect) => {
+            json!(text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        }
+        _ if def.is_some_and(|d| d.options.multiple) => {
+            json!(text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        }
+        _ => json!(text),
+    }
+}
+
+fn parse_values(obj: Option<&ObjectDef>, text: &str) -> Map<String, Json> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), typed(obj, k.trim(), v.trim())))
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+fn condition(field: &str, op: &str, value: &str) -> Json {
+    let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>();
+    let v = match op {
+        "in" | "between" => json!(list()),
+        "is_empty" => json!(value != "false"),
+        _ => json!(value),
+    };
+    json!({ "field": field, "op": op, "value": v })
+}
+
+/// The definition and name the builder posted (rows without a kind are dropped).
+fn posted(pairs: &Pairs, catalog: &peyvand_store::catalog::Catalog) -> WorkflowInput {
+    let text = |k: &str| get(pairs, k).to_string();
+    let object = text("object");
+    let obj = catalog.object(&object);
+    let num = |k: &str| text(k).parse::<i64>().ok();
+    let trigger = match get(pairs, "trigger") {
+        "changed" => Trigger::Changed {
+            field: Some(text("t_field")).filter(|f| !f.is_empty()),
+            from: Some(text("t_from")).filter(|f| !f.is_empty()).map(|v| json!(v)),
+            to: Some(text("t_to")).filter(|f| !f.is_empty()).map(|v| json!(v)),
+        },
+        "trashed" => Trigger::Trashed,
+        "date_reached" => Trigger::DateReached {
+            field: text("t_field"),
+            offset_days: num("t_offset").unwrap_or(0),
+            hour: num("t_hour").and_then(|h| u8::try_from(h).ok()).unwrap_or(9),
+        },
+        "schedule" => Trigger::Schedule {
+            weekday: num("t_weekday").and_then(|d| u8::try_from(d).ok()),
+            hour: num("t_hour").and_then(|h| u8::try_from(h).ok()).unwrap_or(9),
+        },
+        _ => Trigger::Created,
+    };
+    let conds: Vec<Json> = (0..50)
+        .filter_map(|j| {
+            let f = text(&format!("c{j}.field"));
+            (!f.is_empty()).then(|| condition(&f, get(pairs, &format!("c{j}.op")), get(pairs, &format!("c{j}.value"))))
+        })
+        .collect();
+    let mut steps: Vec<Action> = Vec::new();
+    let mut branch: Option<usize> = None;
+    for i in 0..60 {
+        let k = |n: &str| text(&format!("s{i}.{n}"));
+        let kind = k("kind");
+        if kind.is_empty() {
+            continue;
+        }
+        let action = match kind.as_str() {
+            "update" => Action::Update { values: parse_values(obj.as_deref(), &k("values")) },
+            "create" => {
+                let target = catalog.object(&k("object"));
+                Action::Create {
+                    object: k("object"),
+                    values: parse_values(target.as_deref(), &k("values")),
+                    due_in_days: k("due").parse().ok(),
+                }
+            }
+            "assign" => Action::Assign {
+                to: match k("assign").split_once(':') {
+                    Some(("rr", team)) => Assignee::RoundRobin { team: team.into() },
+                    Some(("ll", team)) => Assignee::LeastLoaded { team: team.into() },
+                    Some((_, user)) => Assignee::User { user: user.into() },
+                    None => Assignee::User { user: String::new() },
+                },
+            },
+            "send_email" => Action::SendEmail { template: k("template") },
+            "send_sms" => Action::SendSms { template: k("template") },
+            "call_webhook" => Action::CallWebhook { url: k("url"), secret: k("secret") },
+            "notify" => Action::Notify {
+                users: pairs.iter().filter(|(n, _)| *n == format!("s{i}.users")).map(|(_, v)| v.clone()).collect(),
+                message: k("message"),
+            },
+            "add_tag" => Action::AddTag { tag: k("tag") },
+            "remove_tag" => Action::RemoveTag { tag: k("tag") },
+            "wait" => {
+                let n: i64 = k("wait").parse().unwrap_or(0);
+                let per = match k("unit").as_str() {
+                    "days" => 1440,
+                    "hours" => 60,
+                    _ => 1,
+                };
+                Action::Wait { minutes: n.saturating_mul(per) }
+            }
+            "branch" => Action::Branch {
+                condition: condition(&k("cfield"), &k("cop"), &k("cvalue")),
+                then: Vec::new(),
+                otherwise: Vec::new(),
+            },
+            _ => continue,
+        };
+        let place = k("place");
+        match (place.as_str(), branch, &action) {
+            (_, _, Action::Branch { .. }) => {
+                steps.push(action);
+                branch = Some(steps.len() - 1);
+            }
+            ("then" | "otherwise", Some(b), _) => {
+                if let Some(Action::Branch { then, otherwise, .. }) = steps.get_mut(b) {
+                    if place == "then" { then.push(action) } else { otherwise.push(action) }
+                }
+            }
+            _ => steps.push(action),
+        }
+    }
+    WorkflowInput {
+        name: text("name"),
+        object,
+        enabled: get(pairs, "enabled") == "on",
+        definition: Definition {
+            trigger,
+            condition: (!conds.is_empty())
+                .then(|| if conds.len() == 1 { conds[0].clone() } else { json!({ "and": conds }) }),
+            steps,
+        },
+    }
+}
+
+/// What the builder shows.
+struct Shown {
+    id: Option<String>,
+    version: i64,
+    input: WorkflowInput,
+    extra_steps: usize,
+    test: Option<TestView>,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let input = &shown.input;
+    let obj = catalog.object(&input.object);
+    let fields: Vec<Option_> = obj
+        .iter()
+        .flat_map(|o| o.live_fields())
+        .map(|f| Option_ { value: f.api_name.clone(), label: f.label(lang).to_string(), selected: false })
+        .collect();
+    let date_fields = obj
+        .iter()
+        .flat_map(|o| o.live_fields())
+        .filter(|f| matches!(f.field_type, FieldType::Date | FieldType::Datetime))
+        .map(|f| Option_ { value: f.api_name.clone(), label: f.label(lang).to_string(), selected: false })
+        .collect();
+    let objects =
+        options(catalog.objects.iter().map(|o| (o.api_name.clone(), o.label(lang).to_string())), &input.object);
+    let creatable = catalog
+        .objects
+        .iter()
+        .map(|o| Option_ { value: o.api_name.clone(), label: o.label(lang).to_string(), selected: false })
+        .collect();
+    let (mut t_field, mut t_from, mut t_to, mut t_offset, mut t_hour, mut t_weekday) =
+        (String::new(), String::new(), String::new(), "0".to_string(), "9".to_string(), String::new());
+    let trigger = match &input.definition.trigger {
+        Trigger::Created => "created",
+        Trigger::Trashed => "trashed",
+        Trigger::Changed { field, from, to } => {
+            t_field = field.clone().unwrap_or_default();
+            t_from = from.as_ref().map(cond_value).unwrap_or_default();
+            t_to = to.as_ref().map(cond_value).unwrap_or_default();
+            "changed"
+        }
+        Trigger::DateReached { field, offset_days, hour } => {
+            t_field = field.clone();
+            t_offset = offset_days.to_string();
+            t_hour = hour.to_string();
+            "date_reached"
+        }
+        Trigger::Schedule { weekday, hour } => {
+            t_weekday = weekday.map(|d| d.to_string()).unwrap_or_default();
+            t_hour = hour.to_string();
+            "schedule"
+        }
+    };
+    let mut conditions: Vec<CondRow> = cond_rows(input.definition.condition.as_ref())
+        .into_iter()
+        .enumerate()
+        .map(|(i, (field, op, value))| CondRow { i, field, op, value })
+        .collect();
+    for _ in 0..2 {
+        conditions.push(CondRow { i: conditions.len(), field: String::new(), op: "eq".into(), value: String::new() });
+    }
+    let mut steps = step_rows(&input.definition.steps);
+    for _ in 0..shown.extra_steps.max(usize::from(steps.is_empty())) {
+        steps.push(StepRow { i: steps.len(), place: "main".into(), unit: "minutes".into(), ..StepRow::default() });
+    }
+    let users = state.db.list_users().await?;
+    let teams = state.db.list_teams().await?;
+    let mut assignees: Vec<(String, String)> =
+        users.iter().filter(|u| u.active).map(|u| (format!("user:{}", u.id), u.name.clone())).collect();
+    for tm in &teams {
+        assignees.push((format!("rr:{}", tm.id), format!("{} — {}", tm.name, t(lang, "workflow-assign-round_robin"))));
+        assignees.push((format!("ll:{}", tm.id), format!("{} — {}", tm.name, t(lang, "workflow-assign-least_loaded"))));
+    }
+    let mut people = vec![
+        ("owner".to_string(), t(lang, "workflow-notify-owner")),
+        ("manager".to_string(), t(lang, "workflow-notify-manager")),
+    ];
+    people.extend(users.iter().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())));
+    let templates = templates::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|t| t.object == input.object && t.channel != "letter")
+        .map(|t| (t.id, format!("{} ({})", t.name, t.channel), t.channel))
+        .collect();
+    let mut records = Vec::new();
+    if obj.is_some() {
+        let query = ListQuery {
+            limit: Some(20),
+            sort: obj
+                .as_deref()
+                .and_then(|o| peyvand_records::filter::parse_sort(o, "-created_at").ok())
+                .unwrap_or_default(),
+            ..ListQuery::default()
+        };
+        let scoped = session.scoped(state.clone());
+        records = scoped
+            .db
+            .list_records(&input.object, &query)
+            .await?
+            .records
+            .into_iter()
+            .map(|r| Option_ { value: r.id, label: r.title, selected: false })
+            .collect();
+    }
+    let runs = match &shown.id {
+        Some(id) => run_rows(state, lang, workflows::runs(&state.db, Some(id), None, 20).await?).await?,
+        None => Vec::new(),
+    };
+    let kinds =
+        |list: &[&str], prefix: &str| list.iter().map(|k| (k.to_string(), t(lang, &format!("{prefix}-{k}")))).collect();
+    Ok(render(&BuilderPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), ""),
+        tr: Words::new(lang),
+        id: shown.id.clone().unwrap_or_default(),
+        name: input.name.clone(),
+        object: input.object.clone(),
+        enabled: input.enabled,
+        version: shown.version,
+        objects,
+        fields,
+        date_fields,
+        trigger: trigger.into(),
+        t_field,
+        t_from,
+        t_to,
+        t_offset,
+        t_hour,
+        t_weekday,
+        conditions,
+        steps,
+        step_kinds: kinds(&STEP_KINDS, "workflow-step"),
+        ops: kinds(&OPS, "workflow-op"),
+        creatable,
+        assignees,
+        templates,
+        people,
+        records,
+        test: shown.test,
+        runs,
+        errors: shown.errors,
+        saved: shown.saved,
+    }))
+}
+
+fn blank(object: &str) -> WorkflowInput {
+    WorkflowInput {
+        name: String::new(),
+        object: object.to_string(),
+        enabled: false,
+        definition: Definition { trigger: Trigger::Created, condition: None, steps: Vec::new() },
+    }
+}
+
+/// `GET /admin/workflows/new?object=deal`.
+pub async fn new_workflow(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let object = query.get("object").cloned().unwrap_or_else(|| "deal".into());
+        state.db.object(&object).await?;
+        let shown = Shown {
+            id: None,
+            version: 0,
+            input: blank(&object),
+            extra_steps: 1,
+            test: None,
+            errors: Vec::new(),
+            saved: false,
+        };
+        builder(&state, &session, shown).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `GET /admin/workflows/{id}`: the builder, its test run and run history.
+pub async fn edit_workflow(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let wf = workflows::get(&state.db, &id).await?;
+        let input = WorkflowInput { name: wf.name, object: wf.object, enabled: wf.enabled, definition: wf.definition };
+        let shown = Shown {
+            id: Some(id),
+            version: wf.version,
+            input,
+            extra_steps: 0,
+            test: None,
+            errors: Vec::new(),
+            saved: false,
+        };
+        builder(&state, &session, shown).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/workflows/new` and `/admin/workflows/{id}`: saves, or (the form's other
+/// buttons) adds a step or shows another object's fields without saving.
+pub async fn create_workflow(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    save_workflow(state, None, session, pairs).await
+}
+
+pub async fn update_workflow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    save_workflow(state, Some(id), session, pairs).await
+}
+
+async fn save_workflow(state: AppState, id: Option<String>, session: Session, pairs: Pairs) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let catalog = state.db.catalog().await?;
+        let input = posted(&pairs, &catalog);
+        let version = match &id {
+            Some(id) => workflows::get(&state.db, id).await?.version,
+            None => 0,
+        };
+        if !get(&pairs, "add").is_empty() || !get(&pairs, "refresh").is_empty() {
+            let extra = usize::from(!get(&pairs, "add").is_empty());
+            let shown = Shown { id, version, input, extra_steps: extra, test: None, errors: Vec::new(), saved: false };
+            return builder(&state, &session, shown).await;
+        }
+        match workflows::save(&state.db, Some(&session.user.id), id.as_deref(), &input).await {
+            Ok(wf) if id.is_none() => Ok(Redirect::to(&format!("/admin/workflows/{}", encode(&wf.id))).into_response()),
+            Ok(wf) => {
+                let input =
+                    WorkflowInput { name: wf.name, object: wf.object, enabled: wf.enabled, definition: wf.definition };
+                let shown = Shown {
+                    id,
+                    version: wf.version,
+                    input,
+                    extra_steps: 0,
+                    test: None,
+                    errors: Vec::new(),
+                    saved: true,
+                };
+                builder(&state, &session, shown).await
+            }
+            Err(e) => {
+                let shown =
+                    Shown { id, version, input, extra_steps: 0, test: None, errors: messages(e)?, saved: false };
+                builder(&state, &session, shown).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/workflows/{id}/test`: what the saved workflow would do to a chosen record.
+pub async fn test_workflow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let lang = current_lang();
+        let wf = workflows::get(&state.db, &id).await?;
+        let scoped = session.scoped(state.clone());
+        let (test, errors) =
+            match workflows::test_run(&scoped.db, &wf.object, &wf.definition, get(&pairs, "record")).await {
+                Ok(run) => (Some(test_view(lang, &run)), Vec::new()),
+                Err(e) => (None, messages(e)?),
+            };
+        let input = WorkflowInput { name: wf.name, object: wf.object, enabled: wf.enabled, definition: wf.definition };
+        builder(
+            &state,
+            &session,
+            Shown { id: Some(id), version: wf.version, input, extra_steps: 0, test, errors, saved: false },
+        )
+        .await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+fn test_view(lang: &str, run: &TestRun) -> TestView {
+    TestView {
+        met: run.condition_met,
+        steps: run
+            .steps
+            .iter()
+            .map(|s| {
+                let detail = match s.kind.as_str() {
+                    "send_email" | "send_sms" => format!(
+                        "{} — {}\n{}",
+                        s.detail["to"].as_str().unwrap_or("?"),
+                        s.detail["subject"].as_str().unwrap_or_default(),
+                        s.detail["body"].as_str().unwrap_or_default()
+                    ),
+                    "notify" => s.detail["message"].as_str().unwrap_or_default().to_string(),
+                    "branch" => t(lang, &format!("workflow-took-{}", s.detail["took"].as_str().unwrap_or("then"))),
+                    _ => serde_json::to_string(&s.detail).unwrap_or_default(),
+                };
+                (t(lang, &format!("workflow-step-{}", s.kind)), detail)
+            })
+            .collect(),
+    }
+}
+
+/// `POST /admin/workflows/{id}/toggle`: enables or disables.
+pub async fn toggle_workflow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let wf = workflows::get(&state.db, &id).await?;
+        workflows::set_enabled(&state.db, &id, !wf.enabled).await?;
+        Ok::<_, ApiError>(Redirect::to(&format!("/admin/workflows/{}", encode(&id))).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/workflows/{id}/delete`.
+pub async fn delete_workflow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        workflows::delete(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/admin/workflows").into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/workflow-runs/{id}/retry`: takes a failed run up again.
+pub async fn retry_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let run = workflows::retry(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to(&format!("/admin/workflows/{}", encode(&run.workflow_id))).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates
+
+#[derive(Template)]
+#[template(path = "message_templates.html")]
+struct TemplatesPage {
+    layout: Layout,
+    tr: Words,
+    templates: Vec<(MessageTemplate, String)>,
+}
+
+/// `GET /admin/templates`.
+pub async fn templates_page(State(state): State<AppState>, session: Session) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let lang = current_lang();
+        let catalog = state.db.catalog().await?;
+        let list = templates::list(&state.db)
+            .await?
+            .into_iter()
+            .map(|t| {
+                let object = catalog.object(&t.object).map_or(t.object.clone(), |o| o.label(lang).to_string());
+                (t, object)
+            })
+            .collect();
+        Ok::<_, ApiError>(render(&TemplatesPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), ""),
+            tr: Words::new(lang),
+            templates: list,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "message_template_form.html")]
+struct TemplatePage {
+    layout: Layout,
+    tr: Words,
+    id: String,
+    input: TemplateInput,
+    objects: Vec<Option_>,
+    channels: Vec<Option_>,
+    languages: Vec<Option_>,
+    fields: Vec<(String, String)>,
+    records: Vec<Option_>,
+    preview: Option<templates::Rendered>,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+async fn template_page(
+    state: &AppState,
+    session: &Session,
+    id: Option<String>,
+    input: TemplateInput,
+    preview: Option<templates::Rendered>,
+    errors: Vec<String>,
+    saved: bool,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    let obj = catalog.object(&input.object);
+    let fields = obj
+        .iter()
+        .flat_map(|o| o.live_fields())
+        .map(|f| (format!("{{{{ record.{} }}}}", f.api_name), f.label(lang).to_string()))
+        .collect();
+    let mut records = Vec::new();
+    if let Some(o) = &obj {
+        let query = ListQuery {
+            limit: Some(20),
+            sort: peyvand_records::filter::parse_sort(o, "-created_at").unwrap_or_default(),
+            ..ListQuery::default()
+        };
+        records = session
+            .scoped(state.clone())
+            .db
+            .list_records(&o.api_name, &query)
+            .await?
+            .records
+            .into_iter()
+            .map(|r| Option_ { value: r.id, label: r.title, selected: false })
+            .collect();
+    }
+    Ok(render(&TemplatePage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), ""),
+        tr: Words::new(lang),
+        id: id.unwrap_or_default(),
+        objects: options(
+            catalog.objects.iter().map(|o| (o.api_name.clone(), o.label(lang).to_string())),
+            &input.object,
+        ),
+        channels: options(
+            templates::CHANNELS.iter().map(|c| (c.to_string(), t(lang, &format!("template-channel-{c}")))),
+            &input.channel,
+        ),
+        languages: options(
+            [("fa", "فارسی"), ("en", "English")].map(|(v, l)| (v.to_string(), l.to_string())),
+            &input.language,
+        ),
+        fields,
+        records,
+        input,
+        preview,
+        errors,
+        saved,
+    }))
+}
+
+/// `GET /admin/templates/new`.
+pub async fn new_template(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let input = TemplateInput {
+            channel: query.get("channel").cloned().unwrap_or_else(|| "email".into()),
+            object: query.get("object").cloned().unwrap_or_else(|| "contact".into()),
+            language: "fa".into(),
+            ..TemplateInput::default()
+        };
+        template_page(&state, &session, None, input, None, Vec::new(), false).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `GET /admin/templates/{id}`.
+pub async fn edit_template(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let tm = templates::get(&state.db, &id).await?;
+        let input = TemplateInput {
+            name: tm.name,
+            channel: tm.channel,
+            object: tm.object,
+            language: tm.language,
+            subject: tm.subject,
+            body: tm.body,
+        };
+        template_page(&state, &session, Some(id), input, None, Vec::new(), false).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/templates/new` and `/admin/templates/{id}`: saves it, or (the preview button)
+/// saves it and shows it for the chosen record.
+pub async fn create_template(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    save_template(state, None, session, pairs).await
+}
+
+pub async fn update_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    save_template(state, Some(id), session, pairs).await
+}
+
+async fn save_template(state: AppState, id: Option<String>, session: Session, pairs: Pairs) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let input = TemplateInput {
+            name: get(&pairs, "name").to_string(),
+            channel: get(&pairs, "channel").to_string(),
+            object: get(&pairs, "object").to_string(),
+            language: get(&pairs, "language").to_string(),
+            subject: get(&pairs, "subject").to_string(),
+            body: pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "body")
+                .map(|(_, v)| v.replace("\r\n", "\n"))
+                .unwrap_or_default(),
+        };
+        match templates::save(&state.db, id.as_deref(), &input).await {
+            Ok(tm) => {
+                let record = get(&pairs, "record");
+                if record.is_empty() {
+                    if id.is_none() {
+                        return Ok(Redirect::to(&format!("/admin/templates/{}", encode(&tm.id))).into_response());
+                    }
+                    return template_page(&state, &session, Some(tm.id), input, None, Vec::new(), true).await;
+                }
+                let scoped = session.scoped(state.clone());
+                match templates::render_for(&scoped.db, &tm, record).await {
+                    Ok(p) => template_page(&state, &session, Some(tm.id), input, Some(p), Vec::new(), true).await,
+                    Err(e) => template_page(&state, &session, Some(tm.id), input, None, messages(e)?, true).await,
+                }
+            }
+            Err(e) => template_page(&state, &session, id, input, None, messages(e)?, false).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/templates/{id}/delete`.
+pub async fn delete_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        match templates::delete(&state.db, &id).await {
+            Ok(()) => Ok(Redirect::to("/admin/templates").into_response()),
+            Err(e) => {
+                let errors = messages(e)?;
+                let tm = templates::get(&state.db, &id).await?;
+                let input = TemplateInput {
+                    name: tm.name,
+                    channel: tm.channel,
+                    object: tm.object,
+                    language: tm.language,
+                    subject: tm.subject,
+                    body: tm.body,
+                };
+                template_page(&state, &session, Some(id), input, None, errors, false).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    layout: Layout,
+    tr: Words,
+    hooks: Vec<webhooks::Subscription>,
+    objects: Vec<Option_>,
+    errors: Vec<String>,
+}
+
+async fn webhooks_view(state: &AppState, session: &Session, errors: Vec<String>) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let catalog = state.db.catalog().await?;
+    Ok(render(&WebhooksPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), ""),
+        tr: Words::new(lang),
+        hooks: webhooks::list(&state.db).await?,
+        objects: options(catalog.objects.iter().map(|o| (o.api_name.clone(), o.label(lang).to_string())), ""),
+        errors,
+    }))
+}
+
+/// `GET /admin/webhooks`.
+pub async fn webhooks_page(State(state): State<AppState>, session: Session) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        webhooks_view(&state, &session, Vec::new()).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/webhooks`: subscribes a URL.
+pub async fn create_webhook(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let input = webhooks::SubscriptionInput {
+            url: get(&pairs, "url").to_string(),
+            object: Some(get(&pairs, "object").to_string()).filter(|o| !o.is_empty()),
+            events: pairs.iter().filter(|(k, _)| k == "events").map(|(_, v)| v.clone()).collect(),
+            secret: None,
+            active: true,
+        };
+        match webhooks::save(&state.db, None, &input).await {
+            Ok(s) => Ok(Redirect::to(&format!("/admin/webhooks/{}", encode(&s.id))).into_response()),
+            Err(e) => webhooks_view(&state, &session, messages(e)?).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "webhook.html")]
+struct WebhookPage {
+    layout: Layout,
+    tr: Words,
+    hook: webhooks::Subscription,
+    deliveries: Vec<(webhooks::Delivery, String)>,
+}
+
+/// `GET /admin/webhooks/{id}`: a subscription, its secret and its delivery log.
+pub async fn webhook_page(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let lang = current_lang();
+        let hook = webhooks::get(&state.db, &id).await?;
+        let deliveries = webhooks::deliveries(&state.db, &id, 50)
+            .await?
+            .into_iter()
+            .map(|d| {
+                let at = when(lang, &state, &d.created_at);
+                (d, at)
+            })
+            .collect();
+        Ok::<_, ApiError>(render(&WebhookPage {
+            layout: Layout::new(lang, Some(&session), None, ""),
+            tr: Words::new(lang),
+            hook,
+            deliveries,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/webhooks/{id}/resume`, `/delete`, and `/admin/webhook-deliveries/{id}/replay`.
+pub async fn resume_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        webhooks::resume(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to(&format!("/admin/webhooks/{}", encode(&id))).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        webhooks::delete(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/admin/webhooks").into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+pub async fn replay_delivery(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let d = webhooks::replay(&state.db, &id).await?;
+        let back =
+            d.subscription_id.map_or("/admin/webhooks".to_string(), |s| format!("/admin/webhooks/{}", encode(&s)));
+        Ok::<_, ApiError>(Redirect::to(&back).into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox and the channels' settings
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    layout: Layout,
+    tr: Words,
+    messages: Vec<(mail::Message, String)>,
+    status: String,
+}
+
+/// `GET /admin/messages?status=failed`: what was sent, what waits, what failed.
+pub async fn outbox(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let lang = current_lang();
+        let status = query.get("status").cloned().unwrap_or_default();
+        let list = mail::messages(&state.db, Some(&status).filter(|s| !s.is_empty()).map(String::as_str), 100)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let at = when(lang, &state, m.sent_at.as_deref().unwrap_or(&m.created_at));
+                (m, at)
+            })
+            .collect();
+        Ok::<_, ApiError>(render(&OutboxPage {
+            layout: Layout::new(lang, Some(&session), None, ""),
+            tr: Words::new(lang),
+            messages: list,
+            status,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/messages/{id}/retry`.
+pub async fn retry_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        mail::retry(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/admin/messages").into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "messaging.html")]
+struct MessagingPage {
+    layout: Layout,
+    tr: Words,
+    smtp: mail::SmtpSettings,
+    has_password: bool,
+    sms: mail::SmsSettings,
+    has_key: bool,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+async fn messaging_view(
+    state: &AppState,
+    session: &Session,
+    errors: Vec<String>,
+    saved: bool,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let smtp = mail::smtp_settings(&state.db).await?;
+    let sms = mail::sms_settings(&state.db).await?;
+    Ok(render(&MessagingPage {
+        layout: Layout::new(lang, Some(session), None, ""),
+        tr: Words::new(lang),
+        has_password: smtp.as_ref().is_some_and(|s| !s.password.is_empty()),
+        smtp: smtp.unwrap_or(mail::SmtpSettings {
+            port: 587,
+            security: "starttls".into(),
+            ..mail::SmtpSettings::default()
+        }),
+        has_key: sms.as_ref().is_some_and(|s| !s.auth_value.is_empty()),
+        sms: sms.unwrap_or(mail::SmsSettings { body_kind: "form".into(), ..mail::SmsSettings::default() }),
+        errors,
+        saved,
+    }))
+}
+
+/// `GET /admin/messaging`: the SMTP server and the SMS gateway.
+pub async fn messaging(State(state): State<AppState>, session: Session) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        messaging_view(&state, &session, Vec::new(), false).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/messaging`: saves the form's half that was sent (`which`: smtp or sms).
+pub async fn save_messaging(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let text = |k: &str| get(&pairs, k).to_string();
+        let saved = if get(&pairs, "which") == "sms" {
+            mail::save_sms(
+                &state.db,
+                &mail::SmsSettings {
+                    url: text("url"),
+                    body_kind: text("body_kind"),
+                    body: text("body"),
+                    auth_header: text("auth_header"),
+                    auth_value: text("auth_value"),
+                    sender: text("sender"),
+                },
+            )
+            .await
+            .map(|_| ())
+        } else {
+            mail::save_smtp(
+                &state.db,
+                &mail::SmtpSettings {
+                    host: text("host"),
+                    port: text("port").parse().unwrap_or(0),
+                    security: text("security"),
+                    username: text("username"),
+                    password: text("password"),
+                    from_address: text("from_address"),
+                    from_name: text("from_name"),
+                    extra_root_pem: pairs
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| k == "extra_root_pem")
+                        .map(|(_, v)| v.trim().to_string())
+                        .unwrap_or_default(),
+                },
+            )
+            .await
+            .map(|_| ())
+        };
+        match saved {
+            Ok(()) => messaging_view(&state, &session, Vec::new(), true).await,
+            Err(e) => messaging_view(&state, &session, messages(e)?, false).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}

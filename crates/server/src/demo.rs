@@ -147,6 +147,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     customer_story(db, actor, &tehran, &reps, &contact_ids).await?;
     service_story(db, actor, &manager, &support, &contact_ids).await?;
     feedback_story(db, actor, &manager, &contact_ids).await?;
+    automation_story(db, actor, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -406,6 +407,101 @@ async fn service_story(
         article: None,
     };
     conversation::reply(&as_support, support, &newest, &answer).await?;
+    Ok(())
+}
+
+/// What runs on its own: the three workflows a newcomer expects — a won deal makes an onboarding
+/// task and thanks the customer by e-mail; a complaint left unanswered past its first-response
+/// target (4 working hours) tells the manager; a customer silent for 90 days gets a follow-up
+/// task — with their templates, and one deal won just now, so that its run, the task and the
+/// e-mail waiting in the outbox (until an SMTP server is set up) are there to see.
+async fn automation_story(db: &Db, actor: Option<&str>, contacts: &[(String, String)]) -> anyhow::Result<()> {
+    use peyvand_crm::automation::templates::{self, TemplateInput};
+    use peyvand_crm::automation::workflows::{self, Action, Definition, Trigger, WorkflowInput};
+    let thanks = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            name: "سپاس پس از خرید".into(),
+            channel: "email".into(),
+            object: "deal".into(),
+            language: "fa".into(),
+            subject: "سپاس از اعتماد شما — {{ record.name }}".into(),
+            body: "{{ record.contact }} گرامی،\n\nاز اینکه {{ record.name }} را به ما سپردید سپاسگزاریم. \
+                   مبلغ قرارداد {{ record.amount }} است و {{ owner.name }} در روزهای آینده برای راه‌اندازی با شما تماس می‌گیرد.\n\n\
+                   با احترام،\nپیوند — {{ today }}"
+                .into(),
+        },
+    )
+    .await?;
+    let flows = [
+        (
+            "پس از برد: راه‌اندازی و سپاس",
+            "deal",
+            Definition {
+                trigger: Trigger::Changed { field: Some("stage".into()), from: None, to: Some(json!("won")) },
+                condition: None,
+                steps: vec![
+                    Action::Create {
+                        object: "task".into(),
+                        values: fields(json!({"subject": "جلسهٔ راه‌اندازی {{ record.name }}", "priority": "high"})),
+                        due_in_days: Some(2),
+                    },
+                    Action::SendEmail { template: thanks.id.clone() },
+                ],
+            },
+        ),
+        (
+            "شکایت بی‌پاسخ: خبر به مدیر",
+            "ticket",
+            Definition {
+                trigger: Trigger::Changed {
+                    field: Some("first_response_breached".into()),
+                    from: None,
+                    to: Some(json!(true)),
+                },
+                condition: Some(json!({"field": "kind", "op": "eq", "value": "complaint"})),
+                steps: vec![Action::Notify {
+                    users: vec!["manager".into()],
+                    message: "شکایت «{{ record.subject }}» از زمان پاسخ نخست گذشت و هنوز پاسخی نگرفته است".into(),
+                }],
+            },
+        ),
+        (
+            "مشتری خاموش: پیگیری پس از ۹۰ روز",
+            "contact",
+            Definition {
+                trigger: Trigger::DateReached { field: "last_activity_at".into(), offset_days: 90, hour: 9 },
+                condition: None,
+                steps: vec![Action::Create {
+                    object: "task".into(),
+                    values: fields(json!({"subject": "تماس پیگیری با {{ record.title }}"})),
+                    due_in_days: Some(1),
+                }],
+            },
+        ),
+    ];
+    for (name, object, definition) in flows {
+        let input = WorkflowInput { name: name.into(), object: object.into(), enabled: true, definition };
+        workflows::save(db, actor, None, &input).await?;
+    }
+    // A deal won now, with the workflows listening: its run, task and e-mail are real.
+    let (consumers, kinds) = db.modules().runner_parts();
+    let runner = peyvand_store::runner::Runner::new(db.clone(), consumers, kinds);
+    runner.register().await?;
+    let (contact, rep) = &contacts[1];
+    let (deal, _) = db
+        .create_record(
+            actor,
+            "deal",
+            &fields(json!({"name": "قرارداد نگهداری سالانه", "contact": contact, "owner": rep, "stage": "negotiation",
+                "amount": {"amount": "4800000000", "currency": "IRR"}})),
+            None,
+        )
+        .await?;
+    db.update_record(Some(rep), "deal", &deal.id, &fields(json!({"stage": "won", "won_reason": "relationship"})), None)
+        .await?;
+    while runner.round().await? > 0 {}
     Ok(())
 }
 

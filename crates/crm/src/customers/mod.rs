@@ -133,6 +133,10 @@ fn objects() -> Vec<NewObject> {
         std_field("national_id", T::NationalId, "کد ملی", "National ID"),
         std_field("birth_date", T::Date, "تاریخ تولد", "Birth date"),
         customer_group(),
+        // Kept by the activities logged with the contact (silent customers are found by it).
+        with(std_field("last_activity_at", T::Datetime, "آخرین فعالیت", "Last activity"), |f| {
+            f.indexed = true
+        }),
     ];
     contact_fields.extend(shared_fields());
     vec![

@@ -630,7 +630,8 @@ fn check_reasons(write: &Pending<'_, '_>, kind: Option<StageKind>) -> Result<()>
     if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
 }
 
-/// A deal's last activity, from the activities logged on it (for going stale).
+/// A deal's and a contact's last activity, from the activities logged on them (a deal going
+/// stale, a customer gone silent).
 pub(crate) struct LastActivity;
 
 impl WriteHook for LastActivity {
@@ -643,28 +644,27 @@ impl WriteHook for LastActivity {
             if !matches!(written.action, Action::Create | Action::Update | Action::Restore) {
                 return Ok(());
             }
-            let (Some(deal), Some(at)) = (
-                written.after.get("deal").and_then(Json::as_str),
-                written.after.get("occurred_at").and_then(Json::as_str),
-            ) else {
-                return Ok(());
-            };
-            if !(written.changed("deal") || written.changed("occurred_at")) {
-                return Ok(());
+            let Some(at) = written.after.get("occurred_at").and_then(Json::as_str) else { return Ok(()) };
+            for object in ["deal", "contact"] {
+                let Some(id) = written.after.get(object).and_then(Json::as_str) else { continue };
+                if !(written.changed(object) || written.changed("occurred_at")) {
+                    continue;
+                }
+                let catalog = cx.db.catalog_cached()?;
+                let Some(obj) = catalog.object(object) else { continue };
+                let Some(field) = obj.field("last_activity_at") else { continue };
+                // Straight to the column: the record's version and history are the user's, not
+                // this rule's.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {} SET {col} = $1 WHERE id = $2 AND ({col} IS NULL OR {col} < $1)",
+                    obj.table,
+                    col = field.column
+                )))
+                .bind(at.to_string())
+                .bind(id.to_string())
+                .execute(&mut *cx.tx.tx)
+                .await?;
             }
-            let catalog = cx.db.catalog_cached()?;
-            let Some(obj) = catalog.object("deal") else { return Ok(()) };
-            let Some(field) = obj.field("last_activity_at") else { return Ok(()) };
-            // Straight to the column: the deal's version and history are the user's, not this rule's.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE {} SET {col} = $1 WHERE id = $2 AND ({col} IS NULL OR {col} < $1)",
-                obj.table,
-                col = field.column
-            )))
-            .bind(at.to_string())
-            .bind(deal.to_string())
-            .execute(&mut *cx.tx.tx)
-            .await?;
             Ok(())
         })
     }

@@ -466,6 +466,32 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form button[type=submit]").await;
     browser.wait_for_text("h1", "Contacts").await;
+    // Issue 30: a template, a workflow with a branch, and a webhook subscription.
+    let template: serde_json::Value = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "سپاس", "channel": "email", "object": "deal", "subject": "سپاس {{ record.name }}",
+            "body": "{{ record.contact }} گرامی،\nسپاسگزاریم."}),
+        )
+        .await
+        .json()
+        .await
+        .expect("template");
+    let template_id = template["id"].as_str().expect("id").to_string();
+    let flow = json!({"name": "پس از برد", "object": "deal", "enabled": true, "definition": {
+        "trigger": {"kind": "changed", "field": "stage", "to": "won"},
+        "steps": [{"kind": "create", "object": "task", "values": {"subject": "راه‌اندازی {{ record.name }}"}, "due_in_days": 2},
+                  {"kind": "branch", "condition": {"field": "amount", "op": "gt", "value": "1000"},
+                   "then": [{"kind": "send_email", "template": template_id}], "otherwise": [{"kind": "wait", "minutes": 60}]}]}});
+    let flow: serde_json::Value = app.post("/api/v1/workflows", flow).await.json().await.expect("workflow");
+    let flow_id = flow["id"].as_str().expect("id").to_string();
+    let hook: serde_json::Value = app
+        .post("/api/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "object": "company"}))
+        .await
+        .json()
+        .await
+        .expect("webhook");
+    let hook_id = hook["id"].as_str().expect("id").to_string();
     let pages = [
         "/records/contact".to_string(),
         format!("/records/contact/{contact_id}"),
@@ -521,6 +547,15 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         format!("/staff/{admin}"),
         "/ideas".to_string(),
         format!("/records/suggestion/{idea_id}"),
+        "/admin/workflows".to_string(),
+        "/admin/workflows/new?object=deal".to_string(),
+        format!("/admin/workflows/{flow_id}"),
+        "/admin/templates".to_string(),
+        format!("/admin/templates/{template_id}"),
+        "/admin/webhooks".to_string(),
+        format!("/admin/webhooks/{hook_id}"),
+        "/admin/messages".to_string(),
+        "/admin/messaging".to_string(),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {
@@ -538,6 +573,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     let name = name.replace(&contact_id, "one").replace(company["id"].as_str().unwrap_or("-"), "one");
                     let name = name.replace(&deal_id, "one").replace(&quote_id, "one");
                     let name = name.replace(&call_id, "one").replace(&form_id, "one").replace(&slug, "one");
+                    let name = name.replace(&flow_id, "one").replace(&template_id, "one").replace(&hook_id, "one");
                     let name = name.replace(&ticket_id, "one");
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
@@ -1098,6 +1134,140 @@ async fn a_web_complaint_is_answered_with_an_article_on_time() {
     browser.goto(&app.url(&format!("/service/dealers?from={month}&to={month}"))).await;
     let row = browser.wait_for_text("tr.late", "Dealer North").await;
     assert!(row.contains('3') || row.contains('۳'), "3 per 10,000: {row}");
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// Issue 30, as a new admin would: a thank-you template written in Persian, a workflow built in
+/// the builder (when a deal is won: a task for its owner in two days, the template e-mailed to
+/// the customer), tried on a deal (nothing happens), enabled; a rep wins the deal, and the task,
+/// the e-mail in a real SMTP server and both on the deal's timeline follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_builds_a_workflow_that_thanks_a_won_deal() {
+    let Some(browser) = Browser::start().await else { return };
+    let Some(smtp) = peyvand_crm::testing::SmtpServer::start(None).await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let r = app
+        .put(
+            "/api/v1/settings/smtp",
+            json!({"host": "127.0.0.1", "port": smtp.port, "security": "none", "from_address": "crm@peyvand.test", "from_name": "پیوند"}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let (rep, rep_token) = app.user_id_with_role("rep@flow.peyvand.ir", "agent").await;
+    let contact = app
+        .create(
+            "contact",
+            json!({"first_name": "نگار", "last_name": "شریفی", "emails": ["negar@customer.example"], "owner": rep}),
+        )
+        .await;
+    let deal = app
+        .create(
+            "deal",
+            json!({"name": "سامانهٔ تهویه", "contact": contact["id"], "owner": rep, "stage": "negotiation",
+                "amount": {"amount": "350000000", "currency": "IRR"}}),
+        )
+        .await;
+    let deal_id = deal["id"].as_str().expect("id").to_string();
+
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_until("location.pathname !== '/login'").await;
+
+    // The template: a mistake is shown with its line, then the letter is saved and previewed.
+    browser.goto(&app.url("/admin/templates/new?channel=email")).await;
+    browser.type_into("#t-name", "سپاس پس از خرید").await;
+    browser.select("#t-object", "deal").await;
+    browser.type_into("#t-subject", "سپاس از خرید {{ record.name }}").await;
+    browser.type_into("#t-body", "{{ record.contact }} گرامی،\n{{ record.amonut }}").await;
+    browser.click(".template-editor button[type=submit]").await;
+    browser.wait_for_text("[role=alert]", "record.amonut").await;
+    browser.script("document.querySelector('#t-body').value = ''; return null;").await;
+    browser
+        .type_into(
+            "#t-body",
+            "{{ record.contact }} گرامی،\nاز خرید {{ record.name }} به مبلغ {{ record.amount }} سپاسگزاریم.",
+        )
+        .await;
+    browser.select("#t-record", &deal_id).await;
+    browser.click(".template-editor button[type=submit]").await;
+    let preview = browser.wait_for_text(".letter-preview", "نگار شریفی گرامی").await;
+    assert!(preview.contains("۳۵۰٬۰۰۰٬۰۰۰ ریال"), "{preview}");
+
+    // The workflow, in the builder: the trigger's and each step's inputs follow their kind.
+    browser.goto(&app.url("/admin/workflows/new?object=deal")).await;
+    browser.type_into("#w-name", "پس از برد").await;
+    browser.select("#w-trigger", "changed").await;
+    browser.select("#w-tfield", "stage").await;
+    browser.type_into("#w-tto", "won").await;
+    browser.select("#s0-kind", "create").await;
+    let hidden = browser.script("return document.querySelector('#s0-url').closest('.step-part').hidden;").await;
+    assert_eq!(hidden, json!(true), "a webhook's inputs are hidden for a create step");
+    browser.select("#s0-object", "task").await;
+    browser.type_into("#s0-values", "subject: جلسهٔ راه‌اندازی {{ record.name }}").await;
+    browser.type_into("#s0-due", "2").await;
+    browser.click("button[name=add]").await;
+    browser.wait_until("document.querySelector('#s1-kind') !== null").await;
+    browser.select("#s1-kind", "send_email").await;
+    let template =
+        app.get("/api/v1/templates").await.json::<serde_json::Value>().await.expect("templates")["templates"][0]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+    browser.select("#s1-template", &template).await;
+    browser.click(".workflow-builder .actions button[type=submit]:not([name])").await;
+    browser.wait_until("/^\\/admin\\/workflows\\/[0-9a-f-]+$/.test(location.pathname)").await;
+    let flows: serde_json::Value = app.get("/api/v1/workflows").await.json().await.expect("workflows");
+    let flow = &flows["workflows"][0];
+    assert_eq!(flow["enabled"], false);
+    assert_eq!(flow["definition"]["trigger"], json!({"kind": "changed", "field": "stage", "to": "won"}));
+    assert_eq!(flow["definition"]["steps"][0]["due_in_days"], 2);
+    let problems = browser.accessibility_problems().await;
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // Tried on the deal: what would be sent, and nothing done.
+    browser.select("#w-record", &deal_id).await;
+    browser.click("form[action$='/test'] button").await;
+    let tried = browser.wait_for_text(".workflow-test", "negar@customer.example").await;
+    assert!(tried.contains("سپاس از خرید سامانهٔ تهویه"), "{tried}");
+    assert!(smtp.messages().is_empty());
+    assert_eq!(app.list("task", &[]).await["records"].as_array().map(Vec::len), Some(0));
+
+    // Enabled; the rep wins the deal.
+    browser.click("form[action$='/toggle'] button").await;
+    browser.wait_until("document.querySelector('form[action$=\"/toggle\"] button.secondary') !== null").await;
+    let won = app
+        .send_as(
+            &rep_token,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/records/deal/{deal_id}"),
+            Some(json!({"fields": {"stage": "won", "won_reason": "price"}})),
+        )
+        .await;
+    assert_eq!(won.status(), reqwest::StatusCode::OK, "{:?}", won.text().await);
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent = smtp.messages();
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent.len(), 1, "the thank-you e-mail reached the SMTP server");
+    assert!(sent[0].contains("To: negar@customer.example"));
+    let tasks = app.list("task", &[]).await;
+    let task = &tasks["records"][0]["fields"];
+    assert_eq!(task["subject"], "جلسهٔ راه‌اندازی سامانهٔ تهویه");
+    assert_eq!((task["owner"].as_str(), task["deal"].as_str()), (Some(rep.as_str()), Some(deal_id.as_str())));
+
+    // Both on the deal's timeline, and the run in the workflow's history.
+    browser.goto(&app.url(&format!("/records/deal/{deal_id}"))).await;
+    let timeline = browser.wait_for_text("main", "سپاس از خرید سامانهٔ تهویه").await;
+    assert!(timeline.contains("جلسهٔ راه‌اندازی سامانهٔ تهویه"), "the task is on the deal's page");
+    browser.goto(&app.url(&format!("/admin/workflows/{}", flow["id"].as_str().expect("id")))).await;
+    browser.wait_for_text("main", "Create a record ✓ · Send an e-mail ✓").await;
     browser.quit().await;
     app.stop().await;
 }

@@ -73,7 +73,16 @@ fn trigger_text(lang: &str, obj: Option<&ObjectDef>, trigger: &Trigger) -> Strin
         Trigger::Trashed => t(lang, "workflow-trigger-trashed"),
         Trigger::Changed { field: None, .. } => t(lang, "workflow-trigger-changed"),
         Trigger::Changed { field: Some(f), to, .. } => {
-            let to = to.as_ref().map(|v| format!(" → {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+            let def = obj.and_then(|o| o.field(f));
+            let shown = |v: &Json| match (def.map(|d| d.field_type), v) {
+                (Some(FieldType::Boolean), Json::Bool(b)) => t(lang, if *b { "yes" } else { "no" }),
+                (Some(FieldType::Select), Json::String(s)) => {
+                    def.map_or(s.clone(), |d| d.option_label(s, lang).to_string())
+                }
+                (_, Json::String(s)) => s.clone(),
+                (_, other) => other.to_string(),
+            };
+            let to = to.as_ref().map(|v| format!(" → {}", shown(v)));
             format!("{}: {}{}", t(lang, "workflow-trigger-changed"), field(f), to.unwrap_or_default())
         }
         Trigger::DateReached { field: f, offset_days, .. } => {

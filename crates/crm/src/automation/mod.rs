@@ -49,6 +49,8 @@ impl Module for Automation {
             "webhook_deliveries",
             "outbound_messages",
             "automation_state",
+            "inbound_hooks",
+            "inbound_events",
         ]
     }
 

@@ -597,3 +597,205 @@ mod tests {
         assert!(waits.iter().sum::<i64>() > 6 * 3600);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inbound: another system creates or updates records through a signed endpoint.
+
+/// How old a signed request may be.
+pub const INBOUND_TOLERANCE: Duration = Duration::minutes(5);
+
+/// An inbound endpoint: `POST /api/v1/hooks/{id}` signed with its secret as outbound deliveries
+/// are; the body's `fields` create a record of `object`, or update the one whose `match_field`
+/// has the value given.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InboundHook {
+    pub id: String,
+    pub name: String,
+    pub object: String,
+    pub match_field: Option<String>,
+    pub secret: String,
+    /// The user its changes are made as (who made it).
+    pub actor: Option<String>,
+    pub active: bool,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundInput {
+    pub name: String,
+    pub object: String,
+    #[serde(default)]
+    pub match_field: Option<String>,
+}
+
+const INBOUND_COLUMNS: &str = "id, name, object, match_field, secret, actor, active, created_at";
+
+fn inbound_from_row(row: &sqlx::any::AnyRow) -> Result<InboundHook> {
+    Ok(InboundHook {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        object: row.try_get("object")?,
+        match_field: row.try_get("match_field")?,
+        secret: row.try_get("secret")?,
+        actor: row.try_get("actor")?,
+        active: row.try_get::<i64, _>("active")? == 1,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Makes an inbound endpoint; its changes are made as `actor`.
+pub async fn create_inbound(db: &Db, actor: Option<&str>, input: &InboundInput) -> Result<InboundHook> {
+    let mut errors = Vec::new();
+    if input.name.trim().is_empty() || input.name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "required"));
+    }
+    match db.object(&input.object).await {
+        Err(_) => errors.push(FieldError::new("object", "unknown_object")),
+        Ok(o) => {
+            if let Some(f) = &input.match_field
+                && !o.field(f).is_some_and(|d| d.unique || d.indexed)
+            {
+                errors.push(FieldError::new("match_field", "not_indexed"));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let id = new_id();
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "INSERT INTO inbound_hooks (id, name, object, match_field, secret, actor, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+    )
+    .bind(id.clone())
+    .bind(input.name.trim().to_string())
+    .bind(input.object.clone())
+    .bind(input.match_field.clone())
+    .bind(random_secret())
+    .bind(actor.map(str::to_string))
+    .bind(now())
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    inbound(db, &id).await
+}
+
+pub async fn inbound(db: &Db, id: &str) -> Result<InboundHook> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {INBOUND_COLUMNS} FROM inbound_hooks WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("inbound hook {id}")))?;
+    inbound_from_row(&row)
+}
+
+pub async fn inbound_list(db: &Db) -> Result<Vec<InboundHook>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {INBOUND_COLUMNS} FROM inbound_hooks ORDER BY created_at, id"
+    )))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(inbound_from_row).collect()
+}
+
+pub async fn delete_inbound(db: &Db, id: &str) -> Result<()> {
+    inbound(db, id).await?;
+    let mut tx = db.write().await?;
+    sqlx::query("DELETE FROM inbound_events WHERE hook_id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
+    sqlx::query("DELETE FROM inbound_hooks WHERE id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What an inbound request did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Received {
+    pub record: peyvand_store::records::Record,
+    /// `created`, `updated`, or `repeated` (its event id was seen: the first answer again).
+    pub outcome: String,
+}
+
+/// A signed inbound request: checked (a wrong signature, an old timestamp or an endpoint that
+/// is not there are all "not found", so the endpoint reveals nothing), then its `fields` go
+/// through the API's validation and the record's rules. With an event id, a repeat changes
+/// nothing and answers what the first did.
+pub async fn receive(
+    db: &Db,
+    id: &str,
+    timestamp: &str,
+    signature_header: &str,
+    event_id: Option<&str>,
+    body: &str,
+) -> Result<Received> {
+    let hook = match inbound(db, id).await {
+        Ok(h) if h.active => h,
+        _ => return Err(Error::NotFound(format!("inbound hook {id}"))),
+    };
+    let ts: i64 = timestamp.trim().parse().map_err(|_| Error::Forbidden("bad signature".into()))?;
+    if !verify(&hook.secret, signature_header, ts, body, INBOUND_TOLERANCE) {
+        return Err(Error::Forbidden("bad signature".into()));
+    }
+    let parsed: Json =
+        serde_json::from_str(body).map_err(|_| Error::invalid(FieldError::new("body", "invalid_json")))?;
+    let Some(fields) = parsed.get("fields").and_then(Json::as_object).cloned() else {
+        return Err(Error::invalid(FieldError::new("fields", "required")));
+    };
+    if let Some(e) = event_id.filter(|e| !e.is_empty()) {
+        if e.len() > 200 {
+            return Err(Error::invalid(FieldError::new("Peyvand-Event-Id", "too_long")));
+        }
+        let seen = sqlx::query("SELECT record_id FROM inbound_events WHERE hook_id = $1 AND event_id = $2")
+            .bind(hook.id.clone())
+            .bind(e.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+        if let Some(row) = seen {
+            let record_id: String = row.try_get(0)?;
+            let record = db.get_record(&hook.object, &record_id, true).await?;
+            return Ok(Received { record, outcome: "repeated".into() });
+        }
+    }
+    let actor = hook.actor.as_deref();
+    let handle = match actor {
+        Some(a) => db.for_viewer(db.viewer_for(a).await?),
+        None => db.system(),
+    };
+    let existing = match &hook.match_field {
+        Some(f) => match fields.get(f).filter(|v| !v.is_null()) {
+            Some(v) => {
+                let obj = handle.object(&hook.object).await?;
+                let filter =
+                    peyvand_records::filter::parse_filter(&obj, &json!({ "field": f, "op": "eq", "value": v }))
+                        .map_err(Error::invalid)?;
+                let query =
+                    peyvand_store::records::ListQuery { filter: Some(filter), limit: Some(1), ..Default::default() };
+                handle.list_records(&hook.object, &query).await?.records.into_iter().next()
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let (record, outcome) = match existing {
+        Some(r) => (handle.update_record(actor, &hook.object, &r.id, &fields, None).await?, "updated"),
+        // A create is keyed by the event id in its own transaction (the engine's idempotency
+        // key): one sent again after a crash between here and the note below makes nothing twice.
+        None => {
+            let key = event_id.filter(|e| !e.is_empty()).map(|e| format!("inbound:{}:{e}", hook.id));
+            (handle.create_record(actor, &hook.object, &fields, key.as_deref()).await?.0, "created")
+        }
+    };
+    if let Some(e) = event_id.filter(|e| !e.is_empty()) {
+        let mut tx = db.write().await?;
+        sqlx::query("INSERT INTO inbound_events (hook_id, event_id, record_id, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(hook.id.clone())
+            .bind(e.to_string())
+            .bind(record.id.clone())
+            .bind(now())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(Received { record, outcome: outcome.into() })
+}

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod aggregates;
+mod automation;
 mod bad_input;
 mod browser;
 mod customers;

@@ -170,6 +170,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "delete_template" | "list_webhooks" | "get_webhook" | "create_webhook" | "update_webhook"
         | "delete_webhook" | "resume_webhook" | "webhook_deliveries" | "list_messages" | "smtp_settings"
         | "set_smtp_settings" | "sms_settings" | "set_sms_settings" => same("ufffo"),
+        "list_inbound_hooks" | "create_inbound_hook" | "delete_inbound_hook" => same("ufffo"),
+        // Signed, not signed in: without a signature, whoever calls is refused alike.
+        "receive_hook" => same("uuuuu"),
         "retry_workflow_run" | "replay_delivery" | "retry_message" => same("ufffn"),
         "list_templates" | "get_template" => same("uoooo"),
         "preview_template" => Some(["uoooo", "uoooo", "uonno"]),
@@ -597,6 +600,21 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             }
         }
         "list_messages" => (Method::GET, "/messages".into(), None),
+        "list_inbound_hooks" => (Method::GET, "/inbound_hooks".into(), None),
+        "create_inbound_hook" | "delete_inbound_hook" | "receive_hook" => {
+            let hook = json!({"name": format!("In {n}"), "object": "contact"});
+            if op == "create_inbound_hook" {
+                (Method::POST, "/inbound_hooks".into(), Some(hook))
+            } else {
+                let made: Value = app.post("/api/v1/inbound_hooks", hook).await.json().await.expect("hook");
+                let id = made["id"].as_str().expect("id").to_string();
+                if op == "delete_inbound_hook" {
+                    (Method::DELETE, format!("/inbound_hooks/{id}"), None)
+                } else {
+                    (Method::POST, format!("/hooks/{id}"), Some(json!({"fields": {"last_name": "Unsigned"}})))
+                }
+            }
+        }
         "smtp_settings" => (Method::GET, "/settings/smtp".into(), None),
         "set_smtp_settings" => (
             Method::PUT,
@@ -793,6 +811,8 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/templates/{id}", "lfn"),
     ("/admin/templates/{id}/delete", "-"),
     ("/admin/webhooks", "lfo"),
+    ("/admin/webhooks/inbound", "-"),
+    ("/admin/webhooks/inbound/{id}/delete", "-"),
     ("/admin/webhooks/{id}", "lfn"),
     ("/admin/webhooks/{id}/resume", "-"),
     ("/admin/webhooks/{id}/delete", "-"),

@@ -296,3 +296,60 @@ pub async fn set_sms_settings(
     authed.require(Action::ManageSchema)?;
     Ok(Json(json!({ "sms": mail::save_sms(&state.db, &input).await? })))
 }
+
+pub async fn list_inbound_hooks(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    Ok(Json(json!({ "hooks": webhooks::inbound_list(&state.db).await? })))
+}
+
+pub async fn create_inbound_hook(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<webhooks::InboundInput>,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    Ok((StatusCode::CREATED, Json(webhooks::create_inbound(&state.db, Some(&authed.user.id), &input).await?)))
+}
+
+pub async fn delete_inbound_hook(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    webhooks::delete_inbound(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Another system's signed request (no session: the signature is the right to call). A wrong
+/// signature or an old timestamp is 401; the body's fields are checked as the API checks them.
+pub async fn receive_hook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let body = std::str::from_utf8(&body).map_err(|_| peyvand_records::FieldError::new("body", "invalid_json"))?;
+    if body.contains('\0') {
+        return Err(peyvand_records::FieldError::new("body", "control_characters").into());
+    }
+    let event = header("peyvand-event-id");
+    let got = webhooks::receive(
+        &state.db,
+        &id,
+        &header("peyvand-timestamp"),
+        &header("peyvand-signature"),
+        Some(event.as_str()).filter(|e| !e.is_empty()),
+        body,
+    )
+    .await;
+    match got {
+        Ok(r) => {
+            let status = if r.outcome == "created" { StatusCode::CREATED } else { StatusCode::OK };
+            Ok((status, Json(json!({ "outcome": r.outcome, "record": r.record }))))
+        }
+        Err(peyvand_store::Error::Forbidden(_)) => Err(crate::error::ApiError::Unauthorized),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -405,6 +405,18 @@ macro_rules! handler_for {
     (set_sms_settings) => {
         automation::set_sms_settings
     };
+    (list_inbound_hooks) => {
+        automation::list_inbound_hooks
+    };
+    (create_inbound_hook) => {
+        automation::create_inbound_hook
+    };
+    (delete_inbound_hook) => {
+        automation::delete_inbound_hook
+    };
+    (receive_hook) => {
+        automation::receive_hook
+    };
     (list_surveys) => {
         feedback::list_surveys
     };
@@ -650,6 +662,10 @@ routes! {
     put "/settings/smtp" => set_smtp_settings,
     get "/settings/sms" => sms_settings,
     put "/settings/sms" => set_sms_settings,
+    get "/inbound_hooks" => list_inbound_hooks,
+    post "/inbound_hooks" => create_inbound_hook,
+    delete "/inbound_hooks/{id}" => delete_inbound_hook,
+    post "/hooks/{id}" => receive_hook,
     get "/openapi.json" => openapi_json,
 }
 

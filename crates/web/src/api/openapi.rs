@@ -964,6 +964,46 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("SmsSettings"),
             ok("200", "The settings", None),
         ),
+        "list_inbound_hooks" => (
+            "Inbound webhooks (admins): each one's object, match field and secret",
+            "automation",
+            vec![],
+            None,
+            ok("200", "Inbound webhooks", None),
+        ),
+        "create_inbound_hook" => (
+            "Make an inbound webhook (admins): POST /hooks/{id} with {\"fields\": {…}} signed as outbound deliveries are (Peyvand-Timestamp, Peyvand-Signature) creates a record of its object, or updates the one whose match field (unique or indexed) has the value given; an optional Peyvand-Event-Id makes a repeat change nothing",
+            "automation",
+            vec![],
+            Some("InboundHook"),
+            ok("201", "The inbound webhook with its secret", None),
+        ),
+        "delete_inbound_hook" => {
+            ("Remove an inbound webhook (admins)", "automation", vec![], None, ok("204", "Removed", None))
+        }
+        "receive_hook" => (
+            "Another system's signed request to an inbound webhook (no session): 201 created, 200 updated or repeated; a wrong signature or a timestamp older than five minutes is 401",
+            "automation",
+            vec![
+                typed_param("Peyvand-Timestamp", "header", "Unix seconds", false, json!({ "type": "string" })),
+                typed_param(
+                    "Peyvand-Signature",
+                    "header",
+                    "v1= and the HMAC-SHA256 (hex) of timestamp.body",
+                    false,
+                    json!({ "type": "string" }),
+                ),
+                typed_param(
+                    "Peyvand-Event-Id",
+                    "header",
+                    "Makes a repeat change nothing",
+                    false,
+                    json!({ "type": "string" }),
+                ),
+            ],
+            Some("InboundBody"),
+            ok("201", "The record made", None),
+        ),
         "list_surveys" => {
             ("The surveys: the built-in CSAT, NPS and polls", "feedback", vec![], None, ok("200", "Surveys", None))
         }
@@ -1128,7 +1168,7 @@ fn operation(route: &Route) -> Json_ {
     if let Some(schema) = request {
         op["requestBody"] = body(schema);
     }
-    if !matches!(route.operation, "create_token" | "openapi_json" | "answer_survey") {
+    if !matches!(route.operation, "create_token" | "openapi_json" | "answer_survey" | "receive_hook") {
         op["security"] = json!([{ "bearer": [] }, { "session": [] }]);
     } else {
         op["security"] = json!([]);
@@ -1281,6 +1321,10 @@ fn automation_schemas() -> Json_ {
                 "condition": { "type": ["object", "null"], "description": "A filter in the lists' JSON syntax" },
                 "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait, branch",
                     "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "branch"] } } } } } } } },
+        "InboundHook": { "type": "object", "required": ["name", "object"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200 }, "object": string,
+            "match_field": { "type": ["string", "null"], "description": "A unique or indexed field: a record with its value is updated" } } },
+        "InboundBody": { "type": "object", "required": ["fields"], "properties": { "fields": { "type": "object" } } },
         "RecordRef": { "type": "object", "required": ["record_id"], "additionalProperties": false, "properties": { "record_id": string } },
         "MessageTemplate": { "type": "object", "required": ["name", "channel", "object", "body"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "maxLength": 200 }, "channel": { "enum": ["email", "sms", "letter"] }, "object": string,

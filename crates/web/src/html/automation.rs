@@ -1105,6 +1105,7 @@ struct WebhooksPage {
     layout: Layout,
     tr: Words,
     hooks: Vec<webhooks::Subscription>,
+    inbound: Vec<webhooks::InboundHook>,
     objects: Vec<Option_>,
     errors: Vec<String>,
 }
@@ -1116,6 +1117,7 @@ async fn webhooks_view(state: &AppState, session: &Session, errors: Vec<String>)
         layout: Layout::new(lang, Some(session), Some(&catalog), ""),
         tr: Words::new(lang),
         hooks: webhooks::list(&state.db).await?,
+        inbound: webhooks::inbound_list(&state.db).await?,
         objects: options(catalog.objects.iter().map(|o| (o.api_name.clone(), o.label(lang).to_string())), ""),
         errors,
     }))
@@ -1180,6 +1182,39 @@ pub async fn webhook_page(State(state): State<AppState>, session: Session, Path(
             hook,
             deliveries,
         }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/webhooks/inbound`: makes an inbound webhook (its changes are the admin's).
+pub async fn create_inbound(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        let input = webhooks::InboundInput {
+            name: get(&pairs, "name").to_string(),
+            object: get(&pairs, "object").to_string(),
+            match_field: Some(get(&pairs, "match_field").to_string()).filter(|f| !f.is_empty()),
+        };
+        match webhooks::create_inbound(&state.db, Some(&session.user.id), &input).await {
+            Ok(_) => Ok(Redirect::to("/admin/webhooks").into_response()),
+            Err(e) => webhooks_view(&state, &session, messages(e)?).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /admin/webhooks/inbound/{id}/delete`.
+pub async fn delete_inbound(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        require(&session, Can::ManageSchema)?;
+        webhooks::delete_inbound(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/admin/webhooks").into_response())
     }
     .await;
     result.unwrap_or_else(fail)

@@ -487,6 +487,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/templates/{id}", get(automation::edit_template).post(automation::update_template))
         .route("/admin/templates/{id}/delete", post(automation::delete_template))
         .route("/admin/webhooks", get(automation::webhooks_page).post(automation::create_webhook))
+        .route("/admin/webhooks/inbound", post(automation::create_inbound))
+        .route("/admin/webhooks/inbound/{id}/delete", post(automation::delete_inbound))
         .route("/admin/webhooks/{id}", get(automation::webhook_page))
         .route("/admin/webhooks/{id}/resume", post(automation::resume_webhook))
         .route("/admin/webhooks/{id}/delete", post(automation::delete_webhook))

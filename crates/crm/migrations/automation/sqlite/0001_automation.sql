@@ -118,3 +118,20 @@ CREATE TABLE automation_state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE inbound_hooks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    object TEXT NOT NULL,
+    match_field TEXT,
+    secret TEXT NOT NULL,
+    actor TEXT,
+    active BIGINT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE inbound_events (
+    hook_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (hook_id, event_id)
+);

@@ -71,6 +71,18 @@ pub(crate) async fn follow_merge(
     Ok(())
 }
 
+/// In the write of a public reply to a ticket, what later modules do with it (automation
+/// e-mails it to the customer, so that their answer comes back to the ticket).
+pub(crate) async fn on_public_reply(
+    tx: &mut peyvand_store::WriteTx,
+    db: &Db,
+    ticket_id: &str,
+    message_id: &str,
+    body: &str,
+) -> peyvand_store::Result<()> {
+    automation::mail::ticket_reply_in(db, tx, ticket_id, message_id, body).await
+}
+
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![

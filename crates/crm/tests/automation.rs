@@ -10,7 +10,7 @@ use peyvand_crm::automation::workflows::{self, Action, Definition, Trigger, Work
 use peyvand_crm::automation::{mail, webhooks};
 use peyvand_crm::crm_tests;
 use peyvand_crm::notifications;
-use peyvand_crm::testing::SmtpServer;
+use peyvand_crm::testing::{ImapServer, SmtpServer};
 use peyvand_records::access::Role;
 use peyvand_store::access::TeamInput;
 use peyvand_store::runner::Runner;
@@ -25,7 +25,8 @@ crm_tests!(
     templates_refuse_mistakes_at_save,
     webhooks_are_signed_retried_paused_and_replayed,
     refused_mail_bounces_and_a_server_down_loses_nothing,
-    mail_goes_over_starttls
+    mail_goes_over_starttls,
+    email_in_joins_tickets_and_timelines
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -631,4 +632,101 @@ async fn mail_goes_over_starttls(db: &Db) {
     assert_eq!(sent.len(), 1, "{:?}", mail::messages(db, None, 5).await);
     assert!(sent[0].contains("To: tara@customer.example"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn email_in_joins_tickets_and_timelines(db: &Db) {
+    use peyvand_crm::automation::inbox::{self, ImapSettings};
+    use peyvand_crm::service::conversation::{self, Reply};
+    let Some(smtp_server) = SmtpServer::start(None).await else { return };
+    let Some(imap) = ImapServer::start().await else { return };
+    smtp(db, &smtp_server).await;
+    let settings = ImapSettings {
+        host: "127.0.0.1".into(),
+        port: imap.port,
+        security: "none".into(),
+        username: imap.user.clone(),
+        password: imap.password.clone(),
+        mailbox: "INBOX".into(),
+        support_address: "support@desk.test".into(),
+        poll_seconds: 60,
+    };
+    inbox::save_imap(db, &settings).await.expect("imap settings");
+    let runner = runner(db).await;
+    let agent = db.create_user("agent@desk.test", "Agent", Role::Agent, "x", "fa").await.expect("agent").id;
+    let contact = db
+        .create_record(None, "contact", &input(json!({"first_name": "پریسا", "last_name": "نوری", "emails": ["parisa@customer.example"]})), None)
+        .await
+        .expect("contact")
+        .0;
+    let ticket = db
+        .create_record(None, "ticket", &input(json!({"subject": "کولر آب می‌دهد", "contact": contact.id, "owner": agent})), None)
+        .await
+        .expect("ticket")
+        .0;
+    // The agent's public reply is e-mailed to the customer.
+    let reply = Reply { body: "لطفاً شلنگ تخلیه را بررسی کنید.".into(), public: true, status: Some("waiting".into()), ..Reply::default() };
+    let sent = conversation::reply(db, &agent, &ticket.id, &reply).await.expect("reply");
+    settle(&runner).await;
+    let out = smtp_server.messages();
+    assert_eq!(out.len(), 1, "the reply reached the customer");
+    let parsed = mail_parser::MessageParser::default().parse(out[0].as_bytes()).expect("mime");
+    let their_id = parsed.message_id().expect("a Message-ID").to_string();
+    assert!(their_id.starts_with(&sent.id), "{their_id}");
+    assert!(parsed.subject().is_some_and(|s| s.contains("کولر آب می‌دهد")));
+
+    // The customer answers with a file; a stranger writes to support; the contact writes to
+    // sales; a delivery report comes back about the reply; and a message that is no MIME.
+    imap.deliver(&format!(
+        "From: Parisa Noori <parisa@customer.example>\nTo: support@desk.test\nSubject: Re: {}\nMessage-ID: <r1@customer.example>\n\
+         In-Reply-To: <{their_id}>\nReferences: <{their_id}>\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n\
+         بررسی کردم، هنوز آب می‌دهد.\n\nOn Sat, 5 Dec 2026 Peyvand wrote:\n> لطفاً شلنگ\n--b1\n\
+         Content-Type: text/plain; name=\"log.txt\"\nContent-Disposition: attachment; filename=\"log.txt\"\n\n\
+         error 42\n--b1--\n",
+        parsed.subject().unwrap_or_default()
+    ))
+    .await;
+    imap.deliver(
+        "From: Kaveh <kaveh@unknown.example>\nTo: support@desk.test\nSubject: =?utf-8?b?2qnYp9mE2Kcg2LHYs9uM2K8g2YbYtNiv?=\n\
+         Message-ID: <n1@unknown.example>\nContent-Type: text/plain; charset=utf-8\n\nسفارش ۱۲۳ هنوز نرسیده است.\n",
+    )
+    .await;
+    imap.deliver(
+        "From: parisa@customer.example\nTo: sales@desk.test\nSubject: Price list\nMessage-ID: <t1@customer.example>\n\n\
+         Please send me the new price list.\n",
+    )
+    .await;
+    imap.deliver(&format!(
+        "From: MAILER-DAEMON@mx.customer.example\nTo: crm@peyvand.test\nSubject: Undelivered Mail Returned to Sender\n\
+         Message-ID: <b1@mx.customer.example>\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\n\n\
+         --r\nContent-Type: text/plain\n\nThe mail system could not deliver it.\n--r\nContent-Type: text/rfc822-headers\n\n\
+         Message-ID: <{their_id}>\n--r--\n"
+    ))
+    .await;
+    imap.deliver("this is not\na message at all").await;
+
+    let handled = inbox::poll(db, &settings).await.expect("poll");
+    let outcomes: Vec<&str> = handled.iter().map(|h| h.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["ticket_reply", "ticket", "timeline", "bounce", "unmatched"], "{handled:?}");
+    // The reply joined the ticket: its own words, by the contact, its file kept; the ticket is
+    // open again.
+    let messages = conversation::messages(db, &ticket.id).await.expect("messages");
+    let theirs = messages.iter().find(|m| m.author_contact.as_deref() == Some(contact.id.as_str())).expect("the customer's reply");
+    assert_eq!(theirs.body, "بررسی کردم، هنوز آب می‌دهد.");
+    assert_eq!(theirs.attachments.iter().map(|a| a.file_name.as_str()).collect::<Vec<_>>(), ["log.txt"]);
+    assert_eq!(db.get_record("ticket", &ticket.id, false).await.expect("ticket").fields["status"], "open");
+    // The stranger's message is a ticket with them as requester.
+    let new = db.get_record("ticket", handled[1].record_id.as_deref().expect("id"), false).await.expect("new ticket");
+    assert_eq!(new.fields["subject"], "کالا رسید نشد");
+    assert_eq!(new.fields["requester_email"], "kaveh@unknown.example");
+    assert_eq!(new.fields["channel"], "email");
+    // The contact's note to sales is on their timeline.
+    let note = db.get_record("activity", handled[2].record_id.as_deref().expect("id"), false).await.expect("activity");
+    assert_eq!((note.fields["direction"].as_str(), note.fields["contact"].as_str()), (Some("inbound"), Some(contact.id.as_str())));
+    // The report marked the reply's e-mail bounced.
+    let bounced = mail::message(db, &sent.id).await.expect("the reply's e-mail");
+    assert!(bounced.bounced && bounced.status == "failed", "{bounced:?}");
+    // Read again: nothing is new, nothing is done twice.
+    assert!(inbox::poll(db, &settings).await.expect("poll").is_empty());
+    assert_eq!(conversation::messages(db, &ticket.id).await.expect("messages").len(), messages.len());
 }

@@ -676,3 +676,34 @@ mod tests {
         assert_eq!(out.ok().as_deref(), Some("m=%D8%B3%D9%84%D8%A7%D9%85%20a%26b"));
     }
 }
+
+/// In the write of a public reply to a ticket: the reply e-mailed to the customer (their
+/// contact's address, else the requester's), under the message's id, so that their answer
+/// (`In-Reply-To`) comes back to the ticket. Nothing when no SMTP server is set up.
+pub async fn ticket_reply_in(db: &Db, tx: &mut WriteTx, ticket_id: &str, message_id: &str, body: &str) -> Result<()> {
+    if smtp_settings(db).await?.is_none() {
+        return Ok(());
+    }
+    let system = db.system();
+    let obj = system.object("ticket").await?;
+    let ticket = system.get_in(tx, &obj, ticket_id).await?;
+    let to = match recipient(&system, tx, &obj, &ticket, "email").await? {
+        Some(found) => Some(found),
+        None => ticket.fields.get("requester_email").and_then(Json::as_str).map(|e| (e.to_string(), None)),
+    };
+    let Some((to, contact)) = to else { return Ok(()) };
+    let field = |f: &str| ticket.fields.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
+    let message = Outgoing {
+        id: message_id.to_string(),
+        channel: "email".into(),
+        to,
+        subject: format!("[{}] {}", field("number"), field("subject")),
+        body: body.to_string(),
+        language: "fa".into(),
+        object: "ticket".into(),
+        record: ticket_id.to_string(),
+        contact: contact.or_else(|| ticket.fields.get("contact").and_then(Json::as_str).map(str::to_string)),
+        sender: ticket.fields.get(OWNER_FIELD).and_then(Json::as_str).map(str::to_string),
+    };
+    queue_in(db, tx, &message).await
+}

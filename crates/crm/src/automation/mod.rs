@@ -8,6 +8,7 @@
 //! keyed by its event id. Builds on every module before it (a workflow may create a task, assign
 //! a ticket, tell a user), reaching them through the engine's record operations.
 
+pub mod inbox;
 pub mod mail;
 pub mod templates;
 pub mod webhooks;
@@ -51,6 +52,7 @@ impl Module for Automation {
             "automation_state",
             "inbound_hooks",
             "inbound_events",
+            "inbound_messages",
         ]
     }
 

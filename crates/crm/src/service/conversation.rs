@@ -12,7 +12,7 @@ use peyvand_records::access::OWNER_FIELD;
 use peyvand_records::validate::{Mode, validate};
 use peyvand_records::value::format_datetime;
 use peyvand_store::records::Record;
-use peyvand_store::{Db, Error, Result, new_id};
+use peyvand_store::{Db, Error, Result, WriteTx, new_id};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
@@ -335,29 +335,9 @@ pub async fn reply(db: &Db, user: &str, ticket_id: &str, r: &Reply) -> Result<Me
     .bind(at.clone())
     .execute(&mut *tx.tx)
     .await?;
-    let mut attachments = Vec::new();
-    for ((name, ct), f) in kept.into_iter().zip(&r.files) {
-        let a = Attachment {
-            id: new_id(),
-            message_id: id.clone(),
-            file_name: name,
-            content_type: ct.to_string(),
-            size: f.bytes.len() as i64,
-        };
-        sqlx::query(
-            "INSERT INTO ticket_attachments (id, message_id, ticket_id, file_name, content_type, size, content_b64, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(a.id.clone())
-        .bind(id.clone())
-        .bind(ticket_id.to_string())
-        .bind(a.file_name.clone())
-        .bind(a.content_type.clone())
-        .bind(a.size)
-        .bind(base64::engine::general_purpose::STANDARD.encode(&f.bytes))
-        .bind(at.clone())
-        .execute(&mut *tx.tx)
-        .await?;
-        attachments.push(a);
+    let attachments = keep_files(&mut tx, ticket_id, &id, &at, kept.into_iter().zip(&r.files)).await?;
+    if r.public {
+        crate::on_public_reply(&mut tx, db, ticket_id, &id, body).await?;
     }
     tx.commit().await?;
     Ok(Message {
@@ -367,6 +347,101 @@ pub async fn reply(db: &Db, user: &str, ticket_id: &str, r: &Reply) -> Result<Me
         author_user: Some(user.to_string()),
         author_contact: None,
         body: body.to_string(),
+        event: None,
+        created_at: at,
+        attachments,
+    })
+}
+
+/// Keeps a message's files (checked) in the write of the message.
+async fn keep_files<'a>(
+    tx: &mut WriteTx,
+    ticket_id: &str,
+    message_id: &str,
+    at: &str,
+    files: impl Iterator<Item = ((String, &'static str), &'a Upload)>,
+) -> Result<Vec<Attachment>> {
+    let mut attachments = Vec::new();
+    for ((name, ct), f) in files {
+        let a = Attachment {
+            id: new_id(),
+            message_id: message_id.to_string(),
+            file_name: name,
+            content_type: ct.to_string(),
+            size: f.bytes.len() as i64,
+        };
+        sqlx::query(
+            "INSERT INTO ticket_attachments (id, message_id, ticket_id, file_name, content_type, size, content_b64, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.id.clone())
+        .bind(message_id.to_string())
+        .bind(ticket_id.to_string())
+        .bind(a.file_name.clone())
+        .bind(a.content_type.clone())
+        .bind(a.size)
+        .bind(base64::engine::general_purpose::STANDARD.encode(&f.bytes))
+        .bind(at.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+        attachments.push(a);
+    }
+    Ok(attachments)
+}
+
+/// A message from the customer (their e-mail's reply) in a write of the caller's: public, by
+/// the contact when known; the files the desk accepts are kept (others are named in the body);
+/// a ticket waiting on the customer opens again, a resolved or closed one reopens.
+pub async fn customer_message_in(
+    db: &Db,
+    tx: &mut WriteTx,
+    ticket_id: &str,
+    contact: Option<&str>,
+    body: &str,
+    files: &[Upload],
+) -> Result<Message> {
+    let obj = db.object("ticket").await?;
+    let ticket = db.system().get_in(tx, &obj, ticket_id).await?;
+    let mut body: String = body.trim().chars().take(MAX_BODY).collect();
+    let mut kept = Vec::new();
+    for f in files.iter().take(MAX_FILES) {
+        let name = clean_name(&f.file_name);
+        match file_type(&name, &f.bytes) {
+            Some(ct) if !f.bytes.is_empty() && f.bytes.len() <= MAX_FILE => kept.push(((name, ct), f)),
+            _ => body.push_str(&format!("\n[{name}]")),
+        }
+    }
+    let status = ticket.fields.get("status").and_then(Json::as_str).unwrap_or("new");
+    let next = match status {
+        "waiting" => Some("open"),
+        "resolved" | "closed" => Some("reopened"),
+        _ => None,
+    };
+    if let Some(n) = next {
+        let mut input = Map::new();
+        input.insert("status".into(), json!(n));
+        let changes = validate(&obj, &input, Mode::Update).map_err(Error::Validation)?;
+        db.system().update_in(tx, None, &obj, ticket_id, changes.values, None).await?;
+    }
+    let id = new_id();
+    let at = peyvand_store::now();
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, public, author_user, author_contact, body, event, created_at) VALUES ($1, $2, 1, NULL, $3, $4, NULL, $5)",
+    )
+    .bind(id.clone())
+    .bind(ticket_id.to_string())
+    .bind(contact.map(str::to_string))
+    .bind(body.clone())
+    .bind(at.clone())
+    .execute(&mut *tx.tx)
+    .await?;
+    let attachments = keep_files(tx, ticket_id, &id, &at, kept.into_iter()).await?;
+    Ok(Message {
+        id,
+        ticket_id: ticket_id.to_string(),
+        public: true,
+        author_user: None,
+        author_contact: contact.map(str::to_string),
+        body,
         event: None,
         created_at: at,
         attachments,

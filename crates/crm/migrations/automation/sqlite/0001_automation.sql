@@ -135,3 +135,14 @@ CREATE TABLE inbound_events (
     at TEXT NOT NULL,
     PRIMARY KEY (hook_id, event_id)
 );
+CREATE TABLE inbound_messages (
+    message_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    object TEXT,
+    record_id TEXT,
+    error TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX ix_inbound_messages_received ON inbound_messages (received_at);

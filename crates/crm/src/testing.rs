@@ -134,7 +134,8 @@ pub struct ImapServer {
 
 impl ImapServer {
     pub async fn start() -> Option<ImapServer> {
-        let Some(dovecot) = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"].into_iter().find(|p| std::path::Path::new(p).exists())
+        let Some(dovecot) =
+            ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"].into_iter().find(|p| std::path::Path::new(p).exists())
         else {
             skip_or_fail("Dovecot is not installed (apt-get install dovecot-imapd)");
             return None;
@@ -168,7 +169,13 @@ impl ImapServer {
             .kill_on_drop(true)
             .spawn()
             .ok()?;
-        let server = ImapServer { port, user: "support@desk.test".into(), password: "secret-pass".into(), dir, child: Some(child) };
+        let server = ImapServer {
+            port,
+            user: "support@desk.test".into(),
+            password: "secret-pass".into(),
+            dir,
+            child: Some(child),
+        };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return Some(server);

@@ -654,17 +654,32 @@ async fn email_in_joins_tickets_and_timelines(db: &Db) {
     let runner = runner(db).await;
     let agent = db.create_user("agent@desk.test", "Agent", Role::Agent, "x", "fa").await.expect("agent").id;
     let contact = db
-        .create_record(None, "contact", &input(json!({"first_name": "پریسا", "last_name": "نوری", "emails": ["parisa@customer.example"]})), None)
+        .create_record(
+            None,
+            "contact",
+            &input(json!({"first_name": "پریسا", "last_name": "نوری", "emails": ["parisa@customer.example"]})),
+            None,
+        )
         .await
         .expect("contact")
         .0;
     let ticket = db
-        .create_record(None, "ticket", &input(json!({"subject": "کولر آب می‌دهد", "contact": contact.id, "owner": agent})), None)
+        .create_record(
+            None,
+            "ticket",
+            &input(json!({"subject": "کولر آب می‌دهد", "contact": contact.id, "owner": agent})),
+            None,
+        )
         .await
         .expect("ticket")
         .0;
     // The agent's public reply is e-mailed to the customer.
-    let reply = Reply { body: "لطفاً شلنگ تخلیه را بررسی کنید.".into(), public: true, status: Some("waiting".into()), ..Reply::default() };
+    let reply = Reply {
+        body: "لطفاً شلنگ تخلیه را بررسی کنید.".into(),
+        public: true,
+        status: Some("waiting".into()),
+        ..Reply::default()
+    };
     let sent = conversation::reply(db, &agent, &ticket.id, &reply).await.expect("reply");
     settle(&runner).await;
     let out = smtp_server.messages();
@@ -711,7 +726,10 @@ async fn email_in_joins_tickets_and_timelines(db: &Db) {
     // The reply joined the ticket: its own words, by the contact, its file kept; the ticket is
     // open again.
     let messages = conversation::messages(db, &ticket.id).await.expect("messages");
-    let theirs = messages.iter().find(|m| m.author_contact.as_deref() == Some(contact.id.as_str())).expect("the customer's reply");
+    let theirs = messages
+        .iter()
+        .find(|m| m.author_contact.as_deref() == Some(contact.id.as_str()))
+        .expect("the customer's reply");
     assert_eq!(theirs.body, "بررسی کردم، هنوز آب می‌دهد.");
     assert_eq!(theirs.attachments.iter().map(|a| a.file_name.as_str()).collect::<Vec<_>>(), ["log.txt"]);
     assert_eq!(db.get_record("ticket", &ticket.id, false).await.expect("ticket").fields["status"], "open");
@@ -722,7 +740,10 @@ async fn email_in_joins_tickets_and_timelines(db: &Db) {
     assert_eq!(new.fields["channel"], "email");
     // The contact's note to sales is on their timeline.
     let note = db.get_record("activity", handled[2].record_id.as_deref().expect("id"), false).await.expect("activity");
-    assert_eq!((note.fields["direction"].as_str(), note.fields["contact"].as_str()), (Some("inbound"), Some(contact.id.as_str())));
+    assert_eq!(
+        (note.fields["direction"].as_str(), note.fields["contact"].as_str()),
+        (Some("inbound"), Some(contact.id.as_str()))
+    );
     // The report marked the reply's e-mail bounced.
     let bounced = mail::message(db, &sent.id).await.expect("the reply's e-mail");
     assert!(bounced.bounced && bounced.status == "failed", "{bounced:?}");

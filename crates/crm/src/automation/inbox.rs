@@ -26,7 +26,7 @@ use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 /// The job that reads the mailbox.
 pub const POLL_JOB: &str = "mail_poll";
@@ -74,7 +74,10 @@ pub struct Handled {
 }
 
 async fn state(db: &Db, key: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT value FROM automation_state WHERE key = $1").bind(key.to_string()).fetch_optional(db.pool()).await?;
+    let row = sqlx::query("SELECT value FROM automation_state WHERE key = $1")
+        .bind(key.to_string())
+        .fetch_optional(db.pool())
+        .await?;
     row.map(|r| r.try_get::<String, _>(0)).transpose().map_err(Into::into)
 }
 
@@ -142,6 +145,11 @@ pub async fn save_imap(db: &Db, input: &ImapSettings) -> Result<ImapSettings> {
     Ok(input.clone())
 }
 
+/// Why the last poll could not read the mailbox, if it could not.
+pub async fn last_error(db: &Db) -> Result<Option<String>> {
+    Ok(state(db, "imap_error").await?.filter(|e| !e.is_empty()))
+}
+
 /// Messages received, newest first.
 pub async fn received(db: &Db, limit: i64) -> Result<Vec<Json>> {
     let rows = sqlx::query(
@@ -174,17 +182,26 @@ impl JobKind for Poll {
     fn run<'a>(&'a self, db: &'a Db, _job: &'a Job) -> Outcome<'a> {
         Box::pin(async move {
             let Some(settings) = imap_settings(db).await.map_err(|e| e.to_string())? else { return Ok(()) };
-            let outcome = poll(db, &settings).await;
-            // The next poll is scheduled whatever this one did (a mailbox that is down is read
-            // when it is back); one key per time, so instances do not double it.
-            let next = OffsetDateTime::now_utc() + Duration::seconds(i64::from(settings.poll_seconds));
-            let at = format_datetime(next.replace_nanosecond(0).unwrap_or(next));
+            // A mailbox that cannot be read now is read at the next poll: the error is kept for
+            // the settings page, and the job is done (a retry would start a second chain).
+            let error = match poll(db, &settings).await {
+                Ok(_) => String::new(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the mailbox failed");
+                    e.to_string()
+                }
+            };
+            // The next poll at the next multiple of the interval: every chain (a save starts one)
+            // meets on the same key there, so one poll runs per interval.
+            let every = i64::from(settings.poll_seconds.max(10));
+            let slot = (OffsetDateTime::now_utc().unix_timestamp() / every + 1) * every;
+            let at = OffsetDateTime::from_unix_timestamp(slot).map(format_datetime).map_err(|e| e.to_string())?;
             let mut tx = db.write().await.map_err(|e| e.to_string())?;
-            db.schedule_job_in(&mut tx, POLL_JOB, Some(&format!("poll:{at}")), &at, &json!({}))
+            set_state_in(&mut tx, "imap_error", &error).await.map_err(|e| e.to_string())?;
+            db.schedule_job_in(&mut tx, POLL_JOB, Some(&format!("poll:{slot}")), &at, &json!({}))
                 .await
                 .map_err(|e| e.to_string())?;
-            tx.commit().await.map_err(|e| e.to_string())?;
-            outcome.map(|_| ()).map_err(|e| e.to_string())
+            tx.commit().await.map_err(|e| e.to_string())
         })
     }
 
@@ -232,7 +249,12 @@ async fn tls_connect(
     tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(imap_error)
 }
 
-async fn read_mailbox<T>(db: &Db, s: &ImapSettings, mut client: async_imap::Client<T>, greeting: bool) -> Result<Vec<Handled>>
+async fn read_mailbox<T>(
+    db: &Db,
+    s: &ImapSettings,
+    mut client: async_imap::Client<T>,
+    greeting: bool,
+) -> Result<Vec<Handled>>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
@@ -310,7 +332,9 @@ async fn outbound(db: &Db, ids: &[String]) -> Result<Option<(String, String, Str
 
 async fn contact_by_email(db: &Db, email: &str) -> Result<Option<Record>> {
     let obj = db.object("contact").await?;
-    let Ok(filter) = peyvand_records::filter::parse_filter(&obj, &json!({ "field": "emails", "op": "eq", "value": email })) else {
+    let Ok(filter) =
+        peyvand_records::filter::parse_filter(&obj, &json!({ "field": "emails", "op": "eq", "value": email }))
+    else {
         return Ok(None);
     };
     let query = ListQuery { filter: Some(filter), limit: Some(1), ..ListQuery::default() };
@@ -382,15 +406,30 @@ pub async fn handle(db: &Db, s: &ImapSettings, raw: &[u8]) -> Result<Handled> {
             let body = if text.trim().is_empty() { subject.clone() } else { reply_part(&text) };
             match conversation::customer_message_in(db, &mut tx, &record, contact_id.as_deref(), &body, &files).await {
                 Ok(_) => {
-                    record_in(&mut tx, &message_id, &from.0, &subject, "ticket_reply", Some((&object, &record)), None).await?;
+                    record_in(&mut tx, &message_id, &from.0, &subject, "ticket_reply", Some((&object, &record)), None)
+                        .await?;
                     tx.commit().await?;
-                    return Ok(Handled { message_id, outcome: "ticket_reply".into(), object: Some(object), record_id: Some(record) });
+                    return Ok(Handled {
+                        message_id,
+                        outcome: "ticket_reply".into(),
+                        object: Some(object),
+                        record_id: Some(record),
+                    });
                 }
                 Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         } else {
-            return timeline(db, &message_id, &from.0, &subject, &text, contact_id.as_deref(), Some((&object, &record))).await;
+            return timeline(
+                db,
+                &message_id,
+                &from.0,
+                &subject,
+                &text,
+                contact_id.as_deref(),
+                Some((&object, &record)),
+            )
+            .await;
         }
     }
     let to: Vec<String> = addresses(m.to()).into_iter().chain(addresses(m.cc())).map(|(a, _)| a).collect();
@@ -409,7 +448,10 @@ fn reply_part(text: &str) -> String {
     let mut out = Vec::new();
     for line in text.lines() {
         let l = line.trim_start();
-        if l.starts_with('>') || (l.starts_with("On ") && l.ends_with("wrote:")) || l.starts_with("-----Original Message") {
+        if l.starts_with('>')
+            || (l.starts_with("On ") && l.ends_with("wrote:"))
+            || l.starts_with("-----Original Message")
+        {
             break;
         }
         out.push(line);
@@ -494,7 +536,10 @@ async fn timeline(
     let mut input = Map::new();
     input.insert("kind".into(), json!("email"));
     input.insert("direction".into(), json!("inbound"));
-    input.insert("subject".into(), json!(if subject.trim().is_empty() { "(—)".to_string() } else { subject.to_string() }));
+    input.insert(
+        "subject".into(),
+        json!(if subject.trim().is_empty() { "(—)".to_string() } else { subject.to_string() }),
+    );
     input.insert("body".into(), json!(text));
     input.insert("occurred_at".into(), json!(now()));
     input.insert("email".into(), json!(sender));
@@ -518,7 +563,12 @@ async fn timeline(
     };
     record_in(&mut tx, message_id, sender, subject, "timeline", Some(("activity", &made)), None).await?;
     tx.commit().await?;
-    Ok(Handled { message_id: message_id.to_string(), outcome: "timeline".into(), object: Some("activity".into()), record_id: Some(made) })
+    Ok(Handled {
+        message_id: message_id.to_string(),
+        outcome: "timeline".into(),
+        object: Some("activity".into()),
+        record_id: Some(made),
+    })
 }
 
 /// A new ticket from a message to the support address, its files as its first message's.
@@ -534,7 +584,10 @@ async fn new_ticket(
     let system = db.system();
     let obj = system.object("ticket").await?;
     let mut input = Map::new();
-    input.insert("subject".into(), json!(if subject.trim().is_empty() { "(—)".to_string() } else { subject.chars().take(200).collect() }));
+    input.insert(
+        "subject".into(),
+        json!(if subject.trim().is_empty() { "(—)".to_string() } else { subject.chars().take(200).collect() }),
+    );
     input.insert("description".into(), json!(text));
     input.insert("channel".into(), json!("email"));
     match contact {
@@ -563,7 +616,12 @@ async fn new_ticket(
     }
     record_in(&mut tx, message_id, &from.0, subject, "ticket", Some(("ticket", &id)), None).await?;
     tx.commit().await?;
-    Ok(Handled { message_id: message_id.to_string(), outcome: "ticket".into(), object: Some("ticket".into()), record_id: Some(id) })
+    Ok(Handled {
+        message_id: message_id.to_string(),
+        outcome: "ticket".into(),
+        object: Some("ticket".into()),
+        record_id: Some(id),
+    })
 }
 
 #[cfg(test)]

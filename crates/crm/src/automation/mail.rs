@@ -655,28 +655,6 @@ pub async fn delivery_report(db: &Db, id: &str, delivered: bool, detail: &str) -
     message(db, id).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_message_reads_right_to_left_in_persian() {
-        let html = html_of("سلام <علی>\n\nخط دوم", "fa");
-        assert!(html.contains("dir=\"rtl\""));
-        assert!(html.contains("&lt;علی&gt;"));
-        assert_eq!(html.matches("<p>").count(), 2);
-    }
-
-    #[test]
-    fn gateway_templates_name_only_what_a_message_has() {
-        assert!(gateway_check("body", "receptor={{ to | urlencode }}&message={{ text | urlencode }}").is_ok());
-        assert_eq!(gateway_check("body", "{{ password }}").map_err(|e| e.code), Err("template_unknown_field"));
-        let env = gateway_env();
-        let out = env.render_str("m={{ text | urlencode }}", minijinja::context! { text => "سلام a&b" });
-        assert_eq!(out.ok().as_deref(), Some("m=%D8%B3%D9%84%D8%A7%D9%85%20a%26b"));
-    }
-}
-
 /// In the write of a public reply to a ticket: the reply e-mailed to the customer (their
 /// contact's address, else the requester's), under the message's id, so that their answer
 /// (`In-Reply-To`) comes back to the ticket. Nothing when no SMTP server is set up.
@@ -706,4 +684,26 @@ pub async fn ticket_reply_in(db: &Db, tx: &mut WriteTx, ticket_id: &str, message
         sender: ticket.fields.get(OWNER_FIELD).and_then(Json::as_str).map(str::to_string),
     };
     queue_in(db, tx, &message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_reads_right_to_left_in_persian() {
+        let html = html_of("سلام <علی>\n\nخط دوم", "fa");
+        assert!(html.contains("dir=\"rtl\""));
+        assert!(html.contains("&lt;علی&gt;"));
+        assert_eq!(html.matches("<p>").count(), 2);
+    }
+
+    #[test]
+    fn gateway_templates_name_only_what_a_message_has() {
+        assert!(gateway_check("body", "receptor={{ to | urlencode }}&message={{ text | urlencode }}").is_ok());
+        assert_eq!(gateway_check("body", "{{ password }}").map_err(|e| e.code), Err("template_unknown_field"));
+        let env = gateway_env();
+        let out = env.render_str("m={{ text | urlencode }}", minijinja::context! { text => "سلام a&b" });
+        assert_eq!(out.ok().as_deref(), Some("m=%D8%B3%D9%84%D8%A7%D9%85%20a%26b"));
+    }
 }

@@ -570,34 +570,6 @@ async fn attempt(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_verify_and_expire() {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let sig = signature("a-secret-of-sixteen", now, r#"{"id":"e1"}"#);
-        assert!(sig.starts_with("v1=") && sig.len() == 67);
-        assert!(verify("a-secret-of-sixteen", &sig, now, r#"{"id":"e1"}"#, Duration::minutes(5)));
-        assert!(!verify("a-secret-of-sixteen", &sig, now, r#"{"id":"e2"}"#, Duration::minutes(5)), "another body");
-        assert!(!verify("another-secret-16", &sig, now, r#"{"id":"e1"}"#, Duration::minutes(5)), "another secret");
-        let old = now - 3600;
-        let old_sig = signature("a-secret-of-sixteen", old, "x");
-        assert!(!verify("a-secret-of-sixteen", &old_sig, old, "x", Duration::minutes(5)), "an old timestamp");
-        assert!(!verify("a-secret-of-sixteen", "v1=zz", now, "x", Duration::minutes(5)));
-    }
-
-    #[test]
-    fn attempts_outlast_ten_minutes_down() {
-        let waits: Vec<i64> = (1..MAX_ATTEMPTS).map(|a| retry_after(a).whole_seconds()).collect();
-        assert_eq!(&waits[..5], &[30, 120, 480, 1920, 7200]);
-        // The fourth attempt comes after ten minutes; the last, hours later.
-        assert!(waits[..3].iter().sum::<i64>() > 600);
-        assert!(waits.iter().sum::<i64>() > 6 * 3600);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Inbound: another system creates or updates records through a signed endpoint.
 
@@ -798,4 +770,32 @@ pub async fn receive(
         tx.commit().await?;
     }
     Ok(Received { record, outcome: outcome.into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_expire() {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let sig = signature("a-secret-of-sixteen", now, r#"{"id":"e1"}"#);
+        assert!(sig.starts_with("v1=") && sig.len() == 67);
+        assert!(verify("a-secret-of-sixteen", &sig, now, r#"{"id":"e1"}"#, Duration::minutes(5)));
+        assert!(!verify("a-secret-of-sixteen", &sig, now, r#"{"id":"e2"}"#, Duration::minutes(5)), "another body");
+        assert!(!verify("another-secret-16", &sig, now, r#"{"id":"e1"}"#, Duration::minutes(5)), "another secret");
+        let old = now - 3600;
+        let old_sig = signature("a-secret-of-sixteen", old, "x");
+        assert!(!verify("a-secret-of-sixteen", &old_sig, old, "x", Duration::minutes(5)), "an old timestamp");
+        assert!(!verify("a-secret-of-sixteen", "v1=zz", now, "x", Duration::minutes(5)));
+    }
+
+    #[test]
+    fn attempts_outlast_ten_minutes_down() {
+        let waits: Vec<i64> = (1..MAX_ATTEMPTS).map(|a| retry_after(a).whole_seconds()).collect();
+        assert_eq!(&waits[..5], &[30, 120, 480, 1920, 7200]);
+        // The fourth attempt comes after ten minutes; the last, hours later.
+        assert!(waits[..3].iter().sum::<i64>() > 600);
+        assert!(waits.iter().sum::<i64>() > 6 * 3600);
+    }
 }

@@ -169,7 +169,8 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "test_workflow" | "workflow_runs" | "list_workflow_runs" | "create_template" | "update_template"
         | "delete_template" | "list_webhooks" | "get_webhook" | "create_webhook" | "update_webhook"
         | "delete_webhook" | "resume_webhook" | "webhook_deliveries" | "list_messages" | "smtp_settings"
-        | "set_smtp_settings" | "sms_settings" | "set_sms_settings" => same("ufffo"),
+        | "set_smtp_settings" | "sms_settings" | "set_sms_settings" | "imap_settings" | "set_imap_settings"
+        | "received_messages" => same("ufffo"),
         "list_inbound_hooks" | "create_inbound_hook" | "delete_inbound_hook" => same("ufffo"),
         // Signed, not signed in: without a signature, whoever calls is refused alike.
         "receive_hook" => same("uuuuu"),
@@ -622,6 +623,15 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             Some(json!({"host": "127.0.0.1", "port": 2525, "security": "none", "from_address": "crm@m.ir"})),
         ),
         "sms_settings" => (Method::GET, "/settings/sms".into(), None),
+        "imap_settings" => (Method::GET, "/settings/imap".into(), None),
+        "received_messages" => (Method::GET, "/messages/received".into(), None),
+        "set_imap_settings" => (
+            Method::PUT,
+            "/settings/imap".into(),
+            Some(
+                json!({"host": "127.0.0.1", "port": 9, "security": "none", "username": "support@m.ir", "support_address": "support@m.ir"}),
+            ),
+        ),
         "set_sms_settings" => (
             Method::PUT,
             "/settings/sms".into(),

@@ -353,3 +353,26 @@ pub async fn receive_hook(
         Err(e) => Err(e.into()),
     }
 }
+
+pub async fn imap_settings(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    Ok(Json(json!({ "imap": peyvand_crm::automation::inbox::imap_settings(&state.db).await? })))
+}
+
+pub async fn set_imap_settings(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<peyvand_crm::automation::inbox::ImapSettings>,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    Ok(Json(json!({ "imap": peyvand_crm::automation::inbox::save_imap(&state.db, &input).await? })))
+}
+
+pub async fn received_messages(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiQuery(q): ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ManageSchema)?;
+    Ok(Json(json!({ "messages": peyvand_crm::automation::inbox::received(&state.db, limit(&q)?).await? })))
+}

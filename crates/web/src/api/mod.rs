@@ -417,6 +417,15 @@ macro_rules! handler_for {
     (receive_hook) => {
         automation::receive_hook
     };
+    (imap_settings) => {
+        automation::imap_settings
+    };
+    (set_imap_settings) => {
+        automation::set_imap_settings
+    };
+    (received_messages) => {
+        automation::received_messages
+    };
     (list_surveys) => {
         feedback::list_surveys
     };
@@ -666,6 +675,9 @@ routes! {
     post "/inbound_hooks" => create_inbound_hook,
     delete "/inbound_hooks/{id}" => delete_inbound_hook,
     post "/hooks/{id}" => receive_hook,
+    get "/settings/imap" => imap_settings,
+    put "/settings/imap" => set_imap_settings,
+    get "/messages/received" => received_messages,
     get "/openapi.json" => openapi_json,
 }
 

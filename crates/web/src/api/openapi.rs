@@ -1004,6 +1004,27 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("InboundBody"),
             ok("201", "The record made", None),
         ),
+        "imap_settings" => (
+            "The mailbox Peyvand reads (never its password)",
+            "automation",
+            vec![],
+            None,
+            ok("200", "The settings, or null", None),
+        ),
+        "set_imap_settings" => (
+            "Set the mailbox Peyvand reads over IMAP (admins): replies to what it sent join their ticket or timeline, messages to the support address open tickets, a contact's messages go on their timeline; read every poll_seconds",
+            "automation",
+            vec![],
+            Some("ImapSettings"),
+            ok("200", "The settings", None),
+        ),
+        "received_messages" => (
+            "E-mail received, newest first, with what each became (ticket_reply, ticket, timeline, bounce, unmatched, unreadable)",
+            "automation",
+            vec![limit_param()],
+            None,
+            ok("200", "Messages", None),
+        ),
         "list_surveys" => {
             ("The surveys: the built-in CSAT, NPS and polls", "feedback", vec![], None, ok("200", "Surveys", None))
         }
@@ -1321,6 +1342,11 @@ fn automation_schemas() -> Json_ {
                 "condition": { "type": ["object", "null"], "description": "A filter in the lists' JSON syntax" },
                 "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait, branch",
                     "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "branch"] } } } } } } } },
+        "ImapSettings": { "type": "object", "required": ["host", "port", "security", "username"], "additionalProperties": false, "properties": {
+            "host": string, "port": { "type": "integer", "minimum": 1, "maximum": 65535 }, "security": { "enum": ["none", "starttls", "tls"] },
+            "username": string, "password": string, "mailbox": string,
+            "support_address": { "type": "string", "description": "Messages to it open tickets; empty: none do" },
+            "poll_seconds": { "type": "integer", "minimum": 10, "maximum": 3600 } } },
         "InboundHook": { "type": "object", "required": ["name", "object"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "maxLength": 200 }, "object": string,
             "match_field": { "type": ["string", "null"], "description": "A unique or indexed field: a record with its value is updated" } } },

@@ -1275,6 +1275,7 @@ struct OutboxPage {
     tr: Words,
     messages: Vec<(mail::Message, String)>,
     status: String,
+    received: Vec<(String, String, String, String)>,
 }
 
 /// `GET /admin/messages?status=failed`: what was sent, what waits, what failed.
@@ -1295,11 +1296,24 @@ pub async fn outbox(
                 (m, at)
             })
             .collect();
+        let received = peyvand_crm::automation::inbox::received(&state.db, 30)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+                let href = match (m["object"].as_str(), m["record_id"].as_str()) {
+                    (Some(o), Some(r)) => format!("/records/{}/{}", encode(o), encode(r)),
+                    _ => String::new(),
+                };
+                (when(lang, &state, &s("received_at")), s("sender"), s("subject"), format!("{}|{href}", s("outcome")))
+            })
+            .collect();
         Ok::<_, ApiError>(render(&OutboxPage {
             layout: Layout::new(lang, Some(&session), None, ""),
             tr: Words::new(lang),
             messages: list,
             status,
+            received,
         }))
     }
     .await;
@@ -1330,6 +1344,9 @@ struct MessagingPage {
     has_password: bool,
     sms: mail::SmsSettings,
     has_key: bool,
+    imap: peyvand_crm::automation::inbox::ImapSettings,
+    has_imap_password: bool,
+    imap_error: Option<String>,
     errors: Vec<String>,
     saved: bool,
 }
@@ -1343,7 +1360,17 @@ async fn messaging_view(
     let lang = current_lang();
     let smtp = mail::smtp_settings(&state.db).await?;
     let sms = mail::sms_settings(&state.db).await?;
+    let imap = peyvand_crm::automation::inbox::imap_settings(&state.db).await?;
     Ok(render(&MessagingPage {
+        has_imap_password: imap.as_ref().is_some_and(|s| !s.password.is_empty()),
+        imap: imap.unwrap_or(peyvand_crm::automation::inbox::ImapSettings {
+            port: 993,
+            security: "tls".into(),
+            mailbox: "INBOX".into(),
+            poll_seconds: 60,
+            ..Default::default()
+        }),
+        imap_error: peyvand_crm::automation::inbox::last_error(&state.db).await?,
         layout: Layout::new(lang, Some(session), None, ""),
         tr: Words::new(lang),
         has_password: smtp.as_ref().is_some_and(|s| !s.password.is_empty()),
@@ -1374,7 +1401,23 @@ pub async fn save_messaging(State(state): State<AppState>, CsrfForm(session, pai
     let result = async {
         require(&session, Can::ManageSchema)?;
         let text = |k: &str| get(&pairs, k).to_string();
-        let saved = if get(&pairs, "which") == "sms" {
+        let saved = if get(&pairs, "which") == "imap" {
+            peyvand_crm::automation::inbox::save_imap(
+                &state.db,
+                &peyvand_crm::automation::inbox::ImapSettings {
+                    host: text("host"),
+                    port: text("port").parse().unwrap_or(0),
+                    security: text("security"),
+                    username: text("username"),
+                    password: text("password"),
+                    mailbox: Some(text("mailbox")).filter(|m| !m.is_empty()).unwrap_or_else(|| "INBOX".into()),
+                    support_address: text("support_address"),
+                    poll_seconds: text("poll_seconds").parse().unwrap_or(0),
+                },
+            )
+            .await
+            .map(|_| ())
+        } else if get(&pairs, "which") == "sms" {
             mail::save_sms(
                 &state.db,
                 &mail::SmsSettings {

@@ -326,6 +326,12 @@ async fn main() -> anyhow::Result<()> {
         results.deadlines = Some(ctx.deadlines(&main_db, &place, n, lead).await?);
         eprintln!("deadlines: {:?}", results.deadlines);
     }
+    if wants(&["workflows"]) {
+        // 500 changes a second for 20 s at full scale; fewer in CI's smoke run.
+        let n = if plan.contacts >= 1_000_000 { 10_000 } else { 500 };
+        results.workflows = Some(ctx.workflow_events(&main_db, n, 500).await?);
+        eprintln!("workflows: {:?}", results.workflows);
+    }
     if args.only.is_empty() || args.only.iter().any(|o| o == "duplicate_scan") {
         results.duplicate_scan = ctx.duplicate_scan().await?;
         eprintln!("duplicates scan: {:?}", results.duplicate_scan);
@@ -899,6 +905,100 @@ impl Client {
             tickets: n,
             escalated: marked,
             seconds_after_due: done_at.map(|d| (d - due).as_seconds_f64()).unwrap_or(f64::INFINITY),
+        })
+    }
+
+    /// Issue 30: twenty enabled workflows on contacts (two watch the field the changes touch,
+    /// eighteen watch others), `n` contact changes sent at `rate` a second; the workflow
+    /// consumer's pace (events it handled a second, from the first change to the last run
+    /// started) and each run's lag behind its change (the change's time is in its event's id,
+    /// a UUID v7). Read from the database after, as the server wrote them.
+    async fn workflow_events(&self, db: &Peyvand, n: usize, rate: usize) -> anyhow::Result<report::WorkflowEvents> {
+        let others = ["first_name", "last_name", "birth_date", "national_id", "company", "customer_group"];
+        for i in 0..18 {
+            let wf = json!({"name": format!("Bench other {i}"), "object": "contact", "enabled": true, "definition": {
+                "trigger": {"kind": "changed", "field": others[i % others.len()]}, "steps": [{"kind": "add_tag", "tag": "bench"}]}});
+            self.post_api("/api/v1/workflows", wf).await.map_err(anyhow::Error::msg)?;
+        }
+        let watch = json!({"name": "Bench watch", "object": "contact", "enabled": true, "definition": {
+            "trigger": {"kind": "changed", "field": "job_title"},
+            "condition": {"field": "job_title", "op": "starts_with", "value": "bench"},
+            "steps": [{"kind": "wait", "minutes": 600}]}});
+        let watch = self.post_api("/api/v1/workflows", watch).await.map_err(anyhow::Error::msg)?;
+        let wait = json!({"name": "Bench wait", "object": "contact", "enabled": true, "definition": {
+            "trigger": {"kind": "changed", "field": "job_title"}, "steps": [{"kind": "wait", "minutes": 600}]}});
+        self.post_api("/api/v1/workflows", wait).await.map_err(anyhow::Error::msg)?;
+        let watch_id = watch["id"].as_str().context("a workflow id")?.to_string();
+        let contacts = self.sample_contacts(500).await?;
+        let started = Instant::now();
+        let mut sent = Vec::new();
+        for k in 0..n {
+            let due = Duration::from_secs_f64(k as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+            let (api, base, id) = (self.api.clone(), self.base.clone(), contacts[k % contacts.len()].clone());
+            sent.push(tokio::spawn(async move {
+                let body = json!({"fields": {"job_title": format!("bench {k}")}});
+                api.patch(format!("{base}/api/v1/records/contact/{id}")).json(&body).send().await.map(|r| r.status())
+            }));
+        }
+        for s in sent {
+            let status = s.await??;
+            if !status.is_success() {
+                bail!("a change failed: {status}");
+            }
+        }
+        let sent_for = started.elapsed().as_secs_f64();
+        // Every change's run started (ten minutes at most).
+        sqlx::any::install_default_drivers();
+        let url = match &db.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}?mode=ro", db.data_dir.join("peyvand.db").display()),
+        };
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+        let mut rows = Vec::new();
+        let waited = Instant::now();
+        while waited.elapsed() < Duration::from_secs(600) {
+            rows = sqlx::query("SELECT trigger_key, started_at FROM workflow_runs WHERE workflow_id = $1")
+                .bind(watch_id.clone())
+                .fetch_all(&pool)
+                .await?;
+            if rows.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        use sqlx::Row;
+        let mut lags = Vec::new();
+        let (mut first, mut last) = (f64::MAX, 0.0f64);
+        for r in &rows {
+            let key: String = r.try_get(0)?;
+            let at: String = r.try_get(1)?;
+            let Ok(event) = uuid::Uuid::parse_str(&key) else { continue };
+            let Some((secs, nanos)) = event.get_timestamp().map(|t| t.to_unix()) else { continue };
+            let changed = secs as f64 + f64::from(nanos) / 1e9;
+            let started_at = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)?;
+            let run = started_at.unix_timestamp_nanos() as f64 / 1e9;
+            lags.push((run - changed).max(0.0) * 1000.0);
+            first = first.min(changed);
+            last = last.max(run);
+        }
+        pool.close().await;
+        lags.sort_by(f64::total_cmp);
+        let p = |q: f64| {
+            lags.get(((lags.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::INFINITY)
+        };
+        // Each change is one event every workflow looks at; two runs start from each.
+        let span = (last - first).max(1e-3);
+        Ok(report::WorkflowEvents {
+            workflows: 20,
+            changes: n,
+            runs: rows.len(),
+            send_rate: n as f64 / sent_for,
+            events_per_second: rows.len() as f64 / span,
+            lag_p50_ms: p(0.5),
+            lag_p95_ms: p(0.95),
         })
     }
 

@@ -83,6 +83,20 @@ pub struct Deadlines {
     pub seconds_after_due: f64,
 }
 
+/// Issue 30: workflow events under a steady stream of changes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WorkflowEvents {
+    pub workflows: usize,
+    pub changes: usize,
+    pub runs: usize,
+    /// Changes a second as sent.
+    pub send_rate: f64,
+    /// Changes the workflow consumer handled a second, from the first change to the last run.
+    pub events_per_second: f64,
+    pub lag_p50_ms: f64,
+    pub lag_p95_ms: f64,
+}
+
 /// Issue 28: how late reminders fired, with the scheduler holding `scheduled` others.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ReminderLateness {
@@ -160,6 +174,7 @@ pub struct Results {
     pub reminders: Option<ReminderLateness>,
     pub compliance_ms: Vec<(String, f64)>,
     pub deadlines: Option<Deadlines>,
+    pub workflows: Option<WorkflowEvents>,
     pub total_seconds: f64,
 }
 
@@ -219,6 +234,7 @@ impl Results {
             reminders: None,
             compliance_ms: Vec::new(),
             deadlines: None,
+            workflows: None,
             total_seconds: 0.0,
         }
     }
@@ -388,6 +404,16 @@ impl Results {
                     d.escalated, d.tickets, d.seconds_after_due
                 ),
                 d.escalated == d.tickets && d.seconds_after_due <= 60.0 && d.tickets >= 10_000,
+            ));
+        }
+        if let Some(w) = &self.workflows {
+            out.push((
+                "20 workflows, 500 changes a second: events handled at 1,000 a second or more, runs p95 within 1 s of their change".into(),
+                format!(
+                    "{} changes sent at {:.0}/s, {} runs; handled at {:.0}/s, lag p50 {:.0} ms, p95 {:.0} ms",
+                    w.changes, w.send_rate, w.runs, w.events_per_second, w.lag_p50_ms, w.lag_p95_ms
+                ),
+                w.runs >= w.changes && w.lag_p95_ms <= 1000.0 && w.send_rate >= 450.0,
             ));
         }
         if !self.compliance_ms.is_empty() {

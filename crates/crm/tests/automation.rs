@@ -26,7 +26,8 @@ crm_tests!(
     webhooks_are_signed_retried_paused_and_replayed,
     refused_mail_bounces_and_a_server_down_loses_nothing,
     mail_goes_over_starttls,
-    email_in_joins_tickets_and_timelines
+    email_in_joins_tickets_and_timelines,
+    letters_print_for_a_selection_and_go_on_the_timeline
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -750,4 +751,80 @@ async fn email_in_joins_tickets_and_timelines(db: &Db) {
     // Read again: nothing is new, nothing is done twice.
     assert!(inbox::poll(db, &settings).await.expect("poll").is_empty());
     assert_eq!(conversation::messages(db, &ticket.id).await.expect("messages").len(), messages.len());
+}
+
+async fn letters_print_for_a_selection_and_go_on_the_timeline(db: &Db) {
+    use peyvand_crm::automation::letters::{self, Selection};
+    let runner = runner(db).await;
+    let mut ids = Vec::new();
+    for (first, city) in [("مینا", "tehran"), ("کاوه", "shiraz"), ("Sara", "tehran")] {
+        let c = db
+            .create_record(
+                None,
+                "contact",
+                &input(json!({"first_name": first, "last_name": "Test", "job_title": city})),
+                None,
+            )
+            .await
+            .expect("contact")
+            .0;
+        ids.push(c.id);
+    }
+    let sms = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            name: "x".into(),
+            channel: "sms".into(),
+            object: "contact".into(),
+            language: "fa".into(),
+            subject: String::new(),
+            body: "x".into(),
+        },
+    )
+    .await
+    .expect("sms");
+    let e = letters::render(db, &sms, &Selection::Ids(ids.clone())).await.expect_err("not a letter");
+    assert_eq!(codes(&e), [("template".to_string(), "template_mismatch")]);
+    let t = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            name: "اطلاعیهٔ تعطیلات".into(),
+            channel: "letter".into(),
+            object: "contact".into(),
+            language: "fa".into(),
+            subject: "اطلاعیه برای {{ record.first_name }}".into(),
+            body: "{{ record.first_name }} گرامی،\n\nدفتر ما از ۱ فروردین تعطیل است.\n{{ today }}".into(),
+        },
+    )
+    .await
+    .expect("letter");
+    // A whole selection by the list's filter, and one record by its id.
+    let some =
+        letters::render(db, &t, &Selection::Filter(Some(json!({"field": "job_title", "op": "eq", "value": "tehran"}))))
+            .await
+            .expect("letters");
+    assert_eq!(some.iter().map(|l| l.subject.as_str()).collect::<Vec<_>>(), ["اطلاعیه برای مینا", "اطلاعیه برای Sara"]);
+    assert!(some[0].body.starts_with("مینا گرامی،\n\nدفتر ما"), "{}", some[0].body);
+    let one = letters::render(db, &t, &Selection::Ids(vec![ids[1].clone()])).await.expect("one letter");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].record_id, ids[1]);
+    // The timeline: one letter activity per customer, once however often the jobs run.
+    letters::log(db, &t, &some, None).await.expect("logged");
+    settle(&runner).await;
+    settle(&runner).await;
+    let failed: Vec<_> =
+        db.jobs(None, 50).await.expect("jobs").into_iter().filter(|j| j.kind == "letter_log").collect();
+    assert!(failed.iter().all(|j| j.status == "done"), "{failed:?}");
+    for (id, want) in [(&ids[0], 1), (&ids[1], 0), (&ids[2], 1)] {
+        let obj = db.object("activity").await.expect("activity");
+        let filter = peyvand_records::filter::parse_filter(&obj, &json!({"and": [{"field": "contact", "op": "eq", "value": id}, {"field": "kind", "op": "eq", "value": "letter"}]}))
+            .expect("filter");
+        let page = db
+            .list_records("activity", &peyvand_store::records::ListQuery { filter: Some(filter), ..Default::default() })
+            .await
+            .expect("activities");
+        assert_eq!(page.records.len(), want, "letters on {id}'s timeline");
+    }
 }

@@ -91,6 +91,7 @@ fn objects() -> Vec<NewObject> {
                 opt("social", "شبکه‌های اجتماعی", "Social media"),
                 opt("visit", "بازدید حضوری", "Visit"),
                 opt("note", "یادداشت", "Note"),
+                opt("letter", "نامه", "Letter"),
             ]
         }),
         with(std_field("subject", T::Text, "موضوع", "Subject"), |f| f.required = true),

@@ -9,14 +9,18 @@
 //! a ticket, tell a user), reaching them through the engine's record operations.
 
 pub mod inbox;
+pub mod letters;
 pub mod mail;
 pub mod templates;
 pub mod webhooks;
 pub mod workflows;
 
-use peyvand_store::hooks::Module;
+use peyvand_records::meta::SelectOption;
+use peyvand_store::hooks::{BoxFuture, Module};
 use peyvand_store::migrate::Migration;
 use peyvand_store::runner::{Consumer, JobKind};
+use peyvand_store::schema::FieldPatch;
+use peyvand_store::{Db, Result};
 use std::sync::Arc;
 
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -53,11 +57,33 @@ impl Module for Automation {
             "inbound_hooks",
             "inbound_events",
             "inbound_messages",
+            "letters_sent",
         ]
     }
 
     fn consumers(&self) -> Vec<Arc<dyn Consumer>> {
         vec![Arc::new(workflows::Triggers), Arc::new(webhooks::Outbound)]
+    }
+
+    /// Activities gain the kind `letter` (a printed letter on the timeline) where they lack it.
+    fn upgrade<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let activity = db.object("activity").await?;
+            let Some(kind) = activity.field("kind") else { return Ok(()) };
+            if kind.options.options.iter().any(|o| o.value == "letter") {
+                return Ok(());
+            }
+            let mut options = kind.options.clone();
+            options.options.push(SelectOption {
+                value: "letter".into(),
+                label_fa: "نامه".into(),
+                label_en: "Letter".into(),
+                parent: None,
+            });
+            db.update_field(None, "activity", "kind", FieldPatch { options: Some(options), ..FieldPatch::default() })
+                .await?;
+            Ok(())
+        })
     }
 
     fn job_kinds(&self) -> Vec<Arc<dyn JobKind>> {
@@ -66,6 +92,8 @@ impl Module for Automation {
             Arc::new(workflows::Sweeps),
             Arc::new(webhooks::Deliveries),
             Arc::new(mail::Sender),
+            Arc::new(inbox::Poll),
+            Arc::new(letters::Log),
         ]
     }
 }

@@ -27,6 +27,7 @@ use peyvand_store::{Db, Error, Result, WriteTx, new_id, now};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// The job that runs a run's steps.
@@ -513,6 +514,7 @@ pub async fn save(db: &Db, actor: Option<&str>, id: Option<&str>, input: &Workfl
         schedule_sweep(db, &mut tx, &id, version, &input.definition.trigger).await?;
     }
     tx.commit().await?;
+    forget_cached();
     get(db, &id).await
 }
 
@@ -530,6 +532,7 @@ pub async fn set_enabled(db: &Db, id: &str, enabled: bool) -> Result<Workflow> {
         schedule_sweep(db, &mut tx, id, wf.version, &wf.definition.trigger).await?;
     }
     tx.commit().await?;
+    forget_cached();
     get(db, id).await
 }
 
@@ -562,6 +565,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *tx.tx).await?;
     }
     tx.commit().await?;
+    forget_cached();
     Ok(())
 }
 
@@ -723,7 +727,7 @@ impl Consumer for Triggers {
 }
 
 async fn on_event(db: &Db, event: &Event) -> Result<()> {
-    let workflows = enabled_for(db, &event.object).await?;
+    let workflows = enabled_cached(db, &event.object).await?;
     if workflows.is_empty() {
         return Ok(());
     }
@@ -738,6 +742,7 @@ async fn on_event(db: &Db, event: &Event) -> Result<()> {
         Err(e) => return Err(e),
     };
     let trash = event.action == "delete";
+    let mut starts = Vec::new();
     for wf in firing {
         // A workflow is not set off by its own chain's changes; a chain ends at MAX_DEPTH.
         let (status, error) = if chain.contains(&wf.id) {
@@ -753,11 +758,49 @@ async fn on_event(db: &Db, event: &Event) -> Result<()> {
                 Err(e) => return Err(e),
             }
         };
-        let mut tx = db.write().await?;
-        start_in(db, &mut tx, wf, &event.record_id, &event.id, &chain, status, error).await?;
-        tx.commit().await?;
+        starts.push((wf, status, error));
     }
+    if starts.is_empty() {
+        return Ok(());
+    }
+    // The event's runs in one write.
+    let mut tx = db.write().await?;
+    for (wf, status, error) in starts {
+        start_in(db, &mut tx, wf, &event.record_id, &event.id, &chain, status, error).await?;
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+/// The enabled workflows of an object, read at most once a second by each instance (a workflow
+/// enabled, changed or disabled acts within a second).
+async fn enabled_cached(db: &Db, object: &str) -> Result<Arc<Vec<Workflow>>> {
+    type Cache = std::collections::HashMap<String, (std::time::Instant, u64, Arc<Vec<Workflow>>)>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    // Keyed by the database too: tests open several at once in one process.
+    let key = format!("{}\u{0}{object}", db.url());
+    let generation = GENERATION.load(std::sync::atomic::Ordering::Acquire);
+    if let Ok(c) = cache.lock()
+        && let Some((at, seen, list)) = c.get(&key)
+        && *seen == generation
+        && at.elapsed() < std::time::Duration::from_secs(1)
+    {
+        return Ok(list.clone());
+    }
+    let list = Arc::new(enabled_for(db, object).await?);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, (std::time::Instant::now(), generation, list.clone()));
+    }
+    Ok(list)
+}
+
+/// Bumped by every save on this instance: its cache is read afresh at once (other instances'
+/// within a second).
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn forget_cached() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -478,6 +478,13 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         .await
         .expect("template");
     let template_id = template["id"].as_str().expect("id").to_string();
+    // A letter template for contacts: its form on the contacts list and on a contact's page.
+    app.post(
+        "/api/v1/templates",
+        json!({"name": "نامهٔ تبریک", "channel": "letter", "object": "contact", "subject": "تبریک",
+        "body": "{{ record.first_name }} گرامی، سال نو مبارک."}),
+    )
+    .await;
     let flow = json!({"name": "پس از برد", "object": "deal", "enabled": true, "definition": {
         "trigger": {"kind": "changed", "field": "stage", "to": "won"},
         "steps": [{"kind": "create", "object": "task", "values": {"subject": "راه‌اندازی {{ record.name }}"}, "due_in_days": 2},

@@ -830,6 +830,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/messages", "lfo"),
     ("/admin/messages/{id}/retry", "-"),
     ("/admin/messaging", "lfo"),
+    ("/letters", "-"),
     // Not found: no form has this address (tests/api/customers.rs fills one in).
     ("/f/{slug}", "nnn"),
     ("/tasks/{id}/done", "-"),

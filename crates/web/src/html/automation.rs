@@ -1461,3 +1461,114 @@ pub async fn save_messaging(State(state): State<AppState>, CsrfForm(session, pai
     .await;
     result.unwrap_or_else(fail)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Letters
+
+#[derive(Template)]
+#[template(path = "letters_print.html")]
+struct LettersPage {
+    lang: &'static str,
+    dir: &'static str,
+    css: String,
+    js: String,
+    tr: Words,
+    business_name: String,
+    date: String,
+    letters: Vec<peyvand_crm::automation::letters::Letter>,
+    back: String,
+}
+
+/// `POST /letters`: a letter template (`template`) printed for the records chosen — `ids`
+/// (comma-separated) or a list's `filter` — that the user may read, in the template's language,
+/// a page each; each customer's timeline notes that the letter went out.
+pub async fn print_letters(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    use peyvand_crm::automation::letters::{self, Selection};
+    let result = async {
+        require(&session, Can::ReadRecords)?;
+        let tm = templates::get(&state.db, get(&pairs, "template")).await?;
+        let ids: Vec<String> =
+            get(&pairs, "ids").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let selection = if ids.is_empty() {
+            let filter = get(&pairs, "filter");
+            let parsed = if filter.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str::<Json>(filter)
+                        .map_err(|_| peyvand_records::FieldError::new("filter", "filter_syntax"))?,
+                )
+            };
+            Selection::Filter(parsed)
+        } else {
+            Selection::Ids(ids)
+        };
+        let scoped = session.scoped(state.clone());
+        let printed = letters::render(&scoped.db, &tm, &selection).await?;
+        letters::log(&state.db, &tm, &printed, Some(&session.user.id)).await?;
+        let lang: &'static str = if tm.language == "en" { "en" } else { "fa" };
+        let details = peyvand_crm::sales::business::get(&state.db).await?;
+        let (first, second) = if lang == "fa" { ("name_fa", "name_en") } else { ("name_en", "name_fa") };
+        let back = match printed.as_slice() {
+            [one] => format!("/records/{}/{}", encode(&tm.object), encode(&one.record_id)),
+            _ => format!("/records/{}", encode(&tm.object)),
+        };
+        Ok::<_, ApiError>(render(&LettersPage {
+            lang,
+            dir: if lang == "fa" { "rtl" } else { "ltr" },
+            css: super::assets::url("app.css"),
+            js: super::assets::url("app.js"),
+            tr: Words::new(lang),
+            business_name: details.get(first).or_else(|| details.get(second)).cloned().unwrap_or_default(),
+            date: peyvand_records::jalali::long_date(lang, state.db.today()),
+            letters: printed,
+            back,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "letters_panel.html")]
+struct LettersPanel {
+    tr: Words,
+    csrf: String,
+    ids: String,
+    templates: Vec<(String, String)>,
+}
+
+/// On a record's page: its object's letter templates, to print one for it.
+pub async fn letters_panel(
+    state: &AppState,
+    session: &Session,
+    object: &str,
+    record: &peyvand_store::records::Record,
+) -> Result<Option<String>, ApiError> {
+    let list: Vec<(String, String)> = templates::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|t| t.channel == "letter" && t.object == object)
+        .map(|t| (t.id, t.name))
+        .collect();
+    if list.is_empty() {
+        return Ok(None);
+    }
+    let panel = LettersPanel {
+        tr: Words::new(current_lang()),
+        csrf: session.csrf.clone(),
+        ids: record.id.clone(),
+        templates: list,
+    };
+    Ok(Some(panel.render().map_err(|e| ApiError::Internal(e.to_string()))?))
+}
+
+/// A list's letter templates, to print one for every record the list shows.
+pub async fn letter_templates(state: &AppState, object: &str) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(templates::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|t| t.channel == "letter" && t.object == object)
+        .map(|t| (t.id, t.name))
+        .collect())
+}

@@ -470,6 +470,9 @@ struct ListPage {
     sort: String,
     columns_value: String,
     filter_json: String,
+    /// The object's letter templates, to print one for every record of the list.
+    letter_templates: Vec<(String, String)>,
+    letters_label: String,
     filter_state: String,
     filter_error: Option<String>,
     match_any: bool,
@@ -779,6 +782,8 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
         sort: s.sort.clone(),
         columns_value: s.columns.join(","),
         filter_json: if flat { String::new() } else { s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default() },
+        letter_templates: super::automation::letter_templates(state, object).await?,
+        letters_label: t(lang, "letters-list"),
         filter_state: s.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
         filter_error,
         match_any,

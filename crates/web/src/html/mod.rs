@@ -56,7 +56,7 @@ async fn record_panels(
     object: &str,
     record: &peyvand_store::records::Record,
 ) -> Result<Vec<String>, crate::error::ApiError> {
-    Ok(match object {
+    let mut panels = match object {
         "deal" => vec![sales::deal_panel(state, session, record).await?],
         "lead" => {
             let mut panels = vec![sales::lead_panel(state, session, record).await?];
@@ -84,7 +84,10 @@ async fn record_panels(
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Order, record).await?]
         }
         _ => Vec::new(),
-    })
+    };
+    // Any object with letter templates: print one for the record.
+    panels.extend(automation::letters_panel(state, session, object, record).await?);
+    Ok(panels)
 }
 
 /// This server's address as the browser reached it (for addresses given out: a calendar feed,
@@ -496,6 +499,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/messages", get(automation::outbox))
         .route("/admin/messages/{id}/retry", post(automation::retry_message))
         .route("/admin/messaging", get(automation::messaging).post(automation::save_messaging))
+        .route("/letters", post(automation::print_letters))
         .route("/admin/forms/new", get(web_forms::new_form).post(web_forms::create_form))
         .route("/admin/forms/{id}", get(web_forms::edit_form).post(web_forms::update_form))
         .route("/admin/forms/{id}/delete", post(web_forms::delete_form))

@@ -146,3 +146,9 @@ CREATE TABLE inbound_messages (
     received_at TEXT NOT NULL
 );
 CREATE INDEX ix_inbound_messages_received ON inbound_messages (received_at);
+CREATE TABLE letters_sent (
+    batch_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (batch_id, record_id)
+);

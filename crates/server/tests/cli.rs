@@ -543,3 +543,143 @@ async fn reminders_survive_the_server_being_killed_sqlite() {
 async fn reminders_survive_the_server_being_killed_postgres() {
     reminders_survive_the_server_being_killed(Backend::Postgres).await;
 }
+
+/// Issue 30: workflows survive a dying server. A workflow e-mails each new contact (through a
+/// real SMTP server) and calls a webhook (a real receiver); 60 contacts are made, the server is
+/// killed (SIGKILL) while the messages go out, and a second one finishes: every run completes,
+/// every contact got its e-mail and every webhook its call, and a message sent again carries
+/// the same event id.
+async fn workflows_survive_the_server_being_killed(backend: Backend) {
+    use peyvand_crm::automation::{mail, templates, workflows};
+    const CONTACTS: usize = 60;
+    let Some(smtp) = peyvand_crm::testing::SmtpServer::start(None).await else { return };
+    let Some(test_db) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = test_db.url.clone();
+    let db = peyvand_crm::open(&url).await.expect("open");
+    // The receiver: every call's event id.
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let keep = keep.clone();
+            async move {
+                let id = headers.get("peyvand-event-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                keep.lock().expect("lock").push(id);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listen");
+    let hook_port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let settings = mail::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        from_address: "crm@peyvand.test".into(),
+        ..mail::SmtpSettings::default()
+    };
+    mail::save_smtp(&db, &settings).await.expect("smtp");
+    let welcome = templates::TemplateInput {
+        name: "Welcome".into(),
+        channel: "email".into(),
+        object: "contact".into(),
+        language: "en".into(),
+        subject: "Welcome, {{ record.last_name }}".into(),
+        body: "Hello {{ record.last_name }}".into(),
+    };
+    let t = templates::save(&db, None, &welcome).await.expect("template");
+    let flow: workflows::WorkflowInput = serde_json::from_value(serde_json::json!({
+        "name": "Welcome", "object": "contact", "enabled": true, "definition": {
+            "trigger": {"kind": "created"},
+            "steps": [{"kind": "send_email", "template": t.id},
+                      {"kind": "call_webhook", "url": format!("http://127.0.0.1:{hook_port}/hook"), "secret": "a-secret-of-sixteen"}]}}))
+    .expect("definition");
+    let wf = workflows::save(&db, None, None, &flow).await.expect("workflow");
+    db.register_consumer("workflows", false).await.expect("consumer");
+    for i in 0..CONTACTS {
+        let fields =
+            serde_json::json!({"last_name": format!("Customer {i}"), "emails": [format!("c{i}@customer.example")]});
+        db.create_record(None, "contact", fields.as_object().expect("map"), None).await.expect("contact");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let (mut first, _) = serve(&url);
+    while smtp.messages().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no e-mail went out");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let status = Command::new("kill").args(["-KILL", &first.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    first.wait().expect("wait");
+    let at_kill = smtp.messages().len();
+    assert!(at_kill < CONTACTS, "killed mid-stream: {at_kill} of {CONTACTS} sent");
+
+    let (mut second, _) = serve(&url);
+    let done = async || -> i64 {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM workflow_runs WHERE workflow_id = $1 AND status = 'done'")
+            .bind(wf.id.clone())
+            .fetch_one(db.pool())
+            .await
+            .expect("count")
+    };
+    let event_ids = |messages: &[String]| -> std::collections::BTreeSet<String> {
+        messages
+            .iter()
+            .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Peyvand-Event-Id: ")).map(|s| s.trim().to_string()))
+            .collect()
+    };
+    loop {
+        let sent = event_ids(&smtp.messages());
+        let called: std::collections::BTreeSet<String> = got.lock().expect("lock").iter().cloned().collect();
+        if done().await == CONTACTS as i64 && sent.len() == CONTACTS && called.len() == CONTACTS {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let runs: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM workflow_runs GROUP BY status")
+                .fetch_all(db.pool())
+                .await
+                .expect("runs");
+            let jobs: Vec<(String, String, i64)> =
+                sqlx::query_as("SELECT kind, status, COUNT(*) FROM scheduled_jobs GROUP BY kind, status")
+                    .fetch_all(db.pool())
+                    .await
+                    .expect("jobs");
+            panic!(
+                "after the restart: {} runs done, {} e-mails, {} calls; runs {runs:?}; jobs {jobs:?}; parked {:?}",
+                done().await,
+                sent.len(),
+                called.len(),
+                db.parked_events().await
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Every e-mail's event id is its run's step, however often it was sent.
+    let runs: Vec<String> = sqlx::query_scalar("SELECT id FROM workflow_runs WHERE workflow_id = $1")
+        .bind(wf.id.clone())
+        .fetch_all(db.pool())
+        .await
+        .expect("runs");
+    let wanted: std::collections::BTreeSet<String> = runs.iter().map(|r| format!("{r}.0")).collect();
+    assert_eq!(event_ids(&smtp.messages()), wanted);
+    let status = Command::new("kill").args(["-TERM", &second.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    assert!(second.wait().expect("wait").success());
+    db.close().await;
+    test_db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_survive_the_server_being_killed_sqlite() {
+    workflows_survive_the_server_being_killed(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_survive_the_server_being_killed_postgres() {
+    workflows_survive_the_server_being_killed(Backend::Postgres).await;
+}

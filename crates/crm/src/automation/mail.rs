@@ -365,29 +365,40 @@ pub async fn queue_in(db: &Db, tx: &mut WriteTx, m: &Outgoing) -> Result<()> {
 }
 
 /// Where a message about `record` goes: its own e-mail (or mobile), else its contact's. With the
-/// contact it reached, if any.
+/// contact it reached, if any. Inside a write (`tx`) the contact is read on it, else through the
+/// pool.
 pub async fn recipient(
     db: &Db,
-    tx: &mut WriteTx,
+    tx: Option<&mut WriteTx>,
     object: &ObjectDef,
     record: &Record,
     channel: &str,
 ) -> Result<Option<(String, Option<String>)>> {
     let kind = if channel == "sms" { FieldType::Phone } else { FieldType::Email };
     let first = |o: &ObjectDef, r: &Record| -> Option<String> {
-        o.live_fields().filter(|f| f.field_type == kind).find_map(|f| match r.fields.get(&f.api_name) {
-            Some(Json::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).next().map(str::to_string),
-            _ => None,
-        })
+        let found: Vec<String> = o
+            .live_fields()
+            .filter(|f| f.field_type == kind)
+            .flat_map(|f| match r.fields.get(&f.api_name) {
+                Some(Json::String(s)) if !s.is_empty() => vec![s.clone()],
+                Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        // A text goes to a mobile (+989…) before a landline.
+        found.iter().find(|p| kind != FieldType::Phone || p.starts_with("+989")).or(found.first()).cloned()
     };
     let own_contact = (object.api_name == "contact").then(|| record.id.clone());
     if let Some(to) = first(object, record) {
         return Ok(Some((to, own_contact)));
     }
     let Some(contact_id) = record.fields.get("contact").and_then(Json::as_str) else { return Ok(None) };
-    let contact_obj = db.object("contact").await?;
-    let contact = match db.get_in(tx, &contact_obj, contact_id).await {
+    let Some(contact_obj) = db.catalog_cached()?.object("contact") else { return Ok(None) };
+    let read = match tx {
+        Some(tx) => db.system().get_in(tx, &contact_obj, contact_id).await,
+        None => db.system().get_record("contact", contact_id, false).await,
+    };
+    let contact = match read {
         Ok(c) => c,
         Err(Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
@@ -495,7 +506,7 @@ async fn send(db: &Db, id: &str) -> Result<()> {
 /// The sent message as an activity on the timeline of its contact and record.
 async fn on_timeline(db: &Db, tx: &mut WriteTx, m: &Message, sender: Option<&str>) -> Result<()> {
     let system = db.system();
-    let Ok(activity) = system.object("activity").await else { return Ok(()) };
+    let Some(activity) = system.catalog_cached()?.object("activity") else { return Ok(()) };
     let mut input = Map::new();
     input.insert("kind".into(), json!(if m.channel == "sms" { "sms" } else { "email" }));
     input.insert("direction".into(), json!("outbound"));
@@ -659,13 +670,16 @@ pub async fn delivery_report(db: &Db, id: &str, delivered: bool, detail: &str) -
 /// contact's address, else the requester's), under the message's id, so that their answer
 /// (`In-Reply-To`) comes back to the ticket. Nothing when no SMTP server is set up.
 pub async fn ticket_reply_in(db: &Db, tx: &mut WriteTx, ticket_id: &str, message_id: &str, body: &str) -> Result<()> {
-    if smtp_settings(db).await?.is_none() {
+    // Read on the write's own connection (it must not wait for another of the pool).
+    let configured =
+        sqlx::query("SELECT 1 FROM automation_state WHERE key = 'smtp'").fetch_optional(&mut *tx.tx).await?;
+    if configured.is_none() {
         return Ok(());
     }
     let system = db.system();
-    let obj = system.object("ticket").await?;
+    let Some(obj) = system.catalog_cached()?.object("ticket") else { return Ok(()) };
     let ticket = system.get_in(tx, &obj, ticket_id).await?;
-    let to = match recipient(&system, tx, &obj, &ticket, "email").await? {
+    let to = match recipient(&system, Some(tx), &obj, &ticket, "email").await? {
         Some(found) => Some(found),
         None => ticket.fields.get("requester_email").and_then(Json::as_str).map(|e| (e.to_string(), None)),
     };

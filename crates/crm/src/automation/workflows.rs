@@ -1083,6 +1083,32 @@ enum Did {
     Failed(Json),
 }
 
+/// What a step will write (see `StepCx::plan`).
+enum Plan {
+    Did(Did),
+    Update(Map<String, Json>),
+    Create(String, Map<String, Json>),
+    /// A user, or a team's members to take in turn.
+    Assign(Option<String>, Option<(String, Vec<String>)>),
+    Queue(super::mail::Outgoing),
+    Hook(String, String, Json),
+    Notify(Vec<String>, String, String),
+    Tags(Vec<String>),
+}
+
+/// A step that cannot succeed as things are: the run fails there (an admin may retry it);
+/// anything else is an error the job retries.
+fn failed(e: Error) -> Result<Plan> {
+    match e {
+        Error::Validation(list) => Ok(Plan::Did(Did::Failed(json!({ "error": "invalid", "details": list })))),
+        Error::NotFound(what) => Ok(Plan::Did(Did::Failed(json!({ "error": "not_found", "details": what })))),
+        Error::Forbidden(_) | Error::Conflict { .. } => {
+            Ok(Plan::Did(Did::Failed(json!({ "error": "refused", "details": e.to_string() }))))
+        }
+        other => Err(other),
+    }
+}
+
 /// Takes a run's steps from where it is, one transaction each, until it ends or waits.
 pub async fn advance(db: &Db, id: &str) -> Result<()> {
     loop {
@@ -1097,8 +1123,8 @@ pub async fn advance(db: &Db, id: &str) -> Result<()> {
         let def = version_definition(db, &current.workflow_id, current.version).await?;
         let program = program(&def);
         let pc = usize::try_from(current.step).unwrap_or(usize::MAX);
-        let mut tx = db.write().await?;
         if pc >= program.len() {
+            let mut tx = db.write().await?;
             finish_in(&mut tx, id, current.step, "done", None).await?;
             tx.commit().await?;
             return Ok(());
@@ -1106,28 +1132,30 @@ pub async fn advance(db: &Db, id: &str) -> Result<()> {
         let wf = get(db, &current.workflow_id).await?;
         let chain: Vec<String> = sqlx::query("SELECT chain FROM workflow_runs WHERE id = $1")
             .bind(id.to_string())
-            .fetch_one(&mut *tx.tx)
+            .fetch_one(db.pool())
             .await?
             .try_get::<String, _>(0)?
             .split(',')
             .map(str::to_string)
             .collect();
         let cx = StepCx { db, run: id, pc, record: &current.record_id, object: &wf.object, chain: &chain };
-        let (kind, did) = match &program[pc] {
-            Op2::Do(action) => (action.kind(), cx.act(&mut tx, action).await?),
+        // Worked out first (reads), then written in one transaction.
+        let (kind, plan) = match &program[pc] {
+            Op2::Do(action) => (action.kind(), cx.plan(action).await?),
             Op2::If { condition, otherwise } => {
                 let object = db.object(&wf.object).await?;
-                match meets(db, &object, &current.record_id, Some(condition), false).await {
-                    Ok(true) => ("branch", Did::Done(json!({ "took": "then" }))),
-                    Ok(false) => ("branch", Did::Goto(*otherwise, json!({ "took": "otherwise" }))),
-                    Err(Error::Validation(e)) => {
-                        ("branch", Did::Failed(json!({ "error": "condition_invalid", "details": e })))
-                    }
+                let did = match meets(db, &object, &current.record_id, Some(condition), false).await {
+                    Ok(true) => Did::Done(json!({ "took": "then" })),
+                    Ok(false) => Did::Goto(*otherwise, json!({ "took": "otherwise" })),
+                    Err(Error::Validation(e)) => Did::Failed(json!({ "error": "condition_invalid", "details": e })),
                     Err(e) => return Err(e),
-                }
+                };
+                ("branch", Plan::Did(did))
             }
-            Op2::Jump(to) => ("jump", Did::Goto(*to, Json::Null)),
+            Op2::Jump(to) => ("jump", Plan::Did(Did::Goto(*to, Json::Null))),
         };
+        let mut tx = db.write().await?;
+        let did = cx.apply(&mut tx, plan).await?;
         let (next, outcome, detail, wait) = match did {
             Did::Done(d) => (pc + 1, "done", d, None),
             Did::Goto(to, d) => (to, "done", d, None),
@@ -1246,38 +1274,25 @@ impl StepCx<'_> {
         Ok(())
     }
 
-    async fn act(&self, tx: &mut WriteTx, action: &Action) -> Result<Did> {
+    /// What a step will write, worked out before its transaction: every read through the pool
+    /// (templates, the record, teams) happens here, for a transaction holding a connection must
+    /// not wait for another (the engine's rule: 32 runs at once starved the pool).
+    async fn plan(&self, action: &Action) -> Result<Plan> {
         let db = self.db.system();
         let object = db.object(self.object).await?;
-        let record = match db.get_in(tx, &object, self.record).await {
+        let record = match db.get_record(self.object, self.record, false).await {
             Ok(r) => r,
             Err(Error::NotFound(_)) if matches!(action, Action::Wait { .. }) => {
-                return Ok(Did::Done(Json::Null));
+                return Ok(Plan::Did(Did::Done(Json::Null)));
             }
-            Err(Error::NotFound(_)) => return Ok(Did::Failed(json!({ "error": "record_gone" }))),
+            Err(Error::NotFound(_)) => return Ok(Plan::Did(Did::Failed(json!({ "error": "record_gone" })))),
             Err(e) => return Err(e),
         };
-        let failed = |e: Error| -> Result<Did> {
-            match e {
-                Error::Validation(list) => Ok(Did::Failed(json!({ "error": "invalid", "details": list }))),
-                Error::NotFound(what) => Ok(Did::Failed(json!({ "error": "not_found", "details": what }))),
-                Error::Forbidden(_) | Error::Conflict { .. } => {
-                    Ok(Did::Failed(json!({ "error": "refused", "details": e.to_string() })))
-                }
-                other => Err(other),
-            }
-        };
         match action {
-            Action::Update { values } => {
-                let input = match self.fill(&object, &record, values).await {
-                    Ok(v) => v,
-                    Err(e) => return failed(e),
-                };
-                match self.update(tx, &object, &input).await {
-                    Ok(()) => Ok(Did::Done(json!({ "values": input }))),
-                    Err(e) => failed(e),
-                }
-            }
+            Action::Update { values } => match self.fill(&object, &record, values).await {
+                Ok(v) => Ok(Plan::Update(v)),
+                Err(e) => failed(e),
+            },
             Action::Create { object: other, values, due_in_days } => {
                 let target = match db.object(other).await {
                     Ok(o) => o,
@@ -1321,31 +1336,16 @@ impl StepCx<'_> {
                     };
                     input.insert(f.api_name.clone(), value);
                 }
-                let checked = match peyvand_records::validate(&target, &input, peyvand_records::Mode::Create) {
-                    Ok(c) => c,
-                    Err(list) => return failed(Error::Validation(list)),
-                };
-                let made = match db.create_in(tx, None, &target, &checked.values).await {
-                    Ok(id) => id,
-                    Err(e) => return failed(e),
-                };
-                self.note_effect(tx, &made).await?;
-                Ok(Did::Done(json!({ "object": other, "id": made })))
+                Ok(Plan::Create(other.clone(), input))
             }
-            Action::Assign { to } => {
-                let user = match to {
-                    Assignee::User { user } => Some(user.clone()),
-                    Assignee::RoundRobin { team } => self.round_robin(tx, team).await?,
-                    Assignee::LeastLoaded { team } => self.least_loaded(&object, team).await?,
-                };
-                let Some(user) = user else { return Ok(Did::Failed(json!({ "error": "no_member" }))) };
-                let mut input = Map::new();
-                input.insert(OWNER_FIELD.into(), json!(user));
-                match self.update(tx, &object, &input).await {
-                    Ok(()) => Ok(Did::Done(json!({ "owner": user }))),
-                    Err(e) => failed(e),
-                }
-            }
+            Action::Assign { to } => Ok(match to {
+                Assignee::User { user } => Plan::Assign(Some(user.clone()), None),
+                Assignee::RoundRobin { team } => Plan::Assign(None, self.members(team).await?),
+                Assignee::LeastLoaded { team } => match self.least_loaded(&object, team).await? {
+                    Some(user) => Plan::Assign(Some(user), None),
+                    None => Plan::Assign(None, None),
+                },
+            }),
             Action::SendEmail { template } | Action::SendSms { template } => {
                 let t = match templates::get(&db, template).await {
                     Ok(t) => t,
@@ -1356,13 +1356,13 @@ impl StepCx<'_> {
                     Err(e) => return failed(e),
                 };
                 let channel = if matches!(action, Action::SendEmail { .. }) { "email" } else { "sms" };
-                let Some((to, contact)) = super::mail::recipient(&db, tx, &object, &record, channel).await? else {
-                    return Ok(Did::Failed(json!({ "error": "no_recipient", "channel": channel })));
+                let Some((to, contact)) = super::mail::recipient(&db, None, &object, &record, channel).await? else {
+                    return Ok(Plan::Did(Did::Failed(json!({ "error": "no_recipient", "channel": channel }))));
                 };
-                let message = super::mail::Outgoing {
+                Ok(Plan::Queue(super::mail::Outgoing {
                     id: self.event_id(),
                     channel: channel.to_string(),
-                    to: to.clone(),
+                    to,
                     subject: rendered.subject,
                     body: rendered.body,
                     language: t.language.clone(),
@@ -1370,9 +1370,7 @@ impl StepCx<'_> {
                     record: record.id.clone(),
                     contact,
                     sender: None,
-                };
-                super::mail::queue_in(&db, tx, &message).await?;
-                Ok(Did::Done(json!({ "to": to, "message": message.id })))
+                }))
             }
             Action::CallWebhook { url, secret } => {
                 let body = json!({
@@ -1383,9 +1381,7 @@ impl StepCx<'_> {
                     "occurred_at": now(),
                     "data": record,
                 });
-                let to = super::webhooks::Target { subscription: None, url, secret };
-                super::webhooks::queue_in(&db, tx, &to, &self.event_id(), "workflow.step", &body).await?;
-                Ok(Did::Done(json!({ "url": url, "event": self.event_id() })))
+                Ok(Plan::Hook(url.clone(), secret.clone(), body))
             }
             Action::Notify { users, message } => {
                 let ctx = templates::context(&db, &object, &record, "fa", &templates::used_paths(&[message])).await?;
@@ -1394,7 +1390,7 @@ impl StepCx<'_> {
                     Err(e) => return failed(Error::Validation(vec![e])),
                 };
                 let owner = record.fields.get(OWNER_FIELD).and_then(Json::as_str).map(str::to_string);
-                let mut told = Vec::new();
+                let mut told: Vec<String> = Vec::new();
                 for u in users {
                     let who = match u.as_str() {
                         "owner" => owner.clone(),
@@ -1404,24 +1400,11 @@ impl StepCx<'_> {
                         },
                         other => Some(other.to_string()),
                     };
-                    let Some(who) = who else { continue };
-                    if told.contains(&who) {
-                        continue;
+                    if let Some(who) = who.filter(|w| !told.contains(w)) {
+                        told.push(who);
                     }
-                    let link = format!("/records/{}/{}", object.api_name, record.id);
-                    crate::notifications::notify_in(
-                        tx,
-                        &format!("{}:{who}", self.event_id()),
-                        &who,
-                        "workflow",
-                        &text,
-                        Some(&link),
-                        None,
-                    )
-                    .await?;
-                    told.push(who);
                 }
-                Ok(Did::Done(json!({ "users": told, "message": text })))
+                Ok(Plan::Notify(told, text, format!("/records/{}/{}", object.api_name, record.id)))
             }
             Action::AddTag { tag } | Action::RemoveTag { tag } => {
                 let mut tags: Vec<String> = record
@@ -1431,27 +1414,105 @@ impl StepCx<'_> {
                     .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
                     .unwrap_or_default();
                 let add = matches!(action, Action::AddTag { .. });
-                let has = tags.iter().any(|t| t == tag);
-                if add == has {
-                    return Ok(Did::Done(json!({ "tags": tags, "unchanged": true })));
+                if add == tags.iter().any(|t| t == tag) {
+                    return Ok(Plan::Did(Did::Done(json!({ "tags": tags, "unchanged": true }))));
                 }
                 if add {
                     tags.push(tag.clone());
                 } else {
                     tags.retain(|t| t != tag);
                 }
-                let mut input = Map::new();
-                input.insert("tags".into(), json!(tags));
-                match self.update(tx, &object, &input).await {
-                    Ok(()) => Ok(Did::Done(json!({ "tags": tags }))),
-                    Err(e) => failed(e),
-                }
+                Ok(Plan::Tags(tags))
             }
             Action::Wait { minutes } => {
                 let until = OffsetDateTime::now_utc() + Duration::minutes(*minutes);
-                Ok(Did::Wait(until, json!({ "until": format_datetime(until) })))
+                Ok(Plan::Did(Did::Wait(until, json!({ "until": format_datetime(until) }))))
             }
-            Action::Branch { .. } => Ok(Did::Done(Json::Null)),
+            Action::Branch { .. } => Ok(Plan::Did(Did::Done(Json::Null))),
+        }
+    }
+
+    /// Writes what [`StepCx::plan`] worked out, in the step's transaction (the catalog as
+    /// cached; nothing read through the pool).
+    async fn apply(&self, tx: &mut WriteTx, plan: Plan) -> Result<Did> {
+        let db = self.db.system();
+        let catalog = db.catalog_cached()?;
+        let Some(object) = catalog.object(self.object) else {
+            return Ok(Did::Failed(json!({ "error": "not_found", "details": self.object })));
+        };
+        let done = |r: Result<()>, detail: Json| -> Result<Did> {
+            match r {
+                Ok(()) => Ok(Did::Done(detail)),
+                Err(e) => failed(e).map(|p| match p {
+                    Plan::Did(d) => d,
+                    _ => Did::Failed(Json::Null),
+                }),
+            }
+        };
+        match plan {
+            Plan::Did(d) => Ok(d),
+            Plan::Update(input) => {
+                let r = self.update(tx, &object, &input).await;
+                done(r, json!({ "values": input }))
+            }
+            Plan::Create(other, input) => {
+                let Some(target) = catalog.object(&other) else {
+                    return Ok(Did::Failed(json!({ "error": "not_found", "details": other })));
+                };
+                let checked = match peyvand_records::validate(&target, &input, peyvand_records::Mode::Create) {
+                    Ok(c) => c,
+                    Err(list) => return done(Err(Error::Validation(list)), Json::Null),
+                };
+                match db.create_in(tx, None, &target, &checked.values).await {
+                    Ok(made) => {
+                        self.note_effect(tx, &made).await?;
+                        Ok(Did::Done(json!({ "object": other, "id": made })))
+                    }
+                    Err(e) => done(Err(e), Json::Null),
+                }
+            }
+            Plan::Assign(user, turn) => {
+                let user = match (user, turn) {
+                    (Some(u), _) => Some(u),
+                    (None, Some((team, members))) => self.round_robin(tx, &team, &members).await?,
+                    (None, None) => None,
+                };
+                let Some(user) = user else { return Ok(Did::Failed(json!({ "error": "no_member" }))) };
+                let mut input = Map::new();
+                input.insert(OWNER_FIELD.into(), json!(user));
+                let r = self.update(tx, &object, &input).await;
+                done(r, json!({ "owner": user }))
+            }
+            Plan::Queue(message) => {
+                super::mail::queue_in(&db, tx, &message).await?;
+                Ok(Did::Done(json!({ "to": message.to, "message": message.id })))
+            }
+            Plan::Hook(url, secret, body) => {
+                let to = super::webhooks::Target { subscription: None, url: &url, secret: &secret };
+                super::webhooks::queue_in(&db, tx, &to, &self.event_id(), "workflow.step", &body).await?;
+                Ok(Did::Done(json!({ "url": url, "event": self.event_id() })))
+            }
+            Plan::Notify(users, text, link) => {
+                for who in &users {
+                    crate::notifications::notify_in(
+                        tx,
+                        &format!("{}:{who}", self.event_id()),
+                        who,
+                        "workflow",
+                        &text,
+                        Some(&link),
+                        None,
+                    )
+                    .await?;
+                }
+                Ok(Did::Done(json!({ "users": users, "message": text })))
+            }
+            Plan::Tags(tags) => {
+                let mut input = Map::new();
+                input.insert("tags".into(), json!(tags));
+                let r = self.update(tx, &object, &input).await;
+                done(r, json!({ "tags": tags }))
+            }
         }
     }
 
@@ -1498,29 +1559,32 @@ impl StepCx<'_> {
             .and_then(|t| t.manager_id.clone()))
     }
 
-    /// The team's next member after the last one this workflow step gave a record to.
-    async fn round_robin(&self, tx: &mut WriteTx, team: &str) -> Result<Option<String>> {
+    /// A team's active members, to take in turn (none: the team is gone or empty).
+    async fn members(&self, team: &str) -> Result<Option<(String, Vec<String>)>> {
         let team = match self.db.get_team(team).await {
             Ok(t) => t,
             Err(Error::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let users = self.db.list_users().await?;
-        let members: Vec<&String> =
-            team.members.iter().filter(|m| users.iter().any(|u| &u.id == *m && u.active)).collect();
-        if members.is_empty() {
-            return Ok(None);
-        }
-        let key = format!("round_robin:{}", team.id);
+        let members: Vec<String> =
+            team.members.iter().filter(|m| users.iter().any(|u| &u.id == *m && u.active)).cloned().collect();
+        Ok((!members.is_empty()).then_some((team.id, members)))
+    }
+
+    /// The team's next member after the last one given a record in turn, in the step's write.
+    async fn round_robin(&self, tx: &mut WriteTx, team: &str, members: &[String]) -> Result<Option<String>> {
+        let Some(first) = members.first() else { return Ok(None) };
+        let key = format!("round_robin:{team}");
         let last: Option<String> = sqlx::query("SELECT value FROM automation_state WHERE key = $1")
             .bind(key.clone())
             .fetch_optional(&mut *tx.tx)
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        let next = match last.and_then(|l| members.iter().position(|m| **m == l)) {
+        let next = match last.and_then(|l| members.iter().position(|m| *m == l)) {
             Some(i) => members[(i + 1) % members.len()].clone(),
-            None => members[0].clone(),
+            None => first.clone(),
         };
         sqlx::query(
             "INSERT INTO automation_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1604,9 +1668,7 @@ pub async fn test_run(db: &Db, object_name: &str, def: &Definition, record_id: &
                         let t = templates::get(db, template).await?;
                         let rendered = templates::render_for(db, &t, record_id).await?;
                         let channel = if matches!(action, Action::SendEmail { .. }) { "email" } else { "sms" };
-                        let mut tx = system.write().await?;
-                        let to = super::mail::recipient(&system, &mut tx, &object, &record, channel).await?;
-                        drop(tx);
+                        let to = super::mail::recipient(&system, None, &object, &record, channel).await?;
                         json!({ "to": to.map(|(t, _)| t), "subject": rendered.subject, "body": rendered.body })
                     }
                     Action::Notify { message, users } => {

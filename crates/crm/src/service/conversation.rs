@@ -399,7 +399,8 @@ pub async fn customer_message_in(
     body: &str,
     files: &[Upload],
 ) -> Result<Message> {
-    let obj = db.object("ticket").await?;
+    // In the caller's write: the catalog as cached (no connection of the pool is waited for).
+    let obj = db.catalog_cached()?.object("ticket").ok_or_else(|| Error::NotFound("object ticket".into()))?;
     let ticket = db.system().get_in(tx, &obj, ticket_id).await?;
     let mut body: String = body.trim().chars().take(MAX_BODY).collect();
     let mut kept = Vec::new();

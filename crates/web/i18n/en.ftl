@@ -1362,3 +1362,4 @@ letters-count = Letters:
 letters-print = Print a letter
 letters-template = Letter
 letters-list = Print letters for this list
+field-invalid_definition = The workflow is not understood: { $detail }

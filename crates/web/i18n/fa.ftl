@@ -1329,3 +1329,4 @@ letters-count = شمار نامه‌ها:
 letters-print = چاپ نامه
 letters-template = نامه
 letters-list = چاپ نامه برای این فهرست
+field-invalid_definition = گردش‌کار فهمیده نشد: { $detail }

@@ -80,7 +80,8 @@ async fn mistakes_are_refused_with_where_they_are(app: &TestApp) {
             json!({"name": "bad", "object": "deal", "definition": {"trigger": {"kind": "someday"}, "steps": []}}),
         )
         .await;
-    assert!(r.status().is_client_error(), "an unknown trigger is refused: {}", r.status());
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(p["errors"][0]["code"], "invalid_definition", "an unknown trigger is the definition's problem");
     // Nothing half-done: no workflow was saved.
     let list: Value = app.get("/api/v1/workflows").await.json().await.expect("list");
     assert_eq!(list["workflows"], json!([]));

@@ -74,11 +74,7 @@ pub struct Handled {
 }
 
 async fn state(db: &Db, key: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT value FROM automation_state WHERE key = $1")
-        .bind(key.to_string())
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| r.try_get::<String, _>(0)).transpose().map_err(Into::into)
+    super::mail::raw_setting(db, key).await
 }
 
 async fn set_state_in(tx: &mut WriteTx, key: &str, value: &str) -> Result<()> {
@@ -92,16 +88,8 @@ async fn set_state_in(tx: &mut WriteTx, key: &str, value: &str) -> Result<()> {
 
 /// The mailbox's settings, the password included (for reading; never answer it back).
 pub async fn imap_settings(db: &Db) -> Result<Option<ImapSettings>> {
-    #[derive(Deserialize)]
-    struct Stored {
-        #[serde(flatten)]
-        settings: ImapSettings,
-        #[serde(default)]
-        secret: String,
-    }
-    let Some(text) = state(db, "imap").await? else { return Ok(None) };
-    let stored: Option<Stored> = serde_json::from_str(&text).ok();
-    Ok(stored.map(|s| ImapSettings { password: s.secret, ..s.settings }))
+    let stored = super::mail::read_with_secret::<ImapSettings>(db, "imap").await?;
+    Ok(stored.map(|(s, password)| ImapSettings { password, ..s }))
 }
 
 /// Saves the mailbox's settings (a blank password keeps the stored one) and starts polling.
@@ -128,17 +116,9 @@ pub async fn save_imap(db: &Db, input: &ImapSettings) -> Result<ImapSettings> {
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let secret = if input.password.is_empty() {
-        imap_settings(db).await?.map(|s| s.password).unwrap_or_default()
-    } else {
-        input.password.clone()
-    };
-    let mut value = serde_json::to_value(input).map_err(|e| Error::Corrupt(e.to_string()))?;
-    if let Some(m) = value.as_object_mut() {
-        m.insert("secret".into(), json!(secret));
-    }
+    let value = super::mail::with_secret(db, "imap", input, &input.password).await?;
     let mut tx = db.write().await?;
-    set_state_in(&mut tx, "imap", &value.to_string()).await?;
+    set_state_in(&mut tx, "imap", &value).await?;
     let at = now();
     db.schedule_job_in(&mut tx, POLL_JOB, Some(&format!("poll:{at}")), &at, &json!({})).await?;
     tx.commit().await?;

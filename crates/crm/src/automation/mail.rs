@@ -75,18 +75,42 @@ pub struct SmsSettings {
 
 const SECURITY: [&str; 3] = ["none", "starttls", "tls"];
 
-async fn setting<T: serde::de::DeserializeOwned>(db: &Db, key: &str) -> Result<Option<T>> {
+/// A value kept under `key` in `automation_state`.
+pub(crate) async fn raw_setting(db: &Db, key: &str) -> Result<Option<String>> {
     let row = sqlx::query("SELECT value FROM automation_state WHERE key = $1")
         .bind(key.to_string())
         .fetch_optional(db.pool())
         .await?;
-    Ok(match row {
-        Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?).ok(),
-        None => None,
-    })
+    row.map(|r| r.try_get::<String, _>(0)).transpose().map_err(Into::into)
 }
 
-async fn store_setting(db: &Db, key: &str, value: &Json) -> Result<()> {
+/// Settings kept under `key` with their secret (a password, a gateway's key) beside them, never
+/// in the settings themselves (so never answered back).
+pub(crate) async fn read_with_secret<T: serde::de::DeserializeOwned>(
+    db: &Db,
+    key: &str,
+) -> Result<Option<(T, String)>> {
+    let Some(text) = raw_setting(db, key).await? else { return Ok(None) };
+    let Ok(mut value) = serde_json::from_str::<Json>(&text) else { return Ok(None) };
+    let secret = value.as_object_mut().and_then(|m| m.remove("secret")).and_then(|s| s.as_str().map(str::to_string));
+    Ok(serde_json::from_value(value).ok().map(|t| (t, secret.unwrap_or_default())))
+}
+
+/// What to keep for settings and the secret given with them (a blank one keeps the stored one).
+pub(crate) async fn with_secret<T: Serialize>(db: &Db, key: &str, input: &T, given: &str) -> Result<String> {
+    let secret = if given.is_empty() {
+        read_with_secret::<Json>(db, key).await?.map(|(_, s)| s).unwrap_or_default()
+    } else {
+        given.to_string()
+    };
+    let mut value = serde_json::to_value(input).map_err(|e| Error::Corrupt(e.to_string()))?;
+    if let Some(m) = value.as_object_mut() {
+        m.insert("secret".into(), json!(secret));
+    }
+    Ok(value.to_string())
+}
+
+async fn store_setting(db: &Db, key: &str, value: &str) -> Result<()> {
     let mut tx = db.write().await?;
     sqlx::query("INSERT INTO automation_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(key.to_string())
@@ -99,15 +123,8 @@ async fn store_setting(db: &Db, key: &str, value: &Json) -> Result<()> {
 
 /// The SMTP settings stored, their password included (for sending; never answer it back).
 pub async fn smtp_settings(db: &Db) -> Result<Option<SmtpSettings>> {
-    #[derive(Deserialize)]
-    struct Stored {
-        #[serde(flatten)]
-        settings: SmtpSettings,
-        #[serde(default)]
-        secret: String,
-    }
-    let stored: Option<Stored> = setting(db, "smtp").await?;
-    Ok(stored.map(|s| SmtpSettings { password: s.secret, ..s.settings }))
+    let stored = read_with_secret::<SmtpSettings>(db, "smtp").await?;
+    Ok(stored.map(|(s, password)| SmtpSettings { password, ..s }))
 }
 
 fn valid_address(a: &str) -> bool {
@@ -147,29 +164,14 @@ pub async fn save_smtp(db: &Db, input: &SmtpSettings) -> Result<SmtpSettings> {
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let secret = if input.password.is_empty() {
-        smtp_settings(db).await?.map(|s| s.password).unwrap_or_default()
-    } else {
-        input.password.clone()
-    };
-    let mut value = serde_json::to_value(input).map_err(|e| Error::Corrupt(e.to_string()))?;
-    if let Some(m) = value.as_object_mut() {
-        m.insert("secret".into(), json!(secret));
-    }
+    let value = with_secret(db, "smtp", input, &input.password).await?;
     store_setting(db, "smtp", &value).await?;
     Ok(input.clone())
 }
 
 pub async fn sms_settings(db: &Db) -> Result<Option<SmsSettings>> {
-    #[derive(Deserialize)]
-    struct Stored {
-        #[serde(flatten)]
-        settings: SmsSettings,
-        #[serde(default)]
-        secret: String,
-    }
-    let stored: Option<Stored> = setting(db, "sms").await?;
-    Ok(stored.map(|s| SmsSettings { auth_value: s.secret, ..s.settings }))
+    let stored = read_with_secret::<SmsSettings>(db, "sms").await?;
+    Ok(stored.map(|(s, auth_value)| SmsSettings { auth_value, ..s }))
 }
 
 /// Saves the SMS gateway (its templates checked now, not at send time).
@@ -189,15 +191,7 @@ pub async fn save_sms(db: &Db, input: &SmsSettings) -> Result<SmsSettings> {
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let secret = if input.auth_value.is_empty() {
-        sms_settings(db).await?.map(|s| s.auth_value).unwrap_or_default()
-    } else {
-        input.auth_value.clone()
-    };
-    let mut value = serde_json::to_value(input).map_err(|e| Error::Corrupt(e.to_string()))?;
-    if let Some(m) = value.as_object_mut() {
-        m.insert("secret".into(), json!(secret));
-    }
+    let value = with_secret(db, "sms", input, &input.auth_value).await?;
     store_setting(db, "sms", &value).await?;
     Ok(input.clone())
 }

@@ -980,25 +980,31 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
     })
 }
 
-async fn steps_of(db: &Db, run: &str) -> Result<Vec<StepOutcome>> {
-    let rows = sqlx::query(
-        "SELECT step, kind, outcome, detail_json, at FROM workflow_run_steps WHERE run_id = $1 ORDER BY id",
-    )
-    .bind(run.to_string())
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let detail: String = r.try_get(3)?;
-            Ok(StepOutcome {
-                step: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                outcome: r.try_get(2)?,
-                detail: serde_json::from_str(&detail).unwrap_or(Json::Null),
-                at: r.try_get(4)?,
-            })
-        })
-        .collect()
+/// The steps of the runs given, by run, in one query.
+async fn steps_of(db: &Db, runs: &[String]) -> Result<std::collections::HashMap<String, Vec<StepOutcome>>> {
+    let mut out: std::collections::HashMap<String, Vec<StepOutcome>> = std::collections::HashMap::new();
+    if runs.is_empty() {
+        return Ok(out);
+    }
+    let marks: Vec<String> = (1..=runs.len()).map(|i| format!("${i}")).collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT run_id, step, kind, outcome, detail_json, at FROM workflow_run_steps WHERE run_id IN ({}) ORDER BY id",
+        marks.join(", ")
+    )));
+    for r in runs {
+        query = query.bind(r.clone());
+    }
+    for r in query.fetch_all(db.pool()).await? {
+        let detail: String = r.try_get(4)?;
+        out.entry(r.try_get(0)?).or_default().push(StepOutcome {
+            step: r.try_get(1)?,
+            kind: r.try_get(2)?,
+            outcome: r.try_get(3)?,
+            detail: serde_json::from_str(&detail).unwrap_or(Json::Null),
+            at: r.try_get(5)?,
+        });
+    }
+    Ok(out)
 }
 
 /// A workflow's runs, newest first (`status` to see only the failed ones, say), with steps.
@@ -1012,23 +1018,28 @@ pub async fn runs(db: &Db, workflow: Option<&str>, status: Option<&str>, limit: 
     .bind(limit.clamp(1, 500))
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut run = run_from_row(row)?;
-        run.steps = steps_of(db, &run.id).await?;
-        out.push(run);
+    let mut out = rows.iter().map(run_from_row).collect::<Result<Vec<Run>>>()?;
+    let ids: Vec<String> = out.iter().map(|r| r.id.clone()).collect();
+    let mut steps = steps_of(db, &ids).await?;
+    for run in &mut out {
+        run.steps = steps.remove(&run.id).unwrap_or_default();
     }
     Ok(out)
 }
 
-pub async fn run(db: &Db, id: &str) -> Result<Run> {
+/// A run without its steps (what taking its next step needs).
+async fn run_bare(db: &Db, id: &str) -> Result<Run> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1")))
         .bind(id.to_string())
         .fetch_optional(db.pool())
         .await?
         .ok_or_else(|| Error::NotFound(format!("workflow run {id}")))?;
-    let mut run = run_from_row(&row)?;
-    run.steps = steps_of(db, id).await?;
+    run_from_row(&row)
+}
+
+pub async fn run(db: &Db, id: &str) -> Result<Run> {
+    let mut run = run_bare(db, id).await?;
+    run.steps = steps_of(db, &[id.to_string()]).await?.remove(id).unwrap_or_default();
     Ok(run)
 }
 
@@ -1112,7 +1123,7 @@ fn failed(e: Error) -> Result<Plan> {
 /// Takes a run's steps from where it is, one transaction each, until it ends or waits.
 pub async fn advance(db: &Db, id: &str) -> Result<()> {
     loop {
-        let current = match run(db, id).await {
+        let current = match run_bare(db, id).await {
             Ok(r) => r,
             Err(Error::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),

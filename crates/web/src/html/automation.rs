@@ -1545,12 +1545,7 @@ pub async fn letters_panel(
     object: &str,
     record: &peyvand_store::records::Record,
 ) -> Result<Option<String>, ApiError> {
-    let list: Vec<(String, String)> = templates::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|t| t.channel == "letter" && t.object == object)
-        .map(|t| (t.id, t.name))
-        .collect();
+    let list = letter_templates(state, object).await?;
     if list.is_empty() {
         return Ok(None);
     }

@@ -569,6 +569,7 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
         notifications::notify_in(&mut tx, &format!("form:{id}"), owner, "web_form", &record.title, Some(&link), None)
             .await?;
     }
+    crate::on_form_submitted(&db, &mut tx, &form.id, &d.object, &record_id, &id).await?;
     tx.commit().await?;
     // The duplicate check, after: the submission stands whatever it finds. (A ticket's
     // requester was matched to a contact as it was made.)

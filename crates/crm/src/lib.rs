@@ -83,6 +83,39 @@ pub(crate) async fn on_public_reply(
     automation::mail::ticket_reply_in(db, tx, ticket_id, message_id, body).await
 }
 
+/// In the write of a web form's submission, what later modules do with it (automation's
+/// workflows triggered by the form).
+pub(crate) async fn on_form_submitted(
+    db: &Db,
+    tx: &mut peyvand_store::WriteTx,
+    form: &str,
+    object: &str,
+    record: &str,
+    submission: &str,
+) -> peyvand_store::Result<()> {
+    let signal = automation::workflows::Signal::FormSubmitted { form: form.to_string() };
+    automation::workflows::signal_in(db, tx, &signal, object, record, &format!("form:{submission}")).await
+}
+
+/// In the write of a ticket's service-level warning (its deadline is near), what later modules
+/// do with it (automation's workflows triggered by it). `key` names the warning.
+pub(crate) async fn on_breach_near(
+    db: &Db,
+    tx: &mut peyvand_store::WriteTx,
+    ticket: &str,
+    target: &str,
+    key: &str,
+) -> peyvand_store::Result<()> {
+    let signal = automation::workflows::Signal::BreachNear { target: target.to_string() };
+    automation::workflows::signal_in(db, tx, &signal, "ticket", ticket, &format!("sla:{key}")).await
+}
+
+/// In the write of a user's choice of the morning's digest: the next morning's is scheduled
+/// (automation sends e-mail).
+pub(crate) async fn on_digest_wanted(db: &Db, tx: &mut peyvand_store::WriteTx) -> peyvand_store::Result<()> {
+    automation::digest::schedule_next_in(db, tx).await
+}
+
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![

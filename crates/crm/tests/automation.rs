@@ -27,7 +27,11 @@ crm_tests!(
     refused_mail_bounces_and_a_server_down_loses_nothing,
     mail_goes_over_starttls,
     email_in_joins_tickets_and_timelines,
-    letters_print_for_a_selection_and_go_on_the_timeline
+    letters_print_for_a_selection_and_go_on_the_timeline,
+    forms_mail_hooks_and_deadlines_set_off_workflows,
+    a_run_waits_until_its_condition_or_gives_up,
+    notifications_come_by_email_as_each_user_chose,
+    a_saved_view_is_mailed_as_each_recipient_sees_it
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -827,4 +831,475 @@ async fn letters_print_for_a_selection_and_go_on_the_timeline(db: &Db) {
             .expect("activities");
         assert_eq!(page.records.len(), want, "letters on {id}'s timeline");
     }
+}
+
+/// A step that makes a task due tomorrow.
+fn task_step(subject: &str) -> Action {
+    Action::Create { object: "task".into(), values: input(json!({ "subject": subject })), due_in_days: Some(1) }
+}
+
+async fn enabled(db: &Db, object: &str, trigger: Trigger, steps: Vec<Action>) -> workflows::Workflow {
+    let input = WorkflowInput {
+        name: format!("{object} {trigger:?}"),
+        object: object.into(),
+        enabled: true,
+        definition: Definition { trigger, condition: None, steps },
+    };
+    workflows::save(db, None, None, &input).await.expect("workflow saved")
+}
+
+/// The subjects of the tasks linked to a record by `field`.
+async fn tasks_of(db: &Db, field: &str, id: &str) -> Vec<String> {
+    let filter = peyvand_records::filter::parse_filter(
+        &db.object("task").await.expect("task"),
+        &json!({ "field": field, "op": "eq", "value": id }),
+    )
+    .expect("filter");
+    let query = peyvand_store::records::ListQuery { filter: Some(filter), ..Default::default() };
+    let mut subjects: Vec<String> = db
+        .list_records("task", &query)
+        .await
+        .expect("tasks")
+        .records
+        .iter()
+        .map(|r| r.fields["subject"].as_str().unwrap_or_default().to_string())
+        .collect();
+    subjects.sort();
+    subjects
+}
+
+async fn forms_mail_hooks_and_deadlines_set_off_workflows(db: &Db) {
+    use peyvand_crm::automation::inbox::{self, ImapSettings};
+    use peyvand_crm::forms::{self, Assign, FormField, Submission};
+    use peyvand_crm::service::clock::Hours;
+    use peyvand_crm::service::levels::{self, Calendar, Escalation, Policy, Target};
+    let runner = runner(db).await;
+    let agent = db.create_user("desk@flows.test", "Agent", Role::Agent, "x", "fa").await.expect("agent").id;
+    // A web form's lead, an e-mail from a contact, another system's signed request, a ticket
+    // nearing its deadline: each sets off its workflow, and only its own.
+    let form = forms::save(
+        db,
+        None,
+        forms::Definition {
+            name: "Enquiry".into(),
+            object: "lead".into(),
+            fields: vec![FormField { field: "last_name".into(), required: true }],
+            intro_fa: String::new(),
+            intro_en: String::new(),
+            consent_fa: String::new(),
+            consent_en: String::new(),
+            consent_required: false,
+            thanks_fa: String::new(),
+            thanks_en: String::new(),
+            redirect: None,
+            campaign: None,
+            assign: Assign::User { user: agent.clone() },
+            active: true,
+        },
+    )
+    .await
+    .expect("form");
+    let hook = webhooks::create_inbound(
+        db,
+        None,
+        &webhooks::InboundInput { name: "Shop".into(), object: "contact".into(), match_field: None },
+    )
+    .await
+    .expect("inbound hook");
+    enabled(
+        db,
+        "lead",
+        Trigger::FormSubmitted { form: Some(form.id.clone()) },
+        vec![task_step("Call {{ record.last_name }}")],
+    )
+    .await;
+    enabled(db, "contact", Trigger::EmailReceived, vec![task_step("Answer {{ record.first_name }}")]).await;
+    enabled(
+        db,
+        "contact",
+        Trigger::HookReceived { hook: Some(hook.id.clone()) },
+        vec![task_step("Welcome from the shop")],
+    )
+    .await;
+    let near = enabled(
+        db,
+        "ticket",
+        Trigger::BreachNear { target: Some("first_response".into()) },
+        vec![Action::Update { values: input(json!({"priority": "urgent"})) }],
+    )
+    .await;
+    // A trigger that cannot be: a ticket's deadline on contacts, another object's form.
+    let bad =
+        Definition { trigger: Trigger::BreachNear { target: None }, condition: None, steps: vec![task_step("x")] };
+    let e = workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput { name: "bad".into(), object: "contact".into(), enabled: true, definition: bad },
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(codes(&e), [("trigger.kind".to_string(), "tickets_only")]);
+    let other = Definition {
+        trigger: Trigger::FormSubmitted { form: Some(form.id.clone()) },
+        condition: None,
+        steps: vec![task_step("x")],
+    };
+    let e = workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput { name: "bad".into(), object: "contact".into(), enabled: true, definition: other },
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(codes(&e), [("trigger.form".to_string(), "form_mismatch")]);
+
+    let submitted = forms::submit(
+        db,
+        &form.slug,
+        &Submission {
+            values: [("last_name".to_string(), "Rahimi".to_string())].into(),
+            consent: false,
+            attribution: Default::default(),
+            lang: "en".into(),
+        },
+    )
+    .await
+    .expect("submitted");
+    let contact = db
+        .create_record(
+            None,
+            "contact",
+            &input(json!({"first_name": "Nika", "last_name": "Azadi", "emails": ["nika@customer.example"]})),
+            None,
+        )
+        .await
+        .expect("contact")
+        .0;
+    settle(&runner).await;
+    assert_eq!(tasks_of(db, "lead", &submitted.record_id).await, ["Call Rahimi"]);
+    assert!(tasks_of(db, "contact", &contact.id).await.is_empty(), "a contact made by hand is no e-mail");
+
+    let settings = ImapSettings {
+        host: "127.0.0.1".into(),
+        port: 9,
+        security: "none".into(),
+        username: "x".into(),
+        ..ImapSettings::default()
+    };
+    let mail = "From: Nika <nika@customer.example>\nTo: sales@shop.test\nSubject: Prices\nMessage-ID: <p1@customer.example>\n\nWhat does it cost?\n";
+    let handled = inbox::handle(db, &settings, mail.as_bytes()).await.expect("handled");
+    assert_eq!(handled.outcome, "timeline");
+    // The same message again: seen, nothing set off twice.
+    inbox::handle(db, &settings, mail.as_bytes()).await.expect("handled again");
+    settle(&runner).await;
+    assert_eq!(tasks_of(db, "contact", &contact.id).await, ["Answer Nika"]);
+
+    let body = json!({"fields": {"first_name": "Omid", "last_name": "Shop"}}).to_string();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = webhooks::signature(&hook.secret, ts, &body);
+    let got = webhooks::receive(db, &hook.id, &ts.to_string(), &sig, Some("order-1"), &body).await.expect("received");
+    webhooks::receive(db, &hook.id, &ts.to_string(), &sig, Some("order-1"), &body).await.expect("repeated");
+    settle(&runner).await;
+    assert_eq!(tasks_of(db, "contact", &got.record.id).await, ["Welcome from the shop"]);
+
+    let cal = levels::save_calendar(
+        db,
+        None,
+        Calendar { id: String::new(), name: "24/7".into(), hours: Hours::always(), is_default: false },
+    )
+    .await
+    .expect("calendar");
+    levels::save_policy(
+        db,
+        None,
+        None,
+        Policy {
+            id: String::new(),
+            name: "billing 24/7".into(),
+            position: -1,
+            categories: vec!["billing".into()],
+            customer_groups: vec![],
+            calendar: cal.id,
+            targets: ["low", "normal", "high", "urgent"]
+                .iter()
+                .map(|p| Target { priority: p.to_string(), first_response_minutes: 10, resolution_minutes: 600 })
+                .collect(),
+            warn_minutes: 30,
+            escalation: Escalation::default(),
+        },
+    )
+    .await
+    .expect("policy");
+    // Its first answer is due in ten minutes: the warning (thirty before) is due now.
+    let ticket = db
+        .create_record(
+            None,
+            "ticket",
+            &input(json!({"subject": "Double charge", "category": "billing", "owner": agent})),
+            None,
+        )
+        .await
+        .expect("ticket")
+        .0;
+    settle(&runner).await;
+    let ticket = db.get_record("ticket", &ticket.id, false).await.expect("ticket");
+    assert_eq!(ticket.fields["priority"], json!("urgent"), "raised by the workflow");
+    let runs = workflows::runs(db, Some(&near.id), None, 10).await.expect("runs");
+    assert_eq!(runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(), ["done"]);
+}
+
+async fn a_run_waits_until_its_condition_or_gives_up(db: &Db) {
+    let runner = runner(db).await;
+    let wf = enabled(
+        db,
+        "deal",
+        Trigger::Created,
+        vec![
+            Action::WaitUntil {
+                condition: json!({"field": "stage", "op": "eq", "value": "won"}),
+                timeout_minutes: 60 * 24,
+            },
+            task_step("Deliver {{ record.name }}"),
+        ],
+    )
+    .await;
+    let deal = async |name: &str| {
+        db.create_record(None, "deal", &input(json!({"name": name, "stage": "negotiation"})), None)
+            .await
+            .expect("deal")
+            .0
+            .id
+    };
+    let (won, silent) = (deal("Pumps").await, deal("Valves").await);
+    settle(&runner).await;
+    let statuses = async || {
+        let mut s: Vec<(String, String)> = workflows::runs(db, Some(&wf.id), None, 10)
+            .await
+            .expect("runs")
+            .into_iter()
+            .map(|r| (r.record_id, r.status))
+            .collect();
+        s.sort();
+        s
+    };
+    assert!(statuses().await.iter().all(|(_, s)| s == "waiting"), "{:?}", statuses().await);
+    assert!(tasks_of(db, "deal", &won).await.is_empty());
+    // Another change is not the one awaited; the stage to won is, at once (not at the next look).
+    db.update_record(None, "deal", &won, &input(json!({"name": "Pumps (12)"})), None).await.expect("renamed");
+    settle(&runner).await;
+    assert!(tasks_of(db, "deal", &won).await.is_empty());
+    db.update_record(None, "deal", &won, &input(json!({"stage": "won", "won_reason": "price"})), None)
+        .await
+        .expect("won");
+    settle(&runner).await;
+    assert_eq!(tasks_of(db, "deal", &won).await, ["Deliver Pumps (12)"]);
+    // The other looks again every quarter hour and gives up at its deadline, then goes on.
+    time_passes(db).await;
+    settle(&runner).await;
+    assert!(tasks_of(db, "deal", &silent).await.is_empty(), "still waiting");
+    let mut tx = db.write().await.expect("write");
+    sqlx::query("UPDATE workflow_runs SET wait_deadline = $1 WHERE record_id = $2")
+        .bind(peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() - Duration::minutes(1)))
+        .bind(silent.clone())
+        .execute(&mut *tx.tx)
+        .await
+        .expect("a day passes");
+    tx.commit().await.expect("commit");
+    time_passes(db).await;
+    settle(&runner).await;
+    assert_eq!(tasks_of(db, "deal", &silent).await, ["Deliver Valves"]);
+    let runs = workflows::runs(db, Some(&wf.id), None, 10).await.expect("runs");
+    assert!(runs.iter().all(|r| r.status == "done"), "{runs:?}");
+    let gave_up = runs.iter().find(|r| r.record_id == silent).expect("its run");
+    let first = gave_up.steps.iter().find(|s| s.kind == "wait_until").expect("the wait");
+    assert_eq!(first.detail["timed_out"], json!(true));
+}
+
+async fn notifications_come_by_email_as_each_user_chose(db: &Db) {
+    use peyvand_crm::automation::digest;
+    use peyvand_crm::notifications::Preference;
+    let Some(server) = SmtpServer::start(None).await else { return };
+    mail::save_smtp(
+        db,
+        &mail::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            security: "none".into(),
+            from_address: "crm@peyvand.test".into(),
+            public_url: "https://crm.shop.test/".into(),
+            ..mail::SmtpSettings::default()
+        },
+    )
+    .await
+    .expect("smtp");
+    let runner = runner(db).await;
+    let boss = db.create_user("boss@n.test", "Boss", Role::Manager, "x", "en").await.expect("boss").id;
+    let quick = db.create_user("quick@n.test", "Quick", Role::Agent, "x", "en").await.expect("quick").id;
+    let daily = db.create_user("daily@n.test", "Daily", Role::Agent, "x", "fa").await.expect("daily").id;
+    let pref = |bell: bool, email: &str| vec![Preference { kind: "assigned".into(), bell, email: email.into() }];
+    notifications::set_preferences(db, &quick, &pref(false, "instant")).await.expect("quick's choice");
+    notifications::set_preferences(db, &daily, &pref(true, "daily")).await.expect("daily's choice");
+    let e = notifications::set_preferences(
+        db,
+        &daily,
+        &[Preference { kind: "gossip".into(), bell: true, email: "hourly".into() }],
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(codes(&e).len(), 2);
+    let chosen = notifications::preferences(db, &quick).await.expect("preferences");
+    assert_eq!(chosen.len(), notifications::KINDS.len());
+    assert!(chosen.iter().any(|p| p.kind == "assigned" && !p.bell && p.email == "instant"));
+    for (owner, subject) in [(&quick, "Call the bank"), (&daily, "Visit Tabriz")] {
+        let due = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() + Duration::days(1));
+        db.create_record(Some(&boss), "task", &input(json!({"subject": subject, "owner": owner, "due_at": due})), None)
+            .await
+            .expect("task");
+    }
+    settle(&runner).await;
+    // Quick's came at once by e-mail, with a link, and not under the bell.
+    assert_eq!(notifications::unread_count(db, &quick).await.expect("unread"), 0);
+    assert_eq!(notifications::list(db, &quick, false, 10).await.expect("kept").len(), 1, "kept, read");
+    let sent = server.messages();
+    assert_eq!(sent.len(), 1, "only quick's, at once");
+    assert!(sent[0].contains("quick@n.test") && sent[0].contains("Call the bank"), "{}", sent[0]);
+    assert!(sent[0].contains("https://crm.shop.test/records/task/"), "a full link");
+    // Daily's waits under the bell for the morning's digest, which lists it.
+    assert_eq!(notifications::unread_count(db, &daily).await.expect("unread"), 1);
+    let morning = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() + Duration::minutes(1));
+    assert_eq!(digest::send_digests(db, &morning).await.expect("digests"), 1);
+    assert_eq!(digest::send_digests(db, &morning).await.expect("digests again"), 1, "queued again, kept once");
+    settle(&runner).await;
+    let sent = server.messages();
+    assert_eq!(sent.len(), 2, "one digest");
+    let parsed = mail_parser::MessageParser::default().parse(sent[1].as_bytes()).expect("mime");
+    assert!(parsed.subject().is_some_and(|s| s.contains("۱")), "{:?}", parsed.subject());
+    assert!(parsed.body_text(0).is_some_and(|b| b.contains("Visit Tabriz")));
+    // Nothing about users is on any customer's timeline.
+    assert!(db.list_records("activity", &Default::default()).await.expect("activities").records.is_empty());
+    // The next morning's digest is scheduled.
+    let jobs = db.jobs(Some("pending"), 100).await.expect("jobs");
+    assert!(jobs.iter().any(|j| j.kind == digest::DIGEST_JOB), "{jobs:?}");
+}
+
+async fn a_saved_view_is_mailed_as_each_recipient_sees_it(db: &Db) {
+    use peyvand_crm::automation::reports::{self, ScheduleInput};
+    let Some(server) = SmtpServer::start(None).await else { return };
+    smtp(db, &server).await;
+    let runner = runner(db).await;
+    let admin = db.create_user("admin@r.test", "Admin", Role::Admin, "x", "en").await.expect("admin").id;
+    let rep = db.create_user("rep@r.test", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let other = db.create_user("other@r.test", "Other", Role::Agent, "x", "fa").await.expect("other").id;
+    for (who, name) in [(&rep, "Mina"), (&other, "Kaveh")] {
+        db.create_team(&TeamInput {
+            name: format!("team {name}"),
+            parent_id: None,
+            manager_id: None,
+            members: vec![who.clone()],
+        })
+        .await
+        .expect("team");
+        db.create_record(
+            None,
+            "contact",
+            &input(json!({"first_name": name, "last_name": "Tehrani", "city": "tehran", "owner": who})),
+            None,
+        )
+        .await
+        .expect("contact");
+    }
+    db.create_record(
+        None,
+        "contact",
+        &input(json!({"first_name": "Sara", "last_name": "Shirazi", "city": "shiraz", "owner": rep})),
+        None,
+    )
+    .await
+    .expect("contact");
+    let view = db
+        .create_view(
+            &admin,
+            &peyvand_records::view::NewView {
+                object: "contact".into(),
+                name: "Tehran".into(),
+                shared: true,
+                kind: peyvand_records::view::ViewKind::List,
+                filter: Some(json!({"field": "city", "op": "eq", "value": "tehran"})),
+                sort: "first_name".into(),
+                columns: vec!["city".into()],
+                group_by: None,
+            },
+        )
+        .await
+        .expect("view");
+    let bad = ScheduleInput {
+        name: String::new(),
+        view_id: "nope".into(),
+        format: "pdf".into(),
+        recipients: vec![],
+        weekday: Some(7),
+        hour: 8,
+        enabled: true,
+    };
+    let mut got = codes(&reports::save(db, &admin, None, &bad).await.expect_err("refused"));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("format".to_string(), "invalid_option"),
+            ("name".to_string(), "required"),
+            ("recipients".to_string(), "required"),
+            ("view_id".to_string(), "unknown_view"),
+            ("weekday".to_string(), "out_of_range")
+        ]
+    );
+    let schedule = reports::save(
+        db,
+        &admin,
+        None,
+        &ScheduleInput {
+            name: "Tehran weekly".into(),
+            view_id: view.id.clone(),
+            format: "csv".into(),
+            recipients: vec![rep.clone(), admin.clone()],
+            weekday: Some(0),
+            hour: 8,
+            enabled: true,
+        },
+    )
+    .await
+    .expect("scheduled");
+    // Its Saturday send is scheduled.
+    let jobs = db.jobs(Some("pending"), 100).await.expect("jobs");
+    assert!(jobs.iter().any(|j| j.kind == reports::REPORT_JOB), "{jobs:?}");
+    assert_eq!(reports::send_now(db, &schedule.id).await.expect("sent"), 2);
+    settle(&runner).await;
+    let sent = server.messages();
+    assert_eq!(sent.len(), 2);
+    let csv_of = |to: &str| -> String {
+        let m = sent.iter().find(|m| m.contains(to)).expect("a message to them");
+        let parsed = mail_parser::MessageParser::default().parse(m.as_bytes()).expect("mime");
+        use mail_parser::MimeHeaders;
+        let file = parsed.attachments().next().expect("an attachment");
+        assert!(file.attachment_name().is_some_and(|n| n.ends_with(".csv")));
+        String::from_utf8(file.contents().to_vec()).expect("utf-8")
+    };
+    // The rep sees their team's Tehran customers only, in Persian; the admin every one.
+    let reps = csv_of("rep@r.test");
+    assert!(reps.contains("Mina") && !reps.contains("Kaveh") && !reps.contains("Sara"), "{reps}");
+    assert!(reps.contains("شهر"), "labelled in Persian: {reps}");
+    let admins = csv_of("admin@r.test");
+    assert!(admins.contains("Mina") && admins.contains("Kaveh") && !admins.contains("Sara"), "{admins}");
+    assert!(admins.contains("City"), "in English: {admins}");
+    // None of it is on a customer's timeline.
+    assert!(db.list_records("activity", &Default::default()).await.expect("activities").records.is_empty());
+    // As an Excel workbook, and as a table in the message.
+    let mut xlsx = schedule.clone();
+    xlsx.format = "xlsx".into();
+    let table = reports::table(db, &view.id, &admin, &rep, "fa").await.expect("table");
+    assert_eq!(table.rows.len(), 1);
+    assert_eq!(&reports::xlsx_bytes(&table, "fa").expect("workbook")[..2], b"PK");
+    assert!(reports::html_table(&table, "fa", "").contains("Mina"));
 }

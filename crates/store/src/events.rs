@@ -434,35 +434,7 @@ impl Db {
         run_at: &str,
         payload: &Json,
     ) -> Result<String> {
-        // Stored in one form (UTC, fixed width), so that times compare as text.
-        let run_at = peyvand_records::value::parse_datetime(run_at)
-            .map(format_datetime)
-            .ok_or_else(|| Error::invalid(peyvand_records::FieldError::new("run_at", "invalid_datetime")))?;
-        let id = new_id();
-        let inserted = sqlx::query(
-            "INSERT INTO scheduled_jobs (id, kind, job_key, run_at, payload_json, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(id.clone())
-        .bind(kind.to_string())
-        .bind(key.map(str::to_string))
-        .bind(run_at)
-        .bind(payload.to_string())
-        .bind(now())
-        .execute(&mut *tx.tx)
-        .await?
-        .rows_affected();
-        let id = if inserted == 1 {
-            id
-        } else {
-            sqlx::query("SELECT id FROM scheduled_jobs WHERE kind = $1 AND job_key = $2 AND status <> 'done'")
-                .bind(kind.to_string())
-                .bind(key.map(str::to_string))
-                .fetch_one(&mut *tx.tx)
-                .await?
-                .try_get(0)?
-        };
-        Ok(id)
+        tx.schedule_job(kind, key, run_at, payload).await
     }
 
     /// Claims up to `limit` jobs of the given kinds due now (or whose claim lapsed: that counts
@@ -593,6 +565,48 @@ impl Db {
             return Err(Error::NotFound(format!("parked job {id}")));
         }
         Ok(())
+    }
+}
+
+impl WriteTx {
+    /// Schedules a job in this write (see [`Db::schedule_job_in`]): for a module's code that holds
+    /// a write but not the database.
+    pub async fn schedule_job(
+        &mut self,
+        kind: &str,
+        key: Option<&str>,
+        run_at: &str,
+        payload: &Json,
+    ) -> Result<String> {
+        // Stored in one form (UTC, fixed width), so that times compare as text.
+        let run_at = peyvand_records::value::parse_datetime(run_at)
+            .map(format_datetime)
+            .ok_or_else(|| Error::invalid(peyvand_records::FieldError::new("run_at", "invalid_datetime")))?;
+        let id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO scheduled_jobs (id, kind, job_key, run_at, payload_json, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.clone())
+        .bind(kind.to_string())
+        .bind(key.map(str::to_string))
+        .bind(run_at)
+        .bind(payload.to_string())
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        let id = if inserted == 1 {
+            id
+        } else {
+            sqlx::query("SELECT id FROM scheduled_jobs WHERE kind = $1 AND job_key = $2 AND status <> 'done'")
+                .bind(kind.to_string())
+                .bind(key.map(str::to_string))
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get(0)?
+        };
+        Ok(id)
     }
 }
 

@@ -388,6 +388,7 @@ pub async fn handle(db: &Db, s: &ImapSettings, raw: &[u8]) -> Result<Handled> {
                 Ok(_) => {
                     record_in(&mut tx, &message_id, &from.0, &subject, "ticket_reply", Some((&object, &record)), None)
                         .await?;
+                    email_signal(db, &mut tx, &message_id, &object, &record).await?;
                     tx.commit().await?;
                     return Ok(Handled {
                         message_id,
@@ -452,6 +453,12 @@ fn strip_tags(html: &str) -> String {
         }
     }
     out
+}
+
+/// Workflows triggered by an e-mail about a record hear of it (after commit).
+async fn email_signal(db: &Db, tx: &mut WriteTx, message_id: &str, object: &str, record: &str) -> Result<()> {
+    let signal = super::workflows::Signal::EmailReceived { message_id: message_id.to_string() };
+    super::workflows::signal_in(db, tx, &signal, object, record, &format!("mail:{object}:{record}:{message_id}")).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -542,6 +549,12 @@ async fn timeline(
         }
     };
     record_in(&mut tx, message_id, sender, subject, "timeline", Some(("activity", &made)), None).await?;
+    if let Some(c) = contact {
+        email_signal(db, &mut tx, message_id, "contact", c).await?;
+    }
+    if let Some((object, record)) = about.filter(|a| a.0 != "contact") {
+        email_signal(db, &mut tx, message_id, object, record).await?;
+    }
     tx.commit().await?;
     Ok(Handled {
         message_id: message_id.to_string(),
@@ -595,6 +608,7 @@ async fn new_ticket(
         conversation::customer_message_in(db, &mut tx, &id, contact, "", files).await?;
     }
     record_in(&mut tx, message_id, &from.0, subject, "ticket", Some(("ticket", &id)), None).await?;
+    email_signal(db, &mut tx, message_id, "ticket", &id).await?;
     tx.commit().await?;
     Ok(Handled {
         message_id: message_id.to_string(),

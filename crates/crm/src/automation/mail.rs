@@ -53,6 +53,9 @@ pub struct SmtpSettings {
     /// A certificate authority to trust besides the system's (PEM), for a company's own relay.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub extra_root_pem: String,
+    /// Where people open Peyvand (`https://crm.example.com`): links in messages start here.
+    #[serde(default)]
+    pub public_url: String,
 }
 
 /// How Peyvand reaches its SMS gateway: an HTTP request whose URL and body are templates over
@@ -161,9 +164,16 @@ pub async fn save_smtp(db: &Db, input: &SmtpSettings) -> Result<SmtpSettings> {
     if !input.extra_root_pem.is_empty() && !is_certificate(&input.extra_root_pem) {
         errors.push(FieldError::new("extra_root_pem", "invalid_certificate"));
     }
+    let url = input.public_url.trim();
+    if !url.is_empty()
+        && (!(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace))
+    {
+        errors.push(FieldError::new("public_url", "invalid_url"));
+    }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
+    let input = &SmtpSettings { public_url: url.trim_end_matches('/').to_string(), ..input.clone() };
     let value = with_secret(db, "smtp", input, &input.password).await?;
     store_setting(db, "smtp", &value).await?;
     Ok(input.clone())
@@ -438,16 +448,20 @@ async fn send(db: &Db, id: &str) -> Result<()> {
     if m.status != "queued" {
         return Ok(());
     }
-    let row = sqlx::query("SELECT language, sender_id FROM outbound_messages WHERE id = $1")
+    let row = sqlx::query("SELECT language, sender_id, html, attachment_json FROM outbound_messages WHERE id = $1")
         .bind(id.to_string())
         .fetch_one(db.pool())
         .await?;
     let language: String = row.try_get(0)?;
     let sender: Option<String> = row.try_get(1)?;
+    let extra = Extra {
+        html: row.try_get(2)?,
+        attachment: row.try_get::<Option<String>, _>(3)?.and_then(|a| serde_json::from_str(&a).ok()),
+    };
     let outcome = if m.channel == "sms" {
         send_sms(db, &m).await?
     } else {
-        send_email(db, &m, &language, sender.as_deref()).await?
+        send_email(db, &m, &language, sender.as_deref(), &extra).await?
     };
     let attempts = m.attempts + 1;
     let mut tx = db.write().await?;
@@ -463,7 +477,8 @@ async fn send(db: &Db, id: &str) -> Result<()> {
             .execute(&mut *tx.tx)
             .await?
             .rows_affected();
-            if changed == 1 {
+            // A message to a user (a notification, a report) is on no customer's timeline.
+            if changed == 1 && m.object != super::digest::ABOUT_USER {
                 on_timeline(db, &mut tx, &m, sender.as_deref()).await?;
             }
         }
@@ -542,7 +557,35 @@ fn html_of(body: &str, lang: &str) -> String {
     )
 }
 
-async fn send_email(db: &Db, m: &Message, lang: &str, sender: Option<&str>) -> Result<Sent> {
+/// A file sent with a message (a scheduled report), its bytes in base64 as the outbox keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub base64: String,
+}
+
+/// What a message may carry besides its text: its own HTML, a file.
+#[derive(Default)]
+struct Extra {
+    html: Option<String>,
+    attachment: Option<Attachment>,
+}
+
+/// Gives a message queued in this write its own HTML body (shown instead of its text's) and a
+/// file.
+pub async fn attach_in(tx: &mut WriteTx, id: &str, html: Option<&str>, attachment: Option<&Attachment>) -> Result<()> {
+    let attachment = attachment.map(serde_json::to_string).transpose().map_err(|e| Error::Corrupt(e.to_string()))?;
+    sqlx::query("UPDATE outbound_messages SET html = $1, attachment_json = $2 WHERE id = $3 AND status = 'queued'")
+        .bind(html.map(str::to_string))
+        .bind(attachment)
+        .bind(id.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+    Ok(())
+}
+
+async fn send_email(db: &Db, m: &Message, lang: &str, sender: Option<&str>, extra: &Extra) -> Result<Sent> {
     let Some(settings) = smtp_settings(db).await? else {
         return Ok(Sent::Later("no SMTP server is set up".into()));
     };
@@ -570,7 +613,21 @@ async fn send_email(db: &Db, m: &Message, lang: &str, sender: Option<&str>) -> R
     if let Some(r) = reply_to {
         builder = builder.reply_to(Mailbox::new(None, r));
     }
-    let email = match builder.multipart(MultiPart::alternative_plain_html(m.body.clone(), html_of(&m.body, lang))) {
+    let html = extra.html.clone().unwrap_or_else(|| html_of(&m.body, lang));
+    let mut parts = MultiPart::alternative_plain_html(m.body.clone(), html);
+    if let Some(a) = &extra.attachment {
+        use base64::Engine as _;
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&a.base64) else {
+            return Ok(Sent::Refused("the attachment does not read".into()));
+        };
+        let Ok(kind) = lettre::message::header::ContentType::parse(&a.content_type) else {
+            return Ok(Sent::Refused(format!("not a content type: {}", a.content_type)));
+        };
+        parts = MultiPart::mixed()
+            .multipart(parts)
+            .singlepart(lettre::message::Attachment::new(a.name.clone()).body(bytes, kind));
+    }
+    let email = match builder.multipart(parts) {
         Ok(e) => e,
         Err(e) => return Ok(Sent::Refused(format!("the message could not be built: {e}"))),
     };

@@ -8,9 +8,11 @@
 //! keyed by its event id. Builds on every module before it (a workflow may create a task, assign
 //! a ticket, tell a user), reaching them through the engine's record operations.
 
+pub mod digest;
 pub mod inbox;
 pub mod letters;
 pub mod mail;
+pub mod reports;
 pub mod templates;
 pub mod webhooks;
 pub mod workflows;
@@ -23,12 +25,20 @@ use peyvand_store::schema::FieldPatch;
 use peyvand_store::{Db, Result};
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_automation.sql",
-    sqlite: include_str!("../../migrations/automation/sqlite/0001_automation.sql"),
-    postgres: include_str!("../../migrations/automation/postgres/0001_automation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_automation.sql",
+        sqlite: include_str!("../../migrations/automation/sqlite/0001_automation.sql"),
+        postgres: include_str!("../../migrations/automation/postgres/0001_automation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_waits_reports.sql",
+        sqlite: include_str!("../../migrations/automation/sqlite/0002_waits_reports.sql"),
+        postgres: include_str!("../../migrations/automation/postgres/0002_waits_reports.sql"),
+    },
+];
 
 /// The automation module.
 pub struct Automation;
@@ -58,6 +68,7 @@ impl Module for Automation {
             "inbound_events",
             "inbound_messages",
             "letters_sent",
+            "report_schedules",
         ]
     }
 
@@ -90,10 +101,14 @@ impl Module for Automation {
         vec![
             Arc::new(workflows::Runs),
             Arc::new(workflows::Sweeps),
+            Arc::new(workflows::Signals),
             Arc::new(webhooks::Deliveries),
             Arc::new(mail::Sender),
             Arc::new(inbox::Poll),
             Arc::new(letters::Log),
+            Arc::new(digest::NotificationMail),
+            Arc::new(digest::Digest),
+            Arc::new(reports::Sends),
         ]
     }
 }

@@ -758,17 +758,29 @@ pub async fn receive(
             (handle.create_record(actor, &hook.object, &fields, key.as_deref()).await?.0, "created")
         }
     };
-    if let Some(e) = event_id.filter(|e| !e.is_empty()) {
-        let mut tx = db.write().await?;
-        sqlx::query("INSERT INTO inbound_events (hook_id, event_id, record_id, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+    // The note of the event id and the signal to workflows in one write: a request sent again
+    // after a crash before it writes both (its record is not made twice, see above).
+    let mut tx = db.write().await?;
+    let key = match event_id.filter(|e| !e.is_empty()) {
+        Some(e) => {
+            sqlx::query(
+                "INSERT INTO inbound_events (hook_id, event_id, record_id, at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
             .bind(hook.id.clone())
             .bind(e.to_string())
             .bind(record.id.clone())
             .bind(now())
             .execute(&mut *tx.tx)
             .await?;
-        tx.commit().await?;
-    }
+            e.to_string()
+        }
+        None => new_id(),
+    };
+    let signal = super::workflows::Signal::HookReceived { hook: hook.id.clone() };
+    super::workflows::signal_in(db, &mut tx, &signal, &hook.object, &record.id, &format!("hook:{}:{key}", hook.id))
+        .await?;
+    tx.commit().await?;
     Ok(Received { record, outcome: outcome.into() })
 }
 

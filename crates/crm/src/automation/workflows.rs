@@ -30,6 +30,10 @@ use sqlx::Row;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
+/// The job that starts the runs a signal sets off.
+pub const SIGNAL_JOB: &str = "workflow_signal";
+/// How often a run waiting until a condition looks again, besides whenever its record changes.
+const RECHECK_MINUTES: i64 = 15;
 /// The job that runs a run's steps.
 pub const RUN_JOB: &str = "workflow_run";
 /// The job that finds the records a time trigger is due for.
@@ -76,6 +80,49 @@ pub enum Trigger {
         #[serde(default = "nine")]
         hour: u8,
     },
+    /// A web form made the record (`form`: one form's id, or any form).
+    FormSubmitted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        form: Option<String>,
+    },
+    /// A ticket's service-level deadline is near (its warning): `target` is `first_response` or
+    /// `resolution`, or either.
+    BreachNear {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+    /// An e-mail came in about the record: a contact's mail, a reply to a ticket, a ticket
+    /// opened by mail to the support address.
+    EmailReceived,
+    /// A signed inbound webhook created or changed the record (`hook`: one hook's id, or any).
+    HookReceived {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hook: Option<String>,
+    },
+}
+
+/// What happened outside a record's own change that may set off workflows: written in the
+/// transaction of what happened (see [`signal_in`]), read after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signal {
+    FormSubmitted { form: String },
+    BreachNear { target: String },
+    EmailReceived { message_id: String },
+    HookReceived { hook: String },
+}
+
+impl Signal {
+    fn fires(&self, trigger: &Trigger) -> bool {
+        let one = |want: &Option<String>, got: &String| want.as_ref().is_none_or(|w| w == got);
+        match (self, trigger) {
+            (Signal::FormSubmitted { form }, Trigger::FormSubmitted { form: want }) => one(want, form),
+            (Signal::BreachNear { target }, Trigger::BreachNear { target: want }) => one(want, target),
+            (Signal::EmailReceived { .. }, Trigger::EmailReceived) => true,
+            (Signal::HookReceived { hook }, Trigger::HookReceived { hook: want }) => one(want, hook),
+            _ => false,
+        }
+    }
 }
 
 fn nine() -> u8 {
@@ -147,6 +194,12 @@ pub enum Action {
     Wait {
         minutes: i64,
     },
+    /// Waits until the record meets `condition` (looked at whenever it changes, and every
+    /// quarter of an hour), or `timeout_minutes` have passed; then goes on.
+    WaitUntil {
+        condition: Json,
+        timeout_minutes: i64,
+    },
     /// Takes `then` if the record (as it is then) meets `condition`, `otherwise` if not.
     Branch {
         condition: Json,
@@ -170,6 +223,7 @@ impl Action {
             Action::AddTag { .. } => "add_tag",
             Action::RemoveTag { .. } => "remove_tag",
             Action::Wait { .. } => "wait",
+            Action::WaitUntil { .. } => "wait_until",
             Action::Branch { .. } => "branch",
         }
     }
@@ -248,6 +302,14 @@ fn program(def: &Definition) -> Vec<Op2> {
     out
 }
 
+fn waits_until(steps: &[Action]) -> bool {
+    steps.iter().any(|s| match s {
+        Action::WaitUntil { .. } => true,
+        Action::Branch { then, otherwise, .. } => waits_until(then) || waits_until(otherwise),
+        _ => false,
+    })
+}
+
 fn count_steps(steps: &[Action]) -> usize {
     steps
         .iter()
@@ -285,6 +347,34 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
         }
         Trigger::Schedule { weekday, hour } if weekday.is_some_and(|d| d > 6) || *hour > 23 => {
             errors.push(invalid("trigger", "out_of_range"));
+        }
+        Trigger::BreachNear { target } => {
+            if object.api_name != "ticket" {
+                errors.push(invalid("trigger.kind", "tickets_only"));
+            }
+            if target.as_deref().is_some_and(|t| !["first_response", "resolution"].contains(&t)) {
+                errors.push(invalid("trigger.target", "invalid_option"));
+            }
+        }
+        Trigger::FormSubmitted { form: Some(form) } => match crate::forms::get(db, form).await {
+            Ok(f) if f.definition.object == object.api_name => {}
+            Ok(_) => errors.push(invalid("trigger.form", "form_mismatch")),
+            Err(_) => errors.push(invalid("trigger.form", "unknown_form")),
+        },
+        Trigger::HookReceived { hook: Some(hook) } => match super::webhooks::inbound(db, hook).await {
+            Ok(h) if h.object == object.api_name => {}
+            Ok(_) => errors.push(invalid("trigger.hook", "hook_mismatch")),
+            Err(_) => errors.push(invalid("trigger.hook", "unknown_hook")),
+        },
+        Trigger::EmailReceived if !["contact", "ticket"].contains(&object.api_name.as_str()) => {
+            let deal_like = db
+                .object("activity")
+                .await
+                .ok()
+                .is_some_and(|a| a.live_fields().any(|f| f.options.target.as_deref() == Some(&object.api_name)));
+            if !deal_like {
+                errors.push(invalid("trigger.kind", "no_email"));
+            }
         }
         _ => {}
     }
@@ -384,6 +474,18 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
                 if *minutes < 1 || *minutes > MAX_WAIT_MINUTES {
                     errors.push(FieldError::with(
                         &format!("{at}.minutes"),
+                        "out_of_range",
+                        json!({ "min": 1, "max": MAX_WAIT_MINUTES }),
+                    ));
+                }
+            }
+            Action::WaitUntil { condition, timeout_minutes } => {
+                if let Err(e) = parse_filter(object, condition) {
+                    errors.push(FieldError::with(&format!("{at}.condition"), e.code, json!({ "field": e.field })));
+                }
+                if *timeout_minutes < 1 || *timeout_minutes > MAX_WAIT_MINUTES {
+                    errors.push(FieldError::with(
+                        &format!("{at}.timeout_minutes"),
                         "out_of_range",
                         json!({ "min": 1, "max": MAX_WAIT_MINUTES }),
                     ));
@@ -731,6 +833,9 @@ async fn on_event(db: &Db, event: &Event) -> Result<()> {
     if workflows.is_empty() {
         return Ok(());
     }
+    if workflows.iter().any(|w| waits_until(&w.definition.steps)) {
+        nudge_waiting(db, event).await?;
+    }
     let firing: Vec<&Workflow> = workflows.iter().filter(|w| fires(&w.definition.trigger, event)).collect();
     if firing.is_empty() {
         return Ok(());
@@ -770,6 +875,92 @@ async fn on_event(db: &Db, event: &Event) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Notes, in the write of what happened, a signal about a record of `object`: the workflows it
+/// sets off are found after commit (a job, keyed by `key`: a signal noted twice starts nothing
+/// twice). Cheap whether or not a workflow listens.
+pub async fn signal_in(
+    db: &Db,
+    tx: &mut WriteTx,
+    signal: &Signal,
+    object: &str,
+    record: &str,
+    key: &str,
+) -> Result<()> {
+    let payload = json!({ "signal": signal, "object": object, "record": record });
+    db.schedule_job_in(tx, SIGNAL_JOB, Some(&format!("signal:{key}")), &now(), &payload).await?;
+    Ok(())
+}
+
+/// Starts the runs of the workflows a signal sets off.
+pub struct Signals;
+
+impl JobKind for Signals {
+    fn kind(&self) -> &'static str {
+        SIGNAL_JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
+        Box::pin(async move { on_signal(db, job).await.map_err(|e| e.to_string()) })
+    }
+
+    fn group(&self, job: &Job) -> Option<String> {
+        job.payload.get("record").and_then(Json::as_str).map(str::to_string)
+    }
+}
+
+async fn on_signal(db: &Db, job: &Job) -> Result<()> {
+    let text = |f: &str| job.payload.get(f).and_then(Json::as_str).unwrap_or_default().to_string();
+    let (object_name, record) = (text("object"), text("record"));
+    let Ok(signal) = serde_json::from_value::<Signal>(job.payload.get("signal").cloned().unwrap_or_default()) else {
+        return Err(Error::Corrupt(format!("a signal that does not read: {}", job.payload)));
+    };
+    let workflows = enabled_cached(db, &object_name).await?;
+    let firing: Vec<&Workflow> = workflows.iter().filter(|w| signal.fires(&w.definition.trigger)).collect();
+    if firing.is_empty() {
+        return Ok(());
+    }
+    let object = match db.object(&object_name).await {
+        Ok(o) => o,
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut starts = Vec::new();
+    for wf in firing {
+        match meets(db, &object, &record, wf.definition.condition.as_ref(), false).await {
+            Ok(true) => starts.push((wf, "running", None)),
+            Ok(false) => {}
+            Err(Error::Validation(_)) => starts.push((wf, "failed", Some("condition_invalid"))),
+            Err(e) => return Err(e),
+        }
+    }
+    let key = job.key.clone().unwrap_or_else(|| job.id.clone());
+    let mut tx = db.write().await?;
+    for (wf, status, error) in starts {
+        start_in(db, &mut tx, wf, &record, &key, &[], status, error).await?;
+    }
+    tx.commit().await
+}
+
+/// Runs of a record waiting until a condition are looked at again now (it changed).
+async fn nudge_waiting(db: &Db, event: &Event) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT id, step FROM workflow_runs WHERE record_id = $1 AND status = 'waiting' AND wait_deadline IS NOT NULL",
+    )
+    .bind(event.record_id.clone())
+    .fetch_all(db.pool())
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.write().await?;
+    for r in rows {
+        let (id, step): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+        let payload = json!({ "run": id, "record": event.record_id, "step": step });
+        db.schedule_job_in(&mut tx, RUN_JOB, Some(&format!("{id}:{step}:{}", event.id)), &now(), &payload).await?;
+    }
+    tx.commit().await
 }
 
 /// The enabled workflows of an object, read at most once a second by each instance (a workflow
@@ -1072,7 +1263,8 @@ impl JobKind for Runs {
     fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
         Box::pin(async move {
             let id = job.payload.get("run").and_then(Json::as_str).unwrap_or_default();
-            advance(db, id).await.map_err(|e| e.to_string())
+            let step = job.payload.get("step").and_then(Json::as_i64);
+            advance(db, id, step).await.map_err(|e| e.to_string())
         })
     }
 
@@ -1089,6 +1281,8 @@ enum Did {
     Goto(usize, Json),
     /// Wait until a time, then go on.
     Wait(OffsetDateTime, Json),
+    /// Stay on this step (waiting until a condition) and look again, giving up at the time.
+    Recheck(OffsetDateTime),
     /// A step that cannot succeed as things are (a removed field, a refused value): the run
     /// fails here and an admin may retry it.
     Failed(Json),
@@ -1120,15 +1314,19 @@ fn failed(e: Error) -> Result<Plan> {
     }
 }
 
-/// Takes a run's steps from where it is, one transaction each, until it ends or waits.
-pub async fn advance(db: &Db, id: &str) -> Result<()> {
+/// Takes a run's steps from where it is, one transaction each, until it ends or waits. A job
+/// meant for one step (`expected`: a look at a condition) does nothing once the run has left it.
+pub async fn advance(db: &Db, id: &str, expected: Option<i64>) -> Result<()> {
+    let mut expected = expected;
     loop {
         let current = match run_bare(db, id).await {
             Ok(r) => r,
             Err(Error::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if !matches!(current.status.as_str(), "running" | "waiting") {
+        if !matches!(current.status.as_str(), "running" | "waiting")
+            || expected.take().is_some_and(|s| s != current.step)
+        {
             return Ok(());
         }
         let def = version_definition(db, &current.workflow_id, current.version).await?;
@@ -1141,15 +1339,21 @@ pub async fn advance(db: &Db, id: &str) -> Result<()> {
             return Ok(());
         }
         let wf = get(db, &current.workflow_id).await?;
-        let chain: Vec<String> = sqlx::query("SELECT chain FROM workflow_runs WHERE id = $1")
+        let row = sqlx::query("SELECT chain, wait_deadline FROM workflow_runs WHERE id = $1")
             .bind(id.to_string())
             .fetch_one(db.pool())
-            .await?
-            .try_get::<String, _>(0)?
-            .split(',')
-            .map(str::to_string)
-            .collect();
-        let cx = StepCx { db, run: id, pc, record: &current.record_id, object: &wf.object, chain: &chain };
+            .await?;
+        let chain: Vec<String> = row.try_get::<String, _>(0)?.split(',').map(str::to_string).collect();
+        let wait_deadline: Option<String> = row.try_get(1)?;
+        let cx = StepCx {
+            db,
+            run: id,
+            pc,
+            record: &current.record_id,
+            object: &wf.object,
+            chain: &chain,
+            wait_deadline: wait_deadline.as_deref(),
+        };
         // Worked out first (reads), then written in one transaction.
         let (kind, plan) = match &program[pc] {
             Op2::Do(action) => (action.kind(), cx.plan(action).await?),
@@ -1171,6 +1375,25 @@ pub async fn advance(db: &Db, id: &str) -> Result<()> {
             Did::Done(d) => (pc + 1, "done", d, None),
             Did::Goto(to, d) => (to, "done", d, None),
             Did::Wait(until, d) => (pc + 1, "done", d, Some(until)),
+            Did::Recheck(deadline) => {
+                let moved = sqlx::query(
+                    "UPDATE workflow_runs SET status = 'waiting', wait_deadline = $1 WHERE id = $2 AND step = $3",
+                )
+                .bind(format_datetime(deadline))
+                .bind(id.to_string())
+                .bind(current.step)
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected();
+                if moved == 1 {
+                    let at =
+                        format_datetime(deadline.min(OffsetDateTime::now_utc() + Duration::minutes(RECHECK_MINUTES)));
+                    let payload = json!({ "run": id, "record": current.record_id, "step": current.step });
+                    db.schedule_job_in(&mut tx, RUN_JOB, Some(&format!("{id}:{pc}:{at}")), &at, &payload).await?;
+                    tx.commit().await?;
+                }
+                return Ok(());
+            }
             Did::Failed(d) => {
                 drop(tx);
                 // The step's effects roll back; its failure is written on its own.
@@ -1186,14 +1409,16 @@ pub async fn advance(db: &Db, id: &str) -> Result<()> {
             record_step(&mut tx, id, pc, kind, outcome, &detail).await?;
         }
         let status = if wait.is_some() { "waiting" } else { "running" };
-        let moved = sqlx::query("UPDATE workflow_runs SET step = $1, status = $2 WHERE id = $3 AND step = $4")
-            .bind(i64::try_from(next).unwrap_or(i64::MAX))
-            .bind(status)
-            .bind(id.to_string())
-            .bind(current.step)
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected();
+        let moved = sqlx::query(
+            "UPDATE workflow_runs SET step = $1, status = $2, wait_deadline = NULL WHERE id = $3 AND step = $4",
+        )
+        .bind(i64::try_from(next).unwrap_or(i64::MAX))
+        .bind(status)
+        .bind(id.to_string())
+        .bind(current.step)
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
         if moved == 0 {
             // Another instance took this step: nothing of this one is kept.
             return Ok(());
@@ -1255,6 +1480,8 @@ struct StepCx<'a> {
     record: &'a str,
     object: &'a str,
     chain: &'a [String],
+    /// When a wait until a condition gives up, once it has begun.
+    wait_deadline: Option<&'a str>,
 }
 
 impl StepCx<'_> {
@@ -1438,6 +1665,27 @@ impl StepCx<'_> {
             Action::Wait { minutes } => {
                 let until = OffsetDateTime::now_utc() + Duration::minutes(*minutes);
                 Ok(Plan::Did(Did::Wait(until, json!({ "until": format_datetime(until) }))))
+            }
+            Action::WaitUntil { condition, timeout_minutes } => {
+                match meets(self.db, &object, self.record, Some(condition), false).await {
+                    Ok(true) => Ok(Plan::Did(Did::Done(json!({ "met": true })))),
+                    Ok(false) => {
+                        let now = OffsetDateTime::now_utc();
+                        let deadline = self
+                            .wait_deadline
+                            .and_then(parse_datetime)
+                            .unwrap_or(now + Duration::minutes(*timeout_minutes));
+                        Ok(Plan::Did(if deadline <= now {
+                            Did::Done(json!({ "met": false, "timed_out": true }))
+                        } else {
+                            Did::Recheck(deadline)
+                        }))
+                    }
+                    Err(Error::Validation(e)) => {
+                        Ok(Plan::Did(Did::Failed(json!({ "error": "condition_invalid", "details": e }))))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Action::Branch { .. } => Ok(Plan::Did(Did::Done(Json::Null))),
         }
@@ -1688,6 +1936,10 @@ pub async fn test_run(db: &Db, object_name: &str, def: &Definition, record_id: &
                         let text = templates::render("fa", "message", message, &ctx)
                             .map_err(|e| Error::Validation(vec![e]))?;
                         json!({ "users": users, "message": text })
+                    }
+                    Action::WaitUntil { condition, timeout_minutes } => {
+                        let met = meets(db, &object, record_id, Some(condition), false).await?;
+                        json!({ "condition": condition, "timeout_minutes": timeout_minutes, "met_now": met })
                     }
                     other => serde_json::to_value(other).unwrap_or(Json::Null),
                 };

@@ -589,6 +589,7 @@ async fn deadline(db: &Db, job: &Job) -> Result<()> {
             let nid = format!("sla:{}:{user}", job.id);
             notifications::notify_in(&mut tx, &nid, user, "sla_warning", &title, Some(&link), Some(&due)).await?;
         }
+        crate::on_breach_near(&db, &mut tx, &id, &target, &job.id).await?;
         return tx.commit().await;
     }
     let mut input = Map::new();

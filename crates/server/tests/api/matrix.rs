@@ -88,6 +88,8 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "sales_settings"
         | "list_notifications"
         | "read_all_notifications"
+        | "notification_preferences"
+        | "set_notification_preferences"
         | "list_duplicate_pairs" => same("uoooo"),
         "scan_duplicates" => same("ufffo"),
         // A pair not in the queue: not found, for whoever may write.
@@ -172,6 +174,12 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "set_smtp_settings" | "sms_settings" | "set_sms_settings" | "imap_settings" | "set_imap_settings"
         | "received_messages" => same("ufffo"),
         "list_inbound_hooks" | "create_inbound_hook" | "delete_inbound_hook" => same("ufffo"),
+        // Scheduled reports are kept by managers and admins.
+        "list_report_schedules"
+        | "create_report_schedule"
+        | "update_report_schedule"
+        | "delete_report_schedule"
+        | "send_report_schedule" => same("uffoo"),
         // Signed, not signed in: without a signature, whoever calls is refused alike.
         "receive_hook" => same("uuuuu"),
         "retry_workflow_run" | "replay_delivery" | "retry_message" => same("ufffn"),
@@ -601,6 +609,36 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             }
         }
         "list_messages" => (Method::GET, "/messages".into(), None),
+        "notification_preferences" => (Method::GET, "/notification_preferences".into(), None),
+        "set_notification_preferences" => (
+            Method::PUT,
+            "/notification_preferences".into(),
+            Some(json!({"preferences": [{"kind": "assigned", "bell": true, "email": "daily"}]})),
+        ),
+        "list_report_schedules" => (Method::GET, "/report_schedules".into(), None),
+        "create_report_schedule" | "update_report_schedule" | "delete_report_schedule" | "send_report_schedule" => {
+            let view: Value = app
+                .post("/api/v1/views", json!({"object": "contact", "name": format!("Report {n}"), "shared": true}))
+                .await
+                .json()
+                .await
+                .expect("view");
+            let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+            let body = json!({"name": format!("Weekly {n}"), "view_id": view["id"], "format": "csv",
+                "recipients": [me["id"]], "weekday": 0, "hour": 8});
+            if op == "create_report_schedule" {
+                (Method::POST, "/report_schedules".into(), Some(body))
+            } else {
+                let made: Value =
+                    app.post("/api/v1/report_schedules", body.clone()).await.json().await.expect("schedule");
+                let id = made["id"].as_str().expect("id").to_string();
+                match op {
+                    "update_report_schedule" => (Method::PUT, format!("/report_schedules/{id}"), Some(body)),
+                    "delete_report_schedule" => (Method::DELETE, format!("/report_schedules/{id}"), None),
+                    _ => (Method::POST, format!("/report_schedules/{id}/send"), None),
+                }
+            }
+        }
         "list_inbound_hooks" => (Method::GET, "/inbound_hooks".into(), None),
         "create_inbound_hook" | "delete_inbound_hook" | "receive_hook" => {
             let hook = json!({"name": format!("In {n}"), "object": "contact"});

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use peyvand_crm::automation::templates::{self, TemplateInput};
 use peyvand_crm::automation::workflows::{self, WorkflowInput};
-use peyvand_crm::automation::{mail, webhooks};
+use peyvand_crm::automation::{mail, reports, webhooks};
 use peyvand_records::access::Action;
 use serde::Deserialize;
 use serde_json::json;
@@ -386,4 +386,55 @@ pub async fn received_messages(
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageSchema)?;
     Ok(Json(json!({ "messages": peyvand_crm::automation::inbox::received(&state.db, limit(&q)?).await? })))
+}
+
+/// Managers and admins keep the scheduled reports (each recipient still gets only what they
+/// may see).
+fn may_schedule(authed: &Authed) -> ApiResult<()> {
+    use peyvand_records::access::Role;
+    if matches!(authed.role(), Role::Admin | Role::Manager) { Ok(()) } else { Err(crate::error::ApiError::Forbidden) }
+}
+
+pub async fn list_report_schedules(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    may_schedule(&authed)?;
+    Ok(Json(json!({ "schedules": reports::list(&state.db).await? })))
+}
+
+pub async fn create_report_schedule(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<reports::ScheduleInput>,
+) -> ApiResult<impl IntoResponse> {
+    may_schedule(&authed)?;
+    Ok((StatusCode::CREATED, Json(reports::save(&state.db, &authed.user.id, None, &input).await?)))
+}
+
+pub async fn update_report_schedule(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<reports::ScheduleInput>,
+) -> ApiResult<impl IntoResponse> {
+    may_schedule(&authed)?;
+    Ok(Json(reports::save(&state.db, &authed.user.id, Some(&id), &input).await?))
+}
+
+pub async fn delete_report_schedule(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    may_schedule(&authed)?;
+    reports::delete(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a schedule's report now, to its recipients.
+pub async fn send_report_schedule(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    may_schedule(&authed)?;
+    Ok(Json(json!({ "queued": reports::send_now(&state.db, &id).await? })))
 }

@@ -408,6 +408,27 @@ macro_rules! handler_for {
     (list_inbound_hooks) => {
         automation::list_inbound_hooks
     };
+    (list_report_schedules) => {
+        automation::list_report_schedules
+    };
+    (create_report_schedule) => {
+        automation::create_report_schedule
+    };
+    (update_report_schedule) => {
+        automation::update_report_schedule
+    };
+    (delete_report_schedule) => {
+        automation::delete_report_schedule
+    };
+    (send_report_schedule) => {
+        automation::send_report_schedule
+    };
+    (notification_preferences) => {
+        notifications::notification_preferences
+    };
+    (set_notification_preferences) => {
+        notifications::set_notification_preferences
+    };
     (create_inbound_hook) => {
         automation::create_inbound_hook
     };
@@ -678,6 +699,13 @@ routes! {
     get "/settings/imap" => imap_settings,
     put "/settings/imap" => set_imap_settings,
     get "/messages/received" => received_messages,
+    get "/report_schedules" => list_report_schedules,
+    post "/report_schedules" => create_report_schedule,
+    put "/report_schedules/{id}" => update_report_schedule,
+    delete "/report_schedules/{id}" => delete_report_schedule,
+    post "/report_schedules/{id}/send" => send_report_schedule,
+    get "/notification_preferences" => notification_preferences,
+    put "/notification_preferences" => set_notification_preferences,
     get "/openapi.json" => openapi_json,
 }
 

@@ -40,3 +40,25 @@ pub async fn read_all_notifications(State(state): State<AppState>, authed: Authe
     let marked = notifications::mark_all_read(&state.db, &authed.user.id).await?;
     Ok(Json(json!({ "marked": marked })))
 }
+
+/// The caller's choices per kind of notification: under the bell, and by e-mail (none, at once,
+/// or in the morning's digest).
+pub async fn notification_preferences(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    Ok(Json(json!({ "preferences": notifications::preferences(&state.db, &authed.user.id).await? })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesBody {
+    preferences: Vec<notifications::Preference>,
+}
+
+/// Sets the caller's choices for the kinds given (the others stay).
+pub async fn set_notification_preferences(
+    State(state): State<AppState>,
+    authed: Authed,
+    super::ApiJson(body): super::ApiJson<PreferencesBody>,
+) -> ApiResult<impl IntoResponse> {
+    let list = notifications::set_preferences(&state.db, &authed.user.id, &body.preferences).await?;
+    Ok(Json(json!({ "preferences": list })))
+}

@@ -964,6 +964,51 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("SmsSettings"),
             ok("200", "The settings", None),
         ),
+        "list_report_schedules" => (
+            "Scheduled reports (managers and admins): saved list views sent by e-mail on a schedule",
+            "automation",
+            vec![],
+            None,
+            ok("200", "Schedules", None),
+        ),
+        "create_report_schedule" => (
+            "Schedule a saved list view by e-mail (managers and admins): CSV, XLSX or an HTML table, every day or every week on a day (0 = Saturday) at an hour; each recipient gets what they may see",
+            "automation",
+            vec![],
+            Some("ReportSchedule"),
+            ok("201", "The schedule", None),
+        ),
+        "update_report_schedule" => (
+            "Change a scheduled report (managers and admins)",
+            "automation",
+            vec![],
+            Some("ReportSchedule"),
+            ok("200", "The schedule", None),
+        ),
+        "delete_report_schedule" => {
+            ("Remove a scheduled report (managers and admins)", "automation", vec![], None, ok("204", "Removed", None))
+        }
+        "send_report_schedule" => (
+            "Send a scheduled report now (managers and admins)",
+            "automation",
+            vec![],
+            None,
+            ok("200", "How many e-mails were queued", None),
+        ),
+        "notification_preferences" => (
+            "The caller's choices per kind of notification: under the bell, and by e-mail (none, instant, or daily: the morning's digest)",
+            "notifications",
+            vec![],
+            None,
+            ok("200", "Every kind's choice", None),
+        ),
+        "set_notification_preferences" => (
+            "Set the caller's choices for the kinds given (the others stay)",
+            "notifications",
+            vec![],
+            Some("NotificationPreferences"),
+            ok("200", "Every kind's choice", None),
+        ),
         "list_inbound_hooks" => (
             "Inbound webhooks (admins): each one's object, match field and secret",
             "automation",
@@ -1337,11 +1382,20 @@ fn automation_schemas() -> Json_ {
         "Workflow": { "type": "object", "required": ["name", "object", "definition"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "maxLength": 200 }, "object": string, "enabled": { "type": "boolean" },
             "definition": { "type": "object", "required": ["trigger", "steps"], "additionalProperties": false, "properties": {
-                "trigger": { "type": "object", "required": ["kind"], "description": "kind: created, changed (field, from, to), trashed, date_reached (field, offset_days, hour), schedule (weekday 0 = Saturday, hour)",
-                    "properties": { "kind": { "enum": ["created", "changed", "trashed", "date_reached", "schedule"] } } },
+                "trigger": { "type": "object", "required": ["kind"], "description": "kind: created, changed (field, from, to), trashed, date_reached (field, offset_days, hour), schedule (weekday 0 = Saturday, hour), form_submitted (form), breach_near (target: first_response or resolution; tickets), email_received, hook_received (hook)",
+                    "properties": { "kind": { "enum": ["created", "changed", "trashed", "date_reached", "schedule", "form_submitted", "breach_near", "email_received", "hook_received"] } } },
                 "condition": { "type": ["object", "null"], "description": "A filter in the lists' JSON syntax" },
-                "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait, branch",
-                    "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "branch"] } } } } } } } },
+                "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait (minutes), wait_until (condition, timeout_minutes), branch",
+                    "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "wait_until", "branch"] } } } } } } } },
+        "ReportSchedule": { "type": "object", "required": ["name", "view_id", "format", "recipients", "hour"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200 }, "view_id": { "type": "string", "description": "A saved list view the caller can see" },
+            "format": { "enum": ["csv", "xlsx", "html"] }, "recipients": { "type": "array", "minItems": 1, "maxItems": 100, "items": string },
+            "weekday": { "type": ["integer", "null"], "minimum": 0, "maximum": 6, "description": "0 = Saturday; null: every day" },
+            "hour": { "type": "integer", "minimum": 0, "maximum": 23 }, "enabled": { "type": "boolean" } } },
+        "NotificationPreferences": { "type": "object", "required": ["preferences"], "additionalProperties": false, "properties": {
+            "preferences": { "type": "array", "maxItems": 20, "items": { "type": "object", "required": ["kind", "bell", "email"], "additionalProperties": false, "properties": {
+                "kind": { "enum": ["assigned", "reminder", "web_form", "workflow", "sla_warning", "sla_breach", "dealer_alert", "suggestion_done"] },
+                "bell": { "type": "boolean" }, "email": { "enum": ["none", "instant", "daily"], "description": "daily: the morning's digest" } } } } } },
         "ImapSettings": { "type": "object", "required": ["host", "port", "security", "username"], "additionalProperties": false, "properties": {
             "host": string, "port": { "type": "integer", "minimum": 1, "maximum": 65535 }, "security": { "enum": ["none", "starttls", "tls"] },
             "username": string, "password": string, "mailbox": string,
@@ -1363,7 +1417,8 @@ fn automation_schemas() -> Json_ {
         "SmtpSettings": { "type": "object", "required": ["host", "port", "security", "from_address"], "additionalProperties": false, "properties": {
             "host": string, "port": { "type": "integer", "minimum": 1, "maximum": 65535 }, "security": { "enum": ["none", "starttls", "tls"] },
             "username": string, "password": string, "from_address": { "type": "string", "format": "email" }, "from_name": string,
-            "extra_root_pem": { "type": "string", "description": "A certificate authority to trust besides the system's (PEM)" } } },
+            "extra_root_pem": { "type": "string", "description": "A certificate authority to trust besides the system's (PEM)" },
+            "public_url": { "type": "string", "description": "Where people open Peyvand (https://crm.example.com): links in messages start here" } } },
         "SmsSettings": { "type": "object", "required": ["url", "body_kind", "body"], "additionalProperties": false, "properties": {
             "url": { "type": "string", "description": "A template over to, text, sender, id" }, "body_kind": { "enum": ["form", "json"] },
             "body": { "type": "string", "description": "A template over to, text, sender, id (filters urlencode, json)" },

@@ -94,6 +94,10 @@ fn trigger_text(lang: &str, obj: Option<&ObjectDef>, trigger: &Trigger) -> Strin
             )
         }
         Trigger::Schedule { .. } => t(lang, "workflow-trigger-schedule"),
+        Trigger::FormSubmitted { .. } => t(lang, "workflow-trigger-form_submitted"),
+        Trigger::BreachNear { .. } => t(lang, "workflow-trigger-breach_near"),
+        Trigger::EmailReceived => t(lang, "workflow-trigger-email_received"),
+        Trigger::HookReceived { .. } => t(lang, "workflow-trigger-hook_received"),
     }
 }
 
@@ -214,6 +218,12 @@ struct BuilderPage {
     t_offset: String,
     t_hour: String,
     t_weekday: String,
+    t_form: String,
+    t_target: String,
+    t_hook: String,
+    /// The web forms and inbound webhooks of the object (a trigger may name one).
+    forms: Vec<Option_>,
+    hooks: Vec<Option_>,
     conditions: Vec<CondRow>,
     steps: Vec<StepRow>,
     step_kinds: Vec<(String, String)>,
@@ -235,7 +245,7 @@ pub struct TestView {
     pub steps: Vec<(String, String)>,
 }
 
-const STEP_KINDS: [&str; 11] = [
+const STEP_KINDS: [&str; 12] = [
     "update",
     "create",
     "assign",
@@ -246,6 +256,7 @@ const STEP_KINDS: [&str; 11] = [
     "add_tag",
     "remove_tag",
     "wait",
+    "wait_until",
     "branch",
 ];
 const OPS: [&str; 8] = ["eq", "ne", "gt", "lt", "contains", "in", "is_empty", "between"];
@@ -296,6 +307,18 @@ fn values_text(values: &Map<String, Json>) -> String {
         .join("\n")
 }
 
+/// Minutes as the builder shows them: days, hours or minutes, whichever is whole.
+fn wait_parts(minutes: i64) -> (String, String) {
+    let (n, unit) = if minutes % 1440 == 0 {
+        (minutes / 1440, "days")
+    } else if minutes % 60 == 0 {
+        (minutes / 60, "hours")
+    } else {
+        (minutes, "minutes")
+    };
+    (n.to_string(), unit.into())
+}
+
 fn step_row(i: usize, place: &str, a: &Action) -> StepRow {
     let mut row = StepRow {
         i,
@@ -328,16 +351,14 @@ fn step_row(i: usize, place: &str, a: &Action) -> StepRow {
             row.message = message.clone();
         }
         Action::AddTag { tag } | Action::RemoveTag { tag } => row.tag = tag.clone(),
-        Action::Wait { minutes } => {
-            let (n, unit) = if minutes % 1440 == 0 {
-                (minutes / 1440, "days")
-            } else if minutes % 60 == 0 {
-                (minutes / 60, "hours")
-            } else {
-                (*minutes, "minutes")
-            };
-            row.wait = n.to_string();
-            row.unit = unit.into();
+        Action::Wait { minutes } => (row.wait, row.unit) = wait_parts(*minutes),
+        Action::WaitUntil { condition, timeout_minutes } => {
+            (row.wait, row.unit) = wait_parts(*timeout_minutes);
+            if let Some((f, o, v)) = cond_rows(Some(condition)).into_iter().next() {
+                row.cfield = f;
+                row.cop = o;
+                row.cvalue = v;
+            }
         }
         Action::Branch { condition, .. } => {
             if let Some((f, o, v)) = cond_rows(Some(condition)).into_iter().next() {
@@ -401,6 +422,16 @@ fn condition(field: &str, op: &str, value: &str) -> Json {
     json!({ "field": field, "op": op, "value": v })
 }
 
+/// A wait typed as a number and a unit, in minutes.
+fn minutes(n: &str, unit: &str) -> i64 {
+    let per = match unit {
+        "days" => 1440,
+        "hours" => 60,
+        _ => 1,
+    };
+    n.parse::<i64>().unwrap_or(0).saturating_mul(per)
+}
+
 /// The definition and name the builder posted (rows without a kind are dropped).
 fn posted(pairs: &Pairs, catalog: &peyvand_store::catalog::Catalog) -> WorkflowInput {
     let text = |k: &str| get(pairs, k).to_string();
@@ -423,6 +454,10 @@ fn posted(pairs: &Pairs, catalog: &peyvand_store::catalog::Catalog) -> WorkflowI
             weekday: num("t_weekday").and_then(|d| u8::try_from(d).ok()),
             hour: num("t_hour").and_then(|h| u8::try_from(h).ok()).unwrap_or(9),
         },
+        "form_submitted" => Trigger::FormSubmitted { form: Some(text("t_form")).filter(|f| !f.is_empty()) },
+        "breach_near" => Trigger::BreachNear { target: Some(text("t_target")).filter(|f| !f.is_empty()) },
+        "email_received" => Trigger::EmailReceived,
+        "hook_received" => Trigger::HookReceived { hook: Some(text("t_hook")).filter(|f| !f.is_empty()) },
         _ => Trigger::Created,
     };
     let conds: Vec<Json> = (0..50)
@@ -466,15 +501,11 @@ fn posted(pairs: &Pairs, catalog: &peyvand_store::catalog::Catalog) -> WorkflowI
             },
             "add_tag" => Action::AddTag { tag: k("tag") },
             "remove_tag" => Action::RemoveTag { tag: k("tag") },
-            "wait" => {
-                let n: i64 = k("wait").parse().unwrap_or(0);
-                let per = match k("unit").as_str() {
-                    "days" => 1440,
-                    "hours" => 60,
-                    _ => 1,
-                };
-                Action::Wait { minutes: n.saturating_mul(per) }
-            }
+            "wait" => Action::Wait { minutes: minutes(&k("wait"), &k("unit")) },
+            "wait_until" => Action::WaitUntil {
+                condition: condition(&k("cfield"), &k("cop"), &k("cvalue")),
+                timeout_minutes: minutes(&k("wait"), &k("unit")),
+            },
             "branch" => Action::Branch {
                 condition: condition(&k("cfield"), &k("cop"), &k("cvalue")),
                 then: Vec::new(),
@@ -545,6 +576,7 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
         .collect();
     let (mut t_field, mut t_from, mut t_to, mut t_offset, mut t_hour, mut t_weekday) =
         (String::new(), String::new(), String::new(), "0".to_string(), "9".to_string(), String::new());
+    let (mut t_form, mut t_target, mut t_hook) = (String::new(), String::new(), String::new());
     let trigger = match &input.definition.trigger {
         Trigger::Created => "created",
         Trigger::Trashed => "trashed",
@@ -565,7 +597,32 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
             t_hour = hour.to_string();
             "schedule"
         }
+        Trigger::FormSubmitted { form } => {
+            t_form = form.clone().unwrap_or_default();
+            "form_submitted"
+        }
+        Trigger::BreachNear { target } => {
+            t_target = target.clone().unwrap_or_default();
+            "breach_near"
+        }
+        Trigger::EmailReceived => "email_received",
+        Trigger::HookReceived { hook } => {
+            t_hook = hook.clone().unwrap_or_default();
+            "hook_received"
+        }
     };
+    let forms = peyvand_crm::forms::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|f| f.definition.object == input.object)
+        .map(|f| Option_ { value: f.id, label: f.definition.name, selected: false })
+        .collect();
+    let hooks = peyvand_crm::automation::webhooks::inbound_list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|h| h.object == input.object)
+        .map(|h| Option_ { value: h.id, label: h.name, selected: false })
+        .collect();
     let mut conditions: Vec<CondRow> = cond_rows(input.definition.condition.as_ref())
         .into_iter()
         .enumerate()
@@ -641,6 +698,11 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
         t_offset,
         t_hour,
         t_weekday,
+        t_form,
+        t_target,
+        t_hook,
+        forms,
+        hooks,
         conditions,
         steps,
         step_kinds: kinds(&STEP_KINDS, "workflow-step"),
@@ -1448,6 +1510,7 @@ pub async fn save_messaging(State(state): State<AppState>, CsrfForm(session, pai
                         .find(|(k, _)| k == "extra_root_pem")
                         .map(|(_, v)| v.trim().to_string())
                         .unwrap_or_default(),
+                    public_url: text("public_url"),
                 },
             )
             .await
@@ -1566,4 +1629,158 @@ pub async fn letter_templates(state: &AppState, object: &str) -> Result<Vec<(Str
         .filter(|t| t.channel == "letter" && t.object == object)
         .map(|t| (t.id, t.name))
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduled reports
+
+struct ScheduleRow {
+    id: String,
+    name: String,
+    view: String,
+    format: String,
+    when: String,
+    recipients: String,
+    last_sent: String,
+}
+
+#[derive(Template)]
+#[template(path = "report_schedules.html")]
+struct SchedulesPage {
+    layout: Layout,
+    tr: Words,
+    rows: Vec<ScheduleRow>,
+    views: Vec<Option_>,
+    people: Vec<(String, String)>,
+    me: String,
+    errors: Vec<String>,
+    notice: String,
+}
+
+fn may_schedule(session: &Session) -> Result<(), ApiError> {
+    use peyvand_records::access::Role;
+    if matches!(session.user.role, Role::Admin | Role::Manager) { Ok(()) } else { Err(ApiError::Forbidden) }
+}
+
+async fn schedules_view(
+    state: &AppState,
+    session: &Session,
+    errors: Vec<String>,
+    notice: String,
+) -> Result<Response, ApiError> {
+    use peyvand_crm::automation::reports;
+    let lang = current_lang();
+    let catalog = state.db.visible_catalog().await?;
+    let mut views = Vec::new();
+    for o in &catalog.objects {
+        for v in state.db.list_views(&o.api_name, &session.user.id).await? {
+            views.push(Option_ { value: v.id, label: format!("{} — {}", o.label(lang), v.name), selected: false });
+        }
+    }
+    let users = state.db.list_users().await?;
+    let name_of = |id: &str| users.iter().find(|u| u.id == id).map_or_else(|| id.to_string(), |u| u.name.clone());
+    let offset = state.config.display_offset;
+    let rows = reports::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let day =
+                s.weekday.map_or_else(|| t(lang, "workflow-every-day"), |d| t(lang, &format!("workflow-weekday-{d}")));
+            let hour = super::display::format_number(lang, &format!("{:02}:00", s.hour));
+            ScheduleRow {
+                view: views
+                    .iter()
+                    .find(|v| v.value == s.view_id)
+                    .map_or_else(|| s.view_id.clone(), |v| v.label.clone()),
+                format: s.format.to_uppercase(),
+                when: format!("{day} {hour}"),
+                recipients: s.recipients.iter().map(|r| name_of(r)).collect::<Vec<_>>().join("، "),
+                last_sent: s
+                    .last_sent_at
+                    .as_deref()
+                    .and_then(parse_datetime)
+                    .map(|d| format_datetime(lang, d, offset))
+                    .unwrap_or_default(),
+                id: s.id,
+                name: s.name,
+            }
+        })
+        .collect();
+    let people = users.iter().filter(|u| u.active).map(|u| (u.id.clone(), u.name.clone())).collect();
+    Ok(render(&SchedulesPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), "reports-scheduled"),
+        tr: Words::new(lang),
+        rows,
+        views,
+        people,
+        me: session.user.id.clone(),
+        errors,
+        notice,
+    }))
+}
+
+/// `GET /reports/scheduled`: the scheduled reports and a form for a new one (managers, admins).
+pub async fn report_schedules(State(state): State<AppState>, session: Session) -> Response {
+    let result = async {
+        may_schedule(&session)?;
+        schedules_view(&state, &session, Vec::new(), String::new()).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /reports/scheduled`: a new schedule.
+pub async fn create_report_schedule(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    use peyvand_crm::automation::reports;
+    let result = async {
+        may_schedule(&session)?;
+        let text = |k: &str| get(&pairs, k).to_string();
+        let input = reports::ScheduleInput {
+            name: text("name"),
+            view_id: text("view_id"),
+            format: text("format"),
+            recipients: pairs.iter().filter(|(k, _)| k == "recipients").map(|(_, v)| v.clone()).collect(),
+            weekday: text("weekday").parse().ok(),
+            hour: text("hour").parse().unwrap_or(24),
+            enabled: true,
+        };
+        match reports::save(&state.db, &session.user.id, None, &input).await {
+            Ok(_) => Ok(Redirect::to("/reports/scheduled").into_response()),
+            Err(e) => schedules_view(&state, &session, messages(e)?, String::new()).await,
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /reports/scheduled/{id}/delete`.
+pub async fn delete_report_schedule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        may_schedule(&session)?;
+        peyvand_crm::automation::reports::delete(&state.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/reports/scheduled").into_response())
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /reports/scheduled/{id}/send`: sends it now.
+pub async fn send_report_schedule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    let result = async {
+        may_schedule(&session)?;
+        let n = peyvand_crm::automation::reports::send_now(&state.db, &id).await?;
+        let lang = current_lang();
+        let notice = format!("{} {}", t(lang, "reports-sent"), super::display::format_number(lang, &n.to_string()));
+        schedules_view(&state, &session, Vec::new(), notice).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
 }

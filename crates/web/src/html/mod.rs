@@ -302,6 +302,20 @@ impl Layout {
             };
             nav.insert(at, item);
         }
+        // Scheduled reports, last, for those who keep them.
+        if catalog.is_some()
+            && session.is_some_and(|s| {
+                matches!(s.user.role, peyvand_records::access::Role::Admin | peyvand_records::access::Role::Manager)
+            })
+        {
+            let item = NavItem {
+                href: "/reports/scheduled".into(),
+                label: t(lang, "reports-scheduled"),
+                current: current == "reports-scheduled",
+                icon: "mail",
+            };
+            nav.push(item);
+        }
         // The user's day and week first, when there are tasks to have them.
         if catalog.is_some_and(|c| c.object("task").is_some()) {
             for (href, key, icon) in [("/calendar", "calendar", "calendar-clock"), ("/my-day", "my-day", "calendar")] {
@@ -419,6 +433,10 @@ pub fn router() -> Router<AppState> {
         .route("/calendar/{file}", get(tasks::calendar_file))
         .route("/notifications", get(notifications::page))
         .route("/notifications/badge", get(notifications::badge))
+        .route("/reports/scheduled", get(automation::report_schedules).post(automation::create_report_schedule))
+        .route("/reports/scheduled/{id}/delete", post(automation::delete_report_schedule))
+        .route("/reports/scheduled/{id}/send", post(automation::send_report_schedule))
+        .route("/notifications/preferences", get(notifications::preferences).post(notifications::save_preferences))
         .route("/notifications/read", post(notifications::read_all))
         .route("/notifications/{id}/open", post(notifications::open))
         .route("/search", get(records::search_page))

@@ -106,3 +106,70 @@ pub async fn read_all(State(state): State<AppState>, CsrfForm(session, _): CsrfF
         Err(e) => fail(e),
     }
 }
+
+/// One kind's choice as the preferences form shows it.
+struct PrefRow {
+    kind: String,
+    label: String,
+    bell: bool,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "notification_preferences.html")]
+struct PreferencesPage {
+    layout: Layout,
+    tr: Words,
+    rows: Vec<PrefRow>,
+    choices: Vec<(String, String)>,
+    saved: bool,
+}
+
+async fn preferences_view(state: &AppState, session: &Session, saved: bool) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let rows = notifications::preferences(&state.db, &session.user.id)
+        .await?
+        .into_iter()
+        .map(|p| PrefRow {
+            label: t(lang, &format!("notification-{}", p.kind)),
+            kind: p.kind,
+            bell: p.bell,
+            email: p.email,
+        })
+        .collect();
+    let choices = notifications::EMAIL_CHOICES
+        .iter()
+        .map(|c| (c.to_string(), t(lang, &format!("notification-email-{c}"))))
+        .collect();
+    Ok(render(&PreferencesPage {
+        layout: Layout::new(lang, Some(session), None, ""),
+        tr: Words::new(lang),
+        rows,
+        choices,
+        saved,
+    }))
+}
+
+/// `GET /notifications/preferences`: how the user hears of each kind.
+pub async fn preferences(State(state): State<AppState>, session: Session) -> Response {
+    preferences_view(&state, &session, false).await.unwrap_or_else(fail)
+}
+
+/// `POST /notifications/preferences`: every kind's bell (a checkbox) and e-mail choice.
+pub async fn save_preferences(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    let result = async {
+        let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let list: Vec<notifications::Preference> = notifications::KINDS
+            .iter()
+            .map(|k| notifications::Preference {
+                kind: (*k).to_string(),
+                bell: get(&format!("{k}.bell")).is_some(),
+                email: get(&format!("{k}.email")).unwrap_or_else(|| "none".into()),
+            })
+            .collect();
+        notifications::set_preferences(&state.db, &session.user.id, &list).await?;
+        preferences_view(&state, &session, true).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}

@@ -31,7 +31,8 @@ crm_tests!(
     forms_mail_hooks_and_deadlines_set_off_workflows,
     a_run_waits_until_its_condition_or_gives_up,
     notifications_come_by_email_as_each_user_chose,
-    a_saved_view_is_mailed_as_each_recipient_sees_it
+    a_saved_view_is_mailed_as_each_recipient_sees_it,
+    survey_invitations_reach_their_customers
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -1302,4 +1303,58 @@ async fn a_saved_view_is_mailed_as_each_recipient_sees_it(db: &Db) {
     assert_eq!(table.rows.len(), 1);
     assert_eq!(&reports::xlsx_bytes(&table, "fa").expect("workbook")[..2], b"PK");
     assert!(reports::html_table(&table, "fa", "").contains("Mina"));
+}
+
+async fn survey_invitations_reach_their_customers(db: &Db) {
+    use peyvand_crm::automation::invitations;
+    use peyvand_crm::feedback::surveys::{self, Invitee};
+    let Some(server) = SmtpServer::start(None).await else { return };
+    smtp(db, &server).await;
+    let runner = runner(db).await;
+    let contact = db
+        .create_record(
+            None,
+            "contact",
+            &input(json!({"first_name": "لیلا", "last_name": "صدری", "emails": ["leila@customer.example"]})),
+            None,
+        )
+        .await
+        .expect("contact")
+        .0;
+    let who = |c: &str| Invitee { contact: Some(c.to_string()), ..Invitee::default() };
+    // Without a public address there is nothing to link to: the invitation waits, unsent.
+    let first = surveys::invite(db, surveys::CSAT, &[who(&contact.id)]).await.expect("invited");
+    settle(&runner).await;
+    assert!(server.messages().is_empty());
+    mail::save_smtp(
+        db,
+        &mail::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            security: "none".into(),
+            from_address: "crm@peyvand.test".into(),
+            public_url: "https://crm.shop.test".into(),
+            ..mail::SmtpSettings::default()
+        },
+    )
+    .await
+    .expect("smtp");
+    let (invitation, token) = &first[0];
+    assert_eq!(invitations::send(db, &invitation.id).await.expect("sent"), Some("email".to_string()));
+    assert_eq!(invitations::send(db, &invitation.id).await.expect("again"), Some("email".to_string()), "queued once");
+    settle(&runner).await;
+    let sent = server.messages();
+    assert_eq!(sent.len(), 1, "one message per invitation");
+    assert!(sent[0].contains("leila@customer.example"));
+    let parsed = mail_parser::MessageParser::default().parse(sent[0].as_bytes()).expect("mime");
+    let text = parsed.body_text(0).expect("a text part").to_string();
+    assert!(text.contains(&format!("https://crm.shop.test/s/{token}")), "{text}");
+    assert!(text.starts_with("لیلا صدری گرامی"), "{text}");
+    // The link opens the survey; once answered, nothing more is sent.
+    surveys::open(db, token).await.expect("the link opens");
+    surveys::answer(db, token, &input(json!({"score": 5}))).await.expect("answered");
+    assert_eq!(invitations::send(db, &invitation.id).await.expect("after"), None);
+    // On the customer's timeline.
+    let activities = db.list_records("activity", &Default::default()).await.expect("activities").records;
+    assert!(activities.iter().any(|a| a.fields["contact"] == json!(contact.id)), "{activities:?}");
 }

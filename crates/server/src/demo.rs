@@ -147,7 +147,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     customer_story(db, actor, &tehran, &reps, &contact_ids).await?;
     service_story(db, actor, &manager, &support, &contact_ids).await?;
     feedback_story(db, actor, &manager, &contact_ids).await?;
-    automation_story(db, actor, &contact_ids).await?;
+    automation_story(db, actor, &manager, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -415,7 +415,12 @@ async fn service_story(
 /// target (4 working hours) tells the manager; a customer silent for 90 days gets a follow-up
 /// task — with their templates, and one deal won just now, so that its run, the task and the
 /// e-mail waiting in the outbox (until an SMTP server is set up) are there to see.
-async fn automation_story(db: &Db, actor: Option<&str>, contacts: &[(String, String)]) -> anyhow::Result<()> {
+async fn automation_story(
+    db: &Db,
+    actor: Option<&str>,
+    manager: &str,
+    contacts: &[(String, String)],
+) -> anyhow::Result<()> {
     use peyvand_crm::automation::templates::{self, TemplateInput};
     use peyvand_crm::automation::workflows::{self, Action, Definition, Trigger, WorkflowInput};
     let thanks = templates::save(
@@ -481,10 +486,67 @@ async fn automation_story(db: &Db, actor: Option<&str>, contacts: &[(String, Str
             },
         ),
     ];
+    let mut flows = flows.to_vec();
+    // A customer's e-mail waits for nobody: a task for their owner, due the same day.
+    flows.push((
+        "ایمیل مشتری: پیگیری همان روز",
+        "contact",
+        Definition {
+            trigger: Trigger::EmailReceived,
+            condition: None,
+            steps: vec![Action::Create {
+                object: "task".into(),
+                values: fields(json!({"subject": "پاسخ به ایمیل {{ record.title }}", "priority": "high"})),
+                due_in_days: Some(0),
+            }],
+        },
+    ));
     for (name, object, definition) in flows {
         let input = WorkflowInput { name: name.into(), object: object.into(), enabled: true, definition };
         workflows::save(db, actor, None, &input).await?;
     }
+    // The manager hears of breaches at once by e-mail and of the rest in the morning's digest,
+    // and gets the open deals every Saturday at 8 as a workbook.
+    use peyvand_crm::notifications::{self, Preference};
+    let choice = |kind: &str, email: &str| Preference { kind: kind.into(), bell: true, email: email.into() };
+    notifications::set_preferences(
+        db,
+        manager,
+        &[choice("sla_breach", "instant"), choice("assigned", "daily"), choice("workflow", "daily")],
+    )
+    .await?;
+    let view = db
+        .create_view(
+            manager,
+            &peyvand_records::view::NewView {
+                object: "deal".into(),
+                name: "معامله‌های باز".into(),
+                shared: true,
+                kind: peyvand_records::view::ViewKind::List,
+                filter: Some(
+                    json!({"field": "stage", "op": "in", "value": ["qualification", "proposal", "negotiation"]}),
+                ),
+                sort: "-amount".into(),
+                columns: vec!["stage".into(), "amount".into(), "owner".into()],
+                group_by: None,
+            },
+        )
+        .await?;
+    peyvand_crm::automation::reports::save(
+        db,
+        manager,
+        None,
+        &peyvand_crm::automation::reports::ScheduleInput {
+            name: "قیف هفتگی".into(),
+            view_id: view.id,
+            format: "xlsx".into(),
+            recipients: vec![manager.to_string()],
+            weekday: Some(0),
+            hour: 8,
+            enabled: true,
+        },
+    )
+    .await?;
     // A deal won now, with the workflows listening: its run, task and e-mail are real.
     let (consumers, kinds) = db.modules().runner_parts();
     let runner = peyvand_store::runner::Runner::new(db.clone(), consumers, kinds);

@@ -10,6 +10,7 @@
 
 pub mod digest;
 pub mod inbox;
+pub mod invitations;
 pub mod letters;
 pub mod mail;
 pub mod reports;
@@ -109,6 +110,7 @@ impl Module for Automation {
             Arc::new(digest::NotificationMail),
             Arc::new(digest::Digest),
             Arc::new(reports::Sends),
+            Arc::new(invitations::Invitations),
         ]
     }
 }

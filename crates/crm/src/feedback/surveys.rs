@@ -567,8 +567,21 @@ pub async fn invite_in(tx: &mut WriteTx, survey: &Survey, who: &Invitee, at: Off
     .execute(&mut *tx.tx)
     .await?
     .rows_affected();
+    if written == 1 && who.contact.is_some() {
+        // Sent to the customer after commit (by automation, which sends messages).
+        tx.schedule_job(
+            INVITATION_JOB,
+            Some(&format!("invite:{id}")),
+            &format_datetime(at),
+            &json!({ "invitation": id }),
+        )
+        .await?;
+    }
     Ok((written == 1).then_some(id))
 }
+
+/// The job that sends an invitation's link to its customer.
+pub const INVITATION_JOB: &str = "survey_invitation_send";
 
 /// Invites each of `who` (checked: the contact, the record and the member of staff exist) to an
 /// active survey; the invitations made, each with its link's token (a record already asked

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 backend_tests!(
     mistakes_are_refused_with_where_they_are,
     sms_and_webhooks_reach_real_receivers,
-    inbound_webhooks_are_signed_and_checked_as_the_api
+    inbound_webhooks_are_signed_and_checked_as_the_api,
+    preferences_and_scheduled_reports_over_http
 );
 
 async fn mistakes_are_refused_with_where_they_are(app: &TestApp) {
@@ -313,4 +314,126 @@ async fn inbound_webhooks_are_signed_and_checked_as_the_api(app: &TestApp) {
     );
     let all = app.list("contact", &[("filter", r#"{"field": "last_name", "op": "eq", "value": "Kamali"}"#)]).await;
     assert_eq!(all["records"].as_array().map(Vec::len), Some(1), "one contact: made once, then updated");
+}
+
+async fn preferences_and_scheduled_reports_over_http(app: &TestApp) {
+    // Each user's choices per kind: a kind or a choice not offered is refused, nothing changed.
+    let r = app
+        .put(
+            "/api/v1/notification_preferences",
+            json!({"preferences": [{"kind": "assigned", "bell": true, "email": "hourly"}]}),
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(p["errors"][0]["field"], "preferences.0.email");
+    let r = app
+        .put(
+            "/api/v1/notification_preferences",
+            json!({"preferences": [{"kind": "assigned", "bell": false, "email": "daily"}]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got: Value = app.get("/api/v1/notification_preferences").await.json().await.expect("json");
+    let assigned = got["preferences"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["kind"] == "assigned")
+        .expect("assigned")
+        .clone();
+    assert_eq!(assigned, json!({"kind": "assigned", "bell": false, "email": "daily"}));
+    let reminder = got["preferences"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["kind"] == "reminder")
+        .expect("reminder")
+        .clone();
+    assert_eq!(reminder, json!({"kind": "reminder", "bell": true, "email": "none"}), "untouched: the bell, no mail");
+
+    // A saved view mailed on a schedule: checked, kept, sent now into the outbox.
+    let view: Value = app
+        .post("/api/v1/views", json!({"object": "contact", "name": "All", "shared": true}))
+        .await
+        .json()
+        .await
+        .expect("view");
+    let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let r = app
+        .post(
+            "/api/v1/report_schedules",
+            json!({"name": "Daily", "view_id": view["id"], "format": "pdf", "recipients": [me["id"]], "hour": 30}),
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let mut fields: Vec<&str> =
+        p["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["format", "hour"]);
+    app.create("contact", json!({"first_name": "Tara", "last_name": "Nik"})).await;
+    let r = app
+        .post(
+            "/api/v1/report_schedules",
+            json!({"name": "Daily", "view_id": view["id"], "format": "html", "recipients": [me["id"]], "hour": 8}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.expect("json");
+    let id = made["id"].as_str().expect("id");
+    let list: Value = app.get("/api/v1/report_schedules").await.json().await.expect("json");
+    assert_eq!(list["schedules"].as_array().map(Vec::len), Some(1));
+    let sent: Value =
+        app.post(&format!("/api/v1/report_schedules/{id}/send"), json!({})).await.json().await.expect("json");
+    assert_eq!(sent["queued"], 1);
+    let outbox: Value = app.get("/api/v1/messages").await.json().await.expect("json");
+    let messages = outbox["messages"].as_array().expect("messages");
+    assert!(messages.iter().any(|m| m["subject"].as_str().is_some_and(|s| s.starts_with("Daily"))), "{outbox}");
+    // Agents do not keep schedules.
+    let agent = app.user_with_role("agent@reports.test", "agent").await;
+    let r = app.send_as(&agent, reqwest::Method::GET, "/api/v1/report_schedules", None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.delete(&format!("/api/v1/report_schedules/{id}")).await.status(), StatusCode::NO_CONTENT);
+
+    // The same through the pages: the preferences form, and a schedule made from its form.
+    let client = crate::helpers::signed_in(app).await;
+    let page =
+        client.get(app.url("/notifications/preferences")).send().await.expect("send").text().await.expect("html");
+    let csrf = crate::helpers::csrf_of(&page);
+    let form =
+        [("csrf", csrf.as_str()), ("reminder.bell", "on"), ("reminder.email", "instant"), ("assigned.email", "none")];
+    let r = client
+        .post(app.url("/notifications/preferences"))
+        .header("origin", &app.base)
+        .form(&form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let got: Value = app.get("/api/v1/notification_preferences").await.json().await.expect("json");
+    let find = |kind: &str| got["preferences"].as_array().expect("list").iter().find(|p| p["kind"] == kind).cloned();
+    assert_eq!(find("reminder"), Some(json!({"kind": "reminder", "bell": true, "email": "instant"})));
+    assert_eq!(
+        find("assigned"),
+        Some(json!({"kind": "assigned", "bell": false, "email": "none"})),
+        "unticked: no bell"
+    );
+    let page = client.get(app.url("/reports/scheduled")).send().await.expect("send").text().await.expect("html");
+    assert!(page.contains("All"), "the saved view is offered");
+    let csrf = crate::helpers::csrf_of(&page);
+    let me_id = me["id"].as_str().expect("id");
+    let view_id = view["id"].as_str().expect("id");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "هفتگی"),
+        ("view_id", view_id),
+        ("format", "xlsx"),
+        ("recipients", me_id),
+        ("weekday", "0"),
+        ("hour", "8"),
+    ];
+    let r =
+        client.post(app.url("/reports/scheduled")).header("origin", &app.base).form(&form).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "back to the list");
+    let page = client.get(app.url("/reports/scheduled")).send().await.expect("send").text().await.expect("html");
+    assert!(page.contains("هفتگی") && page.contains("XLSX"), "the new schedule is listed");
 }

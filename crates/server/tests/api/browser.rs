@@ -499,6 +499,15 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         .await
         .expect("webhook");
     let hook_id = hook["id"].as_str().expect("id").to_string();
+    let view: serde_json::Value = app
+        .post("/api/v1/views", json!({"object": "contact", "name": "Tehran", "shared": true}))
+        .await
+        .json()
+        .await
+        .expect("view");
+    let me: serde_json::Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let schedule = json!({"name": "Weekly Tehran", "view_id": view["id"], "format": "xlsx", "recipients": [me["id"]], "weekday": 0, "hour": 8});
+    assert_eq!(app.post("/api/v1/report_schedules", schedule).await.status(), 201);
     let pages = [
         "/records/contact".to_string(),
         format!("/records/contact/{contact_id}"),
@@ -563,6 +572,8 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         format!("/admin/webhooks/{hook_id}"),
         "/admin/messages".to_string(),
         "/admin/messaging".to_string(),
+        "/notifications/preferences".to_string(),
+        "/reports/scheduled".to_string(),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {

@@ -878,6 +878,11 @@ const PAGES: &[(&str, &str)] = &[
     ("/calendar/feed/revoke", "-"),
     ("/calendar/{file}", "nnn"),
     ("/notifications/badge", "loo"),
+    ("/notifications/preferences", "loo"),
+    // Managers and admins keep scheduled reports.
+    ("/reports/scheduled", "lfo"),
+    ("/reports/scheduled/{id}/delete", "-"),
+    ("/reports/scheduled/{id}/send", "-"),
     ("/notifications/read", "-"),
     ("/notifications/{id}/open", "-"),
     ("/records/{object}/{id}/favourite", "-"),

@@ -366,6 +366,11 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     // The sales story: leads, two pipelines, quotes; every order has its lines, every deal its stages.
     assert_eq!(app.list("lead", &[("total", "true")]).await["total"], json!(8 + 3), "three from the web form");
     assert_eq!(app.list("quote", &[("total", "true")]).await["total"], json!(3));
+    // The automation story: four workflows, the manager's weekly report.
+    let flows: serde_json::Value = app.get("/api/v1/workflows").await.json().await.expect("json");
+    assert_eq!(flows["workflows"].as_array().map(Vec::len), Some(4), "{flows}");
+    let reports: serde_json::Value = app.get("/api/v1/report_schedules").await.json().await.expect("json");
+    assert_eq!(reports["schedules"][0]["format"], json!("xlsx"), "{reports}");
     let pipelines: serde_json::Value = app.get("/api/v1/pipelines").await.json().await.expect("json");
     assert_eq!(pipelines["pipelines"].as_array().map(Vec::len), Some(2));
     let lines = app.list("order_line", &[("total", "true"), ("limit", "1")]).await;

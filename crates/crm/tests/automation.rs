@@ -32,7 +32,8 @@ crm_tests!(
     a_run_waits_until_its_condition_or_gives_up,
     notifications_come_by_email_as_each_user_chose,
     a_saved_view_is_mailed_as_each_recipient_sees_it,
-    survey_invitations_reach_their_customers
+    survey_invitations_reach_their_customers,
+    a_condition_reads_the_related_record
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -1357,4 +1358,69 @@ async fn survey_invitations_reach_their_customers(db: &Db) {
     // On the customer's timeline.
     let activities = db.list_records("activity", &Default::default()).await.expect("activities").records;
     assert!(activities.iter().any(|a| a.fields["contact"] == json!(contact.id)), "{activities:?}");
+}
+
+async fn a_condition_reads_the_related_record(db: &Db) {
+    let runner = runner(db).await;
+    // Deals of Tehran's customers, of a large amount or with a CEO: the related contact's city,
+    // and an "or" over the deal's own amount and the contact's job title.
+    let condition = json!({"and": [
+        {"field": "contact.city", "op": "eq", "value": "tehran"},
+        {"or": [{"field": "amount", "op": "gt", "value": "1000000"}, {"field": "contact.job_title", "op": "eq", "value": "CEO"}]}
+    ]});
+    let def = Definition {
+        trigger: Trigger::Created,
+        condition: Some(condition),
+        steps: vec![task_step("Welcome {{ record.name }}")],
+    };
+    workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput { name: "Tehran".into(), object: "deal".into(), enabled: true, definition: def },
+    )
+    .await
+    .expect("saved");
+    // A related field that is not there is refused at save, named with its relation.
+    let bad = Definition {
+        trigger: Trigger::Created,
+        condition: Some(json!({"field": "contact.shoe_size", "op": "eq", "value": "42"})),
+        steps: vec![task_step("x")],
+    };
+    let e = workflows::save(
+        db,
+        None,
+        None,
+        &WorkflowInput { name: "bad".into(), object: "deal".into(), enabled: true, definition: bad },
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(codes(&e), [("condition".to_string(), "unknown_field")]);
+    let contact = async |city: &str, tier: &str| {
+        db.create_record(None, "contact", &input(json!({"last_name": city, "city": city, "job_title": tier})), None)
+            .await
+            .expect("contact")
+            .0
+            .id
+    };
+    let (tehran, tehran_vip, shiraz) =
+        (contact("tehran", "Clerk").await, contact("tehran", "CEO").await, contact("shiraz", "CEO").await);
+    let deal = async |name: &str, contact: Option<&str>, amount: &str| {
+        let mut fields = json!({"name": name, "amount": {"amount": amount, "currency": "IRR"}});
+        if let Some(c) = contact {
+            fields["contact"] = json!(c);
+        }
+        db.create_record(None, "deal", &input(fields), None).await.expect("deal").0.id
+    };
+    let big = deal("big", Some(&tehran), "5000000").await;
+    let small = deal("small", Some(&tehran), "1000").await;
+    let vip = deal("vip", Some(&tehran_vip), "1000").await;
+    let far = deal("far", Some(&shiraz), "5000000").await;
+    let nobody = deal("nobody", None, "5000000").await;
+    settle(&runner).await;
+    assert_eq!(tasks_of(db, "deal", &big).await, ["Welcome big"]);
+    assert_eq!(tasks_of(db, "deal", &vip).await, ["Welcome vip"]);
+    for (id, why) in [(&small, "small, not a CEO"), (&far, "not Tehran"), (&nobody, "no contact")] {
+        assert!(tasks_of(db, "deal", id).await.is_empty(), "{why}");
+    }
 }

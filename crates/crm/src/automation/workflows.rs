@@ -378,8 +378,12 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
         }
         _ => {}
     }
+    let catalog = match db.catalog().await {
+        Ok(c) => c,
+        Err(_) => return Err(vec![invalid("object", "unavailable")]),
+    };
     if let Some(c) = &def.condition
-        && let Err(e) = parse_filter(object, c)
+        && let Err(e) = check_condition(&catalog, object, c)
     {
         errors.push(FieldError::with("condition", e.code, json!({ "field": e.field, "params": e.params })));
     }
@@ -389,10 +393,6 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
     if count_steps(&def.steps) > MAX_STEPS {
         errors.push(FieldError::with("steps", "too_many", json!({ "max": MAX_STEPS })));
     }
-    let catalog = match db.catalog().await {
-        Ok(c) => c,
-        Err(_) => return Err(vec![invalid("object", "unavailable")]),
-    };
     let teams = db.list_teams().await.unwrap_or_default();
     let users = db.list_users().await.unwrap_or_default();
     let templates = templates::list(db).await.unwrap_or_default();
@@ -480,7 +480,7 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
                 }
             }
             Action::WaitUntil { condition, timeout_minutes } => {
-                if let Err(e) = parse_filter(object, condition) {
+                if let Err(e) = check_condition(&catalog, object, condition) {
                     errors.push(FieldError::with(&format!("{at}.condition"), e.code, json!({ "field": e.field })));
                 }
                 if *timeout_minutes < 1 || *timeout_minutes > MAX_WAIT_MINUTES {
@@ -492,7 +492,7 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
                 }
             }
             Action::Branch { condition, then, otherwise } => {
-                if let Err(e) = parse_filter(object, condition) {
+                if let Err(e) = check_condition(&catalog, object, condition) {
                     errors.push(FieldError::with(&format!("{at}.condition"), e.code, json!({ "field": e.field })));
                 }
                 stack.extend(then.iter().enumerate().map(|(i, s)| (format!("{at}.then.{i}"), s)));
@@ -729,9 +729,99 @@ fn loose_eq(want: &Json, got: &Json) -> bool {
     want == got || text(want) == text(got)
 }
 
-/// Whether the record meets a condition, read as it is now (the trash too, for a trashed one).
+/// A condition on a related record's field (`company.city`): the relation field, its target
+/// object, and the condition as the target's (`city`).
+fn related_leaf(object: &ObjectDef, leaf: &Map<String, Json>) -> Option<(String, String, Json)> {
+    let name = leaf.get("field")?.as_str()?;
+    let (relation, rest) = name.split_once('.')?;
+    let f = object.field(relation).filter(|f| f.field_type == FieldType::Relation)?;
+    let mut inner = leaf.clone();
+    inner.insert("field".into(), json!(rest));
+    Some((f.api_name.clone(), f.options.target.clone()?, Json::Object(inner)))
+}
+
+/// A condition's leaves on related records, in the order [`with_related`] meets them.
+fn related_leaves(object: &ObjectDef, condition: &Json, out: &mut Vec<(String, String, Json)>) {
+    match condition {
+        Json::Object(m) if m.contains_key("and") || m.contains_key("or") => {
+            for c in m.values().filter_map(Json::as_array).flatten() {
+                related_leaves(object, c, out);
+            }
+        }
+        Json::Object(m) => out.extend(related_leaf(object, m)),
+        _ => {}
+    }
+}
+
+/// The condition with each related leaf replaced, in order, by a condition of the record itself
+/// that always holds (`true`) or never does: what is left is the object's own filter.
+fn with_related(object: &ObjectDef, condition: &Json, values: &mut impl Iterator<Item = bool>) -> Json {
+    match condition {
+        Json::Object(m) if m.contains_key("and") || m.contains_key("or") => Json::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let list = v.as_array().map(|l| l.iter().map(|c| with_related(object, c, values)).collect());
+                    (k.clone(), list.map_or_else(|| v.clone(), Json::Array))
+                })
+                .collect(),
+        ),
+        Json::Object(m) if related_leaf(object, m).is_some() => {
+            // Every record has an id: "id is empty" never holds, "id is not empty" always does.
+            json!({ "field": "id", "op": "is_empty", "value": !values.next().unwrap_or(false) })
+        }
+        other => other.clone(),
+    }
+}
+
+/// Checks a condition in the lists' syntax whose leaves may name a related record's field
+/// (`company.city`): each such leaf against its object, the rest against this one.
+pub fn check_condition(
+    catalog: &peyvand_store::catalog::Catalog,
+    object: &ObjectDef,
+    condition: &Json,
+) -> std::result::Result<(), FieldError> {
+    let mut related = Vec::new();
+    related_leaves(object, condition, &mut related);
+    for (relation, target, leaf) in &related {
+        let Some(target) = catalog.object(target) else {
+            return Err(FieldError::new(relation, "unknown_object"));
+        };
+        parse_filter(&target, leaf).map_err(|e| FieldError::new(&format!("{relation}.{}", e.field), e.code))?;
+    }
+    let own = with_related(object, condition, &mut std::iter::repeat(true));
+    parse_filter(object, &own).map(|_| ())
+}
+
+/// Whether the record meets a condition, read as it is now (the trash too, for a trashed one);
+/// a leaf on a related record (`company.city`) is read on that record (none linked: it does not
+/// hold).
 async fn meets(db: &Db, object: &ObjectDef, id: &str, condition: Option<&Json>, trash: bool) -> Result<bool> {
     let Some(condition) = condition else { return Ok(true) };
+    let mut related = Vec::new();
+    related_leaves(object, condition, &mut related);
+    let own = if related.is_empty() {
+        condition.clone()
+    } else {
+        let record = match db.system().get_record(&object.api_name, id, trash).await {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut values = Vec::new();
+        for (relation, target, leaf) in &related {
+            let linked = record.fields.get(relation).and_then(Json::as_str).map(str::to_string);
+            let holds = match linked {
+                Some(other) => {
+                    let target = db.object(target).await?;
+                    Box::pin(meets(db, &target, &other, Some(leaf), false)).await?
+                }
+                None => false,
+            };
+            values.push(holds);
+        }
+        with_related(object, condition, &mut values.into_iter())
+    };
+    let condition = &own;
     let filter = parse_filter(object, condition).map_err(Error::invalid)?;
     let Some(by_id) = resolve(object, "id") else { return Ok(false) };
     let query = ListQuery {
@@ -1076,8 +1166,11 @@ async fn sweep(db: &Db, job: &Job) -> Result<()> {
         };
         filters.push(cond);
     }
+    // A condition on related records is read per record (below); the rest narrows the list.
+    let mut related = Vec::new();
     if let Some(c) = &wf.definition.condition {
-        filters.push(c.clone());
+        related_leaves(&object, c, &mut related);
+        filters.push(with_related(&object, c, &mut std::iter::repeat(true)));
     }
     let filter = if filters.is_empty() {
         None
@@ -1095,8 +1188,14 @@ async fn sweep(db: &Db, job: &Job) -> Result<()> {
             ..ListQuery::default()
         };
         let page = db.system().list_records(&object.api_name, &query).await?;
-        let mut tx = db.write().await?;
+        let mut due = Vec::new();
         for r in &page.records {
+            if related.is_empty() || meets(db, &object, &r.id, wf.definition.condition.as_ref(), false).await? {
+                due.push(r);
+            }
+        }
+        let mut tx = db.write().await?;
+        for r in due {
             let key = format!("sweep:{}:{}", job.run_at, r.id);
             start_in(db, &mut tx, &wf, &r.id, &key, &[], "running", None).await?;
             started += 1;

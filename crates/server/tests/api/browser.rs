@@ -1289,3 +1289,54 @@ async fn an_admin_builds_a_workflow_that_thanks_a_won_deal() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// Issue 30's other triggers and waits, in the builder: a deal of a Tehran customer (a related
+/// record's field in the condition) waits until it is won, for at most three days; a web form's
+/// trigger shows its form choice and hides the date inputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_builds_a_workflow_that_waits_on_a_related_condition() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_until("location.pathname !== '/login'").await;
+
+    browser.goto(&app.url("/admin/workflows/new?object=deal")).await;
+    browser.type_into("#w-name", "تهران: تا برد").await;
+    browser.select("#w-trigger", "form_submitted").await;
+    let shown = browser
+        .script(
+            "return [document.querySelector('#w-tform').closest('.trigger-part').hidden, \
+             document.querySelector('#w-toffset').closest('.trigger-part').hidden];",
+        )
+        .await;
+    assert_eq!(shown, json!([false, true]), "a form's trigger asks for the form, not a date");
+    browser.select("#w-trigger", "created").await;
+    browser.select("#c0-field", "contact.city").await;
+    browser.type_into("#c0-value", "tehran").await;
+    browser.select("#s0-kind", "wait_until").await;
+    let hidden = browser.script("return document.querySelector('#s0-cfield').closest('.step-part').hidden;").await;
+    assert_eq!(hidden, json!(false), "a wait until shows its condition");
+    browser.select("#s0-cfield", "stage").await;
+    browser.type_into("#s0-cvalue", "won").await;
+    browser.type_into("#s0-wait", "3").await;
+    browser.select("#s0-unit", "days").await;
+    browser.click(".workflow-builder .actions button[type=submit]:not([name])").await;
+    browser.wait_until("/^\\/admin\\/workflows\\/[0-9a-f-]+$/.test(location.pathname)").await;
+    let flows: serde_json::Value = app.get("/api/v1/workflows").await.json().await.expect("workflows");
+    let def = &flows["workflows"][0]["definition"];
+    assert_eq!(def["condition"], json!({"field": "contact.city", "op": "eq", "value": "tehran"}));
+    assert_eq!(
+        def["steps"][0],
+        json!({"kind": "wait_until", "condition": {"field": "stage", "op": "eq", "value": "won"}, "timeout_minutes": 4320})
+    );
+    // Shown again as saved.
+    let field = browser.script("return document.querySelector('#c0-field').value;").await;
+    assert_eq!(field, json!("contact.city"));
+    let problems = browser.accessibility_problems().await;
+    assert!(problems.is_empty(), "{problems:?}");
+    browser.quit().await;
+    app.stop().await;
+}

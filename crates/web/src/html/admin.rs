@@ -94,6 +94,7 @@ pub fn named_options<T: Copy>(
         .collect()
 }
 
+#[derive(Clone)]
 pub struct Option_ {
     pub value: String,
     pub label: String,

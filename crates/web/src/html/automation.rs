@@ -211,6 +211,8 @@ struct BuilderPage {
     objects: Vec<Option_>,
     fields: Vec<Option_>,
     date_fields: Vec<Option_>,
+    /// The fields a condition may read: the record's and its related records'.
+    cond_fields: Vec<Option_>,
     trigger: String,
     t_field: String,
     t_from: String,
@@ -561,6 +563,18 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
         .flat_map(|o| o.live_fields())
         .map(|f| Option_ { value: f.api_name.clone(), label: f.label(lang).to_string(), selected: false })
         .collect();
+    // Conditions may also read a related record's fields (`company.city`).
+    let mut cond_fields = fields.clone();
+    for f in obj.iter().flat_map(|o| o.live_fields()).filter(|f| f.field_type == FieldType::Relation) {
+        let Some(target) = f.options.target.as_deref().and_then(|t| catalog.object(t)) else { continue };
+        for g in target.live_fields().filter(|g| g.field_type != FieldType::Relation) {
+            cond_fields.push(Option_ {
+                value: format!("{}.{}", f.api_name, g.api_name),
+                label: format!("{} › {}", f.label(lang), g.label(lang)),
+                selected: false,
+            });
+        }
+    }
     let date_fields = obj
         .iter()
         .flat_map(|o| o.live_fields())
@@ -691,6 +705,7 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
         objects,
         fields,
         date_fields,
+        cond_fields,
         trigger: trigger.into(),
         t_field,
         t_from,

@@ -79,6 +79,12 @@ struct Args {
     /// at full scale, 200 smoke)
     #[arg(long)]
     deadline_tickets: Option<usize>,
+    /// Letters printed in one batch (issue 30; default 10,000 at full scale, 200 smoke)
+    #[arg(long)]
+    letters: Option<usize>,
+    /// Contact changes sent to the twenty workflows (issue 30; default 10,000 at full scale, 500 smoke)
+    #[arg(long)]
+    workflow_changes: Option<usize>,
     /// Leave the dashboard aggregates without rollups (they are computed from the records)
     #[arg(long)]
     no_rollups: bool,
@@ -328,9 +334,14 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(&["workflows"]) {
         // 500 changes a second for 20 s at full scale; fewer in CI's smoke run.
-        let n = if plan.contacts >= 1_000_000 { 10_000 } else { 500 };
+        let n = args.workflow_changes.unwrap_or(if plan.contacts >= 1_000_000 { 10_000 } else { 500 });
         results.workflows = Some(ctx.workflow_events(&main_db, n, 500).await?);
         eprintln!("workflows: {:?}", results.workflows);
+    }
+    if wants(&["letters"]) {
+        let n = args.letters.unwrap_or(if plan.contacts >= 1_000_000 { 10_000 } else { 200 });
+        results.letters = Some(ctx.letter_batch(n).await?);
+        eprintln!("letters: {:?}", results.letters);
     }
     if args.only.is_empty() || args.only.iter().any(|o| o == "duplicate_scan") {
         results.duplicate_scan = ctx.duplicate_scan().await?;
@@ -1099,6 +1110,54 @@ impl Client {
             bail!("{path}: {status}: {body}");
         }
         Ok(body)
+    }
+
+    /// Issue 30: a letter template printed for `n` contacts chosen by id, as a user prints a
+    /// selection (`POST /letters`): the time until the whole printable page has arrived, and the
+    /// letters it holds.
+    async fn letter_batch(&self, n: usize) -> anyhow::Result<report::LetterBatch> {
+        let template = json!({"name": "Bench letter", "channel": "letter", "object": "contact", "language": "fa",
+            "subject": "نامهٔ {{ record.title }}",
+            "body": "{{ record.title }} گرامی،\n\nاز همراهی شما در سال گذشته سپاسگزاریم. شهر شما: {{ record.city }}.\n\n{{ today }}"});
+        let template = self.post_api("/api/v1/templates", template).await.map_err(anyhow::Error::msg)?;
+        let template = template["id"].as_str().context("a template id")?.to_string();
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        while ids.len() < n {
+            let mut query = vec![("limit", "500".to_string())];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let page = self.json("/api/v1/records/contact", &q).await?;
+            ids.extend(
+                page["records"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str().map(str::to_string)),
+            );
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        ids.truncate(n);
+        let page = self.browser.get(format!("{}/records/contact", self.base)).send().await?.text().await?;
+        let marker = "name=\"csrf\" value=\"";
+        let at = page.find(marker).context("a CSRF field on the list")? + marker.len();
+        let csrf: String = page[at..].chars().take_while(|c| *c != '"').collect();
+        let started = Instant::now();
+        let r = self
+            .browser
+            .post(format!("{}/letters", self.base))
+            .header("origin", &self.base)
+            .form(&[("csrf", csrf), ("template", template), ("ids", ids.join(","))])
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !status.is_success() {
+            bail!("printing letters answered {status}");
+        }
+        Ok(report::LetterBatch { letters: body.matches("<article class=\"print-doc letter\"").count(), seconds })
     }
 
     /// Ids of the first `n` contacts in the default order (at most 500).

@@ -97,6 +97,13 @@ pub struct WorkflowEvents {
     pub lag_p95_ms: f64,
 }
 
+/// Issue 30: a batch of letters printed for a selection of contacts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LetterBatch {
+    pub letters: usize,
+    pub seconds: f64,
+}
+
 /// Issue 28: how late reminders fired, with the scheduler holding `scheduled` others.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ReminderLateness {
@@ -175,6 +182,7 @@ pub struct Results {
     pub compliance_ms: Vec<(String, f64)>,
     pub deadlines: Option<Deadlines>,
     pub workflows: Option<WorkflowEvents>,
+    pub letters: Option<LetterBatch>,
     pub total_seconds: f64,
 }
 
@@ -235,6 +243,7 @@ impl Results {
             compliance_ms: Vec::new(),
             deadlines: None,
             workflows: None,
+            letters: None,
             total_seconds: 0.0,
         }
     }
@@ -414,6 +423,13 @@ impl Results {
                     w.changes, w.send_rate, w.runs, w.events_per_second, w.lag_p50_ms, w.lag_p95_ms
                 ),
                 w.runs >= w.changes && w.lag_p95_ms <= 1000.0 && w.send_rate >= 450.0,
+            ));
+        }
+        if let Some(l) = &self.letters {
+            out.push((
+                "a batch of 10,000 letters renders in ≤ 30 s".into(),
+                format!("{} letters in {:.1} s", l.letters, l.seconds),
+                l.letters >= 10_000 && l.seconds <= 30.0,
             ));
         }
         if !self.compliance_ms.is_empty() {

@@ -88,8 +88,10 @@ impl Runner {
         if !self.consumers.is_empty() {
             self.db.sequence_events(1000).await?;
         }
-        for c in &self.consumers {
-            done += self.feed(c.as_ref()).await?;
+        // The consumers side by side: each has its own position and lease, and one's slow
+        // handler (a workflow's condition, a webhook's body) does not hold the others back.
+        for fed in futures_util::future::join_all(self.consumers.iter().map(|c| self.feed(c.as_ref()))).await {
+            done += fed?;
         }
         // The due jobs claimed together, run at once by group (each group's in order): their
         // writes share commits (SQLite's group commit) or connections (PostgreSQL), where one
@@ -145,17 +147,27 @@ impl Runner {
         }
         let mut claimed = std::time::Instant::now();
         let renew_after = std::time::Duration::from_secs_f64(self.consumer_lease.as_seconds_f64().max(0.0) / 3.0);
+        // The position moves once for the events handled together (a write per batch, not per
+        // event): a crash before it hands them to the next holder again, as at least once
+        // allows (every consumer's effects are keyed by the event).
+        let mut handled: Option<i64> = None;
         for event in self.db.next_events(name, BATCH).await? {
             // The lease is renewed as the batch goes on; lost, this instance stops here.
             if claimed.elapsed() > renew_after {
+                if let Some(seq) = handled.take() {
+                    self.db.advance_consumer(name, &self.owner, seq).await?;
+                }
                 if !self.db.claim_consumer(name, &self.owner, self.consumer_lease).await? {
                     break;
                 }
                 claimed = std::time::Instant::now();
             }
             match c.handle(&self.db, &event).await {
-                Ok(()) => self.db.advance_consumer(name, &self.owner, event.seq).await?,
+                Ok(()) => handled = Some(event.seq),
                 Err(e) => {
+                    if let Some(seq) = handled.take() {
+                        self.db.advance_consumer(name, &self.owner, seq).await?;
+                    }
                     let parked = self.db.event_failed(name, &self.owner, event.seq, &e).await?;
                     tracing::warn!(consumer = name, seq = event.seq, error = %e, parked, "an event failed");
                     // Later events wait for this one (order matters to consumers).
@@ -163,6 +175,9 @@ impl Runner {
                 }
             }
             done += 1;
+        }
+        if let Some(seq) = handled {
+            self.db.advance_consumer(name, &self.owner, seq).await?;
         }
         Ok(done)
     }

@@ -683,7 +683,28 @@ pub async fn template_in_use(db: &Db, template: &str) -> Result<bool> {
     Ok(list(db).await?.iter().any(|w| uses(&w.definition.steps, template)))
 }
 
-async fn version_definition(db: &Db, id: &str, version: i64) -> Result<Definition> {
+/// A version's definition, read once per instance (a version never changes: a save makes a new
+/// one).
+async fn version_definition(db: &Db, id: &str, version: i64) -> Result<Arc<Definition>> {
+    type Cache = std::collections::HashMap<(String, String, i64), Arc<Definition>>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (db.url().to_string(), id.to_string(), version);
+    if let Some(found) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(found);
+    }
+    let def = Arc::new(read_version(db, id, version).await?);
+    if let Ok(mut c) = cache.lock() {
+        // Bounded: an instance that has seen very many versions starts again.
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(key, def.clone());
+    }
+    Ok(def)
+}
+
+async fn read_version(db: &Db, id: &str, version: i64) -> Result<Definition> {
     let row = sqlx::query("SELECT definition_json FROM workflow_versions WHERE workflow_id = $1 AND version = $2")
         .bind(id.to_string())
         .bind(version)
@@ -930,7 +951,12 @@ async fn on_event(db: &Db, event: &Event) -> Result<()> {
     if firing.is_empty() {
         return Ok(());
     }
-    let chain = cause_of(db, &event.id).await?.map(|c| c.chain).unwrap_or_default();
+    // A run's changes are made by no one (the system); a person's change has no chain behind it.
+    let chain = if event.actor.is_some() {
+        Vec::new()
+    } else {
+        cause_of(db, &event.id).await?.map(|c| c.chain).unwrap_or_default()
+    };
     let object = match db.object(&event.object).await {
         Ok(o) => o,
         Err(Error::NotFound(_)) => return Ok(()),
@@ -1239,6 +1265,11 @@ pub struct Run {
     pub error: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// While waiting until a condition: when it gives up.
+    pub wait_deadline: Option<String>,
+    /// The workflows whose runs led to this one (loop protection), this one's last.
+    #[serde(skip)]
+    pub chain: Vec<String>,
     pub steps: Vec<StepOutcome>,
 }
 
@@ -1253,7 +1284,8 @@ pub struct StepOutcome {
     pub at: String,
 }
 
-const RUN_COLUMNS: &str = "id, workflow_id, version, record_id, status, step, error, started_at, finished_at, chain";
+const RUN_COLUMNS: &str =
+    "id, workflow_id, version, record_id, status, step, error, started_at, finished_at, chain, wait_deadline";
 
 fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
     Ok(Run {
@@ -1266,6 +1298,8 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
         error: row.try_get("error")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        wait_deadline: row.try_get("wait_deadline")?,
+        chain: row.try_get::<String, _>("chain")?.split(',').map(str::to_string).collect(),
         steps: Vec::new(),
     })
 }
@@ -1438,20 +1472,14 @@ pub async fn advance(db: &Db, id: &str, expected: Option<i64>) -> Result<()> {
             return Ok(());
         }
         let wf = get(db, &current.workflow_id).await?;
-        let row = sqlx::query("SELECT chain, wait_deadline FROM workflow_runs WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_one(db.pool())
-            .await?;
-        let chain: Vec<String> = row.try_get::<String, _>(0)?.split(',').map(str::to_string).collect();
-        let wait_deadline: Option<String> = row.try_get(1)?;
         let cx = StepCx {
             db,
             run: id,
             pc,
             record: &current.record_id,
             object: &wf.object,
-            chain: &chain,
-            wait_deadline: wait_deadline.as_deref(),
+            chain: &current.chain,
+            wait_deadline: current.wait_deadline.as_deref(),
         };
         // Worked out first (reads), then written in one transaction.
         let (kind, plan) = match &program[pc] {
@@ -1615,13 +1643,15 @@ impl StepCx<'_> {
     /// (templates, the record, teams) happens here, for a transaction holding a connection must
     /// not wait for another (the engine's rule: 32 runs at once starved the pool).
     async fn plan(&self, action: &Action) -> Result<Plan> {
+        // A delay reads nothing: it waits whatever becomes of the record.
+        if let Action::Wait { minutes } = action {
+            let until = OffsetDateTime::now_utc() + Duration::minutes(*minutes);
+            return Ok(Plan::Did(Did::Wait(until, json!({ "until": format_datetime(until) }))));
+        }
         let db = self.db.system();
         let object = db.object(self.object).await?;
         let record = match db.get_record(self.object, self.record, false).await {
             Ok(r) => r,
-            Err(Error::NotFound(_)) if matches!(action, Action::Wait { .. }) => {
-                return Ok(Plan::Did(Did::Done(Json::Null)));
-            }
             Err(Error::NotFound(_)) => return Ok(Plan::Did(Did::Failed(json!({ "error": "record_gone" })))),
             Err(e) => return Err(e),
         };
@@ -1761,10 +1791,7 @@ impl StepCx<'_> {
                 }
                 Ok(Plan::Tags(tags))
             }
-            Action::Wait { minutes } => {
-                let until = OffsetDateTime::now_utc() + Duration::minutes(*minutes);
-                Ok(Plan::Did(Did::Wait(until, json!({ "until": format_datetime(until) }))))
-            }
+            Action::Wait { .. } => Ok(Plan::Did(Did::Done(Json::Null))),
             Action::WaitUntil { condition, timeout_minutes } => {
                 match meets(self.db, &object, self.record, Some(condition), false).await {
                     Ok(true) => Ok(Plan::Did(Did::Done(json!({ "met": true })))),

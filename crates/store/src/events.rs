@@ -537,6 +537,27 @@ impl Db {
         Ok(changed == 1)
     }
 
+    /// Marks jobs this owner ran done, in one write (a round's jobs together).
+    pub async fn finish_jobs_done(&self, ids: &[String], owner: &str) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        let at = now();
+        for id in ids {
+            sqlx::query(
+                "UPDATE scheduled_jobs SET status = 'done', done_at = $1, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+            )
+            .bind(at.clone())
+            .bind(id.clone())
+            .bind(owner.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
     /// Jobs, newest due first: all, or those of one status.
     pub async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<Job>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -84,6 +84,11 @@ impl Runner {
 
     /// One round; returns how many events and jobs it handled (0: nothing to do).
     pub async fn round(&self) -> Result<usize> {
+        Ok(self.events_round().await? + self.jobs_round().await?)
+    }
+
+    /// The consumers' part of a round: events placed in the stream and handed to each.
+    async fn events_round(&self) -> Result<usize> {
         let mut done = 0;
         if !self.consumers.is_empty() {
             self.db.sequence_events(1000).await?;
@@ -93,6 +98,12 @@ impl Runner {
         for fed in futures_util::future::join_all(self.consumers.iter().map(|c| self.feed(c.as_ref()))).await {
             done += fed?;
         }
+        Ok(done)
+    }
+
+    /// The jobs' part of a round: those due, claimed together.
+    async fn jobs_round(&self) -> Result<usize> {
+        let mut done = 0;
         // The due jobs claimed together, run at once by group (each group's in order): their
         // writes share commits (SQLite's group commit) or connections (PostgreSQL), where one
         // at a time paid three commits each (10,000 deadlines in the same minute took minutes).
@@ -107,30 +118,41 @@ impl Runner {
             }
         }
         let runs = groups.into_iter().map(|(_, list)| async move {
-            let mut done = 0;
+            let mut succeeded = Vec::new();
+            let ran = list.len();
             for job in list {
-                self.run_job(&job).await?;
-                done += 1;
+                if self.run_job(&job).await? {
+                    succeeded.push(job.id);
+                }
             }
-            Ok::<usize, crate::Error>(done)
+            Ok::<(usize, Vec<String>), crate::Error>((ran, succeeded))
         });
-        for ran in futures_util::future::join_all(runs).await {
-            done += ran?;
+        // The jobs that succeeded are marked done together, in one write.
+        let mut succeeded = Vec::new();
+        for outcome in futures_util::future::join_all(runs).await {
+            let (ran, ok) = outcome?;
+            done += ran;
+            succeeded.extend(ok);
         }
+        self.db.finish_jobs_done(&succeeded, &self.owner).await?;
         Ok(done)
     }
 
-    /// Runs a claimed job and records how it went.
-    async fn run_job(&self, job: &Job) -> Result<()> {
+    /// Runs a claimed job; a failure is recorded at once, a success left for the round to mark
+    /// done with the others (returns whether it succeeded).
+    async fn run_job(&self, job: &Job) -> Result<bool> {
         let outcome = match self.jobs.iter().find(|k| k.kind() == job.kind) {
             Some(kind) => kind.run(&self.db, job).await,
             None => Err(format!("no handler for jobs of kind {}", job.kind)),
         };
-        if let Err(e) = &outcome {
-            tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "a job failed");
+                self.db.finish_job(&job.id, &self.owner, Some(&e)).await?;
+                Ok(false)
+            }
         }
-        self.db.finish_job(&job.id, &self.owner, outcome.err().as_deref()).await?;
-        Ok(())
     }
 
     /// Gives one consumer its next events, if this instance holds its lease.
@@ -183,7 +205,9 @@ impl Runner {
     }
 
     /// Runs rounds until `stop` resolves, then gives the leases up so another instance takes
-    /// over at once. A failing round is logged and tried again.
+    /// over at once. A failing round is logged and tried again. (Events and jobs in one round,
+    /// events first: run side by side, a burst of jobs took SQLite's writer from the events and
+    /// workflow runs started seconds late.)
     pub async fn run_until(self, stop: impl Future<Output = ()>) {
         if let Err(e) = self.register().await {
             tracing::warn!(error = %e, "registering the event consumers failed; trying again in each round");

@@ -73,6 +73,11 @@ async fn time_passes(db: &Db) {
 }
 
 async fn smtp(db: &Db, server: &SmtpServer) {
+    smtp_at(db, server, "").await;
+}
+
+/// The test SMTP server, with links in messages starting at `public_url`.
+async fn smtp_at(db: &Db, server: &SmtpServer, public_url: &str) {
     mail::save_smtp(
         db,
         &mail::SmtpSettings {
@@ -81,6 +86,7 @@ async fn smtp(db: &Db, server: &SmtpServer) {
             security: "none".into(),
             from_address: "crm@peyvand.test".into(),
             from_name: "پیوند".into(),
+            public_url: public_url.into(),
             ..mail::SmtpSettings::default()
         },
     )
@@ -1123,19 +1129,7 @@ async fn notifications_come_by_email_as_each_user_chose(db: &Db) {
     use peyvand_crm::automation::digest;
     use peyvand_crm::notifications::Preference;
     let Some(server) = SmtpServer::start(None).await else { return };
-    mail::save_smtp(
-        db,
-        &mail::SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: server.port,
-            security: "none".into(),
-            from_address: "crm@peyvand.test".into(),
-            public_url: "https://crm.shop.test/".into(),
-            ..mail::SmtpSettings::default()
-        },
-    )
-    .await
-    .expect("smtp");
+    smtp_at(db, &server, "https://crm.shop.test/").await;
     let runner = runner(db).await;
     let boss = db.create_user("boss@n.test", "Boss", Role::Manager, "x", "en").await.expect("boss").id;
     let quick = db.create_user("quick@n.test", "Quick", Role::Agent, "x", "en").await.expect("quick").id;
@@ -1327,19 +1321,7 @@ async fn survey_invitations_reach_their_customers(db: &Db) {
     let first = surveys::invite(db, surveys::CSAT, &[who(&contact.id)]).await.expect("invited");
     settle(&runner).await;
     assert!(server.messages().is_empty());
-    mail::save_smtp(
-        db,
-        &mail::SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: server.port,
-            security: "none".into(),
-            from_address: "crm@peyvand.test".into(),
-            public_url: "https://crm.shop.test".into(),
-            ..mail::SmtpSettings::default()
-        },
-    )
-    .await
-    .expect("smtp");
+    smtp_at(db, &server, "https://crm.shop.test").await;
     let (invitation, token) = &first[0];
     assert_eq!(invitations::send(db, &invitation.id).await.expect("sent"), Some("email".to_string()));
     assert_eq!(invitations::send(db, &invitation.id).await.expect("again"), Some("email".to_string()), "queued once");

@@ -23,6 +23,19 @@ const DIGEST_MAX: i64 = 100;
 /// timeline.
 pub const ABOUT_USER: &str = "user";
 
+/// An active user a message goes to, with the language they read (Persian unless English);
+/// none for a user gone or disabled.
+pub(crate) async fn reader(db: &Db, id: &str) -> Result<Option<(peyvand_store::accounts::User, &'static str)>> {
+    match db.user(id).await {
+        Ok(u) if u.active => {
+            let lang = if u.language == "en" { "en" } else { "fa" };
+            Ok(Some((u, lang)))
+        }
+        Ok(_) | Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A kind of notification in the reader's language.
 fn kind_label(kind: &str, lang: &str) -> &'static str {
     let (fa, en) = match kind {
@@ -71,13 +84,8 @@ async fn mail_one(db: &Db, id: &str) -> Result<()> {
         Err(Error::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
-    let user = match db.user(&user_id).await {
-        Ok(u) if u.active => u,
-        Ok(_) | Err(Error::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e),
-    };
+    let Some((user, lang)) = reader(db, &user_id).await? else { return Ok(()) };
     let base = public_url(db).await?;
-    let lang = if user.language == "en" { "en" } else { "fa" };
     let mut body = n.title.clone();
     if let Some(link) = full_link(&base, n.link.as_deref()) {
         body.push_str("\n\n");
@@ -145,11 +153,7 @@ pub async fn send_digests(db: &Db, at: &str) -> Result<usize> {
     let base = public_url(db).await?;
     let mut queued = 0;
     for (user_id, kinds) in &choices {
-        let user = match db.user(user_id).await {
-            Ok(u) if u.active => u,
-            Ok(_) | Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
-        };
+        let Some((user, lang)) = reader(db, user_id).await? else { continue };
         let list: Vec<Notification> = notifications::made_between(db, user_id, kinds, &from, &to, DIGEST_MAX)
             .await?
             .into_iter()
@@ -158,7 +162,6 @@ pub async fn send_digests(db: &Db, at: &str) -> Result<usize> {
         if list.is_empty() {
             continue;
         }
-        let lang = if user.language == "en" { "en" } else { "fa" };
         let count = list.len().to_string();
         let count = if lang == "fa" { peyvand_records::normalize::to_persian_digits(&count) } else { count };
         let subject = if lang == "fa" {

@@ -26,6 +26,13 @@ pub const REPORT_JOB: &str = "report_send";
 pub const MAX_ROWS: usize = 5_000;
 /// The most rows an HTML report shows in the message.
 const MAX_HTML_ROWS: usize = 500;
+/// Who keeps scheduled reports: managers and admins (each recipient still gets only what they
+/// may see).
+pub fn may_keep(role: peyvand_records::access::Role) -> bool {
+    use peyvand_records::access::Role;
+    matches!(role, Role::Admin | Role::Manager)
+}
+
 /// The formats a report is sent in.
 pub const FORMATS: [&str; 3] = ["csv", "xlsx", "html"];
 
@@ -406,12 +413,7 @@ pub async fn send(db: &Db, s: &ReportSchedule, at: &str) -> Result<usize> {
     let owner = s.created_by.clone().unwrap_or_default();
     let mut sent = 0;
     for user_id in &s.recipients {
-        let user = match db.user(user_id).await {
-            Ok(u) if u.active => u,
-            Ok(_) | Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
-        };
-        let lang = if user.language == "en" { "en" } else { "fa" };
+        let Some((user, lang)) = super::digest::reader(db, user_id).await? else { continue };
         let t = match table(db, &s.view_id, &owner, user_id, lang).await {
             Ok(t) => t,
             // A view since removed, or an object the reader may not see: nothing to send.

@@ -391,8 +391,7 @@ pub async fn received_messages(
 /// Managers and admins keep the scheduled reports (each recipient still gets only what they
 /// may see).
 fn may_schedule(authed: &Authed) -> ApiResult<()> {
-    use peyvand_records::access::Role;
-    if matches!(authed.role(), Role::Admin | Role::Manager) { Ok(()) } else { Err(crate::error::ApiError::Forbidden) }
+    if reports::may_keep(authed.role()) { Ok(()) } else { Err(crate::error::ApiError::Forbidden) }
 }
 
 pub async fn list_report_schedules(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {

@@ -1673,8 +1673,7 @@ struct SchedulesPage {
 }
 
 fn may_schedule(session: &Session) -> Result<(), ApiError> {
-    use peyvand_records::access::Role;
-    if matches!(session.user.role, Role::Admin | Role::Manager) { Ok(()) } else { Err(ApiError::Forbidden) }
+    if peyvand_crm::automation::reports::may_keep(session.user.role) { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
 async fn schedules_view(

@@ -303,11 +303,7 @@ impl Layout {
             nav.insert(at, item);
         }
         // Scheduled reports, last, for those who keep them.
-        if catalog.is_some()
-            && session.is_some_and(|s| {
-                matches!(s.user.role, peyvand_records::access::Role::Admin | peyvand_records::access::Role::Manager)
-            })
-        {
+        if catalog.is_some() && session.is_some_and(|s| peyvand_crm::automation::reports::may_keep(s.user.role)) {
             let item = NavItem {
                 href: "/reports/scheduled".into(),
                 label: t(lang, "reports-scheduled"),

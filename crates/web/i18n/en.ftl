@@ -775,7 +775,6 @@ notifications-preferences = Notification preferences
 notifications-preferences-help = Choose, for each kind, whether it shows under the bell and whether it comes by e-mail: at once, or with the others in a digest at 8 each morning.
 notifications-preferences-saved = Your choices are saved.
 notifications-preferences-save = Save
-notifications-kind = Kind
 notifications-bell = Under the bell
 notifications-email = By e-mail
 reports-scheduled = Scheduled reports

@@ -742,7 +742,6 @@ notifications-preferences = تنظیمات اعلان‌ها
 notifications-preferences-help = برای هر نوع اعلان انتخاب کنید که زیر زنگوله نشان داده شود یا نه، و با ایمیل بیاید یا نه: فوری، یا همراه بقیه در خلاصه‌ای هر صبح ساعت ۸.
 notifications-preferences-saved = انتخاب‌های شما ذخیره شد.
 notifications-preferences-save = ذخیره
-notifications-kind = نوع
 notifications-bell = زیر زنگوله
 notifications-email = با ایمیل
 reports-scheduled = گزارش‌های زمان‌بندی‌شده

@@ -13,6 +13,7 @@ pub mod automation;
 pub mod customers;
 pub mod feedback;
 pub mod forms;
+pub mod loyalty;
 pub mod notifications;
 pub mod sales;
 pub mod service;
@@ -116,6 +117,24 @@ pub(crate) async fn on_digest_wanted(db: &Db, tx: &mut peyvand_store::WriteTx) -
     automation::digest::schedule_next_in(db, tx).await
 }
 
+/// In a workflow step's write, points given to a contact in a loyalty program (automation's
+/// "add points"; loyalty comes after it). `key` makes it once.
+pub(crate) async fn add_points_in(
+    db: &Db,
+    tx: &mut peyvand_store::WriteTx,
+    program: &str,
+    contact: &str,
+    points: i64,
+    key: &str,
+) -> peyvand_store::Result<()> {
+    loyalty::add_points_in(db, tx, program, contact, points, key).await
+}
+
+/// Whether a loyalty program exists (a workflow's trigger or step names it).
+pub(crate) async fn loyalty_program_exists(db: &Db, id: &str) -> peyvand_store::Result<bool> {
+    loyalty::program_exists(db, id).await
+}
+
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![
@@ -127,6 +146,7 @@ pub fn modules() -> Modules {
         Arc::new(feedback::Feedback),
         Arc::new(forms::Forms),
         Arc::new(automation::Automation),
+        Arc::new(loyalty::Loyalty),
     ];
     Modules::new(list)
 }

@@ -99,6 +99,16 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hook: Option<String>,
     },
+    /// A contact's loyalty tier changed (`program`: one program's id, or any).
+    TierChanged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        program: Option<String>,
+    },
+    /// A contact's loyalty points expire in the program's warning days (`program`: one, or any).
+    PointsExpiring {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        program: Option<String>,
+    },
 }
 
 /// What happened outside a record's own change that may set off workflows: written in the
@@ -110,6 +120,8 @@ pub enum Signal {
     BreachNear { target: String },
     EmailReceived { message_id: String },
     HookReceived { hook: String },
+    TierChanged { program: String, tier: String, up: bool },
+    PointsExpiring { program: String, points: i64, on: String },
 }
 
 impl Signal {
@@ -120,6 +132,8 @@ impl Signal {
             (Signal::BreachNear { target }, Trigger::BreachNear { target: want }) => one(want, target),
             (Signal::EmailReceived { .. }, Trigger::EmailReceived) => true,
             (Signal::HookReceived { hook }, Trigger::HookReceived { hook: want }) => one(want, hook),
+            (Signal::TierChanged { program, .. }, Trigger::TierChanged { program: want }) => one(want, program),
+            (Signal::PointsExpiring { program, .. }, Trigger::PointsExpiring { program: want }) => one(want, program),
             _ => false,
         }
     }
@@ -208,6 +222,12 @@ pub enum Action {
         #[serde(default)]
         otherwise: Vec<Action>,
     },
+    /// Gives the record's contact (the record itself, for a contact) points in a loyalty
+    /// program, once per run's step.
+    AddPoints {
+        program: String,
+        points: i64,
+    },
 }
 
 impl Action {
@@ -225,6 +245,7 @@ impl Action {
             Action::Wait { .. } => "wait",
             Action::WaitUntil { .. } => "wait_until",
             Action::Branch { .. } => "branch",
+            Action::AddPoints { .. } => "add_points",
         }
     }
 }
@@ -366,6 +387,16 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
             Ok(_) => errors.push(invalid("trigger.hook", "hook_mismatch")),
             Err(_) => errors.push(invalid("trigger.hook", "unknown_hook")),
         },
+        Trigger::TierChanged { program } | Trigger::PointsExpiring { program } => {
+            if object.api_name != "contact" {
+                errors.push(invalid("trigger.kind", "contacts_only"));
+            }
+            if let Some(p) = program
+                && !crate::loyalty_program_exists(db, p).await.unwrap_or(false)
+            {
+                errors.push(invalid("trigger.program", "unknown_program"));
+            }
+        }
         Trigger::EmailReceived if !["contact", "ticket"].contains(&object.api_name.as_str()) => {
             let deal_like = db
                 .object("activity")
@@ -460,6 +491,17 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
                 }
                 if let Err(e) = templates::check(&catalog, object, &format!("{at}.message"), message) {
                     errors.push(e);
+                }
+            }
+            Action::AddPoints { program, points } => {
+                if !crate::loyalty_program_exists(db, program).await.unwrap_or(false) {
+                    errors.push(invalid(&format!("{at}.program"), "unknown_program"));
+                }
+                if !(1..=1_000_000).contains(points) {
+                    errors.push(invalid(&format!("{at}.points"), "out_of_range"));
+                }
+                if object.api_name != "contact" && object.field("contact").is_none() {
+                    errors.push(invalid(&format!("{at}.program"), "no_contact"));
                 }
             }
             Action::AddTag { tag } | Action::RemoveTag { tag } => {
@@ -1432,6 +1474,8 @@ enum Plan {
     Hook(String, String, Json),
     Notify(Vec<String>, String, String),
     Tags(Vec<String>),
+    /// A loyalty program, a contact, points.
+    Points(String, String, i64),
 }
 
 /// A step that cannot succeed as things are: the run fails there (an admin may retry it);
@@ -1814,6 +1858,17 @@ impl StepCx<'_> {
                 }
             }
             Action::Branch { .. } => Ok(Plan::Did(Did::Done(Json::Null))),
+            Action::AddPoints { program, points } => {
+                let contact = if object.api_name == "contact" {
+                    Some(record.id.clone())
+                } else {
+                    record.fields.get("contact").and_then(Json::as_str).map(str::to_string)
+                };
+                match contact {
+                    Some(c) => Ok(Plan::Points(program.clone(), c, *points)),
+                    None => Ok(Plan::Did(Did::Failed(json!({ "error": "no_contact" })))),
+                }
+            }
         }
     }
 
@@ -1897,6 +1952,10 @@ impl StepCx<'_> {
                 input.insert("tags".into(), json!(tags));
                 let r = self.update(tx, &object, &input).await;
                 done(r, json!({ "tags": tags }))
+            }
+            Plan::Points(program, contact, points) => {
+                let r = crate::add_points_in(&db, tx, &program, &contact, points, &self.event_id()).await;
+                done(r, json!({ "program": program, "contact": contact, "points": points }))
             }
         }
     }

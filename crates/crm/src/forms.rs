@@ -144,7 +144,7 @@ impl Form {
 }
 
 /// The language's text, or the other's when it has none.
-pub(crate) fn pick<'a>(lang: &str, fa: &'a str, en: &'a str) -> &'a str {
+pub fn pick<'a>(lang: &str, fa: &'a str, en: &'a str) -> &'a str {
     let (mine, other) = if lang == "fa" { (fa, en) } else { (en, fa) };
     if mine.trim().is_empty() { other } else { mine }
 }

@@ -57,8 +57,12 @@ fn irr(amount: i64) -> Json {
 
 async fn order(db: &Db, contact: &Record, total: i64, status: &str) -> Record {
     let at = peyvand_store::now();
-    make(db, "order", json!({"contact": contact.id, "quantity": 1, "status": status, "total": irr(total), "ordered_at": at}))
-        .await
+    make(
+        db,
+        "order",
+        json!({"contact": contact.id, "quantity": 1, "status": status, "total": irr(total), "ordered_at": at}),
+    )
+    .await
 }
 
 /// The member's kept balance, the sum of their entries and the sum of their lots' remainders:
@@ -111,16 +115,19 @@ async fn orders_earn_tiers_move_and_a_return_takes_back(db: &Db) {
     let second = order(db, &ana, 8_000_000, "delivered").await;
     let m = ledger::member(db, &club.id, &ana.id).await.expect("member").expect("a member");
     assert_eq!((m.balance, m.tier.as_deref()), (115, Some("gold")), "115 reaches gold at 100");
-    let benefit = db.get_record("benefit", m.benefit_id.as_deref().expect("gold's benefit"), false).await.expect("benefit");
+    let benefit =
+        db.get_record("benefit", m.benefit_id.as_deref().expect("gold's benefit"), false).await.expect("benefit");
     assert_eq!(benefit.fields["percent"], json!("5.00"));
     assert_eq!((benefit.fields["active"].clone(), benefit.fields["contact"].clone()), (json!(true), json!(ana.id)));
     // A tier change tells the workflows.
-    let told: i64 = sqlx::query("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'workflow_signal' AND payload_json LIKE '%tier_changed%'")
-        .fetch_one(db.pool())
-        .await
-        .expect("jobs")
-        .try_get(0)
-        .expect("count");
+    let told: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'workflow_signal' AND payload_json LIKE '%tier_changed%'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("jobs")
+    .try_get(0)
+    .expect("count");
     assert_eq!(told, 1);
 
     // At gold an order earns 1.5 times.
@@ -174,14 +181,18 @@ async fn two_redemptions_at_once_never_overdraw(db: &Db) {
         db,
         &club.id,
         None,
-        serde_json::from_value(json!({"name_fa": "کارت هدیه", "name_en": "Gift card", "kind": "voucher", "points": 60, "value": "500000"}))
-            .expect("a reward"),
+        serde_json::from_value(
+            json!({"name_fa": "کارت هدیه", "name_en": "Gift card", "kind": "voucher", "points": 60, "value": "500000"}),
+        )
+        .expect("a reward"),
     )
     .await
     .expect("save");
     let ask = |key: &'static str| Redeem { reward: &reward.id, order: None, key: Some(key), actor: Some("u1") };
-    let (a, b) =
-        tokio::join!(rewards::redeem(db, &club.id, &ana.id, ask("a")), rewards::redeem(db, &club.id, &ana.id, ask("b")));
+    let (a, b) = tokio::join!(
+        rewards::redeem(db, &club.id, &ana.id, ask("a")),
+        rewards::redeem(db, &club.id, &ana.id, ask("b"))
+    );
     let (ok, refused): (Vec<_>, Vec<_>) = [("a", a), ("b", b)].into_iter().partition(|(_, r)| r.is_ok());
     assert_eq!((ok.len(), refused.len()), (1, 1), "one of two at once");
     let refused = refused.into_iter().next().expect("one").1.expect_err("refused");
@@ -200,7 +211,10 @@ async fn two_redemptions_at_once_never_overdraw(db: &Db) {
         db,
         &club.id,
         None,
-        serde_json::from_value(json!({"name_fa": "لیوان", "name_en": "Mug", "kind": "custom", "points": 10, "stock": 1})).expect("a reward"),
+        serde_json::from_value(
+            json!({"name_fa": "لیوان", "name_en": "Mug", "kind": "custom", "points": 10, "stock": 1}),
+        )
+        .expect("a reward"),
     )
     .await
     .expect("save");
@@ -248,7 +262,8 @@ async fn lots_expire_oldest_first_and_the_round_is_idempotent(db: &Db) {
         db,
         &club.id,
         None,
-        serde_json::from_value(json!({"name_fa": "هدیه", "name_en": "Gift", "kind": "custom", "points": 40})).expect("a reward"),
+        serde_json::from_value(json!({"name_fa": "هدیه", "name_en": "Gift", "kind": "custom", "points": 40}))
+            .expect("a reward"),
     )
     .await
     .expect("save");
@@ -279,12 +294,14 @@ async fn lots_expire_oldest_first_and_the_round_is_idempotent(db: &Db) {
     assert_eq!(balanced(db, &club.id, &ana.id).await, 50);
     let m = ledger::member(db, &club.id, &ana.id).await.expect("member").expect("a member");
     assert_eq!((m.earned, m.spent, m.expired), (130, 40, 40));
-    let warned: i64 = sqlx::query("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'workflow_signal' AND payload_json LIKE '%points_expiring%'")
-        .fetch_one(db.pool())
-        .await
-        .expect("jobs")
-        .try_get(0)
-        .expect("count");
+    let warned: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'workflow_signal' AND payload_json LIKE '%points_expiring%'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("jobs")
+    .try_get(0)
+    .expect("count");
     assert_eq!(warned, 1);
 }
 
@@ -303,7 +320,7 @@ async fn bad_input_is_refused_and_vouchers_are_checked(db: &Db) {
     .await
     .expect_err("refused");
     let found = codes(e);
-    assert!(found.contains(&"spend_rules.0.points:must_be_positive".to_string()), "{found:?}");
+    assert!(found.contains(&"spend_rules.0.points:not_positive".to_string()), "{found:?}");
     assert!(found.contains(&"tiers.1.threshold:tiers_overlap".to_string()), "{found:?}");
     assert!(programs::list(db).await.expect("list").is_empty(), "nothing half-written");
 
@@ -325,12 +342,14 @@ async fn bad_input_is_refused_and_vouchers_are_checked(db: &Db) {
         db,
         &club.id,
         None,
-        serde_json::from_value(json!({"name_fa": "x", "name_en": "x", "kind": "discount_percent", "points": 0, "value": "120"}))
-            .expect("a reward"),
+        serde_json::from_value(
+            json!({"name_fa": "x", "name_en": "x", "kind": "discount_percent", "points": 0, "value": "120"}),
+        )
+        .expect("a reward"),
     )
     .await
     .expect_err("refused");
-    assert_eq!(codes(e), vec!["points:must_be_positive", "value:out_of_range"]);
+    assert_eq!(codes(e), vec!["points:not_positive", "value:out_of_range"]);
     let redeem = async || {
         rewards::redeem(db, &club.id, &ana.id, Redeem { reward: &voucher.id, order: None, key: None, actor: None })
             .await

@@ -120,7 +120,8 @@ async fn earn_order_in(
     actor: Option<&str>,
 ) -> Result<()> {
     let def = &program.definition;
-    let day = text(fields, "ordered_at").and_then(|t| t.get(..10)).map_or_else(|| db.today().to_string(), str::to_string);
+    let day =
+        text(fields, "ordered_at").and_then(|t| t.get(..10)).map_or_else(|| db.today().to_string(), str::to_string);
     if def.starts_on.as_deref().is_some_and(|s| day.as_str() < s) {
         return Ok(());
     }
@@ -180,7 +181,10 @@ async fn lines_of(
     let mut found: Vec<(Option<String>, Option<Json>)> = Vec::new();
     if let Some(line_obj) = catalog.object("order_line") {
         for l in db.find_in(tx, &line_obj, &[("order", Value::Text(order.into()))], 500).await? {
-            found.push((l.fields.get("product").and_then(Json::as_str).map(str::to_string), l.fields.get("gross").cloned()));
+            found.push((
+                l.fields.get("product").and_then(Json::as_str).map(str::to_string),
+                l.fields.get("gross").cloned(),
+            ));
         }
     }
     if found.is_empty() {
@@ -189,7 +193,8 @@ async fn lines_of(
     let products = catalog.object("product");
     let mut lines = Vec::new();
     for (product, money) in found {
-        let Some(money) = money.filter(|m| m.get("currency").and_then(Json::as_str).unwrap_or("IRR") == currency) else {
+        let Some(money) = money.filter(|m| m.get("currency").and_then(Json::as_str).unwrap_or("IRR") == currency)
+        else {
             continue;
         };
         let Some(amount) = money.get("amount").and_then(Json::as_str).and_then(programs::whole) else { continue };
@@ -219,7 +224,7 @@ pub async fn award_in(
     actor: Option<&str>,
 ) -> Result<i64> {
     if !programs::ACTIONS.contains(&action) {
-        return Err(Error::invalid(peyvand_records::FieldError::new("action", "invalid_choice")));
+        return Err(Error::invalid(peyvand_records::FieldError::new("action", "invalid_option")));
     }
     let Some(points) = program.definition.action_points(action) else { return Ok(0) };
     let credit = Credit {

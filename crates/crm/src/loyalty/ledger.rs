@@ -100,11 +100,12 @@ pub async fn member(db: &Db, program: &str, contact: &str) -> Result<Option<Memb
 
 /// A contact's memberships, in every program.
 pub async fn memberships(db: &Db, contact: &str) -> Result<Vec<Member>> {
-    let rows =
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {MEMBER_COLUMNS} FROM loyalty_members WHERE contact_id = $1 ORDER BY program_id")))
-            .bind(contact.to_string())
-            .fetch_all(db.pool())
-            .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MEMBER_COLUMNS} FROM loyalty_members WHERE contact_id = $1 ORDER BY program_id"
+    )))
+    .bind(contact.to_string())
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(member_of).collect()
 }
 
@@ -273,7 +274,11 @@ async fn lock(db: &Db, tx: &mut WriteTx, program: &Program, contact: &str) -> Re
         "SELECT {MEMBER_COLUMNS} FROM loyalty_members WHERE program_id = $1 AND contact_id = $2{}",
         db.dialect().for_update()
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(program.id.clone()).bind(contact.to_string()).fetch_one(&mut *tx.tx).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(program.id.clone())
+        .bind(contact.to_string())
+        .fetch_one(&mut *tx.tx)
+        .await?;
     member_of(&row)
 }
 
@@ -287,7 +292,7 @@ pub async fn credit_in(
     credit: Credit<'_>,
 ) -> Result<Option<String>> {
     if credit.points <= 0 {
-        return Err(Error::invalid(FieldError::new("points", "must_be_positive")));
+        return Err(Error::invalid(FieldError::new("points", "not_positive")));
     }
     lock(db, tx, program, contact).await?;
     let written = write_credit(db, tx, program, contact, credit).await?;
@@ -394,7 +399,7 @@ pub async fn debit_in(
     debit: Debit<'_>,
 ) -> Result<Option<(String, i64)>> {
     if debit.points <= 0 {
-        return Err(Error::invalid(FieldError::new("points", "must_be_positive")));
+        return Err(Error::invalid(FieldError::new("points", "not_positive")));
     }
     let member = lock(db, tx, program, contact).await?;
     let seen = sqlx::query("SELECT 1 FROM loyalty_entries WHERE program_id = $1 AND dedupe = $2")

@@ -13,11 +13,11 @@ pub mod programs;
 pub mod rewards;
 
 use peyvand_records::access::{ObjectAccess, Role};
+use peyvand_records::value::format_datetime;
 use peyvand_store::events::Job;
 use peyvand_store::hooks::{BoxFuture, Module, WriteHook};
 use peyvand_store::migrate::Migration;
 use peyvand_store::runner::{JobKind, Outcome};
-use peyvand_records::value::format_datetime;
 use peyvand_store::{Db, Result};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
@@ -262,11 +262,13 @@ pub async fn adjust(
     if note.is_empty() || note.chars().count() > 500 {
         return Err(peyvand_store::Error::invalid(peyvand_records::FieldError::new("note", "required")));
     }
-    let dedupe = format!("adjust:{}", key.map_or_else(peyvand_store::new_id, |k| format!("{}:{k}", actor.unwrap_or(""))));
+    let dedupe =
+        format!("adjust:{}", key.map_or_else(peyvand_store::new_id, |k| format!("{}:{k}", actor.unwrap_or(""))));
     let mut tx = db.write().await?;
     let program = programs::get_in(&mut tx, program).await?;
     if points > 0 {
-        let credit = ledger::Credit { points, spend: 0, source: "user", source_id: None, dedupe, actor, note: Some(note) };
+        let credit =
+            ledger::Credit { points, spend: 0, source: "user", source_id: None, dedupe, actor, note: Some(note) };
         ledger::credit_in(db, &mut tx, &program, contact, credit).await?;
     } else {
         let debit = ledger::Debit {

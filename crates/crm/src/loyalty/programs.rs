@@ -246,19 +246,19 @@ pub fn check(def: &Definition) -> Vec<FieldError> {
     for (i, r) in def.spend_rules.iter().enumerate() {
         match whole(&r.per) {
             Some(p) if p > 0 => {}
-            Some(_) => err(format!("spend_rules.{i}.per"), "must_be_positive"),
+            Some(_) => err(format!("spend_rules.{i}.per"), "not_positive"),
             None => err(format!("spend_rules.{i}.per"), "invalid_number"),
         }
         if r.points <= 0 {
-            err(format!("spend_rules.{i}.points"), "must_be_positive");
+            err(format!("spend_rules.{i}.points"), "not_positive");
         }
     }
     for (i, r) in def.action_rules.iter().enumerate() {
         if !ACTIONS.contains(&r.action.as_str()) {
-            err(format!("action_rules.{i}.action"), "invalid_choice");
+            err(format!("action_rules.{i}.action"), "invalid_option");
         }
         if r.points <= 0 {
-            err(format!("action_rules.{i}.points"), "must_be_positive");
+            err(format!("action_rules.{i}.points"), "not_positive");
         }
         if def.action_rules[..i].iter().any(|o| o.action == r.action) {
             err(format!("action_rules.{i}.action"), "duplicate");
@@ -273,7 +273,7 @@ pub fn check(def: &Definition) -> Vec<FieldError> {
             err(format!("periods.{i}.to"), "invalid_date");
         }
         if !positive_factor(&p.factor) {
-            err(format!("periods.{i}.factor"), "must_be_positive");
+            err(format!("periods.{i}.factor"), "not_positive");
         }
     }
     for (i, t) in def.tiers.iter().enumerate() {
@@ -296,7 +296,7 @@ pub fn check(def: &Definition) -> Vec<FieldError> {
             err(format!("tiers.{i}.threshold"), "tiers_overlap");
         }
         if !positive_factor(&t.factor) {
-            err(format!("tiers.{i}.factor"), "must_be_positive");
+            err(format!("tiers.{i}.factor"), "not_positive");
         }
         if let Some(d) = &t.discount_percent
             && !Decimal::parse(d, FACTOR_SCALE).is_ok_and(|d| d.units > 0 && d.units <= 100 * 100)
@@ -305,7 +305,7 @@ pub fn check(def: &Definition) -> Vec<FieldError> {
         }
     }
     if !["points", "spend"].contains(&def.qualify_by.as_str()) {
-        err("qualify_by".into(), "invalid_choice");
+        err("qualify_by".into(), "invalid_option");
     }
     if !(1..=3650).contains(&def.window_days) {
         err("window_days".into(), "out_of_range");
@@ -320,16 +320,16 @@ pub fn check(def: &Definition) -> Vec<FieldError> {
         err("expiry_days".into(), "out_of_range");
     }
     if def.cap_per_order.is_some_and(|c| c <= 0) {
-        err("cap_per_order".into(), "must_be_positive");
+        err("cap_per_order".into(), "not_positive");
     }
     if let Some(c) = &def.cap_per_period
         && (c.points <= 0 || !(1..=3650).contains(&c.days))
     {
-        err("cap_per_period".into(), "must_be_positive");
+        err("cap_per_period".into(), "not_positive");
     }
     const STATUSES: [&str; 5] = ["pending", "paid", "part_shipped", "shipped", "delivered"];
     if def.earn_on.is_empty() || def.earn_on.iter().any(|s| !STATUSES.contains(&s.as_str())) {
-        err("earn_on".into(), "invalid_choice");
+        err("earn_on".into(), "invalid_option");
     }
     if def.starts_on.as_deref().is_some_and(|d| !valid_day(d)) {
         err("starts_on".into(), "invalid_date");
@@ -496,12 +496,12 @@ mod tests {
         def.action_rules.push(ActionRule { action: "dance".into(), points: 5 });
         let found: Vec<(String, &str)> = check(&def).into_iter().map(|e| (e.field, e.code)).collect();
         for want in [
-            ("spend_rules.0.points", "must_be_positive"),
+            ("spend_rules.0.points", "not_positive"),
             ("tiers.1.threshold", "tiers_overlap"),
             ("tiers.2.key", "duplicate"),
             ("tiers.2.threshold", "tiers_overlap"),
-            ("periods.0.factor", "must_be_positive"),
-            ("action_rules.0.action", "invalid_choice"),
+            ("periods.0.factor", "not_positive"),
+            ("action_rules.0.action", "invalid_option"),
         ] {
             assert!(found.iter().any(|(f, c)| f == want.0 && *c == want.1), "{want:?} in {found:?}");
         }

@@ -73,29 +73,23 @@ fn check(def: &RewardDef) -> Vec<FieldError> {
         errors.push(FieldError::new("name_fa", "too_long"));
     }
     if !KINDS.contains(&def.kind.as_str()) {
-        errors.push(FieldError::new("kind", "invalid_choice"));
+        errors.push(FieldError::new("kind", "invalid_option"));
     }
     if def.points <= 0 {
-        errors.push(FieldError::new("points", "must_be_positive"));
+        errors.push(FieldError::new("points", "not_positive"));
     }
     if def.stock.is_some_and(|s| s < 0) {
-        errors.push(FieldError::new("stock", "must_be_positive"));
+        errors.push(FieldError::new("stock", "not_positive"));
     }
     if !(1..=3650).contains(&def.valid_days) {
         errors.push(FieldError::new("valid_days", "out_of_range"));
     }
     let value = def.value.as_deref().map(|v| Decimal::parse(v, 2));
+    let percent_ok = value.is_some_and(|v| v.is_ok_and(|d| d.units > 0 && d.units <= 10_000));
+    let amount_ok = value.is_some_and(|v| v.is_ok_and(|d| d.units > 0));
     match def.kind.as_str() {
-        "discount_percent" => {
-            if !value.is_some_and(|v| v.is_ok_and(|d| d.units > 0 && d.units <= 10_000)) {
-                errors.push(FieldError::new("value", "out_of_range"));
-            }
-        }
-        "discount_amount" | "voucher" => {
-            if !value.is_some_and(|v| v.is_ok_and(|d| d.units > 0)) {
-                errors.push(FieldError::new("value", "must_be_positive"));
-            }
-        }
+        "discount_percent" if !percent_ok => errors.push(FieldError::new("value", "out_of_range")),
+        "discount_amount" | "voucher" if !amount_ok => errors.push(FieldError::new("value", "not_positive")),
         "free_product" if def.product.is_none() => errors.push(FieldError::new("product", "required")),
         _ => {}
     }
@@ -295,13 +289,12 @@ async fn redeem_in(db: &Db, tx: &mut WriteTx, program: &str, contact: &str, ask:
             .await
             .map_err(|_| Error::invalid(FieldError::new("order", "invalid_reference")))?;
     }
-    let taken = sqlx::query(
-        "UPDATE loyalty_rewards SET stock = stock - 1 WHERE id = $1 AND stock IS NOT NULL AND stock > 0",
-    )
-    .bind(reward.id.clone())
-    .execute(&mut *tx.tx)
-    .await?
-    .rows_affected();
+    let taken =
+        sqlx::query("UPDATE loyalty_rewards SET stock = stock - 1 WHERE id = $1 AND stock IS NOT NULL AND stock > 0")
+            .bind(reward.id.clone())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
     if reward.definition.stock.is_some() && taken == 0 {
         return Err(Error::invalid(FieldError::new("reward", "out_of_stock")));
     }
@@ -350,10 +343,11 @@ async fn redeem_in(db: &Db, tx: &mut WriteTx, program: &str, contact: &str, ask:
     .bind(ask.actor.map(str::to_string))
     .execute(&mut *tx.tx)
     .await?;
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REDEMPTION_COLUMNS} FROM loyalty_redemptions WHERE id = $1")))
-        .bind(id)
-        .fetch_one(&mut *tx.tx)
-        .await?;
+    let r =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REDEMPTION_COLUMNS} FROM loyalty_redemptions WHERE id = $1")))
+            .bind(id)
+            .fetch_one(&mut *tx.tx)
+            .await?;
     redemption_of(&r)
 }
 
@@ -423,17 +417,21 @@ pub async fn use_voucher(db: &Db, code: &str, order: &str) -> Result<Redemption>
         return Err(Error::invalid(FieldError::new("code", "voucher_expired")));
     }
     let orders = db.catalog_cached()?.object("order").ok_or_else(|| Error::NotFound("order".into()))?;
-    db.get_in(&mut tx, &orders, order).await.map_err(|_| Error::invalid(FieldError::new("order", "invalid_reference")))?;
+    db.system()
+        .get_in(&mut tx, &orders, order)
+        .await
+        .map_err(|_| Error::invalid(FieldError::new("order", "invalid_reference")))?;
     sqlx::query("UPDATE loyalty_redemptions SET used_at = $1, used_order_id = $2 WHERE id = $3")
         .bind(now())
         .bind(order.to_string())
         .bind(redemption.id.clone())
         .execute(&mut *tx.tx)
         .await?;
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REDEMPTION_COLUMNS} FROM loyalty_redemptions WHERE id = $1")))
-        .bind(redemption.id)
-        .fetch_one(&mut *tx.tx)
-        .await?;
+    let r =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REDEMPTION_COLUMNS} FROM loyalty_redemptions WHERE id = $1")))
+            .bind(redemption.id)
+            .fetch_one(&mut *tx.tx)
+            .await?;
     let used = redemption_of(&r)?;
     tx.commit().await?;
     Ok(used)

@@ -13,6 +13,7 @@ mod customers;
 mod feedback;
 mod hardening;
 mod imports;
+mod loyalty;
 mod matrix;
 mod openapi;
 mod pages;

@@ -92,6 +92,21 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "set_notification_preferences"
         | "list_duplicate_pairs" => same("uoooo"),
         "scan_duplicates" => same("ufffo"),
+        // Loyalty: everyone reads programs; admins configure; a member is reached as their
+        // contact; managers and admins correct a balance.
+        "list_loyalty_programs" | "get_loyalty_program" | "list_loyalty_rewards" | "list_loyalty_members" => {
+            same("uoooo")
+        }
+        "create_loyalty_program"
+        | "update_loyalty_program"
+        | "post_loyalty_orders"
+        | "create_loyalty_reward"
+        | "update_loyalty_reward" => same("ufffo"),
+        "get_loyalty_member" | "loyalty_statement" | "contact_loyalty" => Some(["uoooo", "uoooo", "uonno"]),
+        "enrol_loyalty_member" | "redeem_loyalty_reward" | "award_loyalty_action" | "use_loyalty_voucher" => {
+            Some(["ufooo", "ufooo", "ufnno"])
+        }
+        "adjust_loyalty_points" => Some(["uffoo", "uffoo", "uffno"]),
         // A pair not in the queue: not found, for whoever may write.
         "dismiss_duplicate_pair" => same("ufnnn"),
         // Nobody's notification is another's: not found, whoever asks.
@@ -615,6 +630,76 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             "/notification_preferences".into(),
             Some(json!({"preferences": [{"kind": "assigned", "bell": true, "email": "daily"}]})),
         ),
+        "list_loyalty_programs" => (Method::GET, "/loyalty/programs".into(), None),
+        op if op.contains("loyalty") => {
+            let def = json!({"name_fa": format!("باشگاه {n}"), "name_en": format!("Club {n}"),
+                "spend_rules": [{"per": "100000", "points": 1}],
+                "tiers": [{"key": "base", "name_fa": "پایه", "name_en": "Base", "threshold": 0}], "expiry_days": 365});
+            if op == "create_loyalty_program" {
+                return (Method::POST, "/api/v1/loyalty/programs".into(), Some(def));
+            }
+            let made: Value = app.post("/api/v1/loyalty/programs", def.clone()).await.json().await.expect("program");
+            let id = made["id"].as_str().expect("id").to_string();
+            let gift = json!({"name_fa": "کارت هدیه", "name_en": "Gift card", "kind": "voucher", "points": 1, "value": "1000"});
+            let reward: Value = app
+                .post(&format!("/api/v1/loyalty/programs/{id}/rewards"), gift.clone())
+                .await
+                .json()
+                .await
+                .expect("reward");
+            let reward = reward["id"].as_str().expect("id").to_string();
+            let member = format!("/loyalty/programs/{id}/members/{contact}");
+            app.post(&format!("/api/v1{member}/adjust"), json!({"points": 100, "note": "matrix"})).await;
+            match op {
+                "get_loyalty_program" => (Method::GET, format!("/loyalty/programs/{id}"), None),
+                "update_loyalty_program" => (Method::PUT, format!("/loyalty/programs/{id}"), Some(def)),
+                "post_loyalty_orders" => (Method::POST, format!("/loyalty/programs/{id}/post_orders"), None),
+                "list_loyalty_rewards" => (Method::GET, format!("/loyalty/programs/{id}/rewards"), None),
+                "create_loyalty_reward" => (Method::POST, format!("/loyalty/programs/{id}/rewards"), Some(gift)),
+                "update_loyalty_reward" => {
+                    (Method::PUT, format!("/loyalty/programs/{id}/rewards/{reward}"), Some(gift))
+                }
+                "list_loyalty_members" => (Method::GET, format!("/loyalty/programs/{id}/members"), None),
+                "enrol_loyalty_member" => {
+                    (Method::POST, format!("/loyalty/programs/{id}/members"), Some(json!({"contact": contact})))
+                }
+                "get_loyalty_member" => (Method::GET, member, None),
+                "loyalty_statement" => (Method::GET, format!("{member}/statement"), None),
+                "adjust_loyalty_points" => {
+                    (Method::POST, format!("{member}/adjust"), Some(json!({"points": 5, "note": "matrix"})))
+                }
+                "redeem_loyalty_reward" => (Method::POST, format!("{member}/redeem"), Some(json!({"reward": reward}))),
+                "award_loyalty_action" => (
+                    Method::POST,
+                    format!("{member}/actions"),
+                    Some(json!({"action": "review", "reference": format!("r{n}")})),
+                ),
+                "use_loyalty_voucher" => {
+                    let made: Value = app
+                        .post(&format!("/api/v1{member}/redeem"), json!({"reward": reward}))
+                        .await
+                        .json()
+                        .await
+                        .expect("redemption");
+                    let code = made["code"].as_str().expect("a code").to_string();
+                    let source = app
+                        .get(&format!("/api/v1/records/contact/{contact}"))
+                        .await
+                        .json::<Value>()
+                        .await
+                        .expect("json");
+                    let order = app
+                        .create(
+                            "order",
+                            json!({"contact": contact, "owner": source["fields"]["owner"],
+                            "ordered_at": "2026-01-01T08:00:00Z", "status": "pending"}),
+                        )
+                        .await;
+                    (Method::POST, format!("/loyalty/vouchers/{code}/use"), Some(json!({"order": order["id"]})))
+                }
+                _ => (Method::GET, format!("/contacts/{contact}/loyalty"), None),
+            }
+        }
         "list_report_schedules" => (Method::GET, "/report_schedules".into(), None),
         "create_report_schedule" | "update_report_schedule" | "delete_report_schedule" | "send_report_schedule" => {
             let view: Value = app
@@ -903,6 +988,17 @@ const PAGES: &[(&str, &str)] = &[
     // Not found: no invitation has this link (tests/api/feedback.rs answers one).
     ("/s/{token}", "nnn"),
     ("/surveys", "loo"),
+    ("/loyalty", "loo"),
+    ("/loyalty/new", "lfo"),
+    // Not found: the id is a contact's, not a program's (tests/api/loyalty.rs opens one).
+    ("/loyalty/{id}", "lnn"),
+    ("/loyalty/{id}/edit", "-"),
+    ("/loyalty/{id}/rewards", "-"),
+    ("/loyalty/{id}/post_orders", "-"),
+    ("/loyalty/{id}/members/{contact}", "lnn"),
+    ("/loyalty/{id}/members/{contact}/enrol", "-"),
+    ("/loyalty/{id}/members/{contact}/redeem", "-"),
+    ("/loyalty/{id}/members/{contact}/adjust", "-"),
     ("/surveys/new", "lfo"),
     // Not found: the id is a contact's, not a survey's (tests/api/feedback.rs opens one).
     ("/surveys/{id}", "lnn"),
@@ -942,7 +1038,8 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
             .replace("{id}", &w.owned[0])
             .replace("{field}", "job_title")
             .replace("{file}", "app.css")
-            .replace("{key}", "default");
+            .replace("{key}", "default")
+            .replace("{contact}", &w.owned[0]);
         for (client, want) in [&anonymous, &agent, &admin].into_iter().zip(row.chars()) {
             let r = client.get(app.url(&path)).send().await.expect("send");
             let location = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();

@@ -5,6 +5,7 @@ mod auth;
 mod automation;
 mod feedback;
 mod forms;
+mod loyalty;
 pub use auth::check_login as auth_check_login;
 mod notifications;
 mod objects;
@@ -489,6 +490,57 @@ macro_rules! handler_for {
     (suggestion_told) => {
         feedback::suggestion_told
     };
+    (list_loyalty_programs) => {
+        loyalty::list_loyalty_programs
+    };
+    (create_loyalty_program) => {
+        loyalty::create_loyalty_program
+    };
+    (get_loyalty_program) => {
+        loyalty::get_loyalty_program
+    };
+    (update_loyalty_program) => {
+        loyalty::update_loyalty_program
+    };
+    (post_loyalty_orders) => {
+        loyalty::post_loyalty_orders
+    };
+    (list_loyalty_rewards) => {
+        loyalty::list_loyalty_rewards
+    };
+    (create_loyalty_reward) => {
+        loyalty::create_loyalty_reward
+    };
+    (update_loyalty_reward) => {
+        loyalty::update_loyalty_reward
+    };
+    (list_loyalty_members) => {
+        loyalty::list_loyalty_members
+    };
+    (enrol_loyalty_member) => {
+        loyalty::enrol_loyalty_member
+    };
+    (get_loyalty_member) => {
+        loyalty::get_loyalty_member
+    };
+    (loyalty_statement) => {
+        loyalty::loyalty_statement
+    };
+    (adjust_loyalty_points) => {
+        loyalty::adjust_loyalty_points
+    };
+    (redeem_loyalty_reward) => {
+        loyalty::redeem_loyalty_reward
+    };
+    (award_loyalty_action) => {
+        loyalty::award_loyalty_action
+    };
+    (use_loyalty_voucher) => {
+        loyalty::use_loyalty_voucher
+    };
+    (contact_loyalty) => {
+        loyalty::contact_loyalty
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -706,6 +758,23 @@ routes! {
     post "/report_schedules/{id}/send" => send_report_schedule,
     get "/notification_preferences" => notification_preferences,
     put "/notification_preferences" => set_notification_preferences,
+    get "/loyalty/programs" => list_loyalty_programs,
+    post "/loyalty/programs" => create_loyalty_program,
+    get "/loyalty/programs/{id}" => get_loyalty_program,
+    put "/loyalty/programs/{id}" => update_loyalty_program,
+    post "/loyalty/programs/{id}/post_orders" => post_loyalty_orders,
+    get "/loyalty/programs/{id}/rewards" => list_loyalty_rewards,
+    post "/loyalty/programs/{id}/rewards" => create_loyalty_reward,
+    put "/loyalty/programs/{id}/rewards/{reward}" => update_loyalty_reward,
+    get "/loyalty/programs/{id}/members" => list_loyalty_members,
+    post "/loyalty/programs/{id}/members" => enrol_loyalty_member,
+    get "/loyalty/programs/{id}/members/{contact}" => get_loyalty_member,
+    get "/loyalty/programs/{id}/members/{contact}/statement" => loyalty_statement,
+    post "/loyalty/programs/{id}/members/{contact}/adjust" => adjust_loyalty_points,
+    post "/loyalty/programs/{id}/members/{contact}/redeem" => redeem_loyalty_reward,
+    post "/loyalty/programs/{id}/members/{contact}/actions" => award_loyalty_action,
+    post "/loyalty/vouchers/{code}/use" => use_loyalty_voucher,
+    get "/contacts/{id}/loyalty" => contact_loyalty,
     get "/openapi.json" => openapi_json,
 }
 

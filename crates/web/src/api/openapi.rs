@@ -1070,6 +1070,139 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "Messages", None),
         ),
+        "list_loyalty_programs" => (
+            "The loyalty programs with their earning rules, tiers and expiry",
+            "loyalty",
+            vec![],
+            None,
+            ok("200", "Programs", None),
+        ),
+        "get_loyalty_program" => {
+            ("A loyalty program and its members per tier", "loyalty", vec![], None, ok("200", "The program", None))
+        }
+        "create_loyalty_program" => (
+            "Configure a loyalty program (admins): points per amount spent (on a product or category, or the whole order), per action (join, birthday, referral, referred, survey_answered, review), multipliers by tier and campaign period, caps per order and per period; tiers from 0 up, qualified by points or spend in a rolling window, each with a multiplier and a discount that becomes the member's benefit; expiry in days; the order statuses that earn (cancelled and returned take back)",
+            "loyalty",
+            vec![],
+            Some("LoyaltyProgram"),
+            ok("201", "The program", None),
+        ),
+        "update_loyalty_program" => (
+            "Replace a loyalty program's configuration (admins); a tier members are in cannot be removed",
+            "loyalty",
+            vec![],
+            Some("LoyaltyProgram"),
+            ok("200", "The program", None),
+        ),
+        "post_loyalty_orders" => (
+            "Earn the points of orders written before the program (or by a bulk load) that have earned nothing in it (admins); once per order",
+            "loyalty",
+            vec![],
+            None,
+            ok("200", "How many orders earned", None),
+        ),
+        "list_loyalty_rewards" => {
+            ("A program's rewards catalogue, the cheapest first", "loyalty", vec![], None, ok("200", "Rewards", None))
+        }
+        "create_loyalty_reward" => (
+            "Add a reward (admins): a percent or amount off the next order or a free product (a single-use benefit), a voucher code, or a custom reward; its points, stock and validity in days",
+            "loyalty",
+            vec![],
+            Some("LoyaltyReward"),
+            ok("201", "The reward", None),
+        ),
+        "update_loyalty_reward" => {
+            ("Replace a reward (admins)", "loyalty", vec![], Some("LoyaltyReward"), ok("200", "The reward", None))
+        }
+        "list_loyalty_members" => (
+            "A program's members one may read (their contacts'), the largest balance first",
+            "loyalty",
+            vec![
+                typed_param(
+                    "limit",
+                    "query",
+                    "At most this many (50 by default)",
+                    false,
+                    json!({ "type": "integer", "minimum": 0, "maximum": 500 }),
+                ),
+                typed_param(
+                    "offset",
+                    "query",
+                    "Skip this many",
+                    false,
+                    json!({ "type": "integer", "minimum": 0, "maximum": 1000000 }),
+                ),
+            ],
+            None,
+            ok("200", "Members", None),
+        ),
+        "enrol_loyalty_member" => (
+            "Enrol a contact one may read (the join's points if a rule gives them); enrolling a member again changes nothing",
+            "loyalty",
+            vec![],
+            Some("LoyaltyEnrol"),
+            ok("201", "The member", None),
+        ),
+        "get_loyalty_member" => (
+            "A member: balance, points earned, redeemed and expired, tier and the next, the latest entries and redemptions (kept, not summed)",
+            "loyalty",
+            vec![],
+            None,
+            ok("200", "The member", None),
+        ),
+        "loyalty_statement" => (
+            "A member's statement: the balance before the period, its entries, the balance after",
+            "loyalty",
+            vec![
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (ISO; default a year ago)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "Last day (ISO; default today)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+            ],
+            None,
+            ok("200", "The statement", None),
+        ),
+        "adjust_loyalty_points" => (
+            "Correct a member's balance with a reason (managers and admins): never below zero; with Idempotency-Key a retry adds nothing",
+            "loyalty",
+            vec![param("Idempotency-Key", "header", "Makes a retry the same correction", false)],
+            Some("LoyaltyAdjust"),
+            ok("200", "The member", None),
+        ),
+        "redeem_loyalty_reward" => (
+            "Redeem a reward for a member (optionally on an order): refused beyond the balance or the stock; two at once are one after the other; with Idempotency-Key a retry is the same redemption",
+            "loyalty",
+            vec![param("Idempotency-Key", "header", "Makes a retry the same redemption", false)],
+            Some("LoyaltyRedeem"),
+            ok("201", "The redemption (its voucher code or benefit)", None),
+        ),
+        "award_loyalty_action" => (
+            "Give a member an action's points as the program's rule says (0 when no rule, or when the reference earned before)",
+            "loyalty",
+            vec![],
+            Some("LoyaltyAward"),
+            ok("200", "The points given", None),
+        ),
+        "use_loyalty_voucher" => (
+            "Use a voucher code on an order: refused when unknown, used or past its day",
+            "loyalty",
+            vec![],
+            Some("LoyaltyVoucherUse"),
+            ok("200", "The redemption, used", None),
+        ),
+        "contact_loyalty" => {
+            ("A contact's memberships in every program", "loyalty", vec![], None, ok("200", "Memberships", None))
+        }
         "list_surveys" => {
             ("The surveys: the built-in CSAT, NPS and polls", "feedback", vec![], None, ok("200", "Surveys", None))
         }
@@ -1361,6 +1494,9 @@ fn schemas() -> Json_ {
     if let (Some(all), Json_::Object(automation)) = (all.as_object_mut(), automation_schemas()) {
         all.extend(automation);
     }
+    if let (Some(all), Json_::Object(loyalty)) = (all.as_object_mut(), loyalty_schemas()) {
+        all.extend(loyalty);
+    }
     all
 }
 
@@ -1382,11 +1518,11 @@ fn automation_schemas() -> Json_ {
         "Workflow": { "type": "object", "required": ["name", "object", "definition"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "maxLength": 200 }, "object": string, "enabled": { "type": "boolean" },
             "definition": { "type": "object", "required": ["trigger", "steps"], "additionalProperties": false, "properties": {
-                "trigger": { "type": "object", "required": ["kind"], "description": "kind: created, changed (field, from, to), trashed, date_reached (field, offset_days, hour), schedule (weekday 0 = Saturday, hour), form_submitted (form), breach_near (target: first_response or resolution; tickets), email_received, hook_received (hook)",
-                    "properties": { "kind": { "enum": ["created", "changed", "trashed", "date_reached", "schedule", "form_submitted", "breach_near", "email_received", "hook_received"] } } },
+                "trigger": { "type": "object", "required": ["kind"], "description": "kind: created, changed (field, from, to), trashed, date_reached (field, offset_days, hour), schedule (weekday 0 = Saturday, hour), form_submitted (form), breach_near (target: first_response or resolution; tickets), email_received, hook_received (hook), tier_changed (program; contacts), points_expiring (program; contacts)",
+                    "properties": { "kind": { "enum": ["created", "changed", "trashed", "date_reached", "schedule", "form_submitted", "breach_near", "email_received", "hook_received", "tier_changed", "points_expiring"] } } },
                 "condition": { "type": ["object", "null"], "description": "A filter in the lists' JSON syntax" },
-                "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait (minutes), wait_until (condition, timeout_minutes), branch",
-                    "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "wait_until", "branch"] } } } } } } } },
+                "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait (minutes), wait_until (condition, timeout_minutes), branch, add_points (program, points: to the record's contact)",
+                    "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "wait_until", "branch", "add_points"] } } } } } } } },
         "ReportSchedule": { "type": "object", "required": ["name", "view_id", "format", "recipients", "hour"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "maxLength": 200 }, "view_id": { "type": "string", "description": "A saved list view the caller can see" },
             "format": { "enum": ["csv", "xlsx", "html"] }, "recipients": { "type": "array", "minItems": 1, "maxItems": 100, "items": string },
@@ -1423,6 +1559,56 @@ fn automation_schemas() -> Json_ {
             "url": { "type": "string", "description": "A template over to, text, sender, id" }, "body_kind": { "enum": ["form", "json"] },
             "body": { "type": "string", "description": "A template over to, text, sender, id (filters urlencode, json)" },
             "auth_header": string, "auth_value": string, "sender": string } }
+    })
+}
+
+/// The schemas of loyalty programs, rewards and members' operations.
+fn loyalty_schemas() -> Json_ {
+    let text = |max: u32| json!({ "type": "string", "maxLength": max });
+    let amount = json!({ "type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,6})?$" });
+    let factor = json!({ "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,2})?$" });
+    let day = json!({ "type": "string", "format": "date" });
+    let points = json!({ "type": "integer", "minimum": 1, "maximum": 1000000000 });
+    let key = json!({ "type": "string", "pattern": "^[a-z0-9_]{1,40}$" });
+    json!({
+        "LoyaltyProgram": { "type": "object", "required": ["name_fa", "name_en"], "additionalProperties": false, "properties": {
+            "name_fa": text(200), "name_en": text(200), "active": { "type": "boolean" },
+            "currency": { "type": "string", "pattern": "^[A-Z]{3}$" },
+            "spend_rules": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["per", "points"], "additionalProperties": false,
+                "properties": { "per": amount, "points": points, "product": { "type": ["string", "null"] }, "category": { "type": ["string", "null"] } } } },
+            "action_rules": { "type": "array", "maxItems": 6, "items": { "type": "object", "required": ["action", "points"], "additionalProperties": false,
+                "properties": { "action": { "enum": ["join", "birthday", "referral", "referred", "survey_answered", "review"] }, "points": points } } },
+            "periods": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["from", "to", "factor"], "additionalProperties": false,
+                "properties": { "from": day, "to": day, "factor": factor } } },
+            "tiers": { "type": "array", "maxItems": 10, "description": "Lowest first; the first at threshold 0, each above the one before",
+                "items": { "type": "object", "required": ["key", "name_fa", "name_en", "threshold"], "additionalProperties": false,
+                "properties": { "key": key, "name_fa": text(200), "name_en": text(200), "threshold": { "type": "integer", "minimum": 0 },
+                    "factor": factor, "discount_percent": { "type": ["string", "null"], "pattern": "^[0-9]{1,3}(\\.[0-9]{1,2})?$" } } } },
+            "qualify_by": { "enum": ["points", "spend"] },
+            "window_days": { "type": "integer", "minimum": 1, "maximum": 3650 },
+            "keep_days": { "type": "integer", "minimum": 0, "maximum": 3650 },
+            "expiry_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 },
+            "cap_per_order": { "type": ["integer", "null"], "minimum": 1 },
+            "cap_per_period": { "type": ["object", "null"], "required": ["points", "days"], "additionalProperties": false,
+                "properties": { "points": points, "days": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
+            "earn_on": { "type": "array", "minItems": 1, "items": { "enum": ["pending", "paid", "part_shipped", "shipped", "delivered"] } },
+            "starts_on": { "type": ["string", "null"], "format": "date" },
+            "warn_days": { "type": "integer", "minimum": 0, "maximum": 365 } } },
+        "LoyaltyReward": { "type": "object", "required": ["name_fa", "name_en", "kind", "points"], "additionalProperties": false, "properties": {
+            "name_fa": text(200), "name_en": text(200),
+            "kind": { "enum": ["discount_percent", "discount_amount", "free_product", "voucher", "custom"] },
+            "points": points, "value": { "type": ["string", "null"], "description": "The percent (discount_percent) or amount (discount_amount, voucher)" },
+            "product": { "type": ["string", "null"], "description": "The free product" },
+            "stock": { "type": ["integer", "null"], "minimum": 0 }, "valid_days": { "type": "integer", "minimum": 1, "maximum": 3650 },
+            "active": { "type": "boolean" } } },
+        "LoyaltyEnrol": { "type": "object", "required": ["contact"], "additionalProperties": false, "properties": { "contact": { "type": "string" } } },
+        "LoyaltyAdjust": { "type": "object", "required": ["points", "note"], "additionalProperties": false, "properties": {
+            "points": { "type": "integer", "minimum": -1000000000, "maximum": 1000000000, "description": "Not zero" }, "note": text(500) } },
+        "LoyaltyRedeem": { "type": "object", "required": ["reward"], "additionalProperties": false, "properties": {
+            "reward": { "type": "string" }, "order": { "type": ["string", "null"] } } },
+        "LoyaltyAward": { "type": "object", "required": ["action", "reference"], "additionalProperties": false, "properties": {
+            "action": { "enum": ["join", "birthday", "referral", "referred", "survey_answered", "review"] }, "reference": text(200) } },
+        "LoyaltyVoucherUse": { "type": "object", "required": ["order"], "additionalProperties": false, "properties": { "order": { "type": "string" } } }
     })
 }
 

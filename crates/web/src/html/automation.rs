@@ -98,6 +98,8 @@ fn trigger_text(lang: &str, obj: Option<&ObjectDef>, trigger: &Trigger) -> Strin
         Trigger::BreachNear { .. } => t(lang, "workflow-trigger-breach_near"),
         Trigger::EmailReceived => t(lang, "workflow-trigger-email_received"),
         Trigger::HookReceived { .. } => t(lang, "workflow-trigger-hook_received"),
+        Trigger::TierChanged { .. } => t(lang, "workflow-trigger-tier_changed"),
+        Trigger::PointsExpiring { .. } => t(lang, "workflow-trigger-points_expiring"),
     }
 }
 
@@ -191,6 +193,9 @@ pub struct StepRow {
     pub users: Vec<String>,
     pub message: String,
     pub tag: String,
+    /// An "add points" step's program and points.
+    pub program: String,
+    pub points: String,
     pub wait: String,
     pub unit: String,
     pub cfield: String,
@@ -223,9 +228,12 @@ struct BuilderPage {
     t_form: String,
     t_target: String,
     t_hook: String,
-    /// The web forms and inbound webhooks of the object (a trigger may name one).
+    t_program: String,
+    /// The web forms and inbound webhooks of the object and the loyalty programs (a trigger may
+    /// name one).
     forms: Vec<Option_>,
     hooks: Vec<Option_>,
+    programs: Vec<Option_>,
     conditions: Vec<CondRow>,
     steps: Vec<StepRow>,
     step_kinds: Vec<(String, String)>,
@@ -247,7 +255,7 @@ pub struct TestView {
     pub steps: Vec<(String, String)>,
 }
 
-const STEP_KINDS: [&str; 12] = [
+const STEP_KINDS: [&str; 13] = [
     "update",
     "create",
     "assign",
@@ -260,6 +268,7 @@ const STEP_KINDS: [&str; 12] = [
     "wait",
     "wait_until",
     "branch",
+    "add_points",
 ];
 const OPS: [&str; 8] = ["eq", "ne", "gt", "lt", "contains", "in", "is_empty", "between"];
 
@@ -353,6 +362,10 @@ fn step_row(i: usize, place: &str, a: &Action) -> StepRow {
             row.message = message.clone();
         }
         Action::AddTag { tag } | Action::RemoveTag { tag } => row.tag = tag.clone(),
+        Action::AddPoints { program, points } => {
+            row.program = program.clone();
+            row.points = points.to_string();
+        }
         Action::Wait { minutes } => (row.wait, row.unit) = wait_parts(*minutes),
         Action::WaitUntil { condition, timeout_minutes } => {
             (row.wait, row.unit) = wait_parts(*timeout_minutes);
@@ -460,6 +473,8 @@ fn posted(pairs: &Pairs, catalog: &peyvand_store::catalog::Catalog) -> WorkflowI
         "breach_near" => Trigger::BreachNear { target: Some(text("t_target")).filter(|f| !f.is_empty()) },
         "email_received" => Trigger::EmailReceived,
         "hook_received" => Trigger::HookReceived { hook: Some(text("t_hook")).filter(|f| !f.is_empty()) },
+        "tier_changed" => Trigger::TierChanged { program: Some(text("t_program")).filter(|f| !f.is_empty()) },
+        "points_expiring" => Trigger::PointsExpiring { program: Some(text("t_program")).filter(|f| !f.is_empty()) },
         _ => Trigger::Created,
     };
     let conds: Vec<Json> = (0..50)
@@ -503,6 +518,7 @@ fn posted(pairs: &Pairs, catalog: &peyvand_store::catalog::Catalog) -> WorkflowI
             },
             "add_tag" => Action::AddTag { tag: k("tag") },
             "remove_tag" => Action::RemoveTag { tag: k("tag") },
+            "add_points" => Action::AddPoints { program: k("program"), points: k("points").parse().unwrap_or(0) },
             "wait" => Action::Wait { minutes: minutes(&k("wait"), &k("unit")) },
             "wait_until" => Action::WaitUntil {
                 condition: condition(&k("cfield"), &k("cop"), &k("cvalue")),
@@ -590,7 +606,8 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
         .collect();
     let (mut t_field, mut t_from, mut t_to, mut t_offset, mut t_hour, mut t_weekday) =
         (String::new(), String::new(), String::new(), "0".to_string(), "9".to_string(), String::new());
-    let (mut t_form, mut t_target, mut t_hook) = (String::new(), String::new(), String::new());
+    let (mut t_form, mut t_target, mut t_hook, mut t_program) =
+        (String::new(), String::new(), String::new(), String::new());
     let trigger = match &input.definition.trigger {
         Trigger::Created => "created",
         Trigger::Trashed => "trashed",
@@ -624,7 +641,20 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
             t_hook = hook.clone().unwrap_or_default();
             "hook_received"
         }
+        Trigger::TierChanged { program } => {
+            t_program = program.clone().unwrap_or_default();
+            "tier_changed"
+        }
+        Trigger::PointsExpiring { program } => {
+            t_program = program.clone().unwrap_or_default();
+            "points_expiring"
+        }
     };
+    let programs = peyvand_crm::loyalty::programs::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|p| Option_ { label: p.definition.name(lang).to_string(), value: p.id, selected: false })
+        .collect();
     let forms = peyvand_crm::forms::list(&state.db)
         .await?
         .into_iter()
@@ -716,8 +746,10 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
         t_form,
         t_target,
         t_hook,
+        t_program,
         forms,
         hooks,
+        programs,
         conditions,
         steps,
         step_kinds: kinds(&STEP_KINDS, "workflow-step"),

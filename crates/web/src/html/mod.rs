@@ -12,6 +12,7 @@ mod feedback;
 mod forms;
 pub mod imports;
 mod list;
+mod loyalty;
 mod notifications;
 mod records;
 mod sales;
@@ -65,6 +66,9 @@ async fn record_panels(
         }
         "contact" | "company" => {
             let mut panels = vec![sales::worth_panel(state, object, record).await?];
+            if object == "contact" {
+                panels.extend(loyalty::loyalty_panel(state, session, record).await?);
+            }
             panels.extend(sales::benefits_panel(state, object, record).await?);
             panels.extend(customers::duplicates_placeholder(object, record));
             panels
@@ -302,6 +306,16 @@ impl Layout {
             };
             nav.insert(at, item);
         }
+        // Loyalty, after the surveys.
+        if let Some(at) = nav.iter().position(|n| n.href == "/surveys") {
+            let item = NavItem {
+                href: "/loyalty".into(),
+                label: t(lang, "loyalty"),
+                current: current == "loyalty",
+                icon: "box",
+            };
+            nav.insert(at + 1, item);
+        }
         // Scheduled reports, last, for those who keep them.
         if catalog.is_some() && session.is_some_and(|s| peyvand_crm::automation::reports::may_keep(s.user.role)) {
             let item = NavItem {
@@ -525,6 +539,16 @@ pub fn router() -> Router<AppState> {
         .route("/surveys/{id}/edit", get(feedback::edit_survey).post(feedback::update_survey))
         .route("/surveys/{id}/delete", post(feedback::delete_survey))
         .route("/surveys/{id}/send", post(feedback::send_survey))
+        .route("/loyalty", get(loyalty::loyalty_page))
+        .route("/loyalty/new", get(loyalty::new_program).post(loyalty::create_program))
+        .route("/loyalty/{id}", get(loyalty::program_page))
+        .route("/loyalty/{id}/edit", post(loyalty::update_program))
+        .route("/loyalty/{id}/rewards", post(loyalty::add_reward))
+        .route("/loyalty/{id}/post_orders", post(loyalty::post_orders))
+        .route("/loyalty/{id}/members/{contact}", get(loyalty::statement))
+        .route("/loyalty/{id}/members/{contact}/enrol", post(loyalty::enrol))
+        .route("/loyalty/{id}/members/{contact}/redeem", post(loyalty::redeem))
+        .route("/loyalty/{id}/members/{contact}/adjust", post(loyalty::adjust))
         .route("/staff/{id}", get(feedback::staff_page))
         .route("/suggestions/{id}/told", post(feedback::suggestion_told))
         .route("/ideas", get(feedback::ideas_page).post(feedback::suggest))

@@ -56,7 +56,9 @@ pub const MAX_LONG_VALUE: usize = 4000;
 /// Longest text an admin writes (an introduction, the consent, the thanks).
 const MAX_TEXT: usize = 2000;
 /// The attribution parameters a submission keeps, as the form's address carries them.
-pub const ATTRIBUTION: [&str; 6] = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer"];
+/// `ref` is a customer's referral code (their link carries it; `loyalty::referrals`).
+pub const ATTRIBUTION: [&str; 7] =
+    ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "ref"];
 
 /// Who a form's records go to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -568,6 +570,11 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
         let link = format!("/records/{}/{record_id}", d.object);
         notifications::notify_in(&mut tx, &format!("form:{id}"), owner, "web_form", &record.title, Some(&link), None)
             .await?;
+    }
+    if d.object == "contact"
+        && let Some(code) = s.attribution.get("ref").filter(|c| !c.trim().is_empty())
+    {
+        crate::on_referred_in(&db, &mut tx, &record_id, code).await?;
     }
     crate::on_form_submitted(&db, &mut tx, &form.id, &d.object, &record_id, &id).await?;
     tx.commit().await?;

@@ -130,6 +130,24 @@ pub(crate) async fn add_points_in(
     loyalty::add_points_in(db, tx, program, contact, points, key).await
 }
 
+/// In the write of a web form's contact that came through a referral link (`ref`), the
+/// referral attributed (loyalty); a code that does not hold is noted and changes nothing.
+pub(crate) async fn on_referred_in(
+    db: &Db,
+    tx: &mut peyvand_store::WriteTx,
+    contact: &str,
+    code: &str,
+) -> peyvand_store::Result<()> {
+    match loyalty::referrals::attribute_in(db, tx, code, contact, "form", None).await {
+        Ok(_) => Ok(()),
+        Err(peyvand_store::Error::Validation(e)) => {
+            tracing::info!(?e, contact, "a web form's referral code was not attributed");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether a loyalty program exists (a workflow's trigger or step names it).
 pub(crate) async fn loyalty_program_exists(db: &Db, id: &str) -> peyvand_store::Result<bool> {
     loyalty::program_exists(db, id).await

@@ -6,7 +6,7 @@
 use peyvand_crm::crm_tests;
 use peyvand_crm::loyalty::programs::{self, Definition, Program};
 use peyvand_crm::loyalty::rewards::{self, Redeem, RewardDef};
-use peyvand_crm::loyalty::{self, earning, ledger};
+use peyvand_crm::loyalty::{self, earning, ledger, referrals};
 use peyvand_store::records::Record;
 use peyvand_store::{Db, Error};
 use serde_json::{Value as Json, json};
@@ -18,6 +18,7 @@ crm_tests!(
     lots_expire_oldest_first_and_the_round_is_idempotent,
     bad_input_is_refused_and_vouchers_are_checked,
     orders_written_before_the_program_are_posted_once,
+    a_referral_rewards_both_sides_once_and_nobody_refers_themselves,
 );
 
 async fn make(db: &Db, object: &str, fields: Json) -> Record {
@@ -384,4 +385,49 @@ async fn orders_written_before_the_program_are_posted_once(db: &Db) {
     assert_eq!(earning::post_orders(db, &club.id).await.expect("post"), 2);
     assert_eq!(earning::post_orders(db, &club.id).await.expect("post again"), 0, "once");
     assert_eq!((balanced(db, &club.id, &ana.id).await, balanced(db, &club.id, &bob.id).await), (20, 5));
+}
+
+async fn a_referral_rewards_both_sides_once_and_nobody_refers_themselves(db: &Db) {
+    let club = program(
+        db,
+        json!({"action_rules": [{"action": "referral", "points": 100}, {"action": "referred", "points": 50}], "tiers": []}),
+    )
+    .await;
+    let ana =
+        make(db, "contact", json!({"last_name": "Ahmadi", "emails": ["ana@example.ir"], "national_id": "0012345679"}))
+            .await;
+    let code = referrals::code_for(db, &ana.id).await.expect("a code");
+    assert_eq!(referrals::code_for(db, &ana.id).await.expect("again"), code, "one code per customer");
+    let codes = |e: Error| codes(e);
+    // The same person under another name: the same e-mail, or the same national ID.
+    let twin = make(db, "contact", json!({"last_name": "A.", "emails": ["ANA@example.ir "]})).await;
+    let e = referrals::attribute(db, &code, &twin.id, "staff", None).await.expect_err("self");
+    assert_eq!(codes(e), vec!["code:self_referral"]);
+    let twin2 = make(db, "contact", json!({"last_name": "B.", "national_id": "0012345679"})).await;
+    let e = referrals::attribute(db, &code, &twin2.id, "staff", None).await.expect_err("self");
+    assert_eq!(codes(e), vec!["code:self_referral"]);
+    let e = referrals::attribute(db, &code, &ana.id, "staff", None).await.expect_err("self");
+    assert_eq!(codes(e), vec!["code:self_referral"]);
+    let e = referrals::attribute(db, "NOPE1234", &twin.id, "staff", None).await.expect_err("unknown");
+    assert_eq!(codes(e), vec!["code:referral_unknown"]);
+    // A customer who ordered before is not new.
+    let old = make(db, "contact", json!({"last_name": "Old"})).await;
+    order(db, &old, 100_000, "pending").await;
+    let e = referrals::attribute(db, &code, &old.id, "staff", None).await.expect_err("not new");
+    assert_eq!(codes(e), vec!["contact:not_a_new_customer"]);
+
+    let bob = make(db, "contact", json!({"last_name": "Bahrami", "emails": ["bob@example.ir"]})).await;
+    referrals::attribute(db, &code.to_lowercase(), &bob.id, "staff", None).await.expect("attributed");
+    let e = referrals::attribute(db, &code, &bob.id, "staff", None).await.expect_err("twice");
+    assert_eq!(codes(e), vec!["contact:already_referred"]);
+    // Nothing until the new customer's first order earns; then both, once.
+    order(db, &bob, 50_000, "pending").await;
+    assert_eq!(ledger::member(db, &club.id, &ana.id).await.expect("member").map(|m| m.balance), None);
+    order(db, &bob, 1_000_000, "delivered").await;
+    order(db, &bob, 2_000_000, "delivered").await;
+    assert_eq!(balanced(db, &club.id, &ana.id).await, 100);
+    assert_eq!(balanced(db, &club.id, &bob.id).await, 50 + 10 + 20);
+    let (made, _) = referrals::of_contact(db, &ana.id).await.expect("referrals");
+    assert_eq!(made.len(), 1);
+    assert!(made[0].rewarded_at.is_some() && made[0].order_id.is_some());
 }

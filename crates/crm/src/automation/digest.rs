@@ -85,7 +85,7 @@ async fn mail_one(db: &Db, id: &str) -> Result<()> {
         Err(e) => return Err(e),
     };
     let Some((user, lang)) = reader(db, &user_id).await? else { return Ok(()) };
-    let base = public_url(db).await?;
+    let base = mail::public_url(db).await?;
     let mut body = n.title.clone();
     if let Some(link) = full_link(&base, n.link.as_deref()) {
         body.push_str("\n\n");
@@ -106,11 +106,6 @@ async fn mail_one(db: &Db, id: &str) -> Result<()> {
     let mut tx = db.write().await?;
     mail::queue_in(db, &mut tx, &m).await?;
     tx.commit().await
-}
-
-/// The public address links in messages start with (the messaging settings'), or empty.
-async fn public_url(db: &Db) -> Result<String> {
-    Ok(mail::smtp_settings(db).await?.map(|s| s.public_url).unwrap_or_default())
 }
 
 /// The next digest time after `after` (UTC).
@@ -150,7 +145,7 @@ pub async fn send_digests(db: &Db, at: &str) -> Result<usize> {
     let end = parse_datetime(at).ok_or_else(|| Error::Corrupt(format!("a digest's time: {at}")))?;
     let (from, to) = (format_datetime(end - Duration::days(1)), format_datetime(end));
     let choices = notifications::digest_choices(db).await?;
-    let base = public_url(db).await?;
+    let base = mail::public_url(db).await?;
     let mut queued = 0;
     for (user_id, kinds) in &choices {
         let Some((user, lang)) = reader(db, user_id).await? else { continue };

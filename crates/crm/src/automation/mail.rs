@@ -772,3 +772,8 @@ mod tests {
         assert_eq!(out.ok().as_deref(), Some("m=%D8%B3%D9%84%D8%A7%D9%85%20a%26b"));
     }
 }
+
+/// The public address links in messages start with (the messaging settings'), or empty.
+pub async fn public_url(db: &Db) -> Result<String> {
+    Ok(smtp_settings(db).await?.map(|s| s.public_url).unwrap_or_default())
+}

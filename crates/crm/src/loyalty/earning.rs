@@ -67,6 +67,7 @@ pub(crate) async fn on_order_in(
     }
     let status = text(fields, "status").unwrap_or("");
     let contact = text(fields, "contact");
+    let mut earned_now = false;
     for program in &programs {
         let (earns, last) = ledger::last_of_source(tx, &program.id, order).await?;
         let earned = last.as_ref().filter(|l| l.0 == "earn");
@@ -92,7 +93,10 @@ pub(crate) async fn on_order_in(
             continue;
         }
         let Some(contact) = contact else { continue };
-        earn_order_in(db, tx, program, order, contact, fields, earns, actor).await?;
+        earned_now |= earn_order_in(db, tx, program, order, contact, fields, earns, actor).await?;
+    }
+    if earned_now && let Some(contact) = contact {
+        super::referrals::reward_in(db, tx, contact, order).await?;
     }
     Ok(())
 }
@@ -118,16 +122,16 @@ async fn earn_order_in(
     fields: &Map<String, Json>,
     n: usize,
     actor: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     let def = &program.definition;
     let day =
         text(fields, "ordered_at").and_then(|t| t.get(..10)).map_or_else(|| db.today().to_string(), str::to_string);
     if def.starts_on.as_deref().is_some_and(|s| day.as_str() < s) {
-        return Ok(());
+        return Ok(false);
     }
     let lines = lines_of(db, tx, order, fields, &def.currency).await?;
     if lines.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let member = ledger::join_in(db, tx, program, contact, actor).await;
     member?;
@@ -139,7 +143,7 @@ async fn earn_order_in(
         points = points.min((cap.points - used).max(0));
     }
     if points <= 0 {
-        return Ok(());
+        return Ok(false);
     }
     let spend: i128 = lines.iter().map(|l| l.amount.max(0)).sum();
     let credit = Credit {
@@ -151,8 +155,7 @@ async fn earn_order_in(
         actor,
         note: None,
     };
-    ledger::credit_in(db, tx, program, contact, credit).await?;
-    Ok(())
+    Ok(ledger::credit_in(db, tx, program, contact, credit).await?.is_some())
 }
 
 async fn current_tier(tx: &mut WriteTx, program: &str, contact: &str) -> Result<Option<String>> {
@@ -290,8 +293,9 @@ pub async fn post_orders(db: &Db, program: &str) -> Result<u64> {
             if last.is_some() {
                 continue;
             }
-            earn_order_in(db, &mut tx, &program, &order.id, contact, &order.fields, earns, None).await?;
-            posted += 1;
+            if earn_order_in(db, &mut tx, &program, &order.id, contact, &order.fields, earns, None).await? {
+                posted += 1;
+            }
         }
         tx.commit().await?;
         match page.next_cursor {

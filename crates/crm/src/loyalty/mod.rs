@@ -1,6 +1,7 @@
 //! Loyalty: programs an admin configures (`programs`), the append-only ledger with lots that
 //! expire and the kept balance and tier (`ledger`), what earns and takes back (`earning`: an
-//! order's own write earns its points), and the rewards catalogue with redemption (`rewards`).
+//! order's own write earns its points), the rewards catalogue with redemption (`rewards`), and
+//! referrals (`referrals`).
 //! The daily round (`Daily`) expires lots, warns of points about to expire, gives birthdays'
 //! points and moves members down a tier once their window no longer holds it.
 //!
@@ -10,6 +11,7 @@
 pub mod earning;
 pub mod ledger;
 pub mod programs;
+pub mod referrals;
 pub mod rewards;
 
 use peyvand_records::access::{ObjectAccess, Role};
@@ -24,12 +26,20 @@ use sqlx::Row;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime, Time};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_loyalty.sql",
-    sqlite: include_str!("../../migrations/loyalty/sqlite/0001_loyalty.sql"),
-    postgres: include_str!("../../migrations/loyalty/postgres/0001_loyalty.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_loyalty.sql",
+        sqlite: include_str!("../../migrations/loyalty/sqlite/0001_loyalty.sql"),
+        postgres: include_str!("../../migrations/loyalty/postgres/0001_loyalty.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_referrals.sql",
+        sqlite: include_str!("../../migrations/loyalty/sqlite/0002_referrals.sql"),
+        postgres: include_str!("../../migrations/loyalty/postgres/0002_referrals.sql"),
+    },
+];
 
 /// The loyalty module: its tables, rules on orders and contacts, the daily round.
 pub struct Loyalty;
@@ -52,6 +62,8 @@ impl Module for Loyalty {
             "loyalty_lots",
             "loyalty_allocations",
             "loyalty_redemptions",
+            "referral_codes",
+            "referrals",
         ]
     }
 

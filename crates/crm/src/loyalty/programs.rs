@@ -134,6 +134,9 @@ pub struct Definition {
     /// Days before expiry a member is warned (the workflow trigger "points about to expire").
     #[serde(default = "fortnight")]
     pub warn_days: i64,
+    /// The web form (its address's slug) a customer's referral link opens; none: the code only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_form: Option<String>,
 }
 
 fn points_word() -> String {
@@ -400,6 +403,15 @@ pub async fn save(db: &Db, id: Option<&str>, def: Definition) -> Result<Program>
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
+    if let Some(slug) = def.referral_form.as_deref().filter(|s| !s.is_empty()) {
+        let form = crate::forms::published(db, slug)
+            .await
+            .map_err(|_| Error::invalid(FieldError::new("referral_form", "unknown_form")))?;
+        if form.definition.object != "contact" {
+            return Err(Error::invalid(FieldError::new("referral_form", "form_mismatch")));
+        }
+    }
+    def.referral_form = def.referral_form.filter(|s| !s.is_empty());
     let at = now();
     let json = serde_json::to_string(&def).map_err(|e| Error::Corrupt(e.to_string()))?;
     let mut tx = db.write().await?;

@@ -316,7 +316,7 @@ async fn redeem_in(db: &Db, tx: &mut WriteTx, program: &str, contact: &str, ask:
     let (mut code, mut expires_on, mut benefit) = (None, None, None);
     match reward.definition.kind.as_str() {
         "voucher" => {
-            code = Some(voucher_code()?);
+            code = Some(random_code(10)?);
             expires_on = Some(until.clone());
         }
         "discount_percent" | "discount_amount" | "free_product" => {
@@ -351,11 +351,11 @@ async fn redeem_in(db: &Db, tx: &mut WriteTx, program: &str, contact: &str, ask:
     redemption_of(&r)
 }
 
-/// A voucher's code: ten letters and digits no one confuses (no 0/O, 1/I), from the system's
-/// randomness (32 symbols, so a byte's remainder is unbiased).
-fn voucher_code() -> Result<String> {
+/// A code of `len` letters and digits no one confuses (no 0/O, 1/I), from the system's
+/// randomness (32 symbols, so a byte's remainder is unbiased): a voucher's, a referral's.
+pub(crate) fn random_code(len: usize) -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 10];
+    let mut bytes = vec![0u8; len];
     getrandom::getrandom(&mut bytes).map_err(|e| Error::Config(format!("no randomness: {e}")))?;
     Ok(bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect())
 }

@@ -8,7 +8,11 @@ use crate::helpers::{TestApp, csrf_of, problem, signed_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-backend_tests!(a_customer_earns_reaches_gold_redeems_and_returns, the_loyalty_pages_configure_and_redeem);
+backend_tests!(
+    a_customer_earns_reaches_gold_redeems_and_returns,
+    the_loyalty_pages_configure_and_redeem,
+    a_referral_link_brings_a_customer_through_a_web_form
+);
 
 fn club() -> Value {
     json!({
@@ -245,4 +249,63 @@ async fn the_loyalty_pages_configure_and_redeem(app: &TestApp) {
         .await
         .expect("html");
     assert!(html.contains("Redeemed") && html.contains("Earned") && html.contains("Mug"), "the statement");
+}
+
+async fn a_referral_link_brings_a_customer_through_a_web_form(app: &TestApp) {
+    let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+    let form = json!({"name": "Join the club", "object": "contact", "fields": [{"field": "last_name", "required": true}, {"field": "emails"}],
+        "assign": {"kind": "user", "user": me["id"]}});
+    let form: Value = app.post("/api/v1/forms", form).await.json().await.expect("form");
+    let slug = form["slug"].as_str().unwrap_or_else(|| panic!("{form}")).to_string();
+    let mut def = club();
+    def["action_rules"] = json!([{"action": "referral", "points": 200}, {"action": "referred", "points": 100}]);
+    def["referral_form"] = json!(slug);
+    let r = app.post("/api/v1/loyalty/programs", def).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    let sara = app.create("contact", json!({"last_name": "Sara", "emails": ["sara@example.ir"]})).await;
+    let sara = sara["id"].as_str().expect("id").to_string();
+    let mine: Value = app.get(&format!("/api/v1/contacts/{sara}/referrals")).await.json().await.expect("json");
+    let code = mine["code"].as_str().expect("code").to_string();
+    let link = mine["links"][0]["link"].as_str().expect("a link").to_string();
+    assert!(link.ends_with(&format!("/f/{slug}?ref={code}")), "{link}");
+
+    // The friend opens the link and sends the form: they arrive referred.
+    let visitor = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let html = visitor
+        .get(app.url(&format!("/f/{slug}?ref={code}&lang=en")))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains(&format!("name=\"ref\" value=\"{code}\"")), "the code rides along");
+    let r = visitor
+        .post(app.url(&format!("/f/{slug}")))
+        .header("origin", "https://shop.example")
+        .form(&[("lang", "en"), ("last_name", "Nima"), ("emails", "nima@example.ir"), ("ref", code.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let nima = app.list("contact", &[("filter", r#"{"field": "last_name", "op": "eq", "value": "Nima"}"#)]).await;
+    let nima = nima["records"][0]["id"].as_str().expect("the new contact").to_string();
+    let theirs: Value = app.get(&format!("/api/v1/contacts/{nima}/referrals")).await.json().await.expect("json");
+    assert_eq!(theirs["referred_by"]["referrer_id"], json!(sara));
+    // Their first order rewards both.
+    app.create(
+        "order",
+        json!({"contact": nima, "status": "delivered", "ordered_at": "2026-11-01T08:00:00Z",
+            "total": {"amount": "1000000", "currency": "IRR"}}),
+    )
+    .await;
+    let balance = async |who: &str| -> Value {
+        app.get(&format!("/api/v1/loyalty/programs/{id}/members/{who}")).await.json::<Value>().await.expect("json")["balance"].clone()
+    };
+    assert_eq!((balance(&sara).await, balance(&nima).await), (json!(200), json!(101)));
+    // Sara cannot bring herself in again under another name.
+    let again = app.create("contact", json!({"last_name": "S.", "emails": ["sara@example.ir"]})).await;
+    let r = app.post("/api/v1/referrals", json!({"code": code, "contact": again["id"]})).await;
+    assert_eq!(problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["code"], "self_referral");
 }

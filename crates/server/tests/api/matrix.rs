@@ -102,7 +102,11 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         | "post_loyalty_orders"
         | "create_loyalty_reward"
         | "update_loyalty_reward" => same("ufffo"),
-        "get_loyalty_member" | "loyalty_statement" | "contact_loyalty" => Some(["uoooo", "uoooo", "uonno"]),
+        "get_loyalty_member" | "loyalty_statement" | "contact_loyalty" | "contact_referrals" => {
+            Some(["uoooo", "uoooo", "uonno"])
+        }
+        // A fresh contact of the same owner, referred by the admin's code.
+        "create_referral" => Some(["ufooo", "ufooo", "ufnno"]),
         "enrol_loyalty_member" | "redeem_loyalty_reward" | "award_loyalty_action" | "use_loyalty_voucher" => {
             Some(["ufooo", "ufooo", "ufnno"])
         }
@@ -631,6 +635,20 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             Some(json!({"preferences": [{"kind": "assigned", "bell": true, "email": "daily"}]})),
         ),
         "list_loyalty_programs" => (Method::GET, "/loyalty/programs".into(), None),
+        "contact_referrals" => (Method::GET, format!("/contacts/{contact}/referrals"), None),
+        "create_referral" => {
+            let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
+            let referrer =
+                app.create("contact", json!({"last_name": format!("Referrer {n}"), "owner": me["id"]})).await;
+            let codes: Value = app
+                .get(&format!("/api/v1/contacts/{}/referrals", referrer["id"].as_str().expect("id")))
+                .await
+                .json()
+                .await
+                .expect("referrals");
+            let new = fresh_contact().await;
+            (Method::POST, "/referrals".into(), Some(json!({"code": codes["code"], "contact": new})))
+        }
         op if op.contains("loyalty") => {
             let def = json!({"name_fa": format!("باشگاه {n}"), "name_en": format!("Club {n}"),
                 "spend_rules": [{"per": "100000", "points": 1}],
@@ -999,6 +1017,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/loyalty/{id}/members/{contact}/enrol", "-"),
     ("/loyalty/{id}/members/{contact}/redeem", "-"),
     ("/loyalty/{id}/members/{contact}/adjust", "-"),
+    ("/loyalty/referrals/{contact}", "-"),
     ("/surveys/new", "lfo"),
     // Not found: the id is a contact's, not a survey's (tests/api/feedback.rs opens one).
     ("/surveys/{id}", "lnn"),

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use peyvand_crm::loyalty::programs::{self, Definition};
 use peyvand_crm::loyalty::rewards::{self, Redeem, RewardDef};
-use peyvand_crm::loyalty::{self, earning, ledger};
+use peyvand_crm::loyalty::{self, earning, ledger, referrals};
 use peyvand_records::access::{Action, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -320,4 +320,49 @@ pub async fn use_loyalty_voucher(
     authed.require(Action::WriteRecords)?;
     state.db.get_record("order", &body.order, false).await?;
     Ok(Json(rewards::use_voucher(&state.db, &code, &body.order).await?))
+}
+
+/// A contact's referral code, the links that carry it (each program's referral form), whom
+/// they brought and who brought them.
+pub async fn contact_referrals(
+    State(state): State<AppState>,
+    authed: Authed,
+    headers: HeaderMap,
+    Path(contact): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    readable_contact(&state, &contact).await?;
+    let code = referrals::code_for(&state.db, &contact).await?;
+    let base = crate::html::base_url(&state, &headers);
+    let links: Vec<Value> = programs::list(&state.db)
+        .await?
+        .into_iter()
+        .filter_map(|p| {
+            let form = p.definition.referral_form.clone()?;
+            Some(json!({ "program": p.id, "link": format!("{base}/f/{form}?ref={code}") }))
+        })
+        .collect();
+    let (made, by) = referrals::of_contact(&state.db, &contact).await?;
+    Ok(Json(json!({ "code": code, "links": links, "referred_by": by, "referrals": made })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralIn {
+    code: String,
+    contact: String,
+}
+
+/// A new customer (a contact one may read) attributed to the owner of a referral code.
+pub async fn create_referral(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<ReferralIn>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::WriteRecords)?;
+    readable_contact(&state, &body.contact).await?;
+    let made = referrals::attribute(&state.db, &body.code, &body.contact, "api", authed.id()).await?;
+    Ok((StatusCode::CREATED, Json(made)))
 }

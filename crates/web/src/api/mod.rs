@@ -541,6 +541,12 @@ macro_rules! handler_for {
     (contact_loyalty) => {
         loyalty::contact_loyalty
     };
+    (contact_referrals) => {
+        loyalty::contact_referrals
+    };
+    (create_referral) => {
+        loyalty::create_referral
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -775,6 +781,8 @@ routes! {
     post "/loyalty/programs/{id}/members/{contact}/actions" => award_loyalty_action,
     post "/loyalty/vouchers/{code}/use" => use_loyalty_voucher,
     get "/contacts/{id}/loyalty" => contact_loyalty,
+    get "/contacts/{id}/referrals" => contact_referrals,
+    post "/referrals" => create_referral,
     get "/openapi.json" => openapi_json,
 }
 

@@ -1200,6 +1200,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("LoyaltyVoucherUse"),
             ok("200", "The redemption, used", None),
         ),
+        "contact_referrals" => (
+            "A contact's referral code (made when first asked for), the links that carry it (each program's referral form), whom they brought and who brought them",
+            "loyalty",
+            vec![],
+            None,
+            ok("200", "Referrals", None),
+        ),
+        "create_referral" => (
+            "Attribute a new customer (a contact one may read, with no orders, not referred before) to the owner of a referral code; the same e-mail, phone, national ID or address on both sides is refused; both are rewarded by the programs' rules when the new customer's first order earns",
+            "loyalty",
+            vec![],
+            Some("Referral"),
+            ok("201", "The referral", None),
+        ),
         "contact_loyalty" => {
             ("A contact's memberships in every program", "loyalty", vec![], None, ok("200", "Memberships", None))
         }
@@ -1593,7 +1607,8 @@ fn loyalty_schemas() -> Json_ {
                 "properties": { "points": points, "days": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
             "earn_on": { "type": "array", "minItems": 1, "items": { "enum": ["pending", "paid", "part_shipped", "shipped", "delivered"] } },
             "starts_on": { "type": ["string", "null"], "format": "date" },
-            "warn_days": { "type": "integer", "minimum": 0, "maximum": 365 } } },
+            "warn_days": { "type": "integer", "minimum": 0, "maximum": 365 },
+            "referral_form": { "type": ["string", "null"], "description": "The slug of a published web form making contacts: referral links open it" } } },
         "LoyaltyReward": { "type": "object", "required": ["name_fa", "name_en", "kind", "points"], "additionalProperties": false, "properties": {
             "name_fa": text(200), "name_en": text(200),
             "kind": { "enum": ["discount_percent", "discount_amount", "free_product", "voucher", "custom"] },
@@ -1608,6 +1623,8 @@ fn loyalty_schemas() -> Json_ {
             "reward": { "type": "string" }, "order": { "type": ["string", "null"] } } },
         "LoyaltyAward": { "type": "object", "required": ["action", "reference"], "additionalProperties": false, "properties": {
             "action": { "enum": ["join", "birthday", "referral", "referred", "survey_answered", "review"] }, "reference": text(200) } },
+        "Referral": { "type": "object", "required": ["code", "contact"], "additionalProperties": false, "properties": {
+            "code": { "type": "string", "maxLength": 40 }, "contact": { "type": "string" } } },
         "LoyaltyVoucherUse": { "type": "object", "required": ["order"], "additionalProperties": false, "properties": { "order": { "type": "string" } } }
     })
 }

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_crm::loyalty::programs::{self, ActionRule, Cap, Definition, Period, Program, SpendRule, Tier};
 use peyvand_crm::loyalty::rewards::{self, Redeem, RewardDef};
-use peyvand_crm::loyalty::{self, earning, ledger};
+use peyvand_crm::loyalty::{self, earning, ledger, referrals};
 use peyvand_records::access::{Action, Role};
 use peyvand_records::normalize::to_latin_digits;
 use peyvand_store::Error as StoreError;
@@ -168,6 +168,8 @@ struct ProgramPage {
     statuses: Vec<(String, String, bool)>,
     categories: Vec<(String, String)>,
     reward_kinds: Vec<(String, String)>,
+    /// Published web forms that make contacts (a referral link opens one).
+    forms: Vec<(String, String)>,
     errors: Vec<String>,
     posted: Option<String>,
 }
@@ -192,6 +194,7 @@ fn blank() -> Definition {
         earn_on: vec!["paid".into(), "delivered".into()],
         starts_on: None,
         warn_days: 14,
+        referral_form: None,
     }
 }
 
@@ -356,6 +359,12 @@ async fn program_view(
         .unwrap_or_default();
     let reward_kinds =
         rewards::KINDS.iter().map(|k| ((*k).to_string(), t(lang, &format!("loyalty-reward-{k}")))).collect();
+    let forms = peyvand_crm::forms::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|f| f.definition.object == "contact" && f.definition.active)
+        .map(|f| (f.slug, f.definition.name))
+        .collect();
     Ok(render(&ProgramPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), "loyalty"),
         tr: Words::new(lang),
@@ -379,6 +388,7 @@ async fn program_view(
         statuses,
         categories,
         reward_kinds,
+        forms,
         errors,
         posted,
     }))
@@ -424,6 +434,7 @@ fn read_editor(pairs: &Pairs) -> Definition {
         (Some(points), Some(days)) => Some(Cap { points, days }),
         _ => None,
     };
+    d.referral_form = Some(get(pairs, "referral_form").to_string()).filter(|f| !f.is_empty());
     d.earn_on = pairs.iter().filter(|(k, _)| k == "earn_on").map(|(_, v)| v.clone()).collect();
     for i in 0..20 {
         let per = latin(&format!("s{i}.per"));
@@ -608,6 +619,16 @@ pub struct Membership {
     pub statement: String,
 }
 
+/// A contact's referrals as the panel shows them.
+#[derive(Default)]
+pub struct ReferralView {
+    pub code: String,
+    pub links: Vec<String>,
+    pub referred_by: Option<(String, String)>,
+    /// Whom they brought: name, page, rewarded yet.
+    pub brought: Vec<(String, String, bool)>,
+}
+
 #[derive(Template)]
 #[template(path = "loyalty_panel.html")]
 struct Panel {
@@ -617,7 +638,41 @@ struct Panel {
     manager: bool,
     writer: bool,
     list: Vec<Membership>,
+    referral: ReferralView,
     message: String,
+}
+
+/// A contact's code, links, referrer and referred, read as the user may (names they may not
+/// read are left out).
+async fn referral_view(
+    state: &AppState,
+    session: &Session,
+    contact: &str,
+    programs: &[Program],
+) -> Result<ReferralView, ApiError> {
+    let scoped = session.scoped(state.clone());
+    let code = referrals::code_for(&state.db, contact).await?;
+    let base = peyvand_crm::automation::mail::public_url(&state.db).await?;
+    let links = programs
+        .iter()
+        .filter_map(|p| p.definition.referral_form.as_ref().map(|f| format!("{base}/f/{f}?ref={code}")))
+        .collect();
+    let (made, by) = referrals::of_contact(&state.db, contact).await?;
+    let mut ids: Vec<String> = made.iter().map(|r| r.referred_id.clone()).collect();
+    ids.extend(by.iter().map(|r| r.referrer_id.clone()));
+    let titles = scoped.db.titles("contact", &ids).await?;
+    let link = |id: &str| format!("/records/contact/{}", encode(id));
+    Ok(ReferralView {
+        code,
+        links,
+        referred_by: by.and_then(|r| titles.get(&r.referrer_id).map(|n| (n.clone(), link(&r.referrer_id)))),
+        brought: made
+            .iter()
+            .filter_map(|r| {
+                titles.get(&r.referred_id).map(|n| (n.clone(), link(&r.referred_id), r.rewarded_at.is_some()))
+            })
+            .collect(),
+    })
 }
 
 /// The loyalty panel of a contact's page: each active program, joined or not.
@@ -631,6 +686,7 @@ pub async fn loyalty_panel(state: &AppState, session: &Session, record: &Record)
     for p in all.iter().filter(|p| p.definition.active) {
         list.push(membership(state, lang, p, &record.id).await?);
     }
+    let referral = referral_view(state, session, &record.id, &all).await?;
     let html = Panel {
         tr: Words::new(lang),
         csrf: session.csrf.clone(),
@@ -638,6 +694,7 @@ pub async fn loyalty_panel(state: &AppState, session: &Session, record: &Record)
         manager: manager(session),
         writer: session.user.role.allows(Action::WriteRecords),
         list,
+        referral,
         message: String::new(),
     }
     .render()
@@ -718,16 +775,20 @@ async fn member_action(
     let result = async {
         require(&session, Action::WriteRecords)?;
         let scoped = readable(&state, &session, &contact).await?;
-        programs::get(&scoped.db, &program).await?;
+        if !program.is_empty() {
+            programs::get(&scoped.db, &program).await?;
+        }
         match act(&scoped).await {
             Ok(()) => Ok(back(&contact)),
             Err(e @ (StoreError::Validation(_) | StoreError::Conflict { .. })) => {
                 let lang = current_lang();
                 let record = scoped.db.get_record("contact", &contact, false).await?;
                 let mut list = Vec::new();
-                for p in programs::list(&scoped.db).await?.iter().filter(|p| p.definition.active) {
+                let all = programs::list(&scoped.db).await?;
+                for p in all.iter().filter(|p| p.definition.active) {
                     list.push(membership(&scoped, lang, p, &record.id).await?);
                 }
+                let referral = referral_view(&state, &session, &record.id, &all).await?;
                 let html = Panel {
                     tr: Words::new(lang),
                     csrf: session.csrf.clone(),
@@ -735,6 +796,7 @@ async fn member_action(
                     manager: manager(&session),
                     writer: true,
                     list,
+                    referral,
                     message: messages(e)?.join(" "),
                 }
                 .render()
@@ -795,6 +857,21 @@ pub async fn adjust(
     member_action(state, session, id, contact, async move |s: &AppState| {
         let key = Some(key.as_str()).filter(|k| !k.is_empty() && k.len() <= 100);
         loyalty::adjust(&s.db, &p, &c, points, &note, Some(&actor), key).await.map(|_| ())
+    })
+    .await
+}
+
+/// `POST /loyalty/referrals/{contact}`: the contact was brought by the owner of a code.
+pub async fn referred_by(
+    State(state): State<AppState>,
+    Path(contact): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let actor = session.user.id.clone();
+    let c = contact.clone();
+    let code = get(&pairs, "code").to_string();
+    member_action(state, session, String::new(), contact, async move |s: &AppState| {
+        referrals::attribute(&s.db, &code, &c, "staff", Some(&actor)).await.map(|_| ())
     })
     .await
 }

@@ -549,6 +549,7 @@ pub fn router() -> Router<AppState> {
         .route("/loyalty/{id}/members/{contact}/enrol", post(loyalty::enrol))
         .route("/loyalty/{id}/members/{contact}/redeem", post(loyalty::redeem))
         .route("/loyalty/{id}/members/{contact}/adjust", post(loyalty::adjust))
+        .route("/loyalty/referrals/{contact}", post(loyalty::referred_by))
         .route("/staff/{id}", get(feedback::staff_page))
         .route("/suggestions/{id}/told", post(feedback::suggestion_told))
         .route("/ideas", get(feedback::ideas_page).post(feedback::suggest))

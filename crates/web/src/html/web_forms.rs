@@ -187,7 +187,7 @@ pub async fn public_submit(
             match k.as_str() {
                 "website" | "lang" => {}
                 "consent" => submission.consent = v == "on" || v == "1",
-                k if k.starts_with("utm_") || k == "referrer" => {
+                k if k.starts_with("utm_") || k == "referrer" || k == "ref" => {
                     submission.attribution.insert(k.to_string(), v.clone());
                 }
                 // A checkbox sends its value once; any other field's second value is refused

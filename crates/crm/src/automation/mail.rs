@@ -751,6 +751,11 @@ pub async fn ticket_reply_in(db: &Db, tx: &mut WriteTx, ticket_id: &str, message
     queue_in(db, tx, &message).await
 }
 
+/// The public address links in messages start with (the messaging settings'), or empty.
+pub async fn public_url(db: &Db) -> Result<String> {
+    Ok(smtp_settings(db).await?.map(|s| s.public_url).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,9 +776,4 @@ mod tests {
         let out = env.render_str("m={{ text | urlencode }}", minijinja::context! { text => "سلام a&b" });
         assert_eq!(out.ok().as_deref(), Some("m=%D8%B3%D9%84%D8%A7%D9%85%20a%26b"));
     }
-}
-
-/// The public address links in messages start with (the messaging settings'), or empty.
-pub async fn public_url(db: &Db) -> Result<String> {
-    Ok(smtp_settings(db).await?.map(|s| s.public_url).unwrap_or_default())
 }

@@ -6,10 +6,12 @@
 //! that `peyvand demo` shows a living CRM, and each person sees it as their role and team allow.
 
 use peyvand_records::access::Role;
+use peyvand_records::value::format_datetime;
 use peyvand_store::Db;
 use peyvand_store::access::TeamInput;
 use peyvand_store::schema::NewField;
 use serde_json::{Map, Value, json};
+use time::{Duration, OffsetDateTime};
 
 /// The demo admin's e-mail and password.
 pub const DEMO_EMAIL: &str = "admin@demo.peyvand.ir";
@@ -148,7 +150,95 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     service_story(db, actor, &manager, &support, &contact_ids).await?;
     feedback_story(db, actor, &manager, &contact_ids).await?;
     automation_story(db, actor, &manager, &contact_ids).await?;
+    loyalty_story(db, actor, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
+}
+
+/// Loyalty: a two-tier club (points per million rials, more in the Yalda week; points for joining,
+/// birthdays, referrals and surveys; gold at 1,000 points with 5 % off), its rewards, every past
+/// order's points posted, one customer's orders reaching gold, a friend she brought rewarding
+/// both, a voucher she redeemed, and a workflow telling the owner when a customer's tier moves.
+async fn loyalty_story(db: &Db, actor: Option<&str>, contacts: &[(String, String)]) -> anyhow::Result<()> {
+    use peyvand_crm::automation::workflows::{self, Action, Definition, Trigger, WorkflowInput};
+    use peyvand_crm::loyalty::{earning, programs, referrals, rewards};
+    let today = db.today();
+    let year = today.year();
+    let def: programs::Definition = serde_json::from_value(json!({
+        "name_fa": "باشگاه مشتریان پیوند", "name_en": "Peyvand Club",
+        "spend_rules": [{"per": "1000000", "points": 1}, {"per": "1000000", "points": 1, "category": "service"}],
+        "action_rules": [{"action": "join", "points": 50}, {"action": "birthday", "points": 100},
+            {"action": "referral", "points": 300}, {"action": "referred", "points": 150}, {"action": "survey_answered", "points": 20}],
+        "periods": [{"from": format!("{year}-12-15"), "to": format!("{year}-12-21"), "factor": "2"}],
+        "tiers": [
+            {"key": "silver", "name_fa": "نقره‌ای", "name_en": "Silver", "threshold": 0},
+            {"key": "gold", "name_fa": "طلایی", "name_en": "Gold", "threshold": 1000, "factor": "1.5", "discount_percent": "5"}
+        ],
+        "expiry_days": 365, "warn_days": 14, "cap_per_order": 5000
+    }))?;
+    let club = programs::save(db, None, def).await?;
+    for reward in [
+        json!({"name_fa": "۱۰٪ تخفیف سفارش بعدی", "name_en": "10% off the next order", "kind": "discount_percent", "points": 500, "value": "10", "valid_days": 60}),
+        json!({"name_fa": "کارت هدیهٔ یک میلیون ریالی", "name_en": "1,000,000 IRR gift card", "kind": "voucher", "points": 800, "value": "1000000"}),
+        json!({"name_fa": "نصب رایگان", "name_en": "Free installation", "kind": "custom", "points": 300, "stock": 20}),
+    ] {
+        rewards::save(db, &club.id, None, serde_json::from_value(reward)?).await?;
+    }
+    // Sara (the second customer) buys twice and reaches gold; her order before the club opened
+    // earns with everyone else's below.
+    let sara = &contacts[1].0;
+    for (days, total) in [(40, "650000000"), (12, "480000000")] {
+        let at = format_datetime(OffsetDateTime::now_utc() - Duration::days(days));
+        db.create_record(
+            actor,
+            "order",
+            &fields(json!({"contact": sara, "status": "delivered", "ordered_at": at, "owner": contacts[1].1,
+                "total": {"amount": total, "currency": "IRR"}})),
+            None,
+        )
+        .await?;
+    }
+    earning::post_orders(db, &club.id).await?;
+    // A friend she brought: his first order rewards both.
+    let code = referrals::code_for(db, sara).await?;
+    let (nima, _) = db
+        .create_record(
+            actor,
+            "contact",
+            &fields(json!({"first_name": "نیما", "last_name": "صالحی", "emails": ["nima.salehi@demo.peyvand.ir"],
+                "phones": ["09121234567"], "owner": contacts[1].1, "customer_group": "retail"})),
+            None,
+        )
+        .await?;
+    referrals::attribute(db, &code, &nima.id, "staff", actor).await?;
+    let at = format_datetime(OffsetDateTime::now_utc() - Duration::days(3));
+    db.create_record(
+        actor,
+        "order",
+        &fields(json!({"contact": nima.id, "status": "paid", "ordered_at": at, "owner": contacts[1].1,
+            "total": {"amount": "95000000", "currency": "IRR"}})),
+        None,
+    )
+    .await?;
+    let gift = rewards::list(db, &club.id).await?.into_iter().find(|r| r.definition.kind == "voucher");
+    if let Some(gift) = gift {
+        let ask = rewards::Redeem { reward: &gift.id, order: None, key: Some("demo-gift"), actor };
+        rewards::redeem(db, &club.id, sara, ask).await?;
+    }
+    let input = WorkflowInput {
+        name: "خبر سطح تازهٔ مشتری به مسئولش".into(),
+        object: "contact".into(),
+        enabled: true,
+        definition: Definition {
+            trigger: Trigger::TierChanged { program: Some(club.id.clone()) },
+            condition: None,
+            steps: vec![Action::Notify {
+                users: vec!["owner".into()],
+                message: "سطح باشگاه {{ record.first_name }} {{ record.last_name }} تغییر کرد.".into(),
+            }],
+        },
+    };
+    workflows::save(db, actor, None, &input).await?;
+    Ok(())
 }
 
 /// The customer 360's side of the demo: a meeting with two of a customer's people and a

@@ -500,6 +500,13 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
             return Err(Error::Validation(errors));
         }
     };
+    // A contact who ticked the consent: their e-mail consent, pending until confirmed (its link
+    // made with what is read before the write).
+    let consent_links = if d.object == "contact" && s.consent && !consent_text.is_empty() {
+        Some(crate::customers::consent::Links::read(&db).await?)
+    } else {
+        None
+    };
     let mut tx = db.write().await?;
     let owner = match &d.assign {
         Assign::User { user } => Some(user.clone()),
@@ -557,7 +564,7 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
     .bind(owner.clone())
     .bind(now())
     .bind(Json::Object(attribution).to_string())
-    .bind(Some(consent_text).filter(|c| !c.is_empty()))
+    .bind(Some(consent_text.clone()).filter(|c| !c.is_empty()))
     .bind(i64::from(s.consent))
     .execute(&mut *tx.tx)
     .await?;
@@ -570,6 +577,9 @@ pub async fn submit(db: &Db, slug: &str, s: &Submission) -> Result<Submitted> {
         let link = format!("/records/{}/{record_id}", d.object);
         notifications::notify_in(&mut tx, &format!("form:{id}"), owner, "web_form", &record.title, Some(&link), None)
             .await?;
+    }
+    if let Some(links) = &consent_links {
+        crate::customers::consent::from_form_in(&db, &mut tx, links, &record_id, &consent_text).await?;
     }
     if d.object == "contact"
         && let Some(code) = s.attribution.get("ref").filter(|c| !c.trim().is_empty())

@@ -153,6 +153,22 @@ pub(crate) async fn loyalty_program_exists(db: &Db, id: &str) -> peyvand_store::
     loyalty::program_exists(db, id).await
 }
 
+/// The public address links in messages start with (automation's messaging settings), or empty.
+pub(crate) async fn public_url(db: &Db) -> peyvand_store::Result<String> {
+    automation::mail::public_url(db).await
+}
+
+/// In the write of a contact's e-mail consent waiting for confirmation: the message with its
+/// `link` (automation sends e-mail).
+pub(crate) async fn on_consent_pending(
+    db: &Db,
+    tx: &mut peyvand_store::WriteTx,
+    contact: &str,
+    link: &str,
+) -> peyvand_store::Result<()> {
+    automation::mail::consent_confirmation_in(db, tx, contact, link).await
+}
+
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![

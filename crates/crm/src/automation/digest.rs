@@ -102,6 +102,7 @@ async fn mail_one(db: &Db, id: &str) -> Result<()> {
         record: user.id.clone(),
         contact: None,
         sender: None,
+        marketing: false,
     };
     let mut tx = db.write().await?;
     mail::queue_in(db, &mut tx, &m).await?;
@@ -183,6 +184,7 @@ pub async fn send_digests(db: &Db, at: &str) -> Result<usize> {
             record: user_id.clone(),
             contact: None,
             sender: None,
+            marketing: false,
         };
         let mut tx = db.write().await?;
         mail::queue_in(db, &mut tx, &m).await?;

@@ -370,9 +370,19 @@ pub async fn handle(db: &Db, s: &ImapSettings, raw: &[u8]) -> Result<Handled> {
             let mut tx = db.write().await?;
             sqlx::query("UPDATE outbound_messages SET status = 'failed', bounced = 1, error = $1 WHERE id = $2")
                 .bind(format!("bounced: {subject}"))
-                .bind(id)
+                .bind(id.clone())
                 .execute(&mut *tx.tx)
                 .await?;
+            // No marketing goes to an address that bounced.
+            let sent = sqlx::query("SELECT recipient, channel, contact_id FROM outbound_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+            if let Some(sent) = sent {
+                let (to, channel, contact): (String, String, Option<String>) =
+                    (sent.try_get(0)?, sent.try_get(1)?, sent.try_get(2)?);
+                crate::customers::consent::suppress_in(&mut tx, &to, &channel, "bounced", contact.as_deref()).await?;
+            }
             tx.commit().await?;
             return note(db, &message_id, &from.0, &subject, "bounce", Some((&object, &record)), None).await;
         }

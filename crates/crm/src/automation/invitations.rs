@@ -82,6 +82,7 @@ pub async fn send(db: &Db, id: &str) -> Result<Option<String>> {
         record,
         contact: Some(contact_id),
         sender: inv.staff_id.clone(),
+        marketing: false,
     };
     let mut tx = db.write().await?;
     mail::queue_in(db, &mut tx, &m).await?;

@@ -11,6 +11,7 @@
 //! sent goes on the timeline as an activity (e-mail or SMS, outbound) of its contact and record.
 
 use super::webhooks::retry_after;
+use crate::customers::consent;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -255,6 +256,9 @@ pub struct Outgoing {
     pub contact: Option<String>,
     /// The user it is sent for (their name and reply address), or the system.
     pub sender: Option<String>,
+    /// A campaign's: sent only with the recipient's consent for the channel, to an address not
+    /// suppressed, with a one-click unsubscribe link (RFC 8058).
+    pub marketing: bool,
 }
 
 /// A message as the outbox shows it.
@@ -345,8 +349,8 @@ pub async fn queue_in(db: &Db, tx: &mut WriteTx, m: &Outgoing) -> Result<()> {
     let at = now();
     let written = sqlx::query(
         "INSERT INTO outbound_messages (id, channel, recipient, subject, body, language, object, record_id, contact_id, \
-         sender_id, status, bounced, attempts, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, 0, $11) ON CONFLICT DO NOTHING",
+         sender_id, status, bounced, attempts, created_at, purpose) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, 0, $11, $12) ON CONFLICT DO NOTHING",
     )
     .bind(m.id.clone())
     .bind(m.channel.clone())
@@ -359,6 +363,7 @@ pub async fn queue_in(db: &Db, tx: &mut WriteTx, m: &Outgoing) -> Result<()> {
     .bind(m.contact.clone())
     .bind(m.sender.clone())
     .bind(at.clone())
+    .bind(if m.marketing { "marketing" } else { "transactional" })
     .execute(&mut *tx.tx)
     .await?
     .rows_affected();
@@ -448,16 +453,38 @@ async fn send(db: &Db, id: &str) -> Result<()> {
     if m.status != "queued" {
         return Ok(());
     }
-    let row = sqlx::query("SELECT language, sender_id, html, attachment_json FROM outbound_messages WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(db.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT language, sender_id, html, attachment_json, purpose FROM outbound_messages WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(db.pool())
+            .await?;
     let language: String = row.try_get(0)?;
     let sender: Option<String> = row.try_get(1)?;
-    let extra = Extra {
+    let marketing = row.try_get::<String, _>(4)? == "marketing";
+    let mut extra = Extra {
         html: row.try_get(2)?,
         attachment: row.try_get::<Option<String>, _>(3)?.and_then(|a| serde_json::from_str(&a).ok()),
+        unsubscribe: None,
     };
+    // Marketing goes only where consent stands now, whoever chose the recipients.
+    if marketing {
+        let mut tx = db.write().await?;
+        if !consent::allowed_in(&mut tx, m.contact_id.as_deref(), &m.channel, &m.recipient).await? {
+            sqlx::query(
+                "UPDATE outbound_messages SET status = 'suppressed', error = $1 WHERE id = $2 AND status = 'queued'",
+            )
+            .bind("no consent for the channel, or the address is suppressed")
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+            return tx.commit().await;
+        }
+        drop(tx);
+        if let Some(contact) = &m.contact_id {
+            let token = consent::unsubscribe_token(db, contact, &m.channel).await?;
+            extra.unsubscribe = Some(format!("{}/u/{token}", public_url(db).await?));
+        }
+    }
     let outcome = if m.channel == "sms" {
         send_sms(db, &m).await?
     } else {
@@ -491,6 +518,8 @@ async fn send(db: &Db, id: &str) -> Result<()> {
             .bind(id.to_string())
             .execute(&mut *tx.tx)
             .await?;
+            // No marketing goes to an address that bounced.
+            consent::suppress_in(&mut tx, &m.recipient, &m.channel, "bounced", m.contact_id.as_deref()).await?;
         }
         Sent::Later(error) => {
             let last = attempts >= MAX_ATTEMPTS;
@@ -570,6 +599,8 @@ pub struct Attachment {
 struct Extra {
     html: Option<String>,
     attachment: Option<Attachment>,
+    /// A marketing message's one-click unsubscribe address.
+    unsubscribe: Option<String>,
 }
 
 /// Gives a message queued in this write its own HTML body (shown instead of its text's) and a
@@ -612,6 +643,14 @@ async fn send_email(db: &Db, m: &Message, lang: &str, sender: Option<&str>, extr
         .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Peyvand-Event-Id"), m.id.clone()));
     if let Some(r) = reply_to {
         builder = builder.reply_to(Mailbox::new(None, r));
+    }
+    if let Some(link) = &extra.unsubscribe {
+        builder = builder
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{link}>")))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
     }
     let html = extra.html.clone().unwrap_or_else(|| html_of(&m.body, lang));
     let mut parts = MultiPart::alternative_plain_html(m.body.clone(), html);
@@ -747,6 +786,32 @@ pub async fn ticket_reply_in(db: &Db, tx: &mut WriteTx, ticket_id: &str, message
         record: ticket_id.to_string(),
         contact: contact.or_else(|| ticket.fields.get("contact").and_then(Json::as_str).map(str::to_string)),
         sender: ticket.fields.get(OWNER_FIELD).and_then(Json::as_str).map(str::to_string),
+        marketing: false,
+    };
+    queue_in(db, tx, &message).await
+}
+
+/// Queues, in the write that made an e-mail consent pending, the message asking the person to
+/// confirm it (double opt-in) by following `link`; nothing when they have no e-mail.
+pub async fn consent_confirmation_in(db: &Db, tx: &mut WriteTx, contact: &str, link: &str) -> Result<()> {
+    let system = db.system();
+    let Some(obj) = system.catalog_cached()?.object("contact") else { return Ok(()) };
+    let record = system.get_in(tx, &obj, contact).await?;
+    let Some((to, _)) = recipient(&system, Some(tx), &obj, &record, "email").await? else { return Ok(()) };
+    let message = Outgoing {
+        id: format!("consent:{contact}:{}", peyvand_store::new_id()),
+        channel: "email".into(),
+        to,
+        subject: "تأیید دریافت ایمیل — Please confirm".into(),
+        body: format!(
+            "برای تأیید دریافت ایمیل‌های ما این پیوند را باز کنید:\n{link}\n\nTo confirm that you want our e-mails, open this link:\n{link}"
+        ),
+        language: "fa".into(),
+        object: "contact".into(),
+        record: contact.to_string(),
+        contact: Some(contact.to_string()),
+        sender: None,
+        marketing: false,
     };
     queue_in(db, tx, &message).await
 }

@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/automation/sqlite/0002_waits_reports.sql"),
         postgres: include_str!("../../migrations/automation/postgres/0002_waits_reports.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_purpose.sql",
+        sqlite: include_str!("../../migrations/automation/sqlite/0003_purpose.sql"),
+        postgres: include_str!("../../migrations/automation/postgres/0003_purpose.sql"),
+    },
 ];
 
 /// The automation module.

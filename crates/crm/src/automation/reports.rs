@@ -474,6 +474,7 @@ pub async fn send(db: &Db, s: &ReportSchedule, at: &str) -> Result<usize> {
             record: user_id.clone(),
             contact: None,
             sender: None,
+            marketing: false,
         };
         let mut tx = db.write().await?;
         mail::queue_in(db, &mut tx, &m).await?;

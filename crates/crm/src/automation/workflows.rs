@@ -1781,6 +1781,7 @@ impl StepCx<'_> {
                     record: record.id.clone(),
                     contact,
                     sender: None,
+                    marketing: false,
                 }))
             }
             Action::CallWebhook { url, secret } => {

@@ -1,6 +1,8 @@
 //! Customers: companies and the people in them (contacts), the core of the customer 360; their
-//! duplicates and merge (`merge`).
+//! duplicates and merge (`merge`); their consent per channel, its history and the suppression
+//! list (`consent`).
 
+pub mod consent;
 pub mod merge;
 pub mod queue;
 
@@ -23,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/customers/sqlite/0002_duplicate_pairs.sql"),
         postgres: include_str!("../../migrations/customers/postgres/0002_duplicate_pairs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_consent.sql",
+        sqlite: include_str!("../../migrations/customers/sqlite/0003_consent.sql"),
+        postgres: include_str!("../../migrations/customers/postgres/0003_consent.sql"),
+    },
 ];
 
 /// The customers module.
@@ -42,7 +50,15 @@ impl Module for Customers {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["merged_records", "duplicate_pairs", "duplicate_scans"]
+        &[
+            "merged_records",
+            "duplicate_pairs",
+            "duplicate_scans",
+            "consents",
+            "consent_events",
+            "suppressions",
+            "consent_settings",
+        ]
     }
 
     fn job_kinds(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::JobKind>> {

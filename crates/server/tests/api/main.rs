@@ -9,6 +9,7 @@ mod aggregates;
 mod automation;
 mod bad_input;
 mod browser;
+mod consent;
 mod customers;
 mod feedback;
 mod hardening;

@@ -105,6 +105,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "get_loyalty_member" | "loyalty_statement" | "contact_loyalty" | "contact_referrals" => {
             Some(["uoooo", "uoooo", "uonno"])
         }
+        "contact_consent" => Some(["uoooo", "uoooo", "uonno"]),
+        "set_contact_consent" => Some(["ufooo", "ufooo", "ufnno"]),
+        "list_suppressions" | "set_suppression" => same("uffoo"),
         // A fresh contact of the same owner, referred by the admin's code.
         "create_referral" => Some(["ufooo", "ufooo", "ufnno"]),
         "enrol_loyalty_member" | "redeem_loyalty_reward" | "award_loyalty_action" | "use_loyalty_voucher" => {
@@ -636,6 +639,20 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         ),
         "list_loyalty_programs" => (Method::GET, "/loyalty/programs".into(), None),
         "contact_referrals" => (Method::GET, format!("/contacts/{contact}/referrals"), None),
+        "contact_consent" => (Method::GET, format!("/contacts/{contact}/consent"), None),
+        "set_contact_consent" => (
+            Method::PUT,
+            format!("/contacts/{contact}/consent"),
+            Some(
+                json!({"channel": "sms", "status": "granted", "source": "staff", "consent_text": "Yes, texts please"}),
+            ),
+        ),
+        "list_suppressions" => (Method::GET, "/suppressions".into(), None),
+        "set_suppression" => (
+            Method::PUT,
+            "/suppressions".into(),
+            Some(json!({"address": format!("x{n}@example.ir"), "channel": "email"})),
+        ),
         "create_referral" => {
             let me: Value = app.get("/api/v1/me").await.json().await.expect("me");
             let referrer =
@@ -1018,6 +1035,10 @@ const PAGES: &[(&str, &str)] = &[
     ("/loyalty/{id}/members/{contact}/redeem", "-"),
     ("/loyalty/{id}/members/{contact}/adjust", "-"),
     ("/loyalty/referrals/{contact}", "-"),
+    ("/consent/{contact}", "-"),
+    // Not found: the token is not signed (tests/api/loyalty.rs follows real ones).
+    ("/u/{token}", "nnn"),
+    ("/u/confirm/{token}", "nnn"),
     ("/surveys/new", "lfo"),
     // Not found: the id is a contact's, not a survey's (tests/api/feedback.rs opens one).
     ("/surveys/{id}", "lnn"),
@@ -1058,7 +1079,8 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
             .replace("{field}", "job_title")
             .replace("{file}", "app.css")
             .replace("{key}", "default")
-            .replace("{contact}", &w.owned[0]);
+            .replace("{contact}", &w.owned[0])
+            .replace("{token}", "u.forged.email.xyz");
         for (client, want) in [&anonymous, &agent, &admin].into_iter().zip(row.chars()) {
             let r = client.get(app.url(&path)).send().await.expect("send");
             let location = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();

@@ -3,6 +3,7 @@
 
 mod auth;
 mod automation;
+mod consent;
 mod feedback;
 mod forms;
 mod loyalty;
@@ -547,6 +548,18 @@ macro_rules! handler_for {
     (create_referral) => {
         loyalty::create_referral
     };
+    (contact_consent) => {
+        consent::contact_consent
+    };
+    (set_contact_consent) => {
+        consent::set_contact_consent
+    };
+    (list_suppressions) => {
+        consent::list_suppressions
+    };
+    (set_suppression) => {
+        consent::set_suppression
+    };
     (activity_participants) => {
         records::activity_participants
     };
@@ -783,6 +796,10 @@ routes! {
     get "/contacts/{id}/loyalty" => contact_loyalty,
     get "/contacts/{id}/referrals" => contact_referrals,
     post "/referrals" => create_referral,
+    get "/contacts/{id}/consent" => contact_consent,
+    put "/contacts/{id}/consent" => set_contact_consent,
+    get "/suppressions" => list_suppressions,
+    put "/suppressions" => set_suppression,
     get "/openapi.json" => openapi_json,
 }
 

@@ -1214,6 +1214,34 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("Referral"),
             ok("201", "The referral", None),
         ),
+        "contact_consent" => (
+            "A contact's consent per channel (email, sms, phone: granted, pending or withdrawn, with source, time and text) and its history",
+            "consent",
+            vec![],
+            None,
+            ok("200", "Consent and history", None),
+        ),
+        "set_contact_consent" => (
+            "Record a contact's consent on a channel: granted (the text agreed to required; an e-mail grant is pending until the person follows the confirmation link sent to them) or withdrawn; every change is kept in the history",
+            "consent",
+            vec![],
+            Some("ConsentInput"),
+            ok("200", "Where the contact stands on the channel", None),
+        ),
+        "list_suppressions" => (
+            "The addresses nothing marketing is sent to (unsubscribed, bounced, or put there by a person), newest first (managers and admins)",
+            "consent",
+            vec![],
+            None,
+            ok("200", "Suppressions", None),
+        ),
+        "set_suppression" => (
+            "Put an address on the suppression list, or take it off with remove (managers and admins)",
+            "consent",
+            vec![],
+            Some("SuppressionInput"),
+            ok("204", "Done", None),
+        ),
         "contact_loyalty" => {
             ("A contact's memberships in every program", "loyalty", vec![], None, ok("200", "Memberships", None))
         }
@@ -1623,6 +1651,13 @@ fn loyalty_schemas() -> Json_ {
             "reward": { "type": "string" }, "order": { "type": ["string", "null"] } } },
         "LoyaltyAward": { "type": "object", "required": ["action", "reference"], "additionalProperties": false, "properties": {
             "action": { "enum": ["join", "birthday", "referral", "referred", "survey_answered", "review"] }, "reference": text(200) } },
+        "ConsentInput": { "type": "object", "required": ["channel", "status", "source"], "additionalProperties": false, "properties": {
+            "channel": { "enum": ["email", "sms", "phone"] }, "status": { "enum": ["granted", "withdrawn"] },
+            "source": { "enum": ["form", "staff", "api", "import", "portal", "phone_call"] },
+            "consent_text": { "type": ["string", "null"], "maxLength": 2000, "description": "Required when granted" } } },
+        "SuppressionInput": { "type": "object", "required": ["address", "channel"], "additionalProperties": false, "properties": {
+            "address": { "type": "string", "minLength": 1, "maxLength": 320 }, "channel": { "enum": ["email", "sms", "phone"] },
+            "remove": { "type": "boolean" } } },
         "Referral": { "type": "object", "required": ["code", "contact"], "additionalProperties": false, "properties": {
             "code": { "type": "string", "maxLength": 40 }, "contact": { "type": "string" } } },
         "LoyaltyVoucherUse": { "type": "object", "required": ["order"], "additionalProperties": false, "properties": { "order": { "type": "string" } } }

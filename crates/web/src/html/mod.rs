@@ -6,6 +6,7 @@ mod activities;
 mod admin;
 pub mod assets;
 mod automation;
+mod consent;
 mod customers;
 mod display;
 mod feedback;
@@ -68,6 +69,7 @@ async fn record_panels(
             let mut panels = vec![sales::worth_panel(state, object, record).await?];
             if object == "contact" {
                 panels.extend(loyalty::loyalty_panel(state, session, record).await?);
+                panels.push(consent::consent_panel(state, session, record).await?);
             }
             panels.extend(sales::benefits_panel(state, object, record).await?);
             panels.extend(customers::duplicates_placeholder(object, record));
@@ -550,6 +552,9 @@ pub fn router() -> Router<AppState> {
         .route("/loyalty/{id}/members/{contact}/redeem", post(loyalty::redeem))
         .route("/loyalty/{id}/members/{contact}/adjust", post(loyalty::adjust))
         .route("/loyalty/referrals/{contact}", post(loyalty::referred_by))
+        .route("/consent/{contact}", post(consent::record_consent))
+        .route("/u/{token}", get(consent::unsubscribe_page).post(consent::unsubscribe))
+        .route("/u/confirm/{token}", get(consent::confirm_page).post(consent::confirm))
         .route("/staff/{id}", get(feedback::staff_page))
         .route("/suggestions/{id}/told", post(feedback::suggestion_told))
         .route("/ideas", get(feedback::ideas_page).post(feedback::suggest))

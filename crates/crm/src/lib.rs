@@ -14,6 +14,7 @@ pub mod customers;
 pub mod feedback;
 pub mod forms;
 pub mod loyalty;
+pub mod marketing;
 pub mod notifications;
 pub mod sales;
 pub mod service;
@@ -169,6 +170,11 @@ pub(crate) async fn on_consent_pending(
     automation::mail::consent_confirmation_in(db, tx, contact, link).await
 }
 
+/// A campaign's message body with its links tracked (marketing; automation sends it).
+pub(crate) async fn track_links(db: &Db, message: &str, body: &str) -> peyvand_store::Result<String> {
+    marketing::campaigns::track_links(db, message, body).await
+}
+
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![
@@ -181,6 +187,7 @@ pub fn modules() -> Modules {
         Arc::new(forms::Forms),
         Arc::new(automation::Automation),
         Arc::new(loyalty::Loyalty),
+        Arc::new(marketing::Marketing),
     ];
     Modules::new(list)
 }

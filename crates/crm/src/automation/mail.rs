@@ -373,6 +373,82 @@ pub async fn queue_in(db: &Db, tx: &mut WriteTx, m: &Outgoing) -> Result<()> {
     Ok(())
 }
 
+/// Queues, in a write of the caller's, a marketing message to a contact made from a template
+/// when it is sent (at `at`): its address, subject and body are filled in then. Once per id.
+pub async fn queue_template_in(
+    db: &Db,
+    tx: &mut WriteTx,
+    id: &str,
+    channel: &str,
+    template: &str,
+    contact: &str,
+    at: &str,
+) -> Result<()> {
+    let written = sqlx::query(
+        "INSERT INTO outbound_messages (id, channel, recipient, subject, body, language, object, record_id, contact_id, \
+         sender_id, status, bounced, attempts, created_at, purpose, template_id) \
+         VALUES ($1, $2, '', '', '', 'fa', 'contact', $3, $3, NULL, 'queued', 0, 0, $4, 'marketing', $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(channel.to_string())
+    .bind(contact.to_string())
+    .bind(now())
+    .bind(template.to_string())
+    .execute(&mut *tx.tx)
+    .await?
+    .rows_affected();
+    if written == 1 {
+        db.schedule_job_in(tx, SEND_JOB, Some(&format!("{id}:{at}")), at, &json!({ "message": id })).await?;
+    }
+    Ok(())
+}
+
+/// A template's message made now for its contact: its address, subject and body (with tracked
+/// links), written to the outbox. False when the contact has no address on the channel or is
+/// gone (the message fails).
+async fn render_queued(db: &Db, m: &mut Message, template: &str) -> Result<bool> {
+    let system = db.system();
+    let fail = async |error: &str| -> Result<bool> {
+        sqlx::query("UPDATE outbound_messages SET status = 'failed', error = $1 WHERE id = $2")
+            .bind(error.to_string())
+            .bind(m.id.clone())
+            .execute(db.pool())
+            .await?;
+        Ok(false)
+    };
+    let Some(contact_id) = m.contact_id.clone() else { return fail("no contact").await };
+    let t = match super::templates::get(&system, template).await {
+        Ok(t) => t,
+        Err(Error::NotFound(_)) => return fail("the template is gone").await,
+        Err(e) => return Err(e),
+    };
+    let contact = match system.get_record("contact", &contact_id, false).await {
+        Ok(c) => c,
+        Err(Error::NotFound(_)) => return fail("the contact is gone").await,
+        Err(e) => return Err(e),
+    };
+    let obj = system.object("contact").await?;
+    let Some((to, _)) = recipient(&system, None, &obj, &contact, &m.channel).await? else {
+        return fail("no address on the channel").await;
+    };
+    let rendered = match super::templates::render_for(&system, &t, &contact_id).await {
+        Ok(r) => r,
+        Err(Error::Validation(_)) => return fail("the template does not render").await,
+        Err(e) => return Err(e),
+    };
+    let body = crate::track_links(db, &m.id, &rendered.body).await?;
+    sqlx::query("UPDATE outbound_messages SET recipient = $1, subject = $2, body = $3, language = $4 WHERE id = $5")
+        .bind(to.clone())
+        .bind(rendered.subject.clone())
+        .bind(body.clone())
+        .bind(t.language.clone())
+        .bind(m.id.clone())
+        .execute(db.pool())
+        .await?;
+    (m.recipient, m.subject, m.body) = (to, rendered.subject, body);
+    Ok(true)
+}
+
 /// Where a message about `record` goes: its own e-mail (or mobile), else its contact's. With the
 /// contact it reached, if any. Inside a write (`tx`) the contact is read on it, else through the
 /// pool.
@@ -445,7 +521,7 @@ enum Sent {
 }
 
 async fn send(db: &Db, id: &str) -> Result<()> {
-    let m = match message(db, id).await {
+    let mut m = match message(db, id).await {
         Ok(m) => m,
         Err(Error::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e),
@@ -453,12 +529,25 @@ async fn send(db: &Db, id: &str) -> Result<()> {
     if m.status != "queued" {
         return Ok(());
     }
-    let row =
-        sqlx::query("SELECT language, sender_id, html, attachment_json, purpose FROM outbound_messages WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_one(db.pool())
-            .await?;
-    let language: String = row.try_get(0)?;
+    let row = sqlx::query(
+        "SELECT language, sender_id, html, attachment_json, purpose, template_id FROM outbound_messages WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(db.pool())
+    .await?;
+    if let Some(template) = row.try_get::<Option<String>, _>(5)?
+        && m.body.is_empty()
+        && !render_queued(db, &mut m, &template).await?
+    {
+        return Ok(());
+    }
+    let row = sqlx::query("SELECT language FROM outbound_messages WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(db.pool())
+        .await?
+        .try_get::<String, _>(0)
+        .map(|l| (l, row))?;
+    let (language, row) = row;
     let sender: Option<String> = row.try_get(1)?;
     let marketing = row.try_get::<String, _>(4)? == "marketing";
     let mut extra = Extra {

@@ -352,6 +352,32 @@ impl Links {
     pub fn unsubscribe(&self, contact: &str, channel: &str) -> String {
         format!("{}/u/{}", self.base, self.token('u', contact, channel))
     }
+
+    /// A campaign's tracked link to `url` for one recipient (`/c/{token}`): the address is in
+    /// the signed token, so no one can make Peyvand redirect elsewhere.
+    pub fn tracked(&self, campaign: &str, contact: &str, url: &str) -> String {
+        use base64::Engine;
+        let what = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{campaign}\n{contact}\n{url}"));
+        format!("{}/c/{what}.{}", self.base, signature(&self.key, &format!("t.{what}")))
+    }
+}
+
+/// What a tracked link's token says (campaign, contact, address), if its signature holds.
+pub async fn read_tracked(db: &Db, token: &str) -> Result<Option<(String, String, String)>> {
+    use base64::Engine;
+    let Some((what, sig)) = token.rsplit_once('.') else { return Ok(None) };
+    if !same(sig, &signature(&key(db).await?, &format!("t.{what}"))) {
+        return Ok(None);
+    }
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(what) else { return Ok(None) };
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let mut parts = text.splitn(3, '\n');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(c), Some(k), Some(u)) if u.starts_with("http://") || u.starts_with("https://") => {
+            Ok(Some((c.to_string(), k.to_string(), u.to_string())))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The token of a link: `{purpose letter}.{contact}.{channel}.{signature}`.

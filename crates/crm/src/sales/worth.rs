@@ -98,7 +98,7 @@ pub async fn worth(db: &Db, object: &str, id: &str) -> Result<Worth> {
 }
 
 /// A money sum of an aggregate row: its amount and currency (the row's group names it).
-fn money(row: &peyvand_store::aggregate::AggregateRow, field: &str) -> Option<(String, String)> {
+pub(crate) fn money(row: &peyvand_store::aggregate::AggregateRow, field: &str) -> Option<(String, String)> {
     let amount = match row.sum.get(field)? {
         Json::String(s) => s.clone(),
         Json::Number(n) => n.to_string(),

@@ -131,6 +131,7 @@ async fn reminders_follow_the_task(db: &Db) {
         .await
         .expect("jobs")
         .into_iter()
+        .filter(|j| j.kind == "reminder")
         .map(|j| j.payload["user"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(users, [other.clone(), other]);

@@ -15,6 +15,7 @@ mod feedback;
 mod hardening;
 mod imports;
 mod loyalty;
+mod marketing;
 mod matrix;
 mod openapi;
 mod pages;

@@ -108,6 +108,14 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "contact_consent" => Some(["uoooo", "uoooo", "uonno"]),
         "set_contact_consent" => Some(["ufooo", "ufooo", "ufnno"]),
         "list_suppressions" | "set_suppression" => same("uffoo"),
+        "list_segments" | "get_segment" | "segment_members" | "list_campaigns" | "get_campaign" => same("uoooo"),
+        "create_segment"
+        | "update_segment"
+        | "set_segment_members"
+        | "create_campaign"
+        | "update_campaign"
+        | "start_campaign"
+        | "cancel_campaign" => same("uffoo"),
         // A fresh contact of the same owner, referred by the admin's code.
         "create_referral" => Some(["ufooo", "ufooo", "ufnno"]),
         "enrol_loyalty_member" | "redeem_loyalty_reward" | "award_loyalty_action" | "use_loyalty_voucher" => {
@@ -648,6 +656,48 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             ),
         ),
         "list_suppressions" => (Method::GET, "/suppressions".into(), None),
+        "list_segments" => (Method::GET, "/segments".into(), None),
+        "list_campaigns" => (Method::GET, "/campaigns".into(), None),
+        "create_segment"
+        | "get_segment"
+        | "update_segment"
+        | "segment_members"
+        | "set_segment_members"
+        | "create_campaign"
+        | "get_campaign"
+        | "update_campaign"
+        | "start_campaign"
+        | "cancel_campaign" => {
+            let seg = json!({"name": format!("Static {n}"), "object": "contact", "kind": "static"});
+            if op == "create_segment" {
+                return (Method::POST, "/api/v1/segments".into(), Some(seg));
+            }
+            let made: Value = app.post("/api/v1/segments", seg.clone()).await.json().await.expect("segment");
+            let id = made["id"].as_str().expect("id").to_string();
+            let t = json!({"name": format!("News {n}"), "channel": "email", "object": "contact", "subject": "News", "body": "سلام"});
+            let template: Value = app.post("/api/v1/templates", t).await.json().await.expect("template");
+            let campaign = json!({"name": format!("Campaign {n}"), "template": template["id"], "segment": id});
+            match op {
+                "get_segment" => (Method::GET, format!("/segments/{id}"), None),
+                "update_segment" => (Method::PUT, format!("/segments/{id}"), Some(seg)),
+                "segment_members" => (Method::GET, format!("/segments/{id}/members"), None),
+                "set_segment_members" => {
+                    (Method::PUT, format!("/segments/{id}/members"), Some(json!({"remove": [contact]})))
+                }
+                "create_campaign" => (Method::POST, "/campaigns".into(), Some(campaign)),
+                _ => {
+                    let made: Value =
+                        app.post("/api/v1/campaigns", campaign.clone()).await.json().await.expect("campaign");
+                    let cid = made["id"].as_str().expect("id").to_string();
+                    match op {
+                        "get_campaign" => (Method::GET, format!("/campaigns/{cid}"), None),
+                        "update_campaign" => (Method::PUT, format!("/campaigns/{cid}"), Some(campaign)),
+                        "start_campaign" => (Method::POST, format!("/campaigns/{cid}/start"), None),
+                        _ => (Method::POST, format!("/campaigns/{cid}/cancel"), None),
+                    }
+                }
+            }
+        }
         "set_suppression" => (
             Method::PUT,
             "/suppressions".into(),
@@ -1038,6 +1088,15 @@ const PAGES: &[(&str, &str)] = &[
     ("/consent/{contact}", "-"),
     // Not found: the token is not signed (tests/api/loyalty.rs follows real ones).
     ("/u/{token}", "nnn"),
+    ("/c/{token}", "nnn"),
+    ("/marketing", "loo"),
+    ("/marketing/segments", "-"),
+    // Not found: the id is a contact's, not a segment's or a campaign's (tests/api/marketing.rs).
+    ("/marketing/segments/{id}", "lnn"),
+    ("/marketing/campaigns", "-"),
+    ("/marketing/campaigns/{id}", "lnn"),
+    ("/marketing/campaigns/{id}/start", "-"),
+    ("/marketing/campaigns/{id}/cancel", "-"),
     ("/u/confirm/{token}", "nnn"),
     ("/surveys/new", "lfo"),
     // Not found: the id is a contact's, not a survey's (tests/api/feedback.rs opens one).

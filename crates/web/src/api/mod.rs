@@ -7,6 +7,7 @@ mod consent;
 mod feedback;
 mod forms;
 mod loyalty;
+mod marketing;
 pub use auth::check_login as auth_check_login;
 mod notifications;
 mod objects;
@@ -548,6 +549,42 @@ macro_rules! handler_for {
     (create_referral) => {
         loyalty::create_referral
     };
+    (list_segments) => {
+        marketing::list_segments
+    };
+    (get_segment) => {
+        marketing::get_segment
+    };
+    (create_segment) => {
+        marketing::create_segment
+    };
+    (update_segment) => {
+        marketing::update_segment
+    };
+    (segment_members) => {
+        marketing::segment_members
+    };
+    (set_segment_members) => {
+        marketing::set_segment_members
+    };
+    (list_campaigns) => {
+        marketing::list_campaigns
+    };
+    (get_campaign) => {
+        marketing::get_campaign
+    };
+    (create_campaign) => {
+        marketing::create_campaign
+    };
+    (update_campaign) => {
+        marketing::update_campaign
+    };
+    (start_campaign) => {
+        marketing::start_campaign
+    };
+    (cancel_campaign) => {
+        marketing::cancel_campaign
+    };
     (contact_consent) => {
         consent::contact_consent
     };
@@ -799,6 +836,18 @@ routes! {
     get "/contacts/{id}/consent" => contact_consent,
     put "/contacts/{id}/consent" => set_contact_consent,
     get "/suppressions" => list_suppressions,
+    get "/segments" => list_segments,
+    post "/segments" => create_segment,
+    get "/segments/{id}" => get_segment,
+    put "/segments/{id}" => update_segment,
+    get "/segments/{id}/members" => segment_members,
+    put "/segments/{id}/members" => set_segment_members,
+    get "/campaigns" => list_campaigns,
+    post "/campaigns" => create_campaign,
+    get "/campaigns/{id}" => get_campaign,
+    put "/campaigns/{id}" => update_campaign,
+    post "/campaigns/{id}/start" => start_campaign,
+    post "/campaigns/{id}/cancel" => cancel_campaign,
     put "/suppressions" => set_suppression,
     get "/openapi.json" => openapi_json,
 }

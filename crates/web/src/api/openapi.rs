@@ -1242,6 +1242,78 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("SuppressionInput"),
             ok("204", "Done", None),
         ),
+        "list_segments" => ("The segments", "marketing", vec![], None, ok("200", "Segments", None)),
+        "get_segment" => ("A segment's definition", "marketing", vec![], None, ok("200", "The segment", None)),
+        "create_segment" => (
+            "Define a segment (managers and admins): contacts or companies, the lists' filter, and conditions: spent_more (amount, currency, days), bought_within (days), bought_category (category, days), no_order_for (days), consented (channel; contacts), loyalty_tier (program, tier; contacts); or a static list whose members are added by hand",
+            "marketing",
+            vec![],
+            Some("Segment"),
+            ok("201", "The segment", None),
+        ),
+        "update_segment" => (
+            "Replace a segment (managers and admins)",
+            "marketing",
+            vec![],
+            Some("Segment"),
+            ok("200", "The segment", None),
+        ),
+        "segment_members" => (
+            "A segment's live count and first members, as far as one's access reaches; a filter naming a removed field is refused (segment_filter_broken)",
+            "marketing",
+            vec![typed_param(
+                "limit",
+                "query",
+                "Members listed (50 by default)",
+                false,
+                json!({ "type": "integer", "minimum": 0, "maximum": 500 }),
+            )],
+            None,
+            ok("200", "Count and members", None),
+        ),
+        "set_segment_members" => (
+            "Add or remove members of a static segment (records one may read; managers and admins)",
+            "marketing",
+            vec![],
+            Some("SegmentMembers"),
+            ok("200", "The count", None),
+        ),
+        "list_campaigns" => ("The campaigns, newest first", "marketing", vec![], None, ok("200", "Campaigns", None)),
+        "get_campaign" => (
+            "A campaign and its report: recipients, sent, held back for want of consent, bounced, clicked, unsubscribed, and orders placed within the attribution window",
+            "marketing",
+            vec![],
+            None,
+            ok("200", "The campaign and its report", None),
+        ),
+        "create_campaign" => (
+            "Make a campaign (managers and admins): a contact template, a contact segment, a start time (or by hand), messages a minute and the attribution window in days",
+            "marketing",
+            vec![],
+            Some("Campaign"),
+            ok("201", "The campaign", None),
+        ),
+        "update_campaign" => (
+            "Replace a campaign not yet started (managers and admins)",
+            "marketing",
+            vec![],
+            Some("Campaign"),
+            ok("200", "The campaign", None),
+        ),
+        "start_campaign" => (
+            "Start a draft campaign at its time (or now): a message per member of its segment is queued, sent throttled, each only with the person's consent then (managers and admins; once)",
+            "marketing",
+            vec![],
+            None,
+            ok("200", "The campaign, scheduled", None),
+        ),
+        "cancel_campaign" => (
+            "Cancel a campaign; messages not yet sent are held back (managers and admins)",
+            "marketing",
+            vec![],
+            None,
+            ok("200", "The campaign", None),
+        ),
         "contact_loyalty" => {
             ("A contact's memberships in every program", "loyalty", vec![], None, ok("200", "Memberships", None))
         }
@@ -1651,6 +1723,17 @@ fn loyalty_schemas() -> Json_ {
             "reward": { "type": "string" }, "order": { "type": ["string", "null"] } } },
         "LoyaltyAward": { "type": "object", "required": ["action", "reference"], "additionalProperties": false, "properties": {
             "action": { "enum": ["join", "birthday", "referral", "referred", "survey_answered", "review"] }, "reference": text(200) } },
+        "Segment": { "type": "object", "required": ["name", "object"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "object": { "enum": ["contact", "company"] },
+            "kind": { "enum": ["dynamic", "static"] }, "filter": { "type": ["object", "null"], "description": "The lists' filter syntax" },
+            "conditions": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["kind"],
+                "properties": { "kind": { "enum": ["spent_more", "bought_within", "bought_category", "no_order_for", "consented", "loyalty_tier"] } } } } } },
+        "SegmentMembers": { "type": "object", "additionalProperties": false, "properties": {
+            "add": { "type": "array", "maxItems": 5000, "items": { "type": "string" } }, "remove": { "type": "array", "maxItems": 5000, "items": { "type": "string" } } } },
+        "Campaign": { "type": "object", "required": ["name", "template", "segment"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "template": { "type": "string" }, "segment": { "type": "string" },
+            "scheduled_at": { "type": ["string", "null"], "format": "date-time" }, "per_minute": { "type": "integer", "minimum": 1, "maximum": 100000 },
+            "attribution_days": { "type": "integer", "minimum": 0, "maximum": 365 } } },
         "ConsentInput": { "type": "object", "required": ["channel", "status", "source"], "additionalProperties": false, "properties": {
             "channel": { "enum": ["email", "sms", "phone"] }, "status": { "enum": ["granted", "withdrawn"] },
             "source": { "enum": ["form", "staff", "api", "import", "portal", "phone_call"] },

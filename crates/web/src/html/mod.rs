@@ -14,6 +14,7 @@ mod forms;
 pub mod imports;
 mod list;
 mod loyalty;
+mod marketing;
 mod notifications;
 mod records;
 mod sales;
@@ -553,6 +554,14 @@ pub fn router() -> Router<AppState> {
         .route("/loyalty/{id}/members/{contact}/adjust", post(loyalty::adjust))
         .route("/loyalty/referrals/{contact}", post(loyalty::referred_by))
         .route("/consent/{contact}", post(consent::record_consent))
+        .route("/marketing", get(marketing::marketing_page))
+        .route("/marketing/segments", post(marketing::create_segment))
+        .route("/marketing/segments/{id}", get(marketing::segment_page))
+        .route("/marketing/campaigns", post(marketing::create_campaign))
+        .route("/marketing/campaigns/{id}", get(marketing::campaign_page))
+        .route("/marketing/campaigns/{id}/start", post(marketing::start_campaign))
+        .route("/marketing/campaigns/{id}/cancel", post(marketing::cancel_campaign))
+        .route("/c/{token}", get(marketing::follow_link))
         .route("/u/{token}", get(consent::unsubscribe_page).post(consent::unsubscribe))
         .route("/u/confirm/{token}", get(consent::confirm_page).post(consent::confirm))
         .route("/staff/{id}", get(feedback::staff_page))

@@ -508,6 +508,28 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     let me: serde_json::Value = app.get("/api/v1/me").await.json().await.expect("me");
     let schedule = json!({"name": "Weekly Tehran", "view_id": view["id"], "format": "xlsx", "recipients": [me["id"]], "weekday": 0, "hour": 8});
     assert_eq!(app.post("/api/v1/report_schedules", schedule).await.status(), 201);
+    // Issue 31: a two-tier club the contact is a member of, with a reward and a statement; a
+    // segment and a campaign; the public consent pages.
+    let club = json!({"name_fa": "باشگاه مشتریان", "name_en": "Customer club", "spend_rules": [{"per": "1000000", "points": 1}],
+        "action_rules": [{"action": "join", "points": 50}],
+        "tiers": [{"key": "silver", "name_fa": "نقره‌ای", "name_en": "Silver", "threshold": 0},
+            {"key": "gold", "name_fa": "طلایی", "name_en": "Gold", "threshold": 500, "factor": "1.5", "discount_percent": "5"}],
+        "expiry_days": 365});
+    let club: serde_json::Value = app.post("/api/v1/loyalty/programs", club).await.json().await.expect("club");
+    let club_id = club["id"].as_str().expect("id").to_string();
+    let gift = json!({"name_fa": "نصب رایگان", "name_en": "Free installation", "kind": "custom", "points": 30});
+    app.post(&format!("/api/v1/loyalty/programs/{club_id}/rewards"), gift).await;
+    app.post(&format!("/api/v1/loyalty/programs/{club_id}/members"), json!({"contact": contact_id})).await;
+    let segment = json!({"name": "خریداران اخیر", "object": "contact", "conditions": [{"kind": "bought_within", "days": 90}]});
+    let segment: serde_json::Value = app.post("/api/v1/segments", segment).await.json().await.expect("segment");
+    let segment_id = segment["id"].as_str().expect("id").to_string();
+    let news = json!({"name": "خبرنامه", "channel": "email", "object": "contact", "subject": "خبر", "body": "سلام {{ record.last_name }}"});
+    let news: serde_json::Value = app.post("/api/v1/templates", news).await.json().await.expect("template");
+    let campaign = json!({"name": "یلدا", "template": news["id"], "segment": segment_id});
+    let campaign: serde_json::Value = app.post("/api/v1/campaigns", campaign).await.json().await.expect("campaign");
+    let campaign_id = campaign["id"].as_str().expect("id").to_string();
+    let unsubscribe = peyvand_crm::customers::consent::unsubscribe_token(&app.db, &contact_id, "email").await.expect("token");
+    let confirm = peyvand_crm::customers::consent::confirm_token(&app.db, &contact_id).await.expect("token");
     let pages = [
         "/records/contact".to_string(),
         format!("/records/contact/{contact_id}"),
@@ -574,6 +596,15 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/admin/messaging".to_string(),
         "/notifications/preferences".to_string(),
         "/reports/scheduled".to_string(),
+        "/loyalty".to_string(),
+        "/loyalty/new".to_string(),
+        format!("/loyalty/{club_id}"),
+        format!("/loyalty/{club_id}/members/{contact_id}"),
+        "/marketing".to_string(),
+        format!("/marketing/segments/{segment_id}"),
+        format!("/marketing/campaigns/{campaign_id}"),
+        format!("/u/{unsubscribe}"),
+        format!("/u/confirm/{confirm}"),
     ];
     for lang in ["en", "fa"] {
         for theme in ["light", "dark"] {
@@ -592,7 +623,8 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     let name = name.replace(&deal_id, "one").replace(&quote_id, "one");
                     let name = name.replace(&call_id, "one").replace(&form_id, "one").replace(&slug, "one");
                     let name = name.replace(&flow_id, "one").replace(&template_id, "one").replace(&hook_id, "one");
-                    let name = name.replace(&ticket_id, "one");
+                    let name = name.replace(&ticket_id, "one").replace(&club_id, "one").replace(&segment_id, "one");
+                    let name = name.replace(&campaign_id, "one").replace(&unsubscribe, "token").replace(&confirm, "token");
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
                         assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;

@@ -347,6 +347,10 @@ async fn main() -> anyhow::Result<()> {
         results.letters = Some(ctx.letter_batch(n).await?);
         eprintln!("letters: {:?}", results.letters);
     }
+    if wants(&["loyalty"]) {
+        results.loyalty = Some(ctx.loyalty().await?);
+        eprintln!("loyalty: {:?}", results.loyalty);
+    }
     if args.only.is_empty() || args.only.iter().any(|o| o == "duplicate_scan") {
         results.duplicate_scan = ctx.duplicate_scan().await?;
         eprintln!("duplicates scan: {:?}", results.duplicate_scan);
@@ -1181,6 +1185,80 @@ impl Client {
             bail!("printing letters answered {status}");
         }
         Ok(report::LetterBatch { letters: body.matches("<article class=\"print-doc letter\"").count(), seconds })
+    }
+
+    /// Issue 31: a program started over every order of the data set (its points posted), its
+    /// members read, a segment of recent buyers counted, and a campaign to it queued.
+    async fn loyalty(&self) -> anyhow::Result<report::Loyalty> {
+        let club = json!({"name_fa": "باشگاه", "name_en": "Club", "spend_rules": [{"per": "100000", "points": 1}],
+            "tiers": [{"key": "silver", "name_fa": "نقره‌ای", "name_en": "Silver", "threshold": 0},
+                {"key": "gold", "name_fa": "طلایی", "name_en": "Gold", "threshold": 1000, "factor": "1.5", "discount_percent": "5"}],
+            "expiry_days": 365});
+        let club = self.post_api("/api/v1/loyalty/programs", club).await.map_err(anyhow::Error::msg)?;
+        let club = club["id"].as_str().context("a program id")?.to_string();
+        let started = Instant::now();
+        let posted = self
+            .post_api(&format!("/api/v1/loyalty/programs/{club}/post_orders"), json!({}))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let post_seconds = started.elapsed().as_secs_f64();
+        let orders_posted = posted["posted"].as_u64().unwrap_or(0);
+        if orders_posted == 0 {
+            bail!("no order earned points: {posted}");
+        }
+        let top = self.json(&format!("/api/v1/loyalty/programs/{club}/members"), &[("limit", "200")]).await?;
+        let members: Vec<String> = top["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["contact_id"].as_str().map(str::to_string))
+            .collect();
+        let mut times = Vec::new();
+        for round in 0..3 {
+            for m in &members {
+                let t = Instant::now();
+                self.json(&format!("/api/v1/loyalty/programs/{club}/members/{m}"), &[]).await?;
+                if round > 0 {
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let pick = |q: f64| times.get(((times.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0);
+        let segment = json!({"name": "Recent buyers", "object": "contact", "conditions": [{"kind": "bought_within", "days": 90}]});
+        let segment = self.post_api("/api/v1/segments", segment).await.map_err(anyhow::Error::msg)?;
+        let segment = segment["id"].as_str().context("a segment id")?.to_string();
+        let t = Instant::now();
+        let counted = self.json(&format!("/api/v1/segments/{segment}/members"), &[("limit", "0")]).await?;
+        let segment_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let template = json!({"name": "Bench news", "channel": "email", "object": "contact", "subject": "News", "body": "Hello {{ record.title }}"});
+        let template = self.post_api("/api/v1/templates", template).await.map_err(anyhow::Error::msg)?;
+        let campaign =
+            json!({"name": "Bench campaign", "template": template["id"], "segment": segment, "per_minute": 100000});
+        let campaign = self.post_api("/api/v1/campaigns", campaign).await.map_err(anyhow::Error::msg)?;
+        let campaign = campaign["id"].as_str().context("a campaign id")?.to_string();
+        let t = Instant::now();
+        self.post_api(&format!("/api/v1/campaigns/{campaign}/start"), json!({})).await.map_err(anyhow::Error::msg)?;
+        let recipients = loop {
+            let c = self.json(&format!("/api/v1/campaigns/{campaign}"), &[]).await?;
+            if c["campaign"]["status"] == "sent" {
+                break c["campaign"]["recipients"].as_u64().unwrap_or(0);
+            }
+            if t.elapsed() > Duration::from_secs(600) {
+                bail!("the campaign was not queued in ten minutes: {c}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Ok(report::Loyalty {
+            orders_posted,
+            post_seconds,
+            member_p50_ms: pick(0.5),
+            member_p95_ms: pick(0.95),
+            segment_members: counted["count"].as_u64().unwrap_or(0),
+            segment_ms,
+            campaign_recipients: recipients,
+            campaign_queue_seconds: t.elapsed().as_secs_f64(),
+        })
     }
 
     /// Ids of the first `n` contacts in the default order (at most 500).

@@ -104,6 +104,23 @@ pub struct LetterBatch {
     pub seconds: f64,
 }
 
+/// Issue 31: a loyalty program over the data set's orders, a segment and a campaign.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Loyalty {
+    /// Orders that earned when the program was started over them, and how long it took.
+    pub orders_posted: u64,
+    pub post_seconds: f64,
+    /// A member's balance and tier read (the API), over many members.
+    pub member_p50_ms: f64,
+    pub member_p95_ms: f64,
+    /// A segment (ordered in the last 90 days) counted over every contact.
+    pub segment_members: u64,
+    pub segment_ms: f64,
+    /// A campaign to that segment: every recipient's message queued.
+    pub campaign_recipients: u64,
+    pub campaign_queue_seconds: f64,
+}
+
 /// Issue 28: how late reminders fired, with the scheduler holding `scheduled` others.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ReminderLateness {
@@ -183,6 +200,7 @@ pub struct Results {
     pub deadlines: Option<Deadlines>,
     pub workflows: Option<WorkflowEvents>,
     pub letters: Option<LetterBatch>,
+    pub loyalty: Option<Loyalty>,
     pub total_seconds: f64,
 }
 
@@ -244,6 +262,7 @@ impl Results {
             deadlines: None,
             workflows: None,
             letters: None,
+            loyalty: None,
             total_seconds: 0.0,
         }
     }
@@ -430,6 +449,29 @@ impl Results {
                 "a batch of 10,000 letters renders in ≤ 30 s".into(),
                 format!("{} letters in {:.1} s", l.letters, l.seconds),
                 l.letters >= 10_000 && l.seconds <= 30.0,
+            ));
+        }
+        if let Some(l) = &self.loyalty {
+            let orders_per_second = l.orders_posted as f64 / l.post_seconds.max(0.001);
+            out.push((
+                "points for 2,000,000 imported orders posted in ≤ 60 s (SQLite)".into(),
+                format!("{} orders in {:.1} s ({orders_per_second:.0}/s)", l.orders_posted, l.post_seconds),
+                l.orders_posted >= 2_000_000 && l.post_seconds <= 60.0,
+            ));
+            out.push((
+                "a member's balance and tier read ≤ 5 ms".into(),
+                format!("p50 {:.1} ms, p95 {:.1} ms", l.member_p50_ms, l.member_p95_ms),
+                l.member_p95_ms <= 5.0,
+            ));
+            out.push((
+                "a segment with an order condition counted over a million contacts ≤ 300 ms".into(),
+                format!("{} members in {:.0} ms", l.segment_members, l.segment_ms),
+                self.dataset.contacts >= 1_000_000 && l.segment_ms <= 300.0,
+            ));
+            out.push((
+                "a campaign of 100,000 recipients queued in ≤ 10 s".into(),
+                format!("{} recipients in {:.1} s", l.campaign_recipients, l.campaign_queue_seconds),
+                l.campaign_recipients >= 100_000 && l.campaign_queue_seconds <= 10.0,
             ));
         }
         if !self.compliance_ms.is_empty() {

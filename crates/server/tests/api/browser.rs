@@ -520,7 +520,8 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     let gift = json!({"name_fa": "نصب رایگان", "name_en": "Free installation", "kind": "custom", "points": 30});
     app.post(&format!("/api/v1/loyalty/programs/{club_id}/rewards"), gift).await;
     app.post(&format!("/api/v1/loyalty/programs/{club_id}/members"), json!({"contact": contact_id})).await;
-    let segment = json!({"name": "خریداران اخیر", "object": "contact", "conditions": [{"kind": "bought_within", "days": 90}]});
+    let segment =
+        json!({"name": "خریداران اخیر", "object": "contact", "conditions": [{"kind": "bought_within", "days": 90}]});
     let segment: serde_json::Value = app.post("/api/v1/segments", segment).await.json().await.expect("segment");
     let segment_id = segment["id"].as_str().expect("id").to_string();
     let news = json!({"name": "خبرنامه", "channel": "email", "object": "contact", "subject": "خبر", "body": "سلام {{ record.last_name }}"});
@@ -528,7 +529,8 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     let campaign = json!({"name": "یلدا", "template": news["id"], "segment": segment_id});
     let campaign: serde_json::Value = app.post("/api/v1/campaigns", campaign).await.json().await.expect("campaign");
     let campaign_id = campaign["id"].as_str().expect("id").to_string();
-    let unsubscribe = peyvand_crm::customers::consent::unsubscribe_token(&app.db, &contact_id, "email").await.expect("token");
+    let unsubscribe =
+        peyvand_crm::customers::consent::unsubscribe_token(&app.db, &contact_id, "email").await.expect("token");
     let confirm = peyvand_crm::customers::consent::confirm_token(&app.db, &contact_id).await.expect("token");
     let pages = [
         "/records/contact".to_string(),
@@ -624,7 +626,8 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                     let name = name.replace(&call_id, "one").replace(&form_id, "one").replace(&slug, "one");
                     let name = name.replace(&flow_id, "one").replace(&template_id, "one").replace(&hook_id, "one");
                     let name = name.replace(&ticket_id, "one").replace(&club_id, "one").replace(&segment_id, "one");
-                    let name = name.replace(&campaign_id, "one").replace(&unsubscribe, "token").replace(&confirm, "token");
+                    let name =
+                        name.replace(&campaign_id, "one").replace(&unsubscribe, "token").replace(&confirm, "token");
                     browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                     if width == 375 {
                         assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;

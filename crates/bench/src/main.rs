@@ -481,6 +481,8 @@ async fn dataset(
     // Issue 27: deals on the default pipeline's board (three for every ten contacts), and the
     // products the orders and lines are made of.
     let (products, deals) = ((plan.contacts / 500).max(20).to_string(), (plan.contacts * 3 / 10).to_string());
+    // Issue 31: two orders a contact (2,000,000 at full scale), whose points a program posts.
+    let orders = (plan.contacts * 2).to_string();
     eprintln!("generating {} contacts and {} activities ({scale})…", plan.contacts, plan.activities);
     let ran = db
         .run(
@@ -496,6 +498,8 @@ async fn dataset(
                 &products,
                 "--deals",
                 &deals,
+                "--orders",
+                &orders,
                 "--seed",
                 "1",
             ],

@@ -149,6 +149,17 @@ pub(crate) async fn on_referred_in(
     }
 }
 
+/// In the write of a customer's survey answer: the programs' points for it (loyalty), once per
+/// invitation.
+pub(crate) async fn on_survey_answered(
+    db: &Db,
+    tx: &mut peyvand_store::WriteTx,
+    contact: &str,
+    invitation: &str,
+) -> peyvand_store::Result<()> {
+    loyalty::earning::award_everywhere_in(db, tx, contact, "survey_answered", invitation, None).await
+}
+
 /// Whether a loyalty program exists (a workflow's trigger or step names it).
 pub(crate) async fn loyalty_program_exists(db: &Db, id: &str) -> peyvand_store::Result<bool> {
     loyalty::program_exists(db, id).await

@@ -19,6 +19,7 @@ crm_tests!(
     bad_input_is_refused_and_vouchers_are_checked,
     orders_written_before_the_program_are_posted_once,
     a_referral_rewards_both_sides_once_and_nobody_refers_themselves,
+    a_survey_answered_earns_its_points_once,
 );
 
 async fn make(db: &Db, object: &str, fields: Json) -> Record {
@@ -430,4 +431,17 @@ async fn a_referral_rewards_both_sides_once_and_nobody_refers_themselves(db: &Db
     let (made, _) = referrals::of_contact(db, &ana.id).await.expect("referrals");
     assert_eq!(made.len(), 1);
     assert!(made[0].rewarded_at.is_some() && made[0].order_id.is_some());
+}
+
+async fn a_survey_answered_earns_its_points_once(db: &Db) {
+    use peyvand_crm::feedback::surveys::{self, Invitee};
+    let club = program(db, json!({"action_rules": [{"action": "survey_answered", "points": 20}], "tiers": []})).await;
+    let ana = make(db, "contact", json!({"last_name": "Ahmadi"})).await;
+    let made = surveys::invite(db, surveys::CSAT, &[Invitee { contact: Some(ana.id.clone()), ..Invitee::default() }])
+        .await
+        .expect("invite");
+    let answer = json!({"score": 5}).as_object().cloned().expect("an object");
+    surveys::answer(db, &made[0].1, &answer).await.expect("answered");
+    assert!(surveys::answer(db, &made[0].1, &answer).await.is_err(), "once");
+    assert_eq!(balanced(db, &club.id, &ana.id).await, 20, "the answer joined her and earned");
 }

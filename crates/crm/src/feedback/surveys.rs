@@ -831,6 +831,9 @@ pub async fn answer_at(db: &Db, token: &str, given: &Map<String, Json>, at: Offs
     .bind(at.clone())
     .execute(&mut *tx.tx)
     .await?;
+    if let Some(contact) = &inv.contact_id {
+        crate::on_survey_answered(db, &mut tx, contact, &inv.id).await?;
+    }
     tx.commit().await?;
     Ok(Invitation { answered_at: Some(at), ..inv })
 }

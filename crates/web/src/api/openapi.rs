@@ -1696,13 +1696,13 @@ fn loyalty_schemas() -> Json_ {
                 "properties": { "from": day, "to": day, "factor": factor } } },
             "tiers": { "type": "array", "maxItems": 10, "description": "Lowest first; the first at threshold 0, each above the one before",
                 "items": { "type": "object", "required": ["key", "name_fa", "name_en", "threshold"], "additionalProperties": false,
-                "properties": { "key": key, "name_fa": text(200), "name_en": text(200), "threshold": { "type": "integer", "minimum": 0 },
+                "properties": { "key": key, "name_fa": text(200), "name_en": text(200), "threshold": { "type": "integer", "minimum": 0, "maximum": 1000000000000_i64 },
                     "factor": factor, "discount_percent": { "type": ["string", "null"], "pattern": "^[0-9]{1,3}(\\.[0-9]{1,2})?$" } } } },
             "qualify_by": { "enum": ["points", "spend"] },
             "window_days": { "type": "integer", "minimum": 1, "maximum": 3650 },
             "keep_days": { "type": "integer", "minimum": 0, "maximum": 3650 },
             "expiry_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 },
-            "cap_per_order": { "type": ["integer", "null"], "minimum": 1 },
+            "cap_per_order": { "type": ["integer", "null"], "minimum": 1, "maximum": 1000000000 },
             "cap_per_period": { "type": ["object", "null"], "required": ["points", "days"], "additionalProperties": false,
                 "properties": { "points": points, "days": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
             "earn_on": { "type": "array", "minItems": 1, "items": { "enum": ["pending", "paid", "part_shipped", "shipped", "delivered"] } },
@@ -1714,7 +1714,7 @@ fn loyalty_schemas() -> Json_ {
             "kind": { "enum": ["discount_percent", "discount_amount", "free_product", "voucher", "custom"] },
             "points": points, "value": { "type": ["string", "null"], "description": "The percent (discount_percent) or amount (discount_amount, voucher)" },
             "product": { "type": ["string", "null"], "description": "The free product" },
-            "stock": { "type": ["integer", "null"], "minimum": 0 }, "valid_days": { "type": "integer", "minimum": 1, "maximum": 3650 },
+            "stock": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000000 }, "valid_days": { "type": "integer", "minimum": 1, "maximum": 3650 },
             "active": { "type": "boolean" } } },
         "LoyaltyEnrol": { "type": "object", "required": ["contact"], "additionalProperties": false, "properties": { "contact": { "type": "string" } } },
         "LoyaltyAdjust": { "type": "object", "required": ["points", "note"], "additionalProperties": false, "properties": {
@@ -1726,8 +1726,20 @@ fn loyalty_schemas() -> Json_ {
         "Segment": { "type": "object", "required": ["name", "object"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "object": { "enum": ["contact", "company"] },
             "kind": { "enum": ["dynamic", "static"] }, "filter": { "type": ["object", "null"], "description": "The lists' filter syntax" },
-            "conditions": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["kind"],
-                "properties": { "kind": { "enum": ["spent_more", "bought_within", "bought_category", "no_order_for", "consented", "loyalty_tier"] } } } } } },
+            "conditions": { "type": "array", "maxItems": 10, "items": { "oneOf": [
+                { "type": "object", "required": ["kind", "amount", "days"], "additionalProperties": false, "properties": {
+                    "kind": { "const": "spent_more" }, "amount": { "type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,6})?$" },
+                    "currency": { "type": "string", "pattern": "^[A-Z]{3}$" }, "days": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
+                { "type": "object", "required": ["kind", "days"], "additionalProperties": false, "properties": {
+                    "kind": { "enum": ["bought_within", "no_order_for"] }, "days": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
+                { "type": "object", "required": ["kind", "category"], "additionalProperties": false, "properties": {
+                    "kind": { "const": "bought_category" }, "category": { "type": "string", "minLength": 1, "maxLength": 100 },
+                    "days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 } } },
+                { "type": "object", "required": ["kind", "channel"], "additionalProperties": false, "properties": {
+                    "kind": { "const": "consented" }, "channel": { "enum": ["email", "sms", "phone"] } } },
+                { "type": "object", "required": ["kind", "program", "tier"], "additionalProperties": false, "properties": {
+                    "kind": { "const": "loyalty_tier" }, "program": { "type": "string" }, "tier": { "type": "string" } } }
+            ] } } } },
         "SegmentMembers": { "type": "object", "additionalProperties": false, "properties": {
             "add": { "type": "array", "maxItems": 5000, "items": { "type": "string" } }, "remove": { "type": "array", "maxItems": 5000, "items": { "type": "string" } } } },
         "Campaign": { "type": "object", "required": ["name", "template", "segment"], "additionalProperties": false, "properties": {

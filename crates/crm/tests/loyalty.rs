@@ -173,6 +173,12 @@ async fn orders_earn_tiers_move_and_a_return_takes_back(db: &Db) {
     assert_eq!(balanced(db, &club.id, &ana.id).await, 80);
     set(db, "order", &second.id, json!({"status": "cancelled"})).await;
     assert_eq!(balanced(db, &club.id, &ana.id).await, 0);
+    // An order given to another customer: its points leave Ana and go to Bob.
+    let bob = make(db, "contact", json!({"last_name": "Bahrami"})).await;
+    let third = order(db, &ana, 2_000_000, "delivered").await;
+    assert_eq!(balanced(db, &club.id, &ana.id).await, 20);
+    set(db, "order", &third.id, json!({"contact": bob.id})).await;
+    assert_eq!((balanced(db, &club.id, &ana.id).await, balanced(db, &club.id, &bob.id).await), (0, 5 + 20));
 }
 
 async fn two_redemptions_at_once_never_overdraw(db: &Db) {

@@ -70,8 +70,13 @@ pub(crate) async fn on_order_in(
     let mut earned_now = false;
     for program in &programs {
         let (earns, last) = ledger::last_of_source(tx, &program.id, order).await?;
-        let earned = last.as_ref().filter(|l| l.0 == "earn");
-        if UNDONE.contains(&status) || contact.is_none() {
+        let mut earned = last.as_ref().filter(|l| l.0 == "earn");
+        // An order given to another customer: what it earned leaves the one it was for.
+        let moved = match (earned, contact) {
+            (Some((_, _, _, lot)), Some(c)) => owner_of_entry(tx, lot).await? != c,
+            _ => false,
+        };
+        if UNDONE.contains(&status) || contact.is_none() || moved {
             if let Some((_, points, spend, lot)) = earned {
                 let owner = owner_of_entry(tx, lot).await?;
                 let debit = Debit {
@@ -87,7 +92,10 @@ pub(crate) async fn on_order_in(
                 };
                 ledger::debit_in(db, tx, program, &owner, debit).await?;
             }
-            continue;
+            if !moved {
+                continue;
+            }
+            earned = None;
         }
         if earned.is_some() || !program.definition.earn_on.iter().any(|s| s == status) {
             continue;
@@ -235,7 +243,7 @@ pub async fn award_in(
         spend: 0,
         source: "action",
         source_id: Some(action),
-        dedupe: format!("action:{action}:{what}"),
+        dedupe: format!("action:{action}:{contact}:{what}"),
         actor,
         note: None,
     };

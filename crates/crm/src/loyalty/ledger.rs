@@ -220,7 +220,7 @@ pub async fn join_in(db: &Db, tx: &mut WriteTx, program: &Program, contact: &str
             spend: 0,
             source: "action",
             source_id: Some("join"),
-            dedupe: "action:join".into(),
+            dedupe: format!("action:join:{contact}"),
             actor,
             note: None,
         };

@@ -274,8 +274,10 @@ pub async fn adjust(
     if note.is_empty() || note.chars().count() > 500 {
         return Err(peyvand_store::Error::invalid(peyvand_records::FieldError::new("note", "required")));
     }
-    let dedupe =
-        format!("adjust:{}", key.map_or_else(peyvand_store::new_id, |k| format!("{}:{k}", actor.unwrap_or(""))));
+    let dedupe = format!(
+        "adjust:{contact}:{}",
+        key.map_or_else(peyvand_store::new_id, |k| format!("{}:{k}", actor.unwrap_or("")))
+    );
     let mut tx = db.write().await?;
     let program = programs::get_in(&mut tx, program).await?;
     if points > 0 {

@@ -257,7 +257,8 @@ pub async fn redeem(db: &Db, program: &str, contact: &str, ask: Redeem<'_>) -> R
 
 async fn redeem_in(db: &Db, tx: &mut WriteTx, program: &str, contact: &str, ask: &Redeem<'_>) -> Result<Redemption> {
     let program: Program = programs::get_in(tx, program).await?;
-    let dedupe = format!("redeem:{}", ask.key.map_or_else(new_id, |k| format!("{}:{k}", ask.actor.unwrap_or(""))));
+    let dedupe =
+        format!("redeem:{contact}:{}", ask.key.map_or_else(new_id, |k| format!("{}:{k}", ask.actor.unwrap_or(""))));
     if ask.key.is_some()
         && let Some(r) = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM loyalty_redemptions r JOIN loyalty_entries e ON e.id = r.entry_id WHERE e.program_id = $1 AND e.dedupe = $2",

@@ -163,6 +163,14 @@ fn public(lang: &'static str, heading: &str, message: String, button: &str, acti
     })
 }
 
+/// The language a public form was sent in (its `lang` field), else the request's.
+fn lang_of_form(pairs: &Pairs) -> &'static str {
+    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
+        set_lang(lang);
+    }
+    current_lang()
+}
+
 fn lang_from(q: &HashMap<String, String>) -> &'static str {
     if let Some(lang) = q.get("lang") {
         set_lang(crate::i18n::lang_or_default(lang));
@@ -202,10 +210,7 @@ pub async fn unsubscribe(
     Path(token): Path<String>,
     axum::Form(pairs): axum::Form<Pairs>,
 ) -> Response {
-    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
-        set_lang(lang);
-    }
-    let lang = current_lang();
+    let lang = lang_of_form(&pairs);
     match consent::unsubscribe(&state.db, &token).await {
         Ok(Followed::Done { channel, .. }) => public(
             lang,
@@ -254,10 +259,7 @@ pub async fn confirm(
     Path(token): Path<String>,
     axum::Form(pairs): axum::Form<Pairs>,
 ) -> Response {
-    if let Some(lang) = pairs.iter().find(|(k, _)| k == "lang").map(|(_, v)| crate::i18n::lang_or_default(v)) {
-        set_lang(lang);
-    }
-    let lang = current_lang();
+    let lang = lang_of_form(&pairs);
     match consent::confirm(&state.db, &token).await {
         Ok(Followed::Done { .. }) => {
             public(lang, "consent-confirm", t(lang, "consent-confirmed"), "", String::new(), true)

@@ -18,6 +18,7 @@ pub mod marketing;
 pub mod notifications;
 pub mod sales;
 pub mod service;
+mod signing;
 pub mod testing;
 
 use peyvand_records::access::{ObjectAccess, Reach, Role};

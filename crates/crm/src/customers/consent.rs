@@ -6,11 +6,10 @@
 //! (`automation::mail`) asks [`allowed_in`] before every marketing message, so nothing
 //! marketing reaches a person who did not agree, whoever chose the recipients.
 
-use hmac::{Hmac, Mac};
+use crate::signing::{same, signature};
 use peyvand_records::FieldError;
 use peyvand_store::{Db, Error, Result, WriteTx, new_id, now};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use sqlx::Row;
 
 /// The channels consent is asked for.
@@ -313,17 +312,6 @@ async fn key(db: &Db) -> Result<Vec<u8>> {
         .await?
         .try_get(0)?;
     Ok(key.into_bytes())
-}
-
-fn signature(key: &[u8], what: &str) -> String {
-    use base64::Engine;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(what.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What makes signed links, read before a write that needs one (the key and the public

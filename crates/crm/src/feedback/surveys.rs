@@ -9,7 +9,7 @@
 //! are written in one transaction that only one request wins.
 
 use crate::service::dealers::month_of;
-use hmac::{Hmac, Mac};
+use crate::signing::{same, signature};
 use peyvand_records::FieldError;
 use peyvand_records::value::{format_datetime, parse_datetime};
 use peyvand_store::events::Job;
@@ -18,7 +18,6 @@ use peyvand_store::runner::{JobKind, Outcome};
 use peyvand_store::{Db, Error, Result, WriteTx, new_id, now};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
-use sha2::Sha256;
 use sqlx::Row;
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
@@ -485,19 +484,6 @@ async fn link_key(db: &Db) -> Result<Vec<u8>> {
         .await?
         .try_get(0)?;
     Ok(key.into_bytes())
-}
-
-fn signature(key: &[u8], invitation: &str) -> String {
-    use base64::Engine;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(invitation.as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..18])
-}
-
-/// Compares two signatures in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The token of an invitation's link (`/s/{token}`): its id and signature.

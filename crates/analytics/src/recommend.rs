@@ -21,6 +21,8 @@ pub struct Model {
     items: Vec<String>,
     index: HashMap<String, u32>,
     neighbors: Vec<Vec<(u32, f32)>>,
+    /// Customers who bought each item.
+    buyers: Vec<u32>,
 }
 
 impl Model {
@@ -76,7 +78,19 @@ impl Model {
                 scored
             })
             .collect();
-        Model { items, index, neighbors }
+        Model { items, index, neighbors, buyers: counts }
+    }
+
+    /// Every item with how many customers bought it.
+    pub fn popularity(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.items.iter().map(String::as_str).zip(self.buyers.iter().copied())
+    }
+
+    /// Every kept neighbor pair: (item, neighbor, similarity), each item's best first.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str, f32)> {
+        self.neighbors.iter().enumerate().flat_map(move |(i, row)| {
+            row.iter().map(move |&(j, s)| (self.items[i].as_str(), self.items[j as usize].as_str(), s))
+        })
     }
 
     /// The items most similar to `item`.
@@ -137,5 +151,10 @@ mod tests {
         // lift(coffee, milk) = 2·6 / (2·2) = 3.
         assert!((lift.similar("coffee", 1)[0].1 - 3.0).abs() < 1e-6);
         assert!(model.recommend(&["unknown"], 3).is_empty());
+        let popular: HashMap<&str, u32> = model.popularity().collect();
+        assert_eq!((popular["sugar"], popular["tea"], popular["honey"]), (4, 4, 1));
+        let pairs: Vec<(&str, &str, f32)> = model.pairs().collect();
+        assert!(pairs.contains(&("tea", "sugar", 0.75)), "{pairs:?}");
+        assert_eq!(pairs.len(), model.items.iter().map(|i| model.similar(i, 100).len()).sum::<usize>());
     }
 }

@@ -13,7 +13,9 @@
 //! - `raw.<field>`: the stored values (for conditions: `{% if raw.amount > 1000000 %}`);
 //! - `related.<object>`: up to 50 records of `<object>` that point at this one (`{% for o in
 //!   related.order %}`), newest first;
-//! - `owner.name`, `owner.email`: the record's owner; `today`: the date, as a letter writes it.
+//! - `owner.name`, `owner.email`: the record's owner; `today`: the date, as a letter writes it;
+//! - `offers`: for a contact (or a record with a contact), the products they are most likely to
+//!   buy next (`crate::sales::offers`), each with `name` and `price`: `{% for p in offers %}`.
 //!
 //! Filters besides Jinja's: `long_date`, `short_date` (a stored date or instant), `number` (digit
 //! grouping), `digits` (Persian digits in a Persian template).
@@ -48,7 +50,9 @@ const FUEL: u64 = 200_000;
 /// Records of a related list in the context.
 const RELATED: u32 = 50;
 /// What a context's top level may name.
-const ROOTS: [&str; 5] = ["record", "raw", "related", "owner", "today"];
+const ROOTS: [&str; 6] = ["record", "raw", "related", "owner", "today", "offers"];
+/// Offers in a template's context.
+const OFFERS: usize = 3;
 
 /// A saved template.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -201,6 +205,9 @@ fn unknown_path(catalog: &Catalog, object: &ObjectDef, path: &str) -> Option<Str
         // Jinja's own globals (range, loop helpers) are declared; anything else is a typo.
         return (!matches!(root, "range" | "dict" | "namespace" | "loop")).then(|| root.to_string());
     }
+    if root == "offers" {
+        return customer_field(object).is_none().then(|| "offers".to_string());
+    }
     let name = parts.get(1)?;
     let known =
         |o: &ObjectDef, n: &str| o.field(n).is_some() || matches!(n, "id" | "title" | "created_at" | "updated_at");
@@ -220,6 +227,18 @@ fn unknown_path(catalog: &Catalog, object: &ObjectDef, path: &str) -> Option<Str
         "owner" => (!matches!(*name, "name" | "email")).then(|| format!("owner.{name}")),
         _ => None,
     }
+}
+
+/// Where a record of `object` names its customer for offers: the record itself (a contact), or
+/// its `contact` relation.
+fn customer_field(object: &ObjectDef) -> Option<Option<&str>> {
+    if object.api_name == "contact" {
+        return Some(None);
+    }
+    object
+        .field("contact")
+        .filter(|f| f.field_type == FieldType::Relation && f.options.target.as_deref() == Some("contact"))
+        .map(|f| Some(f.api_name.as_str()))
 }
 
 /// The object named and its first relation field pointing at `object`.
@@ -363,6 +382,29 @@ pub async fn context(db: &Db, object: &ObjectDef, record: &Record, lang: &str, u
         owner.insert("name".to_string(), Mv::from(user.name));
         owner.insert("email".to_string(), Mv::from(user.email));
     }
+    let mut offers = Vec::new();
+    let contact = match customer_field(object) {
+        Some(None) => Some(record.id.as_str()),
+        Some(Some(field)) => record.fields.get(field).and_then(Json::as_str),
+        None => None,
+    };
+    if wants("offers")
+        && let Some(contact) = contact
+        && let Some(price_field) = catalog.object("product").and_then(|p| p.field("price").cloned())
+    {
+        let found = match crate::sales::offers::for_contact(db, contact, OFFERS).await {
+            Ok(found) => found,
+            Err(Error::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for o in found {
+            let mut item = BTreeMap::new();
+            item.insert("id".to_string(), Mv::from(o.product_id));
+            item.insert("name".to_string(), Mv::from(o.name));
+            item.insert("price".to_string(), Mv::from(display_text(lang, db.local_offset(), &price_field, &o.price)));
+            offers.push(Mv::from(item));
+        }
+    }
     let raw = Mv::from(minijinja::value::Serde(&record.fields));
     let today = jalali::long_date(lang, db.today());
     let mut top = BTreeMap::new();
@@ -371,6 +413,7 @@ pub async fn context(db: &Db, object: &ObjectDef, record: &Record, lang: &str, u
     top.insert("related", Mv::from(related));
     top.insert("owner", Mv::from(owner));
     top.insert("today", Mv::from(today));
+    top.insert("offers", Mv::from(offers));
     Ok(Mv::from(top))
 }
 

@@ -6,6 +6,7 @@ pub mod business;
 pub mod documents;
 pub mod leads;
 mod objects;
+pub mod offers;
 pub mod pipelines;
 pub mod prices;
 pub mod worth;
@@ -36,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sales/sqlite/0002_numbering.sql"),
         postgres: include_str!("../../migrations/sales/postgres/0002_numbering.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_offers.sql",
+        sqlite: include_str!("../../migrations/sales/sqlite/0003_offers.sql"),
+        postgres: include_str!("../../migrations/sales/postgres/0003_offers.sql"),
+    },
 ];
 
 impl Module for Sales {
@@ -59,6 +66,9 @@ impl Module for Sales {
             "sales_sequences",
             "sales_upgrades",
             "sales_business",
+            "offer_pairs",
+            "offer_products",
+            "offer_models",
         ]
     }
 
@@ -76,12 +86,19 @@ impl Module for Sales {
         Box::pin(async move {
             pipelines::upgrade(db).await?;
             documents::upgrade(db).await?;
+            let mut tx = db.write().await?;
+            offers::schedule_build_in(db, &mut tx).await?;
+            tx.commit().await?;
             // The pipeline boards' column totals come from a rollup, not from the deals.
             documents::once(db, "deal_board_rollup", async |db| {
                 db.create_rollup(None, "deal", "pipeline,stage", "amount").await.map(|_| ())
             })
             .await
         })
+    }
+
+    fn job_kinds(&self) -> Vec<Arc<dyn peyvand_store::runner::JobKind>> {
+        vec![Arc::new(offers::Build)]
     }
 
     fn default_access(&self, role: Role, object: &str) -> Option<ObjectAccess> {

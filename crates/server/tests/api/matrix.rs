@@ -105,7 +105,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "get_loyalty_member" | "loyalty_statement" | "contact_loyalty" | "contact_referrals" => {
             Some(["uoooo", "uoooo", "uonno"])
         }
-        "contact_consent" => Some(["uoooo", "uoooo", "uonno"]),
+        "contact_consent" | "contact_offers" => Some(["uoooo", "uoooo", "uonno"]),
+        "get_offer_model" => same("uoooo"),
+        "build_offer_model" => same("uffoo"),
         "set_contact_consent" => Some(["ufooo", "ufooo", "ufnno"]),
         "list_suppressions" | "set_suppression" => same("uffoo"),
         "list_segments" | "get_segment" | "segment_members" | "list_campaigns" | "get_campaign" => same("uoooo"),
@@ -648,6 +650,9 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "list_loyalty_programs" => (Method::GET, "/loyalty/programs".into(), None),
         "contact_referrals" => (Method::GET, format!("/contacts/{contact}/referrals"), None),
         "contact_consent" => (Method::GET, format!("/contacts/{contact}/consent"), None),
+        "contact_offers" => (Method::GET, format!("/contacts/{contact}/offers"), None),
+        "get_offer_model" => (Method::GET, "/offers/model".into(), None),
+        "build_offer_model" => (Method::POST, "/offers/model".into(), None),
         "set_contact_consent" => (
             Method::PUT,
             format!("/contacts/{contact}/consent"),

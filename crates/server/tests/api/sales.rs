@@ -11,7 +11,8 @@ backend_tests!(
     the_pipeline_board_weighs_columns_and_marks_stale_deals,
     a_lead_converts_over_the_api_and_on_its_page,
     visitors_leave_leads_through_the_web_form,
-    a_quote_becomes_an_order_and_prints_right_to_the_rial
+    a_quote_becomes_an_order_and_prints_right_to_the_rial,
+    customers_are_offered_what_others_who_bought_the_same_bought
 );
 
 fn stage(en: &str, fa: &str, probability: i64, kind: &str) -> Value {
@@ -487,4 +488,75 @@ async fn a_quote_becomes_an_order_and_prints_right_to_the_rial(app: &TestApp) {
         html.contains("Lifetime revenue") && html.contains("<dt>Orders</dt><dd><bdi>1</bdi>"),
         "what they are worth"
     );
+}
+
+/// Offers from purchase history: the model built when a manager asks (a job), a contact's offers
+/// over the API and on their page.
+async fn customers_are_offered_what_others_who_bought_the_same_bought(app: &TestApp) {
+    let id = |v: Value| v["id"].as_str().expect("id").to_string();
+    let mut products = Vec::new();
+    for name in ["Tea", "Sugar", "Cups"] {
+        products.push(id(app
+            .create("product", json!({"name": name, "price": {"amount": "90000", "currency": "IRR"}}))
+            .await));
+    }
+    let (tea, sugar) = (products[0].clone(), products[1].clone());
+    let mut contacts = Vec::new();
+    for (name, basket) in [("Ana", vec![&tea, &sugar]), ("Bob", vec![&tea, &sugar]), ("Cyrus", vec![&tea])] {
+        let contact = id(app.create("contact", json!({"last_name": name})).await);
+        let order = id(app.create("order", json!({"contact": contact, "ordered_at": "2026-11-20T10:00:00Z"})).await);
+        let lines: Vec<Value> = basket.iter().map(|p| json!({"product": p, "quantity": "1"})).collect();
+        let r = app
+            .send_as(&app.token, Method::PUT, &format!("/api/v1/orders/{order}/lines"), Some(json!({"lines": lines})))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        contacts.push(contact);
+    }
+    let cyrus = &contacts[2];
+    let model: Value = app.get("/api/v1/offers/model").await.json().await.expect("model");
+    assert_eq!(model["model"], Value::Null, "no model before the first build");
+    let agent = app.user_with_role("rep@offers.peyvand.ir", "agent").await;
+    let r = app.send_as(&agent, Method::POST, "/api/v1/offers/model", None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "managers and admins ask for a build");
+    let r = app.send_as(&app.token, Method::POST, "/api/v1/offers/model", None).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut model = Value::Null;
+    for _ in 0..100 {
+        model = app.get("/api/v1/offers/model").await.json().await.expect("model");
+        if !model["model"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (model["model"]["customers"].as_i64(), model["model"]["products"].as_i64()),
+        (Some(3), Some(2)),
+        "{model}"
+    );
+
+    let found: Value = app
+        .get_query(&format!("/api/v1/contacts/{cyrus}/offers"), &[("limit", "1")])
+        .await
+        .json()
+        .await
+        .expect("offers");
+    assert_eq!(found["offers"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(
+        (found["offers"][0]["name"].as_str(), found["offers"][0]["reason"].as_str()),
+        (Some("Sugar"), Some("bought_with"))
+    );
+    assert_eq!(found["offers"][0]["price"], json!({"amount": "90000", "currency": "IRR"}));
+    let r = app.get_query(&format!("/api/v1/contacts/{cyrus}/offers"), &[("limit", "0")]).await;
+    assert_eq!(problem(r, StatusCode::BAD_REQUEST).await["code"], "invalid_parameter");
+    let r = app.get(&format!("/api/v1/contacts/{}/offers", "0190a0a0-0000-7000-8000-000000000000")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // On Cyrus's page: the offer, linked to its product.
+    let page = signed_in(app).await;
+    let html =
+        page.get(app.url(&format!("/records/contact/{cyrus}"))).send().await.expect("send").text().await.expect("html");
+    let panel = html.split("customer-offers").nth(1).expect("the offers panel");
+    let panel = panel.split("</section>").next().unwrap_or_default();
+    assert!(panel.contains(&format!("/records/product/{sugar}")) && panel.contains("Sugar"), "{panel}");
+    assert!(!panel.contains(&format!("/records/product/{tea}")), "never what he owns: {panel}");
 }

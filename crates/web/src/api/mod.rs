@@ -540,6 +540,15 @@ macro_rules! handler_for {
     (use_loyalty_voucher) => {
         loyalty::use_loyalty_voucher
     };
+    (contact_offers) => {
+        sales::contact_offers
+    };
+    (get_offer_model) => {
+        sales::get_offer_model
+    };
+    (build_offer_model) => {
+        sales::build_offer_model
+    };
     (contact_loyalty) => {
         loyalty::contact_loyalty
     };
@@ -830,6 +839,9 @@ routes! {
     post "/loyalty/programs/{id}/members/{contact}/redeem" => redeem_loyalty_reward,
     post "/loyalty/programs/{id}/members/{contact}/actions" => award_loyalty_action,
     post "/loyalty/vouchers/{code}/use" => use_loyalty_voucher,
+    get "/contacts/{id}/offers" => contact_offers,
+    get "/offers/model" => get_offer_model,
+    post "/offers/model" => build_offer_model,
     get "/contacts/{id}/loyalty" => contact_loyalty,
     get "/contacts/{id}/referrals" => contact_referrals,
     post "/referrals" => create_referral,

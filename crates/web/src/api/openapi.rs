@@ -1314,6 +1314,33 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "The campaign", None),
         ),
+        "contact_offers" => (
+            "A contact's offers: the products they are most likely to buy next (others who bought what they bought bought them: reason bought_with, with a score), then best sellers they do not own (popular); never what they own or a product no longer sold. With the model's build time",
+            "sales",
+            vec![typed_param(
+                "limit",
+                "query",
+                "Offers listed (5 by default)",
+                false,
+                json!({ "type": "integer", "minimum": 1, "maximum": 20 }),
+            )],
+            None,
+            ok("200", "Offers", None),
+        ),
+        "get_offer_model" => (
+            "When the offers' co-purchase model was built and from how many customers, products and pairs (null before the first build)",
+            "sales",
+            vec![],
+            None,
+            ok("200", "The model", None),
+        ),
+        "build_offer_model" => (
+            "Build the offers' model now from every sold order's lines (managers and admins); it is also rebuilt each night",
+            "sales",
+            vec![],
+            None,
+            ok("202", "Queued", None),
+        ),
         "contact_loyalty" => {
             ("A contact's memberships in every program", "loyalty", vec![], None, ok("200", "Memberships", None))
         }

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use peyvand_crm::sales::documents::{self, Kind};
 use peyvand_crm::sales::pipelines::{self, Pipeline};
-use peyvand_crm::sales::{business, leads};
+use peyvand_crm::sales::{business, leads, offers};
 use peyvand_records::access::Action;
 use serde_json::json;
 
@@ -203,4 +203,45 @@ pub async fn set_sales_settings(
     business::save(&state.db, &body).await?;
     let business = business::get(&state.db).await?;
     Ok(Json(json!({ "business": business, "numbering": documents::numbering(&state.db).await? })))
+}
+
+/// A contact's offers: the products they are most likely to buy next, from the co-purchase
+/// model, as far as one's access reaches.
+pub async fn contact_offers(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(contact): Path<String>,
+    params: super::ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["limit"])?;
+    let max = offers::MAX_OFFERS;
+    let limit = match params.get("limit") {
+        None => 5,
+        Some(v) => v.parse::<usize>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+            crate::error::ApiError::BadRequest {
+                code: "invalid_parameter",
+                detail: format!("limit must be a number from 1 to {max}"),
+            }
+        })?,
+    };
+    let found = offers::for_contact(&state.db, &contact, limit).await?;
+    Ok(Json(json!({ "offers": found, "model": offers::info(&state.db).await? })))
+}
+
+/// When the offers' model was built and from what (null before the first build).
+pub async fn get_offer_model(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(json!({ "model": offers::info(&state.db).await? })))
+}
+
+/// Asks for the offers' model to be built now, from every sold order's lines (managers and
+/// admins); it is also rebuilt each night.
+pub async fn build_offer_model(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    if !matches!(authed.role(), peyvand_records::access::Role::Admin | peyvand_records::access::Role::Manager) {
+        return Err(crate::error::ApiError::Forbidden);
+    }
+    offers::build_soon(&state.db).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": true }))))
 }

@@ -69,6 +69,7 @@ async fn record_panels(
         "contact" | "company" => {
             let mut panels = vec![sales::worth_panel(state, object, record).await?];
             if object == "contact" {
+                panels.extend(sales::offers_panel(state, record).await?);
                 panels.extend(loyalty::loyalty_panel(state, session, record).await?);
                 panels.push(consent::consent_panel(state, session, record).await?);
             }

@@ -1287,3 +1287,45 @@ pub async fn benefits_panel(state: &AppState, object: &str, record: &Record) -> 
     let panel = BenefitsPanel { tr: Words::new(lang), benefits };
     Ok(vec![panel.render().map_err(|e| ApiError::Internal(e.to_string()))?])
 }
+
+#[derive(Template)]
+#[template(path = "customer_offers.html")]
+struct OffersPanel {
+    tr: Words,
+    /// Name, link, price and why, of each offer.
+    offers: Vec<(String, String, String, String)>,
+    /// When the model was built, as the page says it.
+    built: String,
+}
+
+/// A contact's page: the products they are most likely to buy next (`sales::offers`); nothing
+/// before the model's first build or when it has nothing to offer.
+pub async fn offers_panel(state: &AppState, record: &Record) -> Result<Option<String>, ApiError> {
+    let lang = current_lang();
+    let Some(model) = peyvand_crm::sales::offers::info(&state.db).await? else { return Ok(None) };
+    let found = peyvand_crm::sales::offers::for_contact(&state.db, &record.id, 5).await?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let offers = found
+        .into_iter()
+        .map(|o| {
+            let price = match (
+                o.price.get("amount").and_then(|v| v.as_str()),
+                o.price.get("currency").and_then(|v| v.as_str()),
+            ) {
+                (Some(amount), Some(currency)) => super::display::format_money(lang, amount, currency),
+                _ => String::new(),
+            };
+            let href = format!("/records/product/{}", super::session::encode(&o.product_id));
+            (o.name, href, price, t(lang, &format!("offers-{}", o.reason)))
+        })
+        .collect();
+    let built = peyvand_records::value::parse_datetime(&model.built_at)
+        .map(|d| super::display::relative_time(lang, d, time::OffsetDateTime::now_utc()))
+        .unwrap_or_default();
+    let built = t_args(lang, "offers-built", &[("when", built)]);
+    Ok(Some(
+        OffersPanel { tr: Words::new(lang), offers, built }.render().map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}

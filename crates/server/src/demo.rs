@@ -151,6 +151,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     feedback_story(db, actor, &manager, &contact_ids).await?;
     automation_story(db, actor, &manager, &contact_ids).await?;
     loyalty_story(db, actor, &contact_ids).await?;
+    marketing_story(db, actor).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -238,6 +239,70 @@ async fn loyalty_story(db: &Db, actor: Option<&str>, contacts: &[(String, String
         },
     };
     workflows::save(db, actor, None, &input).await?;
+    Ok(())
+}
+
+/// Marketing: two of three recent buyers agreed to the newsletter by e-mail (one has since
+/// unsubscribed with the link), a segment of those bought in the last 90 days and opted in, a
+/// Yalda newsletter whose template lists each reader's offers, started (its messages wait in the
+/// outbox until an SMTP server is set up), and the offers' model built from every order.
+async fn marketing_story(db: &Db, actor: Option<&str>) -> anyhow::Result<()> {
+    use peyvand_crm::automation::templates::{self, TemplateInput};
+    use peyvand_crm::customers::consent;
+    use peyvand_crm::marketing::{campaigns, segments};
+    peyvand_crm::sales::offers::build(db).await?;
+    let buyers: segments::SegmentDef = serde_json::from_value(json!({
+        "name": "خریداران ۹۰ روز اخیر", "object": "contact", "conditions": [{"kind": "bought_within", "days": 90}]
+    }))?;
+    let buyers = segments::save(db, None, buyers).await?;
+    let recent = segments::members(db, &buyers).await?;
+    let text = "با دریافت خبرنامه و پیشنهادهای ویژه موافقم.";
+    let mut tx = db.write().await?;
+    for (i, contact) in recent.iter().enumerate().filter(|(i, _)| i % 3 != 2) {
+        let source = if i % 2 == 0 { "web_form" } else { "confirm_link" };
+        consent::record_in(&mut tx, contact, "email", "granted", source, Some(text), actor, None).await?;
+    }
+    tx.commit().await?;
+    if let Some(leaver) = recent.first() {
+        let token = consent::unsubscribe_token(db, leaver, "email").await?;
+        consent::unsubscribe(db, &token).await?;
+    }
+    let opted: segments::SegmentDef = serde_json::from_value(json!({
+        "name": "خریداران ۹۰ روز اخیر با رضایت خبرنامه", "object": "contact",
+        "conditions": [{"kind": "bought_within", "days": 90}, {"kind": "consented", "channel": "email"}]
+    }))?;
+    let opted = segments::save(db, None, opted).await?;
+    let template = templates::save(
+        db,
+        None,
+        &TemplateInput {
+            name: "خبرنامهٔ یلدا".into(),
+            channel: "email".into(),
+            object: "contact".into(),
+            language: "fa".into(),
+            subject: "{{ record.first_name }} عزیز، یلدا با پیوند".into(),
+            body: "{{ record.first_name }} {{ record.last_name }} گرامی،\n\nبلندترین شب سال نزدیک است. \
+                   به پاس همراهی شما، این‌ها را برایتان برگزیده‌ایم:\n\
+                   {% for p in offers %}- {{ p.name }}: {{ p.price }}\n{% endfor %}\n\
+                   فهرست کامل: https://shop.example/yalda\n\nپیوند — {{ today }}"
+                .into(),
+        },
+    )
+    .await?;
+    let campaign = campaigns::save(
+        db,
+        None,
+        campaigns::CampaignDef {
+            name: "خبرنامهٔ یلدا".into(),
+            template: template.id,
+            segment: opted.id,
+            scheduled_at: None,
+            per_minute: 600,
+            attribution_days: 14,
+        },
+    )
+    .await?;
+    campaigns::start(db, &campaign.id).await?;
     Ok(())
 }
 

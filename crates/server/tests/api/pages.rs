@@ -385,6 +385,27 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     let refs: serde_json::Value =
         app.get(&format!("/api/v1/contacts/{sara}/referrals")).await.json().await.expect("json");
     assert!(refs["referrals"][0]["rewarded_at"].is_string(), "{refs}");
+    // The marketing story: an offers model from every order, Sara offered what others bought;
+    // a newsletter started to recent buyers who opted in (fewer than all recent buyers).
+    let model: serde_json::Value = app.get("/api/v1/offers/model").await.json().await.expect("json");
+    assert!(model["model"]["pairs"].as_i64().expect("a model") > 0, "{model}");
+    let offers: serde_json::Value =
+        app.get(&format!("/api/v1/contacts/{sara}/offers")).await.json().await.expect("json");
+    assert_eq!(offers["offers"].as_array().map(Vec::len), Some(5), "{offers}");
+    let segments: serde_json::Value = app.get("/api/v1/segments").await.json().await.expect("json");
+    let count = |i: usize| {
+        let id = segments["segments"][i]["id"].as_str().expect("a segment").to_string();
+        async move {
+            let m: serde_json::Value =
+                app.get(&format!("/api/v1/segments/{id}/members?limit=0")).await.json().await.expect("json");
+            m["count"].as_i64().expect("count")
+        }
+    };
+    let (a, b) = (count(0).await, count(1).await);
+    let (all, opted) = (a.max(b), a.min(b));
+    assert!(opted > 0 && opted < all, "{opted} opted in of {all}");
+    let campaigns: serde_json::Value = app.get("/api/v1/campaigns").await.json().await.expect("json");
+    assert_ne!(campaigns["campaigns"][0]["status"], json!("draft"), "{campaigns}");
     let reports: serde_json::Value = app.get("/api/v1/report_schedules").await.json().await.expect("json");
     assert_eq!(reports["schedules"][0]["format"], json!("xlsx"), "{reports}");
     let pipelines: serde_json::Value = app.get("/api/v1/pipelines").await.json().await.expect("json");

@@ -1375,3 +1375,111 @@ async fn an_admin_builds_a_workflow_that_waits_on_a_related_condition() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// Issue 31, in a browser: an admin sets up a two-tier club (points on the whole order and more
+/// on one product, points for referrals; gold at 1,000 points with 5 % off) and a reward; a
+/// customer's orders earn and reach gold, which her page shows with the tier's discount as her
+/// benefit; the reward is redeemed from her loyalty panel, which fits a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_up_a_club_and_a_customer_redeems_on_her_page() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let heater = app
+        .create(
+            "product",
+            json!({"name": "Heater", "price": {"amount": "200000000", "currency": "IRR"}, "tax_percent": "0"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=email]", ADMIN_EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_until("location.pathname !== '/login'").await;
+
+    browser.goto(&app.url("/loyalty/new")).await;
+    browser.type_into("#p-name-fa", "باشگاه").await;
+    browser.type_into("#p-name-en", "Club").await;
+    browser.type_into("#s0-points", "1").await;
+    browser.type_into("#s0-per", "1000000").await;
+    browser.type_into("#s1-points", "3").await;
+    browser.type_into("#s1-per", "1000000").await;
+    browser.select("#s1-on", &format!("product:{heater}")).await;
+    browser.type_into("#a-referral", "300").await;
+    browser.type_into("#a-referred", "150").await;
+    for (i, key, fa, en, from) in [(0, "silver", "نقره‌ای", "Silver", "0"), (1, "gold", "طلایی", "Gold", "1000")]
+    {
+        browser.type_into(&format!("#t{i}-key"), key).await;
+        browser.type_into(&format!("#t{i}-fa"), fa).await;
+        browser.type_into(&format!("#t{i}-en"), en).await;
+        browser.type_into(&format!("#t{i}-threshold"), from).await;
+    }
+    browser.type_into("#t1-discount", "5").await;
+    browser.click("form[action='/loyalty/new'] > button").await;
+    browser.wait_until("/^\\/loyalty\\/[0-9a-f-]+$/.test(location.pathname)").await;
+    let programs: serde_json::Value = app.get("/api/v1/loyalty/programs").await.json().await.expect("programs");
+    let club = &programs["programs"][0];
+    assert_eq!(club["spend_rules"][1], json!({"per": "1000000", "points": 3, "product": heater}), "{club}");
+    assert_eq!(club["tiers"][1]["discount_percent"], json!("5"), "{club}");
+    let club_id = club["id"].as_str().expect("id").to_string();
+    let summary = browser.text("main").await;
+    assert!(summary.contains("(Heater)"), "the product rule is shown by the product's name: {summary}");
+    browser.click("#rewards details summary").await;
+    browser.type_into("#r-name-fa", "۱۰٪ تخفیف").await;
+    browser.type_into("#r-name-en", "10% off").await;
+    browser.select("#r-kind", "discount_percent").await;
+    browser.type_into("#r-points", "500").await;
+    browser.type_into("#r-value", "10").await;
+    browser.click("form[action$='/rewards'] button").await;
+    browser.wait_for_text("#rewards table", "10% off").await;
+
+    // Her orders: a heater (200 for the order, 600 more for the heater), then 300 more.
+    let sara = app.create("contact", json!({"first_name": "Sara", "last_name": "Rahimi"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let order = app.create("order", json!({"contact": sara, "ordered_at": "2026-11-20T10:00:00Z"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let lines = json!({"lines": [{"product": heater, "quantity": "1"}]});
+    let r = app.send_as(&app.token, reqwest::Method::PUT, &format!("/api/v1/orders/{order}/lines"), Some(lines)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{:?}", r.text().await);
+    let delivered = json!({"fields": {"status": "delivered"}});
+    let r = app
+        .send_as(&app.token, reqwest::Method::PATCH, &format!("/api/v1/records/order/{order}"), Some(delivered))
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{:?}", r.text().await);
+    app.create(
+        "order",
+        json!({"contact": sara, "status": "delivered", "ordered_at": "2026-11-25T10:00:00Z",
+            "total": {"amount": "300000000", "currency": "IRR"}}),
+    )
+    .await;
+
+    browser.goto(&app.url(&format!("/records/contact/{sara}"))).await;
+    let panel = browser.wait_for_text(".loyalty-panel", "1,100").await;
+    assert!(panel.contains("Gold"), "{panel}");
+    let benefits = browser.text(".customer-benefits").await;
+    assert!(benefits.contains("باشگاه · طلایی"), "gold's discount is her benefit: {benefits}");
+    let problems = browser.accessibility_problems().await;
+    assert!(problems.is_empty(), "{problems:?}");
+    browser.resize(375, 800).await;
+    assert_fits_the_screen(&browser, "a contact's page with the loyalty panel").await;
+    browser.resize(1280, 900).await;
+
+    let rewards: serde_json::Value =
+        app.get(&format!("/api/v1/loyalty/programs/{club_id}/rewards")).await.json().await.expect("rewards");
+    let reward = rewards["rewards"][0]["id"].as_str().expect("a reward").to_string();
+    browser.select(&format!("#redeem-{club_id}"), &reward).await;
+    browser.click(".loyalty-panel form[action$='/redeem'] button").await;
+    let panel = browser.wait_for_text(".loyalty-panel", "600").await;
+    assert!(!panel.contains("1,100"), "{panel}");
+    let member: serde_json::Value =
+        app.get(&format!("/api/v1/loyalty/programs/{club_id}/members/{sara}")).await.json().await.expect("member");
+    assert_eq!((member["balance"].as_i64(), member["spent"].as_i64()), (Some(600), Some(500)), "{member}");
+    browser.quit().await;
+    app.stop().await;
+}

@@ -121,7 +121,8 @@ pub struct SpendForm {
     pub i: usize,
     pub per: String,
     pub points: String,
-    pub category: String,
+    /// What the rule earns on: `""` (the whole order), `category:<value>` or `product:<id>`.
+    pub on: String,
 }
 
 pub struct TierForm {
@@ -166,7 +167,10 @@ struct ProgramPage {
     tier_forms: Vec<TierForm>,
     periods: Vec<PeriodForm>,
     statuses: Vec<(String, String, bool)>,
-    categories: Vec<(String, String)>,
+    /// What a spend rule may earn on, grouped: categories, then products (`SpendForm::on`'s values).
+    targets: Vec<(String, Vec<(String, String)>)>,
+    /// Products a free-product reward may give.
+    products: Vec<(String, String)>,
     reward_kinds: Vec<(String, String)>,
     /// Published web forms that make contacts (a referral link opens one).
     forms: Vec<(String, String)>,
@@ -198,6 +202,36 @@ fn blank() -> Definition {
     }
 }
 
+/// Most products offered in the editor's choices (besides those its rules name).
+const PRODUCT_CHOICES: u32 = 200;
+
+/// Products by name for the editor: active ones, by name, and any `named` ones besides.
+async fn product_choices(state: &AppState, named: &[String]) -> Result<Vec<(String, String)>, ApiError> {
+    let obj = state.db.object("product").await?;
+    let query = peyvand_store::records::ListQuery {
+        filter: peyvand_records::filter::parse_filter(
+            &obj,
+            &serde_json::json!({"field": "active", "op": "eq", "value": true}),
+        )
+        .ok(),
+        sort: peyvand_records::filter::parse_sort(&obj, "name").unwrap_or_default(),
+        limit: Some(PRODUCT_CHOICES),
+        fields: Some(vec!["name".into()]),
+        ..Default::default()
+    };
+    let page = state.db.list_records("product", &query).await?;
+    let mut list: Vec<(String, String)> = page.records.into_iter().map(|r| (r.id, r.title)).collect();
+    let missing: Vec<String> = named.iter().filter(|n| !list.iter().any(|(id, _)| id == *n)).cloned().collect();
+    if !missing.is_empty() {
+        let titles = state.db.titles("product", &missing).await?;
+        list.extend(missing.into_iter().map(|id| {
+            let title = titles.get(&id).cloned().unwrap_or_else(|| id.clone());
+            (id, title)
+        }));
+    }
+    Ok(list)
+}
+
 /// The page of a program (`id`) or of a new one, with `def` in the editor.
 async fn program_view(
     state: &AppState,
@@ -209,6 +243,21 @@ async fn program_view(
 ) -> Result<Response, ApiError> {
     let lang = current_lang();
     let admin = session.user.role.allows(Action::ManageSchema);
+    let catalog = state.db.visible_catalog().await?;
+    let categories: Vec<(String, String)> = catalog
+        .object("product")
+        .and_then(|p| {
+            p.field("category").map(|f| {
+                f.options
+                    .options
+                    .iter()
+                    .map(|o| (o.value.clone(), peyvand_crm::forms::pick(lang, &o.label_fa, &o.label_en).to_string()))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    let named: Vec<String> = def.spend_rules.iter().filter_map(|r| r.product.clone()).collect();
+    let products = product_choices(state, &named).await?;
     let (mut tiers, mut reward_views, mut members, mut summary) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     if let Some(id) = id {
         let counts: HashMap<Option<String>, i64> = ledger::tier_counts(&state.db, id).await?.into_iter().collect();
@@ -249,8 +298,15 @@ async fn program_view(
                     .map_or_else(String::new, |t| peyvand_crm::forms::pick(lang, &t.name_fa, &t.name_en).to_string()),
             });
         }
+        let label = |list: &[(String, String)], v: &str| {
+            list.iter().find(|(k, _)| k == v).map_or_else(|| v.to_string(), |(_, l)| l.clone())
+        };
         let rule = |r: &SpendRule| {
-            let on = r.category.as_deref().map_or_else(String::new, |c| format!(" ({c})"));
+            let on = match (&r.product, &r.category) {
+                (Some(p), _) => format!(" ({})", label(&products, p)),
+                (None, Some(c)) => format!(" ({})", label(&categories, c)),
+                (None, None) => String::new(),
+            };
             format!(
                 "{} {} {} {}{on}",
                 number(lang, r.points),
@@ -293,11 +349,15 @@ async fn program_view(
             i,
             per: r.per.clone(),
             points: r.points.to_string(),
-            category: r.category.clone().unwrap_or_default(),
+            on: match (&r.product, &r.category) {
+                (Some(p), _) => format!("product:{p}"),
+                (None, Some(c)) => format!("category:{c}"),
+                (None, None) => String::new(),
+            },
         })
         .collect();
     while spend.len() < def.spend_rules.len() + 2 {
-        spend.push(SpendForm { i: spend.len(), per: String::new(), points: String::new(), category: String::new() });
+        spend.push(SpendForm { i: spend.len(), per: String::new(), points: String::new(), on: String::new() });
     }
     let mut tier_forms: Vec<TierForm> = def
         .tiers
@@ -344,19 +404,10 @@ async fn program_view(
         .iter()
         .map(|s| ((*s).to_string(), t(lang, &format!("loyalty-status-{s}")), def.earn_on.iter().any(|e| e == s)))
         .collect();
-    let catalog = state.db.visible_catalog().await?;
-    let categories = catalog
-        .object("product")
-        .and_then(|p| {
-            p.field("category").map(|f| {
-                f.options
-                    .options
-                    .iter()
-                    .map(|o| (o.value.clone(), peyvand_crm::forms::pick(lang, &o.label_fa, &o.label_en).to_string()))
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
+    let targets = vec![
+        (t(lang, "loyalty-categories"), categories.iter().map(|(v, l)| (format!("category:{v}"), l.clone())).collect()),
+        (t(lang, "loyalty-products"), products.iter().map(|(v, l)| (format!("product:{v}"), l.clone())).collect()),
+    ];
     let reward_kinds =
         rewards::KINDS.iter().map(|k| ((*k).to_string(), t(lang, &format!("loyalty-reward-{k}")))).collect();
     let forms = peyvand_crm::forms::list(&state.db)
@@ -386,7 +437,8 @@ async fn program_view(
         tier_forms,
         periods,
         statuses,
-        categories,
+        targets,
+        products,
         reward_kinds,
         forms,
         errors,
@@ -441,12 +493,13 @@ fn read_editor(pairs: &Pairs) -> Definition {
         if per.is_empty() {
             continue;
         }
-        let category = get(pairs, &format!("s{i}.category"));
+        let on = get(pairs, &format!("s{i}.on"));
+        let pick = |prefix: &str| on.strip_prefix(prefix).filter(|v| !v.is_empty()).map(str::to_string);
         d.spend_rules.push(SpendRule {
             per,
             points: num(&format!("s{i}.points")).unwrap_or(0),
-            product: None,
-            category: (!category.is_empty()).then(|| category.to_string()),
+            product: pick("product:"),
+            category: pick("category:"),
         });
     }
     for a in programs::ACTIONS {

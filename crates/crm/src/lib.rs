@@ -166,6 +166,27 @@ pub(crate) async fn loyalty_program_exists(db: &Db, id: &str) -> peyvand_store::
     loyalty::program_exists(db, id).await
 }
 
+/// The object whose records a segment holds (none when there is no such segment).
+pub(crate) async fn segment_object(db: &Db, id: &str) -> peyvand_store::Result<Option<String>> {
+    match marketing::segments::get(db, id).await {
+        Ok(seg) => Ok(Some(seg.definition.object)),
+        Err(peyvand_store::Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a record of `object` is a member of a segment now (marketing's; a workflow's
+/// condition, a benefit or a loyalty program names it). A segment gone or of another object
+/// holds nobody.
+pub(crate) async fn in_segment(db: &Db, segment: &str, object: &str, id: &str) -> peyvand_store::Result<bool> {
+    let seg = match marketing::segments::get(db, segment).await {
+        Ok(seg) if seg.definition.object == object => seg,
+        Ok(_) | Err(peyvand_store::Error::NotFound(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    marketing::segments::contains(db, &seg, id).await
+}
+
 /// The public address links in messages start with (automation's messaging settings), or empty.
 pub(crate) async fn public_url(db: &Db) -> peyvand_store::Result<String> {
     automation::mail::public_url(db).await

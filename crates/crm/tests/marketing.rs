@@ -14,7 +14,10 @@ use peyvand_store::runner::Runner;
 use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
-crm_tests!(segments_find_their_customers_and_a_newsletter_reaches_only_those_who_consented);
+crm_tests!(
+    segments_find_their_customers_and_a_newsletter_reaches_only_those_who_consented,
+    segments_give_points_and_benefits_and_steer_workflows
+);
 
 fn input(v: Json) -> Map<String, Json> {
     v.as_object().cloned().expect("an object")
@@ -184,4 +187,110 @@ async fn segments_find_their_customers_and_a_newsletter_reaches_only_those_who_c
     // Started once: again is refused.
     let e = campaigns::start(db, &c.id).await.expect_err("twice");
     assert!(matches!(&e, Error::Validation(list) if list[0].code == "campaign_started"));
+}
+
+/// Segments used elsewhere: one record's membership read alone agrees with the whole list's;
+/// a segment's members given loyalty points and a benefit once per grant; a workflow's condition
+/// on membership.
+async fn segments_give_points_and_benefits_and_steer_workflows(db: &Db) {
+    use peyvand_crm::automation::workflows::{self, Definition, Trigger, WorkflowInput};
+    use peyvand_crm::loyalty::{ledger, programs};
+    use peyvand_crm::marketing::grants::{self, PointsGrant};
+    let ana = contact(db, "Ana", "Tehran").await;
+    let bob = contact(db, "Bob", "Shiraz").await;
+    let cyrus = contact(db, "Cyrus", "Tehran").await;
+    let dara = contact(db, "Dara", "Tehran").await;
+    order(db, &ana, 10, 2_000_000, "delivered").await;
+    order(db, &bob, 200, 9_000_000, "delivered").await;
+    order(db, &cyrus, 20, 500_000, "cancelled").await;
+    order(db, &dara, 30, 7_000_000, "paid").await;
+    opt_in(db, &dara).await;
+
+    // One record's membership, read alone, is what the whole list says.
+    let everyone = [&ana, &bob, &cyrus, &dara];
+    let defs = [
+        json!({"name": "Recent", "object": "contact", "conditions": [{"kind": "bought_within", "days": 90}]}),
+        json!({"name": "Tehran, no recent order", "object": "contact", "filter": {"field": "city", "op": "eq", "value": "Tehran"},
+            "conditions": [{"kind": "no_order_for", "days": 90}]}),
+        json!({"name": "Big and opted in", "object": "contact",
+            "conditions": [{"kind": "spent_more", "amount": "5000000", "days": 365}, {"kind": "consented", "channel": "email"}]}),
+        json!({"name": "Hand-picked", "object": "contact", "kind": "static"}),
+    ];
+    let mut saved = Vec::new();
+    for d in defs {
+        let seg = segments::save(db, None, def(d)).await.expect("segment");
+        if seg.definition.kind == "static" {
+            segments::set_members(db, &seg.id, std::slice::from_ref(&bob), &[]).await.expect("members");
+        }
+        let all = segments::members(db, &seg).await.expect("members");
+        for c in everyone {
+            let alone = segments::contains(db, &seg, c).await.expect("contains");
+            assert_eq!(alone, all.contains(c), "{} for {c}", seg.definition.name);
+        }
+        saved.push((seg, all));
+    }
+    assert_eq!(sorted(saved[0].1.iter().collect()), sorted(vec![&ana, &dara]));
+    assert_eq!(saved[1].1, vec![cyrus.clone()]);
+    assert_eq!(saved[2].1, vec![dara.clone()]);
+    assert_eq!(saved[3].1, vec![bob.clone()]);
+    let recent = saved[0].0.clone();
+
+    // Points for the recent buyers, once per grant.
+    let club: programs::Definition = serde_json::from_value(
+        json!({"name_fa": "باشگاه", "name_en": "Club", "spend_rules": [{"per": "1000000", "points": 1}]}),
+    )
+    .expect("program");
+    let club = programs::save(db, None, club).await.expect("club");
+    let grant = PointsGrant { program: club.id.clone(), points: 100, note: "Yalda bonus".into() };
+    let done = grants::award_points(db, None, &recent.id, &grant, Some("yalda-1")).await.expect("grant");
+    assert_eq!((done.members, done.given), (2, 2));
+    let again = grants::award_points(db, None, &recent.id, &grant, Some("yalda-1")).await.expect("retry");
+    assert_eq!((again.members, again.given), (2, 0), "a retry gives nobody anything twice");
+    let m = ledger::member(db, &club.id, &ana).await.expect("member").expect("a member");
+    assert_eq!(m.balance, 100);
+    assert!(ledger::member(db, &club.id, &bob).await.expect("member").is_none(), "not in the segment");
+    let bad = PointsGrant { program: "nope".into(), points: 0, note: " ".into() };
+    let Err(Error::Validation(e)) = grants::award_points(db, None, &recent.id, &bad, None).await else {
+        panic!("refused")
+    };
+    let mut codes: Vec<(&str, &str)> = e.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    codes.sort();
+    assert_eq!(codes, [("note", "required"), ("points", "out_of_range"), ("program", "unknown_program")]);
+
+    // A benefit of their own for each recent buyer; what says whom it is for is the grant's.
+    let fields = input(json!({"name": "Yalda 10%", "kind": "percent_discount", "percent": "10", "max_uses": 1}));
+    let done = grants::grant_benefit(db, None, &recent.id, &fields, Some("yalda-b")).await.expect("benefit");
+    assert_eq!((done.members, done.given), (2, 2));
+    let again = grants::grant_benefit(db, None, &recent.id, &fields, Some("yalda-b")).await.expect("retry");
+    assert_eq!(again.given, 0);
+    let hers = peyvand_crm::sales::benefits::for_customer(db, Some(&ana), None).await.expect("benefits");
+    assert_eq!(hers.iter().filter(|b| b.record.title == "Yalda 10%").count(), 1, "{hers:?}");
+    let his = peyvand_crm::sales::benefits::for_customer(db, Some(&bob), None).await.expect("benefits");
+    assert!(his.iter().all(|b| b.record.title != "Yalda 10%"));
+    let sneaky = input(json!({"name": "All of it", "applies_to": "group"}));
+    let Err(Error::Validation(e)) = grants::grant_benefit(db, None, &recent.id, &sneaky, None).await else {
+        panic!("refused")
+    };
+    assert_eq!((e[0].field.as_str(), e[0].code), ("fields.applies_to", "read_only"));
+
+    // A workflow's condition on membership; a segment that does not exist is refused at save.
+    let flow = |segment: &str| Definition {
+        trigger: Trigger::Changed { field: None, from: None, to: None },
+        condition: Some(json!({"and": [{"in_segment": segment}, {"field": "city", "op": "eq", "value": "Tehran"}]})),
+        steps: vec![workflows::Action::Notify {
+            users: vec!["owner".into()],
+            message: "A recent buyer changed".into(),
+        }],
+    };
+    let met = |id: String| {
+        let d = flow(&recent.id);
+        async move { workflows::test_run(db, "contact", &d, &id).await.expect("test run").condition_met }
+    };
+    assert!(met(ana.clone()).await, "recent and in Tehran");
+    assert!(!met(cyrus.clone()).await, "in Tehran, not recent");
+    assert!(!met(bob.clone()).await);
+    let input_wf =
+        WorkflowInput { name: "Recent".into(), object: "contact".into(), enabled: false, definition: flow("nope") };
+    let Err(Error::Validation(e)) = workflows::save(db, None, None, &input_wf).await else { panic!("refused") };
+    assert_eq!((e[0].field.as_str(), e[0].code), ("condition", "unknown_segment"));
 }

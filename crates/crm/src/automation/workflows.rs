@@ -413,10 +413,13 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
         Ok(c) => c,
         Err(_) => return Err(vec![invalid("object", "unavailable")]),
     };
-    if let Some(c) = &def.condition
-        && let Err(e) = check_condition(&catalog, object, c)
-    {
-        errors.push(FieldError::with("condition", e.code, json!({ "field": e.field, "params": e.params })));
+    if let Some(c) = &def.condition {
+        if let Err(e) = check_condition(&catalog, object, c) {
+            errors.push(FieldError::with("condition", e.code, json!({ "field": e.field, "params": e.params })));
+        }
+        for segment in unknown_segments(db, object, c).await {
+            errors.push(FieldError::with("condition", "unknown_segment", json!({ "segment": segment })));
+        }
     }
     if def.steps.is_empty() {
         errors.push(invalid("steps", "required"));
@@ -525,6 +528,13 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
                 if let Err(e) = check_condition(&catalog, object, condition) {
                     errors.push(FieldError::with(&format!("{at}.condition"), e.code, json!({ "field": e.field })));
                 }
+                for segment in unknown_segments(db, object, condition).await {
+                    errors.push(FieldError::with(
+                        &format!("{at}.condition"),
+                        "unknown_segment",
+                        json!({ "segment": segment }),
+                    ));
+                }
                 if *timeout_minutes < 1 || *timeout_minutes > MAX_WAIT_MINUTES {
                     errors.push(FieldError::with(
                         &format!("{at}.timeout_minutes"),
@@ -536,6 +546,13 @@ pub async fn check(db: &Db, object: &ObjectDef, def: &Definition) -> std::result
             Action::Branch { condition, then, otherwise } => {
                 if let Err(e) = check_condition(&catalog, object, condition) {
                     errors.push(FieldError::with(&format!("{at}.condition"), e.code, json!({ "field": e.field })));
+                }
+                for segment in unknown_segments(db, object, condition).await {
+                    errors.push(FieldError::with(
+                        &format!("{at}.condition"),
+                        "unknown_segment",
+                        json!({ "segment": segment }),
+                    ));
                 }
                 stack.extend(then.iter().enumerate().map(|(i, s)| (format!("{at}.then.{i}"), s)));
                 stack.extend(otherwise.iter().enumerate().map(|(i, s)| (format!("{at}.otherwise.{i}"), s)));
@@ -803,20 +820,35 @@ fn related_leaf(object: &ObjectDef, leaf: &Map<String, Json>) -> Option<(String,
     Some((f.api_name.clone(), f.options.target.clone()?, Json::Object(inner)))
 }
 
-/// A condition's leaves on related records, in the order [`with_related`] meets them.
-fn related_leaves(object: &ObjectDef, condition: &Json, out: &mut Vec<(String, String, Json)>) {
+/// A leaf of a condition read elsewhere than in the record's own columns.
+enum Leaf {
+    /// On a related record: the relation field, its target object, the target's condition.
+    Related(String, String, Json),
+    /// The record is a member of a segment (`{"in_segment": "<id>"}`, marketing's).
+    Segment(String),
+}
+
+fn special_leaf(object: &ObjectDef, m: &Map<String, Json>) -> Option<Leaf> {
+    if let Some(segment) = m.get("in_segment").and_then(Json::as_str) {
+        return Some(Leaf::Segment(segment.to_string()));
+    }
+    related_leaf(object, m).map(|(relation, target, leaf)| Leaf::Related(relation, target, leaf))
+}
+
+/// A condition's special leaves, in the order [`with_related`] meets them.
+fn related_leaves(object: &ObjectDef, condition: &Json, out: &mut Vec<Leaf>) {
     match condition {
         Json::Object(m) if m.contains_key("and") || m.contains_key("or") => {
             for c in m.values().filter_map(Json::as_array).flatten() {
                 related_leaves(object, c, out);
             }
         }
-        Json::Object(m) => out.extend(related_leaf(object, m)),
+        Json::Object(m) => out.extend(special_leaf(object, m)),
         _ => {}
     }
 }
 
-/// The condition with each related leaf replaced, in order, by a condition of the record itself
+/// The condition with each special leaf replaced, in order, by a condition of the record itself
 /// that always holds (`true`) or never does: what is left is the object's own filter.
 fn with_related(object: &ObjectDef, condition: &Json, values: &mut impl Iterator<Item = bool>) -> Json {
     match condition {
@@ -828,7 +860,7 @@ fn with_related(object: &ObjectDef, condition: &Json, values: &mut impl Iterator
                 })
                 .collect(),
         ),
-        Json::Object(m) if related_leaf(object, m).is_some() => {
+        Json::Object(m) if special_leaf(object, m).is_some() => {
             // Every record has an id: "id is empty" never holds, "id is not empty" always does.
             json!({ "field": "id", "op": "is_empty", "value": !values.next().unwrap_or(false) })
         }
@@ -837,15 +869,17 @@ fn with_related(object: &ObjectDef, condition: &Json, values: &mut impl Iterator
 }
 
 /// Checks a condition in the lists' syntax whose leaves may name a related record's field
-/// (`company.city`): each such leaf against its object, the rest against this one.
+/// (`company.city`): each such leaf against its object, the rest against this one. (A segment
+/// leaf's segment is checked by [`check`], which reads the database.)
 pub fn check_condition(
     catalog: &peyvand_store::catalog::Catalog,
     object: &ObjectDef,
     condition: &Json,
 ) -> std::result::Result<(), FieldError> {
-    let mut related = Vec::new();
-    related_leaves(object, condition, &mut related);
-    for (relation, target, leaf) in &related {
+    let mut special = Vec::new();
+    related_leaves(object, condition, &mut special);
+    for leaf in &special {
+        let Leaf::Related(relation, target, leaf) = leaf else { continue };
         let Some(target) = catalog.object(target) else {
             return Err(FieldError::new(relation, "unknown_object"));
         };
@@ -853,6 +887,21 @@ pub fn check_condition(
     }
     let own = with_related(object, condition, &mut std::iter::repeat(true));
     parse_filter(object, &own).map(|_| ())
+}
+
+/// The segments a condition names that do not exist, or hold another object's records.
+async fn unknown_segments(db: &Db, object: &ObjectDef, condition: &Json) -> Vec<String> {
+    let mut special = Vec::new();
+    related_leaves(object, condition, &mut special);
+    let mut unknown = Vec::new();
+    for leaf in special {
+        if let Leaf::Segment(id) = leaf
+            && crate::segment_object(db, &id).await.ok().flatten().as_deref() != Some(object.api_name.as_str())
+        {
+            unknown.push(id);
+        }
+    }
+    unknown
 }
 
 /// Whether the record meets a condition, read as it is now (the trash too, for a trashed one);
@@ -871,14 +920,18 @@ async fn meets(db: &Db, object: &ObjectDef, id: &str, condition: Option<&Json>, 
             Err(e) => return Err(e),
         };
         let mut values = Vec::new();
-        for (relation, target, leaf) in &related {
-            let linked = record.fields.get(relation).and_then(Json::as_str).map(str::to_string);
-            let holds = match linked {
-                Some(other) => {
-                    let target = db.object(target).await?;
-                    Box::pin(meets(db, &target, &other, Some(leaf), false)).await?
+        for leaf in &related {
+            let holds = match leaf {
+                Leaf::Related(relation, target, leaf) => {
+                    match record.fields.get(relation).and_then(Json::as_str).map(str::to_string) {
+                        Some(other) => {
+                            let target = db.object(target).await?;
+                            Box::pin(meets(db, &target, &other, Some(leaf), false)).await?
+                        }
+                        None => false,
+                    }
                 }
-                None => false,
+                Leaf::Segment(segment) => crate::in_segment(db, segment, &object.api_name, id).await?,
             };
             values.push(holds);
         }

@@ -7,6 +7,7 @@
 //! Builds on sales (orders), loyalty (tiers) and automation (templates, the outbox).
 
 pub mod campaigns;
+pub mod grants;
 pub mod segments;
 
 use peyvand_store::hooks::Module;
@@ -14,12 +15,20 @@ use peyvand_store::migrate::Migration;
 use peyvand_store::runner::JobKind;
 use std::sync::Arc;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_marketing.sql",
-    sqlite: include_str!("../../migrations/marketing/sqlite/0001_marketing.sql"),
-    postgres: include_str!("../../migrations/marketing/postgres/0001_marketing.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_marketing.sql",
+        sqlite: include_str!("../../migrations/marketing/sqlite/0001_marketing.sql"),
+        postgres: include_str!("../../migrations/marketing/postgres/0001_marketing.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_grants.sql",
+        sqlite: include_str!("../../migrations/marketing/sqlite/0002_grants.sql"),
+        postgres: include_str!("../../migrations/marketing/postgres/0002_grants.sql"),
+    },
+];
 
 /// The marketing module: its tables and the job that starts campaigns.
 pub struct Marketing;
@@ -34,7 +43,7 @@ impl Module for Marketing {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["segments", "segment_members", "campaigns", "campaign_recipients"]
+        &["segments", "segment_members", "campaigns", "campaign_recipients", "segment_grants"]
     }
 
     fn job_kinds(&self) -> Vec<Arc<dyn JobKind>> {

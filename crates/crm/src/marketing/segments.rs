@@ -270,9 +270,22 @@ fn counted() -> Json {
 }
 
 /// The ids one condition allows (`positive`), or excludes (`!positive`).
-async fn condition_ids(db: &Db, object: &str, c: &SegmentCondition) -> Result<(bool, HashSet<String>)> {
+/// With `only`, just whether that record is allowed or excluded (its orders, consents and
+/// memberships alone are read).
+async fn condition_ids(
+    db: &Db,
+    object: &str,
+    c: &SegmentCondition,
+    only: Option<&str>,
+) -> Result<(bool, HashSet<String>)> {
+    let mine = |mut all: Vec<Json>| {
+        if let Some(id) = only {
+            all.push(json!({ "field": object, "op": "eq", "value": id }));
+        }
+        json!({ "and": all })
+    };
     let recent =
-        |days: i64| json!({ "and": [counted(), { "field": "ordered_at", "op": "gte", "value": since(db, days) }] });
+        |days: i64| mine(vec![counted(), json!({ "field": "ordered_at", "op": "gte", "value": since(db, days) })]);
     Ok(match c {
         SegmentCondition::SpentMore { amount, currency, days } => {
             let filter = order_filter(db, recent(*days)).await?;
@@ -325,44 +338,87 @@ async fn condition_ids(db: &Db, object: &str, c: &SegmentCondition) -> Result<(b
                 if let Some(d) = days {
                     all.push(json!({ "field": "ordered_at", "op": "gte", "value": since(db, *d) }));
                 }
-                let filter = order_filter(db, json!({ "and": all })).await?;
+                let filter = order_filter(db, mine(all)).await?;
                 found.extend(db.related_ids("order", object, Some(&filter), &Having::Any).await?);
             }
             (true, found)
         }
         SegmentCondition::Consented { channel } => {
-            let rows = sqlx::query("SELECT contact_id FROM consents WHERE channel = $1 AND status = 'granted'")
-                .bind(channel.clone())
-                .fetch_all(db.pool())
-                .await?;
+            let rows = sqlx::query(
+                "SELECT contact_id FROM consents WHERE channel = $1 AND status = 'granted' AND ($2 = '' OR contact_id = $2)",
+            )
+            .bind(channel.clone())
+            .bind(only.unwrap_or_default().to_string())
+            .fetch_all(db.pool())
+            .await?;
             (true, rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?)
         }
         SegmentCondition::LoyaltyTier { program, tier } => {
-            let rows = sqlx::query("SELECT contact_id FROM loyalty_members WHERE program_id = $1 AND tier = $2")
-                .bind(program.clone())
-                .bind(tier.clone())
-                .fetch_all(db.pool())
-                .await?;
+            let rows = sqlx::query(
+                "SELECT contact_id FROM loyalty_members WHERE program_id = $1 AND tier = $2 AND ($3 = '' OR contact_id = $3)",
+            )
+            .bind(program.clone())
+            .bind(tier.clone())
+            .bind(only.unwrap_or_default().to_string())
+            .fetch_all(db.pool())
+            .await?;
             (true, rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?)
         }
     })
+}
+
+/// A segment's list filter, parsed; one naming a removed field is `segment_filter_broken`.
+async fn record_filter(db: &Db, def: &SegmentDef) -> Result<Option<Filter>> {
+    let obj = db.object(&def.object).await?;
+    def.filter
+        .as_ref()
+        .map(|f| {
+            parse_filter(&obj, f).map_err(|e| {
+                Error::invalid(FieldError::with(
+                    "filter",
+                    "segment_filter_broken",
+                    json!({ "detail": e.code, "field": e.field }),
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Whether one record is a member of a segment now, as the handle may read it: what
+/// [`members`] would say of it, reading only its own orders, consents and memberships.
+pub async fn contains(db: &Db, seg: &Segment, id: &str) -> Result<bool> {
+    let def = &seg.definition;
+    if def.kind == "static" {
+        let kept = sqlx::query("SELECT 1 FROM segment_members WHERE segment_id = $1 AND record_id = $2")
+            .bind(seg.id.clone())
+            .bind(id.to_string())
+            .fetch_optional(db.pool())
+            .await?;
+        if kept.is_none() {
+            return Ok(false);
+        }
+    }
+    for c in &def.conditions {
+        let (positive, ids) = condition_ids(db, &def.object, c, Some(id)).await?;
+        if positive != ids.contains(id) {
+            return Ok(false);
+        }
+    }
+    let obj = db.object(&def.object).await?;
+    let by_id = parse_filter(&obj, &json!({ "field": "id", "op": "eq", "value": id })).map_err(Error::invalid)?;
+    let filter = match record_filter(db, def).await? {
+        Some(f) => Filter::And(vec![f, by_id]),
+        None => by_id,
+    };
+    let q = ListQuery { filter: Some(filter), limit: Some(1), fields: Some(Vec::new()), ..ListQuery::default() };
+    Ok(!db.list_records(&def.object, &q).await?.records.is_empty())
 }
 
 /// Every member of a segment now, as the handle may read them (ids, in id order). A filter
 /// naming a removed field is refused with `segment_filter_broken`.
 pub async fn members(db: &Db, seg: &Segment) -> Result<Vec<String>> {
     let def = &seg.definition;
-    let obj = db.object(&def.object).await?;
-    let filter = match &def.filter {
-        Some(f) => Some(parse_filter(&obj, f).map_err(|e| {
-            Error::invalid(FieldError::with(
-                "filter",
-                "segment_filter_broken",
-                json!({ "detail": e.code, "field": e.field }),
-            ))
-        })?),
-        None => None,
-    };
+    let filter = record_filter(db, def).await?;
     let mut allowed: Option<HashSet<String>> = None;
     let mut excluded: HashSet<String> = HashSet::new();
     if def.kind == "static" {
@@ -375,7 +431,7 @@ pub async fn members(db: &Db, seg: &Segment) -> Result<Vec<String>> {
         allowed = Some(ids);
     }
     for c in &def.conditions {
-        let (positive, ids) = condition_ids(db, &def.object, c).await?;
+        let (positive, ids) = condition_ids(db, &def.object, c, None).await?;
         if positive {
             allowed = Some(match allowed {
                 Some(a) => a.intersection(&ids).cloned().collect(),

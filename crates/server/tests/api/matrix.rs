@@ -114,6 +114,8 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "create_segment"
         | "update_segment"
         | "set_segment_members"
+        | "award_segment_points"
+        | "grant_segment_benefit"
         | "create_campaign"
         | "update_campaign"
         | "start_campaign"
@@ -668,6 +670,8 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         | "update_segment"
         | "segment_members"
         | "set_segment_members"
+        | "award_segment_points"
+        | "grant_segment_benefit"
         | "create_campaign"
         | "get_campaign"
         | "update_campaign"
@@ -689,6 +693,17 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 "set_segment_members" => {
                     (Method::PUT, format!("/segments/{id}/members"), Some(json!({"remove": [contact]})))
                 }
+                "award_segment_points" => {
+                    let p = json!({"name_fa": format!("باشگاه {n}"), "name_en": format!("Club {n}")});
+                    let club: Value = app.post("/api/v1/loyalty/programs", p).await.json().await.expect("program");
+                    let grant = json!({"program": club["id"], "points": 10, "note": "Thanks"});
+                    (Method::POST, format!("/segments/{id}/points"), Some(grant))
+                }
+                "grant_segment_benefit" => (
+                    Method::POST,
+                    format!("/segments/{id}/benefits"),
+                    Some(json!({"fields": {"name": "Gift", "kind": "custom"}})),
+                ),
                 "create_campaign" => (Method::POST, "/campaigns".into(), Some(campaign)),
                 _ => {
                     let made: Value =
@@ -1098,6 +1113,8 @@ const PAGES: &[(&str, &str)] = &[
     ("/marketing/segments", "-"),
     // Not found: the id is a contact's, not a segment's or a campaign's (tests/api/marketing.rs).
     ("/marketing/segments/{id}", "lnn"),
+    ("/marketing/segments/{id}/points", "-"),
+    ("/marketing/segments/{id}/benefits", "-"),
     ("/marketing/campaigns", "-"),
     ("/marketing/campaigns/{id}", "lnn"),
     ("/marketing/campaigns/{id}/start", "-"),

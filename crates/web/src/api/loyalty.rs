@@ -238,7 +238,7 @@ pub async fn adjust_loyalty_points(
     Ok(Json(loyalty::member_json(&program, &member)))
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let bad = || ApiError::BadRequest {
         code: "invalid_idempotency_key",
         detail: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),

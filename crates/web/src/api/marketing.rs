@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use peyvand_crm::marketing::campaigns::{self, CampaignDef};
+use peyvand_crm::marketing::grants::{self, PointsGrant};
 use peyvand_crm::marketing::segments::{self, SegmentDef};
 use peyvand_records::access::{Action, Role};
 use serde::Deserialize;
@@ -98,6 +99,41 @@ pub async fn set_segment_members(
     marketers(&authed)?;
     let n = segments::set_members(&state.db, &id, &body.add, &body.remove).await?;
     Ok(Json(json!({ "count": n })))
+}
+
+/// Points for every member of a contacts' segment now (managers and admins); an
+/// Idempotency-Key makes a retry give nothing twice.
+pub async fn award_segment_points(
+    State(state): State<AppState>,
+    authed: Authed,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PointsGrant>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    marketers(&authed)?;
+    let key = super::loyalty::idempotency_key(&headers)?;
+    Ok(Json(grants::award_points(&state.db, authed.id(), &id, &body, key.as_deref()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenefitGrantIn {
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A benefit of their own for every member of a segment now (managers and admins).
+pub async fn grant_segment_benefit(
+    State(state): State<AppState>,
+    authed: Authed,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BenefitGrantIn>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    marketers(&authed)?;
+    let key = super::loyalty::idempotency_key(&headers)?;
+    Ok(Json(grants::grant_benefit(&state.db, authed.id(), &id, &body.fields, key.as_deref()).await?))
 }
 
 pub async fn list_campaigns(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {

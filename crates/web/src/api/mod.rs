@@ -573,6 +573,12 @@ macro_rules! handler_for {
     (segment_members) => {
         marketing::segment_members
     };
+    (award_segment_points) => {
+        marketing::award_segment_points
+    };
+    (grant_segment_benefit) => {
+        marketing::grant_segment_benefit
+    };
     (set_segment_members) => {
         marketing::set_segment_members
     };
@@ -854,6 +860,8 @@ routes! {
     put "/segments/{id}" => update_segment,
     get "/segments/{id}/members" => segment_members,
     put "/segments/{id}/members" => set_segment_members,
+    post "/segments/{id}/points" => award_segment_points,
+    post "/segments/{id}/benefits" => grant_segment_benefit,
     get "/campaigns" => list_campaigns,
     post "/campaigns" => create_campaign,
     get "/campaigns/{id}" => get_campaign,

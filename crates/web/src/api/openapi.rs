@@ -1314,6 +1314,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "The campaign", None),
         ),
+        "award_segment_points" => (
+            "Points in a loyalty program for every member of a contacts' segment now (managers and admins), each with the note on their statement; an Idempotency-Key makes a retry give nobody points twice. Answers the members and how many were given points",
+            "marketing",
+            vec![param("Idempotency-Key", "header", "Makes a retry the same grant", false)],
+            Some("PointsGrant"),
+            ok("200", "Members and those given", None),
+        ),
+        "grant_segment_benefit" => (
+            "A benefit of their own for every member of a segment now (managers and admins): fields are a benefit's (name, kind, percent, amount, product, price_list, valid_from, valid_to, max_uses, description); whom it is for is the grant's. An Idempotency-Key makes a retry give nothing twice",
+            "marketing",
+            vec![param("Idempotency-Key", "header", "Makes a retry the same grant", false)],
+            Some("BenefitGrant"),
+            ok("200", "Members and those given", None),
+        ),
         "contact_offers" => (
             "A contact's offers: the products they are most likely to buy next (others who bought what they bought bought them: reason bought_with, with a score), then best sellers they do not own (popular); never what they own or a product no longer sold. With the model's build time",
             "sales",
@@ -1750,6 +1764,14 @@ fn loyalty_schemas() -> Json_ {
             "reward": { "type": "string" }, "order": { "type": ["string", "null"] } } },
         "LoyaltyAward": { "type": "object", "required": ["action", "reference"], "additionalProperties": false, "properties": {
             "action": { "enum": ["join", "birthday", "referral", "referred", "survey_answered", "review"] }, "reference": text(200) } },
+        "PointsGrant": { "type": "object", "required": ["program", "points", "note"], "additionalProperties": false, "properties": {
+            "program": { "type": "string" },
+            "points": { "type": "integer", "minimum": 1, "maximum": 1000000 },
+            "note": { "type": "string", "minLength": 1, "maxLength": 500 }
+        } },
+        "BenefitGrant": { "type": "object", "required": ["fields"], "additionalProperties": false, "properties": {
+            "fields": { "type": "object", "description": "A benefit's fields: name, kind, percent, amount, product, price_list, valid_from, valid_to, max_uses, description" }
+        } },
         "Segment": { "type": "object", "required": ["name", "object"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "object": { "enum": ["contact", "company"] },
             "kind": { "enum": ["dynamic", "static"] }, "filter": { "type": ["object", "null"], "description": "The lists' filter syntax" },

@@ -9,7 +9,7 @@ use super::session::encode;
 use super::{CsrfForm, Layout, Session, render};
 use crate::AppState;
 use crate::error::{ApiError, current_lang};
-use crate::i18n::{format_datetime, t};
+use crate::i18n::{format_datetime, t, t_args};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -295,6 +295,9 @@ fn cond_rows(filter: Option<&Json>) -> Vec<(String, String, String)> {
     };
     list.iter()
         .filter_map(|c| {
+            if let Some(segment) = c.get("in_segment").and_then(Json::as_str) {
+                return Some((format!("segment:{segment}"), "eq".to_string(), String::new()));
+            }
             Some((
                 c.get("field")?.as_str()?.to_string(),
                 c.get("op").and_then(Json::as_str).unwrap_or("eq").to_string(),
@@ -428,6 +431,10 @@ fn parse_values(obj: Option<&ObjectDef>, text: &str) -> Map<String, Json> {
 }
 
 fn condition(field: &str, op: &str, value: &str) -> Json {
+    // Membership of a segment: the operator and value say nothing more.
+    if let Some(segment) = field.strip_prefix("segment:") {
+        return json!({ "in_segment": segment });
+    }
     let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>();
     let v = match op {
         "in" | "between" => json!(list()),
@@ -587,6 +594,16 @@ async fn builder(state: &AppState, session: &Session, shown: Shown) -> Result<Re
             cond_fields.push(Option_ {
                 value: format!("{}.{}", f.api_name, g.api_name),
                 label: format!("{} › {}", f.label(lang), g.label(lang)),
+                selected: false,
+            });
+        }
+    }
+    // And whether the record is in a segment of its object (`segment:<id>`).
+    for seg in peyvand_crm::marketing::segments::list(&state.db).await? {
+        if seg.definition.object == input.object {
+            cond_fields.push(Option_ {
+                value: format!("segment:{}", seg.id),
+                label: t_args(lang, "workflow-in-segment", &[("name", seg.definition.name.clone())]),
                 selected: false,
             });
         }

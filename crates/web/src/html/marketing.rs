@@ -212,45 +212,176 @@ struct ItemPage {
     actions: Vec<(String, String)>,
     members: Vec<(String, String)>,
     errors: Vec<String>,
+    /// A segment's grant forms (managers and admins).
+    grant: Option<GrantView>,
+    posted: Option<String>,
+}
+
+/// What a segment's page offers to give its members.
+pub struct GrantView {
+    pub id: String,
+    /// A key the forms send back, so that a form sent twice gives once.
+    pub key: String,
+    /// Loyalty programs (contacts' segments only).
+    pub programs: Vec<(String, String)>,
+    /// Benefit kinds a grant may give.
+    pub kinds: Vec<(String, String)>,
 }
 
 /// `GET /marketing/segments/{id}`: the live count and the first members one may read.
 pub async fn segment_page(State(state): State<AppState>, Path(id): Path<String>, session: Session) -> Response {
-    let result = async {
-        super::admin::require(&session, Action::ReadRecords)?;
-        let lang = current_lang();
-        let scoped = session.scoped(state.clone());
-        let seg = segments::get(&scoped.db, &id).await?;
-        let (mut figures, mut members, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-        match segments::members(&scoped.db, &seg).await {
-            Ok(all) => {
-                figures.push((t(lang, "segment-count"), number(lang, all.len() as i64)));
-                let first: Vec<String> = all.into_iter().take(50).collect();
-                let titles = scoped.db.titles(&seg.definition.object, &first).await?;
-                members = first
-                    .iter()
-                    .filter_map(|m| {
-                        titles
-                            .get(m)
-                            .map(|title| (format!("/records/{}/{}", seg.definition.object, encode(m)), title.clone()))
-                    })
-                    .collect();
-            }
-            Err(e @ StoreError::Validation(_)) => errors = messages(e)?,
-            Err(e) => return Err(e.into()),
+    segment_view(&state, &session, &id, Vec::new(), None).await.unwrap_or_else(fail)
+}
+
+async fn segment_view(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    mut errors: Vec<String>,
+    posted: Option<String>,
+) -> Result<Response, ApiError> {
+    super::admin::require(session, Action::ReadRecords)?;
+    let lang = current_lang();
+    let scoped = session.scoped(state.clone());
+    let seg = segments::get(&scoped.db, id).await?;
+    let (mut figures, mut members) = (Vec::new(), Vec::new());
+    match segments::members(&scoped.db, &seg).await {
+        Ok(all) => {
+            figures.push((t(lang, "segment-count"), number(lang, all.len() as i64)));
+            let first: Vec<String> = all.into_iter().take(50).collect();
+            let titles = scoped.db.titles(&seg.definition.object, &first).await?;
+            members = first
+                .iter()
+                .filter_map(|m| {
+                    titles
+                        .get(m)
+                        .map(|title| (format!("/records/{}/{}", seg.definition.object, encode(m)), title.clone()))
+                })
+                .collect();
         }
-        let catalog = scoped.db.visible_catalog().await?;
-        Ok::<_, ApiError>(render(&ItemPage {
-            layout: Layout::new(lang, Some(&session), Some(&catalog), "marketing"),
-            tr: Words::new(lang),
-            csrf: session.csrf.clone(),
-            name: seg.definition.name.clone(),
-            heading: t(lang, "segment"),
-            figures,
-            actions: Vec::new(),
-            members,
-            errors,
-        }))
+        Err(e @ StoreError::Validation(_)) => errors.extend(messages(e)?),
+        Err(e) => return Err(e.into()),
+    }
+    let catalog = scoped.db.visible_catalog().await?;
+    let grant = if marketer(session) {
+        let programs = if seg.definition.object == "contact" {
+            peyvand_crm::loyalty::programs::list(&state.db)
+                .await?
+                .into_iter()
+                .filter(|p| p.definition.active)
+                .map(|p| (p.id.clone(), p.definition.name(lang).to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let kinds = catalog
+            .object("benefit")
+            .and_then(|b| {
+                b.field("kind").map(|f| {
+                    f.options
+                        .options
+                        .iter()
+                        .filter(|o| o.value != "price_list")
+                        .map(|o| {
+                            (o.value.clone(), peyvand_crm::forms::pick(lang, &o.label_fa, &o.label_en).to_string())
+                        })
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        Some(GrantView { id: encode(&seg.id), key: peyvand_store::new_id(), programs, kinds })
+    } else {
+        None
+    };
+    Ok(render(&ItemPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), "marketing"),
+        tr: Words::new(lang),
+        csrf: session.csrf.clone(),
+        name: seg.definition.name.clone(),
+        heading: t(lang, "segment"),
+        figures,
+        actions: Vec::new(),
+        members,
+        errors,
+        grant,
+        posted,
+    }))
+}
+
+/// What a grant's form came back with: the page with what was given, or why nothing was.
+async fn after_grant(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    done: Result<peyvand_crm::marketing::grants::Granted, StoreError>,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    match done {
+        Ok(g) => {
+            let said = crate::i18n::t_args(
+                lang,
+                "segment-granted",
+                &[("given", number(lang, g.given as i64)), ("members", number(lang, g.members as i64))],
+            );
+            segment_view(state, session, id, Vec::new(), Some(said)).await
+        }
+        Err(e @ StoreError::Validation(_)) => segment_view(state, session, id, messages(e)?, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /marketing/segments/{id}/points` (managers and admins): points for every member.
+pub async fn grant_points(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let result = async {
+        if !marketer(&session) {
+            return Err(ApiError::Forbidden);
+        }
+        let scoped = session.scoped(state.clone());
+        let points = to_latin_digits(get(&pairs, "points").trim()).parse::<i64>().unwrap_or(0);
+        let grant = peyvand_crm::marketing::grants::PointsGrant {
+            program: get(&pairs, "program").to_string(),
+            points,
+            note: get(&pairs, "note").to_string(),
+        };
+        let key = Some(get(&pairs, "key")).filter(|k| !k.is_empty());
+        let done =
+            peyvand_crm::marketing::grants::award_points(&scoped.db, Some(&session.user.id), &id, &grant, key).await;
+        after_grant(&state, &session, &id, done).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /marketing/segments/{id}/benefits` (managers and admins): a benefit for every member.
+pub async fn grant_benefit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, pairs): CsrfForm,
+) -> Response {
+    let result = async {
+        if !marketer(&session) {
+            return Err(ApiError::Forbidden);
+        }
+        let scoped = session.scoped(state.clone());
+        let mut fields = serde_json::Map::new();
+        for name in ["name", "kind", "percent", "valid_to", "description"] {
+            let v = to_latin_digits(get(&pairs, name).trim());
+            if !v.is_empty() {
+                fields.insert(name.into(), serde_json::json!(v));
+            }
+        }
+        let amount = to_latin_digits(get(&pairs, "amount").trim());
+        if !amount.is_empty() {
+            fields.insert("amount".into(), serde_json::json!({ "amount": amount, "currency": "IRR" }));
+        }
+        let key = Some(get(&pairs, "key")).filter(|k| !k.is_empty());
+        let done =
+            peyvand_crm::marketing::grants::grant_benefit(&scoped.db, Some(&session.user.id), &id, &fields, key).await;
+        after_grant(&state, &session, &id, done).await
     }
     .await;
     result.unwrap_or_else(fail)
@@ -328,6 +459,8 @@ pub async fn campaign_page(State(state): State<AppState>, Path(id): Path<String>
             actions,
             members: Vec::new(),
             errors: Vec::new(),
+            grant: None,
+            posted: None,
         }))
     }
     .await;

@@ -558,6 +558,8 @@ pub fn router() -> Router<AppState> {
         .route("/marketing", get(marketing::marketing_page))
         .route("/marketing/segments", post(marketing::create_segment))
         .route("/marketing/segments/{id}", get(marketing::segment_page))
+        .route("/marketing/segments/{id}/points", post(marketing::grant_points))
+        .route("/marketing/segments/{id}/benefits", post(marketing::grant_benefit))
         .route("/marketing/campaigns", post(marketing::create_campaign))
         .route("/marketing/campaigns/{id}", get(marketing::campaign_page))
         .route("/marketing/campaigns/{id}/start", post(marketing::start_campaign))

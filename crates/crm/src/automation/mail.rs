@@ -403,6 +403,56 @@ pub async fn queue_template_in(
     Ok(())
 }
 
+/// [`queue_template_in`] for many: each `(message id, contact, send at)`, a few statements for
+/// all. Returns how many were queued (a message id written before is left as it is).
+pub async fn queue_templates_in(
+    tx: &mut WriteTx,
+    channel: &str,
+    template: &str,
+    messages: &[(String, String, String)],
+) -> Result<u64> {
+    /// Rows per statement (five parameters each).
+    const ROWS: usize = 500;
+    let made = now();
+    let mut sends = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO outbound_messages (id, channel, recipient, subject, body, language, object, record_id, contact_id, \
+             sender_id, status, bounced, attempts, created_at, purpose, template_id) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let n = i * 5;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, '', '', '', 'fa', 'contact', ${}, ${}, NULL, 'queued', 0, 0, ${}, 'marketing', ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 3,
+                n + 4,
+                n + 5
+            ));
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+        // Only placeholders are formatted into the text.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, contact, _) in chunk {
+            q = q.bind(id.clone()).bind(channel.to_string()).bind(contact.clone()).bind(made.clone()).bind(template.to_string());
+        }
+        let written: std::collections::HashSet<String> =
+            q.fetch_all(&mut *tx.tx).await?.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
+        sends.extend(
+            chunk
+                .iter()
+                .filter(|(id, _, _)| written.contains(id))
+                .map(|(id, _, at)| (format!("{id}:{at}"), at.clone(), json!({ "message": id }))),
+        );
+    }
+    tx.schedule_jobs(SEND_JOB, &sends).await
+}
+
 /// A template's message made now for its contact: its address, subject and body (with tracked
 /// links), written to the outbox. False when the contact has no address on the channel or is
 /// gone (the message fails).

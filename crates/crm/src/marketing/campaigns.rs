@@ -253,11 +253,15 @@ pub async fn queue(db: &Db, id: &str) -> Result<i64> {
     let per_minute = c.definition.per_minute.max(1);
     for (n, chunk) in members.chunks(QUEUE_BATCH).enumerate() {
         let mut tx = db.write().await?;
-        for (i, contact) in chunk.iter().enumerate() {
-            let place = (n * QUEUE_BATCH + i) as i64;
-            let at = format_datetime(started + Duration::milliseconds(place * 60_000 / per_minute));
-            queue_one_in(db, &mut tx, id, &template.id, &template.channel, contact, &at).await?;
-        }
+        let placed: Vec<(String, String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, contact)| {
+                let place = (n * QUEUE_BATCH + i) as i64;
+                (contact.clone(), format_datetime(started + Duration::milliseconds(place * 60_000 / per_minute)))
+            })
+            .collect();
+        queue_in(&mut tx, id, &template.id, &template.channel, &placed).await?;
         tx.commit().await?;
     }
     let mut tx = db.write().await?;
@@ -276,29 +280,44 @@ pub async fn queue(db: &Db, id: &str) -> Result<i64> {
     Ok(count)
 }
 
-async fn queue_one_in(
-    db: &Db,
+/// Queues the messages of `placed` (contact, send at) not queued before, a few statements for
+/// all: each recipient's row, then its message and the message's send.
+async fn queue_in(
     tx: &mut WriteTx,
     campaign: &str,
     template: &str,
     channel: &str,
-    contact: &str,
-    at: &str,
+    placed: &[(String, String)],
 ) -> Result<()> {
-    let message = format!("campaign:{campaign}:{contact}");
-    let made = sqlx::query(
-        "INSERT INTO campaign_recipients (campaign_id, contact_id, message_id, clicked_at, clicks) VALUES ($1, $2, $3, NULL, 0) \
-         ON CONFLICT (campaign_id, contact_id) DO NOTHING",
-    )
-    .bind(campaign.to_string())
-    .bind(contact.to_string())
-    .bind(message.clone())
-    .execute(&mut *tx.tx)
-    .await?
-    .rows_affected();
-    if made == 1 {
-        crate::automation::mail::queue_template_in(db, tx, &message, channel, template, contact, at).await?;
+    /// Rows per statement (three parameters each).
+    const ROWS: usize = 500;
+    let mut messages = Vec::with_capacity(placed.len());
+    for chunk in placed.chunks(ROWS) {
+        let mut sql =
+            String::from("INSERT INTO campaign_recipients (campaign_id, contact_id, message_id, clicked_at, clicks) VALUES ");
+        for i in 0..chunk.len() {
+            let n = i * 3;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, NULL, 0)", n + 1, n + 2, n + 3));
+        }
+        sql.push_str(" ON CONFLICT (campaign_id, contact_id) DO NOTHING RETURNING contact_id");
+        // Only placeholders are formatted into the text.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (contact, _) in chunk {
+            q = q.bind(campaign.to_string()).bind(contact.clone()).bind(format!("campaign:{campaign}:{contact}"));
+        }
+        let made: std::collections::HashSet<String> =
+            q.fetch_all(&mut *tx.tx).await?.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
+        messages.extend(
+            chunk
+                .iter()
+                .filter(|(contact, _)| made.contains(contact))
+                .map(|(contact, at)| (format!("campaign:{campaign}:{contact}"), contact.clone(), at.clone())),
+        );
     }
+    crate::automation::mail::queue_templates_in(tx, channel, template, &messages).await?;
     Ok(())
 }
 

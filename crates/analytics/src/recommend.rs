@@ -43,11 +43,30 @@ impl Model {
             });
             baskets.entry(customer).or_default().push(id);
         }
+        Model::from_baskets(items, baskets.into_values(), similarity, top_k, min_support)
+    }
+
+    /// Builds the model from each customer's basket of item numbers (indexes into `items`;
+    /// repeats count once): for callers that read purchases grouped by customer and keep only
+    /// numbers, not a million customers' names.
+    pub fn from_baskets(
+        items: Vec<String>,
+        baskets: impl IntoIterator<Item = Vec<u32>>,
+        similarity: Similarity,
+        top_k: usize,
+        min_support: u32,
+    ) -> Model {
+        let index: HashMap<String, u32> = items.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
         let mut counts = vec![0u32; items.len()];
         let mut pairs: Vec<HashMap<u32, u32>> = vec![HashMap::new(); items.len()];
-        for basket in baskets.values_mut() {
+        let mut customers = 0usize;
+        for mut basket in baskets {
             basket.sort_unstable();
             basket.dedup();
+            if basket.is_empty() {
+                continue;
+            }
+            customers += 1;
             for (k, &i) in basket.iter().enumerate() {
                 counts[i as usize] += 1;
                 for &j in &basket[k + 1..] {
@@ -56,7 +75,7 @@ impl Model {
                 }
             }
         }
-        let n = baskets.len() as f64;
+        let n = customers as f64;
         let neighbors = pairs
             .into_iter()
             .enumerate()
@@ -151,6 +170,15 @@ mod tests {
         // lift(coffee, milk) = 2·6 / (2·2) = 3.
         assert!((lift.similar("coffee", 1)[0].1 - 3.0).abs() < 1e-6);
         assert!(model.recommend(&["unknown"], 3).is_empty());
+        // The same purchases as numbered baskets make the same model.
+        let items: Vec<String> = ["tea", "sugar", "cups", "honey", "coffee", "milk"].map(String::from).to_vec();
+        let baskets = vec![vec![0, 1, 2], vec![0, 1], vec![0, 1, 3], vec![4, 5], vec![4, 5, 1], vec![0, 0]];
+        let numbered = Model::from_baskets(items, baskets, Similarity::Cosine, 10, 1);
+        let mut a: Vec<(&str, &str, f32)> = model.pairs().collect();
+        let mut b: Vec<(&str, &str, f32)> = numbered.pairs().collect();
+        a.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        b.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        assert_eq!(a, b);
         let popular: HashMap<&str, u32> = model.popularity().collect();
         assert_eq!((popular["sugar"], popular["tea"], popular["honey"]), (4, 4, 1));
         let pairs: Vec<(&str, &str, f32)> = model.pairs().collect();

@@ -649,15 +649,23 @@ impl WriteTx {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, 'pending', ${})", n + 1, n + 2, n + 3, n + 4, n + 5, n + 6));
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, 'pending', ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                ));
             }
             sql.push_str(" ON CONFLICT DO NOTHING");
             // Only placeholders are formatted into the text.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (key, run_at, payload) in chunk {
-                let run_at = peyvand_records::value::parse_datetime(run_at).map(format_datetime).ok_or_else(|| {
-                    Error::invalid(peyvand_records::FieldError::new("run_at", "invalid_datetime"))
-                })?;
+                let run_at = peyvand_records::value::parse_datetime(run_at)
+                    .map(format_datetime)
+                    .ok_or_else(|| Error::invalid(peyvand_records::FieldError::new("run_at", "invalid_datetime")))?;
                 q = q
                     .bind(new_id())
                     .bind(kind.to_string())

@@ -439,10 +439,19 @@ pub async fn queue_templates_in(
         // Only placeholders are formatted into the text.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, contact, _) in chunk {
-            q = q.bind(id.clone()).bind(channel.to_string()).bind(contact.clone()).bind(made.clone()).bind(template.to_string());
+            q = q
+                .bind(id.clone())
+                .bind(channel.to_string())
+                .bind(contact.clone())
+                .bind(made.clone())
+                .bind(template.to_string());
         }
-        let written: std::collections::HashSet<String> =
-            q.fetch_all(&mut *tx.tx).await?.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
+        let written: std::collections::HashSet<String> = q
+            .fetch_all(&mut *tx.tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?;
         sends.extend(
             chunk
                 .iter()

@@ -293,8 +293,9 @@ async fn queue_in(
     const ROWS: usize = 500;
     let mut messages = Vec::with_capacity(placed.len());
     for chunk in placed.chunks(ROWS) {
-        let mut sql =
-            String::from("INSERT INTO campaign_recipients (campaign_id, contact_id, message_id, clicked_at, clicks) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO campaign_recipients (campaign_id, contact_id, message_id, clicked_at, clicks) VALUES ",
+        );
         for i in 0..chunk.len() {
             let n = i * 3;
             if i > 0 {
@@ -308,8 +309,12 @@ async fn queue_in(
         for (contact, _) in chunk {
             q = q.bind(campaign.to_string()).bind(contact.clone()).bind(format!("campaign:{campaign}:{contact}"));
         }
-        let made: std::collections::HashSet<String> =
-            q.fetch_all(&mut *tx.tx).await?.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
+        let made: std::collections::HashSet<String> = q
+            .fetch_all(&mut *tx.tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?;
         messages.extend(
             chunk
                 .iter()

@@ -75,9 +75,10 @@ pub async fn info(db: &Db) -> Result<Option<ModelInfo>> {
     .transpose()
 }
 
-/// Reads every sold line as (customer, product), pages of the engine's list (so the lines are
-/// the live records, read as the system).
-async fn baskets(db: &Db) -> Result<Vec<(String, String)>> {
+/// Every customer's basket of sold products: the lines read in pages of the engine's list (the
+/// live records, as the system reads them) sorted by customer, so that only the current
+/// customer's basket and the products' numbers are held, whatever the number of customers.
+async fn baskets(db: &Db) -> Result<(Vec<String>, Vec<Vec<u32>>)> {
     let system = db.system();
     // The orders whose lines are not purchases: usually few.
     let orders = system.object("order").await?;
@@ -99,26 +100,50 @@ async fn baskets(db: &Db) -> Result<Vec<(String, String)>> {
             }
         }
     }
-    let mut lines = Vec::new();
+    let lines_obj = system.object("order_line").await?;
+    let mut products: Vec<String> = Vec::new();
+    let mut numbers: HashMap<String, u32> = HashMap::new();
+    let mut baskets: Vec<Vec<u32>> = Vec::new();
+    let (mut current, mut basket): (Option<String>, Vec<u32>) = (None, Vec::new());
     let mut cursor = None;
     loop {
-        let page = system
-            .list_records("order_line", &page_query(None, cursor.take(), &["order", "contact", "product"]))
-            .await?;
+        let mut query = page_query(None, cursor.take(), &["order", "contact", "product"]);
+        query.sort = peyvand_records::filter::parse_sort(&lines_obj, "contact").unwrap_or_default();
+        let page = system.list_records("order_line", &query).await?;
         for line in page.records {
-            let text = |f: &str| line.fields.get(f).and_then(Json::as_str).map(str::to_string);
-            if let (Some(order), Some(contact), Some(product)) = (text("order"), text("contact"), text("product"))
-                && !skip.contains(&order)
-            {
-                lines.push((contact, product));
+            let text = |f: &str| line.fields.get(f).and_then(Json::as_str);
+            let (Some(order), Some(contact), Some(product)) = (text("order"), text("contact"), text("product")) else {
+                continue;
+            };
+            if skip.contains(order) {
+                continue;
             }
+            if current.as_deref() != Some(contact) {
+                if !basket.is_empty() {
+                    baskets.push(std::mem::take(&mut basket));
+                }
+                current = Some(contact.to_string());
+            }
+            let n = match numbers.get(product) {
+                Some(n) => *n,
+                None => {
+                    products.push(product.to_string());
+                    let n = (products.len() - 1) as u32;
+                    numbers.insert(product.to_string(), n);
+                    n
+                }
+            };
+            basket.push(n);
         }
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
-    Ok(lines)
+    if !basket.is_empty() {
+        baskets.push(basket);
+    }
+    Ok((products, baskets))
 }
 
 fn page_query(filter: Option<peyvand_records::filter::Filter>, cursor: Option<String>, fields: &[&str]) -> ListQuery {
@@ -139,10 +164,9 @@ const INSERT_ROWS: usize = 200;
 
 /// Builds the model from every sold line and replaces the kept one in one transaction.
 pub async fn build(db: &Db) -> Result<ModelInfo> {
-    let lines = baskets(db).await?;
-    let customers = lines.iter().map(|(c, _)| c.as_str()).collect::<HashSet<_>>().len();
-    let model =
-        Model::build(lines.iter().map(|(c, p)| (c.as_str(), p.as_str())), Similarity::Cosine, TOP_K, MIN_SUPPORT);
+    let (products, baskets) = baskets(db).await?;
+    let customers = baskets.len();
+    let model = Model::from_baskets(products, baskets, Similarity::Cosine, TOP_K, MIN_SUPPORT);
     let pairs: Vec<(&str, &str, i64)> =
         model.pairs().map(|(a, b, s)| (a, b, (f64::from(s) * SCALE).round() as i64)).filter(|p| p.2 > 0).collect();
     let popular: Vec<(&str, u32)> = model.popularity().collect();

@@ -242,8 +242,12 @@ impl Browser {
         self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
     }
 
-    /// Saves a screenshot as `target/screenshots/NAME.png`, for people to look at.
+    /// Saves a screenshot as `target/screenshots/NAME.png`, for people to look at, when
+    /// `PEYVAND_SCREENSHOTS` is set (each costs a second or two on two cores; CI skips them).
     pub async fn screenshot(&self, name: &str) {
+        if std::env::var_os("PEYVAND_SCREENSHOTS").is_none() {
+            return;
+        }
         let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = decode_base64(png.as_str().unwrap_or_default());
         let dir =

@@ -13,6 +13,7 @@ pub mod automation;
 pub mod customers;
 pub mod feedback;
 pub mod forms;
+pub mod insights;
 pub mod loyalty;
 pub mod marketing;
 pub mod notifications;
@@ -221,6 +222,7 @@ pub fn modules() -> Modules {
         Arc::new(automation::Automation),
         Arc::new(loyalty::Loyalty),
         Arc::new(marketing::Marketing),
+        Arc::new(insights::Insights),
     ];
     Modules::new(list)
 }

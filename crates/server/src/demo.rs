@@ -152,7 +152,34 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     automation_story(db, actor, &manager, &contact_ids).await?;
     loyalty_story(db, actor, &contact_ids).await?;
     marketing_story(db, actor).await?;
+    insights_story(db, &manager).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
+}
+
+/// Reports the manager keeps and shares: revenue by Jalali month and sales channel (stacked),
+/// the open pipeline by stage (a funnel), tickets by category and priority (a pivot), and
+/// customers by city with their distinct owners.
+async fn insights_story(db: &Db, manager: &str) -> anyhow::Result<()> {
+    use peyvand_crm::insights::reports::{self, ReportDef};
+    let as_manager = db.for_viewer(db.viewer_for(manager).await?);
+    let kept = [
+        json!({"name": "درآمد ماهانه به تفکیک کانال فروش", "object": "order", "group": "ordered_at:month,channel",
+            "measures": "sum:total", "chart": "stacked", "shared": true,
+            "filter": {"field": "status", "op": "in", "value": ["paid", "part_shipped", "shipped", "delivered"]}}),
+        json!({"name": "قیف معاملات باز", "object": "deal", "group": "stage", "measures": "sum:amount", "chart": "funnel",
+            "shared": true, "filter": {"field": "stage", "op": "in", "value": ["qualification", "needs_analysis", "proposal", "negotiation"]}}),
+        json!({"name": "تیکت‌ها به تفکیک دسته و اولویت", "object": "ticket", "group": "category,priority", "chart": "stacked",
+            "shared": true}),
+        json!({"name": "مشتریان هر شهر", "object": "contact", "group": "city", "measures": "distinct:owner", "chart": "bar"}),
+    ];
+    for def in kept {
+        let def: ReportDef = serde_json::from_value(def)?;
+        if let Err(e) = reports::save(&as_manager, None, def.clone()).await {
+            // A report the demo's own objects cannot make is a bug in this story.
+            anyhow::bail!("the demo's report {:?}: {e:?}", def.name);
+        }
+    }
+    Ok(())
 }
 
 /// Loyalty: a two-tier club (points per million rials, more in the Yalda week; points for joining,

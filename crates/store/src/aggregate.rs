@@ -11,10 +11,10 @@
 
 use crate::records::filter_sql;
 use crate::sql::{Bind, Sql};
-use crate::{Db, Result};
-use peyvand_records::aggregate::AggregateSpec;
+use crate::{Db, Error, Result};
+use peyvand_records::aggregate::{AggregateSpec, Measure, MeasureKind, breakpoints};
 use peyvand_records::filter::Filter;
-use peyvand_records::{Decimal, FieldType, ObjectDef, Storage};
+use peyvand_records::{Decimal, FieldError, FieldType, ObjectDef, Storage};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
@@ -36,6 +36,9 @@ pub struct AggregateRow {
     pub group: Map<String, Json>,
     pub count: i64,
     pub sum: Map<String, Json>,
+    /// Each other measure by its name (`avg:amount`); absent when none was asked.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub measures: Map<String, Json>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -63,7 +66,10 @@ pub enum Source {
 /// `SUBSTR(expr, 1, n)` for a date bucket, else the expression.
 pub(crate) fn cut(expr: &str, bucket: Option<peyvand_records::aggregate::Bucket>) -> String {
     match bucket {
-        Some(b) => format!("SUBSTR({expr}, 1, {})", b.prefix_len()),
+        Some(b) => match b.prefix_len() {
+            Some(n) => format!("SUBSTR({expr}, 1, {n})"),
+            None => expr.to_string(),
+        },
         None => expr.to_string(),
     }
 }
@@ -100,6 +106,7 @@ impl Db {
         if self.viewer().is_some() {
             let mut named: Vec<String> = spec.group_by.iter().map(|g| g.field.api_name.clone()).collect();
             named.extend(spec.sum.iter().map(|f| f.api_name.clone()));
+            named.extend(spec.measures.iter().map(|m| m.field.api_name.clone()));
             if let Some(f) = filter {
                 crate::access::filter_fields(f, &mut named);
             }
@@ -155,9 +162,11 @@ impl Db {
         // Group keys, then the currency of each summed money field (sums of different
         // currencies are never added together): the expression, the name, the field type.
         let mut columns: Vec<(String, String, Option<FieldType>)> = Vec::new();
+        let cuts = self.breakpoint_cuts(obj, filter, spec).await?;
         for (i, g) in spec.group_by.iter().enumerate() {
             let expr = match (&rollup, g.bucket) {
                 (Some((_, plan)), _) => cut(&format!("v{}", plan.keys[i].0), plan.keys[i].1),
+                (None, _) if cuts[i].is_some() => cuts[i].clone().unwrap_or_default(),
                 (None, bucket) => cut(&g.field.column, bucket),
             };
             let kind = if g.bucket.is_some() { None } else { Some(g.field.field_type) };
@@ -169,6 +178,13 @@ impl Db {
                 None => format!("{}__cur", f.column),
             };
             columns.push((expr, format!("{}__currency", f.api_name), None));
+        }
+        // A measured money field's currency is a group key too (never one figure over two).
+        for m in spec.measures.iter().filter(|m| m.field.storage == Storage::Money) {
+            let name = format!("{}__currency", m.field.api_name);
+            if !columns.iter().any(|(_, n, _)| *n == name) {
+                columns.push((format!("{}__cur", m.field.column), name, None));
+            }
         }
         let mut sql = Sql::new(match rollup {
             Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT)",
@@ -182,6 +198,16 @@ impl Db {
                     format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END")
                 }
                 None => format!(", CAST(SUM({}) AS BIGINT)", f.column),
+            });
+        }
+        for (k, m) in spec.measures.iter().enumerate() {
+            let c = &m.field.column;
+            sql.push(&match m.kind {
+                MeasureKind::Sum => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}"),
+                MeasureKind::Avg => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}, COUNT({c}) AS m{k}n"),
+                MeasureKind::Min => format!(", MIN({c}) AS m{k}"),
+                MeasureKind::Max => format!(", MAX({c}) AS m{k}"),
+                MeasureKind::Distinct => format!(", COUNT(DISTINCT {c}) AS m{k}"),
             });
         }
         for (i, (expr, _, _)) in columns.iter().enumerate() {
@@ -243,11 +269,161 @@ impl Db {
                 };
                 sum.insert(f.api_name.clone(), value);
             }
-            out.push(AggregateRow { group, count: row.try_get(0)?, sum });
+            let mut measures = Map::new();
+            for (k, m) in spec.measures.iter().enumerate() {
+                measures.insert(m.name(), measure_value(obj, m, row, k)?);
+            }
+            out.push(AggregateRow { group, count: row.try_get(0)?, sum, measures });
         }
         let source = if rollup.is_some() { Source::Rollup } else { Source::Scan };
         Ok(Aggregate { rows: out, truncated, cached: false, source })
     }
+}
+
+impl Db {
+    /// For each group key cut at breakpoints (weeks, quarters, Jalali months and years), its
+    /// expression: a binary tree of comparisons with the buckets' first instants (the business's
+    /// local midnight) over the range the selected records span; `None` for the others.
+    async fn breakpoint_cuts(
+        &self,
+        obj: &ObjectDef,
+        filter: Option<&Filter>,
+        spec: &AggregateSpec,
+    ) -> Result<Vec<Option<String>>> {
+        let cut_here: Vec<bool> =
+            spec.group_by.iter().map(|g| g.bucket.is_some_and(|b| b.prefix_in(spec.calendar).is_none())).collect();
+        if !cut_here.contains(&true) {
+            return Ok(vec![None; spec.group_by.len()]);
+        }
+        let mut sql = Sql::new("SELECT ");
+        let wanted: Vec<&peyvand_records::aggregate::GroupKey> =
+            spec.group_by.iter().zip(&cut_here).filter(|(_, c)| **c).map(|(g, _)| g).collect();
+        let ends =
+            wanted.iter().map(|g| format!("MIN({c}), MAX({c})", c = g.field.column)).collect::<Vec<_>>().join(", ");
+        sql.push(&ends);
+        sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
+        if let Some(f) = filter {
+            sql.push(" AND ");
+            filter_sql(&mut sql, obj, f, self.dialect(), &[]);
+        }
+        let row = sql.query().fetch_one(self.pool()).await?;
+        let offset = self.local_offset();
+        let mut found = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g, (row.try_get::<Option<String>, _>(2 * i), row.try_get::<Option<String>, _>(2 * i + 1))));
+        let mut out = Vec::with_capacity(spec.group_by.len());
+        for cut_it in cut_here {
+            if !cut_it {
+                out.push(None);
+                continue;
+            }
+            let Some((g, (from, to))) = found.next() else { break };
+            let parse = |text: Option<String>| -> Option<time::Date> {
+                let text = text?;
+                match g.field.field_type {
+                    FieldType::Datetime => {
+                        Some(peyvand_records::value::parse_datetime(&text)?.to_offset(offset).date())
+                    }
+                    _ => peyvand_records::value::parse_date(&text),
+                }
+            };
+            let (Some(from), Some(to)) = (parse(from?), parse(to?)) else {
+                // Nothing dated: every selected record's value is empty.
+                out.push(Some(g.field.column.clone()));
+                continue;
+            };
+            let bucket = g.bucket.unwrap_or(peyvand_records::aggregate::Bucket::Day);
+            let points = breakpoints(bucket, spec.calendar, from, to)
+                .ok_or_else(|| Error::invalid(FieldError::new("group", "too_many_buckets")))?;
+            let bounds: Vec<(String, String)> = points
+                .into_iter()
+                .map(|(start, key)| {
+                    let bound = match g.field.field_type {
+                        FieldType::Datetime => {
+                            peyvand_records::value::format_datetime(start.midnight().assume_offset(offset))
+                        }
+                        _ => peyvand_records::value::format_date(start),
+                    };
+                    (bound, key)
+                })
+                .collect();
+            let c = &g.field.column;
+            out.push(Some(format!("CASE WHEN {c} IS NULL THEN NULL ELSE {} END", case_tree(c, &bounds))));
+        }
+        Ok(out)
+    }
+}
+
+/// `CASE WHEN expr < b THEN … ELSE … END`, halving `bounds` (each a bucket's first value and
+/// key, in order) until one is left: a value gets the key of the last bound not above it, in
+/// about log2(buckets) comparisons. Bounds and keys are made of digits, `-`, `:`, `.`, `T`, `Q`
+/// and `Z` only (checked), so they are written into the text as literals.
+fn case_tree(expr: &str, bounds: &[(String, String)]) -> String {
+    let literal = |text: &str| {
+        assert!(
+            text.chars().all(|c| c.is_ascii_digit() || "-:.TQZ".contains(c)),
+            "a bucket's bound or key is digits and separators"
+        );
+        format!("'{text}'")
+    };
+    match bounds {
+        [] => "NULL".to_string(),
+        [(_, key)] => literal(key),
+        _ => {
+            let mid = bounds.len() / 2;
+            format!(
+                "CASE WHEN {expr} < {} THEN {} ELSE {} END",
+                literal(&bounds[mid].0),
+                case_tree(expr, &bounds[..mid]),
+                case_tree(expr, &bounds[mid..])
+            )
+        }
+    }
+}
+
+/// A measure's value in a result row: numbers as the field shows them (an average of whole
+/// numbers to two places, of amounts to the field's places, halves away from zero), dates as
+/// stored, distinct counts as integers; empty when the group had no value.
+fn measure_value(obj: &ObjectDef, m: &Measure, row: &sqlx::any::AnyRow, k: usize) -> Result<Json> {
+    let col = format!("m{k}");
+    let scale = obj.field(&m.field.api_name).map(|d| d.options.scale_or_default(d.field_type)).unwrap_or(0);
+    let number = |units: i64, scale: u8| match m.field.storage {
+        Storage::Int if scale == 0 => json!(units),
+        _ => json!(Decimal { units, scale }.to_string()),
+    };
+    Ok(match m.kind {
+        MeasureKind::Distinct => json!(row.try_get::<i64, _>(col.as_str())?),
+        MeasureKind::Sum => match row.try_get::<Option<i64>, _>(col.as_str())? {
+            Some(units) => number(units, scale),
+            None => Json::Null,
+        },
+        MeasureKind::Avg => {
+            let total: Option<i64> = row.try_get(col.as_str())?;
+            let n: i64 = row.try_get(format!("m{k}n").as_str())?;
+            match total {
+                Some(total) if n > 0 => {
+                    // Whole numbers' average to two places.
+                    let (total, scale) = if m.field.storage == Storage::Int {
+                        (i128::from(total) * 100, 2)
+                    } else {
+                        (i128::from(total), scale)
+                    };
+                    let n = i128::from(n);
+                    let rounded = (2 * total + total.signum() * n) / (2 * n);
+                    number(i64::try_from(rounded).unwrap_or(i64::MAX), scale)
+                }
+                _ => Json::Null,
+            }
+        }
+        MeasureKind::Min | MeasureKind::Max => match m.field.storage {
+            Storage::Int | Storage::Scaled | Storage::Money => match row.try_get::<Option<i64>, _>(col.as_str())? {
+                Some(units) => number(units, scale),
+                None => Json::Null,
+            },
+            _ => row.try_get::<Option<String>, _>(col.as_str())?.map(Json::String).unwrap_or(Json::Null),
+        },
+    })
 }
 
 /// What the group of related records of one id must come to, for [`Db::related_ids`].

@@ -81,6 +81,9 @@ impl RollupColumns {
 
     /// How `spec` is read from a rollup of these columns, if it can be.
     pub fn plan(&self, spec: &AggregateSpec) -> Option<Plan> {
+        if !spec.rollup_ready() {
+            return None;
+        }
         let mut keys = Vec::new();
         for g in &spec.group_by {
             let found = self.keys.iter().enumerate().find_map(|(i, k)| {
@@ -470,6 +473,10 @@ impl Db {
         let catalog = self.reload_catalog().await?;
         let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
         let spec = parse_aggregate(&obj, group, sum).map_err(Error::invalid)?;
+        if !spec.rollup_ready() {
+            // Weeks and quarters are cut at breakpoints when asked, not kept.
+            return Err(Error::invalid(FieldError::new("group", "invalid_bucket")));
+        }
         let columns = RollupColumns::of(&spec);
         if let Some(same) = catalog.rollups_of(object).find(|r| r.columns == columns) {
             return Ok((same.clone(), false));
@@ -623,6 +630,7 @@ mod tests {
                 })
                 .collect(),
             sum: sums.iter().map(|(name, storage)| field(name, FieldType::Integer, *storage)).collect(),
+            ..AggregateSpec::default()
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod api;
 pub mod auth;
+pub mod charts;
 pub mod client;
 pub mod error;
 pub mod html;

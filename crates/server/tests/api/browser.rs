@@ -532,7 +532,18 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     let unsubscribe =
         peyvand_crm::customers::consent::unsubscribe_token(&app.db, &contact_id, "email").await.expect("token");
     let confirm = peyvand_crm::customers::consent::confirm_token(&app.db, &contact_id).await.expect("token");
+    // Issue 32: a saved report with two groupings (a stacked chart and a pivot), and the builder.
+    let as_admin = app.db.for_viewer(app.db.viewer_for(admin).await.expect("viewer"));
+    let report = json!({"name": "معاملات به تفکیک مرحله", "object": "deal", "group": "stage,created_at:month",
+        "measures": "sum:amount", "chart": "stacked"});
+    let report =
+        peyvand_crm::insights::reports::save(&as_admin, None, serde_json::from_value(report).expect("a report"))
+            .await
+            .expect("saved");
     let pages = [
+        "/reports".to_string(),
+        format!("/reports/{}", report.id),
+        "/reports/new?object=deal&g0=stage&m0=sum&f0=amount&chart=donut".to_string(),
         "/records/contact".to_string(),
         format!("/records/contact/{contact_id}"),
         "/records/contact/board?group=tier".to_string(),
@@ -629,6 +640,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
                 let name = name.replace(&flow_id, "one").replace(&template_id, "one").replace(&hook_id, "one");
                 let name = name.replace(&ticket_id, "one").replace(&club_id, "one").replace(&segment_id, "one");
                 let name = name.replace(&campaign_id, "one").replace(&unsubscribe, "token").replace(&confirm, "token");
+                let name = name.replace(&report.id, "one");
                 browser.screenshot(&format!("page-{name}-{lang}-{theme}-{width}")).await;
                 if width == 375 {
                     assert_fits_the_screen(&browser, &format!("{page} ({lang}, {theme})")).await;

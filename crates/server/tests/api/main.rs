@@ -14,6 +14,7 @@ mod customers;
 mod feedback;
 mod hardening;
 mod imports;
+mod insights;
 mod loyalty;
 mod marketing;
 mod matrix;

@@ -110,6 +110,10 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "build_offer_model" => same("uffoo"),
         "set_contact_consent" => Some(["ufooo", "ufooo", "ufnno"]),
         "list_suppressions" | "set_suppression" => same("uffoo"),
+        // Reports: everyone who reads keeps their own; a shared one is read by all, changed by
+        // its owner (the admin here) alone.
+        "list_reports" | "create_report" | "get_report" | "run_report" => same("uoooo"),
+        "update_report" | "delete_report" => same("ufffo"),
         "list_segments" | "get_segment" | "segment_members" | "list_campaigns" | "get_campaign" => same("uoooo"),
         "create_segment"
         | "update_segment"
@@ -665,6 +669,21 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "list_suppressions" => (Method::GET, "/suppressions".into(), None),
         "list_segments" => (Method::GET, "/segments".into(), None),
         "list_campaigns" => (Method::GET, "/campaigns".into(), None),
+        "list_reports" => (Method::GET, "/reports".into(), None),
+        "create_report" | "get_report" | "update_report" | "delete_report" | "run_report" => {
+            let report = json!({"name": format!("Deals {n}"), "object": "deal", "group": "stage", "measures": "sum:amount", "shared": true});
+            if op == "create_report" {
+                return (Method::POST, "/api/v1/reports".into(), Some(report));
+            }
+            let made: Value = app.post("/api/v1/reports", report.clone()).await.json().await.expect("report");
+            let id = made["id"].as_str().expect("id").to_string();
+            match op {
+                "get_report" => (Method::GET, format!("/reports/{id}"), None),
+                "update_report" => (Method::PUT, format!("/reports/{id}"), Some(report)),
+                "delete_report" => (Method::DELETE, format!("/reports/{id}"), None),
+                _ => (Method::GET, format!("/reports/{id}/run"), None),
+            }
+        }
         "create_segment"
         | "get_segment"
         | "update_segment"
@@ -1073,6 +1092,11 @@ const PAGES: &[(&str, &str)] = &[
     ("/reports/scheduled", "lfo"),
     ("/reports/scheduled/{id}/delete", "-"),
     ("/reports/scheduled/{id}/send", "-"),
+    ("/reports", "loo"),
+    ("/reports/new", "loo"),
+    ("/reports/{id}", "lnn"),
+    ("/reports/{id}/delete", "-"),
+    ("/reports/{id}/export.csv", "lnn"),
     ("/notifications/read", "-"),
     ("/notifications/{id}/open", "-"),
     ("/records/{object}/{id}/favourite", "-"),

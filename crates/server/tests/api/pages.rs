@@ -410,6 +410,19 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     assert_eq!(reports["schedules"][0]["format"], json!("xlsx"), "{reports}");
     let pipelines: serde_json::Value = app.get("/api/v1/pipelines").await.json().await.expect("json");
     assert_eq!(pipelines["pipelines"].as_array().map(Vec::len), Some(2));
+    // The insights story: the manager's shared reports, with figures, on everyone's list.
+    let list = client.get(app.url("/reports")).send().await.expect("send").text().await.expect("text");
+    assert!(list.contains("درآمد ماهانه به تفکیک کانال فروش") && list.contains("قیف معاملات باز"), "shared reports");
+    assert!(!list.contains("مشتریان هر شهر"), "the manager's own report is theirs");
+    let named = list.find("درآمد ماهانه به تفکیک کانال فروش").expect("the revenue report");
+    let start = list[..named].rfind("href=\"").expect("its link") + "href=\"".len();
+    let revenue = list[start..].split('"').next().expect("href").to_string();
+    let page = client.get(app.url(&revenue)).send().await.expect("send").text().await.expect("text");
+    assert!(
+        page.contains("<svg class=\"chart chart-stacked") && page.contains("<rect class=\"s0\""),
+        "drawn: {revenue}"
+    );
+    assert!(page.contains("/records/order?filter="), "each month's row opens its orders");
     let lines = app.list("order_line", &[("total", "true"), ("limit", "1")]).await;
     assert!(lines["total"].as_i64().expect("total") >= slice.orders as i64, "{lines}");
     let deal = &app.list("deal", &[("limit", "1")]).await["records"][0];

@@ -6,6 +6,7 @@ mod automation;
 mod consent;
 mod feedback;
 mod forms;
+mod insights;
 mod loyalty;
 mod marketing;
 pub use auth::check_login as auth_check_login;
@@ -600,6 +601,24 @@ macro_rules! handler_for {
     (cancel_campaign) => {
         marketing::cancel_campaign
     };
+    (list_reports) => {
+        insights::list_reports
+    };
+    (create_report) => {
+        insights::create_report
+    };
+    (get_report) => {
+        insights::get_report
+    };
+    (update_report) => {
+        insights::update_report
+    };
+    (delete_report) => {
+        insights::delete_report
+    };
+    (run_report) => {
+        insights::run_report
+    };
     (contact_consent) => {
         consent::contact_consent
     };
@@ -868,6 +887,12 @@ routes! {
     put "/campaigns/{id}" => update_campaign,
     post "/campaigns/{id}/start" => start_campaign,
     post "/campaigns/{id}/cancel" => cancel_campaign,
+    get "/reports" => list_reports,
+    post "/reports" => create_report,
+    get "/reports/{id}" => get_report,
+    put "/reports/{id}" => update_report,
+    delete "/reports/{id}" => delete_report,
+    get "/reports/{id}/run" => run_report,
     put "/suppressions" => set_suppression,
     get "/openapi.json" => openapi_json,
 }

@@ -9,6 +9,17 @@ fn param(name: &str, location: &str, description: &str, required: bool) -> Json_
     typed_param(name, location, description, required, json!({ "type": "string" }))
 }
 
+/// An `Idempotency-Key` header as `api::loyalty::idempotency_key` reads it.
+fn idempotency_key(description: &str) -> Json_ {
+    typed_param(
+        "Idempotency-Key",
+        "header",
+        description,
+        false,
+        json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
+    )
+}
+
 fn typed_param(name: &str, location: &str, description: &str, required: bool, schema: Json_) -> Json_ {
     json!({ "name": name, "in": location, "required": required, "description": description, "schema": schema })
 }
@@ -296,7 +307,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
                 param(
                     "group",
                     "query",
-                    "Up to 3 fields, comma-separated; dates and instants as field:day|month|year (UTC)",
+                    "Up to 3 fields, comma-separated; dates and instants as field:day|week|month|quarter|year (a Gregorian day, month or year of an instant is its UTC one; the others are cut at the business's local midnight)",
                     false,
                 ),
                 param(
@@ -304,6 +315,19 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
                     "query",
                     "Numeric fields to sum, comma-separated; a money sum also groups by its currency",
                     false,
+                ),
+                param(
+                    "measure",
+                    "query",
+                    "Up to 6 more measures, comma-separated, each kind:field with kind sum, avg, min, max (numbers, dates) or distinct; a money measure also groups by its currency",
+                    false,
+                ),
+                typed_param(
+                    "calendar",
+                    "query",
+                    "The calendar of weeks (a Jalali week starts on Saturday), months, quarters and years",
+                    false,
+                    json!({ "enum": ["gregorian", "jalali"] }),
                 ),
                 param("filter", "query", "Which records (JSON, docs/filters.md)", false),
             ],
@@ -1175,14 +1199,14 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "adjust_loyalty_points" => (
             "Correct a member's balance with a reason (managers and admins): never below zero; with Idempotency-Key a retry adds nothing",
             "loyalty",
-            vec![param("Idempotency-Key", "header", "Makes a retry the same correction", false)],
+            vec![idempotency_key("Makes a retry the same correction")],
             Some("LoyaltyAdjust"),
             ok("200", "The member", None),
         ),
         "redeem_loyalty_reward" => (
             "Redeem a reward for a member (optionally on an order): refused beyond the balance or the stock; two at once are one after the other; with Idempotency-Key a retry is the same redemption",
             "loyalty",
-            vec![param("Idempotency-Key", "header", "Makes a retry the same redemption", false)],
+            vec![idempotency_key("Makes a retry the same redemption")],
             Some("LoyaltyRedeem"),
             ok("201", "The redemption (its voucher code or benefit)", None),
         ),
@@ -1241,6 +1265,40 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             vec![],
             Some("SuppressionInput"),
             ok("204", "Done", None),
+        ),
+        "list_reports" => {
+            ("One's own reports and everyone's shared ones", "reports", vec![], None, ok("200", "Reports", None))
+        }
+        "get_report" => (
+            "A report one owns, or a shared one (admins read every one)",
+            "reports",
+            vec![],
+            None,
+            ok("200", "The report", Some("Report")),
+        ),
+        "create_report" => (
+            "Save a report: an object's records (a filter in the lists' syntax), up to three groupings as the aggregate's group, measures as its measure (sum, avg, min, max, distinct), a calendar (empty: the reader's) and a chart; a grouping on a removed field or a measure that does not fit its field is refused naming it",
+            "reports",
+            vec![],
+            Some("ReportInput"),
+            ok("201", "The report", Some("Report")),
+        ),
+        "update_report" => (
+            "Replace a report (its owner or an admin)",
+            "reports",
+            vec![],
+            Some("ReportInput"),
+            ok("200", "The report", Some("Report")),
+        ),
+        "delete_report" => {
+            ("Delete a report (its owner or an admin)", "reports", vec![], None, ok("204", "Deleted", None))
+        }
+        "run_report" => (
+            "A report's figures, counting only the records the caller may see: each group's count and measures, and per group the filter of the records it counts (drill)",
+            "reports",
+            vec![],
+            None,
+            ok("200", "The figures", Some("ReportFigures")),
         ),
         "list_segments" => ("The segments", "marketing", vec![], None, ok("200", "Segments", None)),
         "get_segment" => ("A segment's definition", "marketing", vec![], None, ok("200", "The segment", None)),
@@ -1317,14 +1375,14 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         "award_segment_points" => (
             "Points in a loyalty program for every member of a contacts' segment now (managers and admins), each with the note on their statement; an Idempotency-Key makes a retry give nobody points twice. Answers the members and how many were given points",
             "marketing",
-            vec![param("Idempotency-Key", "header", "Makes a retry the same grant", false)],
+            vec![idempotency_key("Makes a retry the same grant")],
             Some("PointsGrant"),
             ok("200", "Members and those given", None),
         ),
         "grant_segment_benefit" => (
             "A benefit of their own for every member of a segment now (managers and admins): fields are a benefit's (name, kind, percent, amount, product, price_list, valid_from, valid_to, max_uses, description); whom it is for is the grant's. An Idempotency-Key makes a retry give nothing twice",
             "marketing",
-            vec![param("Idempotency-Key", "header", "Makes a retry the same grant", false)],
+            vec![idempotency_key("Makes a retry the same grant")],
             Some("BenefitGrant"),
             ok("200", "Members and those given", None),
         ),
@@ -1627,15 +1685,14 @@ fn schemas() -> Json_ {
             "group": { "type": "string", "description": "As the aggregate's group parameter" },
             "sum": { "type": "string", "description": "As the aggregate's sum parameter" } } },
         "Rollup": { "type": "object", "properties": { "id": string, "object": string, "group": string, "sum": string, "created_at": string } },
-        "Aggregate": { "type": "object", "properties": { "truncated": { "type": "boolean" },
-            "source": { "enum": ["scan", "rollup"], "description": "Computed from the records or from a rollup" }, "rows": { "type": "array", "items": {
-            "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
-            "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
             "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" }, "total_exact": { "type": "boolean" }, "total_is": { "enum": ["exact", "estimate", "at_least"] } } }
     });
     if let (Some(all), Json_::Object(access)) = (all.as_object_mut(), access_schemas(no_control, &roles)) {
         all.extend(access);
+    }
+    if let (Some(all), Json_::Object(insights)) = (all.as_object_mut(), insights_schemas()) {
+        all.extend(insights);
     }
     if let (Some(all), Json_::Object(sales)) = (all.as_object_mut(), sales_schemas(&name)) {
         all.extend(sales);
@@ -2018,6 +2075,33 @@ pub fn document() -> Json_ {
 
 pub async fn openapi_json() -> Json<Json_> {
     Json(document())
+}
+
+/// The schemas of saved reports and their figures.
+fn insights_schemas() -> Json_ {
+    let string = json!({ "type": "string" });
+    json!({
+        "Aggregate": { "type": "object", "properties": { "truncated": { "type": "boolean" },
+            "source": { "enum": ["scan", "rollup"], "description": "Computed from the records or from a rollup" }, "rows": { "type": "array", "items": {
+            "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
+            "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } },
+            "measures": { "type": "object", "description": "Each measure by its name (avg:amount)", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },
+        "ReportInput": { "type": "object", "required": ["name", "object"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" }, "object": { "type": "string" },
+            "filter": { "type": ["object", "null"], "description": "The lists' filter syntax" },
+            "group": { "type": "string", "description": "As the aggregate's group parameter" },
+            "measures": { "type": "string", "description": "As the aggregate's measure parameter" },
+            "calendar": { "enum": ["", "gregorian", "jalali"] },
+            "chart": { "enum": ["bar", "stacked", "line", "area", "donut", "funnel", "table"] },
+            "shared": { "type": "boolean" } } },
+        "Report": { "type": "object", "properties": { "id": string, "owner_id": string, "name": string, "object": string,
+            "filter": { "type": ["object", "null"] }, "group": string, "measures": string, "calendar": string, "chart": string,
+            "shared": { "type": "boolean" }, "created_at": string, "updated_at": string } },
+        "ReportFigures": { "type": "object", "required": ["aggregate", "calendar", "groups", "measures", "drill"], "properties": {
+            "aggregate": { "$ref": "#/components/schemas/Aggregate" }, "calendar": { "enum": ["gregorian", "jalali"] },
+            "groups": { "type": "array", "items": { "type": "array" } }, "measures": { "type": "array", "items": string },
+            "drill": { "type": "array", "items": { "type": ["object", "null"] } } } }
+    })
 }
 
 #[cfg(test)]

@@ -62,7 +62,8 @@ pub async fn list_records(
     Ok(Json(state.db.list_records(&object, &query).await?))
 }
 
-/// Counts and sums of an object's records in groups (`group=stage,created_at:month&sum=amount`),
+/// Counts, sums and other measures of an object's records in groups
+/// (`group=stage,created_at:month&sum=amount&measure=avg:amount&calendar=jalali`),
 /// for dashboards; repeated requests are answered from a cache that any record change clears.
 pub async fn aggregate_records(
     State(state): State<AppState>,
@@ -72,10 +73,11 @@ pub async fn aggregate_records(
 ) -> ApiResult<Json<Aggregate>> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    params.only(&["filter", "group", "sum"])?;
+    params.only(&["filter", "group", "sum", "measure", "calendar"])?;
     let query = list_query(&state, &object, &params).await?;
     let obj = state.db.visible_object(&object).await?;
-    let spec = parse_aggregate(&obj, params.get("group").unwrap_or(""), params.get("sum").unwrap_or(""))?;
+    let spec = parse_aggregate(&obj, params.get("group").unwrap_or(""), params.get("sum").unwrap_or(""))?
+        .with_measures(&obj, params.get("measure").unwrap_or(""), params.get("calendar").unwrap_or(""))?;
     Ok(Json(state.db.aggregate(&object, query.filter.as_ref(), &spec).await?))
 }
 

@@ -17,6 +17,7 @@ mod loyalty;
 mod marketing;
 mod notifications;
 mod records;
+mod reports;
 mod sales;
 mod service;
 mod session;
@@ -320,6 +321,16 @@ impl Layout {
             };
             nav.insert(at + 1, item);
         }
+        // Reports, for everyone who reads records.
+        if catalog.is_some() {
+            let item = NavItem {
+                href: "/reports".into(),
+                label: t(lang, "reports"),
+                current: current == "reports",
+                icon: "activity",
+            };
+            nav.push(item);
+        }
         // Scheduled reports, last, for those who keep them.
         if catalog.is_some() && session.is_some_and(|s| peyvand_crm::automation::reports::may_keep(s.user.role)) {
             let item = NavItem {
@@ -450,6 +461,11 @@ pub fn router() -> Router<AppState> {
         .route("/reports/scheduled", get(automation::report_schedules).post(automation::create_report_schedule))
         .route("/reports/scheduled/{id}/delete", post(automation::delete_report_schedule))
         .route("/reports/scheduled/{id}/send", post(automation::send_report_schedule))
+        .route("/reports", get(reports::reports_page).post(reports::create_report))
+        .route("/reports/new", get(reports::new_report))
+        .route("/reports/{id}", get(reports::report_page).post(reports::update_report))
+        .route("/reports/{id}/delete", post(reports::delete_report))
+        .route("/reports/{id}/export.csv", get(reports::export_report))
         .route("/notifications/preferences", get(notifications::preferences).post(notifications::save_preferences))
         .route("/notifications/read", post(notifications::read_all))
         .route("/notifications/{id}/open", post(notifications::open))

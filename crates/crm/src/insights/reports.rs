@@ -1,0 +1,373 @@
+//! Reports: an object's records, filtered, counted and measured in up to three groupings, with a
+//! chart and a pivot table, saved by their owner and shared with everyone if they choose. A
+//! report is run through the viewer's handle (`Db::for_viewer`): the same report shows a rep
+//! their own figures and a manager their team's. Each group knows the filter of the records it
+//! counts, so a bar or a cell opens them in the list.
+
+use peyvand_records::access::Role;
+use peyvand_records::aggregate::{AggregateSpec, Bucket, Calendar, key_start, parse_aggregate};
+use peyvand_records::filter::parse_filter;
+use peyvand_records::{FieldError, FieldType};
+use peyvand_store::aggregate::Aggregate;
+use peyvand_store::{Db, Error, Result, new_id, now};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use sqlx::Row;
+
+/// How a report is drawn: a chart kind (`web::charts`) or only its table.
+pub const CHARTS: [&str; 7] = ["bar", "stacked", "line", "area", "donut", "funnel", "table"];
+
+/// Most reports one user keeps.
+const MAX_PER_USER: i64 = 200;
+
+fn bar() -> String {
+    "bar".into()
+}
+
+/// A report as its owner defines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportDef {
+    pub name: String,
+    pub object: String,
+    /// Which records (the lists' filter syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Json>,
+    /// Up to three groupings, as the aggregate's `group` (`stage,closed_on:month`).
+    #[serde(default)]
+    pub group: String,
+    /// What is measured besides the count, as the aggregate's `measure` (`sum:amount`).
+    #[serde(default)]
+    pub measures: String,
+    /// `gregorian`, `jalali`, or empty for the reader's (Jalali on Persian pages).
+    #[serde(default)]
+    pub calendar: String,
+    /// One of [`CHARTS`].
+    #[serde(default = "bar")]
+    pub chart: String,
+    /// Read by everyone (each sees only the records they may).
+    #[serde(default)]
+    pub shared: bool,
+}
+
+/// A report as kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub id: String,
+    pub owner_id: String,
+    #[serde(flatten)]
+    pub definition: ReportDef,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ReportDef {
+    /// The aggregate this report asks for, read in `lang` (its calendar when none is set).
+    pub async fn spec(&self, db: &Db, lang: &str) -> std::result::Result<AggregateSpec, Vec<FieldError>> {
+        let obj =
+            db.visible_object(&self.object).await.map_err(|_| vec![FieldError::new("object", "invalid_option")])?;
+        let calendar = match self.calendar.as_str() {
+            "" if lang == "fa" => "jalali",
+            "" => "gregorian",
+            other => other,
+        };
+        parse_aggregate(&obj, &self.group, "")
+            .and_then(|spec| spec.with_measures(&obj, &self.measures, calendar))
+            .map_err(|e| vec![prefixed(e)])
+    }
+}
+
+/// The aggregate's parameter names are the report's fields but one: `measure` is `measures`.
+fn prefixed(e: FieldError) -> FieldError {
+    if e.field == "measure" { FieldError::with("measures", e.code, e.params) } else { e }
+}
+
+/// Everything wrong with a definition, checked against the object as the viewer sees it now (a
+/// grouping on a removed field, a measure on a text field).
+pub async fn check(db: &Db, def: &ReportDef) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let name = def.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "required"));
+    }
+    if !CHARTS.contains(&def.chart.as_str()) {
+        errors.push(FieldError::new("chart", "invalid_option"));
+    }
+    let Ok(obj) = db.visible_object(&def.object).await else {
+        errors.push(FieldError::new("object", "invalid_option"));
+        return errors;
+    };
+    if let Some(f) = &def.filter
+        && let Err(e) = parse_filter(&obj, f)
+    {
+        errors.push(FieldError::with("filter", e.code, e.params));
+    }
+    if let Err(e) = Calendar::parse(&def.calendar) {
+        errors.push(e);
+    } else if let Err(found) = def.spec(db, "en").await {
+        errors.extend(found);
+    }
+    errors
+}
+
+fn parse(r: &sqlx::any::AnyRow) -> Result<Report> {
+    let json: String = r.try_get(3)?;
+    let mut definition: ReportDef =
+        serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("a report's definition: {e}")))?;
+    definition.shared = r.try_get::<i64, _>(2)? != 0;
+    Ok(Report {
+        id: r.try_get(0)?,
+        owner_id: r.try_get(1)?,
+        definition,
+        created_at: r.try_get(4)?,
+        updated_at: r.try_get(5)?,
+    })
+}
+
+const COLUMNS: &str = "id, owner_id, shared, definition_json, created_at, updated_at";
+
+/// The viewer's own reports and everyone's shared ones, by name.
+pub async fn list(db: &Db) -> Result<Vec<Report>> {
+    let me = db.viewer().map(|v| v.user_id.clone()).unwrap_or_default();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reports WHERE owner_id = $1 OR shared = 1 ORDER BY id"
+    )))
+    .bind(me)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = rows.iter().map(parse).collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| a.definition.name.cmp(&b.definition.name));
+    Ok(out)
+}
+
+/// A report the viewer may read (theirs or shared; an admin reads every one); others are not
+/// found.
+pub async fn get(db: &Db, id: &str) -> Result<Report> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM reports WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("report {id}")))?;
+    let report = parse(&r)?;
+    match db.viewer() {
+        Some(v) if v.user_id != report.owner_id && !report.definition.shared && v.role != Some(Role::Admin) => {
+            Err(Error::NotFound(format!("report {id}")))
+        }
+        _ => Ok(report),
+    }
+}
+
+/// Whether the viewer may change or delete `report`: its owner or an admin.
+pub fn may_change(db: &Db, report: &Report) -> bool {
+    db.viewer().is_none_or(|v| v.user_id == report.owner_id || v.role == Some(Role::Admin))
+}
+
+/// Saves a report (new when `id` is none, owned by the viewer) after checking it.
+pub async fn save(db: &Db, id: Option<&str>, def: ReportDef) -> Result<Report> {
+    let mut def = def;
+    def.name = def.name.trim().to_string();
+    let errors = check(db, &def).await;
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let me = db.viewer().map(|v| v.user_id.clone()).ok_or_else(|| Error::Forbidden("a report needs a user".into()))?;
+    let shared = i64::from(def.shared);
+    let json = serde_json::to_string(&def).map_err(|e| Error::Corrupt(e.to_string()))?;
+    if let Some(id) = id
+        && !may_change(db, &get(db, id).await?)
+    {
+        return Err(Error::Forbidden(format!("report {id}")));
+    }
+    let at = now();
+    let mut tx = db.write().await?;
+    let id = match id {
+        Some(id) => {
+            sqlx::query("UPDATE reports SET shared = $1, definition_json = $2, updated_at = $3 WHERE id = $4")
+                .bind(shared)
+                .bind(json)
+                .bind(at)
+                .bind(id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+            id.to_string()
+        }
+        None => {
+            let kept: i64 = sqlx::query("SELECT COUNT(*) FROM reports WHERE owner_id = $1")
+                .bind(me.clone())
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get(0)?;
+            if kept >= MAX_PER_USER {
+                return Err(Error::Conflict {
+                    code: "too_many_reports",
+                    details: vec![FieldError::with("name", "too_many", json!({ "max": MAX_PER_USER }))],
+                });
+            }
+            let id = new_id();
+            sqlx::query(
+                "INSERT INTO reports (id, owner_id, shared, definition_json, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(id.clone())
+            .bind(me)
+            .bind(shared)
+            .bind(json)
+            .bind(at)
+            .execute(&mut *tx.tx)
+            .await?;
+            id
+        }
+    };
+    tx.commit().await?;
+    get(db, &id).await
+}
+
+/// Deletes a report its owner (or an admin) no longer wants.
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    let report = get(db, id).await?;
+    if !may_change(db, &report) {
+        return Err(Error::Forbidden(format!("report {id}")));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("DELETE FROM reports WHERE id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
+    tx.commit().await
+}
+
+/// A report's figures: the aggregate, and for each of its rows the filter of the records it
+/// counts (the report's filter and the row's group values).
+#[derive(Clone, Debug, Serialize)]
+pub struct Figures {
+    pub aggregate: Aggregate,
+    pub calendar: Calendar,
+    /// Each grouping's field and bucket, in order.
+    pub groups: Vec<(String, Option<Bucket>)>,
+    /// The measures' names (`sum:amount`), in order.
+    pub measures: Vec<String>,
+    /// Per row of the aggregate, its records' filter.
+    pub drill: Vec<Json>,
+    /// Each grouping's values in order (a choice's as its choices go).
+    pub values: Vec<Vec<Json>>,
+}
+
+/// Runs `def` through the viewer's handle `db`, in `lang` (for the calendar when none is set).
+pub async fn run(db: &Db, def: &ReportDef, lang: &str) -> Result<Figures> {
+    let obj = db.visible_object(&def.object).await?;
+    let spec = def.spec(db, lang).await.map_err(Error::Validation)?;
+    let filter = match &def.filter {
+        Some(f) => Some(
+            parse_filter(&obj, f).map_err(|e| Error::Validation(vec![FieldError::with("filter", e.code, e.params)]))?,
+        ),
+        None => None,
+    };
+    let mut aggregate = db.aggregate(&def.object, filter.as_ref(), &spec).await?;
+    // A choice's groups come in the order of the field's choices (a pipeline's stages, a
+    // funnel), not in the order of their keys.
+    let places: Vec<Option<Vec<String>>> = spec
+        .group_by
+        .iter()
+        .map(|g| {
+            let f = obj.field(&g.field.api_name).filter(|f| f.field_type == FieldType::Select && g.bucket.is_none())?;
+            Some(f.options.options.iter().map(|o| o.value.clone()).collect())
+        })
+        .collect();
+    let order_of = |place: &Option<Vec<String>>, x: Option<&Json>, y: Option<&Json>| match place {
+        Some(choices) => {
+            let at = |v: Option<&Json>| {
+                v.and_then(Json::as_str).and_then(|s| choices.iter().position(|c| c == s)).map_or(-1, |p| p as i64)
+            };
+            at(x).cmp(&at(y))
+        }
+        None => compare(x, y),
+    };
+    if places.iter().any(Option::is_some) {
+        aggregate.rows.sort_by(|a, b| {
+            for (g, place) in spec.group_by.iter().zip(&places) {
+                let order = order_of(place, a.group.get(&g.field.api_name), b.group.get(&g.field.api_name));
+                if order != std::cmp::Ordering::Equal {
+                    return order;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+    // Each grouping's values in that order (a pivot's columns, a chart's series).
+    let values = spec
+        .group_by
+        .iter()
+        .zip(&places)
+        .map(|(g, place)| {
+            let mut seen: Vec<Json> = Vec::new();
+            for row in &aggregate.rows {
+                let v = row.group.get(&g.field.api_name).cloned().unwrap_or(Json::Null);
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            seen.sort_by(|x, y| order_of(place, Some(x), Some(y)));
+            seen
+        })
+        .collect();
+    let offset = db.local_offset();
+    let drill = aggregate
+        .rows
+        .iter()
+        .map(|row| {
+            let mut all: Vec<Json> = def.filter.iter().cloned().collect();
+            for g in &spec.group_by {
+                let value = row.group.get(&g.field.api_name).cloned().unwrap_or(Json::Null);
+                let name = g.field.api_name.as_str();
+                match (g.bucket, value) {
+                    (_, Json::Null) => all.push(json!({ "field": name, "op": "is_empty", "value": true })),
+                    (Some(bucket), Json::String(key)) => {
+                        let Some(start) = key_start(bucket, spec.calendar, &key) else { continue };
+                        let end = bucket.next(spec.calendar, start);
+                        let bound = |d: time::Date| match g.field.field_type {
+                            // As the store cut it: a stored-text prefix is UTC, a breakpoint local.
+                            FieldType::Datetime if bucket.prefix_in(spec.calendar).is_some() => {
+                                peyvand_records::value::format_datetime(d.midnight().assume_utc())
+                            }
+                            FieldType::Datetime => {
+                                peyvand_records::value::format_datetime(d.midnight().assume_offset(offset))
+                            }
+                            _ => peyvand_records::value::format_date(d),
+                        };
+                        all.push(json!({ "field": name, "op": "gte", "value": bound(start) }));
+                        all.push(json!({ "field": name, "op": "lt", "value": bound(end) }));
+                    }
+                    (_, value) => all.push(json!({ "field": name, "op": "eq", "value": value })),
+                }
+            }
+            match all.len() {
+                0 => Json::Null,
+                1 => all.remove(0),
+                _ => json!({ "and": all }),
+            }
+        })
+        .collect();
+    Ok(Figures {
+        groups: spec.group_by.iter().map(|g| (g.field.api_name.clone(), g.bucket)).collect(),
+        measures: spec.measures.iter().map(|m| m.name()).collect(),
+        calendar: spec.calendar,
+        aggregate,
+        drill,
+        values,
+    })
+}
+
+/// Two group values in the store's order: empty first, then numbers by value, text by its bytes.
+fn compare(x: Option<&Json>, y: Option<&Json>) -> std::cmp::Ordering {
+    let rank = |v: Option<&Json>| match v {
+        None | Some(Json::Null) => 0,
+        Some(Json::Bool(_)) => 1,
+        Some(Json::Number(_)) => 2,
+        Some(_) => 3,
+    };
+    match (x, y) {
+        (Some(Json::Number(a)), Some(Json::Number(b))) => {
+            a.as_f64().unwrap_or(0.0).partial_cmp(&b.as_f64().unwrap_or(0.0)).unwrap_or(std::cmp::Ordering::Equal)
+        }
+        (Some(Json::Bool(a)), Some(Json::Bool(b))) => a.cmp(b),
+        (Some(Json::String(a)), Some(Json::String(b))) => a.cmp(b),
+        _ => rank(x).cmp(&rank(y)),
+    }
+}

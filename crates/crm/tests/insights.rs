@@ -41,8 +41,9 @@ async fn reports_add_up_in_both_calendars_and_lead_to_their_records(db: &Db) {
     let rep = db.create_user("rep@reports.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
     let admin = db.create_user("admin@reports.ir", "Admin", Role::Admin, "x", "fa").await.expect("admin").id;
     let mut contacts = Vec::new();
-    for name in ["Ahmadi", "Bahrami", "Karimi"] {
-        let c = db.create_record(None, "contact", &input(json!({"last_name": name})), None).await.expect("contact");
+    for (name, city) in [("Ahmadi", "Tehran"), ("Bahrami", "Tabriz"), ("Karimi", "Tehran")] {
+        let fields = input(json!({"last_name": name, "city": city, "owner": admin}));
+        let c = db.create_record(None, "contact", &fields, None).await.expect("contact");
         contacts.push(c.0.id);
     }
     for (i, (who, at, status, total)) in ORDERS.iter().enumerate() {
@@ -138,6 +139,24 @@ async fn reports_add_up_in_both_calendars_and_lead_to_their_records(db: &Db) {
     let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
     let theirs = reports::run(&as_rep, &gregorian, "en").await.expect("run");
     assert_eq!(theirs.aggregate.rows.iter().map(|r| r.count).sum::<i64>(), 3);
+
+    // Orders by their contact's city: a related record's field, each city leading to its orders.
+    let by_city = def(json!({"name": "By city", "object": "order", "group": "contact.city", "measures": "sum:total"}));
+    let cities = reports::run(&as_admin, &by_city, "en").await.expect("run");
+    let counts: Vec<(Json, i64)> =
+        cities.aggregate.rows.iter().map(|r| (r.group["contact.city"].clone(), r.count)).collect();
+    assert_eq!(counts, [(json!("Tabriz"), 2), (json!("Tehran"), 5)]);
+    for (row, filter) in cities.aggregate.rows.iter().zip(&cities.drill) {
+        let parsed =
+            peyvand_records::filter::parse_filter(&db.object("order").await.expect("order"), filter).expect("a filter");
+        let query = ListQuery { filter: Some(parsed), limit: Some(100), ..ListQuery::default() };
+        assert_eq!(as_admin.list_records("order", &query).await.expect("list").records.len() as i64, row.count);
+    }
+    // The rep reads none of the admin's contacts: their orders' cities are not theirs to see.
+    let blind = reports::run(&as_rep, &by_city, "en").await.expect("run");
+    let counts: Vec<(Json, i64)> =
+        blind.aggregate.rows.iter().map(|r| (r.group["contact.city"].clone(), r.count)).collect();
+    assert_eq!(counts, [(Json::Null, 3)]);
 }
 
 async fn reports_are_their_owners_and_checked(db: &Db) {

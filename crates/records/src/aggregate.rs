@@ -259,11 +259,33 @@ const GREGORIAN_MONTHS_EN: [&str; 12] =
 const GREGORIAN_MONTHS_FA: [&str; 12] =
     ["ژانویه", "فوریه", "مارس", "آوریل", "مه", "ژوئن", "ژوئیه", "اوت", "سپتامبر", "اکتبر", "نوامبر", "دسامبر"];
 
-/// One grouping key.
+/// One grouping key: a field of the object, or of the record a relation of it leads to
+/// (`contact.city`: an order's contact's city).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupKey {
     pub field: FieldRef,
     pub bucket: Option<Bucket>,
+    pub via: Option<Via>,
+}
+
+/// The relation a grouping key's field is reached through.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Via {
+    /// The relation field on the object (its column holds the related record's id).
+    pub relation: FieldRef,
+    /// The related object's API name and table.
+    pub object: String,
+    pub table: String,
+}
+
+impl GroupKey {
+    /// The key's name in results: the field's, or `relation.field`.
+    pub fn name(&self) -> String {
+        match &self.via {
+            Some(v) => format!("{}.{}", v.relation.api_name, self.field.api_name),
+            None => self.field.api_name.clone(),
+        }
+    }
 }
 
 /// What a measure computes over a group's values of its field.
@@ -326,7 +348,10 @@ impl AggregateSpec {
     /// Whether a rollup may answer it: only counts and sums, each date cut by its stored text.
     pub fn rollup_ready(&self) -> bool {
         self.measures.is_empty()
-            && self.group_by.iter().all(|g| g.bucket.is_none_or(|b| b.prefix_in(self.calendar).is_some()))
+            && self
+                .group_by
+                .iter()
+                .all(|g| g.via.is_none() && g.bucket.is_none_or(|b| b.prefix_in(self.calendar).is_some()))
     }
 
     /// Adds `measure` (`avg:amount,distinct:contact`, see the module docs) and the calendar.
@@ -365,6 +390,17 @@ impl AggregateSpec {
 /// Parses `group` and `sum` (comma-separated, see the module docs) for `object`. Every problem
 /// names the parameter: `group` or `sum`.
 pub fn parse_aggregate(object: &ObjectDef, group: &str, sum: &str) -> Result<AggregateSpec, FieldError> {
+    parse_aggregate_in(object, group, sum, &|_| None)
+}
+
+/// [`parse_aggregate`] where a grouping may also be a related record's field
+/// (`contact.city`), the related object found by `lookup`.
+pub fn parse_aggregate_in(
+    object: &ObjectDef,
+    group: &str,
+    sum: &str,
+    lookup: &dyn Fn(&str) -> Option<std::sync::Arc<ObjectDef>>,
+) -> Result<AggregateSpec, FieldError> {
     let mut spec = AggregateSpec::default();
     for part in group.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, bucket) = match part.split_once(':') {
@@ -373,7 +409,17 @@ pub fn parse_aggregate(object: &ObjectDef, group: &str, sum: &str) -> Result<Agg
             }
             None => (part, None),
         };
-        let field = resolve(object, name).ok_or_else(|| FieldError::new("group", "unknown_field"))?;
+        let unknown = || FieldError::new("group", "unknown_field");
+        let (field, via) = match name.split_once('.') {
+            Some((relation, name)) => {
+                let def = object.field(relation).filter(|f| f.field_type == FieldType::Relation).ok_or_else(unknown)?;
+                let target = def.options.target.as_deref().and_then(lookup).ok_or_else(unknown)?;
+                let field = resolve(&target, name).ok_or_else(unknown)?;
+                let relation = resolve(object, relation).ok_or_else(unknown)?;
+                (field, Some(Via { relation, object: target.api_name.clone(), table: target.table.clone() }))
+            }
+            None => (resolve(object, name).ok_or_else(unknown)?, None),
+        };
         let dated = matches!(field.field_type, FieldType::Date | FieldType::Datetime);
         let bucket = match (dated, bucket) {
             (true, None) => Some(Bucket::Day),
@@ -387,7 +433,7 @@ pub fn parse_aggregate(object: &ObjectDef, group: &str, sum: &str) -> Result<Agg
         if !groupable {
             return Err(FieldError::new("group", "not_groupable"));
         }
-        spec.group_by.push(GroupKey { field, bucket });
+        spec.group_by.push(GroupKey { field, bucket, via });
     }
     for name in sum.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let field = resolve(object, name).ok_or_else(|| FieldError::new("sum", "unknown_field"))?;
@@ -456,6 +502,28 @@ mod tests {
         let by_day = parse_aggregate(&deal(), "closed_on", "").expect("valid");
         assert_eq!(by_day.group_by[0].bucket, Some(Bucket::Day), "dates group by day unless told");
         assert_eq!(parse_aggregate(&deal(), "", "").expect("a plain count"), AggregateSpec::default());
+    }
+
+    #[test]
+    fn a_grouping_may_be_a_related_records_field() {
+        let mut order = deal();
+        order.api_name = "order".into();
+        order.fields.push(FieldDef {
+            options: FieldOptions { target: Some("deal".into()), ..Default::default() },
+            ..field("deal", FieldType::Relation, false)
+        });
+        let target = std::sync::Arc::new(deal());
+        let lookup = |name: &str| (name == "deal").then(|| target.clone());
+        let spec = parse_aggregate_in(&order, "deal.stage,deal.closed_on:month", "", &lookup).expect("valid");
+        assert_eq!(spec.group_by[0].name(), "deal.stage");
+        assert_eq!(spec.group_by[0].via.as_ref().map(|v| v.relation.column.as_str()), Some("c_deal"));
+        assert_eq!(spec.group_by[1].bucket, Some(Bucket::Month));
+        assert!(!spec.rollup_ready(), "a related field is read from its record, not a rollup");
+        let code = |g: &str| parse_aggregate_in(&order, g, "", &lookup).expect_err("invalid").code;
+        assert_eq!(code("stage.name"), "unknown_field", "not a relation");
+        assert_eq!(code("deal.ghost"), "unknown_field");
+        assert_eq!(code("deal.tags"), "not_groupable");
+        assert_eq!(parse_aggregate(&order, "deal.stage", "").expect_err("no lookup").code, "unknown_field");
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub(crate) fn cut(expr: &str, bucket: Option<peyvand_records::aggregate::Bucket>
     }
 }
 
+/// A grouping key's related table, the relation's column, the related object and the viewer's
+/// scope of it.
+type Related = (String, String, Arc<ObjectDef>, Option<Filter>);
+
 /// A result with the data stamp it was computed at and when.
 struct Cached {
     stamp: String,
@@ -104,7 +108,17 @@ impl Db {
     pub async fn aggregate(&self, object: &str, filter: Option<&Filter>, spec: &AggregateSpec) -> Result<Aggregate> {
         let obj = self.object(object).await?;
         if self.viewer().is_some() {
-            let mut named: Vec<String> = spec.group_by.iter().map(|g| g.field.api_name.clone()).collect();
+            let mut named: Vec<String> = spec
+                .group_by
+                .iter()
+                .map(|g| g.via.as_ref().map_or(&g.field.api_name, |v| &v.relation.api_name).clone())
+                .collect();
+            for g in &spec.group_by {
+                if let Some(via) = &g.via {
+                    let target = self.object(&via.object).await?;
+                    self.check_named(&target, vec![g.field.api_name.clone()])?;
+                }
+            }
             named.extend(spec.sum.iter().map(|f| f.api_name.clone()));
             named.extend(spec.measures.iter().map(|m| m.field.api_name.clone()));
             if let Some(f) = filter {
@@ -163,6 +177,8 @@ impl Db {
         // currencies are never added together): the expression, the name, the field type.
         let mut columns: Vec<(String, String, Option<FieldType>)> = Vec::new();
         let cuts = self.breakpoint_cuts(obj, filter, spec).await?;
+        // A related record's field is read from it (one it may read, alive) by its id.
+        let mut related: Vec<Option<Related>> = Vec::new();
         for (i, g) in spec.group_by.iter().enumerate() {
             let expr = match (&rollup, g.bucket) {
                 (Some((_, plan)), _) => cut(&format!("v{}", plan.keys[i].0), plan.keys[i].1),
@@ -170,7 +186,17 @@ impl Db {
                 (None, bucket) => cut(&g.field.column, bucket),
             };
             let kind = if g.bucket.is_some() { None } else { Some(g.field.field_type) };
-            columns.push((expr, g.field.api_name.clone(), kind));
+            columns.push((expr, g.name(), kind));
+            related.push(match &g.via {
+                Some(via) => {
+                    let target = catalog
+                        .object(&via.object)
+                        .ok_or_else(|| Error::invalid(FieldError::new("group", "unknown_field")))?;
+                    let scope = self.scoped_filter(&target, peyvand_records::access::Intent::Read, None);
+                    Some((via.table.clone(), via.relation.column.clone(), target, scope))
+                }
+                None => None,
+            });
         }
         for f in spec.sum.iter().filter(|f| f.storage == Storage::Money) {
             let expr = match &rollup {
@@ -211,7 +237,24 @@ impl Db {
             });
         }
         for (i, (expr, _, _)) in columns.iter().enumerate() {
-            sql.push(&format!(", {expr} AS g{i}"));
+            match related.get(i).and_then(Option::as_ref) {
+                Some((table, relation, target, scope)) => {
+                    // The subquery's own names are the related table's (`j`); the record's
+                    // relation is named by its table.
+                    sql.push(&format!(
+                        ", (SELECT {expr} FROM {table} j WHERE j.id = {}.{relation} AND j.deleted_at IS NULL",
+                        obj.table
+                    ));
+                    if let Some(scope) = scope {
+                        sql.push(" AND ");
+                        filter_sql(&mut sql, target, scope, self.dialect(), &[]);
+                    }
+                    sql.push(&format!(") AS g{i}"));
+                }
+                None => {
+                    sql.push(&format!(", {expr} AS g{i}"));
+                }
+            }
         }
         match &rollup {
             Some((r, _)) => {
@@ -295,30 +338,30 @@ impl Db {
         if !cut_here.contains(&true) {
             return Ok(vec![None; spec.group_by.len()]);
         }
-        let mut sql = Sql::new("SELECT ");
-        let wanted: Vec<&peyvand_records::aggregate::GroupKey> =
-            spec.group_by.iter().zip(&cut_here).filter(|(_, c)| **c).map(|(g, _)| g).collect();
-        let ends =
-            wanted.iter().map(|g| format!("MIN({c}), MAX({c})", c = g.field.column)).collect::<Vec<_>>().join(", ");
-        sql.push(&ends);
-        sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
-        if let Some(f) = filter {
-            sql.push(" AND ");
-            filter_sql(&mut sql, obj, f, self.dialect(), &[]);
-        }
-        let row = sql.query().fetch_one(self.pool()).await?;
         let offset = self.local_offset();
-        let mut found = wanted
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g, (row.try_get::<Option<String>, _>(2 * i), row.try_get::<Option<String>, _>(2 * i + 1))));
         let mut out = Vec::with_capacity(spec.group_by.len());
-        for cut_it in cut_here {
+        for (g, cut_it) in spec.group_by.iter().zip(cut_here) {
             if !cut_it {
                 out.push(None);
                 continue;
             }
-            let Some((g, (from, to))) = found.next() else { break };
+            // The range of the selected records' values (a related record's: of all of them).
+            let c = &g.field.column;
+            let mut sql = Sql::new(&format!("SELECT MIN({c}), MAX({c})"));
+            match &g.via {
+                Some(via) => {
+                    sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", via.table));
+                }
+                None => {
+                    sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
+                    if let Some(f) = filter {
+                        sql.push(" AND ");
+                        filter_sql(&mut sql, obj, f, self.dialect(), &[]);
+                    }
+                }
+            }
+            let row = sql.query().fetch_one(self.pool()).await?;
+            let (from, to) = (row.try_get::<Option<String>, _>(0), row.try_get::<Option<String>, _>(1));
             let parse = |text: Option<String>| -> Option<time::Date> {
                 let text = text?;
                 match g.field.field_type {

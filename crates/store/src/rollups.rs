@@ -627,6 +627,7 @@ mod tests {
                         if bucket.is_some() { Storage::Date } else { Storage::Text },
                     ),
                     bucket: *bucket,
+                    via: None,
                 })
                 .collect(),
             sum: sums.iter().map(|(name, storage)| field(name, FieldType::Integer, *storage)).collect(),

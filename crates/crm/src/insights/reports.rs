@@ -5,7 +5,7 @@
 //! counts, so a bar or a cell opens them in the list.
 
 use peyvand_records::access::Role;
-use peyvand_records::aggregate::{AggregateSpec, Bucket, Calendar, key_start, parse_aggregate};
+use peyvand_records::aggregate::{AggregateSpec, Bucket, Calendar, GroupKey, key_start, parse_aggregate_in};
 use peyvand_records::filter::parse_filter;
 use peyvand_records::{FieldError, FieldType};
 use peyvand_store::aggregate::Aggregate;
@@ -71,7 +71,8 @@ impl ReportDef {
             "" => "gregorian",
             other => other,
         };
-        parse_aggregate(&obj, &self.group, "")
+        let catalog = db.visible_catalog().await.map_err(|_| vec![FieldError::new("object", "invalid_option")])?;
+        parse_aggregate_in(&obj, &self.group, "", &|name| catalog.object(name))
             .and_then(|spec| spec.with_measures(&obj, &self.measures, calendar))
             .map_err(|e| vec![prefixed(e)])
     }
@@ -243,7 +244,8 @@ pub struct Figures {
     pub groups: Vec<(String, Option<Bucket>)>,
     /// The measures' names (`sum:amount`), in order.
     pub measures: Vec<String>,
-    /// Per row of the aggregate, its records' filter.
+    /// Per row of the aggregate, its records' filter (`null`: every record; `false`: too many
+    /// related records to list them by).
     pub drill: Vec<Json>,
     /// Each grouping's values in order (a choice's as its choices go).
     pub values: Vec<Vec<Json>>,
@@ -260,13 +262,19 @@ pub async fn run(db: &Db, def: &ReportDef, lang: &str) -> Result<Figures> {
         None => None,
     };
     let mut aggregate = db.aggregate(&def.object, filter.as_ref(), &spec).await?;
+    let catalog = db.visible_catalog().await?;
     // A choice's groups come in the order of the field's choices (a pipeline's stages, a
     // funnel), not in the order of their keys.
     let places: Vec<Option<Vec<String>>> = spec
         .group_by
         .iter()
         .map(|g| {
-            let f = obj.field(&g.field.api_name).filter(|f| f.field_type == FieldType::Select && g.bucket.is_none())?;
+            let owner = match &g.via {
+                Some(via) => catalog.object(&via.object)?,
+                None => obj.clone(),
+            };
+            let f =
+                owner.field(&g.field.api_name).filter(|f| f.field_type == FieldType::Select && g.bucket.is_none())?;
             Some(f.options.options.iter().map(|o| o.value.clone()).collect())
         })
         .collect();
@@ -282,7 +290,7 @@ pub async fn run(db: &Db, def: &ReportDef, lang: &str) -> Result<Figures> {
     if places.iter().any(Option::is_some) {
         aggregate.rows.sort_by(|a, b| {
             for (g, place) in spec.group_by.iter().zip(&places) {
-                let order = order_of(place, a.group.get(&g.field.api_name), b.group.get(&g.field.api_name));
+                let order = order_of(place, a.group.get(&g.name()), b.group.get(&g.name()));
                 if order != std::cmp::Ordering::Equal {
                     return order;
                 }
@@ -298,7 +306,7 @@ pub async fn run(db: &Db, def: &ReportDef, lang: &str) -> Result<Figures> {
         .map(|(g, place)| {
             let mut seen: Vec<Json> = Vec::new();
             for row in &aggregate.rows {
-                let v = row.group.get(&g.field.api_name).cloned().unwrap_or(Json::Null);
+                let v = row.group.get(&g.name()).cloned().unwrap_or(Json::Null);
                 if !seen.contains(&v) {
                     seen.push(v);
                 }
@@ -308,44 +316,34 @@ pub async fn run(db: &Db, def: &ReportDef, lang: &str) -> Result<Figures> {
         })
         .collect();
     let offset = db.local_offset();
-    let drill = aggregate
-        .rows
-        .iter()
-        .map(|row| {
-            let mut all: Vec<Json> = def.filter.iter().cloned().collect();
-            for g in &spec.group_by {
-                let value = row.group.get(&g.field.api_name).cloned().unwrap_or(Json::Null);
-                let name = g.field.api_name.as_str();
-                match (g.bucket, value) {
-                    (_, Json::Null) => all.push(json!({ "field": name, "op": "is_empty", "value": true })),
-                    (Some(bucket), Json::String(key)) => {
-                        let Some(start) = key_start(bucket, spec.calendar, &key) else { continue };
-                        let end = bucket.next(spec.calendar, start);
-                        let bound = |d: time::Date| match g.field.field_type {
-                            // As the store cut it: a stored-text prefix is UTC, a breakpoint local.
-                            FieldType::Datetime if bucket.prefix_in(spec.calendar).is_some() => {
-                                peyvand_records::value::format_datetime(d.midnight().assume_utc())
-                            }
-                            FieldType::Datetime => {
-                                peyvand_records::value::format_datetime(d.midnight().assume_offset(offset))
-                            }
-                            _ => peyvand_records::value::format_date(d),
-                        };
-                        all.push(json!({ "field": name, "op": "gte", "value": bound(start) }));
-                        all.push(json!({ "field": name, "op": "lt", "value": bound(end) }));
+    let mut drill = Vec::with_capacity(aggregate.rows.len());
+    for row in &aggregate.rows {
+        let mut all: Vec<Json> = def.filter.iter().cloned().collect();
+        let mut reachable = true;
+        for g in &spec.group_by {
+            let value = row.group.get(&g.name()).cloned().unwrap_or(Json::Null);
+            let here = conditions(g, &value, spec.calendar, offset);
+            match &g.via {
+                None => all.extend(here),
+                // A related record's value: the records whose relation is one of the related
+                // records that have it (a few hundred at most; more cannot be listed).
+                Some(via) => match related_ids(db, &via.object, here).await? {
+                    Some(ids) if !value.is_null() => {
+                        all.push(json!({ "field": via.relation.api_name, "op": "in", "value": ids }))
                     }
-                    (_, value) => all.push(json!({ "field": name, "op": "eq", "value": value })),
-                }
+                    _ => reachable = false,
+                },
             }
-            match all.len() {
-                0 => Json::Null,
-                1 => all.remove(0),
-                _ => json!({ "and": all }),
-            }
-        })
-        .collect();
+        }
+        drill.push(match (reachable, all.len()) {
+            (false, _) => Json::Bool(false),
+            (true, 0) => Json::Null,
+            (true, 1) => all.remove(0),
+            _ => json!({ "and": all }),
+        });
+    }
     Ok(Figures {
-        groups: spec.group_by.iter().map(|g| (g.field.api_name.clone(), g.bucket)).collect(),
+        groups: spec.group_by.iter().map(|g| (g.name(), g.bucket)).collect(),
         measures: spec.measures.iter().map(|m| m.name()).collect(),
         calendar: spec.calendar,
         aggregate,
@@ -370,4 +368,49 @@ fn compare(x: Option<&Json>, y: Option<&Json>) -> std::cmp::Ordering {
         (Some(Json::String(a)), Some(Json::String(b))) => a.cmp(b),
         _ => rank(x).cmp(&rank(y)),
     }
+}
+
+/// The conditions on a grouping key's field that select a group's value: empty, equal, or in
+/// the period (as the store cut it: a stored-text prefix in UTC, a breakpoint at local midnight).
+fn conditions(g: &GroupKey, value: &Json, calendar: Calendar, offset: time::UtcOffset) -> Vec<Json> {
+    let name = g.field.api_name.as_str();
+    match (g.bucket, value) {
+        (_, Json::Null) => vec![json!({ "field": name, "op": "is_empty", "value": true })],
+        (Some(bucket), Json::String(key)) => {
+            let Some(start) = key_start(bucket, calendar, key) else { return Vec::new() };
+            let end = bucket.next(calendar, start);
+            let bound = |d: time::Date| match g.field.field_type {
+                FieldType::Datetime if bucket.prefix_in(calendar).is_some() => {
+                    peyvand_records::value::format_datetime(d.midnight().assume_utc())
+                }
+                FieldType::Datetime => peyvand_records::value::format_datetime(d.midnight().assume_offset(offset)),
+                _ => peyvand_records::value::format_date(d),
+            };
+            vec![
+                json!({ "field": name, "op": "gte", "value": bound(start) }),
+                json!({ "field": name, "op": "lt", "value": bound(end) }),
+            ]
+        }
+        (_, value) => vec![json!({ "field": name, "op": "eq", "value": value })],
+    }
+}
+
+/// The ids of the records of `object` (that the viewer reads) meeting `conditions`, if there
+/// are at most [`peyvand_records::filter::MAX_IN_VALUES`] of them.
+async fn related_ids(db: &Db, object: &str, conditions: Vec<Json>) -> Result<Option<Vec<String>>> {
+    let target = db.visible_object(object).await?;
+    let filter = json!({ "and": conditions });
+    let Ok(filter) = parse_filter(&target, &filter) else { return Ok(None) };
+    let most = peyvand_records::filter::MAX_IN_VALUES;
+    let query = peyvand_store::records::ListQuery {
+        filter: Some(filter),
+        limit: Some(u32::try_from(most + 1).unwrap_or(u32::MAX)),
+        fields: Some(vec!["id".into()]),
+        ..Default::default()
+    };
+    let page = db.list_records(object, &query).await?;
+    if page.records.len() > most {
+        return Ok(None);
+    }
+    Ok(Some(page.records.into_iter().map(|r| r.id).collect()))
 }

@@ -99,6 +99,16 @@ async fn a_report_is_built_drawn_saved_and_exported_on_its_pages(app: &TestApp) 
     // The rep reads in Persian (a new user's language) and owns no deals, so counts none.
     assert!(theirs.contains("رکوردی برای شمردن نیست."), "the rep counts none of the admin's deals");
 
+    // The API groups by a related record's field too (these deals have no contact).
+    let by_city: serde_json::Value =
+        app.get("/api/v1/aggregate/deal?group=contact.city&measure=max:amount").await.json().await.expect("json");
+    assert_eq!(
+        by_city["rows"],
+        json!([{"group": {"contact.city": null, "amount__currency": "IRR"}, "count": 3, "sum": {},
+        "measures": {"max:amount": "1000"}}])
+    );
+    assert_eq!(app.get("/api/v1/aggregate/deal?group=contact.ghost").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
     // A grouping on a field that is not there is named on the page.
     let bad = page("/reports/new?object=deal&g0=ghost".into()).await;
     assert!(bad.contains(r#"role="alert""#) && bad.contains("There is no such field"), "the problem said");

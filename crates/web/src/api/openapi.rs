@@ -307,7 +307,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
                 param(
                     "group",
                     "query",
-                    "Up to 3 fields, comma-separated; dates and instants as field:day|week|month|quarter|year (a Gregorian day, month or year of an instant is its UTC one; the others are cut at the business's local midnight)",
+                    "Up to 3 fields, comma-separated, each the object's or a related record's (relation.field, e.g. contact.city); dates and instants as field:day|week|month|quarter|year (a Gregorian day, month or year of an instant is its UTC one; the others are cut at the business's local midnight)",
                     false,
                 ),
                 param(

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use peyvand_records::FieldError;
 use peyvand_records::access::Action;
-use peyvand_records::aggregate::parse_aggregate;
+use peyvand_records::aggregate::parse_aggregate_in;
 use peyvand_records::filter::{parse_filter, parse_sort};
 use peyvand_store::aggregate::Aggregate;
 use peyvand_store::records::{ListQuery, Page, Record};
@@ -76,8 +76,13 @@ pub async fn aggregate_records(
     params.only(&["filter", "group", "sum", "measure", "calendar"])?;
     let query = list_query(&state, &object, &params).await?;
     let obj = state.db.visible_object(&object).await?;
-    let spec = parse_aggregate(&obj, params.get("group").unwrap_or(""), params.get("sum").unwrap_or(""))?
-        .with_measures(&obj, params.get("measure").unwrap_or(""), params.get("calendar").unwrap_or(""))?;
+    let catalog = state.db.visible_catalog().await?;
+    let (group, sum) = (params.get("group").unwrap_or(""), params.get("sum").unwrap_or(""));
+    let spec = parse_aggregate_in(&obj, group, sum, &|name| catalog.object(name))?.with_measures(
+        &obj,
+        params.get("measure").unwrap_or(""),
+        params.get("calendar").unwrap_or(""),
+    )?;
     Ok(Json(state.db.aggregate(&object, query.filter.as_ref(), &spec).await?))
 }
 

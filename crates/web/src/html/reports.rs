@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use peyvand_crm::insights::reports::{self, CHARTS, Figures, ReportDef};
 use peyvand_records::access::Action;
 use peyvand_records::aggregate::{MeasureKind, bucket_label};
-use peyvand_records::{FieldType, ObjectDef, Storage};
+use peyvand_records::{FieldDef, FieldType, ObjectDef, Storage};
 use peyvand_store::Error as StoreError;
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -308,6 +308,22 @@ async fn report_view(
             }
         }
         groupable.push(("created_at".into(), t(lang, "report-created-at")));
+        // A related record's fields: an order by its contact's city, a ticket by its product's
+        // category.
+        for r in obj.live_fields().filter(|f| f.field_type == FieldType::Relation) {
+            let Some(target) = r.options.target.as_deref().and_then(|t| catalog.object(t)) else { continue };
+            let prefix = peyvand_crm::forms::pick(lang, &r.label_fa, &r.label_en).to_string();
+            for f in target.live_fields() {
+                let storage = f.storage();
+                if f.field_type != FieldType::LongText
+                    && !matches!(storage, Storage::List | Storage::Money | Storage::Scaled)
+                    && f.field_type != FieldType::Relation
+                {
+                    let label = peyvand_crm::forms::pick(lang, &f.label_fa, &f.label_en);
+                    groupable.push((format!("{}.{}", r.api_name, f.api_name), format!("{prefix} › {label}")));
+                }
+            }
+        }
     }
     let may_change = match id {
         "" => true,
@@ -380,7 +396,9 @@ async fn labels(
     for (name, bucket) in &figures.groups {
         let values: Vec<&Json> = figures.aggregate.rows.iter().filter_map(|r| r.group.get(name)).collect();
         let mut shown = HashMap::new();
-        let field = obj.field(name);
+        let catalog = state.db.visible_catalog().await?;
+        let found = field_of(&catalog, obj, name);
+        let field = found.as_ref().map(|(_, f)| f);
         let mut refs = Refs { users: users.clone(), ..Refs::default() };
         if let Some(f) = field
             && f.field_type == FieldType::Relation
@@ -456,17 +474,19 @@ async fn show(
         let field = measure.split_once(':').map(|(_, f)| f).unwrap_or("");
         row.group.get(&format!("{field}__currency")).and_then(Json::as_str).map(str::to_string)
     };
+    // Where a group's records are listed (nowhere when too many related records make it).
     let drill = |i: usize| match figures.drill.get(i) {
         Some(Json::Null) | None => format!("/records/{}", encode(&def.object)),
+        Some(Json::Bool(false)) => String::new(),
         Some(f) => format!("/records/{}?filter={}", encode(&def.object), encode(&f.to_string())),
     };
+    let catalog = state.db.visible_catalog().await?;
     let mut headers: Vec<String> = figures
         .groups
         .iter()
-        .map(|(name, _)| {
-            obj.field(name)
-                .map(|f| peyvand_crm::forms::pick(lang, &f.label_fa, &f.label_en).to_string())
-                .unwrap_or_else(|| t(lang, "report-created-at"))
+        .map(|(name, _)| match field_of(&catalog, obj, name) {
+            Some((prefix, f)) => prefix + peyvand_crm::forms::pick(lang, &f.label_fa, &f.label_en),
+            None => t(lang, "report-created-at"),
         })
         .collect();
     headers.push(t(lang, "report-count"));
@@ -552,7 +572,7 @@ async fn show(
                     None => {
                         categories.push(category);
                         // With a second grouping a category is several rows: it opens the first's.
-                        links.push(Some(drill(r)).filter(|_| !stacked));
+                        links.push(Some(drill(r)).filter(|href| !stacked && !href.is_empty()));
                         categories.len() - 1
                     }
                 };
@@ -607,4 +627,19 @@ fn compact(lang: &str, v: f64) -> String {
         _ => return format_number(lang, &trimmed(v)),
     };
     format!("{} {}", format_number(lang, &trimmed(v / scale)), t(lang, unit))
+}
+
+/// A grouping's field: one of the object's, or a related record's (`contact.city`) with its
+/// relation's label before it ("Contact › ").
+fn field_of(catalog: &peyvand_store::catalog::Catalog, obj: &ObjectDef, name: &str) -> Option<(String, FieldDef)> {
+    let lang = current_lang();
+    match name.split_once('.') {
+        None => obj.field(name).map(|f| (String::new(), f.clone())),
+        Some((relation, field)) => {
+            let r = obj.field(relation)?;
+            let target = catalog.object(r.options.target.as_deref()?)?;
+            let f = target.field(field)?.clone();
+            Some((format!("{} › ", peyvand_crm::forms::pick(lang, &r.label_fa, &r.label_en)), f))
+        }
+    }
 }

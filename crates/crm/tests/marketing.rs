@@ -111,6 +111,14 @@ async fn segments_find_their_customers_and_a_newsletter_reaches_only_those_who_c
     db.delete_field(None, "contact", "vip_level").await.expect("remove the field");
     let e = segments::members(db, &vip).await.expect_err("broken");
     assert!(matches!(&e, Error::Validation(list) if list[0].code == "segment_filter_broken"), "{e:?}");
+    // A category longer than any kept is refused, naming the condition.
+    let long = def(json!({"name": "Long", "object": "contact",
+        "conditions": [{"kind": "bought_category", "category": "x".repeat(101)}]}));
+    let e = segments::save(db, None, long).await.expect_err("too long");
+    assert!(
+        matches!(&e, Error::Validation(list) if list[0].field == "conditions.0.category" && list[0].code == "too_long"),
+        "{e:?}"
+    );
 
     // The newsletter: to recent buyers; only Ana consented.
     let Some(server) = SmtpServer::start(None).await else { return };

@@ -5,6 +5,7 @@
 //! and the value axis stands on the right. Labels and values arrive formatted (Persian digits,
 //! Jalali months); a category may link to the records it counts.
 
+use crate::escape;
 use std::fmt::Write;
 
 /// The kinds of chart.
@@ -438,22 +439,6 @@ fn funnel(out: &mut String, chart: &Chart, format: &dyn Fn(f64) -> String) {
             text = escape(&format!("{} · {}{share}", chart.labels[i], format(*v))),
         );
     }
-}
-
-/// Text as SVG (XML) content or an attribute value.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

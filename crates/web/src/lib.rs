@@ -174,6 +174,22 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 /// Answers compressed (gzip or brotli, as the client accepts), except what is compressed
 /// already (fonts, images), small answers, and streams of events.
+/// Text as HTML or SVG content or an attribute value, escaped.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     let predicate = SizeAbove::new(512)

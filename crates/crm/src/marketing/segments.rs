@@ -121,6 +121,8 @@ pub async fn check(db: &Db, def: &SegmentDef) -> Vec<FieldError> {
             SegmentCondition::BoughtCategory { category, days } => {
                 if category.trim().is_empty() {
                     errors.push(FieldError::new(&at("category"), "required"));
+                } else if category.chars().count() > 100 {
+                    errors.push(FieldError::with(&at("category"), "too_long", json!({ "max": 100 })));
                 }
                 if days.is_some_and(|d| !days_ok(d)) {
                     errors.push(FieldError::new(&at("days"), "out_of_range"));

@@ -1,6 +1,7 @@
 //! Field values for reading: Jalali dates and Persian digits in `fa`, grouped numbers, option
 //! labels, names of related records and users.
 
+use crate::escape;
 use crate::i18n::{format_date, format_datetime, t};
 use peyvand_records::normalize::to_persian_digits;
 use peyvand_records::value::{parse_date, parse_datetime};
@@ -34,22 +35,6 @@ pub struct CellLink {
     pub href: String,
     /// For a phone: a text message to it, and the word for that.
     pub sms: Option<(String, String)>,
-}
-
-/// Text for HTML, escaped.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Cell {

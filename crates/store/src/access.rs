@@ -700,6 +700,16 @@ impl Db {
             .execute(&mut *tx.tx)
             .await?
             .rows_affected();
+        // What modules keep per user (reports, dashboards): names come from code, not input.
+        for module in self.modules().list() {
+            for (table, column) in module.owned() {
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET {column} = $1 WHERE {column} = $2")))
+                    .bind(successor.to_string())
+                    .bind(leaver.to_string())
+                    .execute(&mut *tx.tx)
+                    .await?;
+            }
+        }
         sqlx::query("UPDATE teams SET manager_id = $1 WHERE manager_id = $2")
             .bind(successor.to_string())
             .bind(leaver.to_string())

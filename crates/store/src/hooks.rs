@@ -42,6 +42,11 @@ pub trait Module: Send + Sync + 'static {
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Its tables' rows a user owns, as (table, owner column): a leaver's handover gives them to
+    /// the successor with the saved views (their reports, their dashboards).
+    fn owned(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// The module's rules on record writes.
     fn hooks(&self) -> Vec<Arc<dyn WriteHook>> {
         Vec::new()

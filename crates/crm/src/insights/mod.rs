@@ -4,20 +4,34 @@
 //! each group leading to the records it counts. Every figure is computed through the viewer's
 //! handle, so a rep's report counts only what the rep may see.
 //!
-//! Builds on the engine's aggregates (`Db::aggregate`); later rooms (dashboards, quotas,
-//! commissions, customer value) build on reports.
+//! `dashboards`: widgets on a grid, each a report or a built-in, with a default per role.
+//! `quotas`: targets per person or team and period, and their attainment. `performance`:
+//! leaderboards and awards.
+//!
+//! Builds on the engine's aggregates (`Db::aggregate`).
 
+pub mod dashboards;
+pub mod performance;
+pub mod quotas;
 pub mod reports;
 
 use peyvand_store::hooks::Module;
 use peyvand_store::migrate::Migration;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_reports.sql",
-    sqlite: include_str!("../../migrations/insights/sqlite/0001_reports.sql"),
-    postgres: include_str!("../../migrations/insights/postgres/0001_reports.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_reports.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0001_reports.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0001_reports.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_dashboards_quotas.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0002_dashboards_quotas.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0002_dashboards_quotas.sql"),
+    },
+];
 
 /// The insights module: its tables.
 pub struct Insights;
@@ -32,6 +46,10 @@ impl Module for Insights {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["reports"]
+        &["reports", "dashboards", "quotas", "awards"]
+    }
+
+    fn owned(&self) -> &'static [(&'static str, &'static str)] {
+        &[("reports", "owner_id"), ("dashboards", "owner_id")]
     }
 }

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
 
-/// How a report is drawn: a chart kind (`web::charts`) or only its table.
-pub const CHARTS: [&str; 7] = ["bar", "stacked", "line", "area", "donut", "funnel", "table"];
+/// How a report is drawn: a chart kind (`web::charts`), a KPI (the current period's figure with
+/// its trend; the first grouping is a period) or only its table.
+pub const CHARTS: [&str; 8] = ["bar", "stacked", "line", "area", "donut", "funnel", "kpi", "table"];
 
 /// Most reports one user keeps.
 const MAX_PER_USER: i64 = 200;
@@ -105,8 +106,14 @@ pub async fn check(db: &Db, def: &ReportDef) -> Vec<FieldError> {
     }
     if let Err(e) = Calendar::parse(&def.calendar) {
         errors.push(e);
-    } else if let Err(found) = def.spec(db, "en").await {
-        errors.extend(found);
+    } else {
+        match def.spec(db, "en").await {
+            Err(found) => errors.extend(found),
+            Ok(spec) if def.chart == "kpi" && spec.group_by.first().is_none_or(|g| g.bucket.is_none()) => {
+                errors.push(FieldError::new("chart", "kpi_needs_period"))
+            }
+            Ok(_) => {}
+        }
     }
     errors
 }
@@ -413,4 +420,82 @@ async fn related_ids(db: &Db, object: &str, conditions: Vec<Json>) -> Result<Opt
         return Ok(None);
     }
     Ok(Some(page.records.into_iter().map(|r| r.id).collect()))
+}
+
+/// A KPI: the figure of the period holding today (so far), the last full period's and the one
+/// before's, and the change between those two (full periods only: a period under way is never
+/// compared as if it were whole).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Kpi {
+    pub bucket: Bucket,
+    pub calendar: Calendar,
+    pub current_key: String,
+    pub current: f64,
+    pub last_key: String,
+    pub last: f64,
+    pub before: f64,
+    /// `last` against `before`, in percent (none when `before` is zero).
+    pub change_percent: Option<f64>,
+    /// Up to twelve periods ending with the current one, oldest first (a missing one is zero).
+    pub series: Vec<(String, f64)>,
+    /// An amount's currency, when the figure is one.
+    pub currency: Option<String>,
+}
+
+/// The KPI of `figures` on `today` (their first grouping a period, their first measure or
+/// else the count), in the figures' calendar; none without a period grouping.
+pub fn kpi(figures: &Figures, today: time::Date) -> Option<Kpi> {
+    let (group, bucket) = figures.groups.first()?;
+    let bucket = (*bucket)?;
+    let calendar = figures.calendar;
+    let measure = figures.measures.first();
+    let currency_key = measure.and_then(|m| m.split_once(':')).map(|(_, f)| format!("{f}__currency"));
+    let currency = currency_key
+        .as_ref()
+        .and_then(|k| figures.aggregate.rows.iter().find_map(|r| r.group.get(k).and_then(Json::as_str)))
+        .map(str::to_string);
+    let value_of = |key: &str| -> f64 {
+        figures
+            .aggregate
+            .rows
+            .iter()
+            .filter(|r| r.group.get(group).and_then(Json::as_str) == Some(key))
+            .filter(|r| match (&currency_key, &currency) {
+                (Some(k), Some(c)) => r.group.get(k).and_then(Json::as_str).is_none_or(|x| x == c),
+                _ => true,
+            })
+            .map(|r| match measure {
+                Some(m) => super::quotas::number(r.measures.get(m)),
+                None => r.count as f64,
+            })
+            .sum()
+    };
+    let mut starts = vec![bucket.start(calendar, today)];
+    for _ in 0..11 {
+        let previous = *starts.last()? - time::Duration::days(1);
+        starts.push(bucket.start(calendar, previous));
+    }
+    starts.reverse();
+    let series: Vec<(String, f64)> = starts
+        .iter()
+        .map(|d| {
+            let key = bucket.key(calendar, *d);
+            let v = value_of(&key);
+            (key, v)
+        })
+        .collect();
+    let n = series.len();
+    let (last, before) = (series[n - 2].1, series[n - 3].1);
+    Some(Kpi {
+        bucket,
+        calendar,
+        current_key: series[n - 1].0.clone(),
+        current: series[n - 1].1,
+        last_key: series[n - 2].0.clone(),
+        last,
+        before,
+        change_percent: (before != 0.0).then(|| (last - before) / before.abs() * 100.0),
+        series,
+        currency,
+    })
 }

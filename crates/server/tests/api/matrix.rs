@@ -114,6 +114,14 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         // its owner (the admin here) alone.
         "list_reports" | "create_report" | "get_report" | "run_report" => same("uoooo"),
         "update_report" | "delete_report" => same("ufffo"),
+        // Dashboards as reports; quotas read by their person, their manager and admins, set by
+        // managers (their people's) and admins; awards given the same way, read by everyone.
+        "list_dashboards" | "create_dashboard" | "get_dashboard" => same("uoooo"),
+        "update_dashboard" | "delete_dashboard" => same("ufffo"),
+        "list_quotas" | "leaderboard" | "user_awards" => same("uoooo"),
+        "get_quota" => same("unooo"),
+        "create_quota" | "update_quota" | "give_award" | "withdraw_award" => same("uffoo"),
+        "delete_quota" => same("unfoo"),
         "list_segments" | "get_segment" | "segment_members" | "list_campaigns" | "get_campaign" => same("uoooo"),
         "create_segment"
         | "update_segment"
@@ -684,6 +692,47 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 _ => (Method::GET, format!("/reports/{id}/run"), None),
             }
         }
+        "list_dashboards" => (Method::GET, "/dashboards".into(), None),
+        "create_dashboard" | "get_dashboard" | "update_dashboard" | "delete_dashboard" => {
+            let dashboard = json!({"name": format!("Board {n}"), "widgets": [{"kind": "pipeline", "width": 2}], "shared": true});
+            if op == "create_dashboard" {
+                return (Method::POST, "/api/v1/dashboards".into(), Some(dashboard));
+            }
+            let made: Value = app.post("/api/v1/dashboards", dashboard.clone()).await.json().await.expect("dashboard");
+            let id = made["id"].as_str().expect("id").to_string();
+            match op {
+                "get_dashboard" => (Method::GET, format!("/dashboards/{id}"), None),
+                "update_dashboard" => (Method::PUT, format!("/dashboards/{id}"), Some(dashboard)),
+                _ => (Method::DELETE, format!("/dashboards/{id}"), None),
+            }
+        }
+        "list_quotas" => (Method::GET, "/quotas".into(), None),
+        "leaderboard" => (Method::GET, "/leaderboard?measure=won_count".into(), None),
+        "user_awards" => (Method::GET, format!("/users/{}/awards", w.admin), None),
+        "create_quota" | "get_quota" | "update_quota" | "delete_quota" => {
+            // The agent's, each call a year of its own (one person's quotas never overlap).
+            let agent = &agent_id(app).await;
+            let quota = |year: u32| json!({"user_id": agent, "period": "year", "calendar": "jalali", "key": year.to_string(), "measure": "won_amount", "target": "1000000"});
+            if op == "create_quota" {
+                return (Method::POST, "/api/v1/quotas".into(), Some(quota(1300 + n)));
+            }
+            let made: Value = app.post("/api/v1/quotas", quota(1300 + n)).await.json().await.expect("quota");
+            let id = made["id"].as_str().expect("id").to_string();
+            match op {
+                "get_quota" => (Method::GET, format!("/quotas/{id}"), None),
+                "update_quota" => (Method::PUT, format!("/quotas/{id}"), Some(quota(1300 + n))),
+                _ => (Method::DELETE, format!("/quotas/{id}"), None),
+            }
+        }
+        "give_award" | "withdraw_award" => {
+            let agent = agent_id(app).await;
+            let award = json!({"user_id": agent, "title": format!("Seller {n}")});
+            if op == "give_award" {
+                return (Method::POST, "/api/v1/awards".into(), Some(award));
+            }
+            let made: Value = app.post("/api/v1/awards", award).await.json().await.expect("award");
+            (Method::DELETE, format!("/awards/{}", made["id"].as_str().expect("id")), None)
+        }
         "create_segment"
         | "get_segment"
         | "update_segment"
@@ -1092,6 +1141,19 @@ const PAGES: &[(&str, &str)] = &[
     ("/reports/scheduled", "lfo"),
     ("/reports/scheduled/{id}/delete", "-"),
     ("/reports/scheduled/{id}/send", "-"),
+    ("/dashboard", "loo"),
+    ("/dashboards", "-"),
+    ("/dashboards/new", "loo"),
+    ("/dashboards/{id}", "lnn"),
+    ("/dashboards/{id}/edit", "lnn"),
+    ("/dashboards/{id}/delete", "-"),
+    ("/quotas", "loo"),
+    ("/quotas/{id}/delete", "-"),
+    ("/leaderboard", "loo"),
+    ("/awards", "-"),
+    ("/awards/{id}/delete", "-"),
+    // Not found: the id is a contact's, not a user's.
+    ("/people/{id}", "lnn"),
     ("/reports", "loo"),
     ("/reports/new", "loo"),
     ("/reports/{id}", "lnn"),
@@ -1209,6 +1271,13 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
         wrong.push(format!("another team's record page: {}", theirs.status()));
     }
     assert!(wrong.is_empty(), "pages against the rules:\n{}", wrong.join("\n"));
+}
+
+/// The agent's user id.
+async fn agent_id(app: &TestApp) -> String {
+    let users: Value = app.get("/api/v1/users").await.json().await.expect("users");
+    let agent = users["users"].as_array().expect("users").iter().find(|u| u["email"] == "agent@m.ir").expect("the agent");
+    agent["id"].as_str().expect("id").to_string()
 }
 
 /// A web form for leads, owned by `user`.

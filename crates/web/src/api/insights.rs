@@ -1,15 +1,21 @@
-//! Reports (`peyvand_crm::insights::reports`): everyone who reads records keeps their own and
-//! reads the shared ones; a run counts only the records the caller may see.
+//! Insights (`peyvand_crm::insights`): reports and dashboards (everyone who reads records keeps
+//! their own and reads the shared ones; a run counts only the records the caller may see),
+//! quotas with their attainment, the leaderboard and awards.
 
 use super::{ApiJson, ApiQuery};
 use crate::AppState;
 use crate::auth::Authed;
-use crate::error::{ApiResult, current_lang};
+use crate::error::{ApiError, ApiResult, current_lang};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use peyvand_crm::insights::dashboards::{self, DashboardDef};
+use peyvand_crm::insights::performance::{self, AwardInput};
+use peyvand_crm::insights::quotas::{self, QuotaInput};
 use peyvand_crm::insights::reports::{self, ReportDef};
+use peyvand_records::FieldError;
+use peyvand_records::aggregate::{Bucket, Calendar};
 use peyvand_records::access::Action;
 use serde_json::json;
 
@@ -75,4 +81,172 @@ pub async fn run_report(
     let report = reports::get(&state.db, &id).await?;
     let figures = reports::run(&state.db, &report.definition, current_lang()).await?;
     Ok(Json(figures))
+}
+
+pub async fn list_dashboards(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    let default = dashboards::default_for(&state.db, current_lang()).await?;
+    Ok(Json(json!({ "default": default, "dashboards": dashboards::list(&state.db).await? })))
+}
+
+/// A dashboard; `default` is the caller's default one (their role's).
+pub async fn get_dashboard(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(dashboards::get(&state.db, &id, current_lang()).await?))
+}
+
+pub async fn create_dashboard(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(def): ApiJson<DashboardDef>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok((StatusCode::CREATED, Json(dashboards::save(&state.db, None, def).await?)))
+}
+
+pub async fn update_dashboard(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(def): ApiJson<DashboardDef>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(dashboards::save(&state.db, Some(&id), def).await?))
+}
+
+pub async fn delete_dashboard(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    dashboards::delete(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The quotas the caller reads, each with its attainment.
+pub async fn list_quotas(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    let mut out = Vec::new();
+    for q in quotas::list(&state.db).await? {
+        out.push(quotas::attainment(&state.db, &q).await?);
+    }
+    Ok(Json(json!({ "quotas": out })))
+}
+
+pub async fn get_quota(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    let q = quotas::get(&state.db, &id).await?;
+    Ok(Json(quotas::attainment(&state.db, &q).await?))
+}
+
+pub async fn create_quota(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<QuotaInput>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok((StatusCode::CREATED, Json(quotas::save(&state.db, None, &input).await?)))
+}
+
+pub async fn update_quota(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<QuotaInput>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(quotas::save(&state.db, Some(&id), &input).await?))
+}
+
+pub async fn delete_quota(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    quotas::delete(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The people the caller works with, ranked by `measure` from `from` to before `to` (days;
+/// the current month by default).
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["measure", "from", "to", "currency"])?;
+    let db = &state.db;
+    let day = |name: &str, default: time::Date| match params.get(name) {
+        None | Some("") => Ok(default),
+        Some(text) => peyvand_records::value::parse_date(text)
+            .filter(|d| (1900..2200).contains(&d.year()))
+            .ok_or_else(|| ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))),
+    };
+    let start = Bucket::Month.start(Calendar::Gregorian, db.today());
+    let from = day("from", start)?;
+    let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
+    let measure = params.get("measure").unwrap_or("won_amount");
+    let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
+    let board = performance::leaderboard(db, measure, currency, from, to).await?;
+    Ok(Json(json!({
+        "measure": measure,
+        "from": peyvand_records::value::format_date(from),
+        "to": peyvand_records::value::format_date(to),
+        "standings": board,
+    })))
+}
+
+/// A person's awards (everyone reads them).
+pub async fn user_awards(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    state.db.user(&id).await?;
+    Ok(Json(json!({ "awards": performance::awards_of(&state.db, &id).await? })))
+}
+
+pub async fn give_award(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<AwardInput>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok((StatusCode::CREATED, Json(performance::give(&state.db, &input).await?)))
+}
+
+pub async fn withdraw_award(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    performance::withdraw(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -619,6 +619,48 @@ macro_rules! handler_for {
     (run_report) => {
         insights::run_report
     };
+    (list_dashboards) => {
+        insights::list_dashboards
+    };
+    (get_dashboard) => {
+        insights::get_dashboard
+    };
+    (create_dashboard) => {
+        insights::create_dashboard
+    };
+    (update_dashboard) => {
+        insights::update_dashboard
+    };
+    (delete_dashboard) => {
+        insights::delete_dashboard
+    };
+    (list_quotas) => {
+        insights::list_quotas
+    };
+    (get_quota) => {
+        insights::get_quota
+    };
+    (create_quota) => {
+        insights::create_quota
+    };
+    (update_quota) => {
+        insights::update_quota
+    };
+    (delete_quota) => {
+        insights::delete_quota
+    };
+    (leaderboard) => {
+        insights::leaderboard
+    };
+    (user_awards) => {
+        insights::user_awards
+    };
+    (give_award) => {
+        insights::give_award
+    };
+    (withdraw_award) => {
+        insights::withdraw_award
+    };
     (contact_consent) => {
         consent::contact_consent
     };
@@ -893,6 +935,20 @@ routes! {
     put "/reports/{id}" => update_report,
     delete "/reports/{id}" => delete_report,
     get "/reports/{id}/run" => run_report,
+    get "/dashboards" => list_dashboards,
+    post "/dashboards" => create_dashboard,
+    get "/dashboards/{id}" => get_dashboard,
+    put "/dashboards/{id}" => update_dashboard,
+    delete "/dashboards/{id}" => delete_dashboard,
+    get "/quotas" => list_quotas,
+    post "/quotas" => create_quota,
+    get "/quotas/{id}" => get_quota,
+    put "/quotas/{id}" => update_quota,
+    delete "/quotas/{id}" => delete_quota,
+    get "/leaderboard" => leaderboard,
+    get "/users/{id}/awards" => user_awards,
+    post "/awards" => give_award,
+    delete "/awards/{id}" => withdraw_award,
     put "/suppressions" => set_suppression,
     get "/openapi.json" => openapi_json,
 }

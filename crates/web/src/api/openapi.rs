@@ -1300,6 +1300,95 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "The figures", Some("ReportFigures")),
         ),
+        "list_dashboards" => (
+            "The caller's default dashboard (their role's: an admin's choice, else the built-in one for what they do) and their own and the shared dashboards",
+            "dashboards",
+            vec![],
+            None,
+            ok("200", "Dashboards", None),
+        ),
+        "get_dashboard" => (
+            "A dashboard one owns or a shared one; the id default is the caller's default dashboard",
+            "dashboards",
+            vec![],
+            None,
+            ok("200", "The dashboard", Some("Dashboard")),
+        ),
+        "create_dashboard" => (
+            "Save a dashboard: widgets in order, each a saved report (kind report) or a built-in (pipeline, revenue, quota, leaderboard, tasks, queues, service_levels, csat, segments, campaigns, loyalty), one to four columns wide; only an admin makes one a role's default",
+            "dashboards",
+            vec![],
+            Some("DashboardInput"),
+            ok("201", "The dashboard", Some("Dashboard")),
+        ),
+        "update_dashboard" => (
+            "Replace a dashboard (its owner or an admin)",
+            "dashboards",
+            vec![],
+            Some("DashboardInput"),
+            ok("200", "The dashboard", Some("Dashboard")),
+        ),
+        "delete_dashboard" => {
+            ("Delete a dashboard (its owner or an admin)", "dashboards", vec![], None, ok("204", "Deleted", None))
+        }
+        "list_quotas" => (
+            "The quotas the caller reads (their own, their teams', a manager's people's; an admin every one), each with its attainment",
+            "performance",
+            vec![],
+            None,
+            ok("200", "Quotas", None),
+        ),
+        "get_quota" => (
+            "A quota and its attainment: reached so far, percent of the target, percent of the period passed, and the filter of the deals or orders counted",
+            "performance",
+            vec![],
+            None,
+            ok("200", "The attainment", Some("Attainment")),
+        ),
+        "create_quota" => (
+            "Set a quota (admins anyone's; managers their people's and the teams they manage): a person or a team, a Jalali or Gregorian month, quarter or year by its key (1405-09, 1405-Q3, 1405), a measure (won_amount, won_count, paid_amount, paid_count) and a target; one person's quotas of one measure never overlap",
+            "performance",
+            vec![],
+            Some("QuotaInput"),
+            ok("201", "The quota", Some("Quota")),
+        ),
+        "update_quota" => (
+            "Replace a quota (whoever may set it)",
+            "performance",
+            vec![],
+            Some("QuotaInput"),
+            ok("200", "The quota", Some("Quota")),
+        ),
+        "delete_quota" => ("Delete a quota (whoever may set it)", "performance", vec![], None, ok("204", "Deleted", None)),
+        "leaderboard" => (
+            "The people the caller works with (an admin everyone who sells, a manager their people, a rep their teams) ranked by a measure over days from..to (before to; the current month by default); people with the same figure share a rank",
+            "performance",
+            vec![
+                typed_param(
+                    "measure",
+                    "query",
+                    "What ranks",
+                    false,
+                    json!({ "enum": ["won_amount", "won_count", "paid_amount", "paid_count", "win_rate", "activities"] }),
+                ),
+                typed_param("from", "query", "First day (YYYY-MM-DD)", false, json!({ "type": "string", "format": "date" })),
+                typed_param("to", "query", "The day after the last", false, json!({ "type": "string", "format": "date" })),
+                param("currency", "query", "Amounts in this currency (IRR)", false),
+            ],
+            None,
+            ok("200", "The standings", None),
+        ),
+        "user_awards" => ("A person's awards, newest first", "performance", vec![], None, ok("200", "Awards", None)),
+        "give_award" => (
+            "Give an active person an award (admins anyone; managers their people)",
+            "performance",
+            vec![],
+            Some("AwardInput"),
+            ok("201", "The award", Some("Award")),
+        ),
+        "withdraw_award" => {
+            ("Withdraw an award (whoever may give it)", "performance", vec![], None, ok("204", "Withdrawn", None))
+        }
         "list_segments" => ("The segments", "marketing", vec![], None, ok("200", "Segments", None)),
         "get_segment" => ("A segment's definition", "marketing", vec![], None, ok("200", "The segment", None)),
         "create_segment" => (
@@ -1693,6 +1782,9 @@ fn schemas() -> Json_ {
     }
     if let (Some(all), Json_::Object(insights)) = (all.as_object_mut(), insights_schemas()) {
         all.extend(insights);
+    }
+    if let (Some(all), Json_::Object(performance)) = (all.as_object_mut(), performance_schemas()) {
+        all.extend(performance);
     }
     if let (Some(all), Json_::Object(sales)) = (all.as_object_mut(), sales_schemas(&name)) {
         all.extend(sales);
@@ -2092,7 +2184,7 @@ fn insights_schemas() -> Json_ {
             "group": { "type": "string", "description": "As the aggregate's group parameter" },
             "measures": { "type": "string", "description": "As the aggregate's measure parameter" },
             "calendar": { "enum": ["", "gregorian", "jalali"] },
-            "chart": { "enum": ["bar", "stacked", "line", "area", "donut", "funnel", "table"] },
+            "chart": { "enum": ["bar", "stacked", "line", "area", "donut", "funnel", "kpi", "table"], "description": "kpi: the current period's figure and its trend (the first grouping a period)" },
             "shared": { "type": "boolean" } } },
         "Report": { "type": "object", "properties": { "id": string, "owner_id": string, "name": string, "object": string,
             "filter": { "type": ["object", "null"] }, "group": string, "measures": string, "calendar": string, "chart": string,
@@ -2101,6 +2193,40 @@ fn insights_schemas() -> Json_ {
             "aggregate": { "$ref": "#/components/schemas/Aggregate" }, "calendar": { "enum": ["gregorian", "jalali"] },
             "groups": { "type": "array", "items": { "type": "array" } }, "measures": { "type": "array", "items": string },
             "drill": { "type": "array", "items": { "type": ["object", "null"] } } } }
+    })
+}
+
+/// The schemas of dashboards, quotas and awards.
+fn performance_schemas() -> Json_ {
+    let string = json!({ "type": "string" });
+    let nullable = json!({ "type": ["string", "null"] });
+    json!({
+        "DashboardInput": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" },
+            "widgets": { "type": "array", "maxItems": 16, "items": { "type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
+                "kind": { "enum": ["report", "pipeline", "revenue", "quota", "leaderboard", "tasks", "queues", "service_levels", "csat", "segments", "campaigns", "loyalty"] },
+                "report": { "type": ["string", "null"], "description": "The report's id (kind report only)" },
+                "width": { "type": "integer", "minimum": 1, "maximum": 4 } } } },
+            "shared": { "type": "boolean" },
+            "role": { "type": ["string", "null"], "enum": ["admin", "manager", "agent", "read_only", null], "description": "Admins only" } } },
+        "Dashboard": { "type": "object", "properties": { "id": string, "owner_id": string, "name": string,
+            "widgets": { "type": "array", "items": { "type": "object" } }, "shared": { "type": "boolean" }, "role": nullable,
+            "created_at": string, "updated_at": string } },
+        "QuotaInput": { "type": "object", "required": ["period", "key", "measure", "target"], "additionalProperties": false, "properties": {
+            "user_id": nullable, "team_id": nullable, "period": { "enum": ["month", "quarter", "year"] },
+            "calendar": { "enum": ["", "jalali", "gregorian"] }, "key": { "type": "string", "pattern": "^[0-9]{4}(-(Q[1-4]|[0-9]{2}))?$" },
+            "measure": { "enum": ["won_amount", "won_count", "paid_amount", "paid_count"] },
+            "target": { "type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,2})?$" }, "currency": { "type": "string", "pattern": "^([A-Z]{3})?$" } } },
+        "Quota": { "type": "object", "properties": { "id": string, "user_id": nullable, "team_id": nullable, "period": string,
+            "calendar": string, "key": string, "starts_on": string, "ends_before": string, "measure": string, "target": string,
+            "currency": string, "created_by": string, "created_at": string, "updated_at": string } },
+        "Attainment": { "type": "object", "properties": { "quota": { "$ref": "#/components/schemas/Quota" }, "actual": string,
+            "percent": { "type": ["number", "null"] }, "elapsed_percent": { "type": "number" }, "object": string, "drill": { "type": "object" } } },
+        "AwardInput": { "type": "object", "required": ["user_id", "title"], "additionalProperties": false, "properties": {
+            "user_id": string, "title": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" },
+            "reason": { "type": "string", "maxLength": 1000 } } },
+        "Award": { "type": "object", "properties": { "id": string, "user_id": string, "title": string, "reason": string,
+            "given_by": string, "given_at": string } }
     })
 }
 

@@ -8,6 +8,7 @@ pub mod assets;
 mod automation;
 mod consent;
 mod customers;
+mod dashboards;
 mod display;
 mod feedback;
 mod forms;
@@ -16,6 +17,7 @@ mod list;
 mod loyalty;
 mod marketing;
 mod notifications;
+mod performance;
 mod records;
 mod reports;
 mod sales;
@@ -321,7 +323,13 @@ impl Layout {
             };
             nav.insert(at + 1, item);
         }
-        // Reports, for everyone who reads records.
+        // Quotas and the leaderboard, then reports, for everyone who reads records.
+        if catalog.is_some() {
+            for (href, key, icon) in [("/quotas", "quotas", "check"), ("/leaderboard", "leaderboard", "star")] {
+                let item = NavItem { href: href.into(), label: t(lang, key), current: current == key, icon };
+                nav.push(item);
+            }
+        }
         if catalog.is_some() {
             let item = NavItem {
                 href: "/reports".into(),
@@ -347,6 +355,16 @@ impl Layout {
                 let item = NavItem { href: href.into(), label: t(lang, key), current: current == key, icon };
                 nav.insert(0, item);
             }
+        }
+        // The dashboard, first of all.
+        if catalog.is_some() {
+            let item = NavItem {
+                href: "/dashboard".into(),
+                label: t(lang, "dashboard"),
+                current: current == "dashboard",
+                icon: "layout-grid",
+            };
+            nav.insert(0, item);
         }
         Layout {
             lang,
@@ -461,6 +479,18 @@ pub fn router() -> Router<AppState> {
         .route("/reports/scheduled", get(automation::report_schedules).post(automation::create_report_schedule))
         .route("/reports/scheduled/{id}/delete", post(automation::delete_report_schedule))
         .route("/reports/scheduled/{id}/send", post(automation::send_report_schedule))
+        .route("/dashboard", get(dashboards::default_dashboard))
+        .route("/dashboards", post(dashboards::create_dashboard))
+        .route("/dashboards/new", get(dashboards::new_dashboard))
+        .route("/dashboards/{id}", get(dashboards::dashboard_page).post(dashboards::update_dashboard))
+        .route("/dashboards/{id}/edit", get(dashboards::edit_dashboard))
+        .route("/dashboards/{id}/delete", post(dashboards::delete_dashboard))
+        .route("/quotas", get(performance::quotas_page).post(performance::create_quota))
+        .route("/quotas/{id}/delete", post(performance::delete_quota))
+        .route("/leaderboard", get(performance::leaderboard_page))
+        .route("/awards", post(performance::give_award))
+        .route("/awards/{id}/delete", post(performance::withdraw_award))
+        .route("/people/{id}", get(performance::person_page))
         .route("/reports", get(reports::reports_page).post(reports::create_report))
         .route("/reports/new", get(reports::new_report))
         .route("/reports/{id}", get(reports::report_page).post(reports::update_report))

@@ -18,7 +18,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
 pub async fn home() -> Redirect {
-    Redirect::to("/records/contact")
+    Redirect::to("/dashboard")
 }
 
 pub(super) fn fail(e: impl Into<ApiError>) -> Response {

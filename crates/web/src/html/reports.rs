@@ -77,17 +77,17 @@ struct MeasureSlot {
 }
 
 /// The figures as the page shows them.
-struct Shown {
+pub(super) struct Shown {
     /// The chart (escaped by `web::charts`), empty for a table only.
-    svg: String,
-    headers: Vec<String>,
+    pub svg: String,
+    pub headers: Vec<String>,
     /// Each row's cells (the first `groups` are labels) and the link to its records.
-    rows: Vec<(Vec<String>, String)>,
+    pub rows: Vec<(Vec<String>, String)>,
     /// With two groupings: the second's values across, the first's down, the first measure in
     /// the cells.
     pivot: Option<Pivot>,
     truncated: bool,
-    empty: bool,
+    pub empty: bool,
 }
 
 struct Pivot {
@@ -455,7 +455,7 @@ fn measure_label(lang: &str, obj: &ObjectDef, name: &str) -> String {
 }
 
 /// The figures as a chart, a table and (with two groupings) a pivot.
-async fn show(
+pub(super) async fn show(
     state: &AppState,
     obj: &ObjectDef,
     def: &ReportDef,
@@ -548,7 +548,12 @@ async fn show(
         }
     });
     let kind = Kind::parse(&def.chart);
+    let kpi = match (with_chart, def.chart.as_str()) {
+        (true, "kpi") => reports::kpi(figures, state.db.today()),
+        _ => None,
+    };
     let svg = match (with_chart, kind, figures.groups.is_empty()) {
+        _ if kpi.is_some() => kpi.as_ref().map(|k| kpi_block(lang, k, &def.name)).unwrap_or_default(),
         (true, Some(kind), false) => {
             let mut categories: Vec<String> = Vec::new();
             let mut links: Vec<Option<String>> = Vec::new();
@@ -608,6 +613,39 @@ async fn show(
         _ => String::new(),
     };
     Ok(Shown { svg, headers, empty: table.is_empty(), rows: table, pivot, truncated: figures.aggregate.truncated })
+}
+
+/// A KPI as pages show it: the period under way so far, the last full period with its change on
+/// the one before, and the trend of the last periods.
+pub(super) fn kpi_block(lang: &str, k: &reports::Kpi, title: &str) -> String {
+    use crate::escape;
+    let value = |v: f64| match &k.currency {
+        Some(c) => super::display::format_money(lang, &trimmed(v.round()), c),
+        None => format_number(lang, &trimmed(v)),
+    };
+    let period = |key: &str| bucket_label(lang, k.bucket, k.calendar, key);
+    let change = match k.change_percent {
+        Some(p) => {
+            let (class, arrow) = if p >= 0.0 { ("up", "▲") } else { ("down", "▼") };
+            let text = crate::i18n::t_args(
+                lang,
+                "kpi-change",
+                &[("percent", format_number(lang, &trimmed((p.abs() * 10.0).round() / 10.0)))],
+            );
+            format!(r#" <span class="kpi-change {class}">{arrow} {}</span>"#, escape(&text))
+        }
+        None => String::new(),
+    };
+    let values: Vec<f64> = k.series.iter().map(|(_, v)| *v).collect();
+    let trend = crate::i18n::t_args(lang, "kpi-trend", &[("title", title.to_string())]);
+    format!(
+        r#"<div class="kpi"><p class="kpi-now"><span class="kpi-label">{now_label}</span> <strong class="kpi-value">{now}</strong></p><p class="kpi-last"><span class="kpi-label">{last_label}</span> <bdi>{last}</bdi>{change}</p>{spark}</div>"#,
+        now_label = escape(&crate::i18n::t_args(lang, "kpi-so-far", &[("period", period(&k.current_key))])),
+        now = escape(&value(k.current)),
+        last_label = escape(&period(&k.last_key)),
+        last = escape(&value(k.last)),
+        spark = charts::sparkline(&values, &trend, lang == "fa"),
+    )
 }
 
 /// A chart's number as plain text: whole when it is, else to at most two places.

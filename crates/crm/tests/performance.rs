@@ -1,0 +1,259 @@
+//! Sales performance on both backends: quotas' attainment equals the won deals and paid orders
+//! worked out here (a person's and their team's, inside the Jalali month only, returned orders
+//! left out); quotas are read and set by the right people and refuse overlaps, negative
+//! targets and periods that are not; the leaderboard ranks a manager's people by amount and
+//! win rate, without other teams; awards go from managers to their people; dashboards open by
+//! role (a built-in one, or the one an admin chose), and a KPI compares whole periods only.
+
+use peyvand_crm::crm_tests;
+use peyvand_crm::insights::dashboards::{self, DashboardDef, Widget};
+use peyvand_crm::insights::performance::{self, AwardInput};
+use peyvand_crm::insights::quotas::{self, QuotaInput};
+use peyvand_crm::insights::reports::{self, ReportDef};
+use peyvand_records::access::Role;
+use peyvand_records::jalali::from_jalali;
+use peyvand_store::access::TeamInput;
+use peyvand_store::{Db, Error};
+use serde_json::{Map, Value as Json, json};
+
+crm_tests!(quotas_attain_what_was_won_and_refuse_what_is_wrong, dashboards_open_by_role_and_kpis_compare_whole_periods);
+
+fn input(v: Json) -> Map<String, Json> {
+    v.as_object().cloned().expect("an object")
+}
+
+fn quota(user: Option<&str>, team: Option<&str>, period: &str, key: &str, measure: &str, target: &str) -> QuotaInput {
+    QuotaInput {
+        user_id: user.map(str::to_string),
+        team_id: team.map(str::to_string),
+        period: period.into(),
+        calendar: "jalali".into(),
+        key: key.into(),
+        measure: measure.into(),
+        target: target.into(),
+        currency: String::new(),
+    }
+}
+
+fn codes(e: Error) -> Vec<String> {
+    match e {
+        Error::Validation(errors) => errors.into_iter().map(|e| format!("{}:{}", e.field, e.code)).collect(),
+        other => vec![format!("{other:?}")],
+    }
+}
+
+/// Deals: (owner index, stage, closed on, amount). Aban 1405 runs from 23 October to 21
+/// November 2026.
+const DEALS: [(usize, &str, &str, i64); 7] = [
+    (0, "won", "2026-10-23", 100_000), // the first day of Aban
+    (0, "won", "2026-11-05", 200_000),
+    (0, "won", "2026-11-21", 300_000), // its last day
+    (0, "won", "2026-11-22", 1_000_000), // Azar: not counted
+    (0, "lost", "2026-11-10", 50_000),
+    (1, "won", "2026-11-01", 500_000),
+    (2, "won", "2026-11-01", 9_000_000), // another team's rep
+];
+
+async fn quotas_attain_what_was_won_and_refuse_what_is_wrong(db: &Db) {
+    let admin = db.create_user("admin@perf.ir", "Admin", Role::Admin, "x", "fa").await.expect("admin").id;
+    let manager = db.create_user("boss@perf.ir", "Boss", Role::Manager, "x", "fa").await.expect("manager").id;
+    let rep = db.create_user("rep@perf.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let mate = db.create_user("mate@perf.ir", "Mate", Role::Agent, "x", "fa").await.expect("mate").id;
+    let other = db.create_user("other@perf.ir", "Other", Role::Agent, "x", "fa").await.expect("other").id;
+    let north = db
+        .create_team(&TeamInput {
+            name: "North".into(),
+            manager_id: Some(manager.clone()),
+            members: vec![rep.clone(), mate.clone()],
+            ..TeamInput::default()
+        })
+        .await
+        .expect("team");
+    db.create_team(&TeamInput { name: "South".into(), members: vec![other.clone()], ..TeamInput::default() })
+        .await
+        .expect("team");
+    let owners = [&rep, &mate, &other];
+    for (i, (who, stage, closed, amount)) in DEALS.iter().enumerate() {
+        let reason = if *stage == "won" { json!({"won_reason": "price"}) } else { json!({"lost_reason": "price"}) };
+        let mut fields = input(json!({"name": format!("Deal {i}"), "stage": stage, "closed_on": closed,
+            "amount": {"amount": amount.to_string(), "currency": "IRR"}, "owner": owners[*who]}));
+        fields.extend(input(reason));
+        db.create_record(None, "deal", &fields, None).await.expect("deal");
+    }
+    // Orders of the rep in Aban: one paid, one returned (not counted), one paid at 00:30 on
+    // 1 Aban in Tehran (20:00 UTC the day before: counted).
+    for (at, status, total) in
+        [("2026-11-01T08:00:00Z", "paid", 70_000), ("2026-11-02T08:00:00Z", "returned", 80_000), ("2026-10-22T21:00:00Z", "delivered", 5_000)]
+    {
+        let fields = input(json!({"ordered_at": at, "status": status, "owner": rep,
+            "total": {"amount": total.to_string(), "currency": "IRR"}}));
+        db.create_record(None, "order", &fields, None).await.expect("order");
+    }
+    let as_ = async |id: &str| db.for_viewer(db.viewer_for(id).await.expect("viewer"));
+    let (as_admin, as_manager, as_rep, as_mate) = (as_(&admin).await, as_(&manager).await, as_(&rep).await, as_(&mate).await);
+
+    // The rep's quota for Aban: the three deals won inside it, against the target.
+    let q = quotas::save(&as_manager, None, &quota(Some(&rep), None, "month", "1405-08", "won_amount", "1000000"))
+        .await
+        .expect("the manager sets their rep's quota");
+    assert_eq!(q.starts_on, "2026-10-23");
+    assert_eq!(q.ends_before, "2026-11-22");
+    let expected: i64 = DEALS
+        .iter()
+        .filter(|(who, stage, closed, _)| *who == 0 && *stage == "won" && ("2026-10-23".."2026-11-22").contains(closed))
+        .map(|d| d.3)
+        .sum();
+    let a = quotas::attainment(&as_rep, &q).await.expect("attainment");
+    assert_eq!(a.actual, expected.to_string());
+    assert_eq!(a.percent, Some(expected as f64 / 1_000_000.0 * 100.0));
+    assert_eq!(a.elapsed_percent, 100.0, "Aban 1405 is over");
+    // Its drill-down lists exactly those deals.
+    let obj = db.object("deal").await.expect("deal");
+    let filter = peyvand_records::filter::parse_filter(&obj, &a.drill).expect("a valid filter");
+    let listed = as_admin
+        .list_records("deal", &peyvand_store::records::ListQuery { filter: Some(filter), ..Default::default() })
+        .await
+        .expect("list");
+    assert_eq!(listed.records.len(), 3);
+
+    // The team's quota counts both its reps; paid orders count the paid and delivered ones.
+    let team = quotas::save(&as_admin, None, &quota(None, Some(&north.id), "month", "1405-08", "won_amount", "2000000"))
+        .await
+        .expect("team quota");
+    assert_eq!(quotas::attainment(&as_admin, &team).await.expect("team").actual, "1100000");
+    let paid = quotas::save(&as_admin, None, &quota(Some(&rep), None, "month", "1405-08", "paid_count", "4"))
+        .await
+        .expect("paid quota");
+    let paid = quotas::attainment(&as_admin, &paid).await.expect("paid");
+    assert_eq!(paid.actual, "2");
+    assert_eq!(paid.percent, Some(50.0));
+
+    // Who reads and who sets.
+    assert!(matches!(quotas::get(&as_mate, &q.id).await, Err(Error::NotFound(_))), "a teammate does not read it");
+    assert_eq!(quotas::list(&as_rep).await.expect("list").len(), 3, "the rep reads theirs and their team's");
+    assert_eq!(quotas::list(&as_manager).await.expect("list").len(), 3);
+    let mine = quota(Some(&rep), None, "month", "1405-09", "won_amount", "1");
+    assert!(matches!(quotas::save(&as_rep, None, &mine).await, Err(Error::Forbidden(_))), "a rep does not set quotas");
+    let own = quota(Some(&manager), None, "month", "1405-09", "won_amount", "1");
+    assert!(matches!(quotas::save(&as_manager, None, &own).await, Err(Error::Forbidden(_))), "nor a manager their own");
+    let theirs = quota(Some(&other), None, "month", "1405-09", "won_amount", "1");
+    assert!(matches!(quotas::save(&as_manager, None, &theirs).await, Err(Error::Forbidden(_))), "nor another team's");
+
+    // What is refused: an overlapping period of the same measure, a negative target, a period
+    // that is not, a quota for two at once.
+    let quarter = quota(Some(&rep), None, "quarter", "1405-Q3", "won_amount", "3000000");
+    assert_eq!(codes(quotas::save(&as_admin, None, &quarter).await.expect_err("overlaps")), ["key:quota_overlaps"]);
+    let quarter = quota(Some(&rep), None, "quarter", "1405-Q3", "won_count", "12");
+    quotas::save(&as_admin, None, &quarter).await.expect("another measure may share the days");
+    let negative = quota(Some(&rep), None, "month", "1405-10", "won_amount", "-5");
+    assert_eq!(codes(quotas::save(&as_admin, None, &negative).await.expect_err("negative")), ["target:negative"]);
+    let month13 = quota(Some(&rep), None, "month", "1405-13", "won_amount", "5");
+    assert_eq!(codes(quotas::save(&as_admin, None, &month13).await.expect_err("no such month")), ["key:invalid_period"]);
+    let both = quota(Some(&rep), Some(&north.id), "month", "1405-10", "won_amount", "5");
+    assert_eq!(codes(quotas::save(&as_admin, None, &both).await.expect_err("two subjects")), ["user_id:quota_subject"]);
+    // Changing a quota to its own period is no overlap with itself.
+    quotas::save(&as_admin, Some(&q.id), &quota(Some(&rep), None, "month", "1405-08", "won_amount", "900000"))
+        .await
+        .expect("update");
+
+    // The manager's leaderboard for Aban: their people, by amount and by win rate.
+    let start = from_jalali(1405, 8, 1).expect("day");
+    let end = from_jalali(1405, 9, 1).expect("day");
+    let board = performance::leaderboard(&as_manager, "won_amount", "IRR", start, end).await.expect("board");
+    let standings: Vec<(usize, &str, f64)> = board.iter().map(|s| (s.rank, s.name.as_str(), s.value)).collect();
+    assert_eq!(standings, [(1, "Rep", 600_000.0), (2, "Mate", 500_000.0), (3, "Boss", 0.0)]);
+    let rates = performance::leaderboard(&as_manager, "win_rate", "IRR", start, end).await.expect("board");
+    assert_eq!(rates.iter().find(|s| s.name == "Rep").map(|s| s.value), Some(75.0), "three won of four closed");
+    assert_eq!(rates.iter().find(|s| s.name == "Mate").map(|s| s.value), Some(100.0));
+    let counts = performance::leaderboard(&as_admin, "won_count", "IRR", start, end).await.expect("board");
+    assert_eq!(counts.len(), 4, "an admin ranks everyone who sells");
+    assert_eq!((counts[0].name.as_str(), counts[0].value), ("Rep", 3.0));
+    assert_eq!(counts[1].rank, 2);
+    assert_eq!(counts[2].rank, 2, "equal figures share a rank");
+    let reps = performance::leaderboard(&as_rep, "won_amount", "IRR", start, end).await.expect("board");
+    assert!(reps.iter().all(|s| s.name != "Other"), "another team is not on a rep's board");
+    assert!(performance::leaderboard(&as_rep, "won_amount", "IRR", end, start).await.is_err(), "an inverted range");
+
+    // Awards: from a manager to their people, read by everyone.
+    let award = AwardInput { user_id: rep.clone(), title: "Seller of Aban".into(), reason: "Three deals".into() };
+    assert!(matches!(performance::give(&as_mate, &award).await, Err(Error::Forbidden(_))));
+    performance::give(&as_manager, &award).await.expect("award");
+    let to_other = AwardInput { user_id: other.clone(), title: "Hi".into(), reason: String::new() };
+    assert!(matches!(performance::give(&as_manager, &to_other).await, Err(Error::Forbidden(_))));
+    let given = performance::awards_of(&as_mate, &rep).await.expect("awards");
+    assert_eq!(given.len(), 1);
+    assert_eq!(given[0].given_by, manager);
+}
+
+async fn dashboards_open_by_role_and_kpis_compare_whole_periods(db: &Db) {
+    let admin = db.create_user("admin@dash.ir", "Admin", Role::Admin, "x", "en").await.expect("admin").id;
+    let rep = db.create_user("rep@dash.ir", "Rep", Role::Agent, "x", "en").await.expect("rep").id;
+    let mate = db.create_user("mate@dash.ir", "Mate", Role::Agent, "x", "en").await.expect("mate").id;
+    let manager = db.create_user("boss@dash.ir", "Boss", Role::Manager, "x", "en").await.expect("boss").id;
+    let as_ = async |id: &str| db.for_viewer(db.viewer_for(id).await.expect("viewer"));
+    let (as_admin, as_rep, as_mate, as_manager) = (as_(&admin).await, as_(&rep).await, as_(&mate).await, as_(&manager).await);
+    let kinds = |d: &dashboards::Dashboard| d.definition.widgets.iter().map(|w| w.kind.clone()).collect::<Vec<_>>();
+
+    // Built-in defaults by what one does.
+    let reps = dashboards::default_for(&as_rep, "en").await.expect("default");
+    assert_eq!(kinds(&reps), ["quota", "revenue", "pipeline", "tasks", "leaderboard"]);
+    let managers = dashboards::default_for(&as_manager, "en").await.expect("default");
+    assert_eq!(managers.definition.name, "My team's sales");
+    assert!(kinds(&managers).contains(&"leaderboard".to_string()));
+
+    // A report widget needs a report the owner reads; only an admin sets a role's dashboard.
+    let def = |widgets: Vec<Widget>, role: Option<&str>, shared: bool| DashboardDef {
+        name: "Mine".into(),
+        widgets,
+        shared,
+        role: role.map(str::to_string),
+    };
+    let missing = Widget { kind: "report".into(), report: Some("nope".into()), width: 2 };
+    let e = dashboards::save(&as_rep, None, def(vec![missing], None, false)).await.expect_err("no such report");
+    assert_eq!(codes(e), ["widgets[0].report:invalid_option"]);
+    let wide = Widget::new("pipeline", 5);
+    assert_eq!(codes(dashboards::save(&as_rep, None, def(vec![wide], None, false)).await.expect_err("too wide")), [
+        "widgets[0].width:out_of_range"
+    ]);
+    let e = dashboards::save(&as_rep, None, def(vec![Widget::new("tasks", 4)], Some("agent"), false)).await;
+    assert!(matches!(e, Err(Error::Forbidden(_))), "a rep does not set a role's dashboard");
+    let private = dashboards::save(&as_rep, None, def(vec![Widget::new("tasks", 4)], None, false)).await.expect("own");
+    assert!(matches!(dashboards::get(&as_mate, &private.id, "en").await, Err(Error::NotFound(_))));
+    assert!(dashboards::get(&as_admin, &private.id, "en").await.is_ok(), "an admin reads every one");
+
+    // An admin's dashboard for agents replaces the built-in one (and is shared).
+    let chosen = dashboards::save(&as_admin, None, def(vec![Widget::new("pipeline", 4)], Some("agent"), false))
+        .await
+        .expect("role's");
+    assert!(chosen.definition.shared);
+    let now = dashboards::default_for(&as_rep, "en").await.expect("default");
+    assert_eq!(now.id, chosen.id);
+    assert_eq!(dashboards::default_for(&as_manager, "en").await.expect("default").id, "default");
+
+    // A KPI: the month under way so far, and the last whole month against the one before.
+    for (at, total) in [("2026-10-05T08:00:00Z", 400), ("2026-10-20T08:00:00Z", 600), ("2026-11-10T08:00:00Z", 1_500), ("2026-12-02T08:00:00Z", 90)]
+    {
+        let fields = input(json!({"ordered_at": at, "status": "paid", "owner": admin,
+            "total": {"amount": total.to_string(), "currency": "IRR"}}));
+        db.create_record(None, "order", &fields, None).await.expect("order");
+    }
+    let report: ReportDef = serde_json::from_value(json!({"name": "Revenue", "object": "order",
+        "group": "ordered_at:month", "measures": "sum:total", "calendar": "gregorian", "chart": "kpi"}))
+    .expect("report");
+    let saved = reports::save(&as_admin, None, report.clone()).await.expect("a KPI report");
+    assert_eq!(saved.definition.chart, "kpi");
+    let figures = reports::run(&as_admin, &report, "en").await.expect("run");
+    let today = time::Date::from_calendar_date(2026, time::Month::December, 4).expect("day");
+    let kpi = reports::kpi(&figures, today).expect("a KPI");
+    assert_eq!((kpi.current_key.as_str(), kpi.current), ("2026-12", 90.0));
+    assert_eq!((kpi.last_key.as_str(), kpi.last, kpi.before), ("2026-11", 1_500.0, 1_000.0));
+    assert_eq!(kpi.change_percent, Some(50.0));
+    assert_eq!(kpi.series.len(), 12);
+    assert_eq!(kpi.series[0].0, "2026-01");
+    assert_eq!(kpi.currency.as_deref(), Some("IRR"));
+    // A KPI needs a period first.
+    let mut flat = report.clone();
+    flat.group = "status".into();
+    let e = reports::save(&as_admin, None, flat).await.expect_err("no period");
+    assert_eq!(codes(e), ["chart:kpi_needs_period"]);
+}

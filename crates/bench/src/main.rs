@@ -1427,6 +1427,17 @@ fn operations(
             Box::pin(async move { c.get_html("/records/contact", &[]).await })
         }),
     ));
+    // Issue 32: the admin's default dashboard (ten widgets: revenue, pipeline, forecast, quotas,
+    // leaderboard, queues, satisfaction, segments, campaigns, loyalty), as users reopen it.
+    let c = ctx.clone();
+    ops.push((
+        "dashboard",
+        "the admin's default dashboard (HTML, ten widgets), repeated",
+        Box::new(move |_, _| {
+            let c = c.clone();
+            Box::pin(async move { c.get_html("/dashboard", &[]).await })
+        }),
+    ));
     let c = ctx.clone();
     ops.push((
         "filter_city",

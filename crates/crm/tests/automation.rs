@@ -1233,6 +1233,7 @@ async fn a_saved_view_is_mailed_as_each_recipient_sees_it(db: &Db) {
     let bad = ScheduleInput {
         name: String::new(),
         view_id: "nope".into(),
+        report_id: None,
         format: "pdf".into(),
         recipients: vec![],
         weekday: Some(7),
@@ -1258,6 +1259,7 @@ async fn a_saved_view_is_mailed_as_each_recipient_sees_it(db: &Db) {
         &ScheduleInput {
             name: "Tehran weekly".into(),
             view_id: view.id.clone(),
+            report_id: None,
             format: "csv".into(),
             recipients: vec![rep.clone(), admin.clone()],
             weekday: Some(0),
@@ -1298,6 +1300,43 @@ async fn a_saved_view_is_mailed_as_each_recipient_sees_it(db: &Db) {
     assert_eq!(table.rows.len(), 1);
     assert_eq!(&reports::xlsx_bytes(&table, "fa").expect("workbook")[..2], b"PK");
     assert!(reports::html_table(&table, "fa", "").contains("Mina"));
+
+    // A saved report scheduled: contacts counted by city, each recipient their own figures.
+    let report: peyvand_crm::insights::reports::ReportDef = serde_json::from_value(
+        json!({"name": "By city", "object": "contact", "group": "city", "chart": "table", "shared": true}),
+    )
+    .expect("report");
+    let as_admin = db.for_viewer(db.viewer_for(&admin).await.expect("viewer"));
+    let report = peyvand_crm::insights::reports::save(&as_admin, None, report).await.expect("saved");
+    let by_city = ScheduleInput {
+        name: "Cities".into(),
+        view_id: String::new(),
+        report_id: Some(report.id.clone()),
+        format: "csv".into(),
+        recipients: vec![rep.clone(), admin.clone()],
+        weekday: None,
+        hour: 7,
+        enabled: true,
+    };
+    let both = ScheduleInput { view_id: view.id.clone(), ..by_city.clone() };
+    assert_eq!(
+        codes(&reports::save(db, &admin, None, &both).await.expect_err("one source")),
+        [("view_id".to_string(), "not_allowed")]
+    );
+    let scheduled = reports::save(db, &admin, None, &by_city).await.expect("scheduled");
+    assert_eq!(scheduled.report_id.as_deref(), Some(report.id.as_str()));
+    assert_eq!(reports::send_now(db, &scheduled.id).await.expect("sent"), 2);
+    settle(&runner).await;
+    let sent = server.messages();
+    let csv_of = |to: &str| -> String {
+        let m = sent.iter().rev().find(|m| m.contains(to)).expect("a message to them");
+        let parsed = mail_parser::MessageParser::default().parse(m.as_bytes()).expect("mime");
+        String::from_utf8(parsed.attachments().next().expect("an attachment").contents().to_vec()).expect("utf-8")
+    };
+    let reps = csv_of("rep@r.test");
+    assert!(reps.contains("تعداد") && reps.contains("tehran,1") && reps.contains("shiraz,1"), "{reps}");
+    let admins = csv_of("admin@r.test");
+    assert!(admins.contains("Count") && admins.contains("tehran,2") && admins.contains("shiraz,1"), "{admins}");
 }
 
 async fn survey_invitations_reach_their_customers(db: &Db) {

@@ -16,7 +16,11 @@ use peyvand_store::access::TeamInput;
 use peyvand_store::{Db, Error};
 use serde_json::{Map, Value as Json, json};
 
-crm_tests!(quotas_attain_what_was_won_and_refuse_what_is_wrong, dashboards_open_by_role_and_kpis_compare_whole_periods);
+crm_tests!(
+    quotas_attain_what_was_won_and_refuse_what_is_wrong,
+    dashboards_open_by_role_and_kpis_compare_whole_periods,
+    the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline
+);
 
 fn input(v: Json) -> Map<String, Json> {
     v.as_object().cloned().expect("an object")
@@ -47,7 +51,7 @@ fn codes(e: Error) -> Vec<String> {
 const DEALS: [(usize, &str, &str, i64); 7] = [
     (0, "won", "2026-10-23", 100_000), // the first day of Aban
     (0, "won", "2026-11-05", 200_000),
-    (0, "won", "2026-11-21", 300_000), // its last day
+    (0, "won", "2026-11-21", 300_000),   // its last day
     (0, "won", "2026-11-22", 1_000_000), // Azar: not counted
     (0, "lost", "2026-11-10", 50_000),
     (1, "won", "2026-11-01", 500_000),
@@ -82,15 +86,18 @@ async fn quotas_attain_what_was_won_and_refuse_what_is_wrong(db: &Db) {
     }
     // Orders of the rep in Aban: one paid, one returned (not counted), one paid at 00:30 on
     // 1 Aban in Tehran (20:00 UTC the day before: counted).
-    for (at, status, total) in
-        [("2026-11-01T08:00:00Z", "paid", 70_000), ("2026-11-02T08:00:00Z", "returned", 80_000), ("2026-10-22T21:00:00Z", "delivered", 5_000)]
-    {
+    for (at, status, total) in [
+        ("2026-11-01T08:00:00Z", "paid", 70_000),
+        ("2026-11-02T08:00:00Z", "returned", 80_000),
+        ("2026-10-22T21:00:00Z", "delivered", 5_000),
+    ] {
         let fields = input(json!({"ordered_at": at, "status": status, "owner": rep,
             "total": {"amount": total.to_string(), "currency": "IRR"}}));
         db.create_record(None, "order", &fields, None).await.expect("order");
     }
     let as_ = async |id: &str| db.for_viewer(db.viewer_for(id).await.expect("viewer"));
-    let (as_admin, as_manager, as_rep, as_mate) = (as_(&admin).await, as_(&manager).await, as_(&rep).await, as_(&mate).await);
+    let (as_admin, as_manager, as_rep, as_mate) =
+        (as_(&admin).await, as_(&manager).await, as_(&rep).await, as_(&mate).await);
 
     // The rep's quota for Aban: the three deals won inside it, against the target.
     let q = quotas::save(&as_manager, None, &quota(Some(&rep), None, "month", "1405-08", "won_amount", "1000000"))
@@ -117,9 +124,10 @@ async fn quotas_attain_what_was_won_and_refuse_what_is_wrong(db: &Db) {
     assert_eq!(listed.records.len(), 3);
 
     // The team's quota counts both its reps; paid orders count the paid and delivered ones.
-    let team = quotas::save(&as_admin, None, &quota(None, Some(&north.id), "month", "1405-08", "won_amount", "2000000"))
-        .await
-        .expect("team quota");
+    let team =
+        quotas::save(&as_admin, None, &quota(None, Some(&north.id), "month", "1405-08", "won_amount", "2000000"))
+            .await
+            .expect("team quota");
     assert_eq!(quotas::attainment(&as_admin, &team).await.expect("team").actual, "1100000");
     let paid = quotas::save(&as_admin, None, &quota(Some(&rep), None, "month", "1405-08", "paid_count", "4"))
         .await
@@ -148,7 +156,10 @@ async fn quotas_attain_what_was_won_and_refuse_what_is_wrong(db: &Db) {
     let negative = quota(Some(&rep), None, "month", "1405-10", "won_amount", "-5");
     assert_eq!(codes(quotas::save(&as_admin, None, &negative).await.expect_err("negative")), ["target:negative"]);
     let month13 = quota(Some(&rep), None, "month", "1405-13", "won_amount", "5");
-    assert_eq!(codes(quotas::save(&as_admin, None, &month13).await.expect_err("no such month")), ["key:invalid_period"]);
+    assert_eq!(
+        codes(quotas::save(&as_admin, None, &month13).await.expect_err("no such month")),
+        ["key:invalid_period"]
+    );
     let both = quota(Some(&rep), Some(&north.id), "month", "1405-10", "won_amount", "5");
     assert_eq!(codes(quotas::save(&as_admin, None, &both).await.expect_err("two subjects")), ["user_id:quota_subject"]);
     // Changing a quota to its own period is no overlap with itself.
@@ -174,6 +185,18 @@ async fn quotas_attain_what_was_won_and_refuse_what_is_wrong(db: &Db) {
     assert!(reps.iter().all(|s| s.name != "Other"), "another team is not on a rep's board");
     assert!(performance::leaderboard(&as_rep, "won_amount", "IRR", end, start).await.is_err(), "an inverted range");
 
+    // The manager's scorecards for Aban: the same counts, person by person.
+    let (cards, _) = performance::scorecards(&as_manager, "IRR", start, end).await.expect("scorecards");
+    let card = cards.iter().find(|c| c.name == "Rep").expect("the rep's");
+    assert_eq!((card.deals_won, card.deals_lost, card.won_amount), (3, 1, 600_000.0));
+    assert_eq!(card.win_rate, Some(75.0));
+    assert_eq!(card.average_deal, Some(200_000.0));
+    assert_eq!(card.revenue, 75_000.0, "the paid and the delivered order, not the returned one");
+    // The deals were made today and closed in Aban: a cycle is never negative.
+    assert_eq!(card.cycle_days, Some(0.0));
+    assert!(cards.iter().all(|c| c.name != "Other"));
+    assert!(performance::scorecards(&as_manager, "IRR", end, start).await.is_err());
+
     // Awards: from a manager to their people, read by everyone.
     let award = AwardInput { user_id: rep.clone(), title: "Seller of Aban".into(), reason: "Three deals".into() };
     assert!(matches!(performance::give(&as_mate, &award).await, Err(Error::Forbidden(_))));
@@ -191,7 +214,8 @@ async fn dashboards_open_by_role_and_kpis_compare_whole_periods(db: &Db) {
     let mate = db.create_user("mate@dash.ir", "Mate", Role::Agent, "x", "en").await.expect("mate").id;
     let manager = db.create_user("boss@dash.ir", "Boss", Role::Manager, "x", "en").await.expect("boss").id;
     let as_ = async |id: &str| db.for_viewer(db.viewer_for(id).await.expect("viewer"));
-    let (as_admin, as_rep, as_mate, as_manager) = (as_(&admin).await, as_(&rep).await, as_(&mate).await, as_(&manager).await);
+    let (as_admin, as_rep, as_mate, as_manager) =
+        (as_(&admin).await, as_(&rep).await, as_(&mate).await, as_(&manager).await);
     let kinds = |d: &dashboards::Dashboard| d.definition.widgets.iter().map(|w| w.kind.clone()).collect::<Vec<_>>();
 
     // Built-in defaults by what one does.
@@ -212,9 +236,10 @@ async fn dashboards_open_by_role_and_kpis_compare_whole_periods(db: &Db) {
     let e = dashboards::save(&as_rep, None, def(vec![missing], None, false)).await.expect_err("no such report");
     assert_eq!(codes(e), ["widgets[0].report:invalid_option"]);
     let wide = Widget::new("pipeline", 5);
-    assert_eq!(codes(dashboards::save(&as_rep, None, def(vec![wide], None, false)).await.expect_err("too wide")), [
-        "widgets[0].width:out_of_range"
-    ]);
+    assert_eq!(
+        codes(dashboards::save(&as_rep, None, def(vec![wide], None, false)).await.expect_err("too wide")),
+        ["widgets[0].width:out_of_range"]
+    );
     let e = dashboards::save(&as_rep, None, def(vec![Widget::new("tasks", 4)], Some("agent"), false)).await;
     assert!(matches!(e, Err(Error::Forbidden(_))), "a rep does not set a role's dashboard");
     let private = dashboards::save(&as_rep, None, def(vec![Widget::new("tasks", 4)], None, false)).await.expect("own");
@@ -231,8 +256,12 @@ async fn dashboards_open_by_role_and_kpis_compare_whole_periods(db: &Db) {
     assert_eq!(dashboards::default_for(&as_manager, "en").await.expect("default").id, "default");
 
     // A KPI: the month under way so far, and the last whole month against the one before.
-    for (at, total) in [("2026-10-05T08:00:00Z", 400), ("2026-10-20T08:00:00Z", 600), ("2026-11-10T08:00:00Z", 1_500), ("2026-12-02T08:00:00Z", 90)]
-    {
+    for (at, total) in [
+        ("2026-10-05T08:00:00Z", 400),
+        ("2026-10-20T08:00:00Z", 600),
+        ("2026-11-10T08:00:00Z", 1_500),
+        ("2026-12-02T08:00:00Z", 90),
+    ] {
         let fields = input(json!({"ordered_at": at, "status": "paid", "owner": admin,
             "total": {"amount": total.to_string(), "currency": "IRR"}}));
         db.create_record(None, "order", &fields, None).await.expect("order");
@@ -251,9 +280,103 @@ async fn dashboards_open_by_role_and_kpis_compare_whole_periods(db: &Db) {
     assert_eq!(kpi.series.len(), 12);
     assert_eq!(kpi.series[0].0, "2026-01");
     assert_eq!(kpi.currency.as_deref(), Some("IRR"));
+    // As text for a file: periods and amounts as a reader reads them.
+    let (header, rows, more) = reports::text_table(&as_admin, &report, "en").await.expect("table");
+    assert_eq!(header, ["Ordered at", "Count", "Sum of Total"]);
+    assert!(!more);
+    assert_eq!(rows[0], ["Oct 2026", "2", "1000 IRR"]);
     // A KPI needs a period first.
     let mut flat = report.clone();
     flat.group = "status".into();
     let e = reports::save(&as_admin, None, flat).await.expect_err("no period");
     assert_eq!(codes(e), ["chart:kpi_needs_period"]);
+}
+
+async fn the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline(db: &Db) {
+    use peyvand_crm::insights::forecast;
+    use peyvand_records::aggregate::{Bucket, Calendar};
+    let admin = db.create_user("admin@fc.ir", "Admin", Role::Admin, "x", "en").await.expect("admin").id;
+    let as_admin = db.for_viewer(db.viewer_for(&admin).await.expect("viewer"));
+    let g = Calendar::Gregorian;
+    let current = Bucket::Month.start(g, db.today());
+    // Too little history: no model, said plainly.
+    let empty = forecast::revenue(&as_admin, Bucket::Month, g, 6, "IRR").await.expect("forecast");
+    assert!(empty.model.is_none() && empty.points.is_empty());
+    // Fourteen whole months before this one (the sixth empty), two orders in each, one cancelled
+    // order that counts for nothing, and this month's order so far.
+    let mut months = vec![current];
+    for _ in 0..14 {
+        let before = Bucket::Month.start(g, *months.last().expect("a month") - time::Duration::days(1));
+        months.push(before);
+    }
+    months.reverse();
+    let mut expected = Vec::new();
+    for (i, start) in months.iter().enumerate() {
+        let whole = i < 14;
+        let totals: Vec<i64> = match (whole, i) {
+            (true, 5) => vec![],
+            (true, _) => vec![1_000 + 100 * i as i64, 500],
+            (false, _) => vec![777],
+        };
+        for total in &totals {
+            let at = format!("{}T08:00:00Z", peyvand_records::value::format_date(*start + time::Duration::days(9)));
+            let fields = input(json!({"ordered_at": at, "status": "delivered", "owner": admin,
+                "total": {"amount": total.to_string(), "currency": "IRR"}}));
+            db.create_record(None, "order", &fields, None).await.expect("order");
+        }
+        if whole {
+            expected.push((Bucket::Month.key(g, *start), totals.iter().sum::<i64>() as f64));
+        }
+    }
+    let at = format!("{}T08:00:00Z", peyvand_records::value::format_date(months[3] + time::Duration::days(9)));
+    let cancelled = input(json!({"ordered_at": at, "status": "cancelled", "owner": admin,
+        "total": {"amount": "99999", "currency": "IRR"}}));
+    db.create_record(None, "order", &cancelled, None).await.expect("order");
+    // Open deals: one expected this month, one overdue (counted now), one won (not pipeline).
+    let next = Bucket::Month.next(g, current);
+    for (stage, close, amount) in
+        [("proposal", current, 1_000), ("negotiation", months[12], 2_000), ("won", current, 5_000)]
+    {
+        let mut fields =
+            input(json!({"name": stage, "stage": stage, "expected_close": peyvand_records::value::format_date(close),
+            "amount": {"amount": amount.to_string(), "currency": "IRR"}, "owner": admin}));
+        if stage == "won" {
+            fields.insert("won_reason".into(), json!("price"));
+        }
+        db.create_record(None, "deal", &fields, None).await.expect("deal");
+    }
+    let f = forecast::revenue(&as_admin, Bucket::Month, g, 6, "IRR").await.expect("forecast");
+    assert_eq!(f.actuals, expected, "whole months, the empty one as zero, without the cancelled order");
+    assert_eq!(f.current, (Bucket::Month.key(g, current), 777.0), "this month so far, apart");
+    let y: Vec<f64> = expected.iter().map(|(_, v)| *v).collect();
+    let model = peyvand_analytics::forecast::fit_best(&y, 12).expect("a model");
+    let fitted = f.model.as_ref().expect("a model");
+    assert_eq!(
+        (fitted.trend, fitted.season, fitted.alpha, fitted.aic),
+        (model.trend, model.season, model.alpha, model.aic)
+    );
+    assert_eq!(f.points.len(), 6);
+    assert_eq!(f.points[0].0, Bucket::Month.key(g, current), "the forecast starts with the month under way");
+    assert_eq!(f.points[1].0, Bucket::Month.key(g, next));
+    for (p, q) in f.points.iter().zip(model.forecast(6)) {
+        assert_eq!(p.1, q);
+        assert!(p.1.low >= 0.0, "revenue's interval stays at or above zero");
+    }
+    assert_eq!(f.holdout, 6);
+    assert_eq!(f.backtest, peyvand_analytics::forecast::backtest(&y, 12, 6));
+    let chance = |stage: &str, pipelines: &[peyvand_crm::sales::pipelines::Pipeline]| {
+        pipelines
+            .iter()
+            .flat_map(|p| &p.stages)
+            .find(|s| s.key == stage)
+            .map(|s| s.probability as f64 / 100.0)
+            .expect("stage")
+    };
+    let pipelines = peyvand_crm::sales::pipelines::list(db).await.expect("pipelines");
+    let weighted = 1_000.0 * chance("proposal", &pipelines) + 2_000.0 * chance("negotiation", &pipelines);
+    assert_eq!(f.pipeline[0], (Bucket::Month.key(g, current), weighted));
+    assert_eq!(f.pipeline[1].1, 0.0);
+    // Bad input is named.
+    assert!(matches!(forecast::revenue(&as_admin, Bucket::Quarter, g, 6, "IRR").await, Err(Error::Validation(_))));
+    assert!(matches!(forecast::revenue(&as_admin, Bucket::Month, g, 0, "IRR").await, Err(Error::Validation(_))));
 }

@@ -152,14 +152,14 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     automation_story(db, actor, &manager, &contact_ids).await?;
     loyalty_story(db, actor, &contact_ids).await?;
     marketing_story(db, actor).await?;
-    insights_story(db, &manager).await?;
+    insights_story(db, &manager, &admin.id, &reps).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
 /// Reports the manager keeps and shares: revenue by Jalali month and sales channel (stacked),
 /// the open pipeline by stage (a funnel), tickets by category and priority (a pivot), and
 /// customers by city with their distinct owners.
-async fn insights_story(db: &Db, manager: &str) -> anyhow::Result<()> {
+async fn insights_story(db: &Db, manager: &str, admin: &str, reps: &[String]) -> anyhow::Result<()> {
     use peyvand_crm::insights::reports::{self, ReportDef};
     let as_manager = db.for_viewer(db.viewer_for(manager).await?);
     let kept = [
@@ -172,13 +172,101 @@ async fn insights_story(db: &Db, manager: &str) -> anyhow::Result<()> {
             "shared": true}),
         json!({"name": "مشتریان هر شهر", "object": "contact", "group": "city", "measures": "distinct:owner", "chart": "bar"}),
     ];
+    let mut saved = Vec::new();
     for def in kept {
         let def: ReportDef = serde_json::from_value(def)?;
-        if let Err(e) = reports::save(&as_manager, None, def.clone()).await {
+        match reports::save(&as_manager, None, def.clone()).await {
+            Ok(r) => saved.push(r.id),
             // A report the demo's own objects cannot make is a bug in this story.
-            anyhow::bail!("the demo's report {:?}: {e:?}", def.name);
+            Err(e) => anyhow::bail!("the demo's report {:?}: {e:?}", def.name),
         }
     }
+    performance_story(db, manager, admin, reps, &saved).await
+}
+
+/// Sales performance: each rep's quota for this Jalali month and each team's for the quarter (a
+/// tenth above their pace over the three months before), the manager's award to last month's best seller, and
+/// the manager's shared dashboard of revenue as a KPI beside their reports.
+async fn performance_story(
+    db: &Db,
+    manager: &str,
+    admin: &str,
+    reps: &[String],
+    reports: &[String],
+) -> anyhow::Result<()> {
+    use peyvand_crm::insights::dashboards::{self, DashboardDef, Widget};
+    use peyvand_crm::insights::performance::{self, AwardInput};
+    use peyvand_crm::insights::quotas::{self, QuotaInput};
+    use peyvand_records::aggregate::{Bucket, Calendar};
+    let as_manager = db.for_viewer(db.viewer_for(manager).await?);
+    let as_admin = db.for_viewer(db.viewer_for(admin).await?);
+    let jalali = Calendar::Jalali;
+    // What each rep won in the three months before this one sets their pace.
+    let month = Bucket::Month.start(jalali, db.today());
+    let mut from = month;
+    for _ in 0..3 {
+        from = Bucket::Month.start(jalali, from - Duration::days(1));
+    }
+    let last = Bucket::Month.start(jalali, month - Duration::days(1));
+    let board = performance::leaderboard(&as_admin, "won_amount", "IRR", from, month).await?;
+    let best_last = performance::leaderboard(&as_admin, "won_amount", "IRR", last, month).await?;
+    let quota = |user: Option<&str>, team: Option<&str>, period: &str, key: String, target: i64| QuotaInput {
+        user_id: user.map(str::to_string),
+        team_id: team.map(str::to_string),
+        period: period.into(),
+        calendar: "jalali".into(),
+        key,
+        measure: "won_amount".into(),
+        target: target.to_string(),
+        currency: "IRR".into(),
+    };
+    // Targets in whole millions of rials, never below fifty million.
+    let round = |v: f64| ((v / 1e6).ceil() as i64).max(50) * 1_000_000;
+    for rep in reps {
+        let won = board.iter().find(|s| s.user_id == *rep).map_or(0.0, |s| s.value);
+        let q = quota(Some(rep), None, "month", Bucket::Month.key(jalali, month), round(won / 3.0 * 1.1));
+        quotas::save(&as_manager, None, &q).await?;
+    }
+    let quarter = Bucket::Quarter.key(jalali, db.today());
+    for team in db.list_teams().await?.iter().filter(|t| t.members.iter().any(|m| reps.contains(m))) {
+        let won: f64 = board.iter().filter(|s| team.members.contains(&s.user_id)).map(|s| s.value).sum();
+        quotas::save(&as_admin, None, &quota(None, Some(&team.id), "quarter", quarter.clone(), round(won * 1.1)))
+            .await?;
+    }
+    if let Some(best) = best_last.iter().find(|s| reps.contains(&s.user_id) && s.value > 0.0) {
+        let award = AwardInput {
+            user_id: best.user_id.clone(),
+            title: "فروشندهٔ برتر ماه".into(),
+            reason: "بیشترین مبلغ فرصت‌های موفق در ماه گذشته".into(),
+        };
+        performance::give(&as_manager, &award).await?;
+    }
+    let revenue: peyvand_crm::insights::reports::ReportDef = serde_json::from_value(json!({
+        "name": "درآمد ماه", "object": "order", "group": "ordered_at:month", "measures": "sum:total", "chart": "kpi",
+        "shared": true, "filter": {"field": "status", "op": "in", "value": ["paid", "part_shipped", "shipped", "delivered"]}}))?;
+    let kpi = peyvand_crm::insights::reports::save(&as_manager, None, revenue).await?;
+    // Revenue by Jalali month and product category, from the order lines, sent every Saturday.
+    let by_category: peyvand_crm::insights::reports::ReportDef = serde_json::from_value(json!({
+        "name": "درآمد ماهانه به تفکیک دستهٔ کالا", "object": "order_line", "group": "ordered_at:month,product.category",
+        "measures": "sum:total", "chart": "stacked", "calendar": "jalali", "shared": true}))?;
+    let by_category = peyvand_crm::insights::reports::save(&as_manager, None, by_category).await?;
+    let schedule = peyvand_crm::automation::reports::ScheduleInput {
+        name: "درآمد هفتگی به تفکیک دسته".into(),
+        view_id: String::new(),
+        report_id: Some(by_category.id.clone()),
+        format: "xlsx".into(),
+        recipients: vec![manager.to_string()],
+        weekday: Some(0),
+        hour: 9,
+        enabled: true,
+    };
+    peyvand_crm::automation::reports::save(db, manager, None, &schedule).await?;
+    let report = |id: &String, width: u8| Widget { kind: "report".into(), report: Some(id.clone()), width };
+    let mut widgets = vec![report(&kpi.id, 1), Widget::new("quota", 2), Widget::new("leaderboard", 1)];
+    widgets.extend(reports.iter().take(2).map(|id| report(id, 2)));
+    widgets.push(report(&by_category.id, 4));
+    let def = DashboardDef { name: "مرور هفتگی فروش".into(), widgets, shared: true, role: None };
+    dashboards::save(&as_manager, None, def).await?;
     Ok(())
 }
 
@@ -721,6 +809,7 @@ async fn automation_story(
         &peyvand_crm::automation::reports::ScheduleInput {
             name: "قیف هفتگی".into(),
             view_id: view.id,
+            report_id: None,
             format: "xlsx".into(),
             recipients: vec![manager.to_string()],
             weekday: Some(0),

@@ -441,6 +441,36 @@ fn funnel(out: &mut String, chart: &Chart, format: &dyn Fn(f64) -> String) {
     }
 }
 
+/// A trend line without axes (a KPI's last periods, oldest first), `label` its accessible
+/// name; time runs right to left on a right-to-left page.
+pub fn sparkline(values: &[f64], label: &str, rtl: bool) -> String {
+    const SW: f64 = 120.0;
+    const SH: f64 = 32.0;
+    const PAD: f64 = 2.0;
+    let mut out = format!(
+        r#"<svg class="sparkline" viewBox="0 0 {SW} {SH}" role="img" aria-label="{l}"><title>{l}</title>"#,
+        l = escape(label)
+    );
+    let high = values.iter().copied().fold(0.0_f64, f64::max);
+    let low = values.iter().copied().fold(0.0_f64, f64::min);
+    if values.len() >= 2 && high > low {
+        let step = (SW - 2.0 * PAD) / (values.len() - 1) as f64;
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let x = PAD + step * i as f64;
+                let x = if rtl { SW - x } else { x };
+                let y = SH - PAD - (v - low) / (high - low) * (SH - 2.0 * PAD);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let _ = write!(out, r#"<polyline points="{}" fill="none"/>"#, points.join(" "));
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,34 +596,14 @@ mod tests {
         assert!(!svg.contains("<rect"));
         assert!(svg.ends_with("</svg>"));
     }
-}
 
-/// A trend line without axes (a KPI's last periods, oldest first), `label` its accessible
-/// name; time runs right to left on a right-to-left page.
-pub fn sparkline(values: &[f64], label: &str, rtl: bool) -> String {
-    const SW: f64 = 120.0;
-    const SH: f64 = 32.0;
-    const PAD: f64 = 2.0;
-    let mut out = format!(
-        r#"<svg class="sparkline" viewBox="0 0 {SW} {SH}" role="img" aria-label="{l}"><title>{l}</title>"#,
-        l = escape(label)
-    );
-    let high = values.iter().copied().fold(0.0_f64, f64::max);
-    let low = values.iter().copied().fold(0.0_f64, f64::min);
-    if values.len() >= 2 && high > low {
-        let step = (SW - 2.0 * PAD) / (values.len() - 1) as f64;
-        let points: Vec<String> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let x = PAD + step * i as f64;
-                let x = if rtl { SW - x } else { x };
-                let y = SH - PAD - (v - low) / (high - low) * (SH - 2.0 * PAD);
-                format!("{x:.1},{y:.1}")
-            })
-            .collect();
-        let _ = write!(out, r#"<polyline points="{}" fill="none"/>"#, points.join(" "));
+    #[test]
+    fn a_sparkline_runs_with_the_text() {
+        // Heights from zero: 1 of 3 is a third of the way up.
+        let ltr = super::sparkline(&[1.0, 3.0, 2.0], "Revenue", false);
+        let rtl = super::sparkline(&[1.0, 3.0, 2.0], "Revenue", true);
+        assert!(ltr.contains(r#"points="2.0,20.7 60.0,2.0 118.0,11.3""#), "{ltr}");
+        assert!(rtl.contains(r#"points="118.0,20.7 60.0,2.0 2.0,11.3""#), "the oldest on the right: {rtl}");
+        assert!(!super::sparkline(&[5.0], "One", false).contains("polyline"), "one period is no line");
     }
-    out.push_str("</svg>");
-    out
 }

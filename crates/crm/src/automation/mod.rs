@@ -45,6 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/automation/sqlite/0003_purpose.sql"),
         postgres: include_str!("../../migrations/automation/postgres/0003_purpose.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_scheduled_saved_reports.sql",
+        sqlite: include_str!("../../migrations/automation/sqlite/0004_scheduled_saved_reports.sql"),
+        postgres: include_str!("../../migrations/automation/postgres/0004_scheduled_saved_reports.sql"),
+    },
 ];
 
 /// The automation module.

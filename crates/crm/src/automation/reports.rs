@@ -1,4 +1,5 @@
-//! Scheduled reports: a saved list view sent by e-mail on a schedule (every day, or every week on
+//! Scheduled reports: a saved list view (or a saved report of `insights::reports`, its groups
+//! and measures) sent by e-mail on a schedule (every day, or every week on
 //! a day, at an hour of the business's time) to chosen users, as CSV, an Excel workbook or an
 //! HTML table in the message. Each recipient gets the view as they may see it (their record and
 //! field access), values as a reader of their language expects (Jalali dates, Persian digits,
@@ -41,7 +42,10 @@ pub const FORMATS: [&str; 3] = ["csv", "xlsx", "html"];
 pub struct ReportSchedule {
     pub id: String,
     pub name: String,
+    /// The saved list view it sends (empty when it sends a report).
     pub view_id: String,
+    /// The saved report it sends instead of a view.
+    pub report_id: Option<String>,
     /// `csv`, `xlsx` or `html`.
     pub format: String,
     /// The users it goes to.
@@ -62,7 +66,11 @@ pub struct ReportSchedule {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleInput {
     pub name: String,
+    /// A saved list view, or else `report_id`.
+    #[serde(default)]
     pub view_id: String,
+    #[serde(default)]
+    pub report_id: Option<String>,
     pub format: String,
     pub recipients: Vec<String>,
     #[serde(default)]
@@ -77,7 +85,7 @@ fn yes() -> bool {
 }
 
 const COLUMNS: &str = "id, name, view_id, format, recipients_json, weekday, hour, enabled, version, created_by, \
-                       last_sent_at, created_at, updated_at";
+                       last_sent_at, created_at, updated_at, report_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<ReportSchedule> {
     let recipients: String = r.try_get("recipients_json")?;
@@ -85,6 +93,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ReportSchedule> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         view_id: r.try_get("view_id")?,
+        report_id: r.try_get("report_id")?,
         format: r.try_get("format")?,
         recipients: serde_json::from_str(&recipients).unwrap_or_default(),
         weekday: r.try_get::<Option<i64>, _>("weekday")?.and_then(|d| u8::try_from(d).ok()),
@@ -109,8 +118,21 @@ async fn check(db: &Db, actor: &str, input: &ScheduleInput) -> Result<()> {
     if input.name.trim().is_empty() || input.name.chars().count() > 200 {
         errors.push(FieldError::new("name", "required"));
     }
-    if db.view(&input.view_id, actor).await.is_err() {
-        errors.push(FieldError::new("view_id", "unknown_view"));
+    match input.report_id.as_deref().filter(|r| !r.is_empty()) {
+        // A report its creator reads (each recipient gets their own figures).
+        Some(report) => {
+            let as_actor = db.for_viewer(db.viewer_for(actor).await?);
+            if !input.view_id.is_empty() {
+                errors.push(FieldError::new("view_id", "not_allowed"));
+            } else if crate::insights::reports::get(&as_actor, report).await.is_err() {
+                errors.push(FieldError::new("report_id", "invalid_option"));
+            }
+        }
+        None => {
+            if db.view(&input.view_id, actor).await.is_err() {
+                errors.push(FieldError::new("view_id", "unknown_view"));
+            }
+        }
     }
     if !FORMATS.contains(&input.format.as_str()) {
         errors.push(FieldError::with("format", "invalid_option", json!({ "options": FORMATS })));
@@ -137,6 +159,7 @@ async fn check(db: &Db, actor: &str, input: &ScheduleInput) -> Result<()> {
 /// schedule's old chain ends (its version is behind).
 pub async fn save(db: &Db, actor: &str, id: Option<&str>, input: &ScheduleInput) -> Result<ReportSchedule> {
     check(db, actor, input).await?;
+    let report_id = input.report_id.clone().filter(|r| !r.is_empty());
     let at = now();
     let mut tx = db.write().await?;
     let (id, version) = match id {
@@ -149,7 +172,7 @@ pub async fn save(db: &Db, actor: &str, id: Option<&str>, input: &ScheduleInput)
             let version = row.try_get::<i64, _>(0)? + 1;
             sqlx::query(
                 "UPDATE report_schedules SET name = $1, view_id = $2, format = $3, recipients_json = $4, weekday = $5, \
-                 hour = $6, enabled = $7, version = $8, updated_at = $9 WHERE id = $10",
+                 hour = $6, enabled = $7, version = $8, updated_at = $9, report_id = $11 WHERE id = $10",
             )
             .bind(input.name.trim().to_string())
             .bind(input.view_id.clone())
@@ -161,6 +184,7 @@ pub async fn save(db: &Db, actor: &str, id: Option<&str>, input: &ScheduleInput)
             .bind(version)
             .bind(at.clone())
             .bind(id.to_string())
+            .bind(report_id.clone())
             .execute(&mut *tx.tx)
             .await?;
             (id.to_string(), version)
@@ -168,7 +192,7 @@ pub async fn save(db: &Db, actor: &str, id: Option<&str>, input: &ScheduleInput)
         None => {
             let id = new_id();
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO report_schedules ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, NULL, $10, $10)"
+                "INSERT INTO report_schedules ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, NULL, $10, $10, $11)"
             )))
             .bind(id.clone())
             .bind(input.name.trim().to_string())
@@ -180,6 +204,7 @@ pub async fn save(db: &Db, actor: &str, id: Option<&str>, input: &ScheduleInput)
             .bind(i64::from(input.enabled))
             .bind(actor.to_string())
             .bind(at.clone())
+            .bind(report_id.clone())
             .execute(&mut *tx.tx)
             .await?;
             (id, 1)
@@ -350,6 +375,14 @@ pub async fn table(db: &Db, view_id: &str, owner: &str, reader: &str, lang: &str
     Ok(Table { title: view.name, header, rows, more })
 }
 
+/// The saved report `report_id` as `reader` may see it (their records only), in their language.
+pub async fn report_table(db: &Db, report_id: &str, reader: &str, lang: &str) -> Result<Table> {
+    let handle = db.for_viewer(db.viewer_for(reader).await?);
+    let report = crate::insights::reports::get(&handle, report_id).await?;
+    let (header, rows, more) = crate::insights::reports::text_table(&handle, &report.definition, lang).await?;
+    Ok(Table { title: report.definition.name, header, rows, more })
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -414,7 +447,11 @@ pub async fn send(db: &Db, s: &ReportSchedule, at: &str) -> Result<usize> {
     let mut sent = 0;
     for user_id in &s.recipients {
         let Some((user, lang)) = super::digest::reader(db, user_id).await? else { continue };
-        let t = match table(db, &s.view_id, &owner, user_id, lang).await {
+        let made = match &s.report_id {
+            Some(report) => report_table(db, report, user_id, lang).await,
+            None => table(db, &s.view_id, &owner, user_id, lang).await,
+        };
+        let t = match made {
             Ok(t) => t,
             // A view since removed, or an object the reader may not see: nothing to send.
             Err(Error::NotFound(_) | Error::Forbidden(_)) => continue,

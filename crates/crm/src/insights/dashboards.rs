@@ -17,10 +17,11 @@ use serde_json::{Value as Json, json};
 use sqlx::Row;
 
 /// What a widget shows: a saved report, or a built-in.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 13] = [
     "report",
     "pipeline",
     "revenue",
+    "forecast",
     "quota",
     "leaderboard",
     "tasks",
@@ -162,9 +163,11 @@ pub async fn default_for(db: &Db, lang: &str) -> Result<Dashboard> {
     };
     let w = Widget::new;
     let (fa, en, widgets) = match (role, support) {
-        (Role::Agent, true) => {
-            ("میز پشتیبانی من", "My support desk", vec![w("queues", 2), w("service_levels", 2), w("csat", 2), w("tasks", 2)])
-        }
+        (Role::Agent, true) => (
+            "میز پشتیبانی من",
+            "My support desk",
+            vec![w("queues", 2), w("service_levels", 2), w("csat", 2), w("tasks", 2)],
+        ),
         (Role::Agent, false) => (
             "فروش من",
             "My sales",
@@ -173,7 +176,14 @@ pub async fn default_for(db: &Db, lang: &str) -> Result<Dashboard> {
         (Role::Manager, _) => (
             "فروش تیم",
             "My team's sales",
-            vec![w("pipeline", 2), w("revenue", 2), w("quota", 2), w("leaderboard", 2), w("tasks", 2)],
+            vec![
+                w("pipeline", 2),
+                w("forecast", 2),
+                w("quota", 2),
+                w("leaderboard", 2),
+                w("revenue", 2),
+                w("tasks", 2),
+            ],
         ),
         (Role::Admin, _) => (
             "نمای کسب‌وکار",
@@ -181,6 +191,7 @@ pub async fn default_for(db: &Db, lang: &str) -> Result<Dashboard> {
             vec![
                 w("revenue", 2),
                 w("pipeline", 2),
+                w("forecast", 2),
                 w("quota", 2),
                 w("leaderboard", 2),
                 w("queues", 2),
@@ -225,11 +236,10 @@ pub async fn check(db: &Db, def: &DashboardDef) -> Vec<FieldError> {
             errors.push(FieldError::with(&at("width"), "out_of_range", json!({ "min": 1, "max": COLUMNS_WIDE })));
         }
         match (w.kind.as_str(), &w.report) {
-            ("report", Some(id)) => {
-                if super::reports::get(db, id).await.is_err() {
-                    errors.push(FieldError::new(&at("report"), "invalid_option"));
-                }
+            ("report", Some(id)) if super::reports::get(db, id).await.is_err() => {
+                errors.push(FieldError::new(&at("report"), "invalid_option"))
             }
+            ("report", Some(_)) => {}
             ("report", None) => errors.push(FieldError::new(&at("report"), "required")),
             (_, Some(_)) => errors.push(FieldError::new(&at("report"), "not_allowed")),
             _ => {}
@@ -336,14 +346,25 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
 }
 
 /// The report a built-in chart widget draws (none for the widgets that are lists), in `lang`;
-/// revenue over the twelve months to `today` (at the business's midnight, `offset`).
-pub fn builtin_report(kind: &str, lang: &str, today: time::Date, offset: time::UtcOffset) -> Option<ReportDef> {
+/// revenue over the twelve months to `today` (at the business's midnight, `offset`). With
+/// `mine` (a rep's), the pipeline and revenue are that person's own, not all their team's
+/// that their access reaches.
+pub fn builtin_report(
+    kind: &str,
+    lang: &str,
+    today: time::Date,
+    offset: time::UtcOffset,
+    mine: Option<&str>,
+) -> Option<ReportDef> {
     let fa = lang == "fa";
     let name = |a: &str, b: &str| (if fa { a } else { b }).to_string();
     let def = |name: String, object: &str, filter: Json, group: &str, measures: &str, chart: &str| ReportDef {
         name,
         object: object.into(),
-        filter: Some(filter),
+        filter: Some(match (mine, object) {
+            (Some(me), "deal" | "order") => json!({ "and": [filter, { "field": "owner", "op": "eq", "value": me }] }),
+            _ => filter,
+        }),
         group: group.into(),
         measures: measures.into(),
         calendar: String::new(),
@@ -352,7 +373,11 @@ pub fn builtin_report(kind: &str, lang: &str, today: time::Date, offset: time::U
     };
     Some(match kind {
         "pipeline" => def(
-            name("قیف فروش", "Pipeline"),
+            if mine.is_some() {
+                name("قیف فروش من", "My pipeline")
+            } else {
+                name("قیف فروش", "Pipeline")
+            },
             "deal",
             json!({ "and": [
                 { "field": "stage", "op": "ne", "value": "won" },
@@ -363,7 +388,11 @@ pub fn builtin_report(kind: &str, lang: &str, today: time::Date, offset: time::U
             "funnel",
         ),
         "revenue" => def(
-            name("درآمد از سفارش‌های پرداخت‌شده", "Revenue from paid orders"),
+            if mine.is_some() {
+                name("درآمد سفارش‌های پرداخت‌شدهٔ من", "My revenue from paid orders")
+            } else {
+                name("درآمد از سفارش‌های پرداخت‌شده", "Revenue from paid orders")
+            },
             "order",
             {
                 let calendar = if fa { Calendar::Jalali } else { Calendar::Gregorian };

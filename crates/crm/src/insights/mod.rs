@@ -11,6 +11,7 @@
 //! Builds on the engine's aggregates (`Db::aggregate`).
 
 pub mod dashboards;
+pub mod forecast;
 pub mod performance;
 pub mod quotas;
 pub mod reports;

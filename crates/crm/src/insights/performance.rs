@@ -20,7 +20,8 @@ use sqlx::Row;
 use time::Date;
 
 /// What a leaderboard ranks by.
-pub const BOARD_MEASURES: [&str; 6] = ["won_amount", "won_count", "paid_amount", "paid_count", "win_rate", "activities"];
+pub const BOARD_MEASURES: [&str; 6] =
+    ["won_amount", "won_count", "paid_amount", "paid_count", "win_rate", "activities"];
 
 /// One person's place on a leaderboard.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -206,17 +207,15 @@ pub async fn give(db: &Db, input: &AwardInput) -> Result<Award> {
         given_at: now(),
     };
     let mut tx = db.write().await?;
-    sqlx::query(
-        "INSERT INTO awards (id, user_id, title, reason, given_by, given_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(award.id.clone())
-    .bind(award.user_id.clone())
-    .bind(award.title.clone())
-    .bind(award.reason.clone())
-    .bind(award.given_by.clone())
-    .bind(award.given_at.clone())
-    .execute(&mut *tx.tx)
-    .await?;
+    sqlx::query("INSERT INTO awards (id, user_id, title, reason, given_by, given_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(award.id.clone())
+        .bind(award.user_id.clone())
+        .bind(award.title.clone())
+        .bind(award.reason.clone())
+        .bind(award.given_by.clone())
+        .bind(award.given_at.clone())
+        .execute(&mut *tx.tx)
+        .await?;
     tx.commit().await?;
     Ok(award)
 }
@@ -248,13 +247,12 @@ pub async fn awards_of(db: &Db, user_id: &str) -> Result<Vec<Award>> {
 async fn award_counts(db: &Db, start: Date, end: Date) -> Result<Vec<(String, usize)>> {
     let offset = db.local_offset();
     let at = |d: Date| format_datetime(d.midnight().assume_offset(offset));
-    let rows = sqlx::query(
-        "SELECT user_id, COUNT(*) FROM awards WHERE given_at >= $1 AND given_at < $2 GROUP BY user_id",
-    )
-    .bind(at(start))
-    .bind(at(end))
-    .fetch_all(db.pool())
-    .await?;
+    let rows =
+        sqlx::query("SELECT user_id, COUNT(*) FROM awards WHERE given_at >= $1 AND given_at < $2 GROUP BY user_id")
+            .bind(at(start))
+            .bind(at(end))
+            .fetch_all(db.pool())
+            .await?;
     rows.iter().map(|r| Ok((r.try_get(0)?, usize::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0)))).collect()
 }
 
@@ -275,3 +273,180 @@ pub async fn withdraw(db: &Db, id: &str) -> Result<()> {
     tx.commit().await
 }
 
+/// One person's results over a period: what a manager reviews.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Scorecard {
+    pub user_id: String,
+    pub name: String,
+    /// Paid orders' total (in the asked currency).
+    pub revenue: f64,
+    pub deals_won: i64,
+    pub won_amount: f64,
+    pub deals_lost: i64,
+    /// Won of closed, in percent (none with nothing closed).
+    pub win_rate: Option<f64>,
+    /// Won amount per won deal.
+    pub average_deal: Option<f64>,
+    /// Days from a won deal's creation to its closing, on average.
+    pub cycle_days: Option<f64>,
+    /// Activities logged, by kind.
+    pub activities: Vec<(String, i64)>,
+    /// Their customers' CSAT: answers of 4 or 5, in percent, and how many answered.
+    pub csat: Option<f64>,
+    pub csat_answers: i64,
+}
+
+/// The people the viewer ranks among (as the leaderboard's), with their results from `start`
+/// to before `end`, amounts in `currency`; and each stage's average days for the deals that
+/// left it in the period (of everyone's deals: how long the pipeline's steps take).
+pub async fn scorecards(
+    db: &Db,
+    currency: &str,
+    start: Date,
+    end: Date,
+) -> Result<(Vec<Scorecard>, Vec<(String, f64, i64)>)> {
+    if end <= start {
+        return Err(Error::Validation(vec![FieldError::new("to", "inverted_range")]));
+    }
+    let people = board_people(db).await?;
+    let ids: Vec<String> = people.iter().map(|(id, _)| id.clone()).collect();
+    let of = |list: &[(String, f64)], id: &str| list.iter().find(|(u, _)| u == id).map_or(0.0, |(_, v)| *v);
+    let revenue = results_by_person(db, "paid_amount", currency, &ids, start, end).await?;
+    let won_amount = results_by_person(db, "won_amount", currency, &ids, start, end).await?;
+    // Won and lost deals closed in the period, by person.
+    let filter = json!({ "and": [
+        { "field": "stage", "op": "in", "value": ["won", "lost"] },
+        { "field": "closed_on", "op": "gte", "value": format_date(start) },
+        { "field": "closed_on", "op": "lt", "value": format_date(end) },
+        { "field": "owner", "op": "in", "value": ids },
+    ]});
+    let closed = grouped(db, "deal", &filter, "owner,stage").await?;
+    let count = |id: &str, stage: &str| -> i64 {
+        closed
+            .iter()
+            .filter(|(g, _)| {
+                g.get("owner").and_then(Json::as_str) == Some(id) && g.get("stage").and_then(Json::as_str) == Some(stage)
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let cycles = cycle_days(db, &ids, start, end).await?;
+    let offset = db.local_offset();
+    let at = |d: Date| format_datetime(d.midnight().assume_offset(offset));
+    let kinds = {
+        let filter = json!({ "and": [
+            { "field": "occurred_at", "op": "gte", "value": at(start) },
+            { "field": "occurred_at", "op": "lt", "value": at(end) },
+            { "field": "owner", "op": "in", "value": ids },
+        ]});
+        grouped(db, "activity", &filter, "owner,kind").await?
+    };
+    let ratings = crate::feedback::surveys::staff_ratings(&db.system(), &at(start), &at(end)).await?;
+    let cards = people
+        .into_iter()
+        .map(|(user_id, name)| {
+            let (won, lost) = (count(&user_id, "won"), count(&user_id, "lost"));
+            let won_sum = of(&won_amount, &user_id);
+            let mut activities: Vec<(String, i64)> = kinds
+                .iter()
+                .filter(|(g, _)| g.get("owner").and_then(Json::as_str) == Some(user_id.as_str()))
+                .map(|(g, n)| (g.get("kind").and_then(Json::as_str).unwrap_or("").to_string(), *n))
+                .collect();
+            activities.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let rating = ratings.iter().find(|r| r.staff_id == user_id);
+            Scorecard {
+                revenue: of(&revenue, &user_id),
+                deals_won: won,
+                won_amount: won_sum,
+                deals_lost: lost,
+                win_rate: (won + lost > 0).then(|| won as f64 / (won + lost) as f64 * 100.0),
+                average_deal: (won > 0).then(|| won_sum / won as f64),
+                cycle_days: cycles.iter().find(|(u, _)| *u == user_id).map(|(_, d)| *d),
+                activities,
+                csat: rating.and_then(|r| r.scores.satisfied_pct),
+                csat_answers: rating.map_or(0, |r| r.scores.answered),
+                user_id,
+                name,
+            }
+        })
+        .collect();
+    Ok((cards, stage_days(db, start, end).await?))
+}
+
+/// Each person's average days from a won deal's creation to its closing, for the deals they
+/// won in the period (at most 10,000 read).
+async fn cycle_days(db: &Db, people: &[String], start: Date, end: Date) -> Result<Vec<(String, f64)>> {
+    let system = db.system();
+    let Ok(obj) = system.object("deal").await else { return Ok(Vec::new()) };
+    let filter = json!({ "and": [
+        { "field": "stage", "op": "eq", "value": "won" },
+        { "field": "closed_on", "op": "gte", "value": format_date(start) },
+        { "field": "closed_on", "op": "lt", "value": format_date(end) },
+        { "field": "owner", "op": "in", "value": people },
+    ]});
+    let filter = parse_filter(&obj, &filter).map_err(|e| Error::Validation(vec![e]))?;
+    let mut sums: Vec<(String, f64, f64)> = Vec::new();
+    let mut cursor = None;
+    let mut read = 0;
+    loop {
+        let query = peyvand_store::records::ListQuery {
+            filter: Some(filter.clone()),
+            limit: Some(500),
+            cursor,
+            fields: Some(vec!["owner".into(), "closed_on".into()]),
+            ..Default::default()
+        };
+        let page = system.list_records("deal", &query).await?;
+        read += page.records.len();
+        for r in &page.records {
+            let owner = r.fields.get("owner").and_then(Json::as_str).unwrap_or_default();
+            let closed = r.fields.get("closed_on").and_then(Json::as_str).and_then(peyvand_records::value::parse_date);
+            let created = peyvand_records::value::parse_datetime(&r.created_at);
+            let (Some(closed), Some(created)) = (closed, created) else { continue };
+            let days = ((closed - created.to_offset(db.local_offset()).date()).whole_days()).max(0) as f64;
+            match sums.iter_mut().find(|(u, _, _)| u == owner) {
+                Some(s) => {
+                    s.1 += days;
+                    s.2 += 1.0;
+                }
+                None => sums.push((owner.to_string(), days, 1.0)),
+            }
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() || read >= 10_000 {
+            break;
+        }
+    }
+    Ok(sums.into_iter().map(|(u, days, n)| (u, days / n)).collect())
+}
+
+/// Each stage's average days for the stays that ended in the period, with how many ended.
+async fn stage_days(db: &Db, start: Date, end: Date) -> Result<Vec<(String, f64, i64)>> {
+    let offset = db.local_offset();
+    let at = |d: Date| format_datetime(d.midnight().assume_offset(offset));
+    let rows = sqlx::query(
+        "SELECT stage, entered_at, left_at FROM deal_stage_history WHERE left_at >= $1 AND left_at < $2",
+    )
+    .bind(at(start))
+    .bind(at(end))
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<(String, f64, i64)> = Vec::new();
+    for r in rows {
+        let (stage, entered, left): (String, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let (Some(entered), Some(left)) =
+            (peyvand_records::value::parse_datetime(&entered), peyvand_records::value::parse_datetime(&left))
+        else {
+            continue;
+        };
+        let days = (left - entered).as_seconds_f64() / 86_400.0;
+        match out.iter_mut().find(|(s, _, _)| *s == stage) {
+            Some(s) => {
+                s.1 += days;
+                s.2 += 1;
+            }
+            None => out.push((stage, days, 1)),
+        }
+    }
+    Ok(out.into_iter().map(|(s, days, n)| (s, days / n as f64, n)).collect())
+}

@@ -168,11 +168,9 @@ async fn may_set(db: &Db, user_id: Option<&str>, team_id: Option<&str>) -> Resul
 
 /// The quotas the viewer reads, newest period first.
 pub async fn list(db: &Db) -> Result<Vec<Quota>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM quotas ORDER BY starts_on DESC, id"
-    )))
-    .fetch_all(db.pool())
-    .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM quotas ORDER BY starts_on DESC, id")))
+        .fetch_all(db.pool())
+        .await?;
     let mut out = Vec::new();
     for r in &rows {
         let q = parse(r)?;
@@ -213,8 +211,7 @@ fn period_of(input: &QuotaInput, errors: &mut Vec<FieldError>) -> Option<(Calend
         errors.push(FieldError::new("period", "invalid_option"));
         return None;
     };
-    let Some(start) = key_start(bucket, calendar, input.key.trim()).filter(|d| (1900..2200).contains(&d.year()))
-    else {
+    let Some(start) = key_start(bucket, calendar, input.key.trim()).filter(|d| (1900..2200).contains(&d.year())) else {
         errors.push(FieldError::new("key", "invalid_period"));
         return None;
     };
@@ -250,7 +247,15 @@ pub async fn save(db: &Db, id: Option<&str>, input: &QuotaInput) -> Result<Quota
             errors.push(FieldError::new("target", "negative"));
             None
         }
-        Ok(d) => Some(d.to_string()),
+        // Kept as written, without a fraction of zeros (2000, not 2000.00).
+        Ok(d) => {
+            let text = d.to_string();
+            Some(match text.split_once('.') {
+                Some((int, frac)) if frac.chars().all(|c| c == '0') => int.to_string(),
+                Some(_) => text.trim_end_matches('0').to_string(),
+                None => text,
+            })
+        }
         Err(_) => {
             errors.push(FieldError::new("target", if amount { "invalid_number" } else { "invalid_integer" }));
             None
@@ -426,7 +431,8 @@ pub async fn results_by_person(
     let filter = parse_filter(&obj, &filter).map_err(|e| Error::Validation(vec![e]))?;
     let amount = measure.ends_with("_amount");
     let field = amount_field(object);
-    let spec = parse_aggregate(&obj, "owner", if amount { field } else { "" }).map_err(|e| Error::Validation(vec![e]))?;
+    let spec =
+        parse_aggregate(&obj, "owner", if amount { field } else { "" }).map_err(|e| Error::Validation(vec![e]))?;
     let aggregate = system.aggregate(object, Some(&filter), &spec).await?;
     let mut out: Vec<(String, f64)> = Vec::new();
     for row in aggregate.rows {

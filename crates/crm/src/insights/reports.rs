@@ -499,3 +499,118 @@ pub fn kpi(figures: &Figures, today: time::Date) -> Option<Kpi> {
         currency,
     })
 }
+
+/// A report's figures as text for a file or a message, as a reader of `lang` reads them: the
+/// groupings' labels (a choice's, a person's or a record's name, a period as `آذر ۱۴۰۵`), the
+/// count and each measure (an amount with its currency); and whether groups were left out.
+pub async fn text_table(db: &Db, def: &ReportDef, lang: &str) -> Result<(Vec<String>, Vec<Vec<String>>, bool)> {
+    use crate::automation::templates::display_text;
+    let fa = lang == "fa";
+    let figures = run(db, def, lang).await?;
+    let obj = db.visible_object(&def.object).await?;
+    let catalog = db.visible_catalog().await?;
+    let label = |f: &peyvand_records::FieldDef| crate::forms::pick(lang, &f.label_fa, &f.label_en).to_string();
+    // Each grouping's field, and the label before it of a related record's.
+    let fields: Vec<Option<(String, peyvand_records::FieldDef)>> = figures
+        .groups
+        .iter()
+        .map(|(name, _)| match name.split_once('.') {
+            None => obj.field(name).map(|f| (String::new(), f.clone())),
+            Some((relation, field)) => {
+                let r = obj.field(relation)?;
+                let target = catalog.object(r.options.target.as_deref()?)?;
+                Some((format!("{} › ", label(r)), target.field(field)?.clone()))
+            }
+        })
+        .collect();
+    let mut header: Vec<String> = fields
+        .iter()
+        .map(|f| match f {
+            Some((prefix, f)) => format!("{prefix}{}", label(f)),
+            None => (if fa { "زمان ایجاد" } else { "Created" }).to_string(),
+        })
+        .collect();
+    header.push((if fa { "تعداد" } else { "Count" }).to_string());
+    for m in &figures.measures {
+        let (kind, field) = m.split_once(':').unwrap_or((m, ""));
+        let word = match (kind, fa) {
+            ("sum", true) => "جمع",
+            ("sum", false) => "Sum of",
+            ("avg", true) => "میانگین",
+            ("avg", false) => "Average",
+            ("min", true) => "کمینهٔ",
+            ("min", false) => "Least",
+            ("max", true) => "بیشینهٔ",
+            ("max", false) => "Most",
+            (_, true) => "تعداد یکتای",
+            (_, false) => "Distinct",
+        };
+        header.push(format!("{word} {}", obj.field(field).map(label).unwrap_or_else(|| field.to_string())));
+    }
+    // Names of the people and records the groups are.
+    let users: std::collections::HashMap<String, String> =
+        db.system().list_users().await?.into_iter().map(|u| (u.id, u.name)).collect();
+    let mut titles: Vec<std::collections::HashMap<String, String>> = Vec::new();
+    for ((name, _), f) in figures.groups.iter().zip(&fields) {
+        let mut found = std::collections::HashMap::new();
+        if let Some((_, f)) = f
+            && f.field_type == FieldType::Relation
+            && let Some(target) = &f.options.target
+        {
+            let ids: Vec<String> = figures
+                .aggregate
+                .rows
+                .iter()
+                .filter_map(|r| r.group.get(name).and_then(Json::as_str).map(str::to_string))
+                .collect();
+            found = db.titles(target, &ids).await?;
+        }
+        titles.push(found);
+    }
+    let offset = db.local_offset();
+    let rows = figures
+        .aggregate
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells: Vec<String> = figures
+                .groups
+                .iter()
+                .zip(&fields)
+                .zip(&titles)
+                .map(|(((name, bucket), f), titles)| {
+                    let v = row.group.get(name).unwrap_or(&Json::Null);
+                    match (v, bucket, f) {
+                        (Json::Null, _, _) => "—".to_string(),
+                        (Json::String(k), Some(b), _) => {
+                            peyvand_records::aggregate::bucket_label(lang, *b, figures.calendar, k)
+                        }
+                        (Json::String(id), None, Some((_, f))) if f.field_type == FieldType::Relation => {
+                            titles.get(id).cloned().unwrap_or_else(|| id.clone())
+                        }
+                        (Json::String(id), None, Some((_, f))) if f.field_type == FieldType::User => {
+                            users.get(id).cloned().unwrap_or_else(|| id.clone())
+                        }
+                        (_, None, Some((_, f))) => display_text(lang, offset, f, v),
+                        (other, _, _) => other.as_str().map_or_else(|| other.to_string(), str::to_string),
+                    }
+                })
+                .collect();
+            cells.push(row.count.to_string());
+            for m in &figures.measures {
+                let field = m.split_once(':').map_or("", |(_, f)| f);
+                let value = match row.measures.get(m) {
+                    Some(Json::String(s)) => s.clone(),
+                    Some(Json::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                };
+                cells.push(match row.group.get(&format!("{field}__currency")).and_then(Json::as_str) {
+                    Some(c) if !value.is_empty() => format!("{value} {c}"),
+                    _ => value,
+                });
+            }
+            cells
+        })
+        .collect();
+    Ok((header, rows, figures.aggregate.truncated))
+}

@@ -28,6 +28,9 @@ async fn create_find_and_read_a_contact_in_persian_and_english() {
     browser.type_into("input[name=email]", ADMIN_EMAIL).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form button[type=submit]").await;
+    // Signing in lands on the dashboard.
+    browser.wait_for_text("h1", "The business at a glance").await;
+    browser.goto(&app.url("/records/contact")).await;
     browser.wait_for_text("h1", "Contacts").await;
     browser.screenshot("contacts-en").await;
     browser.click("form[action='/settings/language'] button").await;
@@ -320,7 +323,7 @@ async fn typed_script_and_markup_stay_inert() {
     browser.type_into("input[name=email]", ADMIN_EMAIL).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form button[type=submit]").await;
-    browser.wait_for_text("h1", "Contacts").await;
+    browser.wait_for_text("h1", "The business at a glance").await;
     let id = contact["id"].as_str().expect("id");
     let company_id = company["id"].as_str().expect("id");
     let evil_query = evil(13).replace('&', "%26").replace('#', "%23");
@@ -465,7 +468,7 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
     browser.type_into("input[name=email]", ADMIN_EMAIL).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form button[type=submit]").await;
-    browser.wait_for_text("h1", "Contacts").await;
+    browser.wait_for_text("h1", "The business at a glance").await;
     // Issue 30: a template, a workflow with a branch, and a webhook subscription.
     let template: serde_json::Value = app
         .post(
@@ -540,7 +543,45 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         peyvand_crm::insights::reports::save(&as_admin, None, serde_json::from_value(report).expect("a report"))
             .await
             .expect("saved");
+    // A dashboard of that report and built-ins, a quota with its attainment, and an award.
+    use peyvand_crm::insights::{dashboards, performance, quotas};
+    let widgets = vec![
+        dashboards::Widget { kind: "report".into(), report: Some(report.id.clone()), width: 2 },
+        dashboards::Widget::new("revenue", 1),
+        dashboards::Widget::new("quota", 1),
+        dashboards::Widget::new("leaderboard", 2),
+        dashboards::Widget::new("tasks", 2),
+    ];
+    let board = dashboards::DashboardDef { name: "نمای فروش".into(), widgets, shared: true, role: None };
+    let board = dashboards::save(&as_admin, None, board).await.expect("dashboard");
+    let month = peyvand_records::aggregate::Bucket::Month;
+    let key = month.key(peyvand_records::aggregate::Calendar::Jalali, app.db.today());
+    let quota = quotas::QuotaInput {
+        user_id: Some(admin.to_string()),
+        team_id: None,
+        period: "month".into(),
+        calendar: "jalali".into(),
+        key,
+        measure: "won_amount".into(),
+        target: "50000000".into(),
+        currency: String::new(),
+    };
+    quotas::save(&as_admin, None, &quota).await.expect("quota");
+    let award = performance::AwardInput {
+        user_id: admin.to_string(),
+        title: "بهترین همکار".into(),
+        reason: "پاسخ سریع".into(),
+    };
+    performance::give(&as_admin, &award).await.expect("award");
     let pages = [
+        "/dashboard".to_string(),
+        format!("/dashboards/{}", board.id),
+        format!("/dashboards/{}/edit", board.id),
+        "/quotas".to_string(),
+        "/leaderboard".to_string(),
+        "/forecast".to_string(),
+        "/performance".to_string(),
+        format!("/people/{admin}"),
         "/reports".to_string(),
         format!("/reports/{}", report.id),
         "/reports/new?object=deal&g0=stage&m0=sum&f0=amount&chart=donut".to_string(),
@@ -710,7 +751,7 @@ async fn daily_tasks_take_few_actions() {
     browser.type_into("input[name=email]", ADMIN_EMAIL).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form button[type=submit]").await;
-    browser.wait_for_text("h1", "Contacts").await;
+    browser.wait_for_text("h1", "The business at a glance").await;
     let mut actions;
 
     // From a contact's page, log a call: the quick action, the subject, save: 3.
@@ -829,7 +870,7 @@ async fn a_web_lead_becomes_a_won_deal_and_a_printed_invoice() {
     browser.type_into("input[name=email]", ADMIN_EMAIL).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("form button[type=submit]").await;
-    browser.wait_for_text("h1", "Contacts").await;
+    browser.wait_for_text("h1", "The business at a glance").await;
 
     // Qualified on its form, then converted with a deal in one step.
     browser.goto(&app.url(&format!("/records/lead/{lead_id}/edit"))).await;

@@ -1,13 +1,17 @@
 //! Reports on their pages: built with a preview whose state is in the URL, drawn as an SVG chart
 //! whose bars open the records they count, saved, exported as CSV, kept from others until
-//! shared, and a bad grouping named on the page.
+//! shared, and a bad grouping named on the page. Dashboards, quotas, the leaderboard and awards
+//! through the API and on their pages: a rep's dashboard shows their numbers, not the team's.
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, browser, csrf_of, sign_in_as, signed_in};
 use reqwest::StatusCode;
 use serde_json::json;
 
-backend_tests!(a_report_is_built_drawn_saved_and_exported_on_its_pages);
+backend_tests!(
+    a_report_is_built_drawn_saved_and_exported_on_its_pages,
+    dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers
+);
 
 async fn a_report_is_built_drawn_saved_and_exported_on_its_pages(app: &TestApp) {
     for (name, stage, amount) in
@@ -112,4 +116,161 @@ async fn a_report_is_built_drawn_saved_and_exported_on_its_pages(app: &TestApp) 
     // A grouping on a field that is not there is named on the page.
     let bad = page("/reports/new?object=deal&g0=ghost".into()).await;
     assert!(bad.contains(r#"role="alert""#) && bad.contains("There is no such field"), "the problem said");
+}
+
+async fn dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers(app: &TestApp) {
+    use reqwest::Method;
+    let (manager, manager_token) = app.user_id_with_role("boss@dash.ir", "manager").await;
+    let (rep, rep_token) = app.user_id_with_role("rep@dash.ir", "agent").await;
+    let (mate, _) = app.user_id_with_role("mate@dash.ir", "agent").await;
+    let team = json!({"name": "North", "manager_id": manager, "members": [rep, mate]});
+    assert_eq!(app.post("/api/v1/teams", team).await.status(), StatusCode::CREATED);
+    // Deals won this month: the rep's 700 and 300, the mate's 5,000; one open deal each.
+    for (owner, name, stage, amount) in [
+        (&rep, "Rep's first", "won", 700),
+        (&rep, "Rep's second", "won", 300),
+        (&mate, "Mate's big one", "won", 5000),
+        (&rep, "Rep's open", "proposal", 40),
+        (&mate, "Mate's open", "proposal", 60),
+    ] {
+        let mut deal = json!({"name": name, "stage": stage, "owner": owner,
+            "amount": {"amount": amount.to_string(), "currency": "IRR"}});
+        if stage == "won" {
+            deal["won_reason"] = json!("price");
+        }
+        app.create("deal", deal).await;
+    }
+    // The manager sets the rep's quota for this Gregorian month through the API.
+    let month = time::OffsetDateTime::now_utc().date();
+    let key = format!("{}-{:02}", month.year(), u8::from(month.month()));
+    let quota = json!({"user_id": rep, "period": "month", "calendar": "gregorian", "key": key,
+        "measure": "won_amount", "target": "2000"});
+    let r = app.send_as(&manager_token, Method::POST, "/api/v1/quotas", Some(quota.clone())).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<serde_json::Value>().await.expect("quota")["id"].as_str().expect("id").to_string();
+    let r = app.send_as(&rep_token, Method::POST, "/api/v1/quotas", Some(quota)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a rep does not set quotas");
+    let a: serde_json::Value =
+        app.send_as(&rep_token, Method::GET, &format!("/api/v1/quotas/{id}"), None).await.json().await.expect("json");
+    // Near a month's turn in Tehran the deals' closing day (the business's) may be next month's.
+    assert!(a["actual"] == json!("1000") || a["actual"] == json!("0"), "{a}");
+    let overlap = json!({"user_id": rep, "period": "quarter", "calendar": "gregorian",
+        "key": format!("{}-Q{}", month.year(), (u8::from(month.month()) - 1) / 3 + 1), "measure": "won_amount", "target": "1"});
+    let r = app.send_as(&manager_token, Method::POST, "/api/v1/quotas", Some(overlap)).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: serde_json::Value = r.json().await.expect("problem");
+    assert_eq!(problem["errors"][0]["code"], "quota_overlaps", "{problem}");
+
+    // The leaderboard: the manager's people, the mate first.
+    let board: serde_json::Value = app
+        .send_as(&manager_token, Method::GET, "/api/v1/leaderboard?measure=won_count", None)
+        .await
+        .json()
+        .await
+        .expect("board");
+    let names: Vec<&str> =
+        board["standings"].as_array().expect("standings").iter().map(|s| s["name"].as_str().unwrap_or("")).collect();
+    assert_eq!(names.len(), 3, "{board}");
+    let r = app.send_as(&manager_token, Method::GET, "/api/v1/leaderboard?from=2026-12-10&to=2026-12-01", None).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "an inverted range");
+
+    // An award, on the rep's profile.
+    let r = app
+        .send_as(
+            &manager_token,
+            Method::POST,
+            "/api/v1/awards",
+            Some(json!({"user_id": rep, "title": "Closer of the month"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rep_browser = browser();
+    sign_in_as(app, &rep_browser, "rep@dash.ir").await;
+    let get = |path: &str| {
+        let client = rep_browser.clone();
+        let url = app.url(path);
+        async move {
+            let r = client.get(url).header("accept-language", "en").send().await.expect("send");
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.expect("html")
+        }
+    };
+    // The rep reads in English.
+    let html = get("/quotas").await;
+    let r = rep_browser
+        .post(app.url("/settings/language"))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf_of(&html).as_str()), ("lang", "en")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let profile = get(&format!("/people/{rep}")).await;
+    assert!(profile.contains("Closer of the month"), "the award is on the profile");
+
+    // The rep's dashboard: their quota, their pipeline (their open deal, not the mate's).
+    let home = rep_browser.get(app.url("/")).send().await.expect("send");
+    assert_eq!(home.headers()["location"], "/dashboard", "the home page is the dashboard");
+    let dashboard = get("/dashboard").await;
+    assert!(dashboard.contains("My sales"), "the rep's built-in dashboard");
+    assert!(dashboard.contains("Quota attainment") && dashboard.contains("2,000"), "their quota's target");
+    assert!(dashboard.contains(r#"<svg class="chart chart-funnel""#), "the pipeline as a funnel");
+    assert!(dashboard.contains(": 40</title>") && !dashboard.contains(": 60</title>"), "their open deal only");
+    assert!(dashboard.contains(r#"class="kpi""#), "revenue as a KPI");
+
+    // A dashboard of their own, from the editor's form; a widget of a report not there is named.
+    let editor = get("/dashboards/new").await;
+    let csrf = csrf_of(&editor);
+    let r = rep_browser
+        .post(app.url("/dashboards"))
+        .header("accept-language", "en")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Focus"),
+            ("w0", "tasks"),
+            ("width0", "4"),
+            ("pos0", "2"),
+            ("w1", "leaderboard"),
+            ("width1", "2"),
+            ("pos1", "1"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mine = get(r.headers()["location"].to_str().expect("location")).await;
+    assert!(mine.contains("Focus"));
+    let (board_at, tasks_at) = (mine.find("span-2").expect("leaderboard"), mine.find("span-4").expect("tasks"));
+    assert!(board_at < tasks_at, "placed by their numbers");
+    let r = rep_browser
+        .post(app.url("/dashboards"))
+        .header("accept-language", "en")
+        .form(&[("csrf", csrf.as_str()), ("name", "Broken"), ("w0", "report:missing"), ("width0", "2")])
+        .send()
+        .await
+        .expect("send");
+    let page = r.text().await.expect("html");
+    assert!(page.contains(r#"role="alert""#) && page.contains("widgets[0].report"), "the bad widget is named");
+    let dashboards: serde_json::Value =
+        app.send_as(&rep_token, Method::GET, "/api/v1/dashboards", None).await.json().await.expect("json");
+    assert_eq!(dashboards["default"]["id"], "default");
+    assert_eq!(dashboards["dashboards"].as_array().map(Vec::len), Some(1));
+
+    // The forecast: with one month of orders, not enough history, said plainly; through the
+    // API, the same.
+    let forecast = get("/forecast").await;
+    assert!(forecast.contains("Not enough history"), "no nonsense numbers");
+    let f: serde_json::Value = app
+        .send_as(&rep_token, Method::GET, "/api/v1/forecast?period=week&calendar=gregorian", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(f["model"].is_null() && f["points"].as_array().is_some_and(Vec::is_empty), "{f}");
+    let r = app.send_as(&rep_token, Method::GET, "/api/v1/forecast?period=day", None).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The quotas page shows the attainment bar.
+    let quotas = get("/quotas").await;
+    assert!(quotas.contains(r#"class="attainment"#));
 }

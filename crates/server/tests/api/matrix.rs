@@ -118,7 +118,7 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         // managers (their people's) and admins; awards given the same way, read by everyone.
         "list_dashboards" | "create_dashboard" | "get_dashboard" => same("uoooo"),
         "update_dashboard" | "delete_dashboard" => same("ufffo"),
-        "list_quotas" | "leaderboard" | "user_awards" => same("uoooo"),
+        "list_quotas" | "leaderboard" | "user_awards" | "revenue_forecast" | "performance" => same("uoooo"),
         "get_quota" => same("unooo"),
         "create_quota" | "update_quota" | "give_award" | "withdraw_award" => same("uffoo"),
         "delete_quota" => same("unfoo"),
@@ -694,7 +694,8 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         }
         "list_dashboards" => (Method::GET, "/dashboards".into(), None),
         "create_dashboard" | "get_dashboard" | "update_dashboard" | "delete_dashboard" => {
-            let dashboard = json!({"name": format!("Board {n}"), "widgets": [{"kind": "pipeline", "width": 2}], "shared": true});
+            let dashboard =
+                json!({"name": format!("Board {n}"), "widgets": [{"kind": "pipeline", "width": 2}], "shared": true});
             if op == "create_dashboard" {
                 return (Method::POST, "/api/v1/dashboards".into(), Some(dashboard));
             }
@@ -708,16 +709,19 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         }
         "list_quotas" => (Method::GET, "/quotas".into(), None),
         "leaderboard" => (Method::GET, "/leaderboard?measure=won_count".into(), None),
+        "revenue_forecast" => (Method::GET, "/forecast?period=month&horizon=3".into(), None),
+        "performance" => (Method::GET, "/performance".into(), None),
         "user_awards" => (Method::GET, format!("/users/{}/awards", w.admin), None),
         "create_quota" | "get_quota" | "update_quota" | "delete_quota" => {
             // The agent's, each call a year of its own (one person's quotas never overlap).
             let agent = &agent_id(app).await;
             let quota = |year: u32| json!({"user_id": agent, "period": "year", "calendar": "jalali", "key": year.to_string(), "measure": "won_amount", "target": "1000000"});
+            let n = n % 250;
             if op == "create_quota" {
                 return (Method::POST, "/api/v1/quotas".into(), Some(quota(1300 + n)));
             }
             let made: Value = app.post("/api/v1/quotas", quota(1300 + n)).await.json().await.expect("quota");
-            let id = made["id"].as_str().expect("id").to_string();
+            let id = made["id"].as_str().unwrap_or_else(|| panic!("a quota: {made}")).to_string();
             match op {
                 "get_quota" => (Method::GET, format!("/quotas/{id}"), None),
                 "update_quota" => (Method::PUT, format!("/quotas/{id}"), Some(quota(1300 + n))),
@@ -1150,6 +1154,8 @@ const PAGES: &[(&str, &str)] = &[
     ("/quotas", "loo"),
     ("/quotas/{id}/delete", "-"),
     ("/leaderboard", "loo"),
+    ("/forecast", "loo"),
+    ("/performance", "loo"),
     ("/awards", "-"),
     ("/awards/{id}/delete", "-"),
     // Not found: the id is a contact's, not a user's.
@@ -1159,6 +1165,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/reports/{id}", "lnn"),
     ("/reports/{id}/delete", "-"),
     ("/reports/{id}/export.csv", "lnn"),
+    ("/reports/{id}/export.xlsx", "lnn"),
     ("/notifications/read", "-"),
     ("/notifications/{id}/open", "-"),
     ("/records/{object}/{id}/favourite", "-"),
@@ -1276,7 +1283,8 @@ async fn every_page_answers_each_role_as_the_rules_say(app: &TestApp) {
 /// The agent's user id.
 async fn agent_id(app: &TestApp) -> String {
     let users: Value = app.get("/api/v1/users").await.json().await.expect("users");
-    let agent = users["users"].as_array().expect("users").iter().find(|u| u["email"] == "agent@m.ir").expect("the agent");
+    let agent =
+        users["users"].as_array().expect("users").iter().find(|u| u["email"] == "agent@m.ir").expect("the agent");
     agent["id"].as_str().expect("id").to_string()
 }
 

@@ -423,6 +423,21 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
         "drawn: {revenue}"
     );
     assert!(page.contains("/records/order?filter="), "each month's row opens its orders");
+    // The performance story: a quota per rep and per sales team, an award, the manager's
+    // shared dashboard with the revenue KPI, and every dashboard widget drawn.
+    let quotas: serde_json::Value = app.get("/api/v1/quotas").await.json().await.expect("json");
+    let quotas = quotas["quotas"].as_array().expect("quotas");
+    assert_eq!(quotas.iter().filter(|q| q["quota"]["user_id"].is_string()).count(), 3, "one per rep");
+    assert_eq!(quotas.iter().filter(|q| q["quota"]["team_id"].is_string()).count(), 2, "one per sales team");
+    assert!(
+        quotas
+            .iter()
+            .all(|q| q["quota"]["target"].as_str().is_some_and(|t| t.parse::<i64>().is_ok_and(|t| t >= 50_000_000)))
+    );
+    let dashboards = client.get(app.url("/dashboard")).send().await.expect("send").text().await.expect("text");
+    assert!(dashboards.contains("مرور هفتگی فروش"), "the manager's shared dashboard is offered");
+    assert!(!dashboards.contains("widget-unavailable"), "every widget drawn");
+    assert!(dashboards.contains(r#"class="kpi""#) && dashboards.contains("chart-funnel"), "revenue and the pipeline");
     let lines = app.list("order_line", &[("total", "true"), ("limit", "1")]).await;
     assert!(lines["total"].as_i64().expect("total") >= slice.orders as i64, "{lines}");
     let deal = &app.list("deal", &[("limit", "1")]).await["records"][0];

@@ -15,8 +15,8 @@ use peyvand_crm::insights::performance::{self, AwardInput};
 use peyvand_crm::insights::quotas::{self, QuotaInput};
 use peyvand_crm::insights::reports::{self, ReportDef};
 use peyvand_records::FieldError;
-use peyvand_records::aggregate::{Bucket, Calendar};
 use peyvand_records::access::Action;
+use peyvand_records::aggregate::{Bucket, Calendar};
 use serde_json::json;
 
 pub async fn list_reports(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
@@ -200,9 +200,11 @@ pub async fn leaderboard(
     let db = &state.db;
     let day = |name: &str, default: time::Date| match params.get(name) {
         None | Some("") => Ok(default),
-        Some(text) => peyvand_records::value::parse_date(text)
-            .filter(|d| (1900..2200).contains(&d.year()))
-            .ok_or_else(|| ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))),
+        Some(text) => {
+            peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
+                ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))
+            })
+        }
     };
     let start = Bucket::Month.start(Calendar::Gregorian, db.today());
     let from = day("from", start)?;
@@ -249,4 +251,65 @@ pub async fn withdraw_award(
     authed.require(Action::ReadRecords)?;
     performance::withdraw(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The revenue forecast of the orders the caller reads: by `period` (month or week) in
+/// `calendar` (the reader's by default), `horizon` periods ahead, in `currency`.
+pub async fn revenue_forecast(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["period", "horizon", "calendar", "currency"])?;
+    let invalid = |field: &str, code: &'static str| {
+        ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(field, code)]))
+    };
+    let bucket = match params.get("period").unwrap_or("month") {
+        "month" => Bucket::Month,
+        "week" => Bucket::Week,
+        _ => return Err(invalid("period", "invalid_option")),
+    };
+    let calendar = match params.get("calendar").unwrap_or("") {
+        "" if current_lang() == "fa" => Calendar::Jalali,
+        other => Calendar::parse(other).map_err(|e| ApiError::Store(peyvand_store::Error::Validation(vec![e])))?,
+    };
+    let horizon = match params.get("horizon") {
+        None | Some("") => 6,
+        Some(h) => h.parse().map_err(|_| invalid("horizon", "invalid_integer"))?,
+    };
+    let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
+    Ok(Json(peyvand_crm::insights::forecast::revenue(&state.db, bucket, calendar, horizon, currency).await?))
+}
+
+/// Each person the caller works with: their results from `from` to before `to` (days; the
+/// current month by default), and how long the pipeline's stages took.
+pub async fn performance(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["from", "to", "currency"])?;
+    let db = &state.db;
+    let day = |name: &str, default: time::Date| match params.get(name) {
+        None | Some("") => Ok(default),
+        Some(text) => peyvand_records::value::parse_date(text)
+            .filter(|d| (1900..2200).contains(&d.year()))
+            .ok_or_else(|| ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))),
+    };
+    let from = day("from", Bucket::Month.start(Calendar::Gregorian, db.today()))?;
+    let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
+    let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
+    let (people, stages) = performance::scorecards(db, currency, from, to).await?;
+    let stages: Vec<serde_json::Value> =
+        stages.into_iter().map(|(stage, days, left)| json!({ "stage": stage, "average_days": days, "left": left })).collect();
+    Ok(Json(json!({
+        "from": peyvand_records::value::format_date(from),
+        "to": peyvand_records::value::format_date(to),
+        "people": people,
+        "stages": stages,
+    })))
 }

@@ -652,6 +652,12 @@ macro_rules! handler_for {
     (leaderboard) => {
         insights::leaderboard
     };
+    (revenue_forecast) => {
+        insights::revenue_forecast
+    };
+    (performance) => {
+        insights::performance
+    };
     (user_awards) => {
         insights::user_awards
     };
@@ -946,6 +952,8 @@ routes! {
     put "/quotas/{id}" => update_quota,
     delete "/quotas/{id}" => delete_quota,
     get "/leaderboard" => leaderboard,
+    get "/forecast" => revenue_forecast,
+    get "/performance" => performance,
     get "/users/{id}/awards" => user_awards,
     post "/awards" => give_award,
     delete "/awards/{id}" => withdraw_award,

@@ -996,7 +996,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "Schedules", None),
         ),
         "create_report_schedule" => (
-            "Schedule a saved list view by e-mail (managers and admins): CSV, XLSX or an HTML table, every day or every week on a day (0 = Saturday) at an hour; each recipient gets what they may see",
+            "Schedule a saved list view or a saved report by e-mail (managers and admins): CSV, XLSX or an HTML table, every day or every week on a day (0 = Saturday) at an hour; each recipient gets what they may see",
             "automation",
             vec![],
             Some("ReportSchedule"),
@@ -1315,7 +1315,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "The dashboard", Some("Dashboard")),
         ),
         "create_dashboard" => (
-            "Save a dashboard: widgets in order, each a saved report (kind report) or a built-in (pipeline, revenue, quota, leaderboard, tasks, queues, service_levels, csat, segments, campaigns, loyalty), one to four columns wide; only an admin makes one a role's default",
+            "Save a dashboard: widgets in order, each a saved report (kind report) or a built-in (pipeline, revenue, forecast, quota, leaderboard, tasks, queues, service_levels, csat, segments, campaigns, loyalty), one to four columns wide; only an admin makes one a role's default",
             "dashboards",
             vec![],
             Some("DashboardInput"),
@@ -1359,7 +1359,9 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("QuotaInput"),
             ok("200", "The quota", Some("Quota")),
         ),
-        "delete_quota" => ("Delete a quota (whoever may set it)", "performance", vec![], None, ok("204", "Deleted", None)),
+        "delete_quota" => {
+            ("Delete a quota (whoever may set it)", "performance", vec![], None, ok("204", "Deleted", None))
+        }
         "leaderboard" => (
             "The people the caller works with (an admin everyone who sells, a manager their people, a rep their teams) ranked by a measure over days from..to (before to; the current month by default); people with the same figure share a rank",
             "performance",
@@ -1371,12 +1373,59 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
                     false,
                     json!({ "enum": ["won_amount", "won_count", "paid_amount", "paid_count", "win_rate", "activities"] }),
                 ),
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (YYYY-MM-DD)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "The day after the last",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                param("currency", "query", "Amounts in this currency (IRR)", false),
+            ],
+            None,
+            ok("200", "The standings", None),
+        ),
+        "revenue_forecast" => (
+            "The revenue forecast of the orders the caller reads (all but cancelled and returned): whole periods' actuals, the period under way so far (not fitted), the exponential smoothing model chosen by AIC, each forecast period with its 95% interval (never below zero), the seasonal-naive baseline, both backtested on the last periods, and the open pipeline weighted by stage probability by expected close; no model (null) without four whole periods",
+            "performance",
+            vec![
+                typed_param("period", "query", "month (default) or week", false, json!({ "enum": ["month", "week"] })),
+                typed_param(
+                    "horizon",
+                    "query",
+                    "Periods ahead (1-24, default 6)",
+                    false,
+                    json!({ "type": "integer", "minimum": 1, "maximum": 24 }),
+                ),
+                typed_param(
+                    "calendar",
+                    "query",
+                    "jalali or gregorian (default: the reader's)",
+                    false,
+                    json!({ "enum": ["", "jalali", "gregorian"] }),
+                ),
+                param("currency", "query", "Amounts in this currency (IRR)", false),
+            ],
+            None,
+            ok("200", "The forecast", None),
+        ),
+        "performance" => (
+            "Each person the caller works with (as the leaderboard's) over days from..to (before to; the current month by default): revenue from paid orders, deals won and lost, won amount, win rate, average deal, sales cycle in days (created to won), activities by kind, their customers' CSAT; and each stage's average days for the deals that left it in the period",
+            "performance",
+            vec![
                 typed_param("from", "query", "First day (YYYY-MM-DD)", false, json!({ "type": "string", "format": "date" })),
                 typed_param("to", "query", "The day after the last", false, json!({ "type": "string", "format": "date" })),
                 param("currency", "query", "Amounts in this currency (IRR)", false),
             ],
             None,
-            ok("200", "The standings", None),
+            ok("200", "The scorecards", None),
         ),
         "user_awards" => ("A person's awards, newest first", "performance", vec![], None, ok("200", "Awards", None)),
         "give_award" => (
@@ -1827,8 +1876,9 @@ fn automation_schemas() -> Json_ {
                 "condition": { "type": ["object", "null"], "description": "A filter in the lists' JSON syntax" },
                 "steps": { "type": "array", "items": { "type": "object", "required": ["kind"], "description": "kind: update, create, assign, send_email, send_sms, call_webhook, notify, add_tag, remove_tag, wait (minutes), wait_until (condition, timeout_minutes), branch, add_points (program, points: to the record's contact)",
                     "properties": { "kind": { "enum": ["update", "create", "assign", "send_email", "send_sms", "call_webhook", "notify", "add_tag", "remove_tag", "wait", "wait_until", "branch", "add_points"] } } } } } } } },
-        "ReportSchedule": { "type": "object", "required": ["name", "view_id", "format", "recipients", "hour"], "additionalProperties": false, "properties": {
-            "name": { "type": "string", "maxLength": 200 }, "view_id": { "type": "string", "description": "A saved list view the caller can see" },
+        "ReportSchedule": { "type": "object", "required": ["name", "format", "recipients", "hour"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "maxLength": 200 }, "view_id": { "type": "string", "description": "A saved list view the caller can see (or else report_id)" },
+            "report_id": { "type": ["string", "null"], "description": "A saved report the caller reads, sent instead of a view: its groups, count and measures" },
             "format": { "enum": ["csv", "xlsx", "html"] }, "recipients": { "type": "array", "minItems": 1, "maxItems": 100, "items": string },
             "weekday": { "type": ["integer", "null"], "minimum": 0, "maximum": 6, "description": "0 = Saturday; null: every day" },
             "hour": { "type": "integer", "minimum": 0, "maximum": 23 }, "enabled": { "type": "boolean" } } },
@@ -2204,7 +2254,7 @@ fn performance_schemas() -> Json_ {
         "DashboardInput": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" },
             "widgets": { "type": "array", "maxItems": 16, "items": { "type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
-                "kind": { "enum": ["report", "pipeline", "revenue", "quota", "leaderboard", "tasks", "queues", "service_levels", "csat", "segments", "campaigns", "loyalty"] },
+                "kind": { "enum": ["report", "pipeline", "revenue", "forecast", "quota", "leaderboard", "tasks", "queues", "service_levels", "csat", "segments", "campaigns", "loyalty"] },
                 "report": { "type": ["string", "null"], "description": "The report's id (kind report only)" },
                 "width": { "type": "integer", "minimum": 1, "maximum": 4 } } } },
             "shared": { "type": "boolean" },

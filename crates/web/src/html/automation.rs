@@ -1730,6 +1730,7 @@ async fn schedules_view(
     session: &Session,
     errors: Vec<String>,
     notice: String,
+    selected: &str,
 ) -> Result<Response, ApiError> {
     use peyvand_crm::automation::reports;
     let lang = current_lang();
@@ -1739,6 +1740,13 @@ async fn schedules_view(
         for v in state.db.list_views(&o.api_name, &session.user.id).await? {
             views.push(Option_ { value: v.id, label: format!("{} — {}", o.label(lang), v.name), selected: false });
         }
+    }
+    // Saved reports the user reads, after the views (`report:` before their id).
+    let scoped = session.scoped(state.clone());
+    for r in peyvand_crm::insights::reports::list(&scoped.db).await? {
+        let value = format!("report:{}", r.id);
+        let label = format!("{} — {}", t(lang, "widget-report"), r.definition.name);
+        views.push(Option_ { selected: value == selected, value, label });
     }
     let users = state.db.list_users().await?;
     let name_of = |id: &str| users.iter().find(|u| u.id == id).map_or_else(|| id.to_string(), |u| u.name.clone());
@@ -1751,10 +1759,10 @@ async fn schedules_view(
                 s.weekday.map_or_else(|| t(lang, "workflow-every-day"), |d| t(lang, &format!("workflow-weekday-{d}")));
             let hour = super::display::format_number(lang, &format!("{:02}:00", s.hour));
             ScheduleRow {
-                view: views
-                    .iter()
-                    .find(|v| v.value == s.view_id)
-                    .map_or_else(|| s.view_id.clone(), |v| v.label.clone()),
+                view: {
+                    let source = s.report_id.as_ref().map_or_else(|| s.view_id.clone(), |r| format!("report:{r}"));
+                    views.iter().find(|v| v.value == source).map_or(source, |v| v.label.clone())
+                },
                 format: s.format.to_uppercase(),
                 when: format!("{day} {hour}"),
                 recipients: s.recipients.iter().map(|r| name_of(r)).collect::<Vec<_>>().join("، "),
@@ -1783,10 +1791,15 @@ async fn schedules_view(
 }
 
 /// `GET /reports/scheduled`: the scheduled reports and a form for a new one (managers, admins).
-pub async fn report_schedules(State(state): State<AppState>, session: Session) -> Response {
+/// `?report=ID` opens the form on that saved report.
+pub async fn report_schedules(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
     let result = async {
         may_schedule(&session)?;
-        schedules_view(&state, &session, Vec::new(), String::new()).await
+        let selected = match get(&pairs, "report") {
+            "" => String::new(),
+            id => format!("report:{id}"),
+        };
+        schedules_view(&state, &session, Vec::new(), String::new(), &selected).await
     }
     .await;
     result.unwrap_or_else(fail)
@@ -1798,9 +1811,15 @@ pub async fn create_report_schedule(State(state): State<AppState>, CsrfForm(sess
     let result = async {
         may_schedule(&session)?;
         let text = |k: &str| get(&pairs, k).to_string();
+        let source = text("view_id");
+        let (view_id, report_id) = match source.strip_prefix("report:") {
+            Some(report) => (String::new(), Some(report.to_string())),
+            None => (source.clone(), None),
+        };
         let input = reports::ScheduleInput {
             name: text("name"),
-            view_id: text("view_id"),
+            view_id,
+            report_id,
             format: text("format"),
             recipients: pairs.iter().filter(|(k, _)| k == "recipients").map(|(_, v)| v.clone()).collect(),
             weekday: text("weekday").parse().ok(),
@@ -1809,7 +1828,7 @@ pub async fn create_report_schedule(State(state): State<AppState>, CsrfForm(sess
         };
         match reports::save(&state.db, &session.user.id, None, &input).await {
             Ok(_) => Ok(Redirect::to("/reports/scheduled").into_response()),
-            Err(e) => schedules_view(&state, &session, messages(e)?, String::new()).await,
+            Err(e) => schedules_view(&state, &session, messages(e)?, String::new(), &source).await,
         }
     }
     .await;
@@ -1842,7 +1861,7 @@ pub async fn send_report_schedule(
         let n = peyvand_crm::automation::reports::send_now(&state.db, &id).await?;
         let lang = current_lang();
         let notice = format!("{} {}", t(lang, "reports-sent"), super::display::format_number(lang, &n.to_string()));
-        schedules_view(&state, &session, Vec::new(), notice).await
+        schedules_view(&state, &session, Vec::new(), notice, "").await
     }
     .await;
     result.unwrap_or_else(fail)

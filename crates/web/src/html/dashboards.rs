@@ -95,7 +95,7 @@ pub async fn widget(state: &AppState, session: &Session, w: &Widget, lang: &'sta
         Err(_) => WidgetView {
             title,
             width: w.width.clamp(1, COLUMNS_WIDE),
-            body: format!(r#"<p class="empty">{}</p>"#, escape(&t(lang, "widget-unavailable"))),
+            body: format!(r#"<p class="empty widget-unavailable">{}</p>"#, escape(&t(lang, "widget-unavailable"))),
             more: String::new(),
         },
     }
@@ -122,7 +122,8 @@ async fn widget_body(
                 "queues" | "service_levels" => "/service",
                 _ => "",
             };
-            (dashboards::builtin_report(kind, lang, db.today(), db.local_offset()), more.to_string())
+            let mine = (session.user.role == Role::Agent).then_some(session.user.id.as_str());
+            (dashboards::builtin_report(kind, lang, db.today(), db.local_offset(), mine), more.to_string())
         }
     };
     if let Some(def) = def {
@@ -142,6 +143,14 @@ async fn widget_body(
     let title = t(lang, &format!("widget-{}", w.kind));
     Ok(match w.kind.as_str() {
         "quota" => view(title, quota_html(db, lang).await?, "/quotas"),
+        "forecast" => {
+            let f = super::performance::forecast_view(db, lang, "month", 6).await?;
+            let mut body = format!(r#"<p class="small">{}</p>"#, escape(&f.accuracy));
+            if !f.svg.is_empty() {
+                let _ = write!(body, r#"<figure class="report-chart">{}</figure>"#, f.svg);
+            }
+            view(title, body, "/forecast")
+        }
         "leaderboard" => view(title, leaderboard_html(db, lang).await?, "/leaderboard"),
         "tasks" => view(title, tasks_html(db, session, lang).await?, "/my-day"),
         "csat" => view(title, csat_html(db, lang).await?, "/surveys"),
@@ -164,7 +173,8 @@ fn table_html(lang: &str, shown: &super::reports::Shown) -> String {
         for (i, c) in cells.iter().enumerate() {
             match (i, href.is_empty()) {
                 (0, false) => {
-                    let _ = write!(out, r#"<th scope="row"><a href="{}"><bdi>{}</bdi></a></th>"#, escape(href), escape(c));
+                    let _ =
+                        write!(out, r#"<th scope="row"><a href="{}"><bdi>{}</bdi></a></th>"#, escape(href), escape(c));
                 }
                 (0, true) => {
                     let _ = write!(out, r#"<th scope="row"><bdi>{}</bdi></th>"#, escape(c));
@@ -248,10 +258,15 @@ pub fn this_month(db: &peyvand_store::Db, lang: &str) -> (Calendar, time::Date, 
 async fn leaderboard_html(db: &peyvand_store::Db, lang: &str) -> Result<String, ApiError> {
     let (calendar, start, end) = this_month(db, lang);
     let board = performance::leaderboard(db, "won_amount", "IRR", start, end).await?;
-    let period = peyvand_records::aggregate::bucket_label(lang, Bucket::Month, calendar, &Bucket::Month.key(calendar, start));
+    let period =
+        peyvand_records::aggregate::bucket_label(lang, Bucket::Month, calendar, &Bucket::Month.key(calendar, start));
     let mut out = format!(
         r#"<p class="muted small">{}</p><ol class="leaderboard">"#,
-        escape(&t_args(lang, "leaderboard-of", &[("period", period), ("measure", t(lang, "board-measure-won_amount"))]))
+        escape(&t_args(
+            lang,
+            "leaderboard-of",
+            &[("period", period), ("measure", t(lang, "board-measure-won_amount"))]
+        ))
     );
     for s in board.iter().take(8) {
         let _ = write!(
@@ -260,7 +275,14 @@ async fn leaderboard_html(db: &peyvand_store::Db, lang: &str) -> Result<String, 
             rank = escape(&format_number(lang, &s.rank.to_string())),
             id = encode(&s.user_id),
             name = escape(&s.name),
-            award = if s.awards > 0 { format!(r#" <span class="award-mark" title="{0}" aria-label="{0}">★</span>"#, escape(&t(lang, "awards"))) } else { String::new() },
+            award = if s.awards > 0 {
+                format!(
+                    r#" <span class="award-mark" title="{0}" aria-label="{0}">★</span>"#,
+                    escape(&t(lang, "awards"))
+                )
+            } else {
+                String::new()
+            },
             value = escape(&format_money(lang, &quotas::plain(s.value), "IRR")),
         );
     }
@@ -282,11 +304,8 @@ async fn tasks_html(db: &peyvand_store::Db, session: &Session, lang: &str) -> Re
         escape(&t_args(lang, "widget-tasks-due", &[("count", format_number(lang, &due.len().to_string()))]))
     );
     for task in due.iter().take(8) {
-        let due_at = task
-            .fields
-            .get("due_at")
-            .and_then(|v| v.as_str())
-            .and_then(peyvand_records::value::parse_datetime);
+        let due_at =
+            task.fields.get("due_at").and_then(|v| v.as_str()).and_then(peyvand_records::value::parse_datetime);
         let late = due_at.is_some_and(|d| d < now);
         let when = due_at.map(|d| crate::i18n::format_datetime(lang, d, offset)).unwrap_or_default();
         let _ = write!(
@@ -318,7 +337,10 @@ async fn csat_html(db: &peyvand_store::Db, lang: &str) -> Result<String, ApiErro
     Ok(format!(
         r#"<div class="kpi"><p class="kpi-now"><span class="kpi-label">{label}</span> <strong class="kpi-value">{pct}</strong></p><p class="kpi-last">{detail}</p></div>"#,
         label = escape(&t(lang, "widget-csat-satisfied")),
-        pct = escape(&format!("{}٪", format_number(lang, &(pct.round() as i64).to_string())).replace('٪', if lang == "fa" { "٪" } else { "%" })),
+        pct = escape(
+            &format!("{}٪", format_number(lang, &(pct.round() as i64).to_string()))
+                .replace('٪', if lang == "fa" { "٪" } else { "%" })
+        ),
         detail = escape(&t_args(
             lang,
             "widget-csat-detail",
@@ -464,7 +486,10 @@ async fn edit_view(
         .collect();
     let extra = (rows.len() + 3).min(MAX_WIDGETS);
     rows.resize(extra, (String::new(), 2));
-    let roles = ["admin", "manager", "agent", "read_only"].iter().map(|r| (r.to_string(), t(lang, &format!("role-{r}")))).collect();
+    let roles = ["admin", "manager", "agent", "read_only"]
+        .iter()
+        .map(|r| (r.to_string(), t(lang, &format!("role-{r}"))))
+        .collect();
     Ok(render(&EditPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), "dashboard"),
         tr: Words::new(lang),
@@ -491,7 +516,9 @@ fn definition(pairs: &Pairs) -> DashboardDef {
             continue;
         }
         let width = get(pairs, &format!("width{i}")).parse().unwrap_or(2);
-        let position = peyvand_records::normalize::to_latin_digits(get(pairs, &format!("pos{i}"))).parse().unwrap_or(i as f64 + 1.0);
+        let position = peyvand_records::normalize::to_latin_digits(get(pairs, &format!("pos{i}")))
+            .parse()
+            .unwrap_or(i as f64 + 1.0);
         let widget = match what.split_once(':') {
             Some(("report", id)) => Widget { kind: "report".into(), report: Some(id.to_string()), width },
             _ => Widget { kind: what.to_string(), report: None, width },

@@ -325,7 +325,11 @@ impl Layout {
         }
         // Quotas and the leaderboard, then reports, for everyone who reads records.
         if catalog.is_some() {
-            for (href, key, icon) in [("/quotas", "quotas", "check"), ("/leaderboard", "leaderboard", "star")] {
+            for (href, key, icon) in [
+                ("/forecast", "forecast", "activity"),
+                ("/quotas", "quotas", "check"),
+                ("/leaderboard", "leaderboard", "star"),
+            ] {
                 let item = NavItem { href: href.into(), label: t(lang, key), current: current == key, icon };
                 nav.push(item);
             }
@@ -488,6 +492,8 @@ pub fn router() -> Router<AppState> {
         .route("/quotas", get(performance::quotas_page).post(performance::create_quota))
         .route("/quotas/{id}/delete", post(performance::delete_quota))
         .route("/leaderboard", get(performance::leaderboard_page))
+        .route("/forecast", get(performance::forecast_page))
+        .route("/performance", get(performance::performance_page))
         .route("/awards", post(performance::give_award))
         .route("/awards/{id}/delete", post(performance::withdraw_award))
         .route("/people/{id}", get(performance::person_page))
@@ -496,6 +502,7 @@ pub fn router() -> Router<AppState> {
         .route("/reports/{id}", get(reports::report_page).post(reports::update_report))
         .route("/reports/{id}/delete", post(reports::delete_report))
         .route("/reports/{id}/export.csv", get(reports::export_report))
+        .route("/reports/{id}/export.xlsx", get(reports::export_report_xlsx))
         .route("/notifications/preferences", get(notifications::preferences).post(notifications::save_preferences))
         .route("/notifications/read", post(notifications::read_all))
         .route("/notifications/{id}/open", post(notifications::open))

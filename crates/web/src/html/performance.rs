@@ -206,7 +206,12 @@ pub async fn leaderboard_page(State(state): State<AppState>, session: Session, Q
     board_view(&state, &session, &pairs, Vec::new()).await.unwrap_or_else(fail)
 }
 
-async fn board_view(state: &AppState, session: &Session, pairs: &Pairs, errors: Vec<String>) -> Result<Response, ApiError> {
+async fn board_view(
+    state: &AppState,
+    session: &Session,
+    pairs: &Pairs,
+    errors: Vec<String>,
+) -> Result<Response, ApiError> {
     super::admin::require(session, Action::ReadRecords)?;
     let lang = current_lang();
     let scoped = session.scoped(state.clone());
@@ -230,7 +235,9 @@ async fn board_view(state: &AppState, session: &Session, pairs: &Pairs, errors: 
     let board = performance::leaderboard(db, &measure, "IRR", start, end).await?;
     let value = |v: f64| match measure.as_str() {
         "won_amount" | "paid_amount" => format_money(lang, &quotas::plain(v.round()), "IRR"),
-        "win_rate" => format!("{}{}", format_number(lang, &format!("{}", v.round() as i64)), if lang == "fa" { "٪" } else { "%" }),
+        "win_rate" => {
+            format!("{}{}", format_number(lang, &format!("{}", v.round() as i64)), if lang == "fa" { "٪" } else { "%" })
+        }
         _ => format_number(lang, &quotas::plain(v)),
     };
     let rows = board
@@ -361,7 +368,8 @@ pub async fn person_page(State(state): State<AppState>, session: Session, Path(i
                 attainment_bar(lang, &a),
             ));
         }
-        let teams = state.db.list_teams().await?.into_iter().filter(|t| t.members.contains(&id)).map(|t| t.name).collect();
+        let teams =
+            state.db.list_teams().await?.into_iter().filter(|t| t.members.contains(&id)).map(|t| t.name).collect();
         Ok::<_, ApiError>(render(&PersonPage {
             layout: Layout::new(lang, Some(&session), Some(&catalog), "leaderboard"),
             tr: Words::new(lang),
@@ -374,6 +382,261 @@ pub async fn person_page(State(state): State<AppState>, session: Session, Path(i
             teams,
             awards,
             quotas: current,
+        }))
+    }
+    .await
+    .unwrap_or_else(fail)
+}
+
+/// A forecast drawn: actuals, the forecast and its interval as lines over the periods.
+pub struct ForecastView {
+    pub svg: String,
+    /// Period, actual, forecast, low, high, weighted pipeline (empty where none).
+    pub rows: Vec<[String; 6]>,
+    /// The accuracy sentence, or why there is no forecast.
+    pub accuracy: String,
+    /// The period under way and its revenue so far.
+    pub current: String,
+}
+
+/// The viewer's revenue forecast by `period` (`week` or `month`) in their calendar.
+pub async fn forecast_view(
+    db: &peyvand_store::Db,
+    lang: &str,
+    period: &str,
+    horizon: usize,
+) -> Result<ForecastView, ApiError> {
+    use crate::charts::{Chart, Kind, Series};
+    use peyvand_crm::insights::forecast;
+    let calendar = if lang == "fa" { Calendar::Jalali } else { Calendar::Gregorian };
+    let bucket = Bucket::parse(period).unwrap_or(Bucket::Month);
+    let f = forecast::revenue(db, bucket, calendar, horizon, "IRR").await?;
+    let label = |k: &str| bucket_label(lang, bucket, calendar, k);
+    let money = |v: f64| format_money(lang, &quotas::plain(v.round()), "IRR");
+    // The last two years of whole periods, then the forecast's.
+    let shown: Vec<&(String, f64)> = f.actuals.iter().rev().take(24).rev().collect();
+    let mut labels: Vec<String> = shown.iter().map(|(k, _)| label(k)).collect();
+    labels.extend(f.points.iter().map(|(k, _)| label(k)));
+    let n = shown.len();
+    let pad = |values: Vec<Option<f64>>| {
+        let mut v = values;
+        v.resize(labels.len(), None);
+        v
+    };
+    let mut actual: Vec<Option<f64>> = shown.iter().map(|(_, v)| Some(*v)).collect();
+    actual.resize(labels.len(), None);
+    let tail = |pick: &dyn Fn(&forecast::Point) -> f64| {
+        let mut v: Vec<Option<f64>> = vec![None; n];
+        // The line starts from the last actual so it reads as a continuation.
+        if let (Some(last), false) = (n.checked_sub(1), f.points.is_empty()) {
+            v[last] = shown.get(last).map(|(_, a)| *a);
+        }
+        v.extend(f.points.iter().map(|(_, p)| Some(pick(p))));
+        pad(v)
+    };
+    let series = vec![
+        Series { name: t(lang, "forecast-actual"), values: actual },
+        Series { name: t(lang, "forecast-forecast"), values: tail(&|p| p.value) },
+        Series { name: t(lang, "forecast-low"), values: tail(&|p| p.low) },
+        Series { name: t(lang, "forecast-high"), values: tail(&|p| p.high) },
+    ];
+    let chart = Chart {
+        kind: Kind::Line,
+        title: t(lang, "forecast-title"),
+        links: vec![None; labels.len()],
+        labels,
+        series,
+        rtl: lang == "fa",
+    };
+    let svg = if f.points.is_empty() {
+        String::new()
+    } else {
+        crate::charts::svg(&chart, &|v| format_number(lang, &quotas::plain(v.round())), &|v| {
+            super::reports::compact(lang, v)
+        })
+    };
+    let mut rows: Vec<[String; 6]> = shown
+        .iter()
+        .map(|(k, v)| [label(k), money(*v), String::new(), String::new(), String::new(), String::new()])
+        .collect();
+    for (i, (k, p)) in f.points.iter().enumerate() {
+        let weighted = f.pipeline.get(i).map(|(_, v)| money(*v)).unwrap_or_default();
+        let actual = if *k == f.current.0 {
+            format!("{} ({})", money(f.current.1), t(lang, "forecast-so-far"))
+        } else {
+            String::new()
+        };
+        rows.push([label(k), actual, money(p.value), money(p.low), money(p.high), weighted]);
+    }
+    let percent = |a: &forecast::Accuracy| match a.mape {
+        Some(p) => {
+            format!("{}٪", format_number(lang, &format!("{:.0}", p))).replace('٪', if lang == "fa" { "٪" } else { "%" })
+        }
+        None => format!("± {}", money(a.mae)),
+    };
+    let accuracy = match (&f.model, &f.backtest) {
+        (None, _) => t(lang, "forecast-not-enough"),
+        (Some(_), Some((model, naive))) => crate::i18n::t_args(
+            lang,
+            "forecast-accuracy",
+            &[
+                ("periods", format_number(lang, &f.holdout.to_string())),
+                ("model", percent(model)),
+                ("naive", percent(naive)),
+            ],
+        ),
+        (Some(_), None) => t(lang, "forecast-no-backtest"),
+    };
+    let current = crate::i18n::t_args(
+        lang,
+        "forecast-current",
+        &[("period", label(&f.current.0)), ("amount", money(f.current.1))],
+    );
+    Ok(ForecastView { svg, rows, accuracy, current })
+}
+
+#[derive(Template)]
+#[template(path = "forecast.html")]
+struct ForecastPage {
+    layout: Layout,
+    tr: Words,
+    period: String,
+    horizon: usize,
+    view: ForecastView,
+}
+
+/// `GET /forecast?period=month|week&horizon=`: the revenue forecast with its accuracy.
+pub async fn forecast_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
+    async {
+        super::admin::require(&session, Action::ReadRecords)?;
+        let lang = current_lang();
+        let scoped = session.scoped(state.clone());
+        let catalog = scoped.db.visible_catalog().await?;
+        let period = if get(&pairs, "period") == "week" { "week" } else { "month" };
+        let horizon = get(&pairs, "horizon").parse().unwrap_or(if period == "week" { 12 } else { 6 }).clamp(1, 24);
+        let view = forecast_view(&scoped.db, lang, period, horizon).await?;
+        Ok::<_, ApiError>(render(&ForecastPage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), "forecast"),
+            tr: Words::new(lang),
+            period: period.to_string(),
+            horizon,
+            view,
+        }))
+    }
+    .await
+    .unwrap_or_else(fail)
+}
+
+/// A person's line on the performance page.
+struct CardRow {
+    user_id: String,
+    name: String,
+    revenue: String,
+    won: String,
+    won_amount: String,
+    win_rate: String,
+    average: String,
+    cycle: String,
+    activities: String,
+    csat: String,
+}
+
+#[derive(Template)]
+#[template(path = "performance.html")]
+struct PerformancePage {
+    layout: Layout,
+    tr: Words,
+    period: String,
+    key: String,
+    period_label: String,
+    previous: String,
+    next: String,
+    periods: Vec<(String, String)>,
+    rows: Vec<CardRow>,
+    /// Stage, average days, stays.
+    stages: Vec<(String, String, String)>,
+}
+
+/// `GET /performance?period=&key=`: each person's revenue, deals won and lost, win rate, average
+/// deal, sales cycle, activities by kind and their customers' satisfaction, and how long the
+/// pipeline's stages take.
+pub async fn performance_page(State(state): State<AppState>, session: Session, Query(pairs): Query<Pairs>) -> Response {
+    async {
+        super::admin::require(&session, Action::ReadRecords)?;
+        let lang = current_lang();
+        let scoped = session.scoped(state.clone());
+        let db = &scoped.db;
+        let catalog = db.visible_catalog().await?;
+        let calendar = if lang == "fa" { Calendar::Jalali } else { Calendar::Gregorian };
+        let period = match get(&pairs, "period") {
+            p if PERIODS.contains(&p) => p.to_string(),
+            _ => "month".to_string(),
+        };
+        let bucket = Bucket::parse(&period).unwrap_or(Bucket::Month);
+        let start = key_start(bucket, calendar, get(&pairs, "key"))
+            .filter(|d| (1900..2200).contains(&d.year()))
+            .unwrap_or_else(|| bucket.start(calendar, db.today()));
+        let end = bucket.next(calendar, start);
+        let (cards, stage_days) = performance::scorecards(db, "IRR", start, end).await?;
+        let money = |v: f64| format_money(lang, &quotas::plain(v.round()), "IRR");
+        let pct = |v: f64| format!("{}{}", format_number(lang, &format!("{}", v.round() as i64)), if lang == "fa" { "٪" } else { "%" });
+        let kind_label = |k: &str| {
+            catalog
+                .object("activity")
+                .and_then(|o| o.field("kind").and_then(|f| f.options.options.iter().find(|c| c.value == k).cloned()))
+                .map(|c| peyvand_crm::forms::pick(lang, &c.label_fa, &c.label_en).to_string())
+                .unwrap_or_else(|| k.to_string())
+        };
+        let rows = cards
+            .into_iter()
+            .map(|c| CardRow {
+                revenue: money(c.revenue),
+                won: format!("{} / {}", format_number(lang, &c.deals_won.to_string()), format_number(lang, &(c.deals_won + c.deals_lost).to_string())),
+                won_amount: money(c.won_amount),
+                win_rate: c.win_rate.map(pct).unwrap_or_default(),
+                average: c.average_deal.map(money).unwrap_or_default(),
+                cycle: c
+                    .cycle_days
+                    .map(|d| crate::i18n::t_args(lang, "performance-days", &[("days", format_number(lang, &format!("{:.0}", d)))]))
+                    .unwrap_or_default(),
+                activities: c
+                    .activities
+                    .iter()
+                    .map(|(k, n)| format!("{} {}", kind_label(k), format_number(lang, &n.to_string())))
+                    .collect::<Vec<_>>()
+                    .join(if lang == "fa" { "، " } else { ", " }),
+                csat: c
+                    .csat
+                    .map(|p| format!("{} ({})", pct(p), format_number(lang, &c.csat_answers.to_string())))
+                    .unwrap_or_default(),
+                user_id: c.user_id,
+                name: c.name,
+            })
+            .collect();
+        // The stages in their pipelines' order.
+        let pipelines = peyvand_crm::sales::pipelines::list(&state.db).await?;
+        let mut stages = Vec::new();
+        for stage in pipelines.iter().flat_map(|p| &p.stages) {
+            if let Some((_, days, n)) = stage_days.iter().find(|(s, _, _)| *s == stage.key) {
+                stages.push((
+                    peyvand_crm::forms::pick(lang, &stage.label_fa, &stage.label_en).to_string(),
+                    crate::i18n::t_args(lang, "performance-days", &[("days", format_number(lang, &format!("{:.1}", days)))]),
+                    format_number(lang, &n.to_string()),
+                ));
+            }
+        }
+        let link = |d: time::Date| format!("/performance?period={period}&key={}", encode(&bucket.key(calendar, d)));
+        Ok::<_, ApiError>(render(&PerformancePage {
+            layout: Layout::new(lang, Some(&session), Some(&catalog), "performance"),
+            tr: Words::new(lang),
+            period_label: bucket_label(lang, bucket, calendar, &bucket.key(calendar, start)),
+            previous: link(bucket.start(calendar, start - time::Duration::days(1))),
+            next: link(end),
+            key: bucket.key(calendar, start),
+            periods: PERIODS.iter().map(|p| (p.to_string(), t(lang, &format!("quota-period-{p}")))).collect(),
+            period,
+            rows,
+            stages,
         }))
     }
     .await

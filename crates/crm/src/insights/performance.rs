@@ -325,7 +325,8 @@ pub async fn scorecards(
         closed
             .iter()
             .filter(|(g, _)| {
-                g.get("owner").and_then(Json::as_str) == Some(id) && g.get("stage").and_then(Json::as_str) == Some(stage)
+                g.get("owner").and_then(Json::as_str) == Some(id)
+                    && g.get("stage").and_then(Json::as_str) == Some(stage)
             })
             .map(|(_, n)| n)
             .sum()
@@ -424,13 +425,12 @@ async fn cycle_days(db: &Db, people: &[String], start: Date, end: Date) -> Resul
 async fn stage_days(db: &Db, start: Date, end: Date) -> Result<Vec<(String, f64, i64)>> {
     let offset = db.local_offset();
     let at = |d: Date| format_datetime(d.midnight().assume_offset(offset));
-    let rows = sqlx::query(
-        "SELECT stage, entered_at, left_at FROM deal_stage_history WHERE left_at >= $1 AND left_at < $2",
-    )
-    .bind(at(start))
-    .bind(at(end))
-    .fetch_all(db.pool())
-    .await?;
+    let rows =
+        sqlx::query("SELECT stage, entered_at, left_at FROM deal_stage_history WHERE left_at >= $1 AND left_at < $2")
+            .bind(at(start))
+            .bind(at(end))
+            .fetch_all(db.pool())
+            .await?;
     let mut out: Vec<(String, f64, i64)> = Vec::new();
     for r in rows {
         let (stage, entered, left): (String, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);

@@ -296,16 +296,20 @@ pub async fn performance(
     let db = &state.db;
     let day = |name: &str, default: time::Date| match params.get(name) {
         None | Some("") => Ok(default),
-        Some(text) => peyvand_records::value::parse_date(text)
-            .filter(|d| (1900..2200).contains(&d.year()))
-            .ok_or_else(|| ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))),
+        Some(text) => {
+            peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
+                ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))
+            })
+        }
     };
     let from = day("from", Bucket::Month.start(Calendar::Gregorian, db.today()))?;
     let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
     let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
     let (people, stages) = performance::scorecards(db, currency, from, to).await?;
-    let stages: Vec<serde_json::Value> =
-        stages.into_iter().map(|(stage, days, left)| json!({ "stage": stage, "average_days": days, "left": left })).collect();
+    let stages: Vec<serde_json::Value> = stages
+        .into_iter()
+        .map(|(stage, days, left)| json!({ "stage": stage, "average_days": days, "left": left }))
+        .collect();
     Ok(Json(json!({
         "from": peyvand_records::value::format_date(from),
         "to": peyvand_records::value::format_date(to),

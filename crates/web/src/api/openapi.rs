@@ -1420,8 +1420,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             "Each person the caller works with (as the leaderboard's) over days from..to (before to; the current month by default): revenue from paid orders, deals won and lost, won amount, win rate, average deal, sales cycle in days (created to won), activities by kind, their customers' CSAT; and each stage's average days for the deals that left it in the period",
             "performance",
             vec![
-                typed_param("from", "query", "First day (YYYY-MM-DD)", false, json!({ "type": "string", "format": "date" })),
-                typed_param("to", "query", "The day after the last", false, json!({ "type": "string", "format": "date" })),
+                typed_param(
+                    "from",
+                    "query",
+                    "First day (YYYY-MM-DD)",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
+                typed_param(
+                    "to",
+                    "query",
+                    "The day after the last",
+                    false,
+                    json!({ "type": "string", "format": "date" }),
+                ),
                 param("currency", "query", "Amounts in this currency (IRR)", false),
             ],
             None,

@@ -579,7 +579,9 @@ pub async fn performance_page(State(state): State<AppState>, session: Session, Q
         let end = bucket.next(calendar, start);
         let (cards, stage_days) = performance::scorecards(db, "IRR", start, end).await?;
         let money = |v: f64| format_money(lang, &quotas::plain(v.round()), "IRR");
-        let pct = |v: f64| format!("{}{}", format_number(lang, &format!("{}", v.round() as i64)), if lang == "fa" { "٪" } else { "%" });
+        let pct = |v: f64| {
+            format!("{}{}", format_number(lang, &format!("{}", v.round() as i64)), if lang == "fa" { "٪" } else { "%" })
+        };
         let kind_label = |k: &str| {
             catalog
                 .object("activity")
@@ -591,13 +593,23 @@ pub async fn performance_page(State(state): State<AppState>, session: Session, Q
             .into_iter()
             .map(|c| CardRow {
                 revenue: money(c.revenue),
-                won: format!("{} / {}", format_number(lang, &c.deals_won.to_string()), format_number(lang, &(c.deals_won + c.deals_lost).to_string())),
+                won: format!(
+                    "{} / {}",
+                    format_number(lang, &c.deals_won.to_string()),
+                    format_number(lang, &(c.deals_won + c.deals_lost).to_string())
+                ),
                 won_amount: money(c.won_amount),
                 win_rate: c.win_rate.map(pct).unwrap_or_default(),
                 average: c.average_deal.map(money).unwrap_or_default(),
                 cycle: c
                     .cycle_days
-                    .map(|d| crate::i18n::t_args(lang, "performance-days", &[("days", format_number(lang, &format!("{:.0}", d)))]))
+                    .map(|d| {
+                        crate::i18n::t_args(
+                            lang,
+                            "performance-days",
+                            &[("days", format_number(lang, &format!("{:.0}", d)))],
+                        )
+                    })
                     .unwrap_or_default(),
                 activities: c
                     .activities
@@ -620,7 +632,11 @@ pub async fn performance_page(State(state): State<AppState>, session: Session, Q
             if let Some((_, days, n)) = stage_days.iter().find(|(s, _, _)| *s == stage.key) {
                 stages.push((
                     peyvand_crm::forms::pick(lang, &stage.label_fa, &stage.label_en).to_string(),
-                    crate::i18n::t_args(lang, "performance-days", &[("days", format_number(lang, &format!("{:.1}", days)))]),
+                    crate::i18n::t_args(
+                        lang,
+                        "performance-days",
+                        &[("days", format_number(lang, &format!("{:.1}", days)))],
+                    ),
                     format_number(lang, &n.to_string()),
                 ));
             }

@@ -19,7 +19,8 @@ use serde_json::{Map, Value as Json, json};
 crm_tests!(
     quotas_attain_what_was_won_and_refuse_what_is_wrong,
     dashboards_open_by_role_and_kpis_compare_whole_periods,
-    the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline
+    the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline,
+    customer_value_is_the_command_lines_written_to_every_contact
 );
 
 fn input(v: Json) -> Map<String, Json> {
@@ -376,7 +377,102 @@ async fn the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline(db: &Db
     let weighted = 1_000.0 * chance("proposal", &pipelines) + 2_000.0 * chance("negotiation", &pipelines);
     assert_eq!(f.pipeline[0], (Bucket::Month.key(g, current), weighted));
     assert_eq!(f.pipeline[1].1, 0.0);
+    // With nobody who sells, boards and scorecards are empty, not errors.
+    let (today, tomorrow) = (db.today(), db.today() + time::Duration::days(1));
+    assert!(performance::leaderboard(&as_admin, "win_rate", "IRR", today, tomorrow).await.expect("board").is_empty());
+    assert!(performance::scorecards(&as_admin, "IRR", today, tomorrow).await.expect("cards").0.is_empty());
     // Bad input is named.
     assert!(matches!(forecast::revenue(&as_admin, Bucket::Quarter, g, 6, "IRR").await, Err(Error::Validation(_))));
     assert!(matches!(forecast::revenue(&as_admin, Bucket::Month, g, 0, "IRR").await, Err(Error::Validation(_))));
+}
+
+async fn customer_value_is_the_command_lines_written_to_every_contact(db: &Db) {
+    use peyvand_analytics::summary::{Transaction, summarize};
+    use peyvand_analytics::{bgnbd, churn, gamma_gamma};
+    use peyvand_crm::insights::value;
+    // Nothing bought yet: said plainly.
+    let e = value::score(db).await.expect_err("no history");
+    assert_eq!(codes(e), ["orders:not_enough_history"]);
+    // Thirty customers over about two years; every third buys once, the others every few weeks
+    // with their own rhythm and amounts; one cancelled order that counts for nothing.
+    let now = time::OffsetDateTime::now_utc();
+    let mut made: Vec<Transaction> = Vec::new();
+    let mut contacts = Vec::new();
+    for i in 0..30_i64 {
+        let c = db
+            .create_record(None, "contact", &input(json!({"last_name": format!("Customer {i}")})), None)
+            .await
+            .expect("contact")
+            .0;
+        let first = now - time::Duration::days(700 - i * 15);
+        let gap = 20 + (i * 7) % 60;
+        let mut at = first;
+        let mut k = 0;
+        while at < now && (i % 3 != 0 || k == 0) && k < 12 {
+            let amount = 1_000_000 + (i * 7919 + k * 104_729) % 900_000;
+            let fields = input(
+                json!({"contact": c.id, "ordered_at": peyvand_records::value::format_datetime(at), "status": "delivered",
+                "total": {"amount": amount.to_string(), "currency": "IRR"}}),
+            );
+            db.create_record(None, "order", &fields, None).await.expect("order");
+            made.push(Transaction {
+                customer: c.id.clone(),
+                day: i64::from(at.date().to_julian_day()),
+                amount: amount as f64,
+            });
+            at += time::Duration::days(gap + (k * 11) % 17);
+            k += 1;
+        }
+        contacts.push(c);
+    }
+    let cancelled = input(
+        json!({"contact": contacts[1].id, "ordered_at": peyvand_records::value::format_datetime(now - time::Duration::days(3)),
+        "status": "cancelled", "total": {"amount": "999999999", "currency": "IRR"}}),
+    );
+    db.create_record(None, "order", &cancelled, None).await.expect("order");
+    let version_before = db.get_record("contact", &contacts[4].id, false).await.expect("contact").version;
+
+    let run = value::score(db).await.expect("fitted");
+    // The same fit worked out here from the orders made, as the command line reads their export.
+    let end = i64::from(db.today().to_julian_day());
+    let customers = summarize(&made, end, 7.0);
+    let fit = bgnbd::fit(&customers);
+    let p = fit.params;
+    assert_eq!(run.fit.bgnbd, [p.r, p.alpha, p.a, p.b]);
+    assert_eq!(run.fit.customers, 30);
+    let (spend, _) = gamma_gamma::fit(&customers).expect("a spend model");
+    assert_eq!(run.fit.gamma_gamma, Some([spend.p, spend.q, spend.gamma]));
+    for c in customers.iter().take(6) {
+        let record = db.get_record("contact", &c.customer, false).await.expect("contact");
+        let expected = bgnbd::expected_purchases(&p, 52.0, c.frequency, c.recency, c.age);
+        let alive = bgnbd::probability_alive(&p, c.frequency, c.recency, c.age);
+        let lifetime = gamma_gamma::clv(&p, &spend, c, 52, 0.0);
+        assert_eq!(record.fields["expected_purchases"], json!(format!("{expected:.2}")), "{}", c.customer);
+        assert_eq!(record.fields["p_alive"], json!(format!("{alive:.3}")));
+        assert_eq!(record.fields["churn_risk"], json!(churn::churn_risk(&p, c).band));
+        assert_eq!(record.fields["lifetime_value"]["amount"], json!(format!("{lifetime:.0}")));
+        let rfm = record.fields["rfm_score"].as_i64().expect("an RFM score");
+        assert!((111..=555).contains(&rfm) && record.fields["rfm_segment"].is_string());
+    }
+    // Derived data is not a person's change: the record's version stays.
+    assert_eq!(db.get_record("contact", &contacts[4].id, false).await.expect("contact").version, version_before);
+    // Lists filter on it: the high-risk customers, and those worth more than a threshold.
+    let obj = db.object("contact").await.expect("contact");
+    let high = json!({"field": "churn_risk", "op": "eq", "value": "high"});
+    let filter = peyvand_records::filter::parse_filter(&obj, &high).expect("filter");
+    let listed = db
+        .list_records(
+            "contact",
+            &peyvand_store::records::ListQuery { filter: Some(filter), limit: Some(100), ..Default::default() },
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.records.len(), run.fit.risk_bands.get("high").copied().unwrap_or(0));
+    // The run is kept with its calibration against the last 26 weeks.
+    let latest = value::latest(db).await.expect("latest").expect("a run");
+    assert_eq!(latest.fit, run.fit);
+    assert!(!latest.fit.calibration.is_empty(), "{:?}", latest.fit);
+    let calibrated: usize = latest.fit.calibration.iter().map(|r| r.customers).sum();
+    // Every customer first bought more than 26 weeks ago (265 days at the latest).
+    assert_eq!(calibrated, 30, "customers who had bought before the holdout");
 }

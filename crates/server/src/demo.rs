@@ -267,6 +267,26 @@ async fn performance_story(
     widgets.push(report(&by_category.id, 4));
     let def = DashboardDef { name: "مرور هفتگی فروش".into(), widgets, shared: true, role: None };
     dashboards::save(&as_manager, None, def).await?;
+    // Every customer's value from their orders, and the manager's list of valuable customers
+    // at risk of leaving: the ones to call first.
+    peyvand_crm::insights::value::score(db).await?;
+    db.create_view(
+        manager,
+        &peyvand_records::view::NewView {
+            object: "contact".into(),
+            name: "مشتریان ارزشمند در خطر ریزش".into(),
+            shared: true,
+            kind: peyvand_records::view::ViewKind::List,
+            filter: Some(json!({"and": [
+                {"field": "churn_risk", "op": "in", "value": ["medium", "high"]},
+                {"field": "lifetime_value", "op": "gte", "value": "100000000"}
+            ]})),
+            sort: "-lifetime_value".into(),
+            columns: vec!["churn_risk".into(), "lifetime_value".into(), "rfm_segment".into(), "owner".into()],
+            group_by: None,
+        },
+    )
+    .await?;
     Ok(())
 }
 

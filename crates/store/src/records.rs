@@ -1056,6 +1056,52 @@ impl Db {
         Ok(record)
     }
 
+    /// Writes values a module computed for many records (a customer's lifetime value, a churn
+    /// risk), `rows` as (id, fields), a few hundred per transaction: no version, no audit entry,
+    /// no hooks, no events. Derived data, recomputed whole each time, is not a person's change;
+    /// a user's edit of the same record meanwhile is untouched (only these columns are set).
+    /// Fields whose words are searched (text, e-mail, phone, address) or that hold lists are
+    /// refused: their search terms would go stale. Returns the live records written.
+    pub async fn write_derived(&self, object: &str, rows: &[(String, Map<String, Json>)]) -> Result<u64> {
+        let obj = self.object(object).await?;
+        let searched = |f: &FieldDef| {
+            f.storage() == Storage::List
+                || matches!(
+                    f.field_type,
+                    FieldType::Text | FieldType::LongText | FieldType::Email | FieldType::Phone | FieldType::Url
+                )
+        };
+        let mut written = 0;
+        for chunk in rows.chunks(500) {
+            let mut tx = self.write().await?;
+            for (id, fields) in chunk {
+                self.check_input(&obj, fields.keys().cloned())?;
+                let changes = validate(&obj, fields, Mode::Update).map_err(Error::Validation)?;
+                if let Some((f, _)) = changes.values.iter().find(|(f, _)| searched(f)) {
+                    return Err(Error::Validation(vec![FieldError::new(&f.api_name, "not_derived")]));
+                }
+                if changes.values.is_empty() {
+                    continue;
+                }
+                let mut sql = Sql::new(&format!("UPDATE {} SET ", obj.table));
+                let mut first = true;
+                for (field, value) in &changes.values {
+                    for (c, b) in field_columns(field).into_iter().zip(value_binds(field, value)) {
+                        if !first {
+                            sql.push(", ");
+                        }
+                        first = false;
+                        sql.push(&c).push(" = ").bind(b);
+                    }
+                }
+                sql.push(" WHERE deleted_at IS NULL AND id = ").bind(Bind::text(id.clone()));
+                written += sql.query().execute(&mut *tx.tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        }
+        Ok(written)
+    }
+
     /// Applies the same changes to several live records, all or none.
     pub async fn bulk_update(
         &self,

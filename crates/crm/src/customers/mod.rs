@@ -114,6 +114,48 @@ pub(crate) fn shared_fields() -> Vec<NewField> {
     ]
 }
 
+/// What a customer is worth, computed from their orders by the nightly fit (`insights::value`)
+/// and written as derived data: expected purchases and the chance they are still buying, churn
+/// risk, expected spend and lifetime value over the next year, and RFM scores and segment.
+fn value_fields() -> Vec<NewField> {
+    use FieldType as T;
+    vec![
+        with(
+            std_field("expected_purchases", T::Decimal, "خرید مورد انتظار در یک سال", "Expected purchases (a year)"),
+            |f| f.options.scale = Some(2),
+        ),
+        with(std_field("p_alive", T::Decimal, "احتمال ادامهٔ خرید", "Probability still buying"), |f| {
+            f.options.scale = Some(3)
+        }),
+        with(std_field("churn_risk", T::Select, "ریسک ریزش", "Churn risk"), |f| {
+            f.indexed = true;
+            f.options.options =
+                vec![opt("low", "کم", "Low"), opt("medium", "متوسط", "Medium"), opt("high", "زیاد", "High")]
+        }),
+        std_field("expected_spend", T::Currency, "میانگین خرید مورد انتظار", "Expected average purchase"),
+        with(
+            std_field("lifetime_value", T::Currency, "ارزش طول عمر (یک سال)", "Lifetime value (a year)"),
+            |f| f.indexed = true,
+        ),
+        // Recency, frequency and monetary scores, 1 to 5 each, as one number (545).
+        std_field("rfm_score", T::Integer, "امتیاز RFM", "RFM score"),
+        with(std_field("rfm_segment", T::Select, "بخش RFM", "RFM segment"), |f| {
+            f.indexed = true;
+            f.options.options = vec![
+                opt("champions", "قهرمانان", "Champions"),
+                opt("loyal", "وفادار", "Loyal"),
+                opt("new", "تازه", "New"),
+                opt("potential", "امیدبخش", "Potential"),
+                opt("cant_lose", "نباید از دست داد", "Can't lose"),
+                opt("at_risk", "در خطر", "At risk"),
+                opt("hibernating", "خفته", "Hibernating"),
+                opt("lost", "از دست رفته", "Lost"),
+            ]
+        }),
+        std_field("value_scored_at", T::Datetime, "زمان محاسبهٔ ارزش", "Value scored at"),
+    ]
+}
+
 fn objects() -> Vec<NewObject> {
     use FieldType as T;
     let mut company_fields = vec![
@@ -138,6 +180,7 @@ fn objects() -> Vec<NewObject> {
     ];
     company_fields.push(customer_group());
     company_fields.extend(shared_fields());
+    company_fields.extend(value_fields());
     let mut contact_fields = vec![
         with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
         with(std_field("last_name", T::Text, "نام خانوادگی", "Last name"), |f| {
@@ -155,6 +198,7 @@ fn objects() -> Vec<NewObject> {
         }),
     ];
     contact_fields.extend(shared_fields());
+    contact_fields.extend(value_fields());
     vec![
         NewObject {
             api_name: "company".into(),

@@ -6,7 +6,8 @@
 //!
 //! `dashboards`: widgets on a grid, each a report or a built-in, with a default per role.
 //! `quotas`: targets per person or team and period, and their attainment. `performance`:
-//! leaderboards and awards.
+//! leaderboards, scorecards and awards. `forecast`: revenue ahead with its accuracy. `value`:
+//! the nightly customer-value fit written to every contact.
 //!
 //! Builds on the engine's aggregates (`Db::aggregate`).
 
@@ -15,6 +16,7 @@ pub mod forecast;
 pub mod performance;
 pub mod quotas;
 pub mod reports;
+pub mod value;
 
 use peyvand_store::hooks::Module;
 use peyvand_store::migrate::Migration;
@@ -32,6 +34,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/insights/sqlite/0002_dashboards_quotas.sql"),
         postgres: include_str!("../../migrations/insights/postgres/0002_dashboards_quotas.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_value_runs.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0003_value_runs.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0003_value_runs.sql"),
+    },
 ];
 
 /// The insights module: its tables.
@@ -47,10 +55,25 @@ impl Module for Insights {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["reports", "dashboards", "quotas", "awards"]
+        &["reports", "dashboards", "quotas", "awards", "value_runs"]
     }
 
     fn owned(&self) -> &'static [(&'static str, &'static str)] {
         &[("reports", "owner_id"), ("dashboards", "owner_id")]
+    }
+
+    fn job_kinds(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::JobKind>> {
+        vec![std::sync::Arc::new(value::Nightly)]
+    }
+
+    fn upgrade<'a>(
+        &'a self,
+        db: &'a peyvand_store::Db,
+    ) -> peyvand_store::hooks::BoxFuture<'a, peyvand_store::Result<()>> {
+        Box::pin(async move {
+            let mut tx = db.write().await?;
+            value::schedule_nightly_in(db, &mut tx).await?;
+            tx.commit().await
+        })
     }
 }

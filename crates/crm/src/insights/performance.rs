@@ -62,6 +62,9 @@ pub async fn leaderboard(db: &Db, measure: &str, currency: &str, start: Date, en
         return Err(Error::Validation(vec![FieldError::new("to", "inverted_range")]));
     }
     let people = board_people(db).await?;
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<String> = people.iter().map(|(id, _)| id.clone()).collect();
     let figures: Vec<(String, f64)> = match measure {
         "win_rate" => win_rates(db, &ids, start, end).await?,
@@ -309,6 +312,9 @@ pub async fn scorecards(
         return Err(Error::Validation(vec![FieldError::new("to", "inverted_range")]));
     }
     let people = board_people(db).await?;
+    if people.is_empty() {
+        return Ok((Vec::new(), stage_days(db, start, end).await?));
+    }
     let ids: Vec<String> = people.iter().map(|(id, _)| id.clone()).collect();
     let of = |list: &[(String, f64)], id: &str| list.iter().find(|(u, _)| u == id).map_or(0.0, |(_, v)| *v);
     let revenue = results_by_person(db, "paid_amount", currency, &ids, start, end).await?;

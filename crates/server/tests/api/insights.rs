@@ -270,6 +270,12 @@ async fn dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers(ap
     let r = app.send_as(&rep_token, Method::GET, "/api/v1/forecast?period=day", None).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
+    // The team's performance and the customer-value page (never fitted here).
+    let performance = get("/performance").await;
+    assert!(performance.contains("Time in each stage") && performance.contains("/people/"), "the team's scorecards");
+    let value = get("/customer-value").await;
+    assert!(value.contains("have not been fitted"));
+
     // The quotas page shows the attainment bar.
     let quotas = get("/quotas").await;
     assert!(quotas.contains(r#"class="attainment"#));

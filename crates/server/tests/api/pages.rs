@@ -438,6 +438,12 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     assert!(dashboards.contains("مرور هفتگی فروش"), "the manager's shared dashboard is offered");
     assert!(!dashboards.contains("widget-unavailable"), "every widget drawn");
     assert!(dashboards.contains(r#"class="kpi""#) && dashboards.contains("chart-funnel"), "revenue and the pipeline");
+    // Customer value: fitted on the demo's orders, written to the contacts who bought.
+    let scored = serde_json::json!({"field": "churn_risk", "op": "is_empty", "value": false}).to_string();
+    let scored = app.list("contact", &[("filter", scored.as_str()), ("total", "true"), ("limit", "1")]).await;
+    assert!(scored["total"].as_i64().expect("total") > 10, "{scored}");
+    let value = client.get(app.url("/customer-value")).send().await.expect("send").text().await.expect("text");
+    assert!(value.contains("BG/NBD r") && value.contains("chart-bar"), "the fit and its calibration");
     let lines = app.list("order_line", &[("total", "true"), ("limit", "1")]).await;
     assert!(lines["total"].as_i64().expect("total") >= slice.orders as i64, "{lines}");
     let deal = &app.list("deal", &[("limit", "1")]).await["records"][0];

@@ -317,3 +317,19 @@ pub async fn performance(
         "stages": stages,
     })))
 }
+
+/// The last customer-value fit: its parameters, calibration, and customers by churn risk and
+/// RFM segment (`null` before the first).
+pub async fn customer_value(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(json!({ "latest": peyvand_crm::insights::value::latest(&state.db).await? })))
+}
+
+/// Fits the customer-value models now and writes every contact's value (managers and admins).
+pub async fn run_customer_value(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    if !matches!(authed.user.role, peyvand_records::access::Role::Admin | peyvand_records::access::Role::Manager) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(peyvand_crm::insights::value::score(&state.db).await?))
+}

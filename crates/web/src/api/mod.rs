@@ -658,6 +658,12 @@ macro_rules! handler_for {
     (performance) => {
         insights::performance
     };
+    (customer_value) => {
+        insights::customer_value
+    };
+    (run_customer_value) => {
+        insights::run_customer_value
+    };
     (user_awards) => {
         insights::user_awards
     };
@@ -954,6 +960,8 @@ routes! {
     get "/leaderboard" => leaderboard,
     get "/forecast" => revenue_forecast,
     get "/performance" => performance,
+    get "/customer_value" => customer_value,
+    post "/customer_value/run" => run_customer_value,
     get "/users/{id}/awards" => user_awards,
     post "/awards" => give_award,
     delete "/awards/{id}" => withdraw_award,

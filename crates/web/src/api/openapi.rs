@@ -1439,6 +1439,20 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "The scorecards", None),
         ),
+        "customer_value" => (
+            "The last customer-value fit (null before the first): when it ran, the BG/NBD and Gamma-Gamma parameters, the calibration against the last 26 weeks held out, and customers by churn risk and RFM segment",
+            "analytics",
+            vec![],
+            None,
+            ok("200", "The last fit", None),
+        ),
+        "run_customer_value" => (
+            "Fit the customer-value models to every contact's orders now and write each contact's expected purchases, probability still buying, churn risk, expected spend, lifetime value and RFM score and segment (managers and admins); 422 not_enough_history with too few customers or repeat buyers",
+            "analytics",
+            vec![],
+            None,
+            ok("200", "The run", None),
+        ),
         "user_awards" => ("A person's awards, newest first", "performance", vec![], None, ok("200", "Awards", None)),
         "give_award" => (
             "Give an active person an award (admins anyone; managers their people)",

@@ -494,6 +494,8 @@ pub fn router() -> Router<AppState> {
         .route("/leaderboard", get(performance::leaderboard_page))
         .route("/forecast", get(performance::forecast_page))
         .route("/performance", get(performance::performance_page))
+        .route("/customer-value", get(performance::value_page))
+        .route("/customer-value/run", post(performance::run_value))
         .route("/awards", post(performance::give_award))
         .route("/awards/{id}/delete", post(performance::withdraw_award))
         .route("/people/{id}", get(performance::person_page))

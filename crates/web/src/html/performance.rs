@@ -658,3 +658,157 @@ pub async fn performance_page(State(state): State<AppState>, session: Session, Q
     .await
     .unwrap_or_else(fail)
 }
+
+#[derive(Template)]
+#[template(path = "customer_value.html")]
+struct ValuePage {
+    layout: Layout,
+    tr: Words,
+    csrf: String,
+    may_run: bool,
+    /// When it last ran and on how many customers; empty when it never did.
+    ran: String,
+    params: Vec<(String, String)>,
+    /// Band or segment label, count, the contacts' list.
+    bands: Vec<(String, String, String)>,
+    segments: Vec<(String, String, String)>,
+    svg: String,
+    /// Repeats, customers, predicted, actual.
+    calibration: Vec<[String; 4]>,
+    notice: String,
+}
+
+/// `GET /customer-value`: the last fit, its calibration against the holdout, and the customers
+/// by churn risk and RFM segment (each opening its contacts).
+pub async fn value_page(State(state): State<AppState>, session: Session) -> Response {
+    value_view(&state, &session, String::new()).await.unwrap_or_else(fail)
+}
+
+/// `POST /customer-value/run`: fits now (admins and managers).
+pub async fn run_value(State(state): State<AppState>, CsrfForm(session, _): CsrfForm) -> Response {
+    async {
+        if !matches!(session.user.role, Role::Admin | Role::Manager) {
+            return Err(ApiError::Forbidden);
+        }
+        let notice = match peyvand_crm::insights::value::score(&state.db).await {
+            Ok(run) => crate::i18n::t_args(
+                current_lang(),
+                "value-ran",
+                &[("customers", format_number(current_lang(), &run.customers.to_string()))],
+            ),
+            Err(e @ StoreError::Validation(_)) => messages(e)?.join(" "),
+            Err(e) => return Err(e.into()),
+        };
+        value_view(&state, &session, notice).await
+    }
+    .await
+    .unwrap_or_else(fail)
+}
+
+async fn value_view(state: &AppState, session: &Session, notice: String) -> Result<Response, ApiError> {
+    use crate::charts::{Chart, Kind, Series};
+    super::admin::require(session, Action::ReadRecords)?;
+    let lang = current_lang();
+    let scoped = session.scoped(state.clone());
+    let catalog = scoped.db.visible_catalog().await?;
+    let latest = peyvand_crm::insights::value::latest(&state.db).await?;
+    let choice = |field: &str, value: &str| {
+        catalog
+            .object("contact")
+            .and_then(|o| o.field(field).and_then(|f| f.options.options.iter().find(|c| c.value == value).cloned()))
+            .map(|c| peyvand_crm::forms::pick(lang, &c.label_fa, &c.label_en).to_string())
+            .unwrap_or_else(|| value.to_string())
+    };
+    let list = |field: &str, value: &str| {
+        let filter = serde_json::json!({ "field": field, "op": "eq", "value": value }).to_string();
+        format!("/records/contact?filter={}", encode(&filter))
+    };
+    let num = |v: f64, places: usize| format_number(lang, &format!("{v:.places$}"));
+    let (mut ran, mut params, mut bands, mut segments, mut svg, mut calibration) =
+        (String::new(), Vec::new(), Vec::new(), Vec::new(), String::new(), Vec::new());
+    if let Some(run) = &latest {
+        let when = peyvand_records::value::parse_datetime(&run.ran_at)
+            .map(|d| crate::i18n::format_datetime(lang, d, state.db.local_offset()))
+            .unwrap_or_default();
+        ran = crate::i18n::t_args(
+            lang,
+            "value-last-run",
+            &[
+                ("when", when),
+                ("customers", format_number(lang, &run.fit.customers.to_string())),
+                ("repeaters", format_number(lang, &run.fit.repeaters.to_string())),
+            ],
+        );
+        let b = run.fit.bgnbd;
+        params = vec![
+            ("BG/NBD r".into(), num(b[0], 4)),
+            ("BG/NBD α".into(), num(b[1], 4)),
+            ("BG/NBD a".into(), num(b[2], 4)),
+            ("BG/NBD b".into(), num(b[3], 4)),
+        ];
+        if let Some(g) = run.fit.gamma_gamma {
+            params.extend([
+                ("Gamma-Gamma p".into(), num(g[0], 4)),
+                ("Gamma-Gamma q".into(), num(g[1], 4)),
+                ("Gamma-Gamma γ".into(), num(g[2], 2)),
+            ]);
+        }
+        for band in ["high", "medium", "low"] {
+            let n = run.fit.risk_bands.get(band).copied().unwrap_or(0);
+            bands.push((choice("churn_risk", band), format_number(lang, &n.to_string()), list("churn_risk", band)));
+        }
+        for (segment, n) in &run.fit.segments {
+            segments.push((
+                choice("rfm_segment", segment),
+                format_number(lang, &n.to_string()),
+                list("rfm_segment", segment),
+            ));
+        }
+        calibration = run
+            .fit
+            .calibration
+            .iter()
+            .map(|r| {
+                [
+                    format_number(lang, &r.repeats),
+                    format_number(lang, &r.customers.to_string()),
+                    num(r.predicted, 2),
+                    num(r.actual, 2),
+                ]
+            })
+            .collect();
+        if !run.fit.calibration.is_empty() {
+            let chart = Chart {
+                kind: Kind::Bar,
+                title: t(lang, "value-calibration"),
+                labels: run.fit.calibration.iter().map(|r| format_number(lang, &r.repeats)).collect(),
+                series: vec![
+                    Series {
+                        name: t(lang, "value-predicted"),
+                        values: run.fit.calibration.iter().map(|r| Some(r.predicted)).collect(),
+                    },
+                    Series {
+                        name: t(lang, "value-actual"),
+                        values: run.fit.calibration.iter().map(|r| Some(r.actual)).collect(),
+                    },
+                ],
+                links: vec![None; run.fit.calibration.len()],
+                rtl: lang == "fa",
+            };
+            svg = crate::charts::svg(&chart, &|v| num(v, 2), &|v| num(v, 1));
+        }
+    }
+    Ok(render(&ValuePage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), "customer-value"),
+        tr: Words::new(lang),
+        csrf: session.csrf.clone(),
+        may_run: matches!(session.user.role, Role::Admin | Role::Manager),
+        ran,
+        params,
+        bands,
+        segments,
+        svg,
+        calibration,
+        notice,
+    }))
+}

@@ -1,0 +1,296 @@
+//! Customer value on the CRM's own data: every contact's orders (all but cancelled and returned
+//! ones) fitted nightly, and on demand, by the analytics engine's BG/NBD and Gamma-Gamma models
+//! in weeks, as `peyvand analytics clv --calibration-end <today> --horizon 52` fits an export of
+//! the same orders (a purchase's day is its instant's UTC day, as the export writes it); and
+//! RFM scores as `peyvand analytics rfm --as-of <today>`. Each contact with orders gets its
+//! expected purchases, the chance it is still buying, churn risk, expected spend, lifetime value,
+//! RFM score and segment, written as derived data (`Db::write_derived`): lists, filters,
+//! segments and workflows read them like any field.
+//!
+//! Each run is kept with its parameters and a calibration: the models fitted again on all but
+//! the last 26 weeks, their predicted repeat purchases in those weeks against what happened,
+//! for customers grouped by their repeat purchases before. Too little history is refused as
+//! such, never fitted into nonsense.
+
+use peyvand_analytics::summary::{CustomerSummary, Transaction, summarize};
+use peyvand_analytics::{bgnbd, churn, gamma_gamma, rfm};
+use peyvand_records::FieldError;
+use peyvand_records::filter::parse_filter;
+use peyvand_records::value::format_datetime;
+use peyvand_store::records::ListQuery;
+use peyvand_store::{Db, Error, Result, new_id, now};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// The nightly fit's job.
+pub const NIGHTLY_JOB: &str = "customer_value";
+/// Weeks ahead the expected purchases and lifetime value cover.
+pub const HORIZON_WEEKS: usize = 52;
+/// Weeks held out to check the fit.
+pub const HOLDOUT_WEEKS: i64 = 26;
+/// Fewest customers, and customers with a repeat purchase, a fit needs.
+const MIN_CUSTOMERS: usize = 20;
+const MIN_REPEATERS: usize = 5;
+
+/// The fitted parameters and how well they predicted the holdout.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Fit {
+    /// The last day of the history fitted (the business's today), as a Julian day and a date.
+    pub calibration_end: String,
+    pub customers: usize,
+    pub repeaters: usize,
+    pub bgnbd: [f64; 4],
+    pub bgnbd_log_likelihood: f64,
+    /// p, q, γ (none when too few repeat purchases had a value).
+    pub gamma_gamma: Option<[f64; 3]>,
+    /// Per group of repeat purchases before the holdout (0, 1, … 6, 7 or more): customers,
+    /// predicted and actual repeat purchases in the holdout, on average.
+    pub calibration: Vec<CalibrationRow>,
+    /// Customers by churn risk band and by RFM segment.
+    pub risk_bands: BTreeMap<String, usize>,
+    pub segments: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationRow {
+    pub repeats: String,
+    pub customers: usize,
+    pub predicted: f64,
+    pub actual: f64,
+}
+
+/// A run as kept.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Run {
+    pub id: String,
+    pub ran_at: String,
+    pub customers: i64,
+    pub fit: Fit,
+}
+
+/// The orders as the command line reads their export: (contact, UTC day as a Julian day, total).
+async fn transactions(db: &Db) -> Result<Vec<Transaction>> {
+    let system = db.system();
+    let obj = system.object("order").await?;
+    let filter = json!({ "and": [
+        { "field": "status", "op": "ne", "value": "cancelled" },
+        { "field": "status", "op": "ne", "value": "returned" },
+        { "field": "contact", "op": "is_empty", "value": false },
+    ]});
+    let filter = parse_filter(&obj, &filter).map_err(|e| Error::Validation(vec![e]))?;
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = ListQuery {
+            filter: Some(filter.clone()),
+            limit: Some(1000),
+            cursor,
+            fields: Some(vec!["contact".into(), "ordered_at".into(), "total".into()]),
+            ..ListQuery::default()
+        };
+        let page = system.list_records("order", &query).await?;
+        for r in &page.records {
+            let contact = r.fields.get("contact").and_then(Json::as_str);
+            let day = r
+                .fields
+                .get("ordered_at")
+                .and_then(Json::as_str)
+                .and_then(peyvand_records::value::parse_datetime)
+                .map(|t| i64::from(t.to_offset(time::UtcOffset::UTC).date().to_julian_day()));
+            let amount = r.fields.get("total").and_then(|t| t.get("amount")).and_then(Json::as_str);
+            if let (Some(contact), Some(day)) = (contact, day) {
+                let amount = amount.and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
+                out.push(Transaction { customer: contact.to_string(), day, amount });
+            }
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Fits the models to the orders up to the business's today, writes every contact's value, and
+/// keeps the run. "Not enough history" when too few customers bought, or bought again.
+pub async fn score(db: &Db) -> Result<Run> {
+    let tx = transactions(db).await?;
+    let today = db.today();
+    let end = i64::from(today.to_julian_day());
+    let customers: Vec<CustomerSummary> = summarize(&tx, end, 7.0);
+    let repeaters = customers.iter().filter(|c| c.frequency > 0.0).count();
+    if customers.len() < MIN_CUSTOMERS || repeaters < MIN_REPEATERS {
+        return Err(Error::Validation(vec![FieldError::with(
+            "orders",
+            "not_enough_history",
+            json!({ "customers": customers.len(), "repeaters": repeaters, "min_customers": MIN_CUSTOMERS, "min_repeaters": MIN_REPEATERS }),
+        )]));
+    }
+    let purchases = bgnbd::fit(&customers);
+    let p = purchases.params;
+    let spend = gamma_gamma::fit(&customers);
+    // RFM as of today, on every purchase day's total.
+    let mut by_customer: BTreeMap<&str, (i64, std::collections::BTreeSet<i64>, f64)> = BTreeMap::new();
+    for t in tx.iter().filter(|t| t.day <= end) {
+        let e = by_customer.entry(t.customer.as_str()).or_insert((i64::MIN, Default::default(), 0.0));
+        e.0 = e.0.max(t.day);
+        e.1.insert(t.day);
+        e.2 += t.amount;
+    }
+    let measures: Vec<rfm::Measures> = by_customer
+        .iter()
+        .map(|(c, (last, days, total))| rfm::Measures {
+            customer: c.to_string(),
+            recency_days: (end - last) as f64,
+            frequency: days.len() as f64,
+            monetary: *total,
+        })
+        .collect();
+    let scored: BTreeMap<String, rfm::Scored> =
+        rfm::score(&measures, &rfm::default_rules()).into_iter().map(|s| (s.customer.clone(), s)).collect();
+    let at = format_datetime(time::OffsetDateTime::now_utc());
+    let mut risk_bands: BTreeMap<String, usize> = BTreeMap::new();
+    let mut segments: BTreeMap<String, usize> = BTreeMap::new();
+    let money = |v: f64| json!({ "amount": format!("{:.0}", v.max(0.0)), "currency": "IRR" });
+    let rows: Vec<(String, Map<String, Json>)> = customers
+        .iter()
+        .map(|c| {
+            let expected = bgnbd::expected_purchases(&p, HORIZON_WEEKS as f64, c.frequency, c.recency, c.age);
+            let alive = bgnbd::probability_alive(&p, c.frequency, c.recency, c.age);
+            let risk = churn::churn_risk(&p, c);
+            *risk_bands.entry(risk.band.to_string()).or_default() += 1;
+            let (value, lifetime) = match &spend {
+                Some((s, _)) => (
+                    gamma_gamma::expected_average_value(s, c.frequency, c.monetary),
+                    gamma_gamma::clv(&p, s, c, HORIZON_WEEKS, 0.0),
+                ),
+                None => (0.0, 0.0),
+            };
+            let mut fields = Map::new();
+            fields.insert("expected_purchases".into(), json!(format!("{expected:.2}")));
+            fields.insert("p_alive".into(), json!(format!("{alive:.3}")));
+            fields.insert("churn_risk".into(), json!(risk.band));
+            fields.insert("expected_spend".into(), money(value));
+            fields.insert("lifetime_value".into(), money(lifetime));
+            if let Some(s) = scored.get(&c.customer) {
+                fields.insert("rfm_score".into(), json!(i64::from(s.r) * 100 + i64::from(s.f) * 10 + i64::from(s.m)));
+                fields.insert("rfm_segment".into(), json!(s.segment));
+                *segments.entry(s.segment.clone()).or_default() += 1;
+            }
+            fields.insert("value_scored_at".into(), json!(at));
+            (c.customer.clone(), fields)
+        })
+        .collect();
+    db.system().write_derived("contact", &rows).await?;
+    let fit = Fit {
+        calibration_end: peyvand_records::value::format_date(today),
+        customers: customers.len(),
+        repeaters,
+        bgnbd: [p.r, p.alpha, p.a, p.b],
+        bgnbd_log_likelihood: purchases.log_likelihood,
+        gamma_gamma: spend.map(|(s, _)| [s.p, s.q, s.gamma]),
+        calibration: calibration(&tx, end),
+        risk_bands,
+        segments,
+    };
+    let run = Run { id: new_id(), ran_at: now(), customers: customers.len() as i64, fit };
+    let json = serde_json::to_string(&run.fit).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut w = db.write().await?;
+    sqlx::query("INSERT INTO value_runs (id, ran_at, customers, result_json) VALUES ($1, $2, $3, $4)")
+        .bind(run.id.clone())
+        .bind(run.ran_at.clone())
+        .bind(run.customers)
+        .bind(json)
+        .execute(&mut *w.tx)
+        .await?;
+    w.commit().await?;
+    Ok(run)
+}
+
+/// The models fitted on all but the last [`HOLDOUT_WEEKS`], and their predicted repeat
+/// purchases in those weeks against the actual, by repeat purchases before (0 … 7+).
+fn calibration(tx: &[Transaction], end: i64) -> Vec<CalibrationRow> {
+    let cut = end - HOLDOUT_WEEKS * 7;
+    let before = summarize(tx, cut, 7.0);
+    if before.iter().filter(|c| c.frequency > 0.0).count() < MIN_REPEATERS {
+        return Vec::new();
+    }
+    let p = bgnbd::fit(&before).params;
+    // Purchase days in the holdout, per customer who had bought before it.
+    let mut later: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    for t in tx.iter().filter(|t| t.day > cut && t.day <= end) {
+        later.entry(t.customer.as_str()).or_default().insert(t.day);
+    }
+    let mut groups: BTreeMap<usize, (usize, f64, f64)> = BTreeMap::new();
+    for c in &before {
+        let predicted = bgnbd::expected_purchases(&p, HOLDOUT_WEEKS as f64, c.frequency, c.recency, c.age);
+        let actual = later.get(c.customer.as_str()).map_or(0, |d| d.len()) as f64;
+        let g = groups.entry((c.frequency as usize).min(7)).or_default();
+        g.0 += 1;
+        g.1 += predicted;
+        g.2 += actual;
+    }
+    groups
+        .into_iter()
+        .map(|(k, (n, predicted, actual))| CalibrationRow {
+            repeats: if k == 7 { "7+".into() } else { k.to_string() },
+            customers: n,
+            predicted: predicted / n as f64,
+            actual: actual / n as f64,
+        })
+        .collect()
+}
+
+/// The latest run, if any.
+pub async fn latest(db: &Db) -> Result<Option<Run>> {
+    let row =
+        sqlx::query("SELECT id, ran_at, customers, result_json FROM value_runs ORDER BY ran_at DESC, id DESC LIMIT 1")
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(r) = row else { return Ok(None) };
+    let json: String = r.try_get(3)?;
+    Ok(Some(Run {
+        id: r.try_get(0)?,
+        ran_at: r.try_get(1)?,
+        customers: r.try_get(2)?,
+        fit: serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("a value run: {e}")))?,
+    }))
+}
+
+/// The next nightly fit: half past one, the business's time (keyed by it, so every instance
+/// schedules the same one).
+pub(crate) async fn schedule_nightly_in(db: &Db, tx: &mut peyvand_store::WriteTx) -> Result<()> {
+    let offset = db.local_offset();
+    let local = time::OffsetDateTime::now_utc().to_offset(offset);
+    let next = (local.date() + time::Duration::days(1))
+        .with_time(time::Time::from_hms(1, 30, 0).unwrap_or(time::Time::MIDNIGHT));
+    let at = format_datetime(next.assume_offset(offset).to_offset(time::UtcOffset::UTC));
+    db.schedule_job_in(tx, NIGHTLY_JOB, Some(&format!("{NIGHTLY_JOB}:{at}")), &at, &json!({})).await?;
+    Ok(())
+}
+
+/// The nightly fit, then the next one scheduled; too little history is not a failure.
+pub struct Nightly;
+
+impl peyvand_store::runner::JobKind for Nightly {
+    fn kind(&self) -> &'static str {
+        NIGHTLY_JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, _job: &'a peyvand_store::events::Job) -> peyvand_store::runner::Outcome<'a> {
+        Box::pin(async move {
+            let round = async {
+                match score(db).await {
+                    Ok(_) | Err(Error::Validation(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                let mut tx = db.write().await?;
+                schedule_nightly_in(db, &mut tx).await?;
+                tx.commit().await
+            };
+            round.await.map_err(|e| e.to_string())
+        })
+    }
+}

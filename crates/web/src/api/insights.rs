@@ -198,8 +198,9 @@ pub async fn leaderboard(
     authed.require(Action::ReadRecords)?;
     params.only(&["measure", "from", "to", "currency"])?;
     let db = &state.db;
+    // Absent: the default; present, a day (an empty one is not).
     let day = |name: &str, default: time::Date| match params.get(name) {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(text) => {
             peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
                 ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))
@@ -276,7 +277,7 @@ pub async fn revenue_forecast(
         other => Calendar::parse(other).map_err(|e| ApiError::Store(peyvand_store::Error::Validation(vec![e])))?,
     };
     let horizon = match params.get("horizon") {
-        None | Some("") => 6,
+        None => 6,
         Some(h) => h.parse().map_err(|_| invalid("horizon", "invalid_integer"))?,
     };
     let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
@@ -294,8 +295,9 @@ pub async fn performance(
     authed.require(Action::ReadRecords)?;
     params.only(&["from", "to", "currency"])?;
     let db = &state.db;
+    // Absent: the default; present, a day (an empty one is not).
     let day = |name: &str, default: time::Date| match params.get(name) {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(text) => {
             peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
                 ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))

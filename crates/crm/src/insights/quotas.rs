@@ -136,17 +136,17 @@ async fn my_teams(db: &Db) -> Result<BTreeSet<String>> {
 }
 
 /// Whether the viewer reads `q`: an admin or the system every one; others their own, their
-/// teams' and (a manager) their people's.
-async fn may_read(db: &Db, q: &Quota) -> Result<bool> {
-    let Some(v) = db.viewer() else { return Ok(true) };
+/// teams' (`teams`: those the viewer belongs to or manages) and (a manager) their people's.
+fn may_read(db: &Db, q: &Quota, teams: &BTreeSet<String>) -> bool {
+    let Some(v) = db.viewer() else { return true };
     if v.role == Some(Role::Admin) {
-        return Ok(true);
+        return true;
     }
-    Ok(match (&q.user_id, &q.team_id) {
+    match (&q.user_id, &q.team_id) {
         (Some(u), _) => *u == v.user_id || (v.role == Some(Role::Manager) && v.team_users.contains(u)),
-        (None, Some(t)) => my_teams(db).await?.contains(t),
+        (None, Some(t)) => teams.contains(t),
         _ => false,
-    })
+    }
 }
 
 /// Whether the viewer sets a quota for this user or team: an admin anyone's; a manager their
@@ -171,10 +171,12 @@ pub async fn list(db: &Db) -> Result<Vec<Quota>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM quotas ORDER BY starts_on DESC, id")))
         .fetch_all(db.pool())
         .await?;
+    // The viewer's teams read once for the whole list.
+    let teams = my_teams(db).await?;
     let mut out = Vec::new();
     for r in &rows {
         let q = parse(r)?;
-        if may_read(db, &q).await? {
+        if may_read(db, &q, &teams) {
             out.push(q);
         }
     }
@@ -189,7 +191,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Quota> {
         .await?
         .ok_or_else(|| Error::NotFound(format!("quota {id}")))?;
     let q = parse(&r)?;
-    if !may_read(db, &q).await? {
+    if !may_read(db, &q, &my_teams(db).await?) {
         return Err(Error::NotFound(format!("quota {id}")));
     }
     Ok(q)

@@ -198,18 +198,7 @@ pub async fn leaderboard(
     authed.require(Action::ReadRecords)?;
     params.only(&["measure", "from", "to", "currency"])?;
     let db = &state.db;
-    // Absent: the default; present, a day (an empty one is not).
-    let day = |name: &str, default: time::Date| match params.get(name) {
-        None => Ok(default),
-        Some(text) => {
-            peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
-                ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))
-            })
-        }
-    };
-    let start = Bucket::Month.start(Calendar::Gregorian, db.today());
-    let from = day("from", start)?;
-    let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
+    let (from, to) = days(&params, db.today())?;
     let measure = params.get("measure").unwrap_or("won_amount");
     let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
     let board = performance::leaderboard(db, measure, currency, from, to).await?;
@@ -295,17 +284,7 @@ pub async fn performance(
     authed.require(Action::ReadRecords)?;
     params.only(&["from", "to", "currency"])?;
     let db = &state.db;
-    // Absent: the default; present, a day (an empty one is not).
-    let day = |name: &str, default: time::Date| match params.get(name) {
-        None => Ok(default),
-        Some(text) => {
-            peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
-                ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))
-            })
-        }
-    };
-    let from = day("from", Bucket::Month.start(Calendar::Gregorian, db.today()))?;
-    let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
+    let (from, to) = days(&params, db.today())?;
     let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
     let (people, stages) = performance::scorecards(db, currency, from, to).await?;
     let stages: Vec<serde_json::Value> = stages
@@ -334,4 +313,20 @@ pub async fn run_customer_value(State(state): State<AppState>, authed: Authed) -
         return Err(ApiError::Forbidden);
     }
     Ok(Json(peyvand_crm::insights::value::score(&state.db).await?))
+}
+
+/// The days `from` and `to` (before it) of a query: absent, the current Gregorian month and the
+/// month from `from`; present, a day (an empty one is not).
+fn days(params: &ApiQuery, today: time::Date) -> Result<(time::Date, time::Date), ApiError> {
+    let day = |name: &str, default: time::Date| match params.get(name) {
+        None => Ok(default),
+        Some(text) => {
+            peyvand_records::value::parse_date(text).filter(|d| (1900..2200).contains(&d.year())).ok_or_else(|| {
+                ApiError::Store(peyvand_store::Error::Validation(vec![FieldError::new(name, "invalid_date")]))
+            })
+        }
+    };
+    let from = day("from", Bucket::Month.start(Calendar::Gregorian, today))?;
+    let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
+    Ok((from, to))
 }

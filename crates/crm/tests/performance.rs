@@ -6,10 +6,12 @@
 //! role (a built-in one, or the one an admin chose), and a KPI compares whole periods only.
 
 use peyvand_crm::crm_tests;
+use peyvand_crm::insights::commissions::{self, PlanInput, Split, Tier};
 use peyvand_crm::insights::dashboards::{self, DashboardDef, Widget};
 use peyvand_crm::insights::performance::{self, AwardInput};
 use peyvand_crm::insights::quotas::{self, QuotaInput};
 use peyvand_crm::insights::reports::{self, ReportDef};
+use peyvand_crm::sales::documents::{self, Kind, LinesInput};
 use peyvand_records::access::Role;
 use peyvand_records::jalali::from_jalali;
 use peyvand_store::access::TeamInput;
@@ -20,7 +22,10 @@ crm_tests!(
     quotas_attain_what_was_won_and_refuse_what_is_wrong,
     dashboards_open_by_role_and_kpis_compare_whole_periods,
     the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline,
-    customer_value_is_the_command_lines_written_to_every_contact
+    customer_value_is_the_command_lines_written_to_every_contact,
+    commissions_pay_tiers_splits_and_claw_back_returns,
+    profitability_is_revenue_less_product_and_service_costs,
+    lead_scores_learn_what_converts_and_say_why
 );
 
 fn input(v: Json) -> Map<String, Json> {
@@ -475,4 +480,291 @@ async fn customer_value_is_the_command_lines_written_to_every_contact(db: &Db) {
     let calibrated: usize = latest.fit.calibration.iter().map(|r| r.customers).sum();
     // Every customer first bought more than 26 weeks ago (265 days at the latest).
     assert_eq!(calibrated, 30, "customers who had bought before the holdout");
+}
+
+fn plan(name: &str, basis: &str, rate: &str, members: &[&str]) -> PlanInput {
+    PlanInput {
+        name: name.into(),
+        basis: basis.into(),
+        rate: rate.into(),
+        currency: String::new(),
+        period: String::new(),
+        calendar: String::new(),
+        tiers: Vec::new(),
+        category_rates: Default::default(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        valid_from: "2026-03-21".into(),
+        valid_to: None,
+    }
+}
+
+fn tier(from: &str, to: Option<&str>, multiplier: &str) -> Tier {
+    Tier { from: from.into(), to: to.map(str::to_string), multiplier: multiplier.into() }
+}
+
+/// An order of `owner` at `at`, paid (or `status`), with lines (product, quantity, unit price,
+/// discount percent).
+async fn order(db: &Db, owner: &str, at: &str, status: &str, lines: &[(&str, &str, &str, &str)]) -> String {
+    let fields = input(json!({"ordered_at": at, "owner": owner}));
+    let id = db.create_record(None, "order", &fields, None).await.expect("order").0.id;
+    let lines = lines
+        .iter()
+        .map(|(product, quantity, price, discount)| {
+            input(json!({"product": product, "quantity": quantity,
+                "unit_price": {"amount": price, "currency": "IRR"}, "discount_percent": discount}))
+        })
+        .collect();
+    documents::set_lines(db, None, Kind::Order, &id, LinesInput { version: None, lines }).await.expect("lines");
+    db.update_record(None, "order", &id, &input(json!({"status": status})), None).await.expect("status");
+    id
+}
+
+/// Aban 1405 (23 October to 21 November 2026): a rep sells 1,320,000 against a quota of
+/// 1,000,000 at 2 % (services 5 %), ×1.5 from 100 % of quota; worked out here by hand.
+async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
+    let admin = db.create_user("admin@com.ir", "Admin", Role::Admin, "x", "fa").await.expect("admin").id;
+    let manager = db.create_user("boss@com.ir", "Boss", Role::Manager, "x", "fa").await.expect("manager").id;
+    let rep = db.create_user("rep@com.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let mate = db.create_user("mate@com.ir", "Mate", Role::Agent, "x", "fa").await.expect("mate").id;
+    let closer = db.create_user("closer@com.ir", "Closer", Role::Agent, "x", "fa").await.expect("closer").id;
+    db.create_team(&TeamInput {
+        name: "North".into(),
+        manager_id: Some(manager.clone()),
+        members: vec![rep.clone(), mate.clone(), closer.clone()],
+        ..TeamInput::default()
+    })
+    .await
+    .expect("team");
+    let as_ = async |id: &str| db.for_viewer(db.viewer_for(id).await.expect("viewer"));
+    let (as_admin, as_manager, as_rep, as_mate) =
+        (as_(&admin).await, as_(&manager).await, as_(&rep).await, as_(&mate).await);
+    let product = async |name: &str, category: &str| {
+        let fields = input(json!({"name": name, "category": category, "tax_percent": "10"}));
+        db.create_record(None, "product", &fields, None).await.expect("product").0.id
+    };
+    let (boiler, install) = (product("Boiler", "hardware").await, product("Install", "service").await);
+
+    // Plans: refused when wrong, and only admins make them.
+    let mut paid = plan("Sales 1405", "paid_orders", "2", &[&rep, &mate]);
+    paid.tiers = vec![tier("150", None, "2"), tier("100", Some("150"), "1.5")];
+    paid.category_rates.insert("service".into(), "5".into());
+    let mut wrong = paid.clone();
+    wrong.tiers.push(tier("140", Some("160"), "3"));
+    wrong.rate = "-1".into();
+    assert_eq!(
+        codes(commissions::save_plan(&as_admin, None, &wrong).await.expect_err("wrong")),
+        ["rate:negative", "tiers:tiers_overlap"]
+    );
+    let mut deals_by_category = plan("Deals", "won_deals", "1", &[&closer]);
+    deals_by_category.category_rates.insert("service".into(), "3".into());
+    assert_eq!(
+        codes(commissions::save_plan(&as_admin, None, &deals_by_category).await.expect_err("categories")),
+        ["category_rates:category_rates_need_orders"]
+    );
+    assert!(matches!(commissions::save_plan(&as_manager, None, &paid).await, Err(Error::Forbidden(_))));
+    let saved = commissions::save_plan(&as_admin, None, &paid).await.expect("plan");
+    assert_eq!(saved.tiers, vec![tier("100", Some("150"), "1.5"), tier("150", None, "2")], "sorted");
+    assert_eq!(
+        codes(
+            commissions::save_plan(&as_admin, None, &plan("Again", "paid_orders", "3", &[&mate]))
+                .await
+                .expect_err("twice")
+        ),
+        ["members:plan_member_overlaps"]
+    );
+    commissions::save_plan(&as_admin, None, &plan("Deals", "won_deals", "1", &[&closer])).await.expect("deals plan");
+    quotas::save(&as_manager, None, &quota(Some(&rep), None, "month", "1405-08", "paid_amount", "1000000"))
+        .await
+        .expect("quota");
+
+    // Aban's orders (noon in Tehran); Mehr's and Azar's are not Aban's; a returned one is not paid.
+    order(db, &rep, "2026-10-01T08:30:00Z", "paid", &[(&boiler, "1", "100000", "0")]).await;
+    order(db, &rep, "2026-10-25T08:30:00Z", "paid", &[(&boiler, "2", "300000", "0"), (&install, "1", "200000", "10")])
+        .await;
+    let big = order(db, &rep, "2026-11-10T08:30:00Z", "delivered", &[(&boiler, "1", "500000", "0")]).await;
+    order(db, &rep, "2026-11-12T08:30:00Z", "returned", &[(&boiler, "1", "900000", "0")]).await;
+    let shared = order(db, &mate, "2026-11-15T08:30:00Z", "paid", &[(&boiler, "1", "100000", "0")]).await;
+    order(db, &rep, "2026-11-25T08:30:00Z", "paid", &[(&boiler, "1", "50000", "0")]).await;
+    // A split: managers set it, shares add up to 100.
+    let split =
+        [Split { user_id: rep.clone(), share: "40".into() }, Split { user_id: mate.clone(), share: "60".into() }];
+    let short =
+        [Split { user_id: rep.clone(), share: "40".into() }, Split { user_id: mate.clone(), share: "50".into() }];
+    assert_eq!(
+        codes(commissions::set_splits(&as_manager, "order", &shared, &short).await.expect_err("90")),
+        ["splits:splits_total"]
+    );
+    assert!(matches!(commissions::set_splits(&as_rep, "order", &shared, &split).await, Err(Error::Forbidden(_))));
+    commissions::set_splits(&as_manager, "order", &shared, &split).await.expect("split");
+
+    // By hand: 600,000 (×1) and 180,000 of services at 5 %, 500,000 crossing 100 % of quota
+    // (220,000 ×1, 280,000 ×1.5), and 40 % of 100,000 above quota.
+    let expected =
+        600_000 * 2 / 100 + 180_000 * 5 / 100 + 220_000 * 2 / 100 + 280_000 * 2 * 3 / 200 + 40_000 * 2 * 3 / 200;
+    let s = commissions::statement(&as_rep, &rep, "1405-08").await.expect("the rep reads their own");
+    assert_eq!((s.starts_on.as_str(), s.ends_before.as_str()), ("2026-10-23", "2026-11-22"));
+    assert_eq!(s.credited, "1320000");
+    assert_eq!(s.commission, expected.to_string());
+    assert_eq!(s.total, "35000");
+    assert_eq!(s.lines.len(), 4, "{:?}", s.lines);
+    assert_eq!(s.lines[1].category.as_deref(), Some("service"));
+    assert_eq!((s.lines[1].amount.as_str(), s.lines[1].rate.as_str()), ("180000", "5"));
+    assert_eq!((s.lines[2].multiplier.as_str(), s.lines[2].commission.as_str()), ("1.28", "12800"));
+    assert_eq!((s.lines[3].share.as_str(), s.lines[3].amount.as_str()), ("40", "40000"));
+    assert_eq!((s.attainment_before, s.attainment_after), (Some(0.0), Some(132.0)));
+    assert!(s.period_over && s.status == "open");
+    let theirs = commissions::statement(&as_mate, &mate, "1405-08").await.expect("mate");
+    assert_eq!((theirs.credited.as_str(), theirs.total.as_str()), ("60000", "1200"), "60 % at 2 %, no quota");
+    assert!(matches!(commissions::statement(&as_mate, &rep, "1405-08").await, Err(Error::NotFound(_))));
+    // A plan on won deals.
+    let deal = input(json!({"name": "Big", "stage": "won", "won_reason": "price", "closed_on": "2026-11-01",
+        "amount": {"amount": "500000", "currency": "IRR"}, "owner": closer}));
+    db.create_record(None, "deal", &deal, None).await.expect("deal");
+    let closed = commissions::statement(&as_manager, &closer, "1405-08").await.expect("closer");
+    assert_eq!((closed.credited.as_str(), closed.total.as_str()), ("500000", "5000"));
+
+    // Approval: a manager of the rep, once; locked afterwards.
+    assert!(matches!(commissions::approve(&as_rep, &rep, "1405-08").await, Err(Error::Forbidden(_))));
+    let locked = commissions::approve(&as_manager, &rep, "1405-08").await.expect("approve");
+    assert_eq!((locked.status.as_str(), locked.approved_by.as_deref()), ("approved", Some(manager.as_str())));
+    assert!(matches!(commissions::approve(&as_admin, &rep, "1405-08").await, Err(Error::Conflict { .. })));
+    // The big order is returned: Aban stays as approved; Azar claws back what it earned.
+    db.update_record(None, "order", &big, &input(json!({"status": "returned"})), None).await.expect("returned");
+    let again = commissions::statement(&as_rep, &rep, "1405-08").await.expect("locked");
+    assert_eq!((again.total.as_str(), again.status.as_str()), ("35000", "approved"));
+    let azar = commissions::statement(&as_rep, &rep, "1405-09").await.expect("azar");
+    let claw: Vec<_> = azar.lines.iter().filter(|l| l.clawback).collect();
+    assert_eq!(claw.len(), 1);
+    assert_eq!((claw[0].record_id.as_str(), claw[0].commission.as_str()), (big.as_str(), "-12800"));
+    assert_eq!(azar.clawback, "-12800");
+    assert_eq!(azar.total, (50_000 * 2 / 100 - 12_800).to_string(), "Azar's own order less the clawback");
+    assert_eq!(
+        codes(commissions::approve(&as_manager, &rep, "1405-09").await.expect_err("under way")),
+        ["key:period_not_over"]
+    );
+    // The overview: the manager's people in Aban.
+    let overview = commissions::overview(&as_manager, time::macros::date!(2026 - 11 - 01)).await.expect("overview");
+    let row = overview.iter().find(|r| r.user_id == rep).expect("the rep");
+    assert_eq!((row.status.as_str(), row.may_approve), ("approved", false));
+    assert!(overview.iter().any(|r| r.user_id == mate && r.may_approve));
+    assert!(commissions::overview(&as_rep, time::macros::date!(2026 - 11 - 01)).await.expect("own").len() == 1);
+}
+
+/// A customer's profit worked out by hand: two orders' lines after discounts, less their
+/// products' cost and three tickets at the business's cost; a cancelled order counts nothing.
+async fn profitability_is_revenue_less_product_and_service_costs(db: &Db) {
+    use peyvand_crm::insights::profit;
+    let rep = db.create_user("rep@profit.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let boss = db.create_user("boss@profit.ir", "Boss", Role::Manager, "x", "fa").await.expect("boss").id;
+    let team = TeamInput {
+        name: "Sales".into(),
+        manager_id: Some(boss.clone()),
+        members: vec![rep.clone()],
+        ..TeamInput::default()
+    };
+    db.create_team(&team).await.expect("team");
+    let customer = db
+        .create_record(None, "contact", &input(json!({"last_name": "Karimi", "owner": rep})), None)
+        .await
+        .expect("contact")
+        .0
+        .id;
+    let product = async |name: &str, cost: Option<&str>| {
+        let mut fields = json!({"name": name, "tax_percent": "10"});
+        if let Some(cost) = cost {
+            fields["cost_price"] = json!({"amount": cost, "currency": "IRR"});
+        }
+        db.create_record(None, "product", &input(fields), None).await.expect("product").0.id
+    };
+    let (boiler, valve, gift) =
+        (product("Boiler", Some("600000")).await, product("Valve", Some("30000")).await, product("Gift", None).await);
+    let sale = async |status: &str, lines: &[(&str, &str, &str, &str)]| {
+        let id = db
+            .create_record(
+                None,
+                "order",
+                &input(json!({"ordered_at": "2026-11-01T08:00:00Z", "contact": customer, "owner": rep})),
+                None,
+            )
+            .await
+            .expect("order")
+            .0
+            .id;
+        let lines = lines
+            .iter()
+            .map(|(p, q, price, discount)| {
+                input(json!({"product": p, "quantity": q, "unit_price": {"amount": price, "currency": "IRR"},
+                    "discount_percent": discount}))
+            })
+            .collect();
+        documents::set_lines(db, None, Kind::Order, &id, LinesInput { version: None, lines }).await.expect("lines");
+        db.update_record(None, "order", &id, &input(json!({"status": status})), None).await.expect("status");
+    };
+    // 2 boilers at 1,000,000 less 10 %, 4 valves at 50,000, a gift at 10,000 (no cost price).
+    sale("paid", &[(&boiler, "2", "1000000", "10"), (&valve, "4", "50000", "0")]).await;
+    sale("delivered", &[(&gift, "1", "10000", "0")]).await;
+    sale("cancelled", &[(&boiler, "5", "1000000", "0")]).await;
+    for n in 0..3 {
+        let ticket = input(json!({"subject": format!("Leak {n}"), "contact": customer, "owner": rep}));
+        db.create_record(None, "ticket", &ticket, None).await.expect("ticket");
+    }
+    peyvand_crm::sales::business::set(db, &[("cost_per_ticket".to_string(), "۲۵٬۰۰۰".to_string())].into())
+        .await
+        .expect("cost per ticket");
+    let as_boss = db.for_viewer(db.viewer_for(&boss).await.expect("viewer"));
+    let p = profit::of_customer(&as_boss, "contact", &customer, "IRR").await.expect("profit");
+    let (gross, discounts) = (2 * 1_000_000 + 4 * 50_000 + 10_000, 200_000);
+    let (cost, service) = (2 * 600_000 + 4 * 30_000, 3 * 25_000);
+    assert_eq!(p.gross, gross.to_string());
+    assert_eq!(p.discounts, discounts.to_string());
+    assert_eq!(p.revenue, (gross - discounts).to_string());
+    assert_eq!(p.product_cost, cost.to_string());
+    assert_eq!((p.tickets, p.cost_per_ticket.as_str(), p.service_cost.as_str()), (3, "25000", "75000"));
+    assert_eq!(p.profit, (gross - discounts - cost - service).to_string());
+    assert_eq!(p.lines_without_cost, 1, "the gift");
+    let margin = (gross - discounts - cost - service) as f64 / (gross - discounts) as f64 * 100.0;
+    assert!((p.margin.expect("margin") - margin).abs() < 1e-9);
+    // A rep does not read cost prices, so not profitability either.
+    let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
+    assert!(!profit::may_read(&as_rep));
+    assert!(matches!(profit::of_customer(&as_rep, "contact", &customer, "IRR").await, Err(Error::Forbidden(_))));
+}
+
+/// Referred leads with an e-mail convert, walk-ins without one do not: the model learns it from
+/// the decided leads, scores the open ones accordingly and names the factor.
+async fn lead_scores_learn_what_converts_and_say_why(db: &Db) {
+    use peyvand_crm::insights::lead_scores;
+    use peyvand_crm::sales::leads::{self, Conversion};
+    let lead = async |n: usize, source: &str| {
+        let mut fields = json!({"last_name": format!("Lead {n}"), "source": source});
+        if source == "referral" {
+            fields["emails"] = json!([format!("lead{n}@example.ir")]);
+        }
+        db.create_record(None, "lead", &input(fields), None).await.expect("lead").0.id
+    };
+    assert_eq!(codes(lead_scores::train(db).await.expect_err("no history")), ["leads:not_enough_leads"]);
+    for n in 0..15 {
+        let id = lead(n, "referral").await;
+        let how = Conversion { no_company: true, ..Conversion::default() };
+        leads::convert(db, None, &id, how).await.expect("converted");
+        let id = lead(100 + n, "walk_in").await;
+        let lost = input(json!({"status": "disqualified", "disqualify_reason": "no_need"}));
+        db.update_record(None, "lead", &id, &lost, None).await.expect("lost");
+    }
+    let (hot, cold) = (lead(200, "referral").await, lead(201, "walk_in").await);
+    let run = lead_scores::train(db).await.expect("trained");
+    assert_eq!((run.converted, run.lost, run.scored), (15, 15, 2));
+    assert_eq!(run.base_rate, 50.0);
+    let score = async |id: &str| {
+        db.get_record("lead", id, false).await.expect("lead").fields["score"].as_i64().expect("a score")
+    };
+    let (hot_score, cold_score) = (score(&hot).await, score(&cold).await);
+    assert!(hot_score > 80 && cold_score < 20, "{hot_score} {cold_score}");
+    let why = lead_scores::factors_of(db, &hot).await.expect("factors");
+    assert!(!why.is_empty() && why.iter().all(|f| f.2 > 0.0), "everything about it raised it: {why:?}");
+    assert!(why.iter().any(|f| f.0 == "source" && f.1.as_deref() == Some("referral")), "{why:?}");
+    if let Some(auc) = run.auc {
+        assert!(auc > 0.9, "a separable history is ranked right: {auc}");
+    }
+    assert_eq!(lead_scores::latest(db).await.expect("latest").map(|r| r.id), Some(run.id));
 }

@@ -270,6 +270,11 @@ async fn performance_story(
     // Every customer's value from their orders, and the manager's list of valuable customers
     // at risk of leaving: the ones to call first.
     peyvand_crm::insights::value::score(db).await?;
+    // Open leads scored from the converted and lost ones, as each night.
+    match peyvand_crm::insights::lead_scores::train(db).await {
+        Ok(_) | Err(peyvand_store::Error::Validation(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     db.create_view(
         manager,
         &peyvand_records::view::NewView {
@@ -287,6 +292,92 @@ async fn performance_story(
         },
     )
     .await?;
+    commissions_story(db, manager, admin, reps).await
+}
+
+/// Commissions: every rep on one plan since the Jalali year began (2 % of paid orders, services
+/// 5 %, ×1.5 from their quota and ×2 from half as much again), last month's paid-order quotas at
+/// their pace, one order split between two reps, the first rep's statement approved and locked,
+/// and then one of its orders returned, clawed back in this month's statement.
+async fn commissions_story(db: &Db, manager: &str, admin: &str, reps: &[String]) -> anyhow::Result<()> {
+    use peyvand_crm::insights::commissions::{self, PlanInput, Split, Tier};
+    use peyvand_crm::insights::performance;
+    use peyvand_crm::insights::quotas::{self, PAID, QuotaInput};
+    use peyvand_records::aggregate::{Bucket, Calendar};
+    let (as_manager, as_admin) =
+        (db.for_viewer(db.viewer_for(manager).await?), db.for_viewer(db.viewer_for(admin).await?));
+    let jalali = Calendar::Jalali;
+    let month = Bucket::Month.start(jalali, db.today());
+    let last = Bucket::Month.start(jalali, month - Duration::days(1));
+    let mut from = last;
+    for _ in 0..3 {
+        from = Bucket::Month.start(jalali, from - Duration::days(1));
+    }
+    let plan = PlanInput {
+        name: "پورسانت فروش".into(),
+        basis: "paid_orders".into(),
+        rate: "2".into(),
+        currency: "IRR".into(),
+        period: "month".into(),
+        calendar: "jalali".into(),
+        tiers: vec![
+            Tier { from: "100".into(), to: Some("150".into()), multiplier: "1.5".into() },
+            Tier { from: "150".into(), to: None, multiplier: "2".into() },
+        ],
+        category_rates: [("service".to_string(), "5".to_string())].into(),
+        members: reps.to_vec(),
+        valid_from: peyvand_records::value::format_date(Bucket::Year.start(jalali, from)),
+        valid_to: None,
+    };
+    commissions::save_plan(&as_admin, None, &plan).await?;
+    // Last month's paid-order quota of each rep: a tenth above their pace in the three before.
+    let pace = performance::leaderboard(&as_admin, "paid_amount", "IRR", from, last).await?;
+    for rep in reps {
+        let paid = pace.iter().find(|s| s.user_id == *rep).map_or(0.0, |s| s.value);
+        let target = ((paid / 3.0 * 1.1 / 1e6).ceil() as i64).max(50) * 1_000_000;
+        let q = QuotaInput {
+            user_id: Some(rep.clone()),
+            team_id: None,
+            period: "month".into(),
+            calendar: "jalali".into(),
+            key: Bucket::Month.key(jalali, last),
+            measure: "paid_amount".into(),
+            target: target.to_string(),
+            currency: "IRR".into(),
+        };
+        quotas::save(&as_manager, None, &q).await?;
+    }
+    let key = Bucket::Month.key(jalali, last);
+    let Some(first) = reps.first() else { return Ok(()) };
+    // Last month's orders of the first rep: the largest is split with the second rep.
+    let offset = db.local_offset();
+    let at = |d: time::Date| peyvand_records::value::format_datetime(d.midnight().assume_offset(offset));
+    let obj = db.object("order").await?;
+    let filter = json!({"and": [
+        {"field": "owner", "op": "eq", "value": first},
+        {"field": "status", "op": "in", "value": PAID},
+        {"field": "ordered_at", "op": "gte", "value": at(last)},
+        {"field": "ordered_at", "op": "lt", "value": at(month)}
+    ]});
+    let query = peyvand_store::records::ListQuery {
+        filter: Some(peyvand_records::filter::parse_filter(&obj, &filter).map_err(|e| anyhow::anyhow!("{e:?}"))?),
+        sort: peyvand_records::filter::parse_sort(&obj, "-total").map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        limit: Some(2),
+        ..Default::default()
+    };
+    let orders = db.list_records("order", &query).await?.records;
+    if let (Some(largest), Some(second)) = (orders.first(), reps.get(1)) {
+        let split = [
+            Split { user_id: first.clone(), share: "50".into() },
+            Split { user_id: second.clone(), share: "50".into() },
+        ];
+        commissions::set_splits(&as_manager, "order", &largest.id, &split).await?;
+    }
+    commissions::approve(&as_manager, first, &key).await?;
+    if let Some(returned) = orders.get(1) {
+        db.update_record(None, "order", &returned.id, &serde_json::from_value(json!({"status": "returned"}))?, None)
+            .await?;
+    }
     Ok(())
 }
 

@@ -6,14 +6,19 @@
 //!
 //! `dashboards`: widgets on a grid, each a report or a built-in, with a default per role.
 //! `quotas`: targets per person or team and period, and their attainment. `performance`:
-//! leaderboards, scorecards and awards. `forecast`: revenue ahead with its accuracy. `value`:
-//! the nightly customer-value fit written to every contact.
+//! leaderboards, scorecards and awards. `commissions`: plans, splits, statements approved and
+//! locked, clawbacks. `profit`: what each customer earns the business. `lead_scores`: each open
+//! lead's chance of converting, learned nightly. `forecast`: revenue ahead with its accuracy.
+//! `value`: the nightly customer-value fit written to every contact.
 //!
 //! Builds on the engine's aggregates (`Db::aggregate`).
 
+pub mod commissions;
 pub mod dashboards;
 pub mod forecast;
+pub mod lead_scores;
 pub mod performance;
+pub mod profit;
 pub mod quotas;
 pub mod reports;
 pub mod value;
@@ -40,6 +45,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/insights/sqlite/0003_value_runs.sql"),
         postgres: include_str!("../../migrations/insights/postgres/0003_value_runs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_commissions.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0004_commissions.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0004_commissions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_lead_scores.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0005_lead_scores.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0005_lead_scores.sql"),
+    },
 ];
 
 /// The insights module: its tables.
@@ -55,7 +72,19 @@ impl Module for Insights {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["reports", "dashboards", "quotas", "awards", "value_runs"]
+        &[
+            "reports",
+            "dashboards",
+            "quotas",
+            "awards",
+            "value_runs",
+            "commission_plans",
+            "commission_splits",
+            "commission_statements",
+            "commission_credits",
+            "lead_score_runs",
+            "lead_score_factors",
+        ]
     }
 
     fn owned(&self) -> &'static [(&'static str, &'static str)] {

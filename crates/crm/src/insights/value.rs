@@ -271,7 +271,8 @@ pub(crate) async fn schedule_nightly_in(db: &Db, tx: &mut peyvand_store::WriteTx
     Ok(())
 }
 
-/// The nightly fit, then the next one scheduled; too little history is not a failure.
+/// The nightly fit and lead scores, then the next night scheduled; too little history is not a
+/// failure.
 pub struct Nightly;
 
 impl peyvand_store::runner::JobKind for Nightly {
@@ -283,6 +284,11 @@ impl peyvand_store::runner::JobKind for Nightly {
         Box::pin(async move {
             let round = async {
                 match score(db).await {
+                    Ok(_) | Err(Error::Validation(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                // Lead scores learn from the same night's history.
+                match super::lead_scores::train(db).await {
                     Ok(_) | Err(Error::Validation(_)) => {}
                     Err(e) => return Err(e),
                 }

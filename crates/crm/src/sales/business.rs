@@ -9,9 +9,19 @@ use serde_json::json;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
-/// The keys the business's details are kept under, in the order the settings page shows them.
-pub const KEYS: [&str; 8] =
-    ["name_fa", "name_en", "address_fa", "address_en", "economic_code", "national_id", "phone", "postal_code"];
+/// The keys the business's details are kept under, in the order the settings page shows them;
+/// the last, what serving one ticket costs (for customers' profitability), is an amount.
+pub const KEYS: [&str; 9] = [
+    "name_fa",
+    "name_en",
+    "address_fa",
+    "address_en",
+    "economic_code",
+    "national_id",
+    "phone",
+    "postal_code",
+    "cost_per_ticket",
+];
 
 /// Longest value.
 const MAX_VALUE: usize = 500;
@@ -40,6 +50,12 @@ pub async fn set_in(tx: &mut WriteTx, values: &BTreeMap<String, String>) -> Resu
             errors.push(FieldError::with(key, "too_long", json!({ "max": MAX_VALUE })));
         } else if value.chars().any(|c| c.is_control() && c != '\n') {
             errors.push(FieldError::new(key, "control_characters"));
+        } else if key == "cost_per_ticket" && !value.trim().is_empty() {
+            match peyvand_records::decimal::Decimal::parse(value, 2) {
+                Ok(d) if d.units < 0 => errors.push(FieldError::new(key, "negative")),
+                Ok(_) => {}
+                Err(_) => errors.push(FieldError::new(key, "invalid_number")),
+            }
         }
     }
     if !errors.is_empty() {
@@ -48,9 +64,14 @@ pub async fn set_in(tx: &mut WriteTx, values: &BTreeMap<String, String>) -> Resu
     for (key, value) in values {
         sqlx::query("DELETE FROM sales_business WHERE key = $1").bind(key.clone()).execute(&mut *tx.tx).await?;
         if !value.trim().is_empty() {
+            // An amount is kept in Latin digits without separators.
+            let value = match peyvand_records::decimal::Decimal::parse(value, 2) {
+                Ok(d) if key == "cost_per_ticket" => d.to_string(),
+                _ => value.trim().to_string(),
+            };
             sqlx::query("INSERT INTO sales_business (key, value) VALUES ($1, $2)")
                 .bind(key.clone())
-                .bind(value.trim().to_string())
+                .bind(value)
                 .execute(&mut *tx.tx)
                 .await?;
         }

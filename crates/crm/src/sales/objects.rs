@@ -209,6 +209,10 @@ pub(crate) fn objects() -> Vec<NewObject> {
         relation("converted_company", "company", "شرکت حاصل", "Converted to company"),
         relation("converted_deal", "deal", "فرصت حاصل", "Converted to deal"),
         with(std_field("converted_at", T::Datetime, "زمان تبدیل", "Converted at"), |f| f.indexed = true),
+        // Its chance of converting (0 to 100), learned from the business's converted and lost
+        // leads (`insights::lead_scores`, which keeps the factors behind it).
+        with(std_field("score", T::Integer, "امتیاز سرنخ", "Lead score"), |f| f.indexed = true),
+        std_field("scored_at", T::Datetime, "زمان امتیازدهی", "Scored at"),
     ];
     // A priced offer: lines of products, sent, accepted or not; an accepted one becomes an order.
     let mut quote_fields = vec![

@@ -573,6 +573,26 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         reason: "پاسخ سریع".into(),
     };
     performance::give(&as_admin, &award).await.expect("award");
+    // A commission plan the admin is in: this month's statement.
+    let plan = peyvand_crm::insights::commissions::PlanInput {
+        name: "پورسانت فروش".into(),
+        basis: "paid_orders".into(),
+        rate: "2".into(),
+        currency: String::new(),
+        period: String::new(),
+        calendar: String::new(),
+        tiers: vec![peyvand_crm::insights::commissions::Tier {
+            from: "100".into(),
+            to: None,
+            multiplier: "1.5".into(),
+        }],
+        category_rates: [("service".to_string(), "5".to_string())].into(),
+        members: vec![admin.to_string()],
+        valid_from: "2026-01-01".into(),
+        valid_to: None,
+    };
+    let plan = peyvand_crm::insights::commissions::save_plan(&as_admin, None, &plan).await.expect("plan");
+    let statement_key = month.key(peyvand_records::aggregate::Calendar::Jalali, app.db.today());
     let pages = [
         "/dashboard".to_string(),
         format!("/dashboards/{}", board.id),
@@ -581,6 +601,9 @@ async fn every_page_is_accessible_in_both_languages_and_themes() {
         "/leaderboard".to_string(),
         "/forecast".to_string(),
         "/performance".to_string(),
+        "/commissions".to_string(),
+        format!("/commissions/plans/{}", plan.id),
+        format!("/commissions/statements/{admin}/{statement_key}"),
         "/customer-value".to_string(),
         format!("/people/{admin}"),
         "/reports".to_string(),

@@ -2,6 +2,8 @@
 //! whose bars open the records they count, saved, exported as CSV, kept from others until
 //! shared, and a bad grouping named on the page. Dashboards, quotas, the leaderboard and awards
 //! through the API and on their pages: a rep's dashboard shows their numbers, not the team's.
+//! Commission plans, splits and statements through the API; a manager approves a statement on
+//! its page.
 
 use crate::backend_tests;
 use crate::helpers::{TestApp, browser, csrf_of, sign_in_as, signed_in};
@@ -10,7 +12,8 @@ use serde_json::json;
 
 backend_tests!(
     a_report_is_built_drawn_saved_and_exported_on_its_pages,
-    dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers
+    dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers,
+    commissions_are_planned_split_and_approved_through_the_api_and_the_pages
 );
 
 async fn a_report_is_built_drawn_saved_and_exported_on_its_pages(app: &TestApp) {
@@ -279,4 +282,73 @@ async fn dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers(ap
     // The quotas page shows the attainment bar.
     let quotas = get("/quotas").await;
     assert!(quotas.contains(r#"class="attainment"#));
+}
+
+async fn commissions_are_planned_split_and_approved_through_the_api_and_the_pages(app: &TestApp) {
+    use reqwest::Method;
+    let (manager, _) = app.user_id_with_role("boss@com.ir", "manager").await;
+    let (rep, rep_token) = app.user_id_with_role("rep@com.ir", "agent").await;
+    let team = json!({"name": "North", "manager_id": manager, "members": [rep]});
+    assert_eq!(app.post("/api/v1/teams", team).await.status(), StatusCode::CREATED);
+    // A plan with overlapping tiers is refused, by name; then the rep's plan (Gregorian months).
+    let mut plan = json!({"name": "Sales", "basis": "paid_orders", "rate": "2", "calendar": "gregorian",
+        "members": [rep], "valid_from": "2026-01-01",
+        "tiers": [{"from": "100", "to": "150", "multiplier": "1.5"}, {"from": "120", "multiplier": "2"}]});
+    let r = app.post("/api/v1/commissions/plans", plan.clone()).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: serde_json::Value = r.json().await.expect("problem");
+    assert_eq!(problem["errors"][0]["code"], "tiers_overlap", "{problem}");
+    plan["tiers"] = json!([]);
+    let r = app.send_as(&rep_token, Method::POST, "/api/v1/commissions/plans", Some(plan.clone())).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "admins make plans");
+    assert_eq!(app.post("/api/v1/commissions/plans", plan).await.status(), StatusCode::CREATED);
+    // October's paid orders of the rep: 1,000,000 and 500,000 (a returned one is not paid).
+    let mut orders = Vec::new();
+    for (day, status, total) in [("10", "paid", 1_000_000), ("20", "delivered", 500_000), ("21", "returned", 9_000)] {
+        let order = app
+            .create(
+                "order",
+                json!({"ordered_at": format!("2026-10-{day}T08:00:00Z"), "status": status, "owner": rep,
+                "total": {"amount": total.to_string(), "currency": "IRR"}}),
+            )
+            .await;
+        orders.push(order["id"].as_str().expect("id").to_string());
+    }
+    // Half of the second is the manager's.
+    let path = format!("/api/v1/commissions/splits/order/{}", orders[1]);
+    let split = |a: &str, b: &str| json!({"splits": [{"user_id": rep, "share": a}, {"user_id": manager, "share": b}]});
+    let r = app.put(&path, split("50", "40")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "shares add up to 100");
+    assert_eq!(app.put(&path, split("50", "50")).await.status(), StatusCode::OK);
+    let statement = format!("/api/v1/commissions/statements/{rep}/2026-10");
+    let s: serde_json::Value =
+        app.send_as(&rep_token, Method::GET, &statement, None).await.json().await.expect("statement");
+    assert_eq!((s["credited"].as_str(), s["total"].as_str()), (Some("1250000"), Some("25000")), "{s}");
+    assert_eq!(s["status"], "open");
+    let r = app.send_as(&rep_token, Method::POST, &format!("{statement}/approve"), None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a rep does not approve their own");
+
+    // The manager approves it on its page; it reads as locked.
+    let manager_browser = browser();
+    sign_in_as(app, &manager_browser, "boss@com.ir").await;
+    let page = format!("/commissions/statements/{rep}/2026-10");
+    let html = manager_browser.get(app.url(&page)).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("Sales") && html.contains(&format!("{page}/approve")), "the approve button");
+    let r = manager_browser
+        .post(app.url(&format!("{page}/approve")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf_of(&html).as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let s: serde_json::Value =
+        app.send_as(&rep_token, Method::GET, &statement, None).await.json().await.expect("statement");
+    assert_eq!((s["status"].as_str(), s["approved_by"].as_str()), (Some("approved"), Some(manager.as_str())));
+    assert_eq!(app.post(&format!("{statement}/approve"), json!({})).await.status(), StatusCode::CONFLICT);
+    let overview = manager_browser.get(app.url("/commissions?day=2026-10-15")).send().await.expect("send");
+    let overview = overview.text().await.expect("html");
+    assert!(overview.contains("rep@com.ir") || overview.contains(&format!("/people/{rep}")), "the rep's row");
+    let order_page = manager_browser.get(app.url(&format!("/records/order/{}", orders[1]))).send().await.expect("send");
+    assert!(order_page.text().await.expect("html").contains("id=\"commission-split\""), "the split panel");
 }

@@ -122,10 +122,24 @@ fn expected(op: &str) -> Option<[Row; 3]> {
             same("uoooo")
         }
         // Too little history in the matrix's world: the fit is refused (422) for those allowed.
-        "run_customer_value" => same("uffvv"),
+        "run_customer_value" | "run_lead_scores" => same("uffvv"),
+        "lead_scores" => same("uoooo"),
         "get_quota" => same("unooo"),
         "create_quota" | "update_quota" | "give_award" | "withdraw_award" => same("uffoo"),
         "delete_quota" => same("unfoo"),
+        // Commission plans: admins write them; managers read every plan, others the plans they
+        // are in (the agent's here). Statements: the person, their manager and admins read
+        // them; the manager and admins approve them; splits are set by those who may change
+        // the deal (a manager their team's, not an agent).
+        "list_commission_plans" | "commission_overview" | "get_commission_splits" => same("uoooo"),
+        "get_commission_plan" | "commission_statement" => same("unooo"),
+        "create_commission_plan" | "update_commission_plan" => same("ufffo"),
+        "delete_commission_plan" => same("unffo"),
+        "approve_commission_statement" => same("unfoo"),
+        "set_commission_splits" => same("uffoo"),
+        // Profitability: the customers one reads, for those who read cost prices (not agents or
+        // read-only users, by default).
+        "customer_profitability" => Some(["uffoo", "uffoo", "ufnno"]),
         "list_segments" | "get_segment" | "segment_members" | "list_campaigns" | "get_campaign" => same("uoooo"),
         "create_segment"
         | "update_segment"
@@ -717,7 +731,61 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "performance" => (Method::GET, "/performance".into(), None),
         "customer_value" => (Method::GET, "/customer_value".into(), None),
         "run_customer_value" => (Method::POST, "/customer_value/run".into(), None),
+        "lead_scores" => (Method::GET, "/lead_scores".into(), None),
+        "run_lead_scores" => (Method::POST, "/lead_scores/run".into(), None),
         "user_awards" => (Method::GET, format!("/users/{}/awards", w.admin), None),
+        "list_commission_plans" => (Method::GET, "/commissions/plans".into(), None),
+        "customer_profitability" => (Method::GET, format!("/customers/contact/{contact}/profitability"), None),
+        "commission_overview" => (Method::GET, "/commissions/statements".into(), None),
+        "create_commission_plan"
+        | "update_commission_plan"
+        | "get_commission_plan"
+        | "delete_commission_plan"
+        | "commission_statement"
+        | "approve_commission_statement" => {
+            // The agent's plan for one past Gregorian month of its own (one person is in one plan
+            // on any day); a plan made to be created or replaced has nobody in it.
+            let agent = agent_id(app).await;
+            let month = n % 1500;
+            let (year, month) = (1900 + month / 12, month % 12 + 1);
+            let day = format!("{year}-{month:02}-01");
+            let plan = |members: Vec<&str>| {
+                json!({"name": format!("Plan {n}"), "basis": "paid_orders", "rate": "2",
+                "calendar": "gregorian", "members": members, "valid_from": day, "valid_to": day})
+            };
+            match op {
+                "create_commission_plan" => {
+                    return (Method::POST, "/api/v1/commissions/plans".into(), Some(plan(vec![])));
+                }
+                "commission_statement" | "approve_commission_statement" => {
+                    app.post("/api/v1/commissions/plans", plan(vec![&agent])).await;
+                    let path = format!("/commissions/statements/{agent}/{year}-{month:02}");
+                    return match op {
+                        "commission_statement" => (Method::GET, path, None),
+                        _ => (Method::POST, format!("{path}/approve"), None),
+                    };
+                }
+                _ => {}
+            }
+            let made: Value =
+                app.post("/api/v1/commissions/plans", plan(vec![&agent])).await.json().await.expect("plan");
+            let id = made["id"].as_str().unwrap_or_else(|| panic!("a plan: {made}")).to_string();
+            match op {
+                "get_commission_plan" => (Method::GET, format!("/commissions/plans/{id}"), None),
+                "update_commission_plan" => (Method::PUT, format!("/commissions/plans/{id}"), Some(plan(vec![]))),
+                _ => (Method::DELETE, format!("/commissions/plans/{id}"), None),
+            }
+        }
+        "get_commission_splits" | "set_commission_splits" => {
+            // A deal of the agent's.
+            let agent = agent_id(app).await;
+            let deal = app.create("deal", json!({"name": format!("Split {n}"), "owner": agent})).await;
+            let path = format!("/commissions/splits/deal/{}", deal["id"].as_str().expect("deal"));
+            match op {
+                "get_commission_splits" => (Method::GET, path, None),
+                _ => (Method::PUT, path, Some(json!({"splits": []}))),
+            }
+        }
         "create_quota" | "get_quota" | "update_quota" | "delete_quota" => {
             // The agent's, each call a year of its own (one person's quotas never overlap).
             let agent = &agent_id(app).await;
@@ -1160,9 +1228,20 @@ const PAGES: &[(&str, &str)] = &[
     ("/dashboards/{id}/delete", "-"),
     ("/quotas", "loo"),
     ("/quotas/{id}/delete", "-"),
+    ("/commissions", "loo"),
+    ("/commissions/plans", "-"),
+    ("/commissions/plans/new", "lfo"),
+    // Not found: the id is a contact's, not a plan's; no user is {user} (tests/api/insights.rs).
+    ("/commissions/plans/{id}", "lnn"),
+    ("/commissions/plans/{id}/delete", "-"),
+    ("/commissions/statements/{user}/{key}", "lnn"),
+    ("/commissions/statements/{user}/{key}/approve", "-"),
+    ("/commissions/splits/{object}/{id}", "-"),
     ("/leaderboard", "loo"),
     ("/forecast", "loo"),
     ("/performance", "loo"),
+    ("/lead-scores", "loo"),
+    ("/lead-scores/run", "-"),
     ("/customer-value", "loo"),
     ("/customer-value/run", "-"),
     ("/awards", "-"),

@@ -330,3 +330,34 @@ fn days(params: &ApiQuery, today: time::Date) -> Result<(time::Date, time::Date)
     let to = day("to", Bucket::Month.next(Calendar::Gregorian, from))?;
     Ok((from, to))
 }
+
+/// A contact's or a company's profitability (for those who read products' cost price): revenue
+/// after discounts, product cost, service cost, profit and margin, in `currency` (IRR).
+pub async fn customer_profitability(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+    params: ApiQuery,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    params.only(&["currency"])?;
+    let currency = params.get("currency").filter(|c| !c.is_empty()).unwrap_or("IRR");
+    Ok(Json(peyvand_crm::insights::profit::of_customer(&state.db, &object, &id, currency).await?))
+}
+
+/// The last lead-scoring run (null before the first): what it learned from, its held-out
+/// accuracy and its strongest weights.
+pub async fn lead_scores(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(json!({ "latest": peyvand_crm::insights::lead_scores::latest(&state.db).await? })))
+}
+
+/// Trains the lead-score model now and scores every open lead (managers and admins).
+pub async fn run_lead_scores(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    if !matches!(authed.user.role, peyvand_records::access::Role::Admin | peyvand_records::access::Role::Manager) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(peyvand_crm::insights::lead_scores::train(&state.db).await?))
+}

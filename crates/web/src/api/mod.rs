@@ -3,6 +3,7 @@
 
 mod auth;
 mod automation;
+mod commissions;
 mod consent;
 mod feedback;
 mod forms;
@@ -649,6 +650,45 @@ macro_rules! handler_for {
     (delete_quota) => {
         insights::delete_quota
     };
+    (list_commission_plans) => {
+        commissions::list_commission_plans
+    };
+    (create_commission_plan) => {
+        commissions::create_commission_plan
+    };
+    (get_commission_plan) => {
+        commissions::get_commission_plan
+    };
+    (update_commission_plan) => {
+        commissions::update_commission_plan
+    };
+    (delete_commission_plan) => {
+        commissions::delete_commission_plan
+    };
+    (commission_overview) => {
+        commissions::commission_overview
+    };
+    (commission_statement) => {
+        commissions::commission_statement
+    };
+    (approve_commission_statement) => {
+        commissions::approve_commission_statement
+    };
+    (get_commission_splits) => {
+        commissions::get_commission_splits
+    };
+    (set_commission_splits) => {
+        commissions::set_commission_splits
+    };
+    (customer_profitability) => {
+        insights::customer_profitability
+    };
+    (lead_scores) => {
+        insights::lead_scores
+    };
+    (run_lead_scores) => {
+        insights::run_lead_scores
+    };
     (leaderboard) => {
         insights::leaderboard
     };
@@ -957,6 +997,19 @@ routes! {
     get "/quotas/{id}" => get_quota,
     put "/quotas/{id}" => update_quota,
     delete "/quotas/{id}" => delete_quota,
+    get "/commissions/plans" => list_commission_plans,
+    post "/commissions/plans" => create_commission_plan,
+    get "/commissions/plans/{id}" => get_commission_plan,
+    put "/commissions/plans/{id}" => update_commission_plan,
+    delete "/commissions/plans/{id}" => delete_commission_plan,
+    get "/commissions/statements" => commission_overview,
+    get "/commissions/statements/{user_id}/{key}" => commission_statement,
+    post "/commissions/statements/{user_id}/{key}/approve" => approve_commission_statement,
+    get "/commissions/splits/{object}/{id}" => get_commission_splits,
+    put "/commissions/splits/{object}/{id}" => set_commission_splits,
+    get "/customers/{object}/{id}/profitability" => customer_profitability,
+    get "/lead_scores" => lead_scores,
+    post "/lead_scores/run" => run_lead_scores,
     get "/leaderboard" => leaderboard,
     get "/forecast" => revenue_forecast,
     get "/performance" => performance,

@@ -1453,6 +1453,95 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             None,
             ok("200", "The run", None),
         ),
+        "list_commission_plans" => (
+            "The commission plans the caller reads (admins and managers every plan, others the one they are in)",
+            "commissions",
+            vec![],
+            None,
+            ok("200", "Plans", None),
+        ),
+        "get_commission_plan" => {
+            ("A commission plan", "commissions", vec![], None, ok("200", "The plan", Some("CommissionPlan")))
+        }
+        "create_commission_plan" => (
+            "Make a commission plan (admins): a percent of won deals' amounts or of paid orders' lines (after discounts, before tax), a percent per product category (paid orders only), tiers multiplying the rate from a percent of the person's quota (no two tiers overlap), its members (one plan per person on any day), a statement period (a Jalali month by default) and the days it applies",
+            "commissions",
+            vec![],
+            Some("CommissionPlanInput"),
+            ok("201", "The plan", Some("CommissionPlan")),
+        ),
+        "update_commission_plan" => (
+            "Replace a commission plan (admins); approved statements stay as they were",
+            "commissions",
+            vec![],
+            Some("CommissionPlanInput"),
+            ok("200", "The plan", Some("CommissionPlan")),
+        ),
+        "delete_commission_plan" => {
+            ("Delete a commission plan (admins)", "commissions", vec![], None, ok("204", "Deleted", None))
+        }
+        "commission_overview" => (
+            "The statements of the period holding a day (today by default) of everyone the caller may read who is in a plan then: their own, a manager's people, an admin everyone",
+            "commissions",
+            vec![typed_param(
+                "day",
+                "query",
+                "A day of the period (YYYY-MM-DD)",
+                false,
+                json!({ "type": "string", "format": "date" }),
+            )],
+            None,
+            ok("200", "Statements", None),
+        ),
+        "commission_statement" => (
+            "A person's commission statement of a period of their plan (key 1405-08, 1405-Q3 or 2026-12; read by the person, their manager and admins): each deal or order line credited with its share, rate, multiplier and commission, clawbacks of records paid before that no longer count, totals, and attainment of the quota the tiers read; an approved statement as it was locked",
+            "commissions",
+            vec![],
+            None,
+            ok("200", "The statement", Some("CommissionStatement")),
+        ),
+        "approve_commission_statement" => (
+            "Approve and lock a statement whose period is over (a manager of the person, or an admin): its lines are kept as they are, and what each record earned is recorded for clawbacks; 409 already_approved",
+            "commissions",
+            vec![],
+            None,
+            ok("200", "The approved statement", Some("CommissionStatement")),
+        ),
+        "get_commission_splits" => (
+            "How a deal or an order is split between people for commissions (empty: its owner has it all)",
+            "commissions",
+            vec![],
+            None,
+            ok("200", "Splits", None),
+        ),
+        "set_commission_splits" => (
+            "Split a deal or an order between active people, shares adding up to 100 (managers and admins who may change the record); an empty list gives it back to its owner",
+            "commissions",
+            vec![],
+            Some("CommissionSplitsInput"),
+            ok("200", "Splits", None),
+        ),
+        "customer_profitability" => (
+            "A contact's or a company's profitability (object contact or company; for those who read products' cost price, else 403): its order lines' revenue after discounts and before tax, the products' cost (quantity × cost price; lines of a product without one counted apart), its tickets × the business's cost per ticket, profit and margin; cancelled and returned orders count for nothing",
+            "analytics",
+            vec![param("currency", "query", "Amounts in this currency (IRR)", false)],
+            None,
+            ok("200", "The profitability", None),
+        ),
+        "lead_scores" => (
+            "The last lead-scoring run (null before the first): leads converted and lost it learned from, the share converted, its accuracy on a quarter of the history held out (AUC), its strongest weights, and the open leads scored",
+            "analytics",
+            vec![],
+            None,
+            ok("200", "The last run", None),
+        ),
+        "run_lead_scores" => (
+            "Train the lead-score model on the converted and disqualified leads now and write every open lead's score, 0 to 100 (managers and admins); 422 not_enough_leads with fewer than 20 decided leads or 5 of either outcome",
+            "analytics",
+            vec![],
+            None,
+            ok("200", "The run", None),
+        ),
         "user_awards" => ("A person's awards, newest first", "performance", vec![], None, ok("200", "Awards", None)),
         "give_award" => (
             "Give an active person an award (admins anyone; managers their people)",
@@ -2298,6 +2387,35 @@ fn performance_schemas() -> Json_ {
             "currency": string, "created_by": string, "created_at": string, "updated_at": string } },
         "Attainment": { "type": "object", "properties": { "quota": { "$ref": "#/components/schemas/Quota" }, "actual": string,
             "percent": { "type": ["number", "null"] }, "elapsed_percent": { "type": "number" }, "object": string, "drill": { "type": "object" } } },
+        "CommissionPlanInput": { "type": "object", "required": ["name", "basis", "rate", "valid_from"], "additionalProperties": false, "properties": {
+            "name": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" },
+            "basis": { "enum": ["won_deals", "paid_orders"] },
+            "rate": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,4})?$", "description": "Percent, 0 to 100" },
+            "currency": { "type": "string", "pattern": "^([A-Z]{3})?$" },
+            "period": { "enum": ["", "month", "quarter"] }, "calendar": { "enum": ["", "jalali", "gregorian"] },
+            "tiers": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["from", "multiplier"], "additionalProperties": false, "properties": {
+                "from": { "type": "string", "pattern": "^[0-9]{1,6}(\\.[0-9]{1,2})?$", "description": "Percent of quota" },
+                "to": { "type": ["string", "null"], "pattern": "^[0-9]{1,6}(\\.[0-9]{1,2})?$" },
+                "multiplier": { "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,2})?$" } } } },
+            "category_rates": { "type": "object", "additionalProperties": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,4})?$" } },
+            "members": { "type": "array", "maxItems": 500, "items": string },
+            "valid_from": { "type": "string", "format": "date" }, "valid_to": { "type": ["string", "null"], "format": "date" } } },
+        "CommissionPlan": { "type": "object", "properties": { "id": string, "name": string, "basis": string, "rate": string,
+            "currency": string, "period": string, "calendar": string, "tiers": { "type": "array", "items": { "type": "object" } },
+            "category_rates": { "type": "object" }, "members": { "type": "array", "items": string }, "valid_from": string,
+            "valid_to": nullable, "created_by": string, "created_at": string, "updated_at": string } },
+        "CommissionStatement": { "type": "object", "properties": { "user_id": string, "plan_id": string, "plan_name": string,
+            "basis": string, "period": string, "calendar": string, "key": string, "starts_on": string, "ends_before": string,
+            "currency": string, "lines": { "type": "array", "items": { "type": "object", "properties": { "object": string,
+                "record_id": string, "title": string, "day": string, "category": nullable, "amount": string, "share": string,
+                "rate": string, "multiplier": string, "commission": string, "clawback": { "type": "boolean" } } } },
+            "credited": string, "commission": string, "clawback": string, "total": string, "quota_target": nullable,
+            "attainment_before": { "type": ["number", "null"] }, "attainment_after": { "type": ["number", "null"] },
+            "status": { "enum": ["open", "approved"] }, "approved_by": nullable, "approved_at": nullable,
+            "period_over": { "type": "boolean" } } },
+        "CommissionSplitsInput": { "type": "object", "required": ["splits"], "additionalProperties": false, "properties": {
+            "splits": { "type": "array", "maxItems": 20, "items": { "type": "object", "required": ["user_id", "share"], "additionalProperties": false, "properties": {
+                "user_id": string, "share": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,2})?$" } } } } } },
         "AwardInput": { "type": "object", "required": ["user_id", "title"], "additionalProperties": false, "properties": {
             "user_id": string, "title": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" },
             "reason": { "type": "string", "maxLength": 1000 } } },

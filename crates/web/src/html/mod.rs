@@ -6,6 +6,7 @@ mod activities;
 mod admin;
 pub mod assets;
 mod automation;
+mod commissions;
 mod consent;
 mod customers;
 mod dashboards;
@@ -63,9 +64,13 @@ async fn record_panels(
     record: &peyvand_store::records::Record,
 ) -> Result<Vec<String>, crate::error::ApiError> {
     let mut panels = match object {
-        "deal" => vec![sales::deal_panel(state, session, record).await?],
+        "deal" => vec![
+            sales::deal_panel(state, session, record).await?,
+            commissions::split_panel(state, session, object, record).await?,
+        ],
         "lead" => {
             let mut panels = vec![sales::lead_panel(state, session, record).await?];
+            panels.extend(performance::lead_score_panel(state, record).await?);
             panels.extend(customers::duplicates_placeholder(object, record));
             panels
         }
@@ -91,9 +96,10 @@ async fn record_panels(
         "quote" => {
             vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Quote, record).await?]
         }
-        "order" => {
-            vec![sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Order, record).await?]
-        }
+        "order" => vec![
+            sales::document_panel(state, session, peyvand_crm::sales::documents::Kind::Order, record).await?,
+            commissions::split_panel(state, session, object, record).await?,
+        ],
         _ => Vec::new(),
     };
     // Any object with letter templates: print one for the record.
@@ -323,12 +329,16 @@ impl Layout {
             };
             nav.insert(at + 1, item);
         }
-        // Quotas and the leaderboard, then reports, for everyone who reads records.
+        // Forecast, quotas, commissions, the leaderboard, customer value and lead scores, then
+        // reports, for everyone who reads records.
         if catalog.is_some() {
             for (href, key, icon) in [
                 ("/forecast", "forecast", "activity"),
                 ("/quotas", "quotas", "check"),
+                ("/commissions", "commissions", "file-text"),
                 ("/leaderboard", "leaderboard", "star"),
+                ("/customer-value", "customer-value", "users"),
+                ("/lead-scores", "lead-scores", "user-plus"),
             ] {
                 let item = NavItem { href: href.into(), label: t(lang, key), current: current == key, icon };
                 nav.push(item);
@@ -491,9 +501,19 @@ pub fn router() -> Router<AppState> {
         .route("/dashboards/{id}/delete", post(dashboards::delete_dashboard))
         .route("/quotas", get(performance::quotas_page).post(performance::create_quota))
         .route("/quotas/{id}/delete", post(performance::delete_quota))
+        .route("/commissions", get(commissions::commissions_page))
+        .route("/commissions/plans", post(commissions::create_plan))
+        .route("/commissions/plans/new", get(commissions::new_plan))
+        .route("/commissions/plans/{id}", get(commissions::edit_plan).post(commissions::update_plan))
+        .route("/commissions/plans/{id}/delete", post(commissions::delete_plan))
+        .route("/commissions/statements/{user}/{key}", get(commissions::statement_page))
+        .route("/commissions/statements/{user}/{key}/approve", post(commissions::approve_statement))
+        .route("/commissions/splits/{object}/{id}", post(commissions::set_splits))
         .route("/leaderboard", get(performance::leaderboard_page))
         .route("/forecast", get(performance::forecast_page))
         .route("/performance", get(performance::performance_page))
+        .route("/lead-scores", get(performance::lead_scores_page))
+        .route("/lead-scores/run", post(performance::run_lead_scores))
         .route("/customer-value", get(performance::value_page))
         .route("/customer-value/run", post(performance::run_value))
         .route("/awards", post(performance::give_award))

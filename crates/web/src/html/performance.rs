@@ -812,3 +812,137 @@ async fn value_view(state: &AppState, session: &Session, notice: String) -> Resu
         notice,
     }))
 }
+
+#[derive(Template)]
+#[template(path = "lead_score_panel.html")]
+struct LeadScorePanel {
+    tr: Words,
+    score: String,
+    /// Each factor in words, and whether it raised the score.
+    factors: Vec<(String, bool)>,
+}
+
+/// A lead's page: its score and the factors behind it; nothing before it is scored.
+pub async fn lead_score_panel(
+    state: &AppState,
+    record: &peyvand_store::records::Record,
+) -> Result<Vec<String>, ApiError> {
+    let Some(score) = record.fields.get("score").and_then(serde_json::Value::as_i64) else { return Ok(Vec::new()) };
+    let lang = current_lang();
+    let lead = state.db.object("lead").await?;
+    let factors = peyvand_crm::insights::lead_scores::factors_of(&state.db, &record.id)
+        .await?
+        .into_iter()
+        .map(|(field, value, push)| {
+            let def = lead.field(&field);
+            let label =
+                def.map(|f| if lang == "fa" { f.label_fa.clone() } else { f.label_en.clone() }).unwrap_or(field);
+            let value = match value.as_deref() {
+                Some("yes") => t(lang, "lead-score-given"),
+                Some("no") => t(lang, "lead-score-missing"),
+                Some(v) => def.map(|f| f.option_label(v, lang).to_string()).unwrap_or_else(|| v.to_string()),
+                None => String::new(),
+            };
+            (format!("{label}: {value}"), push > 0.0)
+        })
+        .collect();
+    let html = LeadScorePanel { tr: Words::new(lang), score: format_number(lang, &score.to_string()), factors }
+        .render()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(vec![html])
+}
+
+#[derive(Template)]
+#[template(path = "lead_scores.html")]
+struct LeadScoresPage {
+    layout: Layout,
+    tr: Words,
+    csrf: String,
+    /// The last run in words (empty before the first), its accuracy, its weights.
+    summary: String,
+    accuracy: String,
+    weights: Vec<(String, String, bool)>,
+    /// The open leads, best first.
+    leads_href: String,
+    may_run: bool,
+    notice: String,
+}
+
+/// `GET /lead-scores`: the last training run, its accuracy and what weighs most.
+pub async fn lead_scores_page(State(state): State<AppState>, session: Session) -> Response {
+    lead_scores_view(&state, &session, String::new()).await.unwrap_or_else(fail)
+}
+
+/// `POST /lead-scores/run`: trains now and scores every open lead (admins and managers).
+pub async fn run_lead_scores(State(state): State<AppState>, CsrfForm(session, _): CsrfForm) -> Response {
+    async {
+        if !matches!(session.user.role, Role::Admin | Role::Manager) {
+            return Err(ApiError::Forbidden);
+        }
+        let notice = match peyvand_crm::insights::lead_scores::train(&state.db).await {
+            Ok(_) => String::new(),
+            Err(e @ StoreError::Validation(_)) => messages(e)?.join(" "),
+            Err(e) => return Err(e.into()),
+        };
+        lead_scores_view(&state, &session, notice).await
+    }
+    .await
+    .unwrap_or_else(fail)
+}
+
+async fn lead_scores_view(state: &AppState, session: &Session, notice: String) -> Result<Response, ApiError> {
+    super::admin::require(session, Action::ReadRecords)?;
+    let lang = current_lang();
+    let scoped = session.scoped(state.clone());
+    let catalog = scoped.db.visible_catalog().await?;
+    let lead = state.db.object("lead").await?;
+    let percent = |v: f64| {
+        format!("{}{}", format_number(lang, &format!("{}", v.round() as i64)), if lang == "fa" { "٪" } else { "%" })
+    };
+    let (mut summary, mut accuracy, mut weights) = (String::new(), String::new(), Vec::new());
+    if let Some(run) = peyvand_crm::insights::lead_scores::latest(&state.db).await? {
+        let n = |v: usize| format_number(lang, &v.to_string());
+        summary = crate::i18n::t_args(
+            lang,
+            "lead-scores-summary",
+            &[
+                ("converted", n(run.converted)),
+                ("lost", n(run.lost)),
+                ("rate", percent(run.base_rate)),
+                ("scored", n(run.scored)),
+            ],
+        );
+        accuracy = match run.auc {
+            Some(auc) => crate::i18n::t_args(lang, "lead-scores-accuracy", &[("auc", percent(auc * 100.0))]),
+            None => t(lang, "lead-scores-no-accuracy"),
+        };
+        weights = run
+            .weights
+            .iter()
+            .map(|(input, w)| {
+                let (field, value) = input.split_once('=').unwrap_or((input, ""));
+                let def = lead.field(field);
+                let label =
+                    def.map(|f| if lang == "fa" { f.label_fa.clone() } else { f.label_en.clone() }).unwrap_or_default();
+                let value = match value {
+                    "yes" => t(lang, "lead-score-given"),
+                    "no" => t(lang, "lead-score-missing"),
+                    v => def.map(|f| f.option_label(v, lang).to_string()).unwrap_or_else(|| v.to_string()),
+                };
+                (format!("{label}: {value}"), format_number(lang, &format!("{w:+.2}")), *w > 0.0)
+            })
+            .collect();
+    }
+    let open = serde_json::json!({ "field": "status", "op": "in", "value": ["new", "contacted", "qualified"] });
+    Ok(render(&LeadScoresPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), "lead-scores"),
+        tr: Words::new(lang),
+        csrf: session.csrf.clone(),
+        summary,
+        accuracy,
+        weights,
+        leads_href: format!("/records/lead?filter={}&sort=-score", encode(&open.to_string())),
+        may_run: matches!(session.user.role, Role::Admin | Role::Manager),
+        notice,
+    }))
+}

@@ -1201,6 +1201,9 @@ struct WorthPanel {
     tr: Words,
     /// Label and value of each figure, in the page's language and digits.
     figures: Vec<(String, String)>,
+    /// Profitability's figures (for those who read cost prices) and what it leaves out.
+    profit: Vec<(String, String)>,
+    profit_note: String,
 }
 
 /// A customer's page: what they are worth (lifetime revenue and orders, the average order, the
@@ -1233,7 +1236,35 @@ pub async fn worth_panel(state: &AppState, object: &str, record: &Record) -> Res
         (t(lang, "worth-pipeline"), money(&w.pipeline)),
         (t(lang, "worth-deals"), count(w.open_deals)),
     ];
-    WorthPanel { tr: Words::new(lang), figures }.render().map_err(|e| ApiError::Internal(e.to_string()))
+    let (mut profit, mut profit_note) = (Vec::new(), String::new());
+    if peyvand_crm::insights::profit::may_read(&state.db) {
+        let p = peyvand_crm::insights::profit::of_customer(&state.db, object, &record.id, "IRR").await?;
+        let irr = |v: &str| super::display::format_money(lang, v, "IRR");
+        let margin = p
+            .margin
+            .map(|m| format!("{}{}", count(m.round() as i64), if lang == "fa" { "٪" } else { "%" }))
+            .unwrap_or_else(|| t(lang, "record-empty"));
+        profit = vec![
+            (t(lang, "profit-revenue"), irr(&p.revenue)),
+            (t(lang, "profit-discounts"), irr(&p.discounts)),
+            (t(lang, "profit-product-cost"), irr(&p.product_cost)),
+            (t(lang, "profit-service-cost"), irr(&p.service_cost)),
+            (t(lang, "profit-profit"), irr(&p.profit)),
+            (t(lang, "profit-margin"), margin),
+        ];
+        let mut notes = vec![crate::i18n::t_args(
+            lang,
+            "profit-tickets",
+            &[("tickets", count(p.tickets)), ("cost", irr(&p.cost_per_ticket))],
+        )];
+        if p.lines_without_cost > 0 {
+            notes.push(crate::i18n::t_args(lang, "profit-without-cost", &[("lines", count(p.lines_without_cost))]));
+        }
+        profit_note = notes.join(" ");
+    }
+    WorthPanel { tr: Words::new(lang), figures, profit, profit_note }
+        .render()
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// A customer's page: the benefits that apply to them today (their own, their company's, their

@@ -1,0 +1,1363 @@
+//! Commissions: what people earn for what they sell. A plan (set by admins) pays a percent of
+//! the amounts of won deals, or of the lines of paid orders (after discounts, before tax), at a
+//! rate of its own for a product category where it names one. Tiers multiply the rate for what
+//! is sold beyond a share of the person's quota (an accelerator: ×1.5 from 100 % of the quota),
+//! counting from the quota's first day. A deal or an order may be split between people (shares
+//! adding up to 100 %; without a split, its owner has it all).
+//!
+//! A statement is one person's commission for one period of their plan (a Jalali month unless
+//! the plan says otherwise): worked out live while it is open; once the period is over, a
+//! manager of the person (or an admin) approves it, which locks its lines and keeps what each
+//! record earned. A record paid in an approved statement that no longer counts (an order
+//! returned or cancelled, a deal reopened or lost) is clawed back, by what it earned, in the
+//! person's first open statement after the one that paid it. Amounts are worked out in
+//! hundredths of the plan's currency and rounded half away from zero once per line; deals and
+//! orders in other currencies are left out.
+
+use super::quotas::{self, PAID, Quota};
+use peyvand_records::FieldError;
+use peyvand_records::access::{Intent, Role};
+use peyvand_records::aggregate::{Bucket, Calendar, key_start};
+use peyvand_records::decimal::Decimal;
+use peyvand_records::filter::parse_filter;
+use peyvand_records::value::{format_date, format_datetime, parse_date};
+use peyvand_store::records::{ListQuery, Record};
+use peyvand_store::{Db, Error, Result, new_id, now};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use sqlx::Row;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use time::Date;
+
+/// What a plan pays on.
+pub const BASES: [&str; 2] = ["won_deals", "paid_orders"];
+/// A statement's period.
+pub const PLAN_PERIODS: [&str; 2] = ["month", "quarter"];
+/// Digits after the point of a rate (percent) and of a multiplier or a tier's bound.
+const RATE_SCALE: u8 = 4;
+const MULTIPLIER_SCALE: u8 = 2;
+
+/// An accelerator: from `from` percent of the quota (to before `to`, or without end), the rate
+/// is multiplied by `multiplier`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub from: String,
+    #[serde(default)]
+    pub to: Option<String>,
+    pub multiplier: String,
+}
+
+/// A plan as written.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanInput {
+    pub name: String,
+    /// One of [`BASES`].
+    pub basis: String,
+    /// The percent paid (up to four decimals).
+    pub rate: String,
+    /// IRR when empty.
+    #[serde(default)]
+    pub currency: String,
+    /// `month` (when empty) or `quarter`.
+    #[serde(default)]
+    pub period: String,
+    /// `jalali` (when empty) or `gregorian`.
+    #[serde(default)]
+    pub calendar: String,
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
+    /// A percent per product category (paid orders only), instead of `rate`.
+    #[serde(default)]
+    pub category_rates: BTreeMap<String, String>,
+    /// The users it applies to.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// The first day it applies to, and the last (none: without end).
+    pub valid_from: String,
+    #[serde(default)]
+    pub valid_to: Option<String>,
+}
+
+/// A plan as kept.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub basis: String,
+    pub rate: String,
+    pub currency: String,
+    pub period: String,
+    pub calendar: Calendar,
+    pub tiers: Vec<Tier>,
+    pub category_rates: BTreeMap<String, String>,
+    pub members: Vec<String>,
+    pub valid_from: String,
+    pub valid_to: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Plan {
+    fn bucket(&self) -> Bucket {
+        Bucket::parse(&self.period).unwrap_or(Bucket::Month)
+    }
+
+    /// Whether it applies on `day`.
+    fn applies_on(&self, day: &str) -> bool {
+        self.valid_from.as_str() <= day && self.valid_to.as_deref().is_none_or(|to| day <= to)
+    }
+
+    /// The quota measure its tiers read.
+    fn quota_measure(&self) -> &'static str {
+        if self.basis == "won_deals" { "won_amount" } else { "paid_amount" }
+    }
+}
+
+const PLAN_COLUMNS: &str = "id, name, basis, rate, currency, period, calendar, tiers_json, category_rates_json, \
+                            members_json, valid_from, valid_to, created_by, created_at, updated_at";
+
+fn parse_plan(r: &sqlx::any::AnyRow) -> Result<Plan> {
+    let calendar: String = r.try_get(6)?;
+    let tiers: String = r.try_get(7)?;
+    let rates: String = r.try_get(8)?;
+    let members: String = r.try_get(9)?;
+    Ok(Plan {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        basis: r.try_get(2)?,
+        rate: r.try_get(3)?,
+        currency: r.try_get(4)?,
+        period: r.try_get(5)?,
+        calendar: Calendar::parse(&calendar).unwrap_or_default(),
+        tiers: serde_json::from_str(&tiers).unwrap_or_default(),
+        category_rates: serde_json::from_str(&rates).unwrap_or_default(),
+        members: serde_json::from_str(&members).unwrap_or_default(),
+        valid_from: r.try_get(10)?,
+        valid_to: r.try_get(11)?,
+        created_by: r.try_get(12)?,
+        created_at: r.try_get(13)?,
+        updated_at: r.try_get(14)?,
+    })
+}
+
+async fn all_plans(db: &Db) -> Result<Vec<Plan>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PLAN_COLUMNS} FROM commission_plans ORDER BY valid_from DESC, name, id"
+    )))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(parse_plan).collect()
+}
+
+/// Whether the viewer reads `plan`: admins and managers every plan, others those they are in.
+fn may_read_plan(db: &Db, plan: &Plan) -> bool {
+    match db.viewer() {
+        None => true,
+        Some(v) if matches!(v.role, Some(Role::Admin | Role::Manager)) => true,
+        Some(v) => plan.members.contains(&v.user_id),
+    }
+}
+
+fn is_admin(db: &Db) -> bool {
+    db.viewer().is_none_or(|v| v.role == Some(Role::Admin))
+}
+
+/// The plans the viewer reads, the latest first.
+pub async fn list_plans(db: &Db) -> Result<Vec<Plan>> {
+    Ok(all_plans(db).await?.into_iter().filter(|p| may_read_plan(db, p)).collect())
+}
+
+/// A plan the viewer reads; others are not found.
+pub async fn get_plan(db: &Db, id: &str) -> Result<Plan> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PLAN_COLUMNS} FROM commission_plans WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("commission plan {id}")))?;
+    let plan = parse_plan(&r)?;
+    if !may_read_plan(db, &plan) {
+        return Err(Error::NotFound(format!("commission plan {id}")));
+    }
+    Ok(plan)
+}
+
+/// A non-negative decimal of `scale` digits as kept (no trailing zeros), or the error of `field`.
+fn non_negative(text: &str, scale: u8, field: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    let latin = peyvand_records::normalize::to_latin_digits(text);
+    match Decimal::parse(&latin, scale) {
+        Ok(d) if d.units < 0 => {
+            errors.push(FieldError::new(field, "negative"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(peyvand_records::decimal::DecimalError::TooManyDecimals) => {
+            errors.push(FieldError::with(field, "too_many_decimals", json!({ "scale": scale })));
+            None
+        }
+        Err(_) => {
+            errors.push(FieldError::new(field, "invalid_number"));
+            None
+        }
+    }
+}
+
+/// A decimal as text without a fraction of zeros (1.5, not 1.50).
+fn tidy(d: Decimal) -> String {
+    let text = d.to_string();
+    match text.split_once('.') {
+        Some((int, frac)) if frac.chars().all(|c| c == '0') => int.to_string(),
+        Some(_) => text.trim_end_matches('0').to_string(),
+        None => text,
+    }
+}
+
+/// A percent of at most 100.
+fn percent(text: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let d = non_negative(text, RATE_SCALE, field, errors)?;
+    if d.units > 100 * 10i64.pow(u32::from(RATE_SCALE)) {
+        errors.push(FieldError::new(field, "out_of_range"));
+        return None;
+    }
+    Some(tidy(d))
+}
+
+/// Checks `input` and gives the plan's kept values (tiers sorted by where they start).
+async fn check_plan(db: &Db, id: Option<&str>, input: &PlanInput) -> Result<Plan> {
+    let mut errors = Vec::new();
+    let name = input.name.trim();
+    if name.is_empty() {
+        errors.push(FieldError::new("name", "required"));
+    } else if name.chars().count() > 120 {
+        errors.push(FieldError::with("name", "too_long", json!({ "max": 120 })));
+    }
+    if !BASES.contains(&input.basis.as_str()) {
+        errors.push(FieldError::new("basis", "invalid_option"));
+    }
+    let rate = percent(&input.rate, "rate", &mut errors);
+    let currency = match input.currency.trim() {
+        "" => "IRR".to_string(),
+        c if c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase()) => c.to_string(),
+        _ => {
+            errors.push(FieldError::new("currency", "invalid_currency"));
+            String::new()
+        }
+    };
+    let period = match input.period.as_str() {
+        "" => "month".to_string(),
+        p if PLAN_PERIODS.contains(&p) => p.to_string(),
+        _ => {
+            errors.push(FieldError::new("period", "invalid_option"));
+            String::new()
+        }
+    };
+    let calendar = match input.calendar.as_str() {
+        "" => Calendar::Jalali,
+        other => Calendar::parse(other).unwrap_or_else(|e| {
+            errors.push(e);
+            Calendar::Jalali
+        }),
+    };
+    // Tiers: each a range of percent of quota with its multiplier; no two share a percent.
+    let mut tiers: Vec<(Decimal, Option<Decimal>, Decimal)> = Vec::new();
+    if input.tiers.len() > 10 {
+        errors.push(FieldError::with("tiers", "too_many_values", json!({ "max": 10 })));
+    }
+    for t in &input.tiers {
+        let from = non_negative(&t.from, MULTIPLIER_SCALE, "tiers", &mut errors);
+        let to = match t.to.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(to) => non_negative(to, MULTIPLIER_SCALE, "tiers", &mut errors).map(Some),
+            None => Some(None),
+        };
+        let multiplier = non_negative(&t.multiplier, MULTIPLIER_SCALE, "tiers", &mut errors);
+        if let (Some(from), Some(to), Some(multiplier)) = (from, to, multiplier) {
+            if to.is_some_and(|to| to.units <= from.units) {
+                errors.push(FieldError::new("tiers", "tier_range"));
+            } else {
+                tiers.push((from, to, multiplier));
+            }
+        }
+    }
+    tiers.sort_by_key(|t| t.0.units);
+    if tiers.windows(2).any(|w| w[0].1.is_none_or(|to| to.units > w[1].0.units)) {
+        errors.push(FieldError::new("tiers", "tiers_overlap"));
+    }
+    // Category rates: for paid orders' lines, of the product categories there are.
+    let mut category_rates = BTreeMap::new();
+    if !input.category_rates.is_empty() {
+        if input.basis != "paid_orders" {
+            errors.push(FieldError::new("category_rates", "category_rates_need_orders"));
+        }
+        let product = db.system().object("product").await?;
+        let known: BTreeSet<String> = product
+            .field("category")
+            .map(|f| f.options.options.iter().map(|o| o.value.clone()).collect())
+            .unwrap_or_default();
+        for (category, rate) in &input.category_rates {
+            if rate.trim().is_empty() {
+                continue;
+            }
+            if !known.contains(category) {
+                errors.push(FieldError::new("category_rates", "invalid_option"));
+            } else if let Some(rate) = percent(rate, "category_rates", &mut errors) {
+                category_rates.insert(category.clone(), rate);
+            }
+        }
+    }
+    let mut members: Vec<String> = Vec::new();
+    for m in &input.members {
+        if m.is_empty() || members.contains(m) {
+            continue;
+        }
+        if db.system().user(m).await.is_ok_and(|u| u.active) {
+            members.push(m.clone());
+        } else {
+            errors.push(FieldError::new("members", "unknown_user"));
+        }
+    }
+    if members.len() > 500 {
+        errors.push(FieldError::with("members", "too_many_values", json!({ "max": 500 })));
+    }
+    let valid_from = parse_date(input.valid_from.trim()).filter(|d| (1900..2200).contains(&d.year()));
+    if valid_from.is_none() {
+        errors.push(FieldError::new("valid_from", "invalid_date"));
+    }
+    let valid_to = match input.valid_to.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(to) => match parse_date(to).filter(|d| (1900..2200).contains(&d.year())) {
+            Some(to) if valid_from.is_some_and(|from| to < from) => {
+                errors.push(FieldError::new("valid_to", "invalid_range"));
+                None
+            }
+            Some(to) => Some(format_date(to)),
+            None => {
+                errors.push(FieldError::new("valid_to", "invalid_date"));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        errors.dedup_by(|a, b| a.field == b.field && a.code == b.code);
+        return Err(Error::Validation(errors));
+    }
+    let (Some(rate), Some(valid_from)) = (rate, valid_from) else {
+        return Err(Error::Validation(vec![FieldError::new("rate", "invalid_number")]));
+    };
+    Ok(Plan {
+        id: id.unwrap_or_default().to_string(),
+        name: name.to_string(),
+        basis: input.basis.clone(),
+        rate,
+        currency,
+        period,
+        calendar,
+        tiers: tiers
+            .into_iter()
+            .map(|(from, to, m)| Tier { from: tidy(from), to: to.map(tidy), multiplier: tidy(m) })
+            .collect(),
+        category_rates,
+        members,
+        valid_from: format_date(valid_from),
+        valid_to,
+        created_by: db.viewer().map(|v| v.user_id.clone()).unwrap_or_default(),
+        created_at: String::new(),
+        updated_at: String::new(),
+    })
+}
+
+/// Saves a plan (new when `id` is none): admins only. One person is in at most one plan on
+/// any day.
+pub async fn save_plan(db: &Db, id: Option<&str>, input: &PlanInput) -> Result<Plan> {
+    let plan = check_plan(db, id, input).await?;
+    if !is_admin(db) {
+        return Err(Error::Forbidden("commission plan".into()));
+    }
+    if let Some(id) = id {
+        get_plan(db, id).await?;
+    }
+    let at = now();
+    let mut tx = db.write().await?;
+    // Checked in the write's lock: no member in another plan on a shared day.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PLAN_COLUMNS} FROM commission_plans WHERE id <> $1")))
+        .bind(id.unwrap_or("").to_string())
+        .fetch_all(&mut *tx.tx)
+        .await?;
+    for r in &rows {
+        let other = parse_plan(r)?;
+        let shares_a_day = other.valid_to.as_deref().is_none_or(|to| plan.valid_from.as_str() <= to)
+            && plan.valid_to.as_deref().is_none_or(|to| other.valid_from.as_str() <= to);
+        if shares_a_day && other.members.iter().any(|m| plan.members.contains(m)) {
+            return Err(Error::Validation(vec![FieldError::new("members", "plan_member_overlaps")]));
+        }
+    }
+    let tiers = serde_json::to_string(&plan.tiers).unwrap_or_else(|_| "[]".into());
+    let rates = serde_json::to_string(&plan.category_rates).unwrap_or_else(|_| "{}".into());
+    let members = serde_json::to_string(&plan.members).unwrap_or_else(|_| "[]".into());
+    let calendar = calendar_name(plan.calendar);
+    let id = match id {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE commission_plans SET name = $1, basis = $2, rate = $3, currency = $4, period = $5, \
+                 calendar = $6, tiers_json = $7, category_rates_json = $8, members_json = $9, valid_from = $10, \
+                 valid_to = $11, updated_at = $12 WHERE id = $13",
+            )
+            .bind(plan.name.clone())
+            .bind(plan.basis.clone())
+            .bind(plan.rate.clone())
+            .bind(plan.currency.clone())
+            .bind(plan.period.clone())
+            .bind(calendar)
+            .bind(tiers)
+            .bind(rates)
+            .bind(members)
+            .bind(plan.valid_from.clone())
+            .bind(plan.valid_to.clone())
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+            id.to_string()
+        }
+        None => {
+            let id = new_id();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO commission_plans ({PLAN_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+            )))
+            .bind(id.clone())
+            .bind(plan.name.clone())
+            .bind(plan.basis.clone())
+            .bind(plan.rate.clone())
+            .bind(plan.currency.clone())
+            .bind(plan.period.clone())
+            .bind(calendar)
+            .bind(tiers)
+            .bind(rates)
+            .bind(members)
+            .bind(plan.valid_from.clone())
+            .bind(plan.valid_to.clone())
+            .bind(plan.created_by.clone())
+            .bind(at)
+            .execute(&mut *tx.tx)
+            .await?;
+            id
+        }
+    };
+    tx.commit().await?;
+    get_plan(db, &id).await
+}
+
+/// Deletes a plan (admins only); its approved statements stay as they were.
+pub async fn delete_plan(db: &Db, id: &str) -> Result<()> {
+    get_plan(db, id).await?;
+    if !is_admin(db) {
+        return Err(Error::Forbidden(format!("commission plan {id}")));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("DELETE FROM commission_plans WHERE id = $1").bind(id.to_string()).execute(&mut *tx.tx).await?;
+    tx.commit().await
+}
+
+fn calendar_name(c: Calendar) -> &'static str {
+    match c {
+        Calendar::Jalali => "jalali",
+        Calendar::Gregorian => "gregorian",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splits
+
+/// One person's share of a deal or an order.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    pub user_id: String,
+    /// Percent (up to two decimals).
+    pub share: String,
+}
+
+fn split_object(object: &str) -> Result<()> {
+    if matches!(object, "deal" | "order") { Ok(()) } else { Err(Error::NotFound(format!("object {object}"))) }
+}
+
+/// The split of a record the viewer reads (empty: its owner has it all).
+pub async fn splits(db: &Db, object: &str, record_id: &str) -> Result<Vec<Split>> {
+    split_object(object)?;
+    db.get_record(object, record_id, false).await?;
+    let rows = sqlx::query(
+        "SELECT user_id, share FROM commission_splits WHERE object = $1 AND record_id = $2 ORDER BY user_id",
+    )
+    .bind(object.to_string())
+    .bind(record_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(Split { user_id: r.try_get(0)?, share: r.try_get(1)? })).collect()
+}
+
+/// Sets how a record is split (none: its owner has it all): active people, shares above zero
+/// adding up to 100. Whoever may change the record sets it (a manager their team's, an admin
+/// any), except agents: a rep does not split their own sale.
+pub async fn set_splits(db: &Db, object: &str, record_id: &str, input: &[Split]) -> Result<Vec<Split>> {
+    split_object(object)?;
+    let mut errors = Vec::new();
+    let mut total = 0i64;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    if input.len() > 20 {
+        errors.push(FieldError::with("splits", "too_many_values", json!({ "max": 20 })));
+    }
+    for s in input {
+        if kept.iter().any(|(u, _)| *u == s.user_id) || !db.system().user(&s.user_id).await.is_ok_and(|u| u.active) {
+            errors.push(FieldError::new("splits", "unknown_user"));
+            continue;
+        }
+        match non_negative(&s.share, 2, "splits", &mut errors) {
+            Some(d) if d.units == 0 => errors.push(FieldError::new("splits", "splits_total")),
+            Some(d) => {
+                total += d.units;
+                kept.push((s.user_id.clone(), tidy(d)));
+            }
+            None => {}
+        }
+    }
+    if errors.is_empty() && !kept.is_empty() && total != 10_000 {
+        errors.push(FieldError::new("splits", "splits_total"));
+    }
+    if !errors.is_empty() {
+        errors.dedup_by(|a, b| a.field == b.field && a.code == b.code);
+        return Err(Error::Validation(errors));
+    }
+    // Read and change access as for the record itself.
+    let record = db.get_record(object, record_id, false).await?;
+    let owner = record.fields.get("owner").and_then(Json::as_str);
+    let may = match db.viewer() {
+        None => true,
+        Some(v) => {
+            matches!(v.role, Some(Role::Admin | Role::Manager)) && v.reaches(object, Intent::Change, record_id, owner)
+        }
+    };
+    if !may {
+        return Err(Error::Forbidden(format!("{object} {record_id}")));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("DELETE FROM commission_splits WHERE object = $1 AND record_id = $2")
+        .bind(object.to_string())
+        .bind(record_id.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
+    for (user, share) in &kept {
+        sqlx::query("INSERT INTO commission_splits (object, record_id, user_id, share) VALUES ($1, $2, $3, $4)")
+            .bind(object.to_string())
+            .bind(record_id.to_string())
+            .bind(user.clone())
+            .bind(share.clone())
+            .execute(&mut *tx.tx)
+            .await?;
+    }
+    tx.commit().await?;
+    splits(db, object, record_id).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+/// A line of a statement: a deal, an order's line, or a clawback of a record paid before.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct StatementLine {
+    /// `deal` or `order`.
+    pub object: String,
+    pub record_id: String,
+    pub title: String,
+    /// The deal's closing day, the order's day (in the business's time zone).
+    pub day: String,
+    /// The product's category of an order's line.
+    pub category: Option<String>,
+    /// The amount credited (the person's share), in the plan's currency.
+    pub amount: String,
+    /// The person's share, in percent.
+    pub share: String,
+    /// The rate applied, in percent, and the multiplier (the tiers it crossed, weighted).
+    pub rate: String,
+    pub multiplier: String,
+    pub commission: String,
+    /// A clawback: `amount` is what was paid for it, `commission` its negative.
+    pub clawback: bool,
+}
+
+/// One person's commission for one period.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Statement {
+    pub user_id: String,
+    pub plan_id: String,
+    pub plan_name: String,
+    pub basis: String,
+    /// `month` or `quarter`, its calendar and key (`1405-08`).
+    pub period: String,
+    pub calendar: String,
+    pub key: String,
+    pub starts_on: String,
+    pub ends_before: String,
+    pub currency: String,
+    pub lines: Vec<StatementLine>,
+    /// What was credited, what it earned, what was clawed back (zero or less), and the total.
+    pub credited: String,
+    pub commission: String,
+    pub clawback: String,
+    pub total: String,
+    /// The quota the tiers read (its target), and attainment before and after this period's
+    /// credits, in percent.
+    pub quota_target: Option<String>,
+    pub attainment_before: Option<f64>,
+    pub attainment_after: Option<f64>,
+    /// `open` or `approved` (locked).
+    pub status: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+    /// Whether the period is over (only then may it be approved).
+    pub period_over: bool,
+}
+
+/// Whether the viewer reads `user_id`'s statements: their own; a manager their people's; an
+/// admin anyone's.
+fn may_read_statement(db: &Db, user_id: &str) -> bool {
+    match db.viewer() {
+        None => true,
+        Some(v) => {
+            v.user_id == user_id
+                || v.role == Some(Role::Admin)
+                || (v.role == Some(Role::Manager) && v.team_users.contains(user_id))
+        }
+    }
+}
+
+/// Whether the viewer approves `user_id`'s statements: an admin anyone's; a manager their
+/// people's, not their own.
+pub fn may_approve(db: &Db, user_id: &str) -> bool {
+    match db.viewer() {
+        None => true,
+        Some(v) => {
+            v.role == Some(Role::Admin)
+                || (v.role == Some(Role::Manager) && v.user_id != user_id && v.team_users.contains(user_id))
+        }
+    }
+}
+
+/// The period of `key` in the plan's bucket and calendar: its first day and the day after.
+fn period_of(plan: &Plan, key: &str) -> Result<(Date, Date)> {
+    let bucket = plan.bucket();
+    let start = key_start(bucket, plan.calendar, key.trim())
+        .filter(|d| (1900..2200).contains(&d.year()))
+        .ok_or_else(|| Error::Validation(vec![FieldError::new("key", "invalid_period")]))?;
+    Ok((start, bucket.next(plan.calendar, start)))
+}
+
+/// The plan `user_id` is in on `day`.
+async fn plan_on(db: &Db, user_id: &str, day: Date) -> Result<Option<Plan>> {
+    let day = format_date(day);
+    Ok(all_plans(db).await?.into_iter().find(|p| p.members.iter().any(|m| m == user_id) && p.applies_on(&day)))
+}
+
+/// The key of the period holding `day` in the plan `user_id` is in then (for "last month").
+pub async fn key_on(db: &Db, user_id: &str, day: Date) -> Result<Option<String>> {
+    Ok(plan_on(db, user_id, day).await?.map(|p| p.bucket().key(p.calendar, day)))
+}
+
+/// Every record of `object` matching `filter`, with `fields`, through the system's handle.
+async fn fetch(db: &Db, object: &str, filter: &Json, fields: &[&str]) -> Result<Vec<Record>> {
+    let system = db.system();
+    let obj = system.object(object).await?;
+    let filter = parse_filter(&obj, filter).map_err(|e| Error::Validation(vec![e]))?;
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = ListQuery {
+            filter: Some(filter.clone()),
+            limit: Some(500),
+            cursor,
+            fields: Some(fields.iter().map(|f| f.to_string()).collect()),
+            ..ListQuery::default()
+        };
+        let page = system.list_records(object, &query).await?;
+        out.extend(page.records);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Records of `object` by id (in chunks a filter takes).
+async fn fetch_ids(db: &Db, object: &str, ids: &[String], fields: &[&str]) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(400) {
+        out.extend(fetch(db, object, &json!({ "field": "id", "op": "in", "value": chunk }), fields).await?);
+    }
+    Ok(out)
+}
+
+/// An amount field's value in hundredths, if it is in `currency`.
+fn cents_in(v: Option<&Json>, currency: &str) -> Option<i128> {
+    let v = v?;
+    if v.get("currency").and_then(Json::as_str).unwrap_or("IRR") != currency {
+        return None;
+    }
+    let amount = v.get("amount").and_then(Json::as_str)?;
+    Decimal::parse(amount, 2).ok().map(|d| i128::from(d.units))
+}
+
+/// Hundredths as decimal text, whole when they are.
+fn money(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let (int, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
+    if frac == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:02}") }
+}
+
+/// `n / d` rounded half away from zero.
+fn div_round(n: i128, d: i128) -> i128 {
+    if d == 0 {
+        return 0;
+    }
+    let q = n / d;
+    let r = n % d;
+    if 2 * r.abs() >= d.abs() { q + n.signum() * d.signum() } else { q }
+}
+
+/// A decimal text (known valid) in units of `scale`.
+fn units(text: &str, scale: u8) -> i128 {
+    Decimal::parse(text, scale).map(|d| i128::from(d.units)).unwrap_or(0)
+}
+
+/// Something sold that a statement credits: its record, day, category and the person's share.
+struct Credit {
+    object: &'static str,
+    record_id: String,
+    title: String,
+    day: String,
+    category: Option<String>,
+    /// The whole amount, in hundredths, and the person's share in hundredths of a percent.
+    cents: i128,
+    share: i128,
+}
+
+/// The splits of `object`'s records: the person's own shares, and every record split at all.
+async fn split_shares(db: &Db, object: &str, user_id: &str) -> Result<(HashMap<String, i128>, BTreeSet<String>)> {
+    let rows = sqlx::query("SELECT record_id, user_id, share FROM commission_splits WHERE object = $1")
+        .bind(object.to_string())
+        .fetch_all(db.pool())
+        .await?;
+    let (mut mine, mut split) = (HashMap::new(), BTreeSet::new());
+    for r in &rows {
+        let (record, user, share): (String, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        if user == user_id {
+            mine.insert(record.clone(), units(&share, 2));
+        }
+        split.insert(record);
+    }
+    Ok((mine, split))
+}
+
+/// What `user_id` sold under `plan` from `start` to before `end`, oldest first.
+async fn credits(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) -> Result<Vec<Credit>> {
+    let object = if plan.basis == "won_deals" { "deal" } else { "order" };
+    let (mine, split) = split_shares(db, object, user_id).await?;
+    let share_of = |record: &Record| -> Option<i128> {
+        if split.contains(&record.id) {
+            mine.get(&record.id).copied()
+        } else {
+            (record.fields.get("owner").and_then(Json::as_str) == Some(user_id)).then_some(10_000)
+        }
+    };
+    let others: Vec<String> = mine.keys().cloned().collect();
+    let mut out = Vec::new();
+    if object == "deal" {
+        let (from, to) = (format_date(start), format_date(end));
+        let window = [
+            json!({ "field": "stage", "op": "eq", "value": "won" }),
+            json!({ "field": "closed_on", "op": "gte", "value": from }),
+            json!({ "field": "closed_on", "op": "lt", "value": to }),
+        ];
+        let fields = ["name", "amount", "closed_on", "owner"];
+        let mut filter = window.to_vec();
+        filter.push(json!({ "field": "owner", "op": "eq", "value": user_id }));
+        let mut deals = fetch(db, "deal", &json!({ "and": filter }), &fields).await?;
+        let own: BTreeSet<String> = deals.iter().map(|d| d.id.clone()).collect();
+        let shared: Vec<String> = others.into_iter().filter(|id| !own.contains(id)).collect();
+        for d in fetch_ids(db, "deal", &shared, &fields).await? {
+            let day = d.fields.get("closed_on").and_then(Json::as_str).unwrap_or_default();
+            let won = d.fields.get("stage").and_then(Json::as_str) == Some("won");
+            if won && from.as_str() <= day && day < to.as_str() {
+                deals.push(d);
+            }
+        }
+        for d in deals {
+            let (Some(share), Some(cents)) = (share_of(&d), cents_in(d.fields.get("amount"), &plan.currency)) else {
+                continue;
+            };
+            out.push(Credit {
+                object: "deal",
+                day: d.fields.get("closed_on").and_then(Json::as_str).unwrap_or_default().to_string(),
+                title: d.title.clone(),
+                record_id: d.id,
+                category: None,
+                cents,
+                share,
+            });
+        }
+    } else {
+        let offset = db.local_offset();
+        let at = |d: Date| format_datetime(d.midnight().assume_offset(offset));
+        let (from, to) = (at(start), at(end));
+        let fields = ["number", "ordered_at", "status", "owner", "total"];
+        let filter = json!({ "and": [
+            { "field": "status", "op": "in", "value": PAID },
+            { "field": "ordered_at", "op": "gte", "value": from },
+            { "field": "ordered_at", "op": "lt", "value": to },
+            { "field": "owner", "op": "eq", "value": user_id },
+        ]});
+        let mut orders = fetch(db, "order", &filter, &fields).await?;
+        let own: BTreeSet<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let shared: Vec<String> = others.into_iter().filter(|id| !own.contains(id)).collect();
+        for o in fetch_ids(db, "order", &shared, &fields).await? {
+            let paid = o.fields.get("status").and_then(Json::as_str).is_some_and(|s| PAID.contains(&s));
+            let instant =
+                o.fields.get("ordered_at").and_then(Json::as_str).and_then(peyvand_records::value::parse_datetime);
+            let inside = instant.is_some_and(|t| {
+                let day = t.to_offset(offset).date();
+                start <= day && day < end
+            });
+            if paid && inside {
+                orders.push(o);
+            }
+        }
+        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let mut lines: HashMap<String, Vec<Record>> = HashMap::new();
+        for chunk in ids.chunks(400) {
+            let filter = json!({ "field": "order", "op": "in", "value": chunk });
+            for l in
+                fetch(db, "order_line", &filter, &["order", "position", "product", "description", "gross", "discount"])
+                    .await?
+            {
+                let order = l.fields.get("order").and_then(Json::as_str).unwrap_or_default().to_string();
+                lines.entry(order).or_default().push(l);
+            }
+        }
+        let products: Vec<String> = lines
+            .values()
+            .flatten()
+            .filter_map(|l| l.fields.get("product").and_then(Json::as_str).map(str::to_string))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let categories: HashMap<String, String> = fetch_ids(db, "product", &products, &["category"])
+            .await?
+            .into_iter()
+            .filter_map(|p| Some((p.id.clone(), p.fields.get("category")?.as_str()?.to_string())))
+            .collect();
+        for o in orders {
+            let Some(share) = share_of(&o) else { continue };
+            let day = o
+                .fields
+                .get("ordered_at")
+                .and_then(Json::as_str)
+                .and_then(peyvand_records::value::parse_datetime)
+                .map(|t| format_date(t.to_offset(offset).date()))
+                .unwrap_or_default();
+            match lines.get_mut(&o.id) {
+                // Each line after its discount, before its tax.
+                Some(order_lines) => {
+                    order_lines.sort_by_key(|l| l.fields.get("position").and_then(Json::as_i64).unwrap_or(0));
+                    for l in order_lines.iter() {
+                        let (Some(gross), discount) = (
+                            cents_in(l.fields.get("gross"), &plan.currency),
+                            cents_in(l.fields.get("discount"), &plan.currency).unwrap_or(0),
+                        ) else {
+                            continue;
+                        };
+                        let category =
+                            l.fields.get("product").and_then(Json::as_str).and_then(|p| categories.get(p)).cloned();
+                        let what = l.fields.get("description").and_then(Json::as_str).unwrap_or(&l.title);
+                        out.push(Credit {
+                            object: "order",
+                            record_id: o.id.clone(),
+                            title: format!("{} · {what}", o.title),
+                            day: day.clone(),
+                            category,
+                            cents: gross - discount,
+                            share,
+                        });
+                    }
+                }
+                // An order without lines: its total.
+                None => {
+                    let Some(cents) = cents_in(o.fields.get("total"), &plan.currency) else { continue };
+                    out.push(Credit {
+                        object: "order",
+                        record_id: o.id.clone(),
+                        title: o.title.clone(),
+                        day: day.clone(),
+                        category: None,
+                        cents,
+                        share,
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.day.cmp(&b.day).then_with(|| a.record_id.cmp(&b.record_id)));
+    Ok(out)
+}
+
+/// The multiplier bands of a plan against a target, in hundredths: (from, to, multiplier in
+/// hundredths), covering everything from zero (gaps and what no tier covers: ×1).
+fn bands(plan: &Plan, target: Option<i128>) -> Vec<(i128, Option<i128>, i128)> {
+    let Some(target) = target.filter(|t| *t > 0) else { return vec![(0, None, 100)] };
+    let at = |percent: &str| div_round(target * units(percent, MULTIPLIER_SCALE), 10_000);
+    let mut out = Vec::new();
+    let mut edge = 0i128;
+    for t in &plan.tiers {
+        let (from, to) = (at(&t.from), t.to.as_deref().map(at));
+        if from > edge {
+            out.push((edge, Some(from), 100));
+        }
+        out.push((from.max(edge), to, units(&t.multiplier, MULTIPLIER_SCALE)));
+        match to {
+            Some(to) => edge = to,
+            None => return out,
+        }
+    }
+    out.push((edge, None, 100));
+    out
+}
+
+/// The commission of `amount` hundredths credited from `before` on, at `rate` (in units of
+/// [`RATE_SCALE`]), across `bands`: (commission in hundredths, weighted multiplier in hundredths).
+fn commission_of(amount: i128, before: i128, rate: i128, bands: &[(i128, Option<i128>, i128)]) -> (i128, i128) {
+    let scale = 100 * 10i128.pow(u32::from(RATE_SCALE)) * 100;
+    if amount <= 0 {
+        return (div_round(amount * rate * 100, scale), 100);
+    }
+    let (lo, hi) = (before, before + amount);
+    let mut weighted = 0i128;
+    for (from, to, multiplier) in bands {
+        let a = lo.max(*from);
+        let b = to.map_or(hi, |to| hi.min(to));
+        if b > a {
+            weighted += (b - a) * multiplier;
+        }
+    }
+    (div_round(weighted * rate, scale), div_round(weighted, amount))
+}
+
+/// The quota of `user_id` the plan's tiers read on `day`: of the plan's measure and currency.
+async fn quota_on(db: &Db, plan: &Plan, user_id: &str, day: Date) -> Result<Option<Quota>> {
+    let day = format_date(day);
+    let rows = sqlx::query(
+        "SELECT id FROM quotas WHERE user_id = $1 AND measure = $2 AND currency = $3 AND starts_on <= $4 \
+         AND ends_before > $4",
+    )
+    .bind(user_id.to_string())
+    .bind(plan.quota_measure())
+    .bind(plan.currency.clone())
+    .bind(day)
+    .fetch_all(db.pool())
+    .await?;
+    let Some(id) = rows.first().map(|r| r.try_get::<String, _>(0)).transpose()? else { return Ok(None) };
+    Ok(Some(quotas::get(&db.system(), &id).await?))
+}
+
+/// An approved statement as kept.
+async fn approved(db: &Db, user_id: &str, starts_on: &str) -> Result<Option<Statement>> {
+    let row = sqlx::query("SELECT statement_json FROM commission_statements WHERE user_id = $1 AND starts_on = $2")
+        .bind(user_id.to_string())
+        .bind(starts_on.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        Some(r) => {
+            let text: String = r.try_get(0)?;
+            serde_json::from_str(&text).map(Some).map_err(|e| Error::Corrupt(format!("statement: {e}")))
+        }
+        None => Ok(None),
+    }
+}
+
+/// What `user_id` was paid for each record in approved statements and not clawed back since:
+/// (object, record) → (hundredths, the period start of the statement that paid it, its title).
+async fn outstanding(db: &Db, user_id: &str) -> Result<BTreeMap<(String, String), (i128, String)>> {
+    let rows = sqlx::query(
+        "SELECT object, record_id, cents, starts_on FROM commission_credits WHERE user_id = $1 ORDER BY starts_on",
+    )
+    .bind(user_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: BTreeMap<(String, String), (i128, String)> = BTreeMap::new();
+    for r in &rows {
+        let cents: i64 = r.try_get(2)?;
+        let starts_on: String = r.try_get(3)?;
+        let entry = out.entry((r.try_get(0)?, r.try_get(1)?)).or_insert((0, starts_on.clone()));
+        entry.0 += i128::from(cents);
+        if cents > 0 {
+            entry.1 = starts_on;
+        }
+    }
+    out.retain(|_, (cents, _)| *cents > 0);
+    Ok(out)
+}
+
+/// The clawbacks that fall in `user_id`'s open statement of `start`: records paid before that
+/// no longer count, whose first open period after the one that paid them is this one.
+async fn clawbacks(db: &Db, plan: &Plan, user_id: &str, start: Date) -> Result<Vec<StatementLine>> {
+    let paid = outstanding(db, user_id).await?;
+    if paid.is_empty() {
+        return Ok(Vec::new());
+    }
+    let approved_starts: BTreeSet<String> =
+        sqlx::query("SELECT starts_on FROM commission_statements WHERE user_id = $1")
+            .bind(user_id.to_string())
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()?;
+    let this = format_date(start);
+    let bucket = plan.bucket();
+    let mut out = Vec::new();
+    for object in ["deal", "order"] {
+        let ids: Vec<String> = paid.keys().filter(|(o, _)| o == object).map(|(_, id)| id.clone()).collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let fields: &[&str] = if object == "deal" { &["stage"] } else { &["status"] };
+        let found: HashMap<String, Record> =
+            fetch_ids(db, object, &ids, fields).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for id in ids {
+            let still_counts = found.get(&id).is_some_and(|r| match object {
+                "deal" => r.fields.get("stage").and_then(Json::as_str) == Some("won"),
+                _ => r.fields.get("status").and_then(Json::as_str).is_some_and(|s| PAID.contains(&s)),
+            });
+            if still_counts {
+                continue;
+            }
+            let (cents, paid_in) = &paid[&(object.to_string(), id.clone())];
+            // The first period after the paying one that is not approved.
+            let Some(mut next) =
+                parse_date(paid_in).map(|d| bucket.next(plan.calendar, bucket.start(plan.calendar, d)))
+            else {
+                continue;
+            };
+            while approved_starts.contains(&format_date(next)) {
+                next = bucket.next(plan.calendar, next);
+            }
+            if format_date(next) != this {
+                continue;
+            }
+            let title = match found.get(&id) {
+                Some(r) => r.title.clone(),
+                None => db.system().titles(object, std::slice::from_ref(&id)).await?.remove(&id).unwrap_or_default(),
+            };
+            out.push(StatementLine {
+                object: object.to_string(),
+                record_id: id,
+                title,
+                day: paid_in.clone(),
+                category: None,
+                amount: money(*cents),
+                share: "100".into(),
+                rate: "100".into(),
+                multiplier: "1".into(),
+                commission: money(-*cents),
+                clawback: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Works out `user_id`'s statement of the period `key` of their plan then (or the approved one
+/// as it was locked). Not found: a person the viewer may not read, or no plan for them then.
+pub async fn statement(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
+    if !may_read_statement(db, user_id) {
+        return Err(Error::NotFound(format!("statement of {user_id}")));
+    }
+    // The plan is found by the period's first day, in any plan's calendar and bucket.
+    let plans = all_plans(db).await?;
+    let mut found = None;
+    for p in plans.iter().filter(|p| p.members.iter().any(|m| m == user_id)) {
+        if let Ok((start, end)) = period_of(p, key)
+            && p.applies_on(&format_date(start))
+        {
+            found = Some((p.clone(), start, end));
+            break;
+        }
+    }
+    let Some((plan, start, end)) = found else {
+        // A period approved under a plan since deleted reads as it was locked.
+        if let Some(locked) = locked_by_key(db, user_id, key).await? {
+            return Ok(locked);
+        }
+        return Err(Error::NotFound(format!("commission plan of {user_id} for {key}")));
+    };
+    if let Some(locked) = approved(db, user_id, &format_date(start)).await? {
+        return Ok(locked);
+    }
+    compute(db, &plan, user_id, start, end).await
+}
+
+async fn locked_by_key(db: &Db, user_id: &str, key: &str) -> Result<Option<Statement>> {
+    let row = sqlx::query("SELECT starts_on FROM commission_statements WHERE user_id = $1 AND period_key = $2")
+        .bind(user_id.to_string())
+        .bind(key.trim().to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        Some(r) => approved(db, user_id, &r.try_get::<String, _>(0)?).await,
+        None => Ok(None),
+    }
+}
+
+async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) -> Result<Statement> {
+    let quota = quota_on(db, plan, user_id, start).await?;
+    let target = quota.as_ref().map(|q| units(&q.target, 2));
+    // What counted towards the quota before this period (its tiers count from the quota's start).
+    let mut before: i128 = 0;
+    if let Some(q) = &quota
+        && let Some(q_start) = parse_date(&q.starts_on)
+        && q_start < start
+    {
+        before = credits(db, plan, user_id, q_start, start)
+            .await?
+            .iter()
+            .map(|c| div_round(c.cents * c.share, 10_000))
+            .sum();
+    }
+    let bands = bands(plan, target);
+    let base_rate = units(&plan.rate, RATE_SCALE);
+    let mut lines = Vec::new();
+    let (mut credited, mut earned) = (0i128, 0i128);
+    let first = before;
+    for c in credits(db, plan, user_id, start, end).await? {
+        let amount = div_round(c.cents * c.share, 10_000);
+        let rate = c
+            .category
+            .as_ref()
+            .and_then(|cat| plan.category_rates.get(cat))
+            .map_or(base_rate, |r| units(r, RATE_SCALE));
+        let (commission, multiplier) = commission_of(amount, before, rate, &bands);
+        before += amount.max(0);
+        credited += amount;
+        earned += commission;
+        lines.push(StatementLine {
+            object: c.object.to_string(),
+            record_id: c.record_id,
+            title: c.title,
+            day: c.day,
+            category: c.category,
+            amount: money(amount),
+            share: tidy(Decimal { units: c.share as i64, scale: 2 }),
+            rate: tidy(Decimal { units: rate as i64, scale: RATE_SCALE }),
+            multiplier: tidy(Decimal { units: multiplier as i64, scale: 2 }),
+            commission: money(commission),
+            clawback: false,
+        });
+    }
+    let claws = clawbacks(db, plan, user_id, start).await?;
+    let clawed: i128 = claws.iter().map(|l| units(&l.commission, 2)).sum();
+    lines.extend(claws);
+    let percent = |v: i128| target.filter(|t| *t > 0).map(|t| v as f64 / t as f64 * 100.0);
+    let bucket = plan.bucket();
+    Ok(Statement {
+        user_id: user_id.to_string(),
+        plan_id: plan.id.clone(),
+        plan_name: plan.name.clone(),
+        basis: plan.basis.clone(),
+        period: plan.period.clone(),
+        calendar: calendar_name(plan.calendar).to_string(),
+        key: bucket.key(plan.calendar, start),
+        starts_on: format_date(start),
+        ends_before: format_date(end),
+        currency: plan.currency.clone(),
+        lines,
+        credited: money(credited),
+        commission: money(earned),
+        clawback: money(clawed),
+        total: money(earned + clawed),
+        quota_target: quota.map(|q| q.target),
+        attainment_before: percent(first),
+        attainment_after: percent(before),
+        status: "open".into(),
+        approved_by: None,
+        approved_at: None,
+        period_over: db.today() >= end,
+    })
+}
+
+/// Approves and locks `user_id`'s statement of `key`: once its period is over, by a manager of
+/// theirs or an admin; its lines are kept as they are and what each record earned is recorded
+/// (for clawbacks). Approving one already approved is refused.
+pub async fn approve(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
+    let mut s = statement(db, user_id, key).await?;
+    if !may_approve(db, user_id) {
+        return Err(Error::Forbidden(format!("statement of {user_id}")));
+    }
+    if s.status == "approved" {
+        return Err(Error::conflict("already_approved"));
+    }
+    if !s.period_over {
+        return Err(Error::Validation(vec![FieldError::new("key", "period_not_over")]));
+    }
+    s.status = "approved".into();
+    s.approved_by = Some(db.viewer().map(|v| v.user_id.clone()).unwrap_or_default());
+    s.approved_at = Some(now());
+    let id = new_id();
+    // What each record earned in it (an order's lines together).
+    let mut per_record: BTreeMap<(String, String), i128> = BTreeMap::new();
+    for l in &s.lines {
+        *per_record.entry((l.object.clone(), l.record_id.clone())).or_default() += units(&l.commission, 2);
+    }
+    let text = serde_json::to_string(&s).map_err(|e| Error::Corrupt(format!("statement: {e}")))?;
+    let mut tx = db.write().await?;
+    let taken = sqlx::query("SELECT COUNT(*) FROM commission_statements WHERE user_id = $1 AND starts_on = $2")
+        .bind(user_id.to_string())
+        .bind(s.starts_on.clone())
+        .fetch_one(&mut *tx.tx)
+        .await?
+        .try_get::<i64, _>(0)?;
+    if taken > 0 {
+        return Err(Error::conflict("already_approved"));
+    }
+    sqlx::query(
+        "INSERT INTO commission_statements (id, plan_id, user_id, period_key, starts_on, ends_before, currency, \
+         statement_json, approved_by, approved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id.clone())
+    .bind(s.plan_id.clone())
+    .bind(user_id.to_string())
+    .bind(s.key.clone())
+    .bind(s.starts_on.clone())
+    .bind(s.ends_before.clone())
+    .bind(s.currency.clone())
+    .bind(text)
+    .bind(s.approved_by.clone())
+    .bind(s.approved_at.clone())
+    .execute(&mut *tx.tx)
+    .await?;
+    for ((object, record), cents) in per_record {
+        sqlx::query(
+            "INSERT INTO commission_credits (statement_id, user_id, object, record_id, starts_on, cents) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.clone())
+        .bind(user_id.to_string())
+        .bind(object)
+        .bind(record)
+        .bind(s.starts_on.clone())
+        .bind(i64::try_from(cents).unwrap_or(i64::MAX))
+        .execute(&mut *tx.tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(s)
+}
+
+/// One person's line in a period's overview.
+#[derive(Clone, Debug, Serialize)]
+pub struct Standing {
+    pub user_id: String,
+    pub key: String,
+    pub credited: String,
+    pub total: String,
+    pub status: String,
+    pub may_approve: bool,
+}
+
+/// The statements of the period holding `day` for everyone the viewer may read who is in a
+/// plan then: their own, a manager's people, an admin everyone.
+pub async fn overview(db: &Db, day: Date) -> Result<Vec<Standing>> {
+    let on = format_date(day);
+    let mut people: BTreeMap<String, Plan> = BTreeMap::new();
+    for p in all_plans(db).await?.into_iter().filter(|p| p.applies_on(&on)) {
+        for m in &p.members {
+            if may_read_statement(db, m) {
+                people.entry(m.clone()).or_insert_with(|| p.clone());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (user, plan) in people {
+        let key = plan.bucket().key(plan.calendar, day);
+        let s = statement(db, &user, &key).await?;
+        out.push(Standing {
+            may_approve: s.status == "open" && s.period_over && may_approve(db, &user),
+            user_id: user,
+            key: s.key,
+            credited: s.credited,
+            total: s.total,
+            status: s.status,
+        });
+    }
+    Ok(out)
+}
+
+/// The period key of `day` in a plan's bucket and calendar (for pages choosing a period).
+pub fn key_of(plan: &Plan, day: Date) -> String {
+    plan.bucket().key(plan.calendar, day)
+}
+
+/// The day before `start` (for "the period before").
+pub fn day_before(start: &str) -> Option<Date> {
+    parse_date(start).map(|d| d - time::Duration::days(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(tiers: Vec<(&str, Option<&str>, &str)>) -> Plan {
+        Plan {
+            id: String::new(),
+            name: String::new(),
+            basis: "paid_orders".into(),
+            rate: "2".into(),
+            currency: "IRR".into(),
+            period: "month".into(),
+            calendar: Calendar::Jalali,
+            tiers: tiers
+                .into_iter()
+                .map(|(f, t, m)| Tier { from: f.into(), to: t.map(str::to_string), multiplier: m.into() })
+                .collect(),
+            category_rates: BTreeMap::new(),
+            members: Vec::new(),
+            valid_from: "2026-01-01".into(),
+            valid_to: None,
+            created_by: String::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn tiers_multiply_only_what_lies_above_their_start() {
+        // A quota of 1,000 (100,000 hundredths); ×1.5 from 100 % to 150 %, ×2 beyond.
+        let p = plan(vec![("100", Some("150"), "1.5"), ("150", None, "2")]);
+        let b = bands(&p, Some(100_000));
+        assert_eq!(b, vec![(0, Some(100_000), 100), (100_000, Some(150_000), 150), (150_000, None, 200)]);
+        // 400 sold after 800: 200 at ×1 and 200 at ×1.5, at 2 % → 4 + 6 = 10.
+        let rate = units("2", RATE_SCALE);
+        assert_eq!(commission_of(40_000, 80_000, rate, &b), (1_000, 125));
+        // 1,000 sold after 1,000: 500 at ×1.5, 500 at ×2, at 2 % → 15 + 20 = 35.
+        assert_eq!(commission_of(100_000, 100_000, rate, &b), (3_500, 175));
+        // Without a quota: ×1 throughout.
+        assert_eq!(commission_of(40_000, 80_000, rate, &bands(&p, None)), (800, 100));
+    }
+
+    #[test]
+    fn money_rounds_half_away_from_zero() {
+        assert_eq!(div_round(5, 10), 1);
+        assert_eq!(div_round(-5, 10), -1);
+        assert_eq!(div_round(4, 10), 0);
+        assert_eq!(money(123_456), "1234.56");
+        assert_eq!(money(-100), "-1");
+    }
+}

@@ -1,0 +1,180 @@
+//! What a customer earns the business: their order lines' revenue (after discounts, before tax)
+//! less what the products cost (quantity × the product's cost price) and less the cost of
+//! serving them (their tickets × the business's cost per ticket, a sales setting). Orders
+//! cancelled or returned count for nothing; amounts are in one currency (lines in others are
+//! left out and counted). Worked out from the engine's aggregates of the lines, grouped by
+//! product and their order's status, so a customer with years of orders costs one query.
+//!
+//! Everything is read through the system's handle: the figures are the customer's whole, and
+//! only those who read products' cost price are shown them (`may_read`).
+
+use crate::sales::business;
+use peyvand_records::aggregate::parse_aggregate_in;
+use peyvand_records::decimal::Decimal;
+use peyvand_records::filter::parse_filter;
+use peyvand_store::{Db, Error, Result};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use std::collections::HashMap;
+
+/// Orders that earned nothing.
+const NOT_REVENUE: [&str; 2] = ["cancelled", "returned"];
+/// The business's setting: what serving one ticket costs, in rials.
+pub const COST_PER_TICKET: &str = "cost_per_ticket";
+
+/// A customer's profitability, in hundredths turned to decimal text.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Profit {
+    pub currency: String,
+    /// Lines' gross, their discounts, and the revenue after them (before tax).
+    pub gross: String,
+    pub discounts: String,
+    pub revenue: String,
+    /// What the products sold cost, and the lines whose product has no cost price (not counted).
+    pub product_cost: String,
+    pub lines_without_cost: i64,
+    /// Tickets, the cost of one, and of all.
+    pub tickets: i64,
+    pub cost_per_ticket: String,
+    pub service_cost: String,
+    pub profit: String,
+    /// Profit as a percent of revenue (none without revenue).
+    pub margin: Option<f64>,
+    /// Lines in other currencies, left out.
+    pub other_currency_lines: i64,
+}
+
+/// Whether the viewer is shown profitability: they read products' cost price.
+pub fn may_read(db: &Db) -> bool {
+    db.viewer().is_none_or(|v| v.field_access("product", "cost_price") != peyvand_records::access::FieldAccess::Hidden)
+}
+
+fn cents(v: Option<&Json>) -> i128 {
+    let text = match v {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Number(n)) => n.to_string(),
+        Some(Json::Object(m)) => m.get("amount").and_then(Json::as_str).unwrap_or("0").to_string(),
+        _ => return 0,
+    };
+    Decimal::parse(&text, 2).map(|d| i128::from(d.units)).unwrap_or_else(|_| {
+        // A sum with more places (quantities): rounded to hundredths.
+        (text.parse::<f64>().unwrap_or(0.0) * 100.0).round() as i128
+    })
+}
+
+fn money(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let (int, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
+    if frac == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:02}") }
+}
+
+/// The profitability of a contact or a company (`object`) in `currency`.
+pub async fn of_customer(db: &Db, object: &str, id: &str, currency: &str) -> Result<Profit> {
+    if !matches!(object, "contact" | "company") {
+        return Err(Error::NotFound(format!("object {object}")));
+    }
+    // The customer must be one the viewer reads.
+    db.get_record(object, id, false).await?;
+    if !may_read(db) {
+        return Err(Error::Forbidden("profitability".into()));
+    }
+    let system = db.system();
+    let catalog = system.visible_catalog().await?;
+    let line = catalog.object("order_line").ok_or_else(|| Error::NotFound("object order_line".into()))?;
+    let filter = parse_filter(&line, &json!({ "field": object, "op": "eq", "value": id })).map_err(Error::invalid)?;
+    let spec = parse_aggregate_in(&line, "product,order.status", "gross,discount,quantity", &|n| catalog.object(n))
+        .map_err(Error::invalid)?;
+    let rows = system.aggregate("order_line", Some(&filter), &spec).await?.rows;
+    // Quantities sold per product, and the sums.
+    let (mut gross, mut discounts, mut other) = (0i128, 0i128, 0i64);
+    let mut sold: HashMap<String, (i128, i64)> = HashMap::new();
+    for row in &rows {
+        let status = row.group.get("order.status").and_then(Json::as_str).unwrap_or_default();
+        if NOT_REVENUE.contains(&status) {
+            continue;
+        }
+        if row.group.get("gross__currency").and_then(Json::as_str).unwrap_or(currency) != currency {
+            other += row.count;
+            continue;
+        }
+        gross += cents(row.sum.get("gross"));
+        discounts += cents(row.sum.get("discount"));
+        let product = row.group.get("product").and_then(Json::as_str).unwrap_or_default().to_string();
+        let entry = sold.entry(product).or_default();
+        // Quantities in thousandths (three places), as hundredths of hundredths are not needed.
+        entry.0 += quantity_thousandths(row.sum.get("quantity"));
+        entry.1 += row.count;
+    }
+    // What each product cost.
+    let ids: Vec<String> = sold.keys().filter(|p| !p.is_empty()).cloned().collect();
+    let mut costs: HashMap<String, i128> = HashMap::new();
+    for chunk in ids.chunks(400) {
+        let product = system.object("product").await?;
+        let filter =
+            parse_filter(&product, &json!({ "field": "id", "op": "in", "value": chunk })).map_err(Error::invalid)?;
+        let query = peyvand_store::records::ListQuery {
+            filter: Some(filter),
+            limit: Some(500),
+            fields: Some(vec!["cost_price".into()]),
+            ..Default::default()
+        };
+        for p in system.list_records("product", &query).await?.records {
+            let cost = p.fields.get("cost_price").filter(|c| {
+                c.get("currency").and_then(Json::as_str).unwrap_or("IRR") == currency && c.get("amount").is_some()
+            });
+            if let Some(cost) = cost {
+                costs.insert(p.id.clone(), cents(Some(cost)));
+            }
+        }
+    }
+    let (mut product_cost, mut without) = (0i128, 0i64);
+    for (product, (quantity, lines)) in &sold {
+        match costs.get(product) {
+            Some(cost) => product_cost += (cost * quantity + 500) / 1000,
+            None => without += lines,
+        }
+    }
+    // Their tickets, at the business's cost of one.
+    let ticket = system.object("ticket").await?;
+    let tickets = match ticket.field(object) {
+        Some(_) => {
+            let filter =
+                parse_filter(&ticket, &json!({ "field": object, "op": "eq", "value": id })).map_err(Error::invalid)?;
+            let spec = peyvand_records::aggregate::parse_aggregate(&ticket, "", "").map_err(Error::invalid)?;
+            system.aggregate("ticket", Some(&filter), &spec).await?.rows.iter().map(|r| r.count).sum()
+        }
+        None => 0,
+    };
+    let per_ticket = business::get(db)
+        .await?
+        .get(COST_PER_TICKET)
+        .and_then(|v| Decimal::parse(v, 2).ok())
+        .map_or(0, |d| i128::from(d.units));
+    let revenue = gross - discounts;
+    let service = per_ticket * i128::from(tickets);
+    let profit = revenue - product_cost - service;
+    Ok(Profit {
+        currency: currency.to_string(),
+        gross: money(gross),
+        discounts: money(discounts),
+        revenue: money(revenue),
+        product_cost: money(product_cost),
+        lines_without_cost: without,
+        tickets,
+        cost_per_ticket: money(per_ticket),
+        service_cost: money(service),
+        profit: money(profit),
+        margin: (revenue > 0).then(|| profit as f64 / revenue as f64 * 100.0),
+        other_currency_lines: other,
+    })
+}
+
+/// A summed quantity (three places) in thousandths.
+fn quantity_thousandths(v: Option<&Json>) -> i128 {
+    let text = match v {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Number(n)) => n.to_string(),
+        _ => return 0,
+    };
+    Decimal::parse(&text, 3).map(|d| i128::from(d.units)).unwrap_or(0)
+}

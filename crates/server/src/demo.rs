@@ -1302,6 +1302,33 @@ async fn sales_story(db: &Db, actor: Option<&str>, reps: &[String], companies: &
     let deal = fields(json!({"amount": "950000000", "stage": "proposal"}));
     leads::convert(db, actor, &lead_ids[2], leads::Conversion { deal: Some(deal), ..Default::default() }).await?;
     leads::convert(db, actor, &lead_ids[4], leads::Conversion::default()).await?;
+    // Last seasons' leads, decided: referrals and walk-ins that named their company converted
+    // most, bare web-form and phone leads least (what the lead scores learn).
+    let (firsts, lasts) = (
+        ["بهرام", "لیلا", "سامان", "نرگس", "کاوه", "پریسا", "امید", "هدیه"],
+        ["نوری", "صادقی", "رستمی", "فاضلی", "بهرامی", "کاظمی", "شریفی", "یزدانی", "حیدری"],
+    );
+    let reasons = ["no_budget", "no_need", "unreachable", "competitor"];
+    for i in 0..48usize {
+        let source = ["referral", "walk_in", "web_form", "campaign", "phone"][i % 5];
+        let named = i % 3 != 0;
+        let mut lead = json!({"first_name": firsts[i % 8], "last_name": lasts[i % 9], "source": source,
+            "owner": reps[i % reps.len()], "phones": [format!("0936{:07}", 3_000_000 + i * 7919)]});
+        if named {
+            lead["company_name"] = json!(format!("شرکت {}", lasts[(i + 3) % 9]));
+        }
+        if i % 2 == 0 {
+            lead["emails"] = json!([format!("past{}@example.ir", i + 1)]);
+        }
+        let id = db.create_record(actor, "lead", &fields(lead), None).await?.0.id;
+        let converts = (named && matches!(source, "referral" | "walk_in")) || i % 7 == 0;
+        if converts {
+            leads::convert(db, actor, &id, leads::Conversion { no_company: true, ..Default::default() }).await?;
+        } else {
+            let lost = json!({"status": "disqualified", "disqualify_reason": reasons[i % 4]});
+            db.update_record(actor, "lead", &id, &fields(lost), None).await?;
+        }
+    }
 
     // Quotes of three products each: one ordered, one sent, one a draft.
     for (i, status) in ["sent", "sent", "draft"].into_iter().enumerate() {

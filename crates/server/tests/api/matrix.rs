@@ -759,7 +759,7 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
                 }
                 "commission_statement" | "approve_commission_statement" => {
                     app.post("/api/v1/commissions/plans", plan(vec![&agent])).await;
-                    let path = format!("/commissions/statements/{agent}/{year}-{month:02}");
+                    let path = format!("/api/v1/commissions/statements/{agent}/{year}-{month:02}");
                     return match op {
                         "commission_statement" => (Method::GET, path, None),
                         _ => (Method::POST, format!("{path}/approve"), None),

@@ -336,10 +336,11 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     // The sales story adds two converted leads (a contact and a company each), four dealers'
     // deals and a converted lead's, and a quote's order; the support desk the two requesters of
     // the website's complaints; the automation story one deal won through its workflow; the
-    // loyalty story a referred friend and three orders (two of his referrer's and his first).
+    // loyalty story a referred friend and three orders (two of his referrer's and his first);
+    // last seasons' leads 19 contacts, converted without a company.
     let expected = vec![
         6 + 2 + slice.companies as i64,
-        12 + 2 + 1 + 2 + 1 + slice.contacts as i64,
+        12 + 2 + 1 + 2 + 1 + 19 + slice.contacts as i64,
         slice.products as i64,
         slice.activities as i64 + 1,
         slice.deals as i64 + 6,
@@ -365,7 +366,8 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
         .await;
     assert!(bought["total"].as_i64().expect("total") >= 1);
     // The sales story: leads, two pipelines, quotes; every order has its lines, every deal its stages.
-    assert_eq!(app.list("lead", &[("total", "true")]).await["total"], json!(8 + 3), "three from the web form");
+    let leads = app.list("lead", &[("total", "true")]).await["total"].clone();
+    assert_eq!(leads, json!(8 + 3 + 48), "three from the web form, 48 decided last seasons");
     assert_eq!(app.list("quote", &[("total", "true")]).await["total"], json!(3));
     // The automation story: four workflows (and loyalty's fifth), the manager's weekly report.
     let flows: serde_json::Value = app.get("/api/v1/workflows").await.json().await.expect("json");
@@ -427,7 +429,11 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     // shared dashboard with the revenue KPI, and every dashboard widget drawn.
     let quotas: serde_json::Value = app.get("/api/v1/quotas").await.json().await.expect("json");
     let quotas = quotas["quotas"].as_array().expect("quotas");
-    assert_eq!(quotas.iter().filter(|q| q["quota"]["user_id"].is_string()).count(), 3, "one per rep");
+    let per_rep = |measure: &str| {
+        quotas.iter().filter(|q| q["quota"]["user_id"].is_string() && q["quota"]["measure"] == measure).count()
+    };
+    assert_eq!(per_rep("won_amount"), 3, "one per rep");
+    assert_eq!(per_rep("paid_amount"), 3, "and last month's paid orders, for commissions");
     assert_eq!(quotas.iter().filter(|q| q["quota"]["team_id"].is_string()).count(), 2, "one per sales team");
     assert!(
         quotas
@@ -438,6 +444,33 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     assert!(dashboards.contains("مرور هفتگی فروش"), "the manager's shared dashboard is offered");
     assert!(!dashboards.contains("widget-unavailable"), "every widget drawn");
     assert!(dashboards.contains(r#"class="kpi""#) && dashboards.contains("chart-funnel"), "revenue and the pipeline");
+    // Commissions: the reps' plan; the first rep's last month approved, then an order of it
+    // returned and clawed back this month; the order split with the second rep in theirs.
+    use peyvand_records::aggregate::{Bucket, Calendar};
+    let plans: serde_json::Value = app.get("/api/v1/commissions/plans").await.json().await.expect("json");
+    let reps = plans["plans"][0]["members"].as_array().expect("members").clone();
+    assert_eq!(reps.len(), 3, "{plans}");
+    let this_month = Bucket::Month.start(Calendar::Jalali, app.db.today());
+    let key = |d: time::Date| Bucket::Month.key(Calendar::Jalali, d);
+    let last_month = key(this_month - time::Duration::days(1));
+    let statement = async |rep: &serde_json::Value, key: &str| -> serde_json::Value {
+        let path = format!("/api/v1/commissions/statements/{}/{key}", rep.as_str().expect("id"));
+        app.get(&path).await.json().await.expect("json")
+    };
+    let first = statement(&reps[0], &last_month).await;
+    assert_eq!(first["status"], json!("approved"), "{first}");
+    assert!(first["total"].as_str().and_then(|t| t.parse::<f64>().ok()).is_some_and(|t| t > 0.0), "{first}");
+    let now = statement(&reps[0], &key(this_month)).await;
+    assert!(now["lines"].as_array().expect("lines").iter().any(|l| l["clawback"] == json!(true)), "{now}");
+    let second = statement(&reps[1], &last_month).await;
+    assert_eq!(second["status"], json!("open"));
+    assert!(second["lines"].as_array().expect("lines").iter().any(|l| l["share"] == json!("50")), "{second}");
+    let page = client.get(app.url("/commissions")).send().await.expect("send").text().await.expect("text");
+    assert!(page.contains("پورسانت فروش"), "the plan on its page");
+    // Lead scores: learned from the demo's converted and lost leads.
+    let scored = serde_json::json!({"field": "score", "op": "is_empty", "value": false}).to_string();
+    let scored = app.list("lead", &[("filter", scored.as_str()), ("total", "true"), ("limit", "1")]).await;
+    assert!(scored["total"].as_i64().expect("total") > 0, "{scored}");
     // Customer value: fitted on the demo's orders, written to the contacts who bought.
     let scored = serde_json::json!({"field": "churn_risk", "op": "is_empty", "value": false}).to_string();
     let scored = app.list("contact", &[("filter", scored.as_str()), ("total", "true"), ("limit", "1")]).await;

@@ -650,8 +650,9 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     assert!(commissions::overview(&as_rep, time::macros::date!(2026 - 11 - 01)).await.expect("own").len() == 1);
 }
 
-/// A customer's profit worked out by hand: two orders' lines after discounts, less their
-/// products' cost and three tickets at the business's cost; a cancelled order counts nothing.
+/// A customer's profit worked out by hand: two orders' lines after discounts and an order's
+/// bare total, less the products' cost and three tickets at the business's cost; a cancelled
+/// order counts nothing.
 async fn profitability_is_revenue_less_product_and_service_costs(db: &Db) {
     use peyvand_crm::insights::profit;
     let rep = db.create_user("rep@profit.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
@@ -704,6 +705,10 @@ async fn profitability_is_revenue_less_product_and_service_costs(db: &Db) {
     sale("paid", &[(&boiler, "2", "1000000", "10"), (&valve, "4", "50000", "0")]).await;
     sale("delivered", &[(&gift, "1", "10000", "0")]).await;
     sale("cancelled", &[(&boiler, "5", "1000000", "0")]).await;
+    // An order without lines: its total is revenue, its cost unknown.
+    let bare = json!({"ordered_at": "2026-11-02T08:00:00Z", "contact": customer, "owner": rep, "status": "delivered",
+        "total": {"amount": "300000", "currency": "IRR"}});
+    db.create_record(None, "order", &input(bare), None).await.expect("an order without lines");
     for n in 0..3 {
         let ticket = input(json!({"subject": format!("Leak {n}"), "contact": customer, "owner": rep}));
         db.create_record(None, "ticket", &ticket, None).await.expect("ticket");
@@ -713,7 +718,7 @@ async fn profitability_is_revenue_less_product_and_service_costs(db: &Db) {
         .expect("cost per ticket");
     let as_boss = db.for_viewer(db.viewer_for(&boss).await.expect("viewer"));
     let p = profit::of_customer(&as_boss, "contact", &customer, "IRR").await.expect("profit");
-    let (gross, discounts) = (2 * 1_000_000 + 4 * 50_000 + 10_000, 200_000);
+    let (gross, discounts) = (2 * 1_000_000 + 4 * 50_000 + 10_000 + 300_000, 200_000);
     let (cost, service) = (2 * 600_000 + 4 * 30_000, 3 * 25_000);
     assert_eq!(p.gross, gross.to_string());
     assert_eq!(p.discounts, discounts.to_string());

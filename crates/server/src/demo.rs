@@ -1176,6 +1176,8 @@ async fn sales_story(db: &Db, actor: Option<&str>, reps: &[String], companies: &
         ("national_id", "10101234567"),
         ("phone", "021-88001234"),
         ("postal_code", "1513713111"),
+        // What serving one ticket costs, for customers' profitability.
+        ("cost_per_ticket", "4500000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -11,8 +11,8 @@
 //! record earned. A record paid in an approved statement that no longer counts (an order
 //! returned or cancelled, a deal reopened or lost) is clawed back, by what it earned, in the
 //! person's first open statement after the one that paid it. Amounts are worked out in
-//! hundredths of the plan's currency and rounded half away from zero once per line; deals and
-//! orders in other currencies are left out.
+//! hundredths of the plan's currency and rounded half away from zero once per line, to a whole
+//! rial in rials; deals and orders in other currencies are left out.
 
 use super::quotas::{self, PAID, Quota};
 use peyvand_records::FieldError;
@@ -1118,6 +1118,9 @@ async fn locked_by_key(db: &Db, user_id: &str, key: &str) -> Result<Option<State
 }
 
 async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) -> Result<Statement> {
+    // Amounts in whole units of a currency without smaller ones (the rial), else in hundredths.
+    let unit: i128 = if plan.currency == "IRR" { 100 } else { 1 };
+    let whole = |cents: i128| div_round(cents, unit) * unit;
     let quota = quota_on(db, plan, user_id, start).await?;
     let target = quota.as_ref().map(|q| units(&q.target, 2));
     // What counted towards the quota before this period (its tiers count from the quota's start).
@@ -1129,7 +1132,7 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
         before = credits(db, plan, user_id, q_start, start)
             .await?
             .iter()
-            .map(|c| div_round(c.cents * c.share, 10_000))
+            .map(|c| whole(div_round(c.cents * c.share, 10_000)))
             .sum();
     }
     let bands = bands(plan, target);
@@ -1138,13 +1141,14 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
     let (mut credited, mut earned) = (0i128, 0i128);
     let first = before;
     for c in credits(db, plan, user_id, start, end).await? {
-        let amount = div_round(c.cents * c.share, 10_000);
+        let amount = whole(div_round(c.cents * c.share, 10_000));
         let rate = c
             .category
             .as_ref()
             .and_then(|cat| plan.category_rates.get(cat))
             .map_or(base_rate, |r| units(r, RATE_SCALE));
         let (commission, multiplier) = commission_of(amount, before, rate, &bands);
+        let commission = whole(commission);
         before += amount.max(0);
         credited += amount;
         earned += commission;

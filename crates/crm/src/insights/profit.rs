@@ -1,9 +1,10 @@
-//! What a customer earns the business: their order lines' revenue (after discounts, before tax)
-//! less what the products cost (quantity × the product's cost price) and less the cost of
-//! serving them (their tickets × the business's cost per ticket, a sales setting). Orders
-//! cancelled or returned count for nothing; amounts are in one currency (lines in others are
-//! left out and counted). Worked out from the engine's aggregates of the lines, grouped by
-//! product and their order's status, so a customer with years of orders costs one query.
+//! What a customer earns the business: their orders' revenue (after discounts, before tax; an
+//! order without lines is its total) less what the products cost (the lines' quantity × the
+//! product's cost price) and less the cost of serving them (their tickets × the business's cost
+//! per ticket, a sales setting). Orders cancelled or returned count for nothing; amounts are in
+//! one currency (orders in others are left out and counted). Worked out from the engine's
+//! aggregates of the orders by status and of the lines by product and their order's status, so
+//! a customer with years of orders costs two queries.
 //!
 //! Everything is read through the system's handle: the figures are the customer's whole, and
 //! only those who read products' cost price are shown them (`may_read`).
@@ -22,11 +23,11 @@ const NOT_REVENUE: [&str; 2] = ["cancelled", "returned"];
 /// The business's setting: what serving one ticket costs, in rials.
 pub const COST_PER_TICKET: &str = "cost_per_ticket";
 
-/// A customer's profitability, in hundredths turned to decimal text.
+/// A customer's profitability, as decimal text in the currency.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Profit {
     pub currency: String,
-    /// Lines' gross, their discounts, and the revenue after them (before tax).
+    /// The orders' gross, their discounts, and the revenue after them (before tax).
     pub gross: String,
     pub discounts: String,
     pub revenue: String,
@@ -40,8 +41,8 @@ pub struct Profit {
     pub profit: String,
     /// Profit as a percent of revenue (none without revenue).
     pub margin: Option<f64>,
-    /// Lines in other currencies, left out.
-    pub other_currency_lines: i64,
+    /// Orders in other currencies, left out.
+    pub other_currency_orders: i64,
 }
 
 /// Whether the viewer is shown profitability: they read products' cost price.
@@ -80,28 +81,39 @@ pub async fn of_customer(db: &Db, object: &str, id: &str, currency: &str) -> Res
     }
     let system = db.system();
     let catalog = system.visible_catalog().await?;
+    let lookup = |n: &str| catalog.object(n);
+    // Revenue from the orders: each one's total less its tax (an order without lines is its
+    // total); discounts as the orders say.
+    let order = catalog.object("order").ok_or_else(|| Error::NotFound("object order".into()))?;
+    let filter = parse_filter(&order, &json!({ "field": object, "op": "eq", "value": id })).map_err(Error::invalid)?;
+    let spec =
+        parse_aggregate_in(&order, "status", "total,tax_total,discount_total", &lookup).map_err(Error::invalid)?;
+    let (mut revenue, mut discounts, mut other) = (0i128, 0i128, 0i64);
+    for row in system.aggregate("order", Some(&filter), &spec).await?.rows {
+        let status = row.group.get("status").and_then(Json::as_str).unwrap_or_default();
+        if NOT_REVENUE.contains(&status) {
+            continue;
+        }
+        if row.group.get("total__currency").and_then(Json::as_str).unwrap_or(currency) != currency {
+            other += row.count;
+            continue;
+        }
+        revenue += cents(row.sum.get("total")) - cents(row.sum.get("tax_total"));
+        discounts += cents(row.sum.get("discount_total"));
+    }
+    let gross = revenue + discounts;
+    // What was sold of each product, from the order lines.
     let line = catalog.object("order_line").ok_or_else(|| Error::NotFound("object order_line".into()))?;
     let filter = parse_filter(&line, &json!({ "field": object, "op": "eq", "value": id })).map_err(Error::invalid)?;
-    let spec = parse_aggregate_in(&line, "product,order.status", "gross,discount,quantity", &|n| catalog.object(n))
-        .map_err(Error::invalid)?;
-    let rows = system.aggregate("order_line", Some(&filter), &spec).await?.rows;
-    // Quantities sold per product, and the sums.
-    let (mut gross, mut discounts, mut other) = (0i128, 0i128, 0i64);
+    let spec = parse_aggregate_in(&line, "product,order.status", "quantity", &lookup).map_err(Error::invalid)?;
     let mut sold: HashMap<String, (i128, i64)> = HashMap::new();
-    for row in &rows {
+    for row in system.aggregate("order_line", Some(&filter), &spec).await?.rows {
         let status = row.group.get("order.status").and_then(Json::as_str).unwrap_or_default();
         if NOT_REVENUE.contains(&status) {
             continue;
         }
-        if row.group.get("gross__currency").and_then(Json::as_str).unwrap_or(currency) != currency {
-            other += row.count;
-            continue;
-        }
-        gross += cents(row.sum.get("gross"));
-        discounts += cents(row.sum.get("discount"));
         let product = row.group.get("product").and_then(Json::as_str).unwrap_or_default().to_string();
         let entry = sold.entry(product).or_default();
-        // Quantities in thousandths (three places), as hundredths of hundredths are not needed.
         entry.0 += quantity_thousandths(row.sum.get("quantity"));
         entry.1 += row.count;
     }
@@ -150,7 +162,6 @@ pub async fn of_customer(db: &Db, object: &str, id: &str, currency: &str) -> Res
         .get(COST_PER_TICKET)
         .and_then(|v| Decimal::parse(v, 2).ok())
         .map_or(0, |d| i128::from(d.units));
-    let revenue = gross - discounts;
     let service = per_ticket * i128::from(tickets);
     let profit = revenue - product_cost - service;
     Ok(Profit {
@@ -165,7 +176,7 @@ pub async fn of_customer(db: &Db, object: &str, id: &str, currency: &str) -> Res
         service_cost: money(service),
         profit: money(profit),
         margin: (revenue > 0).then(|| profit as f64 / revenue as f64 * 100.0),
-        other_currency_lines: other,
+        other_currency_orders: other,
     })
 }
 

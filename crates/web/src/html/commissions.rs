@@ -49,11 +49,15 @@ fn plan_terms(lang: &str, plan: &Plan, categories: &HashMap<String, String>) -> 
         .tiers
         .iter()
         .map(|tier| {
-            let to = tier.to.as_deref().map(|to| percent(lang, to)).unwrap_or_else(|| "…".into());
-            format!("{}–{}: ×{}", percent(lang, &tier.from), to, super::display::format_number(lang, &tier.multiplier))
+            let m = ("multiplier", super::display::format_number(lang, &tier.multiplier));
+            let from = ("from", percent(lang, &tier.from));
+            match tier.to.as_deref() {
+                Some(to) => crate::i18n::t_args(lang, "commission-tier-range", &[from, ("to", percent(lang, to)), m]),
+                None => crate::i18n::t_args(lang, "commission-tier-open", &[from, m]),
+            }
         })
         .collect::<Vec<_>>()
-        .join("، ");
+        .join(if lang == "fa" { "؛ " } else { "; " });
     let rates = plan
         .category_rates
         .iter()

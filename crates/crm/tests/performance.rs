@@ -25,7 +25,8 @@ crm_tests!(
     customer_value_is_the_command_lines_written_to_every_contact,
     commissions_pay_tiers_splits_and_claw_back_returns,
     profitability_is_revenue_less_product_and_service_costs,
-    lead_scores_learn_what_converts_and_say_why
+    lead_scores_learn_what_converts_and_say_why,
+    award_rules_recognize_the_best_once_a_period
 );
 
 fn input(v: Json) -> Map<String, Json> {
@@ -226,7 +227,7 @@ async fn dashboards_open_by_role_and_kpis_compare_whole_periods(db: &Db) {
 
     // Built-in defaults by what one does.
     let reps = dashboards::default_for(&as_rep, "en").await.expect("default");
-    assert_eq!(kinds(&reps), ["quota", "revenue", "pipeline", "tasks", "leaderboard"]);
+    assert_eq!(kinds(&reps), ["quota", "commission", "revenue", "pipeline", "tasks", "leaderboard"]);
     let managers = dashboards::default_for(&as_manager, "en").await.expect("default");
     assert_eq!(managers.definition.name, "My team's sales");
     assert!(kinds(&managers).contains(&"leaderboard".to_string()));
@@ -772,4 +773,46 @@ async fn lead_scores_learn_what_converts_and_say_why(db: &Db) {
         assert!(auc > 0.9, "a separable history is ranked right: {auc}");
     }
     assert_eq!(lead_scores::latest(db).await.expect("latest").map(|r| r.id), Some(run.id));
+}
+
+/// A rule gives last month's best seller the award when the month is over, once.
+async fn award_rules_recognize_the_best_once_a_period(db: &Db) {
+    use peyvand_crm::insights::award_rules::{self, RuleInput};
+    use peyvand_records::aggregate::{Bucket, Calendar};
+    let admin = db.create_user("admin@rules.ir", "Admin", Role::Admin, "x", "fa").await.expect("admin").id;
+    let best = db.create_user("best@rules.ir", "Best", Role::Agent, "x", "fa").await.expect("best").id;
+    let next = db.create_user("next@rules.ir", "Next", Role::Agent, "x", "fa").await.expect("next").id;
+    let as_admin = db.for_viewer(db.viewer_for(&admin).await.expect("viewer"));
+    let as_rep = db.for_viewer(db.viewer_for(&best).await.expect("viewer"));
+    let rule = |title: &str, top: i64| RuleInput {
+        title: title.into(),
+        reason: "بیشترین فروش ماه".into(),
+        measure: "won_amount".into(),
+        period: "month".into(),
+        top,
+    };
+    assert_eq!(
+        codes(award_rules::create(&as_admin, &rule("", 0)).await.expect_err("bad")),
+        ["title:required", "top:out_of_range"]
+    );
+    assert!(matches!(award_rules::create(&as_rep, &rule("Seller", 1)).await, Err(Error::Forbidden(_))));
+    let made = award_rules::create(&as_admin, &rule("فروشنده‌ی ماه", 1)).await.expect("rule");
+    // Last Jalali month: the best sold more; this month's deal is not last month's.
+    let this_month = Bucket::Month.start(Calendar::Jalali, db.today());
+    let last_month = Bucket::Month.start(Calendar::Jalali, this_month - time::Duration::days(1));
+    for (owner, day, amount) in [(&best, last_month, 900), (&next, last_month, 500), (&next, this_month, 5000)] {
+        let deal = input(json!({"name": "Deal", "stage": "won", "won_reason": "price", "owner": owner,
+            "closed_on": peyvand_records::value::format_date(day), "amount": {"amount": amount.to_string(), "currency": "IRR"}}));
+        db.create_record(None, "deal", &deal, None).await.expect("deal");
+    }
+    assert_eq!(award_rules::apply(db, db.today()).await.expect("apply"), 1);
+    assert_eq!(award_rules::apply(db, db.today()).await.expect("again"), 0, "once a period");
+    let awards = performance::awards_of(db, &best).await.expect("awards");
+    assert_eq!(awards.len(), 1);
+    assert_eq!(awards[0].title, "فروشنده‌ی ماه");
+    assert!(performance::awards_of(db, &next).await.expect("awards").is_empty());
+    // Deleted, the rule gives no more; its award stays.
+    award_rules::delete(&as_admin, &made.id).await.expect("delete");
+    assert!(award_rules::list(db).await.expect("rules").is_empty());
+    assert_eq!(performance::awards_of(db, &best).await.expect("awards").len(), 1);
 }

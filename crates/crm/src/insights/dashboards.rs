@@ -17,12 +17,13 @@ use serde_json::{Value as Json, json};
 use sqlx::Row;
 
 /// What a widget shows: a saved report, or a built-in.
-pub const KINDS: [&str; 13] = [
+pub const KINDS: [&str; 14] = [
     "report",
     "pipeline",
     "revenue",
     "forecast",
     "quota",
+    "commission",
     "leaderboard",
     "tasks",
     "queues",
@@ -171,7 +172,14 @@ pub async fn default_for(db: &Db, lang: &str) -> Result<Dashboard> {
         (Role::Agent, false) => (
             "فروش من",
             "My sales",
-            vec![w("quota", 2), w("revenue", 2), w("pipeline", 2), w("tasks", 2), w("leaderboard", 2)],
+            vec![
+                w("quota", 2),
+                w("commission", 2),
+                w("revenue", 2),
+                w("pipeline", 2),
+                w("tasks", 2),
+                w("leaderboard", 2),
+            ],
         ),
         (Role::Manager, _) => (
             "فروش تیم",

@@ -6,13 +6,15 @@
 //!
 //! `dashboards`: widgets on a grid, each a report or a built-in, with a default per role.
 //! `quotas`: targets per person or team and period, and their attainment. `performance`:
-//! leaderboards, scorecards and awards. `commissions`: plans, splits, statements approved and
-//! locked, clawbacks. `profit`: what each customer earns the business. `lead_scores`: each open
-//! lead's chance of converting, learned nightly. `forecast`: revenue ahead with its accuracy.
+//! leaderboards, scorecards and awards; `award_rules`, awards given by rules when a period
+//! ends. `commissions`: plans, splits, statements approved and locked, clawbacks. `profit`:
+//! what each customer earns the business. `lead_scores`: each open lead's chance of
+//! converting, learned nightly. `forecast`: revenue ahead with its accuracy.
 //! `value`: the nightly customer-value fit written to every contact.
 //!
 //! Builds on the engine's aggregates (`Db::aggregate`).
 
+pub mod award_rules;
 pub mod commissions;
 pub mod dashboards;
 pub mod forecast;
@@ -57,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/insights/sqlite/0005_lead_scores.sql"),
         postgres: include_str!("../../migrations/insights/postgres/0005_lead_scores.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_award_rules.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0006_award_rules.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0006_award_rules.sql"),
+    },
 ];
 
 /// The insights module: its tables.
@@ -84,6 +92,7 @@ impl Module for Insights {
             "commission_credits",
             "lead_score_runs",
             "lead_score_factors",
+            "award_rules",
         ]
     }
 

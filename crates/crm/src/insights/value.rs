@@ -5,7 +5,8 @@
 //! RFM scores as `peyvand analytics rfm --as-of <today>`. Each contact with orders gets its
 //! expected purchases, the chance it is still buying, churn risk, expected spend, lifetime value,
 //! RFM score and segment, written as derived data (`Db::write_derived`): lists, filters,
-//! segments and workflows read them like any field.
+//! segments and workflows read them like any field. Companies get the same from their orders,
+//! fitted apart, where enough of them bought (the run and its calibration are the contacts').
 //!
 //! Each run is kept with its parameters and a calibration: the models fitted again on all but
 //! the last 26 weeks, their predicted repeat purchases in those weeks against what happened,
@@ -70,14 +71,15 @@ pub struct Run {
     pub fit: Fit,
 }
 
-/// The orders as the command line reads their export: (contact, UTC day as a Julian day, total).
-async fn transactions(db: &Db) -> Result<Vec<Transaction>> {
+/// The orders as the command line reads their export: (the customer named by `key`, `contact`
+/// or `company`; UTC day as a Julian day; total).
+async fn transactions(db: &Db, key: &str) -> Result<Vec<Transaction>> {
     let system = db.system();
     let obj = system.object("order").await?;
     let filter = json!({ "and": [
         { "field": "status", "op": "ne", "value": "cancelled" },
         { "field": "status", "op": "ne", "value": "returned" },
-        { "field": "contact", "op": "is_empty", "value": false },
+        { "field": key, "op": "is_empty", "value": false },
     ]});
     let filter = parse_filter(&obj, &filter).map_err(|e| Error::Validation(vec![e]))?;
     let mut out = Vec::new();
@@ -87,12 +89,12 @@ async fn transactions(db: &Db) -> Result<Vec<Transaction>> {
             filter: Some(filter.clone()),
             limit: Some(1000),
             cursor,
-            fields: Some(vec!["contact".into(), "ordered_at".into(), "total".into()]),
+            fields: Some(vec![key.into(), "ordered_at".into(), "total".into()]),
             ..ListQuery::default()
         };
         let page = system.list_records("order", &query).await?;
         for r in &page.records {
-            let contact = r.fields.get("contact").and_then(Json::as_str);
+            let contact = r.fields.get(key).and_then(Json::as_str);
             let day = r
                 .fields
                 .get("ordered_at")
@@ -113,20 +115,24 @@ async fn transactions(db: &Db) -> Result<Vec<Transaction>> {
     Ok(out)
 }
 
-/// Fits the models to the orders up to the business's today, writes every contact's value, and
-/// keeps the run. "Not enough history" when too few customers bought, or bought again.
-pub async fn score(db: &Db) -> Result<Run> {
-    let tx = transactions(db).await?;
-    let today = db.today();
-    let end = i64::from(today.to_julian_day());
-    let customers: Vec<CustomerSummary> = summarize(&tx, end, 7.0);
+/// A fit of the models to `tx` up to day `end`, and each customer's fields to write; none with
+/// too few customers or repeat buyers.
+struct Fitted {
+    customers: usize,
+    repeaters: usize,
+    p: bgnbd::Params,
+    log_likelihood: f64,
+    spend: Option<(gamma_gamma::Params, f64)>,
+    rows: Vec<(String, Map<String, Json>)>,
+    risk_bands: BTreeMap<String, usize>,
+    segments: BTreeMap<String, usize>,
+}
+
+fn fit_rows(tx: &[Transaction], end: i64, at: &str) -> Option<Fitted> {
+    let customers: Vec<CustomerSummary> = summarize(tx, end, 7.0);
     let repeaters = customers.iter().filter(|c| c.frequency > 0.0).count();
     if customers.len() < MIN_CUSTOMERS || repeaters < MIN_REPEATERS {
-        return Err(Error::Validation(vec![FieldError::with(
-            "orders",
-            "not_enough_history",
-            json!({ "customers": customers.len(), "repeaters": repeaters, "min_customers": MIN_CUSTOMERS, "min_repeaters": MIN_REPEATERS }),
-        )]));
+        return None;
     }
     let purchases = bgnbd::fit(&customers);
     let p = purchases.params;
@@ -150,7 +156,6 @@ pub async fn score(db: &Db) -> Result<Run> {
         .collect();
     let scored: BTreeMap<String, rfm::Scored> =
         rfm::score(&measures, &rfm::default_rules()).into_iter().map(|s| (s.customer.clone(), s)).collect();
-    let at = format_datetime(time::OffsetDateTime::now_utc());
     let mut risk_bands: BTreeMap<String, usize> = BTreeMap::new();
     let mut segments: BTreeMap<String, usize> = BTreeMap::new();
     let money = |v: f64| json!({ "amount": format!("{:.0}", v.max(0.0)), "currency": "IRR" });
@@ -183,19 +188,54 @@ pub async fn score(db: &Db) -> Result<Run> {
             (c.customer.clone(), fields)
         })
         .collect();
-    db.system().write_derived("contact", &rows).await?;
-    let fit = Fit {
-        calibration_end: peyvand_records::value::format_date(today),
+    Some(Fitted {
         customers: customers.len(),
         repeaters,
+        p,
+        log_likelihood: purchases.log_likelihood,
+        spend,
+        rows,
+        risk_bands,
+        segments,
+    })
+}
+
+/// Fits the models to the orders up to the business's today, writes every contact's value, and
+/// keeps the run. "Not enough history" when too few customers bought, or bought again.
+pub async fn score(db: &Db) -> Result<Run> {
+    let tx = transactions(db, "contact").await?;
+    let today = db.today();
+    let end = i64::from(today.to_julian_day());
+    let at = format_datetime(time::OffsetDateTime::now_utc());
+    let Some(fitted) = fit_rows(&tx, end, &at) else {
+        let customers = summarize(&tx, end, 7.0);
+        let repeaters = customers.iter().filter(|c| c.frequency > 0.0).count();
+        return Err(Error::Validation(vec![FieldError::with(
+            "orders",
+            "not_enough_history",
+            json!({ "customers": customers.len(), "repeaters": repeaters, "min_customers": MIN_CUSTOMERS, "min_repeaters": MIN_REPEATERS }),
+        )]));
+    };
+    db.system().write_derived("contact", &fitted.rows).await?;
+    // Companies by their orders, fitted on their own where there are enough of them.
+    let companies = transactions(db, "company").await?;
+    let company_rows = fit_rows(&companies, end, &at).map(|f| f.rows).unwrap_or_default();
+    db.system().write_derived("company", &company_rows).await?;
+    let (customers, repeaters, p, spend, risk_bands, segments) =
+        (fitted.customers, fitted.repeaters, fitted.p, fitted.spend, fitted.risk_bands, fitted.segments);
+    let purchases_log_likelihood = fitted.log_likelihood;
+    let fit = Fit {
+        calibration_end: peyvand_records::value::format_date(today),
+        customers,
+        repeaters,
         bgnbd: [p.r, p.alpha, p.a, p.b],
-        bgnbd_log_likelihood: purchases.log_likelihood,
+        bgnbd_log_likelihood: purchases_log_likelihood,
         gamma_gamma: spend.map(|(s, _)| [s.p, s.q, s.gamma]),
         calibration: calibration(&tx, end),
         risk_bands,
         segments,
     };
-    let run = Run { id: new_id(), ran_at: now(), customers: customers.len() as i64, fit };
+    let run = Run { id: new_id(), ran_at: now(), customers: customers as i64, fit };
     let json = serde_json::to_string(&run.fit).map_err(|e| Error::Corrupt(e.to_string()))?;
     let mut w = db.write().await?;
     sqlx::query("INSERT INTO value_runs (id, ran_at, customers, result_json) VALUES ($1, $2, $3, $4)")
@@ -271,7 +311,7 @@ pub(crate) async fn schedule_nightly_in(db: &Db, tx: &mut peyvand_store::WriteTx
     Ok(())
 }
 
-/// The nightly fit and lead scores, then the next night scheduled; too little history is not a
+/// The nightly fit, award rules and lead scores, then the next night scheduled; too little history is not a
 /// failure.
 pub struct Nightly;
 
@@ -287,6 +327,8 @@ impl peyvand_store::runner::JobKind for Nightly {
                     Ok(_) | Err(Error::Validation(_)) => {}
                     Err(e) => return Err(e),
                 }
+                // Awards for the periods that ended.
+                super::award_rules::apply(db, db.today()).await?;
                 // Lead scores learn from the same night's history.
                 match super::lead_scores::train(db).await {
                     Ok(_) | Err(Error::Validation(_)) => {}

@@ -13,7 +13,8 @@ use serde_json::json;
 backend_tests!(
     a_report_is_built_drawn_saved_and_exported_on_its_pages,
     dashboards_quotas_and_the_leaderboard_show_each_person_their_numbers,
-    commissions_are_planned_split_and_approved_through_the_api_and_the_pages
+    commissions_are_planned_split_and_approved_through_the_api_and_the_pages,
+    the_customer_value_fit_is_the_command_lines_on_the_export
 );
 
 async fn a_report_is_built_drawn_saved_and_exported_on_its_pages(app: &TestApp) {
@@ -351,4 +352,87 @@ async fn commissions_are_planned_split_and_approved_through_the_api_and_the_page
     assert!(overview.contains("rep@com.ir") || overview.contains(&format!("/people/{rep}")), "the rep's row");
     let order_page = manager_browser.get(app.url(&format!("/records/order/{}", orders[1]))).send().await.expect("send");
     assert!(order_page.text().await.expect("html").contains("id=\"commission-split\""), "the split panel");
+}
+
+/// Issue 32: the customer-value fit equals `peyvand analytics clv` run on the orders' export:
+/// the same BG/NBD and Gamma-Gamma parameters, and each customer's numbers as written to them.
+async fn the_customer_value_fit_is_the_command_lines_on_the_export(app: &TestApp) {
+    use reqwest::Method;
+    let now = time::OffsetDateTime::now_utc();
+    let mut contacts = Vec::new();
+    for i in 0..24_i64 {
+        let contact = app.create("contact", json!({"last_name": format!("Buyer {i}")})).await;
+        let id = contact["id"].as_str().expect("id").to_string();
+        let (gap, mut at, mut k) = (20 + (i * 7) % 60, now - time::Duration::days(600 - i * 15), 0);
+        while at < now && (i % 3 != 0 || k == 0) && k < 10 {
+            let amount = 1_000_000 + (i * 7919 + k * 104_729) % 900_000;
+            app.create(
+                "order",
+                json!({"contact": id, "ordered_at": peyvand_records::value::format_datetime(at),
+                "status": "delivered", "total": {"amount": amount.to_string(), "currency": "IRR"}}),
+            )
+            .await;
+            at += time::Duration::days(gap + (k * 11) % 17);
+            k += 1;
+        }
+        contacts.push(id);
+    }
+    // A returned order counts for neither.
+    app.create(
+        "order",
+        json!({"contact": contacts[1], "status": "returned",
+        "ordered_at": peyvand_records::value::format_datetime(now - time::Duration::days(2)),
+        "total": {"amount": "999999999", "currency": "IRR"}}),
+    )
+    .await;
+    let r = app.send_as(&app.token, Method::POST, "/api/v1/customer_value/run", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let run: serde_json::Value = r.json().await.expect("run");
+    let calibration_end = run["fit"]["calibration_end"].as_str().expect("calibration end").to_string();
+
+    // The orders exported as a user exports them, and the command line run on the file.
+    let client = signed_in(app).await;
+    let export = client
+        .get(app.url("/records/order/export.csv?columns=contact,ordered_at,total,status"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(export.status(), StatusCode::OK);
+    let dir = std::env::temp_dir().join(format!("peyvand-clv-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (orders, per_customer) = (dir.join("orders.csv"), dir.join("clv.csv"));
+    std::fs::write(&orders, export.bytes().await.expect("csv")).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peyvand"))
+        .args(["analytics", "clv", "--transactions"])
+        .arg(&orders)
+        .args(["--calibration-end", &calibration_end, "--horizon", "52", "--output"])
+        .arg(&per_customer)
+        .output()
+        .expect("run the command line");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(cli["customers"], run["fit"]["customers"]);
+    for (i, p) in ["r", "alpha", "a", "b"].into_iter().enumerate() {
+        assert_eq!(cli["bgnbd"]["params"][p], run["fit"]["bgnbd"][i], "BG/NBD {p}: {cli} {run}");
+    }
+    for (i, p) in ["p", "q", "gamma"].into_iter().enumerate() {
+        assert_eq!(cli["gamma_gamma"]["params"][p], run["fit"]["gamma_gamma"][i], "Gamma-Gamma {p}");
+    }
+    // Each customer's numbers, as the command line writes them and as the contact holds them.
+    let rows = std::fs::read_to_string(&per_customer).expect("per customer");
+    let mut checked = 0;
+    for line in rows.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let contact = app.get(&format!("/api/v1/records/contact/{}", cells[0])).await;
+        let fields = contact.json::<serde_json::Value>().await.expect("contact")["fields"].clone();
+        let number = |v: &serde_json::Value| -> f64 {
+            v.as_str().or_else(|| v["amount"].as_str()).and_then(|s| s.parse().ok()).expect("a number")
+        };
+        let (alive, lifetime): (f64, f64) = (cells[5].parse().expect("p"), cells[7].parse().expect("clv"));
+        assert!((number(&fields["p_alive"]) - alive).abs() <= 0.0005, "{line} {fields}");
+        assert!((number(&fields["lifetime_value"]) - lifetime).abs() <= 0.5, "{line} {fields}");
+        checked += 1;
+    }
+    assert_eq!(checked, 24);
+    let _ = std::fs::remove_dir_all(&dir);
 }

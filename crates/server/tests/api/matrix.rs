@@ -123,7 +123,9 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         }
         // Too little history in the matrix's world: the fit is refused (422) for those allowed.
         "run_customer_value" | "run_lead_scores" => same("uffvv"),
-        "lead_scores" => same("uoooo"),
+        "lead_scores" | "list_award_rules" => same("uoooo"),
+        // Award rules: admins make, delete and apply them.
+        "create_award_rule" | "delete_award_rule" | "apply_award_rules" => same("ufffo"),
         "get_quota" => same("unooo"),
         "create_quota" | "update_quota" | "give_award" | "withdraw_award" => same("uffoo"),
         "delete_quota" => same("unfoo"),
@@ -732,6 +734,16 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
         "customer_value" => (Method::GET, "/customer_value".into(), None),
         "run_customer_value" => (Method::POST, "/customer_value/run".into(), None),
         "lead_scores" => (Method::GET, "/lead_scores".into(), None),
+        "list_award_rules" => (Method::GET, "/award_rules".into(), None),
+        "apply_award_rules" => (Method::POST, "/award_rules/apply".into(), None),
+        "create_award_rule" | "delete_award_rule" => {
+            let rule = json!({"title": format!("Rule {n}"), "measure": "won_amount", "period": "month", "top": 1});
+            if op == "create_award_rule" {
+                return (Method::POST, "/api/v1/award_rules".into(), Some(rule));
+            }
+            let made: Value = app.post("/api/v1/award_rules", rule).await.json().await.expect("rule");
+            (Method::DELETE, format!("/award_rules/{}", made["id"].as_str().expect("id")), None)
+        }
         "run_lead_scores" => (Method::POST, "/lead_scores/run".into(), None),
         "user_awards" => (Method::GET, format!("/users/{}/awards", w.admin), None),
         "list_commission_plans" => (Method::GET, "/commissions/plans".into(), None),
@@ -1246,6 +1258,8 @@ const PAGES: &[(&str, &str)] = &[
     ("/customer-value/run", "-"),
     ("/awards", "-"),
     ("/awards/{id}/delete", "-"),
+    ("/awards/rules", "-"),
+    ("/awards/rules/{id}/delete", "-"),
     // Not found: the id is a contact's, not a user's.
     ("/people/{id}", "lnn"),
     ("/reports", "loo"),

@@ -361,3 +361,41 @@ pub async fn run_lead_scores(State(state): State<AppState>, authed: Authed) -> A
     }
     Ok(Json(peyvand_crm::insights::lead_scores::train(&state.db).await?))
 }
+
+/// The award rules (everyone reads them).
+pub async fn list_award_rules(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    Ok(Json(json!({ "rules": peyvand_crm::insights::award_rules::list(&state.db).await? })))
+}
+
+pub async fn create_award_rule(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<peyvand_crm::insights::award_rules::RuleInput>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    Ok((StatusCode::CREATED, Json(peyvand_crm::insights::award_rules::create(&state.db, &input).await?)))
+}
+
+pub async fn delete_award_rule(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ReadRecords)?;
+    peyvand_crm::insights::award_rules::delete(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives the awards of every rule for the periods that ended now, as the nightly run does
+/// (admins); those given already are not given again.
+pub async fn apply_award_rules(State(state): State<AppState>, authed: Authed) -> ApiResult<impl IntoResponse> {
+    authed.require(Action::ReadRecords)?;
+    if authed.user.role != peyvand_records::access::Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    let given = peyvand_crm::insights::award_rules::apply(&state.db, state.db.today()).await?;
+    Ok(Json(json!({ "given": given })))
+}

@@ -689,6 +689,18 @@ macro_rules! handler_for {
     (run_lead_scores) => {
         insights::run_lead_scores
     };
+    (list_award_rules) => {
+        insights::list_award_rules
+    };
+    (create_award_rule) => {
+        insights::create_award_rule
+    };
+    (delete_award_rule) => {
+        insights::delete_award_rule
+    };
+    (apply_award_rules) => {
+        insights::apply_award_rules
+    };
     (leaderboard) => {
         insights::leaderboard
     };
@@ -1010,6 +1022,10 @@ routes! {
     get "/customers/{object}/{id}/profitability" => customer_profitability,
     get "/lead_scores" => lead_scores,
     post "/lead_scores/run" => run_lead_scores,
+    get "/award_rules" => list_award_rules,
+    post "/award_rules" => create_award_rule,
+    delete "/award_rules/{id}" => delete_award_rule,
+    post "/award_rules/apply" => apply_award_rules,
     get "/leaderboard" => leaderboard,
     get "/forecast" => revenue_forecast,
     get "/performance" => performance,

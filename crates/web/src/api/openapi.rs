@@ -1315,7 +1315,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "The dashboard", Some("Dashboard")),
         ),
         "create_dashboard" => (
-            "Save a dashboard: widgets in order, each a saved report (kind report) or a built-in (pipeline, revenue, forecast, quota, leaderboard, tasks, queues, service_levels, csat, segments, campaigns, loyalty), one to four columns wide; only an admin makes one a role's default",
+            "Save a dashboard: widgets in order, each a saved report (kind report) or a built-in (pipeline, revenue, forecast, quota, commission, leaderboard, tasks, queues, service_levels, csat, segments, campaigns, loyalty), one to four columns wide; only an admin makes one a role's default",
             "dashboards",
             vec![],
             Some("DashboardInput"),
@@ -1541,6 +1541,30 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             vec![],
             None,
             ok("200", "The run", None),
+        ),
+        "list_award_rules" => {
+            ("The award rules (everyone reads them)", "performance", vec![], None, ok("200", "Rules", None))
+        }
+        "create_award_rule" => (
+            "Make an award rule (admins): when each Jalali month, quarter or year ends, the people in the first places (top, 1 to 10) by a leaderboard measure, with a figure above zero, get an award of this title, once per period",
+            "performance",
+            vec![],
+            Some("AwardRuleInput"),
+            ok("201", "The rule", None),
+        ),
+        "delete_award_rule" => (
+            "Delete an award rule (admins); the awards it gave stay",
+            "performance",
+            vec![],
+            None,
+            ok("204", "Deleted", None),
+        ),
+        "apply_award_rules" => (
+            "Give the awards of every rule for its last period that ended, as each night does (admins); those given already are not given again",
+            "performance",
+            vec![],
+            None,
+            ok("200", "How many were given", None),
         ),
         "user_awards" => ("A person's awards, newest first", "performance", vec![], None, ok("200", "Awards", None)),
         "give_award" => (
@@ -2369,7 +2393,7 @@ fn performance_schemas() -> Json_ {
         "DashboardInput": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" },
             "widgets": { "type": "array", "maxItems": 16, "items": { "type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
-                "kind": { "enum": ["report", "pipeline", "revenue", "forecast", "quota", "leaderboard", "tasks", "queues", "service_levels", "csat", "segments", "campaigns", "loyalty"] },
+                "kind": { "enum": ["report", "pipeline", "revenue", "forecast", "quota", "commission", "leaderboard", "tasks", "queues", "service_levels", "csat", "segments", "campaigns", "loyalty"] },
                 "report": { "type": ["string", "null"], "description": "The report's id (kind report only)" },
                 "width": { "type": "integer", "minimum": 1, "maximum": 4 } } } },
             "shared": { "type": "boolean" },
@@ -2416,6 +2440,10 @@ fn performance_schemas() -> Json_ {
         "CommissionSplitsInput": { "type": "object", "required": ["splits"], "additionalProperties": false, "properties": {
             "splits": { "type": "array", "maxItems": 20, "items": { "type": "object", "required": ["user_id", "share"], "additionalProperties": false, "properties": {
                 "user_id": string, "share": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,2})?$" } } } } } },
+        "AwardRuleInput": { "type": "object", "required": ["title", "measure", "period", "top"], "additionalProperties": false, "properties": {
+            "title": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" }, "reason": { "type": "string", "maxLength": 1000 },
+            "measure": { "enum": ["won_amount", "won_count", "paid_amount", "paid_count", "win_rate", "activities"] },
+            "period": { "enum": ["month", "quarter", "year"] }, "top": { "type": "integer", "minimum": 1, "maximum": 10 } } },
         "AwardInput": { "type": "object", "required": ["user_id", "title"], "additionalProperties": false, "properties": {
             "user_id": string, "title": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" },
             "reason": { "type": "string", "maxLength": 1000 } } },

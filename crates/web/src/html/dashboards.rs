@@ -143,6 +143,7 @@ async fn widget_body(
     let title = t(lang, &format!("widget-{}", w.kind));
     Ok(match w.kind.as_str() {
         "quota" => view(title, quota_html(db, lang).await?, "/quotas"),
+        "commission" => view(title, commission_html(db, session, lang).await?, "/commissions"),
         "forecast" => {
             let f = super::performance::forecast_view(db, lang, "month", 6).await?;
             let mut body = format!(r#"<p class="small">{}</p>"#, escape(&f.accuracy));
@@ -243,6 +244,38 @@ async fn quota_html(db: &peyvand_store::Db, lang: &str) -> Result<String, ApiErr
             target = escape(&quota_value(lang, &a.quota, &a.quota.target)),
             bar = attainment_bar(lang, a),
         );
+    }
+    out.push_str("</ul>");
+    Ok(out)
+}
+
+/// The reader's commission: this period's statement so far and the last one's, each opening it.
+async fn commission_html(db: &peyvand_store::Db, session: &Session, lang: &str) -> Result<String, ApiError> {
+    use peyvand_crm::insights::commissions;
+    let me = &session.user.id;
+    let today = db.today();
+    let Some(key) = commissions::key_on(db, me, today).await? else {
+        return Ok(format!(r#"<p class="empty">{}</p>"#, escape(&t(lang, "commission-widget-none"))));
+    };
+    let now = commissions::statement(db, me, &key).await?;
+    let mut out = String::from(r#"<ul class="plain">"#);
+    let mut line = |label: &str, s: &commissions::Statement| {
+        let _ = write!(
+            out,
+            r#"<li>{label}: <a href="/commissions/statements/{user}/{key}">{total}</a> <span class="muted small">({status})</span></li>"#,
+            label = escape(&t(lang, label)),
+            user = encode(me),
+            key = encode(&s.key),
+            total = escape(&super::display::format_money(lang, &s.total, &s.currency)),
+            status = escape(&t(lang, &format!("commission-status-{}", s.status))),
+        );
+    };
+    line("commission-this-period", &now);
+    if let Some(before) = commissions::day_before(&now.starts_on)
+        && let Some(key) = commissions::key_on(db, me, before).await?
+    {
+        let last = commissions::statement(db, me, &key).await?;
+        line("commission-last-period", &last);
     }
     out.push_str("</ul>");
     Ok(out)

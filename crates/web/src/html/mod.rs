@@ -517,6 +517,8 @@ pub fn router() -> Router<AppState> {
         .route("/customer-value", get(performance::value_page))
         .route("/customer-value/run", post(performance::run_value))
         .route("/awards", post(performance::give_award))
+        .route("/awards/rules", post(performance::create_award_rule))
+        .route("/awards/rules/{id}/delete", post(performance::delete_award_rule))
         .route("/awards/{id}/delete", post(performance::withdraw_award))
         .route("/people/{id}", get(performance::person_page))
         .route("/reports", get(reports::reports_page).post(reports::create_report))

@@ -198,6 +198,10 @@ struct BoardPage {
     rows: Vec<StandingRow>,
     /// Whom the viewer may give an award to.
     awardable: Vec<(String, String)>,
+    /// The award rules in words (id, title, what earns it); admins make and delete them.
+    rules: Vec<(String, String, String)>,
+    is_admin: bool,
+    rule_periods: Vec<(String, String)>,
     errors: Vec<String>,
 }
 
@@ -269,12 +273,69 @@ async fn board_view(
         key: bucket.key(calendar, start),
         measures: BOARD_MEASURES.iter().map(|m| (m.to_string(), t(lang, &format!("board-measure-{m}")))).collect(),
         periods: PERIODS.iter().map(|p| (p.to_string(), t(lang, &format!("quota-period-{p}")))).collect(),
+        rule_periods: peyvand_crm::insights::award_rules::RULE_PERIODS
+            .iter()
+            .map(|p| (p.to_string(), t(lang, &format!("quota-period-{p}"))))
+            .collect(),
+        rules: peyvand_crm::insights::award_rules::list(db)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let what = crate::i18n::t_args(
+                    lang,
+                    "award-rule-text",
+                    &[
+                        ("top", format_number(lang, &r.top.to_string())),
+                        ("measure", t(lang, &format!("board-measure-{}", r.measure))),
+                        ("period", t(lang, &format!("quota-period-{}", r.period))),
+                    ],
+                );
+                (encode(&r.id), r.title, what)
+            })
+            .collect(),
+        is_admin: session.user.role == Role::Admin,
         measure,
         period,
         rows,
         awardable,
         errors,
     }))
+}
+
+/// `POST /awards/rules`: a rule giving awards when a period ends (admins).
+pub async fn create_award_rule(State(state): State<AppState>, CsrfForm(session, pairs): CsrfForm) -> Response {
+    async {
+        let scoped = session.scoped(state.clone());
+        let input = peyvand_crm::insights::award_rules::RuleInput {
+            title: get(&pairs, "title").to_string(),
+            reason: get(&pairs, "reason").to_string(),
+            measure: get(&pairs, "measure").to_string(),
+            period: get(&pairs, "period").to_string(),
+            top: peyvand_records::normalize::to_latin_digits(get(&pairs, "top")).trim().parse().unwrap_or(0),
+        };
+        match peyvand_crm::insights::award_rules::create(&scoped.db, &input).await {
+            Ok(_) => Ok(Redirect::to("/leaderboard#award-rules").into_response()),
+            Err(e @ StoreError::Validation(_)) => board_view(&state, &session, &Vec::new(), messages(e)?).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+    .await
+    .unwrap_or_else(fail)
+}
+
+/// `POST /awards/rules/{id}/delete` (admins).
+pub async fn delete_award_rule(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm,
+) -> Response {
+    async {
+        let scoped = session.scoped(state.clone());
+        peyvand_crm::insights::award_rules::delete(&scoped.db, &id).await?;
+        Ok::<_, ApiError>(Redirect::to("/leaderboard#award-rules").into_response())
+    }
+    .await
+    .unwrap_or_else(fail)
 }
 
 /// `POST /awards`: an award to a person (a manager's people; an admin's anyone).

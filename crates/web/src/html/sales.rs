@@ -1237,8 +1237,14 @@ pub async fn worth_panel(state: &AppState, object: &str, record: &Record) -> Res
         (t(lang, "worth-deals"), count(w.open_deals)),
     ];
     let (mut profit, mut profit_note) = (Vec::new(), String::new());
-    if peyvand_crm::insights::profit::may_read(&state.db) {
-        let p = peyvand_crm::insights::profit::of_customer(&state.db, object, &record.id, "IRR").await?;
+    // Not for a customer in the trash (their page is read by those who list the trash).
+    let profit_of = match record.deleted_at {
+        None if peyvand_crm::insights::profit::may_read(&state.db) => {
+            Some(peyvand_crm::insights::profit::of_customer(&state.db, object, &record.id, "IRR").await?)
+        }
+        _ => None,
+    };
+    if let Some(p) = profit_of {
         let irr = |v: &str| super::display::format_money(lang, v, "IRR");
         let margin = p
             .margin

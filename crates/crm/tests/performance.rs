@@ -554,7 +554,7 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     wrong.rate = "-1".into();
     assert_eq!(
         codes(commissions::save_plan(&as_admin, None, &wrong).await.expect_err("wrong")),
-        ["rate:negative", "tiers:tiers_overlap"]
+        ["rate:negative", "tiers:commission_tiers_overlap"]
     );
     let mut deals_by_category = plan("Deals", "won_deals", "1", &[&closer]);
     deals_by_category.category_rates.insert("service".into(), "3".into());

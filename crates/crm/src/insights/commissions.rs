@@ -33,6 +33,8 @@ use time::Date;
 pub const BASES: [&str; 2] = ["won_deals", "paid_orders"];
 /// A statement's period.
 pub const PLAN_PERIODS: [&str; 2] = ["month", "quarter"];
+/// Longest number written (a rate, a bound, a multiplier, a share).
+const MAX_NUMBER: usize = 40;
 /// Digits after the point of a rate (percent) and of a multiplier or a tier's bound.
 const RATE_SCALE: u8 = 4;
 const MULTIPLIER_SCALE: u8 = 2;
@@ -186,6 +188,10 @@ pub async fn get_plan(db: &Db, id: &str) -> Result<Plan> {
 
 /// A non-negative decimal of `scale` digits as kept (no trailing zeros), or the error of `field`.
 fn non_negative(text: &str, scale: u8, field: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    if text.chars().count() > MAX_NUMBER {
+        errors.push(FieldError::with(field, "too_long", json!({ "max": MAX_NUMBER })));
+        return None;
+    }
     let latin = peyvand_records::normalize::to_latin_digits(text);
     match Decimal::parse(&latin, scale) {
         Ok(d) if d.units < 0 => {
@@ -260,6 +266,14 @@ async fn check_plan(db: &Db, id: Option<&str>, input: &PlanInput) -> Result<Plan
             Calendar::Jalali
         }),
     };
+    // Numbers are short, even blank ones.
+    let long = |t: &str| t.chars().count() > MAX_NUMBER;
+    if input.tiers.iter().any(|t| long(&t.from) || long(&t.multiplier) || t.to.as_deref().is_some_and(long)) {
+        errors.push(FieldError::with("tiers", "too_long", json!({ "max": MAX_NUMBER })));
+    }
+    if input.category_rates.values().any(|r| long(r)) {
+        errors.push(FieldError::with("category_rates", "too_long", json!({ "max": MAX_NUMBER })));
+    }
     // Tiers: each a range of percent of quota with its multiplier; no two share a percent.
     let mut tiers: Vec<(Decimal, Option<Decimal>, Decimal)> = Vec::new();
     if input.tiers.len() > 10 {
@@ -282,7 +296,7 @@ async fn check_plan(db: &Db, id: Option<&str>, input: &PlanInput) -> Result<Plan
     }
     tiers.sort_by_key(|t| t.0.units);
     if tiers.windows(2).any(|w| w[0].1.is_none_or(|to| to.units > w[1].0.units)) {
-        errors.push(FieldError::new("tiers", "tiers_overlap"));
+        errors.push(FieldError::new("tiers", "commission_tiers_overlap"));
     }
     // Category rates: for paid orders' lines, of the product categories there are.
     let mut category_rates = BTreeMap::new();

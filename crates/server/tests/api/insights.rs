@@ -298,7 +298,7 @@ async fn commissions_are_planned_split_and_approved_through_the_api_and_the_page
     let r = app.post("/api/v1/commissions/plans", plan.clone()).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: serde_json::Value = r.json().await.expect("problem");
-    assert_eq!(problem["errors"][0]["code"], "tiers_overlap", "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "commission_tiers_overlap", "{problem}");
     plan["tiers"] = json!([]);
     let r = app.send_as(&rep_token, Method::POST, "/api/v1/commissions/plans", Some(plan.clone())).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "admins make plans");

@@ -2414,16 +2414,17 @@ fn performance_schemas() -> Json_ {
         "CommissionPlanInput": { "type": "object", "required": ["name", "basis", "rate", "valid_from"], "additionalProperties": false, "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" },
             "basis": { "enum": ["won_deals", "paid_orders"] },
-            "rate": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,4})?$", "description": "Percent, 0 to 100" },
+            "rate": { "type": "string", "maxLength": 40, "description": "Percent, 0 to 100, up to four decimals (Persian digits welcome)" },
             "currency": { "type": "string", "pattern": "^([A-Z]{3})?$" },
             "period": { "enum": ["", "month", "quarter"] }, "calendar": { "enum": ["", "jalali", "gregorian"] },
             "tiers": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["from", "multiplier"], "additionalProperties": false, "properties": {
-                "from": { "type": "string", "pattern": "^[0-9]{1,6}(\\.[0-9]{1,2})?$", "description": "Percent of quota" },
-                "to": { "type": ["string", "null"], "pattern": "^[0-9]{1,6}(\\.[0-9]{1,2})?$" },
-                "multiplier": { "type": "string", "pattern": "^[0-9]{1,4}(\\.[0-9]{1,2})?$" } } } },
-            "category_rates": { "type": "object", "additionalProperties": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,4})?$" } },
+                "from": { "type": "string", "maxLength": 40, "description": "Percent of quota, up to two decimals" },
+                "to": { "type": ["string", "null"], "maxLength": 40, "description": "Percent of quota, above from; empty or null: without end" },
+                "multiplier": { "type": "string", "maxLength": 40, "description": "Up to two decimals" } } } },
+            "category_rates": { "type": "object", "additionalProperties": { "type": "string", "maxLength": 40 }, "description": "A percent per product category (its choice value); an empty one is left out" },
             "members": { "type": "array", "maxItems": 500, "items": string },
-            "valid_from": { "type": "string", "format": "date" }, "valid_to": { "type": ["string", "null"], "format": "date" } } },
+            "valid_from": { "type": "string", "format": "date" },
+            "valid_to": { "type": ["string", "null"], "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$", "description": "The last day (YYYY-MM-DD); empty or null: without end" } } },
         "CommissionPlan": { "type": "object", "properties": { "id": string, "name": string, "basis": string, "rate": string,
             "currency": string, "period": string, "calendar": string, "tiers": { "type": "array", "items": { "type": "object" } },
             "category_rates": { "type": "object" }, "members": { "type": "array", "items": string }, "valid_from": string,
@@ -2439,7 +2440,7 @@ fn performance_schemas() -> Json_ {
             "period_over": { "type": "boolean" } } },
         "CommissionSplitsInput": { "type": "object", "required": ["splits"], "additionalProperties": false, "properties": {
             "splits": { "type": "array", "maxItems": 20, "items": { "type": "object", "required": ["user_id", "share"], "additionalProperties": false, "properties": {
-                "user_id": string, "share": { "type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,2})?$" } } } } } },
+                "user_id": string, "share": { "type": "string", "maxLength": 40, "description": "Percent, above zero, up to two decimals" } } } } } },
         "AwardRuleInput": { "type": "object", "required": ["title", "measure", "period", "top"], "additionalProperties": false, "properties": {
             "title": { "type": "string", "minLength": 1, "maxLength": 120, "pattern": "\\S" }, "reason": { "type": "string", "maxLength": 1000 },
             "measure": { "enum": ["won_amount", "won_count", "paid_amount", "paid_count", "win_rate", "activities"] },

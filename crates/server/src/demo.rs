@@ -185,8 +185,9 @@ async fn insights_story(db: &Db, manager: &str, admin: &str, reps: &[String]) ->
 }
 
 /// Sales performance: each rep's quota for this Jalali month and each team's for the quarter (a
-/// tenth above their pace over the three months before), the manager's award to last month's best seller, and
-/// the manager's shared dashboard of revenue as a KPI beside their reports.
+/// tenth above their pace over the three months before), an award rule recognizing each month's
+/// best seller, the manager's own award to the busiest rep, and the manager's shared dashboard
+/// of revenue as a KPI beside their reports.
 async fn performance_story(
     db: &Db,
     manager: &str,
@@ -209,7 +210,6 @@ async fn performance_story(
     }
     let last = Bucket::Month.start(jalali, month - Duration::days(1));
     let board = performance::leaderboard(&as_admin, "won_amount", "IRR", from, month).await?;
-    let best_last = performance::leaderboard(&as_admin, "won_amount", "IRR", last, month).await?;
     let quota = |user: Option<&str>, team: Option<&str>, period: &str, key: String, target: i64| QuotaInput {
         user_id: user.map(str::to_string),
         team_id: team.map(str::to_string),
@@ -233,11 +233,23 @@ async fn performance_story(
         quotas::save(&as_admin, None, &quota(None, Some(&team.id), "quarter", quarter.clone(), round(won * 1.1)))
             .await?;
     }
-    if let Some(best) = best_last.iter().find(|s| reps.contains(&s.user_id) && s.value > 0.0) {
+    // The best seller of each month is recognized by a rule (last month's already), and the
+    // manager thanks the rep with the most activities by hand.
+    let rule = peyvand_crm::insights::award_rules::RuleInput {
+        title: "فروشندهٔ برتر ماه".into(),
+        reason: "بیشترین مبلغ فرصت‌های موفق در ماه".into(),
+        measure: "won_amount".into(),
+        period: "month".into(),
+        top: 1,
+    };
+    peyvand_crm::insights::award_rules::create(&as_admin, &rule).await?;
+    peyvand_crm::insights::award_rules::apply(db, db.today()).await?;
+    let busiest = performance::leaderboard(&as_admin, "activities", "IRR", last, month).await?;
+    if let Some(best) = busiest.iter().find(|s| reps.contains(&s.user_id) && s.value > 0.0) {
         let award = AwardInput {
             user_id: best.user_id.clone(),
-            title: "فروشندهٔ برتر ماه".into(),
-            reason: "بیشترین مبلغ فرصت‌های موفق در ماه گذشته".into(),
+            title: "پیگیرترین همکار".into(),
+            reason: "بیشترین تماس و جلسه با مشتریان در ماه گذشته".into(),
         };
         performance::give(&as_manager, &award).await?;
     }

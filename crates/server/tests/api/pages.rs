@@ -467,6 +467,11 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
     assert!(second["lines"].as_array().expect("lines").iter().any(|l| l["share"] == json!("50")), "{second}");
     let page = client.get(app.url("/commissions")).send().await.expect("send").text().await.expect("text");
     assert!(page.contains("پورسانت فروش"), "the plan on its page");
+    // Award rules: last month's best seller recognized by the rule, once however often it runs.
+    let rules: serde_json::Value = app.get("/api/v1/award_rules").await.json().await.expect("json");
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1), "{rules}");
+    let again = app.post("/api/v1/award_rules/apply", json!({})).await.json::<serde_json::Value>().await.expect("json");
+    assert_eq!(again["given"], json!(0), "given already");
     // Lead scores: learned from the demo's converted and lost leads.
     let scored = serde_json::json!({"field": "score", "op": "is_empty", "value": false}).to_string();
     let scored = app.list("lead", &[("filter", scored.as_str()), ("total", "true"), ("limit", "1")]).await;

@@ -14,7 +14,7 @@
 //! hundredths of the plan's currency and rounded half away from zero once per line, to a whole
 //! rial in rials; deals and orders in other currencies are left out.
 
-use super::quotas::{self, PAID, Quota};
+use super::quotas::{self, PAID, Quota, money, tidy};
 use peyvand_records::FieldError;
 use peyvand_records::access::{Intent, Role};
 use peyvand_records::aggregate::{Bucket, Calendar, key_start};
@@ -207,16 +207,6 @@ fn non_negative(text: &str, scale: u8, field: &str, errors: &mut Vec<FieldError>
             errors.push(FieldError::new(field, "invalid_number"));
             None
         }
-    }
-}
-
-/// A decimal as text without a fraction of zeros (1.5, not 1.50).
-fn tidy(d: Decimal) -> String {
-    let text = d.to_string();
-    match text.split_once('.') {
-        Some((int, frac)) if frac.chars().all(|c| c == '0') => int.to_string(),
-        Some(_) => text.trim_end_matches('0').to_string(),
-        None => text,
     }
 }
 
@@ -719,13 +709,6 @@ fn cents_in(v: Option<&Json>, currency: &str) -> Option<i128> {
     }
     let amount = v.get("amount").and_then(Json::as_str)?;
     Decimal::parse(amount, 2).ok().map(|d| i128::from(d.units))
-}
-
-/// Hundredths as decimal text, whole when they are.
-fn money(cents: i128) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let (int, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
-    if frac == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:02}") }
 }
 
 /// `n / d` rounded half away from zero.

@@ -9,6 +9,7 @@
 //! Everything is read through the system's handle: the figures are the customer's whole, and
 //! only those who read products' cost price are shown them (`may_read`).
 
+use super::quotas::money;
 use crate::sales::business;
 use peyvand_records::aggregate::parse_aggregate_in;
 use peyvand_records::decimal::Decimal;
@@ -61,12 +62,6 @@ fn cents(v: Option<&Json>) -> i128 {
         // A sum with more places (quantities): rounded to hundredths.
         (text.parse::<f64>().unwrap_or(0.0) * 100.0).round() as i128
     })
-}
-
-fn money(cents: i128) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let (int, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
-    if frac == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:02}") }
 }
 
 /// The profitability of a contact or a company (`object`) in `currency`.

@@ -250,14 +250,7 @@ pub async fn save(db: &Db, id: Option<&str>, input: &QuotaInput) -> Result<Quota
             None
         }
         // Kept as written, without a fraction of zeros (2000, not 2000.00).
-        Ok(d) => {
-            let text = d.to_string();
-            Some(match text.split_once('.') {
-                Some((int, frac)) if frac.chars().all(|c| c == '0') => int.to_string(),
-                Some(_) => text.trim_end_matches('0').to_string(),
-                None => text,
-            })
-        }
+        Ok(d) => Some(tidy(d)),
         Err(_) => {
             errors.push(FieldError::new("target", if amount { "invalid_number" } else { "invalid_integer" }));
             None
@@ -503,6 +496,23 @@ pub async fn current(db: &Db) -> Result<Vec<Attainment>> {
         out.push(attainment(db, &q).await?);
     }
     Ok(out)
+}
+
+/// A decimal as text without a fraction of zeros (1.5, not 1.50).
+pub(crate) fn tidy(d: Decimal) -> String {
+    let text = d.to_string();
+    match text.split_once('.') {
+        Some((int, frac)) if frac.chars().all(|c| c == '0') => int.to_string(),
+        Some(_) => text.trim_end_matches('0').to_string(),
+        None => text,
+    }
+}
+
+/// Hundredths as decimal text, whole when they are (`123456` → `1234.56`, `-100` → `-1`).
+pub(crate) fn money(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let (int, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
+    if frac == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:02}") }
 }
 
 /// A number as decimal text: whole when it is, else to two places.

@@ -277,12 +277,14 @@ async fn statement_view(
     let person = state.db.user(user).await.map(|u| u.name).unwrap_or_default();
     let categories: HashMap<String, String> = category_labels(state, lang).await?.into_iter().collect();
     let money = |v: &str| format_money(lang, v, &s.currency);
-    let terms = match commissions::get_plan(&state.db, &s.plan_id).await {
-        Ok(plan) => {
-            let (rate, tiers, rates) = plan_terms(lang, &plan, &categories);
+    // The plan as it is now (none when deleted since the statement was locked).
+    let plan = commissions::get_plan(&state.db, &s.plan_id).await.ok();
+    let terms = match &plan {
+        Some(plan) => {
+            let (rate, tiers, rates) = plan_terms(lang, plan, &categories);
             [rate, tiers, rates].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · ")
         }
-        Err(_) => String::new(),
+        None => String::new(),
     };
     let lines = s
         .lines
@@ -327,12 +329,12 @@ async fn statement_view(
         _ => String::new(),
     };
     let previous = commissions::day_before(&s.starts_on);
-    let (prev_key, next_key) = match commissions::get_plan(&state.db, &s.plan_id).await {
-        Ok(plan) => (
-            previous.map(|d| commissions::key_of(&plan, d)),
-            parse_date(&s.ends_before).map(|d| commissions::key_of(&plan, d)),
+    let (prev_key, next_key) = match &plan {
+        Some(plan) => (
+            previous.map(|d| commissions::key_of(plan, d)),
+            parse_date(&s.ends_before).map(|d| commissions::key_of(plan, d)),
         ),
-        Err(_) => (None, None),
+        None => (None, None),
     };
     Ok(render(&StatementPage {
         layout: Layout::new(lang, Some(session), Some(&catalog), "commissions"),

@@ -883,6 +883,21 @@ struct LeadScorePanel {
     factors: Vec<(String, bool)>,
 }
 
+/// A lead-score factor in words: the lead field's label and its value (a choice's label; a
+/// detail given or missing; nothing more for a number).
+fn factor_label(lead: &peyvand_records::ObjectDef, lang: &str, field: &str, value: &str) -> String {
+    let def = lead.field(field);
+    let label =
+        def.map_or_else(|| field.to_string(), |f| peyvand_crm::forms::pick(lang, &f.label_fa, &f.label_en).to_string());
+    let value = match value {
+        "yes" => t(lang, "lead-score-given"),
+        "no" => t(lang, "lead-score-missing"),
+        "" => return label,
+        v => def.map_or_else(|| v.to_string(), |f| f.option_label(v, lang).to_string()),
+    };
+    format!("{label}: {value}")
+}
+
 /// A lead's page: its score and the factors behind it; nothing before it is scored.
 pub async fn lead_score_panel(
     state: &AppState,
@@ -894,18 +909,7 @@ pub async fn lead_score_panel(
     let factors = peyvand_crm::insights::lead_scores::factors_of(&state.db, &record.id)
         .await?
         .into_iter()
-        .map(|(field, value, push)| {
-            let def = lead.field(&field);
-            let label =
-                def.map(|f| if lang == "fa" { f.label_fa.clone() } else { f.label_en.clone() }).unwrap_or(field);
-            let value = match value.as_deref() {
-                Some("yes") => t(lang, "lead-score-given"),
-                Some("no") => t(lang, "lead-score-missing"),
-                Some(v) => def.map(|f| f.option_label(v, lang).to_string()).unwrap_or_else(|| v.to_string()),
-                None => String::new(),
-            };
-            (format!("{label}: {value}"), push > 0.0)
-        })
+        .map(|(field, value, push)| (factor_label(&lead, lang, &field, value.as_deref().unwrap_or("")), push > 0.0))
         .collect();
     let html = LeadScorePanel { tr: Words::new(lang), score: format_number(lang, &score.to_string()), factors }
         .render()
@@ -982,15 +986,7 @@ async fn lead_scores_view(state: &AppState, session: &Session, notice: String) -
             .iter()
             .map(|(input, w)| {
                 let (field, value) = input.split_once('=').unwrap_or((input, ""));
-                let def = lead.field(field);
-                let label =
-                    def.map(|f| if lang == "fa" { f.label_fa.clone() } else { f.label_en.clone() }).unwrap_or_default();
-                let value = match value {
-                    "yes" => t(lang, "lead-score-given"),
-                    "no" => t(lang, "lead-score-missing"),
-                    v => def.map(|f| f.option_label(v, lang).to_string()).unwrap_or_else(|| v.to_string()),
-                };
-                (format!("{label}: {value}"), format_number(lang, &format!("{w:+.2}")), *w > 0.0)
+                (factor_label(&lead, lang, field, value), format_number(lang, &format!("{w:+.2}")), *w > 0.0)
             })
             .collect();
     }

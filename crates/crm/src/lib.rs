@@ -17,6 +17,7 @@ pub mod insights;
 pub mod loyalty;
 pub mod marketing;
 pub mod notifications;
+pub mod portal;
 pub mod sales;
 pub mod service;
 mod signing;
@@ -223,6 +224,7 @@ pub fn modules() -> Modules {
         Arc::new(loyalty::Loyalty),
         Arc::new(marketing::Marketing),
         Arc::new(insights::Insights),
+        Arc::new(portal::Portal),
     ];
     Modules::new(list)
 }

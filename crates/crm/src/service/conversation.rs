@@ -115,7 +115,7 @@ fn clean_name(name: &str) -> String {
 }
 
 /// Checks the files, naming each (`files.2`).
-fn check_files(files: &[Upload]) -> std::result::Result<Vec<(String, &'static str)>, Vec<FieldError>> {
+pub(crate) fn check_files(files: &[Upload]) -> std::result::Result<Vec<(String, &'static str)>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut kept = Vec::new();
     if files.len() > MAX_FILES {

@@ -20,6 +20,7 @@ mod marketing;
 mod matrix;
 mod openapi;
 mod pages;
+mod portal;
 mod records;
 mod sales;
 mod scale;

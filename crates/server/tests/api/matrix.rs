@@ -110,6 +110,13 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "build_offer_model" => same("uffoo"),
         "set_contact_consent" => Some(["ufooo", "ufooo", "ufnno"]),
         "list_suppressions" | "set_suppression" => same("uffoo"),
+        // The portal: a contact's account read as the contact; inviting the matrix's contacts
+        // (no address) is refused as input; none has an account to disable.
+        "contact_portal" => Some(["uoooo", "uoooo", "uonno"]),
+        "invite_to_portal" => Some(["ufvvv", "ufvvv", "ufnnv"]),
+        "set_portal_access" => same("ufnnn"),
+        "portal_settings" => same("uoooo"),
+        "set_portal_settings" => same("ufffo"),
         // Reports: everyone who reads keeps their own; a shared one is read by all, changed by
         // its owner (the admin here) alone.
         "list_reports" | "create_report" | "get_report" | "run_report" => same("uoooo"),
@@ -695,6 +702,11 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             ),
         ),
         "list_suppressions" => (Method::GET, "/suppressions".into(), None),
+        "contact_portal" => (Method::GET, format!("/contacts/{contact}/portal"), None),
+        "invite_to_portal" => (Method::POST, format!("/contacts/{contact}/portal"), Some(json!({}))),
+        "set_portal_access" => (Method::PATCH, format!("/contacts/{contact}/portal"), Some(json!({"active": false}))),
+        "portal_settings" => (Method::GET, "/portal/settings".into(), None),
+        "set_portal_settings" => (Method::PUT, "/portal/settings".into(), Some(json!({"sign_up": true}))),
         "list_segments" => (Method::GET, "/segments".into(), None),
         "list_campaigns" => (Method::GET, "/campaigns".into(), None),
         "list_reports" => (Method::GET, "/reports".into(), None),

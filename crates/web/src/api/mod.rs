@@ -14,6 +14,7 @@ pub use auth::check_login as auth_check_login;
 mod notifications;
 mod objects;
 pub mod openapi;
+mod portal;
 mod records;
 mod sales;
 pub mod service;
@@ -481,6 +482,21 @@ macro_rules! handler_for {
     };
     (staff_ratings) => {
         feedback::staff_ratings
+    };
+    (contact_portal) => {
+        portal::contact_portal
+    };
+    (invite_to_portal) => {
+        portal::invite_to_portal
+    };
+    (set_portal_access) => {
+        portal::set_portal_access
+    };
+    (portal_settings) => {
+        portal::portal_settings
+    };
+    (set_portal_settings) => {
+        portal::set_portal_settings
     };
     (staff_feedback) => {
         feedback::staff_feedback
@@ -978,6 +994,11 @@ routes! {
     post "/referrals" => create_referral,
     get "/contacts/{id}/consent" => contact_consent,
     put "/contacts/{id}/consent" => set_contact_consent,
+    get "/contacts/{id}/portal" => contact_portal,
+    post "/contacts/{id}/portal" => invite_to_portal,
+    patch "/contacts/{id}/portal" => set_portal_access,
+    get "/portal/settings" => portal_settings,
+    put "/portal/settings" => set_portal_settings,
     get "/suppressions" => list_suppressions,
     get "/segments" => list_segments,
     post "/segments" => create_segment,

@@ -1252,6 +1252,41 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             Some("ConsentInput"),
             ok("200", "Where the contact stands on the channel", None),
         ),
+        "contact_portal" => (
+            "A contact's customer-portal account (null when none): the addresses it signs in with, its status (invited, active, disabled), whether it acts for the company",
+            "portal",
+            vec![],
+            None,
+            ok("200", "The account", None),
+        ),
+        "invite_to_portal" => (
+            "Open (or refresh) a contact's portal account with their first e-mail and phone, and with send tell them where to sign in; refused without an address (portal_no_address)",
+            "portal",
+            vec![],
+            Some("PortalInvite"),
+            ok("201", "The account", None),
+        ),
+        "set_portal_access" => (
+            "Disable a contact's portal account (every session ends) or enable it again; company_access lets them see and act on their company's orders and requests",
+            "portal",
+            vec![],
+            Some("PortalAccess"),
+            ok("200", "The account", None),
+        ),
+        "portal_settings" => (
+            "The customer portal's settings: sign_up lets a customer not invited sign up with an address one contact has",
+            "portal",
+            vec![],
+            None,
+            ok("200", "Settings", None),
+        ),
+        "set_portal_settings" => (
+            "Change the customer portal's settings (admins)",
+            "portal",
+            vec![],
+            Some("PortalSettings"),
+            ok("200", "Settings", None),
+        ),
         "list_suppressions" => (
             "The addresses nothing marketing is sent to (unsubscribed, bounced, or put there by a person), newest first (managers and admins)",
             "consent",
@@ -2137,6 +2172,12 @@ fn loyalty_schemas() -> Json_ {
             "channel": { "enum": ["email", "sms", "phone"] }, "status": { "enum": ["granted", "withdrawn"] },
             "source": { "enum": ["form", "staff", "api", "import", "portal", "phone_call"] },
             "consent_text": { "type": ["string", "null"], "maxLength": 2000, "description": "Required when granted" } } },
+        "PortalInvite": { "type": "object", "additionalProperties": false, "properties": {
+            "company_access": { "type": "boolean" }, "send": { "type": "boolean", "default": true } } },
+        "PortalAccess": { "type": "object", "required": ["active"], "additionalProperties": false, "properties": {
+            "active": { "type": "boolean" }, "company_access": { "type": ["boolean", "null"] } } },
+        "PortalSettings": { "type": "object", "additionalProperties": false, "properties": {
+            "sign_up": { "type": "boolean" } } },
         "SuppressionInput": { "type": "object", "required": ["address", "channel"], "additionalProperties": false, "properties": {
             "address": { "type": "string", "minLength": 1, "maxLength": 320 }, "channel": { "enum": ["email", "sms", "phone"] },
             "remove": { "type": "boolean" } } },

@@ -19,6 +19,7 @@ mod loyalty;
 mod marketing;
 mod notifications;
 mod performance;
+pub mod portal;
 mod records;
 mod reports;
 mod sales;
@@ -673,4 +674,5 @@ pub fn router() -> Router<AppState> {
         .route("/palette", get(shell::palette))
         .route("/design", get(shell::design))
         .route("/records/{object}/{id}/favourite", post(shell::favourite))
+        .merge(portal::router())
 }

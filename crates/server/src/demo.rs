@@ -153,6 +153,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     loyalty_story(db, actor, &contact_ids).await?;
     marketing_story(db, actor).await?;
     insights_story(db, &manager, &admin.id, &reps).await?;
+    portal_story(db, &support, &contact_ids).await?;
     Ok((DEMO_EMAIL.into(), DEMO_PASSWORD.into()))
 }
 
@@ -477,6 +478,38 @@ async fn loyalty_story(db: &Db, actor: Option<&str>, contacts: &[(String, String
         },
     };
     workflows::save(db, actor, None, &input).await?;
+    Ok(())
+}
+
+/// The customer portal: Sara (the club's gold member) has an account that acts for her company
+/// and signs in with her e-mail and the demo password (or a code, which waits in the outbox until
+/// an SMTP server is set up); she asked from the portal about her latest order, with a photo,
+/// and the support agent answered.
+async fn portal_story(db: &Db, support: &str, contacts: &[(String, String)]) -> anyhow::Result<()> {
+    use peyvand_crm::portal::{self, customer, sign_in};
+    use peyvand_crm::service::conversation::{self, Reply};
+    let sara = &contacts[1].0;
+    let account = portal::invite(db, None, sara, true, false).await?;
+    let account = portal::mark_verified(db, &account.id).await?;
+    let hash = peyvand_web::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    sign_in::set_password(db, &account.id, &hash).await?;
+    let Some(her) = customer::customer(db, account).await? else { return Ok(()) };
+    let latest = customer::documents(db, &her, "order").await?.into_iter().next();
+    let ask = customer::NewTicket {
+        subject: "زمان نصب بخاری".into(),
+        kind: "question".into(),
+        body: "سلام، سفارش آخرم رسید. چه روزی برای نصب می‌آیید؟".into(),
+        order: latest.map(|o| o.id),
+        files: Vec::new(),
+    };
+    let ticket = customer::open_ticket(db, &her, &ask).await?;
+    let reply = Reply {
+        body: "سلام سارا خانم، همکار ما فردا ساعت ۱۰ برای نصب می‌آید. اگر زمان دیگری بهتر است همین‌جا بنویسید.".into(),
+        public: true,
+        status: Some("waiting".into()),
+        ..Reply::default()
+    };
+    conversation::reply(db, support, &ticket.id, &reply).await?;
     Ok(())
 }
 

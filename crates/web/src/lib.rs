@@ -12,6 +12,7 @@ pub mod client;
 pub mod error;
 pub mod html;
 pub mod i18n;
+pub mod portal_host;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -81,6 +82,8 @@ pub struct AppState {
     /// Web-form submissions in the last hour, by client address (`html::sales::WEB_FORM_LIMIT`).
     pub web_forms:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>>,
+    /// The portal's own host name as last read (`portal_host`).
+    pub portal_host: portal_host::Kept,
 }
 
 impl AppState {
@@ -89,7 +92,13 @@ impl AppState {
         let sso = config.sso.clone().map(html::sso::SingleSignOn::new).transpose()?;
         // The business's day (a deal's closing day, a number's year) is the one its pages show.
         db.set_local_offset(config.display_offset);
-        Ok(AppState { db, config, sso, web_forms: std::sync::Arc::default() })
+        Ok(AppState {
+            db,
+            config,
+            sso,
+            web_forms: std::sync::Arc::default(),
+            portal_host: portal_host::Kept::default(),
+        })
     }
 }
 
@@ -206,6 +215,7 @@ fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::c
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let admission = admission::Admission::new(state.config.admission);
+    let portal = state.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -213,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .merge(html::router())
         .fallback(html::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(portal, portal_host::only_the_portal))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn(refuse_nul_paths))
         .layer(axum::middleware::from_fn_with_state(admission, admission::admit))

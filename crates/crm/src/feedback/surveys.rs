@@ -649,6 +649,21 @@ pub async fn invitations_for(db: &Db, record: &str) -> Result<Vec<Invitation>> {
     .collect()
 }
 
+/// A contact's invitations still open (not answered, not past their time), newest first.
+pub async fn open_for_contact(db: &Db, contact: &str) -> Result<Vec<Invitation>> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {INVITATION_COLUMNS} FROM survey_invitations WHERE contact_id = $1 AND answered_at IS NULL \
+         AND expires_at > $2 ORDER BY created_at DESC, id DESC LIMIT 20"
+    )))
+    .bind(contact.to_string())
+    .bind(peyvand_store::now())
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(invitation_row)
+    .collect()
+}
+
 /// The invitation a link's token opens, with its survey, if it is still open. A forged or
 /// unknown token is not found; one answered is `survey_answered`; one past its time,
 /// `survey_expired`.

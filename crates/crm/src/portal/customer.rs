@@ -64,19 +64,40 @@ async fn theirs(db: &Db, c: &Customer, object: &str, id: &str) -> Result<Record>
         Err(Error::NotFound(_) | Error::Validation(_)) => return Err(not_found()),
         Err(e) => return Err(e),
     };
-    if c.owns(&record) { Ok(record) } else { Err(not_found()) }
+    if c.owns(&record) && !hidden(&record) { Ok(record) } else { Err(not_found()) }
+}
+
+/// What a customer never sees of an object: quotes still being drafted.
+fn hidden(record: &Record) -> bool {
+    record.object == "quote" && text(record, "status").as_deref() == Some("draft")
 }
 
 async fn list_theirs(db: &Db, c: &Customer, object: &str, sort: &str, limit: u32) -> Result<Vec<Record>> {
+    Ok(list_page(db, c, object, sort, limit, None).await?.records)
+}
+
+async fn list_page(
+    db: &Db,
+    c: &Customer,
+    object: &str,
+    sort: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<peyvand_store::records::Page> {
     let system = db.system();
     let obj = system.object(object).await?;
+    let mut filter = c.filter();
+    if object == "quote" {
+        filter = json!({ "and": [filter, { "field": "status", "op": "ne", "value": "draft" }] });
+    }
     let query = ListQuery {
-        filter: Some(parse_filter(&obj, &c.filter()).map_err(Error::invalid)?),
+        filter: Some(parse_filter(&obj, &filter).map_err(Error::invalid)?),
         sort: parse_sort(&obj, sort).map_err(Error::invalid)?,
         limit: Some(limit),
+        cursor: cursor.map(str::to_string),
         ..ListQuery::default()
     };
-    Ok(system.list_records(object, &query).await?.records)
+    system.list_records(object, &query).await
 }
 
 fn text(record: &Record, field: &str) -> Option<String> {
@@ -137,13 +158,25 @@ pub struct Line {
 /// Most orders or quotes a page lists.
 pub const PAGE: u32 = 50;
 
-/// The customer's orders (`order`) or quotes (`quote`), newest first.
-pub async fn documents(db: &Db, c: &Customer, object: &str) -> Result<Vec<Document>> {
+/// The customer's orders (`order`) or quotes (`quote`), newest first, a page of [`PAGE`] from
+/// `cursor`, with the next page's cursor.
+pub async fn documents_page(
+    db: &Db,
+    c: &Customer,
+    object: &str,
+    cursor: Option<&str>,
+) -> Result<(Vec<Document>, Option<String>)> {
     let sort = if object == "quote" { "-issued_on" } else { "-ordered_at" };
     if !matches!(object, "order" | "quote") {
         return Err(Error::NotFound(object.to_string()));
     }
-    Ok(list_theirs(db, c, object, sort, PAGE).await?.iter().map(Document::of).collect())
+    let page = list_page(db, c, object, sort, PAGE, cursor).await?;
+    Ok((page.records.iter().map(Document::of).collect(), page.next_cursor))
+}
+
+/// The first page of [`documents_page`].
+pub async fn documents(db: &Db, c: &Customer, object: &str) -> Result<Vec<Document>> {
+    Ok(documents_page(db, c, object, None).await?.0)
 }
 
 /// One of the customer's orders or quotes with its lines.
@@ -409,4 +442,217 @@ pub async fn redeem(db: &Db, c: &Customer, program: &str, reward: &str) -> Resul
         return Err(Error::NotFound(format!("reward {reward}")));
     }
     rewards::redeem(db, program, &c.contact, rewards::Redeem { reward, order: None, key: None, actor: None }).await
+}
+
+/// A product the customer may order (an active one), at its list price; the order prices each
+/// line for them (their price list, their benefits) when it is placed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub category: Option<String>,
+    pub unit: Option<String>,
+    pub price: Option<Json>,
+}
+
+/// Most products the portal's shop lists.
+pub const SHOP: u32 = 200;
+/// Most lines of an order placed in the portal, and the largest quantity of one.
+pub const MAX_ORDER_LINES: usize = 50;
+pub const MAX_QUANTITY: i64 = 10_000;
+
+fn product_of(record: &Record) -> Product {
+    Product {
+        id: record.id.clone(),
+        name: record.title.clone(),
+        category: text(record, "category"),
+        unit: text(record, "unit"),
+        price: value(record, "price"),
+    }
+}
+
+/// The products the customer may order, by name, and the names of the benefits they have now.
+pub async fn shop(db: &Db, c: &Customer) -> Result<(Vec<Product>, Vec<String>)> {
+    let system = db.system();
+    let obj = system.object("product").await?;
+    let query = ListQuery {
+        filter: Some(
+            parse_filter(&obj, &json!({ "field": "active", "op": "eq", "value": true })).map_err(Error::invalid)?,
+        ),
+        sort: parse_sort(&obj, "name").map_err(Error::invalid)?,
+        limit: Some(SHOP),
+        ..ListQuery::default()
+    };
+    let products = system.list_records("product", &query).await?.records.iter().map(product_of).collect();
+    let company = system
+        .get_record("contact", &c.contact, false)
+        .await?
+        .fields
+        .get("company")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    let benefits = crate::sales::benefits::for_customer(&system, Some(&c.contact), company.as_deref())
+        .await?
+        .into_iter()
+        .map(|b| b.record.title)
+        .collect();
+    Ok((products, benefits))
+}
+
+/// The customer places an order of `(product, quantity)` lines (others left out: a quantity of
+/// nothing or zero). It arrives as a pending order of theirs, marked as placed in the portal,
+/// for its owner to confirm; every price is the server's. Refused as a whole: a product not
+/// sold (inactive or unknown), a quantity that is not a positive number up to [`MAX_QUANTITY`].
+pub async fn place_order(db: &Db, c: &Customer, wanted: &[(String, String)]) -> Result<Document> {
+    let system = db.system();
+    let wanted: Vec<(String, String)> = wanted
+        .iter()
+        .map(|(p, q)| (p.trim().to_string(), peyvand_records::normalize::to_latin_digits(q.trim())))
+        .filter(|(p, q)| !p.is_empty() && !q.is_empty() && !q.trim_start_matches(['0', '.']).is_empty())
+        .collect();
+    let mut errors = Vec::new();
+    if wanted.is_empty() {
+        errors.push(FieldError::new("lines", "required"));
+    }
+    if wanted.len() > MAX_ORDER_LINES {
+        errors.push(FieldError::with("lines", "too_many_values", json!({ "max": MAX_ORDER_LINES })));
+    }
+    for (i, (product, quantity)) in wanted.iter().enumerate() {
+        let sold = match system.get_record("product", product, false).await {
+            Ok(p) => p.fields.get("active").and_then(Json::as_bool) != Some(false),
+            Err(Error::NotFound(_) | Error::Validation(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if !sold {
+            errors.push(FieldError::new(&format!("lines.{i}.product"), "portal_not_sold"));
+        }
+        let fits = peyvand_records::decimal::Decimal::parse(quantity, 3)
+            .is_ok_and(|d| d.units > 0 && d.units <= MAX_QUANTITY * 1000);
+        if !fits {
+            errors.push(FieldError::with(
+                &format!("lines.{i}.quantity"),
+                "out_of_range",
+                json!({ "min": 0, "max": MAX_QUANTITY }),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let contact = system.get_record("contact", &c.contact, false).await?;
+    let mut fields = Map::new();
+    fields.insert("contact".into(), json!(c.contact));
+    for f in ["company", peyvand_records::access::OWNER_FIELD] {
+        if let Some(v) = contact.fields.get(f).filter(|v| !v.is_null()) {
+            fields.insert(f.into(), v.clone());
+        }
+    }
+    fields.insert("status".into(), json!("pending"));
+    fields.insert("channel".into(), json!("online"));
+    fields.insert("placed_in_portal".into(), json!(true));
+    fields.insert("ordered_at".into(), json!(peyvand_store::now()));
+    let (order, _) = documents::customer_order(db, fields, wanted).await?;
+    Ok(Document::of(&order))
+}
+
+/// The customer accepts one of their quotes that was sent to them.
+pub async fn accept_quote(db: &Db, c: &Customer, id: &str) -> Result<Document> {
+    let record = theirs(db, c, "quote", id).await?;
+    if text(&record, "status").as_deref() != Some("sent") {
+        return Err(Error::Conflict {
+            code: "quote_not_open",
+            details: vec![FieldError::new("status", "quote_not_open")],
+        });
+    }
+    let system = db.system();
+    let obj = system.object("quote").await?;
+    let changes = validate(&obj, &Map::from_iter([("status".into(), json!("accepted"))]), Mode::Update)
+        .map_err(Error::Validation)?;
+    let mut tx = system.write().await?;
+    let updated = system.update_in(&mut tx, None, &obj, id, changes.values, Some(record.version)).await?;
+    tx.commit().await?;
+    Ok(Document::of(&updated))
+}
+
+/// A survey the customer is asked to answer: its name and its link's token (`/s/{token}`), and
+/// the request it is about, if one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SurveyAsked {
+    pub name: String,
+    pub token: String,
+    pub ticket: Option<String>,
+}
+
+/// The surveys and polls waiting for the customer's answer.
+pub async fn surveys(db: &Db, c: &Customer) -> Result<Vec<SurveyAsked>> {
+    use crate::feedback::surveys;
+    let mut out = Vec::new();
+    for invitation in surveys::open_for_contact(db, &c.contact).await? {
+        let survey = match surveys::get(db, &invitation.survey_id).await {
+            Ok(s) if s.definition.active => s,
+            Ok(_) | Err(Error::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        out.push(SurveyAsked {
+            name: survey.definition.name.clone(),
+            token: surveys::link_token(db, &invitation.id).await?,
+            ticket: (invitation.record_object.as_deref() == Some("ticket")).then_some(invitation.record_id).flatten(),
+        });
+    }
+    Ok(out)
+}
+
+/// A published article of the knowledge base as a customer reads it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Article {
+    pub id: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub body: String,
+}
+
+fn article_of(r: &Record) -> Article {
+    Article {
+        id: r.id.clone(),
+        title: r.title.clone(),
+        summary: text(r, "summary"),
+        body: text(r, "body").unwrap_or_default(),
+    }
+}
+
+/// Published articles answering a question (by its words, the Persian normalization), or the
+/// newest ones when it has none worth looking for; in the customer's language first.
+pub async fn help(db: &Db, question: &str, lang: &str, limit: usize) -> Result<Vec<Article>> {
+    use crate::service::knowledge;
+    let system = db.system();
+    if knowledge::words(question).is_empty() {
+        let obj = system.object("kb_article").await?;
+        let filter = json!({ "and": [{ "field": "status", "op": "eq", "value": "published" }, { "field": "language", "op": "eq", "value": lang }] });
+        let query = ListQuery {
+            filter: Some(parse_filter(&obj, &filter).map_err(Error::invalid)?),
+            sort: parse_sort(&obj, "-published_at").map_err(Error::invalid)?,
+            limit: Some(limit as u32),
+            ..ListQuery::default()
+        };
+        return Ok(system.list_records("kb_article", &query).await?.records.iter().map(article_of).collect());
+    }
+    let mut found = knowledge::search(&system, question, Some(lang), limit).await?;
+    if found.is_empty() {
+        found = knowledge::search(&system, question, None, limit).await?;
+    }
+    Ok(found.iter().map(article_of).collect())
+}
+
+/// A published article, or not found.
+pub async fn article(db: &Db, id: &str) -> Result<Article> {
+    let not_found = || Error::NotFound(format!("kb_article {id}"));
+    let record = match db.system().get_record("kb_article", id, false).await {
+        Ok(r) => r,
+        Err(Error::NotFound(_) | Error::Validation(_)) => return Err(not_found()),
+        Err(e) => return Err(e),
+    };
+    if text(&record, "status").as_deref() != Some("published") {
+        return Err(not_found());
+    }
+    Ok(article_of(&record))
 }

@@ -110,11 +110,15 @@ pub async fn account(db: &Db, id: &str) -> Result<Account> {
 pub struct Settings {
     /// A customer not invited may sign up with an address one contact has.
     pub sign_up: bool,
+    /// The brand's colour (`#rrggbb`) for buttons and links; none: Peyvand's.
+    pub colour: Option<String>,
+    /// A host name of its own (`my.example.ir`) where the portal alone answers.
+    pub host: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { sign_up: true }
+        Settings { sign_up: true, colour: None, host: None }
     }
 }
 
@@ -127,16 +131,103 @@ pub async fn settings(db: &Db) -> Result<Settings> {
     })
 }
 
+/// Saves the settings: a colour as `#rrggbb`, a host name as a host (lower case, no scheme,
+/// port or path); empty ones are none.
 pub async fn save_settings(db: &Db, input: &Settings) -> Result<Settings> {
+    let mut out = input.clone();
+    out.colour = out.colour.map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty());
+    out.host = out.host.map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty());
+    let mut errors = Vec::new();
+    if out.colour.as_deref().is_some_and(|c| parse_colour(c).is_none()) {
+        errors.push(FieldError::new("colour", "invalid_colour"));
+    }
+    let host_ok = |h: &str| {
+        h.len() <= 253
+            && h.split('.').count() >= 2
+            && h.split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    if out.host.as_deref().is_some_and(|h| !host_ok(h)) {
+        errors.push(FieldError::new("host", "invalid_host"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    store(db, "settings", &serde_json::to_string(&out).map_err(|e| Error::Config(e.to_string()))?).await?;
+    Ok(out)
+}
+
+async fn store(db: &Db, name: &str, value: &str) -> Result<()> {
     let mut tx = db.write().await?;
     sqlx::query(
-        "INSERT INTO portal_settings (name, value) VALUES ('settings', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        "INSERT INTO portal_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     )
-    .bind(serde_json::to_string(input).map_err(|e| Error::Config(e.to_string()))?)
+    .bind(name.to_string())
+    .bind(value.to_string())
     .execute(&mut *tx.tx)
     .await?;
-    tx.commit().await?;
-    Ok(input.clone())
+    tx.commit().await
+}
+
+/// A colour `#rrggbb` as its red, green and blue.
+pub fn parse_colour(c: &str) -> Option<(u8, u8, u8)> {
+    let hex = c.strip_prefix('#').filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+    let part = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some((part(0)?, part(2)?, part(4)?))
+}
+
+/// The largest logo kept.
+pub const MAX_LOGO: usize = 200 * 1024;
+
+/// Keeps the portal's logo (PNG, JPEG or WebP, by its content, up to [`MAX_LOGO`]); empty
+/// bytes take it away.
+pub async fn save_logo(db: &Db, bytes: &[u8]) -> Result<()> {
+    use base64::Engine;
+    if bytes.is_empty() {
+        let mut tx = db.write().await?;
+        sqlx::query("DELETE FROM portal_settings WHERE name = 'logo'").execute(&mut *tx.tx).await?;
+        return tx.commit().await;
+    }
+    if bytes.len() > MAX_LOGO {
+        return Err(Error::Validation(vec![FieldError::with(
+            "logo",
+            "file_too_large",
+            serde_json::json!({ "max_mb": 0.2 }),
+        )]));
+    }
+    let Some(content_type) = image_type(bytes) else {
+        return Err(Error::Validation(vec![FieldError::with(
+            "logo",
+            "file_type_not_allowed",
+            serde_json::json!({ "allowed": "PNG, JPEG, WebP" }),
+        )]));
+    };
+    let value = serde_json::json!({ "content_type": content_type, "base64": base64::engine::general_purpose::STANDARD.encode(bytes) });
+    store(db, "logo", &value.to_string()).await
+}
+
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// The portal's logo, if one was given: its content type and bytes.
+pub async fn logo(db: &Db) -> Result<Option<(String, Vec<u8>)>> {
+    use base64::Engine;
+    let row = sqlx::query("SELECT value FROM portal_settings WHERE name = 'logo'").fetch_optional(db.pool()).await?;
+    let Some(row) = row else { return Ok(None) };
+    let value: Json =
+        serde_json::from_str(&row.try_get::<String, _>("value")?).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let (Some(ct), Some(b64)) = (value["content_type"].as_str(), value["base64"].as_str()) else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| Error::Corrupt(e.to_string()))?;
+    Ok(Some((ct.to_string(), bytes)))
 }
 
 /// A contact's addresses a portal account signs in with: their first e-mail and first phone that
@@ -265,6 +356,21 @@ pub async fn set_status(db: &Db, contact: &str, active: bool, company_access: Op
     }
     tx.commit().await?;
     account(db, &before.id).await
+}
+
+/// Marks an account's addresses as proven outside the portal (the demo; accounts brought over
+/// from a portal before this one), so it signs in as an active account would.
+pub async fn mark_verified(db: &Db, account: &str) -> Result<Account> {
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "UPDATE portal_accounts SET status = 'active', verified_at = COALESCE(verified_at, $1) WHERE id = $2 AND status <> 'disabled'",
+    )
+    .bind(now())
+    .bind(account.to_string())
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    self::account(db, account).await
 }
 
 /// The portal as staff see it for a contact: its account, if any.

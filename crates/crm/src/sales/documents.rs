@@ -953,7 +953,8 @@ const COPIED: [&str; 8] = [
     "price_source",
 ];
 
-/// Makes an order in `tx` with `fields` and `lines` (each a line's fields), totalled once.
+/// Makes an order in `tx` with `fields` and `lines` (each a line's fields, kept as they are),
+/// totalled once.
 async fn create_order(
     db: &Db,
     tx: &mut WriteTx,
@@ -961,13 +962,48 @@ async fn create_order(
     fields: Map<String, Json>,
     lines: Vec<Map<String, Json>>,
 ) -> Result<Record> {
+    make_order(db, tx, actor, fields, lines, true).await
+}
+
+/// A customer's own order (the portal's): its header's `fields` and lines naming a product and
+/// a quantity only, each priced by the rules as a line staff add is (price lists, benefits, tax),
+/// all in one transaction. Returns the order and its lines.
+pub async fn customer_order(
+    db: &Db,
+    fields: Map<String, Json>,
+    lines: Vec<(String, String)>,
+) -> Result<(Record, Vec<Record>)> {
+    let system = db.system();
+    let mut tx = system.write().await?;
+    let lines = lines
+        .into_iter()
+        .map(|(product, quantity)| {
+            Map::from_iter([("product".into(), json!(product)), ("quantity".into(), json!(quantity))])
+        })
+        .collect();
+    let order = make_order(&system, &mut tx, None, fields, lines, false).await?;
+    let lines = lines_of(&system, &mut tx, Kind::Order, &order.id).await?;
+    tx.commit().await?;
+    Ok((order, lines))
+}
+
+async fn make_order(
+    db: &Db,
+    tx: &mut WriteTx,
+    actor: Option<&str>,
+    fields: Map<String, Json>,
+    lines: Vec<Map<String, Json>>,
+    copied: bool,
+) -> Result<Record> {
     let (order_obj, line_obj) = (object(db, "order")?, object(db, "order_line")?);
     let fields: Map<String, Json> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
     let changes = validate(&order_obj, &fields, Mode::Create).map_err(Error::Validation)?;
     let id = db.create_in(tx, actor, &order_obj, &changes.values).await?;
     let note = batch_note(&id);
     tx.notes.insert(note.clone());
-    tx.notes.insert(COPIED_NOTE.to_string());
+    if copied {
+        tx.notes.insert(COPIED_NOTE.to_string());
+    }
     let mut made = Ok(());
     for (i, mut line) in lines.into_iter().enumerate() {
         line.retain(|_, v| !v.is_null());

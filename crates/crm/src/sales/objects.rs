@@ -149,6 +149,14 @@ pub(crate) fn objects() -> Vec<NewObject> {
                 opt("dealer", "نماینده فروش", "Dealer"),
             ]
         }),
+        // An order a customer placed themselves (`crm::portal`), for staff to confirm.
+        with(
+            std_field("placed_in_portal", T::Boolean, "ثبت مشتری در پورتال", "Placed by the customer (portal)"),
+            |f| {
+                f.indexed = true;
+                f.default_value = Some(json!(false));
+            },
+        ),
     ];
     let mut order_fields = order_fields;
     order_fields.extend(document_fields());

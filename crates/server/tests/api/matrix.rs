@@ -1313,6 +1313,9 @@ const PAGES: &[(&str, &str)] = &[
     ("/loyalty/{id}/members/{contact}/adjust", "-"),
     ("/loyalty/referrals/{contact}", "-"),
     ("/consent/{contact}", "-"),
+    // A contact's portal account (tests/api/portal.rs); the portal's own pages are in its table.
+    ("/records/contact/{id}/portal", "-"),
+    ("/admin/portal", "lfo"),
     // Not found: the token is not signed (tests/api/loyalty.rs follows real ones).
     ("/u/{token}", "nnn"),
     ("/c/{token}", "nnn"),

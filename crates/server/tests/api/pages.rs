@@ -425,6 +425,23 @@ async fn the_demo_is_a_lived_in_crm(app: &TestApp) {
         "drawn: {revenue}"
     );
     assert!(page.contains("/records/order?filter="), "each month's row opens its orders");
+    // The portal story: Sara signs in with her e-mail and the demo password and finds the support
+    // agent's answer to the question she asked about her latest order.
+    let sara = crate::helpers::browser();
+    let r = sara
+        .post(app.url("/portal/password"))
+        .header("origin", &app.base)
+        .form(&[("address", "contact2@demo.peyvand.ir"), ("password", "peyvand-demo")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "Sara signs in to the portal");
+    let asked = sara.get(app.url("/portal/requests")).send().await.expect("send").text().await.expect("text");
+    let list = asked.split("class=\"portal-list\"").nth(1).expect("her requests");
+    let href = list.split("href=\"/portal/requests/").nth(1).and_then(|s| s.split('"').next()).expect("her question");
+    let thread =
+        sara.get(app.url(&format!("/portal/requests/{href}"))).send().await.expect("send").text().await.expect("text");
+    assert!(thread.contains("زمان نصب بخاری") && thread.contains("فردا ساعت ۱۰"), "her question and the answer");
     // The performance story: a quota per rep and per sales team, an award, the manager's
     // shared dashboard with the revenue KPI, and every dashboard widget drawn.
     let quotas: serde_json::Value = app.get("/api/v1/quotas").await.json().await.expect("json");

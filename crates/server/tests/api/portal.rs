@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 backend_tests!(
     a_customer_signs_in_with_a_code_and_serves_themselves,
     no_portal_route_reaches_another_customers_records,
-    codes_are_limited_and_say_nothing_of_who_is_a_customer
+    codes_are_limited_and_say_nothing_of_who_is_a_customer,
+    staff_invite_and_disable_from_the_contact_page,
+    a_customer_orders_at_their_price_and_accepts_a_quote,
+    a_customer_finds_help_and_answers_the_survey,
+    the_portal_wears_the_brand_and_answers_alone_on_its_host
 );
 
 /// The latest sign-in code sent to `address`, from the outbox.
@@ -91,6 +95,7 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0
 
 /// Two customers, each with an order of a product whose cost price is staff-only, and a ticket.
 struct World {
+    heater: String,
     sara: String,
     reza: String,
     sara_order: String,
@@ -125,7 +130,7 @@ async fn world(app: &TestApp) -> World {
         orders.push(order);
     }
     let reza_ticket = id(app.create("ticket", json!({"subject": "Reza's heater is loud", "contact": reza})).await);
-    World { sara, reza, sara_order: orders[0].clone(), reza_order: orders[1].clone(), reza_ticket }
+    World { heater, sara, reza, sara_order: orders[0].clone(), reza_order: orders[1].clone(), reza_ticket }
 }
 
 async fn a_customer_signs_in_with_a_code_and_serves_themselves(app: &TestApp) {
@@ -383,7 +388,7 @@ async fn no_portal_route_reaches_another_customers_records(app: &TestApp) {
         .await;
     let message: Value = r.json().await.expect("message");
     let file = message["attachments"][0]["id"].as_str().expect("a file").to_string();
-    let quote: Value = app.create("quote", json!({"contact": w.reza, "number": "Q-9"})).await;
+    let quote: Value = app.create("quote", json!({"contact": w.reza, "number": "Q-9", "status": "sent"})).await;
     let quote = quote["id"].as_str().expect("quote").to_string();
 
     let sara = browser();
@@ -403,7 +408,10 @@ async fn no_portal_route_reaches_another_customers_records(app: &TestApp) {
                 &w.reza_ticket
             },
         );
-        let public = matches!(*route, "/portal/sign-in" | "/portal/code" | "/portal/password");
+        let public = matches!(
+            *route,
+            "/portal/sign-in" | "/portal/code" | "/portal/password" | "/portal/brand.css" | "/portal/logo"
+        );
         // Without a session: to the sign-in page, nothing done.
         if !public {
             let r = if *method == "GET" {
@@ -538,4 +546,236 @@ async fn codes_are_limited_and_say_nothing_of_who_is_a_customer(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn staff_invite_and_disable_from_the_contact_page(app: &TestApp) {
+    let w = world(app).await;
+    let staff = crate::helpers::signed_in(app).await;
+    let path = format!("/records/contact/{}", w.reza);
+    let html = staff.get(app.url(&path)).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("id=\"portal\"") && html.contains(&format!("{path}/portal\"")), "the portal panel");
+    let csrf = csrf_of(&html);
+    let change = |action: &'static str| {
+        let staff = staff.clone();
+        let (url, csrf) = (app.url(&format!("{path}/portal")), csrf.clone());
+        async move {
+            staff
+                .post(url)
+                .header("origin", &app.base)
+                .form(&[("csrf", csrf.as_str()), ("action", action), ("company_access", "1")])
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    assert_eq!(change("invite").await.status(), StatusCode::SEE_OTHER);
+    let account: Value = app.get(&format!("/api/v1/contacts/{}/portal", w.reza)).await.json().await.expect("account");
+    assert_eq!(
+        (
+            account["account"]["status"].as_str(),
+            account["account"]["phone"].as_str(),
+            account["account"]["company_access"].as_bool()
+        ),
+        (Some("invited"), Some("+989121234567"), Some(true))
+    );
+    let outbox: Value = app.get("/api/v1/messages").await.json().await.expect("outbox");
+    assert!(
+        outbox["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["recipient"] == "+989121234567" && m["channel"] == "sms"),
+        "no e-mail: the invitation goes by SMS: {outbox}"
+    );
+    assert_eq!(change("disable").await.status(), StatusCode::SEE_OTHER);
+    let html = staff.get(app.url(&path)).send().await.expect("send").text().await.expect("html");
+    assert!(html.contains("value=\"enable\""), "a disabled account can be enabled again");
+    // A contact with no address to sign in with: the panel says so.
+    let nobody = app.create("contact", json!({"last_name": "Nobody"})).await;
+    let r = staff
+        .post(app.url(&format!("/records/contact/{}/portal", nobody["id"].as_str().expect("id"))))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str()), ("action", "invite")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.expect("html").contains("role=\"alert\""));
+}
+
+async fn a_customer_orders_at_their_price_and_accepts_a_quote(app: &TestApp) {
+    let w = world(app).await;
+    let id = |v: Value| v["id"].as_str().expect("id").to_string();
+    // Sara's own price list sells the heater at 1,500,000 (its list price is 2,000,000).
+    let list = id(app
+        .create(
+            "price_list",
+            json!({"name": "Sara's prices", "currency": "IRR", "applies_to": "customer", "contact": w.sara}),
+        )
+        .await);
+    app.create(
+        "price_list_item",
+        json!({"price_list": list, "product": w.heater, "price": {"amount": "1500000", "currency": "IRR"}}),
+    )
+    .await;
+    let retired = id(app
+        .create("product", json!({"name": "Old model", "active": false, "price": {"amount": "10", "currency": "IRR"}}))
+        .await);
+    let r = app.post(&format!("/api/v1/contacts/{}/portal", w.sara), json!({"send": false})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sara = browser();
+    sign_in_customer(app, &sara, "sara@example.ir").await;
+    let (status, shop) = page(app, &sara, "/portal/shop").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shop.contains("Heater") && !shop.contains("Old model"), "active products only");
+    let csrf = csrf_of(&shop);
+    let orders_before = app.list("order", &[("total", "true"), ("limit", "1")]).await["total"].clone();
+    // Bad input: a product not sold, a quantity below zero; nothing is written.
+    for (product, quantity) in [(retired.as_str(), "1"), (w.heater.as_str(), "-1"), ("no-such-product", "1")] {
+        let r = sara
+            .post(app.url("/portal/orders"))
+            .header("origin", &app.base)
+            .form(&[("csrf", csrf.as_str()), (format!("q.{product}").as_str(), quantity)])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{product} × {quantity}");
+        assert!(r.text().await.expect("html").contains("role=\"alert\""));
+    }
+    assert_eq!(
+        app.list("order", &[("total", "true"), ("limit", "1")]).await["total"],
+        orders_before,
+        "nothing half-written"
+    );
+    // Two heaters (typed in Persian digits), with a price of her own sent along: the server's
+    // price is hers.
+    let r = sara
+        .post(app.url("/portal/orders"))
+        .header("origin", &app.base)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            (format!("q.{}", w.heater).as_str(), "۲"),
+            ("unit_price", "1"),
+            (format!("q.{retired}x").as_str(), ""),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let location = r.headers().get("location").and_then(|l| l.to_str().ok()).expect("where").to_string();
+    let order = location.trim_start_matches("/portal/orders/").split('?').next().expect("id").to_string();
+    let placed: Value = app.get(&format!("/api/v1/records/order/{order}")).await.json().await.expect("order");
+    assert_eq!(
+        (
+            placed["fields"]["contact"].as_str(),
+            placed["fields"]["status"].as_str(),
+            placed["fields"]["placed_in_portal"].as_bool()
+        ),
+        (Some(w.sara.as_str()), Some("pending"), Some(true))
+    );
+    assert_eq!(placed["fields"]["total"]["amount"], "3000000", "her price, twice: {placed}");
+    let (status, html) = page(app, &sara, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("role=\"status\"") && html.contains("Heater"), "placed, with its lines");
+    // Quotes: a draft is not hers to see yet; a sent one she accepts.
+    let draft = id(app.create("quote", json!({"contact": w.sara, "number": "Q-0", "status": "draft"})).await);
+    let sent = id(app.create("quote", json!({"contact": w.sara, "number": "Q-1", "status": "sent"})).await);
+    let (_, orders) = page(app, &sara, "/portal/orders").await;
+    assert!(orders.contains("Q-1") && !orders.contains("Q-0"), "sent quotes only");
+    assert_eq!(page(app, &sara, &format!("/portal/quotes/{draft}")).await.0, StatusCode::NOT_FOUND);
+    let (_, quote) = page(app, &sara, &format!("/portal/quotes/{sent}")).await;
+    assert!(quote.contains(&format!("/portal/quotes/{sent}/accept")), "a sent quote can be accepted");
+    let r = sara
+        .post(app.url(&format!("/portal/quotes/{sent}/accept")))
+        .header("origin", &app.base)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let q: Value = app.get(&format!("/api/v1/records/quote/{sent}")).await.json().await.expect("quote");
+    assert_eq!(q["fields"]["status"], "accepted");
+}
+
+async fn a_customer_finds_help_and_answers_the_survey(app: &TestApp) {
+    let w = world(app).await;
+    let id = |v: Value| v["id"].as_str().expect("id").to_string();
+    let published = id(app
+        .create(
+            "kb_article",
+            json!({"title": "نصب بخاری گازی", "summary": "پیش از نصب", "body": "دودکش را بررسی کنید.", "language": "fa", "status": "published"}),
+        )
+        .await);
+    let draft = id(app
+        .create("kb_article", json!({"title": "بخاری برقی (پیش‌نویس)", "body": "هنوز نه", "language": "fa"}))
+        .await);
+    let r = app.post(&format!("/api/v1/contacts/{}/portal", w.sara), json!({"send": false})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sara = browser();
+    sign_in_customer(app, &sara, "sara@example.ir").await;
+    // Found by a word typed with the Arabic yeh (ي), as Persian search finds it.
+    let (status, html) = page(app, &sara, "/portal/help?q=%D8%A8%D8%AE%D8%A7%D8%B1%D9%8A").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("نصب بخاری گازی") && !html.contains("پیش‌نویس"), "published articles only: {html}");
+    let (_, suggested) =
+        page(app, &sara, "/portal/help/suggest?subject=%D9%86%D8%B5%D8%A8%20%D8%A8%D8%AE%D8%A7%D8%B1%DB%8C").await;
+    assert!(suggested.contains(&format!("/portal/help/{published}")), "suggested while she types: {suggested}");
+    assert_eq!(page(app, &sara, &format!("/portal/help/{published}")).await.0, StatusCode::OK);
+    assert_eq!(page(app, &sara, &format!("/portal/help/{draft}")).await.0, StatusCode::NOT_FOUND);
+    // Her request resolved: its satisfaction survey waits for her on its page and at home.
+    let ticket = id(app.create("ticket", json!({"subject": "The heater clicks", "contact": w.sara})).await);
+    let r = app.patch(&format!("/api/v1/records/ticket/{ticket}"), json!({"fields": {"status": "resolved"}})).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    let (_, thread) = page(app, &sara, &format!("/portal/requests/{ticket}")).await;
+    let link = thread.split("href=\"/s/").nth(1).and_then(|s| s.split('"').next()).expect("a survey link");
+    let (_, home) = page(app, &sara, "/portal").await;
+    assert!(home.contains(&format!("/s/{link}")), "and on her home page");
+    let (status, survey) = page(app, &sara, &format!("/s/{link}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(survey.contains("<form"), "the survey opens");
+}
+
+async fn the_portal_wears_the_brand_and_answers_alone_on_its_host(app: &TestApp) {
+    for bad in [json!({"colour": "yellow"}), json!({"host": "https://my.example.ir/portal"})] {
+        let r = app.put("/api/v1/portal/settings", bad.clone()).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let r = app
+        .put("/api/v1/portal/settings", json!({"sign_up": true, "colour": "#FFCC00", "host": "My.Example.ir"}))
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.expect("settings"),
+        json!({"sign_up": true, "colour": "#ffcc00", "host": "my.example.ir"})
+    );
+    // A light colour gets dark text on its buttons and a darker shade for links on white.
+    let css = reqwest::get(app.url("/portal/brand.css")).await.expect("send").text().await.expect("css");
+    assert!(css.contains("--accent: #ffcc00") && css.contains("--accent-fg: #131722"), "{css}");
+    assert!(!css.contains("--accent-text: #ffcc00"), "links darker than the colour: {css}");
+    // The logo, from the admin's page.
+    let admin = crate::helpers::signed_in(app).await;
+    let html = admin.get(app.url("/admin/portal")).send().await.expect("send").text().await.expect("html");
+    let csrf = csrf_of(&html);
+    let fields = [("csrf", csrf.as_str()), ("sign_up", "1"), ("colour", "#ffcc00"), ("host", "my.example.ir")];
+    let mut body = multipart("portalboundary", &fields, None);
+    let end = "--portalboundary--\r\n";
+    body.truncate(body.len() - end.len());
+    body.extend(b"--portalboundary\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\nContent-Type: image/png\r\n\r\n");
+    body.extend(PNG);
+    body.extend(format!("\r\n{end}").as_bytes());
+    let r = post_multipart(app, &admin, "/admin/portal", body).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    let logo = reqwest::get(app.url("/portal/logo")).await.expect("send");
+    assert_eq!(logo.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
+    let sign_in = reqwest::get(app.url("/portal/sign-in")).await.expect("send").text().await.expect("html");
+    assert!(sign_in.contains("src=\"/portal/logo\"") && sign_in.contains("/portal/brand.css"), "branded");
+    // On its own host: the portal alone.
+    let client = browser();
+    let on_host = |path: &str| client.get(app.url(path)).header("host", "my.example.ir").send();
+    let r = on_host("/").await.expect("send");
+    assert_eq!(r.headers().get("location").and_then(|l| l.to_str().ok()), Some("/portal"));
+    assert_eq!(on_host("/records/contact").await.expect("send").status(), StatusCode::NOT_FOUND);
+    assert_eq!(on_host("/login").await.expect("send").status(), StatusCode::NOT_FOUND);
+    assert_eq!(on_host("/portal/sign-in").await.expect("send").status(), StatusCode::OK);
+    // The staff application is where it was.
+    assert_eq!(client.get(app.url("/login")).send().await.expect("send").status(), StatusCode::OK);
 }

@@ -1274,7 +1274,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "The account", None),
         ),
         "portal_settings" => (
-            "The customer portal's settings: sign_up lets a customer not invited sign up with an address one contact has",
+            "The customer portal's settings: sign_up lets a customer not invited sign up with an address one contact has; colour, the brand's; host, a host name of the portal's own",
             "portal",
             vec![],
             None,
@@ -2177,7 +2177,9 @@ fn loyalty_schemas() -> Json_ {
         "PortalAccess": { "type": "object", "required": ["active"], "additionalProperties": false, "properties": {
             "active": { "type": "boolean" }, "company_access": { "type": ["boolean", "null"] } } },
         "PortalSettings": { "type": "object", "additionalProperties": false, "properties": {
-            "sign_up": { "type": "boolean" } } },
+            "sign_up": { "type": "boolean" },
+            "colour": { "type": ["string", "null"], "description": "The brand's colour, #rrggbb" },
+            "host": { "type": ["string", "null"], "maxLength": 253, "description": "A host name where the portal alone answers" } } },
         "SuppressionInput": { "type": "object", "required": ["address", "channel"], "additionalProperties": false, "properties": {
             "address": { "type": "string", "minLength": 1, "maxLength": 320 }, "channel": { "enum": ["email", "sms", "phone"] },
             "remove": { "type": "boolean" } } },

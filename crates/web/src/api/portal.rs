@@ -89,5 +89,7 @@ pub async fn set_portal_settings(
     ApiJson(input): ApiJson<Settings>,
 ) -> ApiResult<impl IntoResponse> {
     authed.require(Action::ManageSchema)?;
-    Ok(Json(portal::save_settings(&state.db, &input).await?))
+    let saved = portal::save_settings(&state.db, &input).await?;
+    crate::portal_host::forget(&state);
+    Ok(Json(saved))
 }

@@ -81,6 +81,7 @@ async fn record_panels(
                 panels.extend(sales::offers_panel(state, record).await?);
                 panels.extend(loyalty::loyalty_panel(state, session, record).await?);
                 panels.push(consent::consent_panel(state, session, record).await?);
+                panels.push(portal::staff_panel(state, session, record).await?);
             }
             panels.extend(sales::benefits_panel(state, object, record).await?);
             panels.extend(customers::duplicates_placeholder(object, record));
@@ -633,6 +634,13 @@ pub fn router() -> Router<AppState> {
         .route("/loyalty/{id}/members/{contact}/adjust", post(loyalty::adjust))
         .route("/loyalty/referrals/{contact}", post(loyalty::referred_by))
         .route("/consent/{contact}", post(consent::record_consent))
+        .route("/records/contact/{id}/portal", post(portal::staff_change))
+        .route(
+            "/admin/portal",
+            get(portal::admin_settings)
+                .post(portal::save_admin_settings)
+                .layer(axum::extract::DefaultBodyLimit::max(2 * peyvand_crm::portal::MAX_LOGO)),
+        )
         .route("/marketing", get(marketing::marketing_page))
         .route("/marketing/segments", post(marketing::create_segment))
         .route("/marketing/segments/{id}", get(marketing::segment_page))

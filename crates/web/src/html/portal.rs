@@ -36,6 +36,8 @@ pub const COOKIE: &str = "peyvand_portal";
 /// Every portal route, as the router has it: `(method, path)`. The isolation test signs in as
 /// one customer and tries each with another's ids (`{id}`, `{file}`, `{program}`, `{reward}`).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/portal/brand.css"),
+    ("GET", "/portal/logo"),
     ("GET", "/portal/sign-in"),
     ("POST", "/portal/sign-in"),
     ("POST", "/portal/code"),
@@ -44,8 +46,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/portal/language"),
     ("GET", "/portal"),
     ("GET", "/portal/orders"),
+    ("POST", "/portal/orders"),
     ("GET", "/portal/orders/{id}"),
+    ("GET", "/portal/shop"),
     ("GET", "/portal/quotes/{id}"),
+    ("POST", "/portal/quotes/{id}/accept"),
     ("GET", "/portal/requests"),
     ("GET", "/portal/requests/new"),
     ("POST", "/portal/requests"),
@@ -53,6 +58,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/portal/requests/{id}/reply"),
     ("POST", "/portal/requests/{id}/close"),
     ("GET", "/portal/requests/{id}/files/{file}"),
+    ("GET", "/portal/help"),
+    ("GET", "/portal/help/suggest"),
+    ("GET", "/portal/help/{id}"),
     ("GET", "/portal/points"),
     ("POST", "/portal/points/{program}/redeem/{reward}"),
     ("GET", "/portal/profile"),
@@ -66,21 +74,28 @@ const MAX_REQUEST_FORM: usize = MAX_FILES * MAX_FILE + 1024 * 1024;
 pub fn router() -> Router<AppState> {
     let upload = || axum::extract::DefaultBodyLimit::max(MAX_REQUEST_FORM);
     Router::new()
+        .route("/portal/brand.css", get(brand_css))
+        .route("/portal/logo", get(logo))
         .route("/portal/sign-in", get(sign_in_page).post(ask_code))
         .route("/portal/code", post(check_code))
         .route("/portal/password", post(check_password))
         .route("/portal/sign-out", post(sign_out))
         .route("/portal/language", post(set_language))
         .route("/portal", get(home))
-        .route("/portal/orders", get(orders))
+        .route("/portal/orders", get(orders).post(place_order))
         .route("/portal/orders/{id}", get(order))
+        .route("/portal/shop", get(shop))
         .route("/portal/quotes/{id}", get(quote))
+        .route("/portal/quotes/{id}/accept", post(accept_quote))
         .route("/portal/requests", get(requests).post(open_request).layer(upload()))
         .route("/portal/requests/new", get(new_request))
         .route("/portal/requests/{id}", get(request))
         .route("/portal/requests/{id}/reply", post(reply).layer(upload()))
         .route("/portal/requests/{id}/close", post(close))
         .route("/portal/requests/{id}/files/{file}", get(file))
+        .route("/portal/help", get(help))
+        .route("/portal/help/suggest", get(help_suggest))
+        .route("/portal/help/{id}", get(help_article))
         .route("/portal/points", get(points))
         .route("/portal/points/{program}/redeem/{reward}", post(redeem))
         .route("/portal/profile", get(profile))
@@ -158,8 +173,84 @@ fn portal_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: i6
 
 // ---- The frame ----
 
+/// The business as its portal shows it: its name (Admin → Business), its logo and colour (the
+/// portal's settings).
+pub struct Brand {
+    pub name: String,
+    pub logo: String,
+}
+
+async fn brand(state: &AppState) -> Brand {
+    let lang = current_lang();
+    let details = peyvand_crm::sales::business::get(&state.db).await.unwrap_or_default();
+    let named = |k: &str| details.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let name = if lang == "en" {
+        named("name_en").or_else(|| named("name_fa"))
+    } else {
+        named("name_fa").or_else(|| named("name_en"))
+    };
+    let logo = match peyvand_crm::portal::logo(&state.db).await {
+        Ok(Some(_)) => "/portal/logo".to_string(),
+        _ => super::AssetUrls::new().logo,
+    };
+    Brand { name: name.unwrap_or_else(|| t(lang, "portal-title")), logo }
+}
+
+/// `GET /portal/brand.css`: the brand's colour for buttons and links, with text on it that reads
+/// (white or near-black, whichever contrasts more) and a link colour dark enough on white.
+pub async fn brand_css(State(state): State<AppState>) -> Response {
+    let colour = peyvand_crm::portal::settings(&state.db).await.ok().and_then(|s| s.colour);
+    let css = colour.as_deref().and_then(peyvand_crm::portal::parse_colour).map(colour_css).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=60")], css).into_response()
+}
+
+/// The WCAG relative luminance of a colour.
+fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
+    let channel = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.039_28 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    };
+    0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+}
+
+fn contrast(a: f64, b: f64) -> f64 {
+    (a.max(b) + 0.05) / (a.min(b) + 0.05)
+}
+
+fn colour_css(c: (u8, u8, u8)) -> String {
+    let l = luminance(c);
+    let on = if contrast(l, 1.0) >= contrast(l, luminance((0x13, 0x17, 0x22))) { "#ffffff" } else { "#131722" };
+    // Links on white: the colour darkened until it reads (4.5 : 1).
+    let mut text = c;
+    for _ in 0..20 {
+        if contrast(luminance(text), 1.0) >= 4.5 {
+            break;
+        }
+        text = ((f64::from(text.0) * 0.85) as u8, (f64::from(text.1) * 0.85) as u8, (f64::from(text.2) * 0.85) as u8);
+    }
+    let hex = |(r, g, b): (u8, u8, u8)| format!("#{r:02x}{g:02x}{b:02x}");
+    format!(
+        ":root, [data-theme=\"light\"] {{ --accent: {}; --accent-fg: {on}; --accent-text: {}; }}\n",
+        hex(c),
+        hex(text)
+    )
+}
+
+/// `GET /portal/logo`: the portal's logo, if one was given.
+pub async fn logo(State(state): State<AppState>) -> Response {
+    match peyvand_crm::portal::logo(&state.db).await {
+        Ok(Some((content_type, bytes))) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300".to_string())], bytes)
+                .into_response()
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
 /// What every signed-in portal page shows around its content.
 pub struct Frame {
+    pub brand: Brand,
     pub tr: Words,
     pub name: String,
     pub csrf: String,
@@ -179,19 +270,26 @@ impl Words {
     }
 }
 
-fn frame(signed: &Signed, current: &str) -> Frame {
+async fn frame(state: &AppState, signed: &Signed, current: &str) -> Frame {
     let lang = current_lang();
     let nav = [
         ("/portal", "portal-home"),
         ("/portal/orders", "portal-orders"),
         ("/portal/requests", "portal-requests"),
         ("/portal/points", "portal-points"),
+        ("/portal/help", "portal-help"),
         ("/portal/profile", "portal-profile"),
     ]
     .into_iter()
     .map(|(href, key)| (href, t(lang, key), href == current))
     .collect();
-    Frame { tr: Words { lang }, name: signed.customer.name.clone(), csrf: mask_csrf(&signed.csrf), nav }
+    Frame {
+        brand: brand(state).await,
+        tr: Words { lang },
+        name: signed.customer.name.clone(),
+        csrf: mask_csrf(&signed.csrf),
+        nav,
+    }
 }
 
 fn layout() -> Layout {
@@ -227,9 +325,64 @@ async fn choice(state: &AppState, object: &str, field: &str, value: Option<&str>
         .unwrap_or_else(|| value.to_string())
 }
 
+/// Each problem in words, after the name of the field it is about (where the form has one).
 fn errors_text(errors: &[FieldError]) -> Vec<String> {
     let lang = current_lang();
-    errors.iter().map(|e| field_error_message(lang, e.code, &e.params)).collect()
+    errors
+        .iter()
+        .map(|e| {
+            let message = field_error_message(lang, e.code, &e.params);
+            let field = e.field.split('.').next().unwrap_or("");
+            let key = match field {
+                "subject" => "portal-subject",
+                "kind" => "portal-kind",
+                "body" => "portal-body",
+                "files" => "portal-files",
+                "order" => "portal-about-order",
+                "lines" => "portal-products",
+                _ => return message,
+            };
+            format!("{}: {message}", t(lang, key))
+        })
+        .collect()
+}
+
+/// A quantity as people write it: no trailing zeros after the point.
+fn quantity(lang: &str, v: &Json) -> String {
+    let plain = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let plain = if plain.contains('.') { plain.trim_end_matches('0').trim_end_matches('.').to_string() } else { plain };
+    format_number(lang, &plain)
+}
+
+/// A money value, or nothing when it is zero.
+fn money_unless_zero(lang: &str, v: Option<&Json>) -> String {
+    let zero = v
+        .and_then(|m| m.get("amount"))
+        .and_then(Json::as_str)
+        .is_some_and(|a| a.trim_start_matches('-').chars().all(|c| c == '0' || c == '.'));
+    if zero { String::new() } else { money(lang, v) }
+}
+
+#[derive(Template)]
+#[template(path = "portal_error.html")]
+struct ErrorPage {
+    layout: Layout,
+    tr: Words,
+    message: String,
+}
+
+/// A refusal as a portal page: not found (another customer's id, or none), forbidden, or the
+/// general error, with the way back to the portal.
+fn fail(e: impl Into<ApiError>) -> Response {
+    let e: ApiError = e.into();
+    let status = e.status();
+    let key = match status {
+        StatusCode::NOT_FOUND => "portal-not-found",
+        StatusCode::FORBIDDEN => "error-forbidden",
+        _ => return e.into_response(),
+    };
+    let lang = current_lang();
+    (status, render(&ErrorPage { layout: layout(), tr: Words { lang }, message: t(lang, key) })).into_response()
 }
 
 // ---- Signing in ----
@@ -238,6 +391,7 @@ fn errors_text(errors: &[FieldError]) -> Vec<String> {
 #[template(path = "portal_sign_in.html")]
 struct SignInPage {
     layout: Layout,
+    brand: Brand,
     tr: Words,
     address: String,
     /// The code step (the address was sent a code).
@@ -246,9 +400,16 @@ struct SignInPage {
     notice: Option<String>,
 }
 
-fn sign_in_view(address: &str, code_step: bool, error: Option<String>, notice: Option<String>) -> SignInPage {
+async fn sign_in_view(
+    state: &AppState,
+    address: &str,
+    code_step: bool,
+    error: Option<String>,
+    notice: Option<String>,
+) -> SignInPage {
     let lang = current_lang();
     SignInPage {
+        brand: brand(state).await,
         layout: Layout::new(lang, None, None, ""),
         tr: Words { lang },
         address: address.to_string(),
@@ -267,12 +428,13 @@ pub struct SignInQuery {
 }
 
 /// `GET /portal/sign-in`: the address to send a code to (or sign in with a password).
-pub async fn sign_in_page(Query(q): Query<SignInQuery>) -> Response {
+pub async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<SignInQuery>) -> Response {
+    chosen_lang(&headers);
     let mut response = {
         if let Some(lang) = q.lang.as_deref() {
             set_lang(lang_or_default(lang));
         }
-        render(&sign_in_view(&q.address, false, None, None))
+        render(&sign_in_view(&state, &q.address, false, None, None).await)
     };
     if let Some(lang) = q.lang.as_deref()
         && let Ok(v) =
@@ -281,6 +443,14 @@ pub async fn sign_in_page(Query(q): Query<SignInQuery>) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// Before signing in, a language the visitor chose on the portal (its `lang` cookie) beats the
+/// browser's.
+fn chosen_lang(headers: &HeaderMap) {
+    if let Some(lang) = cookie(headers, "lang") {
+        set_lang(lang_or_default(&lang));
+    }
 }
 
 fn client(state: &AppState, headers: &HeaderMap, addr: SocketAddr) -> String {
@@ -295,6 +465,7 @@ pub async fn ask_code(
     headers: HeaderMap,
     axum::Form(pairs): axum::Form<Vec<(String, String)>>,
 ) -> Response {
+    chosen_lang(&headers);
     if !same_origin(&headers) {
         return super::error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
@@ -303,7 +474,8 @@ pub async fn ask_code(
     let address = match Address::parse(typed) {
         Ok(a) => a,
         Err(e) => {
-            let page = sign_in_view(typed, false, Some(field_error_message(lang, e.code, &e.params)), None);
+            let page =
+                sign_in_view(&state, typed, false, Some(field_error_message(lang, e.code, &e.params)), None).await;
             return (StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response();
         }
     };
@@ -311,10 +483,10 @@ pub async fn ask_code(
         Ok(Asked::Sent) => {
             let notice =
                 t(lang, if address.channel() == "sms" { "portal-code-sent-sms" } else { "portal-code-sent-email" });
-            render(&sign_in_view(address.value(), true, None, Some(notice)))
+            render(&sign_in_view(&state, address.value(), true, None, Some(notice)).await)
         }
         Ok(Asked::Wait) => {
-            let page = sign_in_view(typed, false, Some(t(lang, "portal-wait")), None);
+            let page = sign_in_view(&state, typed, false, Some(t(lang, "portal-wait")), None).await;
             (StatusCode::TOO_MANY_REQUESTS, render(&page)).into_response()
         }
         Err(e) => ApiError::from(e).into_response(),
@@ -332,7 +504,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, session: sign_in::Sess
     response
 }
 
-fn refused(address: &str, checked: &Checked, code_step: bool) -> Response {
+async fn refused(state: &AppState, address: &str, checked: &Checked, code_step: bool) -> Response {
     let lang = current_lang();
     let (status, key) = match checked {
         Checked::Wrong if code_step => (StatusCode::UNAUTHORIZED, "portal-code-wrong"),
@@ -340,7 +512,7 @@ fn refused(address: &str, checked: &Checked, code_step: bool) -> Response {
         Checked::Expired => (StatusCode::UNAUTHORIZED, "portal-code-expired"),
         _ => (StatusCode::TOO_MANY_REQUESTS, "portal-too-many"),
     };
-    (status, render(&sign_in_view(address, code_step, Some(t(lang, key)), None))).into_response()
+    (status, render(&sign_in_view(state, address, code_step, Some(t(lang, key)), None).await)).into_response()
 }
 
 /// `POST /portal/code`: the code sent; right, the customer is signed in.
@@ -350,16 +522,17 @@ pub async fn check_code(
     headers: HeaderMap,
     axum::Form(pairs): axum::Form<Vec<(String, String)>>,
 ) -> Response {
+    chosen_lang(&headers);
     if !same_origin(&headers) {
         return super::error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
     let typed = field(&pairs, "address");
     let Ok(address) = Address::parse(typed) else {
-        return refused(typed, &Checked::Wrong, true);
+        return refused(&state, typed, &Checked::Wrong, true).await;
     };
     match sign_in::verify_code(&state.db, &address, field(&pairs, "code"), &client(&state, &headers, addr)).await {
         Ok(Checked::SignedIn(session)) => signed_in(&state, &headers, *session).await,
-        Ok(other) => refused(address.value(), &other, true),
+        Ok(other) => refused(&state, address.value(), &other, true).await,
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -371,12 +544,13 @@ pub async fn check_password(
     headers: HeaderMap,
     axum::Form(pairs): axum::Form<Vec<(String, String)>>,
 ) -> Response {
+    chosen_lang(&headers);
     if !same_origin(&headers) {
         return super::error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
     let typed = field(&pairs, "address");
     let Ok(address) = Address::parse(typed) else {
-        return refused(typed, &Checked::Wrong, false);
+        return refused(&state, typed, &Checked::Wrong, false).await;
     };
     let password = field(&pairs, "password").to_string();
     let verify = move |hash: Option<&str>| match hash {
@@ -389,7 +563,7 @@ pub async fn check_password(
     };
     match sign_in::password(&state.db, &address, &verify, &client(&state, &headers, addr)).await {
         Ok(Checked::SignedIn(session)) => signed_in(&state, &headers, *session).await,
-        Ok(other) => refused(address.value(), &other, false),
+        Ok(other) => refused(&state, address.value(), &other, false).await,
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -497,6 +671,8 @@ struct HomePage {
     orders: Vec<DocRow>,
     requests: Vec<TicketRow>,
     open_requests: usize,
+    /// Surveys waiting for an answer: name and link.
+    surveys: Vec<(String, String)>,
 }
 
 fn points_cards(lang: &str, memberships: &[customer::Membership]) -> Vec<PointsCard> {
@@ -529,15 +705,20 @@ pub async fn home(State(state): State<AppState>, signed: Signed) -> Response {
             tickets.into_iter().filter(|t| !matches!(t.status.as_deref(), Some("closed" | "resolved"))).collect();
         Ok::<_, ApiError>(render(&HomePage {
             layout: layout(),
-            frame: frame(&signed, "/portal"),
+            frame: frame(&state, &signed, "/portal").await,
             points: points_cards(lang, &memberships),
             orders: doc_rows(&state, &orders[..orders.len().min(5)]).await,
             open_requests: open.len(),
+            surveys: customer::surveys(&state.db, c)
+                .await?
+                .into_iter()
+                .map(|a| (a.name, format!("/s/{}", a.token)))
+                .collect(),
             requests: ticket_rows(&state, &open[..open.len().min(5)]).await,
         }))
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
 }
 
 #[derive(Template)]
@@ -547,23 +728,115 @@ struct OrdersPage {
     layout: Layout,
     orders: Vec<DocRow>,
     quotes: Vec<DocRow>,
+    /// The next page of orders.
+    more: Option<String>,
 }
 
-/// `GET /portal/orders`: the customer's orders and quotes.
-pub async fn orders(State(state): State<AppState>, signed: Signed) -> Response {
+#[derive(Deserialize)]
+pub struct OrdersQuery {
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    placed: bool,
+}
+
+/// `GET /portal/orders`: the customer's orders (a page at a time, `?cursor=`) and quotes.
+pub async fn orders(State(state): State<AppState>, signed: Signed, Query(q): Query<OrdersQuery>) -> Response {
     let result = async {
         let c = &signed.customer;
-        let orders = customer::documents(&state.db, c, "order").await?;
-        let quotes = customer::documents(&state.db, c, "quote").await?;
+        let (orders, next) = customer::documents_page(&state.db, c, "order", q.cursor.as_deref()).await?;
+        let quotes = if q.cursor.is_none() { customer::documents(&state.db, c, "quote").await? } else { Vec::new() };
         Ok::<_, ApiError>(render(&OrdersPage {
             layout: layout(),
-            frame: frame(&signed, "/portal/orders"),
+            frame: frame(&state, &signed, "/portal/orders").await,
             orders: doc_rows(&state, &orders).await,
             quotes: doc_rows(&state, &quotes).await,
+            more: next.map(|n| format!("/portal/orders?cursor={}", super::session::encode(&n))),
         }))
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
+}
+
+pub struct ShopRow {
+    pub id: String,
+    pub name: String,
+    pub price: String,
+    pub unit: String,
+    pub quantity: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal_shop.html")]
+struct ShopPage {
+    frame: Frame,
+    layout: Layout,
+    products: Vec<ShopRow>,
+    benefits: Vec<String>,
+    problems: Vec<String>,
+}
+
+async fn shop_page(
+    state: &AppState,
+    signed: &Signed,
+    asked: &[(String, String)],
+    problems: Vec<String>,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let (products, benefits) = customer::shop(&state.db, &signed.customer).await?;
+    let mut rows = Vec::new();
+    for p in products {
+        rows.push(ShopRow {
+            quantity: asked.iter().find(|(id, _)| *id == p.id).map(|(_, q)| q.clone()).unwrap_or_default(),
+            price: money(lang, p.price.as_ref()),
+            unit: choice(state, "product", "unit", p.unit.as_deref()).await,
+            name: p.name,
+            id: p.id,
+        });
+    }
+    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = ShopPage {
+        layout: layout(),
+        frame: frame(state, signed, "/portal/orders").await,
+        products: rows,
+        benefits,
+        problems,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// `GET /portal/shop`: the products the customer may order, to pick quantities of.
+pub async fn shop(State(state): State<AppState>, signed: Signed) -> Response {
+    shop_page(&state, &signed, &[], Vec::new()).await.unwrap_or_else(fail)
+}
+
+/// `POST /portal/orders`: `q.PRODUCT` quantities; the order placed (priced by the server) and
+/// shown, or the shop again with the reasons.
+pub async fn place_order(State(state): State<AppState>, SignedForm(signed, pairs): SignedForm) -> Response {
+    let asked: Vec<(String, String)> =
+        pairs.iter().filter_map(|(k, v)| k.strip_prefix("q.").map(|p| (p.to_string(), v.clone()))).collect();
+    let result = async {
+        match customer::place_order(&state.db, &signed.customer, &asked).await {
+            Ok(order) => Ok(Redirect::to(&format!("/portal/orders/{}?placed=true", order.id)).into_response()),
+            Err(StoreError::Validation(errors)) => shop_page(&state, &signed, &asked, errors_text(&errors)).await,
+            Err(e) => Err(ApiError::from(e)),
+        }
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `POST /portal/quotes/{id}/accept`: the customer accepts a quote sent to them.
+pub async fn accept_quote(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm(signed, _): SignedForm,
+) -> Response {
+    match customer::accept_quote(&state.db, &signed.customer, &id).await {
+        Ok(_) => Redirect::to(&format!("/portal/quotes/{id}")).into_response(),
+        Err(StoreError::Conflict { .. }) => Redirect::to(&format!("/portal/quotes/{id}")).into_response(),
+        Err(e) => fail(e),
+    }
 }
 
 pub struct LineRow {
@@ -580,13 +853,23 @@ struct DocumentPage {
     frame: Frame,
     layout: Layout,
     heading: String,
+    /// Just placed by the customer.
+    placed: bool,
+    /// A quote the customer may accept (sent to them).
+    acceptable: bool,
     row: DocRow,
     valid_until: String,
     lines: Vec<LineRow>,
     sums: Vec<(String, String)>,
 }
 
-async fn document_page(state: &AppState, signed: &Signed, object: &str, id: &str) -> Result<Response, ApiError> {
+async fn document_page(
+    state: &AppState,
+    signed: &Signed,
+    object: &str,
+    id: &str,
+    placed: bool,
+) -> Result<Response, ApiError> {
     let lang = current_lang();
     let (doc, lines) = customer::document(&state.db, &signed.customer, object, id).await?;
     let row = doc_rows(state, std::slice::from_ref(&doc)).await.into_iter().next().ok_or(ApiError::NotFound)?;
@@ -594,13 +877,9 @@ async fn document_page(state: &AppState, signed: &Signed, object: &str, id: &str
         .iter()
         .map(|l: &Line| LineRow {
             product: l.product.clone().or_else(|| l.description.clone()).unwrap_or_default(),
-            quantity: l
-                .quantity
-                .as_ref()
-                .map(|q| format_number(lang, q.as_str().map(str::to_string).unwrap_or_else(|| q.to_string()).as_str()))
-                .unwrap_or_default(),
+            quantity: l.quantity.as_ref().map(|q| quantity(lang, q)).unwrap_or_default(),
             unit_price: money(lang, l.unit_price.as_ref()),
-            discount: money(lang, l.discount.as_ref()),
+            discount: money_unless_zero(lang, l.discount.as_ref()),
             total: money(lang, l.total.as_ref()),
         })
         .collect();
@@ -611,14 +890,16 @@ async fn document_page(state: &AppState, signed: &Signed, object: &str, id: &str
         ("portal-total", &doc.total),
     ]
     .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (t(lang, k), money(lang, Some(v)))))
+    .filter_map(|(k, v)| v.as_ref().map(|v| (t(lang, k), money_unless_zero(lang, Some(v)))))
     .filter(|(_, v)| !v.is_empty())
     .collect();
     let heading_key = if object == "quote" { "portal-quote" } else { "portal-order" };
     Ok(render(&DocumentPage {
         layout: layout(),
-        frame: frame(signed, "/portal/orders"),
+        frame: frame(state, signed, "/portal/orders").await,
         heading: format!("{} {}", t(lang, heading_key), row.number),
+        placed,
+        acceptable: object == "quote" && doc.status.as_deref() == Some("sent"),
         valid_until: when(state, lang, doc.valid_until.as_deref()),
         row,
         lines,
@@ -627,13 +908,18 @@ async fn document_page(state: &AppState, signed: &Signed, object: &str, id: &str
 }
 
 /// `GET /portal/orders/{id}`: one of the customer's orders with its lines.
-pub async fn order(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    document_page(&state, &signed, "order", &id).await.unwrap_or_else(super::records::fail)
+pub async fn order(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<OrdersQuery>,
+) -> Response {
+    document_page(&state, &signed, "order", &id, q.placed).await.unwrap_or_else(fail)
 }
 
 /// `GET /portal/quotes/{id}`: one of the customer's quotes with its lines.
 pub async fn quote(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    document_page(&state, &signed, "quote", &id).await.unwrap_or_else(super::records::fail)
+    document_page(&state, &signed, "quote", &id, false).await.unwrap_or_else(fail)
 }
 
 // ---- Requests ----
@@ -652,12 +938,12 @@ pub async fn requests(State(state): State<AppState>, signed: Signed) -> Response
         let tickets = customer::tickets(&state.db, &signed.customer).await?;
         Ok::<_, ApiError>(render(&RequestsPage {
             layout: layout(),
-            frame: frame(&signed, "/portal/requests"),
+            frame: frame(&state, &signed, "/portal/requests").await,
             requests: ticket_rows(&state, &tickets).await,
         }))
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
 }
 
 #[derive(Template)]
@@ -697,7 +983,7 @@ async fn new_request_page(
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = NewRequestPage {
         layout: layout(),
-        frame: frame(signed, "/portal/requests"),
+        frame: frame(state, signed, "/portal/requests").await,
         kinds,
         orders,
         subject: input.subject.clone(),
@@ -724,7 +1010,7 @@ pub async fn new_request(State(state): State<AppState>, signed: Signed, Query(q)
         order: Some(q.order).filter(|o| !o.is_empty()),
         ..NewTicket::default()
     };
-    new_request_page(&state, &signed, &input, Vec::new()).await.unwrap_or_else(super::records::fail)
+    new_request_page(&state, &signed, &input, Vec::new()).await.unwrap_or_else(fail)
 }
 
 /// A portal form with files: its text fields and files, the token checked first.
@@ -792,7 +1078,7 @@ pub async fn open_request(
         }
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
 }
 
 pub struct MessageRow {
@@ -807,6 +1093,8 @@ pub struct MessageRow {
 struct RequestPage {
     frame: Frame,
     layout: Layout,
+    /// The satisfaction survey about it, waiting for an answer.
+    survey: Option<String>,
     row: TicketRow,
     open: bool,
     messages: Vec<MessageRow>,
@@ -844,9 +1132,15 @@ async fn request_page(
         })
         .collect();
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let survey = customer::surveys(&state.db, &signed.customer)
+        .await?
+        .into_iter()
+        .find(|a| a.ticket.as_deref() == Some(id))
+        .map(|a| format!("/s/{}", a.token));
     let page = RequestPage {
+        survey,
         layout: layout(),
-        frame: frame(signed, "/portal/requests"),
+        frame: frame(state, signed, "/portal/requests").await,
         open: tk.open(),
         row,
         messages,
@@ -858,7 +1152,7 @@ async fn request_page(
 
 /// `GET /portal/requests/{id}`: one request with its replies.
 pub async fn request(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    request_page(&state, &signed, &id, "", Vec::new()).await.unwrap_or_else(super::records::fail)
+    request_page(&state, &signed, &id, "", Vec::new()).await.unwrap_or_else(fail)
 }
 
 /// `POST /portal/requests/{id}/reply` (multipart: csrf first, then body, files).
@@ -871,7 +1165,7 @@ pub async fn reply(
 ) -> Response {
     // Another customer's request is not found before anything is read.
     if let Err(e) = customer::ticket(&state.db, &signed.customer, &id).await {
-        return super::records::fail(e);
+        return fail(e);
     }
     let (fields, files) = match read_multipart(&signed, &headers, multipart).await {
         Ok(read) => read,
@@ -891,7 +1185,7 @@ pub async fn reply(
         }
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
 }
 
 /// `POST /portal/requests/{id}/close`: the customer closes their request.
@@ -902,7 +1196,7 @@ pub async fn close(
 ) -> Response {
     match customer::close(&state.db, &signed.customer, &id).await {
         Ok(_) => Redirect::to(&format!("/portal/requests/{id}")).into_response(),
-        Err(e) => super::records::fail(e),
+        Err(e) => fail(e),
     }
 }
 
@@ -910,7 +1204,83 @@ pub async fn close(
 pub async fn file(State(state): State<AppState>, signed: Signed, Path((id, file)): Path<(String, String)>) -> Response {
     match customer::ticket_file(&state.db, &signed.customer, &id, &file).await {
         Ok((a, bytes)) => crate::api::service::download(&a, bytes),
-        Err(e) => super::records::fail(e),
+        Err(e) => fail(e),
+    }
+}
+
+// ---- Help: the knowledge base ----
+
+#[derive(Template)]
+#[template(path = "portal_help.html")]
+struct HelpPage {
+    frame: Frame,
+    layout: Layout,
+    q: String,
+    articles: Vec<customer::Article>,
+}
+
+#[derive(Deserialize)]
+pub struct HelpQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    subject: String,
+}
+
+/// `GET /portal/help?q=`: published articles answering a question (the newest without one).
+pub async fn help(State(state): State<AppState>, signed: Signed, Query(q): Query<HelpQuery>) -> Response {
+    let result = async {
+        let articles = customer::help(&state.db, &q.q, current_lang(), 20).await?;
+        Ok::<_, ApiError>(render(&HelpPage {
+            layout: layout(),
+            frame: frame(&state, &signed, "/portal/help").await,
+            q: q.q,
+            articles,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+#[derive(Template)]
+#[template(path = "portal_help_suggest.html")]
+struct HelpSuggest {
+    tr: Words,
+    articles: Vec<customer::Article>,
+}
+
+/// `GET /portal/help/suggest?subject=`: while a customer types a request's subject, the articles
+/// that may answer it (a part of the form, for htmx).
+pub async fn help_suggest(State(state): State<AppState>, _signed: Signed, Query(q): Query<HelpQuery>) -> Response {
+    let lang = current_lang();
+    let found =
+        if customer_words(&q.subject) { customer::help(&state.db, &q.subject, lang, 3).await } else { Ok(Vec::new()) };
+    match found {
+        Ok(articles) => render(&HelpSuggest { tr: Words { lang }, articles }),
+        Err(e) => fail(e),
+    }
+}
+
+/// Whether a subject has a word worth looking for yet.
+fn customer_words(subject: &str) -> bool {
+    !peyvand_crm::service::knowledge::words(subject).is_empty()
+}
+
+#[derive(Template)]
+#[template(path = "portal_article.html")]
+struct ArticlePage {
+    frame: Frame,
+    layout: Layout,
+    article: customer::Article,
+}
+
+/// `GET /portal/help/{id}`: a published article.
+pub async fn help_article(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
+    match customer::article(&state.db, &id).await {
+        Ok(article) => {
+            render(&ArticlePage { layout: layout(), frame: frame(&state, &signed, "/portal/help").await, article })
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -993,7 +1363,7 @@ async fn points_page(
     let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = PointsPage {
         layout: layout(),
-        frame: frame(signed, "/portal/points"),
+        frame: frame(state, signed, "/portal/points").await,
         programs,
         referral: code,
         links,
@@ -1005,7 +1375,7 @@ async fn points_page(
 
 /// `GET /portal/points`: balances, tiers, rewards, latest entries and the referral link.
 pub async fn points(State(state): State<AppState>, signed: Signed) -> Response {
-    points_page(&state, &signed, None, None).await.unwrap_or_else(super::records::fail)
+    points_page(&state, &signed, None, None).await.unwrap_or_else(fail)
 }
 
 /// `POST /portal/points/{program}/redeem/{reward}`.
@@ -1036,7 +1406,7 @@ pub async fn redeem(
         }
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
 }
 
 // ---- Profile ----
@@ -1086,7 +1456,7 @@ async fn profile_page(
     let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let page = ProfilePage {
         layout: layout(),
-        frame: frame(signed, "/portal/profile"),
+        frame: frame(state, signed, "/portal/profile").await,
         email: a.email.clone().unwrap_or_default(),
         phone: a.phone.as_deref().map(|p| super::display::format_phone(lang, p)).unwrap_or_default(),
         has_password: a.has_password,
@@ -1099,7 +1469,7 @@ async fn profile_page(
 
 /// `GET /portal/profile`: addresses, password, language and consent per channel.
 pub async fn profile(State(state): State<AppState>, signed: Signed) -> Response {
-    profile_page(&state, &signed, None, None).await.unwrap_or_else(super::records::fail)
+    profile_page(&state, &signed, None, None).await.unwrap_or_else(fail)
 }
 
 /// `POST /portal/profile/consent`: each channel ticked or not; a change is recorded in the
@@ -1126,7 +1496,7 @@ pub async fn save_consent(State(state): State<AppState>, SignedForm(signed, pair
         profile_page(&state, &signed, Some(t(lang, "portal-saved")), None).await
     }
     .await;
-    result.unwrap_or_else(super::records::fail)
+    result.unwrap_or_else(fail)
 }
 
 /// `POST /portal/profile/password`: sets the password the customer signs in with from now on.
@@ -1144,6 +1514,224 @@ pub async fn save_password(State(state): State<AppState>, SignedForm(signed, pai
         let mut signed = signed;
         signed.customer.account.has_password = true;
         profile_page(&state, &signed, Some(t(lang, "portal-saved")), None).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+// ---- The staff side: a contact's portal account on their page ----
+
+pub struct AccountView {
+    pub status: String,
+    pub disabled: bool,
+    pub addresses: String,
+    pub last: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal_staff_panel.html")]
+struct StaffPanel {
+    tr: super::admin::Words,
+    csrf: String,
+    contact: String,
+    writer: bool,
+    account: Option<AccountView>,
+    company_access: bool,
+    message: String,
+}
+
+async fn staff_panel_html(
+    state: &AppState,
+    session: &super::Session,
+    contact: &str,
+    message: String,
+) -> Result<String, ApiError> {
+    let lang = current_lang();
+    let account = peyvand_crm::portal::account_of_contact(&state.db, contact).await?;
+    let view = account.as_ref().map(|a| AccountView {
+        status: t(lang, &format!("portal-status-{}", a.status)),
+        disabled: a.status == "disabled",
+        addresses: [a.email.clone(), a.phone.as_deref().map(|p| super::display::format_phone(lang, p))]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+        last: when(state, lang, a.last_sign_in_at.as_deref()),
+    });
+    StaffPanel {
+        tr: super::admin::Words::new(lang),
+        csrf: session.csrf.clone(),
+        contact: super::session::encode(contact),
+        writer: session.user.role.allows(peyvand_records::access::Action::WriteRecords),
+        company_access: account.as_ref().is_some_and(|a| a.company_access),
+        account: view,
+        message,
+    }
+    .render()
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The portal panel of a contact's page: their account, and for those who write, invite,
+/// disable or enable it.
+pub async fn staff_panel(
+    state: &AppState,
+    session: &super::Session,
+    record: &peyvand_store::records::Record,
+) -> Result<String, ApiError> {
+    staff_panel_html(state, session, &record.id, String::new()).await
+}
+
+/// `POST /records/contact/{id}/portal`: `action` invite (again), disable or enable, with
+/// `company_access`.
+pub async fn staff_change(
+    State(state): State<AppState>,
+    Path(contact): Path<String>,
+    super::CsrfForm(session, pairs): super::CsrfForm,
+) -> Response {
+    let result = async {
+        super::admin::require(&session, peyvand_records::access::Action::WriteRecords)?;
+        let scoped = session.scoped(state.clone());
+        let company_access = field(&pairs, "company_access") == "1";
+        let done = match field(&pairs, "action") {
+            "invite" => {
+                peyvand_crm::portal::invite(&scoped.db, Some(&session.user.id), &contact, company_access, true).await
+            }
+            "disable" => peyvand_crm::portal::set_status(&scoped.db, &contact, false, Some(company_access)).await,
+            "enable" => peyvand_crm::portal::set_status(&scoped.db, &contact, true, Some(company_access)).await,
+            _ => return Err(ApiError::BadRequest { code: "bad_action", detail: "invite, disable or enable".into() }),
+        };
+        match done {
+            Ok(_) => {
+                Ok(Redirect::to(&format!("/records/contact/{}#portal", super::session::encode(&contact)))
+                    .into_response())
+            }
+            Err(StoreError::Validation(errors)) => {
+                let html = staff_panel_html(&scoped, &session, &contact, errors_text(&errors).join(" ")).await?;
+                Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::response::Html(html)).into_response())
+            }
+            Err(e) => Err(ApiError::from(e)),
+        }
+    }
+    .await;
+    result.unwrap_or_else(super::records::fail)
+}
+
+// ---- The admin's page: sign-up, brand and host ----
+
+#[derive(Template)]
+#[template(path = "admin_portal.html")]
+struct AdminPage {
+    layout: Layout,
+    tr: super::admin::Words,
+    sign_up: bool,
+    colour: String,
+    host: String,
+    has_logo: bool,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+async fn admin_page(
+    state: &AppState,
+    session: &super::Session,
+    shown: Option<peyvand_crm::portal::Settings>,
+    errors: Vec<String>,
+    saved: bool,
+) -> Result<Response, ApiError> {
+    let lang = current_lang();
+    let settings = match shown {
+        Some(s) => s,
+        None => peyvand_crm::portal::settings(&state.db).await?,
+    };
+    let catalog = state.db.visible_catalog().await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = AdminPage {
+        layout: Layout::new(lang, Some(session), Some(&catalog), ""),
+        tr: super::admin::Words::new(lang),
+        sign_up: settings.sign_up,
+        colour: settings.colour.unwrap_or_default(),
+        host: settings.host.unwrap_or_default(),
+        has_logo: peyvand_crm::portal::logo(&state.db).await?.is_some(),
+        errors,
+        saved,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// `GET /admin/portal` (admins).
+pub async fn admin_settings(State(state): State<AppState>, session: super::Session) -> Response {
+    let result = async {
+        super::admin::require(&session, peyvand_records::access::Action::ManageSchema)?;
+        admin_page(&state, &session, None, Vec::new(), false).await
+    }
+    .await;
+    result.unwrap_or_else(super::records::fail)
+}
+
+/// `POST /admin/portal` (multipart: csrf first, then sign_up, colour, host, logo, remove_logo).
+pub async fn save_admin_settings(
+    State(state): State<AppState>,
+    session: super::Session,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Response {
+    let result = async {
+        super::admin::require(&session, peyvand_records::access::Action::ManageSchema)?;
+        let (mut fields, mut logo, mut checked) = (HashMap::new(), None, false);
+        while let Some(part) = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::BadRequest { code: "bad_upload", detail: e.body_text() })?
+        {
+            let name = part.name().unwrap_or("").to_string();
+            if name == "csrf" {
+                if let Err(refused) = super::check_csrf(&session, &headers, &part.text().await.unwrap_or_default()) {
+                    return Ok(refused);
+                }
+                checked = true;
+            } else if !checked {
+                return Ok(super::error_page(StatusCode::FORBIDDEN, "error-forbidden"));
+            } else if name == "logo" {
+                let bytes = part
+                    .bytes()
+                    .await
+                    .map_err(|e| ApiError::BadRequest { code: "bad_upload", detail: e.body_text() })?;
+                logo = Some(bytes.to_vec()).filter(|b| !b.is_empty());
+            } else {
+                fields.insert(name, part.text().await.unwrap_or_default());
+            }
+        }
+        if !checked {
+            return Ok(super::error_page(StatusCode::FORBIDDEN, "error-forbidden"));
+        }
+        let get = |k: &str| fields.get(k).cloned().filter(|v| !v.trim().is_empty());
+        let input = peyvand_crm::portal::Settings {
+            sign_up: get("sign_up").is_some(),
+            colour: get("colour"),
+            host: get("host"),
+        };
+        let mut errors = Vec::new();
+        match peyvand_crm::portal::save_settings(&state.db, &input).await {
+            Ok(_) => {}
+            Err(StoreError::Validation(e)) => errors.extend(e),
+            Err(e) => return Err(ApiError::from(e)),
+        }
+        let logo_change = if get("remove_logo").is_some() { Some(Vec::new()) } else { logo };
+        if let Some(bytes) = logo_change {
+            match peyvand_crm::portal::save_logo(&state.db, &bytes).await {
+                Ok(()) => {}
+                Err(StoreError::Validation(e)) => errors.extend(e),
+                Err(e) => return Err(ApiError::from(e)),
+            }
+        }
+        if errors.is_empty() {
+            crate::portal_host::forget(&state);
+            admin_page(&state, &session, None, Vec::new(), true).await
+        } else {
+            let lang = current_lang();
+            let texts = errors.iter().map(|e| field_error_message(lang, e.code, &e.params)).collect();
+            admin_page(&state, &session, Some(input), texts, false).await
+        }
     }
     .await;
     result.unwrap_or_else(super::records::fail)

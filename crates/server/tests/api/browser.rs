@@ -1572,3 +1572,157 @@ async fn an_admin_sets_up_a_club_and_a_customer_redeems_on_her_page() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// The customer portal on a phone (375 px), in Persian and then English: a customer signs in
+/// with the code sent to her, sees her orders and points, orders at her own price, complains with
+/// a photo, reads the answer, answers the survey and redeems a reward; every page passes axe-core
+/// and fits the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_serves_herself_on_a_phone_in_both_languages() {
+    let Some(browser) = Browser::start().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite always runs");
+    let id = |v: serde_json::Value| v["id"].as_str().expect("id").to_string();
+    let heater = id(app
+        .create(
+            "product",
+            json!({"name": "Heater", "price": {"amount": "2000000", "currency": "IRR"}, "tax_percent": "0"}),
+        )
+        .await);
+    let sara = id(app
+        .create("contact", json!({"first_name": "Sara", "last_name": "Rahimi", "emails": ["sara@example.ir"]}))
+        .await);
+    let list = id(app
+        .create("price_list", json!({"name": "Sara's", "currency": "IRR", "applies_to": "customer", "contact": sara}))
+        .await);
+    app.create(
+        "price_list_item",
+        json!({"price_list": list, "product": heater, "price": {"amount": "1500000", "currency": "IRR"}}),
+    )
+    .await;
+    let order =
+        id(app.create("order", json!({"contact": sara, "number": "S-77", "ordered_at": "2026-11-20T10:00:00Z"})).await);
+    let lines = json!({"lines": [{"product": heater, "quantity": "1"}]});
+    let r = app.send_as(&app.token, reqwest::Method::PUT, &format!("/api/v1/orders/{order}/lines"), Some(lines)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let club: serde_json::Value = app
+        .post(
+            "/api/v1/loyalty/programs",
+            json!({"name_fa": "باشگاه", "name_en": "Club", "spend_rules": [{"per": "1000000", "points": 1}]}),
+        )
+        .await
+        .json()
+        .await
+        .expect("club");
+    let club = id(club);
+    let reward = id(app
+        .post(
+            &format!("/api/v1/loyalty/programs/{club}/rewards"),
+            json!({"name_fa": "نصب رایگان", "name_en": "Free installation", "kind": "custom", "points": 100}),
+        )
+        .await
+        .json()
+        .await
+        .expect("reward"));
+    let r = app.post(&format!("/api/v1/loyalty/programs/{club}/members"), json!({"contact": sara})).await;
+    assert!(r.status().is_success());
+    let r = app
+        .post(
+            &format!("/api/v1/loyalty/programs/{club}/members/{sara}/adjust"),
+            json!({"points": 250, "note": "Welcome"}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let r = app.post(&format!("/api/v1/contacts/{sara}/portal"), json!({"send": false})).await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+
+    browser.resize(375, 812).await;
+    browser.goto(&app.url("/portal/sign-in?lang=fa")).await;
+    browser.type_into("form[action='/portal/sign-in'] input[name=address]", "sara@example.ir").await;
+    browser.click("form[action='/portal/sign-in'] button[type=submit]").await;
+    browser.wait_until("!!document.querySelector('input[name=code]')").await;
+    let code = crate::portal::code_sent_to(&app, "sara@example.ir").await.expect("a code");
+    browser.type_into("input[name=code]", &code).await;
+    browser.click("form[action='/portal/code'] button[type=submit]").await;
+    browser.wait_until("location.pathname === '/portal'").await;
+
+    let pages = [
+        "/portal",
+        "/portal/orders",
+        &format!("/portal/orders/{order}"),
+        "/portal/shop",
+        "/portal/requests/new",
+        "/portal/points",
+        "/portal/profile",
+        "/portal/help",
+    ];
+    let mut problems = Vec::new();
+    for lang in ["fa", "en"] {
+        for page in pages {
+            browser.goto(&app.url(page)).await;
+            for finding in browser.accessibility_problems().await {
+                problems.push(format!("{page} ({lang}): {finding}"));
+            }
+            assert_fits_the_screen(&browser, &format!("{page} ({lang})")).await;
+            browser
+                .screenshot(&format!(
+                    "portal-{}-{lang}-375",
+                    page.trim_start_matches('/').replace('/', "-").replace(&order, "one")
+                ))
+                .await;
+        }
+        if lang == "fa" {
+            // The language button in the top bar: English from here on, kept on her account.
+            browser.click("form[action='/portal/language'] button").await;
+            browser.wait_until("document.documentElement.lang === 'en'").await;
+        }
+    }
+    assert!(problems.is_empty(), "accessibility findings:\n{}", problems.join("\n"));
+
+    // An order at her price.
+    browser.goto(&app.url("/portal/shop")).await;
+    browser.type_into(&format!("input[name='q.{heater}']"), "2").await;
+    browser.click("form[action='/portal/orders'] button[type=submit]").await;
+    browser.wait_until("location.pathname.startsWith('/portal/orders/') && location.search.includes('placed')").await;
+    let placed = browser.text("main").await;
+    assert!(placed.contains("3,000,000"), "two at her 1,500,000: {placed}");
+
+    // A complaint with a photo; the desk answers; she reads it and answers the survey.
+    let photo = std::env::temp_dir().join(format!("peyvand-portal-{}.png", std::process::id()));
+    std::fs::write(&photo, crate::portal::PNG).expect("photo");
+    browser.goto(&app.url(&format!("/portal/requests/new?kind=complaint&order={order}"))).await;
+    browser.type_into("input[name=subject]", "Dented heater").await;
+    browser.type_into("textarea[name=body]", "It arrived dented.").await;
+    browser.keys("input[name=files]", &photo.to_string_lossy()).await;
+    browser.click("form[action='/portal/requests'] button[type=submit]").await;
+    browser.wait_until("/^\\/portal\\/requests\\/[0-9a-f-]+$/.test(location.pathname)").await;
+    let url = browser.url().await;
+    let ticket = url.rsplit('/').next().expect("ticket").to_string();
+    assert!(browser.text("main").await.contains(&photo.file_name().expect("name").to_string_lossy().to_string()));
+    let r = app
+        .post(
+            &format!("/api/v1/tickets/{ticket}/messages"),
+            json!({"body": "A new one comes tomorrow.", "public": true, "status": "resolved"}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED, "{:?}", r.text().await);
+    browser.goto(&url).await;
+    browser.wait_for_text("main", "A new one comes tomorrow.").await;
+    browser.click(".portal-notice a[href^='/s/']").await;
+    browser.wait_until("location.pathname.startsWith('/s/')").await;
+    browser.click("input[name=score][value='5']").await;
+    browser.click("form.survey button[type=submit]").await;
+    browser.wait_for_text("main", "Thank you").await;
+    let staff_view: serde_json::Value =
+        app.get(&format!("/api/v1/records/ticket/{ticket}")).await.json().await.expect("ticket");
+    assert_eq!(staff_view["fields"]["channel"], "portal");
+
+    // A reward redeemed from her points.
+    browser.goto(&app.url("/portal/points")).await;
+    browser.click(&format!("form[action='/portal/points/{club}/redeem/{reward}'] button")).await;
+    browser.wait_for_text("[role=status]", "Redeemed").await;
+    let member: serde_json::Value =
+        app.get(&format!("/api/v1/loyalty/programs/{club}/members/{sara}")).await.json().await.expect("member");
+    assert_eq!(member["balance"].as_i64(), Some(150), "{member}");
+    let _ = std::fs::remove_file(photo);
+    browser.quit().await;
+}

@@ -18,7 +18,7 @@ backend_tests!(
 );
 
 /// The latest sign-in code sent to `address`, from the outbox.
-async fn code_sent_to(app: &TestApp, address: &str) -> Option<String> {
+pub(crate) async fn code_sent_to(app: &TestApp, address: &str) -> Option<String> {
     let outbox: Value = app.get_query("/api/v1/messages", &[("limit", "200")]).await.json().await.expect("outbox");
     let message = outbox["messages"]
         .as_array()
@@ -91,7 +91,7 @@ async fn post_multipart(app: &TestApp, client: &reqwest::Client, path: &str, bod
 }
 
 /// A small PNG (its signature and header are what the desk recognises).
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
 
 /// Two customers, each with an order of a product whose cost price is staff-only, and a ticket.
 struct World {

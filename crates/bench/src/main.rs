@@ -113,6 +113,8 @@ fn rep(i: usize) -> String {
 const PASSWORD: &str = "bench-password-1";
 
 struct Plan {
+    /// Customers signed in to the portal at once (issue 33: 100 at full scale).
+    customers: usize,
     companies: usize,
     contacts: usize,
     activities: usize,
@@ -129,6 +131,7 @@ impl Plan {
             Scale::Full => (100_000, 1_000_000, 10_000_000, 32, 20.0, 1_000_000),
         };
         Plan {
+            customers: if matches!(args.scale, Scale::Smoke) { 8 } else { 100 },
             companies: args.companies.unwrap_or(companies),
             contacts: args.contacts.unwrap_or(contacts).max(TIMELINE_CONTACTS),
             activities: args.activities.unwrap_or(activities),
@@ -261,12 +264,23 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("rollups declared: {:?} ms", results.rollups_declared_ms);
     }
     let sample = ctx.sample_contacts(500).await?;
-    let operations = operations(&ctx, &agent, &busy, &dataset, sample);
+    let portal_ops = ["portal_home", "portal_orders", "portal_order", "portal_points"];
+    let customers = if wants(&portal_ops) {
+        let (customers, sign_in) = ctx.portal_customers(plan.customers).await?;
+        eprintln!("portal: {} customers signed in, p95 {:.0} ms", sign_in.customers, sign_in.p95_ms);
+        results.portal_sign_in = Some(sign_in);
+        customers
+    } else {
+        Vec::new()
+    };
+    let operations = operations(&ctx, &agent, &busy, &dataset, sample, Arc::new(customers));
     for (name, what, make) in
         operations.into_iter().filter(|(n, _, _)| args.only.is_empty() || args.only.iter().any(|o| o == n))
     {
         eprint!("{name}… ");
-        let stats = load::run(plan.clients, plan.duration / 5, plan.duration, make).await;
+        // The portal's pages with as many clients as customers signed in, each their own.
+        let clients = if portal_ops.contains(&name) { plan.customers } else { plan.clients };
+        let stats = load::run(clients, plan.duration / 5, plan.duration, make).await;
         let (rss, peak) = server.memory_kib();
         eprintln!(
             "{:.0}/s, p95 {} ms, errors {}, memory {} MiB (peak {} MiB)",
@@ -759,6 +773,12 @@ impl Server {
     }
 }
 
+/// A customer signed in to the portal, with one of their orders.
+struct PortalCustomer {
+    http: reqwest::Client,
+    order: String,
+}
+
 /// HTTP clients signed in as the bench admin: one with an API token, one with a browser session.
 struct Client {
     base: String,
@@ -807,6 +827,80 @@ impl Client {
             bail!("signing in to the pages answered {}", r.status());
         }
         Ok(Client { base: base.to_string(), api, browser })
+    }
+
+    /// Issue 33: up to `n` customers with orders invited to the portal and signed in with the code
+    /// sent to them (read from the outbox, as they would from their mail), and how long asking for
+    /// the code and giving it back took each.
+    async fn portal_customers(&self, n: usize) -> anyhow::Result<(Vec<PortalCustomer>, report::PortalSignIn)> {
+        let orders = self.json("/api/v1/records/order", &[("limit", "500"), ("sort", "-ordered_at")]).await?;
+        let mut chosen: Vec<(String, String)> = Vec::new();
+        for o in orders["records"].as_array().into_iter().flatten() {
+            let (Some(contact), Some(id)) = (o["fields"]["contact"].as_str(), o["id"].as_str()) else { continue };
+            if chosen.len() < n && !chosen.iter().any(|(c, _)| c == contact) {
+                chosen.push((contact.to_string(), id.to_string()));
+            }
+        }
+        let (mut customers, mut timings) = (Vec::new(), Vec::new());
+        for (contact, order) in chosen {
+            let r = self
+                .api
+                .post(format!("{}/api/v1/contacts/{contact}/portal", self.base))
+                .json(&json!({"send": false}))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                continue; // no address to sign in with
+            }
+            let account: Value = r.json().await?;
+            let Some(address) = account["email"].as_str().or(account["phone"].as_str()).map(str::to_string) else {
+                continue;
+            };
+            let http = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(4)
+                .build()?;
+            let started = Instant::now();
+            let r = http
+                .post(format!("{}/portal/sign-in", self.base))
+                .header("origin", &self.base)
+                .form(&[("address", address.as_str())])
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("asking for a portal code answered {}", r.status());
+            }
+            let asked = started.elapsed();
+            let outbox = self.json("/api/v1/messages", &[("limit", "20")]).await?;
+            let code = outbox["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| {
+                    m["recipient"] == address.as_str()
+                        && m["id"].as_str().is_some_and(|i| i.starts_with("portal-code:"))
+                })
+                .and_then(|m| m["body"].as_str())
+                .and_then(|b| b.find(|c: char| c.is_ascii_digit()).map(|at| b[at..at + 6].to_string()))
+                .context("the portal's code in the outbox")?;
+            let started = Instant::now();
+            let r = http
+                .post(format!("{}/portal/code", self.base))
+                .header("origin", &self.base)
+                .form(&[("address", address.as_str()), ("code", code.as_str())])
+                .send()
+                .await?;
+            if r.status() != reqwest::StatusCode::SEE_OTHER {
+                bail!("the portal's code answered {}", r.status());
+            }
+            timings.push((asked + started.elapsed()).as_secs_f64() * 1000.0);
+            customers.push(PortalCustomer { http, order });
+        }
+        timings.sort_by(f64::total_cmp);
+        let at = |q: f64| timings.get(((timings.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        let sign_in = report::PortalSignIn { customers: customers.len(), p50_ms: at(0.5), p95_ms: at(0.95) };
+        Ok((customers, sign_in))
     }
 
     /// The reps' teams, two to a team.
@@ -1365,6 +1459,7 @@ fn operations(
     busy: &Arc<Client>,
     dataset: &Dataset,
     sample: Vec<String>,
+    customers: Arc<Vec<PortalCustomer>>,
 ) -> Vec<(&'static str, &'static str, MakeRequest)> {
     let mut ops: Vec<(&'static str, &'static str, MakeRequest)> = Vec::new();
     let c = ctx.clone();
@@ -1737,6 +1832,33 @@ fn operations(
             })
         }),
     ));
+    // Issue 33: the customer portal, each client a customer signed in with a code.
+    let base = ctx.base.clone();
+    for (name, what, page) in [
+        ("portal_home", "the portal's home page (HTML): points, latest orders, open requests", "/portal"),
+        ("portal_orders", "a customer's orders and quotes in the portal (HTML)", "/portal/orders"),
+        ("portal_order", "one of a customer's orders in the portal (HTML)", "order"),
+        ("portal_points", "a customer's points, rewards and latest entries in the portal (HTML)", "/portal/points"),
+    ] {
+        let (customers, base) = (customers.clone(), base.clone());
+        ops.push((
+            name,
+            what,
+            Box::new(move |client, _| {
+                let (customers, base) = (customers.clone(), base.clone());
+                Box::pin(async move {
+                    let Some(who) = customers.get(client % customers.len().max(1)) else {
+                        return Err("no customer signed in to the portal".to_string());
+                    };
+                    let path = if page == "order" { format!("/portal/orders/{}", who.order) } else { page.to_string() };
+                    let r = who.http.get(format!("{base}{path}")).send().await.map_err(|e| e.to_string())?;
+                    let status = r.status();
+                    let body = r.bytes().await.map_err(|e| e.to_string())?;
+                    check(status, &body, name)
+                })
+            }),
+        ));
+    }
     let c = ctx.clone();
     let sample = Arc::new(sample);
     ops.push((

@@ -2,7 +2,8 @@
 //! the address is theirs), or, once they have signed in so and set one, a password. Sessions
 //! are the portal's own. Limits: a code lives [`CODE_MINUTES`] and takes [`TRIES_PER_CODE`]
 //! tries; an account gets [`CODES_PER_ACCOUNT`] codes and [`FAILURES_PER_ACCOUNT`] wrong
-//! answers in [`WINDOW_MINUTES`], a client address [`PER_IP`] of each; past them it waits.
+//! answers in [`WINDOW_MINUTES`], a client address [`CODES_PER_IP`] codes (an office's customers
+//! may share one) and [`FAILURES_PER_IP`] wrong answers; past them it waits.
 //!
 //! Asking for a code answers the same whether or not the address is a customer's, so the page
 //! tells nobody who is one.
@@ -20,7 +21,8 @@ pub const CODE_MINUTES: i64 = 10;
 pub const TRIES_PER_CODE: i64 = 5;
 pub const CODES_PER_ACCOUNT: i64 = 3;
 pub const FAILURES_PER_ACCOUNT: i64 = 10;
-pub const PER_IP: i64 = 30;
+pub const CODES_PER_IP: i64 = 120;
+pub const FAILURES_PER_IP: i64 = 30;
 pub const WINDOW_MINUTES: i64 = 15;
 pub const SESSION_DAYS: i64 = 30;
 
@@ -205,7 +207,7 @@ fn code_hash(id: &str, code: &str) -> String {
 /// Sends a sign-in code to `address` if it is a customer's (in their language), once the client
 /// `ip` and the account are within their limits.
 pub async fn request_code(db: &Db, address: &Address, ip: &str, lang: &str) -> Result<Asked> {
-    if count_attempts(db, "ip", ip, "code_sent").await? >= PER_IP {
+    if count_attempts(db, "ip", ip, "code_sent").await? >= CODES_PER_IP {
         return Ok(Asked::Wait);
     }
     let mut tx = db.write().await?;
@@ -279,7 +281,7 @@ pub async fn request_code(db: &Db, address: &Address, ip: &str, lang: &str) -> R
 /// Checks a code sent to `address` (Persian digits and spaces allowed); right, the customer is
 /// signed in and the address is theirs (verified).
 pub async fn verify_code(db: &Db, address: &Address, typed: &str, ip: &str) -> Result<Checked> {
-    if count_attempts(db, "ip", ip, "failed").await? >= PER_IP {
+    if count_attempts(db, "ip", ip, "failed").await? >= FAILURES_PER_IP {
         return Ok(Checked::TooMany);
     }
     let typed: String = to_latin_digits(typed).chars().filter(|c| !c.is_whitespace()).collect();
@@ -366,7 +368,7 @@ pub async fn password(
     verify: &(dyn Fn(Option<&str>) -> bool + Sync),
     ip: &str,
 ) -> Result<Checked> {
-    if count_attempts(db, "ip", ip, "failed").await? >= PER_IP {
+    if count_attempts(db, "ip", ip, "failed").await? >= FAILURES_PER_IP {
         return Ok(Checked::TooMany);
     }
     let mut tx = db.write().await?;

@@ -2074,3 +2074,4 @@ portal-admin-logo = Logo (PNG, JPEG or WebP, up to 200 KB)
 portal-admin-logo-remove = Remove the logo
 field-invalid_colour = Write a colour as # and six hexadecimal digits (#2251cc).
 field-invalid_host = Write a host name only (my.example.ir), without http:// or a path.
+portal-print = Print

@@ -2041,3 +2041,4 @@ portal-admin-logo = نشان (PNG، JPEG یا WebP، تا ۲۰۰ کیلوبای�
 portal-admin-logo-remove = برداشتن نشان
 field-invalid_colour = رنگ را با # و شش رقم شانزده‌شانزدهی بنویسید (#2251cc).
 field-invalid_host = فقط نام میزبان را بنویسید (my.example.ir)، بی http:// و مسیر.
+portal-print = چاپ

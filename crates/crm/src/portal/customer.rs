@@ -201,6 +201,15 @@ pub async fn document(db: &Db, c: &Customer, object: &str, id: &str) -> Result<(
     Ok((Document::of(&record), lines))
 }
 
+/// One of the customer's orders or sent quotes as kept, for its printed invoice or quote (a
+/// document made for the customer: the business, the customer, the lines and the totals).
+pub async fn printable(db: &Db, c: &Customer, object: &str, id: &str) -> Result<Record> {
+    if !matches!(object, "order" | "quote") {
+        return Err(Error::NotFound(object.to_string()));
+    }
+    theirs(db, c, object, id).await
+}
+
 /// A request or complaint as its customer sees it (no owner, queue, priority or deadlines).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Ticket {

@@ -203,6 +203,10 @@ async fn a_customer_signs_in_with_a_code_and_serves_themselves(app: &TestApp) {
     let (status, order) = page(app, &sara, &format!("/portal/orders/{}", w.sara_order)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(order.contains("Heater"), "the order's lines");
+    let (status, invoice) = page(app, &sara, &format!("/portal/orders/{}/print", w.sara_order)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(invoice.contains("Heater") && invoice.contains("<table"), "her printable invoice: {invoice}");
+    assert!(!invoice.contains("1234567") && !invoice.contains("1,234,567"), "no cost price on it");
     assert!(
         !order.contains("1,234,567") && !order.contains("۱٬۲۳۴٬۵۶۷") && !order.contains("1234567"),
         "no cost price"

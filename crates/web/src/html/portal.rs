@@ -48,8 +48,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/portal/orders"),
     ("POST", "/portal/orders"),
     ("GET", "/portal/orders/{id}"),
+    ("GET", "/portal/orders/{id}/print"),
     ("GET", "/portal/shop"),
     ("GET", "/portal/quotes/{id}"),
+    ("GET", "/portal/quotes/{id}/print"),
     ("POST", "/portal/quotes/{id}/accept"),
     ("GET", "/portal/requests"),
     ("GET", "/portal/requests/new"),
@@ -84,8 +86,10 @@ pub fn router() -> Router<AppState> {
         .route("/portal", get(home))
         .route("/portal/orders", get(orders).post(place_order))
         .route("/portal/orders/{id}", get(order))
+        .route("/portal/orders/{id}/print", get(print_order))
         .route("/portal/shop", get(shop))
         .route("/portal/quotes/{id}", get(quote))
+        .route("/portal/quotes/{id}/print", get(print_quote))
         .route("/portal/quotes/{id}/accept", post(accept_quote))
         .route("/portal/requests", get(requests).post(open_request).layer(upload()))
         .route("/portal/requests/new", get(new_request))
@@ -920,6 +924,25 @@ pub async fn order(
 /// `GET /portal/quotes/{id}`: one of the customer's quotes with its lines.
 pub async fn quote(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
     document_page(&state, &signed, "quote", &id, false).await.unwrap_or_else(fail)
+}
+
+async fn print(state: &AppState, signed: &Signed, kind: peyvand_crm::sales::documents::Kind, id: &str) -> Response {
+    let result = async {
+        let record = customer::printable(&state.db, &signed.customer, kind.header(), id).await?;
+        super::sales::printed(state, current_lang(), kind, &record).await
+    }
+    .await;
+    result.unwrap_or_else(fail)
+}
+
+/// `GET /portal/orders/{id}/print`: the invoice of one of the customer's orders, to print.
+pub async fn print_order(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
+    print(&state, &signed, peyvand_crm::sales::documents::Kind::Order, &id).await
+}
+
+/// `GET /portal/quotes/{id}/print`: one of the customer's quotes, to print.
+pub async fn print_quote(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
+    print(&state, &signed, peyvand_crm::sales::documents::Kind::Quote, &id).await
 }
 
 // ---- Requests ----

@@ -804,38 +804,49 @@ pub async fn print_document(
             _ => current_lang(),
         };
         let record = state.db.get_record(kind.header(), &id, false).await?;
-        let doc = document_view(&state, lang, kind, &record).await?;
-        let details = business::get(&state.db).await?;
-        let pick = |fa: &str, en: &str| {
-            let (first, second) = if lang == "fa" { (fa, en) } else { (en, fa) };
-            details.get(first).or_else(|| details.get(second)).cloned().unwrap_or_default()
-        };
-        let tr = Words::new(lang);
-        let mut lines = vec![pick("address_fa", "address_en")];
-        for (key, label) in [
-            ("economic_code", "sales-business-economic-code"),
-            ("national_id", "sales-business-national-id"),
-            ("postal_code", "sales-business-postal-code"),
-            ("phone", "sales-business-phone"),
-        ] {
-            if let Some(v) = details.get(key) {
-                let v = if lang == "fa" { peyvand_records::normalize::to_persian_digits(v) } else { v.clone() };
-                lines.push(format!("{}: {v}", tr.t(label)));
-            }
-        }
-        lines.retain(|l| !l.is_empty());
-        Ok::<_, ApiError>(render(&PrintPage {
-            lang,
-            dir: if lang == "fa" { "rtl" } else { "ltr" },
-            css: super::assets::url("app.css"),
-            business_name: pick("name_fa", "name_en"),
-            business: lines,
-            tr,
-            doc,
-        }))
+        printed(&state, lang, kind, &record).await
     }
     .await;
     result.unwrap_or_else(fail)
+}
+
+/// The printed quote or invoice of `record` in `lang` (its reader already checked: staff through
+/// their handle, a customer in the portal as theirs).
+pub(super) async fn printed(
+    state: &AppState,
+    lang: &'static str,
+    kind: Kind,
+    record: &peyvand_store::records::Record,
+) -> Result<Response, ApiError> {
+    let doc = document_view(state, lang, kind, record).await?;
+    let details = business::get(&state.db).await?;
+    let pick = |fa: &str, en: &str| {
+        let (first, second) = if lang == "fa" { (fa, en) } else { (en, fa) };
+        details.get(first).or_else(|| details.get(second)).cloned().unwrap_or_default()
+    };
+    let tr = Words::new(lang);
+    let mut lines = vec![pick("address_fa", "address_en")];
+    for (key, label) in [
+        ("economic_code", "sales-business-economic-code"),
+        ("national_id", "sales-business-national-id"),
+        ("postal_code", "sales-business-postal-code"),
+        ("phone", "sales-business-phone"),
+    ] {
+        if let Some(v) = details.get(key) {
+            let v = if lang == "fa" { peyvand_records::normalize::to_persian_digits(v) } else { v.clone() };
+            lines.push(format!("{}: {v}", tr.t(label)));
+        }
+    }
+    lines.retain(|l| !l.is_empty());
+    Ok(render(&PrintPage {
+        lang,
+        dir: if lang == "fa" { "rtl" } else { "ltr" },
+        css: super::assets::url("app.css"),
+        business_name: pick("name_fa", "name_en"),
+        business: lines,
+        tr,
+        doc,
+    }))
 }
 
 /// A document's lines as a form: its lines, then empty rows to add.

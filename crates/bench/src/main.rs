@@ -63,6 +63,10 @@ struct Args {
     /// Tickets of the support desk (issue 29; default 1,000,000 at full scale, 2,000 smoke)
     #[arg(long)]
     tickets: Option<usize>,
+    /// Customers signed in to the portal at once, each a client of its own (default 100 at full
+    /// scale, 8 smoke)
+    #[arg(long)]
+    customers: Option<usize>,
     /// Concurrent HTTP clients
     #[arg(long)]
     clients: Option<usize>,
@@ -131,7 +135,7 @@ impl Plan {
             Scale::Full => (100_000, 1_000_000, 10_000_000, 32, 20.0, 1_000_000),
         };
         Plan {
-            customers: if matches!(args.scale, Scale::Smoke) { 8 } else { 100 },
+            customers: args.customers.unwrap_or(if matches!(args.scale, Scale::Smoke) { 8 } else { 100 }),
             companies: args.companies.unwrap_or(companies),
             contacts: args.contacts.unwrap_or(contacts).max(TIMELINE_CONTACTS),
             activities: args.activities.unwrap_or(activities),
@@ -837,7 +841,7 @@ impl Client {
         let mut chosen: Vec<(String, String)> = Vec::new();
         for o in orders["records"].as_array().into_iter().flatten() {
             let (Some(contact), Some(id)) = (o["fields"]["contact"].as_str(), o["id"].as_str()) else { continue };
-            if chosen.len() < n && !chosen.iter().any(|(c, _)| c == contact) {
+            if !chosen.iter().any(|(c, _)| c == contact) {
                 chosen.push((contact.to_string(), id.to_string()));
             }
         }
@@ -896,6 +900,9 @@ impl Client {
             }
             timings.push((asked + started.elapsed()).as_secs_f64() * 1000.0);
             customers.push(PortalCustomer { http, order });
+        }
+        if customers.is_empty() {
+            bail!("no customer with an order could sign in to the portal");
         }
         timings.sort_by(f64::total_cmp);
         let at = |q: f64| timings.get(((timings.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);

@@ -847,6 +847,9 @@ impl Client {
         }
         let (mut customers, mut timings) = (Vec::new(), Vec::new());
         for (contact, order) in chosen {
+            if customers.len() == n {
+                break;
+            }
             let r = self
                 .api
                 .post(format!("{}/api/v1/contacts/{contact}/portal", self.base))

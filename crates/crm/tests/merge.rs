@@ -12,7 +12,8 @@ use serde_json::{Value as Json, json};
 crm_tests!(
     duplicates_are_found_and_merged_with_nothing_lost,
     a_link_out_of_the_mergers_sight_moves_too,
-    the_batch_scan_fills_the_queue
+    the_batch_scan_fills_the_queue,
+    after_a_scan_one_records_check_reads_the_name_keys
 );
 
 async fn make(db: &Db, object: &str, fields: Json) -> Record {
@@ -193,4 +194,50 @@ async fn the_batch_scan_fills_the_queue(db: &Db) {
     assert_eq!(pairs.len(), 1);
     assert_eq!(queue::last_scan(db, "contact").await.expect("last").map(|s| s.pairs), Some(2));
     assert!(matches!(queue::scan(db, "deal").await, Err(Error::Validation(_))));
+}
+
+/// After a scan, one record's check finds a twin by name through the keys' index: a record
+/// renamed since is found before the keys' keeper has run (it was changed last) and after (its
+/// key moved); a twin trashed is not offered; a name that no longer reads the same is not.
+async fn after_a_scan_one_records_check_reads_the_name_keys(db: &Db) {
+    use peyvand_crm::customers::{name_keys, queue};
+    use peyvand_store::runner::Runner;
+    let (consumers, kinds) = db.modules().runner_parts();
+    let runner = Runner::new(db.clone(), consumers, kinds);
+    runner.register().await.expect("register");
+    let settle = async || while runner.round().await.expect("round") > 0 {};
+    let ali = make(db, "contact", json!({"first_name": "سید علي", "last_name": "رضايي"})).await;
+    let other = make(db, "contact", json!({"first_name": "Sara", "last_name": "Karimi"})).await;
+    queue::scan(db, "contact").await.expect("scan");
+    let key = peyvand_crm::customers::merge::name_key("علی رضایی");
+    assert_eq!(name_keys::matching(db, "contact", &key, "", 10).await.expect("keys"), vec![ali.id.clone()]);
+    let names = |found: Vec<(Record, Vec<&'static str>)>| -> Vec<String> {
+        found.into_iter().filter(|(_, why)| why.contains(&"name")).map(|(r, _)| r.id).collect()
+    };
+    // Renamed into a twin after the scan: found at once (changed last), and by its key once
+    // the keeper has run.
+    let patch = json!({"first_name": "علی", "last_name": "رضایی"}).as_object().cloned().expect("object");
+    db.update_record(None, "contact", &other.id, &patch, None).await.expect("rename");
+    assert_eq!(names(duplicates(db, "contact", &ali.id).await.expect("check")), vec![other.id.clone()]);
+    settle().await;
+    assert_eq!(
+        name_keys::matching(db, "contact", &key, &ali.id, 10).await.expect("keys"),
+        vec![other.id.clone()],
+        "the keeper wrote the new key"
+    );
+    assert_eq!(names(duplicates(db, "contact", &ali.id).await.expect("check")), vec![other.id.clone()]);
+    // Renamed away: its key follows, and it is no longer offered.
+    let patch = json!({"first_name": "Reza"}).as_object().cloned().expect("object");
+    db.update_record(None, "contact", &other.id, &patch, None).await.expect("rename");
+    settle().await;
+    assert!(name_keys::matching(db, "contact", &key, &ali.id, 10).await.expect("keys").is_empty());
+    assert!(names(duplicates(db, "contact", &ali.id).await.expect("check")).is_empty());
+    // A twin made and trashed: its key goes with it.
+    let twin = make(db, "contact", json!({"first_name": "علی", "last_name": "رضایی"})).await;
+    settle().await;
+    assert_eq!(names(duplicates(db, "contact", &ali.id).await.expect("check")), vec![twin.id.clone()]);
+    db.delete_record(None, "contact", &twin.id).await.expect("trash");
+    settle().await;
+    assert!(name_keys::matching(db, "contact", &key, &ali.id, 10).await.expect("keys").is_empty());
+    assert!(names(duplicates(db, "contact", &ali.id).await.expect("check")).is_empty());
 }

@@ -61,27 +61,75 @@ pub async fn duplicates(db: &Db, object: &str, id: &str) -> Result<Vec<(Record, 
             }
         }
     }
-    // Names: the search index finds records with the same words, written any way; the key
-    // decides which read the same.
+    // Names: once the object was scanned, the keys' index (and the records changed last, which
+    // its keeper may not have reached); before, the search finds records with the same words,
+    // written any way. The key decides which read the same.
     let key = name_key(&record.title);
-    if key.chars().count() >= 3 {
-        let same: Vec<String> = db
-            .search(&record.title, 50)
-            .await?
-            .into_iter()
-            .filter(|hit| hit.object == object && hit.id != record.id && name_key(&hit.title) == key)
-            .map(|hit| hit.id)
-            .take(MOST)
-            .collect();
-        // Read in one query, not one each.
+    if super::name_keys::usable(&key) {
+        let same: Vec<String> = if super::queue::last_scan(db, object).await?.is_some() {
+            let mut same = super::name_keys::matching(db, object, &key, &record.id, MOST as u32).await?;
+            for id in changed_last(db, &obj, &key, &record.id).await? {
+                if !same.contains(&id) {
+                    same.push(id);
+                }
+            }
+            same
+        } else {
+            db.search(&record.title, 50)
+                .await?
+                .into_iter()
+                .filter(|hit| hit.object == object && hit.id != record.id && name_key(&hit.title) == key)
+                .map(|hit| hit.id)
+                .take(MOST)
+                .collect()
+        };
+        // Read in one query, not one each, as the reader may see them (and only those that
+        // still read the same).
         if !same.is_empty() {
             for r in list(db, &obj, json!({ "field": "id", "op": "in", "value": same })).await? {
-                add(r, "name");
+                if name_key(&r.title) == key {
+                    add(r, "name");
+                }
             }
         }
     }
     found.truncate(MOST);
     Ok(found)
+}
+
+/// How far back [`changed_last`] looks, and at most how many records it reads.
+const LATELY_MINUTES: i64 = 10;
+const LATELY_MOST: i64 = 200;
+
+/// Ids of the records of `obj` changed in the last minutes (the newest [`LATELY_MOST`]) whose
+/// name reads as `key`: changes the keys' keeper may not have reached yet.
+async fn changed_last(db: &Db, obj: &peyvand_records::ObjectDef, key: &str, except: &str) -> Result<Vec<String>> {
+    let columns: Vec<String> =
+        obj.title_field.split(' ').filter_map(|f| obj.field(f)).map(|f| f.column.clone()).collect();
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(LATELY_MINUTES);
+    let sql = format!(
+        "SELECT id, {} FROM {} WHERE deleted_at IS NULL AND updated_at >= $1 ORDER BY updated_at DESC LIMIT $2",
+        columns.join(", "),
+        obj.table
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(peyvand_records::value::format_datetime(since))
+        .bind(LATELY_MOST)
+        .fetch_all(db.pool())
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let id: String = r.try_get(0)?;
+        let parts: Vec<String> =
+            (1..=columns.len()).filter_map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect();
+        if id != except && name_key(&parts.join(" ")) == key {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 async fn list(db: &Db, obj: &peyvand_records::ObjectDef, filter: Json) -> Result<Vec<Record>> {

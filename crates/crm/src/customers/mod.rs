@@ -4,6 +4,7 @@
 
 pub mod consent;
 pub mod merge;
+pub mod name_keys;
 pub mod queue;
 
 use peyvand_records::FieldType;
@@ -30,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_consent.sql",
         sqlite: include_str!("../../migrations/customers/sqlite/0003_consent.sql"),
         postgres: include_str!("../../migrations/customers/postgres/0003_consent.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_name_keys.sql",
+        sqlite: include_str!("../../migrations/customers/sqlite/0004_name_keys.sql"),
+        postgres: include_str!("../../migrations/customers/postgres/0004_name_keys.sql"),
     },
 ];
 
@@ -58,7 +65,25 @@ impl Module for Customers {
             "consent_events",
             "suppressions",
             "consent_settings",
+            "name_keys",
         ]
+    }
+
+    fn upgrade<'a>(
+        &'a self,
+        db: &'a peyvand_store::Db,
+    ) -> peyvand_store::hooks::BoxFuture<'a, peyvand_store::Result<()>> {
+        Box::pin(async move {
+            let mut tx = db.write().await?;
+            for object in queue::OBJECTS {
+                queue::schedule_nightly_in(db, &mut tx, object).await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    fn consumers(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::Consumer>> {
+        vec![std::sync::Arc::new(name_keys::Keeper)]
     }
 
     fn job_kinds(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::JobKind>> {

@@ -9,6 +9,7 @@
 //! list as pairs, and is counted instead.
 
 use super::merge::name_key;
+use super::name_keys;
 use peyvand_records::filter::parse_sort;
 use peyvand_records::{FieldDef, FieldError, Value};
 use peyvand_store::events::Job;
@@ -102,6 +103,9 @@ pub async fn scan(db: &Db, object: &str) -> Result<Scan> {
     let defs: Vec<FieldDef> = fields.iter().map(|(f, _)| f.clone()).collect();
     let mut ids: Vec<String> = Vec::new();
     let mut keys: Vec<(u64, u32, Reason)> = Vec::new();
+    // Each record's name key, for one record's check (`name_keys`).
+    let mut names: Vec<(u32, String)> = Vec::new();
+    let began = now();
     let mut cursor = None;
     loop {
         let query = ListQuery {
@@ -127,8 +131,9 @@ pub async fn scan(db: &Db, object: &str) -> Result<Scan> {
                 }
             }
             let key = name_key(&name.join(" "));
-            if key.chars().count() >= 3 {
+            if name_keys::usable(&key) {
                 keys.push((key_hash(Reason::Name, &key), at, Reason::Name));
+                names.push((at, key));
             }
         }
         match next {
@@ -218,7 +223,21 @@ pub async fn scan(db: &Db, object: &str) -> Result<Scan> {
     .bind(scan.milliseconds)
     .execute(&mut *tx.tx)
     .await?;
+    let named: Vec<(&str, String)> = names.into_iter().map(|(at, key)| (ids[at as usize].as_str(), key)).collect();
+    name_keys::replace_all(&mut tx, object, &named).await?;
     tx.commit().await?;
+    // Records renamed while the scan read: their keeper may have written their new key before
+    // the scan wrote the old one.
+    let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {} WHERE deleted_at IS NULL AND updated_at >= $1 LIMIT 10000",
+        obj.table
+    )))
+    .bind(began)
+    .fetch_all(db.pool())
+    .await?;
+    for r in &changed {
+        name_keys::refresh(&db, object, &r.try_get::<String, _>(0)?).await?;
+    }
     tracing::info!(object, records = scan.records, pairs = scan.pairs, ms = scan.milliseconds, "duplicates scanned");
     Ok(scan)
 }
@@ -248,6 +267,19 @@ pub async fn last_scan(db: &Db, object: &str) -> Result<Option<Scan>> {
 pub async fn request_scan(db: &Db, object: &str) -> Result<String> {
     refuse_object(object)?;
     db.schedule_job(SCAN_JOB, Some(&format!("duplicates:{object}")), &now(), &json!({ "object": object })).await
+}
+
+/// The next nightly scan of `object`: a quarter past two, the business's time (keyed by it, so
+/// every instance schedules the same one). Nightly scans keep the queue and the name keys whole.
+pub(crate) async fn schedule_nightly_in(db: &Db, tx: &mut peyvand_store::WriteTx, object: &str) -> Result<()> {
+    let offset = db.local_offset();
+    let local = time::OffsetDateTime::now_utc().to_offset(offset);
+    let next = (local.date() + time::Duration::days(1))
+        .with_time(time::Time::from_hms(2, 15, 0).unwrap_or(time::Time::MIDNIGHT));
+    let at = peyvand_records::value::format_datetime(next.assume_offset(offset).to_offset(time::UtcOffset::UTC));
+    let payload = json!({ "object": object, "nightly": true });
+    db.schedule_job_in(tx, SCAN_JOB, Some(&format!("duplicates:{object}:{at}")), &at, &payload).await?;
+    Ok(())
 }
 
 /// One pair of the queue, as the reader sees it.
@@ -363,7 +395,16 @@ impl JobKind for Scans {
     fn run<'a>(&'a self, db: &'a Db, job: &'a Job) -> Outcome<'a> {
         Box::pin(async move {
             let object = job.payload.get("object").and_then(Json::as_str).unwrap_or("contact");
-            scan(db, object).await.map(|_| ()).map_err(|e| e.to_string())
+            let round = async {
+                scan(db, object).await?;
+                if job.payload.get("nightly").and_then(Json::as_bool) == Some(true) {
+                    let mut tx = db.write().await?;
+                    schedule_nightly_in(db, &mut tx, object).await?;
+                    tx.commit().await?;
+                }
+                Ok::<_, Error>(())
+            };
+            round.await.map_err(|e| e.to_string())
         })
     }
 }

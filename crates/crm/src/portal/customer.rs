@@ -579,6 +579,27 @@ pub async fn accept_quote(db: &Db, c: &Customer, id: &str) -> Result<Document> {
         .map_err(Error::Validation)?;
     let mut tx = system.write().await?;
     let updated = system.update_in(&mut tx, None, &obj, id, changes.values, Some(record.version)).await?;
+    // On the customer's timeline (and the deal's), for whoever sent the quote: a note the
+    // customer made, in both languages (the staff reading it may read either).
+    let number = text(&updated, "number").unwrap_or_default();
+    let mut note = Map::new();
+    note.insert("kind".into(), json!("note"));
+    note.insert("direction".into(), json!("inbound"));
+    note.insert(
+        "subject".into(),
+        json!(format!("پیش‌فاکتور {number} در پرتال مشتری پذیرفته شد · Quote {number} accepted in the customer portal")),
+    );
+    note.insert("occurred_at".into(), json!(peyvand_store::now()));
+    note.insert("quote".into(), json!(updated.id));
+    note.insert("contact".into(), json!(c.contact));
+    for link in ["company", "deal", "owner"] {
+        if let Some(v) = updated.fields.get(link).filter(|v| !v.is_null()) {
+            note.insert(link.into(), v.clone());
+        }
+    }
+    let activity = system.object("activity").await?;
+    let checked = validate(&activity, &note, Mode::Create).map_err(Error::Validation)?;
+    system.create_in(&mut tx, None, &activity, &checked.values).await?;
     tx.commit().await?;
     Ok(Document::of(&updated))
 }

@@ -218,6 +218,11 @@ fn image_type(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Whether a logo was given (without reading it).
+pub async fn has_logo(db: &Db) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM portal_settings WHERE name = 'logo'").fetch_optional(db.pool()).await?.is_some())
+}
+
 /// The portal's logo, if one was given: its content type and bytes.
 pub async fn logo(db: &Db) -> Result<Option<(String, Vec<u8>)>> {
     use base64::Engine;

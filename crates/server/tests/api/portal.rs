@@ -699,6 +699,15 @@ async fn a_customer_orders_at_their_price_and_accepts_a_quote(app: &TestApp) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let q: Value = app.get(&format!("/api/v1/records/quote/{sent}")).await.json().await.expect("quote");
     assert_eq!(q["fields"]["status"], "accepted");
+    // Her acceptance is on her timeline, linked to the quote, for the staff to see.
+    let story: Value =
+        app.get(&format!("/api/v1/records/contact/{}/timeline", w.sara)).await.json().await.expect("timeline");
+    let entries = story["entries"].as_array().expect("entries");
+    assert!(
+        entries.iter().any(|e| e["kind"] == "activity"
+            && e["title"].as_str().is_some_and(|t| t.contains("Quote Q-1 accepted in the customer portal"))),
+        "the acceptance on the timeline: {story}"
+    );
 }
 
 async fn a_customer_finds_help_and_answers_the_survey(app: &TestApp) {

@@ -201,6 +201,7 @@ pub async fn set_sales_settings(
     let state = authed.scoped(state);
     authed.require(Action::ManageSchema)?;
     business::save(&state.db, &body).await?;
+    crate::portal_host::forget(&state);
     let business = business::get(&state.db).await?;
     Ok(Json(json!({ "business": business, "numbering": documents::numbering(&state.db).await? })))
 }

@@ -163,16 +163,8 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
 }
 
-fn portal_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: i64) -> HeaderValue {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let loopback = ["localhost", "127.0.0.1", "[::1]"].iter().any(|h| host == *h || host.starts_with(&format!("{h}:")));
-    let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
-    let secure = state.config.secure_cookies.unwrap_or(https || !loopback);
-    let text = format!(
-        "{COOKIE}={value}; Path=/portal; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    );
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("peyvand_portal=; Path=/portal; Max-Age=0"))
+fn portal_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
+    super::session::cookie_at(state, headers, (COOKIE, value), "/portal", "Lax", max_age)
 }
 
 // ---- The frame ----
@@ -186,18 +178,11 @@ pub struct Brand {
 
 async fn brand(state: &AppState) -> Brand {
     let lang = current_lang();
-    let details = peyvand_crm::sales::business::get(&state.db).await.unwrap_or_default();
-    let named = |k: &str| details.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let name = if lang == "en" {
-        named("name_en").or_else(|| named("name_fa"))
-    } else {
-        named("name_fa").or_else(|| named("name_en"))
-    };
-    let logo = match peyvand_crm::portal::logo(&state.db).await {
-        Ok(Some(_)) => "/portal/logo".to_string(),
-        _ => super::AssetUrls::new().logo,
-    };
-    Brand { name: name.unwrap_or_else(|| t(lang, "portal-title")), logo }
+    let look = crate::portal_host::look(state).await;
+    let (first, second) = if lang == "en" { (look.name_en, look.name_fa) } else { (look.name_fa, look.name_en) };
+    let name = [first, second].into_iter().find(|n| !n.is_empty()).unwrap_or_else(|| t(lang, "portal-title"));
+    let logo = if look.has_logo { "/portal/logo".to_string() } else { super::AssetUrls::new().logo };
+    Brand { name, logo }
 }
 
 /// `GET /portal/brand.css`: the brand's colour for buttons and links, with text on it that reads
@@ -503,7 +488,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, session: sign_in::Sess
         return ApiError::from(e).into_response();
     }
     let mut response = Redirect::to("/portal").into_response();
-    let age = sign_in::SESSION_DAYS * 24 * 3600;
+    let age = (sign_in::SESSION_DAYS * 24 * 3600).unsigned_abs();
     response.headers_mut().append(header::SET_COOKIE, portal_cookie(state, headers, &session.secret, age));
     response
 }

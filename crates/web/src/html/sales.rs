@@ -1170,7 +1170,11 @@ pub async fn save_business(State(state): State<AppState>, CsrfForm(session, pair
         let settings = business::Settings { business: Some(values), numbering };
         let kinds: Vec<String> = settings.numbering.iter().map(|n| n.kind.clone()).collect();
         match business::save(&state.db, &settings).await {
-            Ok(()) => business_view(&state, &session, Vec::new(), true).await,
+            Ok(()) => {
+                // The portal shows the business's name.
+                crate::portal_host::forget(&state);
+                business_view(&state, &session, Vec::new(), true).await
+            }
             Err(e) => business_view(&state, &session, settings_messages(e, &kinds)?, false).await,
         }
     }

@@ -136,14 +136,27 @@ pub(super) fn cookie_of(
     same_site: &str,
     max_age: u64,
 ) -> HeaderValue {
+    cookie_at(state, headers, (name, value), "/", same_site, max_age)
+}
+
+/// [`cookie_of`] sent only under `path` (the portal's session lives under `/portal`).
+pub(super) fn cookie_at(
+    state: &AppState,
+    headers: &HeaderMap,
+    (name, value): (&str, &str),
+    path: &str,
+    same_site: &str,
+    max_age: u64,
+) -> HeaderValue {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let loopback = ["localhost", "127.0.0.1", "[::1]"].iter().any(|h| host == *h || host.starts_with(&format!("{h}:")));
     let https = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
     let secure = state.config.secure_cookies.unwrap_or(https || !loopback);
     let text = format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     );
+    // Names, values and paths are this server's own (ids, secrets in hex), so this is not reached.
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("peyvand_session=; Path=/; Max-Age=0"))
 }
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What one operation measured.
@@ -54,19 +55,44 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
-    let request = Arc::new(request);
-    let start = Instant::now();
-    let measure_from = start + warmup;
+    let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
+    drive(clients, measure_from, Arc::new(move |sent: Instant| sent < end), request).await
+}
+
+/// Runs `clients` concurrent loops of `request(client, n)`, all measured, while `going` holds
+/// (what else runs meanwhile, e.g. a long job, is what is measured against).
+pub async fn run_while<F, Fut>(clients: usize, going: Arc<AtomicBool>, request: F) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let until = Arc::new(move |_: Instant| going.load(Ordering::SeqCst));
+    drive(clients, Instant::now(), until, request).await
+}
+
+/// The loops of [`run`] and [`run_while`]: each client sends while `goes(now)`, and requests
+/// sent before `measure_from` are not counted.
+async fn drive<F, Fut>(
+    clients: usize,
+    measure_from: Instant,
+    goes: Arc<dyn Fn(Instant) -> bool + Send + Sync>,
+    request: F,
+) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let request = Arc::new(request);
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients {
-        let request = request.clone();
+        let (request, goes) = (request.clone(), goes.clone());
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors, mut first_error) = (Vec::new(), 0, None);
             let mut n = 0u64;
             loop {
                 let sent = Instant::now();
-                if sent >= end {
+                if !goes(sent) {
                     break;
                 }
                 let outcome = request(client, n).await;

@@ -346,6 +346,7 @@ fn plain_cell_value(field: &FieldDef, text: &str, users: &HashMap<String, String
             None => json!(text),
         },
         FieldType::Date => parse_form_date(text).map(|d| json!(format_date(d))).unwrap_or(json!(text)),
+        FieldType::Currency => money_cell(text),
         FieldType::Boolean => match peyvand_records::normalize::normalize(text).as_str() {
             "yes" | "true" | "1" | "y" | "بله" | "آری" => json!(true),
             "no" | "false" | "0" | "n" | "خیر" | "نه" => json!(false),
@@ -353,6 +354,19 @@ fn plain_cell_value(field: &FieldDef, text: &str, users: &HashMap<String, String
         },
         _ => json!(text),
     })
+}
+
+/// A money cell as an export writes it (`amount currency`), or the currency first, or the amount
+/// alone (the field's currency); anything else is left for validation to name.
+fn money_cell(text: &str) -> Json {
+    let code = |c: &str| c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic());
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    match parts.as_slice() {
+        [amount, currency] | [currency, amount] if code(currency) && !code(amount) => {
+            json!({ "amount": peyvand_records::normalize::to_latin_digits(amount), "currency": currency.to_ascii_uppercase() })
+        }
+        _ => json!(text),
+    }
 }
 
 /// The API input of a row when no cell needs the database (see [`plain_cell_value`]).
@@ -1271,5 +1285,23 @@ mod tests {
             vec!["a@x.ir", "b@x.ir", "c@x.ir", "d@x.ir", "e@x.ir"]
         );
         assert!(members(" ; ").is_empty());
+    }
+
+    /// Money reads back as an export wrote it (the amount, then the currency), or the other way
+    /// round, or the amount alone; the field checks the rest.
+    #[test]
+    fn money_reads_as_exported() {
+        assert_eq!(money_cell("214763018 IRR"), json!({"amount": "214763018", "currency": "IRR"}));
+        assert_eq!(money_cell("usd 12.5"), json!({"amount": "12.5", "currency": "USD"}));
+        assert_eq!(money_cell("۱۲۰۰ IRR"), json!({"amount": "1200", "currency": "IRR"}));
+        assert_eq!(money_cell("1200"), json!("1200"));
+        assert_eq!(money_cell("12 dollars"), json!("12 dollars"));
+        let field = FieldDef::plain("deal", "amount", FieldType::Currency);
+        let value = plain_cell_value(&field, "5000 EUR", &HashMap::new()).expect("a value");
+        let parsed = peyvand_records::value::parse_value(&field, &value).expect("valid money");
+        assert_eq!(
+            parsed,
+            peyvand_records::Value::Money(peyvand_records::decimal::Decimal { units: 5000, scale: 0 }, "EUR".into())
+        );
     }
 }

@@ -492,14 +492,32 @@ pub async fn shop(db: &Db, c: &Customer) -> Result<(Vec<Product>, Vec<String>)> 
         limit: Some(SHOP),
         ..ListQuery::default()
     };
-    let products = system.list_records("product", &query).await?.records.iter().map(product_of).collect();
-    let company = system
-        .get_record("contact", &c.contact, false)
-        .await?
-        .fields
-        .get("company")
-        .and_then(Json::as_str)
-        .map(str::to_string);
+    let records = system.list_records("product", &query).await?.records;
+    let contact = system.get_record("contact", &c.contact, false).await?;
+    let company = contact.fields.get("company").and_then(Json::as_str).map(str::to_string);
+    // Each at the price that applies to them (their own list, their group's, everyone's), in the
+    // orders' currency, as the order will price it before benefits.
+    let company_record = match &company {
+        Some(id) => system.get_record("company", id, false).await.ok(),
+        None => None,
+    };
+    let groups = crate::sales::benefits::groups_of(Some(&contact), company_record.as_ref());
+    let order = system.object("order").await?;
+    let (currency, scale) = match order.field("total") {
+        Some(f) => {
+            (f.options.currency.clone().unwrap_or_else(|| "IRR".into()), f.options.scale_or_default(f.field_type))
+        }
+        None => ("IRR".to_string(), 0),
+    };
+    let whom = crate::sales::prices::Customer { contact: Some(&c.contact), company: company.as_deref() };
+    let prices = crate::sales::prices::for_customer(&system, &records, &whom, &groups, &currency, scale).await?;
+    let products = records
+        .iter()
+        .map(|r| Product {
+            price: prices.get(&r.id).map(|d| json!({ "amount": d.to_string(), "currency": currency })),
+            ..product_of(r)
+        })
+        .collect();
     let benefits = crate::sales::benefits::for_customer(&system, Some(&c.contact), company.as_deref())
         .await?
         .into_iter()

@@ -78,7 +78,7 @@ fn company_of(contact: Option<&Record>, company: Option<&str>) -> Option<String>
 }
 
 /// The customer groups of a contact and their company, each once.
-fn groups_of(contact: Option<&Record>, company: Option<&Record>) -> Vec<String> {
+pub(crate) fn groups_of(contact: Option<&Record>, company: Option<&Record>) -> Vec<String> {
     let mut groups: Vec<String> = [contact, company]
         .into_iter()
         .flatten()

@@ -51,6 +51,18 @@ pub async fn resolve(
     day: &str,
     scale: u8,
 ) -> Result<Option<(Decimal, String)>> {
+    for list in ranked(lists, customer, groups, day) {
+        if let Some(price) = price_in_list(db, tx, &list.id, &product.id, currency, scale).await? {
+            return Ok(Some((price, source_of_list(&list.id))));
+        }
+    }
+    Ok(money_in(product.fields.get("price"), currency, scale).map(|p| (p, "product".to_string())))
+}
+
+/// The price lists of `lists` that apply to `customer` (of `groups`) on `day`, the one to look
+/// in first first: made for the customer, then for one of their groups, then for everyone; among
+/// equals the one valid from the latest day.
+fn ranked<'a>(lists: &'a [Record], customer: &Customer<'_>, groups: &[String], day: &str) -> Vec<&'a Record> {
     let text = |r: &Record, f: &str| r.fields.get(f).and_then(Json::as_str).map(str::to_string);
     let mut ranked: Vec<(u8, String, &Record)> = lists
         .iter()
@@ -76,12 +88,69 @@ pub async fn resolve(
         })
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-    for (_, _, list) in ranked {
-        if let Some(price) = price_in_list(db, tx, &list.id, &product.id, currency, scale).await? {
-            return Ok(Some((price, source_of_list(&list.id))));
+    ranked.into_iter().map(|(_, _, list)| list).collect()
+}
+
+/// The prices of `products` for a customer (of `groups`) today, as [`resolve`] finds them for a
+/// document in `currency`, read without a transaction (a page that shows prices, not one that
+/// writes them): by product id, the amount at `scale`; a product with no price left out.
+pub async fn for_customer(
+    db: &Db,
+    products: &[Record],
+    customer: &Customer<'_>,
+    groups: &[String],
+    currency: &str,
+    scale: u8,
+) -> Result<std::collections::HashMap<String, Decimal>> {
+    use peyvand_records::filter::parse_filter;
+    use peyvand_store::records::ListQuery;
+    let system = db.system();
+    let catalog = system.catalog_cached()?;
+    let mut out = std::collections::HashMap::new();
+    let day = db.today().to_string();
+    let list = async |object: &str, filter: Json, limit: u32| -> Result<Vec<Record>> {
+        let Some(obj) = catalog.object(object) else { return Ok(Vec::new()) };
+        let query = ListQuery {
+            filter: Some(parse_filter(&obj, &filter).map_err(Error::invalid)?),
+            limit: Some(limit),
+            ..ListQuery::default()
+        };
+        Ok(system.list_records(object, &query).await?.records)
+    };
+    let lists = list(
+        "price_list",
+        serde_json::json!({ "and": [{ "field": "active", "op": "eq", "value": true }, { "field": "currency", "op": "eq", "value": currency }] }),
+        500,
+    )
+    .await?;
+    let order = ranked(&lists, customer, groups, &day);
+    let ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+    let mut items: Vec<(usize, String, Decimal)> = Vec::new();
+    if !order.is_empty() && !ids.is_empty() {
+        let list_ids: Vec<&str> = order.iter().map(|l| l.id.as_str()).collect();
+        let filter = serde_json::json!({ "and": [{ "field": "price_list", "op": "in", "value": list_ids }, { "field": "product", "op": "in", "value": ids }] });
+        for item in list("price_list_item", filter, 5000).await? {
+            let text = |f: &str| item.fields.get(f).and_then(Json::as_str);
+            let (Some(list), Some(product)) = (text("price_list"), text("product")) else { continue };
+            let (Some(rank), Some(price)) =
+                (order.iter().position(|l| l.id == list), money_in(item.fields.get("price"), currency, scale))
+            else {
+                continue;
+            };
+            items.push((rank, product.to_string(), price));
         }
     }
-    Ok(money_in(product.fields.get("price"), currency, scale).map(|p| (p, "product".to_string())))
+    // The first list in order that prices a product decides.
+    items.sort_by_key(|(rank, _, _)| *rank);
+    for (_, product, price) in items {
+        out.entry(product).or_insert(price);
+    }
+    for p in products {
+        if let Some(price) = money_in(p.fields.get("price"), currency, scale) {
+            out.entry(p.id.clone()).or_insert(price);
+        }
+    }
+    Ok(out)
 }
 
 /// `product`'s price in the price list `list`, if it has one in `currency`.

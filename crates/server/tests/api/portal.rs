@@ -632,6 +632,11 @@ async fn a_customer_orders_at_their_price_and_accepts_a_quote(app: &TestApp) {
     let (status, shop) = page(app, &sara, "/portal/shop").await;
     assert_eq!(status, StatusCode::OK);
     assert!(shop.contains("Heater") && !shop.contains("Old model"), "active products only");
+    // Shown at her own price, not the list price.
+    let plain: String = shop.chars().filter(|c| !matches!(c, ',' | '٬')).collect();
+    let shown =
+        |digits: &str| plain.contains(digits) || plain.contains(&peyvand_records::normalize::to_persian_digits(digits));
+    assert!(shown("1500000") && !shown("2000000"), "her price in the shop: {shop}");
     let csrf = csrf_of(&shop);
     let orders_before = app.list("order", &[("total", "true"), ("limit", "1")]).await["total"].clone();
     // Bad input: a product not sold, a quantity below zero; nothing is written.

@@ -211,6 +211,16 @@ pub(crate) async fn track_links(db: &Db, message: &str, body: &str) -> peyvand_s
 }
 
 /// Every module of the CRM, in the order their objects are made (a relation's target first).
+/// Tomorrow at `hour`:`minute`, the business's time, as stored (UTC): when a nightly job runs
+/// next (keyed by it, so every instance schedules the same one).
+pub(crate) fn tomorrow_at(db: &Db, hour: u8, minute: u8) -> String {
+    let offset = db.local_offset();
+    let local = time::OffsetDateTime::now_utc().to_offset(offset);
+    let next = (local.date() + time::Duration::days(1))
+        .with_time(time::Time::from_hms(hour, minute, 0).unwrap_or(time::Time::MIDNIGHT));
+    peyvand_records::value::format_datetime(next.assume_offset(offset).to_offset(time::UtcOffset::UTC))
+}
+
 pub fn modules() -> Modules {
     let list: Vec<Arc<dyn Module>> = vec![
         Arc::new(customers::Customers),

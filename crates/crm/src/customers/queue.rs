@@ -272,11 +272,7 @@ pub async fn request_scan(db: &Db, object: &str) -> Result<String> {
 /// The next nightly scan of `object`: a quarter past two, the business's time (keyed by it, so
 /// every instance schedules the same one). Nightly scans keep the queue and the name keys whole.
 pub(crate) async fn schedule_nightly_in(db: &Db, tx: &mut peyvand_store::WriteTx, object: &str) -> Result<()> {
-    let offset = db.local_offset();
-    let local = time::OffsetDateTime::now_utc().to_offset(offset);
-    let next = (local.date() + time::Duration::days(1))
-        .with_time(time::Time::from_hms(2, 15, 0).unwrap_or(time::Time::MIDNIGHT));
-    let at = peyvand_records::value::format_datetime(next.assume_offset(offset).to_offset(time::UtcOffset::UTC));
+    let at = crate::tomorrow_at(db, 2, 15);
     let payload = json!({ "object": object, "nightly": true });
     db.schedule_job_in(tx, SCAN_JOB, Some(&format!("duplicates:{object}:{at}")), &at, &payload).await?;
     Ok(())

@@ -302,11 +302,7 @@ pub async fn latest(db: &Db) -> Result<Option<Run>> {
 /// The next nightly fit: half past one, the business's time (keyed by it, so every instance
 /// schedules the same one).
 pub(crate) async fn schedule_nightly_in(db: &Db, tx: &mut peyvand_store::WriteTx) -> Result<()> {
-    let offset = db.local_offset();
-    let local = time::OffsetDateTime::now_utc().to_offset(offset);
-    let next = (local.date() + time::Duration::days(1))
-        .with_time(time::Time::from_hms(1, 30, 0).unwrap_or(time::Time::MIDNIGHT));
-    let at = format_datetime(next.assume_offset(offset).to_offset(time::UtcOffset::UTC));
+    let at = crate::tomorrow_at(db, 1, 30);
     db.schedule_job_in(tx, NIGHTLY_JOB, Some(&format!("{NIGHTLY_JOB}:{at}")), &at, &json!({})).await?;
     Ok(())
 }

@@ -19,7 +19,8 @@ crm_tests!(
     reminders_follow_the_task,
     a_reminder_tells_the_owner_once,
     whoever_is_given_a_record_is_told,
-    a_recurring_task_done_makes_the_next
+    a_recurring_task_done_makes_the_next,
+    an_attendee_has_the_meeting_on_their_day_week_and_feed
 );
 
 fn input(value: Json) -> Map<String, Json> {
@@ -270,4 +271,47 @@ async fn a_recurring_task_done_makes_the_next(db: &Db) {
     assert!(waiting(db).await.iter().any(|(t, _)| *t == next[0].id), "its reminder is scheduled");
     db.update_record(Some(&owner), "task", &next[0].id, &input(json!({"status": "done"})), None).await.expect("done");
     assert!(open().await.is_empty(), "two in all: the series has ended");
+}
+
+/// A meeting's attendees have it too: on their day, their week and their calendar feed, where
+/// each attendee with an address is an ATTENDEE (a colleague, a customer's contact); a colleague
+/// who does not attend has none of it.
+async fn an_attendee_has_the_meeting_on_their_day_week_and_feed(db: &Db) {
+    use peyvand_crm::activities::{feed, participants, tasks};
+    let owner = user(db, "owner@meet.ir").await;
+    let guest = user(db, "guest@meet.ir").await;
+    let other = user(db, "other@meet.ir").await;
+    let customer = db
+        .create_record(
+            None,
+            "contact",
+            &input(json!({"first_name": "Sara", "last_name": "Karimi", "emails": ["sara@customer.ir"]})),
+            None,
+        )
+        .await
+        .expect("contact")
+        .0;
+    let meeting =
+        task(db, &owner, json!({"subject": "Quarterly review", "kind": "meeting", "due_at": in_(Duration::hours(3))}))
+            .await
+            .expect("meeting");
+    let who = participants::Participants { contacts: vec![customer.id.clone()], users: vec![guest.clone()] };
+    participants::set(db, "task", &meeting.id, &who).await.expect("attendees");
+    let day_ends = OffsetDateTime::now_utc() + Duration::days(1);
+    for (person, has) in [(&owner, true), (&guest, true), (&other, false)] {
+        let (due, _) = tasks::my_day(db, person, day_ends, Duration::days(7)).await.expect("day");
+        assert_eq!(due.iter().any(|t| t.id == meeting.id), has, "{person}'s day");
+        let week = tasks::between(db, person, OffsetDateTime::now_utc(), day_ends).await.expect("week");
+        assert_eq!(week.iter().any(|t| t.id == meeting.id), has, "{person}'s week");
+    }
+    let cal = feed::calendar(db, &guest, "Guest").await.expect("feed");
+    let unfolded = cal.replace("\r\n ", "");
+    assert!(unfolded.contains("SUMMARY:Quarterly review"), "{cal}");
+    assert!(
+        unfolded.contains("mailto:guest@meet.ir") && unfolded.contains("mailto:sara@customer.ir"),
+        "each attendee with an address: {cal}"
+    );
+    assert!(unfolded.contains("ATTENDEE;CN=Sara Karimi") || unfolded.contains("CN=Sara Karimi"), "{cal}");
+    let none = feed::calendar(db, &other, "Other").await.expect("feed");
+    assert!(!none.contains("Quarterly review"));
 }

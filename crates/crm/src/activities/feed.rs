@@ -10,6 +10,7 @@ use peyvand_store::{Db, Error, Result, hex, now};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
 /// How far back and ahead a feed reaches.
@@ -83,6 +84,7 @@ pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
     use icalendar::{Alarm, Calendar, Component, EventLike};
     let now = OffsetDateTime::now_utc();
     let tasks = super::tasks::owned(db, user, &["open"], Some(now - BEHIND), now + AHEAD, MOST).await?;
+    let attendees = attendees_of(db, &tasks).await?;
     let mut cal = Calendar::new();
     cal.name(name).timezone("Asia/Tehran");
     for task in &tasks {
@@ -103,6 +105,11 @@ pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
         if let Some(body) = field("body") {
             event.description(&body);
         }
+        for (name, address) in attendees.get(&task.id).into_iter().flatten() {
+            let who =
+                icalendar::Attendee { cn: Some(name.clone()), ..icalendar::Attendee::new(format!("mailto:{address}")) };
+            event.attendee(who);
+        }
         // A recurring task's series from this instance on (the next is made when it is done).
         if let Some(rule) = field("recurrence").filter(|r| !r.trim().is_empty()) {
             event.add_property("RRULE", rule.trim().trim_start_matches("RRULE:"));
@@ -116,6 +123,65 @@ pub async fn calendar(db: &Db, user: &str, name: &str) -> Result<String> {
         cal.push(event.done());
     }
     Ok(cal.done().to_string())
+}
+
+/// Each task's attendees with an e-mail address (users, and contacts the reader may read),
+/// as (name, address), by task id.
+async fn attendees_of(db: &Db, tasks: &[Record]) -> Result<HashMap<String, Vec<(String, String)>>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    if tasks.is_empty() {
+        return Ok(out);
+    }
+    let marks: Vec<String> = (1..=tasks.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT activity_id, kind, participant_id FROM activity_participants WHERE activity_id IN ({}) \
+         ORDER BY activity_id, kind, participant_id",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for t in tasks {
+        q = q.bind(t.id.clone());
+    }
+    let rows: Vec<(String, String, String)> = q
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_>>()?;
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let users: HashMap<String, (String, String)> =
+        db.list_users().await?.into_iter().map(|u| (u.id.clone(), (u.name.clone(), u.email.clone()))).collect();
+    let contact_ids: Vec<&str> = rows.iter().filter(|(_, k, _)| k == "contact").map(|(_, _, id)| id.as_str()).collect();
+    let mut contacts: HashMap<String, (String, String)> = HashMap::new();
+    if !contact_ids.is_empty() {
+        let obj = db.object("contact").await?;
+        let query = peyvand_store::records::ListQuery {
+            filter: Some(
+                peyvand_records::filter::parse_filter(
+                    &obj,
+                    &serde_json::json!({ "field": "id", "op": "in", "value": contact_ids }),
+                )
+                .map_err(Error::invalid)?,
+            ),
+            limit: Some(1000),
+            ..Default::default()
+        };
+        for c in db.list_records("contact", &query).await?.records {
+            let first = c.fields.get("emails").and_then(Json::as_array).and_then(|e| e.first()).and_then(Json::as_str);
+            if let Some(address) = first {
+                contacts.insert(c.id.clone(), (c.title.clone(), address.to_string()));
+            }
+        }
+    }
+    for (task, kind, id) in rows {
+        let found = if kind == "user" { users.get(&id) } else { contacts.get(&id) };
+        if let Some(person) = found {
+            out.entry(task).or_default().push(person.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// When the task was last changed.

@@ -17,6 +17,7 @@ use peyvand_store::runner::{JobKind, Outcome};
 use peyvand_store::schema::{NewObject, opt, owner_field, relation, std_field, with};
 use peyvand_store::{Db, Error, Result};
 use serde_json::{Value as Json, json};
+use sqlx::Row;
 use time::{Duration, OffsetDateTime, Time};
 
 /// The kind of scheduled job a reminder is.
@@ -326,8 +327,8 @@ impl JobKind for Reminders {
     }
 }
 
-/// A user's tasks in the given statuses due in `[from, to)` (from the start of time without
-/// `from`), soonest first, at most `limit`; read as the handle's viewer may.
+/// A user's tasks, and those they attend, in the given statuses due in `[from, to)` (from the
+/// start of time without `from`), soonest first, at most `limit`; read as the handle's viewer may.
 pub async fn owned(
     db: &Db,
     owner: &str,
@@ -352,8 +353,15 @@ pub async fn owned_by(
         return Ok(Vec::new());
     }
     let obj = db.object("task").await?;
+    // Theirs, and those they attend (as the reader may read them).
+    let attended = attended_by(db, &obj, owners, from, to, limit).await?;
+    let whose = if attended.is_empty() {
+        json!({ "field": "owner", "op": "in", "value": owners })
+    } else {
+        json!({ "or": [{ "field": "owner", "op": "in", "value": owners }, { "field": "id", "op": "in", "value": attended }] })
+    };
     let mut all = vec![
-        json!({ "field": "owner", "op": "in", "value": owners }),
+        whose,
         json!({ "field": "status", "op": "in", "value": statuses }),
         json!({ "field": "due_at", "op": "lt", "value": format_datetime(to) }),
     ];
@@ -367,6 +375,36 @@ pub async fn owned_by(
         ..ListQuery::default()
     };
     Ok(db.list_records("task", &query).await?.records)
+}
+
+/// Ids of live tasks due in `[from, to)` that one of `users` attends (`participants`), the
+/// soonest `limit`.
+async fn attended_by(
+    db: &Db,
+    obj: &peyvand_records::ObjectDef,
+    users: &[String],
+    from: Option<OffsetDateTime>,
+    to: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let Some(due) = obj.field("due_at") else { return Ok(Vec::new()) };
+    let marks: Vec<String> = (0..users.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT DISTINCT t.id, t.{due} FROM activity_participants p JOIN {table} t ON t.id = p.activity_id \
+         WHERE p.kind = 'user' AND p.participant_id IN ({marks}) AND t.deleted_at IS NULL \
+         AND t.{due} >= $1 AND t.{due} < $2 ORDER BY t.{due} LIMIT $3",
+        due = due.column,
+        table = obj.table,
+        marks = marks.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from.map(format_datetime).unwrap_or_default())
+        .bind(format_datetime(to))
+        .bind(i64::from(limit));
+    for u in users {
+        q = q.bind(u.clone());
+    }
+    q.fetch_all(db.pool()).await?.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
 /// A user's day: their open tasks due before `day_ends` (the overdue and today's), soonest

@@ -345,20 +345,28 @@ impl Db {
                 out.push(None);
                 continue;
             }
-            // The range of the selected records' values (a related record's: of all of them).
+            // The range of the selected records' values (a related record's: of all of them):
+            // the first and the last in the field's order, each a walk of its index that stops
+            // at the first record selected (`MIN(c), MAX(c)` in one statement read every row on
+            // SQLite: 6 to 14 s over 2,000,000 orders).
             let c = &g.field.column;
-            let mut sql = Sql::new(&format!("SELECT MIN({c}), MAX({c})"));
-            match &g.via {
-                Some(via) => {
-                    sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", via.table));
-                }
-                None => {
-                    sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
-                    if let Some(f) = filter {
-                        sql.push(" AND ");
-                        filter_sql(&mut sql, obj, f, self.dialect(), &[]);
+            let mut sql = Sql::new("SELECT ");
+            for (i, direction) in ["ASC", "DESC"].into_iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.push(&format!("SELECT {c}"));
+                match &g.via {
+                    Some(via) => {
+                        sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", via.table));
+                    }
+                    None => {
+                        sql.push(&format!(" FROM {} WHERE deleted_at IS NULL", obj.table));
+                        if let Some(f) = filter {
+                            sql.push(" AND ");
+                            filter_sql(&mut sql, obj, f, self.dialect(), &[]);
+                        }
                     }
                 }
+                sql.push(&format!(" AND {c} IS NOT NULL ORDER BY {c} {direction} LIMIT 1)"));
             }
             let row = sql.query().fetch_one(self.pool()).await?;
             let (from, to) = (row.try_get::<Option<String>, _>(0), row.try_get::<Option<String>, _>(1));

@@ -345,13 +345,12 @@ pub struct AggregateSpec {
 }
 
 impl AggregateSpec {
-    /// Whether a rollup may answer it: only counts and sums, each date cut by its stored text.
-    pub fn rollup_ready(&self) -> bool {
+    /// Whether a rollup may be declared for it: counts and sums grouped by the object's own
+    /// fields, each date cut to a day, month or year (weeks, quarters and Jalali periods are cut
+    /// from a rollup's days when read).
+    pub fn declarable(&self) -> bool {
         self.measures.is_empty()
-            && self
-                .group_by
-                .iter()
-                .all(|g| g.via.is_none() && g.bucket.is_none_or(|b| b.prefix_in(self.calendar).is_some()))
+            && self.group_by.iter().all(|g| g.via.is_none() && g.bucket.is_none_or(|b| b.prefix_len().is_some()))
     }
 
     /// Adds `measure` (`avg:amount,distinct:contact`, see the module docs) and the calendar.
@@ -518,7 +517,7 @@ mod tests {
         assert_eq!(spec.group_by[0].name(), "deal.stage");
         assert_eq!(spec.group_by[0].via.as_ref().map(|v| v.relation.column.as_str()), Some("c_deal"));
         assert_eq!(spec.group_by[1].bucket, Some(Bucket::Month));
-        assert!(!spec.rollup_ready(), "a related field is read from its record, not a rollup");
+        assert!(!spec.declarable(), "a related field is read from its record, not a rollup");
         let code = |g: &str| parse_aggregate_in(&order, g, "", &lookup).expect_err("invalid").code;
         assert_eq!(code("stage.name"), "unknown_field", "not a relation");
         assert_eq!(code("deal.ghost"), "unknown_field");
@@ -624,7 +623,7 @@ mod tests {
         assert_eq!(spec.calendar, Calendar::Jalali);
         let names: Vec<String> = spec.measures.iter().map(Measure::name).collect();
         assert_eq!(names, ["avg:amount", "max:closed_on", "distinct:stage"]);
-        assert!(!spec.rollup_ready(), "a measure other than a sum is computed from the records");
+        assert!(!spec.declarable(), "a rollup keeps counts and sums, not measures");
         let code = |m: &str, c: &str| {
             let e = AggregateSpec::default().with_measures(&deal(), m, c).expect_err("invalid");
             format!("{}:{}", e.field, e.code)
@@ -636,9 +635,8 @@ mod tests {
         assert_eq!(code("amount", ""), "measure:invalid_measure");
         assert_eq!(code("min:ghost", ""), "measure:unknown_field");
         assert_eq!(code("", "hijri"), "calendar:invalid_calendar");
-        let by_jalali_month = parse_aggregate(&deal(), "closed_on:month", "").expect("valid");
-        assert!(by_jalali_month.rollup_ready());
-        let by_jalali_month = AggregateSpec { calendar: Calendar::Jalali, ..by_jalali_month };
-        assert!(!by_jalali_month.rollup_ready(), "a Jalali month is cut by the store, not a rollup");
+        assert!(parse_aggregate(&deal(), "closed_on:day", "").expect("valid").declarable());
+        let weekly = parse_aggregate(&deal(), "closed_on:week", "").expect("valid");
+        assert!(!weekly.declarable(), "weeks are cut from a rollup's days when read, not kept");
     }
 }

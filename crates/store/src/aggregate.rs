@@ -12,7 +12,9 @@
 use crate::records::filter_sql;
 use crate::sql::{Bind, Sql};
 use crate::{Db, Error, Result};
-use peyvand_records::aggregate::{AggregateSpec, Measure, MeasureKind, breakpoints};
+use crate::rollups::KeyCut;
+use crate::sql::Dialect;
+use peyvand_records::aggregate::{AggregateSpec, Bucket, Measure, MeasureKind, breakpoints};
 use peyvand_records::filter::Filter;
 use peyvand_records::{Decimal, FieldError, FieldType, ObjectDef, Storage};
 use serde::Serialize;
@@ -63,15 +65,28 @@ pub enum Source {
     Rollup,
 }
 
-/// `SUBSTR(expr, 1, n)` for a date bucket, else the expression.
-pub(crate) fn cut(expr: &str, bucket: Option<peyvand_records::aggregate::Bucket>) -> String {
-    match bucket {
-        Some(b) => match b.prefix_len() {
-            Some(n) => format!("SUBSTR({expr}, 1, {n})"),
-            None => expr.to_string(),
-        },
-        None => expr.to_string(),
+/// A date bucket cut as a prefix of the stored text (`SUBSTR(expr, 1, n)`; a datetime's of its
+/// day at `local` seconds from UTC), else the expression.
+pub(crate) fn cut(dialect: Dialect, expr: &str, bucket: Option<Bucket>, local: Option<i32>) -> String {
+    let Some(n) = bucket.and_then(Bucket::prefix_len) else { return expr.to_string() };
+    match local {
+        Some(offset) if n == 10 => dialect.local_day(expr, offset),
+        Some(offset) => format!("SUBSTR({}, 1, {n})", dialect.local_day(expr, offset)),
+        None => format!("SUBSTR({expr}, 1, {n})"),
     }
+}
+
+/// The money fields whose currency is a group key of `spec`'s result (sums of different
+/// currencies are never added together): each summed one, then each measured one not summed.
+pub(crate) fn money_fields(spec: &AggregateSpec) -> Vec<&peyvand_records::filter::FieldRef> {
+    let mut out: Vec<&peyvand_records::filter::FieldRef> =
+        spec.sum.iter().filter(|f| f.storage == Storage::Money).collect();
+    for m in spec.measures.iter().filter(|m| m.field.storage == Storage::Money) {
+        if !out.iter().any(|f| f.api_name == m.field.api_name) {
+            out.push(&m.field);
+        }
+    }
+    out
 }
 
 /// A grouping key's related table, the relation's column, the related object and the viewer's
@@ -166,24 +181,32 @@ impl Db {
         // A rollup that covers the question answers it from its groups: unfiltered, or filtered
         // by equality on fields it groups by (a rep's pipeline from a rollup per owner and stage).
         let catalog = self.catalog().await?;
+        let offset = self.local_offset().whole_seconds();
         let (rollup, filter_keys) = match filter {
-            None => (catalog.rollup_for(&obj.api_name, spec), Vec::new()),
-            Some(f) => match catalog.rollup_for_filtered(&obj.api_name, spec, f) {
+            None => (catalog.rollup_for(&obj.api_name, spec, offset), Vec::new()),
+            Some(f) => match catalog.rollup_for_filtered(&obj.api_name, spec, f, offset) {
                 Some((r, plan, keys)) => (Some((r, plan)), keys),
                 None => (None, Vec::new()),
             },
         };
-        // Group keys, then the currency of each summed money field (sums of different
-        // currencies are never added together): the expression, the name, the field type.
+        // Group keys, then the currency of each money field summed or measured (sums of
+        // different currencies are never added together): the expression, the name, the type.
         let mut columns: Vec<(String, String, Option<FieldType>)> = Vec::new();
-        let cuts = self.breakpoint_cuts(obj, filter, spec).await?;
+        let cuts = match &rollup {
+            Some((r, plan)) => self.rollup_cuts(r, plan, &filter_keys, spec).await?,
+            None => self.breakpoint_cuts(obj, filter, spec).await?,
+        };
         // A related record's field is read from it (one it may read, alive) by its id.
         let mut related: Vec<Option<Related>> = Vec::new();
         for (i, g) in spec.group_by.iter().enumerate() {
+            let local = (g.field.field_type == FieldType::Datetime).then_some(offset);
             let expr = match (&rollup, g.bucket) {
-                (Some((_, plan)), _) => cut(&format!("v{}", plan.keys[i].0), plan.keys[i].1),
-                (None, _) if cuts[i].is_some() => cuts[i].clone().unwrap_or_default(),
-                (None, bucket) => cut(&g.field.column, bucket),
+                _ if cuts[i].is_some() => cuts[i].clone().unwrap_or_default(),
+                (Some((_, plan)), _) => match plan.keys[i].1 {
+                    KeyCut::Prefix(want) => cut(self.dialect(), &format!("v{}", plan.keys[i].0), Some(want), None),
+                    _ => format!("v{}", plan.keys[i].0),
+                },
+                (None, bucket) => cut(self.dialect(), &g.field.column, bucket, local),
             };
             let kind = if g.bucket.is_some() { None } else { Some(g.field.field_type) };
             columns.push((expr, g.name(), kind));
@@ -198,19 +221,13 @@ impl Db {
                 None => None,
             });
         }
-        for f in spec.sum.iter().filter(|f| f.storage == Storage::Money) {
+        // A measured money field's currency is a group key too (never one figure over two).
+        for (j, f) in money_fields(spec).into_iter().enumerate() {
             let expr = match &rollup {
-                Some((_, plan)) => format!("v{}", plan.keys[columns.len()].0),
+                Some((_, plan)) => format!("v{}", plan.currencies[j]),
                 None => format!("{}__cur", f.column),
             };
             columns.push((expr, format!("{}__currency", f.api_name), None));
-        }
-        // A measured money field's currency is a group key too (never one figure over two).
-        for m in spec.measures.iter().filter(|m| m.field.storage == Storage::Money) {
-            let name = format!("{}__currency", m.field.api_name);
-            if !columns.iter().any(|(_, n, _)| *n == name) {
-                columns.push((format!("{}__cur", m.field.column), name, None));
-            }
         }
         let mut sql = Sql::new(match rollup {
             Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT)",
@@ -228,6 +245,12 @@ impl Db {
         }
         for (k, m) in spec.measures.iter().enumerate() {
             let c = &m.field.column;
+            if let Some((_, plan)) = &rollup {
+                // Only sums are read from a rollup (its plan says so).
+                let r = plan.measures[k];
+                sql.push(&format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END AS m{k}"));
+                continue;
+            }
             sql.push(&match m.kind {
                 MeasureKind::Sum => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}"),
                 MeasureKind::Avg => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}, COUNT({c}) AS m{k}n"),
@@ -401,6 +424,48 @@ impl Db {
                 .collect();
             let c = &g.field.column;
             out.push(Some(format!("CASE WHEN {c} IS NULL THEN NULL ELSE {} END", case_tree(c, &bounds))));
+        }
+        Ok(out)
+    }
+}
+
+impl Db {
+    /// For each group key a rollup answers from its days at breakpoints (weeks, quarters, Jalali
+    /// periods), its expression over the rollup's key: a tree of comparisons with the buckets'
+    /// first days over the range of days the selected groups span; `None` for the others.
+    async fn rollup_cuts(
+        &self,
+        r: &crate::rollups::Rollup,
+        plan: &crate::rollups::Plan,
+        filter_keys: &crate::rollups::KeyConditions<'_>,
+        spec: &AggregateSpec,
+    ) -> Result<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(plan.keys.len());
+        for (key, how) in &plan.keys {
+            let KeyCut::Breaks(bucket) = how else {
+                out.push(None);
+                continue;
+            };
+            let v = format!("v{key}");
+            let mut sql = Sql::new(&format!("SELECT MIN({v}), MAX({v}) FROM {} WHERE n <> 0", r.table));
+            for (k, c) in filter_keys {
+                crate::rollups::key_condition_sql(&mut sql, *k, c);
+            }
+            let row = sql.query().fetch_one(self.pool()).await?;
+            let day = |i: usize| -> Result<Option<time::Date>> {
+                Ok(row.try_get::<Option<String>, _>(i)?.and_then(|t| peyvand_records::value::parse_date(&t)))
+            };
+            let (Some(from), Some(to)) = (day(0)?, day(1)?) else {
+                // No dated group: every selected record's value is empty.
+                out.push(Some(v));
+                continue;
+            };
+            let bounds: Vec<(String, String)> = breakpoints(*bucket, spec.calendar, from, to)
+                .ok_or_else(|| Error::invalid(FieldError::new("group", "too_many_buckets")))?
+                .into_iter()
+                .map(|(start, key)| (peyvand_records::value::format_date(start), key))
+                .collect();
+            out.push(Some(format!("CASE WHEN {v} IS NULL THEN NULL ELSE {} END", case_tree(&v, &bounds))));
         }
         Ok(out)
     }

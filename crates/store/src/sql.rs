@@ -71,6 +71,17 @@ impl Dialect {
         }
     }
 
+    /// The day (`YYYY-MM-DD`) on which a stored datetime (`…Z` text) falls at `offset_seconds`
+    /// from UTC: a day, month or year of a datetime is the business's, not UTC's.
+    pub fn local_day(self, expr: &str, offset_seconds: i32) -> String {
+        match self {
+            Dialect::Sqlite => format!("date({expr}, '{offset_seconds:+} seconds')"),
+            Dialect::Postgres => {
+                format!("to_char(CAST({expr} AS timestamp) + interval '{offset_seconds} seconds', 'YYYY-MM-DD')")
+            }
+        }
+    }
+
     /// Text comparisons for search terms must be by code point on both backends.
     pub fn binary_collation(self) -> &'static str {
         match self {

@@ -38,6 +38,7 @@ async fn sale_object(db: &Db) {
             field(json!({"api_name": "units", "type": "integer"})),
             field(json!({"api_name": "closed_on", "type": "date"})),
             field(json!({"api_name": "urgent", "type": "boolean"})),
+            field(json!({"api_name": "sold_at", "type": "datetime"})),
         ],
         title_field: None,
     };
@@ -64,20 +65,47 @@ async fn agree(db: &Db, group: &str, sum: &str, rolled: bool) -> Aggregate {
 /// Issue 34: the aggregate `group` / `sum` of the records `filter` selects, from a rollup when
 /// `rolled` says so (equality on fields it groups by), and from the records; both must agree.
 async fn agree_filtered(db: &Db, group: &str, sum: &str, filter: Json, rolled: bool) {
-    let obj = db.object("sale").await.expect("sale");
-    let spec = parse_aggregate(&obj, group, sum).expect("spec");
-    let everything = json!({"field": "created_at", "op": "gte", "value": "2000-01-01T00:00:00Z"});
-    let scan_filter = parse_filter(&obj, &json!({"and": [filter.clone(), everything]})).expect("filter");
-    let scanned = db.aggregate("sale", Some(&scan_filter), &spec).await.expect("scan");
-    assert_eq!(scanned.source, Source::Scan);
-    let filter = parse_filter(&obj, &filter).expect("filter");
-    let answered = db.aggregate("sale", Some(&filter), &spec).await.expect("aggregate");
-    let expected = if rolled { Source::Rollup } else { Source::Scan };
-    assert_eq!(answered.source, expected, "group={group} sum={sum} {filter:?}");
-    assert_eq!(answered.rows, scanned.rows, "group={group} sum={sum} {filter:?}");
+    agree_in(db, group, sum, "", "", Some(filter), rolled).await;
 }
 
-/// Every question the two test rollups answer, and one they do not.
+/// [`agree_filtered`] with measures and a calendar, the filter optional.
+async fn agree_in(
+    db: &Db,
+    group: &str,
+    sum: &str,
+    measure: &str,
+    calendar: &str,
+    filter: Option<Json>,
+    rolled: bool,
+) -> Aggregate {
+    let obj = db.object("sale").await.expect("sale");
+    let spec = parse_aggregate(&obj, group, sum).and_then(|s| s.with_measures(&obj, measure, calendar)).expect("spec");
+    let everything = json!({"field": "created_at", "op": "gte", "value": "2000-01-01T00:00:00Z"});
+    let scan_filter = match &filter {
+        Some(f) => json!({"and": [f.clone(), everything]}),
+        None => everything,
+    };
+    let scan_filter = parse_filter(&obj, &scan_filter).expect("filter");
+    let scanned = db.aggregate("sale", Some(&scan_filter), &spec).await.expect("scan");
+    assert_eq!(scanned.source, Source::Scan);
+    let filter = filter.map(|f| parse_filter(&obj, &f).expect("filter"));
+    let answered = db.aggregate("sale", filter.as_ref(), &spec).await.expect("aggregate");
+    let expected = if rolled { Source::Rollup } else { Source::Scan };
+    let what = format!("group={group} sum={sum} measure={measure} calendar={calendar} {filter:?}");
+    assert_eq!(answered.source, expected, "{what}");
+    assert_eq!(answered.rows, scanned.rows, "{what}");
+    answered
+}
+
+/// How many sales `filter` selects.
+async fn count(db: &Db, filter: Json) -> i64 {
+    let obj = db.object("sale").await.expect("sale");
+    let spec = parse_aggregate(&obj, "", "").expect("spec");
+    let f = parse_filter(&obj, &filter).expect("filter");
+    db.aggregate("sale", Some(&f), &spec).await.expect("count").rows.first().map_or(0, |r| r.count)
+}
+
+/// Every question the test rollups answer, and some they do not.
 async fn all_agree(db: &Db) {
     let on = |field: &str, op: &str, value: Json| json!({"field": field, "op": op, "value": value});
     agree_filtered(db, "closed_on:month", "amount", on("stage", "eq", json!("won")), true).await;
@@ -98,6 +126,37 @@ async fn all_agree(db: &Db) {
     agree(db, "", "units", true).await;
     agree(db, "region,branch", "", true).await;
     agree(db, "urgent", "units", false).await;
+
+    // Issue 32: `ne`, ranges of days, weeks, quarters and Jalali periods cut from days, sums
+    // asked as measures; a datetime's days are the business's.
+    agree_filtered(db, "stage", "units", on("stage", "ne", json!("won")), true).await;
+    agree_filtered(db, "closed_on:month", "amount", on("closed_on", "gte", json!("2025-03-01")), true).await;
+    let spring = json!({"and": [on("closed_on", "gt", json!("2025-03-01")), on("closed_on", "lte", json!("2025-06-15"))]});
+    agree_filtered(db, "stage", "units", spring, true).await;
+    agree_filtered(db, "stage", "", on("closed_on", "between", json!(["2025-02-01", "2025-05-31"])), true).await;
+    agree_filtered(db, "closed_on:day", "", on("closed_on", "lt", json!("2025-04-10")), true).await;
+    agree_in(db, "closed_on:week", "units", "", "gregorian", None, true).await;
+    agree_in(db, "closed_on:month", "amount", "", "jalali", None, true).await;
+    let quarters = Some(on("closed_on", "gte", json!("2025-01-01")));
+    agree_in(db, "closed_on:quarter,stage", "", "", "jalali", quarters, true).await;
+    agree_in(db, "closed_on:year", "", "", "jalali", None, true).await;
+    agree_in(db, "stage", "", "sum:amount,sum:units", "", None, true).await;
+    agree_in(db, "stage", "amount", "sum:amount", "", None, true).await;
+    agree_in(db, "stage", "", "avg:units", "", None, false).await;
+    let midnight = "2025-03-20T20:30:00Z"; // Tehran's midnight: the first of Farvardin 1404
+    agree_in(db, "sold_at:day", "units", "", "", None, true).await;
+    agree_in(db, "sold_at:month", "", "", "gregorian", None, true).await;
+    let jalali = agree_in(db, "sold_at:month", "", "", "jalali", None, true).await;
+    let at = |key: &str| jalali.rows.iter().find(|r| r.group["sold_at"] == json!(key)).map_or(0, |r| r.count);
+    let (new_year, before) = (count(db, on("sold_at", "gte", json!(midnight))).await, count(db, on("sold_at", "lt", json!(midnight))).await);
+    assert!(new_year > 0 && before > 0, "sales on both sides of midnight: {new_year}, {before}");
+    assert_eq!(at("1404-01"), new_year, "sold from Tehran's midnight: Farvardin 1404");
+    assert_eq!(at("1403-12"), before, "sold before it: Esfand 1403");
+    agree_in(db, "sold_at:day", "", "", "", Some(on("sold_at", "gte", json!(midnight))), true).await;
+    agree_in(db, "stage", "", "", "", Some(on("sold_at", "lt", json!(midnight))), true).await;
+    // Bounds that are not the business's midnight read the records.
+    agree_in(db, "stage", "", "", "", Some(on("sold_at", "gte", json!("2025-03-20T20:31:00Z"))), false).await;
+    agree_in(db, "stage", "", "", "", Some(on("sold_at", "gt", json!(midnight))), false).await;
 }
 
 async fn rollup_answers_equal_the_records(db: &Db) {
@@ -112,6 +171,8 @@ async fn rollup_answers_equal_the_records(db: &Db) {
             "units": if i % 4 == 0 { Json::Null } else { json!(i) },
             "closed_on": if i % 5 == 0 { Json::Null } else { json!(format!("2025-{:02}-{:02}", 1 + i % 12, 1 + i % 27)) },
             "urgent": i % 2 == 0,
+            // Around Tehran's midnight (20:30 UTC), Nowruz 1404 (the Jalali year's first day).
+            "sold_at": if i % 7 == 0 { Json::Null } else { json!(format!("2025-03-20T20:{:02}:00Z", 25 + i % 10)) },
         }))
     };
     // Records before the rollups are declared are counted when they are filled.
@@ -129,6 +190,7 @@ async fn rollup_answers_equal_the_records(db: &Db) {
     assert!(made);
     assert_eq!((first.group.as_str(), first.sum.as_str()), ("stage, closed_on:day", "amount,units"));
     db.create_rollup(None, "sale", "region,branch", "").await.expect("second rollup");
+    db.create_rollup(None, "sale", "stage,sold_at:day", "units").await.expect("a datetime's days");
     let pairs = agree(db, "region,branch", "", true).await;
     assert_eq!(pairs.rows.len(), 5, "r/b, ab/c, a/bc, -/x, empty/x: {:?}", pairs.rows);
     all_agree(db).await;
@@ -193,7 +255,7 @@ async fn rollup_answers_equal_the_records(db: &Db) {
 
     // Removed, the rollup answers nothing and the records answer again.
     db.delete_rollup(None, "sale", &first.id).await.expect("delete");
-    agree(db, "stage", "units", false).await;
+    agree(db, "stage", "amount", false).await;
     agree(db, "region", "", true).await;
 }
 

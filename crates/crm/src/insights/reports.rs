@@ -378,7 +378,7 @@ fn compare(x: Option<&Json>, y: Option<&Json>) -> std::cmp::Ordering {
 }
 
 /// The conditions on a grouping key's field that select a group's value: empty, equal, or in
-/// the period (as the store cut it: a stored-text prefix in UTC, a breakpoint at local midnight).
+/// the period (as the store cuts it: a datetime's at the business's midnight).
 fn conditions(g: &GroupKey, value: &Json, calendar: Calendar, offset: time::UtcOffset) -> Vec<Json> {
     let name = g.field.api_name.as_str();
     match (g.bucket, value) {
@@ -387,9 +387,6 @@ fn conditions(g: &GroupKey, value: &Json, calendar: Calendar, offset: time::UtcO
             let Some(start) = key_start(bucket, calendar, key) else { return Vec::new() };
             let end = bucket.next(calendar, start);
             let bound = |d: time::Date| match g.field.field_type {
-                FieldType::Datetime if bucket.prefix_in(calendar).is_some() => {
-                    peyvand_records::value::format_datetime(d.midnight().assume_utc())
-                }
                 FieldType::Datetime => peyvand_records::value::format_datetime(d.midnight().assume_offset(offset)),
                 _ => peyvand_records::value::format_date(d),
             };

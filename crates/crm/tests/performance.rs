@@ -11,6 +11,7 @@ use peyvand_crm::insights::dashboards::{self, DashboardDef, Widget};
 use peyvand_crm::insights::performance::{self, AwardInput};
 use peyvand_crm::insights::quotas::{self, QuotaInput};
 use peyvand_crm::insights::reports::{self, ReportDef};
+use peyvand_crm::insights::standard_rollups;
 use peyvand_crm::sales::documents::{self, Kind, LinesInput};
 use peyvand_records::access::Role;
 use peyvand_records::jalali::from_jalali;
@@ -142,6 +143,24 @@ async fn quotas_attain_what_was_won_and_refuse_what_is_wrong(db: &Db) {
     let paid = quotas::attainment(&as_admin, &paid).await.expect("paid");
     assert_eq!(paid.actual, "2");
     assert_eq!(paid.percent, Some(50.0));
+
+    // Issue 32: the standard rollups (orders by owner, status and the business's day; deals by
+    // owner, stage and closing day) answer the same questions with the same figures, the order
+    // paid at 00:30 on 1 Aban in Tehran still in Aban.
+    assert_eq!(standard_rollups::declare(db).await.expect("declared"), 3);
+    assert_eq!(standard_rollups::declare(db).await.expect("again"), 0, "each declared once");
+    assert_eq!(quotas::attainment(&as_rep, &q).await.expect("attainment").actual, expected.to_string());
+    assert_eq!(quotas::attainment(&as_admin, &team).await.expect("team").actual, "1100000");
+    assert_eq!(quotas::attainment(&as_admin, &paid.quota).await.expect("paid").actual, "2");
+    let (aban, azar) = (from_jalali(1405, 8, 1).expect("day"), from_jalali(1405, 9, 1).expect("day"));
+    for (measure, sum) in [("won_amount", "amount"), ("paid_amount", "total")] {
+        let (object, filter) = quotas::results_filter(db, measure, std::slice::from_ref(&rep), aban, azar);
+        let obj = db.object(object).await.expect("object");
+        let filter = peyvand_records::filter::parse_filter(&obj, &filter).expect("filter");
+        let spec = peyvand_records::aggregate::parse_aggregate(&obj, "owner", sum).expect("spec");
+        let answer = db.aggregate(object, Some(&filter), &spec).await.expect("aggregate");
+        assert_eq!(answer.source, peyvand_store::aggregate::Source::Rollup, "{measure}");
+    }
 
     // Who reads and who sets.
     assert!(matches!(quotas::get(&as_mate, &q.id).await, Err(Error::NotFound(_))), "a teammate does not read it");

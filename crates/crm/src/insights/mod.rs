@@ -10,7 +10,8 @@
 //! ends. `commissions`: plans, splits, statements approved and locked, clawbacks. `profit`:
 //! what each customer earns the business. `lead_scores`: each open lead's chance of
 //! converting, learned nightly. `forecast`: revenue ahead with its accuracy.
-//! `value`: the nightly customer-value fit written to every contact.
+//! `value`: the nightly customer-value fit written to every contact. `standard_rollups`: the
+//! rollups those figures are read from at scale.
 //!
 //! Builds on the engine's aggregates (`Db::aggregate`).
 
@@ -23,6 +24,7 @@ pub mod performance;
 pub mod profit;
 pub mod quotas;
 pub mod reports;
+pub mod standard_rollups;
 pub mod value;
 
 use peyvand_store::hooks::Module;
@@ -101,7 +103,7 @@ impl Module for Insights {
     }
 
     fn job_kinds(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::JobKind>> {
-        vec![std::sync::Arc::new(value::Nightly)]
+        vec![std::sync::Arc::new(value::Nightly), std::sync::Arc::new(standard_rollups::Declare)]
     }
 
     fn upgrade<'a>(
@@ -111,6 +113,7 @@ impl Module for Insights {
         Box::pin(async move {
             let mut tx = db.write().await?;
             value::schedule_nightly_in(db, &mut tx).await?;
+            standard_rollups::schedule_in(db, &mut tx).await?;
             tx.commit().await
         })
     }

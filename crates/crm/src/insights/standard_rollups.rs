@@ -1,0 +1,77 @@
+//! The rollups the dashboards, quotas and leaderboards read, declared by the module so that a
+//! business with millions of orders gets its figures from a few thousand groups without an
+//! admin's help: orders per owner, status and the business's day with their totals; deals per
+//! owner, stage and closing day with their amounts; tickets per queue and status.
+//!
+//! Declared by a job each start-up schedules (filling a rollup reads every record once, so it
+//! runs beside the server, not before it): a rollup already declared is left alone; one whose
+//! days were the business's under another offset from UTC answers nothing about its dates, so
+//! it is replaced. An admin may remove one; the next start declares it again.
+
+use peyvand_store::{Db, Result};
+use serde_json::json;
+
+pub const JOB: &str = "standard_rollups";
+
+/// Object, groups and sums of each standard rollup.
+pub const STANDARD: [(&str, &str, &str); 3] = [
+    ("order", "owner,status,ordered_at:day", "total"),
+    ("deal", "owner,stage,closed_on:day", "amount"),
+    ("ticket", "queue,status", ""),
+];
+
+/// Asks for the standard rollups (one waiting at a time); the runner declares them.
+pub(crate) async fn schedule_in(db: &Db, tx: &mut peyvand_store::WriteTx) -> Result<()> {
+    db.schedule_job_in(tx, JOB, Some(JOB), &peyvand_store::now(), &json!({})).await?;
+    Ok(())
+}
+
+/// Declares each standard rollup the database lacks; returns how many it made.
+pub async fn declare(db: &Db) -> Result<usize> {
+    let offset = db.local_offset().whole_seconds();
+    let mut made = 0;
+    for (object, group, sum) in STANDARD {
+        let catalog = db.reload_catalog().await?;
+        if catalog.object(object).is_none() {
+            continue;
+        }
+        let stale: Vec<String> = catalog
+            .rollups_of(object)
+            .filter(|r| r.group == group && r.sum == sum)
+            .filter(|r| r.columns.keys.iter().any(|k| k.local.is_some_and(|l| l != offset)))
+            .map(|r| r.id.clone())
+            .collect();
+        for id in stale {
+            db.delete_rollup(None, object, &id).await?;
+        }
+        match db.create_rollup(None, object, group, sum).await {
+            Ok((_, true)) => made += 1,
+            Ok((_, false)) => {}
+            // Too many groups or rollups: the records answer, as before.
+            Err(e @ (peyvand_store::Error::Conflict { .. } | peyvand_store::Error::Validation(_))) => {
+                tracing::warn!(object, group, error = %e, "a standard rollup was not declared");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(made)
+}
+
+/// The job: [`declare`].
+pub struct Declare;
+
+impl peyvand_store::runner::JobKind for Declare {
+    fn kind(&self) -> &'static str {
+        JOB
+    }
+
+    fn run<'a>(&'a self, db: &'a Db, _job: &'a peyvand_store::events::Job) -> peyvand_store::runner::Outcome<'a> {
+        Box::pin(async move {
+            let made = declare(db).await.map_err(|e| e.to_string())?;
+            if made > 0 {
+                tracing::info!(made, "declared the standard rollups");
+            }
+            Ok(())
+        })
+    }
+}

@@ -135,6 +135,8 @@ pub struct Loyalty {
 pub struct Insights {
     /// The admin's default dashboard (ten widgets), the first time after the server started.
     pub dashboard_first_ms: f64,
+    /// From the server's start until its standard rollups were declared and filled.
+    pub standard_rollups_seconds: f64,
     /// A report of the order lines' amounts by Jalali month and product category.
     pub report_lines: u64,
     pub report_groups: u64,
@@ -504,7 +506,10 @@ impl Results {
             let full = self.dataset.contacts >= 1_000_000;
             out.push((
                 "a dashboard of ten widgets, first time ≤ 300 ms".into(),
-                format!("{:.0} ms", i.dashboard_first_ms),
+                format!(
+                    "{:.0} ms (the standard rollups in place {:.1} s after the start)",
+                    i.dashboard_first_ms, i.standard_rollups_seconds
+                ),
                 i.dashboard_first_ms <= 300.0,
             ));
             out.push((

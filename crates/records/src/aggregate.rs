@@ -345,12 +345,15 @@ pub struct AggregateSpec {
 }
 
 impl AggregateSpec {
-    /// Whether a rollup may be declared for it: counts and sums grouped by the object's own
-    /// fields, each date cut to a day, month or year (weeks, quarters and Jalali periods are cut
-    /// from a rollup's days when read).
+    /// Whether a rollup may be declared for it: counts and sums grouped by fields, each date of
+    /// the object's own cut to a day, month or year (weeks, quarters and Jalali periods are cut
+    /// from a rollup's days when read), a related record's field whole (not a date).
     pub fn declarable(&self) -> bool {
         self.measures.is_empty()
-            && self.group_by.iter().all(|g| g.via.is_none() && g.bucket.is_none_or(|b| b.prefix_len().is_some()))
+            && self.group_by.iter().all(|g| match g.via {
+                None => g.bucket.is_none_or(|b| b.prefix_len().is_some()),
+                Some(_) => g.bucket.is_none(),
+            })
     }
 
     /// Adds `measure` (`avg:amount,distinct:contact`, see the module docs) and the calendar.
@@ -517,7 +520,7 @@ mod tests {
         assert_eq!(spec.group_by[0].name(), "deal.stage");
         assert_eq!(spec.group_by[0].via.as_ref().map(|v| v.relation.column.as_str()), Some("c_deal"));
         assert_eq!(spec.group_by[1].bucket, Some(Bucket::Month));
-        assert!(!spec.declarable(), "a related field is read from its record, not a rollup");
+        assert!(!spec.declarable(), "a related record's date is not kept by a rollup");
         let code = |g: &str| parse_aggregate_in(&order, g, "", &lookup).expect_err("invalid").code;
         assert_eq!(code("stage.name"), "unknown_field", "not a relation");
         assert_eq!(code("deal.ghost"), "unknown_field");

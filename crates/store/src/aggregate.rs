@@ -182,7 +182,15 @@ impl Db {
         // by equality on fields it groups by (a rep's pipeline from a rollup per owner and stage).
         let catalog = self.catalog().await?;
         let offset = self.local_offset().whole_seconds();
+        // A related record's field is read from a rollup only when the viewer reads every
+        // related record (the records read it from those they may read).
+        let related_whole = spec.group_by.iter().filter_map(|g| g.via.as_ref()).all(|via| {
+            catalog
+                .object(&via.object)
+                .is_some_and(|t| self.scoped_filter(&t, peyvand_records::access::Intent::Read, None).is_none())
+        });
         let (rollup, filter_keys) = match filter {
+            _ if !related_whole => (None, Vec::new()),
             None => (catalog.rollup_for(&obj.api_name, spec, offset), Vec::new()),
             Some(f) => match catalog.rollup_for_filtered(&obj.api_name, spec, f, offset) {
                 Some((r, plan, keys)) => (Some((r, plan)), keys),
@@ -211,6 +219,8 @@ impl Db {
             let kind = if g.bucket.is_some() { None } else { Some(g.field.field_type) };
             columns.push((expr, g.name(), kind));
             related.push(match &g.via {
+                // The rollup keeps the related field's value.
+                Some(_) if rollup.is_some() => None,
                 Some(via) => {
                     let target = catalog
                         .object(&via.object)

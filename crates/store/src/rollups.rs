@@ -35,7 +35,7 @@ use peyvand_records::value::Value;
 use crate::schema::exec;
 use crate::sql::{Dialect, currency_column, new_id, now};
 use crate::{Db, Error, Result, WriteTx};
-use peyvand_records::aggregate::{AggregateSpec, Bucket, MeasureKind, parse_aggregate};
+use peyvand_records::aggregate::{AggregateSpec, Bucket, MeasureKind};
 use peyvand_records::filter::{Condition, Filter, Op, Operand};
 use peyvand_records::{FieldError, ObjectDef, Storage};
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,17 @@ pub struct RollupKey {
     /// (the business's when declared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<i32>,
+    /// For a related record's field (`product.category`): the relation and the related table;
+    /// `column` is then the related table's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<RollupVia>,
+}
+
+/// The relation a key is read through: its column on the object and the related table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupVia {
+    pub relation: String,
+    pub table: String,
 }
 
 /// The columns a rollup reads: what its triggers watch.
@@ -84,10 +95,17 @@ impl RollupColumns {
                 bucket: g.bucket,
                 int: g.bucket.is_none() && matches!(g.field.storage, Storage::Int | Storage::Bool),
                 local: (g.bucket.is_some() && g.field.field_type == FieldType::Datetime).then_some(offset),
+                via: g.via.as_ref().map(|v| RollupVia { relation: v.relation.column.clone(), table: v.table.clone() }),
             })
             .collect();
         for f in spec.sum.iter().filter(|f| f.storage == Storage::Money) {
-            keys.push(RollupKey { column: currency_column(&f.column), bucket: None, int: false, local: None });
+            keys.push(RollupKey {
+                column: currency_column(&f.column),
+                bucket: None,
+                int: false,
+                local: None,
+                via: None,
+            });
         }
         RollupColumns { keys, sums: spec.sum.iter().map(|f| f.column.clone()).collect() }
     }
@@ -101,13 +119,14 @@ impl RollupColumns {
     /// How `spec` is read from a rollup of these columns, if it can be (datetimes' days at
     /// `offset` seconds from UTC).
     pub fn plan(&self, spec: &AggregateSpec, offset: i32) -> Option<Plan> {
-        if spec.group_by.iter().any(|g| g.via.is_some()) || spec.measures.iter().any(|m| m.kind != MeasureKind::Sum) {
+        if spec.measures.iter().any(|m| m.kind != MeasureKind::Sum) {
             return None;
         }
         let mut keys = Vec::new();
         for g in &spec.group_by {
+            let via = g.via.as_ref().map(|v| RollupVia { relation: v.relation.column.clone(), table: v.table.clone() });
             let found = self.keys.iter().enumerate().find_map(|(i, k)| {
-                if k.column != g.field.column {
+                if k.column != g.field.column || k.via != via {
                     return None;
                 }
                 match (k.bucket, g.bucket) {
@@ -155,7 +174,8 @@ impl RollupColumns {
         };
         let mut out = Vec::with_capacity(conditions.len());
         for c in conditions {
-            let whole = self.keys.iter().position(|k| k.column == c.field.column && k.bucket.is_none());
+            let whole =
+                self.keys.iter().position(|k| k.column == c.field.column && k.bucket.is_none() && k.via.is_none());
             let answerable = matches!(c.op, Op::Eq | Op::Ne | Op::In | Op::IsEmpty) && c.field.storage != Storage::List;
             if let (Some(key), true) = (whole, answerable) {
                 out.push((key, KeyCondition::Whole(c)));
@@ -163,6 +183,7 @@ impl RollupColumns {
             }
             let key = self.keys.iter().position(|k| {
                 k.column == c.field.column
+                    && k.via.is_none()
                     && k.bucket == Some(Bucket::Day)
                     && Self::dates_hold(k, c.field.field_type, offset)
             })?;
@@ -171,10 +192,14 @@ impl RollupColumns {
         Some(out)
     }
 
-    /// Every column the rollup reads, once each.
+    /// Every column of the object the rollup reads, once each (a related record's key: its
+    /// relation).
     fn watched(&self) -> Vec<&str> {
         let mut cols: Vec<&str> = Vec::new();
-        for c in self.keys.iter().map(|k| k.column.as_str()).chain(self.sums.iter().map(String::as_str)) {
+        fn own(k: &RollupKey) -> &str {
+            k.via.as_ref().map_or(k.column.as_str(), |v| v.relation.as_str())
+        }
+        for c in self.keys.iter().map(own).chain(self.sums.iter().map(String::as_str)) {
             if !cols.contains(&c) {
                 cols.push(c);
             }
@@ -184,6 +209,22 @@ impl RollupColumns {
 
     fn reads(&self, column: &str) -> bool {
         self.watched().contains(&column)
+    }
+
+    /// Whether it reads `column` of the related table `table`.
+    fn reads_related(&self, table: &str, column: &str) -> bool {
+        self.keys.iter().any(|k| k.column == column && k.via.as_ref().is_some_and(|v| v.table == table))
+    }
+
+    /// The relations its keys are read through, once each.
+    fn vias(&self) -> Vec<&RollupVia> {
+        let mut out: Vec<&RollupVia> = Vec::new();
+        for v in self.keys.iter().filter_map(|k| k.via.as_ref()) {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
     }
 }
 
@@ -371,10 +412,43 @@ fn column_list(c: &RollupColumns) -> String {
     cols.join(", ")
 }
 
-/// A key's value of the record `row` (or of the table's rows, `row` empty).
+/// A key's value of the record `row` (`NEW`, `OLD` or a table's name): a related record's
+/// field is read from it while it is live.
 fn key_value(dialect: Dialect, k: &RollupKey, row: &str) -> String {
-    let column = if row.is_empty() { k.column.clone() } else { format!("{row}.{}", k.column) };
-    cut(dialect, &column, k.bucket, k.local)
+    match &k.via {
+        Some(v) => format!(
+            "(SELECT j.{} FROM {} j WHERE j.id = {row}.{} AND j.deleted_at IS NULL)",
+            k.column, v.table, v.relation
+        ),
+        None => cut(dialect, &format!("{row}.{}", k.column), k.bucket, k.local),
+    }
+}
+
+/// `SELECT` of the contributions of the object's live records related to the related record
+/// `OLD` through `via`, its keys read from `row` (`OLD`, `NEW`, or none: empty, as after a
+/// related record is deleted) with `sign`: a related record's change moves its records.
+fn moved(dialect: Dialect, c: &RollupColumns, table: &str, via: &RollupVia, row: Option<&str>, sign: &str) -> String {
+    let values: Vec<String> = c
+        .keys
+        .iter()
+        .map(|k| match (&k.via, row) {
+            (Some(v), Some(row)) if v == via => format!("CASE WHEN {row}.deleted_at IS NULL THEN {row}.{} END", k.column),
+            (Some(v), None) if v == via => "NULL".to_string(),
+            _ => key_value(dialect, k, "l"),
+        })
+        .collect();
+    let mut select = vec![key_expr(&values)];
+    select.extend(values);
+    select.push(format!("{sign}1"));
+    for s in &c.sums {
+        select.push(format!("{sign}COALESCE(l.{s}, 0)"));
+        select.push(format!("{sign}(CASE WHEN l.{s} IS NULL THEN 0 ELSE 1 END)"));
+    }
+    format!(
+        "SELECT {} FROM {table} l WHERE l.{} = OLD.id AND l.deleted_at IS NULL",
+        select.join(", "),
+        via.relation
+    )
 }
 
 /// `SELECT` of one record's contribution (`row` is `NEW` or `OLD`, `sign` `""` or `"-"`), when
@@ -463,12 +537,76 @@ fn create_statements(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> Vec<Strin
             ));
         }
     }
+    // A related record's field changed, or the record trashed, restored or deleted: its
+    // records move between groups.
+    for (n, via) in c.vias().into_iter().enumerate() {
+        let mut read: Vec<&str> =
+            c.keys.iter().filter(|k| k.via.as_ref() == Some(via)).map(|k| k.column.as_str()).collect();
+        read.push("deleted_at");
+        read.dedup();
+        let related = &via.table;
+        let name = format!("{t}_r{n}");
+        let upsert = |row: Option<&str>, sign: &str| match dialect {
+            Dialect::Sqlite => format!(
+                "INSERT INTO {t} ({list}) {} {};",
+                moved(dialect, c, table, via, row, sign),
+                add_into_group(c)
+            ),
+            Dialect::Postgres => format!("INSERT INTO {t} ({list}) {};", moved(dialect, c, table, via, row, sign)),
+        };
+        let differs = if dialect == Dialect::Sqlite { "IS NOT" } else { "IS DISTINCT FROM" };
+        let changed = read.iter().map(|col| format!("OLD.{col} {differs} NEW.{col}")).collect::<Vec<_>>().join(" OR ");
+        let update_of = read.join(", ");
+        match dialect {
+            Dialect::Sqlite => {
+                out.push(format!(
+                    "CREATE TRIGGER {name}_upd AFTER UPDATE OF {update_of} ON {related} WHEN {changed} BEGIN {} {} END",
+                    upsert(Some("OLD"), "-"),
+                    upsert(Some("NEW"), "")
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER {name}_del AFTER DELETE ON {related} BEGIN {} {} END",
+                    upsert(Some("OLD"), "-"),
+                    upsert(None, "")
+                ));
+            }
+            Dialect::Postgres => {
+                out.push(format!(
+                    "CREATE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN {} \
+                     IF TG_OP = 'UPDATE' THEN {} ELSE {} END IF; RETURN NULL; END $body$",
+                    upsert(Some("OLD"), "-"),
+                    upsert(Some("NEW"), ""),
+                    upsert(None, "")
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER {name}_upd AFTER UPDATE OF {update_of} ON {related} FOR EACH ROW WHEN ({changed}) \
+                     EXECUTE FUNCTION {name}_fn()"
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER {name}_del AFTER DELETE ON {related} FOR EACH ROW EXECUTE FUNCTION {name}_fn()"
+                ));
+            }
+        }
+    }
     out
 }
 
 fn drop_statements(dialect: Dialect, obj_table: &str, r: &Rollup) -> Vec<String> {
     let t = &r.table;
-    match dialect {
+    let mut related = Vec::new();
+    for (n, via) in r.columns.vias().into_iter().enumerate() {
+        let name = format!("{t}_r{n}");
+        for kind in ["upd", "del"] {
+            related.push(match dialect {
+                Dialect::Sqlite => format!("DROP TRIGGER IF EXISTS {name}_{kind}"),
+                Dialect::Postgres => format!("DROP TRIGGER IF EXISTS {name}_{kind} ON {}", via.table),
+            });
+        }
+        if dialect == Dialect::Postgres {
+            related.push(format!("DROP FUNCTION IF EXISTS {name}_fn()"));
+        }
+    }
+    related.extend(match dialect {
         Dialect::Sqlite => vec![
             format!("DROP TRIGGER IF EXISTS {t}_ins"),
             format!("DROP TRIGGER IF EXISTS {t}_del"),
@@ -481,7 +619,8 @@ fn drop_statements(dialect: Dialect, obj_table: &str, r: &Rollup) -> Vec<String>
             format!("DROP FUNCTION IF EXISTS {t}_fn()"),
             format!("DROP TABLE IF EXISTS {t}"),
         ],
-    }
+    });
+    related
 }
 
 /// The statement that fills a new rollup from the live records. SQLite adds each record into its
@@ -500,12 +639,19 @@ fn fill_statement(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> String {
             add_into_group(c)
         );
     }
-    let exprs: Vec<String> = c.keys.iter().map(|k| key_value(dialect, k, "")).collect();
+    // Each record's keys first, then its groups (a related record's field is a subquery).
+    let mut each: Vec<String> =
+        c.keys.iter().enumerate().map(|(i, k)| format!("{} AS v{i}", key_value(dialect, k, &obj.table))).collect();
+    each.extend(c.sums.iter().enumerate().map(|(j, s)| format!("{}.{s} AS x{j}", obj.table)));
+    if each.is_empty() {
+        each.push("1 AS one".into());
+    }
+    let exprs: Vec<String> = (0..c.keys.len()).map(|i| format!("e.v{i}")).collect();
     let mut inner: Vec<String> = exprs.iter().enumerate().map(|(i, e)| format!("{e} AS v{i}")).collect();
     inner.push("COUNT(*) AS n".into());
-    for (j, s) in c.sums.iter().enumerate() {
-        inner.push(format!("CAST(COALESCE(SUM({s}), 0) AS BIGINT) AS s{j}"));
-        inner.push(format!("CAST(COUNT({s}) AS BIGINT) AS c{j}"));
+    for j in 0..c.sums.len() {
+        inner.push(format!("CAST(COALESCE(SUM(e.x{j}), 0) AS BIGINT) AS s{j}"));
+        inner.push(format!("CAST(COUNT(e.x{j}) AS BIGINT) AS c{j}"));
     }
     let group = if exprs.is_empty() { String::new() } else { format!(" GROUP BY {}", exprs.join(", ")) };
     let grouped: Vec<String> = (0..c.keys.len()).map(|i| format!("q.v{i}")).collect();
@@ -517,11 +663,13 @@ fn fill_statement(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> String {
         outer.push(format!("q.c{j}"));
     }
     format!(
-        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM {} WHERE deleted_at IS NULL{group}) q",
+        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {} FROM (SELECT {} FROM {} WHERE {}.deleted_at IS NULL) e{group}) q",
         r.table,
         column_list(c),
         outer.join(", "),
         inner.join(", "),
+        each.join(", "),
+        obj.table,
         obj.table,
     )
 }
@@ -554,6 +702,12 @@ pub(crate) async fn drop_reading(
         drop_in(tx, dialect, obj, r).await?;
         tracing::info!(rollup = %r.id, object = %obj.api_name, "dropped a rollup with its field");
     }
+    // Rollups of other objects that read the field through a relation.
+    for r in catalog.rollups.iter().filter(|r| columns.iter().any(|c| r.columns.reads_related(&obj.table, c))) {
+        let Some(owner) = catalog.object(&r.object) else { continue };
+        drop_in(tx, dialect, &owner, r).await?;
+        tracing::info!(rollup = %r.id, object = %r.object, "dropped a rollup with a related field");
+    }
     Ok(())
 }
 
@@ -578,7 +732,16 @@ impl Db {
     ) -> Result<(Arc<Rollup>, bool)> {
         let catalog = self.reload_catalog().await?;
         let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
-        let spec = parse_aggregate(&obj, group, sum).map_err(Error::invalid)?;
+        let lookup = |name: &str| catalog.object(name);
+        let spec = peyvand_records::aggregate::parse_aggregate_in(&obj, group, sum, &lookup).map_err(Error::invalid)?;
+        // One relation to each related table: a change there moves the records of one.
+        let mut through: Vec<(&str, &str)> = Vec::new();
+        for v in spec.group_by.iter().filter_map(|g| g.via.as_ref()) {
+            if through.iter().any(|(t, r)| *t == v.table && *r != v.relation.column) {
+                return Err(Error::invalid(FieldError::new("group", "not_groupable")));
+            }
+            through.push((&v.table, &v.relation.column));
+        }
         if !spec.declarable() {
             // Weeks and quarters are cut at breakpoints from days when asked, not kept.
             return Err(Error::invalid(FieldError::new("group", "invalid_bucket")));

@@ -2,7 +2,7 @@
 //! from the records, after creates, changes, trash, restores, bulk writes and concurrent writers;
 //! rollups go with the fields they read; declaring is idempotent and bounded.
 
-use peyvand_records::aggregate::parse_aggregate;
+use peyvand_records::aggregate::{parse_aggregate, parse_aggregate_in};
 use peyvand_records::filter::parse_filter;
 use peyvand_store::aggregate::{Aggregate, Source};
 use peyvand_store::schema::{FieldPatch, NewField, NewObject};
@@ -13,7 +13,8 @@ peyvand_crm::crm_tests!(
     rollup_answers_equal_the_records,
     concurrent_writers_keep_rollups_right,
     rollups_go_with_their_fields,
-    declaring_is_idempotent_and_bounded
+    declaring_is_idempotent_and_bounded,
+    related_fields_move_with_their_records
 );
 
 fn map(v: Json) -> Map<String, Json> {
@@ -79,7 +80,10 @@ async fn agree_in(
     rolled: bool,
 ) -> Aggregate {
     let obj = db.object("sale").await.expect("sale");
-    let spec = parse_aggregate(&obj, group, sum).and_then(|s| s.with_measures(&obj, measure, calendar)).expect("spec");
+    let catalog = db.catalog().await.expect("catalog");
+    let spec = parse_aggregate_in(&obj, group, sum, &|name| catalog.object(name))
+        .and_then(|s| s.with_measures(&obj, measure, calendar))
+        .expect("spec");
     let everything = json!({"field": "created_at", "op": "gte", "value": "2000-01-01T00:00:00Z"});
     let scan_filter = match &filter {
         Some(f) => json!({"and": [f.clone(), everything]}),
@@ -351,4 +355,73 @@ async fn declaring_is_idempotent_and_bounded(db: &Db) {
     let over = db.create_rollup(None, "sale", groups[groups.len() - 1], "").await;
     assert!(matches!(&over, Err(Error::Conflict { code: "too_many_rollups", .. })), "{over:?}");
     assert!(db.delete_rollup(None, "sale", "no-such-id").await.is_err());
+}
+
+/// Issue 32: a rollup keeps a related record's field (a line's product's category): the answers
+/// equal the records' after the related record changes, is trashed or restored, and after the
+/// records change relation; the rollup goes with the related field.
+async fn related_fields_move_with_their_records(db: &Db) {
+    let field = |v: Json| -> NewField { serde_json::from_value(v).expect("field") };
+    let kind = NewObject {
+        api_name: "kind".into(),
+        label_fa: "نوع".into(),
+        label_en: "Kind".into(),
+        plural_fa: String::new(),
+        plural_en: String::new(),
+        fields: vec![
+            field(json!({"api_name": "name", "type": "text", "required": true})),
+            field(json!({"api_name": "family", "type": "text"})),
+        ],
+        title_field: None,
+    };
+    db.create_object(None, kind).await.expect("kind object");
+    sale_object(db).await;
+    db.add_field(None, "sale", field(json!({"api_name": "kind", "type": "relation", "options": {"target": "kind"}})))
+        .await
+        .expect("relation");
+    let mut kinds = Vec::new();
+    for (name, family) in [("k1", json!("tools")), ("k2", json!("paint")), ("k3", Json::Null)] {
+        let (k, _) = db.create_record(None, "kind", &map(json!({"name": name, "family": family})), None).await.expect("kind");
+        kinds.push(k.id);
+    }
+    let mut sales = Vec::new();
+    for i in 0..24 {
+        let kind = if i % 4 == 3 { Json::Null } else { json!(kinds[i % 3]) };
+        let fields = map(json!({"name": format!("S{i}"), "kind": kind, "units": i,
+            "sold_at": format!("2025-03-{:02}T20:{:02}:00Z", 18 + i % 4, 20 + i % 20)}));
+        sales.push(db.create_record(None, "sale", &fields, None).await.expect("sale").0.id);
+    }
+    let (rollup, made) = db.create_rollup(None, "sale", "sold_at:day,kind.family", "units").await.expect("rollup");
+    assert!(made);
+    let check = async || {
+        let by_family = agree_in(db, "kind.family", "units", "", "", None, true).await;
+        agree_in(db, "sold_at:month,kind.family", "units", "", "jalali", None, true).await;
+        agree_in(db, "kind.family", "", "sum:units", "", Some(json!({"field": "sold_at", "op": "gte", "value": "2025-03-19T20:30:00Z"})), true).await;
+        by_family
+    };
+    let first = check().await;
+    let tools = first.rows.iter().find(|r| r.group["kind.family"] == json!("tools")).map_or(0, |r| r.count);
+    assert_eq!(tools, 6, "k1's sales: {:?}", first.rows);
+    let patch = |v: Json| map(v);
+    db.update_record(None, "kind", &kinds[0], &patch(json!({"family": "paint"})), None).await.expect("family");
+    check().await;
+    db.update_record(None, "kind", &kinds[2], &patch(json!({"family": "glue"})), None).await.expect("from empty");
+    check().await;
+    db.delete_record(None, "kind", &kinds[1]).await.expect("trash a kind");
+    let trashed = check().await;
+    assert!(trashed.rows.iter().any(|r| r.group["kind.family"].is_null() && r.count > 6), "{:?}", trashed.rows);
+    db.restore_record(None, "kind", &kinds[1]).await.expect("restore");
+    check().await;
+    db.update_record(None, "sale", &sales[0], &patch(json!({"kind": kinds[2]})), None).await.expect("relation");
+    db.update_record(None, "sale", &sales[3], &patch(json!({"kind": kinds[1]})), None).await.expect("from none");
+    db.delete_record(None, "sale", &sales[4]).await.expect("trash a sale");
+    check().await;
+    db.compact_rollups().await.expect("compact");
+    check().await;
+    // The related field removed, the rollup goes with it and the records answer.
+    db.delete_field(None, "kind", "family").await.expect("remove");
+    let catalog = db.catalog().await.expect("catalog");
+    assert!(catalog.rollups_of("sale").all(|r| r.id != rollup.id), "the rollup went with the field");
+    db.update_record(None, "kind", &kinds[0], &patch(json!({"name": "k1b"})), None).await.expect("still writable");
+    agree_in(db, "kind.name", "units", "", "", None, false).await;
 }

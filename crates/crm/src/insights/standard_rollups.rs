@@ -1,7 +1,8 @@
 //! The rollups the dashboards, quotas and leaderboards read, declared by the module so that a
 //! business with millions of orders gets its figures from a few thousand groups without an
-//! admin's help: orders per owner, status and the business's day with their totals; deals per
-//! owner, stage and closing day with their amounts; tickets per queue and status.
+//! admin's help: orders per owner, status and the business's day with their totals; order lines
+//! per day and product category; deals per owner, stage and closing day, and per stage and
+//! expected close, with their amounts; tickets per queue and status.
 //!
 //! Declared by a job each start-up schedules (filling a rollup reads every record once, so it
 //! runs beside the server, not before it): a rollup already declared is left alone; one whose
@@ -14,9 +15,16 @@ use serde_json::json;
 pub const JOB: &str = "standard_rollups";
 
 /// Object, groups and sums of each standard rollup.
-pub const STANDARD: [(&str, &str, &str); 3] = [
+pub const STANDARD: [(&str, &str, &str); 5] = [
+    // Revenue by period, quotas and leaderboards of paid orders, the forecast's history.
     ("order", "owner,status,ordered_at:day", "total"),
+    // Revenue by period and product category (the report most asked for).
+    ("order_line", "ordered_at:day,product.category", "total"),
+    // Won deals by person and period; the pipeline by stage.
     ("deal", "owner,stage,closed_on:day", "amount"),
+    // The weighted pipeline by expected close.
+    ("deal", "stage,expected_close:day", "amount"),
+    // Open tickets by queue.
     ("ticket", "queue,status", ""),
 ];
 

@@ -10,10 +10,10 @@
 //! [`CACHE_TTL`].
 
 use crate::records::filter_sql;
-use crate::sql::{Bind, Sql};
-use crate::{Db, Error, Result};
 use crate::rollups::KeyCut;
 use crate::sql::Dialect;
+use crate::sql::{Bind, Sql};
+use crate::{Db, Error, Result};
 use peyvand_records::aggregate::{AggregateSpec, Bucket, Measure, MeasureKind, breakpoints};
 use peyvand_records::filter::Filter;
 use peyvand_records::{Decimal, FieldError, FieldType, ObjectDef, Storage};

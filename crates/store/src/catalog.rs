@@ -128,12 +128,28 @@ impl Db {
         Ok(guard.catalog.clone())
     }
 
-    /// Reads the catalog from the database now.
+    /// Reads the catalog from the database now. Of two reads at once, the older never replaces
+    /// the newer: a read begun before a field was added and ended after the adder's own read
+    /// once left the field out until the next change (a start-up job declaring rollups beside a
+    /// request adding a field).
     pub async fn reload_catalog(&self) -> Result<Arc<Catalog>> {
+        self.load_catalog(true).await
+    }
+
+    /// Reads the catalog and caches it even if its version is older than the cached one's (a
+    /// restore starts the version again).
+    pub(crate) async fn replace_catalog(&self) -> Result<Arc<Catalog>> {
+        self.load_catalog(false).await
+    }
+
+    async fn load_catalog(&self, newer_only: bool) -> Result<Arc<Catalog>> {
         let mut conn = self.pool().acquire().await?;
         let catalog = Arc::new(load(&mut conn).await?);
         drop(conn);
         let mut guard = self.catalog.lock().map_err(|_| Error::Corrupt("catalog lock poisoned".into()))?;
+        if newer_only && catalog.version < guard.catalog.version {
+            return Ok(guard.catalog.clone());
+        }
         *guard = CachedCatalog { catalog: catalog.clone(), checked: Instant::now() };
         Ok(catalog)
     }

@@ -250,7 +250,7 @@ impl Db {
             crate::rollups::build_in(&mut tx, self.dialect(), &object, rollup).await?;
         }
         tx.commit().await?;
-        let catalog = self.reload_catalog().await?;
+        let catalog = self.replace_catalog().await?;
         // Every table was filled at once: on PostgreSQL the planner has no statistics yet, and
         // without them planned a look-up as a loop over every record (as imports found).
         let objects: Vec<&str> = catalog.objects.iter().map(|o| o.api_name.as_str()).collect();

@@ -1776,7 +1776,11 @@ impl Db {
         let everything = peyvand_records::aggregate::AggregateSpec::default();
         if query.filter.is_none()
             && !query.trash
-            && self.catalog().await?.rollup_for(&obj.api_name, &everything, self.local_offset().whole_seconds()).is_some()
+            && self
+                .catalog()
+                .await?
+                .rollup_for(&obj.api_name, &everything, self.local_offset().whole_seconds())
+                .is_some()
         {
             let counted = self.aggregate(&obj.api_name, None, &everything).await?;
             return Ok((counted.rows.iter().map(|r| r.count).sum(), true));

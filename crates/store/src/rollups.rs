@@ -30,13 +30,13 @@
 
 use crate::aggregate::cut;
 use crate::catalog::Catalog;
-use peyvand_records::FieldType;
-use peyvand_records::value::Value;
 use crate::schema::exec;
 use crate::sql::{Dialect, currency_column, new_id, now};
 use crate::{Db, Error, Result, WriteTx};
+use peyvand_records::FieldType;
 use peyvand_records::aggregate::{AggregateSpec, Bucket, MeasureKind};
 use peyvand_records::filter::{Condition, Filter, Op, Operand};
+use peyvand_records::value::Value;
 use peyvand_records::{FieldError, ObjectDef, Storage};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -432,7 +432,9 @@ fn moved(dialect: Dialect, c: &RollupColumns, table: &str, via: &RollupVia, row:
         .keys
         .iter()
         .map(|k| match (&k.via, row) {
-            (Some(v), Some(row)) if v == via => format!("CASE WHEN {row}.deleted_at IS NULL THEN {row}.{} END", k.column),
+            (Some(v), Some(row)) if v == via => {
+                format!("CASE WHEN {row}.deleted_at IS NULL THEN {row}.{} END", k.column)
+            }
             (Some(v), None) if v == via => "NULL".to_string(),
             _ => key_value(dialect, k, "l"),
         })
@@ -444,11 +446,7 @@ fn moved(dialect: Dialect, c: &RollupColumns, table: &str, via: &RollupVia, row:
         select.push(format!("{sign}COALESCE(l.{s}, 0)"));
         select.push(format!("{sign}(CASE WHEN l.{s} IS NULL THEN 0 ELSE 1 END)"));
     }
-    format!(
-        "SELECT {} FROM {table} l WHERE l.{} = OLD.id AND l.deleted_at IS NULL",
-        select.join(", "),
-        via.relation
-    )
+    format!("SELECT {} FROM {table} l WHERE l.{} = OLD.id AND l.deleted_at IS NULL", select.join(", "), via.relation)
 }
 
 /// `SELECT` of one record's contribution (`row` is `NEW` or `OLD`, `sign` `""` or `"-"`), when
@@ -547,11 +545,9 @@ fn create_statements(dialect: Dialect, obj: &ObjectDef, r: &Rollup) -> Vec<Strin
         let related = &via.table;
         let name = format!("{t}_r{n}");
         let upsert = |row: Option<&str>, sign: &str| match dialect {
-            Dialect::Sqlite => format!(
-                "INSERT INTO {t} ({list}) {} {};",
-                moved(dialect, c, table, via, row, sign),
-                add_into_group(c)
-            ),
+            Dialect::Sqlite => {
+                format!("INSERT INTO {t} ({list}) {} {};", moved(dialect, c, table, via, row, sign), add_into_group(c))
+            }
             Dialect::Postgres => format!("INSERT INTO {t} ({list}) {};", moved(dialect, c, table, via, row, sign)),
         };
         let differs = if dialect == Dialect::Sqlite { "IS NOT" } else { "IS DISTINCT FROM" };
@@ -920,7 +916,10 @@ mod tests {
         assert_eq!(r.plan(&declared, 0), plan(vec![(0, KeyCut::Whole), (1, KeyCut::Whole)], vec![], vec![0]));
         // Fewer groups, months from days, the groups in another order, a plain count.
         let coarser = spec(&[("closed", Some(Bucket::Month)), ("stage", None)], &[]);
-        assert_eq!(r.plan(&coarser, 0), plan(vec![(1, KeyCut::Prefix(Bucket::Month)), (0, KeyCut::Whole)], vec![], vec![]));
+        assert_eq!(
+            r.plan(&coarser, 0),
+            plan(vec![(1, KeyCut::Prefix(Bucket::Month)), (0, KeyCut::Whole)], vec![], vec![])
+        );
         assert_eq!(r.plan(&spec(&[], &[]), 0), plan(vec![], vec![], vec![]));
         // Weeks, quarters and Jalali months from days, at breakpoints.
         let weekly = spec(&[("closed", Some(Bucket::Week))], &[]);
@@ -951,14 +950,10 @@ mod tests {
         // A range from and before the business's midnight reads the days; another instant does not.
         let field = declared.group_by[0].field.clone();
         let at = |text: &str| Value::Datetime(peyvand_records::value::parse_datetime(text).expect("instant"));
-        let cond = |op: Op, text: &str| {
-            Filter::Cond(Condition { field: field.clone(), op, operand: Operand::One(at(text)) })
-        };
+        let cond =
+            |op: Op, text: &str| Filter::Cond(Condition { field: field.clone(), op, operand: Operand::One(at(text)) });
         let from = cond(Op::Gte, "2026-11-30T20:30:00Z");
-        assert_eq!(
-            r.filter_keys(&from, tehran),
-            Some(vec![(0, KeyCondition::Day(">=", "2026-12-01".into()))])
-        );
+        assert_eq!(r.filter_keys(&from, tehran), Some(vec![(0, KeyCondition::Day(">=", "2026-12-01".into()))]));
         assert_eq!(r.filter_keys(&cond(Op::Lt, "2026-11-30T21:00:00Z"), tehran), None);
         assert_eq!(r.filter_keys(&cond(Op::Gt, "2026-11-30T20:30:00Z"), tehran), None);
     }

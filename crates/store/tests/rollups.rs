@@ -135,7 +135,8 @@ async fn all_agree(db: &Db) {
     // asked as measures; a datetime's days are the business's.
     agree_filtered(db, "stage", "units", on("stage", "ne", json!("won")), true).await;
     agree_filtered(db, "closed_on:month", "amount", on("closed_on", "gte", json!("2025-03-01")), true).await;
-    let spring = json!({"and": [on("closed_on", "gt", json!("2025-03-01")), on("closed_on", "lte", json!("2025-06-15"))]});
+    let spring =
+        json!({"and": [on("closed_on", "gt", json!("2025-03-01")), on("closed_on", "lte", json!("2025-06-15"))]});
     agree_filtered(db, "stage", "units", spring, true).await;
     agree_filtered(db, "stage", "", on("closed_on", "between", json!(["2025-02-01", "2025-05-31"])), true).await;
     agree_filtered(db, "closed_on:day", "", on("closed_on", "lt", json!("2025-04-10")), true).await;
@@ -152,7 +153,8 @@ async fn all_agree(db: &Db) {
     agree_in(db, "sold_at:month", "", "", "gregorian", None, true).await;
     let jalali = agree_in(db, "sold_at:month", "", "", "jalali", None, true).await;
     let at = |key: &str| jalali.rows.iter().find(|r| r.group["sold_at"] == json!(key)).map_or(0, |r| r.count);
-    let (new_year, before) = (count(db, on("sold_at", "gte", json!(midnight))).await, count(db, on("sold_at", "lt", json!(midnight))).await);
+    let (new_year, before) =
+        (count(db, on("sold_at", "gte", json!(midnight))).await, count(db, on("sold_at", "lt", json!(midnight))).await);
     assert!(new_year > 0 && before > 0, "sales on both sides of midnight: {new_year}, {before}");
     assert_eq!(at("1404-01"), new_year, "sold from Tehran's midnight: Farvardin 1404");
     assert_eq!(at("1403-12"), before, "sold before it: Esfand 1403");
@@ -381,7 +383,8 @@ async fn related_fields_move_with_their_records(db: &Db) {
         .expect("relation");
     let mut kinds = Vec::new();
     for (name, family) in [("k1", json!("tools")), ("k2", json!("paint")), ("k3", Json::Null)] {
-        let (k, _) = db.create_record(None, "kind", &map(json!({"name": name, "family": family})), None).await.expect("kind");
+        let (k, _) =
+            db.create_record(None, "kind", &map(json!({"name": name, "family": family})), None).await.expect("kind");
         kinds.push(k.id);
     }
     let mut sales = Vec::new();
@@ -396,7 +399,16 @@ async fn related_fields_move_with_their_records(db: &Db) {
     let check = async || {
         let by_family = agree_in(db, "kind.family", "units", "", "", None, true).await;
         agree_in(db, "sold_at:month,kind.family", "units", "", "jalali", None, true).await;
-        agree_in(db, "kind.family", "", "sum:units", "", Some(json!({"field": "sold_at", "op": "gte", "value": "2025-03-19T20:30:00Z"})), true).await;
+        agree_in(
+            db,
+            "kind.family",
+            "",
+            "sum:units",
+            "",
+            Some(json!({"field": "sold_at", "op": "gte", "value": "2025-03-19T20:30:00Z"})),
+            true,
+        )
+        .await;
         by_family
     };
     let first = check().await;

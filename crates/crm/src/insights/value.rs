@@ -203,7 +203,10 @@ fn fit_rows(tx: &[Transaction], end: i64, at: &str) -> Option<Fitted> {
 /// Fits the models to the orders up to the business's today, writes every contact's value, and
 /// keeps the run. "Not enough history" when too few customers bought, or bought again.
 pub async fn score(db: &Db) -> Result<Run> {
+    let started = std::time::Instant::now();
+    let lap = |what: &str| tracing::info!(what, seconds = started.elapsed().as_secs_f64(), "customer-value fit");
     let tx = transactions(db, "contact").await?;
+    lap("contacts' orders read");
     let today = db.today();
     let end = i64::from(today.to_julian_day());
     let at = format_datetime(time::OffsetDateTime::now_utc());
@@ -216,11 +219,14 @@ pub async fn score(db: &Db) -> Result<Run> {
             json!({ "customers": customers.len(), "repeaters": repeaters, "min_customers": MIN_CUSTOMERS, "min_repeaters": MIN_REPEATERS }),
         )]));
     };
+    lap("contacts fitted");
     db.system().write_derived("contact", &fitted.rows).await?;
+    lap("contacts written");
     // Companies by their orders, fitted on their own where there are enough of them.
     let companies = transactions(db, "company").await?;
     let company_rows = fit_rows(&companies, end, &at).map(|f| f.rows).unwrap_or_default();
     db.system().write_derived("company", &company_rows).await?;
+    lap("companies read, fitted and written");
     let (customers, repeaters, p, spend, risk_bands, segments) =
         (fitted.customers, fitted.repeaters, fitted.p, fitted.spend, fitted.risk_bands, fitted.segments);
     let purchases_log_likelihood = fitted.log_likelihood;
@@ -235,6 +241,7 @@ pub async fn score(db: &Db) -> Result<Run> {
         risk_bands,
         segments,
     };
+    lap("calibrated");
     let run = Run { id: new_id(), ran_at: now(), customers: customers as i64, fit };
     let json = serde_json::to_string(&run.fit).map_err(|e| Error::Corrupt(e.to_string()))?;
     let mut w = db.write().await?;

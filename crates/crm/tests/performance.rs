@@ -542,6 +542,10 @@ async fn order(db: &Db, owner: &str, at: &str, status: &str, lines: &[(&str, &st
 /// Aban 1405 (23 October to 21 November 2026): a rep sells 1,320,000 against a quota of
 /// 1,000,000 at 2 % (services 5 %), ×1.5 from 100 % of quota; worked out here by hand.
 async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
+    // A person's orders of a period are read from the index of owner and day start-up made.
+    let orders = db.object("order").await.expect("orders");
+    let indexes = db.index_names(&orders.table).await.expect("indexes");
+    assert!(indexes.contains(&format!("ix_{}_owner_ordered", orders.table)), "{indexes:?}");
     let admin = db.create_user("admin@com.ir", "Admin", Role::Admin, "x", "fa").await.expect("admin").id;
     let manager = db.create_user("boss@com.ir", "Boss", Role::Manager, "x", "fa").await.expect("manager").id;
     let rep = db.create_user("rep@com.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;

@@ -670,14 +670,22 @@ pub async fn key_on(db: &Db, user_id: &str, day: Date) -> Result<Option<String>>
 
 /// Every record of `object` matching `filter`, with `fields`, through the system's handle.
 async fn fetch(db: &Db, object: &str, filter: &Json, fields: &[&str]) -> Result<Vec<Record>> {
+    fetch_sorted(db, object, filter, fields, "").await
+}
+
+/// [`fetch`] in the order of `sort` (`ordered_at`: a person's orders of a period are read from
+/// the index of owner and day, in its order).
+async fn fetch_sorted(db: &Db, object: &str, filter: &Json, fields: &[&str], sort: &str) -> Result<Vec<Record>> {
     let system = db.system();
     let obj = system.object(object).await?;
     let filter = parse_filter(&obj, filter).map_err(|e| Error::Validation(vec![e]))?;
+    let sort = peyvand_records::filter::parse_sort(&obj, sort).map_err(|e| Error::Validation(vec![e]))?;
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
         let query = ListQuery {
             filter: Some(filter.clone()),
+            sort: sort.clone(),
             limit: Some(500),
             cursor,
             fields: Some(fields.iter().map(|f| f.to_string()).collect()),
@@ -813,7 +821,7 @@ async fn credits(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
             { "field": "ordered_at", "op": "lt", "value": to },
             { "field": "owner", "op": "eq", "value": user_id },
         ]});
-        let mut orders = fetch(db, "order", &filter, &fields).await?;
+        let mut orders = fetch_sorted(db, "order", &filter, &fields, "ordered_at").await?;
         let own: BTreeSet<String> = orders.iter().map(|o| o.id.clone()).collect();
         let shared: Vec<String> = others.into_iter().filter(|id| !own.contains(id)).collect();
         for o in fetch_ids(db, "order", &shared, &fields).await? {

@@ -1155,6 +1155,25 @@ pub(crate) async fn once(db: &Db, name: &str, step: impl AsyncFnOnce(&Db) -> Res
     Ok(())
 }
 
+/// One person's orders of a period in time order, from an index of owner and day (each field's
+/// own index reads every order of the person, or of the period, to find them): commission
+/// statements and the period's orders behind a quota. Made at start-up if missing (it is one
+/// sort of the orders the first time), as a bulk load may set it aside and build it again.
+pub(crate) async fn owner_day_index(db: &Db) -> Result<()> {
+    let catalog = db.reload_catalog().await?;
+    let Some(order) = catalog.object("order") else { return Ok(()) };
+    let (Some(owner), Some(at)) = (order.field("owner"), order.field("ordered_at")) else { return Ok(()) };
+    let statement = format!(
+        "CREATE INDEX IF NOT EXISTS ix_{table}_owner_ordered ON {table} ({}, {}, id) WHERE deleted_at IS NULL",
+        owner.column,
+        at.column,
+        table = order.table
+    );
+    let mut tx = db.write_long().await?;
+    sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx.tx).await?;
+    tx.commit().await
+}
+
 /// Orders of earlier releases get their lines (same numbers, totals, days and customers); an
 /// order's number and total are no longer required (numbers come from the sequence, totals
 /// from the lines); the cost price is hidden from agents and read-only users.

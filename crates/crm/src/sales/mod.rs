@@ -93,7 +93,8 @@ impl Module for Sales {
             documents::once(db, "deal_board_rollup", async |db| {
                 db.create_rollup(None, "deal", "pipeline,stage", "amount").await.map(|_| ())
             })
-            .await
+            .await?;
+            documents::owner_day_index(db).await
         })
     }
 

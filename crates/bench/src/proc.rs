@@ -46,7 +46,10 @@ pub struct Peyvand {
 impl Peyvand {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
-        cmd.args(args).env("PEYVAND_DATA_DIR", &self.data_dir).env("PEYVAND_LOG", "warn").kill_on_drop(true);
+        // The server logs warnings only, unless `PEYVAND_BENCH_SERVER_LOG` says otherwise (a
+        // module's `info` phases, say: `warn,peyvand_crm=info`).
+        let log = std::env::var("PEYVAND_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        cmd.args(args).env("PEYVAND_DATA_DIR", &self.data_dir).env("PEYVAND_LOG", log).kill_on_drop(true);
         match &self.database_url {
             Some(url) => cmd.env("PEYVAND_DATABASE_URL", url),
             None => cmd.env_remove("PEYVAND_DATABASE_URL"),

@@ -71,40 +71,42 @@ pub struct Run {
     pub fit: Fit,
 }
 
-/// The orders as the command line reads their export: (the customer named by `key`, `contact`
-/// or `company`; UTC day as a Julian day; total).
-async fn transactions(db: &Db, key: &str) -> Result<Vec<Transaction>> {
+/// The orders as the command line reads their export, read once for both kinds of customer:
+/// (the customer, its contact's and its company's; UTC day as a Julian day; total). Reading
+/// them twice, once per kind, was a second pass over every order.
+async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
     let system = db.system();
     let obj = system.object("order").await?;
     let filter = json!({ "and": [
         { "field": "status", "op": "ne", "value": "cancelled" },
         { "field": "status", "op": "ne", "value": "returned" },
-        { "field": key, "op": "is_empty", "value": false },
     ]});
     let filter = parse_filter(&obj, &filter).map_err(|e| Error::Validation(vec![e]))?;
-    let mut out = Vec::new();
+    let (mut contacts, mut companies) = (Vec::new(), Vec::new());
     let mut cursor = None;
     loop {
         let query = ListQuery {
             filter: Some(filter.clone()),
             limit: Some(1000),
             cursor,
-            fields: Some(vec![key.into(), "ordered_at".into(), "total".into()]),
+            fields: Some(vec!["contact".into(), "company".into(), "ordered_at".into(), "total".into()]),
             ..ListQuery::default()
         };
         let page = system.list_records("order", &query).await?;
         for r in &page.records {
-            let contact = r.fields.get(key).and_then(Json::as_str);
             let day = r
                 .fields
                 .get("ordered_at")
                 .and_then(Json::as_str)
                 .and_then(peyvand_records::value::parse_datetime)
                 .map(|t| i64::from(t.to_offset(time::UtcOffset::UTC).date().to_julian_day()));
+            let Some(day) = day else { continue };
             let amount = r.fields.get("total").and_then(|t| t.get("amount")).and_then(Json::as_str);
-            if let (Some(contact), Some(day)) = (contact, day) {
-                let amount = amount.and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
-                out.push(Transaction { customer: contact.to_string(), day, amount });
+            let amount = amount.and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
+            for (key, out) in [("contact", &mut contacts), ("company", &mut companies)] {
+                if let Some(customer) = r.fields.get(key).and_then(Json::as_str) {
+                    out.push(Transaction { customer: customer.to_string(), day, amount });
+                }
             }
         }
         cursor = page.next_cursor;
@@ -112,7 +114,7 @@ async fn transactions(db: &Db, key: &str) -> Result<Vec<Transaction>> {
             break;
         }
     }
-    Ok(out)
+    Ok((contacts, companies))
 }
 
 /// A fit of the models to `tx` up to day `end`, and each customer's fields to write; none with
@@ -205,8 +207,8 @@ fn fit_rows(tx: &[Transaction], end: i64, at: &str) -> Option<Fitted> {
 pub async fn score(db: &Db) -> Result<Run> {
     let started = std::time::Instant::now();
     let lap = |what: &str| tracing::info!(what, seconds = started.elapsed().as_secs_f64(), "customer-value fit");
-    let tx = transactions(db, "contact").await?;
-    lap("contacts' orders read");
+    let (tx, companies) = transactions(db).await?;
+    lap("orders read");
     let today = db.today();
     let end = i64::from(today.to_julian_day());
     let at = format_datetime(time::OffsetDateTime::now_utc());
@@ -223,10 +225,9 @@ pub async fn score(db: &Db) -> Result<Run> {
     db.system().write_derived("contact", &fitted.rows).await?;
     lap("contacts written");
     // Companies by their orders, fitted on their own where there are enough of them.
-    let companies = transactions(db, "company").await?;
     let company_rows = fit_rows(&companies, end, &at).map(|f| f.rows).unwrap_or_default();
     db.system().write_derived("company", &company_rows).await?;
-    lap("companies read, fitted and written");
+    lap("companies fitted and written");
     let (customers, repeaters, p, spend, risk_bands, segments) =
         (fitted.customers, fitted.repeaters, fitted.p, fitted.spend, fitted.risk_bands, fitted.segments);
     let purchases_log_likelihood = fitted.log_likelihood;

@@ -28,9 +28,13 @@ pub const STANDARD: [(&str, &str, &str); 5] = [
     ("ticket", "queue,status", ""),
 ];
 
-/// Asks for the standard rollups (one waiting at a time); the runner declares them.
+/// Asks for the standard rollups (one waiting at a time) half a minute after start-up, when the
+/// first requests are answered; the runner declares them. (A test's server answered a portal
+/// search with a 500 once under CI's load while the job made its tables; not reproduced or
+/// explained yet: the delay keeps the making away from a new server's first requests.)
 pub(crate) async fn schedule_in(db: &Db, tx: &mut peyvand_store::WriteTx) -> Result<()> {
-    db.schedule_job_in(tx, JOB, Some(JOB), &peyvand_store::now(), &json!({})).await?;
+    let at = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() + time::Duration::seconds(30));
+    db.schedule_job_in(tx, JOB, Some(JOB), &at, &json!({})).await?;
     Ok(())
 }
 

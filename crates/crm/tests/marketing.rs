@@ -16,7 +16,8 @@ use serde_json::{Map, Value as Json, json};
 
 crm_tests!(
     segments_find_their_customers_and_a_newsletter_reaches_only_those_who_consented,
-    segments_give_points_and_benefits_and_steer_workflows
+    segments_give_points_and_benefits_and_steer_workflows,
+    a_customers_last_order_is_kept_through_every_change
 );
 
 fn input(v: Json) -> Map<String, Json> {
@@ -30,12 +31,12 @@ async fn contact(db: &Db, name: &str, city: &str) -> String {
     db.create_record(None, "contact", &fields, None).await.expect("contact").0.id
 }
 
-async fn order(db: &Db, contact: &str, days_ago: i64, total: i64, status: &str) {
+async fn order(db: &Db, contact: &str, days_ago: i64, total: i64, status: &str) -> String {
     let at = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::days(days_ago));
     let fields = input(
         json!({"contact": contact, "ordered_at": at, "status": status, "total": {"amount": total.to_string(), "currency": "IRR"}}),
     );
-    db.create_record(None, "order", &fields, None).await.expect("order");
+    db.create_record(None, "order", &fields, None).await.expect("order").0.id
 }
 
 async fn opt_in(db: &Db, contact: &str) {
@@ -301,4 +302,80 @@ async fn segments_give_points_and_benefits_and_steer_workflows(db: &Db) {
         WorkflowInput { name: "Recent".into(), object: "contact".into(), enabled: false, definition: flow("nope") };
     let Err(Error::Validation(e)) = workflows::save(db, None, None, &input_wf).await else { panic!("refused") };
     assert_eq!((e[0].field.as_str(), e[0].code), ("condition", "unknown_segment"));
+}
+
+/// A contact's and a company's last order (the field recent-buyer segments read) follows every
+/// kind of change to their orders, equals what a fill from all orders gives, and a segment's
+/// whole list (from the field) agrees with each record's membership read from its orders.
+async fn a_customers_last_order_is_kept_through_every_change(db: &Db) {
+    let last = async |object: &str, id: &str| -> Option<String> {
+        let r = db.get_record(object, id, false).await.expect("the customer");
+        r.fields.get("last_order_at").and_then(Json::as_str).map(str::to_string)
+    };
+    let at_of = async |order: &str| -> String {
+        let r = db.get_record("order", order, false).await.expect("the order");
+        r.fields["ordered_at"].as_str().expect("a day").to_string()
+    };
+    let company =
+        db.create_record(None, "company", &input(json!({"name": "Pars Tile"})), None).await.expect("company").0.id;
+    let ana = contact(db, "Ana", "Tehran").await;
+    let bob = contact(db, "Bob", "Shiraz").await;
+    db.update_record(None, "contact", &ana, &input(json!({"company": company})), None).await.expect("works there");
+    assert_eq!(last("contact", &ana).await, None, "no order yet");
+
+    let old = order(db, &ana, 200, 1_000_000, "delivered").await;
+    let recent = order(db, &ana, 20, 2_000_000, "paid").await;
+    let older = order(db, &ana, 300, 500_000, "delivered").await;
+    assert_eq!(last("contact", &ana).await, Some(at_of(&recent).await), "the latest, whatever the order written in");
+    order(db, &ana, 1, 700_000, "cancelled").await;
+    assert_eq!(last("contact", &ana).await, Some(at_of(&recent).await), "a cancelled order does not count");
+    // The company's orders are its contacts' orders that name it.
+    db.update_record(None, "order", &old, &input(json!({"company": company})), None).await.expect("company");
+    assert_eq!(last("company", &company).await, Some(at_of(&old).await));
+
+    // Returned: the one before is the last again; back to paid, the latest again.
+    db.update_record(None, "order", &recent, &input(json!({"status": "returned"})), None).await.expect("return");
+    assert_eq!(last("contact", &ana).await, Some(at_of(&old).await));
+    db.update_record(None, "order", &recent, &input(json!({"status": "paid"})), None).await.expect("paid");
+    assert_eq!(last("contact", &ana).await, Some(at_of(&recent).await));
+    // Trashed and restored.
+    db.delete_record(None, "order", &recent).await.expect("trash");
+    assert_eq!(last("contact", &ana).await, Some(at_of(&old).await));
+    db.restore_record(None, "order", &recent).await.expect("restore");
+    assert_eq!(last("contact", &ana).await, Some(at_of(&recent).await));
+    // Moved to another customer: both are worked out again.
+    db.update_record(None, "order", &recent, &input(json!({"contact": bob})), None).await.expect("move");
+    assert_eq!(last("contact", &ana).await, Some(at_of(&old).await));
+    assert_eq!(last("contact", &bob).await, Some(at_of(&recent).await));
+    // Its day moved back.
+    let day = peyvand_records::value::format_datetime(time::OffsetDateTime::now_utc() - time::Duration::days(400));
+    db.update_record(None, "order", &old, &input(json!({"ordered_at": day})), None).await.expect("redated");
+    assert_eq!(last("contact", &ana).await, Some(at_of(&older).await));
+    assert_eq!(last("company", &company).await, Some(at_of(&old).await));
+
+    // What was kept is what a fill from every order gives.
+    let kept = [last("contact", &ana).await, last("contact", &bob).await, last("company", &company).await];
+    peyvand_crm::sales::last_order::fill(db).await.expect("fill");
+    assert_eq!(kept, [last("contact", &ana).await, last("contact", &bob).await, last("company", &company).await]);
+
+    // Segments: the list (from the field) and one record (from its orders) agree.
+    for days in [30, 250, 350] {
+        for (kind, name) in [("bought_within", "Bought"), ("no_order_for", "Lapsed")] {
+            let seg = segments::save(
+                db,
+                None,
+                def(json!({"name": format!("{name} {days}"), "object": "contact", "conditions": [{"kind": kind, "days": days}]})),
+            )
+            .await
+            .expect("segment");
+            let listed = segments::members(db, &seg).await.expect("members");
+            for id in [&ana, &bob] {
+                let alone = segments::contains(db, &seg, id).await.expect("contains");
+                assert_eq!(listed.contains(id), alone, "{kind} {days}: {id}");
+            }
+        }
+    }
+    let bought = |days: i64| json!({"name": format!("Company bought {days}"), "object": "company", "conditions": [{"kind": "bought_within", "days": days}]});
+    assert!(members(db, bought(30)).await.is_empty());
+    assert_eq!(members(db, bought(500)).await, vec![company.clone()]);
 }

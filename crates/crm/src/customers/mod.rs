@@ -181,6 +181,12 @@ fn value_fields() -> Vec<NewField> {
     ]
 }
 
+/// The instant of the customer's last order that counts, kept by the sales rules
+/// (`sales::last_order`): segments of recent buyers read it.
+fn last_order() -> NewField {
+    with(std_field("last_order_at", FieldType::Datetime, "آخرین سفارش", "Last order"), |f| f.indexed = true)
+}
+
 fn objects() -> Vec<NewObject> {
     use FieldType as T;
     let mut company_fields = vec![
@@ -205,6 +211,7 @@ fn objects() -> Vec<NewObject> {
     ];
     company_fields.push(customer_group());
     company_fields.extend(shared_fields());
+    company_fields.push(last_order());
     company_fields.extend(value_fields());
     let mut contact_fields = vec![
         with(std_field("first_name", T::Text, "نام", "First name"), |f| f.indexed = true),
@@ -223,6 +230,7 @@ fn objects() -> Vec<NewObject> {
         }),
     ];
     contact_fields.extend(shared_fields());
+    contact_fields.push(last_order());
     contact_fields.extend(value_fields());
     vec![
         NewObject {

@@ -17,7 +17,6 @@ use peyvand_analytics::summary::{CustomerSummary, Transaction, summarize};
 use peyvand_analytics::{bgnbd, churn, gamma_gamma, rfm};
 use peyvand_records::FieldError;
 use peyvand_records::value::format_datetime;
-use peyvand_store::records::ListQuery;
 use peyvand_store::{Db, Error, Result, new_id, now};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
@@ -71,46 +70,32 @@ pub struct Run {
 }
 
 /// The orders as the command line reads their export, read once for both kinds of customer:
-/// (the customer, its contact's and its company's; UTC day as a Julian day; total). Reading
-/// them twice, once per kind, was a second pass over every order.
+/// (the customer, its contact's and its company's; UTC day as a Julian day; total). Every order
+/// is read along the primary key, the cancelled and returned left out here (a condition on the
+/// status alone would be a scan the list refuses at this size).
 async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
-    let system = db.system();
+    use peyvand_records::Value;
     let (mut contacts, mut companies) = (Vec::new(), Vec::new());
-    let mut cursor = None;
-    loop {
-        // Every order in id order, the cancelled and returned left out here: a condition on the
-        // status alone would be a scan the list refuses at this size.
-        let query = ListQuery {
-            limit: Some(1000),
-            cursor,
-            fields: Some(["contact", "company", "ordered_at", "total", "status"].map(String::from).to_vec()),
-            ..ListQuery::default()
-        };
-        let page = system.list_records("order", &query).await?;
-        for r in &page.records {
-            if matches!(r.fields.get("status").and_then(Json::as_str), Some("cancelled" | "returned")) {
-                continue;
+    let fields = ["contact", "company", "ordered_at", "total", "status"];
+    db.system()
+        .scan_values("order", &fields, |_, values| {
+            let [contact, company, at, total, status] = values else { return };
+            if matches!(status, Value::Text(s) if s == "cancelled" || s == "returned") {
+                return;
             }
-            let day = r
-                .fields
-                .get("ordered_at")
-                .and_then(Json::as_str)
-                .and_then(peyvand_records::value::parse_datetime)
-                .map(|t| i64::from(t.to_offset(time::UtcOffset::UTC).date().to_julian_day()));
-            let Some(day) = day else { continue };
-            let amount = r.fields.get("total").and_then(|t| t.get("amount")).and_then(Json::as_str);
-            let amount = amount.and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
-            for (key, out) in [("contact", &mut contacts), ("company", &mut companies)] {
-                if let Some(customer) = r.fields.get(key).and_then(Json::as_str) {
-                    out.push(Transaction { customer: customer.to_string(), day, amount });
+            let Value::Datetime(at) = at else { return };
+            let day = i64::from(at.to_offset(time::UtcOffset::UTC).date().to_julian_day());
+            let amount = match total {
+                Value::Money(d, _) => d.units as f64 / 10f64.powi(i32::from(d.scale)),
+                _ => 0.0,
+            };
+            for (customer, out) in [(contact, &mut contacts), (company, &mut companies)] {
+                if let Value::Text(customer) = customer {
+                    out.push(Transaction { customer: customer.clone(), day, amount });
                 }
             }
-        }
-        cursor = page.next_cursor;
-        if cursor.is_none() {
-            break;
-        }
-    }
+        })
+        .await?;
     Ok((contacts, companies))
 }
 

@@ -416,11 +416,30 @@ pub async fn contains(db: &Db, seg: &Segment, id: &str) -> Result<bool> {
     Ok(!db.list_records(&def.object, &q).await?.records.is_empty())
 }
 
+/// A condition on orders as a filter on the record's kept last order (`sales::last_order`),
+/// where the object keeps one: recent buyers are an index range, not every recent order read.
+async fn kept_condition(db: &Db, object: &str, c: &SegmentCondition) -> Result<Option<Filter>> {
+    let obj = db.object(object).await?;
+    if obj.field(crate::sales::last_order::FIELD).is_none() {
+        return Ok(None);
+    }
+    let field = crate::sales::last_order::FIELD;
+    let json = match c {
+        SegmentCondition::BoughtWithin { days } => json!({ "field": field, "op": "gte", "value": since(db, *days) }),
+        SegmentCondition::NoOrderFor { days } => json!({ "or": [
+            { "field": field, "op": "lt", "value": since(db, *days) },
+            { "field": field, "op": "is_empty", "value": true },
+        ]}),
+        _ => return Ok(None),
+    };
+    parse_filter(&obj, &json).map(Some).map_err(Error::invalid)
+}
+
 /// Every member of a segment now, as the handle may read them (ids, in id order). A filter
 /// naming a removed field is refused with `segment_filter_broken`.
 pub async fn members(db: &Db, seg: &Segment) -> Result<Vec<String>> {
     let def = &seg.definition;
-    let filter = record_filter(db, def).await?;
+    let mut filters: Vec<Filter> = record_filter(db, def).await?.into_iter().collect();
     let mut allowed: Option<HashSet<String>> = None;
     let mut excluded: HashSet<String> = HashSet::new();
     if def.kind == "static" {
@@ -433,6 +452,10 @@ pub async fn members(db: &Db, seg: &Segment) -> Result<Vec<String>> {
         allowed = Some(ids);
     }
     for c in &def.conditions {
+        if let Some(kept) = kept_condition(db, &def.object, c).await? {
+            filters.push(kept);
+            continue;
+        }
         let (positive, ids) = condition_ids(db, &def.object, c, None).await?;
         if positive {
             allowed = Some(match allowed {
@@ -443,42 +466,32 @@ pub async fn members(db: &Db, seg: &Segment) -> Result<Vec<String>> {
             excluded.extend(ids);
         }
     }
+    let filter = match filters.len() {
+        0 => None,
+        1 => filters.pop(),
+        _ => Some(Filter::And(filters)),
+    };
     let mut out: Vec<String> = Vec::new();
     match (&filter, allowed) {
         // The conditions name the candidates: those live and readable are the members.
         (None, Some(candidates)) => {
             let mut ids: Vec<String> = candidates.into_iter().filter(|i| !excluded.contains(i)).collect();
             ids.sort();
+            let obj = db.object(&def.object).await?;
             for chunk in ids.chunks(500) {
-                let found = db.titles(&def.object, chunk).await?;
-                out.extend(chunk.iter().filter(|i| found.contains_key(*i)).cloned());
+                let by_id = parse_filter(&obj, &json!({ "field": "id", "op": "in", "value": chunk }))
+                    .map_err(Error::invalid)?;
+                out.extend(db.matching_ids(&def.object, Some(&by_id)).await?);
             }
         }
-        // Otherwise every record the filter finds, page by page, kept if the conditions allow.
+        // Otherwise every record the filter finds, kept if the conditions allow.
         (_, allowed) => {
-            let mut cursor = None;
-            loop {
-                let q = ListQuery {
-                    filter: filter.clone(),
-                    sort: Vec::new(),
-                    limit: Some(500),
-                    cursor,
-                    trash: false,
-                    with_total: false,
-                    exact_total: false,
-                    fields: Some(Vec::new()),
-                };
-                let page = db.list_records(&def.object, &q).await?;
-                for r in page.records {
-                    if allowed.as_ref().is_none_or(|a| a.contains(&r.id)) && !excluded.contains(&r.id) {
-                        out.push(r.id);
-                    }
-                }
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
+            let found = db.matching_ids(&def.object, filter.as_ref()).await?;
+            out.extend(
+                found
+                    .into_iter()
+                    .filter(|id| allowed.as_ref().is_none_or(|a| a.contains(id)) && !excluded.contains(id)),
+            );
         }
     }
     Ok(out)

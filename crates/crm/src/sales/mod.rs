@@ -4,6 +4,7 @@
 pub mod benefits;
 pub mod business;
 pub mod documents;
+pub mod last_order;
 pub mod leads;
 mod objects;
 pub mod offers;
@@ -79,6 +80,7 @@ impl Module for Sales {
             Arc::new(leads::LeadRules),
             Arc::new(documents::DocumentRules),
             Arc::new(documents::LineRules),
+            Arc::new(last_order::LastOrder),
         ]
     }
 
@@ -94,7 +96,9 @@ impl Module for Sales {
                 db.create_rollup(None, "deal", "pipeline,stage", "amount").await.map(|_| ())
             })
             .await?;
-            documents::owner_day_index(db).await
+            documents::owner_day_index(db).await?;
+            // Customers' last orders, for the data of releases that did not keep them.
+            documents::once(db, "last_order_filled", last_order::fill).await
         })
     }
 
@@ -113,10 +117,11 @@ impl Module for Sales {
 }
 
 /// What a bulk load (`peyvand generate`, the demo) left for the sales rules to do: its deals
-/// placed in a pipeline with a believable stage history, its orders given their lines. Returns
-/// the stays and lines written.
+/// placed in a pipeline with a believable stage history, its orders given their lines, its
+/// customers their last order. Returns the stays and lines written.
 pub async fn settle_bulk_load(db: &Db) -> Result<(u64, u64)> {
     let stays = pipelines::sample_histories(db).await?;
     let lines = documents::lines_for_orders_without(db).await?;
+    last_order::fill(db).await?;
     Ok((stays, lines))
 }

@@ -1607,11 +1607,19 @@ impl Db {
         Ok((out, read.next_cursor))
     }
 
-    /// Every live record of `object` the handle may read, in id order, as its id and the values
-    /// of `fields`, handed to `each` one at a time, read [`SCAN_BATCH`] at a time along the
-    /// primary key: for jobs that read a whole object (the value fit reads every order), with
-    /// none of a list's pages of 500, records or titles.
-    pub async fn scan_values(&self, object: &str, fields: &[&str], mut each: impl FnMut(&str, &[Value])) -> Result<()> {
+    /// Every live record of `object` that `filter` finds and the handle may read, in the order of
+    /// `sort` (the lists' default when empty), as its id and the values of `fields`, handed to
+    /// `each` one at a time and read [`SCAN_BATCH`] at a time: for work that reads many records
+    /// at once (the value fit reads every order, a statement a person's orders and their lines),
+    /// without a list's pages of 500 or the records made of them.
+    pub async fn scan_values(
+        &self,
+        object: &str,
+        filter: Option<Filter>,
+        sort: Vec<SortKey>,
+        fields: &[&str],
+        mut each: impl FnMut(&str, &[Value]),
+    ) -> Result<()> {
         let obj = self.object(object).await?;
         let defs = fields
             .iter()
@@ -1621,37 +1629,26 @@ impl Db {
                 })
             })
             .collect::<Result<Vec<FieldDef>>>()?;
-        self.check_named(&obj, fields.iter().map(|f| f.to_string()))?;
-        let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-        let columns = select_columns(&obj, Some(&names));
-        let scope = self.scoped_filter(&obj, Intent::Read, None);
-        let mut after: Option<String> = None;
+        let mut query = ListQuery {
+            filter,
+            sort,
+            limit: Some(SCAN_BATCH as u32),
+            fields: Some(fields.iter().map(|f| f.to_string()).collect()),
+            ..ListQuery::default()
+        };
         let mut values = Vec::with_capacity(defs.len());
         loop {
-            let mut sql =
-                Sql::new(&format!("SELECT {} FROM {} WHERE deleted_at IS NULL", columns.join(", "), obj.table));
-            if let Some(f) = &scope {
-                sql.push(" AND ");
-                filter_sql(&mut sql, &obj, f, self.dialect(), &[]);
-            }
-            if let Some(last) = after.take() {
-                sql.push(" AND id > ").bind(Bind::text(last));
-            }
-            sql.push(" ORDER BY id LIMIT ").bind(Bind::Int(Some(SCAN_BATCH as i64)));
-            let rows = Rows::fetch(self, sql, &columns, "id").await?;
-            let mut read = 0;
-            for row in rows.iter() {
+            let read = self.read_page_of(&obj, &query, SCAN_BATCH as u32).await?;
+            for row in read.rows.iter().take(read.shown) {
                 values.clear();
                 for f in &defs {
                     values.push(read_value_of(&row, f)?);
                 }
-                let id = row.text_required("id")?;
-                each(&id, &values);
-                after = Some(id);
-                read += 1;
+                each(&row.text_required("id")?, &values);
             }
-            if read < SCAN_BATCH {
-                return Ok(());
+            match read.next_cursor {
+                Some(next) => query.cursor = Some(next),
+                None => return Ok(()),
             }
         }
     }
@@ -1663,8 +1660,9 @@ impl Db {
         obj: &ObjectDef,
         query: &ListQuery,
         dense: &[(String, crate::grams::Dense)],
+        max_page: u32,
     ) -> Result<PageStatement> {
-        let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, max_page);
         let mut sort = query.sort.clone();
         if sort.is_empty() {
             let created = peyvand_records::filter::resolve(obj, if query.trash { "deleted_at" } else { "created_at" });
@@ -1740,7 +1738,7 @@ impl Db {
     pub async fn explain_page(&self, object: &str, query: &ListQuery) -> Result<Vec<String>> {
         let obj = self.object(object).await?;
         let probe = self.probe(&obj, query).await?;
-        let page = self.page_statement(&obj, query, &probe.dense)?;
+        let page = self.page_statement(&obj, query, &probe.dense, MAX_PAGE)?;
         let mut explain = Sql::new(if self.dialect == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " });
         explain.push(&page.sql.text);
         explain.binds = page.sql.binds;
@@ -1752,6 +1750,11 @@ impl Db {
     /// Reads one page of `query`: the rows (one more than shown, if there is a next page), the
     /// cursor after the last row shown, the total when asked for, and the fields read.
     async fn read_page(&self, obj: &ObjectDef, query: &ListQuery) -> Result<PageRead> {
+        self.read_page_of(obj, query, MAX_PAGE).await
+    }
+
+    /// [`Db::read_page`] with pages of up to `max_page` records.
+    async fn read_page_of(&self, obj: &ObjectDef, query: &ListQuery, max_page: u32) -> Result<PageRead> {
         // The records this handle may read, and no others (every list, count and estimate); a
         // count reads the owners from their index, a page in the list's own order.
         let (scoped, counted);
@@ -1784,9 +1787,9 @@ impl Db {
         self.check_bounded(obj, query).await?;
         let probe = self.probe(obj, query).await?;
         let PageStatement { sql, columns, order_by, sort, sort_text, limit, only, .. } =
-            self.page_statement(obj, query, &probe.dense)?;
+            self.page_statement(obj, query, &probe.dense, max_page)?;
         let total = if query.with_total {
-            let PageStatement { where_sql, sample_where, .. } = self.page_statement(obj, counting, &[])?;
+            let PageStatement { where_sql, sample_where, .. } = self.page_statement(obj, counting, &[], max_page)?;
             // A team's many matches are estimated without counting any.
             let estimated = match cap == SCOPED_COUNT_CAP && !query.exact_total {
                 true => self.estimate_matches(obj, sample_where.clone()).await?.filter(|e| *e > cap),

@@ -78,7 +78,7 @@ async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
     let (mut contacts, mut companies) = (Vec::new(), Vec::new());
     let fields = ["contact", "company", "ordered_at", "total", "status"];
     db.system()
-        .scan_values("order", &fields, |_, values| {
+        .scan_values("order", None, Vec::new(), &fields, |_, values| {
             let [contact, company, at, total, status] = values else { return };
             if matches!(status, Value::Text(s) if s == "cancelled" || s == "returned") {
                 return;

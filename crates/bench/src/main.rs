@@ -1485,8 +1485,10 @@ impl Client {
         let segment_ms = t.elapsed().as_secs_f64() * 1000.0;
         let template = json!({"name": "Bench news", "channel": "email", "object": "contact", "subject": "News", "body": "Hello {{ record.title }}"});
         let template = self.post_api("/api/v1/templates", template).await.map_err(anyhow::Error::msg)?;
+        // One message a minute: its sends are spread over months, so a later run on the same data
+        // set is not busy sending this one's (the queueing is the same at any pace).
         let campaign =
-            json!({"name": "Bench campaign", "template": template["id"], "segment": segment, "per_minute": 100000});
+            json!({"name": "Bench campaign", "template": template["id"], "segment": segment, "per_minute": 1});
         let campaign = self.post_api("/api/v1/campaigns", campaign).await.map_err(anyhow::Error::msg)?;
         let campaign = campaign["id"].as_str().context("a campaign id")?.to_string();
         let t = Instant::now();

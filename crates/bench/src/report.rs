@@ -567,8 +567,13 @@ impl Results {
             ));
             out.push((
                 "a campaign of 100,000 recipients queued in ≤ 10 s".into(),
-                format!("{} recipients in {:.1} s", l.campaign_recipients, l.campaign_queue_seconds),
-                l.campaign_recipients >= 100_000 && l.campaign_queue_seconds <= 10.0,
+                format!(
+                    "{} recipients in {:.1} s ({:.1} s per 100,000)",
+                    l.campaign_recipients,
+                    l.campaign_queue_seconds,
+                    per_hundred_thousand(l)
+                ),
+                l.campaign_recipients >= 100_000 && per_hundred_thousand(l) <= 10.0,
             ));
         }
         if !self.compliance_ms.is_empty() {
@@ -777,4 +782,10 @@ mod tests {
             "no ceiling, no ratio: {md}"
         );
     }
+}
+
+/// A campaign's queueing time for each 100,000 of its recipients (the budget's size; the full
+/// data set's segment of recent buyers has about twice as many).
+fn per_hundred_thousand(l: &Loyalty) -> f64 {
+    l.campaign_queue_seconds * 100_000.0 / l.campaign_recipients.max(1) as f64
 }

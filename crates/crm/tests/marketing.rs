@@ -369,12 +369,29 @@ async fn a_customers_last_order_is_kept_through_every_change(db: &Db) {
             .await
             .expect("segment");
             let listed = segments::members(db, &seg).await.expect("members");
+            // Counted by the database, the same as listed; its first members among them.
+            let (count, first) = segments::count_and_first(db, &seg, 1).await.expect("count");
+            assert_eq!(count, listed.len(), "{kind} {days}");
+            assert_eq!(first.len(), listed.len().min(1));
+            assert!(first.iter().all(|(id, title)| listed.contains(id) && !title.is_empty()), "{first:?}");
             for id in [&ana, &bob] {
                 let alone = segments::contains(db, &seg, id).await.expect("contains");
                 assert_eq!(listed.contains(id), alone, "{kind} {days}: {id}");
             }
         }
     }
+    // Conditions read from orders and consents: counted from the members.
+    opt_in(db, &bob).await;
+    let mixed = segments::save(
+        db,
+        None,
+        def(json!({"name": "Bought, opted in", "object": "contact",
+            "conditions": [{"kind": "bought_within", "days": 30}, {"kind": "consented", "channel": "email"}]})),
+    )
+    .await
+    .expect("segment");
+    let (count, first) = segments::count_and_first(db, &mixed, 5).await.expect("count");
+    assert_eq!((count, first.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()), (1, vec![bob.clone()]));
     let bought = |days: i64| json!({"name": format!("Company bought {days}"), "object": "company", "conditions": [{"kind": "bought_within", "days": days}]});
     assert!(members(db, bought(30)).await.is_empty());
     assert_eq!(members(db, bought(500)).await, vec![company.clone()]);

@@ -1564,9 +1564,12 @@ impl Db {
             sql.push(" AND ");
             filter_sql(&mut sql, &obj, &f, self.dialect(), &[]);
         }
-        sql.push(" ORDER BY id");
+        // Sorted here: `ORDER BY id` leads SQLite to walk the primary key through every record
+        // instead of the filter's index range (1 s instead of 0.1 for 213,000 of a million).
         let rows = sql.query().fetch_all(self.pool()).await?;
-        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+        let mut ids = rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<Vec<_>, _>>()?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Lists records: filtered, sorted (the id breaks ties), one page after the cursor.

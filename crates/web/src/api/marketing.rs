@@ -72,12 +72,9 @@ pub async fn segment_members(
         })?,
     };
     let seg = segments::get(&state.db, &id).await?;
-    let all = segments::members(&state.db, &seg).await?;
-    let first: Vec<String> = all.iter().take(limit).cloned().collect();
-    let titles = state.db.titles(&seg.definition.object, &first).await?;
-    let list: Vec<serde_json::Value> =
-        first.iter().map(|i| json!({ "id": i, "title": titles.get(i).cloned().unwrap_or_default() })).collect();
-    Ok(Json(json!({ "count": all.len(), "members": list })))
+    let (count, first) = segments::count_and_first(&state.db, &seg, limit).await?;
+    let list: Vec<serde_json::Value> = first.iter().map(|(id, title)| json!({ "id": id, "title": title })).collect();
+    Ok(Json(json!({ "count": count, "members": list })))
 }
 
 #[derive(Deserialize)]

@@ -245,18 +245,12 @@ async fn segment_view(
     let scoped = session.scoped(state.clone());
     let seg = segments::get(&scoped.db, id).await?;
     let (mut figures, mut members) = (Vec::new(), Vec::new());
-    match segments::members(&scoped.db, &seg).await {
-        Ok(all) => {
-            figures.push((t(lang, "segment-count"), number(lang, all.len() as i64)));
-            let first: Vec<String> = all.into_iter().take(50).collect();
-            let titles = scoped.db.titles(&seg.definition.object, &first).await?;
+    match segments::count_and_first(&scoped.db, &seg, 50).await {
+        Ok((count, first)) => {
+            figures.push((t(lang, "segment-count"), number(lang, count as i64)));
             members = first
-                .iter()
-                .filter_map(|m| {
-                    titles
-                        .get(m)
-                        .map(|title| (format!("/records/{}/{}", seg.definition.object, encode(m)), title.clone()))
-                })
+                .into_iter()
+                .map(|(id, title)| (format!("/records/{}/{}", seg.definition.object, encode(&id)), title))
                 .collect();
         }
         Err(e @ StoreError::Validation(_)) => errors.extend(messages(e)?),

@@ -449,11 +449,16 @@ async fn record_only_filter(db: &Db, seg: &Segment) -> Result<Option<Option<Filt
             None => return Ok(None),
         }
     }
-    Ok(Some(match filters.len() {
+    Ok(Some(all_of(filters)))
+}
+
+/// Filters that must all hold, as one (none: no filter).
+fn all_of(mut filters: Vec<Filter>) -> Option<Filter> {
+    match filters.len() {
         0 => None,
         1 => filters.pop(),
         _ => Some(Filter::And(filters)),
-    }))
+    }
 }
 
 /// How many members a segment has now, as the handle may read them, and the first `limit`
@@ -513,11 +518,7 @@ pub async fn members(db: &Db, seg: &Segment) -> Result<Vec<String>> {
             excluded.extend(ids);
         }
     }
-    let filter = match filters.len() {
-        0 => None,
-        1 => filters.pop(),
-        _ => Some(Filter::And(filters)),
-    };
+    let filter = all_of(filters);
     let mut out: Vec<String> = Vec::new();
     match (&filter, allowed) {
         // The conditions name the candidates: those live and readable are the members.

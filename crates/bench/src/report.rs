@@ -689,6 +689,12 @@ pub fn markdown(r: &Results) -> String {
     m
 }
 
+/// A campaign's queueing time for each 100,000 of its recipients (the budget's size; the full
+/// data set's segment of recent buyers has about twice as many).
+fn per_hundred_thousand(l: &Loyalty) -> f64 {
+    l.campaign_queue_seconds * 100_000.0 / l.campaign_recipients.max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,10 +788,4 @@ mod tests {
             "no ceiling, no ratio: {md}"
         );
     }
-}
-
-/// A campaign's queueing time for each 100,000 of its recipients (the budget's size; the full
-/// data set's segment of recent buyers has about twice as many).
-fn per_hundred_thousand(l: &Loyalty) -> f64 {
-    l.campaign_queue_seconds * 100_000.0 / l.campaign_recipients.max(1) as f64
 }

@@ -447,22 +447,32 @@ impl Db {
         let mut tx = self.write().await?;
         let skip = if self.dialect() == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, status, attempts FROM scheduled_jobs WHERE ((status = 'pending' AND run_at <= $1) \
-             OR (status = 'running' AND lease_until < $1)) AND kind IN ({}) ORDER BY run_at LIMIT $2{skip}",
-            marks.join(", ")
-        )))
-        .bind(now())
-        .bind(limit);
-        for kind in kinds {
-            query = query.bind(kind.to_string());
+        // Due jobs and lapsed claims each from their own partial index: one condition with `OR`
+        // read every job ever scheduled (590,000 beside a campaign's sends: a claim took long
+        // enough, holding the writer, to hold 10,000 deadlines back by a minute and a half).
+        let (mut rows, instant) = (Vec::new(), now());
+        for (status, by) in [("pending", "run_at <="), ("running", "lease_until <")] {
+            let order = by.split(' ').next().unwrap_or("run_at");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id, status, attempts, run_at FROM scheduled_jobs WHERE status = '{status}' AND {by} $1 \
+                 AND kind IN ({}) ORDER BY {order} LIMIT $2{skip}",
+                marks.join(", ")
+            )))
+            .bind(instant.clone())
+            .bind(limit);
+            for kind in kinds {
+                query = query.bind(kind.to_string());
+            }
+            for row in query.fetch_all(&mut *tx.tx).await? {
+                let run_at: String = row.try_get(3)?;
+                rows.push((run_at, row.try_get::<String, _>(0)?, status == "running", row.try_get::<i64, _>(2)?));
+            }
         }
-        let rows = query.fetch_all(&mut *tx.tx).await?;
+        rows.sort();
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
         let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row.try_get(0)?;
-            let lapsed = row.try_get::<String, _>(1)? == "running";
-            let attempts = row.try_get::<i64, _>(2)? + i64::from(lapsed);
+        for (_, id, lapsed, attempts) in rows {
+            let attempts = attempts + i64::from(lapsed);
             if attempts >= MAX_ATTEMPTS {
                 sqlx::query(
                     "UPDATE scheduled_jobs SET status = 'parked', attempts = $1, lease_owner = NULL, lease_until = NULL, \

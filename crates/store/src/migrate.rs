@@ -113,6 +113,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_event_stream.sql"),
         postgres: include_str!("../migrations/postgres/0016_event_stream.sql"),
     },
+    Migration {
+        version: 17,
+        name: "0017_lapsed_jobs.sql",
+        sqlite: include_str!("../migrations/sqlite/0017_lapsed_jobs.sql"),
+        postgres: include_str!("../migrations/postgres/0017_lapsed_jobs.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

@@ -827,6 +827,16 @@ struct PaidOrder {
     total: Value,
 }
 
+/// A line of a paid order, as a statement reads it: amounts in hundredths of the plan's
+/// currency (no gross: another currency).
+struct PaidLine {
+    position: i64,
+    product: Option<String>,
+    description: String,
+    gross: Option<i128>,
+    discount: i128,
+}
+
 /// Order fields a statement reads, in [`PaidOrder::of`]'s order.
 const ORDER_FIELDS: [&str; 5] = ["number", "ordered_at", "status", "owner", "total"];
 
@@ -899,7 +909,7 @@ async fn order_credits(
     // Their lines, by order.
     let lines_def = system.object("order_line").await?;
     let line_fields = ["order", "position", "product", "description", "gross", "discount"];
-    let mut lines: HashMap<String, Vec<(i64, Option<String>, String, Option<i128>, i128)>> = HashMap::new();
+    let mut lines: HashMap<String, Vec<PaidLine>> = HashMap::new();
     let ids: Vec<&String> = orders.iter().map(|o| &o.id).collect();
     for chunk in ids.chunks(peyvand_records::filter::MAX_IN_VALUES) {
         let filter = parse_filter(&lines_def, &json!({ "field": "order", "op": "in", "value": chunk }))
@@ -911,21 +921,21 @@ async fn order_credits(
                     Value::Text(t) => Some(t.clone()),
                     _ => None,
                 };
-                lines.entry(order.clone()).or_default().push((
-                    match position {
+                lines.entry(order.clone()).or_default().push(PaidLine {
+                    position: match position {
                         Value::Int(p) => *p,
                         _ => 0,
                     },
-                    text(product),
-                    text(description).unwrap_or_default(),
-                    cents_of(gross, &plan.currency),
-                    cents_of(discount, &plan.currency).unwrap_or(0),
-                ));
+                    product: text(product),
+                    description: text(description).unwrap_or_default(),
+                    gross: cents_of(gross, &plan.currency),
+                    discount: cents_of(discount, &plan.currency).unwrap_or(0),
+                });
             })
             .await?;
     }
     let products: Vec<String> =
-        lines.values().flatten().filter_map(|l| l.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        lines.values().flatten().filter_map(|l| l.product.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let categories: HashMap<String, String> = fetch_ids(db, "product", &products, &["category"])
         .await?
         .into_iter()
@@ -943,16 +953,16 @@ async fn order_credits(
         match lines.get_mut(&o.id) {
             // Each line after its discount, before its tax.
             Some(order_lines) => {
-                order_lines.sort_by_key(|l| l.0);
-                for (_, product, what, gross, discount) in order_lines.iter() {
-                    let Some(gross) = gross else { continue };
+                order_lines.sort_by_key(|l| l.position);
+                for l in order_lines.iter() {
+                    let Some(gross) = l.gross else { continue };
                     out.push(Credit {
                         object: "order",
                         record_id: o.id.clone(),
-                        title: format!("{} · {what}", o.number),
+                        title: format!("{} · {}", o.number, l.description),
                         day: day.clone(),
-                        category: product.as_ref().and_then(|p| categories.get(p)).cloned(),
-                        cents: gross - discount,
+                        category: l.product.as_ref().and_then(|p| categories.get(p)).cloned(),
+                        cents: gross - l.discount,
                         share,
                     });
                 }

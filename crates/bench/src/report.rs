@@ -482,7 +482,7 @@ impl Results {
                     "{} of {} escalated, the last {:.1} s after their time",
                     d.escalated, d.tickets, d.seconds_after_due
                 ),
-                d.escalated == d.tickets && d.seconds_after_due <= 60.0 && d.tickets >= 10_000,
+                d.escalated >= d.tickets && d.seconds_after_due <= 60.0 && d.tickets >= 10_000,
             ));
         }
         if let Some(w) = &self.workflows {

@@ -1549,15 +1549,9 @@ impl Db {
     /// read them a page at a time, each page from where the last one ended).
     pub async fn matching_ids(&self, object: &str, filter: Option<&Filter>) -> Result<Vec<String>> {
         let obj = self.object(object).await?;
-        if self.viewer().is_some() {
-            let mut named = Vec::new();
-            if let Some(f) = filter {
-                crate::access::filter_fields(f, &mut named);
-            }
-            named.retain(|n| n != OWNER_FIELD && n != "id");
-            self.check_named(&obj, named)?;
-        }
-        self.check_bounded(&obj, &ListQuery { filter: filter.cloned(), ..ListQuery::default() }).await?;
+        let query = ListQuery { filter: filter.cloned(), ..ListQuery::default() };
+        self.check_query_named(&obj, &query)?;
+        self.check_bounded(&obj, &query).await?;
         let mut sql =
             Sql::for_dialect(self.dialect(), &format!("SELECT id FROM {} WHERE deleted_at IS NULL", obj.table));
         if let Some(f) = self.scoped_filter(&obj, Intent::Read, filter) {
@@ -1777,16 +1771,7 @@ impl Db {
             Some(Reach::Team) => SCOPED_COUNT_CAP,
             _ => COUNT_CAP,
         };
-        if self.viewer().is_some() {
-            let mut named: Vec<String> = query.sort.iter().map(|k| k.field.api_name.clone()).collect();
-            query.fields.iter().flatten().for_each(|f| named.push(f.clone()));
-            // The user's own filter (the scope names only the owner and ids).
-            if let Some(f) = &query.filter {
-                crate::access::filter_fields(f, &mut named);
-            }
-            named.retain(|n| n != OWNER_FIELD && n != "id");
-            self.check_named(obj, named)?;
-        }
+        self.check_query_named(obj, query)?;
         self.check_bounded(obj, query).await?;
         let probe = self.probe(obj, query).await?;
         let PageStatement { sql, columns, order_by, sort, sort_text, limit, only, .. } =
@@ -1835,6 +1820,21 @@ impl Db {
     /// Refuses a list of live records whose filter no index bounds, naming the field to index,
     /// when the object holds more than [`Db::scan_limit`] records (a rare value would be looked
     /// for in every one of them: seconds at a million).
+    /// A user's query names only fields they may see: in its sort, fields and own filter (the
+    /// scope names only the owner and ids).
+    fn check_query_named(&self, obj: &ObjectDef, query: &ListQuery) -> Result<()> {
+        if self.viewer().is_none() {
+            return Ok(());
+        }
+        let mut named: Vec<String> = query.sort.iter().map(|k| k.field.api_name.clone()).collect();
+        query.fields.iter().flatten().for_each(|f| named.push(f.clone()));
+        if let Some(f) = &query.filter {
+            crate::access::filter_fields(f, &mut named);
+        }
+        named.retain(|n| n != OWNER_FIELD && n != "id");
+        self.check_named(obj, named)
+    }
+
     async fn check_bounded(&self, obj: &ObjectDef, query: &ListQuery) -> Result<()> {
         let Some(field) = query.filter.as_ref().filter(|_| !query.trash).and_then(|f| unbounded_field(obj, f)) else {
             return Ok(());

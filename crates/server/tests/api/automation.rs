@@ -177,7 +177,15 @@ async fn sms_and_webhooks_reach_real_receivers(app: &TestApp) {
         assert!(body.starts_with("receptor=%2B989121234567&message=%D8%B3%D8%AD%D8%B1"), "{body}");
         assert!(body.contains("&sender=10004346&localid="), "{body}");
     }
-    let sent: Value = app.get_query("/api/v1/messages", &[("status", "sent")]).await.json().await.expect("outbox");
+    // The gateway has the message before the outbox records its answer: wait for that.
+    let mut sent = Value::Null;
+    for _ in 0..100 {
+        sent = app.get_query("/api/v1/messages", &[("status", "sent")]).await.json().await.expect("outbox");
+        if sent["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(sent["messages"].as_array().map(Vec::len), Some(1), "only the contact with a phone: {sent}");
     assert_eq!(sent["messages"][0]["channel"], "sms");
 

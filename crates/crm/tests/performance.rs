@@ -677,6 +677,31 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     assert_eq!((row.status.as_str(), row.may_approve), ("approved", false));
     assert!(overview.iter().any(|r| r.user_id == mate && r.may_approve));
     assert!(commissions::overview(&as_rep, time::macros::date!(2026 - 11 - 01)).await.expect("own").len() == 1);
+
+    // A part of the lines: the totals still count them all.
+    let part = commissions::statement_part(&as_rep, &rep, "1405-08", 1..3).await.expect("part");
+    assert_eq!((part.line_count, part.lines_from, part.lines.len()), (4, 1, 2));
+    assert_eq!(part.lines, again.lines[1..3].to_vec());
+    assert_eq!((part.credited.as_str(), part.total.as_str()), ("1320000", "35000"));
+    let totals = commissions::statement_part(&as_rep, &rep, "1405-09", 0..0).await.expect("totals");
+    assert_eq!((totals.line_count, totals.lines.len(), totals.total.as_str()), (2, 0, azar.total.as_str()));
+    let last = commissions::statement_part(&as_rep, &rep, "1405-09", 1..99).await.expect("the clawback");
+    assert_eq!((last.lines.len(), last.lines[0].clawback), (1, true), "clawbacks come after the period's lines");
+
+    // A quarter's quota: Aban's tiers count what Mehr credited, as it was approved.
+    quotas::save(&as_manager, None, &quota(Some(&mate), None, "quarter", "1405-Q3", "paid_amount", "100000"))
+        .await
+        .expect("mate's quarter");
+    let mehr = order(db, &mate, "2026-10-05T08:30:00Z", "paid", &[(&boiler, "1", "80000", "0")]).await;
+    let aban = commissions::statement(&as_mate, &mate, "1405-08").await.expect("aban");
+    // 60,000 from 80 % of the quota: 20,000 ×1 and 40,000 ×1.5, at 2 %.
+    assert_eq!((aban.attainment_before, aban.attainment_after), (Some(80.0), Some(140.0)));
+    assert_eq!(aban.total, "1600");
+    assert_eq!(commissions::approve(&as_manager, &mate, "1405-07").await.expect("mehr").total, "1600");
+    db.update_record(None, "order", &mehr, &input(json!({"status": "returned"})), None).await.expect("returned");
+    let aban = commissions::statement(&as_mate, &mate, "1405-08").await.expect("aban again");
+    assert_eq!(aban.attainment_before, Some(80.0), "Mehr counts as approved");
+    assert_eq!((aban.commission.as_str(), aban.clawback.as_str(), aban.total.as_str()), ("1600", "-1600", "0"));
 }
 
 /// A customer's profit worked out by hand: two orders' lines after discounts and an order's

@@ -1909,6 +1909,7 @@ commission-quota-line = Quota { $target }: { $before } reached before this perio
 commission-no-quota = No quota for this period: no accelerator applies.
 commission-approved-by = Approved by { $who } on { $when }.
 commission-lines-empty = Nothing credited in this period.
+commission-lines-shown = Lines { $from }–{ $to } of { $count }
 commission-record = Deal or order
 commission-day = Day
 commission-category = Category

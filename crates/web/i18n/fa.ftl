@@ -1876,6 +1876,7 @@ commission-quota-line = سهمیه { $target }: پیش از این دوره { $b
 commission-no-quota = برای این دوره سهمیه‌ای نیست: شتاب‌دهنده‌ای اعمال نمی‌شود.
 commission-approved-by = در { $when } به تأیید { $who } رسید.
 commission-lines-empty = در این دوره چیزی منظور نشده است.
+commission-lines-shown = ردیف‌های { $from } تا { $to } از { $count }
 commission-record = فرصت یا سفارش
 commission-day = روز
 commission-category = دسته

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use time::Date;
 
 /// What a plan pays on.
@@ -605,7 +606,14 @@ pub struct Statement {
     pub starts_on: String,
     pub ends_before: String,
     pub currency: String,
+    /// Its lines, or the part of them asked for (see [`statement_part`]): a busy person's
+    /// quarter has tens of thousands.
     pub lines: Vec<StatementLine>,
+    /// How many lines it has in all, and where `lines` starts among them.
+    #[serde(default)]
+    pub line_count: usize,
+    #[serde(default)]
+    pub lines_from: usize,
     /// What was credited, what it earned, what was clawed back (zero or less), and the total.
     pub credited: String,
     pub commission: String,
@@ -1152,8 +1160,15 @@ async fn clawbacks(db: &Db, plan: &Plan, user_id: &str, start: Date) -> Result<V
 }
 
 /// Works out `user_id`'s statement of the period `key` of their plan then (or the approved one
-/// as it was locked). Not found: a person the viewer may not read, or no plan for them then.
+/// as it was locked), with all its lines. Not found: a person the viewer may not read, or no
+/// plan for them then.
 pub async fn statement(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
+    statement_part(db, user_id, key, 0..usize::MAX).await
+}
+
+/// [`statement`] with only the lines at `lines` (its totals still count them all): pages and the
+/// API show a part at a time, and totals alone need none (`0..0`).
+pub async fn statement_part(db: &Db, user_id: &str, key: &str, lines: Range<usize>) -> Result<Statement> {
     if !may_read_statement(db, user_id) {
         return Err(Error::NotFound(format!("statement of {user_id}")));
     }
@@ -1171,14 +1186,24 @@ pub async fn statement(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
     let Some((plan, start, end)) = found else {
         // A period approved under a plan since deleted reads as it was locked.
         if let Some(locked) = locked_by_key(db, user_id, key).await? {
-            return Ok(locked);
+            return Ok(part_of(locked, lines));
         }
         return Err(Error::NotFound(format!("commission plan of {user_id} for {key}")));
     };
     if let Some(locked) = approved(db, user_id, &format_date(start)).await? {
-        return Ok(locked);
+        return Ok(part_of(locked, lines));
     }
-    compute(db, &plan, user_id, start, end).await
+    compute(db, &plan, user_id, start, end, lines).await
+}
+
+/// A kept statement with only the lines at `range`.
+fn part_of(mut s: Statement, range: Range<usize>) -> Statement {
+    let count = s.lines.len();
+    let (from, to) = (range.start.min(count), range.end.min(count).max(range.start.min(count)));
+    s.lines = s.lines.drain(from..to).collect();
+    s.line_count = count;
+    s.lines_from = from;
+    s
 }
 
 async fn locked_by_key(db: &Db, user_id: &str, key: &str) -> Result<Option<Statement>> {
@@ -1193,7 +1218,57 @@ async fn locked_by_key(db: &Db, user_id: &str, key: &str) -> Result<Option<State
     }
 }
 
-async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) -> Result<Statement> {
+/// What `user_id` was credited under `plan` from `from` to before `to` (what the tiers count
+/// before a period): an approved statement's period as it was locked (its `credited`), the rest
+/// worked out from the records, each stretch of periods not approved read at once.
+async fn credited_between(db: &Db, plan: &Plan, user_id: &str, from: Date, to: Date) -> Result<i128> {
+    let unit: i128 = if plan.currency == "IRR" { 100 } else { 1 };
+    let whole = |cents: i128| div_round(cents, unit) * unit;
+    let rows = sqlx::query(
+        "SELECT starts_on, ends_before, credited_cents FROM commission_statements WHERE user_id = $1 \
+         AND plan_id = $2 AND starts_on >= $3 AND ends_before <= $4 AND credited_cents IS NOT NULL",
+    )
+    .bind(user_id.to_string())
+    .bind(plan.id.clone())
+    .bind(format_date(from))
+    .bind(format_date(to))
+    .fetch_all(db.pool())
+    .await?;
+    // (first day, day after) → credited.
+    let mut locked: HashMap<(String, String), i128> = HashMap::new();
+    for r in &rows {
+        locked.insert((r.try_get(0)?, r.try_get(1)?), i128::from(r.try_get::<i64, _>(2)?));
+    }
+    let worked_out = async |a: Date, b: Date| -> Result<i128> {
+        let credited = credits(db, plan, user_id, a, b).await?;
+        Ok(credited.iter().map(|c| whole(div_round(c.cents * c.share, 10_000))).sum())
+    };
+    let bucket = plan.bucket();
+    let (mut sum, mut open_from, mut day) = (0i128, None, from);
+    while day < to {
+        let period = bucket.start(plan.calendar, day);
+        let next = bucket.next(plan.calendar, period).min(to);
+        let whole_period = period == day;
+        match locked.get(&(format_date(period), format_date(next))).filter(|_| whole_period) {
+            Some(cents) => {
+                if let Some(open) = open_from.take() {
+                    sum += worked_out(open, day).await?;
+                }
+                sum += cents;
+            }
+            None => {
+                open_from.get_or_insert(day);
+            }
+        }
+        day = next;
+    }
+    if let Some(open) = open_from {
+        sum += worked_out(open, to).await?;
+    }
+    Ok(sum)
+}
+
+async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date, part: Range<usize>) -> Result<Statement> {
     let started = std::time::Instant::now();
     let lap = |what: &str| tracing::debug!(what, ms = started.elapsed().as_secs_f64() * 1000.0, "commission statement");
     // Amounts in whole units of a currency without smaller ones (the rial), else in hundredths.
@@ -1207,11 +1282,7 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
         && let Some(q_start) = parse_date(&q.starts_on)
         && q_start < start
     {
-        before = credits(db, plan, user_id, q_start, start)
-            .await?
-            .iter()
-            .map(|c| whole(div_round(c.cents * c.share, 10_000)))
-            .sum();
+        before = credited_between(db, plan, user_id, q_start, start).await?;
     }
     lap("credited before the period");
     let bands = bands(plan, target);
@@ -1219,7 +1290,9 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
     let mut lines = Vec::new();
     let (mut credited, mut earned) = (0i128, 0i128);
     let first = before;
-    for c in credits(db, plan, user_id, start, end).await? {
+    let mut count = 0usize;
+    for (i, c) in credits(db, plan, user_id, start, end).await?.into_iter().enumerate() {
+        count = i + 1;
         let amount = whole(div_round(c.cents * c.share, 10_000));
         let rate = c
             .category
@@ -1231,6 +1304,9 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
         before += amount.max(0);
         credited += amount;
         earned += commission;
+        if !part.contains(&i) {
+            continue;
+        }
         lines.push(StatementLine {
             object: c.object.to_string(),
             record_id: c.record_id,
@@ -1249,7 +1325,15 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
     let claws = clawbacks(db, plan, user_id, start).await?;
     lap("clawbacks");
     let clawed: i128 = claws.iter().map(|l| units(&l.commission, 2)).sum();
-    lines.extend(claws);
+    // Clawbacks come after the period's own lines.
+    let own = count;
+    for (i, claw) in claws.into_iter().enumerate() {
+        if part.contains(&(own + i)) {
+            lines.push(claw);
+        }
+        count = own + i + 1;
+    }
+    let lines_from = part.start.min(count);
     let percent = |v: i128| target.filter(|t| *t > 0).map(|t| v as f64 / t as f64 * 100.0);
     let bucket = plan.bucket();
     Ok(Statement {
@@ -1264,6 +1348,8 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
         ends_before: format_date(end),
         currency: plan.currency.clone(),
         lines,
+        line_count: count,
+        lines_from,
         credited: money(credited),
         commission: money(earned),
         clawback: money(clawed),
@@ -1314,7 +1400,7 @@ pub async fn approve(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
     }
     sqlx::query(
         "INSERT INTO commission_statements (id, plan_id, user_id, period_key, starts_on, ends_before, currency, \
-         statement_json, approved_by, approved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         statement_json, approved_by, approved_at, credited_cents) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id.clone())
     .bind(s.plan_id.clone())
@@ -1326,6 +1412,7 @@ pub async fn approve(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
     .bind(text)
     .bind(s.approved_by.clone())
     .bind(s.approved_at.clone())
+    .bind(i64::try_from(units(&s.credited, 2)).unwrap_or(i64::MAX))
     .execute(&mut *tx.tx)
     .await?;
     for ((object, record), cents) in per_record {
@@ -1372,7 +1459,7 @@ pub async fn overview(db: &Db, day: Date) -> Result<Vec<Standing>> {
     let mut out = Vec::new();
     for (user, plan) in people {
         let key = plan.bucket().key(plan.calendar, day);
-        let s = statement(db, &user, &key).await?;
+        let s = statement_part(db, &user, &key, 0..0).await?;
         out.push(Standing {
             may_approve: s.status == "open" && s.period_over && may_approve(db, &user),
             user_id: user,

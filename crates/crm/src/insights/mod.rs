@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/insights/sqlite/0006_award_rules.sql"),
         postgres: include_str!("../../migrations/insights/postgres/0006_award_rules.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_statement_credited.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0007_statement_credited.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0007_statement_credited.sql"),
+    },
 ];
 
 /// The insights module: its tables.

@@ -88,11 +88,19 @@ pub async fn commission_statement(
     State(state): State<AppState>,
     authed: Authed,
     Path((user_id, key)): Path<(String, String)>,
+    params: ApiQuery,
 ) -> ApiResult<impl IntoResponse> {
     let state = authed.scoped(state);
     authed.require(Action::ReadRecords)?;
-    Ok(Json(commissions::statement(&state.db, &user_id, &key).await?))
+    params.only(&["offset", "limit"])?;
+    let from = params.number("offset")?.unwrap_or(0) as usize;
+    let limit = params.number("limit")?.map_or(STATEMENT_LINES, |l| (l as usize).min(MAX_STATEMENT_LINES));
+    Ok(Json(commissions::statement_part(&state.db, &user_id, &key, from..from.saturating_add(limit)).await?))
 }
+
+/// Lines of a statement answered at once unless asked (`limit`), and at most.
+const STATEMENT_LINES: usize = 500;
+const MAX_STATEMENT_LINES: usize = 5_000;
 
 /// Approves and locks a statement whose period is over (a manager of the person, or an admin).
 pub async fn approve_commission_statement(

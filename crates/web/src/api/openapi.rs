@@ -1529,9 +1529,24 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "Statements", None),
         ),
         "commission_statement" => (
-            "A person's commission statement of a period of their plan (key 1405-08, 1405-Q3 or 2026-12; read by the person, their manager and admins): each deal or order line credited with its share, rate, multiplier and commission, clawbacks of records paid before that no longer count, totals, and attainment of the quota the tiers read; an approved statement as it was locked",
+            "A person's commission statement of a period of their plan (key 1405-08, 1405-Q3 or 2026-12; read by the person, their manager and admins): each deal or order line credited with its share, rate, multiplier and commission, clawbacks of records paid before that no longer count (after the period's own lines), totals, and attainment of the quota the tiers read; an approved statement as it was locked. The totals count every line; `lines` holds the part from `offset`, at most `limit` (500 by default), and `line_count` says how many there are",
             "commissions",
-            vec![],
+            vec![
+                typed_param(
+                    "offset",
+                    "query",
+                    "The first line answered (0 by default)",
+                    false,
+                    json!({ "type": "integer", "minimum": 0 }),
+                ),
+                typed_param(
+                    "limit",
+                    "query",
+                    "Lines answered (500 by default, at most 5,000)",
+                    false,
+                    json!({ "type": "integer", "minimum": 0, "maximum": 5000 }),
+                ),
+            ],
             None,
             ok("200", "The statement", Some("CommissionStatement")),
         ),
@@ -2480,7 +2495,7 @@ fn performance_schemas() -> Json_ {
             "credited": string, "commission": string, "clawback": string, "total": string, "quota_target": nullable,
             "attainment_before": { "type": ["number", "null"] }, "attainment_after": { "type": ["number", "null"] },
             "status": { "enum": ["open", "approved"] }, "approved_by": nullable, "approved_at": nullable,
-            "period_over": { "type": "boolean" } } },
+            "period_over": { "type": "boolean" }, "line_count": { "type": "integer" }, "lines_from": { "type": "integer" } } },
         "CommissionSplitsInput": { "type": "object", "required": ["splits"], "additionalProperties": false, "properties": {
             "splits": { "type": "array", "maxItems": 20, "items": { "type": "object", "required": ["user_id", "share"], "additionalProperties": false, "properties": {
                 "user_id": string, "share": { "type": "string", "maxLength": 40, "description": "Percent, above zero, up to two decimals" } } } } } },

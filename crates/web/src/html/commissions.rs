@@ -238,6 +238,10 @@ struct StatementPage {
     previous: String,
     next: String,
     lines: Vec<LineRow>,
+    /// "Lines 1–200 of 30,412" and the pages of lines before and after, when not all are shown.
+    lines_shown: String,
+    lines_before: String,
+    lines_after: String,
     credited: String,
     commission: String,
     clawback: String,
@@ -253,12 +257,17 @@ struct StatementPage {
 }
 
 /// `GET /commissions/statements/{user}/{key}`: a person's statement of a period.
+/// Lines of a statement shown on a page (`?from=` pages through the rest).
+const PAGE_LINES: usize = 200;
+
 pub async fn statement_page(
     State(state): State<AppState>,
     session: Session,
     Path((user, key)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    statement_view(&state, &session, &user, &key, Vec::new()).await.unwrap_or_else(fail)
+    let from = q.get("from").and_then(|f| to_latin_digits(f).parse::<usize>().ok());
+    statement_view(&state, &session, &user, &key, from.unwrap_or(0), Vec::new()).await.unwrap_or_else(fail)
 }
 
 async fn statement_view(
@@ -266,6 +275,7 @@ async fn statement_view(
     session: &Session,
     user: &str,
     key: &str,
+    from: usize,
     errors: Vec<String>,
 ) -> Result<Response, ApiError> {
     super::admin::require(session, Action::ReadRecords)?;
@@ -273,7 +283,7 @@ async fn statement_view(
     let scoped = session.scoped(state.clone());
     let db = &scoped.db;
     let catalog = db.visible_catalog().await?;
-    let s = commissions::statement(db, user, key).await?;
+    let s = commissions::statement_part(db, user, key, from..from.saturating_add(PAGE_LINES)).await?;
     let person = state.db.user(user).await.map(|u| u.name).unwrap_or_default();
     let categories: HashMap<String, String> = category_labels(state, lang).await?.into_iter().collect();
     let money = |v: &str| format_money(lang, v, &s.currency);
@@ -286,6 +296,25 @@ async fn statement_view(
         }
         None => String::new(),
     };
+    // Where these lines are among all, with the pages before and after when there are more.
+    let here = statement_href(user, &s.key);
+    let number = |n: usize| super::display::format_number(lang, &n.to_string());
+    let shown_to = s.lines_from + s.lines.len();
+    let lines_shown = if s.line_count > s.lines.len() {
+        crate::i18n::t_args(
+            lang,
+            "commission-lines-shown",
+            &[("from", number(s.lines_from + 1)), ("to", number(shown_to)), ("count", number(s.line_count))],
+        )
+    } else {
+        String::new()
+    };
+    let lines_before = if s.lines_from > 0 {
+        format!("{here}?from={}", s.lines_from.saturating_sub(PAGE_LINES))
+    } else {
+        String::new()
+    };
+    let lines_after = if shown_to < s.line_count { format!("{here}?from={shown_to}") } else { String::new() };
     let lines = s
         .lines
         .iter()
@@ -348,6 +377,9 @@ async fn statement_view(
         previous: prev_key.map(|k| statement_href(user, &k)).unwrap_or_default(),
         next: next_key.map(|k| statement_href(user, &k)).unwrap_or_default(),
         lines,
+        lines_shown,
+        lines_before,
+        lines_after,
         credited: money(&s.credited),
         commission: money(&s.commission),
         has_clawback: s.clawback != "0",
@@ -373,7 +405,7 @@ pub async fn approve_statement(
         let scoped = session.scoped(state.clone());
         match commissions::approve(&scoped.db, &user, &key).await {
             Ok(s) => Ok(Redirect::to(&statement_href(&user, &s.key)).into_response()),
-            Err(e @ StoreError::Validation(_)) => statement_view(&state, &session, &user, &key, messages(e)?).await,
+            Err(e @ StoreError::Validation(_)) => statement_view(&state, &session, &user, &key, 0, messages(e)?).await,
             Err(StoreError::Conflict { .. }) => Ok(Redirect::to(&statement_href(&user, &key)).into_response()),
             Err(e) => Err(e.into()),
         }

@@ -266,7 +266,7 @@ async fn commission_html(db: &peyvand_store::Db, session: &Session, lang: &str) 
     let Some(key) = commissions::key_on(db, me, today).await? else {
         return Ok(format!(r#"<p class="empty">{}</p>"#, escape(&t(lang, "commission-widget-none"))));
     };
-    let now = commissions::statement(db, me, &key).await?;
+    let now = commissions::statement_part(db, me, &key, 0..0).await?;
     let mut out = String::from(r#"<ul class="plain">"#);
     let mut line = |label: &str, s: &commissions::Statement| {
         let _ = write!(
@@ -283,7 +283,7 @@ async fn commission_html(db: &peyvand_store::Db, session: &Session, lang: &str) 
     if let Some(before) = commissions::day_before(&now.starts_on)
         && let Some(key) = commissions::key_on(db, me, before).await?
     {
-        let last = commissions::statement(db, me, &key).await?;
+        let last = commissions::statement_part(db, me, &key, 0..0).await?;
         line("commission-last-period", &last);
     }
     out.push_str("</ul>");

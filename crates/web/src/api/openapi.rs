@@ -1537,7 +1537,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
                     "query",
                     "The first line answered (0 by default)",
                     false,
-                    json!({ "type": "integer", "minimum": 0 }),
+                    json!({ "type": "integer", "minimum": 0, "maximum": 4_294_967_295u64 }),
                 ),
                 typed_param(
                     "limit",

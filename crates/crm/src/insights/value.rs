@@ -194,13 +194,7 @@ pub async fn score(db: &Db) -> Result<Run> {
     let today = db.today();
     let end = i64::from(today.to_julian_day());
     let at = format_datetime(time::OffsetDateTime::now_utc());
-    // The fits are seconds of arithmetic: on blocking threads, not the server's workers.
-    let tx = std::sync::Arc::new(tx);
-    let fitted = {
-        let (tx, at) = (tx.clone(), at.clone());
-        blocking(move || fit_rows(&tx, end, &at)).await?
-    };
-    let Some(fitted) = fitted else {
+    let Some(fitted) = fit_rows(&tx, end, &at) else {
         let customers = summarize(&tx, end, 7.0);
         let repeaters = customers.iter().filter(|c| c.frequency > 0.0).count();
         return Err(Error::Validation(vec![FieldError::with(
@@ -210,21 +204,12 @@ pub async fn score(db: &Db) -> Result<Run> {
         )]));
     };
     lap("contacts fitted");
-    // Companies (by their orders, fitted on their own where there are enough of them) and the
-    // calibration are worked out while the contacts' values are written.
-    // (Spawned now: a future would start only when awaited.)
-    let side = {
-        let tx = tx.clone();
-        tokio::task::spawn_blocking(move || {
-            (fit_rows(&companies, end, &at).map(|f| f.rows).unwrap_or_default(), calibration(&tx, end))
-        })
-    };
     db.system().write_derived("contact", &fitted.rows).await?;
     lap("contacts written");
-    let (company_rows, calibrated) = side.await.map_err(|e| Error::Corrupt(format!("customer-value fit: {e}")))?;
-    lap("companies fitted, calibrated");
+    // Companies by their orders, fitted on their own where there are enough of them.
+    let company_rows = fit_rows(&companies, end, &at).map(|f| f.rows).unwrap_or_default();
     db.system().write_derived("company", &company_rows).await?;
-    lap("companies written");
+    lap("companies fitted and written");
     let (customers, repeaters, p, spend, risk_bands, segments) =
         (fitted.customers, fitted.repeaters, fitted.p, fitted.spend, fitted.risk_bands, fitted.segments);
     let purchases_log_likelihood = fitted.log_likelihood;
@@ -235,10 +220,11 @@ pub async fn score(db: &Db) -> Result<Run> {
         bgnbd: [p.r, p.alpha, p.a, p.b],
         bgnbd_log_likelihood: purchases_log_likelihood,
         gamma_gamma: spend.map(|(s, _)| [s.p, s.q, s.gamma]),
-        calibration: calibrated,
+        calibration: calibration(&tx, end),
         risk_bands,
         segments,
     };
+    lap("calibrated");
     let run = Run { id: new_id(), ran_at: now(), customers: customers as i64, fit };
     let json = serde_json::to_string(&run.fit).map_err(|e| Error::Corrupt(e.to_string()))?;
     let mut w = db.write().await?;
@@ -251,11 +237,6 @@ pub async fn score(db: &Db) -> Result<Run> {
         .await?;
     w.commit().await?;
     Ok(run)
-}
-
-/// `work` on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Corrupt(format!("customer-value fit: {e}")))
 }
 
 /// The models fitted on all but the last [`HOLDOUT_WEEKS`], and their predicted repeat

@@ -105,6 +105,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Hundredths rounded as the plan pays them: to a whole rial in rials (a currency without
+    /// smaller units), else as they are.
+    fn whole(&self, cents: i128) -> i128 {
+        let unit: i128 = if self.currency == "IRR" { 100 } else { 1 };
+        div_round(cents, unit) * unit
+    }
+
     fn bucket(&self) -> Bucket {
         Bucket::parse(&self.period).unwrap_or(Bucket::Month)
     }
@@ -1222,8 +1229,6 @@ async fn locked_by_key(db: &Db, user_id: &str, key: &str) -> Result<Option<State
 /// before a period): an approved statement's period as it was locked (its `credited`), the rest
 /// worked out from the records, each stretch of periods not approved read at once.
 async fn credited_between(db: &Db, plan: &Plan, user_id: &str, from: Date, to: Date) -> Result<i128> {
-    let unit: i128 = if plan.currency == "IRR" { 100 } else { 1 };
-    let whole = |cents: i128| div_round(cents, unit) * unit;
     let rows = sqlx::query(
         "SELECT starts_on, ends_before, credited_cents FROM commission_statements WHERE user_id = $1 \
          AND plan_id = $2 AND starts_on >= $3 AND ends_before <= $4 AND credited_cents IS NOT NULL",
@@ -1241,7 +1246,7 @@ async fn credited_between(db: &Db, plan: &Plan, user_id: &str, from: Date, to: D
     }
     let worked_out = async |a: Date, b: Date| -> Result<i128> {
         let credited = credits(db, plan, user_id, a, b).await?;
-        Ok(credited.iter().map(|c| whole(div_round(c.cents * c.share, 10_000))).sum())
+        Ok(credited.iter().map(|c| plan.whole(div_round(c.cents * c.share, 10_000))).sum())
     };
     let bucket = plan.bucket();
     let (mut sum, mut open_from, mut day) = (0i128, None, from);
@@ -1272,8 +1277,7 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date, pa
     let started = std::time::Instant::now();
     let lap = |what: &str| tracing::debug!(what, ms = started.elapsed().as_secs_f64() * 1000.0, "commission statement");
     // Amounts in whole units of a currency without smaller ones (the rial), else in hundredths.
-    let unit: i128 = if plan.currency == "IRR" { 100 } else { 1 };
-    let whole = |cents: i128| div_round(cents, unit) * unit;
+    let whole = |cents: i128| plan.whole(cents);
     let quota = quota_on(db, plan, user_id, start).await?;
     let target = quota.as_ref().map(|q| units(&q.target, 2));
     // What counted towards the quota before this period (its tiers count from the quota's start).

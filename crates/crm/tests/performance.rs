@@ -648,7 +648,7 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     // A plan on won deals.
     let deal = input(json!({"name": "Big", "stage": "won", "won_reason": "price", "closed_on": "2026-11-01",
         "amount": {"amount": "500000", "currency": "IRR"}, "owner": closer}));
-    db.create_record(None, "deal", &deal, None).await.expect("deal");
+    let big_deal = db.create_record(None, "deal", &deal, None).await.expect("deal").0.id;
     let closed = commissions::statement(&as_manager, &closer, "1405-08").await.expect("closer");
     assert_eq!((closed.credited.as_str(), closed.total.as_str()), ("500000", "5000"));
 
@@ -702,6 +702,26 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     let aban = commissions::statement(&as_mate, &mate, "1405-08").await.expect("aban again");
     assert_eq!(aban.attainment_before, Some(80.0), "Mehr counts as approved");
     assert_eq!((aban.commission.as_str(), aban.clawback.as_str(), aban.total.as_str()), ("1600", "-1600", "0"));
+
+    // Credits kept before each knew whether its record lapsed are worked out from the records
+    // (at start-up): the same clawbacks.
+    sqlx::query("UPDATE commission_credits SET lapsed = NULL").execute(db.pool()).await.expect("forget");
+    let mut tx = db.write().await.expect("a transaction");
+    commissions::settle(db, &mut tx, None).await.expect("settle");
+    tx.commit().await.expect("commit");
+    let settled = commissions::statement(&as_mate, &mate, "1405-08").await.expect("aban settled");
+    assert_eq!((settled.clawback.as_str(), settled.total.as_str()), ("-1600", "0"));
+    assert_eq!(commissions::statement(&as_rep, &rep, "1405-09").await.expect("azar settled").clawback, "-12800");
+
+    // A won deal paid in an approved statement and then deleted is clawed back; restored, it
+    // counts again.
+    commissions::approve(&as_manager, &closer, "1405-08").await.expect("closer's Aban");
+    db.delete_record(None, "deal", &big_deal).await.expect("deleted");
+    let azar = commissions::statement(&as_manager, &closer, "1405-09").await.expect("closer's Azar");
+    assert_eq!((azar.clawback.as_str(), azar.line_count), ("-5000", 1));
+    db.restore_record(None, "deal", &big_deal).await.expect("restored");
+    let azar = commissions::statement(&as_manager, &closer, "1405-09").await.expect("closer's Azar again");
+    assert_eq!((azar.clawback.as_str(), azar.line_count), ("0", 0));
 }
 
 /// A customer's profit worked out by hand: two orders' lines after discounts and an order's

@@ -40,7 +40,7 @@ mod write;
 pub use bulk::{Absent, PreparedRecords, WrittenIds};
 pub use error::{Error, Result};
 pub use native::{CheckedRecords, NativeWriter, Spent};
-pub use sql::{Dialect, hex, new_id, now};
+pub use sql::{Dialect, currency_column, hex, new_id, now};
 pub use write::{WriteCounts, WriteTx};
 
 use catalog::Catalog;

@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/insights/sqlite/0007_statement_credited.sql"),
         postgres: include_str!("../../migrations/insights/postgres/0007_statement_credited.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_credit_lapsed.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0008_credit_lapsed.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0008_credit_lapsed.sql"),
+    },
 ];
 
 /// The insights module: its tables.
@@ -112,6 +118,10 @@ impl Module for Insights {
         vec![std::sync::Arc::new(value::Nightly), std::sync::Arc::new(standard_rollups::Declare)]
     }
 
+    fn hooks(&self) -> Vec<std::sync::Arc<dyn peyvand_store::hooks::WriteHook>> {
+        vec![std::sync::Arc::new(commissions::Lapsed)]
+    }
+
     fn upgrade<'a>(
         &'a self,
         db: &'a peyvand_store::Db,
@@ -120,6 +130,7 @@ impl Module for Insights {
             let mut tx = db.write().await?;
             value::schedule_nightly_in(db, &mut tx).await?;
             standard_rollups::schedule_in(db, &mut tx).await?;
+            commissions::settle(db, &mut tx, None).await?;
             tx.commit().await
         })
     }

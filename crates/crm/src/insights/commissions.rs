@@ -27,7 +27,7 @@ use peyvand_store::{Db, Error, Result, WriteTx, new_id, now};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use time::Date;
 
@@ -991,12 +991,12 @@ async fn order_credits(
     let rows: Vec<Vec<Json>> = serde_json::from_str(text.as_deref().unwrap_or("[]"))
         .map_err(|e| Error::Corrupt(format!("paid orders: {e}")))?;
     let (mut orders, mut lines): (Vec<PaidOrder>, HashMap<String, Vec<PaidLine>>) = (Vec::new(), HashMap::new());
-    let mut seen: HashMap<String, ()> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for row in rows {
         let text = |i: usize| row.get(i).and_then(Json::as_str).map(str::to_string);
         let int = |i: usize| row.get(i).and_then(Json::as_i64);
         let Some(id) = text(0) else { continue };
-        if seen.insert(id.clone(), ()).is_none() {
+        if seen.insert(id.clone()) {
             let Some(at) = text(2).as_deref().and_then(peyvand_records::value::parse_datetime) else { continue };
             orders.push(PaidOrder {
                 id: id.clone(),

@@ -596,7 +596,8 @@ fn custom_value(rng: &mut Rng, f: &FieldDef) -> Option<Json> {
 /// Generates companies, contacts that mostly work at them, products, then the contacts'
 /// activities, deals and orders. Into an empty database, the indexes that need no checking are
 /// built once at the end instead of row by row (see `peyvand_store::Db::defer_indexes_for_load`);
-/// progress reports them as "indexes".
+/// progress reports them as "indexes". Consumers already known are moved past the generated
+/// records' events ([`Db::pass_consumers_over_written`]).
 pub async fn generate(
     db: &Db,
     opts: &GenerateOptions,
@@ -615,6 +616,8 @@ pub async fn generate(
     }
     let made = made?;
     db.refresh_statistics(&OBJECTS).await?;
+    // Generated records are nobody's business after commit (see the method).
+    db.pass_consumers_over_written().await?;
     Ok(made)
 }
 

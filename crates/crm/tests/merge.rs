@@ -240,4 +240,32 @@ async fn after_a_scan_one_records_check_reads_the_name_keys(db: &Db) {
     settle().await;
     assert!(name_keys::matching(db, "contact", &key, &ali.id, 10).await.expect("keys").is_empty());
     assert!(names(duplicates(db, "contact", &ali.id).await.expect("check")).is_empty());
+    // A bulk load after the scan sets off no consumer (the keeper among them); settling it scans
+    // again, so every live contact has its key.
+    let opts = peyvand_transfer::generate::GenerateOptions {
+        companies: 5,
+        contacts: 60,
+        activities: 0,
+        products: 3,
+        deals: 0,
+        orders: 0,
+        seed: 3,
+        batch: 64,
+        owners: Vec::new(),
+    };
+    peyvand_transfer::generate::generate(db, &opts, |_, _| {}).await.expect("generate");
+    assert_eq!(runner.round().await.expect("round"), 0, "no consumer replays the generated records");
+    peyvand_crm::sales::settle_bulk_load(db).await.expect("settle the load");
+    let live = db
+        .list_records("contact", &peyvand_store::records::ListQuery { limit: Some(200), ..Default::default() })
+        .await
+        .expect("contacts")
+        .records;
+    let usable = live.iter().filter(|r| name_keys::usable(&peyvand_crm::customers::merge::name_key(&r.title))).count();
+    assert!(usable >= 60, "{usable}");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM name_keys WHERE object = 'contact'")
+        .fetch_one(db.pool())
+        .await
+        .expect("keys");
+    assert_eq!(kept as usize, usable, "each live contact's key, the generated ones too");
 }

@@ -249,6 +249,15 @@ pub async fn open_for(url: &str, workload: Workload) -> Result<Db> {
     Db::open_with(url, workload, modules()).await
 }
 
+/// What a bulk load (`peyvand generate`, the demo), whose records passed by the modules' hooks
+/// and consumers, left for them to do: sales' ([`sales::settle_bulk_load`]) and customers' (the
+/// name keys of objects scanned before). Returns the stays and lines written.
+pub async fn settle_bulk_load(db: &Db) -> Result<(u64, u64)> {
+    let settled = sales::settle_bulk_load(db).await?;
+    customers::queue::rescan_after_bulk_load(db).await?;
+    Ok(settled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,7 +143,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
     let mut slice = slice();
     slice.owners = reps.iter().cloned().chain([manager.clone()]).collect();
     peyvand_transfer::generate::generate(db, &slice, |_, _| {}).await?;
-    peyvand_crm::sales::settle_bulk_load(db).await?;
+    peyvand_crm::settle_bulk_load(db).await?;
     sales_story(db, actor, &reps, &company_ids).await?;
     day_story(db, actor, &manager, &contact_ids).await?;
     customer_story(db, actor, &tehran, &reps, &contact_ids).await?;

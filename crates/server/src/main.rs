@@ -410,7 +410,7 @@ async fn main() -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let made = peyvand_transfer::generate::generate(&db, &opts, |what, n| eprint!("\r{what}: {n}   ")).await?;
             eprint!("\rdeals' stages and orders' lines   ");
-            peyvand_crm::sales::settle_bulk_load(&db).await?;
+            peyvand_crm::settle_bulk_load(&db).await?;
             eprintln!();
             let secs = started.elapsed().as_secs_f64();
             println!(

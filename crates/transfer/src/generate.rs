@@ -596,8 +596,8 @@ fn custom_value(rng: &mut Rng, f: &FieldDef) -> Option<Json> {
 /// Generates companies, contacts that mostly work at them, products, then the contacts'
 /// activities, deals and orders. Into an empty database, the indexes that need no checking are
 /// built once at the end instead of row by row (see `peyvand_store::Db::defer_indexes_for_load`);
-/// progress reports them as "indexes". Consumers already known are moved past the generated
-/// records' events ([`Db::pass_consumers_over_written`]).
+/// progress reports them as "indexes". Consumers known and caught up are moved past the
+/// generated records' events ([`Db::pass_consumers_over_written`]).
 pub async fn generate(
     db: &Db,
     opts: &GenerateOptions,
@@ -606,6 +606,7 @@ pub async fn generate(
     if opts.products == 0 && (opts.deals > 0 || opts.orders > 0) && opts.contacts > 0 {
         return Err(TransferError::NeedsProducts);
     }
+    let from = db.placed_end().await?;
     let deferred = db.defer_indexes_for_load(&OBJECTS).await?;
     let made = fill(db, opts, &mut progress).await;
     // Built whether or not the load finished: what was written is usable either way.
@@ -617,7 +618,7 @@ pub async fn generate(
     let made = made?;
     db.refresh_statistics(&OBJECTS).await?;
     // Generated records are nobody's business after commit (see the method).
-    db.pass_consumers_over_written().await?;
+    db.pass_consumers_over_written(from).await?;
     Ok(made)
 }
 

@@ -118,12 +118,10 @@ impl Module for Sales {
 
 /// What a bulk load (`peyvand generate`, the demo) left for the sales rules to do: its deals
 /// placed in a pipeline with a believable stage history, its orders given their lines, its
-/// customers their last order; and, for the customers module, name keys of objects scanned
-/// before. Returns the stays and lines written.
+/// customers their last order. Returns the stays and lines written.
 pub async fn settle_bulk_load(db: &Db) -> Result<(u64, u64)> {
     let stays = pipelines::sample_histories(db).await?;
     let lines = documents::lines_for_orders_without(db).await?;
     last_order::fill(db).await?;
-    crate::customers::queue::rescan_after_bulk_load(db).await?;
     Ok((stays, lines))
 }

@@ -60,6 +60,10 @@ struct Args {
     contacts: Option<usize>,
     #[arg(long)]
     activities: Option<usize>,
+    /// Orders generated (default two a contact from 100,000 contacts, else one for four): fewer
+    /// for runs that measure only the contacts' lists
+    #[arg(long)]
+    orders: Option<usize>,
     /// Tickets of the support desk (issue 29; default 1,000,000 at full scale, 2,000 smoke)
     #[arg(long)]
     tickets: Option<usize>,
@@ -526,7 +530,8 @@ async fn dataset(
     let (products, deals) = ((plan.contacts / 500).max(20).to_string(), (plan.contacts * 3 / 10).to_string());
     // Issue 31: two orders a contact at full scale (2,000,000), whose points a program posts; a
     // few in the smoke run, which only proves the operations work.
-    let orders = if plan.contacts >= 100_000 { plan.contacts * 2 } else { plan.contacts / 4 }.to_string();
+    let orders =
+        args.orders.unwrap_or(if plan.contacts >= 100_000 { plan.contacts * 2 } else { plan.contacts / 4 }).to_string();
     eprintln!("generating {} contacts and {} activities ({scale})…", plan.contacts, plan.activities);
     let ran = db
         .run(

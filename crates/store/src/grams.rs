@@ -403,6 +403,13 @@ fn contains_conditions(object: &ObjectDef, filter: &Filter, out: &mut Vec<(Strin
     }
 }
 
+/// Whether `filter` holds a `contains` that a substring index answers.
+pub(crate) fn has_indexed_contains(object: &ObjectDef, filter: &Filter) -> bool {
+    let mut conditions = Vec::new();
+    contains_conditions(object, filter, &mut conditions);
+    !conditions.is_empty()
+}
+
 /// Counts in the substring index the matches of each `contains` of `filter`, up to just past
 /// what a page and its count need: a few milliseconds at a million records.
 pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: bool) -> Result<Probe> {

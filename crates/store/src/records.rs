@@ -96,6 +96,10 @@ const ESTIMATE_ENTRIES: usize = 1_000;
 /// from the trigram index (see `Db::page_statement`): a page of 50 in one of a hundred.
 const WINDOW: i64 = 5_000;
 
+/// The most newest records PostgreSQL checks for a page of a `contains` whose first window
+/// held some matches: where a page needs more, its matches are read from the index and sorted.
+const MAX_WINDOW: i64 = 100_000;
+
 /// Consecutive records a SQLite sample reads at each of its places.
 const ESTIMATE_RUN: i64 = 100;
 
@@ -1760,17 +1764,20 @@ impl Db {
                 after.push(" AND ");
                 keyset_sql(&mut after, &sort, cursor, 0, id_descending);
             }
+            let size = after.binds.len();
             let mut sql = Sql::new(&format!(
                 "SELECT {columns} FROM (SELECT * FROM {table} WHERE deleted_at IS NULL{after} ORDER BY {order_by} \
-                 LIMIT {WINDOW}) {table} WHERE {filter} ORDER BY {order_by} LIMIT ",
+                 LIMIT ${}) {table} WHERE {filter} ORDER BY {order_by} LIMIT ",
+                size + 1,
                 columns = columns.join(", "),
                 table = obj.table,
                 after = after.text,
                 filter = page_where.text,
             ));
             sql.binds = after.binds;
+            sql.binds.push(Bind::Int(Some(WINDOW)));
             sql.bind(Bind::Int(Some(i64::from(limit) + 1)));
-            (sql, page(&format!("(id || '') {}", if id_descending { "DESC" } else { "ASC" })))
+            Window { newest: sql, size, sorted: page(&format!("(id || '') {}", if id_descending { "DESC" } else { "ASC" })) }
         });
         Ok(PageStatement { sql, window, where_sql, sample_where, columns, order_by, sort, sort_text, limit, only })
     }
@@ -1855,10 +1862,7 @@ impl Db {
             None
         };
         let rows = match window {
-            Some((newest, sorted)) => match Rows::fetch(self, newest, &columns, &order_by).await? {
-                rows if rows.len() > limit as usize => rows,
-                _ => Rows::fetch(self, sorted, &columns, &order_by).await?,
-            },
+            Some(window) => window.read(self, &columns, &order_by, limit).await?,
             None => Rows::fetch(self, sql, &columns, &order_by).await?,
         };
         let shown = rows.len().min(limit as usize);
@@ -2075,9 +2079,8 @@ fn three_digits(n: f64) -> i64 {
 /// The statement of one page and what reading it needs: see `Db::page_statement`.
 struct PageStatement {
     sql: Sql,
-    /// PostgreSQL: the page among the newest [`WINDOW`] records, and where they hold no whole
-    /// page, the page from every match sorted (see `Db::page_statement`).
-    window: Option<(Sql, Sql)>,
+    /// PostgreSQL: the page among the newest records first (see `Db::page_statement`).
+    window: Option<Window>,
     /// The filter alone (for a count).
     where_sql: Sql,
     /// The filter as a sample of records is checked against it (for an estimate).
@@ -2089,6 +2092,38 @@ struct PageStatement {
     sort_text: String,
     limit: u32,
     only: Option<Vec<String>>,
+}
+
+/// How PostgreSQL reads a page of a `contains` in creation order: among the newest [`WINDOW`]
+/// records; where they hold some matches but not a page, among as many more as those matches
+/// say a page needs (up to [`MAX_WINDOW`]); else, or where that too falls short, every match
+/// its trigram index finds, sorted.
+struct Window {
+    newest: Sql,
+    /// The bind of `newest` that holds how many of the newest records it reads.
+    size: usize,
+    sorted: Sql,
+}
+
+impl Window {
+    async fn read(mut self, db: &Db, columns: &[String], order_by: &str, limit: u32) -> Result<Rows> {
+        let rows = Rows::fetch(db, self.newest.clone(), columns, order_by).await?;
+        if rows.len() > limit as usize {
+            return Ok(rows);
+        }
+        let wider = match rows.len() {
+            0 => None,
+            found => Some(WINDOW * (i64::from(limit) + 1) * 2 / found as i64).filter(|n| *n <= MAX_WINDOW),
+        };
+        if let Some(wider) = wider {
+            self.newest.binds[self.size] = Bind::Int(Some(wider));
+            let rows = Rows::fetch(db, self.newest, columns, order_by).await?;
+            if rows.len() > limit as usize {
+                return Ok(rows);
+            }
+        }
+        Rows::fetch(db, self.sorted, columns, order_by).await
+    }
 }
 
 /// One page as read: see `Db::read_page`.

@@ -1777,7 +1777,11 @@ impl Db {
             sql.binds = after.binds;
             sql.binds.push(Bind::Int(Some(WINDOW)));
             sql.bind(Bind::Int(Some(i64::from(limit) + 1)));
-            Window { newest: sql, size, sorted: page(&format!("(id || '') {}", if id_descending { "DESC" } else { "ASC" })) }
+            Window {
+                newest: sql,
+                size,
+                sorted: page(&format!("(id || '') {}", if id_descending { "DESC" } else { "ASC" })),
+            }
         });
         Ok(PageStatement { sql, window, where_sql, sample_where, columns, order_by, sort, sort_text, limit, only })
     }

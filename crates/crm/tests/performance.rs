@@ -722,6 +722,26 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     db.restore_record(None, "deal", &big_deal).await.expect("restored");
     let azar = commissions::statement(&as_manager, &closer, "1405-09").await.expect("closer's Azar again");
     assert_eq!((azar.clawback.as_str(), azar.line_count), ("0", 0));
+
+    // A won deal deleted while its statement is approved: the approval waits for the delete
+    // (PostgreSQL: a lock; SQLite: its writer), and the credit it keeps knows the deal lapsed.
+    let early = input(json!({"name": "Early", "stage": "won", "won_reason": "price", "closed_on": "2026-10-01",
+        "amount": {"amount": "100000", "currency": "IRR"}, "owner": closer}));
+    let early = db.create_record(None, "deal", &early, None).await.expect("Mehr's deal").0.id;
+    let deals = db.object("deal").await.expect("deals");
+    let mut deleting = db.write().await.expect("a transaction");
+    db.delete_in(&mut deleting, None, &deals, &early).await.expect("deleted, not committed");
+    let approving = tokio::spawn({
+        let (as_manager, closer) = (as_manager.clone(), closer.clone());
+        async move { commissions::approve(&as_manager, &closer, "1405-07").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!approving.is_finished(), "the approval waits for the delete under way");
+    deleting.commit().await.expect("commit");
+    let mehr = approving.await.expect("joined").expect("closer's Mehr approved");
+    assert_eq!(mehr.total, "1000", "worked out before the delete: paid");
+    let azar = commissions::statement(&as_manager, &closer, "1405-09").await.expect("closer's Azar, Early deleted");
+    assert_eq!((azar.clawback.as_str(), azar.line_count), ("-1000", 1), "and clawed back");
 }
 
 /// A customer's profit worked out by hand: two orders' lines after discounts and an order's

@@ -1970,9 +1970,9 @@ impl Db {
     /// About how many of a team's records a search finds, where too few of a sample match both
     /// to say (a name part in 1.4 % of a million contacts, a team holding two in eleven: ten
     /// in a sample of 4,000): the search's matches in the sample times the team's share of
-    /// it. Only for a filter of `contains` conditions alone, which whose record it is does not
-    /// sway (a city could be one rep's territory: it is counted); `None` where either is too
-    /// rare in the sample to say.
+    /// it. Only for a filter of `contains` conditions alone: a name part does not depend on
+    /// whose record it is, where a city may be one rep's territory (so it is counted). `None`
+    /// where either is too rare in the sample to say.
     async fn estimate_by_share(&self, obj: &ObjectDef, query: &ListQuery) -> Result<Option<i64>> {
         let Some(filter) = query.filter.as_ref().filter(|f| !query.trash && only_contains(f)) else { return Ok(None) };
         let Some(scope) = self.scoped_filter(obj, Intent::Read, None) else { return Ok(None) };

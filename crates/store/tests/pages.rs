@@ -28,7 +28,7 @@ peyvand_crm::crm_tests!(
 async fn a_contains_in_old_records_pages_every_match_once(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
     let last_name = obj.field("last_name").expect("last_name");
-    let matching = |i: usize| i < 30 || i % 500 == 0;
+    let matching = |i: usize| i < 30 || i.is_multiple_of(500);
     let rows: Vec<_> = (0..6_000)
         .map(|i| {
             let name = if matching(i) { format!("Son12-{i}") } else { format!("N{i}") };
@@ -80,12 +80,12 @@ async fn a_teams_search_is_estimated_from_the_searchs_and_the_teams_shares(db: &
     db.create_team(&team).await.expect("team");
     let rule = ObjectAccess::new(Reach::Team, Reach::Team);
     db.set_access_rule(Role::Agent, "contact", Some(rule)).await.expect("rule");
-    let many = 200_000;
+    let many: usize = 200_000;
     let mut tx = db.write_long().await.expect("write");
     for start in (0..many).step_by(50_000) {
         let rows: Vec<_> = (start..start + 50_000)
             .map(|i| {
-                let name = if i % 6 == 0 { format!("Karimi{i}") } else { format!("Nam{i}") };
+                let name = if i.is_multiple_of(6) { format!("Karimi{i}") } else { format!("Nam{i}") };
                 let whose = match i % 50 {
                     0 => &rep,
                     1 => &mate,
@@ -98,7 +98,7 @@ async fn a_teams_search_is_estimated_from_the_searchs_and_the_teams_shares(db: &
     }
     tx.commit().await.expect("commit");
     db.refresh_statistics(&["contact"]).await.expect("statistics");
-    let theirs = (0..many).filter(|i| i % 150 == 0).count() as i64;
+    let theirs = (0..many).filter(|i: &usize| i.is_multiple_of(150)).count() as i64;
     assert!(theirs > SCOPED_COUNT_CAP, "past what a team's count reads");
     let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
     let search = serde_json::json!({"field": "last_name", "op": "contains", "value": "rim"});

@@ -23,7 +23,7 @@ use peyvand_records::filter::parse_filter;
 use peyvand_records::value::{format_date, format_datetime, parse_date};
 use peyvand_store::hooks::{Action, BoxFuture, HookCx, WriteHook, Written};
 use peyvand_store::records::{ListQuery, Record};
-use peyvand_store::{Db, Error, Result, WriteTx, new_id, now};
+use peyvand_store::{Db, Dialect, Error, Result, WriteTx, new_id, now};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sqlx::Row;
@@ -1148,6 +1148,9 @@ fn counting(object: &str) -> Option<(&'static str, &'static [&'static str])> {
 /// few credit rows, only on those writes.
 pub(crate) struct Lapsed;
 
+/// The PostgreSQL advisory lock between an approval's credits and [`Lapsed`]'s updates.
+const PG_CREDITS_LOCK: i64 = 7_277_032;
+
 impl WriteHook for Lapsed {
     fn objects(&self) -> &'static [&'static str] {
         &["deal", "order"]
@@ -1167,6 +1170,15 @@ impl WriteHook for Lapsed {
             }
             let counts = written.action != Action::Delete
                 && written.after.get(field).and_then(Json::as_str).is_some_and(|v| values.contains(&v));
+            // An approval under way (PostgreSQL) writes credits this update cannot see yet, and
+            // works out `lapsed` from records as they were: it waits for this write, or this
+            // write for it (shared here, exclusive there; SQLite's writes take turns anyway).
+            if cx.db.dialect() == Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    .bind(PG_CREDITS_LOCK)
+                    .execute(&mut *cx.tx.tx)
+                    .await?;
+            }
             sqlx::query("UPDATE commission_credits SET lapsed = $1 WHERE object = $2 AND record_id = $3")
                 .bind(i64::from(!counts))
                 .bind(object.to_string())
@@ -1572,7 +1584,12 @@ pub async fn approve(db: &Db, user_id: &str, key: &str) -> Result<Statement> {
         .await?;
     }
     // Whether each record still counts, from the records as they are now: one changed since
-    // this statement was worked out is then kept by its own write's hook.
+    // this statement was worked out is then kept by its own write's hook. On PostgreSQL a
+    // change committing meanwhile would see none of these rows, and `settle` not see it: the
+    // lock waits for changes under way and holds off new ones until this commits.
+    if db.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_CREDITS_LOCK).execute(&mut *tx.tx).await?;
+    }
     settle(db, &mut tx, Some(&id)).await?;
     tx.commit().await?;
     Ok(s)

@@ -75,7 +75,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
         typed_param(
             "total",
             "query",
-            "true also counts the matching records, up to 10,000; past that, total is an estimate from a sample of the records or, when the sample says too little, at least 10,001 (total_is: exact, estimate or at_least; total_exact is whether it is exact; an unfiltered count is exact from a rollup); exact counts every one",
+            "true also counts the matching records, up to 10,000 (1,000 for a team's records and for a contains on PostgreSQL); past that, total is an estimate from a sample of the records or, when the sample says too little, the cap, with more matching (total_is: exact, estimate or at_least; total_exact is whether it is exact; an unfiltered count is exact from a rollup); exact counts every one",
             false,
             json!({ "type": "string", "enum": ["true", "false", "1", "0", "", "exact"] }),
         ),

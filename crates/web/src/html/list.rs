@@ -774,7 +774,7 @@ async fn list_inner(state: &AppState, session: &Session, object: &str, pairs: &P
                 Some(TotalIs::AtLeast) => "list-total-at-least",
                 _ => "list-total",
             },
-            &[("count", page.total.unwrap_or(0).to_string())],
+            &[("count", super::display::format_number(lang, &page.total.unwrap_or(0).to_string()))],
         ),
         count_all_href: (page.total_exact == Some(false)).then(|| format!("{base}?{state_query}&count=exact")),
         q: typed_q,

@@ -403,6 +403,12 @@ fn contains_conditions(object: &ObjectDef, filter: &Filter, out: &mut Vec<(Strin
     }
 }
 
+/// Every substring-indexed field of `object` as [`Dense::Compared`]: for a sample of records,
+/// whose values are compared in place, never looked for among all matches.
+pub(crate) fn compared_in_place(object: &ObjectDef) -> Vec<(String, Dense)> {
+    object.fields.iter().filter(|f| substring_indexed(f)).map(|f| (f.id.clone(), Dense::Compared)).collect()
+}
+
 /// Whether `filter` holds a `contains` that a substring index answers.
 pub(crate) fn has_indexed_contains(object: &ObjectDef, filter: &Filter) -> bool {
     let mut conditions = Vec::new();

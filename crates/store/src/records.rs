@@ -1709,12 +1709,7 @@ impl Db {
         let where_sql = where_with(&[]);
         let page_where = where_with(dense);
         // A sample's records are compared in place, never looked for among all matches.
-        let compared: Vec<_> = obj
-            .fields
-            .iter()
-            .filter(|f| crate::grams::substring_indexed(f))
-            .map(|f| (f.id.clone(), crate::grams::Dense::Compared))
-            .collect();
+        let compared = crate::grams::compared_in_place(obj);
         let sample_where = where_with(&compared);
         let columns = select_columns(obj, only.as_deref());
         let cursor = match &query.cursor {
@@ -1976,12 +1971,7 @@ impl Db {
     async fn estimate_by_share(&self, obj: &ObjectDef, query: &ListQuery) -> Result<Option<i64>> {
         let Some(filter) = query.filter.as_ref().filter(|f| !query.trash && only_contains(f)) else { return Ok(None) };
         let Some(scope) = self.scoped_filter(obj, Intent::Read, None) else { return Ok(None) };
-        let compared: Vec<_> = obj
-            .fields
-            .iter()
-            .filter(|f| crate::grams::substring_indexed(f))
-            .map(|f| (f.id.clone(), crate::grams::Dense::Compared))
-            .collect();
+        let compared = crate::grams::compared_in_place(obj);
         let mut sample = Sql::new("SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL AND ");
         filter_sql(&mut sample, obj, filter, self.dialect(), &compared);
         sample.push(" THEN 1 ELSE 0 END), 0) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN ");

@@ -277,13 +277,14 @@ fn clv(args: ClvArgs) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(path) = &args.output {
         let p = purchases.params;
+        let (mut forecasts, mut upto) = (bgnbd::Forecasts::new(&p, args.horizon), Vec::new());
         let rows = customers.iter().map(|c| {
             let expected = bgnbd::expected_purchases(&p, args.horizon as f64, c.frequency, c.recency, c.age);
             let alive = bgnbd::probability_alive(&p, c.frequency, c.recency, c.age);
             let (value, lifetime) = match &spend {
                 Some((s, _)) => (
                     gamma_gamma::expected_average_value(s, c.frequency, c.monetary),
-                    gamma_gamma::clv(&p, s, c, args.horizon, args.discount_rate),
+                    gamma_gamma::clv_of(&mut forecasts, &mut upto, s, c, args.discount_rate),
                 ),
                 None => (0.0, 0.0),
             };

@@ -48,13 +48,36 @@ fn refused() -> Response {
     ApiError::Store(peyvand_store::Error::Unavailable("overloaded".into())).into_response()
 }
 
+/// A request being handled. When its client goes away before the answer, the server drops the
+/// request's work at its next wait (the database's included: no further statement is sent, and
+/// an unfinished write is rolled back); this notes it in the log as it happens.
+struct Handling {
+    answered: bool,
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        if !self.answered {
+            tracing::info!("a client left before its answer: the request's work stopped");
+        }
+    }
+}
+
+/// Runs the request's handler, noting a client that leaves first (see [`Handling`]).
+async fn handle(req: Request, next: Next) -> Response {
+    let mut handling = Handling { answered: false };
+    let response = next.run(req).await;
+    handling.answered = true;
+    response
+}
+
 /// Lets a request in when a handler is free, or after waiting its turn; health checks always.
 pub async fn admit(State(admission): State<Admission>, req: Request, next: Next) -> Response {
     if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return next.run(req).await;
     }
     if let Ok(permit) = admission.permits.clone().try_acquire_owned() {
-        let response = next.run(req).await;
+        let response = handle(req, next).await;
         drop(permit);
         return response;
     }
@@ -75,7 +98,7 @@ pub async fn admit(State(admission): State<Admission>, req: Request, next: Next)
     admission.waiting.fetch_sub(1, Ordering::AcqRel);
     match permit {
         Ok(Ok(permit)) => {
-            let response = next.run(req).await;
+            let response = handle(req, next).await;
             drop(permit);
             response
         }

@@ -41,6 +41,55 @@ async fn overload_is_an_answer_not_an_error() {
     app.stop().await;
 }
 
+/// A request whose client leaves stops using the database: a create waiting for a table this
+/// test locks is abandoned by its client; once the lock is gone, nothing was created, and the
+/// one handler it held is free again (another request is served at once, not refused).
+async fn an_abandoned_request_stops(backend: Backend) {
+    let limits = peyvand_web::admission::Limits { in_flight: 1, waiting: 0, wait: Duration::from_millis(100) };
+    let config = peyvand_web::WebConfig { admission: limits, ..peyvand_web::WebConfig::default() };
+    let Some(app) = TestApp::spawn_with(backend, config).await else { return };
+    let table = app.db.object("company").await.expect("company").table.clone();
+    let mut held = app.db.write().await.expect("hold the write lock");
+    if backend == Backend::Postgres {
+        // PostgreSQL's writers do not wait for each other: the table's lock makes the insert wait.
+        sqlx::query(sqlx::AssertSqlSafe(format!("LOCK TABLE {table} IN EXCLUSIVE MODE")))
+            .execute(&mut *held.tx)
+            .await
+            .expect("lock");
+    }
+    let request = app
+        .client
+        .post(app.url("/api/v1/records/company"))
+        .bearer_auth(&app.token)
+        .json(&json!({"fields": {"name": "Left behind"}}))
+        .send();
+    let leaving = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!leaving.is_finished(), "the create waits for the lock");
+    // The client gives up: its connection closes.
+    leaving.abort();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(held);
+    // The one handler is free: a request is served, not refused as overloaded.
+    let served = app.get("/api/v1/records/company?limit=5").await;
+    assert_eq!(served.status(), StatusCode::OK, "the abandoned request let its handler go");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let filter = json!({"field": "name", "op": "eq", "value": "Left behind"}).to_string();
+    let found = app.list("company", &[("filter", filter.as_str())]).await;
+    assert_eq!(found["records"].as_array().map(Vec::len), Some(0), "nothing was written for it: {found}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_abandoned_request_stops_sqlite() {
+    an_abandoned_request_stops(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_abandoned_request_stops_postgres() {
+    an_abandoned_request_stops(Backend::Postgres).await;
+}
+
 /// A list's count says whether it is exact; `total=exact` asks for every match to be counted.
 async fn counts_say_whether_they_are_exact(app: &TestApp) {
     for name in ["A", "B", "C"] {

@@ -172,7 +172,8 @@ impl Viewer {
         by_owner || self.shared_ids(object, intent).any(|id| id == record_id)
     }
 
-    fn shared_ids<'a>(&'a self, object: &str, intent: Intent) -> impl Iterator<Item = &'a str> {
+    /// The ids of `object`'s records shared with the viewer for `intent`.
+    pub fn shared_ids<'a>(&'a self, object: &str, intent: Intent) -> impl Iterator<Item = &'a str> {
         self.shared
             .get(object)
             .into_iter()

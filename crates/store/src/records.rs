@@ -1832,7 +1832,13 @@ impl Db {
         let probe = self.probe(obj, query).await?;
         let PageStatement { sql, window, columns, order_by, sort, sort_text, limit, only, .. } =
             self.page_statement(obj, query, &probe.dense, max_page)?;
-        let total = if query.with_total {
+        let kept = match query.with_total && asked.filter.is_none() && !query.trash {
+            true => self.count_reach_kept(obj).await?,
+            false => None,
+        };
+        let total = if let Some(n) = kept {
+            Some((n, TotalIs::Exact))
+        } else if query.with_total {
             let PageStatement { where_sql, sample_where, .. } = self.page_statement(obj, counting, &[], max_page)?;
             // A team's many matches are estimated without counting any.
             let estimated = match cap == SCOPED_COUNT_CAP && !query.exact_total {
@@ -1870,6 +1876,43 @@ impl Db {
             _ => None,
         };
         Ok(PageRead { rows, shown, next_cursor, total, only })
+    }
+
+    /// Everything a viewer limited to their own or their team's records reads of `obj`, counted
+    /// exactly from a rollup of the owners (a few groups read) where one is kept, and the records
+    /// shared with them beside those: a rep's whole list shows its count as the admin's does,
+    /// instead of an estimate from a sample. `None` for other viewers, or without such a rollup.
+    async fn count_reach_kept(&self, obj: &ObjectDef) -> Result<Option<i64>> {
+        let Some(viewer) = self.viewer() else { return Ok(None) };
+        let owners: Vec<Value> = match viewer.reach(&obj.api_name, Intent::Read) {
+            Reach::Own => vec![Value::Text(viewer.user_id.clone())],
+            Reach::Team => viewer.team_users.iter().map(|u| Value::Text(u.clone())).collect(),
+            Reach::None | Reach::All => return Ok(None),
+        };
+        let Some(owner) = peyvand_records::filter::resolve(obj, OWNER_FIELD) else { return Ok(None) };
+        let owned = Filter::Cond(Condition { field: owner, op: Op::In, operand: Operand::Many(owners.clone()) });
+        let everything = peyvand_records::aggregate::AggregateSpec::default();
+        let offset = self.local_offset().whole_seconds();
+        if self.catalog().await?.rollup_for_filtered(&obj.api_name, &everything, &owned, offset).is_none() {
+            return Ok(None);
+        }
+        let counted = self.system().aggregate(&obj.api_name, Some(&owned), &everything).await?;
+        let mut n: i64 = counted.rows.iter().map(|r| r.count).sum();
+        let shared: Vec<&str> = viewer.shared_ids(&obj.api_name, Intent::Read).collect();
+        if !shared.is_empty() {
+            let column = obj.field(OWNER_FIELD).map(|f| f.column.clone()).unwrap_or_else(|| "owner".into());
+            let mut sql =
+                Sql::for_dialect(self.dialect(), &format!("SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND id IN (", obj.table));
+            sql.list(shared.iter().map(|id| Bind::text(id.to_string())));
+            sql.push(&format!(" AND ({column} IS NULL OR {column} NOT IN ("));
+            sql.list(owners.iter().map(|o| match o {
+                Value::Text(t) => Bind::text(t.clone()),
+                _ => Bind::text(String::new()),
+            }));
+            sql.push(")");
+            n += sql.query().fetch_one(self.pool()).await?.try_get::<i64, _>(0)?;
+        }
+        Ok(Some(n))
     }
 
     /// What the substring index says of `query`'s filter before its page is read.

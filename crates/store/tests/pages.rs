@@ -19,8 +19,85 @@ peyvand_crm::crm_tests!(
     a_filtered_page_in_creation_order_is_read_from_an_index,
     counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number,
     a_teams_search_is_estimated_from_the_searchs_and_the_teams_shares,
-    a_contains_in_old_records_pages_every_match_once
+    a_contains_in_old_records_pages_every_match_once,
+    a_teams_whole_list_is_counted_from_a_rollup_of_owners
 );
+
+/// Issue 25: a rep's whole list (no filter of theirs) is counted exactly from a rollup of the
+/// owners where one is kept, with the records shared with them beside their team's, as the
+/// admin's list is counted from the object's: past the 1,000 a team's count reads, where it was
+/// an estimate. Trash and a new owner move the count.
+async fn a_teams_whole_list_is_counted_from_a_rollup_of_owners(db: &Db) {
+    use peyvand_records::access::{ObjectAccess, Reach, Role};
+    use peyvand_store::records::{SCOPED_COUNT_CAP, TotalIs};
+    let obj = db.object("contact").await.expect("contact");
+    let (last_name, owner) = (obj.field("last_name").expect("last_name"), obj.field("owner").expect("owner"));
+    let user = async |name: &str| {
+        db.create_user(&format!("{name}@example.com"), name, Role::Agent, "x", "en").await.expect("user").id
+    };
+    let (rep, mate, other) = (user("rep").await, user("mate").await, user("other").await);
+    let team = peyvand_store::access::TeamInput {
+        name: "North".into(),
+        members: vec![rep.clone(), mate.clone()],
+        ..Default::default()
+    };
+    db.create_team(&team).await.expect("team");
+    db.set_access_rule(Role::Agent, "contact", Some(ObjectAccess::new(Reach::Team, Reach::Team))).await.expect("rule");
+    let many: usize = 6_000;
+    let rows: Vec<_> = (0..many)
+        .map(|i| {
+            let whose = match i % 4 {
+                0 => &rep,
+                1 => &mate,
+                _ => &other,
+            };
+            vec![(last_name, Value::Text(format!("Nam{i}"))), (owner, Value::Text(whose.clone()))]
+        })
+        .collect();
+    let mut tx = db.write_long().await.expect("write");
+    let ids = db.create_many(&mut tx, None, &obj, &rows).await.expect("create");
+    tx.commit().await.expect("commit");
+    let mut theirs = (many / 2) as i64;
+    assert!(theirs > SCOPED_COUNT_CAP, "past what a team's count reads");
+    let count = async || {
+        let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
+        let page = as_rep
+            .list_records("contact", &ListQuery { with_total: true, limit: Some(5), ..Default::default() })
+            .await
+            .expect("list");
+        (page.total.expect("total"), page.total_is.expect("what the total is"))
+    };
+    // Without the rollup: estimated from a sample, or "at least".
+    assert_ne!(count().await.1, TotalIs::Exact);
+    db.create_rollup(None, "contact", "owner", "").await.expect("rollup");
+    assert_eq!(count().await, (theirs, TotalIs::Exact));
+    // Another's record shared with the rep counts; one of theirs in the trash does not; one given
+    // to another leaves the count.
+    let others: Vec<&String> = ids.iter().enumerate().filter(|(i, _)| i % 4 >= 2).map(|(_, id)| id).collect();
+    db.share_record("contact", others[0], ("user", &rep), false).await.expect("share");
+    theirs += 1;
+    db.delete_record(None, "contact", &ids[0]).await.expect("trash");
+    theirs -= 1;
+    let given = serde_json::json!({"owner": other});
+    db.update_record(None, "contact", &ids[1], given.as_object().expect("map"), None).await.expect("hand over");
+    theirs -= 1;
+    assert_eq!(count().await, (theirs, TotalIs::Exact));
+    // The same as counting the records the rep reads, one by one.
+    let as_rep = db.for_viewer(db.viewer_for(&rep).await.expect("viewer"));
+    let exact = ListQuery { with_total: true, exact_total: true, limit: Some(1), filter: None, ..Default::default() };
+    let mut read = 0i64;
+    let mut query = ListQuery { limit: Some(1_000), ..Default::default() };
+    loop {
+        let page = as_rep.list_records("contact", &query).await.expect("page");
+        read += page.records.len() as i64;
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(read, theirs);
+    assert_eq!(as_rep.list_records("contact", &exact).await.expect("exact").total, Some(theirs));
+}
 
 /// Issue 34: a `contains` whose matches are mostly among the oldest records (PostgreSQL checks
 /// the newest 5,000 first, then sorts every match): pages of any size, in either path, list

@@ -2,7 +2,8 @@
 //! business with millions of orders gets its figures from a few thousand groups without an
 //! admin's help: orders per owner, status and the business's day with their totals; order lines
 //! per day and product category; deals per owner, stage and closing day, and per stage and
-//! expected close, with their amounts; tickets per queue and status.
+//! expected close, with their amounts; tickets per queue and status; contacts and companies per
+//! owner (a rep's whole list counted exactly, as the admin's is).
 //!
 //! Declared by a job each start-up schedules (filling a rollup reads every record once, so it
 //! runs beside the server, not before it): a rollup already declared is left alone; one whose
@@ -15,7 +16,7 @@ use serde_json::json;
 pub const JOB: &str = "standard_rollups";
 
 /// Object, groups and sums of each standard rollup.
-pub const STANDARD: [(&str, &str, &str); 5] = [
+pub const STANDARD: [(&str, &str, &str); 7] = [
     // Revenue by period, quotas and leaderboards of paid orders, the forecast's history.
     ("order", "owner,status,ordered_at:day", "total"),
     // Revenue by period and product category (the report most asked for).
@@ -26,6 +27,9 @@ pub const STANDARD: [(&str, &str, &str); 5] = [
     ("deal", "stage,expected_close:day", "amount"),
     // Open tickets by queue.
     ("ticket", "queue,status", ""),
+    // A rep's customers counted (`Db::count_reach_kept`).
+    ("contact", "owner", ""),
+    ("company", "owner", ""),
 ];
 
 /// Asks for the standard rollups (one waiting at a time) half a minute after start-up, when the

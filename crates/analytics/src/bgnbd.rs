@@ -189,8 +189,11 @@ impl Forecasts {
                 .collect()
         });
         let head = (a + b + x - 1.0) / (a - 1.0);
-        let denominator =
-            if x > 0.0 { 1.0 + (a / (b + x - 1.0)) * ((r + x) * ((alpha + t) / (alpha + t_x)).ln()).exp() } else { 1.0 };
+        let denominator = if x > 0.0 {
+            1.0 + (a / (b + x - 1.0)) * ((r + x) * ((alpha + t) / (alpha + t_x)).ln()).exp()
+        } else {
+            1.0
+        };
         out.clear();
         out.extend(tails.iter().map(|tail| head * tail / denominator));
     }
@@ -278,11 +281,16 @@ mod tests {
         let mut f = Forecasts::new(&p, 52);
         let mut out = Vec::new();
         // The same (x, T) twice: the second is read from what was kept.
-        for (x, t_x, t) in [(0.0, 0.0, 30.0), (3.0, 20.0, 38.0), (3.0, 11.0, 38.0), (0.0, 0.0, 30.0), (12.0, 1.0, 2.0)] {
+        for (x, t_x, t) in [(0.0, 0.0, 30.0), (3.0, 20.0, 38.0), (3.0, 11.0, 38.0), (0.0, 0.0, 30.0), (12.0, 1.0, 2.0)]
+        {
             f.upto_each(x, t_x, t, &mut out);
             assert_eq!(out.len(), 52);
             for (k, got) in out.iter().enumerate() {
-                assert_eq!(got.to_bits(), expected_purchases(&p, (k + 1) as f64, x, t_x, t).to_bits(), "{x} {t_x} {t} {k}");
+                assert_eq!(
+                    got.to_bits(),
+                    expected_purchases(&p, (k + 1) as f64, x, t_x, t).to_bits(),
+                    "{x} {t_x} {t} {k}"
+                );
             }
         }
         assert_eq!(f.tails.len(), 3);

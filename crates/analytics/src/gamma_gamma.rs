@@ -66,7 +66,9 @@ impl Spenders {
             self.xs.iter().map(|&x| lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * gamma.ln()).collect();
         self.rows
             .iter()
-            .map(|&(x, ln_m, ln_x, xm, at)| heads[at] + (p * x - 1.0) * ln_m + p * x * ln_x - (p * x + q) * (gamma + xm).ln())
+            .map(|&(x, ln_m, ln_x, xm, at)| {
+                heads[at] + (p * x - 1.0) * ln_m + p * x * ln_x - (p * x + q) * (gamma + xm).ln()
+            })
             .sum()
     }
 }

@@ -1901,8 +1901,10 @@ impl Db {
         let shared: Vec<&str> = viewer.shared_ids(&obj.api_name, Intent::Read).collect();
         if !shared.is_empty() {
             let column = obj.field(OWNER_FIELD).map(|f| f.column.clone()).unwrap_or_else(|| "owner".into());
-            let mut sql =
-                Sql::for_dialect(self.dialect(), &format!("SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND id IN (", obj.table));
+            let mut sql = Sql::for_dialect(
+                self.dialect(),
+                &format!("SELECT COUNT(*) FROM {} WHERE deleted_at IS NULL AND id IN (", obj.table),
+            );
             sql.list(shared.iter().map(|id| Bind::text(id.to_string())));
             sql.push(&format!(" AND ({column} IS NULL OR {column} NOT IN ("));
             sql.list(owners.iter().map(|o| match o {

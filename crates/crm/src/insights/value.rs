@@ -21,7 +21,7 @@ use peyvand_store::{Db, Error, Result, new_id, now};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 use sqlx::Row;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The nightly fit's job.
 pub const NIGHTLY_JOB: &str = "customer_value";
@@ -80,8 +80,12 @@ async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
     let missing = |what: &str| Error::NotFound(format!("the standard field {what}"));
     let order = catalog.object("order").ok_or_else(|| missing("order"))?;
     let column = |name: &str| order.field(name).ok_or_else(|| missing(name));
-    let (contact, company, at, status) =
-        (&column("contact")?.column, &column("company")?.column, &column("ordered_at")?.column, &column("status")?.column);
+    let (contact, company, at, status) = (
+        &column("contact")?.column,
+        &column("company")?.column,
+        &column("ordered_at")?.column,
+        &column("status")?.column,
+    );
     let total = column("total")?;
     let scale = 10f64.powi(i32::from(total.options.scale_or_default(total.field_type)));
     let sql = format!(
@@ -150,21 +154,30 @@ fn fit_rows(tx: &[Transaction], end: i64, at: &str) -> Option<Fitted> {
     let purchases = bgnbd::fit(&customers);
     let p = purchases.params;
     let spend = gamma_gamma::fit(&customers);
-    // RFM as of today, on every purchase day's total.
-    let mut by_customer: BTreeMap<&str, (i64, std::collections::BTreeSet<i64>, f64)> = BTreeMap::new();
+    // RFM as of today, on every purchase day's total: the last day, the days and the total (in
+    // the orders' order) per customer, gathered by a hash and sorted by customer once.
+    /// A customer's last purchase day, purchase days and total.
+    type Bought = (i64, Vec<i64>, f64);
+    let mut by_customer: HashMap<&str, Bought> = HashMap::new();
     for t in tx.iter().filter(|t| t.day <= end) {
-        let e = by_customer.entry(t.customer.as_str()).or_insert((i64::MIN, Default::default(), 0.0));
+        let e = by_customer.entry(t.customer.as_str()).or_insert((i64::MIN, Vec::new(), 0.0));
         e.0 = e.0.max(t.day);
-        e.1.insert(t.day);
+        e.1.push(t.day);
         e.2 += t.amount;
     }
+    let mut by_customer: Vec<(&str, Bought)> = by_customer.into_iter().collect();
+    by_customer.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let measures: Vec<rfm::Measures> = by_customer
-        .iter()
-        .map(|(c, (last, days, total))| rfm::Measures {
-            customer: c.to_string(),
-            recency_days: (end - last) as f64,
-            frequency: days.len() as f64,
-            monetary: *total,
+        .into_iter()
+        .map(|(c, (last, mut days, total))| {
+            days.sort_unstable();
+            days.dedup();
+            rfm::Measures {
+                customer: c.to_string(),
+                recency_days: (end - last) as f64,
+                frequency: days.len() as f64,
+                monetary: total,
+            }
         })
         .collect();
     let scored: BTreeMap<String, rfm::Scored> =
@@ -292,7 +305,7 @@ fn calibration(tx: &[Transaction], end: i64) -> Vec<CalibrationRow> {
     }
     let p = bgnbd::fit(&before).params;
     // Purchase days in the holdout, per customer who had bought before it.
-    let mut later: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    let mut later: HashMap<&str, std::collections::BTreeSet<i64>> = HashMap::new();
     for t in tx.iter().filter(|t| t.day > cut && t.day <= end) {
         later.entry(t.customer.as_str()).or_default().insert(t.day);
     }

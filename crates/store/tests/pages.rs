@@ -32,16 +32,7 @@ async fn a_teams_whole_list_is_counted_from_a_rollup_of_owners(db: &Db) {
     use peyvand_store::records::{SCOPED_COUNT_CAP, TotalIs};
     let obj = db.object("contact").await.expect("contact");
     let (last_name, owner) = (obj.field("last_name").expect("last_name"), obj.field("owner").expect("owner"));
-    let user = async |name: &str| {
-        db.create_user(&format!("{name}@example.com"), name, Role::Agent, "x", "en").await.expect("user").id
-    };
-    let (rep, mate, other) = (user("rep").await, user("mate").await, user("other").await);
-    let team = peyvand_store::access::TeamInput {
-        name: "North".into(),
-        members: vec![rep.clone(), mate.clone()],
-        ..Default::default()
-    };
-    db.create_team(&team).await.expect("team");
+    let (rep, mate, other) = reps_with_a_team_of_two(db).await;
     db.set_access_rule(Role::Agent, "contact", Some(ObjectAccess::new(Reach::Team, Reach::Team))).await.expect("rule");
     let many: usize = 6_000;
     let rows: Vec<_> = (0..many)
@@ -145,16 +136,7 @@ async fn a_teams_search_is_estimated_from_the_searchs_and_the_teams_shares(db: &
     use peyvand_store::records::{SCOPED_COUNT_CAP, TotalIs};
     let obj = db.object("contact").await.expect("contact");
     let (last_name, owner) = (obj.field("last_name").expect("last_name"), obj.field("owner").expect("owner"));
-    let user = async |name: &str| {
-        db.create_user(&format!("{name}@example.com"), name, Role::Agent, "x", "en").await.expect("user").id
-    };
-    let (rep, mate, other) = (user("rep").await, user("mate").await, user("other").await);
-    let team = peyvand_store::access::TeamInput {
-        name: "North".into(),
-        members: vec![rep.clone(), mate.clone()],
-        ..Default::default()
-    };
-    db.create_team(&team).await.expect("team");
+    let (rep, mate, other) = reps_with_a_team_of_two(db).await;
     let rule = ObjectAccess::new(Reach::Team, Reach::Team);
     db.set_access_rule(Role::Agent, "contact", Some(rule)).await.expect("rule");
     let many: usize = 200_000;
@@ -710,4 +692,20 @@ async fn a_page_reads_every_value_as_one_record_does(db: &Db) {
     let titles = db.titles("contact", &ids).await.expect("titles");
     assert_eq!(titles[&ids[1]], "تنها");
     assert_eq!(titles[&ids[0]], first.title);
+}
+
+/// Three agents, the first two ("rep", "mate") a team: their ids.
+async fn reps_with_a_team_of_two(db: &Db) -> (String, String, String) {
+    use peyvand_records::access::Role;
+    let user = async |name: &str| {
+        db.create_user(&format!("{name}@example.com"), name, Role::Agent, "x", "en").await.expect("user").id
+    };
+    let (rep, mate, other) = (user("rep").await, user("mate").await, user("other").await);
+    let team = peyvand_store::access::TeamInput {
+        name: "North".into(),
+        members: vec![rep.clone(), mate.clone()],
+        ..Default::default()
+    };
+    db.create_team(&team).await.expect("team");
+    (rep, mate, other)
 }

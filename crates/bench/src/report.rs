@@ -146,6 +146,11 @@ pub struct Insights {
     pub quota_p95_ms: f64,
     pub statement_p95_ms: f64,
     pub statement_lines: u64,
+    /// Another rep's last quarter with nothing approved before it: its tiers count the year.
+    pub statement_year_p95_ms: f64,
+    pub statement_year_lines: u64,
+    /// How long the bench waited for the server to fill the statements' kept lines.
+    pub credit_lines_wait_seconds: f64,
     /// The customer-value fit and write-back over every contact with orders.
     pub fit_customers: u64,
     pub fit_seconds: f64,
@@ -523,10 +528,10 @@ impl Results {
             out.push((
                 "a year's quota attainment or commission statement for one person ≤ 50 ms".into(),
                 format!(
-                    "a year's attainment p95 {:.1} ms; a quarter's statement (plans' longest period) p95 {:.1} ms ({} lines, the first 500 answered; Q1–Q3 approved)",
-                    i.quota_p95_ms, i.statement_p95_ms, i.statement_lines
+                    "a year's attainment p95 {:.1} ms; a quarter's statement (plans' longest period) p95 {:.1} ms ({} lines, the first 500 answered; Q1–Q3 approved); the last quarter with the year before it open p95 {:.1} ms ({} lines)",
+                    i.quota_p95_ms, i.statement_p95_ms, i.statement_lines, i.statement_year_p95_ms, i.statement_year_lines
                 ),
-                i.quota_p95_ms <= 50.0 && i.statement_p95_ms <= 50.0,
+                i.quota_p95_ms <= 50.0 && i.statement_p95_ms <= 50.0 && i.statement_year_p95_ms <= 50.0,
             ));
             out.push((
                 "the customer-value fit and write-back for a million customers ≤ 60 s, lists in budget meanwhile"

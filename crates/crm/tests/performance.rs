@@ -7,6 +7,7 @@
 
 use peyvand_crm::crm_tests;
 use peyvand_crm::insights::commissions::{self, PlanInput, Split, Tier};
+use peyvand_crm::insights::credit_lines;
 use peyvand_crm::insights::dashboards::{self, DashboardDef, Widget};
 use peyvand_crm::insights::performance::{self, AwardInput};
 use peyvand_crm::insights::quotas::{self, QuotaInput};
@@ -25,6 +26,7 @@ crm_tests!(
     the_revenue_forecast_fits_whole_periods_and_weighs_the_pipeline,
     customer_value_is_the_command_lines_written_to_every_contact,
     commissions_pay_tiers_splits_and_claw_back_returns,
+    statements_read_the_kept_lines_as_the_records_say,
     profitability_is_revenue_less_product_and_service_costs,
     lead_scores_learn_what_converts_and_say_why,
     award_rules_recognize_the_best_once_a_period
@@ -742,6 +744,126 @@ async fn commissions_pay_tiers_splits_and_claw_back_returns(db: &Db) {
     assert_eq!(mehr.total, "1000", "worked out before the delete: paid");
     let azar = commissions::statement(&as_manager, &closer, "1405-09").await.expect("closer's Azar, Early deleted");
     assert_eq!((azar.clawback.as_str(), azar.line_count), ("-1000", 1), "and clawed back");
+}
+
+/// A person's statement of `key` from the kept lines, and the same worked out from the records
+/// (the kept lines set aside as a start-up finds them before a fill): they must agree.
+async fn kept_and_joined(db: &Db, user: &str, key: &str) -> commissions::Statement {
+    assert!(credit_lines::ready(db).await.expect("ready"), "the lines are filled");
+    let kept = commissions::statement(db, user, key).await.expect("from the kept lines");
+    sqlx::query("UPDATE credit_lines_fill SET done = 0").execute(db.pool()).await.expect("set aside");
+    assert!(!credit_lines::ready(db).await.expect("ready"));
+    let joined = commissions::statement(db, user, key).await.expect("from the records");
+    sqlx::query("UPDATE credit_lines_fill SET done = 1").execute(db.pool()).await.expect("back");
+    assert_eq!(kept, joined, "{user} {key}");
+    for part in [0..0, 1..3, 2..usize::MAX] {
+        let kept_part = commissions::statement_part(db, user, key, part.clone()).await.expect("a part");
+        assert_eq!(kept_part.lines[..], kept.lines[part.start.min(kept.lines.len())..part.end.min(kept.lines.len())]);
+        assert_eq!((kept_part.total.as_str(), kept_part.line_count), (kept.total.as_str(), kept.line_count));
+    }
+    kept
+}
+
+/// Statements read from the kept lines (`credit_lines`) say what the records say, line for line,
+/// as orders, their lines, products, splits and owners change after the fill, and after a
+/// handover; worked out by hand once.
+async fn statements_read_the_kept_lines_as_the_records_say(db: &Db) {
+    let admin = db.create_user("admin@com.ir", "Admin", Role::Admin, "x", "fa").await.expect("admin").id;
+    let rep = db.create_user("rep@com.ir", "Rep", Role::Agent, "x", "fa").await.expect("rep").id;
+    let mate = db.create_user("mate@com.ir", "Mate", Role::Agent, "x", "fa").await.expect("mate").id;
+    let as_admin = db.for_viewer(db.viewer_for(&admin).await.expect("viewer"));
+    let product = async |name: &str, category: &str| {
+        let fields = input(json!({"name": name, "category": category, "tax_percent": "10"}));
+        db.create_record(None, "product", &fields, None).await.expect("product").0.id
+    };
+    let (boiler, install) = (product("Boiler", "hardware").await, product("Install", "service").await);
+    let mut paid = plan("Sales 1405", "paid_orders", "2", &[&rep, &mate]);
+    paid.tiers = vec![tier("100", None, "1.5")];
+    paid.category_rates.insert("service".into(), "5".into());
+    commissions::save_plan(&as_admin, None, &paid).await.expect("plan");
+    quotas::save(&as_admin, None, &quota(Some(&rep), None, "month", "1405-08", "paid_amount", "700000"))
+        .await
+        .expect("quota");
+    // Aban 1405: 23 October to 21 November 2026.
+    let first = order(
+        db,
+        &rep,
+        "2026-10-25T08:30:00Z",
+        "paid",
+        &[(&boiler, "2", "300000", "0"), (&install, "1", "200000", "10")],
+    )
+    .await;
+    let second = order(db, &rep, "2026-11-02T08:30:00Z", "delivered", &[(&boiler, "1", "250000", "0")]).await;
+    order(db, &rep, "2026-11-03T08:30:00Z", "pending", &[(&boiler, "1", "999000", "0")]).await;
+    let shared = order(db, &mate, "2026-11-05T08:30:00Z", "paid", &[(&install, "1", "100000", "0")]).await;
+    // Mehr's, before the period.
+    order(db, &rep, "2026-10-20T08:30:00Z", "paid", &[(&boiler, "1", "70000", "0")]).await;
+
+    assert!(!credit_lines::ready(db).await.expect("ready"), "not filled before the fill");
+    let joined = commissions::statement(db, &rep, "1405-08").await.expect("from the records");
+    assert_eq!(credit_lines::fill(db).await.expect("fill"), 5, "every order read");
+    let s = kept_and_joined(db, &rep, "1405-08").await;
+    assert_eq!(s, joined);
+    // By hand: 600,000 and 180,000 of services (at 5 %) reach 700,000 at 100 % of the quota:
+    // the services' 80,000 above it at ×1.5, the 250,000 after them too.
+    let expected = 600_000 * 2 / 100 + 100_000 * 5 / 100 + 80_000 * 5 * 3 / 200 + 250_000 * 2 * 3 / 200;
+    assert_eq!((s.credited.as_str(), s.commission.as_str()), ("1030000", expected.to_string().as_str()));
+    assert_eq!(s.lines.len(), 3);
+    assert_eq!((s.lines[1].category.as_deref(), s.lines[1].rate.as_str()), (Some("service"), "5"));
+
+    // Changes after the fill, each kept by the write that made it.
+    commissions::set_splits(
+        db,
+        "order",
+        &shared,
+        &[Split { user_id: rep.clone(), share: "25".into() }, Split { user_id: mate.clone(), share: "75".into() }],
+    )
+    .await
+    .expect("split");
+    assert_eq!(kept_and_joined(db, &rep, "1405-08").await.lines.len(), 4, "a quarter of the shared order");
+    assert_eq!(kept_and_joined(db, &mate, "1405-08").await.credited, "75000");
+    // A line's discount, a line added, a line removed.
+    let lines = documents::lines(db, Kind::Order, &first).await.expect("lines");
+    db.update_record(None, "order_line", &lines[0].id, &input(json!({"discount_percent": "20"})), None)
+        .await
+        .expect("discount");
+    db.delete_record(None, "order_line", &lines[1].id).await.expect("a line removed");
+    kept_and_joined(db, &rep, "1405-08").await;
+    // A product's category, and the product in the trash.
+    db.update_record(None, "product", &boiler, &input(json!({"category": "service"})), None).await.expect("category");
+    assert_eq!(kept_and_joined(db, &rep, "1405-08").await.lines[0].rate, "5");
+    db.delete_record(None, "product", &install).await.expect("in the trash");
+    kept_and_joined(db, &rep, "1405-08").await;
+    db.restore_record(None, "product", &install).await.expect("restored");
+    // An order returned, moved to another day, given to another owner, deleted and restored.
+    db.update_record(None, "order", &second, &input(json!({"status": "returned"})), None).await.expect("returned");
+    kept_and_joined(db, &rep, "1405-08").await;
+    db.update_record(
+        None,
+        "order",
+        &second,
+        &input(json!({"status": "paid", "ordered_at": "2026-11-30T08:30:00Z"})),
+        None,
+    )
+    .await
+    .expect("Azar's");
+    assert_eq!(kept_and_joined(db, &rep, "1405-09").await.line_count, 1);
+    db.update_record(None, "order", &first, &input(json!({"owner": mate})), None).await.expect("the mate's");
+    kept_and_joined(db, &rep, "1405-08").await;
+    kept_and_joined(db, &mate, "1405-08").await;
+    db.delete_record(None, "order", &first).await.expect("deleted");
+    kept_and_joined(db, &mate, "1405-08").await;
+    db.restore_record(None, "order", &first).await.expect("restored");
+    assert!(kept_and_joined(db, &mate, "1405-08").await.lines.iter().any(|l| l.record_id == first));
+
+    // The rep leaves: their orders are the mate's, with the lines they earned on them.
+    db.hand_over(Some(&admin), &rep, &mate).await.expect("handover");
+    let after = kept_and_joined(db, &mate, "1405-09").await;
+    assert!(after.lines.iter().any(|l| l.record_id == second), "{:?}", after.lines);
+
+    // A bulk load writes past the rules: its orders are filled anew afterwards.
+    assert_eq!(credit_lines::refill(db).await.expect("refill"), 5);
+    kept_and_joined(db, &mate, "1405-08").await;
 }
 
 /// A customer's profit worked out by hand: two orders' lines after discounts and an order's

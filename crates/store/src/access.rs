@@ -679,6 +679,7 @@ impl Db {
                 moved.bind(crate::sql::Bind::Text(by.map(str::to_string))).push(" WHERE id IN (");
                 moved.list(ids.iter().map(|i| crate::sql::Bind::text(i.clone())));
                 moved.query().execute(&mut *tx.tx).await?;
+                self.hooks_reassigned(&mut tx, by, obj, &ids).await?;
                 let change = json!([{ "field": OWNER_FIELD, "old": leaver, "new": successor }]);
                 let mut script = crate::sql::Script::new(self.dialect(), true);
                 for record in &ids {

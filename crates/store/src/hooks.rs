@@ -181,6 +181,12 @@ pub trait WriteHook: Send + Sync + 'static {
         let _ = (cx, written);
         Box::pin(async { Ok(()) })
     }
+    /// After records `ids` of `object` changed owner in bulk (a leaver's handover, which moves
+    /// them past [`WriteHook::after`]), in the same transaction.
+    fn reassigned<'a>(&'a self, cx: HookCx<'a>, object: &'a ObjectDef, ids: &'a [String]) -> BoxFuture<'a, Result<()>> {
+        let _ = (cx, object, ids);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// After-commit consumers, as a `runner::Runner` takes them.
@@ -260,6 +266,22 @@ impl Db {
         let system = self.system();
         for hook in hooks {
             hook.before(HookCx { db: &system, tx: &mut *tx, actor, viewer: self.viewer() }, write).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the `reassigned` hooks of records moved to another owner in bulk.
+    pub(crate) async fn hooks_reassigned(
+        &self,
+        tx: &mut WriteTx,
+        actor: Option<&str>,
+        object: &ObjectDef,
+        ids: &[String],
+    ) -> Result<()> {
+        let hooks = self.modules.hooks(&object.api_name).to_vec();
+        let system = self.system();
+        for hook in hooks {
+            hook.reassigned(HookCx { db: &system, tx: &mut *tx, actor, viewer: self.viewer() }, object, ids).await?;
         }
         Ok(())
     }

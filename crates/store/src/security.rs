@@ -83,9 +83,13 @@ pub struct SecurityEntry {
 
 /// Most entries read at once.
 pub const MAX_ENTRIES: u32 = 500;
+/// How many times an entry is tried while the writers are busy.
+pub const LOG_ATTEMPTS: u32 = 4;
 
 impl Db {
-    /// Writes an entry; `actor` defaults to this handle's user.
+    /// Writes an entry; `actor` defaults to this handle's user. It waits for busy writers up to
+    /// [`LOG_ATTEMPTS`] times their queue's limit, and is logged as an error only when it cannot
+    /// be written at all.
     pub async fn log_security(
         &self,
         kind: Kind,
@@ -95,16 +99,17 @@ impl Db {
         details: Json,
     ) {
         let actor = actor.map(str::to_string).or_else(|| self.viewer().map(|v| v.user_id.clone()));
-        let written = async {
+        let (id, at) = (new_id(), now());
+        let written = async || {
             let mut tx = self.write().await?;
             sqlx::query(
                 "INSERT INTO security_log (id, at, kind, actor, subject, address, details_json) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(new_id())
-            .bind(now())
+            .bind(id.clone())
+            .bind(at.clone())
             .bind(kind.as_str())
-            .bind(actor)
+            .bind(actor.clone())
             .bind(subject.map(str::to_string))
             .bind(address.map(str::to_string))
             .bind(details.to_string())
@@ -112,8 +117,19 @@ impl Db {
             .await?;
             tx.commit().await
         };
-        if let Err(e) = written.await {
-            tracing::error!(error = %e, kind = kind.as_str(), "the security log could not be written");
+        // An entry is not given up while the writers are only busy (a long write holds them:
+        // a rollup filled on a large database took 9 s, and a sign-in's entry was lost).
+        for attempt in 1..=LOG_ATTEMPTS {
+            match written().await {
+                Ok(()) => return,
+                Err(e) if e.is_unavailable() && attempt < LOG_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, kind = kind.as_str(), "the security log waits for the writers");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, kind = kind.as_str(), "the security log could not be written");
+                    return;
+                }
+            }
         }
     }
 

@@ -569,6 +569,7 @@ pub async fn set_splits(db: &Db, object: &str, record_id: &str, input: &[Split])
             .execute(&mut *tx.tx)
             .await?;
     }
+    super::credit_lines::split_changed(db, &mut tx, object, record_id).await?;
     tx.commit().await?;
     splits(db, object, record_id).await
 }
@@ -752,6 +753,9 @@ struct Credit {
     /// The whole amount, in hundredths, and the person's share in hundredths of a percent.
     cents: i128,
     share: i128,
+    /// Its rate, when known without the category (read from the kept lines; in units of
+    /// [`RATE_SCALE`]).
+    rate: Option<i128>,
 }
 
 /// The splits of `object`'s records: the person's own shares, and every record split at all.
@@ -771,9 +775,21 @@ async fn split_shares(db: &Db, object: &str, user_id: &str) -> Result<(HashMap<S
     Ok((mine, split))
 }
 
-/// What `user_id` sold under `plan` from `start` to before `end`, oldest first.
-async fn credits(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) -> Result<Vec<Credit>> {
+/// What `user_id` sold under `plan` from `start` to before `end`, oldest first; of paid orders,
+/// read from the kept lines once they are filled, with only the lines at `part` in full (the
+/// rest with their amount, share and rate alone).
+async fn credits(
+    db: &Db,
+    plan: &Plan,
+    user_id: &str,
+    start: Date,
+    end: Date,
+    part: Range<usize>,
+) -> Result<Vec<Credit>> {
     let object = if plan.basis == "won_deals" { "deal" } else { "order" };
+    if object == "order" && super::credit_lines::ready(db).await? {
+        return kept_credits(db, plan, user_id, (start, end), part).await;
+    }
     let (mine, split) = split_shares(db, object, user_id).await?;
     let share_of = |record: &Record| -> Option<i128> {
         if split.contains(&record.id) {
@@ -816,6 +832,7 @@ async fn credits(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
                 category: None,
                 cents,
                 share,
+                rate: None,
             });
         }
     } else {
@@ -827,7 +844,12 @@ async fn credits(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date) ->
 
 /// A money column's stored units at `scale` in hundredths, if in `currency` (as the engine
 /// reads the value: units at the field's scale, the currency beside them, rials when none).
-fn stored_cents(units: Option<i64>, scale: u8, stored_currency: Option<&str>, currency: &str) -> Option<i128> {
+pub(crate) fn stored_cents(
+    units: Option<i64>,
+    scale: u8,
+    stored_currency: Option<&str>,
+    currency: &str,
+) -> Option<i128> {
     let units = units?;
     if stored_currency.unwrap_or("IRR") != currency {
         return None;
@@ -856,26 +878,26 @@ struct PaidLine {
 }
 
 /// The tables and columns a statement's paid orders are read from, from the catalog.
-struct PaidColumns {
-    orders: String,
-    number: String,
-    ordered_at: String,
-    status: String,
-    owner: String,
-    total: (String, u8),
-    lines: String,
-    order: String,
-    position: String,
-    product: String,
-    description: String,
-    gross: (String, u8),
-    discount: (String, u8),
-    products: String,
-    category: String,
+pub(crate) struct PaidColumns {
+    pub orders: String,
+    pub number: String,
+    pub ordered_at: String,
+    pub status: String,
+    pub owner: String,
+    pub total: (String, u8),
+    pub lines: String,
+    pub order: String,
+    pub position: String,
+    pub product: String,
+    pub description: String,
+    pub gross: (String, u8),
+    pub discount: (String, u8),
+    pub products: String,
+    pub category: String,
 }
 
 impl PaidColumns {
-    fn of(db: &Db) -> Result<PaidColumns> {
+    pub(crate) fn of(db: &Db) -> Result<PaidColumns> {
         let catalog = db.catalog_cached()?;
         let missing = |what: &str| Error::NotFound(format!("the standard field {what}"));
         let object = |name: &str| catalog.object(name).ok_or_else(|| missing(name));
@@ -1039,6 +1061,7 @@ async fn order_credits(
                         category: l.category.clone(),
                         cents: gross - l.discount,
                         share,
+                        rate: None,
                     });
                 }
             }
@@ -1053,9 +1076,51 @@ async fn order_credits(
                     category: None,
                     cents,
                     share,
+                    rate: None,
                 });
             }
         }
+    }
+    Ok(out)
+}
+
+/// [`credits`] of paid orders from the kept lines (`credit_lines`): every line's amount, share
+/// and rate in one read, the particulars of those at `part` in another.
+async fn kept_credits(
+    db: &Db,
+    plan: &Plan,
+    user_id: &str,
+    (start, end): (Date, Date),
+    part: Range<usize>,
+) -> Result<Vec<Credit>> {
+    let (from, to) = (format_date(start), format_date(end));
+    let categories: Vec<String> = plan.category_rates.keys().cloned().collect();
+    let base = units(&plan.rate, RATE_SCALE);
+    let rates: Vec<i128> = plan.category_rates.values().map(|r| units(r, RATE_SCALE)).collect();
+    let kept = super::credit_lines::read(db, user_id, &plan.currency, &from, &to, &categories).await?;
+    let skip = part.start.min(kept.len());
+    let take = part.end.min(kept.len()).saturating_sub(skip);
+    let shown = super::credit_lines::shown(db, user_id, &plan.currency, (&from, &to), skip, take).await?;
+    let mut shown = shown.into_iter();
+    let mut out = Vec::with_capacity(kept.len());
+    for (i, k) in kept.into_iter().enumerate() {
+        let rate = if k.category == 0 { base } else { rates.get(k.category - 1).copied().unwrap_or(base) };
+        let mut credit = Credit {
+            object: "order",
+            record_id: String::new(),
+            title: String::new(),
+            day: String::new(),
+            category: None,
+            cents: k.cents,
+            share: k.share,
+            rate: Some(rate),
+        };
+        if part.contains(&i)
+            && let Some(s) = shown.next()
+        {
+            (credit.record_id, credit.title, credit.day, credit.category) = (s.order_id, s.title, s.day, s.category);
+        }
+        out.push(credit);
     }
     Ok(out)
 }
@@ -1395,7 +1460,7 @@ async fn credited_between(db: &Db, plan: &Plan, user_id: &str, from: Date, to: D
         locked.insert((r.try_get(0)?, r.try_get(1)?), i128::from(r.try_get::<i64, _>(2)?));
     }
     let worked_out = async |a: Date, b: Date| -> Result<i128> {
-        let credited = credits(db, plan, user_id, a, b).await?;
+        let credited = credits(db, plan, user_id, a, b, 0..0).await?;
         Ok(credited.iter().map(|c| plan.whole(div_round(c.cents * c.share, 10_000))).sum())
     };
     let bucket = plan.bucket();
@@ -1445,14 +1510,12 @@ async fn compute(db: &Db, plan: &Plan, user_id: &str, start: Date, end: Date, pa
     let (mut credited, mut earned) = (0i128, 0i128);
     let first = before;
     let mut count = 0usize;
-    for (i, c) in credits(db, plan, user_id, start, end).await?.into_iter().enumerate() {
+    for (i, c) in credits(db, plan, user_id, start, end, part.clone()).await?.into_iter().enumerate() {
         count = i + 1;
         let amount = whole(div_round(c.cents * c.share, 10_000));
-        let rate = c
-            .category
-            .as_ref()
-            .and_then(|cat| plan.category_rates.get(cat))
-            .map_or(base_rate, |r| units(r, RATE_SCALE));
+        let rate = c.rate.unwrap_or_else(|| {
+            c.category.as_ref().and_then(|cat| plan.category_rates.get(cat)).map_or(base_rate, |r| units(r, RATE_SCALE))
+        });
         let (commission, multiplier) = commission_of(amount, before, rate, &bands);
         let commission = whole(commission);
         before += amount.max(0);

@@ -10,6 +10,7 @@
 //! ends. `commissions`: plans, splits, statements approved and locked, clawbacks. `profit`:
 //! what each customer earns the business. `lead_scores`: each open lead's chance of
 //! converting, learned nightly. `forecast`: revenue ahead with its accuracy.
+//! `credit_lines`: the lines statements credit, kept per person and day.
 //! `value`: the nightly customer-value fit written to every contact. `standard_rollups`: the
 //! rollups those figures are read from at scale.
 //!
@@ -17,6 +18,7 @@
 
 pub mod award_rules;
 pub mod commissions;
+pub mod credit_lines;
 pub mod dashboards;
 pub mod forecast;
 pub mod lead_scores;
@@ -79,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/insights/sqlite/0008_credit_lapsed.sql"),
         postgres: include_str!("../../migrations/insights/postgres/0008_credit_lapsed.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_credit_lines.sql",
+        sqlite: include_str!("../../migrations/insights/sqlite/0009_credit_lines.sql"),
+        postgres: include_str!("../../migrations/insights/postgres/0009_credit_lines.sql"),
+    },
 ];
 
 /// The insights module: its tables.
@@ -107,6 +115,8 @@ impl Module for Insights {
             "lead_score_runs",
             "lead_score_factors",
             "award_rules",
+            "credit_lines",
+            "credit_lines_fill",
         ]
     }
 
@@ -115,11 +125,15 @@ impl Module for Insights {
     }
 
     fn job_kinds(&self) -> Vec<std::sync::Arc<dyn peyvand_store::runner::JobKind>> {
-        vec![std::sync::Arc::new(value::Nightly), std::sync::Arc::new(standard_rollups::Declare)]
+        vec![
+            std::sync::Arc::new(value::Nightly),
+            std::sync::Arc::new(standard_rollups::Declare),
+            std::sync::Arc::new(credit_lines::Fill),
+        ]
     }
 
     fn hooks(&self) -> Vec<std::sync::Arc<dyn peyvand_store::hooks::WriteHook>> {
-        vec![std::sync::Arc::new(commissions::Lapsed)]
+        vec![std::sync::Arc::new(commissions::Lapsed), std::sync::Arc::new(credit_lines::Keep)]
     }
 
     fn upgrade<'a>(
@@ -130,6 +144,7 @@ impl Module for Insights {
             let mut tx = db.write().await?;
             value::schedule_nightly_in(db, &mut tx).await?;
             standard_rollups::schedule_in(db, &mut tx).await?;
+            credit_lines::schedule_in(db, &mut tx).await?;
             commissions::settle(db, &mut tx, None).await?;
             tx.commit().await
         })

@@ -123,5 +123,7 @@ pub async fn settle_bulk_load(db: &Db) -> Result<(u64, u64)> {
     let stays = pipelines::sample_histories(db).await?;
     let lines = documents::lines_for_orders_without(db).await?;
     last_order::fill(db).await?;
+    // Statements' kept lines, of orders written past their rules.
+    crate::insights::credit_lines::refill(db).await?;
     Ok((stays, lines))
 }

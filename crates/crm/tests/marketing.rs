@@ -380,6 +380,37 @@ async fn a_customers_last_order_is_kept_through_every_change(db: &Db) {
             }
         }
     }
+    // A role the kept field is hidden from gets the same members (read from the orders): a
+    // segment's condition is not the user's filter on a field they may not see.
+    let reader = db
+        .create_user("reader@com.ir", "Reader", peyvand_records::access::Role::ReadOnly, "x", "fa")
+        .await
+        .expect("reader")
+        .id;
+    db.set_field_access(
+        peyvand_records::access::Role::ReadOnly,
+        "contact",
+        peyvand_crm::sales::last_order::FIELD,
+        peyvand_records::access::FieldAccess::Hidden,
+    )
+    .await
+    .expect("hidden");
+    let as_reader = db.for_viewer(db.viewer_for(&reader).await.expect("viewer"));
+    for kind in ["bought_within", "no_order_for"] {
+        let seg = segments::save(
+            db,
+            None,
+            def(json!({"name": format!("{kind} 250, hidden"), "object": "contact", "conditions": [{"kind": kind, "days": 250}]})),
+        )
+        .await
+        .expect("segment");
+        let listed = segments::members(db, &seg).await.expect("members");
+        assert_eq!(segments::members(&as_reader, &seg).await.expect("the reader's members"), listed, "{kind}");
+        let (count, _) = segments::count_and_first(&as_reader, &seg, 5).await.expect("the reader's count");
+        assert_eq!(count, listed.len(), "{kind}");
+        assert_eq!(segments::contains(&as_reader, &seg, &ana).await.expect("contains"), listed.contains(&ana));
+    }
+
     // Conditions read from orders and consents: counted from the members.
     opt_in(db, &bob).await;
     let mixed = segments::save(

@@ -88,7 +88,7 @@ pub async fn fill(db: &Db) -> Result<u64> {
 pub async fn refill(db: &Db) -> Result<u64> {
     let mut tx = db.write().await?;
     lock(db, &mut tx, true).await?;
-    sqlx::query("UPDATE credit_lines_fill SET after_id = '', done = 0 WHERE id = 1").execute(&mut *tx.tx).await?;
+    sqlx::query("DELETE FROM credit_lines_fill").execute(&mut *tx.tx).await?;
     tx.commit().await?;
     fill(db).await
 }
@@ -110,6 +110,14 @@ async fn fill_batch(db: &Db) -> Result<Option<u64>> {
     let offset = i64::from(db.local_offset().whole_seconds());
     let mut tx = db.write().await?;
     lock(db, &mut tx, true).await?;
+    // No row: never filled (or to be filled anew).
+    sqlx::query(
+        "INSERT INTO credit_lines_fill (id, offset_seconds, after_id, done) VALUES (1, $1, '', 0) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(offset)
+    .execute(&mut *tx.tx)
+    .await?;
     let state = sqlx::query("SELECT offset_seconds, after_id, done FROM credit_lines_fill WHERE id = 1")
         .fetch_one(&mut *tx.tx)
         .await?;

@@ -417,13 +417,17 @@ pub async fn contains(db: &Db, seg: &Segment, id: &str) -> Result<bool> {
 }
 
 /// A condition on orders as a filter on the record's kept last order (`sales::last_order`),
-/// where the object keeps one: recent buyers are an index range, not every recent order read.
+/// where the object keeps one and the handle may filter on it: recent buyers are an index
+/// range, not every recent order read. (A role the field is hidden from reads the orders: the
+/// condition is the segment's, not the user's filter on a field they may not see.)
 async fn kept_condition(db: &Db, object: &str, c: &SegmentCondition) -> Result<Option<Filter>> {
     let obj = db.object(object).await?;
-    if obj.field(crate::sales::last_order::FIELD).is_none() {
+    let field = crate::sales::last_order::FIELD;
+    let hidden =
+        db.viewer().is_some_and(|v| v.field_access(object, field) == peyvand_records::access::FieldAccess::Hidden);
+    if obj.field(field).is_none() || hidden {
         return Ok(None);
     }
-    let field = crate::sales::last_order::FIELD;
     let json = match c {
         SegmentCondition::BoughtWithin { days } => json!({ "field": field, "op": "gte", "value": since(db, *days) }),
         SegmentCondition::NoOrderFor { days } => json!({ "or": [

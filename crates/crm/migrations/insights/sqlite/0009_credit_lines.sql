@@ -27,11 +27,11 @@ CREATE INDEX credit_lines_order ON credit_lines (order_id);
 CREATE INDEX credit_lines_product ON credit_lines (product_id) WHERE product_id IS NOT NULL;
 
 -- How far the rows were filled from the orders (by order id), for which offset from UTC; a
--- statement reads the rows only once `done` is 1 (until then, it joins the records).
+-- statement reads the rows only once `done` is 1 (until then, or without the row, it joins
+-- the records). The fill writes the one row.
 CREATE TABLE credit_lines_fill (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     offset_seconds BIGINT NOT NULL,
     after_id TEXT NOT NULL,
     done INTEGER NOT NULL
 );
-INSERT INTO credit_lines_fill (id, offset_seconds, after_id, done) VALUES (1, 0, '', 0);

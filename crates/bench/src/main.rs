@@ -115,6 +115,26 @@ const ADMIN: &str = "bench@peyvand.test";
 /// rep reaches their own and one teammate's, two in eleven.
 const REPS: usize = 10;
 
+/// Sends a request again while the server answers 503 (overloaded, or its writers held by a
+/// long write), after the `Retry-After` it gives, for up to five minutes.
+async fn retry_unavailable(request: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+    let started = Instant::now();
+    loop {
+        let r = request().send().await?;
+        if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || started.elapsed() > Duration::from_secs(300) {
+            return Ok(r);
+        }
+        let after = r
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        eprintln!("503 from {}: asked again in {after} s", r.url().path());
+        tokio::time::sleep(Duration::from_secs(after.clamp(1, 30))).await;
+    }
+}
+
 fn rep(i: usize) -> String {
     format!("rep{i}@peyvand.test")
 }
@@ -870,11 +890,14 @@ impl Client {
 
     async fn sign_in_as(base: &str, email: &str) -> anyhow::Result<Client> {
         let plain = reqwest::Client::new();
-        let r = plain
-            .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({"email": email, "password": PASSWORD, "name": "bench"}))
-            .send()
-            .await?;
+        // A new server on a large data set fills its standard rollups in one write each, and a
+        // sign-in meanwhile may be answered 503: it is asked again when `Retry-After` says.
+        let r = retry_unavailable(|| {
+            plain
+                .post(format!("{base}/api/v1/auth/token"))
+                .json(&json!({"email": email, "password": PASSWORD, "name": "bench"}))
+        })
+        .await?;
         let status = r.status();
         let body: Value = r.json().await.context("token answer")?;
         let token = body["token"].as_str().with_context(|| format!("no token ({status}): {body}"))?.to_string();
@@ -886,12 +909,14 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256)
             .build()?;
-        let r = browser
-            .post(format!("{base}/login"))
-            .header("origin", base)
-            .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
-            .send()
-            .await?;
+        let r = retry_unavailable(|| {
+            browser.post(format!("{base}/login")).header("origin", base).form(&[
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ])
+        })
+        .await?;
         if r.status() != reqwest::StatusCode::SEE_OTHER {
             bail!("signing in to the pages answered {}", r.status());
         }

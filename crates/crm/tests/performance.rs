@@ -780,7 +780,7 @@ async fn statements_read_the_kept_lines_as_the_records_say(db: &Db) {
     let mut paid = plan("Sales 1405", "paid_orders", "2", &[&rep, &mate]);
     paid.tiers = vec![tier("100", None, "1.5")];
     paid.category_rates.insert("service".into(), "5".into());
-    commissions::save_plan(&as_admin, None, &paid).await.expect("plan");
+    let saved = commissions::save_plan(&as_admin, None, &paid).await.expect("plan");
     quotas::save(&as_admin, None, &quota(Some(&rep), None, "month", "1405-08", "paid_amount", "700000"))
         .await
         .expect("quota");
@@ -864,6 +864,12 @@ async fn statements_read_the_kept_lines_as_the_records_say(db: &Db) {
     // A bulk load writes past the rules: its orders are filled anew afterwards.
     assert_eq!(credit_lines::refill(db).await.expect("refill"), 5);
     kept_and_joined(db, &mate, "1405-08").await;
+    // A plan without rates per category.
+    let mut plain = paid.clone();
+    plain.category_rates.clear();
+    plain.members = vec![mate.clone()];
+    commissions::save_plan(&as_admin, Some(&saved.id), &plain).await.expect("one rate");
+    assert!(kept_and_joined(db, &mate, "1405-08").await.lines.iter().all(|l| l.rate == "2"));
 }
 
 /// A customer's profit worked out by hand: two orders' lines after discounts and an order's

@@ -405,11 +405,14 @@ pub(crate) async fn read(
     to: &str,
     categories: &[String],
 ) -> Result<Vec<Kept>> {
-    let mut case = String::from("CASE");
+    // (A plan without rates of its own per category: every line at its rate, 0.)
+    let mut case = String::from(if categories.is_empty() { "0" } else { "CASE" });
     for i in 0..categories.len() {
         case.push_str(&format!(" WHEN category = ${} THEN {}", i + 5, i + 1));
     }
-    case.push_str(" ELSE 0 END");
+    if !categories.is_empty() {
+        case.push_str(" ELSE 0 END");
+    }
     let item = format!("CAST(cents AS TEXT) || ' ' || CAST(share AS TEXT) || ' ' || CAST({case} AS TEXT)");
     let aggregate = match db.dialect() {
         Dialect::Sqlite => format!("group_concat({item}, ',' ORDER BY {LISTED})"),

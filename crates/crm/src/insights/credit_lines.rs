@@ -413,7 +413,8 @@ pub(crate) async fn read(
     if !categories.is_empty() {
         case.push_str(" ELSE 0 END");
     }
-    let item = format!("CAST(cents AS TEXT) || ' ' || CAST(share AS TEXT) || ' ' || CAST({case} AS TEXT)");
+    // (Both concatenate integers as their digits; casts cost a third of the read.)
+    let item = format!("cents || ' ' || share || ' ' || ({case})");
     let aggregate = match db.dialect() {
         Dialect::Sqlite => format!("group_concat({item}, ',' ORDER BY {LISTED})"),
         Dialect::Postgres => format!("string_agg({item}, ',' ORDER BY {LISTED})"),

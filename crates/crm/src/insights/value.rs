@@ -88,9 +88,27 @@ async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
     );
     let total = column("total")?;
     let scale = 10f64.powi(i32::from(total.options.scale_or_default(total.field_type)));
+    // A batch comes back as one row: its oldest id, its size and its orders as one text (each
+    // "contact company day units", empty where none; ids, days and integers hold no spaces or
+    // commas). Row by row, each of the 20,000 rows crossed from the connection's thread to
+    // this task on its own, behind every request the runtime had ready: 1.2 s a batch with
+    // 32 clients listing contacts, where the database read it in 78 ms.
+    let text = |c: &str| format!("COALESCE(CAST({c} AS TEXT), '')");
+    let item = format!(
+        "{} || ' ' || {} || ' ' || {} || ' ' || {}",
+        text(contact),
+        text(company),
+        text(&format!("SUBSTR({at}, 1, 10)")),
+        text(&total.column)
+    );
+    let aggregate = match db.dialect() {
+        peyvand_store::Dialect::Sqlite => format!("group_concat({item}, ',' ORDER BY id DESC)"),
+        peyvand_store::Dialect::Postgres => format!("string_agg({item}, ',' ORDER BY id DESC)"),
+    };
     let sql = format!(
-        "SELECT id, {contact}, {company}, {at}, {total} FROM {table} WHERE id < $1 AND deleted_at IS NULL \
-         AND ({status} IS NULL OR {status} NOT IN ('cancelled', 'returned')) ORDER BY id DESC LIMIT {READ_BATCH}",
+        "SELECT MIN(id), COUNT(*), {aggregate} FROM (SELECT id, {contact}, {company}, {at}, {total} FROM {table} \
+         WHERE id < $1 AND deleted_at IS NULL AND ({status} IS NULL OR {status} NOT IN ('cancelled', 'returned')) \
+         ORDER BY id DESC LIMIT {READ_BATCH}) b",
         total = total.column,
         table = order.table,
     );
@@ -100,11 +118,14 @@ async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
     // Ids are UUIDs in lower-case hexadecimal: every one sorts before "g".
     let mut before = "g".to_string();
     loop {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(before.clone()).fetch_all(db.pool()).await?;
-        for r in &rows {
-            let (contact, company, at, units): (Option<String>, Option<String>, Option<String>, Option<i64>) =
-                (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
-            let Some(date) = at.as_deref().and_then(|at| at.get(..10)) else { continue };
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(before.clone()).fetch_one(db.pool()).await?;
+        let (oldest, count, orders): (Option<String>, i64, Option<String>) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        for order in orders.as_deref().unwrap_or_default().split(',').filter(|o| !o.is_empty()) {
+            let mut parts = order.split(' ');
+            let mut next = || parts.next().filter(|p| !p.is_empty());
+            let (contact, company, date, units) = (next(), next(), next(), next());
+            let Some(date) = date else { continue };
             let day = match days.get(date) {
                 Some(day) => *day,
                 None => {
@@ -114,15 +135,15 @@ async fn transactions(db: &Db) -> Result<(Vec<Transaction>, Vec<Transaction>)> {
                 }
             };
             let Some(day) = day else { continue };
-            let amount = units.map_or(0.0, |u| u as f64 / scale);
+            let amount = units.and_then(|u| u.parse::<i64>().ok()).map_or(0.0, |u| u as f64 / scale);
             for (customer, out) in [(contact, &mut contacts), (company, &mut companies)] {
                 if let Some(customer) = customer {
-                    out.push(Transaction { customer, day, amount });
+                    out.push(Transaction { customer: customer.to_string(), day, amount });
                 }
             }
         }
-        match rows.last() {
-            Some(last) if rows.len() == READ_BATCH => before = last.try_get(0)?,
+        match oldest {
+            Some(oldest) if count as usize == READ_BATCH => before = oldest,
             _ => break,
         }
     }

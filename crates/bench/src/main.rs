@@ -1162,12 +1162,7 @@ impl Client {
         self.post_api("/api/v1/workflows", wait).await.map_err(anyhow::Error::msg)?;
         let watch_id = watch["id"].as_str().context("a workflow id")?.to_string();
         let contacts = self.sample_contacts(500).await?;
-        sqlx::any::install_default_drivers();
-        let url = match &db.database_url {
-            Some(u) => u.clone(),
-            None => format!("sqlite://{}?mode=ro", db.data_dir.join("peyvand.db").display()),
-        };
-        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+        let pool = db.reader().await?;
         // What earlier phases wrote (the overload's records) is handled first: the changes start
         // on a stream the workflows consumer has caught up with.
         let caught_up = Instant::now();
@@ -1426,17 +1421,13 @@ impl Client {
     async fn insights(self: &Arc<Self>, db: &Peyvand, plan: &Plan, fit: bool) -> anyhow::Result<report::Insights> {
         let mut out = report::Insights::default();
         // Statements read the kept lines once the server has filled them (a job at start-up).
-        sqlx::any::install_default_drivers();
-        let url = match &db.database_url {
-            Some(u) => u.clone(),
-            None => format!("sqlite://{}?mode=ro", db.data_dir.join("peyvand.db").display()),
-        };
-        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+        let pool = db.reader().await?;
         let t = Instant::now();
         loop {
-            let done: i64 =
-                sqlx::query_scalar("SELECT done FROM credit_lines_fill WHERE id = 1").fetch_one(&pool).await?;
-            if done == 1 {
+            // No row yet: the fill has not begun.
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT done FROM credit_lines_fill WHERE id = 1").fetch_optional(&pool).await?;
+            if done == Some(1) {
                 break;
             }
             if t.elapsed() > Duration::from_secs(1800) {

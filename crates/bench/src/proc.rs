@@ -44,6 +44,17 @@ pub struct Peyvand {
 }
 
 impl Peyvand {
+    /// One connection of the harness's own to the database (SQLite read-only), for what the API
+    /// does not say (a consumer's position, a fill's progress).
+    pub async fn reader(&self) -> anyhow::Result<sqlx::AnyPool> {
+        sqlx::any::install_default_drivers();
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}?mode=ro", self.data_dir.join("peyvand.db").display()),
+        };
+        Ok(sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await?)
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         // The server logs warnings only, unless `PEYVAND_BENCH_SERVER_LOG` says otherwise (a

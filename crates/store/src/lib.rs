@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod marks;
 pub mod migrate;
 mod native;
+mod native_read;
 pub mod records;
 pub mod rollups;
 pub mod runner;
@@ -40,6 +41,8 @@ mod write;
 pub use bulk::{Absent, PreparedRecords, WrittenIds};
 pub use error::{Error, Result};
 pub use native::{CheckedRecords, NativeWriter, Spent};
+/// The SQLite driver of bulk loads and long reads ([`Db::read_native`]).
+pub use rusqlite;
 pub use sql::{Dialect, currency_column, hex, new_id, now};
 pub use write::{WriteCounts, WriteTx};
 
@@ -79,6 +82,8 @@ pub struct Db {
     modules: Arc<hooks::Modules>,
     /// The URL it was connected with.
     url: Arc<str>,
+    /// Idle connections of long reads on SQLite ([`Db::read_native`]).
+    native_readers: Arc<native_read::NativeReaders>,
 }
 
 /// Counts' estimates by statement: when made, and the estimate (none: too few matches to say).
@@ -271,6 +276,7 @@ impl Db {
             viewer: None,
             modules: Arc::default(),
             url: Arc::from(url.as_str()),
+            native_readers: Arc::default(),
         })
     }
 

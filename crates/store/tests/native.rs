@@ -14,7 +14,8 @@ peyvand_crm::crm_tests!(
     native_batches_look_before_they_write,
     a_batch_checked_ahead_is_written_after,
     written_rows_go_back_to_be_freed,
-    references_to_records_the_load_wrote_are_not_looked_up
+    references_to_records_the_load_wrote_are_not_looked_up,
+    native_reads_see_every_commit_and_never_write
 );
 
 /// Contacts `from..to`: a name, an e-mail (a multi-valued field), a city and a unique code.
@@ -314,4 +315,47 @@ async fn references_to_records_the_load_wrote_are_not_looked_up(db: &Db) {
     assert!(matches!(missing, Err(Error::Validation(_))), "not written: {:?}", missing.err());
     assert_eq!(count(db, "SELECT COUNT(*) FROM r_contact").await, 1);
     writer.finish().await.expect("finish");
+}
+
+/// Long reads through a connection of their own (`Db::read_native`): on SQLite they see each
+/// commit made before them, by a writer's transaction or another read's, and cannot write; on
+/// PostgreSQL there are none (the caller reads through the pool).
+async fn native_reads_see_every_commit_and_never_write(db: &Db) {
+    let count = |db: &Db| {
+        let db = db.clone();
+        async move {
+            db.read_native(|conn| {
+                Ok(conn.query_row("SELECT COUNT(*) FROM native_read_probe", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+            .expect("a native read")
+        }
+    };
+    if db.dialect() == Dialect::Postgres {
+        assert_eq!(count(db).await, None);
+        return;
+    }
+    let mut tx = db.write().await.expect("write");
+    sqlx::query("CREATE TABLE native_read_probe (n BIGINT NOT NULL)").execute(&mut *tx.tx).await.expect("create");
+    tx.commit().await.expect("commit");
+    assert_eq!(count(db).await, Some(0));
+    for n in 1..=3i64 {
+        let mut tx = db.write().await.expect("write");
+        sqlx::query("INSERT INTO native_read_probe (n) VALUES ($1)")
+            .bind(n)
+            .execute(&mut *tx.tx)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        // The connection kept from the read before reads this commit too.
+        assert_eq!(count(db).await, Some(n));
+    }
+    // Several at once (more than are kept idle) all read the same.
+    let reads: Vec<_> = (0..4).map(|_| tokio::spawn(count(db))).collect();
+    for r in reads {
+        assert_eq!(r.await.expect("join"), Some(3));
+    }
+    let written = db.read_native(|conn| Ok(conn.execute("DELETE FROM native_read_probe", [])?)).await;
+    assert!(matches!(written, Err(Error::Native(_))), "a native read wrote: {written:?}");
+    assert_eq!(count(db).await, Some(3));
 }

@@ -1082,6 +1082,9 @@ impl Db {
                 )
         };
         let mut written = 0;
+        // On SQLite a connection of its own writes them (`native`): a million contacts' values
+        // were 31.8 s through sqlx's statements below.
+        let mut native = self.derived_writer().await?;
         for chunk in rows.chunks(500) {
             // The rows of a chunk by the columns they write, each set one statement:
             // `WITH v(id, …) AS (VALUES …) UPDATE … FROM v` (one statement a row was 89 s for
@@ -1104,6 +1107,14 @@ impl Db {
                     }
                 }
                 by_columns.entry(columns).or_default().push((id, binds));
+            }
+            if let Some(writer) = native.as_mut() {
+                let rows = by_columns
+                    .into_iter()
+                    .map(|(columns, rows)| (columns, rows.into_iter().map(|(id, b)| (id.clone(), b)).collect()))
+                    .collect();
+                written += self.write_derived_native(writer, obj.table.clone(), rows).await?;
+                continue;
             }
             let mut tx = self.write().await?;
             for (columns, rows) in by_columns {

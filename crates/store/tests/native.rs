@@ -15,7 +15,8 @@ peyvand_crm::crm_tests!(
     a_batch_checked_ahead_is_written_after,
     written_rows_go_back_to_be_freed,
     references_to_records_the_load_wrote_are_not_looked_up,
-    native_reads_see_every_commit_and_never_write
+    native_reads_see_every_commit_and_never_write,
+    derived_values_reach_live_records_only
 );
 
 /// Contacts `from..to`: a name, an e-mail (a multi-valued field), a city and a unique code.
@@ -358,4 +359,68 @@ async fn native_reads_see_every_commit_and_never_write(db: &Db) {
     let written = db.read_native(|conn| Ok(conn.execute("DELETE FROM native_read_probe", [])?)).await;
     assert!(matches!(written, Err(Error::Native(_))), "a native read wrote: {written:?}");
     assert_eq!(count(db).await, Some(3));
+}
+
+/// Derived values (`Db::write_derived`, on SQLite through a connection of its own): each live
+/// record gets its own values, in sets of different columns, across several transactions; a
+/// record in the trash is left alone and not counted; a user's change of another field stays;
+/// a searched field is refused before anything is written.
+async fn derived_values_reach_live_records_only(db: &Db) {
+    for (name, kind) in [("score", "integer"), ("rank", "integer")] {
+        let field = serde_json::json!({"api_name": name, "type": kind});
+        db.add_field(None, "contact", serde_json::from_value(field).expect("field")).await.expect("add field");
+    }
+    let mut ids = Vec::new();
+    for i in 0..1_203 {
+        let fields = serde_json::json!({"last_name": format!("مشتری {i}"), "city": "تهران"});
+        let (record, _) =
+            db.create_record(None, "contact", fields.as_object().expect("fields"), None).await.expect("create");
+        ids.push(record.id);
+    }
+    db.delete_record(None, "contact", &ids[7]).await.expect("delete");
+    let rows: Vec<(String, serde_json::Map<String, serde_json::Value>)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            // Every third record gets a score only: another set of columns.
+            let fields = if i % 3 == 0 {
+                serde_json::json!({"score": i})
+            } else {
+                serde_json::json!({"score": i, "rank": 2 * i})
+            };
+            (id.clone(), fields.as_object().expect("fields").clone())
+        })
+        .collect();
+    let refused = db
+        .write_derived(
+            "contact",
+            &[(ids[0].clone(), serde_json::json!({"last_name": "x"}).as_object().unwrap().clone())],
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::Validation(_))), "a searched field: {refused:?}");
+    // Single creates keep coming meanwhile: none fails or waits forever.
+    let creating = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            for i in 0..30 {
+                let fields = serde_json::json!({"last_name": format!("تازه {i}")});
+                db.create_record(None, "contact", fields.as_object().expect("fields"), None).await.expect("create");
+            }
+        })
+    };
+    let written = db.write_derived("contact", &rows).await.expect("derived values");
+    creating.await.expect("single creates");
+    assert_eq!(written, 1_202, "every live record, the one in the trash not");
+    for (i, id) in ids.iter().enumerate() {
+        let record = db.get_record("contact", id, true).await.expect("read");
+        if i == 7 {
+            assert_eq!(record.fields.get("score"), Some(&serde_json::Value::Null), "the trashed record was written");
+            continue;
+        }
+        assert_eq!(record.fields.get("score").and_then(|v| v.as_i64()), Some(i as i64), "record {i}");
+        let rank = (i % 3 != 0).then_some(2 * i as i64);
+        assert_eq!(record.fields.get("rank").and_then(|v| v.as_i64()), rank, "record {i}");
+        assert_eq!(record.fields.get("city").and_then(|v| v.as_str()), Some("تهران"));
+        assert_eq!(record.fields.get("last_name").and_then(|v| v.as_str()), Some(format!("مشتری {i}").as_str()));
+    }
 }

@@ -394,7 +394,7 @@ async fn derived_values_reach_live_records_only(db: &Db) {
     let refused = db
         .write_derived(
             "contact",
-            &[(ids[0].clone(), serde_json::json!({"last_name": "x"}).as_object().unwrap().clone())],
+            &[(ids[0].clone(), serde_json::json!({"last_name": "x"}).as_object().expect("fields").clone())],
         )
         .await;
     assert!(matches!(refused, Err(Error::Validation(_))), "a searched field: {refused:?}");

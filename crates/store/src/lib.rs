@@ -465,6 +465,8 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        // (The last connection to close copies the log into the database and removes it.)
+        self.native_readers.close();
     }
 }
 

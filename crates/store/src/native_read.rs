@@ -24,6 +24,16 @@ const IDLE: usize = 2;
 #[derive(Default)]
 pub(crate) struct NativeReaders {
     idle: StdMutex<Vec<Connection>>,
+    /// Set by [`Db::close`]: no connection is kept after it.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl NativeReaders {
+    /// Closes the idle connections; a read running now closes its own when it ends.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
@@ -50,7 +60,7 @@ impl Db {
             };
             let out = read(&conn);
             let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < IDLE {
+            if idle.len() < IDLE && !readers.closed.load(std::sync::atomic::Ordering::Acquire) {
                 idle.push(conn);
             }
             out

@@ -1539,6 +1539,14 @@ impl Client {
         if !fit {
             return Ok(out);
         }
+        // The same list read by the same clients without the fit first: what the fit costs it.
+        let lister = self.clone();
+        let before = load::run(plan.clients, Duration::from_secs(1), plan.duration, move |_, _| {
+            let c = lister.clone();
+            async move { c.get_api("/api/v1/records/contact", &[("limit", "50")]).await }
+        })
+        .await;
+        out.list_before_fit_p95_ms = before.p95_ms;
         // The fit, with the contacts list read by the usual clients while it runs.
         let fitting = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let lister = self.clone();

@@ -36,9 +36,14 @@ impl NativeReaders {
     }
 }
 
+/// Page cache of each native reader, KiB: its reads run through most of a table once (the
+/// system's file cache keeps the pages for the next), and what an idle connection keeps counts
+/// in the server's memory.
+const CACHE_KIB: u32 = 2_000;
+
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    conn.execute_batch(&format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -{};", crate::READER_CACHE_KIB))?;
+    conn.execute_batch(&format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -{CACHE_KIB};"))?;
     Ok(conn)
 }
 

@@ -286,50 +286,67 @@ impl Db {
         absent: Absent,
         tables: Vec<TableRows>,
     ) -> Result<(Result<bool>, Vec<TableRows>)> {
-        let abandoned = || Error::Config("an earlier bulk write was abandoned midway".into());
+        self.lend_locked(slot, move |conn| {
+            let outcome = insert_all(conn, &absent, &tables).map_err(Error::Native);
+            (outcome, tables)
+        })
+        .await
+    }
+
+    /// Runs `work` with the connection in `slot` on a blocking thread, under this process's
+    /// write lock. The lock goes with the work: released when it has ended, even if this caller
+    /// gave up waiting for it; a caller that gives up while waiting for the lock keeps its
+    /// connection (an abandoned work leaves the slot empty, and later writes are refused).
+    async fn lend_locked<T: Send + 'static>(
+        &self,
+        slot: &mut Option<Connection>,
+        work: impl FnOnce(&Connection) -> T + Send + 'static,
+    ) -> Result<T> {
+        let abandoned = || Error::Config("an earlier write on a connection of its own was abandoned midway".into());
         if slot.is_none() {
             return Err(abandoned());
         }
         let held = self.writers.hold().await?;
-        // Taken only now: a caller that gives up while waiting for the lock keeps its connection.
         let conn = slot.take().ok_or_else(abandoned)?;
-        // The lock goes with the transaction: released when it has ended, even if this caller
-        // gave up waiting for it.
-        let (conn, outcome, tables) = tokio::task::spawn_blocking(move || {
-            let outcome = insert_all(&conn, &absent, &tables).map_err(Error::Native);
+        let (conn, out) = tokio::task::spawn_blocking(move || {
+            let out = work(&conn);
             drop(held);
-            (conn, outcome, tables)
+            (conn, out)
         })
         .await
-        .map_err(|e| Error::Config(format!("the bulk write's thread failed: {e}")))?;
+        .map_err(|e| Error::Config(format!("a write thread failed: {e}")))?;
         *slot = Some(conn);
-        Ok((outcome, tables))
+        Ok(out)
+    }
+}
+
+/// Runs `work` in a `BEGIN IMMEDIATE` transaction: committed if it answers `(_, true)`, rolled
+/// back if `(_, false)` or an error (the error is the one reported; a failed rollback leaves
+/// nothing behind either, as the connection's next `BEGIN` would fail and say so).
+fn immediate<T>(conn: &Connection, work: impl FnOnce() -> rusqlite::Result<(T, bool)>) -> rusqlite::Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match work() {
+        Ok((out, true)) => conn.execute_batch("COMMIT").map(|()| out),
+        Ok((out, false)) => conn.execute_batch("ROLLBACK").map(|()| out),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
 /// Inserts every table's rows in one transaction, all or none, unless `absent` finds a row
 /// (then false, and nothing written).
 fn insert_all(conn: &Connection, absent: &Absent, tables: &[TableRows]) -> rusqlite::Result<bool> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let written = (|| {
+    immediate(conn, || {
         for query in &absent.queries(Dialect::Sqlite) {
             if found(conn, query)? {
-                return Ok(false);
+                return Ok((false, false));
             }
         }
         tables.iter().try_for_each(|t| insert(conn, t))?;
-        Ok(true)
-    })();
-    match written {
-        Ok(true) => conn.execute_batch("COMMIT").map(|()| true),
-        Ok(false) => conn.execute_batch("ROLLBACK").map(|()| false),
-        Err(e) => {
-            // The insert's error is the one to report; a failed rollback leaves nothing behind
-            // either (the connection's next `BEGIN` would fail and say so).
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+        Ok((true, true))
+    })
 }
 
 /// Whether `query` returns a row.
@@ -381,9 +398,16 @@ impl Db {
     /// database.
     pub(crate) async fn derived_writer(&self) -> Result<Option<DerivedWriter>> {
         let (Dialect::Sqlite, Some(path)) = (self.dialect, self.file.clone()) else { return Ok(None) };
-        let conn = tokio::task::spawn_blocking(move || open(&path.to_string_lossy(), 0))
-            .await
-            .map_err(|e| Error::Config(format!("opening the derived values' connection failed: {e}")))??;
+        // It writes beside a server: its commits copy the log into the database as the server's
+        // writer does, not at a bulk load's 40,000 pages (the next user's commit would copy them).
+        let pages = crate::Workload::Serve.autocheckpoint_pages();
+        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
+            let conn = open(&path.to_string_lossy(), 0)?;
+            conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {pages};"))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| Error::Config(format!("opening the derived values' connection failed: {e}")))??;
         Ok(Some(DerivedWriter { conn: Some(conn) }))
     }
 
@@ -395,29 +419,13 @@ impl Db {
         table: String,
         rows: DerivedRows,
     ) -> Result<u64> {
-        let abandoned = || Error::Config("an earlier write of derived values was abandoned midway".into());
-        if writer.conn.is_none() {
-            return Err(abandoned());
-        }
-        let held = self.writers.hold().await?;
-        let conn = writer.conn.take().ok_or_else(abandoned)?;
-        // The lock goes with the transaction, as in `write_sqlite`.
-        let (conn, outcome) = tokio::task::spawn_blocking(move || {
-            let outcome = update_all(&conn, &table, &rows);
-            drop(held);
-            (conn, outcome)
-        })
-        .await
-        .map_err(|e| Error::Config(format!("the derived values' write thread failed: {e}")))?;
-        writer.conn = Some(conn);
-        Ok(outcome?)
+        Ok(self.lend_locked(&mut writer.conn, move |conn| update_all(conn, &table, &rows)).await??)
     }
 }
 
 /// Updates every row in one transaction, all or none.
 fn update_all(conn: &Connection, table: &str, rows: &DerivedRows) -> rusqlite::Result<u64> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let written = (|| {
+    immediate(conn, || {
         let mut written = 0u64;
         for (columns, records) in rows {
             let set: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
@@ -432,13 +440,6 @@ fn update_all(conn: &Connection, table: &str, rows: &DerivedRows) -> rusqlite::R
                 written += statement.raw_execute()? as u64;
             }
         }
-        Ok(written)
-    })();
-    match written {
-        Ok(n) => conn.execute_batch("COMMIT").map(|()| n),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+        Ok((written, true))
+    })
 }

@@ -253,7 +253,7 @@ pub async fn open_for(url: &str, workload: Workload) -> Result<Db> {
 /// and consumers, left for them to do: sales' ([`sales::settle_bulk_load`]) and customers' (the
 /// name keys of objects scanned before). The dashboards' standard rollups are declared too, while
 /// no server waits: a server declaring them on a new database of 2,000,000 orders held its
-/// writers 20 s and more for each, and writes queued past their limit were refused (503).
+/// writers seconds to tens of seconds for each, and writes queued past their limit got 503.
 /// Returns the stays and lines written.
 pub async fn settle_bulk_load(db: &Db) -> Result<(u64, u64)> {
     let settled = sales::settle_bulk_load(db).await?;

@@ -127,6 +127,7 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
         Dialect::Sqlite => {
             let (grams, pending) = (name("gt", field), name("gq", field));
             let fold_new = fold_sql(dialect, field, &format!("new.{column}"));
+            order_blocks(tx, table).await?;
             exec(
                 tx,
                 &format!(
@@ -185,6 +186,49 @@ pub(crate) async fn create(tx: &mut WriteTx, dialect: Dialect, table: &str, fiel
     Ok(())
 }
 
+/// The table of `table`'s order blocks (SQLite): for each [`BLOCK_SHIFT`]-sized run of rowids,
+/// the largest id ever given a record in it. A page in creation order reads the substring
+/// index's matches in rowid order (`records::Stream`), which is the ids' order except where a
+/// record was written with an id older than others' (an import keeping its ids, two creates
+/// whose ids were made in one order and written in the other): the blocks say when no record
+/// further down can still come first.
+pub(crate) fn blocks_name(table: &str) -> String {
+    format!("gb_{table}")
+}
+
+/// Rowids per order block: 2^8.
+pub(crate) const BLOCK_SHIFT: u32 = 8;
+
+/// Makes `table`'s order blocks where they are not yet (filled from its records, then kept by
+/// a trigger on every insert; a block's largest id only grows, so a deleted record leaves it
+/// as it was, which only makes a page read a little further).
+async fn order_blocks(tx: &mut WriteTx, table: &str) -> Result<()> {
+    let blocks = blocks_name(table);
+    let there: i64 = sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE name = $1")
+        .bind(blocks.clone())
+        .fetch_one(&mut *tx.tx)
+        .await?
+        .try_get(0)?;
+    if there > 0 {
+        return Ok(());
+    }
+    exec(tx, &format!("CREATE TABLE {blocks} (block INTEGER PRIMARY KEY, max_id TEXT NOT NULL)")).await?;
+    exec(
+        tx,
+        &format!("INSERT INTO {blocks} (block, max_id) SELECT rowid >> {BLOCK_SHIFT}, MAX(id) FROM {table} GROUP BY 1"),
+    )
+    .await?;
+    exec(
+        tx,
+        &format!(
+            "CREATE TRIGGER gbi_{table} AFTER INSERT ON {table} BEGIN \
+             INSERT INTO {blocks} (block, max_id) VALUES (new.rowid >> {BLOCK_SHIFT}, new.id) \
+             ON CONFLICT (block) DO UPDATE SET max_id = MAX(max_id, excluded.max_id); END"
+        ),
+    )
+    .await
+}
+
 /// Removes the substring index of `field`, if it has one.
 pub(crate) async fn drop(tx: &mut WriteTx, dialect: Dialect, table: &str, field: &FieldDef) -> Result<()> {
     match dialect {
@@ -223,6 +267,16 @@ pub(crate) async fn update(
     Ok(())
 }
 
+/// Whether SQLite's table `name` is there.
+async fn table_exists(db: &Db, name: &str) -> Result<bool> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE name = $1")
+        .bind(name.to_string())
+        .fetch_one(db.pool())
+        .await?
+        .try_get(0)?;
+    Ok(n > 0)
+}
+
 /// Whether the substring index of `field` is there.
 async fn exists(db: &Db, field: &FieldDef) -> Result<bool> {
     let dialect = db.dialect();
@@ -245,6 +299,15 @@ impl Db {
         let catalog = self.reload_catalog().await?;
         let mut built = 0;
         for object in &catalog.objects {
+            // Order blocks came after the indexes (a database made before them gets them here).
+            if self.dialect() == Dialect::Sqlite
+                && object.fields.iter().any(substring_indexed)
+                && !table_exists(self, &blocks_name(&object.table)).await?
+            {
+                let mut tx = self.write_long().await?;
+                order_blocks(&mut tx, &object.table).await?;
+                tx.commit().await?;
+            }
             for field in object.fields.iter().filter(|f| substring_indexed(f)) {
                 if exists(self, field).await? {
                     continue;
@@ -409,6 +472,30 @@ pub(crate) fn compared_in_place(object: &ObjectDef) -> Vec<(String, Dense)> {
     object.fields.iter().filter(|f| substring_indexed(f)).map(|f| (f.id.clone(), Dense::Compared)).collect()
 }
 
+/// SQLite: the substring indexes whose matches hold every record `filter` matches, if it has
+/// such (a `contains` its index answers, any of several, or such a part of an `and`): for each,
+/// the index, its table of changes, and the pattern as the index is asked. A page in creation
+/// order is streamed from them (`records::Stream`).
+pub(crate) fn stream_sources(object: &ObjectDef, filter: &Filter) -> Vec<(String, String, String)> {
+    match filter {
+        Filter::And(children) => {
+            children.iter().map(|c| stream_sources(object, c)).find(|s| !s.is_empty()).unwrap_or_default()
+        }
+        _ => {
+            let mut conditions = Vec::new();
+            if !contains_conditions(object, filter, &mut conditions) {
+                return Vec::new();
+            }
+            conditions
+                .iter()
+                .map(|(pattern, field)| {
+                    (name("gt", field), name("gq", field), match_query(Dialect::Sqlite, pattern))
+                })
+                .collect()
+        }
+    }
+}
+
 /// Whether `filter` holds a `contains` that a substring index answers.
 pub(crate) fn has_indexed_contains(object: &ObjectDef, filter: &Filter) -> bool {
     let mut conditions = Vec::new();
@@ -416,9 +503,55 @@ pub(crate) fn has_indexed_contains(object: &ObjectDef, filter: &Filter) -> bool 
     !conditions.is_empty()
 }
 
+/// Matches a substring index counted, by index, pattern and limit: the index's state when
+/// counted, and the count.
+pub(crate) type Counts = std::collections::HashMap<String, (String, i64)>;
+
+/// Entries [`Counts`] holds before it starts again.
+const COUNTS_KEPT: usize = 4_096;
+
+/// How many of the records in `grams` match `query`, up to `limit`: counted once for each state
+/// of the index (FTS5 writes its structure record, and its totals, with every change it commits;
+/// the server's index changes only when its changes are moved in, every few seconds), so a
+/// pattern searched again and again, as the list is paged and others type the same names, is
+/// counted once, not once a request (10,000 matches: 2–5 ms).
+async fn index_matches(db: &Db, grams: &str, query: &str, limit: i64) -> Result<i64> {
+    let state: String = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COALESCE((SELECT hex(block) FROM {grams}_data WHERE id = 10), '') || ':' || \
+         COALESCE((SELECT hex(block) FROM {grams}_data WHERE id = 1), '')"
+    )))
+    .fetch_one(db.pool())
+    .await?
+    .try_get(0)?;
+    let key = format!("{grams}\u{1}{query}\u{1}{limit}");
+    if let Ok(counts) = db.gram_counts.lock()
+        && let Some((seen, n)) = counts.get(&key)
+        && *seen == state
+    {
+        return Ok(*n);
+    }
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM (SELECT rowid FROM {grams} WHERE {grams} MATCH $1 LIMIT $2) m"
+    )))
+    .bind(query.to_string())
+    .bind(limit)
+    .fetch_one(db.pool())
+    .await?
+    .try_get(0)?;
+    if let Ok(mut counts) = db.gram_counts.lock() {
+        if counts.len() >= COUNTS_KEPT {
+            counts.clear();
+        }
+        counts.insert(key, (state, n));
+    }
+    Ok(n)
+}
+
 /// Counts in the substring index the matches of each `contains` of `filter`, up to just past
-/// what a page and its count need: a few milliseconds at a million records.
-pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: bool) -> Result<Probe> {
+/// what a page and its count need: a few milliseconds at a million records, once for each state
+/// of the index ([`index_matches`]). `ordered`: the page is read in an order of its own (not
+/// streamed from the index, `records::Stream`), so whether a pattern is dense is looked into.
+pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: bool, ordered: bool) -> Result<Probe> {
     let mut conditions = Vec::new();
     let alone = contains_conditions(object, filter, &mut conditions);
     if db.dialect() != Dialect::Sqlite || conditions.is_empty() {
@@ -438,21 +571,14 @@ pub(crate) async fn probe(db: &Db, object: &ObjectDef, filter: &Filter, trash: b
     let mut most = 0;
     for (pattern, field) in conditions {
         let grams = name("gt", &field);
-        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM (SELECT rowid FROM {grams} WHERE {grams} MATCH $1 LIMIT $2) m"
-        )))
-        .bind(match_query(db.dialect(), &pattern))
-        .bind(COUNT_CAP + 1 + trashed)
-        .fetch_one(db.pool())
-        .await?
-        .try_get(0)?;
+        let n = index_matches(db, &grams, &match_query(db.dialect(), &pattern), COUNT_CAP + 1 + trashed).await?;
         // Matches changed since the index was written may match no more.
         let pending: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", name("gq", &field))))
             .fetch_one(db.pool())
             .await?
             .try_get(0)?;
         let live = n - trashed - pending;
-        if live >= DENSE_MATCHES && dense_of(&probe.dense, &field).is_none() {
+        if ordered && live >= DENSE_MATCHES && dense_of(&probe.dense, &field).is_none() {
             // Dense where a page is read: the newest records, which rowids follow (a record
             // is added at the end), must hold the matches close together, or reading them in
             // order passes many (e-mails holding "son12" are in old records only).

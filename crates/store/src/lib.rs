@@ -66,6 +66,8 @@ pub struct Db {
     aggregates: Arc<aggregate::AggregateCache>,
     /// Counts' estimates of the last seconds, by statement (`records::ESTIMATE_TTL`).
     estimates: Arc<StdMutex<Estimates>>,
+    /// Matches the substring indexes counted, by index and pattern (`grams::probe`).
+    gram_counts: Arc<StdMutex<grams::Counts>>,
     /// Users' viewers as built in the last [`accounts::AUTH_TTL`] (`access::Db::viewer_for`).
     viewers: Arc<StdMutex<Viewers>>,
     /// Tokens and sessions found valid in the last [`accounts::AUTH_TTL`].
@@ -268,6 +270,7 @@ impl Db {
             })),
             aggregates: Arc::default(),
             estimates: Arc::default(),
+            gram_counts: Arc::default(),
             viewers: Arc::default(),
             auth: Arc::default(),
             file: sqlite_file(&url),

@@ -20,7 +20,8 @@ peyvand_crm::crm_tests!(
     counts_stop_at_the_cap_unless_a_rollup_or_the_caller_has_the_number,
     a_teams_search_is_estimated_from_the_searchs_and_the_teams_shares,
     a_contains_in_old_records_pages_every_match_once,
-    a_teams_whole_list_is_counted_from_a_rollup_of_owners
+    a_teams_whole_list_is_counted_from_a_rollup_of_owners,
+    a_search_pages_in_id_order_where_rowids_disagree
 );
 
 /// Issue 25: a rep's whole list (no filter of theirs) is counted exactly from a rollup of the
@@ -124,6 +125,98 @@ async fn a_contains_in_old_records_pages_every_match_once(db: &Db) {
             }
         }
         assert_eq!(seen, want, "pages of {limit}: every match once, newest first");
+    }
+}
+
+/// Issue 34: a search's pages newest first are in the ids' order even where records were
+/// written in another (a restore of a PostgreSQL dump writes them in its heap's order; an import
+/// prepares its ids before it waits for the writer): SQLite streams a page from the substring
+/// index in the order records were written, and must read on until no record written earlier can
+/// hold a later id. Checked before and after the index holds the late records, with a condition
+/// beside the search, after one match goes to the trash, and for a page of every size.
+async fn a_search_pages_in_id_order_where_rowids_disagree(db: &Db) {
+    let obj = db.object("contact").await.expect("contact");
+    let (last_name, city) = (obj.field("last_name").expect("last_name"), obj.field("city").expect("city"));
+    let matching = |i: usize| i % 7 == 0 || (1_500..1_530).contains(&i);
+    let rows: Vec<_> = (0..3_000)
+        .map(|i| {
+            let name = if matching(i) { format!("Zedan {i}") } else { format!("N{i}") };
+            let town = if i % 2 == 0 { "Yazd" } else { "Rasht" };
+            vec![(last_name, Value::Text(name)), (city, Value::Text(town.into()))]
+        })
+        .collect();
+    let mut made = Vec::new();
+    for part in rows.chunks(1_000) {
+        let mut tx = db.write_long().await.expect("write");
+        made.extend(db.create_many(&mut tx, None, &obj, part).await.expect("create"));
+        tx.commit().await.expect("commit");
+    }
+    // Forty late records whose ids fall among the first ones' (each just after one of them),
+    // written after all of them, every other one a match.
+    let mut tx = db.write().await.expect("write");
+    let mut late = Vec::new();
+    for k in 0..40 {
+        let id = format!("{}-late{k:02}", made[k * 50 + 3]);
+        let name = if k % 2 == 0 { format!("Zedan late {k}") } else { format!("Late {k}") };
+        let town = if k % 4 == 0 { "Yazd" } else { "Rasht" };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {} (id, version, created_at, updated_at, {}, {}) VALUES ($1, 1, $2, $2, $3, $4)",
+            obj.table, last_name.column, city.column
+        )))
+        .bind(id.clone())
+        .bind("2026-01-01T00:00:00Z")
+        .bind(name)
+        .bind(town)
+        .execute(&mut *tx.tx)
+        .await
+        .expect("a late record");
+        late.push((id, k));
+    }
+    tx.commit().await.expect("commit");
+    let mut all: Vec<(String, bool, bool)> = made
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), matching(i), i % 2 == 0))
+        .chain(late.iter().map(|(id, k)| (id.clone(), k % 2 == 0, k % 4 == 0)))
+        .collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    let search = serde_json::json!({"field": "last_name", "op": "contains", "value": "zedan"});
+    let in_yazd = serde_json::json!({"and": [{"field": "city", "op": "eq", "value": "Yazd"}, search.clone()]});
+    let pages = async |input: &serde_json::Value, limit: u32| {
+        let filter = Some(peyvand_records::filter::parse_filter(&obj, input).expect("filter"));
+        let (mut seen, mut cursor) = (Vec::new(), None);
+        loop {
+            let query = ListQuery { filter: filter.clone(), limit: Some(limit), cursor, ..Default::default() };
+            let page = db.list_records("contact", &query).await.expect("page");
+            assert!(page.records.len() <= limit as usize);
+            seen.extend(page.records.iter().map(|r| r.id.clone()));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        seen
+    };
+    let mut trashed = None;
+    for round in ["late records not yet in the index", "every record in the index", "one match in the trash"] {
+        match round {
+            "every record in the index" => {
+                db.flush_substring_indexes().await.expect("flush");
+            }
+            "one match in the trash" => {
+                let id = late[2].0.clone();
+                db.delete_record(None, "contact", &id).await.expect("trash");
+                trashed = Some(id);
+            }
+            _ => {}
+        }
+        let live = |id: &String| Some(id) != trashed.as_ref();
+        let want: Vec<String> = all.iter().filter(|r| r.1 && live(&r.0)).map(|r| r.0.clone()).collect();
+        let want_yazd: Vec<String> = all.iter().filter(|r| r.1 && r.2 && live(&r.0)).map(|r| r.0.clone()).collect();
+        for limit in [1, 7, 50, 500] {
+            assert_eq!(pages(&search, limit).await, want, "{round}, pages of {limit}: every match once, by id");
+            assert_eq!(pages(&in_yazd, limit).await, want_yazd, "{round}, pages of {limit}, in Yazd");
+        }
     }
 }
 

@@ -488,9 +488,7 @@ pub(crate) fn stream_sources(object: &ObjectDef, filter: &Filter) -> Vec<(String
             }
             conditions
                 .iter()
-                .map(|(pattern, field)| {
-                    (name("gt", field), name("gq", field), match_query(Dialect::Sqlite, pattern))
-                })
+                .map(|(pattern, field)| (name("gt", field), name("gq", field), match_query(Dialect::Sqlite, pattern)))
                 .collect()
         }
     }

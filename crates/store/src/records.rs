@@ -1811,7 +1811,19 @@ impl Db {
                 check
             },
         });
-        Ok(PageStatement { sql, window, stream, where_sql, sample_where, columns, order_by, sort, sort_text, limit, only })
+        Ok(PageStatement {
+            sql,
+            window,
+            stream,
+            where_sql,
+            sample_where,
+            columns,
+            order_by,
+            sort,
+            sort_text,
+            limit,
+            only,
+        })
     }
 
     /// The database's own account of how it reads a page of `query` (SQLite's `EXPLAIN QUERY

@@ -266,7 +266,8 @@ async fn every_table_travels_or_is_transient(db: &Db) {
     assert!(names.iter().any(|n| n == "users"), "{names:?}");
     // Record tables, their substring indexes and rollups are made from the metadata (rollups are
     // refilled from their declarations on restore).
-    let made_from_records = |n: &str| ["r_", "gt_", "gq_", "gb_", "rollup_", "sqlite_"].iter().any(|p| n.starts_with(p));
+    let made_from_records =
+        |n: &str| ["r_", "gt_", "gq_", "gb_", "rollup_", "sqlite_"].iter().any(|p| n.starts_with(p));
     let unaccounted: Vec<&String> = names
         .iter()
         .filter(|n| !made_from_records(n))

@@ -137,11 +137,11 @@ async fn a_contains_in_old_records_pages_every_match_once(db: &Db) {
 async fn a_search_pages_in_id_order_where_rowids_disagree(db: &Db) {
     let obj = db.object("contact").await.expect("contact");
     let (last_name, city) = (obj.field("last_name").expect("last_name"), obj.field("city").expect("city"));
-    let matching = |i: usize| i % 7 == 0 || (1_500..1_530).contains(&i);
+    let matching = |i: usize| i.is_multiple_of(7) || (1_500..1_530).contains(&i);
     let rows: Vec<_> = (0..3_000)
         .map(|i| {
             let name = if matching(i) { format!("Zedan {i}") } else { format!("N{i}") };
-            let town = if i % 2 == 0 { "Yazd" } else { "Rasht" };
+            let town = if i.is_multiple_of(2) { "Yazd" } else { "Rasht" };
             vec![(last_name, Value::Text(name)), (city, Value::Text(town.into()))]
         })
         .collect();
@@ -157,8 +157,8 @@ async fn a_search_pages_in_id_order_where_rowids_disagree(db: &Db) {
     let mut late = Vec::new();
     for k in 0..40 {
         let id = format!("{}-late{k:02}", made[k * 50 + 3]);
-        let name = if k % 2 == 0 { format!("Zedan late {k}") } else { format!("Late {k}") };
-        let town = if k % 4 == 0 { "Yazd" } else { "Rasht" };
+        let name = if k.is_multiple_of(2) { format!("Zedan late {k}") } else { format!("Late {k}") };
+        let town = if k.is_multiple_of(4) { "Yazd" } else { "Rasht" };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {} (id, version, created_at, updated_at, {}, {}) VALUES ($1, 1, $2, $2, $3, $4)",
             obj.table, last_name.column, city.column

@@ -204,12 +204,7 @@ pub(crate) const BLOCK_SHIFT: u32 = 8;
 /// as it was, which only makes a page read a little further).
 async fn order_blocks(tx: &mut WriteTx, table: &str) -> Result<()> {
     let blocks = blocks_name(table);
-    let there: i64 = sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE name = $1")
-        .bind(blocks.clone())
-        .fetch_one(&mut *tx.tx)
-        .await?
-        .try_get(0)?;
-    if there > 0 {
+    if table_exists(&mut tx.tx, &blocks).await? {
         return Ok(());
     }
     exec(tx, &format!("CREATE TABLE {blocks} (block INTEGER PRIMARY KEY, max_id TEXT NOT NULL)")).await?;
@@ -268,10 +263,10 @@ pub(crate) async fn update(
 }
 
 /// Whether SQLite's table `name` is there.
-async fn table_exists(db: &Db, name: &str) -> Result<bool> {
+async fn table_exists(conn: &mut sqlx::AnyConnection, name: &str) -> Result<bool> {
     let n: i64 = sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE name = $1")
         .bind(name.to_string())
-        .fetch_one(db.pool())
+        .fetch_one(conn)
         .await?
         .try_get(0)?;
     Ok(n > 0)
@@ -302,7 +297,7 @@ impl Db {
             // Order blocks came after the indexes (a database made before them gets them here).
             if self.dialect() == Dialect::Sqlite
                 && object.fields.iter().any(substring_indexed)
-                && !table_exists(self, &blocks_name(&object.table)).await?
+                && !table_exists(&mut *self.pool().acquire().await?, &blocks_name(&object.table)).await?
             {
                 let mut tx = self.write_long().await?;
                 order_blocks(&mut tx, &object.table).await?;

@@ -1793,12 +1793,10 @@ impl Db {
                 sorted: page(&format!("(id || '') {}", if id_descending { "DESC" } else { "ASC" })),
             }
         });
-        let stream = (self.streams(obj, query) && id_descending && sort.is_empty()).then(|| Stream {
+        let stream = self.streams(obj, query).then(|| Stream {
             sources: query.filter.as_ref().map(|f| crate::grams::stream_sources(obj, f)).unwrap_or_default(),
             table: obj.table.clone(),
             check: {
-                // After the candidates' binds: this text is appended to each chunk's statement,
-                // numbered from where their binds end (`Stream::chunk`).
                 let mut check = Sql::new("deleted_at IS NULL");
                 if let Some(f) = &query.filter {
                     check.push(" AND ");
@@ -2252,7 +2250,11 @@ impl Stream {
     /// first (each index's matches and each changed record, which the index may not hold yet),
     /// and the id of each that passes the check.
     fn chunk(&self, floor: i64, below: i64, n: i64) -> Sql {
-        let mut sql = Sql::new("SELECT c.r, t.id FROM (");
+        // The check first, so its placeholders keep their numbers and the candidates' follow.
+        let mut sql = Sql::new(&format!("SELECT c.r, (SELECT id FROM {} WHERE rowid = c.r AND ", self.table));
+        sql.push(&self.check.text);
+        sql.binds = self.check.binds.clone();
+        sql.push(") FROM (");
         for (i, (grams, pending, pattern)) in self.sources.iter().enumerate() {
             if i > 0 {
                 sql.push(" UNION ");
@@ -2268,9 +2270,7 @@ impl Stream {
                 .push(" AND rowid < ")
                 .bind(Bind::Int(Some(below)));
         }
-        sql.push(" ORDER BY 1 DESC LIMIT ").bind(Bind::Int(Some(n)));
-        sql.push(&format!(") c LEFT JOIN {} t ON t.rowid = c.r AND ", self.table));
-        append_numbered(&mut sql, &self.check);
+        sql.push(" ORDER BY 1 DESC LIMIT ").bind(Bind::Int(Some(n))).push(") c");
         sql
     }
 
@@ -2362,31 +2362,6 @@ fn stream_filter_sql(sql: &mut Sql, obj: &ObjectDef, filter: &Filter) {
     sql.push(&format!("(c.r NOT IN ({}) OR ", pending.join(" UNION ")));
     filter_sql(sql, obj, filter, Dialect::Sqlite, &compared);
     sql.push(")");
-}
-
-/// Appends `other` (its placeholders numbered from `$1`) to `sql`, renumbered after `sql`'s own.
-fn append_numbered(sql: &mut Sql, other: &Sql) {
-    let offset = sql.binds.len();
-    let text = &other.text;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            let mut j = i + 1;
-            while bytes.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            let n: usize = text[i + 1..j].parse().unwrap_or(0);
-            sql.text.push('$');
-            sql.text.push_str(&(n + offset).to_string());
-            i = j;
-        } else {
-            let c = text[i..].chars().next().unwrap_or(' ');
-            sql.text.push(c);
-            i += c.len_utf8();
-        }
-    }
-    sql.binds.extend(other.binds.iter().cloned());
 }
 
 /// One page as read: see `Db::read_page`.

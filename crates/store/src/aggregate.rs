@@ -63,6 +63,8 @@ pub enum Source {
     Scan,
     /// A rollup's groups (see [`crate::rollups`]).
     Rollup,
+    /// The records, each group found and counted along a compound index (see [`walk_sql`]).
+    Index,
 }
 
 /// A date bucket cut as a prefix of the stored text (`SUBSTR(expr, 1, n)`; a datetime's of its
@@ -239,86 +241,122 @@ impl Db {
             };
             columns.push((expr, format!("{}__currency", f.api_name), None));
         }
-        let mut sql = Sql::new(match rollup {
-            Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT)",
-            None => "SELECT COUNT(*)",
-        });
-        for (j, f) in spec.sum.iter().enumerate() {
-            sql.push(&match &rollup {
-                // Empty when no record had a value, as SUM over the records says.
-                Some((_, plan)) => {
-                    let r = plan.sums[j];
-                    format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END")
-                }
-                None => format!(", CAST(SUM({}) AS BIGINT)", f.column),
+        // One group of a plain field, counted or summed, that a compound index orders after the
+        // filter's equalities: each group is found with one seek and counted over its run.
+        let plain = rollup.is_none()
+            && spec.measures.is_empty()
+            && columns.len() == 1
+            && spec.group_by.len() == 1
+            && spec.group_by[0].via.is_none()
+            && spec.group_by[0].bucket.is_none()
+            && cuts.first().is_some_and(Option::is_none);
+        let walk = plain
+            .then(|| {
+                crate::compound::group_walk(
+                    catalog.compound.iter().filter(|i| i.object == obj.api_name).map(|i| &**i),
+                    filter,
+                    &spec.group_by[0].field.column,
+                )
+            })
+            .flatten();
+        let sql = if let Some(steps) = &walk {
+            walk_sql(self.dialect(), obj, filter, steps.as_ref(), &spec.group_by[0].field.column, spec)
+        } else {
+            let mut sql = Sql::new(match rollup {
+                Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT)",
+                None => "SELECT COUNT(*)",
             });
-        }
-        for (k, m) in spec.measures.iter().enumerate() {
-            let c = &m.field.column;
-            if let Some((_, plan)) = &rollup {
-                // Only sums are read from a rollup (its plan says so).
-                let r = plan.measures[k];
-                sql.push(&format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END AS m{k}"));
-                continue;
-            }
-            sql.push(&match m.kind {
-                MeasureKind::Sum => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}"),
-                MeasureKind::Avg => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}, COUNT({c}) AS m{k}n"),
-                MeasureKind::Min => format!(", MIN({c}) AS m{k}"),
-                MeasureKind::Max => format!(", MAX({c}) AS m{k}"),
-                MeasureKind::Distinct => format!(", COUNT(DISTINCT {c}) AS m{k}"),
-            });
-        }
-        for (i, (expr, _, _)) in columns.iter().enumerate() {
-            match related.get(i).and_then(Option::as_ref) {
-                Some((table, relation, target, scope)) => {
-                    // The subquery's own names are the related table's (`j`); the record's
-                    // relation is named by its table.
-                    sql.push(&format!(
-                        ", (SELECT {expr} FROM {table} j WHERE j.id = {}.{relation} AND j.deleted_at IS NULL",
-                        obj.table
-                    ));
-                    if let Some(scope) = scope {
-                        sql.push(" AND ");
-                        filter_sql(&mut sql, target, scope, self.dialect(), &[]);
+            for (j, f) in spec.sum.iter().enumerate() {
+                sql.push(&match &rollup {
+                    // Empty when no record had a value, as SUM over the records says.
+                    Some((_, plan)) => {
+                        let r = plan.sums[j];
+                        format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END")
                     }
-                    sql.push(&format!(") AS g{i}"));
+                    None => format!(", CAST(SUM({}) AS BIGINT)", f.column),
+                });
+            }
+            for (k, m) in spec.measures.iter().enumerate() {
+                let c = &m.field.column;
+                if let Some((_, plan)) = &rollup {
+                    // Only sums are read from a rollup (its plan says so).
+                    let r = plan.measures[k];
+                    sql.push(&format!(", CASE WHEN SUM(c{r}) > 0 THEN CAST(SUM(s{r}) AS BIGINT) END AS m{k}"));
+                    continue;
+                }
+                sql.push(&match m.kind {
+                    MeasureKind::Sum => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}"),
+                    MeasureKind::Avg => format!(", CAST(SUM({c}) AS BIGINT) AS m{k}, COUNT({c}) AS m{k}n"),
+                    MeasureKind::Min => format!(", MIN({c}) AS m{k}"),
+                    MeasureKind::Max => format!(", MAX({c}) AS m{k}"),
+                    MeasureKind::Distinct => format!(", COUNT(DISTINCT {c}) AS m{k}"),
+                });
+            }
+            for (i, (expr, _, _)) in columns.iter().enumerate() {
+                match related.get(i).and_then(Option::as_ref) {
+                    Some((table, relation, target, scope)) => {
+                        // The subquery's own names are the related table's (`j`); the record's
+                        // relation is named by its table.
+                        sql.push(&format!(
+                            ", (SELECT {expr} FROM {table} j WHERE j.id = {}.{relation} AND j.deleted_at IS NULL",
+                            obj.table
+                        ));
+                        if let Some(scope) = scope {
+                            sql.push(" AND ");
+                            filter_sql(&mut sql, target, scope, self.dialect(), &[]);
+                        }
+                        sql.push(&format!(") AS g{i}"));
+                    }
+                    None => {
+                        sql.push(&format!(", {expr} AS g{i}"));
+                    }
+                }
+            }
+            match &rollup {
+                Some((r, _)) => {
+                    sql.push(&format!(" FROM {} WHERE 1 = 1", r.table));
+                    for (key, c) in &filter_keys {
+                        crate::rollups::key_condition_sql(&mut sql, *key, c);
+                    }
                 }
                 None => {
-                    sql.push(&format!(", {expr} AS g{i}"));
+                    // Without a filter every live row is read; with one, an index may find them.
+                    let hint = if filter.is_none() { self.dialect().whole_table() } else { "" };
+                    sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
+                    if let Some(f) = filter {
+                        sql.push(" AND ");
+                        filter_sql(&mut sql, obj, f, self.dialect(), &[]);
+                    }
                 }
             }
-        }
-        match &rollup {
-            Some((r, _)) => {
-                sql.push(&format!(" FROM {} WHERE 1 = 1", r.table));
-                for (key, c) in &filter_keys {
-                    crate::rollups::key_condition_sql(&mut sql, *key, c);
+            if !columns.is_empty() {
+                let list = (0..columns.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
+                let order = (0..columns.len()).map(|i| format!("g{i} ASC NULLS FIRST")).collect::<Vec<_>>().join(", ");
+                sql.push(&format!(" GROUP BY {list}"));
+                if rollup.is_some() {
+                    // Groups whose records all left stay behind until compacted.
+                    sql.push(" HAVING SUM(n) > 0");
+                }
+                sql.push(&format!(" ORDER BY {order}"));
+            }
+            sql.push(" LIMIT ").bind(Bind::Int(Some(MAX_ROWS as i64 + 1)));
+            sql
+        };
+        let mut rows = sql.query().fetch_all(self.pool()).await?;
+        let mut truncated = rows.len() > MAX_ROWS;
+        if walk.is_some() {
+            // The walk stops past the most groups a result holds (and the empty group follows).
+            truncated = rows.len() > MAX_ROWS + 1;
+            // Groups the walk visited that hold no selected record are not groups.
+            let mut kept = Vec::with_capacity(rows.len());
+            for row in rows {
+                if row.try_get::<i64, _>(0)? > 0 {
+                    kept.push(row);
                 }
             }
-            None => {
-                // Without a filter every live row is read; with one, an index may find them.
-                let hint = if filter.is_none() { self.dialect().whole_table() } else { "" };
-                sql.push(&format!(" FROM {}{hint} WHERE deleted_at IS NULL", obj.table));
-                if let Some(f) = filter {
-                    sql.push(" AND ");
-                    filter_sql(&mut sql, obj, f, self.dialect(), &[]);
-                }
-            }
+            rows = kept;
+            truncated |= rows.len() > MAX_ROWS;
         }
-        if !columns.is_empty() {
-            let list = (0..columns.len()).map(|i| format!("g{i}")).collect::<Vec<_>>().join(", ");
-            let order = (0..columns.len()).map(|i| format!("g{i} ASC NULLS FIRST")).collect::<Vec<_>>().join(", ");
-            sql.push(&format!(" GROUP BY {list}"));
-            if rollup.is_some() {
-                // Groups whose records all left stay behind until compacted.
-                sql.push(" HAVING SUM(n) > 0");
-            }
-            sql.push(&format!(" ORDER BY {order}"));
-        }
-        sql.push(" LIMIT ").bind(Bind::Int(Some(MAX_ROWS as i64 + 1)));
-        let rows = sql.query().fetch_all(self.pool()).await?;
-        let truncated = rows.len() > MAX_ROWS;
         let mut out = Vec::with_capacity(rows.len().min(MAX_ROWS));
         for row in rows.iter().take(MAX_ROWS) {
             let mut group = Map::new();
@@ -351,7 +389,11 @@ impl Db {
             }
             out.push(AggregateRow { group, count: row.try_get(0)?, sum, measures });
         }
-        let source = if rollup.is_some() { Source::Rollup } else { Source::Scan };
+        let source = match (&rollup, &walk) {
+            (Some(_), _) => Source::Rollup,
+            (None, Some(_)) => Source::Index,
+            (None, None) => Source::Scan,
+        };
         Ok(Aggregate { rows: out, truncated, cached: false, source })
     }
 }
@@ -650,4 +692,54 @@ impl Db {
         }
         Ok(out)
     }
+}
+
+/// An aggregate of one group `column` of `obj`'s records that `filter` selects, read group by
+/// group (a loose index scan): the smallest value of the records `steps` selects (the filter's
+/// equalities that lead a compound index), then each next one above it, each found by one seek;
+/// each group's count and sums read from its run of the index with the whole filter; the empty
+/// group first. The rows are those of grouping every match (`count`, the sums, `g0`) in the
+/// same order, with a row of count 0 for each group the walk passed that `filter` leaves empty.
+fn walk_sql(
+    dialect: Dialect,
+    obj: &ObjectDef,
+    filter: Option<&Filter>,
+    steps: Option<&Filter>,
+    column: &str,
+    spec: &AggregateSpec,
+) -> Sql {
+    let table = &obj.table;
+    let of = |sql: &mut Sql, filter: Option<&Filter>| {
+        sql.push(&format!("FROM {table} WHERE deleted_at IS NULL"));
+        if let Some(f) = filter {
+            sql.push(" AND ");
+            filter_sql(sql, obj, f, dialect, &[]);
+        }
+    };
+    // Each step reads the first entry past the last group in the index's order.
+    let mut sql = Sql::new(&format!("WITH RECURSIVE walk (v, i) AS (SELECT (SELECT {column} "));
+    of(&mut sql, steps);
+    sql.push(&format!(" AND {column} IS NOT NULL ORDER BY {column} LIMIT 1), 0 UNION ALL SELECT (SELECT {column} "));
+    of(&mut sql, steps);
+    sql.push(&format!(
+        " AND {column} > walk.v ORDER BY {column} LIMIT 1), i + 1 FROM walk WHERE v IS NOT NULL AND i < "
+    ));
+    sql.bind(Bind::Int(Some(MAX_ROWS as i64 + 1)));
+    // Each group counted and summed once (a condition on its count counted it twice).
+    let group = |sql: &mut Sql, at: &str| {
+        sql.push("(SELECT COUNT(*) ");
+        of(sql, filter);
+        sql.push(&format!(" AND {column} {at}) AS n"));
+        for (k, f) in spec.sum.iter().enumerate() {
+            sql.push(&format!(", (SELECT CAST(SUM({}) AS BIGINT) ", f.column));
+            of(sql, filter);
+            sql.push(&format!(" AND {column} {at}) AS s{k}"));
+        }
+    };
+    sql.push(") SELECT ");
+    group(&mut sql, "= walk.v");
+    sql.push(", v AS g0 FROM walk WHERE v IS NOT NULL UNION ALL SELECT ");
+    group(&mut sql, "IS NULL");
+    sql.push(" , NULL ORDER BY g0 ASC NULLS FIRST");
+    sql
 }

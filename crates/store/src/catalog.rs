@@ -21,6 +21,8 @@ pub struct Catalog {
     pub trashed: Vec<Arc<ObjectDef>>,
     /// Every declared rollup (see [`crate::rollups`]).
     pub rollups: Vec<Arc<crate::rollups::Rollup>>,
+    /// Every declared compound index (see [`crate::compound`]).
+    pub compound: Vec<Arc<crate::compound::CompoundIndex>>,
 }
 
 impl Catalog {
@@ -96,7 +98,8 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
     for row in sqlx::query(crate::rollups::LOAD).fetch_all(&mut *conn).await? {
         rollups.push(Arc::new(crate::rollups::from_row(&row)?));
     }
-    Ok(Catalog { version, objects, trashed, rollups })
+    let compound = crate::compound::all_in(&mut *conn).await?.into_iter().map(Arc::new).collect();
+    Ok(Catalog { version, objects, trashed, rollups, compound })
 }
 
 impl Db {

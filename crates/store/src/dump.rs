@@ -19,14 +19,15 @@ pub const DUMP_VERSION: i64 = 1;
 
 /// Tables copied, parents before children; record tables (`r_*`) follow them. The rows of a
 /// table that refers to itself (`teams.parent_id`) are written parents first.
-/// Rollups travel as their declarations and are filled again on arrival. (Dumps of schema 8 and
+/// Rollups and compound indexes travel as their declarations and are built again on arrival. (Dumps of schema 8 and
 /// before also hold an `outbox` table; see [`RETIRED_OUTBOX`].)
-pub const TABLES: [&str; 24] = [
+pub const TABLES: [&str; 25] = [
     "meta_version",
     "meta_objects",
     "meta_fields",
     "meta_field_history",
     "meta_rollups",
+    "meta_compound_indexes",
     "users",
     "api_tokens",
     "views",
@@ -249,6 +250,7 @@ impl Db {
             let object = catalog.object(&rollup.object).ok_or_else(|| bad("a rollup of no object"))?;
             crate::rollups::build_in(&mut tx, self.dialect(), &object, rollup).await?;
         }
+        crate::compound::build_all_in(&mut tx, &catalog).await?;
         tx.commit().await?;
         let catalog = self.replace_catalog().await?;
         // Every table was filled at once: on PostgreSQL the planner has no statistics yet, and

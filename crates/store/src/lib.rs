@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod aggregate;
 mod bulk;
 pub mod catalog;
+pub mod compound;
 mod copy;
 pub mod dump;
 mod error;

@@ -119,6 +119,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_lapsed_jobs.sql"),
         postgres: include_str!("../migrations/postgres/0017_lapsed_jobs.sql"),
     },
+    Migration {
+        version: 18,
+        name: "0018_compound_indexes.sql",
+        sqlite: include_str!("../migrations/sqlite/0018_compound_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0018_compound_indexes.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL, so that instances starting together migrate one at a time.

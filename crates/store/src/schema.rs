@@ -736,6 +736,7 @@ impl Db {
             // Rollups read the old column, which no longer changes with the records.
             crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&old))
                 .await?;
+            crate::compound::drop_reading(&mut tx, &obj, &crate::sql::field_columns(&old)).await?;
         } else if new.options.options != old.options.options && !new.options.allow_new {
             check_options_in_use(&mut tx, &obj, &old, &new.options.options).await?;
         }
@@ -803,7 +804,7 @@ impl Db {
 
     /// Removes a field from every view and form. Its column and values stay in the database
     /// (`PATCH … {"archived": false}` brings it back); standard fields are hidden instead. The
-    /// rollups that read it are dropped.
+    /// rollups and compound indexes that read it are dropped.
     pub async fn delete_field(&self, actor: Option<&str>, object: &str, field_name: &str) -> Result<()> {
         let catalog = self.reload_catalog().await?;
         let obj = catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
@@ -827,6 +828,7 @@ impl Db {
         crate::grams::drop(&mut tx, self.dialect(), &obj.table, &field).await?;
         crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&field))
             .await?;
+        crate::compound::drop_reading(&mut tx, &obj, &crate::sql::field_columns(&field)).await?;
         sqlx::query("UPDATE record_values SET uniq = 0 WHERE field_id = $1")
             .bind(field.id.clone())
             .execute(&mut *tx.tx)

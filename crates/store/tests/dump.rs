@@ -95,6 +95,9 @@ async fn dataset(db: &Db) {
     db.create_view(&user.id, &view).await.expect("view");
     db.create_rollup(actor, "contact", "city", "").await.expect("rollup");
     db.create_rollup(actor, "project", "", "budget").await.expect("rollup");
+    db.create_compound_index(actor, "contact", &["city".to_string(), "lifecycle_stage".to_string()])
+        .await
+        .expect("compound index");
     // A branch made before its region, then moved under it: its row comes first in the table.
     let rep = db.create_user("rep@test.peyvand.ir", "نماینده", Role::Agent, "$argon2id$fake", "fa").await.expect("rep");
     let branch = TeamInput { name: "شعبه تهران".into(), members: vec![rep.id.clone()], ..Default::default() };
@@ -154,6 +157,15 @@ async fn snapshot(db: &Db) -> Json {
         assert_eq!(answer.source, peyvand_store::aggregate::Source::Rollup);
         rollups.push(json!([r.object, r.group, r.sum, answer.rows]));
     }
+    // Compound indexes arrive declared and built, under the same names.
+    let built = db.index_names("r_contact").await.expect("indexes");
+    let compound: Vec<Json> = db
+        .compound_indexes("contact")
+        .await
+        .expect("compound indexes")
+        .iter()
+        .map(|i| json!([i.id, i.fields, built.contains(&i.index_name)]))
+        .collect();
     let mut teams = db.list_teams().await.expect("teams");
     teams.sort_by(|a, b| a.name.cmp(&b.name));
     let companies = catalog.object("company").expect("company");
@@ -167,7 +179,7 @@ async fn snapshot(db: &Db) -> Json {
     };
     let log = db.security_log(None, None, None, 500).await.expect("log");
     let log: Vec<Json> = log.iter().map(|e| json!([e.id, e.kind, e.actor, e.subject, e.details])).collect();
-    json!({ "objects": objects, "users": users, "views": views, "rollups": rollups,
+    json!({ "objects": objects, "users": users, "views": views, "rollups": rollups, "compound": compound,
         "search": db.search("نفر1", 50).await.expect("search").len(),
         "teams": teams, "access": db.access_rules().await.expect("rules"), "fields": db.field_rules().await.expect("field rules"),
         "shares": shares, "two_factor_roles": db.roles_requiring_two_factor().await.expect("roles"), "log": log })
@@ -191,6 +203,8 @@ async fn round_trip(from: Backend, to: Backend) {
     assert!(rows > 100, "{rows} rows copied");
     let after = snapshot(&target).await;
     assert_eq!(before["teams"].as_array().map(Vec::len), Some(2));
+    assert_eq!(before["compound"][0][1], json!(["city", "lifecycle_stage"]), "{}", before["compound"]);
+    assert_eq!(before["compound"][0][2], json!(true), "built");
     assert!(before["log"].as_array().is_some_and(|l| l.len() >= 5), "{}", before["log"]);
     assert_eq!(before, after);
     // The planner knows the tables it was given (issue 34: statistics after a bulk change).

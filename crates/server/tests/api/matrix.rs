@@ -171,12 +171,41 @@ fn expected(op: &str) -> Option<[Row; 3]> {
         "read_notification" => same("unnnn"),
         // Nobody's token or view: not found, whoever asks.
         "revoke_token" | "delete_view" => same("unnnn"),
-        "list_users" | "create_user" | "update_user" | "hand_over" | "list_handovers" | "security_log"
-        | "create_team" | "update_team" | "delete_team" | "list_access_rules" | "set_access_rule"
-        | "reset_access_rule" | "list_field_rules" | "set_field_rule" | "create_object" | "delete_object"
-        | "restore_object" | "create_field" | "update_field" | "delete_field" | "create_rollup" | "delete_rollup"
-        | "create_pipeline" | "update_pipeline" | "delete_pipeline" | "set_sales_settings" | "list_forms"
-        | "get_form" | "create_form" | "update_form" | "delete_form" | "form_submissions" => same("ufffo"),
+        "list_users"
+        | "create_user"
+        | "update_user"
+        | "hand_over"
+        | "list_handovers"
+        | "security_log"
+        | "create_team"
+        | "update_team"
+        | "delete_team"
+        | "list_access_rules"
+        | "set_access_rule"
+        | "reset_access_rule"
+        | "list_field_rules"
+        | "set_field_rule"
+        | "create_object"
+        | "delete_object"
+        | "restore_object"
+        | "create_field"
+        | "update_field"
+        | "delete_field"
+        | "create_rollup"
+        | "delete_rollup"
+        | "list_compound_indexes"
+        | "create_compound_index"
+        | "delete_compound_index"
+        | "create_pipeline"
+        | "update_pipeline"
+        | "delete_pipeline"
+        | "set_sales_settings"
+        | "list_forms"
+        | "get_form"
+        | "create_form"
+        | "update_form"
+        | "delete_form"
+        | "form_submissions" => same("ufffo"),
         "create_record" => same("ufooo"),
         // On a contact: read-only reads all; agents and their manager reach their team's.
         "get_record" | "record_history" | "list_shares" => Some(["uoooo", "uoooo", "uonno"]),
@@ -362,6 +391,15 @@ async fn request(app: &TestApp, w: &World, op: &str, owner: usize) -> (Method, S
             let r = app.post("/api/v1/objects/order/rollups", json!({"group": "status"})).await;
             let id = r.json::<Value>().await.expect("rollup")["id"].as_str().expect("id").to_string();
             (Method::DELETE, format!("/objects/order/rollups/{id}"), None)
+        }
+        "list_compound_indexes" => (Method::GET, "/objects/contact/indexes".into(), None),
+        "create_compound_index" => {
+            (Method::POST, "/objects/product/indexes".into(), Some(json!({"fields": ["category", "name"]})))
+        }
+        "delete_compound_index" => {
+            let r = app.post("/api/v1/objects/order/indexes", json!({"fields": ["status", "ordered_at"]})).await;
+            let id = r.json::<Value>().await.expect("index")["id"].as_str().expect("id").to_string();
+            (Method::DELETE, format!("/objects/order/indexes/{id}"), None)
         }
         "list_records" => (Method::GET, "/records/contact".into(), None),
         "create_record" => {

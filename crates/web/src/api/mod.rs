@@ -156,6 +156,15 @@ macro_rules! handler_for {
     (delete_rollup) => {
         objects::delete_rollup
     };
+    (list_compound_indexes) => {
+        objects::list_compound_indexes
+    };
+    (create_compound_index) => {
+        objects::create_compound_index
+    };
+    (delete_compound_index) => {
+        objects::delete_compound_index
+    };
     (list_records) => {
         records::list_records
     };
@@ -838,6 +847,9 @@ routes! {
     get "/objects/{object}/rollups" => list_rollups,
     post "/objects/{object}/rollups" => create_rollup,
     delete "/objects/{object}/rollups/{id}" => delete_rollup,
+    get "/objects/{object}/indexes" => list_compound_indexes,
+    post "/objects/{object}/indexes" => create_compound_index,
+    delete "/objects/{object}/indexes/{id}" => delete_compound_index,
     get "/records/{object}" => list_records,
     post "/records/{object}" => create_record,
     get "/records/{object}/{id}" => get_record,

@@ -153,3 +153,45 @@ pub async fn delete_rollup(
     state.db.delete_rollup(authed.id(), &object, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompoundIndex {
+    /// Field names, in the index's order.
+    fields: Vec<String>,
+}
+
+pub async fn list_compound_indexes(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageSchema)?;
+    let indexes = state.db.compound_indexes(&object).await?;
+    Ok(Json(json!({ "indexes": indexes })))
+}
+
+/// Declares a compound index: 201 when built now, 200 when the object already had the same one.
+pub async fn create_compound_index(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(object): Path<String>,
+    ApiJson(new): ApiJson<NewCompoundIndex>,
+) -> ApiResult<impl IntoResponse> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageSchema)?;
+    let (index, made) = state.db.create_compound_index(authed.id(), &object, &new.fields).await?;
+    Ok((if made { StatusCode::CREATED } else { StatusCode::OK }, Json(index)))
+}
+
+pub async fn delete_compound_index(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((object, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let state = authed.scoped(state);
+    authed.require(Action::ManageSchema)?;
+    state.db.delete_compound_index(authed.id(), &object, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

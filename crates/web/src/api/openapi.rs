@@ -249,6 +249,19 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("201", "The rollup (200 when the object already had the same one)", Some("Rollup")),
         ),
         "delete_rollup" => ("Remove a rollup (admins)", "objects", vec![], None, ok("204", "Removed", None)),
+        "list_compound_indexes" => {
+            ("An object's compound indexes (admins)", "objects", vec![], None, ok("200", "Compound indexes", None))
+        }
+        "create_compound_index" => (
+            "Declare a compound index over 2 to 4 fields, in order (admins): filtered aggregates and pages on those fields are read from it; the fields compared for equality first, then the grouped ones, then one compared by range; built now, which holds the object's writes until done",
+            "objects",
+            vec![],
+            Some("NewCompoundIndex"),
+            ok("201", "The index (200 when the object already had the same one)", Some("CompoundIndex")),
+        ),
+        "delete_compound_index" => {
+            ("Remove a compound index (admins)", "objects", vec![], None, ok("204", "Removed", None))
+        }
         "list_records" => (
             "List records with filter, sort and keyset pagination",
             "records",
@@ -301,7 +314,7 @@ fn describe(op: &str) -> (&'static str, &'static str, Vec<Json_>, Option<&'stati
             ok("200", "Entries", None),
         ),
         "aggregate_records" => (
-            "Count records and sum numeric fields in groups (dashboards); answered from a rollup that covers it when unfiltered, and repeated requests from a cache that any change clears",
+            "Count records and sum numeric fields in groups (dashboards); answered from a rollup that covers it, else group by group along a compound index that holds the filter's equalities and then the group, and repeated requests from a cache that any change clears",
             "records",
             vec![
                 param(
@@ -1892,9 +1905,9 @@ fn operation(route: &Route) -> Json_ {
     let mut parameters = path_params(route.path);
     parameters.extend(extra);
     let mut responses = serde_json::Map::new();
-    // Creations that may find what they would create: a replayed idempotency key, a rollup the
-    // object already has.
-    if matches!(route.operation, "create_record" | "create_rollup") {
+    // Creations that may find what they would create: a replayed idempotency key, a rollup or
+    // compound index the object already has.
+    if matches!(route.operation, "create_record" | "create_rollup" | "create_compound_index") {
         responses.insert(
             "200".into(),
             json!({ "description": "Made before: the same as then", "content": response["content"].clone() }),
@@ -2012,6 +2025,10 @@ fn schemas() -> Json_ {
             "group": { "type": "string", "description": "As the aggregate's group parameter" },
             "sum": { "type": "string", "description": "As the aggregate's sum parameter" } } },
         "Rollup": { "type": "object", "properties": { "id": string, "object": string, "group": string, "sum": string, "created_at": string } },
+        "NewCompoundIndex": { "type": "object", "additionalProperties": false, "required": ["fields"], "properties": {
+            "fields": { "type": "array", "items": string, "minItems": 2, "maxItems": 4, "description": "Field names, in the index's order" } } },
+        "CompoundIndex": { "type": "object", "properties": { "id": string, "object": string,
+            "fields": { "type": "array", "items": string }, "created_at": string } },
         "Page": { "type": "object", "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/Record" } },
             "next_cursor": { "type": ["string", "null"] }, "total": { "type": "integer" }, "total_exact": { "type": "boolean" }, "total_is": { "enum": ["exact", "estimate", "at_least"] } } }
     });
@@ -2421,7 +2438,7 @@ fn insights_schemas() -> Json_ {
     let string = json!({ "type": "string" });
     json!({
         "Aggregate": { "type": "object", "properties": { "truncated": { "type": "boolean" },
-            "source": { "enum": ["scan", "rollup"], "description": "Computed from the records or from a rollup" }, "rows": { "type": "array", "items": {
+            "source": { "enum": ["scan", "rollup", "index"], "description": "Computed from the records, from a rollup, or from the records group by group along a compound index" }, "rows": { "type": "array", "items": {
             "type": "object", "properties": { "group": { "type": "object", "additionalProperties": true }, "count": { "type": "integer" },
             "sum": { "type": "object", "additionalProperties": { "type": ["integer", "string", "null"] } },
             "measures": { "type": "object", "description": "Each measure by its name (avg:amount)", "additionalProperties": { "type": ["integer", "string", "null"] } } } } } } },

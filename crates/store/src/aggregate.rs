@@ -253,7 +253,7 @@ impl Db {
         let walk = plain
             .then(|| {
                 crate::compound::group_walk(
-                    catalog.compound.iter().filter(|i| i.object == obj.api_name).map(|i| &**i),
+                    catalog.compound_of(&obj.api_name).map(|i| &**i),
                     filter,
                     &spec.group_by[0].field.column,
                 )

@@ -98,7 +98,7 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Catalog> {
     for row in sqlx::query(crate::rollups::LOAD).fetch_all(&mut *conn).await? {
         rollups.push(Arc::new(crate::rollups::from_row(&row)?));
     }
-    let compound = crate::compound::all_in(&mut *conn).await?.into_iter().map(Arc::new).collect();
+    let compound = crate::compound::load(&mut *conn).await?.into_iter().map(Arc::new).collect();
     Ok(Catalog { version, objects, trashed, rollups, compound })
 }
 

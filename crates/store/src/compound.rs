@@ -12,6 +12,7 @@
 //! field that is removed or whose values move to a new column. Dumps carry the declarations and
 //! build the indexes on arrival; a bulk load sets them aside and builds them after, as any other.
 
+use crate::catalog::Catalog;
 use crate::schema::exec;
 use crate::sql::{new_id, now};
 use crate::{Db, Error, Result, WriteTx};
@@ -20,6 +21,7 @@ use peyvand_records::{FieldError, ObjectDef, Storage};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
+use std::sync::Arc;
 
 /// Most compound indexes one object may have: each adds work to every change of its records.
 pub const MAX_PER_OBJECT: usize = 5;
@@ -43,7 +45,7 @@ pub struct CompoundIndex {
 }
 
 const LOAD: &str = "SELECT c.id, o.api_name, c.fields, c.columns, c.index_name, c.created_at \
-     FROM meta_compound_indexes c JOIN meta_objects o ON o.id = c.object_id";
+     FROM meta_compound_indexes c JOIN meta_objects o ON o.id = c.object_id ORDER BY c.created_at, c.id";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<CompoundIndex> {
     let list = |text: String| -> Result<Vec<String>> {
@@ -68,30 +70,41 @@ fn create_statement(table: &str, index: &CompoundIndex) -> String {
     )
 }
 
-/// Every declared compound index, read inside `conn`'s transaction.
-pub(crate) async fn all_in(conn: &mut sqlx::AnyConnection) -> Result<Vec<CompoundIndex>> {
+/// Every declared compound index, oldest first, read inside `conn`'s transaction (for the
+/// catalog).
+pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> Result<Vec<CompoundIndex>> {
     let rows = sqlx::query(LOAD).fetch_all(&mut *conn).await?;
     rows.iter().map(from_row).collect()
 }
 
-/// Builds every declared compound index (a dump's, after its records arrived).
-pub(crate) async fn build_all_in(tx: &mut WriteTx, catalog: &crate::catalog::Catalog) -> Result<()> {
-    for index in all_in(&mut tx.tx).await? {
+impl Catalog {
+    /// The compound indexes of `object`, oldest first.
+    pub fn compound_of<'a>(&'a self, object: &'a str) -> impl Iterator<Item = &'a Arc<CompoundIndex>> {
+        self.compound.iter().filter(move |i| i.object == object)
+    }
+}
+
+/// Builds every compound index `catalog` declares (a dump's, after its records arrived).
+pub(crate) async fn build_all_in(tx: &mut WriteTx, catalog: &Catalog) -> Result<()> {
+    for index in &catalog.compound {
         let object =
             catalog.object(&index.object).ok_or_else(|| Error::Corrupt("a compound index of no object".into()))?;
-        exec(tx, &create_statement(&object.table, &index)).await?;
+        exec(tx, &create_statement(&object.table, index)).await?;
     }
     Ok(())
 }
 
 /// Drops the compound indexes of `obj` that read any of `columns` (a field removed, or its
 /// values moved to a new column).
-pub(crate) async fn drop_reading(tx: &mut WriteTx, obj: &ObjectDef, columns: &[String]) -> Result<()> {
-    for index in all_in(&mut tx.tx).await? {
-        if index.object == obj.api_name && index.columns.iter().any(|c| columns.contains(c)) {
-            drop_in(tx, &index).await?;
-            tracing::info!(index = %index.id, object = %obj.api_name, "dropped a compound index with its field");
-        }
+pub(crate) async fn drop_reading(
+    tx: &mut WriteTx,
+    catalog: &Catalog,
+    obj: &ObjectDef,
+    columns: &[String],
+) -> Result<()> {
+    for index in catalog.compound_of(&obj.api_name).filter(|i| i.columns.iter().any(|c| columns.contains(c))) {
+        drop_in(tx, index).await?;
+        tracing::info!(index = %index.id, object = %obj.api_name, "dropped a compound index with its field");
     }
     Ok(())
 }
@@ -112,10 +125,7 @@ impl Db {
     pub async fn compound_indexes(&self, object: &str) -> Result<Vec<CompoundIndex>> {
         let catalog = self.reload_catalog().await?;
         catalog.object(object).ok_or_else(|| Error::NotFound(format!("object {object}")))?;
-        let mut found: Vec<CompoundIndex> =
-            catalog.compound.iter().filter(|i| i.object == object).map(|i| (**i).clone()).collect();
-        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
-        Ok(found)
+        Ok(catalog.compound_of(object).map(|i| (**i).clone()).collect())
     }
 
     /// Declares a compound index of `object` over `fields` (API names, in the index's order) and
@@ -153,11 +163,10 @@ impl Db {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let existing = self.compound_indexes(object).await?;
-        if let Some(same) = existing.iter().find(|i| i.columns == columns) {
-            return Ok((same.clone(), false));
+        if let Some(same) = catalog.compound_of(object).find(|i| i.columns == columns) {
+            return Ok(((**same).clone(), false));
         }
-        if existing.len() >= MAX_PER_OBJECT {
+        if catalog.compound_of(object).count() >= MAX_PER_OBJECT {
             return Err(Error::Conflict {
                 code: "too_many_indexes",
                 details: vec![FieldError::with("fields", "too_many_indexes", json!({ "max": MAX_PER_OBJECT }))],

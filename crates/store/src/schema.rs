@@ -736,7 +736,7 @@ impl Db {
             // Rollups read the old column, which no longer changes with the records.
             crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&old))
                 .await?;
-            crate::compound::drop_reading(&mut tx, &obj, &crate::sql::field_columns(&old)).await?;
+            crate::compound::drop_reading(&mut tx, &catalog, &obj, &crate::sql::field_columns(&old)).await?;
         } else if new.options.options != old.options.options && !new.options.allow_new {
             check_options_in_use(&mut tx, &obj, &old, &new.options.options).await?;
         }
@@ -828,7 +828,7 @@ impl Db {
         crate::grams::drop(&mut tx, self.dialect(), &obj.table, &field).await?;
         crate::rollups::drop_reading(&mut tx, self.dialect(), &catalog, &obj, &crate::sql::field_columns(&field))
             .await?;
-        crate::compound::drop_reading(&mut tx, &obj, &crate::sql::field_columns(&field)).await?;
+        crate::compound::drop_reading(&mut tx, &catalog, &obj, &crate::sql::field_columns(&field)).await?;
         sqlx::query("UPDATE record_values SET uniq = 0 WHERE field_id = $1")
             .bind(field.id.clone())
             .execute(&mut *tx.tx)

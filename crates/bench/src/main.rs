@@ -1178,10 +1178,14 @@ impl Client {
         let caught_up = Instant::now();
         while caught_up.elapsed() < Duration::from_secs(600) {
             use sqlx::Row;
-            let end: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log WHERE seq IS NOT NULL")
-                .fetch_one(&pool)
-                .await?
-                .try_get(0)?;
+            // The stream's end as the server reads it (MAX would count the index on PostgreSQL
+            // without statistics: see `peyvand_store::events`).
+            let end: Option<i64> =
+                sqlx::query("SELECT seq FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&pool)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
             let at: Option<i64> = sqlx::query("SELECT position FROM event_consumers WHERE name = 'workflows'")
                 .fetch_optional(&pool)
                 .await?

@@ -132,7 +132,7 @@ impl Db {
         if self.dialect() == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_SEQUENCER_LOCK).execute(&mut *tx.tx).await?;
         }
-        let last = last_placed(&mut *tx.tx).await?;
+        let last = last_placed(&mut tx.tx).await?;
         // One statement for the batch (a backlog of a million entries is placed in seconds).
         let placed = sqlx::query(
             "UPDATE audit_log SET seq = p.n, published_at = $2 FROM (SELECT id, $1 + ROW_NUMBER() OVER (ORDER BY id) AS n \
@@ -175,7 +175,7 @@ impl Db {
     /// The stream's end: the last place given.
     pub async fn stream_end(&self) -> Result<i64> {
         let mut conn = self.pool().acquire().await?;
-        Ok(last_placed(&mut *conn).await?.unwrap_or(0))
+        Ok(last_placed(&mut conn).await?.unwrap_or(0))
     }
 
     /// Makes a consumer known, starting at the stream's end (what happened before it existed is

@@ -1790,6 +1790,7 @@ impl Db {
             Window {
                 newest: sql,
                 size,
+                looked: WINDOW,
                 sorted: page(&format!("(id || '') {}", if id_descending { "DESC" } else { "ASC" })),
             }
         });
@@ -2215,6 +2216,8 @@ struct Window {
     newest: Sql,
     /// The bind of `newest` that holds how many of the newest records it reads.
     size: usize,
+    /// How many it reads: that bind's value.
+    looked: i64,
     sorted: Sql,
 }
 
@@ -2229,8 +2232,12 @@ impl Window {
         if matches <= 0 || records <= 0 {
             return;
         }
-        let needed = 2 * (i64::from(limit) + 1) * records / matches;
-        self.newest.binds[self.size] = Bind::Int(Some(needed.clamp(WINDOW, MAX_WINDOW)));
+        self.look_at((2 * (i64::from(limit) + 1) * records / matches).clamp(WINDOW, MAX_WINDOW));
+    }
+
+    fn look_at(&mut self, newest: i64) {
+        self.looked = newest;
+        self.newest.binds[self.size] = Bind::Int(Some(newest));
     }
 
     async fn read(mut self, db: &Db, columns: &[String], order_by: &str, limit: u32) -> Result<Rows> {
@@ -2238,16 +2245,12 @@ impl Window {
         if rows.len() > limit as usize {
             return Ok(rows);
         }
-        let looked = match self.newest.binds.get(self.size) {
-            Some(Bind::Int(Some(n))) => *n,
-            _ => WINDOW,
-        };
         let wider = match rows.len() {
             0 => None,
-            found => Some(looked * (i64::from(limit) + 1) * 2 / found as i64).filter(|n| *n <= MAX_WINDOW),
+            found => Some(self.looked * (i64::from(limit) + 1) * 2 / found as i64).filter(|n| *n <= MAX_WINDOW),
         };
         if let Some(wider) = wider {
-            self.newest.binds[self.size] = Bind::Int(Some(wider));
+            self.look_at(wider);
             let rows = Rows::fetch(db, self.newest, columns, order_by).await?;
             if rows.len() > limit as usize {
                 return Ok(rows);
@@ -2713,6 +2716,30 @@ pub(crate) fn check_dependent(obj: &ObjectDef, current: Option<&Record>, values:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_looks_as_far_as_the_estimate_says_a_page_needs() {
+        let window = || {
+            let mut newest = Sql::new("");
+            newest.binds = vec![Bind::text("pattern"), Bind::Int(Some(WINDOW))];
+            Window { newest, size: 1, looked: WINDOW, sorted: Sql::new("") }
+        };
+        let sized = |matches: i64, records: i64| {
+            let mut w = window();
+            w.size_for(matches, records, 50);
+            assert!(matches!(w.newest.binds[1], Bind::Int(Some(n)) if n == w.looked), "the bind says what is read");
+            w.looked
+        };
+        // A rep's 2,650 of a million: twice the 19,245 newest records that hold 51 of them.
+        assert_eq!(sized(2_650, 1_000_000), 38_490);
+        // Dense matches never look at fewer than the first window, sparse never past the last.
+        assert_eq!(sized(500_000, 1_000_000), WINDOW);
+        assert_eq!(sized(100, 1_000_000), MAX_WINDOW);
+        // No estimate to go by: the first window as it was.
+        assert_eq!(sized(0, 1_000_000), WINDOW);
+        assert_eq!(sized(2_650, 0), WINDOW);
+        assert!(matches!(window().newest.binds[0], Bind::Text(Some(ref t)) if t == "pattern"));
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
